@@ -1,0 +1,127 @@
+"""The library API: everything ``tasks.py`` does is available from Python.
+
+>>> from readiness import validate
+>>> report = validate(hosts="local", checks=["environment"])   # doctest: +SKIP
+>>> report.exit_code()                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import InventoryError, ProfileError
+from .model import FleetReport
+from .profile import Profile, load_profile_file, merge_layers
+from .redact import Redactor
+from .registry import CheckSpec, default_profile, resolve_names
+from .runner import Connector, HostLike, RunOptions, run_fleet
+
+__all__ = [
+    "default_inventory_paths",
+    "host_profile",
+    "load_selected_hosts",
+    "profile_layers",
+    "validate",
+]
+
+INVENTORY_ENV = "READINESS_INVENTORY"
+
+
+def default_inventory_paths(configured: str | Sequence[str] | None = None) -> list[Path]:
+    """``-i`` if given, else ``$READINESS_INVENTORY``, else ``./inventories`` when it exists."""
+    if configured:
+        items = [configured] if isinstance(configured, (str, Path)) else list(configured)
+        return [Path(p) for p in items]
+    env = os.environ.get(INVENTORY_ENV)
+    if env:
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    default = Path("inventories")
+    return [default] if default.is_dir() else []
+
+
+def load_selected_hosts(
+    hosts: str = "local",
+    *,
+    inventory: str | Sequence[str] | None = None,
+    limit: str | None = None,
+) -> list[Any]:
+    """Resolve a host pattern against the inventory (``local`` works with no inventory)."""
+    from .inventory import load_inventory, local_host
+
+    paths = default_inventory_paths(inventory)
+    for p in paths:
+        if not p.exists():
+            raise InventoryError(f"inventory not found: {p}")
+    if not paths:
+        if hosts.strip() == "local":
+            return [local_host()]
+        raise InventoryError(
+            f"no inventory: pass -i/--inventory or set {INVENTORY_ENV} to select {hosts!r}"
+        )
+    return list(load_inventory(paths).select(hosts, limit=limit))
+
+
+def profile_layers(
+    profile: str | Path | Mapping[str, Any] | None,
+) -> list[tuple[str, Mapping[str, Any]]]:
+    if profile is None:
+        return []
+    if isinstance(profile, Mapping):
+        return [("profile", profile)]
+    return [(f"profile file {profile}", load_profile_file(profile))]
+
+
+def host_profile(
+    host: Any,
+    layers: Sequence[tuple[str, Mapping[str, Any]]],
+    overrides: Mapping[str, Any] | None = None,
+) -> Profile:
+    """defaults ← profile file ← inventory ``readiness`` vars ← overrides, for one host."""
+    host_layer = getattr(host, "profile_vars", None) or {}
+    if not isinstance(host_layer, Mapping):
+        raise ProfileError(f"host {host.name}: inventory variable 'readiness' must be a mapping")
+    all_layers = [*layers, (f"inventory vars of host {host.name}", host_layer)]
+    if overrides:
+        all_layers.append(("overrides", overrides))
+    return merge_layers(default_profile(), all_layers)
+
+
+def validate(
+    hosts: str | Sequence[HostLike] = "local",
+    checks: Iterable[str] | str | None = None,
+    *,
+    inventory: str | Sequence[str] | None = None,
+    limit: str | None = None,
+    profile: str | Path | Mapping[str, Any] | None = None,
+    profile_overrides: Mapping[str, Any] | None = None,
+    suite: str | None = "validate",
+    options: RunOptions | None = None,
+    connector: Connector | None = None,
+    app_object: Any = None,
+    specs: Sequence[CheckSpec] | None = None,
+) -> FleetReport:
+    """Audit the selected hosts and return one merged, already-redacted :class:`FleetReport`.
+
+    ``hosts`` is a host pattern (``prod``, ``web*:&eu``, ``local``) or a list of
+    inventory hosts. ``checks`` defaults to every check of ``suite``.
+    """
+    selected = (
+        load_selected_hosts(hosts, inventory=inventory, limit=limit)
+        if isinstance(hosts, str)
+        else list(hosts)
+    )
+    chosen = list(specs) if specs is not None else resolve_names(checks, suite=suite)
+    layers = profile_layers(profile)
+    profiles = {h.name: host_profile(h, layers, profile_overrides) for h in selected}
+    return run_fleet(
+        selected,
+        chosen,
+        profiles,
+        options=options,
+        connector=connector,
+        redactor=Redactor(),
+        app_object=app_object,
+    )

@@ -1,0 +1,159 @@
+"""The audited application's effective configuration, as the app itself would see it.
+
+Built from facts the probe gathered on the host: the settings YAML file, the env
+file, and the running process's environment (``/proc/<pid>/environ``). Like
+pydantic-settings, environment variables win over the env file, which wins over
+the settings file; ``MAHAVISHNU_AUTH__SECRET`` overrides ``auth.secret``.
+Every value remembers where it came from.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from dotenv import dotenv_values
+
+__all__ = ["AppConfig", "EnvVar", "build_app_config", "coerce_scalar", "parse_settings"]
+
+SOURCE_PROCESS = "process environment"
+SOURCE_ENV_FILE = "env file"
+SOURCE_SETTINGS = "settings file"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str
+    source: str
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings_path: str | None = None
+    settings_error: str | None = None
+    env: Mapping[str, EnvVar] = field(default_factory=dict)
+    env_prefix: str = ""
+    delimiter: str = "__"
+
+    def env_name(self, dotted: str) -> str:
+        """``auth.secret`` → ``MAHAVISHNU_AUTH__SECRET``."""
+        return self.env_prefix + self.delimiter.join(p.upper() for p in dotted.split("."))
+
+    def lookup(self, dotted: str) -> tuple[Any, str | None]:
+        """Value and source of a setting; the environment overrides the settings file."""
+        var = self.env.get(self.env_name(dotted))
+        if var is not None:
+            return coerce_scalar(var.value), var.source
+        node: Any = self.settings
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return self._env_subtree(dotted)
+            node = node[part]
+        return self._overlay(dotted, node), SOURCE_SETTINGS
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        value, source = self.lookup(dotted)
+        return default if source is None else value
+
+    def source(self, dotted: str) -> str | None:
+        return self.lookup(dotted)[1]
+
+    def _overlay(self, dotted: str, node: Any) -> Any:
+        """A mapping from the settings file, with env overrides of its children applied."""
+        if not isinstance(node, Mapping):
+            return node
+        prefix = self.env_name(dotted) + self.delimiter
+        out = dict(node)
+        for name, var in self.env.items():
+            if name.startswith(prefix):
+                _set_path(out, name[len(prefix) :].lower().split(self.delimiter), var.value)
+        return out
+
+    def _env_subtree(self, dotted: str) -> tuple[Any, str | None]:
+        prefix = self.env_name(dotted) + self.delimiter
+        out: dict[str, Any] = {}
+        source = None
+        for name, var in self.env.items():
+            if name.startswith(prefix):
+                _set_path(out, name[len(prefix) :].lower().split(self.delimiter), var.value)
+                source = var.source
+        return (out, source) if out else (None, None)
+
+
+def _set_path(target: dict[str, Any], parts: list[str], raw: str) -> None:
+    for part in parts[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            target[part] = nxt
+        target = nxt
+    target[parts[-1]] = coerce_scalar(raw)
+
+
+def coerce_scalar(raw: str) -> Any:
+    """``"true"`` → True, ``"5"`` → 5, anything else stays a string (as pydantic would)."""
+    low = raw.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(raw.strip())
+        except ValueError:
+            continue
+    return raw
+
+
+def parse_settings(text: str, path: str) -> tuple[dict[str, Any], str | None]:
+    """Parse the settings YAML safely; an error names the file and line."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return {}, f"{where}: invalid YAML: {problem}"
+    if data is None:
+        return {}, None
+    if not isinstance(data, dict):
+        return {}, f"{path}: settings must be a mapping, got {type(data).__name__}"
+    return data, None
+
+
+def build_app_config(
+    *,
+    settings_fact: Mapping[str, Any] | None,
+    env_file_fact: Mapping[str, Any] | None,
+    process_fact: Mapping[str, Any] | None,
+    env_prefix: str,
+    delimiter: str = "__",
+) -> AppConfig:
+    settings: dict[str, Any] = {}
+    error = None
+    path = None
+    if settings_fact and settings_fact.get("text") is not None:
+        path = str(settings_fact.get("path"))
+        settings, error = parse_settings(str(settings_fact["text"]), path)
+    env: dict[str, EnvVar] = {}
+    if env_file_fact and env_file_fact.get("text") is not None:
+        values = dotenv_values(stream=io.StringIO(str(env_file_fact["text"])))
+        for name, value in values.items():
+            if value is not None and name.startswith(env_prefix):
+                env[name] = EnvVar(name, value, SOURCE_ENV_FILE)
+    environ = (process_fact or {}).get("environ") or {}
+    for name, value in environ.items():
+        env[name] = EnvVar(name, str(value), SOURCE_PROCESS)
+    return AppConfig(
+        settings=settings,
+        settings_path=path,
+        settings_error=error,
+        env=env,
+        env_prefix=env_prefix,
+        delimiter=delimiter,
+    )

@@ -1,0 +1,332 @@
+"""The shared result model: statuses, check results, host and fleet reports.
+
+No I/O lives here. Every other room (checks, runner, renderers, suites) speaks
+these types, and the fleet's verdict and exit code are derived here, never in a
+renderer.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "SCHEMA",
+    "CheckResult",
+    "FleetReport",
+    "HostReport",
+    "Outcome",
+    "Status",
+    "utcnow",
+]
+
+SCHEMA = "readiness.report/1"
+
+
+def utcnow() -> datetime:
+    """Timezone-aware 'now' in UTC (every timestamp we emit is UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class Status(enum.Enum):
+    """A check's verdict, ordered by severity so a fleet's verdict is ``max()``.
+
+    SKIPPED < READY < DEGRADED < NOT_READY < ERROR < UNREACHABLE. SKIPPED sorts
+    lowest because "not applicable here" must never hide a READY or worse.
+    Values are the original validator's lowercase strings.
+    """
+
+    SKIPPED = "skipped"
+    READY = "ready"
+    DEGRADED = "degraded"
+    NOT_READY = "not_ready"
+    ERROR = "error"
+    UNREACHABLE = "unreachable"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOL[self]
+
+    @property
+    def label(self) -> str:
+        """Upper-case label for tables and text reports (``NOT_READY``)."""
+        return self.name
+
+    @property
+    def blocking(self) -> bool:
+        """True when this status must stop a release (exit code 1)."""
+        return self.rank >= _RANK[Status.NOT_READY]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    @classmethod
+    def parse(cls, value: str) -> Status:
+        """Accept ``ready``, ``READY`` or ``not-ready`` spellings."""
+        norm = value.strip().lower().replace("-", "_")
+        for status in cls:
+            if status.value == norm:
+                return status
+        valid = ", ".join(s.value for s in cls)
+        raise ValueError(f"unknown status {value!r} (valid: {valid})")
+
+
+_RANK = {s: i for i, s in enumerate(Status)}
+_SYMBOL = {
+    Status.SKIPPED: "-",
+    Status.READY: "✓",
+    Status.DEGRADED: "⚠",
+    Status.NOT_READY: "✗",
+    Status.ERROR: "!",
+    Status.UNREACHABLE: "?",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check decides, before the runner stamps host, time and duration."""
+
+    status: Status
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    recommendations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check on one host: the original's six fields plus host and duration."""
+
+    check_name: str
+    status: Status
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    recommendations: tuple[str, ...] = ()
+    timestamp: datetime = field(default_factory=utcnow)
+    host: str = "local"
+    duration_s: float = 0.0
+
+    def is_ready(self) -> bool:
+        return self.status is Status.READY
+
+    def is_degraded(self) -> bool:
+        return self.status is Status.DEGRADED
+
+    def is_not_ready(self) -> bool:
+        """True for anything that blocks a release (NOT_READY, ERROR, UNREACHABLE)."""
+        return self.status.blocking
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check_name": self.check_name,
+            "status": self.status.value,
+            "message": self.message,
+            "details": dict(self.details),
+            "recommendations": list(self.recommendations),
+            "timestamp": _iso(self.timestamp),
+            "host": self.host,
+            "duration_s": round(self.duration_s, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        return cls(
+            check_name=str(data["check_name"]),
+            status=Status.parse(str(data["status"])),
+            message=str(data.get("message", "")),
+            details=dict(data.get("details") or {}),
+            recommendations=tuple(data.get("recommendations") or ()),
+            timestamp=_parse_iso(data.get("timestamp")),
+            host=str(data.get("host", "local")),
+            duration_s=float(data.get("duration_s", 0.0)),
+        )
+
+    @classmethod
+    def from_outcome(
+        cls,
+        check_name: str,
+        outcome: Outcome,
+        *,
+        host: str,
+        started: datetime,
+        duration_s: float,
+    ) -> CheckResult:
+        return cls(
+            check_name=check_name,
+            status=outcome.status,
+            message=outcome.message,
+            details=dict(outcome.details),
+            recommendations=tuple(outcome.recommendations),
+            timestamp=started,
+            host=host,
+            duration_s=duration_s,
+        )
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """Every result of one host, in check order.
+
+    ``reason`` is set when the host could not be audited at all (UNREACHABLE,
+    or interrupted): its ``results`` then hold one such result per check.
+    """
+
+    host: str
+    results: tuple[CheckResult, ...] = ()
+    address: str = ""
+    groups: tuple[str, ...] = ()
+    reason: str = ""
+    duration_s: float = 0.0
+    facts_meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        if not self.results:
+            return Status.UNREACHABLE if self.reason else Status.SKIPPED
+        return max(r.status for r in self.results)
+
+    def result(self, check_name: str) -> CheckResult | None:
+        for r in self.results:
+            if r.check_name == check_name:
+                return r
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "host": self.host,
+            "status": self.status.value,
+            "address": self.address,
+            "groups": list(self.groups),
+            "duration_s": round(self.duration_s, 4),
+            "checks": [r.to_dict() for r in self.results],
+        }
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HostReport:
+        return cls(
+            host=str(data["host"]),
+            results=tuple(CheckResult.from_dict(r) for r in data.get("checks", ())),
+            address=str(data.get("address", "")),
+            groups=tuple(data.get("groups", ())),
+            reason=str(data.get("reason", "")),
+            duration_s=float(data.get("duration_s", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class FleetReport:
+    """The merged report of every audited host, in inventory order."""
+
+    hosts: tuple[HostReport, ...]
+    generated_at: datetime = field(default_factory=utcnow)
+    checks: tuple[str, ...] = ()
+    title: str = "PRODUCTION READINESS VALIDATION REPORT"
+    interrupted: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def results(self) -> list[CheckResult]:
+        return [r for h in self.hosts for r in h.results]
+
+    @property
+    def check_names(self) -> tuple[str, ...]:
+        """Checks in first-seen order (the order columns appear in)."""
+        if self.checks:
+            return self.checks
+        seen: dict[str, None] = {}
+        for r in self.results:
+            seen.setdefault(r.check_name, None)
+        return tuple(seen)
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(r.status for r in self.results)
+        out = {"total": len(self.results)}
+        out.update({s.value: counts.get(s, 0) for s in Status})
+        out["hosts"] = len(self.hosts)
+        return out
+
+    @property
+    def overall_status(self) -> Status:
+        statuses = [h.status for h in self.hosts]
+        return max(statuses) if statuses else Status.SKIPPED
+
+    def exit_code(self, fail_on: Status = Status.NOT_READY) -> int:
+        """0 when nothing blocks; 1 when anything is NOT_READY/ERROR/UNREACHABLE.
+
+        With ``fail_on=Status.DEGRADED`` a DEGRADED fleet exits 2 (warnings stop
+        the pipeline) while blocking statuses still exit 1.
+        """
+        worst = self.overall_status
+        if worst.blocking or self.interrupted:
+            return 1
+        if fail_on is Status.DEGRADED and worst is Status.DEGRADED:
+            return 2
+        return 0
+
+    def with_hosts(self, hosts: Iterable[HostReport]) -> FleetReport:
+        return replace(self, hosts=tuple(hosts))
+
+    def to_dict(self, fail_on: Status = Status.NOT_READY) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "schema": SCHEMA,
+            "title": self.title,
+            "generated_at": _iso(self.generated_at),
+            "overall_status": self.overall_status.value,
+            "exit_code": self.exit_code(fail_on),
+            "summary": self.summary(),
+            "checks": list(self.check_names),
+            "interrupted": self.interrupted,
+            "hosts": [h.to_dict() for h in self.hosts],
+        }
+        if self.extra:
+            data.update(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FleetReport:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} document (schema={data.get('schema')!r})")
+        return cls(
+            hosts=tuple(HostReport.from_dict(h) for h in data.get("hosts", ())),
+            generated_at=_parse_iso(data.get("generated_at")),
+            checks=tuple(data.get("checks", ())),
+            title=str(data.get("title", cls.title)),
+            interrupted=bool(data.get("interrupted", False)),
+        )
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _parse_iso(value: Any) -> datetime:
+    if not value:
+        return utcnow()
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

@@ -1,0 +1,392 @@
+"""The host-side fact collector: stdlib only, Python 3.8+, one run per host.
+
+The controller sends this file's source and a JSON request on stdin (see
+``readiness.collect``); the probe answers with one JSON document on stdout.
+Every fact is a small, bounded primitive (read a file, stat a path, list a
+directory, read a process's signal masks, connect to a TCP port, run an argv
+with a timeout). Judging the facts is the controller's job.
+
+Nothing in a request is ever handed to a shell: ``run`` takes an argv list.
+"""
+
+import fnmatch
+import glob
+import json
+import os
+import pwd
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+PROBE_VERSION = 1
+DEFAULT_MAX_BYTES = 256 * 1024
+MAX_ENTRIES = 500
+
+
+def _stat_info(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return {"exists": False, "path": path}
+    except OSError as exc:
+        return {"exists": None, "path": path, "error": _err(exc)}
+    if stat.S_ISDIR(st.st_mode):
+        kind = "dir"
+    elif stat.S_ISREG(st.st_mode):
+        kind = "file"
+    else:
+        kind = "other"
+    return {
+        "exists": True,
+        "path": path,
+        "type": kind,
+        "size": st.st_size,
+        "mode": stat.S_IMODE(st.st_mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "owner": _user_name(st.st_uid),
+        "mtime": st.st_mtime,
+        "readable": os.access(path, os.R_OK),
+        "writable": os.access(path, os.W_OK),
+    }
+
+
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _err(exc):
+    return "%s: %s" % (type(exc).__name__, getattr(exc, "strerror", None) or exc)
+
+
+def op_stat(spec):
+    return _stat_info(spec["path"])
+
+
+def op_file(spec):
+    info = _stat_info(spec["path"])
+    if not info.get("exists") or info.get("type") != "file":
+        return info
+    limit = int(spec.get("max_bytes", DEFAULT_MAX_BYTES))
+    try:
+        with open(spec["path"], "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        info["error"] = _err(exc)
+        return info
+    info["truncated"] = len(data) > limit
+    info["text"] = data[:limit].decode("utf-8", "replace")
+    return info
+
+
+def op_list(spec):
+    """List a directory (optionally recursive), filtered by fnmatch patterns."""
+    root = spec["path"]
+    info = _stat_info(root)
+    if not info.get("exists") or info.get("type") != "dir":
+        return info
+    patterns = spec.get("patterns") or ["*"]
+    recursive = bool(spec.get("recursive", False))
+    limit = int(spec.get("max_entries", MAX_ENTRIES))
+    entries = []
+    truncated = False
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames) + ([] if recursive else sorted(dirnames)):
+            if not any(fnmatch.fnmatch(name, p) for p in patterns):
+                continue
+            full = os.path.join(dirpath, name)
+            if len(entries) >= limit:
+                truncated = True
+                break
+            st = _stat_info(full)
+            st["name"] = os.path.relpath(full, root)
+            entries.append(st)
+        if not recursive or truncated:
+            break
+    info["entries"] = entries
+    info["truncated"] = truncated
+    return info
+
+
+def op_glob(spec):
+    limit = int(spec.get("max_entries", MAX_ENTRIES))
+    paths = sorted(glob.glob(spec["pattern"]))[:limit]
+    return {"pattern": spec["pattern"], "matches": [_stat_info(p) for p in paths]}
+
+
+def op_write_test(spec):
+    """Prove a directory is writable by creating and removing a temporary file."""
+    path = spec["path"]
+    info = _stat_info(path)
+    if not info.get("exists"):
+        info["write_ok"] = False
+        return info
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".readiness-write-test-", dir=path)
+        os.close(fd)
+        os.unlink(tmp)
+        info["write_ok"] = True
+    except OSError as exc:
+        info["write_ok"] = False
+        info["write_error"] = _err(exc)
+    return info
+
+
+def _read_pid(pidfile):
+    with open(pidfile) as fh:
+        return int(fh.read().strip().split()[0])
+
+
+def _find_pid(match):
+    me = os.getpid()
+    for name in sorted(os.listdir("/proc"), key=lambda n: (len(n), n)):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        if cmd and match in cmd and "readiness-probe" not in cmd:
+            return int(name)
+    return None
+
+
+def op_process(spec):
+    """Find the service (pidfile or cmdline match) and read its status and environment."""
+    out = {"found": False}
+    pid = None
+    if spec.get("pidfile"):
+        out["pidfile"] = spec["pidfile"]
+        try:
+            pid = _read_pid(spec["pidfile"])
+            out["source"] = "pidfile"
+        except FileNotFoundError:
+            out["pidfile_error"] = "pidfile does not exist"
+        except (OSError, ValueError, IndexError) as exc:
+            out["pidfile_error"] = _err(exc)
+    if pid is None and spec.get("match"):
+        pid = _find_pid(spec["match"])
+        if pid is not None:
+            out["source"] = "match"
+    if pid is None:
+        return out
+    out["pid"] = pid
+    base = "/proc/%d" % pid
+    try:
+        with open(base + "/status") as fh:
+            status = dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
+    except OSError as exc:
+        out["running"] = False
+        out["status_error"] = _err(exc)
+        return out
+    out["found"] = True
+    out["running"] = status.get("State", "").split(" ")[0] not in ("Z", "X")
+    for key in ("Name", "State", "SigCgt", "SigIgn", "SigBlk", "Uid"):
+        out[key.lower()] = status.get(key, "").strip()
+    try:
+        with open(base + "/cmdline", "rb") as fh:
+            out["cmdline"] = [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        out["cmdline"] = []
+    prefixes = spec.get("env_prefixes")
+    if prefixes is not None:
+        out.update(_environ(base, prefixes))
+    return out
+
+
+def _environ(base, prefixes):
+    try:
+        with open(base + "/environ", "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        return {"environ": None, "environ_error": _err(exc)}
+    env = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.decode("utf-8", "replace").partition("=")
+        if sep and any(key.startswith(p) for p in prefixes):
+            env[key] = value
+    return {"environ": env}
+
+
+def op_tcp(spec):
+    started = time.monotonic()
+    try:
+        sock = socket.create_connection(
+            (spec["host"], int(spec["port"])), float(spec.get("timeout", 2))
+        )
+        sock.close()
+        return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 2)}
+    except OSError as exc:
+        return {"ok": False, "error": _err(exc)}
+
+
+def op_run(spec):
+    """Run an argv (never a shell string) with a timeout and capped output."""
+    timeout = float(spec.get("timeout", 10))
+    limit = int(spec.get("max_bytes", 64 * 1024))
+    env = None
+    if spec.get("env"):
+        env = dict(os.environ)
+        env.update(spec["env"])
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            spec["argv"],
+            cwd=spec.get("cwd") or None,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return {"started": False, "error": _err(exc)}
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        out, err = proc.communicate()
+    return {
+        "started": True,
+        "exit_code": proc.returncode,
+        "timed_out": timed_out,
+        "duration_s": round(time.monotonic() - started, 4),
+        "stdout": out[:limit].decode("utf-8", "replace"),
+        "stderr": err[:limit].decode("utf-8", "replace"),
+        "truncated": len(out) > limit or len(err) > limit,
+    }
+
+
+def op_crontab(spec):
+    """Every cron line we can see: the user's crontab, /etc/crontab, /etc/cron.d, spools."""
+    lines = []
+    errors = []
+    res = op_run({"argv": ["crontab", "-l"], "timeout": 5})
+    if res.get("started") and res.get("exit_code") == 0:
+        lines += [("crontab -l", line) for line in res["stdout"].splitlines()]
+    elif res.get("started"):
+        errors.append("crontab -l: " + (res.get("stderr") or "").strip()[:200])
+    else:
+        errors.append("crontab -l: " + res.get("error", "not available"))
+    files = ["/etc/crontab"] + sorted(glob.glob("/etc/cron.d/*"))
+    files += sorted(glob.glob("/var/spool/cron/crontabs/*")) + sorted(
+        glob.glob("/var/spool/cron/*")
+    )
+    for path in files + list(spec.get("extra_files") or []):
+        if os.path.isdir(path):
+            continue
+        try:
+            with open(path, errors="replace") as fh:
+                lines += [(path, line.rstrip("\n")) for line in fh]
+        except OSError:
+            continue
+    entries = [
+        {"source": src, "line": line.strip()}
+        for src, line in lines
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    return {"entries": entries, "errors": errors}
+
+
+def op_systemd(spec):
+    """`systemctl show` properties of a unit, and the timers known to systemd."""
+    argv = ["systemctl", "show", spec["unit"], "--no-pager"]
+    for prop in spec.get("properties") or []:
+        argv += ["-p", prop]
+    res = op_run({"argv": argv, "timeout": 5})
+    if not res.get("started") or res.get("exit_code") != 0:
+        return {
+            "available": False,
+            "error": res.get("error") or res.get("stderr", "").strip()[:300],
+        }
+    props = {}
+    for line in res["stdout"].splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            props[key] = value
+    return {"available": True, "properties": props}
+
+
+def op_systemd_timers(spec):
+    res = op_run(
+        {"argv": ["systemctl", "list-timers", "--all", "--no-pager", "--no-legend"], "timeout": 5}
+    )
+    if not res.get("started") or res.get("exit_code") != 0:
+        return {
+            "available": False,
+            "error": res.get("error") or res.get("stderr", "").strip()[:300],
+        }
+    return {
+        "available": True,
+        "lines": [ln.strip() for ln in res["stdout"].splitlines() if ln.strip()],
+    }
+
+
+OPS = {
+    "stat": op_stat,
+    "file": op_file,
+    "list": op_list,
+    "glob": op_glob,
+    "write_test": op_write_test,
+    "process": op_process,
+    "tcp": op_tcp,
+    "run": op_run,
+    "crontab": op_crontab,
+    "systemd": op_systemd,
+    "systemd_timers": op_systemd_timers,
+}
+
+
+def collect(request):
+    facts = {}
+    for key, spec in sorted(request.get("facts", {}).items()):
+        fn = OPS.get(spec.get("op"))
+        if fn is None:
+            facts[key] = {"error": "unknown op %r" % spec.get("op")}
+            continue
+        started = time.monotonic()
+        try:
+            facts[key] = fn(spec)
+        except Exception as exc:  # one bad fact never loses the others
+            facts[key] = {"error": _err(exc)}
+        facts[key]["_elapsed_s"] = round(time.monotonic() - started, 5)
+    return {
+        "probe_version": PROBE_VERSION,
+        "facts": facts,
+        "meta": {
+            "hostname": socket.gethostname(),
+            "uid": os.getuid(),
+            "user": _user_name(os.getuid()),
+            "python": "%d.%d.%d" % sys.version_info[:3],
+            "now": time.time(),
+        },
+    }
+
+
+def main():
+    raw = sys.stdin.buffer.read()
+    request = json.loads(raw.decode("utf-8"))
+    deadline = int(request.get("deadline_s", 0))
+    if deadline > 0 and hasattr(signal, "alarm"):
+        signal.alarm(deadline)  # a probe stuck in a syscall dies instead of lingering
+    answer = collect(request)
+    sys.stdout.write(json.dumps(answer, sort_keys=True, default=str))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""What "ready" means for the audited application: the profile.
+
+Layers merge in this order, later wins (each kept separately, merged by a pure
+function, as invoke's ``Config.merge`` does):
+
+1. built-in defaults (core keys below + every check's declared defaults)
+2. the profile file given with ``--profile`` (YAML)
+3. inventory variables under ``readiness`` (all < parent group < child group < host)
+4. programmatic overrides (``readiness.validate(profile_overrides=...)``)
+
+Dicts merge recursively; lists and scalars are replaced. Replacing a dict by a
+non-dict (or the reverse) is refused: it is almost always a typo.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import posixpath
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ProfileError
+
+__all__ = [
+    "CORE_DEFAULTS",
+    "Profile",
+    "deep_merge",
+    "load_profile_file",
+    "merge_layers",
+]
+
+# Defaults for a Mahavishnu-style orchestration platform. Checks add their own keys
+# (see ``readiness.registry.register(defaults=...)``); docs/profiles.md lists them all.
+CORE_DEFAULTS: dict[str, Any] = {
+    "app_name": "mahavishnu",
+    "app_root": "/opt/mahavishnu",
+    "settings_file": "settings/mahavishnu.yaml",
+    "env_file": ".env",
+    "env_prefix": "MAHAVISHNU_",
+    "env_nested_delimiter": "__",
+    "pidfile": None,
+    "process_match": None,
+    "backup_dir": "backups",
+    "docs_dir": "docs",
+    "required_env": ["MAHAVISHNU_REPOS_PATH"],
+    # Variables whose values are secrets regardless of name (fnmatch patterns, upper-cased).
+    "secret_env": ["*SECRET*", "*PASSWORD*", "*TOKEN*", "*CONNECTION_STRING*", "*DSN*", "*_KEY"],
+    "thresholds": {},
+}
+
+
+class Profile(Mapping[str, Any]):
+    """An immutable, merged profile with dotted lookups and host-side path resolution."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = copy.deepcopy(dict(data))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get_path(self, dotted: str, default: Any = None) -> Any:
+        """``profile.get_path("thresholds.backup_max_age_hours")``."""
+        node: Any = self._data
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def threshold(self, name: str) -> Any:
+        value = self.get_path(f"thresholds.{name}")
+        if value is None:
+            raise ProfileError(f"profile has no threshold {name!r}")
+        return value
+
+    @property
+    def app_root(self) -> str:
+        return str(self._data.get("app_root") or "/")
+
+    def resolve(self, path: str | None) -> str | None:
+        """A host-side path: relative paths are under ``app_root`` (POSIX, never the controller's)."""
+        if path is None or path == "":
+            return None
+        path = str(path)
+        if path.startswith("~") or posixpath.isabs(path):
+            return path
+        return posixpath.normpath(posixpath.join(self.app_root, path))
+
+    def path_of(self, key: str) -> str | None:
+        value = self.get_path(key)
+        return self.resolve(value) if isinstance(value, str) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._data)
+
+
+def deep_merge(
+    base: Mapping[str, Any], override: Mapping[str, Any], where: str = ""
+) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``; dicts recursively, the rest replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        here = f"{where}.{key}" if where else str(key)
+        old = out.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            out[key] = deep_merge(old, value, here)
+        elif isinstance(old, Mapping) and value is not None and old:
+            raise ProfileError(
+                f"profile key {here!r} is a mapping; cannot replace it with {value!r}"
+            )
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def merge_layers(
+    defaults: Mapping[str, Any],
+    layers: Sequence[tuple[str, Mapping[str, Any]]],
+) -> Profile:
+    """Merge named layers over ``defaults``; unknown top-level keys are refused with a hint."""
+    merged = dict(defaults)
+    for name, layer in layers:
+        _refuse_unknown_keys(name, layer, defaults)
+        try:
+            merged = deep_merge(merged, layer)
+        except ProfileError as exc:
+            raise ProfileError(f"{name}: {exc}") from None
+    return Profile(merged)
+
+
+def _refuse_unknown_keys(name: str, layer: Mapping[str, Any], known: Mapping[str, Any]) -> None:
+    for key in layer:
+        if key not in known:
+            hint = difflib.get_close_matches(str(key), list(known), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ProfileError(f"{name}: unknown profile key {key!r}{suggestion}")
+
+
+def load_profile_file(path: str | Path) -> dict[str, Any]:
+    """Read a profile YAML file safely; a ``readiness:`` top-level wrapper is accepted."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ProfileError(f"{p}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{p}: a profile must be a mapping, got {type(data).__name__}")
+    if set(data) == {"readiness"} and isinstance(data["readiness"], dict):
+        data = data["readiness"]
+    return data

@@ -1,0 +1,114 @@
+"""Secrets never leave the run: redaction runs before any renderer, log line or saved file.
+
+Three layers: (1) values registered as secret during the run (env values whose
+names match the profile's ``secret_env`` patterns, DSN passwords, JWT secrets),
+replaced wherever they appear; (2) passwords inside URLs/DSNs
+(``scheme://user:PASSWORD@host``) and ``password=...`` key/value DSNs; (3) mapping
+keys that name a secret (``password``, ``secret``, ``token``, ...) whose values
+are replaced wholesale.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from .model import CheckResult, FleetReport, HostReport
+
+__all__ = ["MASK", "Redactor", "is_secret_name", "redact_url_password"]
+
+MASK = "***"
+_MIN_SECRET_LEN = 4
+_URL_PASSWORD = re.compile(
+    r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^@\s'\"]+)(?=@)"
+)
+_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"(secret|password|passwd|token|api_?key|private_?key|credential)", re.I)
+
+
+def redact_url_password(text: str) -> str:
+    text = _URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+    return _KV_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+
+
+def is_secret_name(name: str, patterns: Iterable[str] = ()) -> bool:
+    upper = name.upper()
+    return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns) or bool(
+        _SECRET_KEY.search(name)
+    )
+
+
+class Redactor:
+    """Thread-safe set of known secret values plus pattern-based scrubbing."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self.add(*secrets)
+
+    def add(self, *values: str | None) -> None:
+        with self._lock:
+            for v in values:
+                if v and len(str(v)) >= _MIN_SECRET_LEN:
+                    self._secrets.add(str(v))
+
+    def text(self, value: str) -> str:
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for s in secrets:
+            if s in value:
+                value = value.replace(s, MASK)
+        return redact_url_password(value)
+
+    def obj(self, value: Any, key: str = "") -> Any:
+        """Deep-redact JSON-like data; values under secret-named keys are masked."""
+        if isinstance(value, Mapping):
+            return {str(k): self.obj(v, str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.obj(v) for v in value]
+        if isinstance(value, str):
+            if key and _SECRET_KEY.search(key) and value and not _is_descriptive(value):
+                return MASK
+            return self.text(value)
+        return value
+
+    def result(self, r: CheckResult) -> CheckResult:
+        return replace(
+            r,
+            message=self.text(r.message),
+            details=self.obj(dict(r.details)),
+            recommendations=tuple(self.text(x) for x in r.recommendations),
+        )
+
+    def host(self, h: HostReport) -> HostReport:
+        return replace(
+            h, results=tuple(self.result(r) for r in h.results), reason=self.text(h.reason)
+        )
+
+    def fleet(self, f: FleetReport) -> FleetReport:
+        return f.with_hosts(self.host(h) for h in f.hosts)
+
+
+def _is_descriptive(value: str) -> bool:
+    """Checks describe secrets ("set", "missing", "length 12"): keep those readable."""
+    return value in {"set", "missing", "not set", "empty", MASK} or value.startswith(
+        ("length ", "set (")
+    )
+
+
+class RedactingFilter(logging.Filter):
+    """Attach to a handler so no log line carries a known secret."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor.text(record.getMessage())
+        record.args = None
+        return True

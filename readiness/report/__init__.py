@@ -1,0 +1,60 @@
+"""Renderers: one pure function per format, from a redacted FleetReport to text.
+
+A new format is one module here plus one line in ``FORMATS``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import UsageError
+from ..model import FleetReport, Status
+from .jsonfmt import render_json
+from .markdown import render_markdown
+from .table import render_table
+from .text import render_text
+
+__all__ = ["EXTENSIONS", "FORMATS", "default_save_path", "render", "save"]
+
+Renderer = Callable[..., str]
+
+FORMATS: dict[str, Renderer] = {
+    "text": render_text,
+    "table": render_table,
+    "json": render_json,
+    "markdown": render_markdown,
+}
+EXTENSIONS = {"text": "txt", "table": "txt", "json": "json", "markdown": "md"}
+
+
+def render(
+    report: FleetReport, fmt: str = "text", *, fail_on: Status = Status.NOT_READY, **kw: object
+) -> str:
+    try:
+        renderer = FORMATS[fmt]
+    except KeyError:
+        raise UsageError(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})") from None
+    return renderer(report, fail_on=fail_on, **kw)
+
+
+def default_save_path(report: FleetReport, fmt: str, directory: str | Path = "reports") -> Path:
+    stamp = report.generated_at.strftime("%Y%m%dT%H%M%SZ")
+    return Path(directory) / f"readiness-{stamp}.{EXTENSIONS.get(fmt, 'txt')}"
+
+
+def save(text: str, path: str | Path) -> Path:
+    """Write atomically (temp file + rename) so a reader never sees half a report."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+        Path(tmp).replace(target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

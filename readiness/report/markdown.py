@@ -1,0 +1,44 @@
+"""Markdown renderer: for a pull-request comment or a release ticket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import FleetReport, Status
+
+__all__ = ["render_markdown"]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_: Any) -> str:
+    s = report.summary()
+    checks = list(report.check_names)
+    lines = [
+        f"## {report.overall_status.symbol} Production readiness: **{report.overall_status.label}**",
+        "",
+        f"Generated {report.generated_at.strftime('%Y-%m-%d %H:%M UTC')} · {s['hosts']} host(s) · "
+        f"{s['total']} check result(s) · exit code {report.exit_code(fail_on)}",
+        "",
+        "| host | " + " | ".join(checks) + " | verdict |",
+        "|---|" + "---|" * len(checks) + "---|",
+    ]
+    for h in report.hosts:
+        cells = []
+        for c in checks:
+            r = h.result(c)
+            cells.append(f"{r.status.symbol} {r.status.value}" if r else "")
+        lines.append(f"| {_cell(h.host)} | " + " | ".join(cells) + f" | **{h.status.label}** |")
+    problems = [r for r in report.results if r.status not in (Status.READY, Status.SKIPPED)]
+    if problems:
+        lines += ["", "### What to fix", ""]
+        for r in problems:
+            lines.append(
+                f"- {r.status.symbol} **{_cell(r.host)} / {r.check_name}** — {_cell(r.message)}"
+            )
+            lines += [f"  - {_cell(rec)}" for rec in r.recommendations]
+    else:
+        lines += ["", "Nothing to fix. ✓"]
+    return "\n".join(lines)

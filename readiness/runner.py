@@ -1,0 +1,472 @@
+"""Run checks on hosts: one probe per host, bounded fleet parallelism, deadlines, Ctrl-C.
+
+Per-host outcomes are data (as fabric's GroupResult): a dead host becomes a
+HostReport marked UNREACHABLE, never a raised exception. Only KeyboardInterrupt
+crosses this boundary, and even then every finished host is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from .appconfig import AppConfig, build_app_config
+from .collect import ProbeError, run_probe
+from .errors import TransportError
+from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
+from .profile import Profile
+from .redact import Redactor, is_secret_name
+from .registry import CheckContext, CheckSpec, FactSpecs
+from .transport import DEFAULT_MAX_OUTPUT, LocalTransport, Transport
+
+__all__ = [
+    "Connector",
+    "HostLike",
+    "LocalConnector",
+    "RunOptions",
+    "audit_host",
+    "base_facts",
+    "run_fleet",
+]
+
+
+class HostLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def user(self) -> str | None: ...
+    @property
+    def key_file(self) -> str | None: ...
+    @property
+    def groups(self) -> tuple[str, ...]: ...
+    @property
+    def local(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Knobs of a fleet run; every network wait has an explicit bound."""
+
+    forks: int = 32
+    connect_timeout: float = 10.0
+    command_timeout: float = 60.0
+    host_deadline: float = 120.0
+    sudo: bool = False
+    accept_new_host_keys: bool = False
+    known_hosts: str | None = None
+    ssh_config: str | None = None
+    identity_file: str | None = None
+    max_output: int = DEFAULT_MAX_OUTPUT
+    progress: bool | None = None  # None: only when stderr is a terminal
+    quiet: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    """Opens a transport to a host; built once per run (parses known_hosts/keys once)."""
+
+    def open(self, host: HostLike) -> Transport: ...
+
+    def close(self) -> None: ...
+
+
+class LocalConnector:
+    """Runs every host on the controller; SSH hosts need ``readiness.ssh.SshConnector``."""
+
+    def __init__(self, options: RunOptions | None = None) -> None:
+        self.options = options or RunOptions()
+        self._ssh: Connector | None = None
+        self._lock = threading.Lock()
+
+    def open(self, host: HostLike) -> Transport:
+        if host.local:
+            return LocalTransport()
+        with self._lock:
+            if self._ssh is None:
+                from .ssh import SshConnector  # type: ignore[import-not-found,unused-ignore]
+
+                self._ssh = SshConnector(self.options)
+        return self._ssh.open(host)
+
+    def close(self) -> None:
+        if self._ssh is not None:
+            self._ssh.close()
+
+
+def base_facts(profile: Profile) -> FactSpecs:
+    """Facts every audit needs: the settings file, the env file, and the running service."""
+    facts: FactSpecs = {
+        "app:settings": {"op": "file", "path": profile.path_of("settings_file")},
+        "app:env_file": {"op": "file", "path": profile.path_of("env_file")},
+    }
+    facts = {k: v for k, v in facts.items() if v.get("path")}
+    pidfile, match = profile.path_of("pidfile"), profile.get("process_match")
+    if pidfile or match:
+        facts["app:process"] = {
+            "op": "process",
+            "pidfile": pidfile,
+            "match": match,
+            "env_prefixes": [str(profile.get("env_prefix") or "")],
+        }
+    return facts
+
+
+def _gather(specs: Sequence[CheckSpec], profile: Profile) -> FactSpecs:
+    facts = base_facts(profile)
+    for spec in specs:
+        if spec.facts is not None:
+            facts.update(spec.facts(profile))
+    return facts
+
+
+def audit_host(
+    host: HostLike,
+    specs: Sequence[CheckSpec],
+    profile: Profile,
+    transport: Transport,
+    *,
+    options: RunOptions,
+    redactor: Redactor,
+    app_object: Any = None,
+) -> HostReport:
+    """Probe one host (one round trip, two when a check needs follow-up facts) and judge it."""
+    started = time.monotonic()
+    try:
+        answer = run_probe(
+            transport,
+            _gather(specs, profile),
+            timeout_s=options.command_timeout,
+            sudo=options.sudo,
+            max_output=options.max_output,
+        )
+        facts: dict[str, Any] = dict(answer["facts"])
+        meta = dict(answer.get("meta") or {})
+        app = _app_config(facts, profile)
+        more: FactSpecs = {}
+        for spec in specs:
+            if spec.followup is not None:
+                more.update(spec.followup(profile, app, facts))
+        if more:
+            second = run_probe(
+                transport,
+                more,
+                timeout_s=options.command_timeout,
+                sudo=options.sudo,
+                max_output=options.max_output,
+            )
+            facts.update(second["facts"])
+            meta["probe_s"] = meta.get("probe_s", 0) + second["meta"].get("probe_s", 0)
+    except ProbeError as exc:
+        return _failed_host(host, specs, Status.ERROR, redactor.text(str(exc)), started)
+    except TransportError as exc:
+        return _failed_host(host, specs, Status.UNREACHABLE, redactor.text(str(exc)), started)
+    _register_secrets(redactor, app, profile)
+    results = [
+        _evaluate(
+            spec,
+            CheckContext(
+                host=host.name,
+                profile=profile,
+                facts=facts,
+                app=app,
+                meta=meta,
+                is_local=transport.is_local,
+                app_object=app_object,
+            ),
+            redactor,
+        )
+        for spec in specs
+    ]
+    report = HostReport(
+        host=host.name,
+        results=tuple(results),
+        address=_address(host),
+        groups=tuple(host.groups),
+        duration_s=time.monotonic() - started,
+        facts_meta=meta,
+    )
+    return redactor.host(report)
+
+
+def _app_config(facts: Mapping[str, Any], profile: Profile) -> AppConfig:
+    return build_app_config(
+        settings_fact=facts.get("app:settings"),
+        env_file_fact=facts.get("app:env_file"),
+        process_fact=facts.get("app:process"),
+        env_prefix=str(profile.get("env_prefix") or ""),
+        delimiter=str(profile.get("env_nested_delimiter") or "__"),
+    )
+
+
+def _register_secrets(redactor: Redactor, app: AppConfig, profile: Profile) -> None:
+    patterns = [str(p) for p in profile.get("secret_env") or ()]
+    for name, var in app.env.items():
+        if is_secret_name(name, patterns):
+            redactor.add(var.value)
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                walk(v, str(k))
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str) and key and is_secret_name(key, patterns):
+            redactor.add(node)
+
+    walk(app.settings)
+
+
+def _evaluate(spec: CheckSpec, ctx: CheckContext, redactor: Redactor) -> CheckResult:
+    """The boundary where every exception becomes a status (as nox's SessionRunner.execute)."""
+    ts, t0 = utcnow(), time.monotonic()
+    try:
+        outcome = spec.evaluate(ctx)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a broken check is reported, never crashes the run
+        outcome = Outcome(
+            Status.ERROR,
+            f"check failed to run: {type(exc).__name__}: {exc}",
+            {"exception": type(exc).__name__},
+            (
+                "This is a bug in the check or an unexpected environment; rerun with -v and report it",
+            ),
+        )
+    redactor.add(*ctx.secrets)
+    return CheckResult.from_outcome(
+        spec.name, outcome, host=ctx.host, started=ts, duration_s=time.monotonic() - t0
+    )
+
+
+def _address(host: HostLike) -> str:
+    if host.local:
+        return "local"
+    return f"{host.address}:{host.port}" if host.port and host.port != 22 else host.address
+
+
+def _failed_host(
+    host: HostLike, specs: Sequence[CheckSpec], status: Status, reason: str, started: float
+) -> HostReport:
+    ts = utcnow()
+    recs = {
+        Status.UNREACHABLE: "Check the host is up, its address/port/user in the inventory, and its key in known_hosts",
+        Status.ERROR: "Fix the host-side problem above, then rerun the audit",
+    }
+    results = tuple(
+        CheckResult(
+            check_name=s.name,
+            status=status,
+            message=reason,
+            details={},
+            recommendations=(recs.get(status, "Rerun the audit for this host"),),
+            timestamp=ts,
+            host=host.name,
+        )
+        for s in specs
+    )
+    return HostReport(
+        host=host.name,
+        results=results,
+        address=_address(host),
+        groups=tuple(host.groups),
+        reason=reason,
+        duration_s=time.monotonic() - started,
+    )
+
+
+class _Progress:
+    def __init__(self, total: int, enabled: bool, stream: IO[str]) -> None:
+        self.total, self.enabled, self.stream = total, enabled, stream
+        self.done = self.failed = 0
+
+    def update(self, report: HostReport) -> None:
+        self.done += 1
+        if report.status.blocking:
+            self.failed += 1
+        if self.enabled:
+            self.stream.write(
+                f"\r[readiness] {self.done}/{self.total} hosts done, {self.failed} not ready"
+            )
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self.done:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class _FleetRun:
+    """State of one fleet run: which host started when, which transport is open."""
+
+    def __init__(
+        self,
+        hosts: Sequence[HostLike],
+        specs: Sequence[CheckSpec],
+        profiles: Mapping[str, Profile],
+        options: RunOptions,
+        *,
+        connector: Connector,
+        redactor: Redactor,
+        app_object: Any,
+        progress: _Progress,
+    ) -> None:
+        self.hosts, self.specs, self.profiles = hosts, specs, profiles
+        self.options, self.connector, self.redactor = options, connector, redactor
+        self.app_object, self.progress = app_object, progress
+        self.reports: list[HostReport | None] = [None] * len(hosts)
+        self.transports: dict[int, Transport] = {}
+        self.started_at: dict[int, float] = {}
+        self.lock = threading.Lock()
+
+    def work(self, i: int) -> HostReport:
+        host = self.hosts[i]
+        t0 = time.monotonic()
+        with self.lock:
+            self.started_at[i] = t0
+        try:
+            transport = self.connector.open(host)
+        except Exception as exc:  # refused, timed out, auth failed, host key: all UNREACHABLE
+            msg = str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
+            return _failed_host(host, self.specs, Status.UNREACHABLE, self.redactor.text(msg), t0)
+        with self.lock:
+            self.transports[i] = transport
+        try:
+            return audit_host(
+                host,
+                self.specs,
+                self.profiles[host.name],
+                transport,
+                options=self.options,
+                redactor=self.redactor,
+                app_object=self.app_object,
+            )
+        finally:
+            with self.lock:
+                self.transports.pop(i, None)
+            _quiet_close(transport)
+
+    def record(self, i: int, report: HostReport) -> None:
+        if self.reports[i] is None:
+            self.reports[i] = report
+            self.progress.update(report)
+
+    def collect(self, fut: Future[HostReport], i: int) -> None:
+        exc = fut.exception()
+        if exc is None:
+            self.record(i, fut.result())
+        else:
+            msg = self.redactor.text(f"internal error: {exc!r}")
+            self.record(
+                i, _failed_host(self.hosts[i], self.specs, Status.ERROR, msg, time.monotonic())
+            )
+
+    def enforce_deadlines(
+        self, pending: set[Future[HostReport]], index: Mapping[Future[HostReport], int]
+    ) -> None:
+        """A host past its deadline is reported UNREACHABLE and its connection torn down."""
+        now, limit = time.monotonic(), self.options.host_deadline
+        for fut in list(pending):
+            i = index[fut]
+            with self.lock:
+                began, transport = self.started_at.get(i), self.transports.get(i)
+            if began is None or now - began <= limit:
+                continue
+            pending.discard(fut)
+            msg = f"host deadline of {limit:g}s exceeded"
+            self.record(i, _failed_host(self.hosts[i], self.specs, Status.UNREACHABLE, msg, began))
+            if transport is not None:
+                _quiet_close(transport)
+
+    def abort(self) -> None:
+        with self.lock:
+            open_now = list(self.transports.values())
+        for transport in open_now:
+            _quiet_close(transport)
+
+    def final(self) -> list[HostReport]:
+        return [
+            rep
+            if rep is not None
+            else _failed_host(
+                self.hosts[i],
+                self.specs,
+                Status.ERROR,
+                "not audited: run interrupted",
+                time.monotonic(),
+            )
+            for i, rep in enumerate(self.reports)
+        ]
+
+
+def run_fleet(
+    hosts: Sequence[HostLike],
+    specs: Sequence[CheckSpec],
+    profiles: Mapping[str, Profile],
+    *,
+    options: RunOptions | None = None,
+    connector: Connector | None = None,
+    redactor: Redactor | None = None,
+    app_object: Any = None,
+    stderr: IO[str] | None = None,
+) -> FleetReport:
+    """Audit ``hosts`` with at most ``options.forks`` at once; results in inventory order.
+
+    Ctrl-C stops starting hosts, tears down open connections, and still returns
+    every finished host; the rest are marked "not audited".
+    """
+    options = options or RunOptions()
+    own_connector = connector is None
+    connector = connector or LocalConnector(options)
+    stream = stderr or sys.stderr
+    show = options.progress if options.progress is not None else stream.isatty()
+    progress = _Progress(len(hosts), bool(show) and not options.quiet and len(hosts) > 1, stream)
+    run = _FleetRun(
+        hosts,
+        specs,
+        profiles,
+        options,
+        connector=connector,
+        redactor=redactor or Redactor(),
+        app_object=app_object,
+        progress=progress,
+    )
+    interrupted = False
+    pool = ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts) or 1)))
+    index = {pool.submit(run.work, i): i for i in range(len(hosts))}
+    pending = set(index)
+    try:
+        while pending:
+            done, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+            for fut in done:
+                pending.discard(fut)
+                run.collect(fut, index[fut])
+            run.enforce_deadlines(pending, index)
+    except KeyboardInterrupt:
+        interrupted = True
+        for fut in pending:
+            fut.cancel()
+        run.abort()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        progress.finish()
+        if own_connector:
+            connector.close()
+    return FleetReport(
+        hosts=tuple(run.final()), checks=tuple(s.name for s in specs), interrupted=interrupted
+    )
+
+
+def _quiet_close(transport: Transport) -> None:
+    with contextlib.suppress(Exception):  # tearing down a dead connection must not mask the report
+        transport.close()

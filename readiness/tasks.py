@@ -1,0 +1,222 @@
+"""Invoke tasks: flags in, ``readiness.api`` call, report out, ``Exit(code)``.
+
+Top-level ``tasks.py`` and the ``readiness`` console script expose this same
+collection. Defaults for inventory, forks and timeouts can live in
+``invoke.yaml`` under ``readiness:``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from . import report as report_mod
+from .api import load_selected_hosts
+from .api import validate as api_validate
+from .errors import ReadinessError
+from .model import FleetReport, Status
+from .runner import RunOptions
+
+__all__ = ["ns"]
+
+_AUDIT_HELP = {
+    "hosts": "Host pattern: group, host, a,b  a:b  a:&b  a:!b  web*  (default: local)",
+    "check": "Check to run; repeatable or comma list (default: every check of the suite)",
+    "format": "Output format: text, table, json, markdown (default: text)",
+    "json": "Shorthand for --format json",
+    "save": "Also save the report; optional PATH (default: reports/readiness-<time>.<ext>)",
+    "inventory": "Inventory file or directory (default: ./inventories or $READINESS_INVENTORY)",
+    "profile": "Profile YAML file overriding the built-in application defaults",
+    "limit": "Further limit the selected hosts with another pattern (like ansible --limit)",
+    "forks": "Hosts audited at once (default 32)",
+    "connect_timeout": "Seconds to establish an SSH connection (default 10)",
+    "command_timeout": "Seconds one remote command may run (default 60)",
+    "host_deadline": "Seconds one host may take in total (default 120)",
+    "sudo": "Run the probe through `sudo -n` (never prompts)",
+    "accept_new_host_keys": "Trust-on-first-use: record unknown host keys (changed keys still fail)",
+    "known_hosts": "known_hosts file to verify against (default ~/.ssh/known_hosts)",
+    "quiet": "No progress line on stderr",
+    "fail_on": "Exit non-zero from this status up: not_ready (default) or degraded (exit 2)",
+    "group_by": "Table layout: 'group' groups rows by inventory group",
+}
+
+
+def _cfg(c: Context) -> Mapping[str, Any]:
+    try:
+        value = c.config.get("readiness", {})
+    except AttributeError:
+        return {}
+    return value if isinstance(value, Mapping) else {}
+
+
+def _options(c: Context, **given: Any) -> RunOptions:
+    cfg = _cfg(c)
+    base = RunOptions()
+    kw: dict[str, Any] = {}
+    for name in ("forks", "connect_timeout", "command_timeout", "host_deadline", "known_hosts"):
+        value = given.get(name)
+        if value is None:
+            value = cfg.get(name, getattr(base, name))
+        kw[name] = value
+    kw["sudo"] = bool(given.get("sudo"))
+    kw["accept_new_host_keys"] = bool(given.get("accept_new_host_keys"))
+    kw["quiet"] = bool(given.get("quiet"))
+    return RunOptions(**kw)
+
+
+def _emit(report: FleetReport, fmt: str, save: Any, fail_on: Status, group_by: str | None) -> None:
+    text = report_mod.render(report, fmt, fail_on=fail_on, group_by=group_by)
+    print(text)
+    if save:
+        path = save if isinstance(save, str) else report_mod.default_save_path(report, fmt)
+        written = report_mod.save(text, path)
+        print(f"report saved to {written}", file=sys.stderr)
+
+
+def _audit(
+    c: Context,
+    *,
+    suite: str | None,
+    hosts: str,
+    check: list[str] | None,
+    format: str,
+    json: bool,
+    save: Any,
+    inventory: str | None,
+    profile: str | None,
+    limit: str | None,
+    fail_on: str,
+    group_by: str | None,
+    **opts: Any,
+) -> None:
+    fmt = "json" if json else format
+    try:
+        if fmt not in report_mod.FORMATS:
+            raise ReadinessError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
+        threshold = Status.parse(fail_on)
+        inv = inventory or _cfg(c).get("inventory")
+        report = api_validate(
+            hosts,
+            check or None,
+            inventory=inv,
+            limit=limit,
+            profile=profile,
+            suite=suite,
+            options=_options(c, **opts),
+        )
+        _emit(report, fmt, save, threshold, group_by)
+    except ReadinessError as exc:
+        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
+    except ValueError as exc:
+        raise Exit(f"readiness: {exc}", code=2) from None
+    code = report.exit_code(threshold)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    help=_AUDIT_HELP,
+    iterable=["check"],
+    optional=["save"],
+    aliases=["validate-production"],
+)
+def validate(
+    c: Context,
+    hosts: str = "local",
+    check: list[str] | None = None,
+    format: str = "text",
+    json: bool = False,
+    save: Any = None,
+    inventory: str | None = None,
+    profile: str | None = None,
+    limit: str | None = None,
+    forks: int | None = None,
+    connect_timeout: float | None = None,
+    command_timeout: float | None = None,
+    host_deadline: float | None = None,
+    sudo: bool = False,
+    accept_new_host_keys: bool = False,
+    known_hosts: str | None = None,
+    quiet: bool = False,
+    fail_on: str = "not_ready",
+    group_by: str | None = None,
+) -> None:
+    """Audit hosts for production readiness (the 8 checks of the original validator).
+
+    Exit codes: 0 every result READY/DEGRADED/SKIPPED; 1 anything NOT_READY, ERROR
+    or UNREACHABLE; 2 usage errors (and DEGRADED with --fail-on degraded).
+    """
+    _audit(
+        c,
+        suite="validate",
+        hosts=hosts,
+        check=check,
+        format=format,
+        json=json,
+        save=save,
+        inventory=inventory,
+        profile=profile,
+        limit=limit,
+        fail_on=fail_on,
+        group_by=group_by,
+        forks=forks,
+        connect_timeout=connect_timeout,
+        command_timeout=command_timeout,
+        host_deadline=host_deadline,
+        sudo=sudo,
+        accept_new_host_keys=accept_new_host_keys,
+        known_hosts=known_hosts,
+        quiet=quiet,
+    )
+
+
+@task(
+    help={
+        "hosts": _AUDIT_HELP["hosts"],
+        "inventory": _AUDIT_HELP["inventory"],
+        "limit": _AUDIT_HELP["limit"],
+    }
+)
+def inventory(
+    c: Context, hosts: str = "all", inventory: str | None = None, limit: str | None = None
+) -> None:
+    """List the selected hosts with address, port, user and effective readiness profile."""
+    from .inventory_view import render_inventory
+
+    try:
+        inv = inventory or _cfg(c).get("inventory")
+        selected = load_selected_hosts(hosts, inventory=inv, limit=limit)
+        print(render_inventory(selected))
+    except ReadinessError as exc:
+        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
+
+
+@task
+def checks(c: Context) -> None:
+    """List every check with its categories, suites and profile keys."""
+    from .registry import all_checks
+
+    for spec in all_checks():
+        print(
+            f"{spec.name:<22} [{', '.join(spec.categories)}] suites: {', '.join(spec.suites) or '-'}"
+        )
+        print(f"    {spec.description}")
+        if spec.profile_keys:
+            print(f"    profile keys: {', '.join(spec.profile_keys)}")
+
+
+# invoke's @task returns a Task at runtime; its stubs type it as the wrapped function.
+production = Collection("production")
+production.add_task(validate, name="validate")
+
+ns = Collection()
+for _t in (validate, inventory, checks):
+    ns.add_task(_t)  # type: ignore[arg-type]
+ns.add_collection(production)
+ns.configure({"readiness": {}})

@@ -1,0 +1,109 @@
+"""How a command reaches a host: one small interface, a local and an SSH implementation.
+
+A transport runs an *argv* (never a shell string) with bytes on stdin, a timeout
+and an output cap. Parameters travel on stdin as data, so no inventory value or
+check parameter is ever interpolated into a remote command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT",
+    "CommandResult",
+    "LocalTransport",
+    "Transport",
+]
+
+DEFAULT_MAX_OUTPUT = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    duration_s: float
+    timed_out: bool = False
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.truncated
+
+    def stderr_text(self, limit: int = 2000) -> str:
+        return self.stderr[:limit].decode("utf-8", "replace").strip()
+
+
+class Transport(Protocol):
+    """Runs commands on one host. Implementations must honour timeout and max_output."""
+
+    @property
+    def is_local(self) -> bool: ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes = b"",
+        timeout: float,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> CommandResult: ...
+
+    def close(self) -> None: ...
+
+
+class LocalTransport:
+    """Runs commands on the controller itself (the inventory's ``local`` host)."""
+
+    is_local = True
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes = b"",
+        timeout: float,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> CommandResult:
+        started = time.monotonic()
+        # A new session so a timeout kills the whole process group, not just the leader.
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        timed_out = False
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+            out, err = proc.communicate()
+        truncated = len(out) > max_output
+        return CommandResult(
+            exit_code=proc.returncode if proc.returncode is not None else -1,
+            stdout=out[:max_output],
+            stderr=err[:65536],
+            duration_s=time.monotonic() - started,
+            timed_out=timed_out,
+            truncated=truncated,
+        )
+
+    def close(self) -> None:
+        return None
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
