@@ -229,6 +229,106 @@ def op_tcp(spec):
         return {"ok": False, "error": _err(exc)}
 
 
+def _http_once(url, method, body, headers, *, timeout, limit):
+    """One request with urllib, direct (no proxy); 4xx/5xx answers are results, not errors."""
+    import urllib.error
+    import urllib.request
+
+    if not str(url).lower().startswith(("http://", "https://")):
+        return {"ok": False, "error": "only http:// and https:// URLs are allowed: %r" % url}
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310 - scheme checked above
+    started = time.monotonic()
+    try:
+        resp = opener.open(req, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        resp = exc
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None)
+        error = _err(reason) if isinstance(reason, OSError) else _err(exc)
+        return {
+            "ok": False,
+            "error": error,
+            "latency_ms": round((time.monotonic() - started) * 1000, 2),
+        }
+    try:
+        data = resp.read(limit + 1)
+    except OSError as exc:
+        return {"ok": False, "status": resp.getcode(), "error": _err(exc)}
+    finally:
+        resp.close()
+    return {
+        "ok": True,
+        "status": resp.getcode(),
+        "body": data[:limit].decode("utf-8", "replace"),
+        "truncated": len(data) > limit,
+        "latency_ms": round((time.monotonic() - started) * 1000, 2),
+    }
+
+
+def _json_key(text, dotted):
+    try:
+        node = json.loads(text)
+    except ValueError:
+        return None
+    for part in str(dotted).split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def op_http(spec):
+    """An HTTP request from the host; with ``poll``, GET a status URL until a final state.
+
+    ``poll``: {url (``{id}`` = ``id_key`` of the first answer), state_key, final,
+    interval, deadline}. Every request has ``timeout``; polling stops at ``deadline``.
+    """
+    timeout = float(spec.get("timeout", 5))
+    limit = int(spec.get("max_bytes", 16 * 1024))
+    headers = dict(spec.get("headers") or {})
+    body = spec.get("body")
+    if spec.get("json") is not None:
+        body = json.dumps(spec["json"])
+        headers.setdefault("Content-Type", "application/json")
+    data = body.encode("utf-8") if isinstance(body, str) else None
+    method = str(spec.get("method") or ("POST" if data is not None else "GET")).upper()
+    started = time.monotonic()
+    out = _http_once(spec["url"], method, data, headers, timeout=timeout, limit=limit)
+    poll = spec.get("poll")
+    if poll and out.get("ok"):
+        out["poll"] = _poll(poll, out, timeout, limit, started)
+    out["duration_s"] = round(time.monotonic() - started, 4)
+    return out
+
+
+def _poll(poll, first, timeout, limit, started):
+    url = str(poll["url"])
+    if "{id}" in url:
+        run_id = _json_key(first.get("body", ""), poll.get("id_key", "id"))
+        if run_id is None:
+            return {"error": "first answer has no %r" % poll.get("id_key", "id")}
+        url = url.replace("{id}", str(run_id))
+    final = [str(s) for s in poll.get("final") or []]
+    deadline = started + float(poll.get("deadline", 60))
+    interval = float(poll.get("interval", 1))
+    polls, last = 0, {}
+    while polls < int(poll.get("max_polls", 1000)):
+        polls += 1
+        last = _http_once(url, "GET", None, {}, timeout=timeout, limit=limit)
+        state = _json_key(last.get("body", ""), poll.get("state_key", "state"))
+        last["state"] = state
+        if state is not None and str(state) in final:
+            break
+        if time.monotonic() + interval > deadline:
+            last["timed_out"] = True
+            break
+        time.sleep(interval)
+    last["url"] = url
+    last["polls"] = polls
+    return last
+
+
 def op_run(spec):
     """Run an argv (never a shell string) with a timeout and capped output."""
     timeout = float(spec.get("timeout", 10))
@@ -344,6 +444,7 @@ OPS = {
     "write_test": op_write_test,
     "process": op_process,
     "tcp": op_tcp,
+    "http": op_http,
     "run": op_run,
     "crontab": op_crontab,
     "systemd": op_systemd,
