@@ -39,12 +39,9 @@ def render_table(
         out.append("")
     summary = report.summary()
     counts = ", ".join(f"{summary[s.value]} {s.value}" for s in Status if summary[s.value])
-    out.append(
-        f"{summary['hosts']} host(s), {summary['total']} result(s): {counts or 'none'} — "
-        f"overall {report.overall_status.label}, exit {report.exit_code(fail_on)}"
-    )
-    legend = "  ".join(f"{v}={s.value}" for s, v in _SHORT.items())
-    out.append(f"legend: {legend}")
+    out.append(f"{summary['hosts']} host(s), {summary['total']} result(s): {counts or 'none'}")
+    out.append(f"overall: {report.overall_status.label} (exit {report.exit_code(fail_on)})")
+    out.append("legend: ✓ ready  ⚠ degraded  ✗ not ready  ! error  ? unreachable  - skipped")
     if checks and any(_abbrev(c) != c for c in checks):
         out.append("columns: " + ", ".join(f"{_abbrev(c)}={c}" for c in checks))
     reasons = [h for h in report.hosts if h.reason]

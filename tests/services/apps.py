@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,12 @@ BASE_SETTINGS: dict[str, Any] = {
         "llamaindex": {"enabled": True, "llm_model": "llama3", "embedding_model": "nomic"},
         "agno": {"enabled": False},
     },
-    "pools": {"enabled": True, "min_workers": 2, "max_workers": 8, "routing_strategy": "least_loaded"},
+    "pools": {
+        "enabled": True,
+        "min_workers": 2,
+        "max_workers": 8,
+        "routing_strategy": "least_loaded",
+    },
     "observability": {"metrics_enabled": True, "otlp_endpoint": None},
     "otel_storage": {"enabled": False},
 }
@@ -81,13 +85,17 @@ def write_app(
     ``settings`` is deep-merged over BASE_SETTINGS; ``env`` over BASE_ENV (None removes).
     """
     (root / "settings").mkdir(parents=True, exist_ok=True)
-    text = settings_text if settings_text is not None else yaml.safe_dump(deep_update(BASE_SETTINGS, settings or {}))
+    text = (
+        settings_text
+        if settings_text is not None
+        else yaml.safe_dump(deep_update(BASE_SETTINGS, settings or {}))
+    )
     (root / "settings" / "mahavishnu.yaml").write_text(text)
     merged = {**BASE_ENV, **(env or {})}
     lines = [f"{k}={v}" for k, v in merged.items() if v is not None]
     env_path = root / ".env"
     env_path.write_text("\n".join(lines) + "\n")
-    os.chmod(env_path, 0o600)
+    env_path.chmod(0o600)
     for rel, content in (files or {}).items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)

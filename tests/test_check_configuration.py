@@ -1,0 +1,114 @@
+"""``configuration``: adapters, pools, observability (real TCP reachability), security."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from readiness.model import Status
+from tests.services.apps import audit_local, one
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_complete_configuration_with_a_reachable_otlp_endpoint_is_ready(
+    app_tree: Callable[..., Path], listening_port: int
+) -> None:
+    root = app_tree(
+        settings={"observability": {"otlp_endpoint": f"http://127.0.0.1:{listening_port}"}}
+    )
+    r = one(audit_local(root, "configuration"))
+    assert r.status is Status.READY, r.message
+    assert r.details["observability"]["reachable"] is True
+
+
+def test_an_unreachable_otlp_endpoint_degrades(app_tree: Callable[..., Path]) -> None:
+    root = app_tree(settings={"observability": {"otlp_endpoint": f"127.0.0.1:{_closed_port()}"}})
+    r = one(audit_local(root, "configuration"))
+    assert r.status is Status.DEGRADED
+    assert any("OTLP" in rec for rec in r.recommendations)
+
+
+def test_an_enabled_adapter_missing_settings_degrades_and_names_them(
+    app_tree: Callable[..., Path], listening_port: int
+) -> None:
+    root = app_tree(
+        settings={
+            "adapters": {"llamaindex": {"embedding_model": None}},
+            "observability": {"otlp_endpoint": f"127.0.0.1:{listening_port}"},
+        }
+    )
+    r = one(audit_local(root, "configuration"))
+    assert r.status is Status.DEGRADED
+    assert r.details["adapters"]["llamaindex"]["missing"] == ["embedding_model"]
+    assert "Configure llamaindex adapter properly" in r.recommendations[0]
+
+
+@pytest.mark.parametrize(
+    ("pools", "needle"),
+    [
+        ({"min_workers": 9, "max_workers": 2}, "min_workers (9) > pools.max_workers (2)"),
+        ({"min_workers": 0, "max_workers": 2}, "positive"),
+        ({"routing_strategy": "coinflip"}, "unknown pool routing strategy"),
+    ],
+)
+def test_bad_pool_settings_are_not_ready(
+    app_tree: Callable[..., Path], pools: dict[str, object], needle: str
+) -> None:
+    r = one(audit_local(app_tree(settings={"pools": pools}), "configuration"))
+    assert r.status is Status.NOT_READY
+    assert needle in " ".join(r.details["problems"])
+
+
+def test_a_short_auth_secret_is_not_ready_and_never_shown(app_tree: Callable[..., Path]) -> None:
+    r = one(
+        audit_local(app_tree(env={"MAHAVISHNU_AUTH__SECRET": "short-secret-xyz"}), "configuration")
+    )
+    assert r.status is Status.NOT_READY
+    assert "too short (16 < 32" in r.message
+    assert "short-secret-xyz" not in repr(r.to_dict())
+
+
+def test_a_disallowed_algorithm_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    r = one(audit_local(app_tree(settings={"auth": {"algorithm": "none"}}), "configuration"))
+    assert r.status is Status.NOT_READY
+    assert any("HS256, RS256" in rec for rec in r.recommendations)
+
+
+def test_env_overrides_are_judged_not_the_file(app_tree: Callable[..., Path]) -> None:
+    root = app_tree(
+        settings={"pools": {"max_workers": 1, "min_workers": 1}},
+        env={"MAHAVISHNU_POOLS__MIN_WORKERS": "5"},
+    )
+    r = one(audit_local(root, "configuration"))
+    assert r.details["pools"]["min_workers"] == 5
+    assert r.status is Status.NOT_READY
+
+
+def test_a_missing_or_broken_settings_file_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    root = app_tree(settings_text="auth:\n  enabled: [true\n")
+    r = one(audit_local(root, "configuration"))
+    assert r.status is Status.NOT_READY
+    assert "mahavishnu.yaml:" in r.message
+    (root / "settings" / "mahavishnu.yaml").unlink()
+    r = one(audit_local(root, "configuration"))
+    assert r.status is Status.NOT_READY
+    assert "does not exist" in r.message

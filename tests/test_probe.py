@@ -1,0 +1,123 @@
+"""The host-side probe, run for real through the local transport (the same bytes go over SSH)."""
+
+from __future__ import annotations
+
+import ast
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness.collect import ProbeError, bootstrap_argv, probe_source, run_probe
+from readiness.transport import LocalTransport
+
+
+def probe(facts: dict[str, dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    return run_probe(LocalTransport(), facts, **kw)["facts"]
+
+
+def test_the_probe_stays_python_38_compatible() -> None:
+    ast.parse(probe_source(), feature_version=(3, 8))
+
+
+def test_the_remote_command_line_is_constant_and_parameters_travel_on_stdin() -> None:
+    argv = bootstrap_argv(timeout_s=30, sudo=True)
+    assert argv[:3] == ["sudo", "-n", "--"]
+    assert "timeout" in argv
+    assert all("{" not in a and "$" not in a for a in argv)
+
+
+def test_file_stat_and_list_facts(tmp_path: Path) -> None:
+    (tmp_path / "a.sql").write_text("x" * 10)
+    (tmp_path / "b.txt").write_text("y")
+    (tmp_path / "a.sql").chmod(0o640)
+    f = probe(
+        {
+            "f": {"op": "file", "path": str(tmp_path / "a.sql"), "max_bytes": 4},
+            "s": {"op": "stat", "path": str(tmp_path / "missing")},
+            "l": {"op": "list", "path": str(tmp_path), "patterns": ["*.sql"]},
+        }
+    )
+    assert f["f"]["text"] == "xxxx" and f["f"]["truncated"] is True and f["f"]["mode"] == 0o640
+    assert f["s"]["exists"] is False
+    assert [e["name"] for e in f["l"]["entries"]] == ["a.sql"]
+
+
+def test_write_test_creates_and_removes_a_temp_file(tmp_path: Path) -> None:
+    f = probe(
+        {
+            "w": {"op": "write_test", "path": str(tmp_path)},
+            "n": {"op": "write_test", "path": str(tmp_path / "no")},
+        }
+    )
+    assert f["w"]["write_ok"] is True
+    assert f["n"]["write_ok"] is False
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tcp_fact_reports_open_and_closed_ports() -> None:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    try:
+        f = probe(
+            {
+                "up": {
+                    "op": "tcp",
+                    "host": "127.0.0.1",
+                    "port": srv.getsockname()[1],
+                    "timeout": 2,
+                },
+                "down": {"op": "tcp", "host": "127.0.0.1", "port": closed_port, "timeout": 2},
+            }
+        )
+    finally:
+        srv.close()
+    assert f["up"]["ok"] is True
+    assert f["down"]["ok"] is False and "Refused" in f["down"]["error"]
+
+
+def test_run_takes_an_argv_never_a_shell_and_honours_its_timeout(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    started = time.monotonic()
+    f = probe(
+        {
+            "echo": {"op": "run", "argv": ["echo", f"; touch {marker}"]},
+            "slow": {"op": "run", "argv": ["sleep", "30"], "timeout": 0.5},
+        }
+    )
+    assert f["echo"]["stdout"].strip() == f"; touch {marker}"
+    assert not marker.exists()
+    assert f["slow"]["timed_out"] is True
+    assert time.monotonic() - started < 10
+
+
+def test_one_failing_fact_does_not_lose_the_others(tmp_path: Path) -> None:
+    f = probe(
+        {"bad": {"op": "nope"}, "boom": {"op": "file"}, "ok": {"op": "stat", "path": str(tmp_path)}}
+    )
+    assert "unknown op" in f["bad"]["error"]
+    assert "KeyError" in f["boom"]["error"]
+    assert f["ok"]["exists"] is True
+
+
+def test_crontab_fact_reads_extra_cron_files(tmp_path: Path) -> None:
+    cron = tmp_path / "app.cron"
+    cron.write_text("# comment\n0 2 * * * app /opt/app/bin/backup\n")
+    f = probe({"c": {"op": "crontab", "extra_files": [str(cron)]}})
+    assert {"source": str(cron), "line": "0 2 * * * app /opt/app/bin/backup"} in f["c"]["entries"]
+
+
+def test_a_probe_killed_by_its_deadline_is_a_probe_error() -> None:
+    with pytest.raises(ProbeError, match=r"timed out|failed"):
+        run_probe(
+            LocalTransport(),
+            {"s": {"op": "run", "argv": ["sleep", "20"], "timeout": 20}},
+            timeout_s=1,
+        )

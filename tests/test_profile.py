@@ -1,0 +1,76 @@
+"""Profile layers: defaults ← profile file ← inventory vars ← overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from readiness.api import host_profile
+from readiness.errors import ProfileError
+from readiness.profile import Profile, deep_merge, load_profile_file, merge_layers
+from readiness.registry import default_profile
+from tests.services.apps import LocalTestHost
+
+
+def test_default_profile_has_the_documented_core_keys() -> None:
+    p = default_profile()
+    for key in (
+        "app_root",
+        "settings_file",
+        "env_file",
+        "env_prefix",
+        "pidfile",
+        "backup_dir",
+        "required_env",
+        "thresholds",
+    ):
+        assert key in p
+    assert p["env_prefix"] == "MAHAVISHNU_"
+    assert p["env_nested_delimiter"] == "__"
+
+
+def test_later_layers_win_and_dicts_merge_recursively() -> None:
+    merged = merge_layers(
+        {"app_root": "/a", "thresholds": {"x": 1, "y": 2}},
+        [("file", {"thresholds": {"y": 3}}), ("host", {"app_root": "/b"})],
+    )
+    assert merged["app_root"] == "/b"
+    assert merged["thresholds"] == {"x": 1, "y": 3}
+
+
+def test_unknown_keys_are_refused_with_a_suggestion() -> None:
+    with pytest.raises(ProfileError, match="did you mean 'settings_file'"):
+        merge_layers({"settings_file": "s.yaml"}, [("profile file p.yml", {"setings_file": "x"})])
+
+
+def test_replacing_a_mapping_with_a_scalar_is_refused() -> None:
+    with pytest.raises(ProfileError, match="thresholds"):
+        deep_merge({"thresholds": {"a": 1}}, {"thresholds": 5})
+
+
+def test_host_vars_override_the_profile_file(tmp_path: Path) -> None:
+    pf = tmp_path / "p.yml"
+    pf.write_text("app_root: /srv/from-file\nbackup_dir: /var/backups/app\n")
+    host = LocalTestHost(vars={"readiness": {"app_root": "/srv/from-host"}})
+    from readiness.api import profile_layers
+
+    p = host_profile(host, profile_layers(str(pf)))
+    assert p["app_root"] == "/srv/from-host"
+    assert p["backup_dir"] == "/var/backups/app"
+
+
+def test_profile_file_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    pf = tmp_path / "bad.yml"
+    pf.write_text("app_root: /x\nthresholds: [unclosed\n")
+    with pytest.raises(ProfileError, match=r"bad.yml:\d+"):
+        load_profile_file(pf)
+
+
+def test_relative_paths_resolve_under_app_root_on_the_host() -> None:
+    p = Profile(
+        {"app_root": "/opt/app", "settings_file": "settings/a.yaml", "backup_dir": "/var/b"}
+    )
+    assert p.path_of("settings_file") == "/opt/app/settings/a.yaml"
+    assert p.path_of("backup_dir") == "/var/b"
+    assert p.resolve("../x") == "/opt/x"

@@ -1,0 +1,49 @@
+"""Secrets never leave a run: values, URL passwords and secret-named keys are masked."""
+
+from __future__ import annotations
+
+from readiness.model import CheckResult, Status
+from readiness.redact import MASK, Redactor, is_secret_name, redact_url_password
+
+
+def test_registered_secret_values_are_replaced_everywhere() -> None:
+    r = Redactor(["hunter2-very-secret"])
+    res = r.result(
+        CheckResult(
+            "x",
+            Status.READY,
+            "got hunter2-very-secret",
+            {"d": ["a hunter2-very-secret b"]},
+            ("use hunter2-very-secret",),
+        )
+    )
+    assert "hunter2" not in repr(res.to_dict())
+    assert MASK in res.message
+
+
+def test_dsn_passwords_are_masked_in_urls_and_key_value_strings() -> None:
+    assert (
+        redact_url_password("postgresql://app:pw123@db:5432/x")
+        == f"postgresql://app:{MASK}@db:5432/x"
+    )
+    assert "pw123" not in redact_url_password("host=db password=pw123 dbname=x")
+
+
+def test_values_under_secret_named_keys_are_masked_but_descriptions_kept() -> None:
+    out = Redactor().obj(
+        {"password": "abc123xyz", "secret": {"status": "set", "length": 40}, "api_token": "set"}
+    )
+    assert out["password"] == MASK
+    assert out["secret"] == {"status": "set", "length": 40}
+    assert out["api_token"] == "set"
+
+
+def test_short_values_are_not_registered_to_avoid_masking_everything() -> None:
+    r = Redactor(["ab"])
+    assert r.text("about") == "about"
+
+
+def test_secret_names_match_profile_patterns() -> None:
+    assert is_secret_name("MAHAVISHNU_OTEL_STORAGE__CONNECTION_STRING", ["*CONNECTION_STRING*"])
+    assert is_secret_name("MAHAVISHNU_AUTH__SECRET")
+    assert not is_secret_name("MAHAVISHNU_REPOS_PATH", ["*SECRET*"])

@@ -1,0 +1,149 @@
+"""Fleet runner logic: inventory order, bounded forks, deadlines, broken checks, probe failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from readiness.api import host_profile
+from readiness.errors import TransportError
+from readiness.model import Outcome, Status
+from readiness.registry import CheckSpec, resolve_names
+from readiness.runner import RunOptions, run_fleet
+from readiness.transport import CommandResult, LocalTransport, Transport
+from tests.services.apps import LocalTestHost, write_app
+
+
+def _hosts(tmp_path: Path, n: int) -> list[LocalTestHost]:
+    root = write_app(tmp_path / "app")
+    return [
+        LocalTestHost(name=f"h{i}", vars={"readiness": {"app_root": str(root)}}) for i in range(n)
+    ]
+
+
+def _profiles(hosts: Sequence[LocalTestHost]) -> dict[str, object]:
+    return {h.name: host_profile(h, []) for h in hosts}
+
+
+class HangingTransport:
+    """Blocks every command until closed, like a host that hangs after the handshake."""
+
+    is_local = False
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes = b"", timeout: float, max_output: int = 0
+    ) -> CommandResult:
+        self.closed.wait(30)
+        raise TransportError("connection closed")
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class Connector:
+    def __init__(self, slow: set[str] | None = None, refuse: set[str] | None = None) -> None:
+        self.slow, self.refuse = slow or set(), refuse or set()
+        self.active = self.peak = 0
+        self.lock = threading.Lock()
+
+    def open(self, host: LocalTestHost) -> Transport:
+        if host.name in self.refuse:
+            raise TransportError("connection refused")
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(0.05)
+        with self.lock:
+            self.active -= 1
+        return HangingTransport() if host.name in self.slow else LocalTransport()
+
+    def close(self) -> None:
+        return None
+
+
+def test_results_come_back_in_inventory_order_with_bounded_forks(tmp_path: Path) -> None:
+    hosts = _hosts(tmp_path, 6)
+    conn = Connector()
+    report = run_fleet(
+        hosts,
+        resolve_names(["environment"]),
+        _profiles(hosts),
+        options=RunOptions(forks=2),
+        connector=conn,
+    )  # type: ignore[arg-type]
+    assert [h.host for h in report.hosts] == [f"h{i}" for i in range(6)]
+    assert conn.peak <= 2
+    assert all(h.status is Status.READY for h in report.hosts)
+
+
+def test_a_hanging_host_is_unreachable_at_its_deadline_and_others_finish(tmp_path: Path) -> None:
+    hosts = _hosts(tmp_path, 3)
+    started = time.monotonic()
+    report = run_fleet(
+        hosts,
+        resolve_names(["environment"]),
+        _profiles(hosts),  # type: ignore[arg-type]
+        options=RunOptions(host_deadline=1.0),
+        connector=Connector(slow={"h1"}),
+    )
+    assert time.monotonic() - started < 5
+    assert report.hosts[1].status is Status.UNREACHABLE
+    assert "deadline of 1s exceeded" in report.hosts[1].reason
+    assert report.hosts[0].status is Status.READY and report.hosts[2].status is Status.READY
+
+
+def test_a_refused_host_is_unreachable_with_its_reason(tmp_path: Path) -> None:
+    hosts = _hosts(tmp_path, 2)
+    report = run_fleet(
+        hosts, resolve_names(["environment"]), _profiles(hosts), connector=Connector(refuse={"h0"})
+    )  # type: ignore[arg-type]
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert report.hosts[0].results[0].message == "connection refused"
+    assert report.exit_code() == 1
+
+
+def test_a_check_that_raises_becomes_error_without_stopping_the_others(tmp_path: Path) -> None:
+    def boom(ctx: object) -> Outcome:
+        raise RuntimeError("kaput")
+
+    broken = CheckSpec(
+        name="broken", evaluate=boom, title="b", description="d", categories=("operations",)
+    )
+    hosts = _hosts(tmp_path, 1)
+    report = run_fleet(hosts, [*resolve_names(["environment"]), broken], _profiles(hosts))  # type: ignore[arg-type]
+    statuses = {r.check_name: r.status for r in report.results}
+    assert statuses == {"environment": Status.READY, "broken": Status.ERROR}
+    assert "RuntimeError: kaput" in report.hosts[0].result("broken").message  # type: ignore[union-attr]
+
+
+class HugeOutput(LocalTransport):
+    is_local = False
+
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes = b"", timeout: float, max_output: int = 0
+    ) -> CommandResult:
+        return super().run(
+            ["head", "-c", "50000000", "/dev/zero"], timeout=timeout, max_output=max_output
+        )
+
+
+def test_output_over_the_cap_is_a_per_host_error(tmp_path: Path) -> None:
+    class C(Connector):
+        def open(self, host: LocalTestHost) -> Transport:
+            return HugeOutput()
+
+    hosts = _hosts(tmp_path, 1)
+    report = run_fleet(
+        hosts,
+        resolve_names(["environment"]),
+        _profiles(hosts),
+        options=RunOptions(max_output=1 << 20),
+        connector=C(),
+    )  # type: ignore[arg-type]
+    assert report.hosts[0].status is Status.ERROR
+    assert "output exceeded limit" in report.hosts[0].reason
