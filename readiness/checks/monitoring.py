@@ -1,0 +1,426 @@
+"""``monitoring``: Prometheus scrapes the app, Grafana is healthy, alert rules and dashboards exist.
+
+Prometheus and Grafana are asked over HTTP from the controller (``requests``,
+explicit timeouts, TLS verified). The alert rules file and the dashboards are
+read on the host by the probe and judged here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import yaml
+
+from ..appconfig import AppConfig
+from ..findings import Findings
+from ..model import Outcome
+from ..profile import Profile
+from ..registry import CheckContext, FactSpecs, register
+
+DEFAULTS: dict[str, Any] = {
+    "prometheus_url": "http://127.0.0.1:9090",
+    # The app's scrape job, and optionally its instance label (or a substring of its scrape URL).
+    "prometheus_job": "mahavishnu",
+    "prometheus_instance": None,
+    "grafana_url": "http://127.0.0.1:3000",
+    "alert_rules_file": "config/alerts.yml",
+    "dashboards_dir": "dashboards",
+    "thresholds": {"monitoring_http_timeout_s": 3, "monitoring_max_dashboards": 20},
+}
+
+RULES_FACT = "monitoring:alert_rules"
+DASHBOARDS_FACT = "monitoring:dashboards"
+DASHBOARD_PREFIX = "monitoring:dashboard:"
+_RULES_MAX_BYTES = 1024 * 1024
+_DASHBOARD_MAX_BYTES = 2 * 1024 * 1024
+
+
+def facts(profile: Profile) -> FactSpecs:
+    out: FactSpecs = {}
+    rules = profile.path_of("alert_rules_file")
+    if rules:
+        out[RULES_FACT] = {"op": "file", "path": rules, "max_bytes": _RULES_MAX_BYTES}
+    dashboards = profile.path_of("dashboards_dir")
+    if dashboards:
+        out[DASHBOARDS_FACT] = {
+            "op": "list",
+            "path": dashboards,
+            "patterns": ["*.json"],
+            "recursive": True,
+            "max_entries": 500,
+        }
+    return out
+
+
+def followup(profile: Profile, app: AppConfig, got: Mapping[str, Any]) -> FactSpecs:
+    """Read the first ``monitoring_max_dashboards`` dashboard files the listing found."""
+    limit = int(profile.threshold("monitoring_max_dashboards"))
+    out: FactSpecs = {}
+    for entry in _dashboard_entries(got.get(DASHBOARDS_FACT))[:limit]:
+        out[DASHBOARD_PREFIX + str(entry["name"])] = {
+            "op": "file",
+            "path": entry["path"],
+            "max_bytes": _DASHBOARD_MAX_BYTES,
+        }
+    return out
+
+
+def _dashboard_entries(fact: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(fact, Mapping):
+        return []
+    return [e for e in fact.get("entries") or () if e.get("type") == "file"]
+
+
+def evaluate(ctx: CheckContext) -> Outcome:
+    f = Findings()
+    timeout = float(ctx.profile.threshold("monitoring_http_timeout_s"))
+    f.details["prometheus"] = _prometheus(ctx, f, timeout)
+    f.details["grafana"] = _grafana(ctx, f, timeout)
+    f.details["alert_rules"] = _alert_rules(ctx, f)
+    f.details["dashboards"] = _dashboards(ctx, f)
+    return f.outcome(
+        "Monitoring is in place: Prometheus scrapes the app, Grafana is healthy, "
+        f"{f.details['alert_rules'].get('alerts', 0)} alert rule(s), "
+        f"{f.details['dashboards'].get('valid', 0)} dashboard(s)",
+        subject="Monitoring",
+    )
+
+
+# -- HTTP ---------------------------------------------------------------------
+
+
+def _base_url(ctx: CheckContext, key: str) -> str | None:
+    value = ctx.profile.get(key)
+    if not value:
+        return None
+    url = str(value).rstrip("/")
+    with contextlib.suppress(ValueError):  # a malformed URL fails later, with its own message
+        ctx.secret(urlsplit(url).password)
+    return url
+
+
+def _get(url: str, timeout: float) -> tuple[requests.Response | None, str | None]:
+    """GET with connect and read timeouts and TLS verification; (response, error)."""
+    try:
+        return requests.get(url, timeout=(timeout, timeout), allow_redirects=False), None
+    except requests.Timeout:
+        return None, f"no answer within {timeout:g}s"
+    except requests.RequestException as exc:
+        return None, _short_error(exc)
+
+
+def _short_error(exc: Exception) -> str:
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+def _http_problem(res: requests.Response | None) -> str:
+    if res is None:
+        return "no answer"
+    text = res.text.strip()[:120]
+    return f"HTTP {res.status_code}: {text}" if text else f"HTTP {res.status_code}"
+
+
+def _json(res: requests.Response) -> Any:
+    try:
+        return res.json()
+    except ValueError:
+        return None
+
+
+def _prometheus(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any]:
+    url = _base_url(ctx, "prometheus_url")
+    start = "Start Prometheus server for metrics collection"
+    if url is None:
+        f.fail("no Prometheus URL configured", f"{start} and set prometheus_url in the profile")
+        return {"url": None}
+    out: dict[str, Any] = {"url": url}
+    res, error = _get(f"{url}/-/ready", timeout)
+    if res is None or res.status_code != 200:
+        why = error or _http_problem(res)
+        out["ready"] = False
+        f.fail(
+            f"Prometheus at {url} is not ready ({why})",
+            f"{start} (expected at {url}; set prometheus_url if it runs elsewhere)",
+        )
+        return out
+    out["ready"] = True
+    out["targets"] = _targets(ctx, f, url, timeout)
+    return out
+
+
+def _targets(ctx: CheckContext, f: Findings, url: str, timeout: float) -> list[dict[str, Any]]:
+    job = str(ctx.profile.get("prometheus_job") or "")
+    instance = ctx.profile.get("prometheus_instance")
+    res, error = _get(f"{url}/api/v1/targets?state=active", timeout)
+    body = _json(res) if res is not None and res.status_code == 200 else None
+    data = body.get("data") if isinstance(body, Mapping) else None
+    if not isinstance(data, Mapping):
+        why = error or (f"HTTP {res.status_code}" if res is not None else "no answer")
+        f.unknown(
+            f"cannot list Prometheus targets at {url}/api/v1/targets ({why})",
+            "Check that Prometheus's HTTP API is reachable from the controller",
+        )
+        return []
+    mine = [t for t in data.get("activeTargets") or () if _is_app_target(t, job, instance)]
+    wanted = f"job {job!r}" + (f" instance {instance!r}" if instance else "")
+    if not mine:
+        f.fail(
+            f"Prometheus has no active target for {wanted}",
+            f"Add a scrape job '{job}' for the app's /metrics endpoint to prometheus.yml "
+            "(or set prometheus_job/prometheus_instance in the profile)",
+        )
+        return []
+    return [_judge_target(t, f) for t in mine]
+
+
+def _is_app_target(target: Mapping[str, Any], job: str, instance: Any) -> bool:
+    labels = target.get("labels") or {}
+    if job and labels.get("job") != job:
+        return False
+    if instance:
+        return labels.get("instance") == instance or str(instance) in str(
+            target.get("scrapeUrl", "")
+        )
+    return True
+
+
+def _judge_target(target: Mapping[str, Any], f: Findings) -> dict[str, Any]:
+    labels = target.get("labels") or {}
+    name = f"{labels.get('job')}/{labels.get('instance')}"
+    health = str(target.get("health", "unknown"))
+    last_error = str(target.get("lastError") or "")
+    if health == "down":
+        f.fail(
+            f"Prometheus target {name} is down: {last_error or 'no error reported'}",
+            f"Fix the app's metrics endpoint {target.get('scrapeUrl')} so Prometheus can scrape it",
+        )
+    elif health != "up":
+        f.unknown(
+            f"Prometheus target {name} has not been scraped yet (health {health!r})",
+            "Rerun the audit after one scrape interval",
+        )
+    return {
+        "target": name,
+        "health": health,
+        "scrape_url": target.get("scrapeUrl"),
+        "last_error": last_error,
+        "last_scrape": target.get("lastScrape"),
+    }
+
+
+def _grafana(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any]:
+    url = _base_url(ctx, "grafana_url")
+    start = "Start Grafana server for visualization"
+    if url is None:
+        f.warn("no Grafana URL configured", f"{start} and set grafana_url in the profile")
+        return {"url": None}
+    res, error = _get(f"{url}/api/health", timeout)
+    body = _json(res) if res is not None else None
+    database = body.get("database") if isinstance(body, Mapping) else None
+    out: dict[str, Any] = {"url": url, "healthy": False, "database": database}
+    if res is None:
+        f.warn(f"Grafana at {url} is not reachable ({error})", f"{start} (expected at {url})")
+    elif res.status_code != 200 or database != "ok":
+        f.warn(
+            f"Grafana at {url} is unhealthy (HTTP {res.status_code}, database {database!r})",
+            f"{start}: check its database connection (grafana-server logs)",
+        )
+    else:
+        out.update(healthy=True, version=body.get("version") if isinstance(body, Mapping) else None)
+    return out
+
+
+# -- alert rules ---------------------------------------------------------------
+
+
+def _alert_rules(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    rel = str(ctx.profile.get("alert_rules_file") or "config/alerts.yml")
+    create = f"Create {rel} with alert rules"
+    fact = ctx.fact(RULES_FACT)
+    path = fact.get("path") or ctx.profile.path_of("alert_rules_file")
+    out: dict[str, Any] = {"file": path, "alerts": 0}
+    if not fact.get("exists"):
+        if fact.get("exists") is None and fact.get("error"):
+            f.unknown(f"cannot stat alert rules file {path} ({fact['error']})", "Rerun with --sudo")
+        else:
+            f.fail(f"alert rules file {path} does not exist", create)
+        return out
+    if fact.get("type") != "file" or fact.get("text") is None:
+        why = fact.get("error") or f"it is a {fact.get('type')}"
+        f.fail(f"alert rules file {path} cannot be read ({why})", create)
+        return out
+    if fact.get("truncated"):
+        f.unknown(
+            f"alert rules file {path} is larger than {_RULES_MAX_BYTES} bytes; not judged",
+            "Split the alert rules into several files",
+        )
+        return out
+    problems, counts = validate_rules(str(fact["text"]), str(path))
+    out.update(counts)
+    for problem in problems:
+        f.fail(
+            problem,
+            f"Fix {rel}: groups → rules, each with 'alert' and 'expr' (see `promtool check rules {rel}`)",
+        )
+    if not problems and counts["alerts"] == 0:
+        f.fail(f"alert rules file {path} defines no alert rules", create)
+    return out
+
+
+def validate_rules(text: str, path: str) -> tuple[list[str], dict[str, int]]:
+    """Check Prometheus rules YAML: ``groups`` → ``name`` + ``rules`` → ``alert``/``record`` + ``expr``.
+
+    Returns the problems (each naming ``path:line``) and counts of groups, alerts, records.
+    """
+    counts = {"groups": 0, "alerts": 0, "records": 0}
+    try:
+        yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return [f"{where}: invalid YAML: {problem}"], counts
+    groups = _child(root, "groups")
+    if not isinstance(groups, yaml.SequenceNode):
+        line = _line(groups or root)
+        return [
+            f"{path}:{line}: not a Prometheus rules file (needs a top-level 'groups' list)"
+        ], counts
+    problems: list[str] = []
+    for gi, group in enumerate(groups.value):
+        counts["groups"] += 1
+        name = _scalar(_child(group, "name")) or f"#{gi + 1}"
+        if _scalar(_child(group, "name")) is None:
+            problems.append(f"{path}:{_line(group)}: group #{gi + 1} has no 'name'")
+        rules = _child(group, "rules")
+        if not isinstance(rules, yaml.SequenceNode):
+            problems.append(f"{path}:{_line(group)}: group {name!r} has no 'rules' list")
+            continue
+        for ri, rule in enumerate(rules.value):
+            problems += _rule_problems(
+                rule, f"{path}:{_line(rule)}: group {name!r} rule #{ri + 1}", counts
+            )
+    return problems, counts
+
+
+def _rule_problems(rule: yaml.Node, where: str, counts: dict[str, int]) -> list[str]:
+    alert, record = _scalar(_child(rule, "alert")), _scalar(_child(rule, "record"))
+    expr = _scalar(_child(rule, "expr"))
+    problems = []
+    if alert:
+        counts["alerts"] += 1
+    elif record:
+        counts["records"] += 1
+    else:
+        problems.append(f"{where} has neither 'alert' nor 'record'")
+    if not expr:
+        label = f" ({alert or record})" if alert or record else ""
+        problems.append(f"{where}{label} has no 'expr'")
+    return problems
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for k, v in node.value:
+        if isinstance(k, yaml.ScalarNode) and k.value == key and isinstance(v, yaml.Node):
+            return v
+    return None
+
+
+def _scalar(node: yaml.Node | None) -> str | None:
+    if isinstance(node, yaml.ScalarNode) and node.value.strip():
+        return str(node.value)
+    return None
+
+
+def _line(node: yaml.Node | None) -> int:
+    return node.start_mark.line + 1 if node is not None else 1
+
+
+# -- dashboards -----------------------------------------------------------------
+
+
+def _dashboards(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    rel = str(ctx.profile.get("dashboards_dir") or "dashboards")
+    listing = ctx.fact(DASHBOARDS_FACT)
+    path = listing.get("path") or ctx.profile.path_of("dashboards_dir")
+    out: dict[str, Any] = {"dir": path, "found": 0, "valid": 0, "invalid": []}
+    export = f"Export Grafana dashboards as JSON into {rel}/ (Dashboard → Share → Export)"
+    if not listing.get("exists") or listing.get("type") != "dir":
+        f.warn(f"dashboards directory {path} does not exist", f"Create {rel}/. {export}")
+        return out
+    entries = _dashboard_entries(listing)
+    out["found"] = len(entries)
+    if not entries:
+        f.warn(f"no dashboard JSON files in {path}", export)
+        return out
+    limit = int(ctx.profile.threshold("monitoring_max_dashboards"))
+    out["read"] = min(len(entries), limit)
+    if len(entries) > limit or listing.get("truncated"):
+        out["not_read"] = max(0, len(entries) - limit)
+    titles = []
+    for entry in entries[:limit]:
+        title, problem = _judge_dashboard(ctx.fact(DASHBOARD_PREFIX + str(entry["name"])))
+        if problem:
+            out["invalid"].append(str(entry["name"]))
+            f.warn(
+                f"dashboard {entry['path']} {problem}",
+                f"Re-export {rel}/{entry['name']} from Grafana",
+            )
+        else:
+            titles.append(title)
+    out["valid"] = len(titles)
+    out["titles"] = titles
+    return out
+
+
+def _judge_dashboard(fact: Mapping[str, Any]) -> tuple[str, str | None]:
+    if fact.get("text") is None:
+        return "", f"cannot be read ({fact.get('error') or 'not collected'})"
+    if fact.get("truncated"):
+        return "", f"is larger than {_DASHBOARD_MAX_BYTES} bytes; not judged"
+    try:
+        data = json.loads(str(fact["text"]))
+    except ValueError as exc:
+        return "", f"is not valid JSON: {exc}"
+    if isinstance(data, Mapping) and isinstance(data.get("dashboard"), Mapping):
+        data = data["dashboard"]  # the HTTP API's export wraps the model
+    if not isinstance(data, Mapping) or not isinstance(data.get("panels", []), list):
+        return "", "is not a Grafana dashboard (expected an object with a 'panels' list)"
+    return str(data.get("title") or fact.get("path")), None
+
+
+register(
+    "monitoring",
+    title="Monitoring",
+    description=(
+        "Prometheus is ready and scrapes the app's target (health up), Grafana's /api/health is ok, "
+        "the alert rules file is valid Prometheus rules YAML, dashboard JSON files parse."
+    ),
+    categories=("operations",),
+    suites=("validate",),
+    facts=facts,
+    followup=followup,
+    defaults=DEFAULTS,
+    profile_keys=(
+        "prometheus_url",
+        "prometheus_job",
+        "prometheus_instance",
+        "grafana_url",
+        "alert_rules_file",
+        "dashboards_dir",
+        "thresholds.monitoring_http_timeout_s",
+        "thresholds.monitoring_max_dashboards",
+    ),
+    order=50,
+)(evaluate)

@@ -1,0 +1,164 @@
+"""``documentation`` on real application trees, read through the probe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from readiness.checks.documentation import has_section, headings
+from readiness.model import CheckResult, Status
+from readiness.registry import get
+from tests.services.apps import audit_local, one
+
+README = """\
+# Mahavishnu
+
+## Installation
+Unpack and start.
+
+## Usage
+`mahavishnu serve`
+
+## Configuration
+See settings/.
+"""
+
+AppMaker = Callable[..., Path]
+
+
+def docs(**changes: str | None) -> dict[str, str]:
+    base: dict[str, str | None] = {
+        "README.md": README,
+        "docs/API.md": "# API\n",
+        "docs/DEPLOYMENT.md": "# Deploy\n",
+        "docs/runbooks/incident-response.md": "# Incident response\n",
+        "docs/runbooks/escalation.md": "# Escalation\n",
+        "docs/runbooks/rollback.md": "# Rollback\n",
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def audit(app_tree: AppMaker, tree: dict[str, str], **profile: Any) -> CheckResult:
+    return one(audit_local(app_tree(files=tree), ["docs"], profile))
+
+
+def test_complete_documentation_is_ready(app_tree: AppMaker) -> None:
+    result = audit(app_tree, docs())
+    assert result.check_name == "documentation"
+    assert result.status is Status.READY, result.message
+    assert result.details["readme"]["missing_sections"] == []
+    assert result.details["documents"]["runbooks.rollback"]["path"].endswith(
+        "/app/docs/runbooks/rollback.md"
+    )
+    assert result.recommendations == ()
+
+
+def test_missing_readme_is_not_ready(app_tree: AppMaker) -> None:
+    result = audit(app_tree, docs(**{"README.md": None}))
+    assert result.status is Status.NOT_READY
+    assert result.message.endswith("/app/README.md does not exist")
+    assert result.recommendations == (
+        "Create README.md with Installation, Usage, Configuration sections",
+    )
+
+
+def test_readme_missing_a_section_degrades_with_the_section_named(app_tree: AppMaker) -> None:
+    text = README.replace("## Usage\n", "## Examples\n")
+    result = audit(app_tree, docs(**{"README.md": text}))
+    assert result.status is Status.DEGRADED
+    assert result.details["readme"]["missing_sections"] == ["Usage"]
+    assert "has no 'Usage' section" in result.message
+    assert result.recommendations == ("Add Usage section to README.md",)
+
+
+def test_setext_any_level_and_case_insensitive_headings_count(app_tree: AppMaker) -> None:
+    text = (
+        "Mahavishnu\n==========\n\n"
+        "INSTALLATION\n------------\nsteps\n\n"
+        "###### usage examples ######\n\n"
+        "**Configuration**\n---\n"
+    )
+    result = audit(app_tree, docs(**{"README.md": text}))
+    assert result.status is Status.READY, result.details
+
+
+def test_headings_inside_code_fences_do_not_count(app_tree: AppMaker) -> None:
+    text = README.replace("## Configuration\n", "```md\n## Configuration\n```\n")
+    result = audit(app_tree, docs(**{"README.md": text}))
+    assert result.status is Status.DEGRADED
+    assert result.details["readme"]["missing_sections"] == ["Configuration"]
+
+
+def test_missing_runbooks_are_named_with_the_expected_path(app_tree: AppMaker) -> None:
+    tree = docs(**{"docs/runbooks/escalation.md": None, "docs/runbooks/incident-response.md": None})
+    result = audit(app_tree, tree)
+    assert result.status is Status.DEGRADED
+    warnings = result.details["warnings"]
+    assert any(
+        w.startswith("incident-response runbook is missing: expected ")
+        and "/app/docs/runbooks/incident-response.md (or docs/runbooks/incident_response.md)" in w
+        for w in warnings
+    )
+    assert any(w.endswith("/app/docs/runbooks/escalation.md") for w in warnings)
+    assert "Create escalation runbook (docs/runbooks/escalation.md)" in result.recommendations
+
+
+def test_missing_api_docs_and_deployment_guide_degrade(app_tree: AppMaker) -> None:
+    result = audit(app_tree, docs(**{"docs/API.md": None, "docs/DEPLOYMENT.md": None}))
+    assert result.status is Status.DEGRADED
+    assert result.recommendations == (
+        "Create API documentation (docs/API.md)",
+        "Create deployment guide (docs/DEPLOYMENT.md)",
+    )
+
+
+def test_an_alternative_location_satisfies_a_document(app_tree: AppMaker) -> None:
+    tree = docs(**{"docs/API.md": None, "docs/api/README.md": "# API\n"})
+    result = audit(app_tree, tree)
+    assert result.status is Status.READY, result.message
+    assert result.details["documents"]["api_docs"]["path"].endswith("/docs/api/README.md")
+
+
+def test_an_empty_deployment_guide_degrades(app_tree: AppMaker) -> None:
+    result = audit(app_tree, docs(**{"docs/DEPLOYMENT.md": ""}))
+    assert result.status is Status.DEGRADED
+    assert "deployment guide" in result.message
+    assert "is empty" in result.message
+
+
+def test_profile_can_change_sections_docs_dir_and_drop_a_runbook(app_tree: AppMaker) -> None:
+    tree = {
+        "README.md": "# Quick start\n",
+        "handbook/API.md": "api",
+        "handbook/DEPLOYMENT.md": "deploy",
+        "handbook/runbooks/incident-response.md": "ir",
+        "handbook/runbooks/rollback.md": "rb",
+    }
+    profile = {
+        "readme_sections": ["Quick start"],
+        "docs_dir": "handbook",
+        "runbooks": {"escalation": []},
+    }
+    result = audit(app_tree, tree, **profile)
+    assert result.status is Status.READY, result.message
+    assert "runbooks.escalation" not in result.details["documents"]
+
+
+def test_bundled_example_is_degraded_only_for_the_missing_escalation_runbook() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "mahavishnu"
+    result = one(audit_local(example, ["documentation"]))
+    assert result.status is Status.DEGRADED
+    assert result.recommendations == ("Create escalation runbook (docs/runbooks/escalation.md)",)
+
+
+def test_docs_is_an_alias_of_documentation() -> None:
+    assert get("docs").name == "documentation"
+
+
+def test_heading_parser_reads_atx_and_setext_but_not_thematic_breaks() -> None:
+    text = "Title\n=====\n\n---\n\n## Usage ##\n#NotAHeading\n    indented\n"
+    assert headings(text) == ["Title", "Usage"]
+    assert has_section(["Usage examples"], "usage")
+    assert not has_section(["Misusage"], "Usage")
