@@ -1,0 +1,198 @@
+"""``adapter_health``: enabled adapters probed from the host against real loopback HTTP servers."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from readiness.model import Status
+from tests.services.apps import audit_local, one
+from tests.services.httpd import HttpServer
+
+# llamaindex is enabled in the test app: judge it on real, local prerequisites.
+LLAMA_RULE = {"python_modules": ["json"], "paths": ["models/llama3"]}
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port: int = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _profile(**extra: Any) -> dict[str, Any]:
+    rules: dict[str, Any] = {"llamaindex": LLAMA_RULE}
+    rules.update(extra.pop("rules", {}))
+    return {"adapter_python": sys.executable, "adapter_health": rules, **extra}
+
+
+def _app(app_tree: Callable[..., Path], api_url: str, **settings: Any) -> Path:
+    root = app_tree(settings={"adapters": {"prefect": {"api_url": api_url}}, **settings})
+    (root / "models" / "llama3").mkdir(parents=True)
+    return root
+
+
+def test_healthy_prefect_and_present_llamaindex_prerequisites_are_ready(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    srv = http_server().route("/api/health", json=True)
+    root = _app(app_tree, f"{srv.url}/api")
+    r = one(audit_local(root, "adapter_health", _profile()))
+    assert r.status is Status.READY, r.message
+    adapters = r.details["adapters"]
+    assert adapters["prefect"]["verdict"] == "healthy"
+    assert adapters["prefect"]["health"]["url"] == f"{srv.url}/api/health"
+    assert adapters["llamaindex"]["modules"] == {"json": "importable"}
+    assert adapters["llamaindex"]["paths"] == {"models/llama3": "dir"}
+    assert "agno" not in adapters, "a disabled adapter is not probed"
+    assert len(srv.requests_to("/api/health")) == 1
+
+
+def test_a_health_endpoint_answering_503_is_not_ready(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    srv = http_server().route("/api/health", status=503, json={"status": "db down"})
+    root = _app(app_tree, f"{srv.url}/api")
+    r = one(audit_local(root, "adapter_health", _profile()))
+    assert r.status is Status.NOT_READY
+    assert "HTTP 503" in r.message
+    assert r.details["adapters"]["prefect"]["verdict"] == "down"
+    assert r.details["adapters"]["llamaindex"]["verdict"] == "healthy"
+
+
+def test_a_health_endpoint_slower_than_the_latency_threshold_degrades(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    srv = http_server().route("/api/health", json=True, delay=0.4)
+    root = _app(app_tree, f"{srv.url}/api")
+    profile = _profile(thresholds={"adapter_max_latency_ms": 100})
+    r = one(audit_local(root, "adapter_health", profile))
+    assert r.status is Status.DEGRADED, r.message
+    assert "slow" in r.message
+    assert r.details["adapters"]["prefect"]["health"]["latency_ms"] >= 400
+    assert any("adapter_max_latency_ms" in rec for rec in r.recommendations)
+
+
+def test_a_health_endpoint_slower_than_the_timeout_is_down_and_the_wait_is_bounded(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    srv = http_server().route("/api/health", json=True, delay=5.0)
+    root = _app(app_tree, f"{srv.url}/api")
+    t0 = time.monotonic()
+    r = one(audit_local(root, "adapter_health", _profile(thresholds={"adapter_timeout_s": 0.5})))
+    assert time.monotonic() - t0 < 4.0
+    assert r.status is Status.NOT_READY
+    assert "timed out" in r.message
+
+
+def test_a_closed_port_is_not_ready_with_a_concrete_recommendation(
+    app_tree: Callable[..., Path],
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/api"
+    root = _app(app_tree, url)
+    r = one(audit_local(root, "adapter_health", _profile()))
+    assert r.status is Status.NOT_READY
+    assert "not reachable" in r.message
+    assert "refused" in r.message.lower()
+    assert any(f"curl -fsS {url}/health" in rec for rec in r.recommendations)
+
+
+def test_an_env_override_of_the_api_url_is_the_url_probed(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    """MAHAVISHNU_ADAPTERS__PREFECT__API_URL wins over the settings file, as in the app."""
+    srv = http_server().route("/api/health", json=True)
+    root = app_tree(
+        settings={"adapters": {"prefect": {"api_url": f"http://127.0.0.1:{_closed_port()}/api"}}},
+        env={"MAHAVISHNU_ADAPTERS__PREFECT__API_URL": f"{srv.url}/api"},
+    )
+    (root / "models" / "llama3").mkdir(parents=True)
+    r = one(audit_local(root, "adapter_health", _profile()))
+    assert r.status is Status.READY, r.message
+    assert r.details["adapters"]["prefect"]["health"]["url"] == f"{srv.url}/api/health"
+
+
+def test_a_missing_python_module_and_model_path_are_not_ready(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    srv = http_server().route("/api/health", json=True)
+    root = app_tree(settings={"adapters": {"prefect": {"api_url": f"{srv.url}/api"}}})
+    rule = {"python_modules": ["json", "no_such_module_xyz"], "paths": ["models/llama3"]}
+    r = one(audit_local(root, "adapter_health", _profile(rules={"llamaindex": rule})))
+    assert r.status is Status.NOT_READY
+    llama = r.details["adapters"]["llamaindex"]
+    assert llama["verdict"] == "missing prerequisites"
+    assert llama["modules"] == {"json": "importable", "no_such_module_xyz": "missing"}
+    assert llama["paths"] == {"models/llama3": "missing"}
+    assert any("No module named 'no_such_module_xyz'" in p for p in r.details["problems"])
+
+
+def test_an_unexpected_health_body_is_not_ready(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    srv = http_server().route("/api/health", json={"healthy": False})
+    root = _app(app_tree, f"{srv.url}/api")
+    rules = {"prefect": {"expect_body": "true"}}
+    r = one(audit_local(root, "adapter_health", _profile(rules=rules)))
+    assert r.status is Status.NOT_READY
+    assert "without 'true'" in r.message
+
+
+def test_a_profile_health_url_overrides_the_settings_url(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    srv = http_server().route("/ready", body="ok")
+    root = _app(app_tree, "http://127.0.0.1:1/api")
+    rules = {"prefect": {"health_url": f"{srv.url}/ready"}}
+    r = one(audit_local(root, "adapter_health", _profile(rules=rules)))
+    assert r.status is Status.READY, r.message
+    assert len(srv.requests_to("/ready")) == 1
+
+
+def test_an_enabled_adapter_without_its_url_setting_is_not_ready(
+    app_tree: Callable[..., Path],
+) -> None:
+    root = _app(app_tree, "")
+    r = one(audit_local(root, "adapter_health", _profile()))
+    assert r.status is Status.NOT_READY
+    assert "adapters.prefect.api_url is not set" in r.message
+    assert any("MAHAVISHNU_ADAPTERS__PREFECT__API_URL" in rec for rec in r.recommendations)
+
+
+def test_an_enabled_adapter_without_a_rule_cannot_be_judged_and_degrades(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    srv = http_server().route("/api/health", json=True)
+    root = _app_with_custom(app_tree, srv.url)
+    r = one(audit_local(root, "adapter_health", _profile()))
+    assert r.status is Status.DEGRADED
+    assert r.details["adapters"]["crewai"]["verdict"] == "unknown"
+    assert any("adapter_health.crewai" in rec for rec in r.recommendations)
+
+
+def _app_with_custom(app_tree: Callable[..., Path], url: str) -> Path:
+    root = app_tree(
+        settings={"adapters": {"prefect": {"api_url": f"{url}/api"}, "crewai": {"enabled": True}}}
+    )
+    (root / "models" / "llama3").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def test_no_enabled_adapter_is_skipped(app_tree: Callable[..., Path]) -> None:
+    root = app_tree(
+        settings={
+            "adapters": {
+                "prefect": {"enabled": False},
+                "llamaindex": {"enabled": False},
+                "agno": {"enabled": False},
+            }
+        }
+    )
+    r = one(audit_local(root, "adapter_health", _profile()))
+    assert r.status is Status.SKIPPED
+    assert "No adapter is enabled" in r.message

@@ -1,0 +1,266 @@
+"""``repository_access``: real git repositories (clean, dirty, detached, missing, foreign-owned)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from readiness.checks.repository_access import parse_status
+from readiness.model import Status
+from tests.services.apps import audit_local, one
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+STRUCTURE = {"repository_structure": [".git", "pyproject.toml"]}
+
+
+def git(repo: Path, *args: str) -> str:
+    res = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=GIT_ENV,
+    )
+    return res.stdout
+
+
+def make_repo(path: Path, commits: int = 2) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    for i in range(commits):
+        (path / "README.md").write_text(f"revision {i}\n")
+        git(path, "add", "-A")
+        git(path, "commit", "-q", "-m", f"revision {i}")
+    return path
+
+
+def app_with_repos(app_tree: Callable[..., Path], repos: Any) -> Path:
+    return app_tree(files={"repos.yaml": yaml.safe_dump(repos)})
+
+
+def test_clean_repositories_with_the_expected_structure_are_ready(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    absolute = make_repo(tmp_path / "elsewhere" / "crackerjack")
+    root = app_with_repos(
+        app_tree,
+        {
+            "repos": [
+                {"name": "session-buddy", "path": "repos/session-buddy"},
+                {"name": "crackerjack", "path": str(absolute)},
+            ]
+        },
+    )
+    make_repo(root / "repos" / "session-buddy")
+    r = one(audit_local(root, "repository_access", STRUCTURE))
+    assert r.status is Status.READY, r.message
+    repos = r.details["repositories"]
+    assert repos["session-buddy"]["path"] == str(root / "repos" / "session-buddy")
+    assert repos["session-buddy"]["git"]["branch"] == "main"
+    assert repos["crackerjack"]["git"]["dirty"] is False
+    assert repos["crackerjack"]["verdict"] == "ok"
+
+
+def test_a_plain_list_of_paths_is_an_accepted_manifest(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "one")
+    root = app_with_repos(app_tree, [str(repo)])
+    r = one(audit_local(root, "repository_access"))
+    assert r.status is Status.READY, r.message
+    assert list(r.details["repositories"]) == ["one"]
+
+
+def test_a_dirty_working_tree_is_not_ready_by_default(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "dirty")
+    (repo / "README.md").write_text("local edit\n")
+    (repo / "scratch.txt").write_text("untracked\n")
+    root = app_with_repos(app_tree, {"repos": [{"name": "dirty", "path": str(repo)}]})
+    r = one(audit_local(root, "repository_access"))
+    assert r.status is Status.NOT_READY
+    assert "dirty working tree (1 changed, 1 untracked, 0 unmerged)" in r.message
+    assert any("git -C" in rec and "status" in rec for rec in r.recommendations)
+    index_before = (repo / ".git" / "index").stat().st_mtime_ns
+    one(audit_local(root, "repository_access"))
+    assert (repo / ".git" / "index").stat().st_mtime_ns == index_before, "audit wrote the index"
+
+
+def test_a_dirty_tree_only_degrades_when_the_profile_says_warn(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "dirty")
+    (repo / "README.md").write_text("local edit\n")
+    root = app_with_repos(app_tree, {"repos": [str(repo)]})
+    r = one(audit_local(root, "repository_access", {"repository_forbid_dirty": "warn"}))
+    assert r.status is Status.DEGRADED
+    assert "dirty" in r.message
+    allowed = one(audit_local(root, "repository_access", {"repository_forbid_dirty": False}))
+    assert allowed.status is Status.READY
+    assert allowed.details["repositories"]["dirty"]["git"]["dirty"] is True
+
+
+def test_a_detached_head_is_not_ready_by_default_and_degraded_when_warned(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "detached")
+    first = git(repo, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(repo, "checkout", "-q", "--detach", first)
+    root = app_with_repos(app_tree, {"repos": [str(repo)]})
+    r = one(audit_local(root, "repository_access"))
+    assert r.status is Status.NOT_READY
+    assert f"detached HEAD ({first[:12]})" in r.message
+    assert r.details["repositories"]["detached"]["git"]["detached"] is True
+    warned = one(audit_local(root, "repository_access", {"repository_forbid_detached": "warn"}))
+    assert warned.status is Status.DEGRADED
+
+
+def test_a_missing_repository_is_not_ready_and_says_how_to_clone_it(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    present = make_repo(tmp_path / "present")
+    root = app_with_repos(
+        app_tree,
+        {"repos": [str(present), {"name": "gone", "path": str(tmp_path / "gone")}]},
+    )
+    r = one(audit_local(root, "repository_access"))
+    assert r.status is Status.NOT_READY
+    assert "repository gone" in r.message and "does not exist" in r.message
+    assert r.details["repositories"]["gone"]["verdict"] == "missing"
+    assert r.details["repositories"]["present"]["verdict"] == "ok"
+    assert any(f"git clone <url> {tmp_path / 'gone'}" in rec for rec in r.recommendations)
+
+
+def test_a_repository_missing_its_expected_structure_is_not_ready(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "thin")
+    git(repo, "rm", "-q", "pyproject.toml")
+    git(repo, "commit", "-q", "-m", "drop pyproject")
+    root = app_with_repos(app_tree, {"repos": [str(repo)]})
+    r = one(audit_local(root, "repository_access", STRUCTURE))
+    assert r.status is Status.NOT_READY
+    assert "lacks the expected structure: pyproject.toml" in r.message
+    assert r.details["repositories"]["thin"]["missing_structure"] == ["pyproject.toml"]
+
+
+def test_a_directory_that_is_not_a_git_repository_is_not_ready(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    root = app_with_repos(app_tree, {"repos": [str(plain)]})
+    r = one(audit_local(root, "repository_access"))
+    assert r.status is Status.NOT_READY
+    assert "is not a git repository" in r.message
+
+
+def test_a_missing_manifest_and_an_unset_repos_path_are_not_ready(
+    app_tree: Callable[..., Path],
+) -> None:
+    root = app_tree()
+    r = one(audit_local(root, "repository_access"))
+    assert r.status is Status.NOT_READY
+    assert f"{root / 'repos.yaml'} does not exist" in r.message
+    unset = app_tree(settings={"repos_path": None}, env={"MAHAVISHNU_REPOS_PATH": None})
+    r2 = one(audit_local(unset, "repository_access"))
+    assert r2.status is Status.NOT_READY
+    assert "repos_path is not set" in r2.message
+
+
+def test_an_empty_manifest_degrades(app_tree: Callable[..., Path]) -> None:
+    root = app_with_repos(app_tree, {"repos": []})
+    r = one(audit_local(root, "repository_access"))
+    assert r.status is Status.DEGRADED
+    assert "lists no repositories" in r.message
+
+
+def test_a_manifest_outside_the_candidate_paths_is_reported_not_guessed(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The settings are parsed after the first probe round: an unexpected path costs a run."""
+    repo = make_repo(tmp_path / "r")
+    root = app_tree(
+        env={"MAHAVISHNU_REPOS_PATH": "conf/my-repos.yaml"},
+        files={"conf/my-repos.yaml": yaml.safe_dump({"repos": [str(repo)]})},
+    )
+    r = one(audit_local(root, "repository_access"))
+    assert r.status is Status.DEGRADED
+    assert r.details["repositories"] == {"r": {"path": str(repo), "inspected": False}}
+    assert any("repository_manifest_paths" in rec for rec in r.recommendations)
+    fixed = {"repository_manifest_paths": ["conf/my-repos.yaml"]}
+    assert one(audit_local(root, "repository_access", fixed)).status is Status.READY
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory other users can traverse (pytest's tmp_path has root-only parents)."""
+    path = Path(tempfile.mkdtemp(prefix="readiness-repos-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_readability_is_tested_as_the_service_user(
+    app_tree: Callable[..., Path], shared_dir: Path
+) -> None:
+    """As root, runuser tests access as `nobody`; a nobody-owned repo is still git-readable."""
+    assert os.geteuid() == 0, "this machine runs the tests as root"
+    open_repo = make_repo(shared_dir / "open")
+    subprocess.run(["chown", "-R", "nobody", str(open_repo)], check=True, timeout=30)
+    closed = make_repo(shared_dir / "closed")
+    closed.chmod(0o700)
+    root = app_with_repos(app_tree, {"repos": [str(open_repo), str(closed)]})
+    r = one(audit_local(root, "repository_access", {"service_user": "nobody"}))
+    assert r.status is Status.NOT_READY
+    repos = r.details["repositories"]
+    assert repos["open"]["verdict"] == "ok", repos["open"]
+    assert repos["open"]["readable_by"] == "nobody"
+    assert repos["closed"]["verdict"] == "unreadable"
+    assert "not readable by the service user nobody" in r.message
+    assert any("chown -R nobody" in rec for rec in r.recommendations)
+
+
+def test_a_service_user_that_does_not_exist_is_not_ready(
+    app_tree: Callable[..., Path], shared_dir: Path
+) -> None:
+    repo = make_repo(shared_dir / "r")
+    root = app_with_repos(app_tree, {"repos": [str(repo)]})
+    r = one(audit_local(root, "repository_access", {"service_user": "no-such-user-xyz"}))
+    assert r.status is Status.NOT_READY
+    assert "service user no-such-user-xyz does not exist" in r.message
+
+
+def test_porcelain_v2_status_is_parsed_into_branch_and_counts() -> None:
+    out = parse_status(
+        "# branch.oid abc123\n# branch.head (detached)\n"
+        "1 .M N... 100644 100644 100644 a b README.md\n"
+        "u UU N... 1 2 3 4 a b c conflict.txt\n? new.txt\n"
+    )
+    assert out == {
+        "branch": None,
+        "head": "abc123",
+        "detached": True,
+        "changed": 1,
+        "untracked": 1,
+        "unmerged": 1,
+        "dirty": True,
+    }
