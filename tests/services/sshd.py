@@ -1,1 +1,135 @@
-"""Placeholder: filled in by the work that needs this service."""
+"""Real OpenSSH servers on loopback (readiness.loopback) and helpers for odd hosts.
+
+``ssh_fleet`` is one session-wide fleet of four sshd hosts whose app trees are in
+distinct states: h0000 healthy, h0001 degraded, h0002 not ready, h0003 healthy (spare).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pwd
+import socket
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
+from readiness.runner import RunOptions
+
+from .apps import write_app
+
+NOPW_USER = "readiness-nopw"  # a real non-root account without sudo rights
+
+APP_STATES: dict[str, dict[str, Any]] = {
+    "healthy": {},  # plus an OTLP endpoint that answers: see ssh_fleet
+    "degraded": {"settings": {"observability": {"metrics_enabled": False}}},
+    "not_ready": {"env": {"MAHAVISHNU_AUTH__SECRET": None}},
+}
+FLEET_STATES = ["healthy", "degraded", "not_ready", "healthy"]
+
+
+def _writer(otlp: str) -> Callable[[int, Path], None]:
+    def write(index: int, root: Path) -> None:
+        state = FLEET_STATES[index]
+        kwargs = dict(APP_STATES[state])
+        if state == "healthy":
+            kwargs["settings"] = {"observability": {"otlp_endpoint": otlp}}
+        write_app(root, **kwargs)
+        _share(root)
+
+    return write
+
+
+def _share(root: Path) -> None:
+    for p in [root, *root.rglob("*")]:  # readable by the non-root test account
+        p.chmod(0o755 if p.is_dir() else (0o600 if p.name == ".env" else 0o644))
+
+
+def _ensure_user(name: str) -> None:
+    # "*": no password, but not locked ("!"), which sshd without PAM would refuse outright.
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "-M", "-p", "*", "-s", "/bin/sh", name], check=True, timeout=30)
+    else:
+        subprocess.run(["usermod", "-p", "*", name], check=True, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def ssh_fleet() -> Iterator[LoopbackFleet]:
+    """Four real sshd hosts (see module docstring); stopped by PID at session end."""
+    _ensure_user(NOPW_USER)
+    # A TCP listener standing in for the OTLP collector (the healthy hosts' endpoint must answer).
+    otlp = socket.socket()
+    otlp.bind(("127.0.0.1", 0))
+    otlp.listen(512)
+    try:
+        url = f"http://127.0.0.1:{otlp.getsockname()[1]}"
+        fleet = start_fleet(len(FLEET_STATES), app_writer=_writer(url), extra_users=[NOPW_USER])
+        try:
+            yield fleet
+        finally:
+            fleet.stop()
+    finally:
+        otlp.close()
+
+
+@pytest.fixture
+def ssh_options(ssh_fleet: LoopbackFleet) -> Callable[..., RunOptions]:
+    """RunOptions verified against the fleet's known_hosts, no user ssh_config, short timeouts."""
+
+    def make(**kw: Any) -> RunOptions:
+        base: dict[str, Any] = {
+            "known_hosts": str(ssh_fleet.known_hosts),
+            "ssh_config": "",
+            "connect_timeout": 5.0,
+            "command_timeout": 20.0,
+            "host_deadline": 40.0,
+            "progress": False,
+        }
+        return RunOptions(**{**base, **kw})
+
+    return make
+
+
+def host_entry(fleet: LoopbackFleet, host: LoopbackHost, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "ansible_host": host.address,
+        "ansible_port": host.port,
+        "ansible_user": fleet.user,
+        "ansible_ssh_private_key_file": str(fleet.client_key),
+        "readiness": {"app_root": str(host.app_root)},
+    }
+    entry.update(extra)
+    return entry
+
+
+def write_inventory(path: Path, hosts: Mapping[str, Mapping[str, Any]]) -> Path:
+    """An inventory with ``hosts`` (name → vars, in order) in group ``fleet``."""
+    doc = {"all": {"children": {"fleet": {"hosts": {k: dict(v) for k, v in hosts.items()}}}}}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def closed_port(address: str = "127.0.0.1") -> int:
+    """A port nothing listens on (bound to find it, then released)."""
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, int]]:
+    """A TCP socket that accepts connections (kernel backlog) and never speaks SSH."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield "127.0.0.1", int(sock.getsockname()[1])
+    finally:
+        with contextlib.suppress(OSError):
+            sock.close()

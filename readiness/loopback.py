@@ -1,0 +1,313 @@
+"""A fleet of real OpenSSH servers on loopback addresses, for tests and benchmarks.
+
+Each "host" is its own ``/usr/sbin/sshd -D`` on its own 127.0.x.y address and free port,
+with its own ed25519 host key, config, log, HOME with stock dotfiles and app tree. The
+fleet also writes a client key, a known_hosts file and an inventory (group ``fleet``).
+PID files live under :data:`TEMP_ROOT` so :func:`cleanup_leftovers` can stop what a
+crashed run left behind. Everything is stopped by PID, never by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+__all__ = [
+    "MAX_HOSTS",
+    "SSHD",
+    "TEMP_ROOT",
+    "LoopbackFleet",
+    "LoopbackHost",
+    "cleanup_leftovers",
+    "keypair",
+    "start_fleet",
+]
+
+SSHD = "/usr/sbin/sshd"
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+TEMP_ROOT = Path(tempfile.gettempdir()) / "readiness-loopback"
+MAX_HOSTS = 1000
+_READY_TIMEOUT = 10.0
+
+AppWriter = Callable[[int, Path], None]
+
+
+@dataclass
+class LoopbackHost:
+    name: str
+    address: str
+    port: int
+    dir: Path
+    host_key_line: str  # "ssh-ed25519 AAAA..."
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def known_hosts_name(self) -> str:
+        return f"[{self.address}]:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "sshd.log"
+
+    @property
+    def app_root(self) -> Path:
+        return self.dir / "app"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def accepted_logins(self) -> int:
+        """sshd's own count of successful logins (independent of the client's counters)."""
+        if not self.log.exists():
+            return 0
+        return self.log.read_text(errors="replace").count("Accepted publickey")
+
+
+@dataclass
+class LoopbackFleet:
+    root: Path
+    hosts: list[LoopbackHost]
+    client_key: Path
+    known_hosts: Path
+    inventory: Path
+    user: str = "root"
+    extra_users: list[str] = field(default_factory=list)
+
+    def __enter__(self) -> LoopbackFleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def write_inventory(
+        self,
+        path: Path | None = None,
+        *,
+        host_vars: Callable[[LoopbackHost], dict[str, Any]] | None = None,
+    ) -> Path:
+        """(Re)write an inventory of every host in group ``fleet``; returns its path."""
+        hosts: dict[str, Any] = {}
+        for h in self.hosts:
+            entry: dict[str, Any] = {
+                "ansible_host": h.address,
+                "ansible_port": h.port,
+                "ansible_user": self.user,
+                "ansible_ssh_private_key_file": str(self.client_key),
+                "readiness": {"app_root": str(h.app_root)},
+            }
+            entry.update(host_vars(h) if host_vars else {})
+            hosts[h.name] = entry
+        target = path or self.inventory
+        target.write_text(
+            yaml.safe_dump({"all": {"children": {"fleet": {"hosts": hosts}}}}, sort_keys=False)
+        )
+        return target
+
+    def stop(self) -> None:
+        for h in self.hosts:
+            _stop(h)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.root)
+
+
+def keypair(path: Path) -> str:
+    """Write an unencrypted OpenSSH ed25519 private key to ``path``; return the public line."""
+    key = Ed25519PrivateKey.generate()
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    pub = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return pub.decode()
+
+
+def _address(index: int) -> str:
+    return f"127.0.{index // 250}.{2 + index % 250}"
+
+
+def _free_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+def _stock_home(base: Path) -> Path:
+    home = base / "home"
+    home.mkdir(exist_ok=True)
+    for name in (".bashrc", ".profile"):
+        src = Path("/etc/skel") / name
+        (home / name).write_text(src.read_text() if src.exists() else "")
+    return home
+
+
+_CONFIG = """\
+ListenAddress {address}:{port}
+HostKey {dir}/host_ed25519
+PidFile {dir}/sshd.pid
+AuthorizedKeysFile {root}/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+UseDNS no
+MaxStartups 100:30:200
+MaxSessions 20
+Subsystem sftp {sftp}
+SetEnv HOME={home}
+"""
+
+
+def _prepare_host(root: Path, index: int, home: Path) -> LoopbackHost:
+    name = f"h{index:04d}"
+    hdir = root / "hosts" / name
+    hdir.mkdir(parents=True)
+    hdir.chmod(0o755)
+    pub = keypair(hdir / "host_ed25519")
+    return LoopbackHost(name, _address(index), 0, hdir, " ".join(pub.split()[:2]))
+
+
+def _launch(host: LoopbackHost, root: Path, home: Path) -> None:
+    host.port = _free_port(host.address)
+    config = host.dir / "sshd_config"
+    config.write_text(
+        _CONFIG.format(
+            address=host.address,
+            port=host.port,
+            dir=host.dir,
+            root=root,
+            sftp=SFTP_SERVER,
+            home=home,
+        )
+    )
+    with host.log.open("ab") as log:
+        host.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    (root / "pids" / f"{host.name}.pid").write_text(str(host.proc.pid))
+
+
+def _ready(host: LoopbackHost, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if host.proc is not None and host.proc.poll() is not None:
+            return False
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((host.address, host.port), timeout=1) as s,
+        ):
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            if s.recv(64).startswith(b"SSH-2.0-"):
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def _start_one(host: LoopbackHost, root: Path, home: Path) -> None:
+    """Start sshd, retrying on a new port if another process took ours meanwhile."""
+    for _attempt in range(3):
+        _launch(host, root, home)
+        if _ready(host, time.monotonic() + _READY_TIMEOUT):
+            return
+        _stop(host)
+    tail = host.log.read_text(errors="replace")[-800:] if host.log.exists() else ""
+    raise RuntimeError(f"sshd for {host.name} on {host.address} did not start: {tail}")
+
+
+def start_fleet(
+    n: int,
+    *,
+    app_writer: AppWriter | None = None,
+    user: str = "root",
+    extra_users: Sequence[str] = (),
+    workers: int = 8,
+) -> LoopbackFleet:
+    """Start ``n`` sshd hosts; the caller must ``stop()`` the fleet (or use ``with``)."""
+    if not 1 <= n <= MAX_HOSTS:
+        raise ValueError(f"fleet size must be 1..{MAX_HOSTS}, got {n}")
+    if not Path(SSHD).exists():
+        raise RuntimeError(f"{SSHD} not found: apt-get install -y openssh-server")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    TEMP_ROOT.mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="fleet-", dir=TEMP_ROOT))
+    root.chmod(0o755)  # non-root test users read authorized_keys and their app tree
+    (root / "pids").mkdir()
+    home = _stock_home(root)
+    client_key = root / "client_ed25519"
+    (root / "authorized_keys").write_text(keypair(client_key) + "\n")
+    (root / "authorized_keys").chmod(0o644)
+    fleet = LoopbackFleet(
+        root, [], client_key, root / "known_hosts", root / "inventory.yml", user, list(extra_users)
+    )
+    try:
+        fleet.hosts = [_prepare_host(root, i, home) for i in range(n)]
+        for i, h in enumerate(fleet.hosts):
+            if app_writer is not None:
+                app_writer(i, h.app_root)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            list(pool.map(lambda h: _start_one(h, root, home), fleet.hosts))
+    except BaseException:
+        fleet.stop()
+        raise
+    fleet.known_hosts.write_text(
+        "".join(f"{h.known_hosts_name} {h.host_key_line}\n" for h in fleet.hosts)
+    )
+    fleet.write_inventory()
+    return fleet
+
+
+def _stop(host: LoopbackHost) -> None:
+    proc = host.proc
+    if proc is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    host.proc = None
+
+
+def cleanup_leftovers(base: Path = TEMP_ROOT) -> int:
+    """Stop sshd processes a crashed run left under ``base`` (matched by PID and config path)."""
+    stopped = 0
+    for pidfile in base.glob("fleet-*/pids/*.pid"):
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(pidfile.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if str(pidfile.parent.parent).encode() in cmdline:
+                os.killpg(pid, signal.SIGKILL)
+                stopped += 1
+    for fleet_dir in base.glob("fleet-*"):
+        with contextlib.suppress(OSError):
+            shutil.rmtree(fleet_dir)
+    return stopped

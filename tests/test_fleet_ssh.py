@@ -1,0 +1,411 @@
+"""The fleet over real SSH: sshd processes on loopback, real keys, real known_hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness import validate
+from readiness.collect import bootstrap_argv
+from readiness.loopback import LoopbackFleet, keypair
+from readiness.model import FleetReport, Status
+from readiness.report import render
+from readiness.runner import HostLike, RunOptions
+from readiness.ssh import SshConnector, SshTransport
+from readiness.transport import Transport
+
+from .services.apps import audit_local
+from .services.sshd import FLEET_STATES, NOPW_USER, closed_port, host_entry, write_inventory
+
+pytestmark = pytest.mark.ssh
+
+CHECKS = ["environment", "configuration"]
+REPO = Path(__file__).resolve().parent.parent
+
+Options = Callable[..., RunOptions]
+
+
+def _statuses(report: FleetReport) -> dict[str, Status]:
+    return {h.host: h.status for h in report.hosts}
+
+
+def _inventory(tmp_path: Path, fleet: LoopbackFleet, **extra: dict[str, Any]) -> Path:
+    hosts = {h.name: host_entry(fleet, h) for h in fleet.hosts}
+    hosts.update(extra)
+    return write_inventory(tmp_path / "inventory.yml", hosts)
+
+
+def _open(fleet: LoopbackFleet, options: RunOptions, index: int = 0) -> SshTransport:
+    from readiness.inventory import load_inventory
+
+    host = load_inventory(fleet.inventory).select(fleet.hosts[index].name)[0]
+    transport = SshConnector(options).open(host)
+    assert isinstance(transport, SshTransport)
+    return transport
+
+
+def test_healthy_degraded_and_not_ready_hosts_merge_into_one_report(
+    ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    report = validate("fleet", CHECKS, inventory=str(ssh_fleet.inventory), options=ssh_options())
+    assert [h.host for h in report.hosts] == [h.name for h in ssh_fleet.hosts]
+    expected = {
+        "healthy": Status.READY,
+        "degraded": Status.DEGRADED,
+        "not_ready": Status.NOT_READY,
+    }
+    assert _statuses(report) == {
+        h.name: expected[state] for h, state in zip(ssh_fleet.hosts, FLEET_STATES, strict=True)
+    }
+    assert report.exit_code() == 1
+    table = render(report, "table")
+    rows = [line.split()[0] for line in table.splitlines() if line.startswith("h0")]
+    assert rows == [h.name for h in ssh_fleet.hosts]
+
+
+def test_same_app_state_gives_the_same_results_locally_and_over_ssh(
+    ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    for host in ssh_fleet.hosts[:3]:
+        remote = validate(
+            host.name, CHECKS, inventory=str(ssh_fleet.inventory), options=ssh_options()
+        )
+        local = audit_local(host.app_root, CHECKS)
+        assert [(r.check_name, r.status, r.message) for r in remote.results] == [
+            (r.check_name, r.status, r.message) for r in local.results
+        ]
+
+
+def test_each_host_costs_one_connection_and_at_most_two_commands(
+    ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    before = [h.accepted_logins() for h in ssh_fleet.hosts]
+    options = ssh_options()
+    connector = SshConnector(options)
+    report = validate(
+        "fleet", CHECKS, inventory=str(ssh_fleet.inventory), options=options, connector=connector
+    )
+    assert all(h.status is not Status.UNREACHABLE for h in report.hosts)
+    names = [h.name for h in ssh_fleet.hosts]
+    assert dict(connector.stats.connections) == dict.fromkeys(names, 1)
+    assert all(1 <= connector.stats.commands[n] <= 2 for n in names), connector.stats.commands
+    time.sleep(0.2)  # sshd writes its log line asynchronously
+    after = [h.accepted_logins() for h in ssh_fleet.hosts]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1] * len(names)
+
+
+def test_closed_port_is_unreachable_quickly(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    port = closed_port()
+    inv = write_inventory(
+        tmp_path / "inv.yml", {"dead": {"ansible_host": "127.0.0.1", "ansible_port": port}}
+    )
+    t0 = time.monotonic()
+    report = validate("dead", CHECKS, inventory=str(inv), options=ssh_options())
+    assert time.monotonic() - t0 < 2
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert "connection refused" in (report.hosts[0].reason or "")
+
+
+def test_silent_socket_is_unreachable_within_the_timeout_without_delaying_others(
+    tmp_path: Path,
+    ssh_fleet: LoopbackFleet,
+    ssh_options: Options,
+    silent_server: tuple[str, int],
+) -> None:
+    addr, port = silent_server
+    inv = _inventory(tmp_path, ssh_fleet, silent={"ansible_host": addr, "ansible_port": port})
+    t0 = time.monotonic()
+    report = validate("fleet", CHECKS, inventory=str(inv), options=ssh_options(connect_timeout=1.5))
+    wall = time.monotonic() - t0
+    silent = report.hosts[-1]
+    assert silent.host == "silent"
+    assert silent.status is Status.UNREACHABLE
+    assert "no SSH banner" in (silent.reason or "")
+    assert wall < 1.5 + 3
+    others = report.hosts[:-1]
+    assert all(h.status is not Status.UNREACHABLE for h in others)
+    assert max(h.duration_s for h in others) < 1.5
+
+
+def test_unknown_host_key_is_unreachable_and_says_how_to_fix_it(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    host = ssh_fleet.hosts[0]
+    report = validate(
+        host.name,
+        CHECKS,
+        inventory=str(ssh_fleet.inventory),
+        options=ssh_options(known_hosts=str(empty)),
+    )
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert "unknown host key" in reason
+    assert "ssh-keyscan" in reason
+    assert "--accept-new-host-keys" in reason
+    assert empty.read_text() == ""
+
+
+def test_accept_new_host_keys_records_the_key_and_the_next_run_verifies_it(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    host = ssh_fleet.hosts[0]
+    first = validate(
+        host.name,
+        CHECKS,
+        inventory=str(ssh_fleet.inventory),
+        options=ssh_options(known_hosts=str(known), accept_new_host_keys=True),
+    )
+    assert first.hosts[0].status is Status.READY
+    assert known.read_text() == f"{host.known_hosts_name} {host.host_key_line}\n"
+    second = validate(
+        host.name,
+        CHECKS,
+        inventory=str(ssh_fleet.inventory),
+        options=ssh_options(known_hosts=str(known)),
+    )
+    assert second.hosts[0].status is Status.READY
+
+
+def test_changed_host_key_is_unreachable_even_with_accept_new(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    impostor = keypair(tmp_path / "other_key")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{host.known_hosts_name} {impostor}\n")
+    before = known.read_text()
+    report = validate(
+        host.name,
+        CHECKS,
+        inventory=str(ssh_fleet.inventory),
+        options=ssh_options(known_hosts=str(known), accept_new_host_keys=True),
+    )
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert "host key CHANGED" in reason
+    assert "man-in-the-middle" in reason
+    assert known.read_text() == before
+
+
+@pytest.mark.parametrize("what", ["key", "user"])
+def test_wrong_key_or_user_is_unreachable_with_an_authentication_failure(
+    what: str, tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    entry = host_entry(ssh_fleet, host)
+    if what == "key":
+        keypair(tmp_path / "stranger")
+        entry["ansible_ssh_private_key_file"] = str(tmp_path / "stranger")
+    else:
+        entry["ansible_user"] = "nosuchuser"
+    inv = write_inventory(tmp_path / "inv.yml", {"h": entry})
+    report = validate("h", CHECKS, inventory=str(inv), options=ssh_options())
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert "authentication failed" in (report.hosts[0].reason or "")
+
+
+def test_shell_metacharacters_in_inventory_values_are_never_executed(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    tag = uuid.uuid4().hex
+    markers = [Path(f"/tmp/PWNED-{tag}-{i}") for i in range(3)]
+    values = [
+        f"/tmp/x; touch {markers[0]}",
+        f"$(touch {markers[1]})",
+        f"`touch {markers[2]}`",
+    ]
+    hosts = {}
+    for i, value in enumerate(values):
+        entry = host_entry(ssh_fleet, ssh_fleet.hosts[0], readiness={"app_root": value})
+        hosts[f"evil{i}"] = entry
+    inv = write_inventory(tmp_path / "inv.yml", hosts)
+    report = validate("fleet", CHECKS, inventory=str(inv), options=ssh_options())
+    assert [h.status for h in report.hosts] == [Status.NOT_READY] * 3
+    assert not [m for m in markers if m.exists()]
+
+
+def test_output_over_the_cap_is_truncated_quickly_with_bounded_memory(
+    ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    transport = _open(ssh_fleet, ssh_options())
+    try:
+        tracemalloc.start()
+        t0 = time.monotonic()
+        res = transport.run(
+            ["python3", "-c", "import sys; sys.stdout.buffer.write(b'x' * 50_000_000)"],
+            timeout=30,
+            max_output=1_000_000,
+        )
+        elapsed = time.monotonic() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    finally:
+        transport.close()
+    assert res.truncated
+    assert len(res.stdout) == 1_000_000
+    assert elapsed < 5
+    assert peak < 16_000_000
+
+
+def test_probe_output_over_the_limit_is_an_error_not_a_crash(
+    ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    report = validate(
+        host.name, CHECKS, inventory=str(ssh_fleet.inventory), options=ssh_options(max_output=100)
+    )
+    assert report.hosts[0].status is Status.ERROR
+    assert "output exceeded limit" in report.results[0].message
+
+
+def test_non_utf8_output_is_returned_as_bytes(
+    ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    transport = _open(ssh_fleet, ssh_options())
+    try:
+        res = transport.run(
+            ["python3", "-c", "import sys; sys.stdout.buffer.write(b'\\xff\\xfe ok')"], timeout=10
+        )
+    finally:
+        transport.close()
+    assert res.ok
+    assert res.stdout == b"\xff\xfe ok"
+
+
+def test_remote_timeout_kills_the_remote_process(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    pidfile = tmp_path / "probe.pid"
+    src = f"import os,time\nopen({str(pidfile)!r},'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    stdin = b"%d\n" % len(src) + src.encode()
+    transport = _open(ssh_fleet, ssh_options())
+    try:
+        t0 = time.monotonic()
+        res = transport.run(bootstrap_argv(timeout_s=1), stdin=stdin, timeout=15)
+        elapsed = time.monotonic() - t0
+    finally:
+        transport.close()
+    assert res.exit_code == 124
+    assert elapsed < 5
+    pid = int(pidfile.read_text())
+    assert not _alive(pid, wait=3)
+
+
+def test_a_command_past_its_timeout_is_reported_timed_out(
+    ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    transport = _open(ssh_fleet, ssh_options())
+    try:
+        t0 = time.monotonic()
+        res = transport.run(["timeout", "5", "sleep", "5"], timeout=0.5)
+        elapsed = time.monotonic() - t0
+    finally:
+        transport.close()
+    assert res.timed_out
+    assert elapsed < 2
+
+
+def test_sudo_that_wants_a_password_is_a_clear_error_not_a_hang(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    entry = host_entry(ssh_fleet, ssh_fleet.hosts[0], ansible_user=NOPW_USER)
+    inv = write_inventory(tmp_path / "inv.yml", {"nopw": entry})
+    t0 = time.monotonic()
+    report = validate("nopw", CHECKS, inventory=str(inv), options=ssh_options(sudo=True))
+    assert time.monotonic() - t0 < 10
+    assert report.hosts[0].status is Status.ERROR
+    assert "sudo requires a password" in report.results[0].message
+
+
+class _InterruptAt:
+    """Connector that opens real SSH transports but raises Ctrl-C at one host."""
+
+    def __init__(self, inner: SshConnector, stop_at: str) -> None:
+        self.inner, self.stop_at = inner, stop_at
+
+    def open(self, host: HostLike) -> Transport:
+        if host.name == self.stop_at:
+            raise KeyboardInterrupt
+        return self.inner.open(host)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_ctrl_c_keeps_finished_hosts_and_marks_the_rest_not_audited(
+    ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    options = ssh_options(forks=1)
+    names = [h.name for h in ssh_fleet.hosts]
+    connector = _InterruptAt(SshConnector(options), stop_at=names[2])
+    report = validate(
+        "fleet", CHECKS, inventory=str(ssh_fleet.inventory), options=options, connector=connector
+    )
+    assert report.interrupted
+    assert _statuses(report)[names[0]] is Status.READY
+    assert _statuses(report)[names[1]] is Status.DEGRADED
+    for h in report.hosts[2:]:
+        assert h.status is Status.ERROR
+        assert "not audited" in h.results[0].message
+
+
+def test_invoke_cli_validates_the_fleet_as_json(
+    ssh_fleet: LoopbackFleet,
+) -> None:
+    proc = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "invoke"),
+            "validate",
+            "--hosts",
+            "fleet",
+            "--check",
+            "environment,configuration",
+            "-i",
+            str(ssh_fleet.inventory),
+            "--format",
+            "json",
+            "--known-hosts",
+            str(ssh_fleet.known_hosts),
+            "--quiet",
+        ],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(ssh_fleet.root / "home")},
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [h["host"] for h in doc["hosts"]] == [h.name for h in ssh_fleet.hosts]
+    assert [h["status"] for h in doc["hosts"]] == ["ready", "degraded", "not_ready", "ready"]
+
+
+def _alive(pid: int, *, wait: float) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"):
+            return False  # exited, waiting to be reaped by its (remote) parent
+        time.sleep(0.05)
+    return True
