@@ -328,6 +328,7 @@ class _FleetRun:
         self.transports: dict[int, Transport] = {}
         self.started_at: dict[int, float] = {}
         self.lock = threading.Lock()
+        self.interrupt = False
 
     def work(self, i: int) -> HostReport:
         host = self.hosts[i]
@@ -363,6 +364,9 @@ class _FleetRun:
 
     def collect(self, fut: Future[HostReport], i: int) -> None:
         exc = fut.exception()
+        if isinstance(exc, KeyboardInterrupt):  # a worker's Ctrl-C stops the run too
+            self.interrupt = True
+            return
         if exc is None:
             self.record(i, fut.result())
         else:
@@ -451,6 +455,8 @@ def run_fleet(
             for fut in done:
                 pending.discard(fut)
                 run.collect(fut, index[fut])
+            if run.interrupt:  # after recording every host that finished with it
+                raise KeyboardInterrupt
             run.enforce_deadlines(pending, index)
     except KeyboardInterrupt:
         interrupted = True
