@@ -1,0 +1,359 @@
+"""``backup_restore``: backups can be written, are scheduled, are recent, and restoring is documented.
+
+Everything is judged on facts gathered on the host (write test, directory
+listing, cron lines, systemd timers, docs files), and backup ages on the
+host's clock, so the check works unchanged over SSH.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ..appconfig import AppConfig
+from ..findings import Findings
+from ..model import Outcome
+from ..profile import Profile
+from ..registry import CheckContext, FactSpecs, register
+
+DEFAULTS: dict[str, Any] = {
+    # fnmatch patterns of backup files inside backup_dir (searched recursively).
+    "backup_patterns": ["*.sql", "*.sql.gz", "*.dump", "*.tar.gz", "*.bak"],
+    # The command that makes backups; cron lines / timers mentioning it count as a schedule.
+    "backup_command": None,
+    # Case-insensitive regular expression; cron lines / timers matching it count as a schedule.
+    "backup_schedule_pattern": "backup",
+    # A schedule managed elsewhere (e.g. "Velero, daily 02:00"): declaring it counts as a schedule.
+    "backup_schedule": None,
+    # Extra crontab-format files to search (e.g. a deployment's own cron file).
+    "backup_cron_files": [],
+    # Which files under docs_dir may document backup/restore (fnmatch on the file name).
+    "backup_doc_patterns": ["*.md", "*.rst", "*.txt", "*.adoc"],
+    "thresholds": {
+        "backup_max_age_hours": 24,
+        "backup_list_limit": 10,
+        "backup_doc_max_files": 20,
+        "backup_doc_max_bytes": 65536,
+    },
+}
+
+DIR_FACT = "backup_restore:dir"
+FILES_FACT = "backup_restore:files"
+CRON_FACT = "backup_restore:crontab"
+TIMERS_FACT = "backup_restore:timers"
+DOCS_FACT = "backup_restore:docs"
+DOC_PREFIX = "backup_restore:doc:"
+MAX_SHOWN_MATCHES = 10
+
+
+def facts(profile: Profile) -> FactSpecs:
+    out: FactSpecs = {
+        CRON_FACT: {
+            "op": "crontab",
+            "extra_files": [
+                profile.resolve(str(p)) for p in profile.get("backup_cron_files") or ()
+            ],
+        },
+        TIMERS_FACT: {"op": "systemd_timers"},
+    }
+    backup_dir = profile.path_of("backup_dir")
+    if backup_dir:
+        out[DIR_FACT] = {"op": "write_test", "path": backup_dir}
+        out[FILES_FACT] = {
+            "op": "list",
+            "path": backup_dir,
+            "patterns": [str(p) for p in profile.get("backup_patterns") or ()],
+            "recursive": True,
+        }
+    docs_dir = profile.path_of("docs_dir")
+    if docs_dir:
+        out[DOCS_FACT] = {
+            "op": "list",
+            "path": docs_dir,
+            "patterns": [str(p) for p in profile.get("backup_doc_patterns") or ()],
+            "recursive": True,
+            "max_entries": 200,
+        }
+    return out
+
+
+def followup(profile: Profile, app: AppConfig, gathered: Mapping[str, Any]) -> FactSpecs:
+    """Read the contents of docs whose names alone do not mention both backup and restore."""
+    listing = gathered.get(DOCS_FACT) or {}
+    entries = [e for e in listing.get("entries") or () if e.get("type") == "file"]
+    if any(_mentions_both(str(e.get("name", ""))) for e in entries):
+        return {}
+    # Files whose names hint at the topic first, so the bounded reads find it early.
+    entries.sort(key=lambda e: (not _mentions_any(str(e.get("name", ""))), str(e.get("name"))))
+    limit = int(profile.threshold("backup_doc_max_files"))
+    max_bytes = int(profile.threshold("backup_doc_max_bytes"))
+    return {
+        f"{DOC_PREFIX}{e['name']}": {"op": "file", "path": e["path"], "max_bytes": max_bytes}
+        for e in entries[:limit]
+    }
+
+
+def evaluate(ctx: CheckContext) -> Outcome:
+    f = Findings()
+    f.details["backup_dir"] = _directory(ctx, f)
+    f.details["schedule"] = _schedule(ctx, f)
+    f.details["backups"] = _backups(ctx, f)
+    f.details["documentation"] = _documentation(ctx, f)
+    return f.outcome(
+        "Backups are writable, scheduled, recent and documented", subject="Backup/restore"
+    )
+
+
+def _directory(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    path = ctx.profile.path_of("backup_dir")
+    if not path:
+        f.fail(
+            "no backup directory configured",
+            "Set backup_dir in the profile to the directory backups are written to",
+        )
+        return {"path": None}
+    fact = ctx.fact(DIR_FACT)
+    out: dict[str, Any] = {"path": path, "exists": fact.get("exists")}
+    if fact.get("exists") is None:
+        f.unknown(
+            f"cannot inspect backup directory {path} ({fact.get('error')})",
+            "Rerun with --sudo so the probe can inspect the backup directory",
+        )
+    elif not fact.get("exists"):
+        f.fail(
+            f"backup directory {path} does not exist",
+            f"Create the backup directory: mkdir -p {path} (owned by the service user)",
+        )
+    elif fact.get("type") != "dir":
+        f.fail(
+            f"backup directory {path} is not a directory (it is a {fact.get('type')})",
+            f"Point backup_dir at a directory, or replace {path} with one",
+        )
+    elif not fact.get("write_ok"):
+        out["write_error"] = fact.get("write_error")
+        f.fail(
+            f"backup directory {path} is not writable ({fact.get('write_error')})",
+            f"Ensure backup directory has write permissions: chown/chmod {path} for the backup user",
+        )
+    else:
+        mode = fact.get("mode")
+        out.update(
+            {"writable": True, "owner": fact.get("owner"), "mode": oct(mode) if mode else None}
+        )
+    return out
+
+
+def _schedule(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    profile = ctx.profile
+    out: dict[str, Any] = {"sources": []}
+    declared = profile.get("backup_schedule")
+    if declared:
+        out["sources"].append("profile")
+        out["declared"] = str(declared)
+    matcher = _schedule_matcher(profile, f)
+    if matcher is None:
+        return out
+    cron = ctx.fact(CRON_FACT)
+    cron_hits = [e for e in cron.get("entries") or () if matcher.search(str(e.get("line", "")))]
+    if cron_hits:
+        out["sources"].append("cron")
+        out["cron"] = cron_hits[:MAX_SHOWN_MATCHES]
+    if cron.get("errors"):
+        out["cron_notes"] = list(cron["errors"])
+    timers = ctx.fact(TIMERS_FACT)
+    if timers.get("available"):
+        timer_hits = [ln for ln in timers.get("lines") or () if matcher.search(str(ln))]
+        if timer_hits:
+            out["sources"].append("systemd timer")
+            out["timers"] = timer_hits[:MAX_SHOWN_MATCHES]
+    else:
+        out["systemd"] = f"not available ({timers.get('error') or 'unknown reason'})"
+    if not out["sources"]:
+        command = profile.get("backup_command") or "/usr/local/bin/mahavishnu-backup"
+        f.warn(
+            "no backup schedule found (cron, systemd timers, or the profile's backup_schedule)",
+            f"Schedule regular backups using cron or similar, e.g. `crontab -e`: "
+            f"`0 2 * * * {command}` (or declare backup_schedule in the profile if managed elsewhere)",
+        )
+    return out
+
+
+def _schedule_matcher(profile: Profile, f: Findings) -> re.Pattern[str] | None:
+    alternatives = []
+    command = profile.get("backup_command")
+    if command:
+        alternatives.append(re.escape(str(command)))
+    pattern = profile.get("backup_schedule_pattern")
+    if pattern:
+        try:
+            re.compile(str(pattern))
+        except re.error as exc:
+            f.fail(
+                f"profile backup_schedule_pattern {pattern!r} is not a valid regular expression ({exc})",
+                "Fix backup_schedule_pattern in the profile (a Python regular expression)",
+            )
+            return None
+        alternatives.append(f"(?:{pattern})")
+    if not alternatives:
+        return None
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def _backups(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    path = ctx.profile.path_of("backup_dir")
+    listing = ctx.fact(FILES_FACT)
+    if not path or listing.get("type") != "dir":
+        return {"found": 0, "note": "backup directory unavailable; no backups to judge"}
+    files = [e for e in listing.get("entries") or () if e.get("type") == "file"]
+    files.sort(key=lambda e: float(e.get("mtime") or 0), reverse=True)
+    now = ctx.host_now
+    limit = int(ctx.profile.threshold("backup_list_limit"))
+    out: dict[str, Any] = {
+        "found": len(files),
+        "patterns": list(ctx.profile.get("backup_patterns") or ()),
+        "recent": [_describe(e, now) for e in files[:limit]],
+    }
+    if listing.get("truncated"):
+        out["truncated"] = True
+    if not files:
+        f.fail(
+            f"no backups in {path} matching {', '.join(out['patterns'])}",
+            "Create initial backup before production deployment (run the backup job once "
+            f"and check a file appears in {path})",
+        )
+        return out
+    _judge_newest(ctx, f, files, now, out)
+    return out
+
+
+def _judge_newest(
+    ctx: CheckContext,
+    f: Findings,
+    files: list[dict[str, Any]],
+    now: float | None,
+    out: dict[str, Any],
+) -> None:
+    newest = files[0]
+    if not newest.get("size"):
+        f.fail(
+            f"newest backup {newest.get('name')} is empty (0 bytes): the last backup run failed",
+            "Check the backup job's logs, rerun it, and verify the new file is non-empty",
+        )
+    limit = int(ctx.profile.threshold("backup_list_limit"))
+    empty_older = [str(e.get("name")) for e in files[1:limit] if not e.get("size")]
+    if empty_older:
+        f.warn(
+            f"{len(empty_older)} recent backup(s) are empty: {', '.join(empty_older)}",
+            "Investigate why some backup runs produce empty files; remove them once understood",
+        )
+    usable = [e for e in files if e.get("size")]
+    if not usable:
+        return
+    if now is None:
+        f.unknown(
+            "the host's clock was not reported, so backup age cannot be judged",
+            "Rerun the audit; the probe reports the host's time",
+        )
+        return
+    age_h = (now - float(usable[0].get("mtime") or 0)) / 3600
+    max_h = float(ctx.profile.threshold("backup_max_age_hours"))
+    out["newest"] = {"name": usable[0].get("name"), "age_hours": round(age_h, 2)}
+    out["max_age_hours"] = max_h
+    if age_h < -0.1:
+        f.warn(
+            f"newest backup {usable[0].get('name')} has a modification time in the future "
+            f"({-age_h:.1f} h ahead of the host's clock)",
+            "Check the host's clock (NTP) and the backup job's timestamps",
+        )
+    elif age_h > max_h:
+        f.warn(
+            f"newest non-empty backup {usable[0].get('name')} is {age_h:.1f} h old "
+            f"(more than {max_h:g} h)",
+            "Check the backup schedule is running (cron logs / systemctl list-timers) "
+            "and take a fresh backup now",
+        )
+
+
+def _describe(entry: Mapping[str, Any], now: float | None) -> dict[str, Any]:
+    mtime = float(entry.get("mtime") or 0)
+    out: dict[str, Any] = {
+        "name": entry.get("name"),
+        "size": entry.get("size"),
+        "modified": datetime.fromtimestamp(mtime, timezone.utc).isoformat().replace("+00:00", "Z"),
+    }
+    if now is not None:
+        out["age_hours"] = round((now - mtime) / 3600, 2)
+    return out
+
+
+def _documentation(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    docs_dir = ctx.profile.path_of("docs_dir")
+    listing = ctx.fact(DOCS_FACT)
+    out: dict[str, Any] = {"docs_dir": docs_dir}
+    files = [e for e in listing.get("entries") or () if e.get("type") == "file"]
+    found = [str(e["name"]) for e in files if _mentions_both(str(e.get("name", "")))]
+    if not found:
+        for key in sorted(ctx.facts):
+            if not key.startswith(DOC_PREFIX):
+                continue
+            doc = ctx.fact(key)
+            name = key[len(DOC_PREFIX) :]
+            if _mentions_both(f"{name}\n{doc.get('text') or ''}"):
+                found.append(name)
+    out["searched"] = len(files)
+    if found:
+        out["found"] = found[:MAX_SHOWN_MATCHES]
+        return out
+    where = "does not exist" if listing.get("exists") is False else "has no document"
+    f.warn(
+        f"docs directory {docs_dir} {where} describing both backup and restore",
+        f"Document the backup and restore procedure (commands, where backups live, how to "
+        f"verify a restore) in {docs_dir}/runbooks/backup-restore.md",
+    )
+    return out
+
+
+_BACKUP_WORD = re.compile(r"back[\s_-]?ups?", re.IGNORECASE)
+_RESTORE_WORD = re.compile(r"restor(e|es|ed|ing|ation)", re.IGNORECASE)
+
+
+def _mentions_both(text: str) -> bool:
+    return bool(_BACKUP_WORD.search(text) and _RESTORE_WORD.search(text))
+
+
+def _mentions_any(text: str) -> bool:
+    return bool(_BACKUP_WORD.search(text) or _RESTORE_WORD.search(text))
+
+
+register(
+    "backup_restore",
+    title="Backup/restore procedures",
+    description=(
+        "The backup directory is writable (proved by a write test on the host), a backup "
+        "schedule exists (cron, systemd timer or declared), recent non-empty backups exist "
+        "(age judged on the host's clock), and backup/restore is documented."
+    ),
+    categories=("operations",),
+    suites=("validate",),
+    facts=facts,
+    followup=followup,
+    defaults=DEFAULTS,
+    profile_keys=(
+        "backup_dir",
+        "docs_dir",
+        "backup_patterns",
+        "backup_command",
+        "backup_schedule_pattern",
+        "backup_schedule",
+        "backup_cron_files",
+        "backup_doc_patterns",
+        "thresholds.backup_max_age_hours",
+        "thresholds.backup_list_limit",
+        "thresholds.backup_doc_max_files",
+        "thresholds.backup_doc_max_bytes",
+    ),
+    aliases=("backup",),
+    order=40,
+)(evaluate)

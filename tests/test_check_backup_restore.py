@@ -1,0 +1,328 @@
+"""``backup_restore``: real backup files, real write tests, real cron files and crontabs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness.appconfig import AppConfig
+from readiness.checks.backup_restore import (
+    CRON_FACT,
+    DIR_FACT,
+    DOCS_FACT,
+    FILES_FACT,
+    TIMERS_FACT,
+)
+from readiness.model import Status
+from readiness.profile import merge_layers
+from readiness.registry import CheckContext, default_profile, get
+from tests.services.apps import audit_local, one
+
+RUNBOOK = "# Backup and restore\n\nRun the dump; restore with psql.\n"
+HOUR = 3600.0
+
+
+@pytest.fixture
+def token() -> str:
+    """A schedule pattern nothing else on this machine's crontabs can match."""
+    return f"readiness-sched-{uuid.uuid4().hex}"
+
+
+def _backup(root: Path, name: str, *, age_h: float = 1.0, size: int = 64) -> Path:
+    path = root / "backups" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    when = time.time() - age_h * HOUR
+    os.utime(path, (when, when))
+    return path
+
+
+def _app(root: Path, *, runbook: bool = True, cron: str | None = None) -> Path:
+    (root / "backups").mkdir(parents=True, exist_ok=True)
+    if runbook:
+        doc = root / "docs" / "runbooks" / "backup-restore.md"
+        doc.parent.mkdir(parents=True, exist_ok=True)
+        doc.write_text(RUNBOOK)
+    if cron is not None:
+        (root / "cron").write_text(cron)
+    return root
+
+
+def _audit(root: Path, token: str, **profile: Any) -> Any:
+    base = {"backup_schedule_pattern": token, "backup_cron_files": ["cron"]}
+    return one(audit_local(root, "backup_restore", {**base, **profile}))
+
+
+def test_recent_scheduled_documented_backups_are_ready(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path, cron=f"0 2 * * * root /usr/local/bin/{token} --all\n")
+    _backup(root, "db-new.sql.gz", age_h=2)
+    _backup(root, "db-old.sql.gz", age_h=26)
+    r = _audit(root, token)
+    assert r.status is Status.READY, r.message
+    assert r.details["backup_dir"]["writable"] is True
+    assert r.details["schedule"]["sources"] == ["cron"]
+    assert r.details["schedule"]["cron"][0]["source"] == str(root / "cron")
+    recent = r.details["backups"]["recent"]
+    assert [b["name"] for b in recent] == ["db-new.sql.gz", "db-old.sql.gz"]
+    assert recent[0]["size"] == 64
+    assert 1.9 < recent[0]["age_hours"] < 2.1
+    assert r.details["documentation"]["found"] == ["runbooks/backup-restore.md"]
+
+
+def test_a_schedule_is_found_by_the_profiles_backup_command(tmp_path: Path, token: str) -> None:
+    command = f"/opt/{token}/bin/dump"
+    root = _app(tmp_path, cron=f"30 1 * * * {command}\n")
+    _backup(root, "a.dump")
+    r = _audit(root, f"{token}-never-matches", backup_command=command)
+    assert r.status is Status.READY, r.message
+    assert r.details["schedule"]["cron"][0]["line"] == f"30 1 * * * {command}"
+
+
+def test_a_declared_schedule_in_the_profile_counts(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    _backup(root, "a.bak")
+    r = _audit(root, token, backup_schedule="Velero, daily at 02:00")
+    assert r.status is Status.READY, r.message
+    assert r.details["schedule"]["sources"] == ["profile"]
+    assert r.details["schedule"]["declared"] == "Velero, daily at 02:00"
+
+
+@pytest.fixture
+def nobody_crontab() -> Iterator[None]:
+    """Lets a test install a real crontab for ``nobody``; the previous one is restored."""
+    before = subprocess.run(["crontab", "-u", "nobody", "-l"], capture_output=True, check=False)
+    yield
+    if before.returncode == 0:
+        subprocess.run(["crontab", "-u", "nobody", "-"], input=before.stdout, check=True)
+    else:
+        subprocess.run(["crontab", "-u", "nobody", "-r"], capture_output=True, check=False)
+
+
+def test_a_real_user_crontab_in_the_cron_spool_is_found(
+    tmp_path: Path, token: str, nobody_crontab: None
+) -> None:
+    line = f"15 3 * * * /usr/local/bin/{token}"
+    subprocess.run(["crontab", "-u", "nobody", "-"], input=f"{line}\n".encode(), check=True)
+    root = _app(tmp_path)
+    _backup(root, "a.sql")
+    r = _audit(root, token, backup_cron_files=[])
+    assert r.status is Status.READY, r.message
+    assert r.details["schedule"]["cron"] == [
+        {"source": "/var/spool/cron/crontabs/nobody", "line": line}
+    ]
+
+
+def test_no_schedule_anywhere_degrades_with_a_cron_example(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    _backup(root, "a.sql")
+    r = _audit(root, token)
+    assert r.status is Status.DEGRADED
+    assert r.details["schedule"]["sources"] == []
+    assert r.recommendations[0].startswith("Schedule regular backups using cron or similar")
+    assert "0 2 * * *" in r.recommendations[0]
+
+
+def test_no_backups_is_not_ready(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    (root / "backups" / "notes.txt").write_text("not a backup")
+    r = _audit(root, token, backup_schedule="cron")
+    assert r.status is Status.NOT_READY
+    assert r.details["backups"]["found"] == 0
+    assert r.recommendations[0].startswith("Create initial backup before production deployment")
+
+
+def test_a_stale_newest_backup_degrades(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    _backup(root, "a.sql.gz", age_h=48)
+    r = _audit(root, token, backup_schedule="cron")
+    assert r.status is Status.DEGRADED
+    assert 47.9 < r.details["backups"]["newest"]["age_hours"] < 48.1
+    assert "48.0 h old" in r.message
+
+
+def test_the_age_threshold_comes_from_the_profile(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    _backup(root, "a.sql.gz", age_h=48)
+    r = _audit(root, token, backup_schedule="cron", thresholds={"backup_max_age_hours": 72})
+    assert r.status is Status.READY, r.message
+
+
+def test_an_empty_newest_backup_is_not_ready(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    _backup(root, "new.sql", age_h=1, size=0)
+    _backup(root, "old.sql", age_h=5)
+    r = _audit(root, token, backup_schedule="cron")
+    assert r.status is Status.NOT_READY
+    assert "new.sql is empty" in r.message
+    assert r.details["backups"]["newest"]["name"] == "old.sql"
+
+
+def test_an_empty_older_backup_degrades(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    _backup(root, "new.sql", age_h=1)
+    _backup(root, "old.sql", age_h=5, size=0)
+    r = _audit(root, token, backup_schedule="cron")
+    assert r.status is Status.DEGRADED
+    assert "old.sql" in r.message
+
+
+def test_the_recent_backup_listing_is_bounded(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    for i in range(15):
+        _backup(root, f"nightly/{i:02d}.tar.gz", age_h=i + 1)
+    r = _audit(root, token, backup_schedule="cron")
+    assert r.status is Status.READY, r.message
+    assert r.details["backups"]["found"] == 15
+    assert len(r.details["backups"]["recent"]) == 10
+    assert r.details["backups"]["recent"][0]["name"] == "nightly/00.tar.gz"
+
+
+def test_a_missing_backup_directory_is_not_ready(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    r = _audit(root, token, backup_dir="no-such-dir", backup_schedule="cron")
+    assert r.status is Status.NOT_READY
+    assert "does not exist" in r.message
+    assert f"mkdir -p {root}/no-such-dir" in r.recommendations[0]
+
+
+def test_a_backup_dir_that_is_a_regular_file_is_not_ready(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path)
+    (root / "backups.tar").write_text("oops")
+    r = _audit(root, token, backup_dir="backups.tar", backup_schedule="cron")
+    assert r.status is Status.NOT_READY
+    assert "is not a directory" in r.message
+
+
+@pytest.fixture
+def immutable_dir(tmp_path: Path) -> Iterator[Path]:
+    """A real directory even root cannot create files in (ext4 immutable flag)."""
+    path = tmp_path / "app" / "backups"
+    path.mkdir(parents=True)
+    _backup(tmp_path / "app", "a.sql")
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    yield path
+    subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_an_unwritable_backup_directory_is_not_ready(immutable_dir: Path, token: str) -> None:
+    """Tests run as root, so write permission bits would not stop us: the dir is immutable."""
+    root = _app(immutable_dir.parent)
+    r = _audit(root, token, backup_schedule="cron")
+    assert r.status is Status.NOT_READY
+    assert "is not writable" in r.message
+    assert "Operation not permitted" in r.details["backup_dir"]["write_error"]
+    assert any("write permissions" in x for x in r.recommendations)
+    assert not any(p.name.startswith(".readiness") for p in immutable_dir.iterdir())
+
+
+def test_docs_mentioning_backup_and_restore_in_their_content_count(
+    tmp_path: Path, token: str
+) -> None:
+    root = _app(tmp_path, runbook=False)
+    (root / "docs").mkdir()
+    (root / "docs" / "operations.md").write_text(
+        "# Ops\n\n## Backups\nNightly.\n\n## Restoring\npsql < dump\n"
+    )
+    _backup(root, "a.sql")
+    r = _audit(root, token, backup_schedule="cron")
+    assert r.status is Status.READY, r.message
+    assert r.details["documentation"]["found"] == ["operations.md"]
+
+
+def test_docs_that_never_mention_restore_degrade(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path, runbook=False)
+    (root / "docs").mkdir()
+    (root / "docs" / "backup.md").write_text("We take backups nightly.\n")
+    _backup(root, "a.sql")
+    r = _audit(root, token, backup_schedule="cron")
+    assert r.status is Status.DEGRADED
+    assert "backup-restore.md" in r.recommendations[0]
+
+
+def test_a_missing_docs_directory_degrades(tmp_path: Path, token: str) -> None:
+    root = _app(tmp_path, runbook=False)
+    _backup(root, "a.sql")
+    r = _audit(root, token, backup_schedule="cron")
+    assert r.status is Status.DEGRADED
+    assert "does not exist" in r.message
+
+
+def test_the_example_deployment_is_honestly_not_ready_without_backups() -> None:
+    """Committed files get a fresh mtime at checkout, so the example ships no backups."""
+    report = audit_local(
+        Path(__file__).resolve().parents[1] / "examples" / "mahavishnu", "backup_restore"
+    )
+    r = one(report)
+    assert r.status is Status.NOT_READY
+    assert r.details["backups"]["found"] == 0
+    assert r.details["backup_dir"]["writable"] is True
+    assert "runbooks/backup-restore.md" in r.details["documentation"]["found"]
+
+
+# Pure logic below: judging facts without a host.
+
+
+def _judge(facts: dict[str, Any], *, now: float | None, **profile: Any) -> Any:
+    merged = merge_layers(default_profile(), [("test", {"app_root": "/srv/app", **profile})])
+    ctx = CheckContext(
+        host="h",
+        profile=merged,
+        facts=facts,
+        app=AppConfig(),
+        meta={} if now is None else {"now": now},
+    )
+    return get("backup_restore").evaluate(ctx)
+
+
+def _facts(mtime: float, *, timers: dict[str, Any] | None = None) -> dict[str, Any]:
+    entry = {"name": "a.sql", "type": "file", "size": 10, "mtime": mtime}
+    return {
+        DIR_FACT: {"exists": True, "type": "dir", "write_ok": True, "mode": 0o750},
+        FILES_FACT: {"exists": True, "type": "dir", "entries": [entry]},
+        CRON_FACT: {"entries": [], "errors": []},
+        TIMERS_FACT: timers or {"available": False, "error": "no systemd"},
+        DOCS_FACT: {
+            "exists": True,
+            "type": "dir",
+            "entries": [{"name": "backup-restore.md", "type": "file"}],
+        },
+    }
+
+
+def test_backup_age_is_judged_on_the_hosts_clock_not_the_controllers() -> None:
+    mtime = 1_000_000.0
+    fresh = _judge(_facts(mtime), now=mtime + 2 * HOUR, backup_schedule="cron")
+    stale = _judge(_facts(mtime), now=mtime + 30 * HOUR, backup_schedule="cron")
+    assert fresh.details["backups"]["newest"]["age_hours"] == 2.0
+    assert stale.details["backups"]["newest"]["age_hours"] == 30.0
+    assert fresh.status is Status.READY, fresh.message
+    assert stale.status is Status.DEGRADED
+
+
+def test_an_unknown_host_clock_is_never_guessed_ready() -> None:
+    out = _judge(_facts(1_000_000.0), now=None, backup_schedule="cron")
+    assert out.status is Status.DEGRADED
+    assert "clock was not reported" in out.message
+
+
+def test_a_systemd_timer_counts_as_a_schedule() -> None:
+    timers = {
+        "available": True,
+        "lines": ["Tue 2025-01-07 02:00:00 UTC 5h left - - pg-backup.timer pg-backup.service"],
+    }
+    out = _judge(_facts(1_000_000.0, timers=timers), now=1_000_000.0 + HOUR)
+    assert out.details["schedule"]["sources"] == ["systemd timer"]
+    assert out.details["schedule"]["timers"] == timers["lines"]
+
+
+def test_an_invalid_schedule_pattern_is_reported_not_raised() -> None:
+    out = _judge(_facts(1_000_000.0), now=1_000_000.0, backup_schedule_pattern="back(up")
+    assert out.status is Status.NOT_READY
+    assert "not a valid regular expression" in out.message
