@@ -1,0 +1,251 @@
+"""``error_handling``: retry, circuit breaker, dead letter queue (real dirs, real sockets), categories."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from readiness.model import Status
+from tests.services.apps import audit_local, one
+
+RESILIENCE: dict[str, Any] = {
+    "retry": {"max_attempts": 3, "backoff_base_s": 1.0, "backoff_max_s": 30},
+    "circuit_breaker": {"failure_threshold": 5, "recovery_timeout_s": 60},
+    "dead_letter_queue": {"enabled": True, "path": "data/dlq"},
+    "error_categories": ["transient", "permanent", "validation", "timeout"],
+}
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    port: int = sock.getsockname()[1]
+    yield port
+    sock.close()
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port: int = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _audit(
+    app_tree: Callable[..., Path],
+    resilience: dict[str, Any] | None = None,
+    *,
+    dlq_dir: bool = True,
+    profile: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    root = app_tree(
+        settings={"resilience": resilience if resilience is not None else RESILIENCE}, **kwargs
+    )
+    if dlq_dir:
+        (root / "data" / "dlq").mkdir(parents=True, exist_ok=True)
+    return one(audit_local(root, "error_handling", profile))
+
+
+def _with(section: str, **changes: Any) -> dict[str, Any]:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in RESILIENCE.items()}
+    out[section] = {**RESILIENCE[section], **changes}
+    return out
+
+
+def test_complete_resilience_settings_with_a_writable_dlq_are_ready(
+    app_tree: Callable[..., Path],
+) -> None:
+    r = _audit(app_tree)
+    assert r.status is Status.READY, r.message
+    assert r.details["dead_letter_queue"]["path"]["writable"] is True
+    assert r.details["dead_letter_queue"]["path"]["path"].endswith("/app/data/dlq")
+    assert r.details["retry"]["max_attempts"] == 3
+
+
+def test_a_missing_resilience_section_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    root = app_tree()
+    r = one(audit_local(root, "error_handling"))
+    assert r.status is Status.NOT_READY
+    assert "no resilience section" in r.message
+
+
+@pytest.mark.parametrize("attempts", [0, 11])
+def test_retry_attempts_outside_one_to_ten_degrade(
+    app_tree: Callable[..., Path], attempts: int
+) -> None:
+    r = _audit(app_tree, _with("retry", max_attempts=attempts))
+    assert r.status is Status.DEGRADED
+    assert f"max_attempts is {attempts}, outside 1-10" in r.message
+
+
+def test_the_retry_bounds_come_from_the_profile(app_tree: Callable[..., Path]) -> None:
+    r = _audit(
+        app_tree,
+        _with("retry", max_attempts=15),
+        profile={"thresholds": {"retry_max_attempts": 20}},
+    )
+    assert r.status is Status.READY, r.message
+
+
+def test_a_missing_retry_setting_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    res = _with("retry")
+    del res["retry"]["max_attempts"]
+    r = _audit(app_tree, res)
+    assert r.status is Status.NOT_READY
+    assert "resilience.retry.max_attempts is not set" in r.message
+    assert "MAHAVISHNU_RESILIENCE__RETRY__MAX_ATTEMPTS" in r.recommendations[0]
+
+
+def test_a_non_numeric_retry_setting_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    r = _audit(app_tree, _with("retry", max_attempts="many"))
+    assert r.status is Status.NOT_READY
+    assert "must be an integer" in r.message
+
+
+def test_an_environment_override_is_what_gets_judged(app_tree: Callable[..., Path]) -> None:
+    r = _audit(app_tree, env={"MAHAVISHNU_RESILIENCE__RETRY__MAX_ATTEMPTS": "50"})
+    assert r.status is Status.DEGRADED
+    assert r.details["retry"]["max_attempts"] == 50
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"backoff_base_s": 0}, "would hammer"),
+        ({"backoff_base_s": 10, "backoff_max_s": 5}, "below backoff_base_s"),
+    ],
+)
+def test_insane_backoff_degrades(
+    app_tree: Callable[..., Path], changes: dict[str, Any], needle: str
+) -> None:
+    r = _audit(app_tree, _with("retry", **changes))
+    assert r.status is Status.DEGRADED
+    assert needle in r.message
+
+
+def test_a_non_positive_circuit_breaker_threshold_degrades(app_tree: Callable[..., Path]) -> None:
+    r = _audit(app_tree, _with("circuit_breaker", failure_threshold=0))
+    assert r.status is Status.DEGRADED
+    assert "circuit breaker cannot work" in r.message
+
+
+def test_a_missing_circuit_breaker_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    res = dict(RESILIENCE)
+    del res["circuit_breaker"]
+    r = _audit(app_tree, res)
+    assert r.status is Status.NOT_READY
+    assert len(r.details["problems"]) == 2
+
+
+def test_a_missing_dlq_directory_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    r = _audit(app_tree, dlq_dir=False)
+    assert r.status is Status.NOT_READY
+    assert "does not exist" in r.message
+    assert "mkdir -p" in r.recommendations[0]
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[Callable[[Path], None]]:
+    """Marks directories immutable (even root cannot write in them); undone at teardown."""
+    marked: list[Path] = []
+
+    def mark(path: Path) -> None:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+        marked.append(path)
+
+    yield mark
+    for path in marked:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_an_unwritable_dlq_directory_is_not_ready(
+    app_tree: Callable[..., Path], immutable: Callable[[Path], None]
+) -> None:
+    root = app_tree(settings={"resilience": RESILIENCE})
+    dlq = root / "data" / "dlq"
+    dlq.mkdir(parents=True)
+    immutable(dlq)
+    r = one(audit_local(root, "error_handling"))
+    assert r.status is Status.NOT_READY
+    assert "is not writable" in r.message
+    assert "Operation not permitted" in r.details["dead_letter_queue"]["path"]["error"]
+
+
+def test_a_reachable_dlq_endpoint_is_ready(
+    app_tree: Callable[..., Path], listening_port: int
+) -> None:
+    dlq = {"enabled": True, "path": None, "endpoint": f"127.0.0.1:{listening_port}"}
+    r = _audit(app_tree, {**RESILIENCE, "dead_letter_queue": dlq})
+    assert r.status is Status.READY, r.message
+    assert r.details["dead_letter_queue"]["endpoint"]["reachable"] is True
+
+
+def test_an_unreachable_dlq_endpoint_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    dlq = {"enabled": True, "endpoint": f"amqp://127.0.0.1:{_closed_port()}"}
+    r = _audit(app_tree, {**RESILIENCE, "dead_letter_queue": dlq})
+    assert r.status is Status.NOT_READY
+    assert "not reachable from the host" in r.message
+    assert r.details["dead_letter_queue"]["endpoint"]["reachable"] is False
+
+
+def test_a_dlq_without_path_or_endpoint_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    r = _audit(app_tree, {**RESILIENCE, "dead_letter_queue": {"enabled": True}})
+    assert r.status is Status.NOT_READY
+    assert "neither a path nor an endpoint" in r.message
+
+
+def test_a_disabled_dlq_degrades(app_tree: Callable[..., Path]) -> None:
+    r = _audit(app_tree, {**RESILIENCE, "dead_letter_queue": {"enabled": False}})
+    assert r.status is Status.DEGRADED
+    assert "Set resilience.dead_letter_queue.enabled: true" in r.recommendations
+
+
+def test_missing_error_categories_are_not_ready(app_tree: Callable[..., Path]) -> None:
+    r = _audit(app_tree, {**RESILIENCE, "error_categories": []})
+    assert r.status is Status.NOT_READY
+    assert r.recommendations[0].startswith("Ensure error categories are properly defined")
+
+
+def test_duplicate_error_categories_degrade(app_tree: Callable[..., Path]) -> None:
+    r = _audit(app_tree, {**RESILIENCE, "error_categories": ["transient", "Transient", "timeout"]})
+    assert r.status is Status.DEGRADED
+    assert r.details["error_categories"]["duplicates"] == ["transient"]
+
+
+def test_the_settings_path_can_be_remapped_by_the_profile(app_tree: Callable[..., Path]) -> None:
+    root = app_tree(settings={"platform": {"errors": RESILIENCE}})
+    (root / "data" / "dlq").mkdir(parents=True)
+    r = one(audit_local(root, "error_handling", {"resilience_settings": "platform.errors"}))
+    assert r.status is Status.READY, r.message
+    assert r.details["settings"] == "platform.errors"
+
+
+class _RecoveryManager:
+    circuit_breakers: ClassVar[dict[str, object]] = {"prefect": object(), "llamaindex": object()}
+
+
+class _App:
+    recovery_manager = _RecoveryManager()
+
+
+def test_an_app_objects_circuit_breakers_are_reported(app_tree: Callable[..., Path]) -> None:
+    root = app_tree(settings={"resilience": RESILIENCE})
+    (root / "data" / "dlq").mkdir(parents=True)
+    r = one(audit_local(root, "error_handling", app_object=_App()))
+    assert r.status is Status.READY, r.message
+    assert r.details["circuit_breakers"] == {"configured": True, "count": 2}
+
+
+def test_the_example_deployment_handles_errors_ready() -> None:
+    root = Path(__file__).resolve().parents[1] / "examples" / "mahavishnu"
+    r = one(audit_local(root, "error_handling"))
+    assert r.status is Status.READY, r.message
