@@ -436,9 +436,42 @@ def op_systemd_timers(spec):
     }
 
 
+def op_file_refs(spec):
+    """Read a file (as ``file``) and stat every word of it that could name a path.
+
+    Lets a manifest's entries be checked in the round trip that reads it: the
+    controller parses the file properly and picks the stats it needs from ``refs``
+    (keyed by the word as written). Words are whitespace/YAML-punctuation separated,
+    plus the whole value after ``key:`` or ``-`` on each line (paths with spaces).
+    Relative words are resolved against ``base`` (default: the file's directory).
+    """
+    info = op_file(spec)
+    if info.get("text") is None:
+        return info
+    base = spec.get("base") or os.path.dirname(spec["path"])
+    limit = int(spec.get("max_entries", MAX_ENTRIES))
+    words = []
+    for raw in info["text"].splitlines():
+        line = raw.split(" #", 1)[0].strip().lstrip("-").strip()
+        _, sep, rest = line.partition(": ")
+        words.append((rest if sep else line).strip().strip("\"'"))
+        words += line.translate({ord(c): " " for c in ",[]{}\"'"}).split()
+    refs = {}
+    for word in words:
+        if not word or word in refs or word.endswith(":") or len(word) > 4096:
+            continue
+        if len(refs) >= limit:
+            info["refs_truncated"] = True
+            break
+        refs[word] = _stat_info(os.path.normpath(os.path.join(base, os.path.expanduser(word))))
+    info["refs"] = refs
+    return info
+
+
 OPS = {
     "stat": op_stat,
     "file": op_file,
+    "file_refs": op_file_refs,
     "list": op_list,
     "glob": op_glob,
     "write_test": op_write_test,

@@ -1,0 +1,214 @@
+"""config_validity: required/typed settings, the repository manifest and its repositories on
+the host, and resource limits, judged on real app trees audited locally."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from readiness.model import CheckResult, Status
+from readiness.probe import op_file_refs
+from readiness.registry import get
+from tests.services.apps import audit_local, one
+
+AppTree = Callable[..., Path]
+RETRY = {"resilience": {"retry": {"max_attempts": 3}}}
+
+
+def make_app(
+    tmp_path: Path,
+    app_tree: AppTree,
+    *,
+    manifest: str | None = None,
+    repos: tuple[str, ...] = ("alpha", "beta"),
+    **kwargs: Any,
+) -> Path:
+    """An app whose repos.yaml lists real repository directories under tmp_path/srv."""
+    for name in repos:
+        (tmp_path / "srv" / name).mkdir(parents=True, exist_ok=True)
+    if manifest is None:
+        manifest = "repos:\n" + "".join(
+            f"  - path: {tmp_path / 'srv' / n}\n    name: {n}\n" for n in repos
+        )
+    kwargs["settings"] = {**RETRY, **kwargs.get("settings", {})}
+    return app_tree(files={"repos.yaml": manifest, **kwargs.pop("files", {})}, **kwargs)
+
+
+def audit(root: Path, profile: dict[str, Any] | None = None) -> CheckResult:
+    return one(audit_local(root, ["config_validity"], profile))
+
+
+def test_complete_typed_settings_with_accessible_repositories_are_ready(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    result = audit(make_app(tmp_path, app_tree))
+    assert result.status is Status.READY, result.message
+    repos = result.details["repositories"]["repositories"]
+    assert [r["name"] for r in repos] == ["alpha", "beta"]
+    assert all(r["status"] == "ok" for r in repos)
+
+
+def test_a_missing_required_setting_is_not_ready_and_named(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    root = make_app(tmp_path, app_tree, settings={"server_name": None})
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert "required setting server_name is missing" in result.message
+    assert any("MAHAVISHNU_SERVER_NAME" in r for r in result.recommendations)
+
+
+def test_required_settings_come_from_the_profile(tmp_path: Path, app_tree: AppTree) -> None:
+    root = make_app(tmp_path, app_tree)
+    result = audit(root, {"required_settings": ["server_name", "database.url"]})
+    assert result.status is Status.NOT_READY
+    assert result.details["required"]["missing"] == ["database.url"]
+
+
+def test_a_value_of_the_wrong_type_is_not_ready(tmp_path: Path, app_tree: AppTree) -> None:
+    root = make_app(tmp_path, app_tree, settings={"pools": {"max_workers": "eight"}})
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert "setting pools.max_workers must be an integer (got str)" in result.message
+
+
+def test_an_environment_string_satisfies_a_str_setting(tmp_path: Path, app_tree: AppTree) -> None:
+    root = make_app(tmp_path, app_tree, env={"MAHAVISHNU_SERVER_NAME": "12345"})
+    result = audit(root)
+    assert result.status is Status.READY, result.message
+    assert result.details["types"]["server_name"] == "ok"
+
+
+def test_an_unknown_type_name_in_the_profile_is_reported(tmp_path: Path, app_tree: AppTree) -> None:
+    result = audit(make_app(tmp_path, app_tree), {"setting_types": {"server_name": "string"}})
+    assert result.status is Status.NOT_READY
+    assert "unknown type 'string'" in result.message
+
+
+def test_a_missing_manifest_is_not_ready(tmp_path: Path, app_tree: AppTree) -> None:
+    root = make_app(tmp_path, app_tree, env={"MAHAVISHNU_REPOS_PATH": "missing.yaml"})
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert f"repository manifest {root}/missing.yaml (repos_path) does not exist" in result.message
+
+
+def test_a_repository_that_does_not_exist_on_the_host_is_not_ready(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    gone = tmp_path / "srv" / "gone"
+    manifest = f"repos:\n  - path: {tmp_path / 'srv' / 'alpha'}\n  - path: {gone}\n    name: gone\n"
+    result = audit(make_app(tmp_path, app_tree, manifest=manifest))
+    assert result.status is Status.NOT_READY
+    assert f"repository gone path {gone} does not exist" in result.message
+    assert any(f"Clone or create {gone}" in r for r in result.recommendations)
+
+
+def test_a_repository_path_that_is_a_file_is_not_accessible(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    manifest = "- notes.txt\n"
+    root = make_app(tmp_path, app_tree, manifest=manifest, files={"notes.txt": "hi"})
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert "is not accessible (a file, not a directory)" in result.message
+
+
+def test_a_list_of_paths_relative_to_the_manifest_is_accepted(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    root = tmp_path / "app"
+    (root / "repos" / "one").mkdir(parents=True)
+    (root / "repos" / "two words").mkdir(parents=True)
+    manifest = "- repos/one\n- 'repos/two words'\n"
+    result = audit(make_app(tmp_path, app_tree, manifest=manifest))
+    assert result.status is Status.READY, result.message
+    paths = [r["path"] for r in result.details["repositories"]["repositories"]]
+    assert paths == [f"{root}/repos/one", f"{root}/repos/two words"]
+
+
+def test_a_flow_style_manifest_is_understood(tmp_path: Path, app_tree: AppTree) -> None:
+    srv = tmp_path / "srv"
+    manifest = f"repos: [{{path: {srv / 'alpha'}, name: a}}, {{path: {srv / 'beta'}, name: b}}]\n"
+    result = audit(make_app(tmp_path, app_tree, manifest=manifest))
+    assert result.status is Status.READY, result.message
+
+
+def test_an_empty_manifest_is_degraded(tmp_path: Path, app_tree: AppTree) -> None:
+    result = audit(make_app(tmp_path, app_tree, manifest="repos: []\n"))
+    assert result.status is Status.DEGRADED
+    assert "lists no repositories" in result.message
+
+
+def test_an_unparseable_manifest_names_its_file_and_line(tmp_path: Path, app_tree: AppTree) -> None:
+    root = make_app(tmp_path, app_tree, manifest="repos:\n  - path: [a\n  - b\n")
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert f"{root}/repos.yaml:" in result.message
+    assert "invalid YAML" in result.message
+
+
+def test_a_manifest_path_that_is_a_directory_is_not_ready(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    root = make_app(tmp_path, app_tree, env={"MAHAVISHNU_REPOS_PATH": "repos.d"})
+    (root / "repos.d").mkdir()
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert f"repository manifest {root}/repos.d is a dir, not a YAML file" in result.message
+
+
+def test_out_of_range_limits_reuse_the_resource_limits_ranges(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    root = make_app(tmp_path, app_tree, settings={"workflow_timeout": 7200})
+    result = audit(root)
+    assert result.status is Status.DEGRADED
+    assert "workflow_timeout = 7200s is outside the recommended range 300-1800s" in result.message
+    tuned = audit(root, {"resource_ranges": {"workflow_timeout": {"max": 7200}}})
+    assert tuned.status is Status.READY, tuned.message
+
+
+def test_a_missing_limit_is_reported_once(tmp_path: Path, app_tree: AppTree) -> None:
+    root = make_app(tmp_path, app_tree, settings={"workflow_timeout": None})
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    problems = result.details["problems"]
+    assert [p for p in problems if "workflow_timeout" in p] == [
+        "required setting workflow_timeout is missing"
+    ]
+
+
+def test_unparseable_settings_are_not_ready_with_file_and_line(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    root = app_tree(settings_text="server_name: x\nauth:\n  enabled: true\n bad: [\n")
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert f"{root}/settings/mahavishnu.yaml:4: invalid YAML" in result.message
+
+
+def test_a_missing_settings_file_is_not_ready(tmp_path: Path, app_tree: AppTree) -> None:
+    root = make_app(tmp_path, app_tree)
+    (root / "settings" / "mahavishnu.yaml").unlink()
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert "settings/mahavishnu.yaml does not exist" in result.message
+
+
+def test_the_file_refs_probe_op_stats_each_listed_path(tmp_path: Path) -> None:
+    (tmp_path / "r1").mkdir()
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("repos:\n  - path: r1  # first\n  - path: /nonexistent/r2\n")
+    fact = op_file_refs({"path": str(manifest)})
+    assert fact["refs"]["r1"]["type"] == "dir"
+    assert fact["refs"]["r1"]["path"] == str(tmp_path / "r1")
+    assert fact["refs"]["/nonexistent/r2"]["exists"] is False
+    assert "repos:" not in fact["refs"]
+
+
+def test_it_belongs_to_the_production_suite_as_configuration() -> None:
+    spec = get("config_validity")
+    assert spec.suites == ("production",)
+    assert spec.categories == ("configuration",)
+    assert spec.order == 110
