@@ -1,0 +1,261 @@
+"""``security_settings``: authentication on, TLS endpoints verify and are not about to
+expire, access control (RBAC) configured, secret-bearing files private, and no secret
+committed in plain text in the settings file."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..findings import Findings
+from ..model import Outcome
+from ..profile import Profile
+from ..redact import is_secret_name
+from ..registry import CheckContext, FactSpecs, register
+from ._common import truthy
+
+DEFAULTS: dict[str, Any] = {
+    # https:// URLs of the app's endpoints, verified from the controller.
+    "tls_endpoints": [],
+    # Extra CA bundle (a controller-side path) for private CAs; system CAs stay trusted.
+    "tls_ca_file": None,
+    # Private keys under app_root (relative globs; absolute ones are used as they are).
+    "private_key_globs": ["*.key", "*/*.key", "*key*.pem", "*/*key*.pem"],
+    # Secrets must come from the environment, never from literals in the settings file.
+    "require_env_secrets": True,
+    # Where the app keeps its security switches (dotted settings paths).
+    "security_setting_paths": {
+        "auth_enabled": "auth.enabled",
+        "rbac_enabled": "rbac.enabled",
+        "rbac_roles": "rbac.roles",
+    },
+    "thresholds": {"tls_min_days_left": 14, "tls_connect_timeout_s": 5.0},
+}
+
+KEY_FACT = "security_settings:private_keys:"
+# Keys that say where a secret lives (a path, a variable name), not the secret itself.
+_REFERENCE_SUFFIXES = ("_file", "_path", "_dir", "_env", "_name", "_var")
+_EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
+
+
+def facts(profile: Profile) -> FactSpecs:
+    """Private keys matching ``private_key_globs`` (their modes are judged on the host's stat)."""
+    out: FactSpecs = {}
+    for i, pattern in enumerate(profile.get("private_key_globs") or ()):
+        resolved = profile.resolve(str(pattern))
+        if resolved:
+            out[f"{KEY_FACT}{i}"] = {"op": "glob", "pattern": resolved}
+    return out
+
+
+def evaluate(ctx: CheckContext) -> Outcome:
+    f = Findings()
+    if ctx.app.settings_error:
+        f.fail(ctx.app.settings_error, "Fix the YAML syntax at the line shown")
+    else:
+        f.details["authentication"] = _authentication(ctx, f)
+        f.details["access_control"] = _access_control(ctx, f)
+    literals = [] if ctx.app.settings_error else _literal_secrets(ctx)
+    f.details["settings_literals"] = _judge_literals(ctx, f, literals)
+    f.details["file_modes"] = _file_modes(ctx, f, has_secrets=bool(literals))
+    f.details["tls"] = _tls(ctx, f)
+    return f.outcome(
+        "Authentication, TLS, access control and secret handling are production-ready",
+        subject="Security settings",
+    )
+
+
+def _path(ctx: CheckContext, key: str) -> str:
+    paths: Mapping[str, Any] = ctx.profile.get("security_setting_paths") or {}
+    return str(paths.get(key) or DEFAULTS["security_setting_paths"][key])
+
+
+def _authentication(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    dotted = _path(ctx, "auth_enabled")
+    value, source = ctx.app.lookup(dotted)
+    enabled = source is not None and truthy(value)
+    if not enabled:
+        state = "not configured" if source is None else "disabled"
+        f.fail(
+            f"authentication is {state} ({dotted})",
+            f"Enable authentication in production: {dotted}: true (or {ctx.app.env_name(dotted)}=true)",
+        )
+    return {"setting": dotted, "enabled": enabled, "source": source}
+
+
+def _access_control(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    on_key, roles_key = _path(ctx, "rbac_enabled"), _path(ctx, "rbac_roles")
+    enabled = truthy(ctx.app.get(on_key))
+    roles = ctx.app.get(roles_key)
+    count = len(roles) if isinstance(roles, (list, Mapping)) else 0
+    if not enabled:
+        f.fail(
+            f"access control is not enabled ({on_key})",
+            f"Configure access controls: set {on_key}: true and define roles under {roles_key}",
+        )
+    elif count == 0:
+        f.fail(
+            f"access control is enabled but no roles are defined ({roles_key})",
+            f"Define at least one role under {roles_key} (e.g. admin, operator, viewer)",
+        )
+    return {"enabled": enabled, "roles": count}
+
+
+def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(dotted path, last key, value) of every leaf in the settings."""
+    items = node.items() if isinstance(node, Mapping) else enumerate(node)
+    for key, value in items:
+        here = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, (Mapping, list)):
+            yield from _walk(value, here)
+        else:
+            yield here, str(key), value
+
+
+def _literal_secrets(ctx: CheckContext) -> list[str]:
+    """Dotted paths of secret-named settings holding a literal string in the settings file."""
+    patterns = [str(p) for p in ctx.profile.get("secret_env") or ()]
+    found = []
+    for dotted, key, value in _walk(ctx.app.settings):
+        if not isinstance(value, str) or not value.strip() or value.strip().startswith("${"):
+            continue
+        if key.lower().endswith(_REFERENCE_SUFFIXES) or not is_secret_name(key, patterns):
+            continue
+        ctx.secret(value)
+        found.append(dotted)
+    return found
+
+
+def _judge_literals(ctx: CheckContext, f: Findings, literals: list[str]) -> list[str]:
+    if not literals or not truthy(ctx.profile.get("require_env_secrets")):
+        return literals
+    where = ctx.app.settings_path
+    for dotted in literals:
+        f.fail(
+            f"settings file {where} holds a plain-text value for {dotted}",
+            f"Remove {dotted} from {where} and inject it as {ctx.app.env_name(dotted)} "
+            "(env file with mode 600, or the unit's Environment=)",
+        )
+    return literals
+
+
+def _file_modes(ctx: CheckContext, f: Findings, *, has_secrets: bool) -> list[dict[str, str]]:
+    files: list[Mapping[str, Any]] = [ctx.fact("app:env_file")]
+    if has_secrets:
+        files.append(ctx.fact("app:settings"))
+    for key in sorted(k for k in ctx.facts if k.startswith(KEY_FACT)):
+        files += ctx.fact(key).get("matches") or []
+    # A list, not {path: mode}: a path naming a secret would make the redactor mask its mode.
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for st in files:
+        if not st.get("exists") or st.get("type") != "file" or st.get("path") in seen:
+            continue
+        seen.add(str(st["path"]))
+        mode = int(st.get("mode") or 0)
+        out.append({"path": str(st["path"]), "mode": f"{mode:04o}"})
+        if mode & 0o077:
+            f.fail(
+                f"{st['path']} holds secrets but is accessible to group/others (mode {mode:04o})",
+                f"chmod 600 {st['path']}",
+            )
+    return out
+
+
+def _tls(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    urls = [str(u) for u in ctx.profile.get("tls_endpoints") or ()]
+    if not urls:
+        return {"endpoints": 0}
+    context = ssl.create_default_context()
+    ca_file = ctx.profile.get("tls_ca_file")
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            f.fail(
+                f"tls_ca_file {ca_file} cannot be loaded ({exc})",
+                "Point tls_ca_file at a readable PEM CA bundle on the controller",
+            )
+            return {"ca_file": str(ca_file), "error": "cannot be loaded"}
+    timeout = float(ctx.profile.threshold("tls_connect_timeout_s"))
+    min_days = float(ctx.profile.threshold("tls_min_days_left"))
+    return {url: _endpoint(url, context, timeout, min_days, f) for url in urls}
+
+
+def _endpoint(
+    url: str, context: ssl.SSLContext, timeout: float, min_days: float, f: Findings
+) -> dict[str, Any]:
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname, parts.port or 443
+    except ValueError:
+        host, port = None, 0
+    if parts.scheme != "https" or not host:
+        f.fail(f"{url} is not an https:// endpoint", f"Serve {url} over HTTPS (TLS)")
+        return {"status": "not https"}
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            cert, protocol = tls.getpeercert() or {}, tls.version()
+    except ssl.SSLCertVerificationError as exc:
+        why = "certificate has expired" if exc.verify_code == _EXPIRED else exc.verify_message
+        f.fail(
+            f"{url}: certificate does not verify ({why})",
+            f"Install a certificate for {host} issued by a trusted CA and valid today "
+            "(or add the private CA with tls_ca_file)",
+        )
+        return {"status": "unverified", "reason": str(why)}
+    except ssl.SSLError as exc:
+        f.fail(f"{url}: TLS handshake failed ({exc.reason})", f"Fix TLS on {host}:{port}")
+        return {"status": "handshake failed", "reason": str(exc.reason)}
+    except OSError as exc:
+        f.unknown(
+            f"{url}: cannot connect from the controller ({exc})",
+            f"Make {host}:{port} reachable from the controller, or fix tls_endpoints",
+        )
+        return {"status": "unreachable"}
+    expires = ssl.cert_time_to_seconds(str(cert.get("notAfter")))
+    days = (expires - time.time()) / 86400
+    date = datetime.fromtimestamp(expires, timezone.utc).strftime("%Y-%m-%d")
+    if days < min_days:
+        f.warn(
+            f"{url}: certificate expires in {days:.0f} day(s) ({date})",
+            f"Renew the certificate for {host} before {date}",
+        )
+    return {"status": "ok", "expires": date, "days_left": int(days), "protocol": protocol}
+
+
+register(
+    "security_settings",
+    title="Security settings",
+    description=(
+        "Authentication enabled; every TLS endpoint verifies and is not about to expire; RBAC "
+        "enabled with roles; env file, secret-bearing settings and private keys are mode 600; "
+        "no plain-text secret in the settings file."
+    ),
+    categories=("security",),
+    suites=("production",),
+    facts=facts,
+    defaults=DEFAULTS,
+    profile_keys=(
+        "tls_endpoints",
+        "tls_ca_file",
+        "private_key_globs",
+        "require_env_secrets",
+        "security_setting_paths",
+        "secret_env",
+        "env_file",
+        "settings_file",
+        "thresholds.tls_min_days_left",
+        "thresholds.tls_connect_timeout_s",
+    ),
+    aliases=("security",),
+    order=120,
+)(evaluate)
