@@ -50,6 +50,14 @@ CORE_DEFAULTS: dict[str, Any] = {
     # Variables whose values are secrets regardless of name (fnmatch patterns, upper-cased).
     "secret_env": ["*SECRET*", "*PASSWORD*", "*TOKEN*", "*CONNECTION_STRING*", "*DSN*", "*_KEY"],
     "thresholds": {},
+    # Quality gates judged by the production suites (readiness.suites, docs/suites.md):
+    # min_pass_rate in percent of hosts x checks of the category; null disables a gate.
+    "quality_gates": {
+        "configuration": {"category": "configuration", "min_pass_rate": 100, "critical": True},
+        "integration": {"category": "integration", "min_pass_rate": 90, "critical": True},
+        "performance": {"category": "performance", "min_pass_rate": 100, "critical": False},
+        "security": {"category": "security", "min_pass_rate": 100, "critical": True},
+    },
 }
 
 

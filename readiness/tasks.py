@@ -7,6 +7,7 @@ collection. Defaults for inventory, forks and timeouts can live in
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -18,10 +19,10 @@ from invoke.tasks import task
 
 from . import report as report_mod
 from .api import load_selected_hosts
-from .api import validate as api_validate
 from .errors import ReadinessError
 from .model import FleetReport, Status
 from .runner import RunOptions
+from .suites import SUITES, run_suite
 
 __all__ = ["ns"]
 
@@ -101,21 +102,22 @@ def _audit(
             raise ReadinessError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
         threshold = Status.parse(fail_on)
         inv = inventory or _cfg(c).get("inventory")
-        report = api_validate(
+        run = run_suite(
+            suite or "validate",
             hosts,
             check or None,
             inventory=inv,
             limit=limit,
             profile=profile,
-            suite=suite,
             options=_options(c, **opts),
+            fail_on=threshold,
         )
-        _emit(report, fmt, save, threshold, group_by)
+        _emit(run.report, fmt, save, threshold, group_by)
     except ReadinessError as exc:
         raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
     except ValueError as exc:
         raise Exit(f"readiness: {exc}", code=2) from None
-    code = report.exit_code(threshold)
+    code = run.exit_code
     if code:
         raise Exit(code=code)
 
@@ -197,26 +199,47 @@ def inventory(
         raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
 
 
-@task
-def checks(c: Context) -> None:
-    """List every check with its categories, suites and profile keys."""
-    from .registry import all_checks
+@task(help={"format": "Output format: text (a table, default) or json"})
+def checks(c: Context, format: str = "text") -> None:
+    """List every check: categories, suites that run it, what it examines, profile keys."""
+    from .suites import render_catalog
 
-    for spec in all_checks():
-        print(
-            f"{spec.name:<22} [{', '.join(spec.categories)}] suites: {', '.join(spec.suites) or '-'}"
-        )
-        print(f"    {spec.description}")
-        if spec.profile_keys:
-            print(f"    profile keys: {', '.join(spec.profile_keys)}")
+    try:
+        print(render_catalog(format))
+    except ReadinessError as exc:
+        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
+
+
+def _suite_task(suite: str) -> Any:
+    """The task for ``suite``: validate's flags (one signature) and the shared ``_audit``."""
+    spec = SUITES[suite]
+
+    def run(c: Context, **flags: Any) -> None:
+        _audit(c, suite=suite, **flags)
+
+    run.__signature__ = inspect.signature(validate)  # type: ignore[attr-defined]
+    run.__name__ = suite.replace("-", "_")
+    run.__doc__ = (
+        f"{spec.title}: {spec.description}\n\n"
+        "Exit codes: 0 every quality gate passes; 1 a critical gate fails; 2 only non-critical "
+        "gates fail or lack data, and usage errors (docs/exit-codes.md)."
+    )
+    return task(help=_AUDIT_HELP, iterable=["check"], optional=["save"])(run)
+
+
+_SUITE_TASKS = {name: _suite_task(name) for name in SUITES if name != "validate"}
 
 
 # invoke's @task returns a Task at runtime; its stubs type it as the wrapped function.
 production = Collection("production")
 production.add_task(validate, name="validate")
+for _name, _suite in _SUITE_TASKS.items():
+    production.add_task(_suite, name=_name)
 
 ns = Collection()
 for _t in (validate, inventory, checks):
-    ns.add_task(_t)  # type: ignore[arg-type]
+    ns.add_task(_t)
+for _name, _suite in _SUITE_TASKS.items():
+    ns.add_task(_suite, name=_name)  # top-level aliases of production.<suite>
 ns.add_collection(production)
 ns.configure({"readiness": {}})

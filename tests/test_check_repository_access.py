@@ -264,3 +264,44 @@ def test_porcelain_v2_status_is_parsed_into_branch_and_counts() -> None:
         "unmerged": 1,
         "dirty": True,
     }
+
+
+@pytest.mark.ssh
+def test_the_integration_checks_judge_the_same_way_over_real_ssh(
+    ssh_fleet: Any, ssh_options: Callable[..., Any], tmp_path: Path, http_server: Callable[[], Any]
+) -> None:
+    """Repositories, adapter health and the smoke workflow are all gathered by the remote probe."""
+    from readiness import validate
+    from tests.services.apps import write_app
+    from tests.services.sshd import host_entry, write_inventory
+
+    root = write_app(tmp_path / "app", files={"repos.yaml": yaml.safe_dump(["repos/clean"])})
+    make_repo(root / "repos" / "clean")
+    (root / "models").mkdir()
+    srv = http_server().route("/api/health", json=True)
+    (root / ".env").write_text(
+        (root / ".env").read_text() + f"MAHAVISHNU_ADAPTERS__PREFECT__API_URL={srv.url}/api\n"
+    )
+    host = ssh_fleet.hosts[3]
+    inventory = write_inventory(tmp_path / "inv.yml", {"spare": host_entry(ssh_fleet, host)})
+    smoke = [
+        "python3",
+        "-c",
+        "import json, socket; print(json.dumps({'state': 'completed', 'host': socket.gethostname()}))",
+    ]
+    overrides = {
+        "app_root": str(root),
+        "adapter_health": {"llamaindex": {"python_modules": ["json"], "paths": ["models"]}},
+        "smoke_workflow": {"command": smoke, "timeout_s": 10},
+    }
+    report = validate(
+        "spare",
+        ["adapter_health", "repository_access", "workflow_execution"],
+        inventory=str(inventory),
+        options=ssh_options(),
+        profile_overrides=overrides,
+    )
+    statuses = {r.check_name: r.status for r in report.results}
+    assert statuses == dict.fromkeys(statuses, Status.READY), [r.message for r in report.results]
+    assert report.hosts[0].address != "local"
+    assert len(srv.requests_to("/api/health")) == 1

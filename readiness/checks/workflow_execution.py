@@ -180,8 +180,8 @@ def _judge_command(ctx: CheckContext, smoke: Mapping[str, Any], f: Findings) -> 
     if not res.get("started"):
         f.fail(
             f"the smoke workflow command could not be started ({res.get('error', 'not probed')})",
-            "Fix smoke_workflow.command (argv list; relative programs are looked up on the host's PATH, "
-            "not in cwd) and smoke_workflow.cwd",
+            "Fix smoke_workflow.command (argv list: a bare program name is looked up on the host's "
+            "PATH, a path with a slash is relative to smoke_workflow.cwd) and smoke_workflow.cwd",
         )
         return None
     f.details["duration_s"] = res.get("duration_s")

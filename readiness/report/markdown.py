@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import FleetReport, Status
+from .gates import gate_markdown_lines, shown_exit_code
 
 __all__ = ["render_markdown"]
 
@@ -20,7 +21,7 @@ def render_markdown(report: FleetReport, *, fail_on: Status = Status.NOT_READY, 
         f"## {report.overall_status.symbol} Production readiness: **{report.overall_status.label}**",
         "",
         f"Generated {report.generated_at.strftime('%Y-%m-%d %H:%M UTC')} · {s['hosts']} host(s) · "
-        f"{s['total']} check result(s) · exit code {report.exit_code(fail_on)}",
+        f"{s['total']} check result(s) · exit code {shown_exit_code(report, fail_on)}",
         "",
         "| host | " + " | ".join(checks) + " | verdict |",
         "|---|" + "---|" * len(checks) + "---|",
@@ -31,6 +32,7 @@ def render_markdown(report: FleetReport, *, fail_on: Status = Status.NOT_READY, 
             r = h.result(c)
             cells.append(f"{r.status.symbol} {r.status.value}" if r else "")
         lines.append(f"| {_cell(h.host)} | " + " | ".join(cells) + f" | **{h.status.label}** |")
+    lines += gate_markdown_lines(report)
     problems = [r for r in report.results if r.status not in (Status.READY, Status.SKIPPED)]
     if problems:
         lines += ["", "### What to fix", ""]

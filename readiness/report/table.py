@@ -7,6 +7,7 @@ from typing import Any
 from tabulate import tabulate
 
 from ..model import FleetReport, HostReport, Status
+from .gates import gate_lines, shown_exit_code
 
 __all__ = ["render_table"]
 
@@ -40,13 +41,15 @@ def render_table(
     summary = report.summary()
     counts = ", ".join(f"{summary[s.value]} {s.value}" for s in Status if summary[s.value])
     out.append(f"{summary['hosts']} host(s), {summary['total']} result(s): {counts or 'none'}")
-    out.append(f"overall: {report.overall_status.label} (exit {report.exit_code(fail_on)})")
+    out.append(f"overall: {report.overall_status.label} (exit {shown_exit_code(report, fail_on)})")
     out.append("legend: ✓ ready  ⚠ degraded  ✗ not ready  ! error  ? unreachable  - skipped")
     if checks and any(_abbrev(c) != c for c in checks):
         out.append("columns: " + ", ".join(f"{_abbrev(c)}={c}" for c in checks))
     reasons = [h for h in report.hosts if h.reason]
     for h in reasons:
         out.append(f"{h.status.symbol} {h.host}: {h.reason}")
+    if gates := gate_lines(report):
+        out += ["", *gates]
     return "\n".join(out)
 
 

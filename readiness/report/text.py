@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..model import FleetReport, HostReport, Status
+from .gates import gate_lines
 
 __all__ = ["overall_line", "render_text"]
 
@@ -52,6 +53,8 @@ def render_text(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_:
     lines += ["", f"OVERALL STATUS: {overall_line(report.overall_status, has_recs)}"]
     if report.interrupted:
         lines.append("(run interrupted: hosts not audited are marked)")
+    if gates := gate_lines(report):
+        lines += ["", *gates]
     for host in report.hosts:
         lines += _host_section(host, multi=len(report.hosts) > 1)
     lines += ["", RULE]

@@ -1,0 +1,90 @@
+"""The quality-gate table shared by the text, table and markdown renderers.
+
+Suites put their gates into ``FleetReport.extra["quality_gates"]`` (the JSON
+shape of :meth:`readiness.suites.GateReport.to_dict`); a report without that
+key (``validate``) renders no gate table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from ..model import FleetReport, Status
+
+__all__ = ["gate_lines", "gate_markdown_lines", "shown_exit_code"]
+
+_VERDICT = {"pass": "✓ PASS", "fail": "✗ FAIL", "no_data": "- NO DATA"}
+_HEADERS = ["gate", "required", "measured", "verdict"]
+
+
+def _gates(report: FleetReport) -> Mapping[str, Any] | None:
+    value = report.extra.get("quality_gates")
+    return value if isinstance(value, Mapping) else None
+
+
+def shown_exit_code(report: FleetReport, fail_on: Status = Status.NOT_READY) -> int:
+    """The process exit code: the gates' for a suite run, the statuses' otherwise."""
+    gates = _gates(report)
+    if gates is not None and isinstance(report.extra.get("exit_code"), int):
+        return int(report.extra["exit_code"])
+    return report.exit_code(fail_on)
+
+
+def _cells(row: Mapping[str, Any]) -> list[str]:
+    required = float(row["required"])
+    rate = f"{required:g} %"
+    measured = row.get("measured")
+    if measured is None:
+        shown = "no data"
+    else:
+        shown = f"{float(measured):g} % ({row['passed']}/{int(row['passed']) + int(row['failed'])})"
+    verdict = _VERDICT.get(str(row["verdict"]), str(row["verdict"]))
+    if row["verdict"] != "pass":
+        verdict += " (critical)" if row.get("critical") else " (non-critical)"
+    return [str(row["gate"]), rate if required >= 100 else f">= {rate}", shown, verdict]
+
+
+def _headline(gates: Mapping[str, Any], suite: str) -> str:
+    return f"QUALITY GATES ({suite}): {str(gates['verdict']).upper()}, exit {gates['exit_code']}"
+
+
+def gate_lines(report: FleetReport) -> list[str]:
+    """Plain-text gate tables (fleet, then per inventory group) and notes; [] without gates."""
+    gates = _gates(report)
+    if gates is None:
+        return []
+    lines = [_headline(gates, str(report.extra.get("suite", ""))), "-" * 40]
+    fleet: Sequence[Mapping[str, Any]] = gates.get("fleet", ())
+    if fleet:
+        rows = [_cells(r) for r in fleet]
+        lines.append(tabulate(rows, headers=_HEADERS, tablefmt="simple", disable_numparse=True))
+    else:
+        lines.append("no quality gate applies to this suite")
+    groups: Sequence[Mapping[str, Any]] = gates.get("groups", ())
+    if groups:
+        rows = [[str(r["scope"]), *_cells(r)] for r in groups]
+        lines += ["", "per inventory group:"]
+        lines.append(
+            tabulate(rows, headers=["group", *_HEADERS], tablefmt="simple", disable_numparse=True)
+        )
+    lines += [f"note: {n}" for n in gates.get("notes", ())]
+    return lines
+
+
+def gate_markdown_lines(report: FleetReport) -> list[str]:
+    """The same gate tables as markdown; [] without gates."""
+    gates = _gates(report)
+    if gates is None:
+        return []
+    lines = ["", f"### {_headline(gates, str(report.extra.get('suite', '')))}", ""]
+    rows = [("fleet", r) for r in gates.get("fleet", ())]
+    rows += [(str(r["scope"]), r) for r in gates.get("groups", ())]
+    lines += ["| scope | " + " | ".join(_HEADERS) + " |", "|---" * (len(_HEADERS) + 1) + "|"]
+    for scope, row in rows:
+        cells = [scope, *_cells(row)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    notes = [f"- {n}" for n in gates.get("notes", ())]
+    return [*lines, "", *notes] if notes else lines

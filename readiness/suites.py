@@ -1,0 +1,562 @@
+"""Named suites and quality gates: which checks a suite runs and how its exit code is judged.
+
+A :class:`Suite` selects registered checks by registry suite membership and by
+category. A :class:`QualityGate` requires a minimum pass rate over every
+(host, check) result of one category. :func:`evaluate_gates` is pure: a
+:class:`~readiness.model.FleetReport` and gates in, a :class:`GateReport` out.
+:func:`run_suite` wires selection, the audit and the gates together for
+``tasks.py``. docs/suites.md explains the choices made here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ProfileError, UsageError
+from .model import FleetReport, HostReport, Status
+from .registry import CATEGORIES, CheckSpec, all_checks, resolve_names
+from .runner import Connector, HostLike, RunOptions
+
+__all__ = [
+    "SUITES",
+    "GateReport",
+    "GateRow",
+    "QualityGate",
+    "Suite",
+    "SuiteRun",
+    "Verdict",
+    "catalog",
+    "evaluate_gates",
+    "gates_from_profile",
+    "get_suite",
+    "render_catalog",
+    "run_suite",
+    "select_checks",
+]
+
+PROFILE_KEY = "quality_gates"
+GATE_KEYS = frozenset({"category", "min_pass_rate", "critical", "description"})
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named selection of checks.
+
+    A check belongs to the suite when it is a member of one of ``member_of``
+    (registry suites) and has one of ``member_categories`` (``None``: any), or
+    when it has one of ``categories`` whatever its registry suite.
+    ``gate_categories`` says which quality gates judge the suite (``None``:
+    every gate; ``()``: none, the suite exits like ``validate``).
+    """
+
+    name: str
+    title: str
+    description: str
+    member_of: tuple[str, ...] = ()
+    member_categories: tuple[str, ...] | None = None
+    categories: tuple[str, ...] = ()
+    gate_categories: tuple[str, ...] | None = ()
+
+    @property
+    def gated(self) -> bool:
+        return self.gate_categories != ()
+
+    def selects(self, spec: CheckSpec) -> bool:
+        member = any(s in spec.suites for s in self.member_of) and (
+            self.member_categories is None
+            or any(c in spec.categories for c in self.member_categories)
+        )
+        return member or any(c in spec.categories for c in self.categories)
+
+    def applies_to(self, gate: QualityGate) -> bool:
+        return self.gate_categories is None or gate.category in self.gate_categories
+
+    def wanted(self) -> str:
+        """What the suite selects, in words (for "nothing registered" messages)."""
+        parts = []
+        if self.member_of:
+            cats = self.member_categories
+            where = f" in category {' or '.join(cats)}" if cats else ""
+            parts.append(f"checks of suite {' or '.join(self.member_of)}{where}")
+        if self.categories:
+            parts.append(f"checks in category {' or '.join(self.categories)}")
+        return " plus ".join(parts)
+
+
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite(
+            "validate",
+            "Production readiness validation (the 8 original checks)",
+            "Every check of registry suite 'validate'; exit codes from the worst status.",
+            member_of=("validate",),
+        ),
+        Suite(
+            "check-config",
+            "Configuration and security checks",
+            "Production-suite checks in category configuration or security.",
+            member_of=("production",),
+            member_categories=("configuration", "security"),
+            gate_categories=("configuration", "security"),
+        ),
+        Suite(
+            "run-integration-tests",
+            "Integration tests",
+            "Every check in category integration.",
+            categories=("integration",),
+            gate_categories=("integration",),
+        ),
+        Suite(
+            "run-benchmarks",
+            "Performance benchmarks",
+            "Every check in category performance.",
+            categories=("performance",),
+            gate_categories=("performance",),
+        ),
+        Suite(
+            "run-all-tests",
+            "Complete production readiness suite",
+            "The production suite plus every integration and performance check "
+            "(the 8 'validate' checks run with `validate`).",
+            member_of=("production",),
+            categories=("integration", "performance"),
+            gate_categories=None,
+        ),
+    )
+}
+
+
+def get_suite(name: str) -> Suite:
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise UsageError(f"unknown suite {name!r} (valid: {', '.join(SUITES)})") from None
+
+
+def select_checks(suite: Suite, specs: Iterable[CheckSpec] | None = None) -> list[CheckSpec]:
+    """The checks ``suite`` runs, in report order; opt-in checks run only when named."""
+    if suite.name == "validate" and specs is None:
+        return resolve_names(None, suite="validate")  # exactly what `validate` always ran
+    pool = all_checks() if specs is None else list(specs)
+    return [s for s in pool if suite.selects(s) and not s.opt_in]
+
+
+# --- quality gates -------------------------------------------------------------------------
+
+
+class Verdict(enum.Enum):
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    FAIL = "fail"
+    NO_DATA = "no_data"
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    """At least ``min_pass_rate`` percent of the category's results must pass."""
+
+    name: str
+    category: str
+    min_pass_rate: float
+    critical: bool = True
+    description: str = ""
+
+    @property
+    def required(self) -> str:
+        rate = _pct(self.min_pass_rate)
+        return f"{rate} %" if self.min_pass_rate >= 100 else f">= {rate} %"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "category": self.category,
+            "min_pass_rate": self.min_pass_rate,
+            "critical": self.critical,
+        }
+
+
+def gates_from_profile(profile: Mapping[str, Any]) -> list[QualityGate]:
+    """Read ``quality_gates`` from a merged profile; a gate set to null is disabled."""
+    raw = profile.get(PROFILE_KEY) or {}
+    if not isinstance(raw, Mapping):
+        raise ProfileError(f"profile key {PROFILE_KEY!r} must be a mapping of gate name to gate")
+    return [_gate(str(name), spec) for name, spec in raw.items() if spec is not None]
+
+
+def _gate(name: str, spec: Any) -> QualityGate:
+    where = f"{PROFILE_KEY}.{name}"
+    if not isinstance(spec, Mapping):
+        raise ProfileError(f"{where} must be a mapping (category, min_pass_rate, critical) or null")
+    unknown = sorted(set(spec) - GATE_KEYS)
+    if unknown:
+        raise ProfileError(f"{where}: unknown keys {unknown} (valid: {sorted(GATE_KEYS)})")
+    category = spec.get("category", name)
+    if category not in CATEGORIES:
+        raise ProfileError(f"{where}.category: {category!r} is not one of {', '.join(CATEGORIES)}")
+    rate = spec.get("min_pass_rate", 100)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 100:
+        raise ProfileError(f"{where}.min_pass_rate must be a number from 0 to 100, got {rate!r}")
+    critical = spec.get("critical", True)
+    if not isinstance(critical, bool):
+        raise ProfileError(f"{where}.critical must be true or false, got {critical!r}")
+    return QualityGate(name, str(category), float(rate), critical, str(spec.get("description", "")))
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One gate measured over one scope: ``fleet`` or an inventory group."""
+
+    gate: QualityGate
+    scope: str
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def counted(self) -> int:
+        return self.passed + self.failed
+
+    @property
+    def measured(self) -> float | None:
+        """Pass rate in percent; ``None`` when nothing was measured (no data)."""
+        return 100.0 * self.passed / self.counted if self.counted else None
+
+    @property
+    def verdict(self) -> Verdict:
+        if not self.counted:
+            return Verdict.NO_DATA
+        ok = self.passed * 100 >= self.gate.min_pass_rate * self.counted
+        return Verdict.PASS if ok else Verdict.FAIL
+
+    @property
+    def measured_text(self) -> str:
+        if self.measured is None:
+            return f"no data ({self.skipped} skipped)" if self.skipped else "no data"
+        return f"{_pct(self.measured)} % ({self.passed}/{self.counted})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gate": self.gate.name,
+            "category": self.gate.category,
+            "scope": self.scope,
+            "critical": self.gate.critical,
+            "required": self.gate.min_pass_rate,
+            "measured": None if self.measured is None else round(self.measured, 2),
+            "passed": self.passed,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "verdict": self.verdict.value,
+        }
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """Every gate row, fleet rows first; the exit code is decided by the fleet rows."""
+
+    rows: tuple[GateRow, ...]
+    notes: tuple[str, ...] = ()
+    interrupted: bool = False
+
+    @property
+    def fleet_rows(self) -> tuple[GateRow, ...]:
+        return tuple(r for r in self.rows if r.scope == "fleet")
+
+    @property
+    def group_rows(self) -> tuple[GateRow, ...]:
+        return tuple(r for r in self.rows if r.scope != "fleet")
+
+    @property
+    def exit_code(self) -> int:
+        """0 every gate passes; 1 a critical gate fails; 2 only non-critical fail or lack data."""
+        rows = self.fleet_rows
+        if self.interrupted or any(r.verdict is Verdict.FAIL and r.gate.critical for r in rows):
+            return 1
+        return 2 if any(r.verdict is not Verdict.PASS for r in rows) else 0
+
+    @property
+    def verdict(self) -> str:
+        return {0: "pass", 1: "fail", 2: "warn"}[self.exit_code]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "gates": [r.gate.to_dict() for r in self.fleet_rows],
+            "fleet": [r.to_dict() for r in self.fleet_rows],
+            "groups": [r.to_dict() for r in self.group_rows],
+            "notes": list(self.notes),
+        }
+
+
+def evaluate_gates(
+    report: FleetReport,
+    gates: Sequence[QualityGate],
+    group_by_inventory_group: bool = True,
+    *,
+    categories: Mapping[str, Sequence[str]] | None = None,
+    degraded_passes: bool = True,
+) -> GateReport:
+    """Measure each gate over the fleet and (optionally) each inventory group.
+
+    Pass = READY (and DEGRADED unless ``degraded_passes`` is false); SKIPPED is left
+    out of the denominator; NOT_READY, ERROR and UNREACHABLE fail. ``categories``
+    maps check name to categories (default: the registry).
+    """
+    cats = categories if categories is not None else {s.name: s.categories for s in all_checks()}
+    passing = {Status.READY, Status.DEGRADED} if degraded_passes else {Status.READY}
+    scopes: list[tuple[str, list[HostReport]]] = [("fleet", list(report.hosts))]
+    if group_by_inventory_group:
+        scopes += list(_by_group(report.hosts).items())
+    rows = tuple(
+        _measure(gate, scope, hosts, cats, passing) for scope, hosts in scopes for gate in gates
+    )
+    return GateReport(rows, tuple(_notes(report, gates, cats)), report.interrupted)
+
+
+def _by_group(hosts: Iterable[HostReport]) -> dict[str, list[HostReport]]:
+    groups: dict[str, list[HostReport]] = {}
+    for host in hosts:
+        for group in host.groups:
+            groups.setdefault(group, []).append(host)
+    return groups
+
+
+def _measure(
+    gate: QualityGate,
+    scope: str,
+    hosts: Sequence[HostReport],
+    cats: Mapping[str, Sequence[str]],
+    passing: set[Status],
+) -> GateRow:
+    statuses = [
+        r.status for h in hosts for r in h.results if gate.category in cats.get(r.check_name, ())
+    ]
+    skipped = sum(s is Status.SKIPPED for s in statuses)
+    passed = sum(s in passing for s in statuses)
+    return GateRow(gate, scope, passed, len(statuses) - skipped - passed, skipped)
+
+
+def _notes(
+    report: FleetReport, gates: Sequence[QualityGate], cats: Mapping[str, Sequence[str]]
+) -> list[str]:
+    gated = {g.category for g in gates}
+    ungated = [
+        c for c in report.check_names if c in cats and not gated.intersection(cats.get(c, ()))
+    ]
+    if not ungated:
+        return []
+    return [f"not judged by any gate (no gate for their categories): {', '.join(ungated)}"]
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+# --- running a suite -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """A suite's report (gates already attached to ``report.extra``) and its exit code."""
+
+    suite: Suite
+    report: FleetReport
+    gates: GateReport | None = None
+    fail_on: Status = Status.NOT_READY
+
+    @property
+    def exit_code(self) -> int:
+        if self.gates is None or not self.gates.rows:
+            return self.report.exit_code(self.fail_on)
+        return self.gates.exit_code
+
+
+def run_suite(
+    name: str,
+    hosts: str | Sequence[HostLike] = "local",
+    checks: Iterable[str] | str | None = None,
+    *,
+    inventory: str | Sequence[str] | None = None,
+    limit: str | None = None,
+    profile: str | Path | Mapping[str, Any] | None = None,
+    profile_overrides: Mapping[str, Any] | None = None,
+    options: RunOptions | None = None,
+    connector: Connector | None = None,
+    fail_on: Status = Status.NOT_READY,
+    specs: Sequence[CheckSpec] | None = None,
+    group_by_inventory_group: bool = True,
+) -> SuiteRun:
+    """Audit the hosts with the suite's checks (or ``checks``) and judge its quality gates.
+
+    ``specs`` replaces the registry (tests). With ``fail_on=DEGRADED`` a DEGRADED
+    result fails its gates. A suite that selects no check does not contact the
+    hosts: its gates report no data and a note says what was looked for.
+    """
+    from . import api
+
+    suite = get_suite(name)
+    selected = (
+        api.load_selected_hosts(hosts, inventory=inventory, limit=limit)
+        if isinstance(hosts, str)
+        else list(hosts)
+    )
+    chosen = _chosen(suite, checks, specs)
+    if not suite.gated:
+        report = api.validate(
+            selected,
+            specs=chosen,
+            profile=profile,
+            profile_overrides=profile_overrides,
+            options=options,
+            connector=connector,
+        )
+        return SuiteRun(suite, report, fail_on=fail_on)
+    gates = [g for g in _fleet_gates(selected, profile, profile_overrides) if suite.applies_to(g)]
+    notes: list[str] = []
+    if chosen:
+        report = api.validate(
+            selected,
+            specs=chosen,
+            profile=profile,
+            profile_overrides=profile_overrides,
+            options=options,
+            connector=connector,
+        )
+    else:
+        notes.append(f"suite {suite.name}: no check registered ({suite.wanted()}); nothing ran")
+        report = FleetReport(hosts=tuple(_unaudited(h) for h in selected))
+    cats = {s.name: s.categories for s in (specs if specs is not None else all_checks())}
+    judged = evaluate_gates(
+        report,
+        gates,
+        group_by_inventory_group,
+        categories=cats,
+        degraded_passes=fail_on is not Status.DEGRADED,
+    )
+    judged = replace(judged, notes=(*notes, *judged.notes))
+    return SuiteRun(suite, _attach(report, suite, judged, fail_on), judged, fail_on)
+
+
+def _chosen(
+    suite: Suite, checks: Iterable[str] | str | None, specs: Sequence[CheckSpec] | None
+) -> list[CheckSpec]:
+    names = [checks] if isinstance(checks, str) else list(checks or ())
+    if any(str(n).strip() for n in names):
+        return resolve_names(names, suite=None)
+    return select_checks(suite, specs)
+
+
+def _fleet_gates(
+    selected: Sequence[Any],
+    profile: str | Path | Mapping[str, Any] | None,
+    overrides: Mapping[str, Any] | None,
+) -> list[QualityGate]:
+    """The gates every selected host's merged profile agrees on (they judge the whole fleet)."""
+    from .api import host_profile, profile_layers
+    from .profile import merge_layers
+    from .registry import default_profile
+
+    layers = profile_layers(profile)
+    if not selected:
+        extra = [("overrides", overrides)] if overrides else []
+        return gates_from_profile(merge_layers(default_profile(), [*layers, *extra]))
+    found: dict[str, Any] = {}
+    for host in selected:
+        found[host.name] = host_profile(host, layers, overrides).get(PROFILE_KEY)
+    first_host, first = next(iter(found.items()))
+    for host_name, value in found.items():
+        if value != first:
+            raise ProfileError(
+                f"{PROFILE_KEY} differ between hosts {first_host!r} and {host_name!r}: gates judge "
+                "the whole fleet, so set them in the profile file or for group 'all'"
+            )
+    return gates_from_profile({PROFILE_KEY: first})
+
+
+def _unaudited(host: Any) -> HostReport:
+    return HostReport(
+        host=str(host.name),
+        address=str(getattr(host, "address", "")),
+        groups=tuple(getattr(host, "groups", ())),
+    )
+
+
+def _attach(report: FleetReport, suite: Suite, gates: GateReport, fail_on: Status) -> FleetReport:
+    """Put the gates in the report: JSON key ``quality_gates``; ``exit_code`` becomes the gates'."""
+    extra = {
+        **report.extra,
+        "suite": suite.name,
+        "quality_gates": gates.to_dict(),
+        "exit_code": gates.exit_code if gates.rows else report.exit_code(fail_on),
+    }
+    title = f"PRODUCTION READINESS: {suite.title.upper()} ({suite.name})"
+    return replace(report, extra=extra, title=title)
+
+
+# --- the check catalog (`invoke checks`) ---------------------------------------------------
+
+
+def catalog(specs: Sequence[CheckSpec] | None = None) -> list[dict[str, Any]]:
+    """Every check as data: categories, registry suites, the named suites that run it."""
+    pool = all_checks() if specs is None else list(specs)
+    return [
+        {
+            "name": s.name,
+            "title": s.title,
+            "categories": list(s.categories),
+            "suites": list(s.suites),
+            "run_by": [n for n, suite in SUITES.items() if suite.selects(s) and not s.opt_in],
+            "description": s.description,
+            "profile_keys": list(s.profile_keys),
+            "opt_in": s.opt_in,
+        }
+        for s in pool
+    ]
+
+
+def render_catalog(fmt: str = "text", specs: Sequence[CheckSpec] | None = None) -> str:
+    """``invoke checks``: a wrapped table (text) or a JSON document of checks and suites."""
+    import json
+
+    from tabulate import tabulate
+
+    entries = catalog(specs)
+    pool = all_checks() if specs is None else list(specs)
+    counts = {name: len(select_checks(s, pool)) for name, s in SUITES.items()}
+    if fmt == "json":
+        suites = [
+            {"name": n, "title": s.title, "selects": s.wanted(), "checks": counts[n]}
+            for n, s in SUITES.items()
+        ]
+        return json.dumps({"checks": entries, "suites": suites}, indent=2)
+    if fmt != "text":
+        raise UsageError(f"unknown format {fmt!r} (valid: text, json)")
+    rows = [
+        [
+            e["name"],
+            ", ".join(e["categories"]),
+            ", ".join(e["suites"]) or "-",
+            "\n".join(e["run_by"]) or "-",
+            e["description"],
+            ", ".join(e["profile_keys"]) or "-",
+        ]
+        for e in entries
+    ]
+    headers = ["check", "categories", "suite", "run by", "examines", "profile keys"]
+    table = tabulate(
+        rows, headers=headers, tablefmt="simple", maxcolwidths=[None, 15, 10, None, 44, 36]
+    )
+    lines = [table, "", "suites:"]
+    for name, suite in SUITES.items():
+        n = counts[name]
+        found = f"{n} check(s)" if n else "no check registered yet"
+        lines.append(f"  {name:<22} {found}: {suite.wanted()}")
+    return "\n".join(lines)
