@@ -24,6 +24,7 @@ __all__ = ["MASK", "Redactor", "is_secret_name", "redact_url_password"]
 
 MASK = "***"
 _MIN_SECRET_LEN = 4
+_WHOLE_WORD_BELOW = 8
 _URL_PASSWORD = re.compile(
     r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^@\s'\"]+)(?=@)"
 )
@@ -61,8 +62,14 @@ class Redactor:
         with self._lock:
             secrets = sorted(self._secrets, key=len, reverse=True)
         for s in secrets:
-            if s in value:
+            if s not in value:
+                continue
+            if len(s) >= _WHOLE_WORD_BELOW:
                 value = value.replace(s, MASK)
+            else:
+                # A short weak secret ("short", "admin1") is masked as a word, not inside
+                # every longer word that happens to contain it.
+                value = re.sub(rf"(?<![\w]){re.escape(s)}(?![\w])", MASK, value)
         return redact_url_password(value)
 
     def obj(self, value: Any, key: str = "") -> Any:

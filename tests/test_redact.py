@@ -47,3 +47,9 @@ def test_secret_names_match_profile_patterns() -> None:
     assert is_secret_name("MAHAVISHNU_OTEL_STORAGE__CONNECTION_STRING", ["*CONNECTION_STRING*"])
     assert is_secret_name("MAHAVISHNU_AUTH__SECRET")
     assert not is_secret_name("MAHAVISHNU_REPOS_PATH", ["*SECRET*"])
+
+
+def test_short_secrets_are_masked_as_words_not_inside_other_words() -> None:
+    r = Redactor(["short"])
+    assert r.text("auth secret is too short (5 < 32)") == f"auth secret is too {MASK} (5 < 32)"
+    assert r.text("shortcut") == "shortcut"
