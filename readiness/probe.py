@@ -468,6 +468,229 @@ def op_file_refs(spec):
     return info
 
 
+def op_repeat(spec):
+    """Time an inner ``run`` or ``http`` op: ``runs`` times, ``concurrency`` at once, until
+    ``time_cap`` (whichever ends first). Each inner timeout is cut to the time left; a run
+    cut that way is marked ``cut`` (the cap ended it, not the thing being timed)."""
+    import threading
+
+    inner = dict(spec["spec"])
+    fn = {"run": op_run, "http": op_http}.get(inner.get("op"))
+    if fn is None:
+        return {"error": "repeat: inner op must be run or http, not %r" % inner.get("op")}
+    runs = max(0, min(int(spec.get("runs", 1)), 10000))
+    workers = max(1, min(int(spec.get("concurrency", 1)), runs or 1, 64))
+    started = time.monotonic()
+    deadline = started + float(spec.get("time_cap", 30))
+    full = float(inner.get("timeout", 10))
+    results, lock, taken = [], threading.Lock(), [0]
+
+    def worker():
+        while True:
+            with lock:
+                if taken[0] >= runs or time.monotonic() >= deadline:
+                    return
+                taken[0] += 1
+            left = max(0.1, deadline - time.monotonic())
+            one = dict(inner, timeout=min(full, left))
+            poll = one.get("poll")
+            if isinstance(poll, dict):
+                one["poll"] = dict(poll, deadline=min(float(poll.get("deadline", 60)), left))
+            try:
+                res = fn(one)
+            except Exception as exc:
+                res = {"error": _err(exc)}
+            late = res.get("timed_out") or "timed out" in str(res.get("error", ""))
+            late = late or (res.get("poll") or {}).get("timed_out")
+            res["cut"] = bool(late and time.monotonic() >= deadline - 0.05)
+            for key in ("stdout", "stderr", "body"):
+                res[key] = (res.get(key) or "")[-int(spec.get("keep_bytes", 2048)) :]
+            with lock:
+                results.append(res)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {
+        "requested": runs,
+        "concurrency": workers,
+        "not_started": runs - taken[0],
+        "duration_s": round(time.monotonic() - started, 4),
+        "results": results,
+    }
+
+
+def op_file_wait(spec):
+    """Stat a file and return its last lines; with ``needle``, wait until a line contains it.
+
+    Reads only the last ``tail_bytes`` each time (a partial first line is dropped);
+    waits at most ``timeout`` seconds, polling every ``interval``.
+    """
+    path, needle = spec["path"], spec.get("needle")
+    tail, max_lines = int(spec.get("tail_bytes", 64 * 1024)), int(spec.get("max_lines", 200))
+    interval = float(spec.get("interval", 0.2))
+    started = time.monotonic()
+    deadline = started + float(spec.get("timeout", 0))
+    while True:
+        info = _stat_info(path)
+        lines = []
+        if info.get("exists") and info.get("type") == "file":
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(max(0, info["size"] - tail))
+                    data = fh.read(tail)
+            except OSError as exc:
+                info["error"] = _err(exc)
+                data = b""
+            info["complete_last_line"] = data.endswith(b"\n")
+            lines = data.decode("utf-8", "replace").splitlines()
+            if info["size"] > tail and lines:
+                lines = lines[1:]
+            if needle is not None:
+                hit = [ln for ln in lines if needle in ln]
+                if hit:
+                    info["found"], info["line"] = True, hit[-1]
+                    break
+        if needle is None or time.monotonic() + interval > deadline:
+            break
+        time.sleep(interval)
+    if needle is not None:
+        info.setdefault("found", False)
+        info["needle"] = needle
+    info["lines"] = lines[-max_lines:]
+    info["waited_s"] = round(time.monotonic() - started, 4)
+    return info
+
+
+def _pid_of(spec):
+    if spec.get("pidfile"):
+        try:
+            return _read_pid(spec["pidfile"])
+        except (OSError, ValueError, IndexError):
+            pass
+    return _find_pid(spec["match"]) if spec.get("match") else None
+
+
+def _proc_identity(pid):
+    """(start time, state) of a pid from /proc/<pid>/stat, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[19], fields[0]
+
+
+def _alive(pid, start=None):
+    ident = _proc_identity(pid)
+    if ident is None or ident[1] in ("Z", "X"):
+        return False
+    return start is None or ident[0] == start
+
+
+def _wait_gone(pid, start, seconds):
+    deadline = time.monotonic() + seconds
+    while _alive(pid, start):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _run_detached(spec):
+    """Run a restart argv; output goes to a file so a daemon it leaves behind cannot hold a pipe."""
+    timeout = float(spec.get("timeout", 30))
+    env = None
+    if spec.get("env"):
+        env = dict(os.environ)
+        env.update(spec["env"])
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = subprocess.Popen(
+                spec["argv"],
+                cwd=spec.get("cwd") or None,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return {"started": False, "error": _err(exc)}
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait()
+        out.seek(0)
+        text = out.read(8192).decode("utf-8", "replace")
+    return {
+        "started": True,
+        "exit_code": proc.returncode,
+        "timed_out": timed_out,
+        "duration_s": round(time.monotonic() - started, 4),
+        "output": text,
+    }
+
+
+def op_terminate(spec):
+    """Shutdown drill: signal one instance, time its exit, kill it after ``grace``, restart it.
+
+    Refuses (``refused``) unless at least ``min_others`` of ``others`` are running, so
+    the drill never takes the last instance down. ``restart`` is an argv spec (as
+    ``run``); the new instance is found with ``ready`` (pidfile/match, default the
+    target) within ``restart_wait`` seconds.
+    """
+    target = spec.get("target") or {}
+    pid = _pid_of(target)
+    out = {"found": pid is not None and _alive(pid), "pid": pid, "signalled": False}
+    if not out["found"]:
+        return out
+    others = [_pid_of(o) for o in spec.get("others") or []]
+    running = sorted({p for p in others if p is not None and p != pid and _alive(p)})
+    out["others_running"] = running
+    if len(running) < int(spec.get("min_others", 1)):
+        out["refused"] = "no other instance of the service is running"
+        return out
+    start = _proc_identity(pid)[0] if _proc_identity(pid) else None
+    grace = float(spec.get("grace", 30))
+    began = time.monotonic()
+    os.kill(pid, int(spec.get("signal", signal.SIGTERM)))
+    out["signalled"] = True
+    out["exited"] = _wait_gone(pid, start, grace)
+    out["exit_s"] = round(time.monotonic() - began, 4)
+    if not out["exited"] and spec.get("kill_after", True):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        out["killed"] = _wait_gone(pid, start, 5)
+    if spec.get("restart") and (out["exited"] or out.get("killed")):
+        began = time.monotonic()
+        out["restart"] = _run_detached(spec["restart"])
+        ready = spec.get("ready") or target
+        deadline = began + float(spec.get("restart_wait", 30))
+        new = None
+        restarted = out["restart"].get("exit_code") == 0
+        while restarted and time.monotonic() < deadline:
+            new = _pid_of(ready)
+            if new is not None and new != pid and _alive(new):
+                break
+            new = None
+            time.sleep(0.1)
+        out["new_pid"] = new
+        out["restart_s"] = round(time.monotonic() - began, 4)
+    return out
+
+
 OPS = {
     "stat": op_stat,
     "file": op_file,
@@ -479,9 +702,12 @@ OPS = {
     "tcp": op_tcp,
     "http": op_http,
     "run": op_run,
+    "repeat": op_repeat,
     "crontab": op_crontab,
     "systemd": op_systemd,
     "systemd_timers": op_systemd_timers,
+    "file_wait": op_file_wait,
+    "terminate": op_terminate,
 }
 
 
