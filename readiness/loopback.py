@@ -119,6 +119,16 @@ class LoopbackFleet:
         )
         return target
 
+    def cpu_seconds(self) -> float:
+        """CPU used by every sshd and its reaped children (sessions, shells, probes)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for h in self.hosts:
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                fields = Path(f"/proc/{h.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+        return total / tick
+
     def stop(self) -> None:
         for h in self.hosts:
             _stop(h)

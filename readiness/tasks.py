@@ -56,18 +56,30 @@ def _cfg(c: Context) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+# RunOptions that invoke.yaml's ``readiness:`` section may set (flags win where given).
+_CONFIG_OPTIONS = (
+    "forks",
+    "connect_timeout",
+    "command_timeout",
+    "host_deadline",
+    "known_hosts",
+    "ssh_config",
+    "identity_file",
+    "max_output",
+)
+
+
 def _options(c: Context, **given: Any) -> RunOptions:
     cfg = _cfg(c)
     base = RunOptions()
     kw: dict[str, Any] = {}
-    for name in ("forks", "connect_timeout", "command_timeout", "host_deadline", "known_hosts"):
+    for name in _CONFIG_OPTIONS:
         value = given.get(name)
         if value is None:
             value = cfg.get(name, getattr(base, name))
         kw[name] = value
-    kw["sudo"] = bool(given.get("sudo"))
-    kw["accept_new_host_keys"] = bool(given.get("accept_new_host_keys"))
-    kw["quiet"] = bool(given.get("quiet"))
+    for flag in ("sudo", "accept_new_host_keys", "quiet"):  # a flag or invoke.yaml turns it on
+        kw[flag] = bool(given.get(flag) or cfg.get(flag, False))
     return RunOptions(**kw)
 
 
@@ -230,6 +242,40 @@ def _suite_task(suite: str) -> Any:
 _SUITE_TASKS = {name: _suite_task(name) for name in SUITES if name != "validate"}
 
 
+@task(
+    help={
+        "hosts": "Number of loopback sshd hosts to start (1..1000, default 10)",
+        "forks": "Hosts audited at once, for the suite and the floor alike (default 32)",
+        "rounds": "Measure the floor and the suite this many times each (1..5, default 1)",
+        "check": "Check to run; repeatable (default: every check of the validate suite)",
+        "command_timeout": "Seconds one remote command may run (default 60)",
+    },
+    iterable=["check"],
+)
+def bench(
+    c: Context,
+    hosts: int = 10,
+    forks: int = 32,
+    rounds: int = 1,
+    check: list[str] | None = None,
+    command_timeout: float = 60.0,
+) -> None:
+    """Benchmark the validate suite on N loopback sshd hosts against the bare-SSH floor."""
+    from .bench import format_result, run_bench
+
+    try:
+        result = run_bench(
+            int(hosts),
+            forks=int(forks),
+            rounds=int(rounds),
+            checks=check or None,
+            command_timeout=float(command_timeout),
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise Exit(f"readiness bench: {exc}", code=2) from None
+    print(format_result(result))
+
+
 # invoke's @task returns a Task at runtime; its stubs type it as the wrapped function.
 production = Collection("production")
 production.add_task(validate, name="validate")
@@ -241,5 +287,6 @@ for _t in (validate, inventory, checks):
     ns.add_task(_t)
 for _name, _suite in _SUITE_TASKS.items():
     ns.add_task(_suite, name=_name)  # top-level aliases of production.<suite>
+ns.add_task(bench)
 ns.add_collection(production)
 ns.configure({"readiness": {}})

@@ -409,3 +409,48 @@ def _alive(pid: int, *, wait: float) -> bool:
             return False  # exited, waiting to be reaped by its (remote) parent
         time.sleep(0.05)
     return True
+
+
+def test_invoke_yaml_readiness_section_supplies_inventory_known_hosts_and_timeouts(
+    tmp_path: Path, ssh_fleet: LoopbackFleet
+) -> None:
+    """``-f`` loads the same ``readiness:`` section a project's invoke.yaml would hold."""
+    config = tmp_path / "invoke.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "readiness": {
+                    "inventory": str(ssh_fleet.inventory),
+                    "known_hosts": str(ssh_fleet.known_hosts),
+                    "ssh_config": "",
+                    "forks": 2,
+                    "connect_timeout": 5,
+                    "quiet": True,
+                }
+            }
+        )
+    )
+    proc = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "invoke"),
+            "-f",
+            str(config),
+            "validate",
+            "--hosts",
+            "fleet",
+            "--check",
+            "environment",
+            "--format",
+            "json",
+        ],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == ""
+    doc = json.loads(proc.stdout)
+    assert [h["status"] for h in doc["hosts"]] == ["ready", "ready", "not_ready", "ready"]
