@@ -276,6 +276,79 @@ def bench(
     print(format_result(result))
 
 
+@task(
+    help={
+        **{k: _AUDIT_HELP[k] for k in ("hosts", "inventory", "profile", "limit", "forks")},
+        **{k: _AUDIT_HELP[k] for k in ("connect_timeout", "command_timeout", "host_deadline")},
+        **{k: _AUDIT_HELP[k] for k in ("accept_new_host_keys", "known_hosts", "quiet")},
+        "check": "Check to fix; repeatable or comma list (default: every check that has a fixer)",
+        "apply": "Carry the plan out (default: dry run, print the plan as a diff)",
+        "yes": "Apply to several hosts without asking (required when there is no terminal)",
+        "sudo": "Run the audit and the fixes through `sudo -n` (never prompts)",
+        "format": "Output format: text or json (default: text)",
+        "audit_log": "JSON-lines audit log (default: reports/remediation-audit.jsonl)",
+    },
+    iterable=["check"],
+)
+def remediate(
+    c: Context,
+    hosts: str = "local",
+    check: list[str] | None = None,
+    inventory: str | None = None,
+    profile: str | None = None,
+    limit: str | None = None,
+    apply: bool = False,
+    yes: bool = False,
+    sudo: bool = False,
+    format: str = "text",
+    audit_log: str | None = None,
+    forks: int | None = None,
+    connect_timeout: float | None = None,
+    command_timeout: float | None = None,
+    host_deadline: float | None = None,
+    accept_new_host_keys: bool = False,
+    known_hosts: str | None = None,
+    quiet: bool = False,
+) -> None:
+    """Fix what the audit found: dry run by default (a diff), --apply to change hosts.
+
+    Each fix is a transaction: snapshot, apply, re-audit the check, restore if it still fails.
+    Exit codes: 0 every fix worked (or the dry run planned); 1 a fix failed or was reverted, or a
+    host was unreachable; 2 usage errors and refused confirmation (docs/remediation.md).
+    """
+    from .remediate.cli import run_remediate_task
+
+    opts = _options(
+        c,
+        forks=forks,
+        connect_timeout=connect_timeout,
+        command_timeout=command_timeout,
+        host_deadline=host_deadline,
+        known_hosts=known_hosts,
+        sudo=sudo,
+        accept_new_host_keys=accept_new_host_keys,
+        quiet=quiet,
+    )
+    try:
+        text, code = run_remediate_task(
+            hosts=hosts,
+            check=check,
+            inventory=inventory or _cfg(c).get("inventory"),
+            profile=profile,
+            limit=limit,
+            apply=apply,
+            yes=yes,
+            fmt=format,
+            audit_log=audit_log,
+            options=opts,
+        )
+    except ReadinessError as exc:
+        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
+    print(text)
+    if code:
+        raise Exit(code=code)
+
+
 # invoke's @task returns a Task at runtime; its stubs type it as the wrapped function.
 production = Collection("production")
 production.add_task(validate, name="validate")
@@ -288,5 +361,6 @@ for _t in (validate, inventory, checks):
 for _name, _suite in _SUITE_TASKS.items():
     ns.add_task(_suite, name=_name)  # top-level aliases of production.<suite>
 ns.add_task(bench)
+ns.add_task(remediate)
 ns.add_collection(production)
 ns.configure({"readiness": {}})

@@ -1,0 +1,178 @@
+"""Controller side of the applier: the probe's constant command line, a request on stdin.
+
+:func:`apply_fix` is the transaction of one fix on one host: the applier snapshots
+and applies in one round trip, the check is re-audited on the same connection, and
+when the findings the fix was meant to clear are still there (or the check got
+worse) the snapshot is restored byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ..collect import ProbeError, bootstrap_argv
+from ..model import CheckResult, Status
+from ..transport import Transport
+from .plan import FileState, Fix
+
+__all__ = ["FixOutcome", "applier_source", "apply_fix", "read_files", "run_applier"]
+
+
+@cache
+def applier_source() -> bytes:
+    return resources.files("readiness").joinpath("applier.py").read_bytes()
+
+
+def run_applier(
+    transport: Transport, request: Mapping[str, Any], *, timeout_s: float = 60.0, sudo: bool = False
+) -> dict[str, Any]:
+    """Run the host-side applier once; its answer as a dict (``ok`` says if it succeeded)."""
+    src = applier_source()
+    stdin = b"%d\n" % len(src) + src + json.dumps(request).encode()
+    python = sys.executable if transport.is_local else "python3"
+    argv = bootstrap_argv(python=python, timeout_s=timeout_s, sudo=sudo)
+    res = transport.run(argv, stdin=stdin, timeout=timeout_s + 5, max_output=64 * 1024 * 1024)
+    if res.timed_out or res.exit_code == 124:
+        raise ProbeError(f"applier timed out after {timeout_s:.0f}s")
+    if sudo and res.exit_code == 1 and b"password" in res.stderr.lower():
+        raise ProbeError("sudo requires a password on this host (use passwordless sudo for --sudo)")
+    if res.exit_code != 0 or res.truncated:
+        raise ProbeError(f"applier failed with exit code {res.exit_code}: {res.stderr_text(500)}")
+    try:
+        answer = json.loads(res.stdout.decode("utf-8", "replace"))
+    except ValueError as exc:
+        raise ProbeError(f"applier answer is not JSON: {exc}") from None
+    if not isinstance(answer, dict):
+        raise ProbeError("applier answer is not an object")
+    return answer
+
+
+def read_files(
+    transport: Transport, paths: Sequence[str], *, timeout_s: float, sudo: bool
+) -> dict[str, FileState]:
+    if not paths:
+        return {}
+    answer = run_applier(
+        transport, {"op": "read", "paths": list(paths)}, timeout_s=timeout_s, sudo=sudo
+    )
+    files = answer.get("files") or {}
+    return {p: FileState.from_answer(p, files.get(p) or {}) for p in paths}
+
+
+@dataclass(frozen=True)
+class FixOutcome:
+    """What happened to one fix: planned (dry run), applied, noop, reverted or failed."""
+
+    fix: Fix
+    outcome: str
+    message: str = ""
+    before: Status | None = None
+    after: Status | None = None
+    remaining: tuple[str, ...] = ()
+    backups: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.fix.check,
+            "description": self.fix.description,
+            "outcome": self.outcome,
+            "message": self.message,
+            "changes": [c.summary() for c in self.fix.changes],
+            "addresses": list(self.fix.addresses),
+            "notes": list(self.fix.notes),
+            "restart_needed": self.fix.restart_needed,
+            "status_before": self.before.value if self.before else None,
+            "status_after": self.after.value if self.after else None,
+            "remaining": list(self.remaining),
+            "backups": list(self.backups),
+        }
+
+
+Recheck = Callable[[], CheckResult]
+
+
+def apply_fix(
+    transport: Transport,
+    fix: Fix,
+    before: CheckResult,
+    recheck: Recheck,
+    *,
+    timeout_s: float,
+    sudo: bool,
+) -> FixOutcome:
+    """Snapshot + apply, re-audit the check, restore the snapshot when the fix did not work."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    request = {"op": "apply", "stamp": stamp, "changes": [c.request() for c in fix.changes]}
+    answer = run_applier(transport, request, timeout_s=timeout_s, sudo=sudo)
+    if not answer.get("ok"):
+        undo = answer.get("restore_errors") or []
+        why = str(answer.get("error") or "unknown error")
+        extra = (
+            f"; restoring left problems: {'; '.join(undo)}"
+            if undo
+            else "; nothing was left changed"
+        )
+        return FixOutcome(fix, "failed", why + extra, before.status)
+    results = [str(r) for r in answer.get("results") or ()]
+    backups = tuple(str(b) for b in answer.get("backups") or ())
+    if not any(results):
+        return FixOutcome(
+            fix, "noop", "already in place: nothing changed", before.status, before.status
+        )
+    try:
+        after = recheck()
+    except Exception as exc:  # the re-audit failed: we cannot prove the fix, so undo it
+        after = CheckResult(before.check_name, Status.ERROR, f"re-audit failed: {exc}")
+    remaining = tuple(p for p in _findings(after) if p in set(fix.addresses))
+    worse = after.status > before.status
+    if not remaining and not worse:
+        done = [f"{c.summary()}: {r}" for c, r in zip(fix.changes, results, strict=True) if r]
+        return FixOutcome(
+            fix, "applied", _verdict(after), before.status, after.status, (), backups, tuple(done)
+        )
+    restore = {
+        "op": "restore",
+        "snapshot": answer.get("snapshot") or {},
+        "created": answer.get("created") or [],
+    }
+    undone = run_applier(transport, restore, timeout_s=timeout_s, sudo=sudo)
+    why = (
+        "the check still reports: " + "; ".join(remaining)
+        if remaining
+        else (
+            f"the check got worse ({before.status.label} -> {after.status.label}): {after.message}"
+        )
+    )
+    if not undone.get("ok"):
+        errs = "; ".join(str(e) for e in undone.get("errors") or ())
+        return FixOutcome(
+            fix, "failed", f"{why}; restore failed: {errs}", before.status, after.status, remaining
+        )
+    return FixOutcome(
+        fix, "reverted", f"{why}; the snapshot was restored", before.status, after.status, remaining
+    )
+
+
+def _findings(result: CheckResult) -> list[str]:
+    d = result.details
+    return [str(p) for p in (*(d.get("problems") or ()), *(d.get("warnings") or ()))]
+
+
+def _verdict(after: CheckResult) -> str:
+    if after.status in (Status.READY, Status.SKIPPED):
+        return f"check is now {after.status.label}"
+    left = _findings(after)
+    more = (
+        f": still {left[0]}" + (f" (+{len(left) - 1} more)" if len(left) > 1 else "")
+        if left
+        else ""
+    )
+    return f"fixed what it addresses; check is {after.status.label}{more}"

@@ -1,0 +1,87 @@
+"""One registry, one decorator: a fixer per check turns a failing result into a :class:`Fix`.
+
+A fixer is a pure function: it gets the check's result (its problems and details),
+the host's profile and the current state of the files it declared it reads, and
+returns the changes that repair what it can. It never touches the host itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ...model import CheckResult
+from ...profile import Profile
+from ..plan import FileState, Fix
+
+__all__ = ["FixInput", "FixerSpec", "all_fixers", "fixer", "get_fixer"]
+
+
+@dataclass(frozen=True)
+class FixInput:
+    host: str
+    result: CheckResult
+    profile: Profile
+    files: Mapping[str, FileState] = field(default_factory=dict)
+    run_migrations: bool = False
+
+    @property
+    def findings(self) -> list[str]:
+        """Every problem and warning of the result, in report order."""
+        d = self.result.details
+        return [str(p) for p in (*(d.get("problems") or ()), *(d.get("warnings") or ()))]
+
+    def matching(self, *needles: str) -> list[str]:
+        return [p for p in self.findings if all(n in p for n in needles)]
+
+    def file(self, path: str) -> FileState:
+        return self.files.get(path) or FileState(path, exists=False)
+
+
+Reads = Callable[[Profile], list[str]]
+FixFn = Callable[[FixInput], Fix | None]
+
+
+@dataclass(frozen=True)
+class FixerSpec:
+    check: str
+    fn: FixFn
+    reads: Reads | None
+    summary: str
+
+
+_FIXERS: dict[str, FixerSpec] = {}
+_DISCOVERED = False
+
+
+def fixer(check: str, *, summary: str, reads: Reads | None = None) -> Callable[[FixFn], FixFn]:
+    """Register ``fn`` as the fixer of ``check``; a second fixer for one check is refused."""
+
+    def decorator(fn: FixFn) -> FixFn:
+        if check in _FIXERS:
+            raise ValueError(f"check {check!r} already has a fixer")
+        _FIXERS[check] = FixerSpec(check, fn, reads, summary)
+        return fn
+
+    return decorator
+
+
+def _discover() -> None:
+    global _DISCOVERED  # noqa: PLW0603 - a one-shot import guard
+    if _DISCOVERED:
+        return
+    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+    _DISCOVERED = True
+
+
+def all_fixers() -> dict[str, FixerSpec]:
+    _discover()
+    return dict(_FIXERS)
+
+
+def get_fixer(check: str) -> FixerSpec | None:
+    return all_fixers().get(check)

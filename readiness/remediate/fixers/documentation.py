@@ -1,0 +1,62 @@
+"""``documentation``: add the README's missing sections; create missing API docs,
+deployment guide and runbooks from templates filled with what is known about the host."""
+
+from __future__ import annotations
+
+from ...profile import Profile
+from ..plan import AppendLines, Change, CreateFile, Fix
+from . import FixInput, fixer
+from ._templates import document, facts_of, readme, readme_section
+
+
+def _reads(profile: Profile) -> list[str]:
+    readme_path = profile.path_of("readme_file")
+    return [readme_path] if readme_path else []
+
+
+@fixer(
+    "documentation",
+    summary="append missing README sections; create API docs, deployment guide, runbooks",
+    reads=_reads,
+)
+def fix(inp: FixInput) -> Fix | None:
+    k = facts_of(inp.profile, inp.host)
+    changes: list[Change] = []
+    addresses: list[str] = []
+    readme_change = _readme(inp, k)
+    if readme_change is not None:
+        changes.append(readme_change[0])
+        addresses += readme_change[1]
+    documents = inp.result.details.get("documents") or {}
+    for kind, info in documents.items():
+        if info.get("path") or not info.get("expected"):
+            continue
+        target = inp.profile.resolve(str(info["expected"][0]))
+        found = inp.matching(" is missing: expected ")
+        mine = [p for p in found if target and target in p]
+        if target and mine:
+            changes.append(CreateFile(target, document(str(kind), k)))
+            addresses += mine
+    if not changes:
+        return None
+    return Fix("documentation", "complete the documentation", tuple(changes), tuple(addresses))
+
+
+def _readme(inp: FixInput, k: dict[str, str]) -> tuple[Change, list[str]] | None:
+    path = inp.profile.path_of("readme_file")
+    sections = [str(s) for s in inp.profile.get("readme_sections") or ()]
+    if not path:
+        return None
+    state = inp.file(path)
+    if not state.exists:
+        missing = inp.matching("README", "does not exist")
+        return (CreateFile(path, readme(sections, k)), missing) if missing else None
+    details = inp.result.details.get("readme") or {}
+    absent = [str(s) for s in details.get("missing_sections") or ()]
+    if not absent or state.text is None:
+        return None
+    lines: list[str] = [""]
+    for section in absent:
+        lines += readme_section(section, k)
+    addressed = [p for s in absent for p in inp.matching("README", f"no {s!r} section")]
+    return AppendLines(path, tuple(lines[:-1]), old_text=state.text), addressed

@@ -1,0 +1,101 @@
+"""``error_handling``: add the missing resilience settings (retry, circuit breaker, dead
+letter queue, error categories) with recommended values, and create the DLQ directory."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ...profile import Profile
+from ..plan import Change, EnsureDir, Fix
+from . import FixInput, fixer
+from ._settings import add_settings, settings_reads
+
+DLQ_PATH = "data/dlq"
+CATEGORIES = ["transient", "permanent", "validation", "timeout"]
+
+
+def recommended(profile: Profile) -> dict[str, Any]:
+    lo = int(profile.get_path("thresholds.retry_min_attempts", 1))
+    hi = int(profile.get_path("thresholds.retry_max_attempts", 10))
+    return {
+        "retry": {
+            "max_attempts": min(max(3, lo), hi),
+            "backoff_base_s": 1.0,
+            "backoff_max_s": 30.0,
+        },
+        "circuit_breaker": {"failure_threshold": 5, "recovery_timeout_s": 60},
+        "dead_letter_queue": {"enabled": True, "path": DLQ_PATH},
+        "error_categories": list(CATEGORIES),
+    }
+
+
+_NOT_SET = re.compile(r"^(\S+) is not set$")
+
+
+@fixer(
+    "error_handling",
+    summary="add missing retry/circuit breaker/DLQ/error category settings; create the DLQ directory",
+    reads=settings_reads,
+)
+def fix(inp: FixInput) -> Fix | None:
+    prefix = str(inp.profile.get("resilience_settings") or "resilience").strip(".")
+    rec = recommended(inp.profile)
+    inserts: list[tuple[str, Any]] = []
+    addresses: list[str] = []
+    changes: list[Change] = []
+    section_missing = inp.matching(f"no {prefix} section in the settings")
+    if section_missing:
+        inserts.append((prefix, rec))
+        addresses += section_missing
+    for problem in inp.findings:
+        m = _NOT_SET.match(problem)
+        if m and m.group(1).startswith(prefix + "."):
+            value = _lookup(rec, m.group(1)[len(prefix) + 1 :])
+            if value is not None:
+                inserts.append((m.group(1), value))
+                addresses.append(problem)
+    dlq = f"{prefix}.dead_letter_queue"
+    if inp.matching(f"{dlq} is not configured"):
+        inserts.append((dlq, rec["dead_letter_queue"]))
+        addresses += inp.matching(f"{dlq} is not configured")
+    cats = inp.matching(f"{prefix}.error_categories is not defined")
+    if cats:
+        inserts.append((f"{prefix}.error_categories", rec["error_categories"]))
+        addresses += cats
+    edit, notes = add_settings(inp, inserts, "add resilience settings")
+    if edit is not None:
+        changes.append(edit)
+    dlq_dir = _dlq_dir(inp, dlq, bool(section_missing or inp.matching(f"{dlq} is not configured")))
+    if dlq_dir is not None:
+        changes.append(dlq_dir[0])
+        addresses += dlq_dir[1]
+    if not changes:
+        return None
+    return Fix(
+        "error_handling", "configure error handling", tuple(changes), tuple(addresses), tuple(notes)
+    )
+
+
+def _dlq_dir(inp: FixInput, dlq: str, planned: bool) -> tuple[Change, list[str]] | None:
+    missing = inp.matching("dead letter queue directory", "does not exist")
+    if planned:
+        path = inp.profile.resolve(DLQ_PATH)
+    elif missing:
+        path = (
+            missing[0].split("dead letter queue directory ", 1)[1].rsplit(" does not exist", 1)[0]
+        )
+    else:
+        return None
+    if not path:
+        return None
+    return EnsureDir(path, 0o750, owner_of=inp.profile.app_root), missing
+
+
+def _lookup(tree: dict[str, Any], dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node

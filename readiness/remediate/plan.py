@@ -1,0 +1,297 @@
+"""What a remediation would change: typed changes, fixes and per-host plans.
+
+A change is a frozen dataclass that knows three things: the paths it touches (so the
+applier can snapshot them), the request the host-side applier executes, and how it
+looks in a dry run (a unified diff, or a one-line description). Secrets never
+appear in any of them: a generated secret is described, never shown.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+__all__ = [
+    "AppendLines",
+    "Change",
+    "Chmod",
+    "CreateFile",
+    "CrontabEntry",
+    "EditFile",
+    "EnsureDir",
+    "FileState",
+    "Fix",
+    "HostPlan",
+    "SetEnvVar",
+    "project",
+    "sha256_text",
+]
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A file as the applier's ``read`` saw it (content only for regular files)."""
+
+    path: str
+    exists: bool
+    kind: str = ""
+    mode: int | None = None
+    text: str | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def from_answer(cls, path: str, data: Mapping[str, Any]) -> FileState:
+        import base64
+
+        text = None
+        if data.get("content_b64") is not None:
+            text = base64.b64decode(str(data["content_b64"])).decode("utf-8", "replace")
+        mode = data.get("mode")
+        return cls(
+            path=path,
+            exists=bool(data.get("exists")),
+            kind=str(data.get("type") or ""),
+            mode=int(mode) if mode is not None else None,
+            text=text,
+            sha256=data.get("sha256"),
+        )
+
+
+def _unified(path: str, old: str | None, new: str) -> str:
+    a = "/dev/null" if old is None else f"a{path}"
+    lines = difflib.unified_diff(
+        (old or "").splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=a,
+        tofile=f"b{path}",
+    )
+    out = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return out.rstrip("\n")
+
+
+@dataclass(frozen=True)
+class EnsureDir:
+    """A directory exists with ``mode``; with ``owner_of``, owned like that reference path."""
+
+    path: str
+    mode: int = 0o750
+    owner_of: str | None = None
+    kind: str = "ensure_dir"
+
+    def request(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path, "mode": self.mode, "owner_of": self.owner_of}
+
+    def summary(self) -> str:
+        owner = f", owned like {self.owner_of}" if self.owner_of else ""
+        return f"create directory {self.path} (mode {self.mode:04o}{owner})"
+
+    def diff(self) -> str:
+        return f"+ mkdir -m {self.mode:04o} {self.path}"
+
+
+@dataclass(frozen=True)
+class CreateFile:
+    """A new file; an existing file is never overwritten (the applier leaves it alone)."""
+
+    path: str
+    content: str
+    mode: int = 0o644
+    owner_of: str | None = None
+    kind: str = "create_file"
+
+    def request(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "content": self.content,
+            "mode": self.mode,
+            "owner_of": self.owner_of,
+        }
+
+    def summary(self) -> str:
+        return f"create {self.path} ({len(self.content.splitlines())} lines, mode {self.mode:04o})"
+
+    def diff(self) -> str:
+        return _unified(self.path, None, self.content)
+
+
+@dataclass(frozen=True)
+class AppendLines:
+    """Lines appended to a file unless the block is already in it (a backup copy is kept)."""
+
+    path: str
+    lines: tuple[str, ...]
+    old_text: str | None = field(default=None, repr=False)
+    kind: str = "append_lines"
+
+    def request(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "lines": list(self.lines),
+            "expect_sha256": sha256_text(self.old_text) if self.old_text is not None else None,
+        }
+
+    def new_text(self) -> str:
+        old = self.old_text or ""
+        sep = "" if not old or old.endswith("\n") else "\n"
+        return old + sep + "\n".join(self.lines) + "\n"
+
+    def summary(self) -> str:
+        return f"append {len(self.lines)} line(s) to {self.path}"
+
+    def diff(self) -> str:
+        return _unified(self.path, self.old_text, self.new_text())
+
+
+@dataclass(frozen=True)
+class EditFile:
+    """Rewrite a file to ``content`` (planned from ``old_text``; a backup copy is kept)."""
+
+    path: str
+    old_text: str
+    content: str
+    what: str = "edit"
+    kind: str = "edit_file"
+
+    def request(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "content": self.content,
+            "expect_sha256": sha256_text(self.old_text),
+        }
+
+    def summary(self) -> str:
+        return f"{self.what} in {self.path}"
+
+    def diff(self) -> str:
+        return _unified(self.path, self.old_text, self.content)
+
+
+@dataclass(frozen=True)
+class Chmod:
+    """Tighten a path's mode: permission bits outside ``mode`` are removed, none are added."""
+
+    path: str
+    mode: int
+    current: int | None = None
+    kind: str = "chmod"
+
+    def request(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path, "mode": self.mode}
+
+    def summary(self) -> str:
+        was = f" (was {self.current:04o})" if self.current is not None else ""
+        new = self.current & self.mode if self.current is not None else self.mode
+        return f"chmod {new:04o} {self.path}{was}"
+
+    def diff(self) -> str:
+        return f"~ {self.summary()}"
+
+
+@dataclass(frozen=True)
+class CrontabEntry:
+    """A line in the remote user's crontab (``crontab -l`` / ``crontab -``), unless present."""
+
+    line: str
+    kind: str = "crontab"
+
+    @property
+    def path(self) -> str:
+        return "crontab:"
+
+    def request(self) -> dict[str, Any]:
+        return {"kind": self.kind, "line": self.line}
+
+    def summary(self) -> str:
+        return f"add to the crontab: {self.line}"
+
+    def diff(self) -> str:
+        return f"--- crontab (current user)\n+++ crontab (current user)\n+{self.line}"
+
+
+@dataclass(frozen=True)
+class SetEnvVar:
+    """``name`` in the env file gets a secret generated *on the host* (never shown, never sent)."""
+
+    env_file: str
+    name: str
+    current_sha256: str | None  # of the value planned on; None when absent or empty
+    length: int = 64
+    kind: str = "set_env"
+
+    @property
+    def path(self) -> str:
+        return self.env_file
+
+    def request(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "path": self.env_file,
+            "name": self.name,
+            "length": self.length,
+            "expect_value_sha256": self.current_sha256,
+        }
+
+    def summary(self) -> str:
+        return f"write a newly generated secret for {self.name} into {self.env_file}"
+
+    def diff(self) -> str:
+        old = "" if self.current_sha256 is None else f"-{self.name}=<current value hidden>\n"
+        return (
+            f"--- a{self.env_file}\n+++ b{self.env_file}\n{old}"
+            f"+{self.name}=<generated on apply: {self.length} chars>"
+        )
+
+
+Change: TypeAlias = (
+    EnsureDir | CreateFile | AppendLines | EditFile | Chmod | CrontabEntry | SetEnvVar
+)
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One check's repair on one host: its changes and the findings it is meant to clear."""
+
+    check: str
+    description: str
+    changes: tuple[Change, ...]
+    addresses: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    restart_needed: bool = False
+
+    def diff(self) -> str:
+        return "\n".join(c.diff() for c in self.changes)
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    fixes: tuple[Fix, ...] = ()
+    unfixable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    error: str = ""
+
+
+def project(files: dict[str, FileState], change: Change) -> None:
+    """Update the planner's view of the host as if ``change`` had been applied.
+
+    Later fixes of the same plan then build on the earlier ones (two fixes adding
+    keys to one settings file produce two consecutive edits, not two conflicting ones).
+    """
+    if isinstance(change, (CreateFile, EditFile)):
+        files[change.path] = FileState(
+            change.path, True, "file", None, change.content, sha256_text(change.content)
+        )
+    elif isinstance(change, AppendLines):
+        text = change.new_text()
+        files[change.path] = FileState(change.path, True, "file", None, text, sha256_text(text))
+    elif isinstance(change, EnsureDir):
+        files[change.path] = FileState(change.path, True, "dir", change.mode)

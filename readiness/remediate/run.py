@@ -1,0 +1,279 @@
+"""Remediate a fleet: audit, plan (dry run) or apply fix by fix, and report.
+
+Per host, on one connection: the audit of the fixable checks, one ``read`` of the
+files the fixers need, then (with ``apply``) one transaction per fix. A host that
+cannot be reached is reported, never raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..api import host_profile, load_selected_hosts, profile_layers
+from ..errors import ReadinessError, TransportError, UsageError
+from ..model import CheckResult, HostReport, Status
+from ..profile import Profile
+from ..redact import Redactor
+from ..registry import CheckSpec, resolve_names
+from ..runner import Connector, HostLike, LocalConnector, RunOptions, audit_host
+from ..transport import Transport
+from .apply import FixOutcome, apply_fix, read_files
+from .audit_log import DEFAULT_AUDIT_LOG, AuditLog
+from .fixers import FixerSpec, FixInput, all_fixers
+from .plan import FileState, Fix, HostPlan, project
+
+__all__ = [
+    "ConfirmationRefused",
+    "HostRemediation",
+    "RemediationReport",
+    "remediate",
+]
+
+FAILING = (Status.DEGRADED, Status.NOT_READY, Status.ERROR)
+
+
+class ConfirmationRefused(ReadinessError):
+    """Applying to several hosts was not confirmed (exit 2)."""
+
+
+@dataclass(frozen=True)
+class HostRemediation:
+    host: str
+    plan: HostPlan
+    outcomes: tuple[FixOutcome, ...] = ()
+    unreachable: str = ""
+    before: Mapping[str, Status] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.unreachable
+            and not self.plan.error
+            and all(o.outcome in ("planned", "applied", "noop") for o in self.outcomes)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "unreachable": self.unreachable or None,
+            "error": self.plan.error or None,
+            "status_before": {k: v.value for k, v in self.before.items()},
+            "fixes": [o.to_dict() for o in self.outcomes],
+            "unfixable": {k: list(v) for k, v in self.plan.unfixable.items()},
+        }
+
+
+@dataclass(frozen=True)
+class RemediationReport:
+    hosts: tuple[HostRemediation, ...]
+    applied: bool
+    checks: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every fix worked (or the dry run planned); 1 a fix failed/reverted or a host was unreachable."""
+        return 0 if all(h.ok for h in self.hosts) else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "readiness.remediation/1",
+            "mode": "apply" if self.applied else "dry-run",
+            "checks": list(self.checks),
+            "exit_code": self.exit_code,
+            "hosts": [h.to_dict() for h in self.hosts],
+        }
+
+
+def fixable_specs(checks: Iterable[str] | str | None) -> list[CheckSpec]:
+    """The selected checks that have a fixer (no selection: every check that has one)."""
+    fixers = all_fixers()
+    if not checks:
+        return [s for s in resolve_names(None, suite=None) if s.name in fixers]
+    chosen = resolve_names(checks, suite=None)
+    without = [s.name for s in chosen if s.name not in fixers]
+    if without:
+        raise UsageError(
+            f"no fixer for {', '.join(without)} (fixers exist for: {', '.join(sorted(fixers))})"
+        )
+    return chosen
+
+
+@dataclass
+class _HostRun:
+    host: HostLike
+    specs: Sequence[CheckSpec]
+    profile: Profile
+    options: RunOptions
+    apply: bool
+    log: AuditLog | None
+    run_migrations: bool = False
+
+    def audit(self, transport: Transport, specs: Sequence[CheckSpec]) -> HostReport:
+        return audit_host(
+            self.host, specs, self.profile, transport, options=self.options, redactor=Redactor()
+        )
+
+    def plan(self, transport: Transport, report: HostReport) -> HostPlan:
+        fixers = all_fixers()
+        failing = [r for r in report.results if r.status in FAILING and r.check_name in fixers]
+        paths: list[str] = []
+        for r in failing:
+            reads = fixers[r.check_name].reads
+            paths += [p for p in (reads(self.profile) if reads else []) if p not in paths]
+        files = read_files(
+            transport, paths, timeout_s=self.options.command_timeout, sudo=self.options.sudo
+        )
+        fixes: list[Fix] = []
+        unfixable: dict[str, tuple[str, ...]] = {}
+        notes: dict[str, tuple[str, ...]] = {}
+        for r in failing:
+            fix = self._fix(fixers[r.check_name], r, files)
+            if fix is not None and fix.changes:
+                fixes.append(fix)
+                for change in fix.changes:
+                    project(files, change)
+            elif fix is not None:
+                notes[r.check_name] = fix.notes
+        # A finding another check's fix clears (the same setting, the same file) is not "left".
+        addressed = {p for f in fixes for p in f.addresses}
+        for r in failing:
+            left = tuple(p for p in _findings(r) if p not in addressed) + notes.get(
+                r.check_name, ()
+            )
+            if left:
+                unfixable[r.check_name] = left
+        return HostPlan(self.host.name, tuple(fixes), unfixable)
+
+    def _fix(self, spec: FixerSpec, result: CheckResult, files: dict[str, FileState]) -> Fix | None:
+        inp = FixInput(self.host.name, result, self.profile, dict(files), self.run_migrations)
+        return spec.fn(inp)
+
+    def run(self, transport: Transport) -> HostRemediation:
+        report = self.audit(transport, self.specs)
+        before = {r.check_name: r.status for r in report.results}
+        if report.reason:
+            return HostRemediation(
+                self.host.name, HostPlan(self.host.name), (), report.reason, before
+            )
+        plan = self.plan(transport, report)
+        if not self.apply:
+            outcomes = tuple(FixOutcome(f, "planned", "", before.get(f.check)) for f in plan.fixes)
+            return HostRemediation(self.host.name, plan, outcomes, "", before)
+        results = {r.check_name: r for r in report.results}
+        outcomes_list = []
+        for fix in plan.fixes:
+            outcome = self._apply_one(transport, fix, results[fix.check])
+            outcomes_list.append(outcome)
+        if not plan.fixes and self.log is not None:
+            self.log.record(self.host.name, "-", [], "noop", "nothing to fix")
+        return HostRemediation(self.host.name, plan, tuple(outcomes_list), "", before)
+
+    def _apply_one(self, transport: Transport, fix: Fix, before: CheckResult) -> FixOutcome:
+        spec = [s for s in self.specs if s.name == fix.check]
+
+        def recheck() -> CheckResult:
+            result = self.audit(transport, spec).result(fix.check)
+            if result is None:  # pragma: no cover - audit_host returns one result per spec
+                raise TransportError("re-audit returned no result")
+            return result
+
+        try:
+            outcome = apply_fix(
+                transport,
+                fix,
+                before,
+                recheck,
+                timeout_s=self.options.command_timeout,
+                sudo=self.options.sudo,
+            )
+        except TransportError as exc:
+            outcome = FixOutcome(fix, "failed", str(exc), before.status)
+        if self.log is not None:
+            self.log.record(
+                self.host.name,
+                fix.check,
+                [c.summary() for c in fix.changes],
+                outcome.outcome,
+                outcome.message,
+            )
+        return outcome
+
+
+def _findings(result: CheckResult) -> list[str]:
+    d = result.details
+    found = [str(p) for p in (*(d.get("problems") or ()), *(d.get("warnings") or ()))]
+    return found or ([result.message] if result.status in FAILING else [])
+
+
+Confirm = Callable[[list[str]], bool]
+
+
+def remediate(
+    hosts: str | Sequence[HostLike] = "local",
+    checks: Iterable[str] | str | None = None,
+    *,
+    inventory: str | Sequence[str] | None = None,
+    limit: str | None = None,
+    profile: str | Path | Mapping[str, Any] | None = None,
+    profile_overrides: Mapping[str, Any] | None = None,
+    apply: bool = False,
+    yes: bool = False,
+    confirm: Confirm | None = None,
+    run_migrations: bool = False,
+    options: RunOptions | None = None,
+    connector: Connector | None = None,
+    audit_log: str | Path | None = DEFAULT_AUDIT_LOG,
+    log_stream: Any = None,
+) -> RemediationReport:
+    """Audit the selected hosts, plan every available fix, and apply them when ``apply``.
+
+    Applying to more than one host needs ``yes`` or a ``confirm`` callback that
+    agrees; without either it is refused (:class:`ConfirmationRefused`), never prompted.
+    """
+    selected = (
+        load_selected_hosts(hosts, inventory=inventory, limit=limit)
+        if isinstance(hosts, str)
+        else list(hosts)
+    )
+    specs = fixable_specs(checks)
+    names = [h.name for h in selected]
+    if apply and len(selected) > 1 and not yes:
+        if confirm is None:
+            raise ConfirmationRefused(
+                f"refusing to apply fixes to {len(selected)} hosts without confirmation: "
+                "pass --yes (no terminal to ask on)"
+            )
+        if not confirm(names):
+            raise ConfirmationRefused("not confirmed: nothing was changed")
+    options = options or RunOptions()
+    layers = profile_layers(profile)
+    profiles = {h.name: host_profile(h, layers, profile_overrides) for h in selected}
+    log = AuditLog(audit_log, log_stream) if apply and audit_log else None
+    own = connector is None
+    conn = connector or LocalConnector(options)
+
+    def one(host: HostLike) -> HostRemediation:
+        run = _HostRun(host, specs, profiles[host.name], options, apply, log, run_migrations)
+        try:
+            transport = conn.open(host)
+        except Exception as exc:  # refused, timed out, auth, host key: reported, never raised
+            why = str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
+            return HostRemediation(host.name, HostPlan(host.name), (), why)
+        try:
+            return run.run(transport)
+        except TransportError as exc:
+            return HostRemediation(host.name, HostPlan(host.name, error=str(exc)), (), "")
+        finally:
+            transport.close()
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(selected) or 1))) as pool:
+            done = list(pool.map(one, selected))
+    finally:
+        if own:
+            conn.close()
+    return RemediationReport(tuple(done), apply, tuple(s.name for s in specs))
