@@ -7,6 +7,7 @@ from typing import Any
 from tabulate import tabulate
 
 from ..model import FleetReport, HostReport, Status
+from .benchmarks import render_benchmark_tables
 from .gates import gate_lines, shown_exit_code
 
 __all__ = ["render_table"]
@@ -50,6 +51,7 @@ def render_table(
         out.append(f"{h.status.symbol} {h.host}: {h.reason}")
     if gates := gate_lines(report):
         out += ["", *gates]
+    out += render_benchmark_tables(report)
     return "\n".join(out)
 
 

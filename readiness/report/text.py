@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..model import FleetReport, HostReport, Status
+from .benchmarks import render_benchmark_tables
 from .gates import gate_lines
 
 __all__ = ["overall_line", "render_text"]
@@ -57,6 +58,7 @@ def render_text(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_:
         lines += ["", *gates]
     for host in report.hosts:
         lines += _host_section(host, multi=len(report.hosts) > 1)
+    lines += render_benchmark_tables(report)
     lines += ["", RULE]
     return "\n".join(lines)
 

@@ -1,0 +1,211 @@
+"""``http_benchmark``: bounded HTTP load from the controller against the app's endpoints.
+
+Opt-in (``http_benchmarks`` in the profile). For each endpoint: ``requests``
+requests on ``concurrency`` workers (one requests Session each, TLS verified,
+a timeout on every call) until the request count or ``time_cap_s`` is reached,
+whichever comes first. p50/p95/p99, error rate and throughput are judged against
+thresholds (error rate → NOT_READY, latency → DEGRADED) and against the stored
+previous run (p95 ratio → DEGRADED); this run then becomes the new baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..findings import Findings
+from ..model import Outcome
+from ..registry import CheckContext, register
+from ._bench import (
+    BASELINE_DEFAULTS,
+    CUT,
+    Sample,
+    bench_block,
+    judge_errors,
+    judge_latency,
+    judge_regression,
+    run_bounded,
+    skipped,
+    summarize,
+    update_baseline,
+    verdict_mark,
+)
+from .database_migration import _host_local
+
+__all__ = ["DEFAULTS", "evaluate"]
+
+NAME = "http_benchmark"
+
+DEFAULTS: dict[str, Any] = {
+    # Endpoints to load (empty: SKIPPED). Keys per entry: docs/checks/http_benchmark.md.
+    "http_benchmarks": [],
+    **BASELINE_DEFAULTS,
+    "thresholds": {
+        **BASELINE_DEFAULTS["thresholds"],
+        "http_p95_ms": 500.0,
+        "http_p99_ms": 1000.0,
+        "http_max_error_rate": 0.01,
+    },
+}
+
+_EXAMPLE = (
+    "http_benchmarks: [{name: health, url: 'https://app.example:8080/health', requests: 200, "
+    "concurrency: 8, time_cap_s: 10, p95_ms: 300}]"
+)
+_LIMITS = {"requests": 100_000, "concurrency": 64, "time_cap_s": 300.0}
+
+
+def _endpoints(ctx: CheckContext) -> list[Mapping[str, Any]]:
+    raw = ctx.profile.get("http_benchmarks") or []
+    return [e for e in raw if isinstance(e, Mapping)] if isinstance(raw, list) else []
+
+
+def _num(entry: Mapping[str, Any], key: str, default: float) -> float:
+    value = entry.get(key)
+    return float(value) if isinstance(value, (int, float)) and value > 0 else default
+
+
+def _plan(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "requests": int(min(_num(entry, "requests", 200), _LIMITS["requests"])),
+        "concurrency": int(min(_num(entry, "concurrency", 8), _LIMITS["concurrency"])),
+        "time_cap_s": min(_num(entry, "time_cap_s", 10.0), _LIMITS["time_cap_s"]),
+        "timeout_s": _num(entry, "timeout_s", 5.0),
+    }
+
+
+def _session() -> Any:
+    import requests
+
+    s = requests.Session()
+    s.verify = True  # never benchmark around a broken certificate
+    s.trust_env = False  # controller proxies would be measured too
+    return s
+
+
+def _request(entry: Mapping[str, Any], plan: Mapping[str, Any]) -> Any:
+    import requests
+
+    url = str(entry["url"])
+    method = str(entry.get("method") or "GET").upper()
+    expect = entry.get("expect_status")
+    wanted = {int(x) for x in expect} if isinstance(expect, list) else None
+    verify: Any = str(entry["ca_bundle"]) if entry.get("ca_bundle") else True
+
+    def work(session: requests.Session, left: float) -> Sample:
+        timeout = min(float(plan["timeout_s"]), max(0.05, left))
+        t0 = time.perf_counter()
+        try:
+            resp = session.request(
+                method,
+                url,
+                headers=dict(entry.get("headers") or {}),
+                json=entry.get("json"),
+                data=entry.get("body"),
+                timeout=(timeout, timeout),
+                verify=verify,
+                allow_redirects=False,
+            )
+            resp.close()
+        except requests.Timeout:
+            cut = time.perf_counter() - t0 >= left - 0.05
+            return Sample(0.0, CUT if cut else f"timeout after {timeout:g}s")
+        except requests.RequestException as exc:
+            return Sample(0.0, f"{type(exc).__name__}: {str(exc)[:160]}")
+        ms = (time.perf_counter() - t0) * 1000
+        good = resp.status_code in wanted if wanted else resp.status_code < 400
+        return Sample(ms, None if good else f"HTTP {resp.status_code}")
+
+    return work
+
+
+def _limits(ctx: CheckContext, entry: Mapping[str, Any]) -> dict[str, float | None]:
+    th = ctx.profile.get("thresholds") or {}
+    return {
+        "p95_ms": _num(entry, "p95_ms", float(th.get("http_p95_ms") or 0)) or None,
+        "p99_ms": _num(entry, "p99_ms", float(th.get("http_p99_ms") or 0)) or None,
+    }
+
+
+def _max_error_rate(ctx: CheckContext, entry: Mapping[str, Any]) -> float:
+    value = entry.get("max_error_rate")
+    if isinstance(value, (int, float)) and value >= 0:
+        return float(value)
+    return float(ctx.profile.threshold("http_max_error_rate"))
+
+
+def _bench_one(ctx: CheckContext, f: Findings, i: int, entry: Mapping[str, Any]) -> dict[str, Any]:
+    name = str(entry.get("name") or f"endpoint{i + 1}")
+    url = str(entry.get("url") or "")
+    label = f"{name} ({entry.get('method') or 'GET'} {url})"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        f.fail(f"{name}: url {url!r} is not an http(s) URL", "Fix http_benchmarks[].url")
+        return {"name": name, "target": url, "verdict": "invalid"}
+    if not ctx.is_local and _host_local(parts.hostname):
+        f.unknown(
+            f"{name}: {url} is loopback, which from the controller is not host {ctx.host}",
+            "Use an address of the app that the controller can reach (host vars), or run the "
+            "benchmark on the host itself",
+        )
+        return {"name": name, "target": url, "verdict": "not run"}
+    plan = _plan(entry)
+    samples, wall, cut = run_bounded(
+        _request(entry, plan),
+        requests=plan["requests"],
+        concurrency=plan["concurrency"],
+        time_cap_s=plan["time_cap_s"],
+        worker_setup=_session,
+    )
+    summary = summarize(samples, wall, requested=plan["requests"], cut=cut)
+    mark = verdict_mark(f)
+    judge_errors(f, label, summary, _max_error_rate(ctx, entry))
+    how = (
+        f"Profile {name} under load (slow handler, database, pool size) or raise "
+        "http_benchmarks[].p95_ms / thresholds.http_p95_ms"
+    )
+    judge_latency(f, label, summary, _limits(ctx, entry), how)
+    judge_regression(ctx, f, summary, check=NAME, label=label, name=name)
+    update_baseline(ctx, f, NAME, name, summary)
+    return {"name": name, "target": url, **plan, **summary, "verdict": mark.verdict(f)}
+
+
+def evaluate(ctx: CheckContext) -> Outcome:
+    endpoints = _endpoints(ctx)
+    if not endpoints:
+        return skipped("http_benchmarks", _EXAMPLE)
+    f = Findings()
+    rows = [_bench_one(ctx, f, i, e) for i, e in enumerate(endpoints)]
+    f.details["benchmark"] = bench_block("http", rows)
+    worst = max((r.get("p95_ms") or 0 for r in rows), default=0)
+    return f.outcome(
+        f"{len(rows)} endpoint(s) within thresholds (worst p95 {worst:.1f} ms)",
+        subject="HTTP benchmark",
+    )
+
+
+register(
+    NAME,
+    title="HTTP benchmark",
+    description=(
+        "Bounded load (request count, concurrency, time cap) from the controller against the "
+        "profile's HTTP endpoints: p50/p95/p99, error rate and throughput within thresholds "
+        "and not regressed against the previous run."
+    ),
+    categories=("performance",),
+    suites=("production",),
+    defaults=DEFAULTS,
+    profile_keys=(
+        "http_benchmarks",
+        "benchmark_baseline_dir",
+        "thresholds.http_p95_ms",
+        "thresholds.http_p99_ms",
+        "thresholds.http_max_error_rate",
+        "thresholds.benchmark_max_regression",
+    ),
+    aliases=("http_bench", "load_test"),
+    order=300,
+    opt_in=True,
+)(evaluate)
