@@ -1,0 +1,513 @@
+"""``backup_roundtrip``: a backup of the app's database restores, completely, within the RTO.
+
+Opt-in (``backup_roundtrip.enabled``). Two ways to make the backup:
+
+* ``method: pg_dump`` (default): ``pg_dump -Fc`` of the app database, run on the
+  controller; row counts are taken in the very snapshot pg_dump uses
+  (``pg_export_snapshot`` + ``--snapshot``), so a busy database still compares exactly.
+* ``method: command``: the app's own backup argv, run on the host by the probe, which
+  must write ``dump_file`` (custom/tar format or plain SQL); the controller restores it
+  when the file is readable here (local host, or ``controller_dump_file`` on shared storage).
+
+The dump is restored into a scratch database ``readiness_scratch_<random>`` on the same
+server, tables and row counts are compared with the source, and the scratch database is
+dropped in ``finally``. Passwords reach pg_dump/pg_restore/psql only through
+``PGPASSWORD`` in the child's environment, never on a command line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..findings import Findings
+from ..model import Outcome
+from ..profile import Profile
+from ..registry import CheckContext, FactSpecs, register
+from ._integration import argv_of, enabled_section, gate, scratch_name
+from .database_migration import Target, _host_local, _resolve_target, _scrub
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["DEFAULTS", "evaluate", "facts", "find_pg_binary"]
+
+NAME = "backup_roundtrip"
+RUN_FACT = f"{NAME}:1-run"
+STAT_FACT = f"{NAME}:2-stat"
+PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin",)
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+MAX_LISTED = 50
+
+DEFAULTS: dict[str, Any] = {
+    NAME: {
+        "enabled": False,
+        "method": "pg_dump",  # or "command"
+        "command": None,  # argv run on the host (method: command); must write dump_file
+        "cwd": ".",
+        "dump_file": None,  # host path the command writes (relative → app_root)
+        "controller_dump_file": None,  # the same file as the controller sees it
+        "admin_dsn": None,  # role with CREATEDB for the scratch DB (default: the app's DSN)
+        "maintenance_db": "postgres",
+        "pg_bin_dir": None,  # default: /usr/lib/postgresql/15/bin, then PATH
+        "max_tables": 200,
+        "row_count_tolerance_pct": 0,  # only for method: command (no shared snapshot)
+    },
+    "thresholds": {"backup_max_seconds": 600, "restore_max_seconds": 900},
+}
+KEYS = tuple(k for k in DEFAULTS[NAME] if k != "enabled")
+HOW = (
+    "Enable with backup_roundtrip: {enabled: true} (pg_dump of the app database from the "
+    "controller) or {enabled: true, method: command, command: [...], dump_file: ...}; "
+    "see docs/checks/backup_roundtrip.md"
+)
+
+
+def _limit(seconds: float) -> float:
+    """Hard kill for a step: twice its objective, so an overrun is still measured."""
+    return max(10.0, 2 * seconds)
+
+
+def facts(profile: Profile) -> FactSpecs:
+    cfg = enabled_section(profile, NAME)
+    if cfg is None or cfg.get("method") != "command" or not cfg.get("command"):
+        return {}
+    out: FactSpecs = {
+        RUN_FACT: {
+            "op": "run",
+            "argv": argv_of(cfg["command"]),
+            "cwd": profile.resolve(str(cfg.get("cwd") or ".")),
+            "timeout": _limit(float(profile.threshold("backup_max_seconds"))),
+        }
+    }
+    dump = profile.resolve(cfg.get("dump_file"))
+    if dump:
+        out[STAT_FACT] = {"op": "stat", "path": dump}
+    return out
+
+
+# --- PostgreSQL on the controller ------------------------------------------------------------
+
+
+def find_pg_binary(name: str, bin_dir: str | None = None) -> str | None:
+    for d in ([bin_dir] if bin_dir else []) + list(PG_BIN_DIRS):
+        candidate = Path(d) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which(name)
+
+
+def _pg_env(raw: str, dbname: str | None = None) -> dict[str, str]:
+    """libpq environment for a child process: the password travels here, never in argv."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    names = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+        "sslmode": "PGSSLMODE",
+        "sslrootcert": "PGSSLROOTCERT",
+        "connect_timeout": "PGCONNECT_TIMEOUT",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    for key, value in conninfo_to_dict(raw).items():
+        if key in names and value is not None:
+            env[names[key]] = str(value)
+    if dbname is not None:
+        env["PGDATABASE"] = dbname
+    env.setdefault("PGCONNECT_TIMEOUT", "10")
+    env["PGAPPNAME"] = "readiness-backup-roundtrip"
+    return env
+
+
+@dataclass
+class Run:
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+def _run(argv: list[str], env: Mapping[str, str], timeout: float) -> Run:
+    t0 = time.monotonic()
+    try:
+        res = subprocess.run(
+            argv,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Run(False, time.monotonic() - t0, f"killed after {timeout:g}s")
+    except OSError as exc:
+        return Run(False, time.monotonic() - t0, str(exc))
+    err = res.stderr.decode("utf-8", "replace").strip()
+    error = f"exit code {res.returncode}: {err[-500:]}" if res.returncode else ""
+    return Run(res.returncode == 0, time.monotonic() - t0, error)
+
+
+def _connect(raw: str, timeout: float, **kwargs: Any) -> psycopg.Connection[Any]:
+    import psycopg
+
+    return psycopg.connect(
+        raw, connect_timeout=max(1, math.ceil(timeout)), application_name="readiness", **kwargs
+    )
+
+
+def _counts(conn: psycopg.Connection[Any], limit: int) -> dict[str, int]:
+    """Exact row counts of every user table (``schema.table``), at most ``limit`` tables."""
+    from psycopg import sql
+
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind IN ('r', 'p') AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg_temp%%'"
+        " ORDER BY 1, 2 LIMIT %s",
+        (list(SYSTEM_SCHEMAS), limit),
+    ).fetchall()
+    out: dict[str, int] = {}
+    for nsp, rel in rows:
+        query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+            sql.Identifier(nsp), sql.Identifier(rel)
+        )
+        row = conn.execute(query).fetchone()
+        out[f"{nsp}.{rel}"] = int(row[0]) if row else 0
+    return out
+
+
+@dataclass
+class Trip:
+    """What one round trip measured."""
+
+    dump: Path | None = None
+    backup: Run | None = None
+    restore: Run | None = None
+    source: dict[str, int] = field(default_factory=dict)
+    restored: dict[str, int] = field(default_factory=dict)
+    exact: bool = True
+    scratch: str = ""
+    dropped: bool | None = None
+
+
+def _statement_timeout(conn: psycopg.Connection[Any], profile: Profile) -> None:
+    ms = int(float(profile.threshold("db_statement_timeout_s")) * 1000)
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
+
+
+def _pg_dump(ctx: CheckContext, target: Target, trip: Trip, workdir: Path, limit: int) -> None:
+    """Dump in the snapshot the row counts are taken in (exact comparison on a live DB)."""
+    binary = find_pg_binary("pg_dump", ctx.profile.get_path(f"{NAME}.pg_bin_dir"))
+    if binary is None:
+        trip.backup = Run(False, 0.0, "pg_dump not found (PostgreSQL client binaries)")
+        return
+    timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
+    with _connect(target.raw, timeout) as conn:
+        _statement_timeout(conn, ctx.profile)
+        conn.commit()
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        snapshot = str(row[0]) if row else ""
+        trip.source = _counts(conn, limit)
+        trip.dump = workdir / "backup.dump"
+        argv = [binary, "-Fc", "--no-owner", "--no-acl", f"--snapshot={snapshot}"]
+        argv += ["-f", str(trip.dump)]
+        budget = _limit(float(ctx.profile.threshold("backup_max_seconds")))
+        trip.backup = _run(argv, _pg_env(target.raw), budget)
+        conn.rollback()
+
+
+def _restore(ctx: CheckContext, admin: str, trip: Trip, dump: Path) -> Run:
+    bin_dir = ctx.profile.get_path(f"{NAME}.pg_bin_dir")
+    with dump.open("rb") as fh:
+        archive = fh.read(5) == b"PGDMP"  # custom format; anything else is tried as plain SQL
+    if not archive and _has_nul(dump):
+        # psql stops reading at a NUL byte and reports success: never a valid plain dump.
+        return Run(False, 0.0, f"{dump.name} is not a valid dump (NUL bytes in plain SQL)")
+    tool = "pg_restore" if archive else "psql"
+    binary = find_pg_binary(tool, bin_dir)
+    if binary is None:
+        return Run(False, 0.0, f"{tool} not found (PostgreSQL client binaries)")
+    if archive:
+        argv = [binary, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction"]
+        argv += [f"--dbname={trip.scratch}", str(dump)]
+    else:
+        argv = [binary, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
+        argv += ["-f", str(dump)]
+    budget = _limit(float(ctx.profile.threshold("restore_max_seconds")))
+    return _run(argv, _pg_env(admin, trip.scratch), budget)
+
+
+def _has_nul(path: Path, chunk: int = 1 << 20) -> bool:
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            if b"\0" in block:
+                return True
+    return False
+
+
+def _admin_dsn(ctx: CheckContext, target: Target) -> str:
+    explicit = ctx.profile.get_path(f"{NAME}.admin_dsn")
+    if isinstance(explicit, str) and explicit.strip():
+        ctx.secret(explicit)
+        return explicit
+    return target.raw
+
+
+def _with_scratch(
+    ctx: CheckContext, f: Findings, admin: str, trip: Trip, *, dump: Path, limit: int
+) -> None:
+    """Create the scratch DB, restore into it, count its rows; always drop it."""
+    from psycopg import sql
+
+    maint = str(ctx.profile.get_path(f"{NAME}.maintenance_db") or "postgres")
+    timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
+    trip.scratch = scratch_name()
+    ident = sql.Identifier(trip.scratch)
+    with _connect(admin, timeout, dbname=maint, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident))
+    try:
+        trip.restore = _restore(ctx, admin, trip, dump)
+        if trip.restore.ok:
+            with _connect(admin, timeout, dbname=trip.scratch) as conn:
+                _statement_timeout(conn, ctx.profile)
+                trip.restored = _counts(conn, limit)
+    finally:
+        trip.dropped = _drop(f, admin, maint, timeout, trip.scratch)
+
+
+def _drop(f: Findings, admin: str, maint: str, timeout: float, name: str) -> bool:
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with _connect(admin, timeout, dbname=maint, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    except psycopg.Error as exc:
+        f.fail(
+            f"scratch database {name} could not be dropped: {exc}",
+            f"Drop it by hand: DROP DATABASE {name} WITH (FORCE);",
+        )
+        return False
+    return True
+
+
+# --- judgement -----------------------------------------------------------------------------
+
+
+def evaluate(ctx: CheckContext) -> Outcome:
+    skipped = gate(ctx, NAME, KEYS, HOW)
+    if skipped is not None:
+        return skipped
+    f = Findings()
+    cfg = ctx.profile[NAME]
+    method = str(cfg.get("method") or "pg_dump")
+    f.details["method"] = method
+    if method not in ("pg_dump", "command"):
+        f.fail(f"unknown backup_roundtrip.method {method!r}", "Use method: pg_dump or command")
+        return f.outcome("", subject="Backup round trip")
+    target = _resolve_target(ctx, f)
+    if target is None:
+        return f.outcome("", subject="Backup round trip")
+    if not ctx.is_local and target.from_app and _host_local(target.dsn.host):
+        f.unknown(
+            f"the app's database {target.dsn.safe()} is local to host {ctx.host}; the controller "
+            "cannot dump or restore it",
+            "Set database_dsn in the profile (host vars) to an address reachable from the controller",
+        )
+        return f.outcome("", subject="Backup round trip")
+    trip = Trip()
+    limit = int(cfg.get("max_tables") or 200)
+    import psycopg
+
+    with tempfile.TemporaryDirectory(prefix="readiness-backup-") as tmp:
+        try:
+            _backup(ctx, f, target, trip, workdir=Path(tmp), limit=limit)
+            if trip.backup is not None and trip.backup.ok and trip.dump is not None:
+                _check_dump_file(f, trip.dump)
+            if not f.problems and trip.dump is not None:
+                admin = _admin_dsn(ctx, target)
+                _with_scratch(ctx, f, admin, trip, dump=trip.dump, limit=limit)
+        except psycopg.Error as exc:
+            f.fail(
+                f"database error during the round trip: {_scrub(str(exc), target)}",
+                "Check the role can read every table and has CREATEDB (or set admin_dsn)",
+            )
+    _judge(ctx, f, trip)
+    return f.outcome(_ready_message(f, trip), subject="Backup round trip")
+
+
+def _backup(
+    ctx: CheckContext, f: Findings, target: Target, trip: Trip, *, workdir: Path, limit: int
+) -> None:
+    if ctx.profile[NAME].get("method") == "command":
+        _command_backup(ctx, f, target, trip, limit)
+    else:
+        _pg_dump(ctx, target, trip, workdir, limit)
+    if trip.backup is not None and not trip.backup.ok:
+        f.fail(
+            f"backup failed: {_scrub(trip.backup.error, target)}",
+            "Run the backup by hand and fix it before relying on it",
+        )
+
+
+def _command_backup(ctx: CheckContext, f: Findings, target: Target, trip: Trip, limit: int) -> None:
+    cfg = ctx.profile[NAME]
+    if not cfg.get("command") or not cfg.get("dump_file"):
+        f.fail(
+            "method: command needs backup_roundtrip.command (argv) and dump_file",
+            "Set command: [path/to/backup, ...] and the dump_file it writes",
+        )
+        return
+    run = ctx.fact(RUN_FACT)
+    error = run.get("error") or run.get("stderr", "")[-500:]
+    if run.get("timed_out"):
+        error = f"killed after {run.get('duration_s')}s"
+    ok = bool(run.get("started")) and run.get("exit_code") == 0 and not run.get("timed_out")
+    trip.backup = Run(ok, float(run.get("duration_s") or 0.0), "" if ok else f"{error}".strip())
+    if not ok:
+        return
+    here = cfg.get("controller_dump_file") or (
+        ctx.profile.resolve(cfg["dump_file"]) if ctx.is_local else None
+    )
+    if not here:
+        f.unknown(
+            f"the dump {cfg['dump_file']} is on host {ctx.host}; the controller cannot restore it",
+            "Set backup_roundtrip.controller_dump_file to the same file on shared storage",
+        )
+        return
+    trip.dump, trip.exact = Path(str(here)), False
+    timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
+    with _connect(target.raw, timeout) as conn:
+        _statement_timeout(conn, ctx.profile)
+        trip.source = _counts(conn, limit)
+
+
+def _check_dump_file(f: Findings, dump: Path) -> None:
+    try:
+        size = dump.stat().st_size
+    except OSError as exc:
+        f.fail(f"backup file {dump} cannot be read: {exc.strerror}")
+        return
+    f.details["backup_bytes"] = size
+    f.details["backup_size"] = _human(size)
+    if size == 0:
+        f.fail(f"backup file {dump} is empty", "Fix the backup job: it produced no data")
+
+
+def _judge(ctx: CheckContext, f: Findings, trip: Trip) -> None:
+    d = f.details
+    if trip.backup is not None:
+        d["backup_s"] = round(trip.backup.seconds, 3)
+    if trip.scratch:
+        d["scratch_database"] = {"name": trip.scratch, "dropped": trip.dropped}
+    if trip.restore is not None:
+        d["restore_s"] = round(trip.restore.seconds, 3)
+        if not trip.restore.ok:
+            f.fail(
+                f"restore failed: {trip.restore.error}",
+                "The backup cannot be restored: check the dump (truncated? wrong format?) "
+                "and the backup job's logs",
+            )
+            return
+        _compare(ctx, f, trip)
+    _objectives(ctx, f, trip)
+
+
+def _compare(ctx: CheckContext, f: Findings, trip: Trip) -> None:
+    tolerance = 0.0 if trip.exact else float(ctx.profile[NAME].get("row_count_tolerance_pct") or 0)
+    names = sorted(set(trip.source) | set(trip.restored))
+    f.details["tables"] = {
+        n: {"source": trip.source.get(n), "restored": trip.restored.get(n)}
+        for n in names[:MAX_LISTED]
+    }
+    missing = [n for n in trip.source if n not in trip.restored]
+    if missing:
+        f.fail(
+            f"{len(missing)} table(s) missing after restore: {', '.join(missing[:5])}",
+            "The backup does not cover every table: check the backup's scope (schemas, -t options)",
+        )
+    off = [
+        n
+        for n in trip.source
+        if n in trip.restored
+        and abs(trip.restored[n] - trip.source[n]) > trip.source[n] * tolerance / 100
+    ]
+    if off:
+        shown = ", ".join(f"{n} ({trip.source[n]} → {trip.restored[n]})" for n in off[:5])
+        f.fail(
+            f"row counts differ after restore: {shown}",
+            "The backup is incomplete or not consistent: compare it with the source",
+        )
+
+
+def _objectives(ctx: CheckContext, f: Findings, trip: Trip) -> None:
+    for run, key, what in (
+        (trip.backup, "backup_max_seconds", "backup"),
+        (trip.restore, "restore_max_seconds", "restore"),
+    ):
+        limit = float(ctx.profile.threshold(key))
+        if run is not None and run.ok and run.seconds > limit:
+            f.fail(
+                f"{what} took {run.seconds:.1f}s, over the objective of {limit:g}s "
+                f"(thresholds.{key})",
+                f"Speed up the {what} (parallel jobs, faster storage) or revisit the objective",
+            )
+
+
+def _ready_message(f: Findings, trip: Trip) -> str:
+    size = int(f.details.get("backup_bytes") or 0)
+    backup = trip.backup.seconds if trip.backup else 0.0
+    restore = trip.restore.seconds if trip.restore else 0.0
+    rows = sum(trip.source.values())
+    return (
+        f"Backup restored into a scratch database: {len(trip.source)} table(s), {rows} row(s) "
+        f"match; backup {_human(size)} in {backup:.2f}s, restore in {restore:.2f}s"
+    )
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+register(
+    NAME,
+    title="Backup round trip",
+    description=(
+        "Opt-in: backs up the app database (pg_dump or the app's command), restores it into a "
+        "scratch database, compares tables and row counts, checks backup/restore time against "
+        "the RPO/RTO thresholds, and always drops the scratch database."
+    ),
+    categories=("integration",),
+    suites=("production",),
+    facts=facts,
+    defaults=DEFAULTS,
+    profile_keys=(
+        *(f"{NAME}.{k}" for k in DEFAULTS[NAME]),
+        "database_dsn",
+        "database_url_settings",
+        "thresholds.backup_max_seconds",
+        "thresholds.restore_max_seconds",
+        "thresholds.db_connect_timeout_s",
+        "thresholds.db_statement_timeout_s",
+    ),
+    aliases=("backup_restore_test", "restore_test"),
+    order=200,
+    opt_in=True,
+)(evaluate)
