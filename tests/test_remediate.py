@@ -1,0 +1,295 @@
+"""Remediation on the local host: real files and real processes; pure logic with plain data."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from readiness.errors import UsageError
+from readiness.model import Status
+from readiness.remediate import ConfirmationRefused, remediate, render
+from readiness.remediate.apply import run_applier
+from readiness.remediate.plan import SetEnvVar
+from readiness.remediate.yamltext import YamlEditError, insert_missing
+from readiness.transport import LocalTransport
+
+from .remediate_helpers import listing, tree_hash
+from .services.apps import LocalTestHost, audit_local, one, write_app
+
+SETTINGS_WITH_COMMENTS = """\
+# Mahavishnu settings: production
+server_name: prod-1  # shown in logs
+max_concurrent_workflows: 10
+resilience:
+  # retries for adapters
+  retry:
+    max_attempts: 3
+
+pools:
+  enabled: true
+"""
+
+
+def _profile(root: Path, **extra: Any) -> dict[str, Any]:
+    return {"app_root": str(root), **extra}
+
+
+def _fix(root: Path, checks: list[str], tmp: Path, **kw: Any) -> Any:
+    """Remediate the local host; the audit log's stderr lines land in ``tmp/stderr.txt``."""
+    stream = io.StringIO()
+    report = remediate(
+        [LocalTestHost()],
+        checks,
+        profile_overrides=_profile(root, **kw.pop("profile", {})),
+        audit_log=tmp / "audit.jsonl",
+        log_stream=stream,
+        **kw,
+    )
+    with (tmp / "stderr.txt").open("a") as fh:
+        fh.write(stream.getvalue())
+    return report
+
+
+# --- pure logic ---------------------------------------------------------------------
+
+
+def test_missing_yaml_keys_are_inserted_as_text_keeping_every_comment() -> None:
+    text = insert_missing(SETTINGS_WITH_COMMENTS, "resilience.retry.backoff_base_s", 1.0)
+    text = insert_missing(text, "resilience.error_categories", ["transient", "timeout"])
+    text = insert_missing(text, "workflow_timeout", 600)
+    for line in SETTINGS_WITH_COMMENTS.splitlines():
+        assert line in text.splitlines()
+    data = yaml.safe_load(text)
+    assert data["resilience"]["retry"] == {"max_attempts": 3, "backoff_base_s": 1.0}
+    assert data["resilience"]["error_categories"] == ["transient", "timeout"]
+    assert data["workflow_timeout"] == 600
+    assert data["pools"] == {"enabled": True}
+
+
+def test_present_keys_are_left_alone_and_flow_mappings_are_refused() -> None:
+    assert insert_missing(SETTINGS_WITH_COMMENTS, "resilience.retry.max_attempts", 9) == (
+        SETTINGS_WITH_COMMENTS
+    )
+    with pytest.raises(YamlEditError, match="not a block mapping"):
+        insert_missing("limits: {a: 1}\n", "limits.b", 2)
+
+
+def test_a_generated_secret_is_described_in_the_plan_and_never_shown() -> None:
+    change = SetEnvVar("/srv/app/.env", "MAHAVISHNU_AUTH__SECRET", current_sha256="ab" * 32)
+    assert "MAHAVISHNU_AUTH__SECRET=<generated on apply: 64 chars>" in change.diff()
+    assert "<current value hidden>" in change.diff()
+    assert "value" not in change.request() or change.request().get("value") is None
+
+
+# --- local host, real files ------------------------------------------------------------
+
+
+def test_dry_run_prints_a_diff_and_changes_nothing(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": None})
+    before = tree_hash(root)
+    report = _fix(root, ["environment", "documentation", "error_handling"], tmp_path)
+    text = render(report)
+    assert tree_hash(root) == before
+    assert "+MAHAVISHNU_AUTH__SECRET=<generated on apply: 64 chars>" in text
+    assert f"+++ b{root}/README.md" in text
+    assert "+resilience:" in text
+    assert report.exit_code == 0
+    assert not (tmp_path / "audit.jsonl").exists()
+
+
+def test_documentation_and_error_handling_become_ready_after_apply(tmp_path: Path) -> None:
+    root = write_app(
+        tmp_path / "app",
+        settings_text=yaml.safe_dump({"server_name": "x", "auth": {"enabled": True}})
+        + "# keep me: operators' note\n",
+        files={"README.md": "# App\n\n## Installation\n\npip install app\n"},
+    )
+    checks = ["documentation", "error_handling", "resource_limits"]
+    before = {r.check_name: r.status for r in audit_local(root, checks).results}
+    assert before == {
+        "documentation": Status.DEGRADED,
+        "error_handling": Status.NOT_READY,
+        "resource_limits": Status.NOT_READY,
+    }
+    report = _fix(root, checks, tmp_path, apply=True)
+    assert [o.outcome for o in report.hosts[0].outcomes] == ["applied"] * 3, render(report)
+    after = audit_local(root, checks)
+    assert {r.check_name: r.status for r in after.results} == dict.fromkeys(checks, Status.READY)
+    readme = (root / "README.md").read_text()
+    assert readme.startswith("# App\n\n## Installation\n\npip install app\n")
+    assert "## Usage" in readme and "## Configuration" in readme
+    settings = (root / "settings" / "mahavishnu.yaml").read_text()
+    assert "# keep me: operators' note" in settings
+    assert (root / "data" / "dlq").is_dir()
+    backups = sorted(p.name for p in (root / "settings").iterdir() if ".readiness-bak." in p.name)
+    assert len(backups) == 2  # one per fix that rewrote the settings file
+    assert report.exit_code == 0
+
+
+def test_second_apply_changes_nothing_and_says_so(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": "changeme"})
+    checks = ["environment", "documentation", "monitoring"]
+    first = _fix(root, checks, tmp_path, apply=True)
+    assert {o.outcome for o in first.hosts[0].outcomes} == {"applied"}
+    before = tree_hash(root)
+    second = _fix(root, checks, tmp_path, apply=True)
+    assert tree_hash(root) == before
+    assert second.hosts[0].outcomes == ()
+    assert "nothing to fix" in render(second)
+    log = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert log[-1]["outcome"] == "noop"
+
+
+def test_new_jwt_secret_is_strong_and_never_printed_or_logged(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": "changeme"})
+    report = _fix(root, ["environment"], tmp_path, apply=True)
+    assert one(audit_local(root, ["environment"])).status is Status.READY
+    env = (root / ".env").read_text()
+    secret = next(
+        ln.split("=", 1)[1] for ln in env.splitlines() if ln.startswith("MAHAVISHNU_AUTH__SECRET=")
+    )
+    assert len(secret) == 64
+    assert (root / ".env").stat().st_mode & 0o777 == 0o600
+    outputs = [
+        render(report),
+        render(report, "json"),
+        (tmp_path / "audit.jsonl").read_text(),
+        (tmp_path / "stderr.txt").read_text(),
+    ]
+    assert all(secret not in out for out in outputs)
+    assert "restart the service" in render(report)
+    entry = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[0])
+    assert {"ts", "user", "host", "check", "changes", "outcome"} <= set(entry)
+    assert (entry["host"], entry["check"], entry["outcome"]) == ("local", "environment", "applied")
+
+
+def test_secret_files_are_tightened_to_0600_and_never_loosened(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app")
+    (root / ".env").chmod(0o644)
+    (root / "tls.key").write_text("KEY")
+    (root / "tls.key").chmod(0o440)
+    report = _fix(root, ["security_settings"], tmp_path, apply=True)
+    assert report.hosts[0].outcomes[0].outcome == "applied"
+    assert (root / ".env").stat().st_mode & 0o777 == 0o600
+    assert (root / "tls.key").stat().st_mode & 0o777 == 0o400  # 0440 & 0600: never adds bits
+    problems = one(audit_local(root, ["security_settings"])).details.get("problems") or []
+    assert not [p for p in problems if "accessible to group/others" in p]
+
+
+def test_backup_setup_schedules_the_profile_command_and_documents_restore(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app", files={"backups/db-1.sql": "-- dump\n"})
+    profile = {"backup_command": "/usr/local/bin/app-backup", "backup_cron_files": ["cron/app"]}
+    assert one(audit_local(root, ["backup_restore"], profile)).status is Status.DEGRADED
+    report = _fix(root, ["backup_restore"], tmp_path, apply=True, profile=profile)
+    assert report.hosts[0].outcomes[0].outcome == "applied"
+    assert one(audit_local(root, ["backup_restore"], profile)).status is Status.READY
+    assert "0 2 * * * /usr/local/bin/app-backup" in (root / "cron" / "app").read_text()
+    assert "Restore" in (root / "docs" / "runbooks" / "backup-restore.md").read_text()
+
+
+def test_missing_backup_directory_is_created_owned_like_the_app(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app")
+    report = _fix(root, ["backup_restore"], tmp_path, apply=True)
+    assert report.hosts[0].outcomes[0].outcome == "applied"
+    st = (root / "backups").stat()
+    assert (st.st_mode & 0o777, st.st_uid) == (0o750, root.stat().st_uid)
+    problems = one(audit_local(root, ["backup_restore"])).details.get("problems") or []
+    assert not [p for p in problems if "does not exist" in p]
+
+
+def test_generated_alert_rules_pass_promtool_and_the_monitoring_check(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app")
+    _fix(root, ["monitoring"], tmp_path, apply=True)
+    rules = root / "config" / "alerts.yml"
+    proc = subprocess.run(
+        [shutil.which("promtool") or "promtool", "check", "rules", str(rules)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    details = one(audit_local(root, ["monitoring"])).details
+    assert details["alert_rules"]["alerts"] == 2
+    assert details["dashboards"]["valid"] == 1
+
+
+def test_migrations_directory_is_created_without_adding_a_pending_script(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app")
+    report = _fix(root, ["database_migration"], tmp_path, apply=True)
+    assert report.hosts[0].outcomes[0].outcome == "applied"
+    assert sorted(p.name for p in (root / "migrations").iterdir()) == [
+        "0001_init.sql.template",
+        "README.md",
+    ]
+    warnings = one(audit_local(root, ["database_migration"])).details.get("warnings") or []
+    assert not [w for w in warnings if "does not exist" in w]
+
+
+def test_a_file_changed_after_planning_is_not_overwritten(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app")
+    path = root / "settings" / "mahavishnu.yaml"
+    request = {
+        "op": "apply",
+        "changes": [
+            {"kind": "edit_file", "path": str(path), "content": "x: 1\n", "expect_sha256": "0" * 64}
+        ],
+    }
+    before = tree_hash(root)
+    answer = run_applier(LocalTransport(), request, timeout_s=20)
+    assert not answer["ok"]
+    assert "changed since the plan" in answer["error"]
+    assert tree_hash(root) == before
+
+
+def test_applier_restore_is_byte_identical_and_removes_only_what_it_created(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app")
+    (root / "notes.txt").write_text("keep\n")
+    before, names = tree_hash(root), listing(root)
+    changes = [
+        {"kind": "append_lines", "path": str(root / "notes.txt"), "lines": ["added"]},
+        {"kind": "create_file", "path": str(root / "docs/a/b.md"), "content": "x\n", "mode": 0o644},
+        {"kind": "chmod", "path": str(root / "settings" / "mahavishnu.yaml"), "mode": 0o600},
+    ]
+    t = LocalTransport()
+    applied = run_applier(t, {"op": "apply", "changes": changes}, timeout_s=20)
+    assert applied["ok"], applied
+    assert (root / "notes.txt").read_text() == "keep\nadded\n"
+    assert any(".readiness-bak." in p for p in listing(root) - names)
+    undone = run_applier(
+        t,
+        {"op": "restore", "snapshot": applied["snapshot"], "created": applied["created"]},
+        timeout_s=20,
+    )
+    assert undone["ok"], undone
+    assert tree_hash(root) == before
+
+
+def test_checks_without_a_fixer_are_refused_with_the_list_of_fixers(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no fixer for configuration"):
+        _fix(tmp_path, ["configuration"], tmp_path)
+
+
+def test_applying_to_several_hosts_without_yes_or_a_terminal_is_refused(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app")
+    before = tree_hash(root)
+    hosts = [LocalTestHost(), LocalTestHost(name="local2")]
+    with pytest.raises(ConfirmationRefused, match="--yes"):
+        remediate(hosts, ["documentation"], profile_overrides=_profile(root), apply=True)
+    with pytest.raises(ConfirmationRefused, match="not confirmed"):
+        remediate(
+            hosts,
+            ["documentation"],
+            profile_overrides=_profile(root),
+            apply=True,
+            confirm=lambda names: False,
+        )
+    assert tree_hash(root) == before
+    assert ConfirmationRefused("x").exit_code == 2
