@@ -1,0 +1,231 @@
+"""Host-side benchmarks, timed by the probe: a real smoke workflow script and real git repos."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from readiness.model import CheckResult, Status
+from tests.services.apps import audit_local, one
+
+# Sleeps SMOKE_SLEEP seconds, then prints its final state as JSON (as `mahavishnu workflow run`).
+SMOKE = """\
+import json, os, sys, time
+time.sleep(float(os.environ.get("SMOKE_SLEEP", "0")))
+print("starting smoke workflow", file=sys.stderr)
+print(json.dumps({"run": {"id": os.getpid(), "state": os.environ.get("SMOKE_STATE", "completed")}}))
+"""
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def rows(result: CheckResult) -> dict[str, Mapping[str, Any]]:
+    return {r["name"]: r for r in result.details["benchmark"]["rows"]}
+
+
+def smoke(sleep: float = 0.0, state: str = "completed") -> dict[str, Any]:
+    return {
+        "command": [sys.executable, "smoke.py"],
+        "env": {"SMOKE_SLEEP": str(sleep), "SMOKE_STATE": state},
+        "json_key": "run.state",
+        "timeout_s": 10,
+    }
+
+
+def workflow(
+    app_tree: Callable[..., Path], tmp_path: Path, smoke_cfg: Any, bench: Any, **profile: Any
+) -> CheckResult:
+    root = app_tree(files={"smoke.py": SMOKE})
+    overrides = {
+        "smoke_workflow": smoke_cfg,
+        "workflow_benchmark": bench,
+        "benchmark_baseline_dir": str(tmp_path / "baselines"),
+        **profile,
+    }
+    return one(audit_local(root, "workflow_benchmark", overrides))
+
+
+def test_sequential_and_concurrent_smoke_runs_are_timed_and_ready(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    r = workflow(app_tree, tmp_path, smoke(0.05), {"runs": 3, "concurrency": 3})
+    assert r.status is Status.READY, r.message
+    seq, conc = rows(r)["sequential"], rows(r)["concurrent"]
+    assert seq["n"] == 3
+    assert conc["n"] == 3
+    assert seq["errors"] == conc["errors"] == 0
+    assert seq["min_ms"] >= 50, "the script's own sleep is inside the timing"
+    assert seq["duration_s"] >= 3 * 0.05
+
+
+def test_concurrent_runs_really_overlap(app_tree: Callable[..., Path], tmp_path: Path) -> None:
+    """Four 0.5 s runs at once take about 0.5 s, not 2 s: the probe starts them together."""
+    r = workflow(app_tree, tmp_path, smoke(0.5), {"runs": 1, "concurrency": 4})
+    conc = rows(r)["concurrent"]
+    assert conc["n"] == 4
+    assert conc["min_ms"] >= 500
+    assert conc["duration_s"] < 1.5
+
+
+def test_a_slow_smoke_workflow_over_its_threshold_is_degraded(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    r = workflow(
+        app_tree,
+        tmp_path,
+        smoke(0.3),
+        {"runs": 2, "concurrency": 2},
+        thresholds={"workflow_run_p95_s": 0.1, "workflow_concurrent_max_s": 0.2},
+    )
+    assert r.status is Status.DEGRADED
+    assert "sequential smoke workflow runs: p95" in r.message
+    assert any("2 concurrent runs took" in w for w in r.details["warnings"])
+
+
+def test_runs_that_end_in_the_wrong_state_are_not_ready(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    r = workflow(app_tree, tmp_path, smoke(state="failed"), {"runs": 2, "concurrency": 0})
+    assert r.status is Status.NOT_READY
+    assert "2/2 runs failed" in r.message
+    assert "state 'failed' (expected 'completed')" in r.message
+
+
+def test_the_time_cap_stops_starting_runs(app_tree: Callable[..., Path], tmp_path: Path) -> None:
+    r = workflow(app_tree, tmp_path, smoke(0.3), {"runs": 50, "concurrency": 0, "time_cap_s": 1.0})
+    seq = rows(r)["sequential"]
+    assert 2 <= seq["n"] <= 4
+    assert seq["cut_by_time_cap"] == 50 - seq["n"]
+    assert seq["duration_s"] < 1.0 + 0.5
+
+
+def test_without_a_smoke_workflow_the_benchmark_is_skipped_and_says_which_key(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    r = workflow(app_tree, tmp_path, None, {"runs": 2})
+    assert r.status is Status.SKIPPED
+    assert "set smoke_workflow in the profile" in r.message
+
+
+# --- repositories -----------------------------------------------------------------------------
+
+
+def git(repo: Path, *args: str) -> str:
+    res = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=GIT_ENV,
+    )
+    return res.stdout
+
+
+def make_repo(path: Path, commits: int = 3) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    for i in range(commits):
+        (path / "README.md").write_text(f"revision {i}\n")
+        git(path, "add", "-A")
+        git(path, "commit", "-q", "-m", f"revision {i}")
+    return path
+
+
+def repositories(
+    app_tree: Callable[..., Path],
+    tmp_path: Path,
+    repos: list[dict[str, str]],
+    bench: Any,
+    **kw: Any,
+) -> CheckResult:
+    root = app_tree(files={"repos.yaml": yaml.safe_dump({"repos": repos})})
+    overrides = {
+        "repository_benchmark": bench,
+        "benchmark_baseline_dir": str(tmp_path / "baselines"),
+        **kw,
+    }
+    return one(audit_local(root, "repository_benchmark", overrides))
+
+
+def test_git_operations_on_every_repository_are_timed_on_the_host(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    a, b = make_repo(tmp_path / "a"), make_repo(tmp_path / "b")
+    index_before = (a / ".git" / "index").stat().st_mtime_ns
+    r = repositories(
+        app_tree,
+        tmp_path,
+        [{"name": "alpha", "path": str(a)}, {"name": "beta", "path": str(b)}],
+        {"repetitions": 3},
+    )
+    assert r.status is Status.READY, r.message
+    found = rows(r)
+    assert set(found) == {
+        f"{n}:{op}" for n in ("alpha", "beta") for op in ("status", "rev_list", "log")
+    }
+    for stats in found.values():
+        assert stats["n"] == 3
+        assert stats["errors"] == 0
+        assert 0 < stats["p50_ms"] <= stats["max_ms"]
+    assert (a / ".git" / "index").stat().st_mtime_ns == index_before, "benchmark wrote the index"
+
+
+def test_a_tight_git_threshold_is_degraded(app_tree: Callable[..., Path], tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "a")
+    r = repositories(
+        app_tree,
+        tmp_path,
+        [{"name": "alpha", "path": str(repo)}],
+        {"repetitions": 2, "operations": ["status"]},
+        thresholds={"repository_op_p95_ms": 0.01},
+    )
+    assert r.status is Status.DEGRADED
+    assert "git status --porcelain in alpha: p95" in r.message
+    assert list(rows(r)) == ["alpha:status"]
+
+
+def test_a_directory_that_is_not_a_repository_fails_its_git_operations(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    r = repositories(
+        app_tree, tmp_path, [{"name": "plain", "path": str(plain)}], {"repetitions": 2}
+    )
+    assert r.status is Status.NOT_READY
+    assert "2/2 runs failed" in r.message
+    assert "not a git repository" in r.message
+
+
+def test_repositories_are_not_timed_unless_configured(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "a")
+    r = repositories(app_tree, tmp_path, [{"name": "alpha", "path": str(repo)}], None)
+    assert r.status is Status.SKIPPED
+    assert "set repository_benchmark in the profile" in r.message
+
+
+@pytest.mark.parametrize("check", ["workflow_benchmark", "repository_benchmark"])
+def test_host_benchmarks_are_opt_in_members_of_the_performance_category(check: str) -> None:
+    from readiness.registry import get
+
+    spec = get(check)
+    assert spec.opt_in is True
+    assert spec.categories == ("performance",)
+    assert spec.suites == ("production",)
