@@ -130,6 +130,7 @@ class _HostRun:
         fixes: list[Fix] = []
         unfixable: dict[str, tuple[str, ...]] = {}
         notes: dict[str, tuple[str, ...]] = {}
+        covered: set[str] = set()  # findings an earlier fix of this plan already clears
         for r in failing:
             fix = self._fix(fixers[r.check_name], r, files)
             if fix is not None and fix.changes:
@@ -138,8 +139,9 @@ class _HostRun:
                     project(files, change)
             elif fix is not None:
                 notes[r.check_name] = fix.notes
+                covered.update(fix.addresses)
         # A finding another check's fix clears (the same setting, the same file) is not "left".
-        addressed = {p for f in fixes for p in f.addresses}
+        addressed = covered | {p for f in fixes for p in f.addresses}
         for r in failing:
             left = tuple(p for p in _findings(r) if p not in addressed) + notes.get(
                 r.check_name, ()

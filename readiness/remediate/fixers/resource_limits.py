@@ -41,6 +41,10 @@ def fix(inp: FixInput) -> Fix | None:
             inserts.append((setting, value))
             addresses += inp.matching(f"{setting} is not set")
     edit, notes = add_settings(inp, inserts, "add resource limits")
+    if edit is None and not notes and addresses:
+        # Every missing key is already in the planned text: an earlier fix of this plan
+        # (error_handling's resilience section) adds it. Nothing to change, nothing left.
+        return Fix("resource_limits", "already added by an earlier fix", (), tuple(addresses))
     if edit is None:
-        return None
+        return Fix("resource_limits", "", (), (), tuple(notes)) if notes else None
     return Fix("resource_limits", "set resource limits", (edit,), tuple(addresses), tuple(notes))

@@ -1,0 +1,247 @@
+"""Remediation over real SSH: a fleet of loopback sshd hosts with broken app trees.
+
+This module starts its own small fleet (the session fleet's app trees must stay as
+other tests expect them) and resets a host's tree at the start of each test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from readiness import validate
+from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
+from readiness.model import Status
+from readiness.remediate import remediate, render
+from readiness.runner import RunOptions
+
+from .remediate_helpers import tree_hash
+from .services.apps import BASE_SETTINGS, write_app
+from .services.sshd import write_inventory
+
+pytestmark = pytest.mark.ssh
+
+REPO = Path(__file__).resolve().parent.parent
+FIXED = ["environment", "documentation", "error_handling", "resource_limits", "backup_restore"]
+CHECKS = [*FIXED, "security_settings"]
+BACKUP_PROFILE = {"backup_command": "/usr/local/bin/app-backup", "backup_cron_files": ["cron/app"]}
+
+
+def _break(root: Path, **env: str | None) -> Path:
+    """A tree that fails every fixable check: no JWT secret, loose .env, no docs, no resilience."""
+    if root.exists():
+        shutil.rmtree(root)
+    settings = {k: v for k, v in BASE_SETTINGS.items() if k != "workflow_timeout"}
+    write_app(
+        root,
+        settings_text=yaml.safe_dump(settings),
+        env={"MAHAVISHNU_AUTH__SECRET": None, **env},
+        files={"backups/db-1.sql": "-- dump\n"},
+    )
+    (root / ".env").chmod(0o644)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[LoopbackFleet]:
+    with start_fleet(3, app_writer=lambda _i, root: _break(root) and None) as f:
+        yield f
+
+
+def _inventory(tmp_path: Path, fleet: LoopbackFleet, **extra: dict[str, Any]) -> str:
+    hosts = {}
+    for h in fleet.hosts:
+        vars_: dict[str, Any] = {
+            "app_root": str(h.app_root),
+            **BACKUP_PROFILE,
+            **extra.get(h.name, {}),
+        }
+        hosts[h.name] = {
+            "ansible_host": h.address,
+            "ansible_port": h.port,
+            "ansible_user": fleet.user,
+            "ansible_ssh_private_key_file": str(fleet.client_key),
+            "readiness": vars_,
+        }
+    return str(write_inventory(tmp_path / "inventory.yml", hosts))
+
+
+def _options(fleet: LoopbackFleet) -> RunOptions:
+    return RunOptions(
+        known_hosts=str(fleet.known_hosts),
+        ssh_config="",
+        connect_timeout=5.0,
+        command_timeout=30.0,
+        host_deadline=60.0,
+        progress=False,
+    )
+
+
+def _remediate(fleet: LoopbackFleet, inv: str, hosts: str, tmp_path: Path, **kw: Any) -> Any:
+    return remediate(
+        hosts,
+        kw.pop("checks", CHECKS),
+        inventory=inv,
+        options=_options(fleet),
+        audit_log=tmp_path / "audit.jsonl",
+        log_stream=io.StringIO(),
+        **kw,
+    )
+
+
+def _statuses(fleet: LoopbackFleet, inv: str, host: str, checks: list[str]) -> dict[str, Status]:
+    report = validate(host, checks, inventory=inv, options=_options(fleet))
+    return {r.check_name: r.status for r in report.results}
+
+
+def test_broken_host_is_remediated_over_ssh_and_becomes_ready_on_the_fixed_checks(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    target, other = fleet.hosts[0], fleet.hosts[1]
+    _break(target.app_root)
+    _break(other.app_root)
+    other_before = tree_hash(other.app_root)
+    inv = _inventory(tmp_path, fleet)
+    assert set(_statuses(fleet, inv, target.name, FIXED).values()) <= {
+        Status.NOT_READY,
+        Status.DEGRADED,
+    }
+    report = _remediate(fleet, inv, target.name, tmp_path, apply=True)
+    assert [h.host for h in report.hosts] == [target.name]
+    outcomes = {o.fix.check: o.outcome for o in report.hosts[0].outcomes}
+    assert outcomes == dict.fromkeys(CHECKS, "applied"), render(report)
+    assert _statuses(fleet, inv, target.name, FIXED) == dict.fromkeys(FIXED, Status.READY)
+    security = validate(target.name, ["security_settings"], inventory=inv, options=_options(fleet))
+    problems = security.results[0].details.get("problems") or []
+    assert not [p for p in problems if "accessible to group/others" in p]
+    assert (target.app_root / ".env").stat().st_mode & 0o777 == 0o600
+    assert tree_hash(other.app_root) == other_before  # outside the pattern: untouched
+    log = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert {(e["host"], e["outcome"]) for e in log} == {(target.name, "applied")}
+    assert report.exit_code == 0
+
+
+def test_dry_run_over_ssh_changes_nothing_on_the_host(fleet: LoopbackFleet, tmp_path: Path) -> None:
+    host = fleet.hosts[1]
+    _break(host.app_root)
+    inv = _inventory(tmp_path, fleet)
+    before = tree_hash(host.app_root)
+    report = _remediate(fleet, inv, host.name, tmp_path)
+    assert tree_hash(host.app_root) == before
+    assert {o.outcome for o in report.hosts[0].outcomes} == {"planned"}
+    assert len(report.hosts[0].outcomes) == len(CHECKS)
+    text = render(report)
+    assert "MAHAVISHNU_AUTH__SECRET=<generated on apply: 64 chars>" in text
+    assert "nothing was changed" in text
+    assert not (tmp_path / "audit.jsonl").exists()
+
+
+def test_fix_that_cannot_make_its_check_pass_is_reverted_byte_identically(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """The running service's own environment overrides the env file, so a new secret in
+    the file cannot fix the check: the fix is undone and the tree is as it was."""
+    host = fleet.hosts[2]
+    root = _break(host.app_root, MAHAVISHNU_AUTH__SECRET="changeme")
+    (root / ".env").chmod(0o600)
+    env = {**os.environ, "MAHAVISHNU_AUTH__SECRET": "changeme"}
+    service = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"], env=env, start_new_session=True
+    )
+    try:
+        (root / "run").mkdir()
+        (root / "run" / "app.pid").write_text(f"{service.pid}\n")
+        inv = _inventory(tmp_path, fleet, **{host.name: {"pidfile": "run/app.pid"}})
+        before = tree_hash(root)
+        report = _remediate(fleet, inv, host.name, tmp_path, checks=["environment"], apply=True)
+        outcome = report.hosts[0].outcomes[0]
+        assert outcome.outcome == "reverted", render(report)
+        assert "insecure default" in outcome.message
+        assert tree_hash(root) == before
+        assert report.exit_code == 1
+        log = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+        assert [(e["check"], e["outcome"]) for e in log] == [("environment", "reverted")]
+    finally:
+        service.kill()
+        service.wait(timeout=10)
+
+
+def test_second_apply_over_ssh_is_a_noop(fleet: LoopbackFleet, tmp_path: Path) -> None:
+    host = fleet.hosts[0]
+    _break(host.app_root)
+    inv = _inventory(tmp_path, fleet)
+    first = _remediate(fleet, inv, host.name, tmp_path, apply=True)
+    assert {o.outcome for o in first.hosts[0].outcomes} == {"applied"}
+    before = tree_hash(host.app_root)
+    second = _remediate(fleet, inv, host.name, tmp_path, apply=True)
+    assert tree_hash(host.app_root) == before
+    assert second.hosts[0].outcomes == ()
+    assert "nothing to fix" in render(second)
+    assert second.exit_code == 0
+
+
+def test_only_hosts_selected_by_the_pattern_are_touched(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    for h in fleet.hosts:
+        _break(h.app_root)
+    inv = _inventory(tmp_path, fleet)
+    before = {h.name: tree_hash(h.app_root) for h in fleet.hosts}
+    skipped: LoopbackHost = fleet.hosts[1]
+    report = _remediate(
+        fleet,
+        inv,
+        f"fleet:!{skipped.name}",
+        tmp_path,
+        checks=["documentation"],
+        apply=True,
+        yes=True,
+    )
+    assert [h.host for h in report.hosts] == [h.name for h in fleet.hosts if h is not skipped]
+    after = {h.name: tree_hash(h.app_root) for h in fleet.hosts}
+    assert after[skipped.name] == before[skipped.name]
+    assert all(after[n] != before[n] for n in after if n != skipped.name)
+
+
+def _invoke(fleet: LoopbackFleet, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "invoke"), "remediate", *args],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(fleet.root / "home")},
+        check=False,
+    )
+
+
+def test_cli_refuses_to_apply_to_several_hosts_without_a_terminal_or_yes(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    for h in fleet.hosts:
+        _break(h.app_root)
+    inv = _inventory(tmp_path, fleet)
+    before = [tree_hash(h.app_root) for h in fleet.hosts]
+    common = ["--hosts", "fleet", "-i", inv, "--known-hosts", str(fleet.known_hosts)]
+    refused = _invoke(fleet, *common, "--apply", "--audit-log", str(tmp_path / "a.jsonl"))
+    assert refused.returncode == 2, refused.stderr
+    assert "--yes" in refused.stderr
+    assert [tree_hash(h.app_root) for h in fleet.hosts] == before
+    dry = _invoke(fleet, *common, "-c", "documentation", "--format", "json")
+    assert dry.returncode == 0, dry.stderr
+    doc = json.loads(dry.stdout)
+    assert doc["mode"] == "dry-run"
+    assert [h["host"] for h in doc["hosts"]] == [h.name for h in fleet.hosts]
+    assert all(h["fixes"][0]["outcome"] == "planned" for h in doc["hosts"])
+    assert [tree_hash(h.app_root) for h in fleet.hosts] == before
