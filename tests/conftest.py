@@ -9,6 +9,7 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.services.apps",
     "tests.services.httpd",
+    "tests.services.alertmanager",
     "tests.services.postgres",
     "tests.services.sshd",
     "tests.services.prometheus",
