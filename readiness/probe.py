@@ -9,17 +9,15 @@ with a timeout). Judging the facts is the controller's job.
 Nothing in a request is ever handed to a shell: ``run`` takes an argv list.
 """
 
+# glob, socket, subprocess, tempfile and urllib are imported inside the ops that need
+# them: every host pays the probe's start-up, and most runs need few of them.
 import fnmatch
-import glob
 import json
 import os
 import pwd
 import signal
-import socket
 import stat
-import subprocess
 import sys
-import tempfile
 import time
 
 PROBE_VERSION = 1
@@ -117,6 +115,8 @@ def op_list(spec):
 
 
 def op_glob(spec):
+    import glob
+
     limit = int(spec.get("max_entries", MAX_ENTRIES))
     paths = sorted(glob.glob(spec["pattern"]))[:limit]
     return {"pattern": spec["pattern"], "matches": [_stat_info(p) for p in paths]}
@@ -124,6 +124,8 @@ def op_glob(spec):
 
 def op_write_test(spec):
     """Prove a directory is writable by creating and removing a temporary file."""
+    import tempfile
+
     path = spec["path"]
     info = _stat_info(path)
     if not info.get("exists"):
@@ -218,6 +220,8 @@ def _environ(base, prefixes):
 
 
 def op_tcp(spec):
+    import socket
+
     started = time.monotonic()
     try:
         sock = socket.create_connection(
@@ -331,6 +335,8 @@ def _poll(poll, first, timeout, limit, started):
 
 def op_run(spec):
     """Run an argv (never a shell string) with a timeout and capped output."""
+    import subprocess
+
     timeout = float(spec.get("timeout", 10))
     limit = int(spec.get("max_bytes", 64 * 1024))
     env = None
@@ -373,6 +379,8 @@ def op_run(spec):
 
 def op_crontab(spec):
     """Every cron line we can see: the user's crontab, /etc/crontab, /etc/cron.d, spools."""
+    import glob
+
     lines = []
     errors = []
     res = op_run({"argv": ["crontab", "-l"], "timeout": 5})
@@ -601,6 +609,9 @@ def _wait_gone(pid, start, seconds):
 
 def _run_detached(spec):
     """Run a restart argv; output goes to a file so a daemon it leaves behind cannot hold a pipe."""
+    import subprocess
+    import tempfile
+
     timeout = float(spec.get("timeout", 30))
     env = None
     if spec.get("env"):
@@ -728,7 +739,7 @@ def collect(request):
         "probe_version": PROBE_VERSION,
         "facts": facts,
         "meta": {
-            "hostname": socket.gethostname(),
+            "hostname": os.uname()[1],
             "uid": os.getuid(),
             "user": _user_name(os.getuid()),
             "python": "%d.%d.%d" % sys.version_info[:3],
