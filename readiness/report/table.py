@@ -77,6 +77,10 @@ _ABBREV = {
     "adapter_health": "adapters",
     "repository_access": "repos",
     "workflow_execution": "workflow",
+    "http_benchmark": "http-bench",
+    "db_benchmark": "db-bench",
+    "workflow_benchmark": "wf-bench",
+    "repository_benchmark": "git-bench",
 }
 
 
