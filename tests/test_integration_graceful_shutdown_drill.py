@@ -1,0 +1,199 @@
+"""``graceful_shutdown_drill`` on real processes: SIGTERM a canary, time its exit, restart it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness.model import CheckResult, Status
+from tests.services.apps import audit_local, one, write_app
+
+CHECK = "graceful_shutdown_drill"
+
+# argv: pidfile mode ("clean" exits on SIGTERM after a short cleanup; "ignore" ignores it).
+SERVICE = """\
+import os, signal, sys, time
+pidfile, mode = sys.argv[1], sys.argv[2]
+def stop(signum, frame):
+    time.sleep(0.2)  # finish in-flight work
+    with open(pidfile + ".stopped", "w") as fh:
+        fh.write("clean")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop if mode == "clean" else signal.SIG_IGN)
+with open(pidfile + ".tmp", "w") as fh:
+    fh.write(str(os.getpid()))
+os.replace(pidfile + ".tmp", pidfile)
+deadline = time.monotonic() + 300  # never outlive a test run
+while time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
+
+# The restart command: starts the service detached and returns at once (like systemctl start).
+START = """\
+import subprocess, sys
+subprocess.Popen([sys.executable, "bin/service.py", sys.argv[1], "clean"],
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL, start_new_session=True)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        with Path(f"/proc/{pid}/stat").open() as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class Fleet:
+    """Service instances of one app tree; every process it (or a restart) started is killed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: list[subprocess.Popen[bytes]] = []
+        (root / "run").mkdir(parents=True, exist_ok=True)
+
+    def pidfile(self, name: str) -> Path:
+        return self.root / "run" / f"{name}.pid"
+
+    def start(self, name: str, mode: str = "clean") -> int:
+        pidfile = self.pidfile(name)
+        proc = subprocess.Popen(
+            [sys.executable, "bin/service.py", str(pidfile), mode],
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+        )
+        self.procs.append(proc)
+        deadline = time.monotonic() + 10
+        while read_pid(pidfile) != proc.pid:
+            assert time.monotonic() < deadline, f"{name} did not start"
+            time.sleep(0.02)
+        return proc.pid
+
+    def stop_all(self) -> None:
+        pids = {read_pid(p) for p in (self.root / "run").glob("*.pid")}
+        pids |= {p.pid for p in self.procs}
+        for pid in pids:
+            if pid is not None and alive(pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Callable[[], Fleet]]:
+    made: list[Fleet] = []
+
+    def make() -> Fleet:
+        root = write_app(tmp_path / "app", files={"bin/service.py": SERVICE, "bin/start.py": START})
+        made.append(Fleet(root))
+        return made[-1]
+
+    yield make
+    for f in made:
+        f.stop_all()
+
+
+def drill(fl: Fleet, names: list[str], grace: float = 5, **section: Any) -> CheckResult:
+    cfg: dict[str, Any] = {
+        "enabled": True,
+        "instances": [{"name": n, "pidfile": f"run/{n}.pid"} for n in names],
+        "canary": names[0],
+        "restart": {"command": [sys.executable, "bin/start.py", str(fl.pidfile(names[0]))]},
+        **section,
+    }
+    profile = {
+        CHECK: cfg,
+        "thresholds": {"drill_grace_period_s": grace, "drill_restart_max_s": 10},
+    }
+    return one(audit_local(fl.root, CHECK, profile))
+
+
+def test_canary_that_exits_on_sigterm_is_ready_and_restarted(fleet: Callable[[], Fleet]) -> None:
+    fl = fleet()
+    old, other = fl.start("web-1"), fl.start("web-2")
+    result = drill(fl, ["web-1", "web-2"])
+    assert result.status is Status.READY, result.message
+    d = result.details
+    assert d["pid"] == old and d["exited_in_grace"] is True and d["killed"] is False
+    assert 0.2 <= d["exit_s"] < 5
+    assert (fl.root / "run" / "web-1.pid.stopped").read_text() == "clean"
+    assert not alive(old)
+    new = read_pid(fl.pidfile("web-1"))
+    assert new == d["new_pid"] and new != old and new is not None and alive(new)
+    assert alive(other), "the other instance must never be touched"
+    assert d["others_running"] == [other]
+
+
+def test_canary_ignoring_sigterm_is_not_ready_then_killed_and_restarted(
+    fleet: Callable[[], Fleet],
+) -> None:
+    fl = fleet()
+    old = fl.start("web-1", mode="ignore")
+    fl.start("web-2")
+    t0 = time.monotonic()
+    result = drill(fl, ["web-1", "web-2"], grace=1)
+    assert result.status is Status.NOT_READY
+    assert "did not exit within its grace period of 1s" in result.message
+    assert "killed with SIGKILL" in result.message
+    assert result.details["killed"] is True and not alive(old)
+    new = read_pid(fl.pidfile("web-1"))
+    assert new is not None and new != old and alive(new), "restarted as documented"
+    assert time.monotonic() - t0 < 15
+
+
+def test_profile_with_only_one_instance_is_refused_without_signalling(
+    fleet: Callable[[], Fleet],
+) -> None:
+    fl = fleet()
+    pid = fl.start("web-1")
+    result = drill(fl, ["web-1"])
+    assert result.status is Status.NOT_READY
+    assert "drill refused" in result.message and "at least two" in result.message
+    assert alive(pid)
+
+
+def test_drill_is_refused_on_the_host_when_no_other_instance_runs(
+    fleet: Callable[[], Fleet],
+) -> None:
+    fl = fleet()
+    pid = fl.start("web-1")  # web-2 is listed but not running
+    result = drill(fl, ["web-1", "web-2"])
+    assert result.status is Status.NOT_READY
+    assert "no other instance of the service is running" in result.message
+    assert alive(pid) and read_pid(fl.pidfile("web-1")) == pid
+
+
+def test_failing_restart_command_says_the_canary_is_down(fleet: Callable[[], Fleet]) -> None:
+    fl = fleet()
+    fl.start("web-1")
+    fl.start("web-2")
+    restart = {"command": [sys.executable, "-c", "raise SystemExit(3)"]}
+    result = drill(fl, ["web-1", "web-2"], restart=restart)
+    assert result.status is Status.NOT_READY
+    assert "restart command failed (exit code 3)" in result.message
+    assert "DOWN" in result.message
+
+
+def test_drill_is_skipped_until_enabled(tmp_path: Path) -> None:
+    result = one(audit_local(write_app(tmp_path / "app"), CHECK))
+    assert result.status is Status.SKIPPED
+    assert "graceful_shutdown_drill.enabled" in result.message
