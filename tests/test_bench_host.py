@@ -229,3 +229,47 @@ def test_host_benchmarks_are_opt_in_members_of_the_performance_category(check: s
     assert spec.opt_in is True
     assert spec.categories == ("performance",)
     assert spec.suites == ("production",)
+
+
+@pytest.mark.ssh
+def test_host_benchmarks_run_in_the_remote_probe_over_real_ssh(
+    ssh_fleet: Any, ssh_options: Callable[..., Any], tmp_path: Path, http_server: Callable[[], Any]
+) -> None:
+    """Workflow and git timings come from the probe on the SSH host; a loopback URL is refused."""
+    from readiness import validate
+    from tests.services.apps import write_app
+    from tests.services.sshd import host_entry, write_inventory
+
+    root = write_app(tmp_path / "app", files={"repos.yaml": yaml.safe_dump(["repos/clean"])})
+    make_repo(root / "repos" / "clean")
+    host = ssh_fleet.hosts[3]
+    inventory = write_inventory(tmp_path / "inv.yml", {"spare": host_entry(ssh_fleet, host)})
+    srv = http_server().route("/health", body="ok")
+    smoke_argv = ["python3", "-c", "import json; print(json.dumps({'state': 'completed'}))"]
+    overrides = {
+        "app_root": str(root),
+        "smoke_workflow": {"command": smoke_argv, "timeout_s": 10},
+        "workflow_benchmark": {"runs": 2, "concurrency": 2, "time_cap_s": 10},
+        "repository_benchmark": {"repetitions": 2, "operations": ["status", "log"]},
+        "http_benchmarks": [{"name": "lo", "url": srv.url + "/health", "requests": 5}],
+        "benchmark_baseline_dir": str(tmp_path / "baselines"),
+    }
+    report = validate(
+        "spare",
+        ["workflow_benchmark", "repository_benchmark", "http_benchmark"],
+        inventory=str(inventory),
+        options=ssh_options(),
+        profile_overrides=overrides,
+    )
+    assert report.hosts[0].address != "local"
+    by_name = {r.check_name: r for r in report.results}
+    wf, repo, http = (
+        by_name[n] for n in ("workflow_benchmark", "repository_benchmark", "http_benchmark")
+    )
+    assert wf.status is Status.READY, wf.message
+    assert rows(wf)["concurrent"]["n"] == 2
+    assert repo.status is Status.READY, repo.message
+    assert set(rows(repo)) == {"clean:status", "clean:log"}
+    assert http.status is Status.DEGRADED
+    assert "from the controller is not host spare" in http.message
+    assert srv.requests_to("/health") == [], "no load was sent to the controller's own loopback"

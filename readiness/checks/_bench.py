@@ -27,7 +27,9 @@ from ..registry import CheckContext
 
 __all__ = [
     "BASELINE_DEFAULTS",
+    "CUT",
     "Sample",
+    "baseline_path",
     "bench_block",
     "judge_errors",
     "judge_latency",
@@ -47,6 +49,8 @@ BASELINE_DEFAULTS: dict[str, Any] = {
     "thresholds": {"benchmark_max_regression": 1.5},
 }
 
+# The error text a work function returns for a run the time cap interrupted (not an error).
+CUT = "\0cut-by-time-cap"
 MAX_WORKERS = 64  # a profile typo (concurrency: 8000) must not start thousands of threads
 
 
@@ -154,9 +158,6 @@ def run_bounded(
         t.join(time_cap_s + 60)  # work() bounds itself by the time left; this is a backstop
     wall = time.monotonic() - started
     return samples, wall, cut[0] + max(0, requests - counter[0])
-
-
-CUT = "\0cut-by-time-cap"
 
 
 # --- judgement --------------------------------------------------------------------------------
