@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from readiness import validate
-from readiness.collect import bootstrap_argv
+from readiness.collect import bootstrap_argv, bootstrap_stdin
 from readiness.loopback import LoopbackFleet, keypair
 from readiness.model import FleetReport, Status
 from readiness.report import render
@@ -292,11 +292,11 @@ def test_remote_timeout_kills_the_remote_process(
 ) -> None:
     pidfile = tmp_path / "probe.pid"
     src = f"import os,time\nopen({str(pidfile)!r},'w').write(str(os.getpid()))\ntime.sleep(60)\n"
-    stdin = b"%d\n" % len(src) + src.encode()
+    stdin = bootstrap_stdin(src.encode(), b"", deadline_s=1)
     transport = _open(ssh_fleet, ssh_options())
     try:
         t0 = time.monotonic()
-        res = transport.run(bootstrap_argv(timeout_s=1), stdin=stdin, timeout=15)
+        res = transport.run(bootstrap_argv(), stdin=stdin, timeout=15)
         elapsed = time.monotonic() - t0
     finally:
         transport.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -23,9 +25,9 @@ def test_the_probe_stays_python_38_compatible() -> None:
 
 
 def test_the_remote_command_line_is_constant_and_parameters_travel_on_stdin() -> None:
-    argv = bootstrap_argv(timeout_s=30, sudo=True)
+    argv = bootstrap_argv(sudo=True)
     assert argv[:3] == ["sudo", "-n", "--"]
-    assert "timeout" in argv
+    assert argv == bootstrap_argv(python="python3", sudo=True)  # the same for every host and run
     assert all("{" not in a and "$" not in a for a in argv)
 
 
@@ -121,3 +123,52 @@ def test_a_probe_killed_by_its_deadline_is_a_probe_error() -> None:
             {"s": {"op": "run", "argv": ["sleep", "20"], "timeout": 20}},
             timeout_s=1,
         )
+
+
+def test_the_probe_json_encoder_round_trips_awkward_strings() -> None:
+    from readiness.probe import dumps
+
+    sample = {
+        "quote": 'a"b\\c',
+        "controls": "".join(chr(i) for i in range(32)),
+        "unicode": "héllo ✓ 日本",
+        "numbers": [0, -3, 2.5, 10**20],
+        "flags": [True, False, None],
+        "nested": {"k": ({"x": []},)},
+    }
+    assert json.loads(dumps(sample)) == {**sample, "nested": {"k": [{"x": []}]}}
+    assert json.loads(dumps({"nan": float("nan"), "inf": float("inf")})) == {
+        "nan": None,
+        "inf": None,
+    }
+
+
+def test_undecodable_file_names_survive_the_round_trip(tmp_path: Path) -> None:
+    odd = os.fsencode(str(tmp_path)) + b"/back\xffup.sql"
+    fd = os.open(odd, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"x")
+    os.close(fd)
+    f = probe({"l": {"op": "list", "path": str(tmp_path), "patterns": ["*.sql"]}})
+    assert len(f["l"]["entries"]) == 1
+    assert f["l"]["entries"][0]["name"].startswith("back")
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern", "expected"),
+    [
+        ("a.sql", "*.sql", True),
+        ("a.sql.gz", "*.sql", False),
+        ("backup-1", "backup-*", True),
+        ("x", "*", True),
+        ("db.dump", "db.dump", True),
+        ("b1.tar", "b?.tar", True),
+        ("c.sq", "*.s[qx]", True),
+    ],
+)
+def test_list_patterns_match_like_fnmatch(name: str, pattern: str, expected: bool) -> None:
+    import fnmatch
+
+    from readiness.probe import _match
+
+    assert _match(name, pattern) is expected
+    assert fnmatch.fnmatchcase(name, pattern) is expected

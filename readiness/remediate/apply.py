@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ..collect import ProbeError, bootstrap_argv
+from ..collect import ProbeError, bootstrap_argv, bootstrap_stdin
 from ..model import CheckResult, Status
 from ..transport import Transport
 from .plan import FileState, Fix
@@ -35,9 +35,9 @@ def run_applier(
 ) -> dict[str, Any]:
     """Run the host-side applier once; its answer as a dict (``ok`` says if it succeeded)."""
     src = applier_source()
-    stdin = b"%d\n" % len(src) + src + json.dumps(request).encode()
+    stdin = bootstrap_stdin(src, json.dumps(request).encode(), deadline_s=timeout_s)
     python = sys.executable if transport.is_local else "python3"
-    argv = bootstrap_argv(python=python, timeout_s=timeout_s, sudo=sudo)
+    argv = bootstrap_argv(python=python, sudo=sudo)
     res = transport.run(argv, stdin=stdin, timeout=timeout_s + 5, max_output=64 * 1024 * 1024)
     if res.timed_out or res.exit_code == 124:
         raise ProbeError(f"applier timed out after {timeout_s:.0f}s")
