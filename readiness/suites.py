@@ -139,11 +139,17 @@ def get_suite(name: str) -> Suite:
 
 
 def select_checks(suite: Suite, specs: Iterable[CheckSpec] | None = None) -> list[CheckSpec]:
-    """The checks ``suite`` runs, in report order; opt-in checks run only when named."""
+    """The checks ``suite`` runs, in report order.
+
+    Opt-in checks (integration tests and benchmarks that act on the system) are
+    selected like any other: each reports SKIPPED, naming the profile key that
+    enables it, until the profile does. A suite therefore always shows what it
+    did not exercise, and a gate with only skipped results says "no data".
+    """
     if suite.name == "validate" and specs is None:
         return resolve_names(None, suite="validate")  # exactly what `validate` always ran
     pool = all_checks() if specs is None else list(specs)
-    return [s for s in pool if suite.selects(s) and not s.opt_in]
+    return [s for s in pool if suite.selects(s)]
 
 
 # --- quality gates -------------------------------------------------------------------------
@@ -513,7 +519,7 @@ def catalog(specs: Sequence[CheckSpec] | None = None) -> list[dict[str, Any]]:
             "title": s.title,
             "categories": list(s.categories),
             "suites": list(s.suites),
-            "run_by": [n for n, suite in SUITES.items() if suite.selects(s) and not s.opt_in],
+            "run_by": [n for n, suite in SUITES.items() if suite.selects(s)],
             "description": s.description,
             "profile_keys": list(s.profile_keys),
             "opt_in": s.opt_in,

@@ -260,7 +260,7 @@ def test_check_config_runs_production_configuration_and_security_checks_only() -
 
 def test_category_suites_select_by_category_from_any_registry_suite() -> None:
     assert names("run-integration-tests") == ["db", "adapter_health"]
-    assert names("run-benchmarks") == ["latency"]
+    assert names("run-benchmarks") == ["latency", "soak"]  # opt-in checks self-skip until enabled
 
 
 def test_run_all_tests_is_the_production_suite_plus_integration_and_performance() -> None:
@@ -271,6 +271,7 @@ def test_run_all_tests_is_the_production_suite_plus_integration_and_performance(
         "adapter_health",
         "workflow",
         "latency",
+        "soak",
     ]
 
 
