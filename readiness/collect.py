@@ -7,11 +7,10 @@ import marshal
 import math
 import sys
 from collections.abc import Mapping
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from .errors import TransportError
+from .probe_source import ops_in, probe_source, pruned_source
 from .transport import DEFAULT_MAX_OUTPUT, Transport
 
 __all__ = ["ProbeError", "bootstrap_argv", "bootstrap_stdin", "probe_source", "run_probe"]
@@ -29,11 +28,6 @@ _BOOTSTRAP = (
 
 class ProbeError(TransportError):
     """The probe ran but did not produce a usable answer (ERROR, not UNREACHABLE)."""
-
-
-@cache
-def probe_source() -> bytes:
-    return resources.files("readiness").joinpath("probe.py").read_bytes()
 
 
 def bootstrap_argv(*, python: str = "python3", sudo: bool = False) -> list[str]:
@@ -75,7 +69,7 @@ def run_probe(
     max_output: int = DEFAULT_MAX_OUTPUT,
 ) -> dict[str, Any]:
     """Run the probe once on the host behind ``transport`` and return its answer."""
-    src = probe_source()
+    src = pruned_source(ops_in(facts))
     # marshal (format 4, Python >= 3.4) is builtin on the host: no import cost, and the
     # request is the controller's own plain data, never something a host sent.
     payload = marshal.dumps({"facts": _plain(facts)}, 4)

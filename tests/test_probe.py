@@ -172,3 +172,54 @@ def test_list_patterns_match_like_fnmatch(name: str, pattern: str, expected: boo
 
     assert _match(name, pattern) is expected
     assert fnmatch.fnmatchcase(name, pattern) is expected
+
+
+def test_a_pruned_probe_keeps_only_the_ops_asked_for_and_stays_python_38() -> None:
+    from readiness.probe import OPS
+    from readiness.probe_source import ops_in, pruned_source
+
+    full = pruned_source(frozenset(OPS))
+    ast.parse(full, feature_version=(3, 8))
+    small = pruned_source(ops_in({"a": {"op": "stat", "path": "/"}}))
+    ast.parse(small, feature_version=(3, 8))
+    assert b"def op_stat" in small
+    assert b"def op_http" not in small and b"def op_run" not in small
+    assert len(small) < len(full) / 3
+    assert ops_in({"r": {"op": "repeat", "spec": {"op": "run", "argv": ["true"]}}}) == {
+        "repeat",
+        "run",
+    }
+
+
+@pytest.mark.parametrize(
+    "op", ["crontab", "repeat", "http", "terminate", "file_wait", "file_refs", "list"]
+)
+def test_every_op_brings_the_helpers_it_calls(op: str) -> None:
+    """Each op alone compiles and its module-level names all resolve."""
+    import builtins
+
+    from readiness.probe_source import pruned_source
+
+    tree = ast.parse(pruned_source(frozenset({op})))
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    defined |= {
+        t.id
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    defined |= {
+        a.asname or a.name.split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for a in n.names
+    }
+    local = {a.arg for n in ast.walk(tree) if isinstance(n, ast.arg) for a in [n]}
+    local |= {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    local |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    unresolved = used - defined - local - set(dir(builtins)) - {"__name__"}
+    assert unresolved == set()

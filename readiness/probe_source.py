@@ -1,0 +1,119 @@
+"""Ship each host only the part of the probe a run needs.
+
+Compiling the whole probe costs the host ~7 ms of CPU per run (more than the
+interpreter's own start-up) and every byte of it is encrypted and sent. A run
+needs a handful of ops, so the controller prunes ``probe.py`` with ``ast``: it
+keeps the module-level statements, the functions reachable from ``collect``,
+``main`` and the requested ops (following every name a kept function uses),
+regenerates ``OPS`` with just those ops, and drops docstrings. The result is
+cached per set of ops and must stay Python 3.8 syntax (tests check it).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+__all__ = ["ops_in", "probe_source", "pruned_source"]
+
+_ROOTS = ("collect", "main", "dumps")
+
+
+@cache
+def probe_source() -> bytes:
+    """The full probe, as shipped in the package."""
+    return resources.files("readiness").joinpath("probe.py").read_bytes()
+
+
+def ops_in(facts: Mapping[str, Any]) -> frozenset[str]:
+    """Every ``op`` named in a request, nested specs included (``repeat`` wraps one)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            if isinstance(node.get("op"), str):
+                found.add(node["op"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(facts)
+    return frozenset(found)
+
+
+@cache
+def _parsed() -> tuple[ast.Module, dict[str, str]]:
+    module = ast.parse(probe_source())
+    ops: dict[str, str] = {}
+    for stmt in module.body:
+        if _assigns(stmt, "OPS") and isinstance(stmt.value, ast.Dict):  # type: ignore[attr-defined]
+            for key, value in zip(stmt.value.keys, stmt.value.values, strict=True):  # type: ignore[attr-defined]
+                if isinstance(key, ast.Constant) and isinstance(value, ast.Name):
+                    ops[str(key.value)] = value.id
+    return module, ops
+
+
+def _assigns(stmt: ast.stmt, name: str) -> bool:
+    return isinstance(stmt, ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id == name for t in stmt.targets
+    )
+
+
+@cache
+def pruned_source(ops: frozenset[str]) -> bytes:
+    """The probe with only what ``ops`` need; unknown ops are left for the probe to refuse."""
+    module, op_functions = _parsed()
+    functions = {s.name: s for s in module.body if isinstance(s, ast.FunctionDef)}
+    wanted = [op_functions[o] for o in sorted(ops) if o in op_functions]
+    keep = _reachable([*_ROOTS, *wanted], functions)
+    body: list[ast.stmt] = []
+    for stmt in module.body:
+        if isinstance(stmt, ast.FunctionDef):
+            if stmt.name in keep:
+                body.append(_without_docstring(stmt))
+        elif _assigns(stmt, "OPS"):
+            body.append(_ops_table({o: op_functions[o] for o in sorted(ops) if o in op_functions}))
+        elif not _is_docstring(stmt):
+            body.append(stmt)
+    pruned = ast.Module(body=body, type_ignores=[])
+    return (ast.unparse(ast.fix_missing_locations(pruned)) + "\n").encode()
+
+
+def _reachable(roots: Iterable[str], functions: Mapping[str, ast.FunctionDef]) -> set[str]:
+    keep: set[str] = set()
+    todo = [r for r in roots if r in functions]
+    while todo:
+        name = todo.pop()
+        if name in keep:
+            continue
+        keep.add(name)
+        for node in ast.walk(functions[name]):
+            if isinstance(node, ast.Name) and node.id in functions and node.id not in keep:
+                todo.append(node.id)
+    return keep
+
+
+def _ops_table(ops: Mapping[str, str]) -> ast.stmt:
+    table = ast.Dict(
+        keys=[ast.Constant(k) for k in ops], values=[ast.Name(v, ast.Load()) for v in ops.values()]
+    )
+    return ast.Assign(targets=[ast.Name("OPS", ast.Store())], value=table, lineno=0)
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
+def _without_docstring(fn: ast.FunctionDef) -> ast.FunctionDef:
+    if len(fn.body) > 1 and _is_docstring(fn.body[0]):
+        fn = ast.FunctionDef(**{**fn.__dict__, "body": fn.body[1:]})
+    return fn
