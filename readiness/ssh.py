@@ -185,7 +185,7 @@ class SshConnector:
         self._keys_lock = threading.Lock()
         self._default_user = getpass.getuser()
         self._allow_agent = bool(os.environ.get("SSH_AUTH_SOCK"))
-        # One shared, read-only Fabric config: no ssh_config files loaded per connection.
+        # The Fabric config is built once (no ssh_config files loaded per connection).
         self._fabric_config = Config(
             ssh_config=paramiko.SSHConfig(), overrides={"load_ssh_configs": False}
         )
@@ -247,7 +247,10 @@ class SshConnector:
             host=target.address,
             user=target.user,
             port=target.port,
-            config=self._fabric_config,
+            # A clone per connection (0.1 ms): Fabric writes to a Connection's config, and
+            # invoke re-merges a Config on every write, so a shared one is briefly empty
+            # for the other threads ("No attribute or config key found for 'gateway'").
+            config=self._fabric_config.clone(),
             # Only bounds the key exchange (the TCP connect is ours): the banner's own
             # timeout must fire first so a silent socket says "no SSH banner".
             connect_timeout=timeout * 2,

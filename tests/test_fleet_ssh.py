@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import tracemalloc
 import uuid
@@ -454,3 +455,30 @@ def test_invoke_yaml_readiness_section_supplies_inventory_known_hosts_and_timeou
     assert proc.stderr == ""
     doc = json.loads(proc.stdout)
     assert [h["status"] for h in doc["hosts"]] == ["ready", "ready", "not_ready", "ready"]
+
+
+def test_connections_built_in_parallel_never_see_an_empty_fabric_config(tmp_path: Path) -> None:
+    """Regression: a shared Fabric Config is re-merged on every write, so threads saw it empty."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from readiness.ssh import SshTarget
+
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    connector = SshConnector(RunOptions(known_hosts=str(known), ssh_config=""))
+
+    def build(i: int) -> int:
+        target = SshTarget(f"h{i}", f"127.0.0.{1 + i % 200}", 2200 + i, "root", ())
+        conn = connector._connection(target, None)
+        for _ in range(50):  # what Connection.open() reads while other threads build
+            assert conn.config.gateway is None
+            assert conn.config.timeouts.connect is None
+        return 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible to widen the race
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            assert sum(pool.map(build, range(300))) == 300
+    finally:
+        sys.setswitchinterval(interval)
