@@ -84,6 +84,9 @@ class BenchResult:
     floor: list[Phase]
     suite: list[Phase]
     statuses: dict[str, int]
+    # Hosts the suite could not audit (UNREACHABLE/ERROR), any round: a bench must not
+    # report a fast run that quietly skipped hosts.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
@@ -177,6 +180,7 @@ def _run_rounds(
     floor: list[Phase] = []
     suite: list[Phase] = []
     statuses: dict[str, int] = {}
+    problems: list[str] = []
     for _ in range(rounds):
         floor.append(_measure("floor", fleet, lambda: _floor(hosts, options)))
 
@@ -188,10 +192,14 @@ def _run_rounds(
             statuses.clear()
             for h in report.hosts:
                 statuses[h.status.value] = statuses.get(h.status.value, 0) + 1
+                if h.reason:
+                    problems.append(
+                        f"round {len(suite) + 1}: {h.host}: {h.status.value}: {h.reason}"
+                    )
             return connector
 
         suite.append(_measure("suite", fleet, audit))
-    return BenchResult(n, forks, startup, floor, suite, statuses)
+    return BenchResult(n, forks, startup, floor, suite, statuses, problems)
 
 
 def format_result(res: BenchResult) -> str:
@@ -207,6 +215,9 @@ def format_result(res: BenchResult) -> str:
             f"{p.cpu_ms_per_host:>11.1f} {p.host_cpu_ms_per_host:>16.1f} "
             f"{p.per_host(p.connections):>9} {p.per_host(p.commands):>8}"
         )
-    lines.append(f"host statuses: {res.statuses}")
+    lines.append(f"host statuses (last round): {res.statuses}")
+    if res.problems:
+        lines.append(f"hosts not audited: {len(res.problems)}")
+        lines += [f"  {p}" for p in res.problems[:10]]
     lines.append(f"suite/floor wall ratio (best of each): {res.ratio:.2f}")
     return "\n".join(lines)

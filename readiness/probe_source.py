@@ -12,6 +12,7 @@ cached per set of ops and must stay Python 3.8 syntax (tests check it).
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
@@ -20,6 +21,10 @@ from typing import Any
 __all__ = ["ops_in", "probe_source", "pruned_source"]
 
 _ROOTS = ("collect", "main", "dumps")
+# Fleet workers ask for the same op set at once on first use; functools.cache does not
+# serialise that, and CPython's ast is not safe to drive from several threads at a time
+# (SystemError "AST constructor recursion depth mismatch", seen in a 200-host bench).
+_LOCK = threading.Lock()
 
 
 @cache
@@ -64,9 +69,14 @@ def _assigns(stmt: ast.stmt, name: str) -> bool:
     )
 
 
-@cache
 def pruned_source(ops: frozenset[str]) -> bytes:
     """The probe with only what ``ops`` need; unknown ops are left for the probe to refuse."""
+    with _LOCK:
+        return _pruned(ops)
+
+
+@cache
+def _pruned(ops: frozenset[str]) -> bytes:
     module, op_functions = _parsed()
     functions = {s.name: s for s in module.body if isinstance(s, ast.FunctionDef)}
     wanted = [op_functions[o] for o in sorted(ops) if o in op_functions]

@@ -223,3 +223,23 @@ def test_every_op_brings_the_helpers_it_calls(op: str) -> None:
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     unresolved = used - defined - local - set(dir(builtins)) - {"__name__"}
     assert unresolved == set()
+
+
+def test_pruning_is_safe_when_many_hosts_ask_at_once() -> None:
+    """Concurrent first use is serialised: CPython's ast once raised SystemError in a bench."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from readiness.probe import OPS
+    from readiness.probe_source import _pruned, pruned_source
+
+    op_sets = [frozenset(list(OPS)[: 1 + i % len(OPS)]) for i in range(64)]
+    _pruned.cache_clear()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            sources = list(pool.map(pruned_source, op_sets))
+    finally:
+        sys.setswitchinterval(interval)
+    assert all(src.startswith(b"import") or b"def collect" in src for src in sources)
