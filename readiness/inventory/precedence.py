@@ -1,0 +1,152 @@
+"""Ansible's variable precedence: each host's effective variables and connection settings.
+
+Group layers apply from shallow to deep (ties broken by ``ansible_group_priority``, then name),
+then the host's own layers; later values replace earlier ones, except the ``readiness`` dict,
+which is merged recursively.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from readiness.errors import InventoryError
+
+from .model import LOCAL, PROFILE_KEY, Group, Host
+
+if TYPE_CHECKING:  # builder imports this module to resolve what it accumulated
+    from .builder import RawGroup, RawHost
+    from .source import Where
+
+__all__ = ["ADDRESS_KEYS", "Resolver", "final_group", "first_set"]
+
+ADDRESS_KEYS = ("readiness_host", "ansible_host", "ansible_ssh_host")
+_PORT_KEYS = ("readiness_port", "ansible_port", "ansible_ssh_port")
+_USER_KEYS = ("readiness_user", "ansible_user", "ansible_ssh_user")
+_KEY_FILE_KEYS = ("readiness_ssh_private_key_file", "ansible_ssh_private_key_file")
+_CONNECTION_KEYS = ("readiness_connection", "ansible_connection")
+
+
+class Resolver:
+    """Applies Ansible's precedence to produce each host's effective variables."""
+
+    def __init__(
+        self,
+        raw_groups: Mapping[str, RawGroup],
+        groups: Mapping[str, Group],
+        parents: Mapping[str, list[str]],
+    ) -> None:
+        self._raw = raw_groups
+        self._parents = parents
+        self._order = {name: index for index, name in enumerate(raw_groups)}
+        self._depth: dict[str, int] = {}
+        self._priority = {name: _priority(group) for name, group in groups.items()}
+
+    def host(self, raw: RawHost) -> Host:
+        member_of = self._ancestry(raw.groups)
+        values: dict[str, Any] = {}
+        for group in sorted(member_of | {"all"}, key=self._precedence):
+            for layer in self._raw[group].layers:
+                _merge_into(values, layer)
+        for layer in raw.layers:
+            _merge_into(values, layer)
+        groups = tuple(sorted(member_of - {"all"}, key=self._order.__getitem__))
+        return _make_host(raw, copy.deepcopy(values), groups)
+
+    def _precedence(self, group: str) -> tuple[int, int, str]:
+        """Ansible sorts groups by (depth, ansible_group_priority, name); later ones win."""
+        return (self._depth_of(group), self._priority[group], group)
+
+    def _depth_of(self, group: str) -> int:
+        if group not in self._depth:
+            parents = self._parents[group]
+            self._depth[group] = 1 + max(map(self._depth_of, parents)) if parents else 0
+        return self._depth[group]
+
+    def _ancestry(self, direct: list[str]) -> set[str]:
+        found: set[str] = set()
+        pending = list(direct)
+        while pending:
+            group = pending.pop()
+            if group not in found:
+                found.add(group)
+                pending.extend(self._parents[group])
+        return found
+
+
+def final_group(raw: RawGroup) -> Group:
+    values: dict[str, Any] = {}
+    for layer in raw.layers:
+        _merge_into(values, layer)
+    return Group(
+        name=raw.name,
+        hosts=tuple(raw.hosts),
+        children=tuple(raw.children),
+        vars=MappingProxyType(values),
+        source=raw.where.text,
+    )
+
+
+def _priority(group: Group) -> int:
+    value = group.vars.get("ansible_group_priority", 1)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InventoryError(
+            f"ansible_group_priority of group {group.name!r} must be an integer, got {value!r}"
+        ) from None
+
+
+def _merge_into(values: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    """Later layers replace variables, except ``readiness``, which is merged recursively."""
+    for key, value in layer.items():
+        if key == PROFILE_KEY and isinstance(values.get(key), Mapping):
+            values[key] = _deep_merge(values[key], value)
+        else:
+            values[key] = value
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        old = merged.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            merged[key] = _deep_merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) -> Host:
+    connection = first_set(values, _CONNECTION_KEYS)
+    user = first_set(values, _USER_KEYS)
+    key_file = first_set(values, _KEY_FILE_KEYS)
+    return Host(
+        name=raw.name,
+        address=str(first_set(values, ADDRESS_KEYS) or raw.name),
+        port=_port(values, raw.where),
+        user=None if user is None else str(user),
+        key_file=None if key_file is None else str(Path(str(key_file)).expanduser()),
+        vars=MappingProxyType(values),
+        groups=groups,
+        local=raw.name == LOCAL or connection == "local",
+        source=raw.where.text,
+    )
+
+
+def first_set(values: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    """The first of ``keys`` that is set: readiness_* spellings win over ansible_* ones."""
+    return next((values[key] for key in keys if values.get(key) is not None), None)
+
+
+def _port(values: Mapping[str, Any], where: Where) -> int:
+    value = first_set(values, _PORT_KEYS)
+    if value is None:
+        return 22
+    port = int(value) if isinstance(value, int | str) and str(value).isdigit() else -1
+    if not 0 < port < 65536:
+        raise where.error(f"invalid port {value!r}")
+    return port

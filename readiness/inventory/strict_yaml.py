@@ -1,0 +1,131 @@
+"""Strict YAML: no duplicate keys, no recursive aliases or alias bombs, errors at file:line.
+
+Mappings remember the line of each key, so later errors can point at the offending entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from .source import Where
+
+__all__ = ["line_of", "parse_yaml"]
+
+_ALIAS_BUDGET = 100  # YAML alias expansions allowed per file; stops "billion laughs" documents
+
+
+class _LineDict(dict[Any, Any]):
+    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+        self.key_lines: dict[str, int] = {}
+
+
+def line_of(mapping: Any, key: Any) -> int | None:
+    if isinstance(mapping, _LineDict):
+        return mapping.key_lines.get(str(key), mapping.line)
+    return None
+
+
+class _Refused(Exception):
+    """The strict loader refused a document it could parse (aliases out of budget)."""
+
+    def __init__(self, message: str, event: yaml.Event) -> None:
+        super().__init__(message)
+        self.line = event.start_mark.line + 1 if event.start_mark else None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, recursive aliases and alias bombs."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._expansions = 0
+        self._anchor_cost: dict[str, int] = {}
+        self._open_anchors: set[str] = set()
+        self._cost_stack = [0]
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+        if isinstance(event, yaml.AliasEvent):
+            self._charge_alias(event)
+            return super().compose_node(parent, index)
+        anchor = getattr(event, "anchor", None)
+        self._cost_stack.append(0)
+        if anchor:
+            self._open_anchors.add(anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._open_anchors.discard(anchor or "")
+            inner = self._cost_stack.pop()
+        if anchor:
+            self._anchor_cost[anchor] = inner
+        self._cost_stack[-1] += inner
+        return node
+
+    def _charge_alias(self, event: yaml.AliasEvent) -> None:
+        """Count what expanding this alias costs: itself plus every alias inside its anchor."""
+        anchor = event.anchor or ""
+        if anchor in self._open_anchors:
+            raise _Refused(f"recursive alias *{anchor} is not allowed", event)
+        cost = 1 + self._anchor_cost.get(anchor, 0)
+        self._expansions += cost
+        self._cost_stack[-1] += cost
+        if self._expansions > _ALIAS_BUDGET:
+            raise _Refused(
+                f"too many alias expansions (more than {_ALIAS_BUDGET}); refusing a YAML alias bomb",
+                event,
+            )
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # keys merged in with << may legitimately be overridden
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.setdefault(key, line)
+            except TypeError:
+                continue  # unhashable: SafeLoader reports it
+            if first != line:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r} (first defined on line {first})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _construct_line_dict(loader: _StrictLoader, node: yaml.MappingNode) -> Iterator[_LineDict]:
+    data = _LineDict(node.start_mark.line + 1)
+    yield data
+    data.update(loader.construct_mapping(node))
+    for key_node, _ in node.value:
+        data.key_lines.setdefault(str(key_node.value), key_node.start_mark.line + 1)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_line_dict)
+
+
+def parse_yaml(text: str, where: Where) -> Any:
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    except _Refused as exc:
+        raise where.at(exc.line).error(f"invalid YAML: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise where.at(line).error(f"invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise where.error(f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
