@@ -10,6 +10,11 @@ document on stdout. Three operations:
 ``restore``  put a snapshot back byte for byte (the controller asks for it when the
              re-audit shows the fix did not make its check pass).
 
+One change is not a file: ``run_command`` runs the app's own command (its database
+migrations) as an argv, never through a shell, with a timeout, in its own process
+group, output captured and capped. What it changes cannot be snapshotted, so it
+cannot be restored; the controller says so instead of claiming a revert.
+
 Every change "ensures" a state, so applying twice changes nothing the second time.
 Nothing is deleted except what this same fix created, and an existing file is only
 rewritten after a ``<file>.readiness-bak.<stamp>`` copy of it was kept. Secrets
@@ -25,6 +30,8 @@ import os
 import pwd
 import re
 import secrets
+import shlex
+import signal
 import stat
 import subprocess
 import sys
@@ -35,7 +42,9 @@ from typing import Any, Dict, List, Optional, Tuple
 APPLIER_VERSION = 1
 SNAPSHOT_MAX_BYTES = 4 * 1024 * 1024
 BACKUP_MARK = ".readiness-bak."
-CRONTAB = "crontab:"  # snapshot key of the user's crontab
+CRONTAB = "crontab:"  # snapshot key of a crontab: "crontab:" (own) or "crontab:<user>"
+OUTPUT_MAX_BYTES = 64 * 1024  # the tail of a command's output that is kept
+_USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 
 Snapshot = Dict[str, Dict[str, Any]]
 
@@ -80,10 +89,19 @@ def _content(state: Dict[str, Any]) -> bytes:
     return base64.b64decode(state.get("content_b64") or "")
 
 
-def _crontab_state() -> Dict[str, Any]:
+def _crontab_argv(user: Optional[str], *args: str) -> List[str]:
+    """``crontab [-u USER] ARGS``; a user name that could be read as an option is refused."""
+    if not user:
+        return ["crontab", *args]
+    if not _USER_NAME.match(user):
+        raise ApplyError("invalid crontab user name %r" % user)
+    return ["crontab", "-u", user, *args]
+
+
+def _crontab_state(user: Optional[str] = None) -> Dict[str, Any]:
     try:
         proc = subprocess.run(
-            ["crontab", "-l"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL
+            _crontab_argv(user, "-l"), capture_output=True, timeout=10, stdin=subprocess.DEVNULL
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"exists": None, "error": str(exc)}
@@ -92,8 +110,8 @@ def _crontab_state() -> Dict[str, Any]:
     return {"exists": True, "content_b64": base64.b64encode(proc.stdout).decode("ascii")}
 
 
-def _set_crontab(data: Optional[bytes]) -> None:
-    argv = ["crontab", "-r"] if data is None else ["crontab", "-"]
+def _set_crontab(data: Optional[bytes], user: Optional[str] = None) -> None:
+    argv = _crontab_argv(user, "-r") if data is None else _crontab_argv(user, "-")
     proc = subprocess.run(argv, input=data or b"", capture_output=True, timeout=10)
     if proc.returncode != 0 and data is not None:
         raise ApplyError("crontab -: " + proc.stderr.decode("utf-8", "replace").strip()[:300])
@@ -127,6 +145,7 @@ class _Fix:
         self.snapshot: Snapshot = {}
         self.created: List[str] = []  # files and directories, in creation order
         self.backups: List[str] = []
+        self.outputs: Dict[str, str] = {}  # change index -> the tail of a command's output
 
     def remember(self, path: str) -> Dict[str, Any]:
         if path not in self.snapshot:
@@ -136,13 +155,14 @@ class _Fix:
             self.snapshot[path] = state
         return self.snapshot[path]
 
-    def remember_crontab(self) -> Dict[str, Any]:
-        if CRONTAB not in self.snapshot:
-            state = _crontab_state()
+    def remember_crontab(self, user: Optional[str] = None) -> Dict[str, Any]:
+        key = CRONTAB + (user or "")
+        if key not in self.snapshot:
+            state = _crontab_state(user)
             if state.get("exists") is None:
                 raise ApplyError("cannot read the crontab: %s" % state.get("error"))
-            self.snapshot[CRONTAB] = state
-        return self.snapshot[CRONTAB]
+            self.snapshot[key] = state
+        return self.snapshot[key]
 
     def make_parents(self, path: str) -> None:
         missing = []
@@ -278,13 +298,70 @@ def ch_chmod(fix: _Fix, change: Dict[str, Any]) -> str:
 
 def ch_crontab(fix: _Fix, change: Dict[str, Any]) -> str:
     line = change["line"].strip()
-    state = fix.remember_crontab()
+    user = change.get("user") or None
+    state = fix.remember_crontab(user)
     old = _content(state) if state.get("exists") else b""
     if any(l.strip() == line for l in old.decode("utf-8", "replace").splitlines()):
         return ""
     sep = b"" if not old or old.endswith(b"\n") else b"\n"
-    _set_crontab(old + sep + line.encode("utf-8") + b"\n")
+    _set_crontab(old + sep + line.encode("utf-8") + b"\n", user)
     return "crontab line added"
+
+
+def _run_capped(
+    argv: List[str], cwd: str, timeout: float, limit: int
+) -> Tuple[int, bool, float, str]:
+    """(exit code, timed out, seconds, last ``limit`` bytes of stdout+stderr)."""
+    with tempfile.TemporaryFile() as out:
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a timeout kills the command's whole process group
+            )
+        except OSError as exc:
+            raise ApplyError("cannot start %s: %s" % (argv[0], exc)) from exc
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait()
+        seconds = time.monotonic() - started
+        size = os.fstat(out.fileno()).st_size
+        out.seek(max(0, size - limit))
+        text = out.read(limit).decode("utf-8", "replace")
+        if size > limit:
+            text = "[... %d earlier bytes of output cut ...]\n%s" % (size - limit, text)
+        return proc.returncode, timed_out, seconds, text
+
+
+def ch_run_command(fix: _Fix, change: Dict[str, Any]) -> str:
+    """Run an argv (never a shell string) in ``cwd``; a non-zero exit or a timeout fails the fix."""
+    argv = change.get("argv")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+        raise ApplyError("run_command needs an argv list of non-empty strings")
+    cwd = change["cwd"]
+    if not os.path.isdir(cwd):
+        raise ApplyError("working directory %s does not exist" % cwd)
+    timeout = float(change.get("timeout_s", 300))
+    limit = int(change.get("max_bytes", OUTPUT_MAX_BYTES))
+    code, timed_out, seconds, output = _run_capped(argv, cwd, timeout, limit)
+    fix.outputs[str(change.get("index", len(fix.outputs)))] = output
+    shown = shlex.join(argv)
+    if timed_out:
+        raise ApplyError("`%s` timed out after %g s and was killed" % (shown, timeout))
+    if code != 0:
+        raise ApplyError("`%s` exited with %d after %.1f s" % (shown, code, seconds))
+    return "exit 0 after %.1f s" % seconds
 
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
@@ -338,6 +415,7 @@ CHANGES = {
     "chmod": ch_chmod,
     "crontab": ch_crontab,
     "set_env": ch_set_env,
+    "run_command": ch_run_command,
 }
 
 
@@ -363,11 +441,12 @@ def restore(snapshot: Snapshot, created: List[str]) -> List[str]:
 
 
 def _restore_one(path: str, state: Dict[str, Any]) -> None:
-    if path == CRONTAB:
-        now = _crontab_state()
+    if path.startswith(CRONTAB):
+        user = path[len(CRONTAB) :] or None
+        now = _crontab_state(user)
         before = _content(state) if state.get("exists") else None
         if (_content(now) if now.get("exists") else None) != before:
-            _set_crontab(before)
+            _set_crontab(before, user)
         return
     if not state.get("exists"):
         return
@@ -386,17 +465,18 @@ def op_apply(request: Dict[str, Any]) -> Dict[str, Any]:
     fix = _Fix(str(request.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
     results = []
     try:
-        for change in request.get("changes") or []:
+        for index, change in enumerate(request.get("changes") or []):
             fn = CHANGES.get(change.get("kind"))
             if fn is None:
                 raise ApplyError("unknown change %r" % change.get("kind"))
-            results.append(fn(fix, change))
+            results.append(fn(fix, dict(change, index=index)))
     except (ApplyError, OSError, ValueError, KeyError) as exc:
         errors = restore(fix.snapshot, fix.created)
         return {
             "ok": False,
             "error": "%s: %s" % (type(exc).__name__, exc),
             "restore_errors": errors,
+            "outputs": fix.outputs,
         }
     return {
         "ok": True,
@@ -404,6 +484,7 @@ def op_apply(request: Dict[str, Any]) -> Dict[str, Any]:
         "snapshot": fix.snapshot,
         "created": fix.created,
         "backups": fix.backups,
+        "outputs": fix.outputs,
     }
 
 

@@ -284,6 +284,10 @@ def bench(
         "check": "Check to fix; repeatable or comma list (default: every check that has a fixer)",
         "apply": "Carry the plan out (default: dry run, print the plan as a diff)",
         "yes": "Apply to several hosts without asking (required when there is no terminal)",
+        "run_migrations": (
+            "Plan (and with --apply run, on the host) the profile's migration_command when the "
+            "audit reports pending migrations; never a guessed tool, and it cannot be reverted"
+        ),
         "sudo": "Run the audit and the fixes through `sudo -n` (never prompts)",
         "format": "Output format: text or json (default: text)",
         "audit_log": "JSON-lines audit log (default: reports/remediation-audit.jsonl)",
@@ -299,6 +303,7 @@ def remediate(
     limit: str | None = None,
     apply: bool = False,
     yes: bool = False,
+    run_migrations: bool = False,
     sudo: bool = False,
     format: str = "text",
     audit_log: str | None = None,
@@ -313,6 +318,8 @@ def remediate(
     """Fix what the audit found: dry run by default (a diff), --apply to change hosts.
 
     Each fix is a transaction: snapshot, apply, re-audit the check, restore if it still fails.
+    Pending migrations are only run with --run-migrations, via the profile's migration_command
+    (an argv list), and are never reverted: a failing migration is reported as failed.
     Exit codes: 0 every fix worked (or the dry run planned); 1 a fix failed or was reverted, or a
     host was unreachable; 2 usage errors and refused confirmation (docs/remediation.md).
     """
@@ -338,6 +345,7 @@ def remediate(
             limit=limit,
             apply=apply,
             yes=yes,
+            run_migrations=run_migrations,
             fmt=format,
             audit_log=audit_log,
             options=opts,

@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "backup_schedule": None,
     # Extra crontab-format files to search (e.g. a deployment's own cron file).
     "backup_cron_files": [],
+    # Whose crontab `invoke remediate` adds the schedule to when no backup_cron_files is named:
+    # null is the remote (SSH) user's own; a user name means `crontab -u USER` (needs root).
+    "backup_cron_user": None,
     # Which files under docs_dir may document backup/restore (fnmatch on the file name).
     "backup_doc_patterns": ["*.md", "*.rst", "*.txt", "*.adoc"],
     "thresholds": {
@@ -348,6 +351,7 @@ register(
         "backup_schedule_pattern",
         "backup_schedule",
         "backup_cron_files",
+        "backup_cron_user",
         "backup_doc_patterns",
         "thresholds.backup_max_age_hours",
         "thresholds.backup_list_limit",

@@ -40,10 +40,16 @@ DEFAULTS: dict[str, Any] = {
     "migrations_dir": "migrations",
     # "auto" detects alembic_version or schema_migrations; or a table name ("schema.table").
     "migrations_table": "auto",
+    # The app's own migration command as an argv list (never a shell string), e.g.
+    # ["alembic", "upgrade", "head"]; only `invoke remediate --run-migrations` runs it, on the host.
+    "migration_command": None,
+    # Where it runs: relative to app_root unless absolute.
+    "migration_cwd": ".",
     "thresholds": {
         "db_connect_timeout_s": 5,
         "db_statement_timeout_s": 10,
         "migrations_max_scripts": 200,
+        "migration_timeout_s": 600,
     },
 }
 
@@ -673,9 +679,12 @@ register(
         "database_tables",
         "migrations_dir",
         "migrations_table",
+        "migration_command",
+        "migration_cwd",
         "thresholds.db_connect_timeout_s",
         "thresholds.db_statement_timeout_s",
         "thresholds.migrations_max_scripts",
+        "thresholds.migration_timeout_s",
     ),
     aliases=("database", "db", "migrations", "database_migrations"),
     order=30,

@@ -3,7 +3,8 @@
 :func:`apply_fix` is the transaction of one fix on one host: the applier snapshots
 and applies in one round trip, the check is re-audited on the same connection, and
 when the findings the fix was meant to clear are still there (or the check got
-worse) the snapshot is restored byte for byte.
+worse) the snapshot is restored byte for byte. A fix that ran a command on the host
+(migrations) cannot be restored that way: it is reported ``failed``, never ``reverted``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 
 from ..collect import ProbeError, bootstrap_argv, bootstrap_stdin
 from ..model import CheckResult, Status
+from ..redact import redact_url_password
 from ..transport import Transport
-from .plan import FileState, Fix
+from .plan import FileState, Fix, RunCommand
 
 __all__ = ["FixOutcome", "applier_source", "apply_fix", "read_files", "run_applier"]
 
@@ -78,6 +80,7 @@ class FixOutcome:
     remaining: tuple[str, ...] = ()
     backups: tuple[str, ...] = ()
     details: tuple[str, ...] = ()
+    output: str = ""  # the tail of a command's output (URL passwords masked)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,10 +96,26 @@ class FixOutcome:
             "status_after": self.after.value if self.after else None,
             "remaining": list(self.remaining),
             "backups": list(self.backups),
+            "output": self.output or None,
         }
 
 
 Recheck = Callable[[], CheckResult]
+
+NOT_REVERTIBLE = (
+    "what the command changed cannot be reverted by remediate: migrations are the app's "
+    "responsibility (check the output, fix, and re-run)"
+)
+
+
+def _budget(fix: Fix, timeout_s: float) -> float:
+    """The applier's deadline: the usual one plus every command's own timeout."""
+    return timeout_s + sum(c.timeout_s for c in fix.changes if isinstance(c, RunCommand))
+
+
+def _output(answer: Mapping[str, Any]) -> str:
+    outputs = answer.get("outputs") or {}
+    return "\n".join(redact_url_password(str(v)) for _, v in sorted(outputs.items()))
 
 
 def apply_fix(
@@ -111,16 +130,19 @@ def apply_fix(
     """Snapshot + apply, re-audit the check, restore the snapshot when the fix did not work."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     request = {"op": "apply", "stamp": stamp, "changes": [c.request() for c in fix.changes]}
-    answer = run_applier(transport, request, timeout_s=timeout_s, sudo=sudo)
+    answer = run_applier(transport, request, timeout_s=_budget(fix, timeout_s), sudo=sudo)
+    output = _output(answer)
     if not answer.get("ok"):
         undo = answer.get("restore_errors") or []
-        why = str(answer.get("error") or "unknown error")
+        why = redact_url_password(str(answer.get("error") or "unknown error"))
         extra = (
             f"; restoring left problems: {'; '.join(undo)}"
             if undo
             else "; nothing was left changed"
+            if fix.revertible
+            else f"; {NOT_REVERTIBLE}"
         )
-        return FixOutcome(fix, "failed", why + extra, before.status)
+        return FixOutcome(fix, "failed", why + extra, before.status, output=output)
     results = [str(r) for r in answer.get("results") or ()]
     backups = tuple(str(b) for b in answer.get("backups") or ())
     if not any(results):
@@ -131,12 +153,20 @@ def apply_fix(
         after = recheck()
     except Exception as exc:  # the re-audit failed: we cannot prove the fix, so undo it
         after = CheckResult(before.check_name, Status.ERROR, f"re-audit failed: {exc}")
-    remaining = tuple(p for p in _findings(after) if p in set(fix.addresses))
+    remaining = fix.still_reported(_findings(after))
     worse = after.status > before.status
     if not remaining and not worse:
         done = [f"{c.summary()}: {r}" for c, r in zip(fix.changes, results, strict=True) if r]
         return FixOutcome(
-            fix, "applied", _verdict(after), before.status, after.status, (), backups, tuple(done)
+            fix,
+            "applied",
+            _verdict(after),
+            before.status,
+            after.status,
+            (),
+            backups,
+            tuple(done),
+            output,
         )
     restore = {
         "op": "restore",
@@ -154,7 +184,23 @@ def apply_fix(
     if not undone.get("ok"):
         errs = "; ".join(str(e) for e in undone.get("errors") or ())
         return FixOutcome(
-            fix, "failed", f"{why}; restore failed: {errs}", before.status, after.status, remaining
+            fix,
+            "failed",
+            f"{why}; restore failed: {errs}",
+            before.status,
+            after.status,
+            remaining,
+            output=output,
+        )
+    if not fix.revertible:
+        return FixOutcome(
+            fix,
+            "failed",
+            f"{why}; {NOT_REVERTIBLE}",
+            before.status,
+            after.status,
+            remaining,
+            output=output,
         )
     return FixOutcome(
         fix, "reverted", f"{why}; the snapshot was restored", before.status, after.status, remaining

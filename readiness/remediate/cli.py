@@ -41,6 +41,7 @@ def run_remediate_task(
     apply: bool,
     yes: bool,
     fmt: str,
+    run_migrations: bool = False,
     audit_log: str | None,
     options: RunOptions,
 ) -> tuple[str, int]:
@@ -57,6 +58,7 @@ def run_remediate_task(
         apply=apply,
         yes=yes,
         confirm=ask_on_terminal() if apply and not yes else None,
+        run_migrations=run_migrations,
         options=options,
         audit_log=audit_log or DEFAULT_AUDIT_LOG,
     )

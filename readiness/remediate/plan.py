@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -25,6 +26,7 @@ __all__ = [
     "FileState",
     "Fix",
     "HostPlan",
+    "RunCommand",
     "SetEnvVar",
     "project",
     "sha256_text",
@@ -199,23 +201,66 @@ class Chmod:
 
 @dataclass(frozen=True)
 class CrontabEntry:
-    """A line in the remote user's crontab (``crontab -l`` / ``crontab -``), unless present."""
+    """A line in a crontab (``crontab [-u USER] -l`` / ``-``), unless already present.
+
+    ``user`` None is the remote user's own crontab; a name needs root on the host.
+    """
 
     line: str
+    user: str | None = None
     kind: str = "crontab"
 
     @property
     def path(self) -> str:
-        return "crontab:"
+        return "crontab:" + (self.user or "")
 
     def request(self) -> dict[str, Any]:
-        return {"kind": self.kind, "line": self.line}
+        return {"kind": self.kind, "line": self.line, "user": self.user}
 
     def summary(self) -> str:
-        return f"add to the crontab: {self.line}"
+        whose = f"the crontab of {self.user}" if self.user else "the crontab"
+        return f"add to {whose}: {self.line}"
 
     def diff(self) -> str:
-        return f"--- crontab (current user)\n+++ crontab (current user)\n+{self.line}"
+        whose = f"user {self.user}" if self.user else "current user"
+        return f"--- crontab ({whose})\n+++ crontab ({whose})\n+{self.line}"
+
+
+@dataclass(frozen=True)
+class RunCommand:
+    """Run an argv on the host (never a shell string) with a timeout; output captured, capped.
+
+    What the command changes (a database, for migrations) is outside any snapshot:
+    it cannot be reverted, and the outcome of a fix holding one never claims it was.
+    """
+
+    argv: tuple[str, ...]
+    cwd: str
+    timeout_s: float
+    what: str = "run"
+    max_bytes: int = 64 * 1024
+    kind: str = "run_command"
+
+    def request(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "argv": list(self.argv),
+            "cwd": self.cwd,
+            "timeout_s": self.timeout_s,
+            "max_bytes": self.max_bytes,
+        }
+
+    def command_line(self) -> str:
+        return shlex.join(self.argv)
+
+    def summary(self) -> str:
+        return f"{self.what}: {self.command_line()} (in {self.cwd}, timeout {self.timeout_s:g} s)"
+
+    def diff(self) -> str:
+        return (
+            f"$ cd {shlex.quote(self.cwd)} && {self.command_line()}"
+            f"    # on the host, argv without a shell, timeout {self.timeout_s:g} s, not revertible"
+        )
 
 
 @dataclass(frozen=True)
@@ -253,13 +298,18 @@ class SetEnvVar:
 
 
 Change: TypeAlias = (
-    EnsureDir | CreateFile | AppendLines | EditFile | Chmod | CrontabEntry | SetEnvVar
+    EnsureDir | CreateFile | AppendLines | EditFile | Chmod | CrontabEntry | SetEnvVar | RunCommand
 )
 
 
 @dataclass(frozen=True)
 class Fix:
-    """One check's repair on one host: its changes and the findings it is meant to clear."""
+    """One check's repair on one host: its changes and the findings it is meant to clear.
+
+    ``addresses`` are findings by their exact text; ``addresses_containing`` also counts
+    any later finding containing one of its texts (a partly applied set of migrations
+    reports a different count, yet is the same finding still there).
+    """
 
     check: str
     description: str
@@ -267,6 +317,20 @@ class Fix:
     addresses: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     restart_needed: bool = False
+    addresses_containing: tuple[str, ...] = ()
+
+    @property
+    def revertible(self) -> bool:
+        """False when a change (a command run on the host) cannot be undone by a snapshot."""
+        return not any(isinstance(c, RunCommand) for c in self.changes)
+
+    def still_reported(self, findings: list[str]) -> tuple[str, ...]:
+        """The findings, after the fix, that it was meant to clear."""
+        return tuple(
+            p
+            for p in findings
+            if p in self.addresses or any(n in p for n in self.addresses_containing)
+        )
 
     def diff(self) -> str:
         return "\n".join(c.diff() for c in self.changes)

@@ -39,6 +39,14 @@ def _text(report: RemediationReport) -> str:
     return "\n".join(out)
 
 
+def _output(text: str, lines: int = 20) -> list[str]:
+    """The last ``lines`` lines of a command's output (the JSON report keeps the capped tail)."""
+    shown = text.rstrip("\n").splitlines()[-lines:] if text.strip() else []
+    if not shown:
+        return []
+    return [f"      output (last {len(shown)} line(s)):", *(f"      | {line}" for line in shown)]
+
+
 def _host(host: HostRemediation, applied: bool) -> list[str]:
     out = [f"== {host.host}" + ("" if applied else " (dry run)")]
     if host.unreachable:
@@ -54,6 +62,7 @@ def _host(host: HostRemediation, applied: bool) -> list[str]:
                 f"  {_MARK.get(o.outcome, '?')} {o.fix.check}: {o.outcome} ({before}) - {o.message}"
             )
             out += [f"      {line}" for line in o.details]
+            out += _output(o.output)
             if o.backups:
                 out.append(f"      backup copies: {', '.join(o.backups)}")
         else:

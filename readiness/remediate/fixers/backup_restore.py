@@ -67,7 +67,8 @@ def _schedule(inp: FixInput) -> Change | None:
     line = f"{SCHEDULE} {command}"
     cron_file = _cron_file(inp.profile)
     if cron_file is None:
-        return CrontabEntry(line)
+        user = inp.profile.get("backup_cron_user")
+        return CrontabEntry(line, str(user) if user else None)
     state = inp.file(cron_file)
     return AppendLines(
         cron_file, ("# backups (added by readiness remediate)", line), old_text=state.text

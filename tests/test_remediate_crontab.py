@@ -1,0 +1,163 @@
+"""The backup schedule fixer's crontab path, on a real crontab of a throwaway user.
+
+The applier runs as root on the test machine, so ``backup_cron_user`` points it at
+``crontab -u <user>`` of a user created for this module (and removed afterwards):
+no other crontab on the machine is read or written.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness.model import Status
+from readiness.remediate import remediate, render
+from readiness.remediate.apply import run_applier
+from readiness.remediate.plan import CrontabEntry
+from readiness.transport import LocalTransport
+
+from .services.apps import LocalTestHost, audit_local, one, write_app
+
+EXISTING = b'MAILTO=""\n# nightly report, kept as it is\n15 4 * * * /usr/bin/true --report\n'
+
+
+def _crontab(user: str) -> bytes | None:
+    """The user's crontab as ``crontab -l`` prints it; None when there is none."""
+    res = subprocess.run(["crontab", "-u", user, "-l"], capture_output=True, check=False)
+    return res.stdout if res.returncode == 0 else None
+
+
+def _install(user: str, data: bytes) -> None:
+    subprocess.run(["crontab", "-u", user, "-"], input=data, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def cron_user() -> Iterator[str]:
+    """A system user that exists only for this module, without home or shell."""
+    name = f"rdy_{uuid.uuid4().hex[:10]}"
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield name
+    finally:
+        subprocess.run(["crontab", "-u", name, "-r"], capture_output=True, check=False)
+        subprocess.run(["userdel", name], capture_output=True, check=True)
+
+
+@pytest.fixture
+def crontab_of(cron_user: str) -> Iterator[str]:
+    """The throwaway user, its crontab put back byte for byte after the test."""
+    before = _crontab(cron_user)
+    try:
+        yield cron_user
+    finally:
+        if before is None:
+            subprocess.run(["crontab", "-u", cron_user, "-r"], capture_output=True, check=False)
+        else:
+            _install(cron_user, before)
+        assert _crontab(cron_user) == before
+
+
+def _profile(root: Path, user: str, token: str) -> dict[str, Any]:
+    return {
+        "app_root": str(root),
+        "backup_command": f"/usr/local/bin/{token}-backup",
+        "backup_schedule_pattern": f"{token}-matches-nothing",  # only the command line counts
+        "backup_cron_user": user,
+    }
+
+
+def _remediate(profile: dict[str, Any], tmp_path: Path) -> Any:
+    return remediate(
+        [LocalTestHost()],
+        ["backup_restore"],
+        profile_overrides=profile,
+        apply=True,
+        audit_log=tmp_path / "audit.jsonl",
+        log_stream=io.StringIO(),
+    )
+
+
+def test_schedule_is_added_once_to_the_users_real_crontab_keeping_its_lines(
+    crontab_of: str, tmp_path: Path
+) -> None:
+    token = f"readiness-{uuid.uuid4().hex}"
+    _install(crontab_of, EXISTING)
+    root = write_app(tmp_path / "app", files={"backups/db-1.sql": "-- dump\n"})
+    profile = _profile(root, crontab_of, token)
+    before = one(audit_local(root, ["backup_restore"], profile))
+    assert "no backup schedule found" in " ".join(before.details["warnings"])
+    first = _remediate(profile, tmp_path)
+    outcome = first.hosts[0].outcomes[0]
+    assert outcome.outcome == "applied", render(first)
+    line = f"0 2 * * * /usr/local/bin/{token}-backup"
+    assert f"add to the crontab of {crontab_of}: {line}: crontab line added" in outcome.details
+    assert _crontab(crontab_of) == EXISTING + line.encode() + b"\n"
+    after = one(audit_local(root, ["backup_restore"], profile))
+    assert after.status is Status.READY, after.message
+    assert after.details["schedule"]["cron"] == [
+        {"source": f"/var/spool/cron/crontabs/{crontab_of}", "line": line}
+    ]
+    second = _remediate(profile, tmp_path)
+    assert second.hosts[0].outcomes == ()
+    assert _crontab(crontab_of) == EXISTING + line.encode() + b"\n"
+
+
+def test_applying_the_entry_twice_changes_the_crontab_once(crontab_of: str) -> None:
+    _install(crontab_of, EXISTING)
+    change = CrontabEntry("0 2 * * * /usr/local/bin/app-backup", crontab_of).request()
+    request = {"op": "apply", "changes": [change]}
+    first = run_applier(LocalTransport(), request, timeout_s=20)
+    second = run_applier(LocalTransport(), request, timeout_s=20)
+    assert (first["results"], second["results"]) == (["crontab line added"], [""])
+    assert _crontab(crontab_of) == EXISTING + b"0 2 * * * /usr/local/bin/app-backup\n"
+
+
+@pytest.mark.parametrize("existing", [EXISTING, None], ids=["with-a-crontab", "without-one"])
+def test_reverting_the_fix_restores_the_previous_crontab_exactly(
+    crontab_of: str, existing: bytes | None
+) -> None:
+    if existing is not None:
+        _install(crontab_of, existing)
+    assert _crontab(crontab_of) == existing
+    change = CrontabEntry("0 2 * * * /usr/local/bin/app-backup", crontab_of).request()
+    t = LocalTransport()
+    applied = run_applier(t, {"op": "apply", "changes": [change]}, timeout_s=20)
+    assert applied["ok"], applied
+    assert (_crontab(crontab_of) or b"").endswith(b"0 2 * * * /usr/local/bin/app-backup\n")
+    undo = {"op": "restore", "snapshot": applied["snapshot"], "created": applied["created"]}
+    assert run_applier(t, undo, timeout_s=20)["ok"]
+    assert _crontab(crontab_of) == existing
+
+
+def test_a_fix_failing_after_its_crontab_change_leaves_the_crontab_as_it_was(
+    crontab_of: str, tmp_path: Path
+) -> None:
+    _install(crontab_of, EXISTING)
+    changes = [
+        CrontabEntry("0 2 * * * /usr/local/bin/app-backup", crontab_of).request(),
+        {"kind": "chmod", "path": str(tmp_path / "missing"), "mode": 0o600},
+    ]
+    answer = run_applier(LocalTransport(), {"op": "apply", "changes": changes}, timeout_s=20)
+    assert not answer["ok"]
+    assert "does not exist" in answer["error"]
+    assert answer["restore_errors"] == []
+    assert _crontab(crontab_of) == EXISTING
+
+
+def test_a_crontab_user_that_could_be_read_as_an_option_is_refused(crontab_of: str) -> None:
+    _install(crontab_of, EXISTING)
+    change = CrontabEntry("0 2 * * * /usr/local/bin/app-backup", "-r").request()
+    answer = run_applier(LocalTransport(), {"op": "apply", "changes": [change]}, timeout_s=20)
+    assert not answer["ok"]
+    assert "invalid crontab user name '-r'" in answer["error"]
+    assert _crontab(crontab_of) == EXISTING
