@@ -33,7 +33,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._integration import argv_of, enabled_section, gate, scratch_name
-from .database_migration import Target, _host_local, _resolve_target, _scrub
+from ._postgres import Target, host_local, resolve_target, scrub
 
 if TYPE_CHECKING:
     import psycopg
@@ -317,10 +317,10 @@ def evaluate(ctx: CheckContext) -> Outcome:
     if method not in ("pg_dump", "command"):
         f.fail(f"unknown backup_roundtrip.method {method!r}", "Use method: pg_dump or command")
         return f.outcome("", subject="Backup round trip")
-    target = _resolve_target(ctx, f)
+    target = resolve_target(ctx, f)
     if target is None:
         return f.outcome("", subject="Backup round trip")
-    if not ctx.is_local and target.from_app and _host_local(target.dsn.host):
+    if not ctx.is_local and target.from_app and host_local(target.dsn.host):
         f.unknown(
             f"the app's database {target.dsn.safe()} is local to host {ctx.host}; the controller "
             "cannot dump or restore it",
@@ -341,7 +341,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
                 _with_scratch(ctx, f, admin, trip, dump=trip.dump, limit=limit)
         except psycopg.Error as exc:
             f.fail(
-                f"database error during the round trip: {_scrub(str(exc), target)}",
+                f"database error during the round trip: {scrub(str(exc), target)}",
                 "Check the role can read every table and has CREATEDB (or set admin_dsn)",
             )
     _judge(ctx, f, trip)
@@ -357,7 +357,7 @@ def _backup(
         _pg_dump(ctx, target, trip, workdir, limit)
     if trip.backup is not None and not trip.backup.ok:
         f.fail(
-            f"backup failed: {_scrub(trip.backup.error, target)}",
+            f"backup failed: {scrub(trip.backup.error, target)}",
             "Run the backup by hand and fix it before relying on it",
         )
 

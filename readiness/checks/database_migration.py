@@ -8,23 +8,26 @@ queried from the controller with psycopg 3, in a read-only transaction, with exp
 from __future__ import annotations
 
 import ast
-import contextlib
-import ipaddress
-import math
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from ..appconfig import AppConfig
 from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
-from ..redact import MASK, redact_url_password
 from ..registry import CheckContext, FactSpecs, register
-from ._common import Dsn, parse_dsn
+from ._postgres import (
+    Target,
+    close,
+    connect_read_only,
+    host_local,
+    psycopg_error,
+    resolve_target,
+    scrub,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -207,65 +210,6 @@ def _literal(value: str) -> Any:
     return None
 
 
-# --- which database ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    dsn: Dsn
-    raw: str
-    source: str
-    from_app: bool
-
-
-def _resolve_target(ctx: CheckContext, f: Findings) -> Target | None:
-    raw, source, from_app = _dsn_text(ctx)
-    if raw is None:
-        f.fail(
-            "no database connection string configured",
-            "Set database.url in the settings file (or MAHAVISHNU_DATABASE__URL in the service "
-            "environment), or database_dsn in the readiness profile",
-        )
-        return None
-    ctx.secret(raw)
-    loose = re.search(r"://[^:/@\s]*:([^@\s]+)@", raw)
-    ctx.secret(loose.group(1) if loose else None)
-    dsn, problem = parse_dsn(raw)
-    if dsn is None:
-        f.details["database"] = {"source": source, "format": problem}
-        f.fail(
-            f"database connection string from {source} is not valid: {problem}",
-            f"Fix the connection string in {source}: postgresql://USER:PASSWORD@HOST:5432/DBNAME",
-        )
-        return None
-    ctx.secret(dsn.password)
-    f.details["database"] = {"target": dsn.safe(), "source": source}
-    return Target(dsn, raw, source, from_app)
-
-
-def _dsn_text(ctx: CheckContext) -> tuple[str | None, str, bool]:
-    explicit = ctx.profile.get("database_dsn")
-    if isinstance(explicit, str) and explicit.strip():
-        return explicit, "profile key database_dsn", False
-    for dotted in ctx.profile.get("database_url_settings") or ():
-        value, source = ctx.app.lookup(str(dotted))
-        if isinstance(value, str) and value.strip():
-            where = dotted if source == "settings file" else ctx.app.env_name(str(dotted))
-            return value, f"{where} ({source})", True
-    return None, "", False
-
-
-def _host_local(host: str) -> bool:
-    """True when the address means "this machine" (loopback or a unix socket directory)."""
-    name = unquote(host).strip().strip("[]").lower()
-    if not name or name.startswith("/") or name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 # --- the database, read-only -----------------------------------------------------------------
 
 
@@ -287,44 +231,19 @@ class DbState:
 
 
 def _inspect(ctx: CheckContext, f: Findings, target: Target) -> DbState | None:
-    try:
-        import psycopg
-    except ImportError:
-        f.unknown(
-            "psycopg is not installed on the controller: the database cannot be checked",
-            "Install psycopg 3 on the controller: pip install 'psycopg[binary]>=3.2,<4'",
-        )
-        return None
-    timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
-    try:
-        conn = psycopg.connect(
-            target.raw,
-            connect_timeout=max(1, math.ceil(timeout)),
-            application_name="readiness",
-        )
-    except psycopg.Error as exc:
-        _connection_failed(f, exc, target, timeout)
+    conn = connect_read_only(ctx, f, target, application_name="readiness", purpose="checked")
+    if conn is None:
         return None
     try:
-        conn.read_only = True  # BEGIN READ ONLY: the check can never write
         return _queries(ctx, conn)
-    except psycopg.Error as exc:
+    except psycopg_error() as exc:
         f.fail(
-            f"querying the database at {target.dsn.safe()} failed: {_scrub(str(exc), target)}",
+            f"querying the database at {target.dsn.safe()} failed: {scrub(str(exc), target)}",
             "Check the role's privileges and the server log; rerun with -v",
         )
         return None
     finally:
-        _close(conn)
-
-
-def _close(conn: psycopg.Connection[Any]) -> None:
-    """Roll back (never commit) and close; a broken connection must not mask the verdict."""
-    import psycopg
-
-    with contextlib.suppress(psycopg.Error):
-        conn.rollback()
-    conn.close()
+        close(conn)
 
 
 def _queries(ctx: CheckContext, conn: psycopg.Connection[Any]) -> DbState:
@@ -403,56 +322,6 @@ def _migrations_table(
         db.table_readable = False
 
 
-def _scrub(text: str, target: Target) -> str:
-    for secret in (target.raw, target.dsn.password):
-        if secret:
-            text = text.replace(secret, MASK)
-    return redact_url_password(text)
-
-
-def _connection_failed(f: Findings, exc: Exception, target: Target, timeout: float) -> None:
-    d = target.dsn
-    where, text = f"{d.host}:{d.port}", _scrub(str(exc), target)
-    low = text.lower()
-    sqlstate = getattr(exc, "sqlstate", None)
-    source = target.source
-    reason, problem, rec = (
-        "other",
-        f"cannot connect to the database at {d.safe()}: {text}",
-        (f"Check the database server at {where} and the connection string in {source}"),
-    )
-    if sqlstate in ("28P01", "28000") or any(
-        k in low for k in ("authentication failed", "pg_hba.conf", "no password supplied")
-    ):
-        reason = "authentication"
-        problem = f"authentication failed for database user {d.user!r} at {where}"
-        rec = (
-            f"Fix the user/password in {source} (test with `psql -h {d.host} -p {d.port} "
-            f"-U {d.user} {d.dbname}`) and check pg_hba.conf allows this client"
-        )
-    elif sqlstate == "3D000" or re.search(r'database ".*" does not exist', low):
-        reason = "unknown_database"
-        problem = f"database {d.dbname!r} does not exist on {where}"
-        rec = f"Create it (`createdb -O {d.user or 'OWNER'} {d.dbname}`) or fix the database name in {source}"
-    elif "connection refused" in low:
-        reason = "server_down"
-        problem = f"database server is down or not listening at {where} (connection refused)"
-        rec = f"Start PostgreSQL on {where} (e.g. `systemctl start postgresql`) or fix the host/port in {source}"
-    elif "timeout" in low or type(exc).__name__ == "ConnectionTimeout":
-        reason = "timeout"
-        problem = f"connecting to the database at {where} timed out after {timeout:g}s"
-        rec = (
-            f"Check that {where} is up and reachable from the controller (firewall, routing); "
-            "raise thresholds.db_connect_timeout_s only for a slow network"
-        )
-    elif "translate host name" in low or "name or service not known" in low:
-        reason = "unresolvable_host"
-        problem = f"database host {d.host!r} cannot be resolved"
-        rec = f"Fix the host name in {source}"
-    f.details["connection"] = {"connected": False, "reason": reason, "error": text}
-    f.fail(problem, rec)
-
-
 # --- judgement -----------------------------------------------------------------------------
 
 
@@ -460,9 +329,9 @@ def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     disk = _read_disk(ctx)
     f.details["migrations"] = disk.details()
-    target = _resolve_target(ctx, f)
+    target = resolve_target(ctx, f)
     db: DbState | None = None
-    if target is not None and not ctx.is_local and target.from_app and _host_local(target.dsn.host):
+    if target is not None and not ctx.is_local and target.from_app and host_local(target.dsn.host):
         f.unknown(
             f"cannot determine from the controller: the app's database {target.dsn.safe()} is "
             f"local to host {ctx.host}, and connecting to it here would reach the controller's "

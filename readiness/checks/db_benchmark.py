@@ -9,7 +9,6 @@ statement timeout; each query runs ``repetitions`` times (bounded by
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -28,14 +27,7 @@ from ._bench import (
     update_baseline,
     verdict_mark,
 )
-from .database_migration import (
-    Target,
-    _close,
-    _connection_failed,
-    _host_local,
-    _resolve_target,
-    _scrub,
-)
+from ._postgres import Target, close, connect_read_only, host_local, resolve_target, scrub
 
 if TYPE_CHECKING:
     import psycopg
@@ -81,29 +73,6 @@ def _statement_timeout_ms(ctx: CheckContext, cfg: Mapping[str, Any]) -> int:
     return int(_pos(cfg.get("statement_timeout_s"), default) * 1000)
 
 
-def _connect(ctx: CheckContext, f: Findings, target: Target) -> psycopg.Connection[Any] | None:
-    try:
-        import psycopg
-    except ImportError:
-        f.unknown(
-            "psycopg is not installed on the controller: the database cannot be benchmarked",
-            "Install psycopg 3 on the controller: pip install 'psycopg[binary]>=3.2,<4'",
-        )
-        return None
-    timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
-    try:
-        conn = psycopg.connect(
-            target.raw,
-            connect_timeout=max(1, math.ceil(timeout)),
-            application_name="readiness-benchmark",
-        )
-    except psycopg.Error as exc:
-        _connection_failed(f, exc, target, timeout)
-        return None
-    conn.read_only = True  # every transaction is BEGIN READ ONLY: a benchmark never writes
-    return conn
-
-
 def _begin(conn: psycopg.Connection[Any], timeout_ms: int) -> str:
     """Start a fresh read-only transaction with a local statement timeout; its read-only flag."""
     cur = conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(timeout_ms),))
@@ -125,7 +94,7 @@ def _time_query(
     except psycopg.Error as exc:
         conn.rollback()
         _begin(conn, timeout_ms)
-        first = _scrub(str(exc), target).strip().splitlines()[0][:200]
+        first = scrub(str(exc), target).strip().splitlines()[0][:200]
         return Sample(0.0, f"{type(exc).__name__}: {first}")
     return Sample((time.perf_counter() - t0) * 1000)
 
@@ -170,7 +139,9 @@ def _bench_query(
 def _run(ctx: CheckContext, f: Findings, target: Target, queries: list[dict[str, Any]]) -> None:
     import psycopg
 
-    conn = _connect(ctx, f, target)
+    conn = connect_read_only(
+        ctx, f, target, application_name="readiness-benchmark", purpose="benchmarked"
+    )
     if conn is None:
         return
     rows: list[dict[str, Any]] = []
@@ -181,11 +152,11 @@ def _run(ctx: CheckContext, f: Findings, target: Target, queries: list[dict[str,
         rows = [_bench_query(ctx, f, conn, target, q) for q in queries]
     except psycopg.Error as exc:
         f.fail(
-            f"benchmarking the database at {target.dsn.safe()} failed: {_scrub(str(exc), target)}",
+            f"benchmarking the database at {target.dsn.safe()} failed: {scrub(str(exc), target)}",
             "Check the server log and the role's privileges; rerun with -v",
         )
     finally:
-        _close(conn)
+        close(conn)
     f.details["benchmark"] = bench_block("db", rows)
 
 
@@ -198,8 +169,8 @@ def evaluate(ctx: CheckContext) -> Outcome:
     if not queries:
         f.fail("db_benchmark has no queries", f"Add representative read-only queries: {_EXAMPLE}")
         return f.outcome("", subject="Database benchmark")
-    target = _resolve_target(ctx, f)
-    if target is not None and not ctx.is_local and target.from_app and _host_local(target.dsn.host):
+    target = resolve_target(ctx, f)
+    if target is not None and not ctx.is_local and target.from_app and host_local(target.dsn.host):
         f.unknown(
             f"the app's database {target.dsn.safe()} is local to host {ctx.host}; from the "
             "controller that address is the controller's own loopback",

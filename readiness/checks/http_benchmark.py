@@ -32,7 +32,7 @@ from ._bench import (
     update_baseline,
     verdict_mark,
 )
-from .database_migration import _host_local
+from ._postgres import host_local
 
 __all__ = ["DEFAULTS", "evaluate"]
 
@@ -144,7 +144,7 @@ def _bench_one(ctx: CheckContext, f: Findings, i: int, entry: Mapping[str, Any])
     if parts.scheme not in ("http", "https") or not parts.hostname:
         f.fail(f"{name}: url {url!r} is not an http(s) URL", "Fix http_benchmarks[].url")
         return {"name": name, "target": url, "verdict": "invalid"}
-    if not ctx.is_local and _host_local(parts.hostname):
+    if not ctx.is_local and host_local(parts.hostname):
         f.unknown(
             f"{name}: {url} is loopback, which from the controller is not host {ctx.host}",
             "Use an address of the app that the controller can reach (host vars), or run the "
