@@ -93,7 +93,7 @@ class Profile(Mapping[str, Any]):
 
     @property
     def app_root(self) -> str:
-        return str(self._data.get("app_root") or "/")
+        return posixpath.normpath(str(self._data.get("app_root") or "/"))
 
     def resolve(self, path: str | None) -> str | None:
         """A host-side path: relative paths are under ``app_root`` (POSIX, never the controller's)."""

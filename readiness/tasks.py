@@ -8,6 +8,7 @@ collection. Defaults for inventory, forks and timeouts can live in
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from . import report as report_mod
-from .api import load_selected_hosts
+from .api import INVENTORY_ENV, load_selected_hosts
 from .errors import ReadinessError
 from .model import FleetReport, Status
 from .runner import RunOptions
@@ -69,6 +70,12 @@ _CONFIG_OPTIONS = (
 )
 
 
+def _inventory(c: Context, flag: str | None) -> str | None:
+    """-i wins, then $READINESS_INVENTORY, then invoke.yaml's readiness.inventory;
+    None lets the API fall back to ./inventories."""
+    return flag or os.environ.get(INVENTORY_ENV) or _cfg(c).get("inventory") or None
+
+
 def _options(c: Context, **given: Any) -> RunOptions:
     cfg = _cfg(c)
     base = RunOptions()
@@ -113,7 +120,7 @@ def _audit(
         if fmt not in report_mod.FORMATS:
             raise ReadinessError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
         threshold = Status.parse(fail_on)
-        inv = inventory or _cfg(c).get("inventory")
+        inv = _inventory(c, inventory)
         run = run_suite(
             suite or "validate",
             hosts,
@@ -192,21 +199,36 @@ def validate(
 
 @task(
     help={
-        "hosts": _AUDIT_HELP["hosts"],
+        "hosts": "Host pattern (default: all)",
         "inventory": _AUDIT_HELP["inventory"],
         "limit": _AUDIT_HELP["limit"],
+        "profile": _AUDIT_HELP["profile"],
+        "format": "text (default) or json (the whole effective profile per host)",
     }
 )
 def inventory(
-    c: Context, hosts: str = "all", inventory: str | None = None, limit: str | None = None
+    c: Context,
+    hosts: str = "all",
+    inventory: str | None = None,
+    limit: str | None = None,
+    profile: str | None = None,
+    format: str = "text",
 ) -> None:
-    """List the selected hosts with address, port, user and effective readiness profile."""
+    """List the selected hosts with address, port, user and effective readiness profile.
+
+    Text shows, per host, the profile values that differ from the built-in defaults and
+    the paths they resolve to on the host; --format json prints the whole effective
+    profile. Secrets are redacted either way.
+    """
+    from .api import profile_layers
     from .inventory_view import render_inventory
 
     try:
-        inv = inventory or _cfg(c).get("inventory")
+        if format not in ("text", "json"):
+            raise ReadinessError(f"unknown format {format!r} (valid: text, json)")
+        inv = _inventory(c, inventory)
         selected = load_selected_hosts(hosts, inventory=inv, limit=limit)
-        print(render_inventory(selected))
+        print(render_inventory(selected, profile_layers(profile), format))
     except ReadinessError as exc:
         raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
 
@@ -340,7 +362,7 @@ def remediate(
         text, code = run_remediate_task(
             hosts=hosts,
             check=check,
-            inventory=inventory or _cfg(c).get("inventory"),
+            inventory=_inventory(c, inventory),
             profile=profile,
             limit=limit,
             apply=apply,

@@ -150,3 +150,37 @@ def test_help_explains_the_flags() -> None:
         "--fail-on",
     ):
         assert flag in res.stdout
+
+
+def test_the_console_script_exits_two_on_an_unknown_flag_or_task() -> None:
+    for args in (["validate", "--bogus"], ["nosuchtask"]):
+        res = run(*args, tool="readiness")
+        assert res.returncode == 2, res.stderr
+        assert "No idea what" in res.stderr
+
+
+def test_inventory_lists_hosts_with_their_profile_changes_and_no_secrets(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  children:\n    prod:\n      hosts:\n        web1:\n          ansible_host: 10.1.2.3\n"
+        "          ansible_port: 2222\n          ansible_user: deploy\n"
+        "      vars:\n        readiness:\n          app_root: /srv/app\n"
+        "          database_dsn: postgresql://app:SENTINEL-inv-pw@db:5432/app\n"
+        "          thresholds: {backup_max_age_hours: 6}\n"
+    )
+    res = run("inventory", "-i", str(inv), "--hosts", "prod", tool="readiness", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (
+        "web1" in res.stdout
+        and "10.1.2.3" in res.stdout
+        and "2222" in res.stdout
+        and "deploy" in res.stdout
+    )
+    assert "backup_max_age_hours: 6" in res.stdout
+    assert "settings_file: /srv/app/settings/mahavishnu.yaml" in res.stdout
+    assert "SENTINEL-inv-pw" not in res.stdout
+    data = json.loads(
+        run("inventory", "-i", str(inv), "--format", "json", tool="readiness", cwd=tmp_path).stdout
+    )
+    assert data["hosts"][0]["profile"]["thresholds"]["backup_max_age_hours"] == 6
+    assert "SENTINEL-inv-pw" not in json.dumps(data)
