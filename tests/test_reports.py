@@ -121,3 +121,33 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     assert path.read_text() == "hello\n"
     assert [p.name for p in path.parent.iterdir()] == ["r.txt"]
     assert default_save_path(_fleet(), "json").name == "readiness-20250205T103000Z.json"
+
+
+def _wide(n_hosts: int, checks: list[str]) -> FleetReport:
+    hosts = tuple(
+        HostReport(
+            f"h{i}", tuple(CheckResult(c, Status.READY, "ok", {}, (), TS, f"h{i}") for c in checks)
+        )
+        for i in range(n_hosts)
+    )
+    return FleetReport(hosts, generated_at=TS)
+
+
+def test_many_checks_on_few_hosts_are_shown_as_check_rows() -> None:
+    checks = [f"check_number_{i}" for i in range(12)]
+    out = render(_wide(2, checks), "table")
+    header = out.splitlines()[0].split()
+    assert header == ["check", "h0", "h1"]
+    assert "check_number_11" in out and "verdict" in out
+
+
+def test_a_wide_fleet_keeps_one_row_per_host() -> None:
+    checks = ["environment", "configuration"]
+    out = render(_wide(3, checks), "table")
+    assert out.splitlines()[0].split() == ["host", "env", "config", "verdict"]
+
+
+def test_column_names_never_collide() -> None:
+    out = render(_wide(12, ["cache_hits", "cache_misses", "environment"]), "table")
+    header = out.splitlines()[0].split()
+    assert header == ["host", "cache_hits", "cache_misses", "env", "verdict"]
