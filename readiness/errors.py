@@ -8,6 +8,7 @@ __all__ = [
     "ProfileError",
     "ReadinessError",
     "TransportError",
+    "TunnelError",
     "UsageError",
 ]
 
@@ -49,3 +50,15 @@ class TransportError(ReadinessError):
 
 class HostKeyError(TransportError):
     """The host's key is unknown or changed: we never trust it silently."""
+
+
+class TunnelError(TransportError):
+    """A service could not be reached through the host's SSH connection.
+
+    ``refused`` is true when the host could not connect to the destination (nothing
+    listening), so callers can word it as they word a refused direct connection.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused

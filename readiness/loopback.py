@@ -186,6 +186,7 @@ StrictModes no
 UseDNS no
 MaxStartups 100:30:200
 MaxSessions 20
+AllowTcpForwarding local
 Subsystem sftp {sftp}
 SetEnv HOME={home}
 """
@@ -200,7 +201,7 @@ def _prepare_host(root: Path, index: int, home: Path) -> LoopbackHost:
     return LoopbackHost(name, _address(index), 0, hdir, " ".join(pub.split()[:2]))
 
 
-def _launch(host: LoopbackHost, root: Path, home: Path) -> None:
+def _launch(host: LoopbackHost, root: Path, home: Path, extra: Sequence[str] = ()) -> None:
     host.port = _free_port(host.address)
     config = host.dir / "sshd_config"
     config.write_text(
@@ -212,6 +213,7 @@ def _launch(host: LoopbackHost, root: Path, home: Path) -> None:
             sftp=SFTP_SERVER,
             home=home,
         )
+        + "".join(f"{line}\n" for line in extra)
     )
     with host.log.open("ab") as log:
         host.proc = subprocess.Popen(
@@ -239,10 +241,10 @@ def _ready(host: LoopbackHost, deadline: float) -> bool:
     return False
 
 
-def _start_one(host: LoopbackHost, root: Path, home: Path) -> None:
+def _start_one(host: LoopbackHost, root: Path, home: Path, extra: Sequence[str] = ()) -> None:
     """Start sshd, retrying on a new port if another process took ours meanwhile."""
     for _attempt in range(3):
-        _launch(host, root, home)
+        _launch(host, root, home, extra)
         if _ready(host, time.monotonic() + _READY_TIMEOUT):
             return
         _stop(host)
@@ -257,8 +259,12 @@ def start_fleet(
     user: str = "root",
     extra_users: Sequence[str] = (),
     workers: int = 8,
+    sshd_options: Sequence[str] = (),
 ) -> LoopbackFleet:
-    """Start ``n`` sshd hosts; the caller must ``stop()`` the fleet (or use ``with``)."""
+    """Start ``n`` sshd hosts; the caller must ``stop()`` the fleet (or use ``with``).
+
+    ``sshd_options`` are extra sshd_config lines for every host (e.g. ``LogLevel DEBUG1``).
+    """
     if not 1 <= n <= MAX_HOSTS:
         raise ValueError(f"fleet size must be 1..{MAX_HOSTS}, got {n}")
     if not Path(SSHD).exists():
@@ -281,7 +287,7 @@ def start_fleet(
             if app_writer is not None:
                 app_writer(i, h.app_root)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            list(pool.map(lambda h: _start_one(h, root, home), fleet.hosts))
+            list(pool.map(lambda h: _start_one(h, root, home, sshd_options), fleet.hosts))
     except BaseException:
         fleet.stop()
         raise

@@ -37,9 +37,20 @@ CATEGORIES = ("configuration", "security", "integration", "performance", "operat
 FactSpecs = dict[str, dict[str, Any]]
 
 
+def _direct(host: str, port: int) -> tuple[str, int]:
+    return host, port
+
+
 @dataclass
 class CheckContext:
-    """Everything a check may look at. ``facts`` holds only what checks asked for."""
+    """Everything a check may look at. ``facts`` holds only what checks asked for.
+
+    ``reach(host, port)`` turns a service address as the audited host sees it into one the
+    controller can connect to: an SSH tunnel through the host's open connection for a
+    remote host, the address itself otherwise. It may raise
+    :class:`~readiness.errors.TransportError` (a :class:`~readiness.errors.TunnelError`
+    when the destination cannot be reached from the host).
+    """
 
     host: str
     profile: Profile
@@ -49,6 +60,7 @@ class CheckContext:
     is_local: bool = True
     app_object: Any = None
     secrets: set[str] = field(default_factory=set)
+    reach: Callable[[str, int], tuple[str, int]] = _direct
 
     def fact(self, key: str) -> dict[str, Any]:
         value = self.facts.get(key)
@@ -58,6 +70,11 @@ class CheckContext:
         """Declare a value as secret: it will be redacted from every output."""
         if value:
             self.secrets.add(str(value))
+
+    @property
+    def can_tunnel(self) -> bool:
+        """Whether ``reach`` can tunnel through a remote host (the runner's SSH transports)."""
+        return not self.is_local and self.reach is not _direct
 
     @property
     def host_now(self) -> float | None:

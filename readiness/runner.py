@@ -23,7 +23,7 @@ from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
 from .profile import Profile
 from .redact import Redactor, is_secret_name
 from .registry import CheckContext, CheckSpec, FactSpecs
-from .transport import DEFAULT_MAX_OUTPUT, LocalTransport, Transport
+from .transport import DEFAULT_MAX_OUTPUT, LocalTransport, Transport, reach_through
 
 __all__ = [
     "Connector",
@@ -182,6 +182,7 @@ def audit_host(
                 meta=meta,
                 is_local=transport.is_local,
                 app_object=app_object,
+                reach=reach_through(transport),
             ),
             redactor,
         )

@@ -34,6 +34,7 @@ from fabric import Config, Connection
 from .errors import HostKeyError, TransportError
 from .runner import HostLike, RunOptions
 from .transport import DEFAULT_MAX_OUTPUT, CommandResult, LocalTransport, Transport
+from .tunnel import Tunnel, check_destination
 
 __all__ = ["KnownHosts", "SshConnector", "SshStats", "SshTarget", "SshTransport"]
 
@@ -161,6 +162,7 @@ class SshStats:
 
     connections: Counter[str] = field(default_factory=Counter)
     commands: Counter[str] = field(default_factory=Counter)
+    tunnels: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, counter: Counter[str], host: str) -> None:
@@ -239,7 +241,7 @@ class SshConnector:
         conn = self._connection(target, pkey)
         _connect(conn, target, self.options.connect_timeout)
         self.stats.count(self.stats.connections, host.name)
-        return SshTransport(conn, target, self.stats)
+        return SshTransport(conn, target, self.stats, tunnel_timeout=self.options.connect_timeout)
 
     def _connection(self, target: SshTarget, pkey: paramiko.PKey | None) -> Connection:
         timeout = self.options.connect_timeout
@@ -355,13 +357,58 @@ def _handshake_reason(exc: Exception, where: str, timeout: float) -> str:
 
 
 class SshTransport:
-    """Runs argv on one host over its single open connection (one channel per command)."""
+    """Runs argv on one host over its single open connection (one channel per command).
+
+    The same connection carries the host's tunnels (:meth:`tunnel`), closed with it.
+    """
 
     is_local = False
 
-    def __init__(self, conn: Connection, target: SshTarget, stats: SshStats | None = None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        target: SshTarget,
+        stats: SshStats | None = None,
+        *,
+        tunnel_timeout: float = 10.0,
+    ) -> None:
         self.conn, self.target = conn, target
         self.stats = stats or SshStats()
+        self.tunnel_timeout = tunnel_timeout
+        self.tunnels: dict[tuple[str, int], Tunnel] = {}
+        self._tunnels_lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def tunnel(self, host: str, port: int) -> tuple[str, int]:
+        """``("127.0.0.1", local_port)`` forwarding to ``host:port`` as this host sees it.
+
+        One tunnel per destination, reused by every check of the host and closed with the
+        transport. The destination is tried once when the tunnel is made: a
+        :class:`~readiness.errors.TunnelError` says why it cannot be reached (``refused``
+        when nothing listens there).
+        """
+        transport = self.conn.transport
+        with self._tunnels_lock:
+            existing = self.tunnels.get((host, port))
+        if existing is not None and not existing.closed:
+            return existing.address
+        if self._closed.is_set() or transport is None or not transport.is_active():
+            raise TransportError(f"connection to {self.target.name} is closed")
+        # Outside the lock: close() (a host deadline) must not wait for a slow destination.
+        check_destination(
+            transport, (host, port), timeout=self.tunnel_timeout, via=self.target.name
+        )
+        made = Tunnel(transport, (host, port), timeout=self.tunnel_timeout, via=self.target.name)
+        with self._tunnels_lock:
+            if self._closed.is_set():
+                made.close()
+                raise TransportError(f"connection to {self.target.name} is closed")
+            previous = self.tunnels.get((host, port))
+            self.tunnels[(host, port)] = made
+        if previous is not None:
+            previous.close()
+        self.stats.count(self.stats.tunnels, self.target.name)
+        return made.address
 
     def run(
         self,
@@ -423,6 +470,11 @@ class SshTransport:
         return _result(chan.exit_status, out, err, started)
 
     def close(self) -> None:
+        with self._tunnels_lock:
+            self._closed.set()
+            tunnels, self.tunnels = list(self.tunnels.values()), {}
+        for made in tunnels:
+            made.close()
         self.conn.close()
 
 

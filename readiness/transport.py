@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,7 +20,9 @@ __all__ = [
     "DEFAULT_MAX_OUTPUT",
     "CommandResult",
     "LocalTransport",
+    "Reach",
     "Transport",
+    "reach_through",
 ]
 
 DEFAULT_MAX_OUTPUT = 8 * 1024 * 1024
@@ -43,8 +45,17 @@ class CommandResult:
         return self.stderr[:limit].decode("utf-8", "replace").strip()
 
 
+# (host, port) as the audited host sees it → (host, port) the controller should connect to.
+Reach = Callable[[str, int], tuple[str, int]]
+
+
 class Transport(Protocol):
-    """Runs commands on one host. Implementations must honour timeout and max_output."""
+    """Runs commands on one host. Implementations must honour timeout and max_output.
+
+    Optionally, ``tunnel(host, port) -> (host, port)`` makes a service that the host
+    reaches at ``host:port`` reachable from the controller (see :func:`reach_through`);
+    transports without it are used as they are.
+    """
 
     @property
     def is_local(self) -> bool: ...
@@ -100,8 +111,22 @@ class LocalTransport:
             truncated=truncated,
         )
 
+    def tunnel(self, host: str, port: int) -> tuple[str, int]:
+        """The controller is the host: its services are reached where they are."""
+        return host, port
+
     def close(self) -> None:
         return None
+
+
+def _identity(host: str, port: int) -> tuple[str, int]:
+    return host, port
+
+
+def reach_through(transport: object) -> Reach:
+    """``transport.tunnel`` when it has one, else the identity (nothing is tunnelled)."""
+    tunnel = getattr(transport, "tunnel", None)
+    return tunnel if callable(tunnel) else _identity
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -1,0 +1,238 @@
+"""A local port forwarder over an open SSH connection (paramiko "direct-tcpip" channels).
+
+Controller-side checks (psycopg, requests) cannot reach a service that listens only on
+the audited host's loopback. A :class:`Tunnel` listens on ``127.0.0.1:<ephemeral>`` of
+the controller (never on any other address) and, for each client it accepts, opens a
+"direct-tcpip" channel to ``(dest_host, dest_port)`` *as the host sees it* on the host's
+already-open transport, then pumps bytes both ways.
+
+Why our own forwarder: Fabric's ``Connection.forward_local`` is a context manager that
+binds a port the caller must choose and cannot report an ephemeral one, so parallel
+audits would race for ports. Here the kernel picks a free port and we report it.
+
+Threads: one accept thread per tunnel, one select-based pump thread per client
+connection. Each pump moves at most :data:`CHUNK` bytes at a time in each direction
+(blocking sends with a timeout), so memory per connection is bounded. :meth:`Tunnel.close`
+closes the listener, every channel and every client socket, and joins the threads
+(bounded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+from dataclasses import dataclass, field
+
+import paramiko
+
+from .errors import TunnelError
+
+__all__ = ["CHUNK", "LISTEN_ADDRESS", "Tunnel", "TunnelStats", "check_destination"]
+
+LISTEN_ADDRESS = "127.0.0.1"  # the only address a tunnel ever listens on
+CHUNK = 32 * 1024
+_POLL_S = 0.5  # how often a pump re-checks that its tunnel is still open
+_JOIN_S = 2.0
+
+
+@dataclass
+class TunnelStats:
+    """What went through a tunnel: connections accepted, channels that failed, bytes moved."""
+
+    connections: int = 0
+    failed: int = 0
+    bytes_out: int = 0  # client → host
+    bytes_in: int = 0  # host → client
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+
+def _open_channel(
+    transport: paramiko.Transport,
+    dest: tuple[str, int],
+    origin: tuple[str, int],
+    timeout: float,
+    via: str,
+) -> paramiko.Channel:
+    """Open a direct-tcpip channel; every failure becomes a one-line :class:`TunnelError`."""
+    where = f"{dest[0]}:{dest[1]}"
+    if not transport.is_active():
+        raise TunnelError(f"cannot tunnel to {where}: the SSH connection to {via} is closed")
+    try:
+        return transport.open_channel("direct-tcpip", dest, origin, timeout=timeout)
+    except paramiko.ChannelException as exc:
+        if exc.code == 1:  # OPEN_ADMINISTRATIVELY_PROHIBITED
+            raise TunnelError(
+                f"cannot tunnel to {where}: the SSH server on {via} does not allow TCP "
+                "forwarding (AllowTcpForwarding)"
+            ) from None
+        # paramiko drops sshd's reason text; for the loopback addresses tunnels are made
+        # for, "connect failed" means nothing listens there.
+        raise TunnelError(
+            f"connection refused: {via} could not connect to {where} through SSH "
+            f"({exc.text}: nothing listening there, or the address is unreachable from {via})",
+            refused=True,
+        ) from None
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        text = str(exc) or type(exc).__name__
+        raise TunnelError(f"cannot tunnel to {where} through {via}: {text}") from None
+
+
+def check_destination(
+    transport: paramiko.Transport, dest: tuple[str, int], *, timeout: float, via: str
+) -> None:
+    """Open and close one channel to ``dest``: raise :class:`TunnelError` if it cannot be reached.
+
+    Clients of a tunnel whose destination is down would otherwise see only "server closed
+    the connection", not the "connection refused" they would see directly.
+    """
+    _open_channel(transport, dest, (LISTEN_ADDRESS, 0), timeout, via).close()
+
+
+class Tunnel:
+    """Forward ``127.0.0.1:<port>`` on the controller to ``dest`` as seen from the host."""
+
+    def __init__(
+        self,
+        transport: paramiko.Transport,
+        dest: tuple[str, int],
+        *,
+        timeout: float,
+        via: str,
+        send_timeout: float = 30.0,
+    ) -> None:
+        self.transport, self.dest, self.via = transport, dest, via
+        self.timeout, self.send_timeout = timeout, send_timeout
+        self.stats = TunnelStats()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._pumps: set[threading.Thread] = set()
+        self._ends: set[socket.socket | paramiko.Channel] = set()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind((LISTEN_ADDRESS, 0))
+        self._listener.listen(64)
+        self._listener.settimeout(_POLL_S)
+        self.address: tuple[str, int] = (LISTEN_ADDRESS, int(self._listener.getsockname()[1]))
+        self._acceptor = threading.Thread(
+            target=self._accept_loop, name=f"readiness-tunnel-{self.address[1]}", daemon=True
+        )
+        self._acceptor.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The tunnel's live threads (acceptor and pumps), for tests and diagnostics."""
+        with self._lock:
+            pumps = list(self._pumps)
+        return [t for t in [self._acceptor, *pumps] if t.is_alive()]
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, origin = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # the listener was closed
+                return
+            self.stats.add(connections=1)
+            pump = threading.Thread(
+                target=self._serve,
+                args=(client, origin),
+                name=f"readiness-tunnel-{self.address[1]}-{origin[1]}",
+                daemon=True,
+            )
+            with self._lock:
+                if self._closed.is_set():
+                    client.close()
+                    return
+                self._pumps.add(pump)
+                self._ends.add(client)
+            pump.start()
+
+    def _serve(self, client: socket.socket, origin: tuple[str, int]) -> None:
+        chan: paramiko.Channel | None = None
+        try:
+            try:
+                chan = _open_channel(self.transport, self.dest, origin, self.timeout, self.via)
+            except TunnelError:
+                self.stats.add(failed=1)
+                return
+            with self._lock:
+                if self._closed.is_set():
+                    return
+                self._ends.add(chan)
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                # A reset, a closed tunnel or a stuck peer (send timeout) ends this connection.
+                _pump(client, chan, self._closed, self.stats, self.send_timeout)
+        finally:
+            for end in (client, chan):
+                if end is not None:
+                    _close_end(end)
+            with self._lock:
+                self._ends.discard(client)
+                if chan is not None:
+                    self._ends.discard(chan)
+                self._pumps.discard(threading.current_thread())
+
+    def close(self) -> None:
+        """Stop accepting, close every connection, join the threads (bounded). Idempotent."""
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with self._lock:
+            ends, pumps = list(self._ends), list(self._pumps)
+        for end in ends:
+            _close_end(end)
+        for thread in [self._acceptor, *pumps]:
+            if thread is not threading.current_thread():
+                thread.join(_JOIN_S)
+
+
+def _close_end(end: socket.socket | paramiko.Channel) -> None:
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+        if isinstance(end, socket.socket):
+            # shutdown first: it wakes a thread blocked in send/recv, close alone may not.
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+        end.close()
+
+
+def _pump(
+    client: socket.socket,
+    chan: paramiko.Channel,
+    closed: threading.Event,
+    stats: TunnelStats,
+    send_timeout: float,
+) -> None:
+    """Move bytes both ways until both sides have sent EOF (half-close is honoured)."""
+    client.settimeout(send_timeout)
+    chan.settimeout(send_timeout)
+    reading: list[socket.socket | paramiko.Channel] = [client, chan]
+    while reading and not closed.is_set():
+        ready, _, _ = select.select(reading, [], [], _POLL_S)
+        if client in ready:
+            data = client.recv(CHUNK)
+            if data:
+                chan.sendall(data)
+                stats.add(bytes_out=len(data))
+            else:
+                reading.remove(client)
+                chan.shutdown_write()
+        if chan in ready:
+            data = chan.recv(CHUNK)
+            if data:
+                client.sendall(data)
+                stats.add(bytes_in=len(data))
+            else:
+                reading.remove(chan)
+                with contextlib.suppress(OSError):
+                    client.shutdown(socket.SHUT_WR)
