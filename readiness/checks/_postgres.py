@@ -9,6 +9,7 @@ distinct messages (auth, unknown database, server down, timeout, unresolvable ho
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import math
 import re
@@ -19,6 +20,8 @@ from urllib.parse import unquote
 from ..findings import Findings
 from ..redact import MASK, redact_url_password
 from ..registry import CheckContext
+from . import _access
+from ._access import AccessError, Route
 from ._common import Dsn, parse_dsn
 
 if TYPE_CHECKING:
@@ -30,18 +33,28 @@ __all__ = [
     "connect_read_only",
     "connection_failed",
     "host_local",
+    "host_only",
+    "host_only_reason",
     "psycopg_error",
     "resolve_target",
     "scrub",
+    "through_host",
 ]
 
 
 @dataclass(frozen=True)
 class Target:
+    """The app's database: ``dsn`` as configured (for messages), ``raw`` to connect with.
+
+    When ``route`` is set, ``raw`` is the configured string with ``hostaddr``/``port``
+    pointing at the host's SSH tunnel; ``host`` is kept, so TLS name checks still apply.
+    """
+
     dsn: Dsn
     raw: str
     source: str
     from_app: bool
+    route: Route | None = None
 
 
 def resolve_target(ctx: CheckContext, f: Findings) -> Target | None:
@@ -90,6 +103,83 @@ def host_local(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def _host_local_from_app(target: Target) -> bool:
+    # A profile database_dsn is written from the controller's point of view.
+    return target.from_app and host_local(target.dsn.host)
+
+
+def host_only(ctx: CheckContext, target: Target) -> bool:
+    """True when only the (remote) host can reach the database and it will not be tunnelled.
+
+    ``service_access: direct`` never tunnels, a transport without tunnels cannot, and a
+    unix socket cannot be tunnelled at all.
+    """
+    if ctx.is_local:
+        return False
+    try:
+        mode = _access.access_mode(ctx)
+    except ValueError:
+        return False  # through_host reports the bad value
+    if _access.unix_socket(target.dsn.host):
+        return (mode == "ssh" and ctx.can_tunnel) or _host_local_from_app(target)
+    return _host_local_from_app(target) and (mode == "direct" or not ctx.can_tunnel)
+
+
+def host_only_reason(ctx: CheckContext, target: Target) -> tuple[str, str]:
+    """Why :func:`host_only` held, and what to do (a suffix and an extra recommendation)."""
+    if _access.unix_socket(target.dsn.host):
+        return (
+            " (a unix socket cannot be tunnelled over SSH)",
+            "or point the app at a TCP address (e.g. 127.0.0.1:5432), which readiness can "
+            "reach through the host's SSH connection",
+        )
+    if not ctx.can_tunnel:
+        return " (this host's connection cannot carry tunnels)", "or audit the host over SSH"
+    return (
+        " (service_access: direct)",
+        "or set service_access: auto to reach it through the host's SSH connection",
+    )
+
+
+def through_host(ctx: CheckContext, f: Findings, target: Target) -> Target | None:
+    """``target``, routed through the host's SSH connection when ``service_access`` says so.
+
+    ``None`` (the reason in ``f``) when the profile value is invalid or the tunnel cannot
+    reach the database; a refused destination reads like a refused direct connection.
+    """
+    try:
+        tunnel = _access.wants_tunnel(ctx, target.dsn.host, host_local=_host_local_from_app(target))
+    except ValueError as exc:
+        f.fail(str(exc), "Set service_access to auto, direct or ssh")
+        return None
+    if not tunnel:
+        return target
+    try:
+        route = _access.route(ctx, target.dsn.host, target.dsn.port)
+    except AccessError as exc:
+        f.details["database"]["access"] = f"through an SSH tunnel via {ctx.host} (failed)"
+        if exc.refused:
+            timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
+            connection_failed(f, exc, target, timeout)
+        else:
+            f.fail(
+                f"cannot reach the database at {target.dsn.safe()} through host {ctx.host}: {exc}",
+                "Allow TCP forwarding for the audit user in the host's sshd_config "
+                "(AllowTcpForwarding), or set database_dsn to an address the controller reaches",
+            )
+        return None
+    if route.via is None:
+        return target
+    try:
+        from psycopg.conninfo import make_conninfo
+    except ImportError:
+        return target  # connect_read_only reports the missing driver
+    f.details["database"]["access"] = route.note
+    raw = make_conninfo(target.raw, hostaddr=route.host, port=route.port)
+    ctx.secret(raw)
+    return dataclasses.replace(target, raw=raw, route=route)
 
 
 def close(conn: psycopg.Connection[Any]) -> None:

@@ -33,7 +33,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._integration import argv_of, enabled_section, gate, scratch_name
-from ._postgres import Target, host_local, resolve_target, scrub
+from ._postgres import Target, host_only, host_only_reason, resolve_target, scrub, through_host
 
 if TYPE_CHECKING:
     import psycopg
@@ -111,6 +111,7 @@ def _pg_env(raw: str, dbname: str | None = None) -> dict[str, str]:
 
     names = {
         "host": "PGHOST",
+        "hostaddr": "PGHOSTADDR",  # set when the database is reached through an SSH tunnel
         "port": "PGPORT",
         "user": "PGUSER",
         "password": "PGPASSWORD",
@@ -320,13 +321,19 @@ def evaluate(ctx: CheckContext) -> Outcome:
     target = resolve_target(ctx, f)
     if target is None:
         return f.outcome("", subject="Backup round trip")
-    if not ctx.is_local and target.from_app and host_local(target.dsn.host):
+    if host_only(ctx, target):
+        why, alternative = host_only_reason(ctx, target)
         f.unknown(
             f"the app's database {target.dsn.safe()} is local to host {ctx.host}; the controller "
-            "cannot dump or restore it",
-            "Set database_dsn in the profile (host vars) to an address reachable from the controller",
+            f"cannot dump or restore it{why}",
+            "Set database_dsn in the profile (host vars) to an address reachable from the "
+            f"controller, {alternative}",
         )
         return f.outcome("", subject="Backup round trip")
+    routed = through_host(ctx, f, target)
+    if routed is None:
+        return f.outcome("", subject="Backup round trip")
+    target = routed
     trip = Trip()
     limit = int(cfg.get("max_tables") or 200)
     import psycopg
@@ -502,6 +509,7 @@ register(
         *(f"{NAME}.{k}" for k in DEFAULTS[NAME]),
         "database_dsn",
         "database_url_settings",
+        "service_access",
         "thresholds.backup_max_seconds",
         "thresholds.restore_max_seconds",
         "thresholds.db_connect_timeout_s",

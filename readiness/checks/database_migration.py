@@ -23,10 +23,12 @@ from ._postgres import (
     Target,
     close,
     connect_read_only,
-    host_local,
+    host_only,
+    host_only_reason,
     psycopg_error,
     resolve_target,
     scrub,
+    through_host,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +37,10 @@ if TYPE_CHECKING:
 DEFAULTS: dict[str, Any] = {
     # A DSN as seen from the controller; when set it wins over the app's own settings.
     "database_dsn": None,
+    # How controller-side checks reach services (database, Prometheus, Grafana): auto tunnels
+    # through the host's SSH connection when a remote host's service is on its loopback;
+    # direct never tunnels; ssh always tunnels. See docs/fleet.md "Services behind the host".
+    "service_access": "auto",
     # Settings (dotted paths; env MAHAVISHNU_A__B overrides a.b) holding the app's DSN, in order.
     "database_url_settings": ["database.url", "otel_storage.connection_string"],
     "database_schema": "public",
@@ -331,16 +337,18 @@ def evaluate(ctx: CheckContext) -> Outcome:
     f.details["migrations"] = disk.details()
     target = resolve_target(ctx, f)
     db: DbState | None = None
-    if target is not None and not ctx.is_local and target.from_app and host_local(target.dsn.host):
+    if target is not None and host_only(ctx, target):
+        why, alternative = host_only_reason(ctx, target)
         f.unknown(
             f"cannot determine from the controller: the app's database {target.dsn.safe()} is "
             f"local to host {ctx.host}, and connecting to it here would reach the controller's "
-            "own loopback instead",
+            f"own loopback instead{why}",
             "Set database_dsn in the profile (host vars) to an address of this database that is "
-            "reachable from the controller",
+            f"reachable from the controller, {alternative}",
         )
     elif target is not None:
-        db = _inspect(ctx, f, target)
+        routed = through_host(ctx, f, target)
+        db = _inspect(ctx, f, routed) if routed is not None else None
     for problem, rec in disk.issues:
         f.warn(problem, rec or None)
     if db is not None:
@@ -544,6 +552,7 @@ register(
     profile_keys=(
         "database_dsn",
         "database_url_settings",
+        "service_access",
         "database_schema",
         "database_tables",
         "migrations_dir",

@@ -27,7 +27,16 @@ from ._bench import (
     update_baseline,
     verdict_mark,
 )
-from ._postgres import Target, close, connect_read_only, host_local, resolve_target, scrub
+from ._postgres import (
+    Target,
+    close,
+    connect_read_only,
+    host_only,
+    host_only_reason,
+    resolve_target,
+    scrub,
+    through_host,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -170,15 +179,18 @@ def evaluate(ctx: CheckContext) -> Outcome:
         f.fail("db_benchmark has no queries", f"Add representative read-only queries: {_EXAMPLE}")
         return f.outcome("", subject="Database benchmark")
     target = resolve_target(ctx, f)
-    if target is not None and not ctx.is_local and target.from_app and host_local(target.dsn.host):
+    if target is not None and host_only(ctx, target):
+        why, alternative = host_only_reason(ctx, target)
         f.unknown(
             f"the app's database {target.dsn.safe()} is local to host {ctx.host}; from the "
-            "controller that address is the controller's own loopback",
+            f"controller that address is the controller's own loopback{why}",
             "Set database_dsn in the profile (host vars) to an address of this database that is "
-            "reachable from the controller",
+            f"reachable from the controller, {alternative}",
         )
     elif target is not None:
-        _run(ctx, f, target, queries)
+        routed = through_host(ctx, f, target)
+        if routed is not None:
+            _run(ctx, f, routed, queries)
     return f.outcome(
         f"{len(queries)} query(ies) within thresholds (read-only, statement timeout "
         f"{_statement_timeout_ms(ctx, cfg)} ms)",
@@ -199,6 +211,7 @@ register(
     defaults=DEFAULTS,
     profile_keys=(
         "db_benchmark",
+        "service_access",
         "thresholds.db_query_p50_ms",
         "thresholds.db_query_p95_ms",
     ),

@@ -1,8 +1,9 @@
 """``monitoring``: Prometheus scrapes the app, Grafana is healthy, alert rules and dashboards exist.
 
 Prometheus and Grafana are asked over HTTP from the controller (``requests``,
-explicit timeouts, TLS verified). The alert rules file and the dashboards are
-read on the host by the probe and judged here.
+explicit timeouts, TLS verified), through the host's SSH connection when
+``service_access`` says so (plain http only). The alert rules file and the
+dashboards are read on the host by the probe and judged here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +23,8 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
+from . import _access
+from ._postgres import host_local
 
 DEFAULTS: dict[str, Any] = {
     "prometheus_url": "http://127.0.0.1:9090",
@@ -104,14 +108,72 @@ def _base_url(ctx: CheckContext, key: str) -> str | None:
     return url
 
 
-def _get(url: str, timeout: float) -> tuple[requests.Response | None, str | None]:
+@dataclass(frozen=True)
+class Http:
+    """Where requests for a configured URL go: ``base`` (maybe a tunnel) and its Host header."""
+
+    base: str
+    headers: dict[str, str] = field(default_factory=dict)
+    access: str | None = None  # how it was reached, for details; None when simply direct
+    error: str | None = None  # the service cannot be reached at all
+
+
+def _http(ctx: CheckContext, url: str) -> Http:
+    """Route ``url`` through the host's SSH connection when ``service_access`` says so."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return Http(url)  # requests reports the malformed URL
+    try:
+        tunnel = _access.wants_tunnel(ctx, host, host_local=bool(host) and host_local(host))
+    except ValueError as exc:
+        return Http(url, error=str(exc))
+    if not tunnel:
+        return Http(url)
+    if parts.scheme != "http":
+        return Http(
+            url,
+            access=f"directly: {parts.scheme} is not tunnelled, because through an SSH tunnel "
+            "the certificate's name could not be verified",
+        )
+    return _tunnelled(ctx, url, host, port or 80)
+
+
+def _tunnelled(ctx: CheckContext, url: str, host: str, port: int) -> Http:
+    try:
+        route = _access.route(ctx, host, port)
+    except _access.AccessError as exc:
+        return Http(
+            url,
+            access=f"through an SSH tunnel via {ctx.host} (failed)",
+            error="connection refused" if exc.refused else str(exc),
+        )
+    if route.via is None:
+        return Http(url)
+    parts = urlsplit(url)
+    auth, _, where = parts.netloc.rpartition("@")
+    netloc = f"{auth}@{route.host}:{route.port}" if auth else f"{route.host}:{route.port}"
+    return Http(
+        parts._replace(netloc=netloc).geturl(),
+        headers={"Host": where},  # the name the service expects, not the tunnel's
+        access=route.note,
+    )
+
+
+def _get(
+    url: str, timeout: float, headers: Mapping[str, str] | None = None
+) -> tuple[requests.Response | None, str | None]:
     """GET with connect and read timeouts and TLS verification; (response, error)."""
     try:
-        return requests.get(url, timeout=(timeout, timeout), allow_redirects=False), None
+        res = requests.get(
+            url, timeout=(timeout, timeout), allow_redirects=False, headers=dict(headers or {})
+        )
     except requests.Timeout:
         return None, f"no answer within {timeout:g}s"
     except requests.RequestException as exc:
         return None, _short_error(exc)
+    return res, None
 
 
 def _short_error(exc: Exception) -> str:
@@ -142,7 +204,12 @@ def _prometheus(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any
         f.fail("no Prometheus URL configured", f"{start} and set prometheus_url in the profile")
         return {"url": None}
     out: dict[str, Any] = {"url": url}
-    res, error = _get(f"{url}/-/ready", timeout)
+    http = _http(ctx, url)
+    if http.access:
+        out["access"] = http.access
+    res, error = (
+        (None, http.error) if http.error else _get(f"{http.base}/-/ready", timeout, http.headers)
+    )
     if res is None or res.status_code != 200:
         why = error or _http_problem(res)
         out["ready"] = False
@@ -152,14 +219,16 @@ def _prometheus(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any
         )
         return out
     out["ready"] = True
-    out["targets"] = _targets(ctx, f, url, timeout)
+    out["targets"] = _targets(ctx, f, url, http, timeout)
     return out
 
 
-def _targets(ctx: CheckContext, f: Findings, url: str, timeout: float) -> list[dict[str, Any]]:
+def _targets(
+    ctx: CheckContext, f: Findings, url: str, http: Http, timeout: float
+) -> list[dict[str, Any]]:
     job = str(ctx.profile.get("prometheus_job") or "")
     instance = ctx.profile.get("prometheus_instance")
-    res, error = _get(f"{url}/api/v1/targets?state=active", timeout)
+    res, error = _get(f"{http.base}/api/v1/targets?state=active", timeout, http.headers)
     body = _json(res) if res is not None and res.status_code == 200 else None
     data = body.get("data") if isinstance(body, Mapping) else None
     if not isinstance(data, Mapping):
@@ -222,10 +291,15 @@ def _grafana(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any]:
     if url is None:
         f.warn("no Grafana URL configured", f"{start} and set grafana_url in the profile")
         return {"url": None}
-    res, error = _get(f"{url}/api/health", timeout)
+    http = _http(ctx, url)
+    res, error = (
+        (None, http.error) if http.error else _get(f"{http.base}/api/health", timeout, http.headers)
+    )
     body = _json(res) if res is not None else None
     database = body.get("database") if isinstance(body, Mapping) else None
     out: dict[str, Any] = {"url": url, "healthy": False, "database": database}
+    if http.access:
+        out["access"] = http.access
     if res is None:
         f.warn(f"Grafana at {url} is not reachable ({error})", f"{start} (expected at {url})")
     elif res.status_code != 200 or database != "ok":
@@ -417,6 +491,7 @@ register(
         "prometheus_job",
         "prometheus_instance",
         "grafana_url",
+        "service_access",
         "alert_rules_file",
         "dashboards_dir",
         "thresholds.monitoring_http_timeout_s",

@@ -1,0 +1,543 @@
+"""SSH tunnels through the host's open connection, over a real loopback sshd (LogLevel DEBUG1).
+
+The loopback hosts run on the controller's machine, so "localhost" on the host is the
+same PostgreSQL / Prometheus the controller sees; what proves that traffic went through
+SSH is the transport's tunnel counter and sshd's own "server_request_direct_tcpip" log line.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import pytest
+from psycopg import sql
+
+from readiness import validate
+from readiness.errors import TunnelError
+from readiness.inventory import load_inventory
+from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
+from readiness.model import CheckResult, Status
+from readiness.runner import RunOptions
+from readiness.ssh import SshConnector, SshTransport
+from readiness.tunnel import Tunnel, check_destination
+
+from .services.apps import write_app
+from .services.postgres import PgCluster
+from .services.prometheus import PrometheusServer
+from .services.sshd import closed_port, host_entry, write_inventory
+
+pytestmark = [pytest.mark.ssh, pytest.mark.postgres, pytest.mark.prometheus]
+
+REV = "1a2b3c4d5e6f"
+ALEMBIC = {
+    f"migrations/versions/{REV}_create_workflows.py": (
+        f'revision = "{REV}"\ndown_revision = None\n\n\ndef upgrade():\n    pass\n'
+    ),
+}
+WAIT_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def debug_fleet() -> Iterator[LoopbackFleet]:
+    """One sshd host that logs every channel request (LogLevel DEBUG1)."""
+    with start_fleet(1, sshd_options=["LogLevel DEBUG1"]) as fleet:
+        yield fleet
+
+
+@pytest.fixture
+def host(debug_fleet: LoopbackFleet) -> LoopbackHost:
+    return debug_fleet.hosts[0]
+
+
+def _options(fleet: LoopbackFleet) -> RunOptions:
+    return RunOptions(
+        known_hosts=str(fleet.known_hosts),
+        ssh_config="",
+        connect_timeout=5.0,
+        command_timeout=20.0,
+        host_deadline=40.0,
+        progress=False,
+    )
+
+
+@pytest.fixture
+def ssh(debug_fleet: LoopbackFleet) -> Iterator[SshTransport]:
+    """An open SSH transport to the debug host, closed after the test."""
+    host = load_inventory(debug_fleet.inventory).select(debug_fleet.hosts[0].name)[0]
+    transport = SshConnector(_options(debug_fleet)).open(host)
+    assert isinstance(transport, SshTransport)
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
+def _paramiko(ssh: SshTransport) -> paramiko.Transport:
+    transport = ssh.conn.transport
+    assert transport is not None
+    return transport
+
+
+class EchoServer:
+    """A TCP server on 127.0.0.1 that echoes until EOF, then closes (one thread per client)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(32)
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._main = threading.Thread(target=self._accept, daemon=True)
+        self._main.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            t = threading.Thread(target=self._echo, args=(conn,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _echo(self, conn: socket.socket) -> None:
+        conn.settimeout(WAIT_S)
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._main.join(WAIT_S)
+        for t in self._threads:
+            t.join(WAIT_S)
+        self.sock.close()
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoServer]:
+    srv = EchoServer()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _roundtrip(address: tuple[str, int], payload: bytes) -> bytes:
+    with socket.create_connection(address, timeout=WAIT_S) as c:
+        c.sendall(payload)
+        c.shutdown(socket.SHUT_WR)  # half-close: the echo server answers, then closes
+        chunks = []
+        while data := c.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def _wait(predicate: Callable[[], bool], seconds: float = WAIT_S) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _direct_tcpip_targets(host: LoopbackHost, port: int) -> list[int]:
+    """Originator ports of sshd's direct-tcpip requests to ``port`` (0 = a destination check)."""
+    text = host.log.read_text(errors="replace")
+    pattern = rf"server_request_direct_tcpip: originator 127\.0\.0\.1 port (\d+), target \S+ port {port}\b"
+    return [int(m) for m in re.findall(pattern, text)]
+
+
+# --- the forwarder, on a real paramiko transport ---------------------------------------------
+
+
+def test_a_tunnel_listens_only_on_loopback_and_carries_bytes_both_ways(
+    ssh: SshTransport, echo: EchoServer
+) -> None:
+    tunnel = Tunnel(_paramiko(ssh), ("127.0.0.1", echo.port), timeout=5, via="h0000")
+    try:
+        assert tunnel.address[0] == "127.0.0.1"
+        assert tunnel._listener.getsockname()[0] == "127.0.0.1"
+        payload = secrets.token_bytes(300_000)  # several chunks and SSH windows
+        assert _roundtrip(tunnel.address, payload) == payload
+        assert _wait(lambda: tunnel.stats.bytes_in == len(payload))
+        assert tunnel.stats.connections == 1
+        assert tunnel.stats.bytes_out == len(payload)
+    finally:
+        tunnel.close()
+
+
+def test_parallel_clients_each_get_their_own_channel(ssh: SshTransport, echo: EchoServer) -> None:
+    tunnel = Tunnel(_paramiko(ssh), ("127.0.0.1", echo.port), timeout=5, via="h0000")
+    results: dict[int, bytes] = {}
+
+    def client(i: int) -> None:
+        results[i] = _roundtrip(tunnel.address, f"client {i} ".encode() * 1000)
+
+    try:
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT_S * 2)
+        assert results == {i: f"client {i} ".encode() * 1000 for i in range(8)}
+        assert tunnel.stats.connections == 8
+    finally:
+        tunnel.close()
+
+
+def test_closing_a_tunnel_ends_its_threads_and_open_connections(
+    ssh: SshTransport, echo: EchoServer
+) -> None:
+    tunnel = Tunnel(_paramiko(ssh), ("127.0.0.1", echo.port), timeout=5, via="h0000")
+    idle = socket.create_connection(tunnel.address, timeout=WAIT_S)
+    idle.sendall(b"hello")
+    assert idle.recv(5) == b"hello"
+    assert len(tunnel.threads) == 2  # the acceptor and this connection's pump
+    t0 = time.monotonic()
+    tunnel.close()
+    assert time.monotonic() - t0 < 3
+    assert tunnel.threads == []
+    assert idle.recv(10) == b""  # the tunnel closed its end
+    idle.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(tunnel.address, timeout=WAIT_S)
+    tunnel.close()  # idempotent
+
+
+def test_a_destination_nothing_listens_on_is_refused_quickly(ssh: SshTransport) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(TunnelError) as info:
+        check_destination(_paramiko(ssh), ("127.0.0.1", closed_port()), timeout=5, via="h0000")
+    assert time.monotonic() - t0 < 2
+    assert info.value.refused is True
+    assert str(info.value).startswith("connection refused: h0000 could not connect to 127.0.0.1:")
+
+
+def test_a_client_of_a_tunnel_to_a_dead_port_is_disconnected_and_counted(
+    ssh: SshTransport,
+) -> None:
+    tunnel = Tunnel(_paramiko(ssh), ("127.0.0.1", closed_port()), timeout=5, via="h0000")
+    try:
+        with socket.create_connection(tunnel.address, timeout=WAIT_S) as c:
+            assert c.recv(10) == b""
+        assert _wait(lambda: tunnel.stats.failed == 1)
+    finally:
+        tunnel.close()
+
+
+def test_the_transport_keeps_one_tunnel_per_destination_and_closes_it_with_the_connection(
+    ssh: SshTransport, echo: EchoServer, host: LoopbackHost
+) -> None:
+    first = ssh.tunnel("localhost", echo.port)
+    assert ssh.tunnel("localhost", echo.port) == first
+    assert first[0] == "127.0.0.1"
+    assert ssh.stats.tunnels[ssh.target.name] == 1
+    assert _roundtrip(first, b"via ssh") == b"via ssh"
+    assert _wait(lambda: any(p > 0 for p in _direct_tcpip_targets(host, echo.port)))
+    made = ssh.tunnels[("localhost", echo.port)]
+    ssh.close()
+    assert made.closed
+    assert made.threads == []
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(first, timeout=WAIT_S)
+
+
+def test_the_local_transport_reaches_services_where_they_are() -> None:
+    from readiness.transport import LocalTransport, reach_through
+
+    assert LocalTransport().tunnel("localhost", 5432) == ("localhost", 5432)
+    assert reach_through(object())("db", 1) == ("db", 1)  # transports without tunnels
+
+
+# --- checks through the tunnel, end to end ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app_db(pg_cluster: PgCluster) -> Iterator[tuple[str, str, str]]:
+    """(role, password, database) with every Alembic revision applied."""
+    role, password = f"app_{uuid.uuid4().hex[:8]}", f"pw-{secrets.token_urlsafe(18)}"
+    name = f"db_{uuid.uuid4().hex[:10]}"
+    pg_cluster.create_role(role, password)
+    pg_cluster.admin(sql.SQL("ALTER ROLE {} CREATEDB").format(sql.Identifier(role)))  # round trip
+    pg_cluster.create_database(name, owner=role)
+    pg_cluster.admin(
+        sql.SQL("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)"), db=name
+    )
+    pg_cluster.admin(
+        sql.SQL("INSERT INTO alembic_version VALUES ({})").format(sql.Literal(REV)), db=name
+    )
+    pg_cluster.admin(
+        sql.SQL("ALTER TABLE alembic_version OWNER TO {}").format(sql.Identifier(role)), db=name
+    )
+    yield role, password, name
+    pg_cluster.admin(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _audit_all(
+    fleet: LoopbackFleet,
+    tmp_path: Path,
+    checks: list[str],
+    *,
+    settings: dict[str, Any] | None = None,
+    profile: dict[str, Any] | None = None,
+) -> tuple[dict[str, CheckResult], SshConnector, float]:
+    """Audit the debug host (app tree under tmp_path) over SSH; (results, connector, seconds)."""
+    root = write_app(tmp_path / "app", settings=settings or {}, files=ALEMBIC)
+    host = fleet.hosts[0]
+    entry = host_entry(fleet, host)
+    entry["readiness"] = {"app_root": str(root), **(profile or {})}
+    inventory = write_inventory(tmp_path / "inventory.yml", {host.name: entry})
+    connector = SshConnector(_options(fleet))
+    t0 = time.monotonic()
+    report = validate(
+        host.name, checks, inventory=str(inventory), options=_options(fleet), connector=connector
+    )
+    elapsed = time.monotonic() - t0
+    return {r.check_name: r for r in report.results}, connector, elapsed
+
+
+def _audit(
+    fleet: LoopbackFleet,
+    tmp_path: Path,
+    checks: list[str],
+    *,
+    settings: dict[str, Any] | None = None,
+    profile: dict[str, Any] | None = None,
+) -> tuple[CheckResult, SshConnector, float]:
+    results, connector, elapsed = _audit_all(
+        fleet, tmp_path, checks, settings=settings, profile=profile
+    )
+    assert len(results) == 1, results
+    return next(iter(results.values())), connector, elapsed
+
+
+def _localhost_dsn(
+    pg: PgCluster, db: tuple[str, str, str], port: int | None = None
+) -> dict[str, Any]:
+    role, password, name = db
+    return {
+        "database": {"url": f"postgresql://{role}:{password}@localhost:{port or pg.port}/{name}"}
+    }
+
+
+def test_a_remote_hosts_localhost_database_is_ready_through_the_hosts_ssh_connection(
+    debug_fleet: LoopbackFleet,
+    host: LoopbackHost,
+    pg_cluster: PgCluster,
+    app_db: tuple[str, str, str],
+    tmp_path: Path,
+) -> None:
+    before = len(_direct_tcpip_targets(host, pg_cluster.port))
+    result, connector, _ = _audit(
+        debug_fleet,
+        tmp_path,
+        ["database_migration"],
+        settings=_localhost_dsn(pg_cluster, app_db),
+    )
+    assert result.status is Status.READY, result
+    assert result.details["database"]["access"] == f"through an SSH tunnel via {host.name}"
+    assert result.details["database"]["target"].endswith(
+        f"@localhost:{pg_cluster.port}/{app_db[2]}"
+    )
+    assert result.details["connection"]["connected"] is True
+    assert connector.stats.tunnels[host.name] == 1
+    # sshd itself saw the destination check (originator port 0) and psycopg's connection.
+    assert _wait(lambda: len(_direct_tcpip_targets(host, pg_cluster.port)) >= before + 2)
+    seen = _direct_tcpip_targets(host, pg_cluster.port)[before:]
+    assert 0 in seen
+    assert any(p > 0 for p in seen)
+    assert app_db[1] not in str(result.to_dict())
+
+
+def test_db_benchmark_and_backup_roundtrip_share_the_hosts_one_tunnel(
+    debug_fleet: LoopbackFleet,
+    host: LoopbackHost,
+    pg_cluster: PgCluster,
+    app_db: tuple[str, str, str],
+    tmp_path: Path,
+) -> None:
+    """pg_dump and pg_restore reach the database through the tunnel too (PGHOSTADDR/PGPORT)."""
+    results, connector, _ = _audit_all(
+        debug_fleet,
+        tmp_path,
+        ["db_benchmark", "backup_roundtrip"],
+        settings=_localhost_dsn(pg_cluster, app_db),
+        profile={
+            "db_benchmark": {
+                "queries": [{"name": "heads", "sql": "SELECT * FROM alembic_version"}],
+                "repetitions": 5,
+            },
+            "backup_roundtrip": {"enabled": True},
+        },
+    )
+    bench, trip = results["db_benchmark"], results["backup_roundtrip"]
+    assert bench.status is Status.READY, bench
+    assert trip.status is Status.READY, trip
+    assert trip.details["tables"]["public.alembic_version"] == {"source": 1, "restored": 1}
+    note = f"through an SSH tunnel via {host.name}"
+    assert bench.details["database"]["access"] == note
+    assert trip.details["database"]["access"] == note
+    assert connector.stats.tunnels[host.name] == 1
+
+
+def test_service_access_direct_keeps_the_honest_cannot_determine(
+    debug_fleet: LoopbackFleet,
+    pg_cluster: PgCluster,
+    app_db: tuple[str, str, str],
+    tmp_path: Path,
+) -> None:
+    result, connector, _ = _audit(
+        debug_fleet,
+        tmp_path,
+        ["database_migration"],
+        settings=_localhost_dsn(pg_cluster, app_db),
+        profile={"service_access": "direct"},
+    )
+    assert result.status is Status.DEGRADED
+    assert "cannot determine from the controller" in result.message
+    assert "(service_access: direct)" in result.message
+    assert any("service_access: auto" in r for r in result.recommendations)
+    assert "connection" not in result.details
+    assert connector.stats.tunnels == {}
+
+
+def test_a_unix_socket_database_stays_undeterminable_because_it_cannot_be_tunnelled(
+    debug_fleet: LoopbackFleet, pg_cluster: PgCluster, tmp_path: Path
+) -> None:
+    dsn = f"postgresql://app:pw@%2Frun%2Fpostgresql:{pg_cluster.port}/app"
+    result, connector, _ = _audit(
+        debug_fleet, tmp_path, ["database_migration"], settings={"database": {"url": dsn}}
+    )
+    assert result.status is Status.DEGRADED
+    assert "a unix socket cannot be tunnelled over SSH" in result.message
+    assert connector.stats.tunnels == {}
+
+
+def test_a_tunnel_to_a_closed_port_reports_the_server_down_quickly(
+    debug_fleet: LoopbackFleet,
+    pg_cluster: PgCluster,
+    app_db: tuple[str, str, str],
+    tmp_path: Path,
+) -> None:
+    port = closed_port()
+    result, _, elapsed = _audit(
+        debug_fleet,
+        tmp_path,
+        ["database_migration"],
+        settings=_localhost_dsn(pg_cluster, app_db, port),
+    )
+    assert result.status is Status.NOT_READY
+    assert (
+        f"database server is down or not listening at localhost:{port} (connection refused)"
+        in result.message
+    )
+    assert result.details["connection"]["reason"] == "server_down"
+    assert elapsed < 5
+
+
+def test_an_invalid_service_access_value_is_refused_by_name(
+    debug_fleet: LoopbackFleet,
+    pg_cluster: PgCluster,
+    app_db: tuple[str, str, str],
+    tmp_path: Path,
+) -> None:
+    result, _, _ = _audit(
+        debug_fleet,
+        tmp_path,
+        ["database_migration"],
+        settings=_localhost_dsn(pg_cluster, app_db),
+        profile={"service_access": "tunnel"},
+    )
+    assert result.status is Status.NOT_READY
+    assert "service_access must be one of auto, direct, ssh, not 'tunnel'" in result.message
+
+
+def test_monitoring_asks_the_hosts_loopback_prometheus_through_the_tunnel(
+    debug_fleet: LoopbackFleet,
+    host: LoopbackHost,
+    prometheus: PrometheusServer,
+    tmp_path: Path,
+) -> None:
+    port = int(prometheus.url.rsplit(":", 1)[1])
+    before = len(_direct_tcpip_targets(host, port))
+    result, connector, _ = _audit(
+        debug_fleet,
+        tmp_path,
+        ["monitoring"],
+        profile={
+            "prometheus_url": f"http://localhost:{port}",
+            "prometheus_job": prometheus.up_job,
+            "grafana_url": None,
+        },
+    )
+    prom = result.details["prometheus"]
+    assert prom["url"] == f"http://localhost:{port}"
+    assert prom["access"] == f"through an SSH tunnel via {host.name}"
+    assert prom["ready"] is True
+    assert [t["health"] for t in prom["targets"]] == ["up"]
+    assert connector.stats.tunnels[host.name] == 1
+    assert _wait(lambda: len(_direct_tcpip_targets(host, port)) >= before + 3)  # check + 2 GETs
+
+
+def test_monitoring_reports_a_tunnelled_prometheus_that_is_down_as_not_ready(
+    debug_fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    port = closed_port()
+    result, _, elapsed = _audit(
+        debug_fleet,
+        tmp_path,
+        ["monitoring"],
+        profile={"prometheus_url": f"http://127.0.0.1:{port}", "grafana_url": None},
+    )
+    assert result.status is Status.NOT_READY
+    assert f"Prometheus at http://127.0.0.1:{port} is not ready (connection refused)" in (
+        result.message
+    )
+    assert elapsed < 5
+
+
+def test_https_is_not_tunnelled_because_the_certificate_name_could_not_be_verified(
+    debug_fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    result, connector, _ = _audit(
+        debug_fleet,
+        tmp_path,
+        ["monitoring"],
+        profile={"prometheus_url": f"https://localhost:{closed_port()}", "grafana_url": None},
+    )
+    assert "certificate's name could not be verified" in result.details["prometheus"]["access"]
+    assert connector.stats.tunnels == {}
+
+
+def test_a_fleet_run_with_tunnels_leaves_no_threads_behind(
+    debug_fleet: LoopbackFleet,
+    pg_cluster: PgCluster,
+    app_db: tuple[str, str, str],
+    tmp_path: Path,
+) -> None:
+    before = threading.active_count()
+    result, connector, _ = _audit(
+        debug_fleet,
+        tmp_path,
+        ["database_migration"],
+        settings=_localhost_dsn(pg_cluster, app_db),
+    )
+    assert result.status is Status.READY
+    assert connector.stats.tunnels[debug_fleet.hosts[0].name] == 1
+    assert _wait(lambda: threading.active_count() <= before), [
+        t.name for t in threading.enumerate()
+    ]
+    assert not [t for t in threading.enumerate() if t.name.startswith("readiness-tunnel")]
