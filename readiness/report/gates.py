@@ -1,7 +1,7 @@
 """The quality-gate table shared by the text, table and markdown renderers.
 
 Suites put their gates into ``FleetReport.extra["quality_gates"]`` (the JSON
-shape of :meth:`readiness.suites.GateReport.to_dict`); a report without that
+shape of :meth:`readiness.gates.GateReport.to_dict`); a report without that
 key (``validate``) renders no gate table.
 """
 
