@@ -1,6 +1,7 @@
 """The host-side fact collector: stdlib only, Python 3.8+, one run per host.
 
-The controller sends this file's source and a JSON request on stdin (see
+The controller sends this file's source (pruned to the ops a run needs) and a marshal
+request on stdin (see
 ``readiness.collect``); the probe answers with one JSON document on stdout.
 Every fact is a small, bounded primitive (read a file, stat a path, list a
 directory, read a process's signal masks, connect to a TCP port, run an argv
