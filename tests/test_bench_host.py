@@ -235,7 +235,8 @@ def test_host_benchmarks_are_opt_in_members_of_the_performance_category(check: s
 def test_host_benchmarks_run_in_the_remote_probe_over_real_ssh(
     ssh_fleet: Any, ssh_options: Callable[..., Any], tmp_path: Path, http_server: Callable[[], Any]
 ) -> None:
-    """Workflow and git timings come from the probe on the SSH host; a loopback URL is refused."""
+    """Workflow and git timings come from the probe on the SSH host; a loopback URL is loaded
+    through the host's SSH tunnel (service_access: auto), never on the controller's own."""
     from readiness import validate
     from tests.services.apps import write_app
     from tests.services.sshd import host_entry, write_inventory
@@ -270,6 +271,6 @@ def test_host_benchmarks_run_in_the_remote_probe_over_real_ssh(
     assert rows(wf)["concurrent"]["n"] == 2
     assert repo.status is Status.READY, repo.message
     assert set(rows(repo)) == {"clean:status", "clean:log"}
-    assert http.status is Status.DEGRADED
-    assert "from the controller is not host spare" in http.message
-    assert srv.requests_to("/health") == [], "no load was sent to the controller's own loopback"
+    assert http.status is Status.READY, http.message
+    assert http.details["via"] == "ssh tunnel via spare"
+    assert len(srv.requests_to("/health")) == 5

@@ -30,7 +30,9 @@ from readiness.runner import RunOptions
 from readiness.ssh import SshConnector, SshTransport
 from readiness.tunnel import Tunnel, check_destination
 
+from .services.alertmanager import Alertmanager
 from .services.apps import write_app
+from .services.httpd import HttpServer, RecordedRequest
 from .services.postgres import PgCluster
 from .services.prometheus import PrometheusServer
 from .services.sshd import closed_port, host_entry, write_inventory
@@ -541,3 +543,203 @@ def test_a_fleet_run_with_tunnels_leaves_no_threads_behind(
         t.name for t in threading.enumerate()
     ]
     assert not [t for t in threading.enumerate() if t.name.startswith("readiness-tunnel")]
+
+
+# --- HTTP checks through the tunnel: rbac, workflow_state, alert_delivery, http_benchmark ----
+
+VIEWER = secrets.token_urlsafe(24)
+TOKEN_ENV = "READINESS_TUNNEL_VIEWER_TOKEN"
+
+
+def _rbac_api(srv: HttpServer) -> dict[str, Any]:
+    """A viewer may list workflows and is refused a delete; the rbac section pointing at it."""
+
+    def listing(req: RecordedRequest) -> Any:
+        return (200, []) if req.headers.get("Authorization") == f"Bearer {VIEWER}" else (401, {})
+
+    srv.route("/api/workflows", handler=listing)
+    srv.route("/api/workflows/x", method="DELETE", status=403, json={"error": "forbidden"})
+    return {
+        "enabled": True,
+        "token_env": TOKEN_ENV,
+        "forbidden": [{"method": "DELETE", "url": f"{srv.url}/api/workflows/x"}],
+        "allowed": [{"method": "GET", "url": f"{srv.url}/api/workflows"}],
+    }
+
+
+def _workflow_api(srv: HttpServer) -> dict[str, Any]:
+    """POST /workflows starts run-1, which is completed when read; the workflow_state section."""
+    srv.route("/workflows", method="POST", status=201, json={"id": "run-1", "state": "queued"})
+    srv.route("/workflows/run-1", json={"id": "run-1", "state": "completed"})
+    return {
+        "enabled": True,
+        "start_url": f"{srv.url}/workflows",
+        "status_url": f"{srv.url}/workflows/{{id}}",
+        "poll_interval_s": 0.05,
+    }
+
+
+def _bench_api(srv: HttpServer, tmp_path: Path) -> dict[str, Any]:
+    srv.route("/health", json={"status": "ok"})
+    return {
+        "http_benchmarks": [
+            {
+                "name": "health",
+                "url": f"{srv.url}/health",
+                "requests": 40,
+                "concurrency": 4,
+                "time_cap_s": 10,
+            }
+        ],
+        "benchmark_baseline_dir": str(tmp_path / "baselines"),
+    }
+
+
+def _http_profile(check: str, srv: HttpServer, tmp_path: Path) -> dict[str, Any]:
+    if check == "rbac":
+        return {"rbac": _rbac_api(srv)}
+    if check == "workflow_state":
+        return {"workflow_state": _workflow_api(srv)}
+    return _bench_api(srv, tmp_path)
+
+
+def _host_headers(srv: HttpServer) -> set[str]:
+    return {r.headers.get("Host", "") for r in srv.requests}
+
+
+@pytest.mark.parametrize("check", ["rbac", "workflow_state", "http_benchmark"])
+def test_an_http_check_reaches_a_remote_hosts_loopback_api_through_the_tunnel(
+    check: str,
+    debug_fleet: LoopbackFleet,
+    http_server: Callable[[], HttpServer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, VIEWER)
+    host = debug_fleet.hosts[0]
+    srv = http_server()
+    before = len(_direct_tcpip_targets(host, srv.port))
+    result, connector, _ = _audit(
+        debug_fleet, tmp_path, [check], profile=_http_profile(check, srv, tmp_path)
+    )
+    assert result.status is Status.READY, result
+    assert connector.stats.tunnels[host.name] == 1
+    assert srv.requests
+    # The service saw the configured name, not the tunnel's port.
+    assert _host_headers(srv) == {f"127.0.0.1:{srv.port}"}
+    # sshd opened the destination check (port 0) and at least one channel for the requests.
+    assert _wait(lambda: len(_direct_tcpip_targets(host, srv.port)) >= before + 2)
+    seen = _direct_tcpip_targets(host, srv.port)[before:]
+    assert 0 in seen
+    assert any(p > 0 for p in seen)
+    note = f"through an SSH tunnel via {host.name}"
+    if check == "http_benchmark":
+        assert result.details["via"] == f"ssh tunnel via {host.name}"
+        (row,) = result.details["benchmark"]["rows"]
+        assert row["via"] == f"ssh tunnel via {host.name}"
+        assert row["requests"] == 40
+        assert row["concurrency"] == 4
+        assert len(srv.requests_to("/health")) == 40
+        assert "measured through the host's SSH tunnel" in result.message
+    else:
+        assert set(result.details["access"].values()) == {note}
+        assert VIEWER not in str(result.to_dict())
+
+
+def test_alert_delivery_reaches_a_remote_hosts_loopback_alertmanager_through_the_tunnel(
+    debug_fleet: LoopbackFleet,
+    host: LoopbackHost,
+    alertmanager: Alertmanager,
+    tmp_path: Path,
+) -> None:
+    am_port = int(alertmanager.url.rsplit(":", 1)[1])
+    before = len(_direct_tcpip_targets(host, am_port))
+    result, connector, _ = _audit(
+        debug_fleet,
+        tmp_path,
+        ["alert_delivery"],
+        profile={
+            "alert_delivery": {
+                "enabled": True,
+                "alertmanager_url": alertmanager.url,
+                "receiver_query_url": alertmanager.received_url,
+                "poll_interval_s": 0.1,
+            },
+            "thresholds": {"alert_delivery_max_seconds": 15},
+        },
+    )
+    assert result.status is Status.READY, result
+    assert result.details["confirmed_by"] == "receiver"
+    assert result.details["resolved"] is True
+    note = f"through an SSH tunnel via {host.name}"
+    assert result.details["access"] == {
+        alertmanager.url: note,
+        alertmanager.received_url: note,
+    }
+    # One tunnel to Alertmanager, one to the receiver's query endpoint.
+    assert connector.stats.tunnels[host.name] == 2
+    assert _wait(lambda: len(_direct_tcpip_targets(host, am_port)) >= before + 2)
+    assert _host_headers(alertmanager.receiver) >= {f"127.0.0.1:{alertmanager.receiver.port}"}
+
+
+@pytest.mark.parametrize("check", ["rbac", "workflow_state", "http_benchmark", "alert_delivery"])
+def test_service_access_direct_keeps_an_http_checks_honest_cannot_determine(
+    check: str,
+    debug_fleet: LoopbackFleet,
+    http_server: Callable[[], HttpServer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, VIEWER)
+    srv = http_server()
+    if check == "alert_delivery":
+        profile: dict[str, Any] = {"alert_delivery": {"enabled": True, "alertmanager_url": srv.url}}
+    else:
+        profile = _http_profile(check, srv, tmp_path)
+    result, connector, _ = _audit(
+        debug_fleet, tmp_path, [check], profile={**profile, "service_access": "direct"}
+    )
+    assert result.status is Status.DEGRADED, result
+    assert f"{srv.url}" in result.message
+    assert "from the controller it would reach the controller itself" in result.message
+    assert any("service_access: auto" in r for r in result.recommendations)
+    assert connector.stats.tunnels == {}
+    assert srv.requests == []
+
+
+def test_an_https_api_of_a_remote_host_is_not_tunnelled_and_stays_undeterminable(
+    debug_fleet: LoopbackFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, VIEWER)
+    url = f"https://127.0.0.1:{closed_port()}/api/workflows"
+    section = {
+        "enabled": True,
+        "token_env": TOKEN_ENV,
+        "forbidden": [{"method": "DELETE", "url": url}],
+        "allowed": [{"method": "GET", "url": url}],
+    }
+    result, connector, _ = _audit(debug_fleet, tmp_path, ["rbac"], profile={"rbac": section})
+    assert result.status is Status.DEGRADED, result
+    assert "certificate's name could not be verified" in result.message
+    assert connector.stats.tunnels == {}
+
+
+def test_an_http_check_tunnelled_to_a_closed_port_fails_at_once_as_refused(
+    debug_fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    result, _, elapsed = _audit(
+        debug_fleet,
+        tmp_path,
+        ["workflow_state"],
+        profile={
+            "workflow_state": {
+                "enabled": True,
+                "start_url": f"{url}/workflows",
+                "status_url": f"{url}/workflows/{{id}}",
+            }
+        },
+    )
+    assert result.status is Status.NOT_READY, result
+    assert "connection refused" in result.message
+    assert elapsed < 5

@@ -12,20 +12,44 @@ that talks to a service from the controller):
   host.
 
 A unix socket directory cannot be tunnelled with a TCP forward: it stays "cannot determine".
+
+HTTP services (:func:`http_route`): only plain ``http`` URLs are tunnelled; ``https`` is
+asked directly, because through a tunnel the certificate's name could not be verified.
+A tunnelled request goes to ``http://127.0.0.1:<tunnel port>/...`` with the configured
+``Host`` header, so name-based virtual hosts still answer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 from ..errors import TransportError
 from ..registry import CheckContext
 
-__all__ = ["DEFAULT", "KEY", "MODES", "Route", "access_mode", "route", "unix_socket"]
+__all__ = [
+    "DEFAULT",
+    "KEY",
+    "MODES",
+    "STRANDED_FIX",
+    "HttpRoute",
+    "Route",
+    "access_mode",
+    "host_local",
+    "http_route",
+    "route",
+    "unix_socket",
+]
 
 KEY = "service_access"
 DEFAULT = "auto"
 MODES = ("auto", "direct", "ssh")
+STRANDED_FIX = (
+    "Use an address of the service that is reachable from the controller, or (plain http) "
+    "service_access: auto to reach it through the host's SSH connection"
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,17 @@ def access_mode(ctx: CheckContext) -> str:
     return mode
 
 
+def host_local(host: str) -> bool:
+    """True when the address means "this machine" (loopback or a unix socket directory)."""
+    name = unquote(host).strip().strip("[]").lower()
+    if not name or name.startswith("/") or name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def unix_socket(host: str) -> bool:
     return host.startswith("/") or host.lower().startswith("%2f")
 
@@ -82,3 +117,97 @@ def route(ctx: CheckContext, host: str, port: int) -> Route:
     if (local_host, local_port) == (host, port):  # a transport that cannot tunnel
         return Route(host, port)
     return Route(local_host, local_port, via=ctx.host)
+
+
+# -- HTTP ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """Where requests for a configured ``url`` go.
+
+    ``target`` is the URL to send them to (the tunnel's address, or ``url`` itself) with
+    ``headers`` (the configured ``Host`` when tunnelled). ``access`` says how it is reached,
+    for details (None when simply direct); ``error`` means it cannot be reached at all
+    (``"connection refused"`` when nothing listens at the destination). ``stranded`` is a
+    remote host's loopback URL that is not tunnelled (``service_access: direct``, https, a
+    transport without tunnels): asked from the controller it would reach the controller.
+    """
+
+    url: str
+    target: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    access: str | None = None
+    error: str | None = None
+    via: str | None = None
+    stranded: bool = False
+
+    def to(self, url: str) -> str:
+        """``url`` (same scheme and address as the configured one) sent where this route goes."""
+        if self.via is None or self.target == self.url:
+            return url
+        return urlsplit(url)._replace(netloc=urlsplit(self.target).netloc).geturl()
+
+    def why_stranded(self, host: str) -> str:
+        """The "cannot determine" finding for a stranded URL, saying why it is not tunnelled."""
+        why = f" ({self.access})" if self.access else ""
+        return (
+            f"{self.url} is a loopback address of host {host}; from the controller it would "
+            f"reach the controller itself{why}"
+        )
+
+
+def http_route(ctx: CheckContext, url: str) -> HttpRoute:
+    """Route an HTTP(S) ``url`` as the audited host sees it, per ``service_access``.
+
+    A plain-http URL is rewritten to the host's SSH tunnel when :func:`wants_tunnel` says
+    so; https stays direct (``access`` says why). Never raises: an invalid
+    ``service_access`` or a failed tunnel is ``error``; a malformed URL is left to the
+    HTTP client to report.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return HttpRoute(url, url)
+    local = bool(host) and host_local(host)
+    stranded = local and not ctx.is_local
+    try:
+        tunnel = wants_tunnel(ctx, host, host_local=local)
+    except ValueError as exc:
+        return HttpRoute(url, url, error=str(exc))
+    if not tunnel:
+        return HttpRoute(url, url, stranded=stranded)
+    if parts.scheme != "http":
+        return HttpRoute(
+            url,
+            url,
+            access=f"directly: {parts.scheme} is not tunnelled, because through an SSH tunnel "
+            "the certificate's name could not be verified",
+            stranded=stranded,
+        )
+    return _tunnelled(ctx, url, host, port or 80, stranded=stranded)
+
+
+def _tunnelled(ctx: CheckContext, url: str, host: str, port: int, *, stranded: bool) -> HttpRoute:
+    try:
+        hop = route(ctx, host, port)
+    except AccessError as exc:
+        return HttpRoute(
+            url,
+            url,
+            access=f"through an SSH tunnel via {ctx.host} (failed)",
+            error="connection refused" if exc.refused else str(exc),
+        )
+    if hop.via is None:  # a transport that cannot tunnel
+        return HttpRoute(url, url, stranded=stranded)
+    parts = urlsplit(url)
+    auth, _, where = parts.netloc.rpartition("@")
+    netloc = f"{auth}@{hop.host}:{hop.port}" if auth else f"{hop.host}:{hop.port}"
+    return HttpRoute(
+        url,
+        parts._replace(netloc=netloc).geturl(),
+        headers={"Host": where},  # the name the service expects, not the tunnel's
+        access=hop.note,
+        via=hop.via,
+    )

@@ -8,11 +8,9 @@ SKIPPED, saying which key enables it, until ``enabled`` is true.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..model import Outcome, Status
 from ..profile import Profile
@@ -24,8 +22,6 @@ __all__ = [
     "as_list",
     "enabled_section",
     "gate",
-    "loopback_url",
-    "remote_loopback",
     "scratch_name",
     "substitute",
 ]
@@ -105,22 +101,3 @@ def substitute(value: Any, fill: Callable[[str], str]) -> Any:
     if isinstance(value, (list, tuple)):
         return [substitute(v, fill) for v in value]
     return value
-
-
-def loopback_url(url: str) -> bool:
-    """True when the URL's host means "this machine" (loopback / localhost)."""
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return False
-    if host in ("", "localhost") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def remote_loopback(ctx: CheckContext, url: str) -> bool:
-    """A loopback URL judged for a remote host would reach the controller itself."""
-    return not ctx.is_local and loopback_url(url)

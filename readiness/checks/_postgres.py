@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import ipaddress
 import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from ..findings import Findings
 from ..redact import MASK, redact_url_password
 from ..registry import CheckContext
 from . import _access
-from ._access import AccessError, Route
+from ._access import AccessError, Route, host_local
 from ._common import Dsn, parse_dsn
 
 if TYPE_CHECKING:
@@ -92,17 +90,6 @@ def dsn_text(ctx: CheckContext) -> tuple[str | None, str, bool]:
             where = dotted if source == "settings file" else ctx.app.env_name(str(dotted))
             return value, f"{where} ({source})", True
     return None, "", False
-
-
-def host_local(host: str) -> bool:
-    """True when the address means "this machine" (loopback or a unix socket directory)."""
-    name = unquote(host).strip().strip("[]").lower()
-    if not name or name.startswith("/") or name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_local_from_app(target: Target) -> bool:

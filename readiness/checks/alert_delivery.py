@@ -11,6 +11,9 @@ Opt-in (``alert_delivery.enabled``). From the controller (requests, explicit tim
    that is the only proof the notification left Alertmanager; the latency reported is
    from the POST to that moment;
 4. finally resolve the alert (``endsAt`` = now), so nobody is paged for longer than needed.
+
+A remote host's loopback URL (``http://127.0.0.1:9093``) is reached through the host's SSH
+connection per ``service_access`` (docs/fleet.md, "Services behind the host").
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 from ..findings import Findings
 from ..model import Outcome
 from ..registry import CheckContext, register
-from ._integration import gate, remote_loopback
+from . import _access
+from ._integration import gate
 
 __all__ = ["DEFAULTS", "TEST_LABEL", "evaluate"]
 
@@ -117,25 +121,30 @@ def evaluate(ctx: CheckContext) -> Outcome:
             "Set alert_delivery.alertmanager_url to your Alertmanager's base URL",
         )
         return f.outcome("", subject="Alert delivery")
-    for url in (am or hook, query):
-        if url and remote_loopback(ctx, str(url)):
-            f.unknown(
-                f"{url} is a loopback address of host {ctx.host}; from the controller it would "
-                "reach the controller itself",
-                "Use an address of the service that is reachable from the controller",
-            )
+    send = _access.http_route(ctx, str(am or hook))
+    receiver = _access.http_route(ctx, str(query)) if query else None
+    routes = [r for r in (send, receiver) if r is not None]
+    for route in routes:
+        if route.stranded:
+            f.unknown(route.why_stranded(ctx.host), _access.STRANDED_FIX)
             return f.outcome("", subject="Alert delivery")
+        if route.error:
+            f.fail(f"alert delivery test failed: {route.url}: {route.error}")
+            return f.outcome("", subject="Alert delivery")
+    access = {r.url: r.access for r in routes if r.access}
+    if access:
+        f.details["access"] = access
     trial = _Trial(ctx, cfg)
     f.details.update({"test_id": trial.test_id, "labels": trial.labels})
     try:
-        sent = _send_alertmanager(f, trial, str(am)) if am else _send_webhook(f, trial, str(hook))
-        if sent and query:
-            _confirm_receiver(ctx, f, trial, str(query))
+        sent = _send_alertmanager(f, trial, send) if am else _send_webhook(f, trial, send)
+        if sent and receiver is not None:
+            _confirm_receiver(ctx, f, trial, receiver)
     except requests.RequestException as exc:
         f.fail(f"alert delivery test failed: {type(exc).__name__}: {exc}")
     finally:
         if am:
-            _resolve(f, trial, str(am))
+            _resolve(f, trial, send)
         trial.session.close()
     latency = f.details.get("latency_s")
     via = "the receiver" if query else "Alertmanager (active, not silenced or inhibited)"
@@ -145,10 +154,12 @@ def evaluate(ctx: CheckContext) -> Outcome:
     )
 
 
-def _send_alertmanager(f: Findings, trial: _Trial, base: str) -> bool:
-    url = base.rstrip("/") + "/api/v2/alerts"
-    res = trial.session.post(url, json=[trial.alert(trial.ends())], timeout=trial.timeout)
-    f.details["alertmanager"] = {"url": base, "post_status": res.status_code}
+def _send_alertmanager(f: Findings, trial: _Trial, am: _access.HttpRoute) -> bool:
+    url = am.target.rstrip("/") + "/api/v2/alerts"
+    res = trial.session.post(
+        url, json=[trial.alert(trial.ends())], headers=am.headers, timeout=trial.timeout
+    )
+    f.details["alertmanager"] = {"url": am.url, "post_status": res.status_code}
     if not res.ok:
         f.fail(
             f"Alertmanager refused the test alert: HTTP {res.status_code} {res.text[:200]}",
@@ -158,7 +169,7 @@ def _send_alertmanager(f: Findings, trial: _Trial, base: str) -> bool:
     params = {"filter": f'{TEST_LABEL}="{trial.test_id}"'}
 
     def listed() -> dict[str, Any] | None:
-        got = trial.session.get(url, params=params, timeout=trial.timeout)
+        got = trial.session.get(url, params=params, headers=am.headers, timeout=trial.timeout)
         alerts = got.json() if got.ok else []
         states = [a for a in alerts if a.get("status", {}).get("state") != "unprocessed"]
         return states[0] if states else None
@@ -194,7 +205,7 @@ def _send_alertmanager(f: Findings, trial: _Trial, base: str) -> bool:
     return True
 
 
-def _send_webhook(f: Findings, trial: _Trial, url: str) -> bool:
+def _send_webhook(f: Findings, trial: _Trial, hook: _access.HttpRoute) -> bool:
     alert = {"status": "firing", **trial.alert(trial.ends())}
     payload = {
         "version": "4",
@@ -207,8 +218,8 @@ def _send_webhook(f: Findings, trial: _Trial, url: str) -> bool:
         "externalURL": "",
         "alerts": [alert],
     }
-    res = trial.session.post(url, json=payload, timeout=trial.timeout)
-    f.details["webhook"] = {"url": url, "status": res.status_code}
+    res = trial.session.post(hook.target, json=payload, headers=hook.headers, timeout=trial.timeout)
+    f.details["webhook"] = {"url": hook.url, "status": res.status_code}
     if not res.ok:
         f.fail(
             f"the webhook refused the test notification: HTTP {res.status_code}",
@@ -220,13 +231,16 @@ def _send_webhook(f: Findings, trial: _Trial, url: str) -> bool:
     return True
 
 
-def _confirm_receiver(ctx: CheckContext, f: Findings, trial: _Trial, url: str) -> None:
+def _confirm_receiver(
+    ctx: CheckContext, f: Findings, trial: _Trial, receiver: _access.HttpRoute
+) -> None:
     headers = {str(k): str(v) for k, v in dict(trial.cfg.get("receiver_headers") or {}).items()}
     for value in headers.values():
         ctx.secret(value)
+    headers = {**receiver.headers, **headers}
 
     def arrived() -> bool:
-        got = trial.session.get(url, headers=headers, timeout=trial.timeout)
+        got = trial.session.get(receiver.target, headers=headers, timeout=trial.timeout)
         return got.ok and trial.test_id in got.text
 
     if not trial.poll(arrived):
@@ -240,14 +254,15 @@ def _confirm_receiver(ctx: CheckContext, f: Findings, trial: _Trial, url: str) -
     f.details["confirmed_by"] = "receiver"
 
 
-def _resolve(f: Findings, trial: _Trial, base: str) -> None:
+def _resolve(f: Findings, trial: _Trial, am: _access.HttpRoute) -> None:
     """End the test alert now (best effort: a failure is a warning, the alert expires anyway)."""
     import requests
 
     try:
         res = trial.session.post(
-            base.rstrip("/") + "/api/v2/alerts",
+            am.target.rstrip("/") + "/api/v2/alerts",
             json=[trial.alert(datetime.now(timezone.utc))],
+            headers=am.headers,
             timeout=trial.timeout,
         )
         ok = res.ok
@@ -266,6 +281,7 @@ def _profile_keys() -> tuple[str, ...]:
         *(f"{NAME}.{k}" for k in DEFAULTS[NAME]),
         "thresholds.alert_delivery_max_seconds",
         "thresholds.alert_request_timeout_s",
+        "service_access",
     )
 
 

@@ -6,6 +6,12 @@ a timeout on every call) until the request count or ``time_cap_s`` is reached,
 whichever comes first. p50/p95/p99, error rate and throughput are judged against
 thresholds (error rate → NOT_READY, latency → DEGRADED) and against the stored
 previous run (p95 ratio → DEGRADED); this run then becomes the new baseline.
+
+A remote host's loopback URL (``http://127.0.0.1:8080/health``) is loaded through the host's
+SSH connection per ``service_access`` (docs/fleet.md, "Services behind the host"). The
+numbers then measure the tunnel too (SSH encryption, one channel per connection, the
+controller-host network); the row's ``via`` and ``details["via"]`` say so. The load bounds
+are the same.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from urllib.parse import urlsplit
 from ..findings import Findings
 from ..model import Outcome
 from ..registry import CheckContext, register
+from . import _access
 from ._bench import (
     BASELINE_DEFAULTS,
     CUT,
@@ -32,7 +39,6 @@ from ._bench import (
     update_baseline,
     verdict_mark,
 )
-from ._postgres import host_local
 
 __all__ = ["DEFAULTS", "evaluate"]
 
@@ -53,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
 _EXAMPLE = (
     "http_benchmarks: [{name: health, url: 'https://app.example:8080/health', requests: 200, "
     "concurrency: 8, time_cap_s: 10, p95_ms: 300}]"
+)
+TUNNEL_NOTE = (
+    "measured through the host's SSH tunnel: latency and throughput include the tunnel "
+    "(encryption, the controller-host network)"
 )
 _LIMITS = {"requests": 100_000, "concurrency": 64, "time_cap_s": 300.0}
 
@@ -85,10 +95,14 @@ def _session() -> Any:
     return s
 
 
-def _request(entry: Mapping[str, Any], plan: Mapping[str, Any]) -> Any:
+def _request(entry: Mapping[str, Any], plan: Mapping[str, Any], route: _access.HttpRoute) -> Any:
     import requests
 
-    url = str(entry["url"])
+    url = route.target
+    headers = {
+        **route.headers,
+        **{str(k): str(v) for k, v in dict(entry.get("headers") or {}).items()},
+    }
     method = str(entry.get("method") or "GET").upper()
     expect = entry.get("expect_status")
     wanted = {int(x) for x in expect} if isinstance(expect, list) else None
@@ -101,7 +115,7 @@ def _request(entry: Mapping[str, Any], plan: Mapping[str, Any]) -> Any:
             resp = session.request(
                 method,
                 url,
-                headers=dict(entry.get("headers") or {}),
+                headers=headers,
                 json=entry.get("json"),
                 data=entry.get("body"),
                 timeout=(timeout, timeout),
@@ -144,16 +158,19 @@ def _bench_one(ctx: CheckContext, f: Findings, i: int, entry: Mapping[str, Any])
     if parts.scheme not in ("http", "https") or not parts.hostname:
         f.fail(f"{name}: url {url!r} is not an http(s) URL", "Fix http_benchmarks[].url")
         return {"name": name, "target": url, "verdict": "invalid"}
-    if not ctx.is_local and host_local(parts.hostname):
-        f.unknown(
-            f"{name}: {url} is loopback, which from the controller is not host {ctx.host}",
-            "Use an address of the app that the controller can reach (host vars), or run the "
-            "benchmark on the host itself",
-        )
+    route = _access.http_route(ctx, url)
+    if route.stranded:
+        f.unknown(f"{name}: {route.why_stranded(ctx.host)}", _access.STRANDED_FIX)
         return {"name": name, "target": url, "verdict": "not run"}
+    if route.error:
+        f.fail(
+            f"{name}: {url} cannot be reached: {route.error}", "Start the service or fix the URL"
+        )
+        return {"name": name, "target": url, "verdict": "not run", "access": route.access}
+    via = {"via": f"ssh tunnel via {route.via}"} if route.via else {}
     plan = _plan(entry)
     samples, wall, cut = run_bounded(
-        _request(entry, plan),
+        _request(entry, plan, route),
         requests=plan["requests"],
         concurrency=plan["concurrency"],
         time_cap_s=plan["time_cap_s"],
@@ -169,7 +186,7 @@ def _bench_one(ctx: CheckContext, f: Findings, i: int, entry: Mapping[str, Any])
     judge_latency(f, label, summary, _limits(ctx, entry), how)
     judge_regression(ctx, f, summary, check=NAME, label=label, name=name)
     update_baseline(ctx, f, NAME, name, summary)
-    return {"name": name, "target": url, **plan, **summary, "verdict": mark.verdict(f)}
+    return {"name": name, "target": url, **via, **plan, **summary, "verdict": mark.verdict(f)}
 
 
 def evaluate(ctx: CheckContext) -> Outcome:
@@ -179,9 +196,14 @@ def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     rows = [_bench_one(ctx, f, i, e) for i, e in enumerate(endpoints)]
     f.details["benchmark"] = bench_block("http", rows)
+    tunnelled = sorted({str(r["via"]) for r in rows if r.get("via")})
+    if tunnelled:
+        f.details["via"] = ", ".join(tunnelled)
+        f.details["via_note"] = TUNNEL_NOTE
     worst = max((r.get("p95_ms") or 0 for r in rows), default=0)
+    through = f"; {TUNNEL_NOTE}" if tunnelled else ""
     return f.outcome(
-        f"{len(rows)} endpoint(s) within thresholds (worst p95 {worst:.1f} ms)",
+        f"{len(rows)} endpoint(s) within thresholds (worst p95 {worst:.1f} ms){through}",
         subject="HTTP benchmark",
     )
 
@@ -204,6 +226,7 @@ register(
         "thresholds.http_p99_ms",
         "thresholds.http_max_error_rate",
         "thresholds.benchmark_max_regression",
+        "service_access",
     ),
     aliases=("http_bench", "load_test"),
     order=300,

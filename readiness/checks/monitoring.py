@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +23,6 @@ from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from . import _access
-from ._postgres import host_local
 
 DEFAULTS: dict[str, Any] = {
     "prometheus_url": "http://127.0.0.1:9090",
@@ -108,59 +106,6 @@ def _base_url(ctx: CheckContext, key: str) -> str | None:
     return url
 
 
-@dataclass(frozen=True)
-class Http:
-    """Where requests for a configured URL go: ``base`` (maybe a tunnel) and its Host header."""
-
-    base: str
-    headers: dict[str, str] = field(default_factory=dict)
-    access: str | None = None  # how it was reached, for details; None when simply direct
-    error: str | None = None  # the service cannot be reached at all
-
-
-def _http(ctx: CheckContext, url: str) -> Http:
-    """Route ``url`` through the host's SSH connection when ``service_access`` says so."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port
-    except ValueError:
-        return Http(url)  # requests reports the malformed URL
-    try:
-        tunnel = _access.wants_tunnel(ctx, host, host_local=bool(host) and host_local(host))
-    except ValueError as exc:
-        return Http(url, error=str(exc))
-    if not tunnel:
-        return Http(url)
-    if parts.scheme != "http":
-        return Http(
-            url,
-            access=f"directly: {parts.scheme} is not tunnelled, because through an SSH tunnel "
-            "the certificate's name could not be verified",
-        )
-    return _tunnelled(ctx, url, host, port or 80)
-
-
-def _tunnelled(ctx: CheckContext, url: str, host: str, port: int) -> Http:
-    try:
-        route = _access.route(ctx, host, port)
-    except _access.AccessError as exc:
-        return Http(
-            url,
-            access=f"through an SSH tunnel via {ctx.host} (failed)",
-            error="connection refused" if exc.refused else str(exc),
-        )
-    if route.via is None:
-        return Http(url)
-    parts = urlsplit(url)
-    auth, _, where = parts.netloc.rpartition("@")
-    netloc = f"{auth}@{route.host}:{route.port}" if auth else f"{route.host}:{route.port}"
-    return Http(
-        parts._replace(netloc=netloc).geturl(),
-        headers={"Host": where},  # the name the service expects, not the tunnel's
-        access=route.note,
-    )
-
-
 def _get(
     url: str, timeout: float, headers: Mapping[str, str] | None = None
 ) -> tuple[requests.Response | None, str | None]:
@@ -204,11 +149,11 @@ def _prometheus(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any
         f.fail("no Prometheus URL configured", f"{start} and set prometheus_url in the profile")
         return {"url": None}
     out: dict[str, Any] = {"url": url}
-    http = _http(ctx, url)
+    http = _access.http_route(ctx, url)
     if http.access:
         out["access"] = http.access
     res, error = (
-        (None, http.error) if http.error else _get(f"{http.base}/-/ready", timeout, http.headers)
+        (None, http.error) if http.error else _get(f"{http.target}/-/ready", timeout, http.headers)
     )
     if res is None or res.status_code != 200:
         why = error or _http_problem(res)
@@ -224,11 +169,11 @@ def _prometheus(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any
 
 
 def _targets(
-    ctx: CheckContext, f: Findings, url: str, http: Http, timeout: float
+    ctx: CheckContext, f: Findings, url: str, http: _access.HttpRoute, timeout: float
 ) -> list[dict[str, Any]]:
     job = str(ctx.profile.get("prometheus_job") or "")
     instance = ctx.profile.get("prometheus_instance")
-    res, error = _get(f"{http.base}/api/v1/targets?state=active", timeout, http.headers)
+    res, error = _get(f"{http.target}/api/v1/targets?state=active", timeout, http.headers)
     body = _json(res) if res is not None and res.status_code == 200 else None
     data = body.get("data") if isinstance(body, Mapping) else None
     if not isinstance(data, Mapping):
@@ -291,9 +236,11 @@ def _grafana(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any]:
     if url is None:
         f.warn("no Grafana URL configured", f"{start} and set grafana_url in the profile")
         return {"url": None}
-    http = _http(ctx, url)
+    http = _access.http_route(ctx, url)
     res, error = (
-        (None, http.error) if http.error else _get(f"{http.base}/api/health", timeout, http.headers)
+        (None, http.error)
+        if http.error
+        else _get(f"{http.target}/api/health", timeout, http.headers)
     )
     body = _json(res) if res is not None else None
     database = body.get("database") if isinstance(body, Mapping) else None

@@ -10,6 +10,9 @@ exist). From the controller with requests (explicit timeouts, no proxies):
 * every ``forbidden`` request must answer 401/403 (2xx → NOT_READY: privilege escalation;
   anything else → DEGRADED: the refusal could not be confirmed);
 * every ``allowed`` request must answer its expected status (default: any 2xx).
+
+A remote host's loopback URL (``http://127.0.0.1:8080/...``) is reached through the host's
+SSH connection per ``service_access`` (docs/fleet.md, "Services behind the host").
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 from ..findings import Findings
 from ..model import Outcome
 from ..registry import CheckContext, register
-from ._integration import as_list, gate, remote_loopback
+from . import _access
+from ._integration import as_list, gate
 
 __all__ = ["DEFAULTS", "evaluate"]
 
@@ -85,16 +89,16 @@ def evaluate(ctx: CheckContext) -> Outcome:
             "rbac needs at least one forbidden and one allowed request",
             "List rbac.forbidden and rbac.allowed requests in the profile",
         )
-    remote = [str(r["url"]) for r in forbidden + allowed if remote_loopback(ctx, str(r["url"]))]
-    if remote:
-        f.unknown(
-            f"{remote[0]} is a loopback address of host {ctx.host}; from the controller it "
-            "would reach the controller itself",
-            "Use an address of the app that is reachable from the controller",
-        )
-    if f.problems or remote or token is None:
+    routes = {str(r["url"]): _access.http_route(ctx, str(r["url"])) for r in forbidden + allowed}
+    stranded = [r for r in routes.values() if r.stranded]
+    if stranded:
+        f.unknown(stranded[0].why_stranded(ctx.host), _access.STRANDED_FIX)
+    if f.problems or stranded or token is None:
         return f.outcome("", subject="RBAC")
-    _exercise(ctx, f, cfg, token, forbidden=forbidden, allowed=allowed)
+    access = {url: r.access for url, r in routes.items() if r.access}
+    if access:
+        f.details["access"] = access
+    _exercise(ctx, f, cfg, token, routes, forbidden=forbidden, allowed=allowed)
     return f.outcome(
         f"Low-privilege token refused {len(forbidden)} forbidden and allowed {len(allowed)} "
         "permitted request(s)",
@@ -107,6 +111,7 @@ def _exercise(
     f: Findings,
     cfg: Mapping[str, Any],
     token: str,
+    routes: Mapping[str, _access.HttpRoute],
     *,
     forbidden: list[Mapping[str, Any]],
     allowed: list[Mapping[str, Any]],
@@ -123,9 +128,20 @@ def _exercise(
         for kind, items in (("forbidden", forbidden), ("allowed", allowed)):
             for item in items:
                 method, url = str(item.get("method") or "GET").upper(), str(item["url"])
+                route = routes[url]
+                if route.error:
+                    results.append(
+                        {"kind": kind, "request": f"{method} {url}", "error": route.error}
+                    )
+                    f.fail(f"{method} {url} failed: {route.error}")
+                    continue
                 try:
                     res = session.request(
-                        method, url, headers=headers, json=item.get("json"), timeout=timeout
+                        method,
+                        route.target,
+                        headers={**route.headers, **headers},
+                        json=item.get("json"),
+                        timeout=timeout,
                     )
                 except requests.RequestException as exc:
                     results.append({"kind": kind, "request": f"{method} {url}", "error": str(exc)})
@@ -171,7 +187,11 @@ register(
     categories=("integration",),
     suites=("production",),
     defaults=DEFAULTS,
-    profile_keys=(*(f"{NAME}.{k}" for k in DEFAULTS[NAME]), "thresholds.rbac_request_timeout_s"),
+    profile_keys=(
+        *(f"{NAME}.{k}" for k in DEFAULTS[NAME]),
+        "thresholds.rbac_request_timeout_s",
+        "service_access",
+    ),
     aliases=("authorization", "rbac_test"),
     order=225,
     opt_in=True,

@@ -7,6 +7,9 @@ is then read from the controller, ``GET status_url`` with ``{id}`` filled in:
 the first GET right after the start proves the run was persisted and can be
 queried by id; then it is polled (bounded in count and time) until a final
 state, which must be ``expect_state``.
+
+A remote host's loopback URL (``http://127.0.0.1:8080/...``) is reached through the host's
+SSH connection per ``service_access`` (docs/fleet.md, "Services behind the host").
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._integration import argv_of, enabled_section, gate, remote_loopback
+from . import _access
+from ._integration import argv_of, enabled_section, gate
 from .workflow_execution import extract_state
 
 __all__ = ["DEFAULTS", "evaluate", "facts"]
@@ -77,9 +81,12 @@ def _dig(doc: Any, dotted: str) -> Any:
 
 
 class _Api:
-    def __init__(self, ctx: CheckContext, cfg: Mapping[str, Any]) -> None:
+    def __init__(
+        self, ctx: CheckContext, cfg: Mapping[str, Any], routes: Mapping[str, _access.HttpRoute]
+    ) -> None:
         import requests
 
+        self.routes = routes  # configured URL (status_url with {id}) → where requests go
         self.session = requests.Session()
         self.session.trust_env = False
         self.headers = {str(k): str(v) for k, v in dict(cfg.get("headers") or {}).items()}
@@ -87,9 +94,15 @@ class _Api:
             ctx.secret(value)
         self.timeout = float(ctx.profile.threshold("workflow_request_timeout_s"))
 
-    def call(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    def call(self, method: str, key: str, url: str, body: Any = None) -> tuple[int, Any]:
+        """``method url`` (``url`` is ``key``'s configured URL, maybe with the id filled in)."""
+        route = self.routes[key]
         res = self.session.request(
-            method, url, json=body, headers=self.headers, timeout=self.timeout
+            method,
+            route.to(url),
+            json=body,
+            headers={**route.headers, **self.headers},
+            timeout=self.timeout,
         )
         try:
             return res.status_code, res.json()
@@ -112,15 +125,19 @@ def evaluate(ctx: CheckContext) -> Outcome:
             "Set status_url: 'http://app:8080/workflows/{id}'",
         )
         return f.outcome("", subject="Workflow state")
-    for url in (status_url, str(cfg.get("start_url") or "")):
-        if url and remote_loopback(ctx, url):
-            f.unknown(
-                f"{url} is a loopback address of host {ctx.host}; from the controller it would "
-                "reach the controller itself",
-                "Use an address of the app that is reachable from the controller",
-            )
+    urls = {"status_url": status_url, "start_url": str(cfg.get("start_url") or "")}
+    routes = {key: _access.http_route(ctx, url) for key, url in urls.items() if url}
+    for route in routes.values():
+        if route.stranded:
+            f.unknown(route.why_stranded(ctx.host), _access.STRANDED_FIX)
             return f.outcome("", subject="Workflow state")
-    api = _Api(ctx, cfg)
+        if route.error:
+            f.fail(f"workflow API request failed: {route.url}: {route.error}")
+            return f.outcome("", subject="Workflow state")
+    access = {r.url: r.access for r in routes.values() if r.access}
+    if access:
+        f.details["access"] = access
+    api = _Api(ctx, cfg, routes)
     started = time.monotonic()
     try:
         run_id = _start(ctx, f, api, cfg)
@@ -144,7 +161,7 @@ def _start(ctx: CheckContext, f: Findings, api: _Api, cfg: Mapping[str, Any]) ->
     id_key = str(cfg.get("id_key") or "id")
     if cfg.get("start_url"):
         method = str(cfg.get("start_method") or "POST").upper()
-        status, doc = api.call(method, str(cfg["start_url"]), cfg.get("start_json"))
+        status, doc = api.call(method, "start_url", str(cfg["start_url"]), cfg.get("start_json"))
         f.details["start"] = {"via": "http", "status": status}
         if not 200 <= status < 300:
             f.fail(f"starting the workflow failed: HTTP {status} from {cfg['start_url']}")
@@ -168,7 +185,7 @@ def _start(ctx: CheckContext, f: Findings, api: _Api, cfg: Mapping[str, Any]) ->
 
 
 def _persisted(f: Findings, api: _Api, cfg: Mapping[str, Any], url: str, run_id: str) -> bool:
-    status, doc = api.call("GET", url)
+    status, doc = api.call("GET", "status_url", url)
     state = _dig(doc, str(cfg.get("state_key") or "state"))
     f.details["first_read"] = {"status": status, "state": state}
     echoed = _dig(doc, str(cfg.get("id_key") or "id"))
@@ -195,7 +212,7 @@ def _completes(
     state: Any = None
     polls = 0
     for polls in range(1, int(budget / interval) + 2):  # noqa: B007 - reported below
-        status, doc = api.call("GET", url)
+        status, doc = api.call("GET", "status_url", url)
         state = _dig(doc, str(cfg.get("state_key") or "state")) if status == 200 else None
         if state is not None and str(state) in final:
             break
@@ -233,6 +250,7 @@ register(
         *(f"{NAME}.{k}" for k in DEFAULTS[NAME]),
         "thresholds.workflow_state_max_s",
         "thresholds.workflow_request_timeout_s",
+        "service_access",
     ),
     aliases=("workflow_persistence",),
     order=215,
