@@ -11,11 +11,7 @@ loopback only, and a missing binary fails the test.
 from __future__ import annotations
 
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,13 +22,13 @@ import pytest
 import requests
 import yaml
 
+from .daemon import background_service, free_port
 from .httpd import HttpServer, RecordedRequest, start_http_server
 
 __all__ = ["ALERTMANAGER_BIN", "Alertmanager", "alertmanager"]
 
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 READY_WAIT_S = 20.0
-PIDFILE_ROOT = Path(tempfile.gettempdir()) / "readiness-test-services"
 
 
 @dataclass(frozen=True)
@@ -73,13 +69,6 @@ class Alertmanager:
         return list(res.json())
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on right now (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _config(hook: str) -> dict[str, Any]:
     return {
         "route": {
@@ -106,16 +95,6 @@ def _ready(url: str) -> bool:
         return False
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture
 def alertmanager() -> Iterator[Alertmanager]:
     """A ready Alertmanager routing every alert to a recording loopback webhook."""
@@ -129,34 +108,22 @@ def alertmanager() -> Iterator[Alertmanager]:
         config.write_text(yaml.safe_dump(_config(f"{receiver.url}/hook")))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        log = (workdir / "alertmanager.log").open("wb")
-        proc = subprocess.Popen(
-            [
-                ALERTMANAGER_BIN,
-                f"--config.file={config}",
-                f"--storage.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-                "--log.level=warn",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        PIDFILE_ROOT.mkdir(parents=True, exist_ok=True)
-        pidfile = PIDFILE_ROOT / f"alertmanager-{proc.pid}.pid"
-        pidfile.write_text(f"{proc.pid}\n")
         try:
-            deadline = time.monotonic() + READY_WAIT_S
-            while not _ready(url):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    tail = (workdir / "alertmanager.log").read_text(errors="replace")[-2000:]
-                    pytest.fail(f"Alertmanager not ready within {READY_WAIT_S:.0f}s:\n{tail}")
-                time.sleep(0.1)
-            yield Alertmanager(url, receiver, workdir)
+            with background_service(
+                "alertmanager",
+                [
+                    ALERTMANAGER_BIN,
+                    f"--config.file={config}",
+                    f"--storage.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",
+                    "--log.level=warn",
+                ],
+                workdir,
+                lambda: _ready(url),
+                wait_s=READY_WAIT_S,
+                poll_s=0.1,
+            ):
+                yield Alertmanager(url, receiver, workdir)
         finally:
-            _stop(proc)
-            log.close()
-            pidfile.unlink(missing_ok=True)
             shutil.rmtree(workdir, ignore_errors=True)

@@ -10,11 +10,7 @@ target's health is ``down`` (bounded wait). A missing binary fails the test.
 from __future__ import annotations
 
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +20,7 @@ import pytest
 import requests
 import yaml
 
+from .daemon import background_service, free_port
 from .httpd import start_http_server
 
 __all__ = ["PROMETHEUS_BIN", "PrometheusServer", "free_port", "prometheus"]
@@ -32,7 +29,6 @@ PROMETHEUS_BIN = "/usr/bin/prometheus"
 UP_JOB = "mahavishnu"
 DOWN_JOB = "mahavishnu-worker"
 READY_WAIT_S = 20.0
-PIDFILE_ROOT = Path(tempfile.gettempdir()) / "readiness-test-services"
 
 METRICS = """\
 # HELP mahavishnu_workflows_running Workflows currently running.
@@ -59,13 +55,6 @@ class PrometheusServer:
         return list(res.json()["data"]["activeTargets"])
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _config(up: str, down: str) -> dict[str, Any]:
     return {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
@@ -87,16 +76,6 @@ def _healthy(url: str, up: str, down: str) -> bool:
     return health.get(up) == "up" and health.get(down) == "down"
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="session")
 def prometheus() -> Iterator[PrometheusServer]:
     """A ready Prometheus with one up and one down target (see module docstring)."""
@@ -111,33 +90,21 @@ def prometheus() -> Iterator[PrometheusServer]:
         config.write_text(yaml.safe_dump(_config(up, down)))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        log = (workdir / "prometheus.log").open("wb")
-        proc = subprocess.Popen(
-            [
-                PROMETHEUS_BIN,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        PIDFILE_ROOT.mkdir(parents=True, exist_ok=True)
-        pidfile = PIDFILE_ROOT / f"prometheus-{proc.pid}.pid"
-        pidfile.write_text(f"{proc.pid}\n")
         try:
-            deadline = time.monotonic() + READY_WAIT_S
-            while not _healthy(url, up, down):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    tail = (workdir / "prometheus.log").read_text(errors="replace")[-2000:]
-                    pytest.fail(f"Prometheus not ready within {READY_WAIT_S:.0f}s:\n{tail}")
-                time.sleep(0.2)
-            yield PrometheusServer(url, UP_JOB, up, DOWN_JOB, down, workdir)
+            with background_service(
+                "prometheus",
+                [
+                    PROMETHEUS_BIN,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--log.level=warn",
+                ],
+                workdir,
+                lambda: _healthy(url, up, down),
+                wait_s=READY_WAIT_S,
+                poll_s=0.2,
+            ):
+                yield PrometheusServer(url, UP_JOB, up, DOWN_JOB, down, workdir)
         finally:
-            _stop(proc)
-            log.close()
-            pidfile.unlink(missing_ok=True)
             shutil.rmtree(workdir, ignore_errors=True)
