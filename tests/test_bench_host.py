@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,6 +12,7 @@ import yaml
 
 from readiness.model import CheckResult, Status
 from tests.services.apps import audit_local, one
+from tests.services.gitrepos import make_repo as make_git_repo
 
 # Sleeps SMOKE_SLEEP seconds, then prints its final state as JSON (as `mahavishnu workflow run`).
 SMOKE = """\
@@ -22,15 +21,6 @@ time.sleep(float(os.environ.get("SMOKE_SLEEP", "0")))
 print("starting smoke workflow", file=sys.stderr)
 print(json.dumps({"run": {"id": os.getpid(), "state": os.environ.get("SMOKE_STATE", "completed")}}))
 """
-
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 def rows(result: CheckResult) -> dict[str, Mapping[str, Any]]:
@@ -124,26 +114,8 @@ def test_without_a_smoke_workflow_the_benchmark_is_skipped_and_says_which_key(
 # --- repositories -----------------------------------------------------------------------------
 
 
-def git(repo: Path, *args: str) -> str:
-    res = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=GIT_ENV,
-    )
-    return res.stdout
-
-
 def make_repo(path: Path, commits: int = 3) -> Path:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    for i in range(commits):
-        (path / "README.md").write_text(f"revision {i}\n")
-        git(path, "add", "-A")
-        git(path, "commit", "-q", "-m", f"revision {i}")
-    return path
+    return make_git_repo(path, commits)
 
 
 def repositories(

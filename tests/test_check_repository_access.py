@@ -16,39 +16,14 @@ import yaml
 from readiness.checks.repository_access import parse_status
 from readiness.model import Status
 from tests.services.apps import audit_local, one
+from tests.services.gitrepos import git
+from tests.services.gitrepos import make_repo as make_git_repo
 
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 STRUCTURE = {"repository_structure": [".git", "pyproject.toml"]}
 
 
-def git(repo: Path, *args: str) -> str:
-    res = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=GIT_ENV,
-    )
-    return res.stdout
-
-
 def make_repo(path: Path, commits: int = 2) -> Path:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    (path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    for i in range(commits):
-        (path / "README.md").write_text(f"revision {i}\n")
-        git(path, "add", "-A")
-        git(path, "commit", "-q", "-m", f"revision {i}")
-    return path
+    return make_git_repo(path, commits, {"pyproject.toml": "[project]\nname = 'x'\n"})
 
 
 def app_with_repos(app_tree: Callable[..., Path], repos: Any) -> Path:
