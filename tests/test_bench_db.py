@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +13,16 @@ from psycopg import sql
 
 from readiness.model import CheckResult, Status
 from tests.services.apps import audit_local, one
-from tests.services.postgres import PgCluster
+from tests.services.postgres import PgCluster, Role
 
 pytestmark = pytest.mark.postgres
 
 CHECK = "db_benchmark"
 
 
-@dataclass(frozen=True)
-class Role:
-    name: str
-    password: str
-
-
 @pytest.fixture(scope="module")
 def bench_role(pg_cluster: PgCluster) -> Role:
-    role = Role(f"bench_{uuid.uuid4().hex[:8]}", f"pw-{secrets.token_urlsafe(18)}")
-    pg_cluster.create_role(role.name, role.password)
-    return role
+    return pg_cluster.new_role("bench")
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import secrets
 import socket
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from readiness.profile import Profile, deep_merge
 from readiness.registry import CheckContext, default_profile
 from readiness.report import FORMATS, render
 from tests.services.apps import audit_local, one
-from tests.services.postgres import PgCluster, free_port
+from tests.services.postgres import PgCluster, Role, free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -52,17 +50,9 @@ SQL_SCRIPTS = {
 }
 
 
-@dataclass(frozen=True)
-class Role:
-    name: str
-    password: str
-
-
 @pytest.fixture(scope="module")
 def app_role(pg_cluster: PgCluster) -> Role:
-    role = Role(f"app_{uuid.uuid4().hex[:8]}", f"pw-{secrets.token_urlsafe(18)}")
-    pg_cluster.create_role(role.name, role.password)
-    return role
+    return pg_cluster.new_role("app")
 
 
 @pytest.fixture

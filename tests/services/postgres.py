@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,14 @@ def _as_postgres(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess
         timeout=timeout,
         check=False,
     )
+
+
+@dataclass(frozen=True)
+class Role:
+    """A login role with a real password (auth failures in tests are real ones)."""
+
+    name: str
+    password: str
 
 
 @dataclass
@@ -122,6 +132,12 @@ class PgCluster:
                 sql.Literal(password),
             )
         )
+
+    def new_role(self, prefix: str) -> Role:
+        """A fresh login role ``<prefix>_<random>`` with a random password."""
+        role = Role(f"{prefix}_{uuid.uuid4().hex[:8]}", f"pw-{secrets.token_urlsafe(18)}")
+        self.create_role(role.name, role.password)
+        return role
 
     def create_database(self, name: str, owner: str = PG_USER) -> None:
         self.admin(
