@@ -19,7 +19,9 @@ from dotenv import dotenv_values
 
 __all__ = ["AppConfig", "EnvVar", "build_app_config", "coerce_scalar", "parse_settings"]
 
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's CSafeLoader when PyYAML was built with it: C parser, same SafeConstructor
+# (no python/* tags) as yaml.SafeLoader, which is the fallback.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SOURCE_PROCESS = "process environment"
 SOURCE_ENV_FILE = "env file"
@@ -115,8 +117,7 @@ def coerce_scalar(raw: str) -> Any:
 def parse_settings(text: str, path: str) -> tuple[dict[str, Any], str | None]:
     """Parse the settings YAML safely; an error names the file and line."""
     try:
-        # libyaml's safe loader when available: same safety, ~10x faster per host.
-        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - SafeConstructor either way
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path

@@ -59,3 +59,9 @@ def test_scalars_are_coerced_like_pydantic() -> None:
     assert coerce_scalar("8") == 8
     assert coerce_scalar("0.5") == 0.5
     assert coerce_scalar("hello") == "hello"
+
+
+def test_settings_yaml_never_constructs_python_objects() -> None:
+    app = _cfg("x: !!python/object/apply:os.system ['touch /tmp/readiness-pwned']\n")
+    assert app.settings == {}
+    assert app.settings_error is not None and "settings.yaml" in app.settings_error
