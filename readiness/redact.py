@@ -11,7 +11,6 @@ are replaced wholesale.
 from __future__ import annotations
 
 import fnmatch
-import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -106,16 +105,3 @@ def _is_descriptive(value: str) -> bool:
     return value in {"set", "missing", "not set", "empty", MASK} or value.startswith(
         ("length ", "set (")
     )
-
-
-class RedactingFilter(logging.Filter):
-    """Attach to a handler so no log line carries a known secret."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redactor.text(record.getMessage())
-        record.args = None
-        return True
