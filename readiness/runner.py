@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from .appconfig import AppConfig, build_app_config
@@ -69,7 +69,6 @@ class RunOptions:
     max_output: int = DEFAULT_MAX_OUTPUT
     progress: bool | None = None  # None: only when stderr is a terminal
     quiet: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Connector(Protocol):
