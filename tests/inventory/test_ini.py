@@ -1,0 +1,142 @@
+"""INI inventories: sections, value typing, ranges and ports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from readiness.inventory import load_inventory
+
+from .helpers import write
+
+# --------------------------------------------------------------------------- INI format
+
+FLEET_INI = """
+# a comment
+; another comment
+bastion ansible_host=192.0.2.1
+
+[web]
+web01 ansible_host=10.0.0.11 ansible_user=deploy
+web02 ansible_host=10.0.0.12  # trailing comment
+
+[db]
+db1 ansible_host=10.0.1.1 ansible_port=2200
+
+[prod:children]
+web
+db
+
+[prod:vars]
+env=prod
+motd = "hello world"
+
+[all:vars]
+tier=base
+"""
+
+
+def test_ini_inventory_reads_groups_children_and_vars(tmp_path: Path) -> None:
+    inventory = load_inventory(write(tmp_path, "hosts.ini", FLEET_INI))
+    assert list(inventory.hosts) == ["bastion", "web01", "web02", "db1"]
+    assert inventory.hosts["bastion"].groups == ("ungrouped",)
+    assert inventory.hosts["web01"].groups == ("web", "prod")
+    assert inventory.hosts["web01"].user == "deploy"
+    assert inventory.hosts["db1"].port == 2200
+    assert inventory.groups["prod"].children == ("web", "db")
+    assert inventory.hosts["db1"].vars["env"] == "prod"
+    assert inventory.hosts["db1"].vars["motd"] == "hello world"
+    assert inventory.hosts["bastion"].vars["tier"] == "base"
+    assert "env" not in inventory.hosts["bastion"].vars
+    assert inventory.hosts["web02"].source.endswith("hosts.ini:7")
+
+
+def test_ini_values_are_parsed_like_ansible(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(
+            tmp_path,
+            "hosts.ini",
+            """
+            app count=3 neg=-2 quoted="42" single='x y' flag=true off=False yes_word=yes \
+            version=1.10 mode=0644 items=[1,2] empty=
+            """,
+        )
+    )
+    values = inventory.hosts["app"].vars
+    assert values["count"] == 3
+    assert values["neg"] == -2
+    assert values["quoted"] == "42"
+    assert values["single"] == "x y"
+    assert values["flag"] is True
+    assert values["off"] is False
+    assert values["yes_word"] == "yes"
+    assert values["version"] == "1.10"
+    assert values["mode"] == "0644"
+    assert values["items"] == [1, 2]
+    assert values["empty"] == ""
+
+
+def test_ini_group_vars_accept_structured_values(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(
+            tmp_path,
+            "hosts.ini",
+            """
+            [web]
+            web01
+
+            [web:vars]
+            readiness={"checks": ["env", "config"], "timeout": 5}
+            ports=[80, 443]  # comment
+            """,
+        )
+    )
+    web01 = inventory.hosts["web01"]
+    assert web01.profile_vars == {"checks": ["env", "config"], "timeout": 5}
+    assert web01.vars["ports"] == [80, 443]
+
+
+def test_ini_host_ranges_and_ports_expand(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(
+            tmp_path,
+            "hosts",
+            """
+            [web]
+            web[01:05:2].example.com:2222 role=front
+            db-[a:b]
+            [::1]:2200
+            fe80::1
+            """,
+        )
+    )
+    assert list(inventory.hosts) == [
+        "web01.example.com",
+        "web03.example.com",
+        "web05.example.com",
+        "db-a",
+        "db-b",
+        "::1",
+        "fe80::1",
+    ]
+    assert inventory.hosts["web03.example.com"].port == 2222
+    assert inventory.hosts["web03.example.com"].vars["role"] == "front"
+    assert inventory.hosts["::1"].port == 2200
+    assert inventory.hosts["fe80::1"].port == 22
+
+
+def test_explicit_port_var_wins_over_host_colon_port(tmp_path: Path) -> None:
+    inventory = load_inventory(write(tmp_path, "hosts.ini", "app:2222 ansible_port=2300\n"))
+    assert inventory.hosts["app"].port == 2300
+
+
+def test_file_without_extension_is_read_as_ini_or_sniffed_yaml(tmp_path: Path) -> None:
+    ini = load_inventory(write(tmp_path, "a/hosts", "[web]\nweb01\n"))
+    yml = load_inventory(
+        write(tmp_path, "b/hosts", "# fleet\nweb:  # group\n  hosts:\n    web01:\n")
+    )
+    assert ini.hosts["web01"].groups == yml.hosts["web01"].groups == ("web",)
+
+
+def test_cfg_extension_is_ini(tmp_path: Path) -> None:
+    inventory = load_inventory(write(tmp_path, "hosts.cfg", "[db]\ndb1\n"))
+    assert inventory.hosts["db1"].groups == ("db",)

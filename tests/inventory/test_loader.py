@@ -1,0 +1,85 @@
+"""Loading files and directories, group_vars and host_vars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from readiness.inventory import load_inventory
+
+from .helpers import write
+
+# --------------------------------------------------------------------------- group_vars / host_vars
+
+
+def test_group_vars_and_host_vars_beside_the_file_are_applied(tmp_path: Path) -> None:
+    inventory_file = write(tmp_path, "hosts.ini", "[web]\nweb01\nweb02\n[db]\ndb1\n")
+    write(tmp_path, "group_vars/all.yml", "tier: base\n")
+    write(tmp_path, "group_vars/web.yaml", "role: web\n")
+    write(tmp_path, "group_vars/db/main.yml", "role: db\n")
+    write(tmp_path, "group_vars/db/extra.yml", "replicas: 2\n")
+    write(tmp_path, "host_vars/web02", "ansible_host: 10.0.0.12\n")
+    write(tmp_path, "group_vars/nosuchgroup.yml", "ignored: true\n")
+    inventory = load_inventory(inventory_file)
+    assert inventory.hosts["web01"].vars == {"tier": "base", "role": "web"}
+    assert inventory.hosts["web02"].address == "10.0.0.12"
+    assert inventory.hosts["db1"].vars == {"tier": "base", "role": "db", "replicas": 2}
+    assert inventory.groups["db"].vars == {"role": "db", "replicas": 2}
+
+
+def test_host_vars_file_overrides_inline_host_vars(tmp_path: Path) -> None:
+    inventory_file = write(tmp_path, "hosts.ini", "app ansible_user=inline color=red\n")
+    write(tmp_path, "host_vars/app.yml", "ansible_user: fromfile\n")
+    app = load_inventory(inventory_file).hosts["app"]
+    assert (app.user, app.vars["color"]) == ("fromfile", "red")
+
+
+def test_group_vars_file_overrides_inline_vars_of_the_same_group(tmp_path: Path) -> None:
+    inventory_file = write(tmp_path, "hosts.ini", "[web]\nweb01\n[web:vars]\nrole=inline\n")
+    write(tmp_path, "group_vars/web.yml", "role: file\n")
+    assert load_inventory(inventory_file).hosts["web01"].vars["role"] == "file"
+
+
+def test_group_vars_file_does_not_beat_a_deeper_inline_group(tmp_path: Path) -> None:
+    """group_vars files sit at their group's level, not above every inline group var."""
+    inventory_file = write(
+        tmp_path, "hosts.ini", "[web]\nweb01\n[prod:children]\nweb\n[web:vars]\nrole=web\n"
+    )
+    write(tmp_path, "group_vars/prod.yml", "role: prod\n")
+    write(tmp_path, "group_vars/all.yml", "role: all\n")
+    assert load_inventory(inventory_file).hosts["web01"].vars["role"] == "web"
+
+
+def test_empty_vars_file_is_fine(tmp_path: Path) -> None:
+    inventory_file = write(tmp_path, "hosts.ini", "app\n")
+    write(tmp_path, "host_vars/app.yml", "# nothing yet\n")
+    assert load_inventory(inventory_file).hosts["app"].vars == {}
+
+
+# --------------------------------------------------------------------------- directories
+
+
+def test_directory_inventory_loads_every_file_and_skips_the_rest(tmp_path: Path) -> None:
+    directory = tmp_path / "inventory"
+    write(directory, "10-web.yml", "web:\n  hosts:\n    web01:\n")
+    write(directory, "20-db.ini", "[db]\ndb1\n")
+    write(directory, "30-more", "[db]\ndb2\n")
+    write(directory, ".hidden.yml", "broken: [\n")
+    write(directory, "README.md", "# not an inventory\n")
+    write(directory, "site.retry", "nope\n")
+    write(directory, "hosts.ini~", "[junk]\njunk1\n")
+    write(directory, "group_vars/db.yml", "role: db\n")
+    write(directory, "host_vars/web01.yml", "ansible_host: 10.0.0.11\n")
+    inventory = load_inventory(directory)
+    assert list(inventory.hosts) == ["web01", "db1", "db2"]
+    assert "junk" not in inventory.groups
+    assert inventory.hosts["db2"].vars["role"] == "db"
+    assert inventory.hosts["web01"].address == "10.0.0.11"
+
+
+def test_several_paths_are_merged_in_order(tmp_path: Path) -> None:
+    first = write(tmp_path, "a/hosts.yml", "web:\n  hosts:\n    web01: {color: red}\n")
+    second = write(tmp_path, "b/hosts.ini", "[web]\nweb01 color=blue\nweb02\n")
+    inventory = load_inventory([first, str(second)])
+    assert list(inventory.hosts) == ["web01", "web02"]
+    assert inventory.hosts["web01"].vars["color"] == "blue"
+    assert inventory.sources == (str(first), str(second))

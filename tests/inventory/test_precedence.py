@@ -1,0 +1,157 @@
+"""Variable precedence and the deep-merged readiness profile dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from readiness.inventory import Inventory, load_inventory
+
+from .helpers import write
+
+# --------------------------------------------------------------------------- precedence
+
+PRECEDENCE_YAML = """
+all:
+  vars: {level: all, from_all: 1}
+  children:
+    parent:
+      vars: {level: parent, from_parent: 1}
+      children:
+        child:
+          vars: {level: child}
+          hosts:
+            h1:
+            h2: {level: host}
+    alpha:
+      vars: {sibling: alpha}
+      hosts: {h1: , h3: }
+    zulu:
+      vars: {sibling: zulu}
+      hosts: {h1: , h3: }
+"""
+
+
+@pytest.fixture
+def layered(tmp_path: Path) -> Inventory:
+    return load_inventory(write(tmp_path, "inv.yml", PRECEDENCE_YAML))
+
+
+def test_child_group_vars_override_parent_group_vars(layered: Inventory) -> None:
+    h1 = layered.hosts["h1"]
+    assert h1.vars["level"] == "child"
+    assert (h1.vars["from_all"], h1.vars["from_parent"]) == (1, 1)
+
+
+def test_host_vars_override_group_vars(layered: Inventory) -> None:
+    assert layered.hosts["h2"].vars["level"] == "host"
+
+
+def test_all_vars_have_the_lowest_precedence(layered: Inventory) -> None:
+    assert layered.hosts["h3"].vars["level"] == "all"
+
+
+def test_sibling_groups_at_the_same_depth_later_alphabetically_win(layered: Inventory) -> None:
+    assert layered.hosts["h1"].vars["sibling"] == "zulu"
+
+
+def test_ansible_group_priority_outranks_alphabetical_order(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(
+            tmp_path,
+            "hosts.ini",
+            """
+            [alpha]
+            h1
+            [zulu]
+            h1
+            [alpha:vars]
+            ansible_group_priority=10
+            sibling=alpha
+            [zulu:vars]
+            sibling=zulu
+            """,
+        )
+    )
+    assert inventory.hosts["h1"].vars["sibling"] == "alpha"
+
+
+def test_host_defined_twice_accumulates_vars_later_wins(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(tmp_path, "hosts.ini", "[a]\nh1 x=1 y=1\n[b]\nh1 y=2\n"),
+    )
+    assert inventory.hosts["h1"].vars == {"x": 1, "y": 2}
+
+
+# --------------------------------------------------------------------------- readiness profile
+
+
+def test_readiness_profile_is_deep_merged_across_levels(tmp_path: Path) -> None:
+    inventory_file = write(
+        tmp_path,
+        "inv.yml",
+        """
+        all:
+          vars:
+            readiness:
+              env: {required: [DATABASE_URL], forbidden: [DEBUG]}
+              thresholds: {disk_free_pct: 10}
+          children:
+            web:
+              vars:
+                readiness:
+                  env: {required: [SECRET_KEY]}
+                  http: {url: "http://localhost:8000/health"}
+              hosts:
+                web01:
+                  readiness:
+                    thresholds: {disk_free_pct: 20, load: 4}
+        """,
+    )
+    write(tmp_path, "host_vars/web01.yml", "readiness:\n  http: {timeout: 3}\n")
+    profile = load_inventory(inventory_file).hosts["web01"].profile_vars
+    assert profile == {
+        "env": {"required": ["SECRET_KEY"], "forbidden": ["DEBUG"]},
+        "thresholds": {"disk_free_pct": 20, "load": 4},
+        "http": {"url": "http://localhost:8000/health", "timeout": 3},
+    }
+
+
+def test_other_dict_vars_are_replaced_not_merged(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(
+            tmp_path,
+            "inv.yml",
+            """
+            all:
+              vars: {settings: {a: 1, b: 2}}
+              hosts:
+                h1: {settings: {a: 9}}
+            """,
+        )
+    )
+    assert inventory.hosts["h1"].vars["settings"] == {"a": 9}
+
+
+def test_profile_vars_are_empty_without_readiness(fleet: Inventory) -> None:
+    assert fleet.hosts["web01"].profile_vars == {}
+
+
+def test_merged_profiles_are_not_shared_between_hosts(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(
+            tmp_path,
+            "inv.yml",
+            "all:\n  vars: {readiness: {paths: [a]}}\n  hosts: {h1: , h2: }\n",
+        )
+    )
+    inventory.hosts["h1"].profile_vars["paths"].append("b")
+    assert inventory.hosts["h2"].profile_vars == {"paths": ["a"]}
+
+
+def test_empty_readiness_key_means_no_profile(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(tmp_path, "inv.yml", "all:\n  hosts:\n    h1: {readiness: }\n")
+    )
+    assert inventory.hosts["h1"].profile_vars == {}
