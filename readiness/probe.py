@@ -354,16 +354,19 @@ def _poll(poll, first, timeout, limit, started):
     return last
 
 
-def op_run(spec):
-    """Run an argv (never a shell string) with a timeout and capped output."""
+def op_run(spec, as_user=None):
+    """Run an argv (never a shell string) with a timeout and capped output.
+
+    ``as_user`` (from ``op_run_as_owner`` only): a pwd-like (uid, gid, groups, env) the
+    child switches to before exec, with exactly that environment."""
     import subprocess
 
     timeout = float(spec.get("timeout", 10))
     limit = int(spec.get("max_bytes", 64 * 1024))
     env = None
-    if spec.get("env"):
-        env = dict(os.environ)
-        env.update(spec["env"])
+    if spec.get("env") or as_user is not None:
+        env = dict(os.environ) if as_user is None else dict(as_user[3])
+        env.update(spec.get("env") or {})
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -374,8 +377,11 @@ def op_run(spec):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            # Python 3.8 has no user=/group=; only run_as_owner passes as_user, never from
+            # op_repeat's threads, so the forked child runs no other thread's locks.
+            preexec_fn=None if as_user is None else _switcher(as_user),  # noqa: PLW1509
         )
-    except OSError as exc:
+    except (OSError, subprocess.SubprocessError) as exc:
         return {"started": False, "error": _err(exc)}
     timed_out = False
     try:
@@ -396,6 +402,107 @@ def op_run(spec):
         "stderr": err[:limit].decode("utf-8", "replace"),
         "truncated": len(out) > limit or len(err) > limit,
     }
+
+
+# A path whose owner decides who may run code from it: writable by others than that owner
+# (group or world) means someone else could have put code there.
+_FOREIGN_WRITE = stat.S_IWGRP | stat.S_IWOTH
+_CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _code_owner(paths):
+    """(uid, None) of the one user whose code ``paths`` hold, or (None, why it is refused).
+
+    Every path is looked at with lstat and stat (a link's owner chose its target). Root
+    counts as nobody's attacker, so root-owned paths do not vote; two different non-root
+    owners are refused. Code that would run as root must not be writable by group/others.
+    """
+    owners = set()
+    loose = []
+    for path in paths:
+        for look in (os.lstat, os.stat):
+            try:
+                st = look(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                return None, "cannot stat %s (%s)" % (path, _err(exc))
+            owners.add(st.st_uid)
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & _FOREIGN_WRITE:
+                loose.append(path)
+    users = sorted(owners - {0})
+    if len(users) > 1:
+        names = ", ".join(_user_name(u) for u in users)
+        return None, "its files belong to several users (%s)" % names
+    owner = users[0] if users else 0
+    if owner == 0 and loose:
+        return None, "%s is writable by group or others, so it cannot be run as root" % loose[0]
+    return owner, None
+
+
+def _identity(uid, gid_fallback):
+    """(uid, gid, groups, clean environment) to run as ``uid``."""
+    try:
+        pw = pwd.getpwuid(uid)
+    except KeyError:
+        return (uid, gid_fallback, [], {"PATH": _CLEAN_PATH, "HOME": "/", "LC_ALL": "C"})
+    try:
+        groups = os.getgrouplist(pw.pw_name, pw.pw_gid)
+    except OSError:
+        groups = [pw.pw_gid]
+    env = {
+        "PATH": _CLEAN_PATH,
+        "HOME": pw.pw_dir or "/",
+        "USER": pw.pw_name,
+        "LOGNAME": pw.pw_name,
+        "LC_ALL": "C",
+    }
+    return (uid, pw.pw_gid, groups, env)
+
+
+def _switcher(identity):
+    """A preexec function (runs in the forked child, before exec) that drops to ``identity``."""
+    uid, gid, groups = identity[0], identity[1], list(identity[2])
+
+    def switch():
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+        if os.getuid() != uid or os.geteuid() != uid or os.getegid() != gid:
+            os._exit(126)
+
+    return switch
+
+
+def op_run_as_owner(spec):
+    """``run`` for code the app controls (its git repos, its interpreter): never with more
+    privilege than the owner of ``owned_by``. As root, the child drops to that owner
+    (setgroups/setgid/setuid, clean environment); as another user it runs only if it owns
+    the code (or root does); otherwise the answer is ``refused`` and nothing runs."""
+    owner, why = _code_owner(list(spec.get("owned_by") or ()))
+    me = os.geteuid()
+    if why is not None:
+        return {"started": False, "refused": why}
+    if owner in (0, me):
+        res = op_run(spec)
+        res["run_as"] = _user_name(me)
+        return res
+    if me != 0:
+        return {
+            "started": False,
+            "refused": "it belongs to %s, and the probe runs as %s, not root, so it cannot "
+            "run it as %s" % (_user_name(owner), _user_name(me), _user_name(owner)),
+            "owner": _user_name(owner),
+        }
+    try:
+        gid = os.stat(spec["owned_by"][0]).st_gid
+    except (OSError, IndexError, KeyError):
+        gid = owner
+    res = op_run(spec, as_user=_identity(owner, gid))
+    res["run_as"] = _user_name(owner)
+    if res.get("exit_code") == 126 and not res.get("stdout"):
+        res["error"] = "could not switch to %s" % _user_name(owner)
+    return res
 
 
 def op_crontab(spec):
@@ -752,6 +859,7 @@ OPS = {
     "tcp": op_tcp,
     "http": op_http,
     "run": op_run,
+    "run_as_owner": op_run_as_owner,
     "repeat": op_repeat,
     "crontab": op_crontab,
     "systemd": op_systemd,

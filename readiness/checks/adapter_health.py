@@ -158,7 +158,9 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
             specs[plan.key("tcp")] = {"op": "tcp", "host": host, "port": port, "timeout": timeout}
         for mod in plan.modules:
             specs[plan.key("module", mod)] = {
-                "op": "run",
+                # Importing runs the app's code: as its owner, never as root (docs/security.md).
+                "op": "run_as_owner",
+                "owned_by": _code_paths(profile, plan.python),
                 "argv": [plan.python, "-c", _IMPORT, mod],
                 "timeout": import_timeout,
                 "max_bytes": 4096,
@@ -166,6 +168,15 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
         for label, path in plan.paths:
             specs[plan.key("path", label)] = {"op": "stat", "path": path}
     return specs
+
+
+def _code_paths(profile: Profile, python: str) -> list[str]:
+    """Whose code an import runs: the app tree's, and the interpreter's environment's."""
+    paths = [profile.app_root]
+    if "/" in python:
+        # <venv>/bin/python: the venv (its site-packages) and the interpreter itself.
+        paths += [posixpath.dirname(posixpath.dirname(python)), python]
+    return paths
 
 
 def evaluate(ctx: CheckContext) -> Outcome:
@@ -292,6 +303,17 @@ def _judge_tcp(ctx: CheckContext, plan: _Plan, f: Findings) -> dict[str, Any]:
 
 def _judge_module(ctx: CheckContext, plan: _Plan, module: str, f: Findings) -> str:
     fact = ctx.fact(plan.key("module", module))
+    if fact.get("refused"):
+        owner = fact.get("owner")
+        f.unknown(
+            f"{plan.name} adapter: importing {module} with {plan.python} was not tried: "
+            f"{fact['refused']}",
+            f"Rerun with --sudo so readiness can run {plan.python} as {owner}"
+            if owner
+            else "Give the app tree and its interpreter one owner (the app user) and no "
+            "group/other write (chmod -R go-w)",
+        )
+        return "refused"
     if not fact.get("started"):
         f.fail(
             f"{plan.name} adapter: cannot run {plan.python} ({fact.get('error', 'not probed')})",

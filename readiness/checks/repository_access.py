@@ -5,9 +5,10 @@ a YAML file with ``repos: [{name, path}, ...]`` or a plain list of paths. The
 probe reads it in the first round (from the candidate paths in the profile,
 because the settings are not parsed yet); the follow-up round stats each
 repository, its expected structure, asks ``git status --porcelain=v2 --branch``
-and, when a separate ``service_user`` is configured, tests readability as that
-user with ``runuser -u USER -- test -r PATH -a -x PATH`` (needs the probe to run
-as root: ``--sudo``).
+(run as the repository's owner, never as root: see docs/security.md) and, when a
+separate ``service_user`` is configured, tests readability as that user with
+``runuser -u USER -- test -r PATH -a -x PATH`` (needs the probe to run as root:
+``--sudo``).
 """
 
 from __future__ import annotations
@@ -123,7 +124,10 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
         key = f"{NAME}:repo:{i}"
         specs[f"{key}:stat"] = {"op": "stat", "path": repo.host_path}
         specs[f"{key}:git"] = {
-            "op": "run",
+            # The repository's config (core.fsmonitor, filters) is code its owner controls:
+            # the probe runs git as that owner, never as root (docs/security.md).
+            "op": "run_as_owner",
+            "owned_by": _git_code_paths(repo.host_path),
             "argv": _git_status_argv(repo.host_path),
             "timeout": timeout,
             # Optional locks off: auditing must not rewrite the repository's index.
@@ -154,6 +158,11 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
                 "max_bytes": 4096,
             }
     return specs
+
+
+def _git_code_paths(path: str) -> list[str]:
+    """What decides which code ``git status`` may run in a repository: its config's owners."""
+    return [path, posixpath.join(path, ".git"), posixpath.join(path, ".git", "config")]
 
 
 def _git_status_argv(path: str) -> list[str]:
@@ -358,6 +367,19 @@ def _judge_structure(
 def _judge_git(ctx: CheckContext, f: Findings, key: str, label: str, out: dict[str, Any]) -> None:
     res = ctx.fact(f"{key}:git")
     stderr = str(res.get("stderr") or "").strip()
+    if res.get("refused"):
+        out["git_refused"] = str(res["refused"])
+        owner = res.get("owner")
+        f.unknown(
+            f"git status was not run for {label}: {res['refused']}",
+            f"Rerun with --sudo so readiness can run git as {owner}"
+            if owner
+            else f"Give {out['path']} one owner (the app user) and no group/other write "
+            f"(chown -R <app user> {out['path']}; chmod -R go-w {out['path']})",
+        )
+        return
+    if res.get("run_as"):
+        out["git_run_as"] = str(res["run_as"])
     if not res.get("started"):
         f.unknown(
             f"cannot run git for {label} ({res.get('error', 'not probed')})",

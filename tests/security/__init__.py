@@ -1,0 +1,1 @@
+"""Attacks on readiness from the hosts it audits (docs/security.md)."""
