@@ -216,10 +216,44 @@ def op_process(spec):
             out["cmdline"] = [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
     except OSError:
         out["cmdline"] = []
+    out.update(_process_started(base))
     prefixes = spec.get("env_prefixes")
     if prefixes is not None:
         out.update(_environ(base, prefixes))
     return out
+
+
+def _process_started(base):
+    """When the process started, as a Unix time: ``/proc/<pid>/stat`` field 22 (clock ticks
+    since boot) plus the boot time. The boot time comes from CLOCK_BOOTTIME (sub-second);
+    /proc/stat's ``btime`` (whole seconds) is the fallback."""
+    try:
+        with open(base + "/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError) as exc:
+        return {"started_error": _err(exc)}
+    boot = _boot_time()
+    if boot is None:
+        return {"started_error": "boot time unknown"}
+    return {"started_at": round(boot + ticks / float(hz), 3)}
+
+
+def _boot_time():
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock is not None:
+        try:
+            return time.time() - time.clock_gettime(clock)
+        except OSError:
+            pass
+    try:
+        with open("/proc/stat") as fh:
+            for line in fh:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _environ(base, prefixes):

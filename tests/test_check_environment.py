@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from readiness.model import Status
-from tests.services.apps import GOOD_SECRET, audit_local, one
+from tests.services.apps import GOOD_SECRET, audit_local, env_file_of, one, running_service
 
 
 def test_a_complete_environment_is_ready(app_tree: Callable[..., Path]) -> None:
@@ -96,51 +93,171 @@ def test_insecure_default_values_are_not_ready(app_tree: Callable[..., Path], va
 
 
 def test_the_insecure_list_is_a_profile_key(app_tree: Callable[..., Path]) -> None:
-    root = app_tree(env={"MAHAVISHNU_MODE": "staging"})
+    root = app_tree(env={"MAHAVISHNU_BROKER__PASSWORD": "staging", "MAHAVISHNU_MODE": "staging"})
     assert one(audit_local(root, "environment")).status is Status.READY
     r = one(audit_local(root, "environment", profile={"insecure_values": ["staging"]}))
     assert r.status is Status.NOT_READY
+    # Only the credential is judged; the ordinary variable with the same value is not.
+    assert r.details["insecure"] == ["MAHAVISHNU_BROKER__PASSWORD"]
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Path]]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(env: dict[str, str]) -> Path:
-        pidfile = tmp_path / "svc.pid"
-        code = "import os,time,sys; open(sys.argv[1],'w').write(str(os.getpid())); time.sleep(60)"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(pidfile)], env={"PATH": os.environ["PATH"], **env}
-        )
-        procs.append(proc)
-        deadline = time.monotonic() + 10
-        while not pidfile.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return pidfile
-
-    yield start
-    for p in procs:
-        p.send_signal(signal.SIGKILL)
-        p.wait(5)
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAHAVISHNU_OBSERVABILITY__SERVICE_NAME", "mahavishnu"),
+        ("MAHAVISHNU_ADAPTERS__PREFECT__WORK_POOL", "default"),
+        ("MAHAVISHNU_ENVIRONMENT", "test"),
+        ("MAHAVISHNU_LOG_LEVEL", "dev"),
+        ("MAHAVISHNU_ADMIN__EMAIL", "admin"),
+        ("MAHAVISHNU_AUTH__SECRET", "correct-horse-password-battery-staple-42"),
+        ("MAHAVISHNU_DB__PASSWORD", "Xk2-password-Qz9-not-a-default-one"),
+    ],
+)
+def test_ordinary_values_and_strong_secrets_are_not_insecure(
+    app_tree: Callable[..., Path], name: str, value: str
+) -> None:
+    r = one(audit_local(app_tree(env={name: value}), "environment"))
+    assert r.status is Status.READY, r.message
+    assert r.details["insecure"] == []
 
 
-def test_the_running_process_environment_is_read_and_wins(
-    app_tree: Callable[..., Path], service: Callable[[dict[str, str]], Path]
+def test_the_app_name_is_not_on_the_default_list(app_tree: Callable[..., Path]) -> None:
+    r = one(audit_local(app_tree(env={"MAHAVISHNU_QUEUE": "mahavishnu"}), "environment"))
+    assert r.status is Status.READY, r.message
+    # ...and a profile can still put it there, for credentials.
+    root = app_tree(env={"MAHAVISHNU_REDIS__PASSWORD": "mahavishnu"})
+    r = one(audit_local(root, "environment", profile={"insecure_values": ["mahavishnu"]}))
+    assert r.status is Status.NOT_READY
+    assert r.details["insecure"] == ["MAHAVISHNU_REDIS__PASSWORD"]
+
+
+@pytest.mark.parametrize("name", ["MAHAVISHNU_DATABASE__USER", "MAHAVISHNU_BROKER__USERNAME"])
+def test_a_default_account_name_on_a_user_variable_is_not_ready(
+    app_tree: Callable[..., Path], name: str
+) -> None:
+    root = app_tree(env={name: "admin"})
+    r = one(audit_local(root, "environment"))
+    assert r.status is Status.NOT_READY
+    assert r.details["insecure"] == [name]
+    assert f"{name} uses a default account name (from env file {root / '.env'})" in r.message
+
+
+def test_an_insecure_secret_names_its_source_and_the_fix_targets_it(
+    app_tree: Callable[..., Path],
+) -> None:
+    root = app_tree(env={"MAHAVISHNU_AUTH__SECRET": "changeme"})
+    r = one(audit_local(root, "environment"))
+    assert r.status is Status.NOT_READY
+    env = root / ".env"
+    assert f"MAHAVISHNU_AUTH__SECRET uses an insecure default credential (from env file {env})" in (
+        r.message
+    )
+    assert any(f"in env file {env}, then restart the service" in x for x in r.recommendations)
+
+
+def test_a_dsn_with_a_default_password_is_not_ready(app_tree: Callable[..., Path]) -> None:
+    root = app_tree(
+        settings={"otel_storage": {"enabled": True}},
+        env={"MAHAVISHNU_OTEL_STORAGE__CONNECTION_STRING": "postgresql://app:postgres@db/app"},
+    )
+    r = one(audit_local(root, "environment", profile={"insecure_values": ["postgres"]}))
+    assert r.status is Status.NOT_READY
+    assert "insecure default database password" in r.message
+    assert "postgres@" not in repr(r.to_dict())
+
+
+def test_values_only_in_the_process_environment_are_read_and_ready(
+    app_tree: Callable[..., Path],
 ) -> None:
     root = app_tree(env={"MAHAVISHNU_REPOS_PATH": None})
-    pidfile = service({"MAHAVISHNU_REPOS_PATH": "/srv/repos.yaml"})
-    r = one(audit_local(root, "environment", profile={"pidfile": str(pidfile)}))
+    env = {**env_file_of(root), "MAHAVISHNU_REPOS_PATH": "/srv/repos.yaml"}
+    with running_service(root, env) as (proc, pidfile):
+        r = one(audit_local(root, "environment", profile={"pidfile": str(pidfile)}))
     assert r.status is Status.READY, r.message
     assert r.details["variables"]["MAHAVISHNU_REPOS_PATH"]["source"] == "process environment"
-    assert any("process" in s for s in r.details["sources"])
+    assert f"process {proc.pid} environment" in r.details["sources"]
 
 
-def test_a_configured_but_dead_service_degrades_with_a_reason(
-    app_tree: Callable[..., Path], tmp_path: Path
+def test_a_variable_added_to_the_env_file_after_start_is_stale_not_ready(
+    app_tree: Callable[..., Path],
 ) -> None:
-    r = one(audit_local(app_tree(), "environment", profile={"pidfile": str(tmp_path / "nope.pid")}))
+    root = app_tree(env={"MAHAVISHNU_REPOS_PATH": None})
+    with running_service(root) as (proc, pidfile):
+        time.sleep(0.3)
+        with (root / ".env").open("a") as fh:
+            fh.write("MAHAVISHNU_REPOS_PATH=/srv/repos.yaml\n")
+        profile = {"pidfile": str(pidfile), "thresholds": {"stale_config_grace_s": 0.2}}
+        r = one(audit_local(root, "environment", profile=profile))
+    assert r.status is Status.DEGRADED, r.message
+    problems = r.details["warnings"]
+    assert any(
+        p.startswith(f"running with stale configuration: env file {root / '.env'} changed at ")
+        and f"after process {proc.pid} started at" in p
+        for p in problems
+    ), problems
+    assert (
+        f"running with stale configuration: process {proc.pid} lacks MAHAVISHNU_REPOS_PATH "
+        f"(declared in env file {root / '.env'})"
+    ) in problems
+    assert r.details["variables"]["MAHAVISHNU_REPOS_PATH"]["status"] == (
+        "not loaded by the running process"
+    )
+    assert r.details["restart_needed"] is True
+    assert all(x.startswith("Restart the service") for x in r.recommendations)
+
+
+def test_a_file_edited_before_the_service_started_is_ready(app_tree: Callable[..., Path]) -> None:
+    root = app_tree()
+    (root / "settings" / "mahavishnu.yaml").touch()  # edited, then the service starts at once
+    with running_service(root) as (_, pidfile):
+        r = one(audit_local(root, "environment", profile={"pidfile": str(pidfile)}))
+    assert r.status is Status.READY, r.message
+    assert "stale" not in r.details
+
+
+def test_a_settings_file_changed_after_start_is_stale(app_tree: Callable[..., Path]) -> None:
+    root = app_tree()
+    with running_service(root) as (proc, pidfile):
+        time.sleep(1.1)  # the default grace (1 s), no profile tweak
+        (root / "settings" / "mahavishnu.yaml").touch()
+        r = one(audit_local(root, "environment", profile={"pidfile": str(pidfile)}))
+    assert r.status is Status.DEGRADED, r.message
+    assert r.message.startswith(
+        "Environment has 1 issue(s) that should be addressed: running with stale "
+        f"configuration: settings file {root / 'settings' / 'mahavishnu.yaml'} changed at "
+    )
+    assert f"after process {proc.pid} started" in r.message
+
+
+def test_a_process_value_that_differs_from_the_env_file_is_stale(
+    app_tree: Callable[..., Path],
+) -> None:
+    root = app_tree()
+    env = {**env_file_of(root), "MAHAVISHNU_REPOS_PATH": "/elsewhere/repos.yaml"}
+    with running_service(root, env) as (_, pidfile):
+        r = one(audit_local(root, "environment", profile={"pidfile": str(pidfile)}))
     assert r.status is Status.DEGRADED
-    assert "service process not found" in r.message
+    assert r.details["stale"]["differing"] == ["MAHAVISHNU_REPOS_PATH"]
+    assert "/elsewhere" not in r.message  # names, never values
+    # An app that reads the env file itself (not exported by its service manager):
+    profile = {"pidfile": str(pidfile), "env_file_in_process_env": False}
+    with running_service(root, env) as (_, pidfile):
+        r = one(audit_local(root, "environment", profile=profile))
+    assert r.status is Status.READY, r.message
+
+
+def test_a_stale_pidfile_names_the_pid_that_is_gone(app_tree: Callable[..., Path]) -> None:
+    root = app_tree()
+    with running_service(root) as (proc, pidfile):
+        proc.send_signal(signal.SIGKILL)  # dies without removing its pidfile
+        proc.wait(5)
+        r = one(audit_local(root, "environment", profile={"pidfile": str(pidfile)}))
+    assert pidfile.exists()
+    assert r.status is Status.DEGRADED
+    assert r.details["warnings"] == [
+        f"service process not found (pidfile {pidfile} names PID {proc.pid}, which no longer "
+        "exists); judged the env file only"
+    ]
 
 
 def test_secret_values_are_never_in_the_result(app_tree: Callable[..., Path]) -> None:

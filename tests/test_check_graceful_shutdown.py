@@ -142,14 +142,17 @@ def test_a_stale_pidfile_is_reported_as_a_service_that_is_not_running(
     _stop(proc)
     r = _audit(tmp_path, {"pidfile": str(pidfile)})
     assert r.status is Status.NOT_READY
-    assert "service not running" in r.message
+    assert (
+        f"service not running (pidfile {pidfile} names PID {proc.pid}, which no longer exists)"
+    ) in r.message
+    assert "FileNotFoundError" not in r.message
     assert "Start the service" in r.recommendations[0]
 
 
 def test_a_missing_pidfile_is_not_ready_not_an_error(tmp_path: Path) -> None:
     r = _audit(tmp_path, {"pidfile": "run/nothing.pid"})
     assert r.status is Status.NOT_READY
-    assert "pidfile does not exist" in r.message
+    assert f"service not running (pidfile {tmp_path}/run/nothing.pid does not exist)" in r.message
 
 
 def test_a_host_without_systemd_is_reported_as_such_never_guessed(

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Mapping
 from typing import Any
 
+from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, EnvVar
 from ..findings import Findings
 from ..model import Outcome
 from ..redact import is_secret_name
 from ..registry import CheckContext, register
-from ._common import describe_secret, parse_dsn, truthy
+from ._common import (
+    describe_secret,
+    env_file_values,
+    parse_dsn,
+    process_problem,
+    stale_config,
+    truthy,
+)
 
 DEFAULTS: dict[str, Any] = {
     # Variables required only when a feature flag (a dotted settings path) is on.
@@ -21,13 +31,17 @@ DEFAULTS: dict[str, Any] = {
     ],
     # Variables whose values must be PostgreSQL connection strings.
     "dsn_env": ["MAHAVISHNU_OTEL_STORAGE__CONNECTION_STRING", "MAHAVISHNU_DATABASE__URL"],
-    # Values that must never reach production (compared case-insensitively).
+    # Weak credential values, judged only on credential-like variables (names matching
+    # secret_env or containing SECRET/PASSWORD/TOKEN/KEY...). Compared case-insensitively,
+    # whole value. The app's own name is deliberately not here: it is an ordinary value
+    # of service names, queues and pools (add it in a profile if you need to).
     "insecure_values": [
         "changeme",
         "change-me",
         "change_me",
         "secret",
         "password",
+        "passw0rd",
         "admin",
         "default",
         "example",
@@ -35,12 +49,21 @@ DEFAULTS: dict[str, Any] = {
         "dev",
         "development",
         "12345678",
-        "mahavishnu",
+        "123456",
         "your-secret-key",
         "your-secret-key-here",
         "insecure",
         "todo",
     ],
+    # Default account names, judged only on user-name-like variables (username_env).
+    "insecure_usernames": ["admin", "administrator", "root", "test", "guest", "default"],
+    "username_env": ["*_USER", "*_USERNAME", "*_USER_NAME", "*__USER", "*_LOGIN"],
+    # true: the service manager exports the env file into the process environment (systemd
+    # EnvironmentFile=), so a declared variable missing from /proc/<pid>/environ means the
+    # process has not loaded the file. false: the app reads the env file itself.
+    "env_file_in_process_env": True,
+    # A file changed more than this many seconds after the process started is "newer".
+    "thresholds": {"stale_config_grace_s": 1.0},
 }
 
 
@@ -49,6 +72,12 @@ def evaluate(ctx: CheckContext) -> Outcome:
     profile, app = ctx.profile, ctx.app
     patterns = [str(p) for p in profile.get("secret_env") or ()]
     _service_source(ctx, f)
+    stale = stale_config(ctx, f)
+    if f.details.get("restart_needed"):
+        f.details["stale"] = stale
+    elif stale:
+        f.details["process_started_at"] = stale["started_at"]
+    not_loaded = set(stale.get("lacking") or ())
     required = [str(v) for v in profile.get("required_env") or ()]
     conditional: dict[str, str] = {}
     for rule in profile.get("conditional_env") or ():
@@ -78,8 +107,11 @@ def evaluate(ctx: CheckContext) -> Outcome:
             if secret
             else {"status": "set", "value": var.value, "source": var.source}
         )
+        if name in not_loaded:
+            # In the env file only: the running process does not have it (see "stale").
+            variables[name]["status"] = "not loaded by the running process"
     invalid = _check_dsns(ctx, f, variables)
-    insecure = _check_insecure(ctx, f, patterns)
+    insecure = _check_insecure(ctx, f, patterns, stale)
     f.details.update(
         {
             "checked": checked,
@@ -106,8 +138,8 @@ def _service_source(ctx: CheckContext, f: Findings) -> None:
     elif ctx.profile.get("env_file"):
         f.details["env_file"] = f"{env_file.get('path')} does not exist"
     if ctx.profile.get("pidfile") or ctx.profile.get("process_match"):
-        if not proc.get("found"):
-            why = proc.get("pidfile_error") or "no matching process"
+        if not proc.get("found") or not proc.get("running"):
+            why = process_problem(proc, ctx.profile.get("process_match"))
             f.warn(
                 f"service process not found ({why}); judged the env file only",
                 "Start the service (or fix 'pidfile'/'process_match' in the profile) so its real environment is audited",
@@ -124,6 +156,7 @@ def _service_source(ctx: CheckContext, f: Findings) -> None:
 
 def _check_dsns(ctx: CheckContext, f: Findings, variables: dict[str, Any]) -> list[str]:
     invalid = []
+    weak = {str(v).lower() for v in ctx.profile.get("insecure_values") or ()}
     for name in ctx.profile.get("dsn_env") or ():
         var = ctx.app.env.get(str(name))
         if var is None or not var.value:
@@ -133,6 +166,12 @@ def _check_dsns(ctx: CheckContext, f: Findings, variables: dict[str, Any]) -> li
             ctx.secret(dsn.password)
             entry = variables.setdefault(str(name), describe_secret(var.value, var.source))
             entry.update({"format": "valid", "target": dsn.safe()})
+            if dsn.password and dsn.password.lower() in weak:
+                f.fail(
+                    f"{name} uses an insecure default database password ({_label(ctx, var)})",
+                    f"Give the database role a unique, strong password and update {name} "
+                    f"{_place(ctx, var)}",
+                )
             continue
         invalid.append(str(name))
         variables.setdefault(str(name), describe_secret(var.value, var.source))["format"] = problem
@@ -143,17 +182,73 @@ def _check_dsns(ctx: CheckContext, f: Findings, variables: dict[str, Any]) -> li
     return invalid
 
 
-def _check_insecure(ctx: CheckContext, f: Findings, patterns: list[str]) -> list[str]:
+def _label(ctx: CheckContext, var: EnvVar) -> str:
+    if var.source == SOURCE_PROCESS:
+        return f"from the environment of process {ctx.fact('app:process').get('pid')}"
+    if var.source == SOURCE_ENV_FILE:
+        return f"from env file {ctx.fact('app:env_file').get('path')}"
+    return f"from {var.source}"
+
+
+def _place(ctx: CheckContext, var: EnvVar) -> str:
+    if var.source == SOURCE_PROCESS:
+        return (
+            "where the service's environment is defined (the unit's Environment= or its "
+            "launcher), then restart the service"
+        )
+    return f"in env file {ctx.fact('app:env_file').get('path')}, then restart the service"
+
+
+def _judged(ctx: CheckContext, stale: Mapping[str, Any]) -> list[EnvVar]:
+    """The values to judge: what the process runs with, and what the env file declares.
+
+    When the env file changed after the process started, a declared value that differs
+    from the process's is the new intent (a fix on disk awaiting a restart, reported as
+    stale): the file's value is judged instead of the superseded one.
+    """
+    declared = env_file_values(ctx)
+    path = ctx.fact("app:env_file").get("path")
+    file_is_newer = path in (stale.get("changed_after_start") or ())
+    out: list[EnvVar] = []
+    for name in sorted(set(ctx.app.env) | set(declared)):
+        var, in_file = ctx.app.env.get(name), declared.get(name)
+        superseded = file_is_newer and in_file is not None and var is not None
+        if var is not None and not (superseded and var.value != in_file):
+            # A process variable that repeats the env file is set in the env file.
+            out.append(EnvVar(name, var.value, SOURCE_ENV_FILE) if var.value == in_file else var)
+        if in_file is not None and (var is None or var.value != in_file):
+            out.append(EnvVar(name, in_file, SOURCE_ENV_FILE))
+    return out
+
+
+def _check_insecure(
+    ctx: CheckContext, f: Findings, patterns: list[str], stale: Mapping[str, Any]
+) -> list[str]:
+    """Weak default credentials: secret values on credential-like variables only, default
+    account names on user-name-like ones. Ordinary values (a service name, a pool called
+    ``default``) are never judged."""
     bad_values = {str(v).lower() for v in ctx.profile.get("insecure_values") or ()}
-    insecure = []
-    for name, var in sorted(ctx.app.env.items()):
-        if var.value.strip().lower() in bad_values:
-            insecure.append(name)
-            kind = "secret" if is_secret_name(name, patterns) else "value"
-            f.fail(
-                f"{name} uses an insecure default {kind}",
-                f"Replace {name} with a unique, strong value (e.g. `openssl rand -hex 32` for secrets)",
+    bad_users = {str(v).lower() for v in ctx.profile.get("insecure_usernames") or ()}
+    user_patterns = [str(p).upper() for p in ctx.profile.get("username_env") or ()]
+    insecure: list[str] = []
+    for var in _judged(ctx, stale):
+        value = var.value.strip().lower()
+        if is_secret_name(var.name, patterns) and value in bad_values:
+            problem = f"{var.name} uses an insecure default credential ({_label(ctx, var)})"
+            advice = (
+                f"Replace {var.name} with a unique, strong value (e.g. `openssl rand -hex 32`) "
+                f"{_place(ctx, var)}"
             )
+        elif value in bad_users and any(
+            fnmatch.fnmatchcase(var.name.upper(), p) for p in user_patterns
+        ):
+            problem = f"{var.name} uses a default account name ({_label(ctx, var)})"
+            advice = f"Use a dedicated, non-default account for {var.name} {_place(ctx, var)}"
+        else:
+            continue
+        if var.name not in insecure:
+            insecure.append(var.name)
+        f.fail(problem, advice)
     return insecure
 
 
@@ -162,7 +257,8 @@ register(
     title="Environment variables",
     description=(
         "Required and feature-conditional variables are set in the service's real environment "
-        "(env file, /proc/<pid>/environ); DSN formats parse; no insecure default values."
+        "(env file, /proc/<pid>/environ); DSN formats parse; no insecure default credentials; "
+        "the running process has loaded its current env and settings files."
     ),
     categories=("configuration", "security"),
     suites=("validate",),
@@ -172,6 +268,10 @@ register(
         "conditional_env",
         "dsn_env",
         "insecure_values",
+        "insecure_usernames",
+        "username_env",
+        "env_file_in_process_env",
+        "thresholds.stale_config_grace_s",
         "secret_env",
         "env_file",
         "env_prefix",

@@ -15,6 +15,7 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
+from ._common import process_problem
 
 DEFAULTS: dict[str, Any] = {
     # The service's systemd unit (e.g. "mahavishnu.service"); None skips the unit checks.
@@ -115,11 +116,9 @@ def _signals(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     proc = ctx.fact("app:process")
     where = proc.get("pidfile") or profile.get("process_match")
     if not proc.get("found") or not proc.get("running"):
-        why = proc.get("pidfile_error") or proc.get("status_error") or "no running process"
-        if proc.get("found"):
-            why = f"process {proc.get('pid')} is not running (state {proc.get('state')})"
+        why = process_problem(proc, profile.get("process_match"))
         f.fail(
-            f"service not running ({where}: {why})",
+            f"service not running ({why})",
             "Start the service (or fix pidfile/process_match in the profile) and rerun the audit",
         )
         return {"checked": False, "process": where}

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from dotenv import dotenv_values
 
 from readiness import FleetReport, validate
 from readiness.model import CheckResult
+
+from .daemon import stop
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "mahavishnu" / "bin" / "mahavishnu-demo"
 
 GOOD_SECRET = "Zq8w3Jr5Nv1Lx7Tb9Hc2Pm4Kd6Fs0Gy1Ae3Ru5Wi7O"
 
@@ -126,3 +136,35 @@ def app_tree(tmp_path: Path) -> Callable[..., Path]:
         return write_app(tmp_path / "app", **kwargs)
 
     return make
+
+
+def env_file_of(root: Path) -> dict[str, str]:
+    """The app's .env as systemd's EnvironmentFile= would export it."""
+    return {k: v for k, v in dotenv_values(root / ".env").items() if v is not None}
+
+
+@contextmanager
+def running_service(
+    root: Path, env: Mapping[str, str] | None = None, *, pidfile: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """The example app's stand-in service (examples/mahavishnu/bin/mahavishnu-demo), started
+    with exactly ``env`` (default: the app's .env, as EnvironmentFile= would) plus PATH, its
+    pidfile under ``root/run``; stopped (SIGTERM, then SIGKILL) on exit."""
+    pidfile = pidfile or root / "run" / "mahavishnu.pid"
+    environ = {"PATH": os.environ["PATH"], **(env_file_of(root) if env is None else env)}
+    proc = subprocess.Popen(
+        [sys.executable, str(DEMO), "--pidfile", str(pidfile)],
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not (pidfile.exists() and pidfile.read_text().strip() == str(proc.pid)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mahavishnu-demo did not write {pidfile} (exit {proc.poll()})")
+            time.sleep(0.02)
+        yield proc, pidfile
+    finally:
+        stop(proc)
