@@ -142,7 +142,13 @@ def test_second_apply_changes_nothing_and_says_so(tmp_path: Path) -> None:
     second = _fix(root, checks, tmp_path, apply=True)
     assert tree_hash(root) == before
     assert second.hosts[0].outcomes == ()
-    assert "nothing to fix" in render(second)
+    text = render(second)
+    # What no fixer can do (Prometheus is not running here) is listed, never "nothing to fix".
+    assert "nothing to fix" not in text
+    assert "  nothing a fixer could change: see what remains below" in text
+    assert "  - monitoring: no fixer: Prometheus at " in text
+    assert "Applied on 1 of 1 host(s): 1 host(s) with nothing a fixer could change." in text
+    assert "Remaining:\n  local: 2 no fixer" in text
     log = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert log[-1]["outcome"] == "noop"
 

@@ -216,7 +216,9 @@ def test_without_the_flag_pending_migrations_are_reported_with_the_advice_to_rer
     left = host.plan.unfixable[CHECK]
     assert any(p.startswith("2 pending migration(s)") for p in left)
     advice = f"re-run with it to run `{sys.executable} migrate.py` in {root} on the host"
-    assert any("only run with --run-migrations" in n and advice in n for n in left), left
+    refused = host.plan.refused[CHECK]
+    assert any("only run with --run-migrations" in n and advice in n for n in refused), refused
+    assert f"  - {CHECK}: refused: 2 pending migration(s)" in render(report)
     assert _versions(dsn) == ["0001"]
 
 
@@ -234,11 +236,10 @@ def test_with_the_flag_but_no_usable_migration_command_the_profile_key_is_named(
     profile = _profile(root, migration_command=command)
     report = _remediate(root, tmp_path, profile, apply=True, run_migrations=True)
     assert report.hosts[0].outcomes == ()
-    notes = [n for n in report.hosts[0].plan.unfixable[CHECK] if "were not run" in n]
-    assert len(notes) == 1 and says in notes[0], report.hosts[0].plan.unfixable
-    assert f"  - {CHECK}: not fixed automatically: pending migrations were not run" in render(
-        report
-    )
+    notes = [n for n in report.hosts[0].plan.refused[CHECK] if "were not run" in n]
+    assert len(notes) == 1 and says in notes[0], report.hosts[0].plan.refused
+    assert f"  - {CHECK}: refused: " in render(report)
+    assert "(pending migrations were not run" in render(report)
     assert _versions(dsn) == ["0001"]
 
 

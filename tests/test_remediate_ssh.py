@@ -26,8 +26,8 @@ from readiness.remediate import remediate, render
 from readiness.runner import RunOptions
 
 from .remediate_helpers import tree_hash
-from .services.apps import BASE_SETTINGS, write_app
-from .services.sshd import write_inventory
+from .services.apps import BASE_SETTINGS, running_service, write_app
+from .services.sshd import closed_port, write_inventory
 
 pytestmark = pytest.mark.ssh
 
@@ -149,8 +149,9 @@ def test_dry_run_over_ssh_changes_nothing_on_the_host(fleet: LoopbackFleet, tmp_
 def test_fix_that_cannot_make_its_check_pass_is_reverted_byte_identically(
     fleet: LoopbackFleet, tmp_path: Path
 ) -> None:
-    """The running service's own environment overrides the env file, so a new secret in
-    the file cannot fix the check: the fix is undone and the tree is as it was."""
+    """The app reads its env file itself (``env_file_in_process_env: false``) and the running
+    service's own environment overrides it, so a new secret in the file cannot fix the
+    check: the fix is undone and the tree is as it was."""
     host = fleet.hosts[2]
     root = _break(host.app_root, MAHAVISHNU_AUTH__SECRET="changeme")
     (root / ".env").chmod(0o600)
@@ -161,7 +162,8 @@ def test_fix_that_cannot_make_its_check_pass_is_reverted_byte_identically(
     try:
         (root / "run").mkdir()
         (root / "run" / "app.pid").write_text(f"{service.pid}\n")
-        inv = _inventory(tmp_path, fleet, **{host.name: {"pidfile": "run/app.pid"}})
+        own = {"pidfile": "run/app.pid", "env_file_in_process_env": False}
+        inv = _inventory(tmp_path, fleet, **{host.name: own})
         before = tree_hash(root)
         report = _remediate(fleet, inv, host.name, tmp_path, checks=["environment"], apply=True)
         outcome = report.hosts[0].outcomes[0]
@@ -186,7 +188,9 @@ def test_second_apply_over_ssh_is_a_noop(fleet: LoopbackFleet, tmp_path: Path) -
     second = _remediate(fleet, inv, host.name, tmp_path, apply=True)
     assert tree_hash(host.app_root) == before
     assert second.hosts[0].outcomes == ()
-    assert "nothing to fix" in render(second)
+    text = render(second)
+    assert "  - security_settings: no fixer: access control is not enabled" in text
+    assert "nothing to fix" not in text
     assert second.exit_code == 0
 
 
@@ -245,3 +249,75 @@ def test_cli_refuses_to_apply_to_several_hosts_without_a_terminal_or_yes(
     assert [h["host"] for h in doc["hosts"]] == [h.name for h in fleet.hosts]
     assert all(h["fixes"][0]["outcome"] == "planned" for h in doc["hosts"])
     assert [tree_hash(h.app_root) for h in fleet.hosts] == before
+
+
+def test_a_fix_the_running_service_has_not_loaded_is_fixed_on_disk_restart_needed(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """The service manager exports the env file (the default): the new secret is in the file,
+    the running process still has the old one. Not READY, not reverted: fixed on disk,
+    restart needed; after a restart the check is READY."""
+    host = fleet.hosts[2]
+    root = _break(host.app_root, MAHAVISHNU_AUTH__SECRET="changeme")
+    (root / ".env").chmod(0o600)
+    inv = _inventory(tmp_path, fleet, **{host.name: {"pidfile": "run/mahavishnu.pid"}})
+    with running_service(root) as (proc, _):
+        before = _statuses(fleet, inv, host.name, ["environment"])
+        assert before == {"environment": Status.NOT_READY}
+        report = _remediate(fleet, inv, host.name, tmp_path, checks=["environment"], apply=True)
+        outcome = report.hosts[0].outcomes[0]
+        assert outcome.outcome == "applied", render(report)
+        assert outcome.message.startswith(
+            "fixed on disk, restart needed: check is DEGRADED (running with stale configuration: "
+        ), outcome.message
+        assert outcome.after is Status.DEGRADED
+        assert "changeme" not in (root / ".env").read_text()
+        text = render(report)
+        assert "1 applied (1 need(s) a restart of the service)" in text
+        r = validate(host.name, ["environment"], inventory=inv, options=_options(fleet))
+        assert r.results[0].status is Status.DEGRADED
+        assert r.results[0].details["restart_needed"] is True
+        assert r.results[0].details["stale"]["differing"] == ["MAHAVISHNU_AUTH__SECRET"]
+        assert proc.pid == r.results[0].details["stale"]["process"]
+    with running_service(root):  # the restart: the service loads the env file again
+        assert _statuses(fleet, inv, host.name, ["environment"]) == {"environment": Status.READY}
+    log = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(e["check"], e["outcome"]) for e in log] == [("environment", "applied")]
+    assert log[0]["message"].startswith("fixed on disk, restart needed")
+
+
+def test_the_summary_lists_what_remains_per_host_and_why_matching_the_audit_log(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """A broken host, a clean host, and a host that cannot be reached (closed port)."""
+    broken, clean = fleet.hosts[0], fleet.hosts[1]
+    _break(broken.app_root)
+    _remediate(fleet, _inventory(tmp_path, fleet), clean.name, tmp_path, apply=True)
+    (tmp_path / "audit.jsonl").unlink()
+    inv = Path(_inventory(tmp_path, fleet))
+    doc = yaml.safe_load(inv.read_text())
+    hosts = doc["all"]["children"]["fleet"]["hosts"]
+    hosts["gone"] = {**hosts[broken.name], "ansible_port": closed_port(broken.address)}
+    inv.write_text(yaml.safe_dump(doc))
+    names = f"{broken.name},{clean.name},gone"
+    report = _remediate(fleet, str(inv), names, tmp_path, apply=True, yes=True)
+    text = render(report)
+    by_host = {h.host: h for h in report.hosts}
+    assert by_host["gone"].unreachable
+    gone = text.split("== gone\n", 1)[1].split("\n\n", 1)[0]
+    assert gone.startswith("  ? unreachable: ") and "nothing to fix" not in gone
+    log = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    applied = sum(1 for e in log if e["outcome"] == "applied")
+    assert applied == len(CHECKS) and {e["host"] for e in log} == {broken.name, clean.name}
+    summary = text.rsplit("\n\n", 1)[1].splitlines()
+    assert summary[0].startswith(f"Applied on 2 of 3 host(s): {applied} applied")
+    assert summary[1] == "1 host(s) could not be remediated (unreachable or stopped): gone."
+    assert "  gone: 1 unreachable" in summary
+    data = json.loads(render(report, "json"))
+    remaining = {h["host"]: h["remaining"] for h in data["hosts"]}
+    assert [r["why"] for r in remaining["gone"]] == ["unreachable"]
+    # Left on the clean host: what no fixer can do (RBAC off), listed with its reason.
+    assert {(r["check"], r["why"]) for r in remaining[clean.name]} == {
+        ("security_settings", "no fixer")
+    }
+    assert report.exit_code == 1

@@ -277,7 +277,12 @@ def stale_config(ctx: CheckContext, f: Findings, *, env: bool = True) -> dict[st
     for key, what in facts:
         st = ctx.fact(key)
         mtime = st.get("mtime")
-        if st.get("exists") and isinstance(mtime, (int, float)) and mtime > started + grace:
+        if not st.get("exists") or not isinstance(mtime, (int, float)):
+            continue
+        if key == "app:env_file":
+            # Without the grace: which env file values supersede the process's (environment).
+            out["env_file_newer"] = mtime > started
+        if mtime > started + grace:
             out.setdefault("changed_after_start", []).append(st.get("path"))
             f.warn(
                 f"{STALE}: {what} {st.get('path')} changed at {_when(mtime)}, after process "
@@ -303,6 +308,6 @@ def stale_config(ctx: CheckContext, f: Findings, *, env: bool = True) -> dict[st
                     f"{RESTART} from env file {path} (if the process environment sets these on "
                     "purpose, declare them in the env file instead)",
                 )
-    if len(out) > 2:
+    if any(k in out for k in ("changed_after_start", "lacking", "differing")):
         f.details["restart_needed"] = True
     return out

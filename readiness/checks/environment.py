@@ -207,8 +207,11 @@ def _judged(ctx: CheckContext, stale: Mapping[str, Any]) -> list[EnvVar]:
     stale): the file's value is judged instead of the superseded one.
     """
     declared = env_file_values(ctx)
-    path = ctx.fact("app:env_file").get("path")
-    file_is_newer = path in (stale.get("changed_after_start") or ())
+    # Only when the service manager loads the env file: otherwise a process variable is
+    # an override from elsewhere, which no edit of the file can supersede.
+    file_is_newer = bool(stale.get("env_file_newer")) and truthy(
+        ctx.profile.get("env_file_in_process_env", True)
+    )
     out: list[EnvVar] = []
     for name in sorted(set(ctx.app.env) | set(declared)):
         var, in_file = ctx.app.env.get(name), declared.get(name)

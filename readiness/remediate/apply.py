@@ -24,7 +24,14 @@ from ..redact import redact_url_password
 from ..transport import Transport
 from .plan import FileState, Fix, RunCommand
 
-__all__ = ["FixOutcome", "applier_source", "apply_fix", "read_files", "run_applier"]
+__all__ = [
+    "RESTART_NEEDED",
+    "FixOutcome",
+    "applier_source",
+    "apply_fix",
+    "read_files",
+    "run_applier",
+]
 
 
 @cache
@@ -212,7 +219,17 @@ def _findings(result: CheckResult) -> list[str]:
     return [str(p) for p in (*(d.get("problems") or ()), *(d.get("warnings") or ()))]
 
 
+RESTART_NEEDED = "fixed on disk, restart needed"
+
+
 def _verdict(after: CheckResult) -> str:
+    if after.details.get("restart_needed"):
+        # The re-audit sees the file fixed but the running service still on the old one:
+        # never READY until the service is restarted.
+        stale = [p for p in _findings(after) if p.startswith("running with stale configuration")]
+        return f"{RESTART_NEEDED}: check is {after.status.label}" + (
+            f" ({stale[0]})" if stale else ""
+        )
     if after.status in (Status.READY, Status.SKIPPED):
         return f"check is now {after.status.label}"
     left = _findings(after)

@@ -338,10 +338,14 @@ class Fix:
 
 @dataclass(frozen=True)
 class HostPlan:
+    """One host's fixes; ``unfixable``: findings no fixer addresses (per check);
+    ``refused``: a fixer's reasons for not changing something it could (per check)."""
+
     host: str
     fixes: tuple[Fix, ...] = ()
     unfixable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     error: str = ""
+    refused: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def project(files: dict[str, FileState], change: Change) -> None:

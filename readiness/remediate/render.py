@@ -1,21 +1,74 @@
-"""Text and JSON renderings of a :class:`RemediationReport` (pure functions)."""
+"""Text and JSON renderings of a :class:`RemediationReport` (pure functions).
+
+Every host ends with what remains on it and why: ``no fixer`` (no fixer addresses the
+finding), ``refused`` (a fixer declined, with its reason), ``failed`` (a fix failed or
+was reverted), ``restart needed`` (fixed on disk, the running service has not loaded
+it) or ``unreachable`` (nothing was audited). The summary's counts are the audit log's.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 
+from .apply import RESTART_NEEDED, FixOutcome
 from .run import HostRemediation, RemediationReport
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "Remaining", "remaining", "render"]
 
 FORMATS = ("text", "json")
 _MARK = {"applied": "✓", "noop": "=", "reverted": "↺", "failed": "✗", "planned": "~"}
+WHY_ORDER = ("unreachable", "failed", "refused", "no fixer", "restart needed")
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """One thing left on a host after remediation, and why it is left."""
+
+    check: str
+    why: str  # one of WHY_ORDER
+    what: str
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "why": self.why, "what": self.what, "reason": self.reason}
+
+
+def restart_needed(outcome: FixOutcome) -> bool:
+    return outcome.outcome == "applied" and outcome.message.startswith(RESTART_NEEDED)
+
+
+def remaining(host: HostRemediation, applied: bool = True) -> list[Remaining]:
+    """What remains on ``host`` (after the fixes when ``applied``; else what a dry run leaves)."""
+    if host.unreachable:
+        return [Remaining("*", "unreachable", "not audited, nothing changed", host.unreachable)]
+    if host.plan.error:
+        return [Remaining("*", "unreachable", "remediation stopped", host.plan.error)]
+    out: list[Remaining] = []
+    for o in host.outcomes:
+        if o.outcome in ("failed", "reverted"):
+            for what in o.remaining or (o.fix.description,):
+                out.append(Remaining(o.fix.check, "failed", what, f"{o.outcome}: {o.message}"))
+        elif applied and restart_needed(o):
+            out.append(Remaining(o.fix.check, "restart needed", o.fix.description, o.message))
+    for check, findings in host.plan.unfixable.items():
+        notes = host.plan.refused.get(check, ())
+        why = "refused" if notes else "no fixer"
+        out += [Remaining(check, why, f, "; ".join(notes)) for f in findings]
+    for check, notes in host.plan.refused.items():
+        if check not in host.plan.unfixable:
+            out += [Remaining(check, "refused", n) for n in notes]
+    return out
 
 
 def render(report: RemediationReport, fmt: str = "text") -> str:
     if fmt == "json":
-        return json.dumps(report.to_dict(), indent=2, sort_keys=True)
+        data = report.to_dict()
+        for entry, host in zip(data["hosts"], report.hosts, strict=True):
+            entry["remaining"] = [r.to_dict() for r in remaining(host, report.applied)]
+        return json.dumps(data, indent=2, sort_keys=True)
     return _text(report)
 
 
@@ -24,18 +77,40 @@ def _text(report: RemediationReport) -> str:
     for host in report.hosts:
         out += _host(host, report.applied)
     counts = Counter(o.outcome for h in report.hosts for o in h.outcomes)
-    unreachable = sum(1 for h in report.hosts if h.unreachable or h.plan.error)
+    down = [h for h in report.hosts if h.unreachable or h.plan.error]
+    reached = len(report.hosts) - len(down)
+    restarts = sum(1 for h in report.hosts for o in h.outcomes if restart_needed(o))
     if report.applied:
         parts = [f"{counts[k]} {k}" for k in ("applied", "noop", "reverted", "failed") if counts[k]]
-        summary = ", ".join(parts) or "nothing to fix"
-        out.append(f"Applied on {len(report.hosts)} host(s): {summary}.")
+        if restarts and parts:
+            parts[0] += f" ({restarts} need(s) a restart of the service)"
+        idle = [h for h in report.hosts if h not in down and not h.outcomes]
+        stuck = sum(1 for h in idle if remaining(h))
+        if len(idle) - stuck:
+            parts.append(f"{len(idle) - stuck} host(s) with nothing to fix")
+        if stuck:
+            parts.append(f"{stuck} host(s) with nothing a fixer could change")
+        summary = ", ".join(parts) or "no host could be reached"
+        out.append(f"Applied on {reached} of {len(report.hosts)} host(s): {summary}.")
     else:
         out.append(
-            f"Dry run: {counts['planned']} fix(es) planned on {len(report.hosts)} host(s); "
-            "nothing was changed. Re-run with --apply to carry them out."
+            f"Dry run: {counts['planned']} fix(es) planned on {reached} of "
+            f"{len(report.hosts)} host(s); nothing was changed. Re-run with --apply to carry "
+            "them out."
         )
-    if unreachable:
-        out.append(f"{unreachable} host(s) could not be remediated (see above).")
+    if down:
+        out.append(
+            f"{len(down)} host(s) could not be remediated (unreachable or stopped): "
+            f"{', '.join(h.host for h in down)}."
+        )
+    left = [(h.host, remaining(h, report.applied)) for h in report.hosts]
+    left = [(name, items) for name, items in left if items]
+    if left:
+        out.append("Remaining:")
+        for name, items in left:
+            kinds = Counter(r.why for r in items)
+            why = ", ".join(f"{kinds[k]} {k}" for k in WHY_ORDER if kinds[k])
+            out.append(f"  {name}: {why}")
     return "\n".join(out)
 
 
@@ -50,11 +125,21 @@ def _output(text: str, lines: int = 20) -> list[str]:
 def _host(host: HostRemediation, applied: bool) -> list[str]:
     out = [f"== {host.host}" + ("" if applied else " (dry run)")]
     if host.unreachable:
-        return [*out, f"  ? unreachable: {host.unreachable}", ""]
+        return [
+            *out,
+            f"  ? unreachable: {host.unreachable}",
+            "  nothing was audited or changed",
+            "",
+        ]
     if host.plan.error:
         return [*out, f"  ! error: {host.plan.error}", ""]
+    left = remaining(host, applied)
     if not host.outcomes:
-        out.append("  nothing to fix: every fixable check passes (or has nothing a fixer can do)")
+        out.append(
+            "  nothing a fixer could change: see what remains below"
+            if left
+            else "  nothing to fix: every fixable check passes"
+        )
     for o in host.outcomes:
         before = o.before.label if o.before else "?"
         if applied:
@@ -69,8 +154,10 @@ def _host(host: HostRemediation, applied: bool) -> list[str]:
             out.append(f"  ~ {o.fix.check} ({before}): {o.fix.description}")
             out += [f"      {line}" for line in o.fix.diff().splitlines()]
         out += [f"      note: {n}" for n in o.fix.notes]
-    for check, left in host.plan.unfixable.items():
-        for problem in left:
-            out.append(f"  - {check}: not fixed automatically: {problem}")
+    if left:
+        out.append("  remains:")
+        for r in left:
+            reason = f" ({r.reason})" if r.reason and r.why != "failed" else ""
+            out.append(f"  - {r.check}: {r.why}: {r.what}{reason}")
     out.append("")
     return out

@@ -64,6 +64,7 @@ class HostRemediation:
             "status_before": {k: v.value for k, v in self.before.items()},
             "fixes": [o.to_dict() for o in self.outcomes],
             "unfixable": {k: list(v) for k, v in self.plan.unfixable.items()},
+            "refused": {k: list(v) for k, v in self.plan.refused.items()},
         }
 
 
@@ -143,12 +144,11 @@ class _HostRun:
         # A finding another check's fix clears (the same setting, the same file) is not "left".
         addressed = covered | {p for f in fixes for p in f.addresses}
         for r in failing:
-            left = tuple(p for p in _findings(r) if p not in addressed) + notes.get(
-                r.check_name, ()
-            )
+            left = tuple(p for p in _findings(r) if p not in addressed)
             if left:
                 unfixable[r.check_name] = left
-        return HostPlan(self.host.name, tuple(fixes), unfixable)
+        refused = {k: v for k, v in notes.items() if v}
+        return HostPlan(self.host.name, tuple(fixes), unfixable, refused=refused)
 
     def _fix(self, spec: FixerSpec, result: CheckResult, files: dict[str, FileState]) -> Fix | None:
         inp = FixInput(self.host.name, result, self.profile, dict(files), self.run_migrations)

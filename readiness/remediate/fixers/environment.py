@@ -49,4 +49,7 @@ def fix(inp: FixInput) -> Fix | None:
         tuple(addresses),
         (f"a new secret was written to {env_file}: restart the service to use it",),
         restart_needed=True,
+        # The finding names where the value comes from, which the fix itself can change
+        # (env file before, the process environment after): match on the problem alone.
+        addresses_containing=(f"{name} is not set", f"{name} uses an insecure default"),
     )
