@@ -489,7 +489,7 @@ def test_missing_migrations_dir_is_degraded_with_a_recommendation(
     [
         ("postgresql://app:Hidden-Pw-9@:5432/app", "no host"),
         ("mysql://app:Hidden-Pw-9@127.0.0.1:3306/app", "scheme 'mysql'"),
-        ("postgresql://app:Hidden-Pw-9@127.0.0.1:notaport/app", "malformed URL"),
+        ("postgresql://app:Hidden-Pw-9@127.0.0.1:notaport/app", "port 'notaport' is not a number"),
         ("postgresql://app:Hidden-Pw-9@127.0.0.1:5432/", "no database name"),
     ],
 )
@@ -581,7 +581,7 @@ def test_profile_dsn_on_a_remote_host_is_trusted_and_connects(
 def test_missing_psycopg_is_reported_as_undeterminable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # makes `import psycopg` raise ImportError
     outcome = dbm.evaluate(
-        context(settings=db_settings("postgresql://app:pw@db.internal:5432/app"), is_local=True)
+        context(settings=db_settings("postgresql://app:pw@127.0.0.1:5432/app"), is_local=True)
     )
     assert outcome.status is Status.DEGRADED
     assert "psycopg is not installed on the controller" in outcome.message

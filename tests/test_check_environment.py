@@ -55,7 +55,7 @@ def test_otel_storage_requires_a_valid_connection_string(app_tree: Callable[...,
         ("mysql://u:p@h/db", "scheme"),
         ("postgresql://u:p@/db", "no host"),
         ("postgresql://u:p@db:5432/", "no database"),
-        ("postgresql://u:p@db:notaport/x", "malformed"),
+        ("postgresql://u:p@db:notaport/x", "is not a number"),
     ],
 )
 def test_a_malformed_dsn_names_the_variable(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -21,7 +21,9 @@ __all__ = [
     "RESTART",
     "STALE",
     "Dsn",
+    "Endpoint",
     "Origin",
+    "bracket",
     "describe_secret",
     "env_file_values",
     "origin",
@@ -37,68 +39,129 @@ PG_SCHEMES = ("postgresql", "postgres")
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """One server of a DSN: ``host`` (a name, an address or a unix socket directory),
+    ``hostaddr`` (the numeric address libpq connects to instead of resolving ``host``;
+    empty when not given) and ``port``."""
+
+    host: str
+    hostaddr: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        """What libpq actually connects to."""
+        return self.hostaddr or self.host
+
+    def render(self) -> str:
+        """``host:port``, an IPv6 address in brackets (``[::1]:5432``)."""
+        return f"{bracket(self.host)}:{self.port}"
+
+
+@dataclass(frozen=True)
 class Dsn:
+    """A parsed libpq connection string (URL or key=value), as libpq itself reads it.
+
+    ``host``/``port`` are the first server's (for messages); ``endpoints`` lists every
+    server of a multi-host DSN; ``options`` holds every key the string sets, password
+    included (never render it: :meth:`safe` is the printable form).
+    """
+
     scheme: str
     host: str
     port: int
     dbname: str
     user: str
     password: str
+    endpoints: tuple[Endpoint, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
 
     def safe(self) -> str:
         """The DSN without its password, for reports."""
         auth = f"{self.user}@" if self.user else ""
-        return f"{self.scheme}://{auth}{self.host}:{self.port}/{self.dbname}"
+        servers = self.endpoints or (Endpoint(self.host, "", self.port),)
+        sockets = [e for e in servers if e.host.startswith("/")]
+        if sockets:
+            query = "&".join(f"host={e.host}&port={e.port}" for e in sockets)
+            tcp = ",".join(e.render() for e in servers if not e.host.startswith("/"))
+            return f"{self.scheme}://{auth}{tcp}/{self.dbname}?{query}"
+        return f"{self.scheme}://{auth}{','.join(e.render() for e in servers)}/{self.dbname}"
+
+
+def bracket(host: str) -> str:
+    """An IPv6 address in brackets, as in URLs (``[::1]``); anything else unchanged."""
+    return f"[{host}]" if ":" in host and not host.startswith(("[", "/")) else host
 
 
 def parse_dsn(value: str) -> tuple[Dsn | None, str | None]:
-    """Parse a postgresql:// DSN or a libpq key=value string; return (dsn, problem)."""
+    """Parse a libpq connection string (``postgresql://`` URL or key=value) with libpq's
+    own rules (psycopg's ``conninfo_to_dict``): unix socket directories (``?host=/dir``)
+    and multi-host strings included. Return (dsn, problem); the problem never quotes the
+    string (it may hold a password)."""
     value = value.strip()
-    if "://" not in value:
-        return _parse_kv(value)
-    try:
-        parts = urlsplit(value)
-        port = parts.port or 5432
-    except ValueError as exc:
-        return None, f"malformed URL ({exc})"
-    if parts.scheme not in PG_SCHEMES:
-        return None, f"scheme {parts.scheme!r} is not postgresql:// or postgres://"
-    if not parts.hostname:
-        return None, "no host"
-    dbname = unquote(parts.path.lstrip("/"))
-    if not dbname:
-        return None, "no database name"
-    return Dsn(
-        parts.scheme,
-        parts.hostname,
-        port,
-        dbname,
-        unquote(parts.username or ""),
-        unquote(parts.password or ""),
-    ), None
-
-
-def _parse_kv(value: str) -> tuple[Dsn | None, str | None]:
+    scheme = "postgresql"
+    if "://" in value:
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in PG_SCHEMES:
+            return None, f"scheme {scheme!r} is not postgresql:// or postgres://"
     try:
         from psycopg.conninfo import conninfo_to_dict
     except ImportError:  # pragma: no cover - psycopg is a dependency
-        return None, "not a postgresql:// URL"
+        return None, "psycopg is not installed on the controller"
     try:
-        d = conninfo_to_dict(value)
-    except Exception:
-        return None, "neither a postgresql:// URL nor a valid key=value connection string"
+        d = {k: str(v) for k, v in conninfo_to_dict(value).items() if v is not None}
+    except Exception:  # its message quotes parts of the string, password included
+        kind = "URL" if "://" in value else "key=value connection string"
+        return None, f"malformed {kind} (libpq cannot parse it)"
+    endpoints, problem = _endpoints(d)
+    if problem:
+        return None, problem
     if not d.get("dbname"):
-        return None, "no dbname"
-    if not d.get("host"):
-        return None, "no host"
+        return None, "no database name"
+    first = endpoints[0]
     return Dsn(
-        "postgresql",
-        str(d["host"]),
-        int(str(d.get("port") or 5432)),
-        str(d["dbname"]),
-        str(d.get("user") or ""),
-        str(d.get("password") or ""),
+        scheme,
+        first.host,
+        first.port,
+        d["dbname"],
+        d.get("user", ""),
+        d.get("password", ""),
+        endpoints,
+        d,
     ), None
+
+
+def _endpoints(d: Mapping[str, str]) -> tuple[tuple[Endpoint, ...], str | None]:
+    hosts = [h.strip() for h in d["host"].split(",")] if d.get("host") else []
+    addrs = [a.strip() for a in d["hostaddr"].split(",")] if d.get("hostaddr") else []
+    count = max(len(hosts), len(addrs))
+    problem = None
+    if not count:
+        problem = "no host (name a server, or a socket directory: ?host=/var/run/postgresql)"
+    elif hosts and addrs and len(hosts) != len(addrs):
+        problem = f"{len(hosts)} host names but {len(addrs)} hostaddr values"
+    elif any("@" in h for h in hosts):
+        # libpq ends the password at the first '@': the rest became the host name.
+        problem = "an unencoded '@' in the user or password (write it as %40)"
+    ports, port_problem = _ports(d.get("port", ""), count)
+    if problem or port_problem:
+        return (), problem or port_problem
+    return tuple(
+        Endpoint((hosts[i] if hosts else "") or addrs[i], addrs[i] if addrs else "", ports[i])
+        for i in range(count)
+    ), None
+
+
+def _ports(text: str, count: int) -> tuple[list[int], str | None]:
+    items = [p.strip() or "5432" for p in text.split(",")] if text else ["5432"]
+    if len(items) not in (1, count):
+        return [], f"{count} hosts but {len(items)} ports"
+    ports = []
+    for item in items:
+        if not item.isdigit() or not 0 < int(item) < 65536:
+            return [], f"port {item!r} is not a number from 1 to 65535"
+        ports.append(int(item))
+    return ports * count if len(ports) == 1 else ports, None
 
 
 def describe_secret(value: str | None, source: str | None) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
+import pwd
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,14 +22,16 @@ from ..redact import MASK, redact_url_password
 from ..registry import CheckContext
 from . import _access
 from ._access import AccessError, Route, host_local
-from ._common import Dsn, parse_dsn
+from ._common import Dsn, Endpoint, parse_dsn
 
 if TYPE_CHECKING:
     import psycopg
 
 __all__ = [
     "Target",
+    "clean_env",
     "close",
+    "connect_args",
     "connect_read_only",
     "connection_failed",
     "host_local",
@@ -54,6 +58,71 @@ class Target:
     from_app: bool
     route: Route | None = None
 
+    @property
+    def clean(self) -> bool:
+        """Connect with exactly the DSN's own credentials (no libpq environment, no
+        ``~/.pgpass``, no service file, no client certificate): the DSN came from the
+        host, or the connection goes through the host's tunnel."""
+        return self.from_app or self.route is not None
+
+
+# A DSN from a host may only say where and as whom to connect. Keys that name files or
+# services on the controller (passfile, service, sslcert, sslkey, sslkeylogfile, ...) would
+# make the controller read its own secrets, or write files, for a server the host chose.
+HOST_DSN_KEYS = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "connect_timeout",
+        "application_name",
+        "fallback_application_name",
+        "options",
+        "client_encoding",
+        "sslmode",
+        "sslnegotiation",
+        "sslsni",
+        "sslcompression",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "channel_binding",
+        "gssencmode",
+        "require_auth",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "target_session_attrs",
+        "load_balance_hosts",
+    }
+)
+# /dev/null is not a directory, so this password file can never exist: libpq finds no
+# password in it and, given explicitly, it replaces PGPASSFILE and ~/.pgpass.
+NO_PASSFILE = "/dev/null/readiness-no-passfile"
+# Given explicitly, these override the controller's PG* variables and files: no client
+# certificate, no Kerberos/GSS credentials (nor their delegation), no OAuth flow.
+CLEAN_PINS = {
+    "passfile": NO_PASSFILE,
+    "sslcertmode": "disable",
+    "gssencmode": "disable",
+    "gssdelegation": "0",
+    "require_auth": "password,md5,scram-sha-256,none",
+}
+# libpq options that reject an empty value; none of them carries a credential.
+_NO_EMPTY = frozenset(
+    {
+        "service",
+        "min_protocol_version",
+        "max_protocol_version",
+        "scram_client_key",
+        "scram_server_key",
+    }
+)
+
 
 def resolve_target(ctx: CheckContext, f: Findings) -> Target | None:
     raw, source, from_app = dsn_text(ctx)
@@ -64,10 +133,19 @@ def resolve_target(ctx: CheckContext, f: Findings) -> Target | None:
             "environment), or database_dsn in the readiness profile",
         )
         return None
-    ctx.secret(raw)
-    loose = re.search(r"://[^:/@\s]*:([^@\s]+)@", raw)
-    ctx.secret(loose.group(1) if loose else None)
+    for secret in loose_passwords(raw):
+        ctx.secret(secret)
+    try:
+        import psycopg.conninfo  # noqa: F401  # libpq's own parser reads the DSN
+    except ImportError:
+        f.unknown(
+            "psycopg is not installed on the controller: the database cannot be checked",
+            "Install psycopg 3 on the controller: pip install 'psycopg[binary]>=3.2,<4'",
+        )
+        return None
     dsn, problem = parse_dsn(raw)
+    if dsn is None or dsn.password:
+        ctx.secret(raw)  # a string without a password is shown as it is
     if dsn is None:
         f.details["database"] = {"source": source, "format": problem}
         f.fail(
@@ -77,7 +155,29 @@ def resolve_target(ctx: CheckContext, f: Findings) -> Target | None:
         return None
     ctx.secret(dsn.password)
     f.details["database"] = {"target": dsn.safe(), "source": source}
+    refused = sorted(set(dsn.options) - HOST_DSN_KEYS) if from_app else []
+    if refused:
+        f.details["database"]["refused_keys"] = refused
+        f.unknown(
+            f"cannot determine: the connection string from {source} sets {', '.join(refused)}, "
+            "which would make the controller use its own files or services for a server the "
+            "host chose; readiness refuses it and does not connect",
+            f"Remove {', '.join(refused)} from the connection string in {source}, or set "
+            "database_dsn in the readiness profile",
+        )
+        return None
     return Target(dsn, raw, source, from_app)
+
+
+def loose_passwords(raw: str) -> list[str]:
+    """Password candidates of a URL however libpq will split it: with an unencoded '@' in
+    the password, libpq ends it at the first '@' and the rest becomes the host name, so
+    both the part up to the last '@' and each fragment are secrets."""
+    found = re.search(r"://([^/?#\s]*)@", raw)  # greedy: up to the last '@' of the netloc
+    if not found or ":" not in found.group(1):
+        return []
+    password = found.group(1).split(":", 1)[1]
+    return [password, *(p for p in password.split("@") if len(p) >= 3)]
 
 
 def dsn_text(ctx: CheckContext) -> tuple[str | None, str, bool]:
@@ -94,7 +194,9 @@ def dsn_text(ctx: CheckContext) -> tuple[str | None, str, bool]:
 
 def _host_local_from_app(target: Target) -> bool:
     # A profile database_dsn is written from the controller's point of view.
-    return target.from_app and host_local(target.dsn.host)
+    return target.from_app and all(
+        host_local(e.host) and host_local(e.address) for e in _servers(target.dsn)
+    )
 
 
 def host_only(ctx: CheckContext, target: Target) -> bool:
@@ -109,14 +211,22 @@ def host_only(ctx: CheckContext, target: Target) -> bool:
         mode = _access.access_mode(ctx)
     except ValueError:
         return False  # through_host reports the bad value
-    if _access.unix_socket(target.dsn.host):
+    if _any_socket(target):
         return (mode == "ssh" and ctx.can_tunnel) or _host_local_from_app(target)
     return _host_local_from_app(target) and (mode == "direct" or not ctx.can_tunnel)
 
 
+def _any_socket(target: Target) -> bool:
+    return any(_access.unix_socket(e.host) for e in _servers(target.dsn))
+
+
+def _servers(dsn: Dsn) -> tuple[Endpoint, ...]:
+    return dsn.endpoints or (Endpoint(dsn.host, "", dsn.port),)
+
+
 def host_only_reason(ctx: CheckContext, target: Target) -> tuple[str, str]:
     """Why :func:`host_only` held, and what to do (a suffix and an extra recommendation)."""
-    if _access.unix_socket(target.dsn.host):
+    if _any_socket(target):
         return (
             " (a unix socket cannot be tunnelled over SSH)",
             "or point the app at a TCP address (e.g. 127.0.0.1:5432), which readiness can "
@@ -142,31 +252,142 @@ def through_host(ctx: CheckContext, f: Findings, target: Target) -> Target | Non
         f.fail(str(exc), "Set service_access to auto, direct or ssh")
         return None
     if not tunnel:
-        return target
-    try:
-        route = _access.route(ctx, target.dsn.host, target.dsn.port)
-    except AccessError as exc:
-        f.details["database"]["access"] = f"through an SSH tunnel via {ctx.host} (failed)"
-        if exc.refused:
-            timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
-            connection_failed(f, exc, target, timeout)
-        else:
-            f.fail(
-                f"cannot reach the database at {target.dsn.safe()} through host {ctx.host}: {exc}",
-                "Allow TCP forwarding for the audit user in the host's sshd_config "
-                "(AllowTcpForwarding), or set database_dsn to an address the controller reaches",
-            )
-        return None
-    if route.via is None:
-        return target
+        return _confined(ctx, f, target)
+    routes = []
+    for server in _servers(target.dsn):
+        try:
+            routes.append(_access.route(ctx, server.address, server.port))
+        except AccessError as exc:
+            f.details["database"]["access"] = f"through an SSH tunnel via {ctx.host} (failed)"
+            if exc.refused:
+                timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
+                connection_failed(f, exc, target, timeout)
+            else:
+                f.fail(
+                    f"cannot reach the database at {target.dsn.safe()} through host {ctx.host}: "
+                    f"{exc}",
+                    "Allow TCP forwarding for the audit user in the host's sshd_config "
+                    "(AllowTcpForwarding), or set database_dsn to an address the controller "
+                    "reaches",
+                )
+            return None
+    if any(route.via is None for route in routes):  # a transport that cannot tunnel
+        return _confined(ctx, f, target)
     try:
         from psycopg.conninfo import make_conninfo
     except ImportError:
         return target  # connect_read_only reports the missing driver
-    f.details["database"]["access"] = route.note
-    raw = make_conninfo(target.raw, hostaddr=route.host, port=route.port)
-    ctx.secret(raw)
-    return dataclasses.replace(target, raw=raw, route=route)
+    f.details["database"]["access"] = routes[0].note
+    raw = make_conninfo(
+        target.raw,
+        hostaddr=",".join(route.host for route in routes),
+        port=",".join(str(route.port) for route in routes),
+    )
+    if target.dsn.password:
+        ctx.secret(raw)
+    return dataclasses.replace(target, raw=raw, route=routes[0])
+
+
+def _confined(ctx: CheckContext, f: Findings, target: Target) -> Target | None:
+    """A DSN from the host is connected to only on the host itself: directly when the host
+    is the controller's own machine (loopback or a socket), otherwise through its tunnel.
+
+    Anything else (``hostaddr=`` of another machine, a database server elsewhere) is
+    refused: a hostile host must not be able to point the controller at a server it chose.
+    """
+    if not target.from_app:
+        return target
+    outside = [
+        server
+        for server in _servers(target.dsn)
+        if not (ctx.is_local and host_local(server.host) and host_local(server.address))
+    ]
+    if not outside:
+        return target
+    where = ", ".join(
+        Endpoint(s.address, "", s.port).render()
+        + (f" (hostaddr of {s.host})" if s.hostaddr and s.hostaddr != s.host else "")
+        for s in outside
+    )
+    f.details["database"]["refused_destination"] = where
+    f.unknown(
+        f"cannot determine: the connection string from {target.source} points at {where}, "
+        f"which is not host {ctx.host} itself; readiness connects to a database named by a "
+        "host only on that host (or through its SSH connection), never where the host points",
+        "Set database_dsn in the readiness profile to the database as the controller should "
+        f"reach it, or service_access: ssh to reach it through host {ctx.host}'s SSH connection",
+    )
+    return None
+
+
+def connect_args(
+    target: Target, *, timeout: float, application_name: str, **overrides: str
+) -> dict[str, Any]:
+    """Keyword arguments for ``psycopg.connect`` to ``target``.
+
+    A clean target (:attr:`Target.clean`) gets exactly its DSN's credentials: every libpq
+    option that would otherwise come from the controller (``PGPASSWORD``, ``~/.pgpass``,
+    ``PGSERVICE``'s entries, client certificates, Kerberos) is given explicitly. A profile
+    DSN connected directly is the operator's own and keeps libpq's usual environment.
+    """
+    common = {
+        "connect_timeout": str(max(1, math.ceil(timeout))),
+        "application_name": application_name,
+        **overrides,
+    }
+    if not target.clean:
+        return {"conninfo": target.raw, **common}
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = {
+        key: str(value)
+        for key, value in conninfo_to_dict(target.raw).items()
+        if value is not None and key in HOST_DSN_KEYS
+    }
+    params.update(common)
+    params.setdefault("password", "")
+    params.setdefault("user", _controller_user())
+    for key, value in _environment_pins().items():
+        params.setdefault(key, value)
+    params.update(CLEAN_PINS)
+    return params
+
+
+def clean_env(params: dict[str, Any]) -> dict[str, str]:
+    """The environment for a libpq child process (pg_dump, psql) connecting with
+    ``params``: the controller's ``PG*`` variables removed, the password in ``PGPASSWORD``
+    (never in argv), the clean pins as their environment variables."""
+    names = _env_names()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    for key, value in {**params, **CLEAN_PINS}.items():
+        if key in names and value is not None and str(value) != "":
+            env[names[key]] = str(value)
+    return env
+
+
+def _controller_user() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _env_names() -> dict[str, str]:
+    """libpq option -> the environment variable it falls back to."""
+    from psycopg import pq
+
+    return {o.keyword.decode(): o.envvar.decode() for o in pq.Conninfo.get_defaults() if o.envvar}
+
+
+def _environment_pins() -> dict[str, str]:
+    """For each libpq variable set in the controller's environment, the option's built-in
+    default (or empty), so the variable cannot reach a connection the host chose."""
+    from psycopg import pq
+
+    pins = {}
+    for option in pq.Conninfo.get_defaults():
+        key = option.keyword.decode()
+        if not option.envvar or option.envvar.decode() not in os.environ or key in _NO_EMPTY:
+            continue
+        pins[key] = option.compiled.decode() if option.compiled is not None else ""
+    return pins
 
 
 def close(conn: psycopg.Connection[Any]) -> None:
@@ -179,15 +400,16 @@ def close(conn: psycopg.Connection[Any]) -> None:
 
 
 def scrub(text: str, target: Target) -> str:
-    for secret in (target.raw, target.dsn.password):
+    """``text`` (a driver's error) without the DSN's password, on one line."""
+    for secret in (target.raw, target.dsn.password, *loose_passwords(target.raw)):
         if secret:
             text = text.replace(secret, MASK)
-    return redact_url_password(text)
+    return " ".join(redact_url_password(text).split())
 
 
 def connection_failed(f: Findings, exc: Exception, target: Target, timeout: float) -> None:
     d = target.dsn
-    where, text = f"{d.host}:{d.port}", scrub(str(exc), target)
+    where, text = Endpoint(d.host, "", d.port).render(), scrub(str(exc), target)
     low = text.lower()
     sqlstate = getattr(exc, "sqlstate", None)
     source = target.source
@@ -254,9 +476,7 @@ def connect_read_only(
     timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
     try:
         conn = psycopg.connect(
-            target.raw,
-            connect_timeout=max(1, math.ceil(timeout)),
-            application_name=application_name,
+            **connect_args(target, timeout=timeout, application_name=application_name)
         )
     except psycopg.Error as exc:
         connection_failed(f, exc, target, timeout)

@@ -17,7 +17,6 @@ dropped in ``finally``. Passwords reach pg_dump/pg_restore/psql only through
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import subprocess
@@ -32,8 +31,18 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
+from ._common import Dsn
 from ._integration import argv_of, enabled_section, gate, scratch_name
-from ._postgres import Target, host_only, host_only_reason, resolve_target, scrub, through_host
+from ._postgres import (
+    Target,
+    clean_env,
+    connect_args,
+    host_only,
+    host_only_reason,
+    resolve_target,
+    scrub,
+    through_host,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULTS", "evaluate", "facts", "find_pg_binary"]
 
 NAME = "backup_roundtrip"
+# Stands in for the parsed form of a profile's admin_dsn, which is connected to as written.
+_NO_DSN = Dsn("postgresql", "", 5432, "", "", "")
 RUN_FACT = f"{NAME}:1-run"
 STAT_FACT = f"{NAME}:2-stat"
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin",)
@@ -105,13 +116,29 @@ def find_pg_binary(name: str, bin_dir: str | None = None) -> str | None:
     return shutil.which(name)
 
 
-def _pg_env(raw: str, dbname: str | None = None) -> dict[str, str]:
-    """libpq environment for a child process: the password travels here, never in argv."""
+def _pg_env(source: Target | str, dbname: str | None = None) -> dict[str, str]:
+    """libpq environment for a child process: the password travels here, never in argv.
+
+    The controller's own ``PG*`` variables never reach the child; a DSN from the host (or
+    through its tunnel) also gets no ``~/.pgpass`` and no client certificate
+    (:func:`~._postgres.clean_env`).
+    """
+    app_name = "readiness-backup-roundtrip"
+    overrides = {"dbname": dbname} if dbname is not None else {}
+    if isinstance(source, Target) and source.clean:
+        return clean_env(connect_args(source, timeout=10, application_name=app_name, **overrides))
     from psycopg.conninfo import conninfo_to_dict
 
+    raw = source.raw if isinstance(source, Target) else source
+    params = {k: v for k, v in conninfo_to_dict(raw).items() if v is not None}
+    params.setdefault("connect_timeout", "10")
+    return _plain_env({**params, **overrides, "application_name": app_name})
+
+
+def _plain_env(params: Mapping[str, Any]) -> dict[str, str]:
     names = {
         "host": "PGHOST",
-        "hostaddr": "PGHOSTADDR",  # set when the database is reached through an SSH tunnel
+        "hostaddr": "PGHOSTADDR",
         "port": "PGPORT",
         "user": "PGUSER",
         "password": "PGPASSWORD",
@@ -119,15 +146,12 @@ def _pg_env(raw: str, dbname: str | None = None) -> dict[str, str]:
         "sslmode": "PGSSLMODE",
         "sslrootcert": "PGSSLROOTCERT",
         "connect_timeout": "PGCONNECT_TIMEOUT",
+        "application_name": "PGAPPNAME",
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    for key, value in conninfo_to_dict(raw).items():
+    for key, value in params.items():
         if key in names and value is not None:
             env[names[key]] = str(value)
-    if dbname is not None:
-        env["PGDATABASE"] = dbname
-    env.setdefault("PGCONNECT_TIMEOUT", "10")
-    env["PGAPPNAME"] = "readiness-backup-roundtrip"
     return env
 
 
@@ -158,12 +182,15 @@ def _run(argv: list[str], env: Mapping[str, str], timeout: float) -> Run:
     return Run(res.returncode == 0, time.monotonic() - t0, error)
 
 
-def _connect(raw: str, timeout: float, **kwargs: Any) -> psycopg.Connection[Any]:
+def _connect(source: Target | str, timeout: float, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A connection to the app's database (a :class:`Target`, with exactly its own
+    credentials when it came from the host) or to the profile's ``admin_dsn`` (a str)."""
     import psycopg
 
-    return psycopg.connect(
-        raw, connect_timeout=max(1, math.ceil(timeout)), application_name="readiness", **kwargs
-    )
+    target = source if isinstance(source, Target) else Target(_NO_DSN, source, "profile", False)
+    autocommit = bool(kwargs.pop("autocommit", False))
+    args = connect_args(target, timeout=timeout, application_name="readiness", **kwargs)
+    return psycopg.connect(autocommit=autocommit, **args)
 
 
 def _counts(conn: psycopg.Connection[Any], limit: int) -> dict[str, int]:
@@ -212,7 +239,7 @@ def _pg_dump(ctx: CheckContext, target: Target, trip: Trip, workdir: Path, limit
         trip.backup = Run(False, 0.0, "pg_dump not found (PostgreSQL client binaries)")
         return
     timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
-    with _connect(target.raw, timeout) as conn:
+    with _connect(target, timeout) as conn:
         _statement_timeout(conn, ctx.profile)
         conn.commit()
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -223,11 +250,11 @@ def _pg_dump(ctx: CheckContext, target: Target, trip: Trip, workdir: Path, limit
         argv = [binary, "-Fc", "--no-owner", "--no-acl", f"--snapshot={snapshot}"]
         argv += ["-f", str(trip.dump)]
         budget = _limit(float(ctx.profile.threshold("backup_max_seconds")))
-        trip.backup = _run(argv, _pg_env(target.raw), budget)
+        trip.backup = _run(argv, _pg_env(target), budget)
         conn.rollback()
 
 
-def _restore(ctx: CheckContext, admin: str, trip: Trip, dump: Path) -> Run:
+def _restore(ctx: CheckContext, admin: Target | str, trip: Trip, dump: Path) -> Run:
     bin_dir = ctx.profile.get_path(f"{NAME}.pg_bin_dir")
     with dump.open("rb") as fh:
         archive = fh.read(5) == b"PGDMP"  # custom format; anything else is tried as plain SQL
@@ -256,16 +283,16 @@ def _has_nul(path: Path, chunk: int = 1 << 20) -> bool:
     return False
 
 
-def _admin_dsn(ctx: CheckContext, target: Target) -> str:
+def _admin_dsn(ctx: CheckContext, target: Target) -> Target | str:
     explicit = ctx.profile.get_path(f"{NAME}.admin_dsn")
     if isinstance(explicit, str) and explicit.strip():
         ctx.secret(explicit)
         return explicit
-    return target.raw
+    return target
 
 
 def _with_scratch(
-    ctx: CheckContext, f: Findings, admin: str, trip: Trip, *, dump: Path, limit: int
+    ctx: CheckContext, f: Findings, admin: Target | str, trip: Trip, *, dump: Path, limit: int
 ) -> None:
     """Create the scratch DB, restore into it, count its rows; always drop it."""
     from psycopg import sql
@@ -286,7 +313,7 @@ def _with_scratch(
         trip.dropped = _drop(f, admin, maint, timeout, trip.scratch)
 
 
-def _drop(f: Findings, admin: str, maint: str, timeout: float, name: str) -> bool:
+def _drop(f: Findings, admin: Target | str, maint: str, timeout: float, name: str) -> bool:
     import psycopg
     from psycopg import sql
 
@@ -396,7 +423,7 @@ def _command_backup(ctx: CheckContext, f: Findings, target: Target, trip: Trip, 
         return
     trip.dump, trip.exact = Path(str(here)), False
     timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
-    with _connect(target.raw, timeout) as conn:
+    with _connect(target, timeout) as conn:
         _statement_timeout(conn, ctx.profile)
         trip.source = _counts(conn, limit)
 

@@ -1,0 +1,313 @@
+"""A hostile host's DSN never gets the controller's PostgreSQL credentials (#18 item 6).
+
+The host controls its settings file, so it chooses the DSN the controller connects with.
+A fake PostgreSQL server on loopback records the password each client sends, while the
+controller has ``PGPASSWORD``, a ``~/.pgpass`` (in a temporary ``HOME``) and a service
+file with a password. DSNs are parsed by libpq's own rules (#10): unix-socket and
+multi-host strings are valid and reach the real PostgreSQL cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg import sql
+
+from readiness.checks._common import parse_dsn
+from readiness.checks._postgres import NO_PASSFILE, Target, clean_env, connect_args
+from readiness.model import Status
+from tests.services.apps import audit_local, one
+from tests.services.fakepg import FakePostgres
+from tests.services.postgres import PgCluster, Role, free_port
+
+pytestmark = pytest.mark.postgres
+
+CHECK = "database_migration"
+BIN = Path(sys.executable).parent
+ENV_SECRET = "Controller-PGPASSWORD-4711"
+PGPASS_SECRET = "Controller-pgpass-4712"
+SERVICE_SECRET = "Controller-service-4713"
+CONTROLLER_SECRETS = (ENV_SECRET, PGPASS_SECRET, SERVICE_SECRET)
+
+
+@pytest.fixture
+def fake_postgres() -> Iterator[FakePostgres]:
+    server = FakePostgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def controller_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The controller user's own libpq credentials: env, ~/.pgpass and a service file."""
+    home = tmp_path / "home"
+    home.mkdir()
+    pgpass = home / ".pgpass"
+    pgpass.write_text(f"*:*:*:*:{PGPASS_SECRET}\n")
+    pgpass.chmod(0o600)
+    service_file = tmp_path / "pg_service.conf"
+    service_file.write_text(f"[prod]\npassword={SERVICE_SECRET}\nuser=app\n")
+    env = {
+        "HOME": str(home),
+        "PGPASSWORD": ENV_SECRET,
+        "PGSERVICE": "prod",
+        "PGSERVICEFILE": str(service_file),
+        "PGUSER": "controller-user",
+        "PGSSLCERT": str(tmp_path / "controller.crt"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+def settings_with(dsn: str) -> dict[str, Any]:
+    return {"database": {"url": dsn}}
+
+
+def no_controller_secret_sent(server: FakePostgres) -> None:
+    for password in server.passwords:
+        assert password not in CONTROLLER_SECRETS
+
+
+# --- item 6: exactly the DSN's own credentials ---------------------------------------------
+
+
+def test_a_host_dsn_without_password_sends_none_of_the_controllers(
+    fake_postgres: FakePostgres,
+    controller_credentials: dict[str, str],
+    app_tree: Callable[..., Path],
+) -> None:
+    dsn = f"postgresql://app@127.0.0.1:{fake_postgres.port}/app"
+    result = one(audit_local(app_tree(settings=settings_with(dsn)), CHECK))
+    assert fake_postgres.attempts, "the controller must still try the host's own database"
+    assert fake_postgres.passwords == []  # libpq had no password to send
+    no_controller_secret_sent(fake_postgres)
+    assert fake_postgres.attempts[0].params["user"] == "app"  # not PGUSER or the service's
+    assert result.status is Status.NOT_READY
+    assert result.details["connection"]["reason"] == "authentication"
+    assert "authentication failed for database user 'app'" in result.message
+
+
+def test_a_host_dsn_with_a_password_sends_exactly_that_password(
+    fake_postgres: FakePostgres,
+    controller_credentials: dict[str, str],
+    app_tree: Callable[..., Path],
+) -> None:
+    dsn = f"postgresql://app:Host-Own-Pw-1@127.0.0.1:{fake_postgres.port}/app"
+    result = one(audit_local(app_tree(settings=settings_with(dsn)), CHECK))
+    assert fake_postgres.passwords == ["Host-Own-Pw-1"]
+    assert result.details["connection"]["reason"] == "authentication"
+    assert "Host-Own-Pw-1" not in json.dumps(result.to_dict())
+
+
+def test_the_command_line_audit_sends_no_controller_password(
+    fake_postgres: FakePostgres,
+    controller_credentials: dict[str, str],
+    app_tree: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """Through the command a user types, with the controller's credentials in its env."""
+    root = app_tree(settings=settings_with(f"postgresql://app@127.0.0.1:{fake_postgres.port}/app"))
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {root}\n"
+    )
+    res = subprocess.run(
+        [str(BIN / "readiness"), "validate", "-i", str(inv), "-c", CHECK, "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=os.environ.copy(),
+        check=False,
+        cwd=tmp_path,
+    )
+    data = json.loads(res.stdout)
+    check = data["hosts"][0]["checks"][0]
+    assert check["details"]["connection"]["reason"] == "authentication", check
+    assert fake_postgres.attempts
+    assert fake_postgres.passwords == []
+    for secret in CONTROLLER_SECRETS:
+        assert secret not in res.stdout + res.stderr
+
+
+def test_a_host_dsn_naming_a_controller_password_file_or_service_is_refused(
+    fake_postgres: FakePostgres,
+    controller_credentials: dict[str, str],
+    app_tree: Callable[..., Path],
+) -> None:
+    dsn = (
+        f"host=127.0.0.1 port={fake_postgres.port} dbname=app user=app "
+        f"passfile={controller_credentials['HOME']}/.pgpass service=prod sslkeylogfile=/tmp/k"
+    )
+    result = one(audit_local(app_tree(settings=settings_with(dsn)), CHECK))
+    assert fake_postgres.attempts == []  # refused before connecting
+    assert result.status is Status.DEGRADED
+    assert "sets passfile, service, sslkeylogfile" in result.message
+    assert "refuses it and does not connect" in result.message
+    assert result.details["database"]["refused_keys"] == ["passfile", "service", "sslkeylogfile"]
+
+
+def test_a_host_dsn_pointing_hostaddr_elsewhere_is_refused_never_connected(
+    fake_postgres: FakePostgres,
+    controller_credentials: dict[str, str],
+    app_tree: Callable[..., Path],
+) -> None:
+    """``host`` names some server but libpq would connect to ``hostaddr``: here the fake
+    server, which before this fix received the controller's PGPASSWORD."""
+    dsn = f"host=db.internal hostaddr=127.0.0.1 port={fake_postgres.port} dbname=app user=app"
+    result = one(audit_local(app_tree(settings=settings_with(dsn)), CHECK))
+    assert fake_postgres.attempts == []
+    assert result.status is Status.DEGRADED
+    assert "points at 127.0.0.1:" in result.message
+    assert "(hostaddr of db.internal)" in result.message
+    assert "never where the host points" in result.message
+    assert "database_dsn" in " ".join(result.recommendations)
+
+
+def test_a_host_dsn_naming_another_server_is_refused(
+    fake_postgres: FakePostgres, app_tree: Callable[..., Path]
+) -> None:
+    dsn = f"postgresql://app@db.internal:{fake_postgres.port}/app"
+    result = one(audit_local(app_tree(settings=settings_with(dsn)), CHECK))
+    assert result.status is Status.DEGRADED
+    assert f"points at db.internal:{fake_postgres.port}" in result.message
+    assert fake_postgres.attempts == []
+
+
+def test_clean_connection_arguments_pin_every_controller_fallback(
+    controller_credentials: dict[str, str],
+) -> None:
+    dsn, _ = parse_dsn("postgresql://app@127.0.0.1:5432/app")
+    assert dsn is not None
+    args = connect_args(
+        Target(dsn, "postgresql://app@127.0.0.1:5432/app", "settings", from_app=True),
+        timeout=3,
+        application_name="t",
+    )
+    assert args["password"] == ""
+    assert args["passfile"] == NO_PASSFILE
+    assert args["sslcertmode"] == "disable"
+    assert args["gssdelegation"] == "0"
+    assert args["user"] == "app"
+    assert args["sslcert"] == ""  # PGSSLCERT is set: pinned to libpq's default
+    env = clean_env(args)
+    assert not {k for k in env if k.startswith("PG")} - {
+        "PGHOST",
+        "PGPORT",
+        "PGDATABASE",
+        "PGUSER",
+        "PGPASSFILE",
+        "PGSSLCERTMODE",
+        "PGGSSENCMODE",
+        "PGGSSDELEGATION",
+        "PGREQUIREAUTH",
+        "PGCONNECT_TIMEOUT",
+        "PGAPPNAME",
+    }
+    assert env["PGPASSFILE"] == NO_PASSFILE
+    assert "PGPASSWORD" not in env
+    assert "PGSERVICE" not in env
+
+
+# --- #10: libpq's own parser ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "hosts"),
+    [
+        ("postgresql:///mahavishnu?host=/var/run/postgresql", [("/var/run/postgresql", 5432)]),
+        ("postgresql://u:p@a:1,b:2/db", [("a", 1), ("b", 2)]),
+        ("host=a,b port=7 dbname=db", [("a", 7), ("b", 7)]),
+        ("postgresql://u@[::1]:5433/db", [("::1", 5433)]),
+    ],
+)
+def test_libpq_connection_strings_parse(text: str, hosts: list[tuple[str, int]]) -> None:
+    dsn, problem = parse_dsn(text)
+    assert problem is None
+    assert dsn is not None
+    assert [(e.host, e.port) for e in dsn.endpoints] == hosts
+
+
+def test_ipv6_and_socket_targets_render_unambiguously() -> None:
+    v6, _ = parse_dsn("postgresql://u:pw@[::1]:5433/db")
+    sock, _ = parse_dsn("postgresql:///mahavishnu?host=/var/run/postgresql")
+    assert v6 is not None and sock is not None
+    assert v6.safe() == "postgresql://u@[::1]:5433/db"
+    assert sock.safe() == "postgresql:///mahavishnu?host=/var/run/postgresql&port=5432"
+
+
+def test_an_at_sign_in_a_password_is_refused_without_leaking_any_part(
+    app_tree: Callable[..., Path],
+) -> None:
+    dsn = "postgresql://app:Sec@ret-Tail-99@127.0.0.1:5432/app"
+    result = one(audit_local(app_tree(settings=settings_with(dsn)), CHECK))
+    assert result.status is Status.NOT_READY
+    assert "unencoded '@'" in result.message
+    assert "%40" in result.message
+    text = json.dumps(result.to_dict())
+    assert "Sec@ret" not in text
+    assert "ret-Tail-99" not in text
+
+
+@pytest.fixture
+def socket_db(pg_cluster: PgCluster) -> Iterator[tuple[Role, str]]:
+    role = pg_cluster.new_role("sock")
+    name = f"db_{uuid.uuid4().hex[:10]}"
+    pg_cluster.create_database(name, owner=role.name)
+    yield role, name
+    pg_cluster.admin(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_a_unix_socket_dsn_is_ready_against_the_real_postgresql(
+    pg_cluster: PgCluster, socket_db: tuple[Role, str], app_tree: Callable[..., Path]
+) -> None:
+    role, db = socket_db
+    dsn = f"postgresql://{role.name}@/{db}?host={pg_cluster.socket_dir}&port={pg_cluster.port}"
+    files = {
+        "migrations/0001_init.sql": "CREATE TABLE t (id int);\n",
+    }
+    with pg_cluster_conn(pg_cluster, db, role.name) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY)")
+        conn.execute("INSERT INTO schema_migrations VALUES ('0001')")
+    result = one(audit_local(app_tree(settings=settings_with(dsn), files=files), CHECK))
+    assert result.status is Status.READY, result
+    assert result.details["connection"]["connected"] is True
+    assert result.details["database"]["target"].endswith(
+        f"?host={pg_cluster.socket_dir}&port={pg_cluster.port}"
+    )
+
+
+def test_a_multi_host_dsn_connects_to_the_first_server_that_answers(
+    pg_cluster: PgCluster, socket_db: tuple[Role, str], app_tree: Callable[..., Path]
+) -> None:
+    role, db = socket_db
+    dsn = f"postgresql://{role.name}:{role.password}@127.0.0.1:{free_port()},127.0.0.1:{pg_cluster.port}/{db}"
+    with pg_cluster_conn(pg_cluster, db, role.name) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY)")
+        conn.execute("INSERT INTO schema_migrations VALUES ('0001')")
+    files = {"migrations/0001_init.sql": "CREATE TABLE t (id int);\n"}
+    result = one(audit_local(app_tree(settings=settings_with(dsn), files=files), CHECK))
+    assert result.status is Status.READY, result
+    assert role.password not in json.dumps(result.to_dict())
+
+
+def pg_cluster_conn(cluster: PgCluster, db: str, role: str) -> Any:
+    import psycopg
+
+    conn = psycopg.connect(
+        host=str(cluster.socket_dir), port=cluster.port, user="postgres", dbname=db, autocommit=True
+    )
+    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+    return conn
