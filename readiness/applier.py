@@ -44,6 +44,7 @@ SNAPSHOT_MAX_BYTES = 4 * 1024 * 1024
 BACKUP_MARK = ".readiness-bak."
 CRONTAB = "crontab:"  # snapshot key of a crontab: "crontab:" (own) or "crontab:<user>"
 OUTPUT_MAX_BYTES = 64 * 1024  # the tail of a command's output that is kept
+KEEP_BACKUPS = 5  # backups of one file kept (the request's keep_backups overrides it)
 _USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 
 Snapshot = Dict[str, Dict[str, Any]]
@@ -57,9 +58,112 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_state(path: str, max_bytes: int = SNAPSHOT_MAX_BYTES) -> Dict[str, Any]:
+class Refused(ApplyError):
+    """A change readiness will not make on this host as it stands (a link, a path outside)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("refused: " + message)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_MAX_LINK_HOPS = 40
+
+
+def _split(path: str) -> Tuple[str, str]:
+    """(parent, name) of an absolute path; a name of '.' or '..' is refused."""
+    if not path.startswith("/"):
+        raise ApplyError("%s is not an absolute path" % path)
+    parent, name = os.path.split(os.path.normpath(path))
+    if name in ("", ".", ".."):
+        raise ApplyError("%s does not name a file" % path)
+    return parent or "/", name
+
+
+def _link_is_trusted(dir_fd: int, link: os.stat_result) -> bool:
+    """A symlink only root could have put there: root's, in a root-owned directory that
+    nobody else can write (or that is sticky, so nobody else can replace root's entry)."""
+    if link.st_uid != 0:
+        return False
+    st = os.fstat(dir_fd)
+    loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX
+    return st.st_uid == 0 and not loose
+
+
+def _open_dir(path: str, fix: "Optional[_Fix]" = None) -> int:
+    """An fd of directory ``path``, opened component by component (openat-style).
+
+    A symlink on the way is followed only if root controls it (``_link_is_trusted``):
+    one the app user could have planted is refused, so no write lands where it points.
+    With ``fix``, missing directories are created (owned like their parent, recorded).
+    """
+    todo = [c for c in os.path.normpath(path).split("/") if c]
+    fd = os.open("/", _DIR_FLAGS)
+    where = ""
+    hops = 0
     try:
-        st = os.lstat(path)
+        while todo:
+            name = todo.pop(0)
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                if fix is None:
+                    raise
+                st = fix.make_dir_at(fd, where + "/" + name, name, 0o755)
+            if stat.S_ISLNK(st.st_mode):
+                if not _link_is_trusted(fd, st):
+                    raise Refused(
+                        "%s/%s is a symlink that %s could have planted; readiness does not "
+                        "follow it" % (where, name, _user_name(st.st_uid))
+                    )
+                hops += 1
+                if hops > _MAX_LINK_HOPS:
+                    raise ApplyError("too many symlinks under %s" % path)
+                target = os.readlink(name, dir_fd=fd)
+                if target.startswith("/"):
+                    os.close(fd)
+                    fd, where = os.open("/", _DIR_FLAGS), ""
+                todo = [c for c in target.split("/") if c] + todo
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                raise ApplyError("%s/%s is not a directory" % (where, name))
+            child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            where = os.path.dirname(where) if name == ".." else where + "/" + name
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _read_state(path: str, max_bytes: int = SNAPSHOT_MAX_BYTES) -> Dict[str, Any]:
+    """What is at ``path`` now, never following a link at its last component."""
+    parent, name = _split(path)
+    try:
+        dfd = _open_dir(parent)
+    except (FileNotFoundError, NotADirectoryError):
+        return {"exists": False}
+    except ApplyError as exc:
+        if isinstance(exc, Refused):
+            raise
+        return {"exists": False}
+    try:
+        return _state_at(dfd, name, max_bytes)
+    finally:
+        os.close(dfd)
+
+
+def _state_at(dfd: int, name: str, max_bytes: int) -> Dict[str, Any]:
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except FileNotFoundError:
         return {"exists": False}
     out: Dict[str, Any] = {
@@ -67,9 +171,14 @@ def _read_state(path: str, max_bytes: int = SNAPSHOT_MAX_BYTES) -> Dict[str, Any
         "mode": stat.S_IMODE(st.st_mode),
         "uid": st.st_uid,
         "gid": st.st_gid,
+        "ino": st.st_ino,
     }
     if stat.S_ISDIR(st.st_mode):
         out["type"] = "dir"
+        return out
+    if stat.S_ISLNK(st.st_mode):
+        out["type"] = "link"
+        out["target"] = os.readlink(name, dir_fd=dfd)
         return out
     if not stat.S_ISREG(st.st_mode):
         out["type"] = "other"
@@ -78,8 +187,25 @@ def _read_state(path: str, max_bytes: int = SNAPSHOT_MAX_BYTES) -> Dict[str, Any
     if st.st_size > max_bytes:
         out["too_large"] = True
         return out
-    with open(path, "rb") as fh:
-        data = fh.read()
+    fd = os.open(name, _FILE_FLAGS, dir_fd=dfd)
+    try:
+        fst = os.fstat(fd)
+        if fst.st_ino != st.st_ino or not stat.S_ISREG(fst.st_mode):
+            raise ApplyError("%s changed while it was read" % name)
+        chunks = []
+        size = 0
+        while size <= max_bytes:
+            chunk = os.read(fd, 1024 * 1024)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:
+        out["too_large"] = True
+        return out
     out["sha256"] = _sha(data)
     out["content_b64"] = base64.b64encode(data).decode("ascii")
     return out
@@ -118,33 +244,64 @@ def _set_crontab(data: Optional[bytes], user: Optional[str] = None) -> None:
 
 
 def _write_atomic(path: str, data: bytes, mode: int, uid: int = -1, gid: int = -1) -> None:
-    """Write via a temporary file in the same directory and rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=".readiness-tmp-", dir=os.path.dirname(path) or ".")
+    """Write via a temporary file in the same directory and rename it over ``path``.
+
+    Everything happens relative to the directory's fd, and the temporary file's metadata
+    is set on its own fd (``fchmod``/``fchown``), created ``O_EXCL|O_NOFOLLOW``: a process
+    that swaps names in the directory meanwhile cannot redirect any of it. As root, a file
+    with no given owner gets its directory's owner (no root-owned leftovers in the app tree).
+    """
+    parent, name = _split(path)
+    dfd = _open_dir(parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        if os.getuid() == 0 and uid >= 0:
-            os.chown(tmp, uid, gid)
-        os.replace(tmp, path)
+        _write_at(dfd, path, name, data, mode=mode, owner=(uid, gid))
+    finally:
+        os.close(dfd)
+
+
+def _write_at(
+    dfd: int, path: str, name: str, data: bytes, *, mode: int, owner: Tuple[int, int]
+) -> None:
+    uid, gid = owner
+    tmp = ".readiness-tmp-%s" % secrets.token_hex(8)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, 0o600, dir_fd=dfd)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+        if os.geteuid() == 0:
+            if uid < 0:
+                dst = os.fstat(dfd)
+                uid, gid = dst.st_uid, dst.st_gid
+            os.fchown(fd, uid, gid)
+        os.fsync(fd)
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        mine = os.fstat(fd)
+        now = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+            raise Refused("%s was swapped while readiness wrote it (a race); stopped" % path)
     except BaseException:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dfd)  # unlink never follows a link
         except OSError:
             pass
         raise
+    finally:
+        os.close(fd)
 
 
 class _Fix:
     """One fix being applied: what was there before, what this run created."""
 
-    def __init__(self, stamp: str) -> None:
+    def __init__(self, stamp: str, keep_backups: int = KEEP_BACKUPS) -> None:
         self.stamp = stamp
+        self.keep_backups = max(1, keep_backups)
         self.snapshot: Snapshot = {}
         self.created: List[str] = []  # files and directories, in creation order
         self.backups: List[str] = []
+        self.pruned: List[str] = []
         self.outputs: Dict[str, str] = {}  # change index -> the tail of a command's output
 
     def remember(self, path: str) -> Dict[str, Any]:
@@ -164,31 +321,91 @@ class _Fix:
             self.snapshot[key] = state
         return self.snapshot[key]
 
-    def make_parents(self, path: str) -> None:
-        missing = []
-        parent = os.path.dirname(path)
-        while parent and not os.path.isdir(parent):
-            if os.path.lexists(parent):
-                raise ApplyError("%s exists and is not a directory" % parent)
-            missing.append(parent)
-            parent = os.path.dirname(parent)
-        for d in reversed(missing):
-            self.remember(d)
-            os.mkdir(d, 0o755)
-            self.created.append(d)
+    def make_dir_at(self, dfd: int, path: str, name: str, mode: int) -> os.stat_result:
+        """mkdir ``name`` in ``dfd``; as root it gets the parent's owner. Recorded as created."""
+        self.snapshot.setdefault(path, {"exists": False})
+        os.mkdir(name, mode, dir_fd=dfd)
+        self.created.append(path)
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+        try:
+            os.fchmod(fd, mode)
+            if os.geteuid() == 0:
+                parent = os.fstat(dfd)
+                os.fchown(fd, parent.st_uid, parent.st_gid)
+        finally:
+            os.close(fd)
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False)
 
-    def backup(self, path: str) -> None:
-        """Keep a private copy of ``path`` before it is rewritten."""
-        target = "%s%s%s" % (path, BACKUP_MARK, self.stamp)
-        n = 1
-        while os.path.lexists(target):
-            n += 1
-            target = "%s%s%s.%d" % (path, BACKUP_MARK, self.stamp, n)
-        with open(path, "rb") as fh:
-            data = fh.read()
-        _write_atomic(target, data, 0o600)
-        self.created.append(target)
-        self.backups.append(target)
+    def make_parents(self, path: str) -> None:
+        os.close(_open_dir(_split(path)[0], self))
+
+    def backup(self, path: str, state: Dict[str, Any]) -> None:
+        """Keep a private (0600) copy of ``path``, as snapshotted, before it is rewritten;
+        older copies beyond ``keep_backups`` are pruned (they may hold old secrets)."""
+        parent, name = _split(path)
+        dfd = _open_dir(parent)
+        try:
+            target = "%s%s%s" % (name, BACKUP_MARK, self.stamp)
+            n = 1
+            while _exists_at(dfd, target):
+                n += 1
+                target = "%s%s%s.%d" % (name, BACKUP_MARK, self.stamp, n)
+            full = os.path.join(parent, target)
+            self.snapshot.setdefault(full, {"exists": False})
+            owner = (int(state["uid"]), int(state["gid"]))
+            _write_at(dfd, full, target, _content(state), mode=0o600, owner=owner)
+            self.created.append(full)
+            self.backups.append(full)
+        finally:
+            os.close(dfd)
+
+    def prune_backups(self) -> None:
+        """After a fix succeeded: of each file's backups keep the newest ``keep_backups``."""
+        for path in sorted({b.split(BACKUP_MARK, 1)[0] for b in self.backups}):
+            parent, name = _split(path)
+            dfd = _open_dir(parent)
+            try:
+                self._prune(dfd, parent, name)
+            finally:
+                os.close(dfd)
+
+    def _prune(self, dfd: int, parent: str, name: str) -> None:
+        prefix = name + BACKUP_MARK
+        copies = []
+        for entry in os.listdir(dfd):
+            if not entry.startswith(prefix):
+                continue
+            st = os.stat(entry, dir_fd=dfd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                copies.append((st.st_mtime, entry))
+        copies.sort()
+        mine = {os.path.basename(b) for b in self.backups}
+        for _, entry in copies[: max(0, len(copies) - self.keep_backups)]:
+            if entry in mine:
+                continue
+            os.unlink(entry, dir_fd=dfd)  # never follows: a planted link is removed, not its target
+            self.pruned.append(os.path.join(parent, entry))
+
+
+def _exists_at(dfd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _refuse_links(path: str, state: Dict[str, Any], what: str) -> None:
+    """Never act through a link (or on a FIFO, socket or device) at a path a fix touches."""
+    if state.get("type") == "link":
+        raise Refused(
+            "%s is a symlink (to %s); readiness does not %s through links: point the "
+            "setting at the file itself" % (path, state.get("target"), what)
+        )
+    if state.get("type") == "other":
+        raise Refused(
+            "%s is not a regular file or directory; readiness does not %s it" % (path, what)
+        )
 
 
 def _expect(state: Dict[str, Any], change: Dict[str, Any]) -> None:
@@ -197,24 +414,42 @@ def _expect(state: Dict[str, Any], change: Dict[str, Any]) -> None:
         raise ApplyError("%s changed since the plan was made; re-run remediate" % change["path"])
 
 
+def _confine(path: str, change: Dict[str, Any]) -> None:
+    """Paths that came from host data must stay under the tree named in ``confine_to``."""
+    root = change.get("confine_to")
+    if not root:
+        return
+    root = os.path.normpath(str(root))
+    if os.path.commonpath([root, os.path.normpath(path)]) != root:
+        raise Refused("%s is outside %s; readiness does not create it" % (path, root))
+
+
 def ch_ensure_dir(fix: _Fix, change: Dict[str, Any]) -> str:
     path, mode = change["path"], int(change["mode"])
+    _confine(path, change)
     state = fix.remember(path)
+    _refuse_links(path, state, "create a directory")
     if state.get("exists") and state.get("type") != "dir":
         raise ApplyError("%s exists and is not a directory" % path)
+    parent, name = _split(path)
+    dfd = _open_dir(parent, fix)
     done = []
-    if not state.get("exists"):
-        fix.make_parents(path)
-        os.mkdir(path, mode)
-        fix.created.append(path)
-        os.chmod(path, mode)
-        done.append("created")
-    owner = _owner_of(change.get("owner_of"))
-    if owner is not None and os.getuid() == 0:
-        st = os.stat(path)
-        if (st.st_uid, st.st_gid) != owner:
-            os.chown(path, owner[0], owner[1])
-            done.append("owner set")
+    try:
+        if not state.get("exists"):
+            fix.make_dir_at(dfd, path, name, mode)
+            done.append("created")
+        owner = _owner_of(change.get("owner_of"))
+        if owner is not None and os.geteuid() == 0:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+            try:
+                st = os.fstat(fd)
+                if (st.st_uid, st.st_gid) != owner:
+                    os.fchown(fd, owner[0], owner[1])
+                    done.append("owner set")
+            finally:
+                os.close(fd)
+    finally:
+        os.close(dfd)
     return ", ".join(done) if done else ""
 
 
@@ -245,7 +480,7 @@ def ch_create_file(fix: _Fix, change: Dict[str, Any]) -> str:
 
 
 def _rewrite(fix: _Fix, path: str, state: Dict[str, Any], data: bytes) -> None:
-    fix.backup(path)
+    fix.backup(path, state)
     _write_atomic(path, data, int(state["mode"]), int(state["uid"]), int(state["gid"]))
 
 
@@ -253,6 +488,7 @@ def ch_append_lines(fix: _Fix, change: Dict[str, Any]) -> str:
     path = change["path"]
     block = ("\n".join(change["lines"]) + "\n").encode("utf-8")
     state = fix.remember(path)
+    _refuse_links(path, state, "append")
     if not state.get("exists"):
         fix.make_parents(path)
         _write_atomic(path, block, int(change.get("mode", 0o644)))
@@ -274,6 +510,7 @@ def ch_edit_file(fix: _Fix, change: Dict[str, Any]) -> str:
     path = change["path"]
     data = change["content"].encode("utf-8")
     state = fix.remember(path)
+    _refuse_links(path, state, "edit")
     if state.get("type") != "file":
         raise ApplyError("%s is not a regular file" % path)
     if state.get("sha256") == _sha(data):
@@ -283,16 +520,37 @@ def ch_edit_file(fix: _Fix, change: Dict[str, Any]) -> str:
     return "rewritten (backup kept)"
 
 
+def _fchmod_at(path: str, mode: int, ino: Optional[int] = None) -> None:
+    """chmod through an ``O_NOFOLLOW`` fd of ``path`` (the very inode that was snapshotted)."""
+    parent, name = _split(path)
+    dfd = _open_dir(parent)
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        flags = _DIR_FLAGS if stat.S_ISDIR(st.st_mode) else _FILE_FLAGS
+        if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+            raise Refused("%s is not a regular file or directory; its mode is not changed" % path)
+        fd = os.open(name, flags, dir_fd=dfd)
+    finally:
+        os.close(dfd)
+    try:
+        if ino is not None and os.fstat(fd).st_ino != ino:
+            raise ApplyError("%s was replaced since it was snapshotted" % path)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
 def ch_chmod(fix: _Fix, change: Dict[str, Any]) -> str:
     """Only ever removes permission bits: the new mode is ``current & mode``."""
     path = change["path"]
     state = fix.remember(path)
     if not state.get("exists"):
         raise ApplyError("%s does not exist" % path)
+    _refuse_links(path, state, "chmod")
     new = int(state["mode"]) & int(change["mode"])
     if new == int(state["mode"]):
         return ""
-    os.chmod(path, new)
+    _fchmod_at(path, new, state.get("ino"))
     return "mode %04o -> %04o" % (int(state["mode"]), new)
 
 
@@ -308,6 +566,33 @@ def ch_crontab(fix: _Fix, change: Dict[str, Any]) -> str:
     return "crontab line added"
 
 
+def _owner_switch(cwd: str) -> Optional[Tuple[Any, Dict[str, str]]]:
+    """As root in a directory a non-root user owns: (preexec dropping to that user, clean
+    environment), so the app's own command (its migrations) never runs as root."""
+    if os.geteuid() != 0:
+        return None
+    st = os.stat(cwd)
+    if st.st_uid == 0:
+        return None
+    try:
+        pw = pwd.getpwuid(st.st_uid)
+        gid, groups = pw.pw_gid, os.getgrouplist(pw.pw_name, pw.pw_gid)
+        env = {"HOME": pw.pw_dir or "/", "USER": pw.pw_name, "LOGNAME": pw.pw_name}
+    except KeyError:
+        gid, groups, env = st.st_gid, [], {"HOME": "/"}
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    uid = st.st_uid
+
+    def switch() -> None:
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+        if os.getuid() != uid or os.geteuid() != uid:
+            os._exit(126)
+
+    return switch, env
+
+
 def _run_capped(
     argv: List[str], cwd: str, timeout: float, limit: int
 ) -> Tuple[int, bool, float, str]:
@@ -315,15 +600,19 @@ def _run_capped(
     with tempfile.TemporaryFile() as out:
         started = time.monotonic()
         try:
+            drop = _owner_switch(cwd)
             proc = subprocess.Popen(
                 argv,
                 cwd=cwd,
+                env=None if drop is None else drop[1],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a timeout kills the command's whole process group
+                # 3.8 has no user=/group=; the applier runs no other thread.
+                preexec_fn=None if drop is None else drop[0],  # noqa: PLW1509
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             raise ApplyError("cannot start %s: %s" % (argv[0], exc)) from exc
         timed_out = False
         try:
@@ -379,6 +668,9 @@ def ch_set_env(fix: _Fix, change: Dict[str, Any]) -> str:
     path, name = change["path"], change["name"]
     length = max(32, int(change.get("length", 64)))
     state = fix.remember(path)
+    _refuse_links(path, state, "write a secret")
+    if state.get("exists") and state.get("type") != "file":
+        raise ApplyError("%s is not a regular file" % path)
     lines = _content(state).decode("utf-8").splitlines(True) if state.get("exists") else []
     at, current = None, None
     for i, line in enumerate(lines):
@@ -426,11 +718,8 @@ def restore(snapshot: Snapshot, created: List[str]) -> List[str]:
         if path in snapshot and snapshot[path].get("exists"):
             continue
         try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                os.rmdir(path)  # only if empty: never removes anything else
-            elif os.path.lexists(path):
-                os.unlink(path)
-        except OSError as exc:
+            _remove_created(path)
+        except (OSError, ApplyError) as exc:
             errors.append("%s: %s" % (path, exc))
     for path, state in snapshot.items():
         try:
@@ -438,6 +727,24 @@ def restore(snapshot: Snapshot, created: List[str]) -> List[str]:
         except (OSError, ApplyError) as exc:
             errors.append("%s: %s" % (path, exc))
     return errors
+
+
+def _remove_created(path: str) -> None:
+    parent, name = _split(path)
+    try:
+        dfd = _open_dir(parent)
+    except FileNotFoundError:
+        return
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            os.rmdir(name, dir_fd=dfd)  # only if empty: never removes anything else
+        else:
+            os.unlink(name, dir_fd=dfd)  # a link put in its place is removed, not followed
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 def _restore_one(path: str, state: Dict[str, Any]) -> None:
@@ -448,21 +755,35 @@ def _restore_one(path: str, state: Dict[str, Any]) -> None:
         if (_content(now) if now.get("exists") else None) != before:
             _set_crontab(before, user)
         return
-    if not state.get("exists"):
-        return
+    if not state.get("exists") or state.get("type") not in ("file", "dir"):
+        return  # links and special files are never changed, so there is nothing to put back
+    now = _read_state(path)
     if state.get("type") == "file":
         data = _content(state)
-        now = _read_state(path)
         if now.get("sha256") != _sha(data) or now.get("mode") != state["mode"]:
             _write_atomic(path, data, int(state["mode"]), int(state["uid"]), int(state["gid"]))
-    elif os.path.lexists(path):
-        os.chmod(path, int(state["mode"]))
-        if os.getuid() == 0:
-            os.lchown(path, int(state["uid"]), int(state["gid"]))
+        return
+    if now.get("type") != "dir":
+        raise Refused("%s is no longer a directory; not restored" % path)
+    parent, name = _split(path)
+    dfd = _open_dir(parent)
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+    finally:
+        os.close(dfd)
+    try:
+        os.fchmod(fd, int(state["mode"]))
+        if os.geteuid() == 0:
+            os.fchown(fd, int(state["uid"]), int(state["gid"]))
+    finally:
+        os.close(fd)
 
 
 def op_apply(request: Dict[str, Any]) -> Dict[str, Any]:
-    fix = _Fix(str(request.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
+    fix = _Fix(
+        str(request.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())),
+        int(request.get("keep_backups") or KEEP_BACKUPS),
+    )
     results = []
     try:
         for index, change in enumerate(request.get("changes") or []):
@@ -472,25 +793,40 @@ def op_apply(request: Dict[str, Any]) -> Dict[str, Any]:
             results.append(fn(fix, dict(change, index=index)))
     except (ApplyError, OSError, ValueError, KeyError) as exc:
         errors = restore(fix.snapshot, fix.created)
+        why = str(exc) if isinstance(exc, Refused) else "%s: %s" % (type(exc).__name__, exc)
         return {
             "ok": False,
-            "error": "%s: %s" % (type(exc).__name__, exc),
+            "error": why,
+            "refused": isinstance(exc, Refused),
             "restore_errors": errors,
             "outputs": fix.outputs,
         }
+    prune_errors = []
+    try:
+        fix.prune_backups()
+    except (ApplyError, OSError) as exc:  # the fix itself is done; say so, keep it
+        prune_errors.append(str(exc))
     return {
         "ok": True,
         "results": results,
         "snapshot": fix.snapshot,
         "created": fix.created,
         "backups": fix.backups,
+        "pruned_backups": fix.pruned,
+        "prune_errors": prune_errors,
         "outputs": fix.outputs,
     }
 
 
 def op_read(request: Dict[str, Any]) -> Dict[str, Any]:
     limit = int(request.get("max_bytes", SNAPSHOT_MAX_BYTES))
-    return {"ok": True, "files": {p: _read_state(p, limit) for p in request.get("paths") or []}}
+    files = {}
+    for path in request.get("paths") or []:
+        try:
+            files[path] = _read_state(path, limit)
+        except (ApplyError, OSError) as exc:  # one path refused never hides the others
+            files[path] = {"exists": True, "type": "refused", "error": str(exc)}
+    return {"ok": True, "files": files}
 
 
 def op_restore(request: Dict[str, Any]) -> Dict[str, Any]:

@@ -85,10 +85,18 @@ class EnsureDir:
     path: str
     mode: int = 0o750
     owner_of: str | None = None
+    # A path that came from host data: the applier refuses it outside this tree.
+    confine_to: str | None = None
     kind: str = "ensure_dir"
 
     def request(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": self.path, "mode": self.mode, "owner_of": self.owner_of}
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "mode": self.mode,
+            "owner_of": self.owner_of,
+            "confine_to": self.confine_to,
+        }
 
     def summary(self) -> str:
         owner = f", owned like {self.owner_of}" if self.owner_of else ""

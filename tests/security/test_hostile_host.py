@@ -7,7 +7,11 @@ with the same mode and owner) and that the check or fixer says what it refused.
 
 from __future__ import annotations
 
+import io
 import os
+import stat
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,12 +19,21 @@ from typing import Any
 import pytest
 import yaml
 
+from readiness import applier
 from readiness.model import Status
 from readiness.probe import op_run_as_owner
 from tests.services.apps import audit_local, one, write_app
 from tests.services.gitrepos import git, make_repo
 
-from .hostile import ATTACKER, attacker_uid, chown_tree, hook_script, recorded_uids
+from .hostile import (
+    ATTACKER,
+    Victim,
+    attacker_uid,
+    chown_tree,
+    hook_script,
+    recorded_uids,
+    victim,
+)
 
 # ---------------------------------------------------------------------------------------------
 # 1. App-controlled code (git config hooks, the app's interpreter) never runs as root.
@@ -219,3 +232,282 @@ def test_over_ssh_as_a_non_root_user_git_in_a_foreign_repository_is_refused(
     refused = r.details["repositories"]["trapped"]["git_refused"]
     assert f"belongs to {ATTACKER}" in refused and NOPW_USER in refused
     assert any(f"run git as {ATTACKER}" in rec for rec in r.recommendations)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. The applier never follows a link it did not mean to, and a race cannot redirect it.
+
+
+def _apply(*changes: dict[str, Any], **request: Any) -> dict[str, Any]:
+    """The host-side applier, in-process as root (the same code the remote run executes)."""
+    return applier.op_apply({"op": "apply", "stamp": "T1", "changes": list(changes), **request})
+
+
+def _planted(shared_root: Path, name: str, target: Path) -> Path:
+    """``app/<name>`` is a nobody-owned symlink to ``target``."""
+    app = shared_root / "app"
+    app.mkdir(exist_ok=True)
+    link = app / name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+    chown_tree(app)
+    return link
+
+
+CHANGES_THROUGH_A_LINK: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "chmod": lambda p: {"kind": "chmod", "path": str(p), "mode": 0o600},
+    "edit_file": lambda p: {"kind": "edit_file", "path": str(p), "content": "pwned\n"},
+    "append_lines": lambda p: {"kind": "append_lines", "path": str(p), "lines": ["pwned"]},
+    "set_env": lambda p: {
+        "kind": "set_env",
+        "path": str(p),
+        "name": "ROOT-ONLY-SECRET",
+        "expect_value_sha256": None,
+    },
+    "ensure_dir": lambda p: {"kind": "ensure_dir", "path": str(p), "mode": 0o777},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CHANGES_THROUGH_A_LINK))
+def test_no_change_is_made_through_a_symlink_to_a_root_file(kind: str, shared_root: Path) -> None:
+    target = victim(shared_root / "root-only")
+    link = _planted(shared_root, "conf/app.key", target.path)
+    answer = _apply(CHANGES_THROUGH_A_LINK[kind](link))
+    target.assert_untouched()
+    assert answer["ok"] is False and answer["refused"] is True, answer
+    assert answer["error"].startswith(f"refused: {link} is a")
+    assert link.is_symlink() and link.readlink() == target.path
+
+
+def test_create_file_never_writes_through_an_existing_symlink(shared_root: Path) -> None:
+    target = victim(shared_root / "root-only")
+    link = _planted(shared_root, "docs/RUNBOOK.md", target.path)
+    answer = _apply({"kind": "create_file", "path": str(link), "content": "pwned\n"})
+    target.assert_untouched()
+    assert answer["results"] == ["exists, left untouched"]
+
+
+def test_a_symlinked_0444_key_is_refused_not_widened_to_0600(shared_root: Path) -> None:
+    """No attacker needed: chmod through a link used to *add* bits to its target."""
+    target = victim(shared_root / "keys", mode=0o444)
+    link = _planted(shared_root, "conf/app.key", target.path)
+    answer = _apply({"kind": "chmod", "path": str(link), "mode": 0o600})
+    target.assert_untouched()
+    assert "readiness does not chmod through links" in answer["error"]
+
+
+def test_a_parent_directory_swapped_for_a_symlink_is_not_followed(shared_root: Path) -> None:
+    victim_dir = shared_root / "etc-like"
+    target = victim(victim_dir, "mahavishnu.yaml")
+    link = _planted(shared_root, "settings", victim_dir)
+    answer = _apply({"kind": "edit_file", "path": str(link / "mahavishnu.yaml"), "content": "x\n"})
+    target.assert_untouched()
+    assert answer["refused"] is True
+    assert "is a symlink that nobody could have planted" in answer["error"]
+
+
+def test_a_root_owned_symlink_in_a_root_only_directory_is_followed(shared_root: Path) -> None:
+    """Root's own layout (``/srv/app -> /srv/releases/3``) keeps working."""
+    real = shared_root / "releases" / "3"
+    real.mkdir(parents=True)
+    (shared_root / "current").symlink_to(real)
+    answer = _apply(
+        {"kind": "create_file", "path": str(shared_root / "current" / "x.md"), "content": "x\n"}
+    )
+    assert answer["ok"] is True, answer
+    assert (real / "x.md").read_text() == "x\n"
+
+
+def test_a_dead_letter_queue_path_outside_app_root_is_refused(shared_root: Path) -> None:
+    app = shared_root / "app"
+    app.mkdir()
+    outside = shared_root / "elsewhere" / "dlq"
+    answer = _apply(
+        {"kind": "ensure_dir", "path": str(outside), "mode": 0o750, "confine_to": str(app)}
+    )
+    assert answer["refused"] is True and "is outside" in answer["error"]
+    assert not (shared_root / "elsewhere").exists()
+
+
+def test_new_files_and_directories_in_the_app_tree_get_its_owner_not_root(
+    shared_root: Path,
+) -> None:
+    app = shared_root / "app"
+    app.mkdir()
+    chown_tree(app)
+    answer = _apply(
+        {"kind": "create_file", "path": str(app / "docs" / "runbooks" / "a.md"), "content": "a\n"},
+        {"kind": "ensure_dir", "path": str(app / "data" / "dlq"), "mode": 0o750},
+    )
+    assert answer["ok"] is True, answer
+    for p in [app / "docs", app / "docs" / "runbooks", app / "docs" / "runbooks" / "a.md"]:
+        assert p.stat().st_uid == attacker_uid(), p
+    assert (app / "data" / "dlq").stat().st_uid == attacker_uid()
+    assert stat.S_IMODE((app / "data" / "dlq").stat().st_mode) == 0o750
+
+
+def test_backups_of_secrets_are_private_and_pruned_to_the_retention(shared_root: Path) -> None:
+    app = shared_root / "app"
+    app.mkdir()
+    env = app / ".env"
+    env.write_text("A=1\n")
+    env.chmod(0o640)
+    chown_tree(app)
+    for i in range(4):
+        change = {"kind": "edit_file", "path": str(env), "content": f"A={i + 2}\n"}
+        answer = applier.op_apply(
+            {"op": "apply", "stamp": f"T{i}", "changes": [change], "keep_backups": 2}
+        )
+        assert answer["ok"] is True, answer
+        os.utime(answer["backups"][0], (1000 + i, 1000 + i))
+    backups = sorted(app.glob(".env.readiness-bak.*"))
+    assert [b.name for b in backups] == [".env.readiness-bak.T2", ".env.readiness-bak.T3"]
+    for b in backups:
+        st = b.stat()
+        assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == attacker_uid()
+    assert stat.S_IMODE(env.stat().st_mode) == 0o640 and env.stat().st_uid == attacker_uid()
+
+
+def test_the_apps_own_command_runs_as_the_app_user_not_root(shared_root: Path) -> None:
+    app = shared_root / "app"
+    app.mkdir()
+    chown_tree(app)
+    answer = _apply(
+        {"kind": "run_command", "argv": ["sh", "-c", "id -u; echo $HOME"], "cwd": str(app)}
+    )
+    assert answer["ok"] is True, answer
+    uid, home = answer["outputs"]["0"].split()
+    assert int(uid) == attacker_uid() and home == "/nonexistent"
+
+
+_RACER = r"""
+import os, sys, time
+app, target = sys.argv[1], sys.argv[2]
+deadline = time.monotonic() + float(sys.argv[3])
+swaps = 0
+for _ in range(2_000_000):
+    if time.monotonic() > deadline:
+        break
+    for name in os.listdir(app):
+        if name.startswith(".readiness-tmp-"):
+            path = os.path.join(app, name)
+            try:
+                os.rename(path, path + ".stolen")
+                os.symlink(target, path)
+                swaps += 1
+            except OSError:
+                pass
+print(swaps)
+"""
+
+
+def test_a_racing_process_swapping_temp_files_never_gets_a_root_file(shared_root: Path) -> None:
+    """nobody swaps every temp file it sees for a link to a root-only file while root applies
+    edits of a 1 MiB file (bounded: at most 300 applies and 4 s of racing)."""
+    target = victim(shared_root / "root-only", mode=0o600)
+    app = shared_root / "app"
+    app.mkdir()
+    settings = app / "settings.yaml"
+    filler = "# " + "x" * 1022 + "\n"
+    settings.write_text(filler * 1024)
+    chown_tree(app)
+    seconds = 4.0
+    argv = ["runuser", "-u", ATTACKER, "--", "/usr/bin/python3", "-c", _RACER, str(app)]
+    racer = subprocess.Popen(
+        [*argv, str(target.path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    outcomes = []
+    end = time.monotonic() + seconds
+    try:
+        for i in range(300):
+            if time.monotonic() > end:
+                break
+            if settings.is_symlink() or not settings.exists():  # the app user "repairs" it
+                settings.unlink(missing_ok=True)
+                settings.write_text(filler * 1024)
+                os.chown(settings, attacker_uid(), -1)
+            answer = _apply(
+                {
+                    "kind": "edit_file",
+                    "path": str(settings),
+                    "content": filler * 1024 + f"a: {i}\n",
+                },
+                keep_backups=1,
+            )
+            outcomes.append(answer.get("error") or "ok")
+    finally:
+        swaps = int(racer.communicate(timeout=30)[0].strip() or 0)
+    target.assert_untouched()
+    for p in app.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            assert target.content not in p.read_bytes(), f"{p} holds the root secret"
+    assert swaps > 0, "the racer never caught a temp file: the test raced nothing"
+    assert outcomes.count("ok") > 0
+    raced = [o for o in outcomes if o != "ok"]
+    assert all("refused" in o or "Error" in o for o in raced), raced
+
+
+def _symlinked_env_app(shared_root: Path) -> tuple[Path, Victim]:
+    """An app whose .env is nobody's link to a root-only 0640 env file lacking the JWT secret."""
+    root = write_app(shared_root / "app", env={"MAHAVISHNU_AUTH__SECRET": None})
+    secret_dir = shared_root / "shared"
+    secret_dir.mkdir()
+    real = secret_dir / "env"
+    (root / ".env").rename(real)
+    target = Victim(real, real.read_bytes(), 0o640, 0, 0)
+    real.chmod(0o640)
+    (root / ".env").symlink_to(real)
+    chown_tree(root)
+    return root, target
+
+
+def test_remediate_refuses_a_symlinked_env_file_and_says_so(shared_root: Path) -> None:
+    from readiness.remediate import remediate, render
+    from tests.services.apps import LocalTestHost
+
+    root, target = _symlinked_env_app(shared_root)
+    checks = ["environment", "security_settings"]
+    kw: dict[str, Any] = {
+        "profile_overrides": {"app_root": str(root)},
+        "audit_log": shared_root / "audit.jsonl",
+        "log_stream": io.StringIO(),
+    }
+    dry = render(remediate([LocalTestHost()], checks, **kw))
+    assert f"will be refused: {root}/.env is a symlink" in dry
+    report = remediate([LocalTestHost()], checks, apply=True, **kw)
+    target.assert_untouched()
+    assert (root / ".env").is_symlink()
+    outcomes = {o.fix.check: o for o in report.hosts[0].outcomes}
+    assert outcomes["environment"].outcome == "failed"
+    assert f"refused: {root}/.env is a symlink" in outcomes["environment"].message
+    assert "security_settings" in outcomes, "the loose linked env file was not planned"
+    assert outcomes["security_settings"].outcome == "failed"
+    assert "readiness does not chmod through links" in outcomes["security_settings"].message
+
+
+@pytest.mark.ssh
+def test_over_ssh_as_root_remediate_never_writes_through_a_symlinked_env_file(
+    ssh_fleet: Any, ssh_options: Callable[..., Any], shared_root: Path
+) -> None:
+    from readiness.remediate import remediate
+    from tests.services.sshd import host_entry, write_inventory
+
+    root, target = _symlinked_env_app(shared_root)
+    entry = host_entry(ssh_fleet, ssh_fleet.hosts[3])
+    entry["readiness"] = {"app_root": str(root)}
+    inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
+    report = remediate(
+        "h",
+        ["environment", "security_settings"],
+        inventory=str(inventory),
+        options=ssh_options(),
+        apply=True,
+        audit_log=shared_root / "audit.jsonl",
+        log_stream=io.StringIO(),
+    )
+    target.assert_untouched()
+    outcomes = {o.fix.check: o for o in report.hosts[0].outcomes}
+    assert "refused" in outcomes["environment"].message
+    assert "refused" in outcomes["security_settings"].message

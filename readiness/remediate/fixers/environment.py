@@ -42,12 +42,21 @@ def fix(inp: FixInput) -> Fix | None:
         current = dotenv_values(stream=io.StringIO(state.text)).get(name)
     change = SetEnvVar(env_file, name, sha256_text(current) if current else None)
     addresses = [p for p in inp.findings if p.startswith(f"{name} ")]
+    notes = [f"a new secret was written to {env_file}: restart the service to use it"]
+    if state.exists and state.kind != "file":
+        # A symlinked env file (current/.env -> shared/.env) is never written through:
+        # the applier refuses it, and the dry run says so up front (docs/security.md).
+        what = "a symlink" if state.kind == "link" else f"not a regular file ({state.kind})"
+        notes = [
+            f"will be refused: {env_file} is {what}; point env_file at the real file "
+            "so readiness can edit it"
+        ]
     return Fix(
         "environment",
         f"generate a new {name}",
         (change,),
         tuple(addresses),
-        (f"a new secret was written to {env_file}: restart the service to use it",),
+        tuple(notes),
         restart_needed=True,
         # The finding names where the value comes from, which the fix itself can change
         # (env file before, the process environment after): match on the problem alone.

@@ -3,6 +3,7 @@ letter queue, error categories) with recommended values, and create the DLQ dire
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Any
 
@@ -67,17 +68,22 @@ def fix(inp: FixInput) -> Fix | None:
     if edit is not None:
         changes.append(edit)
     dlq_dir = _dlq_dir(inp, dlq, bool(section_missing or inp.matching(f"{dlq} is not configured")))
-    if dlq_dir is not None:
+    if dlq_dir is not None and _inside(dlq_dir[0].path, inp.profile.app_root):
         changes.append(dlq_dir[0])
         addresses += dlq_dir[1]
-    if not changes:
+    elif dlq_dir is not None:
+        notes.append(
+            f"refused: the dead letter queue directory {dlq_dir[0].path} (from the host's "
+            f"settings) is outside app_root {inp.profile.app_root}; create it yourself"
+        )
+    if not changes and not notes:
         return None
     return Fix(
         "error_handling", "configure error handling", tuple(changes), tuple(addresses), tuple(notes)
     )
 
 
-def _dlq_dir(inp: FixInput, dlq: str, planned: bool) -> tuple[Change, list[str]] | None:
+def _dlq_dir(inp: FixInput, dlq: str, planned: bool) -> tuple[EnsureDir, list[str]] | None:
     missing = inp.matching("dead letter queue directory", "does not exist")
     if planned:
         path = inp.profile.resolve(DLQ_PATH)
@@ -89,7 +95,14 @@ def _dlq_dir(inp: FixInput, dlq: str, planned: bool) -> tuple[Change, list[str]]
         return None
     if not path:
         return None
-    return EnsureDir(path, 0o750, owner_of=inp.profile.app_root), missing
+    # The path comes from the host's settings: created only inside app_root (docs/security.md).
+    root = inp.profile.app_root
+    return EnsureDir(path, 0o750, owner_of=root, confine_to=root), missing
+
+
+def _inside(path: str, root: str) -> bool:
+    path, root = posixpath.normpath(path), posixpath.normpath(root)
+    return posixpath.commonpath([path, root]) == root
 
 
 def _lookup(tree: dict[str, Any], dotted: str) -> Any:
