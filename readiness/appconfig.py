@@ -9,6 +9,7 @@ Every value remembers where it came from.
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,7 +73,8 @@ class AppConfig:
         if not isinstance(node, Mapping):
             return node
         prefix = self.env_name(dotted) + self.delimiter
-        out = dict(node)
+        # A deep copy: overlaying must never write env values into the parsed settings file.
+        out = copy.deepcopy(dict(node))
         for name, var in self.env.items():
             if name.startswith(prefix):
                 _set_path(out, name[len(prefix) :].lower().split(self.delimiter), var.value)

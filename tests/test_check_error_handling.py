@@ -203,10 +203,16 @@ def test_a_dlq_without_path_or_endpoint_is_not_ready(app_tree: Callable[..., Pat
     assert "neither a path nor an endpoint" in r.message
 
 
-def test_a_disabled_dlq_degrades(app_tree: Callable[..., Path]) -> None:
+def test_a_disabled_dlq_degrades(app_tree: Callable[..., Path], tmp_path: Path) -> None:
     r = _audit(app_tree, {**RESILIENCE, "dead_letter_queue": {"enabled": False}})
     assert r.status is Status.DEGRADED
-    assert "Set resilience.dead_letter_queue.enabled: true" in r.recommendations
+    settings = tmp_path / "app" / "settings" / "mahavishnu.yaml"
+    assert f"Set resilience.dead_letter_queue.enabled to true in settings file {settings}" in (
+        r.recommendations
+    )
+    assert r.details["warnings"][0].endswith(
+        f"(from resilience.dead_letter_queue.enabled in settings file {settings})"
+    )
 
 
 def test_missing_error_categories_are_not_ready(app_tree: Callable[..., Path]) -> None:

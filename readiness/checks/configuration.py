@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..appconfig import AppConfig
+from ..appconfig import SOURCE_SETTINGS, AppConfig
 from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import describe_secret, parse_endpoint, truthy
+from ._common import describe_secret, origin, parse_endpoint, stale_config, truthy
 
 DEFAULTS: dict[str, Any] = {
     # Settings each enabled adapter needs (under adapters.<name> in the settings file).
@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "routing_strategies": ["round_robin", "least_loaded", "random", "affinity"],
     "auth_algorithms": ["HS256", "RS256"],
     "thresholds": {"secret_min_length": 32, "otlp_connect_timeout_s": 2.0},
+    # Audited hosts are production: authentication off is NOT_READY. A profile for a
+    # staging or development group may set false (then it is DEGRADED).
+    "require_auth": True,
 }
 
 OTLP_FACT = "configuration:otlp_tcp"
@@ -51,10 +54,13 @@ def evaluate(ctx: CheckContext) -> Outcome:
         f.fail(app.settings_error, "Fix the YAML syntax at the line shown")
         return f.outcome("", subject="Configuration")
     f.details["settings_file"] = app.settings_path
+    f.details["security"] = _security(ctx, f)
     f.details["adapters"] = _adapters(ctx, f)
     f.details["pools"] = _pools(ctx, f)
     f.details["observability"] = _observability(ctx, f)
-    f.details["security"] = _security(ctx, f)
+    stale = stale_config(ctx, f, env=False)
+    if f.details.get("restart_needed"):
+        f.details["stale"] = stale
     return f.outcome("Configuration is complete and consistent", subject="Configuration")
 
 
@@ -91,21 +97,30 @@ def _pools(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     lo, hi = app.get("pools.min_workers"), app.get("pools.max_workers")
     strategy = app.get("pools.routing_strategy")
     out = {"min_workers": lo, "max_workers": hi, "routing_strategy": strategy}
-    if not isinstance(lo, int) or not isinstance(hi, int) or lo <= 0 or hi <= 0:
+    o_lo, o_hi = origin(ctx, "pools.min_workers"), origin(ctx, "pools.max_workers")
+    bad = [
+        o
+        for o, v in ((o_lo, lo), (o_hi, hi))
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0
+    ]
+    if bad:
         f.fail(
-            f"pool workers must be positive integers (min_workers={lo!r}, max_workers={hi!r})",
-            "Set pools.min_workers and pools.max_workers to positive integers",
+            f"pool workers must be positive integers (min_workers={lo!r}, max_workers={hi!r})"
+            + "".join(o.where for o in bad),
+            " and ".join(o.set_to("a positive integer") for o in bad),
         )
     elif lo > hi:
         f.fail(
-            f"pools.min_workers ({lo}) > pools.max_workers ({hi})",
-            "Fix pool worker configuration (min_workers <= max_workers)",
+            f"pools.min_workers ({lo}) > pools.max_workers ({hi}){o_lo.where}{o_hi.where}",
+            "Fix pool worker configuration (min_workers <= max_workers): "
+            + o_lo.set_to(f"at most {hi}"),
         )
     known = [str(s) for s in ctx.profile.get("routing_strategies") or ()]
     if strategy not in known:
+        o = origin(ctx, "pools.routing_strategy")
         f.fail(
-            f"unknown pool routing strategy {strategy!r}",
-            f"Set pools.routing_strategy to one of: {', '.join(known)}",
+            f"unknown pool routing strategy {strategy!r}{o.where}",
+            o.set_to(f"one of: {', '.join(known)}"),
         )
     return out
 
@@ -116,17 +131,18 @@ def _observability(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     endpoint = app.get("observability.otlp_endpoint")
     out: dict[str, Any] = {"metrics_enabled": metrics, "otlp_endpoint": endpoint}
     if not truthy(metrics):
-        f.warn("metrics are disabled", "Set observability.metrics_enabled: true")
+        o = origin(ctx, "observability.metrics_enabled")
+        f.warn(f"metrics are disabled{o.where}", o.set_to("true"))
     if not endpoint:
         f.warn(
             "no OTLP endpoint configured",
             "Set observability.otlp_endpoint (e.g. http://otel-collector:4317)",
         )
         return out
+    o = origin(ctx, "observability.otlp_endpoint")
     if parse_endpoint(str(endpoint)) is None:
         f.fail(
-            f"OTLP endpoint {endpoint!r} cannot be parsed",
-            "Set observability.otlp_endpoint to host:port or a URL",
+            f"OTLP endpoint {endpoint!r} cannot be parsed{o.where}", o.set_to("host:port or a URL")
         )
         return out
     tcp = ctx.fact(OTLP_FACT)
@@ -135,8 +151,10 @@ def _observability(ctx: CheckContext, f: Findings) -> dict[str, Any]:
         out["latency_ms"] = tcp.get("latency_ms")
     else:
         f.warn(
-            f"OTLP endpoint {endpoint} is not reachable from the host ({tcp.get('error', 'not tested')})",
-            "Fix OTLP endpoint connectivity: start the collector or correct observability.otlp_endpoint",
+            f"OTLP endpoint {endpoint} is not reachable from the host "
+            f"({tcp.get('error', 'not tested')}){o.where}",
+            "Fix OTLP endpoint connectivity: start the collector, or "
+            + o.set_to("the collector's address").replace("Set ", "set ", 1),
         )
     return out
 
@@ -144,35 +162,51 @@ def _observability(ctx: CheckContext, f: Findings) -> dict[str, Any]:
 def _security(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     app = ctx.app
     enabled = truthy(app.get("auth.enabled"))
-    out: dict[str, Any] = {"auth_enabled": enabled}
+    o = origin(ctx, "auth.enabled")
+    out: dict[str, Any] = {"auth_enabled": enabled, "auth_enabled_from": o.label}
     if not enabled:
-        f.warn(
-            "authentication is disabled", "Enable authentication in production (auth.enabled: true)"
+        state = "not configured" if o.source is None else "disabled"
+        problem = f"authentication is {state} on a production host{o.where}"
+        advice = "Enable authentication in production: " + o.set_to("true").replace(
+            "Set ", "set ", 1
         )
+        if o.file_value is not None and truthy(o.file_value):
+            advice += f" (the settings file already says {o.dotted}: true; the override wins)"
+        if truthy(ctx.profile.get("require_auth", True)):
+            f.fail(problem, advice)
+        else:
+            f.warn(problem.replace(" on a production host", ""), advice)
         return out
     secret, source = app.lookup("auth.secret")
     secret_text = None if secret is None else str(secret)
     ctx.secret(secret_text)
     out["secret"] = describe_secret(secret_text, source)
     minimum = int(ctx.profile.threshold("secret_min_length"))
-    name = app.env_name("auth.secret")
-    if not secret_text:
-        f.fail(
-            "auth is enabled but no auth secret is set",
-            f"Set {name} to a strong secret ({minimum}+ characters)",
+    so = origin(ctx, "auth.secret")
+    strong = f"a strong secret ({minimum}+ characters)"
+    advice = (
+        so.set_to(strong)
+        if so.source not in (None, SOURCE_SETTINGS)
+        else (
+            f"Set {so.variable} to {strong} in the env file"
+            + (f" and remove auth.secret from settings file {so.path}" if so.source else "")
         )
+    )
+    if not secret_text:
+        f.fail(f"auth is enabled but no auth secret is set{so.where if so.source else ''}", advice)
     elif len(secret_text) < minimum:
         f.fail(
-            f"auth secret is too short ({len(secret_text)} < {minimum} characters)",
-            f"Set {name} to a strong secret ({minimum}+ characters)",
+            f"auth secret is too short ({len(secret_text)} < {minimum} characters){so.where}",
+            advice,
         )
     algorithm = app.get("auth.algorithm")
     allowed = [str(a) for a in ctx.profile.get("auth_algorithms") or ()]
     out["algorithm"] = algorithm
     if algorithm not in allowed:
+        ao = origin(ctx, "auth.algorithm")
         f.fail(
-            f"auth algorithm {algorithm!r} is not allowed",
-            f"Set auth.algorithm to one of: {', '.join(allowed)}",
+            f"auth algorithm {algorithm!r} is not allowed{ao.where}",
+            ao.set_to(f"one of: {', '.join(allowed)}"),
         )
     return out
 
@@ -182,7 +216,9 @@ register(
     title="Configuration completeness",
     description=(
         "Adapters have their settings, pools are sane (0 < min <= max, known routing), metrics on "
-        "and the OTLP endpoint reachable from the host, auth secret strong and algorithm allowed."
+        "and the OTLP endpoint reachable from the host, authentication enabled (NOT_READY when "
+        "off on a production host), auth secret strong and algorithm allowed; every finding names "
+        "where its value comes from."
     ),
     categories=("configuration",),
     suites=("validate",),
@@ -195,6 +231,7 @@ register(
         "auth_algorithms",
         "thresholds.secret_min_length",
         "thresholds.otlp_connect_timeout_s",
+        "require_auth",
     ),
     aliases=("configuration_completeness", "config"),
     order=20,

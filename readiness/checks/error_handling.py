@@ -15,7 +15,7 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import parse_endpoint, truthy
+from ._common import origin, parse_endpoint, stale_config, truthy
 
 DEFAULTS: dict[str, Any] = {
     # Dotted settings path of the resilience section (retry, circuit_breaker, ...).
@@ -73,6 +73,9 @@ def evaluate(ctx: CheckContext) -> Outcome:
     f.details["dead_letter_queue"] = _dead_letter_queue(ctx, f, prefix)
     f.details["error_categories"] = _error_categories(ctx, f, prefix)
     _app_object(ctx, f)
+    stale = stale_config(ctx, f, env=False)
+    if f.details.get("restart_needed"):
+        f.details["stale"] = stale
     return f.outcome(
         "Retries, circuit breakers, dead letter queue and error categories are configured",
         subject="Error handling",
@@ -93,10 +96,8 @@ def _number(
         return None, value
     wrong_kind = integer and isinstance(value, float)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or wrong_kind:
-        f.fail(
-            f"{dotted} must be {what}, got {value!r}",
-            f"Set {dotted} to {what}",
-        )
+        o = origin(ctx, dotted)
+        f.fail(f"{dotted} must be {what}, got {value!r}{o.where}", o.set_to(what))
         return None, value
     return float(value), value
 
@@ -108,22 +109,26 @@ def _retry(ctx: CheckContext, f: Findings, prefix: str) -> dict[str, Any]:
     hi = int(ctx.profile.threshold("retry_max_attempts"))
     out: dict[str, Any] = {"max_attempts": raw_attempts, "allowed_attempts": [lo, hi]}
     if attempts is not None and not lo <= attempts <= hi:
+        o = origin(ctx, f"{base}.max_attempts")
+        out["max_attempts_from"] = o.label
         f.warn(
-            f"{base}.max_attempts is {raw_attempts}, outside {lo}-{hi}",
-            f"Set {base}.max_attempts between {lo} and {hi} (3-5 is typical)",
+            f"{base}.max_attempts is {raw_attempts}, outside {lo}-{hi}{o.where}",
+            o.set_to(f"a value between {lo} and {hi} (3-5 is typical)"),
         )
     b, raw_b = _number(ctx, f, f"{base}.backoff_base_s")
     m, raw_m = _number(ctx, f, f"{base}.backoff_max_s")
     out.update({"backoff_base_s": raw_b, "backoff_max_s": raw_m})
     if b is not None and b <= 0:
+        o = origin(ctx, f"{base}.backoff_base_s")
         f.warn(
-            f"{base}.backoff_base_s is {raw_b}: retries would hammer a failing dependency",
-            f"Set {base}.backoff_base_s to a positive number of seconds (e.g. 1.0)",
+            f"{base}.backoff_base_s is {raw_b}: retries would hammer a failing dependency{o.where}",
+            o.set_to("a positive number of seconds (e.g. 1.0)"),
         )
     if b is not None and m is not None and m < b:
+        o = origin(ctx, f"{base}.backoff_max_s")
         f.warn(
-            f"{base}.backoff_max_s ({raw_m}) is below backoff_base_s ({raw_b})",
-            f"Set {base}.backoff_max_s >= {base}.backoff_base_s (e.g. 30)",
+            f"{base}.backoff_max_s ({raw_m}) is below backoff_base_s ({raw_b}){o.where}",
+            o.set_to(f"at least {base}.backoff_base_s (e.g. 30)"),
         )
     return out
 
@@ -135,9 +140,10 @@ def _circuit_breaker(ctx: CheckContext, f: Findings, prefix: str) -> dict[str, A
         value, raw = _number(ctx, f, f"{base}.{key}", integer=key == "failure_threshold")
         out[key] = raw
         if value is not None and value <= 0:
+            o = origin(ctx, f"{base}.{key}")
             f.warn(
-                f"{base}.{key} is {raw}: the circuit breaker cannot work",
-                f"Set {base}.{key} to a positive value (e.g. {example})",
+                f"{base}.{key} is {raw}: the circuit breaker cannot work{o.where}",
+                o.set_to(f"a positive value (e.g. {example})"),
             )
     return out
 
@@ -153,9 +159,10 @@ def _dead_letter_queue(ctx: CheckContext, f: Findings, prefix: str) -> dict[str,
         )
         return {"configured": False}
     if not truthy(dlq.get("enabled")):
+        o = origin(ctx, f"{base}.enabled")
         f.warn(
-            f"{base} is disabled: messages that exhaust their retries are lost",
-            f"Set {base}.enabled: true",
+            f"{base} is disabled: messages that exhaust their retries are lost{o.where}",
+            o.set_to("true"),
         )
         return {"enabled": False}
     out: dict[str, Any] = {"enabled": True}
@@ -228,7 +235,8 @@ def _error_categories(ctx: CheckContext, f: Findings, prefix: str) -> dict[str, 
         "[transient, permanent, validation, timeout]"
     )
     if not value:
-        f.fail(f"{dotted} is not defined or empty", recommendation)
+        o = origin(ctx, dotted)
+        f.fail(f"{dotted} is not defined or empty{o.where if o.source else ''}", recommendation)
         return {"categories": []}
     if not isinstance(value, list):
         f.fail(f"{dotted} must be a list, got {type(value).__name__}", recommendation)

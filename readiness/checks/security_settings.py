@@ -17,7 +17,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..redact import is_secret_name
 from ..registry import CheckContext, FactSpecs, register
-from ._common import truthy
+from ._common import origin, truthy
 
 DEFAULTS: dict[str, Any] = {
     # https:// URLs of the app's endpoints, verified from the controller.
@@ -79,13 +79,15 @@ def _authentication(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     dotted = _path(ctx, "auth_enabled")
     value, source = ctx.app.lookup(dotted)
     enabled = source is not None and truthy(value)
+    where = origin(ctx, dotted)
     if not enabled:
         state = "not configured" if source is None else "disabled"
         f.fail(
-            f"authentication is {state} ({dotted})",
-            f"Enable authentication in production: {dotted}: true (or {ctx.app.env_name(dotted)}=true)",
+            f"authentication is {state} ({dotted}){where.where if source else ''}",
+            "Enable authentication in production: "
+            + where.set_to("true").replace("Set ", "set ", 1),
         )
-    return {"setting": dotted, "enabled": enabled, "source": source}
+    return {"setting": dotted, "enabled": enabled, "source": source, "from": where.label}
 
 
 def _access_control(ctx: CheckContext, f: Findings) -> dict[str, Any]:
