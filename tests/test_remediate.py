@@ -299,3 +299,24 @@ def test_applying_to_several_hosts_without_yes_or_a_terminal_is_refused(tmp_path
         )
     assert tree_hash(root) == before
     assert ConfirmationRefused("x").exit_code == 2
+
+
+def test_defects_in_checks_without_a_fixer_are_listed_as_remaining(tmp_path: Path) -> None:
+    """Without -c, the validate checks that have no fixer are audited too, so what is left
+    on the host is listed with its reason instead of "nothing to fix"."""
+    root = write_app(tmp_path / "app", settings={"pools": {"min_workers": 9, "max_workers": 2}})
+    report = _fix(root, [], tmp_path, apply=True)
+    host = report.hosts[0]
+    assert "configuration" not in report.checks  # no fixer: audited, never fixed
+    assert host.before["configuration"] is Status.NOT_READY
+    settings = root / "settings" / "mahavishnu.yaml"
+    assert host.plan.unfixable["configuration"][0] == (
+        "pools.min_workers (9) > pools.max_workers (2) (from pools.min_workers and "
+        f"pools.max_workers in settings file {settings})"
+    )
+    text = render(report)
+    assert "  - configuration: no fixer: pools.min_workers (9) > pools.max_workers (2)" in text
+    assert "  - graceful_shutdown: no fixer: no service process configured" in text
+    data = json.loads(render(report, "json"))
+    whys = {(r["check"], r["why"]) for r in data["hosts"][0]["remaining"]}
+    assert {("configuration", "no fixer"), ("graceful_shutdown", "no fixer")} <= whys

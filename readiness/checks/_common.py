@@ -33,6 +33,7 @@ __all__ = [
     "running_process",
     "stale_config",
     "truthy",
+    "where_all",
 ]
 
 PG_SCHEMES = ("postgresql", "postgres")
@@ -285,6 +286,17 @@ class Origin:
         if self.source is None:
             return f"Set {self.dotted} to {what}{where} (or {self.variable} in the service environment)"
         return f"Set {self.dotted} to {what}{where}"
+
+
+def where_all(origins: list[Origin]) -> str:
+    """`` (from …)`` for several settings at once, naming a shared file only once."""
+    if len(origins) == 1:
+        return origins[0].where
+    places = {(o.source, o.path, o.pid) for o in origins}
+    if len(places) == 1 and origins[0].source == SOURCE_SETTINGS:
+        names = " and ".join(o.dotted for o in origins)
+        return f" (from {names} in settings file {origins[0].path})"
+    return " (from " + "; ".join(o.label for o in origins) + ")"
 
 
 def origin(ctx: CheckContext, dotted: str) -> Origin:

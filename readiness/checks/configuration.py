@@ -11,7 +11,14 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import describe_secret, origin, parse_endpoint, stale_config, truthy
+from ._common import (
+    describe_secret,
+    origin,
+    parse_endpoint,
+    stale_config,
+    truthy,
+    where_all,
+)
 
 DEFAULTS: dict[str, Any] = {
     # Settings each enabled adapter needs (under adapters.<name> in the settings file).
@@ -106,12 +113,12 @@ def _pools(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     if bad:
         f.fail(
             f"pool workers must be positive integers (min_workers={lo!r}, max_workers={hi!r})"
-            + "".join(o.where for o in bad),
+            + where_all(bad),
             " and ".join(o.set_to("a positive integer") for o in bad),
         )
     elif lo > hi:
         f.fail(
-            f"pools.min_workers ({lo}) > pools.max_workers ({hi}){o_lo.where}{o_hi.where}",
+            f"pools.min_workers ({lo}) > pools.max_workers ({hi}){where_all([o_lo, o_hi])}",
             "Fix pool worker configuration (min_workers <= max_workers): "
             + o_lo.set_to(f"at most {hi}"),
         )

@@ -89,6 +89,15 @@ class RemediationReport:
         }
 
 
+def unfixable_specs(checks: Iterable[str] | str | None) -> list[CheckSpec]:
+    """Without a selection: the ``validate`` checks that have no fixer. They are audited
+    too, so the report can list what remains on a host and why ("no fixer")."""
+    if checks:
+        return []
+    fixers = all_fixers()
+    return [s for s in resolve_names(None, suite="validate") if s.name not in fixers]
+
+
 def fixable_specs(checks: Iterable[str] | str | None) -> list[CheckSpec]:
     """The selected checks that have a fixer (no selection: every check that has one)."""
     fixers = all_fixers()
@@ -112,6 +121,7 @@ class _HostRun:
     apply: bool
     log: AuditLog | None
     run_migrations: bool = False
+    others: Sequence[CheckSpec] = ()  # audited only to report what remains (no fixer)
 
     def audit(self, transport: Transport, specs: Sequence[CheckSpec]) -> HostReport:
         return audit_host(
@@ -147,6 +157,9 @@ class _HostRun:
             left = tuple(p for p in _findings(r) if p not in addressed)
             if left:
                 unfixable[r.check_name] = left
+        for r in report.results:  # checks without a fixer: everything they report remains
+            if r.status in FAILING and r.check_name not in fixers:
+                unfixable[r.check_name] = tuple(_findings(r))
         refused = {k: v for k, v in notes.items() if v}
         return HostPlan(self.host.name, tuple(fixes), unfixable, refused=refused)
 
@@ -155,7 +168,7 @@ class _HostRun:
         return spec.fn(inp)
 
     def run(self, transport: Transport) -> HostRemediation:
-        report = self.audit(transport, self.specs)
+        report = self.audit(transport, [*self.specs, *self.others])
         before = {r.check_name: r.status for r in report.results}
         if report.reason:
             return HostRemediation(
@@ -242,6 +255,7 @@ def remediate(
         else list(hosts)
     )
     specs = fixable_specs(checks)
+    others = unfixable_specs(checks)
     names = [h.name for h in selected]
     if apply and len(selected) > 1 and not yes:
         if confirm is None:
@@ -259,7 +273,9 @@ def remediate(
     conn = connector or LocalConnector(options)
 
     def one(host: HostLike) -> HostRemediation:
-        run = _HostRun(host, specs, profiles[host.name], options, apply, log, run_migrations)
+        run = _HostRun(
+            host, specs, profiles[host.name], options, apply, log, run_migrations, others
+        )
         try:
             transport = conn.open(host)
         except Exception as exc:  # refused, timed out, auth, host key: reported, never raised
