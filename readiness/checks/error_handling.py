@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..appconfig import AppConfig
+from ..appconfig import SOURCE_SETTINGS, AppConfig
 from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
@@ -185,6 +185,9 @@ def _dlq_path(ctx: CheckContext, f: Findings, base: str, path: str) -> dict[str,
     out: dict[str, Any] = {"path": resolved, "writable": bool(fact.get("write_ok"))}
     if fact.get("write_ok"):
         return out
+    src = origin(ctx, f"{base}.path")
+    if src.source != SOURCE_SETTINGS:  # the path itself came from the environment: say so
+        out["path_from"] = src.label
     if not fact:
         f.unknown(f"{base}.path {resolved} was not tested", "Rerun the audit")
     elif fact.get("exists") is False:
@@ -194,8 +197,8 @@ def _dlq_path(ctx: CheckContext, f: Findings, base: str, path: str) -> dict[str,
         )
     elif fact.get("type") != "dir":
         f.fail(
-            f"dead letter queue path {resolved} is not a directory",
-            f"Point {base}.path at a directory",
+            f"dead letter queue path {resolved} is not a directory{src.where}",
+            src.set_to("a directory"),
         )
     else:
         out["error"] = fact.get("write_error")
@@ -208,10 +211,11 @@ def _dlq_path(ctx: CheckContext, f: Findings, base: str, path: str) -> dict[str,
 
 def _dlq_endpoint(ctx: CheckContext, f: Findings, base: str, endpoint: str) -> dict[str, Any]:
     out: dict[str, Any] = {"endpoint": endpoint}
+    src = origin(ctx, f"{base}.endpoint")
     if parse_endpoint(endpoint) is None:
         f.fail(
-            f"{base}.endpoint {endpoint!r} cannot be parsed",
-            f"Set {base}.endpoint to host:port or a URL",
+            f"{base}.endpoint {endpoint!r} cannot be parsed{src.where}",
+            src.set_to("host:port or a URL"),
         )
         return out
     tcp = ctx.fact(DLQ_TCP_FACT)
@@ -221,8 +225,9 @@ def _dlq_endpoint(ctx: CheckContext, f: Findings, base: str, endpoint: str) -> d
     else:
         f.fail(
             f"dead letter queue endpoint {endpoint} is not reachable from the host "
-            f"({tcp.get('error', 'not tested')})",
-            f"Start the dead letter queue service or correct {base}.endpoint",
+            f"({tcp.get('error', 'not tested')}){src.where}",
+            "Start the dead letter queue service, or "
+            + src.set_to("its address").replace("Set ", "set ", 1),
         )
     return out
 
