@@ -321,3 +321,16 @@ def test_the_summary_lists_what_remains_per_host_and_why_matching_the_audit_log(
         ("security_settings", "no fixer")
     }
     assert report.exit_code == 1
+    # The same, as a user types it.
+    res = _invoke(
+        fleet,
+        *("--hosts", f"{clean.name},gone", "-i", str(inv), "-c", "documentation"),
+        *("--known-hosts", str(fleet.known_hosts), "--apply", "--yes"),
+        *("--audit-log", str(tmp_path / "cli.jsonl")),
+    )
+    assert res.returncode == 1, res.stderr
+    assert "== gone\n  ? unreachable: " in res.stdout
+    assert "Applied on 1 of 2 host(s): 1 host(s) with nothing to fix." in res.stdout
+    assert res.stdout.rstrip().endswith("Remaining:\n  gone: 1 unreachable")
+    cli_log = (tmp_path / "cli.jsonl").read_text().splitlines()
+    assert [json.loads(line)["host"] for line in cli_log] == [clean.name]
