@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +15,8 @@ import pytest
 
 from readiness.model import Status
 from tests.services.apps import GOOD_SECRET, audit_local, env_file_of, one, running_service
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mahavishnu"
 
 
 def test_a_complete_environment_is_ready(app_tree: Callable[..., Path]) -> None:
@@ -264,3 +270,33 @@ def test_secret_values_are_never_in_the_result(app_tree: Callable[..., Path]) ->
     secret = "S3NTINEL-env-secret-value-0123456789abcdef"
     r = one(audit_local(app_tree(env={"MAHAVISHNU_AUTH__SECRET": secret}), "environment"))
     assert secret not in repr(r.to_dict())
+
+
+def test_the_example_service_loads_its_env_file_so_the_example_is_not_stale(
+    tmp_path: Path,
+) -> None:
+    """The README flow: the demo service exports .env into its process environment (as
+    EnvironmentFile= does), so the audit sees the process, not a stale configuration."""
+    root = tmp_path / "mahavishnu"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("run"))
+    pidfile = root / "run" / "mahavishnu.pid"
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "bin" / "mahavishnu-demo"), "--pidfile", str(pidfile)],
+        env={"PATH": os.environ["PATH"]},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        r = one(audit_local(root, "environment", profile={"pidfile": str(pidfile)}))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert f"process {proc.pid} environment" in r.details["sources"]
+    assert "stale" not in r.details
+    assert r.status is Status.NOT_READY  # the example's deliberate defect, and only that
+    assert r.details["problems"] == [
+        "MAHAVISHNU_ADMIN__PASSWORD uses an insecure default credential (from env file "
+        f"{root / '.env'})"
+    ]

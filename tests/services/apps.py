@@ -153,7 +153,7 @@ def running_service(
     pidfile = pidfile or root / "run" / "mahavishnu.pid"
     environ = {"PATH": os.environ["PATH"], **(env_file_of(root) if env is None else env)}
     proc = subprocess.Popen(
-        [sys.executable, str(DEMO), "--pidfile", str(pidfile)],
+        [sys.executable, str(DEMO), "--pidfile", str(pidfile), "--env-file", ""],
         env=environ,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
