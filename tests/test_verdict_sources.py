@@ -141,3 +141,19 @@ def test_a_settings_file_fixed_after_start_is_stale_in_the_checks_that_judge_it(
         assert r.details["restart_needed"] is True
         assert r.recommendations[-1].startswith("Restart the service")
         assert r.details["stale"]["process"] == proc.pid
+
+
+def test_a_secret_overridden_by_the_environment_is_never_shown(
+    app_tree: Callable[..., Path],
+) -> None:
+    literal = "short-settings-literal"  # in the settings file, overridden by the env file
+    root = _root(app_tree, auth={"enabled": True, "algorithm": "HS256", "secret": literal})
+    with (root / ".env").open("a") as fh:
+        fh.write("MAHAVISHNU_AUTH__SECRET=also-too-short\n")
+    r = one(audit_local(root, "configuration"))
+    assert r.status is Status.NOT_READY
+    problem = r.details["problems"][0]
+    assert problem.startswith("auth secret is too short (")
+    assert "overriding the value in the settings file" in problem
+    assert literal not in repr(r.to_dict())
+    assert "also-too-short" not in repr(r.to_dict())

@@ -13,6 +13,7 @@ from dotenv import dotenv_values
 
 from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, SOURCE_SETTINGS
 from ..findings import Findings
+from ..redact import is_secret_name
 
 if TYPE_CHECKING:
     from ..registry import CheckContext
@@ -251,6 +252,7 @@ class Origin:
     path: str | None = None  # the env file or settings file it came from
     pid: Any = None
     file_value: Any = None  # what the settings file says, when the environment overrides it
+    secret: bool = False  # a secret's file value is never shown, only that it is overridden
 
     @property
     def label(self) -> str:
@@ -267,7 +269,8 @@ class Origin:
         """`` (from X)``, to append to a finding."""
         overrides = ""
         if self.source in (SOURCE_PROCESS, SOURCE_ENV_FILE) and self.file_value is not None:
-            overrides = f", overriding {self.file_value!r} in the settings file"
+            shown = "the value" if self.secret else repr(self.file_value)
+            overrides = f", overriding {shown} in the settings file"
         return f" (from {self.label}{overrides})"
 
     def set_to(self, what: str) -> str:
@@ -318,7 +321,9 @@ def origin(ctx: CheckContext, dotted: str) -> Origin:
     file_value = None
     if source in (SOURCE_PROCESS, SOURCE_ENV_FILE):
         file_value = _settings_value(app.settings, dotted)
-    return Origin(dotted, variable, source, path, pid, file_value)
+    patterns = [str(p) for p in ctx.profile.get("secret_env") or ()]
+    secret = is_secret_name(variable, patterns) or is_secret_name(dotted.rsplit(".", 1)[-1])
+    return Origin(dotted, variable, source, path, pid, file_value, secret)
 
 
 def _settings_value(settings: Mapping[str, Any], dotted: str) -> Any:
