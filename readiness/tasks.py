@@ -312,7 +312,7 @@ def bench(
         ),
         "sudo": "Run the audit and the fixes through `sudo -n` (never prompts)",
         "format": "Output format: text or json (default: text)",
-        "audit_log": "JSON-lines audit log (default: reports/remediation-audit.jsonl)",
+        "audit_log": "JSON-lines audit log (default: ~/.local/state/readiness/remediation-audit.jsonl)",
     },
     iterable=["check"],
 )

@@ -161,3 +161,67 @@ def test_a_crontab_user_that_could_be_read_as_an_option_is_refused(crontab_of: s
     assert not answer["ok"]
     assert "invalid crontab user name '-r'" in answer["error"]
     assert _crontab(crontab_of) == EXISTING
+
+
+@pytest.fixture
+def system_cron_file() -> Iterator[Path]:
+    """A path in the real /etc/cron.d (system format: a user field), removed afterwards."""
+    path = Path("/etc/cron.d") / f"readiness-test-{uuid.uuid4().hex[:10]}"
+    assert not path.exists()
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_a_system_cron_file_gets_the_user_field_and_the_check_then_sees_the_schedule(
+    tmp_path: Path, system_cron_file: Path, cron_user: str
+) -> None:
+    root = write_app(tmp_path / "app")
+    token = uuid.uuid4().hex[:8]
+    profile = {**_profile(root, cron_user, token), "backup_cron_files": [str(system_cron_file)]}
+    report = _remediate(profile, tmp_path)
+    outcome = report.hosts[0].outcomes[0]
+    assert outcome.outcome == "applied", outcome.message
+    lines = system_cron_file.read_text().splitlines()
+    assert f"0 2 * * * {cron_user} /usr/local/bin/{token}-backup" in lines
+    assert system_cron_file.stat().st_uid == 0  # /etc/cron.d is root's: so is the file
+
+
+def test_a_system_cron_file_without_a_backup_user_is_refused_not_written(
+    tmp_path: Path, system_cron_file: Path
+) -> None:
+    root = write_app(tmp_path / "app")
+    profile = {
+        "app_root": str(root),
+        "backup_command": "/usr/local/bin/app-backup",
+        "backup_cron_files": [str(system_cron_file)],
+    }
+    report = remediate(
+        [LocalTestHost()],
+        ["backup_restore"],
+        profile_overrides=profile,
+        audit_log=tmp_path / "audit.jsonl",
+        log_stream=io.StringIO(),
+    )
+    text = render(report)
+    assert f"refused: {system_cron_file} is a system cron file" in text
+    assert "set backup_cron_user" in text
+    assert not system_cron_file.exists()
+
+
+def test_a_crontab_spool_file_is_never_edited_directly(tmp_path: Path) -> None:
+    root = write_app(tmp_path / "app")
+    profile = {
+        "app_root": str(root),
+        "backup_command": "/usr/local/bin/app-backup",
+        "backup_cron_files": ["/var/spool/cron/crontabs/nobody"],
+    }
+    report = remediate(
+        [LocalTestHost()],
+        ["backup_restore"],
+        profile_overrides=profile,
+        audit_log=tmp_path / "audit.jsonl",
+        log_stream=io.StringIO(),
+    )
+    assert "refused: /var/spool/cron/crontabs/nobody is a crontab spool file" in render(report)

@@ -1,13 +1,18 @@
 """The remediation audit log: one JSON line per applied, reverted, failed or no-op fix.
 
-Who (the controller user), when, host, check, what changed (summaries, never a
-secret value) and the outcome. Appended locally; a human line goes to stderr too.
+Who (the controller user: the process's real uid and its passwd name, never
+``$LOGNAME``/``$USER``, which anyone can set), when, host, check, what changed
+(summaries, never a secret value) and the outcome. Appended locally, by default to
+``$XDG_STATE_HOME/readiness/remediation-audit.jsonl`` (``~/.local/state/...`` when
+``XDG_STATE_HOME`` is unset), whatever the current directory; a human line goes to
+stderr too.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
+import pwd
 import sys
 import threading
 from pathlib import Path
@@ -15,16 +20,25 @@ from typing import IO, Any
 
 from ..model import utcnow
 
-__all__ = ["DEFAULT_AUDIT_LOG", "AuditLog"]
+__all__ = ["DEFAULT_AUDIT_LOG", "AuditLog", "default_audit_log"]
 
-DEFAULT_AUDIT_LOG = Path("reports") / "remediation-audit.jsonl"
+
+def default_audit_log() -> Path:
+    """The fixed per-user location (XDG state directory), independent of the cwd."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if Path(state).is_absolute() else Path.home() / ".local" / "state"
+    return base / "readiness" / "remediation-audit.jsonl"
+
+
+DEFAULT_AUDIT_LOG = default_audit_log()
 
 
 class AuditLog:
     def __init__(self, path: str | Path = DEFAULT_AUDIT_LOG, stream: IO[str] | None = None) -> None:
         self.path = Path(path)
         self.stream = stream
-        self.user = _user()
+        self.uid = os.getuid()
+        self.user = _user(self.uid)
         self._lock = threading.Lock()
 
     def record(
@@ -33,6 +47,7 @@ class AuditLog:
         entry: dict[str, Any] = {
             "ts": utcnow().isoformat().replace("+00:00", "Z"),
             "user": self.user,
+            "uid": self.uid,
             "host": host,
             "check": check,
             "changes": changes,
@@ -54,8 +69,8 @@ class AuditLog:
         return entry
 
 
-def _user() -> str:
+def _user(uid: int) -> str:
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -326,6 +326,9 @@ class Fix:
     notes: tuple[str, ...] = ()
     restart_needed: bool = False
     addresses_containing: tuple[str, ...] = ()
+    # Masks secret literals in the diff exactly as reports are masked: the audit's
+    # redactor (secrets it registered from the settings/env, URL and DSN passwords).
+    mask: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def revertible(self) -> bool:
@@ -341,7 +344,8 @@ class Fix:
         )
 
     def diff(self) -> str:
-        return "\n".join(c.diff() for c in self.changes)
+        text = "\n".join(c.diff() for c in self.changes)
+        return self.mask(text) if self.mask is not None else text
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,10 +122,12 @@ class _HostRun:
     log: AuditLog | None
     run_migrations: bool = False
     others: Sequence[CheckSpec] = ()  # audited only to report what remains (no fixer)
+    # One per host run: the secrets the audit registers also mask the plan's diffs.
+    redactor: Redactor = field(default_factory=Redactor)
 
     def audit(self, transport: Transport, specs: Sequence[CheckSpec]) -> HostReport:
         return audit_host(
-            self.host, specs, self.profile, transport, options=self.options, redactor=Redactor()
+            self.host, specs, self.profile, transport, options=self.options, redactor=self.redactor
         )
 
     def plan(self, transport: Transport, report: HostReport) -> HostPlan:
@@ -145,6 +147,7 @@ class _HostRun:
         for r in failing:
             fix = self._fix(fixers[r.check_name], r, files)
             if fix is not None and fix.changes:
+                fix = replace(fix, mask=self.redactor.text)
                 fixes.append(fix)
                 for change in fix.changes:
                     project(files, change)

@@ -511,3 +511,92 @@ def test_over_ssh_as_root_remediate_never_writes_through_a_symlinked_env_file(
     outcomes = {o.fix.check: o for o in report.hosts[0].outcomes}
     assert "refused" in outcomes["environment"].message
     assert "refused" in outcomes["security_settings"].message
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. The dry-run diff masks secret literals exactly as validate's reports do.
+
+PLANTED_TOKEN = "Planted-Token-Literal-7Qx2Vb9"
+PLANTED_DSN_PASSWORD = "Dsn-Password-Literal-4Kd8"
+
+
+def _app_with_planted_secrets(root: Path) -> Path:
+    from tests.services.apps import BASE_SETTINGS
+
+    text = yaml.safe_dump(BASE_SETTINGS) + (
+        f"api_token: {PLANTED_TOKEN}\n"
+        f"upstream_dsn: postgresql://app:{PLANTED_DSN_PASSWORD}@127.0.0.1:5432/app\n"
+    )
+    return write_app(root, settings_text=text)
+
+
+def test_the_dry_run_diff_masks_secret_literals_like_validate(tmp_path: Path) -> None:
+    """Through the command a user types: `invoke remediate` (dry run) and `invoke validate`."""
+    root = _app_with_planted_secrets(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {root}\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+
+    def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(repo / ".venv" / "bin" / "invoke"), *args, "-i", str(inv), "--hosts", "local"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "HOME": str(tmp_path)},
+            check=False,
+        )
+
+    dry = invoke("remediate", "-c", "error_handling")
+    assert dry.returncode == 0, dry.stderr
+    assert "+resilience:" in dry.stdout, "the diff around the planted lines was not shown"
+    assert "api_token: ***" in dry.stdout
+    assert "upstream_dsn: " in dry.stdout  # shown, with its password masked
+    report = invoke("validate", "-c", "error_handling,configuration", "--format", "json")
+    for out in (dry.stdout + dry.stderr, report.stdout + report.stderr):
+        assert PLANTED_TOKEN not in out
+        assert PLANTED_DSN_PASSWORD not in out
+    assert (root / "settings" / "mahavishnu.yaml").read_text().count(PLANTED_TOKEN) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. The audit log names the real user, in one fixed place.
+
+
+def test_the_audit_log_records_the_real_uid_in_its_fixed_default_place(tmp_path: Path) -> None:
+    """`$LOGNAME`/`$USER` say "mallory"; the log says who really ran it, under ~/.local/state."""
+    import json
+
+    root = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {root}\n"
+    )
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
+    env.update(HOME=str(tmp_path / "home"), LOGNAME="mallory", USER="mallory")
+    argv = [str(repo / ".venv" / "bin" / "readiness"), "remediate", "-i", str(inv)]
+    res = subprocess.run(
+        [*argv, "--hosts", "local", "-c", "documentation", "--apply", "--yes"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        check=False,
+    )
+    assert res.returncode in (0, 1), res.stderr
+    log = tmp_path / "home" / ".local" / "state" / "readiness" / "remediation-audit.jsonl"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entries and {(e["user"], e["uid"]) for e in entries} == {("root", 0)}
+    assert "mallory" not in log.read_text() + res.stderr
+    assert list(elsewhere.iterdir()) == [], "nothing is written relative to the cwd"

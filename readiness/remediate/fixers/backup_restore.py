@@ -4,6 +4,7 @@ profile's ``backup_command``, and write a backup/restore runbook."""
 from __future__ import annotations
 
 import posixpath
+import re
 
 from ...profile import Profile
 from ..plan import AppendLines, Change, CreateFile, CrontabEntry, EnsureDir, Fix
@@ -11,6 +12,7 @@ from . import FixInput, fixer
 from ._templates import backup_runbook, facts_of
 
 SCHEDULE = "0 2 * * *"
+_USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 RUNBOOK = "runbooks/backup-restore.md"
 
 
@@ -41,8 +43,10 @@ def fix(inp: FixInput) -> Fix | None:
         addresses += missing_dir
     no_schedule = inp.matching("no backup schedule found")
     if no_schedule:
-        change = _schedule(inp)
-        if change is None:
+        change, refusal = _schedule(inp)
+        if refusal:
+            notes.append(refusal)
+        elif change is None:
             notes.append(
                 "no backup_command in the profile: set it so the schedule can be installed"
             )
@@ -55,21 +59,58 @@ def fix(inp: FixInput) -> Fix | None:
         k = facts_of(profile, inp.host)
         changes.append(CreateFile(posixpath.join(docs_dir, RUNBOOK), backup_runbook(k)))
         addresses += no_docs
-    if not changes:
+    if not changes and not notes:
         return None
     return Fix("backup_restore", "set up backups", tuple(changes), tuple(addresses), tuple(notes))
 
 
-def _schedule(inp: FixInput) -> Change | None:
+def cron_file_format(path: str) -> str:
+    """``system`` (a user field before the command: /etc/crontab, /etc/cron.d/*),
+    ``spool`` (a user's crontab file, only ever edited through ``crontab``) or ``user``."""
+    norm = posixpath.normpath(path)
+    if norm == "/etc/crontab" or posixpath.dirname(norm) == "/etc/cron.d":
+        return "system"
+    if norm.startswith(("/var/spool/cron/", "/var/spool/cron/crontabs/")):
+        return "spool"
+    return "user"
+
+
+def _schedule(inp: FixInput) -> tuple[Change | None, str | None]:
+    """The change installing the schedule, or why it is refused."""
     command = inp.profile.get("backup_command")
     if not command:
-        return None
-    line = f"{SCHEDULE} {command}"
+        return None, None
+    user = inp.profile.get("backup_cron_user")
     cron_file = _cron_file(inp.profile)
     if cron_file is None:
-        user = inp.profile.get("backup_cron_user")
-        return CrontabEntry(line, str(user) if user else None)
+        return CrontabEntry(f"{SCHEDULE} {command}", str(user) if user else None), None
+    line, refusal = _cron_file_line(cron_file, str(command), user)
+    if line is None:
+        return None, refusal
     state = inp.file(cron_file)
-    return AppendLines(
+    change = AppendLines(
         cron_file, ("# backups (added by readiness remediate)", line), old_text=state.text
     )
+    return change, None
+
+
+def _cron_file_line(cron_file: str, command: str, user: object) -> tuple[str | None, str]:
+    """The line in the format of ``cron_file`` (a user field in system cron files), or why not."""
+    if "\n" in command or "\r" in command:
+        return None, "refused: backup_command spans several lines; a cron entry is one line"
+    kind = cron_file_format(cron_file)
+    if kind == "spool":
+        return None, (
+            f"refused: {cron_file} is a crontab spool file, edited only through crontab: "
+            "leave backup_cron_files empty (and set backup_cron_user) to use crontab"
+        )
+    if kind == "user":
+        return f"{SCHEDULE} {command}", ""
+    if not user:
+        return None, (
+            f"refused: {cron_file} is a system cron file, whose lines need a user field: "
+            "set backup_cron_user to the user the backup runs as"
+        )
+    if not _USER_NAME.match(str(user)):
+        return None, f"refused: backup_cron_user {user!r} is not a user name"
+    return f"{SCHEDULE} {user} {command}", ""
