@@ -28,12 +28,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = [
+    "CENSUS_VAR",
     "MAX_HOSTS",
     "SSHD",
     "TEMP_ROOT",
     "LoopbackFleet",
     "LoopbackHost",
+    "census",
     "cleanup_leftovers",
+    "hang_forced_command",
+    "hang_python",
     "keypair",
     "start_fleet",
 ]
@@ -42,6 +46,8 @@ SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 TEMP_ROOT = Path(tempfile.gettempdir()) / "readiness-loopback"
 MAX_HOSTS = 1000
+# Set in every session of a loopback host (``<fleet dir>/<host>``): a process census key.
+CENSUS_VAR = "READINESS_LOOPBACK_HOST"
 _READY_TIMEOUT = 10.0
 
 AppWriter = Callable[[int, Path], None]
@@ -55,6 +61,15 @@ class LoopbackHost:
     dir: Path
     host_key_line: str  # "ssh-ed25519 AAAA..."
     proc: subprocess.Popen[bytes] | None = None
+    # Extra session environment (sshd ``SetEnv``) and sshd_config lines for this host only,
+    # e.g. ``PATH`` with a hanging ``python3`` shim first, or a ``ForceCommand``.
+    env: dict[str, str] = field(default_factory=dict)
+    sshd_lines: list[str] = field(default_factory=list)
+
+    @property
+    def marker(self) -> str:
+        """The value of :data:`CENSUS_VAR` in every session this host starts."""
+        return f"{self.dir.parent.parent.name}/{self.name}"
 
     @property
     def known_hosts_name(self) -> str:
@@ -71,6 +86,14 @@ class LoopbackHost:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
+
+    def census(self) -> list[int]:
+        """PIDs of live processes started by this host's sessions (found by their marker).
+
+        Every session of the host gets ``READINESS_LOOPBACK_HOST=<marker>`` in its
+        environment, and children inherit it: this finds what a run left behind.
+        """
+        return census(f"{CENSUS_VAR}={self.marker}")
 
     def accepted_logins(self) -> int:
         """sshd's own count of successful logins (independent of the client's counters)."""
@@ -119,6 +142,11 @@ class LoopbackFleet:
         )
         return target
 
+    def leftovers(self) -> dict[str, list[int]]:
+        """Every host's live session processes (see :meth:`LoopbackHost.census`), if any."""
+        found = {h.name: h.census() for h in self.hosts}
+        return {name: pids for name, pids in found.items() if pids}
+
     def cpu_seconds(self) -> float:
         """CPU used by every sshd and its reaped children (sessions, shells, probes)."""
         tick = os.sysconf("SC_CLK_TCK")
@@ -136,6 +164,19 @@ class LoopbackFleet:
             shutil.rmtree(self.root)
 
 
+def census(entry: str) -> list[int]:
+    """PIDs of live processes whose environment holds ``entry`` (``NAME=value``)."""
+    wanted = entry.encode()
+    found: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if wanted in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+    return found
+
+
 def keypair(path: Path) -> str:
     """Write an unencrypted OpenSSH ed25519 private key to ``path``; return the public line."""
     key = Ed25519PrivateKey.generate()
@@ -151,6 +192,25 @@ def keypair(path: Path) -> str:
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
     return pub.decode()
+
+
+def hang_python(host: LoopbackHost) -> None:
+    """Make ``python3`` on this host hang before any Python code runs (a shim first on PATH).
+
+    The shim leaves a second process behind it in the background, as a wedged
+    interpreter start-up (an NFS-stuck import, a hung wrapper) would.
+    """
+    shim_dir = host.dir / "hung-bin"
+    shim_dir.mkdir(exist_ok=True)
+    shim = shim_dir / "python3"
+    shim.write_text("#!/bin/sh\nsleep 100000 &\nexec sleep 100001\n")
+    shim.chmod(0o755)
+    host.env["PATH"] = f"{shim_dir}:/usr/local/bin:/usr/bin:/bin"
+
+
+def hang_forced_command(host: LoopbackHost) -> None:
+    """Give this host an sshd ``ForceCommand`` that never ends (our command never runs)."""
+    host.sshd_lines.append("ForceCommand while :; do sleep 1; done")
 
 
 def _address(index: int) -> str:
@@ -188,7 +248,7 @@ MaxStartups 100:30:200
 MaxSessions 20
 AllowTcpForwarding local
 Subsystem sftp {sftp}
-SetEnv HOME={home}
+SetEnv HOME={home} {marker}={marker_value}{env}
 """
 
 
@@ -212,8 +272,11 @@ def _launch(host: LoopbackHost, root: Path, home: Path, extra: Sequence[str] = (
             root=root,
             sftp=SFTP_SERVER,
             home=home,
+            marker=CENSUS_VAR,
+            marker_value=host.marker,
+            env="".join(f" {k}={v}" for k, v in host.env.items()),
         )
-        + "".join(f"{line}\n" for line in extra)
+        + "".join(f"{line}\n" for line in [*extra, *host.sshd_lines])
     )
     with host.log.open("ab") as log:
         host.proc = subprocess.Popen(
@@ -260,10 +323,12 @@ def start_fleet(
     extra_users: Sequence[str] = (),
     workers: int = 8,
     sshd_options: Sequence[str] = (),
+    host_setup: Callable[[int, LoopbackHost], None] | None = None,
 ) -> LoopbackFleet:
     """Start ``n`` sshd hosts; the caller must ``stop()`` the fleet (or use ``with``).
 
-    ``sshd_options`` are extra sshd_config lines for every host (e.g. ``LogLevel DEBUG1``).
+    ``sshd_options`` are extra sshd_config lines for every host (e.g. ``LogLevel DEBUG1``);
+    ``host_setup(index, host)`` may set one host's ``env`` and ``sshd_lines`` before it starts.
     """
     if not 1 <= n <= MAX_HOSTS:
         raise ValueError(f"fleet size must be 1..{MAX_HOSTS}, got {n}")
@@ -286,6 +351,8 @@ def start_fleet(
         for i, h in enumerate(fleet.hosts):
             if app_writer is not None:
                 app_writer(i, h.app_root)
+            if host_setup is not None:
+                host_setup(i, h)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             list(pool.map(lambda h: _start_one(h, root, home, sshd_options), fleet.hosts))
     except BaseException:

@@ -7,9 +7,11 @@ distinct states: h0000 healthy, h0001 degraded, h0002 not ready, h0003 healthy (
 from __future__ import annotations
 
 import contextlib
+import os
 import pwd
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,13 @@ from typing import Any
 import pytest
 import yaml
 
-from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
+from readiness.loopback import (
+    LoopbackFleet,
+    LoopbackHost,
+    hang_forced_command,
+    hang_python,
+    start_fleet,
+)
 from readiness.runner import RunOptions
 
 from .apps import write_app
@@ -76,6 +84,46 @@ def ssh_fleet() -> Iterator[LoopbackFleet]:
             fleet.stop()
     finally:
         otlp.close()
+
+
+HOSTILE_KINDS = ("healthy", "python_hangs", "forced_command_hangs")
+
+
+def _hostile(index: int, host: LoopbackHost) -> None:
+    kind = HOSTILE_KINDS[index % len(HOSTILE_KINDS)]
+    if kind == "python_hangs":
+        hang_python(host)
+    elif kind == "forced_command_hangs":
+        hang_forced_command(host)
+
+
+@pytest.fixture(scope="module")
+def hostile_fleet() -> Iterator[LoopbackFleet]:
+    """h0000 healthy, h0001 whose python3 hangs before Python runs, h0002 whose sshd has a
+    ForceCommand that hangs. Every session carries a census marker (LoopbackHost.census);
+    whatever a test leaves behind is killed at the end (and counted by the test first).
+    """
+    fleet = start_fleet(
+        len(HOSTILE_KINDS), app_writer=lambda _i, root: write_app(root), host_setup=_hostile
+    )
+    try:
+        yield fleet
+    finally:
+        for pids in fleet.leftovers().values():
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, 9)
+        fleet.stop()
+
+
+def wait_for_no_leftovers(fleet: LoopbackFleet, within: float = 5.0) -> dict[str, list[int]]:
+    """Poll the census until no host has a process left, or ``within`` seconds pass."""
+    deadline = time.monotonic() + within
+    while True:
+        left = fleet.leftovers()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 @pytest.fixture
