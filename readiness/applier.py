@@ -45,6 +45,9 @@ BACKUP_MARK = ".readiness-bak."
 CRONTAB = "crontab:"  # snapshot key of a crontab: "crontab:" (own) or "crontab:<user>"
 OUTPUT_MAX_BYTES = 64 * 1024  # the tail of a command's output that is kept
 KEEP_BACKUPS = 5  # backups of one file kept (the request's keep_backups overrides it)
+# Process groups of running commands (own sessions): the bootstrap (readiness.collect)
+# kills them before it exits on a hang-up, SIGTERM or its deadline.
+CHILD_GROUPS = globals().setdefault("READINESS_CHILD_GROUPS", set())
 _USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 
 Snapshot = Dict[str, Dict[str, Any]]
@@ -614,6 +617,7 @@ def _run_capped(
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise ApplyError("cannot start %s: %s" % (argv[0], exc)) from exc
+        CHILD_GROUPS.add(proc.pid)
         timed_out = False
         try:
             proc.wait(timeout=timeout)
@@ -624,6 +628,8 @@ def _run_capped(
             except OSError:
                 pass
             proc.wait()
+        finally:
+            CHILD_GROUPS.discard(proc.pid)
         seconds = time.monotonic() - started
         size = os.fstat(out.fileno()).st_size
         out.seek(max(0, size - limit))

@@ -1,4 +1,9 @@
-"""Controller side of the probe: one constant command line, parameters as data on stdin."""
+"""Controller side of the probe: one constant command line, parameters as data on stdin.
+
+Host-side code (the probe, the applier) always starts through the same bootstrap, which
+ends everything it started when it is told to stop: see docs/fleet.md, "Nothing left
+behind on a host".
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,53 @@ import marshal
 import math
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import TransportError
 from .probe_source import ops_in, probe_source, pruned_source
-from .transport import DEFAULT_MAX_OUTPUT, Transport
+from .transport import DEFAULT_MAX_OUTPUT, CommandResult, Transport
 
-__all__ = ["ProbeError", "bootstrap_argv", "bootstrap_stdin", "probe_source", "run_probe"]
+__all__ = [
+    "BootstrapRun",
+    "ProbeError",
+    "bootstrap_argv",
+    "bootstrap_stdin",
+    "check_exit",
+    "probe_source",
+    "run_bootstrapped",
+    "run_probe",
+    "split_output",
+]
 
-# Constant: reads "N D" (source length, deadline in seconds), arms a SIGALRM that ends
-# the process with exit code 124 after D seconds (as coreutils `timeout` would, without
-# the extra exec), then reads N bytes of source and runs them; the probe reads its JSON
-# request from the rest of stdin. Nothing user-controlled is ever in here.
+# Constant: reads "N M D" (source length, request length, deadline in seconds), arms a
+# deadline (SIGALRM) and makes hang-up, SIGTERM and SIGPIPE end the run too; each of them
+# first kills the process groups of commands the code started (``READINESS_CHILD_GROUPS``:
+# they run in their own sessions) and exits 124/129/143/141 as coreutils `timeout` would.
+# It reads exactly N + M bytes (stdin may be a terminal, which never reports EOF), hands
+# the M request bytes to the code as its stdin, keeps Python's stderr apart, and frames
+# stdout: [anything before Python ran] RS [the code's stdout] GS [its stderr]. Nothing
+# user-controlled is ever in here.
 _BOOTSTRAP = (
-    "import os,sys,signal;b=sys.stdin.buffer;n,d=map(int,b.readline().split());"
-    "signal.signal(signal.SIGALRM,lambda*a:os._exit(124));signal.alarm(d);"
-    "exec(compile(b.read(n),'readiness-probe','exec'))"
+    "import os,sys,signal,io\n"
+    "K=set()\n"
+    "def q(c,*a):\n"
+    " for g in list(K):\n"
+    "  try:os.killpg(g,9)\n"
+    "  except OSError:pass\n"
+    " os._exit(c)\n"
+    "for s,c in((signal.SIGALRM,124),(signal.SIGHUP,129),(signal.SIGTERM,143),(signal.SIGPIPE,141)):"
+    "signal.signal(s,lambda*a,c=c:q(c))\n"
+    "b=sys.stdin.buffer;n,m,d=map(int,b.readline().split());signal.alarm(d)\n"
+    "s=b.read(n);sys.stdin=io.TextIOWrapper(io.BytesIO(b.read(m)))\n"
+    "e=sys.stderr=io.StringIO();o=sys.stdout.buffer;o.write(b'\\x1e');o.flush();r=0\n"
+    "try:exec(compile(s,'readiness-probe','exec'),dict(__name__='__main__',READINESS_CHILD_GROUPS=K))\n"
+    "except SystemExit as x:r=x.code if isinstance(x.code,int) else int(x.code is not None)\n"
+    "except BaseException:\n"
+    " import traceback;traceback.print_exc();r=1\n"
+    "sys.stdout.flush();o.write(b'\\x1d'+e.getvalue().encode('utf-8','replace'));o.flush();q(r)\n"
 )
+_START, _END = b"\x1e", b"\x1d"
 
 
 class ProbeError(TransportError):
@@ -41,12 +76,68 @@ def bootstrap_argv(*, python: str = "python3", sudo: bool = False) -> list[str]:
 
 
 def bootstrap_stdin(source: bytes, payload: bytes, *, deadline_s: float) -> bytes:
-    """What the bootstrap reads: header, source, then the payload (the JSON request).
+    """What the bootstrap reads: header, source, then the payload (the request).
 
     The deadline kills the host-side process even if the controller has gone away.
     """
     deadline = max(1, math.ceil(deadline_s))
-    return b"%d %d\n" % (len(source), deadline) + source + payload
+    return b"%d %d %d\n" % (len(source), len(payload), deadline) + source + payload
+
+
+@dataclass(frozen=True)
+class BootstrapRun:
+    """What one bootstrapped run left: exit code, the code's stdout, every other output."""
+
+    exit_code: int
+    answer: bytes
+    messages: str
+    timed_out: bool
+    truncated: bool
+    duration_s: float
+    started: bool  # False: Python never ran the code (missing, hung, a forced command...)
+
+
+def run_bootstrapped(
+    transport: Transport,
+    source: bytes,
+    payload: bytes,
+    *,
+    timeout_s: float,
+    sudo: bool = False,
+    max_output: int = DEFAULT_MAX_OUTPUT,
+) -> BootstrapRun:
+    """Run ``source`` on the host behind ``transport`` through the constant bootstrap."""
+    stdin = bootstrap_stdin(source, payload, deadline_s=timeout_s)
+    python = sys.executable if transport.is_local else "python3"
+    res = transport.run(
+        bootstrap_argv(python=python, sudo=sudo),
+        stdin=stdin,
+        timeout=timeout_s + 5,
+        max_output=max_output,
+    )
+    return split_output(res)
+
+
+def split_output(res: CommandResult) -> BootstrapRun:
+    """Take the bootstrap's frame apart (stdout and stderr share one stream on a pty)."""
+    out = res.stdout
+    start = out.find(_START)
+    if start < 0:
+        answer, messages = b"", out + res.stderr
+    else:
+        body = out[start + 1 :]
+        end = body.find(_END)  # JSON escapes control characters: the answer holds no GS
+        answer, tail = (body, b"") if end < 0 else (body[:end], body[end + 1 :])
+        messages = out[:start] + res.stderr + tail
+    return BootstrapRun(
+        exit_code=res.exit_code,
+        answer=answer,
+        messages=messages.decode("utf-8", "replace").strip(),
+        timed_out=res.timed_out,
+        truncated=res.truncated,
+        duration_s=res.duration_s,
+        started=start >= 0,
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -58,6 +149,23 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
+
+
+def check_exit(
+    res: BootstrapRun, what: str, *, timeout_s: float, sudo: bool, max_output: int
+) -> None:
+    """Raise the ProbeError that says why a bootstrapped run gave no usable answer."""
+    if res.truncated:
+        raise ProbeError(f"output exceeded limit ({max_output} bytes)")
+    if res.timed_out or res.exit_code == 124:
+        how = "" if res.started else " (Python never started it: is python3 on the host hung?)"
+        raise ProbeError(f"{what} timed out after {timeout_s:.0f}s{how}")
+    if sudo and res.exit_code == 1 and "password" in res.messages.lower():
+        raise ProbeError("sudo requires a password on this host (use passwordless sudo for --sudo)")
+    if res.exit_code == 127:
+        raise ProbeError(f"python3 not found on host: {res.messages[:300]}")
+    if res.exit_code != 0:
+        raise ProbeError(f"{what} failed with exit code {res.exit_code}: {res.messages[:500]}")
 
 
 def run_probe(
@@ -73,22 +181,12 @@ def run_probe(
     # marshal (format 4, Python >= 3.4) is builtin on the host: no import cost, and the
     # request is the controller's own plain data, never something a host sent.
     payload = marshal.dumps({"facts": _plain(facts)}, 4)
-    stdin = bootstrap_stdin(src, payload, deadline_s=timeout_s)
-    python = sys.executable if transport.is_local else "python3"
-    argv = bootstrap_argv(python=python, sudo=sudo)
-    res = transport.run(argv, stdin=stdin, timeout=timeout_s + 5, max_output=max_output)
-    if res.truncated:
-        raise ProbeError(f"output exceeded limit ({max_output} bytes)")
-    if res.timed_out or res.exit_code == 124:
-        raise ProbeError(f"probe timed out after {timeout_s:.0f}s")
-    if sudo and res.exit_code == 1 and b"password" in res.stderr.lower():
-        raise ProbeError("sudo requires a password on this host (use passwordless sudo for --sudo)")
-    if res.exit_code == 127:
-        raise ProbeError(f"python3 not found on host: {res.stderr_text(300)}")
-    if res.exit_code != 0:
-        raise ProbeError(f"probe failed with exit code {res.exit_code}: {res.stderr_text(500)}")
+    res = run_bootstrapped(
+        transport, src, payload, timeout_s=timeout_s, sudo=sudo, max_output=max_output
+    )
+    check_exit(res, "probe", timeout_s=timeout_s, sudo=sudo, max_output=max_output)
     try:
-        answer = json.loads(res.stdout.decode("utf-8", "replace"))
+        answer = json.loads(res.answer.decode("utf-8", "replace"))
     except ValueError as exc:
         raise ProbeError(f"probe answer is not JSON: {exc}") from None
     if not isinstance(answer, dict) or "facts" not in answer:

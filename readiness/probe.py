@@ -23,6 +23,10 @@ import sys
 import time
 
 PROBE_VERSION = 1
+# Process groups of the commands ``run`` has started and not yet reaped. They run in their
+# own sessions, so a hang-up does not reach them: the bootstrap (readiness.collect) kills
+# these groups before it exits on a hang-up, SIGTERM or its deadline.
+CHILD_GROUPS = globals().setdefault("READINESS_CHILD_GROUPS", set())
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_ENTRIES = 500
 
@@ -417,6 +421,7 @@ def op_run(spec, as_user=None):
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return {"started": False, "error": _err(exc)}
+    CHILD_GROUPS.add(proc.pid)
     timed_out = False
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -427,6 +432,8 @@ def op_run(spec, as_user=None):
         except OSError:
             pass
         out, err = proc.communicate()
+    finally:
+        CHILD_GROUPS.discard(proc.pid)
     return {
         "started": True,
         "exit_code": proc.returncode,

@@ -20,6 +20,7 @@ import re
 import select
 import shlex
 import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from typing import Any, NoReturn
 
 import paramiko
 from fabric import Config, Connection
+from paramiko.common import cMSG_CHANNEL_REQUEST
 
 from .errors import HostKeyError, TransportError
 from .runner import HostLike, RunOptions
@@ -356,10 +358,62 @@ def _handshake_reason(exc: Exception, where: str, timeout: float) -> str:
     return f"cannot open SSH connection to {where}: {type(exc).__name__}: {text}"
 
 
+# RFC 4254 section 8 terminal modes, all translation off: input bytes reach the command
+# unchanged (no echo, no line editing, no ^C/^Z/^S meaning) and output is not rewritten
+# (no CR added before LF). Opcode, then a uint32 value; 0 ends the list.
+_RAW_MODES = (
+    (30, 0),  # ISTRIP
+    (34, 0),  # IGNCR
+    (35, 0),  # INLCR
+    (36, 0),  # ICRNL
+    (38, 0),  # IXON
+    (39, 0),  # IXANY
+    (40, 0),  # IXOFF
+    (50, 0),  # ISIG
+    (51, 0),  # ICANON
+    (53, 0),  # ECHO
+    (54, 0),  # ECHOE
+    (55, 0),  # ECHOK
+    (56, 0),  # ECHONL
+    (57, 0),  # NOFLSH
+    (62, 0),  # IEXTEN
+    (70, 0),  # OPOST
+    (72, 0),  # ONLCR
+    (91, 1),  # CS8
+)
+_RAW_MODE_BYTES = b"".join(bytes([op]) + struct.pack(">I", v) for op, v in _RAW_MODES) + b"\0"
+
+
+def request_raw_pty(chan: paramiko.Channel) -> None:
+    """A pseudo-terminal whose only effect is a hang-up when the channel closes.
+
+    Closing a channel without a pty sends the remote command nothing, and OpenSSH refuses
+    ``signal`` requests for forced commands; closing a pty hangs it up, and the kernel
+    sends SIGHUP to the session (see docs/fleet.md). paramiko's ``get_pty`` sends no
+    terminal modes, so this builds the same request with every translation turned off.
+    Raises ``paramiko.SSHException`` when the server refuses (``PermitTTY no``).
+    """
+    m = paramiko.Message()
+    m.add_byte(cMSG_CHANNEL_REQUEST)
+    m.add_int(chan.remote_chanid)
+    m.add_string("pty-req")
+    m.add_boolean(True)
+    m.add_string("dumb")
+    for size in (0, 0, 0, 0):  # columns, rows, width and height in pixels: unknown
+        m.add_int(size)
+    m.add_string(_RAW_MODE_BYTES)
+    chan._event_pending()  # type: ignore[attr-defined]
+    chan.transport._send_user_message(m)  # type: ignore[union-attr]
+    chan._wait_for_event()  # type: ignore[attr-defined]
+
+
 class SshTransport:
     """Runs argv on one host over its single open connection (one channel per command).
 
-    The same connection carries the host's tunnels (:meth:`tunnel`), closed with it.
+    Every command gets a raw pty (when the server allows one), so giving up on it — a
+    timeout, a host deadline, Ctrl-C, the controller exiting — hangs the remote session
+    up and ends it, even when it hangs before any of our code runs. The same connection
+    carries the host's tunnels (:meth:`tunnel`), closed with it.
     """
 
     is_local = False
@@ -378,6 +432,7 @@ class SshTransport:
         self.tunnels: dict[tuple[str, int], Tunnel] = {}
         self._tunnels_lock = threading.Lock()
         self._closed = threading.Event()
+        self.pty = True  # turned off for this host once its server refuses a pty
 
     def tunnel(self, host: str, port: int) -> tuple[str, int]:
         """``("127.0.0.1", local_port)`` forwarding to ``host:port`` as this host sees it.
@@ -425,10 +480,7 @@ class SshTransport:
         if transport is None or not transport.is_active():
             raise TransportError(f"connection to {self.target.name} is closed")
         self.stats.count(self.stats.commands, self.target.name)
-        try:
-            chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise TransportError(f"cannot open a session on {self.target.name}: {exc}") from None
+        chan = self._session(transport, deadline)
         try:
             return self._exchange(
                 chan,
@@ -439,7 +491,31 @@ class SshTransport:
                 max_output=max_output,
             )
         finally:
-            chan.close()
+            chan.close()  # on a pty: the remote session is hung up, whatever it was doing
+
+    def _session(self, transport: paramiko.Transport, deadline: float) -> paramiko.Channel:
+        for _attempt in range(2):
+            try:
+                chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                raise TransportError(
+                    f"cannot open a session on {self.target.name}: {exc}"
+                ) from None
+            if not self.pty:
+                return chan
+            try:
+                request_raw_pty(chan)
+                return chan
+            except (paramiko.SSHException, EOFError, OSError):
+                # Refused (PermitTTY no) and paramiko closed the channel: go on without.
+                log.warning(
+                    "readiness: %s refuses a pty: a command that hangs there before the "
+                    "probe starts cannot be stopped from here",
+                    self.target.name,
+                )
+                chan.close()
+                self.pty = False
+        raise TransportError(f"cannot open a session on {self.target.name}")
 
     def _exchange(
         self,
@@ -456,7 +532,8 @@ class SshTransport:
             chan.exec_command(command)
             if stdin:
                 chan.sendall(stdin)
-            chan.shutdown_write()
+            if not self.pty:  # a terminal has no end of input: the bootstrap counts bytes
+                chan.shutdown_write()
         except TimeoutError:
             return _result(-1, [], [], started, timed_out=True)
         except (paramiko.SSHException, EOFError, OSError) as exc:

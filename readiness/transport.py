@@ -11,10 +11,13 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from .errors import TransportError
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT",
@@ -73,9 +76,19 @@ class Transport(Protocol):
 
 
 class LocalTransport:
-    """Runs commands on the controller itself (the inventory's ``local`` host)."""
+    """Runs commands on the controller itself (the inventory's ``local`` host).
+
+    :meth:`close` ends what is still running, as closing an SSH pty does on a host:
+    SIGHUP to each command's process group (the bootstrap then kills what it started),
+    SIGKILL after a short grace.
+    """
 
     is_local = True
+
+    def __init__(self) -> None:
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self._closed = False
 
     def run(
         self,
@@ -87,20 +100,27 @@ class LocalTransport:
     ) -> CommandResult:
         started = time.monotonic()
         # A new session so a timeout kills the whole process group, not just the leader.
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        with self._lock:
+            if self._closed:
+                raise TransportError("local transport is closed")
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            self._running.add(proc)
         timed_out = False
         try:
             out, err = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc)
+            _hang_up(proc)
             out, err = proc.communicate()
+        finally:
+            with self._lock:
+                self._running.discard(proc)
         truncated = len(out) > max_output
         return CommandResult(
             exit_code=proc.returncode if proc.returncode is not None else -1,
@@ -116,7 +136,11 @@ class LocalTransport:
         return host, port
 
     def close(self) -> None:
-        return None
+        with self._lock:
+            self._closed = True
+            running = list(self._running)
+        for proc in running:
+            _hang_up(proc)
 
 
 def _identity(host: str, port: int) -> tuple[str, int]:
@@ -129,6 +153,14 @@ def reach_through(transport: object) -> Reach:
     return tunnel if callable(tunnel) else _identity
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
+_GRACE_S = 0.5
+
+
+def _hang_up(proc: subprocess.Popen[bytes]) -> None:
+    """SIGHUP the command's group, SIGKILL it when it is still there after a short grace."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGHUP)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(_GRACE_S)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

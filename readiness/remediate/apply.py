@@ -10,7 +10,6 @@ worse) the snapshot is restored byte for byte. A fix that ran a command on the h
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ..collect import ProbeError, bootstrap_argv, bootstrap_stdin
+from ..collect import ProbeError, check_exit, run_bootstrapped
 from ..model import CheckResult, Status
 from ..redact import redact_url_password
 from ..transport import Transport
@@ -43,19 +42,18 @@ def run_applier(
     transport: Transport, request: Mapping[str, Any], *, timeout_s: float = 60.0, sudo: bool = False
 ) -> dict[str, Any]:
     """Run the host-side applier once; its answer as a dict (``ok`` says if it succeeded)."""
-    src = applier_source()
-    stdin = bootstrap_stdin(src, json.dumps(request).encode(), deadline_s=timeout_s)
-    python = sys.executable if transport.is_local else "python3"
-    argv = bootstrap_argv(python=python, sudo=sudo)
-    res = transport.run(argv, stdin=stdin, timeout=timeout_s + 5, max_output=64 * 1024 * 1024)
-    if res.timed_out or res.exit_code == 124:
-        raise ProbeError(f"applier timed out after {timeout_s:.0f}s")
-    if sudo and res.exit_code == 1 and b"password" in res.stderr.lower():
-        raise ProbeError("sudo requires a password on this host (use passwordless sudo for --sudo)")
-    if res.exit_code != 0 or res.truncated:
-        raise ProbeError(f"applier failed with exit code {res.exit_code}: {res.stderr_text(500)}")
+    limit = 64 * 1024 * 1024
+    res = run_bootstrapped(
+        transport,
+        applier_source(),
+        json.dumps(request).encode(),
+        timeout_s=timeout_s,
+        sudo=sudo,
+        max_output=limit,
+    )
+    check_exit(res, "applier", timeout_s=timeout_s, sudo=sudo, max_output=limit)
     try:
-        answer = json.loads(res.stdout.decode("utf-8", "replace"))
+        answer = json.loads(res.answer.decode("utf-8", "replace"))
     except ValueError as exc:
         raise ProbeError(f"applier answer is not JSON: {exc}") from None
     if not isinstance(answer, dict):

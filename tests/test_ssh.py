@@ -1,0 +1,220 @@
+"""Nothing readiness starts on a host outlives the run (readiness.ssh, readiness.collect).
+
+Hostile hosts from tests/services/sshd.py: one whose ``python3`` hangs before any Python
+code runs, one whose sshd has a ``ForceCommand`` that hangs. Every session on a loopback
+host carries a marker in its environment, so a /proc census finds what a run left behind,
+whichever way it ended: a command timeout, a host deadline, or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from readiness import validate
+from readiness.loopback import LoopbackFleet, hang_python, start_fleet
+from readiness.model import Status
+from readiness.runner import RunOptions
+from readiness.ssh import SshConnector
+
+from .services.apps import write_app
+from .services.sshd import wait_for_no_leftovers
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKS = ["environment"]
+
+
+def _options(fleet: LoopbackFleet, **kw: object) -> RunOptions:
+    base: dict[str, object] = {
+        "known_hosts": str(fleet.known_hosts),
+        "ssh_config": "",
+        "connect_timeout": 5.0,
+        "command_timeout": 2.0,
+        "host_deadline": 30.0,
+        "progress": False,
+    }
+    return RunOptions(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_hung_python_and_forced_command_are_hung_up_after_a_command_timeout(
+    hostile_fleet: LoopbackFleet,
+) -> None:
+    t0 = time.monotonic()
+    report = validate(
+        "fleet", CHECKS, inventory=str(hostile_fleet.inventory), options=_options(hostile_fleet)
+    )
+    assert time.monotonic() - t0 < 15
+    by_host = {h.host: h for h in report.hosts}
+    assert by_host["h0000"].status is not Status.ERROR
+    for name in ("h0001", "h0002"):
+        assert by_host[name].status is Status.ERROR
+        assert "timed out" in by_host[name].results[0].message
+    assert "Python never started" in by_host["h0001"].results[0].message
+    assert wait_for_no_leftovers(hostile_fleet) == {}
+
+
+def test_hung_hosts_are_hung_up_at_their_host_deadline(hostile_fleet: LoopbackFleet) -> None:
+    options = _options(hostile_fleet, command_timeout=60.0, host_deadline=2.0)
+    t0 = time.monotonic()
+    report = validate("fleet", CHECKS, inventory=str(hostile_fleet.inventory), options=options)
+    assert time.monotonic() - t0 < 15
+    statuses = {h.host: h.status for h in report.hosts}
+    assert statuses["h0001"] is Status.UNREACHABLE
+    assert statuses["h0002"] is Status.UNREACHABLE
+    assert "deadline" in report.hosts[1].reason
+    assert wait_for_no_leftovers(hostile_fleet) == {}
+
+
+def test_a_hung_command_started_by_the_probe_dies_with_it(hostile_fleet: LoopbackFleet) -> None:
+    """The probe's commands run in their own sessions: the hang-up alone would miss them."""
+    from readiness.collect import run_probe
+
+    connector = SshConnector(_options(hostile_fleet))
+    healthy = next(h for h in _hosts(hostile_fleet) if h.name == "h0000")
+    transport = connector.open(healthy)
+    try:
+        with pytest.raises(Exception, match="timed out"):
+            run_probe(
+                transport,
+                {"smoke": {"op": "run", "argv": ["sleep", "1000"], "timeout": 1000}},
+                timeout_s=1,
+            )
+    finally:
+        transport.close()
+    assert wait_for_no_leftovers(hostile_fleet) == {}
+
+
+def _hosts(fleet: LoopbackFleet) -> list[object]:
+    from readiness.inventory import load_inventory
+
+    return list(load_inventory(fleet.inventory).select("fleet"))
+
+
+# --- Ctrl-C and SIGTERM through the command a user types -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def thirty_hosts() -> object:
+    """30 hosts; every third one (10 in all) has a python3 that hangs."""
+
+    def setup(index: int, host: object) -> None:
+        if index % 3 == 1:
+            hang_python(host)  # type: ignore[arg-type]
+
+    fleet = start_fleet(30, app_writer=lambda _i, root: write_app(root), host_setup=setup)
+    try:
+        yield fleet
+    finally:
+        for pids in fleet.leftovers().values():
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+        fleet.stop()
+
+
+def _start_cli(fleet: LoopbackFleet, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    config = tmp_path / "invoke.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "readiness": {
+                    "known_hosts": str(fleet.known_hosts),
+                    "ssh_config": "",
+                    "connect_timeout": 5,
+                    "command_timeout": 60,
+                }
+            }
+        )
+    )
+    readiness = Path(sys.executable).with_name("readiness")
+    return subprocess.Popen(
+        [
+            str(readiness),
+            "-f",
+            str(config),
+            "validate",
+            "-i",
+            str(fleet.inventory),
+            "--hosts",
+            "fleet",
+            "--check",
+            "environment",
+            *extra,
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_until_hanging(fleet: LoopbackFleet, count: int, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while len(fleet.leftovers()) < count:
+        assert time.monotonic() < deadline, "the hanging hosts never started their probes"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_writes_the_partial_report_in_two_seconds_and_leaves_nothing_on_hosts(
+    thirty_hosts: LoopbackFleet, tmp_path: Path, sig: int, code: int
+) -> None:
+    fleet = thirty_hosts
+    saved = tmp_path / "report.json"
+    saved.write_text('{"previous": true}\n')
+    proc = _start_cli(fleet, tmp_path, "--json", "--save", str(saved))
+    try:
+        _wait_until_hanging(fleet, 10)
+        time.sleep(1.0)  # the 20 healthy hosts finish meanwhile
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert took < 2.0, f"exit {took:.2f}s after the signal"
+    assert "Traceback" not in err
+    doc = json.loads(out)
+    assert json.loads(saved.read_text()) == doc  # the partial report replaced the old file
+    assert doc["interrupted"] is True
+    assert doc["exit_code"] == code
+    statuses = [h["status"] for h in doc["hosts"]]
+    assert len(statuses) == 30
+    assert statuses.count("interrupted") == 10
+    assert all(s != "interrupted" for i, s in enumerate(statuses) if i % 3 != 1)
+    assert doc["summary"]["interrupted"] == 10  # one check per host
+    assert wait_for_no_leftovers(fleet) == {}
+
+
+def test_a_second_ctrl_c_while_saving_leaves_a_whole_report_file(
+    thirty_hosts: LoopbackFleet, tmp_path: Path
+) -> None:
+    fleet = thirty_hosts
+    saved = tmp_path / "report.json"
+    saved.write_text('{"previous": true}\n')
+    proc = _start_cli(fleet, tmp_path, "--json", "--save", str(saved))
+    try:
+        _wait_until_hanging(fleet, 10)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    doc = json.loads(saved.read_text())  # the old file or the new one: never half of one
+    assert doc == {"previous": True} or doc["interrupted"] is True
+    assert not list(tmp_path.glob(".report.json.*"))  # no temporary file left behind
+    assert wait_for_no_leftovers(fleet) == {}
