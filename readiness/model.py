@@ -35,8 +35,10 @@ def utcnow() -> datetime:
 class Status(enum.Enum):
     """A check's verdict, ordered by severity so a fleet's verdict is ``max()``.
 
-    SKIPPED < READY < DEGRADED < NOT_READY < ERROR < UNREACHABLE. SKIPPED sorts
-    lowest because "not applicable here" must never hide a READY or worse.
+    SKIPPED < READY < DEGRADED < NOT_READY < ERROR < UNREACHABLE < INTERRUPTED.
+    SKIPPED sorts lowest because "not applicable here" must never hide a READY or
+    worse. INTERRUPTED marks a host the run stopped before auditing (Ctrl-C, SIGTERM):
+    never ready, and counted apart from hosts that were audited and failed.
     Values are the original validator's lowercase strings.
     """
 
@@ -46,6 +48,7 @@ class Status(enum.Enum):
     NOT_READY = "not_ready"
     ERROR = "error"
     UNREACHABLE = "unreachable"
+    INTERRUPTED = "interrupted"
 
     @property
     def rank(self) -> int:
@@ -104,6 +107,7 @@ _SYMBOL = {
     Status.NOT_READY: "✗",
     Status.ERROR: "!",
     Status.UNREACHABLE: "?",
+    Status.INTERRUPTED: "~",
 }
 
 
@@ -249,6 +253,7 @@ class FleetReport:
     checks: tuple[str, ...] = ()
     title: str = "PRODUCTION READINESS VALIDATION REPORT"
     interrupted: bool = False
+    interrupted_by: str = ""  # "SIGINT" or "SIGTERM" when interrupted
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -283,8 +288,10 @@ class FleetReport:
         With ``fail_on=Status.DEGRADED`` a DEGRADED fleet exits 2 (warnings stop
         the pipeline) while blocking statuses still exit 1.
         """
+        if self.interrupted:
+            return 143 if self.interrupted_by == "SIGTERM" else 130
         worst = self.overall_status
-        if worst.blocking or self.interrupted:
+        if worst.blocking:
             return 1
         if fail_on is Status.DEGRADED and worst is Status.DEGRADED:
             return 2
@@ -303,6 +310,7 @@ class FleetReport:
             "summary": self.summary(),
             "checks": list(self.check_names),
             "interrupted": self.interrupted,
+            "interrupted_by": self.interrupted_by,
             "hosts": [h.to_dict() for h in self.hosts],
         }
         if self.extra:
@@ -319,6 +327,7 @@ class FleetReport:
             checks=tuple(data.get("checks", ())),
             title=str(data.get("title", cls.title)),
             interrupted=bool(data.get("interrupted", False)),
+            interrupted_by=str(data.get("interrupted_by") or ""),
         )
 
 

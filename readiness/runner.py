@@ -8,19 +8,21 @@ crosses this boundary, and even then every finished host is kept.
 from __future__ import annotations
 
 import contextlib
+import queue
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from .appconfig import AppConfig, build_app_config
 from .collect import ProbeError, run_probe
 from .errors import TransportError
+from .interrupt import signal_name
 from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
 from .profile import Profile
+from .progress import Progress
 from .redact import Redactor, is_secret_name
 from .registry import CheckContext, CheckSpec, FactSpecs
 from .transport import DEFAULT_MAX_OUTPUT, LocalTransport, Transport, reach_through
@@ -67,7 +69,8 @@ class RunOptions:
     ssh_config: str | None = None
     identity_file: str | None = None
     max_output: int = DEFAULT_MAX_OUTPUT
-    progress: bool | None = None  # None: only when stderr is a terminal
+    progress: bool | None = None  # None/True: a live line on a tty, else a plain line
+    progress_interval: float = 10.0  # seconds between plain progress lines (no tty)
     quiet: bool = False
 
 
@@ -262,6 +265,7 @@ def _failed_host(
     recs = {
         Status.UNREACHABLE: "Check the host is up, its address/port/user in the inventory, and its key in known_hosts",
         Status.ERROR: "Fix the host-side problem above, then rerun the audit",
+        Status.INTERRUPTED: "Rerun the audit: this host was not audited",
     }
     results = tuple(
         CheckResult(
@@ -285,27 +289,6 @@ def _failed_host(
     )
 
 
-class _Progress:
-    def __init__(self, total: int, enabled: bool, stream: IO[str]) -> None:
-        self.total, self.enabled, self.stream = total, enabled, stream
-        self.done = self.failed = 0
-
-    def update(self, report: HostReport) -> None:
-        self.done += 1
-        if report.status.blocking:
-            self.failed += 1
-        if self.enabled:
-            self.stream.write(
-                f"\r[readiness] {self.done}/{self.total} hosts done, {self.failed} not ready"
-            )
-            self.stream.flush()
-
-    def finish(self) -> None:
-        if self.enabled and self.done:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 class _FleetRun:
     """State of one fleet run: which host started when, which transport is open."""
 
@@ -319,7 +302,7 @@ class _FleetRun:
         connector: Connector,
         redactor: Redactor,
         app_object: Any,
-        progress: _Progress,
+        progress: Progress,
     ) -> None:
         self.hosts, self.specs, self.profiles = hosts, specs, profiles
         self.options, self.connector, self.redactor = options, connector, redactor
@@ -328,19 +311,38 @@ class _FleetRun:
         self.transports: dict[int, Transport] = {}
         self.started_at: dict[int, float] = {}
         self.lock = threading.Lock()
-        self.interrupt = False
+        self.stopping = threading.Event()  # set on interruption: start nothing more
+        self.done: queue.SimpleQueue[tuple[int, HostReport | BaseException]] = queue.SimpleQueue()
+        self.next_index = 0
+
+    def worker(self) -> None:
+        """Take the next host until none are left or the run stops (a daemon thread)."""
+        while not self.stopping.is_set():
+            with self.lock:
+                i = self.next_index
+                if i >= len(self.hosts):
+                    return
+                self.next_index += 1
+                self.started_at[i] = time.monotonic()
+            self.progress.started(i)
+            try:
+                outcome: HostReport | BaseException = self.work(i)
+            except BaseException as exc:  # reported as the host's ERROR by collect()
+                outcome = exc
+            self.done.put((i, outcome))
 
     def work(self, i: int) -> HostReport:
         host = self.hosts[i]
-        t0 = time.monotonic()
-        with self.lock:
-            self.started_at[i] = t0
+        t0 = self.started_at[i]
         try:
             transport = self.connector.open(host)
         except Exception as exc:  # refused, timed out, auth failed, host key: all UNREACHABLE
             msg = str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
             return _failed_host(host, self.specs, Status.UNREACHABLE, self.redactor.text(msg), t0)
         with self.lock:
+            if self.stopping.is_set():  # interrupted while connecting: start nothing there
+                _quiet_close(transport)
+                return _failed_host(host, self.specs, Status.INTERRUPTED, _NOT_AUDITED, t0)
             self.transports[i] = transport
         try:
             return audit_host(
@@ -360,57 +362,58 @@ class _FleetRun:
     def record(self, i: int, report: HostReport) -> None:
         if self.reports[i] is None:
             self.reports[i] = report
-            self.progress.update(report)
+            self.progress.finished(i, report)
 
-    def collect(self, fut: Future[HostReport], i: int) -> None:
-        exc = fut.exception()
-        if isinstance(exc, KeyboardInterrupt):  # a worker's Ctrl-C stops the run too
-            self.interrupt = True
+    def collect(self, i: int, outcome: HostReport | BaseException) -> None:
+        if isinstance(outcome, HostReport):
+            self.record(i, outcome)
             return
-        if exc is None:
-            self.record(i, fut.result())
-        else:
-            msg = self.redactor.text(f"internal error: {exc!r}")
-            self.record(
-                i, _failed_host(self.hosts[i], self.specs, Status.ERROR, msg, time.monotonic())
-            )
+        msg = self.redactor.text(f"internal error: {outcome!r}")
+        self.record(i, _failed_host(self.hosts[i], self.specs, Status.ERROR, msg, time.monotonic()))
 
-    def enforce_deadlines(
-        self, pending: set[Future[HostReport]], index: Mapping[Future[HostReport], int]
-    ) -> None:
+    def enforce_deadlines(self) -> None:
         """A host past its deadline is reported UNREACHABLE and its connection torn down."""
         now, limit = time.monotonic(), self.options.host_deadline
-        for fut in list(pending):
-            i = index[fut]
-            with self.lock:
-                began, transport = self.started_at.get(i), self.transports.get(i)
-            if began is None or now - began <= limit:
-                continue
-            pending.discard(fut)
+        with self.lock:
+            late = [
+                (i, began, self.transports.get(i))
+                for i, began in self.started_at.items()
+                if self.reports[i] is None and now - began > limit
+            ]
+        for i, began, transport in late:
             msg = f"host deadline of {limit:g}s exceeded"
             self.record(i, _failed_host(self.hosts[i], self.specs, Status.UNREACHABLE, msg, began))
             if transport is not None:
-                _quiet_close(transport)
+                _quiet_close(transport)  # hangs the remote session up: nothing stays there
+
+    def finished(self) -> bool:
+        return all(r is not None for r in self.reports)
 
     def abort(self) -> None:
+        """Start nothing more; hang up every open connection (their remote work ends)."""
         with self.lock:
+            self.stopping.set()
             open_now = list(self.transports.values())
         for transport in open_now:
             _quiet_close(transport)
 
-    def final(self) -> list[HostReport]:
+    def final(self, reason: str) -> list[HostReport]:
+        now = time.monotonic()
         return [
             rep
             if rep is not None
             else _failed_host(
                 self.hosts[i],
                 self.specs,
-                Status.ERROR,
-                "not audited: run interrupted",
-                time.monotonic(),
+                Status.INTERRUPTED,
+                reason,
+                self.started_at.get(i, now),
             )
             for i, rep in enumerate(self.reports)
         ]
+
+
+_NOT_AUDITED = "not audited: run interrupted"
 
 
 def run_fleet(
@@ -426,15 +429,16 @@ def run_fleet(
 ) -> FleetReport:
     """Audit ``hosts`` with at most ``options.forks`` at once; results in inventory order.
 
-    Ctrl-C stops starting hosts, tears down open connections, and still returns
-    every finished host; the rest are marked "not audited".
+    Ctrl-C (KeyboardInterrupt, or :class:`~readiness.interrupt.Interrupted` for SIGTERM)
+    stops starting hosts, hangs up every open connection (which ends the remote
+    processes) and returns at once: every finished host is kept, the rest are
+    INTERRUPTED, and the report says which signal stopped the run. Workers are daemon
+    threads, so a host stuck in a TCP connect cannot hold the process open.
     """
     options = options or RunOptions()
     own_connector = connector is None
     connector = connector or LocalConnector(options)
-    stream = stderr or sys.stderr
-    show = options.progress if options.progress is not None else stream.isatty()
-    progress = _Progress(len(hosts), bool(show) and not options.quiet and len(hosts) > 1, stream)
+    progress = Progress.for_run(hosts, options, stderr or sys.stderr)
     run = _FleetRun(
         hosts,
         specs,
@@ -445,32 +449,36 @@ def run_fleet(
         app_object=app_object,
         progress=progress,
     )
-    interrupted = False
-    pool = ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts) or 1)))
-    index = {pool.submit(run.work, i): i for i in range(len(hosts))}
-    pending = set(index)
+    interrupted_by = ""
+    workers = max(1, min(options.forks, len(hosts) or 1))
     try:
-        while pending:
-            done, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
-            for fut in done:
-                pending.discard(fut)
-                run.collect(fut, index[fut])
-            if run.interrupt:  # after recording every host that finished with it
-                raise KeyboardInterrupt
-            run.enforce_deadlines(pending, index)
-    except KeyboardInterrupt:
-        interrupted = True
-        for fut in pending:
-            fut.cancel()
+        for n in range(workers if hosts else 0):
+            threading.Thread(target=run.worker, name=f"readiness-fleet-{n}", daemon=True).start()
+        while not run.finished():
+            with contextlib.suppress(queue.Empty):
+                i, outcome = run.done.get(timeout=0.05)
+                if isinstance(outcome, KeyboardInterrupt):  # a worker's Ctrl-C stops the run
+                    raise outcome
+                run.collect(i, outcome)
+                continue
+            run.enforce_deadlines()
+            progress.tick()
+    except KeyboardInterrupt as exc:
+        interrupted_by = signal_name(exc)
         run.abort()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        progress.finish()
+        progress.close()
         if own_connector:
             connector.close()
-    return FleetReport(
-        hosts=tuple(run.final()), checks=tuple(s.name for s in specs), interrupted=interrupted
+    reason = f"{_NOT_AUDITED} ({interrupted_by})" if interrupted_by else _NOT_AUDITED
+    report = FleetReport(
+        hosts=tuple(run.final(reason)),
+        checks=tuple(s.name for s in specs),
+        interrupted=bool(interrupted_by),
+        interrupted_by=interrupted_by,
     )
+    progress.summary(report)
+    return report
 
 
 def _quiet_close(transport: Transport) -> None:

@@ -171,7 +171,7 @@ class SuiteRun:
 
     @property
     def exit_code(self) -> int:
-        if self.gates is None or not self.gates.rows:
+        if self.report.interrupted or self.gates is None or not self.gates.rows:
             return self.report.exit_code(self.fail_on)
         return self.gates.exit_code
 
@@ -292,7 +292,9 @@ def _attach(report: FleetReport, suite: Suite, gates: GateReport, fail_on: Statu
         **report.extra,
         "suite": suite.name,
         "quality_gates": gates.to_dict(),
-        "exit_code": gates.exit_code if gates.rows else report.exit_code(fail_on),
+        "exit_code": gates.exit_code
+        if gates.rows and not report.interrupted
+        else report.exit_code(fail_on),
     }
     title = f"PRODUCTION READINESS: {suite.title.upper()} ({suite.name})"
     return replace(report, extra=extra, title=title)

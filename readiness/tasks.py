@@ -21,6 +21,7 @@ from invoke.tasks import task
 from . import report as report_mod
 from .api import INVENTORY_ENV, load_selected_hosts
 from .errors import ReadinessError
+from .interrupt import exit_code_for, handle_signals, signal_name
 from .model import FleetReport, Status
 from .runner import RunOptions
 from .suites import SUITES, run_suite
@@ -121,17 +122,22 @@ def _audit(
             raise ReadinessError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
         threshold = Status.parse(fail_on)
         inv = _inventory(c, inventory)
-        run = run_suite(
-            suite or "validate",
-            hosts,
-            check or None,
-            inventory=inv,
-            limit=limit,
-            profile=profile,
-            options=_options(c, **opts),
-            fail_on=threshold,
-        )
-        _emit(run.report, fmt, save, threshold, group_by)
+        # Ctrl-C/SIGTERM during the run: the fleet loop returns the partial report, which is
+        # rendered and saved; a second one while saving leaves the previous file intact.
+        with handle_signals():
+            run = run_suite(
+                suite or "validate",
+                hosts,
+                check or None,
+                inventory=inv,
+                limit=limit,
+                profile=profile,
+                options=_options(c, **opts),
+                fail_on=threshold,
+            )
+            _emit(run.report, fmt, save, threshold, group_by)
+    except KeyboardInterrupt as exc:
+        raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:
         raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
     except ValueError as exc:

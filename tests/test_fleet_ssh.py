@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -361,7 +362,7 @@ def test_ctrl_c_keeps_finished_hosts_and_marks_the_rest_not_audited(
     assert _statuses(report)[names[0]] is Status.READY
     assert _statuses(report)[names[1]] is Status.DEGRADED
     for h in report.hosts[2:]:
-        assert h.status is Status.ERROR
+        assert h.status is Status.INTERRUPTED
         assert "not audited" in h.results[0].message
 
 
@@ -452,7 +453,8 @@ def test_invoke_yaml_readiness_section_supplies_inventory_known_hosts_and_timeou
         check=False,
     )
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr == ""
+    # quiet: no progress line, only the one-line summary CI logs rely on
+    assert re.fullmatch(r"\[readiness\] 4 hosts in \d+s: 3 ready, 1 not ready\n", proc.stderr)
     doc = json.loads(proc.stdout)
     assert [h["status"] for h in doc["hosts"]] == ["ready", "ready", "not_ready", "ready"]
 

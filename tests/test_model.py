@@ -35,6 +35,7 @@ def test_statuses_serialize_as_the_original_lowercase_strings() -> None:
         "not_ready",
         "error",
         "unreachable",
+        "interrupted",
     ]
     assert Status.parse("NOT-READY") is Status.NOT_READY
     with pytest.raises(ValueError, match="valid"):
@@ -92,9 +93,12 @@ def test_fleet_exit_code_is_one_when_anything_blocks(bad: Status) -> None:
     assert fleet.exit_code(fail_on=Status.DEGRADED) == 1
 
 
-def test_an_interrupted_run_never_exits_zero() -> None:
+def test_an_interrupted_run_exits_128_plus_the_signal_whatever_its_hosts_say() -> None:
     fleet = FleetReport((HostReport("a", (_r(Status.READY),)),), interrupted=True)
-    assert fleet.exit_code() == 1
+    assert fleet.exit_code() == 130
+    term = FleetReport(fleet.hosts, interrupted=True, interrupted_by="SIGTERM")
+    assert term.exit_code() == 143
+    assert FleetReport.from_dict(term.to_dict()).exit_code() == 143
 
 
 def test_summary_counts_every_status_and_host() -> None:

@@ -18,6 +18,7 @@ _SHORT = {
     Status.NOT_READY: "✗ NOT",
     Status.ERROR: "! err",
     Status.UNREACHABLE: "? unr",
+    Status.INTERRUPTED: "~ int",
     Status.SKIPPED: "- skip",
 }
 

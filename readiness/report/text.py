@@ -24,6 +24,8 @@ def overall_line(status: Status, has_recommendations: bool) -> str:
         return "- NOTHING TO CHECK (all skipped)"
     if status is Status.UNREACHABLE:
         return "? NOT READY (hosts unreachable)"
+    if status is Status.INTERRUPTED:
+        return "~ NOT READY (run interrupted: hosts not audited)"
     return "✗ NOT READY"
 
 
@@ -46,6 +48,7 @@ def render_text(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_:
     for status, label in (
         (Status.ERROR, "Error"),
         (Status.UNREACHABLE, "Unreachable"),
+        (Status.INTERRUPTED, "Interrupted"),
         (Status.SKIPPED, "Skipped"),
     ):
         if summary[status.value]:

@@ -1,0 +1,79 @@
+"""Ctrl-C and SIGTERM as one exception, so every task stops the same way.
+
+Python turns SIGINT into KeyboardInterrupt but lets SIGTERM kill the process outright,
+which would leave no partial report. :func:`handle_signals` makes both raise
+:class:`Interrupted` in the main thread; the fleet loop catches it (it is a
+KeyboardInterrupt), hangs up every host and returns what it has. Exit codes follow
+the shell convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+__all__ = ["Interrupted", "exit_code_for", "handle_signals", "signal_name"]
+
+_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
+class Interrupted(KeyboardInterrupt):
+    """A SIGINT or SIGTERM arrived; ``signum`` says which."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(_NAMES.get(signal.Signals(signum), f"signal {signum}"))
+        self.signum = signum
+
+
+def signal_name(exc: BaseException) -> str:
+    """``SIGTERM`` for an Interrupted(SIGTERM), ``SIGINT`` for any other KeyboardInterrupt."""
+    if isinstance(exc, Interrupted):
+        return _NAMES.get(signal.Signals(exc.signum), "SIGINT")
+    return "SIGINT"
+
+
+def exit_code_for(name: str) -> int:
+    """130 for SIGINT, 143 for SIGTERM (128 + the signal number)."""
+    return _CODES.get(name, 130)
+
+
+class _Handler:
+    """First signal: raise Interrupted. Second: ignored, the partial report is being
+    written (a save is atomic, so no half file either way). Third: leave at once."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if len(self.received) == 1:
+            raise Interrupted(signum)
+        if len(self.received) >= 3:
+            os._exit(exit_code_for(_NAMES.get(signal.Signals(self.received[0]), "SIGINT")))
+
+
+@contextlib.contextmanager
+def handle_signals() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM raise :class:`Interrupted` (main thread only).
+
+    After an interruption both signals are ignored from then on: the partial report is
+    written by then, and a late Ctrl-C while the process exits must neither print a
+    traceback nor turn exit code 130 into death by signal.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _NAMES}
+    handler = _Handler()
+    for sig in _NAMES:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_IGN if handler.received else old)

@@ -1,0 +1,162 @@
+"""Progress of a fleet run on stderr: a live line on a terminal, a plain line for CI logs.
+
+On a terminal the line is redrawn in place (at most five times a second): hosts done of
+total, not ready, unreachable, elapsed, an ETA and the slowest host still running.
+Without a terminal the same line is printed on its own every ``progress_interval``
+seconds, so a CI log shows a long run is alive. ``quiet`` turns both off. The final
+summary line is printed for every fleet run of more than one host (and for any
+interrupted run), quiet or not: it is the one line a CI log needs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from .model import FleetReport, HostReport, Status
+
+if TYPE_CHECKING:
+    from .runner import RunOptions
+
+__all__ = ["Progress"]
+
+_REDRAW_S = 0.2
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+class Progress:
+    """Counts hosts as they finish and reports on ``stream`` (thread-safe)."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        stream: IO[str],
+        *,
+        mode: str = "off",  # "tty", "plain" or "off"
+        interval: float = 10.0,
+        summary: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.names, self.stream, self.mode = list(names), stream, mode
+        self.interval, self.show_summary, self.clock = interval, summary, clock
+        self.t0 = clock()
+        self.running: dict[int, float] = {}
+        self.done = self.not_ready = self.unreachable = 0
+        self.last_line = self.t0
+        self.drawn = False
+        self.lock = threading.Lock()
+
+    @classmethod
+    def for_run(cls, hosts: Sequence[Any], options: RunOptions, stream: IO[str]) -> Progress:
+        tty = _isatty(stream)
+        wanted = options.progress if options.progress is not None else True
+        if options.quiet or not wanted or len(hosts) <= 1:
+            mode = "off"
+        else:
+            mode = "tty" if tty else "plain"
+        return cls(
+            [h.name for h in hosts],
+            stream,
+            mode=mode,
+            interval=options.progress_interval,
+            summary=len(hosts) > 1,
+        )
+
+    def started(self, i: int) -> None:
+        with self.lock:
+            self.running[i] = self.clock()
+
+    def finished(self, i: int, report: HostReport) -> None:
+        with self.lock:
+            self.running.pop(i, None)
+            self.done += 1
+            if report.status is Status.UNREACHABLE:
+                self.unreachable += 1
+            elif report.status in (Status.NOT_READY, Status.ERROR):
+                self.not_ready += 1
+        self.tick(force=self.mode == "tty")
+
+    def line(self) -> str:
+        """``17/31 done, 2 not ready, 1 unreachable, 12s elapsed, ETA 9s, waiting on h7 (11s)``."""
+        now = self.clock()
+        with self.lock:
+            done, total = self.done, len(self.names)
+            elapsed = now - self.t0
+            parts = [
+                f"{done}/{total} done",
+                f"{self.not_ready} not ready",
+                f"{self.unreachable} unreachable",
+                f"{_span(elapsed)} elapsed",
+            ]
+            if 0 < done < total:
+                parts.append(f"ETA {_span(elapsed / done * (total - done))}")
+            if self.running:
+                i, began = min(self.running.items(), key=lambda item: item[1])
+                parts.append(f"waiting on {self.names[i]} ({_span(now - began)})")
+        return "[readiness] " + ", ".join(parts)
+
+    def tick(self, *, force: bool = False) -> None:
+        """Called by the fleet loop about 20 times a second: redraw or print when due."""
+        if self.mode == "off":
+            return
+        now = self.clock()
+        due = _REDRAW_S if self.mode == "tty" else self.interval
+        if not force and now - self.last_line < due:
+            return
+        if force and self.mode == "tty" and now - self.last_line < _REDRAW_S / 4:
+            return
+        self.last_line = now
+        text = self.line()
+        try:
+            if self.mode == "tty":
+                self.stream.write("\r" + text + "\x1b[K")
+                self.drawn = True
+            else:
+                self.stream.write(text + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed stderr must not stop the audit
+            self.mode = "off"
+
+    def close(self) -> None:
+        """End the live line (the terminal's next output starts on a fresh line)."""
+        if self.mode == "tty" and self.drawn:
+            try:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+
+    def summary(self, report: FleetReport) -> None:
+        """One line: how many hosts ended in which state, and how long the run took."""
+        if not (self.show_summary or report.interrupted):
+            return
+        counts = dict.fromkeys(Status, 0)
+        for host in report.hosts:
+            counts[host.status] += 1
+        parts = [f"{n} {s.value.replace('_', ' ')}" for s, n in counts.items() if n]
+        how = f" (interrupted by {report.interrupted_by})" if report.interrupted else ""
+        text = (
+            f"[readiness] {len(report.hosts)} hosts in {_span(self.clock() - self.t0)}{how}: "
+            + ", ".join(parts)
+        )
+        try:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
