@@ -1,67 +1,105 @@
-"""Host entries: ``web[01:03]:2222`` → web01..web03 on port 2222, and bracketed IPv6 addresses."""
+"""Host entries: ``web[01:03]:2222`` → web01..web03 on port 2222, and bracketed IPv6 addresses.
+
+Ranges follow Ansible: ``[start:end]`` or ``[start:end:step]``, inclusive; an empty start is 0;
+a start with a leading zero sets the width (and then start and end must be as wide); single
+letters count through ``a..z`` then ``A..Z``. Several ranges in one name multiply.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Callable
-from typing import Any
+import string
 
 from .source import Where
 
-__all__ = ["expand_host", "with_port"]
+__all__ = ["expand_host"]
 
 _RANGE_BUDGET = 10_000  # hosts one name like web[0001:9999] may expand to
-_BRACKETED_IPV6 = re.compile(r"\[(?P<address>[0-9A-Fa-f:.]+)\](?::(?P<port>\d+))?")
-_HOST_RANGE = re.compile(r"\[([^\[\]]*)\]")
-_NUMERIC_RANGE = re.compile(r"(\d+):(\d+)(?::(\d+))?")
-_ALPHA_RANGE = re.compile(r"([a-zA-Z]):([a-zA-Z])(?::(\d+))?")
+_BRACKETED_WITH_PORT = re.compile(r"\[(?P<host>[^\[\]]+)\](?::(?P<port>\d+))?")
+_NAME_WITH_PORT = re.compile(r"(?P<host>(?:[^:\[\]]|\[[^\]]*\])+):(?P<port>[^:\[\]]*)")
 
 
-def expand_host(text: str, where: Where) -> list[tuple[str, int | None]]:
-    """Names (and port) for a host entry: ``web[01:03]:2222`` → web01..web03 on port 2222."""
-    ipv6 = _BRACKETED_IPV6.fullmatch(text)
-    if ipv6:
-        return [(ipv6["address"], int(ipv6["port"]) if ipv6["port"] else None)]
-    name, port = text, None
-    if _HOST_RANGE.sub("", text).count(":") == 1:  # one colon outside ranges: host:port
-        name, _, port_text = text.rpartition(":")
-        if not port_text.isdigit():
-            raise where.error(f"invalid port in host {text!r}")
-        port = int(port_text)
-    return [(expanded, port) for expanded in _expand_ranges(name, where)]
+def expand_host(text: str, where: Where) -> tuple[list[str], int | None]:
+    """Names and port of a host entry: ``web[01:03]:2222`` → web01..web03 on port 2222."""
+    name, port = _split_port(text, where)
+    names = _expand_ranges(name, text, where)
+    if len(names) > _RANGE_BUDGET:
+        raise where.error(f"host range {text!r} expands to more than {_RANGE_BUDGET} hosts")
+    return names, port
 
 
-def _expand_ranges(name: str, where: Where) -> list[str]:
-    names = [""]
-    position = 0
-    for match in _HOST_RANGE.finditer(name):
-        items = _range_items(match.group(1), name, where)
-        literal = name[position : match.start()]
-        names = [prefix + literal + item for prefix in names for item in items]
+def _split_port(text: str, where: Where) -> tuple[str, int | None]:
+    bracketed = _BRACKETED_WITH_PORT.fullmatch(text)
+    if bracketed and _is_ip(bracketed["host"]):
+        return bracketed["host"], int(bracketed["port"]) if bracketed["port"] else None
+    if _is_ip(text):
+        return text, None
+    with_port = _NAME_WITH_PORT.fullmatch(text)
+    if with_port:
+        if not with_port["port"].isdigit():
+            raise where.error(f"invalid port in host {text!r} (write host:PORT with a number)")
+        return with_port["host"], int(with_port["port"])
+    if text.endswith(":"):
+        raise where.error(f"invalid host {text!r}: a trailing ':' must be followed by a port")
+    return text, None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _expand_ranges(name: str, text: str, where: Where) -> list[str]:
+    if "[" not in name:
+        if "]" in name:
+            raise where.error(f"invalid host name {text!r}: ']' without '['")
+        return [name]
+    head, _, rest = name.partition("[")
+    spec, closed, tail = rest.partition("]")
+    if not closed:
+        raise where.error(f"invalid host range in {text!r}: '[' without ']'")
+    if "]" in head:
+        raise where.error(f"invalid host name {text!r}: ']' without '['")
+    items = _range_items(spec, text, where)
+    if not items:
+        raise where.error(f"host range [{spec}] in {text!r} expands to no hosts")
+    names: list[str] = []
+    for item in items:
+        names += _expand_ranges(head + item + tail, text, where)
         if len(names) > _RANGE_BUDGET:
-            raise where.error(f"host range {name!r} expands to more than {_RANGE_BUDGET} hosts")
-        position = match.end()
-    if "[" in name[position:] or "]" in name[position:]:
-        raise where.error(f"invalid host range in {name!r}")
-    return [prefix + name[position:] for prefix in names]
+            break
+    return names
 
 
-def _range_items(spec: str, name: str, where: Where) -> list[str]:
-    numeric = _NUMERIC_RANGE.fullmatch(spec)
-    alpha = _ALPHA_RANGE.fullmatch(spec)
-    match = numeric or alpha
-    if match is None:
-        raise where.error(f"invalid host range [{spec}] in {name!r}")
-    start, end, step_text = match.groups()
-    step = int(step_text or 1)
-    low, high = (int(start), int(end)) if numeric else (ord(start), ord(end))
-    if low > high or step < 1 or (high - low) // step >= _RANGE_BUDGET:
-        raise where.error(f"invalid host range [{spec}] in {name!r}")
-    width = len(start) if numeric and start.startswith("0") else 0
-    convert: Callable[[int], str] = (lambda n: str(n).zfill(width)) if numeric else chr
-    return [convert(n) for n in range(low, high + 1, step)]
-
-
-def with_port(values: dict[str, Any], port: int | None) -> dict[str, Any]:
-    """``host:2222`` sets ansible_port; an explicit ansible_port on the same line wins."""
-    return values if port is None else {"ansible_port": port, **values}
+def _range_items(spec: str, text: str, where: Where) -> list[str]:
+    bounds = spec.split(":")
+    if len(bounds) not in (2, 3) or not bounds[1]:
+        raise where.error(f"invalid host range [{spec}] in {text!r} (expected [start:end:step])")
+    start, end = bounds[0] or "0", bounds[1]
+    try:
+        step = int(bounds[2]) if len(bounds) == 3 else 1
+    except ValueError:
+        raise where.error(f"invalid step in host range [{spec}] in {text!r}") from None
+    if step < 1:
+        raise where.error(f"invalid step in host range [{spec}] in {text!r}")
+    letters = string.ascii_letters
+    if len(start) == 1 and len(end) == 1 and start in letters and end in letters:
+        first, last = letters.index(start), letters.index(end)
+        if first > last:
+            raise where.error(f"invalid host range [{spec}] in {text!r}: start after end")
+        return list(letters[first : last + 1 : step])
+    if not (start.isdigit() and end.isdigit()):
+        raise where.error(f"invalid host range [{spec}] in {text!r}")
+    width = len(start) if start.startswith("0") and len(start) > 1 else 0
+    if width and len(end) != width:
+        raise where.error(
+            f"invalid host range [{spec}] in {text!r}: a zero-padded start and the end "
+            "must have the same width"
+        )
+    if (int(end) - int(start)) // step >= _RANGE_BUDGET:
+        raise where.error(f"host range {text!r} expands to more than {_RANGE_BUDGET} hosts")
+    return [str(number).zfill(width) for number in range(int(start), int(end) + 1, step)]

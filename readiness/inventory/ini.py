@@ -1,78 +1,137 @@
 """Ansible INI inventories: ``[group]``, ``[group:children]`` and ``[group:vars]`` sections.
 
-Values follow Ansible's INI typing (quoted → str, true/false → bool, integers, list/dict
-literals) and are parsed, never evaluated.
+Read as Ansible reads them: host lines are split like a shell line (``#`` outside quotes starts
+a comment), ``[g:vars]`` lines are ``key = rest of the line``, and every value goes through
+``ast.literal_eval`` (which parses Python literals and never runs code), falling back to the
+string as written. A group named in ``[g:children]`` or ``[g:vars]`` must be declared in the
+same file (or an earlier source), and a child attaches to its parents where it is declared.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import shlex
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .builder import Builder
-from .hostnames import expand_host, with_port
+from .hostnames import expand_host
 from .source import Origin, Where, plain
 
-__all__ = ["parse_ini"]
+__all__ = ["ini_value", "parse_ini"]
 
-_LITERAL_MAX = 65_536  # longest INI value handed to ast.literal_eval
+_LITERAL_MAX = 65_536  # longest INI value handed to ast.literal_eval; longer ones stay strings
 _SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?")
-_TOKEN = re.compile(r"""(?:[^\s"']+|"(?:[^"\\]|\\.)*"|'[^']*')+""")
-_DOUBLE_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_SINGLE_QUOTED = re.compile(r"'([^']*)'")
-_ANY_QUOTED = re.compile(r""""((?:[^"\\]|\\.)*)"|'([^']*)'""")
-_INTEGER = re.compile(r"[-+]?(?:0|[1-9]\d*)")
-_IniLineHandler = Callable[[Builder, str, str, Where, Origin], None]
+_CHILD = re.compile(r"([^:\]\s]+)\s*(?:#.*)?")
+_IniLineHandler = Callable[["_IniFile", str, Where], None]
+
+
+@dataclass
+class _IniFile:
+    """One INI file being read: the current section and the groups it still waits for."""
+
+    builder: Builder
+    origin: Origin
+    group: str = "ungrouped"
+    kind: str = "hosts"
+    pending_children: dict[str, tuple[Where, list[str]]] = field(default_factory=dict)
+    pending_vars: dict[str, Where] = field(default_factory=dict)
 
 
 def parse_ini(builder: Builder, text: str, where: Where, origin: Origin) -> None:
-    group, kind = "ungrouped", "hosts"
+    state = _IniFile(builder, origin)
     for number, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
         at = where.at(number)
-        if not line or line.startswith(("#", ";")):
+        if not line or line[0] in "#;":
             continue
         section = _SECTION.fullmatch(line)
         if section:
-            group, kind = _enter_section(builder, section, at)
-        elif line.startswith("[") and line.endswith("]"):
-            raise at.error(f"invalid section header {line!r}")
+            _enter_section(state, section, at)
+        elif line.startswith("["):
+            if "]" not in line:
+                raise at.error(f"invalid section header {line!r}: missing ']'")
+            if line.endswith("]"):
+                raise at.error(f"invalid section header {line!r} (no spaces; [name:children])")
+            _INI_HANDLERS[state.kind](state, line, at)
         else:
-            _INI_HANDLERS[kind](builder, group, line, at, origin)
+            _INI_HANDLERS[state.kind](state, line, at)
+    for child, (at, parents) in state.pending_children.items():
+        raise at.error(f"[{parents[-1]}:children] names undefined group {child!r}")
+    for group, at in state.pending_vars.items():
+        raise at.error(f"[{group}:vars] for undefined group {group!r}")
 
 
-def _enter_section(builder: Builder, section: re.Match[str], where: Where) -> tuple[str, str]:
-    name, tag = section.group(1), section.group(2) or "hosts"
-    if tag not in _INI_HANDLERS or (tag == "hosts" and section.group(2)):
-        raise where.error(f"unknown section type [{name}:{tag}] (expected :children or :vars)")
-    builder.group(name, where, defined=tag != "vars")
-    return name, tag
+def _enter_section(state: _IniFile, section: re.Match[str], where: Where) -> None:
+    name = section.group(1)
+    kind = section.group(2) or "hosts"
+    if kind not in _INI_HANDLERS or (kind == "hosts" and section.group(2)):
+        raise where.error(
+            f"unknown section type [{section.group(1)}:{kind}] (expected :children or :vars)"
+        )
+    builder = state.builder
+    if name not in builder.groups and kind == "vars" and name not in state.pending_children:
+        state.pending_vars[name] = where
+    if kind != "vars":
+        state.pending_vars.pop(name, None)
+        if name not in builder.groups:
+            builder.group(name, where)
+        _attach_pending(state, name)
+    elif name not in builder.groups:
+        builder.group(name, where)
+    state.group, state.kind = name, kind
 
 
-def _ini_host_line(builder: Builder, group: str, line: str, where: Where, origin: Origin) -> None:
-    tokens, _ = _ini_split(line, where)
-    values: dict[str, Any] = plain(dict(_ini_pair(token, where) for token in tokens[1:]), origin)
-    for name, port in expand_host(tokens[0], where):
-        builder.add_host(group, name, with_port(values, port), where)
+def _attach_pending(state: _IniFile, name: str) -> None:
+    """A group named earlier under [parent:children] joins its parents once it is declared."""
+    pending = state.pending_children.pop(name, None)
+    if pending is None:
+        return
+    at, parents = pending
+    for parent in parents:
+        state.builder.add_child(parent, name, at)
 
 
-def _ini_child_line(builder: Builder, group: str, line: str, where: Where, _: Origin) -> None:
-    tokens, _body = _ini_split(line, where)
-    if len(tokens) != 1:
-        raise where.error(f"expected one group name per line in [{group}:children], got {line!r}")
-    builder.add_child(group, tokens[0], where)
+def _ini_host_line(state: _IniFile, line: str, where: Where) -> None:
+    try:
+        tokens = shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise where.error(f"unterminated quote in host line {line!r} ({exc})") from None
+    if not tokens:
+        return
+    variables: dict[str, Any] = {}
+    for token in tokens[1:]:
+        key, sep, raw = token.partition("=")
+        if not sep or not key:
+            raise where.error(f"expected key=value after the host name, got {token!r}")
+        variables[key] = ini_value(raw)
+    values: dict[str, Any] = plain(variables, state.origin)
+    names, port = expand_host(tokens[0], where)
+    for name in names:
+        state.builder.add_host(state.group, name, dict(values), where, port)
 
 
-def _ini_var_line(builder: Builder, group: str, line: str, where: Where, origin: Origin) -> None:
+def _ini_child_line(state: _IniFile, line: str, where: Where) -> None:
+    match = _CHILD.fullmatch(line)
+    if match is None:
+        raise where.error(f"expected one group name per line in [{state.group}:children]")
+    child = match.group(1)
+    if child in state.builder.groups:
+        state.builder.add_child(state.group, child, where)
+    else:
+        state.pending_children.setdefault(child, (where, []))[1].append(state.group)
+
+
+def _ini_var_line(state: _IniFile, line: str, where: Where) -> None:
     key, sep, rest = line.partition("=")
     key = key.strip()
-    if not sep or not key or any(char.isspace() for char in key):
-        raise where.error(f"expected key=value in [{group}:vars], got {line!r}")
-    tokens, body = _ini_split(rest, where)
-    value = _ini_value(tokens[0]) if len(tokens) == 1 else _ini_value(body)
-    builder.add_group_vars(group, plain({key: value}, origin), where)
+    if not sep or not key:
+        raise where.error(f"expected key=value in [{state.group}:vars], got {line!r}")
+    values = plain({key: ini_value(rest.strip())}, state.origin)
+    state.builder.add_group_vars(state.group, values, where)
 
 
 _INI_HANDLERS: dict[str, _IniLineHandler] = {
@@ -82,51 +141,33 @@ _INI_HANDLERS: dict[str, _IniLineHandler] = {
 }
 
 
-def _ini_split(text: str, where: Where) -> tuple[list[str], str]:
-    """Shell-like tokens of an INI line (quotes kept), and the line without its # comment."""
-    tokens: list[str] = []
-    end = len(text)
-    for match in _TOKEN.finditer(text):
-        if match.group().startswith("#"):
-            end = match.start()
-            break
-        tokens.append(match.group())
-    body = text[:end].strip()
-    if re.sub(r"\s", "", body) != re.sub(r"\s", "", "".join(tokens)):
-        raise where.error(f"unterminated quote in {body!r}")
-    return tokens, body
-
-
-def _ini_pair(token: str, where: Where) -> tuple[str, Any]:
-    key, sep, raw = token.partition("=")
-    if not sep or not key or "'" in key or '"' in key:
-        raise where.error(f"expected key=value, got {token!r}")
-    return key, _ini_value(raw)
-
-
-def _ini_value(raw: str) -> Any:
-    """Ansible-style INI value: quoted → str, true/false → bool, integer → int, [..]/{..} → data.
-
-    Anything else (including floats such as version numbers) stays the string as written.
+def ini_value(raw: str) -> Any:
+    """An INI value as Ansible types it: a Python literal (``42``, ``1.5``, ``True``, ``None``,
+    ``'quoted'``, ``[1, 2]``, ``{"a": 1}``, ``0x1F``) parsed by ``ast.literal_eval``, never
+    evaluated; anything else (``true``, ``yes``, ``0644``, ``hello``) stays the string as written.
     """
-    quoted = _DOUBLE_QUOTED.fullmatch(raw) or _SINGLE_QUOTED.fullmatch(raw)
-    if quoted:
-        return re.sub(r'\\([\\"])', r"\1", quoted.group(1)) if raw[0] == '"' else quoted.group(1)
-    if raw.lower() in ("true", "false"):
-        return raw.lower() == "true"
-    if _INTEGER.fullmatch(raw):
-        return int(raw)
-    if raw.startswith(("[", "{")):
-        return _ini_literal(raw)
-    return _ANY_QUOTED.sub(lambda m: m.group(1) or m.group(2) or "", raw)
-
-
-def _ini_literal(raw: str) -> Any:
-    """A list or dict written as a Python/JSON literal; parsed, never evaluated."""
     if len(raw) > _LITERAL_MAX:
         return raw
     try:
-        value = ast.literal_eval(raw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            value = ast.literal_eval(raw)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return raw
-    return value if isinstance(value, list | dict) else raw
+    return _as_data(value)
+
+
+def _as_data(value: Any) -> Any:
+    """Plain data as Ansible keeps it: tuples and sets become lists; ``...``, complex numbers
+    and bytes become strings."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_as_data(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_data(item) for key, item in value.items()}
+    if value is Ellipsis:
+        return "..."
+    if isinstance(value, complex):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value

@@ -1,28 +1,42 @@
-"""``load_inventory``: inventory files and directories, then their group_vars and host_vars."""
+"""``load_inventory``: inventory files and directories, then their group_vars and host_vars.
+
+As Ansible: a directory is read in name order, descending into subdirectories and skipping
+hidden names, ``group_vars``/``host_vars``/``vars_plugins`` and ignored extensions (``.cfg``,
+``.retry``, ``.orig``, ``.md``, ``.txt``, ...). ``.yml``/``.yaml``/``.json`` files are YAML, a
+file without extension is YAML when it reads as a YAML mapping and INI otherwise, and every
+other file is INI. For each group and host the first of ``<name>``, ``<name>.yml``,
+``<name>.yaml``, ``<name>.json`` in ``group_vars``/``host_vars`` is read; a directory is read
+whole, in name order, descending into subdirectories.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from readiness.errors import InventoryError
 
-from .builder import Builder, check_profile
+from .builder import Builder
 from .ini import parse_ini
-from .model import Inventory
+from .model import PROFILE_KEY, Inventory
 from .source import Origin, Where, plain, read_text
-from .strict_yaml import parse_yaml
+from .strict_yaml import key_where, parse_yaml
 from .yaml_inventory import parse_yaml_inventory
 
 __all__ = ["load_inventory"]
 
+# Ansible's default inventory_ignore_extensions, and the names it never reads as inventory.
 _IGNORED_SUFFIXES = (
-    "~", ".md", ".retry", ".txt", ".rst", ".orig", ".bak", ".swp", ".pyc", ".pyo", ".rpm",
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg",
+    ".retry",
 )  # fmt: skip
+_IGNORED_NAMES = ("group_vars", "host_vars", "vars_plugins")
 _VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 _YAML_SUFFIXES = (".yml", ".yaml", ".json")
+_DEPTH_LIMIT = 32  # nested inventory directories followed; stops symlink loops
 
 
 def load_inventory(paths: str | Path | Sequence[str | Path]) -> Inventory:
@@ -35,93 +49,114 @@ def load_inventory(paths: str | Path | Sequence[str | Path]) -> Inventory:
     if not sources:
         raise InventoryError("no inventory path given")
     builder = Builder()
-    vars_dirs: dict[Path, Origin] = {}
+    vars_dirs: list[tuple[Path, Origin]] = []
     for source in sources:
-        _load_source(builder, source, vars_dirs)
-    for base, origin in vars_dirs.items():
-        _apply_vars_dir(builder, base, origin)
+        if source.is_dir():
+            _load_directory(builder, source, 0)
+            base = source.resolve()
+            vars_dirs.append((base, Origin(base, base)))
+        elif source.is_file():
+            _load_file(builder, source)
+            base = source.resolve().parent
+            vars_dirs.append((base, Origin(base, source.resolve())))
+        else:
+            raise InventoryError("inventory not found", source=str(source))
+    for index, (base, origin) in enumerate(vars_dirs):
+        _apply_vars_dir(builder, base, origin, index)
     return builder.build(tuple(str(source) for source in sources))
 
 
-def _load_source(builder: Builder, source: Path, vars_dirs: dict[Path, Origin]) -> None:
-    if source.is_dir():
-        for path in sorted(source.iterdir()):
-            if path.is_file() and not _ignored(path.name):
-                _load_file(builder, path)
-        vars_dirs.setdefault(source.resolve(), Origin(source.resolve(), source.resolve()))
-    elif source.is_file():
-        _load_file(builder, source)
-        base = source.resolve().parent
-        vars_dirs.setdefault(base, Origin(base, source.resolve()))
-    else:
-        raise InventoryError("inventory not found", source=str(source))
+def _load_directory(builder: Builder, directory: Path, depth: int) -> None:
+    if depth > _DEPTH_LIMIT:
+        raise InventoryError("inventory directories nested too deep", source=str(directory))
+    for path in sorted(directory.iterdir(), key=lambda item: item.name):
+        if _ignored(path.name):
+            continue
+        if path.is_dir():
+            _load_directory(builder, path, depth + 1)
+        elif path.is_file():
+            _load_file(builder, path)
 
 
 def _ignored(name: str) -> bool:
-    return name.startswith(".") or name.endswith(_IGNORED_SUFFIXES)
+    return name.startswith(".") or name in _IGNORED_NAMES or name.endswith(_IGNORED_SUFFIXES)
 
 
 def _load_file(builder: Builder, path: Path) -> None:
-    text = read_text(path)
     where = Where(str(path))
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        raise where.error("TOML inventories are not supported; use YAML or INI")
+    text = read_text(path, comments=suffix not in _YAML_SUFFIXES)
     if text.startswith("#!"):
         raise where.at(1).error(
             "looks like an executable inventory script; readiness never runs inventory scripts"
         )
     origin = Origin(path.resolve().parent, path.resolve())
-    if _is_yaml(path, text):
-        parse_yaml_inventory(builder, parse_yaml(text, where), where, origin)
+    if suffix in _YAML_SUFFIXES or (not path.suffix and _reads_as_yaml_mapping(text)):
+        data = parse_yaml(text, where)
+        if isinstance(data, Mapping) and "plugin" in data:
+            raise where.at(1).error(
+                "inventory plugin configuration; readiness reads static inventories only"
+            )
+        parse_yaml_inventory(builder, data, where, origin)
     else:
         parse_ini(builder, text, where, origin)
 
 
-def _is_yaml(path: Path, text: str) -> bool:
-    suffix = path.suffix.lower()
-    if suffix in _YAML_SUFFIXES:
-        return True
-    if suffix in (".ini", ".cfg"):
+def _reads_as_yaml_mapping(text: str) -> bool:
+    """Ansible tries YAML first for a file without extension and falls back to INI."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)  # structure only: no values built
+    except yaml.YAMLError:
         return False
-    for line in text.splitlines():
-        stripped = re.sub(r"\s+#.*$", "", line).strip()
-        if stripped and not stripped.startswith(("#", ";")):
-            return stripped.startswith(("---", "{")) or (
-                stripped.endswith(":") and not stripped.startswith("[")
-            )
-    return False
+    return isinstance(node, yaml.MappingNode) and bool(node.value)
 
 
-def _apply_vars_dir(builder: Builder, base: Path, origin: Origin) -> None:
+def _apply_vars_dir(builder: Builder, base: Path, origin: Origin, source: int) -> None:
     for name in builder.groups:
         for path in _vars_files(base / "group_vars", name):
-            builder.add_group_vars(name, _read_vars_file(path, origin), Where(str(path)))
-    for name, host in builder.hosts.items():
+            values, where = _read_vars_file(path, origin)
+            builder.add_group_vars_file(name, values, where, source)
+    for name in builder.hosts:
         for path in _vars_files(base / "host_vars", name):
-            values = _read_vars_file(path, origin)
-            check_profile(values, Where(str(path)))
-            host.layers.append(values)
+            values, where = _read_vars_file(path, origin)
+            builder.add_host_vars_file(name, values, where, source)
 
 
 def _vars_files(root: Path, name: str) -> list[Path]:
-    if "/" in name or "\\" in name or name in (".", ".."):
+    """The first of name, name.yml, name.yaml, name.json; a directory is read whole."""
+    if not root.is_dir() or "/" in name or "\\" in name or name in (".", ".."):
         return []  # never let a host name walk out of host_vars/
-    found = [root / f"{name}{suffix}" for suffix in _VARS_SUFFIXES]
-    files = [path for path in found if path.is_file()]
-    folder = root / name
-    if folder.is_dir():
-        files += sorted(
-            path
-            for path in folder.iterdir()
-            if path.is_file() and path.suffix in _VARS_SUFFIXES and not _ignored(path.name)
-        )
-    return files
+    for suffix in _VARS_SUFFIXES:
+        path = root / f"{name}{suffix}"
+        if path.is_dir():
+            return _vars_directory(path, 0)
+        if path.exists():
+            return [path]
+    return []
 
 
-def _read_vars_file(path: Path, origin: Origin) -> dict[str, Any]:
+def _vars_directory(directory: Path, depth: int) -> list[Path]:
+    if depth > _DEPTH_LIMIT:
+        raise InventoryError("variables directories nested too deep", source=str(directory))
+    found: list[Path] = []
+    for path in sorted(directory.iterdir(), key=lambda item: item.name):
+        if path.name.startswith(".") or path.name.endswith("~"):
+            continue
+        if path.is_dir() and not path.suffix:
+            found += _vars_directory(path, depth + 1)
+        elif path.is_file() and path.suffix in _VARS_SUFFIXES:
+            found.append(path)
+    return found
+
+
+def _read_vars_file(path: Path, origin: Origin) -> tuple[dict[str, Any], Where]:
     where = Where(str(path))
     data = parse_yaml(read_text(path), where)
     if data is None:
-        return {}
+        return {}, where
     if not isinstance(data, Mapping):
         raise where.at(1).error("a variables file must hold a mapping of names to values")
     values: dict[str, Any] = plain(data, origin)
-    return values
+    return values, key_where(data, PROFILE_KEY, where)

@@ -45,22 +45,26 @@ class Group:
     children: tuple[str, ...]
     vars: Mapping[str, Any] = field(hash=False)
     source: str
+    priority: int = 1  # ansible_group_priority, from inline inventory vars only
 
 
 @dataclass(frozen=True, eq=False)
 class Inventory:
-    """Hosts and groups in inventory order; ``select`` resolves Ansible host patterns."""
+    """Hosts and groups in the order Ansible creates them; ``select`` resolves host patterns."""
 
     hosts: Mapping[str, Host]
     groups: Mapping[str, Group]
     sources: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # e.g. a name that is both a host and a group
 
     def select(self, pattern: str, limit: str | None = None) -> list[Host]:
-        """Hosts matching ``pattern`` (and ``limit``, like ``--limit``), in inventory order.
+        """Hosts matching ``pattern`` (and ``limit``, like ``--limit``), in Ansible's order.
 
         Raises InventoryError for an unknown name or when nothing is selected.
         """
-        return select_hosts(self.hosts, self.groups, pattern, limit, local=local_host)
+        return select_hosts(
+            self.hosts, self.groups, pattern, limit, local=local_host, sources=self.sources
+        )
 
 
 def local_host() -> Host:

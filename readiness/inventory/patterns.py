@@ -1,11 +1,19 @@
-"""Ansible host patterns: unions, ``&`` intersections, ``!`` exclusions, globs, ``~regex``, limits."""
+"""Ansible host patterns: unions, ``&``, ``!``, globs, ``~regex``, ``[i:j]`` slices and limits.
+
+Hosts come back in Ansible's order: term by term, and within a group its own hosts before its
+children's (breadth first). Where readiness is stricter than Ansible (a term that matches
+nothing, an index out of range, ``[:j]``), the pattern is refused instead of silently selecting
+other hosts; ``docs/inventories.md`` lists every such difference.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from fnmatch import translate
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from readiness.errors import InventoryError
@@ -13,13 +21,85 @@ from readiness.errors import InventoryError
 if TYPE_CHECKING:  # model imports this module to implement Inventory.select
     from .model import Group, Host
 
-__all__ = ["LOCAL", "select_hosts"]
+__all__ = ["ANSIBLE_LOCALHOST", "LOCAL", "group_host_order", "select_hosts", "split_pattern"]
 
 LOCAL = "local"
 """The host name that always resolves: to the inventory's ``local`` host, else ``local_host()``."""
 
-_PATTERN_TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
-_GLOB_CHARS = frozenset("*?[")
+ANSIBLE_LOCALHOST = ("localhost", "127.0.0.1", "::1")  # Ansible's implicit localhost names
+
+# A ':'-separated pattern: words, where a bracketed part (a range or slice) may hold ':'.
+_COLON_TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+# A term ending in a subscript: [i], [-i], [i:j], [i:], and Ansible's old inclusive [i-j].
+_SUBSCRIPT = re.compile(
+    r"(?P<expr>.+)\[(?:(?P<index>-?\d+)|(?P<start>\d+)(?P<sep>[:-])(?P<end>\d*))\]", re.DOTALL
+)
+_OPEN_START_SLICE = re.compile(r".+\[:\d+\]")
+_HOST_SEARCH_CHARS = frozenset(".?*[")  # a term with these also matches host names (as Ansible)
+_LABEL = r"(?:[\w]|\[[a-z0-9]+:[a-z0-9]+(?::\d+)?\])(?:[\w-]|\[[a-z0-9]+:[a-z0-9]+(?::\d+)?\])*"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)
+_WITH_PORT = re.compile(r"(?P<host>(?:[^:\[\]]|\[[^\]]*\])*):\d+|\[(?P<bracketed>.+)\]:\d+")
+
+
+def split_pattern(pattern: str) -> list[str]:
+    """The terms of a pattern, split as Ansible splits them.
+
+    Commas always separate. Without a comma, a pattern that reads as one address (a host name,
+    IPv4/IPv6 address or range, with an optional port) is one term; otherwise ``:`` separates,
+    except inside brackets. Text that no term can hold (an unbalanced ``[``) is refused: Ansible
+    would silently drop it, so ``~[`` would select every host.
+    """
+    text = pattern.strip()
+    if "," in text:
+        parts = text.split(",")
+    elif _is_address(text):
+        parts = [text]
+    else:
+        leftover = _COLON_TERM.sub("", text)
+        if leftover.replace(":", "").strip():
+            raise InventoryError(f"unbalanced '[' or ']' in host pattern {pattern!r}")
+        parts = _COLON_TERM.findall(text)
+    terms = [part.strip() for part in parts if part.strip()]
+    if not terms:
+        raise InventoryError(f"empty host pattern {pattern!r}")
+    return terms
+
+
+def _is_address(text: str) -> bool:
+    with_port = _WITH_PORT.fullmatch(text)
+    if with_port:
+        text = with_port["host"] if with_port["host"] is not None else with_port["bracketed"]
+    if _HOSTNAME.fullmatch(text):
+        return True
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def group_host_order(groups: Mapping[str, Group], name: str) -> list[str]:
+    """The hosts of a group in Ansible's order: its own, then each level of descendants.
+
+    Within one level, groups come in the order their parents list them. (Ansible walks a level
+    as a set from the second level of descendants on, so its own order there can vary.)
+    """
+    order = [name]
+    seen = {name}
+    level = [name]
+    while level:
+        following: list[str] = []
+        for group in level:
+            for child in groups[group].children:
+                if child not in seen:
+                    seen.add(child)
+                    following.append(child)
+        order += following
+        level = following
+    hosts: dict[str, None] = {}
+    for group in order:
+        hosts.update(dict.fromkeys(groups[group].hosts))
+    return list(hosts)
 
 
 def select_hosts(
@@ -29,94 +109,139 @@ def select_hosts(
     limit: str | None,
     *,
     local: Callable[[], Host],
+    sources: Iterable[str] = (),
 ) -> list[Host]:
-    """Hosts matching ``pattern`` (and ``limit``, like ``--limit``), in inventory order.
+    """Hosts matching ``pattern`` (and ``limit``, like ``--limit``), in Ansible's order.
 
     ``local`` makes the implicit ``local`` host when the inventory has none of that name.
-    Raises InventoryError for an unknown name or when nothing is selected.
+    ``limit`` may name files with ``@path``: one pattern per line. Raises InventoryError for an
+    unknown name, a bad subscript or regex, or when nothing is selected.
     """
     selector = _Selector(hosts, groups, local)
-    chosen = selector.evaluate(pattern)
+    chosen = selector.evaluate(split_pattern(pattern), pattern)
     if limit is not None:
-        allowed = {host.name for host in selector.evaluate(limit)}
+        allowed = {host.name for host in selector.evaluate(_limit_terms(limit), limit)}
         chosen = [host for host in chosen if host.name in allowed]
     if not chosen:
         limited = f" limited by {limit!r}" if limit is not None else ""
-        raise InventoryError(f"host pattern {pattern!r}{limited} selects no hosts")
+        where = ", ".join(sources)
+        empty = f"; the inventory {where} defines no hosts" if not hosts and where else ""
+        raise InventoryError(f"host pattern {pattern!r}{limited} selects no hosts{empty}")
     return chosen
 
 
-@dataclass(frozen=True)
+def _limit_terms(limit: str) -> list[str]:
+    """``--limit`` terms; ``@file`` reads one pattern per line, as ``ansible --limit @file``."""
+    terms: list[str] = []
+    for term in split_pattern(limit):
+        if not term.startswith("@"):
+            terms.append(term)
+            continue
+        path = Path(term[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise InventoryError(f"cannot read limit file: {reason}", source=str(path)) from None
+        terms += [line.strip() for line in text.split("\n") if line.strip()]
+    if not terms:
+        raise InventoryError(f"limit {limit!r} names no hosts")
+    return terms
+
+
+@dataclass
 class _Selector:
     """One inventory's hosts and groups, resolving the terms of a pattern against them."""
 
     hosts: Mapping[str, Host]
     groups: Mapping[str, Group]
     local: Callable[[], Host]
+    _order: dict[str, list[str]] = field(default_factory=dict)
 
-    def evaluate(self, pattern: str) -> list[Host]:
-        terms = _order_terms(self._split(pattern))
+    def evaluate(self, terms: list[str], pattern: str) -> list[Host]:
         chosen: dict[str, Host] = {}
-        for term in terms:
-            if term.startswith("!"):
-                for name in self._match(term[1:], pattern):
-                    chosen.pop(name, None)
-            elif term.startswith("&"):
-                keep = self._match(term[1:], pattern)
-                chosen = {name: host for name, host in chosen.items() if name in keep}
+        for term in _order_terms(terms):
+            if term in self.hosts:  # a host name wins over a group of the same name (as Ansible)
+                chosen.setdefault(term, self.hosts[term])
+                continue
+            found = self._match(term[1:] if term[0] in "&!" else term, pattern)
+            if term[0] == "!":
+                names = {host.name for host in found}
+                chosen = {name: host for name, host in chosen.items() if name not in names}
+            elif term[0] == "&":
+                names = {host.name for host in found}
+                chosen = {name: host for name, host in chosen.items() if name in names}
             else:
-                chosen.update(self._match(term, pattern))
-        order = {name: index for index, name in enumerate(self.hosts)}
-        return sorted(chosen.values(), key=lambda host: order.get(host.name, len(order)))
+                for host in found:
+                    chosen.setdefault(host.name, host)
+        return list(chosen.values())
 
-    def _split(self, pattern: str) -> list[str]:
-        text = pattern.strip()
-        if "," in text:
-            parts = text.split(",")
-        elif text in self.hosts:  # an IPv6 host name is one term, colons and all
-            parts = [text]
-        else:
-            parts = _PATTERN_TERM.findall(text)
-        terms = [part.strip() for part in parts if part.strip()]
-        if not terms:
-            raise InventoryError(f"empty host pattern {pattern!r}")
-        return terms
-
-    def _match(self, term: str, pattern: str) -> dict[str, Host]:
+    def _match(self, term: str, pattern: str) -> list[Host]:
         if not term:
             raise InventoryError(f"empty term in host pattern {pattern!r}")
-        if term in ("all", "*"):
-            return dict(self.hosts)
-        if term in self.groups:
-            return self._members(term)
-        if term in self.hosts:
-            return {term: self.hosts[term]}
-        if term == LOCAL:
-            return {LOCAL: self.local()}
-        found = self._search(term, pattern)
-        if not found:
-            known = ", ".join(self.groups)
+        if term[0] != "~" and _OPEN_START_SLICE.fullmatch(term):
+            start = term[: term.rindex("[")]
             raise InventoryError(
-                f"unknown host or group {term!r} in pattern {pattern!r}; known groups: {known}"
+                f"{term!r} in pattern {pattern!r}: Ansible reads [:j] as a glob, not a slice; "
+                f"write {start}[0:{term[term.rindex(':') + 1 : -1]}] for the first hosts"
             )
+        subscript = _SUBSCRIPT.fullmatch(term) if term[0] != "~" else None
+        expr = subscript["expr"] if subscript else term
+        found = self._enumerate(expr, term, pattern)
+        return _apply_subscript(found, subscript, term, pattern) if subscript else found
+
+    def _enumerate(self, expr: str, term: str, pattern: str) -> list[Host]:
+        """Hosts of every matching group (duplicates kept, as the subscript sees them), then
+        matching host names when no group matched or the term is a glob or regex."""
+        matches = _matcher(expr, pattern)
+        matched_groups = [name for name in self.groups if matches(name)]
+        found: list[Host] = []
+        for group in matched_groups:
+            found += [self.hosts[name] for name in self._group_hosts(group)]
+        if not matched_groups or expr[0] == "~" or _HOST_SEARCH_CHARS.intersection(expr):
+            found += [host for name, host in self.hosts.items() if matches(name)]
+        if not found and expr == LOCAL:
+            found = [self.local()]
+        if not found and not matched_groups:
+            raise InventoryError(self._unknown(term, pattern))
         return found
 
-    def _search(self, term: str, pattern: str) -> dict[str, Host]:
-        matches = _matcher(term, pattern)
-        if matches is None:
-            return {}
-        found: dict[str, Host] = {}
-        for group in filter(matches, self.groups):
-            found.update(self._members(group))
-        found.update((name, host) for name, host in self.hosts.items() if matches(name))
-        return found
+    def _group_hosts(self, group: str) -> list[str]:
+        if group not in self._order:
+            self._order[group] = group_host_order(self.groups, group)
+        return self._order[group]
 
-    def _members(self, group: str) -> dict[str, Host]:
-        return {
-            name: host
-            for name, host in self.hosts.items()
-            if group == "all" or group in host.groups
-        }
+    def _unknown(self, term: str, pattern: str) -> str:
+        message = f"unknown host or group {term!r} in pattern {pattern!r}"
+        if term in ANSIBLE_LOCALHOST:
+            return f"{message}; readiness calls the controller 'local' (Ansible's implicit {term})"
+        return f"{message}; known groups: {', '.join(self.groups)}"
+
+
+def _apply_subscript(
+    found: list[Host], subscript: re.Match[str], term: str, pattern: str
+) -> list[Host]:
+    """Ansible's subscripts: ``[i]`` one host (negative from the end), ``[i:j]``/``[i-j]``
+    inclusive, ``[i:]`` to the end. Out of range or empty is refused, never silently empty."""
+    if not found:
+        return found
+    if subscript["index"] is not None:
+        index = int(subscript["index"])
+        if not -len(found) <= index < len(found):
+            raise InventoryError(
+                f"{term!r} in pattern {pattern!r}: index {index} is out of range "
+                f"({subscript['expr']!r} has {len(found)} hosts)"
+            )
+        return [found[index]]
+    start = int(subscript["start"])
+    end = int(subscript["end"]) if subscript["end"] else len(found) - 1
+    chosen = found[start : end + 1]
+    if end < start or not chosen:
+        raise InventoryError(
+            f"{term!r} in pattern {pattern!r} selects no hosts "
+            f"({subscript['expr']!r} has {len(found)} hosts, numbered from 0)"
+        )
+    return chosen
 
 
 def _order_terms(terms: list[str]) -> list[str]:
@@ -127,15 +252,13 @@ def _order_terms(terms: list[str]) -> list[str]:
     return (regular or ["all"]) + intersections + exclusions
 
 
-def _matcher(term: str, pattern: str) -> Callable[[str], bool] | None:
-    if term.startswith("~"):
-        try:
-            regex = re.compile(term[1:])
-        except re.error as exc:
-            raise InventoryError(
-                f"invalid regular expression {term!r} in {pattern!r}: {exc}"
-            ) from None
-        return lambda name: regex.match(name) is not None
-    if _GLOB_CHARS.intersection(term):
-        return lambda name: fnmatchcase(name, term)
-    return None
+def _matcher(expr: str, pattern: str) -> Callable[[str], bool]:
+    """``~regex`` matches from the start of a name; anything else is a shell glob on the whole."""
+    source = expr[1:] if expr.startswith("~") else translate(expr)
+    try:
+        regex = re.compile(source)
+    except re.error as exc:
+        raise InventoryError(
+            f"invalid regular expression {expr!r} in host pattern {pattern!r}: {exc}"
+        ) from None
+    return lambda name: regex.match(name) is not None

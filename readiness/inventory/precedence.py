@@ -13,8 +13,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from readiness.errors import InventoryError
-
 from .model import LOCAL, PROFILE_KEY, Group, Host
 
 if TYPE_CHECKING:  # builder imports this module to resolve what it accumulated
@@ -31,34 +29,51 @@ _CONNECTION_KEYS = ("readiness_connection", "ansible_connection")
 
 
 class Resolver:
-    """Applies Ansible's precedence to produce each host's effective variables."""
+    """Applies Ansible's precedence to produce each host's effective variables.
+
+    Lowest to highest: inline vars of the host's groups (``all`` first, then by depth,
+    ``ansible_group_priority`` and name), then group_vars files in the same order (``all``'s
+    from every source first, then the other groups' source by source), then the host's inline
+    vars, then its host_vars files.
+    """
 
     def __init__(
         self,
         raw_groups: Mapping[str, RawGroup],
-        groups: Mapping[str, Group],
         parents: Mapping[str, list[str]],
+        sources: int,
     ) -> None:
         self._raw = raw_groups
         self._parents = parents
+        self._sources = range(max(sources, 1))
         self._order = {name: index for index, name in enumerate(raw_groups)}
         self._depth: dict[str, int] = {}
-        self._priority = {name: _priority(group) for name, group in groups.items()}
 
     def host(self, raw: RawHost) -> Host:
         member_of = self._ancestry(raw.groups)
+        ranked = sorted(member_of - {"all"}, key=self._precedence)
         values: dict[str, Any] = {}
-        for group in sorted(member_of | {"all"}, key=self._precedence):
+        for group in ["all", *ranked]:
             for layer in self._raw[group].layers:
                 _merge_into(values, layer)
+        for group_names in (["all"], ranked):
+            for source in self._sources:
+                for group in group_names:
+                    for from_source, layer in self._raw[group].file_layers:
+                        if from_source == source:
+                            _merge_into(values, layer)
         for layer in raw.layers:
             _merge_into(values, layer)
+        for source in self._sources:
+            for from_source, layer in raw.file_layers:
+                if from_source == source:
+                    _merge_into(values, layer)
         groups = tuple(sorted(member_of - {"all"}, key=self._order.__getitem__))
         return _make_host(raw, copy.deepcopy(values), groups)
 
     def _precedence(self, group: str) -> tuple[int, int, str]:
         """Ansible sorts groups by (depth, ansible_group_priority, name); later ones win."""
-        return (self._depth_of(group), self._priority[group], group)
+        return (self._depth_of(group), self._raw[group].priority, group)
 
     def _depth_of(self, group: str) -> int:
         if group not in self._depth:
@@ -74,12 +89,12 @@ class Resolver:
             if group not in found:
                 found.add(group)
                 pending.extend(self._parents[group])
-        return found
+        return found | {"all"}
 
 
 def final_group(raw: RawGroup) -> Group:
     values: dict[str, Any] = {}
-    for layer in raw.layers:
+    for layer in [*raw.layers, *(layer for _, layer in raw.file_layers)]:
         _merge_into(values, layer)
     return Group(
         name=raw.name,
@@ -87,17 +102,8 @@ def final_group(raw: RawGroup) -> Group:
         children=tuple(raw.children),
         vars=MappingProxyType(values),
         source=raw.where.text,
+        priority=raw.priority,
     )
-
-
-def _priority(group: Group) -> int:
-    value = group.vars.get("ansible_group_priority", 1)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InventoryError(
-            f"ansible_group_priority of group {group.name!r} must be an integer, got {value!r}"
-        ) from None
 
 
 def _merge_into(values: dict[str, Any], layer: Mapping[str, Any]) -> None:

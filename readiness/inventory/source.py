@@ -61,8 +61,33 @@ def _origin_part(origin: Origin, part: str) -> Path:
     return origin.directory if part == "dir" else origin.file
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, *, comments: bool = False) -> str:
+    """A file's text; a byte that is not UTF-8 is an error naming its line.
+
+    With ``comments`` (INI), a ``#``/``;`` comment line that is not UTF-8 reads as empty, as
+    Ansible reads it.
+    """
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"cannot read inventory: {exc}", source=str(path)) from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InventoryError(
+            f"cannot read inventory: {exc.strerror or exc}", source=str(path)
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    lines: list[str] = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            if comments and line[:1] in (b"#", b";"):
+                lines.append("")
+                continue
+            raise InventoryError(
+                f"not valid UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1}",
+                source=str(path),
+                line=number,
+            ) from None
+    return "\n".join(lines)

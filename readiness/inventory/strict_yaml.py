@@ -12,7 +12,7 @@ import yaml
 
 from .source import Where
 
-__all__ = ["line_of", "parse_yaml"]
+__all__ = ["key_where", "line_of", "parse_yaml"]
 
 _ALIAS_BUDGET = 100  # YAML alias expansions allowed per file; stops "billion laughs" documents
 
@@ -30,6 +30,13 @@ def line_of(mapping: Any, key: Any) -> int | None:
     if isinstance(mapping, _LineDict):
         return mapping.key_lines.get(str(key), mapping.line)
     return None
+
+
+def key_where(mapping: Any, key: str, where: Where) -> Where:
+    """The line of ``key`` in a loaded mapping when it is there, else ``where``."""
+    if isinstance(mapping, _LineDict) and key in mapping:
+        return where.at(line_of(mapping, key))
+    return where
 
 
 class _Refused(Exception):

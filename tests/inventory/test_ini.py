@@ -62,17 +62,39 @@ def test_ini_values_are_parsed_like_ansible(tmp_path: Path) -> None:
         )
     )
     values = inventory.hosts["app"].vars
+    # shlex removes the quotes, then ast.literal_eval types what is left (as Ansible)
     assert values["count"] == 3
     assert values["neg"] == -2
-    assert values["quoted"] == "42"
+    assert values["quoted"] == 42
     assert values["single"] == "x y"
-    assert values["flag"] is True
+    assert values["flag"] == "true"
     assert values["off"] is False
     assert values["yes_word"] == "yes"
-    assert values["version"] == "1.10"
+    assert values["version"] == 1.1
     assert values["mode"] == "0644"
     assert values["items"] == [1, 2]
     assert values["empty"] == ""
+
+
+def test_ini_quotes_inside_the_value_keep_a_string(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(tmp_path, "hosts.ini", """app q='"42"' n=None h=0x1F t=(1,2) c=a#comment d=2\n""")
+    )
+    assert dict(inventory.hosts["app"].vars) == {
+        "q": "42",
+        "n": None,
+        "h": 31,
+        "t": [1, 2],
+        "c": "a",
+    }
+
+
+def test_hash_in_group_vars_is_not_a_comment_unless_python_says_so(tmp_path: Path) -> None:
+    inventory = load_inventory(
+        write(tmp_path, "hosts.ini", "[g]\nh\n[g:vars]\nmotd = hello # world\nn = 5 # five\n")
+    )
+    assert inventory.hosts["h"].vars["motd"] == "hello # world"
+    assert inventory.hosts["h"].vars["n"] == 5
 
 
 def test_ini_group_vars_accept_structured_values(tmp_path: Path) -> None:
@@ -85,13 +107,16 @@ def test_ini_group_vars_accept_structured_values(tmp_path: Path) -> None:
             web01
 
             [web:vars]
-            readiness={"checks": ["env", "config"], "timeout": 5}
+            readiness={"required_env": ["A", "B"], "thresholds": {"secret_min_length": 40}}
             ports=[80, 443]  # comment
             """,
         )
     )
     web01 = inventory.hosts["web01"]
-    assert web01.profile_vars == {"checks": ["env", "config"], "timeout": 5}
+    assert web01.profile_vars == {
+        "required_env": ["A", "B"],
+        "thresholds": {"secret_min_length": 40},
+    }
     assert web01.vars["ports"] == [80, 443]
 
 

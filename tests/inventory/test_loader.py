@@ -39,14 +39,14 @@ def test_group_vars_file_overrides_inline_vars_of_the_same_group(tmp_path: Path)
     assert load_inventory(inventory_file).hosts["web01"].vars["role"] == "file"
 
 
-def test_group_vars_file_does_not_beat_a_deeper_inline_group(tmp_path: Path) -> None:
-    """group_vars files sit at their group's level, not above every inline group var."""
+def test_group_vars_files_outrank_every_inline_group_var(tmp_path: Path) -> None:
+    """As Ansible: every group_vars file outranks every inline group variable."""
     inventory_file = write(
         tmp_path, "hosts.ini", "[web]\nweb01\n[prod:children]\nweb\n[web:vars]\nrole=web\n"
     )
     write(tmp_path, "group_vars/prod.yml", "role: prod\n")
     write(tmp_path, "group_vars/all.yml", "role: all\n")
-    assert load_inventory(inventory_file).hosts["web01"].vars["role"] == "web"
+    assert load_inventory(inventory_file).hosts["web01"].vars["role"] == "prod"
 
 
 def test_empty_vars_file_is_fine(tmp_path: Path) -> None:

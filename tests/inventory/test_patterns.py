@@ -32,8 +32,9 @@ def test_host_name_selects_that_host(fleet: Inventory) -> None:
 
 
 def test_comma_and_colon_lists_are_unions_without_duplicates(fleet: Inventory) -> None:
-    assert names(fleet.select("db,web01,canary")) == ["web01", "db1", "db2"]
-    assert names(fleet.select("db2:web:web01")) == ["web01", "web02", "db2"]
+    # Ansible's order: term by term, each group's hosts in the group's order
+    assert names(fleet.select("db,web01,canary")) == ["db1", "db2", "web01"]
+    assert names(fleet.select("db2:web:web01")) == ["db2", "web01", "web02"]
 
 
 def test_intersection_keeps_hosts_in_both(fleet: Inventory) -> None:
@@ -59,7 +60,8 @@ def test_globs_match_host_and_group_names(fleet: Inventory) -> None:
 
 def test_regex_patterns_match_from_the_start(fleet: Inventory) -> None:
     assert names(fleet.select(r"~web0[2-9]")) == ["web02"]
-    assert names(fleet.select(r"~(db|bast)\w*")) == ["bastion", "db1", "db2"]
+    # matching groups' hosts first, then matching host names (as Ansible)
+    assert names(fleet.select(r"~(db|bast)\w*")) == ["db1", "db2", "bastion"]
 
 
 def test_limit_intersects_like_ansible_limit(fleet: Inventory) -> None:
@@ -126,11 +128,11 @@ def test_local_host_is_local_without_ssh_settings() -> None:
 
 def test_local_prefers_the_inventory_host_named_local(tmp_path: Path) -> None:
     inventory = load_inventory(
-        write(tmp_path, "inv.yml", "all:\n  hosts:\n    local:\n      readiness: {x: 1}\n")
+        write(tmp_path, "inv.yml", "all:\n  hosts:\n    local:\n      readiness: {app_root: /x}\n")
     )
     (host,) = inventory.select("local")
     assert host.local
-    assert host.profile_vars == {"x": 1}
+    assert host.profile_vars == {"app_root": "/x"}
     assert host.source.endswith("inv.yml:3")
 
 

@@ -95,26 +95,30 @@ def test_readiness_profile_is_deep_merged_across_levels(tmp_path: Path) -> None:
         all:
           vars:
             readiness:
-              env: {required: [DATABASE_URL], forbidden: [DEBUG]}
-              thresholds: {disk_free_pct: 10}
+              required_env: [DATABASE_URL]
+              thresholds: {secret_min_length: 40, backup_max_age_hours: 12}
           children:
             web:
               vars:
                 readiness:
-                  env: {required: [SECRET_KEY]}
-                  http: {url: "http://localhost:8000/health"}
+                  required_env: [SECRET_KEY]
+                  quality_gates: {security: {min_pass_rate: 90}}
               hosts:
                 web01:
                   readiness:
-                    thresholds: {disk_free_pct: 20, load: 4}
+                    thresholds: {secret_min_length: 48, tls_min_days_left: 7}
         """,
     )
-    write(tmp_path, "host_vars/web01.yml", "readiness:\n  http: {timeout: 3}\n")
+    write(
+        tmp_path,
+        "host_vars/web01.yml",
+        "readiness:\n  quality_gates: {security: {critical: false}}\n",
+    )
     profile = load_inventory(inventory_file).hosts["web01"].profile_vars
     assert profile == {
-        "env": {"required": ["SECRET_KEY"], "forbidden": ["DEBUG"]},
-        "thresholds": {"disk_free_pct": 20, "load": 4},
-        "http": {"url": "http://localhost:8000/health", "timeout": 3},
+        "required_env": ["SECRET_KEY"],
+        "thresholds": {"secret_min_length": 48, "backup_max_age_hours": 12, "tls_min_days_left": 7},
+        "quality_gates": {"security": {"min_pass_rate": 90, "critical": False}},
     }
 
 
@@ -143,11 +147,11 @@ def test_merged_profiles_are_not_shared_between_hosts(tmp_path: Path) -> None:
         write(
             tmp_path,
             "inv.yml",
-            "all:\n  vars: {readiness: {paths: [a]}}\n  hosts: {h1: , h2: }\n",
+            "all:\n  vars: {readiness: {required_env: [a]}}\n  hosts: {h1: , h2: }\n",
         )
     )
-    inventory.hosts["h1"].profile_vars["paths"].append("b")
-    assert inventory.hosts["h2"].profile_vars == {"paths": ["a"]}
+    inventory.hosts["h1"].profile_vars["required_env"].append("b")
+    assert inventory.hosts["h2"].profile_vars == {"required_env": ["a"]}
 
 
 def test_empty_readiness_key_means_no_profile(tmp_path: Path) -> None:

@@ -20,13 +20,13 @@ def test_inventory_dir_and_inventory_file_are_substituted(tmp_path: Path) -> Non
           hosts:
             local:
               readiness:
-                app_dir: "{{ inventory_dir }}/../examples/app"
-                files: ["{{inventory_file}}"]
+                app_root: "{{ inventory_dir }}/../examples/app"
+                required_env: ["{{inventory_file}}"]
         """,
     )
     profile = load_inventory(inventory_file).hosts["local"].profile_vars
-    assert profile["app_dir"] == f"{inventory_file.parent.resolve()}/../examples/app"
-    assert profile["files"] == [str(inventory_file.resolve())]
+    assert profile["app_root"] == f"{inventory_file.parent.resolve()}/../examples/app"
+    assert profile["required_env"] == [str(inventory_file.resolve())]
 
 
 def test_inventory_dir_in_ini_and_group_vars_files(tmp_path: Path) -> None:

@@ -1,0 +1,52 @@
+"""Where readiness deliberately reads an inventory or pattern differently from Ansible.
+
+The one list of documented differences (docs/inventories.md, "Unlike Ansible", has the same
+rows). The differential test asserts each use in the corpus really is a difference of the kind
+named here, so a difference cannot silently become a mismatch, or silently disappear.
+"""
+
+from __future__ import annotations
+
+# kind "refused": readiness raises InventoryError (exit 2) where Ansible selects or loads
+# something (possibly nothing) without failing.
+# kind "value": both load, and the named variable differs.
+DIFFERENCES: dict[str, tuple[str, str]] = {
+    "unmatched-term": (
+        "refused",
+        "a pattern term that matches no host or group, or a pattern that selects no hosts, is "
+        "an error (exit 2); Ansible warns and carries on",
+    ),
+    "localhost": (
+        "refused",
+        "Ansible's implicit localhost is 'local' in readiness; 'localhost' that is not in the "
+        "inventory is an error that says so",
+    ),
+    "subscript": (
+        "refused",
+        "an index out of range, an empty or reversed slice ([3:1], [2:0]) and [:j] (a glob in "
+        "Ansible, not a slice) are errors; Ansible selects nothing or other hosts",
+    ),
+    "bad-pattern": (
+        "refused",
+        "an invalid regular expression or an unbalanced '[' is an error; Ansible drops the "
+        "bracket, so '~[' selects every host",
+    ),
+    "duplicate-key": (
+        "refused",
+        "a duplicate key in a YAML mapping is an error naming both lines; Ansible keeps the "
+        "last value",
+    ),
+    "script": (
+        "refused",
+        "an executable inventory script is refused, never run",
+    ),
+    "strict-names": (
+        "refused",
+        "a host entry Ansible cannot parse as a host or range (web], web[3:1]) is an error; "
+        "Ansible keeps it as an odd host name or expands it to nothing",
+    ),
+    "readiness-merge": (
+        "value",
+        "the readiness: dict is deep-merged across levels; Ansible replaces it whole",
+    ),
+}
