@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from .model import FleetReport, HostReport, Status
+from .model import Status
 
 if TYPE_CHECKING:
     from .runner import RunOptions
@@ -75,13 +75,13 @@ class Progress:
         with self.lock:
             self.running[i] = self.clock()
 
-    def finished(self, i: int, report: HostReport) -> None:
+    def finished(self, i: int, status: Status) -> None:
         with self.lock:
             self.running.pop(i, None)
             self.done += 1
-            if report.status is Status.UNREACHABLE:
+            if status is Status.UNREACHABLE:
                 self.unreachable += 1
-            elif report.status in (Status.NOT_READY, Status.ERROR):
+            elif status in (Status.NOT_READY, Status.ERROR):
                 self.not_ready += 1
         self.tick(force=self.mode == "tty")
 
@@ -135,17 +135,17 @@ class Progress:
             except (OSError, ValueError):
                 pass
 
-    def summary(self, report: FleetReport) -> None:
+    def summary(self, statuses: Sequence[Status], interrupted_by: str = "") -> None:
         """One line: how many hosts ended in which state, and how long the run took."""
-        if not (self.show_summary or report.interrupted):
+        if not (self.show_summary or interrupted_by):
             return
         counts = dict.fromkeys(Status, 0)
-        for host in report.hosts:
-            counts[host.status] += 1
+        for status in statuses:
+            counts[status] += 1
         parts = [f"{n} {s.value.replace('_', ' ')}" for s, n in counts.items() if n]
-        how = f" (interrupted by {report.interrupted_by})" if report.interrupted else ""
+        how = f" (interrupted by {interrupted_by})" if interrupted_by else ""
         text = (
-            f"[readiness] {len(report.hosts)} hosts in {_span(self.clock() - self.t0)}{how}: "
+            f"[readiness] {len(statuses)} hosts in {_span(self.clock() - self.t0)}{how}: "
             + ", ".join(parts)
         )
         try:

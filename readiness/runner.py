@@ -12,9 +12,9 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Any, Generic, Protocol, TypeVar
 
 from .appconfig import AppConfig, build_app_config
 from .collect import ProbeError, run_probe
@@ -28,13 +28,16 @@ from .registry import CheckContext, CheckSpec, FactSpecs
 from .transport import DEFAULT_MAX_OUTPUT, LocalTransport, Transport, reach_through
 
 __all__ = [
+    "NOT_AUDITED",
     "Connector",
     "HostLike",
     "LocalConnector",
+    "LoopResult",
     "RunOptions",
     "audit_host",
     "base_facts",
     "run_fleet",
+    "run_hosts",
 ]
 
 
@@ -289,30 +292,47 @@ def _failed_host(
     )
 
 
-class _FleetRun:
+T = TypeVar("T")
+
+# What one host's work is, once its connection is open: an audit, a remediation, a bench.
+HostWork = Callable[[HostLike, Transport], T]
+# The result for a host that could not be worked on: (host, status, reason, monotonic start).
+HostFailed = Callable[[HostLike, Status, str, float], T]
+
+NOT_AUDITED = "not audited: run interrupted"
+
+
+@dataclass(frozen=True)
+class LoopResult(Generic[T]):
+    """One result per host, in inventory order, and the signal that stopped the run if any."""
+
+    results: tuple[T, ...]
+    interrupted_by: str = ""  # "SIGINT" or "SIGTERM"
+
+
+class _Loop(Generic[T]):
     """State of one fleet run: which host started when, which transport is open."""
 
     def __init__(
         self,
         hosts: Sequence[HostLike],
-        specs: Sequence[CheckSpec],
-        profiles: Mapping[str, Profile],
-        options: RunOptions,
+        work: HostWork[T],
+        failed: HostFailed[T],
         *,
+        status_of: Callable[[T], Status],
+        options: RunOptions,
         connector: Connector,
-        redactor: Redactor,
-        app_object: Any,
         progress: Progress,
     ) -> None:
-        self.hosts, self.specs, self.profiles = hosts, specs, profiles
-        self.options, self.connector, self.redactor = options, connector, redactor
-        self.app_object, self.progress = app_object, progress
-        self.reports: list[HostReport | None] = [None] * len(hosts)
+        self.hosts, self.work_fn, self.failed = hosts, work, failed
+        self.status_of, self.options, self.connector = status_of, options, connector
+        self.progress = progress
+        self.results: list[T | None] = [None] * len(hosts)
         self.transports: dict[int, Transport] = {}
         self.started_at: dict[int, float] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()  # set on interruption: start nothing more
-        self.done: queue.SimpleQueue[tuple[int, HostReport | BaseException]] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[tuple[int, T | BaseException]] = queue.SimpleQueue()
         self.next_index = 0
 
     def worker(self) -> None:
@@ -326,50 +346,42 @@ class _FleetRun:
                 self.started_at[i] = time.monotonic()
             self.progress.started(i)
             try:
-                outcome: HostReport | BaseException = self.work(i)
+                outcome: T | BaseException = self.work(i)
             except BaseException as exc:  # reported as the host's ERROR by collect()
                 outcome = exc
             self.done.put((i, outcome))
 
-    def work(self, i: int) -> HostReport:
+    def work(self, i: int) -> T:
         host = self.hosts[i]
         t0 = self.started_at[i]
         try:
             transport = self.connector.open(host)
         except Exception as exc:  # refused, timed out, auth failed, host key: all UNREACHABLE
             msg = str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
-            return _failed_host(host, self.specs, Status.UNREACHABLE, self.redactor.text(msg), t0)
+            return self.failed(host, Status.UNREACHABLE, msg, t0)
         with self.lock:
             if self.stopping.is_set():  # interrupted while connecting: start nothing there
                 _quiet_close(transport)
-                return _failed_host(host, self.specs, Status.INTERRUPTED, _NOT_AUDITED, t0)
+                return self.failed(host, Status.INTERRUPTED, NOT_AUDITED, t0)
             self.transports[i] = transport
         try:
-            return audit_host(
-                host,
-                self.specs,
-                self.profiles[host.name],
-                transport,
-                options=self.options,
-                redactor=self.redactor,
-                app_object=self.app_object,
-            )
+            return self.work_fn(host, transport)
         finally:
             with self.lock:
                 self.transports.pop(i, None)
             _quiet_close(transport)
 
-    def record(self, i: int, report: HostReport) -> None:
-        if self.reports[i] is None:
-            self.reports[i] = report
-            self.progress.finished(i, report)
+    def record(self, i: int, result: T) -> None:
+        if self.results[i] is None:
+            self.results[i] = result
+            self.progress.finished(i, self.status_of(result))
 
-    def collect(self, i: int, outcome: HostReport | BaseException) -> None:
-        if isinstance(outcome, HostReport):
+    def collect(self, i: int, outcome: T | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            msg = f"internal error: {outcome!r}"
+            self.record(i, self.failed(self.hosts[i], Status.ERROR, msg, time.monotonic()))
+        else:
             self.record(i, outcome)
-            return
-        msg = self.redactor.text(f"internal error: {outcome!r}")
-        self.record(i, _failed_host(self.hosts[i], self.specs, Status.ERROR, msg, time.monotonic()))
 
     def enforce_deadlines(self) -> None:
         """A host past its deadline is reported UNREACHABLE and its connection torn down."""
@@ -378,16 +390,16 @@ class _FleetRun:
             late = [
                 (i, began, self.transports.get(i))
                 for i, began in self.started_at.items()
-                if self.reports[i] is None and now - began > limit
+                if self.results[i] is None and now - began > limit
             ]
         for i, began, transport in late:
             msg = f"host deadline of {limit:g}s exceeded"
-            self.record(i, _failed_host(self.hosts[i], self.specs, Status.UNREACHABLE, msg, began))
+            self.record(i, self.failed(self.hosts[i], Status.UNREACHABLE, msg, began))
             if transport is not None:
                 _quiet_close(transport)  # hangs the remote session up: nothing stays there
 
     def finished(self) -> bool:
-        return all(r is not None for r in self.reports)
+        return all(r is not None for r in self.results)
 
     def abort(self) -> None:
         """Start nothing more; hang up every open connection (their remote work ends)."""
@@ -397,23 +409,77 @@ class _FleetRun:
         for transport in open_now:
             _quiet_close(transport)
 
-    def final(self, reason: str) -> list[HostReport]:
+    def final(self, reason: str) -> tuple[T, ...]:
         now = time.monotonic()
-        return [
-            rep
-            if rep is not None
-            else _failed_host(
-                self.hosts[i],
-                self.specs,
-                Status.INTERRUPTED,
-                reason,
-                self.started_at.get(i, now),
-            )
-            for i, rep in enumerate(self.reports)
-        ]
+        return tuple(
+            r
+            if r is not None
+            else self.failed(self.hosts[i], Status.INTERRUPTED, reason, self.started_at.get(i, now))
+            for i, r in enumerate(self.results)
+        )
 
 
-_NOT_AUDITED = "not audited: run interrupted"
+def run_hosts(
+    hosts: Sequence[HostLike],
+    work: HostWork[T],
+    failed: HostFailed[T],
+    *,
+    status_of: Callable[[T], Status],
+    options: RunOptions | None = None,
+    connector: Connector | None = None,
+    stderr: IO[str] | None = None,
+) -> LoopResult[T]:
+    """The one fleet loop: ``work(host, transport)`` on every host, ``options.forks`` at once.
+
+    Every task (validate, the suites, remediate, bench) runs through here, so forks,
+    the per-host deadline, interruption and progress are the same everywhere. A host
+    that cannot be connected, passes its deadline, or is not reached before an
+    interruption gets ``failed(host, status, reason, started)``; ``status_of`` tells the
+    progress line how a result counts.
+
+    Ctrl-C (KeyboardInterrupt, or :class:`~readiness.interrupt.Interrupted` for SIGTERM)
+    stops starting hosts, hangs up every open connection (which ends the remote
+    processes) and returns at once: finished hosts are kept, the rest are INTERRUPTED.
+    Workers are daemon threads, so a host stuck in a TCP connect cannot hold the process.
+    """
+    options = options or RunOptions()
+    own_connector = connector is None
+    connector = connector or LocalConnector(options)
+    progress = Progress.for_run(hosts, options, stderr or sys.stderr)
+    loop = _Loop(
+        hosts,
+        work,
+        failed,
+        status_of=status_of,
+        options=options,
+        connector=connector,
+        progress=progress,
+    )
+    interrupted_by = ""
+    workers = max(1, min(options.forks, len(hosts) or 1))
+    try:
+        for n in range(workers if hosts else 0):
+            threading.Thread(target=loop.worker, name=f"readiness-fleet-{n}", daemon=True).start()
+        while not loop.finished():
+            with contextlib.suppress(queue.Empty):
+                i, outcome = loop.done.get(timeout=0.05)
+                if isinstance(outcome, KeyboardInterrupt):  # a worker's Ctrl-C stops the run
+                    raise outcome
+                loop.collect(i, outcome)
+                continue
+            loop.enforce_deadlines()
+            progress.tick()
+    except KeyboardInterrupt as exc:
+        interrupted_by = signal_name(exc)
+        loop.abort()
+    finally:
+        progress.close()
+        if own_connector:
+            connector.close()
+    reason = f"{NOT_AUDITED} ({interrupted_by})" if interrupted_by else NOT_AUDITED
+    results = loop.final(reason)
+    progress.summary([status_of(r) for r in results], interrupted_by)
+    return LoopResult(results, interrupted_by)
 
 
 def run_fleet(
@@ -427,58 +493,40 @@ def run_fleet(
     app_object: Any = None,
     stderr: IO[str] | None = None,
 ) -> FleetReport:
-    """Audit ``hosts`` with at most ``options.forks`` at once; results in inventory order.
-
-    Ctrl-C (KeyboardInterrupt, or :class:`~readiness.interrupt.Interrupted` for SIGTERM)
-    stops starting hosts, hangs up every open connection (which ends the remote
-    processes) and returns at once: every finished host is kept, the rest are
-    INTERRUPTED, and the report says which signal stopped the run. Workers are daemon
-    threads, so a host stuck in a TCP connect cannot hold the process open.
-    """
+    """Audit ``hosts`` through :func:`run_hosts`; one :class:`FleetReport` in inventory order."""
     options = options or RunOptions()
-    own_connector = connector is None
-    connector = connector or LocalConnector(options)
-    progress = Progress.for_run(hosts, options, stderr or sys.stderr)
-    run = _FleetRun(
+    redactor = redactor or Redactor()
+    opts = options
+
+    def audit(host: HostLike, transport: Transport) -> HostReport:
+        return audit_host(
+            host,
+            specs,
+            profiles[host.name],
+            transport,
+            options=opts,
+            redactor=redactor,
+            app_object=app_object,
+        )
+
+    def failed(host: HostLike, status: Status, reason: str, began: float) -> HostReport:
+        return _failed_host(host, specs, status, redactor.text(reason), began)
+
+    loop = run_hosts(
         hosts,
-        specs,
-        profiles,
-        options,
+        audit,
+        failed,
+        status_of=lambda report: report.status,
+        options=options,
         connector=connector,
-        redactor=redactor or Redactor(),
-        app_object=app_object,
-        progress=progress,
+        stderr=stderr,
     )
-    interrupted_by = ""
-    workers = max(1, min(options.forks, len(hosts) or 1))
-    try:
-        for n in range(workers if hosts else 0):
-            threading.Thread(target=run.worker, name=f"readiness-fleet-{n}", daemon=True).start()
-        while not run.finished():
-            with contextlib.suppress(queue.Empty):
-                i, outcome = run.done.get(timeout=0.05)
-                if isinstance(outcome, KeyboardInterrupt):  # a worker's Ctrl-C stops the run
-                    raise outcome
-                run.collect(i, outcome)
-                continue
-            run.enforce_deadlines()
-            progress.tick()
-    except KeyboardInterrupt as exc:
-        interrupted_by = signal_name(exc)
-        run.abort()
-    finally:
-        progress.close()
-        if own_connector:
-            connector.close()
-    reason = f"{_NOT_AUDITED} ({interrupted_by})" if interrupted_by else _NOT_AUDITED
-    report = FleetReport(
-        hosts=tuple(run.final(reason)),
+    return FleetReport(
+        hosts=loop.results,
         checks=tuple(s.name for s in specs),
-        interrupted=bool(interrupted_by),
-        interrupted_by=interrupted_by,
+        interrupted=bool(loop.interrupted_by),
+        interrupted_by=loop.interrupted_by,
     )
-    progress.summary(report)
-    return report
 
 
 def _quiet_close(transport: Transport) -> None:

@@ -365,22 +365,26 @@ def remediate(
         quiet=quiet,
     )
     try:
-        text, code = run_remediate_task(
-            hosts=hosts,
-            check=check,
-            inventory=_inventory(c, inventory),
-            profile=profile,
-            limit=limit,
-            apply=apply,
-            yes=yes,
-            run_migrations=run_migrations,
-            fmt=format,
-            audit_log=audit_log,
-            options=opts,
-        )
+        # Ctrl-C/SIGTERM: hosts already remediated keep their results, the rest INTERRUPTED.
+        with handle_signals():
+            text, code = run_remediate_task(
+                hosts=hosts,
+                check=check,
+                inventory=_inventory(c, inventory),
+                profile=profile,
+                limit=limit,
+                apply=apply,
+                yes=yes,
+                run_migrations=run_migrations,
+                fmt=format,
+                audit_log=audit_log,
+                options=opts,
+            )
+            print(text)
+    except KeyboardInterrupt as exc:
+        raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:
         raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
-    print(text)
     if code:
         raise Exit(code=code)
 

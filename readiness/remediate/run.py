@@ -8,18 +8,18 @@ cannot be reached is reported, never raised.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..api import host_profile, load_selected_hosts, profile_layers
 from ..errors import ReadinessError, TransportError, UsageError
+from ..interrupt import exit_code_for
 from ..model import CheckResult, HostReport, Status
 from ..profile import Profile
 from ..redact import Redactor
 from ..registry import CheckSpec, resolve_names
-from ..runner import Connector, HostLike, LocalConnector, RunOptions, audit_host
+from ..runner import Connector, HostLike, RunOptions, audit_host, run_hosts
 from ..transport import Transport
 from .apply import FixOutcome, apply_fix, read_files
 from .audit_log import DEFAULT_AUDIT_LOG, AuditLog
@@ -47,6 +47,17 @@ class HostRemediation:
     outcomes: tuple[FixOutcome, ...] = ()
     unreachable: str = ""
     before: Mapping[str, Status] = field(default_factory=dict)
+    # Why the host was not worked on: UNREACHABLE (connect, deadline) or INTERRUPTED.
+    status: Status | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.status is Status.INTERRUPTED
+
+    def progress_status(self) -> Status:
+        if self.status is not None:
+            return self.status
+        return Status.READY if self.ok else Status.NOT_READY
 
     @property
     def ok(self) -> bool:
@@ -59,7 +70,8 @@ class HostRemediation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,
-            "unreachable": self.unreachable or None,
+            "unreachable": None if self.interrupted else self.unreachable or None,
+            "interrupted": self.unreachable if self.interrupted else None,
             "error": self.plan.error or None,
             "status_before": {k: v.value for k, v in self.before.items()},
             "fixes": [o.to_dict() for o in self.outcomes],
@@ -73,10 +85,14 @@ class RemediationReport:
     hosts: tuple[HostRemediation, ...]
     applied: bool
     checks: tuple[str, ...]
+    interrupted_by: str = ""  # "SIGINT"/"SIGTERM": finished hosts are kept, the rest INTERRUPTED
 
     @property
     def exit_code(self) -> int:
-        """0 when every fix worked (or the dry run planned); 1 a fix failed/reverted or a host was unreachable."""
+        """0 every fix worked (or the dry run planned); 1 a fix failed/reverted or a host was
+        unreachable; 130/143 the run was interrupted (SIGINT/SIGTERM)."""
+        if self.interrupted_by:
+            return exit_code_for(self.interrupted_by)
         return 0 if all(h.ok for h in self.hosts) else 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +101,7 @@ class RemediationReport:
             "mode": "apply" if self.applied else "dry-run",
             "checks": list(self.checks),
             "exit_code": self.exit_code,
+            "interrupted_by": self.interrupted_by or None,
             "hosts": [h.to_dict() for h in self.hosts],
         }
 
@@ -272,29 +289,29 @@ def remediate(
     layers = profile_layers(profile)
     profiles = {h.name: host_profile(h, layers, profile_overrides) for h in selected}
     log = AuditLog(audit_log, log_stream) if apply and audit_log else None
-    own = connector is None
-    conn = connector or LocalConnector(options)
 
-    def one(host: HostLike) -> HostRemediation:
+    def one(host: HostLike, transport: Transport) -> HostRemediation:
         run = _HostRun(
             host, specs, profiles[host.name], options, apply, log, run_migrations, others
         )
         try:
-            transport = conn.open(host)
-        except Exception as exc:  # refused, timed out, auth, host key: reported, never raised
-            why = str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
-            return HostRemediation(host.name, HostPlan(host.name), (), why)
-        try:
             return run.run(transport)
         except TransportError as exc:
             return HostRemediation(host.name, HostPlan(host.name, error=str(exc)), (), "")
-        finally:
-            transport.close()
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(selected) or 1))) as pool:
-            done = list(pool.map(one, selected))
-    finally:
-        if own:
-            conn.close()
-    return RemediationReport(tuple(done), apply, tuple(s.name for s in specs))
+    def failed(host: HostLike, status: Status, reason: str, began: float) -> HostRemediation:
+        return HostRemediation(host.name, HostPlan(host.name), (), reason, status=status)
+
+    # The same fleet loop as validate: forks, --host-deadline, Ctrl-C (finished hosts are
+    # kept, the rest INTERRUPTED) and progress behave alike.
+    loop = run_hosts(
+        selected,
+        one,
+        failed,
+        status_of=HostRemediation.progress_status,
+        options=options,
+        connector=connector,
+    )
+    return RemediationReport(
+        loop.results, apply, tuple(s.name for s in specs), interrupted_by=loop.interrupted_by
+    )
