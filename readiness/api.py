@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,26 @@ INVENTORY_ENV = "READINESS_INVENTORY"
 
 
 def default_inventory_paths(configured: str | Sequence[str] | None = None) -> list[Path]:
-    """``-i`` if given, else ``$READINESS_INVENTORY``, else ``./inventories`` when it exists."""
+    """``-i`` if given, else ``$READINESS_INVENTORY``, else ``./inventories`` when it exists.
+
+    A string may name several sources separated by ``:`` or ``,`` (as ``$ANSIBLE_INVENTORY``
+    does with ``,``), unless the whole string is an existing path.
+    """
     if configured:
-        items = [configured] if isinstance(configured, (str, Path)) else list(configured)
-        return [Path(p) for p in items]
+        if isinstance(configured, (str, Path)):
+            return _split_sources(str(configured))
+        return [Path(p) for p in configured]
     env = os.environ.get(INVENTORY_ENV)
     if env:
-        return [Path(p) for p in env.split(os.pathsep) if p]
+        return _split_sources(env)
     default = Path("inventories")
     return [default] if default.is_dir() else []
+
+
+def _split_sources(text: str) -> list[Path]:
+    if Path(text).exists():
+        return [Path(text)]
+    return [Path(p) for p in re.split(r"[:,]", text) if p.strip()]
 
 
 def load_selected_hosts(

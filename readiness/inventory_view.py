@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,12 +12,42 @@ from tabulate import tabulate
 
 from .api import host_profile
 from .profile import Profile
-from .redact import Redactor
+from .redact import MASK, Redactor
 from .registry import default_profile
 
-__all__ = ["profile_changes", "render_inventory"]
+__all__ = ["host_variables", "profile_changes", "render_inventory"]
 
 _PATH_KEYS = ("settings_file", "env_file", "pidfile", "backup_dir", "docs_dir")
+# Variable names whose values are secrets (ansible_password, ansible_become_pass, vault_*...);
+# names ending in _file/_path hold a path to the secret, which is safe to show.
+_SECRET_VAR = re.compile(
+    r"pass(word|wd|phrase)?$|password|secret|token|api_?key|credential|^vault_|_pass_", re.I
+)
+_PATH_VAR = re.compile(r"_(file|path|dir)$", re.I)
+
+
+def host_variables(host: Any, redactor: Redactor | None = None) -> dict[str, Any]:
+    """A host's merged variables, sorted by name, secrets masked (compare with
+    ``ansible-inventory --host NAME``)."""
+    redactor = redactor or Redactor()
+    shown: dict[str, Any] = {}
+    for name in sorted(getattr(host, "vars", {}) or {}):
+        value = host.vars[name]
+        if _PATH_VAR.search(name):  # a path to a key or secret file, not the secret itself
+            shown[name] = redactor.obj(_plain(value))
+        elif _SECRET_VAR.search(name) and value not in (None, ""):
+            shown[name] = MASK
+        else:
+            shown[name] = redactor.obj(_plain(value), name)
+    return shown
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def profile_changes(effective: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -37,14 +68,22 @@ def render_inventory(
     hosts: Sequence[Any],
     layers: Sequence[tuple[str, Mapping[str, Any]]] = (),
     fmt: str = "text",
+    *,
+    show_vars: bool = False,
 ) -> str:
-    """A host table, then for each host what its profile changes and where its files are."""
+    """A host table, then for each host what its profile changes and where its files are;
+    with ``show_vars`` also every merged inventory variable (secrets masked)."""
     redactor = Redactor()
     defaults = default_profile()
     profiles = [host_profile(h, layers) for h in hosts]
     if fmt == "json":
         return json.dumps(
-            {"hosts": [_host_data(h, p, redactor) for h, p in zip(hosts, profiles, strict=True)]},
+            {
+                "hosts": [
+                    _host_data(h, p, redactor, show_vars=show_vars)
+                    for h, p in zip(hosts, profiles, strict=True)
+                ]
+            },
             indent=2,
         )
     rows = [
@@ -69,6 +108,10 @@ def render_inventory(
         )
         out.append("# resolved on the host:")
         out.append(yaml.safe_dump(_paths(profile), sort_keys=False).rstrip())
+        if show_vars:
+            out.append(f"# variables (compare: ansible-inventory --host {h.name}):")
+            variables = host_variables(h, redactor)
+            out.append(yaml.safe_dump(variables, sort_keys=False).rstrip() if variables else "{}")
     return "\n".join(out)
 
 
@@ -78,8 +121,10 @@ def _paths(profile: Profile) -> dict[str, Any]:
     return paths
 
 
-def _host_data(host: Any, profile: Profile, redactor: Redactor) -> dict[str, Any]:
-    return {
+def _host_data(
+    host: Any, profile: Profile, redactor: Redactor, *, show_vars: bool = False
+) -> dict[str, Any]:
+    data = {
         "host": host.name,
         "address": "local" if host.local else host.address,
         "port": None if host.local else host.port,
@@ -90,3 +135,6 @@ def _host_data(host: Any, profile: Profile, redactor: Redactor) -> dict[str, Any
         "paths": _paths(profile),
         "profile": redactor.obj(profile.to_dict()),
     }
+    if show_vars:
+        data["vars"] = host_variables(host, redactor)
+    return data

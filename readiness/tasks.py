@@ -210,6 +210,7 @@ def validate(
         "limit": _AUDIT_HELP["limit"],
         "profile": _AUDIT_HELP["profile"],
         "format": "text (default) or json (the whole effective profile per host)",
+        "vars": "Also show each host's merged inventory variables, secrets masked",
     }
 )
 def inventory(
@@ -219,6 +220,7 @@ def inventory(
     limit: str | None = None,
     profile: str | None = None,
     format: str = "text",
+    vars: bool = False,
 ) -> None:
     """List the selected hosts with address, port, user and effective readiness profile.
 
@@ -234,7 +236,7 @@ def inventory(
             raise ReadinessError(f"unknown format {format!r} (valid: text, json)")
         inv = _inventory(c, inventory)
         selected = load_selected_hosts(hosts, inventory=inv, limit=limit)
-        print(render_inventory(selected, profile_layers(profile), format))
+        print(render_inventory(selected, profile_layers(profile), format, show_vars=vars))
     except ReadinessError as exc:
         raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
 
