@@ -151,6 +151,8 @@ def test_second_apply_changes_nothing_and_says_so(tmp_path: Path) -> None:
     assert "Remaining:\n  local: 2 no fixer" in text
     log = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert log[-1]["outcome"] == "noop"
+    assert log[-1]["message"] == "nothing a fixer could change; 2 finding(s) remain"
+    assert [r["why"] for r in second.to_dict()["hosts"][0]["remaining"]] == ["no fixer"] * 2
 
 
 def test_new_jwt_secret_is_strong_and_never_printed_or_logged(tmp_path: Path) -> None:

@@ -1,74 +1,26 @@
 """Text and JSON renderings of a :class:`RemediationReport` (pure functions).
 
-Every host ends with what remains on it and why: ``no fixer`` (no fixer addresses the
-finding), ``refused`` (a fixer declined, with its reason), ``failed`` (a fix failed or
-was reverted), ``restart needed`` (fixed on disk, the running service has not loaded
-it) or ``unreachable`` (nothing was audited). The summary's counts are the audit log's.
+Every host ends with what remains on it and why (:mod:`.remaining`). The summary's
+counts are the audit log's.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any
 
-from .apply import RESTART_NEEDED, FixOutcome
+from .remaining import WHY_ORDER, remaining, restart_needed
 from .run import HostRemediation, RemediationReport
 
-__all__ = ["FORMATS", "Remaining", "remaining", "render"]
+__all__ = ["FORMATS", "render"]
 
 FORMATS = ("text", "json")
 _MARK = {"applied": "✓", "noop": "=", "reverted": "↺", "failed": "✗", "planned": "~"}
-WHY_ORDER = ("unreachable", "failed", "refused", "no fixer", "restart needed")
-
-
-@dataclass(frozen=True)
-class Remaining:
-    """One thing left on a host after remediation, and why it is left."""
-
-    check: str
-    why: str  # one of WHY_ORDER
-    what: str
-    reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "why": self.why, "what": self.what, "reason": self.reason}
-
-
-def restart_needed(outcome: FixOutcome) -> bool:
-    return outcome.outcome == "applied" and outcome.message.startswith(RESTART_NEEDED)
-
-
-def remaining(host: HostRemediation, applied: bool = True) -> list[Remaining]:
-    """What remains on ``host`` (after the fixes when ``applied``; else what a dry run leaves)."""
-    if host.unreachable:
-        return [Remaining("*", "unreachable", "not audited, nothing changed", host.unreachable)]
-    if host.plan.error:
-        return [Remaining("*", "unreachable", "remediation stopped", host.plan.error)]
-    out: list[Remaining] = []
-    for o in host.outcomes:
-        if o.outcome in ("failed", "reverted"):
-            for what in o.remaining or (o.fix.description,):
-                out.append(Remaining(o.fix.check, "failed", what, f"{o.outcome}: {o.message}"))
-        elif applied and restart_needed(o):
-            out.append(Remaining(o.fix.check, "restart needed", o.fix.description, o.message))
-    for check, findings in host.plan.unfixable.items():
-        notes = host.plan.refused.get(check, ())
-        why = "refused" if notes else "no fixer"
-        out += [Remaining(check, why, f, "; ".join(notes)) for f in findings]
-    for check, notes in host.plan.refused.items():
-        if check not in host.plan.unfixable:
-            out += [Remaining(check, "refused", n) for n in notes]
-    return out
 
 
 def render(report: RemediationReport, fmt: str = "text") -> str:
     if fmt == "json":
-        data = report.to_dict()
-        for entry, host in zip(data["hosts"], report.hosts, strict=True):
-            entry["remaining"] = [r.to_dict() for r in remaining(host, report.applied)]
-        return json.dumps(data, indent=2, sort_keys=True)
+        return json.dumps(report.to_dict(), indent=2, sort_keys=True)
     return _text(report)
 
 
@@ -103,7 +55,7 @@ def _text(report: RemediationReport) -> str:
             f"{len(down)} host(s) could not be remediated (unreachable or stopped): "
             f"{', '.join(h.host for h in down)}."
         )
-    left = [(h.host, remaining(h, report.applied)) for h in report.hosts]
+    left = [(h.host, remaining(h)) for h in report.hosts]
     left = [(name, items) for name, items in left if items]
     if left:
         out.append("Remaining:")
@@ -133,7 +85,7 @@ def _host(host: HostRemediation, applied: bool) -> list[str]:
         ]
     if host.plan.error:
         return [*out, f"  ! error: {host.plan.error}", ""]
-    left = remaining(host, applied)
+    left = remaining(host)
     if not host.outcomes:
         out.append(
             "  nothing a fixer could change: see what remains below"

@@ -25,6 +25,7 @@ from .apply import FixOutcome, apply_fix, read_files
 from .audit_log import DEFAULT_AUDIT_LOG, AuditLog
 from .fixers import FixerSpec, FixInput, all_fixers
 from .plan import FileState, Fix, HostPlan, project
+from .remaining import remaining
 
 __all__ = [
     "ConfirmationRefused",
@@ -77,6 +78,7 @@ class HostRemediation:
             "fixes": [o.to_dict() for o in self.outcomes],
             "unfixable": {k: list(v) for k, v in self.plan.unfixable.items()},
             "refused": {k: list(v) for k, v in self.plan.refused.items()},
+            "remaining": [r.to_dict() for r in remaining(self)],
         }
 
 
@@ -204,7 +206,11 @@ class _HostRun:
             outcome = self._apply_one(transport, fix, results[fix.check])
             outcomes_list.append(outcome)
         if not plan.fixes and self.log is not None:
-            self.log.record(self.host.name, "-", [], "noop", "nothing to fix")
+            left = sum(len(v) for v in plan.unfixable.values()) + sum(
+                len(v) for v in plan.refused.values()
+            )
+            why = f"nothing a fixer could change; {left} finding(s) remain" if left else ""
+            self.log.record(self.host.name, "-", [], "noop", why or "nothing to fix")
         return HostRemediation(self.host.name, plan, tuple(outcomes_list), "", before)
 
     def _apply_one(self, transport: Transport, fix: Fix, before: CheckResult) -> FixOutcome:

@@ -1,0 +1,60 @@
+"""What remains on a host after remediation, and why.
+
+``no fixer`` (no fixer addresses the finding), ``refused`` (a fixer declined, with its
+reason), ``failed`` (a fix failed or was reverted), ``restart needed`` (fixed on disk,
+the running service has not loaded it) or ``unreachable`` (nothing was audited).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .apply import RESTART_NEEDED, FixOutcome
+
+if TYPE_CHECKING:
+    from .run import HostRemediation
+
+__all__ = ["WHY_ORDER", "Remaining", "remaining", "restart_needed"]
+
+WHY_ORDER = ("unreachable", "failed", "refused", "no fixer", "restart needed")
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """One thing left on a host after remediation, and why it is left."""
+
+    check: str
+    why: str  # one of WHY_ORDER
+    what: str
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "why": self.why, "what": self.what, "reason": self.reason}
+
+
+def restart_needed(outcome: FixOutcome) -> bool:
+    return outcome.outcome == "applied" and outcome.message.startswith(RESTART_NEEDED)
+
+
+def remaining(host: HostRemediation) -> list[Remaining]:
+    """What remains on ``host`` after its fixes (for a dry run: what the plan would leave)."""
+    if host.unreachable:
+        return [Remaining("*", "unreachable", "not audited, nothing changed", host.unreachable)]
+    if host.plan.error:
+        return [Remaining("*", "unreachable", "remediation stopped", host.plan.error)]
+    out: list[Remaining] = []
+    for o in host.outcomes:
+        if o.outcome in ("failed", "reverted"):
+            for what in o.remaining or (o.fix.description,):
+                out.append(Remaining(o.fix.check, "failed", what, f"{o.outcome}: {o.message}"))
+        elif restart_needed(o):
+            out.append(Remaining(o.fix.check, "restart needed", o.fix.description, o.message))
+    for check, findings in host.plan.unfixable.items():
+        notes = host.plan.refused.get(check, ())
+        why = "refused" if notes else "no fixer"
+        out += [Remaining(check, why, f, "; ".join(notes)) for f in findings]
+    for check, notes in host.plan.refused.items():
+        if check not in host.plan.unfixable:
+            out += [Remaining(check, "refused", n) for n in notes]
+    return out
