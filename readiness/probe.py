@@ -501,9 +501,31 @@ def _identity(uid, gid_fallback):
     return (uid, pw.pw_gid, groups, env)
 
 
+# Resolves argv[0] on PATH *before* dropping: after setuid the interpreter may no longer
+# read its own lazily imported modules (os.execvp imports warnings).
+_DROP_AND_EXEC = (
+    "import os,sys\n"
+    "u,g,a=int(sys.argv[1]),int(sys.argv[2]),sys.argv[4:]\n"
+    "p=a[0]\n"
+    "if '/' not in p:\n"
+    "    for d in os.environ.get('PATH','').split(':'):\n"
+    "        c=os.path.join(d or '.',p)\n"
+    "        if os.access(c,os.X_OK) and not os.path.isdir(c):\n"
+    "            p=c\n"
+    "            break\n"
+    "os.setgroups([int(x) for x in sys.argv[3].split(',') if x])\n"
+    "os.setgid(g)\nos.setuid(u)\n"
+    "if os.getuid()!=u or os.geteuid()!=u or os.getegid()!=g:\n    os._exit(126)\n"
+    "os.execv(p,a)\n"
+)
+
+
 def _switcher(identity):
-    """A preexec function (runs in the forked child, before exec) that drops to ``identity``."""
+    """A preexec function (runs in the forked child, before exec) that drops to ``identity``;
+    None for uid 0 (the exec wrapper of ``op_run_as_owner`` does the dropping then)."""
     uid, gid, groups = identity[0], identity[1], list(identity[2])
+    if uid == 0:
+        return None
 
     def switch():
         os.setgroups(groups)
@@ -523,23 +545,37 @@ def op_run_as_owner(spec):
     owner, why = _code_owner(list(spec.get("owned_by") or ()))
     me = os.geteuid()
     if why is not None:
-        return {"started": False, "refused": why}
+        return {"started": False, "refused": why, "error": "refused: " + why}
     if owner in (0, me):
         res = op_run(spec)
         res["run_as"] = _user_name(me)
         return res
     if me != 0:
+        why = "it belongs to %s, and the probe runs as %s, not root, so it cannot run it as %s" % (
+            _user_name(owner),
+            _user_name(me),
+            _user_name(owner),
+        )
         return {
             "started": False,
-            "refused": "it belongs to %s, and the probe runs as %s, not root, so it cannot "
-            "run it as %s" % (_user_name(owner), _user_name(me), _user_name(owner)),
+            "refused": why,
+            "error": "refused: " + why,
             "owner": _user_name(owner),
         }
     try:
         gid = os.stat(spec["owned_by"][0]).st_gid
     except (OSError, IndexError, KeyError):
         gid = owner
-    res = op_run(spec, as_user=_identity(owner, gid))
+    identity = _identity(owner, gid)
+    if "threading" in sys.modules and sys.modules["threading"].active_count() > 1:
+        # Other threads (op_repeat): no preexec_fn after fork; a tiny exec wrapper drops
+        # the privileges instead, then execs the argv.
+        groups = ",".join(str(g) for g in identity[2])
+        wrapped = [sys.executable, "-S", "-c", _DROP_AND_EXEC, str(owner), str(identity[1]), groups]
+        spec = dict(spec, argv=wrapped + list(spec["argv"]))
+        res = op_run(spec, as_user=(0, 0, [], identity[3]))
+    else:
+        res = op_run(spec, as_user=identity)
     res["run_as"] = _user_name(owner)
     if res.get("exit_code") == 126 and not res.get("stdout"):
         res["error"] = "could not switch to %s" % _user_name(owner)
@@ -670,9 +706,11 @@ def op_repeat(spec):
     import threading
 
     inner = dict(spec["spec"])
-    fn = {"run": op_run, "http": op_http}.get(inner.get("op"))
+    fn = {"run": op_run, "http": op_http, "run_as_owner": op_run_as_owner}.get(inner.get("op"))
     if fn is None:
-        return {"error": "repeat: inner op must be run or http, not %r" % inner.get("op")}
+        return {
+            "error": "repeat: inner op must be run, run_as_owner or http, not %r" % inner.get("op")
+        }
     runs = max(0, min(int(spec.get("runs", 1)), 10000))
     workers = max(1, min(int(spec.get("concurrency", 1)), runs or 1, 64))
     started = time.monotonic()

@@ -24,6 +24,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._integration import argv_of, enabled_section, gate, substitute
+from ._owned import owned_run
 
 __all__ = ["DEFAULTS", "evaluate", "facts", "followup"]
 
@@ -94,13 +95,9 @@ def _emit_spec(profile: Profile, cfg: Mapping[str, Any], marker: str) -> dict[st
         return text.replace("{marker}", marker)
 
     if cfg.get("marker_command"):
-        return {
-            "op": "run",
-            "argv": [fill(a) for a in argv_of(cfg["marker_command"])],
-            "cwd": profile.app_root,
-            "timeout": 10,
-            "marker": marker,
-        }
+        # The app's code: run as the app tree's owner, never as root (docs/security.md).
+        argv = [fill(a) for a in argv_of(cfg["marker_command"])]
+        return owned_run(argv, profile.app_root, timeout=10, marker=marker)
     if cfg.get("marker_url"):
         return {
             "op": "http",

@@ -28,7 +28,7 @@ from ._bench import (
     update_baseline,
     verdict_mark,
 )
-from .repository_access import _manifest, parse_manifest
+from .repository_access import _git_code_paths, _manifest, parse_manifest
 from .repository_access import facts as manifest_facts
 
 __all__ = ["DEFAULTS", "OPERATIONS", "evaluate", "facts", "followup"]
@@ -83,7 +83,9 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
         for op in _operations(cfg):
             argv = ["git", "-c", f"safe.directory={repo.host_path}", "-C", repo.host_path]
             inner = {
-                "op": "run",
+                # The repository's config can run hooks: as its owner, never as root.
+                "op": "run_as_owner",
+                "owned_by": _git_code_paths(repo.host_path),
                 "argv": argv + OPERATIONS[op],
                 "timeout": timeout,
                 # Optional locks off: a benchmark must not rewrite the repository's index.

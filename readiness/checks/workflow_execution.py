@@ -22,6 +22,7 @@ from ..findings import Findings
 from ..model import Outcome, Status
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
+from ._owned import owned_run
 
 __all__ = ["DEFAULTS", "evaluate", "extract_state", "facts"]
 
@@ -68,13 +69,9 @@ def facts(profile: Profile) -> FactSpecs:
 def _command_spec(profile: Profile, smoke: Mapping[str, Any]) -> dict[str, Any]:
     command = smoke["command"]
     argv = [str(a) for a in command] if isinstance(command, list) else [str(command)]
-    spec: dict[str, Any] = {
-        "op": "run",
-        "argv": argv,
-        "cwd": profile.resolve(str(smoke.get("cwd") or ".")),
-        "timeout": _timeout(smoke),
-        "max_bytes": 64 * 1024,
-    }
+    cwd = profile.resolve(str(smoke.get("cwd") or ".")) or profile.app_root
+    # The app's code: run as the app tree's owner, never as root (docs/security.md).
+    spec = owned_run(argv, cwd, timeout=_timeout(smoke), max_bytes=64 * 1024)
     if smoke.get("env"):
         spec["env"] = {str(k): str(v) for k, v in dict(smoke["env"]).items()}
     return spec

@@ -26,6 +26,7 @@ from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from . import _access
 from ._integration import argv_of, enabled_section, gate
+from ._owned import owned_run
 from .workflow_execution import extract_state
 
 __all__ = ["DEFAULTS", "evaluate", "facts"]
@@ -62,14 +63,10 @@ def facts(profile: Profile) -> FactSpecs:
     cfg = enabled_section(profile, NAME)
     if cfg is None or not cfg.get("start_command") or cfg.get("start_url"):
         return {}
-    return {
-        FACT: {
-            "op": "run",
-            "argv": argv_of(cfg["start_command"]),
-            "cwd": profile.resolve(str(cfg.get("cwd") or ".")),
-            "timeout": float(profile.threshold("workflow_request_timeout_s")) * 6,
-        }
-    }
+    cwd = profile.resolve(str(cfg.get("cwd") or ".")) or profile.app_root
+    timeout = float(profile.threshold("workflow_request_timeout_s")) * 6
+    # The app's code: run as the app tree's owner, never as root (docs/security.md).
+    return {FACT: owned_run(argv_of(cfg["start_command"]), cwd, timeout=timeout)}
 
 
 def _dig(doc: Any, dotted: str) -> Any:

@@ -234,6 +234,53 @@ def test_over_ssh_as_a_non_root_user_git_in_a_foreign_repository_is_refused(
     assert any(f"run git as {ATTACKER}" in rec for rec in r.recommendations)
 
 
+def test_the_git_benchmark_runs_git_as_the_repository_owner_in_its_worker_threads(
+    shared_root: Path,
+) -> None:
+    """repository_benchmark repeats git in op_repeat's threads: the exec-wrapper path."""
+    record = shared_root / "uids"
+    root = _repos_app(shared_root, ["repos/trapped"])
+    _booby_trapped_repo(root, record)
+    chown_tree(root)
+    profile = {"repository_benchmark": {"repetitions": 2, "operations": ["status"]}}
+    r = one(audit_local(root, "repository_benchmark", profile))
+    uids = recorded_uids(record)
+    assert uids and set(uids) == {attacker_uid()}, uids
+    assert r.status is not Status.ERROR, r.message
+
+
+def test_run_as_owner_inside_concurrent_repeats_drops_in_every_thread(shared_root: Path) -> None:
+    from readiness.probe import op_repeat
+
+    owned = shared_root / "owned"
+    owned.mkdir()
+    chown_tree(owned)
+    inner = {"op": "run_as_owner", "owned_by": [str(owned)], "argv": ["id", "-u"], "timeout": 5}
+    res = op_repeat({"spec": inner, "runs": 6, "concurrency": 3, "time_cap": 20})
+    assert len(res["results"]) == 6
+    assert {r["stdout"].strip() for r in res["results"]} == {str(attacker_uid())}
+    assert {r["run_as"] for r in res["results"]} == {ATTACKER}
+
+
+def test_a_smoke_workflow_in_an_app_owned_tree_runs_as_the_app_user(shared_root: Path) -> None:
+    record = shared_root / "uids"
+    root = write_app(shared_root / "app")
+    python = _hostile_interpreter(root, record)
+    chown_tree(root)
+    smoke = {
+        "command": [
+            ".venv/bin/python",
+            "-c",
+            "import json; print(json.dumps({'state': 'completed'}))",
+        ],
+        "timeout_s": 10,
+    }
+    r = one(audit_local(root, "workflow_execution", {"smoke_workflow": smoke}))
+    uids = recorded_uids(record)
+    assert uids and set(uids) == {attacker_uid()}, (uids, r.message)
+    assert python.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. The applier never follows a link it did not mean to, and a race cannot redirect it.
 
