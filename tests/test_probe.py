@@ -243,3 +243,33 @@ def test_pruning_is_safe_when_many_hosts_ask_at_once() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert all(src.startswith(b"import") or b"def collect" in src for src in sources)
+
+
+def test_the_process_fact_says_when_the_process_started(tmp_path: Path) -> None:
+    """/proc/<pid>/stat field 22 + boot time, on the host's clock, to about a clock tick."""
+    import subprocess
+    import sys
+
+    pidfile = tmp_path / "svc.pid"
+    before = time.time()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    after = time.time()
+    try:
+        pidfile.write_text(f"{proc.pid}\n")
+        fact = probe({"p": {"op": "process", "pidfile": str(pidfile)}})["p"]
+    finally:
+        proc.kill()
+        proc.wait(5)
+    assert fact["found"] is True
+    assert before - 0.05 <= fact["started_at"] <= after + 0.05, (before, fact, after)
+
+
+def test_process_start_falls_back_to_proc_stat_btime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without CLOCK_BOOTTIME the whole-second btime of /proc/stat is used (within 1 s)."""
+    from readiness import probe as host_probe
+
+    precise = host_probe._process_started("/proc/self")["started_at"]
+    monkeypatch.delattr(time, "CLOCK_BOOTTIME")
+    coarse = host_probe._process_started("/proc/self")["started_at"]
+    assert abs(precise - coarse) <= 1.0
+    assert host_probe._process_started("/proc/0")["started_error"].startswith("FileNotFoundError")
