@@ -15,14 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from dotenv import dotenv_values
 
-__all__ = ["AppConfig", "EnvVar", "build_app_config", "coerce_scalar", "parse_settings"]
+from .hostdata import HostDataError, load_yaml, printable
 
-# libyaml's CSafeLoader when PyYAML was built with it: C parser, same SafeConstructor
-# (no python/* tags) as yaml.SafeLoader, which is the fallback.
-_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+__all__ = ["AppConfig", "EnvVar", "build_app_config", "coerce_scalar", "parse_settings"]
 
 SOURCE_PROCESS = "process environment"
 SOURCE_ENV_FILE = "env file"
@@ -117,19 +114,23 @@ def coerce_scalar(raw: str) -> Any:
 
 
 def parse_settings(text: str, path: str) -> tuple[dict[str, Any], str | None]:
-    """Parse the settings YAML safely; an error names the file and line."""
+    """Parse the settings YAML from the host; an error names the file and line.
+
+    The host writes this file, so it goes through the strict loader with its alias
+    budget and depth limit (:func:`readiness.hostdata.load_yaml`): an alias bomb or a
+    deeply nested document is one clear settings error, never a hung controller. No tags
+    beyond SafeLoader's are constructed (no python/* objects).
+    """
+    path = printable(path)
     try:
-        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - SafeConstructor either way
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return {}, f"{where}: invalid YAML: {problem}"
+        data = load_yaml(text, path)
+    except HostDataError as exc:
+        return {}, str(exc)
     if data is None:
         return {}, None
     if not isinstance(data, dict):
         return {}, f"{path}: settings must be a mapping, got {type(data).__name__}"
-    return data, None
+    return dict(data), None
 
 
 def build_app_config(

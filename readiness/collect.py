@@ -7,7 +7,6 @@ behind on a host".
 
 from __future__ import annotations
 
-import json
 import marshal
 import math
 import sys
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import TransportError
+from .hostdata import HostDataError, load_json
 from .probe_source import ops_in, probe_source, pruned_source
 from .transport import DEFAULT_MAX_OUTPUT, CommandResult, Transport
 
@@ -59,6 +59,11 @@ _BOOTSTRAP = (
     "sys.stdout.flush();o.write(b'\\x1d'+e.getvalue().encode('utf-8','replace'));o.flush();q(r)\n"
 )
 _START, _END = b"\x1e", b"\x1d"
+
+
+# A real answer holds a few thousand values (lists stop at 500 entries, files at 256 KiB
+# of text); parsed, 200 000 small values cost ~15 MB.
+MAX_ANSWER_ITEMS = 200_000
 
 
 class ProbeError(TransportError):
@@ -185,11 +190,18 @@ def run_probe(
         transport, src, payload, timeout_s=timeout_s, sudo=sudo, max_output=max_output
     )
     check_exit(res, "probe", timeout_s=timeout_s, sudo=sudo, max_output=max_output)
+    text, duration = res.answer.decode("utf-8", "replace"), res.duration_s
+    del res  # one copy of a (possibly 8 MiB) answer at a time
     try:
-        answer = json.loads(res.answer.decode("utf-8", "replace"))
-    except ValueError as exc:
-        raise ProbeError(f"probe answer is not JSON: {exc}") from None
+        # The host may have replaced the probe: its answer is parsed within depth and
+        # value-count bounds (parsed objects, not bytes, are what costs memory), and
+        # undecodable names (lone surrogates) become \xNN escapes, printable anywhere.
+        answer = load_json(text, max_items=MAX_ANSWER_ITEMS)
+    except HostDataError as exc:
+        raise ProbeError(f"probe answer is not usable JSON: {exc}") from None
+    finally:
+        del text
     if not isinstance(answer, dict) or "facts" not in answer:
         raise ProbeError("probe answer has no facts")
-    answer.setdefault("meta", {})["probe_s"] = round(res.duration_s, 4)
+    answer.setdefault("meta", {})["probe_s"] = round(duration, 4)
     return answer

@@ -21,12 +21,15 @@ from invoke.tasks import task
 from . import report as report_mod
 from .api import INVENTORY_ENV, load_selected_hosts
 from .errors import ReadinessError
+from .hostdata import printable_streams
 from .interrupt import exit_code_for, handle_signals, signal_name
 from .model import FleetReport, Status
 from .runner import RunOptions
 from .suites import SUITES, run_suite
 
 __all__ = ["ns"]
+
+printable_streams()  # a report never dies on a character the terminal cannot show
 
 _AUDIT_HELP = {
     "hosts": "Host pattern: group, host, a,b  a:b  a:&b  a:!b  web*  (default: local)",

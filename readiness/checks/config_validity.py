@@ -8,10 +8,9 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, AppConfig
 from ..findings import Findings
+from ..hostdata import HostDataError, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
@@ -203,12 +202,9 @@ def _manifest_text(fact: Mapping[str, Any], path: str, setting: str, f: Findings
 
 def _manifest_entries(text: str, path: str, f: Findings) -> list[Any] | None:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        f.fail(f"{where}: invalid YAML: {problem}", "Fix the YAML syntax at the line shown")
+        data = load_yaml(text, path)  # the host wrote it: strict, alias-budgeted
+    except HostDataError as exc:
+        f.fail(str(exc), "Fix the YAML syntax at the line shown")
         return None
     if data is None:
         return []

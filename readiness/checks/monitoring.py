@@ -9,7 +9,6 @@ dashboards are read on the host by the probe and judged here.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ import yaml
 
 from ..appconfig import AppConfig
 from ..findings import Findings
+from ..hostdata import HostDataError, load_json, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
@@ -303,13 +303,10 @@ def validate_rules(text: str, path: str) -> tuple[list[str], dict[str, int]]:
     """
     counts = {"groups": 0, "alerts": 0, "records": 0}
     try:
-        yaml.safe_load(text)
+        load_yaml(text, path)  # the host wrote it: strict, alias-budgeted, depth-limited
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return [f"{where}: invalid YAML: {problem}"], counts
+    except HostDataError as exc:
+        return [str(exc)], counts
     groups = _child(root, "groups")
     if not isinstance(groups, yaml.SequenceNode):
         line = _line(groups or root)
@@ -411,9 +408,9 @@ def _judge_dashboard(fact: Mapping[str, Any]) -> tuple[str, str | None]:
     if fact.get("truncated"):
         return "", f"is larger than {_DASHBOARD_MAX_BYTES} bytes; not judged"
     try:
-        data = json.loads(str(fact["text"]))
-    except ValueError as exc:
-        return "", f"is not valid JSON: {exc}"
+        data = load_json(str(fact["text"]))
+    except HostDataError as exc:
+        return "", f"is not valid JSON: {exc}".replace("JSON: invalid JSON:", "JSON:")
     if isinstance(data, Mapping) and isinstance(data.get("dashboard"), Mapping):
         data = data["dashboard"]  # the HTTP API's export wraps the model
     if not isinstance(data, Mapping) or not isinstance(data.get("panels", []), list):

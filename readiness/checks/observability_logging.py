@@ -13,13 +13,13 @@ Opt-in (``observability_logging.enabled``): emitting the marker acts on the app.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from ..appconfig import AppConfig
 from ..findings import Findings
+from ..hostdata import load_json
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
@@ -163,7 +163,7 @@ def _lines(log: Mapping[str, Any]) -> list[str]:
 
 def _is_json_object(line: str) -> bool:
     try:
-        return isinstance(json.loads(line), dict)
+        return isinstance(load_json(line), dict)
     except ValueError:
         return False
 

@@ -18,10 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from ..appconfig import AppConfig
 from ..findings import Findings
+from ..hostdata import HostDataError, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
@@ -77,11 +76,9 @@ def _manifest_path(profile: Profile, app: AppConfig) -> str | None:
 def parse_manifest(text: str, profile: Profile) -> tuple[list[Repo], str | None]:
     """Repositories of a manifest (``repos: [...]`` or a list); relative paths under app_root."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        return [], f"invalid YAML{line}: {getattr(exc, 'problem', None) or exc}"
+        data = load_yaml(text, "manifest")  # the host wrote it: strict, alias-budgeted
+    except HostDataError as exc:
+        return [], str(exc).removeprefix("manifest").lstrip(":")
     items = data.get("repos") if isinstance(data, Mapping) else data
     if data is None or items is None:
         return [], None

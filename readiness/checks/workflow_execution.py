@@ -13,12 +13,12 @@ like ``http://127.0.0.1:8080`` means the host's loopback, as the app sees it):
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..findings import Findings
+from ..hostdata import load_json
 from ..model import Outcome, Status
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
@@ -120,7 +120,7 @@ def extract_state(text: str, *, json_key: str | None, regex: str | None) -> str 
     candidates = [text, *reversed(text.strip().splitlines())]
     for chunk in candidates:
         try:
-            doc = json.loads(chunk)
+            doc = load_json(chunk)
         except ValueError:
             continue
         value = _dig(doc, json_key or "state")
@@ -271,7 +271,7 @@ def _judge_poll(f: Findings, smoke: Mapping[str, Any], poll: Mapping[str, Any]) 
 
 def _loads(text: str) -> Any:
     try:
-        return json.loads(text)
+        return load_json(text)
     except ValueError:
         return None
 

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from ..collect import ProbeError, check_exit, run_bootstrapped
+from ..hostdata import HostDataError, load_json
 from ..model import CheckResult, Status
 from ..redact import redact_url_password
 from ..transport import Transport
@@ -53,8 +54,8 @@ def run_applier(
     )
     check_exit(res, "applier", timeout_s=timeout_s, sudo=sudo, max_output=limit)
     try:
-        answer = json.loads(res.answer.decode("utf-8", "replace"))
-    except ValueError as exc:
+        answer = load_json(res.answer.decode("utf-8", "replace"), max_size=64 * 1024 * 1024)
+    except HostDataError as exc:
         raise ProbeError(f"applier answer is not JSON: {exc}") from None
     if not isinstance(answer, dict):
         raise ProbeError("applier answer is not an object")

@@ -1,0 +1,289 @@
+"""Host data parsed on the controller is bounded and always printable (#18 items 8, 9).
+
+A host writes its settings, dashboards and file names. A 1.8 KB YAML alias bomb must not
+hang the controller, deep JSON must not become "internal error: RecursionError", and a
+non-UTF-8 file name (or a terminal that cannot show a character) must not lose the
+report or make ``--save`` fail. Over a real loopback sshd fleet and the local host,
+through the ``readiness`` command a user types.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness.appconfig import parse_settings
+from readiness.hostdata import HostDataError, load_json, load_yaml, printable
+from readiness.loopback import LoopbackFleet, start_fleet
+from readiness.model import Status
+from tests.services.apps import audit_local, one, write_app
+from tests.services.sshd import host_entry, write_inventory
+
+BIN = Path(sys.executable).parent
+ODD_NAME = b"\xff\xfe-nightly.dump"  # not UTF-8: a name only surrogateescape can carry
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """The classic "billion laughs": 9 levels of 9 aliases, 9**9 strings once expanded."""
+    lines = ["a0: &a0 [" + ",".join(['"lol"'] * 9) + "]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    lines.append("# padding to the size seen in the report " + "x" * 1000)
+    return "\n".join(lines) + "\n"
+
+
+def run_readiness(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Any:
+    return subprocess.run(
+        [str(BIN / "readiness"), *args],
+        capture_output=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        check=False,
+        cwd=cwd,
+    )
+
+
+# --- the parsers ----------------------------------------------------------------------------
+
+
+def test_an_alias_bomb_is_refused_quickly_naming_file_and_line() -> None:
+    bomb = alias_bomb()
+    assert 1500 < len(bomb) < 2500  # the 1.8 KB document of the report
+    started = time.monotonic()
+    settings, error = parse_settings(bomb, "/srv/app/settings.yaml")
+    assert time.monotonic() - started < 2
+    assert settings == {}
+    assert error is not None
+    assert error.startswith("/srv/app/settings.yaml:")
+    assert "alias bomb" in error
+
+
+def test_deep_yaml_and_json_are_one_clear_error_not_a_recursion_error() -> None:
+    with pytest.raises(HostDataError, match=r"^/x.yaml: invalid YAML: nested more than 100"):
+        load_yaml("a: " + "[" * 5000 + "]" * 5000, "/x.yaml")
+    with pytest.raises(HostDataError, match="nested more than 100 levels deep"):
+        load_json("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(HostDataError, match="nested more than 100 levels deep"):
+        load_json("[" * 150 + "]" * 150)  # parses, but every later walk would recurse
+    assert load_json("[" * 50 + "]" * 50) is not None
+
+
+def test_oversized_yaml_is_refused_before_parsing() -> None:
+    with pytest.raises(HostDataError, match="more than the 524288 bytes"):
+        load_yaml("a: 1\n" + "#" * (600 * 1024), "/big.yaml")
+
+
+def test_undecodable_bytes_become_escapes() -> None:
+    name = ODD_NAME.decode("utf-8", "surrogateescape")
+    assert printable(name) == "\\xff\\xfe-nightly.dump"
+    assert load_json(json.dumps({name: [name]})) == {
+        "\\xff\\xfe-nightly.dump": ["\\xff\\xfe-nightly.dump"]
+    }
+
+
+# --- a hostile host in a real fleet ---------------------------------------------------------
+
+
+def _hostile_app(index: int, root: Path) -> None:
+    if index == 0:
+        write_app(root, settings_text=alias_bomb())
+    else:
+        write_app(root)
+    backups = root / "backups"
+    backups.mkdir(exist_ok=True)
+    odd = os.fsencode(backups) + b"/" + ODD_NAME
+    fd = os.open(odd, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"x" * 100)
+    os.close(fd)
+
+
+@pytest.fixture(scope="module")
+def hostile_fleet() -> Iterator[LoopbackFleet]:
+    fleet = start_fleet(2, app_writer=_hostile_app)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@pytest.fixture
+def fleet_args(hostile_fleet: LoopbackFleet, tmp_path: Path) -> list[str]:
+    """``-i INVENTORY --known-hosts FILE`` for the hostile fleet."""
+    inventory = write_inventory(
+        tmp_path / "inv.yml",
+        {f"h{i}": host_entry(hostile_fleet, h) for i, h in enumerate(hostile_fleet.hosts)},
+    )
+    return [
+        "-i",
+        str(inventory),
+        "--hosts",
+        "fleet",
+        "--known-hosts",
+        str(hostile_fleet.known_hosts),
+    ]
+
+
+def _checks(report: dict[str, Any], host: str) -> dict[str, dict[str, Any]]:
+    entry = next(h for h in report["hosts"] if h["host"] == host)
+    return {c["check_name"]: c for c in entry["checks"]}
+
+
+def test_an_alias_bomb_on_one_host_does_not_hang_the_fleet(
+    fleet_args: list[str], tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    res = run_readiness(
+        "validate",
+        *fleet_args,
+        "-c",
+        "configuration,security_settings",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    elapsed = time.monotonic() - started
+    assert elapsed < 60, "the controller must not hang on one host's settings"
+    report = json.loads(res.stdout)
+    bombed, healthy = _checks(report, "h0"), _checks(report, "h1")
+    for check in bombed.values():
+        assert check["status"] == Status.NOT_READY.value
+        assert "refusing a YAML alias bomb" in check["message"]
+        assert "settings/mahavishnu.yaml:" in check["message"]
+    assert healthy["configuration"]["status"] in (Status.READY.value, Status.DEGRADED.value)
+    assert "alias" not in healthy["configuration"]["message"]
+
+
+def test_a_non_utf8_file_name_never_loses_the_report_or_the_save(
+    fleet_args: list[str], tmp_path: Path
+) -> None:
+    saved = {}
+    for fmt in ("json", "markdown", "text"):
+        target = tmp_path / f"report.{fmt}"
+        res = run_readiness(
+            "validate",
+            *fleet_args,
+            "-c",
+            "backup_restore",
+            "--format",
+            fmt,
+            "--save",
+            str(target),
+            cwd=tmp_path,
+        )
+        assert res.returncode in (0, 1), res.stderr
+        assert b"Traceback" not in res.stderr
+        saved[fmt] = target.read_bytes().decode("utf-8")  # strict: valid UTF-8
+    report = json.loads(saved["json"])
+    recent = _checks(report, "h1")["backup_restore"]["details"]["backups"]["recent"]
+    assert "\\xff\\xfe-nightly.dump" in [r["name"] for r in recent]
+    assert "\\xff\\xfe-nightly.dump" in saved["text"]
+
+
+def test_a_terminal_that_cannot_show_a_character_still_gets_the_report(
+    fleet_args: list[str], tmp_path: Path
+) -> None:
+    res = run_readiness(
+        "validate",
+        *fleet_args,
+        "-c",
+        "backup_restore",
+        cwd=tmp_path,
+        env={"PYTHONIOENCODING": "ascii"},
+    )
+    assert res.returncode in (0, 1), res.stderr
+    out = res.stdout.decode("ascii")  # nothing but ASCII reached the terminal
+    assert "OVERALL STATUS: \\u2713" in out or "OVERALL STATUS: \\u2717" in out
+    assert "\\\\xff\\\\xfe-nightly.dump" in out or "\\xff\\xfe-nightly.dump" in out
+
+
+# --- deep JSON in a check -------------------------------------------------------------------
+
+
+def test_deep_dashboard_json_is_a_finding_not_an_internal_error(
+    app_tree: Callable[..., Path],
+) -> None:
+    deep = '{"title": "x", "panels": ' + "[" * 5000 + "]" * 5000 + "}"
+    root = app_tree(files={"dashboards/deep.json": deep, "config/alerts.yml": "groups: []\n"})
+    result = one(audit_local(root, ["monitoring"]))
+    assert result.status is not Status.ERROR, result.message
+    assert "internal error" not in result.message
+    assert "RecursionError" not in result.message
+    assert result.details["dashboards"]["invalid"] == ["deep.json"]
+
+
+# --- a tampered probe answering 8 MiB --------------------------------------------------------
+
+_TAMPERED_PROBE = """#!/usr/bin/python3
+# Whatever the controller asks, answer ~8 MiB of JSON made of small values.
+import sys
+sys.stdin.buffer.read()
+n = (8 * 1024 * 1024 - 200) // 5
+sys.stdout.write('{"facts": {"x": [' + ",".join(['"ab"'] * n) + ']}, "meta": {}}')
+"""
+
+
+@pytest.fixture(scope="module")
+def tampered_host() -> Iterator[LoopbackFleet]:
+    """One sshd host whose every command is a tampered probe (sshd ForceCommand)."""
+    import tempfile
+
+    script = Path(tempfile.mkdtemp(prefix="tampered-")) / "probe"
+    script.write_text(_TAMPERED_PROBE)
+    script.chmod(0o755)
+    script.parent.chmod(0o755)
+    fleet = start_fleet(1, sshd_options=[f"ForceCommand {script}"])
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+def test_an_8_mib_probe_answer_is_refused_before_it_costs_memory(
+    tampered_host: LoopbackFleet, tmp_path: Path
+) -> None:
+    """Before: parsed into ~1.7 million objects, ~150 MB of controller RSS per host."""
+    inventory = write_inventory(
+        tmp_path / "inv.yml", {"h0": host_entry(tampered_host, tampered_host.hosts[0])}
+    )
+    args = ["-i", str(inventory), "--hosts", "fleet"]
+    args += ["--known-hosts", str(tampered_host.known_hosts), "-c", "configuration"]
+    res = subprocess.run(
+        [sys.executable, "-c", _MEASURED, *args],
+        capture_output=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=tmp_path,
+    )
+    lines = res.stdout.decode().splitlines()
+    report, peak_mb = json.loads("\n".join(lines[:-1])), float(lines[-1])
+    check = report["hosts"][0]["checks"][0]
+    assert check["status"] == Status.ERROR.value
+    assert "probe answer is not usable JSON" in check["message"]
+    assert "more than the 200000 values readiness parses" in check["message"]
+    assert peak_mb < 130, f"controller peak RSS {peak_mb:.0f} MB"
+
+
+# Runs the CLI in-process and prints the report, then the process's peak RSS in MB.
+_MEASURED = """
+import io, json, resource, sys
+from contextlib import redirect_stdout
+from readiness.cli import program
+out = io.StringIO()
+with redirect_stdout(out):
+    try:
+        program.run(["readiness", "validate", "--format", "json", *sys.argv[1:]], exit=False)
+    except SystemExit:
+        pass
+print(out.getvalue().strip())
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
