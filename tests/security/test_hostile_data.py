@@ -223,11 +223,12 @@ def test_deep_dashboard_json_is_a_finding_not_an_internal_error(
 # --- a tampered probe answering 8 MiB --------------------------------------------------------
 
 _TAMPERED_PROBE = """#!/usr/bin/python3
-# Whatever the controller asks, answer ~8 MiB of JSON made of small values.
+# Whatever the controller asks, answer ~8 MiB of JSON made of small values, framed the
+# way readiness's bootstrap frames the probe's stdout (RS ... GS).
 import sys
-sys.stdin.buffer.read()
 n = (8 * 1024 * 1024 - 200) // 5
-sys.stdout.write('{"facts": {"x": [' + ",".join(['"ab"'] * n) + ']}, "meta": {}}')
+body = '{"facts": {"x": [' + ",".join(['"ab"'] * n) + ']}, "meta": {}}'
+sys.stdout.buffer.write(b"\\x1e" + body.encode() + b"\\x1d")
 """
 
 
