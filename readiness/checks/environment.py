@@ -96,9 +96,11 @@ def evaluate(ctx: CheckContext) -> Outcome:
             why = (
                 f" (required because {conditional[name]} is enabled)" if name in conditional else ""
             )
+            env_file = ctx.fact("app:env_file").get("path") or profile.get("env_file")
             f.fail(
                 f"{name} is not set{why}",
-                f"Set {name} in the service environment ({profile.get('env_file')} or the unit's Environment=)",
+                f"Set {name} in the service environment (env file {env_file} or the unit's "
+                "Environment=), then restart the service",
             )
             variables[name] = {"status": "missing"}
             continue
