@@ -6,6 +6,7 @@ import io
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from readiness.remediate.yamltext import YamlEditError, insert_missing
 from readiness.transport import LocalTransport
 
 from .remediate_helpers import listing, tree_hash
-from .services.apps import LocalTestHost, audit_local, one, write_app
+from .services.apps import LocalTestHost, audit_local, one, running_service, write_app
 
 SETTINGS_WITH_COMMENTS = """\
 # Mahavishnu settings: production
@@ -322,3 +323,30 @@ def test_defects_in_checks_without_a_fixer_are_listed_as_remaining(tmp_path: Pat
     data = json.loads(render(report, "json"))
     whys = {(r["check"], r["why"]) for r in data["hosts"][0]["remaining"]}
     assert {("configuration", "no fixer"), ("graceful_shutdown", "no fixer")} <= whys
+
+
+def test_a_settings_fix_for_a_running_service_is_fixed_on_disk_restart_needed(
+    tmp_path: Path,
+) -> None:
+    root = write_app(tmp_path / "app")  # no resilience section: error_handling NOT_READY
+    profile = {"thresholds": {"stale_config_grace_s": 0.2}}
+    with running_service(root) as (proc, pidfile):
+        time.sleep(0.3)  # the fix comes later than the start, as in real life
+        report = _fix(
+            root,
+            ["error_handling"],
+            tmp_path,
+            apply=True,
+            profile={**profile, "pidfile": str(pidfile)},
+        )
+    outcome = report.hosts[0].outcomes[0]
+    assert outcome.outcome == "applied", render(report)
+    assert outcome.after is Status.DEGRADED
+    assert outcome.message.startswith(
+        "fixed on disk, restart needed: check is DEGRADED (running with stale configuration: "
+        f"settings file {root / 'settings' / 'mahavishnu.yaml'} changed at "
+    ), outcome.message
+    assert f"after process {proc.pid} started" in outcome.message
+    text = render(report)
+    assert "1 applied (1 need(s) a restart of the service)" in text
+    assert "  - error_handling: restart needed: configure error handling" in text
