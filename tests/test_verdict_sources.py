@@ -157,3 +157,17 @@ def test_a_secret_overridden_by_the_environment_is_never_shown(
     assert "overriding the value in the settings file" in problem
     assert literal not in repr(r.to_dict())
     assert "also-too-short" not in repr(r.to_dict())
+
+
+def test_resource_limits_name_the_process_override_too(app_tree: Callable[..., Path]) -> None:
+    root = _root(app_tree)  # the settings file says max_concurrent_workflows: 10
+    env = {**env_file_of(root), "MAHAVISHNU_MAX_CONCURRENT_WORKFLOWS": "500"}
+    with running_service(root, env) as (proc, pidfile):
+        r = one(audit_local(root, "resource_limits", profile={"pidfile": str(pidfile)}))
+    assert r.status is Status.DEGRADED
+    assert r.details["warnings"] == [
+        "max_concurrent_workflows = 500 is outside the recommended range 5-20 (from "
+        f"MAHAVISHNU_MAX_CONCURRENT_WORKFLOWS in the environment of process {proc.pid}, "
+        "overriding 10 in the settings file)"
+    ]
+    assert "where the service's environment is defined" in r.recommendations[0]

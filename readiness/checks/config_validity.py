@@ -14,6 +14,7 @@ from ..hostdata import HostDataError, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
+from ._common import origin
 from .resource_limits import judge_limits, record_limits
 
 DEFAULTS: dict[str, Any] = {
@@ -86,7 +87,12 @@ def evaluate(ctx: CheckContext) -> Outcome:
     f.details["repositories"] = _repositories(ctx, f)
     judgements = judge_limits(ctx.app, ctx.profile.get("resource_ranges"))
     f.details["limits"] = record_limits(
-        f, ctx.app, judgements, settings_file=settings_path, skip_missing=missing
+        f,
+        ctx.app,
+        judgements,
+        settings_file=settings_path,
+        skip_missing=missing,
+        origins=lambda dotted: origin(ctx, dotted),
     )
     return f.outcome(
         "Configuration is valid: required settings present and typed, repositories accessible, "

@@ -7,7 +7,7 @@ instead of keeping a second copy of the numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from ..appconfig import AppConfig
 from ..findings import Findings
 from ..model import Outcome
 from ..registry import CheckContext, register
+from ._common import Origin, origin
 
 __all__ = ["LimitJudgement", "judge_limits", "record_limits"]
 
@@ -118,10 +119,13 @@ def record_limits(
     *,
     settings_file: str | None = None,
     skip_missing: Iterable[str] = (),
+    origins: Callable[[str], Origin] | None = None,
 ) -> dict[str, Any]:
     """Turn judgements into findings (absent/invalid → fail, out of range → warn).
 
-    ``skip_missing`` names settings the caller already reported as absent.
+    ``skip_missing`` names settings the caller already reported as absent. With
+    ``origins``, a wrong value's finding names where it comes from and its
+    recommendation targets that place (settings file, env file, process environment).
     Returns the per-limit details for the report.
     """
     skip = set(skip_missing)
@@ -132,6 +136,10 @@ def record_limits(
             f.fail(j.problem, f"Fix resource_ranges.{j.name} in the readiness profile")
         elif j.verdict == MISSING and j.setting not in skip:
             f.fail(j.problem, f"Set {j.setting} ({j.range_text}) in {where} or as {env}")
+        elif j.verdict in (INVALID, OUT_OF_RANGE) and origins is not None:
+            o = origins(j.setting)
+            wanted = f"a {'number' if j.verdict == INVALID else 'value'} within {j.range_text}"
+            (f.fail if j.verdict == INVALID else f.warn)(j.problem + o.where, o.set_to(wanted))
         elif j.verdict == INVALID:
             f.fail(j.problem, f"Set {j.setting} to a number within {j.range_text}")
         elif j.verdict == OUT_OF_RANGE:
@@ -159,7 +167,11 @@ def evaluate(ctx: CheckContext) -> Outcome:
         return f.outcome("", subject="Resource limits")
     judgements = judge_limits(ctx.app, ctx.profile.get("resource_ranges"))
     f.details["limits"] = record_limits(
-        f, ctx.app, judgements, settings_file=ctx.profile.path_of("settings_file")
+        f,
+        ctx.app,
+        judgements,
+        settings_file=ctx.profile.path_of("settings_file"),
+        origins=lambda dotted: origin(ctx, dotted),
     )
     if not judgements:
         f.warn(
