@@ -40,7 +40,10 @@ def build() -> str:
         out.append("")
         if page.exists():
             text = page.read_text().strip()
-            out.append("#" + text.replace("\n#", "\n##").replace("](../", "]("))
+            text = text.replace("\n#", "\n##").replace("](../", "](")
+            for other in specs:  # a link to a sibling page becomes a link to its section
+                text = text.replace(f"]({other.name}.md)", f"](#{other.name})")
+            out.append("#" + text)
         else:
             out.append(f"## `{s.name}`\n\n{s.description}")
     return "\n".join(out) + "\n"
