@@ -8,6 +8,8 @@ See docs/performance.md for the method and the numbers.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +24,16 @@ from .loopback import MAX_HOSTS, LoopbackFleet, start_fleet
 from .runner import HostLike, RunOptions
 from .ssh import SshConnector
 
-__all__ = ["BenchResult", "Phase", "format_result", "run_bench", "write_bench_app"]
+__all__ = [
+    "BenchResult",
+    "HostileResult",
+    "Phase",
+    "format_hostile",
+    "format_result",
+    "run_bench",
+    "run_hostile_bench",
+    "write_bench_app",
+]
 
 _SETTINGS: dict[str, Any] = {
     "server_name": "bench",
@@ -220,4 +231,218 @@ def format_result(res: BenchResult) -> str:
         lines.append(f"hosts not audited: {len(res.problems)}")
         lines += [f"  {p}" for p in res.problems[:10]]
     lines.append(f"suite/floor wall ratio (best of each): {res.ratio:.2f}")
+    return "\n".join(lines)
+
+
+# --- hostile fleet ---------------------------------------------------------------------------
+
+
+@dataclass
+class HostileResult:
+    """A run over a fleet with refused, silent and hanging hosts: is every row right?"""
+
+    hosts: int
+    forks: int
+    command_timeout: float
+    startup_s: float
+    wall_s: float
+    cpu_s: float
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    rows: int
+    statuses: dict[str, int]
+    misclassified: list[str]
+    logins: dict[str, int]  # sshd's own "Accepted publickey" count per sshd host
+    leftovers: dict[str, list[int]]
+    kinds: dict[str, int]
+
+    @property
+    def one_connection_each(self) -> bool:
+        return all(n == 1 for n in self.logins.values())
+
+
+# What each kind of host must be reported as: status and a piece of the reason.
+_EXPECTED = {
+    "refused": ("unreachable", "connection refused"),
+    "stalling": ("unreachable", "no SSH banner"),
+    "hanging": ("error", "timed out"),
+}
+
+
+def _kinds(n: int, refused: int, stalling: int, hanging: int) -> list[str]:
+    """Hostile hosts spread evenly through the inventory (not all at its end)."""
+    kinds = ["healthy"] * n
+    spread = sorted(
+        ((k + 0.5) / count, kind)
+        for kind, count in (("refused", refused), ("stalling", stalling), ("hanging", hanging))
+        for k in range(count)
+    )
+    step = n / max(1, len(spread))
+    for j, (_where, kind) in enumerate(spread):
+        kinds[int(j * step)] = kind
+    return kinds
+
+
+def run_hostile_bench(
+    n: int = 500,
+    *,
+    refused: int = 25,
+    stalling: int = 13,
+    hanging: int = 12,
+    forks: int = 32,
+    command_timeout: float = 30.0,
+    checks: Sequence[str] | None = None,
+) -> HostileResult:
+    """``n`` hosts: ``refused`` closed ports, ``stalling`` that accept TCP and never send a
+    banner, ``hanging`` whose python3 hangs before Python runs; the rest healthy sshd hosts.
+
+    One validate run over all of them; then every row's classification, sshd's own login
+    counts and a process census on the sshd hosts (0 left within 5 s) are checked.
+    """
+    import socket
+
+    from .loopback import hang_python
+
+    if not 1 <= n <= MAX_HOSTS or refused + stalling + hanging > n:
+        raise ValueError(f"--hosts must be 1..{MAX_HOSTS} and hold every hostile host")
+    kinds = _kinds(n, refused, stalling, hanging)
+    ssh_kinds = [k for k in kinds if k in ("healthy", "hanging")]
+    t0 = time.perf_counter()
+
+    def setup(index: int, host: Any) -> None:
+        if ssh_kinds[index] == "hanging":
+            hang_python(host)
+
+    fleet = start_fleet(len(ssh_kinds), app_writer=write_bench_app, host_setup=setup)
+    listeners: list[socket.socket] = []
+    try:
+        startup = time.perf_counter() - t0
+        ssh_hosts = iter(fleet.hosts)
+        entries: dict[str, dict[str, Any]] = {}
+        kind_of: dict[str, str] = {}
+        for i, kind in enumerate(kinds):
+            name = f"x{i:04d}"
+            if kind in ("healthy", "hanging"):
+                h = next(ssh_hosts)
+                addr, port, root = h.address, h.port, str(h.app_root)
+            else:
+                addr = f"127.1.{i // 250}.{2 + i % 250}"
+                sock = socket.socket()
+                sock.bind((addr, 0))
+                port = int(sock.getsockname()[1])
+                if kind == "stalling":
+                    sock.listen(8)  # the kernel accepts; nobody ever speaks SSH
+                    listeners.append(sock)
+                else:
+                    sock.close()  # nothing listens there: refused
+                root = "/nonexistent"
+            kind_of[name] = kind
+            entries[name] = {
+                "ansible_host": addr,
+                "ansible_port": port,
+                "ansible_user": fleet.user,
+                "ansible_ssh_private_key_file": str(fleet.client_key),
+                "readiness": {"app_root": root},
+            }
+        inventory = fleet.root / "hostile.yml"
+        inventory.write_text(
+            yaml.safe_dump({"all": {"children": {"fleet": {"hosts": entries}}}}, sort_keys=False)
+        )
+        return _hostile_round(
+            fleet,
+            inventory,
+            kind_of,
+            forks=forks,
+            command_timeout=command_timeout,
+            checks=checks,
+            startup=startup,
+            load_before=os.getloadavg(),
+        )
+    finally:
+        for sock in listeners:
+            sock.close()
+        for pids in fleet.leftovers().values():  # counted already; never leave them running
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, 9)
+        fleet.stop()
+
+
+def _hostile_round(
+    fleet: LoopbackFleet,
+    inventory: Path,
+    kind_of: dict[str, str],
+    *,
+    forks: int,
+    command_timeout: float,
+    checks: Sequence[str] | None,
+    startup: float,
+    load_before: tuple[float, float, float],
+) -> HostileResult:
+    from .api import validate
+
+    options = RunOptions(
+        forks=forks,
+        known_hosts=str(fleet.known_hosts),
+        ssh_config="",
+        command_timeout=command_timeout,
+        progress=False,
+        quiet=True,
+    )
+    hosts = load_inventory(inventory).select("fleet")
+    w0, c0 = time.perf_counter(), time.process_time()
+    report = validate(hosts, list(checks) if checks else None, options=options)
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    deadline = time.monotonic() + 5
+    leftovers = fleet.leftovers()
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.1)
+        leftovers = fleet.leftovers()
+    statuses: dict[str, int] = {}
+    wrong: list[str] = []
+    for h in report.hosts:
+        statuses[h.status.value] = statuses.get(h.status.value, 0) + 1
+        kind = kind_of[h.host]
+        message = h.reason or (h.results[0].message if h.results else "")
+        if kind in _EXPECTED:
+            status, words = _EXPECTED[kind]
+            if h.status.value != status or words not in message:
+                wrong.append(f"{h.host} ({kind}): {h.status.value}: {message}")
+        elif h.status.value in ("unreachable", "error", "interrupted"):
+            wrong.append(f"{h.host} (healthy): {h.status.value}: {message}")
+    kinds: dict[str, int] = {}
+    for kind in kind_of.values():
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return HostileResult(
+        hosts=len(kind_of),
+        forks=forks,
+        command_timeout=command_timeout,
+        startup_s=startup,
+        wall_s=wall,
+        cpu_s=cpu,
+        load_before=load_before,
+        load_after=os.getloadavg(),
+        rows=len(report.hosts),
+        statuses=statuses,
+        misclassified=wrong,
+        logins={h.name: h.accepted_logins() for h in fleet.hosts},
+        leftovers=leftovers,
+        kinds=kinds,
+    )
+
+
+def format_hostile(res: HostileResult) -> str:
+    logins = list(res.logins.values())
+    lines = [
+        f"hosts={res.hosts} {res.kinds} forks={res.forks} "
+        f"--command-timeout {res.command_timeout:g}; fleet start {res.startup_s:.1f}s",
+        f"load average before {res.load_before[0]:.2f}, after {res.load_after[0]:.2f} "
+        f"({os.cpu_count()} cores)",
+        f"wall {res.wall_s:.1f}s, controller CPU {res.cpu_s:.1f}s",
+        f"rows {res.rows}; statuses {res.statuses}; misclassified {len(res.misclassified)}",
+        f"sshd logins per host: min {min(logins, default=0)} max {max(logins, default=0)} "
+        f"(one connection each: {res.one_connection_each})",
+        f"remote leftovers 5 s after the run: {sum(len(p) for p in res.leftovers.values())}",
+    ]
+    lines += [f"  {w}" for w in res.misclassified[:10]]
     return "\n".join(lines)

@@ -59,6 +59,7 @@ _BOOTSTRAP = (
     "sys.stdout.flush();o.write(b'\\x1d'+e.getvalue().encode('utf-8','replace'));o.flush();q(r)\n"
 )
 _START, _END = b"\x1e", b"\x1d"
+_GRACE_S = 1.0
 
 
 # A real answer holds a few thousand values (lists stop at 500 entries, files at 256 KiB
@@ -117,7 +118,9 @@ def run_bootstrapped(
     res = transport.run(
         bootstrap_argv(python=python, sudo=sudo),
         stdin=stdin,
-        timeout=timeout_s + 5,
+        # One second of grace for the host's own deadline (exit 124) to arrive first; past
+        # it the controller closes the channel, and the hang-up ends the host side anyway.
+        timeout=timeout_s + _GRACE_S,
         max_output=max_output,
     )
     return split_output(res)

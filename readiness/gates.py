@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ProfileError
-from .model import FleetReport, HostReport, Status
+from .model import FleetReport, HostReport, Status, verdict_exit_code
 from .registry import CATEGORIES, all_checks
 
 __all__ = [
@@ -63,6 +63,16 @@ class QualityGate:
             "min_pass_rate": self.min_pass_rate,
             "critical": self.critical,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QualityGate:
+        return cls(
+            name=str(data["name"]),
+            category=str(data["category"]),
+            min_pass_rate=float(data["min_pass_rate"]),
+            critical=bool(data.get("critical", True)),
+            description=str(data.get("description", "")),
+        )
 
 
 def gates_from_profile(profile: Mapping[str, Any]) -> list[QualityGate]:
@@ -156,16 +166,40 @@ class GateReport:
         return tuple(r for r in self.rows if r.scope != "fleet")
 
     @property
-    def exit_code(self) -> int:
-        """0 every gate passes; 1 a critical gate fails; 2 only non-critical fail or lack data."""
+    def verdict(self) -> str:
+        """``fail`` a critical gate fails (or the run was interrupted); ``warn`` only
+        non-critical gates fail or lack data; ``pass`` every fleet gate passes."""
         rows = self.fleet_rows
         if self.interrupted or any(r.verdict is Verdict.FAIL and r.gate.critical for r in rows):
-            return 1
-        return 2 if any(r.verdict is not Verdict.PASS for r in rows) else 0
+            return "fail"
+        return "warn" if any(r.verdict is not Verdict.PASS for r in rows) else "pass"
 
     @property
-    def verdict(self) -> str:
-        return {0: "pass", 1: "fail", 2: "warn"}[self.exit_code]
+    def exit_code(self) -> int:
+        """The verdict's exit code (0, 1 or 3), the same table FleetReport uses."""
+        return verdict_exit_code(self.verdict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateReport:
+        """Back from :meth:`to_dict` (a saved report), every row and note kept."""
+        gates = {g["name"]: QualityGate.from_dict(g) for g in data.get("gates", ())}
+        rows = [
+            GateRow(
+                gates.get(str(r["gate"]))
+                or QualityGate(
+                    str(r["gate"]),
+                    str(r["category"]),
+                    float(r["required"]),
+                    bool(r.get("critical", True)),
+                ),
+                str(r["scope"]),
+                int(r.get("passed", 0)),
+                int(r.get("failed", 0)),
+                int(r.get("skipped", 0)),
+            )
+            for r in (*data.get("fleet", ()), *data.get("groups", ()))
+        ]
+        return cls(tuple(rows), tuple(str(n) for n in data.get("notes", ())))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -12,9 +12,16 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # gates.py imports this module; the model only holds a GateReport
+    from .gates import GateReport
 
 __all__ = [
+    "EXIT_FAIL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EXIT_WARN",
     "SCHEMA",
     "CheckResult",
     "FleetReport",
@@ -25,6 +32,21 @@ __all__ = [
 ]
 
 SCHEMA = "readiness.report/1"
+
+# Process exit codes (docs/exit-codes.md). Interrupted runs exit 128 + the signal number.
+EXIT_OK = 0
+EXIT_FAIL = 1  # not ready, a critical gate failed, or the --fail-on threshold reached
+EXIT_USAGE = 2  # usage errors only (raised before any report exists)
+EXIT_WARN = 3  # a suite whose only failures are non-critical gates (usable, with warnings)
+_SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+_VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_FAIL, "warn": EXIT_WARN}
+
+
+def verdict_exit_code(verdict: str) -> int:
+    """The exit code of a verdict (``pass``, ``warn``, ``fail``, ``interrupted:SIGTERM``)."""
+    if verdict.startswith("interrupted"):
+        return _SIGNAL_EXIT.get(verdict.partition(":")[2], 130)
+    return _VERDICT_EXIT[verdict]
 
 
 def utcnow() -> datetime:
@@ -246,7 +268,12 @@ class HostReport:
 
 @dataclass(frozen=True)
 class FleetReport:
-    """The merged report of every audited host, in inventory order."""
+    """The merged report of every audited host, in inventory order.
+
+    The verdict and the exit code are computed here and only here (:meth:`verdict`,
+    :meth:`exit_code`): from the interruption, then the suite's quality gates when it
+    has any, then the hosts' statuses against ``fail_on``. Renderers only show them.
+    """
 
     hosts: tuple[HostReport, ...]
     generated_at: datetime = field(default_factory=utcnow)
@@ -254,6 +281,9 @@ class FleetReport:
     title: str = "PRODUCTION READINESS VALIDATION REPORT"
     interrupted: bool = False
     interrupted_by: str = ""  # "SIGINT" or "SIGTERM" when interrupted
+    suite: str = ""  # the named suite that produced the report, if any
+    gates: GateReport | None = None  # the suite's quality gates, judged
+    fail_on: Status = Status.NOT_READY  # the lowest status that fails the run
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -282,45 +312,61 @@ class FleetReport:
         statuses = [h.status for h in self.hosts]
         return max(statuses) if statuses else Status.SKIPPED
 
-    def exit_code(self, fail_on: Status = Status.NOT_READY) -> int:
-        """0 when nothing blocks; 1 when anything is NOT_READY/ERROR/UNREACHABLE.
-
-        With ``fail_on=Status.DEGRADED`` a DEGRADED fleet exits 2 (warnings stop
-        the pipeline) while blocking statuses still exit 1.
-        """
+    def verdict(self, fail_on: Status | None = None) -> str:
+        """``pass``, ``warn`` (only non-critical gates failed), ``fail`` or
+        ``interrupted:SIGINT`` / ``interrupted:SIGTERM``."""
         if self.interrupted:
-            return 143 if self.interrupted_by == "SIGTERM" else 130
+            return f"interrupted:{self.interrupted_by or 'SIGINT'}"
+        if self.gates is not None and self.gates.rows:
+            return self.gates.verdict
+        threshold = fail_on or self.fail_on
         worst = self.overall_status
-        if worst.blocking:
-            return 1
-        if fail_on is Status.DEGRADED and worst is Status.DEGRADED:
-            return 2
-        return 0
+        if worst.blocking or (threshold is Status.DEGRADED and worst is Status.DEGRADED):
+            return "fail"
+        return "pass"
+
+    def exit_code(self, fail_on: Status | None = None) -> int:
+        """0 pass; 1 anything NOT_READY/ERROR/UNREACHABLE, a critical gate failed, or
+        ``fail_on`` reached (DEGRADED with ``--fail-on degraded``); 3 only non-critical
+        gates failed; 130/143 interrupted by SIGINT/SIGTERM. ``fail_on`` defaults to the
+        report's own."""
+        return verdict_exit_code(self.verdict(fail_on))
 
     def with_hosts(self, hosts: Iterable[HostReport]) -> FleetReport:
         return replace(self, hosts=tuple(hosts))
 
-    def to_dict(self, fail_on: Status = Status.NOT_READY) -> dict[str, Any]:
+    def to_dict(self, fail_on: Status | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
             "schema": SCHEMA,
             "title": self.title,
             "generated_at": _iso(self.generated_at),
             "overall_status": self.overall_status.value,
+            "verdict": self.verdict(fail_on).partition(":")[0],
             "exit_code": self.exit_code(fail_on),
+            "fail_on": (fail_on or self.fail_on).value,
             "summary": self.summary(),
             "checks": list(self.check_names),
             "interrupted": self.interrupted,
             "interrupted_by": self.interrupted_by,
             "hosts": [h.to_dict() for h in self.hosts],
         }
-        if self.extra:
-            data.update(self.extra)
+        if self.suite:
+            data["suite"] = self.suite
+        if self.gates is not None:
+            data["quality_gates"] = self.gates.to_dict()
+        for key, value in self.extra.items():  # extra never overrides the model's own keys
+            data.setdefault(key, value)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FleetReport:
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not a {SCHEMA} document (schema={data.get('schema')!r})")
+        gates = None
+        if isinstance(data.get("quality_gates"), Mapping):
+            from .gates import GateReport  # here: gates.py imports this module
+
+            gates = GateReport.from_dict(data["quality_gates"])
         return cls(
             hosts=tuple(HostReport.from_dict(h) for h in data.get("hosts", ())),
             generated_at=_parse_iso(data.get("generated_at")),
@@ -328,6 +374,9 @@ class FleetReport:
             title=str(data.get("title", cls.title)),
             interrupted=bool(data.get("interrupted", False)),
             interrupted_by=str(data.get("interrupted_by") or ""),
+            suite=str(data.get("suite") or ""),
+            gates=gates,
+            fail_on=Status.parse(str(data.get("fail_on") or Status.NOT_READY.value)),
         )
 
 

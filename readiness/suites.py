@@ -162,7 +162,7 @@ def select_checks(suite: Suite, specs: Iterable[CheckSpec] | None = None) -> lis
 
 @dataclass(frozen=True)
 class SuiteRun:
-    """A suite's report (gates already attached to ``report.extra``) and its exit code."""
+    """A suite's report (its gates are ``report.gates``) and its exit code."""
 
     suite: Suite
     report: FleetReport
@@ -171,9 +171,7 @@ class SuiteRun:
 
     @property
     def exit_code(self) -> int:
-        if self.report.interrupted or self.gates is None or not self.gates.rows:
-            return self.report.exit_code(self.fail_on)
-        return self.gates.exit_code
+        return self.report.exit_code(self.fail_on)
 
 
 def run_suite(
@@ -215,7 +213,7 @@ def run_suite(
             options=options,
             connector=connector,
         )
-        return SuiteRun(suite, report, fail_on=fail_on)
+        return SuiteRun(suite, replace(report, fail_on=fail_on), fail_on=fail_on)
     gates = [g for g in _fleet_gates(selected, profile, profile_overrides) if suite.applies_to(g)]
     notes: list[str] = []
     if chosen:
@@ -287,17 +285,9 @@ def _unaudited(host: Any) -> HostReport:
 
 
 def _attach(report: FleetReport, suite: Suite, gates: GateReport, fail_on: Status) -> FleetReport:
-    """Put the gates in the report: JSON key ``quality_gates``; ``exit_code`` becomes the gates'."""
-    extra = {
-        **report.extra,
-        "suite": suite.name,
-        "quality_gates": gates.to_dict(),
-        "exit_code": gates.exit_code
-        if gates.rows and not report.interrupted
-        else report.exit_code(fail_on),
-    }
+    """The suite's name, judged gates and threshold become the report's own typed fields."""
     title = f"PRODUCTION READINESS: {suite.title.upper()} ({suite.name})"
-    return replace(report, extra=extra, title=title)
+    return replace(report, suite=suite.name, gates=gates, fail_on=fail_on, title=title)
 
 
 # --- the check catalog (`invoke checks`) ---------------------------------------------------

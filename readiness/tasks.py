@@ -180,7 +180,8 @@ def validate(
     """Audit hosts for production readiness (the 8 checks of the original validator).
 
     Exit codes: 0 every result READY/DEGRADED/SKIPPED; 1 anything NOT_READY, ERROR
-    or UNREACHABLE; 2 usage errors (and DEGRADED with --fail-on degraded).
+    or UNREACHABLE (or DEGRADED with --fail-on degraded); 2 usage errors; 130/143
+    interrupted by SIGINT/SIGTERM (the partial report is still printed and saved).
     """
     _audit(
         c,
@@ -266,8 +267,8 @@ def _suite_task(suite: str) -> Any:
     run.__name__ = suite.replace("-", "_")
     run.__doc__ = (
         f"{spec.title}: {spec.description}\n\n"
-        "Exit codes: 0 every quality gate passes; 1 a critical gate fails; 2 only non-critical "
-        "gates fail or lack data, and usage errors (docs/exit-codes.md)."
+        "Exit codes: 0 every quality gate passes; 1 a critical gate fails; 3 only non-critical "
+        "gates fail or lack data; 2 usage errors; 130/143 interrupted (docs/exit-codes.md)."
     )
     return task(help=_AUDIT_HELP, iterable=["check"], optional=["save"])(run)
 
@@ -292,10 +293,31 @@ def bench(
     rounds: int = 1,
     check: list[str] | None = None,
     command_timeout: float = 60.0,
+    hostile: bool = False,
 ) -> None:
-    """Benchmark the validate suite on N loopback sshd hosts against the bare-SSH floor."""
-    from .bench import format_result, run_bench
+    """Benchmark the validate suite on N loopback sshd hosts against the bare-SSH floor.
 
+    With --hostile: 5 % refused, 2.6 % stalling before the banner and 2.4 % hanging probes
+    (25/13/12 of 500), every row's classification, sshd login counts and remote leftovers.
+    """
+    from .bench import format_hostile, format_result, run_bench, run_hostile_bench
+
+    if hostile:
+        n = int(hosts)
+        try:
+            hostile_result = run_hostile_bench(
+                n,
+                refused=n * 5 // 100,
+                stalling=n * 26 // 1000,
+                hanging=n * 24 // 1000,
+                forks=int(forks),
+                command_timeout=float(command_timeout),
+                checks=check or None,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise Exit(f"readiness bench: {exc}", code=2) from None
+        print(format_hostile(hostile_result))
+        return
     try:
         result = run_bench(
             int(hosts),
@@ -354,7 +376,8 @@ def remediate(
     Pending migrations are only run with --run-migrations, via the profile's migration_command
     (an argv list), and are never reverted: a failing migration is reported as failed.
     Exit codes: 0 every fix worked (or the dry run planned); 1 a fix failed or was reverted, or a
-    host was unreachable; 2 usage errors and refused confirmation (docs/remediation.md).
+    host was unreachable; 2 usage errors and refused confirmation; 130/143 interrupted
+    (docs/remediation.md).
     """
     from .remediate.cli import run_remediate_task
 

@@ -85,15 +85,15 @@ def test_a_failing_critical_gate_exits_1_with_fleet_and_group_rows_in_json(fleet
     assert by_group[("us", "security")] == "pass"
 
 
-def test_only_non_critical_gate_failures_exit_2(fleet: Path) -> None:
+def test_only_non_critical_gate_failures_exit_3(fleet: Path) -> None:
     profile = fleet.parent / "lenient.yml"
     gates = {"configuration": {"critical": False}, "security": {"critical": False}}
     profile.write_text(yaml.safe_dump({"quality_gates": gates}))
     res = audit(
         fleet, "check-config", "--hosts", "all", "-c", "configuration", "--profile", str(profile)
     )
-    assert res.returncode == 2, res.stdout + res.stderr
-    assert "QUALITY GATES (check-config): WARN, exit 2" in res.stdout
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert "QUALITY GATES (check-config): WARN, exit 3" in res.stdout
     assert "FAIL (non-critical)" in res.stdout
 
 
@@ -110,10 +110,10 @@ def test_fail_on_degraded_makes_a_degraded_result_fail_its_gate(fleet: Path) -> 
     assert verdicts == {"configuration": "fail", "security": "pass"}
 
 
-def test_a_suite_with_nothing_measured_reports_no_data_and_exits_2(fleet: Path) -> None:
+def test_a_suite_with_nothing_measured_reports_no_data_and_exits_3(fleet: Path) -> None:
     res = audit(fleet, "run-benchmarks", "--hosts", "eu", "-c", "environment", "--format", "table")
-    assert res.returncode == 2, res.stdout + res.stderr
-    assert "QUALITY GATES (run-benchmarks): WARN, exit 2" in res.stdout
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert "QUALITY GATES (run-benchmarks): WARN, exit 3" in res.stdout
     assert "NO DATA (non-critical)" in res.stdout
     assert "not judged by any gate" in res.stdout
 
@@ -128,7 +128,7 @@ def test_run_all_tests_judges_every_gate(fleet: Path) -> None:
         "performance": "no_data",
         "security": "pass",
     }
-    assert res.returncode == 2
+    assert res.returncode == 3
 
 
 def test_markdown_output_has_the_gate_table(fleet: Path) -> None:
@@ -171,13 +171,13 @@ def test_suite_tasks_accept_validates_flags_and_refuse_bad_ones_with_exit_2(flee
     assert "unknown format" in bad.stderr
 
 
-def test_validate_fail_on_degraded_exits_2_for_degraded_and_1_when_blocking(fleet: Path) -> None:
+def test_validate_fail_on_degraded_exits_1_for_degraded_and_when_blocking(fleet: Path) -> None:
     checks = ("-c", "environment,configuration")
     plain = audit(fleet, "validate", "--hosts", "eu", *checks)
     degraded = audit(fleet, "validate", "--hosts", "eu", *checks, "--fail-on", "degraded")
     blocking = audit(fleet, "validate", "--hosts", "all", *checks, "--fail-on", "degraded")
     assert plain.returncode == 0, plain.stderr
-    assert degraded.returncode == 2, degraded.stderr
+    assert degraded.returncode == 1, degraded.stderr
     assert blocking.returncode == 1, blocking.stderr
     assert "QUALITY GATES" not in plain.stdout
 

@@ -83,7 +83,7 @@ def test_fleet_exit_code_is_zero_for_ready_degraded_and_skipped() -> None:
     )
     assert fleet.overall_status is Status.DEGRADED
     assert fleet.exit_code() == 0
-    assert fleet.exit_code(fail_on=Status.DEGRADED) == 2
+    assert fleet.exit_code(fail_on=Status.DEGRADED) == 1  # the --fail-on threshold reached
 
 
 @pytest.mark.parametrize("bad", [Status.NOT_READY, Status.ERROR, Status.UNREACHABLE])
@@ -123,3 +123,29 @@ def test_fleet_report_round_trips_through_the_versioned_schema() -> None:
     assert again.hosts[0].results == fleet.hosts[0].results
     with pytest.raises(ValueError, match="schema"):
         FleetReport.from_dict({"schema": "other/9"})
+
+
+def test_gates_verdict_and_exit_code_round_trip_through_json() -> None:
+    from readiness.gates import QualityGate, evaluate_gates
+
+    fleet = FleetReport(
+        (HostReport("a", (_r(Status.READY),), groups=("eu",)),),
+        checks=("environment",),
+    )
+    gates = evaluate_gates(
+        fleet,
+        [QualityGate("configuration", "configuration", 100, critical=False)],
+        categories={"environment": ("configuration",)},
+    )
+    suite = FleetReport(fleet.hosts, suite="check-config", gates=gates, fail_on=Status.DEGRADED)
+    data = suite.to_dict()
+    assert (data["verdict"], data["exit_code"], data["fail_on"]) == ("pass", 0, "degraded")
+    back = FleetReport.from_dict(data)
+    assert back.gates == gates
+    assert (back.suite, back.fail_on, back.exit_code()) == ("check-config", Status.DEGRADED, 0)
+    assert back.to_dict() == data
+
+
+def test_extra_never_overrides_the_models_own_exit_code() -> None:
+    fleet = FleetReport((HostReport("a", (_r(Status.NOT_READY, "x"),)),), extra={"exit_code": 0})
+    assert fleet.to_dict()["exit_code"] == 1

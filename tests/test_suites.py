@@ -87,12 +87,12 @@ def test_ninety_percent_gate_passes_at_nine_of_ten_and_fails_at_eight() -> None:
     assert row(judge(eight, INTEGRATION), "integration").verdict is Verdict.FAIL
 
 
-def test_a_gate_without_results_has_no_data_and_exits_two_even_when_critical() -> None:
+def test_a_gate_without_results_has_no_data_and_exits_three_even_when_critical() -> None:
     gates = judge(fleet(host("a", cfg=Status.READY)), CONFIG, INTEGRATION)
     integ = row(gates, "integration")
     assert integ.verdict is Verdict.NO_DATA
     assert integ.measured is None
-    assert gates.exit_code == 2
+    assert gates.exit_code == 3
 
 
 def test_a_gate_whose_results_are_all_skipped_has_no_data() -> None:
@@ -115,11 +115,11 @@ def test_a_failing_critical_gate_exits_one_even_beside_a_non_critical_failure() 
     assert judge(report, CONFIG, PERFORMANCE).exit_code == 1
 
 
-def test_only_non_critical_failures_exit_two() -> None:
+def test_only_non_critical_failures_exit_three() -> None:
     report = fleet(host("a", cfg=Status.READY, bench=Status.NOT_READY))
     gates = judge(report, CONFIG, PERFORMANCE)
     assert row(gates, "performance").verdict is Verdict.FAIL
-    assert (gates.exit_code, gates.verdict) == (2, "warn")
+    assert (gates.exit_code, gates.verdict) == (3, "warn")
 
 
 def test_degraded_fails_a_gate_when_degraded_does_not_pass() -> None:
@@ -303,7 +303,7 @@ def test_a_suite_without_registered_checks_says_so_and_reports_no_data(
     app_tree: Callable[..., Path],
 ) -> None:
     run = run_suite("run-benchmarks", [local(app_tree())], specs=[])
-    assert run.exit_code == 2
+    assert run.exit_code == 3
     assert run.report.results == []
     assert [h.host for h in run.report.hosts] == ["local"]
     assert run.gates is not None
@@ -340,7 +340,7 @@ def test_gates_from_a_profile_mapping_override_the_defaults(
     app = app_tree(env={"MAHAVISHNU_AUTH__SECRET": "tooshort"})
     lenient = {"quality_gates": {"configuration": {"critical": False}}}
     run = run_suite("check-config", [local(app)], ["configuration"], profile=lenient)
-    assert run.exit_code == 2
+    assert run.exit_code == 3
 
 
 def test_hosts_that_disagree_on_gates_are_refused(app_tree: Callable[..., Path]) -> None:
@@ -357,7 +357,7 @@ def test_validate_through_run_suite_keeps_status_exit_codes_and_no_gates(
     run = run_suite("validate", [local(app_tree())], ["configuration"], fail_on=Status.DEGRADED)
     assert run.gates is None
     assert "quality_gates" not in run.report.to_dict()
-    assert run.exit_code == 2  # the app has no OTLP endpoint: DEGRADED
+    assert run.exit_code == 1  # the app has no OTLP endpoint: DEGRADED, --fail-on reached
 
 
 # --- renderers and the catalog --------------------------------------------------------------
@@ -366,8 +366,7 @@ def test_validate_through_run_suite_keeps_status_exit_codes_and_no_gates(
 def suite_report() -> FleetReport:
     report = fleet(host("a", ["eu"], cfg=Status.READY), host("b", ["us"], cfg=Status.NOT_READY))
     gates = judge(report, CONFIG)
-    extra = {"suite": "check-config", "quality_gates": gates.to_dict(), "exit_code": 1}
-    return FleetReport(hosts=report.hosts, extra=extra)
+    return FleetReport(hosts=report.hosts, suite="check-config", gates=gates)
 
 
 @pytest.mark.parametrize("fmt", ["text", "table", "markdown"])

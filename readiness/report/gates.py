@@ -1,8 +1,8 @@
 """The quality-gate table shared by the text, table and markdown renderers.
 
-Suites put their gates into ``FleetReport.extra["quality_gates"]`` (the JSON
-shape of :meth:`readiness.gates.GateReport.to_dict`); a report without that
-key (``validate``) renders no gate table.
+Suites judge their gates into ``FleetReport.gates`` (a typed
+:class:`readiness.gates.GateReport`); a report without gates (``validate``) renders no
+gate table. The verdict and the exit code shown are the model's: nothing is decided here.
 """
 
 from __future__ import annotations
@@ -12,25 +12,16 @@ from typing import Any
 
 from tabulate import tabulate
 
-from ..model import FleetReport, Status
+from ..model import FleetReport
 
-__all__ = ["gate_lines", "gate_markdown_lines", "shown_exit_code"]
+__all__ = ["gate_lines", "gate_markdown_lines"]
 
 _VERDICT = {"pass": "✓ PASS", "fail": "✗ FAIL", "no_data": "- NO DATA"}
 _HEADERS = ["gate", "required", "measured", "verdict"]
 
 
 def _gates(report: FleetReport) -> Mapping[str, Any] | None:
-    value = report.extra.get("quality_gates")
-    return value if isinstance(value, Mapping) else None
-
-
-def shown_exit_code(report: FleetReport, fail_on: Status = Status.NOT_READY) -> int:
-    """The process exit code: the gates' for a suite run, the statuses' otherwise."""
-    gates = _gates(report)
-    if gates is not None and isinstance(report.extra.get("exit_code"), int):
-        return int(report.extra["exit_code"])
-    return report.exit_code(fail_on)
+    return report.gates.to_dict() if report.gates is not None else None
 
 
 def _cells(row: Mapping[str, Any]) -> list[str]:
@@ -47,8 +38,11 @@ def _cells(row: Mapping[str, Any]) -> list[str]:
     return [str(row["gate"]), rate if required >= 100 else f">= {rate}", shown, verdict]
 
 
-def _headline(gates: Mapping[str, Any], suite: str) -> str:
-    return f"QUALITY GATES ({suite}): {str(gates['verdict']).upper()}, exit {gates['exit_code']}"
+def _headline(report: FleetReport, gates: Mapping[str, Any]) -> str:
+    return (
+        f"QUALITY GATES ({report.suite}): {str(gates['verdict']).upper()}, "
+        f"exit {report.exit_code()}"
+    )
 
 
 def gate_lines(report: FleetReport) -> list[str]:
@@ -56,7 +50,7 @@ def gate_lines(report: FleetReport) -> list[str]:
     gates = _gates(report)
     if gates is None:
         return []
-    lines = [_headline(gates, str(report.extra.get("suite", ""))), "-" * 40]
+    lines = [_headline(report, gates), "-" * 40]
     fleet: Sequence[Mapping[str, Any]] = gates.get("fleet", ())
     if fleet:
         rows = [_cells(r) for r in fleet]
@@ -79,7 +73,7 @@ def gate_markdown_lines(report: FleetReport) -> list[str]:
     gates = _gates(report)
     if gates is None:
         return []
-    lines = ["", f"### {_headline(gates, str(report.extra.get('suite', '')))}", ""]
+    lines = ["", f"### {_headline(report, gates)}", ""]
     rows = [("fleet", r) for r in gates.get("fleet", ())]
     rows += [(str(r["scope"]), r) for r in gates.get("groups", ())]
     lines += ["| scope | " + " | ".join(_HEADERS) + " |", "|---" * (len(_HEADERS) + 1) + "|"]

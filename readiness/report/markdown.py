@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import FleetReport, Status
-from .gates import gate_markdown_lines, shown_exit_code
+from .gates import gate_markdown_lines
 
 __all__ = ["render_markdown"]
 
@@ -21,7 +21,7 @@ def render_markdown(report: FleetReport, *, fail_on: Status = Status.NOT_READY, 
         f"## {report.overall_status.symbol} Production readiness: **{report.overall_status.label}**",
         "",
         f"Generated {report.generated_at.strftime('%Y-%m-%d %H:%M UTC')} · {s['hosts']} host(s) · "
-        f"{s['total']} check result(s) · exit code {shown_exit_code(report, fail_on)}",
+        f"{s['total']} check result(s) · exit code {report.exit_code(fail_on)}",
         "",
         "| host | " + " | ".join(checks) + " | verdict |",
         "|---|" + "---|" * len(checks) + "---|",

@@ -8,7 +8,7 @@ from tabulate import tabulate
 
 from ..model import FleetReport, HostReport, Status
 from .benchmarks import render_benchmark_tables
-from .gates import gate_lines, shown_exit_code
+from .gates import gate_lines
 
 __all__ = ["render_table"]
 
@@ -41,7 +41,7 @@ def render_table(
     summary = report.summary()
     counts = ", ".join(f"{summary[s.value]} {s.value}" for s in Status if summary[s.value])
     out.append(f"{summary['hosts']} host(s), {summary['total']} result(s): {counts or 'none'}")
-    out.append(f"overall: {report.overall_status.label} (exit {shown_exit_code(report, fail_on)})")
+    out.append(f"overall: {report.overall_status.label} (exit {report.exit_code(fail_on)})")
     out.append("legend: ✓ ready  ⚠ degraded  ✗ not ready  ! error  ? unreachable  - skipped")
     if any(names[c] != c for c in checks) and not _transposed(len(report.hosts), checks, names):
         out.append("columns: " + ", ".join(f"{names[c]}={c}" for c in checks))
