@@ -366,8 +366,7 @@ def stale_config(ctx: CheckContext, f: Findings, *, env: bool = True) -> dict[st
             out.setdefault("changed_after_start", []).append(st.get("path"))
             f.warn(
                 f"{STALE}: {what} {st.get('path')} changed at {_when(mtime)}, after process "
-                f"{proc.get('pid')} started at {_when(started)}",
-                f"{RESTART} ({what} {st.get('path')} changed after it started)",
+                f"{proc.get('pid')} started at {_when(started)}"
             )
     environ = proc.get("environ")
     if (
@@ -384,10 +383,18 @@ def stale_config(ctx: CheckContext, f: Findings, *, env: bool = True) -> dict[st
                 out["lacking" if how == "lacks" else "differing"] = names
                 f.warn(
                     f"{STALE}: process {proc.get('pid')} {how} {', '.join(names)} "
-                    f"(declared in env file {path})",
-                    f"{RESTART} from env file {path} (if the process environment sets these on "
-                    "purpose, declare them in the env file instead)",
+                    f"(declared in env file {path})"
                 )
     if any(k in out for k in ("changed_after_start", "lacking", "differing")):
         f.details["restart_needed"] = True
+        # One recommendation for all of it: a restart loads every file at once.
+        changed = ", ".join(str(p) for p in out.get("changed_after_start") or ())
+        why = f" ({changed} changed after it started)" if changed else ""
+        if out.get("differing"):
+            why += (
+                "; if the process environment sets "
+                f"{', '.join(out['differing'])} on purpose, declare that in the env file instead"
+            )
+        if f"{RESTART}{why}" not in f.recommendations:
+            f.recommendations.append(f"{RESTART}{why}")
     return out

@@ -72,9 +72,13 @@ def evaluate(ctx: CheckContext) -> Outcome:
     profile, app = ctx.profile, ctx.app
     patterns = [str(p) for p in profile.get("secret_env") or ()]
     _service_source(ctx, f)
-    stale = stale_config(ctx, f)
-    if f.details.get("restart_needed"):
+    # Judged first (what is loaded decides what is judged), reported last: the critical
+    # findings and their recommendations come before "restart the service".
+    later = Findings()
+    stale = stale_config(ctx, later)
+    if later.details.get("restart_needed"):
         f.details["stale"] = stale
+        f.details["restart_needed"] = True
     elif stale:
         f.details["process_started_at"] = stale["started_at"]
     not_loaded = set(stale.get("lacking") or ())
@@ -114,6 +118,8 @@ def evaluate(ctx: CheckContext) -> Outcome:
             variables[name]["status"] = "not loaded by the running process"
     invalid = _check_dsns(ctx, f, variables)
     insecure = _check_insecure(ctx, f, patterns, stale)
+    f.warnings += later.warnings
+    f.recommendations += [r for r in later.recommendations if r not in f.recommendations]
     f.details.update(
         {
             "checked": checked,
