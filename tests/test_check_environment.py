@@ -116,6 +116,10 @@ def test_the_insecure_list_is_a_profile_key(app_tree: Callable[..., Path]) -> No
         ("MAHAVISHNU_LOG_LEVEL", "dev"),
         ("MAHAVISHNU_ADMIN__EMAIL", "admin"),
         ("MAHAVISHNU_AUTH__SECRET", "correct-horse-password-battery-staple-42"),
+        ("MAHAVISHNU_AUTH__TOKEN_STORE", "default"),
+        ("MAHAVISHNU_AUTH__SECRET_BACKEND", "default"),
+        ("MAHAVISHNU_AUTH__PASSWORD_POLICY", "default"),
+        ("MAHAVISHNU_VAULT__SECRET_PATH", "secret"),
         ("MAHAVISHNU_DB__PASSWORD", "Xk2-password-Qz9-not-a-default-one"),
     ],
 )

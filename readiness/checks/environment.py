@@ -232,6 +232,37 @@ def _judged(ctx: CheckContext, stale: Mapping[str, Any]) -> list[EnvVar]:
     return out
 
 
+# A name that mentions a secret but holds a setting about it (where it lives, how long it
+# lasts, which backend keeps it) is not a credential: ``AUTH__TOKEN_STORE=default`` is fine.
+_SETTING_SUFFIXES = (
+    "_FILE",
+    "_PATH",
+    "_DIR",
+    "_ENV",
+    "_NAME",
+    "_VAR",
+    "_TTL",
+    "_SECONDS",
+    "_MINUTES",
+    "_HOURS",
+    "_DAYS",
+    "_LENGTH",
+    "_ALGORITHM",
+    "_POLICY",
+    "_BACKEND",
+    "_STORE",
+    "_PROVIDER",
+    "_ENABLED",
+    "_TYPE",
+    "_MODE",
+)
+
+
+def credential_like(name: str, patterns: list[str]) -> bool:
+    """A variable whose value is a credential (judged for insecure defaults)."""
+    return is_secret_name(name, patterns) and not name.upper().endswith(_SETTING_SUFFIXES)
+
+
 def _check_insecure(
     ctx: CheckContext, f: Findings, patterns: list[str], stale: Mapping[str, Any]
 ) -> list[str]:
@@ -244,7 +275,7 @@ def _check_insecure(
     insecure: list[str] = []
     for var in _judged(ctx, stale):
         value = var.value.strip().lower()
-        if is_secret_name(var.name, patterns) and value in bad_values:
+        if credential_like(var.name, patterns) and value in bad_values:
             problem = f"{var.name} uses an insecure default credential ({_label(ctx, var)})"
             advice = (
                 f"Replace {var.name} with a unique, strong value (e.g. `openssl rand -hex 32`) "
