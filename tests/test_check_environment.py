@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from readiness.appconfig import build_app_config
 from readiness.model import Status
+from readiness.profile import merge_layers
+from readiness.registry import CheckContext, default_profile, get
 from tests.services.apps import GOOD_SECRET, audit_local, env_file_of, one, running_service
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mahavishnu"
@@ -303,4 +306,30 @@ def test_the_example_service_loads_its_env_file_so_the_example_is_not_stale(
     assert r.details["problems"] == [
         "MAHAVISHNU_ADMIN__PASSWORD uses an insecure default credential (from env file "
         f"{root / '.env'})"
+    ]
+
+
+def test_an_unknown_process_start_time_is_never_ready() -> None:
+    """Pure logic: the probe could not read /proc/<pid>/stat (e.g. hidepid)."""
+    profile = merge_layers(default_profile(), [("test", {"pidfile": "/run/app.pid"})])
+    facts = {
+        "app:process": {
+            "found": True,
+            "running": True,
+            "pid": 4242,
+            "started_error": "PermissionError: Permission denied",
+            "environ": {"MAHAVISHNU_REPOS_PATH": "r", "MAHAVISHNU_AUTH__SECRET": GOOD_SECRET},
+        }
+    }
+    app = build_app_config(
+        settings_fact=None,
+        env_file_fact=None,
+        process_fact=facts["app:process"],
+        env_prefix="MAHAVISHNU_",
+    )
+    out = get("environment").evaluate(CheckContext(host="h", profile=profile, facts=facts, app=app))
+    assert out.status is Status.DEGRADED
+    assert out.details["warnings"] == [
+        "cannot tell when process 4242 started (PermissionError: Permission denied), so not "
+        "whether it runs its current configuration"
     ]

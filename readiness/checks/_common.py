@@ -349,6 +349,12 @@ def stale_config(ctx: CheckContext, f: Findings, *, env: bool = True) -> dict[st
     """
     proc = running_process(ctx)
     started = proc.get("started_at") if proc else None
+    if proc is not None and proc.get("started_error"):
+        f.unknown(
+            f"cannot tell when process {proc.get('pid')} started ({proc['started_error']}), so "
+            "not whether it runs its current configuration",
+            "Rerun with --sudo so the probe can read /proc/<pid>/stat",
+        )
     if proc is None or not isinstance(started, (int, float)):
         return {}
     out: dict[str, Any] = {"process": proc.get("pid"), "started_at": _when(started)}
