@@ -10,6 +10,17 @@ Why our own forwarder: Fabric's ``Connection.forward_local`` is a context manage
 binds a port the caller must choose and cannot report an ephemeral one, so parallel
 audits would race for ports. Here the kernel picks a free port and we report it.
 
+Only the controller process may use a tunnel: while it is open, the audited host's
+loopback services are reachable at a port of the controller's loopback, where any local
+user could connect. Each accepted connection's peer socket is looked up in the kernel's
+socket table (``/proc/net/tcp``: the client's inode) and must be one of the file
+descriptors of this process or of a process it started (``pg_dump``), owned by the
+controller's own uid; any other connection is closed at once, before
+a channel is opened, and counted in :attr:`TunnelStats.refused`. (A Unix socket in a
+0700 directory would do the same for libpq, but not for ``requests``.) Where there is no
+``/proc/net/tcp`` (not Linux) the check cannot be made and every local connection is
+accepted, as before.
+
 Threads: one accept thread per tunnel, one select-based pump thread per client
 connection. Each pump moves at most :data:`CHUNK` bytes at a time in each direction
 (blocking sends with a timeout), so memory per connection is bounded. :meth:`Tunnel.close`
@@ -20,16 +31,26 @@ closes the listener, every channel and every client socket, and joins the thread
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
+import struct
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paramiko
 
 from .errors import TunnelError
 
-__all__ = ["CHUNK", "LISTEN_ADDRESS", "Tunnel", "TunnelStats", "check_destination"]
+__all__ = [
+    "CHUNK",
+    "LISTEN_ADDRESS",
+    "Tunnel",
+    "TunnelStats",
+    "check_destination",
+    "peer_is_this_process",
+]
 
 LISTEN_ADDRESS = "127.0.0.1"  # the only address a tunnel ever listens on
 CHUNK = 32 * 1024
@@ -43,6 +64,7 @@ class TunnelStats:
 
     connections: int = 0
     failed: int = 0
+    refused: int = 0  # connections from another process (another local user), closed
     bytes_out: int = 0  # client → host
     bytes_in: int = 0  # host → client
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -82,6 +104,79 @@ def _open_channel(
     except (paramiko.SSHException, EOFError, OSError) as exc:
         text = str(exc) or type(exc).__name__
         raise TunnelError(f"cannot tunnel to {where} through {via}: {text}") from None
+
+
+_PROC_TCP = Path("/proc/net/tcp")
+
+
+def _hex_endpoint(address: tuple[str, int]) -> str:
+    """``127.0.0.1:5432`` as the kernel prints it in /proc/net/tcp (``0100007F:1538``)."""
+    (packed,) = struct.unpack("=I", socket.inet_aton(address[0]))
+    return f"{packed:08X}:{address[1]:04X}"
+
+
+def _socket_inode(local: tuple[str, int], remote: tuple[str, int]) -> tuple[int, int] | None:
+    """(inode, owner uid) of the TCP socket bound to ``local`` and connected to ``remote``."""
+    want = (_hex_endpoint(local), _hex_endpoint(remote))
+    with _PROC_TCP.open(encoding="ascii") as table:
+        next(table, None)  # header
+        for line in table:
+            fields = line.split()
+            if len(fields) > 9 and (fields[1], fields[2]) == want:
+                return int(fields[9]), int(fields[7])
+    return None
+
+
+_MAX_DESCENDANTS = 256
+
+
+def _descendants() -> list[int]:
+    """This process's children, grandchildren, ... (``pg_dump`` runs as a child and
+    connects through the tunnel too); bounded in count."""
+    found: list[int] = []
+    parents = [os.getpid()]
+    while parents and len(found) < _MAX_DESCENDANTS:
+        pid = parents.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError, ValueError):
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found.extend(children)
+                parents.extend(children)
+    return found[:_MAX_DESCENDANTS]
+
+
+def _socket_inodes(pids: list[int]) -> set[int]:
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = str(fd.readlink())
+                    if target.startswith("socket:["):
+                        inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def peer_is_this_process(origin: tuple[str, int], listener: tuple[str, int]) -> bool:
+    """Whether the client that connected from ``origin`` to ``listener`` is this process
+    (or a process it started, such as ``pg_dump``).
+
+    True without checking where the kernel has no /proc/net/tcp (not Linux).
+    """
+    if not _PROC_TCP.exists():
+        return True
+    try:
+        found = _socket_inode(origin, listener)
+    except (OSError, ValueError):
+        return False
+    if found is None:
+        return False
+    inode, uid = found
+    # inode 0: the client closed already (TIME_WAIT). Another uid: a process the
+    # controller started may still have switched user (runuser, sudo): never served.
+    if not inode or uid != os.geteuid():
+        return False
+    return inode in _socket_inodes([os.getpid()]) or inode in _socket_inodes(_descendants())
 
 
 def check_destination(
@@ -143,6 +238,10 @@ class Tunnel:
                 continue
             except OSError:  # the listener was closed
                 return
+            if not peer_is_this_process(origin, self.address):
+                self.stats.add(refused=1)  # another local user: no channel is ever opened
+                _close_end(client)
+                continue
             self.stats.add(connections=1)
             pump = threading.Thread(
                 target=self._serve,
