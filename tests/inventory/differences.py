@@ -45,6 +45,24 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
         "a host entry Ansible cannot parse as a host or range (web], web[3:1]) is an error; "
         "Ansible keeps it as an odd host name or expands it to nothing",
     ),
+    "unknown-group-key": (
+        "refused",
+        "an unknown key in a YAML group body is an error; Ansible skips it with a warning",
+    ),
+    "conflicting-address": (
+        "refused",
+        "two different inline addresses for one host are an error naming both; Ansible keeps "
+        "the last",
+    ),
+    "yaml-only": (
+        "refused",
+        "a .yml/.yaml/.json file that is not valid YAML is an error; Ansible tries it as INI",
+    ),
+    "inventory-dir": (
+        "value",
+        "{{ inventory_dir }} and {{ inventory_file }} are filled in at load; ansible-inventory "
+        "shows them as unrendered templates",
+    ),
     "readiness-merge": (
         "value",
         "the readiness: dict is deep-merged across levels; Ansible replaces it whole",

@@ -199,3 +199,67 @@ def test_missing_inventory_path_is_an_error(tmp_path: Path) -> None:
 def test_no_inventory_path_is_an_error() -> None:
     with pytest.raises(InventoryError):
         load_inventory([])
+
+
+def test_non_utf8_inventory_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_bytes(b"all:\n  hosts:\n    caf\xe9:\n")
+    error = error_of(path)
+    assert (error.source, error.line) == (str(path), 3)
+    assert "not valid UTF-8" in str(error)
+
+
+def test_non_utf8_ini_comment_lines_are_ignored_as_ansible_does(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.ini"
+    path.write_bytes(b"# caf\xe9\n[web]\nw1\n")
+    assert list(load_inventory(path).hosts) == ["w1"]
+
+
+def test_broken_section_header_is_named_as_such(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "hosts.ini", "[web]\nw1\n[db\nd1\n"))
+    assert error.line == 3
+    assert "missing ']'" in str(error)
+
+
+def test_stray_bracket_in_host_name_is_refused(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "hosts.ini", "[web]\nweb]\n"))
+    assert error.line == 2
+    assert "']' without '['" in str(error)
+
+
+def test_undeclared_child_group_names_file_and_line(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "hosts.ini", "[p:children]\nweb\n"))
+    assert error.line == 2
+    assert "undefined group 'web'" in str(error)
+
+
+def test_unknown_profile_key_in_inventory_vars_names_file_and_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "inv.yml",
+        """
+        all:
+          children:
+            web:
+              vars:
+                tier: web
+                readiness: {env: {required: [A]}}
+              hosts: {w1: }
+        """,
+    )
+    error = error_of(path)
+    assert (error.source, error.line) == (str(path), 6)
+    assert "unknown profile key 'env'" in str(error)
+
+
+def test_unknown_profile_key_in_group_vars_file_names_the_file(tmp_path: Path) -> None:
+    inventory_file = write(tmp_path, "hosts.ini", "[web]\nw1\n")
+    write(tmp_path, "group_vars/web.yml", "tier: web\nreadiness:\n  http: {url: x}\n")
+    error = error_of(inventory_file)
+    assert error.source == str(tmp_path / "group_vars" / "web.yml")
+    assert error.line == 2
+
+
+def test_toml_and_plugin_configurations_are_refused(tmp_path: Path) -> None:
+    assert "TOML" in str(error_of(write(tmp_path, "inv.toml", "[web]\n")))
+    assert "plugin" in str(error_of(write(tmp_path, "aws.yml", "plugin: aws_ec2\n")))

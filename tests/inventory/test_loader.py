@@ -83,3 +83,48 @@ def test_several_paths_are_merged_in_order(tmp_path: Path) -> None:
     assert list(inventory.hosts) == ["web01", "web02"]
     assert inventory.hosts["web01"].vars["color"] == "blue"
     assert inventory.sources == (str(first), str(second))
+
+
+def test_vars_lookup_stops_at_the_first_of_name_yml_yaml_json(tmp_path: Path) -> None:
+    inventory_file = write(tmp_path, "hosts.ini", "[a]\na1\n[b]\nb1\n")
+    write(tmp_path, "group_vars/a.yml", "v: yml\n")
+    write(tmp_path, "group_vars/a.yaml", "v: yaml\nw: yaml\n")
+    write(tmp_path, "group_vars/b/x.yml", "v: dir\n")
+    write(tmp_path, "group_vars/b.yml", "w: never\n")
+    hosts = load_inventory(inventory_file).hosts
+    assert dict(hosts["a1"].vars) == {"v": "yml"}
+    assert dict(hosts["b1"].vars) == {"v": "dir"}
+
+
+def test_vars_directories_are_read_whole_and_descend(tmp_path: Path) -> None:
+    inventory_file = write(tmp_path, "hosts.ini", "[web]\nw1\n")
+    write(tmp_path, "group_vars/web/1.yml", "a: 1\nb: 1\n")
+    write(tmp_path, "group_vars/web/2", "b: 2\n")
+    write(tmp_path, "group_vars/web/sub/3.json", '{"c": 3}\n')
+    write(tmp_path, "group_vars/web/skip.cfg", "d: 4\n")
+    write(tmp_path, "group_vars/web/.hidden.yml", "e: 5\n")
+    assert dict(load_inventory(inventory_file).hosts["w1"].vars) == {"a": 1, "b": 2, "c": 3}
+
+
+def test_inventory_directories_descend_and_skip_ignored_extensions(tmp_path: Path) -> None:
+    write(tmp_path, "inv/a.ini", "[web]\nw1\n")
+    write(tmp_path, "inv/sub/b.yml", "db:\n  hosts:\n    d1:\n")
+    write(tmp_path, "inv/ansible.cfg", "[defaults]\nforks=5\n")
+    write(tmp_path, "inv/old.retry", "w9\n")
+    assert list(load_inventory(tmp_path / "inv").hosts) == ["w1", "d1"]
+
+
+def test_ansible_group_priority_ranks_only_from_inline_vars(tmp_path: Path) -> None:
+    inventory_file = write(
+        tmp_path,
+        "hosts.ini",
+        "[a]\nh\n[b]\nh\n[a:vars]\nansible_group_priority=5\nx=a\n[b:vars]\nx=b\n",
+    )
+    write(tmp_path, "group_vars/b.yml", "ansible_group_priority: 10\n")
+    inventory = load_inventory(inventory_file)
+    host = inventory.hosts["h"]
+    assert (
+        host.vars["x"] == "a"
+    )  # a's inline priority 5 beats b (1); b's file priority ranks nothing
+    assert host.vars["ansible_group_priority"] == 10  # an ordinary variable from the file
+    assert inventory.groups["a"].priority == 5

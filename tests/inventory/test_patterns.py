@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -155,3 +156,81 @@ def test_ipv6_host_name_is_one_pattern_term(tmp_path: Path) -> None:
 def test_select_returns_hosts_with_mapping_vars(fleet: Inventory) -> None:
     (host,) = fleet.select("db1")
     assert isinstance(host.vars, Mapping)
+
+
+SLICED = """
+[app]
+app1
+app2
+app3
+app4
+app5
+[web]
+w1
+[web:children]
+app
+"""
+
+
+@pytest.fixture
+def sliced(tmp_path: Path) -> Inventory:
+    return load_inventory(write(tmp_path, "hosts.ini", SLICED))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("app[0]", ["app1"]),
+        ("app[-1]", ["app5"]),
+        ("app[1:3]", ["app2", "app3", "app4"]),
+        ("app[2:]", ["app3", "app4", "app5"]),
+        ("app[1-2]", ["app2", "app3"]),  # Ansible's older inclusive form
+        ("app[3:10]", ["app4", "app5"]),
+        ("app:!app[0]", ["app2", "app3", "app4", "app5"]),
+        ("web[0:1]", ["w1", "app1"]),  # a group's own hosts come before its children's
+    ],
+)
+def test_subscripts_pick_from_what_the_term_selects(
+    sliced: Inventory, pattern: str, expected: list[str]
+) -> None:
+    assert names(sliced.select(pattern)) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("app[12]", "out of range"),
+        ("app[-6]", "out of range"),
+        ("app[3:1]", "selects no hosts"),
+        ("app[2:0]", "selects no hosts"),
+        ("app[:3]", "write app[0:3]"),
+        ("~[", "unbalanced"),
+        ("app,~[", "invalid regular expression"),
+        ("localhost", "'local'"),
+    ],
+)
+def test_refused_patterns_say_why(sliced: Inventory, pattern: str, message: str) -> None:
+    with pytest.raises(InventoryError, match=re.escape(message)):
+        sliced.select(pattern)
+
+
+def test_limit_subscript_and_limit_file(sliced: Inventory, tmp_path: Path) -> None:
+    assert names(sliced.select("all", limit="app[0]")) == ["app1"]
+    limit_file = write(tmp_path, "retry", "app2\n\n  w1\n")
+    assert names(sliced.select("web", limit=f"@{limit_file}")) == ["w1", "app2"]
+    with pytest.raises(InventoryError, match="cannot read limit file"):
+        sliced.select("all", limit=f"@{tmp_path / 'missing'}")
+
+
+def test_a_host_wins_over_a_group_of_the_same_name(tmp_path: Path) -> None:
+    inventory = load_inventory(write(tmp_path, "hosts.ini", "[web]\nweb1\nweb2\n[db]\ndb1\nweb\n"))
+    assert names(inventory.select("web:db")) == ["web", "db1"]
+    assert names(inventory.select("&web")) == ["web1", "web2"]
+    assert names(inventory.select("db:!web")) == ["db1", "web"]
+    assert any("both a group and a host" in warning for warning in inventory.warnings)
+
+
+def test_empty_inventory_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "hosts.ini", "# nothing yet\n")
+    with pytest.raises(InventoryError, match=re.escape(f"the inventory {path} defines no hosts")):
+        load_inventory(path).select("all")
