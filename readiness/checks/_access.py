@@ -22,12 +22,17 @@ A tunnelled request goes to ``http://127.0.0.1:<tunnel port>/...`` with the conf
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ..errors import TransportError
 from ..registry import CheckContext
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "DEFAULT",
@@ -39,6 +44,7 @@ __all__ = [
     "access_mode",
     "host_local",
     "http_route",
+    "http_session",
     "route",
     "unix_socket",
 ]
@@ -120,6 +126,25 @@ def route(ctx: CheckContext, host: str, port: int) -> Route:
 
 
 # -- HTTP ---------------------------------------------------------------------
+
+
+def http_session() -> requests.Session:
+    """The HTTP session of every controller-side check (URLs the host names, tunnels).
+
+    ``trust_env`` off: ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` would send tunnelled
+    and host-named requests (with their tokens) through the controller's proxy, and
+    ``~/.netrc`` would add the controller user's credentials for whatever host the app
+    names. The operator's CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) is only
+    trust, not a credential, so it is still honoured; TLS is always verified.
+    """
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = {}
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    session.verify = bundle or True
+    return session
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,6 @@ class _Trial:
     """One test alert: its labels, timings and the HTTP session that sends it."""
 
     def __init__(self, ctx: CheckContext, cfg: Mapping[str, Any]) -> None:
-        import requests
 
         self.cfg = cfg
         self.test_id = uuid.uuid4().hex
@@ -74,8 +73,7 @@ class _Trial:
         self.timeout = float(ctx.profile.threshold("alert_request_timeout_s"))
         self.budget = float(ctx.profile.threshold("alert_delivery_max_seconds"))
         self.interval = max(0.05, float(cfg.get("poll_interval_s") or 0.5))
-        self.session = requests.Session()
-        self.session.trust_env = False  # never route a test alert through a proxy
+        self.session = _access.http_session()  # never through a proxy, no ~/.netrc
         self.started = time.monotonic()
         self.now = datetime.now(timezone.utc)
 

@@ -111,9 +111,10 @@ def _get(
 ) -> tuple[requests.Response | None, str | None]:
     """GET with connect and read timeouts and TLS verification; (response, error)."""
     try:
-        res = requests.get(
-            url, timeout=(timeout, timeout), allow_redirects=False, headers=dict(headers or {})
-        )
+        with _access.http_session() as session:  # no proxy variables, no ~/.netrc
+            res = session.get(
+                url, timeout=(timeout, timeout), allow_redirects=False, headers=dict(headers or {})
+            )
     except requests.Timeout:
         return None, f"no answer within {timeout:g}s"
     except requests.RequestException as exc:

@@ -123,8 +123,7 @@ def _exercise(
     timeout = float(ctx.profile.threshold("rbac_request_timeout_s"))
     results: list[dict[str, Any]] = []
     f.details["requests"] = results
-    with requests.Session() as session:
-        session.trust_env = False
+    with _access.http_session() as session:  # no proxy variables, no ~/.netrc
         for kind, items in (("forbidden", forbidden), ("allowed", allowed)):
             for item in items:
                 method, url = str(item.get("method") or "GET").upper(), str(item["url"])

@@ -81,11 +81,9 @@ class _Api:
     def __init__(
         self, ctx: CheckContext, cfg: Mapping[str, Any], routes: Mapping[str, _access.HttpRoute]
     ) -> None:
-        import requests
 
         self.routes = routes  # configured URL (status_url with {id}) → where requests go
-        self.session = requests.Session()
-        self.session.trust_env = False
+        self.session = _access.http_session()  # no proxy variables, no ~/.netrc
         self.headers = {str(k): str(v) for k, v in dict(cfg.get("headers") or {}).items()}
         for value in self.headers.values():
             ctx.secret(value)

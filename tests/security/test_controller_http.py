@@ -1,0 +1,138 @@
+"""Controller-side HTTP ignores the controller's proxy variables and ~/.netrc (#18 item 13).
+
+``monitoring`` used ``requests.get``, which honours ``HTTP_PROXY``/``HTTPS_PROXY``/
+``ALL_PROXY`` and ``~/.netrc``: requests for URLs the host names (its loopback
+Prometheus through the tunnel, its Grafana) went through the controller's proxy, and the
+controller user's netrc password was sent to whatever host the app's settings named. A
+recording proxy on loopback proves nothing goes through it; the Grafana stand-in proves
+no ``Authorization`` header arrives.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from readiness.model import Status
+from tests.services.apps import audit_local, one
+from tests.services.httpd import HttpServer
+from tests.services.prometheus import PrometheusServer
+
+pytestmark = pytest.mark.prometheus
+
+ROOT = Path(__file__).resolve().parents[2]
+NETRC_SECRET = "Controller-netrc-4714"
+RULES = "groups:\n  - name: app\n    rules:\n      - alert: Down\n        expr: up == 0\n"
+DASHBOARD = json.dumps({"title": "Overview", "panels": [{"id": 1}]})
+
+
+@pytest.fixture
+def proxy(http_server: Callable[[], HttpServer]) -> HttpServer:
+    """A 'proxy' that records every request it is asked to forward (and forwards none)."""
+    return http_server()
+
+
+@pytest.fixture
+def grafana(http_server: Callable[[], HttpServer]) -> HttpServer:
+    srv = http_server()
+    srv.route("/api/health", json={"commit": "abc", "database": "ok", "version": "10.4.0"})
+    return srv
+
+
+@pytest.fixture
+def hostile_env(
+    proxy: HttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[HttpServer]:
+    """The controller's proxy variables point at ``proxy``; ~/.netrc has a password."""
+    home = tmp_path / "home"
+    home.mkdir()
+    netrc = home / ".netrc"
+    netrc.write_text(f"machine 127.0.0.1 login controller password {NETRC_SECRET}\n")
+    netrc.chmod(0o600)
+    env = {
+        "HTTP_PROXY": proxy.url,
+        "HTTPS_PROXY": proxy.url,
+        "ALL_PROXY": proxy.url,
+        "http_proxy": proxy.url,
+        "HOME": str(home),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    yield proxy
+
+
+def test_monitoring_never_goes_through_the_controllers_proxy_or_sends_its_netrc(
+    hostile_env: HttpServer,
+    grafana: HttpServer,
+    prometheus: PrometheusServer,
+    app_tree: Callable[..., Path],
+) -> None:
+    root = app_tree(files={"config/alerts.yml": RULES, "dashboards/o.json": DASHBOARD})
+    result = one(
+        audit_local(
+            root, ["monitoring"], {"prometheus_url": prometheus.url, "grafana_url": grafana.url}
+        )
+    )
+    assert hostile_env.requests == [], [r.path for r in hostile_env.requests]
+    assert grafana.requests_to("/api/health"), "Grafana was asked directly"
+    for request in grafana.requests:
+        assert "Authorization" not in request.headers
+    assert result.status is Status.READY, result.message
+
+
+def test_the_command_line_audit_ignores_the_proxy_too(
+    hostile_env: HttpServer,
+    grafana: HttpServer,
+    prometheus: PrometheusServer,
+    app_tree: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    root = app_tree(files={"config/alerts.yml": RULES, "dashboards/o.json": DASHBOARD})
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n"
+        f"        app_root: {root}\n        prometheus_url: {prometheus.url}\n"
+        f"        grafana_url: {grafana.url}\n"
+    )
+    argv = ["validate", "-i", str(inv), "-c", "monitoring", "--format", "json"]
+    res = subprocess.run(
+        [str(Path(sys.executable).parent / "readiness"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=os.environ.copy(),
+        check=False,
+        cwd=tmp_path,
+    )
+    check = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert check["status"] == "ready", check["message"]
+    assert hostile_env.requests == []
+    assert NETRC_SECRET not in res.stdout + res.stderr
+
+
+def test_no_check_builds_its_own_http_client() -> None:
+    """Every controller-side HTTP request goes through ``_access.http_session``."""
+    offenders = []
+    for path in sorted((ROOT / "readiness" / "checks").glob("*.py")):
+        if path.name == "_access.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            func = node.func if isinstance(node, ast.Call) else None
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "requests"
+                and func.attr in ("get", "post", "put", "delete", "head", "request", "Session")
+            ):
+                offenders.append(f"{path.name}:{node.lineno}: requests.{func.attr}()")
+    assert offenders == []
