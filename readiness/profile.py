@@ -49,6 +49,8 @@ CORE_DEFAULTS: dict[str, Any] = {
     "required_env": ["MAHAVISHNU_REPOS_PATH"],
     # Variables whose values are secrets regardless of name (fnmatch patterns, upper-cased).
     "secret_env": ["*SECRET*", "*PASSWORD*", "*TOKEN*", "*CONNECTION_STRING*", "*DSN*", "*_KEY"],
+    # remediate: how many .readiness-bak.* copies of each rewritten file it keeps (old secrets).
+    "remediate_keep_backups": 5,
     "thresholds": {},
     # Quality gates judged by the production suites (readiness.suites, docs/suites.md):
     # min_pass_rate in percent of hosts x checks of the category; null disables a gate.

@@ -132,10 +132,19 @@ def apply_fix(
     *,
     timeout_s: float,
     sudo: bool,
+    keep_backups: int = 5,
 ) -> FixOutcome:
-    """Snapshot + apply, re-audit the check, restore the snapshot when the fix did not work."""
+    """Snapshot + apply, re-audit the check, restore the snapshot when the fix did not work.
+
+    ``keep_backups``: how many ``.readiness-bak.*`` copies of each rewritten file are kept.
+    """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    request = {"op": "apply", "stamp": stamp, "changes": [c.request() for c in fix.changes]}
+    request = {
+        "op": "apply",
+        "stamp": stamp,
+        "changes": [c.request() for c in fix.changes],
+        "keep_backups": keep_backups,
+    }
     answer = run_applier(transport, request, timeout_s=_budget(fix, timeout_s), sudo=sudo)
     output = _output(answer)
     if not answer.get("ok"):

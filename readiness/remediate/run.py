@@ -230,6 +230,7 @@ class _HostRun:
                 recheck,
                 timeout_s=self.options.command_timeout,
                 sudo=self.options.sudo,
+                keep_backups=keep_backups(self.profile),
             )
         except TransportError as exc:
             outcome = FixOutcome(fix, "failed", str(exc), before.status)
@@ -242,6 +243,14 @@ class _HostRun:
                 outcome.message,
             )
         return outcome
+
+
+def keep_backups(profile: Profile) -> int:
+    """``remediate_keep_backups``: backups of each rewritten file kept on the host (>= 1)."""
+    value = profile.get("remediate_keep_backups", 5)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"remediate_keep_backups must be a whole number >= 1, got {value!r}")
+    return value
 
 
 def _findings(result: CheckResult) -> list[str]:
@@ -294,6 +303,8 @@ def remediate(
     options = options or RunOptions()
     layers = profile_layers(profile)
     profiles = {h.name: host_profile(h, layers, profile_overrides) for h in selected}
+    for host_prof in profiles.values():
+        keep_backups(host_prof)  # a bad value is a usage error before any host is touched
     log = AuditLog(audit_log, log_stream) if apply and audit_log else None
 
     def one(host: HostLike, transport: Transport) -> HostRemediation:

@@ -415,6 +415,33 @@ def test_backups_of_secrets_are_private_and_pruned_to_the_retention(shared_root:
     assert stat.S_IMODE(env.stat().st_mode) == 0o640 and env.stat().st_uid == attacker_uid()
 
 
+def test_the_profile_sets_the_backup_retention_of_remediate(tmp_path: Path) -> None:
+    """remediate_keep_backups reaches the applier: two fixes of the README keep one copy."""
+    from readiness.errors import UsageError
+    from readiness.remediate import remediate
+    from tests.services.apps import LocalTestHost
+
+    root = write_app(tmp_path / "app", files={"README.md": "# app\n"})
+    kw: dict[str, Any] = {"audit_log": tmp_path / "audit.jsonl", "log_stream": io.StringIO()}
+    for extra in ("Overview", "Operations"):
+        profile = {"app_root": str(root), "remediate_keep_backups": 1}
+        profile["readme_sections"] = ["Overview"] if extra == "Overview" else ["Operations"]
+        report = remediate(
+            [LocalTestHost()], ["documentation"], profile_overrides=profile, apply=True, **kw
+        )
+        outcome = report.hosts[0].outcomes[0]
+        assert outcome.outcome == "applied" and outcome.backups, outcome
+    backups = list((root).glob("README.md.readiness-bak.*"))
+    assert len(backups) == 1, backups
+    with pytest.raises(UsageError, match="remediate_keep_backups must be a whole number"):
+        remediate(
+            [LocalTestHost()],
+            ["documentation"],
+            profile_overrides={"app_root": str(root), "remediate_keep_backups": 0},
+            **kw,
+        )
+
+
 def test_the_apps_own_command_runs_as_the_app_user_not_root(shared_root: Path) -> None:
     app = shared_root / "app"
     app.mkdir()
