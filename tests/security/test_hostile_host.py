@@ -177,8 +177,9 @@ def test_an_interpreter_outside_the_app_owned_by_someone_else_is_refused(
 
 
 @pytest.mark.ssh
+@pytest.mark.parametrize("sudo", [False, True], ids=["root-login", "sudo"])
 def test_over_ssh_as_root_git_hooks_and_the_interpreter_never_run_as_root(
-    ssh_fleet: Any, ssh_options: Callable[..., Any], shared_root: Path
+    ssh_fleet: Any, ssh_options: Callable[..., Any], shared_root: Path, sudo: bool
 ) -> None:
     from readiness import validate
     from tests.services.sshd import host_entry, write_inventory
@@ -200,7 +201,7 @@ def test_over_ssh_as_root_git_hooks_and_the_interpreter_never_run_as_root(
         "h",
         ["repository_access", "adapter_health"],
         inventory=str(inventory),
-        options=ssh_options(),
+        options=ssh_options(sudo=sudo),
     )
     by = {r.check_name: r for r in report.results}
     assert report.hosts[0].address != "local"
@@ -562,8 +563,9 @@ def test_remediate_refuses_a_symlinked_env_file_and_says_so(shared_root: Path) -
 
 
 @pytest.mark.ssh
+@pytest.mark.parametrize("sudo", [False, True], ids=["root-login", "sudo"])
 def test_over_ssh_as_root_remediate_never_writes_through_a_symlinked_env_file(
-    ssh_fleet: Any, ssh_options: Callable[..., Any], shared_root: Path
+    ssh_fleet: Any, ssh_options: Callable[..., Any], shared_root: Path, sudo: bool
 ) -> None:
     from readiness.remediate import remediate
     from tests.services.sshd import host_entry, write_inventory
@@ -576,7 +578,7 @@ def test_over_ssh_as_root_remediate_never_writes_through_a_symlinked_env_file(
         "h",
         ["environment", "security_settings"],
         inventory=str(inventory),
-        options=ssh_options(),
+        options=ssh_options(sudo=sudo),
         apply=True,
         audit_log=shared_root / "audit.jsonl",
         log_stream=io.StringIO(),
@@ -674,3 +676,54 @@ def test_the_audit_log_records_the_real_uid_in_its_fixed_default_place(tmp_path:
     assert entries and {(e["user"], e["uid"]) for e in entries} == {("root", 0)}
     assert "mallory" not in log.read_text() + res.stderr
     assert list(elsewhere.iterdir()) == [], "nothing is written relative to the cwd"
+
+
+def test_every_fixer_refuses_files_that_are_symlinks_to_root_files(shared_root: Path) -> None:
+    """Through `remediate --apply`: settings (error_handling, resource_limits), README
+    (documentation), the cron file (backup_restore) are nobody's links to root files."""
+    from readiness.remediate import remediate
+    from tests.services.apps import BASE_SETTINGS, LocalTestHost
+
+    root = write_app(shared_root / "app", files={"README.md": "# app\n", "cron/app": "\n"})
+    victims = shared_root / "root-only"
+    victims.mkdir()
+    settings = {k: v for k, v in BASE_SETTINGS.items() if k != "max_concurrent_workflows"}
+    planted: dict[str, Victim] = {}
+    for rel, text in {
+        "settings/mahavishnu.yaml": yaml.safe_dump(settings),
+        "README.md": "# app\n",
+        "cron/app": "# nothing yet\n",
+    }.items():
+        real = victims / rel.replace("/", "_")
+        real.write_text(text)
+        real.chmod(0o644)
+        planted[rel] = Victim(real, real.read_bytes(), 0o644, 0, 0)
+        (root / rel).unlink()
+        (root / rel).symlink_to(real)
+    chown_tree(root)
+    profile = {
+        "app_root": str(root),
+        "backup_command": "/usr/local/bin/app-backup",
+        "backup_cron_files": ["cron/app"],
+    }
+    checks = ["error_handling", "resource_limits", "documentation", "backup_restore"]
+    report = remediate(
+        [LocalTestHost()],
+        checks,
+        profile_overrides=profile,
+        apply=True,
+        audit_log=shared_root / "audit.jsonl",
+        log_stream=io.StringIO(),
+    )
+    for v in planted.values():
+        v.assert_untouched()
+    host = report.hosts[0]
+    said: dict[str, list[str]] = {c: list(host.plan.refused.get(c, ())) for c in checks}
+    for o in host.outcomes:
+        said[o.fix.check] += [o.message, *o.fix.notes]
+    for check in checks:
+        refusals = [t for t in said[check] if "refused: " in t and "is a symlink" in t]
+        assert refusals, (check, said[check])
+    assert not [o for o in host.outcomes if o.outcome == "reverted"], host.outcomes
+    for rel in planted:
+        assert (root / rel).is_symlink()

@@ -16,7 +16,22 @@ from ...model import CheckResult
 from ...profile import Profile
 from ..plan import FileState, Fix
 
-__all__ = ["FixInput", "FixerSpec", "all_fixers", "fixer", "get_fixer"]
+__all__ = ["FixInput", "FixerSpec", "all_fixers", "fixer", "get_fixer", "link_refusal"]
+
+
+def link_refusal(state: FileState, what: str) -> str | None:
+    """Why a fix will not touch ``state`` (a symlink, a special file), or None.
+
+    The applier refuses these anyway (docs/security.md); saying so in the plan keeps the
+    dry run honest."""
+    if state.kind == "link":
+        return (
+            f"refused: {state.path} is a symlink; readiness does not {what} through links: "
+            "point the setting at the file itself"
+        )
+    if state.exists and state.kind not in ("file", ""):
+        return f"refused: {state.path} is not a regular file ({state.kind}); not changed"
+    return None
 
 
 @dataclass(frozen=True)

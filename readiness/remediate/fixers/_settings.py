@@ -8,7 +8,7 @@ from typing import Any
 from ...profile import Profile
 from ..plan import Change, CreateFile, EditFile
 from ..yamltext import YamlEditError, insert_missing
-from . import FixInput
+from . import FixInput, link_refusal
 
 
 def settings_reads(profile: Profile) -> list[str]:
@@ -24,6 +24,9 @@ def add_settings(
     if not path or not inserts:
         return None, []
     state = inp.file(path)
+    refusal = link_refusal(state, "edit the settings")
+    if refusal:
+        return None, [refusal]
     if state.exists and state.text is None:
         return None, [f"cannot read {path}; add {', '.join(d for d, _ in inserts)} by hand"]
     old = state.text or ""

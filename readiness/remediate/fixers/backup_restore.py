@@ -8,7 +8,7 @@ import re
 
 from ...profile import Profile
 from ..plan import AppendLines, Change, CreateFile, CrontabEntry, EnsureDir, Fix
-from . import FixInput, fixer
+from . import FixInput, fixer, link_refusal
 from ._templates import backup_runbook, facts_of
 
 SCHEDULE = "0 2 * * *"
@@ -88,6 +88,9 @@ def _schedule(inp: FixInput) -> tuple[Change | None, str | None]:
     if line is None:
         return None, refusal
     state = inp.file(cron_file)
+    link = link_refusal(state, "append")
+    if link:
+        return None, link
     change = AppendLines(
         cron_file, ("# backups (added by readiness remediate)", line), old_text=state.text
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ...profile import Profile
 from ..plan import AppendLines, Change, CreateFile, Fix
-from . import FixInput, fixer
+from . import FixInput, fixer, link_refusal
 from ._templates import document, facts_of, readme, readme_section
 
 
@@ -23,7 +23,12 @@ def fix(inp: FixInput) -> Fix | None:
     k = facts_of(inp.profile, inp.host)
     changes: list[Change] = []
     addresses: list[str] = []
-    readme_change = _readme(inp, k)
+    notes: list[str] = []
+    readme_path = inp.profile.path_of("readme_file")
+    refusal = link_refusal(inp.file(readme_path), "append") if readme_path else None
+    if refusal and inp.matching("README"):
+        notes.append(refusal)
+    readme_change = None if refusal else _readme(inp, k)
     if readme_change is not None:
         changes.append(readme_change[0])
         addresses += readme_change[1]
@@ -37,9 +42,15 @@ def fix(inp: FixInput) -> Fix | None:
         if target and mine:
             changes.append(CreateFile(target, document(str(kind), k)))
             addresses += mine
-    if not changes:
+    if not changes and not notes:
         return None
-    return Fix("documentation", "complete the documentation", tuple(changes), tuple(addresses))
+    return Fix(
+        "documentation",
+        "complete the documentation",
+        tuple(changes),
+        tuple(addresses),
+        tuple(notes),
+    )
 
 
 def _readme(inp: FixInput, k: dict[str, str]) -> tuple[Change, list[str]] | None:

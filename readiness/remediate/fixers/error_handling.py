@@ -67,7 +67,9 @@ def fix(inp: FixInput) -> Fix | None:
     edit, notes = add_settings(inp, inserts, "add resilience settings")
     if edit is not None:
         changes.append(edit)
-    dlq_dir = _dlq_dir(inp, dlq, bool(section_missing or inp.matching(f"{dlq} is not configured")))
+    # The DLQ path is only planned along with the settings that name it.
+    planned = bool(section_missing or inp.matching(f"{dlq} is not configured")) and edit is not None
+    dlq_dir = _dlq_dir(inp, dlq, planned)
     if dlq_dir is not None and _inside(dlq_dir[0].path, inp.profile.app_root):
         changes.append(dlq_dir[0])
         addresses += dlq_dir[1]
