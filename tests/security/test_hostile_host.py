@@ -377,6 +377,35 @@ def test_a_dead_letter_queue_path_outside_app_root_is_refused(shared_root: Path)
     assert not (shared_root / "elsewhere").exists()
 
 
+def test_remediate_refuses_a_dead_letter_queue_the_host_points_outside_app_root(
+    shared_root: Path,
+) -> None:
+    """The app user sets resilience.dead_letter_queue.path to a root directory's child."""
+    from readiness.remediate import remediate, render
+    from tests.services.apps import LocalTestHost
+
+    outside = shared_root / "etc-like" / "dlq"
+    (shared_root / "etc-like").mkdir()
+    resilience = {
+        "retry": {"max_attempts": 3, "backoff_base_s": 1.0, "backoff_max_s": 30.0},
+        "circuit_breaker": {"failure_threshold": 5, "recovery_timeout_s": 60},
+        "dead_letter_queue": {"enabled": True, "path": str(outside)},
+        "error_categories": ["transient", "permanent", "validation", "timeout"],
+    }
+    root = write_app(shared_root / "app", settings={"resilience": resilience})
+    chown_tree(root)
+    kw: dict[str, Any] = {
+        "profile_overrides": {"app_root": str(root)},
+        "audit_log": shared_root / "audit.jsonl",
+        "log_stream": io.StringIO(),
+    }
+    report = remediate([LocalTestHost()], ["error_handling"], apply=True, **kw)
+    assert not outside.exists(), "a directory was created where the host's settings pointed"
+    text = render(report)
+    assert f"refused: the dead letter queue directory {outside}" in text
+    assert "is outside app_root" in text
+
+
 def test_new_files_and_directories_in_the_app_tree_get_its_owner_not_root(
     shared_root: Path,
 ) -> None:
