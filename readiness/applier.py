@@ -175,6 +175,7 @@ def _state_at(dfd: int, name: str, max_bytes: int) -> Dict[str, Any]:
         "uid": st.st_uid,
         "gid": st.st_gid,
         "ino": st.st_ino,
+        "nlink": st.st_nlink,
     }
     if stat.S_ISDIR(st.st_mode):
         out["type"] = "dir"
@@ -550,6 +551,13 @@ def ch_chmod(fix: _Fix, change: Dict[str, Any]) -> str:
     if not state.get("exists"):
         raise ApplyError("%s does not exist" % path)
     _refuse_links(path, state, "chmod")
+    if state.get("type") == "file" and int(state.get("nlink") or 1) > 1:
+        # A mode belongs to the inode: a hard link (made where protected_hardlinks is off)
+        # would change the file it shares with some other path too.
+        raise Refused(
+            "%s has %d hard links; readiness does not chmod a file that also lives elsewhere"
+            % (path, int(state["nlink"]))
+        )
     new = int(state["mode"]) & int(change["mode"])
     if new == int(state["mode"]):
         return ""

@@ -344,6 +344,17 @@ def test_a_symlinked_0444_key_is_refused_not_widened_to_0600(shared_root: Path) 
     assert "readiness does not chmod through links" in answer["error"]
 
 
+def test_a_hard_link_to_a_root_file_is_not_chmodded(shared_root: Path) -> None:
+    """Where fs.protected_hardlinks is off the app user can hard-link a root file."""
+    target = victim(shared_root / "root-only", mode=0o644)
+    app = shared_root / "app"
+    (app / "conf").mkdir(parents=True)
+    os.link(target.path, app / "conf" / "app.key")  # what the attacker could do there
+    answer = _apply({"kind": "chmod", "path": str(app / "conf" / "app.key"), "mode": 0o600})
+    target.assert_untouched()
+    assert answer["refused"] is True and "has 2 hard links" in answer["error"]
+
+
 def test_a_parent_directory_swapped_for_a_symlink_is_not_followed(shared_root: Path) -> None:
     victim_dir = shared_root / "etc-like"
     target = victim(victim_dir, "mahavishnu.yaml")
