@@ -12,6 +12,7 @@ appended to the known_hosts file and reported on stderr. A changed key always fa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import getpass
 import logging
@@ -38,7 +39,15 @@ from .runner import HostLike, RunOptions
 from .transport import DEFAULT_MAX_OUTPUT, CommandResult, LocalTransport, Transport
 from .tunnel import Tunnel, check_destination
 
-__all__ = ["KnownHosts", "SshConnector", "SshStats", "SshTarget", "SshTransport"]
+__all__ = [
+    "EncryptedKeyError",
+    "KnownHosts",
+    "SshConnector",
+    "SshStats",
+    "SshTarget",
+    "SshTransport",
+    "load_ssh_config_text",
+]
 
 log = logging.getLogger("readiness.ssh")
 # paramiko logs every failed handshake at ERROR from its transport thread; we report the
@@ -60,29 +69,90 @@ def _lookup_name(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
 
+@dataclass(frozen=True)
+class _Marker:
+    """An ``@revoked`` or ``@cert-authority`` line: its host patterns, key and place."""
+
+    patterns: tuple[str, ...]
+    key: paramiko.PKey
+    where: str
+
+
+def _glob(pattern: str, name: str) -> bool:
+    """OpenSSH wildcards: only ``*`` and ``?`` (``[`` is literal, as in ``[host]:port``)."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, name, re.IGNORECASE) is not None
+
+
+def _matches(patterns: Sequence[str], name: str) -> bool:
+    """OpenSSH host-pattern matching (``*``, ``?``, ``!negation``) on a known_hosts name;
+    a pattern also matches the bare address of a ``[addr]:port`` name."""
+    bare = name[1:].split("]", 1)[0] if name.startswith("[") else name
+    hit = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        body = pattern[1:] if negated else pattern
+        if _glob(body, name) or _glob(body, bare):
+            if negated:
+                return False
+            hit = True
+    return hit
+
+
 class KnownHosts:
-    """A known_hosts file parsed once, indexed by host name (hashed entries supported)."""
+    """A known_hosts file parsed once, line by line, indexed by host name.
+
+    Hashed names are supported. A line that cannot be parsed is kept in :attr:`problems`
+    (``file:line: why``) and skipped: the other lines still count. ``@revoked`` keys are
+    never accepted (nor recorded by trust on first use) for the hosts they name;
+    hosts named by ``@cert-authority`` lines are refused with "host certificates not
+    supported" unless the file also has their own key.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._plain: dict[str, list[paramiko.PKey]] = {}
         self._hashed: list[tuple[str, paramiko.PKey]] = []
+        self.revoked: list[_Marker] = []
+        self.authorities: list[_Marker] = []
+        self.problems: list[str] = []
         self._lock = threading.Lock()
         if path.is_file():
             for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
                 self._add_line(line, lineno)
+        for problem in self.problems:
+            log.warning("readiness: known_hosts %s (line skipped)", problem)
+
+    @property
+    def hashed(self) -> bool:
+        """Whether the file hashes its names (``HashKnownHosts yes``): new ones are too."""
+        return bool(self._hashed) and not self._plain
 
     def _add_line(self, line: str, lineno: int) -> None:
         text = line.strip()
-        if not text or text.startswith(
-            ("#", "@")
-        ):  # markers (@revoked, @cert-authority) unsupported
+        if not text or text.startswith("#"):
             return
+        where = f"{self.path}:{lineno}"
+        marker = ""
+        if text.startswith("@"):
+            marker, _, text = text.partition(" ")
+            if marker not in ("@revoked", "@cert-authority"):
+                self.problems.append(f"{where}: unknown marker {marker}")
+                return
         try:
-            entry = paramiko.hostkeys.HostKeyEntry.from_line(text, lineno)
-        except (paramiko.SSHException, ValueError):
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(text.strip(), lineno)
+        except paramiko.hostkeys.InvalidHostKey:
+            self.problems.append(f"{where}: cannot be parsed (invalid key data)")
+            return
+        except Exception as exc:  # paramiko raises several unrelated types
+            self.problems.append(f"{where}: cannot be parsed ({type(exc).__name__})")
             return
         if entry is None or entry.key is None:
+            self.problems.append(f"{where}: cannot be parsed (unsupported key type or format)")
+            return
+        if marker:
+            kind = self.revoked if marker == "@revoked" else self.authorities
+            kind.append(_Marker(tuple(entry.hostnames), entry.key, where))
             return
         for name in entry.hostnames:
             if name.startswith("|1|"):
@@ -90,42 +160,98 @@ class KnownHosts:
             else:
                 self._plain.setdefault(name, []).append(entry.key)
 
+    def revocation(self, name: str, key: paramiko.PKey) -> str | None:
+        """Where ``key`` is revoked for ``name`` (``file:line``), or None."""
+        for marker in self.revoked:
+            if marker.key == key and (_matches(marker.patterns, name) or "*" in marker.patterns):
+                return marker.where
+        return None
+
+    def authority_for(self, name: str) -> str | None:
+        """Where an ``@cert-authority`` line covers ``name`` (``file:line``), or None."""
+        for marker in self.authorities:
+            if _matches(marker.patterns, name):
+                return marker.where
+        return None
+
     def keys_for(self, name: str) -> list[paramiko.PKey]:
+        """``name``'s keys, revoked ones left out (a revoked key is never trusted)."""
         found = list(self._plain.get(name, ()))
         for hashed, key in self._hashed:
             salt = hashed.split("|")[2]
             if paramiko.HostKeys.hash_host(name, salt) == hashed:
                 found.append(key)
-        return found
+        return [key for key in found if self.revocation(name, key) is None]
 
     def record(self, name: str, key: paramiko.PKey) -> None:
-        """Append ``name``'s key to the file (locked: other runs may be writing too)."""
-        line = f"{name} {key.get_name()} {key.get_base64()}\n"
+        """Append ``name``'s key to the file: under an exclusive lock (other runs may be
+        writing too), after a newline if the file lacks a final one, hashed when the file
+        is hashed."""
+        shown = paramiko.HostKeys.hash_host(name) if self.hashed else name
+        line = f"{shown} {key.get_name()} {key.get_base64()}\n".encode()
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as fh:
+            with self.path.open("a+b") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:
+                    fh.seek(0, os.SEEK_END)
+                    if fh.tell() > 0:
+                        fh.seek(-1, os.SEEK_END)
+                        if fh.read(1) != b"\n":
+                            line = b"\n" + line
                     fh.write(line)
                     fh.flush()
                 finally:
                     fcntl.flock(fh, fcntl.LOCK_UN)
-            self._plain.setdefault(name, []).append(key)
+            if self.hashed:
+                self._hashed.append((shown, key))
+            else:
+                self._plain.setdefault(name, []).append(key)
+
+
+def _refuse_marked(known: KnownHosts, hostname: str, key: paramiko.PKey) -> None:
+    """Raise for a revoked key, or a host only a certificate authority vouches for."""
+    revoked_at = known.revocation(hostname, key)
+    if revoked_at:
+        raise HostKeyError(
+            f"host key for {hostname} ({key.get_name()} {key.fingerprint}) is REVOKED "
+            f"({revoked_at}): refusing to connect; the host must present another key"
+        )
+    authority = known.authority_for(hostname)
+    if authority:
+        raise HostKeyError(
+            f"host certificates not supported: {hostname} is vouched for by a "
+            f"@cert-authority line ({authority}); add the host's own key to known_hosts "
+            "(ssh-keyscan -p PORT HOST) to audit it"
+        )
+
+
+def _unknown_suffix(known: KnownHosts) -> str:
+    if not known.problems:
+        return ""
+    shown = "; ".join(known.problems[:3])
+    more = f" (+{len(known.problems) - 3} more)" if len(known.problems) > 3 else ""
+    return f" (known_hosts lines skipped: {shown}{more})"
 
 
 class _RejectUnknown(paramiko.RejectPolicy):
+    def __init__(self, known: KnownHosts) -> None:
+        self.known = known
+
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> NoReturn:
+        _refuse_marked(self.known, hostname, key)
         raise HostKeyError(
             f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}): not in "
             "known_hosts; verify it and add it (ssh-keyscan -p PORT HOST >> known_hosts) "
-            "or rerun with --accept-new-host-keys"
+            f"or rerun with --accept-new-host-keys{_unknown_suffix(self.known)}"
         )
 
 
 class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
-    """Records an unknown key (never a changed one: paramiko raises BadHostKeyException)."""
+    """Records an unknown key (never a changed one: paramiko raises BadHostKeyException;
+    never a revoked one, nor one of a host a certificate authority is meant to vouch for)."""
 
     def __init__(self, known: KnownHosts) -> None:
         self.known = known
@@ -133,6 +259,7 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
+        _refuse_marked(self.known, hostname, key)
         self.known.record(hostname, key)
         log.warning(
             "readiness: recorded new host key for %s (%s %s) in %s",
@@ -152,6 +279,8 @@ class SshTarget:
     port: int
     user: str
     key_files: tuple[str, ...]
+    encrypted_key: str = ""  # a key file that needs a passphrase: ssh-agent is used instead
+    proxy_jump: str = ""  # ssh_config ProxyJump (refused: see _refuse_proxy_jump)
 
     @property
     def known_hosts_name(self) -> str:
@@ -194,7 +323,9 @@ class SshConnector:
             ssh_config=paramiko.SSHConfig(), overrides={"load_ssh_configs": False}
         )
         self._policy: paramiko.MissingHostKeyPolicy = (
-            _TrustOnFirstUse(self.known) if options.accept_new_host_keys else _RejectUnknown()
+            _TrustOnFirstUse(self.known)
+            if options.accept_new_host_keys
+            else _RejectUnknown(self.known)
         )
 
     def target(self, host: HostLike) -> SshTarget:
@@ -211,7 +342,10 @@ class SshConnector:
         port = host.port if explicit_port else int(cfg.get("port", host.port or 22))
         user = host.user or cfg.get("user") or self._default_user
         keys = self._key_files(host, cfg)
-        return SshTarget(host.name, address, port, str(user), keys)
+        jump = cfg.get("proxyjump") or cfg.get("proxycommand") or ""
+        if str(jump).lower() == "none":
+            jump = ""
+        return SshTarget(host.name, address, port, str(user), keys, proxy_jump=str(jump))
 
     def _key_files(self, host: HostLike, cfg: Mapping[str, Any]) -> tuple[str, ...]:
         for explicit in (host.key_file, self.options.identity_file):
@@ -239,9 +373,18 @@ class SshConnector:
         if host.local:
             return LocalTransport()
         target = self.target(host)
-        pkey = self.load_key(target.key_files[0]) if target.key_files else None
+        _refuse_proxy_jump(target)
+        try:
+            pkey = self.load_key(target.key_files[0]) if target.key_files else None
+        except EncryptedKeyError as exc:
+            if not self._allow_agent:
+                raise TransportError(
+                    f"{exc}, and no ssh-agent is running (SSH_AUTH_SOCK is not set): "
+                    f"load it with `ssh-add {exc.path}`"
+                ) from None
+            pkey, target = None, dataclasses.replace(target, encrypted_key=exc.path)
         conn = self._connection(target, pkey)
-        _connect(conn, target, self.options.connect_timeout)
+        _connect(conn, target, self.options.connect_timeout, self.known)
         self.stats.count(self.stats.connections, host.name)
         return SshTransport(conn, target, self.stats, tunnel_timeout=self.options.connect_timeout)
 
@@ -260,7 +403,9 @@ class SshConnector:
             connect_timeout=timeout * 2,
             connect_kwargs={
                 "pkey": pkey,
-                "allow_agent": self._allow_agent and pkey is None,
+                # The agent is tried after the key file (as ssh does with IdentityFile),
+                # and instead of it when the file is encrypted.
+                "allow_agent": self._allow_agent,
                 "look_for_keys": False,  # keys are loaded once, above
                 "banner_timeout": timeout,
                 "auth_timeout": timeout,
@@ -286,23 +431,89 @@ def _load_ssh_config(path: str | None, home: Path) -> paramiko.SSHConfig | None:
             raise TransportError(f"ssh config not found: {chosen}")
         return None
     try:
-        return paramiko.SSHConfig.from_path(str(chosen))
+        return paramiko.SSHConfig.from_text(load_ssh_config_text(chosen, home))
     except (OSError, paramiko.SSHException, ValueError) as exc:
         raise TransportError(f"cannot read ssh config {chosen}: {exc}") from None
+
+
+_INCLUDE = re.compile(r"^\s*include(?:\s*=\s*|\s+)(.+?)\s*$", re.IGNORECASE)
+_MAX_INCLUDE_DEPTH = 16  # OpenSSH's own limit
+_MAX_INCLUDED_FILES = 256
+
+
+def load_ssh_config_text(
+    path: Path, home: Path, *, _depth: int = 0, _count: list[int] | None = None
+) -> str:
+    """The ssh_config at ``path`` with every ``Include`` expanded in place, as OpenSSH
+    reads it (paramiko ignores ``Include``): globs, several files per line, relative
+    names under ``~/.ssh``; nested at most 16 deep. A missing file is skipped, as ssh does.
+    """
+    count = _count if _count is not None else [0]
+    if _depth > _MAX_INCLUDE_DEPTH:
+        raise TransportError(
+            f"ssh config {path}: Include nested more than {_MAX_INCLUDE_DEPTH} deep"
+        )
+    count[0] += 1
+    if count[0] > _MAX_INCLUDED_FILES:
+        raise TransportError(f"ssh config {path}: more than {_MAX_INCLUDED_FILES} included files")
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        found = _INCLUDE.match(line)
+        if not found:
+            out.append(line)
+            continue
+        for item in shlex.split(found.group(1)):
+            pattern = Path(item).expanduser()
+            if not pattern.is_absolute():
+                pattern = home / ".ssh" / pattern
+            parent, glob = (pattern.parent, pattern.name)
+            for included in sorted(parent.glob(glob)) if parent.is_dir() else []:
+                if included.is_file():
+                    out.append(
+                        load_ssh_config_text(included, home, _depth=_depth + 1, _count=count)
+                    )
+    return "\n".join(out) + "\n"
+
+
+def _refuse_proxy_jump(target: SshTarget) -> None:
+    """ProxyJump/ProxyCommand are not followed: say so before connecting, never connect
+    directly to an address the user's ssh would reach only through the jump host."""
+    if target.proxy_jump:
+        raise TransportError(
+            f"ssh_config sets ProxyJump/ProxyCommand ({target.proxy_jump}) for "
+            f"{target.name}, which readiness does not support: it connects directly only; "
+            "run readiness on the jump host, or give the host an address the controller "
+            "reaches (ansible_host) and ProxyJump none"
+        )
+
+
+class EncryptedKeyError(TransportError):
+    """A private key file that needs a passphrase readiness does not have."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"private key {path} is encrypted (passphrase-protected)")
+        self.path = path
 
 
 def _read_key(path: str) -> paramiko.PKey | TransportError:
     try:
         return paramiko.PKey.from_path(path)
     except paramiko.PasswordRequiredException:
-        return TransportError(f"private key {path} is encrypted: load it into ssh-agent")
+        return EncryptedKeyError(path)
+    except TypeError as exc:
+        # paramiko 5 reports an encrypted key without a passphrase as a TypeError.
+        if "password" in str(exc).lower():
+            return EncryptedKeyError(path)
+        return TransportError(f"cannot read private key {path}: {exc}")
     except FileNotFoundError:
         return TransportError(f"private key not found: {path}")
     except (OSError, paramiko.SSHException, ValueError) as exc:
         return TransportError(f"cannot read private key {path}: {exc}")
 
 
-def _connect(conn: Connection, target: SshTarget, timeout: float) -> None:
+def _connect(
+    conn: Connection, target: SshTarget, timeout: float, known: KnownHosts | None = None
+) -> None:
     """Open ``conn`` eagerly; every failure becomes a TransportError with a clear reason."""
     where = f"{target.address}:{target.port}"
     try:
@@ -324,22 +535,43 @@ def _connect(conn: Connection, target: SshTarget, timeout: float) -> None:
     except BaseException as exc:
         with contextlib.suppress(Exception):
             conn.close()
+        with contextlib.suppress(Exception):
+            conn.client.close()  # also its ssh-agent socket (Fabric skips it when auth failed)
         sock.close()
         if isinstance(exc, Exception):
-            raise _map_error(exc, target, where, timeout) from None
+            raise _map_error(exc, target, where, timeout, known) from None
         raise
 
 
-def _map_error(exc: Exception, target: SshTarget, where: str, timeout: float) -> TransportError:
+def _map_error(
+    exc: Exception,
+    target: SshTarget,
+    where: str,
+    timeout: float,
+    known: KnownHosts | None = None,
+) -> TransportError:
     if isinstance(exc, TransportError):
         return exc
     if isinstance(exc, paramiko.BadHostKeyException):
+        revoked_at = known.revocation(target.known_hosts_name, exc.key) if known else None
+        if revoked_at:
+            return HostKeyError(
+                f"host key for {target.known_hosts_name} ({exc.key.get_name()} "
+                f"{exc.key.fingerprint}) is REVOKED ({revoked_at}): refusing to connect"
+            )
         return HostKeyError(
             f"host key CHANGED for {target.known_hosts_name} (now {exc.key.get_name()} "
             f"{exc.key.fingerprint}): possible man-in-the-middle attack; if the change is "
             f"expected, remove the old key (ssh-keygen -R '{target.known_hosts_name}') and verify the new one"
         )
-    if isinstance(exc, paramiko.AuthenticationException):
+    no_method = isinstance(exc, paramiko.SSHException) and "No authentication methods" in str(exc)
+    if isinstance(exc, paramiko.AuthenticationException) or no_method:
+        if target.encrypted_key:
+            return TransportError(
+                f"authentication failed for {target.user}@{where}: private key "
+                f"{target.encrypted_key} is encrypted (no passphrase), and ssh-agent offered "
+                f"no key the host accepts: `ssh-add {target.encrypted_key}`"
+            )
         keys = ", ".join(target.key_files) or "no key file, ssh-agent"
         return TransportError(f"authentication failed for {target.user}@{where} ({keys})")
     return TransportError(_handshake_reason(exc, where, timeout))

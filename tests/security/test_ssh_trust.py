@@ -1,0 +1,349 @@
+"""known_hosts, ssh-agent, Include and ProxyJump, over real loopback sshd hosts (#18 items 11, 12).
+
+A malformed known_hosts line used to make every host UNREACHABLE; ``@revoked`` was ignored
+(a revoked key trusted and recorded); ``@cert-authority`` silently skipped; trust on first
+use corrupted a file without a final newline and wrote plain names into a hashed file.
+An encrypted key with a running ssh-agent made the fleet UNREACHABLE with a raw
+``TypeError``; ``Include`` was ignored; ``ProxyJump`` was ignored and readiness connected
+directly. The agent here is a real ``ssh-agent`` process started by the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from readiness import validate
+from readiness.loopback import LoopbackFleet, LoopbackHost, keypair
+from readiness.model import FleetReport, Status
+from readiness.runner import RunOptions
+from readiness.ssh import KnownHosts
+from tests.services.sshd import host_entry, write_inventory
+
+pytestmark = pytest.mark.ssh
+
+Options = Callable[..., RunOptions]
+CHECKS = ["environment"]
+BIN = Path(sys.executable).parent
+
+
+def _audit(
+    fleet: LoopbackFleet, options: RunOptions, host: LoopbackHost | None = None
+) -> FleetReport:
+    target = host or fleet.hosts[0]
+    return validate(target.name, CHECKS, inventory=str(fleet.inventory), options=options)
+
+
+def _reached(report: FleetReport) -> bool:
+    return report.hosts[0].status is not Status.UNREACHABLE
+
+
+# --- known_hosts ------------------------------------------------------------------------------
+
+
+def test_a_malformed_line_is_reported_with_file_and_line_and_the_rest_is_kept(
+    tmp_path: Path, ssh_fleet: LoopbackFleet
+) -> None:
+    host = ssh_fleet.hosts[0]
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        "garbage-host ssh-ed25519 !!!not-base64!!!\n"
+        "@bogus-marker * ssh-ed25519 AAAA\n"
+        f"{host.known_hosts_name} {host.host_key_line}\n"
+    )
+    argv = ["validate", "-i", str(ssh_fleet.inventory), "--hosts", host.name, "-c"]
+    argv += ["environment", "--known-hosts", str(known), "--format", "json"]
+    res = subprocess.run(
+        [str(BIN / "readiness"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert '"status": "unreachable"' not in res.stdout, res.stdout[-2000:]
+    assert (
+        f"known_hosts {known}:1: cannot be parsed (invalid key data) (line skipped)" in res.stderr
+    )
+    assert f"{known}:2: unknown marker @bogus-marker" in res.stderr
+
+
+def test_a_revoked_key_is_refused_and_never_recorded(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"@revoked * {host.host_key_line}\n")
+    before = known.read_text()
+    report = _audit(ssh_fleet, ssh_options(known_hosts=str(known), accept_new_host_keys=True))
+    assert report.hosts[0].status is Status.UNREACHABLE
+    reason = report.hosts[0].reason or ""
+    assert "is REVOKED" in reason
+    assert f"{known}:1" in reason
+    assert known.read_text() == before  # trust on first use did not record it
+
+
+def test_a_revoked_key_listed_for_the_host_too_is_still_refused(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        f"{host.known_hosts_name} {host.host_key_line}\n@revoked {host.known_hosts_name} "
+        f"{host.host_key_line}\n"
+    )
+    report = _audit(ssh_fleet, ssh_options(known_hosts=str(known)))
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert "is REVOKED" in (report.hosts[0].reason or "")
+
+
+def test_a_cert_authority_host_gets_host_certificates_not_supported(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    ca = keypair(tmp_path / "ca")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"@cert-authority [{host.address}]:* {ca}\n")
+    report = _audit(ssh_fleet, ssh_options(known_hosts=str(known), accept_new_host_keys=True))
+    assert report.hosts[0].status is Status.UNREACHABLE
+    reason = report.hosts[0].reason or ""
+    assert "host certificates not supported" in reason
+    assert f"{known}:1" in reason
+    assert known.read_text().count("\n") == 1  # nothing recorded
+
+
+def test_trust_on_first_use_adds_the_missing_final_newline(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    other = keypair(tmp_path / "other")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"other.example {other}")  # no final newline
+    first = _audit(ssh_fleet, ssh_options(known_hosts=str(known), accept_new_host_keys=True))
+    assert _reached(first), first.hosts[0].reason
+    assert known.read_text() == (
+        f"other.example {other}\n{host.known_hosts_name} {host.host_key_line}\n"
+    )
+    second = _audit(ssh_fleet, ssh_options(known_hosts=str(known)))
+    assert _reached(second), second.hosts[0].reason
+
+
+def test_trust_on_first_use_hashes_the_name_in_a_hashed_file(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    other = keypair(tmp_path / "other")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{paramiko.HostKeys.hash_host('other.example')} {other}\n")
+    first = _audit(ssh_fleet, ssh_options(known_hosts=str(known), accept_new_host_keys=True))
+    assert _reached(first), first.hosts[0].reason
+    lines = known.read_text().splitlines()
+    assert len(lines) == 2
+    assert lines[1].startswith("|1|")
+    assert host.address not in known.read_text()
+    assert lines[1].endswith(host.host_key_line)
+    second = _audit(ssh_fleet, ssh_options(known_hosts=str(known)))
+    assert _reached(second), second.hosts[0].reason
+
+
+def test_concurrent_trust_on_first_use_appends_never_interleave(tmp_path: Path) -> None:
+    """Two KnownHosts (two runs) appending at once, under the file lock."""
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    keys = [paramiko.Ed25519Key.from_private_key_file(str(_key(tmp_path, i))) for i in range(8)]
+    runs = [KnownHosts(known), KnownHosts(known)]
+
+    def add(run: KnownHosts, first: int) -> None:
+        for i in range(first, 8, 2):
+            run.record(f"[127.0.0.{i + 2}]:2222", keys[i])
+
+    threads = [threading.Thread(target=add, args=(runs[n], n)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    reread = KnownHosts(known)
+    assert reread.problems == []
+    for i in range(8):
+        assert reread.keys_for(f"[127.0.0.{i + 2}]:2222") == [keys[i]]
+
+
+def _key(tmp_path: Path, i: int) -> Path:
+    path = tmp_path / f"k{i}"
+    keypair(path)
+    return path
+
+
+# --- ssh-agent and encrypted keys ---------------------------------------------------------------
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A real ssh-agent (foreground, its own socket); the environment that points at it."""
+    if shutil.which("ssh-agent") is None:
+        pytest.fail("ssh-agent not found: apt-get install openssh-client (see .ci/run)")
+    sock_dir = Path(tempfile.mkdtemp(prefix="agent-"))
+    sock = sock_dir / "agent.sock"
+    proc = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(sock)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sock.exists(), "ssh-agent did not create its socket"
+        yield {"SSH_AUTH_SOCK": str(sock)}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def _with_key(fleet: LoopbackFleet, tmp_path: Path, key: Path) -> str:
+    """An inventory whose one host uses ``key`` (the inventory's own key file wins)."""
+    host = fleet.hosts[0]
+    path = write_inventory(
+        tmp_path / "inv.yml",
+        {host.name: host_entry(fleet, host, ansible_ssh_private_key_file=str(key))},
+    )
+    return str(path)
+
+
+def _encrypted_copy(fleet: LoopbackFleet, tmp_path: Path) -> Path:
+    copy = tmp_path / "encrypted_key"
+    shutil.copy(fleet.client_key, copy)
+    copy.chmod(0o600)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-p", "-N", "Passphrase-9", "-P", "", "-f", str(copy)],
+        check=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+    return copy
+
+
+def test_an_encrypted_key_is_used_through_the_running_ssh_agent(
+    tmp_path: Path,
+    ssh_fleet: LoopbackFleet,
+    ssh_options: Options,
+    agent: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    subprocess.run(
+        ["ssh-add", "-q", str(ssh_fleet.client_key)],
+        env={**os.environ, **agent},
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
+    for key, value in agent.items():
+        monkeypatch.setenv(key, value)
+    encrypted = _encrypted_copy(ssh_fleet, tmp_path)
+    report = validate(
+        ssh_fleet.hosts[0].name,
+        CHECKS,
+        inventory=_with_key(ssh_fleet, tmp_path, encrypted),
+        options=ssh_options(),
+    )
+    assert _reached(report), report.hosts[0].reason
+
+
+def test_an_encrypted_key_with_an_agent_that_lacks_it_is_a_clear_per_host_reason(
+    tmp_path: Path,
+    ssh_fleet: LoopbackFleet,
+    ssh_options: Options,
+    agent: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in agent.items():
+        monkeypatch.setenv(key, value)
+    encrypted = _encrypted_copy(ssh_fleet, tmp_path)
+    report = validate(
+        ssh_fleet.hosts[0].name,
+        CHECKS,
+        inventory=_with_key(ssh_fleet, tmp_path, encrypted),
+        options=ssh_options(),
+    )
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert f"private key {encrypted} is encrypted" in reason
+    assert "ssh-agent offered no key the host accepts" in reason
+    assert "TypeError" not in reason
+
+
+def test_an_encrypted_key_without_an_agent_says_to_load_it(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    encrypted = _encrypted_copy(ssh_fleet, tmp_path)
+    report = validate(
+        ssh_fleet.hosts[0].name,
+        CHECKS,
+        inventory=_with_key(ssh_fleet, tmp_path, encrypted),
+        options=ssh_options(),
+    )
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert f"private key {encrypted} is encrypted (passphrase-protected)" in reason
+    assert f"ssh-add {encrypted}" in reason
+    assert "TypeError" not in reason
+
+
+# --- ssh_config Include and ProxyJump ------------------------------------------------------------
+
+
+def test_ssh_config_include_is_honoured(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alias is defined only in an included file (relative to ~/.ssh, with a glob)."""
+    host = ssh_fleet.hosts[0]
+    home = tmp_path / "home"
+    (home / ".ssh" / "conf.d").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    (home / ".ssh" / "conf.d" / "fleet.conf").write_text(
+        f"Host included-alias\n  HostName {host.address}\n  Port {host.port}\n"
+        f"  User {ssh_fleet.user}\n  IdentityFile {ssh_fleet.client_key}\n"
+    )
+    config = home / ".ssh" / "config"
+    config.write_text("Include conf.d/*.conf\n")
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text("all:\n  hosts:\n    included-alias: {}\n")
+    report = validate(
+        "included-alias",
+        CHECKS,
+        inventory=str(inventory),
+        options=ssh_options(ssh_config=str(config)),
+        profile_overrides={"app_root": str(host.app_root)},
+    )
+    assert _reached(report), report.hosts[0].reason
+
+
+def test_proxy_jump_is_refused_up_front_never_connected_directly(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host {host.address}\n  ProxyJump bastion.example\n")
+    logins = host.accepted_logins()
+    report = _audit(ssh_fleet, ssh_options(ssh_config=str(config)))
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert "ProxyJump/ProxyCommand (bastion.example)" in reason
+    assert "does not support" in reason
+    assert host.accepted_logins() == logins  # never connected directly
