@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..model import FleetReport, Status
 from .jsonfmt import render_json
+from .junit import render_junit
 from .markdown import render_markdown
 from .table import render_table
 from .text import render_text
@@ -26,8 +27,15 @@ FORMATS: dict[str, Renderer] = {
     "table": render_table,
     "json": render_json,
     "markdown": render_markdown,
+    "junit": render_junit,
 }
-EXTENSIONS = {"text": "txt", "table": "txt", "json": "json", "markdown": "md"}
+EXTENSIONS = {
+    "text": "txt",
+    "table": "txt",
+    "json": "json",
+    "markdown": "md",
+    "junit": "xml",
+}
 
 
 def render(
