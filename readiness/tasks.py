@@ -11,6 +11,7 @@ import inspect
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from invoke.collection import Collection
@@ -23,7 +24,7 @@ from .api import INVENTORY_ENV, load_selected_hosts
 from .errors import ReadinessError
 from .hostdata import printable_streams
 from .interrupt import exit_code_for, handle_signals, signal_name
-from .model import FleetReport, Status
+from .model import FleetReport, Status, utcnow
 from .runner import RunOptions
 from .suites import SUITES, run_suite
 
@@ -50,6 +51,9 @@ _AUDIT_HELP = {
     "quiet": "No progress line on stderr",
     "fail_on": "Exit non-zero from this status up: not_ready (default) or degraded (exit 2)",
     "group_by": "Table layout: 'group' groups rows by inventory group",
+    "store": "Results store: SQLite path, postgresql://URL, or none (default: $READINESS_STORE, "
+    "invoke.yaml readiness.store, else ~/.local/share/readiness/history.sqlite3)",
+    "baseline": "Fail only on regressions against the accepted baseline (docs/history.md)",
 }
 
 
@@ -117,9 +121,14 @@ def _audit(
     limit: str | None,
     fail_on: str,
     group_by: str | None,
+    store: str | None = None,
+    baseline: bool = False,
     **opts: Any,
 ) -> None:
     fmt = "json" if json else format
+    started = utcnow()
+    location = _store_location(c, store)
+    verdict = None
     try:
         if fmt not in report_mod.FORMATS:
             raise ReadinessError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
@@ -138,14 +147,21 @@ def _audit(
                 options=_options(c, **opts),
                 fail_on=threshold,
             )
-            _emit(run.report, fmt, save, threshold, group_by)
+            report = run.report
+            if baseline:
+                verdict = _judge_baseline(location, report, threshold)
+                report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
+            _emit(report, fmt, save, threshold, group_by)
+            if verdict is not None and fmt != "json":
+                print(render_verdict(verdict))
+            _record(c, location, report, suite or "validate", hosts, limit, profile, started)
     except KeyboardInterrupt as exc:
         raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:
         raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
     except ValueError as exc:
         raise Exit(f"readiness: {exc}", code=2) from None
-    code = run.exit_code
+    code = verdict.exit_code if verdict is not None else run.exit_code
     if code:
         raise Exit(code=code)
 
@@ -176,6 +192,8 @@ def validate(
     quiet: bool = False,
     fail_on: str = "not_ready",
     group_by: str | None = None,
+    store: str | None = None,
+    baseline: bool = False,
 ) -> None:
     """Audit hosts for production readiness (the 8 checks of the original validator).
 
@@ -204,6 +222,8 @@ def validate(
         accept_new_host_keys=accept_new_host_keys,
         known_hosts=known_hosts,
         quiet=quiet,
+        store=store,
+        baseline=baseline,
     )
 
 
@@ -346,6 +366,7 @@ def bench(
         "sudo": "Run the audit and the fixes through `sudo -n` (never prompts)",
         "format": "Output format: text or json (default: text)",
         "audit_log": "JSON-lines audit log (default: ~/.local/state/readiness/remediation-audit.jsonl)",
+        "store": _AUDIT_HELP["store"],
     },
     iterable=["check"],
 )
@@ -369,6 +390,7 @@ def remediate(
     accept_new_host_keys: bool = False,
     known_hosts: str | None = None,
     quiet: bool = False,
+    store: str | None = None,
 ) -> None:
     """Fix what the audit found: dry run by default (a diff), --apply to change hosts.
 
@@ -392,6 +414,9 @@ def remediate(
         accept_new_host_keys=accept_new_host_keys,
         quiet=quiet,
     )
+    started = utcnow()
+    location = _store_location(c, store)
+    finished: list[Any] = []
     try:
         # Ctrl-C/SIGTERM: hosts already remediated keep their results, the rest INTERRUPTED.
         with handle_signals():
@@ -407,8 +432,10 @@ def remediate(
                 fmt=format,
                 audit_log=audit_log,
                 options=opts,
+                sink=finished.append,
             )
             print(text)
+            _record_remediation(c, location, finished, hosts, limit, profile, started)
     except KeyboardInterrupt as exc:
         raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:
@@ -432,3 +459,236 @@ ns.add_task(bench)
 ns.add_task(remediate)
 ns.add_collection(production)
 ns.configure({"readiness": {}})
+
+
+# --- results store: history, show, diff, baselines (docs/history.md) ---------------------
+# Kept in one block: the helpers the audit tasks above call to record a run, then the
+# store's own tasks. invoke has no sub-subcommands, so `history prune` is `history-prune`
+# and `baseline accept` is `baseline-accept`.
+
+from .store.baseline import BaselineVerdict, render_verdict  # noqa: E402
+from .store.location import StoreLocation, resolve_location  # noqa: E402
+
+
+def _store_location(c: Context, flag: str | None) -> StoreLocation:
+    return resolve_location(flag, _cfg(c))
+
+
+def _store_keep(c: Context) -> Any:
+    from .store.cli import config_keep
+
+    return config_keep(_cfg(c))
+
+
+def _record(
+    c: Context,
+    location: StoreLocation,
+    report: FleetReport,
+    kind: str,
+    hosts: str,
+    limit: str | None,
+    profile: str | None,
+    started: Any,
+) -> str | None:
+    """Record the run (a failure warns on stderr and never changes the exit code)."""
+    if not location.enabled:
+        return None
+    from .store.record import record_run, run_meta
+
+    pattern = f"{hosts} --limit {limit}" if limit else hosts
+    meta = run_meta(kind, pattern, started=started, profile=profile)
+    return record_run(location, report, meta, keep=_store_keep(c))
+
+
+def _record_remediation(
+    c: Context,
+    location: StoreLocation,
+    finished: list[Any],
+    hosts: str,
+    limit: str | None,
+    profile: str | None,
+    started: Any,
+) -> None:
+    if not finished or not location.enabled:
+        return
+    from .store.remediation import remediation_to_fleet
+
+    _record(
+        c, location, remediation_to_fleet(finished[0]), "remediate", hosts, limit, profile, started
+    )
+
+
+def _judge_baseline(
+    location: StoreLocation, report: FleetReport, threshold: Status
+) -> BaselineVerdict:
+    from .store.cli import apply_baseline
+
+    if not location.enabled:
+        raise ReadinessError("--baseline needs a results store (--store is 'none')")
+    return apply_baseline(location, report, fail_on=threshold)
+
+
+def _store_call(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Run a store task function, print its text, exit with its code (errors: one line)."""
+    try:
+        text, code = fn(*args, **kwargs)
+    except ReadinessError as exc:
+        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
+    print(text)
+    if code:
+        raise Exit(code=code)
+
+
+_STORE_HELP = {"store": _AUDIT_HELP["store"]}
+
+
+@task(
+    help={
+        **_STORE_HELP,
+        "hosts": "Per-host timelines for hosts or groups matching these globs (a,b  web*)",
+        "check": "Timelines of this check only",
+        "since": "Only runs since an age (7d, 12h) or a date (2026-11-01)",
+        "kind": "Only runs of this kind (validate, check-config, remediate, ...)",
+        "limit": "At most this many runs listed (default 50)",
+        "format": "text, table, json or markdown (default: text)",
+    }
+)
+def history(
+    c: Context,
+    hosts: str | None = None,
+    check: str | None = None,
+    since: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+    format: str = "text",
+    store: str | None = None,
+) -> None:
+    """List recorded runs, newest first; with --hosts/--check, per host x check timelines."""
+    from .store.cli import history_task
+
+    _store_call(
+        history_task,
+        _store_location(c, store),
+        hosts=hosts,
+        check=check,
+        since=since,
+        kind=kind,
+        limit=int(limit),
+        fmt=format,
+    )
+
+
+@task(
+    name="history-prune",
+    help={**_STORE_HELP, "keep": "Keep runs younger than this age (90d, 12w, 36h); required"},
+)
+def history_prune(c: Context, keep: str | None = None, store: str | None = None) -> None:
+    """Delete recorded runs older than --keep (and findings no run uses any more)."""
+    from .store.cli import prune_task
+
+    if not keep:
+        raise Exit("readiness: history-prune needs --keep AGE (e.g. --keep 90d)", code=2)
+    _store_call(prune_task, _store_location(c, store), keep)
+
+
+@task(
+    help={
+        **_STORE_HELP,
+        "run": "Run id, unique prefix, latest or latest~N",
+        "format": "Any report format: text, table, json, markdown (default: text)",
+    }
+)
+def show(c: Context, run: str, format: str = "text", store: str | None = None) -> None:
+    """Re-render a stored run in any report format (exits 0: it shows, it does not judge)."""
+    from .store.cli import show_task
+
+    _store_call(show_task, _store_location(c, store), run, format)
+
+
+@task(
+    help={
+        **_STORE_HELP,
+        "old": "The earlier run (default: the run before --new of the same pattern and kind)",
+        "new": "The later run (default: latest)",
+        "format": "text, table, json or markdown (default: text)",
+    }
+)
+def diff(
+    c: Context,
+    old: str | None = None,
+    new: str | None = None,
+    format: str = "text",
+    store: str | None = None,
+) -> None:
+    """What changed between two runs per host x check; exit 1 when anything got worse."""
+    from .store.cli import diff_task
+
+    _store_call(diff_task, _store_location(c, store), old, new, format)
+
+
+@task(
+    name="baseline-accept",
+    help={
+        **_STORE_HELP,
+        "run": "Run to accept (default: latest)",
+        "hosts": "Accept only these hosts' results (globs over host and group names)",
+        "check": "Accept only this check's results",
+        "name": "Baseline name (default: default)",
+    },
+)
+def baseline_accept(
+    c: Context,
+    run: str | None = None,
+    hosts: str | None = None,
+    check: str | None = None,
+    name: str = "default",
+    store: str | None = None,
+) -> None:
+    """Accept a stored run's results as the baseline that `validate --baseline` ratchets on."""
+    from .store.cli import baseline_accept_task
+
+    _store_call(
+        baseline_accept_task, _store_location(c, store), run, hosts=hosts, check=check, name=name
+    )
+
+
+@task(
+    name="baseline-export",
+    help={**_STORE_HELP, "output": "File to write (default: stdout)", "name": "Baseline name"},
+)
+def baseline_export(
+    c: Context, output: str | None = None, name: str = "default", store: str | None = None
+) -> None:
+    """Write the baseline as a JSON file (readiness.baseline/1) to keep in git."""
+    from .store.cli import baseline_export_task
+
+    _store_call(baseline_export_task, _store_location(c, store), output, name)
+
+
+@task(
+    name="baseline-import",
+    help={
+        **_STORE_HELP,
+        "file": "A readiness.baseline/1 JSON file",
+        "name": "Store it under this name",
+    },
+)
+def baseline_import(
+    c: Context, file: str, name: str | None = None, store: str | None = None
+) -> None:
+    """Replace the stored baseline with one from a file (as exported by baseline-export)."""
+    from .store.cli import baseline_import_task
+
+    _store_call(baseline_import_task, _store_location(c, store), file, name)
+
+
+for _store_task in (
+    history,
+    history_prune,
+    show,
+    diff,
+    baseline_accept,
+    baseline_export,
+    baseline_import,
+):
+    ns.add_task(_store_task)

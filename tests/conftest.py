@@ -14,3 +14,26 @@ pytest_plugins = [
     "tests.services.sshd",
     "tests.services.prometheus",
 ]
+
+
+import os  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_results_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every run the tests make (in-process and in `readiness` subprocesses) is recorded in
+    a session-private store, never in the developer's ~/.local/share/readiness."""
+    path = tmp_path_factory.mktemp("results-store") / "history.sqlite3"
+    previous = os.environ.get("READINESS_STORE")
+    os.environ["READINESS_STORE"] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop("READINESS_STORE", None)
+        else:
+            os.environ["READINESS_STORE"] = previous

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from ..errors import UsageError
 from ..runner import RunOptions
 from .audit_log import DEFAULT_AUDIT_LOG
 from .render import FORMATS, render
-from .run import remediate
+from .run import RemediationReport, remediate
 
 __all__ = ["ask_on_terminal", "run_remediate_task"]
 
@@ -44,6 +44,7 @@ def run_remediate_task(
     run_migrations: bool = False,
     audit_log: str | None,
     options: RunOptions,
+    sink: Callable[[RemediationReport], None] | None = None,
 ) -> tuple[str, int]:
     """(text to print, exit code): 0 all fixes worked or dry run; 1 a fix failed/reverted or a
     host was unreachable; 2 usage errors and refused confirmation (raised as ReadinessError)."""
@@ -62,4 +63,6 @@ def run_remediate_task(
         options=options,
         audit_log=audit_log or DEFAULT_AUDIT_LOG,
     )
+    if sink is not None:  # the results store records the run (tasks.py)
+        sink(report)
     return render(report, fmt), report.exit_code

@@ -1,0 +1,161 @@
+"""The two database backends behind :class:`~readiness.store.db.Store`: SQLite and PostgreSQL.
+
+Both speak the same small interface (``execute``, ``executemany``, ``transaction``);
+SQL is written once with ``?`` placeholders. Every connection is bounded in time:
+SQLite waits at most ``timeout`` seconds for a lock, PostgreSQL gets a connect
+timeout and a statement timeout. Errors leave here as :class:`StoreError` with any
+password in a URL masked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import ReadinessError
+from ..redact import redact_url_password
+
+__all__ = ["Backend", "PostgresBackend", "SqliteBackend", "StoreError"]
+
+Row = tuple[Any, ...]
+_STATEMENT_TIMEOUT_MS = 300_000  # prune of a large store may scan every result once
+
+
+class StoreError(ReadinessError):
+    """The store cannot be opened, read or written (message never holds a password)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_url_password(message))
+
+
+class Backend(Protocol):
+    dialect: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def migration_lock(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteBackend:
+    """One SQLite file in WAL mode: readers never block the writer, writers queue.
+
+    Each run is written in one ``BEGIN IMMEDIATE`` transaction, so a crash (or a
+    kill) mid-write leaves the previous state: at most that run is lost. The file
+    and its directory are created private (0600/0700): even redacted, findings
+    describe weaknesses of the fleet.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self.conn = sqlite3.connect(
+                str(path), timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            # FULL: a committed run survives a power loss too; one fsync per run is cheap.
+            self.conn.execute("PRAGMA synchronous = FULL")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from None
+        if not mode or str(mode[0]).lower() != "wal":
+            raise StoreError(f"store {path}: SQLite refused WAL mode ({mode!r})")
+        self.path = path
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {exc}") from None
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            self.conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {exc}") from None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway through
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
+
+    def migration_lock(self) -> None:
+        """BEGIN IMMEDIATE already serializes writers."""
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresBackend:
+    """A shared PostgreSQL store. The URL (with any password) is used to connect and
+    then forgotten: it is never written to the store, a log or a message."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        try:
+            self.conn = psycopg.connect(
+                url,
+                connect_timeout=max(1, int(timeout)),
+                autocommit=True,
+                application_name="readiness",
+                options=f"-c statement_timeout={_STATEMENT_TIMEOUT_MS}",
+            )
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to store {redact_url_password(url)}: {exc}") from None
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            cur = self.conn.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall()) if cur.description else []
+        except self._psycopg.Error as exc:
+            raise StoreError(f"store: {exc}") from None
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                cur.executemany(self._sql(sql), list(rows))
+        except self._psycopg.Error as exc:
+            raise StoreError(f"store: {exc}") from None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.conn.transaction():
+                yield
+        except self._psycopg.Error as exc:
+            raise StoreError(f"store: {exc}") from None
+
+    def migration_lock(self) -> None:
+        # Two controllers opening a fresh store at once: one migrates, the other waits.
+        self.execute("SELECT pg_advisory_xact_lock(?)", (0x7265616479,))
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,170 @@
+"""Baselines: accepted results, and the ratchet that ``validate --baseline`` applies.
+
+A baseline maps host x check to the status accepted for it (with its message, for
+people). Against a baseline a result *fails* only when it would fail the run
+(status at or above the ``--fail-on`` threshold) **and** is worse than accepted — or
+has no accepted entry at all. Known problems are reported, but do not fail CI; any
+new or worse one does. Baselines live in the store under a name (``default``) and
+travel as a JSON file (``readiness.baseline/1``) to keep in git.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..model import FleetReport, Status, utcnow
+from ._text import plain
+from .db import BaselineEntry, StoredRun, ts_text
+
+__all__ = [
+    "BASELINE_SCHEMA",
+    "BaselineVerdict",
+    "baseline_document",
+    "entries_from_run",
+    "judge",
+    "load_baseline_file",
+    "render_verdict",
+]
+
+BASELINE_SCHEMA = "readiness.baseline/1"
+
+
+def entries_from_run(
+    run: StoredRun, hosts: Iterable[str] | None = None, check: str | None = None
+) -> list[BaselineEntry]:
+    wanted = None if hosts is None else set(hosts)
+    now = ts_text(utcnow())
+    return [
+        BaselineEntry(r.host, r.check_name, r.status, r.message, run.summary.run_id, now)
+        for h in run.report.hosts
+        if wanted is None or h.host in wanted
+        for r in h.results
+        if check is None or r.check_name == check
+    ]
+
+
+@dataclass(frozen=True)
+class Judged:
+    host: str
+    check: str
+    status: Status
+    accepted: Status | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "check": self.check,
+            "status": self.status.value,
+            "accepted": self.accepted.value if self.accepted else None,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class BaselineVerdict:
+    """Which failing results are known (accepted) and which are regressions."""
+
+    name: str
+    known: tuple[Judged, ...]
+    regressions: tuple[Judged, ...]
+    interrupted_code: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted_code:
+            return self.interrupted_code
+        return 1 if self.regressions else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "exit_code": self.exit_code,
+            "known": [j.to_dict() for j in self.known],
+            "regressions": [j.to_dict() for j in self.regressions],
+        }
+
+
+def judge(
+    report: FleetReport,
+    baseline: Mapping[tuple[str, str], BaselineEntry],
+    *,
+    fail_on: Status = Status.NOT_READY,
+    name: str = "default",
+) -> BaselineVerdict:
+    known: list[Judged] = []
+    regressions: list[Judged] = []
+    for r in report.results:
+        if r.status < fail_on:
+            continue
+        entry = baseline.get((r.host, r.check_name))
+        judged = Judged(r.host, r.check_name, r.status, entry.status if entry else None, r.message)
+        if entry is not None and r.status <= entry.status:
+            known.append(judged)
+        else:
+            regressions.append(judged)
+    code = report.exit_code() if report.interrupted else 0
+    return BaselineVerdict(name, tuple(known), tuple(regressions), code)
+
+
+def render_verdict(verdict: BaselineVerdict) -> str:
+    """The text section printed after the report (JSON carries ``baseline`` instead)."""
+    lines = [
+        f"BASELINE '{verdict.name}': {len(verdict.regressions)} regression(s), "
+        f"{len(verdict.known)} known problem(s) accepted"
+    ]
+    for j in verdict.regressions:
+        was = j.accepted.label if j.accepted else "no accepted result"
+        lines.append(
+            f"  REGRESSION {j.host} / {j.check}: {j.status.label} (baseline: {was}) — {j.message}"
+        )
+    for j in verdict.known:
+        lines.append(f"  known      {j.host} / {j.check}: {j.status.label} — {j.message}")
+    return plain("\n".join(lines))
+
+
+def baseline_document(name: str, entries: Iterable[BaselineEntry]) -> str:
+    ordered = sorted(entries, key=lambda e: (e.host, e.check))
+    return json.dumps(
+        {"schema": BASELINE_SCHEMA, "name": name, "entries": [e.to_dict() for e in ordered]},
+        indent=2,
+    )
+
+
+def load_baseline_file(path: str | Path) -> tuple[str, list[BaselineEntry]]:
+    """Parse an exported baseline; anything malformed is one clear line (exit 2)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read baseline file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA:
+        raise UsageError(f"{path}: not a {BASELINE_SCHEMA} document")
+    entries = []
+    for i, item in enumerate(data.get("entries") or []):
+        try:
+            entries.append(
+                BaselineEntry(
+                    host=_text(item["host"]),
+                    check=_text(item["check"]),
+                    status=Status.parse(_text(item["status"])),
+                    message=_text(item.get("message", "")),
+                    source_run=_text(item.get("source_run", "")),
+                    accepted_at=_text(item.get("accepted_at", "")),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"{path}: entry {i}: {exc}") from None
+    return str(data.get("name") or "default"), entries
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value

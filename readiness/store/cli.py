@@ -1,0 +1,181 @@
+"""What the store's tasks do between their flags and their output (testable without invoke).
+
+Each function opens the store, does one thing, and returns ``(text, exit code)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .. import report as report_mod
+from ..errors import UsageError
+from ..model import FleetReport, Status, utcnow
+from .baseline import (
+    BaselineVerdict,
+    baseline_document,
+    entries_from_run,
+    judge,
+    load_baseline_file,
+)
+from .db import open_store, with_run_summary
+from .diff import FORMATS as DIFF_FORMATS
+from .diff import diff_reports, render_diff
+from .history import FORMATS as HISTORY_FORMATS
+from .history import match_hosts, parse_age, parse_since, render_runs, render_timeline
+from .location import StoreLocation
+
+__all__ = [
+    "apply_baseline",
+    "baseline_accept_task",
+    "baseline_export_task",
+    "baseline_import_task",
+    "diff_task",
+    "history_task",
+    "prune_task",
+    "show_task",
+]
+
+
+def _fmt(fmt: str, valid: tuple[str, ...]) -> str:
+    if fmt not in valid:
+        raise UsageError(f"unknown format {fmt!r} (valid: {', '.join(valid)})")
+    return fmt
+
+
+def history_task(
+    location: StoreLocation,
+    *,
+    hosts: str | None = None,
+    check: str | None = None,
+    since: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+    fmt: str = "text",
+) -> tuple[str, int]:
+    """Runs (newest first); with --hosts or --check, per host x check timelines instead."""
+    _fmt(fmt, HISTORY_FORMATS)
+    if limit <= 0:
+        raise UsageError(f"--limit must be at least 1 (got {limit})")
+    start = parse_since(since, utcnow()) if since else None
+    with open_store(location) as store:
+        if hosts is None and check is None:
+            return render_runs(store.runs(since=start, kind=kind, limit=limit), fmt), 0
+        chosen = None
+        if hosts is not None:
+            groups = store.host_groups()
+            chosen = match_hosts(hosts, groups, groups)
+        rows = store.timeline(hosts=chosen, check=check, since=start)
+        return render_timeline(rows, fmt), 0
+
+
+def show_task(location: StoreLocation, run: str, fmt: str = "text") -> tuple[str, int]:
+    """Re-render a stored run in any report format (exit 0: showing is not judging)."""
+    if fmt not in report_mod.FORMATS:
+        raise UsageError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
+    with open_store(location) as store:
+        stored = store.load(run)
+    report = stored.report
+    if fmt == "json":
+        report = with_run_summary(report, stored.summary)
+    return report_mod.render(report, fmt), 0
+
+
+def prune_task(location: StoreLocation, keep: str) -> tuple[str, int]:
+    age = parse_age(keep)
+    with open_store(location) as store:
+        removed = store.prune(age)
+    return f"pruned {removed} run(s) older than {keep} from {location.display}", 0
+
+
+def diff_task(
+    location: StoreLocation, old: str | None, new: str | None, fmt: str = "text"
+) -> tuple[str, int]:
+    """Exit 1 when anything got worse from OLD to NEW (default: the two latest runs of the
+    latest run's pattern and kind), else 0."""
+    _fmt(fmt, DIFF_FORMATS)
+    with open_store(location) as store:
+        new_run = store.resolve(new or "latest")
+        if old:
+            old_run = store.resolve(old)
+        else:
+            found = store.previous(new_run)
+            if found is None:
+                raise UsageError(
+                    f"run {new_run.run_id} is the first of pattern {new_run.pattern!r} "
+                    f"({new_run.kind}): nothing to compare with; name --old RUN"
+                )
+            old_run = found
+        a, b = store.load(old_run), store.load(new_run)
+    diff = diff_reports(a.report, b.report, old_run.run_id, new_run.run_id)
+    return render_diff(diff, fmt, (old_run, new_run)), diff.exit_code
+
+
+def baseline_accept_task(
+    location: StoreLocation,
+    run: str | None = None,
+    *,
+    hosts: str | None = None,
+    check: str | None = None,
+    name: str = "default",
+) -> tuple[str, int]:
+    """Accept a run (default: the latest) as the baseline; with --hosts/--check only those
+    results are accepted (added to the baseline, the rest kept)."""
+    with open_store(location) as store:
+        stored = store.load(run or "latest")
+        chosen = None
+        if hosts is not None:
+            names = [h.host for h in stored.report.hosts]
+            groups = {h.host: h.groups for h in stored.report.hosts}
+            chosen = match_hosts(hosts, names, groups)
+        entries = entries_from_run(stored, chosen, check)
+        if not entries:
+            raise UsageError(f"run {stored.summary.run_id} has no result matching --hosts/--check")
+        partial = hosts is not None or check is not None
+        count = store.set_baseline(entries, name=name, replace_all=not partial)
+    how = "added to" if partial else "now form"
+    return f"{count} result(s) of run {stored.summary.run_id} {how} baseline '{name}'", 0
+
+
+def baseline_export_task(
+    location: StoreLocation, output: str | None = None, name: str = "default"
+) -> tuple[str, int]:
+    with open_store(location) as store:
+        entries = store.baseline(name)
+    if not entries:
+        raise UsageError(f"no baseline '{name}' in store {location.display}")
+    doc = baseline_document(name, entries.values())
+    if not output or output == "-":
+        return doc, 0
+    report_mod.save(doc, output)
+    return f"baseline '{name}' ({len(entries)} result(s)) written to {output}", 0
+
+
+def baseline_import_task(
+    location: StoreLocation, path: str, name: str | None = None
+) -> tuple[str, int]:
+    file_name, entries = load_baseline_file(path)
+    target = name or file_name
+    with open_store(location) as store:
+        count = store.set_baseline(entries, name=target, replace_all=True)
+    return f"baseline '{target}' replaced by {count} result(s) from {path}", 0
+
+
+def apply_baseline(
+    location: StoreLocation, report: FleetReport, *, fail_on: Status, name: str = "default"
+) -> BaselineVerdict:
+    """Judge ``report`` against the stored baseline (no baseline: exit 2, never a silent pass)."""
+    with open_store(location) as store:
+        entries = store.baseline(name)
+    if not entries:
+        raise UsageError(
+            f"no baseline '{name}' in store {location.display}: run `readiness baseline-accept` "
+            "or `readiness baseline-import FILE` first"
+        )
+    return judge(report, entries, fail_on=fail_on, name=name)
+
+
+def config_keep(config: Mapping[str, Any]) -> Any:
+    """``readiness.history_keep`` from invoke.yaml (e.g. ``90d``), parsed, or None."""
+    value = config.get("history_keep")
+    return parse_age(str(value)) if value else None

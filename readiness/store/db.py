@@ -1,0 +1,562 @@
+"""The results store: every run recorded, read back as the same :class:`FleetReport`.
+
+One class over two backends (SQLite by default, PostgreSQL shared). A run is
+written in one transaction: its row in ``runs``, one row per host, one row per
+host x check, and each distinct finding (message, details, recommendations) once
+in ``findings``, keyed by a hash of its already-redacted text. Reading a run back
+rebuilds the report every renderer takes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..model import CheckResult, FleetReport, HostReport, Status, utcnow
+from ..redact import Redactor
+from .backends import Backend, PostgresBackend, SqliteBackend, StoreError
+from .location import StoreLocation
+from .schema import LATEST, MIGRATIONS, render_ddl
+
+__all__ = ["RunMeta", "RunSummary", "Store", "StoredRun", "open_store"]
+
+_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+_CHUNK = 500
+
+
+def ts_text(ts: datetime) -> str:
+    """A fixed-width UTC timestamp: text order is time order (both backends compare text)."""
+    return ts.astimezone(timezone.utc).strftime(_TS)
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, _TS).replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """Who ran what, where: everything recorded about a run besides its results.
+
+    ``command`` must already be redacted (:func:`readiness.store.record.redact_argv`).
+    ``profile_material`` is fingerprinted with the store's HMAC key and never stored.
+    """
+
+    kind: str
+    pattern: str
+    command: str
+    controller: str
+    user: str
+    started_at: datetime
+    duration_s: float = 0.0
+    profile_material: str = ""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of ``runs``: what ``history`` lists."""
+
+    run_id: str
+    started_at: datetime
+    kind: str
+    pattern: str
+    controller: str
+    user: str
+    command: str
+    profile_fingerprint: str
+    overall_status: Status
+    exit_code: int
+    duration_s: float
+    host_count: int
+    summary: Mapping[str, int] = field(default_factory=dict)
+    seq: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "started_at": ts_text(self.started_at),
+            "kind": self.kind,
+            "pattern": self.pattern,
+            "controller": self.controller,
+            "user": self.user,
+            "command": self.command,
+            "profile_fingerprint": self.profile_fingerprint,
+            "overall_status": self.overall_status.value,
+            "exit_code": self.exit_code,
+            "duration_s": round(self.duration_s, 3),
+            "hosts": self.host_count,
+            "summary": dict(self.summary),
+        }
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    summary: RunSummary
+    report: FleetReport
+
+
+_RUN_COLUMNS = (
+    "seq, run_id, started_at, kind, pattern, controller, user_name, command, "
+    "profile_fingerprint, overall_status, exit_code, duration_s, host_count, summary"
+)
+
+
+def _summary_of(row: Sequence[Any]) -> RunSummary:
+    return RunSummary(
+        seq=int(row[0]),
+        run_id=str(row[1]),
+        started_at=parse_ts(str(row[2])),
+        kind=str(row[3]),
+        pattern=str(row[4]),
+        controller=str(row[5]),
+        user=str(row[6]),
+        command=str(row[7]),
+        profile_fingerprint=str(row[8]),
+        overall_status=Status.parse(str(row[9])),
+        exit_code=int(row[10]),
+        duration_s=float(row[11]),
+        host_count=int(row[12]),
+        summary=json.loads(row[13]),
+    )
+
+
+def finding_id(body: str) -> int:
+    """A signed 64-bit key for a finding's text (collisions: ~2^32 distinct findings)."""
+    return int.from_bytes(hashlib.sha256(body.encode()).digest()[:8], "big", signed=True)
+
+
+def new_run_id(started: datetime) -> str:
+    return f"{started.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+class Store:
+    """A migrated results store. Open it with :func:`open_store`; close it when done."""
+
+    def __init__(self, backend: Backend, location: StoreLocation) -> None:
+        self._db = backend
+        self.location = location
+        self._redactor = Redactor()  # defence in depth: the report is already redacted
+        self._key: bytes | None = None
+
+    # --- schema ---------------------------------------------------------------------------
+
+    def migrate(self, target: int = LATEST) -> int:
+        """Apply the migrations up to ``target``; return the schema version now in place."""
+        with self._db.transaction():
+            self._db.migration_lock()
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS readiness_schema "
+                "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            current = self._version()
+            if current > LATEST:
+                raise StoreError(
+                    f"store {self.location.display} has schema version {current}, newer than "
+                    f"this readiness understands ({LATEST}): upgrade readiness"
+                )
+            for migration in MIGRATIONS:
+                if current < migration.version <= target:
+                    for statement in migration.statements:
+                        self._db.execute(render_ddl(statement, self._db.dialect))
+                    self._db.execute(
+                        "INSERT INTO readiness_schema (version, description, applied_at) "
+                        "VALUES (?, ?, ?)",
+                        (migration.version, migration.description, ts_text(utcnow())),
+                    )
+            return max(current, min(target, LATEST))
+
+    def _version(self) -> int:
+        rows = self._db.execute("SELECT MAX(version) FROM readiness_schema")
+        return int(rows[0][0] or 0) if rows else 0
+
+    def schema_version(self) -> int:
+        return self._version()
+
+    def hmac_key(self) -> bytes:
+        """The store's own key for fingerprints of secrets; created once, never leaves it."""
+        if self._key is not None:
+            return self._key
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT INTO readiness_meta (key, value) VALUES ('hmac_key', ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (secrets.token_hex(32),),
+            )
+            rows = self._db.execute("SELECT value FROM readiness_meta WHERE key = 'hmac_key'")
+        self._key = bytes.fromhex(str(rows[0][0]))
+        return self._key
+
+    def fingerprint(self, material: str) -> str:
+        if not material:
+            return ""
+        return hmac.new(self.hmac_key(), material.encode(), hashlib.sha256).hexdigest()[:16]
+
+    # --- writing ------------------------------------------------------------------------
+
+    def record(self, report: FleetReport, meta: RunMeta) -> str:
+        """Write one run in one transaction; return its run id."""
+        run_id = new_run_id(meta.started_at)
+        findings: dict[int, str] = {}
+        results: list[tuple[Any, ...]] = []
+        hosts: list[tuple[Any, ...]] = []
+        for position, host in enumerate(report.hosts):
+            hosts.append(
+                (
+                    position,
+                    host.host,
+                    host.address,
+                    json.dumps(list(host.groups)),
+                    self._redactor.text(host.reason),
+                    float(host.duration_s),
+                )
+            )
+            for r in host.results:
+                body = json.dumps(
+                    [
+                        self._redactor.text(r.message),
+                        self._redactor.obj(dict(r.details)),
+                        [self._redactor.text(x) for x in r.recommendations],
+                    ],
+                    sort_keys=True,
+                    separators=(",", ":"),
+                    default=str,
+                )
+                key = finding_id(body)
+                findings[key] = body
+                results.append((host.host, r.check_name, r.status.value, float(r.duration_s), key))
+        fingerprint = self.fingerprint(meta.profile_material)
+        extra = self._redactor.obj(dict(report.extra))
+        with self._db.transaction():
+            rows = self._db.execute(
+                "INSERT INTO runs (run_id, started_at, recorded_at, kind, pattern, controller, "
+                "user_name, command, profile_fingerprint, title, checks, overall_status, "
+                "exit_code, interrupted_by, duration_s, host_count, summary, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+                (
+                    run_id,
+                    ts_text(meta.started_at),
+                    ts_text(utcnow()),
+                    meta.kind,
+                    meta.pattern,
+                    meta.controller,
+                    meta.user,
+                    meta.command,
+                    fingerprint,
+                    report.title,
+                    json.dumps(list(report.check_names)),
+                    report.overall_status.value,
+                    int(report.exit_code()),
+                    report.interrupted_by,
+                    float(meta.duration_s),
+                    len(report.hosts),
+                    json.dumps(report.summary()),
+                    json.dumps(extra, default=str),
+                ),
+            )
+            seq = int(rows[0][0])
+            self._db.executemany(
+                "INSERT INTO run_hosts (run_seq, position, host, address, groups_json, reason, "
+                "duration_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(seq, *h) for h in hosts],
+            )
+            # Sorted: two writers insert shared findings in the same order (no deadlock).
+            self._db.executemany(
+                "INSERT INTO findings (id, body) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+                sorted(findings.items()),
+            )
+            self._db.executemany(
+                "INSERT INTO results (run_seq, host, check_name, status, duration_s, finding) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(seq, *r) for r in results],
+            )
+        return run_id
+
+    # --- reading ------------------------------------------------------------------------
+
+    def runs(
+        self,
+        *,
+        since: datetime | None = None,
+        pattern: str | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        """Runs, newest first."""
+        where, params = ["1 = 1"], []
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(ts_text(since))
+        if pattern is not None:
+            where.append("pattern = ?")
+            params.append(pattern)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)} ORDER BY seq DESC"  # noqa: S608 - fixed fragments, values bound
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_summary_of(r) for r in self._db.execute(sql, params)]
+
+    def resolve(self, ref: str) -> RunSummary:
+        """A run by id, unique id prefix, ``latest``, or ``latest~N`` (N runs before it)."""
+        ref = ref.strip()
+        if not ref:
+            raise UsageError("empty run reference")
+        if ref == "latest" or ref.startswith("latest~"):
+            back = ref.partition("~")[2] or "0"
+            if not back.isdigit():
+                raise UsageError(f"bad run reference {ref!r} (latest, latest~N or a run id)")
+            found = self.runs(limit=int(back) + 1)
+            if len(found) <= int(back):
+                raise UsageError(f"no run {ref!r} in store {self.location.display}")
+            return found[int(back)]
+        rows = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY seq DESC",  # noqa: S608
+            (ref, _like_prefix(ref)),
+        )
+        exact = [r for r in rows if r[1] == ref]
+        if exact:
+            return _summary_of(exact[0])
+        if len(rows) == 1:
+            return _summary_of(rows[0])
+        if not rows:
+            raise UsageError(f"no run {ref!r} in store {self.location.display}")
+        raise UsageError(f"run reference {ref!r} is ambiguous ({len(rows)} runs start with it)")
+
+    def previous(self, run: RunSummary) -> RunSummary | None:
+        """The run of the same pattern and kind just before ``run``."""
+        rows = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE pattern = ? AND kind = ? AND seq < ? "  # noqa: S608
+            "ORDER BY seq DESC LIMIT 1",
+            (run.pattern, run.kind, run.seq),
+        )
+        return _summary_of(rows[0]) if rows else None
+
+    def load(self, ref: str | RunSummary) -> StoredRun:
+        summary = ref if isinstance(ref, RunSummary) else self.resolve(ref)
+        head = self._db.execute(
+            "SELECT title, checks, interrupted_by, extra FROM runs WHERE seq = ?", (summary.seq,)
+        )[0]
+        checks = tuple(json.loads(head[1]))
+        order = {name: i for i, name in enumerate(checks)}
+        per_host: dict[str, list[CheckResult]] = {}
+        for host, check, status, duration, body in self._db.execute(
+            "SELECT r.host, r.check_name, r.status, r.duration_s, f.body FROM results r "
+            "JOIN findings f ON f.id = r.finding WHERE r.run_seq = ?",
+            (summary.seq,),
+        ):
+            message, details, recs = json.loads(body)
+            per_host.setdefault(host, []).append(
+                CheckResult(
+                    check_name=check,
+                    status=Status.parse(status),
+                    message=message,
+                    details=details,
+                    recommendations=tuple(recs),
+                    timestamp=summary.started_at,
+                    host=host,
+                    duration_s=float(duration),
+                )
+            )
+        hosts = []
+        for _pos, host, address, groups, reason, duration in self._db.execute(
+            "SELECT position, host, address, groups_json, reason, duration_s FROM run_hosts "
+            "WHERE run_seq = ? ORDER BY position",
+            (summary.seq,),
+        ):
+            results = sorted(per_host.get(host, []), key=lambda r: order.get(r.check_name, 1 << 30))
+            hosts.append(
+                HostReport(
+                    host=host,
+                    results=tuple(results),
+                    address=address,
+                    groups=tuple(json.loads(groups)),
+                    reason=reason,
+                    duration_s=float(duration),
+                )
+            )
+        interrupted_by = str(head[2] or "")
+        report = FleetReport(
+            hosts=tuple(hosts),
+            generated_at=summary.started_at,
+            checks=checks,
+            title=str(head[0]),
+            interrupted=bool(interrupted_by),
+            interrupted_by=interrupted_by,
+            extra=json.loads(head[3]),
+        )
+        return StoredRun(summary, report)
+
+    def timeline(
+        self, *, hosts: Iterable[str] | None, check: str | None, since: datetime | None
+    ) -> list[tuple[str, datetime, str, str, Status]]:
+        """(run id, time, host, check, status) rows, oldest first, for the chosen hosts/check."""
+        where, params = ["1 = 1"], []
+        if since is not None:
+            where.append("u.started_at >= ?")
+            params.append(ts_text(since))
+        if check is not None:
+            where.append("r.check_name = ?")
+            params.append(check)
+        wanted = None if hosts is None else set(hosts)
+        rows = self._db.execute(
+            "SELECT u.run_id, u.started_at, r.host, r.check_name, r.status FROM results r "  # noqa: S608
+            f"JOIN runs u ON u.seq = r.run_seq WHERE {' AND '.join(where)} ORDER BY u.seq, r.host",
+            params,
+        )
+        return [
+            (str(run_id), parse_ts(str(ts)), str(host), str(chk), Status.parse(str(st)))
+            for run_id, ts, host, chk, st in rows
+            if wanted is None or host in wanted
+        ]
+
+    def host_groups(self) -> dict[str, tuple[str, ...]]:
+        """Each host's groups as of the latest run that audited it (for ``--hosts GROUP``)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for host, groups in self._db.execute(
+            "SELECT host, groups_json FROM run_hosts h WHERE run_seq = "
+            "(SELECT MAX(run_seq) FROM run_hosts WHERE host = h.host)"
+        ):
+            out[str(host)] = tuple(json.loads(groups))
+        return out
+
+    # --- retention ----------------------------------------------------------------------
+
+    def prune(self, keep: timedelta, now: datetime | None = None) -> int:
+        """Delete runs started more than ``keep`` ago, and findings no run uses any more."""
+        cutoff = ts_text((now or utcnow()) - keep)
+        seqs = [
+            int(r[0])
+            for r in self._db.execute("SELECT seq FROM runs WHERE started_at < ?", (cutoff,))
+        ]
+        if not seqs:
+            return 0
+        with self._db.transaction():
+            for i in range(0, len(seqs), _CHUNK):
+                chunk = seqs[i : i + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for table, column in (
+                    ("results", "run_seq"),
+                    ("run_hosts", "run_seq"),
+                    ("runs", "seq"),
+                ):
+                    self._db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)  # noqa: S608
+            self._db.execute(
+                "DELETE FROM findings WHERE id NOT IN (SELECT DISTINCT finding FROM results)"
+            )
+        return len(seqs)
+
+    # --- baselines ----------------------------------------------------------------------
+
+    def baseline(self, name: str = "default") -> dict[tuple[str, str], BaselineEntry]:
+        rows = self._db.execute(
+            "SELECT host, check_name, status, message, source_run, accepted_at FROM baselines "
+            "WHERE name = ?",
+            (name,),
+        )
+        return {
+            (str(h), str(c)): BaselineEntry(
+                str(h), str(c), Status.parse(str(s)), str(m), str(src), str(at)
+            )
+            for h, c, s, m, src, at in rows
+        }
+
+    def set_baseline(
+        self, entries: Iterable[BaselineEntry], *, name: str = "default", replace_all: bool = True
+    ) -> int:
+        rows = [
+            (
+                name,
+                e.host,
+                e.check,
+                e.status.value,
+                self._redactor.text(e.message),
+                e.source_run,
+                e.accepted_at,
+            )
+            for e in entries
+        ]
+        with self._db.transaction():
+            if replace_all:
+                self._db.execute("DELETE FROM baselines WHERE name = ?", (name,))
+            else:
+                self._db.executemany(
+                    "DELETE FROM baselines WHERE name = ? AND host = ? AND check_name = ?",
+                    [(name, r[1], r[2]) for r in rows],
+                )
+            self._db.executemany(
+                "INSERT INTO baselines (name, host, check_name, status, message, source_run, "
+                "accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    """One accepted host x check result: its status is the ceiling that does not fail."""
+
+    host: str
+    check: str
+    status: Status
+    message: str
+    source_run: str
+    accepted_at: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "host": self.host,
+            "check": self.check,
+            "status": self.status.value,
+            "message": self.message,
+            "source_run": self.source_run,
+            "accepted_at": self.accepted_at,
+        }
+
+
+def _like_prefix(ref: str) -> str:
+    """A LIKE pattern for ids starting with ``ref``; run ids hold only [0-9A-Za-z-], so a
+    reference with anything else (LIKE's ``%`` and ``_`` included) matches no prefix."""
+    if all(ch.isascii() and (ch.isalnum() or ch == "-") for ch in ref):
+        return ref + "%"
+    return "\x00"  # matches no run id
+
+
+def open_store(location: StoreLocation, *, timeout: float = 10.0, migrate: bool = True) -> Store:
+    """Connect and bring the schema up to date (``migrate=False``: tests of old versions)."""
+    if not location.enabled:
+        raise UsageError("no results store: --store/READINESS_STORE is 'none'")
+    backend: Backend
+    if location.kind == "postgresql":
+        backend = PostgresBackend(location.url, timeout)
+    else:
+        backend = SqliteBackend(location.path or Path(location.url), max(timeout, 30.0))
+    store = Store(backend, location)
+    if migrate:
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+    return store
+
+
+def with_run_summary(report: FleetReport, summary: RunSummary) -> FleetReport:
+    """The stored report with where it came from in ``extra`` (JSON key ``stored_run``)."""
+    return replace(report, extra={**report.extra, "stored_run": summary.to_dict()})

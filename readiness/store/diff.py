@@ -1,0 +1,214 @@
+"""``readiness diff``: what changed between two runs, per host x check.
+
+A *problem* is any result worse than READY (DEGRADED and up); SKIPPED and READY are
+fine. Between the old and the new run each host x check is one of:
+
+- ``new``: not a problem before (or not audited), a problem now — got worse
+- ``worse``: a problem both times, more severe now — got worse
+- ``resolved``: a problem before, fine now
+- ``better``: a problem both times, less severe now
+- ``changed``: the same problem status, a different message
+
+Hosts only in one run are listed as added/removed; an added host's problems count
+as ``new``, as do problems of a check the old run did not audit. A check the new run
+did not audit is not compared (it is not resolved by being skipped). ``worse`` (the diff's exit 1) is true when any change is new or worse.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tabulate import tabulate
+
+from ..model import CheckResult, FleetReport, Status
+from ._text import md_cell, plain
+from .db import RunSummary
+
+__all__ = ["FORMATS", "Change", "RunDiff", "diff_reports", "render_diff"]
+
+FORMATS = ("text", "table", "json", "markdown")
+WORSE_KINDS = ("new", "worse")
+_ORDER = ("new", "worse", "changed", "better", "resolved")
+
+
+@dataclass(frozen=True)
+class Change:
+    host: str
+    check: str
+    kind: str
+    old: Status | None
+    new: Status | None
+    old_message: str = ""
+    new_message: str = ""
+    recommendations: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "check": self.check,
+            "change": self.kind,
+            "old_status": self.old.value if self.old else None,
+            "new_status": self.new.value if self.new else None,
+            "old_message": self.old_message,
+            "new_message": self.new_message,
+            "recommendations": list(self.recommendations),
+        }
+
+
+@dataclass(frozen=True)
+class RunDiff:
+    old_run: str
+    new_run: str
+    changes: tuple[Change, ...]
+    hosts_added: tuple[str, ...] = ()
+    hosts_removed: tuple[str, ...] = ()
+
+    @property
+    def worse(self) -> bool:
+        return any(c.kind in WORSE_KINDS for c in self.changes)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.worse else 0
+
+    def count(self, kind: str) -> int:
+        return sum(1 for c in self.changes if c.kind == kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "readiness.diff/1",
+            "old_run": self.old_run,
+            "new_run": self.new_run,
+            "worse": self.worse,
+            "exit_code": self.exit_code,
+            "counts": {k: self.count(k) for k in _ORDER},
+            "hosts_added": list(self.hosts_added),
+            "hosts_removed": list(self.hosts_removed),
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+
+def _problem(status: Status | None) -> bool:
+    return status is not None and status > Status.READY
+
+
+def _classify(old: CheckResult | None, new: CheckResult | None) -> str | None:
+    if new is None:  # not audited this time: neither resolved nor worse
+        return None
+    was, now = (old.status if old else None), new.status
+    if was is None or not _problem(was):
+        return "new" if _problem(now) else None
+    if not _problem(now):
+        return "resolved"
+    if now != was:
+        return "worse" if now > was else "better"
+    return "changed" if old is not None and old.message != new.message else None
+
+
+def diff_reports(old: FleetReport, new: FleetReport, old_id: str = "", new_id: str = "") -> RunDiff:
+    old_hosts = {h.host: h for h in old.hosts}
+    new_hosts = {h.host: h for h in new.hosts}
+    changes: list[Change] = []
+    for name, host in new_hosts.items():
+        before = old_hosts.get(name)
+        checks = list(
+            dict.fromkeys(
+                [r.check_name for r in host.results]
+                + ([r.check_name for r in before.results] if before else [])
+            )
+        )
+        for check in checks:
+            o = before.result(check) if before else None
+            n = host.result(check)
+            kind = _classify(o, n)
+            if kind:
+                changes.append(
+                    Change(
+                        name,
+                        check,
+                        kind,
+                        o.status if o else None,
+                        n.status if n else None,
+                        o.message if o else "",
+                        n.message if n else "",
+                        tuple(n.recommendations) if n and kind in WORSE_KINDS else (),
+                    )
+                )
+    changes.sort(key=lambda c: (_ORDER.index(c.kind), c.host, c.check))
+    return RunDiff(
+        old_id,
+        new_id,
+        tuple(changes),
+        hosts_added=tuple(h for h in new_hosts if h not in old_hosts),
+        hosts_removed=tuple(h for h in old_hosts if h not in new_hosts),
+    )
+
+
+def _status(s: Status | None) -> str:
+    return s.label if s else "-"
+
+
+def render_diff(diff: RunDiff, fmt: str, runs: Sequence[RunSummary] = ()) -> str:
+    if fmt == "json":
+        data = diff.to_dict()
+        if runs:
+            data["runs"] = [r.to_dict() for r in runs]
+        return json.dumps(data, indent=2)
+    counts = ", ".join(f"{diff.count(k)} {k}" for k in _ORDER)
+    verdict = "WORSE" if diff.worse else "NOT WORSE"
+    head = f"diff {diff.old_run} → {diff.new_run}: {verdict} ({counts})"
+    hosts = []
+    if diff.hosts_added:
+        hosts.append(f"hosts added: {', '.join(diff.hosts_added)}")
+    if diff.hosts_removed:
+        hosts.append(f"hosts removed: {', '.join(diff.hosts_removed)}")
+    if fmt == "markdown":
+        return _markdown(diff, head, hosts)
+    if fmt == "text":
+        lines = [head, *hosts]
+        for c in diff.changes:
+            lines.append(f"  {c.kind:<8} {c.host} / {c.check}: {_status(c.old)} → {_status(c.new)}")
+            if c.kind == "changed" or (c.old_message and c.kind in ("worse", "better")):
+                lines.append(f"           was: {c.old_message}")
+            if c.new_message and c.kind != "resolved":
+                lines.append(f"           now: {c.new_message}")
+            lines.extend(f"           → {rec}" for rec in c.recommendations)
+        if not diff.changes and not hosts:
+            lines.append("  no changes")
+        return plain("\n".join(lines))
+    rows = [
+        [c.kind, c.host, c.check, _status(c.old), _status(c.new), c.new_message or c.old_message]
+        for c in diff.changes
+    ]
+    headers = ["change", "host", "check", "was", "now", "message"]
+    table = tabulate(
+        rows, headers=headers, tablefmt="grid", maxcolwidths=[None, None, None, None, None, 60]
+    )
+    return plain("\n".join([head, *hosts, table if rows else "no changes"]))
+
+
+def _markdown(diff: RunDiff, head: str, hosts: list[str]) -> str:
+    """A PR comment: heading, host changes, one table row per change (cells escaped)."""
+    lines = [f"### readiness {md_cell(head)}", ""]
+    lines.extend(f"- {md_cell(h)}" for h in hosts)
+    if hosts:
+        lines.append("")
+    if not diff.changes:
+        lines.append("_no changes_")
+        return "\n".join(lines)
+    lines.append("| change | host | check | was | now | message |")
+    lines.append("|---|---|---|---|---|---|")
+    for c in diff.changes:
+        cells = [
+            c.kind,
+            c.host,
+            c.check,
+            _status(c.old),
+            _status(c.new),
+            c.new_message or c.old_message,
+        ]
+        lines.append("| " + " | ".join(md_cell(x) for x in cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+"""``readiness history``: the runs a store holds, and per host x check timelines.
+
+Pure functions from store rows to text; the store calls live in :mod:`.cli`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from tabulate import tabulate
+
+from ..errors import UsageError
+from ..model import Status
+from .db import RunSummary, ts_text
+
+__all__ = [
+    "FORMATS",
+    "match_hosts",
+    "parse_age",
+    "parse_since",
+    "render_runs",
+    "render_timeline",
+]
+
+FORMATS = ("text", "table", "json", "markdown")
+_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> timedelta:
+    """``90d``, ``12h``, ``30m``, ``2w``, ``45s`` → a timedelta (anything else: exit 2)."""
+    match = _AGE.match(text or "")
+    if not match or int(match[1]) <= 0:
+        raise UsageError(f"bad age {text!r}: use a number and a unit s/m/h/d/w, e.g. 7d or 12h")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """An age (``7d``) before ``now`` or an ISO date/time (UTC when no zone is given)."""
+    if _AGE.match(text or ""):
+        return now - parse_age(text)
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"bad --since {text!r}: an age like 7d, or a date like 2026-11-01"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=now.tzinfo)
+
+
+def match_hosts(
+    pattern: str, known: Iterable[str], groups: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """Hosts whose name or one of whose groups matches one of the comma/colon-separated globs.
+
+    Stored runs keep host names and groups, not the inventory: ``&``/``!`` and
+    regex patterns of live inventories do not apply here.
+    """
+    globs = [g.strip() for g in re.split(r"[,:]", pattern) if g.strip()]
+    if not globs:
+        raise UsageError("empty --hosts pattern")
+    out = []
+    for host in known:
+        names = [host, *groups.get(host, ())]
+        if "all" in globs or any(fnmatch.fnmatchcase(n, g) for g in globs for n in names):
+            out.append(host)
+    return out
+
+
+def _counts(summary: Mapping[str, int]) -> str:
+    parts = []
+    for status in Status:
+        n = summary.get(status.value, 0)
+        if n:
+            parts.append(f"{n} {status.value}")
+    return ", ".join(parts) or "no results"
+
+
+def render_runs(runs: Sequence[RunSummary], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(
+            {"schema": "readiness.history/1", "runs": [r.to_dict() for r in runs]}, indent=2
+        )
+    if not runs:
+        return "no runs recorded (matching these filters)"
+    headers = [
+        "run",
+        "started (UTC)",
+        "kind",
+        "hosts pattern",
+        "hosts",
+        "verdict",
+        "exit",
+        "results",
+        "by",
+    ]
+    rows = [
+        [
+            r.run_id,
+            ts_text(r.started_at)[:19].replace("T", " "),
+            r.kind,
+            r.pattern,
+            r.host_count,
+            r.overall_status.label,
+            r.exit_code,
+            _counts(r.summary),
+            f"{r.user}@{r.controller}",
+        ]
+        for r in runs
+    ]
+    return tabulate(rows, headers=headers, tablefmt=_tablefmt(fmt))
+
+
+def _tablefmt(fmt: str) -> str:
+    return {"markdown": "github", "table": "grid"}.get(fmt, "simple")
+
+
+def render_timeline(rows: Sequence[tuple[str, datetime, str, str, Status]], fmt: str) -> str:
+    """Per host x check, its status in each run (oldest → newest), e.g. ``✓✓⚠✗``."""
+    if fmt == "json":
+        data: dict[str, dict[str, list[dict[str, str]]]] = {}
+        for run_id, when, host, check, status in rows:
+            data.setdefault(host, {}).setdefault(check, []).append(
+                {"run_id": run_id, "started_at": ts_text(when), "status": status.value}
+            )
+        return json.dumps({"schema": "readiness.timeline/1", "hosts": data}, indent=2)
+    if not rows:
+        return "no results recorded for these hosts/checks"
+    series: dict[tuple[str, str], list[Status]] = {}
+    last_seen: dict[tuple[str, str], datetime] = {}
+    for _run, when, host, check, status in rows:
+        series.setdefault((host, check), []).append(status)
+        last_seen[(host, check)] = when
+    table = [
+        [
+            host,
+            check,
+            "".join(s.symbol for s in statuses),
+            statuses[-1].label,
+            len(statuses),
+            ts_text(last_seen[(host, check)])[:19].replace("T", " "),
+        ]
+        for (host, check), statuses in sorted(series.items())
+    ]
+    headers = ["host", "check", "timeline (old → new)", "latest", "runs", "last run (UTC)"]
+    return tabulate(table, headers=headers, tablefmt=_tablefmt(fmt))

@@ -1,0 +1,75 @@
+"""Where the results store lives: ``--store`` ← ``READINESS_STORE`` ← config ← XDG default.
+
+A location is a PostgreSQL URL (``postgresql://…`` / ``postgres://…``), an SQLite
+path (``sqlite:///abs/path`` or a plain path), or ``none``/``off`` to record nothing.
+The default is ``$XDG_DATA_HOME/readiness/history.sqlite3``
+(``~/.local/share/readiness/history.sqlite3`` when ``XDG_DATA_HOME`` is unset).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..redact import redact_url_password
+
+__all__ = ["STORE_ENV", "StoreLocation", "default_sqlite_path", "resolve_location"]
+
+STORE_ENV = "READINESS_STORE"
+_DISABLED = {"none", "off", "no", "false", "0"}
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """A parsed location. ``url`` may hold a password: print :attr:`display`, never ``url``."""
+
+    kind: str  # "sqlite", "postgresql" or "none"
+    url: str
+    path: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "none"
+
+    @property
+    def display(self) -> str:
+        if self.path is not None:
+            return str(self.path)
+        return redact_url_password(self.url) if self.url else "none"
+
+
+def default_sqlite_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "readiness" / "history.sqlite3"
+
+
+def parse_location(value: str) -> StoreLocation:
+    text = value.strip()
+    if text.lower() in _DISABLED:
+        return StoreLocation("none", "")
+    if text.lower().startswith(_PG_SCHEMES):
+        return StoreLocation("postgresql", text)
+    if text.startswith("sqlite://"):
+        text = text[len("sqlite://") :]
+    path = Path(text).expanduser()
+    return StoreLocation("sqlite", str(path), path)
+
+
+def resolve_location(
+    flag: str | None,
+    config: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> StoreLocation:
+    """The flag wins, then ``$READINESS_STORE``, then config ``readiness.store``, then XDG."""
+    env = os.environ if env is None else env
+    for candidate in (flag, env.get(STORE_ENV), (config or {}).get("store")):
+        if candidate is not None and str(candidate).strip():
+            return parse_location(str(candidate))
+    path = default_sqlite_path(env)
+    return StoreLocation("sqlite", str(path), path)

@@ -1,0 +1,125 @@
+"""Recording a finished run: who ran it, where, with which command line (secrets masked).
+
+:func:`record_run` is what ``tasks.py`` calls after every validate, suite and
+remediate run. Recording never changes a run's outcome: when the store cannot be
+written the report has already been printed, a one-line warning goes to stderr,
+and the exit code stays the audit's.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReadinessError
+from ..model import FleetReport, utcnow
+from ..redact import MASK, Redactor, is_secret_name
+from .db import RunMeta, open_store
+from .location import StoreLocation
+
+__all__ = ["profile_material", "record_run", "redact_argv", "run_meta"]
+
+_OPTION_WITH_VALUE = re.compile(r"^(?P<opt>--?[A-Za-z0-9_-]+)=(?P<value>.*)$", re.S)
+
+
+def redact_argv(argv: Sequence[str], redactor: Redactor | None = None) -> str:
+    """The command line as one string, with values of secret-named options, known
+    secrets and URL passwords masked (``--store postgresql://u:***@db/x``)."""
+    redactor = redactor or Redactor()
+    out: list[str] = []
+    mask_next = False
+    for arg in argv:
+        if mask_next:
+            out.append(MASK)
+            mask_next = False
+            continue
+        match = _OPTION_WITH_VALUE.match(arg)
+        if match and is_secret_name(match["opt"].lstrip("-")):
+            out.append(f"{match['opt']}={MASK}")
+            continue
+        if arg.startswith("-") and not match and is_secret_name(arg.lstrip("-")):
+            mask_next = True
+        out.append(redactor.text(arg))
+    return " ".join(_quote(a) for a in out)
+
+
+def _quote(arg: str) -> str:
+    return arg if arg and not re.search(r"[\s'\"\\$`]", arg) else json.dumps(arg)
+
+
+def profile_material(profile: str | Path | Mapping[str, Any] | None, kind: str) -> str:
+    """What the profile fingerprint covers: the suite and the profile file's content.
+
+    Host and group vars differ per host and are drift's business, not the run's.
+    The material may hold secrets: it is only ever HMACed with the store's key.
+    """
+    if profile is None:
+        body: Any = None
+    elif isinstance(profile, Mapping):
+        body = profile
+    else:
+        try:
+            body = Path(profile).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            body = str(profile)
+    return json.dumps({"kind": kind, "profile": body}, sort_keys=True, default=str)
+
+
+def run_meta(
+    kind: str,
+    pattern: str,
+    *,
+    started: datetime,
+    profile: str | Path | Mapping[str, Any] | None = None,
+    argv: Sequence[str] | None = None,
+) -> RunMeta:
+    return RunMeta(
+        kind=kind,
+        pattern=pattern,
+        command=redact_argv(
+            [Path(sys.argv[0]).name, *sys.argv[1:]] if argv is None else list(argv)
+        ),
+        controller=socket.gethostname(),
+        user=_user(),
+        started_at=started,
+        duration_s=max(0.0, (utcnow() - started).total_seconds()),
+        profile_material=profile_material(profile, kind),
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def record_run(
+    location: StoreLocation,
+    report: FleetReport,
+    meta: RunMeta,
+    *,
+    keep: timedelta | None = None,
+    warn: Any = None,
+) -> str | None:
+    """Record ``report``; return its run id, or None (with a warning) when that failed."""
+    if not location.enabled:
+        return None
+    warn = warn or sys.stderr
+    try:
+        with open_store(location) as store:
+            run_id = store.record(report, meta)
+            if keep is not None:
+                store.prune(keep)
+    except ReadinessError as exc:
+        print(f"readiness: warning: run not recorded: {exc}", file=warn)
+        return None
+    return run_id

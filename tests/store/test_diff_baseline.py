@@ -1,0 +1,127 @@
+"""Diff classification and the baseline ratchet (pure logic on synthetic reports)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from readiness.errors import UsageError
+from readiness.model import Status
+from readiness.store.baseline import (
+    baseline_document,
+    entries_from_run,
+    judge,
+    load_baseline_file,
+    render_verdict,
+)
+from readiness.store.db import StoredRun
+from readiness.store.diff import diff_reports, render_diff
+from tests.store.helpers import fleet, meta, sqlite_store
+
+R, D, N, E = Status.READY, Status.DEGRADED, Status.NOT_READY, Status.ERROR
+
+OLD = fleet(
+    {
+        "web1": {"env": R, "docs": (D, "runbook missing"), "mon": (N, "no alerts")},
+        "web2": {"env": (N, "secret unset"), "docs": (D, "old text")},
+        "web3": {"env": R},
+    }
+)
+NEW = fleet(
+    {
+        "web1": {
+            "env": (D, "pool small"),
+            "docs": (N, "runbook missing"),
+            "mon": (D, "few alerts"),
+        },
+        "web2": {"env": R, "docs": (D, "new text")},
+        "web4": {"env": (E, "probe failed")},
+    }
+)
+
+
+def test_every_kind_of_change_is_classified() -> None:
+    diff = diff_reports(OLD, NEW, "a", "b")
+    got = {(c.host, c.check): (c.kind, c.old, c.new) for c in diff.changes}
+    assert got == {
+        ("web1", "env"): ("new", R, D),
+        ("web1", "docs"): ("worse", D, N),
+        ("web1", "mon"): ("better", N, D),
+        ("web2", "env"): ("resolved", N, R),
+        ("web2", "docs"): ("changed", D, D),
+        ("web4", "env"): ("new", None, E),
+    }
+    assert diff.hosts_added == ("web4",)
+    assert diff.hosts_removed == ("web3",)
+    assert diff.worse and diff.exit_code == 1
+    assert [c.kind for c in diff.changes] == [
+        "new",
+        "new",
+        "worse",
+        "changed",
+        "better",
+        "resolved",
+    ]
+
+
+def test_nothing_worse_exits_zero_and_identical_runs_have_no_changes() -> None:
+    assert diff_reports(OLD, OLD).changes == ()
+    assert diff_reports(NEW, OLD).exit_code == 1  # web3/env is back, web1/mon got worse again
+    better = diff_reports(OLD, fleet({"web1": {"env": R, "docs": R, "mon": R}}))
+    assert not better.worse and better.exit_code == 0
+    assert {c.kind for c in better.changes} == {"resolved"}
+
+
+def test_diff_renders_text_table_json_and_escaped_markdown() -> None:
+    hostile = fleet({"web1": {"env": (N, "bad | <script>x</script> \x1b]0;pwn\x07")}})
+    diff = diff_reports(OLD, hostile, "a", "b")
+    text = render_diff(diff, "text")
+    assert text.startswith("diff a → b: WORSE (")
+    assert "\x1b" not in text and "\\x1b" in text
+    md = render_diff(diff, "markdown")
+    assert "<script>" not in md and "&lt;script&gt;" in md and "bad \\| " in md
+    table = render_diff(diff, "table")
+    assert "hosts removed: web2, web3" in table
+    data = json.loads(render_diff(diff, "json"))
+    assert data["schema"] == "readiness.diff/1" and data["worse"] is True
+    assert data["counts"]["new"] == 1 and data["counts"]["resolved"] == 0  # unaudited: no change
+
+
+def test_the_ratchet_fails_only_on_new_or_worse_results(tmp_path: Path) -> None:
+    with sqlite_store(tmp_path / "h.db") as store:
+        store.record(OLD, meta())
+        accepted = entries_from_run(store.load("latest"))
+    base = {(e.host, e.check): e for e in accepted}
+    same = judge(OLD, base)
+    assert same.exit_code == 0 and len(same.known) == 2 and same.regressions == ()
+    verdict = judge(NEW, base)
+    regressions = {(j.host, j.check) for j in verdict.regressions}
+    assert regressions == {("web1", "docs"), ("web4", "env")}  # worse, and a new host's error
+    assert {(j.host, j.check) for j in verdict.known} == set()  # web1/mon is DEGRADED: no fail
+    assert verdict.exit_code == 1
+    assert "REGRESSION web1 / docs: NOT_READY (baseline: DEGRADED)" in render_verdict(verdict)
+    strict = judge(NEW, base, fail_on=D)
+    assert ("web1", "mon") in {(j.host, j.check) for j in strict.known}
+
+
+def test_a_baseline_file_round_trips_and_bad_files_are_one_line(tmp_path: Path) -> None:
+    with sqlite_store(tmp_path / "h.db") as store:
+        store.record(OLD, meta())
+        run: StoredRun = store.load("latest")
+    entries = entries_from_run(run, hosts=["web1"], check="docs")
+    assert [(e.host, e.check, e.status) for e in entries] == [("web1", "docs", D)]
+    path = tmp_path / "baseline.json"
+    path.write_text(baseline_document("release", entries_from_run(run)))
+    name, loaded = load_baseline_file(path)
+    assert name == "release" and len(loaded) == 6
+    assert sorted(e.to_dict()["status"] for e in loaded).count("ready") == 2
+    path.write_text('{"schema": "readiness.baseline/1", "entries": [{"host": 1}]}')
+    with pytest.raises(UsageError, match="entry 0"):
+        load_baseline_file(path)
+    path.write_text("{not json")
+    with pytest.raises(UsageError, match="not JSON"):
+        load_baseline_file(path)
+    with pytest.raises(UsageError, match="cannot read"):
+        load_baseline_file(tmp_path / "missing.json")

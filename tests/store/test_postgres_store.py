@@ -1,0 +1,151 @@
+"""The shared PostgreSQL store against a real cluster: same schema, two writers, upgrade,
+connect timeout, and no password anywhere in the store or its messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from readiness.model import Status
+from readiness.report import render
+from readiness.store import StoreError, open_store
+from readiness.store.location import parse_location
+from readiness.store.schema import LATEST
+from tests.services.postgres import PgCluster
+from tests.store.helpers import fleet, meta
+
+pytestmark = pytest.mark.postgres
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = fleet(
+    {
+        "db1": {"environment": Status.READY, "documentation": (Status.DEGRADED, "runbook missing")},
+        "db2": {"environment": (Status.NOT_READY, "secret unset")},
+    }
+)
+
+
+@pytest.fixture
+def pg_store_url(pg_cluster: PgCluster) -> Callable[[], str]:
+    """A fresh database owned by a fresh role with a real password; returns its URL."""
+
+    def make() -> str:
+        role = pg_cluster.new_role("store")
+        db = f"store_{uuid.uuid4().hex[:8]}"
+        pg_cluster.create_database(db, owner=role.name)
+        return pg_cluster.dsn(role.name, role.password, db)
+
+    return make
+
+
+def _all_text(pg: PgCluster, db: str) -> str:
+    """Every value of every table of ``db`` as text (what a secret scan must search)."""
+    tables = [
+        r[0] for r in pg.admin("SELECT tablename FROM pg_tables WHERE schemaname='public'", db=db)
+    ]
+    out = []
+    for t in tables:
+        out.extend(str(r) for r in pg.admin(f'SELECT * FROM "{t}"', db=db))  # noqa: S608
+    return "\n".join(out)
+
+
+def test_a_run_round_trips_through_postgresql(pg_store_url: Callable[[], str]) -> None:
+    url = pg_store_url()
+    with open_store(parse_location(url)) as store:
+        assert store.schema_version() == LATEST
+        run_id = store.record(REPORT, meta())
+        stored = store.load(run_id)
+        assert store.resolve("latest").run_id == run_id
+    assert render(stored.report, "table") == render(REPORT, "table")
+    assert stored.report.to_dict()["hosts"] == REPORT.to_dict()["hosts"]
+
+
+def test_two_controllers_write_to_one_postgresql_store_at_once(
+    pg_store_url: Callable[[], str],
+) -> None:
+    url = pg_store_url()
+    open_store(parse_location(url)).close()
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.store._writer", "record", url, "10"],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    assert [w.wait(timeout=90) for w in writers] == [0, 0]
+    with open_store(parse_location(url)) as store:
+        runs = store.runs()
+        assert len(runs) == 20
+        assert {len(store.load(r).report.results) for r in runs} == {100}
+
+
+def test_two_controllers_creating_the_schema_at_once_both_succeed(
+    pg_store_url: Callable[[], str],
+) -> None:
+    url = pg_store_url()
+    errors: list[BaseException] = []
+
+    def open_and_record() -> None:
+        try:
+            with open_store(parse_location(url)) as store:
+                store.record(REPORT, meta())
+        except BaseException as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_and_record) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with open_store(parse_location(url)) as store:
+        assert len(store.runs()) == 3
+        assert store.schema_version() == LATEST
+
+
+def test_upgrade_from_the_previous_schema_on_postgresql(
+    pg_cluster: PgCluster, pg_store_url: Callable[[], str]
+) -> None:
+    url = pg_store_url()
+    db = url.rsplit("/", 1)[1]
+    with open_store(parse_location(url), migrate=False) as old:
+        old.migrate(target=LATEST - 1)
+        run_id = old.record(REPORT, meta())
+    tables = {r[0] for r in pg_cluster.admin("SELECT tablename FROM pg_tables", db=db)}
+    assert "runs" in tables and "baselines" not in tables
+    with open_store(parse_location(url)) as store:
+        assert store.schema_version() == LATEST
+        assert store.load(run_id).report.to_dict()["hosts"] == REPORT.to_dict()["hosts"]
+    versions = pg_cluster.admin("SELECT version FROM readiness_schema ORDER BY 1", db=db)
+    assert [v[0] for v in versions] == list(range(1, LATEST + 1))
+
+
+def test_the_password_is_in_no_table_and_no_error(
+    pg_cluster: PgCluster, pg_store_url: Callable[[], str]
+) -> None:
+    url = pg_store_url()
+    password = url.split(":")[2].split("@")[0]
+    db = url.rsplit("/", 1)[1]
+    with open_store(parse_location(url)) as store:
+        store.record(REPORT, meta())
+    assert password not in _all_text(pg_cluster, db)
+    bad = url.replace(password, password + "-wrong")
+    with pytest.raises(StoreError) as err:
+        open_store(parse_location(bad))
+    assert "password authentication failed" in str(err.value)
+    assert password not in str(err.value)
+
+
+def test_an_unresponsive_server_times_out(silent_server: tuple[str, int]) -> None:
+    host, port = silent_server
+    began = time.monotonic()
+    with pytest.raises(StoreError, match="cannot connect"):
+        open_store(parse_location(f"postgresql://u:pw12345@{host}:{port}/db"), timeout=1)
+    assert time.monotonic() - began < 10

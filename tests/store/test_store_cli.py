@@ -1,0 +1,257 @@
+"""The store's commands through the real `readiness` program: every run recorded, history,
+show, diff, baselines, prune, and secret canaries in the store file and every output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.services.apps import write_app
+
+ROOT = Path(__file__).resolve().parents[2]
+READINESS = str(Path(sys.executable).parent / "readiness")
+
+
+def readiness(*args: str, store: Path | str | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [READINESS, *args]
+    if store is not None:
+        argv += ["--store", str(store)]
+    return subprocess.run(
+        argv,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+@pytest.fixture
+def local_app(tmp_path: Path) -> tuple[Path, Path]:
+    """(app root, inventory) for the local host; the test rewrites the app between runs."""
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {app}\n"
+    )
+    return app, inv
+
+
+def validate(inv: Path, store: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return readiness(
+        "validate", "-i", str(inv), "-c", "environment", "--quiet", *extra, store=store
+    )
+
+
+def test_runs_are_recorded_and_diffed_through_the_cli(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    app, inv = local_app
+    store = tmp_path / "history.sqlite3"
+    assert validate(inv, store).returncode == 0
+    write_app(app, env={"MAHAVISHNU_AUTH__SECRET": None})
+    broken = validate(inv, store)
+    assert broken.returncode == 1
+    assert "run not recorded" not in broken.stderr
+
+    hist = readiness("history", "--format", "json", store=store)
+    assert hist.returncode == 0, hist.stderr
+    runs = json.loads(hist.stdout)["runs"]
+    assert [r["overall_status"] for r in runs] == ["not_ready", "ready"]
+    assert runs[0]["pattern"] == "local" and runs[0]["kind"] == "validate"
+    assert runs[0]["command"].startswith("readiness validate -i ")
+    assert "--store" in runs[0]["command"]
+
+    diff = readiness("diff", store=store)
+    assert diff.returncode == 1, diff.stderr
+    assert f"diff {runs[1]['run_id']} → {runs[0]['run_id']}: WORSE (1 new," in diff.stdout
+    assert "  new      local / environment: READY → NOT_READY" in diff.stdout
+    md = readiness("diff", "--format", "markdown", store=store)
+    assert (
+        md.stdout.startswith("### readiness diff ") and "| new | local | environment |" in md.stdout
+    )
+
+    write_app(app)
+    assert validate(inv, store).returncode == 0
+    fixed = readiness("diff", "--format", "json", store=store)
+    assert fixed.returncode == 0
+    data = json.loads(fixed.stdout)
+    assert data["counts"]["resolved"] == 1 and data["worse"] is False
+    explicit = readiness(
+        "diff", "--old", runs[1]["run_id"], "--new", runs[0]["run_id"], store=store
+    )
+    assert explicit.returncode == 1
+
+    timeline = readiness("history", "--hosts", "local", "--check", "environment", store=store)
+    assert timeline.returncode == 0
+    assert "✓✗✓" in timeline.stdout
+
+
+def test_show_re_renders_a_stored_run_in_every_format(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    app, inv = local_app
+    store = tmp_path / "h.db"
+    write_app(app, env={"MAHAVISHNU_AUTH__SECRET": None})
+    live = validate(inv, store, "--format", "table")
+    for fmt in ("text", "table", "json", "markdown"):
+        shown = readiness("show", "latest", "--format", fmt, store=store)
+        assert shown.returncode == 0, shown.stderr
+        if fmt == "table":
+            assert shown.stdout == live.stdout
+    doc = json.loads(readiness("show", "latest", "--format", "json", store=store).stdout)
+    assert doc["schema"] == "readiness.report/1"
+    assert doc["hosts"][0]["checks"][0]["status"] == "not_ready"
+    assert doc["stored_run"]["kind"] == "validate"
+    missing = readiness("show", "nope", store=store)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [f"readiness: no run 'nope' in store {store}"]
+
+
+def test_baseline_ratchet_export_and_import(local_app: tuple[Path, Path], tmp_path: Path) -> None:
+    app, inv = local_app
+    store = tmp_path / "h.db"
+    assert validate(inv, store).returncode == 0
+    no_base = validate(inv, store, "--baseline")
+    assert no_base.returncode == 2 and "no baseline 'default'" in no_base.stderr
+    accepted = readiness("baseline-accept", store=store)
+    assert accepted.returncode == 0 and "1 result(s) of run" in accepted.stdout
+
+    write_app(app, env={"MAHAVISHNU_AUTH__SECRET": None})
+    regressed = validate(inv, store, "--baseline")
+    assert regressed.returncode == 1
+    assert "REGRESSION local / environment: NOT_READY (baseline: READY)" in regressed.stdout
+
+    assert readiness("baseline-accept", "--run", "latest", store=store).returncode == 0
+    known = validate(inv, store, "--baseline", "--format", "json")
+    assert known.returncode == 0, known.stdout[-500:]
+    doc = json.loads(known.stdout)
+    assert doc["overall_status"] == "not_ready"  # still reported...
+    assert doc["baseline"]["known"][0]["check"] == "environment"  # ...but known
+    assert doc["baseline"]["regressions"] == []
+
+    exported = tmp_path / "baseline.json"
+    assert readiness("baseline-export", "--output", str(exported), store=store).returncode == 0
+    other = tmp_path / "other.db"
+    assert validate(inv, other).returncode == 1
+    assert readiness("baseline-import", str(exported), store=other).returncode == 0
+    assert validate(inv, other, "--baseline").returncode == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    imported = readiness("baseline-import", str(bad), store=other)
+    assert imported.returncode == 2 and "Traceback" not in imported.stderr
+
+
+def test_prune_and_bad_values_are_one_line_exit_2(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, inv = local_app
+    store = tmp_path / "h.db"
+    validate(inv, store)
+    kept = readiness("history-prune", "--keep", "90d", store=store)
+    assert kept.returncode == 0 and "pruned 0 run(s)" in kept.stdout
+    for argv in (
+        ("history-prune",),
+        ("history-prune", "--keep", "soon"),
+        ("history", "--since", "yesterday-ish"),
+        ("history", "--format", "yaml"),
+        ("diff", "--format", "html"),
+        ("show", "latest", "--format", "pdf"),
+    ):
+        res = readiness(*argv, store=store)
+        assert res.returncode == 2, (argv, res.stdout, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    first_only = readiness("diff", store=store)
+    assert first_only.returncode == 2 and "nothing to compare with" in first_only.stderr
+
+
+def test_store_none_records_nothing_and_a_broken_store_only_warns(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, inv = local_app
+    res = validate(inv, "none")  # type: ignore[arg-type]
+    assert res.returncode == 0 and res.stderr == ""
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    broken = validate(inv, blocked / "sub" / "h.db")
+    assert broken.returncode == 0  # the audit's verdict, not the store's
+    assert "readiness: warning: run not recorded: cannot open store" in broken.stderr
+    assert "READY" in broken.stdout
+
+
+def test_remediate_runs_are_recorded(local_app: tuple[Path, Path], tmp_path: Path) -> None:
+    app, inv = local_app
+    store = tmp_path / "h.db"
+    write_app(app, env={"MAHAVISHNU_POOLS__MAX_WORKERS": "0"})
+    res = readiness("remediate", "-i", str(inv), "-c", "environment", "--quiet", store=store)
+    assert res.returncode in (0, 1), res.stderr
+    hist = json.loads(
+        readiness("history", "--kind", "remediate", "--format", "json", store=store).stdout
+    )
+    assert len(hist["runs"]) == 1
+    shown = json.loads(
+        readiness("show", hist["runs"][0]["run_id"], "--format", "json", store=store).stdout
+    )
+    assert shown["remediation"]["mode"] == "dry-run"
+    assert shown["hosts"][0]["checks"][0]["check_name"] == "environment"
+
+
+JWT = "SENTINEL-store-jwt-4b5a69788796a5b4c3d2"
+DB_PW = "SENTINEL-store-dbpw-7c1d"
+TOKEN = "SENTINEL-store-token-5e6f"
+STORE_PW = "SENTINEL-store-pgpw-9e8d"
+
+
+def test_secret_canaries_reach_neither_the_store_nor_any_output(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    app = app_tree(
+        env={
+            "MAHAVISHNU_AUTH__SECRET": JWT,
+            "MAHAVISHNU_OTEL_STORAGE__CONNECTION_STRING": f"postgresql://app:{DB_PW}@127.0.0.1:1/app",
+            "MAHAVISHNU_SERVICE_TOKEN": TOKEN,
+        },
+        settings={"otel_storage": {"enabled": True}},
+    )
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n        app_root: {app}\n"
+    )
+    store = tmp_path / "canary.db"
+    outputs = []
+    for _ in range(2):
+        run = readiness("validate", "-i", str(inv), "--quiet", "--token", TOKEN, store=store)
+        outputs.append(run.stdout + run.stderr)  # --token is refused (exit 2), never echoed
+        run = readiness("validate", "-i", str(inv), "--quiet", "--format", "json", store=store)
+        outputs.append(run.stdout + run.stderr)
+    for argv in (
+        ("history",),
+        ("history", "--format", "json"),
+        ("history", "--hosts", "all", "--format", "json"),
+        ("diff", "--format", "json"),
+        ("diff", "--format", "markdown"),
+        ("baseline-accept",),
+        ("baseline-export",),
+        *(("show", "latest", "--format", f) for f in ("text", "table", "json", "markdown")),
+    ):
+        res = readiness(*argv, store=store)
+        outputs.append(res.stdout + res.stderr)
+    # A store URL with a password on the command line is masked where the command is recorded.
+    pg_like = readiness("history", store=f"postgresql://u:{STORE_PW}@127.0.0.1:1/db")
+    outputs.append(pg_like.stdout + pg_like.stderr)
+    assert pg_like.returncode == 2
+    blob = "\n".join(outputs).encode()
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("canary.db")]
+    assert files, "the store was not written"
+    raw = b"".join(p.read_bytes() for p in files)
+    assert b"MAHAVISHNU_AUTH__SECRET" in raw  # the finding names the variable...
+    for secret in (JWT, DB_PW, TOKEN, STORE_PW):
+        assert secret.encode() not in raw  # ...never its value
+        assert secret.encode() not in blob
