@@ -75,11 +75,11 @@ def test_a_configured_retention_prunes_on_every_recorded_run(tmp_path: Path) -> 
     from readiness.store.cli import config_keep
     from tests.store.helpers import meta
 
-    keep = config_keep({"history_keep": "30d"})
-    assert keep == timedelta(days=30) and config_keep({}) is None
+    keep = config_keep({"history_keep": "7d"})
+    assert keep == timedelta(days=7) and config_keep({}) is None
     location = parse_location(str(tmp_path / "h.db"))
     report = fleet({"a": {"env": Status.READY}})
-    old = record_run(location, report, meta(minutes=0), keep=keep)  # 2026-11-01: long ago
+    old = record_run(location, report, meta(minutes=0), keep=keep)  # 2026-11-01: weeks ago
     new = record_run(
         location, report, run_meta("validate", "web", started=utcnow(), argv=["r"]), keep=keep
     )
