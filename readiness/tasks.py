@@ -489,6 +489,7 @@ def _record(
     limit: str | None,
     profile: str | None,
     started: Any,
+    redacted: bool = True,
 ) -> str | None:
     """Record the run (a failure warns on stderr and never changes the exit code)."""
     if not location.enabled:
@@ -497,7 +498,7 @@ def _record(
 
     pattern = f"{hosts} --limit {limit}" if limit else hosts
     meta = run_meta(kind, pattern, started=started, profile=profile)
-    return record_run(location, report, meta, keep=_store_keep(c))
+    return record_run(location, report, meta, keep=_store_keep(c), redacted=redacted)
 
 
 def _record_remediation(
@@ -513,9 +514,8 @@ def _record_remediation(
         return
     from .store.remediation import remediation_to_fleet
 
-    _record(
-        c, location, remediation_to_fleet(finished[0]), "remediate", hosts, limit, profile, started
-    )
+    fleet = remediation_to_fleet(finished[0])  # built here, so the store redacts it fully
+    _record(c, location, fleet, "remediate", hosts, limit, profile, started, redacted=False)
 
 
 def _judge_baseline(

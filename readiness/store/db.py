@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model import CheckResult, FleetReport, HostReport, Status, utcnow
-from ..redact import Redactor
+from ..redact import Redactor, redact_url_password
 from .backends import Backend, PostgresBackend, SqliteBackend, StoreError
 from .location import StoreLocation
 from .schema import LATEST, MIGRATIONS, render_ddl
@@ -200,9 +200,19 @@ class Store:
 
     # --- writing ------------------------------------------------------------------------
 
-    def record(self, report: FleetReport, meta: RunMeta) -> str:
-        """Write one run in one transaction; return its run id."""
+    def record(self, report: FleetReport, meta: RunMeta, *, redacted: bool = True) -> str:
+        """Write one run in one transaction; return its run id.
+
+        ``redacted``: the report comes from :func:`readiness.api.validate`, whose redactor
+        knew the run's secrets and already applied every pattern rule; the store then only
+        re-masks URL passwords in each distinct finding (cheap). Otherwise (a report built
+        elsewhere) every field goes through the pattern redactor first.
+        """
         run_id = new_run_id(meta.started_at)
+        if not redacted:
+            report = self._redactor.fleet(report)
+            report = replace(report, extra=self._redactor.obj(dict(report.extra)))
+        masked: dict[str, tuple[int, str]] = {}
         findings: dict[int, str] = {}
         results: list[tuple[Any, ...]] = []
         hosts: list[tuple[Any, ...]] = []
@@ -213,26 +223,30 @@ class Store:
                     host.host,
                     host.address,
                     json.dumps(list(host.groups)),
-                    self._redactor.text(host.reason),
+                    redact_url_password(host.reason),
                     float(host.duration_s),
                 )
             )
             for r in host.results:
-                body = json.dumps(
-                    [
-                        self._redactor.text(r.message),
-                        self._redactor.obj(dict(r.details)),
-                        [self._redactor.text(x) for x in r.recommendations],
-                    ],
+                raw = json.dumps(
+                    [r.message, r.details, r.recommendations],
                     sort_keys=True,
                     separators=(",", ":"),
                     default=str,
                 )
-                key = finding_id(body)
+                if raw not in masked:  # most findings repeat across hosts: mask each once
+                    body = json.dumps(
+                        _mask_urls([r.message, r.details, r.recommendations]),
+                        sort_keys=True,
+                        separators=(",", ":"),
+                        default=str,
+                    )
+                    masked[raw] = (finding_id(body), body)
+                key, body = masked[raw]
                 findings[key] = body
                 results.append((host.host, r.check_name, r.status.value, float(r.duration_s), key))
         fingerprint = self.fingerprint(meta.profile_material)
-        extra = self._redactor.obj(dict(report.extra))
+        extra = dict(report.extra)
         with self._db.transaction():
             rows = self._db.execute(
                 "INSERT INTO runs (run_id, started_at, recorded_at, kind, pattern, controller, "
@@ -528,6 +542,15 @@ class BaselineEntry:
             "source_run": self.source_run,
             "accepted_at": self.accepted_at,
         }
+
+
+def _mask_urls(value: Any) -> Any:
+    """URL/DSN passwords masked in every string of JSON-like data (structure kept)."""
+    if isinstance(value, Mapping):
+        return {str(k): _mask_urls(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_urls(v) for v in value]
+    return redact_url_password(value) if isinstance(value, str) else value
 
 
 def _like_prefix(ref: str) -> str:

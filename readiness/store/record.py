@@ -109,6 +109,7 @@ def record_run(
     *,
     keep: timedelta | None = None,
     warn: Any = None,
+    redacted: bool = True,
 ) -> str | None:
     """Record ``report``; return its run id, or None (with a warning) when that failed."""
     if not location.enabled:
@@ -116,7 +117,7 @@ def record_run(
     warn = warn or sys.stderr
     try:
         with open_store(location) as store:
-            run_id = store.record(report, meta)
+            run_id = store.record(report, meta, redacted=redacted)
             if keep is not None:
                 store.prune(keep)
     except ReadinessError as exc:
