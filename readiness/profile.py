@@ -48,7 +48,20 @@ CORE_DEFAULTS: dict[str, Any] = {
     "docs_dir": "docs",
     "required_env": ["MAHAVISHNU_REPOS_PATH"],
     # Variables whose values are secrets regardless of name (fnmatch patterns, upper-cased).
-    "secret_env": ["*SECRET*", "*PASSWORD*", "*TOKEN*", "*CONNECTION_STRING*", "*DSN*", "*_KEY"],
+    # *AUTH* is deliberately narrowed to *_AUTH and *AUTHORIZATION*: AUTHOR, AUTH_ENABLED or
+    # OAUTH_PROVIDER are not secrets (and masking them hides what a check judged).
+    "secret_env": [
+        "*SECRET*",
+        "*PASSWORD*",
+        "*TOKEN*",
+        "*CONNECTION_STRING*",
+        "*DSN*",
+        "*_KEY",
+        "*_PASS",
+        "*_PWD",
+        "*_AUTH",
+        "*AUTHORIZATION*",
+    ],
     # remediate: how many .readiness-bak.* copies of each rewritten file it keeps (old secrets).
     "remediate_keep_backups": 5,
     "thresholds": {},

@@ -24,11 +24,20 @@ __all__ = ["MASK", "Redactor", "is_secret_name", "redact_url_password"]
 MASK = "***"
 _MIN_SECRET_LEN = 4
 _WHOLE_WORD_BELOW = 8
+# The password runs to the LAST '@' of the authority: an unencoded '@' in a password
+# ("p@ss") must not leave its tail ("ss@host") in a message.
 _URL_PASSWORD = re.compile(
-    r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^@\s'\"]+)(?=@)"
+    r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^\s'\"/]+)"
+    r"(?=@[^@\s'\"/]*(?:[/?#\s'\"]|$))"
 )
 _KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
-_SECRET_KEY = re.compile(r"(secret|password|passwd|token|api_?key|private_?key|credential)", re.I)
+# Names that hold a secret. PASS/PWD/AUTH only as a whole last word (DB_PASS, SMTP_PWD,
+# BASIC_AUTH) or AUTHORIZATION: AUTHOR, AUTH_ENABLED, OAUTH_PROVIDER, BYPASS are not secrets.
+_SECRET_KEY = re.compile(
+    r"(secret|password|passwd|token|api_?key|private_?key|credential|authorization"
+    r"|(?:^|[_.\-])(?:pass|pwd|auth)$)",
+    re.I,
+)
 
 
 def redact_url_password(text: str) -> str:

@@ -21,6 +21,7 @@ from .collect import ProbeError, run_probe
 from .errors import TransportError
 from .interrupt import signal_name
 from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
+from .netaddr import endpoint
 from .profile import Profile
 from .progress import Progress
 from .redact import Redactor, is_secret_name
@@ -258,7 +259,7 @@ def _evaluate(spec: CheckSpec, ctx: CheckContext, redactor: Redactor) -> CheckRe
 def _address(host: HostLike) -> str:
     if host.local:
         return "local"
-    return f"{host.address}:{host.port}" if host.port and host.port != 22 else host.address
+    return endpoint(host.address, host.port) if host.port and host.port != 22 else host.address
 
 
 def _failed_host(

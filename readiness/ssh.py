@@ -35,6 +35,7 @@ from fabric import Config, Connection
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
 from .errors import HostKeyError, TransportError
+from .netaddr import endpoint
 from .runner import HostLike, RunOptions
 from .transport import DEFAULT_MAX_OUTPUT, CommandResult, LocalTransport, Transport
 from .tunnel import Tunnel, check_destination
@@ -515,7 +516,7 @@ def _connect(
     conn: Connection, target: SshTarget, timeout: float, known: KnownHosts | None = None
 ) -> None:
     """Open ``conn`` eagerly; every failure becomes a TransportError with a clear reason."""
-    where = f"{target.address}:{target.port}"
+    where = endpoint(target.address, target.port)
     try:
         sock = socket.create_connection((target.address, target.port), timeout=timeout)
     except ConnectionRefusedError:

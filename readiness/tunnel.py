@@ -42,6 +42,7 @@ from pathlib import Path
 import paramiko
 
 from .errors import TunnelError
+from .netaddr import endpoint
 
 __all__ = [
     "CHUNK",
@@ -83,7 +84,7 @@ def _open_channel(
     via: str,
 ) -> paramiko.Channel:
     """Open a direct-tcpip channel; every failure becomes a one-line :class:`TunnelError`."""
-    where = f"{dest[0]}:{dest[1]}"
+    where = endpoint(*dest)
     if not transport.is_active():
         raise TunnelError(f"cannot tunnel to {where}: the SSH connection to {via} is closed")
     try:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ..errors import TransportError
+from ..netaddr import endpoint
 from ..registry import CheckContext
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ def _tunnelled(ctx: CheckContext, url: str, host: str, port: int, *, stranded: b
         return HttpRoute(url, url, stranded=stranded)
     parts = urlsplit(url)
     auth, _, where = parts.netloc.rpartition("@")
-    netloc = f"{auth}@{hop.host}:{hop.port}" if auth else f"{hop.host}:{hop.port}"
+    netloc = f"{auth}@{endpoint(hop.host, hop.port)}" if auth else endpoint(hop.host, hop.port)
     return HttpRoute(
         url,
         parts._replace(netloc=netloc).geturl(),

@@ -13,6 +13,7 @@ from dotenv import dotenv_values
 
 from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, SOURCE_SETTINGS
 from ..findings import Findings
+from ..netaddr import bracket
 from ..redact import is_secret_name
 
 if TYPE_CHECKING:
@@ -88,11 +89,6 @@ class Dsn:
             tcp = ",".join(e.render() for e in servers if not e.host.startswith("/"))
             return f"{self.scheme}://{auth}{tcp}/{self.dbname}?{query}"
         return f"{self.scheme}://{auth}{','.join(e.render() for e in servers)}/{self.dbname}"
-
-
-def bracket(host: str) -> str:
-    """An IPv6 address in brackets, as in URLs (``[::1]``); anything else unchanged."""
-    return f"[{host}]" if ":" in host and not host.startswith(("[", "/")) else host
 
 
 def parse_dsn(value: str) -> tuple[Dsn | None, str | None]:

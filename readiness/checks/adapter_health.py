@@ -19,6 +19,7 @@ from typing import Any
 from ..appconfig import AppConfig
 from ..findings import Findings
 from ..model import Outcome, Status
+from ..netaddr import endpoint
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._common import parse_endpoint, truthy
@@ -287,7 +288,7 @@ def _judge_latency(ctx: CheckContext, f: Findings, name: str, what: str, latency
 def _judge_tcp(ctx: CheckContext, plan: _Plan, f: Findings) -> dict[str, Any]:
     fact = ctx.fact(plan.key("tcp"))
     host, port = plan.tcp or ("?", 0)
-    where = f"{host}:{port}"
+    where = endpoint(host, port)
     out: dict[str, Any] = {"target": where, "reachable": bool(fact.get("ok"))}
     if not fact.get("ok"):
         out["error"] = fact.get("error", "not probed")

@@ -347,3 +347,22 @@ def test_proxy_jump_is_refused_up_front_never_connected_directly(
     assert "ProxyJump/ProxyCommand (bastion.example)" in reason
     assert "does not support" in reason
     assert host.accepted_logins() == logins  # never connected directly
+
+
+def test_an_ipv6_host_is_rendered_in_brackets(tmp_path: Path, ssh_options: Options) -> None:
+    """``::1`` port N is ``[::1]:N`` in the report and its reason, never ``::1:N``."""
+    import socket
+
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = int(probe.getsockname()[1])  # released: nothing listens there
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(
+        f"all:\n  hosts:\n    v6:\n      ansible_host: '::1'\n      ansible_port: {port}\n"
+    )
+    report = validate("v6", CHECKS, inventory=str(inventory), options=ssh_options())
+    host = report.hosts[0]
+    assert host.status is Status.UNREACHABLE
+    assert host.address == f"[::1]:{port}"
+    assert f"connection refused by [::1]:{port}" in (host.reason or "")
+    assert f"::1:{port}" not in (host.reason or "").replace(f"[::1]:{port}", "")
