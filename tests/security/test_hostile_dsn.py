@@ -311,3 +311,41 @@ def pg_cluster_conn(cluster: PgCluster, db: str, role: str) -> Any:
     )
     conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
     return conn
+
+
+# --- through a remote host's tunnel ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def remote_host() -> Iterator[Any]:
+    from readiness.loopback import start_fleet
+
+    with start_fleet(1) as fleet:
+        yield fleet
+
+
+def test_a_remote_hosts_dsn_through_its_tunnel_gets_no_controller_password(
+    remote_host: Any,
+    fake_postgres: FakePostgres,
+    controller_credentials: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The host's 127.0.0.1 is reached through its SSH connection: still no PGPASSWORD."""
+    from readiness import validate
+    from readiness.runner import RunOptions
+    from tests.services.apps import write_app
+
+    host = remote_host.hosts[0]
+    write_app(
+        host.app_root,
+        settings=settings_with(f"postgresql://app@127.0.0.1:{fake_postgres.port}/app"),
+    )
+    options = RunOptions(
+        known_hosts=str(remote_host.known_hosts), ssh_config="", connect_timeout=5, progress=False
+    )
+    report = validate(host.name, [CHECK], inventory=str(remote_host.inventory), options=options)
+    result = report.hosts[0].results[0]
+    assert result.details["database"]["access"] == f"through an SSH tunnel via {host.name}"
+    assert fake_postgres.attempts, "the tunnelled connection reached the (fake) database"
+    assert fake_postgres.passwords == []
+    assert result.details["connection"]["reason"] == "authentication"
