@@ -692,3 +692,91 @@ for _store_task in (
     baseline_import,
 ):
     ns.add_task(_store_task)
+
+
+# --- reports: the Nagios/Icinga plugin task (docs/reports.md) ------------------------------
+# Its own block: the plugin convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) holds only
+# here. A usage error or an interruption is UNKNOWN on stdout, never readiness' 2/130/143,
+# which Nagios would read as CRITICAL or as a plugin crash.
+
+from .report.nagios import NagiosState, nagios_state, nagios_unknown, render_nagios  # noqa: E402
+
+_NAGIOS_HELP = {
+    k: _AUDIT_HELP[k]
+    for k in (
+        "hosts",
+        "check",
+        "inventory",
+        "profile",
+        "limit",
+        "forks",
+        "connect_timeout",
+        "command_timeout",
+        "host_deadline",
+        "sudo",
+        "known_hosts",
+        "fail_on",
+    )
+}
+_NAGIOS_HELP["suite"] = "Suite to run (default: validate)"
+
+
+@task(help=_NAGIOS_HELP, iterable=["check"])
+def nagios(
+    c: Context,
+    hosts: str = "local",
+    check: list[str] | None = None,
+    inventory: str | None = None,
+    profile: str | None = None,
+    limit: str | None = None,
+    forks: int | None = None,
+    connect_timeout: float | None = None,
+    command_timeout: float | None = None,
+    host_deadline: float | None = None,
+    sudo: bool = False,
+    known_hosts: str | None = None,
+    fail_on: str = "not_ready",
+    suite: str = "validate",
+) -> None:
+    """Audit like `validate` and answer as a Nagios/Icinga plugin (check_by_ssh, NRPE).
+
+    Prints one status line with perfdata, then one line per problem. Exit codes follow the
+    plugin convention, unlike every other task: 0 OK, 1 WARNING (degraded, or only
+    non-critical gates failed), 2 CRITICAL (not ready, error, unreachable, a critical gate),
+    3 UNKNOWN (usage error, nothing selected, interrupted).
+    """
+    try:
+        threshold = Status.parse(fail_on)
+        with handle_signals():
+            run = run_suite(
+                suite,
+                hosts,
+                check or None,
+                inventory=_inventory(c, inventory),
+                limit=limit,
+                profile=profile,
+                options=_options(
+                    c,
+                    forks=forks,
+                    connect_timeout=connect_timeout,
+                    command_timeout=command_timeout,
+                    host_deadline=host_deadline,
+                    known_hosts=known_hosts,
+                    sudo=sudo,
+                    quiet=True,  # a plugin's stderr is noise to the monitoring server
+                ),
+                fail_on=threshold,
+            )
+            print(render_nagios(run.report, fail_on=threshold))
+    except KeyboardInterrupt as exc:
+        print(nagios_unknown(f"run interrupted ({signal_name(exc)})"))
+        raise Exit(code=NagiosState.UNKNOWN) from None
+    except (ReadinessError, ValueError) as exc:
+        print(nagios_unknown(exc))
+        raise Exit(code=NagiosState.UNKNOWN) from None
+    state = nagios_state(run.report, threshold)
+    if state:
+        raise Exit(code=int(state))
+
+
+ns.add_task(nagios)

@@ -5,6 +5,7 @@ registered format renders a fleet with every Status and hostile host text."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -13,11 +14,13 @@ from pathlib import Path
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from readiness.model import FleetReport, Status
+from readiness.gates import GateReport, GateRow, QualityGate
+from readiness.model import FleetReport, HostReport, Status
 from readiness.report import EXTENSIONS, FORMATS, render
 from readiness.report._clean import one_line, xml_text
+from readiness.report.nagios import NagiosState, nagios_state
 
-from .report_fixtures import CHECKS, HOSTILE, HOSTILE_HOST, every_status_fleet
+from .report_fixtures import CHECKS, HOSTILE, HOSTILE_HOST, TS, every_status_fleet, result
 
 DATA = Path(__file__).parent / "data"
 
@@ -53,6 +56,19 @@ def _junit(out: str, report: FleetReport) -> None:
     assert len(JUnitXml.fromstring(out.encode())) == len(report.hosts)
 
 
+NAGIOS_LINE = re.compile(
+    r"^READINESS (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+ \| "
+    r"(?:[a-z_]+=\d+;\d*;\d*;0;\d+)(?: [a-z_]+=\d+;\d*;\d*;0;\d+)*$"
+)
+
+
+def _nagios(out: str, report: FleetReport) -> None:
+    _no_controls(out)
+    lines = out.split("\n")
+    assert NAGIOS_LINE.match(lines[0]), lines[0]
+    assert all("|" not in line for line in lines[1:])  # no host can forge more perfdata
+
+
 # One consumer-side check per format: a format added to FORMATS without one fails here.
 READ_BACK: dict[str, Callable[[str, FleetReport], None]] = {
     "text": _hosts_named,
@@ -60,6 +76,7 @@ READ_BACK: dict[str, Callable[[str, FleetReport], None]] = {
     "markdown": _hosts_named,
     "json": _json,
     "junit": _junit,
+    "nagios": _nagios,
 }
 
 
@@ -160,6 +177,101 @@ def test_junit_durations_and_counts() -> None:
     assert all(case.time == 0.25 for case in suite)
 
 
+# --- Nagios ---------------------------------------------------------------------------
+
+
+def _fleet(*statuses: Status, **kw: object) -> FleetReport:
+    hosts = tuple(
+        HostReport(f"n{i}", tuple(result(f"n{i}", c, s) for c in CHECKS))
+        for i, s in enumerate(statuses)
+    )
+    return FleetReport(hosts, generated_at=TS, checks=CHECKS, **kw)  # type: ignore[arg-type]
+
+
+def _gates(critical: bool) -> GateReport:
+    gate = QualityGate("security", "security", 100.0, critical=critical)
+    return GateReport((GateRow(gate, "fleet", passed=1, failed=1),))
+
+
+@pytest.mark.parametrize(
+    ("report", "fail_on", "state", "text"),
+    [
+        (_fleet(Status.READY, Status.READY), Status.NOT_READY, NagiosState.OK, "2/2 hosts ready"),
+        (_fleet(Status.READY, Status.SKIPPED), Status.NOT_READY, NagiosState.OK, "2/2 hosts ready"),
+        (
+            _fleet(Status.READY, Status.DEGRADED),
+            Status.NOT_READY,
+            NagiosState.WARNING,
+            "1/2 hosts degraded: n1 (environment, configuration, database_migration)",
+        ),
+        (
+            _fleet(Status.READY, Status.DEGRADED),
+            Status.DEGRADED,
+            NagiosState.CRITICAL,
+            "1/2 hosts not ready: n1 (environment, configuration, database_migration)",
+        ),
+        (
+            _fleet(Status.NOT_READY, Status.DEGRADED, Status.UNREACHABLE),
+            Status.NOT_READY,
+            NagiosState.CRITICAL,
+            "2/3 hosts not ready: n0 (environment, configuration, database_migration), "
+            "n2 (unreachable)",
+        ),
+        (_fleet(Status.ERROR), Status.NOT_READY, NagiosState.CRITICAL, "1/1 hosts not ready"),
+        (
+            _fleet(Status.READY, Status.INTERRUPTED, interrupted=True, interrupted_by="SIGTERM"),
+            Status.NOT_READY,
+            NagiosState.UNKNOWN,
+            "run interrupted (SIGTERM): 1/2 hosts audited",
+        ),
+        (_fleet(), Status.NOT_READY, NagiosState.UNKNOWN, "no host selected"),
+        (
+            _fleet(Status.READY, gates=_gates(critical=False)),
+            Status.NOT_READY,
+            NagiosState.WARNING,
+            "quality gates warn, 1/1 hosts ready",
+        ),
+        (
+            _fleet(Status.READY, gates=_gates(critical=True)),
+            Status.NOT_READY,
+            NagiosState.CRITICAL,
+            "quality gates fail, 1/1 hosts ready",
+        ),
+    ],
+)
+def test_nagios_state_and_line_for_each_fleet_state(
+    report: FleetReport, fail_on: Status, state: NagiosState, text: str
+) -> None:
+    assert nagios_state(report, fail_on) is state
+    first = render(report, "nagios", fail_on=fail_on).split("\n")[0]
+    assert first.startswith(f"READINESS {state.name} - {text}"), first
+    _nagios(first, report)
+    n = len(report.hosts)
+    assert f"ready={sum(h.status is Status.READY for h in report.hosts)};;;0;{n}" in first
+
+
+def test_nagios_perfdata_thresholds_follow_fail_on() -> None:
+    report = _fleet(Status.READY, Status.DEGRADED)
+    assert " degraded=1;0;;0;2 " in render(report, "nagios")  # WARNING above 0
+    assert " degraded=1;;0;0;2 " in render(report, "nagios", fail_on=Status.DEGRADED)
+    assert " not_ready=0;;0;0;2 " in render(report, "nagios")
+
+
+def test_nagios_names_at_most_five_hosts_and_lists_problems_below() -> None:
+    report = _fleet(*([Status.NOT_READY] * 8))
+    lines = render(report, "nagios").split("\n")
+    assert lines[0].count("(environment") == 5 and ", … 3 more |" in lines[0]
+    assert len(lines) == 1 + 8 * len(CHECKS)
+    assert lines[1] == "n0: NOT_READY environment - environment is not_ready"
+
+
+def test_nagios_hostile_message_stays_on_its_line() -> None:
+    lines = render(every_status_fleet(), "nagios").split("\n")
+    hostile = [line for line in lines if line.startswith(HOSTILE_HOST)]
+    assert hostile and all("<script>" in line and "| perf" not in line for line in hostile)
+    assert not any(line.startswith("second line") for line in lines)
+
+
 # --- through the command a user types -----------------------------------------------------
 
 
@@ -196,3 +308,25 @@ def test_validate_format_junit_through_the_cli(
         check=False,
     )
     assert lint.returncode == 0, lint.stderr
+
+
+def test_nagios_task_exit_codes_follow_the_plugin_convention(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    from .test_cli import inventory_for, run
+
+    inv = str(inventory_for(tmp_path, app_tree()))
+    ok = run("nagios", "-i", inv, "-c", "environment", cwd=tmp_path, tool="readiness")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.startswith("READINESS OK - 1/1 hosts ready | ")
+    assert ok.stderr == ""
+    crit = run("nagios", "-c", "environment")  # the bundled example has an insecure default
+    assert crit.returncode == 2, crit.stdout + crit.stderr
+    assert crit.stdout.startswith("READINESS CRITICAL - 1/1 hosts not ready: local (environment)")
+    unknown = run("nagios", "-c", "nope", cwd=tmp_path, tool="readiness")
+    assert unknown.returncode == 3
+    assert unknown.stdout.startswith("READINESS UNKNOWN - unknown check 'nope'")
+    # --format nagios elsewhere keeps readiness' exit codes (1 = not ready, not CRITICAL's 2)
+    fmt = run("validate", "-c", "environment", "--format", "nagios")
+    assert fmt.returncode == 1
+    assert fmt.stdout.startswith("READINESS CRITICAL - ")

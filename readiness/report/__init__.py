@@ -15,6 +15,7 @@ from ..model import FleetReport, Status
 from .jsonfmt import render_json
 from .junit import render_junit
 from .markdown import render_markdown
+from .nagios import render_nagios
 from .table import render_table
 from .text import render_text
 
@@ -28,6 +29,7 @@ FORMATS: dict[str, Renderer] = {
     "json": render_json,
     "markdown": render_markdown,
     "junit": render_junit,
+    "nagios": render_nagios,
 }
 EXTENSIONS = {
     "text": "txt",
@@ -35,6 +37,7 @@ EXTENSIONS = {
     "json": "json",
     "markdown": "md",
     "junit": "xml",
+    "nagios": "txt",
 }
 
 
