@@ -281,7 +281,8 @@ class SshTarget:
     user: str
     key_files: tuple[str, ...]
     encrypted_key: str = ""  # a key file that needs a passphrase: ssh-agent is used instead
-    proxy_jump: str = ""  # ssh_config ProxyJump (refused: see _refuse_proxy_jump)
+    proxy_jump: str = ""  # ssh_config ProxyJump: connect through that host's connection
+    proxy_command: str = ""  # ssh_config ProxyCommand (refused: see _refuse_proxy_command)
 
     @property
     def known_hosts_name(self) -> str:
@@ -343,10 +344,16 @@ class SshConnector:
         port = host.port if explicit_port else int(cfg.get("port", host.port or 22))
         user = host.user or cfg.get("user") or self._default_user
         keys = self._key_files(host, cfg)
-        jump = cfg.get("proxyjump") or cfg.get("proxycommand") or ""
-        if str(jump).lower() == "none":
-            jump = ""
-        return SshTarget(host.name, address, port, str(user), keys, proxy_jump=str(jump))
+        jump, command = (str(cfg.get(k) or "") for k in ("proxyjump", "proxycommand"))
+        return SshTarget(
+            host.name,
+            address,
+            port,
+            str(user),
+            keys,
+            proxy_jump="" if jump.lower() == "none" else jump,
+            proxy_command="" if command.lower() == "none" else command,
+        )
 
     def _key_files(self, host: HostLike, cfg: Mapping[str, Any]) -> tuple[str, ...]:
         for explicit in (host.key_file, self.options.identity_file):
@@ -374,7 +381,26 @@ class SshConnector:
         if host.local:
             return LocalTransport()
         target = self.target(host)
-        _refuse_proxy_jump(target)
+        _refuse_proxy_command(target)
+        jump = self._open_jump(target) if target.proxy_jump else None
+        try:
+            conn, target = self._authenticated(target, jumped=jump is not None)
+            sock = self._jump_channel(jump, target) if jump is not None else None
+            if jump is not None:
+                conn._readiness_jump = jump  # closed with it
+            _connect(conn, target, self.options.connect_timeout, self.known, sock=sock)
+        except BaseException:
+            if jump is not None:
+                jump.close()
+            raise
+        self.stats.count(self.stats.connections, host.name)
+        return SshTransport(conn, target, self.stats, tunnel_timeout=self.options.connect_timeout)
+
+    def _authenticated(
+        self, target: SshTarget, *, jumped: bool = False
+    ) -> tuple[Connection, SshTarget]:
+        """A Connection for ``target`` with its key loaded (or the agent, for an encrypted
+        key: the returned target then says so); not opened yet."""
         try:
             pkey = self.load_key(target.key_files[0]) if target.key_files else None
         except EncryptedKeyError as exc:
@@ -384,14 +410,76 @@ class SshConnector:
                     f"load it with `ssh-add {exc.path}`"
                 ) from None
             pkey, target = None, dataclasses.replace(target, encrypted_key=exc.path)
-        conn = self._connection(target, pkey)
-        _connect(conn, target, self.options.connect_timeout, self.known)
-        self.stats.count(self.stats.connections, host.name)
-        return SshTransport(conn, target, self.stats, tunnel_timeout=self.options.connect_timeout)
+        return self._connection(target, pkey, jumped=jumped), target
 
-    def _connection(self, target: SshTarget, pkey: paramiko.PKey | None) -> Connection:
+    def _open_jump(self, target: SshTarget) -> Connection:
+        """An open, verified connection to ``target``'s ProxyJump host (one hop)."""
+        spec = target.proxy_jump
+        if "," in spec:
+            raise TransportError(
+                f"ProxyJump {spec} for {target.name} is a chain of jump hosts: readiness "
+                "supports one jump host"
+            )
+        user, _, rest = spec.rpartition("@")
+        name, port_text = rest, ""
+        if rest.startswith("["):
+            name, _, port_text = rest[1:].partition("]")
+            port_text = port_text.lstrip(":")
+        elif rest.count(":") == 1:
+            name, _, port_text = rest.partition(":")
+        cfg: dict[str, Any] = {}
+        if self.ssh_config is not None and _SAFE_NAME.match(name):
+            cfg = dict(self.ssh_config.lookup(name))
+        if cfg.get("proxyjump", "none").lower() != "none" or cfg.get("proxycommand"):
+            raise TransportError(
+                f"jump host {name} of {target.name} needs a jump host itself: readiness "
+                "supports one jump host"
+            )
+        try:
+            port = int(port_text or cfg.get("port", 22))
+        except ValueError:
+            raise TransportError(f"ProxyJump {spec} for {target.name}: bad port") from None
+        keys = tuple(str(Path(p).expanduser()) for p in cfg.get("identityfile", ()))
+        jump = SshTarget(
+            f"jump host {name} of {target.name}",
+            str(cfg.get("hostname", name)),
+            port,
+            user or str(cfg.get("user") or target.user),
+            tuple(k for k in keys if Path(k).is_file())[:1] or target.key_files,
+        )
+        conn, jump = self._authenticated(jump)
+        try:
+            _connect(conn, jump, self.options.connect_timeout, self.known)
+        except TransportError as exc:
+            raise TransportError(f"jump host {name} ({spec}) of {target.name}: {exc}") from None
+        return conn
+
+    def _jump_channel(self, jump: Connection, target: SshTarget) -> paramiko.Channel:
+        """A direct-tcpip channel through the jump host to ``target`` (its socket)."""
+        where = endpoint(target.address, target.port)
+        transport = jump.transport
+        if transport is None:
+            raise TransportError(f"jump host for {target.name} is not connected")
+        try:
+            channel: paramiko.Channel = transport.open_channel(
+                "direct-tcpip",
+                (target.address, target.port),
+                ("127.0.0.1", 0),
+                timeout=self.options.connect_timeout,
+            )
+            return channel
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            text = getattr(exc, "text", "") or str(exc) or type(exc).__name__
+            raise TransportError(
+                f"jump host {target.proxy_jump} could not connect to {where}: {text}"
+            ) from None
+
+    def _connection(
+        self, target: SshTarget, pkey: paramiko.PKey | None, *, jumped: bool = False
+    ) -> Connection:
         timeout = self.options.connect_timeout
-        conn = Connection(
+        kind = _JumpedConnection if jumped else Connection
+        conn = kind(
             host=target.address,
             user=target.user,
             port=target.port,
@@ -476,16 +564,29 @@ def load_ssh_config_text(
     return "\n".join(out) + "\n"
 
 
-def _refuse_proxy_jump(target: SshTarget) -> None:
-    """ProxyJump/ProxyCommand are not followed: say so before connecting, never connect
-    directly to an address the user's ssh would reach only through the jump host."""
-    if target.proxy_jump:
+def _refuse_proxy_command(target: SshTarget) -> None:
+    """ProxyCommand is not run: say so before connecting, never connect directly to an
+    address the user's ssh would reach only through that command."""
+    if target.proxy_command:
         raise TransportError(
-            f"ssh_config sets ProxyJump/ProxyCommand ({target.proxy_jump}) for "
-            f"{target.name}, which readiness does not support: it connects directly only; "
-            "run readiness on the jump host, or give the host an address the controller "
-            "reaches (ansible_host) and ProxyJump none"
+            f"ssh_config sets ProxyCommand ({target.proxy_command}) for {target.name}, "
+            "which readiness does not run (it would execute a command from the config for "
+            "every host): use ProxyJump instead, or give the host an address the "
+            "controller reaches (ansible_host)"
         )
+
+
+class _JumpedConnection(Connection):  # type: ignore[misc]  # Fabric is untyped
+    """A connection whose socket is a channel through a jump host's own connection;
+    closing it closes the jump host's connection too."""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            jump = getattr(self, "_readiness_jump", None)
+            if jump is not None:
+                jump.close()
 
 
 class EncryptedKeyError(TransportError):
@@ -513,12 +614,21 @@ def _read_key(path: str) -> paramiko.PKey | TransportError:
 
 
 def _connect(
-    conn: Connection, target: SshTarget, timeout: float, known: KnownHosts | None = None
+    conn: Connection,
+    target: SshTarget,
+    timeout: float,
+    known: KnownHosts | None = None,
+    *,
+    sock: paramiko.Channel | None = None,
 ) -> None:
-    """Open ``conn`` eagerly; every failure becomes a TransportError with a clear reason."""
+    """Open ``conn`` eagerly (over ``sock``, a jump host's channel, when given); every
+    failure becomes a TransportError with a clear reason."""
     where = endpoint(target.address, target.port)
+    if sock is not None:
+        _open_over(conn, sock, target=target, where=where, timeout=timeout, known=known)
+        return
     try:
-        sock = socket.create_connection((target.address, target.port), timeout=timeout)
+        tcp = socket.create_connection((target.address, target.port), timeout=timeout)
     except ConnectionRefusedError:
         raise TransportError(f"connection refused by {where}") from None
     except TimeoutError:
@@ -529,7 +639,19 @@ def _connect(
         raise TransportError(f"cannot resolve {target.address}: {exc.strerror}") from None
     except OSError as exc:
         raise TransportError(f"cannot connect to {where}: {exc.strerror or exc}") from None
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _open_over(conn, tcp, target=target, where=where, timeout=timeout, known=known)
+
+
+def _open_over(
+    conn: Connection,
+    sock: socket.socket | paramiko.Channel,
+    *,
+    target: SshTarget,
+    where: str,
+    timeout: float,
+    known: KnownHosts | None,
+) -> None:
     conn.connect_kwargs["sock"] = sock
     try:
         conn.open()

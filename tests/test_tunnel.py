@@ -383,6 +383,8 @@ def test_db_benchmark_and_backup_roundtrip_share_the_hosts_one_tunnel(
                 "repetitions": 5,
             },
             "backup_roundtrip": {"enabled": True},
+            # A fresh baseline: a previous session's timings (another load) are not judged.
+            "benchmark_baseline_dir": str(tmp_path / "baselines"),
         },
     )
     bench, trip = results["db_benchmark"], results["backup_roundtrip"]

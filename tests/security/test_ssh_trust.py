@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ import paramiko
 import pytest
 
 from readiness import validate
-from readiness.loopback import LoopbackFleet, LoopbackHost, keypair
+from readiness.loopback import LoopbackFleet, LoopbackHost, keypair, start_fleet
 from readiness.model import FleetReport, Status
 from readiness.runner import RunOptions
 from readiness.ssh import KnownHosts
@@ -334,25 +335,69 @@ def test_ssh_config_include_is_honoured(
     assert _reached(report), report.hosts[0].reason
 
 
-def test_proxy_jump_is_refused_up_front_never_connected_directly(
+@pytest.fixture(scope="module")
+def jump_fleet() -> Iterator[LoopbackFleet]:
+    """h0000 is the jump host (logs its direct-tcpip requests), h0001 the audited host."""
+    with start_fleet(2, sshd_options=["LogLevel DEBUG1"]) as fleet:
+        yield fleet
+
+
+def test_proxy_jump_connects_through_the_jump_hosts_connection(
+    tmp_path: Path, jump_fleet: LoopbackFleet
+) -> None:
+    jump, target = jump_fleet.hosts
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host {target.address}\n  ProxyJump root@{jump.address}:{jump.port}\n")
+    options = RunOptions(
+        known_hosts=str(jump_fleet.known_hosts),
+        ssh_config=str(config),
+        connect_timeout=5.0,
+        progress=False,
+    )
+    report = _audit(jump_fleet, options, target)
+    assert _reached(report), report.hosts[0].reason
+    log = jump.log.read_text(errors="replace")
+    assert f"target {target.address} port {target.port}" in log  # the hop went through h0000
+
+
+def test_an_unreachable_jump_host_is_a_clear_reason_and_no_direct_connection(
+    tmp_path: Path, jump_fleet: LoopbackFleet
+) -> None:
+    target = jump_fleet.hosts[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = int(probe.getsockname()[1])
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host {target.address}\n  ProxyJump 127.0.0.1:{closed}\n")
+    logins = target.accepted_logins()
+    options = RunOptions(
+        known_hosts=str(jump_fleet.known_hosts), ssh_config=str(config), connect_timeout=5.0
+    )
+    report = _audit(jump_fleet, options, target)
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert f"jump host 127.0.0.1 (127.0.0.1:{closed}) of {target.name}" in reason
+    assert "connection refused" in reason
+    assert target.accepted_logins() == logins  # never connected directly
+
+
+def test_proxy_command_is_refused_up_front_never_connected_directly(
     tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
 ) -> None:
     host = ssh_fleet.hosts[0]
     config = tmp_path / "ssh_config"
-    config.write_text(f"Host {host.address}\n  ProxyJump bastion.example\n")
+    config.write_text(f"Host {host.address}\n  ProxyCommand nc bastion.example %p\n")
     logins = host.accepted_logins()
     report = _audit(ssh_fleet, ssh_options(ssh_config=str(config)))
     reason = report.hosts[0].reason or ""
     assert report.hosts[0].status is Status.UNREACHABLE
-    assert "ProxyJump/ProxyCommand (bastion.example)" in reason
-    assert "does not support" in reason
-    assert host.accepted_logins() == logins  # never connected directly
+    assert "ProxyCommand (nc bastion.example" in reason
+    assert "does not run" in reason
+    assert host.accepted_logins() == logins
 
 
 def test_an_ipv6_host_is_rendered_in_brackets(tmp_path: Path, ssh_options: Options) -> None:
     """``::1`` port N is ``[::1]:N`` in the report and its reason, never ``::1:N``."""
-    import socket
-
     with socket.socket(socket.AF_INET6) as probe:
         probe.bind(("::1", 0))
         port = int(probe.getsockname()[1])  # released: nothing listens there
