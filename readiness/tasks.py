@@ -103,7 +103,7 @@ def _emit(report: FleetReport, fmt: str, save: Any, fail_on: Status, group_by: s
     print(text)
     if save:
         path = save if isinstance(save, str) else report_mod.default_save_path(report, fmt)
-        written = report_mod.save(text, path)
+        written = report_mod.save(text, path, mode=report_mod.FILE_MODES.get(fmt))
         print(f"report saved to {written}", file=sys.stderr)
 
 

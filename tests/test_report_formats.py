@@ -12,15 +12,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 from junitparser import Error, Failure, JUnitXml, Skipped
+from prometheus_client.parser import text_string_to_metric_families
 
 from readiness.gates import GateReport, GateRow, QualityGate
 from readiness.model import FleetReport, HostReport, Status
-from readiness.report import EXTENSIONS, FORMATS, render
+from readiness.report import EXTENSIONS, FORMATS, render, save
 from readiness.report._clean import one_line, xml_text
 from readiness.report.nagios import NagiosState, nagios_state
 
 from .report_fixtures import CHECKS, HOSTILE, HOSTILE_HOST, TS, every_status_fleet, result
+from .services.daemon import background_service, free_port
+from .services.httpd import start_http_server
 
 DATA = Path(__file__).parent / "data"
 
@@ -69,6 +73,16 @@ def _nagios(out: str, report: FleetReport) -> None:
     assert all("|" not in line for line in lines[1:])  # no host can forge more perfdata
 
 
+def _prometheus(out: str, report: FleetReport) -> None:
+    _no_controls(out)
+    families = {f.name: f for f in text_string_to_metric_families(out + "\n")}
+    series = {
+        (s.labels["host"], s.labels["check"], s.labels["status"])
+        for s in families["readiness_check_status"].samples
+    }
+    assert series == {(r.host, r.check_name, r.status.value) for r in report.results}
+
+
 # One consumer-side check per format: a format added to FORMATS without one fails here.
 READ_BACK: dict[str, Callable[[str, FleetReport], None]] = {
     "text": _hosts_named,
@@ -77,6 +91,7 @@ READ_BACK: dict[str, Callable[[str, FleetReport], None]] = {
     "json": _json,
     "junit": _junit,
     "nagios": _nagios,
+    "prometheus": _prometheus,
 }
 
 
@@ -272,6 +287,107 @@ def test_nagios_hostile_message_stays_on_its_line() -> None:
     assert not any(line.startswith("second line") for line in lines)
 
 
+# --- Prometheus -----------------------------------------------------------------------
+
+
+def test_prometheus_text_passes_promtool(tmp_path: Path) -> None:
+    path = save(render(every_status_fleet(), "prometheus"), tmp_path / "readiness.prom")
+    with path.open("rb") as fh:
+        res = subprocess.run(
+            [_tool("promtool"), "check", "metrics"],
+            stdin=fh,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout + res.stderr == ""  # not even a lint warning
+
+
+def test_prometheus_metrics_values() -> None:
+    report = every_status_fleet()
+    families = {f.name: f for f in text_string_to_metric_families(render(report, "prometheus"))}
+    up = {s.labels["host"]: s.value for s in families["readiness_host_up"].samples}
+    assert up[HOSTILE_HOST] == 1.0 and up["h-ready"] == 1.0
+    assert up["h-unreachable"] == 0.0 and up["h-interrupted"] == 0.0 and up["gone"] == 0.0
+    stamp = families["readiness_last_run_timestamp_seconds"].samples[0].value
+    assert stamp == TS.timestamp()
+    assert families["readiness_run_duration_seconds"].samples[0].value == 1.5
+    assert families["readiness_run_exit_code"].samples[0].value == 1.0
+
+
+def _query(url: str, promql: str) -> list[dict[str, object]]:
+    res = requests.get(f"{url}/api/v1/query", params={"query": promql}, timeout=3)
+    res.raise_for_status()
+    return list(res.json()["data"]["result"])
+
+
+def test_a_real_prometheus_scrapes_the_textfile(tmp_path: Path) -> None:
+    """node-exporter's textfile collector serves the .prom file as it is; a loopback HTTP
+    server does the same here, read from disk at every scrape."""
+    prometheus_bin = _tool("prometheus")
+    report = every_status_fleet()
+    textfile = save(render(report, "prometheus"), tmp_path / "textfile" / "readiness.prom")
+    with start_http_server() as server:
+        server.route(
+            "/metrics",
+            handler=lambda _req: textfile.read_text(encoding="utf-8"),
+            content_type="text/plain; version=0.0.4",
+        )
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
+            "scrape_configs:\n"
+            f"  - job_name: textfile\n    static_configs: [{{targets: ['127.0.0.1:{server.port}']}}]\n"
+        )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+
+        def scraped() -> bool:
+            try:
+                return bool(_query(url, "readiness_host_up"))
+            except (requests.RequestException, ValueError, KeyError):
+                return False
+
+        with background_service(
+            "prometheus-textfile",
+            [
+                prometheus_bin,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            tmp_path,
+            scraped,
+            wait_s=30.0,
+            poll_s=0.2,
+        ):
+            rows = _query(url, "readiness_check_status")
+            got = {
+                (m["host"], m["check"], m["status"])
+                for m in (row["metric"] for row in rows)
+                if isinstance(m, dict)
+            }
+            assert got == {(r.host, r.check_name, r.status.value) for r in report.results}
+            hostile = _query(url, 'readiness_host_up{host="web\\"7\\\\x"}')
+            assert len(hostile) == 1
+            not_ready = _query(url, 'count(readiness_check_status{status="not_ready"})')
+            assert not_ready[0]["value"][1] == str(  # type: ignore[index]
+                sum(r.status is Status.NOT_READY for r in report.results)
+            )
+
+
+def test_prometheus_save_is_atomic_and_readable_by_the_collector(tmp_path: Path) -> None:
+    target = tmp_path / "readiness.prom"
+    target.write_text("old\n")
+    save(render(every_status_fleet(), "prometheus"), target, mode=0o644)
+    assert target.read_text().startswith("# HELP readiness_check_status")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["readiness.prom"]  # no temp left
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
 # --- through the command a user types -----------------------------------------------------
 
 
@@ -330,3 +446,26 @@ def test_nagios_task_exit_codes_follow_the_plugin_convention(
     fmt = run("validate", "-c", "environment", "--format", "nagios")
     assert fmt.returncode == 1
     assert fmt.stdout.startswith("READINESS CRITICAL - ")
+
+
+def test_validate_format_prometheus_saves_a_collector_readable_textfile(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    res = _validate(tmp_path, app_tree(), "--format", "prometheus", "--save", "tf/readiness.prom")
+    assert res.returncode == 0, res.stderr
+    saved = tmp_path / "tf" / "readiness.prom"
+    assert saved.stat().st_mode & 0o777 == 0o644
+    families = {f.name: f for f in text_string_to_metric_families(saved.read_text())}
+    assert {s.labels["check"] for s in families["readiness_check_status"].samples} == {
+        "environment",
+        "configuration",
+    }
+    with saved.open("rb") as fh:
+        lint = subprocess.run(
+            [_tool("promtool"), "check", "metrics"],
+            stdin=fh,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    assert lint.returncode == 0, lint.stdout

@@ -16,10 +16,11 @@ from .jsonfmt import render_json
 from .junit import render_junit
 from .markdown import render_markdown
 from .nagios import render_nagios
+from .prometheus import render_prometheus
 from .table import render_table
 from .text import render_text
 
-__all__ = ["EXTENSIONS", "FORMATS", "default_save_path", "render", "save"]
+__all__ = ["EXTENSIONS", "FILE_MODES", "FORMATS", "default_save_path", "render", "save"]
 
 Renderer = Callable[..., str]
 
@@ -30,6 +31,7 @@ FORMATS: dict[str, Renderer] = {
     "markdown": render_markdown,
     "junit": render_junit,
     "nagios": render_nagios,
+    "prometheus": render_prometheus,
 }
 EXTENSIONS = {
     "text": "txt",
@@ -38,7 +40,12 @@ EXTENSIONS = {
     "markdown": "md",
     "junit": "xml",
     "nagios": "txt",
+    "prometheus": "prom",
 }
+
+# Saved files are private (0600) except where a reader runs as another user: node-exporter
+# reads Prometheus textfiles, which hold only host, check and status names.
+FILE_MODES: dict[str, int] = {"prometheus": 0o644}
 
 
 def render(
@@ -56,12 +63,19 @@ def default_save_path(report: FleetReport, fmt: str, directory: str | Path = "re
     return Path(directory) / f"readiness-{stamp}.{EXTENSIONS.get(fmt, 'txt')}"
 
 
-def save(text: str, path: str | Path) -> Path:
-    """Write atomically (temp file + rename) so a reader never sees half a report."""
+def save(text: str, path: str | Path, *, mode: int | None = None) -> Path:
+    """Write atomically (temp file + rename) so a reader never sees half a report.
+
+    The file is private (0600) unless ``mode`` says otherwise (a Prometheus textfile
+    must be readable by node-exporter's user). The temp name starts with a dot and does
+    not end in the target's extension, so a collector globbing ``*.prom`` never reads it.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text if text.endswith("\n") else text + "\n")
         Path(tmp).replace(target)
