@@ -63,6 +63,11 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
         "{{ inventory_dir }} and {{ inventory_file }} are filled in at load; ansible-inventory "
         "shows them as unrendered templates",
     ),
+    "collision-vars": (
+        "value",
+        "variables written for a host whose name is also a group stay with the host; Ansible "
+        "gives them to the group when the group already exists",
+    ),
     "readiness-merge": (
         "value",
         "the readiness: dict is deep-merged across levels; Ansible replaces it whole",
