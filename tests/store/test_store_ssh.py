@@ -1,0 +1,88 @@
+"""History and diff of a real loopback sshd fleet whose files the test changes between runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from readiness.loopback import LoopbackFleet, start_fleet
+from tests.services.apps import write_app
+from tests.services.sshd import host_entry, write_inventory
+from tests.store.test_store_cli import readiness
+
+pytestmark = pytest.mark.ssh
+
+
+@pytest.fixture(scope="module")
+def store_fleet() -> Iterator[LoopbackFleet]:
+    """Three healthy hosts of our own (the session fleet must not be changed)."""
+    fleet = start_fleet(3, app_writer=lambda _i, root: write_app(root))
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+def _validate(fleet: LoopbackFleet, inv: Path, store: Path) -> int:
+    res = readiness(
+        "validate",
+        "-i",
+        str(inv),
+        "--hosts",
+        "fleet",
+        "-c",
+        "environment",
+        "--known-hosts",
+        str(fleet.known_hosts),
+        "--quiet",
+        store=store,
+    )
+    assert "Traceback" not in res.stderr and "not recorded" not in res.stderr, res.stderr
+    return res.returncode
+
+
+def test_the_diff_names_exactly_what_changed_on_the_hosts(
+    store_fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    h0, h1, h2 = store_fleet.hosts
+    store = tmp_path / "h.db"
+    inv = write_inventory(
+        tmp_path / "inv.yml", {h.name: host_entry(store_fleet, h) for h in (h0, h1, h2)}
+    )
+    assert _validate(store_fleet, inv, store) == 0
+
+    write_app(h1.app_root, env={"MAHAVISHNU_AUTH__SECRET": None})  # h0001 breaks
+    inv = write_inventory(
+        tmp_path / "inv.yml", {h.name: host_entry(store_fleet, h) for h in (h0, h1)}
+    )
+    assert _validate(store_fleet, inv, store) == 1
+
+    shown = json.loads(readiness("show", "latest", "--format", "json", store=store).stdout)
+    message = next(
+        c["message"] for h in shown["hosts"] if h["host"] == h1.name for c in h["checks"]
+    )
+    runs = json.loads(readiness("history", "--format", "json", store=store).stdout)["runs"]
+    assert [r["pattern"] for r in runs] == ["fleet", "fleet"]
+    diff = readiness("diff", store=store)
+    assert diff.returncode == 1
+    assert diff.stdout.splitlines()[:4] == [
+        f"diff {runs[1]['run_id']} → {runs[0]['run_id']}: WORSE "
+        "(1 new, 0 worse, 0 changed, 0 better, 0 resolved)",
+        f"hosts removed: {h2.name}",
+        f"  new      {h1.name} / environment: READY → NOT_READY",
+        f"           now: {message}",
+    ]
+    assert "MAHAVISHNU_AUTH__SECRET" in message
+
+    write_app(h1.app_root)  # repaired on the host
+    assert _validate(store_fleet, inv, store) == 0
+    repaired = readiness("diff", "--format", "json", store=store)
+    assert repaired.returncode == 0
+    data = json.loads(repaired.stdout)
+    assert [(c["host"], c["change"]) for c in data["changes"]] == [(h1.name, "resolved")]
+    timeline = readiness("history", "--hosts", h1.name, store=store)
+    row = timeline.stdout.splitlines()[2].split()
+    assert row[:5] == [h1.name, "environment", "✓✗✓", "READY", "3"]
