@@ -29,6 +29,7 @@ from .registry import CheckContext, CheckSpec, FactSpecs
 from .transport import DEFAULT_MAX_OUTPUT, LocalTransport, Transport, reach_through
 
 __all__ = [
+    "APP_OBSERVERS",
     "NOT_AUDITED",
     "Connector",
     "HostLike",
@@ -109,6 +110,12 @@ class LocalConnector:
             self._ssh.close()
 
 
+# Observers of each audited host's parsed configuration, called before its checks run:
+# the results store's drift fingerprints (readiness/store/drift.py keeps only keyed HMACs
+# of the values, never a value). An observer must not raise.
+APP_OBSERVERS: list[Callable[[str, AppConfig, Profile], None]] = []
+
+
 def base_facts(profile: Profile) -> FactSpecs:
     """Facts every audit needs: the settings file, the env file, and the running service."""
     facts: FactSpecs = {
@@ -177,6 +184,8 @@ def audit_host(
     except TransportError as exc:
         return _failed_host(host, specs, Status.UNREACHABLE, redactor.text(str(exc)), started)
     _register_secrets(redactor, app, profile)
+    for observe in tuple(APP_OBSERVERS):
+        observe(host.name, app, profile)
     results = [
         _evaluate(
             spec,

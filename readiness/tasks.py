@@ -54,6 +54,7 @@ _AUDIT_HELP = {
     "store": "Results store: SQLite path, postgresql://URL, or none (default: $READINESS_STORE, "
     "invoke.yaml readiness.store, else ~/.local/share/readiness/history.sqlite3)",
     "baseline": "Fail only on regressions against the accepted baseline (docs/history.md)",
+    "drift": "Add a DRIFT section: hosts whose settings/env differ from most hosts (docs/history.md)",
 }
 
 
@@ -123,12 +124,14 @@ def _audit(
     group_by: str | None,
     store: str | None = None,
     baseline: bool = False,
+    drift: bool = False,
     **opts: Any,
 ) -> None:
     fmt = "json" if json else format
     started = utcnow()
     location = _store_location(c, store)
     verdict = None
+    collector = _drift_collector(location)
     try:
         if fmt not in report_mod.FORMATS:
             raise ReadinessError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
@@ -136,7 +139,7 @@ def _audit(
         inv = _inventory(c, inventory)
         # Ctrl-C/SIGTERM during the run: the fleet loop returns the partial report, which is
         # rendered and saved; a second one while saving leaves the previous file intact.
-        with handle_signals():
+        with handle_signals(), _observing(collector):
             run = run_suite(
                 suite or "validate",
                 hosts,
@@ -148,13 +151,28 @@ def _audit(
                 fail_on=threshold,
             )
             report = run.report
+            if drift:
+                report = _with_drift(report, collector)
             if baseline:
                 verdict = _judge_baseline(location, report, threshold)
                 report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
             _emit(report, fmt, save, threshold, group_by)
             if verdict is not None and fmt != "json":
                 print(render_verdict(verdict))
-            _record(c, location, report, suite or "validate", hosts, limit, profile, started)
+            if drift and fmt != "json":
+                print(_drift_text(report))
+            fingerprints = collector.hosts if collector is not None else None
+            _record(
+                c,
+                location,
+                report,
+                suite or "validate",
+                hosts,
+                limit,
+                profile,
+                started,
+                fingerprints=fingerprints,
+            )
     except KeyboardInterrupt as exc:
         raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:
@@ -194,6 +212,7 @@ def validate(
     group_by: str | None = None,
     store: str | None = None,
     baseline: bool = False,
+    drift: bool = False,
 ) -> None:
     """Audit hosts for production readiness (the 8 checks of the original validator).
 
@@ -224,6 +243,7 @@ def validate(
         quiet=quiet,
         store=store,
         baseline=baseline,
+        drift=drift,
     )
 
 
@@ -466,6 +486,9 @@ ns.configure({"readiness": {}})
 # store's own tasks. invoke has no sub-subcommands, so `history prune` is `history-prune`
 # and `baseline accept` is `baseline-accept`.
 
+import contextlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
 from .store.baseline import BaselineVerdict, render_verdict  # noqa: E402
 from .store.location import StoreLocation, resolve_location  # noqa: E402
 
@@ -490,6 +513,7 @@ def _record(
     profile: str | None,
     started: Any,
     redacted: bool = True,
+    fingerprints: Any = None,
 ) -> str | None:
     """Record the run (a failure warns on stderr and never changes the exit code)."""
     if not location.enabled:
@@ -498,7 +522,50 @@ def _record(
 
     pattern = f"{hosts} --limit {limit}" if limit else hosts
     meta = run_meta(kind, pattern, started=started, profile=profile)
-    return record_run(location, report, meta, keep=_store_keep(c), redacted=redacted)
+    return record_run(
+        location, report, meta, keep=_store_keep(c), redacted=redacted, fingerprints=fingerprints
+    )
+
+
+def _drift_collector(location: StoreLocation) -> Any:
+    from .store.record import drift_collector
+
+    return drift_collector(location)
+
+
+@contextlib.contextmanager
+def _observing(collector: Any) -> Iterator[None]:
+    """While the audit runs, ``collector`` fingerprints each host's configuration."""
+    from .runner import APP_OBSERVERS
+
+    if collector is None:
+        yield
+        return
+    APP_OBSERVERS.append(collector)
+    try:
+        yield
+    finally:
+        APP_OBSERVERS.remove(collector)
+
+
+def _with_drift(report: FleetReport, collector: Any) -> FleetReport:
+    if collector is None:
+        raise ReadinessError("--drift needs a results store (its key fingerprints the values)")
+    from .store.cli import drift_section
+
+    return replace(report, extra={**report.extra, "drift": drift_section(collector)})
+
+
+def _drift_text(report: FleetReport) -> str:
+    from .store.drift import DriftFinding, render_drift
+
+    section = report.extra.get("drift") or {}
+    findings = [
+        DriftFinding(f["host"], f["item"], f["kind"], f["secret"], f["agree"], f["group"])
+        for f in section.get("findings", [])
+    ]
+    title = f"DRIFT across {section.get('hosts', 0)} host(s): {len(findings)} odd one(s) out"
+    return render_drift(findings, "text", title)
 
 
 def _record_remediation(
@@ -682,7 +749,34 @@ def baseline_import(
     _store_call(baseline_import_task, _store_location(c, store), file, name)
 
 
+@task(
+    help={
+        **_STORE_HELP,
+        "hosts": "Only these hosts (globs over host and group names)",
+        "run": "The run to examine (default: latest)",
+        "since": "Compare each host with itself in this earlier run instead of with the others",
+        "format": "text, table, json or markdown (default: text)",
+    }
+)
+def drift(
+    c: Context,
+    hosts: str | None = None,
+    run: str | None = None,
+    since: str | None = None,
+    format: str = "text",
+    store: str | None = None,
+) -> None:
+    """Configuration drift: odd hosts out (settings keys, env variables; secrets as keyed
+    fingerprints), or with --since what changed on each host. Exit 1 when drift is found."""
+    from .store.cli import drift_task
+
+    _store_call(
+        drift_task, _store_location(c, store), run=run, since=since, hosts=hosts, fmt=format
+    )
+
+
 for _store_task in (
+    drift,
     history,
     history_prune,
     show,

@@ -21,9 +21,12 @@ from .baseline import (
 from .db import open_store, with_run_summary
 from .diff import FORMATS as DIFF_FORMATS
 from .diff import diff_reports, render_diff
+from .drift import DriftCollector, drift_across_hosts, drift_over_time, render_drift
 from .history import FORMATS as HISTORY_FORMATS
 from .history import match_hosts, parse_age, parse_since, render_runs, render_timeline
 from .location import StoreLocation
+
+DRIFT_FORMATS = ("text", "table", "json", "markdown")
 
 __all__ = [
     "apply_baseline",
@@ -31,6 +34,8 @@ __all__ = [
     "baseline_export_task",
     "baseline_import_task",
     "diff_task",
+    "drift_section",
+    "drift_task",
     "history_task",
     "prune_task",
     "show_task",
@@ -173,6 +178,47 @@ def apply_baseline(
             "or `readiness baseline-import FILE` first"
         )
     return judge(report, entries, fail_on=fail_on, name=name)
+
+
+def drift_task(
+    location: StoreLocation,
+    *,
+    run: str | None = None,
+    since: str | None = None,
+    hosts: str | None = None,
+    fmt: str = "text",
+) -> tuple[str, int]:
+    """Across hosts (default) or, with ``since``, over time; exit 1 when drift is found."""
+    _fmt(fmt, DRIFT_FORMATS)
+    with open_store(location) as store:
+        target = store.resolve(run or "latest")
+        now = store.fingerprints(target)
+        before = store.fingerprints(store.resolve(since)) if since else {}
+        since_id = store.resolve(since).run_id if since else ""
+        groups = {h.host: h.groups for h in store.load(target).report.hosts}
+    if not now:
+        raise UsageError(
+            f"run {target.run_id} has no drift fingerprints (recorded before they existed, or remediate)"
+        )
+    if hosts is not None:
+        chosen = set(match_hosts(hosts, list(now), groups))
+        now = {h: v for h, v in now.items() if h in chosen}
+        before = {h: v for h, v in before.items() if h in chosen}
+    if since:
+        findings = drift_over_time(before, now)
+        title = (
+            f"DRIFT on each host from run {since_id} to {target.run_id}: {len(findings)} change(s)"
+        )
+    else:
+        findings = drift_across_hosts(now)
+        title = f"DRIFT across {len(now)} host(s) of run {target.run_id}: {len(findings)} odd one(s) out"
+    return render_drift(findings, fmt, title), 1 if findings else 0
+
+
+def drift_section(collector: DriftCollector) -> dict[str, Any]:
+    """The ``drift`` key ``validate --drift`` adds to the report (JSON) and its text."""
+    findings = drift_across_hosts(collector.hosts)
+    return {"hosts": len(collector.hosts), "findings": [f.to_dict() for f in findings]}
 
 
 def config_keep(config: Mapping[str, Any]) -> Any:

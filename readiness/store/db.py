@@ -200,7 +200,14 @@ class Store:
 
     # --- writing ------------------------------------------------------------------------
 
-    def record(self, report: FleetReport, meta: RunMeta, *, redacted: bool = True) -> str:
+    def record(
+        self,
+        report: FleetReport,
+        meta: RunMeta,
+        *,
+        redacted: bool = True,
+        fingerprints: Mapping[str, Mapping[str, tuple[str, bool]]] | None = None,
+    ) -> str:
         """Write one run in one transaction; return its run id.
 
         ``redacted``: the report comes from :func:`readiness.api.validate`, whose redactor
@@ -245,6 +252,12 @@ class Store:
                 key, body = masked[raw]
                 findings[key] = body
                 results.append((host.host, r.check_name, r.status.value, float(r.duration_s), key))
+        fp_sets: dict[int, str] = {}
+        fp_rows: list[tuple[str, int]] = []
+        for host_name, items in sorted((fingerprints or {}).items()):
+            body = json.dumps({k: list(v) for k, v in items.items()}, sort_keys=True)
+            fp_sets[finding_id(body)] = body
+            fp_rows.append((host_name, finding_id(body)))
         fingerprint = self.fingerprint(meta.profile_material)
         extra = dict(report.extra)
         with self._db.transaction():
@@ -290,7 +303,29 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(seq, *r) for r in results],
             )
+            if fp_rows:
+                self._db.executemany(
+                    "INSERT INTO fingerprint_sets (id, body) VALUES (?, ?) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    sorted(fp_sets.items()),
+                )
+                self._db.executemany(
+                    "INSERT INTO host_fingerprints (run_seq, host, fingerprint_set) VALUES (?, ?, ?)",
+                    [(seq, *r) for r in fp_rows],
+                )
         return run_id
+
+    def fingerprints(self, run: RunSummary) -> dict[str, dict[str, tuple[str, bool]]]:
+        """Each host's drift fingerprints recorded with ``run`` (empty if none were)."""
+        rows = self._db.execute(
+            "SELECT h.host, s.body FROM host_fingerprints h JOIN fingerprint_sets s "
+            "ON s.id = h.fingerprint_set WHERE h.run_seq = ?",
+            (run.seq,),
+        )
+        return {
+            str(host): {k: (str(v[0]), bool(v[1])) for k, v in json.loads(body).items()}
+            for host, body in rows
+        }
 
     # --- reading ------------------------------------------------------------------------
 
@@ -459,11 +494,16 @@ class Store:
                 for table, column in (
                     ("results", "run_seq"),
                     ("run_hosts", "run_seq"),
+                    ("host_fingerprints", "run_seq"),
                     ("runs", "seq"),
                 ):
                     self._db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)  # noqa: S608
             self._db.execute(
                 "DELETE FROM findings WHERE id NOT IN (SELECT DISTINCT finding FROM results)"
+            )
+            self._db.execute(
+                "DELETE FROM fingerprint_sets WHERE id NOT IN "
+                "(SELECT DISTINCT fingerprint_set FROM host_fingerprints)"
             )
         return len(seqs)
 

@@ -23,9 +23,10 @@ from ..errors import ReadinessError
 from ..model import FleetReport, utcnow
 from ..redact import MASK, Redactor, is_secret_name
 from .db import RunMeta, open_store
+from .drift import DriftCollector
 from .location import StoreLocation
 
-__all__ = ["profile_material", "record_run", "redact_argv", "run_meta"]
+__all__ = ["drift_collector", "profile_material", "record_run", "redact_argv", "run_meta"]
 
 _OPTION_WITH_VALUE = re.compile(r"^(?P<opt>--?[A-Za-z0-9_-]+)=(?P<value>.*)$", re.S)
 
@@ -110,6 +111,7 @@ def record_run(
     keep: timedelta | None = None,
     warn: Any = None,
     redacted: bool = True,
+    fingerprints: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Record ``report``; return its run id, or None (with a warning) when that failed."""
     if not location.enabled:
@@ -117,10 +119,22 @@ def record_run(
     warn = warn or sys.stderr
     try:
         with open_store(location) as store:
-            run_id = store.record(report, meta, redacted=redacted)
+            run_id = store.record(report, meta, redacted=redacted, fingerprints=fingerprints)
             if keep is not None:
                 store.prune(keep)
     except ReadinessError as exc:
         print(f"readiness: warning: run not recorded: {exc}", file=warn)
         return None
     return run_id
+
+
+def drift_collector(location: StoreLocation, warn: Any = None) -> DriftCollector | None:
+    """A collector keyed with the store's HMAC key, or None (store off or unavailable:
+    the audit runs anyway, and recording will warn)."""
+    if not location.enabled:
+        return None
+    try:
+        with open_store(location) as store:
+            return DriftCollector(store.hmac_key())
+    except ReadinessError:
+        return None

@@ -92,6 +92,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX results_host_check ON results (host, check_name)",
         ),
     ),
+    Migration(
+        3,
+        "drift fingerprints per host and run (each distinct set stored once)",
+        (
+            "CREATE TABLE fingerprint_sets (id {bigint} PRIMARY KEY, body TEXT NOT NULL)",
+            """CREATE TABLE host_fingerprints (
+                run_seq {bigint} NOT NULL,
+                host TEXT NOT NULL,
+                fingerprint_set {bigint} NOT NULL,
+                PRIMARY KEY (run_seq, host)
+            ){without_rowid}""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

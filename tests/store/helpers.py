@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -55,6 +56,17 @@ def meta(
         duration_s=1.5,
         profile_material=profile,
     )
+
+
+def newest_tables() -> set[str]:
+    """Tables the latest migration creates (absent from a store of the previous version)."""
+    from readiness.store.schema import MIGRATIONS
+
+    return {
+        m.group(1)
+        for stmt in MIGRATIONS[-1].statements
+        if (m := re.match(r"\s*CREATE TABLE (\w+)", stmt))
+    }
 
 
 def sqlite_store(path: Path, **kw: object) -> Store:

@@ -1,0 +1,184 @@
+"""Configuration drift: keyed fingerprints of what each host runs with, compared across
+hosts and over time.
+
+During a recorded run, :class:`DriftCollector` sees each host's parsed configuration (the
+settings file's keys and the env file's variables, as the checks read them) and keeps
+only ``item → HMAC-SHA256(store key, value)``: no value, and no plain hash of one (a
+plain hash of a short secret is a dictionary lookup away). Items whose name marks a
+secret (the profile's ``secret_env`` patterns, ``*SECRET*``, ``*PASSWORD*``...) are
+flagged so reports can say "JWT secret differs" without ever showing it.
+
+``drift_across_hosts`` names the odd ones out; ``drift_over_time`` what changed on each
+host between two runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tabulate import tabulate
+
+from ..redact import is_secret_name
+from ._text import md_cell, plain
+
+__all__ = [
+    "DriftCollector",
+    "DriftFinding",
+    "Fingerprints",
+    "drift_across_hosts",
+    "drift_over_time",
+    "render_drift",
+]
+
+# item → (fingerprint, is_secret)
+Fingerprints = dict[str, tuple[str, bool]]
+_FP_HEX = 16  # 64 bits: enough to tell configurations apart, short in JSON
+
+
+class DriftCollector:
+    """Thread-safe observer of each audited host's configuration (see runner.APP_OBSERVERS)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._lock = threading.Lock()
+        self.hosts: dict[str, Fingerprints] = {}
+
+    def fingerprint(self, value: Any) -> str:
+        text = json.dumps(value, sort_keys=True, default=str)
+        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:_FP_HEX]
+
+    def __call__(self, host: str, app: Any, profile: Any) -> None:
+        patterns = [str(p) for p in (profile.get("secret_env") or ())]
+        items: Fingerprints = {}
+        for name, var in dict(getattr(app, "env", {}) or {}).items():
+            items[f"env:{name}"] = (self.fingerprint(var.value), is_secret_name(name, patterns))
+        for dotted, value in _leaves(getattr(app, "settings", {}) or {}):
+            secret = is_secret_name(dotted.rsplit(".", 1)[-1], patterns)
+            items[f"settings:{dotted}"] = (self.fingerprint(value), secret)
+        with self._lock:
+            self.hosts[host] = items
+
+
+def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(node, Mapping) and node:
+        out: list[tuple[str, Any]] = []
+        for k, v in node.items():
+            out.extend(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return [(prefix, node)] if prefix else []
+
+
+@dataclass(frozen=True)
+class DriftFinding:
+    host: str
+    item: str
+    kind: str  # "differs", "missing", "extra" (across hosts); "changed", "added", "removed"
+    secret: bool
+    agree: int = 0  # hosts holding the majority value
+    group: int = 0  # hosts compared
+
+    @property
+    def text(self) -> str:
+        label = f"{self.item} (secret)" if self.secret else self.item
+        if self.kind == "differs":
+            return f"{self.host}: {label} differs from {self.agree} of {self.group} hosts"
+        if self.kind == "missing":
+            return f"{self.host}: {label} is missing (set on {self.agree} of {self.group} hosts)"
+        if self.kind == "extra":
+            where = "only on this host" if self.agree == 1 else f"on only {self.agree}"
+            return f"{self.host}: {label} is set {where} of {self.group} hosts"
+        return f"{self.host}: {label} {self.kind}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "item": self.item,
+            "kind": self.kind,
+            "secret": self.secret,
+            "agree": self.agree,
+            "group": self.group,
+            "text": self.text,
+        }
+
+
+def drift_across_hosts(hosts: Mapping[str, Fingerprints]) -> list[DriftFinding]:
+    """Per item, the value most hosts share is the norm; every other host is named.
+
+    An item set on fewer than half the hosts is reported where it *is* set (``extra``);
+    otherwise the hosts lacking it are (``missing``). A tie names nobody for ``differs``:
+    with no majority there is no odd one out.
+    """
+    n = len(hosts)
+    if n < 2:
+        return []
+    items = sorted({i for fps in hosts.values() for i in fps})
+    out: list[DriftFinding] = []
+    for item in items:
+        holders = {h: fps[item] for h, fps in hosts.items() if item in fps}
+        secret = any(s for _fp, s in holders.values())
+        if len(holders) * 2 <= n and len(holders) < n:
+            out.extend(DriftFinding(h, item, "extra", secret, len(holders), n) for h in holders)
+            continue
+        out.extend(
+            DriftFinding(h, item, "missing", secret, len(holders), n)
+            for h in hosts
+            if h not in holders
+        )
+        counts = Counter(fp for fp, _s in holders.values())
+        (top, top_n), *rest = counts.most_common()
+        if rest and rest[0][1] == top_n:
+            continue
+        out.extend(
+            DriftFinding(h, item, "differs", secret, top_n, n)
+            for h, (fp, _s) in holders.items()
+            if fp != top
+        )
+    return sorted(out, key=lambda f: (f.host, f.item))
+
+
+def drift_over_time(
+    before: Mapping[str, Fingerprints], after: Mapping[str, Fingerprints]
+) -> list[DriftFinding]:
+    """Per host present in both runs: items changed, added or removed."""
+    out: list[DriftFinding] = []
+    for host in sorted(set(before) & set(after)):
+        old, new = before[host], after[host]
+        for item in sorted(set(old) | set(new)):
+            if item not in old:
+                out.append(DriftFinding(host, item, "added", new[item][1]))
+            elif item not in new:
+                out.append(DriftFinding(host, item, "removed", old[item][1]))
+            elif old[item][0] != new[item][0]:
+                out.append(DriftFinding(host, item, "changed", new[item][1] or old[item][1]))
+    return out
+
+
+def render_drift(findings: Sequence[DriftFinding], fmt: str, title: str) -> str:
+    if fmt == "json":
+        return json.dumps(
+            {
+                "schema": "readiness.drift/1",
+                "title": title,
+                "findings": [f.to_dict() for f in findings],
+            },
+            indent=2,
+        )
+    if fmt == "markdown":
+        lines = [f"### {md_cell(title)}", ""]
+        lines.extend(f"- {md_cell(f.text)}" for f in findings)
+        return "\n".join(lines if findings else [*lines, "_no drift_"])
+    if fmt == "table":
+        rows = [[f.host, f.item, f.kind, "yes" if f.secret else "", f.text] for f in findings]
+        body = tabulate(
+            rows, headers=["host", "item", "drift", "secret", "finding"], tablefmt="grid"
+        )
+        return plain(f"{title}\n{body if rows else 'no drift'}")
+    lines = [title, *(f"  {f.text}" for f in findings)] if findings else [title, "  no drift"]
+    return plain("\n".join(lines))
