@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,13 @@ from .registry import CheckSpec, default_profile, resolve_names
 from .runner import Connector, HostLike, RunOptions, run_fleet
 
 __all__ = [
+    "Plan",
     "default_inventory_paths",
     "host_profile",
     "load_selected_hosts",
+    "plan",
     "profile_layers",
+    "run_plan",
     "validate",
 ]
 
@@ -107,6 +111,63 @@ def host_profile(
     return merge_layers(default_profile() if defaults is None else defaults, all_layers)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do, decided before any host is contacted: the selected hosts (in
+    inventory order), the checks, and each host's merged profile."""
+
+    hosts: tuple[Any, ...]
+    specs: tuple[CheckSpec, ...]
+    profiles: Mapping[str, Profile]
+
+
+def plan(
+    hosts: str | Sequence[HostLike] = "local",
+    checks: Iterable[str] | str | None = None,
+    *,
+    inventory: str | Sequence[str] | None = None,
+    limit: str | None = None,
+    profile: str | Path | Mapping[str, Any] | None = None,
+    profile_overrides: Mapping[str, Any] | None = None,
+    suite: str | None = "validate",
+    specs: Sequence[CheckSpec] | None = None,
+) -> Plan:
+    """The one plan step of every task (validate, the suites, remediate): inventory,
+    pattern and limit → hosts; ``checks`` or ``suite`` (or ``specs``) → checks; profile
+    file, inventory vars and overrides → one profile per host."""
+    selected = (
+        load_selected_hosts(hosts, inventory=inventory, limit=limit)
+        if isinstance(hosts, str)
+        else list(hosts)
+    )
+    chosen = list(specs) if specs is not None else resolve_names(checks, suite=suite)
+    layers = profile_layers(profile)
+    defaults = default_profile()
+    profiles = {
+        h.name: host_profile(h, layers, profile_overrides, defaults=defaults) for h in selected
+    }
+    return Plan(tuple(selected), tuple(chosen), profiles)
+
+
+def run_plan(
+    planned: Plan,
+    *,
+    options: RunOptions | None = None,
+    connector: Connector | None = None,
+    app_object: Any = None,
+) -> FleetReport:
+    """Audit a :class:`Plan` on the one fleet loop; one merged, redacted report."""
+    return run_fleet(
+        planned.hosts,
+        planned.specs,
+        planned.profiles,
+        options=options,
+        connector=connector,
+        redactor=Redactor(),
+        app_object=app_object,
+    )
+
+
 def validate(
     hosts: str | Sequence[HostLike] = "local",
     checks: Iterable[str] | str | None = None,
@@ -126,23 +187,14 @@ def validate(
     ``hosts`` is a host pattern (``prod``, ``web*:&eu``, ``local``) or a list of
     inventory hosts. ``checks`` defaults to every check of ``suite``.
     """
-    selected = (
-        load_selected_hosts(hosts, inventory=inventory, limit=limit)
-        if isinstance(hosts, str)
-        else list(hosts)
+    planned = plan(
+        hosts,
+        checks,
+        inventory=inventory,
+        limit=limit,
+        profile=profile,
+        profile_overrides=profile_overrides,
+        suite=suite,
+        specs=specs,
     )
-    chosen = list(specs) if specs is not None else resolve_names(checks, suite=suite)
-    layers = profile_layers(profile)
-    defaults = default_profile()
-    profiles = {
-        h.name: host_profile(h, layers, profile_overrides, defaults=defaults) for h in selected
-    }
-    return run_fleet(
-        selected,
-        chosen,
-        profiles,
-        options=options,
-        connector=connector,
-        redactor=Redactor(),
-        app_object=app_object,
-    )
+    return run_plan(planned, options=options, connector=connector, app_object=app_object)

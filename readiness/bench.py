@@ -12,7 +12,6 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,10 @@ import yaml
 
 from .inventory import load_inventory
 from .loopback import MAX_HOSTS, LoopbackFleet, start_fleet
-from .runner import HostLike, RunOptions
+from .model import Status
+from .runner import HostLike, RunOptions, run_hosts
 from .ssh import SshConnector
+from .transport import Transport
 
 __all__ = [
     "BenchResult",
@@ -119,20 +120,24 @@ def _measure(name: str, fleet: LoopbackFleet, body: Callable[[], SshConnector | 
 
 
 def _floor(hosts: Sequence[HostLike], options: RunOptions) -> SshConnector:
-    """Verified connect + ``python3 -c pass`` on every host, ``forks`` at a time."""
+    """Verified connect + ``python3 -c pass`` on every host, ``forks`` at a time, on the same
+    fleet loop as the audit (so both phases pay for the same parallelism and pty)."""
     connector = SshConnector(options)
 
-    def one(host: HostLike) -> bool:
-        transport = connector.open(host)
-        try:
-            return transport.run(["python3", "-c", "pass"], timeout=options.command_timeout).ok
-        finally:
-            transport.close()
+    def one(host: HostLike, transport: Transport) -> bool:
+        return transport.run(["python3", "-c", "pass"], timeout=options.command_timeout).ok
 
-    with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts)))) as pool:
-        results = list(pool.map(one, hosts))
-    if not all(results):
-        raise RuntimeError(f"floor: {results.count(False)} host(s) failed `python3 -c pass`")
+    loop = run_hosts(
+        hosts,
+        one,
+        lambda host, status, reason, began: False,
+        status_of=lambda ok: Status.READY if ok else Status.ERROR,
+        options=options,
+        connector=connector,
+    )
+    failed = loop.results.count(False)
+    if failed:
+        raise RuntimeError(f"floor: {failed} host(s) failed `python3 -c pass`")
     return connector
 
 

@@ -22,6 +22,7 @@ from .transport import DEFAULT_MAX_OUTPUT, CommandResult, Transport
 __all__ = [
     "BootstrapRun",
     "ProbeError",
+    "ProbeSettings",
     "bootstrap_argv",
     "bootstrap_stdin",
     "check_exit",
@@ -65,6 +66,15 @@ _GRACE_S = 1.0
 # A real answer holds a few thousand values (lists stop at 500 entries, files at 256 KiB
 # of text); parsed, 200 000 small values cost ~15 MB.
 MAX_ANSWER_ITEMS = 200_000
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How host-side code runs: its deadline, through ``sudo -n`` or not, the output cap."""
+
+    command_timeout: float = 60.0
+    sudo: bool = False
+    max_output: int = DEFAULT_MAX_OUTPUT
 
 
 class ProbeError(TransportError):

@@ -14,10 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Generic, Protocol, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 from .appconfig import AppConfig, build_app_config
-from .collect import ProbeError, run_probe
+from .collect import ProbeError, ProbeSettings, run_probe
 from .errors import TransportError
 from .interrupt import signal_name
 from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
@@ -26,15 +26,26 @@ from .profile import Profile
 from .progress import Progress
 from .redact import Redactor, is_secret_name
 from .registry import CheckContext, CheckSpec, FactSpecs
-from .transport import DEFAULT_MAX_OUTPUT, LocalTransport, Transport, reach_through
+from .transport import (
+    DEFAULT_MAX_OUTPUT,
+    ConnectionSettings,
+    Connector,
+    HostLike,
+    LocalTransport,
+    Transport,
+    reach_through,
+)
 
 __all__ = [
     "APP_OBSERVERS",
     "NOT_AUDITED",
+    "ConnectionSettings",
     "Connector",
+    "FleetSettings",
     "HostLike",
     "LocalConnector",
     "LoopResult",
+    "ProbeSettings",
     "RunOptions",
     "audit_host",
     "base_facts",
@@ -43,26 +54,26 @@ __all__ = [
 ]
 
 
-class HostLike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def address(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def user(self) -> str | None: ...
-    @property
-    def key_file(self) -> str | None: ...
-    @property
-    def groups(self) -> tuple[str, ...]: ...
-    @property
-    def local(self) -> bool: ...
+@dataclass(frozen=True)
+class FleetSettings:
+    """How the fleet loop runs: parallelism, the per-host deadline, progress."""
+
+    forks: int = 32
+    host_deadline: float = 120.0
+    progress: bool | None = None  # None/True: a live line on a tty, else a plain line
+    progress_interval: float = 10.0  # seconds between plain progress lines (no tty)
+    quiet: bool = False
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Knobs of a fleet run; every network wait has an explicit bound."""
+    """Every knob of a run, flat as the flags and invoke.yaml give them.
+
+    Each layer reads only its own part: :attr:`connection` (transport: connect, host
+    keys, ssh_config, identity), :attr:`probe` (collect: command timeout, sudo, output
+    cap) and :attr:`fleet` (this module: forks, host deadline, progress). Every network
+    wait has an explicit bound.
+    """
 
     forks: int = 32
     connect_timeout: float = 10.0
@@ -78,13 +89,31 @@ class RunOptions:
     progress_interval: float = 10.0  # seconds between plain progress lines (no tty)
     quiet: bool = False
 
+    @property
+    def connection(self) -> ConnectionSettings:
+        return ConnectionSettings(
+            connect_timeout=self.connect_timeout,
+            known_hosts=self.known_hosts,
+            ssh_config=self.ssh_config,
+            identity_file=self.identity_file,
+            accept_new_host_keys=self.accept_new_host_keys,
+        )
 
-class Connector(Protocol):
-    """Opens a transport to a host; built once per run (parses known_hosts/keys once)."""
+    @property
+    def probe(self) -> ProbeSettings:
+        return ProbeSettings(
+            command_timeout=self.command_timeout, sudo=self.sudo, max_output=self.max_output
+        )
 
-    def open(self, host: HostLike) -> Transport: ...
-
-    def close(self) -> None: ...
+    @property
+    def fleet(self) -> FleetSettings:
+        return FleetSettings(
+            forks=self.forks,
+            host_deadline=self.host_deadline,
+            progress=self.progress,
+            progress_interval=self.progress_interval,
+            quiet=self.quiet,
+        )
 
 
 class LocalConnector:
@@ -102,7 +131,7 @@ class LocalConnector:
             if self._ssh is None:
                 from .ssh import SshConnector  # type: ignore[import-not-found,unused-ignore]
 
-                self._ssh = SshConnector(self.options)
+                self._ssh = SshConnector(self.options.connection)
         return self._ssh.open(host)
 
     def close(self) -> None:

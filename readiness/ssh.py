@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import paramiko
 from fabric import Config, Connection
@@ -36,8 +36,14 @@ from paramiko.common import cMSG_CHANNEL_REQUEST
 
 from .errors import HostKeyError, TransportError
 from .netaddr import endpoint
-from .runner import HostLike, RunOptions
-from .transport import DEFAULT_MAX_OUTPUT, CommandResult, LocalTransport, Transport
+from .transport import (
+    DEFAULT_MAX_OUTPUT,
+    CommandResult,
+    ConnectionSettings,
+    HostLike,
+    LocalTransport,
+    Transport,
+)
 from .tunnel import Tunnel, check_destination
 
 __all__ = [
@@ -303,10 +309,18 @@ class SshStats:
             counter[host] += 1
 
 
+class _HasConnection(Protocol):
+    @property
+    def connection(self) -> ConnectionSettings: ...
+
+
 class SshConnector:
     """Opens verified SSH transports; build once per run (parses files once)."""
 
-    def __init__(self, options: RunOptions) -> None:
+    def __init__(self, options: ConnectionSettings | _HasConnection) -> None:
+        """``options``: the connection settings, or anything that has them (RunOptions)."""
+        if not isinstance(options, ConnectionSettings):
+            options = options.connection
         self.options = options
         home = Path.home()
         self.known = KnownHosts(

@@ -198,36 +198,25 @@ def run_suite(
     from . import api
 
     suite = get_suite(name)
-    selected = (
-        api.load_selected_hosts(hosts, inventory=inventory, limit=limit)
-        if isinstance(hosts, str)
-        else list(hosts)
+    planned = api.plan(
+        hosts,
+        inventory=inventory,
+        limit=limit,
+        profile=profile,
+        profile_overrides=profile_overrides,
+        specs=_chosen(suite, checks, specs),
     )
-    chosen = _chosen(suite, checks, specs)
     if not suite.gated:
-        report = api.validate(
-            selected,
-            specs=chosen,
-            profile=profile,
-            profile_overrides=profile_overrides,
-            options=options,
-            connector=connector,
-        )
+        report = api.run_plan(planned, options=options, connector=connector)
         return SuiteRun(suite, replace(report, fail_on=fail_on), fail_on=fail_on)
-    gates = [g for g in _fleet_gates(selected, profile, profile_overrides) if suite.applies_to(g)]
+    gates = _fleet_gates(planned, overrides=profile_overrides, profile=profile)
+    gates = [g for g in gates if suite.applies_to(g)]
     notes: list[str] = []
-    if chosen:
-        report = api.validate(
-            selected,
-            specs=chosen,
-            profile=profile,
-            profile_overrides=profile_overrides,
-            options=options,
-            connector=connector,
-        )
+    if planned.specs:
+        report = api.run_plan(planned, options=options, connector=connector)
     else:
         notes.append(f"suite {suite.name}: no check registered ({suite.wanted()}); nothing ran")
-        report = FleetReport(hosts=tuple(_unaudited(h) for h in selected))
+        report = FleetReport(hosts=tuple(_unaudited(h) for h in planned.hosts))
     cats = {s.name: s.categories for s in (specs if specs is not None else all_checks())}
     judged = evaluate_gates(
         report,
@@ -250,22 +239,21 @@ def _chosen(
 
 
 def _fleet_gates(
-    selected: Sequence[Any],
-    profile: str | Path | Mapping[str, Any] | None,
+    planned: Any,
+    *,
     overrides: Mapping[str, Any] | None,
+    profile: str | Path | Mapping[str, Any] | None,
 ) -> list[QualityGate]:
-    """The gates every selected host's merged profile agrees on (they judge the whole fleet)."""
-    from .api import host_profile, profile_layers
+    """The gates every planned host's merged profile agrees on (they judge the whole fleet)."""
+    from .api import profile_layers
     from .profile import merge_layers
     from .registry import default_profile
 
-    layers = profile_layers(profile)
-    if not selected:
+    if not planned.hosts:
         extra = [("overrides", overrides)] if overrides else []
+        layers = profile_layers(profile)
         return gates_from_profile(merge_layers(default_profile(), [*layers, *extra]))
-    found: dict[str, Any] = {}
-    for host in selected:
-        found[host.name] = host_profile(host, layers, overrides).get(PROFILE_KEY)
+    found = {name: prof.get(PROFILE_KEY) for name, prof in planned.profiles.items()}
     first_host, first = next(iter(found.items()))
     for host_name, value in found.items():
         if value != first:

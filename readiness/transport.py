@@ -22,6 +22,9 @@ from .errors import TransportError
 __all__ = [
     "DEFAULT_MAX_OUTPUT",
     "CommandResult",
+    "ConnectionSettings",
+    "Connector",
+    "HostLike",
     "LocalTransport",
     "Reach",
     "Transport",
@@ -48,6 +51,36 @@ class CommandResult:
         return self.stderr[:limit].decode("utf-8", "replace").strip()
 
 
+class HostLike(Protocol):
+    """What the transport layer needs to know about a host (inventory hosts are one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def user(self) -> str | None: ...
+    @property
+    def key_file(self) -> str | None: ...
+    @property
+    def groups(self) -> tuple[str, ...]: ...
+    @property
+    def local(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach hosts: the connect bound, host-key trust, ssh_config, identity."""
+
+    connect_timeout: float = 10.0
+    known_hosts: str | None = None
+    ssh_config: str | None = None  # "" reads none; None reads ~/.ssh/config
+    identity_file: str | None = None
+    accept_new_host_keys: bool = False
+
+
 # (host, port) as the audited host sees it → (host, port) the controller should connect to.
 Reach = Callable[[str, int], tuple[str, int]]
 
@@ -71,6 +104,14 @@ class Transport(Protocol):
         timeout: float,
         max_output: int = DEFAULT_MAX_OUTPUT,
     ) -> CommandResult: ...
+
+    def close(self) -> None: ...
+
+
+class Connector(Protocol):
+    """Opens a transport to a host; built once per run (parses known_hosts/keys once)."""
+
+    def open(self, host: HostLike) -> Transport: ...
 
     def close(self) -> None: ...
 

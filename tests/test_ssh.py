@@ -218,3 +218,29 @@ def test_a_second_ctrl_c_while_saving_leaves_a_whole_report_file(
     assert doc == {"previous": True} or doc["interrupted"] is True
     assert not list(tmp_path.glob(".report.json.*"))  # no temporary file left behind
     assert wait_for_no_leftovers(fleet) == {}
+
+
+def test_the_transport_layer_never_imports_the_runner_that_drives_it() -> None:
+    """ssh.py and transport.py get HostLike, Connector and their settings from transport."""
+    import ast
+
+    for module in ("ssh.py", "transport.py", "collect.py"):
+        tree = ast.parse((REPO / "readiness" / module).read_text())
+        imported = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module is not None
+        }
+        assert "runner" not in imported, module
+
+
+def test_run_options_hand_each_layer_only_its_own_settings() -> None:
+    from readiness.collect import ProbeSettings
+    from readiness.runner import FleetSettings
+    from readiness.transport import ConnectionSettings
+
+    options = RunOptions(forks=4, connect_timeout=3, command_timeout=7, sudo=True, quiet=True)
+    assert options.connection == ConnectionSettings(connect_timeout=3)
+    assert options.probe == ProbeSettings(command_timeout=7, sudo=True)
+    assert options.fleet == FleetSettings(forks=4, quiet=True)
+    assert SshConnector(options).options == options.connection

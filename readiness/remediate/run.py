@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..api import host_profile, load_selected_hosts, profile_layers
+from ..api import plan
 from ..errors import ReadinessError, TransportError, UsageError
 from ..interrupt import exit_code_for
 from ..model import CheckResult, HostReport, Status
@@ -284,13 +284,17 @@ def remediate(
     Applying to more than one host needs ``yes`` or a ``confirm`` callback that
     agrees; without either it is refused (:class:`ConfirmationRefused`), never prompted.
     """
-    selected = (
-        load_selected_hosts(hosts, inventory=inventory, limit=limit)
-        if isinstance(hosts, str)
-        else list(hosts)
-    )
     specs = fixable_specs(checks)
     others = unfixable_specs(checks)
+    planned = plan(
+        hosts,
+        inventory=inventory,
+        limit=limit,
+        profile=profile,
+        profile_overrides=profile_overrides,
+        specs=[*specs, *others],
+    )
+    selected, profiles = list(planned.hosts), planned.profiles
     names = [h.name for h in selected]
     if apply and len(selected) > 1 and not yes:
         if confirm is None:
@@ -301,8 +305,6 @@ def remediate(
         if not confirm(names):
             raise ConfirmationRefused("not confirmed: nothing was changed")
     options = options or RunOptions()
-    layers = profile_layers(profile)
-    profiles = {h.name: host_profile(h, layers, profile_overrides) for h in selected}
     for host_prof in profiles.values():
         keep_backups(host_prof)  # a bad value is a usage error before any host is touched
     log = AuditLog(audit_log, log_stream) if apply and audit_log else None
