@@ -1,0 +1,90 @@
+"""readiness.progress: the live tty line, plain lines for CI logs, the summary line."""
+
+from __future__ import annotations
+
+import io
+
+from readiness.model import Status
+from readiness.progress import Progress
+from readiness.runner import RunOptions
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_line_has_done_total_not_ready_unreachable_elapsed_eta_and_the_slowest_host() -> None:
+    clock = Clock()
+    progress = Progress(["a", "b", "c", "d"], io.StringIO(), mode="plain", clock=clock)
+    progress.started(0)
+    clock.now += 1
+    progress.started(1)
+    progress.started(2)
+    clock.now += 3
+    progress.finished(1, Status.NOT_READY)
+    progress.finished(2, Status.UNREACHABLE)
+    clock.now += 2
+    assert progress.line() == (
+        "[readiness] 2/4 done, 1 not ready, 1 unreachable, 6s elapsed, ETA 6s, waiting on a (6s)"
+    )
+
+
+def test_without_a_tty_a_plain_line_comes_every_interval_and_not_more_often() -> None:
+    clock, out = Clock(), io.StringIO()
+    progress = Progress(["a", "b"], out, mode="plain", interval=10.0, clock=clock)
+    for _ in range(50):  # the fleet loop ticks 20 times a second
+        clock.now += 0.05
+        progress.tick()
+    assert out.getvalue() == ""
+    clock.now += 8
+    progress.tick()
+    assert out.getvalue().count("\n") == 1
+    assert "\r" not in out.getvalue()
+
+
+def test_on_a_tty_the_line_is_redrawn_in_place_and_cleared_at_the_end() -> None:
+    clock, out = Clock(), Tty()
+    progress = Progress(["a", "b"], out, mode="tty", clock=clock)
+    clock.now += 1
+    progress.tick()
+    progress.close()
+    text = out.getvalue()
+    assert text.startswith("\r[readiness] 0/2 done") and "\n" not in text
+    assert text.endswith("\r\x1b[K")
+
+
+def test_the_mode_follows_the_terminal_and_quiet_turns_it_off() -> None:
+    hosts = [type("H", (), {"name": n})() for n in ("a", "b")]
+    assert Progress.for_run(hosts, RunOptions(), Tty()).mode == "tty"
+    assert Progress.for_run(hosts, RunOptions(), io.StringIO()).mode == "plain"
+    assert Progress.for_run(hosts, RunOptions(quiet=True), Tty()).mode == "off"
+    assert Progress.for_run(hosts, RunOptions(progress=False), Tty()).mode == "off"
+    assert Progress.for_run(hosts[:1], RunOptions(), Tty()).mode == "off"  # one host: no line
+    assert Progress.for_run(hosts, RunOptions(progress_interval=3), io.StringIO()).interval == 3
+
+
+def test_the_summary_line_is_printed_even_when_quiet() -> None:
+    out = io.StringIO()
+    progress = Progress(["a", "b", "c"], out, mode="off", clock=Clock())
+    progress.summary([Status.READY, Status.INTERRUPTED, Status.READY], "SIGTERM")
+    assert out.getvalue() == (
+        "[readiness] 3 hosts in 0s (interrupted by SIGTERM): 2 ready, 1 interrupted\n"
+    )
+
+
+def test_a_closed_stderr_does_not_stop_the_run() -> None:
+    out = io.StringIO()
+    progress = Progress(["a", "b"], out, mode="plain", interval=0.0, clock=Clock())
+    out.close()
+    progress.tick()
+    progress.summary([Status.READY, Status.READY])
+    assert progress.mode == "off"
