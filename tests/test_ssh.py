@@ -244,3 +244,20 @@ def test_run_options_hand_each_layer_only_its_own_settings() -> None:
     assert options.probe == ProbeSettings(command_timeout=7, sudo=True)
     assert options.fleet == FleetSettings(forks=4, quiet=True)
     assert SshConnector(options).options == options.connection
+
+
+def test_a_server_that_refuses_a_pty_is_still_audited_without_one() -> None:
+    def no_tty(_index: int, host: object) -> None:
+        host.sshd_lines.append("PermitTTY no")  # type: ignore[attr-defined]
+
+    fleet = start_fleet(1, app_writer=lambda _i, root: write_app(root), host_setup=no_tty)
+    try:
+        options = _options(fleet, command_timeout=20.0)
+        connector = SshConnector(options)
+        report = validate(
+            "fleet", CHECKS, inventory=str(fleet.inventory), options=options, connector=connector
+        )
+        assert report.hosts[0].status not in (Status.ERROR, Status.UNREACHABLE), report.hosts[0]
+        assert connector.stats.commands["h0000"] == 1  # the refused pty cost no extra command
+    finally:
+        fleet.stop()
