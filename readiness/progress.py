@@ -67,7 +67,7 @@ class Progress:
             [h.name for h in hosts],
             stream,
             mode=mode,
-            interval=options.progress_interval,
+            interval=max(0.1, float(options.progress_interval)),
             summary=len(hosts) > 1,
         )
 

@@ -76,6 +76,7 @@ _CONFIG_OPTIONS = (
     "ssh_config",
     "identity_file",
     "max_output",
+    "progress_interval",
 )
 
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
+import yaml
+
+from readiness.loopback import LoopbackFleet
 from readiness.model import Status
 from readiness.progress import Progress
 from readiness.runner import RunOptions
@@ -88,3 +94,40 @@ def test_a_closed_stderr_does_not_stop_the_run() -> None:
     progress.tick()
     progress.summary([Status.READY, Status.READY])
     assert progress.mode == "off"
+
+
+def test_a_ci_log_gets_a_plain_progress_line_while_a_hung_host_holds_the_run(
+    hostile_fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """A real `readiness validate` without a terminal: periodic lines, then the summary."""
+    fleet = hostile_fleet
+    config = tmp_path / "invoke.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "readiness": {
+                    "known_hosts": str(fleet.known_hosts),
+                    "ssh_config": "",
+                    "command_timeout": 2,
+                    "progress_interval": 0.5,
+                }
+            }
+        )
+    )
+    readiness = Path(sys.executable).with_name("readiness")
+    argv = [str(readiness), "-f", str(config), "validate", "--hosts", "fleet"]
+    proc = subprocess.run(
+        [*argv, "-c", "environment", "-i", str(fleet.inventory), "--json"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = proc.stderr.splitlines()
+    progress = [ln for ln in lines if " done, " in ln]
+    assert progress, proc.stderr
+    assert all("\r" not in ln and "\x1b" not in ln for ln in lines)
+    assert "waiting on h000" in progress[-1]
+    assert lines[-1].startswith("[readiness] 3 hosts in ")
+    assert "2 error" in lines[-1]
