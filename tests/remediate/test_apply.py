@@ -1,0 +1,39 @@
+"""readiness.remediate.apply: an applier command that hangs dies with the applier."""
+
+from __future__ import annotations
+
+import pytest
+
+from readiness.collect import ProbeError
+from readiness.inventory import load_inventory
+from readiness.loopback import LoopbackFleet
+from readiness.remediate.apply import run_applier
+from readiness.runner import RunOptions
+from readiness.ssh import SshConnector
+
+from ..services.sshd import wait_for_no_leftovers
+
+
+def test_a_hung_migration_command_is_killed_when_the_applier_is_given_up_on(
+    hostile_fleet: LoopbackFleet,
+) -> None:
+    options = RunOptions(known_hosts=str(hostile_fleet.known_hosts), ssh_config="")
+    healthy = load_inventory(hostile_fleet.inventory).select("h0000")[0]
+    transport = SshConnector(options).open(healthy)
+    request = {
+        "op": "apply",
+        "changes": [
+            {
+                "kind": "run_command",
+                "argv": ["sleep", "1000"],
+                "cwd": str(hostile_fleet.hosts[0].app_root),
+                "timeout_s": 1000,
+            }
+        ],
+    }
+    try:
+        with pytest.raises(ProbeError, match="timed out"):
+            run_applier(transport, request, timeout_s=1)
+    finally:
+        transport.close()
+    assert wait_for_no_leftovers(hostile_fleet) == {}
