@@ -415,9 +415,7 @@ def op_run(spec, as_user=None):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            # Python 3.8 has no user=/group=; only run_as_owner passes as_user, never from
-            # op_repeat's threads, so the forked child runs no other thread's locks.
-            preexec_fn=None if as_user is None else _switcher(as_user),  # noqa: PLW1509
+            **_drop_kwargs(as_user),
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return {"started": False, "error": _err(exc)}
@@ -520,12 +518,20 @@ _DROP_AND_EXEC = (
 )
 
 
+def _drop_kwargs(identity):
+    """Popen arguments making the child ``identity`` before exec: ``user=``/``group=``/
+    ``extra_groups=`` on 3.9+ (done in C, safe with threads), a preexec function on 3.8."""
+    if identity is None or identity[0] == 0:
+        return {}
+    if sys.version_info >= (3, 9):
+        return {"user": identity[0], "group": identity[1], "extra_groups": list(identity[2])}
+    return {"preexec_fn": _switcher(identity)}
+
+
 def _switcher(identity):
-    """A preexec function (runs in the forked child, before exec) that drops to ``identity``;
-    None for uid 0 (the exec wrapper of ``op_run_as_owner`` does the dropping then)."""
+    """A preexec function (3.8: runs in the forked child, before exec) that drops to
+    ``identity``. Only used when no other thread runs (see ``_run_wrapped``)."""
     uid, gid, groups = identity[0], identity[1], list(identity[2])
-    if uid == 0:
-        return None
 
     def switch():
         os.setgroups(groups)
@@ -535,6 +541,15 @@ def _switcher(identity):
             os._exit(126)
 
     return switch
+
+
+def _run_wrapped(spec, identity):
+    """3.8 with other threads (op_repeat) running: no Python code in the forked child; a
+    tiny exec wrapper drops the privileges instead, then execs the argv."""
+    groups = ",".join(str(g) for g in identity[2])
+    wrapper = [sys.executable, "-S", "-c", _DROP_AND_EXEC, str(identity[0]), str(identity[1])]
+    spec = dict(spec, argv=[*wrapper, groups, *spec["argv"]])
+    return op_run(spec, as_user=(0, 0, [], identity[3]))
 
 
 def op_run_as_owner(spec):
@@ -567,13 +582,9 @@ def op_run_as_owner(spec):
     except (OSError, IndexError, KeyError):
         gid = owner
     identity = _identity(owner, gid)
-    if "threading" in sys.modules and sys.modules["threading"].active_count() > 1:
-        # Other threads (op_repeat): no preexec_fn after fork; a tiny exec wrapper drops
-        # the privileges instead, then execs the argv.
-        groups = ",".join(str(g) for g in identity[2])
-        wrapped = [sys.executable, "-S", "-c", _DROP_AND_EXEC, str(owner), str(identity[1]), groups]
-        spec = dict(spec, argv=wrapped + list(spec["argv"]))
-        res = op_run(spec, as_user=(0, 0, [], identity[3]))
+    threads = "threading" in sys.modules and sys.modules["threading"].active_count() > 1
+    if threads and sys.version_info < (3, 9):
+        res = _run_wrapped(spec, identity)
     else:
         res = op_run(spec, as_user=identity)
     res["run_as"] = _user_name(owner)

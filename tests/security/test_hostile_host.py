@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import pwd
 import stat
 import subprocess
 import time
@@ -261,6 +262,29 @@ def test_run_as_owner_inside_concurrent_repeats_drops_in_every_thread(shared_roo
     assert len(res["results"]) == 6
     assert {r["stdout"].strip() for r in res["results"]} == {str(attacker_uid())}
     assert {r["run_as"] for r in res["results"]} == {ATTACKER}
+
+
+def test_the_python_3_8_ways_to_drop_privileges_work_too(shared_root: Path) -> None:
+    """Hosts on 3.8 have no Popen(user=...): a preexec function, or (with threads) an exec
+    wrapper. Both are exercised here on this interpreter."""
+    from readiness.probe import _identity, _run_wrapped, _switcher
+
+    nobody = pwd.getpwnam(ATTACKER)
+    identity = _identity(nobody.pw_uid, nobody.pw_gid)
+    argv = ["sh", "-c", "id -u; id -G"]
+    wrapped = _run_wrapped({"argv": argv, "timeout": 10}, identity)
+    forked = subprocess.run(
+        argv,
+        preexec_fn=_switcher(identity),  # no other thread runs in this test
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    for out in (wrapped["stdout"], forked.stdout):
+        uid, groups = out.split("\n")[:2]
+        assert int(uid) == nobody.pw_uid
+        assert "0" not in groups.split()
 
 
 def test_a_smoke_workflow_in_an_app_owned_tree_runs_as_the_app_user(shared_root: Path) -> None:
