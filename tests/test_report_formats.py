@@ -15,6 +15,7 @@ import pytest
 import requests
 from junitparser import Error, Failure, JUnitXml, Skipped
 from prometheus_client.parser import text_string_to_metric_families
+from sarif_pydantic import Sarif
 
 from readiness.gates import GateReport, GateRow, QualityGate
 from readiness.model import FleetReport, HostReport, Status
@@ -83,6 +84,20 @@ def _prometheus(out: str, report: FleetReport) -> None:
     assert series == {(r.host, r.check_name, r.status.value) for r in report.results}
 
 
+def _sarif(out: str, report: FleetReport) -> None:
+    doc = json.loads(out)
+    Sarif.model_validate(doc)  # the SARIF 2.1.0 object model: types and enums
+    _known_sarif_keys(doc)
+    findings = [r for r in report.results if r.status not in (Status.READY, Status.SKIPPED)]
+    assert len(doc["runs"][0]["results"]) == len(findings)
+
+
+def _tap(out: str, report: FleetReport) -> None:
+    _no_controls(out)
+    points = [line for line in out.split("\n") if re.match(r"(not )?ok \d+ - ", line)]
+    assert out.startswith("TAP version 13\n1..") and len(points) == int(out.split("\n")[1][3:])
+
+
 # One consumer-side check per format: a format added to FORMATS without one fails here.
 READ_BACK: dict[str, Callable[[str, FleetReport], None]] = {
     "text": _hosts_named,
@@ -92,6 +107,8 @@ READ_BACK: dict[str, Callable[[str, FleetReport], None]] = {
     "junit": _junit,
     "nagios": _nagios,
     "prometheus": _prometheus,
+    "sarif": _sarif,
+    "tap": _tap,
 }
 
 
@@ -386,6 +403,115 @@ def test_prometheus_save_is_atomic_and_readable_by_the_collector(tmp_path: Path)
     assert target.read_text().startswith("# HELP readiness_check_status")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["readiness.prom"]  # no temp left
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+# --- SARIF ------------------------------------------------------------------------------
+
+# Property names of the SARIF 2.1.0 objects this renderer writes (OASIS spec §3): a typo'd
+# key would be silently ignored by consumers, so the test refuses any other key.
+SARIF_KEYS = {
+    "$schema", "version", "runs", "tool", "driver", "name", "rules", "id",
+    "shortDescription", "fullDescription", "text", "properties", "invocations",
+    "executionSuccessful", "endTimeUtc", "exitCode", "toolExecutionNotifications", "level",
+    "message", "results", "ruleId", "ruleIndex", "kind", "locations", "logicalLocations",
+    "fullyQualifiedName", "physicalLocation", "artifactLocation", "uri", "region",
+    "startLine", "partialFingerprints",
+}  # fmt: skip
+
+
+def _known_sarif_keys(node: object, in_properties: bool = False) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not in_properties:
+                assert key in SARIF_KEYS or key == "readinessFinding/v1", key
+            _known_sarif_keys(value, in_properties or key in ("properties", "partialFingerprints"))
+    elif isinstance(node, list):
+        for item in node:
+            _known_sarif_keys(item, in_properties)
+
+
+def test_sarif_levels_locations_and_rules() -> None:
+    report = every_status_fleet()
+    doc = json.loads(render(report, "sarif"))
+    assert doc["version"] == "2.1.0"
+    run = doc["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == list(CHECKS)
+    assert rules[0]["shortDescription"]["text"]  # from the check registry
+    by_key = {(r["properties"]["host"], r["ruleId"]): r for r in run["results"]}
+    assert by_key[("h-not_ready", "environment")]["level"] == "error"
+    assert by_key[("h-degraded", "environment")]["level"] == "warning"
+    assert by_key[("h-unreachable", "environment")]["level"] == "error"
+    assert ("h-ready", "environment") not in by_key and ("h-skipped", "environment") not in by_key
+    for (_host, rule), finding in by_key.items():
+        assert rules[finding["ruleIndex"]]["id"] == rule
+    location = by_key[("h-error", "configuration")]["locations"][0]
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == (
+        "file://h-error/srv/app/settings.yaml"
+    )
+    hostile = by_key[(HOSTILE_HOST, "environment")]
+    assert hostile["message"]["text"].startswith(HOSTILE)  # JSON keeps it exactly, escaped
+    assert hostile["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].startswith(
+        "file://web%227%5Cx/"
+    )
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert notes[0]["properties"] == {"host": "gone", "status": "unreachable"}
+    strict = json.loads(render(report, "sarif", fail_on=Status.DEGRADED))
+    levels = {r["level"] for r in strict["runs"][0]["results"]}
+    assert levels == {"error"}
+
+
+def test_sarif_file_location_with_a_line() -> None:
+    from readiness.report.sarif import file_location
+
+    assert file_location({"alert_rules_file": "/etc/a.yml", "alert_rules_line": 7}) == (
+        "/etc/a.yml",
+        7,
+    )
+    assert file_location({"settings_file": "/srv/s.yaml", "line": 3}) == ("/srv/s.yaml", 3)
+    assert file_location({"settings_file": "relative.yaml"}) is None
+    assert file_location({"log_file": "/var/log/x", "line": True}) == ("/var/log/x", None)
+
+
+# --- TAP ------------------------------------------------------------------------------
+
+
+def _prove(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_tool("prove"), "-v", "-e", "cat", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_tap_read_by_prove(tmp_path: Path) -> None:
+    report = every_status_fleet()
+    res = _prove(_write(tmp_path, "r.tap", render(report, "tap")))
+    assert "Parse errors" not in res.stdout, res.stdout
+    assert res.returncode == 1  # failures present
+    # points: 3 per host in Status order (skipped, ready, degraded, not_ready, error,
+    # unreachable, interrupted), then the hostile host (not_ready, degraded, ready), 'gone'
+    assert "Tests=25" in res.stdout and "Failed tests:  10-22, 25" in res.stdout, res.stdout
+    assert "less 3 skipped subtests" in res.stdout
+    strict = _prove(_write(tmp_path, "s.tap", render(report, "tap", fail_on=Status.DEGRADED)))
+    assert "Failed tests:  7-23, 25" in strict.stdout, strict.stdout
+
+
+def test_tap_hostile_text_cannot_forge_a_directive_or_a_line() -> None:
+    out = render(every_status_fleet(), "tap")
+    hostile = [line for line in out.split("\n") if HOSTILE_HOST.replace("\\", "\\\\") in line]
+    assert hostile
+    assert not any(line.startswith("second line") for line in out.split("\n"))
+    skip = next(line for line in out.split("\n") if line.startswith("ok 1 "))
+    assert skip == "ok 1 - h-skipped environment # SKIP environment is skipped"
+
+
+def test_tap_of_a_ready_fleet_passes_prove(tmp_path: Path) -> None:
+    res = _prove(_write(tmp_path, "ok.tap", render(_fleet(Status.READY, Status.SKIPPED), "tap")))
+    assert res.returncode == 0, res.stdout
+    assert "Result: PASS" in res.stdout
 
 
 # --- through the command a user types -----------------------------------------------------

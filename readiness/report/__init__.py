@@ -17,7 +17,9 @@ from .junit import render_junit
 from .markdown import render_markdown
 from .nagios import render_nagios
 from .prometheus import render_prometheus
+from .sarif import render_sarif
 from .table import render_table
+from .tap import render_tap
 from .text import render_text
 
 __all__ = ["EXTENSIONS", "FILE_MODES", "FORMATS", "default_save_path", "render", "save"]
@@ -32,6 +34,8 @@ FORMATS: dict[str, Renderer] = {
     "junit": render_junit,
     "nagios": render_nagios,
     "prometheus": render_prometheus,
+    "sarif": render_sarif,
+    "tap": render_tap,
 }
 EXTENSIONS = {
     "text": "txt",
@@ -41,6 +45,8 @@ EXTENSIONS = {
     "junit": "xml",
     "nagios": "txt",
     "prometheus": "prom",
+    "sarif": "sarif",
+    "tap": "tap",
 }
 
 # Saved files are private (0600) except where a reader runs as another user: node-exporter
