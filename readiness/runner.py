@@ -402,6 +402,10 @@ class _Loop(Generic[T]):
             if self.stopping.is_set():  # interrupted while connecting: start nothing there
                 _quiet_close(transport)
                 return self.failed(host, Status.INTERRUPTED, NOT_AUDITED, t0)
+            given_up = self.results[i]
+            if given_up is not None:  # its deadline passed while connecting: start nothing
+                _quiet_close(transport)
+                return given_up
             self.transports[i] = transport
         try:
             return self.work_fn(host, transport)
