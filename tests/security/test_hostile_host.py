@@ -528,8 +528,10 @@ for _ in range(2_000_000):
     if time.monotonic() > deadline:
         break
     for name in os.listdir(app):
-        if name.startswith(".readiness-tmp-"):
+        if name.startswith(".readiness-tmp-") and not name.endswith(".stolen"):
             path = os.path.join(app, name)
+            if os.path.islink(path):
+                continue
             try:
                 os.rename(path, path + ".stolen")
                 os.symlink(target, path)
