@@ -353,6 +353,8 @@ class _Fix:
             n = 1
             while _exists_at(dfd, target):
                 n += 1
+                if n > 100:  # names planted to make this loop long: stop
+                    raise Refused("%s: too many backup names are taken" % path)
                 target = "%s%s%s.%d" % (name, BACKUP_MARK, self.stamp, n)
             full = os.path.join(parent, target)
             self.snapshot.setdefault(full, {"exists": False})
