@@ -332,6 +332,12 @@ class FleetReport:
         report's own."""
         return verdict_exit_code(self.verdict(fail_on))
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: a small heat map (readiness/report/html.py)."""
+        from .report.html import render_html_fragment  # here: the renderers import the model
+
+        return render_html_fragment(self)
+
     def with_hosts(self, hosts: Iterable[HostReport]) -> FleetReport:
         return replace(self, hosts=tuple(hosts))
 

@@ -98,6 +98,16 @@ def _tap(out: str, report: FleetReport) -> None:
     assert out.startswith("TAP version 13\n1..") and len(points) == int(out.split("\n")[1][3:])
 
 
+def _html(out: str, report: FleetReport) -> None:
+    from .test_report_html import _Dom
+
+    dom = _Dom()
+    dom.feed(out)
+    assert "img" not in dom.tags and dom.tags.count("script") == 2
+    assert len(dom.rows) == len(report.hosts)
+    assert all(len(cells) == len(report.check_names) for _, cells in dom.rows)
+
+
 # One consumer-side check per format: a format added to FORMATS without one fails here.
 READ_BACK: dict[str, Callable[[str, FleetReport], None]] = {
     "text": _hosts_named,
@@ -109,6 +119,7 @@ READ_BACK: dict[str, Callable[[str, FleetReport], None]] = {
     "prometheus": _prometheus,
     "sarif": _sarif,
     "tap": _tap,
+    "html": _html,
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..model import FleetReport, Status
+from .html import render_html
 from .jsonfmt import render_json
 from .junit import render_junit
 from .markdown import render_markdown
@@ -36,6 +37,7 @@ FORMATS: dict[str, Renderer] = {
     "prometheus": render_prometheus,
     "sarif": render_sarif,
     "tap": render_tap,
+    "html": render_html,
 }
 EXTENSIONS = {
     "text": "txt",
@@ -47,6 +49,7 @@ EXTENSIONS = {
     "prometheus": "prom",
     "sarif": "sarif",
     "tap": "tap",
+    "html": "html",
 }
 
 # Saved files are private (0600) except where a reader runs as another user: node-exporter
