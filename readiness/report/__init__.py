@@ -19,11 +19,22 @@ from .markdown import render_markdown
 from .nagios import render_nagios
 from .prometheus import render_prometheus
 from .sarif import render_sarif
+from .sinks import ReportSink, plan_sinks, write_reports
 from .table import render_table
 from .tap import render_tap
 from .text import render_text
 
-__all__ = ["EXTENSIONS", "FILE_MODES", "FORMATS", "default_save_path", "render", "save"]
+__all__ = [
+    "EXTENSIONS",
+    "FILE_MODES",
+    "FORMATS",
+    "ReportSink",
+    "default_save_path",
+    "plan_sinks",
+    "render",
+    "save",
+    "write_reports",
+]
 
 Renderer = Callable[..., str]
 
