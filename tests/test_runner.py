@@ -147,3 +147,70 @@ def test_output_over_the_cap_is_a_per_host_error(tmp_path: Path) -> None:
     )  # type: ignore[arg-type]
     assert report.hosts[0].status is Status.ERROR
     assert "output exceeded limit" in report.hosts[0].reason
+
+
+# --- run_hosts: the one fleet loop, for any per-host work -----------------------------------
+
+
+class _Plain:
+    """A host for the generic loop: only a name (the fake connector ignores the rest)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.address, self.port, self.user = name, "127.0.0.1", 22, None
+        self.key_file, self.groups, self.local = None, (), True
+
+
+class _Connector:
+    """Opens a LocalTransport, after ``delay[name]`` seconds; raises Ctrl-C at ``stop_at``."""
+
+    def __init__(self, delay: dict[str, float] | None = None, stop_at: str = "") -> None:
+        self.delay, self.stop_at = delay or {}, stop_at
+
+    def open(self, host: object) -> Transport:
+        name = getattr(host, "name", "")
+        if name == self.stop_at:
+            raise KeyboardInterrupt
+        time.sleep(self.delay.get(name, 0.0))
+        return LocalTransport()
+
+    def close(self) -> None:
+        return None
+
+
+def _failed(host: object, status: Status, reason: str, began: float) -> str:
+    return f"{status.value}: {reason}"
+
+
+def test_run_hosts_keeps_inventory_order_and_applies_the_deadline_to_any_work() -> None:
+    from readiness.runner import run_hosts
+
+    hosts = [_Plain(n) for n in ("a", "slow", "b")]
+    t0 = time.monotonic()
+    loop = run_hosts(
+        hosts,
+        lambda host, transport: f"done {host.name}",
+        _failed,
+        status_of=lambda r: Status.READY if r.startswith("done") else Status.UNREACHABLE,
+        options=RunOptions(forks=3, host_deadline=0.5, progress=False),
+        connector=_Connector({"slow": 30.0}),
+    )
+    assert time.monotonic() - t0 < 5  # the loop does not wait for the stuck worker
+    assert loop.results == ("done a", "unreachable: host deadline of 0.5s exceeded", "done b")
+    assert loop.interrupted_by == ""
+
+
+def test_run_hosts_ctrl_c_keeps_finished_hosts_and_marks_the_rest_interrupted() -> None:
+    from readiness.runner import run_hosts
+
+    hosts = [_Plain(n) for n in ("a", "b", "c")]
+    loop = run_hosts(
+        hosts,
+        lambda host, transport: f"done {host.name}",
+        _failed,
+        status_of=lambda r: Status.READY,
+        options=RunOptions(forks=1, progress=False),
+        connector=_Connector(stop_at="b"),
+    )
+    assert loop.interrupted_by == "SIGINT"
+    assert loop.results[0] == "done a"
+    assert loop.results[1:] == ("interrupted: not audited: run interrupted (SIGINT)",) * 2
