@@ -60,6 +60,7 @@ _BOOTSTRAP = (
     "sys.stdout.flush();o.write(b'\\x1d'+e.getvalue().encode('utf-8','replace'));o.flush();q(r)\n"
 )
 _START, _END = b"\x1e", b"\x1d"
+_MESSAGES_CAP = 64 * 1024  # what a failed run said: reasons quote at most 500 characters
 _GRACE_S = 1.0
 
 
@@ -138,15 +139,16 @@ def run_bootstrapped(
 
 def split_output(res: CommandResult) -> BootstrapRun:
     """Take the bootstrap's frame apart (stdout and stderr share one stream on a pty)."""
-    out = res.stdout
+    out, cap = res.stdout, _MESSAGES_CAP
     start = out.find(_START)
     if start < 0:
-        answer, messages = b"", out + res.stderr
+        answer, messages = b"", out[:cap] + res.stderr[:cap]
     else:
-        body = out[start + 1 :]
-        end = body.find(_END)  # JSON escapes control characters: the answer holds no GS
-        answer, tail = (body, b"") if end < 0 else (body[:end], body[end + 1 :])
-        messages = out[:start] + res.stderr + tail
+        # One slice of a (possibly 8 MiB) answer, no intermediate copy of the body.
+        end = out.find(_END, start + 1)  # JSON escapes control characters: no GS inside
+        answer = out[start + 1 :] if end < 0 else out[start + 1 : end]
+        tail = b"" if end < 0 else out[end + 1 : end + 1 + cap]
+        messages = out[: min(start, cap)] + res.stderr[:cap] + tail
     return BootstrapRun(
         exit_code=res.exit_code,
         answer=answer,
