@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReadinessError
+from ..hostdata import printable
 from ..model import FleetReport, utcnow
 from ..redact import MASK, Redactor, is_secret_name
 from .db import RunMeta, open_store
@@ -49,7 +50,8 @@ def redact_argv(argv: Sequence[str], redactor: Redactor | None = None) -> str:
         if arg.startswith("-") and not match and is_secret_name(arg.lstrip("-")):
             mask_next = True
         out.append(redactor.text(arg))
-    return " ".join(_quote(a) for a in out)
+    # An argument from a non-UTF-8 name (lone surrogates) is stored as \xNN escapes.
+    return printable(" ".join(_quote(a) for a in out))
 
 
 def _quote(arg: str) -> str:

@@ -182,6 +182,18 @@ def test_a_non_utf8_file_name_never_loses_the_report_or_the_save(
         assert res.returncode in (0, 1), res.stderr
         assert b"Traceback" not in res.stderr
         saved[fmt] = target.read_bytes().decode("utf-8")  # strict: valid UTF-8
+    odd_target = os.fsencode(tmp_path) + b"/\xffreport.json"  # a non-UTF-8 --save name
+    res = run_readiness(
+        "validate",
+        *fleet_args,
+        "-c",
+        "backup_restore",
+        "--save",
+        os.fsdecode(odd_target),
+        cwd=tmp_path,
+    )
+    assert res.returncode in (0, 1), res.stderr
+    assert os.path.exists(odd_target)  # noqa: PTH110 - a bytes path
     report = json.loads(saved["json"])
     recent = _checks(report, "h1")["backup_restore"]["details"]["backups"]["recent"]
     assert "\\xff\\xfe-nightly.dump" in [r["name"] for r in recent]
