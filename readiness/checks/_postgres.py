@@ -100,6 +100,13 @@ HOST_DSN_KEYS = frozenset(
         "load_balance_hosts",
     }
 )
+
+
+def _host_key_allowed(key: str, value: str) -> bool:
+    """``sslrootcert=system`` (the OS trust store) names no controller file: allowed."""
+    return key in HOST_DSN_KEYS or (key == "sslrootcert" and value == "system")
+
+
 # /dev/null is not a directory, so this password file can never exist: libpq finds no
 # password in it and, given explicitly, it replaces PGPASSFILE and ~/.pgpass.
 NO_PASSFILE = "/dev/null/readiness-no-passfile"
@@ -155,7 +162,8 @@ def resolve_target(ctx: CheckContext, f: Findings) -> Target | None:
         return None
     ctx.secret(dsn.password)
     f.details["database"] = {"target": dsn.safe(), "source": source}
-    refused = sorted(set(dsn.options) - HOST_DSN_KEYS) if from_app else []
+    refused = sorted(k for k in dsn.options if not _host_key_allowed(k, dsn.options[k]))
+    refused = refused if from_app else []
     if refused:
         f.details["database"]["refused_keys"] = refused
         f.unknown(
@@ -342,7 +350,7 @@ def connect_args(
     params = {
         key: str(value)
         for key, value in conninfo_to_dict(target.raw).items()
-        if value is not None and key in HOST_DSN_KEYS
+        if value is not None and _host_key_allowed(key, str(value))
     }
     params.update(common)
     params.setdefault("password", "")

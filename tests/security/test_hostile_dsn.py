@@ -159,6 +159,26 @@ def test_a_host_dsn_naming_a_controller_password_file_or_service_is_refused(
     assert result.details["database"]["refused_keys"] == ["passfile", "service", "sslkeylogfile"]
 
 
+def test_a_host_dsn_may_ask_for_the_system_trust_store_but_not_a_controller_file(
+    fake_postgres: FakePostgres, app_tree: Callable[..., Path]
+) -> None:
+    base = f"postgresql://app@127.0.0.1:{fake_postgres.port}/app"
+    system = one(
+        audit_local(
+            app_tree(settings=settings_with(base + "?sslmode=verify-full&sslrootcert=system")),
+            CHECK,
+        )
+    )
+    assert "refused_keys" not in system.details["database"]
+    assert system.details["connection"]["connected"] is False  # tried: the fake has no TLS
+    path = one(
+        audit_local(app_tree(settings=settings_with(base + "?sslrootcert=/dev/zero")), CHECK)
+    )
+    assert path.details["database"]["refused_keys"] == ["sslrootcert"]
+    assert "connection" not in path.details
+    assert fake_postgres.attempts == []
+
+
 def test_a_host_dsn_pointing_hostaddr_elsewhere_is_refused_never_connected(
     fake_postgres: FakePostgres,
     controller_credentials: dict[str, str],
