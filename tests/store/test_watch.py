@@ -1,0 +1,247 @@
+"""`readiness watch`: damping (pure), then the real thing — a watch subprocess scraped by a
+real Prometheus, alerting a real Alertmanager through to a webhook, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from readiness.model import Status
+from readiness.store.watch import AlertTracker
+from tests.services.alertmanager import ALERTMANAGER_BIN
+from tests.services.apps import write_app
+from tests.services.daemon import background_service, free_port
+from tests.services.httpd import HttpServer, start_http_server
+from tests.services.prometheus import PROMETHEUS_BIN
+from tests.store.helpers import fleet
+from tests.store.test_store_cli import READINESS, ROOT, readiness
+
+NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOT_READY = 'readiness_check_status{status="not_ready"} == 1'
+
+
+def _observe(tracker: AlertTracker, status: Status) -> tuple[list[str], list[str]]:
+    fired, resolved = tracker.observe(fleet({"web1": {"env": status}}), NOW)
+    return [a.status.value for a in fired], [a.status.value for a in resolved]
+
+
+def test_an_alert_fires_after_n_bad_results_and_resolves_after_n_good_ones() -> None:
+    tracker = AlertTracker(after=2)
+    R, D, N = Status.READY, Status.DEGRADED, Status.NOT_READY
+    seen = [_observe(tracker, s) for s in (D, R, D, N, N, R, D, R, R, D, D, N)]
+    assert seen == [
+        ([], []),  # soft: one bad result
+        ([], []),  # flapping back: nothing fires
+        ([], []),
+        (["not_ready"], []),  # hard: second bad result in a row
+        ([], []),  # still firing: not fired again
+        ([], []),  # one good result: not resolved yet
+        ([], []),  # bad again: keeps firing
+        ([], []),
+        ([], ["not_ready"]),  # second good result in a row: resolved
+        ([], []),
+        (["degraded"], []),  # fires as a warning...
+        (["not_ready"], ["degraded"]),  # ...escalated: critical replaces the warning
+    ]
+    assert [a.status for a in tracker.firing.values()] == [N]
+
+
+@dataclass
+class _Alerting:
+    url: str
+    receiver: HttpServer
+
+    def notifications(self) -> list[dict[str, Any]]:
+        return [r.json() for r in self.receiver.requests_to("/am-hook", "POST")]
+
+    def direct(self) -> list[dict[str, Any]]:
+        return [r.json() for r in self.receiver.requests_to("/direct", "POST")]
+
+
+@pytest.fixture
+def alerting() -> Iterator[_Alerting]:
+    """An Alertmanager that also notifies resolutions, and one receiver for both hooks."""
+    workdir = Path(tempfile.mkdtemp(prefix="readiness-watch-am-"))
+    with start_http_server() as receiver:
+        receiver.route("/am-hook", method="POST", json={"status": "ok"})
+        receiver.route("/direct", method="POST", json={"status": "ok"})
+        config = {
+            "route": {
+                "receiver": "hook",
+                "group_by": ["alertname", "host", "check"],
+                "group_wait": "200ms",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "hook",
+                    "webhook_configs": [{"url": f"{receiver.url}/am-hook", "send_resolved": True}],
+                }
+            ],
+        }
+        (workdir / "am.yml").write_text(yaml.safe_dump(config))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            with background_service(
+                "alertmanager",
+                [
+                    ALERTMANAGER_BIN,
+                    f"--config.file={workdir / 'am.yml'}",
+                    f"--storage.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",
+                    "--log.level=warn",
+                ],
+                workdir,
+                lambda: _ok(f"{url}/-/ready"),
+                wait_s=20,
+            ):
+                yield _Alerting(url, receiver)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _until(what: str, probe: Callable[[], Any], within: float = 30.0) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got
+        time.sleep(0.25)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _prometheus(workdir: Path, target: str) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+        "scrape_configs": [{"job_name": "readiness", "static_configs": [{"targets": [target]}]}],
+    }
+    (workdir / "prom.yml").write_text(yaml.safe_dump(config))
+    with background_service(
+        "prometheus",
+        [
+            PROMETHEUS_BIN,
+            f"--config.file={workdir / 'prom.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        workdir,
+        lambda: _ok(f"{url}/-/ready"),
+        wait_s=20,
+    ):
+        yield url
+
+
+def _query(prom: str, expr: str) -> list[dict[str, Any]]:
+    try:
+        res = requests.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=2)
+        return list(res.json()["data"]["result"])
+    except (requests.RequestException, ValueError, KeyError):
+        return []
+
+
+@pytest.mark.prometheus
+def test_watch_is_scraped_alerts_and_resolves_then_stops_on_sigterm(
+    alerting: _Alerting, tmp_path: Path
+) -> None:
+    app = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": None})
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n        app_root: {app}\n"
+    )
+    store = tmp_path / "h.db"
+    port = free_port()
+    watch = subprocess.Popen(
+        [
+            READINESS, "watch", "-i", str(inv), "-c", "environment", "--every", "1s",
+            "--jitter", "0", "--listen", f"127.0.0.1:{port}", "--alert-after", "2",
+            "--alertmanager-url", alerting.url, "--webhook", f"{alerting.receiver.url}/direct",
+            "--store", str(store),
+        ],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _until(
+            "watch's first run",
+            lambda: (
+                _ok(f"{base}/metrics") and requests.get(f"{base}/", timeout=2).status_code == 200
+            ),
+        )
+        assert requests.get(f"{base}/healthz", timeout=2).status_code == 503
+        doc = requests.get(f"{base}/", headers={"Accept": "application/json"}, timeout=2).json()
+        assert doc["hosts"][0]["checks"][0]["status"] == "not_ready" and doc["run_id"]
+        assert "<" in requests.get(f"{base}/", timeout=2).text  # HTML by default
+
+        promtool = subprocess.run(
+            ["promtool", "check", "metrics"], input=requests.get(f"{base}/metrics", timeout=2).text,
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert promtool.returncode == 0, promtool.stdout + promtool.stderr
+
+        workdir = Path(tempfile.mkdtemp(prefix="readiness-watch-prom-"))
+        try:
+            for prom in _prometheus(workdir, f"127.0.0.1:{port}"):
+                series = _until("Prometheus to scrape watch", lambda p=prom: _query(p, NOT_READY))
+                assert series[0]["metric"]["host"] == "local"
+                assert series[0]["metric"]["check"] == "environment"
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+        firing = _until(
+            "Alertmanager's firing notification",
+            lambda: [n for n in alerting.notifications() if n["status"] == "firing"],
+        )
+        alert = firing[0]["alerts"][0]
+        assert alert["labels"]["host"] == "local" and alert["labels"]["check"] == "environment"
+        assert alert["labels"]["severity"] == "critical"
+        assert "MAHAVISHNU_AUTH__SECRET" in alert["annotations"]["description"]
+        direct = _until("the direct webhook", alerting.direct)
+        assert direct[0]["status"] == "firing" and direct[0]["recommendations"]
+
+        write_app(app)  # repaired: two good runs resolve the alert
+        _until(
+            "Alertmanager's resolved notification",
+            lambda: [n for n in alerting.notifications() if n["status"] == "resolved"],
+        )
+        _until(
+            "the direct webhook's resolution",
+            lambda: [d for d in alerting.direct() if d["status"] == "resolved"],
+        )
+        assert requests.get(f"{base}/healthz", timeout=2).status_code == 200
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        out, err = watch.communicate(timeout=60)
+    assert watch.returncode == 0, err
+    runs = int(err.strip().splitlines()[-1].split("after ")[1].split(" ")[0])
+    assert f"readiness watch: stopped after {runs} run(s)" in err
+    recorded = json.loads(
+        readiness("history", "--limit", "500", "--format", "json", store=store).stdout
+    )["runs"]
+    assert len(recorded) == runs >= 4
+    assert out == ""
