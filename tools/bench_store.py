@@ -83,9 +83,10 @@ def main() -> None:
                 print(
                     f"  recorded {i + 1} runs; last record {timings[-1] * 1000:.0f} ms", flush=True
                 )
-        print(
-            f"record one run: median {statistics.median(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms"
-        )
+        if timings:
+            print(
+                f"record one run: median {statistics.median(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms"
+            )
         for label, fn in (
             ("history (50 newest runs)", lambda: store.runs(limit=50)),
             (
@@ -99,7 +100,10 @@ def main() -> None:
             ),
             (
                 "history --hosts web0007 (timeline)",
-                lambda: store.timeline(hosts=["web0007"], check=None, since=None),
+                lambda: (
+                    store.host_groups(),
+                    store.timeline(hosts=["web0007"], check=None, since=None),
+                ),
             ),
             (
                 "history --check environment (timeline)",

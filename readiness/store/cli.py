@@ -68,9 +68,9 @@ def history_task(
             return render_runs(store.runs(since=start, kind=kind, limit=limit), fmt), 0
         chosen = None
         if hosts is not None:
-            groups = store.host_groups()
+            groups = store.host_groups(limit)
             chosen = match_hosts(hosts, groups, groups)
-        rows = store.timeline(hosts=chosen, check=check, since=start)
+        rows = store.timeline(hosts=chosen, check=check, since=start, limit=limit)
         return render_timeline(rows, fmt), 0
 
 

@@ -443,18 +443,37 @@ class Store:
         )
         return StoredRun(summary, report)
 
+    def _first_seq(self, limit: int, since: datetime | None) -> int:
+        """The oldest ``seq`` among the newest ``limit`` runs (started since ``since``)."""
+        where, params = ("WHERE started_at >= ?", [ts_text(since)]) if since else ("", [])
+        rows = self._db.execute(
+            f"SELECT MIN(seq) FROM (SELECT seq FROM runs {where} ORDER BY seq DESC LIMIT {int(limit)}) t",  # noqa: S608
+            params,
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 1 << 62
+
     def timeline(
-        self, *, hosts: Iterable[str] | None, check: str | None, since: datetime | None
+        self,
+        *,
+        hosts: Iterable[str] | None,
+        check: str | None,
+        since: datetime | None,
+        limit: int = 50,
     ) -> list[tuple[str, datetime, str, str, Status]]:
-        """(run id, time, host, check, status) rows, oldest first, for the chosen hosts/check."""
-        where, params = ["1 = 1"], []
-        if since is not None:
-            where.append("u.started_at >= ?")
-            params.append(ts_text(since))
+        """(run id, time, host, check, status) rows, oldest first, for the chosen hosts/check,
+        over the newest ``limit`` runs (a range of the results' primary key, so its cost
+        does not grow with the store)."""
+        where: list[str] = ["r.run_seq >= ?"]
+        params: list[Any] = [self._first_seq(limit, since)]
         if check is not None:
             where.append("r.check_name = ?")
             params.append(check)
-        wanted = None if hosts is None else set(hosts)
+        if hosts is not None:
+            names = sorted(set(hosts))
+            if not names:
+                return []
+            where.append(f"r.host IN ({', '.join('?' * len(names))})")
+            params.extend(names)
         rows = self._db.execute(
             "SELECT u.run_id, u.started_at, r.host, r.check_name, r.status FROM results r "  # noqa: S608
             f"JOIN runs u ON u.seq = r.run_seq WHERE {' AND '.join(where)} ORDER BY u.seq, r.host",
@@ -463,15 +482,15 @@ class Store:
         return [
             (str(run_id), parse_ts(str(ts)), str(host), str(chk), Status.parse(str(st)))
             for run_id, ts, host, chk, st in rows
-            if wanted is None or host in wanted
         ]
 
-    def host_groups(self) -> dict[str, tuple[str, ...]]:
-        """Each host's groups as of the latest run that audited it (for ``--hosts GROUP``)."""
+    def host_groups(self, limit: int = 50) -> dict[str, tuple[str, ...]]:
+        """Each host's groups as of the newest of the last ``limit`` runs that audited it
+        (for ``--hosts GROUP``)."""
         out: dict[str, tuple[str, ...]] = {}
         for host, groups in self._db.execute(
-            "SELECT host, groups_json FROM run_hosts h WHERE run_seq = "
-            "(SELECT MAX(run_seq) FROM run_hosts WHERE host = h.host)"
+            "SELECT host, groups_json FROM run_hosts WHERE run_seq >= ? ORDER BY run_seq",
+            (self._first_seq(limit, None),),
         ):
             out[str(host)] = tuple(json.loads(groups))
         return out
