@@ -330,7 +330,7 @@ def _json_key(text, dotted):
 
     try:
         node = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile answer nested past the stack
         return None
     for part in str(dotted).split("."):
         if not isinstance(node, dict) or part not in node:

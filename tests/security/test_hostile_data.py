@@ -303,3 +303,12 @@ peak = tracemalloc.get_traced_memory()[1]
 print(out.getvalue().strip())
 print(peak / 1024 / 1024)
 """
+
+
+def test_the_probe_reads_a_deep_json_answer_as_no_value_not_a_crash() -> None:
+    """Workflow polling reads an id/state from the app's JSON answer on the host."""
+    from readiness import probe
+
+    deep = '{"id": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert probe._json_key(deep, "id") is None
+    assert probe._json_key('{"run": {"id": 7}}', "run.id") == 7
