@@ -618,8 +618,9 @@ _STORE_HELP = {"store": _AUDIT_HELP["store"]}
         "check": "Timelines of this check only",
         "since": "Only runs since an age (7d, 12h) or a date (2026-11-01)",
         "kind": "Only runs of this kind (validate, check-config, remediate, ...)",
-        "limit": "At most this many runs listed (default 50)",
+        "limit": "At most this many runs listed, or in a timeline/trend (default 50)",
         "format": "text, table, json or markdown (default: text)",
+        "trend": "Per check: how many hosts were ready/degraded/not ready in each run",
     }
 )
 def history(
@@ -631,8 +632,10 @@ def history(
     limit: int = 50,
     format: str = "text",
     store: str | None = None,
+    trend: bool = False,
 ) -> None:
-    """List recorded runs, newest first; with --hosts/--check, per host x check timelines."""
+    """List recorded runs, newest first; with --hosts/--check, per host x check timelines;
+    with --trend, per check counts over time (a sparkline of the ready share in text)."""
     from .store.cli import history_task
 
     _store_call(
@@ -644,6 +647,7 @@ def history(
         kind=kind,
         limit=int(limit),
         fmt=format,
+        trend=trend,
     )
 
 

@@ -23,7 +23,14 @@ from .diff import FORMATS as DIFF_FORMATS
 from .diff import diff_reports, render_diff
 from .drift import DriftCollector, drift_across_hosts, drift_over_time, render_drift
 from .history import FORMATS as HISTORY_FORMATS
-from .history import match_hosts, parse_age, parse_since, render_runs, render_timeline
+from .history import (
+    match_hosts,
+    parse_age,
+    parse_since,
+    render_runs,
+    render_timeline,
+    render_trend,
+)
 from .location import StoreLocation
 
 DRIFT_FORMATS = ("text", "table", "json", "markdown")
@@ -57,13 +64,17 @@ def history_task(
     kind: str | None = None,
     limit: int = 50,
     fmt: str = "text",
+    trend: bool = False,
 ) -> tuple[str, int]:
-    """Runs (newest first); with --hosts or --check, per host x check timelines instead."""
+    """Runs (newest first); with --hosts or --check, per host x check timelines instead;
+    with --trend, per check counts of ready/degraded/not ready hosts per run."""
     _fmt(fmt, HISTORY_FORMATS)
     if limit <= 0:
         raise UsageError(f"--limit must be at least 1 (got {limit})")
     start = parse_since(since, utcnow()) if since else None
     with open_store(location) as store:
+        if trend:
+            return render_trend(store.trend(check=check, since=start, limit=limit), fmt), 0
         if hosts is None and check is None:
             return render_runs(store.runs(since=start, kind=kind, limit=limit), fmt), 0
         chosen = None

@@ -484,6 +484,26 @@ class Store:
             for run_id, ts, host, chk, st in rows
         ]
 
+    def trend(
+        self, *, check: str | None, since: datetime | None, limit: int = 50
+    ) -> list[tuple[str, datetime, str, Status, int]]:
+        """(run id, time, check, status, hosts) counts per run, oldest first."""
+        where: list[str] = ["r.run_seq >= ?"]
+        params: list[Any] = [self._first_seq(limit, since)]
+        if check is not None:
+            where.append("r.check_name = ?")
+            params.append(check)
+        rows = self._db.execute(
+            "SELECT u.seq, u.run_id, u.started_at, r.check_name, r.status, COUNT(*) FROM results r "  # noqa: S608
+            f"JOIN runs u ON u.seq = r.run_seq WHERE {' AND '.join(where)} "
+            "GROUP BY u.seq, u.run_id, u.started_at, r.check_name, r.status ORDER BY u.seq",
+            params,
+        )
+        return [
+            (str(run_id), parse_ts(str(ts)), str(chk), Status.parse(str(st)), int(n))
+            for _seq, run_id, ts, chk, st, n in rows
+        ]
+
     def host_groups(self, limit: int = 50) -> dict[str, tuple[str, ...]]:
         """Each host's groups as of the newest of the last ``limit`` runs that audited it
         (for ``--hosts GROUP``)."""

@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from ..errors import UsageError
 from ..model import Status
+from ._text import md_cell, plain
 from .db import RunSummary, ts_text
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "parse_since",
     "render_runs",
     "render_timeline",
+    "render_trend",
+    "sparkline",
 ]
 
 FORMATS = ("text", "table", "json", "markdown")
@@ -112,11 +115,19 @@ def render_runs(runs: Sequence[RunSummary], fmt: str) -> str:
         ]
         for r in runs
     ]
-    return tabulate(rows, headers=headers, tablefmt=_tablefmt(fmt))
+    return _table(rows, headers, fmt)
 
 
 def _tablefmt(fmt: str) -> str:
     return {"markdown": "github", "table": "grid"}.get(fmt, "simple")
+
+
+def _table(rows: list[list[object]], headers: list[str], fmt: str) -> str:
+    """Host-provided text made inert: Markdown cells escaped, control characters shown."""
+    if fmt == "markdown":
+        rows = [[md_cell(str(c)) for c in row] for row in rows]
+        return tabulate(rows, headers=headers, tablefmt="github")
+    return plain(tabulate(rows, headers=headers, tablefmt=_tablefmt(fmt)))
 
 
 def render_timeline(rows: Sequence[tuple[str, datetime, str, str, Status]], fmt: str) -> str:
@@ -147,4 +158,47 @@ def render_timeline(rows: Sequence[tuple[str, datetime, str, str, Status]], fmt:
         for (host, check), statuses in sorted(series.items())
     ]
     headers = ["host", "check", "timeline (old → new)", "latest", "runs", "last run (UTC)"]
-    return tabulate(table, headers=headers, tablefmt=_tablefmt(fmt))
+    return _table(table, headers, fmt)
+
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One character per value in [0, 1]: ▁ (0) … █ (1)."""
+    return "".join(_SPARK[min(len(_SPARK) - 1, int(v * (len(_SPARK) - 1) + 0.5))] for v in values)
+
+
+def render_trend(rows: Sequence[tuple[str, datetime, str, Status, int]], fmt: str) -> str:
+    """Per check, per run: hosts READY / DEGRADED / NOT_READY-or-worse; the sparkline is the
+    share of READY (or SKIPPED) hosts, oldest → newest."""
+    counts: dict[str, dict[str, list[int]]] = {}
+    when: dict[str, datetime] = {}
+    for run_id, started, check, status, n in rows:
+        point = counts.setdefault(check, {}).setdefault(run_id, [0, 0, 0])
+        point[0 if status <= Status.READY else 1 if status is Status.DEGRADED else 2] += n
+        when[run_id] = started
+    if fmt == "json":
+        data = {
+            check: [
+                {
+                    "run_id": r,
+                    "started_at": ts_text(when[r]),
+                    "ready": c[0],
+                    "degraded": c[1],
+                    "not_ready": c[2],
+                }
+                for r, c in points.items()
+            ]
+            for check, points in counts.items()
+        }
+        return json.dumps({"schema": "readiness.trend/1", "checks": data}, indent=2)
+    if not counts:
+        return "no results recorded for these checks"
+    table: list[list[object]] = []
+    for check, points in sorted(counts.items()):
+        values = list(points.values())
+        shares = [c[0] / max(1, sum(c)) for c in values]
+        table.append([check, sparkline(shares), *values[-1], len(values)])
+    headers = ["check", "ready share (old → new)", "ready", "degraded", "not ready+", "runs"]
+    return _table(table, headers, fmt)

@@ -125,3 +125,14 @@ def test_a_baseline_file_round_trips_and_bad_files_are_one_line(tmp_path: Path) 
         load_baseline_file(path)
     with pytest.raises(UsageError, match="cannot read"):
         load_baseline_file(tmp_path / "missing.json")
+
+
+def test_history_tables_escape_host_provided_text() -> None:
+    from readiness.store.history import render_timeline, sparkline
+    from tests.store.helpers import T0
+
+    rows = [("r1", T0, "web|1<b>\x1b[31m", "env", N)]
+    md = render_timeline(rows, "markdown")
+    assert "web\\|1&lt;b&gt;" in md and "\x1b" not in md
+    assert "\x1b" not in render_timeline(rows, "text") and "\\x1b" in render_timeline(rows, "text")
+    assert sparkline([0.0, 0.5, 1.0]) == "▁▅█"

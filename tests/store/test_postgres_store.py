@@ -149,3 +149,36 @@ def test_an_unresponsive_server_times_out(silent_server: tuple[str, int]) -> Non
     with pytest.raises(StoreError, match="cannot connect"):
         open_store(parse_location(f"postgresql://u:pw12345@{host}:{port}/db"), timeout=1)
     assert time.monotonic() - began < 10
+
+
+def test_secret_canaries_reach_no_postgresql_table(
+    pg_cluster: PgCluster, pg_store_url: Callable[[], str], tmp_path: Path
+) -> None:
+    """A real `readiness validate` of an app holding secrets, recorded in PostgreSQL."""
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    jwt, dbpw = "SENTINEL-pg-jwt-1a2b3c4d5e6f", "SENTINEL-pg-dbpw-9f8e"
+    app = write_app(
+        tmp_path / "app",
+        env={
+            "MAHAVISHNU_AUTH__SECRET": jwt,
+            "MAHAVISHNU_OTEL_STORAGE__CONNECTION_STRING": f"postgresql://app:{dbpw}@127.0.0.1:1/a",
+        },
+        settings={"otel_storage": {"enabled": True}},
+    )
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n        app_root: {app}\n"
+    )
+    url = pg_store_url()
+    store_pw = url.split(":")[2].split("@")[0]
+    run = readiness("validate", "-i", str(inv), "--quiet", "--drift", store=url)
+    assert "not recorded" not in run.stderr, run.stderr
+    shown = readiness("show", "latest", "--format", "json", store=url)
+    assert shown.returncode == 0 and "MAHAVISHNU_AUTH__SECRET" in shown.stdout
+    text = _all_text(pg_cluster, url.rsplit("/", 1)[1])
+    assert "MAHAVISHNU_AUTH__SECRET" in text  # recorded, with its drift fingerprint...
+    for secret in (jwt, dbpw, store_pw):
+        assert secret not in text  # ...never its value, nor the store's own password
+        assert secret not in run.stdout + run.stderr + shown.stdout

@@ -93,6 +93,16 @@ def test_runs_are_recorded_and_diffed_through_the_cli(
     assert timeline.returncode == 0
     assert "✓✗✓" in timeline.stdout
 
+    trend = readiness("history", "--trend", store=store)
+    assert trend.returncode == 0
+    assert trend.stdout.splitlines()[2].split() == ["environment", "█▁█", "1", "0", "0", "3"]
+    points = json.loads(readiness("history", "--trend", "--format", "json", store=store).stdout)
+    assert [(p["ready"], p["not_ready"]) for p in points["checks"]["environment"]] == [
+        (1, 0),
+        (0, 1),
+        (1, 0),
+    ]
+
 
 def test_show_re_renders_a_stored_run_in_every_format(
     local_app: tuple[Path, Path], tmp_path: Path
