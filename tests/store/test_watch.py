@@ -3,6 +3,7 @@ real Prometheus, alerting a real Alertmanager through to a webhook, stopped by S
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import signal
@@ -245,3 +246,37 @@ def test_watch_is_scraped_alerts_and_resolves_then_stops_on_sigterm(
     )["runs"]
     assert len(recorded) == runs >= 4
     assert out == ""
+
+
+def test_the_loop_never_overlaps_counts_overruns_and_stops_when_told() -> None:
+    import threading
+
+    from readiness.store.watch import Watcher, WatchState
+
+    starts: list[float] = []
+    active = threading.Lock()
+    durations = iter([0.3, 0.0, 0.0, 0.0])
+
+    def once() -> tuple[Any, str | None]:
+        assert active.acquire(blocking=False), "two runs at once"
+        try:
+            starts.append(time.monotonic())
+            time.sleep(next(durations, 0.0))
+            return fleet({"web1": {"env": Status.READY}}), f"run{len(starts)}"
+        finally:
+            active.release()
+
+    state = WatchState()
+    watcher = Watcher(once, 0.2, state, AlertTracker(), jitter=0.0, max_runs=4)
+    assert watcher.loop() == 0
+    assert state.runs == 4 and state.overruns == 1 and state.run_id == "run4"
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps[0] >= 0.3  # the overrun: the next run starts right after, not during it
+    assert all(g >= 0.19 for g in gaps[1:])
+    assert state.healthy() and state.last_success_ts > 0
+
+    stopper = Watcher(once, 30.0, WatchState(), AlertTracker())
+    threading.Timer(0.3, stopper.stop.set).start()
+    began = time.monotonic()
+    assert stopper.loop() == 0  # stop() ends the 30 s wait at once
+    assert time.monotonic() - began < 5 and stopper.state.runs == 1
