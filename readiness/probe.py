@@ -38,6 +38,10 @@ def _stat_info(path):
         return {"exists": False, "path": path}
     except OSError as exc:
         return {"exists": None, "path": path, "error": _err(exc)}
+    return _info_of(path, st)
+
+
+def _info_of(path, st):
     if stat.S_ISDIR(st.st_mode):
         kind = "dir"
     elif stat.S_ISREG(st.st_mode):
@@ -70,21 +74,160 @@ def _err(exc):
     return "%s: %s" % (type(exc).__name__, getattr(exc, "strerror", None) or exc)
 
 
+# Reading app-controlled paths. The probe often runs as root, and the app user can make
+# any file in its tree a symlink (settings.yaml -> /etc/shadow). A path is therefore
+# opened component by component from "/" with O_NOFOLLOW (openat-style), and a symlink
+# that someone other than root (or the probe's own user) could have planted is followed
+# only as far as that user could follow it: every directory after it must be searchable
+# and the file readable *by that user* (mode bits against its uid and groups). Otherwise
+# the read is refused and nothing of the target is returned.
+_WALK_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_WALK_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_MAX_LINK_HOPS = 40
+_GROUPS = {}
+
+
+# A read an untrusted symlink would turn into more than its owner could read. (An
+# assignment, not a class statement: the pruner ships module-level assignments as is.)
+_Refused = type("_Refused", (OSError,), {})
+
+
+def _groups_of(uid):
+    if uid not in _GROUPS:
+        try:
+            pw = pwd.getpwuid(uid)
+            _GROUPS[uid] = set(os.getgrouplist(pw.pw_name, pw.pw_gid))
+        except (KeyError, OSError):
+            _GROUPS[uid] = set()
+    return _GROUPS[uid]
+
+
+def _may(st, uid, want):
+    """Whether ``uid`` (-1: any other user) has the ``want`` bits (4 read, 1 search)."""
+    mode = st.st_mode
+    if uid == -1:
+        bits = mode
+    elif st.st_uid == uid:
+        bits = mode >> 6
+    elif st.st_gid in _groups_of(uid):
+        bits = mode >> 3
+    else:
+        bits = mode
+    return bits & want == want
+
+
+def _check_suspects(st, suspects, want):
+    for uid in suspects:
+        if not _may(st, uid, want):
+            who = "anyone" if uid == -1 else _user_name(uid)
+            raise _Refused(13, "symlink to a file the app user (%s) cannot read" % who)
+
+
+def _link_suspect(dir_fd, link, me):
+    """None when only root (or the probe's own user) could have put this link here: its
+    owner, in a directory nobody else can write (or sticky). Otherwise the uid whose
+    permissions bound the read: the link's owner, else the directory's (-1: anyone)."""
+    st = os.fstat(dir_fd)
+    loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX
+    trusted = (0, me)
+    if link.st_uid in trusted and st.st_uid in trusted and not loose:
+        return None
+    for uid in (link.st_uid, st.st_uid):
+        if uid not in trusted:
+            return uid
+    return -1
+
+
+def _open_walk(path, directory=False):
+    """An fd of ``path`` (a regular file, or with ``directory`` a directory), opened from "/"
+    one component at a time without following links except as ``_link_suspect`` allows.
+
+    Returns (fd, stat), fd -1 when the last component is not a regular file (nothing is
+    opened then); raises FileNotFoundError, ``_Refused`` or another OSError."""
+    me = os.geteuid()
+    todo = [c for c in os.path.abspath(path).split("/") if c]
+    fd = os.open("/", _WALK_DIR)
+    suspects = []
+    hops = 0
+    try:
+        while todo:
+            name = todo.pop(0)
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                hops += 1
+                if hops > _MAX_LINK_HOPS:
+                    raise OSError("too many levels of symbolic links")
+                suspect = _link_suspect(fd, st, me)
+                if suspect is not None and suspect not in suspects:
+                    suspects.append(suspect)
+                target = os.readlink(name, dir_fd=fd)
+                if target.startswith("/"):
+                    os.close(fd)
+                    fd = -1
+                    fd = os.open("/", _WALK_DIR)
+                todo = [c for c in target.split("/") if c] + todo
+                continue
+            last = not todo
+            if last and not directory and not stat.S_ISREG(st.st_mode):
+                _check_suspects(st, suspects, 4)
+                os.close(fd)
+                return -1, st
+            if (directory or not last) and not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(20, "Not a directory", name)
+            child = os.open(name, _WALK_FILE if last and not directory else _WALK_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            st = os.fstat(fd)
+            _check_suspects(st, suspects, (5 if directory else 4) if last else 1)
+        return fd, os.fstat(fd)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+
+
 def op_stat(spec):
     return _stat_info(spec["path"])
 
 
+def _walked(path, directory=False):
+    """(fd, info) of an app-controlled path read through ``_open_walk``; fd is -1 when there
+    is nothing to read (missing, refused, not a regular file/directory) and info says why."""
+    try:
+        fd, st = _open_walk(path, directory)
+    except FileNotFoundError:
+        return -1, {"exists": False, "path": path}
+    except _Refused as exc:
+        why = "%s: %s" % (path, exc.strerror)
+        return -1, {"exists": None, "path": path, "refused": why, "error": "refused: " + why}
+    except OSError as exc:
+        return -1, {"exists": None, "path": path, "error": _err(exc)}
+    return fd, _info_of(path, st)
+
+
+def _read_fd(fd, limit):
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = os.read(fd, min(1024 * 1024, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def op_file(spec):
-    info = _stat_info(spec["path"])
-    if not info.get("exists") or info.get("type") != "file":
+    fd, info = _walked(spec["path"])
+    if fd < 0:
         return info
     limit = int(spec.get("max_bytes", DEFAULT_MAX_BYTES))
     try:
-        with open(spec["path"], "rb") as fh:
-            data = fh.read(limit + 1)
+        data = _read_fd(fd, limit)
     except OSError as exc:
         info["error"] = _err(exc)
         return info
+    finally:
+        os.close(fd)
     info["truncated"] = len(data) > limit
     info["text"] = data[:limit].decode("utf-8", "replace")
     return info
@@ -107,28 +250,43 @@ def _match(name, pattern):
 def op_list(spec):
     """List a directory (optionally recursive), filtered by fnmatch patterns."""
     root = spec["path"]
-    info = _stat_info(root)
-    if not info.get("exists") or info.get("type") != "dir":
+    fd, info = _walked(root, directory=True)
+    if fd < 0:
+        if isinstance(info.get("error"), str) and "NotADirectory" in info["error"]:
+            return _stat_info(root)
         return info
     patterns = spec.get("patterns") or ["*"]
     recursive = bool(spec.get("recursive", False))
     limit = int(spec.get("max_entries", MAX_ENTRIES))
     entries = []
     truncated = False
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames) + ([] if recursive else sorted(dirnames)):
-            if not any(_match(name, p) for p in patterns):
-                continue
-            full = os.path.join(dirpath, name)
-            if len(entries) >= limit:
-                truncated = True
+    # Walked from the fd just opened, so a directory swapped for a link meanwhile is not
+    # followed; subdirectories that are links are listed, never descended (as os.walk).
+    walk = os.fwalk(".", dir_fd=fd)
+    try:
+        for dirpath, dirnames, filenames, dir_fd in walk:
+            dirnames.sort()
+            for name in sorted(filenames) + ([] if recursive else sorted(dirnames)):
+                if not any(_match(name, p) for p in patterns):
+                    continue
+                if len(entries) >= limit:
+                    truncated = True
+                    break
+                rel = os.path.normpath(os.path.join(dirpath, name))
+                full = os.path.join(root, rel)
+                try:
+                    st = _info_of(full, os.stat(name, dir_fd=dir_fd))
+                except FileNotFoundError:
+                    st = {"exists": False, "path": full}
+                except OSError as exc:
+                    st = {"exists": None, "path": full, "error": _err(exc)}
+                st["name"] = rel
+                entries.append(st)
+            if not recursive or truncated:
                 break
-            st = _stat_info(full)
-            st["name"] = os.path.relpath(full, root)
-            entries.append(st)
-        if not recursive or truncated:
-            break
+    finally:
+        walk.close()
+        os.close(fd)
     info["entries"] = entries
     info["truncated"] = truncated
     return info
@@ -599,6 +757,7 @@ def op_crontab(spec):
 
     lines = []
     errors = []
+    refused = []
     spool = "/var/spool/cron/crontabs"
     if os.geteuid() == 0 and os.path.isdir(spool):
         # root reads every user's crontab from the spool below; `crontab -l` adds nothing.
@@ -616,19 +775,23 @@ def op_crontab(spec):
         glob.glob("/var/spool/cron/*")
     )
     for path in files + list(spec.get("extra_files") or []):
-        if os.path.isdir(path):
-            continue
-        try:
-            with open(path, errors="replace") as fh:
-                lines += [(path, line.rstrip("\n")) for line in fh]
-        except OSError:
-            continue
+        # The system's cron files are root's; an extra file may be the app's (a link
+        # in its tree must not show a root-only file), so all are read like ``file``.
+        fact = op_file({"path": path, "max_bytes": 1024 * 1024})
+        if fact.get("refused"):
+            errors.append(fact["error"])
+            refused.append(fact["refused"])
+        for line in (fact.get("text") or "").splitlines():
+            lines.append((path, line))
     entries = [
         {"source": src, "line": line.strip()}
         for src, line in lines
         if line.strip() and not line.strip().startswith("#")
     ]
-    return {"entries": entries, "errors": errors}
+    out = {"entries": entries, "errors": errors}
+    if refused:
+        out["refused"] = "; ".join(refused)
+    return out
 
 
 def _no_systemd():
@@ -778,16 +941,17 @@ def op_file_wait(spec):
     started = time.monotonic()
     deadline = started + float(spec.get("timeout", 0))
     while True:
-        info = _stat_info(path)
+        fd, info = _walked(path)
         lines = []
-        if info.get("exists") and info.get("type") == "file":
+        if fd >= 0:
             try:
-                with open(path, "rb") as fh:
-                    fh.seek(max(0, info["size"] - tail))
-                    data = fh.read(tail)
+                os.lseek(fd, max(0, info["size"] - tail), os.SEEK_SET)
+                data = _read_fd(fd, tail)[:tail]
             except OSError as exc:
                 info["error"] = _err(exc)
                 data = b""
+            finally:
+                os.close(fd)
             info["complete_last_line"] = data.endswith(b"\n")
             lines = data.decode("utf-8", "replace").splitlines()
             if info["size"] > tail and lines:

@@ -61,10 +61,26 @@ class CheckContext:
     app_object: Any = None
     secrets: set[str] = field(default_factory=set)
     reach: Callable[[str, int], tuple[str, int]] = _direct
+    # Fact keys the check looked at: a fact the probe refused to read (a symlink the app
+    # user could not follow itself) makes the check's verdict "cannot determine".
+    consulted: set[str] = field(default_factory=set)
 
     def fact(self, key: str) -> dict[str, Any]:
+        self.consulted.add(key)
         value = self.facts.get(key)
         return dict(value) if isinstance(value, Mapping) else {}
+
+    def refusals(self) -> list[str]:
+        """Why facts this check depends on were not read: the app's settings and env file
+        (every check judges through ``app``) and each fact it consulted."""
+        keys = ["app:settings", "app:env_file", *sorted(self.consulted)]
+        out: list[str] = []
+        for key in keys:
+            value = self.facts.get(key)
+            why = value.get("refused") if isinstance(value, Mapping) else None
+            if isinstance(why, str) and why not in out:
+                out.append(why)
+        return out
 
     def secret(self, value: str | None) -> None:
         """Declare a value as secret: it will be redacted from every output."""

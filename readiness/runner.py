@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any, Generic, TypeVar
 
 from .appconfig import AppConfig, build_app_config
@@ -289,8 +289,33 @@ def _evaluate(spec: CheckSpec, ctx: CheckContext, redactor: Redactor) -> CheckRe
             ),
         )
     redactor.add(*ctx.secrets)
+    outcome = _undetermined_if_refused(outcome, ctx.refusals())
     return CheckResult.from_outcome(
         spec.name, outcome, host=ctx.host, started=ts, duration_s=time.monotonic() - t0
+    )
+
+
+def _undetermined_if_refused(outcome: Outcome, refusals: list[str]) -> Outcome:
+    """A check that depends on a file the probe refused to read cannot be READY: it judged
+    without that file. READY (and SKIPPED: "not configured" may only mean unread) becomes
+    DEGRADED ("cannot determine"); a worse verdict stays; each names the refusal (details
+    ``refused``)."""
+    if not refusals or outcome.status is Status.ERROR:
+        return outcome
+    why = "cannot determine: " + "; ".join(f"refused: {r}" for r in refusals)
+    details = {**outcome.details, "refused": list(refusals)}
+    status, message = outcome.status, outcome.message
+    if status in (Status.READY, Status.SKIPPED):
+        status, message = Status.DEGRADED, why
+    elif why not in message:
+        message = f"{message} ({why})"
+    recommendations = (
+        *outcome.recommendations,
+        "Point the profile at the real file, or make the link's target readable by the "
+        "user who owns the link",
+    )
+    return replace(
+        outcome, status=status, message=message, details=details, recommendations=recommendations
     )
 
 

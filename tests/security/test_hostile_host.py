@@ -591,14 +591,17 @@ def test_a_racing_process_swapping_temp_files_never_gets_a_root_file(shared_root
 
 
 def _symlinked_env_app(shared_root: Path) -> tuple[Path, Victim]:
-    """An app whose .env is nobody's link to a root-only 0640 env file lacking the JWT secret."""
+    """An app whose .env is nobody's link to a root-owned 0644 env file lacking the JWT secret.
+
+    World-readable, so the audit reads it through the link (nobody could read it too; a
+    link to a file nobody cannot read is refused by the probe: test_hostile_reads.py)."""
     root = write_app(shared_root / "app", env={"MAHAVISHNU_AUTH__SECRET": None})
     secret_dir = shared_root / "shared"
     secret_dir.mkdir()
     real = secret_dir / "env"
     (root / ".env").rename(real)
-    target = Victim(real, real.read_bytes(), 0o640, 0, 0)
-    real.chmod(0o640)
+    target = Victim(real, real.read_bytes(), 0o644, 0, 0)
+    real.chmod(0o644)
     (root / ".env").symlink_to(real)
     chown_tree(root)
     return root, target

@@ -1,0 +1,223 @@
+"""The probe's reads: an app user's symlink never makes a root audit read what it cannot.
+
+readiness runs as root (locally, and over loopback sshd as root and with ``--sudo``); the
+app tree belongs to ``nobody``, who turns the settings file, the env file, the README and
+the alert rules into links to root-only 0600 files holding a canary. The canary must
+appear nowhere (report, details, saved file) and every check must say it refused
+(docs/security.md, "6. Reads of app-controlled paths").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness.model import FleetReport, Status
+from readiness.probe import op_file, op_list
+from tests.services.apps import audit_local, write_app
+
+from .hostile import chown_tree
+
+CANARY = "CANARY-root-only-9f3e2a"
+BIN = Path(sys.executable).parent
+SAVE_JSON = ("--format", "json", "--save")
+CHECKS = ["configuration", "environment", "documentation", "monitoring"]
+LINKED = {
+    "settings/mahavishnu.yaml": "settings",
+    ".env": "env",
+    "README.md": "readme",
+    "monitoring/rules.yml": "rules",
+}
+
+
+def _root_only(directory: Path, name: str) -> Path:
+    """A root-owned 0600 file in a root-only 0700 directory, holding the canary."""
+    directory.mkdir(mode=0o700, exist_ok=True)
+    directory.chmod(0o700)
+    path = directory / name
+    path.write_text(f"secret: {CANARY}\n{CANARY}=1\n# {CANARY}\n")
+    path.chmod(0o600)
+    return path
+
+
+def _hostile_app(shared_root: Path) -> Path:
+    """nobody's app tree whose settings, .env, README and alert rules link to root files."""
+    root = write_app(
+        shared_root / "app", files={"README.md": "# app\n", "monitoring/rules.yml": "groups: []\n"}
+    )
+    vault = shared_root / "root-only"
+    for rel, name in LINKED.items():
+        (root / rel).unlink()
+        (root / rel).symlink_to(_root_only(vault, name))
+    chown_tree(root)
+    return root
+
+
+PROFILE = {"alert_rules_file": "monitoring/rules.yml", "readme_file": "README.md"}
+
+
+def _assert_refused_everywhere(report: FleetReport) -> None:
+    text = json.dumps(report.to_dict(), default=str)
+    assert CANARY not in text
+    for result in report.results:
+        assert result.status is not Status.READY, (result.check_name, result.message)
+        refused = result.details.get("refused")
+        assert refused, (result.check_name, result.message, result.details)
+        assert any("symlink to a file the app user (nobody) cannot read" in r for r in refused)
+    by = {r.check_name: r for r in report.results}
+    assert any("README.md" in r for r in by["documentation"].details["refused"])
+    assert any("rules.yml" in r for r in by["monitoring"].details["refused"])
+    assert any(".env" in r for r in by["environment"].details["refused"])
+
+
+def test_links_to_root_only_files_are_refused_never_read(shared_root: Path) -> None:
+    root = _hostile_app(shared_root)
+    report = audit_local(root, CHECKS, PROFILE)
+    _assert_refused_everywhere(report)
+    ready_ones = [r for r in report.results if r.status is Status.READY]
+    assert ready_ones == []
+
+
+def test_the_command_line_report_and_saved_file_hold_no_canary(shared_root: Path) -> None:
+    root = _hostile_app(shared_root)
+    inv = shared_root / "inv.yml"
+    readiness = {"app_root": str(root), **PROFILE}
+    inv.write_text(
+        json.dumps(
+            {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": readiness}}}}
+        )
+    )
+    saved = shared_root / "report.json"
+    res = subprocess.run(
+        [
+            str(BIN / "readiness"),
+            "validate",
+            "-i",
+            str(inv),
+            "-c",
+            ",".join(CHECKS),
+            *SAVE_JSON,
+            str(saved),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=shared_root,
+    )
+    assert res.returncode == 1, res.stderr
+    assert CANARY not in res.stdout + res.stderr
+    assert CANARY not in saved.read_text()
+    data = json.loads(res.stdout)
+    for check in data["hosts"][0]["checks"]:
+        assert check["status"] != "ready", check
+        assert "refused" in json.dumps(check["details"]), check
+
+
+def test_the_probe_refuses_each_read_op_through_a_foreign_link(shared_root: Path) -> None:
+    root = _hostile_app(shared_root)
+    vault_link = root / "docs"
+    vault_link.symlink_to(shared_root / "root-only")
+    os.lchown(vault_link, *_nobody())
+    for rel in LINKED:
+        fact = op_file({"path": str(root / rel)})
+        assert "text" not in fact and fact["refused"].endswith("cannot read"), fact
+    listing = op_list({"path": str(vault_link)})
+    assert "entries" not in listing and "refused" in listing
+    # A link to a directory on the way is judged the same: nobody cannot search the vault.
+    inner = op_file({"path": str(vault_link / "settings")})
+    assert "text" not in inner and "refused" in inner
+
+
+def _nobody() -> tuple[int, int]:
+    import pwd
+
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+# ---------------------------------------------------------------------------------------------
+# Near misses that must keep working.
+
+
+def test_a_link_inside_the_app_tree_to_another_app_file_is_read(shared_root: Path) -> None:
+    """``current/.env -> ../shared/.env``, both nobody's: nobody can read it, so root may."""
+    root = write_app(shared_root / "app")
+    (root / "shared").mkdir()
+    (root / ".env").rename(root / "shared" / ".env")
+    (root / ".env").symlink_to("shared/.env")
+    chown_tree(root)
+    fact = op_file({"path": str(root / ".env")})
+    assert "MAHAVISHNU_AUTH__SECRET" in fact["text"] and "refused" not in fact
+    report = audit_local(root, ["environment"])
+    assert report.results[0].status is Status.READY, report.results[0].message
+
+
+def test_a_root_owned_link_in_a_root_owned_directory_is_followed(shared_root: Path) -> None:
+    """Deployments where root manages ``current -> releases/N`` (and root-only files)."""
+    base = shared_root / "srv"
+    release = base / "releases" / "7"
+    write_app(release)
+    (base / "current").symlink_to("releases/7")
+    report = audit_local(base / "current", ["environment"])
+    assert report.results[0].status is Status.READY, report.results[0].message
+    assert "refused" not in report.results[0].details
+    secret = _root_only(shared_root / "vault", "env")
+    (shared_root / "vault").chmod(0o755)
+    (release / ".env").unlink()
+    (release / ".env").symlink_to(secret)
+    assert CANARY in op_file({"path": str(base / "current" / ".env")})["text"]
+
+
+def test_run_as_the_app_user_itself_its_own_links_are_read(shared_root: Path) -> None:
+    """The probe as nobody: nobody's links are nobody's reads; the root file stays closed."""
+    root = _hostile_app(shared_root)
+    (root / "own.yaml").write_text("mine: 1\n")
+    (root / "link.yaml").symlink_to("own.yaml")
+    chown_tree(root)
+    # The probe's source on stdin (nobody may not read the checkout), as the controller ships it.
+    code = "import json,sys; exec(sys.stdin.read()); print(json.dumps([op_file({'path': p}) for p in sys.argv[1:]]))"
+    paths = [str(root / "link.yaml"), str(root / "settings/mahavishnu.yaml")]
+    res = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "python3", "-S", "-c", code, *paths],
+        input=Path(op_file.__code__.co_filename)
+        .read_text()
+        .replace('if __name__ == "__main__":', "if False:"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd="/",
+    )
+    own, shadowed = json.loads(res.stdout)
+    assert own["text"] == "mine: 1\n"
+    assert CANARY not in res.stdout and "text" not in shadowed
+
+
+# ---------------------------------------------------------------------------------------------
+# Over loopback sshd, as root (login and --sudo).
+
+
+@pytest.mark.ssh
+@pytest.mark.parametrize("sudo", [False, True], ids=["root-login", "sudo"])
+def test_over_ssh_as_root_links_to_root_only_files_are_refused(
+    ssh_fleet: Any, ssh_options: Callable[..., Any], shared_root: Path, sudo: bool
+) -> None:
+    from readiness import validate
+    from tests.services.sshd import host_entry, write_inventory
+
+    root = _hostile_app(shared_root)
+    entry = host_entry(ssh_fleet, ssh_fleet.hosts[3])
+    entry["readiness"] = {"app_root": str(root), **PROFILE}
+    inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
+    report = validate("h", CHECKS, inventory=str(inventory), options=ssh_options(sudo=sudo))
+    assert report.hosts[0].address != "local"
+    _assert_refused_everywhere(report)
