@@ -152,6 +152,8 @@ def _audit(
                 fail_on=threshold,
             )
             report = run.report
+            if collector is not None:
+                collector.add_host_meta(report)
             if drift:
                 report = _with_drift(report, collector)
             if baseline:
@@ -529,6 +531,14 @@ def _record(
     )
 
 
+def _fingerprints(collector: Any, report: FleetReport) -> Any:
+    """The run's drift fingerprints, the probe's host facts included (None: no collector)."""
+    if collector is None:
+        return None
+    collector.add_host_meta(report)
+    return collector.hosts
+
+
 def _drift_collector(location: StoreLocation) -> Any:
     from .store.record import drift_collector
 
@@ -894,7 +904,7 @@ def watch(
         took = time.monotonic() - began
         watch_info = {"interval_s": every_s, "overran": took > every_s}
         report = replace(run.report, extra={**run.report.extra, "watch": watch_info})
-        fingerprints = collector.hosts if collector is not None else None
+        fingerprints = _fingerprints(collector, report)
         run_id = _record(
             c,
             location,

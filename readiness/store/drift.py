@@ -63,7 +63,17 @@ class DriftCollector:
             secret = is_secret_name(dotted.rsplit(".", 1)[-1], patterns)
             items[f"settings:{dotted}"] = (self.fingerprint(value), secret)
         with self._lock:
-            self.hosts[host] = items
+            self.hosts.setdefault(host, {}).update(items)
+
+    def add_host_meta(self, report: Any) -> None:
+        """What the probe reports about each audited host itself: the python3 interpreter
+        version and the account the audit ran as (``host:python3``, ``host:user``)."""
+        with self._lock:
+            for h in report.hosts:
+                meta = dict(getattr(h, "facts_meta", {}) or {})
+                for key, item in (("python", "host:python3"), ("user", "host:user")):
+                    if meta.get(key) and h.host in self.hosts:
+                        self.hosts[h.host][item] = (self.fingerprint(meta[key]), False)
 
 
 def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:

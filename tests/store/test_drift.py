@@ -105,3 +105,18 @@ def test_fingerprints_are_stored_per_run_and_deduplicated(tmp_path: Path) -> Non
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("h.db*"))
     assert SECRET.encode() not in raw
     assert hashlib.sha256(SECRET.encode()).hexdigest()[:16].encode() not in raw
+
+
+def test_the_interpreter_version_the_probe_saw_is_fingerprinted() -> None:
+    from readiness.model import HostReport
+
+    collector = _collect(b"k" * 32, {h: _app({"X": "1"}) for h in ("a", "b", "c")})
+    report = fleet({h: {"env": Status.READY} for h in ("a", "b", "c")})
+    metas = {"a": "3.11.2", "b": "3.11.2", "c": "3.9.2"}
+    report = report.with_hosts(
+        HostReport(h.host, h.results, facts_meta={"python": metas[h.host], "user": "root"})
+        for h in report.hosts
+    )
+    collector.add_host_meta(report)
+    texts = [f.text for f in drift_across_hosts(collector.hosts)]
+    assert texts == ["c: host:python3 differs from 2 of 3 hosts"]
