@@ -132,7 +132,10 @@ def _audit(
     started = utcnow()
     location = _store_location(c, store)
     verdict = None
-    collector = _drift_collector(location)
+    try:
+        location, collector = _open_for_recording(location, required=baseline or drift)
+    except ReadinessError as exc:
+        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
     try:
         if fmt not in report_mod.FORMATS:
             raise ReadinessError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
@@ -540,9 +543,29 @@ def _fingerprints(collector: Any, report: FleetReport) -> Any:
 
 
 def _drift_collector(location: StoreLocation) -> Any:
+    """For watch's runs: None when the store is off or (this time) unavailable."""
     from .store.record import drift_collector
 
-    return drift_collector(location)
+    try:
+        return drift_collector(location)
+    except ReadinessError:
+        return None
+
+
+def _open_for_recording(location: StoreLocation, *, required: bool) -> tuple[StoreLocation, Any]:
+    """(location, drift collector). A store that cannot be opened is warned about once,
+    now, and not retried after the audit (a dead database would cost its timeout twice);
+    when ``required`` (--baseline, --drift) it is a usage error instead."""
+    from .store.location import parse_location
+    from .store.record import drift_collector
+
+    try:
+        return location, drift_collector(location)
+    except ReadinessError as exc:
+        if required:
+            raise
+        print(f"readiness: warning: run not recorded: {exc}", file=sys.stderr)
+        return parse_location("none"), None
 
 
 @contextlib.contextmanager

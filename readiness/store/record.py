@@ -130,13 +130,13 @@ def record_run(
     return run_id
 
 
-def drift_collector(location: StoreLocation, warn: Any = None) -> DriftCollector | None:
-    """A collector keyed with the store's HMAC key, or None (store off or unavailable:
-    the audit runs anyway, and recording will warn)."""
+def drift_collector(location: StoreLocation) -> DriftCollector | None:
+    """A collector keyed with the store's HMAC key, or None when the store is off.
+
+    Raises :class:`ReadinessError` when the store cannot be opened: the caller warns
+    once and skips recording, rather than waiting for a dead database twice.
+    """
     if not location.enabled:
         return None
-    try:
-        with open_store(location) as store:
-            return DriftCollector(store.hmac_key())
-    except ReadinessError:
-        return None
+    with open_store(location) as store:
+        return DriftCollector(store.hmac_key())

@@ -265,3 +265,24 @@ def test_secret_canaries_reach_neither_the_store_nor_any_output(
     for secret in (JWT, DB_PW, TOKEN, STORE_PW):
         assert secret.encode() not in raw  # ...never its value
         assert secret.encode() not in blob
+
+
+def test_an_unreachable_shared_store_warns_once_and_never_blocks_the_audit(
+    local_app: tuple[Path, Path],
+) -> None:
+    from tests.services.sshd import closed_port
+
+    _, inv = local_app
+    url = f"postgresql://ops:SENTINEL-closed-pw@127.0.0.1:{closed_port()}/readiness"
+    res = validate(inv, url)  # type: ignore[arg-type]
+    assert res.returncode == 0 and "READY" in res.stdout
+    warnings = [line for line in res.stderr.splitlines() if "run not recorded" in line]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "readiness: warning: run not recorded: cannot connect"
+    )
+    assert "SENTINEL-closed-pw" not in res.stderr
+    needed = validate(inv, url, "--baseline")  # type: ignore[arg-type]
+    assert needed.returncode == 2
+    assert needed.stderr.strip().startswith(
+        "readiness: cannot connect to store postgresql://ops:***@"
+    )
