@@ -199,7 +199,7 @@ def _walked(path, directory=False):
         return -1, {"exists": False, "path": path}
     except _Refused as exc:
         why = "%s: %s" % (path, exc.strerror)
-        return -1, {"exists": None, "path": path, "refused": why, "error": "refused: " + why}
+        return -1, {"exists": None, "path": path, "read_refused": why, "error": "refused: " + why}
     except OSError as exc:
         return -1, {"exists": None, "path": path, "error": _err(exc)}
     return fd, _info_of(path, st)
@@ -322,8 +322,47 @@ def op_write_test(spec):
 
 
 def _read_pid(pidfile):
-    with open(pidfile) as fh:
-        return int(fh.read().strip().split()[0])
+    return _pidfile(pidfile)[0]
+
+
+def _pidfile(pidfile):
+    """(pid, the uid who wrote it) of a pidfile, read like ``file`` (a link its owner could
+    not follow is refused). Raises FileNotFoundError, ``_Refused``, OSError, ValueError."""
+    fd, info = _walked(pidfile)
+    if fd < 0:
+        if info.get("exists") is False:
+            raise FileNotFoundError(2, "No such file or directory", pidfile)
+        if info.get("read_refused"):
+            raise _Refused(13, info["read_refused"])
+        raise OSError(info.get("error") or "%s is not a regular file" % pidfile)
+    try:
+        text = _read_fd(fd, 4096).decode("ascii", "replace")
+    finally:
+        os.close(fd)
+    return int(text.strip().split()[0]), info["uid"]
+
+
+def _foreign_pid(pid, writer):
+    """Why the process a pidfile names is not its writer's, or None. A pidfile the app user
+    wrote may name any process (sshd, pid 1): root must not read that process's
+    environment or signal it on the app user's word. The writer must own the process
+    (real, effective and saved uid), unless root or the probe's own user wrote the file."""
+    if writer in (0, os.geteuid()):
+        return None
+    try:
+        with open("/proc/%d/status" % pid) as fh:
+            uids = next((ln.split()[1:4] for ln in fh if ln.startswith("Uid:")), None)
+    except OSError:
+        return None
+    if not uids:
+        return None
+    if all(int(u) == writer for u in uids):
+        return None
+    return "the pidfile belongs to %s, but process %d runs as %s" % (
+        _user_name(writer),
+        pid,
+        _user_name(int(uids[0])),
+    )
 
 
 def _find_pid(match):
@@ -345,13 +384,18 @@ def op_process(spec):
     """Find the service (pidfile or cmdline match) and read its status and environment."""
     out = {"found": False}
     pid = None
+    foreign = None
     if spec.get("pidfile"):
         out["pidfile"] = spec["pidfile"]
         try:
-            pid = _read_pid(spec["pidfile"])
+            pid, writer = _pidfile(spec["pidfile"])
             out["source"] = "pidfile"
+            foreign = _foreign_pid(pid, writer)
         except FileNotFoundError:
             out["pidfile_error"] = "pidfile does not exist"
+        except _Refused as exc:
+            out["pidfile_error"] = "refused: " + exc.strerror
+            out["read_refused"] = exc.strerror
         except (OSError, ValueError, IndexError) as exc:
             out["pidfile_error"] = _err(exc)
     if pid is None and spec.get("match"):
@@ -380,7 +424,10 @@ def op_process(spec):
         out["cmdline"] = []
     out.update(_process_started(base))
     prefixes = spec.get("env_prefixes")
-    if prefixes is not None:
+    if foreign is not None:
+        why = "%s: %s; its environment is not read" % (spec["pidfile"], foreign)
+        out.update({"environ": None, "environ_error": "refused: " + why, "read_refused": why})
+    elif prefixes is not None:
         out.update(_environ(base, prefixes))
     return out
 
@@ -778,9 +825,9 @@ def op_crontab(spec):
         # The system's cron files are root's; an extra file may be the app's (a link
         # in its tree must not show a root-only file), so all are read like ``file``.
         fact = op_file({"path": path, "max_bytes": 1024 * 1024})
-        if fact.get("refused"):
+        if fact.get("read_refused"):
             errors.append(fact["error"])
-            refused.append(fact["refused"])
+            refused.append(fact["read_refused"])
         for line in (fact.get("text") or "").splitlines():
             lines.append((path, line))
     entries = [
@@ -790,7 +837,7 @@ def op_crontab(spec):
     ]
     out = {"entries": entries, "errors": errors}
     if refused:
-        out["refused"] = "; ".join(refused)
+        out["read_refused"] = "; ".join(refused)
     return out
 
 
@@ -981,6 +1028,18 @@ def _pid_of(spec):
     return _find_pid(spec["match"]) if spec.get("match") else None
 
 
+def _foreign_target(target, pid):
+    """Why the drill must not signal ``pid``: its pidfile was written by a user who does
+    not own that process (root would otherwise kill any process on the app user's word)."""
+    if not target.get("pidfile"):
+        return None
+    try:
+        named, writer = _pidfile(target["pidfile"])
+    except (OSError, ValueError, IndexError):
+        return None
+    return _foreign_pid(pid, writer) if named == pid else None
+
+
 def _proc_identity(pid):
     """(start time, state) of a pid from /proc/<pid>/stat, or None when it is gone."""
     try:
@@ -1070,6 +1129,10 @@ def op_terminate(spec):
     out["others_running"] = running
     if len(running) < int(spec.get("min_others", 1)):
         out["refused"] = "no other instance of the service is running"
+        return out
+    foreign = _foreign_target(target, pid)
+    if foreign is not None:
+        out["refused"] = foreign
         return out
     start = _proc_identity(pid)[0] if _proc_identity(pid) else None
     grace = float(spec.get("grace", 30))

@@ -77,7 +77,7 @@ class CheckContext:
         out: list[str] = []
         for key in keys:
             value = self.facts.get(key)
-            why = value.get("refused") if isinstance(value, Mapping) else None
+            why = value.get("read_refused") if isinstance(value, Mapping) else None
             if isinstance(why, str) and why not in out:
                 out.append(why)
         return out

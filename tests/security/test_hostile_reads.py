@@ -9,18 +9,20 @@ appear nowhere (report, details, saved file) and every check must say it refused
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from readiness.model import FleetReport, Status
-from readiness.probe import op_file, op_list
+from readiness.probe import op_file, op_list, op_process, op_terminate
 from tests.services.apps import audit_local, write_app
 
 from .hostile import chown_tree
@@ -129,12 +131,12 @@ def test_the_probe_refuses_each_read_op_through_a_foreign_link(shared_root: Path
     os.lchown(vault_link, *_nobody())
     for rel in LINKED:
         fact = op_file({"path": str(root / rel)})
-        assert "text" not in fact and fact["refused"].endswith("cannot read"), fact
+        assert "text" not in fact and fact["read_refused"].endswith("cannot read"), fact
     listing = op_list({"path": str(vault_link)})
-    assert "entries" not in listing and "refused" in listing
+    assert "entries" not in listing and "read_refused" in listing
     # A link to a directory on the way is judged the same: nobody cannot search the vault.
     inner = op_file({"path": str(vault_link / "settings")})
-    assert "text" not in inner and "refused" in inner
+    assert "text" not in inner and "read_refused" in inner
 
 
 def _nobody() -> tuple[int, int]:
@@ -156,7 +158,7 @@ def test_a_link_inside_the_app_tree_to_another_app_file_is_read(shared_root: Pat
     (root / ".env").symlink_to("shared/.env")
     chown_tree(root)
     fact = op_file({"path": str(root / ".env")})
-    assert "MAHAVISHNU_AUTH__SECRET" in fact["text"] and "refused" not in fact
+    assert "MAHAVISHNU_AUTH__SECRET" in fact["text"] and "read_refused" not in fact
     report = audit_local(root, ["environment"])
     assert report.results[0].status is Status.READY, report.results[0].message
 
@@ -221,3 +223,92 @@ def test_over_ssh_as_root_links_to_root_only_files_are_refused(
     report = validate("h", CHECKS, inventory=str(inventory), options=ssh_options(sudo=sudo))
     assert report.hosts[0].address != "local"
     _assert_refused_everywhere(report)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pidfile is the app's too: it may name any process on the host.
+
+
+@contextlib.contextmanager
+def _process(*, as_nobody: bool = False) -> Iterator[int]:
+    """The pid of a sleeping process whose environment holds the canary (root's, or nobody's)."""
+    argv = ["sleep", "30"]
+    if as_nobody:
+        argv = ["runuser", "-u", "nobody", "--", "env", f"MAHAVISHNU_PLANTED={CANARY}", *argv]
+    env = {"PATH": os.environ["PATH"], "MAHAVISHNU_PLANTED": CANARY}
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        pid = _sleeping_pid(proc.pid)  # runuser forks: the sleep may be its child
+        while pid is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            pid = _sleeping_pid(proc.pid)
+        assert pid is not None, "the planted process did not start"
+        yield pid
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _sleeping_pid(pid: int) -> int | None:
+    todo = [pid]
+    for _ in range(4):
+        for p in todo:
+            try:
+                if Path(f"/proc/{p}/comm").read_text().strip() == "sleep":
+                    return p
+            except OSError:
+                continue
+        children = []
+        for p in todo:
+            for task in Path(f"/proc/{p}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    children += [int(c) for c in task.read_text().split()]
+        todo = children
+    return None
+
+
+def _pidfile_app(shared_root: Path, pid: int) -> Path:
+    root = write_app(shared_root / "app", files={"run/app.pid": f"{pid}\n"})
+    chown_tree(root)
+    return root
+
+
+def test_a_pidfile_naming_a_root_process_does_not_give_root_its_environment(
+    shared_root: Path,
+) -> None:
+    with _process() as pid:
+        root = _pidfile_app(shared_root, pid)
+        fact = op_process({"pidfile": str(root / "run/app.pid"), "env_prefixes": ["MAHAVISHNU_"]})
+        assert fact["environ"] is None and "runs as root" in fact["read_refused"], fact
+        report = audit_local(root, ["environment"], {"pidfile": "run/app.pid"})
+    assert CANARY not in json.dumps(report.to_dict(), default=str)
+    result = report.results[0]
+    assert result.status is not Status.READY
+    assert any("belongs to nobody" in r for r in result.details["refused"])
+
+
+def test_the_drill_never_signals_a_process_a_foreign_pidfile_names(shared_root: Path) -> None:
+    with _process() as pid:
+        root = _pidfile_app(shared_root, pid)
+        fact = op_terminate(
+            {"target": {"pidfile": str(root / "run/app.pid")}, "min_others": 0, "grace": 1}
+        )
+        assert fact["signalled"] is False and "runs as root" in fact["refused"], fact
+        assert _running(pid), "root's process was signalled on nobody's word"
+
+
+def test_a_pidfile_naming_the_app_users_own_process_is_read(shared_root: Path) -> None:
+    with _process(as_nobody=True) as pid:
+        root = _pidfile_app(shared_root, pid)
+        fact = op_process({"pidfile": str(root / "run/app.pid"), "env_prefixes": ["MAHAVISHNU_"]})
+    assert fact["environ"] == {"MAHAVISHNU_PLANTED": CANARY}, fact
+    assert "read_refused" not in fact
