@@ -29,6 +29,7 @@ from .schema import LATEST, MIGRATIONS, render_ddl
 __all__ = ["RunMeta", "RunSummary", "Store", "StoredRun", "open_store"]
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+_REPORT_KEY = "__readiness_report__"
 _CHUNK = 500
 
 
@@ -235,20 +236,18 @@ class Store:
                 )
             )
             for r in host.results:
+                # Key order is kept (renderers show details in the check's order); the id
+                # hashes the sorted form, so equal content is one finding whatever its order.
                 raw = json.dumps(
-                    [r.message, r.details, r.recommendations],
-                    sort_keys=True,
-                    separators=(",", ":"),
-                    default=str,
+                    [r.message, r.details, r.recommendations], separators=(",", ":"), default=str
                 )
                 if raw not in masked:  # most findings repeat across hosts: mask each once
-                    body = json.dumps(
-                        _mask_urls([r.message, r.details, r.recommendations]),
-                        sort_keys=True,
-                        separators=(",", ":"),
-                        default=str,
+                    value = _mask_urls([r.message, r.details, r.recommendations])
+                    body = json.dumps(value, separators=(",", ":"), default=str)
+                    canonical = json.dumps(
+                        value, sort_keys=True, separators=(",", ":"), default=str
                     )
-                    masked[raw] = (finding_id(body), body)
+                    masked[raw] = (finding_id(canonical), body)
                 key, body = masked[raw]
                 findings[key] = body
                 results.append((host.host, r.check_name, r.status.value, float(r.duration_s), key))
@@ -259,7 +258,17 @@ class Store:
             fp_sets[finding_id(body)] = body
             fp_rows.append((host_name, finding_id(body)))
         fingerprint = self.fingerprint(meta.profile_material)
-        extra = dict(report.extra)
+        # The report's typed fields other than hosts ride along in ``extra`` (no migration
+        # needed): show re-renders gates and verdict exactly as the live run did.
+        extra = {
+            **report.extra,
+            _REPORT_KEY: {
+                "suite": report.suite,
+                "quality_gates": report.gates.to_dict() if report.gates is not None else None,
+                "fail_on": report.fail_on.value,
+                "generated_at": ts_text(report.generated_at),
+            },
+        }
         with self._db.transaction():
             rows = self._db.execute(
                 "INSERT INTO runs (run_id, started_at, recorded_at, kind, pattern, controller, "
@@ -432,14 +441,26 @@ class Store:
                 )
             )
         interrupted_by = str(head[2] or "")
+        extra = dict(json.loads(head[3]))
+        typed = dict(extra.pop(_REPORT_KEY, None) or {})
+        gates = None
+        if isinstance(typed.get("quality_gates"), Mapping):
+            from ..gates import GateReport
+
+            gates = GateReport.from_dict(typed["quality_gates"])
         report = FleetReport(
             hosts=tuple(hosts),
-            generated_at=summary.started_at,
+            generated_at=parse_ts(typed["generated_at"])
+            if typed.get("generated_at")
+            else summary.started_at,
             checks=checks,
             title=str(head[0]),
             interrupted=bool(interrupted_by),
             interrupted_by=interrupted_by,
-            extra=json.loads(head[3]),
+            suite=str(typed.get("suite") or ""),
+            gates=gates,
+            fail_on=Status.parse(str(typed.get("fail_on") or Status.NOT_READY.value)),
+            extra=extra,
         )
         return StoredRun(summary, report)
 

@@ -286,3 +286,22 @@ def test_an_unreachable_shared_store_warns_once_and_never_blocks_the_audit(
     assert needed.stderr.strip().startswith(
         "readiness: cannot connect to store postgresql://ops:***@"
     )
+
+
+def test_show_of_a_suite_run_is_the_live_report_with_its_gates(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, inv = local_app
+    store = tmp_path / "h.db"
+    argv = ("check-config", "-i", str(inv), "--quiet")
+    live_text = readiness(*argv, store=store)
+    assert "QUALITY GATES (check-config)" in live_text.stdout
+    assert readiness("show", "latest", store=store).stdout == live_text.stdout
+    live = json.loads(readiness(*argv, "--format", "json", store=store).stdout)
+    shown = json.loads(readiness("show", "latest", "--format", "json", store=store).stdout)
+    assert shown.pop("stored_run")["kind"] == "check-config"
+    for doc in (live, shown):  # per-result times are not stored (the run's start is)
+        for host in doc["hosts"]:
+            for check in host["checks"]:
+                check.pop("timestamp")
+    assert shown == live
