@@ -1,34 +1,124 @@
-"""The ``readiness`` console script: invoke's Program over the same task collection."""
+"""The ``readiness`` console script: invoke's Program over the same task collection.
+
+Differences from ``invoke`` (docs/cli.md):
+
+- only the core options that mean something here (help, version, list, completion);
+  invoke's ``-R/--dry``, ``-T/--command-timeout``, ``-e``, ``-p`` ... are not offered;
+- every command-line mistake is a usage error: one line on stderr, exit 2, with
+  "did you mean" for a mistyped task or option;
+- configuration: invoke's files (/etc/invoke.yaml, ~/.invoke.yaml, ./invoke.yaml) and
+  ./readiness.yaml, the ``readiness:`` section validated key by key;
+- a closed stdout (``| head -1``) ends quietly.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+from pathlib import Path
+
 from invoke.exceptions import Exit, ParseError
+from invoke.parser.argument import Argument
 from invoke.program import Program
 
 from . import __version__
+from .options import did_you_mean
+from .report import silence_stdout
 from .tasks import ns
 
 __all__ = ["main", "program"]
 
+_UNKNOWN = re.compile(r"No idea what '(?P<word>[^']*)' is!")
+_NEEDS_VALUE = re.compile(r"Flag <\w*Argument: (?P<name>[\w-]+)[^>]*> needed value.*")
+
+
+def _usage_line(exc: ParseError) -> str:
+    """invoke's parse error as a user reads it (``--check needs a value``)."""
+    text = str(exc)
+    found = _NEEDS_VALUE.search(text)
+    if found:
+        return f"--{found.group('name')} needs a value"
+    return text
+
 
 class ReadinessProgram(Program):
-    """invoke's Program, except that a command-line parse error is a usage error (exit 2)."""
+    """invoke's Program with readiness's core options, config files and usage errors."""
+
+    def core_args(self) -> list[Argument]:
+        keep = {"help", "version", "list", "list-depth", "list-format", "complete", "config"}
+        keep.add("print-completion-script")
+        return [a for a in super().core_args() if a.name in keep]
+
+    def task_args(self) -> list[Argument]:
+        return []
 
     def parse_core(self, argv: list[str] | None) -> None:
+        self.normalize_argv(argv)
+        self._help_wins()
         try:
-            super().parse_core(argv)
+            self.parse_core_args()
         except ParseError as exc:
             raise Exit(f"readiness: {exc}", code=2) from None
+        if self.args.version.value:
+            self.print_version()
+            raise Exit
+        if self.args["print-completion-script"].value:
+            from invoke.completion.complete import print_completion_script
+
+            print_completion_script(
+                shell=self.args["print-completion-script"].value, names=self.binary_names
+            )
+            raise Exit
+
+    def _help_wins(self) -> None:
+        """``readiness TASK ... -h`` is that task's help, even where a positional argument
+        (``show RUN``) would otherwise take ``-h`` as its value."""
+        args = self.argv[1:]
+        if args and not args[0].startswith("-") and any(a in ("-h", "--help") for a in args[1:]):
+            self.argv = [self.argv[0], "--help", args[0]]
+
+    def update_config(self, merge: bool = True) -> None:
+        """invoke's system and user files, plus ./invoke.yaml (as ``invoke`` run from here)."""
+        self.config.set_project_location(str(Path.cwd()))
+        self.config.load_project(merge=False)
+        runtime = self.args.config.value or os.environ.get("INVOKE_RUNTIME_CONFIG")
+        self.config.set_runtime_path(Path(runtime) if runtime else None)
+        self.config.load_runtime(merge=False)
+        if merge:
+            self.config.merge()
 
     def parse_tasks(self) -> None:
         try:
             super().parse_tasks()
         except ParseError as exc:
-            raise Exit(f"readiness: {exc}", code=2) from None
+            raise Exit(f"readiness: {_usage_line(exc)}{self._hint(str(exc))}", code=2) from None
+
+    def parse_cleanup(self) -> None:
+        try:
+            super().parse_cleanup()
+        except ParseError as exc:
+            raise Exit(f"readiness: {_usage_line(exc)}{self._hint(str(exc))}", code=2) from None
+
+    def _hint(self, message: str) -> str:
+        found = _UNKNOWN.search(message)
+        if not found:
+            return ""
+        word = found.group("word")
+        if word.startswith("-"):
+            flags = {f for ctx in self.parser.contexts.values() for f in ctx.flags}
+            return did_you_mean(word, flags)
+        names = list(self.collection.task_names)
+        names += [a for aliases in self.collection.task_names.values() for a in aliases]
+        return did_you_mean(word, names)
 
 
 program = ReadinessProgram(name="readiness", binary="readiness", namespace=ns, version=__version__)
 
 
 def main() -> None:
-    program.run()
+    try:
+        program.run()
+    except BrokenPipeError:  # --list, --help or completion output into `| head -1`
+        silence_stdout()
+        sys.exit(0)

@@ -14,14 +14,13 @@ non-dict (or the reverse) is refused: it is almost always a typo.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .errors import ProfileError
 
@@ -31,6 +30,7 @@ __all__ = [
     "deep_merge",
     "load_profile_file",
     "merge_layers",
+    "validate_layer",
 ]
 
 # Defaults for a Mahavishnu-style orchestration platform. Checks add their own keys
@@ -150,10 +150,10 @@ def merge_layers(
     defaults: Mapping[str, Any],
     layers: Sequence[tuple[str, Mapping[str, Any]]],
 ) -> Profile:
-    """Merge named layers over ``defaults``; unknown top-level keys are refused with a hint."""
+    """Merge named layers over ``defaults``; every layer is validated against them first."""
     merged = dict(defaults)
     for name, layer in layers:
-        _refuse_unknown_keys(name, layer, defaults)
+        validate_layer(name, layer, defaults)
         try:
             merged = deep_merge(merged, layer)
         except ProfileError as exc:
@@ -161,29 +161,87 @@ def merge_layers(
     return Profile(merged)
 
 
-def _refuse_unknown_keys(name: str, layer: Mapping[str, Any], known: Mapping[str, Any]) -> None:
-    for key in layer:
-        if key not in known:
-            hint = difflib.get_close_matches(str(key), list(known), n=1)
+# Mappings whose keys the user names (a new quality gate, adapter, runbook, setting, range):
+# a new entry is checked against the shape of the first built-in entry.
+OPEN_MAPS = frozenset({"quality_gates", "adapters", "runbooks", "setting_types", "resource_ranges"})
+# Mappings whose entries each have their own keys (one adapter's probe differs from the next).
+FREE_MAPS = frozenset({"adapter_health"})
+
+
+def validate_layer(name: str, layer: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Refuse unknown keys at any depth and values of the wrong type, naming the dotted key
+    and, for files, ``file:line`` (the built-in defaults are the schema; ``null`` is allowed)."""
+    source = getattr(layer, "source", None)
+    _walk(name, source, layer, schema, "")
+
+
+def _walk(
+    name: str, source: str | None, node: Mapping[str, Any], schema: Mapping[str, Any], path: str
+) -> None:
+    from .inventory.strict_yaml import line_of
+
+    for key, value in node.items():
+        dotted = f"{path}.{key}" if path else str(key)
+        line = line_of(node, key)
+        where = f"{source}:{line}" if source and line else name
+        if key in schema:
+            expected = schema[key]
+        elif path in OPEN_MAPS:
+            expected = next(iter(schema.values()), None)
+        else:
+            hint = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ProfileError(f"{name}: unknown profile key {key!r}{suggestion}")
+            raise ProfileError(f"{where}: unknown profile key {dotted!r}{suggestion}")
+        wanted = _wrong_type(value, expected)
+        if wanted:
+            raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {value!r}")
+        if isinstance(value, Mapping) and isinstance(expected, Mapping) and dotted not in FREE_MAPS:
+            _walk(name, source, value, expected, dotted)
+
+
+# (the default's type, the accepted value types, in words). Only numbers, lists and
+# mappings are checked: some true/false settings also take a word (``warn``).
+_KINDS: tuple[tuple[Any, Any, str], ...] = (
+    (bool, object, ""),
+    ((int, float), (int, float), "a number"),
+    ((list, tuple), (list, tuple), "a list"),
+    (Mapping, Mapping, "a mapping"),
+)
+
+
+def _wrong_type(value: Any, expected: Any) -> str | None:
+    """What ``value`` should have been, or None when its type fits ``expected``'s."""
+    if value is None or expected is None:
+        return None
+    for kind, accepted, words in _KINDS:
+        if isinstance(expected, kind):
+            sneaky_bool = isinstance(value, bool) and kind is not bool
+            return None if isinstance(value, accepted) and not sneaky_bool else words or None
+    return None
 
 
 def load_profile_file(path: str | Path) -> dict[str, Any]:
-    """Read a profile YAML file safely; a ``readiness:`` top-level wrapper is accepted."""
+    """Read a profile YAML file with the strict loader (duplicate keys, alias bombs refused);
+    a ``readiness:`` top-level wrapper is accepted. Keys remember their line."""
+    from .errors import InventoryError
+    from .inventory.source import Where
+    from .inventory.strict_yaml import parse_yaml
+
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProfileError(f"cannot read profile {p}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"{p}: not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ProfileError(f"{p}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        data = parse_yaml(text, Where(str(p))) or {}
+    except InventoryError as exc:
+        raise ProfileError(str(exc)) from None
     if not isinstance(data, dict):
         raise ProfileError(f"{p}: a profile must be a mapping, got {type(data).__name__}")
     if set(data) == {"readiness"} and isinstance(data["readiness"], dict):
         data = data["readiness"]
+    with contextlib.suppress(AttributeError):
+        data.source = str(p)  # type: ignore[attr-defined]  # a _LineDict: errors name file:line
     return data

@@ -188,8 +188,11 @@ def get(name: str) -> CheckSpec:
     for spec in _REGISTRY.values():
         if name == spec.name or name in spec.aliases:
             return spec
-    valid = ", ".join(s.name for s in all_checks())
-    raise UsageError(f"unknown check {name!r} (valid checks: {valid})")
+    from .options import did_you_mean
+
+    names = [s.name for s in all_checks()]
+    hint = did_you_mean(name, [*names, *(a for s in all_checks() for a in s.aliases)])
+    raise UsageError(f"unknown check {name!r}{hint} (valid checks: {', '.join(names)})")
 
 
 def resolve_names(

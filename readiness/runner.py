@@ -99,6 +99,17 @@ class RunOptions:
             accept_new_host_keys=self.accept_new_host_keys,
         )
 
+    def __post_init__(self) -> None:
+        """Coerce and range-check every field (``RunOptions(forks="8")`` works, "x" fails)."""
+        from .options import OPTIONS
+
+        for name in self.__dataclass_fields__:
+            spec = OPTIONS.get(name)
+            value = getattr(self, name)
+            if spec is None or spec.kind not in ("int", "float", "bool") or value is None:
+                continue  # paths stay as given ("" means "none" to the SSH layer)
+            object.__setattr__(self, name, spec.coerce(value, f"RunOptions.{name}"))
+
     @property
     def probe(self) -> ProbeSettings:
         return ProbeSettings(

@@ -300,10 +300,8 @@ def catalog(specs: Sequence[CheckSpec] | None = None) -> list[dict[str, Any]]:
 
 
 def render_catalog(fmt: str = "text", specs: Sequence[CheckSpec] | None = None) -> str:
-    """``invoke checks``: a wrapped table (text) or a JSON document of checks and suites."""
+    """``invoke checks``: one block per check, wrapped to the terminal, or a JSON document."""
     import json
-
-    from tabulate import tabulate
 
     entries = catalog(specs)
     pool = all_checks() if specs is None else list(specs)
@@ -316,24 +314,41 @@ def render_catalog(fmt: str = "text", specs: Sequence[CheckSpec] | None = None) 
         return json.dumps({"checks": entries, "suites": suites}, indent=2)
     if fmt != "text":
         raise UsageError(f"unknown format {fmt!r} (valid: text, json)")
-    rows = [
-        [
-            e["name"],
-            ", ".join(e["categories"]),
-            ", ".join(e["suites"]) or "-",
-            "\n".join(e["run_by"]) or "-",
-            e["description"],
-            ", ".join(e["profile_keys"]) or "-",
-        ]
-        for e in entries
-    ]
-    headers = ["check", "categories", "suite", "run by", "examines", "profile keys"]
-    table = tabulate(
-        rows, headers=headers, tablefmt="simple", maxcolwidths=[None, 15, 10, None, 44, 36]
-    )
-    lines = [table, "", "suites:"]
+    width = _terminal_width()
+    lines: list[str] = []
+    for e in entries:
+        lines.append(e["name"] + ("  (opt-in)" if e["opt_in"] else ""))
+        lines += _field("categories", ", ".join(e["categories"]), width)
+        lines += _field("suite", ", ".join(e["suites"]) or "-", width)
+        lines += _field("run by", ", ".join(e["run_by"]) or "-", width)
+        lines += _field("examines", e["description"], width)
+        lines += _field("profile keys", ", ".join(e["profile_keys"]) or "-", width)
+        lines.append("")
+    lines.append("suites:")
+
     for name, suite in SUITES.items():
         n = counts[name]
         found = f"{n} check(s)" if n else "no check registered yet"
-        lines.append(f"  {name:<22} {found}: {suite.wanted()}")
+        lines += _field(name, f"{found}: {suite.wanted()}", width, label_width=22)
     return "\n".join(lines)
+
+
+def _terminal_width() -> int:
+    from .report.style import terminal_width
+
+    return terminal_width()
+
+
+def _field(label: str, text: str, width: int, label_width: int = 13) -> list[str]:
+    """``  label:  text`` wrapped at ``width``; words (profile keys) are never split."""
+    import textwrap
+
+    head = f"  {label + ':':<{label_width}} "
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=head,
+        subsequent_indent=" " * len(head),
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [head.rstrip()]

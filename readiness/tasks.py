@@ -1,8 +1,10 @@
 """Invoke tasks: flags in, ``readiness.api`` call, report out, ``Exit(code)``.
 
 Top-level ``tasks.py`` and the ``readiness`` console script expose this same
-collection. Defaults for inventory, forks and timeouts can live in
-``invoke.yaml`` under ``readiness:``.
+collection. Every option is declared once in :mod:`readiness.options` (type,
+range, help, short flag); :func:`readiness.taskbase.resolve` turns flags and the
+``readiness:`` settings of invoke.yaml / ./readiness.yaml into typed values
+before anything runs, so a bad value is one line and exit 2 (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -17,57 +19,23 @@ from typing import Any
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
 
 from . import report as report_mod
-from .api import INVENTORY_ENV, load_selected_hosts
-from .errors import ReadinessError
+from .api import INVENTORY_ENV, default_inventory_paths, load_selected_hosts
+from .errors import ReadinessError, UsageError
 from .hostdata import printable_streams
 from .interrupt import exit_code_for, handle_signals, signal_name
 from .model import FleetReport, Status, utcnow
 from .runner import RunOptions
 from .suites import SUITES, run_suite
+from .taskbase import load_settings, readiness_task, resolve
 
 __all__ = ["ns"]
 
 printable_streams()  # a report never dies on a character the terminal cannot show
 
-_AUDIT_HELP = {
-    "hosts": "Host pattern: group, host, a,b  a:b  a:&b  a:!b  web*  (default: local)",
-    "check": "Check to run; repeatable or comma list (default: every check of the suite)",
-    "format": "Output format: text, table, json, markdown (default: text)",
-    "json": "Shorthand for --format json",
-    "save": "Also save the report; optional PATH (default: reports/readiness-<time>.<ext>)",
-    "inventory": "Inventory file or directory (default: ./inventories or $READINESS_INVENTORY)",
-    "profile": "Profile YAML file overriding the built-in application defaults",
-    "limit": "Further limit the selected hosts with another pattern (like ansible --limit)",
-    "forks": "Hosts audited at once (default 32)",
-    "connect_timeout": "Seconds to establish an SSH connection (default 10)",
-    "command_timeout": "Seconds one remote command may run (default 60)",
-    "host_deadline": "Seconds one host may take in total (default 120)",
-    "sudo": "Run the probe through `sudo -n` (never prompts)",
-    "accept_new_host_keys": "Trust-on-first-use: record unknown host keys (changed keys still fail)",
-    "known_hosts": "known_hosts file to verify against (default ~/.ssh/known_hosts)",
-    "quiet": "No progress line on stderr",
-    "fail_on": "Exit non-zero from this status up: not_ready (default) or degraded (exit 2)",
-    "group_by": "Table layout: 'group' groups rows by inventory group",
-    "store": "Results store: SQLite path, postgresql://URL, or none (default: $READINESS_STORE, "
-    "invoke.yaml readiness.store, else ~/.local/share/readiness/history.sqlite3)",
-    "baseline": "Fail only on regressions against the accepted baseline (docs/history.md)",
-    "drift": "Add a DRIFT section: hosts whose settings/env differ from most hosts (docs/history.md)",
-}
-
-
-def _cfg(c: Context) -> Mapping[str, Any]:
-    try:
-        value = c.config.get("readiness", {})
-    except AttributeError:
-        return {}
-    return value if isinstance(value, Mapping) else {}
-
-
-# RunOptions that invoke.yaml's ``readiness:`` section may set (flags win where given).
-_CONFIG_OPTIONS = (
+# RunOptions that flags or the ``readiness:`` settings may set.
+_RUN_OPTIONS = (
     "forks",
     "connect_timeout",
     "command_timeout",
@@ -76,200 +44,199 @@ _CONFIG_OPTIONS = (
     "ssh_config",
     "identity_file",
     "max_output",
+    "sudo",
+    "accept_new_host_keys",
+    "quiet",
     "progress_interval",
 )
 
-
-def _inventory(c: Context, flag: str | None) -> str | None:
-    """-i wins, then $READINESS_INVENTORY, then invoke.yaml's readiness.inventory;
-    None lets the API fall back to ./inventories."""
-    return flag or os.environ.get(INVENTORY_ENV) or _cfg(c).get("inventory") or None
-
-
-def _options(c: Context, **given: Any) -> RunOptions:
-    cfg = _cfg(c)
-    base = RunOptions()
-    kw: dict[str, Any] = {}
-    for name in _CONFIG_OPTIONS:
-        value = given.get(name)
-        if value is None:
-            value = cfg.get(name, getattr(base, name))
-        kw[name] = value
-    for flag in ("sudo", "accept_new_host_keys", "quiet"):  # a flag or invoke.yaml turns it on
-        kw[flag] = bool(given.get(flag) or cfg.get(flag, False))
-    return RunOptions(**kw)
+NO_INVENTORY = (
+    "no inventory: pass -i/--inventory PATH, set {env}, or run where ./inventories exists "
+    "(the repository root has an example)"
+)
 
 
-def _emit(report: FleetReport, fmt: str, save: Any, fail_on: Status, group_by: str | None) -> None:
-    text = report_mod.render(report, fmt, fail_on=fail_on, group_by=group_by)
-    print(text)
-    if save:
-        path = save if isinstance(save, str) else report_mod.default_save_path(report, fmt)
-        written = report_mod.save(text, path, mode=report_mod.FILE_MODES.get(fmt))
-        print(f"report saved to {written}", file=sys.stderr)
+def _settings(c: Context) -> dict[str, Any]:
+    try:
+        section = c.config.get("readiness", None)
+    except AttributeError:
+        section = None
+    return load_settings(section)
 
 
-def _audit(
-    c: Context,
-    *,
-    suite: str | None,
-    hosts: str,
-    check: list[str] | None,
-    format: str,
-    json: bool,
-    save: Any,
-    inventory: str | None,
-    profile: str | None,
-    limit: str | None,
-    fail_on: str,
+def _cfg(c: Context) -> dict[str, Any]:
+    """The validated ``readiness:`` settings (the store helpers read store/history_keep)."""
+    return _settings(c)
+
+
+def _typed(
+    c: Context, task: str, given: Mapping[str, Any]
+) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    settings = _settings(c)
+    return resolve(task, given, settings), settings
+
+
+def _inventory(flag: str | None, settings: Mapping[str, Any]) -> str:
+    """-i wins, then $READINESS_INVENTORY, then the settings, then ./inventories; else exit 2."""
+    chosen = flag or os.environ.get(INVENTORY_ENV) or settings.get("inventory") or None
+    if not default_inventory_paths(chosen):
+        raise UsageError(NO_INVENTORY.format(env=INVENTORY_ENV))
+    return chosen or "inventories"
+
+
+def _known_checks(names: list[str]) -> None:
+    """An unknown check name is the first thing to hear about (before a missing inventory)."""
+    if names:
+        from .registry import resolve_names
+
+        resolve_names(names, suite=None)
+
+
+def _run_options(values: Mapping[str, Any], settings: Mapping[str, Any]) -> RunOptions:
+    kw = {k: values[k] if k in values else settings.get(k) for k in _RUN_OPTIONS}
+    return RunOptions(**{k: v for k, v in kw.items() if v is not None})
+
+
+def _usage(exc: ReadinessError) -> Exit:
+    return Exit(f"readiness: {exc}", code=exc.exit_code)
+
+
+def _format(values: Mapping[str, Any], given_format: Any) -> str:
+    fmt = str(values["format"])
+    if values.get("json"):
+        if given_format is not None and fmt != "json":
+            raise UsageError(f"--json and --format {fmt} disagree; give one of them")
+        fmt = "json"
+    if values.get("group_by") and fmt not in ("text", "table", "markdown"):
+        raise UsageError(
+            f"--group-by applies to text, table and markdown, not {fmt} (each host lists its groups)"
+        )
+    return fmt
+
+
+def _emit(
+    report: FleetReport,
+    fmt: str,
+    target: report_mod.SaveTarget | None,
+    fail_on: Status,
     group_by: str | None,
-    store: str | None = None,
-    baseline: bool = False,
-    drift: bool = False,
-    **opts: Any,
+    color: str,
 ) -> None:
-    fmt = "json" if json else format
+    """Save first (a closed pipe must not lose the file), then print."""
+    kw: dict[str, Any] = {"group_by": group_by, "color": color}
+    if target is not None:
+        saved = report_mod.render(report, target.fmt, fail_on=fail_on, **{**kw, "color": "never"})
+        mode = report_mod.FILE_MODES.get(target.fmt)
+        written = report_mod.save(saved, target.final_path(report), mode=mode)
+        print(f"report saved to {written}", file=sys.stderr)
+    report_mod.emit(report_mod.render(report, fmt, fail_on=fail_on, **kw))
+
+
+def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
     started = utcnow()
-    location = _store_location(c, store)
     verdict = None
     try:
-        location, collector = _open_for_recording(location, required=baseline or drift)
-    except ReadinessError as exc:
-        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
-    try:
-        if fmt not in report_mod.FORMATS:
-            raise ReadinessError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
-        threshold = Status.parse(fail_on)
-        inv = _inventory(c, inventory)
+        values, settings = _typed(c, suite if suite in SUITES else "validate", given)
+        fmt = _format(values, given.get("format"))
+        target = report_mod.plan_save(values["save"], fmt)
+        threshold = Status.parse(values["fail_on"])
+        _known_checks(values["check"])
+        inv = _inventory(values["inventory"], settings)
+        location = _store_location(c, values["store"])
+        required = bool(values["baseline"] or values["drift"])
+        location, collector = _open_for_recording(location, required=required)
         # Ctrl-C/SIGTERM during the run: the fleet loop returns the partial report, which is
         # rendered and saved; a second one while saving leaves the previous file intact.
         with handle_signals(), _observing(collector):
             run = run_suite(
-                suite or "validate",
-                hosts,
-                check or None,
+                suite,
+                values["hosts"],
+                values["check"] or None,
                 inventory=inv,
-                limit=limit,
-                profile=profile,
-                options=_options(c, **opts),
+                limit=values["limit"],
+                profile=values["profile"],
+                options=_run_options(values, settings),
                 fail_on=threshold,
             )
             report = run.report
             if collector is not None:
                 collector.add_host_meta(report)
-            if drift:
+            if values["drift"]:
                 report = _with_drift(report, collector)
-            if baseline:
+            if values["baseline"]:
                 verdict = _judge_baseline(location, report, threshold)
                 report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
-            _emit(report, fmt, save, threshold, group_by)
+            _emit(report, fmt, target, threshold, values["group_by"], values["color"])
             if verdict is not None and fmt != "json":
-                print(render_verdict(verdict))
-            if drift and fmt != "json":
-                print(_drift_text(report))
+                report_mod.emit(render_verdict(verdict))
+            if values["drift"] and fmt != "json":
+                report_mod.emit(_drift_text(report))
             fingerprints = collector.hosts if collector is not None else None
             _record(
                 c,
                 location,
                 report,
-                suite or "validate",
-                hosts,
-                limit,
-                profile,
+                suite,
+                values["hosts"],
+                values["limit"],
+                values["profile"],
                 started,
                 fingerprints=fingerprints,
             )
     except KeyboardInterrupt as exc:
         raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:
-        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
-    except ValueError as exc:
-        raise Exit(f"readiness: {exc}", code=2) from None
+        raise _usage(exc) from None
     code = verdict.exit_code if verdict is not None else run.exit_code
     if code:
         raise Exit(code=code)
 
 
-@task(
-    help=_AUDIT_HELP,
-    iterable=["check"],
-    optional=["save"],
-    aliases=["validate-production"],
-)
+@readiness_task(iterable=["check"], optional=["save"], aliases=["validate-production"])
 def validate(
     c: Context,
-    hosts: str = "local",
+    hosts: str | None = None,
     check: list[str] | None = None,
-    format: str = "text",
+    format: str | None = None,
     json: bool = False,
     save: Any = None,
     inventory: str | None = None,
     profile: str | None = None,
     limit: str | None = None,
-    forks: int | None = None,
-    connect_timeout: float | None = None,
-    command_timeout: float | None = None,
-    host_deadline: float | None = None,
+    forks: Any = None,
+    connect_timeout: Any = None,
+    command_timeout: Any = None,
+    host_deadline: Any = None,
     sudo: bool = False,
     accept_new_host_keys: bool = False,
     known_hosts: str | None = None,
     quiet: bool = False,
-    fail_on: str = "not_ready",
+    fail_on: str | None = None,
     group_by: str | None = None,
+    color: str | None = None,
     store: str | None = None,
     baseline: bool = False,
     drift: bool = False,
 ) -> None:
     """Audit hosts for production readiness (the 8 checks of the original validator).
 
-    Exit codes: 0 every result READY/DEGRADED/SKIPPED; 1 anything NOT_READY, ERROR
-    or UNREACHABLE (or DEGRADED with --fail-on degraded); 2 usage errors; 130/143
+    Exit codes: 0 every result READY/DEGRADED/SKIPPED; 1 anything NOT_READY, ERROR or
+    UNREACHABLE (or DEGRADED with --fail-on degraded); 2 usage errors; 130/143
     interrupted by SIGINT/SIGTERM (the partial report is still printed and saved).
     """
-    _audit(
-        c,
-        suite="validate",
-        hosts=hosts,
-        check=check,
-        format=format,
-        json=json,
-        save=save,
-        inventory=inventory,
-        profile=profile,
-        limit=limit,
-        fail_on=fail_on,
-        group_by=group_by,
-        forks=forks,
-        connect_timeout=connect_timeout,
-        command_timeout=command_timeout,
-        host_deadline=host_deadline,
-        sudo=sudo,
-        accept_new_host_keys=accept_new_host_keys,
-        known_hosts=known_hosts,
-        quiet=quiet,
-        store=store,
-        baseline=baseline,
-        drift=drift,
-    )
+    given = dict(locals())
+    given.pop("c")
+    _audit(c, "validate", given)
 
 
-@task(
-    help={
-        "hosts": "Host pattern (default: all)",
-        "inventory": _AUDIT_HELP["inventory"],
-        "limit": _AUDIT_HELP["limit"],
-        "profile": _AUDIT_HELP["profile"],
-        "format": "text (default) or json (the whole effective profile per host)",
-        "vars": "Also show each host's merged inventory variables, secrets masked",
-    }
-)
+@readiness_task()
 def inventory(
     c: Context,
-    hosts: str = "all",
+    hosts: str | None = None,
     inventory: str | None = None,
     limit: str | None = None,
     profile: str | None = None,
-    format: str = "text",
+    format: str | None = None,
     vars: bool = False,
 ) -> None:
     """List the selected hosts with address, port, user and effective readiness profile.
@@ -278,28 +245,34 @@ def inventory(
     the paths they resolve to on the host; --format json prints the whole effective
     profile. Secrets are redacted either way.
     """
+    given = dict(locals())
+    given.pop("c")
     from .api import profile_layers
     from .inventory_view import render_inventory
 
     try:
-        if format not in ("text", "json"):
-            raise ReadinessError(f"unknown format {format!r} (valid: text, json)")
-        inv = _inventory(c, inventory)
-        selected = load_selected_hosts(hosts, inventory=inv, limit=limit)
-        print(render_inventory(selected, profile_layers(profile), format, show_vars=vars))
+        values, settings = _typed(c, "inventory", given)
+        inv = _inventory(values["inventory"], settings)
+        selected = load_selected_hosts(values["hosts"], inventory=inv, limit=values["limit"])
+        text = render_inventory(
+            selected, profile_layers(values["profile"]), values["format"], show_vars=values["vars"]
+        )
     except ReadinessError as exc:
-        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
+        raise _usage(exc) from None
+    report_mod.emit(text)
 
 
-@task(help={"format": "Output format: text (a table, default) or json"})
-def checks(c: Context, format: str = "text") -> None:
+@readiness_task()
+def checks(c: Context, format: str | None = None) -> None:
     """List every check: categories, suites that run it, what it examines, profile keys."""
     from .suites import render_catalog
 
     try:
-        print(render_catalog(format))
+        values, _ = _typed(c, "checks", {"format": format})
+        text = render_catalog(values["format"])
     except ReadinessError as exc:
-        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
+        raise _usage(exc) from None
+    report_mod.emit(text)
 
 
 def _suite_task(suite: str) -> Any:
@@ -307,39 +280,29 @@ def _suite_task(suite: str) -> Any:
     spec = SUITES[suite]
 
     def run(c: Context, **flags: Any) -> None:
-        _audit(c, suite=suite, **flags)
+        _audit(c, suite, flags)
 
-    run.__signature__ = inspect.signature(validate)  # type: ignore[attr-defined]
+    run.__signature__ = inspect.signature(validate.body)  # type: ignore[attr-defined]
     run.__name__ = suite.replace("-", "_")
     run.__doc__ = (
         f"{spec.title}: {spec.description}\n\n"
         "Exit codes: 0 every quality gate passes; 1 a critical gate fails; 3 only non-critical "
         "gates fail or lack data; 2 usage errors; 130/143 interrupted (docs/exit-codes.md)."
     )
-    return task(help=_AUDIT_HELP, iterable=["check"], optional=["save"])(run)
+    return readiness_task(iterable=["check"], optional=["save"])(run)
 
 
 _SUITE_TASKS = {name: _suite_task(name) for name in SUITES if name != "validate"}
 
 
-@task(
-    help={
-        "hosts": "Number of loopback sshd hosts to start (1..1000, default 10)",
-        "forks": "Hosts audited at once, for the suite and the floor alike (default 32)",
-        "rounds": "Measure the floor and the suite this many times each (1..5, default 1)",
-        "check": "Check to run; repeatable (default: every check of the validate suite)",
-        "command_timeout": "Seconds one remote command may run (default 60)",
-        "hostile": "Instead: 5 % refused, 2.6 % silent, 2.4 % hanging hosts; check every row",
-    },
-    iterable=["check"],
-)
+@readiness_task(iterable=["check"])
 def bench(
     c: Context,
-    hosts: int = 10,
-    forks: int = 32,
-    rounds: int = 1,
+    hosts: Any = None,
+    forks: Any = None,
+    rounds: Any = None,
     check: list[str] | None = None,
-    command_timeout: float = 60.0,
+    command_timeout: Any = None,
     hostile: bool = False,
 ) -> None:
     """Benchmark the validate suite on N loopback sshd hosts against the bare-SSH floor.
@@ -347,59 +310,49 @@ def bench(
     With --hostile: 5 % refused, 2.6 % stalling before the banner and 2.4 % hanging probes
     (25/13/12 of 500), every row's classification, sshd login counts and remote leftovers.
     """
+    given = dict(locals())
+    given.pop("c")
     from .bench import format_hostile, format_result, run_bench, run_hostile_bench
+    from .registry import resolve_names
 
-    if hostile:
-        n = int(hosts)
-        try:
-            hostile_result = run_hostile_bench(
-                n,
-                refused=n * 5 // 100,
-                stalling=n * 26 // 1000,
-                hanging=n * 24 // 1000,
-                forks=int(forks),
-                command_timeout=float(command_timeout),
-                checks=check or None,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise Exit(f"readiness bench: {exc}", code=2) from None
-        print(format_hostile(hostile_result))
-        return
     try:
-        result = run_bench(
-            int(hosts),
-            forks=int(forks),
-            rounds=int(rounds),
-            checks=check or None,
-            command_timeout=float(command_timeout),
-        )
-    except (ValueError, RuntimeError) as exc:
-        raise Exit(f"readiness bench: {exc}", code=2) from None
-    print(format_result(result))
+        values, _ = _typed(c, "bench", given)
+        if values["check"]:
+            resolve_names(values["check"])  # an unknown name is a usage error before the fleet
+        n = values["hosts"]
+        if values["hostile"]:
+            text = format_hostile(
+                run_hostile_bench(
+                    n,
+                    refused=n * 5 // 100,
+                    stalling=n * 26 // 1000,
+                    hanging=n * 24 // 1000,
+                    forks=values["forks"],
+                    command_timeout=values["command_timeout"],
+                    checks=values["check"] or None,
+                )
+            )
+        else:
+            text = format_result(
+                run_bench(
+                    n,
+                    forks=values["forks"],
+                    rounds=values["rounds"],
+                    checks=values["check"] or None,
+                    command_timeout=values["command_timeout"],
+                )
+            )
+    except ReadinessError as exc:
+        raise _usage(exc) from None
+    except RuntimeError as exc:
+        raise Exit(f"readiness bench: {exc}", code=1) from None
+    report_mod.emit(text)
 
 
-@task(
-    help={
-        **{k: _AUDIT_HELP[k] for k in ("hosts", "inventory", "profile", "limit", "forks")},
-        **{k: _AUDIT_HELP[k] for k in ("connect_timeout", "command_timeout", "host_deadline")},
-        **{k: _AUDIT_HELP[k] for k in ("accept_new_host_keys", "known_hosts", "quiet")},
-        "check": "Check to fix; repeatable or comma list (default: every check that has a fixer)",
-        "apply": "Carry the plan out (default: dry run, print the plan as a diff)",
-        "yes": "Apply to several hosts without asking (required when there is no terminal)",
-        "run_migrations": (
-            "Plan (and with --apply run, on the host) the profile's migration_command when the "
-            "audit reports pending migrations; never a guessed tool, and it cannot be reverted"
-        ),
-        "sudo": "Run the audit and the fixes through `sudo -n` (never prompts)",
-        "format": "Output format: text or json (default: text)",
-        "audit_log": "JSON-lines audit log (default: ~/.local/state/readiness/remediation-audit.jsonl)",
-        "store": _AUDIT_HELP["store"],
-    },
-    iterable=["check"],
-)
+@readiness_task(iterable=["check"])
 def remediate(
     c: Context,
-    hosts: str = "local",
+    hosts: str | None = None,
     check: list[str] | None = None,
     inventory: str | None = None,
     profile: str | None = None,
@@ -408,12 +361,12 @@ def remediate(
     yes: bool = False,
     run_migrations: bool = False,
     sudo: bool = False,
-    format: str = "text",
+    format: str | None = None,
     audit_log: str | None = None,
-    forks: int | None = None,
-    connect_timeout: float | None = None,
-    command_timeout: float | None = None,
-    host_deadline: float | None = None,
+    forks: Any = None,
+    connect_timeout: Any = None,
+    command_timeout: Any = None,
+    host_deadline: Any = None,
     accept_new_host_keys: bool = False,
     known_hosts: str | None = None,
     quiet: bool = False,
@@ -428,50 +381,49 @@ def remediate(
     host was unreachable; 2 usage errors and refused confirmation; 130/143 interrupted
     (docs/remediation.md).
     """
+    given = dict(locals())
+    given.pop("c")
     from .remediate.cli import run_remediate_task
 
-    opts = _options(
-        c,
-        forks=forks,
-        connect_timeout=connect_timeout,
-        command_timeout=command_timeout,
-        host_deadline=host_deadline,
-        known_hosts=known_hosts,
-        sudo=sudo,
-        accept_new_host_keys=accept_new_host_keys,
-        quiet=quiet,
-    )
-    started = utcnow()
-    location = _store_location(c, store)
-    finished: list[Any] = []
     try:
+        values, settings = _typed(c, "remediate", given)
+        inv = _inventory(values["inventory"], settings)
+        started = utcnow()
+        location = _store_location(c, values["store"])
+        finished: list[Any] = []
         # Ctrl-C/SIGTERM: hosts already remediated keep their results, the rest INTERRUPTED.
         with handle_signals():
             text, code = run_remediate_task(
-                hosts=hosts,
-                check=check,
-                inventory=_inventory(c, inventory),
-                profile=profile,
-                limit=limit,
-                apply=apply,
-                yes=yes,
-                run_migrations=run_migrations,
-                fmt=format,
-                audit_log=audit_log,
-                options=opts,
+                hosts=values["hosts"],
+                check=values["check"],
+                inventory=inv,
+                profile=values["profile"],
+                limit=values["limit"],
+                apply=values["apply"],
+                yes=values["yes"],
+                run_migrations=values["run_migrations"],
+                fmt=values["format"],
+                audit_log=values["audit_log"],
+                options=_run_options(values, settings),
                 sink=finished.append,
             )
-            print(text)
-            _record_remediation(c, location, finished, hosts, limit, profile, started)
+            report_mod.emit(text)
+            _record_remediation(
+                c, location, finished, values["hosts"], values["limit"], values["profile"], started
+            )
     except KeyboardInterrupt as exc:
         raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:
-        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
+        raise _usage(exc) from None
     if code:
         raise Exit(code=code)
 
 
-# invoke's @task returns a Task at runtime; its stubs type it as the wrapped function.
+def all_tasks() -> dict[str, Any]:
+    """Every task of the collection by its primary name (the contract test walks these)."""
+    return {name: ns[name] for name in ns.task_names}
+
+
 production = Collection("production")
 production.add_task(validate, name="validate")
 for _name, _suite in _SUITE_TASKS.items():
@@ -532,14 +484,6 @@ def _record(
     return record_run(
         location, report, meta, keep=_store_keep(c), redacted=redacted, fingerprints=fingerprints
     )
-
-
-def _fingerprints(collector: Any, report: FleetReport) -> Any:
-    """The run's drift fingerprints, the probe's host facts included (None: no collector)."""
-    if collector is None:
-        return None
-    collector.add_host_meta(report)
-    return collector.hosts
 
 
 def _drift_collector(location: StoreLocation) -> Any:
@@ -641,234 +585,236 @@ def _store_call(fn: Any, *args: Any, **kwargs: Any) -> None:
         raise Exit(code=code)
 
 
-_STORE_HELP = {"store": _AUDIT_HELP["store"]}
+def _store_task(c: Context, task: str, given: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Typed values and the store location for a store task."""
+    values, _ = _typed(c, task, given)
+    return values, _store_location(c, values.get("store"))
 
 
-@task(
-    help={
-        **_STORE_HELP,
-        "hosts": "Per-host timelines for hosts or groups matching these globs (a,b  web*)",
-        "check": "Timelines of this check only",
-        "since": "Only runs since an age (7d, 12h) or a date (2026-11-01)",
-        "kind": "Only runs of this kind (validate, check-config, remediate, ...)",
-        "limit": "At most this many runs listed, or in a timeline/trend (default 50)",
-        "format": "text, table, json or markdown (default: text)",
-        "trend": "Per check: how many hosts were ready/degraded/not ready in each run",
-    }
-)
+@readiness_task()
 def history(
     c: Context,
     hosts: str | None = None,
     check: str | None = None,
     since: str | None = None,
     kind: str | None = None,
-    limit: int = 50,
-    format: str = "text",
+    limit: Any = None,
+    format: str | None = None,
     store: str | None = None,
     trend: bool = False,
 ) -> None:
     """List recorded runs, newest first; with --hosts/--check, per host x check timelines;
     with --trend, per check counts over time (a sparkline of the ready share in text)."""
+    given = dict(locals())
+    given.pop("c")
     from .store.cli import history_task
 
+    try:
+        v, location = _store_task(c, "history", given)
+    except ReadinessError as exc:
+        raise _usage(exc) from None
     _store_call(
         history_task,
-        _store_location(c, store),
-        hosts=hosts,
-        check=check,
-        since=since,
-        kind=kind,
-        limit=int(limit),
-        fmt=format,
-        trend=trend,
+        location,
+        hosts=v["hosts"],
+        check=v["check"],
+        since=v["since"],
+        kind=v["kind"],
+        limit=v["limit"],
+        fmt=v["format"],
+        trend=v["trend"],
     )
 
 
-@task(
-    name="history-prune",
-    help={**_STORE_HELP, "keep": "Keep runs younger than this age (90d, 12w, 36h); required"},
-)
+@readiness_task(name="history-prune")
 def history_prune(c: Context, keep: str | None = None, store: str | None = None) -> None:
     """Delete recorded runs older than --keep (and findings no run uses any more)."""
+    given = dict(locals())
+    given.pop("c")
     from .store.cli import prune_task
 
-    if not keep:
-        raise Exit("readiness: history-prune needs --keep AGE (e.g. --keep 90d)", code=2)
-    _store_call(prune_task, _store_location(c, store), keep)
+    try:
+        v, location = _store_task(c, "history-prune", given)
+        if not v["keep"]:
+            raise UsageError("history-prune needs --keep AGE (e.g. --keep 90d)")
+    except ReadinessError as exc:
+        raise _usage(exc) from None
+    _store_call(prune_task, location, v["keep"])
 
 
-@task(
-    help={
-        **_STORE_HELP,
-        "run": "Run id, unique prefix, latest or latest~N",
-        "format": "Any report format: text, table, json, markdown (default: text)",
-    }
-)
-def show(c: Context, run: str, format: str = "text", store: str | None = None) -> None:
+@readiness_task()
+def show(c: Context, run: str, format: str | None = None, store: str | None = None) -> None:
     """Re-render a stored run in any report format (exits 0: it shows, it does not judge)."""
+    given = dict(locals())
+    given.pop("c")
     from .store.cli import show_task
 
-    _store_call(show_task, _store_location(c, store), run, format)
+    try:
+        v, location = _store_task(c, "show", given)
+    except ReadinessError as exc:
+        raise _usage(exc) from None
+    _store_call(show_task, location, v["run"], v["format"])
 
 
-@task(
-    help={
-        **_STORE_HELP,
-        "old": "The earlier run (default: the run before --new of the same pattern and kind)",
-        "new": "The later run (default: latest)",
-        "format": "text, table, json or markdown (default: text)",
-    }
-)
+@readiness_task()
 def diff(
     c: Context,
     old: str | None = None,
     new: str | None = None,
-    format: str = "text",
+    format: str | None = None,
     store: str | None = None,
 ) -> None:
     """What changed between two runs per host x check; exit 1 when anything got worse."""
+    given = dict(locals())
+    given.pop("c")
     from .store.cli import diff_task
 
-    _store_call(diff_task, _store_location(c, store), old, new, format)
+    try:
+        v, location = _store_task(c, "diff", given)
+    except ReadinessError as exc:
+        raise _usage(exc) from None
+    _store_call(diff_task, location, v["old"], v["new"], v["format"])
 
 
-@task(
-    name="baseline-accept",
-    help={
-        **_STORE_HELP,
-        "run": "Run to accept (default: latest)",
-        "hosts": "Accept only these hosts' results (globs over host and group names)",
-        "check": "Accept only this check's results",
-        "name": "Baseline name (default: default)",
-    },
-)
+@readiness_task(name="baseline-accept")
 def baseline_accept(
     c: Context,
     run: str | None = None,
     hosts: str | None = None,
     check: str | None = None,
-    name: str = "default",
+    name: str | None = None,
     store: str | None = None,
 ) -> None:
     """Accept a stored run's results as the baseline that `validate --baseline` ratchets on."""
+    given = dict(locals())
+    given.pop("c")
     from .store.cli import baseline_accept_task
 
+    try:
+        v, location = _store_task(c, "baseline-accept", given)
+    except ReadinessError as exc:
+        raise _usage(exc) from None
     _store_call(
-        baseline_accept_task, _store_location(c, store), run, hosts=hosts, check=check, name=name
+        baseline_accept_task, location, v["run"], hosts=v["hosts"], check=v["check"], name=v["name"]
     )
 
 
-@task(
-    name="baseline-export",
-    help={**_STORE_HELP, "output": "File to write (default: stdout)", "name": "Baseline name"},
-)
+@readiness_task(name="baseline-export")
 def baseline_export(
-    c: Context, output: str | None = None, name: str = "default", store: str | None = None
+    c: Context, output: str | None = None, name: str | None = None, store: str | None = None
 ) -> None:
     """Write the baseline as a JSON file (readiness.baseline/1) to keep in git."""
+    given = dict(locals())
+    given.pop("c")
     from .store.cli import baseline_export_task
 
-    _store_call(baseline_export_task, _store_location(c, store), output, name)
+    try:
+        v, location = _store_task(c, "baseline-export", given)
+    except ReadinessError as exc:
+        raise _usage(exc) from None
+    _store_call(baseline_export_task, location, v["output"], v["name"])
 
 
-@task(
-    name="baseline-import",
-    help={
-        **_STORE_HELP,
-        "file": "A readiness.baseline/1 JSON file",
-        "name": "Store it under this name",
-    },
-)
+@readiness_task(name="baseline-import")
 def baseline_import(
     c: Context, file: str, name: str | None = None, store: str | None = None
 ) -> None:
     """Replace the stored baseline with one from a file (as exported by baseline-export)."""
+    given = dict(locals())
+    given.pop("c")
     from .store.cli import baseline_import_task
 
-    _store_call(baseline_import_task, _store_location(c, store), file, name)
+    try:
+        v, location = _store_task(c, "baseline-import", given)
+    except ReadinessError as exc:
+        raise _usage(exc) from None
+    _store_call(baseline_import_task, location, v["file"], v["name"])
 
 
-@task(
-    help={
-        **_STORE_HELP,
-        "hosts": "Only these hosts (globs over host and group names)",
-        "run": "The run to examine (default: latest)",
-        "since": "Compare each host with itself in this earlier run instead of with the others",
-        "format": "text, table, json or markdown (default: text)",
-    }
-)
+@readiness_task()
 def drift(
     c: Context,
     hosts: str | None = None,
     run: str | None = None,
     since: str | None = None,
-    format: str = "text",
+    format: str | None = None,
     store: str | None = None,
 ) -> None:
     """Configuration drift: odd hosts out (settings keys, env variables; secrets as keyed
     fingerprints), or with --since what changed on each host. Exit 1 when drift is found."""
+    given = dict(locals())
+    given.pop("c")
     from .store.cli import drift_task
 
+    try:
+        v, location = _store_task(c, "drift", given)
+    except ReadinessError as exc:
+        raise _usage(exc) from None
     _store_call(
-        drift_task, _store_location(c, store), run=run, since=since, hosts=hosts, fmt=format
+        drift_task, location, run=v["run"], since=v["since"], hosts=v["hosts"], fmt=v["format"]
     )
 
 
-def _watch_settings(
-    jitter: float, alert_after: int, alert_on: str, max_runs: int | None, listen: str
-) -> tuple[Any, tuple[str, int]]:
-    from .store.watch import AlertTracker
-
-    if not 0 <= float(jitter) < 1:
-        raise ReadinessError(f"--jitter must be in [0, 1) (got {jitter})")
-    if int(alert_after) < 1 or (max_runs is not None and int(max_runs) < 1):
-        raise ReadinessError("--alert-after and --max-runs must be at least 1")
-    tracker = AlertTracker(after=int(alert_after), alert_on=Status.parse(alert_on))
-    return tracker, _listen_address(listen)
+def _fingerprints(collector: Any, report: FleetReport) -> Any:
+    """The run's drift fingerprints, the probe's host facts included (None: no collector)."""
+    if collector is None:
+        return None
+    collector.add_host_meta(report)
+    return collector.hosts
 
 
 def _listen_address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ReadinessError(f"bad --listen {text!r}: use HOST:PORT, e.g. 127.0.0.1:9470")
+        raise UsageError(f"--listen: expected HOST:PORT (e.g. 127.0.0.1:9470), got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-@task(
-    help={
-        **{k: _AUDIT_HELP[k] for k in ("hosts", "check", "inventory", "profile", "limit", "forks")},
-        **{k: _AUDIT_HELP[k] for k in ("connect_timeout", "command_timeout", "host_deadline")},
-        **{k: _AUDIT_HELP[k] for k in ("sudo", "accept_new_host_keys", "known_hosts", "store")},
-        "every": "Interval between run starts (15m, 1h, 30s; default 15m)",
-        "jitter": "Each start moves by up to this fraction of the interval (default 0.1)",
-        "listen": "HTTP address for /metrics, /healthz and / (default 127.0.0.1:9470; port 0: any)",
-        "alertmanager_url": "Alertmanager base URL to send alerts to (or readiness.alertmanager_url)",
-        "webhook": "URL that gets one JSON POST per alert firing or resolved",
-        "alert_after": "Consecutive bad (or good) results before an alert fires (resolves); default 2",
-        "alert_on": "Status from which a result is bad: degraded (default) or not_ready",
-        "max_runs": "Stop after this many runs (default: run until SIGTERM/SIGINT)",
-    },
-    iterable=["check"],
-)
+def _watch_setup(c: Context, given: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Everything ``watch`` checks before it starts: a mistake is exit 2 now, not at 3 a.m."""
+    from .store.history import parse_age
+    from .store.watch import AlertTracker
+
+    try:
+        v, settings = _typed(c, "watch", given)
+        _known_checks(v["check"])
+        location = _store_location(c, v["store"])
+        try:
+            every_s = parse_age(v["every"]).total_seconds()
+        except ReadinessError as exc:
+            raise UsageError(f"--every: {exc}") from None
+        tracker = AlertTracker(after=v["alert_after"], alert_on=Status.parse(v["alert_on"]))
+        address = _listen_address(v["listen"])
+        opts = _run_options({**v, "quiet": True}, settings)
+        inv = _inventory(v["inventory"], settings)
+        load_selected_hosts(v["hosts"], inventory=inv, limit=v["limit"])  # bad pattern: exit 2
+    except ReadinessError as exc:
+        raise _usage(exc) from None
+    except ValueError as exc:
+        raise Exit(f"readiness: {exc}", code=2) from None
+    return v, settings, location, every_s, tracker, address, opts, inv
+
+
+@readiness_task(iterable=["check"])
 def watch(
     c: Context,
-    hosts: str = "local",
+    hosts: str | None = None,
     check: list[str] | None = None,
     inventory: str | None = None,
     profile: str | None = None,
     limit: str | None = None,
-    every: str = "15m",
-    jitter: float = 0.1,
-    listen: str = "127.0.0.1:9470",
+    every: str | None = None,
+    jitter: Any = None,
+    listen: str | None = None,
     alertmanager_url: str | None = None,
     webhook: str | None = None,
-    alert_after: int = 2,
-    alert_on: str = "degraded",
-    max_runs: int | None = None,
-    forks: int | None = None,
-    connect_timeout: float | None = None,
-    command_timeout: float | None = None,
-    host_deadline: float | None = None,
+    alert_after: Any = None,
+    alert_on: str | None = None,
+    max_runs: Any = None,
+    forks: Any = None,
+    connect_timeout: Any = None,
+    command_timeout: Any = None,
+    host_deadline: Any = None,
     sudo: bool = False,
     accept_new_host_keys: bool = False,
     known_hosts: str | None = None,
@@ -879,33 +825,14 @@ def watch(
     Runs never overlap; SIGTERM or SIGINT lets the current run finish and be recorded, then
     exits 0. docs/history.md describes metrics, alerts and the systemd unit.
     """
+    given = dict(locals())
+    given.pop("c")
     import signal
     import time
 
-    from .store.history import parse_age
     from .store.watch import Watcher, WatchState, serve
 
-    location = _store_location(c, store)
-    try:
-        every_s = parse_age(every).total_seconds()
-        tracker, address = _watch_settings(jitter, alert_after, alert_on, max_runs, listen)
-        opts = _options(
-            c,
-            forks=forks,
-            connect_timeout=connect_timeout,
-            command_timeout=command_timeout,
-            host_deadline=host_deadline,
-            known_hosts=known_hosts,
-            sudo=sudo,
-            accept_new_host_keys=accept_new_host_keys,
-            quiet=True,
-        )
-        inv = _inventory(c, inventory)
-        load_selected_hosts(hosts, inventory=inv, limit=limit)  # a bad pattern: exit 2 now
-    except ReadinessError as exc:
-        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
-    except ValueError as exc:
-        raise Exit(f"readiness: {exc}", code=2) from None
+    v, settings, location, every_s, tracker, address, opts, inv = _watch_setup(c, given)
 
     def once() -> tuple[FleetReport, str | None]:
         started, began = utcnow(), time.monotonic()
@@ -914,11 +841,11 @@ def watch(
             with _observing(collector):
                 run = run_suite(
                     "validate",
-                    hosts,
-                    check or None,
+                    v["hosts"],
+                    v["check"] or None,
                     inventory=inv,
-                    limit=limit,
-                    profile=profile,
+                    limit=v["limit"],
+                    profile=v["profile"],
                     options=opts,
                 )
         except ReadinessError as exc:  # e.g. the inventory became unreadable: keep watching
@@ -927,17 +854,16 @@ def watch(
         took = time.monotonic() - began
         watch_info = {"interval_s": every_s, "overran": took > every_s}
         report = replace(run.report, extra={**run.report.extra, "watch": watch_info})
-        fingerprints = _fingerprints(collector, report)
         run_id = _record(
             c,
             location,
             report,
             "validate",
-            hosts,
-            limit,
-            profile,
+            v["hosts"],
+            v["limit"],
+            v["profile"],
             started,
-            fingerprints=fingerprints,
+            fingerprints=_fingerprints(collector, report),
         )
         return report, run_id
 
@@ -945,23 +871,15 @@ def watch(
     try:
         server = serve(state, *address)
     except OSError as exc:
-        raise Exit(f"readiness: cannot listen on {listen}: {exc.strerror}", code=2) from None
-    am = alertmanager_url or _cfg(c).get("alertmanager_url")
-    watcher = Watcher(
-        once,
-        every_s,
-        state,
-        tracker,
-        float(jitter),
-        am,
-        webhook,
-        None if max_runs is None else int(max_runs),
-    )
+        raise Exit(f"readiness: cannot listen on {v['listen']}: {exc.strerror}", code=2) from None
+    am = v["alertmanager_url"] or settings.get("alertmanager_url")
+    watcher = Watcher(once, every_s, state, tracker, v["jitter"], am, v["webhook"], v["max_runs"])
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: watcher.stop.set())
     host, port = str(server.server_address[0]), int(server.server_address[1])
     print(
-        f"readiness watch: serving http://{host}:{port} (every {every}, store {location.display})",
+        f"readiness watch: serving http://{host}:{port} (every {v['every']}, "
+        f"store {location.display})",
         file=sys.stderr,
         flush=True,
     )
@@ -975,7 +893,7 @@ def watch(
         raise Exit(code=code)
 
 
-for _store_task in (
+for _store_t in (
     watch,
     drift,
     history,
@@ -986,7 +904,7 @@ for _store_task in (
     baseline_export,
     baseline_import,
 ):
-    ns.add_task(_store_task)
+    ns.add_task(_store_t)
 
 
 # --- reports: the Nagios/Icinga plugin task (docs/reports.md) ------------------------------
@@ -996,42 +914,23 @@ for _store_task in (
 
 from .report.nagios import NagiosState, nagios_state, nagios_unknown, render_nagios  # noqa: E402
 
-_NAGIOS_HELP = {
-    k: _AUDIT_HELP[k]
-    for k in (
-        "hosts",
-        "check",
-        "inventory",
-        "profile",
-        "limit",
-        "forks",
-        "connect_timeout",
-        "command_timeout",
-        "host_deadline",
-        "sudo",
-        "known_hosts",
-        "fail_on",
-    )
-}
-_NAGIOS_HELP["suite"] = "Suite to run (default: validate)"
 
-
-@task(help=_NAGIOS_HELP, iterable=["check"])
+@readiness_task(iterable=["check"])
 def nagios(
     c: Context,
-    hosts: str = "local",
+    hosts: str | None = None,
     check: list[str] | None = None,
     inventory: str | None = None,
     profile: str | None = None,
     limit: str | None = None,
-    forks: int | None = None,
-    connect_timeout: float | None = None,
-    command_timeout: float | None = None,
-    host_deadline: float | None = None,
+    forks: Any = None,
+    connect_timeout: Any = None,
+    command_timeout: Any = None,
+    host_deadline: Any = None,
     sudo: bool = False,
     known_hosts: str | None = None,
-    fail_on: str = "not_ready",
-    suite: str = "validate",
+    fail_on: str | None = None,
+    suite: str | None = None,
 ) -> None:
     """Audit like `validate` and answer as a Nagios/Icinga plugin (check_by_ssh, NRPE).
 
@@ -1040,34 +939,30 @@ def nagios(
     non-critical gates failed), 2 CRITICAL (not ready, error, unreachable, a critical gate),
     3 UNKNOWN (usage error, nothing selected, interrupted).
     """
+    given = dict(locals())
+    given.pop("c")
     try:
-        threshold = Status.parse(fail_on)
+        values, settings = _typed(c, "nagios", given)
+        threshold = Status.parse(values["fail_on"])
+        _known_checks(values["check"])
+        run_options = {**values, "quiet": True}  # a plugin's stderr is noise to the server
         with handle_signals():
             run = run_suite(
-                suite,
-                hosts,
-                check or None,
-                inventory=_inventory(c, inventory),
-                limit=limit,
-                profile=profile,
-                options=_options(
-                    c,
-                    forks=forks,
-                    connect_timeout=connect_timeout,
-                    command_timeout=command_timeout,
-                    host_deadline=host_deadline,
-                    known_hosts=known_hosts,
-                    sudo=sudo,
-                    quiet=True,  # a plugin's stderr is noise to the monitoring server
-                ),
+                values["suite"],
+                values["hosts"],
+                values["check"] or None,
+                inventory=_inventory(values["inventory"], settings),
+                limit=values["limit"],
+                profile=values["profile"],
+                options=_run_options(run_options, settings),
                 fail_on=threshold,
             )
-            print(render_nagios(run.report, fail_on=threshold))
+            report_mod.emit(render_nagios(run.report, fail_on=threshold))
     except KeyboardInterrupt as exc:
-        print(nagios_unknown(f"run interrupted ({signal_name(exc)})"))
+        report_mod.emit(nagios_unknown(f"run interrupted ({signal_name(exc)})"))
         raise Exit(code=NagiosState.UNKNOWN) from None
-    except (ReadinessError, ValueError) as exc:
-        print(nagios_unknown(exc))
+    except ReadinessError as exc:
+        report_mod.emit(nagios_unknown(exc))
         raise Exit(code=NagiosState.UNKNOWN) from None
     state = nagios_state(run.report, threshold)
     if state:

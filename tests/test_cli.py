@@ -87,7 +87,10 @@ def test_repeatable_check_flags_and_aliases(app_tree: Callable[..., Path], tmp_p
     ("args", "needle"),
     [
         (["validate", "-c", "nope"], "unknown check 'nope' (valid checks:"),
-        (["validate", "--format", "yaml"], "unknown format 'yaml'"),
+        (
+            ["validate", "--format", "yaml"],
+            "--format: expected one of text, table, json, markdown",
+        ),
         (["validate", "-i", "/nonexistent/inv.yml"], "inventory not found"),
         (["validate", "--hosts", "nosuchgroup"], "nosuchgroup"),
         (["validate", "--profile", "/nonexistent/p.yml"], "cannot read profile"),

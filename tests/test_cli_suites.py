@@ -168,7 +168,7 @@ def test_suite_tasks_accept_validates_flags_and_refuse_bad_ones_with_exit_2(flee
         assert flag in help_suite
     bad = audit(fleet, "run-integration-tests", "--hosts", "eu", "--format", "yaml")
     assert bad.returncode == 2
-    assert "unknown format" in bad.stderr
+    assert "--format: expected one of" in bad.stderr
 
 
 def test_validate_fail_on_degraded_exits_1_for_degraded_and_when_blocking(fleet: Path) -> None:

@@ -6,9 +6,12 @@ A new format is one module here plus one line in ``FORMATS``.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 from ..errors import UsageError
 from ..model import FleetReport, Status
@@ -29,7 +32,10 @@ __all__ = [
     "FILE_MODES",
     "FORMATS",
     "ReportSink",
+    "SaveTarget",
     "default_save_path",
+    "emit",
+    "plan_save",
     "plan_sinks",
     "render",
     "save",
@@ -62,6 +68,18 @@ EXTENSIONS = {
     "tap": "tap",
     "html": "html",
 }
+
+_FORMAT_OF_EXTENSION = {
+    ".json": "json",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".xml": "junit",
+    ".prom": "prometheus",
+    ".sarif": "sarif",
+    ".tap": "tap",
+    ".html": "html",
+}
+DEFAULT_SAVE_DIR = "reports"
 
 # Saved files are private (0600) except where a reader runs as another user: node-exporter
 # reads Prometheus textfiles, which hold only host, check and status names.
@@ -103,3 +121,86 @@ def save(text: str, path: str | Path, *, mode: int | None = None) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+@dataclass(frozen=True)
+class SaveTarget:
+    """Where ``--save`` writes and in which format, decided (and checked) before the audit."""
+
+    fmt: str
+    path: Path | None = None  # None: the default name inside ``directory``
+    directory: Path = Path(DEFAULT_SAVE_DIR)
+
+    def final_path(self, report: FleetReport) -> Path:
+        return self.path or default_save_path(report, self.fmt, self.directory)
+
+
+def plan_save(save: Any, fmt: str) -> SaveTarget | None:
+    """The ``--save`` target for a report printed as ``fmt``; UsageError before anything runs.
+
+    ``--save`` alone: ``reports/readiness-<time>.<ext>``; an existing directory: that
+    name inside it; ``.json``/``.md`` pick that format for the file whatever ``--format``
+    prints. The target's directory must be writable (probed with a temporary file).
+    """
+    if save is None or save is False:
+        return None
+    if save is True:
+        target = SaveTarget(fmt, None, Path(DEFAULT_SAVE_DIR))
+    else:
+        text = str(save)
+        if not text.strip():
+            raise UsageError("--save: expected a path (or --save alone for the default name)")
+        path = Path(text).expanduser()
+        if path.is_dir() or text.endswith(os.sep):
+            target = SaveTarget(fmt, None, path)
+        else:
+            saved = _FORMAT_OF_EXTENSION.get(path.suffix.lower())
+            if saved is None:
+                saved = fmt if fmt in ("text", "table") or path.suffix.lower() != ".txt" else "text"
+            target = SaveTarget(saved, path, path.parent)
+    _check_writable(target, str(save) if save is not True else DEFAULT_SAVE_DIR)
+    return target
+
+
+def _check_writable(target: SaveTarget, shown: str) -> None:
+    """Refuse a target that cannot be written, creating nothing that is not removed again."""
+    if target.path is not None and target.path.exists() and not target.path.is_file():
+        raise UsageError(f"--save {shown}: not a regular file")
+    probe = target.directory
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"--save {shown}: {probe} is not a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".readiness-save-check.", dir=probe)
+    except OSError as exc:
+        raise UsageError(f"--save {shown}: cannot write in {probe}: {exc.strerror}") from None
+    os.close(fd)
+    Path(tmp).unlink(missing_ok=True)
+
+
+def emit(text: str, stream: TextIO | None = None) -> bool:
+    """Print ``text``; a reader that went away (``| head -1``) ends output quietly.
+
+    Returns False when the pipe was closed. stdout is then pointed at /dev/null so the
+    interpreter's final flush cannot raise BrokenPipeError either.
+    """
+    out = stream or sys.stdout
+    try:
+        out.write(text if text.endswith("\n") else text + "\n")
+        out.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        return False
+    return True
+
+
+def silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -4,17 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import FleetReport, Status
+from ..model import FleetReport, HostReport, Status
 from .gates import gate_markdown_lines
+from .style import escape_markdown, group_hosts
 
 __all__ = ["render_markdown"]
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Host text as inert Markdown: no links, no HTML, no table breaks, one line."""
+    return escape_markdown(text)
 
 
-def render_markdown(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_: Any) -> str:
+def _matrix(hosts: list[HostReport], checks: list[str]) -> list[str]:
+    lines = [
+        "| host | " + " | ".join(_cell(c) for c in checks) + " | verdict |",
+        "|---|" + "---|" * len(checks) + "---|",
+    ]
+    for h in hosts:
+        cells = []
+        for c in checks:
+            r = h.result(c)
+            cells.append(f"{r.status.symbol} {r.status.value}" if r else "")
+        lines.append(f"| {_cell(h.host)} | " + " | ".join(cells) + f" | **{h.status.label}** |")
+    return lines
+
+
+def render_markdown(
+    report: FleetReport,
+    *,
+    fail_on: Status = Status.NOT_READY,
+    group_by: str | None = None,
+    **_: Any,
+) -> str:
     s = report.summary()
     checks = list(report.check_names)
     lines = [
@@ -22,16 +44,10 @@ def render_markdown(report: FleetReport, *, fail_on: Status = Status.NOT_READY, 
         "",
         f"Generated {report.generated_at.strftime('%Y-%m-%d %H:%M UTC')} · {s['hosts']} host(s) · "
         f"{s['total']} check result(s) · exit code {report.exit_code(fail_on)}",
-        "",
-        "| host | " + " | ".join(checks) + " | verdict |",
-        "|---|" + "---|" * len(checks) + "---|",
     ]
-    for h in report.hosts:
-        cells = []
-        for c in checks:
-            r = h.result(c)
-            cells.append(f"{r.status.symbol} {r.status.value}" if r else "")
-        lines.append(f"| {_cell(h.host)} | " + " | ".join(cells) + f" | **{h.status.label}** |")
+    for group, hosts in group_hosts(list(report.hosts), group_by):
+        lines += ["", f"#### group {_cell(group)}", ""] if group else [""]
+        lines += _matrix(hosts, checks)
     lines += gate_markdown_lines(report)
     problems = [r for r in report.results if r.status not in (Status.READY, Status.SKIPPED)]
     if problems:

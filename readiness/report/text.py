@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from ..model import FleetReport, HostReport, Status
 from .benchmarks import render_benchmark_tables
 from .gates import gate_lines
+from .style import escape_text, group_hosts, one_line, paint, use_color
 
 __all__ = ["overall_line", "render_text"]
 
@@ -29,7 +31,15 @@ def overall_line(status: Status, has_recommendations: bool) -> str:
     return "✗ NOT READY"
 
 
-def render_text(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_: Any) -> str:
+def render_text(
+    report: FleetReport,
+    *,
+    fail_on: Status = Status.NOT_READY,
+    group_by: str | None = None,
+    color: str | bool = "never",
+    **_: Any,
+) -> str:
+    painted = use_color(color, sys.stdout)
     summary = report.summary()
     lines = [
         RULE,
@@ -54,40 +64,45 @@ def render_text(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_:
         if summary[status.value]:
             lines.append(f"  {label + ':':<12} {summary[status.value]} {status.symbol}")
     has_recs = any(r.recommendations for r in report.results)
-    lines += ["", f"OVERALL STATUS: {overall_line(report.overall_status, has_recs)}"]
+    verdict = overall_line(report.overall_status, has_recs)
+    if report.overall_status is Status.DEGRADED and report.exit_code(fail_on):
+        verdict = "✗ NOT READY (--fail-on degraded: DEGRADED results fail)"
+    lines += ["", f"OVERALL STATUS: {paint(verdict, report.overall_status, painted)}"]
     if report.interrupted:
         lines.append("(run interrupted: hosts not audited are marked)")
     if gates := gate_lines(report):
         lines += ["", *gates]
-    for host in report.hosts:
-        lines += _host_section(host, multi=len(report.hosts) > 1)
+    for group, hosts in group_hosts(list(report.hosts), group_by):
+        if group:
+            lines += ["", f"GROUP {escape_text(group)}", "=" * 40]
+        for host in hosts:
+            lines += _host_section(host, multi=len(report.hosts) > 1, painted=painted)
     lines += render_benchmark_tables(report)
     lines += ["", RULE]
     return "\n".join(lines)
 
 
-def _host_section(host: HostReport, *, multi: bool) -> list[str]:
-    lines = [
-        "",
-        "DETAILED RESULTS"
-        + (f" — {host.host} ({host.address})" if multi or host.host != "local" else ""),
-        SUB,
-    ]
+def _host_section(host: HostReport, *, multi: bool, painted: bool = False) -> list[str]:
+    name = f" — {escape_text(host.host)} ({escape_text(host.address)})"
+    lines = ["", "DETAILED RESULTS" + (name if multi or host.host != "local" else ""), SUB]
     if host.reason:
-        lines.append(f"{host.status.symbol} HOST {host.status.label}: {host.reason}")
+        lines.append(
+            paint(f"{host.status.symbol} HOST {host.status.label}", host.status, painted)
+            + f": {one_line(host.reason)}"
+        )
     for r in host.results:
         lines += [
             "",
-            f"{r.status.symbol} {r.check_name.upper()}",
+            paint(f"{r.status.symbol} {escape_text(r.check_name).upper()}", r.status, painted),
             f"  Status: {r.status.value}",
-            f"  Message: {r.message}",
+            f"  Message: {one_line(r.message)}",
         ]
         if r.details:
             lines.append("  Details:")
             lines += _details(r.details, indent=4)
         if r.recommendations:
             lines.append("  Recommendations:")
-            lines += [f"    - {rec}" for rec in r.recommendations]
+            lines += [f"    - {one_line(rec)}" for rec in r.recommendations]
     return lines
 
 
@@ -96,10 +111,10 @@ def _details(details: Mapping[str, Any], indent: int) -> list[str]:
     out = []
     for key, value in details.items():
         if isinstance(value, Mapping) and value and indent < 8:
-            out.append(f"{pad}{key}:")
+            out.append(f"{pad}{one_line(key)}:")
             out += _details(value, indent + 2)
         else:
-            out.append(f"{pad}{key}: {_short(value)}")
+            out.append(f"{pad}{one_line(key)}: {one_line(_short(value))}")
     return out
 
 

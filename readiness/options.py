@@ -1,0 +1,633 @@
+"""Every command-line option in one table: type, range, help, placeholder and short flag.
+
+The tasks' ``--help``, the coercion of flag, configuration-file and Python-API values,
+and the command-line contract test (tests/cli/test_contract.py) are all generated
+from :data:`OPTIONS` (plus the few per-task variants in :data:`TASK_VARIANTS`), so
+an option cannot be added without a type, a range and a short-flag decision.
+
+This module is a leaf: it imports nothing from invoke or the rest of readiness
+except the error types, so ``RunOptions`` can validate itself with it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import UsageError
+
+__all__ = [
+    "CONFIG_KEYS",
+    "OPTIONS",
+    "TASK_VARIANTS",
+    "OptionSpec",
+    "did_you_mean",
+    "option",
+    "validate_config",
+]
+
+KINDS = ("int", "float", "str", "bool", "list", "choice")
+_PLACEHOLDERS = {"int": "INT", "float": "SECONDS", "str": "STRING", "list": "NAME"}
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option: what a value must be, and how it is shown and typed."""
+
+    name: str  # the Python parameter name (``connect_timeout``)
+    kind: str  # one of KINDS
+    help: str
+    short: str | None = None  # the single short flag letter, or None
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    placeholder: str = ""
+    optional_value: bool = False  # ``--save`` alone means "the default path"
+    config: bool = False  # may be set under ``readiness:`` in invoke.yaml/readiness.yaml
+    allow_empty: bool = False  # "" is meaningful (ssh_config: "" reads no ssh_config at all)
+    # (valid, invalid) sample values for the generated contract test; derived when empty.
+    samples: tuple[tuple[str, ...], tuple[str, ...]] = field(default=((), ()))
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"option {self.name}: unknown kind {self.kind!r}")
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def takes_value(self) -> bool:
+        return self.kind != "bool"
+
+    @property
+    def metavar(self) -> str:
+        if self.placeholder:
+            return self.placeholder
+        if self.kind == "choice":
+            return self.name.upper()
+        return _PLACEHOLDERS.get(self.kind, "")
+
+    def valid_range(self) -> str:
+        """The values this option accepts, in words (``an integer 1..1000``)."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind in ("int", "float"):
+            noun = "an integer" if self.kind == "int" else "a number"
+            if self.metavar == "SECONDS":
+                noun = "a number of seconds"
+            return f"{noun} {_num(self.minimum)}..{_num(self.maximum)}"
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "list":
+            return "one or more non-empty names"
+        return "a non-empty string"
+
+    def full_help(self) -> str:
+        """The help line: the spec's text plus range and default where they help."""
+        extra = []
+        if self.kind in ("int", "float"):
+            extra.append(f"{_num(self.minimum)}..{_num(self.maximum)}")
+        if self.default not in (None, False, (), []) and self.kind != "choice":
+            extra.append(f"default {_num(self.default)}")
+        if self.kind == "choice":
+            extra.insert(0, ", ".join(self.choices))
+            if self.default is not None:
+                extra.append(f"default {self.default}")
+        return f"{self.help} ({'; '.join(extra)})" if extra else self.help
+
+    def coerce(self, value: Any, source: str | None = None) -> Any:
+        """``value`` as this option's type, range-checked; UsageError (one line) otherwise."""
+        where = source or self.flag
+        if self.kind == "bool":
+            return _as_bool(value, where, self)
+        if self.kind == "list":
+            return _as_list(value, where, self)
+        if isinstance(value, bool):
+            raise self.error(value, where)
+        if self.kind == "int":
+            return self._number(value, where, integer=True)
+        if self.kind == "float":
+            return self._number(value, where, integer=False)
+        text = value if isinstance(value, str) else None
+        if text is None or (not text.strip() and not self.allow_empty):
+            raise self.error(value, where)
+        if self.kind == "choice" and text not in self.choices:
+            raise self.error(value, where)
+        return text
+
+    def _number(self, value: Any, where: str, *, integer: bool) -> int | float:
+        try:
+            number: float = float(value.strip()) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            raise self.error(value, where) from None
+        if not math.isfinite(number) or (integer and number != int(number)):
+            raise self.error(value, where)
+        if self.minimum is not None and number < self.minimum:
+            raise self.error(value, where)
+        if self.maximum is not None and number > self.maximum:
+            raise self.error(value, where)
+        return int(number) if integer else number
+
+    def error(self, value: Any, where: str | None = None) -> UsageError:
+        hint = ""
+        if self.kind == "choice" and isinstance(value, str):
+            hint = did_you_mean(value, self.choices)
+        return UsageError(
+            f"{where or self.flag}: expected {self.valid_range()}, got {value!r}{hint}"
+        )
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _as_bool(value: Any, where: str, spec: OptionSpec) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+        return False
+    raise spec.error(value, where)
+
+
+def _as_list(value: Any, where: str, spec: OptionSpec) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise spec.error(value, where)
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise spec.error(item, where)
+        parts = [p.strip() for p in item.split(",")]
+        if not all(parts):
+            raise UsageError(f"{where}: empty name in {item!r} (expected {spec.valid_range()})")
+        out += parts
+    return out
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or '' when none is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# --- the table -------------------------------------------------------------------------------
+
+# readiness.report.FORMATS and readiness.suites.SUITES, spelled out to keep this module a
+# leaf; tests/cli/test_contract.py checks they agree.
+_FORMATS = (
+    "text",
+    "table",
+    "json",
+    "markdown",
+    "junit",
+    "nagios",
+    "prometheus",
+    "sarif",
+    "tap",
+    "html",
+)
+_HUMAN_FORMATS = ("text", "table", "json", "markdown")
+SUITE_NAMES = (
+    "validate",
+    "check-config",
+    "run-integration-tests",
+    "run-benchmarks",
+    "run-all-tests",
+)
+
+OPTIONS: dict[str, OptionSpec] = {
+    s.name: s
+    for s in (
+        OptionSpec(
+            "hosts",
+            "str",
+            "Host pattern: group, host, a,b  a:b  a:&b  a:!b  web*",
+            short="H",
+            default="local",
+            placeholder="PATTERN",
+        ),
+        OptionSpec(
+            "check",
+            "list",
+            "Check to run; repeatable or comma list (default: every check of the suite)",
+            short="c",
+            placeholder="NAME",
+            samples=(("environment",), ("",)),
+        ),
+        OptionSpec(
+            "format",
+            "choice",
+            "Output format",
+            short="o",
+            default="text",
+            choices=_FORMATS,
+        ),
+        OptionSpec("json", "bool", "Shorthand for --format json", short="j"),
+        OptionSpec(
+            "save",
+            "str",
+            "Also save the report to PATH (a directory gets the default name; .json/.md/.txt "
+            "pick the format); alone: reports/readiness-<time>.<ext>",
+            short="s",
+            placeholder="PATH",
+            optional_value=True,
+        ),
+        OptionSpec(
+            "inventory",
+            "str",
+            "Inventory file or directory (default: ./inventories or $READINESS_INVENTORY)",
+            short="i",
+            placeholder="PATH",
+            config=True,
+        ),
+        OptionSpec(
+            "profile",
+            "str",
+            "Profile YAML file overriding the built-in application defaults",
+            short="p",
+            placeholder="FILE",
+            config=True,
+        ),
+        OptionSpec(
+            "limit",
+            "str",
+            "Further limit the selected hosts with another pattern (like ansible --limit)",
+            short="l",
+            placeholder="PATTERN",
+        ),
+        OptionSpec(
+            "forks",
+            "int",
+            "Hosts audited at once",
+            short="f",
+            default=32,
+            minimum=1,
+            maximum=1000,
+            config=True,
+        ),
+        OptionSpec(
+            "connect_timeout",
+            "float",
+            "Seconds to establish an SSH connection",
+            short="T",
+            default=10.0,
+            minimum=0.1,
+            maximum=3600,
+            config=True,
+        ),
+        OptionSpec(
+            "command_timeout",
+            "float",
+            "Seconds one remote command may run",
+            default=60.0,
+            minimum=1,
+            maximum=86400,
+            config=True,
+        ),
+        OptionSpec(
+            "host_deadline",
+            "float",
+            "Seconds one host may take in total",
+            default=120.0,
+            minimum=1,
+            maximum=86400,
+            config=True,
+        ),
+        OptionSpec(
+            "sudo",
+            "bool",
+            "Run the probe through `sudo -n` (never prompts), like ansible --become",
+            short="b",
+            config=True,
+        ),
+        OptionSpec(
+            "accept_new_host_keys",
+            "bool",
+            "Trust-on-first-use: record unknown host keys (changed keys still fail)",
+            config=True,
+        ),
+        OptionSpec(
+            "known_hosts",
+            "str",
+            "known_hosts file to verify against (default ~/.ssh/known_hosts)",
+            placeholder="FILE",
+            config=True,
+        ),
+        OptionSpec("quiet", "bool", "No progress line on stderr", short="q", config=True),
+        OptionSpec(
+            "fail_on",
+            "choice",
+            "Exit 1 from this status up (degraded: warnings fail too)",
+            default="not_ready",
+            choices=("not_ready", "degraded"),
+            placeholder="STATUS",
+        ),
+        OptionSpec(
+            "group_by",
+            "choice",
+            "Group hosts by inventory group (a host in two groups is shown under both); "
+            "text, table and markdown",
+            short="g",
+            choices=("group",),
+            placeholder="KEY",
+        ),
+        OptionSpec(
+            "color",
+            "choice",
+            "Colour text and table output; auto: on a terminal unless NO_COLOR is set",
+            default="auto",
+            choices=("auto", "always", "never"),
+            placeholder="WHEN",
+            config=True,
+        ),
+        # remediate
+        OptionSpec("apply", "bool", "Carry the plan out (default: dry run, print it as a diff)"),
+        OptionSpec(
+            "yes",
+            "bool",
+            "Apply to several hosts without asking (required when there is no terminal)",
+            short="y",
+        ),
+        OptionSpec(
+            "run_migrations",
+            "bool",
+            "Plan (and with --apply run, on the host) the profile's migration_command when the "
+            "audit reports pending migrations; never a guessed tool, and it cannot be reverted",
+        ),
+        OptionSpec(
+            "audit_log",
+            "str",
+            "JSON-lines audit log (default: ~/.local/state/readiness/remediation-audit.jsonl)",
+            placeholder="FILE",
+        ),
+        # inventory
+        OptionSpec(
+            "vars",
+            "bool",
+            "Also show each host's merged inventory variables, secrets masked",
+        ),
+        # bench
+        OptionSpec(
+            "rounds",
+            "int",
+            "Measure the floor and the suite this many times each",
+            default=1,
+            minimum=1,
+            maximum=5,
+        ),
+        # results store (docs/history.md)
+        OptionSpec(
+            "store",
+            "str",
+            "Results store: SQLite path, postgresql://URL, or none (default: $READINESS_STORE, "
+            "readiness.store, else ~/.local/share/readiness/history.sqlite3)",
+            placeholder="STORE",
+            config=True,
+        ),
+        OptionSpec("baseline", "bool", "Fail only on regressions against the accepted baseline"),
+        OptionSpec(
+            "drift", "bool", "Add a DRIFT section: hosts whose settings/env differ from most hosts"
+        ),
+        OptionSpec(
+            "since", "str", "Only runs since an age (7d, 12h) or a date", placeholder="WHEN"
+        ),
+        OptionSpec(
+            "kind", "str", "Only runs of this kind (validate, remediate, ...)", placeholder="KIND"
+        ),
+        OptionSpec(
+            "keep", "str", "Keep runs younger than this age (90d, 12w, 36h)", placeholder="AGE"
+        ),
+        OptionSpec("run", "str", "Run id, unique prefix, latest or latest~N", placeholder="RUN"),
+        OptionSpec(
+            "old",
+            "str",
+            "The earlier run (default: the run before --new of the same pattern and kind)",
+            placeholder="RUN",
+        ),
+        OptionSpec("new", "str", "The later run (default: latest)", placeholder="RUN"),
+        OptionSpec(
+            "name", "str", "Baseline name (default: default)", default="default", placeholder="NAME"
+        ),
+        OptionSpec("output", "str", "File to write (default: stdout)", placeholder="FILE"),
+        OptionSpec("file", "str", "A readiness.baseline/1 JSON file", placeholder="FILE"),
+        OptionSpec(
+            "trend", "bool", "Per check: how many hosts were ready/degraded/not ready in each run"
+        ),
+        # watch
+        OptionSpec(
+            "every",
+            "str",
+            "Interval between run starts (15m, 1h, 30s)",
+            default="15m",
+            placeholder="INTERVAL",
+        ),
+        OptionSpec(
+            "jitter",
+            "float",
+            "Each start moves by up to this fraction of the interval",
+            default=0.1,
+            minimum=0,
+            maximum=0.99,
+            placeholder="FRACTION",
+        ),
+        OptionSpec(
+            "listen",
+            "str",
+            "HTTP address for /metrics, /healthz and / (port 0: any)",
+            default="127.0.0.1:9470",
+            placeholder="HOST:PORT",
+        ),
+        OptionSpec(
+            "alertmanager_url",
+            "str",
+            "Alertmanager base URL to send alerts to",
+            placeholder="URL",
+            config=True,
+        ),
+        OptionSpec("webhook", "str", "URL that gets one JSON POST per alert", placeholder="URL"),
+        OptionSpec(
+            "alert_after",
+            "int",
+            "Consecutive bad (or good) results before an alert fires (resolves)",
+            default=2,
+            minimum=1,
+            maximum=1000,
+        ),
+        OptionSpec(
+            "alert_on",
+            "choice",
+            "Status from which a result is bad",
+            default="degraded",
+            choices=("degraded", "not_ready"),
+            placeholder="STATUS",
+        ),
+        OptionSpec(
+            "max_runs",
+            "int",
+            "Stop after this many runs (default: until SIGTERM/SIGINT)",
+            minimum=1,
+            maximum=10**6,
+        ),
+        # nagios
+        OptionSpec("suite", "choice", "Suite to run", default="validate", choices=SUITE_NAMES),
+        # bench
+        OptionSpec(
+            "hostile",
+            "bool",
+            "Hostile fleet: 5 % refused, 2.6 % stalling before the banner, 2.4 % hanging probes",
+        ),
+        # configuration-file only (no flag)
+        OptionSpec(
+            "history_keep",
+            "str",
+            "Prune recorded runs older than this age after each run (90d)",
+            placeholder="AGE",
+            config=True,
+        ),
+        OptionSpec(
+            "progress_interval",
+            "float",
+            "Seconds between plain progress lines when stderr is not a terminal",
+            default=10.0,
+            minimum=0.1,
+            maximum=3600,
+            config=True,
+        ),
+        OptionSpec(
+            "ssh_config",
+            "str",
+            'ssh_config file to read host settings from ("": none)',
+            placeholder="FILE",
+            config=True,
+            allow_empty=True,
+        ),
+        OptionSpec("identity_file", "str", "Private key file", placeholder="FILE", config=True),
+        OptionSpec(
+            "max_output",
+            "int",
+            "Bytes of output kept per remote command",
+            default=8 * 1024 * 1024,
+            minimum=1,
+            maximum=1024**3,
+            config=True,
+        ),
+    )
+}
+
+# Options whose meaning differs in one task (same flag, another type or range).
+TASK_VARIANTS: dict[str, dict[str, OptionSpec]] = {
+    "bench": {
+        "hosts": OptionSpec(
+            "hosts",
+            "int",
+            "Number of loopback sshd hosts to start",
+            short="H",
+            default=10,
+            minimum=1,
+            maximum=1000,
+        ),
+        "check": replace(
+            OPTIONS["check"], help="Check to run; repeatable (default: every validate check)"
+        ),
+    },
+    "inventory": {
+        "hosts": replace(OPTIONS["hosts"], default="all"),
+        "format": replace(
+            OPTIONS["format"],
+            choices=("text", "json"),
+            help="Output format (json: the whole effective profile per host)",
+        ),
+    },
+    "checks": {"format": replace(OPTIONS["format"], choices=("text", "json"))},
+    "history": {
+        "hosts": replace(
+            OPTIONS["hosts"],
+            default=None,
+            help="Per-host timelines for hosts or groups matching these globs (a,b  web*)",
+        ),
+        "check": replace(OPTIONS["check"], kind="str", help="Timelines of this check only"),
+        "limit": OptionSpec(
+            "limit",
+            "int",
+            "At most this many runs listed",
+            short="l",
+            default=50,
+            minimum=1,
+            maximum=100000,
+        ),
+        "format": replace(OPTIONS["format"], choices=_HUMAN_FORMATS),
+    },
+    "show": {"format": replace(OPTIONS["format"], help="Any report format")},
+    "diff": {"format": replace(OPTIONS["format"], choices=_HUMAN_FORMATS)},
+    "drift": {
+        "format": replace(OPTIONS["format"], choices=_HUMAN_FORMATS),
+        "hosts": replace(OPTIONS["hosts"], default=None, help="Only these hosts (globs)"),
+        "run": replace(OPTIONS["run"], help="The run to examine (default: latest)"),
+        "since": replace(
+            OPTIONS["since"],
+            help="Compare each host with itself in this earlier run instead of with the others",
+        ),
+    },
+    "baseline-accept": {
+        "run": replace(OPTIONS["run"], help="Run to accept (default: latest)"),
+        "hosts": replace(
+            OPTIONS["hosts"], default=None, help="Accept only these hosts' results (globs)"
+        ),
+        "check": replace(OPTIONS["check"], kind="str", help="Accept only this check's results"),
+    },
+    "baseline-import": {
+        "name": replace(OPTIONS["name"], default=None, help="Store it under this name")
+    },
+    "remediate": {
+        "format": replace(OPTIONS["format"], choices=("text", "json")),
+        "check": replace(
+            OPTIONS["check"],
+            help="Check to fix; repeatable or comma list (default: every check that has a fixer)",
+        ),
+        "sudo": replace(
+            OPTIONS["sudo"], help="Run the audit and the fixes through `sudo -n` (never prompts)"
+        ),
+    },
+}
+
+CONFIG_KEYS: tuple[str, ...] = tuple(n for n, s in OPTIONS.items() if s.config)
+
+
+def option(name: str, task: str | None = None) -> OptionSpec:
+    """The spec of ``name`` as ``task`` means it."""
+    variant = TASK_VARIANTS.get(task or "", {}).get(name)
+    if variant is not None:
+        return variant
+    try:
+        return OPTIONS[name]
+    except KeyError:
+        raise KeyError(f"option {name!r} has no entry in readiness.options.OPTIONS") from None
+
+
+def validate_config(section: Any, where: str = "configuration") -> dict[str, Any]:
+    """The ``readiness:`` configuration section, every key known and every value typed."""
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise UsageError(f"{where}: 'readiness' must be a mapping, got {type(section).__name__}")
+    out: dict[str, Any] = {}
+    lines: Mapping[str, int] = getattr(section, "key_lines", {})  # strict YAML remembers lines
+    for key, value in section.items():
+        name = str(key).replace("-", "_")
+        at = f"{where}:{lines[str(key)]}" if str(key) in lines else where
+        if name not in CONFIG_KEYS:
+            hint = did_you_mean(name, CONFIG_KEYS)
+            raise UsageError(f"{at}: unknown key readiness.{key}{hint}")
+        if value is None:
+            continue
+        out[name] = OPTIONS[name].coerce(value, f"{at}: readiness.{key}")
+    return out

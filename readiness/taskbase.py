@@ -1,0 +1,151 @@
+"""invoke glue generated from :mod:`readiness.options`: tasks, arguments, help, values.
+
+invoke derives a flag's type from its default (a parameter defaulting to ``None``
+arrives as ``str``), picks short flags itself, and its help knows only ``STRING``
+and ``INT``. :class:`ReadinessTask` builds each task's arguments from the option
+table instead: explicit short flags only, values parsed as text and coerced by
+:func:`resolve` (one line naming the option and its range on a bad value), and a
+typed placeholder in ``--help`` (``--forks INT``) for both ``invoke`` and
+``readiness``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from invoke.parser.argument import Argument
+from invoke.parser.context import ParserContext
+from invoke.tasks import Task
+
+from .errors import UsageError
+from .options import OptionSpec, option, validate_config
+
+__all__ = [
+    "READINESS_CONFIG_FILE",
+    "ReadinessTask",
+    "TypedArgument",
+    "load_settings",
+    "readiness_task",
+    "resolve",
+]
+
+READINESS_CONFIG_FILE = "readiness.yaml"
+
+
+class TypedArgument(Argument):
+    """An invoke Argument that knows its help placeholder and its option spec."""
+
+    def __init__(self, spec: OptionSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.placeholder = spec.metavar if spec.takes_value else ""
+        if self.kind is list:
+            # invoke only notices a missing value when raw_value is None; a list starts as [],
+            # so `-c` given last would silently mean "every check".
+            self.raw_value = None
+
+
+class ReadinessTask(Task[Callable[..., Any]]):
+    """A Task whose arguments come from the option table, never from defaults or guesses."""
+
+    def option_specs(self) -> dict[str, OptionSpec]:
+        """Parameter name → the option spec this task means by it."""
+        sig = self.argspec(self.body)
+        return {name: option(name, self.name) for name in sig.parameters}
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        args: list[Argument] = []
+        for name, spec in self.option_specs().items():
+            names = [name.replace("_", "-")]
+            if spec.short:
+                names.append(spec.short)
+            kwargs: dict[str, Any] = {
+                "names": names,
+                "attr_name": name if "_" in name else None,
+                "help": spec.full_help(),
+                "optional": spec.optional_value,
+                "positional": name in self.positional,  # a parameter without a default
+            }
+            if spec.kind == "bool":
+                kwargs.update(kind=bool, default=False)
+            elif spec.kind == "list":
+                kwargs.update(kind=list, default=[])
+            else:
+                kwargs.update(kind=str, default=None)  # coerced by resolve(), not by invoke
+            args.append(TypedArgument(spec, **kwargs))
+        return args
+
+
+def readiness_task(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``@task(...)`` for this project: a :class:`ReadinessTask`, never automatic short flags."""
+    from invoke.tasks import task
+
+    kwargs.setdefault("klass", ReadinessTask)
+    kwargs.setdefault("auto_shortflags", False)
+    decorate: Callable[[Callable[..., Any]], Any] = task(**kwargs)
+    return decorate
+
+
+_invoke_help_for = ParserContext.help_for
+
+
+def _help_for(self: ParserContext, flag: str) -> tuple[str, str]:
+    """``--forks INT, -f INT`` instead of invoke's ``--forks=STRING`` (or nothing for floats)."""
+    arg = self.flags.get(flag)
+    placeholder = getattr(arg, "placeholder", None)
+    if arg is None or not placeholder:
+        return _invoke_help_for(self, flag)
+    shown = []
+    for name in self.names_for(flag):
+        if arg.optional:
+            shown.append(f"{name} [{placeholder}]")
+        else:
+            shown.append(f"{name} {placeholder}")
+    return ", ".join(sorted(shown, key=len)), arg.help or ""
+
+
+# invoke renders help from ParserContext.help_for in both entry points; only our typed
+# arguments change, every other argument keeps invoke's rendering.
+ParserContext.help_for = _help_for  # type: ignore[method-assign]
+
+
+def load_settings(config_section: Any = None, cwd: Path | None = None) -> dict[str, Any]:
+    """The ``readiness:`` settings: invoke's configuration, then ``./readiness.yaml`` over it.
+
+    Every key must be an option the table marks ``config``; values are coerced like flags.
+    """
+    from .inventory.source import Where
+    from .inventory.strict_yaml import parse_yaml
+
+    settings = validate_config(config_section, "configuration (invoke.yaml)")
+    path = (cwd or Path.cwd()) / READINESS_CONFIG_FILE
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: cannot read: {exc}") from None
+        data = parse_yaml(text, Where(str(path))) or {}
+        if isinstance(data, Mapping) and set(data) == {"readiness"}:
+            data = data["readiness"]
+        settings.update(validate_config(data, str(path)))
+    return settings
+
+
+def resolve(task: str, given: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Typed values for every parameter: a given flag wins, then settings, then the default."""
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        spec = option(name, task)
+        if spec.kind == "bool":
+            out[name] = spec.coerce(value) or bool(spec.config and settings.get(name))
+        elif spec.kind == "list":
+            out[name] = spec.coerce(value) if value is not None else []
+        elif value is None:
+            out[name] = settings.get(name, spec.default) if spec.config else spec.default
+        elif spec.optional_value and value is True:
+            out[name] = True
+        else:
+            out[name] = spec.coerce(value)
+    return out

@@ -1,0 +1,85 @@
+"""#18 item 10: text from hostile hosts never reaches a terminal or a Markdown file raw."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+
+from readiness.model import CheckResult, FleetReport, HostReport, Status
+from readiness.report import render
+from readiness.report.style import escape_markdown, escape_text, one_line
+from tests.services.apps import write_app
+
+BIN = Path(sys.executable).parent
+TS = datetime(2025, 2, 5, 10, 30, tzinfo=timezone.utc)
+# OSC title + hyperlink, screen clear, a C1 CSI, a bidi override, HTML and a Markdown link.
+EVIL = (
+    "\x1b]0;pwned\x07\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\\x1b[2J"
+    "\x9b31m\u202eenil<img src=x onerror=alert(1)>[click](http://evil.example)\r\nsecond\tline"
+)
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _hostile_report() -> FleetReport:
+    result = CheckResult(
+        "configuration",
+        Status.NOT_READY,
+        EVIL,
+        {"server_name": EVIL, EVIL: {"nested": EVIL}},
+        (EVIL,),
+        TS,
+        "web1",
+    )
+    host = HostReport("web1", (result,), address="10.0.0.5", groups=("web",))
+    gone = HostReport("db1", address="10.0.0.9", reason=EVIL)
+    return FleetReport((host, gone), generated_at=TS)
+
+
+@pytest.mark.parametrize("fmt", ["text", "table", "markdown"])
+def test_renderers_show_controls_as_escapes(fmt: str) -> None:
+    out = render(_hostile_report(), fmt, group_by="group" if fmt != "json" else None)
+    assert not RAW.search(out.replace("\n", "").replace("\t", "")), repr(out)
+    joined = out.replace("\n  ", "")  # the table wraps long reasons
+    assert "pwned" in joined and "x9b31m" in joined and "x1b" in joined
+    for line in out.splitlines():
+        assert not line.startswith("second"), "a host message must not start a new line"
+
+
+def test_markdown_has_no_html_and_no_links() -> None:
+    out = render(_hostile_report(), "markdown")
+    assert "<img" not in out and "&lt;img" in out
+    assert "[click](" not in out and "\\[click\\](" in out
+
+
+def test_escape_functions() -> None:
+    assert escape_text("a\x1bb\x9bc\u202ed") == "a\\x1bb\\x9bc\\u202ed"
+    assert one_line("a\nb\tc") == "a\\nb\\tc"
+    assert escape_markdown("<b>[x](y)|z") == "&lt;b&gt;\\[x\\](y)\\|z"
+
+
+def test_a_hostile_settings_file_cannot_reach_the_terminal(tmp_path: Path) -> None:
+    write_app(
+        tmp_path / "app",
+        settings={"pools": {"routing_strategy": EVIL}, "auth": {"algorithm": EVIL}},
+    )
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(tmp_path / "app")}}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}))
+    for fmt in ("text", "table", "markdown"):
+        res = subprocess.run(
+            [str(BIN / "readiness"), "validate", "-i", str(inv), "-c", "configuration", "-o", fmt],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert res.returncode == 1, res.stderr
+        assert not RAW.search(res.stdout.replace("\n", "")), (fmt, res.stdout)
+        if fmt == "markdown":
+            assert "<img" not in res.stdout and "[click](" not in res.stdout

@@ -1,0 +1,290 @@
+"""One test per promise of docs/cli.md and docs/reports.md, through real subprocesses.
+
+Closed pipes, --save targets, 80-column tables and catalogue, colour, --group-by,
+profile errors with file:line, configuration files, "did you mean", no inventory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from readiness.errors import UsageError
+from readiness.runner import RunOptions
+from tests.services.apps import write_app
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run(
+    cwd: Path, *args: str, tool: str = "readiness", env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    argv = [str(BIN / tool)]
+    if tool == "invoke":
+        argv += ["--search-root", str(ROOT)]
+    return subprocess.run(
+        [*argv, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    """Three local hosts in two groups; ``b`` is in both (``web`` and ``db``)."""
+    apps = {n: write_app(tmp_path / f"app-{n}") for n in ("a", "b", "c")}
+
+    def host(n: str) -> dict[str, Any]:
+        return {"ansible_connection": "local", "readiness": {"app_root": str(apps[n])}}
+
+    inventory = {
+        "all": {
+            "children": {
+                "web": {"hosts": {"a": host("a"), "b": host("b")}},
+                "db": {"hosts": {"b": None, "c": host("c")}},
+            }
+        }
+    }
+    path = tmp_path / "inv.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def audit(inv: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return run(inv.parent, "validate", "-i", str(inv), "-H", "all", "-q", *args, **kw)
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def test_a_pipe_closed_by_head_ends_quietly_and_the_saved_file_is_intact(fleet: Path) -> None:
+    saved = fleet.parent / "out.json"
+    script = (
+        f"{BIN / 'readiness'} validate -i {fleet} -H all -q --save {saved} | head -1; "
+        "echo rc=${PIPESTATUS[0]}"
+    )
+    res = subprocess.run(
+        ["bash", "-c", script],
+        cwd=fleet.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("=" * 10)
+    direct = audit(fleet)
+    assert lines[-1] == f"rc={direct.returncode}"
+    data = json.loads(saved.read_text())
+    assert data["schema"] == "readiness.report/1"
+    assert len(data["hosts"]) == 3
+
+
+@pytest.mark.parametrize("target", ["/proc/x", "/etc/passwd/x", ""])
+def test_an_unwritable_save_target_is_exit_2_before_the_audit(fleet: Path, target: str) -> None:
+    res = audit(fleet, f"--save={target}")
+    assert res.returncode == 2, res.stderr
+    assert res.stdout == ""
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("readiness: --save")
+
+
+def test_save_into_a_directory_and_by_extension(fleet: Path) -> None:
+    outdir = fleet.parent / "reports-here"
+    outdir.mkdir()
+    into_dir = audit(fleet, "-c", "environment", "--save", str(outdir))
+    by_ext = audit(fleet, "-c", "environment", "--save", str(fleet.parent / "r.md"))
+    assert into_dir.returncode == by_ext.returncode == 0, into_dir.stderr + by_ext.stderr
+    (written,) = outdir.iterdir()
+    assert written.name.startswith("readiness-") and written.suffix == ".txt"
+    assert "PRODUCTION READINESS" in written.read_text()
+    markdown = (fleet.parent / "r.md").read_text()
+    assert markdown.startswith("## ") and "| host |" in markdown
+    assert by_ext.stdout.startswith("=" * 10)  # stdout keeps --format text
+
+
+def test_the_table_fits_80_columns(fleet: Path) -> None:
+    for task in ("validate", "run-all-tests"):
+        res = run(
+            fleet.parent,
+            task,
+            "-i",
+            str(fleet),
+            "-H",
+            "all",
+            "-q",
+            "--format",
+            "table",
+            env={"COLUMNS": "80"},
+        )
+        assert res.returncode in (0, 1, 3), res.stderr
+        long = [ln for ln in res.stdout.splitlines() if len(ln) > 80]
+        assert not long, f"{task}: lines over 80 columns:\n" + "\n".join(long)
+        assert "legend:" in res.stdout
+
+
+def test_the_check_catalogue_fits_80_columns_and_never_splits_a_key(tmp_path: Path) -> None:
+    res = run(tmp_path, "checks", env={"COLUMNS": "80"})
+    assert res.returncode == 0
+    assert max(len(ln) for ln in res.stdout.splitlines()) <= 80
+    keys = [ln.split("profile keys:")[1] for ln in res.stdout.splitlines() if "profile keys:" in ln]
+    assert any("thresholds.backup_max_age_hours" in k for k in keys) or "backup_max_age_hours" in (
+        res.stdout
+    )
+    for word in res.stdout.split():
+        assert not word.endswith("_") and not word.startswith("_"), word
+
+
+def test_colour_follows_color_and_no_color(fleet: Path) -> None:
+    always = audit(fleet, "-c", "environment", "--color", "always", "-o", "table")
+    never = audit(fleet, "-c", "environment", "--color", "never", "-o", "table")
+    auto = audit(fleet, "-c", "environment", "-o", "table")  # stdout is a pipe here
+    assert "\x1b[32m" in always.stdout
+    assert "\x1b[" not in never.stdout and "\x1b[" not in auto.stdout
+
+
+def test_group_by_lists_a_host_in_two_groups_under_both(fleet: Path) -> None:
+    row_of_b = {
+        "table": lambda ln: ln.startswith("b "),
+        "text": lambda ln: ln.startswith("DETAILED RESULTS — b ("),
+        "markdown": lambda ln: ln.startswith("| b |"),
+    }
+    heading = {"table": "[{}]", "text": "GROUP {}", "markdown": "#### group {}"}
+    for fmt, is_b in row_of_b.items():
+        res = audit(fleet, "-c", "environment", "--group-by", "group", "-o", fmt)
+        assert res.returncode == 0, res.stderr
+        lines = res.stdout.splitlines()
+        assert sum(1 for ln in lines if is_b(ln)) == 2, (fmt, res.stdout)
+        for group in ("web", "db"):
+            assert heading[fmt].format(group) in lines, (fmt, group)
+        plain = audit(fleet, "-c", "environment", "-o", fmt)
+        assert sum(1 for ln in plain.stdout.splitlines() if is_b(ln)) == 1
+    refused = audit(fleet, "--group-by", "group", "--json")
+    assert refused.returncode == 2
+
+
+# --- values, configuration, hints --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("thresholds:\n  backup_max_age_hourz: 6\n", ":2: unknown profile key 'thresholds.backup"),
+        ('thresholds:\n  backup_max_age_hours: "two days"\n', ":2: profile key 'thresholds."),
+        ("thresholds: {}\nthresholds: {}\n", ":2: invalid YAML: duplicate key 'thresholds'"),
+        ("quality_gates:\n  security:\n    critcal: true\n", ":3: unknown profile key"),
+    ],
+)
+def test_profile_errors_name_file_line_and_dotted_key(fleet: Path, text: str, needle: str) -> None:
+    profile = fleet.parent / "p.yml"
+    profile.write_text(text)
+    res = audit(fleet, "-p", str(profile))
+    assert res.returncode == 2, res.stderr
+    assert f"{profile}{needle}" in res.stderr
+    assert res.stdout == "" and "Traceback" not in res.stderr
+
+
+def test_readiness_reads_invoke_yaml_and_readiness_yaml_and_refuses_unknown_keys(
+    fleet: Path,
+) -> None:
+    cwd = fleet.parent
+    (cwd / "invoke.yaml").write_text(f"readiness:\n  inventory: {fleet}\n")
+    found = run(cwd, "validate", "-H", "all", "-c", "environment", "-q")
+    assert found.returncode == 0, found.stderr  # ./invoke.yaml supplied the inventory
+    (cwd / "readiness.yaml").write_text("forks: 4\nconect_timeout: 3\n")
+    typo = run(cwd, "validate", "-H", "all", "-q")
+    assert typo.returncode == 2
+    assert "readiness.yaml:2: unknown key readiness.conect_timeout" in typo.stderr
+    assert "did you mean 'connect_timeout'" in typo.stderr
+    (cwd / "readiness.yaml").write_text("forks: eight\n")
+    typed = run(cwd, "validate", "-H", "all", "-q")
+    assert typed.returncode == 2 and "readiness.forks: expected an integer" in typed.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["valdiate"], "did you mean 'validate'"),
+        (["validate", "--forsk", "2"], "did you mean '--forks'"),
+        (["validate", "-c", "enviroment"], "did you mean 'environment'"),
+    ],
+)
+def test_did_you_mean(fleet: Path, args: list[str], hint: str) -> None:
+    res = (
+        run(fleet.parent, *args, "-i", str(fleet))
+        if args[0] == "validate"
+        else run(fleet.parent, *args)
+    )
+    assert res.returncode == 2
+    assert hint in res.stderr
+
+
+@pytest.mark.parametrize("task", ["validate", "inventory", "remediate", "check-config"])
+def test_no_inventory_is_the_same_error_everywhere(tmp_path: Path, task: str) -> None:
+    res = run(tmp_path, task, env={"READINESS_INVENTORY": ""})
+    assert res.returncode == 2
+    assert res.stderr.startswith("readiness: no inventory: pass -i/--inventory")
+    assert not list(tmp_path.iterdir())
+
+
+def test_remediate_apply_never_acts_on_an_implicit_local_host(tmp_path: Path) -> None:
+    res = run(tmp_path, "remediate", "--apply", "--yes", env={"READINESS_INVENTORY": ""})
+    assert res.returncode == 2
+    assert not Path("/opt/mahavishnu").exists() or "no inventory" in res.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_readme_first_command_works_from_the_repository_root() -> None:
+    res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
+    assert res.returncode in (0, 1), res.stderr
+    assert "PRODUCTION READINESS VALIDATION REPORT" in res.stdout
+
+
+def test_run_options_coerce_and_range_check_values_from_python() -> None:
+    assert RunOptions(forks="8", connect_timeout="2.5").forks == 8  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"RunOptions.forks: expected an integer 1..1000"):
+        RunOptions(forks="x")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"RunOptions\.command_timeout"):
+        RunOptions(command_timeout=0)
+
+
+# --- exit codes: 2 is for usage errors only (docs/exit-codes.md) --------------------------------
+
+
+def test_run_benchmarks_on_an_unreachable_fleet_is_not_a_usage_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on once released
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    host = {"ansible_host": "127.0.0.1", "ansible_port": port, "ansible_user": "root"}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"gone": host}}}))
+    res = run(tmp_path, "run-benchmarks", "-i", str(inv), "-H", "all", "-q", "-T", "2")
+    assert "Traceback" not in res.stderr
+    assert res.returncode in (1, 3), (res.returncode, res.stderr)
+
+
+def test_a_not_ready_check_outside_the_suite_is_not_a_usage_error(tmp_path: Path) -> None:
+    app = write_app(tmp_path / "app", env={"MAHAVISHNU_REPOS_PATH": None})
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}))
+    res = run(tmp_path, "run-integration-tests", "-i", str(inv), "-c", "environment", "-q")
+    assert "Traceback" not in res.stderr
+    assert res.returncode in (0, 1, 3), (res.returncode, res.stderr)
+    assert res.returncode != 2
