@@ -9,7 +9,13 @@ without editing this test:
 - every invalid value (wrong type, out of range, empty, unknown choice) of every option
   of every task: exit 2, one line naming the option, no traceback, nothing written;
 
-A new option needs a sample value in VALID_SAMPLES only when it is a free-form string.
+- every valid value of every option of ``validate``, on a loopback sshd fleet: an exit
+  code from docs/exit-codes.md, no traceback, and something observable changes against
+  the same command without that option (forks: SSH sessions overlap or not; timeouts:
+  sessions that sleep past them; quiet: stderr on a pty).
+
+A new option needs a sample value in VALID_SAMPLES only when it is a free-form string,
+and a scenario in SCENARIOS only when the default baseline cannot show its effect.
 """
 
 from __future__ import annotations
@@ -19,20 +25,26 @@ import os
 import pty
 import re
 import select
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from readiness.loopback import LoopbackFleet, start_fleet
 from readiness.options import OptionSpec
 from readiness.taskbase import TypedArgument
 from readiness.tasks import ns
+from tests.services.apps import write_app
+from tests.services.sshd import APP_STATES, NOPW_USER, _ensure_user, _share
 
 pytestmark = pytest.mark.ssh
 
@@ -105,9 +117,12 @@ class Outcome:
 
 
 def _normal(text: str) -> str:
-    """Drop what changes on every run (times, durations, temp names, ports)."""
-    text = re.sub(r"\d+", "N", text)
-    return re.sub(r"\.\w{8}\b", ".TMP", text)
+    """Drop what changes on every run (times, durations, temp paths, ports, key hashes)."""
+    text = re.sub(r"\d{4}-\d\d-\d\d[T ][\d:.]+Z?", "TIME", text)
+    text = re.sub(r"\b\d+\.\d+ ?(ms|s)\b", "DURATION", text)
+    text = re.sub(r"SHA256:\S+", "SHA256", text)
+    text = re.sub(r":\d{4,5}\b", ":PORT", text)
+    return re.sub(r"/tmp/\S+", "PATH", text)
 
 
 def run_tool(
@@ -171,7 +186,10 @@ def _run_with_tty_stderr(
                 chunks.append(data)
             elif proc.poll() is not None:
                 break
-        out = proc.stdout.read() if proc.stdout else ""
+        out = ""
+        if proc.stdout is not None:
+            out = proc.stdout.read()
+            proc.stdout.close()
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         with contextlib.suppress(OSError):
@@ -316,3 +334,248 @@ def test_invoke_entry_point_refuses_the_same_values(task: str, example_dir: Path
             res = run_tool([task, f"{arg.spec.flag}={bad}"], example_dir, tool="invoke")
             assert res.code == 2, (arg.name, res.err)
             assert arg.spec.flag in res.err and "Traceback" not in res.err
+
+
+# --- valid values: each one changes something observable --------------------------------------
+
+# Free-form string options need a value; everything else is derived from the option table.
+VALID_SAMPLES = {
+    "hosts": "h0001",
+    "limit": "h0000",
+    "check": "environment",
+    "inventory": "{inv_one}",
+    "profile": "{profile}",
+    "known_hosts": "{tmp}/empty_known_hosts",
+    "store": "{tmp}/history.sqlite3",
+    "save": "{tmp}/saved.json",
+    "audit_log": "{tmp}/audit.jsonl",
+}
+# What the baseline needs for an option to be observable (still generated for new options).
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "accept_new_host_keys": {"known_hosts": "{tmp}/empty_known_hosts"},
+    "connect_timeout": {"inventory": "{inv_silent}", "connect_timeout": 3},
+    # each SSH session sleeps 7 s before the probe: longer than command_timeout 1 (+5 s grace)
+    "command_timeout": {"slow_sessions": 7},
+    "host_deadline": {"slow_sessions": 7},
+    "sudo": {"inventory": "{inv_nopw}"},
+    "yes": {"apply": True},
+    "audit_log": {"apply": True, "yes": True},
+    "apply": {"yes": True},
+    "forks": {"slow_sessions": SLOW_SESSION_S},
+}
+TTY_STDERR = {"quiet"}  # progress is only shown on a terminal
+# Options whose effect needs a state this fleet does not have; each is tested elsewhere.
+ELSEWHERE = {
+    ("remediate", "run_migrations"): "tests/test_remediate_migrations.py",
+    ("validate", "baseline"): "tests/store (needs an accepted baseline in a store)",
+    ("validate", "drift"): "tests/store (needs recorded runs)",
+}
+BASELINES: dict[str, dict[str, Any]] = {
+    "audit": {
+        "inventory": "{inv}",
+        "hosts": "all",
+        "check": "environment,configuration",
+        "known_hosts": "{known_hosts}",
+        "connect_timeout": 10,
+        "command_timeout": 30,
+        "store": "none",
+    },
+    "inventory": {"inventory": "{inv}", "hosts": "all"},
+    "checks": {},
+    "remediate": {
+        "inventory": "{inv}",
+        "hosts": "h0000,h0001",
+        "check": "configuration",
+        "known_hosts": "{known_hosts}",
+    },
+    "bench": {"hosts": 1, "check": "environment", "rounds": 1},
+}
+
+
+def baseline_of(task: str) -> dict[str, Any]:
+    return BASELINES.get(task, BASELINES["audit"])
+
+
+def valid_sample(spec: OptionSpec, baseline: Mapping[str, Any]) -> Any:
+    if spec.kind == "bool":
+        return True
+    if spec.kind in ("int", "float"):
+        lo = spec.minimum or 0
+        for candidate in (lo, lo + 1, spec.maximum):
+            if candidate not in (spec.default, baseline.get(spec.name)):
+                return int(candidate) if spec.kind == "int" else candidate  # type: ignore[arg-type]
+    if spec.kind == "choice":
+        return next(c for c in spec.choices if c not in (spec.default, baseline.get(spec.name)))
+    assert spec.name in VALID_SAMPLES, f"add a sample value for the new option --{spec.name}"
+    return VALID_SAMPLES[spec.name]
+
+
+@dataclass
+class Fleet:
+    fleet: LoopbackFleet
+    places: dict[str, str]
+
+
+def _fleet_files(fleet: LoopbackFleet, tmp: Path) -> dict[str, str]:
+    groups = {"web": ["h0000", "h0001"], "db": ["h0001", "h0002"]}
+    entries = {
+        h.name: {
+            "ansible_host": h.address,
+            "ansible_port": h.port,
+            "ansible_user": fleet.user,
+            "ansible_ssh_private_key_file": str(fleet.client_key),
+            "readiness": {"app_root": str(h.app_root)},
+        }
+        for h in fleet.hosts
+    }
+
+    def inventory(path: Path, hosts: Mapping[str, Any], **extra: Any) -> str:
+        children = {
+            g: {"hosts": {n: {**dict(hosts[n]), **extra} for n in names if n in hosts}}
+            for g, names in groups.items()
+        }
+        path.write_text(yaml.safe_dump({"all": {"children": children}}, sort_keys=False))
+        return str(path)
+
+    silent = socket.socket()  # accepts connections, never says a word: no SSH banner
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    SILENT.append(silent)
+    quiet_host = {"ansible_host": "127.0.0.1", "ansible_port": silent.getsockname()[1]}
+    (tmp / "profile.yml").write_text(
+        "required_env: [MAHAVISHNU_REPOS_PATH, MAHAVISHNU_NOT_THERE]\n"
+    )
+    return {
+        "inv": inventory(tmp / "inv.yml", entries),
+        "inv_one": inventory(tmp / "inv_one.yml", {"h0000": entries["h0000"]}),
+        "inv_nopw": inventory(tmp / "inv_nopw.yml", entries, ansible_user=NOPW_USER),
+        "inv_silent": inventory(tmp / "inv_silent.yml", {**entries, "h0000": quiet_host}),
+        "known_hosts": str(fleet.known_hosts),
+        "profile": str(tmp / "profile.yml"),
+    }
+
+
+def _start(tmp: Path) -> Fleet:
+    _ensure_user(NOPW_USER)
+    states = ["healthy", "degraded", "healthy"]
+
+    def write(index: int, root: Path) -> None:
+        write_app(root, **dict(APP_STATES[states[index]]))
+        _share(root)
+
+    fleet = start_fleet(len(states), app_writer=write, extra_users=[NOPW_USER])
+    bashrc = fleet.root / "home" / ".bashrc"
+    marker = fleet.root / "home" / "slow"
+    log = fleet.root / "home" / "sessions.log"
+    # Before the non-interactive `return` of the stock .bashrc: every SSH session records
+    # its start and sleeps while the marker exists, so forks is visible as overlap.
+    bashrc.write_text(
+        f'if [ -f {marker} ]; then date +%s.%N >> {log}; sleep "$(cat {marker})"; fi\n'
+        + bashrc.read_text()
+    )
+    return Fleet(fleet, _fleet_files(fleet, tmp))
+
+
+SILENT: list[socket.socket] = []
+
+
+@pytest.fixture(scope="module")
+def audit_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    made = _start(tmp_path_factory.mktemp("audit-fleet"))
+    try:
+        yield made
+    finally:
+        made.fleet.stop()
+        for s in SILENT:
+            s.close()
+
+
+def _argv(task: str, values: Mapping[str, Any], places: Mapping[str, str]) -> list[str]:
+    argv = [task]
+    for name, value in values.items():
+        if name == "slow_sessions" or value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        else:
+            argv.append(f"{flag}={str(value).format(**places)}")
+    return argv
+
+
+def _observe(
+    fleet: Fleet, task: str, values: Mapping[str, Any], cwd: Path, *, tty: bool = False
+) -> Outcome:
+    home = fleet.fleet.root / "home"
+    slow = values.get("slow_sessions")
+    places = {**fleet.places, "tmp": str(cwd)}
+    (cwd / "empty_known_hosts").write_text("")  # TOFU writes into it: one per run
+    if slow:
+        (home / "sessions.log").write_text("")
+        (home / "slow").write_text(str(slow))
+    try:
+        res = run_tool(_argv(task, values, places), cwd, stderr_tty=tty, timeout=180)
+    finally:
+        (home / "slow").unlink(missing_ok=True)
+    if not slow:
+        return res
+    starts = sorted(float(x) for x in (home / "sessions.log").read_text().split())
+    overlap = max(
+        (sum(1 for t in starts if s <= t < s + SLOW_SESSION_S * 0.8) for s in starts), default=0
+    )
+    return Outcome(res.code, res.out, res.err, res.files, overlap)
+
+
+def _valid_cases(tasks: list[str]) -> list[tuple[str, str]]:
+    return [(t, o) for t, o in OPTION_CASES if t in tasks and (t, o) not in ELSEWHERE]
+
+
+def _check_changes(
+    fleet: Fleet | None, cases: list[tuple[str, str]], tmp: Path, fresh: Path | None = None
+) -> None:
+    """``fleet``: shared by every run; None: a fresh fleet for each run (remediate changes it)."""
+
+    def observe(task: str, values: Mapping[str, Any], cwd: Path, tty: bool) -> Outcome:
+        if fleet is not None:
+            return _observe(fleet, task, values, cwd, tty=tty)
+        assert fresh is not None
+        made = _start(Path(tempfile.mkdtemp(dir=fresh)))
+        try:
+            return _observe(made, task, values, cwd, tty=tty)
+        finally:
+            made.fleet.stop()
+
+    def one(case: tuple[str, str]) -> str | None:
+        task, option = case
+        spec = spec_of(task, option)
+        key = task if task in BASELINES else "audit"
+        base = {**baseline_of(key), **SCENARIOS.get(option, {})}
+        tried = {**base, option: valid_sample(spec, base)}
+        tty = option in TTY_STDERR
+        cwd_a, cwd_b = tmp / f"{task}-{option}-a", tmp / f"{task}-{option}-b"
+        cwd_a.mkdir()
+        cwd_b.mkdir()
+        before = observe(task, base, cwd_a, tty)
+        after = observe(task, tried, cwd_b, tty)
+        for label, res in (("without", before), ("with", after)):
+            if "Traceback" in res.err + res.out or res.code not in DOCUMENTED_EXIT_CODES:
+                return f"{task} {label} --{option}: exit {res.code}\n{res.err[-400:]}"
+        if after.code == 2:
+            return f"{task} --{option}={tried[option]!r} refused: {after.err.strip()}"
+        if before.seen() == after.seen():
+            return f"{task} --{option}={tried[option]!r}: nothing observable changed"
+        return None
+
+    serial = [c for c in cases if SCENARIOS.get(c[1], {}).get("slow_sessions")]
+    rest = [c for c in cases if c not in serial]
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        problems = [p for p in pool.map(one, rest) if p]
+    problems += [p for p in map(one, serial) if p]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.timeout(600)
+def test_every_valid_option_of_validate_changes_something_over_ssh(
+    audit_fleet: Fleet, tmp_path: Path
+) -> None:
+    _check_changes(audit_fleet, _valid_cases(["validate"]), tmp_path)
