@@ -369,6 +369,8 @@ ELSEWHERE = {
     ("remediate", "run_migrations"): "tests/test_remediate_migrations.py",
     ("validate", "baseline"): "tests/store (needs an accepted baseline in a store)",
     ("validate", "drift"): "tests/store (needs recorded runs)",
+    ("check-config", "baseline"): "tests/store (needs an accepted baseline in a store)",
+    ("check-config", "drift"): "tests/store (needs recorded runs)",
 }
 BASELINES: dict[str, dict[str, Any]] = {
     "audit": {
@@ -381,6 +383,15 @@ BASELINES: dict[str, dict[str, Any]] = {
         "store": "none",
     },
     "inventory": {"inventory": "{inv}", "hosts": "all"},
+    "check-config": {
+        "inventory": "{inv}",
+        "hosts": "all",
+        "check": "environment,configuration",
+        "known_hosts": "{known_hosts}",
+        "connect_timeout": 10,
+        "command_timeout": 30,
+        "store": "none",
+    },
     "checks": {},
     "remediate": {
         "inventory": "{inv}",
@@ -579,3 +590,13 @@ def test_every_valid_option_of_validate_changes_something_over_ssh(
     audit_fleet: Fleet, tmp_path: Path
 ) -> None:
     _check_changes(audit_fleet, _valid_cases(["validate"]), tmp_path)
+
+
+@pytest.mark.timeout(600)
+def test_every_valid_option_of_a_suite_inventory_and_checks_changes_something(
+    audit_fleet: Fleet, tmp_path: Path
+) -> None:
+    suites = [t for t in TASKS if t.replace("-", "_") in ("check_config",)]
+    cases = _valid_cases(["inventory", "checks", *suites])
+    assert cases
+    _check_changes(audit_fleet, cases, tmp_path)
