@@ -242,6 +242,15 @@ OPTIONS: dict[str, OptionSpec] = {
             optional_value=True,
         ),
         OptionSpec(
+            "report",
+            "list",
+            "Also write a report: FORMAT:PATH, PATH (format from its extension), FORMAT: "
+            "(default name) or FORMAT alone (stdout, instead of --format); repeatable",
+            short="r",
+            placeholder="FORMAT[:PATH]",
+            samples=(("junit:r.xml",), ("",)),
+        ),
+        OptionSpec(
             "inventory",
             "str",
             "Inventory file or directory (default: ./inventories or $READINESS_INVENTORY)",

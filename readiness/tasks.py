@@ -121,14 +121,20 @@ def _emit(
     fail_on: Status,
     group_by: str | None,
     color: str,
+    sinks: tuple[report_mod.ReportSink, ...] = (),
 ) -> None:
-    """Save first (a closed pipe must not lose the file), then print."""
+    """Save first (a closed pipe must not lose the file), then print. ``sinks`` are the
+    ``--report`` files: each format rendered once, each file atomic."""
     kw: dict[str, Any] = {"group_by": group_by, "color": color}
     if target is not None:
         saved = report_mod.render(report, target.fmt, fail_on=fail_on, **{**kw, "color": "never"})
         mode = report_mod.FILE_MODES.get(target.fmt)
         written = report_mod.save(saved, target.final_path(report), mode=mode)
         print(f"report saved to {written}", file=sys.stderr)
+    files = [s for s in sinks if s.path is not None or s.default_path]
+    _, paths = report_mod.write_reports(report, files, fail_on=fail_on, group_by=group_by)
+    for path in paths:
+        print(f"report saved to {path}", file=sys.stderr)
     report_mod.emit(report_mod.render(report, fmt, fail_on=fail_on, **kw))
 
 
@@ -138,7 +144,11 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
     try:
         values, settings = _typed(c, suite if suite in SUITES else "validate", given)
         fmt = _format(values, given.get("format"))
+        # --report sinks are parsed and checked before the run (exit 2), like --save.
+        sinks = report_mod.plan_sinks(values["report"] or (), fmt)
+        fmt = next(s.fmt for s in sinks if s.path is None and not s.default_path)
         target = report_mod.plan_save(values["save"], fmt)
+        report_mod.check_save_and_reports(target, sinks)
         threshold = Status.parse(values["fail_on"])
         _known_checks(values["check"])
         inv = _inventory(values["inventory"], settings)
@@ -166,7 +176,7 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
             if values["baseline"]:
                 verdict = _judge_baseline(location, report, threshold)
                 report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
-            _emit(report, fmt, target, threshold, values["group_by"], values["color"])
+            _emit(report, fmt, target, threshold, values["group_by"], values["color"], sinks)
             if verdict is not None and fmt != "json":
                 report_mod.emit(render_verdict(verdict))
             if values["drift"] and fmt != "json":
@@ -192,7 +202,7 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
         raise Exit(code=code)
 
 
-@readiness_task(iterable=["check"], optional=["save"], aliases=["validate-production"])
+@readiness_task(iterable=["check", "report"], optional=["save"], aliases=["validate-production"])
 def validate(
     c: Context,
     hosts: str | None = None,
@@ -200,6 +210,7 @@ def validate(
     format: str | None = None,
     json: bool = False,
     save: Any = None,
+    report: list[str] | None = None,
     inventory: str | None = None,
     profile: str | None = None,
     limit: str | None = None,
@@ -289,7 +300,7 @@ def _suite_task(suite: str) -> Any:
         "Exit codes: 0 every quality gate passes; 1 a critical gate fails; 3 only non-critical "
         "gates fail or lack data; 2 usage errors; 130/143 interrupted (docs/exit-codes.md)."
     )
-    return readiness_task(iterable=["check"], optional=["save"])(run)
+    return readiness_task(iterable=["check", "report"], optional=["save"])(run)
 
 
 _SUITE_TASKS = {name: _suite_task(name) for name in SUITES if name != "validate"}

@@ -41,6 +41,9 @@ def _tool(name: str) -> str:
 
 
 def _hosts_named(out: str, report: FleetReport) -> None:
+    if len(report.hosts) == 1 and report.hosts[0].host == "local":
+        assert report.check_names[0] in out.lower()  # one local host is not named in text
+        return
     for host in report.hosts:
         if host.host != HOSTILE_HOST:
             assert host.host in out

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from readiness.errors import UsageError
-from readiness.report import FORMATS, ReportSink, plan_sinks, render, write_reports
+from readiness.model import FleetReport
+from readiness.report import EXTENSIONS, FORMATS, ReportSink, plan_sinks, render, write_reports
 from readiness.report.sinks import FORMAT_OF_EXTENSION, parse_report_spec
 
 from .report_fixtures import every_status_fleet
@@ -81,3 +84,85 @@ def test_several_reports_at_once_are_byte_identical_to_single_runs(tmp_path: Pat
         _, [single] = write_reports(report, plan_sinks([f"{fmt}:{alone}"], "text"))
         assert single.read_bytes() == (together / ("r-" + fmt)).read_bytes(), fmt
         assert single.read_bytes() == (render(report, fmt) + "\n").encode(), fmt
+
+
+# --- through the command a user types ------------------------------------------------------
+
+
+def test_one_validate_run_writes_every_format(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    from .test_cli import inventory_for, run
+    from .test_report_formats import READ_BACK
+
+    inv = inventory_for(tmp_path, app_tree())
+    out = tmp_path / "out"
+    files = {fmt: out / f"r.{EXTENSIONS[fmt]}" for fmt in FORMATS if EXTENSIONS[fmt] != "txt"}
+    files.update({fmt: out / f"{fmt}.txt" for fmt in FORMATS if EXTENSIONS[fmt] == "txt"})
+    args = [f"--report={fmt}:{path}" for fmt, path in files.items()]
+    args.append(f"--report={out / 'by-extension.sarif'}")
+    args.append("--report=junit")  # junit to stdout instead of text
+    res = run(
+        "validate", "-i", str(inv), "-c", "environment,configuration", *args,
+        cwd=tmp_path, tool="readiness",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    report = FleetReport.from_dict(json.loads(files["json"].read_text()))
+    for fmt, path in files.items():
+        READ_BACK[fmt](path.read_text().rstrip("\n"), report)
+    assert res.stdout == files["junit"].read_text()  # one render, every sink the same bytes
+    assert (out / "by-extension.sarif").read_bytes() == files["sarif"].read_bytes()
+    assert res.stderr.count("report saved to ") == len(files) + 1
+    assert files["prometheus"].stat().st_mode & 0o777 == 0o644
+    assert files["json"].stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--report", "junit:/proc/version/r.xml"], "cannot write report to /proc/version/r.xml"),
+        (["--report", "yaml:r.yaml"], "unknown format"),
+        (["--report", "tap", "--report", "json"], "only one report can go to stdout"),
+        (["--json", "--save", "r.json", "--report", "r.json"], "two reports to one file"),
+    ],
+)
+def test_a_bad_report_is_refused_before_the_run_with_exit_two(
+    tmp_path: Path, args: list[str], needle: str
+) -> None:
+    from .test_cli import run
+
+    res = run("validate", "-c", "environment", *args, cwd=tmp_path, tool="readiness")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert needle in res.stderr and "Traceback" not in res.stderr
+    assert res.stdout == ""  # no audit ran, nothing printed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_format_json_and_save_stay_shorthands(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    from .test_cli import inventory_for, run
+
+    inv = inventory_for(tmp_path, app_tree())
+    res = run(
+        "validate", "-i", str(inv), "-c", "environment", "--json", "--save", "s/r.json",
+        cwd=tmp_path, tool="readiness",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "s" / "r.json").read_text() == res.stdout
+
+
+def test_no_secret_reaches_any_report_file(app_tree: Callable[..., Path], tmp_path: Path) -> None:
+    """The planted secrets of tests/test_secrets.py, through every registered format at once."""
+    from .test_cli import inventory_for, run
+    from .test_secrets import SENTINELS, leaky_app
+
+    inv = inventory_for(tmp_path, leaky_app.__wrapped__(app_tree))  # type: ignore[attr-defined]
+    out = tmp_path / "out"
+    args = [f"--report={fmt}:{out / fmt}" for fmt in FORMATS]
+    res = run("validate", "-i", str(inv), *args, cwd=tmp_path, tool="readiness")
+    assert res.returncode == 1, res.stderr  # not ready (insecure default); every file written
+    blobs = {fmt: (out / fmt).read_text() for fmt in FORMATS}
+    for fmt, blob in {**blobs, "stdout": res.stdout, "stderr": res.stderr}.items():
+        for secret in SENTINELS:
+            assert secret not in blob, fmt

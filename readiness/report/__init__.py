@@ -22,7 +22,7 @@ from .markdown import render_markdown
 from .nagios import render_nagios
 from .prometheus import render_prometheus
 from .sarif import render_sarif
-from .sinks import ReportSink, plan_sinks, write_reports
+from .sinks import ReportSink, check_save_and_reports, plan_sinks, write_reports
 from .table import render_table
 from .tap import render_tap
 from .text import render_text
@@ -33,6 +33,7 @@ __all__ = [
     "FORMATS",
     "ReportSink",
     "SaveTarget",
+    "check_save_and_reports",
     "default_save_path",
     "emit",
     "plan_save",

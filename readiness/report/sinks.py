@@ -18,7 +18,14 @@ from pathlib import Path
 from ..errors import UsageError
 from ..model import FleetReport, Status
 
-__all__ = ["ReportSink", "check_writable", "parse_report_spec", "plan_sinks", "write_reports"]
+__all__ = [
+    "ReportSink",
+    "check_save_and_reports",
+    "check_writable",
+    "parse_report_spec",
+    "plan_sinks",
+    "write_reports",
+]
 
 # Extension → format, for ``--report out.xml``; .txt is ambiguous (text, table, nagios): text.
 FORMAT_OF_EXTENSION = {
@@ -154,3 +161,13 @@ def write_reports(
         path = sink.path or default_save_path(report, sink.fmt)
         written.append(save(text, path, mode=FILE_MODES.get(sink.fmt)))
     return stdout_text, written
+
+
+def check_save_and_reports(target: object, sinks: Sequence[ReportSink]) -> None:
+    """``--save PATH`` and a ``--report`` on the same file: refused before the run."""
+    path = getattr(target, "path", None)
+    if not isinstance(path, Path):
+        return
+    for sink in sinks:
+        if sink.path is not None and sink.path.resolve() == path.resolve():
+            raise UsageError(f"two reports to one file: --save {path} and {sink.describe()}")
