@@ -609,3 +609,19 @@ def test_validate_format_prometheus_saves_a_collector_readable_textfile(
             check=False,
         )
     assert lint.returncode == 0, lint.stdout
+
+
+def test_watch_serves_the_same_per_host_metrics_as_the_prometheus_report() -> None:
+    from readiness.store.watch import WatchState
+
+    report = every_status_fleet()
+    served = {
+        f.name: {(s.name, tuple(sorted(s.labels.items())), s.value) for s in f.samples}
+        for f in text_string_to_metric_families(WatchState(report=report).metrics().decode())
+    }
+    written = {
+        f.name: {(s.name, tuple(sorted(s.labels.items())), s.value) for s in f.samples}
+        for f in text_string_to_metric_families(render(report, "prometheus"))
+    }
+    for name in ("readiness_check_status", "readiness_host_up"):
+        assert served[name] == written[name], name

@@ -40,8 +40,11 @@ def run_duration_s(report: FleetReport) -> float:
     return max(span, slowest, 0.0)
 
 
-def collect_metrics(report: FleetReport, fail_on: Status = Status.NOT_READY) -> list[Metric]:
-    """The metric families of one report (also what a ``/metrics`` endpoint would serve)."""
+def collect_metrics(
+    report: FleetReport, fail_on: Status = Status.NOT_READY, *, run_metrics: bool = True
+) -> list[Metric]:
+    """The metric families of one report. ``run_metrics=False`` gives only the per-host
+    families, for a server (``watch``'s ``/metrics``) that measures runs itself."""
     status = GaugeMetricFamily(
         "readiness_check_status",
         "1 for the status of each check on each host (label status).",
@@ -58,6 +61,8 @@ def collect_metrics(report: FleetReport, fail_on: Status = Status.NOT_READY) -> 
         up.add_metric([name], 1.0 if audited else 0.0)
         for r in host.results:
             status.add_metric([name, one_line(r.check_name), r.status.value], 1.0)
+    if not run_metrics:
+        return [status, up]
     duration = GaugeMetricFamily(
         "readiness_run_duration_seconds", "Wall time of the last readiness run."
     )

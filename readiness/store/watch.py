@@ -35,6 +35,7 @@ from prometheus_client.exposition import generate_latest
 
 from ..model import FleetReport, Status
 from ..redact import redact_url_password
+from ..report.prometheus import collect_metrics
 
 __all__ = ["Alert", "AlertTracker", "WatchState", "Watcher", "serve"]
 
@@ -132,17 +133,10 @@ class _Collector:
             s = self.state
             report, runs, overruns = s.report, s.runs, s.overruns
             duration, last_run, last_ok = s.last_duration_s, s.last_run_ts, s.last_success_ts
-        status = GaugeMetricFamily(
-            "readiness_check_status",
-            "1 for the current status of each host x check in the latest run",
-            labels=["host", "check", "status"],
-        )
         unreachable = 0
-        if report is not None:
-            for r in report.results:
-                status.add_metric([r.host, r.check_name, r.status.value], 1)
+        if report is not None:  # the per-host families the prometheus report writes, the same
+            yield from collect_metrics(report, run_metrics=False)
             unreachable = sum(1 for h in report.hosts if h.status is Status.UNREACHABLE)
-        yield status
         yield GaugeMetricFamily(
             "readiness_hosts_unreachable", "Hosts unreachable in the latest run", value=unreachable
         )
