@@ -70,9 +70,13 @@ def _status_text(report: FleetReport, state: NagiosState, threshold: Status) -> 
         floor = Status.DEGRADED
     bad = [h for h in report.hosts if h.status >= floor]
     if not bad:
+        ready = sum(h.status is Status.READY for h in report.hosts)
+        text = f"{ready}/{total} hosts ready"
+        if ready < total:  # the rest were skipped: nothing applicable there, not 'ready'
+            text += f", {total - ready} skipped"
         if report.gates is not None and state is not NagiosState.OK:
-            return f"quality gates {report.verdict(threshold)}, {total}/{total} hosts ready"
-        return f"{total}/{total} hosts ready"
+            return f"quality gates {report.verdict(threshold)}, {text}"
+        return text
     word = "degraded" if floor is Status.DEGRADED and state is NagiosState.WARNING else "not ready"
     named = []
     for host in bad[:SHOWN_HOSTS]:
