@@ -348,6 +348,7 @@ VALID_SAMPLES = {
     "known_hosts": "{tmp}/empty_known_hosts",
     "store": "{tmp}/history.sqlite3",
     "save": "{tmp}/saved.json",
+    "report": "junit:{tmp}/report.xml",
     "audit_log": "{tmp}/audit.jsonl",
 }
 # What the baseline needs for an option to be observable (still generated for new options).
