@@ -307,7 +307,7 @@ OPTIONS: dict[str, OptionSpec] = {
             "float",
             "Seconds one host may take in total",
             default=120.0,
-            minimum=1,
+            minimum=0.1,
             maximum=86400,
             config=True,
         ),
