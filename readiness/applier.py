@@ -350,12 +350,15 @@ class _Fix:
         dfd = _open_dir(parent)
         try:
             target = "%s%s%s" % (name, BACKUP_MARK, self.stamp)
-            n = 1
+            tries = 1
             while _exists_at(dfd, target):
-                n += 1
-                if n > 100:  # names planted to make this loop long: stop
+                # Taken (an earlier fix within the same second, or a planted name): a random
+                # suffix cannot be guessed in advance, so a bounded number of tries suffices
+                # however many copies a fast run or an attacker left behind.
+                tries += 1
+                if tries > 100:
                     raise Refused("%s: too many backup names are taken" % path)
-                target = "%s%s%s.%d" % (name, BACKUP_MARK, self.stamp, n)
+                target = "%s%s%s.%s" % (name, BACKUP_MARK, self.stamp, os.urandom(4).hex())
             full = os.path.join(parent, target)
             self.snapshot.setdefault(full, {"exists": False})
             owner = (int(state["uid"]), int(state["gid"]))

@@ -480,6 +480,30 @@ def test_backups_of_secrets_are_private_and_pruned_to_the_retention(shared_root:
     assert stat.S_IMODE(env.stat().st_mode) == 0o640 and env.stat().st_uid == attacker_uid()
 
 
+def test_planted_or_same_second_backup_names_never_block_a_fix(shared_root: Path) -> None:
+    """150 copies already named like this second's backups (planted by the app user, or left
+    by a fast series of refused fixes) neither block the fix nor get overwritten."""
+    app = shared_root / "app"
+    app.mkdir()
+    env = app / ".env"
+    env.write_text("A=1\n")
+    planted = [app / ".env.readiness-bak.T0"]
+    planted += [app / f".env.readiness-bak.T0.{n}" for n in range(2, 152)]
+    for p in planted:
+        p.write_text("planted\n")
+    chown_tree(app)
+    change = {"kind": "edit_file", "path": str(env), "content": "A=2\n"}
+    answer = applier.op_apply(
+        {"op": "apply", "stamp": "T0", "changes": [change], "keep_backups": 500}
+    )
+    assert answer["ok"] is True, answer
+    backup = Path(answer["backups"][0])
+    assert backup not in planted and backup.read_text() == "A=1\n"
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert all(p.read_text() == "planted\n" for p in planted)
+    assert env.read_text() == "A=2\n"
+
+
 def test_the_profile_sets_the_backup_retention_of_remediate(tmp_path: Path) -> None:
     """remediate_keep_backups reaches the applier: two fixes of the README keep one copy."""
     from readiness.errors import UsageError
