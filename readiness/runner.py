@@ -38,6 +38,7 @@ from .transport import (
 
 __all__ = [
     "APP_OBSERVERS",
+    "FACT_OBSERVERS",
     "NOT_AUDITED",
     "ConnectionSettings",
     "Connector",
@@ -154,6 +155,10 @@ class LocalConnector:
 # the results store's drift fingerprints (readiness/store/drift.py keeps only keyed HMACs
 # of the values, never a value). An observer must not raise.
 APP_OBSERVERS: list[Callable[[str, AppConfig, Profile], None]] = []
+# Observers of the facts the probe brought back for the checks (both round trips): drift
+# fingerprints of alert rules, cron lines and migration scripts, with no extra round trip.
+# Same contract: keyed HMACs only, and an observer must not raise.
+FACT_OBSERVERS: list[Callable[[str, Mapping[str, Any], Profile], None]] = []
 
 
 def base_facts(profile: Profile) -> FactSpecs:
@@ -226,6 +231,8 @@ def audit_host(
     _register_secrets(redactor, app, profile)
     for observe in tuple(APP_OBSERVERS):
         observe(host.name, app, profile)
+    for observe_facts in tuple(FACT_OBSERVERS):
+        observe_facts(host.name, facts, profile)
     results = [
         _evaluate(
             spec,

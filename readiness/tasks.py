@@ -526,15 +526,17 @@ def _open_for_recording(location: StoreLocation, *, required: bool) -> tuple[Sto
 @contextlib.contextmanager
 def _observing(collector: Any) -> Iterator[None]:
     """While the audit runs, ``collector`` fingerprints each host's configuration."""
-    from .runner import APP_OBSERVERS
+    from .runner import APP_OBSERVERS, FACT_OBSERVERS
 
     if collector is None:
         yield
         return
     APP_OBSERVERS.append(collector)
+    FACT_OBSERVERS.append(collector.observe_facts)
     try:
         yield
     finally:
+        FACT_OBSERVERS.remove(collector.observe_facts)
         APP_OBSERVERS.remove(collector)
 
 

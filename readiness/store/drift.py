@@ -2,7 +2,8 @@
 hosts and over time.
 
 During a recorded run, :class:`DriftCollector` sees each host's parsed configuration (the
-settings file's keys and the env file's variables, as the checks read them) and keeps
+settings file's keys and the env file's variables, as the checks read them; the alert
+rules, cron lines and migration scripts the checks asked the probe for) and keeps
 only ``item → HMAC-SHA256(store key, value)``: no value, and no plain hash of one (a
 plain hash of a short secret is a dictionary lookup away). Items whose name marks a
 secret (the profile's ``secret_env`` patterns, ``*SECRET*``, ``*PASSWORD*``...) are
@@ -65,15 +66,129 @@ class DriftCollector:
         with self._lock:
             self.hosts.setdefault(host, {}).update(items)
 
+    def observe_facts(self, host: str, facts: Mapping[str, Any], profile: Any) -> None:
+        """Fingerprint what the checks already asked the probe for (see
+        runner.FACT_OBSERVERS): alert rules, cron lines, migration scripts on disk."""
+        try:
+            items = fact_items(facts, profile)
+        except Exception:  # hostile host data must never break the audit
+            return
+        fingerprinted = {k: (self.fingerprint(v), secret) for k, (v, secret) in items.items()}
+        with self._lock:
+            self.hosts.setdefault(host, {}).update(fingerprinted)
+
     def add_host_meta(self, report: Any) -> None:
         """What the probe reports about each audited host itself: the python3 interpreter
-        version and the account the audit ran as (``host:python3``, ``host:user``)."""
+        version and the account the audit ran as (``host:python3``, ``host:user``); and
+        the migration level the database_migration check read from the database
+        (``migrations:database``)."""
         with self._lock:
             for h in report.hosts:
+                if h.host not in self.hosts:
+                    continue
                 meta = dict(getattr(h, "facts_meta", {}) or {})
                 for key, item in (("python", "host:python3"), ("user", "host:user")):
-                    if meta.get(key) and h.host in self.hosts:
+                    if meta.get(key):
                         self.hosts[h.host][item] = (self.fingerprint(meta[key]), False)
+                for result in h.results:
+                    applied = dict(result.details or {}).get("applied")
+                    if result.check_name == "database_migration" and applied is not None:
+                        level = sorted(str(v) for v in applied)
+                        self.hosts[h.host]["migrations:database"] = (
+                            self.fingerprint(level),
+                            False,
+                        )
+
+
+_MAX_FACT_ITEMS = 500  # a hostile host's thousand-rule file must not bloat the store
+
+
+def fact_items(facts: Mapping[str, Any], profile: Any = None) -> dict[str, tuple[Any, bool]]:
+    """item → (value to fingerprint, is_secret) from the checks' facts.
+
+    - ``alert:<name>`` per Prometheus alert rule (``record:<name>`` per recording rule),
+      or ``alert_rules:file`` for a rules file that is not a parseable rules list;
+    - ``cron:<source>``: the non-comment lines of each crontab source (a cron line may
+      carry a password, so these count as secret); a profile's ``backup_cron_files`` are
+      named as the profile names them, so hosts with different app roots compare;
+    - ``migrations:scripts``: the migration level the scripts on disk lead to (Alembic
+      head revisions, the highest SQL script version).
+    """
+    from ..checks import backup_restore, database_migration, monitoring
+
+    items: dict[str, tuple[Any, bool]] = {}
+    rules = facts.get(monitoring.RULES_FACT)
+    if isinstance(rules, Mapping) and isinstance(rules.get("text"), str):
+        items.update(_rule_items(str(rules["text"]), str(rules.get("path") or "")))
+    cron = facts.get(backup_restore.CRON_FACT)
+    if isinstance(cron, Mapping):
+        named = {
+            str(profile.resolve(str(p))): str(p)
+            for p in (profile.get("backup_cron_files") if profile is not None else None) or ()
+        }
+        by_source: dict[str, list[str]] = {}
+        for entry in list(cron.get("entries") or ())[: _MAX_FACT_ITEMS * 10]:
+            if isinstance(entry, Mapping):
+                source = str(entry.get("source"))
+                by_source.setdefault(named.get(source, source), []).append(str(entry.get("line")))
+        for source in sorted(by_source)[:_MAX_FACT_ITEMS]:
+            items[f"cron:{source}"] = (by_source[source], True)
+    level = _migration_level(facts, database_migration)
+    if level is not None:
+        items["migrations:scripts"] = (level, False)
+    return items
+
+
+def _rule_items(text: str, path: str) -> dict[str, tuple[Any, bool]]:
+    from ..hostdata import HostDataError, load_yaml
+
+    try:
+        doc = load_yaml(text, path)
+    except HostDataError:
+        doc = None
+    groups = doc.get("groups") if isinstance(doc, Mapping) else None
+    if not isinstance(groups, list):
+        return {"alert_rules:file": (text, False)}
+    out: dict[str, tuple[Any, bool]] = {}
+    for group in groups:
+        for rule in (group.get("rules") if isinstance(group, Mapping) else None) or ():
+            if not isinstance(rule, Mapping) or len(out) >= _MAX_FACT_ITEMS:
+                continue
+            kind = "alert" if rule.get("alert") is not None else "record"
+            name = str(rule.get(kind) or "?")[:120]
+            item = f"{kind}:{name}"
+            if item in out:  # the same name in two groups: both count, in order
+                item = f"{item}#{sum(1 for k in out if k.startswith(item))}"
+            out[item] = (rule, False)
+    return out
+
+
+def _migration_level(facts: Mapping[str, Any], dm: Any) -> dict[str, Any] | None:
+    listing = facts.get(dm.DIR_FACT)
+    if not isinstance(listing, Mapping) or not listing.get("entries"):
+        return None
+    sql = [
+        int(m.group("version"))
+        for e in listing.get("entries") or ()
+        if (m := dm.SQL_SCRIPT.match(str(e.get("name", "")).rsplit("/", 1)[-1]))
+    ]
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    unreadable = 0
+    for name in dm._alembic_names(listing):
+        fact = facts.get(dm.SCRIPT_FACT + name)
+        text = str(fact.get("text") or "") if isinstance(fact, Mapping) else ""
+        script = dm._parse_alembic(name, text)
+        if script is None:
+            unreadable += 1
+            continue
+        revisions.add(script.key)
+        downs.update(script.down)
+    return {
+        "alembic_heads": sorted(revisions - downs),
+        "sql_level": max(sql, default=None),
+        "unreadable": unreadable,
+    }
 
 
 def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import replace
 from pathlib import Path
 
 from readiness.appconfig import AppConfig, EnvVar
@@ -120,3 +122,154 @@ def test_the_interpreter_version_the_probe_saw_is_fingerprinted() -> None:
     collector.add_host_meta(report)
     texts = [f.text for f in drift_across_hosts(collector.hosts)]
     assert texts == ["c: host:python3 differs from 2 of 3 hosts"]
+
+
+# -- what the checks read: alert rules, cron lines, migration level ----------------------------
+
+RULES = (
+    "groups:\n- name: app\n  rules:\n  - alert: HighErrorRate\n"
+    "    expr: rate(errors_total[5m]) > {threshold}\n    for: 5m\n"
+    "  - record: job:errors:rate5m\n    expr: rate(errors_total[5m])\n"
+)
+CRON_SECRET = "SENTINEL-cron-token-9f8e7d"
+
+
+def _facts(threshold: int, cron_hour: int, heads: tuple[str, ...]) -> dict[str, object]:
+    from readiness.checks import backup_restore, database_migration, monitoring
+
+    scripts = {"a1": None, "b2": "a1", "c3": "b2"}
+    names = [
+        f"versions/{rev}.py" for rev in scripts if rev in heads or rev == "a1" or rev < max(heads)
+    ]
+    facts: dict[str, object] = {
+        monitoring.RULES_FACT: {
+            "path": "/app/config/alerts.yml",
+            "exists": True,
+            "text": RULES.format(threshold=threshold),
+        },
+        backup_restore.CRON_FACT: {
+            "entries": [
+                {"source": "/etc/crontab", "line": "17 * * * * root run-parts /etc/cron.hourly"},
+                {
+                    "source": "/app/cron/app",
+                    "line": f"0 {cron_hour} * * * /usr/local/bin/app-backup --token {CRON_SECRET}",
+                },
+            ],
+            "errors": [],
+        },
+        database_migration.DIR_FACT: {
+            "path": "/app/migrations",
+            "exists": True,
+            "type": "dir",
+            "entries": [{"name": n} for n in names],
+        },
+    }
+    for name in names:
+        rev = name.split("/")[1][:-3]
+        down = scripts[rev]
+        facts[database_migration.SCRIPT_FACT + name] = {
+            "text": f"revision = '{rev}'\ndown_revision = {down!r}\n"
+        }
+    return facts
+
+
+def test_alert_rules_cron_lines_and_migration_level_name_the_odd_host() -> None:
+    collector = DriftCollector(b"k" * 32)
+    facts = {
+        "web01": _facts(1, 2, ("c3",)),
+        "web02": _facts(1, 2, ("c3",)),
+        "web03": _facts(5, 2, ("c3",)),  # a hand-edited alert threshold
+        "web04": _facts(1, 3, ("c3",)),  # the backup runs at another hour
+        "web05": _facts(1, 2, ("b2",)),  # one migration behind
+    }
+    for host, host_facts in facts.items():
+        collector.observe_facts(host, host_facts, _Profile())
+    texts = [f.text for f in drift_across_hosts(collector.hosts)]
+    assert texts == [
+        "web03: alert:HighErrorRate differs from 4 of 5 hosts",
+        "web04: cron:/app/cron/app (secret) differs from 4 of 5 hosts",
+        "web05: migrations:scripts differs from 4 of 5 hosts",
+    ]
+    assert "record:job:errors:rate5m" in collector.hosts["web01"]
+    assert CRON_SECRET not in json.dumps(collector.hosts)
+
+    later = DriftCollector(b"k" * 32)
+    later.hosts = {h: dict(fps) for h, fps in collector.hosts.items()}
+    later.observe_facts("web05", _facts(1, 2, ("c3",)), _Profile())
+    assert [f.text for f in drift_over_time(collector.hosts, later.hosts)] == [
+        "web05: migrations:scripts changed"
+    ]
+
+
+def test_hostile_rules_file_is_fingerprinted_whole_and_the_database_level_is_kept() -> None:
+    from readiness.checks import monitoring
+    from readiness.model import HostReport
+
+    collector = DriftCollector(b"k" * 32)
+    collector.observe_facts("a", {monitoring.RULES_FACT: {"text": "a: &x [*x"}}, _Profile())
+    assert set(collector.hosts["a"]) == {"alert_rules:file"}
+    report = fleet({h: {"database_migration": Status.READY} for h in ("a", "b", "c")})
+    applied = {"a": ["c3"], "b": ["c3"], "c": ["b2"]}
+    for host in ("b", "c"):
+        collector.observe_facts(host, {}, _Profile())
+    report = report.with_hosts(
+        HostReport(
+            h.host, tuple(replace(r, details={"applied": applied[h.host]}) for r in h.results)
+        )
+        for h in report.hosts
+    )
+    collector.add_host_meta(report)
+    texts = [f.text for f in drift_across_hosts(collector.hosts)]
+    assert "c: migrations:database differs from 2 of 3 hosts" in texts
+
+
+def test_drift_through_the_cli_names_the_changed_cron_line_and_alert_rule(tmp_path: Path) -> None:
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    inv = ["all:", "  hosts:"]
+    for i, (threshold, hour) in enumerate([(1, 2), (1, 2), (5, 2)]):
+        root = write_app(
+            tmp_path / f"app{i}",
+            files={
+                "config/alerts.yml": RULES.format(threshold=threshold),
+                "cron/app": f"0 {hour} * * * /usr/local/bin/app-backup\n",
+                "migrations/versions/a1.py": "revision = 'a1'\ndown_revision = None\n",
+            },
+        )
+        inv += [
+            f"    h{i}:",
+            "      ansible_connection: local",
+            "      readiness:",
+            f"        app_root: {root}",
+            "        backup_cron_files: [cron/app]",
+        ]
+    (tmp_path / "inv.yml").write_text("\n".join(inv) + "\n")
+    store = tmp_path / "s.db"
+    argv = [
+        "validate",
+        "-i",
+        str(tmp_path / "inv.yml"),
+        "--hosts",
+        "all",
+        "--quiet",
+        "-c",
+        "monitoring,backup_restore,database_migration",
+    ]
+
+    first = readiness(*argv, "--drift", "--format", "json", store=store)
+    assert first.returncode == 1, first.stderr
+    texts = [f["text"] for f in json.loads(first.stdout)["drift"]["findings"]]
+    assert texts == ["h2: alert:HighErrorRate differs from 2 of 3 hosts"]
+
+    (tmp_path / "app1" / "cron" / "app").write_text("0 4 * * * /usr/local/bin/app-backup\n")
+    assert readiness(*argv, store=store).returncode == 1
+    since = readiness("drift", "--since", "latest~1", store=store)
+    assert since.returncode == 1, since.stderr  # drift found
+    assert since.stdout.splitlines()[1:] == ["  h1: cron:cron/app (secret) changed"]
+    across = readiness("drift", "--format", "json", store=store)
+    assert across.returncode == 1, across.stderr
+    assert {f["text"] for f in json.loads(across.stdout)["findings"]} == {
+        "h1: cron:cron/app (secret) differs from 2 of 3 hosts",
+        "h2: alert:HighErrorRate differs from 2 of 3 hosts",
+    }
