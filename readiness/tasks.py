@@ -122,20 +122,29 @@ def _emit(
     group_by: str | None,
     color: str,
     sinks: tuple[report_mod.ReportSink, ...] = (),
+    trend: Any = None,
 ) -> None:
     """Save first (a closed pipe must not lose the file), then print. ``sinks`` are the
-    ``--report`` files: each format rendered once, each file atomic."""
+    ``--report`` files: each format rendered once, each file atomic. ``trend`` (from the
+    store) reaches the HTML report only."""
     kw: dict[str, Any] = {"group_by": group_by, "color": color}
+    html_kw: dict[str, Any] = {"trend": trend}
     if target is not None:
-        saved = report_mod.render(report, target.fmt, fail_on=fail_on, **{**kw, "color": "never"})
+        extra = html_kw if target.fmt == "html" else {}
+        saved = report_mod.render(
+            report, target.fmt, fail_on=fail_on, **{**kw, "color": "never"}, **extra
+        )
         mode = report_mod.FILE_MODES.get(target.fmt)
         written = report_mod.save(saved, target.final_path(report), mode=mode)
         print(f"report saved to {written}", file=sys.stderr)
     files = [s for s in sinks if s.path is not None or s.default_path]
-    _, paths = report_mod.write_reports(report, files, fail_on=fail_on, group_by=group_by)
+    _, paths = report_mod.write_reports(
+        report, files, fail_on=fail_on, group_by=group_by, trend=trend
+    )
     for path in paths:
         print(f"report saved to {path}", file=sys.stderr)
-    report_mod.emit(report_mod.render(report, fmt, fail_on=fail_on, **kw))
+    extra = html_kw if fmt == "html" else {}
+    report_mod.emit(report_mod.render(report, fmt, fail_on=fail_on, **kw, **extra))
 
 
 def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
@@ -176,7 +185,8 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
             if values["baseline"]:
                 verdict = _judge_baseline(location, report, threshold)
                 report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
-            _emit(report, fmt, target, threshold, values["group_by"], values["color"], sinks)
+            trend = _html_trend(location, report, suite, values, fmt, target, sinks)
+            _emit(report, fmt, target, threshold, values["group_by"], values["color"], sinks, trend)
             if verdict is not None and fmt != "json":
                 report_mod.emit(render_verdict(verdict))
             if values["drift"] and fmt != "json":
@@ -490,11 +500,34 @@ def _record(
         return None
     from .store.record import record_run, run_meta
 
-    pattern = f"{hosts} --limit {limit}" if limit else hosts
-    meta = run_meta(kind, pattern, started=started, profile=profile)
+    meta = run_meta(kind, _run_pattern(hosts, limit), started=started, profile=profile)
     return record_run(
         location, report, meta, keep=_store_keep(c), redacted=redacted, fingerprints=fingerprints
     )
+
+
+def _run_pattern(hosts: str, limit: str | None) -> str:
+    """The host pattern a run is recorded under (history and trends group runs by it)."""
+    return f"{hosts} --limit {limit}" if limit else hosts
+
+
+def _html_trend(
+    location: StoreLocation,
+    report: FleetReport,
+    kind: str,
+    values: Mapping[str, Any],
+    fmt: str,
+    target: Any,
+    sinks: tuple[report_mod.ReportSink, ...],
+) -> Any:
+    """Per check trend for an HTML report (None when no report is HTML or no history)."""
+    formats = {fmt, *(s.fmt for s in sinks), *([target.fmt] if target is not None else [])}
+    if "html" not in formats or not location.enabled:
+        return None
+    from .store.record import report_trend
+
+    pattern = _run_pattern(values["hosts"], values["limit"])
+    return report_trend(location, report, kind=kind, pattern=pattern)
 
 
 def _drift_collector(location: StoreLocation) -> Any:

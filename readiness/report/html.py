@@ -17,13 +17,20 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..model import CheckResult, FleetReport, HostReport, Status
 from ._clean import detail_lines, xml_text
 
+if TYPE_CHECKING:  # the renderer only reads the points; the store fills them (tasks.py)
+    from ..store.history import TrendPoint
+
+Trend = Mapping[str, Sequence["TrendPoint"]]
+
 __all__ = ["render_html", "render_html_fragment"]
 
+TREND_BAR, TREND_GAP, TREND_HEIGHT = 10, 2, 48  # px: one stacked bar per run
 DETAILS_LIMIT = 4000  # characters of details per result carried into the page
 NOTEBOOK_HOSTS = 50  # rows in the notebook view (_repr_html_)
 
@@ -104,6 +111,9 @@ table.gates td,table.gates th{border:1px solid #d1d5db;padding:2px 8px;text-alig
 #detail pre{white-space:pre-wrap;word-break:break-word;background:#f3f4f6;padding:6px}
 #detail .close{float:right;cursor:pointer;border:0;background:none;font-size:18px}
 .hidden{display:none}
+#trends .trend{display:inline-block;margin:0 16px 8px 0;vertical-align:top}
+#trends figcaption{font-weight:600}
+#trends svg{display:block;background:#fff;border:1px solid #e5e7eb}
 """
 
 _JS = r"""
@@ -327,6 +337,74 @@ def _heatmap(
     return out, results
 
 
+_TREND_BANDS = (  # bottom → top of each bar
+    ("ready", Status.READY, "ready"),
+    ("degraded", Status.DEGRADED, "degraded"),
+    ("not_ready", Status.NOT_READY, "not ready or worse"),
+)
+
+
+def _trend_chart(index: int, check: str, points: Sequence[TrendPoint]) -> str:
+    """One check's runs as stacked bars (hosts ready / degraded / not ready or worse),
+    oldest left; every bar has a <title> (tooltip and accessible name)."""
+    top = max((p.ready + p.degraded + p.not_ready for p in points), default=0) or 1
+    width = len(points) * (TREND_BAR + TREND_GAP) + TREND_GAP
+    last = points[-1]
+    summary = (
+        f"{check}: {len(points)} run(s), latest {last.ready} ready, {last.degraded} degraded, "
+        f"{last.not_ready} not ready or worse"
+    )
+    bars = []
+    for i, point in enumerate(points):
+        x = TREND_GAP + i * (TREND_BAR + TREND_GAP)
+        y = float(TREND_HEIGHT)
+        rects = []
+        for field, status, _label in _TREND_BANDS:
+            n = getattr(point, field)
+            if not n:
+                continue
+            h = TREND_HEIGHT * n / top
+            y -= h
+            rects.append(
+                f'<rect class="s-{status.value}" x="{x}" y="{y:.2f}" width="{TREND_BAR}" '
+                f'height="{h:.2f}" fill="{_COLOURS[status][0]}"></rect>'
+            )
+        when = point.started_at.strftime("%Y-%m-%d %H:%M UTC")
+        tip = ", ".join(f"{getattr(point, f)} {label}" for f, _s, label in _TREND_BANDS)
+        bars.append(
+            f'<g class="pt" data-ready="{point.ready}" data-degraded="{point.degraded}" '
+            f'data-not-ready="{point.not_ready}"><title>{_e(point.run_id)} · {_e(when)}: '
+            f"{_e(tip)}</title>{''.join(rects)}</g>"
+        )
+    return (
+        f'<figure class="trend" data-check="{_e(check)}"><figcaption>{_e(check)}</figcaption>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="trend-{index}" '
+        f'width="{width}" height="{TREND_HEIGHT}" viewBox="0 0 {width} {TREND_HEIGHT}">'
+        f'<title id="trend-{index}">{_e(summary)}</title>{"".join(bars)}</svg></figure>'
+    )
+
+
+def _trends(report: FleetReport, trend: Trend | None) -> list[str]:
+    """Per check of this report, its trend over the recorded runs of this host pattern;
+    without earlier runs, a sentence saying so."""
+    out = ['<section id="trends"><h2>Trend per check</h2>']
+    checks = [c for c in report.check_names if trend and trend.get(c)]
+    if trend is None or not checks:
+        out.append(
+            '<p id="no-history">No history: trends appear once the results store (--store) '
+            "holds earlier runs of this host pattern.</p></section>"
+        )
+        return out
+    runs = max(len(trend[c]) for c in checks)
+    out.append(
+        f"<p>Hosts per status in each of the last {runs} run(s) of this host pattern, "
+        "oldest left (green ready, amber degraded, red not ready or worse).</p>"
+    )
+    out += [_trend_chart(i, c, trend[c]) for i, c in enumerate(checks)]
+    out.append("</section>")
+    return out
+
+
 _PANEL = """<aside id="detail" class="hidden" aria-live="polite">
 <button id="d-close" class="close" title="close">×</button>
 <h2><span id="d-host"></span> / <span id="d-check"></span></h2>
@@ -342,7 +420,14 @@ _CSP = (
 )
 
 
-def render_html(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_: Any) -> str:
+def render_html(
+    report: FleetReport,
+    *,
+    fail_on: Status = Status.NOT_READY,
+    trend: Trend | None = None,
+    **_: Any,
+) -> str:
+    """The page; ``trend`` (per check, recorded runs then this one) adds the trend charts."""
     grouped = _grouped(report)
     strings = _Strings()
     heatmap, results = _heatmap(report, grouped, strings)
@@ -365,6 +450,7 @@ def render_html(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_:
         *_header(report, fail_on),
         *_summary(report),
         *_gates(report),
+        *_trends(report, trend),
         *_controls(report, list(grouped)),
         *heatmap,
         _PANEL,

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError
 from ..model import FleetReport, Status
@@ -143,9 +144,11 @@ def write_reports(
     *,
     fail_on: Status = Status.NOT_READY,
     group_by: str | None = None,
+    trend: Any = None,
 ) -> tuple[str | None, list[Path]]:
     """Render each format once; write every file sink atomically. Returns the stdout text
-    (or None when no sink prints) and the files written, in sink order."""
+    (or None when no sink prints) and the files written, in sink order. ``trend`` (per
+    check, from the results store) goes to the HTML report only."""
     from . import FILE_MODES, default_save_path, render, save
 
     rendered: dict[str, str] = {}
@@ -153,7 +156,10 @@ def write_reports(
     written: list[Path] = []
     for sink in sinks:
         if sink.fmt not in rendered:
-            rendered[sink.fmt] = render(report, sink.fmt, fail_on=fail_on, group_by=group_by)
+            extra = {"trend": trend} if sink.fmt == "html" else {}
+            rendered[sink.fmt] = render(
+                report, sink.fmt, fail_on=fail_on, group_by=group_by, **extra
+            )
         text = rendered[sink.fmt]
         if sink.path is None and not sink.default_path:
             stdout_text = text

@@ -464,9 +464,27 @@ class Store:
         )
         return StoredRun(summary, report)
 
-    def _first_seq(self, limit: int, since: datetime | None) -> int:
-        """The oldest ``seq`` among the newest ``limit`` runs (started since ``since``)."""
-        where, params = ("WHERE started_at >= ?", [ts_text(since)]) if since else ("", [])
+    def _first_seq(
+        self,
+        limit: int,
+        since: datetime | None,
+        *,
+        pattern: str | None = None,
+        kind: str | None = None,
+    ) -> int:
+        """The oldest ``seq`` among the newest ``limit`` runs (started since ``since``, of
+        ``pattern`` and ``kind`` when given)."""
+        conds: list[str] = []
+        params: list[Any] = []
+        for cond, value in (
+            ("started_at >= ?", since and ts_text(since)),
+            ("pattern = ?", pattern),
+            ("kind = ?", kind),
+        ):
+            if value is not None:
+                conds.append(cond)
+                params.append(value)
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
         rows = self._db.execute(
             f"SELECT MIN(seq) FROM (SELECT seq FROM runs {where} ORDER BY seq DESC LIMIT {int(limit)}) t",  # noqa: S608
             params,
@@ -506,14 +524,22 @@ class Store:
         ]
 
     def trend(
-        self, *, check: str | None, since: datetime | None, limit: int = 50
+        self,
+        *,
+        check: str | None,
+        since: datetime | None,
+        limit: int = 50,
+        pattern: str | None = None,
+        kind: str | None = None,
     ) -> list[tuple[str, datetime, str, Status, int]]:
-        """(run id, time, check, status, hosts) counts per run, oldest first."""
+        """(run id, time, check, status, hosts) counts per run, oldest first; only runs of
+        ``pattern`` and ``kind`` when given (the HTML report's trend of one fleet)."""
         where: list[str] = ["r.run_seq >= ?"]
-        params: list[Any] = [self._first_seq(limit, since)]
-        if check is not None:
-            where.append("r.check_name = ?")
-            params.append(check)
+        params: list[Any] = [self._first_seq(limit, since, pattern=pattern, kind=kind)]
+        for column, value in (("r.check_name", check), ("u.pattern", pattern), ("u.kind", kind)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
         rows = self._db.execute(
             "SELECT u.seq, u.run_id, u.started_at, r.check_name, r.status, COUNT(*) FROM results r "  # noqa: S608
             f"JOIN runs u ON u.seq = r.run_seq WHERE {' AND '.join(where)} "

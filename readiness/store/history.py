@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from tabulate import tabulate
 
@@ -20,6 +21,7 @@ from .db import RunSummary, ts_text
 
 __all__ = [
     "FORMATS",
+    "TrendPoint",
     "match_hosts",
     "parse_age",
     "parse_since",
@@ -27,6 +29,7 @@ __all__ = [
     "render_timeline",
     "render_trend",
     "sparkline",
+    "trend_series",
 ]
 
 FORMATS = ("text", "table", "json", "markdown")
@@ -169,36 +172,60 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(_SPARK[min(len(_SPARK) - 1, int(v * (len(_SPARK) - 1) + 0.5))] for v in values)
 
 
-def render_trend(rows: Sequence[tuple[str, datetime, str, Status, int]], fmt: str) -> str:
-    """Per check, per run: hosts READY / DEGRADED / NOT_READY-or-worse; the sparkline is the
-    share of READY (or SKIPPED) hosts, oldest → newest."""
+class TrendPoint(NamedTuple):
+    """One run of one check: hosts READY (or SKIPPED), DEGRADED, NOT_READY-or-worse."""
+
+    run_id: str
+    started_at: datetime
+    ready: int
+    degraded: int
+    not_ready: int
+
+
+def trend_series(
+    rows: Iterable[tuple[str, datetime, str, Status, int]],
+) -> dict[str, list[TrendPoint]]:
+    """Store trend rows (run id, time, check, status, hosts) → per check, one point per
+    run, oldest → newest (``history --trend`` and the HTML report's trend charts)."""
     counts: dict[str, dict[str, list[int]]] = {}
     when: dict[str, datetime] = {}
     for run_id, started, check, status, n in rows:
         point = counts.setdefault(check, {}).setdefault(run_id, [0, 0, 0])
         point[0 if status <= Status.READY else 1 if status is Status.DEGRADED else 2] += n
         when[run_id] = started
+    return {
+        check: [TrendPoint(r, when[r], *c) for r, c in points.items()]
+        for check, points in counts.items()
+    }
+
+
+def render_trend(rows: Sequence[tuple[str, datetime, str, Status, int]], fmt: str) -> str:
+    """Per check, per run: hosts READY / DEGRADED / NOT_READY-or-worse; the sparkline is the
+    share of READY (or SKIPPED) hosts, oldest → newest."""
+    series = trend_series(rows)
     if fmt == "json":
         data = {
             check: [
                 {
-                    "run_id": r,
-                    "started_at": ts_text(when[r]),
-                    "ready": c[0],
-                    "degraded": c[1],
-                    "not_ready": c[2],
+                    "run_id": p.run_id,
+                    "started_at": ts_text(p.started_at),
+                    "ready": p.ready,
+                    "degraded": p.degraded,
+                    "not_ready": p.not_ready,
                 }
-                for r, c in points.items()
+                for p in points
             ]
-            for check, points in counts.items()
+            for check, points in series.items()
         }
         return json.dumps({"schema": "readiness.trend/1", "checks": data}, indent=2)
-    if not counts:
+    if not series:
         return "no results recorded for these checks"
     table: list[list[object]] = []
-    for check, points in sorted(counts.items()):
-        values = list(points.values())
-        shares = [c[0] / max(1, sum(c)) for c in values]
-        table.append([check, sparkline(shares), *values[-1], len(values)])
+    for check, points in sorted(series.items()):
+        shares = [p.ready / max(1, p.ready + p.degraded + p.not_ready) for p in points]
+        last = points[-1]
+        table.append(
+            [check, sparkline(shares), last.ready, last.degraded, last.not_ready, len(points)]
+        )
     headers = ["check", "ready share (old → new)", "ready", "degraded", "not ready+", "runs"]
     return _table(table, headers, fmt)

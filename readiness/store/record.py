@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,9 +26,20 @@ from ..model import FleetReport, utcnow
 from ..redact import MASK, Redactor, is_secret_name
 from .db import RunMeta, open_store
 from .drift import DriftCollector
+from .history import TrendPoint, trend_series
 from .location import StoreLocation
 
-__all__ = ["drift_collector", "profile_material", "record_run", "redact_argv", "run_meta"]
+__all__ = [
+    "TREND_RUNS",
+    "drift_collector",
+    "profile_material",
+    "record_run",
+    "redact_argv",
+    "report_trend",
+    "run_meta",
+]
+
+TREND_RUNS = 30  # runs per check in the HTML report's trend charts, this one included
 
 _OPTION_WITH_VALUE = re.compile(r"^(?P<opt>--?[A-Za-z0-9_-]+)=(?P<value>.*)$", re.S)
 
@@ -140,3 +152,33 @@ def drift_collector(location: StoreLocation) -> DriftCollector | None:
         return None
     with open_store(location) as store:
         return DriftCollector(store.hmac_key())
+
+
+def report_trend(
+    location: StoreLocation,
+    report: FleetReport,
+    *,
+    kind: str,
+    pattern: str,
+    runs: int = TREND_RUNS,
+    warn: Any = None,
+) -> dict[str, list[TrendPoint]] | None:
+    """Per check, the host counts of the last ``runs - 1`` recorded runs of this kind and
+    host pattern, then this run's (not recorded yet: reports are written first). None when
+    the store is off or holds no earlier run of the pattern; an unreadable store warns once
+    and the report is written without a trend."""
+    if not location.enabled:
+        return None
+    try:
+        with open_store(location) as store:
+            rows = store.trend(
+                check=None, since=None, limit=max(1, runs - 1), pattern=pattern, kind=kind
+            )
+    except ReadinessError as exc:
+        print(f"readiness: warning: no trend in the report: {exc}", file=warn or sys.stderr)
+        return None
+    if not rows:
+        return None
+    now = Counter((r.check_name, r.status) for h in report.hosts for r in h.results)
+    current = [("this run", report.generated_at, c, st, n) for (c, st), n in now.items()]
+    return trend_series([*rows, *current])
