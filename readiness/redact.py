@@ -40,9 +40,25 @@ _SECRET_KEY = re.compile(
 )
 
 
+# A shell-style assignment whose name holds a secret, as host text carries it (a cron line
+# `PGPASSWORD=hunter2 pg_dump …`, `export API_TOKEN="…"`): the value is masked, the name kept.
+_ASSIGNMENT = re.compile(
+    r"(?P<pre>(?<![\w.\-])(?P<name>[A-Za-z_][A-Za-z0-9_]*)=)"
+    r"(?P<value>'[^']*'|\"[^\"]*\"|<[^<>\n]*>|[^\s;&|'\"]+)"
+)
+
+
+def _mask_assignment(m: re.Match[str]) -> str:
+    value = m.group("value").strip("'\"")
+    if not _SECRET_KEY.search(m.group("name")) or not value or _is_descriptive(value):
+        return m.group(0)
+    return m.group("pre") + MASK
+
+
 def redact_url_password(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
-    return _KV_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+    text = _KV_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+    return _ASSIGNMENT.sub(_mask_assignment, text)
 
 
 def is_secret_name(name: str, patterns: Iterable[str] = ()) -> bool:
@@ -112,5 +128,5 @@ class Redactor:
 def _is_descriptive(value: str) -> bool:
     """Checks describe secrets ("set", "missing", "length 12"): keep those readable."""
     return value in {"set", "missing", "not set", "empty", MASK} or value.startswith(
-        ("length ", "set (")
+        ("length ", "set (", "<generated on apply")
     )

@@ -326,3 +326,15 @@ def test_an_invalid_schedule_pattern_is_reported_not_raised() -> None:
     out = _judge(_facts(1_000_000.0), now=1_000_000.0, backup_schedule_pattern="back(up")
     assert out.status is Status.NOT_READY
     assert "not a valid regular expression" in out.message
+
+
+def test_a_password_on_a_cron_line_never_reaches_the_result(tmp_path: Path, token: str) -> None:
+    """Cron lines are shown in the details; a secret assignment on one is masked there."""
+    canary = f"canary-{uuid.uuid4().hex}"
+    root = _app(tmp_path, cron=f"0 2 * * * root PGPASSWORD={canary} /usr/local/bin/{token}\n")
+    _backup(root, "db-new.sql.gz", age_h=2)
+    r = _audit(root, token)
+    assert r.status is Status.READY, r.message
+    shown = repr((r.message, r.details, r.recommendations))
+    assert token in shown and "PGPASSWORD=***" in shown
+    assert canary not in shown

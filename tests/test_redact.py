@@ -53,3 +53,13 @@ def test_short_secrets_are_masked_as_words_not_inside_other_words() -> None:
     r = Redactor(["short"])
     assert r.text("auth secret is too short (5 < 32)") == f"auth secret is too {MASK} (5 < 32)"
     assert r.text("shortcut") == "shortcut"
+
+
+def test_secret_assignments_in_host_text_are_masked_and_ordinary_ones_kept() -> None:
+    r = Redactor()
+    line = "0 3 * * * PGPASSWORD=hunter2-canary pg_dump app; export API_TOKEN='a b' DB_PASS=x1"
+    out = r.text(line)
+    assert "hunter2-canary" not in out and "'a b'" not in out and "x1" not in out
+    assert out == f"0 3 * * * PGPASSWORD={MASK} pg_dump app; export API_TOKEN={MASK} DB_PASS={MASK}"
+    for kept in ("MAHAVISHNU_AUTH__ENABLED=false", "RETRY_MAX=3", "JWT_SECRET=set", "AUTHOR=ann"):
+        assert r.text(kept) == kept
