@@ -12,7 +12,13 @@ without editing this test:
 - every valid value of every option of ``validate``, on a loopback sshd fleet: an exit
   code from docs/exit-codes.md, no traceback, and something observable changes against
   the same command without that option (forks: SSH sessions overlap or not; timeouts:
-  sessions that sleep past them; quiet: stderr on a pty).
+  sessions that sleep past them; quiet: stderr on a pty);
+- the same for ``remediate`` (dry runs on the fleet; ``--apply``/``--yes``/``--audit-log``
+  only on a fresh two-host copy of the bundled example in the run's directory) and ``nagios``;
+- a sample of valid values through a real ``invoke`` (from a directory whose tasks.py
+  imports the tasks): the same exit code and output shape as ``readiness``.
+
+Options left out of the valid-value check are listed, each with its reason, in ELSEWHERE.
 
 A new option needs a sample value in VALID_SAMPLES only when it is a free-form string,
 and a scenario in SCENARIOS only when the default baseline cannot show its effect.
@@ -21,14 +27,17 @@ and a scenario in SCENARIOS only when the default baseline cannot show its effec
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pty
 import re
 import select
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -132,10 +141,11 @@ def run_tool(
     tool: str = "readiness",
     timeout: float = 120,
     stderr_tty: bool = False,
+    search_root: Path | None = ROOT,
 ) -> Outcome:
     argv = [str(BIN / tool)]
-    if tool == "invoke":
-        argv += ["--search-root", str(ROOT)]
+    if tool == "invoke" and search_root is not None:
+        argv += ["--search-root", str(search_root)]
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": ""}
     env.pop("NO_COLOR")
     before = _listing(cwd)
@@ -336,6 +346,65 @@ def test_invoke_entry_point_refuses_the_same_values(task: str, example_dir: Path
             assert arg.spec.flag in res.err and "Traceback" not in res.err
 
 
+# Tasks that run on the bundled example alone (no fleet, no store) in about a second.
+INVOKE_TASKS = ("validate", "inventory", "checks", "remediate", "nagios")
+
+
+def _invoke_cases() -> list[list[str]]:
+    """Per task: no option, then its first choice and first flag option with a valid sample
+    (a sample: every option's value is checked through ``readiness`` further down)."""
+    cases = []
+    for task in INVOKE_TASKS:
+        cases.append([task])
+        for kind in ("choice", "bool"):
+            for arg in typed_args(TASKS[task]):
+                spec = arg.spec
+                if spec.kind != kind or arg.name in SCENARIOS or (task, arg.name) in ELSEWHERE:
+                    continue
+                value = valid_sample(spec, {})
+                cases.append([task, spec.flag if value is True else f"{spec.flag}={value}"])
+                break
+    return cases
+
+
+def _shape(text: str) -> tuple[Any, ...]:
+    """What must match across entry points: the JSON keys, or the lines' first words."""
+    with contextlib.suppress(ValueError):
+        data = json.loads(text)
+        return ("json", sorted(data) if isinstance(data, dict) else len(data))
+    return ("text", [ln.split(" ", 1)[0] for ln in _normal(text).splitlines()])
+
+
+@pytest.mark.timeout(300)
+def test_invoke_with_valid_values_behaves_like_readiness(tmp_path: Path) -> None:
+    """``invoke`` as a user runs it: from a directory whose tasks.py imports the tasks."""
+    (tmp_path / "inventories").symlink_to(ROOT / "inventories")
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    (tmp_path / "tasks.py").write_text("from readiness.tasks import ns\n\n__all__ = ['ns']\n")
+    cases = _invoke_cases()
+    assert len(cases) > 10
+
+    def both(args: list[str]) -> tuple[list[str], Outcome, Outcome]:
+        ours = run_tool(args, tmp_path, timeout=60)
+        theirs = run_tool(args, tmp_path, tool="invoke", search_root=None, timeout=60)
+        return args, ours, theirs
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        results = list(pool.map(both, cases))
+    problems = []
+    for args, ours, theirs in results:
+        assert_clean(ours, " ".join(args))
+        assert_clean(theirs, "invoke " + " ".join(args))
+        if ours.code == 2 and ours.err:
+            problems.append(f"{args}: a valid value was refused: {ours.err.strip()}")
+        if (ours.code, _shape(ours.out)) != (theirs.code, _shape(theirs.out)):
+            problems.append(
+                f"{args}: readiness exit {ours.code}, invoke exit {theirs.code}\n"
+                f"{ours.out[:300]}\n---\n{theirs.out[:300]}\n{theirs.err[-300:]}"
+            )
+    assert not problems, "\n".join(problems)
+
+
 # --- valid values: each one changes something observable --------------------------------------
 
 # Free-form string options need a value; everything else is derived from the option table.
@@ -351,18 +420,31 @@ VALID_SAMPLES = {
     "report": "junit:{tmp}/report.xml",
     "audit_log": "{tmp}/audit.jsonl",
 }
+# Runs on a copy of the bundled example made in the run's own directory (see _local_copy).
+LOCAL_COPY: dict[str, Any] = {
+    "inventory": "{example}/local.yml",
+    "hosts": "all",
+    "known_hosts": None,
+    "check": None,
+}
 # What the baseline needs for an option to be observable (still generated for new options).
 SCENARIOS: dict[str, dict[str, Any]] = {
     "accept_new_host_keys": {"known_hosts": "{tmp}/empty_known_hosts"},
     "connect_timeout": {"inventory": "{inv_silent}", "connect_timeout": 3},
     # each SSH session sleeps 7 s before the probe: longer than command_timeout 1 (+5 s grace)
     "command_timeout": {"slow_sessions": 7},
-    "host_deadline": {"slow_sessions": 7},
+    "host_deadline": {"slow_sessions": 2},  # the sample deadline is its minimum, 0.1 s
     "sudo": {"inventory": "{inv_nopw}"},
-    "yes": {"apply": True},
-    "audit_log": {"apply": True, "yes": True},
-    "apply": {"yes": True},
+    # --apply only ever on a fresh copy of the bundled example (two local hosts, so --yes
+    # matters), never on the shared SSH fleet other runs are auditing at the same time
+    "yes": {"apply": True, **LOCAL_COPY},
+    "audit_log": {"apply": True, "yes": True, **LOCAL_COPY},
+    "apply": {"yes": True, **LOCAL_COPY},
     "forks": {"slow_sessions": SLOW_SESSION_S},
+    "suite": {"check": None},
+    "profile": {
+        "check": "environment,documentation,security_settings"
+    },  # required_env  # -c would pick the same checks in every suite
 }
 TTY_STDERR = {"quiet"}  # progress is only shown on a terminal
 # Options whose effect needs a state this fleet does not have; each is tested elsewhere.
@@ -372,6 +454,9 @@ ELSEWHERE = {
     ("validate", "drift"): "tests/store (needs recorded runs)",
     ("check-config", "baseline"): "tests/store (needs an accepted baseline in a store)",
     ("check-config", "drift"): "tests/store (needs recorded runs)",
+    # nagios hands this to the same RunOptions as validate, where sessions sleeping 7 s
+    # show it; two more 7 s rounds here would cost ~15 s for no new code path
+    ("nagios", "command_timeout"): "same RunOptions path as validate --command-timeout",
 }
 BASELINES: dict[str, dict[str, Any]] = {
     "audit": {
@@ -396,11 +481,19 @@ BASELINES: dict[str, dict[str, Any]] = {
     "checks": {},
     "remediate": {
         "inventory": "{inv}",
-        "hosts": "h0000,h0001",
-        "check": "configuration",
+        "hosts": "web",
+        "check": "documentation,security_settings",
         "known_hosts": "{known_hosts}",
     },
     "bench": {"hosts": 1, "check": "environment", "rounds": 1},
+    "nagios": {
+        "inventory": "{inv}",
+        "hosts": "all",
+        "check": "environment,configuration",
+        "known_hosts": "{known_hosts}",
+        "connect_timeout": 10,
+        "command_timeout": 30,
+    },
 }
 
 
@@ -520,7 +613,9 @@ def _observe(
 ) -> Outcome:
     home = fleet.fleet.root / "home"
     slow = values.get("slow_sessions")
-    places = {**fleet.places, "tmp": str(cwd)}
+    places = {**fleet.places, "tmp": str(cwd), "example": str(cwd / "example")}
+    if any("{example}" in str(v) for v in values.values()):
+        _local_copy(cwd / "example")
     (cwd / "empty_known_hosts").write_text("")  # TOFU writes into it: one per run
     if slow:
         (home / "sessions.log").write_text("")
@@ -536,6 +631,18 @@ def _observe(
         (sum(1 for t in starts if s <= t < s + SLOW_SESSION_S * 0.8) for s in starts), default=0
     )
     return Outcome(res.code, res.out, res.err, res.files, overlap)
+
+
+def _local_copy(where: Path) -> None:
+    """Two ``local`` hosts, each on its own copy of the bundled example app."""
+    hosts = {}
+    for name in ("local-a", "local-b"):
+        shutil.copytree(ROOT / "examples" / "mahavishnu", where / name)
+        hosts[name] = {
+            "ansible_connection": "local",
+            "readiness": {"app_root": str(where / name), "pidfile": "run/mahavishnu.pid"},
+        }
+    (where / "local.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
 
 
 def _valid_cases(tasks: list[str]) -> list[tuple[str, str]]:
@@ -557,23 +664,43 @@ def _check_changes(
         finally:
             made.fleet.stop()
 
+    baselines: dict[tuple[Any, ...], Outcome] = {}
+    baseline_locks: dict[tuple[Any, ...], threading.Lock] = {}
+    guard = threading.Lock()
+
+    def observe_baseline(task: str, base: Mapping[str, Any], cwd: Path, tty: bool) -> Outcome:
+        """Many options share one baseline on the shared fleet: run it once."""
+        if fleet is None or any("{example}" in str(v) for v in base.values()):
+            return observe(task, base, cwd, tty)
+        key = (task, tty, *sorted((k, str(v)) for k, v in base.items()))
+        with guard:
+            lock = baseline_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in baselines:
+                baselines[key] = observe(task, base, cwd, tty)
+            return baselines[key]
+
     def one(case: tuple[str, str]) -> str | None:
         task, option = case
         spec = spec_of(task, option)
         key = task if task in BASELINES else "audit"
-        base = {**baseline_of(key), **SCENARIOS.get(option, {})}
+        known = {a.name for a in typed_args(TASKS[task])} | {"slow_sessions"}
+        scenario = {k: v for k, v in SCENARIOS.get(option, {}).items() if k in known}
+        base = {**baseline_of(key), **scenario}
         tried = {**base, option: valid_sample(spec, base)}
         tty = option in TTY_STDERR
         cwd_a, cwd_b = tmp / f"{task}-{option}-a", tmp / f"{task}-{option}-b"
         cwd_a.mkdir()
         cwd_b.mkdir()
-        before = observe(task, base, cwd_a, tty)
+        before = observe_baseline(task, base, cwd_a, tty)
         after = observe(task, tried, cwd_b, tty)
         for label, res in (("without", before), ("with", after)):
             if "Traceback" in res.err + res.out or res.code not in DOCUMENTED_EXIT_CODES:
                 return f"{task} {label} --{option}: exit {res.code}\n{res.err[-400:]}"
-        if after.code == 2:
-            return f"{task} --{option}={tried[option]!r} refused: {after.err.strip()}"
+        # nagios answers a usage error as UNKNOWN (3) on stdout; its 2 is CRITICAL
+        usage, said = (3, after.out) if task == "nagios" else (2, after.err)
+        if after.code == usage and (task != "nagios" or spec.flag in said):
+            return f"{task} --{option}={tried[option]!r} refused: {said.strip()}"
         if before.seen() == after.seen():
             return f"{task} --{option}={tried[option]!r}: nothing observable changed"
         return None
@@ -600,4 +727,13 @@ def test_every_valid_option_of_a_suite_inventory_and_checks_changes_something(
     suites = [t for t in TASKS if t.replace("-", "_") in ("check_config",)]
     cases = _valid_cases(["inventory", "checks", *suites])
     assert cases
+    _check_changes(audit_fleet, cases, tmp_path)
+
+
+@pytest.mark.timeout(600)
+def test_every_valid_option_of_remediate_and_nagios_changes_something(
+    audit_fleet: Fleet, tmp_path: Path
+) -> None:
+    cases = _valid_cases(["remediate", "nagios"])
+    assert {o for t, o in cases if t == "remediate"} >= {"apply", "yes", "audit_log", "check"}
     _check_changes(audit_fleet, cases, tmp_path)
