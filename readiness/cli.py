@@ -106,11 +106,25 @@ class ReadinessProgram(Program):
             return ""
         word = found.group("word")
         if word.startswith("-"):
-            flags = {f for ctx in self.parser.contexts.values() for f in ctx.flags}
+            contexts = self.parser.contexts
+            task = self._task_before(word)
+            scope = [contexts[task]] if task else list(contexts.values())
+            # Only the flags of the task being parsed, never the unknown word itself.
+            flags = {f for ctx in scope for f in ctx.flags} - {word}
             return did_you_mean(word, flags)
         names = list(self.collection.task_names)
         names += [a for aliases in self.collection.task_names.values() for a in aliases]
         return did_you_mean(word, names)
+
+    def _task_before(self, flag: str) -> str | None:
+        """The task whose arguments ``flag`` was given among (the last task name before it)."""
+        task = None
+        for token in self.argv[1:]:
+            if token.split("=", 1)[0] == flag:
+                return task
+            if token in self.parser.contexts:
+                task = token
+        return task
 
 
 program = ReadinessProgram(name="readiness", binary="readiness", namespace=ns, version=__version__)

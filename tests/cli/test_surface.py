@@ -233,6 +233,16 @@ def test_did_you_mean(fleet: Path, args: list[str], hint: str) -> None:
     assert hint in res.stderr
 
 
+def test_did_you_mean_suggests_only_the_tasks_own_flags(fleet: Path) -> None:
+    """`inventory --check` is another task's flag: never suggested back as itself."""
+    res = run(fleet.parent, "inventory", "--check=x", "-i", str(fleet))
+    assert res.returncode == 2
+    assert "No idea what '--check' is!" in res.stderr
+    assert "did you mean '--check'" not in res.stderr
+    typo = run(fleet.parent, "inventory", "--hostz", "x", "-i", str(fleet))
+    assert typo.returncode == 2 and "did you mean '--hosts'" in typo.stderr
+
+
 @pytest.mark.parametrize("task", ["validate", "inventory", "remediate", "check-config"])
 def test_no_inventory_is_the_same_error_everywhere(tmp_path: Path, task: str) -> None:
     res = run(tmp_path, task, env={"READINESS_INVENTORY": ""})
