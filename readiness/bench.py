@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ __all__ = [
     "run_bench",
     "run_hostile_bench",
     "write_bench_app",
+    "write_example_app",
 ]
 
 _SETTINGS: dict[str, Any] = {
@@ -59,6 +62,30 @@ def write_bench_app(index: int, root: Path) -> None:
     env.chmod(0o600)
 
 
+EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "mahavishnu"
+# The apps a bench audits on every host: the minimal tree above, and the bundled example
+# deployment (what a user's first fleet audit looks like; the headline number).
+APPS = ("minimal", "example")
+
+
+def write_example_app(index: int, root: Path) -> None:
+    """A copy of the bundled ``examples/mahavishnu/`` deployment (without a running demo)."""
+    if not EXAMPLE_DIR.is_dir():
+        raise RuntimeError(f"bundled example not found at {EXAMPLE_DIR} (run from a checkout)")
+    shutil.copytree(
+        EXAMPLE_DIR, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("run", "*.pyc")
+    )
+
+
+def _example_root(app_root: Path) -> Path:
+    return app_root.parent / "example"
+
+
+def _write_both_apps(index: int, root: Path) -> None:
+    write_bench_app(index, root)
+    write_example_app(index, _example_root(root))
+
+
 @dataclass
 class Phase:
     """One measured pass over the fleet."""
@@ -70,6 +97,8 @@ class Phase:
     connections: dict[str, int] = field(default_factory=dict)
     commands: dict[str, int] = field(default_factory=dict)
     host_cpu_s: float = 0.0  # sshd + sessions + remote processes, all "hosts" together
+    peak_rss_mb: float = 0.0  # the controller's peak resident set during the phase
+    logins: dict[str, int] = field(default_factory=dict)  # sshd's own count, per host
 
     @property
     def cpu_ms_per_host(self) -> float:
@@ -84,6 +113,8 @@ class Phase:
         return 1000 * self.wall_s / max(1, self.hosts)
 
     def per_host(self, counter: dict[str, int]) -> str:
+        if not counter:
+            return "-"
         values = [counter.get(f"h{i:04d}", 0) for i in range(self.hosts)]
         return f"{min(values)}..{max(values)}" if values else "-"
 
@@ -94,25 +125,59 @@ class BenchResult:
     forks: int
     startup_s: float
     floor: list[Phase]
-    suite: list[Phase]
+    suite: list[Phase]  # the headline app's suite phases (the example when measured)
     statuses: dict[str, int]
     # Hosts the suite could not audit (UNREACHABLE/ERROR), any round: a bench must not
     # report a fast run that quietly skipped hosts.
     problems: list[str] = field(default_factory=list)
+    apps: dict[str, list[Phase]] = field(default_factory=dict)  # every app's suite phases
+    extra: list[Phase] = field(default_factory=list)  # recording + every report format
+    reference: list[Phase] = field(default_factory=list)  # Ansible raw / command
+    reference_note: str = ""
+    load: tuple[tuple[float, float, float], tuple[float, float, float]] = ((0, 0, 0), (0, 0, 0))
 
     @property
     def ratio(self) -> float:
-        return min(p.wall_s for p in self.suite) / max(1e-9, min(p.wall_s for p in self.floor))
+        return min(p.wall_s for p in self.suite) / max(1e-9, self.floor_s)
+
+    @property
+    def floor_s(self) -> float:
+        return min(p.wall_s for p in self.floor)
+
+    def ratio_of(self, app: str) -> float:
+        return min(p.wall_s for p in self.apps[app]) / max(1e-9, self.floor_s)
+
+
+def _reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets VmHWM, so each phase reports its own peak."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_rss_mb() -> float:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _measure(name: str, fleet: LoopbackFleet, body: Callable[[], SshConnector | None]) -> Phase:
+    logins0 = [h.accepted_logins() for h in fleet.hosts]
+    _reset_peak_rss()
     h0 = fleet.cpu_seconds()
     w0, c0 = time.perf_counter(), time.process_time()
     connector = body()
     n = len(fleet.hosts)
     phase = Phase(name, n, time.perf_counter() - w0, time.process_time() - c0)
+    phase.peak_rss_mb = _peak_rss_mb()
     time.sleep(0.3)  # let each sshd reap its finished sessions so their CPU is counted
     phase.host_cpu_s = fleet.cpu_seconds() - h0
+    phase.logins = {
+        h.name: h.accepted_logins() - before for h, before in zip(fleet.hosts, logins0, strict=True)
+    }
     if connector is not None:
         phase.connections = dict(connector.stats.connections)
         phase.commands = dict(connector.stats.commands)
@@ -148,16 +213,24 @@ def run_bench(
     rounds: int = 1,
     checks: Sequence[str] | None = None,
     command_timeout: float = 60.0,
+    apps: Sequence[str] = APPS,
+    ansible: bool = True,
 ) -> BenchResult:
-    """Start ``n`` sshd hosts, measure floor and suite ``rounds`` times each, stop the fleet."""
+    """Start ``n`` sshd hosts, measure the floor and each app's suite ``rounds`` times, the
+    recording and every report format, then Ansible's raw and command modules once (when
+    ansible-core is installed and ``ansible``); stop the fleet."""
     if not 1 <= n <= MAX_HOSTS:
         raise ValueError(f"--hosts must be 1..{MAX_HOSTS}")
+    unknown = [a for a in apps if a not in APPS]
+    if unknown or not apps:
+        raise ValueError(f"apps must be among {', '.join(APPS)}")
     rounds = max(1, min(rounds, 5))
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
-    fleet = start_fleet(n, app_writer=write_bench_app)
+    fleet = start_fleet(n, app_writer=_write_both_apps if "example" in apps else write_bench_app)
     try:
         startup = time.perf_counter() - t0
-        return _run_rounds(
+        result = _run_rounds(
             fleet,
             n,
             forks=forks,
@@ -165,9 +238,23 @@ def run_bench(
             checks=checks,
             command_timeout=command_timeout,
             startup=startup,
+            apps=apps,
         )
+        if ansible:
+            result.reference, result.reference_note = _ansible_rows(fleet, forks)
+        result.load = (load_before, os.getloadavg())
+        return result
     finally:
         fleet.stop()
+
+
+def _app_inventory(fleet: LoopbackFleet, app: str) -> Path:
+    if app == "minimal":
+        return fleet.inventory
+    return fleet.write_inventory(
+        fleet.root / f"inventory-{app}.yml",
+        host_vars=lambda h: {"readiness": {"app_root": str(_example_root(h.app_root))}},
+    )
 
 
 def _run_rounds(
@@ -179,8 +266,10 @@ def _run_rounds(
     checks: Sequence[str] | None,
     command_timeout: float,
     startup: float,
+    apps: Sequence[str] = ("minimal",),
 ) -> BenchResult:
     from .api import validate
+    from .model import FleetReport
 
     options = RunOptions(
         forks=forks,
@@ -192,51 +281,189 @@ def _run_rounds(
         progress=False,
         quiet=True,
     )
-    hosts = load_inventory(fleet.inventory).select("fleet")
+    floor_hosts = load_inventory(fleet.inventory).select("fleet")
+    app_hosts = {app: load_inventory(_app_inventory(fleet, app)).select("fleet") for app in apps}
     floor: list[Phase] = []
-    suite: list[Phase] = []
+    by_app: dict[str, list[Phase]] = {app: [] for app in apps}
+    extra: list[Phase] = []
     statuses: dict[str, int] = {}
     problems: list[str] = []
-    for _ in range(rounds):
-        floor.append(_measure("floor", fleet, lambda: _floor(hosts, options)))
+    headline = "example" if "example" in apps else apps[0]
+    last: list[FleetReport] = []
+    for round_no in range(1, rounds + 1):
+        floor.append(_measure("floor", fleet, lambda: _floor(floor_hosts, options)))
+        for app in apps:
 
-        def audit() -> SshConnector:
-            connector = SshConnector(options)
-            report = validate(
-                hosts, list(checks) if checks else None, options=options, connector=connector
-            )
-            statuses.clear()
-            for h in report.hosts:
-                statuses[h.status.value] = statuses.get(h.status.value, 0) + 1
-                if h.reason:
-                    problems.append(
-                        f"round {len(suite) + 1}: {h.host}: {h.status.value}: {h.reason}"
+            def audit(app: str = app, round_no: int = round_no) -> SshConnector:
+                connector = SshConnector(options)
+                report = validate(
+                    app_hosts[app],
+                    list(checks) if checks else None,
+                    options=options,
+                    connector=connector,
+                )
+                if app == headline:
+                    statuses.clear()
+                    last[:] = [report]
+                for h in report.hosts:
+                    if app == headline:
+                        statuses[h.status.value] = statuses.get(h.status.value, 0) + 1
+                    if h.reason:
+                        problems.append(
+                            f"round {round_no} {app}: {h.host}: {h.status.value}: {h.reason}"
+                        )
+                return connector
+
+            by_app[app].append(_measure(f"suite:{app}", fleet, audit))
+        extra.append(
+            _measure("record+reports", fleet, lambda: _record_and_render(last[0], fleet.root))
+        )
+    return BenchResult(
+        n,
+        forks,
+        startup,
+        floor,
+        by_app[headline],
+        statuses,
+        problems,
+        apps=by_app,
+        extra=extra,
+    )
+
+
+def _record_and_render(report: Any, root: Path) -> None:
+    """What follows an audit: the run recorded in a (fresh SQLite) results store, and the
+    report written in every format."""
+    import tempfile
+
+    from .model import utcnow
+    from .report import EXTENSIONS, FORMATS, render, save
+    from .store.location import parse_location
+    from .store.record import record_run, run_meta
+
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        location = parse_location(str(Path(tmp) / "store.sqlite"))
+        meta = run_meta("validate", "fleet", started=utcnow(), argv=["readiness", "bench"])
+        if record_run(location, report, meta) is None:
+            raise RuntimeError("bench: recording the run in the results store failed")
+        for fmt in FORMATS:
+            save(render(report, fmt), Path(tmp) / f"report.{EXTENSIONS[fmt]}")
+
+
+def _ansible_bin() -> str | None:
+    beside = Path(sys.executable).parent / "ansible"
+    return str(beside) if beside.is_file() else shutil.which("ansible")
+
+
+# Reference rows: Ansible doing nothing on the same fleet. ansible-core is GPL: it is only
+# ever run as a program (a dev-extra tool), never imported.
+_ANSIBLE_ROWS = (
+    ("ansible raw", ["-m", "raw", "-a", "python3 -c pass"]),
+    ("ansible command", ["-m", "command", "-a", "true"]),
+)
+
+
+def _ansible_rows(fleet: LoopbackFleet, forks: int) -> tuple[list[Phase], str]:
+    import resource
+    import subprocess
+    import tempfile
+
+    ansible = _ansible_bin()
+    if ansible is None:
+        return [], "ansible not installed (pip install -e '.[dev]'): no reference rows"
+    rows: list[Phase] = []
+    with tempfile.TemporaryDirectory(dir=fleet.root) as empty:  # no ansible.cfg around
+        env = {
+            **os.environ,
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            # The same verified host keys as readiness. Ansible at its fastest for one
+            # command: pipelining (the module goes over stdin, one connection per host), no
+            # ControlMaster processes left behind (one command per host gains nothing).
+            "ANSIBLE_SSH_ARGS": f"-o ControlMaster=no -o UserKnownHostsFile={fleet.known_hosts}"
+            " -o StrictHostKeyChecking=yes",
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",  # no discovery round trip
+            "ANSIBLE_LOCAL_TEMP": str(Path(empty) / "tmp"),
+            "ANSIBLE_REMOTE_TEMP": str(fleet.root / "ansible-remote"),  # loopback hosts
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
+        }
+        for name, args in _ANSIBLE_ROWS:
+            argv = [ansible, "fleet", "-i", str(fleet.inventory), "-f", str(forks), "-o", *args]
+            children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            done: list[subprocess.CompletedProcess[str]] = []
+
+            def run(argv: list[str] = argv, done: list[Any] = done) -> None:
+                done.append(
+                    subprocess.run(
+                        argv,
+                        cwd=empty,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        capture_output=True,
+                        text=True,
+                        timeout=600,
+                        check=False,
                     )
-            return connector
+                )
 
-        suite.append(_measure("suite", fleet, audit))
-    return BenchResult(n, forks, startup, floor, suite, statuses, problems)
+            phase = _measure(name, fleet, lambda run=run: run())  # type: ignore[misc]
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            phase.cpu_s = (children.ru_utime + children.ru_stime) - (
+                children0.ru_utime + children0.ru_stime
+            )
+            phase.peak_rss_mb = 0.0  # another process: see cpu (its children are counted)
+            ok = sum(
+                1
+                for line in done[0].stdout.splitlines()
+                if "| SUCCESS" in line or "| CHANGED" in line
+            )
+            if ok != len(fleet.hosts):
+                return (
+                    rows,
+                    f"{name}: only {ok}/{len(fleet.hosts)} hosts succeeded: {done[0].stdout[-300:]}{done[0].stderr[-300:]}",
+                )
+            rows.append(phase)
+    return rows, ""
 
 
 def format_result(res: BenchResult) -> str:
-    """A plain-text table of every phase plus the verdict line."""
+    """A plain-text table of every phase plus the verdict lines."""
     lines = [
-        f"hosts={res.hosts} forks={res.forks} fleet start {res.startup_s:.1f}s",
-        f"{'phase':<7} {'wall s':>8} {'ms/host':>8} {'ctl cpu s':>9} {'ctl ms/host':>11} "
-        f"{'host cpu ms/host':>16} {'conn/host':>9} {'cmd/host':>8}",
+        f"hosts={res.hosts} forks={res.forks} fleet start {res.startup_s:.1f}s; "
+        f"load average {res.load[0][0]:.2f} before, {res.load[1][0]:.2f} after "
+        f"({os.cpu_count()} cores)",
+        f"{'phase':<16} {'wall s':>7} {'ratio':>6} {'ctl cpu s':>9} {'ctl ms/host':>11} "
+        f"{'host ms/host':>12} {'peak MB':>7} {'conn/host':>9} {'cmd/host':>8}",
     ]
-    for p in [*res.floor, *res.suite]:
+    floor_s = res.floor_s
+    phases = [*res.floor]
+    for app_phases in res.apps.values():
+        phases += app_phases
+    for p in [*phases, *res.extra, *res.reference]:
+        conn = p.per_host(p.connections) if p.connections else p.per_host(p.logins)
         lines.append(
-            f"{p.name:<7} {p.wall_s:>8.2f} {p.wall_ms_per_host:>8.1f} {p.cpu_s:>9.2f} "
-            f"{p.cpu_ms_per_host:>11.1f} {p.host_cpu_ms_per_host:>16.1f} "
-            f"{p.per_host(p.connections):>9} {p.per_host(p.commands):>8}"
+            f"{p.name:<16} {p.wall_s:>7.2f} {p.wall_s / max(1e-9, floor_s):>6.2f} {p.cpu_s:>9.2f} "
+            f"{p.cpu_ms_per_host:>11.1f} {p.host_cpu_ms_per_host:>12.1f} "
+            f"{p.peak_rss_mb:>7.0f} {conn:>9} {p.per_host(p.commands):>8}"
         )
     lines.append(f"host statuses (last round): {res.statuses}")
     if res.problems:
         lines.append(f"hosts not audited: {len(res.problems)}")
         lines += [f"  {p}" for p in res.problems[:10]]
-    lines.append(f"suite/floor wall ratio (best of each): {res.ratio:.2f}")
+    if res.reference_note:
+        lines.append(f"reference: {res.reference_note}")
+    for app in res.apps:
+        lines.append(f"suite:{app}/floor wall ratio (best of each): {res.ratio_of(app):.2f}")
+    for ref in res.reference:
+        lines.append(
+            f"{ref.name} / suite:{_headline(res)} wall: {ref.wall_s / max(1e-9, min(p.wall_s for p in res.suite)):.1f}x"
+        )
     return "\n".join(lines)
+
+
+def _headline(res: BenchResult) -> str:
+    return "example" if "example" in res.apps else next(iter(res.apps), "minimal")
 
 
 # --- hostile fleet ---------------------------------------------------------------------------

@@ -494,6 +494,18 @@ OPTIONS: dict[str, OptionSpec] = {
             "bool",
             "Hostile fleet: 5 % refused, 2.6 % stalling before the banner, 2.4 % hanging probes",
         ),
+        OptionSpec(
+            "app",
+            "choice",
+            "App tree on every host: the bundled example, the minimal tree, or both",
+            default="both",
+            choices=("both", "example", "minimal"),
+        ),
+        OptionSpec(
+            "skip_ansible",
+            "bool",
+            "Leave out the Ansible raw/command reference rows",
+        ),
         # configuration-file only (no flag)
         OptionSpec(
             "history_keep",

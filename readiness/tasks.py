@@ -325,8 +325,13 @@ def bench(
     check: list[str] | None = None,
     command_timeout: Any = None,
     hostile: bool = False,
+    app: str | None = None,
+    skip_ansible: bool = False,
 ) -> None:
     """Benchmark the validate suite on N loopback sshd hosts against the bare-SSH floor.
+
+    Both apps by default (the bundled example is the headline), recording the run and every
+    report format, and Ansible's raw and command modules as reference rows (docs/performance.md).
 
     With --hostile: 5 % refused, 2.6 % stalling before the banner and 2.4 % hanging probes
     (25/13/12 of 500), every row's classification, sshd login counts and remote leftovers.
@@ -361,6 +366,8 @@ def bench(
                     rounds=values["rounds"],
                     checks=values["check"] or None,
                     command_timeout=values["command_timeout"],
+                    apps=("example", "minimal") if values["app"] == "both" else (values["app"],),
+                    ansible=not values["skip_ansible"],
                 )
             )
     except ReadinessError as exc:
