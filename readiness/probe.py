@@ -1165,6 +1165,139 @@ def op_terminate(spec):
     return out
 
 
+def _dists_env(spec, out):
+    """The site directories of the app's environment (see ``op_dists``), into ``out``."""
+    pythons = None
+    for root in [r for r in spec.get("roots") or [] if isinstance(r, str)][:8]:
+        fd, info = _walked(root + "/lib", directory=True)
+        if fd >= 0:
+            os.close(fd)
+            out["root"] = root
+            break
+        if info.get("exists") is None:
+            out["errors"].append(info.get("error"))
+    if out["root"] is not None:
+        chosen = [out["root"]]
+        fd, _info = _walked(out["root"] + "/pyvenv.cfg")
+        if fd >= 0:
+            try:
+                cfg = _read_fd(fd, 4096)[:4096].decode("utf-8", "replace")
+            finally:
+                os.close(fd)
+            out["venv"] = True
+            for line in cfg.splitlines():
+                key, sep, value = line.partition("=")
+                if sep and key.strip() in ("version", "version_info") and not out["python"]:
+                    out["python"] = value.strip()[:40]
+    elif spec.get("system"):
+        chosen = [sys.prefix] + (["/usr/local"] if sys.prefix == "/usr" else [])
+        pythons = ("python%d.%d" % sys.version_info[:2], "python3")
+        out["root"] = sys.prefix
+        out["python"] = "%d.%d.%d" % sys.version_info[:3]
+    else:
+        chosen = []
+    for root in chosen:
+        fd, _info = _walked(root + "/lib", directory=True)
+        if fd < 0:
+            continue
+        names = []
+        try:
+            with os.scandir(fd) as entries:
+                for seen, entry in enumerate(entries):
+                    if seen >= 1000:
+                        break
+                    if entry.name.startswith("python"):
+                        names.append(entry.name)
+        finally:
+            os.close(fd)
+        names.sort()
+        for name in names[:16]:
+            if pythons is None or name in pythons:
+                for sub in ("site-packages", "dist-packages"):
+                    out["site_dirs"].append("%s/lib/%s/%s" % (root, name, sub))
+
+
+def _dists_header_version(path, max_bytes):
+    """``Version:`` from the header of a METADATA/PKG-INFO file (read through the walker)."""
+    fd, _info = _walked(path)
+    if fd < 0:
+        return ""
+    try:
+        head = _read_fd(fd, max_bytes)[:max_bytes]
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    for line in head.decode("utf-8", "replace").splitlines():
+        if not line.strip():
+            break  # the header ends at the first blank line
+        if line.lower().startswith("version:"):
+            return line[8:].strip()
+    return ""
+
+
+def op_dists(spec):
+    """Versions of the Python distributions in the app's environment, for drift.
+
+    Read from the ``*.dist-info``/``*.egg-info`` names in its site-packages, and only
+    where a name has no version from the ``Version:`` header of its METADATA/PKG-INFO
+    (bounded read). Nothing of the app's is imported or run (its user controls these
+    files): directories are opened through the no-follow walker, a dist-info that is a
+    symlink is never opened, at most ``max_names`` names are looked at per directory,
+    ``max_dists`` kept, ``max_reads`` headers read of at most ``max_bytes`` each.
+    ``roots``: candidate environments (venvs); the first with a ``lib`` directory is
+    read, its ``pyvenv.cfg`` giving the interpreter version. With none and ``system``,
+    the site directories of the interpreter running the probe are read instead.
+    """
+    max_names = int(spec.get("max_names", 20000))
+    max_dists = int(spec.get("max_dists", 2000))
+    max_reads = int(spec.get("max_reads", 50))
+    max_bytes = int(spec.get("max_bytes", 64 * 1024))
+    out = {"root": None, "venv": False, "python": None, "site_dirs": [], "dists": {}}
+    out.update(truncated=False, metadata_reads=0, errors=[])
+    _dists_env(spec, out)
+    dists = out["dists"]
+    for site in out["site_dirs"]:
+        fd, info = _walked(site, directory=True)
+        if fd < 0:
+            if info.get("exists") is None:
+                out["errors"].append(info.get("error"))
+            continue
+        found = []
+        try:
+            with os.scandir(fd) as entries:
+                for seen, entry in enumerate(entries):
+                    if seen >= max_names:
+                        out["truncated"] = True
+                        break
+                    if entry.name.endswith((".dist-info", ".egg-info")):
+                        found.append(
+                            (entry.name, entry.is_symlink(), entry.is_dir(follow_symlinks=False))
+                        )
+        finally:
+            os.close(fd)
+        for name, link, is_dir in sorted(found):
+            dist_info = name.endswith(".dist-info")
+            parts = name[: -10 if dist_info else -9].split("-")
+            words = parts[0].lower().replace("_", "-").replace(".", "-").split("-")
+            key = "-".join(w for w in words if w)[:100]  # PEP 503 normalised
+            if not key or key in dists:
+                continue  # the first site directory wins, as on sys.path
+            if len(dists) >= max_dists:
+                out["truncated"] = True
+                break
+            version = parts[1] if len(parts) > 1 else ""
+            if not version and not link and out["metadata_reads"] < max_reads:
+                out["metadata_reads"] += 1
+                path = "%s/%s" % (site, name)
+                if is_dir:
+                    path += "/METADATA" if dist_info else "/PKG-INFO"
+                version = _dists_header_version(path, max_bytes)
+            dists[key] = version[:64] or None
+    del out["errors"][5:]
+    return out
+
+
 OPS = {
     "stat": op_stat,
     "file": op_file,
@@ -1183,6 +1316,7 @@ OPS = {
     "systemd_timers": op_systemd_timers,
     "file_wait": op_file_wait,
     "terminate": op_terminate,
+    "dists": op_dists,
 }
 
 

@@ -39,6 +39,7 @@ from .transport import (
 __all__ = [
     "APP_OBSERVERS",
     "FACT_OBSERVERS",
+    "FACT_REQUESTS",
     "NOT_AUDITED",
     "ConnectionSettings",
     "Connector",
@@ -159,6 +160,9 @@ APP_OBSERVERS: list[Callable[[str, AppConfig, Profile], None]] = []
 # fingerprints of alert rules, cron lines and migration scripts, with no extra round trip.
 # Same contract: keyed HMACs only, and an observer must not raise.
 FACT_OBSERVERS: list[Callable[[str, Mapping[str, Any], Profile], None]] = []
+# Facts an observer asks the probe for besides the checks' (in the first round trip): the
+# drift collector's package versions. A request must not raise.
+FACT_REQUESTS: list[Callable[[Profile], FactSpecs]] = []
 
 
 def base_facts(profile: Profile) -> FactSpecs:
@@ -181,6 +185,8 @@ def base_facts(profile: Profile) -> FactSpecs:
 
 def _gather(specs: Sequence[CheckSpec], profile: Profile) -> FactSpecs:
     facts = base_facts(profile)
+    for request in tuple(FACT_REQUESTS):
+        facts.update(request(profile))
     for spec in specs:
         if spec.facts is not None:
             facts.update(spec.facts(profile))

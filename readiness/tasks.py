@@ -566,16 +566,18 @@ def _open_for_recording(location: StoreLocation, *, required: bool) -> tuple[Sto
 @contextlib.contextmanager
 def _observing(collector: Any) -> Iterator[None]:
     """While the audit runs, ``collector`` fingerprints each host's configuration."""
-    from .runner import APP_OBSERVERS, FACT_OBSERVERS
+    from .runner import APP_OBSERVERS, FACT_OBSERVERS, FACT_REQUESTS
 
     if collector is None:
         yield
         return
     APP_OBSERVERS.append(collector)
     FACT_OBSERVERS.append(collector.observe_facts)
+    FACT_REQUESTS.append(collector.fact_request)
     try:
         yield
     finally:
+        FACT_REQUESTS.remove(collector.fact_request)
         FACT_OBSERVERS.remove(collector.observe_facts)
         APP_OBSERVERS.remove(collector)
 
@@ -592,10 +594,7 @@ def _drift_text(report: FleetReport) -> str:
     from .store.drift import DriftFinding, render_drift
 
     section = report.extra.get("drift") or {}
-    findings = [
-        DriftFinding(f["host"], f["item"], f["kind"], f["secret"], f["agree"], f["group"])
-        for f in section.get("findings", [])
-    ]
+    findings = [DriftFinding.from_dict(f) for f in section.get("findings", [])]
     title = f"DRIFT across {section.get('hosts', 0)} host(s): {len(findings)} odd one(s) out"
     return render_drift(findings, "text", title)
 

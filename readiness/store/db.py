@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..model import CheckResult, FleetReport, HostReport, Status, utcnow
@@ -25,6 +25,9 @@ from ..redact import Redactor, redact_url_password
 from .backends import Backend, PostgresBackend, SqliteBackend, StoreError
 from .location import StoreLocation
 from .schema import LATEST, MIGRATIONS, render_ddl
+
+if TYPE_CHECKING:
+    from .drift import Fingerprint, Fingerprints
 
 __all__ = ["RunMeta", "RunSummary", "Store", "StoredRun", "open_store"]
 
@@ -207,7 +210,7 @@ class Store:
         meta: RunMeta,
         *,
         redacted: bool = True,
-        fingerprints: Mapping[str, Mapping[str, tuple[str, bool]]] | None = None,
+        fingerprints: Mapping[str, Mapping[str, Fingerprint]] | None = None,
     ) -> str:
         """Write one run in one transaction; return its run id.
 
@@ -324,17 +327,23 @@ class Store:
                 )
         return run_id
 
-    def fingerprints(self, run: RunSummary) -> dict[str, dict[str, tuple[str, bool]]]:
+    def fingerprints(self, run: RunSummary) -> dict[str, Fingerprints]:
         """Each host's drift fingerprints recorded with ``run`` (empty if none were)."""
         rows = self._db.execute(
             "SELECT h.host, s.body FROM host_fingerprints h JOIN fingerprint_sets s "
             "ON s.id = h.fingerprint_set WHERE h.run_seq = ?",
             (run.seq,),
         )
-        return {
-            str(host): {k: (str(v[0]), bool(v[1])) for k, v in json.loads(body).items()}
-            for host, body in rows
-        }
+        out: dict[str, Fingerprints] = {}
+        for host, body in rows:
+            items: Fingerprints = {}
+            for k, v in json.loads(body).items():
+                # [fingerprint, secret] or, for a version kept in clear, [..., version]
+                items[k] = (
+                    (str(v[0]), bool(v[1]), str(v[2])) if len(v) > 2 else (str(v[0]), bool(v[1]))
+                )
+            out[str(host)] = items
+        return out
 
     # --- reading ------------------------------------------------------------------------
 

@@ -3,11 +3,15 @@ hosts and over time.
 
 During a recorded run, :class:`DriftCollector` sees each host's parsed configuration (the
 settings file's keys and the env file's variables, as the checks read them; the alert
-rules, cron lines and migration scripts the checks asked the probe for) and keeps
-only ``item → HMAC-SHA256(store key, value)``: no value, and no plain hash of one (a
-plain hash of a short secret is a dictionary lookup away). Items whose name marks a
-secret (the profile's ``secret_env`` patterns, ``*SECRET*``, ``*PASSWORD*``...) are
-flagged so reports can say "JWT secret differs" without ever showing it.
+rules, cron lines and migration scripts the checks asked the probe for, and the
+versions of the Python distributions in the app's environment, which it asks the probe
+for itself) and keeps only ``item → HMAC-SHA256(store key, value)``: no value, and no
+plain hash of one (a plain hash of a short secret is a dictionary lookup away). Items
+whose name marks a secret (the profile's ``secret_env`` patterns, ``*SECRET*``,
+``*PASSWORD*``...) are flagged so reports can say "JWT secret differs" without ever
+showing it. Package and interpreter versions are the one exception: they are public
+facts an operator needs to read ("httpx 0.27.0, the rest 0.28.1"), so a version that
+looks like one (PEP 440 characters) is kept in clear next to its fingerprint.
 
 ``drift_across_hosts`` names the odd ones out; ``drift_over_time`` what changed on each
 host between two runs.
@@ -18,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import posixpath
+import re
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -30,17 +36,33 @@ from ..redact import is_secret_name
 from ._text import md_cell, plain
 
 __all__ = [
+    "DISTS_FACT",
     "DriftCollector",
     "DriftFinding",
+    "Fingerprint",
     "Fingerprints",
+    "dists_spec",
     "drift_across_hosts",
     "drift_over_time",
+    "package_items",
     "render_drift",
+    "shown",
 ]
 
-# item → (fingerprint, is_secret)
-Fingerprints = dict[str, tuple[str, bool]]
+# item → (fingerprint, is_secret) or, for a version shown in clear, (fingerprint, False, version)
+Fingerprint = tuple[str, bool] | tuple[str, bool, str]
+Fingerprints = dict[str, Fingerprint]
 _FP_HEX = 16  # 64 bits: enough to tell configurations apart, short in JSON
+# The probe fact the collector asks for itself (runner.FACT_REQUESTS): package versions.
+DISTS_FACT = "drift:dists"
+MAX_DISTS = 2000  # distributions per host the probe reports and the store keeps
+_DIST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?")  # PEP 503 normalised
+_VERSION = re.compile(r"[0-9][0-9A-Za-z.+!_-]{0,63}")  # what may be shown in clear
+
+
+def shown(fp: Fingerprint) -> str | None:
+    """The value kept in clear next to a fingerprint (package versions), or None."""
+    return fp[2] if len(fp) > 2 else None
 
 
 class DriftCollector:
@@ -50,6 +72,9 @@ class DriftCollector:
         self._key = key
         self._lock = threading.Lock()
         self.hosts: dict[str, Fingerprints] = {}
+        # Each host's secret values, in memory until its facts are seen: a version or
+        # package name that carries one is never shown in clear (nor listed).
+        self._secrets: dict[str, set[str]] = {}
 
     def fingerprint(self, value: Any) -> str:
         text = json.dumps(value, sort_keys=True, default=str)
@@ -63,17 +88,43 @@ class DriftCollector:
         for dotted, value in _leaves(getattr(app, "settings", {}) or {}):
             secret = is_secret_name(dotted.rsplit(".", 1)[-1], patterns)
             items[f"settings:{dotted}"] = (self.fingerprint(value), secret)
+        secrets = {
+            str(var.value)
+            for name, var in dict(getattr(app, "env", {}) or {}).items()
+            if is_secret_name(name, patterns)
+        }
+        secrets.update(
+            str(value)
+            for dotted, value in _leaves(getattr(app, "settings", {}) or {})
+            if is_secret_name(dotted.rsplit(".", 1)[-1], patterns)
+        )
         with self._lock:
             self.hosts.setdefault(host, {}).update(items)
+            self._secrets[host] = {v for v in secrets if len(v) >= 4}
+
+    def fact_request(self, profile: Any) -> dict[str, dict[str, Any]]:
+        """The probe fact of the app's package versions (see runner.FACT_REQUESTS)."""
+        try:
+            return {DISTS_FACT: dists_spec(profile)}
+        except Exception:  # a profile it cannot read costs the fingerprint, not the audit
+            return {}
 
     def observe_facts(self, host: str, facts: Mapping[str, Any], profile: Any) -> None:
         """Fingerprint what the checks already asked the probe for (see
         runner.FACT_OBSERVERS): alert rules, cron lines, migration scripts on disk."""
+        with self._lock:
+            secrets = self._secrets.pop(host, set())
+        fingerprinted: Fingerprints = {}
         try:
             items = fact_items(facts, profile)
+            fingerprinted.update(
+                {k: (self.fingerprint(v), secret) for k, (v, secret) in items.items()}
+            )
+            for item, (version, clear) in package_items(facts.get(DISTS_FACT), secrets).items():
+                fp = self.fingerprint(version)
+                fingerprinted[item] = (fp, False, clear) if clear is not None else (fp, False)
         except Exception:  # hostile host data must never break the audit
             return
-        fingerprinted = {k: (self.fingerprint(v), secret) for k, (v, secret) in items.items()}
         with self._lock:
             self.hosts.setdefault(host, {}).update(fingerprinted)
 
@@ -101,6 +152,54 @@ class DriftCollector:
 
 
 _MAX_FACT_ITEMS = 500  # a hostile host's thousand-rule file must not bloat the store
+
+
+def dists_spec(profile: Any) -> dict[str, Any]:
+    """Where the app's distributions are: the venv of ``adapter_python`` when it is a
+    ``<venv>/bin/python`` path, else ``<app_root>/.venv`` or ``<app_root>/venv``; with
+    none of those, the site directories of the host's ``python3`` (the interpreter
+    ``adapter_python: python3`` names)."""
+    roots: list[str] = []
+    python = str(profile.get("adapter_python") or "python3")
+    if "/" in python:
+        resolved = str(profile.resolve(python))
+        bindir = posixpath.dirname(resolved)
+        if posixpath.basename(bindir) == "bin":
+            roots.append(posixpath.dirname(bindir))
+    for name in (".venv", "venv"):
+        path = str(profile.resolve(name))
+        if path not in roots:
+            roots.append(path)
+    return {"op": "dists", "roots": roots, "system": "/" not in python, "max_dists": MAX_DISTS}
+
+
+def package_items(
+    fact: Any, secrets: set[str] | frozenset[str] = frozenset()
+) -> dict[str, tuple[str, str | None]]:
+    """item → (version, the version when it may be shown in clear) from the probe's
+    ``dists`` fact: ``package:<name>`` per distribution, ``python:venv`` for the
+    interpreter the venv was made from. A name that is not PEP 503-normalised, or that
+    carries one of the host's secret values, is left out; a version that does not look
+    like one (or carries a secret) is fingerprinted but not shown."""
+    if not isinstance(fact, Mapping) or not isinstance(fact.get("dists"), Mapping):
+        return {}
+
+    def clear(text: str) -> str | None:
+        if _VERSION.fullmatch(text) and not any(s in text for s in secrets):
+            return text
+        return None
+
+    out: dict[str, tuple[str, str | None]] = {}
+    for raw, version in list(fact["dists"].items())[:MAX_DISTS]:
+        name = str(raw)
+        if not _DIST_NAME.fullmatch(name) or any(s in name for s in secrets):
+            continue
+        text = "" if version is None else str(version)[:64]
+        out[f"package:{name}"] = (text, clear(text))
+    if fact.get("venv") and fact.get("python"):
+        text = str(fact["python"])[:40]
+        out["python:venv"] = (text, clear(text))
+    return out
 
 
 def fact_items(facts: Mapping[str, Any], profile: Any = None) -> dict[str, tuple[Any, bool]]:
@@ -208,17 +307,26 @@ class DriftFinding:
     secret: bool
     agree: int = 0  # hosts holding the majority value
     group: int = 0  # hosts compared
+    value: str | None = None  # this host's value, when shown in clear (versions)
+    norm: str | None = None  # the majority's value (across hosts) or the old one (over time)
 
     @property
     def text(self) -> str:
         label = f"{self.item} (secret)" if self.secret else self.item
+        mine = f"{label} {self.value}" if self.value is not None else label
+        norm = f" ({self.norm})" if self.norm is not None else ""
         if self.kind == "differs":
-            return f"{self.host}: {label} differs from {self.agree} of {self.group} hosts"
+            return f"{self.host}: {mine} differs from {self.agree} of {self.group} hosts{norm}"
         if self.kind == "missing":
-            return f"{self.host}: {label} is missing (set on {self.agree} of {self.group} hosts)"
+            where = f"{self.agree} of {self.group} hosts"
+            return f"{self.host}: {label} is missing (set on {where}{', ' + self.norm if self.norm else ''})"
         if self.kind == "extra":
             where = "only on this host" if self.agree == 1 else f"on only {self.agree}"
-            return f"{self.host}: {label} is set {where} of {self.group} hosts"
+            return f"{self.host}: {mine} is set {where} of {self.group} hosts"
+        if self.kind == "changed" and self.value is not None and self.norm is not None:
+            return f"{self.host}: {label} changed {self.norm} → {self.value}"
+        if self.kind in ("added", "removed") and self.value is not None:
+            return f"{self.host}: {label} {self.kind} ({self.value})"
         return f"{self.host}: {label} {self.kind}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,8 +337,23 @@ class DriftFinding:
             "secret": self.secret,
             "agree": self.agree,
             "group": self.group,
+            "value": self.value,
+            "norm": self.norm,
             "text": self.text,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftFinding:
+        return cls(
+            str(data["host"]),
+            str(data["item"]),
+            str(data["kind"]),
+            bool(data["secret"]),
+            int(data.get("agree") or 0),
+            int(data.get("group") or 0),
+            data.get("value"),
+            data.get("norm"),
+        )
 
 
 def drift_across_hosts(hosts: Mapping[str, Fingerprints]) -> list[DriftFinding]:
@@ -247,23 +370,28 @@ def drift_across_hosts(hosts: Mapping[str, Fingerprints]) -> list[DriftFinding]:
     out: list[DriftFinding] = []
     for item in items:
         holders = {h: fps[item] for h, fps in hosts.items() if item in fps}
-        secret = any(s for _fp, s in holders.values())
+        secret = any(fp[1] for fp in holders.values())
         if len(holders) * 2 <= n and len(holders) < n:
-            out.extend(DriftFinding(h, item, "extra", secret, len(holders), n) for h in holders)
+            out.extend(
+                DriftFinding(h, item, "extra", secret, len(holders), n, shown(fp))
+                for h, fp in holders.items()
+            )
             continue
+        counts = Counter(fp[0] for fp in holders.values())
+        (top, top_n), *rest = counts.most_common()
+        norm = next((shown(fp) for fp in holders.values() if fp[0] == top), None)
+        tie = bool(rest and rest[0][1] == top_n)
         out.extend(
-            DriftFinding(h, item, "missing", secret, len(holders), n)
+            DriftFinding(h, item, "missing", secret, len(holders), n, None, None if tie else norm)
             for h in hosts
             if h not in holders
         )
-        counts = Counter(fp for fp, _s in holders.values())
-        (top, top_n), *rest = counts.most_common()
-        if rest and rest[0][1] == top_n:
+        if tie:
             continue
         out.extend(
-            DriftFinding(h, item, "differs", secret, top_n, n)
-            for h, (fp, _s) in holders.items()
-            if fp != top
+            DriftFinding(h, item, "differs", secret, top_n, n, shown(fp), norm)
+            for h, fp in holders.items()
+            if fp[0] != top
         )
     return sorted(out, key=lambda f: (f.host, f.item))
 
@@ -277,11 +405,15 @@ def drift_over_time(
         old, new = before[host], after[host]
         for item in sorted(set(old) | set(new)):
             if item not in old:
-                out.append(DriftFinding(host, item, "added", new[item][1]))
+                out.append(DriftFinding(host, item, "added", new[item][1], value=shown(new[item])))
             elif item not in new:
-                out.append(DriftFinding(host, item, "removed", old[item][1]))
+                out.append(
+                    DriftFinding(host, item, "removed", old[item][1], value=shown(old[item]))
+                )
             elif old[item][0] != new[item][0]:
-                out.append(DriftFinding(host, item, "changed", new[item][1] or old[item][1]))
+                secret = new[item][1] or old[item][1]
+                was, now = shown(old[item]), shown(new[item])
+                out.append(DriftFinding(host, item, "changed", secret, value=now, norm=was))
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,3 +137,67 @@ def test_drift_names_the_odd_hosts_out_and_what_changed(
     blob = (res.stdout + across.stdout + over_time.stdout).encode() + raw
     assert DRIFT_SECRET.encode() not in blob
     assert hashlib.sha256(DRIFT_SECRET.encode()).hexdigest()[:16].encode() not in blob
+
+
+def _venv(root: Path, packages: dict[str, str], python: str = "3.11.4") -> None:
+    """An app venv as pip leaves it: pyvenv.cfg and one ``<name>-<version>.dist-info`` each."""
+    venv = root / ".venv"
+    shutil.rmtree(venv, ignore_errors=True)
+    site = venv / "lib" / f"python{python.rsplit('.', 1)[0]}" / "site-packages"
+    site.mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(f"home = /usr/bin\nversion = {python}\n")
+    for name, version in packages.items():
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+
+
+def test_drift_names_the_host_with_another_package_version_and_the_upgrade(
+    store_fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    h0, h1, h2 = store_fleet.hosts
+    packages = {"httpx": "0.28.1", "pydantic": "2.9.2", "Flask_Login": "0.6.3"}
+    for h in (h0, h1, h2):
+        write_app(h.app_root)
+        _venv(h.app_root, packages)
+    _venv(h1.app_root, {**packages, "httpx": "0.27.0"})
+    store = tmp_path / "h.db"
+    inv = write_inventory(
+        tmp_path / "inv.yml", {h.name: host_entry(store_fleet, h) for h in (h0, h1, h2)}
+    )
+    try:
+        assert _validate(store_fleet, inv, store) == 0
+        across = readiness("drift", "--hosts", "fleet", store=store)
+        assert across.returncode == 1, across.stderr
+        assert across.stdout.splitlines()[1:] == [
+            f"  {h1.name}: package:httpx 0.27.0 differs from 2 of 3 hosts (0.28.1)"
+        ]
+
+        _venv(h1.app_root, packages, python="3.11.9")  # upgraded, and the venv rebuilt
+        assert _validate(store_fleet, inv, store) == 0
+        since = readiness("drift", "--since", "latest~1", "--format", "json", store=store)
+        assert since.returncode == 1, since.stderr
+        found = [f["text"] for f in json.loads(since.stdout)["findings"]]
+        assert found == [
+            f"{h1.name}: package:httpx changed 0.27.0 → 0.28.1",
+            f"{h1.name}: python:venv changed 3.11.4 → 3.11.9",
+        ]
+        now = readiness("drift", store=store)
+        assert now.stdout.splitlines()[1:] == [
+            f"  {h1.name}: python:venv 3.11.9 differs from 2 of 3 hosts (3.11.4)"
+        ]
+        from tests.store.helpers import sqlite_store
+
+        with sqlite_store(store) as opened:
+            stored = opened.fingerprints(opened.resolve("latest"))
+        # Names are PEP 503-normalised; versions are kept in clear next to their HMAC.
+        assert {i for i in stored[h0.name] if i.startswith(("package:", "python:"))} == {
+            "package:flask-login",
+            "package:httpx",
+            "package:pydantic",
+            "python:venv",
+        }
+        assert stored[h0.name]["package:flask-login"][2] == "0.6.3"
+    finally:
+        for h in (h0, h1, h2):
+            shutil.rmtree(h.app_root / ".venv", ignore_errors=True)
