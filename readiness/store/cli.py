@@ -32,6 +32,7 @@ from .history import (
     render_trend,
 )
 from .location import StoreLocation
+from .record import stored_trend
 
 DRIFT_FORMATS = ("text", "table", "json", "markdown")
 
@@ -89,11 +90,16 @@ def show_task(location: StoreLocation, run: str, fmt: str = "text") -> tuple[str
     """Re-render a stored run in any report format (exit 0: showing is not judging)."""
     if fmt not in report_mod.FORMATS:
         raise UsageError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
+    trend = None
     with open_store(location) as store:
         stored = store.load(run)
+        if fmt == "html":  # the trend charts as of that run, as the live report drew them
+            trend = stored_trend(store, stored.summary, stored.report)
     report = stored.report
     if fmt == "json":
         report = with_run_summary(report, stored.summary)
+    if fmt == "html":
+        return report_mod.render(report, fmt, trend=trend), 0
     return report_mod.render(report, fmt), 0
 
 

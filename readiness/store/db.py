@@ -480,15 +480,17 @@ class Store:
         *,
         pattern: str | None = None,
         kind: str | None = None,
+        until_seq: int | None = None,
     ) -> int:
         """The oldest ``seq`` among the newest ``limit`` runs (started since ``since``, of
-        ``pattern`` and ``kind`` when given)."""
+        ``pattern`` and ``kind``, up to run ``until_seq``, when given)."""
         conds: list[str] = []
         params: list[Any] = []
         for cond, value in (
             ("started_at >= ?", since and ts_text(since)),
             ("pattern = ?", pattern),
             ("kind = ?", kind),
+            ("seq <= ?", until_seq),
         ):
             if value is not None:
                 conds.append(cond)
@@ -540,14 +542,22 @@ class Store:
         limit: int = 50,
         pattern: str | None = None,
         kind: str | None = None,
+        until_seq: int | None = None,
     ) -> list[tuple[str, datetime, str, Status, int]]:
         """(run id, time, check, status, hosts) counts per run, oldest first; only runs of
-        ``pattern`` and ``kind`` when given (the HTML report's trend of one fleet)."""
+        ``pattern`` and ``kind`` when given (the HTML report's trend of one fleet), and only
+        up to run ``until_seq`` (``show RUN``: the trend as of that run)."""
         where: list[str] = ["r.run_seq >= ?"]
-        params: list[Any] = [self._first_seq(limit, since, pattern=pattern, kind=kind)]
-        for column, value in (("r.check_name", check), ("u.pattern", pattern), ("u.kind", kind)):
+        first = self._first_seq(limit, since, pattern=pattern, kind=kind, until_seq=until_seq)
+        params: list[Any] = [first]
+        for column, op, value in (
+            ("r.check_name", "=", check),
+            ("u.pattern", "=", pattern),
+            ("u.kind", "=", kind),
+            ("r.run_seq", "<=", until_seq),
+        ):
             if value is not None:
-                where.append(f"{column} = ?")
+                where.append(f"{column} {op} ?")
                 params.append(value)
         rows = self._db.execute(
             "SELECT u.seq, u.run_id, u.started_at, r.check_name, r.status, COUNT(*) FROM results r "  # noqa: S608

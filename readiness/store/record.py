@@ -24,7 +24,7 @@ from ..errors import ReadinessError
 from ..hostdata import printable
 from ..model import FleetReport, utcnow
 from ..redact import MASK, Redactor, is_secret_name
-from .db import RunMeta, open_store
+from .db import RunMeta, RunSummary, Store, open_store
 from .drift import DriftCollector
 from .history import TrendPoint, trend_series
 from .location import StoreLocation
@@ -37,6 +37,7 @@ __all__ = [
     "redact_argv",
     "report_trend",
     "run_meta",
+    "stored_trend",
 ]
 
 TREND_RUNS = 30  # runs per check in the HTML report's trend charts, this one included
@@ -182,3 +183,29 @@ def report_trend(
     now = Counter((r.check_name, r.status) for h in report.hosts for r in h.results)
     current = [("this run", report.generated_at, c, st, n) for (c, st), n in now.items()]
     return trend_series([*rows, *current])
+
+
+def stored_trend(
+    store: Store, summary: RunSummary, report: FleetReport, *, runs: int = TREND_RUNS
+) -> dict[str, list[TrendPoint]] | None:
+    """The trend a stored run's HTML report had (``show RUN --format html``): the last
+    ``runs`` recorded runs of its kind and host pattern up to and including it, the run
+    itself labelled "this run" at its report's time, as :func:`report_trend` drew it
+    live. None when no earlier run of the pattern is left in the store."""
+    rows = store.trend(
+        check=None,
+        since=None,
+        limit=max(1, runs),
+        pattern=summary.pattern,
+        kind=summary.kind,
+        until_seq=summary.seq,
+    )
+    if not any(run_id != summary.run_id for run_id, *_rest in rows):
+        return None
+    relabelled = [
+        ("this run", report.generated_at, check, status, n)
+        if run_id == summary.run_id
+        else (run_id, started, check, status, n)
+        for run_id, started, check, status, n in rows
+    ]
+    return trend_series(relabelled)
