@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import marshal
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,11 +18,13 @@ from typing import Any
 from .errors import TransportError
 from .hostdata import HostDataError, load_json
 from .probe_source import ops_in, probe_source, pruned_source
-from .transport import DEFAULT_MAX_OUTPUT, CommandResult, Transport
+from .transport import DEFAULT_MAX_OUTPUT, CommandResult, Session, Transport
 
 __all__ = [
     "BootstrapRun",
+    "FrameEnd",
     "ProbeError",
+    "ProbeSession",
     "ProbeSettings",
     "bootstrap_argv",
     "bootstrap_stdin",
@@ -32,14 +35,17 @@ __all__ = [
     "split_output",
 ]
 
-# Constant: reads "N M D" (source length, request length, deadline in seconds), arms a
-# deadline (SIGALRM) and makes hang-up, SIGTERM and SIGPIPE end the run too; each of them
-# first kills the process groups of commands the code started (``READINESS_CHILD_GROUPS``:
-# they run in their own sessions) and exits 124/129/143/141 as coreutils `timeout` would.
-# It reads exactly N + M bytes (stdin may be a terminal, which never reports EOF), hands
-# the M request bytes to the code as its stdin, keeps Python's stderr apart, and frames
-# stdout: [anything before Python ran] RS [the code's stdout] GS [its stderr]. Nothing
-# user-controlled is ever in here.
+# Constant: reads "N M D [C]" (source length, request length, deadline in seconds, and
+# C=1 when another request may follow), arms a deadline (SIGALRM) and makes hang-up, SIGTERM
+# and SIGPIPE end the run too; each of them first kills the process groups of commands the
+# code started (``READINESS_CHILD_GROUPS``: they run in their own sessions) and exits
+# 124/129/143/141 as coreutils `timeout` would. It reads exactly N + M bytes (stdin may be
+# a terminal, which never reports EOF), hands the M request bytes to the code as its stdin,
+# keeps Python's stderr apart, and frames stdout: [anything before Python ran] RS [the
+# code's stdout] GS "EXIT LEN\n" [LEN bytes: its stderr]. With C=1 it then reads the next
+# header (re-arming the deadline) and runs that request in the same process: the probe's
+# follow-up round costs no second command, interpreter or pty (docs/performance.md). An
+# empty line, end of input or hang-up ends it. Nothing user-controlled is ever in here.
 _BOOTSTRAP = (
     "import os,sys,signal,io\n"
     "K=set()\n"
@@ -50,14 +56,20 @@ _BOOTSTRAP = (
     " os._exit(c)\n"
     "for s,c in((signal.SIGALRM,124),(signal.SIGHUP,129),(signal.SIGTERM,143),(signal.SIGPIPE,141)):"
     "signal.signal(s,lambda*a,c=c:q(c))\n"
-    "b=sys.stdin.buffer;n,m,d=map(int,b.readline().split());signal.alarm(d)\n"
-    "s=b.read(n);sys.stdin=io.TextIOWrapper(io.BytesIO(b.read(m)))\n"
-    "e=sys.stderr=io.StringIO();o=sys.stdout.buffer;o.write(b'\\x1e');o.flush();r=0\n"
-    "try:exec(compile(s,'readiness-probe','exec'),dict(__name__='__main__',READINESS_CHILD_GROUPS=K))\n"
-    "except SystemExit as x:r=x.code if isinstance(x.code,int) else int(x.code is not None)\n"
-    "except BaseException:\n"
-    " import traceback;traceback.print_exc();r=1\n"
-    "sys.stdout.flush();o.write(b'\\x1d'+e.getvalue().encode('utf-8','replace'));o.flush();q(r)\n"
+    "b=sys.stdin.buffer;o=sys.stdout.buffer;O=sys.stdout;r=0\n"
+    "while 1:\n"
+    " h=b.readline().split()\n"
+    " if len(h)<3:q(r)\n"
+    " n,m,d=map(int,h[:3]);signal.alarm(d)\n"
+    " s=b.read(n);sys.stdin=io.TextIOWrapper(io.BytesIO(b.read(m)))\n"
+    " sys.stdout=O;e=sys.stderr=io.StringIO();o.write(b'\\x1e');o.flush();r=0\n"
+    " try:exec(compile(s,'readiness-probe','exec'),dict(__name__='__main__',READINESS_CHILD_GROUPS=K))\n"
+    " except SystemExit as x:r=x.code if isinstance(x.code,int) else int(x.code is not None)\n"
+    " except BaseException:\n"
+    "  import traceback;traceback.print_exc();r=1\n"
+    " sys.stdout.flush();E=e.getvalue().encode('utf-8','replace')\n"
+    " o.write(b'\\x1d%d %d\\n'%(r,len(E))+E);o.flush()\n"
+    " if h[3:]!=[b'1']:q(r)\n"
 )
 _START, _END = b"\x1e", b"\x1d"
 _MESSAGES_CAP = 64 * 1024  # what a failed run said: reasons quote at most 500 characters
@@ -92,13 +104,17 @@ def bootstrap_argv(*, python: str = "python3", sudo: bool = False) -> list[str]:
     return argv
 
 
-def bootstrap_stdin(source: bytes, payload: bytes, *, deadline_s: float) -> bytes:
+def bootstrap_stdin(
+    source: bytes, payload: bytes, *, deadline_s: float, more: bool = False
+) -> bytes:
     """What the bootstrap reads: header, source, then the payload (the request).
 
     The deadline kills the host-side process even if the controller has gone away.
+    ``more``: the process waits for another request after answering this one.
     """
     deadline = max(1, math.ceil(deadline_s))
-    return b"%d %d %d\n" % (len(source), len(payload), deadline) + source + payload
+    header = b"%d %d %d %d\n" % (len(source), len(payload), deadline, int(more))
+    return header + source + payload
 
 
 @dataclass(frozen=True)
@@ -137,20 +153,29 @@ def run_bootstrapped(
     return split_output(res)
 
 
+_TRAILER = re.compile(rb"(-?\d{1,9}) (\d{1,9})\n")
+
+
 def split_output(res: CommandResult) -> BootstrapRun:
     """Take the bootstrap's frame apart (stdout and stderr share one stream on a pty)."""
     out, cap = res.stdout, _MESSAGES_CAP
     start = out.find(_START)
+    exit_code = res.exit_code
     if start < 0:
         answer, messages = b"", out[:cap] + res.stderr[:cap]
     else:
         # One slice of a (possibly 8 MiB) answer, no intermediate copy of the body.
         end = out.find(_END, start + 1)  # JSON escapes control characters: no GS inside
         answer = out[start + 1 :] if end < 0 else out[start + 1 : end]
-        tail = b"" if end < 0 else out[end + 1 : end + 1 + cap]
-        messages = out[: min(start, cap)] + res.stderr[:cap] + tail
+        tail = b"" if end < 0 else out[end + 1 : end + 1 + cap + 32]
+        trailer = _TRAILER.match(tail)
+        if trailer is not None:
+            tail = tail[trailer.end() :]
+            if res.running:  # the process waits for more: its exit code is in the frame
+                exit_code = int(trailer.group(1))
+        messages = out[: min(start, cap)] + res.stderr[:cap] + tail[:cap]
     return BootstrapRun(
-        exit_code=res.exit_code,
+        exit_code=exit_code,
         answer=answer,
         messages=messages.decode("utf-8", "replace").strip(),
         timed_out=res.timed_out,
@@ -158,6 +183,45 @@ def split_output(res: CommandResult) -> BootstrapRun:
         duration_s=res.duration_s,
         started=start >= 0,
     )
+
+
+class FrameEnd:
+    """Watches a bootstrapped run's stdout, chunk by chunk, for the end of one frame (GS,
+    then "EXIT LEN\\n" and LEN bytes): where a waiting process's answer is complete."""
+
+    def __init__(self) -> None:
+        self.state = 0  # 0: before RS, 1: in the answer, 2: in the trailer, 3: in messages
+        self.trailer = b""
+        self.left = 0
+
+    def __call__(self, chunk: bytes) -> bool:
+        if self.state == 0:
+            at = chunk.find(_START)
+            if at < 0:
+                return False
+            self.state, chunk = 1, chunk[at + 1 :]
+        if self.state == 1:
+            at = chunk.find(_END)
+            if at < 0:
+                return False
+            self.state, chunk = 2, chunk[at + 1 :]
+        if self.state == 2:
+            self.trailer += chunk[:32]
+            newline = self.trailer.find(b"\n")
+            if newline < 0:
+                if len(self.trailer) >= 32:
+                    self.state = 4  # not our trailer: only the end of the output ends it
+                return False
+            found = _TRAILER.match(self.trailer)
+            if found is None:
+                self.state = 4
+                return False
+            self.state, self.left = 3, int(found.group(2))
+            chunk = self.trailer[found.end() :] + chunk[32:]
+        if self.state == 3:
+            self.left -= len(chunk)
+            return self.left <= 0
+        return False
 
 
 def _plain(value: Any) -> Any:
@@ -197,14 +261,86 @@ def run_probe(
     max_output: int = DEFAULT_MAX_OUTPUT,
 ) -> dict[str, Any]:
     """Run the probe once on the host behind ``transport`` and return its answer."""
-    src = pruned_source(ops_in(facts))
-    # marshal (format 4, Python >= 3.4) is builtin on the host: no import cost, and the
-    # request is the controller's own plain data, never something a host sent.
-    payload = marshal.dumps({"facts": _plain(facts)}, 4)
-    res = run_bootstrapped(
-        transport, src, payload, timeout_s=timeout_s, sudo=sudo, max_output=max_output
-    )
-    check_exit(res, "probe", timeout_s=timeout_s, sudo=sudo, max_output=max_output)
+    with ProbeSession(transport, timeout_s=timeout_s, sudo=sudo, max_output=max_output) as probe:
+        return probe.ask(facts, more=False)
+
+
+class ProbeSession:
+    """The probe's rounds on one host in one host-side process: one command per host.
+
+    ``ask(facts, more=True)`` leaves the process waiting for another request (the
+    follow-up round: no second command, interpreter start or pty); ``close()`` ends it.
+    A transport without ``start`` (or a process that is gone) gets one command per round.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        timeout_s: float = 60.0,
+        sudo: bool = False,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> None:
+        self.transport, self.timeout_s, self.sudo = transport, timeout_s, sudo
+        self.max_output = max_output
+        self._session: Session | None = None
+
+    def __enter__(self) -> ProbeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def ask(self, facts: Mapping[str, Mapping[str, Any]], *, more: bool) -> dict[str, Any]:
+        """Run the probe for ``facts``; its answer (``meta.probe_s``: this round's time)."""
+        src = pruned_source(ops_in(facts))
+        # marshal (format 4, Python >= 3.4) is builtin on the host: no import cost, and the
+        # request is the controller's own plain data, never something a host sent.
+        payload = marshal.dumps({"facts": _plain(facts)}, 4)
+        start = getattr(self.transport, "start", None)
+        if not callable(start):
+            more = False
+        stdin = bootstrap_stdin(src, payload, deadline_s=self.timeout_s, more=more)
+        timeout = self.timeout_s + _GRACE_S  # see run_bootstrapped
+        try:
+            if self._session is not None and not self._session.alive:
+                self.close()
+            if self._session is None and more:
+                python = sys.executable if self.transport.is_local else "python3"
+                self._session = start(
+                    bootstrap_argv(python=python, sudo=self.sudo), timeout=timeout
+                )  # type: ignore[misc]
+            if self._session is not None:
+                raw = self._session.exchange(
+                    stdin, until=FrameEnd(), timeout=timeout, max_output=self.max_output
+                )
+                if not (raw.running and more):
+                    self.close()  # it exited, or exits now: this was the last round
+            else:
+                python = sys.executable if self.transport.is_local else "python3"
+                raw = self.transport.run(
+                    bootstrap_argv(python=python, sudo=self.sudo),
+                    stdin=stdin,
+                    timeout=timeout,
+                    max_output=self.max_output,
+                )
+            res = split_output(raw)
+            del raw
+            check_exit(
+                res, "probe", timeout_s=self.timeout_s, sudo=self.sudo, max_output=self.max_output
+            )
+        except BaseException:
+            self.close()
+            raise
+        return _answer(res)
+
+
+def _answer(res: BootstrapRun) -> dict[str, Any]:
     text, duration = res.answer.decode("utf-8", "replace"), res.duration_s
     del res  # one copy of a (possibly 8 MiB) answer at a time
     try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import IO, Any, Generic, TypeVar
 
 from .appconfig import AppConfig, build_app_config
-from .collect import ProbeError, ProbeSettings, run_probe
+from .collect import ProbeError, ProbeSession, ProbeSettings
 from .errors import TransportError
 from .interrupt import signal_name
 from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
@@ -205,31 +205,27 @@ def audit_host(
 ) -> HostReport:
     """Probe one host (one round trip, two when a check needs follow-up facts) and judge it."""
     started = time.monotonic()
+    followups = [spec.followup for spec in specs if spec.followup is not None]
     try:
-        answer = run_probe(
+        # One host-side process for both rounds: the follow-up round (facts that depend on
+        # the first answer) costs a request on the same command, not a second command.
+        with ProbeSession(
             transport,
-            _gather(specs, profile),
             timeout_s=options.command_timeout,
             sudo=options.sudo,
             max_output=options.max_output,
-        )
-        facts: dict[str, Any] = dict(answer["facts"])
-        meta = dict(answer.get("meta") or {})
-        app = _app_config(facts, profile)
-        more: FactSpecs = {}
-        for spec in specs:
-            if spec.followup is not None:
-                more.update(spec.followup(profile, app, facts))
-        if more:
-            second = run_probe(
-                transport,
-                more,
-                timeout_s=options.command_timeout,
-                sudo=options.sudo,
-                max_output=options.max_output,
-            )
-            facts.update(second["facts"])
-            meta["probe_s"] = meta.get("probe_s", 0) + second["meta"].get("probe_s", 0)
+        ) as probe:
+            answer = probe.ask(_gather(specs, profile), more=bool(followups))
+            facts: dict[str, Any] = dict(answer["facts"])
+            meta = dict(answer.get("meta") or {})
+            app = _app_config(facts, profile)
+            more: FactSpecs = {}
+            for followup in followups:
+                more.update(followup(profile, app, facts))
+            if more:
+                second = probe.ask(more, more=False)
+                facts.update(second["facts"])
+                meta["probe_s"] = meta.get("probe_s", 0) + second["meta"].get("probe_s", 0)
     except ProbeError as exc:
         return _failed_host(host, specs, Status.ERROR, redactor.text(str(exc)), started)
     except TransportError as exc:

@@ -25,7 +25,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -50,6 +50,7 @@ __all__ = [
     "EncryptedKeyError",
     "KnownHosts",
     "SshConnector",
+    "SshSession",
     "SshStats",
     "SshTarget",
     "SshTransport",
@@ -862,6 +863,23 @@ class SshTransport:
         finally:
             chan.close()  # on a pty: the remote session is hung up, whatever it was doing
 
+    def start(self, argv: Sequence[str], *, timeout: float) -> SshSession:
+        """One remote process (one command, on a raw pty) for several requests: the
+        probe's rounds. Closing the session hangs its pty up, as :meth:`run` does."""
+        deadline = time.monotonic() + timeout
+        transport = self.conn.transport
+        if transport is None or not transport.is_active():
+            raise TransportError(f"connection to {self.target.name} is closed")
+        self.stats.count(self.stats.commands, self.target.name)
+        chan = self._session(transport, deadline)
+        try:
+            chan.settimeout(max(0.1, deadline - time.monotonic()))
+            chan.exec_command(shlex.join(argv))
+        except (TimeoutError, paramiko.SSHException, EOFError, OSError) as exc:
+            chan.close()
+            raise TransportError(f"command failed to start on {self.target.name}: {exc}") from None
+        return SshSession(chan, self.target.name)
+
     def _session(self, transport: paramiko.Transport, deadline: float) -> paramiko.Channel:
         for _attempt in range(2):
             try:
@@ -924,10 +942,64 @@ class SshTransport:
         self.conn.close()
 
 
+class SshSession:
+    """One remote process on its own channel, fed request after request."""
+
+    def __init__(self, chan: paramiko.Channel, name: str) -> None:
+        self.chan, self.name = chan, name
+
+    @property
+    def alive(self) -> bool:
+        chan = self.chan
+        return not (chan.closed or chan.eof_received or chan.exit_status_ready())
+
+    def exchange(
+        self,
+        stdin: bytes,
+        *,
+        until: Callable[[bytes], bool],
+        timeout: float,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> CommandResult:
+        started = time.monotonic()
+        deadline = started + timeout
+        chan = self.chan
+        try:
+            chan.settimeout(max(0.1, timeout))
+            if stdin:
+                chan.sendall(stdin)
+        except TimeoutError:
+            return _result(-1, [], [], started, timed_out=True)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise TransportError(f"request failed on {self.name}: {exc}") from None
+        out, err, state = _read_both(chan, deadline, max_output, until=until)
+        if state == "complete":
+            return _result(0, out, err, started, running=True)
+        if state:
+            return _result(-1, out, err, started, **{state: True})
+        if not chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+            return _result(-1, out, err, started, timed_out=True)
+        return _result(chan.exit_status, out, err, started)
+
+    def close(self) -> None:
+        """'No more requests' (it then exits by itself), and the channel closed: on a pty
+        the remote session is hung up, whatever it was doing."""
+        with contextlib.suppress(Exception):
+            if not self.chan.closed:
+                self.chan.settimeout(1.0)
+                self.chan.sendall(b"\n")
+        self.chan.close()
+
+
 def _read_both(
-    chan: paramiko.Channel, deadline: float, max_output: int
+    chan: paramiko.Channel,
+    deadline: float,
+    max_output: int,
+    *,
+    until: Callable[[bytes], bool] | None = None,
 ) -> tuple[list[bytes], list[bytes], str]:
-    """Drain stdout and stderr until EOF; stop at the deadline or past ``max_output``."""
+    """Drain stdout and stderr until EOF (or until ``until`` says stdout's answer is
+    complete: "complete"); stop at the deadline or past ``max_output``."""
     out: list[bytes] = []
     err: list[bytes] = []
     n_out = n_err = 0
@@ -941,6 +1013,8 @@ def _read_both(
                 out.append(data[: max(0, max_output - (n_out - len(data)))])
                 return out, err, "truncated"
             out.append(data)
+            if until is not None and until(data):
+                return out, err, "complete"
             progressed = True
         if chan.recv_stderr_ready():
             data = chan.recv_stderr(_READ_CHUNK)
@@ -968,6 +1042,7 @@ def _result(
     *,
     timed_out: bool = False,
     truncated: bool = False,
+    running: bool = False,
 ) -> CommandResult:
     return CommandResult(
         exit_code=code,
@@ -976,4 +1051,5 @@ def _result(
         duration_s=time.monotonic() - started,
         timed_out=timed_out,
         truncated=truncated,
+        running=running,
     )

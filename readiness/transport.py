@@ -27,6 +27,7 @@ __all__ = [
     "HostLike",
     "LocalTransport",
     "Reach",
+    "Session",
     "Transport",
     "reach_through",
 ]
@@ -42,6 +43,7 @@ class CommandResult:
     duration_s: float
     timed_out: bool = False
     truncated: bool = False
+    running: bool = False  # a session's exchange ended with the process waiting for more
 
     @property
     def ok(self) -> bool:
@@ -88,7 +90,9 @@ Reach = Callable[[str, int], tuple[str, int]]
 class Transport(Protocol):
     """Runs commands on one host. Implementations must honour timeout and max_output.
 
-    Optionally, ``tunnel(host, port) -> (host, port)`` makes a service that the host
+    Optionally, ``start(argv, *, timeout) -> Session`` starts one process that answers
+    several requests (the probe's rounds: one command per host); callers fall back to
+    :meth:`run` per request without it. Optionally, ``tunnel(host, port) -> (host, port)`` makes a service that the host
     reaches at ``host:port`` reachable from the controller (see :func:`reach_through`);
     transports without it are used as they are.
     """
@@ -104,6 +108,27 @@ class Transport(Protocol):
         timeout: float,
         max_output: int = DEFAULT_MAX_OUTPUT,
     ) -> CommandResult: ...
+
+    def close(self) -> None: ...
+
+
+class Session(Protocol):
+    """One running remote process fed several requests (see ``Transport.start``)."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    def exchange(
+        self,
+        stdin: bytes,
+        *,
+        until: Callable[[bytes], bool],
+        timeout: float,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> CommandResult:
+        """Send ``stdin``; read stdout until ``until(chunk)`` says the answer is complete
+        (the result is then ``running``), the process exits, ``timeout`` or ``max_output``."""
+        ...
 
     def close(self) -> None: ...
 
@@ -172,6 +197,25 @@ class LocalTransport:
             truncated=truncated,
         )
 
+    def start(self, argv: Sequence[str], *, timeout: float) -> LocalSession:
+        """One local process for several requests (see :class:`Session`)."""
+        with self._lock:
+            if self._closed:
+                raise TransportError("local transport is closed")
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            self._running.add(proc)
+        return LocalSession(proc, lambda: self._forget(proc))
+
+    def _forget(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
     def tunnel(self, host: str, port: int) -> tuple[str, int]:
         """The controller is the host: its services are reached where they are."""
         return host, port
@@ -182,6 +226,100 @@ class LocalTransport:
             running = list(self._running)
         for proc in running:
             _hang_up(proc)
+
+
+class LocalSession:
+    """A local process fed request after request; closing it ends it (SIGHUP, SIGKILL)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], forget: Callable[[], None]) -> None:
+        self.proc, self._forget = proc, forget
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def exchange(
+        self,
+        stdin: bytes,
+        *,
+        until: Callable[[bytes], bool],
+        timeout: float,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> CommandResult:
+        import selectors
+
+        started = time.monotonic()
+        deadline = started + timeout
+        proc = self.proc
+        if proc.stdin is None or proc.stdout is None or proc.stderr is None:
+            raise TransportError("local session has no pipes")
+        try:
+            proc.stdin.write(stdin)
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # it has exited: what it wrote and its exit code say why
+        out: list[bytes] = []
+        err: list[bytes] = []
+        n_out, state, complete = 0, "", False
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ, out)
+            sel.register(proc.stderr, selectors.EVENT_READ, err)
+            while sel.get_map() and not complete:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    state = "timed_out"
+                    break
+                for key, _ in sel.select(min(remaining, 1.0)):
+                    data = os.read(key.fd, 65536)
+                    if not data:
+                        sel.unregister(key.fileobj)
+                        continue
+                    if key.data is err:
+                        if sum(map(len, err)) < 65536:
+                            err.append(data)
+                        continue
+                    n_out += len(data)
+                    if n_out > max_output:
+                        out.append(data[: max(0, max_output - (n_out - len(data)))])
+                        state = "truncated"
+                        break
+                    out.append(data)
+                    complete = until(data)
+                if state:
+                    break
+        code = -1
+        if not complete and not state:
+            try:
+                code = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                state = "timed_out"
+        return CommandResult(
+            exit_code=code,
+            stdout=b"".join(out),
+            stderr=b"".join(err)[:65536],
+            duration_s=time.monotonic() - started,
+            timed_out=state == "timed_out",
+            truncated=state == "truncated",
+            running=complete,
+        )
+
+    def close(self) -> None:
+        proc = self.proc
+        if proc.poll() is None and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.write(b"\n")  # "no more requests": it exits by itself
+                proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(_GRACE_S)
+        if proc.poll() is None:
+            _hang_up(proc)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(_GRACE_S)
+        self._forget()
 
 
 def _identity(host: str, port: int) -> tuple[str, int]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from readiness.collect import split_output
-from readiness.transport import CommandResult
+from pathlib import Path
+
+from readiness.collect import FrameEnd, ProbeSession, split_output
+from readiness.transport import CommandResult, LocalSession, LocalTransport
 
 
 def _res(stdout: bytes, stderr: bytes = b"", code: int = 0) -> CommandResult:
@@ -27,3 +29,61 @@ def test_without_rs_python_never_ran_the_code() -> None:
 def test_a_run_cut_before_gs_keeps_what_it_wrote_as_the_answer() -> None:
     run = split_output(_res(b'\x1e{"fac', code=124))
     assert run.started and run.answer == b'{"fac'
+
+
+def test_a_trailer_after_gs_carries_the_exit_code_of_a_waiting_process() -> None:
+    frame = b"\x1e{}\x1d3 5\nerr!\n"
+    waiting = CommandResult(0, frame, b"", 0.1, running=True)
+    run = split_output(waiting)
+    assert run.answer == b"{}" and run.exit_code == 3 and run.messages == "err!"
+    # An exited process's own exit code wins (the frame is the host's word).
+    assert split_output(_res(frame, code=1)).exit_code == 1
+
+
+def test_frame_end_sees_the_end_of_a_frame_across_any_chunking() -> None:
+    frame = b"motd\x1e" + b'{"facts": {"a": 1}}' + b"\x1d0 11\nsome stderr"
+    for size in (1, 2, 3, 7, len(frame)):
+        end = FrameEnd()
+        chunks = [frame[i : i + size] for i in range(0, len(frame), size)]
+        seen = [end(chunk) for chunk in chunks]
+        assert seen[-1] and not any(seen[:-1]), size
+
+
+def test_frame_end_never_ends_on_a_forged_or_old_style_trailer() -> None:
+    for tail in (b"warning: x\n", b"x" * 40, b"0 99\nshort"):
+        end = FrameEnd()
+        assert not end(b"\x1e{}\x1d" + tail)  # only the end of the output ends these
+
+
+def test_a_local_probe_session_answers_two_rounds_from_one_process(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("first")
+    (tmp_path / "b").write_text("second")
+    transport = LocalTransport()
+    started: list[object] = []
+    real_start = transport.start
+
+    def counting_start(argv: list[str], *, timeout: float) -> object:
+        started.append(argv)
+        return real_start(argv, timeout=timeout)
+
+    transport.start = counting_start  # type: ignore[method-assign,assignment]
+    with ProbeSession(transport, timeout_s=10) as probe:
+        one = probe.ask({"a": {"op": "file", "path": str(tmp_path / "a")}}, more=True)
+        session = probe._session
+        assert session is not None and session.alive  # waiting for the next request
+        two = probe.ask({"b": {"op": "file", "path": str(tmp_path / "b")}}, more=False)
+        assert probe._session is None
+    assert one["facts"]["a"]["text"] == "first"
+    assert two["facts"]["b"]["text"] == "second"
+    assert len(started) == 1
+    assert not transport._running  # the process ended; nothing left
+
+
+def test_a_waiting_local_session_is_ended_by_close(tmp_path: Path) -> None:
+    transport = LocalTransport()
+    probe = ProbeSession(transport, timeout_s=30)
+    probe.ask({"a": {"op": "stat", "path": str(tmp_path)}}, more=True)
+    session = probe._session
+    assert isinstance(session, LocalSession) and session.alive
+    probe.close()
+    assert session.proc.returncode is not None
