@@ -134,8 +134,8 @@ _PLAIN = re.compile(r"[^\x20-\x7e\n]")
 
 if _CParser is not None:
 
-    class _FastStrictLoader(  # type: ignore[misc]  # libyaml's parser is untyped
-        _CParser,
+    class _FastStrictLoader(
+        _CParser,  # type: ignore[misc]  # libyaml's parser is untyped
         yaml.composer.Composer,
         yaml.constructor.SafeConstructor,
         yaml.resolver.Resolver,
