@@ -189,8 +189,6 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
             _emit(report, fmt, target, threshold, values["group_by"], values["color"], sinks, trend)
             if verdict is not None and fmt != "json":
                 report_mod.emit(render_verdict(verdict))
-            if values["drift"] and fmt != "json":
-                report_mod.emit(_drift_text(report))
             fingerprints = collector.hosts if collector is not None else None
             _record(
                 c,
@@ -588,15 +586,6 @@ def _with_drift(report: FleetReport, collector: Any) -> FleetReport:
     from .store.cli import drift_section
 
     return replace(report, extra={**report.extra, "drift": drift_section(collector)})
-
-
-def _drift_text(report: FleetReport) -> str:
-    from .store.drift import DriftFinding, render_drift
-
-    section = report.extra.get("drift") or {}
-    findings = [DriftFinding.from_dict(f) for f in section.get("findings", [])]
-    title = f"DRIFT across {section.get('hosts', 0)} host(s): {len(findings)} odd one(s) out"
-    return render_drift(findings, "text", title)
 
 
 def _record_remediation(

@@ -273,3 +273,43 @@ def test_drift_through_the_cli_names_the_changed_cron_line_and_alert_rule(tmp_pa
         "h1: cron:cron/app (secret) differs from 2 of 3 hosts",
         "h2: alert:HighErrorRate differs from 2 of 3 hosts",
     }
+
+
+def test_the_drift_section_is_in_every_saved_report_and_in_show(tmp_path: Path) -> None:
+    """Text, table, Markdown and HTML carry the DRIFT section (host text escaped), saved
+    files and `show RUN` too, not only stdout and JSON."""
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    inv = ["all:", "  hosts:"]
+    for i in range(3):
+        settings: dict[str, object] = {"<b>odd|key</b>": 1} if i == 2 else {}
+        root = write_app(tmp_path / f"app{i}", settings=settings)
+        inv += [f"    h{i}:", "      ansible_connection: local", "      readiness:"]
+        inv += [f"        app_root: {root}"]
+    (tmp_path / "inv.yml").write_text("\n".join(inv) + "\n")
+    store = tmp_path / "s.db"
+    reports = {fmt: tmp_path / f"r.{fmt}" for fmt in ("text", "table", "markdown", "html")}
+    res = readiness(
+        "validate", "-i", str(tmp_path / "inv.yml"), "-H", "all", "--quiet", "-c", "environment", "--drift",
+        *(a for fmt, path in reports.items() for a in ("--report", f"{fmt}:{path}")),
+        store=store,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout
+    finding = "h2: settings:<b>odd|key</b> is set only on this host of 3 hosts"
+    title = "DRIFT across 3 host(s): 1 odd one(s) out"
+    assert f"{title}\n  {finding}" in res.stdout
+    assert res.stdout.count(title) == 1  # once, in the report, not again after it
+    for fmt in ("text", "table"):
+        assert f"{title}\n  {finding}" in reports[fmt].read_text(), fmt
+    assert (
+        "- h2: settings:&lt;b&gt;odd\\|key&lt;/b&gt; is set only" in reports["markdown"].read_text()
+    )
+    page = reports["html"].read_text()
+    assert '<section id="drift"><h2>Drift</h2>' in page and "<b>odd" not in page
+    assert "settings:&lt;b&gt;odd|key&lt;/b&gt; is set only on this host" in page
+    shown = readiness("show", "latest", store=store)
+    assert f"{title}\n  {finding}" in shown.stdout
+    plain = readiness("validate", "-i", str(tmp_path / "inv.yml"), "-H", "all", "--quiet", "-c", "environment",
+                      store=store)  # fmt: skip
+    assert "DRIFT" not in plain.stdout  # no --drift, no section
