@@ -35,7 +35,8 @@ __all__ = [
     "split_output",
 ]
 
-# Constant: reads "N M D [C]" (source length, request length, deadline in seconds, and
+# Constant (``_signal``, the C module: ``signal`` imports enum, ~7 ms of host CPU): reads
+# "N M D [C]" (source length, request length, deadline in seconds, and
 # C=1 when another request may follow), arms a deadline (SIGALRM) and makes hang-up, SIGTERM
 # and SIGPIPE end the run too; each of them first kills the process groups of commands the
 # code started (``READINESS_CHILD_GROUPS``: they run in their own sessions) and exits
@@ -47,7 +48,7 @@ __all__ = [
 # follow-up round costs no second command, interpreter or pty (docs/performance.md). An
 # empty line, end of input or hang-up ends it. Nothing user-controlled is ever in here.
 _BOOTSTRAP = (
-    "import os,sys,signal,io\n"
+    "import os,sys,io,_signal as signal\n"
     "K=set()\n"
     "def q(c,*a):\n"
     " for g in list(K):\n"

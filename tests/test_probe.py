@@ -273,3 +273,89 @@ def test_process_start_falls_back_to_proc_stat_btime(monkeypatch: pytest.MonkeyP
     coarse = host_probe._process_started("/proc/self")["started_at"]
     assert abs(precise - coarse) <= 1.0
     assert host_probe._process_started("/proc/0")["started_error"].startswith("FileNotFoundError")
+
+
+def test_tcp_errors_read_as_socket_create_connection_says_them() -> None:
+    """op_tcp uses the C module _socket (no enum, selectors, idna imports): same messages."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    cases = {"refused": ("127.0.0.1", port), "unresolvable": ("no-such-host.invalid", 80)}
+    facts = probe(
+        {k: {"op": "tcp", "host": h, "port": p, "timeout": 2} for k, (h, p) in cases.items()}
+    )
+    for key, (host, port_) in cases.items():
+        try:
+            socket.create_connection((host, port_), 2).close()
+            expected = ""
+        except OSError as exc:
+            expected = f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+        assert facts[key]["ok"] is False and facts[key]["error"] == expected, key
+
+
+def test_cron_directories_are_listed_as_glob_would(tmp_path: Path) -> None:
+    import glob
+
+    (tmp_path / "b").write_text("")
+    (tmp_path / "a").mkdir()
+    (tmp_path / ".hidden").write_text("")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    ns: dict[str, Any] = {}
+    exec(compile(probe_source(), "probe", "exec"), ns)  # noqa: S102 - our own probe source
+    for where in (tmp_path, tmp_path / "missing", tmp_path / "b"):
+        assert ns["_star"](str(where)) == sorted(glob.glob(str(where) + "/*"))  # noqa: PTH207
+
+
+def test_a_two_round_audit_probe_imports_only_cheap_modules(tmp_path: Path) -> None:
+    """Every host pays for the probe's imports: a validate run of the bundled example
+    (both rounds) must not import enum (via signal, re, glob or socket), socket or re."""
+    import shutil
+    import subprocess
+
+    from readiness import collect
+    from readiness.api import validate
+    from readiness.bench import EXAMPLE_DIR
+    from readiness.inventory import load_inventory
+
+    app = tmp_path / "app"
+    shutil.copytree(EXAMPLE_DIR, app, ignore=shutil.ignore_patterns("run"))
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(
+        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {app}\n"
+    )
+    rounds: list[tuple[dict[str, Any], bool]] = []
+    ask = collect.ProbeSession.ask
+
+    def recording(self: collect.ProbeSession, facts: Any, *, more: bool) -> Any:
+        rounds.append((dict(facts), more))
+        return ask(self, facts, more=more)
+
+    collect.ProbeSession.ask = recording  # type: ignore[method-assign]
+    try:
+        validate(load_inventory(inventory).select("local"), None, options=None)
+    finally:
+        collect.ProbeSession.ask = ask  # type: ignore[method-assign]
+    assert [more for _, more in rounds] == [True, False]  # two rounds, one process
+    stdin = b"".join(
+        collect.bootstrap_stdin(
+            collect.pruned_source(collect.ops_in(facts)),
+            __import__("marshal").dumps({"facts": collect._plain(facts)}, 4),
+            deadline_s=30,
+            more=True,
+        )
+        for facts, _ in rounds
+    )
+    stdin += collect.bootstrap_stdin(
+        b"import sys\nprint(' '.join(sorted(sys.modules)))", b"", deadline_s=30
+    )
+    out = subprocess.run(
+        collect.bootstrap_argv(python="/usr/bin/python3"),
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    modules = set(out.rsplit(b"\x1e", 1)[1].split(b"\x1d")[0].decode().split())
+    assert not modules & {"enum", "signal", "re", "glob", "socket", "json", "encodings.idna"}
