@@ -479,7 +479,10 @@ from .store.location import StoreLocation, resolve_location  # noqa: E402
 
 
 def _store_location(c: Context, flag: str | None) -> StoreLocation:
-    return resolve_location(flag, _cfg(c))
+    location = resolve_location(flag, _cfg(c))
+    if location.enabled:
+        _store_keep(c)  # a bad readiness.history_keep is exit 2 before the audit, not after it
+    return location
 
 
 def _store_keep(c: Context) -> Any:

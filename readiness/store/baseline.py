@@ -146,8 +146,11 @@ def load_baseline_file(path: str | Path) -> tuple[str, list[BaselineEntry]]:
         raise UsageError(f"{path}: not JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA:
         raise UsageError(f"{path}: not a {BASELINE_SCHEMA} document")
+    items = data.get("entries")
+    if not isinstance(items, list):
+        raise UsageError(f"{path}: 'entries' must be a list of results")
     entries = []
-    for i, item in enumerate(data.get("entries") or []):
+    for i, item in enumerate(items):
         try:
             entries.append(
                 BaselineEntry(

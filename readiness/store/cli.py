@@ -241,4 +241,9 @@ def drift_section(collector: DriftCollector) -> dict[str, Any]:
 def config_keep(config: Mapping[str, Any]) -> Any:
     """``readiness.history_keep`` from invoke.yaml (e.g. ``90d``), parsed, or None."""
     value = config.get("history_keep")
-    return parse_age(str(value)) if value else None
+    if not value:
+        return None
+    try:
+        return parse_age(str(value))
+    except UsageError as exc:
+        raise UsageError(f"readiness.history_keep: {exc}") from None

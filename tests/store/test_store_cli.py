@@ -154,9 +154,41 @@ def test_baseline_ratchet_export_and_import(local_app: tuple[Path, Path], tmp_pa
     assert readiness("baseline-import", str(exported), store=other).returncode == 0
     assert validate(inv, other, "--baseline").returncode == 0
     bad = tmp_path / "bad.json"
-    bad.write_text("[]")
-    imported = readiness("baseline-import", str(bad), store=other)
-    assert imported.returncode == 2 and "Traceback" not in imported.stderr
+    for text in ("[]", '{"schema": "readiness.baseline/1", "entries": 5}', '{"schema": '):
+        bad.write_text(text)
+        imported = readiness("baseline-import", str(bad), store=other)
+        assert imported.returncode == 2, (text, imported.stderr)
+        assert len(imported.stderr.strip().splitlines()) == 1, imported.stderr
+    assert "'entries' must be a list" in imported.stderr or "not JSON" in imported.stderr
+
+
+def test_the_configured_history_keep_prunes_every_recorded_run_and_a_bad_one_is_exit_2(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    _, inv = local_app
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as opened:  # a run from a year before the test's T0
+        opened.record(fleet({"local": {"environment": Status.READY}}), meta(minutes=-525600))
+    cfg = tmp_path / "invoke.yaml"
+    cfg.write_text("readiness:\n  history_keep: 30d\n")
+    argv = ("validate", "-i", str(inv), "-c", "environment", "--quiet")
+    assert readiness("-f", str(cfg), *argv, store=store).returncode == 0
+    runs = json.loads(readiness("history", "--format", "json", store=store).stdout)["runs"]
+    assert len(runs) == 1 and runs[0]["started_at"] > "2026-11"  # the old one was pruned
+
+    cfg.write_text("readiness:\n  history_keep: banana\n")
+    bad = readiness("-f", str(cfg), *argv, store=store)
+    assert bad.returncode == 2 and bad.stdout == ""  # refused before the audit, not after
+    assert bad.stderr.strip().splitlines() == [
+        "readiness: readiness.history_keep: bad age 'banana': use a number and a unit "
+        "s/m/h/d/w, e.g. 7d or 12h"
+    ]
+    assert (
+        len(json.loads(readiness("history", "--format", "json", store=store).stdout)["runs"]) == 1
+    )
 
 
 def test_prune_and_bad_values_are_one_line_exit_2(
