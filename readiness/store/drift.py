@@ -58,6 +58,7 @@ DISTS_FACT = "drift:dists"
 MAX_DISTS = 2000  # distributions per host the probe reports and the store keeps
 _DIST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?")  # PEP 503 normalised
 _VERSION = re.compile(r"[0-9][0-9A-Za-z.+!_-]{0,63}")  # what may be shown in clear
+_SEPARATORS = re.compile(r"[-_.]+")
 
 
 def shown(fp: Fingerprint) -> str | None:
@@ -183,16 +184,21 @@ def package_items(
     like one (or carries a secret) is fingerprinted but not shown."""
     if not isinstance(fact, Mapping) or not isinstance(fact.get("dists"), Mapping):
         return {}
+    # Compared as names are normalised (lower case, runs of -_. as one -): a secret must
+    # not come back lower-cased in a package name either.
+    folded = {_SEPARATORS.sub("-", s.lower()) for s in secrets}
+
+    def carries_secret(text: str) -> bool:
+        flat = _SEPARATORS.sub("-", text.lower())
+        return any(s in flat for s in folded)
 
     def clear(text: str) -> str | None:
-        if _VERSION.fullmatch(text) and not any(s in text for s in secrets):
-            return text
-        return None
+        return text if _VERSION.fullmatch(text) and not carries_secret(text) else None
 
     out: dict[str, tuple[str, str | None]] = {}
     for raw, version in list(fact["dists"].items())[:MAX_DISTS]:
         name = str(raw)
-        if not _DIST_NAME.fullmatch(name) or any(s in name for s in secrets):
+        if not _DIST_NAME.fullmatch(name) or carries_secret(name):
             continue
         text = "" if version is None else str(version)[:64]
         out[f"package:{name}"] = (text, clear(text))

@@ -266,22 +266,37 @@ def test_secret_canaries_reach_neither_the_store_nor_any_output(
     inv.write_text(
         f"all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n        app_root: {app}\n"
     )
+    # The app user names packages after the secrets: drift must neither list nor show them.
+    site = app / ".venv" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / f"{JWT.replace('-', '_')}-1.0.dist-info").mkdir()
+    (site / "tokpkg.dist-info").mkdir()
+    (site / "tokpkg.dist-info" / "METADATA").write_text(f"Version: 1.0+{TOKEN}\n")
     store = tmp_path / "canary.db"
+    page = tmp_path / "canary-report.html"
     outputs = []
     for _ in range(2):
         run = readiness("validate", "-i", str(inv), "--quiet", "--token", TOKEN, store=store)
         outputs.append(run.stdout + run.stderr)  # --token is refused (exit 2), never echoed
         run = readiness("validate", "-i", str(inv), "--quiet", "--format", "json", store=store)
         outputs.append(run.stdout + run.stderr)
+        run = readiness(
+            "validate", "-i", str(inv), "--quiet", "--drift", "--report", f"html:{page}",
+            store=store,
+        )  # fmt: skip
+        outputs.append(run.stdout + run.stderr + page.read_text())
     for argv in (
         ("history",),
         ("history", "--format", "json"),
         ("history", "--hosts", "all", "--format", "json"),
+        ("history", "--trend", "--format", "json"),
         ("diff", "--format", "json"),
         ("diff", "--format", "markdown"),
+        ("drift", "--format", "json"),
+        ("drift", "--since", "latest~1", "--format", "json"),
         ("baseline-accept",),
         ("baseline-export",),
-        *(("show", "latest", "--format", f) for f in ("text", "table", "json", "markdown")),
+        *(("show", "latest", "--format", f) for f in ("text", "table", "json", "markdown", "html")),
     ):
         res = readiness(*argv, store=store)
         outputs.append(res.stdout + res.stderr)
@@ -294,9 +309,11 @@ def test_secret_canaries_reach_neither_the_store_nor_any_output(
     assert files, "the store was not written"
     raw = b"".join(p.read_bytes() for p in files)
     assert b"MAHAVISHNU_AUTH__SECRET" in raw  # the finding names the variable...
+    assert b'"package:tokpkg"' in raw  # fingerprinted, its version not shown
     for secret in (JWT, DB_PW, TOKEN, STORE_PW):
-        assert secret.encode() not in raw  # ...never its value
-        assert secret.encode() not in blob
+        for form in (secret, secret.lower(), secret.lower().replace("-", "_")):
+            assert form.encode() not in raw  # ...never its value
+            assert form.encode() not in blob
 
 
 def test_an_unreachable_shared_store_warns_once_and_never_blocks_the_audit(
