@@ -7,18 +7,29 @@ without editing this test:
 - ``--help`` of every task shows typed placeholders: no ``--=``, no numeric ``STRING``;
 - one short-flag map across tasks; ``-h`` is help everywhere; ``--apply`` has none;
 - every invalid value (wrong type, out of range, empty, unknown choice) of every option
-  of every task: exit 2, one line naming the option, no traceback, nothing written;
+  of every task: exit 2, one line naming the option, no traceback, nothing written.
+  These pure-parsing cases run in-process through the console script's own Program
+  (milliseconds each); per task one of them, and a few ``--help``, also run as a real
+  ``readiness`` subprocess and must say exactly the same;
 
-- every valid value of every option of ``validate``, on a loopback sshd fleet: an exit
-  code from docs/exit-codes.md, no traceback, and something observable changes against
-  the same command without that option (forks: SSH sessions overlap or not; timeouts:
-  sessions that sleep past them; quiet: stderr on a pty);
-- the same for ``remediate`` (dry runs on the fleet; ``--apply``/``--yes``/``--audit-log``
-  only on a fresh two-host copy of the bundled example in the run's directory) and ``nagios``;
+- every valid value of every option of every task, through a real ``readiness``
+  subprocess: an exit code from docs/exit-codes.md, no traceback, and something
+  observable changes against the same command without that option. VALUE_GROUPS says
+  which test runs which task: validate on a loopback sshd fleet (forks: SSH sessions
+  overlap or not; timeouts: sessions that sleep past them; quiet: stderr on a pty;
+  --baseline/--drift: on a copy of a recorded store); inventory and checks; remediate
+  (dry runs on the fleet; ``--apply``/``--yes``/``--audit-log`` only on a fresh two-host
+  copy of the bundled example in the run's directory) and nagios; bench (its own one-host
+  fleet); watch (one run each: what it recorded, what it posted to a loopback receiver,
+  what it said); the store tasks (history, show, diff, drift, history-prune, baseline-*)
+  on copies of stores recorded by real ``validate`` runs;
 - a sample of valid values through a real ``invoke`` (from a directory whose tasks.py
   imports the tasks): the same exit code and output shape as ``readiness``.
 
-Options left out of the valid-value check are listed, each with its reason, in ELSEWHERE.
+A task is in VALUE_GROUPS or in SAME_AS (the suite tasks: validate's options and code);
+an option left out of the valid-value check is in ELSEWHERE with where it is shown
+instead. test_every_task_and_option_is_covered_or_excluded_for_a_checked_reason fails
+for a new task until it is placed, and for an entry that is no longer true.
 
 A new option needs a sample value in VALID_SAMPLES only when it is a free-form string,
 and a scenario in SCENARIOS only when the default baseline cannot show its effect.
@@ -27,6 +38,8 @@ and a scenario in SCENARIOS only when the default baseline cannot show its effec
 from __future__ import annotations
 
 import contextlib
+import http.server
+import io
 import json
 import os
 import pty
@@ -36,7 +49,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -120,9 +132,11 @@ class Outcome:
     err: str
     files: tuple[str, ...] = ()
     overlap: int = 0
+    extra: str = ""  # what else a run left: a watch's recorded run and the alerts it sent
 
     def seen(self) -> tuple[Any, ...]:
-        return (self.code, _normal(self.out), _normal(self.err), self.files, self.overlap)
+        out, err, extra = (_normal(t) for t in (self.out, self.err, self.extra))
+        return (self.code, out, err, self.files, self.overlap, extra)
 
 
 def _normal(text: str) -> str:
@@ -211,6 +225,32 @@ def _listing(cwd: Path) -> set[str]:
     return {str(p.relative_to(cwd)) for p in cwd.rglob("*") if p.is_file()}
 
 
+def run_in_process(args: list[str], cwd: Path) -> Outcome:
+    """``readiness ARGS`` in this interpreter, through the console script's own Program
+    object: what a user sees (stdout, stderr, exit code) for the pure-parsing cases, in
+    milliseconds instead of a Python start-up each. Serial only (it changes the cwd).
+    ``test_in_process_runs_say_exactly_what_the_real_command_says`` keeps it honest."""
+    from readiness.cli import program
+
+    before = _listing(cwd)
+    out, err = io.StringIO(), io.StringIO()
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                program.run(["readiness", *args])
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (1 if exc.code else 0)
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
+    finally:
+        os.chdir(old)
+    created = tuple(sorted(_listing(cwd) - before))
+    return Outcome(code, out.getvalue(), err.getvalue(), created)
+
+
 def assert_clean(outcome: Outcome, what: str) -> None:
     assert "Traceback" not in outcome.err + outcome.out, f"{what}: traceback\n{outcome.err}"
     assert outcome.code in DOCUMENTED_EXIT_CODES, f"{what}: exit {outcome.code}\n{outcome.err}"
@@ -234,26 +274,30 @@ def test_one_short_flag_map_across_every_task() -> None:
     assert owner.get("H") == "hosts"
 
 
-@pytest.mark.parametrize("task", list(TASKS))
-def test_help_shows_typed_placeholders_and_h_is_help(task: str, tmp_path: Path) -> None:
-    shown = run_tool([task, "--help"], tmp_path)
-    short = run_tool([task, "-h"], tmp_path)
-    assert shown.code == 0 and short.code == 0, shown.err + short.err
-    assert shown.out == short.out
-    assert "--=" not in shown.out
-    for arg in typed_args(TASKS[task]):
-        spec = arg.spec
-        flag = spec.flag
+def test_help_shows_typed_placeholders_and_h_is_help(tmp_path: Path) -> None:
+    problems = []
+    for task in TASKS:
+        shown = run_in_process([task, "--help"], tmp_path)
+        short = run_in_process([task, "-h"], tmp_path)
+        assert shown.code == 0 and short.code == 0, task + shown.err + short.err
+        assert shown.out == short.out, task
+        assert "--=" not in shown.out, task
         options = shown.out.split("Options:", 1)[-1].splitlines()
         heads = [ln.strip().split("  ")[0] for ln in options if ln.lstrip().startswith("-")]
-        lines = [h for h in heads if re.search(rf"(^|, ){flag}\b", h)]
-        assert lines, f"{task}: {flag} missing from --help"
-        if spec.takes_value:
-            assert (
+        for arg in typed_args(TASKS[task]):
+            spec = arg.spec
+            flag = spec.flag
+            lines = [h for h in heads if re.search(rf"(^|, ){flag}\b", h)]
+            if not lines:
+                problems.append(f"{task}: {flag} missing from --help")
+                continue
+            if spec.takes_value and not (
                 f"{flag} {arg.placeholder}" in lines[0] or f"{flag} [{arg.placeholder}]" in lines[0]
-            )
-        if spec.kind in ("int", "float"):
-            assert "STRING" not in lines[0], lines[0]
+            ):
+                problems.append(f"{task}: {lines[0]!r} lacks the placeholder {arg.placeholder}")
+            if spec.kind in ("int", "float") and "STRING" in lines[0]:
+                problems.append(f"{task}: {lines[0]!r}")
+    assert not problems, "\n".join(problems)
 
 
 def test_the_option_table_agrees_with_the_formats_and_suites() -> None:
@@ -306,35 +350,58 @@ def test_the_parser_was_really_asked() -> None:
     assert len(_invalid_cases()) > 50
 
 
-@pytest.mark.parametrize("task", list(TASKS))
-def test_every_invalid_value_of_every_option_is_one_line_and_exit_2(
-    task: str, example_dir: Path
-) -> None:
-    cases = [case for case in _invalid_cases() if case[0] == task]
+def _invalid_argv(task: str, option: str, bad: str) -> list[str]:
+    # required positionals (``show RUN``) get a well-typed value, so only ``option`` is wrong
+    required = [
+        f"{a.spec.flag}=x" for a in typed_args(TASKS[task]) if a.positional and a.name != option
+    ]
+    return [task, *required, f"{spec_of(task, option).flag}={bad}"]
 
-    def one(case: tuple[str, str, str]) -> tuple[tuple[str, str, str], Outcome]:
-        task, option, bad = case
-        flag = spec_of(task, option).flag
-        # required positionals (``show RUN``) get a well-typed value, so only ``flag`` is wrong
-        required = [
-            f"{a.spec.flag}=x" for a in typed_args(TASKS[task]) if a.positional and a.name != option
-        ]
-        return case, run_tool([task, *required, f"{flag}={bad}"], example_dir, timeout=60)
 
-    with ThreadPoolExecutor(PARALLEL) as pool:
-        results = list(pool.map(one, cases))
+def _invalid_problems(task: str, option: str, bad: str, res: Outcome) -> list[str]:
+    flag = spec_of(task, option).flag
+    # nagios answers as a monitoring plugin: UNKNOWN (3) on stdout (docs/exit-codes.md)
+    code, said, other = (3, res.out, res.err) if task == "nagios" else (2, res.err, res.out)
+    lines = said.strip().splitlines()
     problems = []
-    for (name, option, bad), res in results:
-        flag = spec_of(name, option).flag
-        # nagios answers as a monitoring plugin: UNKNOWN (3) on stdout (docs/exit-codes.md)
-        code, said, other = (3, res.out, res.err) if name == "nagios" else (2, res.err, res.out)
-        lines = said.strip().splitlines()
-        if res.code != code or len(lines) != 1 or flag not in lines[0] or other or res.files:
-            problems.append(f"{name} {flag}={bad!r}: exit {res.code}, stderr {res.err!r}")
-        if "Traceback" in res.err:
-            problems.append(f"{name} {flag}={bad!r}: traceback")
+    if res.code != code or len(lines) != 1 or flag not in lines[0] or other or res.files:
+        problems.append(f"{task} {flag}={bad!r}: exit {res.code}, stderr {res.err!r}")
+    if "Traceback" in res.err:
+        problems.append(f"{task} {flag}={bad!r}: traceback")
+    return problems
+
+
+def test_every_invalid_value_of_every_option_is_one_line_and_exit_2(example_dir: Path) -> None:
+    """Every (task, option, bad value) in-process; the real command is compared below."""
+    problems = []
+    for task, option, bad in _invalid_cases():
+        res = run_in_process(_invalid_argv(task, option, bad), example_dir)
+        problems += _invalid_problems(task, option, bad, res)
     assert not problems, "\n".join(problems)
     assert not [p for p in example_dir.rglob("*") if p.is_file() and "examples" not in p.parts]
+
+
+def test_in_process_runs_say_exactly_what_the_real_command_says(example_dir: Path) -> None:
+    """Per task, its first invalid value (and a few tasks' help) through a real ``readiness``
+    subprocess: byte for byte what the in-process run said, so the cheap runs stand for it."""
+    argvs = [_invalid_argv(*next(c for c in _invalid_cases() if c[0] == t)) for t in TASKS]
+    argvs += [["validate", "--help"], ["show", "-h"], ["bench", "--help"], ["--help"]]
+
+    def real(argv: list[str]) -> Outcome:
+        return run_tool(argv, example_dir, timeout=60)
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        reals = list(pool.map(real, argvs))
+    problems = []
+    for argv, theirs in zip(argvs, reals, strict=True):
+        ours = run_in_process(argv, example_dir)
+        if (ours.code, ours.out, ours.err) != (theirs.code, theirs.out, theirs.err):
+            problems.append(f"{argv}: in-process {ours} but readiness {theirs}")
+        if argv[-1].startswith("--") and "=" in argv[-1]:
+            task = argv[0]
+            option = argv[-1][2:].split("=", 1)[0].replace("-", "_")
+            problems += _invalid_problems(task, option, argv[-1].split("=", 1)[1], theirs)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("task", ["validate", "check-config", "remediate", "bench"])
@@ -359,9 +426,13 @@ def _invoke_cases() -> list[list[str]]:
         for kind in ("choice", "bool"):
             for arg in typed_args(TASKS[task]):
                 spec = arg.spec
-                if spec.kind != kind or arg.name in SCENARIOS or (task, arg.name) in ELSEWHERE:
+                if (
+                    spec.kind != kind
+                    or scenario_of(task, arg.name)
+                    or (task, arg.name) in ELSEWHERE
+                ):
                     continue
-                value = valid_sample(spec, {})
+                value = valid_sample(task, spec, {})
                 cases.append([task, spec.flag if value is True else f"{spec.flag}={value}"])
                 break
     return cases
@@ -407,7 +478,37 @@ def test_invoke_with_valid_values_behaves_like_readiness(tmp_path: Path) -> None
 
 # --- valid values: each one changes something observable --------------------------------------
 
+# Which test checks the valid values of which task. Every task is in exactly one group or in
+# SAME_AS; test_every_task_and_option_is_covered_or_excluded_for_a_checked_reason says so.
+VALUE_GROUPS: dict[str, tuple[str, ...]] = {
+    "validate": ("validate",),
+    "inventory": ("inventory", "checks"),
+    "remediate": ("remediate", "nagios"),
+    "bench": ("bench",),
+    "watch": ("watch",),
+    "store": (
+        "history",
+        "history-prune",
+        "show",
+        "diff",
+        "drift",
+        "baseline-accept",
+        "baseline-export",
+        "baseline-import",
+    ),
+}
+# The suite tasks are validate's code for another suite: the same option specs and the same
+# tasks._audit(c, suite, flags) (checked below), so validate's runs show their options'
+# effects; what a suite changes is covered by nagios --suite and tests/test_suites.py.
+SAME_AS = {
+    "check-config": "validate",
+    "run-integration-tests": "validate",
+    "run-benchmarks": "validate",
+    "run-all-tests": "validate",
+}
+
 # Free-form string options need a value; everything else is derived from the option table.
+# ``task.option`` keys are that task's meaning of the option (drift --since names a run).
 VALID_SAMPLES = {
     "hosts": "h0001",
     "limit": "h0000",
@@ -419,6 +520,27 @@ VALID_SAMPLES = {
     "save": "{tmp}/saved.json",
     "report": "junit:{tmp}/report.xml",
     "audit_log": "{tmp}/audit.jsonl",
+    # watch
+    "every": "1m",
+    "listen": "127.0.0.2:0",
+    "webhook": "{receiver}",
+    "alertmanager_url": "{receiver}",
+    # the store tasks, on a copy of the stores made by the `stores` fixture
+    "kind": "remediate",
+    "since": "2099-01-01",
+    "keep": "1s",
+    "run": "latest~1",
+    "old": "latest",
+    "new": "latest~1",
+    "name": "release",
+    "output": "{tmp}/exported.json",
+    "file": "{release_json}",
+    "drift.since": "latest~1",
+    "bench.check": "configuration",
+    # a store with other runs, except for baseline-import: it says the same whichever store
+    # it imports into, but a new store is a new file
+    **{f"{task}.store": "{other_store}" for task in VALUE_GROUPS["store"]},
+    "baseline-import.store": "{tmp}/history.sqlite3",
 }
 # Runs on a copy of the bundled example made in the run's own directory (see _local_copy).
 LOCAL_COPY: dict[str, Any] = {
@@ -427,12 +549,14 @@ LOCAL_COPY: dict[str, Any] = {
     "known_hosts": None,
     "check": None,
 }
-# What the baseline needs for an option to be observable (still generated for new options).
+# What the baseline needs for an option to be observable (still generated for new options);
+# a ``task.option`` key replaces the plain one for that task.
 SCENARIOS: dict[str, dict[str, Any]] = {
     "accept_new_host_keys": {"known_hosts": "{tmp}/empty_known_hosts"},
     "connect_timeout": {"inventory": "{inv_silent}", "connect_timeout": 3},
-    # each SSH session sleeps 7 s before the probe: longer than command_timeout 1 (+5 s grace)
-    "command_timeout": {"slow_sessions": 7},
+    # each SSH session sleeps 4 s before the probe: longer than command_timeout 1 plus the
+    # controller's grace (collect._GRACE_S 1 s, transport 0.5 s)
+    "command_timeout": {"slow_sessions": 4},
     "host_deadline": {"slow_sessions": 2},  # the sample deadline is its minimum, 0.1 s
     "sudo": {"inventory": "{inv_nopw}"},
     # --apply only ever on a fresh copy of the bundled example (two local hosts, so --yes
@@ -442,21 +566,37 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "apply": {"yes": True, **LOCAL_COPY},
     "forks": {"slow_sessions": SLOW_SESSION_S},
     "suite": {"check": None},
-    "profile": {
-        "check": "environment,documentation,security_settings"
-    },  # required_env  # -c would pick the same checks in every suite
+    # required_env; -c would pick the same checks in every suite
+    "profile": {"check": "environment,documentation,security_settings"},
+    # the ratchet and the drift section need a store with an accepted baseline / fingerprints
+    "baseline": {"store": "{store}"},
+    "drift": {"store": "{store}"},
+    # bench starts its own fleet: the hostile report prints the timeout it ran with
+    "bench.command_timeout": {"hostile": True},
+    "bench.forks": {},
+    # watch: an alert needs a receiver, and fires after one bad run only with --alert-after 1
+    "watch.alert_after": {"webhook": "{receiver}"},
+    "watch.webhook": {"alert_after": 1},
+    "watch.alertmanager_url": {"alert_after": 1},
+    "watch.alert_on": {"alert_after": 1, "webhook": "{receiver}"},
+    "history-prune.store": {"keep": "1s"},
 }
 TTY_STDERR = {"quiet"}  # progress is only shown on a terminal
-# Options whose effect needs a state this fleet does not have; each is tested elsewhere.
-ELSEWHERE = {
-    ("remediate", "run_migrations"): "tests/test_remediate_migrations.py",
-    ("validate", "baseline"): "tests/store (needs an accepted baseline in a store)",
-    ("validate", "drift"): "tests/store (needs recorded runs)",
-    ("check-config", "baseline"): "tests/store (needs an accepted baseline in a store)",
-    ("check-config", "drift"): "tests/store (needs recorded runs)",
-    # nagios hands this to the same RunOptions as validate, where sessions sleeping 7 s
-    # show it; two more 7 s rounds here would cost ~15 s for no new code path
-    ("nagios", "command_timeout"): "same RunOptions path as validate --command-timeout",
+# Options whose effect this file does not show, each with where it is shown instead:
+# ("test", FILE): that test file exercises the flag (checked: it names it);
+# ("validate", why): the same spec goes through the same code as validate's, which this
+# file covers (checked: same spec, covered for validate).
+ELSEWHERE: dict[tuple[str, str], tuple[str, str]] = {
+    ("remediate", "run_migrations"): ("test", "tests/test_remediate_migrations.py"),
+    # each SSH session sleeping 4 s shows these for validate; two more rounds for each task
+    # would cost ~10 s for no new code path (tasks._run_options builds the same RunOptions)
+    ("nagios", "command_timeout"): ("validate", "tasks._run_options, like validate"),
+    ("watch", "command_timeout"): ("validate", "tasks._run_options, like validate"),
+    ("watch", "host_deadline"): ("validate", "tasks._run_options, like validate"),
+    ("watch", "forks"): ("validate", "tasks._run_options, like validate"),
+    # a random offset of up to ±jitter x every between two runs: not observable in one or
+    # two runs without waiting for many intervals
+    ("watch", "jitter"): ("test", "tests/store/test_watch.py"),
 }
 BASELINES: dict[str, dict[str, Any]] = {
     "audit": {
@@ -469,15 +609,6 @@ BASELINES: dict[str, dict[str, Any]] = {
         "store": "none",
     },
     "inventory": {"inventory": "{inv}", "hosts": "all"},
-    "check-config": {
-        "inventory": "{inv}",
-        "hosts": "all",
-        "check": "environment,configuration",
-        "known_hosts": "{known_hosts}",
-        "connect_timeout": 10,
-        "command_timeout": 30,
-        "store": "none",
-    },
     "checks": {},
     "remediate": {
         "inventory": "{inv}",
@@ -494,14 +625,36 @@ BASELINES: dict[str, dict[str, Any]] = {
         "connect_timeout": 10,
         "command_timeout": 30,
     },
+    "watch": {
+        "inventory": "{inv}",
+        "hosts": "all",
+        "check": "environment,configuration",
+        "known_hosts": "{known_hosts}",
+        "connect_timeout": 10,
+        "command_timeout": 30,
+        "store": "{tmp}/watch.sqlite3",
+        "max_runs": 1,
+        "every": "1s",
+        "listen": "127.0.0.1:0",
+    },
+    "store": {"store": "{store}"},
+    "show": {"store": "{store}", "run": "latest"},
+    "history-prune": {"store": "{store}", "keep": "3650d"},
+    "baseline-import": {"store": "{store}", "file": "{base_json}"},
 }
 
 
 def baseline_of(task: str) -> dict[str, Any]:
-    return BASELINES.get(task, BASELINES["audit"])
+    if task in BASELINES:
+        return BASELINES[task]
+    return BASELINES["store" if task in VALUE_GROUPS["store"] else "audit"]
 
 
-def valid_sample(spec: OptionSpec, baseline: Mapping[str, Any]) -> Any:
+def scenario_of(task: str, option: str) -> dict[str, Any]:
+    return SCENARIOS.get(f"{task}.{option}", SCENARIOS.get(option, {}))
+
+
+def valid_sample(task: str, spec: OptionSpec, baseline: Mapping[str, Any]) -> Any:
     if spec.kind == "bool":
         return True
     if spec.kind in ("int", "float"):
@@ -511,14 +664,18 @@ def valid_sample(spec: OptionSpec, baseline: Mapping[str, Any]) -> Any:
                 return int(candidate) if spec.kind == "int" else candidate  # type: ignore[arg-type]
     if spec.kind == "choice":
         return next(c for c in spec.choices if c not in (spec.default, baseline.get(spec.name)))
-    assert spec.name in VALID_SAMPLES, f"add a sample value for the new option --{spec.name}"
-    return VALID_SAMPLES[spec.name]
+    for key in (f"{task}.{spec.name}", spec.name):
+        if key in VALID_SAMPLES:
+            return VALID_SAMPLES[key]
+    raise AssertionError(f"add a sample value for the new option --{spec.name} to VALID_SAMPLES")
 
 
 @dataclass
 class Fleet:
     fleet: LoopbackFleet
     places: dict[str, str]
+    stores: dict[str, Path] | None = None  # name → file, copied into each run's directory
+    receiver: Receiver | None = None
 
 
 def _fleet_files(fleet: LoopbackFleet, tmp: Path) -> dict[str, str]:
@@ -595,6 +752,115 @@ def audit_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             s.close()
 
 
+class Receiver:
+    """A loopback HTTP endpoint that records every POST (webhook and Alertmanager API):
+    each run posts under its own path prefix, so parallel runs never see each other's."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, Any]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                size = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(size) or b"null")
+                with receiver.lock:
+                    receiver.posts.append((self.path, body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, prefix: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{prefix}"
+
+    def summary(self, prefix: str) -> str:
+        """What reached ``prefix``: the endpoints and, per alert, host, check and state."""
+        with self.lock:
+            got = [(p, b) for p, b in self.posts if p.startswith(f"/{prefix}")]
+        seen = []
+        for path, body in got:
+            for alert in body if isinstance(body, list) else [body]:
+                labels = alert.get("labels", alert) if isinstance(alert, dict) else {}
+                seen.append(f"{path[len(prefix) + 1 :]} {sorted(labels.items())}")
+        return "\n".join(sorted(seen))
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    made = Receiver()
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+@pytest.fixture(scope="module")
+def stores(audit_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Stores with recorded runs, made by the real commands (copied into each run's cwd):
+
+    store: three validate runs of the whole fleet (the third with the profile, so
+    ``diff`` sees results get worse), the baselines ``default`` (latest) and ``release``
+    (latest~1); other: two runs of one host, baseline ``default``; and both baselines
+    exported as files.
+    """
+    tmp = tmp_path_factory.mktemp("stores")
+    store, other = tmp / "store.sqlite3", tmp / "other.sqlite3"
+    release = str(tmp / "release.json")
+    places = audit_fleet.places
+    audit = [
+        "-i",
+        places["inv"],
+        "--known-hosts",
+        places["known_hosts"],
+        "-c",
+        "environment,configuration",
+        "-o",
+        "json",
+    ]
+    steps = [
+        ["validate", *audit, "-H", "all", "--store", str(store)],
+        ["validate", *audit, "-H", "all", "--store", str(store)],
+        ["validate", *audit, "-H", "all", "-p", places["profile"], "--store", str(store)],
+        ["baseline-accept", "--store", str(store)],
+        ["baseline-accept", "--run", "latest~1", "--name", "release", "--store", str(store)],
+        ["baseline-export", "--output", str(tmp / "base.json"), "--store", str(store)],
+        ["baseline-export", "--name", "release", "--output", release, "--store", str(store)],
+    ]
+    others = [
+        ["validate", *audit, "-H", "h0000", "--store", str(other)],
+        ["validate", *audit, "-H", "h0000", "--store", str(other)],
+        ["baseline-accept", "--store", str(other)],
+    ]
+
+    def in_order(argvs: list[list[str]]) -> None:
+        for argv in argvs:
+            res = run_tool(argv, tmp, timeout=120)
+            assert res.code in (0, 1), f"{argv}: exit {res.code}\n{res.err}"
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(in_order, steps), pool.submit(in_order, others)]:
+            done.result()
+    time.sleep(1.1)  # history-prune --keep 1s must find every recorded run older than that
+    return {
+        "store": store,
+        "other_store": other,
+        "base_json": tmp / "base.json",
+        "release_json": tmp / "release.json",
+    }
+
+
 def _argv(task: str, values: Mapping[str, Any], places: Mapping[str, str]) -> list[str]:
     argv = [task]
     for name, value in values.items():
@@ -616,6 +882,12 @@ def _observe(
     places = {**fleet.places, "tmp": str(cwd), "example": str(cwd / "example")}
     if any("{example}" in str(v) for v in values.values()):
         _local_copy(cwd / "example")
+    for name, source in (fleet.stores or {}).items():
+        places[name] = str(cwd / source.name)
+        if any(f"{{{name}}}" in str(v) for v in values.values()):
+            shutil.copy(source, cwd / source.name)
+    if fleet.receiver is not None:
+        places["receiver"] = fleet.receiver.url(cwd.name)
     (cwd / "empty_known_hosts").write_text("")  # TOFU writes into it: one per run
     if slow:
         (home / "sessions.log").write_text("")
@@ -624,13 +896,35 @@ def _observe(
         res = run_tool(_argv(task, values, places), cwd, stderr_tty=tty, timeout=180)
     finally:
         (home / "slow").unlink(missing_ok=True)
-    if not slow:
-        return res
-    starts = sorted(float(x) for x in (home / "sessions.log").read_text().split())
-    overlap = max(
-        (sum(1 for t in starts if s <= t < s + SLOW_SESSION_S * 0.8) for s in starts), default=0
-    )
-    return Outcome(res.code, res.out, res.err, res.files, overlap)
+    extra = ""
+    if task == "bench":  # measured times and loads differ on every run; the rest must not
+        res = Outcome(res.code, re.sub(r"\d+\.\d+", "N", res.out), res.err, res.files)
+    if task == "watch":  # it prints no report: what it recorded and what it sent are the output
+        extra = _recorded(str(values["store"]).format(**places), cwd)
+        if fleet.receiver is not None:
+            extra += "\n" + fleet.receiver.summary(cwd.name)
+    overlap = 0
+    if slow:
+        starts = sorted(float(x) for x in (home / "sessions.log").read_text().split())
+        overlap = max(
+            (sum(1 for t in starts if s <= t < s + SLOW_SESSION_S * 0.8) for s in starts),
+            default=0,
+        )
+    return Outcome(res.code, res.out, res.err, res.files, overlap, extra)
+
+
+def _recorded(store: str, cwd: Path) -> str:
+    """The latest run in ``store``, as ``readiness show latest --format json`` reports it."""
+    shown = run_tool(["show", "latest", "--format", "json", "--store", store], cwd, timeout=60)
+    if shown.code != 0:
+        return f"show: exit {shown.code}: {shown.err.strip()}"
+    report = json.loads(shown.out)
+    rows = [
+        f"{h['host']} {r['check_name']} {r['status']} {r['message']}"
+        for h in report["hosts"]
+        for r in h["checks"]
+    ]
+    return "\n".join(sorted(rows))
 
 
 def _local_copy(where: Path) -> None:
@@ -645,55 +939,41 @@ def _local_copy(where: Path) -> None:
     (where / "local.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
 
 
-def _valid_cases(tasks: list[str]) -> list[tuple[str, str]]:
+def _valid_cases(group: str) -> list[tuple[str, str]]:
+    tasks = VALUE_GROUPS[group]
     return [(t, o) for t, o in OPTION_CASES if t in tasks and (t, o) not in ELSEWHERE]
 
 
-def _check_changes(
-    fleet: Fleet | None, cases: list[tuple[str, str]], tmp: Path, fresh: Path | None = None
-) -> None:
-    """``fleet``: shared by every run; None: a fresh fleet for each run (remediate changes it)."""
-
-    def observe(task: str, values: Mapping[str, Any], cwd: Path, tty: bool) -> Outcome:
-        if fleet is not None:
-            return _observe(fleet, task, values, cwd, tty=tty)
-        assert fresh is not None
-        made = _start(Path(tempfile.mkdtemp(dir=fresh)))
-        try:
-            return _observe(made, task, values, cwd, tty=tty)
-        finally:
-            made.fleet.stop()
-
+def _check_changes(fleet: Fleet, cases: list[tuple[str, str]], tmp: Path) -> None:
     baselines: dict[tuple[Any, ...], Outcome] = {}
     baseline_locks: dict[tuple[Any, ...], threading.Lock] = {}
     guard = threading.Lock()
 
     def observe_baseline(task: str, base: Mapping[str, Any], cwd: Path, tty: bool) -> Outcome:
-        """Many options share one baseline on the shared fleet: run it once."""
-        if fleet is None or any("{example}" in str(v) for v in base.values()):
-            return observe(task, base, cwd, tty)
+        """Many options share one baseline: run it once (never one that changes its copy)."""
+        if any("{example}" in str(v) for v in base.values()):
+            return _observe(fleet, task, base, cwd, tty=tty)
         key = (task, tty, *sorted((k, str(v)) for k, v in base.items()))
         with guard:
             lock = baseline_locks.setdefault(key, threading.Lock())
         with lock:
             if key not in baselines:
-                baselines[key] = observe(task, base, cwd, tty)
+                baselines[key] = _observe(fleet, task, base, cwd, tty=tty)
             return baselines[key]
 
     def one(case: tuple[str, str]) -> str | None:
         task, option = case
         spec = spec_of(task, option)
-        key = task if task in BASELINES else "audit"
         known = {a.name for a in typed_args(TASKS[task])} | {"slow_sessions"}
-        scenario = {k: v for k, v in SCENARIOS.get(option, {}).items() if k in known}
-        base = {**baseline_of(key), **scenario}
-        tried = {**base, option: valid_sample(spec, base)}
+        scenario = {k: v for k, v in scenario_of(task, option).items() if k in known}
+        base = {**baseline_of(task), **scenario}
+        tried = {**base, option: valid_sample(task, spec, base)}
         tty = option in TTY_STDERR
         cwd_a, cwd_b = tmp / f"{task}-{option}-a", tmp / f"{task}-{option}-b"
         cwd_a.mkdir()
         cwd_b.mkdir()
         before = observe_baseline(task, base, cwd_a, tty)
-        after = observe(task, tried, cwd_b, tty)
+        after = _observe(fleet, task, tried, cwd_b, tty=tty)
         for label, res in (("without", before), ("with", after)):
             if "Traceback" in res.err + res.out or res.code not in DOCUMENTED_EXIT_CODES:
                 return f"{task} {label} --{option}: exit {res.code}\n{res.err[-400:]}"
@@ -705,7 +985,7 @@ def _check_changes(
             return f"{task} --{option}={tried[option]!r}: nothing observable changed"
         return None
 
-    serial = [c for c in cases if SCENARIOS.get(c[1], {}).get("slow_sessions")]
+    serial = [c for c in cases if scenario_of(*c).get("slow_sessions")]
     rest = [c for c in cases if c not in serial]
     with ThreadPoolExecutor(PARALLEL) as pool:
         problems = [p for p in pool.map(one, rest) if p]
@@ -713,20 +993,30 @@ def _check_changes(
     assert not problems, "\n".join(problems)
 
 
+@pytest.fixture
+def fleet_with_stores(
+    audit_fleet: Fleet, stores: dict[str, Path], receiver: Receiver
+) -> Iterator[Fleet]:
+    audit_fleet.stores, audit_fleet.receiver = stores, receiver
+    try:
+        yield audit_fleet
+    finally:
+        audit_fleet.stores = audit_fleet.receiver = None
+
+
 @pytest.mark.timeout(600)
 def test_every_valid_option_of_validate_changes_something_over_ssh(
-    audit_fleet: Fleet, tmp_path: Path
+    fleet_with_stores: Fleet, tmp_path: Path
 ) -> None:
-    _check_changes(audit_fleet, _valid_cases(["validate"]), tmp_path)
+    _check_changes(fleet_with_stores, _valid_cases("validate"), tmp_path)
 
 
 @pytest.mark.timeout(600)
-def test_every_valid_option_of_a_suite_inventory_and_checks_changes_something(
+def test_every_valid_option_of_inventory_and_checks_changes_something(
     audit_fleet: Fleet, tmp_path: Path
 ) -> None:
-    suites = [t for t in TASKS if t.replace("-", "_") in ("check_config",)]
-    cases = _valid_cases(["inventory", "checks", *suites])
-    assert cases
+    cases = _valid_cases("inventory")
+    assert {t for t, _ in cases} == set(VALUE_GROUPS["inventory"])
     _check_changes(audit_fleet, cases, tmp_path)
 
 
@@ -734,6 +1024,64 @@ def test_every_valid_option_of_a_suite_inventory_and_checks_changes_something(
 def test_every_valid_option_of_remediate_and_nagios_changes_something(
     audit_fleet: Fleet, tmp_path: Path
 ) -> None:
-    cases = _valid_cases(["remediate", "nagios"])
+    cases = _valid_cases("remediate")
     assert {o for t, o in cases if t == "remediate"} >= {"apply", "yes", "audit_log", "check"}
     _check_changes(audit_fleet, cases, tmp_path)
+
+
+@pytest.mark.timeout(300)
+def test_every_valid_option_of_bench_changes_something(audit_fleet: Fleet, tmp_path: Path) -> None:
+    """bench starts its own one-host loopback fleet each run (about a second)."""
+    cases = _valid_cases("bench")
+    assert {o for _, o in cases} >= {"hosts", "rounds", "hostile", "command_timeout"}
+    _check_changes(audit_fleet, cases, tmp_path)
+
+
+@pytest.mark.timeout(600)
+def test_every_valid_option_of_watch_changes_something(
+    fleet_with_stores: Fleet, tmp_path: Path
+) -> None:
+    """One watch run each (--max-runs 1): what it recorded in its store, what it posted to
+    the receiver, and what it said on stderr are compared."""
+    cases = _valid_cases("watch")
+    assert {o for _, o in cases} >= {"alert_after", "webhook", "every", "listen", "check"}
+    _check_changes(fleet_with_stores, cases, tmp_path)
+
+
+@pytest.mark.timeout(300)
+def test_every_valid_option_of_the_store_tasks_changes_something(
+    fleet_with_stores: Fleet, tmp_path: Path
+) -> None:
+    """history, show, diff, drift and the baseline tasks on copies of the recorded stores."""
+    cases = _valid_cases("store")
+    assert {t for t, _ in cases} == set(VALUE_GROUPS["store"])
+    _check_changes(fleet_with_stores, cases, tmp_path)
+
+
+def test_every_task_and_option_is_covered_or_excluded_for_a_checked_reason() -> None:
+    grouped = [t for tasks in VALUE_GROUPS.values() for t in tasks]
+    assert len(grouped) == len(set(grouped)), "a task is in two VALUE_GROUPS"
+    missing = set(TASKS) - set(grouped) - set(SAME_AS)
+    assert not missing, f"tasks without a valid-value check: add them to VALUE_GROUPS: {missing}"
+    stale = (set(grouped) | set(SAME_AS)) - set(TASKS)
+    assert not stale, f"VALUE_GROUPS/SAME_AS name tasks that no longer exist: {stale}"
+    assert not set(grouped) & set(SAME_AS)
+    for task, twin in SAME_AS.items():
+        for name in (task, twin):
+            assert "_audit" in ns[name].body.__code__.co_names, f"{name} no longer runs _audit"
+        assert [a.spec for a in typed_args(TASKS[task])] == [
+            a.spec for a in typed_args(TASKS[twin])
+        ], f"{task} and {twin} no longer take the same options"
+    for (task, option), (kind, where) in ELSEWHERE.items():
+        assert (task, option) in OPTION_CASES, f"ELSEWHERE names --{option} of {task}: gone"
+        if kind == "test":
+            text = (ROOT / where).read_text()
+            assert spec_of(task, option).flag in text or option in text, (task, option, where)
+        else:
+            assert kind == "validate", kind
+            assert spec_of(task, option) == spec_of("validate", option), (task, option)
+            assert ("validate", option) not in ELSEWHERE
+    for key in [*VALID_SAMPLES, *SCENARIOS]:
+        task, _, option = key.rpartition(".")
+        if task:
+            assert (task, option) in OPTION_CASES, f"{key}: no such task option"
