@@ -574,6 +574,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     # bench starts its own fleet: the hostile report prints the timeout it ran with
     "bench.command_timeout": {"hostile": True},
     "bench.forks": {},
+    "bench.skip_ansible": {"skip_ansible": False},  # the one bench run with Ansible's rows
     # watch: an alert needs a receiver, and fires after one bad run only with --alert-after 1
     "watch.alert_after": {"webhook": "{receiver}"},
     "watch.webhook": {"alert_after": 1},
@@ -616,7 +617,14 @@ BASELINES: dict[str, dict[str, Any]] = {
         "check": "documentation,security_settings",
         "known_hosts": "{known_hosts}",
     },
-    "bench": {"hosts": 1, "check": "environment", "rounds": 1},
+    # the minimal app, no Ansible reference rows: about a second a run
+    "bench": {
+        "hosts": 1,
+        "check": "environment",
+        "rounds": 1,
+        "app": "minimal",
+        "skip_ansible": True,
+    },
     "nagios": {
         "inventory": "{inv}",
         "hosts": "all",
