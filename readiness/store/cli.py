@@ -208,7 +208,11 @@ def drift_task(
     """Across hosts (default) or, with ``since``, over time; exit 1 when drift is found."""
     _fmt(fmt, DRIFT_FORMATS)
     with open_store(location) as store:
-        target = store.resolve(run or "latest")
+        # Without --run, the newest run that has fingerprints: a remediate run since then
+        # (it records none) does not hide the fleet's drift.
+        target = (store.resolve(run) if run else store.latest_fingerprinted()) or store.resolve(
+            "latest"
+        )
         now = store.fingerprints(target)
         before = store.fingerprints(store.resolve(since)) if since else {}
         since_id = store.resolve(since).run_id if since else ""

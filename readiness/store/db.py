@@ -397,6 +397,14 @@ class Store:
             raise UsageError(f"no run {ref!r} in store {self.location.display}")
         raise UsageError(f"run reference {ref!r} is ambiguous ({len(rows)} runs start with it)")
 
+    def latest_fingerprinted(self) -> RunSummary | None:
+        """The newest run recorded with drift fingerprints (remediate runs have none)."""
+        rows = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE seq = "  # noqa: S608
+            "(SELECT MAX(run_seq) FROM host_fingerprints)"
+        )
+        return _summary_of(rows[0]) if rows else None
+
     def previous(self, run: RunSummary) -> RunSummary | None:
         """The run of the same pattern and kind just before ``run``."""
         rows = self._db.execute(

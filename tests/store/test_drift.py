@@ -313,3 +313,11 @@ def test_the_drift_section_is_in_every_saved_report_and_in_show(tmp_path: Path) 
     plain = readiness("validate", "-i", str(tmp_path / "inv.yml"), "-H", "all", "--quiet", "-c", "environment",
                       store=store)  # fmt: skip
     assert "DRIFT" not in plain.stdout  # no --drift, no section
+    # A remediate run (it records no fingerprints) since then does not hide the drift.
+    dry = readiness("remediate", "-i", str(tmp_path / "inv.yml"), "-H", "all", "-c", "environment",
+                    "--quiet", store=store)  # fmt: skip
+    assert dry.returncode in (0, 1), dry.stderr
+    assert "remediate" in readiness("history", store=store).stdout.splitlines()[2]
+    after = readiness("drift", store=store)
+    assert after.returncode == 1, after.stderr
+    assert after.stdout.splitlines()[1:] == [f"  {finding}"]
