@@ -74,14 +74,15 @@ def history_task(
         raise UsageError(f"--limit must be at least 1 (got {limit})")
     start = parse_since(since, utcnow()) if since else None
     with open_store(location) as store:
-        if trend:
-            return render_trend(store.trend(check=check, since=start, limit=limit), fmt), 0
-        if hosts is None and check is None:
+        if hosts is None and check is None and not trend:
             return render_runs(store.runs(since=start, kind=kind, limit=limit), fmt), 0
         chosen = None
         if hosts is not None:
             groups = store.host_groups(limit)
             chosen = match_hosts(hosts, groups, groups)
+        if trend:
+            counts = store.trend(check=check, since=start, limit=limit, kind=kind, hosts=chosen)
+            return render_trend(counts, fmt), 0
         rows = store.timeline(hosts=chosen, check=check, since=start, limit=limit)
         return render_timeline(rows, fmt), 0
 

@@ -551,6 +551,7 @@ class Store:
         pattern: str | None = None,
         kind: str | None = None,
         until_seq: int | None = None,
+        hosts: Iterable[str] | None = None,
     ) -> list[tuple[str, datetime, str, Status, int]]:
         """(run id, time, check, status, hosts) counts per run, oldest first; only runs of
         ``pattern`` and ``kind`` when given (the HTML report's trend of one fleet), and only
@@ -567,6 +568,12 @@ class Store:
             if value is not None:
                 where.append(f"{column} {op} ?")
                 params.append(value)
+        if hosts is not None:  # history --trend --hosts: count only these hosts
+            names = sorted(set(hosts))
+            if not names:
+                return []
+            where.append(f"r.host IN ({', '.join('?' * len(names))})")
+            params.extend(names)
         rows = self._db.execute(
             "SELECT u.seq, u.run_id, u.started_at, r.check_name, r.status, COUNT(*) FROM results r "  # noqa: S608
             f"JOIN runs u ON u.seq = r.run_seq WHERE {' AND '.join(where)} "

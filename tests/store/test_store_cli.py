@@ -102,6 +102,19 @@ def test_runs_are_recorded_and_diffed_through_the_cli(
         (0, 1),
         (1, 0),
     ]
+    # --kind and --hosts narrow the trend as they narrow history (they were ignored).
+    for argv, runs_seen in (
+        (("--kind", "validate"), "3"),
+        (("--hosts", "loc*"), "3"),
+        (("--kind", "remediate"), None),
+        (("--hosts", "web*"), None),
+    ):
+        narrowed = readiness("history", "--trend", *argv, store=store)
+        assert narrowed.returncode == 0, narrowed.stderr
+        if runs_seen is None:
+            assert narrowed.stdout.strip() == "no results recorded for these checks", argv
+        else:
+            assert narrowed.stdout.splitlines()[2].split()[-1] == runs_seen, argv
 
 
 def test_show_re_renders_a_stored_run_in_every_format(
