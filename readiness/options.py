@@ -79,7 +79,7 @@ class OptionSpec:
         if self.kind in ("int", "float"):
             noun = "an integer" if self.kind == "int" else "a number"
             if self.metavar == "SECONDS":
-                noun = "a number of seconds"
+                noun = "a whole number of seconds" if self.kind == "int" else "a number of seconds"
             return f"{noun} {_num(self.minimum)}..{_num(self.maximum)}"
         if self.kind == "bool":
             return "true or false"
@@ -295,9 +295,12 @@ OPTIONS: dict[str, OptionSpec] = {
         ),
         OptionSpec(
             "command_timeout",
-            "float",
-            "Seconds one remote command may run",
-            default=60.0,
+            "int",
+            # whole seconds: the host-side deadline is a whole-second alarm, so 1.5 would
+            # silently become 2 there (docs/cli.md)
+            "Seconds one remote command may run (whole seconds)",
+            default=60,
+            placeholder="SECONDS",
             minimum=1,
             maximum=86400,
             config=True,

@@ -166,6 +166,13 @@ def merge_layers(
 OPEN_MAPS = frozenset({"quality_gates", "adapters", "runbooks", "setting_types", "resource_ranges"})
 # Mappings whose entries each have their own keys (one adapter's probe differs from the next).
 FREE_MAPS = frozenset({"adapter_health"})
+# Request bodies sent as JSON as written: a value there may be any JSON value.
+JSON_BODIES = frozenset({"workflow_state.start_json", "observability_logging.marker_json"})
+# true/false settings that also take a word (repository_access: "warn" reports DEGRADED).
+BOOL_WORDS: dict[str, tuple[str, ...]] = {
+    "repository_forbid_detached": ("warn",),
+    "repository_forbid_dirty": ("warn",),
+}
 
 
 def validate_layer(name: str, layer: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
@@ -192,31 +199,37 @@ def _walk(
             hint = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ProfileError(f"{where}: unknown profile key {dotted!r}{suggestion}")
-        wanted = _wrong_type(value, expected)
+        wanted = None if path in JSON_BODIES else _wrong_type(value, expected, dotted)
         if wanted:
             raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {value!r}")
         if isinstance(value, Mapping) and isinstance(expected, Mapping) and dotted not in FREE_MAPS:
             _walk(name, source, value, expected, dotted)
 
 
-# (the default's type, the accepted value types, in words). Only numbers, lists and
-# mappings are checked: some true/false settings also take a word (``warn``).
+# (the default's type, the accepted value types, in words). A default of None carries no
+# type: such keys (pidfile, database_dsn, ...) are checked by the checks that read them.
 _KINDS: tuple[tuple[Any, Any, str], ...] = (
-    (bool, object, ""),
     ((int, float), (int, float), "a number"),
     ((list, tuple), (list, tuple), "a list"),
     (Mapping, Mapping, "a mapping"),
+    (str, str, "a string"),
 )
 
 
-def _wrong_type(value: Any, expected: Any) -> str | None:
+def _wrong_type(value: Any, expected: Any, dotted: str = "") -> str | None:
     """What ``value`` should have been, or None when its type fits ``expected``'s."""
     if value is None or expected is None:
         return None
+    if isinstance(expected, bool):
+        # YAML's true/false only: a string like "no" would be truthy to some checks and
+        # falsy to others, and "yes please" would silently switch a check off.
+        words = BOOL_WORDS.get(dotted, ())
+        if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in words):
+            return None
+        return "true/false" + "".join(f" or {w!r}" for w in words)
     for kind, accepted, words in _KINDS:
         if isinstance(expected, kind):
-            sneaky_bool = isinstance(value, bool) and kind is not bool
-            return None if isinstance(value, accepted) and not sneaky_bool else words or None
+            return None if isinstance(value, accepted) and not isinstance(value, bool) else words
     return None
 
 

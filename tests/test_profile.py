@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,41 @@ def test_relative_paths_resolve_under_app_root_on_the_host() -> None:
     assert p.path_of("settings_file") == "/opt/app/settings/a.yaml"
     assert p.path_of("backup_dir") == "/var/b"
     assert p.resolve("../x") == "/opt/x"
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ({"require_auth": "yes please"}, "'require_auth' must be true/false, got 'yes please'"),
+        ({"require_auth": "false"}, "'require_auth' must be true/false"),
+        ({"require_auth": 0}, "'require_auth' must be true/false"),
+        ({"repository_forbid_dirty": "always"}, "must be true/false or 'warn'"),
+        ({"rbac": {"enabled": "on"}}, "'rbac.enabled' must be true/false"),
+        ({"app_root": ["/a"]}, "'app_root' must be a string"),
+        ({"app_name": True}, "'app_name' must be a string"),
+        ({"thresholds": {"tls_min_days_left": True}}, "must be a number"),
+    ],
+)
+def test_every_key_keeps_the_type_of_its_default(layer: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProfileError, match=message):
+        merge_layers(default_profile(), [("profile file p.yml", layer)])
+
+
+def test_documented_words_null_and_json_bodies_pass_the_type_check() -> None:
+    merged = merge_layers(
+        default_profile(),
+        [
+            (
+                "profile file p.yml",
+                {
+                    "require_auth": False,
+                    "repository_forbid_dirty": "warn",
+                    "repository_forbid_detached": "WARN ",
+                    "pidfile": None,
+                    "workflow_state": {"start_json": {"dry_run": "maybe", "workflow": 7}},
+                },
+            )
+        ],
+    )
+    assert merged["require_auth"] is False
+    assert merged["workflow_state"]["start_json"] == {"dry_run": "maybe", "workflow": 7}

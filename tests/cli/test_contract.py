@@ -114,7 +114,10 @@ def spec_of(task: str, option: str) -> OptionSpec:
 def invalid_values(spec: OptionSpec) -> list[str]:
     if spec.kind in ("int", "float"):
         too_big = str(int((spec.maximum or 10) * 10) + 1)
-        return ["x", too_big]
+        # an integer option (--command-timeout: whole seconds) refuses a fraction, never
+        # rounds it into something else
+        fraction = [str((spec.minimum or 0) + 1.5)] if spec.kind == "int" else []
+        return ["x", too_big, *fraction]
     if spec.kind == "choice":
         return ["nope"]
     if spec.kind in ("str", "list"):

@@ -187,6 +187,20 @@ def test_group_by_lists_a_host_in_two_groups_under_both(fleet: Path) -> None:
         ('thresholds:\n  backup_max_age_hours: "two days"\n', ":2: profile key 'thresholds."),
         ("thresholds: {}\nthresholds: {}\n", ":2: invalid YAML: duplicate key 'thresholds'"),
         ("quality_gates:\n  security:\n    critcal: true\n", ":3: unknown profile key"),
+        # true/false settings: a word is not a boolean (it would switch the check off)
+        (
+            'app_name: x\nrequire_auth: "yes please"\n',
+            ":2: profile key 'require_auth' must be true/false, got 'yes please'",
+        ),
+        (
+            "graceful_shutdown_drill:\n  enabled: maybe\n",
+            ":2: profile key 'graceful_shutdown_drill.enabled' must be true/false, got 'maybe'",
+        ),
+        (
+            "repository_forbid_dirty: sometimes\n",
+            ":1: profile key 'repository_forbid_dirty' must be true/false or 'warn', got",
+        ),
+        ("app_root: [/srv/a, /srv/b]\n", ":1: profile key 'app_root' must be a string, got ["),
     ],
 )
 def test_profile_errors_name_file_line_and_dotted_key(fleet: Path, text: str, needle: str) -> None:
@@ -195,7 +209,32 @@ def test_profile_errors_name_file_line_and_dotted_key(fleet: Path, text: str, ne
     res = audit(fleet, "-p", str(profile))
     assert res.returncode == 2, res.stderr
     assert f"{profile}{needle}" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert res.stdout == "" and "Traceback" not in res.stderr
+
+
+def test_true_false_settings_take_booleans_and_their_documented_words(fleet: Path) -> None:
+    profile = fleet.parent / "p.yml"
+    profile.write_text("require_auth: false\nrepository_forbid_dirty: warn\n")
+    res = audit(fleet, "-p", str(profile), "-c", "environment")
+    assert res.returncode in (0, 1), res.stderr
+
+
+def test_a_fractional_command_timeout_is_refused_not_rounded(fleet: Path) -> None:
+    """The host-side deadline is a whole-second alarm: 1.5 would silently be 2 there."""
+    res = audit(fleet, "--command-timeout", "1.5")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.strip() == (
+        "readiness: --command-timeout: expected a whole number of seconds 1..86400, got '1.5'"
+    )
+    cwd = fleet.parent
+    (cwd / "readiness.yaml").write_text("command_timeout: 2.5\n")
+    try:
+        typed = run(cwd, "validate", "-i", str(fleet), "-H", "all", "-q")
+    finally:
+        (cwd / "readiness.yaml").unlink()
+    assert typed.returncode == 2
+    assert "readiness.yaml:1: readiness.command_timeout: expected a whole number" in typed.stderr
 
 
 def test_readiness_reads_invoke_yaml_and_readiness_yaml_and_refuses_unknown_keys(
