@@ -227,9 +227,9 @@ def _wrong_type(value: Any, expected: Any, dotted: str = "") -> str | None:
         if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in words):
             return None
         return "true/false" + "".join(f" or {w!r}" for w in words)
-    for kind, accepted, words in _KINDS:
+    for kind, accepted, wanted in _KINDS:
         if isinstance(expected, kind):
-            return None if isinstance(value, accepted) and not isinstance(value, bool) else words
+            return None if isinstance(value, accepted) and not isinstance(value, bool) else wanted
     return None
 
 
