@@ -157,9 +157,15 @@ class _Collector:
         )
 
 
+# A client that connects and sends nothing (or half a request) is dropped after this long:
+# otherwise each such connection holds a server thread forever.
+REQUEST_TIMEOUT_S = 10.0
+
+
 def _handler(state: WatchState, render_html: Callable[[FleetReport], str]) -> type:
     class Handler(BaseHTTPRequestHandler):
         server_version = "readiness-watch"
+        timeout = REQUEST_TIMEOUT_S
 
         def log_message(self, format: str, *args: Any) -> None:  # no access log on stderr
             return

@@ -280,3 +280,27 @@ def test_the_loop_never_overlaps_counts_overruns_and_stops_when_told() -> None:
     began = time.monotonic()
     assert stopper.loop() == 0  # stop() ends the 30 s wait at once
     assert time.monotonic() - began < 5 and stopper.state.runs == 1
+
+
+def test_a_silent_client_is_dropped_and_never_blocks_the_endpoints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection that sends nothing holds no server thread forever (slowloris)."""
+    import socket
+
+    from readiness.store import watch
+
+    monkeypatch.setattr(watch, "REQUEST_TIMEOUT_S", 0.5)
+    state = watch.WatchState(report=fleet({"h": {"environment": Status.READY}}), run_id="r1")
+    server = watch.serve(state, "127.0.0.1", 0)
+    try:
+        port = server.server_address[1]
+        silent = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        started = time.monotonic()
+        assert silent.recv(1) == b""  # the server closed it
+        assert time.monotonic() - started < 4
+        silent.close()
+    finally:
+        server.shutdown()
+        server.server_close()
