@@ -32,7 +32,14 @@ def expand_host(text: str, where: Where) -> tuple[list[str], int | None]:
 def _split_port(text: str, where: Where) -> tuple[str, int | None]:
     bracketed = _BRACKETED_WITH_PORT.fullmatch(text)
     if bracketed and _is_ip(bracketed["host"]):
-        return bracketed["host"], int(bracketed["port"]) if bracketed["port"] else None
+        if not bracketed["port"]:
+            # As Ansible: brackets only ever set an address apart from its port ([::1]:2222).
+            # Accepting [::1] alone would make an inventory that Ansible refuses.
+            raise where.error(
+                f"invalid host {text!r}: brackets need a port ({text}:22); "
+                f"without one write {bracketed['host']}"
+            )
+        return bracketed["host"], int(bracketed["port"])
     if _is_ip(text):
         return text, None
     with_port = _NAME_WITH_PORT.fullmatch(text)

@@ -46,6 +46,7 @@ class Case:
     patterns: tuple[tuple[str, str | None], ...]  # (pattern, limit)
     differences: Mapping[str, str] = field(default_factory=dict)  # "pattern|limit" -> key
     load_difference: str | None = None
+    both_refuse: bool = False  # Ansible cannot load it either: readiness refuses it too
     any_order: bool = False  # Ansible's own order varies (sets from the 2nd level of children)
     executable: tuple[str, ...] = ()
 
@@ -67,6 +68,7 @@ def _cases() -> list[Case]:
                     patterns=tuple(patterns),
                     differences=raw.get("differences", {}),
                     load_difference=raw.get("load_difference"),
+                    both_refuse=raw.get("both_refuse", False),
                     any_order=raw.get("any_order", False),
                     executable=tuple(raw.get("executable", [])),
                 )
@@ -195,7 +197,7 @@ def ansible_answers(corpus_root: Path, request: pytest.FixtureRequest) -> dict[s
             home.mkdir(parents=True)
             answers[case.name] = AnsibleAnswer(None, "", {})
             jobs.append((case.name, None, pool.submit(_inventory_list, case, base, home)))
-            for pattern, limit in case.patterns:
+            for pattern, limit in () if case.both_refuse else case.patterns:
                 future = pool.submit(_list_hosts, case, base, home, pattern, limit)
                 jobs.append((case.name, _key(pattern, limit), future))
         for name, key, future in jobs:
@@ -217,6 +219,11 @@ def test_readiness_reads_the_inventory_as_ansible(
     answer = ansible_answers[case.name]
     base = corpus_root / "cases" / case.name.replace("/", "__")
     paths = [base / name for name in case.inventory]
+    if case.both_refuse:
+        assert answer.hostvars is None, "documented as refused by Ansible, but Ansible loads it"
+        with pytest.raises(InventoryError):
+            load_inventory(paths)
+        return
     if case.load_difference:
         kind, _ = DIFFERENCES[case.load_difference]
         assert kind == "refused"

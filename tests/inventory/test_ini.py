@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from readiness.errors import InventoryError
 from readiness.inventory import load_inventory
 
 from .helpers import write
@@ -165,3 +168,12 @@ def test_file_without_extension_is_read_as_ini_or_sniffed_yaml(tmp_path: Path) -
 def test_cfg_extension_is_ini(tmp_path: Path) -> None:
     inventory = load_inventory(write(tmp_path, "hosts.cfg", "[db]\ndb1\n"))
     assert inventory.hosts["db1"].groups == ("db",)
+
+
+# (a line that is only "[::1]" is a section header in INI, as in Ansible)
+@pytest.mark.parametrize("entry", ["[::1] a=1", "[10.0.0.5] ansible_user=deploy"])
+def test_brackets_without_a_port_are_refused_as_ansible_does(tmp_path: Path, entry: str) -> None:
+    inv = tmp_path / "hosts.ini"
+    inv.write_text(f"[web]\nw1\n{entry}\n")
+    with pytest.raises(InventoryError, match=r"hosts.ini:3: invalid host .*brackets need a port"):
+        load_inventory([inv])
