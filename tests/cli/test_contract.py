@@ -591,7 +591,7 @@ TTY_STDERR = {"quiet"}  # progress is only shown on a terminal
 # ("validate", why): the same spec goes through the same code as validate's, which this
 # file covers (checked: same spec, covered for validate).
 ELSEWHERE: dict[tuple[str, str], tuple[str, str]] = {
-    ("remediate", "run_migrations"): ("test", "tests/test_remediate_migrations.py"),
+    ("remediate", "run_migrations"): ("test", "tests/remediate/fixers/test_database_migration.py"),
     # each SSH session sleeping 4 s shows these for validate; two more rounds for each task
     # would cost ~10 s for no new code path (tasks._run_options builds the same RunOptions)
     ("nagios", "command_timeout"): ("validate", "tasks._run_options, like validate"),

@@ -27,14 +27,14 @@ from readiness.model import Status
 from readiness.remediate import remediate, render
 from readiness.remediate.run import RemediationReport
 
-from .remediate_helpers import tree_hash
-from .services.apps import LocalTestHost, audit_local, one, write_app
-from .services.postgres import PgCluster
-from .services.sshd import write_inventory
+from ...services.apps import LocalTestHost, audit_local, one, write_app
+from ...services.postgres import PgCluster
+from ...services.sshd import write_inventory
+from ..helpers import tree_hash
 
 pytestmark = pytest.mark.postgres
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 CHECK = "database_migration"
 
 MIGRATE_PY = """\

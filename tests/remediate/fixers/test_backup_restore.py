@@ -22,7 +22,7 @@ from readiness.remediate.apply import run_applier
 from readiness.remediate.plan import CrontabEntry
 from readiness.transport import LocalTransport
 
-from .services.apps import LocalTestHost, audit_local, one, write_app
+from ...services.apps import LocalTestHost, audit_local, one, write_app
 
 EXISTING = b'MAILTO=""\n# nightly report, kept as it is\n15 4 * * * /usr/bin/true --report\n'
 

@@ -25,13 +25,13 @@ from readiness.model import Status
 from readiness.remediate import remediate, render
 from readiness.runner import RunOptions
 
-from .remediate_helpers import tree_hash
-from .services.apps import BASE_SETTINGS, running_service, write_app
-from .services.sshd import closed_port, write_inventory
+from ..services.apps import BASE_SETTINGS, running_service, write_app
+from ..services.sshd import closed_port, write_inventory
+from .helpers import tree_hash
 
 pytestmark = pytest.mark.ssh
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIXED = ["environment", "documentation", "error_handling", "resource_limits", "backup_restore"]
 CHECKS = [*FIXED, "security_settings"]
 BACKUP_PROFILE = {"backup_command": "/usr/local/bin/app-backup", "backup_cron_files": ["cron/app"]}

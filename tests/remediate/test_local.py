@@ -21,8 +21,8 @@ from readiness.remediate.plan import SetEnvVar
 from readiness.remediate.yamltext import YamlEditError, insert_missing
 from readiness.transport import LocalTransport
 
-from .remediate_helpers import listing, tree_hash
-from .services.apps import LocalTestHost, audit_local, one, running_service, write_app
+from ..services.apps import LocalTestHost, audit_local, one, running_service, write_app
+from .helpers import listing, tree_hash
 
 SETTINGS_WITH_COMMENTS = """\
 # Mahavishnu settings: production
