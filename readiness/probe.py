@@ -1162,6 +1162,7 @@ def op_terminate(spec):
     foreign = _foreign_target(target, pid)
     if foreign is not None:
         out["refused"] = foreign
+        out["foreign_pidfile"] = target["pidfile"]
         return out
     start = _proc_identity(pid)[0] if _proc_identity(pid) else None
     grace = float(spec.get("grace", 30))

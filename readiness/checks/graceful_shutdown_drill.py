@@ -153,6 +153,17 @@ def evaluate(ctx: CheckContext) -> Outcome:
             "canary instance is not running (pidfile/match found no live process)",
             "Start the canary instance, or fix its pidfile/match in the profile",
         )
+    elif fact.get("foreign_pidfile"):
+        # Not a shutdown problem: the probe would not signal a process on the word of a
+        # pidfile whose writer does not own it (docs/security.md). Undetermined, never READY.
+        f.unknown(
+            f"drill not run: the canary's pidfile {fact['foreign_pidfile']} names process "
+            f"{fact.get('pid')}, and {fact['refused']}; a process is only signalled when the "
+            "pidfile's writer owns it (or root wrote the file), so graceful shutdown was not "
+            "tested",
+            "Have the service write its own pidfile (as the user it runs as) and make sure the "
+            "file names the service's process, then rerun the drill",
+        )
     elif fact.get("refused"):
         f.fail(
             f"drill refused on the host: {fact['refused']}; stopping the canary would take the "

@@ -303,7 +303,54 @@ def test_the_drill_never_signals_a_process_a_foreign_pidfile_names(shared_root: 
             {"target": {"pidfile": str(root / "run/app.pid")}, "min_others": 0, "grace": 1}
         )
         assert fact["signalled"] is False and "runs as root" in fact["refused"], fact
+        assert fact["foreign_pidfile"] == str(root / "run/app.pid"), fact
         assert _running(pid), "root's process was signalled on nobody's word"
+
+
+def test_the_drill_says_which_pidfile_it_refused_and_why_and_is_never_ready(
+    shared_root: Path,
+) -> None:
+    """Through ``readiness validate``: another instance runs (so the drill would go ahead),
+    but the canary's pidfile, written by nobody, names a root process."""
+    with _process() as canary, _process() as other:
+        root = write_app(
+            shared_root / "app",
+            files={"run/app.pid": f"{canary}\n", "run/web-2.pid": f"{other}\n"},
+        )
+        chown_tree(root)
+        drill = {
+            "enabled": True,
+            "instances": [
+                {"name": "web-1", "pidfile": "run/app.pid"},
+                {"name": "web-2", "pidfile": "run/web-2.pid"},
+            ],
+            "canary": "web-1",
+            "restart": {"command": ["true"]},
+        }
+        host = {
+            "ansible_connection": "local",
+            "readiness": {"app_root": str(root), "graceful_shutdown_drill": drill},
+        }
+        inventory = shared_root / "inventory.yml"
+        inventory.write_text(json.dumps({"all": {"hosts": {"canary-host": host}}}))
+        audit = ["-c", "graceful_shutdown_drill", "--format", "json", "-q", "--store", "none"]
+        done = subprocess.run(
+            [str(BIN / "readiness"), "validate", "-i", str(inventory), "-H", "all", *audit],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        assert _running(canary) and _running(other), "a process was signalled"
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result
+    said = " ".join(result["details"]["warnings"])
+    assert f"pidfile {root}/run/app.pid names process {canary}" in said, said
+    assert f"the pidfile belongs to nobody, but process {canary} runs as root" in said, said
+    assert "drill not run" in said and "was not tested" in said, said
+    assert "take the service down" not in json.dumps(result), result
 
 
 def test_a_pidfile_naming_the_app_users_own_process_is_read(shared_root: Path) -> None:
