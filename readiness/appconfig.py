@@ -41,6 +41,9 @@ class AppConfig:
     env: Mapping[str, EnvVar] = field(default_factory=dict)
     env_prefix: str = ""
     delimiter: str = "__"
+    # The env file's own prefixed values (None: no env file text), parsed once per host for
+    # every check that compares them with the running process (checks/_common.py).
+    env_file_values: Mapping[str, str] | None = None
 
     def env_name(self, dotted: str) -> str:
         """``auth.secret`` → ``MAHAVISHNU_AUTH__SECRET``."""
@@ -148,11 +151,14 @@ def build_app_config(
         path = str(settings_fact.get("path"))
         settings, error = parse_settings(str(settings_fact["text"]), path)
     env: dict[str, EnvVar] = {}
+    file_values: dict[str, str] | None = None
     if env_file_fact and env_file_fact.get("text") is not None:
         values = dotenv_values(stream=io.StringIO(str(env_file_fact["text"])))
+        file_values = {}
         for name, value in values.items():
             if value is not None and name.startswith(env_prefix):
                 env[name] = EnvVar(name, value, SOURCE_ENV_FILE)
+                file_values[name] = value
     environ = (process_fact or {}).get("environ") or {}
     for name, value in environ.items():
         env[name] = EnvVar(name, str(value), SOURCE_PROCESS)
@@ -163,4 +169,5 @@ def build_app_config(
         env=env,
         env_prefix=env_prefix,
         delimiter=delimiter,
+        env_file_values=file_values,
     )

@@ -113,3 +113,16 @@ def test_documented_words_null_and_json_bodies_pass_the_type_check() -> None:
     )
     assert merged["require_auth"] is False
     assert merged["workflow_state"]["start_json"] == {"dry_run": "maybe", "workflow": 7}
+
+
+def test_profiles_of_two_hosts_share_no_mutable_state() -> None:
+    """merge_layers copies once (no second deepcopy in Profile): still nothing shared."""
+    defaults = default_profile()
+    one = merge_layers(defaults, [("a", {"app_root": "/a"})])
+    two = merge_layers(defaults, [("b", {"app_root": "/b"})])
+    one["thresholds"]["backup_max_age_hours"] = -1  # a check misbehaving
+    one.to_dict()["adapters"].clear()
+    assert two["thresholds"]["backup_max_age_hours"] != -1
+    assert defaults["thresholds"]["backup_max_age_hours"] != -1
+    assert merge_layers(defaults, [])["adapters"] == defaults["adapters"]
+    assert merge_layers(defaults, [])["adapters"] is not defaults["adapters"]

@@ -203,6 +203,8 @@ def env_file_values(ctx: CheckContext) -> dict[str, str]:
     text = ctx.fact("app:env_file").get("text")
     if text is None:
         return {}
+    if ctx.app.env_file_values is not None:  # parsed once, from this same fact
+        return dict(ctx.app.env_file_values)
     prefix = ctx.app.env_prefix
     values = dotenv_values(stream=io.StringIO(str(text)))
     return {k: v for k, v in values.items() if v is not None and k.startswith(prefix)}

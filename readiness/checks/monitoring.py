@@ -19,6 +19,7 @@ import yaml
 from ..appconfig import AppConfig
 from ..findings import Findings
 from ..hostdata import HostDataError, load_json, load_yaml
+from ..inventory.strict_yaml import compose_checked
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
@@ -305,7 +306,7 @@ def validate_rules(text: str, path: str) -> tuple[list[str], dict[str, int]]:
     counts = {"groups": 0, "alerts": 0, "records": 0}
     try:
         load_yaml(text, path)  # the host wrote it: strict, alias-budgeted, depth-limited
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_checked(text)  # accepted above: libyaml composes it safely
     except HostDataError as exc:
         return [str(exc)], counts
     groups = _child(root, "groups")

@@ -13,7 +13,7 @@ import yaml
 
 from .source import Where
 
-__all__ = ["key_where", "line_of", "parse_yaml"]
+__all__ = ["compose_checked", "key_where", "line_of", "parse_yaml"]
 
 _ALIAS_BUDGET = 100  # YAML alias expansions allowed per file; stops "billion laughs" documents
 
@@ -177,6 +177,15 @@ def _fast(text: str) -> tuple[bool, Any]:
         return False, None
     finally:
         loader.dispose()
+
+
+def compose_checked(text: str) -> yaml.Node | None:
+    """``yaml.compose(text, Loader=SafeLoader)`` for a document :func:`parse_yaml` has already
+    accepted (so its depth and aliases are within bounds): libyaml's C composer for plain
+    text (~10x faster), the pure-Python one otherwise."""
+    plain = getattr(yaml, "CSafeLoader", None) is not None and _PLAIN.search(text) is None
+    loader: Any = yaml.CSafeLoader if plain else yaml.SafeLoader
+    return yaml.compose(text, Loader=loader)
 
 
 def parse_yaml(text: str, where: Where) -> Any:
