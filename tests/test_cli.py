@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services.cli import local_inventory
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -28,9 +30,7 @@ def run(*args: str, cwd: Path = ROOT, tool: str = "invoke") -> subprocess.Comple
 
 def inventory_for(tmp_path: Path, app_root: Path) -> Path:
     inv = tmp_path / "inv.yml"
-    inv.write_text(
-        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n        app_root: {app_root}\n"
-    )
+    local_inventory(inv, app_root)
     return inv
 
 

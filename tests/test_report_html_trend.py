@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,13 +10,12 @@ from pathlib import Path
 from readiness.model import Status
 from readiness.report import render
 from readiness.store.history import render_trend, trend_series
+from tests.services.cli import local_inventory, run_cli
 
 from .report_fixtures import every_status_fleet
 from .services.apps import write_app
 from .test_report_html import chromium
 
-ROOT = Path(__file__).resolve().parents[1]
-READINESS = str(Path(sys.executable).parent / "readiness")
 CHECKS = ("environment", "documentation")
 
 
@@ -72,16 +69,10 @@ def _trends_in_file(page: Path) -> _Trends:
 
 
 def _validate(inv: Path, store: Path, page: Path, *extra: str) -> None:
-    res = subprocess.run(
-        [READINESS, "validate", "-i", str(inv), "--quiet", "--store", str(store)]
-        + [a for c in CHECKS for a in ("-c", c)]
-        + ["--report", f"html:{page}", *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
+    checks = [a for c in CHECKS for a in ("-c", c)]
+    res = run_cli(
+        *("validate", "-i", str(inv), "--quiet", "--store", str(store), *checks),
+        *("--report", f"html:{page}", *extra),
     )
     assert res.returncode in (0, 1), res.stderr  # 1: documentation is not ready
     assert page.is_file(), res.stderr
@@ -90,10 +81,7 @@ def _validate(inv: Path, store: Path, page: Path, *extra: str) -> None:
 def test_recorded_runs_give_one_trend_per_check_in_chromium(tmp_path: Path) -> None:
     app = write_app(tmp_path / "app")
     inv = tmp_path / "inv.yml"
-    inv.write_text(
-        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
-        f"      readiness:\n        app_root: {app}\n"
-    )
+    local_inventory(inv, app)
     store = tmp_path / "history.sqlite3"
     _validate(inv, store, tmp_path / "first.html")
     # Another host pattern in the same store: not part of this fleet's trend.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.services.apps import audit_local
+from tests.services.cli import local_inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT = "SENTINEL-jwt-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -37,9 +38,7 @@ SENTINELS = (JWT, DB_PW, API_TOKEN, SETTINGS_SECRET)
 @pytest.mark.parametrize("fmt", ["text", "table", "json", "markdown"])
 def test_no_sentinel_in_any_format_or_saved_file(leaky_app: Path, tmp_path: Path, fmt: str) -> None:
     inv = tmp_path / "inv.yml"
-    inv.write_text(
-        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n        app_root: {leaky_app}\n"
-    )
+    local_inventory(inv, leaky_app)
     saved = tmp_path / f"report.{fmt}"
     res = subprocess.run(
         [

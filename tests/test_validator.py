@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from readiness import ProductionReadinessValidator, Status, print_validation_report
+from tests.services.cli import local_inventory
 
 
 def test_validate_all_returns_results_keyed_by_check_name(
@@ -16,9 +17,7 @@ def test_validate_all_returns_results_keyed_by_check_name(
 ) -> None:
     root = app_tree()
     inv = tmp_path / "inv.yml"
-    inv.write_text(
-        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n        app_root: {root}\n"
-    )
+    local_inventory(inv, root)
     validator = ProductionReadinessValidator(inventory=str(inv))
     results = asyncio.run(validator.validate_all())
     assert {"environment", "configuration"} <= set(results)

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from readiness.inventory import load_inventory
-
 from .differences import DIFFERENCES
-from .helpers import write
+from .helpers import load_text
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "inventories.md"
 TEXT = DOC.read_text(encoding="utf-8")
@@ -27,9 +25,7 @@ def test_the_doc_has_yaml_and_ini_examples() -> None:
     ("kind", "body"), EXAMPLES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(EXAMPLES)]
 )
 def test_every_inventory_example_in_the_doc_loads(kind: str, body: str, tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(tmp_path, f"example.{'yml' if kind == 'yaml' else 'ini'}", body)
-    )
+    inventory = load_text(tmp_path, f"example.{'yml' if kind == 'yaml' else 'ini'}", body)
     assert inventory.hosts
     assert inventory.select("all")
 

@@ -9,7 +9,7 @@ import pytest
 from readiness.errors import InventoryError
 from readiness.inventory import load_inventory
 
-from .helpers import write
+from .helpers import load_text, write
 
 # --------------------------------------------------------------------------- errors
 
@@ -70,11 +70,10 @@ def test_recursive_yaml_alias_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_few_yaml_aliases_and_merge_keys_are_fine(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "inv.yml",
-            """
+    inventory = load_text(
+        tmp_path,
+        "inv.yml",
+        """
             all:
               hosts:
                 h1: &base {ansible_user: deploy, ansible_port: 2222}
@@ -82,7 +81,6 @@ def test_a_few_yaml_aliases_and_merge_keys_are_fine(tmp_path: Path) -> None:
                   <<: *base
                   ansible_port: 2200
             """,
-        )
     )
     assert inventory.hosts["h2"].user == "deploy"
     assert inventory.hosts["h2"].port == 2200
@@ -150,10 +148,8 @@ def test_conflicting_addresses_name_both_locations(tmp_path: Path) -> None:
 
 
 def test_same_address_defined_twice_is_not_a_conflict(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path, "hosts.ini", "[a]\nh1 ansible_host=10.0.0.1\n[b]\nh1 ansible_host=10.0.0.1\n"
-        )
+    inventory = load_text(
+        tmp_path, "hosts.ini", "[a]\nh1 ansible_host=10.0.0.1\n[b]\nh1 ansible_host=10.0.0.1\n"
     )
     assert inventory.hosts["h1"].groups == ("a", "b")
 

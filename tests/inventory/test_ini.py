@@ -9,7 +9,7 @@ import pytest
 from readiness.errors import InventoryError
 from readiness.inventory import load_inventory
 
-from .helpers import write
+from .helpers import load_text
 
 # --------------------------------------------------------------------------- INI format
 
@@ -39,7 +39,7 @@ tier=base
 
 
 def test_ini_inventory_reads_groups_children_and_vars(tmp_path: Path) -> None:
-    inventory = load_inventory(write(tmp_path, "hosts.ini", FLEET_INI))
+    inventory = load_text(tmp_path, "hosts.ini", FLEET_INI)
     assert list(inventory.hosts) == ["bastion", "web01", "web02", "db1"]
     assert inventory.hosts["bastion"].groups == ("ungrouped",)
     assert inventory.hosts["web01"].groups == ("web", "prod")
@@ -54,15 +54,13 @@ def test_ini_inventory_reads_groups_children_and_vars(tmp_path: Path) -> None:
 
 
 def test_ini_values_are_parsed_like_ansible(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "hosts.ini",
-            """
+    inventory = load_text(
+        tmp_path,
+        "hosts.ini",
+        """
             app count=3 neg=-2 quoted="42" single='x y' flag=true off=False yes_word=yes \
             version=1.10 mode=0644 items=[1,2] empty=
             """,
-        )
     )
     values = inventory.hosts["app"].vars
     # shlex removes the quotes, then ast.literal_eval types what is left (as Ansible)
@@ -80,8 +78,8 @@ def test_ini_values_are_parsed_like_ansible(tmp_path: Path) -> None:
 
 
 def test_ini_quotes_inside_the_value_keep_a_string(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(tmp_path, "hosts.ini", """app q='"42"' n=None h=0x1F t=(1,2) c=a#comment d=2\n""")
+    inventory = load_text(
+        tmp_path, "hosts.ini", """app q='"42"' n=None h=0x1F t=(1,2) c=a#comment d=2\n"""
     )
     assert dict(inventory.hosts["app"].vars) == {
         "q": "42",
@@ -93,19 +91,18 @@ def test_ini_quotes_inside_the_value_keep_a_string(tmp_path: Path) -> None:
 
 
 def test_hash_in_group_vars_is_not_a_comment_unless_python_says_so(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(tmp_path, "hosts.ini", "[g]\nh\n[g:vars]\nmotd = hello # world\nn = 5 # five\n")
+    inventory = load_text(
+        tmp_path, "hosts.ini", "[g]\nh\n[g:vars]\nmotd = hello # world\nn = 5 # five\n"
     )
     assert inventory.hosts["h"].vars["motd"] == "hello # world"
     assert inventory.hosts["h"].vars["n"] == 5
 
 
 def test_ini_group_vars_accept_structured_values(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "hosts.ini",
-            """
+    inventory = load_text(
+        tmp_path,
+        "hosts.ini",
+        """
             [web]
             web01
 
@@ -113,7 +110,6 @@ def test_ini_group_vars_accept_structured_values(tmp_path: Path) -> None:
             readiness={"required_env": ["A", "B"], "thresholds": {"secret_min_length": 40}}
             ports=[80, 443]  # comment
             """,
-        )
     )
     web01 = inventory.hosts["web01"]
     assert web01.profile_vars == {
@@ -124,18 +120,16 @@ def test_ini_group_vars_accept_structured_values(tmp_path: Path) -> None:
 
 
 def test_ini_host_ranges_and_ports_expand(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "hosts",
-            """
+    inventory = load_text(
+        tmp_path,
+        "hosts",
+        """
             [web]
             web[01:05:2].example.com:2222 role=front
             db-[a:b]
             [::1]:2200
             fe80::1
             """,
-        )
     )
     assert list(inventory.hosts) == [
         "web01.example.com",
@@ -153,20 +147,18 @@ def test_ini_host_ranges_and_ports_expand(tmp_path: Path) -> None:
 
 
 def test_explicit_port_var_wins_over_host_colon_port(tmp_path: Path) -> None:
-    inventory = load_inventory(write(tmp_path, "hosts.ini", "app:2222 ansible_port=2300\n"))
+    inventory = load_text(tmp_path, "hosts.ini", "app:2222 ansible_port=2300\n")
     assert inventory.hosts["app"].port == 2300
 
 
 def test_file_without_extension_is_read_as_ini_or_sniffed_yaml(tmp_path: Path) -> None:
-    ini = load_inventory(write(tmp_path, "a/hosts", "[web]\nweb01\n"))
-    yml = load_inventory(
-        write(tmp_path, "b/hosts", "# fleet\nweb:  # group\n  hosts:\n    web01:\n")
-    )
+    ini = load_text(tmp_path, "a/hosts", "[web]\nweb01\n")
+    yml = load_text(tmp_path, "b/hosts", "# fleet\nweb:  # group\n  hosts:\n    web01:\n")
     assert ini.hosts["web01"].groups == yml.hosts["web01"].groups == ("web",)
 
 
 def test_cfg_extension_is_ini(tmp_path: Path) -> None:
-    inventory = load_inventory(write(tmp_path, "hosts.cfg", "[db]\ndb1\n"))
+    inventory = load_text(tmp_path, "hosts.cfg", "[db]\ndb1\n")
     assert inventory.hosts["db1"].groups == ("db",)
 
 

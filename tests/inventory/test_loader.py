@@ -6,19 +6,24 @@ from pathlib import Path
 
 from readiness.inventory import load_inventory
 
-from .helpers import write
+from .helpers import write, write_files
 
 # --------------------------------------------------------------------------- group_vars / host_vars
 
 
 def test_group_vars_and_host_vars_beside_the_file_are_applied(tmp_path: Path) -> None:
     inventory_file = write(tmp_path, "hosts.ini", "[web]\nweb01\nweb02\n[db]\ndb1\n")
-    write(tmp_path, "group_vars/all.yml", "tier: base\n")
-    write(tmp_path, "group_vars/web.yaml", "role: web\n")
-    write(tmp_path, "group_vars/db/main.yml", "role: db\n")
-    write(tmp_path, "group_vars/db/extra.yml", "replicas: 2\n")
-    write(tmp_path, "host_vars/web02", "ansible_host: 10.0.0.12\n")
-    write(tmp_path, "group_vars/nosuchgroup.yml", "ignored: true\n")
+    write_files(
+        tmp_path,
+        {
+            "group_vars/all.yml": "tier: base\n",
+            "group_vars/web.yaml": "role: web\n",
+            "group_vars/db/main.yml": "role: db\n",
+            "group_vars/db/extra.yml": "replicas: 2\n",
+            "host_vars/web02": "ansible_host: 10.0.0.12\n",
+            "group_vars/nosuchgroup.yml": "ignored: true\n",
+        },
+    )
     inventory = load_inventory(inventory_file)
     assert inventory.hosts["web01"].vars == {"tier": "base", "role": "web"}
     assert inventory.hosts["web02"].address == "10.0.0.12"
@@ -44,8 +49,13 @@ def test_group_vars_files_outrank_every_inline_group_var(tmp_path: Path) -> None
     inventory_file = write(
         tmp_path, "hosts.ini", "[web]\nweb01\n[prod:children]\nweb\n[web:vars]\nrole=web\n"
     )
-    write(tmp_path, "group_vars/prod.yml", "role: prod\n")
-    write(tmp_path, "group_vars/all.yml", "role: all\n")
+    write_files(
+        tmp_path,
+        {
+            "group_vars/prod.yml": "role: prod\n",
+            "group_vars/all.yml": "role: all\n",
+        },
+    )
     assert load_inventory(inventory_file).hosts["web01"].vars["role"] == "prod"
 
 
@@ -87,10 +97,15 @@ def test_several_paths_are_merged_in_order(tmp_path: Path) -> None:
 
 def test_vars_lookup_stops_at_the_first_of_name_yml_yaml_json(tmp_path: Path) -> None:
     inventory_file = write(tmp_path, "hosts.ini", "[a]\na1\n[b]\nb1\n")
-    write(tmp_path, "group_vars/a.yml", "v: yml\n")
-    write(tmp_path, "group_vars/a.yaml", "v: yaml\nw: yaml\n")
-    write(tmp_path, "group_vars/b/x.yml", "v: dir\n")
-    write(tmp_path, "group_vars/b.yml", "w: never\n")
+    write_files(
+        tmp_path,
+        {
+            "group_vars/a.yml": "v: yml\n",
+            "group_vars/a.yaml": "v: yaml\nw: yaml\n",
+            "group_vars/b/x.yml": "v: dir\n",
+            "group_vars/b.yml": "w: never\n",
+        },
+    )
     hosts = load_inventory(inventory_file).hosts
     assert dict(hosts["a1"].vars) == {"v": "yml"}
     assert dict(hosts["b1"].vars) == {"v": "dir"}
@@ -98,19 +113,29 @@ def test_vars_lookup_stops_at_the_first_of_name_yml_yaml_json(tmp_path: Path) ->
 
 def test_vars_directories_are_read_whole_and_descend(tmp_path: Path) -> None:
     inventory_file = write(tmp_path, "hosts.ini", "[web]\nw1\n")
-    write(tmp_path, "group_vars/web/1.yml", "a: 1\nb: 1\n")
-    write(tmp_path, "group_vars/web/2", "b: 2\n")
-    write(tmp_path, "group_vars/web/sub/3.json", '{"c": 3}\n')
-    write(tmp_path, "group_vars/web/skip.cfg", "d: 4\n")
-    write(tmp_path, "group_vars/web/.hidden.yml", "e: 5\n")
+    write_files(
+        tmp_path,
+        {
+            "group_vars/web/1.yml": "a: 1\nb: 1\n",
+            "group_vars/web/2": "b: 2\n",
+            "group_vars/web/sub/3.json": '{"c": 3}\n',
+            "group_vars/web/skip.cfg": "d: 4\n",
+            "group_vars/web/.hidden.yml": "e: 5\n",
+        },
+    )
     assert dict(load_inventory(inventory_file).hosts["w1"].vars) == {"a": 1, "b": 2, "c": 3}
 
 
 def test_inventory_directories_descend_and_skip_ignored_extensions(tmp_path: Path) -> None:
-    write(tmp_path, "inv/a.ini", "[web]\nw1\n")
-    write(tmp_path, "inv/sub/b.yml", "db:\n  hosts:\n    d1:\n")
-    write(tmp_path, "inv/ansible.cfg", "[defaults]\nforks=5\n")
-    write(tmp_path, "inv/old.retry", "w9\n")
+    write_files(
+        tmp_path,
+        {
+            "inv/a.ini": "[web]\nw1\n",
+            "inv/sub/b.yml": "db:\n  hosts:\n    d1:\n",
+            "inv/ansible.cfg": "[defaults]\nforks=5\n",
+            "inv/old.retry": "w9\n",
+        },
+    )
     assert list(load_inventory(tmp_path / "inv").hosts) == ["w1", "d1"]
 
 

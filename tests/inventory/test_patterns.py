@@ -11,7 +11,7 @@ import pytest
 from readiness.errors import InventoryError
 from readiness.inventory import Inventory, load_inventory, local_host
 
-from .helpers import names, write
+from .helpers import load_text, names, write
 
 # --------------------------------------------------------------------------- patterns
 
@@ -128,8 +128,8 @@ def test_local_host_is_local_without_ssh_settings() -> None:
 
 
 def test_local_prefers_the_inventory_host_named_local(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(tmp_path, "inv.yml", "all:\n  hosts:\n    local:\n      readiness: {app_root: /x}\n")
+    inventory = load_text(
+        tmp_path, "inv.yml", "all:\n  hosts:\n    local:\n      readiness: {app_root: /x}\n"
     )
     (host,) = inventory.select("local")
     assert host.local
@@ -138,18 +138,16 @@ def test_local_prefers_the_inventory_host_named_local(tmp_path: Path) -> None:
 
 
 def test_ansible_connection_local_marks_a_host_local(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "hosts.ini",
-            "box ansible_connection=local\nother readiness_connection=local\nremote\n",
-        )
+    inventory = load_text(
+        tmp_path,
+        "hosts.ini",
+        "box ansible_connection=local\nother readiness_connection=local\nremote\n",
     )
     assert [host.local for host in inventory.hosts.values()] == [True, True, False]
 
 
 def test_ipv6_host_name_is_one_pattern_term(tmp_path: Path) -> None:
-    inventory = load_inventory(write(tmp_path, "hosts.ini", "fe80::1\nother\n"))
+    inventory = load_text(tmp_path, "hosts.ini", "fe80::1\nother\n")
     assert names(inventory.select("fe80::1")) == ["fe80::1"]
 
 
@@ -174,7 +172,7 @@ app
 
 @pytest.fixture
 def sliced(tmp_path: Path) -> Inventory:
-    return load_inventory(write(tmp_path, "hosts.ini", SLICED))
+    return load_text(tmp_path, "hosts.ini", SLICED)
 
 
 @pytest.mark.parametrize(
@@ -223,7 +221,7 @@ def test_limit_subscript_and_limit_file(sliced: Inventory, tmp_path: Path) -> No
 
 
 def test_a_host_wins_over_a_group_of_the_same_name(tmp_path: Path) -> None:
-    inventory = load_inventory(write(tmp_path, "hosts.ini", "[web]\nweb1\nweb2\n[db]\ndb1\nweb\n"))
+    inventory = load_text(tmp_path, "hosts.ini", "[web]\nweb1\nweb2\n[db]\ndb1\nweb\n")
     assert names(inventory.select("web:db")) == ["web", "db1"]
     assert names(inventory.select("&web")) == ["web1", "web2"]
     assert names(inventory.select("db:!web")) == ["db1", "web"]

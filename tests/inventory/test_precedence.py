@@ -8,7 +8,7 @@ import pytest
 
 from readiness.inventory import Inventory, load_inventory
 
-from .helpers import write
+from .helpers import load_text, write
 
 # --------------------------------------------------------------------------- precedence
 
@@ -35,7 +35,7 @@ all:
 
 @pytest.fixture
 def layered(tmp_path: Path) -> Inventory:
-    return load_inventory(write(tmp_path, "inv.yml", PRECEDENCE_YAML))
+    return load_text(tmp_path, "inv.yml", PRECEDENCE_YAML)
 
 
 def test_child_group_vars_override_parent_group_vars(layered: Inventory) -> None:
@@ -57,11 +57,10 @@ def test_sibling_groups_at_the_same_depth_later_alphabetically_win(layered: Inve
 
 
 def test_ansible_group_priority_outranks_alphabetical_order(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "hosts.ini",
-            """
+    inventory = load_text(
+        tmp_path,
+        "hosts.ini",
+        """
             [alpha]
             h1
             [zulu]
@@ -72,15 +71,12 @@ def test_ansible_group_priority_outranks_alphabetical_order(tmp_path: Path) -> N
             [zulu:vars]
             sibling=zulu
             """,
-        )
     )
     assert inventory.hosts["h1"].vars["sibling"] == "alpha"
 
 
 def test_host_defined_twice_accumulates_vars_later_wins(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(tmp_path, "hosts.ini", "[a]\nh1 x=1 y=1\n[b]\nh1 y=2\n"),
-    )
+    inventory = load_text(tmp_path, "hosts.ini", "[a]\nh1 x=1 y=1\n[b]\nh1 y=2\n")
     assert inventory.hosts["h1"].vars == {"x": 1, "y": 2}
 
 
@@ -123,17 +119,15 @@ def test_readiness_profile_is_deep_merged_across_levels(tmp_path: Path) -> None:
 
 
 def test_other_dict_vars_are_replaced_not_merged(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "inv.yml",
-            """
+    inventory = load_text(
+        tmp_path,
+        "inv.yml",
+        """
             all:
               vars: {settings: {a: 1, b: 2}}
               hosts:
                 h1: {settings: {a: 9}}
             """,
-        )
     )
     assert inventory.hosts["h1"].vars["settings"] == {"a": 9}
 
@@ -143,19 +137,15 @@ def test_profile_vars_are_empty_without_readiness(fleet: Inventory) -> None:
 
 
 def test_merged_profiles_are_not_shared_between_hosts(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "inv.yml",
-            "all:\n  vars: {readiness: {required_env: [a]}}\n  hosts: {h1: , h2: }\n",
-        )
+    inventory = load_text(
+        tmp_path,
+        "inv.yml",
+        "all:\n  vars: {readiness: {required_env: [a]}}\n  hosts: {h1: , h2: }\n",
     )
     inventory.hosts["h1"].profile_vars["required_env"].append("b")
     assert inventory.hosts["h2"].profile_vars == {"required_env": ["a"]}
 
 
 def test_empty_readiness_key_means_no_profile(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(tmp_path, "inv.yml", "all:\n  hosts:\n    h1: {readiness: }\n")
-    )
+    inventory = load_text(tmp_path, "inv.yml", "all:\n  hosts:\n    h1: {readiness: }\n")
     assert inventory.hosts["h1"].profile_vars == {}

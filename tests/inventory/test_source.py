@@ -6,7 +6,7 @@ from pathlib import Path
 
 from readiness.inventory import load_inventory
 
-from .helpers import write
+from .helpers import load_text, write
 
 # --------------------------------------------------------------------------- substitution
 
@@ -38,12 +38,10 @@ def test_inventory_dir_in_ini_and_group_vars_files(tmp_path: Path) -> None:
 
 
 def test_other_templates_are_left_verbatim(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "inv.yml",
-            "all:\n  hosts:\n    h1: {home: '{{ ansible_env.HOME }}', x: '{{ lookup(\"pipe\", \"id\") }}'}\n",
-        )
+    inventory = load_text(
+        tmp_path,
+        "inv.yml",
+        "all:\n  hosts:\n    h1: {home: '{{ ansible_env.HOME }}', x: '{{ lookup(\"pipe\", \"id\") }}'}\n",
     )
     assert inventory.hosts["h1"].vars["home"] == "{{ ansible_env.HOME }}"
     assert inventory.hosts["h1"].vars["x"] == '{{ lookup("pipe", "id") }}'
@@ -51,10 +49,8 @@ def test_other_templates_are_left_verbatim(tmp_path: Path) -> None:
 
 def test_shell_metacharacters_are_kept_verbatim_as_data(tmp_path: Path) -> None:
     payload = "$(touch pwned); `id` | rm -rf / && echo $HOME > /tmp/x"
-    yml = load_inventory(
-        write(tmp_path, "inv.yml", f"all:\n  hosts:\n    h1:\n      cmd: '{payload}'\n")
-    )
-    ini = load_inventory(write(tmp_path, "hosts.ini", f'h1 cmd="{payload}" bare=$(id);ls glob=*\n'))
+    yml = load_text(tmp_path, "inv.yml", f"all:\n  hosts:\n    h1:\n      cmd: '{payload}'\n")
+    ini = load_text(tmp_path, "hosts.ini", f'h1 cmd="{payload}" bare=$(id);ls glob=*\n')
     assert yml.hosts["h1"].vars["cmd"] == payload
     assert ini.hosts["h1"].vars["cmd"] == payload
     assert ini.hosts["h1"].vars["bare"] == "$(id);ls"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from readiness.inventory import Group, Inventory, load_inventory
+from readiness.inventory import Group, Inventory
 
-from .helpers import write
+from .helpers import load_text
 
 # --------------------------------------------------------------------------- YAML format
 
@@ -52,17 +52,15 @@ def test_host_source_points_at_first_definition(fleet: Inventory) -> None:
 
 
 def test_yaml_host_ranges_and_ports_expand(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "inv.yaml",
-            """
+    inventory = load_text(
+        tmp_path,
+        "inv.yaml",
+        """
             web:
               hosts:
                 "web[01:03]:2222":
                 node-[a:c]:
             """,
-        )
     )
     assert list(inventory.hosts) == ["web01", "web02", "web03", "node-a", "node-b", "node-c"]
     assert inventory.hosts["web02"].port == 2222
@@ -70,11 +68,10 @@ def test_yaml_host_ranges_and_ports_expand(tmp_path: Path) -> None:
 
 
 def test_readiness_spellings_win_over_ansible_spellings(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(
-            tmp_path,
-            "inv.yml",
-            """
+    inventory = load_text(
+        tmp_path,
+        "inv.yml",
+        """
             all:
               hosts:
                 app:
@@ -86,7 +83,6 @@ def test_readiness_spellings_win_over_ansible_spellings(tmp_path: Path) -> None:
                   readiness_user: audit
                   readiness_ssh_private_key_file: ~/.ssh/audit_ed25519
             """,
-        )
     )
     app = inventory.hosts["app"]
     assert (app.address, app.port, app.user) == ("10.9.9.9", 2022, "audit")
@@ -95,8 +91,8 @@ def test_readiness_spellings_win_over_ansible_spellings(tmp_path: Path) -> None:
 
 
 def test_ansible_private_key_file_is_expanded(tmp_path: Path) -> None:
-    inventory = load_inventory(
-        write(tmp_path, "hosts.ini", "app ansible_ssh_private_key_file=~/.ssh/id_ed25519\n")
+    inventory = load_text(
+        tmp_path, "hosts.ini", "app ansible_ssh_private_key_file=~/.ssh/id_ed25519\n"
     )
     assert inventory.hosts["app"].key_file == str(Path.home() / ".ssh" / "id_ed25519")
 

@@ -25,6 +25,7 @@ from readiness.checks._common import parse_dsn
 from readiness.checks._postgres import NO_PASSFILE, Target, clean_env, connect_args
 from readiness.model import Status
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory
 from tests.services.fakepg import FakePostgres
 from tests.services.postgres import PgCluster, Role, free_port
 
@@ -119,10 +120,7 @@ def test_the_command_line_audit_sends_no_controller_password(
     """Through the command a user types, with the controller's credentials in its env."""
     root = app_tree(settings=settings_with(f"postgresql://app@127.0.0.1:{fake_postgres.port}/app"))
     inv = tmp_path / "inv.yml"
-    inv.write_text(
-        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
-        f"      readiness:\n        app_root: {root}\n"
-    )
+    local_inventory(inv, root)
     res = subprocess.run(
         [str(BIN / "readiness"), "validate", "-i", str(inv), "-c", CHECK, "--format", "json"],
         capture_output=True,

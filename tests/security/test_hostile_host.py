@@ -24,6 +24,7 @@ from readiness import applier
 from readiness.model import Status
 from readiness.probe import op_run_as_owner
 from tests.services.apps import audit_local, one, write_app
+from tests.services.cli import local_inventory, run_cli
 from tests.services.gitrepos import git, make_repo
 
 from .hostile import (
@@ -711,23 +712,11 @@ def test_the_dry_run_diff_masks_secret_literals_like_validate(tmp_path: Path) ->
     """Through the command a user types: `invoke remediate` (dry run) and `invoke validate`."""
     root = _app_with_planted_secrets(tmp_path / "app")
     inv = tmp_path / "inv.yml"
-    inv.write_text(
-        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
-        f"      readiness:\n        app_root: {root}\n"
-    )
-    repo = Path(__file__).resolve().parents[2]
+    local_inventory(inv, root)
 
     def invoke(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(repo / ".venv" / "bin" / "invoke"), *args, "-i", str(inv), "--hosts", "local"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "HOME": str(tmp_path)},
-            check=False,
-        )
+        home = {**os.environ, "HOME": str(tmp_path)}
+        return run_cli(*args, "-i", str(inv), "--hosts", "local", tool="invoke", env=home)
 
     dry = invoke("remediate", "-c", "error_handling")
     assert dry.returncode == 0, dry.stderr
@@ -751,25 +740,16 @@ def test_the_audit_log_records_the_real_uid_in_its_fixed_default_place(tmp_path:
 
     root = write_app(tmp_path / "app")
     inv = tmp_path / "inv.yml"
-    inv.write_text(
-        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
-        f"      readiness:\n        app_root: {root}\n"
-    )
+    local_inventory(inv, root)
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    repo = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
     env.update(HOME=str(tmp_path / "home"), LOGNAME="mallory", USER="mallory")
-    argv = [str(repo / ".venv" / "bin" / "readiness"), "remediate", "-i", str(inv)]
-    res = subprocess.run(
-        [*argv, "--hosts", "local", "-c", "documentation", "--apply", "--yes"],
+    res = run_cli(
+        *("remediate", "-i", str(inv), "--hosts", "local", "-c", "documentation"),
+        *("--apply", "--yes"),
         cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
         env=env,
-        check=False,
     )
     assert res.returncode in (0, 1), res.stderr
     log = tmp_path / "home" / ".local" / "state" / "readiness" / "remediation-audit.jsonl"

@@ -191,8 +191,9 @@ def _key(tmp_path: Path, i: int) -> Path:
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A real ssh-agent (foreground, its own socket); the environment that points at it."""
+def agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A real ssh-agent (foreground, its own socket), found through SSH_AUTH_SOCK as ssh
+    finds it; yields that environment (for ``ssh-add``)."""
     if shutil.which("ssh-agent") is None:
         pytest.fail("ssh-agent not found: apt-get install openssh-client (see .ci/run)")
     sock_dir = Path(tempfile.mkdtemp(prefix="agent-"))
@@ -208,6 +209,7 @@ def agent(tmp_path: Path) -> Iterator[dict[str, str]]:
         while not sock.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert sock.exists(), "ssh-agent did not create its socket"
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         yield {"SSH_AUTH_SOCK": str(sock)}
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -225,6 +227,20 @@ def _with_key(fleet: LoopbackFleet, tmp_path: Path, key: Path) -> str:
     return str(path)
 
 
+def _audit_with_encrypted_key(
+    fleet: LoopbackFleet, tmp_path: Path, ssh_options: Options
+) -> tuple[FleetReport, Path]:
+    """Audit the first host with a passphrase-protected copy of the fleet's client key."""
+    encrypted = _encrypted_copy(fleet, tmp_path)
+    report = validate(
+        fleet.hosts[0].name,
+        CHECKS,
+        inventory=_with_key(fleet, tmp_path, encrypted),
+        options=ssh_options(),
+    )
+    return report, encrypted
+
+
 def _encrypted_copy(fleet: LoopbackFleet, tmp_path: Path) -> Path:
     copy = tmp_path / "encrypted_key"
     shutil.copy(fleet.client_key, copy)
@@ -240,11 +256,7 @@ def _encrypted_copy(fleet: LoopbackFleet, tmp_path: Path) -> Path:
 
 
 def test_an_encrypted_key_is_used_through_the_running_ssh_agent(
-    tmp_path: Path,
-    ssh_fleet: LoopbackFleet,
-    ssh_options: Options,
-    agent: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options, agent: dict[str, str]
 ) -> None:
     subprocess.run(
         ["ssh-add", "-q", str(ssh_fleet.client_key)],
@@ -253,34 +265,14 @@ def test_an_encrypted_key_is_used_through_the_running_ssh_agent(
         timeout=30,
         capture_output=True,
     )
-    for key, value in agent.items():
-        monkeypatch.setenv(key, value)
-    encrypted = _encrypted_copy(ssh_fleet, tmp_path)
-    report = validate(
-        ssh_fleet.hosts[0].name,
-        CHECKS,
-        inventory=_with_key(ssh_fleet, tmp_path, encrypted),
-        options=ssh_options(),
-    )
+    report, _ = _audit_with_encrypted_key(ssh_fleet, tmp_path, ssh_options)
     assert _reached(report), report.hosts[0].reason
 
 
 def test_an_encrypted_key_with_an_agent_that_lacks_it_is_a_clear_per_host_reason(
-    tmp_path: Path,
-    ssh_fleet: LoopbackFleet,
-    ssh_options: Options,
-    agent: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options, agent: dict[str, str]
 ) -> None:
-    for key, value in agent.items():
-        monkeypatch.setenv(key, value)
-    encrypted = _encrypted_copy(ssh_fleet, tmp_path)
-    report = validate(
-        ssh_fleet.hosts[0].name,
-        CHECKS,
-        inventory=_with_key(ssh_fleet, tmp_path, encrypted),
-        options=ssh_options(),
-    )
+    report, encrypted = _audit_with_encrypted_key(ssh_fleet, tmp_path, ssh_options)
     reason = report.hosts[0].reason or ""
     assert report.hosts[0].status is Status.UNREACHABLE
     assert f"private key {encrypted} is encrypted" in reason
@@ -292,13 +284,7 @@ def test_an_encrypted_key_without_an_agent_says_to_load_it(
     tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    encrypted = _encrypted_copy(ssh_fleet, tmp_path)
-    report = validate(
-        ssh_fleet.hosts[0].name,
-        CHECKS,
-        inventory=_with_key(ssh_fleet, tmp_path, encrypted),
-        options=ssh_options(),
-    )
+    report, encrypted = _audit_with_encrypted_key(ssh_fleet, tmp_path, ssh_options)
     reason = report.hosts[0].reason or ""
     assert report.hosts[0].status is Status.UNREACHABLE
     assert f"private key {encrypted} is encrypted (passphrase-protected)" in reason
