@@ -29,10 +29,12 @@ from .transport import Transport
 
 __all__ = [
     "BenchResult",
+    "DelayProxy",
     "HostileResult",
     "Phase",
     "format_hostile",
     "format_result",
+    "measure_round_trips",
     "run_bench",
     "run_hostile_bench",
     "write_bench_app",
@@ -135,6 +137,7 @@ class BenchResult:
     reference: list[Phase] = field(default_factory=list)  # Ansible raw / command
     reference_note: str = ""
     load: tuple[tuple[float, float, float], tuple[float, float, float]] = ((0, 0, 0), (0, 0, 0))
+    round_trips: RoundTrips | None = None
 
     @property
     def ratio(self) -> float:
@@ -215,6 +218,7 @@ def run_bench(
     command_timeout: float = 60.0,
     apps: Sequence[str] = APPS,
     ansible: bool = True,
+    delay_ms: float = 25.0,
 ) -> BenchResult:
     """Start ``n`` sshd hosts, measure the floor and each app's suite ``rounds`` times, the
     recording and every report format, then Ansible's raw and command modules once (when
@@ -240,6 +244,11 @@ def run_bench(
             startup=startup,
             apps=apps,
         )
+        if delay_ms > 0:
+            headline = "example" if "example" in apps else apps[0]
+            result.round_trips = measure_round_trips(
+                fleet, _app_inventory(fleet, headline), delay_s=delay_ms / 1000
+            )
         if ansible:
             result.reference, result.reference_note = _ansible_rows(fleet, forks)
         result.load = (load_before, os.getloadavg())
@@ -455,6 +464,15 @@ def format_result(res: BenchResult) -> str:
         lines.append(f"reference: {res.reference_note}")
     for app in res.apps:
         lines.append(f"suite:{app}/floor wall ratio (best of each): {res.ratio_of(app):.2f}")
+    rt = res.round_trips
+    if rt is not None:
+        lines.append(
+            f"round trips per host with {rt.delay_s * 1000:g} ms added each way "
+            f"({rt.hosts} hosts, one at a time): floor {rt.floor:.1f}, "
+            f"suite:{_headline(res)} {rt.suite:.1f} (+{rt.suite - rt.floor:.1f}); per host "
+            f"floor {rt.floor_s * 1000:.0f} -> {rt.floor_delayed_s * 1000:.0f} ms, suite "
+            f"{rt.suite_s * 1000:.0f} -> {rt.suite_delayed_s * 1000:.0f} ms"
+        )
     for ref in res.reference:
         lines.append(
             f"{ref.name} / suite:{_headline(res)} wall: {ref.wall_s / max(1e-9, min(p.wall_s for p in res.suite)):.1f}x"
@@ -464,6 +482,207 @@ def format_result(res: BenchResult) -> str:
 
 def _headline(res: BenchResult) -> str:
     return "example" if "example" in res.apps else next(iter(res.apps), "minimal")
+
+
+# --- round trips: a delay proxy in front of each host ----------------------------------------
+
+
+class DelayProxy:
+    """A loopback TCP proxy that holds every byte ``delay_s`` in each direction (so one
+    round trip costs ``2 * delay_s`` more), one listener per host on that host's own
+    loopback address. Bounded: at most ``max_connections`` at once, 64 KiB reads, and
+    :meth:`close` ends every thread's sockets. Loopback only: it refuses any other address.
+    """
+
+    def __init__(
+        self, targets: Sequence[tuple[str, int]], *, delay_s: float, max_connections: int = 64
+    ) -> None:
+        import socket
+        import threading
+
+        self.delay_s, self.max_connections = delay_s, max_connections
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._active = 0
+        self.listeners: list[tuple[str, int]] = []
+        for address, port in targets:
+            if not address.startswith("127."):
+                raise ValueError(f"delay proxy: {address} is not a loopback address")
+            listener = socket.socket()
+            listener.bind((address, 0))
+            listener.listen(16)
+            self._sockets.append(listener)
+            self.listeners.append((address, int(listener.getsockname()[1])))
+            threading.Thread(
+                target=self._accept, args=(listener, (address, port)), daemon=True
+            ).start()
+
+    def _accept(self, listener: Any, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        while not self._closed.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._active >= self.max_connections or self._closed.is_set():
+                    client.close()
+                    continue
+                self._active += 1
+            try:
+                upstream = socket.create_connection(target, timeout=10)
+            except OSError:
+                client.close()
+                with self._lock:
+                    self._active -= 1
+                continue
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.settimeout(None)
+            with self._lock:
+                self._sockets += [client, upstream]
+            done = threading.Event()
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst, done), daemon=True).start()
+
+    def _pipe(self, src: Any, dst: Any, done: Any) -> None:
+        """Read ``src``; each chunk is sent to ``dst`` ``delay_s`` after it arrived, in order."""
+        import queue
+        import threading
+
+        due: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+
+        def sender() -> None:
+            while True:
+                at, chunk = due.get()
+                if not chunk:
+                    break
+                wait = at - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    dst.sendall(chunk)
+                except OSError:
+                    break
+            with contextlib.suppress(OSError):
+                dst.shutdown(1)  # SHUT_WR: the other side sees the end, delayed too
+
+        writer = threading.Thread(target=sender, daemon=True)
+        writer.start()
+        while True:
+            try:
+                chunk = src.recv(65536)
+            except OSError:
+                chunk = b""
+            due.put((time.monotonic() + self.delay_s, chunk))
+            if not chunk:
+                break
+        writer.join(timeout=self.delay_s + 5)
+        if done.is_set():  # both directions ended: release the connection
+            with self._lock:
+                self._active -= 1
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.close()
+        done.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+@dataclass
+class RoundTrips:
+    """Per-host wall time with and without the delay, hosts one at a time: the extra time
+    divided by one round trip (``2 * delay``) is how many round trips a host costs."""
+
+    delay_s: float
+    hosts: int
+    floor_s: float  # per host, no delay
+    floor_delayed_s: float
+    suite_s: float
+    suite_delayed_s: float
+
+    @property
+    def floor(self) -> float:
+        return (self.floor_delayed_s - self.floor_s) / (2 * self.delay_s)
+
+    @property
+    def suite(self) -> float:
+        return (self.suite_delayed_s - self.suite_s) / (2 * self.delay_s)
+
+
+def measure_round_trips(
+    fleet: LoopbackFleet, inventory: Path, *, delay_s: float = 0.025, hosts: int = 4
+) -> RoundTrips:
+    """Floor and suite on ``hosts`` hosts, one at a time (forks 1), straight and through a
+    :class:`DelayProxy` adding ``delay_s`` each way; best of two passes each."""
+    from .api import validate
+
+    chosen = fleet.hosts[: max(1, min(hosts, len(fleet.hosts)))]
+    proxy = DelayProxy([(h.address, h.port) for h in chosen], delay_s=delay_s)
+    try:
+        known = fleet.root / "known_hosts.delayed"
+        known.write_text(
+            "".join(
+                f"[{addr}]:{port} {h.host_key_line}\n"
+                for h, (addr, port) in zip(chosen, proxy.listeners, strict=True)
+            )
+        )
+        ports = {h.name: port for h, (_addr, port) in zip(chosen, proxy.listeners, strict=True)}
+        delayed = fleet.write_inventory(
+            fleet.root / "inventory-delayed.yml",
+            host_vars=lambda h: {"ansible_port": ports.get(h.name, h.port)},
+        )
+        names = [h.name for h in chosen]
+
+        def per_host(inv: Path, known_hosts: Path, what: str) -> float:
+            options = RunOptions(
+                forks=1,
+                known_hosts=str(known_hosts),
+                ssh_config="",
+                connect_timeout=10.0,
+                command_timeout=60.0,
+                progress=False,
+                quiet=True,
+            )
+            hosts_ = [h for h in load_inventory(inv).select("fleet") if h.name in names]
+            best = float("inf")
+            for _ in range(2):
+                t0 = time.perf_counter()
+                if what == "floor":
+                    _floor(hosts_, options)
+                else:
+                    validate(hosts_, None, options=options, connector=SshConnector(options))
+                best = min(best, time.perf_counter() - t0)
+            return best / len(hosts_)
+
+        return RoundTrips(
+            delay_s,
+            len(chosen),
+            per_host(fleet.inventory, fleet.known_hosts, "floor"),
+            per_host(delayed, known, "floor"),
+            per_host(inventory, fleet.known_hosts, "suite"),
+            per_host(_delayed_app_inventory(fleet, inventory, ports), known, "suite"),
+        )
+    finally:
+        proxy.close()
+
+
+def _delayed_app_inventory(fleet: LoopbackFleet, inventory: Path, ports: dict[str, int]) -> Path:
+    data = yaml.safe_load(inventory.read_text())
+    for name, entry in data["all"]["children"]["fleet"]["hosts"].items():
+        entry["ansible_port"] = ports.get(name, entry["ansible_port"])
+    target = inventory.with_name(inventory.stem + "-delayed.yml")
+    target.write_text(yaml.safe_dump(data, sort_keys=False))
+    return target
 
 
 # --- hostile fleet ---------------------------------------------------------------------------

@@ -311,14 +311,16 @@ class ProbeSession:
         try:
             if self._session is not None and not self._session.alive:
                 self.close()
+            pending = stdin
             if self._session is None and more:
                 python = sys.executable if self.transport.is_local else "python3"
-                self._session = start(
-                    bootstrap_argv(python=python, sudo=self.sudo), timeout=timeout
-                )  # type: ignore[misc]
+                argv = bootstrap_argv(python=python, sudo=self.sudo)
+                # The first request travels with the exec (no round trip to wait for it).
+                self._session = start(argv, timeout=timeout, stdin=stdin)  # type: ignore[misc]
+                pending = b""
             if self._session is not None:
                 raw = self._session.exchange(
-                    stdin, until=FrameEnd(), timeout=timeout, max_output=self.max_output
+                    pending, until=FrameEnd(), timeout=timeout, max_output=self.max_output
                 )
                 if not (raw.running and more):
                     self.close()  # it exited, or exits now: this was the last round

@@ -777,6 +777,24 @@ def request_raw_pty(chan: paramiko.Channel) -> None:
     chan._wait_for_event()  # type: ignore[attr-defined]
 
 
+def exec_with_input(chan: paramiko.Channel, command: str, stdin: bytes) -> None:
+    """``chan.exec_command(command)`` then ``chan.sendall(stdin)``, without waiting for the
+    server's reply to the exec before sending the input: the server handles a channel's
+    messages in order, so the command has started when its input arrives, and a host costs
+    one round trip less (docs/performance.md). A refused exec still raises."""
+    m = paramiko.Message()
+    m.add_byte(cMSG_CHANNEL_REQUEST)
+    m.add_int(chan.remote_chanid)
+    m.add_string("exec")
+    m.add_boolean(True)
+    m.add_string(command)
+    chan._event_pending()  # type: ignore[attr-defined]
+    chan.transport._send_user_message(m)  # type: ignore[union-attr]
+    if stdin:
+        chan.sendall(stdin)
+    chan._wait_for_event()  # type: ignore[attr-defined]
+
+
 class SshTransport:
     """Runs argv on one host over its single open connection (one channel per command).
 
@@ -863,9 +881,10 @@ class SshTransport:
         finally:
             chan.close()  # on a pty: the remote session is hung up, whatever it was doing
 
-    def start(self, argv: Sequence[str], *, timeout: float) -> SshSession:
+    def start(self, argv: Sequence[str], *, timeout: float, stdin: bytes = b"") -> SshSession:
         """One remote process (one command, on a raw pty) for several requests: the
-        probe's rounds. Closing the session hangs its pty up, as :meth:`run` does."""
+        probe's rounds; ``stdin`` (the first request) goes with the exec. Closing the
+        session hangs its pty up, as :meth:`run` does."""
         deadline = time.monotonic() + timeout
         transport = self.conn.transport
         if transport is None or not transport.is_active():
@@ -874,7 +893,7 @@ class SshTransport:
         chan = self._session(transport, deadline)
         try:
             chan.settimeout(max(0.1, deadline - time.monotonic()))
-            chan.exec_command(shlex.join(argv))
+            exec_with_input(chan, shlex.join(argv), stdin)  # the first request: no wait
         except (TimeoutError, paramiko.SSHException, EOFError, OSError) as exc:
             chan.close()
             raise TransportError(f"command failed to start on {self.target.name}: {exc}") from None
@@ -916,9 +935,7 @@ class SshTransport:
     ) -> CommandResult:
         try:
             chan.settimeout(max(0.1, deadline - time.monotonic()))
-            chan.exec_command(command)
-            if stdin:
-                chan.sendall(stdin)
+            exec_with_input(chan, command, stdin)
             if not self.pty:  # a terminal has no end of input: the bootstrap counts bytes
                 chan.shutdown_write()
         except TimeoutError:

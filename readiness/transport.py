@@ -90,7 +90,7 @@ Reach = Callable[[str, int], tuple[str, int]]
 class Transport(Protocol):
     """Runs commands on one host. Implementations must honour timeout and max_output.
 
-    Optionally, ``start(argv, *, timeout) -> Session`` starts one process that answers
+    Optionally, ``start(argv, *, timeout, stdin) -> Session`` starts one process that answers
     several requests (the probe's rounds: one command per host); callers fall back to
     :meth:`run` per request without it. Optionally, ``tunnel(host, port) -> (host, port)`` makes a service that the host
     reaches at ``host:port`` reachable from the controller (see :func:`reach_through`);
@@ -197,8 +197,9 @@ class LocalTransport:
             truncated=truncated,
         )
 
-    def start(self, argv: Sequence[str], *, timeout: float) -> LocalSession:
-        """One local process for several requests (see :class:`Session`)."""
+    def start(self, argv: Sequence[str], *, timeout: float, stdin: bytes = b"") -> LocalSession:
+        """One local process for several requests (see :class:`Session`); ``stdin`` is
+        its first request."""
         with self._lock:
             if self._closed:
                 raise TransportError("local transport is closed")
@@ -210,7 +211,9 @@ class LocalTransport:
                 start_new_session=True,
             )
             self._running.add(proc)
-        return LocalSession(proc, lambda: self._forget(proc))
+        session = LocalSession(proc, lambda: self._forget(proc))
+        session.send(stdin)
+        return session
 
     def _forget(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
@@ -238,6 +241,15 @@ class LocalSession:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def send(self, data: bytes) -> None:
+        if not data or self.proc.stdin is None:
+            return
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # it has exited: what it wrote and its exit code say why
+
     def exchange(
         self,
         stdin: bytes,
@@ -251,13 +263,9 @@ class LocalSession:
         started = time.monotonic()
         deadline = started + timeout
         proc = self.proc
-        if proc.stdin is None or proc.stdout is None or proc.stderr is None:
+        if proc.stdout is None or proc.stderr is None:
             raise TransportError("local session has no pipes")
-        try:
-            proc.stdin.write(stdin)
-            proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass  # it has exited: what it wrote and its exit code say why
+        self.send(stdin)
         out: list[bytes] = []
         err: list[bytes] = []
         n_out, state, complete = 0, "", False

@@ -29,7 +29,7 @@ def test_the_example_app_writer_copies_the_bundled_deployment(tmp_path: Path) ->
 
 
 def test_both_apps_cost_one_connection_and_one_command_per_host() -> None:
-    res = run_bench(3, rounds=1, ansible=False)
+    res = run_bench(3, rounds=1, ansible=False, delay_ms=0)
     assert set(res.apps) == {"minimal", "example"}
     assert res.suite is res.apps["example"]  # the bundled example is the headline
     names = [f"h{i:04d}" for i in range(3)]
@@ -67,3 +67,49 @@ def test_invoke_bench_reports_both_apps_and_the_ansible_reference_rows(tmp_path:
     assert "suite:example/floor wall ratio" in res.stdout
     assert "ansible raw / suite:example wall" in res.stdout
     assert "not installed" not in res.stdout  # ansible-core is a dev dependency: CI has it
+
+
+def test_the_delay_proxy_holds_bytes_both_ways_in_order_and_only_on_loopback() -> None:
+    import socket
+    import threading
+    import time
+
+    from readiness.bench import DelayProxy
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def echo() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(4096):
+                conn.sendall(data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    proxy = DelayProxy([("127.0.0.1", server.getsockname()[1])], delay_s=0.05)
+    try:
+        with socket.create_connection(proxy.listeners[0], timeout=5) as client:
+            t0 = time.monotonic()
+            client.sendall(b"one ")
+            client.sendall(b"two")
+            got = b""
+            while len(got) < 7:
+                got += client.recv(4096)
+            elapsed = time.monotonic() - t0
+        assert got == b"one two"
+        assert elapsed >= 0.1  # 50 ms there, 50 ms back
+    finally:
+        proxy.close()
+        server.close()
+    with pytest.raises(ValueError, match="loopback"):
+        DelayProxy([("10.0.0.1", 22)], delay_s=0.01)
+
+
+def test_round_trips_are_measured_against_the_floor_through_the_proxy() -> None:
+    res = run_bench(1, rounds=1, ansible=False, apps=("example",), delay_ms=10)
+    rt = res.round_trips
+    assert rt is not None and rt.hosts == 1
+    assert rt.floor_delayed_s > rt.floor_s and rt.suite_delayed_s > rt.suite_s
+    assert rt.floor > 2  # TCP, key exchange, authentication, session, exec: several
+    assert "round trips per host with 10 ms added each way" in format_result(res)

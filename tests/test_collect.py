@@ -62,9 +62,9 @@ def test_a_local_probe_session_answers_two_rounds_from_one_process(tmp_path: Pat
     started: list[object] = []
     real_start = transport.start
 
-    def counting_start(argv: list[str], *, timeout: float) -> object:
+    def counting_start(argv: list[str], *, timeout: float, stdin: bytes = b"") -> object:
         started.append(argv)
-        return real_start(argv, timeout=timeout)
+        return real_start(argv, timeout=timeout, stdin=stdin)
 
     transport.start = counting_start  # type: ignore[method-assign,assignment]
     with ProbeSession(transport, timeout_s=10) as probe:
