@@ -26,6 +26,12 @@ def bench_role(pg_cluster: PgCluster) -> Role:
 
 
 @pytest.fixture
+def dsn(pg_cluster: PgCluster, bench_role: Role, bench_db: str) -> str:
+    """The bench role's URL of its fresh database (password included: the check masks it)."""
+    return pg_cluster.dsn(bench_role.name, bench_role.password, bench_db)
+
+
+@pytest.fixture
 def bench_db(pg_cluster: PgCluster, bench_role: Role) -> Iterator[str]:
     """A fresh database with one small table the role owns."""
     name = f"bench_{uuid.uuid4().hex[:10]}"
@@ -69,13 +75,11 @@ def rows(result: CheckResult) -> dict[str, Mapping[str, Any]]:
 
 
 def test_a_fast_representative_query_is_ready_with_its_latencies(
-    pg_cluster: PgCluster,
+    dsn: str,
     bench_role: Role,
-    bench_db: str,
     app_tree: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
-    dsn = pg_cluster.dsn(bench_role.name, bench_role.password, bench_db)
     config = {
         "queries": [{"name": "recent", "sql": "SELECT * FROM runs ORDER BY id DESC LIMIT 10"}],
         "repetitions": 15,
@@ -91,13 +95,10 @@ def test_a_fast_representative_query_is_ready_with_its_latencies(
 
 
 def test_a_slow_query_over_a_tight_threshold_is_degraded(
-    pg_cluster: PgCluster,
-    bench_role: Role,
-    bench_db: str,
+    dsn: str,
     app_tree: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
-    dsn = pg_cluster.dsn(bench_role.name, bench_role.password, bench_db)
     config = {"queries": [{"name": "sleepy", "sql": "SELECT pg_sleep(0.2)"}], "repetitions": 3}
     r = run(app_tree, tmp_path, dsn, config, thresholds={"db_query_p95_ms": 100.0})
     assert r.status is Status.DEGRADED
@@ -108,13 +109,12 @@ def test_a_slow_query_over_a_tight_threshold_is_degraded(
 
 
 def test_the_session_is_read_only_and_a_write_is_refused_not_executed(
-    pg_cluster: PgCluster,
-    bench_role: Role,
+    dsn: str,
     bench_db: str,
+    pg_cluster: PgCluster,
     app_tree: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
-    dsn = pg_cluster.dsn(bench_role.name, bench_role.password, bench_db)
     config = {
         "queries": [
             {"name": "write", "sql": "INSERT INTO runs VALUES (1000, 'x')"},
@@ -132,13 +132,10 @@ def test_the_session_is_read_only_and_a_write_is_refused_not_executed(
 
 
 def test_the_statement_timeout_and_the_time_cap_bound_a_runaway_query(
-    pg_cluster: PgCluster,
-    bench_role: Role,
-    bench_db: str,
+    dsn: str,
     app_tree: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
-    dsn = pg_cluster.dsn(bench_role.name, bench_role.password, bench_db)
     config = {
         "queries": [{"name": "runaway", "sql": "SELECT pg_sleep(30)"}],
         "repetitions": 100,

@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,30 @@ def app_db(pg_cluster: PgCluster, app_role: Role) -> Iterator[str]:
     pg_cluster.admin(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@dataclass(frozen=True)
+class AppDb:
+    """The app's database for one test: its cluster, the owning role and the name."""
+
+    cluster: PgCluster
+    role: Role
+    name: str
+
+    @property
+    def dsn(self) -> str:
+        return self.cluster.dsn(self.role.name, self.role.password, self.name)
+
+    def run(self, *statements: str) -> None:
+        run_as(self.cluster, self.name, self.role.name, *statements)
+
+    def alembic_at(self, *heads: str) -> None:
+        alembic_schema(self.cluster, self.name, self.role.name, *heads)
+
+
+@pytest.fixture
+def db(pg_cluster: PgCluster, app_role: Role, app_db: str) -> AppDb:
+    return AppDb(pg_cluster, app_role, app_db)
+
+
 def run_as(cluster: PgCluster, db: str, role: str | None, *statements: str) -> None:
     """Run setup SQL in ``db`` as ``role`` (so the role owns what it creates)."""
     with psycopg.connect(
@@ -115,15 +140,15 @@ def closed_port() -> int:
 
 
 def test_good_dsn_with_every_alembic_revision_applied_is_ready(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    alembic_schema(pg_cluster, app_db, app_role.name, REV2)
-    dsn = pg_cluster.dsn(app_role.name, app_role.password, app_db)
+    db.alembic_at(REV2)
+    dsn = db.dsn
     result = audit(app_tree, dsn=dsn, files=ALEMBIC_SCRIPTS)
     assert result.status is Status.READY, result
     d = result.details
     assert d["connection"]["connected"] is True
-    assert d["connection"]["role"] == app_role.name
+    assert d["connection"]["role"] == db.role.name
     assert d["database"]["source"] == "database.url (settings file)"
     assert d["privileges"]["database"]["CONNECT"] is True
     assert d["privileges"]["schema"] == {
@@ -136,31 +161,31 @@ def test_good_dsn_with_every_alembic_revision_applied_is_ready(
     assert d["migrations"]["style"] == "alembic"
     assert d["migrations"]["table"] == "public.alembic_version"
     assert d["migrations"]["pending"] == []
-    assert app_role.password not in json.dumps(result.to_dict())
+    assert db.role.password not in json.dumps(result.to_dict())
 
 
 def test_the_check_never_writes_and_runs_in_a_read_only_transaction(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
     """The role owns everything (it could write), yet nothing changes and the session is read-only."""
-    alembic_schema(pg_cluster, app_db, app_role.name, REV1)
-    run_as(pg_cluster, app_db, app_role.name, "INSERT INTO workflows VALUES (1, 'a'), (2, 'b')")
+    db.alembic_at(REV1)
+    db.run("INSERT INTO workflows VALUES (1, 'a'), (2, 'b')")
     snapshot = (
         "SELECT (SELECT count(*) FROM workflows), (SELECT array_agg(version_num) FROM alembic_version),"
         " (SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace)"
     )
-    before = pg_cluster.admin(snapshot, db=app_db)
+    before = db.cluster.admin(snapshot, db=db.name)
     result = audit(
         app_tree,
-        dsn=pg_cluster.dsn(app_role.name, app_role.password, app_db),
+        dsn=db.dsn,
         files=ALEMBIC_SCRIPTS,
     )
     assert result.status is Status.NOT_READY  # REV2 pending: nothing was "fixed" behind our back
     assert result.details["connection"]["transaction_read_only"] == "on"
-    assert pg_cluster.admin(snapshot, db=app_db) == before
+    assert db.cluster.admin(snapshot, db=db.name) == before
     left = None
     for _ in range(50):  # a closed backend leaves pg_stat_activity asynchronously
-        left = pg_cluster.admin(
+        left = db.cluster.admin(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readiness'"
         )
         if left == [(0,)]:
@@ -170,10 +195,10 @@ def test_the_check_never_writes_and_runs_in_a_read_only_transaction(
 
 
 def test_env_variable_overrides_the_settings_database_url(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    alembic_schema(pg_cluster, app_db, app_role.name, REV2)
-    good = pg_cluster.dsn(app_role.name, app_role.password, app_db)
+    db.alembic_at(REV2)
+    good = db.dsn
     result = audit(
         app_tree,
         dsn=f"postgresql://nobody:nothing@127.0.0.1:{closed_port()}/nowhere",
@@ -185,10 +210,10 @@ def test_env_variable_overrides_the_settings_database_url(
 
 
 def test_otel_storage_connection_string_is_the_fallback(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    alembic_schema(pg_cluster, app_db, app_role.name, REV2)
-    dsn = pg_cluster.dsn(app_role.name, app_role.password, app_db)
+    db.alembic_at(REV2)
+    dsn = db.dsn
     result = audit(
         app_tree, settings={"otel_storage": {"connection_string": dsn}}, files=ALEMBIC_SCRIPTS
     )
@@ -197,35 +222,35 @@ def test_otel_storage_connection_string_is_the_fallback(
 
 
 def test_profile_database_dsn_wins_over_the_app_settings(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    alembic_schema(pg_cluster, app_db, app_role.name, REV2)
+    db.alembic_at(REV2)
     result = audit(
         app_tree,
-        dsn=pg_cluster.dsn(app_role.name, app_role.password, "not_this_one"),
+        dsn=db.cluster.dsn(db.role.name, db.role.password, "not_this_one"),
         files=ALEMBIC_SCRIPTS,
-        profile={"database_dsn": pg_cluster.dsn(app_role.name, app_role.password, app_db)},
+        profile={"database_dsn": db.dsn},
     )
     assert result.status is Status.READY, result
     assert result.details["database"]["source"] == "profile key database_dsn"
 
 
 def test_wrong_password_is_an_authentication_failure_that_never_leaks_the_password(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
     wrong = "Wr0ng-Zebra-Pa55phrase"
-    root = app_tree(settings=db_settings(pg_cluster.dsn(app_role.name, wrong, app_db)))
+    root = app_tree(settings=db_settings(db.cluster.dsn(db.role.name, wrong, db.name)))
     report = audit_local(root, CHECK)
     result = one(report)
     assert result.status is Status.NOT_READY
-    assert f"authentication failed for database user '{app_role.name}'" in result.message
+    assert f"authentication failed for database user '{db.role.name}'" in result.message
     assert result.details["connection"]["reason"] == "authentication"
     assert any("pg_hba.conf" in r for r in result.recommendations)
     for fmt in FORMATS:
         rendered = render(report, fmt)
         assert wrong not in rendered, fmt
         # table shortens messages; prometheus carries metrics only, no messages
-        assert app_role.name in rendered or fmt in ("table", "prometheus"), fmt
+        assert db.role.name in rendered or fmt in ("table", "prometheus"), fmt
 
 
 def test_unknown_database_is_named_with_a_createdb_recommendation(
@@ -334,12 +359,12 @@ def test_role_without_create_or_select_is_not_ready_with_grant_statements(
 
 
 def test_listed_tables_missing_from_the_schema_are_reported(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    alembic_schema(pg_cluster, app_db, app_role.name, REV2)
+    db.alembic_at(REV2)
     result = audit(
         app_tree,
-        dsn=pg_cluster.dsn(app_role.name, app_role.password, app_db),
+        dsn=db.dsn,
         files=ALEMBIC_SCRIPTS,
         profile={"database_tables": ["workflows", "workflow_runs"]},
     )
@@ -351,13 +376,11 @@ def test_listed_tables_missing_from_the_schema_are_reported(
     }
 
 
-def test_a_missing_app_schema_is_not_ready(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
-) -> None:
-    alembic_schema(pg_cluster, app_db, app_role.name, REV2)
+def test_a_missing_app_schema_is_not_ready(db: AppDb, app_tree: Callable[..., Path]) -> None:
+    db.alembic_at(REV2)
     result = audit(
         app_tree,
-        dsn=pg_cluster.dsn(app_role.name, app_role.password, app_db),
+        dsn=db.dsn,
         files=ALEMBIC_SCRIPTS,
         profile={"database_schema": "orchestration"},
     )
@@ -368,13 +391,11 @@ def test_a_missing_app_schema_is_not_ready(
 # --- migrations -----------------------------------------------------------------------------
 
 
-def test_pending_alembic_revision_is_named(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
-) -> None:
-    alembic_schema(pg_cluster, app_db, app_role.name, REV1)
+def test_pending_alembic_revision_is_named(db: AppDb, app_tree: Callable[..., Path]) -> None:
+    db.alembic_at(REV1)
     result = audit(
         app_tree,
-        dsn=pg_cluster.dsn(app_role.name, app_role.password, app_db),
+        dsn=db.dsn,
         files=ALEMBIC_SCRIPTS,
     )
     assert result.status is Status.NOT_READY
@@ -384,12 +405,12 @@ def test_pending_alembic_revision_is_named(
 
 
 def test_a_database_head_unknown_to_the_scripts_is_not_ready(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    alembic_schema(pg_cluster, app_db, app_role.name, REV3)
+    db.alembic_at(REV3)
     result = audit(
         app_tree,
-        dsn=pg_cluster.dsn(app_role.name, app_role.password, app_db),
+        dsn=db.dsn,
         files=ALEMBIC_SCRIPTS,
     )
     assert result.status is Status.NOT_READY
@@ -397,17 +418,17 @@ def test_a_database_head_unknown_to_the_scripts_is_not_ready(
 
 
 def test_merged_alembic_branches_are_all_applied_below_the_merge_head(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
     branch = dict(ALEMBIC_SCRIPTS)
     branch["migrations/versions/b1_branch.py"] = f'revision = "b1"\ndown_revision = "{REV1}"\n'
     branch["migrations/versions/m1_merge.py"] = (
         f'revision = "m1"\ndown_revision = ("{REV2}", "b1")\n'
     )
-    alembic_schema(pg_cluster, app_db, app_role.name, "m1")
-    dsn = pg_cluster.dsn(app_role.name, app_role.password, app_db)
+    db.alembic_at("m1")
+    dsn = db.dsn
     assert audit(app_tree, dsn=dsn, files=branch).status is Status.READY
-    run_as(pg_cluster, app_db, app_role.name, "UPDATE alembic_version SET version_num = 'b1'")
+    db.run("UPDATE alembic_version SET version_num = 'b1'")
     result = audit(app_tree, dsn=dsn, files=branch)
     assert result.status is Status.NOT_READY
     assert result.details["migrations"]["pending"] == [
@@ -417,39 +438,33 @@ def test_merged_alembic_branches_are_all_applied_below_the_merge_head(
 
 
 def test_schema_migrations_versions_missing_from_the_table_are_pending(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    run_as(
-        pg_cluster,
-        app_db,
-        app_role.name,
+    db.run(
         "CREATE TABLE schema_migrations (version bigint PRIMARY KEY)",
         "INSERT INTO schema_migrations VALUES (1), (2)",  # golang-migrate style: no zero padding
     )
-    dsn = pg_cluster.dsn(app_role.name, app_role.password, app_db)
+    dsn = db.dsn
     result = audit(app_tree, dsn=dsn, files=SQL_SCRIPTS)
     assert result.status is Status.NOT_READY
     assert result.message.endswith("1 pending migration(s): 0003_create_orders.sql")
     assert result.details["migrations"]["style"] == "sql"
     assert result.details["migrations"]["applied"] == ["1", "2"]
-    run_as(pg_cluster, app_db, app_role.name, "INSERT INTO schema_migrations VALUES (3)")
+    db.run("INSERT INTO schema_migrations VALUES (3)")
     assert audit(app_tree, dsn=dsn, files=SQL_SCRIPTS).status is Status.READY
 
 
 def test_a_named_migrations_table_in_the_app_schema_is_used(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    run_as(
-        pg_cluster,
-        app_db,
-        app_role.name,
+    db.run(
         "CREATE SCHEMA app",
         "CREATE TABLE app.applied (version text PRIMARY KEY)",
         "INSERT INTO app.applied VALUES ('0001'), ('0002'), ('0003')",
     )
     result = audit(
         app_tree,
-        dsn=pg_cluster.dsn(app_role.name, app_role.password, app_db),
+        dsn=db.dsn,
         files=SQL_SCRIPTS,
         profile={"migrations_table": "app.applied", "database_schema": "app"},
     )
@@ -458,20 +473,18 @@ def test_a_named_migrations_table_in_the_app_schema_is_used(
 
 
 def test_without_a_migrations_table_every_script_is_pending(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    result = audit(
-        app_tree, dsn=pg_cluster.dsn(app_role.name, app_role.password, app_db), files=SQL_SCRIPTS
-    )
+    result = audit(app_tree, dsn=db.dsn, files=SQL_SCRIPTS)
     assert result.status is Status.NOT_READY
     assert "3 pending migration(s) (the database has no migrations table)" in result.message
     assert result.details["migrations"]["table"] is None
 
 
 def test_missing_migrations_dir_is_degraded_with_a_recommendation(
-    pg_cluster: PgCluster, app_role: Role, app_db: str, app_tree: Callable[..., Path]
+    db: AppDb, app_tree: Callable[..., Path]
 ) -> None:
-    result = audit(app_tree, dsn=pg_cluster.dsn(app_role.name, app_role.password, app_db))
+    result = audit(app_tree, dsn=db.dsn)
     assert result.status is Status.DEGRADED
     assert "migrations directory" in result.message
     assert "does not exist" in result.message
