@@ -348,19 +348,6 @@ class DriftFinding:
             "text": self.text,
         }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DriftFinding:
-        return cls(
-            str(data["host"]),
-            str(data["item"]),
-            str(data["kind"]),
-            bool(data["secret"]),
-            int(data.get("agree") or 0),
-            int(data.get("group") or 0),
-            data.get("value"),
-            data.get("norm"),
-        )
-
 
 def drift_across_hosts(hosts: Mapping[str, Fingerprints]) -> list[DriftFinding]:
     """Per item, the value most hosts share is the norm; every other host is named.
