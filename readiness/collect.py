@@ -7,6 +7,8 @@ behind on a host".
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import marshal
 import math
 import re
@@ -57,20 +59,22 @@ _BOOTSTRAP = (
     " os._exit(c)\n"
     "for s,c in((signal.SIGALRM,124),(signal.SIGHUP,129),(signal.SIGTERM,143),(signal.SIGPIPE,141)):"
     "signal.signal(s,lambda*a,c=c:q(c))\n"
+    "try:X=__import__('_frozen_importlib_external').MAGIC_NUMBER\n"
+    "except Exception:X=None\n"
     "b=sys.stdin.buffer;o=sys.stdout.buffer;O=sys.stdout;r=0\n"
     "while 1:\n"
     " h=b.readline().split()\n"
     " if len(h)<3:q(r)\n"
-    " n,m,d=map(int,h[:3]);signal.alarm(d)\n"
-    " s=b.read(n);sys.stdin=io.TextIOWrapper(io.BytesIO(b.read(m)))\n"
+    " n,m,d=map(int,h[:3]);k=int(h[4]) if h[4:] else 0;signal.alarm(d)\n"
+    " s=b.read(n);c=b.read(k);sys.stdin=io.TextIOWrapper(io.BytesIO(b.read(m)))\n"
     " sys.stdout=O;e=sys.stderr=io.StringIO();o.write(b'\\x1e');o.flush();r=0\n"
-    " try:exec(compile(s,'readiness-probe','exec'),dict(__name__='__main__',READINESS_CHILD_GROUPS=K))\n"
+    " try:exec(__import__('marshal').loads(c[4:]) if c[:4]==X else compile(s,'readiness-probe','exec'),dict(__name__='__main__',READINESS_CHILD_GROUPS=K))\n"
     " except SystemExit as x:r=x.code if isinstance(x.code,int) else int(x.code is not None)\n"
     " except BaseException:\n"
     "  import traceback;traceback.print_exc();r=1\n"
     " sys.stdout.flush();E=e.getvalue().encode('utf-8','replace')\n"
     " o.write(b'\\x1d%d %d\\n'%(r,len(E))+E);o.flush()\n"
-    " if h[3:]!=[b'1']:q(r)\n"
+    " if h[3:4]!=[b'1']:q(r)\n"
 )
 _START, _END = b"\x1e", b"\x1d"
 _MESSAGES_CAP = 64 * 1024  # what a failed run said: reasons quote at most 500 characters
@@ -106,16 +110,32 @@ def bootstrap_argv(*, python: str = "python3", sudo: bool = False) -> list[str]:
 
 
 def bootstrap_stdin(
-    source: bytes, payload: bytes, *, deadline_s: float, more: bool = False
+    source: bytes,
+    payload: bytes,
+    *,
+    deadline_s: float,
+    more: bool = False,
+    compiled: bool = False,
 ) -> bytes:
-    """What the bootstrap reads: header, source, then the payload (the request).
+    """What the bootstrap reads: header, source, [code], then the payload (the request).
 
     The deadline kills the host-side process even if the controller has gone away.
     ``more``: the process waits for another request after answering this one.
+    ``compiled``: the source compiled here goes along (marshal, after this Python's magic
+    number); a host whose Python has the same magic runs it instead of compiling the
+    source (~2.5 ms of host CPU per round), any other compiles the source.
     """
     deadline = max(1, math.ceil(deadline_s))
-    header = b"%d %d %d %d\n" % (len(source), len(payload), deadline, int(more))
-    return header + source + payload
+    code = compiled_source(source) if compiled else b""
+    header = b"%d %d %d %d %d\n" % (len(source), len(payload), deadline, int(more), len(code))
+    return header + source + code + payload
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_source(source: bytes) -> bytes:
+    """``MAGIC_NUMBER + marshal.dumps(compile(source))``, once per distinct source."""
+    code = compile(source, "readiness-probe", "exec", dont_inherit=True)
+    return importlib.util.MAGIC_NUMBER + marshal.dumps(code)
 
 
 @dataclass(frozen=True)
@@ -306,7 +326,9 @@ class ProbeSession:
         start = getattr(self.transport, "start", None)
         if not callable(start):
             more = False
-        stdin = bootstrap_stdin(src, payload, deadline_s=self.timeout_s, more=more)
+        stdin = bootstrap_stdin(
+            src, payload, deadline_s=self.timeout_s, more=more, compiled=not self.transport.is_local
+        )
         timeout = self.timeout_s + _GRACE_S  # see run_bootstrapped
         try:
             if self._session is not None and not self._session.alive:

@@ -87,3 +87,36 @@ def test_a_waiting_local_session_is_ended_by_close(tmp_path: Path) -> None:
     assert isinstance(session, LocalSession) and session.alive
     probe.close()
     assert session.proc.returncode is not None
+
+
+def test_a_host_with_the_same_python_runs_the_compiled_code_any_other_the_source() -> None:
+    import subprocess
+    import sys
+
+    from readiness.collect import bootstrap_argv, bootstrap_stdin, compiled_source
+
+    source = b"import sys\nprint(sys._getframe().f_code.co_filename)"
+    stdin = bootstrap_stdin(source, b"", deadline_s=10, compiled=True)
+    blob = compiled_source(source)
+    assert blob in stdin
+    # Same magic: the marshalled code runs. A changed source with the old code proves it.
+    changed = stdin.replace(source, b"print('compiled here')" + b" " * (len(source) - 22))
+    assert len(changed) == len(stdin)
+    run = subprocess.run(
+        bootstrap_argv(python=sys.executable),
+        input=changed,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert split_output(_res(run.stdout, code=run.returncode)).answer == b"readiness-probe\n"
+    # Another magic (another Python): the source is compiled instead.
+    other = changed.replace(blob[:4], b"\x00\x00\r\n", 1)
+    run = subprocess.run(
+        bootstrap_argv(python=sys.executable),
+        input=other,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert split_output(_res(run.stdout, code=run.returncode)).answer.strip() == b"compiled here"
