@@ -156,7 +156,14 @@ def run_plan(
     connector: Connector | None = None,
     app_object: Any = None,
 ) -> FleetReport:
-    """Audit a :class:`Plan` on the one fleet loop; one merged, redacted report."""
+    """Audit a :class:`Plan` on the one fleet loop; one merged, redacted report.
+
+    With ``options.engine == "celery"`` the plan's hosts are audited in shards by Celery
+    workers (each on this same loop) and merged here: :mod:`readiness.engine`."""
+    if options is not None and options.engine == "celery":
+        from .engine.controller import run_distributed
+
+        return run_distributed(planned, options)
     return run_fleet(
         planned.hosts,
         planned.specs,

@@ -535,6 +535,75 @@ OPTIONS: dict[str, OptionSpec] = {
             allow_empty=True,
         ),
         OptionSpec("identity_file", "str", "Private key file", placeholder="FILE", config=True),
+        # distributed engine (docs/distributed.md)
+        OptionSpec(
+            "engine",
+            "choice",
+            "Where hosts are audited: local (this process) or celery (workers; default local, "
+            "or $READINESS_ENGINE)",
+            choices=("local", "celery"),
+            placeholder="ENGINE",
+            config=True,
+        ),
+        OptionSpec(
+            "broker",
+            "str",
+            "Celery broker URL, e.g. redis://:PASSWORD@HOST:6379/0 (default $READINESS_BROKER_URL)",
+            placeholder="URL",
+            config=True,
+        ),
+        OptionSpec(
+            "concurrency",
+            "int",
+            "Shards this worker audits at once (each with the run's --forks SSH sessions)",
+            default=2,
+            minimum=1,
+            maximum=64,
+        ),
+        OptionSpec(
+            "queues",
+            "str",
+            "Comma-separated queues this worker takes shards from (a region's readiness_queue)",
+            placeholder="QUEUE[,QUEUE]",
+            default="readiness",
+        ),
+        OptionSpec(
+            "timeout",
+            "float",
+            "Seconds to wait for the workers' answers",
+            default=2.0,
+            minimum=0.1,
+            maximum=60,
+        ),
+        OptionSpec(
+            "shard_size",
+            "int",
+            "Hosts per shard sent to a worker (celery engine)",
+            default=25,
+            minimum=1,
+            maximum=10000,
+            config=True,
+        ),
+        OptionSpec(
+            "shard_wait",
+            "float",
+            "Seconds a shard may wait for a worker (in the queue, or for redelivery) before "
+            "its hosts are reported UNREACHABLE (celery engine)",
+            default=60.0,
+            minimum=1,
+            maximum=86400,
+            config=True,
+        ),
+        OptionSpec(
+            "visibility_timeout",
+            "float",
+            "Seconds before a shard taken by a worker that died is redelivered (Redis broker); "
+            "must exceed the longest shard",
+            default=300.0,
+            minimum=1,
+            maximum=86400,
+            config=True,
+        ),
         OptionSpec(
             "max_output",
             "int",
@@ -611,6 +680,7 @@ TASK_VARIANTS: dict[str, dict[str, OptionSpec]] = {
     "baseline-import": {
         "name": replace(OPTIONS["name"], default=None, help="Store it under this name")
     },
+    "workers": {"format": replace(OPTIONS["format"], choices=("text", "json"))},
     "remediate": {
         "format": replace(OPTIONS["format"], choices=("text", "json")),
         "check": replace(

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import IO, Any, Generic, TypeVar
 
 from .appconfig import AppConfig, build_app_config
@@ -90,6 +90,13 @@ class RunOptions:
     progress: bool | None = None  # None/True: a live line on a tty, else a plain line
     progress_interval: float = 10.0  # seconds between plain progress lines (no tty)
     quiet: bool = False
+    # Where the hosts are audited (readiness/engine, docs/distributed.md). The broker URL may
+    # hold a password: never in a repr.
+    engine: str = "local"
+    broker: str | None = field(default=None, repr=False)
+    shard_size: int = 25
+    shard_wait: float = 60.0
+    visibility_timeout: float = 300.0
 
     @property
     def connection(self) -> ConnectionSettings:
@@ -516,6 +523,7 @@ def run_hosts(
     options: RunOptions | None = None,
     connector: Connector | None = None,
     stderr: IO[str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> LoopResult[T]:
     """The one fleet loop: ``work(host, transport)`` on every host, ``options.forks`` at once.
 
@@ -529,6 +537,7 @@ def run_hosts(
     stops starting hosts, hangs up every open connection (which ends the remote
     processes) and returns at once: finished hosts are kept, the rest are INTERRUPTED.
     Workers are daemon threads, so a host stuck in a TCP connect cannot hold the process.
+    ``cancel`` set from another thread stops the run the same way (a revoked Celery shard).
     """
     options = options or RunOptions()
     own_connector = connector is None
@@ -557,6 +566,8 @@ def run_hosts(
                 continue
             loop.enforce_deadlines()
             progress.tick()
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt
     except KeyboardInterrupt as exc:
         interrupted_by = signal_name(exc)
         loop.abort()
@@ -580,14 +591,19 @@ def run_fleet(
     redactor: Redactor | None = None,
     app_object: Any = None,
     stderr: IO[str] | None = None,
+    on_host: Callable[[HostReport], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> FleetReport:
-    """Audit ``hosts`` through :func:`run_hosts`; one :class:`FleetReport` in inventory order."""
+    """Audit ``hosts`` through :func:`run_hosts`; one :class:`FleetReport` in inventory order.
+
+    ``on_host`` sees each host's report as soon as it is made (a Celery shard streams them
+    to the controller); ``cancel`` stops the run like Ctrl-C."""
     options = options or RunOptions()
     redactor = redactor or Redactor()
     opts = options
 
     def audit(host: HostLike, transport: Transport) -> HostReport:
-        return audit_host(
+        report = audit_host(
             host,
             specs,
             profiles[host.name],
@@ -596,9 +612,15 @@ def run_fleet(
             redactor=redactor,
             app_object=app_object,
         )
+        if on_host is not None:
+            on_host(report)
+        return report
 
     def failed(host: HostLike, status: Status, reason: str, began: float) -> HostReport:
-        return _failed_host(host, specs, status, redactor.text(reason), began)
+        report = _failed_host(host, specs, status, redactor.text(reason), began)
+        if on_host is not None and status is not Status.INTERRUPTED:
+            on_host(report)
+        return report
 
     loop = run_hosts(
         hosts,
@@ -608,6 +630,7 @@ def run_fleet(
         options=options,
         connector=connector,
         stderr=stderr,
+        cancel=cancel,
     )
     return FleetReport(
         hosts=loop.results,

@@ -174,7 +174,7 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
                 inventory=inv,
                 limit=values["limit"],
                 profile=values["profile"],
-                options=_run_options(values, settings),
+                options=_engine_options(_run_options(values, settings), given, settings),
                 fail_on=threshold,
             )
             report = run.report
@@ -236,6 +236,8 @@ def validate(
     store: str | None = None,
     baseline: bool = False,
     drift: bool = False,
+    engine: str | None = None,
+    broker: str | None = None,
 ) -> None:
     """Audit hosts for production readiness (the 8 checks of the original validator).
 
@@ -1014,3 +1016,122 @@ def nagios(
 
 
 ns.add_task(nagios)
+
+
+# --- distributed engine: worker and workers (docs/distributed.md) -------------------------
+# `--engine celery` on validate and the suites hands the plan to readiness/engine; these
+# tasks run and show the Celery workers that audit the shards.
+
+ENGINE_ENV = "READINESS_ENGINE"
+BROKER_ENV = "READINESS_BROKER_URL"
+_ENGINE_SETTINGS = ("shard_size", "shard_wait", "visibility_timeout")
+
+
+def _engine_choice(given: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[str, str]:
+    """(engine, broker): a flag wins, then the environment, then the configuration file."""
+    from .options import OPTIONS
+
+    engine = given.get("engine")
+    if engine is None and os.environ.get(ENGINE_ENV):
+        engine = OPTIONS["engine"].coerce(os.environ[ENGINE_ENV], f"${ENGINE_ENV}")
+    broker = given.get("broker")
+    if broker is None and os.environ.get(BROKER_ENV):
+        broker = OPTIONS["broker"].coerce(os.environ[BROKER_ENV], f"${BROKER_ENV}")
+    engine = OPTIONS["engine"].coerce(engine, "--engine") if engine is not None else None
+    broker = OPTIONS["broker"].coerce(broker, "--broker") if broker is not None else None
+    return (
+        str(engine or settings.get("engine") or "local"),
+        str(broker or settings.get("broker") or ""),
+    )
+
+
+def _engine_options(
+    options: RunOptions, given: Mapping[str, Any], settings: Mapping[str, Any]
+) -> RunOptions:
+    engine, broker = _engine_choice(given, settings)
+    extra = {k: settings[k] for k in _ENGINE_SETTINGS if settings.get(k) is not None}
+    return replace(options, engine=engine, broker=broker or None, **extra)
+
+
+def _broker_or_exit(given: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    _, broker = _engine_choice(given, settings)
+    if not broker:
+        raise UsageError(
+            f"no broker: pass --broker URL, set {BROKER_ENV}, or readiness.broker in the "
+            "configuration file"
+        )
+    return broker
+
+
+@readiness_task()
+def worker(
+    c: Context,
+    broker: str | None = None,
+    concurrency: Any = None,
+    queues: str | None = None,
+    visibility_timeout: Any = None,
+) -> None:
+    """Run a Celery worker that audits host shards for `--engine celery` runs.
+
+    It audits with the same runner, deadlines and probe as a local run, over this machine's
+    own ~/.ssh (known_hosts, keys, ssh_config) and its configuration file: keys never travel
+    through the broker. Stops on SIGTERM/SIGINT (a running shard is redelivered). Exit codes:
+    0 stopped; 2 usage errors (no broker, broker unreachable at start).
+    """
+    given = dict(locals())
+    given.pop("c")
+    from .engine.app import make_app
+    from .engine.controller import check_broker
+    from .engine.shards import valid_queue
+    from .engine.worker import start_worker
+
+    try:
+        values, settings = _typed(c, "worker", given)
+        broker_url = _broker_or_exit(given, settings)
+        names = [q.strip() for q in str(values["queues"]).split(",") if q.strip()]
+        for name in names:
+            valid_queue(name, "--queues")
+        if not names:
+            raise UsageError("--queues: expected one or more queue names")
+        visibility = values["visibility_timeout"]
+        check_broker(make_app(broker_url, visibility_timeout=visibility), broker_url)
+        start_worker(
+            broker_url,
+            concurrency=values["concurrency"],
+            queues=names,
+            visibility_timeout=visibility,
+            settings=settings,
+        )
+    except ReadinessError as exc:
+        raise _usage(exc) from None
+
+
+@readiness_task()
+def workers(
+    c: Context,
+    broker: str | None = None,
+    timeout: Any = None,
+    format: str | None = None,
+) -> None:
+    """Show the workers that are up: their queues and the shards they are auditing.
+
+    Asks every worker through the broker (Celery's inspect API) and waits --timeout seconds
+    for answers. Exit codes: 0 at least one worker answered; 1 none did; 2 usage errors.
+    """
+    given = dict(locals())
+    given.pop("c")
+    from .engine.view import inspect_workers, render_workers
+
+    try:
+        values, settings = _typed(c, "workers", given)
+        broker_url = _broker_or_exit(given, settings)
+        found = inspect_workers(broker_url, timeout=values["timeout"])
+        report_mod.emit(render_workers(found, broker_url, values["format"], values["timeout"]))
+    except ReadinessError as exc:
+        raise _usage(exc) from None
+    if not found:
+        raise Exit(code=1)
+
+
+ns.add_task(worker)
+ns.add_task(workers)

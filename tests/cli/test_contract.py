@@ -601,6 +601,9 @@ ELSEWHERE: dict[tuple[str, str], tuple[str, str]] = {
     # a random offset of up to ±jitter x every between two runs: not observable in one or
     # two runs without waiting for many intervals
     ("watch", "jitter"): ("test", "tests/store/test_watch.py"),
+    # need a redis broker and `readiness worker` processes (tests/engine starts them)
+    ("validate", "engine"): ("test", "tests/engine/test_celery_engine.py"),
+    ("validate", "broker"): ("test", "tests/engine/test_celery_engine.py"),
 }
 BASELINES: dict[str, dict[str, Any]] = {
     "audit": {

@@ -1,0 +1,98 @@
+"""The Celery application both sides share: JSON only, late acks, bounded network waits."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..redact import Redactor, redact_url_password
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "NETWORK_TIMEOUT_S",
+    "SHARD_TASK",
+    "broker_redactor",
+    "make_app",
+    "restore_interval",
+    "safe_broker",
+]
+
+SHARD_TASK = "readiness.audit_shard"
+DEFAULT_QUEUE = "readiness"
+NETWORK_TIMEOUT_S = 5.0  # every broker / result-backend socket operation
+
+
+def broker_redactor(broker: str) -> Redactor:
+    """A redactor that knows the broker's password (masked even outside a URL)."""
+    password = ""
+    with contextlib.suppress(ValueError):  # an unparsable URL has no password to find
+        password = urlsplit(broker).password or ""
+    return Redactor([password] if password else [])
+
+
+def safe_broker(broker: str) -> str:
+    """The broker URL as it may be shown: the password replaced by ``***``."""
+    return broker_redactor(broker).text(redact_url_password(broker))
+
+
+def restore_interval(visibility_timeout: float) -> float:
+    """Seconds between a worker's sweeps for shards whose worker died."""
+    return min(10.0, max(1.0, float(visibility_timeout) / 4))
+
+
+def make_app(broker: str, *, visibility_timeout: float = 300.0) -> Any:
+    """The Celery app for ``broker`` (Redis; RabbitMQ by URL, results then need Redis).
+
+    - JSON is the only accepted content type: a pickle from a hostile broker peer is
+      never loaded.
+    - Late acknowledgement + reject on worker loss: a shard whose worker dies is
+      redelivered. With Redis, a worker killed outright leaves the message unacked until
+      ``visibility_timeout`` passes, then another worker gets it; a shard running longer
+      than that is delivered twice, so recording is first-wins per run and host.
+    - Prefetch multiplier 1: a worker holds at most its concurrency in shards, so the
+      queue stays fair between workers.
+    """
+    from celery import Celery
+
+    backend = broker if broker.startswith(("redis://", "rediss://")) else "rpc://"
+    app = Celery("readiness", broker=broker, backend=backend, set_as_current=False)
+    app.conf.update(
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_serializer="json",
+        result_serializer="json",
+        event_serializer="json",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_track_started=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=DEFAULT_QUEUE,
+        task_create_missing_queues=True,
+        broker_transport_options={
+            "visibility_timeout": float(visibility_timeout),
+            # kombu sweeps for unacked messages every interval x throttle seconds (100 s by
+            # default): sweep often enough that a dead worker's shard comes back soon after
+            # its visibility timeout
+            "unacked_restore_interval": restore_interval(visibility_timeout),
+            "unacked_restore_throttle": 1,
+            "socket_timeout": NETWORK_TIMEOUT_S,
+            "socket_connect_timeout": NETWORK_TIMEOUT_S,
+        },
+        broker_connection_timeout=NETWORK_TIMEOUT_S,
+        broker_connection_retry_on_startup=False,
+        broker_connection_max_retries=3,
+        broker_pool_limit=4,
+        redis_socket_timeout=NETWORK_TIMEOUT_S,
+        redis_socket_connect_timeout=NETWORK_TIMEOUT_S,
+        redis_retry_on_timeout=False,
+        redis_backend_health_check_interval=10,
+        result_expires=24 * 3600,
+        result_backend_always_retry=False,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        worker_enable_remote_control=True,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        broker_heartbeat=10,
+    )
+    return app

@@ -1,0 +1,348 @@
+"""The controller side: send a plan's shards, follow them, merge one FleetReport.
+
+Every wait is bounded. A shard ends in exactly one of these ways, and each of its hosts
+gets exactly one row (the first result recorded for a run and host wins, so a shard
+delivered twice is never counted twice):
+
+- its worker finishes it (SUCCESS): the hosts' reports, as a local run makes them;
+- no worker takes it within ``shard_wait`` (PENDING): UNREACHABLE, "no worker took ...";
+- its worker stops beating (killed, lost its network): Redis redelivers the shard after
+  ``visibility_timeout``; if no worker restarts it within that plus ``shard_wait``, the
+  hosts not yet reported are UNREACHABLE, "worker lost ...";
+- a live worker runs past the shard's own deadline (host deadline x rounds): UNREACHABLE;
+- the broker stops answering for ``shard_wait``: UNREACHABLE, "broker unreachable ...";
+- Ctrl-C/SIGTERM: every outstanding shard is revoked (its worker hangs up its hosts) and
+  the hosts not reported are INTERRUPTED, as in a local run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from ..errors import UsageError
+from ..interrupt import signal_name
+from ..model import FleetReport, HostReport, Status
+from ..progress import Progress
+from ..runner import NOT_AUDITED, RunOptions, _failed_host
+from .app import (
+    NETWORK_TIMEOUT_S,
+    SHARD_TASK,
+    broker_redactor,
+    make_app,
+    restore_interval,
+    safe_broker,
+)
+from .payload import shard_payload
+from .shards import Shard, split
+
+__all__ = ["LOST_AFTER_S", "POLL_S", "check_broker", "run_distributed"]
+
+POLL_S = 0.2  # how often the controller reads the shards' states
+LOST_AFTER_S = 10.0  # a running shard whose beat has not moved this long: its worker is gone
+
+
+@dataclass
+class _Tracked:
+    shard: Shard
+    task_id: str
+    sent_at: float
+    started_at: float | None = None
+    execution: str = ""
+    beat: int = -1
+    beat_at: float = 0.0
+    worker: str = ""
+    done: bool = False
+
+
+@dataclass
+class _Run:
+    hosts: Sequence[Any]
+    specs: Sequence[Any]
+    progress: Progress
+    redact: Callable[[str], str]
+    results: list[HostReport | None] = field(default_factory=list)
+    abandoned: list[str] = field(default_factory=list)  # shards given up: revoke them
+
+    def record(self, i: int, report: HostReport) -> None:
+        if self.results[i] is None:  # first result for this run and host wins
+            self.results[i] = report
+            self.progress.finished(i, report.status)
+
+    def give_up(self, shard: Shard, status: Status, reason: str, now: float) -> None:
+        text = self.redact(reason)
+        for i in shard.indices:
+            if self.results[i] is None:
+                self.record(i, _failed_host(self.hosts[i], self.specs, status, text, now))
+
+
+def check_broker(app: Any, broker: str) -> None:
+    """One bounded connection attempt; an unreachable broker is a usage error (exit 2)."""
+    redact = broker_redactor(broker).text
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=NETWORK_TIMEOUT_S)
+        app.backend.client.ping()
+    except Exception as exc:
+        raise UsageError(
+            f"broker {safe_broker(broker)} unreachable: {redact(f'{type(exc).__name__}: {exc}')}"
+        ) from None
+
+
+def run_distributed(
+    planned: Any, options: RunOptions, *, stderr: IO[str] | None = None
+) -> FleetReport:
+    """Audit ``planned`` on Celery workers; the report a local run of it would give."""
+    broker = options.broker or ""
+    if not broker:
+        raise UsageError(
+            "--engine celery needs a broker: --broker URL, $READINESS_BROKER_URL or "
+            "readiness.broker in the configuration file"
+        )
+    local = [h.name for h in planned.hosts if h.local]
+    if local:
+        raise UsageError(
+            f"host {local[0]} is local (ansible_connection=local): the celery engine audits "
+            "over SSH only; use --engine local for it"
+        )
+    app = make_app(broker, visibility_timeout=options.visibility_timeout)
+    check_broker(app, broker)
+    stream = stderr or sys.stderr
+    run_budget = _shard_budget(options)
+    if run_budget > options.visibility_timeout:
+        print(
+            f"readiness: warning: a shard may run {run_budget:g}s, longer than visibility_timeout "
+            f"{options.visibility_timeout:g}s: Redis may deliver it twice (counted once)",
+            file=stream,
+        )
+    redact = broker_redactor(broker).text
+    run = _Run(
+        planned.hosts,
+        planned.specs,
+        Progress.for_run(planned.hosts, options, stream),
+        redact,
+        [None] * len(planned.hosts),
+    )
+    run_id = uuid.uuid4().hex[:16]
+    names = [s.name for s in planned.specs]
+    opts = {
+        k: getattr(options, k)
+        for k in (
+            "forks",
+            "connect_timeout",
+            "command_timeout",
+            "host_deadline",
+            "sudo",
+            "max_output",
+        )
+    }
+    tracked: list[_Tracked] = []
+    interrupted_by = ""
+    try:
+        for shard in split(planned.hosts, options.shard_size):
+            hosts = [planned.hosts[i] for i in shard.indices]
+            task_id = f"readiness-{run_id}-{shard.number}"
+            payload = shard_payload(
+                run_id,
+                number=shard.number,
+                hosts=hosts,
+                profiles=planned.profiles,
+                checks=names,
+                options=opts,
+            )
+            item = _Tracked(shard, task_id, time.monotonic())
+            tracked.append(item)
+            try:
+                app.send_task(
+                    SHARD_TASK,
+                    args=[payload],
+                    task_id=task_id,
+                    queue=shard.queue,
+                    retry=True,
+                    retry_policy={
+                        "max_retries": 2,
+                        "interval_start": 0.2,
+                        "interval_step": 0.5,
+                        "interval_max": 1.0,
+                    },
+                )
+            except Exception as exc:
+                run.give_up(
+                    shard,
+                    Status.UNREACHABLE,
+                    f"broker unreachable while sending shard {shard.number}: {exc}",
+                    time.monotonic(),
+                )
+                item.done = True
+        _follow(app, run, tracked, options, run_budget)
+    except KeyboardInterrupt as exc:
+        interrupted_by = signal_name(exc)
+    finally:
+        run.progress.close()
+        outstanding = [t.task_id for t in tracked if not t.done] + run.abandoned
+        if outstanding:
+            _revoke(app, outstanding)
+    reason = f"{NOT_AUDITED} ({interrupted_by})" if interrupted_by else NOT_AUDITED
+    now = time.monotonic()
+    results = tuple(
+        r
+        if r is not None
+        else _failed_host(planned.hosts[i], planned.specs, Status.INTERRUPTED, reason, now)
+        for i, r in enumerate(run.results)
+    )
+    run.progress.summary([r.status for r in results], interrupted_by)
+    return FleetReport(
+        hosts=results,
+        checks=tuple(names),
+        interrupted=bool(interrupted_by),
+        interrupted_by=interrupted_by,
+    )
+
+
+def _shard_budget(options: RunOptions) -> float:
+    """How long a shard may run on a live worker: its rounds of host deadlines, plus slack."""
+    rounds = math.ceil(options.shard_size / max(1, options.forks))
+    return rounds * options.host_deadline + 10.0
+
+
+def _follow(
+    app: Any, run: _Run, tracked: list[_Tracked], options: RunOptions, run_budget: float
+) -> None:
+    backend = app.backend
+    broker_down_since: float | None = None
+    while True:
+        pending = [t for t in tracked if not t.done]
+        if not pending:
+            return
+        now = time.monotonic()
+        try:
+            values = backend.mget([backend.get_key_for_task(t.task_id) for t in pending])
+            broker_down_since = None
+        except Exception as exc:
+            broker_down_since = broker_down_since or now
+            if now - broker_down_since > options.shard_wait:
+                for t in pending:
+                    run.give_up(
+                        t.shard,
+                        Status.UNREACHABLE,
+                        f"broker unreachable for {options.shard_wait:g}s: "
+                        f"{type(exc).__name__}: {exc}",
+                        now,
+                    )
+                    t.done = True
+                return
+            _sleep(run)
+            continue
+        for t, raw in zip(pending, values, strict=True):
+            meta = backend.decode_result(raw) if raw else {"status": "PENDING"}
+            _update(run, t=t, meta=meta, options=options, run_budget=run_budget, now=now)
+        if run.abandoned:
+            _revoke(app, run.abandoned)
+            run.abandoned.clear()
+        _sleep(run)
+
+
+def _sleep(run: _Run) -> None:
+    run.progress.tick()
+    time.sleep(POLL_S)
+
+
+def _update(
+    run: _Run,
+    *,
+    t: _Tracked,
+    meta: Mapping[str, Any],
+    options: RunOptions,
+    run_budget: float,
+    now: float,
+) -> None:
+    state = meta.get("status")
+    info = meta.get("result")
+    if state in ("STARTED", "PROGRESS") and t.started_at is None:
+        t.started_at = t.beat_at = now
+        for i in t.shard.indices:
+            run.progress.started(i)
+    if state == "PROGRESS" and isinstance(info, Mapping):
+        _take_hosts(run, t, info.get("hosts"))
+        if info.get("execution") != t.execution:  # first or redelivered execution
+            t.execution, t.started_at = str(info.get("execution")), now
+        if info.get("beat") != t.beat:
+            t.beat, t.beat_at = int(info.get("beat") or 0), now
+        t.worker = str(info.get("worker") or "")
+    if state == "SUCCESS" and isinstance(info, Mapping):
+        _take_hosts(run, t, info.get("hosts"))
+        t.done = True
+        run.give_up(t.shard, Status.ERROR, f"worker {info.get('worker')} returned no result", now)
+        return
+    if state in ("FAILURE", "REVOKED"):
+        t.done = True
+        why = info.get("exc_message") if isinstance(info, Mapping) else info
+        run.give_up(t.shard, Status.ERROR, f"shard {t.shard.number} failed on a worker: {why}", now)
+        return
+    if t.started_at is None:
+        if now - t.sent_at > options.shard_wait:
+            t.done = True
+            run.abandoned.append(t.task_id)  # a worker that comes late must not run it
+            run.give_up(
+                t.shard,
+                Status.UNREACHABLE,
+                f"no worker took shard {t.shard.number} from queue {t.shard.queue!r} "
+                f"within {options.shard_wait:g}s",
+                now,
+            )
+        return
+    silent = now - t.beat_at
+    if silent > LOST_AFTER_S:
+        # the worker is gone: wait for Redis to redeliver the shard, then for a worker
+        redelivery = (
+            options.visibility_timeout
+            + restore_interval(options.visibility_timeout)
+            + options.shard_wait
+        )
+        if silent > redelivery:
+            t.done = True
+            run.give_up(
+                t.shard,
+                Status.UNREACHABLE,
+                f"worker lost: {t.worker or 'its worker'} stopped answering and shard "
+                f"{t.shard.number} was not taken again within {redelivery:g}s",
+                now,
+            )
+    elif now - t.started_at > run_budget:
+        t.done = True
+        run.give_up(
+            t.shard,
+            Status.UNREACHABLE,
+            f"shard deadline of {run_budget:g}s exceeded on {t.worker or 'a worker'}",
+            now,
+        )
+
+
+def _take_hosts(run: _Run, t: _Tracked, hosts: Any) -> None:
+    if not isinstance(hosts, list):
+        return
+    position = {run.hosts[i].name: i for i in t.shard.indices}
+    for data in hosts:
+        i = position.get(str(data.get("host"))) if isinstance(data, Mapping) else None
+        if i is not None:
+            run.record(i, HostReport.from_dict(data))
+
+
+def _revoke(app: Any, task_ids: list[str]) -> None:
+    """Revoke shards (queued ones are dropped, running ones stop); bounded if the broker is gone."""
+
+    def send() -> None:
+        # the broker gone: nothing can be revoked, and the report still stands
+        with contextlib.suppress(Exception):
+            app.control.revoke(task_ids)
+
+    sender = threading.Thread(target=send, name="readiness-revoke", daemon=True)
+    sender.start()
+    sender.join(timeout=NETWORK_TIMEOUT_S + 1)
