@@ -1,0 +1,560 @@
+"""The celery engine on real components: redis-server (with a password), `readiness worker`
+subprocesses, a loopback sshd fleet and `readiness validate --engine celery` subprocesses.
+
+One fleet and one redis for the module (each test starts and kills its own workers); every
+wait is bounded and every process started here is killed by PID at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from readiness.loopback import LoopbackFleet, start_fleet
+from tests.services.apps import write_app
+from tests.services.redis import RedisServer, redis_server
+from tests.services.sshd import APP_STATES, _share, wait_for_no_leftovers
+
+pytestmark = pytest.mark.ssh
+
+BIN = Path(sys.executable).parent
+STATES = ["healthy", "degraded", "not_ready", "healthy", "degraded", "healthy"]
+CHECKS = "environment,configuration"
+WAIT_S = 30.0  # the longest any single wait in this module may take
+
+
+@dataclass
+class Cluster:
+    redis: RedisServer
+    fleet: LoopbackFleet
+    home: Path  # HOME of controller and workers: .ssh/known_hosts is the fleet's
+    inventory: Path
+    root: Path
+
+    @property
+    def marker(self) -> Path:
+        return self.fleet.root / "home" / "slow"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("celery")
+
+    def write(index: int, app_root: Path) -> None:
+        write_app(app_root, **dict(APP_STATES[STATES[index]]))
+        _share(app_root)
+
+    with redis_server() as redis:
+        fleet = start_fleet(len(STATES), app_writer=write)
+        try:
+            bashrc = fleet.root / "home" / ".bashrc"
+            marker = fleet.root / "home" / "slow"
+            # every SSH session sleeps while the marker exists: a shard is "mid-run" for a while
+            bashrc.write_text(
+                f'if [ -f {marker} ]; then sleep "$(cat {marker})"; fi\n' + bashrc.read_text()
+            )
+            home = root / "home"
+            (home / ".ssh").mkdir(parents=True)
+            shutil.copy(fleet.known_hosts, home / ".ssh" / "known_hosts")
+
+            def region(h: Any) -> dict[str, Any]:
+                return {"readiness_queue": "eu"} if h.name in ("h0004", "h0005") else {}
+
+            inventory = fleet.write_inventory(root / "inventory.yml")
+            fleet.write_inventory(root / "regions.yml", host_vars=region)
+            yield Cluster(redis, fleet, home, inventory, root)
+        finally:
+            fleet.stop()
+
+
+def _env(cluster: Cluster, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("READINESS_ENGINE")}
+    env.pop("READINESS_BROKER_URL", None)
+    env.update({"HOME": str(cluster.home), "COLUMNS": "100"}, **extra)
+    return env
+
+
+def _config(where: Path, **settings: Any) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "readiness.yaml").write_text(yaml.safe_dump({"readiness": settings}))
+    return where
+
+
+class Workers:
+    """`readiness worker` subprocesses; every one is killed (by PID) on exit."""
+
+    def __init__(self, cluster: Cluster, tmp: Path) -> None:
+        self.cluster, self.tmp = cluster, tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self,
+        queues: str = "readiness",
+        concurrency: int = 1,
+        broker: str | None = None,
+        **settings: Any,
+    ) -> int:
+        n = len(self.procs)
+        cwd = _config(self.tmp / f"worker-{n}", ssh_config="", **settings)
+        with (cwd / "worker.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    str(BIN / "readiness"),
+                    "worker",
+                    f"--broker={broker or self.cluster.redis.url}",
+                    f"--queues={queues}",
+                    f"--concurrency={concurrency}",
+                    "--visibility-timeout=4",
+                ],
+                cwd=cwd,
+                env=_env(self.cluster),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+        return n
+
+    def log(self, n: int) -> str:
+        return (self.tmp / f"worker-{n}" / "worker.log").read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + WAIT_S
+        for n in range(len(self.procs)):
+            while "ready." not in self.log(n):
+                assert self.procs[n].poll() is None, self.log(n)
+                assert time.monotonic() < deadline, self.log(n)
+                time.sleep(0.1)
+
+    def kill(self, n: int, sig: int = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.procs[n].pid, sig)
+        self.procs[n].wait(timeout=WAIT_S)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+@pytest.fixture
+def workers(cluster: Cluster, tmp_path: Path) -> Iterator[Workers]:
+    made = Workers(cluster, tmp_path)
+    try:
+        yield made
+    finally:
+        made.stop_all()
+        cluster.marker.unlink(missing_ok=True)
+
+
+def _validate(
+    cluster: Cluster,
+    cwd: Path,
+    *extra: str,
+    engine: str = "celery",
+    inventory: Path | None = None,
+    timeout: float = 120,
+    broker: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    argv = [
+        str(BIN / "readiness"),
+        "validate",
+        f"--inventory={inventory or cluster.inventory}",
+        "--hosts=fleet",
+        f"--check={CHECKS}",
+        "--json",
+        "--store=none",
+        "--connect-timeout=5",
+        "--command-timeout=20",
+        f"--engine={engine}",
+        *extra,
+    ]
+    if engine == "celery":
+        argv.append(f"--broker={broker or cluster.redis.url}")
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+_VOLATILE = {"timestamp", "duration_s", "generated_at", "facts_meta", "probe_s"}
+
+
+def _rows(report: Mapping[str, Any]) -> list[Any]:
+    """The report without what changes on every run (times, durations, probe timing)."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            return {k: strip(v) for k, v in node.items() if k not in _VOLATILE}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return [strip(h) for h in report["hosts"]]
+
+
+def _controller(
+    cluster: Cluster, cwd: Path, *extra: str, broker: str | None = None
+) -> subprocess.Popen[str]:
+    """A `readiness validate --engine celery` still running (for signals and mid-run events)."""
+    argv = [
+        str(BIN / "readiness"),
+        "validate",
+        f"--inventory={cluster.inventory}",
+        "--hosts=fleet",
+        f"--check={CHECKS}",
+        "--json",
+        "--store=none",
+        "--connect-timeout=5",
+        "--command-timeout=20",
+        "--engine=celery",
+        f"--broker={broker or cluster.redis.url}",
+        *extra,
+    ]
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=_env(cluster),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+SHARD_RE = re.compile(r"audit_shard\[readiness-[0-9a-f]+-(\d+)\] received")
+
+
+def _received(workers: Workers, n: int) -> list[int]:
+    """Shard numbers worker ``n`` has received, from its own log."""
+    return [int(m) for m in SHARD_RE.findall(workers.log(n))]
+
+
+def _wait_until(what: str, predicate: Any, within: float = WAIT_S) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {within}s: {what}"
+        time.sleep(0.1)
+
+
+def _logins(cluster: Cluster) -> dict[str, int]:
+    return {h.name: h.accepted_logins() for h in cluster.fleet.hosts}
+
+
+def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    return {k: after[k] - before[k] for k in after}
+
+
+# --- 1. a distributed run equals a local run ---------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_distributed_run_equals_local_run_row_for_row(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    cwd = _config(tmp_path / "controller", shard_size=2, shard_wait=20)
+    workers.start()
+    workers.start()
+    workers.wait_ready()
+    local = _validate(cluster, cwd, engine="local")
+    before = _logins(cluster)
+    distributed = _validate(cluster, cwd)
+    assert distributed.returncode == local.returncode == 1, distributed.stderr
+    ours, theirs = json.loads(distributed.stdout), json.loads(local.stdout)
+    assert [h["host"] for h in ours["hosts"]] == [h.name for h in cluster.fleet.hosts]
+    assert _rows(ours) == _rows(theirs)
+    assert {h["status"] for h in ours["hosts"]} >= {"degraded", "not_ready"}
+    # each host audited exactly once, and by both workers between them (3 shards of 2)
+    assert set(_delta(before, _logins(cluster)).values()) == {1}
+    audited = [workers.log(n).count("succeeded") for n in range(2)]
+    assert sum(audited) == 3, audited
+
+
+# --- 2. a worker killed mid-shard ---------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_killed_mid_shard_has_its_hosts_audited_by_the_other_once(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    cwd = _config(tmp_path / "controller", shard_size=3, shard_wait=30, visibility_timeout=4)
+    workers.start()
+    workers.start()
+    workers.wait_ready()
+    before = _logins(cluster)
+    cluster.marker.write_text("3")  # every SSH session sleeps 3 s: the shards are mid-run
+    controller = _controller(cluster, cwd)
+    try:
+        _wait_until(
+            "both workers hold a shard", lambda: _received(workers, 0) and _received(workers, 1)
+        )
+        time.sleep(1.0)  # logged in, sleeping in the session: mid-shard
+        killed_shard = _received(workers, 0)[0]
+        workers.kill(0)  # SIGKILL: no warm shutdown, the shard stays unacknowledged
+        out, err = controller.communicate(timeout=90)
+    finally:
+        if controller.poll() is None:
+            controller.kill()
+            controller.wait()
+    assert controller.returncode == 1, err
+    report = json.loads(out)
+    names = [h.name for h in cluster.fleet.hosts]
+    assert [h["host"] for h in report["hosts"]] == names  # each host exactly once, in order
+    assert not [h for h in report["hosts"] if h["status"] in ("unreachable", "error")], err
+    # redelivered to the surviving worker, which audited both shards in the end
+    assert sorted(_received(workers, 1)) == [0, 1]
+    assert killed_shard in _received(workers, 1)
+    redelivered = set(names[killed_shard * 3 : killed_shard * 3 + 3])
+    logins = _delta(before, _logins(cluster))
+    assert logins == {n: 2 if n in redelivered else 1 for n in names}
+
+
+# --- 3. the broker stops mid-run ----------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_the_broker_stopped_mid_run_ends_the_run_with_the_missing_hosts_reported(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    with redis_server() as own:
+        cwd = _config(tmp_path / "controller", shard_size=2, shard_wait=5)
+        workers.start(broker=own.url)
+        workers.wait_ready()
+        cluster.marker.write_text("4")
+        started = time.monotonic()
+        controller = _controller(cluster, cwd, broker=own.url)
+        try:
+            _wait_until("the worker holds a shard", lambda: _received(workers, 0))
+            own.proc.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
+            out, err = controller.communicate(timeout=60)
+        finally:
+            if controller.poll() is None:
+                controller.kill()
+                controller.wait()
+    elapsed = time.monotonic() - started
+    assert controller.returncode == 1, err
+    assert elapsed < 40, elapsed  # shard_wait 5 s after the broker went: never a hang
+    report = json.loads(out)
+    assert [h["host"] for h in report["hosts"]] == [h.name for h in cluster.fleet.hosts]
+    lost = [h for h in report["hosts"] if h["status"] == "unreachable"]
+    assert len(lost) >= 4  # at most the first shard (2 hosts) was reported before
+    for h in lost:
+        assert "broker unreachable for 5s" in h["reason"], h["reason"]
+    assert own.password not in out + err
+
+
+# --- 4. queues: a region's hosts go to that region's workers -----------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_in_another_queue_gets_only_its_regions_hosts(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    cwd = _config(tmp_path / "controller", shard_size=2, shard_wait=20)
+    workers.start(queues="readiness")
+    workers.start(queues="eu")
+    workers.wait_ready()
+    regions = cluster.root / "regions.yml"
+    local = _validate(cluster, cwd, engine="local", inventory=regions)
+    distributed = _validate(cluster, cwd, inventory=regions)
+    assert distributed.returncode == local.returncode == 1, distributed.stderr
+    assert _rows(json.loads(distributed.stdout)) == _rows(json.loads(local.stdout))
+    # shards in order of their first host: 0=(h0000,h0001) 1=(h0002,h0003) 2=eu (h0004,h0005)
+    assert sorted(_received(workers, 0)) == [0, 1]
+    assert _received(workers, 1) == [2]
+
+    # no worker on the eu queue: its hosts are reported after shard_wait, the rest audited
+    workers.kill(1, signal.SIGTERM)
+    quick = _config(tmp_path / "quick", shard_size=2, shard_wait=3)
+    started = time.monotonic()
+    res = _validate(cluster, quick, inventory=regions)
+    assert time.monotonic() - started < 30
+    assert res.returncode == 1, res.stderr
+    hosts = {h["host"]: h for h in json.loads(res.stdout)["hosts"]}
+    for name in ("h0004", "h0005"):
+        assert hosts[name]["status"] == "unreachable"
+        assert "no worker took shard 2 from queue 'eu' within 3s" in hosts[name]["reason"]
+    assert all(hosts[n]["status"] != "unreachable" for n in ("h0000", "h0001", "h0002"))
+
+
+# --- 5 and 6. Ctrl-C on the controller; `readiness workers` -----------------------------------
+
+
+def _workers_json(cluster: Cluster) -> dict[str, Any]:
+    res = subprocess.run(
+        [
+            str(BIN / "readiness"),
+            "workers",
+            f"--broker={cluster.redis.url}",
+            "--format=json",
+            "--timeout=1",
+        ],
+        env=_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert res.returncode in (0, 1), res.stderr
+    data: dict[str, Any] = json.loads(res.stdout)
+    return data
+
+
+@pytest.mark.timeout(120)
+def test_sigint_on_the_controller_revokes_every_shard_and_writes_the_partial_report(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    cwd = _config(tmp_path / "controller", shard_size=2, shard_wait=30)
+    workers.start(queues="readiness")
+    workers.start(queues="readiness,eu")
+    workers.wait_ready()
+    listed = _workers_json(cluster)["workers"]
+    assert len(listed) == 2
+    assert sorted(sorted(w["queues"]) for w in listed) == [["eu", "readiness"], ["readiness"]]
+    assert all(w["active_shards"] == [] for w in listed)
+    text = subprocess.run(
+        [str(BIN / "readiness"), "workers", f"--broker={cluster.redis.url}"],
+        env=_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert text.returncode == 0 and "2 worker(s)" in text.stdout, text.stdout + text.stderr
+    assert all(w["name"] in text.stdout for w in listed)
+
+    before = _logins(cluster)
+    cluster.marker.write_text("10")
+    controller = _controller(cluster, cwd)
+    try:
+        _wait_until(
+            "both workers hold a shard", lambda: _received(workers, 0) and _received(workers, 1)
+        )
+        busy = _workers_json(cluster)["workers"]
+        assert sorted(len(w["active_shards"]) for w in busy) == [1, 1]
+        assert sum(w["active_hosts"] for w in busy) == 4
+        time.sleep(0.5)
+        controller.send_signal(signal.SIGINT)
+        out, err = controller.communicate(timeout=30)
+    finally:
+        if controller.poll() is None:
+            controller.kill()
+            controller.wait()
+    assert controller.returncode == 130, err
+    report = json.loads(out)
+    assert report["interrupted"] is True
+    statuses = [h["status"] for h in report["hosts"]]
+    assert statuses == ["interrupted"] * len(cluster.fleet.hosts)
+    # no shard left running: the workers hung up their hosts and are idle again
+    assert wait_for_no_leftovers(cluster.fleet, within=15) == {}
+    _wait_until(
+        "the workers are idle",
+        lambda: all(w["active_shards"] == [] for w in _workers_json(cluster)["workers"]),
+    )
+    # the queued third shard was revoked before any worker ran it
+    cluster.marker.unlink()
+    time.sleep(1.0)
+    third = {h.name for h in cluster.fleet.hosts[4:6]}
+    assert all(_delta(before, _logins(cluster))[n] == 0 for n in third)
+
+
+# --- 7. the broker password never shows; engine and broker from the environment --------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.timeout(120)
+def test_the_broker_password_never_appears_in_any_output_log_report_or_error(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    password = cluster.redis.password
+    cwd = _config(tmp_path / "controller", shard_size=3, shard_wait=20)
+    workers.start()
+    workers.wait_ready()
+    store = tmp_path / "history.sqlite3"
+    # engine and broker from the environment only (no flag): READINESS_ENGINE, *_BROKER_URL
+    res = subprocess.run(
+        [
+            str(BIN / "readiness"),
+            "validate",
+            f"--inventory={cluster.inventory}",
+            "--hosts=fleet",
+            f"--check={CHECKS}",
+            f"--save={tmp_path / 'saved.json'}",
+            f"--report=junit:{tmp_path / 'report.xml'}",
+            f"--store={store}",
+        ],
+        cwd=cwd,
+        env=_env(cluster, READINESS_ENGINE="celery", READINESS_BROKER_URL=cluster.redis.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert res.returncode == 1, res.stderr
+    assert sorted(_received(workers, 0)) == [0, 1]  # it did go through the worker
+    seen = [res.stdout, res.stderr, workers.log(0)]
+    seen += [p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()]
+
+    closed = f"redis://:{password}@127.0.0.1:{_closed_port()}/0"
+    wrong = f"redis://:wrong-{password}@127.0.0.1:{cluster.redis.port}/0"
+    for broker in (closed, wrong):
+        for args in (
+            ["validate", f"--inventory={cluster.inventory}", "--hosts=fleet", "--engine=celery"],
+            ["workers", "--timeout=0.5"],
+            ["worker", "--queues=readiness"],
+        ):
+            bad = subprocess.run(
+                [str(BIN / "readiness"), *args, f"--broker={broker}"],
+                cwd=cwd,
+                env=_env(cluster),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+            assert bad.returncode == 2, (args, bad.stdout, bad.stderr)
+            lines = bad.stderr.strip().splitlines()
+            assert len(lines) == 1 and "redis://:***@127.0.0.1" in lines[0], bad.stderr
+            assert "Traceback" not in bad.stderr
+            seen += [bad.stdout, bad.stderr]
+    leaks = [text[:200] for text in seen if password in text]
+    assert not leaks, leaks

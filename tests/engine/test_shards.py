@@ -1,0 +1,50 @@
+"""Sharding and the broker redactor (pure logic: no broker, no hosts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from readiness.engine.app import make_app, safe_broker
+from readiness.engine.shards import split
+from readiness.errors import InventoryError
+
+
+@dataclass(frozen=True)
+class FakeHost:
+    name: str
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+def test_shards_keep_inventory_order_and_split_by_queue_then_size() -> None:
+    hosts = [
+        FakeHost(f"h{i}", {"readiness_queue": "eu"} if i in (1, 4, 5) else {}) for i in range(7)
+    ]
+    shards = split(hosts, 2)
+    assert [(s.number, s.queue, s.indices) for s in shards] == [
+        (0, "readiness", (0, 2)),
+        (1, "eu", (1, 4)),
+        (2, "readiness", (3, 6)),
+        (3, "eu", (5,)),
+    ]
+    covered = sorted(i for s in shards for i in s.indices)
+    assert covered == list(range(7))  # every host in exactly one shard
+
+
+def test_a_bad_queue_name_is_one_clear_error() -> None:
+    with pytest.raises(InventoryError, match="h0: readiness_queue must be a queue name"):
+        split([FakeHost("h0", {"readiness_queue": "eu west; rm"})], 5)
+
+
+def test_the_broker_password_is_masked_and_only_json_is_accepted() -> None:
+    url = "redis://:s3cr3t-p@ss@127.0.0.1:6379/0"
+    assert safe_broker(url) == "redis://:***@127.0.0.1:6379/0"
+    app = make_app(url, visibility_timeout=30)
+    conf = app.conf
+    assert conf.accept_content == ["json"] and conf.result_accept_content == ["json"]
+    assert conf.task_serializer == conf.result_serializer == "json"
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.broker_transport_options["visibility_timeout"] == 30
