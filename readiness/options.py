@@ -576,6 +576,13 @@ OPTIONS: dict[str, OptionSpec] = {
             maximum=60,
         ),
         OptionSpec(
+            "workers",
+            "str",
+            "bench --engine celery: worker counts to measure, comma-separated (1..16 each)",
+            placeholder="N[,N]",
+            default="1,2,4",
+        ),
+        OptionSpec(
             "shard_size",
             "int",
             "Hosts per shard sent to a worker (celery engine)",

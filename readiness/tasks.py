@@ -161,6 +161,12 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
         threshold = Status.parse(values["fail_on"])
         _known_checks(values["check"])
         inv = _inventory(values["inventory"], settings)
+        run_options = _engine_options(_run_options(values, settings), given, settings)
+        if values["drift"] and run_options.engine == "celery":
+            raise UsageError(
+                "--drift compares facts the workers keep: run it with --engine local "
+                "(docs/distributed.md)"
+            )
         location = _store_location(c, values["store"])
         required = bool(values["baseline"] or values["drift"])
         location, collector = _open_for_recording(location, required=required)
@@ -174,7 +180,7 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
                 inventory=inv,
                 limit=values["limit"],
                 profile=values["profile"],
-                options=_engine_options(_run_options(values, settings), given, settings),
+                options=run_options,
                 fail_on=threshold,
             )
             report = run.report
@@ -327,11 +333,16 @@ def bench(
     hostile: bool = False,
     app: str | None = None,
     skip_ansible: bool = False,
+    engine: str | None = None,
+    workers: str | None = None,
 ) -> None:
     """Benchmark the validate suite on N loopback sshd hosts against the bare-SSH floor.
 
     Both apps by default (the bundled example is the headline), recording the run and every
     report format, and Ansible's raw and command modules as reference rows (docs/performance.md).
+
+    With --engine celery: the same fleet audited locally, then by each of --workers N
+    `readiness worker` processes on a loopback redis-server (docs/distributed.md).
 
     With --hostile: 5 % refused, 2.6 % stalling before the banner and 2.4 % hanging probes
     (25/13/12 of 500), every row's classification, sshd login counts and remote leftovers.
@@ -346,7 +357,9 @@ def bench(
         if values["check"]:
             resolve_names(values["check"])  # an unknown name is a usage error before the fleet
         n = values["hosts"]
-        if values["hostile"]:
+        if values["engine"] == "celery":
+            text = _engine_bench(values)
+        elif values["hostile"]:
             text = format_hostile(
                 run_hostile_bench(
                     n,
@@ -375,6 +388,26 @@ def bench(
     except RuntimeError as exc:
         raise Exit(f"readiness bench: {exc}", code=1) from None
     report_mod.emit(text)
+
+
+def _engine_bench(values: Mapping[str, Any]) -> str:
+    """`bench --engine celery`: readiness/engine/bench.py (its own block, docs/distributed.md)."""
+    from .engine.bench import format_engine_bench, run_engine_bench
+
+    counts = []
+    for part in str(values["workers"]).split(","):
+        if not part.strip().isdigit() or not 1 <= int(part) <= 16:
+            raise UsageError(f"--workers: expected worker counts 1..16 like 1,2,4, got {part!r}")
+        counts.append(int(part))
+    return format_engine_bench(
+        run_engine_bench(
+            values["hosts"],
+            worker_counts=counts,
+            forks=values["forks"],
+            checks=values["check"] or None,
+            command_timeout=values["command_timeout"],
+        )
+    )
 
 
 @readiness_task(iterable=["check"])

@@ -10,6 +10,7 @@ from ..redact import Redactor, redact_url_password
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "LOST_AFTER_S",
     "NETWORK_TIMEOUT_S",
     "SHARD_TASK",
     "broker_redactor",
@@ -21,6 +22,8 @@ __all__ = [
 SHARD_TASK = "readiness.audit_shard"
 DEFAULT_QUEUE = "readiness"
 NETWORK_TIMEOUT_S = 5.0  # every broker / result-backend socket operation
+# A running shard publishes a beat every quarter second; silent this long, its worker is gone.
+LOST_AFTER_S = 10.0
 
 
 def broker_redactor(broker: str) -> Redactor:
@@ -65,7 +68,9 @@ def make_app(broker: str, *, visibility_timeout: float = 300.0) -> Any:
         event_serializer="json",
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        task_track_started=True,
+        # no STARTED state: a redelivered copy of a shard would overwrite the result (or the
+        # live progress) of the execution it duplicates; workers publish PROGRESS at once
+        task_track_started=False,
         worker_prefetch_multiplier=1,
         task_default_queue=DEFAULT_QUEUE,
         task_create_missing_queues=True,

@@ -33,6 +33,7 @@ from ..model import FleetReport, HostReport, Status
 from ..progress import Progress
 from ..runner import NOT_AUDITED, RunOptions, _failed_host
 from .app import (
+    LOST_AFTER_S,
     NETWORK_TIMEOUT_S,
     SHARD_TASK,
     broker_redactor,
@@ -46,7 +47,6 @@ from .shards import Shard, split
 __all__ = ["LOST_AFTER_S", "POLL_S", "check_broker", "run_distributed"]
 
 POLL_S = 0.2  # how often the controller reads the shards' states
-LOST_AFTER_S = 10.0  # a running shard whose beat has not moved this long: its worker is gone
 
 
 @dataclass
@@ -156,6 +156,7 @@ def run_distributed(
                 profiles=planned.profiles,
                 checks=names,
                 options=opts,
+                budget_s=run_budget,
             )
             item = _Tracked(shard, task_id, time.monotonic())
             tracked.append(item)

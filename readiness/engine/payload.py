@@ -92,8 +92,10 @@ def shard_payload(
     profiles: Mapping[str, Profile],
     checks: Sequence[str],
     options: Mapping[str, Any],
+    budget_s: float = 600.0,
 ) -> dict[str, Any]:
     return {
+        "budget_s": budget_s,  # how long a live execution of this shard may take
         "version": __version__,
         "run": run_id,
         "shard": number,

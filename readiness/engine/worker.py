@@ -24,7 +24,7 @@ from ..model import HostReport, Status
 from ..profile import Profile
 from ..redact import Redactor
 from ..runner import RunOptions, run_fleet
-from .app import SHARD_TASK, make_app, safe_broker
+from .app import LOST_AFTER_S, SHARD_TASK, make_app, safe_broker
 from .payload import WORKER_OPTIONS, ShardHost, specs_named
 
 __all__ = ["PUBLISH_INTERVAL_S", "audit_shard", "register", "start_worker"]
@@ -53,6 +53,9 @@ def audit_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
     options = RunOptions(**dict(payload["options"]), **own, progress=False, quiet=True)
     execution = uuid.uuid4().hex
     task_id = task.request.id
+    earlier = _earlier_execution(task, execution, float(payload.get("budget_s") or 600))
+    if earlier is not None:  # a redelivered copy of a shard another execution finished
+        return earlier
     done: dict[str, dict[str, Any]] = {}
     lock = threading.Lock()
     cancel, finished = threading.Event(), threading.Event()
@@ -70,7 +73,13 @@ def audit_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
             beat += 1
             with lock:
                 hosts_done = list(done.values())
-            meta = {"execution": execution, "worker": where, "beat": beat, "hosts": hosts_done}
+            meta = {
+                "execution": execution,
+                "worker": where,
+                "beat": beat,
+                "beat_at": time.time(),  # wall clock: other workers read it (keep NTP on)
+                "hosts": hosts_done,
+            }
             # the broker gone: keep auditing; the controller reports the shard either way
             with contextlib.suppress(Exception):
                 task.update_state(state="PROGRESS", meta=meta)
@@ -102,6 +111,34 @@ def audit_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
         "revoked": cancel.is_set(),
         "hosts": hosts_done,
     }
+
+
+def _earlier_execution(task: Any, execution: str, budget_s: float) -> dict[str, Any] | None:
+    """The result of an execution of this same shard that finished, or None to audit it.
+
+    Redis redelivers a shard that ran longer than the visibility timeout while its first
+    execution is still running (or after it finished). Such a copy returns the finished
+    result, or waits while the other execution's beat is fresh, instead of auditing every
+    host a second time. A copy whose other execution went silent audits the shard itself.
+    """
+    from celery.worker import state as worker_state
+
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
+        try:
+            meta = task.backend.get_task_meta(task.request.id)
+        except Exception:  # the result backend is gone: audit, the controller decides
+            return None
+        state, info = meta.get("status"), meta.get("result")
+        if not isinstance(info, Mapping) or info.get("execution") in (None, execution):
+            return None
+        if state == "SUCCESS" and isinstance(info.get("hosts"), list):
+            return dict(info)
+        alive = time.time() - float(info.get("beat_at") or 0) < LOST_AFTER_S
+        if state != "PROGRESS" or not alive or task.request.id in worker_state.revoked:
+            return None
+        time.sleep(PUBLISH_INTERVAL_S * 2)
+    return None
 
 
 def register(app: Any) -> Any:

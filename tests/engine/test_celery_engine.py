@@ -179,9 +179,12 @@ def _validate(
     timeout: float = 120,
     broker: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    task = "validate"
+    if extra and extra[0].startswith("--task="):
+        task, extra = extra[0].split("=", 1)[1], extra[1:]
     argv = [
         str(BIN / "readiness"),
-        "validate",
+        task,
         f"--inventory={inventory or cluster.inventory}",
         "--hosts=fleet",
         f"--check={CHECKS}",
@@ -298,6 +301,15 @@ def test_distributed_run_equals_local_run_row_for_row(
     audited = [workers.log(n).count("succeeded") for n in range(2)]
     assert sum(audited) == 3, audited
 
+    # a suite with quality gates: same rows, same gates, same exit code
+    suite_local = _validate(cluster, cwd, "--task=check-config", engine="local")
+    suite_dist = _validate(cluster, cwd, "--task=check-config")
+    assert suite_dist.returncode == suite_local.returncode, suite_dist.stderr
+    ours, theirs = json.loads(suite_dist.stdout), json.loads(suite_local.stdout)
+    assert _rows(ours) == _rows(theirs)
+    assert ours["quality_gates"] == theirs["quality_gates"]
+    assert (ours["summary"], ours["verdict"]) == (theirs["summary"], theirs["verdict"])
+
 
 # --- 2. a worker killed mid-shard ---------------------------------------------------------------
 
@@ -311,14 +323,19 @@ def test_a_worker_killed_mid_shard_has_its_hosts_audited_by_the_other_once(
     workers.start()
     workers.wait_ready()
     before = _logins(cluster)
-    cluster.marker.write_text("3")  # every SSH session sleeps 3 s: the shards are mid-run
+    cluster.marker.write_text("5")  # every SSH session sleeps 5 s: the shards are mid-run
     controller = _controller(cluster, cwd)
     try:
         _wait_until(
             "both workers hold a shard", lambda: _received(workers, 0) and _received(workers, 1)
         )
-        time.sleep(1.0)  # logged in, sleeping in the session: mid-shard
         killed_shard = _received(workers, 0)[0]
+        mine = [h.name for h in cluster.fleet.hosts[killed_shard * 3 : killed_shard * 3 + 3]]
+        # mid-shard: logged in on each of its hosts, sleeping in the session
+        _wait_until(
+            "the shard's hosts are logged in",
+            lambda: all(_delta(before, _logins(cluster))[n] >= 1 for n in mine),
+        )
         workers.kill(0)  # SIGKILL: no warm shutdown, the shard stays unacknowledged
         out, err = controller.communicate(timeout=90)
     finally:
@@ -331,7 +348,7 @@ def test_a_worker_killed_mid_shard_has_its_hosts_audited_by_the_other_once(
     assert [h["host"] for h in report["hosts"]] == names  # each host exactly once, in order
     assert not [h for h in report["hosts"] if h["status"] in ("unreachable", "error")], err
     # redelivered to the surviving worker, which audited both shards in the end
-    assert sorted(_received(workers, 1)) == [0, 1]
+    assert set(_received(workers, 1)) == {0, 1}
     assert killed_shard in _received(workers, 1)
     redelivered = set(names[killed_shard * 3 : killed_shard * 3 + 3])
     logins = _delta(before, _logins(cluster))
