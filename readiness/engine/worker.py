@@ -10,6 +10,7 @@ is how many shards run at once.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -161,6 +162,8 @@ def start_worker(
     _WORKER_SETTINGS.update(settings)
     app = make_app(broker, visibility_timeout=visibility_timeout)
     register(app)
+    # paramiko logs every connection at INFO: a worker's log would be mostly that
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
     name = f"readiness-{os.getpid()}@{socket.gethostname()}"
     _say(
         f"readiness worker {name}: broker {safe_broker(broker)}, queues {','.join(queues)}, "

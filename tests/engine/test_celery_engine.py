@@ -318,7 +318,13 @@ def test_distributed_run_equals_local_run_row_for_row(
 def test_a_worker_killed_mid_shard_has_its_hosts_audited_by_the_other_once(
     cluster: Cluster, workers: Workers, tmp_path: Path
 ) -> None:
-    cwd = _config(tmp_path / "controller", shard_size=3, shard_wait=30, visibility_timeout=4)
+    cwd = _config(
+        tmp_path / "controller",
+        shard_size=3,
+        shard_wait=30,
+        visibility_timeout=4,
+        progress_interval=0.5,
+    )
     workers.start()
     workers.start()
     workers.wait_ready()
@@ -347,6 +353,9 @@ def test_a_worker_killed_mid_shard_has_its_hosts_audited_by_the_other_once(
     names = [h.name for h in cluster.fleet.hosts]
     assert [h["host"] for h in report["hosts"]] == names  # each host exactly once, in order
     assert not [h for h in report["hosts"] if h["status"] in ("unreachable", "error")], err
+    # progress counts hosts done across workers while the redelivered shard is outstanding
+    assert re.search(r"\[readiness\] 3/6 done", err), err
+    assert "[readiness] 6 hosts in" in err
     # redelivered to the surviving worker, which audited both shards in the end
     assert set(_received(workers, 1)) == {0, 1}
     assert killed_shard in _received(workers, 1)
