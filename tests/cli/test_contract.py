@@ -488,6 +488,8 @@ VALUE_GROUPS: dict[str, tuple[str, ...]] = {
     "inventory": ("inventory", "checks"),
     "remediate": ("remediate", "nagios"),
     "bench": ("bench",),
+    # every option of these needs a redis broker and live workers: tests/engine (ELSEWHERE)
+    "engine": ("worker", "workers"),
     "watch": ("watch",),
     "store": (
         "history",
@@ -604,6 +606,16 @@ ELSEWHERE: dict[tuple[str, str], tuple[str, str]] = {
     # need a redis broker and `readiness worker` processes (tests/engine starts them)
     ("validate", "engine"): ("test", "tests/engine/test_celery_engine.py"),
     ("validate", "broker"): ("test", "tests/engine/test_celery_engine.py"),
+    ("bench", "engine"): ("test", "tests/engine/test_engine_bench.py"),
+    ("bench", "workers"): ("test", "tests/engine/test_engine_bench.py"),
+    **{
+        (task, option): ("test", "tests/engine/test_celery_engine.py")
+        for task, options in {
+            "worker": ("broker", "concurrency", "queues", "visibility_timeout"),
+            "workers": ("broker", "timeout", "format"),
+        }.items()
+        for option in options
+    },
 }
 BASELINES: dict[str, dict[str, Any]] = {
     "audit": {
