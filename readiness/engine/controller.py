@@ -343,6 +343,11 @@ def _revoke(app: Any, task_ids: list[str]) -> None:
         # the broker gone: nothing can be revoked, and the report still stands
         with contextlib.suppress(Exception):
             app.control.revoke(task_ids)
+        # Remote revokes reach only the workers up now; the REVOKED state in the result
+        # backend also stops a worker that starts later and finds the shard still queued.
+        for task_id in task_ids:
+            with contextlib.suppress(Exception):
+                app.backend.mark_as_revoked(task_id, reason="readiness: run over")
 
     sender = threading.Thread(target=send, name="readiness-revoke", daemon=True)
     sender.start()

@@ -24,6 +24,7 @@ from .. import __version__
 from ..model import HostReport, Status
 from ..profile import Profile
 from ..redact import Redactor
+from ..registry import all_checks
 from ..runner import RunOptions, run_fleet
 from .app import LOST_AFTER_S, SHARD_TASK, make_app, safe_broker
 from .payload import WORKER_OPTIONS, ShardHost, specs_named
@@ -47,15 +48,12 @@ def audit_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
         raise RuntimeError(
             f"controller runs readiness {payload.get('version')}, this worker {__version__}"
         )
-    hosts = [ShardHost.from_dict(h) for h in payload["hosts"]]
-    specs = specs_named(list(payload["checks"]))
-    profiles = {name: Profile(data) for name, data in payload["profiles"].items()}
-    own = {k: v for k, v in _WORKER_SETTINGS.items() if k in WORKER_OPTIONS and v is not None}
-    options = RunOptions(**dict(payload["options"]), **own, progress=False, quiet=True)
     execution = uuid.uuid4().hex
     task_id = task.request.id
     earlier = _earlier_execution(task, execution, float(payload.get("budget_s") or 600))
     if earlier is not None:  # a redelivered copy of a shard another execution finished
+        why = "revoked by its controller" if earlier.get("revoked") else "done by another execution"
+        _say(f"shard {task_id} dropped: {why}")
         return earlier
     done: dict[str, dict[str, Any]] = {}
     lock = threading.Lock()
@@ -66,7 +64,7 @@ def audit_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
         with lock:
             done.setdefault(report.host, report.to_dict())  # first result of a host wins
 
-    def publish() -> None:
+    def publish() -> None:  # its own thread: task.request (thread-local) is not set here
         beat = 0
         while not finished.is_set():
             if task_id in worker_state.revoked:
@@ -83,12 +81,17 @@ def audit_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
             }
             # the broker gone: keep auditing; the controller reports the shard either way
             with contextlib.suppress(Exception):
-                task.update_state(state="PROGRESS", meta=meta)
+                task.update_state(task_id=task_id, state="PROGRESS", meta=meta)
             finished.wait(PUBLISH_INTERVAL_S)
 
     publisher = threading.Thread(target=publish, name=f"shard-{task_id}", daemon=True)
     publisher.start()
-    try:
+    try:  # the first beat is out before the payload is parsed: the shard is taken
+        hosts = [ShardHost.from_dict(h) for h in payload["hosts"]]
+        specs = specs_named(list(payload["checks"]))
+        profiles = {name: Profile(data) for name, data in payload["profiles"].items()}
+        own = {k: v for k, v in _WORKER_SETTINGS.items() if k in WORKER_OPTIONS and v is not None}
+        options = RunOptions(**dict(payload["options"]), **own, progress=False, quiet=True)
         report = run_fleet(
             hosts,
             specs,
@@ -121,6 +124,7 @@ def _earlier_execution(task: Any, execution: str, budget_s: float) -> dict[str, 
     execution is still running (or after it finished). Such a copy returns the finished
     result, or waits while the other execution's beat is fresh, instead of auditing every
     host a second time. A copy whose other execution went silent audits the shard itself.
+    A shard the controller revoked (gave up on, or was interrupted) is never audited.
     """
     from celery.worker import state as worker_state
 
@@ -131,6 +135,8 @@ def _earlier_execution(task: Any, execution: str, budget_s: float) -> dict[str, 
         except Exception:  # the result backend is gone: audit, the controller decides
             return None
         state, info = meta.get("status"), meta.get("result")
+        if state == "REVOKED":  # the controller gave the shard up: its run is over
+            return {"execution": execution, "worker": "", "revoked": True, "hosts": []}
         if not isinstance(info, Mapping) or info.get("execution") in (None, execution):
             return None
         if state == "SUCCESS" and isinstance(info.get("hosts"), list):
@@ -164,6 +170,7 @@ def start_worker(
     register(app)
     # paramiko logs every connection at INFO: a worker's log would be mostly that
     logging.getLogger("paramiko").setLevel(logging.WARNING)
+    all_checks()  # discover the checks now, not while the first shard waits
     name = f"readiness-{os.getpid()}@{socket.gethostname()}"
     _say(
         f"readiness worker {name}: broker {safe_broker(broker)}, queues {','.join(queues)}, "

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,9 +258,17 @@ def _controller(
 SHARD_RE = re.compile(r"audit_shard\[readiness-[0-9a-f]+-(\d+)\] received")
 
 
+DROPPED_RE = re.compile(r"shard readiness-[0-9a-f]+-(\d+) dropped")
+
+
 def _received(workers: Workers, n: int) -> list[int]:
-    """Shard numbers worker ``n`` has received, from its own log."""
-    return [int(m) for m in SHARD_RE.findall(workers.log(n))]
+    """Shard numbers worker ``n`` took to audit, from its own log (a redelivered copy it
+    dropped, of a shard revoked or done elsewhere, is not counted)."""
+    log = workers.log(n)
+    taken = [int(m) for m in SHARD_RE.findall(log)]
+    for m in DROPPED_RE.findall(log):
+        taken.remove(int(m))
+    return taken
 
 
 def _wait_until(what: str, predicate: Any, within: float = WAIT_S) -> None:
@@ -364,6 +373,53 @@ def test_a_worker_killed_mid_shard_has_its_hosts_audited_by_the_other_once(
     assert logins == {n: 2 if n in redelivered else 1 for n in names}
 
 
+# --- 2b. a worker that disappears with no other worker to take its shard ---------------------
+
+
+def _kill_worker_mid_run(
+    cluster: Cluster,
+    workers: Workers,
+    controller: subprocess.Popen[str],
+    before: Mapping[str, int],
+) -> tuple[str, str]:
+    """SIGKILL worker 0 once it is logged in on every host; the controller's output."""
+    try:
+        _wait_until("the worker holds the shard", lambda: _received(workers, 0))
+        _wait_until("logged in everywhere", lambda: all(_delta(before, _logins(cluster)).values()))
+        workers.kill(0)
+        return controller.communicate(timeout=60)
+    finally:
+        if controller.poll() is None:
+            controller.kill()
+            controller.wait()
+
+
+@pytest.mark.timeout(90)
+def test_a_lost_worker_whose_shard_nobody_takes_again_is_reported_not_waited_for(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    cwd = _config(tmp_path / "controller", shard_size=6, shard_wait=4, visibility_timeout=1)
+    with redis_server() as own:  # the dead worker's shard stays unacknowledged in there
+        workers.start(broker=own.url)
+        workers.wait_ready()
+        before = _logins(cluster)
+        cluster.marker.write_text("4")
+        started = time.monotonic()
+        controller = _controller(cluster, cwd, broker=own.url)
+        out, err = _kill_worker_mid_run(cluster, workers, controller, before)
+    assert controller.returncode == 1, err
+    # silent for 10 s (LOST_AFTER_S), and no redelivery within 1 + 1 + 4 s: given up
+    assert time.monotonic() - started < 40
+    report = json.loads(out)
+    assert [h["status"] for h in report["hosts"]] == ["unreachable"] * len(cluster.fleet.hosts)
+    for h in report["hosts"]:
+        assert re.fullmatch(
+            r"worker lost: readiness-\d+@\S+ stopped answering and shard 0 was not taken "
+            r"again within 6s",
+            h["reason"],
+        ), h["reason"]
+
+
 # --- 3. the broker stops mid-run ----------------------------------------------------------------
 
 
@@ -430,6 +486,16 @@ def test_a_worker_in_another_queue_gets_only_its_regions_hosts(
         assert hosts[name]["status"] == "unreachable"
         assert "no worker took shard 2 from queue 'eu' within 3s" in hosts[name]["reason"]
     assert all(hosts[n]["status"] != "unreachable" for n in ("h0000", "h0001", "h0002"))
+
+    # the given-up shard is still queued for 'eu': a worker that starts now must not audit it
+    before = _logins(cluster)
+    late = workers.start(queues="eu")
+    workers.wait_ready()
+    _wait_until("the late worker drops the shard", lambda: "succeeded" in workers.log(late))
+    assert SHARD_RE.findall(workers.log(late)) == ["2"]
+    assert re.search(r"-2 dropped: revoked by its controller", workers.log(late))
+    assert _received(workers, late) == []
+    assert _delta(before, _logins(cluster)) == dict.fromkeys(before, 0)
 
 
 # --- 5 and 6. Ctrl-C on the controller; `readiness workers` -----------------------------------
@@ -561,22 +627,28 @@ def test_the_broker_password_never_appears_in_any_output_log_report_or_error(
 
     closed = f"redis://:{password}@127.0.0.1:{_closed_port()}/0"
     wrong = f"redis://:wrong-{password}@127.0.0.1:{cluster.redis.port}/0"
-    for broker in (closed, wrong):
-        for args in (
-            ["validate", f"--inventory={cluster.inventory}", "--hosts=fleet", "--engine=celery"],
-            ["workers", "--timeout=0.5"],
-            ["worker", "--queues=readiness"],
-        ):
-            bad = subprocess.run(
-                [str(BIN / "readiness"), *args, f"--broker={broker}"],
-                cwd=cwd,
-                env=_env(cluster),
-                capture_output=True,
-                text=True,
-                timeout=60,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
+    commands = [
+        ["validate", f"--inventory={cluster.inventory}", "--hosts=fleet", "--engine=celery"],
+        ["workers", "--timeout=0.5"],
+        ["worker", "--queues=readiness"],
+    ]
+
+    def refused(case: tuple[str, list[str]]) -> subprocess.CompletedProcess[str]:
+        broker, args = case
+        return subprocess.run(
+            [str(BIN / "readiness"), *args, f"--broker={broker}"],
+            cwd=cwd,
+            env=_env(cluster),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    cases = [(broker, args) for broker in (closed, wrong) for args in commands]
+    with ThreadPoolExecutor(3) as pool:
+        for (_, args), bad in zip(cases, pool.map(refused, cases), strict=True):
             assert bad.returncode == 2, (args, bad.stdout, bad.stderr)
             lines = bad.stderr.strip().splitlines()
             assert len(lines) == 1 and "redis://:***@127.0.0.1" in lines[0], bad.stderr
