@@ -193,8 +193,6 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
                 report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
             trend = _html_trend(location, report, suite, values, fmt, target, sinks)
             _emit(report, fmt, target, threshold, values["group_by"], values["color"], sinks, trend)
-            if verdict is not None and fmt != "json":
-                report_mod.emit(render_verdict(verdict))
             fingerprints = collector.hosts if collector is not None else None
             _record(
                 c,
@@ -509,7 +507,7 @@ ns.configure({"readiness": {}})
 import contextlib  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
-from .store.baseline import BaselineVerdict, render_verdict  # noqa: E402
+from .store.baseline import BaselineVerdict  # noqa: E402
 from .store.location import StoreLocation, resolve_location  # noqa: E402
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model import CheckResult, FleetReport, HostReport, Status
 from ._clean import detail_lines, xml_text
-from .driftsection import drift_html
+from .sections import store_html
 
 if TYPE_CHECKING:  # the renderer only reads the points; the store fills them (tasks.py)
     from ..store.history import TrendPoint
@@ -451,7 +451,7 @@ def render_html(
         *_header(report, fail_on),
         *_summary(report),
         *_gates(report),
-        *drift_html(report),
+        *store_html(report),
         *_trends(report, trend),
         *_controls(report, list(grouped)),
         *heatmap,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import FleetReport, HostReport, Status
-from .driftsection import drift_markdown_lines
 from .gates import gate_markdown_lines
+from .sections import store_markdown_lines
 from .style import escape_markdown, group_hosts
 
 __all__ = ["render_markdown"]
@@ -50,7 +50,7 @@ def render_markdown(
         lines += ["", f"#### group {_cell(group)}", ""] if group else [""]
         lines += _matrix(hosts, checks)
     lines += gate_markdown_lines(report)
-    lines += drift_markdown_lines(report)
+    lines += store_markdown_lines(report)
     problems = [r for r in report.results if r.status not in (Status.READY, Status.SKIPPED)]
     if problems:
         lines += ["", "### What to fix", ""]

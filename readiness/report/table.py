@@ -10,8 +10,8 @@ from tabulate import tabulate
 
 from ..model import FleetReport, HostReport, Status
 from .benchmarks import render_benchmark_tables
-from .driftsection import drift_lines
 from .gates import gate_lines
+from .sections import store_lines
 from .style import escape_text, group_hosts, one_line, paint, terminal_width, use_color
 
 __all__ = ["render_table"]
@@ -67,7 +67,7 @@ def render_table(
     out += _reasons(report, width)
     if gates := gate_lines(report):
         out += ["", *gates]
-    out += drift_lines(report)
+    out += store_lines(report)
     out += render_benchmark_tables(report)
     return "\n".join(out)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from ..model import FleetReport, HostReport, Status
 from .benchmarks import render_benchmark_tables
-from .driftsection import drift_lines
 from .gates import gate_lines
+from .sections import store_lines
 from .style import escape_text, group_hosts, one_line, paint, use_color
 
 __all__ = ["overall_line", "render_text"]
@@ -73,7 +73,7 @@ def render_text(
         lines.append("(run interrupted: hosts not audited are marked)")
     if gates := gate_lines(report):
         lines += ["", *gates]
-    lines += drift_lines(report)
+    lines += store_lines(report)
     for group, hosts in group_hosts(list(report.hosts), group_by):
         if group:
             lines += ["", f"GROUP {escape_text(group)}", "=" * 40]

@@ -18,7 +18,6 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model import FleetReport, Status, utcnow
-from ._text import plain
 from .db import BaselineEntry, StoredRun, ts_text
 
 __all__ = [
@@ -28,7 +27,6 @@ __all__ = [
     "entries_from_run",
     "judge",
     "load_baseline_file",
-    "render_verdict",
 ]
 
 BASELINE_SCHEMA = "readiness.baseline/1"
@@ -110,22 +108,6 @@ def judge(
             regressions.append(judged)
     code = report.exit_code() if report.interrupted else 0
     return BaselineVerdict(name, tuple(known), tuple(regressions), code)
-
-
-def render_verdict(verdict: BaselineVerdict) -> str:
-    """The text section printed after the report (JSON carries ``baseline`` instead)."""
-    lines = [
-        f"BASELINE '{verdict.name}': {len(verdict.regressions)} regression(s), "
-        f"{len(verdict.known)} known problem(s) accepted"
-    ]
-    for j in verdict.regressions:
-        was = j.accepted.label if j.accepted else "no accepted result"
-        lines.append(
-            f"  REGRESSION {j.host} / {j.check}: {j.status.label} (baseline: {was}) — {j.message}"
-        )
-    for j in verdict.known:
-        lines.append(f"  known      {j.host} / {j.check}: {j.status.label} — {j.message}")
-    return plain("\n".join(lines))
 
 
 def baseline_document(name: str, entries: Iterable[BaselineEntry]) -> str:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from readiness.errors import UsageError
 from readiness.model import Status
+from readiness.report import render
 from readiness.store.baseline import (
     baseline_document,
     entries_from_run,
     judge,
     load_baseline_file,
-    render_verdict,
 )
 from readiness.store.db import StoredRun
 from readiness.store.diff import diff_reports, render_diff
@@ -101,7 +102,15 @@ def test_the_ratchet_fails_only_on_new_or_worse_results(tmp_path: Path) -> None:
     assert regressions == {("web1", "docs"), ("web4", "env")}  # worse, and a new host's error
     assert {(j.host, j.check) for j in verdict.known} == set()  # web1/mon is DEGRADED: no fail
     assert verdict.exit_code == 1
-    assert "REGRESSION web1 / docs: NOT_READY (baseline: DEGRADED)" in render_verdict(verdict)
+    judged = replace(NEW, extra={"baseline": verdict.to_dict()})
+    for fmt in ("text", "table", "markdown", "html"):
+        page = render(judged, fmt)
+        assert "REGRESSION web1 / docs: NOT_READY (baseline: DEGRADED)" in page, fmt
+        assert (
+            "BASELINE &#x27;default&#x27;" in page
+            if fmt == "html"
+            else "BASELINE 'default'" in page
+        )
     strict = judge(NEW, base, fail_on=D)
     assert ("web1", "mon") in {(j.host, j.check) for j in strict.known}
 

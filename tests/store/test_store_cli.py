@@ -148,9 +148,20 @@ def test_baseline_ratchet_export_and_import(local_app: tuple[Path, Path], tmp_pa
     assert accepted.returncode == 0 and "1 result(s) of run" in accepted.stdout
 
     write_app(app, env={"MAHAVISHNU_AUTH__SECRET": None})
-    regressed = validate(inv, store, "--baseline")
+    page, md = tmp_path / "r.html", tmp_path / "r.md"
+    reports = ("--report", f"html:{page}", "--report", f"markdown:{md}")
+    regressed = validate(inv, store, "--baseline", *reports)
     assert regressed.returncode == 1
-    assert "REGRESSION local / environment: NOT_READY (baseline: READY)" in regressed.stdout
+    line = "REGRESSION local / environment: NOT_READY (baseline: READY)"
+    assert regressed.stdout.count(line) == 1  # in the report, once
+    # The section is part of the report: saved files and show carry it too.
+    assert (
+        '<section id="baseline"><h2>Baseline</h2>' in page.read_text() and line in page.read_text()
+    )
+    assert f"- {line}" in md.read_text()
+    assert line in readiness("show", "latest", store=store).stdout
+    html_out = validate(inv, store, "--baseline", "--format", "html").stdout
+    assert html_out.rstrip().endswith("</html>") and line in html_out  # no text after the page
 
     assert readiness("baseline-accept", "--run", "latest", store=store).returncode == 0
     known = validate(inv, store, "--baseline", "--format", "json")
