@@ -3,35 +3,60 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import UsageError
 from ..redact import Redactor, redact_url_password
 
 __all__ = [
     "DEFAULT_QUEUE",
     "LOST_AFTER_S",
     "NETWORK_TIMEOUT_S",
+    "RESULT_BACKEND_ENV",
     "SHARD_TASK",
     "broker_redactor",
     "make_app",
     "restore_interval",
+    "result_backend_for",
     "safe_broker",
 ]
 
 SHARD_TASK = "readiness.audit_shard"
 DEFAULT_QUEUE = "readiness"
+RESULT_BACKEND_ENV = "READINESS_RESULT_BACKEND"
+_REDIS = ("redis://", "rediss://")
 NETWORK_TIMEOUT_S = 5.0  # every broker / result-backend socket operation
 # A running shard publishes a beat every quarter second; silent this long, its worker is gone.
 LOST_AFTER_S = 10.0
 
 
 def broker_redactor(broker: str) -> Redactor:
-    """A redactor that knows the broker's password (masked even outside a URL)."""
-    password = ""
-    with contextlib.suppress(ValueError):  # an unparsable URL has no password to find
-        password = urlsplit(broker).password or ""
-    return Redactor([password] if password else [])
+    """A redactor that knows the broker's and the result backend's passwords (masked even
+    outside a URL)."""
+    passwords = []
+    for url in (broker, os.environ.get(RESULT_BACKEND_ENV) or ""):
+        with contextlib.suppress(ValueError):  # an unparsable URL has no password to find
+            passwords.append(urlsplit(url).password or "")
+    return Redactor([p for p in passwords if p])
+
+
+def result_backend_for(broker: str) -> str:
+    """Redis keeps the shards' states: the broker itself, or $READINESS_RESULT_BACKEND
+    (required with a RabbitMQ ``amqp://`` broker: the controller reads states by key)."""
+    chosen = os.environ.get(RESULT_BACKEND_ENV) or ""
+    if chosen:
+        if not chosen.startswith(_REDIS):
+            raise UsageError(f"${RESULT_BACKEND_ENV}: expected a redis:// or rediss:// URL")
+        return chosen
+    if broker.startswith(_REDIS):
+        return broker
+    scheme = broker.partition("://")[0] or broker[:10]
+    raise UsageError(
+        f"a {scheme}:// broker needs a Redis result backend: set "
+        f"{RESULT_BACKEND_ENV}=redis://:PASSWORD@HOST:6379/0 (docs/distributed.md)"
+    )
 
 
 def safe_broker(broker: str) -> str:
@@ -45,7 +70,7 @@ def restore_interval(visibility_timeout: float) -> float:
 
 
 def make_app(broker: str, *, visibility_timeout: float = 300.0) -> Any:
-    """The Celery app for ``broker`` (Redis; RabbitMQ by URL, results then need Redis).
+    """The Celery app for ``broker`` (Redis; RabbitMQ by URL, results then in Redis).
 
     - JSON is the only accepted content type: a pickle from a hostile broker peer is
       never loaded.
@@ -58,7 +83,7 @@ def make_app(broker: str, *, visibility_timeout: float = 300.0) -> Any:
     """
     from celery import Celery
 
-    backend = broker if broker.startswith(("redis://", "rediss://")) else "rpc://"
+    backend = result_backend_for(broker)
     app = Celery("readiness", broker=broker, backend=backend, set_as_current=False)
     app.conf.update(
         accept_content=["json"],

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from readiness.engine.app import make_app, safe_broker
+from readiness.engine.app import broker_redactor, make_app, safe_broker
 from readiness.engine.shards import split
-from readiness.errors import InventoryError
+from readiness.errors import InventoryError, UsageError
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,19 @@ def test_the_broker_password_is_masked_and_only_json_is_accepted() -> None:
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
     assert conf.broker_transport_options["visibility_timeout"] == 30
+
+
+def test_a_rabbitmq_broker_needs_a_redis_result_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    amqp = "amqp://readiness:rabbit-pw@127.0.0.1:5672//"
+    monkeypatch.delenv("READINESS_RESULT_BACKEND", raising=False)
+    with pytest.raises(UsageError, match=r"a amqp:// broker needs a Redis result backend"):
+        make_app(amqp)
+    monkeypatch.setenv("READINESS_RESULT_BACKEND", "redis://:backend-pw@127.0.0.1:6379/1")
+    app = make_app(amqp)
+    assert app.conf.result_backend == "redis://:backend-pw@127.0.0.1:6379/1"
+    assert app.conf.broker_url == amqp
+    masked = broker_redactor(amqp).text("rabbit-pw and backend-pw")
+    assert "rabbit-pw" not in masked and "backend-pw" not in masked
+    monkeypatch.setenv("READINESS_RESULT_BACKEND", "rpc://")
+    with pytest.raises(UsageError, match="READINESS_RESULT_BACKEND: expected a redis://"):
+        make_app(amqp)
