@@ -622,6 +622,21 @@ def test_the_broker_password_never_appears_in_any_output_log_report_or_error(
     )
     assert res.returncode == 1, res.stderr
     assert sorted(_received(workers, 0)) == [0, 1]  # it did go through the worker
+    # recorded in the store like a local run: the merged run, every host's row
+    shown = subprocess.run(
+        [str(BIN / "readiness"), "show", "latest", f"--store={store}", "--format=json"],
+        cwd=cwd,
+        env=_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    recorded = json.loads(shown.stdout)
+    assert [h["host"] for h in recorded["hosts"]] == [h.name for h in cluster.fleet.hosts]
+    assert _rows(recorded) == _rows(json.loads((tmp_path / "saved.json").read_text()))
     seen = [res.stdout, res.stderr, workers.log(0)]
     seen += [p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()]
 
