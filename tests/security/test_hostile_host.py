@@ -41,6 +41,13 @@ from .hostile import (
 # 1. App-controlled code (git config hooks, the app's interpreter) never runs as root.
 
 
+def _trapped_app(shared_root: Path) -> tuple[Path, Path, Path]:
+    """(app root, its booby-trapped repository, the file its hooks append uids to)."""
+    record = shared_root / "uids"
+    root = _repos_app(shared_root, ["repos/trapped"])
+    return root, _booby_trapped_repo(root, record), record
+
+
 def _booby_trapped_repo(root: Path, record: Path) -> Path:
     """A nobody-owned repo whose config runs a hook from core.fsmonitor and a clean filter."""
     repo = make_repo(root / "repos" / "trapped", 1, {"data.txt": "one\n"})
@@ -59,9 +66,7 @@ def _repos_app(shared_root: Path, repos: list[str]) -> Path:
 def test_git_hooks_in_an_app_owned_repository_run_as_its_owner_not_root(
     shared_root: Path,
 ) -> None:
-    record = shared_root / "uids"
-    root = _repos_app(shared_root, ["repos/trapped"])
-    _booby_trapped_repo(root, record)
+    root, _, record = _trapped_app(shared_root)
     chown_tree(root)
     r = one(audit_local(root, "repository_access"))
     uids = recorded_uids(record)
@@ -76,9 +81,7 @@ def test_git_hooks_in_an_app_owned_repository_run_as_its_owner_not_root(
 def test_a_repository_whose_config_belongs_to_another_user_is_refused_not_run(
     shared_root: Path,
 ) -> None:
-    record = shared_root / "uids"
-    root = _repos_app(shared_root, ["repos/trapped"])
-    repo = _booby_trapped_repo(root, record)
+    root, repo, record = _trapped_app(shared_root)
     chown_tree(root)
     os.chown(repo / ".git" / "config", 1, 1)  # daemon: a second non-root owner
     r = one(audit_local(root, "repository_access"))
@@ -92,9 +95,7 @@ def test_a_repository_whose_config_belongs_to_another_user_is_refused_not_run(
 def test_a_root_owned_repository_with_a_group_writable_config_is_refused(
     shared_root: Path,
 ) -> None:
-    record = shared_root / "uids"
-    root = _repos_app(shared_root, ["repos/trapped"])
-    repo = _booby_trapped_repo(root, record)
+    root, repo, record = _trapped_app(shared_root)
     (repo / ".git" / "config").chmod(0o664)
     r = one(audit_local(root, "repository_access"))
     assert recorded_uids(record) == []
@@ -186,9 +187,7 @@ def test_over_ssh_as_root_git_hooks_and_the_interpreter_never_run_as_root(
     from readiness import validate
     from tests.services.sshd import host_entry, write_inventory
 
-    record = shared_root / "uids"
-    root = _repos_app(shared_root, ["repos/trapped"])
-    _booby_trapped_repo(root, record)
+    root, _, record = _trapped_app(shared_root)
     _hostile_interpreter(root, shared_root / "uids-python")
     chown_tree(root)
     host = ssh_fleet.hosts[3]
@@ -222,9 +221,7 @@ def test_over_ssh_as_a_non_root_user_git_in_a_foreign_repository_is_refused(
     from readiness import validate
     from tests.services.sshd import NOPW_USER, host_entry, write_inventory
 
-    record = shared_root / "uids"
-    root = _repos_app(shared_root, ["repos/trapped"])
-    _booby_trapped_repo(root, record)
+    root, _, record = _trapped_app(shared_root)
     chown_tree(root)
     entry = host_entry(ssh_fleet, ssh_fleet.hosts[3], ansible_user=NOPW_USER)
     entry["readiness"] = {"app_root": str(root)}
@@ -241,9 +238,7 @@ def test_the_git_benchmark_runs_git_as_the_repository_owner_in_its_worker_thread
     shared_root: Path,
 ) -> None:
     """repository_benchmark repeats git in op_repeat's threads: the exec-wrapper path."""
-    record = shared_root / "uids"
-    root = _repos_app(shared_root, ["repos/trapped"])
-    _booby_trapped_repo(root, record)
+    root, _, record = _trapped_app(shared_root)
     chown_tree(root)
     profile = {"repository_benchmark": {"repetitions": 2, "operations": ["status"]}}
     r = one(audit_local(root, "repository_benchmark", profile))

@@ -46,6 +46,17 @@ def _audit(
     return validate(target.name, CHECKS, inventory=str(fleet.inventory), options=options)
 
 
+def _known_hosts(tmp_path: Path, text: str) -> Path:
+    known = tmp_path / "known_hosts"
+    known.write_text(text)
+    return known
+
+
+def _audit_tofu(fleet: LoopbackFleet, ssh_options: Options, known: Path) -> FleetReport:
+    """Audit the first host against ``known`` with trust-on-first-use on."""
+    return _audit(fleet, ssh_options(known_hosts=str(known), accept_new_host_keys=True))
+
+
 def _reached(report: FleetReport) -> bool:
     return report.hosts[0].status is not Status.UNREACHABLE
 
@@ -57,11 +68,11 @@ def test_a_malformed_line_is_reported_with_file_and_line_and_the_rest_is_kept(
     tmp_path: Path, ssh_fleet: LoopbackFleet
 ) -> None:
     host = ssh_fleet.hosts[0]
-    known = tmp_path / "known_hosts"
-    known.write_text(
+    known = _known_hosts(
+        tmp_path,
         "garbage-host ssh-ed25519 !!!not-base64!!!\n"
         "@bogus-marker * ssh-ed25519 AAAA\n"
-        f"{host.known_hosts_name} {host.host_key_line}\n"
+        f"{host.known_hosts_name} {host.host_key_line}\n",
     )
     argv = ["validate", "-i", str(ssh_fleet.inventory), "--hosts", host.name, "-c"]
     argv += ["environment", "--known-hosts", str(known), "--format", "json"]
@@ -85,10 +96,9 @@ def test_a_revoked_key_is_refused_and_never_recorded(
     tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
 ) -> None:
     host = ssh_fleet.hosts[0]
-    known = tmp_path / "known_hosts"
-    known.write_text(f"@revoked * {host.host_key_line}\n")
+    known = _known_hosts(tmp_path, f"@revoked * {host.host_key_line}\n")
     before = known.read_text()
-    report = _audit(ssh_fleet, ssh_options(known_hosts=str(known), accept_new_host_keys=True))
+    report = _audit_tofu(ssh_fleet, ssh_options, known)
     assert report.hosts[0].status is Status.UNREACHABLE
     reason = report.hosts[0].reason or ""
     assert "is REVOKED" in reason
@@ -100,10 +110,10 @@ def test_a_revoked_key_listed_for_the_host_too_is_still_refused(
     tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
 ) -> None:
     host = ssh_fleet.hosts[0]
-    known = tmp_path / "known_hosts"
-    known.write_text(
+    known = _known_hosts(
+        tmp_path,
         f"{host.known_hosts_name} {host.host_key_line}\n@revoked {host.known_hosts_name} "
-        f"{host.host_key_line}\n"
+        f"{host.host_key_line}\n",
     )
     report = _audit(ssh_fleet, ssh_options(known_hosts=str(known)))
     assert report.hosts[0].status is Status.UNREACHABLE
@@ -115,9 +125,8 @@ def test_a_cert_authority_host_gets_host_certificates_not_supported(
 ) -> None:
     host = ssh_fleet.hosts[0]
     ca = keypair(tmp_path / "ca")
-    known = tmp_path / "known_hosts"
-    known.write_text(f"@cert-authority [{host.address}]:* {ca}\n")
-    report = _audit(ssh_fleet, ssh_options(known_hosts=str(known), accept_new_host_keys=True))
+    known = _known_hosts(tmp_path, f"@cert-authority [{host.address}]:* {ca}\n")
+    report = _audit_tofu(ssh_fleet, ssh_options, known)
     assert report.hosts[0].status is Status.UNREACHABLE
     reason = report.hosts[0].reason or ""
     assert "host certificates not supported" in reason
@@ -132,7 +141,7 @@ def test_trust_on_first_use_adds_the_missing_final_newline(
     other = keypair(tmp_path / "other")
     known = tmp_path / "known_hosts"
     known.write_text(f"other.example {other}")  # no final newline
-    first = _audit(ssh_fleet, ssh_options(known_hosts=str(known), accept_new_host_keys=True))
+    first = _audit_tofu(ssh_fleet, ssh_options, known)
     assert _reached(first), first.hosts[0].reason
     assert known.read_text() == (
         f"other.example {other}\n{host.known_hosts_name} {host.host_key_line}\n"
@@ -146,9 +155,8 @@ def test_trust_on_first_use_hashes_the_name_in_a_hashed_file(
 ) -> None:
     host = ssh_fleet.hosts[0]
     other = keypair(tmp_path / "other")
-    known = tmp_path / "known_hosts"
-    known.write_text(f"{paramiko.HostKeys.hash_host('other.example')} {other}\n")
-    first = _audit(ssh_fleet, ssh_options(known_hosts=str(known), accept_new_host_keys=True))
+    known = _known_hosts(tmp_path, f"{paramiko.HostKeys.hash_host('other.example')} {other}\n")
+    first = _audit_tofu(ssh_fleet, ssh_options, known)
     assert _reached(first), first.hosts[0].reason
     lines = known.read_text().splitlines()
     assert len(lines) == 2
@@ -161,8 +169,7 @@ def test_trust_on_first_use_hashes_the_name_in_a_hashed_file(
 
 def test_concurrent_trust_on_first_use_appends_never_interleave(tmp_path: Path) -> None:
     """Two KnownHosts (two runs) appending at once, under the file lock."""
-    known = tmp_path / "known_hosts"
-    known.write_text("")
+    known = _known_hosts(tmp_path, "")
     keys = [paramiko.Ed25519Key.from_private_key_file(str(_key(tmp_path, i))) for i in range(8)]
     runs = [KnownHosts(known), KnownHosts(known)]
 
