@@ -24,6 +24,7 @@ __all__ = ["MASK", "Redactor", "is_secret_name", "redact_url_password"]
 MASK = "***"
 _MIN_SECRET_LEN = 4
 _WHOLE_WORD_BELOW = 8
+_INDEX_ABOVE = 32  # secrets registered before a string is matched through an index
 # The password runs to the LAST '@' of the authority: an unencoded '@' in a password
 # ("p@ss") must not leave its tail ("ss@host") in a message.
 _URL_PASSWORD = re.compile(
@@ -56,7 +57,12 @@ def _mask_assignment(m: re.Match[str]) -> str:
 
 
 def redact_url_password(text: str) -> str:
-    text = _URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+    # Each pattern needs a "://" or an "=" to match: most messages have neither (a report
+    # holds thousands of strings per host), and skipping the regexes then changes nothing.
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+    if "=" not in text:
+        return text
     text = _KV_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
     return _ASSIGNMENT.sub(_mask_assignment, text)
 
@@ -74,17 +80,28 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
+        self._sorted: list[str] | None = None
+        self._index: _Index | None = None
         self.add(*secrets)
 
     def add(self, *values: str | None) -> None:
         with self._lock:
             for v in values:
-                if v and len(str(v)) >= _MIN_SECRET_LEN:
+                if v and len(str(v)) >= _MIN_SECRET_LEN and str(v) not in self._secrets:
                     self._secrets.add(str(v))
+                    self._sorted = None
 
     def text(self, value: str) -> str:
         with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
+            if self._sorted is None:  # sorted once per new secret, not once per string
+                self._sorted = sorted(self._secrets, key=len, reverse=True)
+                self._index = None
+            secrets = self._sorted
+            if len(secrets) > _INDEX_ABOVE and self._index is None:
+                self._index = _index_of(secrets)
+            index = self._index if len(secrets) > _INDEX_ABOVE else None
+        if index is not None:
+            secrets = _candidates(secrets, index, value)
         for s in secrets:
             if s not in value:
                 continue
@@ -123,6 +140,34 @@ class Redactor:
 
     def fleet(self, f: FleetReport) -> FleetReport:
         return f.with_hosts(self.host(h) for h in f.hosts)
+
+
+_Index = tuple[dict[str, list[int]], list[int]]
+
+
+def _index_of(ordered: list[str]) -> _Index:
+    """Secrets by their first 4 characters (as ranks in ``ordered``), and those with a ``*``."""
+    index: dict[str, list[int]] = {}
+    starred: list[int] = []
+    for rank, secret in enumerate(ordered):
+        index.setdefault(secret[:_MIN_SECRET_LEN], []).append(rank)
+        if "*" in secret:
+            starred.append(rank)
+    return index, starred
+
+
+def _candidates(ordered: list[str], index: _Index, value: str) -> list[str]:
+    """The secrets that may be in ``value``, in the same (longest first) order: one whose
+    first 4 characters occur in it, or one with a ``*`` (a mask put in by an earlier
+    replacement could complete it). A fleet registers a few secrets per host: testing each
+    of thousands against every string would cost O(hosts²) (docs/performance.md)."""
+    by_prefix, starred = index
+    ranks = set(starred)
+    for at in range(len(value) - _MIN_SECRET_LEN + 1):
+        found = by_prefix.get(value[at : at + _MIN_SECRET_LEN])
+        if found:
+            ranks.update(found)
+    return [ordered[r] for r in sorted(ranks)]
 
 
 def _is_descriptive(value: str) -> bool:

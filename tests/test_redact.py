@@ -63,3 +63,40 @@ def test_secret_assignments_in_host_text_are_masked_and_ordinary_ones_kept() -> 
     assert out == f"0 3 * * * PGPASSWORD={MASK} pg_dump app; export API_TOKEN={MASK} DB_PASS={MASK}"
     for kept in ("MAHAVISHNU_AUTH__ENABLED=false", "RETRY_MAX=3", "JWT_SECRET=set", "AUTHOR=ann"):
         assert r.text(kept) == kept
+
+
+def test_a_fleet_of_secrets_redacts_exactly_as_testing_each_secret_would() -> None:
+    """Past a few dozen secrets, strings are matched through a prefix index (a fleet adds a
+    few per host); the result must be exactly the one-by-one replacement's."""
+    import random
+    import re as re_
+
+    from readiness.redact import MASK, Redactor, redact_url_password
+
+    rng = random.Random(7)
+    alphabet = "abcdefXYZ0123456789-_*"
+    secrets = {"".join(rng.choice(alphabet) for _ in range(rng.randint(4, 14))) for _ in range(400)}
+    secrets |= {"abc*", "*abc", "hunter2", "hunter22", "short", "shortest"}
+
+    def reference(value: str) -> str:
+        for s in sorted(secrets, key=len, reverse=True):
+            if s not in value:
+                continue
+            if len(s) >= 8:
+                value = value.replace(s, MASK)
+            else:
+                value = re_.sub(rf"(?<![\w]){re_.escape(s)}(?![\w])", MASK, value)
+        return redact_url_password(value)
+
+    ordered = sorted(secrets)
+    redactor = Redactor(ordered)
+    for _ in range(400):
+        parts = [
+            rng.choice(ordered)
+            if rng.random() < 0.3
+            else rng.choice(alphabet + " ") * rng.randint(1, 6)
+            for _ in range(rng.randint(1, 12))
+        ]
+        value = "".join(parts)
+        assert redactor.text(value) == reference(value), value
+    assert redactor.text("x abc*abc y") == reference("x abc*abc y")
