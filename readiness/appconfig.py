@@ -19,7 +19,14 @@ from dotenv import dotenv_values
 
 from .hostdata import HostDataError, load_yaml, printable
 
-__all__ = ["AppConfig", "EnvVar", "build_app_config", "coerce_scalar", "parse_settings"]
+__all__ = [
+    "AppConfig",
+    "EnvVar",
+    "build_app_config",
+    "coerce_scalar",
+    "env_text_values",
+    "parse_settings",
+]
 
 SOURCE_PROCESS = "process environment"
 SOURCE_ENV_FILE = "env file"
@@ -136,6 +143,13 @@ def parse_settings(text: str, path: str) -> tuple[dict[str, Any], str | None]:
     return dict(data), None
 
 
+def env_text_values(text: str) -> dict[str, str | None]:
+    """``dotenv_values`` of an env file's text. Interpolation (``${VAR}``) copies the
+    controller's whole environment per call: it is only asked for when a ``$`` is there
+    (without one the result is the same)."""
+    return dict(dotenv_values(stream=io.StringIO(text), interpolate="$" in text))
+
+
 def build_app_config(
     *,
     settings_fact: Mapping[str, Any] | None,
@@ -153,7 +167,7 @@ def build_app_config(
     env: dict[str, EnvVar] = {}
     file_values: dict[str, str] | None = None
     if env_file_fact and env_file_fact.get("text") is not None:
-        values = dotenv_values(stream=io.StringIO(str(env_file_fact["text"])))
+        values = env_text_values(str(env_file_fact["text"]))
         file_values = {}
         for name, value in values.items():
             if value is not None and name.startswith(env_prefix):

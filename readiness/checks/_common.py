@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
-
-from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, SOURCE_SETTINGS
+from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, SOURCE_SETTINGS, env_text_values
 from ..findings import Findings
 from ..netaddr import bracket
 from ..redact import is_secret_name
@@ -206,7 +203,7 @@ def env_file_values(ctx: CheckContext) -> dict[str, str]:
     if ctx.app.env_file_values is not None:  # parsed once, from this same fact
         return dict(ctx.app.env_file_values)
     prefix = ctx.app.env_prefix
-    values = dotenv_values(stream=io.StringIO(str(text)))
+    values = env_text_values(str(text))
     return {k: v for k, v in values.items() if v is not None and k.startswith(prefix)}
 
 
