@@ -165,12 +165,34 @@ if _CParser is not None:
 
     _FastStrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_line_dict)
 
+    class _CStrictLoader(yaml.CSafeLoader):
+        """libyaml end to end, the strict constructor (duplicate keys, line dicts): for
+        documents without anchors (so without aliases) whose nesting is bounded (see
+        :func:`_shallow`: libyaml's C composer recurses without a limit)."""
+
+        construct_mapping = _StrictLoader.construct_mapping
+
+    _CStrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_line_dict)
+
+
+_MAX_LINE = 1000
+_MAX_BRACKETS = 1000
+
+
+def _shallow(text: str) -> bool:
+    """Whether ``text`` surely nests less than a few thousand levels: a block level takes
+    at least one more column on its line (two levels per two columns at most), a flow
+    level one bracket. No anchor (``&``) means no alias to expand either."""
+    if "&" in text or text.count("[") + text.count("{") > _MAX_BRACKETS:
+        return False
+    return max(map(len, text.splitlines()), default=0) <= _MAX_LINE
+
 
 def _fast(text: str) -> tuple[bool, Any]:
     """(True, data) when libyaml's path loads ``text`` cleanly, else (False, None)."""
     if _CParser is None or _PLAIN.search(text) is not None:
         return False, None
-    loader = _FastStrictLoader(text)
+    loader = _CStrictLoader(text) if _shallow(text) else _FastStrictLoader(text)
     try:
         return True, loader.get_single_data()
     except (yaml.YAMLError, _Refused, RecursionError, TypeError, ValueError):

@@ -59,6 +59,9 @@ def test_plain_documents_load_the_same_through_libyaml(path: str) -> None:
         "a: 1\n  b: 2\n",
         "a:\tb\n",  # a tab: not plain, pure-Python only
         "k: caf\u00e9\n",
+        "[" * 3000 + "]" * 3000,  # deep: never composed by libyaml's recursive C composer
+        "- " * 3000 + "x\n",
+        "a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 600)),
     ],
 )
 def test_refusals_and_unusual_text_say_exactly_what_the_pure_python_loader_says(
@@ -69,6 +72,8 @@ def test_refusals_and_unusual_text_say_exactly_what_the_pure_python_loader_says(
             return repr(_lines(parse(text)))
         except ReadinessError as exc:
             return f"error: {exc}"
+        except RecursionError:
+            return "too deep"
 
     def slow(t: str) -> Any:
         from readiness.inventory import strict_yaml
