@@ -407,6 +407,17 @@ def test_a_lost_worker_whose_shard_nobody_takes_again_is_reported_not_waited_for
         started = time.monotonic()
         controller = _controller(cluster, cwd, broker=own.url)
         out, err = _kill_worker_mid_run(cluster, workers, controller, before)
+        nobody = subprocess.run(
+            [str(BIN / "readiness"), "workers", f"--broker={own.url}", "--timeout=0.5"],
+            env=_env(cluster),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    assert nobody.returncode == 1, nobody.stderr  # no worker is up any more
+    assert nobody.stdout.startswith("no worker answered within 0.5s (broker redis://:***@")
     assert controller.returncode == 1, err
     # silent for 10 s (LOST_AFTER_S), and no redelivery within 1 + 1 + 4 s: given up
     assert time.monotonic() - started < 40
