@@ -607,6 +607,8 @@ ELSEWHERE: dict[tuple[str, str], tuple[str, str]] = {
     ("validate", "engine"): ("test", "tests/engine/test_celery_engine.py"),
     ("validate", "broker"): ("test", "tests/engine/test_celery_engine.py"),
     ("bench", "engine"): ("test", "tests/engine/test_engine_bench.py"),
+    # celery refused (exit 2); local (and celery from env/config: a warning) on a real fleet
+    ("remediate", "engine"): ("test", "tests/engine/test_remediate_engine.py"),
     ("bench", "workers"): ("test", "tests/engine/test_engine_bench.py"),
     **{
         (task, option): ("test", "tests/engine/test_celery_engine.py")
