@@ -114,6 +114,12 @@ class CheckSpec:
     aliases: tuple[str, ...] = ()
     order: int = 100
     opt_in: bool = False
+    # The (host, port) destinations, as the host sees them, that ``evaluate`` will reach
+    # through the host's SSH connection; the runner opens them all at once before the
+    # checks run, during the follow-up round (one round trip shared with it, not one per
+    # destination). Judged from the profile and the app's configuration (the first round's
+    # facts); must name only what ``evaluate`` itself would reach.
+    destinations: Callable[[CheckContext], list[tuple[str, int]]] | None = None
 
 
 _REGISTRY: dict[str, CheckSpec] = {}
@@ -134,6 +140,7 @@ def register(
     aliases: Iterable[str] = (),
     order: int = 100,
     opt_in: bool = False,
+    destinations: Callable[[CheckContext], list[tuple[str, int]]] | None = None,
 ) -> Callable[[Callable[[CheckContext], Outcome]], Callable[[CheckContext], Outcome]]:
     """Register ``fn`` as the check ``name``. Duplicate names are refused outright."""
     cats = tuple(categories)
@@ -158,6 +165,7 @@ def register(
             aliases=tuple(aliases),
             order=order,
             opt_in=opt_in,
+            destinations=destinations,
         )
         return fn
 

@@ -226,6 +226,13 @@ def audit_host(
             facts: dict[str, Any] = dict(answer["facts"])
             meta = dict(answer.get("meta") or {})
             app = _app_config(facts, profile)
+            # The tunnels the checks will need are known now: opening them meanwhile
+            # overlaps their round trip with the follow-up round's.
+            _prefetch_tunnels(
+                transport,
+                specs,
+                lambda: _context(host, transport, profile=profile, facts=facts, app=app, meta=meta),
+            )
             more: FactSpecs = {}
             for followup in followups:
                 more.update(followup(profile, app, facts))
@@ -242,18 +249,18 @@ def audit_host(
         observe(host.name, app, profile)
     for observe_facts in tuple(FACT_OBSERVERS):
         observe_facts(host.name, facts, profile)
+
     results = [
         _evaluate(
             spec,
-            CheckContext(
-                host=host.name,
+            _context(
+                host,
+                transport,
                 profile=profile,
                 facts=facts,
                 app=app,
                 meta=meta,
-                is_local=transport.is_local,
                 app_object=app_object,
-                reach=reach_through(transport),
             ),
             redactor,
         )
@@ -268,6 +275,51 @@ def audit_host(
         facts_meta=meta,
     )
     return redactor.host(report)
+
+
+def _context(
+    host: HostLike,
+    transport: Transport,
+    *,
+    profile: Profile,
+    facts: dict[str, Any],
+    app: AppConfig,
+    meta: dict[str, Any],
+    app_object: Any = None,
+) -> CheckContext:
+    return CheckContext(
+        host=host.name,
+        profile=profile,
+        facts=facts,
+        app=app,
+        meta=meta,
+        is_local=transport.is_local,
+        app_object=app_object,
+        reach=reach_through(transport),
+    )
+
+
+def _prefetch_tunnels(
+    transport: Transport, specs: Sequence[CheckSpec], context: Callable[[], CheckContext]
+) -> None:
+    """Open the tunnels this host's checks will need, all at once, before they run.
+
+    Each check names what it will reach from this host's own configuration (a context of
+    its own, from the first round's facts, thrown away afterwards); the transport opens those channels together on this
+    host's connection, and each check's own tunnel request then shares the answer. A
+    check that cannot name them is simply not helped: it opens its tunnel itself.
+    """
+    prefetch = getattr(transport, "prefetch", None)
+    if transport.is_local or not callable(prefetch):
+        return
+    wanted: list[tuple[str, int]] = []
+    for spec in specs:
+        if spec.destinations is None:
+            continue
+        with contextlib.suppress(Exception):  # the check itself reports what is wrong
+            wanted.extend(spec.destinations(context()))
+    if wanted:
+        prefetch(wanted)
 
 
 def _app_config(facts: Mapping[str, Any], profile: Profile) -> AppConfig:

@@ -25,7 +25,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -795,6 +795,18 @@ def exec_with_input(chan: paramiko.Channel, command: str, stdin: bytes) -> None:
     chan._wait_for_event()  # type: ignore[attr-defined]
 
 
+_ATTEMPT_GRACE_S = 2.0  # beyond the channel-open timeout, for a waiter on another's attempt
+
+
+class _Attempt:
+    """One try at a destination's tunnel, shared by every caller that wants it meanwhile."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.address: tuple[str, int] = ("", 0)
+        self.error: Exception | None = None
+
+
 class SshTransport:
     """Runs argv on one host over its single open connection (one channel per command).
 
@@ -819,6 +831,7 @@ class SshTransport:
         self.tunnel_timeout = tunnel_timeout
         self.tunnels: dict[tuple[str, int], Tunnel] = {}
         self._tunnels_lock = threading.Lock()
+        self._attempts: dict[tuple[str, int], _Attempt] = {}
         self._closed = threading.Event()
         self.pty = True  # turned off for this host once its server refuses a pty
 
@@ -828,26 +841,76 @@ class SshTransport:
         One tunnel per destination, reused by every check of the host and closed with the
         transport. The destination is tried once when the tunnel is made: a
         :class:`~readiness.errors.TunnelError` says why it cannot be reached (``refused``
-        when nothing listens there).
+        when nothing listens there). Callers that want the same destination at the same
+        time (or while :meth:`prefetch` opens it) share one attempt and its answer.
         """
-        transport = self.conn.transport
+        dest = (host, port)
         with self._tunnels_lock:
-            existing = self.tunnels.get((host, port))
-        if existing is not None and not existing.closed:
-            return existing.address
+            existing = self.tunnels.get(dest)
+            if existing is not None and not existing.closed:
+                return existing.address
+            attempt = self._attempts.get(dest)
+            mine = attempt is None
+            if attempt is None:
+                attempt = self._attempts[dest] = _Attempt()
+        if mine:
+            self._establish(dest, attempt)
+        elif not attempt.done.wait(self.tunnel_timeout + _ATTEMPT_GRACE_S):
+            raise TransportError(
+                f"cannot tunnel to {endpoint(host, port)} through {self.target.name}: "
+                "timed out waiting for the SSH server"
+            )
+        with self._tunnels_lock:
+            if self._attempts.get(dest) is attempt:
+                del self._attempts[dest]  # answered: a later call tries again
+        if attempt.error is not None:
+            raise attempt.error
+        return attempt.address
+
+    def prefetch(self, destinations: Iterable[tuple[str, int]]) -> None:
+        """Start opening tunnels to ``destinations`` (named by this host's own checks from
+        this host's own configuration) all at once, so their channel opens share one round
+        trip; :meth:`tunnel` then waits for the answer instead of asking again."""
+        started: list[tuple[tuple[str, int], _Attempt]] = []
+        with self._tunnels_lock:
+            if self._closed.is_set():
+                return
+            for dest in dict.fromkeys(destinations):
+                existing = self.tunnels.get(dest)
+                if (existing is not None and not existing.closed) or dest in self._attempts:
+                    continue
+                attempt = self._attempts[dest] = _Attempt()
+                started.append((dest, attempt))
+        for dest, attempt in started:
+            threading.Thread(
+                target=self._establish,
+                args=(dest, attempt),
+                name=f"readiness-tunnel-open-{self.target.name}",
+                daemon=True,
+            ).start()
+
+    def _establish(self, dest: tuple[str, int], attempt: _Attempt) -> None:
+        """Try ``dest`` once and make its tunnel; the outcome goes to ``attempt``."""
+        try:
+            attempt.address = self._make_tunnel(dest)
+        except Exception as exc:  # every caller sees what the one attempt raised
+            attempt.error = exc
+        finally:
+            attempt.done.set()
+
+    def _make_tunnel(self, dest: tuple[str, int]) -> tuple[str, int]:
+        transport = self.conn.transport
         if self._closed.is_set() or transport is None or not transport.is_active():
             raise TransportError(f"connection to {self.target.name} is closed")
         # Outside the lock: close() (a host deadline) must not wait for a slow destination.
-        check_destination(
-            transport, (host, port), timeout=self.tunnel_timeout, via=self.target.name
-        )
-        made = Tunnel(transport, (host, port), timeout=self.tunnel_timeout, via=self.target.name)
+        check_destination(transport, dest, timeout=self.tunnel_timeout, via=self.target.name)
+        made = Tunnel(transport, dest, timeout=self.tunnel_timeout, via=self.target.name)
         with self._tunnels_lock:
             if self._closed.is_set():
                 made.close()
                 raise TransportError(f"connection to {self.target.name} is closed")
-            previous = self.tunnels.get((host, port))
-            self.tunnels[(host, port)] = made
+            previous = self.tunnels.get(dest)
+            self.tunnels[dest] = made
         if previous is not None:
             previous.close()
         self.stats.count(self.stats.tunnels, self.target.name)

@@ -215,6 +215,23 @@ def http_route(ctx: CheckContext, url: str) -> HttpRoute:
     return _tunnelled(ctx, url, host, port or 80, stranded=stranded)
 
 
+def http_destination(ctx: CheckContext, url: str) -> tuple[str, int] | None:
+    """The destination :func:`http_route` would tunnel ``url`` to, or ``None`` when it
+    would not tunnel it (the same decisions, without opening anything)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return None
+    try:
+        tunnel = wants_tunnel(ctx, host, host_local=bool(host) and host_local(host))
+    except ValueError:
+        return None
+    if not tunnel or parts.scheme != "http" or unix_socket(host):
+        return None
+    return host, port or 80
+
+
 def _tunnelled(ctx: CheckContext, url: str, host: str, port: int, *, stranded: bool) -> HttpRoute:
     try:
         hop = route(ctx, host, port)

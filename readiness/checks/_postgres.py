@@ -41,6 +41,7 @@ __all__ = [
     "resolve_target",
     "scrub",
     "through_host",
+    "tunnel_destination",
 ]
 
 
@@ -246,6 +247,24 @@ def host_only_reason(ctx: CheckContext, target: Target) -> tuple[str, str]:
         " (service_access: direct)",
         "or set service_access: auto to reach it through the host's SSH connection",
     )
+
+
+def tunnel_destination(ctx: CheckContext) -> list[tuple[str, int]]:
+    """The destination :func:`resolve_target` then :func:`through_host` would open a tunnel
+    to first (the first server; the others only if it fails), or none: the same
+    decisions, without opening anything. For the runner to open it with the host's other
+    destinations."""
+    target = resolve_target(ctx, Findings())
+    if target is None or host_only(ctx, target):
+        return []
+    try:
+        tunnel = _access.wants_tunnel(ctx, target.dsn.host, host_local=_host_local_from_app(target))
+    except ValueError:
+        return []
+    first = _servers(target.dsn)[0]
+    if not tunnel or _access.unix_socket(first.address):
+        return []
+    return [(first.address, first.port)]
 
 
 def through_host(ctx: CheckContext, f: Findings, target: Target) -> Target | None:

@@ -29,6 +29,7 @@ from ._postgres import (
     resolve_target,
     scrub,
     through_host,
+    tunnel_destination,
 )
 
 if TYPE_CHECKING:
@@ -548,6 +549,7 @@ register(
     suites=("validate",),
     facts=facts,
     followup=followup,
+    destinations=tunnel_destination,
     defaults=DEFAULTS,
     profile_keys=(
         "database_dsn",

@@ -420,6 +420,18 @@ def _judge_dashboard(fact: Mapping[str, Any]) -> tuple[str, str | None]:
     return str(data.get("title") or fact.get("path")), None
 
 
+def destinations(ctx: CheckContext) -> list[tuple[str, int]]:
+    """Prometheus's and Grafana's tunnel destinations: :func:`evaluate` asks both,
+    whatever the other answers."""
+    found = []
+    for key in ("prometheus_url", "grafana_url"):
+        url = _base_url(ctx, key)
+        dest = _access.http_destination(ctx, url) if url is not None else None
+        if dest is not None:
+            found.append(dest)
+    return found
+
+
 register(
     "monitoring",
     title="Monitoring",
@@ -431,6 +443,7 @@ register(
     suites=("validate",),
     facts=facts,
     followup=followup,
+    destinations=destinations,
     defaults=DEFAULTS,
     profile_keys=(
         "prometheus_url",

@@ -1,0 +1,188 @@
+"""A host's tunnels opened together before its checks run (docs/performance.md, round trips).
+
+Over real loopback sshd hosts (LogLevel DEBUG1): sshd's own "server_request_direct_tcpip"
+log lines show which destinations each host was asked for and how often.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness import validate
+from readiness.errors import TunnelError
+from readiness.inventory import load_inventory
+from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
+from readiness.model import CheckResult, Status
+from readiness.runner import RunOptions
+from readiness.ssh import SshConnector, SshTransport
+
+from .services.apps import write_app
+from .services.sshd import closed_port, host_entry, write_inventory
+
+pytestmark = [pytest.mark.ssh]
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[LoopbackFleet]:
+    with start_fleet(2, sshd_options=["LogLevel DEBUG1"]) as started:
+        yield started
+
+
+def _options(fleet: LoopbackFleet) -> RunOptions:
+    return RunOptions(
+        known_hosts=str(fleet.known_hosts),
+        ssh_config="",
+        connect_timeout=5.0,
+        command_timeout=20.0,
+        host_deadline=40.0,
+        progress=False,
+    )
+
+
+def _requests(host: LoopbackHost, port: int) -> int:
+    """How many direct-tcpip channels sshd on ``host`` was asked to open to ``port``."""
+    text = host.log.read_text(errors="replace")
+    return len(re.findall(rf"server_request_direct_tcpip: .* target \S+ port {port}\b", text))
+
+
+def _services(
+    fleet: LoopbackFleet, tmp_path: Path, host: LoopbackHost
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """An inventory entry whose database, Prometheus and Grafana are closed ports of the host."""
+    ports = {"db": closed_port(), "prometheus": closed_port(), "grafana": closed_port()}
+    settings = {"database": {"url": f"postgresql://app:pw@localhost:{ports['db']}/app"}}
+    root = write_app(tmp_path / host.name, settings=settings)
+    entry = host_entry(fleet, host)
+    entry["readiness"] = {
+        "app_root": str(root),
+        "prometheus_url": f"http://127.0.0.1:{ports['prometheus']}",
+        "grafana_url": f"http://127.0.0.1:{ports['grafana']}",
+    }
+    return entry, ports
+
+
+def _audit(
+    fleet: LoopbackFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, dict[str, CheckResult]], dict[str, dict[str, int]], list[set[Any]]]:
+    entries, ports = {}, {}
+    for h in fleet.hosts:
+        entries[h.name], ports[h.name] = _services(fleet, tmp_path, h)
+    inventory = write_inventory(tmp_path / "inventory.yml", entries)
+    prefetched: list[set[Any]] = []
+    original = SshTransport.prefetch
+
+    def recording(self: SshTransport, destinations: Iterable[tuple[str, int]]) -> None:
+        wanted = list(destinations)
+        prefetched.append({self.target.name, *wanted})
+        original(self, wanted)
+
+    monkeypatch.setattr(SshTransport, "prefetch", recording)
+    report = validate(
+        "fleet",
+        ["database_migration", "monitoring"],
+        inventory=str(inventory),
+        options=_options(fleet),
+    )
+    results: dict[str, dict[str, CheckResult]] = {}
+    for r in report.results:
+        results.setdefault(r.host, {})[r.check_name] = r
+    return results, ports, prefetched
+
+
+def test_each_hosts_service_tunnels_are_opened_together_once_each_with_the_same_verdicts(
+    fleet: LoopbackFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results, ports, prefetched = _audit(fleet, tmp_path, monkeypatch)
+    for h in fleet.hosts:
+        mine = ports[h.name]
+        # what the checks will reach, named before they run: exactly this host's three
+        assert {
+            h.name,
+            ("localhost", mine["db"]),
+            ("127.0.0.1", mine["prometheus"]),
+            ("127.0.0.1", mine["grafana"]),
+        } in prefetched
+        # one channel open per destination (the check reuses the prefetched answer) ...
+        for port in mine.values():
+            assert _requests(h, port) == 1
+        # ... and never one to a destination another host's configuration named
+        other = next(o for o in fleet.hosts if o is not h)
+        for port in ports[other.name].values():
+            assert _requests(h, port) == 0
+        db, monitoring = results[h.name]["database_migration"], results[h.name]["monitoring"]
+        assert db.status is Status.NOT_READY
+        assert (
+            f"database server is down or not listening at localhost:{mine['db']} "
+            "(connection refused)" in db.message
+        )
+        assert monitoring.status is Status.NOT_READY
+        assert (
+            f"Prometheus at http://127.0.0.1:{mine['prometheus']} is not ready "
+            "(connection refused)" in monitoring.message
+        )
+        assert (
+            f"Grafana at http://127.0.0.1:{mine['grafana']} is not reachable "
+            "(connection refused)" in repr(monitoring.to_dict())
+        )
+
+
+@pytest.fixture
+def ssh(fleet: LoopbackFleet) -> Iterator[SshTransport]:
+    host = load_inventory(fleet.inventory).select(fleet.hosts[0].name)[0]
+    transport = SshConnector(_options(fleet)).open(host)
+    assert isinstance(transport, SshTransport)
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
+def test_checks_wanting_one_destination_at_once_share_one_open_and_one_tunnel(
+    fleet: LoopbackFleet, ssh: SshTransport
+) -> None:
+    with socket.socket() as listener:  # the kernel completes connections into the backlog
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = int(listener.getsockname()[1])
+        start = threading.Barrier(8)
+        got: list[tuple[str, int]] = []
+
+        def want() -> None:
+            start.wait(5)
+            got.append(ssh.tunnel("127.0.0.1", port))
+
+        threads = [threading.Thread(target=want) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(got) == 8
+        assert len(set(got)) == 1
+        assert ssh.stats.tunnels[ssh.target.name] == 1
+        assert _requests(fleet.hosts[0], port) == 1
+        assert not ssh.tunnels[("127.0.0.1", port)].closed
+
+
+def test_a_prefetched_refusal_is_the_same_error_and_a_later_request_asks_again(
+    fleet: LoopbackFleet, ssh: SshTransport
+) -> None:
+    port = closed_port()
+    ssh.prefetch([("127.0.0.1", port), ("127.0.0.1", port)])
+    with pytest.raises(TunnelError) as first:
+        ssh.tunnel("127.0.0.1", port)
+    assert first.value.refused is True
+    assert str(first.value).startswith(
+        f"connection refused: {ssh.target.name} could not connect to 127.0.0.1:{port}"
+    )
+    assert _requests(fleet.hosts[0], port) == 1
+    with pytest.raises(TunnelError) as again:
+        ssh.tunnel("127.0.0.1", port)
+    assert str(again.value) == str(first.value)
+    assert _requests(fleet.hosts[0], port) == 2  # answered once: not cached for ever
