@@ -36,10 +36,13 @@ import select
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paramiko
+from paramiko.common import CONNECTION_FAILED_CODE, MSG_CHANNEL_OPEN_FAILURE, cMSG_CHANNEL_OPEN
 
 from .errors import TunnelError
 from .netaddr import endpoint
@@ -88,7 +91,7 @@ def _open_channel(
     if not transport.is_active():
         raise TunnelError(f"cannot tunnel to {where}: the SSH connection to {via} is closed")
     try:
-        return transport.open_channel("direct-tcpip", dest, origin, timeout=timeout)
+        return _open_direct_tcpip(transport, dest, origin, timeout)
     except paramiko.ChannelException as exc:
         if exc.code == 1:  # OPEN_ADMINISTRATIVELY_PROHIBITED
             raise TunnelError(
@@ -105,6 +108,83 @@ def _open_channel(
     except (paramiko.SSHException, EOFError, OSError) as exc:
         text = str(exc) or type(exc).__name__
         raise TunnelError(f"cannot tunnel to {where} through {via}: {text}") from None
+
+
+_FAILURES_LOCK = threading.Lock()
+
+
+def _open_failures(transport: paramiko.Transport) -> dict[int, paramiko.ChannelException]:
+    """Why each refused channel of ``transport`` was refused, by channel id.
+
+    paramiko keeps one "saved exception" per transport: when several channel opens fail at
+    once (a host's tunnels opened together), one caller takes another's reason and the
+    last gets "Unable to open channel.". Recording each failure by its channel id (the
+    transport's handler table is meant to be extended) keeps every reason with its own
+    channel.
+    """
+    with _FAILURES_LOCK:
+        failures: dict[int, paramiko.ChannelException] | None = getattr(
+            transport, "_readiness_open_failures", None
+        )
+        if failures is not None:
+            return failures
+        table = transport._handler_table  # type: ignore[attr-defined]
+        original = table[MSG_CHANNEL_OPEN_FAILURE]
+        recorded: dict[int, paramiko.ChannelException] = {}
+
+        def record(m: paramiko.Message) -> None:
+            peek = paramiko.Message(m.get_remainder())
+            chanid, reason = peek.get_int(), peek.get_int()
+            text = CONNECTION_FAILED_CODE.get(reason, "(unknown code)")
+            recorded[chanid] = paramiko.ChannelException(reason, text)
+            original(m)
+
+        table[MSG_CHANNEL_OPEN_FAILURE] = record
+        transport._readiness_open_failures = recorded  # type: ignore[attr-defined]
+        return recorded
+
+
+def _open_direct_tcpip(
+    transport: paramiko.Transport, dest: tuple[str, int], origin: tuple[str, int], timeout: float
+) -> paramiko.Channel:
+    """``transport.open_channel("direct-tcpip", ...)`` whose failure reason is this
+    channel's own, even while other channels of the transport are being opened."""
+    failures = _open_failures(transport)
+    if not transport.is_active():
+        raise paramiko.SSHException("SSH session not active")
+    t: Any = transport
+    with t.lock:
+        window_size = t._sanitize_window_size(None)
+        max_packet_size = t._sanitize_packet_size(None)
+        chanid = t._next_channel()
+        m = paramiko.Message()
+        m.add_byte(cMSG_CHANNEL_OPEN)
+        m.add_string("direct-tcpip")
+        m.add_int(chanid)
+        m.add_int(window_size)
+        m.add_int(max_packet_size)
+        m.add_string(dest[0])
+        m.add_int(dest[1])
+        m.add_string(origin[0])
+        m.add_int(origin[1])
+        chan = paramiko.Channel(chanid)
+        t._channels.put(chanid, chan)
+        t.channel_events[chanid] = event = threading.Event()
+        t.channels_seen[chanid] = True
+        chan._set_transport(transport)  # type: ignore[attr-defined]
+        chan._set_window(window_size, max_packet_size)  # type: ignore[attr-defined]
+    t._send_user_message(m)
+    deadline = time.monotonic() + timeout
+    while not event.wait(0.1):
+        if not transport.is_active():
+            raise failures.pop(chanid, None) or paramiko.SSHException("Unable to open channel.")
+        if time.monotonic() > deadline:
+            raise paramiko.SSHException("Timeout opening channel.")
+    opened = t._channels.get(chanid)
+    if opened is not None:
+        failures.pop(chanid, None)
+        return opened  # type: ignore[no-any-return]
+    raise failures.pop(chanid, None) or paramiko.SSHException("Unable to open channel.")
 
 
 _PROC_TCP = Path("/proc/net/tcp")
