@@ -165,18 +165,7 @@ class LocalTransport:
         max_output: int = DEFAULT_MAX_OUTPUT,
     ) -> CommandResult:
         started = time.monotonic()
-        # A new session so a timeout kills the whole process group, not just the leader.
-        with self._lock:
-            if self._closed:
-                raise TransportError("local transport is closed")
-            proc = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-            self._running.add(proc)
+        proc = self._spawn(argv)
         timed_out = False
         try:
             out, err = proc.communicate(stdin, timeout=timeout)
@@ -200,6 +189,14 @@ class LocalTransport:
     def start(self, argv: Sequence[str], *, timeout: float, stdin: bytes = b"") -> LocalSession:
         """One local process for several requests (see :class:`Session`); ``stdin`` is
         its first request."""
+        proc = self._spawn(argv)
+        session = LocalSession(proc, lambda: self._forget(proc))
+        session.send(stdin)
+        return session
+
+    def _spawn(self, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+        """A child with pipes, in a new session so a timeout or close kills the whole
+        process group, not just the leader; tracked until it is reaped or forgotten."""
         with self._lock:
             if self._closed:
                 raise TransportError("local transport is closed")
@@ -211,9 +208,7 @@ class LocalTransport:
                 start_new_session=True,
             )
             self._running.add(proc)
-        session = LocalSession(proc, lambda: self._forget(proc))
-        session.send(stdin)
-        return session
+        return proc
 
     def _forget(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
