@@ -26,6 +26,7 @@ from .errors import ProfileError
 
 __all__ = [
     "CORE_DEFAULTS",
+    "NULL_DEFAULT_TYPES",
     "Profile",
     "deep_merge",
     "load_profile_file",
@@ -214,6 +215,10 @@ def _walk(
             hint = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ProfileError(f"{where}: unknown profile key {dotted!r}{suggestion}")
+        declared = NULL_DEFAULT_TYPES.get(dotted) if expected is None else None
+        if declared and value is not None and not _fits_declared(value, declared):
+            got = _type_word(value)
+            raise ProfileError(f"{where}: profile key {dotted!r} must be {declared}, got {got}")
         wanted = None if path in JSON_BODIES else _wrong_type(value, expected, dotted)
         if wanted:
             raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {value!r}")
@@ -221,8 +226,72 @@ def _walk(
             _walk(name, source, value, expected, dotted)
 
 
-# (the default's type, the accepted value types, in words). A default of None carries no
-# type: such keys (pidfile, database_dsn, ...) are checked by the checks that read them.
+# Keys whose built-in default is null carry no type in that default: their type is declared
+# here (dotted key -> kind). tests/test_profile.py fails for a null default missing from it.
+_STRING = "a string"
+_ARGV = "an argv list of strings (or one program as a string)"
+_MAPPING = "a mapping"
+NULL_DEFAULT_TYPES: dict[str, str] = {
+    "pidfile": _STRING,
+    "process_match": _STRING,
+    "database_dsn": _STRING,
+    "migration_command": _ARGV,
+    "backup_command": _STRING,
+    "backup_schedule": _STRING,
+    "backup_cron_user": _STRING,
+    "prometheus_instance": _STRING,
+    "systemd_unit": _STRING,
+    "tls_ca_file": _STRING,
+    "service_user": _STRING,
+    "smoke_workflow": _MAPPING,
+    "db_benchmark": _MAPPING,
+    "workflow_benchmark": _MAPPING,
+    "repository_benchmark": _MAPPING,
+    "backup_roundtrip.command": _ARGV,
+    "backup_roundtrip.dump_file": _STRING,
+    "backup_roundtrip.controller_dump_file": _STRING,
+    "backup_roundtrip.admin_dsn": _STRING,
+    "backup_roundtrip.pg_bin_dir": _STRING,
+    "alert_delivery.alertmanager_url": _STRING,
+    "alert_delivery.webhook_url": _STRING,
+    "alert_delivery.receiver_query_url": _STRING,
+    "graceful_shutdown_drill.canary": _STRING,
+    "graceful_shutdown_drill.restart": _MAPPING,
+    "workflow_state.start_url": _STRING,
+    "workflow_state.start_command": _ARGV,
+    "workflow_state.status_url": _STRING,
+    "observability_logging.marker_command": _ARGV,
+    "observability_logging.marker_url": _STRING,
+    "rbac.token_env": _STRING,
+    "rbac.token_app_env": _STRING,
+}
+
+
+def _fits_declared(value: Any, kind: str) -> bool:
+    if kind == _MAPPING:
+        return isinstance(value, Mapping)
+    if isinstance(value, str):
+        return True
+    if kind != _ARGV or not isinstance(value, (list, tuple)):
+        return False
+    # argv items become arguments: a number is fine, a nested list, mapping or null is not.
+    return all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value)
+
+
+def _type_word(value: Any) -> str:
+    """What a value is, never what it holds: a wrong-typed DSN or token must not be echoed."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a string" if isinstance(value, str) else type(value).__name__
+
+
+# (the default's type, the accepted value types, in words).
 _KINDS: tuple[tuple[Any, Any, str], ...] = (
     ((int, float), (int, float), "a number"),
     ((list, tuple), (list, tuple), "a list"),

@@ -126,3 +126,104 @@ def test_profiles_of_two_hosts_share_no_mutable_state() -> None:
     assert defaults["thresholds"]["backup_max_age_hours"] != -1
     assert merge_layers(defaults, [])["adapters"] == defaults["adapters"]
     assert merge_layers(defaults, [])["adapters"] is not defaults["adapters"]
+
+
+def _null_default_keys(node: dict[str, Any], where: str = "") -> list[str]:
+    """Every dotted key whose built-in default is null (the schema is the source of truth)."""
+    keys = []
+    for key, value in node.items():
+        dotted = f"{where}.{key}" if where else key
+        if value is None:
+            keys.append(dotted)
+        elif isinstance(value, dict):
+            keys.extend(_null_default_keys(value, dotted))
+    return keys
+
+
+NULL_KEYS = _null_default_keys(default_profile())
+# Values of the wrong type for each declared kind; SENTINEL must never reach the message.
+WRONG_VALUES: dict[str, list[Any]] = {
+    "a string": [["postgresql://u:SENTINEL-pw@db/app"], {"SENTINEL": 1}, 5, True],
+    "a mapping": ["SENTINEL-yes", ["SENTINEL"], 1, True],
+    "an argv list of strings (or one program as a string)": [
+        {"SENTINEL": "x"},
+        [["SENTINEL", "nested"]],
+        ["ok", None],
+        7,
+    ],
+}
+
+RIGHT_VALUES: dict[str, Any] = {
+    "a string": "/srv/x",
+    "a mapping": {},
+    "an argv list of strings (or one program as a string)": ["prog", "--flag", 1],
+}
+
+
+def _layer(dotted: str, value: Any) -> dict[str, Any]:
+    for part in reversed(dotted.split(".")):
+        value = {part: value}
+    return value  # type: ignore[no-any-return]
+
+
+def test_every_null_default_key_has_a_declared_type_and_nothing_else_does() -> None:
+    from readiness.profile import NULL_DEFAULT_TYPES
+
+    assert sorted(NULL_DEFAULT_TYPES) == sorted(NULL_KEYS)
+    assert set(NULL_DEFAULT_TYPES.values()) <= set(WRONG_VALUES)
+    assert {"pidfile", "database_dsn", "backup_roundtrip.admin_dsn"} <= set(NULL_KEYS)
+
+
+@pytest.mark.parametrize("dotted", NULL_KEYS)
+def test_a_null_default_key_refuses_a_wrong_type_naming_key_and_source(dotted: str) -> None:
+    from readiness.profile import NULL_DEFAULT_TYPES
+
+    kind = NULL_DEFAULT_TYPES[dotted]
+    for value in WRONG_VALUES[kind]:
+        with pytest.raises(ProfileError) as caught:
+            merge_layers(default_profile(), [("profile file p.yml", _layer(dotted, value))])
+        message = str(caught.value)
+        assert message.startswith(f"profile file p.yml: profile key {dotted!r} must be {kind}")
+        assert "SENTINEL" not in message
+    right = RIGHT_VALUES[kind]
+    assert merge_layers(default_profile(), [("p", _layer(dotted, right))]).get_path(dotted) == right
+    assert merge_layers(default_profile(), [("p", _layer(dotted, None))]).get_path(dotted) is None
+
+
+def test_a_wrong_typed_null_default_key_is_one_line_and_exit_two_from_the_command(
+    tmp_path: Path,
+) -> None:
+    """Every null-default key, through the real ``readiness`` command (a profile file, and
+    inventory variables for one): exit 2, one line naming the key and file:line."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import yaml
+
+    from readiness.profile import NULL_DEFAULT_TYPES
+    from tests.services.cli import local_inventory, run_cli
+
+    inventory = local_inventory(tmp_path / "inv.yml", tmp_path)
+
+    def run_one(dotted: str) -> tuple[str, Any]:
+        profile = tmp_path / f"{dotted}.yml"
+        value = WRONG_VALUES[NULL_DEFAULT_TYPES[dotted]][0]
+        profile.write_text(yaml.safe_dump(_layer(dotted, value)), encoding="utf-8")
+        return dotted, run_cli("inventory", "-i", str(inventory), "--profile", str(profile))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run_one, NULL_KEYS))
+    host_vars = tmp_path / "inv-vars.yml"
+    host_vars.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        "      readiness:\n        pidfile: [SENTINEL]\n",
+        encoding="utf-8",
+    )
+    results.append(("pidfile", run_cli("inventory", "-i", str(host_vars))))
+    assert len(results) == len(NULL_KEYS) + 1
+    for dotted, res in results:
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2, (dotted, res.stdout, res.stderr)
+        assert len(lines) == 1, (dotted, res.stderr)
+        assert f"profile key {dotted!r} must be {NULL_DEFAULT_TYPES[dotted]}" in lines[0]
+        assert ".yml:" in lines[0] and "Traceback" not in res.stderr
+        assert "SENTINEL" not in res.stderr + res.stdout
