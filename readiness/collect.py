@@ -1,4 +1,5 @@
-"""Controller side of the probe: one constant command line, parameters as data on stdin.
+"""Controller side of the probe: one constant bootstrap, parameters as data on stdin (or,
+for a first request that holds only locations and patterns, as base64 arguments after it).
 
 Host-side code (the probe, the applier) always starts through the same bootstrap, which
 ends everything it started when it is told to stop: see docs/fleet.md, "Nothing left
@@ -7,12 +8,14 @@ behind on a host".
 
 from __future__ import annotations
 
+import binascii
 import functools
 import importlib.util
 import marshal
 import math
 import re
 import sys
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +34,7 @@ __all__ = [
     "bootstrap_argv",
     "bootstrap_stdin",
     "check_exit",
+    "inline_request",
     "probe_source",
     "run_bootstrapped",
     "run_probe",
@@ -48,7 +52,10 @@ __all__ = [
 # code's stdout] GS "EXIT LEN\n" [LEN bytes: its stderr]. With C=1 it then reads the next
 # header (re-arming the deadline) and runs that request in the same process: the probe's
 # follow-up round costs no second command, interpreter or pty (docs/performance.md). An
-# empty line, end of input or hang-up ends it. Nothing user-controlled is ever in here.
+# empty line, end of input or hang-up ends it. The first request may come as three
+# base64 arguments instead (header, zlib of source and code, request: :func:`inline_request`):
+# sshd opens a session's input window only when the command starts, so input on stdin
+# costs a round trip of its own. Nothing user-controlled is ever in here.
 _BOOTSTRAP = (
     "import os,sys,io,_signal as signal\n"
     "K=set()\n"
@@ -61,12 +68,13 @@ _BOOTSTRAP = (
     "signal.signal(s,lambda*a,c=c:q(c))\n"
     "try:X=__import__('_frozen_importlib_external').MAGIC_NUMBER\n"
     "except Exception:X=None\n"
-    "b=sys.stdin.buffer;o=sys.stdout.buffer;O=sys.stdout;r=0\n"
+    "b=I=sys.stdin.buffer;o=sys.stdout.buffer;O=sys.stdout;r=0;a=sys.argv[1:]\n"
+    "if a[2:]:import binascii,zlib;A=binascii.a2b_base64;b=io.BytesIO(A(a[0])+zlib.decompress(A(a[1]))+A(a[2]))\n"
     "while 1:\n"
     " h=b.readline().split()\n"
     " if len(h)<3:q(r)\n"
     " n,m,d=map(int,h[:3]);k=int(h[4]) if h[4:] else 0;signal.alarm(d)\n"
-    " s=b.read(n);c=b.read(k);sys.stdin=io.TextIOWrapper(io.BytesIO(b.read(m)))\n"
+    " s=b.read(n);c=b.read(k);sys.stdin=io.TextIOWrapper(io.BytesIO(b.read(m)));b=I\n"
     " sys.stdout=O;e=sys.stderr=io.StringIO();o.write(b'\\x1e');o.flush();r=0\n"
     " try:exec(__import__('marshal').loads(c[4:]) if c[:4]==X else compile(s,'readiness-probe','exec'),dict(__name__='__main__',READINESS_CHILD_GROUPS=K))\n"
     " except SystemExit as x:r=x.code if isinstance(x.code,int) else int(x.code is not None)\n"
@@ -129,6 +137,68 @@ def bootstrap_stdin(
     code = compiled_source(source) if compiled else b""
     header = b"%d %d %d %d %d\n" % (len(source), len(payload), deadline, int(more), len(code))
     return header + source + code + payload
+
+
+# Ops whose fields are locations, patterns and limits from the profile. A request of
+# only these may travel in the command line (other users of the host can read a command
+# line in /proc); ``http`` (headers, URLs), ``run`` and friends (argv, environment) may
+# carry a credential and always go on stdin.
+INLINE_OPS = frozenset(
+    {
+        "stat",
+        "file",
+        "file_refs",
+        "list",
+        "glob",
+        "write_test",
+        "process",
+        "tcp",
+        "crontab",
+        "systemd",
+        "systemd_timers",
+        "dists",
+    }
+)
+# The shell's -c argument holds the whole command: well under Linux's 128 KiB per argument.
+MAX_INLINE_BYTES = 96 * 1024
+
+
+def inline_request(
+    source: bytes,
+    payload: bytes,
+    facts: Mapping[str, Mapping[str, Any]],
+    *,
+    deadline_s: float,
+    more: bool = False,
+    compiled: bool = False,
+) -> list[str] | None:
+    """What :func:`bootstrap_stdin` would send, as three arguments for the bootstrap's
+    command line (base64: header, zlib of source and code, request), or ``None`` when the
+    request may carry a credential (an op outside :data:`INLINE_OPS`) or is too big.
+
+    sshd opens a session's input window only once the command has started, so a first
+    request on stdin waits a round trip for it; in the exec request it costs none.
+    """
+    if any(spec.get("op") not in INLINE_OPS for spec in facts.values()):
+        return None
+    deadline = max(1, math.ceil(deadline_s))
+    code = compiled_source(source) if compiled else b""
+    header = b"%d %d %d %d %d\n" % (len(source), len(payload), deadline, int(more), len(code))
+    args = [_b64(header), _packed(source, compiled), _b64(payload)]
+    if sum(map(len, args)) > MAX_INLINE_BYTES:
+        return None
+    return args
+
+
+def _b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+@functools.lru_cache(maxsize=64)
+def _packed(source: bytes, compiled: bool) -> str:
+    """base64 of zlib of source and compiled code, once per distinct source."""
+    code = compiled_source(source) if compiled else b""
+    return _b64(zlib.compress(source + code, 6))
 
 
 @functools.lru_cache(maxsize=64)
@@ -334,10 +404,21 @@ class ProbeSession:
             if self._session is not None and not self._session.alive:
                 self.close()
             pending = stdin
-            if self._session is None and more:
+            argv: list[str] = []
+            if self._session is None:
                 python = sys.executable if self.transport.is_local else "python3"
                 argv = bootstrap_argv(python=python, sudo=self.sudo)
-                # The first request travels with the exec (no round trip to wait for it).
+                # Over SSH, the first request travels in the exec request itself (no round
+                # trip for sshd to open the input window). Not under sudo: sudo logs
+                # command lines.
+                inline = None
+                if not (self.transport.is_local or self.sudo):
+                    inline = inline_request(
+                        src, payload, facts, deadline_s=self.timeout_s, more=more, compiled=True
+                    )
+                if inline is not None:
+                    argv, stdin = argv + inline, b""
+            if self._session is None and more:
                 self._session = start(argv, timeout=timeout, stdin=stdin)  # type: ignore[misc]
                 pending = b""
             if self._session is not None:
@@ -347,12 +428,8 @@ class ProbeSession:
                 if not (raw.running and more):
                     self.close()  # it exited, or exits now: this was the last round
             else:
-                python = sys.executable if self.transport.is_local else "python3"
                 raw = self.transport.run(
-                    bootstrap_argv(python=python, sudo=self.sudo),
-                    stdin=stdin,
-                    timeout=timeout,
-                    max_output=self.max_output,
+                    argv, stdin=stdin, timeout=timeout, max_output=self.max_output
                 )
             res = split_output(raw)
             del raw

@@ -120,3 +120,40 @@ def test_a_host_with_the_same_python_runs_the_compiled_code_any_other_the_source
         check=False,
     )
     assert split_output(_res(run.stdout, code=run.returncode)).answer.strip() == b"compiled here"
+
+
+def test_the_bootstrap_reads_an_inline_first_request_then_the_next_from_stdin(
+    tmp_path: Path,
+) -> None:
+    """The first request as command-line arguments (base64, the code zlib-compressed),
+    the follow-up request on stdin: both rounds in one process, answers as on stdin."""
+    import subprocess
+    import sys
+
+    from readiness.collect import bootstrap_argv, bootstrap_stdin, inline_request
+
+    first = b"import sys\nprint('one', sys.stdin.read())"
+    inline = inline_request(first, b"req-1", {}, deadline_s=10, more=True, compiled=True)
+    assert inline is not None and len(inline) == 3
+    second = bootstrap_stdin(b"import sys\nprint('two', sys.stdin.read())", b"req-2", deadline_s=10)
+    run = subprocess.run(
+        [*bootstrap_argv(python=sys.executable), *inline],
+        input=second,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == b"\x1eone req-1\n\x1d0 0\n\x1etwo req-2\n\x1d0 0\n"
+
+
+def test_a_request_that_may_carry_a_credential_or_is_too_big_is_never_inline() -> None:
+    from readiness.collect import MAX_INLINE_BYTES, inline_request
+
+    safe = {"a": {"op": "file", "path": "/etc/hostname"}, "b": {"op": "tcp", "port": 1}}
+    assert inline_request(b"pass", b"x", safe, deadline_s=5) is not None
+    for op in ("http", "run", "run_as_owner", "repeat", "file_wait", "terminate", "bogus"):
+        facts = {**safe, "c": {"op": op, "headers": {"Authorization": "Bearer s3cret"}}}
+        assert inline_request(b"pass", b"x", facts, deadline_s=5) is None, op
+    big = bytes(range(256)) * (MAX_INLINE_BYTES // 256)  # incompressible enough
+    assert inline_request(b"pass", big, safe, deadline_s=5) is None

@@ -515,3 +515,93 @@ def test_a_probe_process_waiting_for_its_next_round_ends_when_the_connection_dro
     finally:
         transport.close()  # no "no more requests": a hang-up
     assert not _alive(pid, wait=3)
+
+
+def _spy_transport(transport: SshTransport) -> list[tuple[list[str], bytes]]:
+    calls: list[tuple[list[str], bytes]] = []
+    real_start, real_run = transport.start, transport.run
+
+    def start(argv: Any, *, timeout: float, stdin: bytes = b"") -> Any:
+        calls.append((list(argv), stdin))
+        return real_start(argv, timeout=timeout, stdin=stdin)
+
+    def run(argv: Any, **kw: Any) -> Any:
+        calls.append((list(argv), kw.get("stdin", b"")))
+        return real_run(argv, **kw)
+
+    transport.start = start  # type: ignore[method-assign]
+    transport.run = run  # type: ignore[method-assign]
+    return calls
+
+
+def _without_timings(answer: dict[str, Any]) -> dict[str, Any]:
+    return {k: {f: v for f, v in fact.items() if f != "_elapsed_s"} for k, fact in answer.items()}
+
+
+def test_the_first_probe_request_travels_in_the_exec_and_answers_as_on_stdin(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sshd opens a session's input window only once the command runs: a first request on
+    stdin would wait a round trip for it. In the exec request it costs none, and the host
+    answers exactly what it answers to the same request on stdin."""
+    from readiness import collect
+
+    (tmp_path / "settings.yml").write_text("a: 1\n")
+    first = {
+        "settings": {"op": "file", "path": str(tmp_path / "settings.yml")},
+        "dir": {"op": "list", "path": str(tmp_path), "patterns": ["*.yml"]},
+        "port": {"op": "tcp", "host": "127.0.0.1", "port": closed_port(), "timeout": 2.0},
+    }
+    second = {"missing": {"op": "stat", "path": str(tmp_path / "nope")}}
+
+    def both_rounds() -> tuple[list[tuple[list[str], bytes]], list[dict[str, Any]]]:
+        transport = _open(ssh_fleet, ssh_options())
+        calls = _spy_transport(transport)
+        try:
+            with collect.ProbeSession(transport, timeout_s=20) as probe:
+                answers = [probe.ask(first, more=True), probe.ask(second, more=False)]
+            assert transport.stats.commands[ssh_fleet.hosts[0].name] == 1
+        finally:
+            transport.close()
+        return calls, [_without_timings(a["facts"]) for a in answers]
+
+    inline_calls, inline_answers = both_rounds()
+    [(argv, stdin)] = inline_calls
+    assert (
+        argv[: len(bootstrap_argv())] == bootstrap_argv() and len(argv) == len(bootstrap_argv()) + 3
+    )
+    assert stdin == b""
+    monkeypatch.setattr(collect, "inline_request", lambda *a, **k: None)
+    stdin_calls, stdin_answers = both_rounds()
+    assert stdin_calls[0][0] == bootstrap_argv() and stdin_calls[0][1]
+    assert inline_answers == stdin_answers
+    assert inline_answers[0]["settings"]["text"] == "a: 1\n"
+    assert "error" in inline_answers[0]["port"] or inline_answers[0]["port"].get("ok") is False
+
+
+def test_a_probe_request_that_may_carry_a_credential_stays_off_the_command_line(
+    ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    """Other users of a host can read its processes' command lines: an ``http`` op (its
+    headers may hold a token) keeps the whole request on stdin."""
+    from readiness.collect import ProbeSession
+
+    token = "Bearer inline-" + uuid.uuid4().hex
+    facts = {
+        "hello": {
+            "op": "http",
+            "url": f"http://127.0.0.1:{closed_port()}/",
+            "headers": {"Authorization": token},
+            "timeout": 2,
+        }
+    }
+    transport = _open(ssh_fleet, ssh_options())
+    calls = _spy_transport(transport)
+    try:
+        with ProbeSession(transport, timeout_s=20) as probe:
+            answer = probe.ask(facts, more=False)
+    finally:
+        transport.close()
+    assert "hello" in answer["facts"]
+    [(argv, stdin)] = calls
+    assert argv == bootstrap_argv() and stdin
