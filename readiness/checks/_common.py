@@ -90,7 +90,7 @@ class Dsn:
 
 def parse_dsn(value: str) -> tuple[Dsn | None, str | None]:
     """Parse a libpq connection string (``postgresql://`` URL or key=value) with libpq's
-    own rules (psycopg's ``conninfo_to_dict``): unix socket directories (``?host=/dir``)
+    own rules (libpq's ``PQconninfoParse``, :mod:`._conninfo`): unix socket directories (``?host=/dir``)
     and multi-host strings included. Return (dsn, problem); the problem never quotes the
     string (it may hold a password)."""
     value = value.strip()
@@ -99,12 +99,12 @@ def parse_dsn(value: str) -> tuple[Dsn | None, str | None]:
         scheme = value.split("://", 1)[0].lower()
         if scheme not in PG_SCHEMES:
             return None, f"scheme {scheme!r} is not postgresql:// or postgres://"
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-    except ImportError:  # pragma: no cover - psycopg is a dependency
+    from ._conninfo import available, conninfo_to_dict
+
+    if not available():  # pragma: no cover - psycopg is a dependency
         return None, "psycopg is not installed on the controller"
     try:
-        d = {k: str(v) for k, v in conninfo_to_dict(value).items() if v is not None}
+        d = conninfo_to_dict(value)
     except Exception:  # its message quotes parts of the string, password included
         kind = "URL" if "://" in value else "key=value connection string"
         return None, f"malformed {kind} (libpq cannot parse it)"

@@ -143,9 +143,9 @@ def resolve_target(ctx: CheckContext, f: Findings) -> Target | None:
         return None
     for secret in loose_passwords(raw):
         ctx.secret(secret)
-    try:
-        import psycopg.conninfo  # noqa: F401  # libpq's own parser reads the DSN
-    except ImportError:
+    from ._conninfo import available
+
+    if not available():  # libpq's own parser reads the DSN
         f.unknown(
             "psycopg is not installed on the controller: the database cannot be checked",
             "Install psycopg 3 on the controller: pip install 'psycopg[binary]>=3.2,<4'",

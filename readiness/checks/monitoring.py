@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 import yaml
 
 from ..appconfig import AppConfig
@@ -24,6 +23,9 @@ from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from . import _access
+
+if TYPE_CHECKING:
+    import requests
 
 DEFAULTS: dict[str, Any] = {
     "prometheus_url": "http://127.0.0.1:9090",
@@ -108,9 +110,18 @@ def _base_url(ctx: CheckContext, key: str) -> str | None:
 
 
 def _get(
-    url: str, timeout: float, headers: Mapping[str, str] | None = None
+    url: str, timeout: float, headers: Mapping[str, str] | None = None, *, direct: bool = False
 ) -> tuple[requests.Response | None, str | None]:
-    """GET with connect and read timeouts and TLS verification; (response, error)."""
+    """GET with connect and read timeouts and TLS verification; (response, error).
+
+    ``direct``: ``url`` is not a tunnel's, so when nothing listens there the answer is
+    known without importing the HTTP client (:func:`._access.nothing_listens`)."""
+    if direct:
+        unreachable = _access.nothing_listens(url, timeout)
+        if unreachable is not None:
+            return None, unreachable
+    import requests
+
     try:
         with _access.http_session() as session:  # no proxy variables, no ~/.netrc
             res = session.get(
@@ -155,7 +166,9 @@ def _prometheus(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any
     if http.access:
         out["access"] = http.access
     res, error = (
-        (None, http.error) if http.error else _get(f"{http.target}/-/ready", timeout, http.headers)
+        (None, http.error)
+        if http.error
+        else _get(f"{http.target}/-/ready", timeout, http.headers, direct=http.via is None)
     )
     if res is None or res.status_code != 200:
         why = error or _http_problem(res)
@@ -242,7 +255,7 @@ def _grafana(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any]:
     res, error = (
         (None, http.error)
         if http.error
-        else _get(f"{http.target}/api/health", timeout, http.headers)
+        else _get(f"{http.target}/api/health", timeout, http.headers, direct=http.via is None)
     )
     body = _json(res) if res is not None else None
     database = body.get("database") if isinstance(body, Mapping) else None
