@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import glob
 import importlib.util
 import os
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 
 __all__ = ["ConninfoError", "available", "conninfo_to_dict"]
@@ -57,9 +57,8 @@ def _bundled_libpq_path() -> str | None:
     spec = importlib.util.find_spec("psycopg_binary")
     if spec is None or spec.origin is None:
         return None
-    libs = os.path.join(os.path.dirname(os.path.dirname(spec.origin)), "psycopg_binary.libs")
-    found = glob.glob(os.path.join(glob.escape(libs), "libpq-*.so*"))
-    return found[0] if len(found) == 1 else None
+    found = list((Path(spec.origin).parent.parent / "psycopg_binary.libs").glob("libpq-*.so*"))
+    return str(found[0]) if len(found) == 1 else None
 
 
 def _libpq() -> ctypes.CDLL | None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import math
 import os
 import pwd
 import re
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -477,6 +479,59 @@ def connection_failed(f: Findings, exc: Exception, target: Target, timeout: floa
     f.fail(problem, rec)
 
 
+# Keys a single-server DSN may set and still be connected to exactly at host:port first.
+_PLAIN_KEYS = frozenset(
+    {"host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "connect_timeout"}
+)
+_REFUSED_PROBE_S = 0.25
+
+
+class RefusedConnection(Exception):
+    """libpq's and psycopg's words for a server that refused the connection."""
+
+
+def refused_connection(target: Target) -> RefusedConnection | None:
+    """The error psycopg would raise when nothing listens at ``target``, found without
+    importing psycopg (~50 ms of start-up; the bundled example's database is down).
+
+    Only for the plainest case, where the text is certain: a direct connection (no tunnel)
+    to one server named by an IP address, no ``PG*`` variable in the environment, no key
+    that could send libpq elsewhere, and a refusal within 0.25 s. Anything else (it
+    listens, a timeout, another error) is left to psycopg. The text is libpq's message
+    with psycopg's prefix; ``tests/test_conninfo.py`` compares it with psycopg's own.
+    """
+    dsn = target.dsn
+    server = dsn.endpoints[0] if len(dsn.endpoints) == 1 else None
+    if (
+        target.route is not None
+        or server is None
+        or server.hostaddr not in ("", server.host)
+        or not set(dsn.options) <= _PLAIN_KEYS
+        or any(name.startswith("PG") for name in os.environ)
+    ):
+        return None
+    try:
+        address = ipaddress.ip_address(server.host)
+    except ValueError:
+        return None
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(_REFUSED_PROBE_S)
+        try:
+            sock.connect((str(address), server.port))
+        except ConnectionRefusedError:
+            pass
+        except OSError:
+            return None
+        else:
+            return None
+    return RefusedConnection(
+        f'connection failed: connection to server at "{address}", port {server.port} failed: '
+        "Connection refused\n\tIs the server running on that host and accepting TCP/IP "
+        "connections?"
+    )
+
+
 def psycopg_error() -> type[Exception]:
     """psycopg's base error class, imported lazily (psycopg is optional at import time)."""
     import psycopg
@@ -492,15 +547,21 @@ def connect_read_only(
     ``None`` (with the reason already in ``f``) when psycopg is missing or the connection
     fails; ``purpose`` completes "the database cannot be ...".
     """
-    try:
-        import psycopg
-    except ImportError:
+    from ._conninfo import available
+
+    if not available():
         f.unknown(
             f"psycopg is not installed on the controller: the database cannot be {purpose}",
             "Install psycopg 3 on the controller: pip install 'psycopg[binary]>=3.2,<4'",
         )
         return None
     timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
+    refused = refused_connection(target)
+    if refused is not None:
+        connection_failed(f, refused, target, timeout)
+        return None
+    import psycopg
+
     try:
         conn = psycopg.connect(
             **connect_args(target, timeout=timeout, application_name=application_name)
