@@ -186,3 +186,89 @@ def test_a_prefetched_refusal_is_the_same_error_and_a_later_request_asks_again(
         ssh.tunnel("127.0.0.1", port)
     assert str(again.value) == str(first.value)
     assert _requests(fleet.hosts[0], port) == 2  # answered once: not cached for ever
+
+
+def _opt_in_entry(fleet: LoopbackFleet, tmp_path: Path, host: LoopbackHost) -> dict[str, Any]:
+    """The opt-in HTTP checks enabled, each URL a closed port of the host's loopback."""
+    p = {k: closed_port() for k in ("rbac", "wf", "am", "recv", "bench")}
+    entry = host_entry(fleet, host)
+    entry["readiness"] = {
+        "app_root": str(write_app(tmp_path / host.name)),
+        "rbac": {
+            "enabled": True,
+            "token_env": "READINESS_TEST_RBAC_TOKEN",
+            "forbidden": [{"method": "DELETE", "url": f"http://127.0.0.1:{p['rbac']}/x"}],
+            "allowed": [{"method": "GET", "url": f"http://127.0.0.1:{p['rbac']}/y"}],
+        },
+        "workflow_state": {
+            "enabled": True,
+            "start_url": f"http://127.0.0.1:{p['wf']}/workflows",
+            "status_url": f"http://127.0.0.1:{p['wf']}/workflows/{{id}}",
+        },
+        "alert_delivery": {
+            "enabled": True,
+            "alertmanager_url": f"http://127.0.0.1:{p['am']}",
+            "receiver_query_url": f"http://127.0.0.1:{p['recv']}/got",
+        },
+        "http_benchmarks": [
+            {"name": "health", "url": f"http://127.0.0.1:{p['bench']}/health", "requests": 5}
+        ],
+    }
+    return {"entry": entry, "ports": p}
+
+
+def _untimed(value: Any) -> Any:
+    """A result without its timings (they differ between two runs)."""
+    if isinstance(value, dict):
+        return {
+            k: _untimed(v)
+            for k, v in value.items()
+            if k != "timestamp" and not any(t in k for t in ("duration", "elapsed", "_ms", "_s"))
+        }
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def test_the_opt_in_http_checks_share_the_hosts_prefetch_with_the_same_verdicts(
+    fleet: LoopbackFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rbac, workflow_state, alert_delivery and http_benchmark name their URLs' tunnel
+    destinations: opened together once each, on this host only, and every verdict and
+    message is what the checks say when each opens its own tunnel."""
+    monkeypatch.setenv("READINESS_TEST_RBAC_TOKEN", "viewer-token")
+    planned = {h.name: _opt_in_entry(fleet, tmp_path, h) for h in fleet.hosts}
+    inventory = write_inventory(
+        tmp_path / "inventory.yml", {name: v["entry"] for name, v in planned.items()}
+    )
+    checks = ["rbac", "workflow_state", "alert_delivery", "http_benchmark"]
+
+    def audit() -> dict[tuple[str, str], Any]:
+        report = validate("fleet", checks, inventory=str(inventory), options=_options(fleet))
+        return {(r.host, r.check_name): _untimed(r.to_dict()) for r in report.results}
+
+    prefetched: list[set[Any]] = []
+    original = SshTransport.prefetch
+
+    def recording(self: SshTransport, destinations: Iterable[tuple[str, int]]) -> None:
+        wanted = list(destinations)
+        prefetched.append({self.target.name, *wanted})
+        original(self, wanted)
+
+    monkeypatch.setattr(SshTransport, "prefetch", recording)
+    together = audit()
+    for h in fleet.hosts:
+        mine = planned[h.name]["ports"]
+        assert {h.name, *(("127.0.0.1", port) for port in mine.values())} in prefetched
+        for port in mine.values():
+            assert _requests(h, port) >= 1  # the prefetch, plus any later retry by a check
+        other = next(o for o in fleet.hosts if o is not h)
+        for port in planned[other.name]["ports"].values():
+            assert _requests(h, port) == 0
+    monkeypatch.setattr(SshTransport, "prefetch", lambda self, destinations: None)
+    one_by_one = audit()
+    for key, result in together.items():
+        assert result == one_by_one[key], (key, result, one_by_one[key])
+    assert len(together) == len(fleet.hosts) * len(checks)
+    assert all(r["status"] == Status.NOT_READY.value for r in together.values()), together
+    assert all("connection refused" in repr(r) for r in together.values()), together

@@ -24,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -273,6 +273,14 @@ def http_destination(ctx: CheckContext, url: str) -> tuple[str, int] | None:
     if not tunnel or parts.scheme != "http" or unix_socket(host):
         return None
     return host, port or 80
+
+
+def http_destinations(ctx: CheckContext, urls: Iterable[str]) -> list[tuple[str, int]]:
+    """:func:`http_destination` of each of ``urls``, each destination once: what a check
+    that routes these URLs declares as its ``destinations`` (the runner opens them
+    together with the host's other tunnels)."""
+    found = (http_destination(ctx, url) for url in urls)
+    return list(dict.fromkeys(dest for dest in found if dest is not None))
 
 
 def _tunnelled(ctx: CheckContext, url: str, host: str, port: int, *, stranded: bool) -> HttpRoute:

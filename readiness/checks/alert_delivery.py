@@ -103,6 +103,19 @@ class _Trial:
         return None
 
 
+def destinations(ctx: CheckContext) -> list[tuple[str, int]]:
+    """Where :func:`evaluate` tunnels to: Alertmanager (or the webhook) and the receiver's
+    query URL; none when the check is skipped."""
+    if gate(ctx, NAME, KEYS, HOW) is not None:
+        return []
+    cfg = ctx.profile[NAME]
+    send = cfg.get("alertmanager_url") or cfg.get("webhook_url")
+    if not send:
+        return []
+    urls = [str(send)] + ([str(cfg["receiver_query_url"])] if cfg.get("receiver_query_url") else [])
+    return _access.http_destinations(ctx, urls)
+
+
 def evaluate(ctx: CheckContext) -> Outcome:
     skipped = gate(ctx, NAME, KEYS, HOW)
     if skipped is not None:
@@ -297,5 +310,6 @@ register(
     profile_keys=_profile_keys(),
     aliases=("alerting_test", "test_alert"),
     order=205,
+    destinations=destinations,
     opt_in=True,
 )(evaluate)

@@ -151,8 +151,7 @@ def _bench_one(ctx: CheckContext, f: Findings, i: int, entry: Mapping[str, Any])
     name = str(entry.get("name") or f"endpoint{i + 1}")
     url = str(entry.get("url") or "")
     label = f"{name} ({entry.get('method') or 'GET'} {url})"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not _valid_url(url):
         f.fail(f"{name}: url {url!r} is not an http(s) URL", "Fix http_benchmarks[].url")
         return {"name": name, "target": url, "verdict": "invalid"}
     route = _access.http_route(ctx, url)
@@ -184,6 +183,17 @@ def _bench_one(ctx: CheckContext, f: Findings, i: int, entry: Mapping[str, Any])
     judge_regression(ctx, f, summary, check=NAME, label=label, name=name)
     update_baseline(ctx, f, NAME, name, summary)
     return {"name": name, "target": url, **via, **plan, **summary, "verdict": mark.verdict(f)}
+
+
+def _valid_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def destinations(ctx: CheckContext) -> list[tuple[str, int]]:
+    """Where :func:`evaluate` tunnels to: every endpoint with a valid http(s) URL."""
+    urls = [str(e.get("url") or "") for e in _endpoints(ctx)]
+    return _access.http_destinations(ctx, [u for u in urls if _valid_url(u)])
 
 
 def evaluate(ctx: CheckContext) -> Outcome:
@@ -227,5 +237,6 @@ register(
     ),
     aliases=("http_bench", "load_test"),
     order=300,
+    destinations=destinations,
     opt_in=True,
 )(evaluate)

@@ -176,6 +176,16 @@ def _judge_allowed(f: Findings, item: Mapping[str, Any], what: str, status: int)
         )
 
 
+def destinations(ctx: CheckContext) -> list[tuple[str, int]]:
+    """Where :func:`evaluate` tunnels to: every forbidden and allowed request's URL
+    (routed even when the token is missing), none when the check is skipped."""
+    if gate(ctx, NAME, KEYS, HOW) is not None:
+        return []
+    cfg = ctx.profile[NAME]
+    urls = [str(r["url"]) for r in _requests(cfg, "forbidden") + _requests(cfg, "allowed")]
+    return _access.http_destinations(ctx, urls)
+
+
 register(
     NAME,
     title="Role-based access control",
@@ -192,6 +202,7 @@ register(
         "service_access",
     ),
     aliases=("authorization", "rbac_test"),
+    destinations=destinations,
     order=225,
     opt_in=True,
 )(evaluate)

@@ -105,6 +105,18 @@ class _Api:
             return res.status_code, None
 
 
+def destinations(ctx: CheckContext) -> list[tuple[str, int]]:
+    """Where :func:`evaluate` tunnels to: ``status_url`` and ``start_url``, once
+    ``status_url`` is valid; none when the check is skipped."""
+    if gate(ctx, NAME, KEYS, HOW) is not None:
+        return []
+    cfg = ctx.profile[NAME]
+    status_url = str(cfg.get("status_url") or "")
+    if "{id}" not in status_url:
+        return []
+    return _access.http_destinations(ctx, [u for u in (status_url, cfg.get("start_url")) if u])
+
+
 def evaluate(ctx: CheckContext) -> Outcome:
     skipped = gate(ctx, NAME, KEYS, HOW)
     if skipped is not None:
@@ -249,5 +261,6 @@ register(
     ),
     aliases=("workflow_persistence",),
     order=215,
+    destinations=destinations,
     opt_in=True,
 )(evaluate)
