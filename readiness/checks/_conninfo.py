@@ -18,6 +18,7 @@ import ctypes
 import functools
 import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,6 +86,13 @@ def _libpq() -> ctypes.CDLL | None:
 def available() -> bool:
     """Whether psycopg is installed (without importing it): the database checks need it to
     connect, and its libpq is the parser."""
+    if "psycopg" in sys.modules:
+        return sys.modules["psycopg"] is not None
+    return _psycopg_installed()
+
+
+@functools.lru_cache(maxsize=1)
+def _psycopg_installed() -> bool:
     try:
         return importlib.util.find_spec("psycopg") is not None
     except ValueError:  # a module object without a spec
