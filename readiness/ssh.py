@@ -32,7 +32,7 @@ from typing import Any, NoReturn, Protocol
 
 import paramiko
 from fabric import Config, Connection
-from paramiko.common import cMSG_CHANNEL_REQUEST
+from paramiko.common import MSG_CHANNEL_FAILURE, MSG_CHANNEL_SUCCESS, cMSG_CHANNEL_REQUEST
 
 from .errors import HostKeyError, TransportError
 from .netaddr import endpoint
@@ -754,15 +754,74 @@ _RAW_MODES = (
 _RAW_MODE_BYTES = b"".join(bytes([op]) + struct.pack(">I", v) for op, v in _RAW_MODES) + b"\0"
 
 
-def request_raw_pty(chan: paramiko.Channel) -> None:
+class PtyReply:
+    """The server's answer to a pty request, read when the command's own answer is in."""
+
+    def __init__(self) -> None:
+        self.answered = threading.Event()
+        self.granted = False
+
+    def answer(self, granted: bool) -> None:
+        self.granted = granted
+        self.answered.set()
+
+
+_REPLIES_LOCK = threading.Lock()
+
+
+def _pty_replies(transport: paramiko.Transport) -> dict[int, PtyReply]:
+    """Channels of ``transport`` whose next request reply answers their pty request.
+
+    paramiko closes a channel on any refused request and lets only one request wait at a
+    time; a pty request sent without waiting (the exec follows at once) needs its reply
+    routed here instead: replies come in request order (RFC 4254 5.4), so a channel's
+    first reply is its pty's. Installed once per transport, in its own handler table.
+    """
+    with _REPLIES_LOCK:
+        found: dict[int, PtyReply] | None = getattr(transport, "_readiness_pty_replies", None)
+        if found is not None:
+            return found
+        replies: dict[int, PtyReply] = {}
+        t: Any = transport
+        table = dict(t._channel_handler_table)
+        success, failure = table[MSG_CHANNEL_SUCCESS], table[MSG_CHANNEL_FAILURE]
+
+        def on_success(chan: paramiko.Channel, m: paramiko.Message) -> None:
+            reply = replies.pop(chan.chanid, None)
+            if reply is None:
+                success(chan, m)
+            else:
+                reply.answer(True)
+
+        def on_failure(chan: paramiko.Channel, m: paramiko.Message) -> None:
+            reply = replies.pop(chan.chanid, None)
+            if reply is None:
+                failure(chan, m)
+            else:
+                reply.answer(False)  # the channel stays open: the exec follows without a pty
+
+        table[MSG_CHANNEL_SUCCESS], table[MSG_CHANNEL_FAILURE] = on_success, on_failure
+        t._channel_handler_table = table
+        t._readiness_pty_replies = replies
+        return replies
+
+
+def request_raw_pty(chan: paramiko.Channel) -> PtyReply:
     """A pseudo-terminal whose only effect is a hang-up when the channel closes.
 
     Closing a channel without a pty sends the remote command nothing, and OpenSSH refuses
     ``signal`` requests for forced commands; closing a pty hangs it up, and the kernel
     sends SIGHUP to the session (see docs/fleet.md). paramiko's ``get_pty`` sends no
     terminal modes, so this builds the same request with every translation turned off.
-    Raises ``paramiko.SSHException`` when the server refuses (``PermitTTY no``).
+
+    The request is sent without waiting for its reply (as OpenSSH's client does): the exec
+    request follows at once, and the server handles them in order, so the pty costs no
+    round trip of its own. The returned :class:`PtyReply` is answered before the exec's
+    reply arrives; a refused pty (``PermitTTY no``) leaves the channel open and the
+    command runs without one.
     """
+    replies = _pty_replies(chan.transport)  # type: ignore[arg-type]
+    reply = replies[chan.chanid] = PtyReply()
     m = paramiko.Message()
     m.add_byte(cMSG_CHANNEL_REQUEST)
     m.add_int(chan.remote_chanid)
@@ -772,9 +831,12 @@ def request_raw_pty(chan: paramiko.Channel) -> None:
     for size in (0, 0, 0, 0):  # columns, rows, width and height in pixels: unknown
         m.add_int(size)
     m.add_string(_RAW_MODE_BYTES)
-    chan._event_pending()  # type: ignore[attr-defined]
-    chan.transport._send_user_message(m)  # type: ignore[union-attr]
-    chan._wait_for_event()  # type: ignore[attr-defined]
+    try:
+        chan.transport._send_user_message(m)  # type: ignore[union-attr]
+    except BaseException:
+        replies.pop(chan.chanid, None)
+        raise
+    return reply
 
 
 def exec_with_input(chan: paramiko.Channel, command: str, stdin: bytes) -> None:
@@ -931,10 +993,11 @@ class SshTransport:
         if transport is None or not transport.is_active():
             raise TransportError(f"connection to {self.target.name} is closed")
         self.stats.count(self.stats.commands, self.target.name)
-        chan = self._session(transport, deadline)
+        chan, pty = self._session(transport, deadline)
         try:
             return self._exchange(
                 chan,
+                pty,
                 shlex.join(argv),
                 stdin=stdin,
                 started=started,
@@ -953,42 +1016,63 @@ class SshTransport:
         if transport is None or not transport.is_active():
             raise TransportError(f"connection to {self.target.name} is closed")
         self.stats.count(self.stats.commands, self.target.name)
-        chan = self._session(transport, deadline)
+        chan, pty = self._session(transport, deadline)
         try:
             chan.settimeout(max(0.1, deadline - time.monotonic()))
             exec_with_input(chan, shlex.join(argv), stdin)  # the first request: no wait
         except (TimeoutError, paramiko.SSHException, EOFError, OSError) as exc:
             chan.close()
             raise TransportError(f"command failed to start on {self.target.name}: {exc}") from None
+        finally:
+            self._forget_pty(chan)
+        self._has_pty(pty)
         return SshSession(chan, self.target.name)
 
-    def _session(self, transport: paramiko.Transport, deadline: float) -> paramiko.Channel:
-        for _attempt in range(2):
-            try:
-                chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
-            except (paramiko.SSHException, EOFError, OSError) as exc:
-                raise TransportError(
-                    f"cannot open a session on {self.target.name}: {exc}"
-                ) from None
-            if not self.pty:
-                return chan
-            try:
-                request_raw_pty(chan)
-                return chan
-            except (paramiko.SSHException, EOFError, OSError):
-                # Refused (PermitTTY no) and paramiko closed the channel: go on without.
-                log.warning(
-                    "readiness: %s refuses a pty: a command that hangs there before the "
-                    "probe starts cannot be stopped from here",
-                    self.target.name,
-                )
-                chan.close()
-                self.pty = False
-        raise TransportError(f"cannot open a session on {self.target.name}")
+    def _session(
+        self, transport: paramiko.Transport, deadline: float
+    ) -> tuple[paramiko.Channel, PtyReply | None]:
+        """A new session channel and, unless this host refused one before, its pty
+        request (sent, not yet answered: the exec request follows it at once)."""
+        try:
+            chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise TransportError(f"cannot open a session on {self.target.name}: {exc}") from None
+        if not self.pty:
+            return chan, None
+        try:
+            return chan, request_raw_pty(chan)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            chan.close()
+            raise TransportError(f"cannot open a session on {self.target.name}: {exc}") from None
+
+    @staticmethod
+    def _forget_pty(chan: paramiko.Channel) -> None:
+        """Drop a pty reply that never came (the exec failed first), so it cannot take
+        another request's reply."""
+        transport = chan.transport
+        if transport is not None:
+            _pty_replies(transport).pop(chan.chanid, None)
+
+    def _has_pty(self, pty: PtyReply | None) -> bool:
+        """Whether the command (its exec answered) runs on a pty. A refused pty
+        (``PermitTTY no``): the command runs without one, and later ones do not ask."""
+        if pty is None:
+            return False
+        if pty.answered.is_set() and pty.granted:
+            return True
+        if self.pty:
+            self.pty = False
+            log.warning(
+                "readiness: %s refuses a pty: a command that hangs there before the "
+                "probe starts cannot be stopped from here",
+                self.target.name,
+            )
+        return False
 
     def _exchange(
         self,
         chan: paramiko.Channel,
+        pty: PtyReply | None,
         command: str,
         *,
         stdin: bytes,
@@ -998,8 +1082,11 @@ class SshTransport:
     ) -> CommandResult:
         try:
             chan.settimeout(max(0.1, deadline - time.monotonic()))
-            exec_with_input(chan, command, stdin)
-            if not self.pty:  # a terminal has no end of input: the bootstrap counts bytes
+            try:
+                exec_with_input(chan, command, stdin)
+            finally:
+                self._forget_pty(chan)
+            if not self._has_pty(pty):  # a terminal has no end of input: the bootstrap counts
                 chan.shutdown_write()
         except TimeoutError:
             return _result(-1, [], [], started, timed_out=True)

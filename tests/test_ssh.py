@@ -246,7 +246,12 @@ def test_run_options_hand_each_layer_only_its_own_settings() -> None:
     assert SshConnector(options).options == options.connection
 
 
-def test_a_server_that_refuses_a_pty_is_still_audited_without_one() -> None:
+def test_a_server_that_refuses_a_pty_is_still_audited_without_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The pty request is not waited for (the exec follows at once): its refusal must
+    leave the channel open, the command run without a pty, and say so once."""
+
     def no_tty(_index: int, host: object) -> None:
         host.sshd_lines.append("PermitTTY no")  # type: ignore[attr-defined]
 
@@ -259,5 +264,43 @@ def test_a_server_that_refuses_a_pty_is_still_audited_without_one() -> None:
         )
         assert report.hosts[0].status not in (Status.ERROR, Status.UNREACHABLE), report.hosts[0]
         assert connector.stats.commands["h0000"] == 1  # the refused pty cost no extra command
+        warned = [r for r in caplog.records if "refuses a pty" in r.getMessage()]
+        assert len(warned) == 1
+    finally:
+        fleet.stop()
+
+
+@pytest.mark.parametrize("permit_tty", [True, False])
+def test_the_pty_request_is_pipelined_with_the_exec_either_way(permit_tty: bool) -> None:
+    """pty-req and exec go back to back: granted, the command sees a terminal; refused
+    (PermitTTY no), it runs on the same channel without one, its input ends, and the
+    next command does not ask again."""
+    from readiness.inventory import load_inventory
+    from readiness.ssh import SshTransport
+
+    def setup(_index: int, host: object) -> None:
+        if not permit_tty:
+            host.sshd_lines.append("PermitTTY no")  # type: ignore[attr-defined]
+
+    fleet = start_fleet(1, host_setup=setup)
+    try:
+        host = load_inventory(fleet.inventory).select("fleet")[0]
+        transport = SshConnector(_options(fleet, command_timeout=20.0)).open(host)
+        assert isinstance(transport, SshTransport)
+        try:
+            for _ in range(2):
+                res = transport.run(["sh", "-c", "tty; test -t 0 || cat"], stdin=b"", timeout=15)
+                out = res.stdout.decode()
+                if permit_tty:
+                    assert out.startswith("/dev/pts/"), out
+                else:
+                    assert "not a tty" in out, out
+                if not permit_tty:  # no terminal: the input ends, so cat does
+                    res = transport.run(["cat"], stdin=b"abc", timeout=15)
+                    assert res.stdout == b"abc" and res.exit_code == 0
+            assert transport.pty is permit_tty
+            assert transport.stats.commands[host.name] == (2 if permit_tty else 4)
+        finally:
+            transport.close()
     finally:
         fleet.stop()
