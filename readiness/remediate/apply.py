@@ -22,7 +22,7 @@ from ..hostdata import HostDataError, load_json
 from ..model import CheckResult, Status
 from ..redact import redact_url_password
 from ..transport import Transport
-from .plan import FileState, Fix, RunCommand
+from .plan import FileState, Fix, ReportedChange, RunCommand
 
 __all__ = [
     "RESTART_NEEDED",
@@ -103,7 +103,42 @@ class FixOutcome:
             "remaining": list(self.remaining),
             "backups": list(self.backups),
             "output": self.output or None,
+            "details": list(self.details),
+            "diff": self.fix.diff(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FixOutcome:
+        """The outcome :meth:`to_dict` wrote (a worker's report): the fix keeps its
+        summaries and masked diff, never the content it wrote."""
+
+        def status(key: str) -> Status | None:
+            value = data.get(key)
+            return Status(value) if value else None
+
+        def strings(key: str) -> tuple[str, ...]:
+            return tuple(str(v) for v in data.get(key) or ())
+
+        fix = Fix(
+            check=str(data["check"]),
+            description=str(data.get("description") or ""),
+            changes=tuple(ReportedChange(t) for t in strings("changes")),
+            addresses=strings("addresses"),
+            notes=strings("notes"),
+            restart_needed=bool(data.get("restart_needed")),
+            shown_diff=str(data.get("diff") or ""),
+        )
+        return cls(
+            fix,
+            str(data["outcome"]),
+            str(data.get("message") or ""),
+            status("status_before"),
+            status("status_after"),
+            strings("remaining"),
+            strings("backups"),
+            strings("details"),
+            str(data.get("output") or ""),
+        )
 
 
 Recheck = Callable[[], CheckResult]

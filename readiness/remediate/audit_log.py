@@ -16,11 +16,20 @@ import pwd
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ..model import utcnow
 
-__all__ = ["DEFAULT_AUDIT_LOG", "AuditLog", "default_audit_log"]
+__all__ = ["DEFAULT_AUDIT_LOG", "AuditLog", "AuditSink", "default_audit_log"]
+
+
+class AuditSink(Protocol):
+    """Where a host run records what it did: the log file, or (on a Celery worker) the
+    stream of entries back to the controller that writes it."""
+
+    def record(
+        self, host: str, check: str, changes: list[str], outcome: str, message: str = ""
+    ) -> Any: ...
 
 
 def default_audit_log() -> Path:
@@ -42,10 +51,20 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def record(
-        self, host: str, check: str, changes: list[str], outcome: str, message: str = ""
+        self,
+        host: str,
+        check: str,
+        changes: list[str],
+        outcome: str,
+        message: str = "",
+        *,
+        at: str | None = None,
+        worker: str | None = None,
     ) -> dict[str, Any]:
+        """Append one entry. ``at``/``worker``: when and by which Celery worker the fix was
+        made (a distributed remediation; the controller writes the log)."""
         entry: dict[str, Any] = {
-            "ts": utcnow().isoformat().replace("+00:00", "Z"),
+            "ts": at or utcnow().isoformat().replace("+00:00", "Z"),
             "user": self.user,
             "uid": self.uid,
             "host": host,
@@ -55,6 +74,8 @@ class AuditLog:
         }
         if message:
             entry["message"] = message
+        if worker:
+            entry["worker"] = worker
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:

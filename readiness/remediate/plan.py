@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,8 +27,10 @@ __all__ = [
     "FileState",
     "Fix",
     "HostPlan",
+    "ReportedChange",
     "RunCommand",
     "SetEnvVar",
+    "plan_hash",
     "project",
     "sha256_text",
 ]
@@ -305,8 +308,37 @@ class SetEnvVar:
         )
 
 
+@dataclass(frozen=True)
+class ReportedChange:
+    """A change as a report carries it (read back from a worker's JSON): its summary only.
+
+    The content it would write never travels, so it can be shown, never applied.
+    """
+
+    text: str
+    kind: str = "reported"
+    path: str = ""
+
+    def request(self) -> dict[str, Any]:
+        raise RuntimeError(f"a reported change cannot be applied: {self.text}")
+
+    def summary(self) -> str:
+        return self.text
+
+    def diff(self) -> str:
+        return ""
+
+
 Change: TypeAlias = (
-    EnsureDir | CreateFile | AppendLines | EditFile | Chmod | CrontabEntry | SetEnvVar | RunCommand
+    EnsureDir
+    | CreateFile
+    | AppendLines
+    | EditFile
+    | Chmod
+    | CrontabEntry
+    | SetEnvVar
+    | RunCommand
+    | ReportedChange
 )
 
 
@@ -329,11 +361,14 @@ class Fix:
     # Masks secret literals in the diff exactly as reports are masked: the audit's
     # redactor (secrets it registered from the settings/env, URL and DSN passwords).
     mask: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
+    # The masked diff as the planner rendered it, for a fix read back from a report
+    # (its changes are ReportedChange summaries: the content itself never travels).
+    shown_diff: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def revertible(self) -> bool:
         """False when a change (a command run on the host) cannot be undone by a snapshot."""
-        return not any(isinstance(c, RunCommand) for c in self.changes)
+        return not any(c.kind == "run_command" for c in self.changes)
 
     def still_reported(self, findings: list[str]) -> tuple[str, ...]:
         """The findings, after the fix, that it was meant to clear."""
@@ -344,6 +379,8 @@ class Fix:
         )
 
     def diff(self) -> str:
+        if self.shown_diff is not None:
+            return self.shown_diff
         text = "\n".join(c.diff() for c in self.changes)
         return self.mask(text) if self.mask is not None else text
 
@@ -358,6 +395,27 @@ class HostPlan:
     unfixable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     error: str = ""
     refused: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def plan_hash(plan: HostPlan, salt: str = "") -> str:
+    """A stable digest of what applying ``plan`` would do on its host (hex SHA-256).
+
+    Made of each fix's check, description and the exact requests the applier would run
+    (contents, expected file digests, modes, commands): two plans with the same hash
+    change the host identically. ``salt`` (the run id) keeps a digest from being
+    compared across runs. Only the digest leaves the worker, never the requests.
+    """
+    body = [
+        {
+            "check": f.check,
+            "description": f.description,
+            "restart_needed": f.restart_needed,
+            "changes": [c.request() for c in f.changes],
+        }
+        for f in plan.fixes
+    ]
+    text = json.dumps({"salt": salt, "host": plan.host, "fixes": body}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def project(files: dict[str, FileState], change: Change) -> None:

@@ -7,6 +7,7 @@ cannot be reached is reported, never raised.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,20 +20,26 @@ from ..model import CheckResult, HostReport, Status
 from ..profile import Profile
 from ..redact import Redactor
 from ..registry import CheckSpec, resolve_names
-from ..runner import Connector, HostLike, RunOptions, audit_host, run_hosts
+from ..runner import Connector, HostLike, LoopResult, RunOptions, audit_host, run_hosts
 from ..transport import Transport
 from .apply import FixOutcome, apply_fix, read_files
-from .audit_log import DEFAULT_AUDIT_LOG, AuditLog
+from .audit_log import DEFAULT_AUDIT_LOG, AuditLog, AuditSink
 from .fixers import FixerSpec, FixInput, all_fixers
-from .plan import FileState, Fix, HostPlan, project
+from .plan import FileState, Fix, HostPlan, plan_hash, project
 from .remaining import remaining
 
 __all__ = [
+    "PLAN_CHANGED",
     "ConfirmationRefused",
+    "Confirmed",
     "HostRemediation",
     "RemediationReport",
     "remediate",
+    "remediate_hosts",
+    "remediation_specs",
 ]
+
+PLAN_CHANGED = "the plan changed since it was confirmed"
 
 FAILING = (Status.DEGRADED, Status.NOT_READY, Status.ERROR)
 
@@ -79,7 +86,35 @@ class HostRemediation:
             "unfixable": {k: list(v) for k, v in self.plan.unfixable.items()},
             "refused": {k: list(v) for k, v in self.plan.refused.items()},
             "remaining": [r.to_dict() for r in remaining(self)],
+            "status": self.status.value if self.status else None,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HostRemediation:
+        """The host :meth:`to_dict` wrote (a Celery worker's report): its fixes keep their
+        summaries and masked diffs, never the content they write."""
+        host = str(data["host"])
+        outcomes = tuple(FixOutcome.from_dict(o) for o in data.get("fixes") or ())
+
+        def findings(key: str) -> dict[str, tuple[str, ...]]:
+            return {str(k): tuple(str(x) for x in v) for k, v in (data.get(key) or {}).items()}
+
+        plan = HostPlan(
+            host,
+            tuple(o.fix for o in outcomes),
+            findings("unfixable"),
+            error=str(data.get("error") or ""),
+            refused=findings("refused"),
+        )
+        status = data.get("status")
+        return cls(
+            host,
+            plan,
+            outcomes,
+            str(data.get("interrupted") or data.get("unreachable") or ""),
+            {str(k): Status(v) for k, v in (data.get("status_before") or {}).items()},
+            Status(status) if status else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -106,6 +141,35 @@ class RemediationReport:
             "interrupted_by": self.interrupted_by or None,
             "hosts": [h.to_dict() for h in self.hosts],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RemediationReport:
+        return cls(
+            tuple(HostRemediation.from_dict(h) for h in data.get("hosts") or ()),
+            data.get("mode") == "apply",
+            tuple(str(c) for c in data.get("checks") or ()),
+            str(data.get("interrupted_by") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """The plan confirmed for one host: its hash (:func:`.plan.plan_hash`) and its fixes'
+    checks (to say what changed when the host's fresh plan differs)."""
+
+    hash: str
+    checks: tuple[str, ...] = ()
+
+
+def _plan_changed(confirmed: Confirmed, fresh: HostPlan) -> str:
+    was = ", ".join(confirmed.checks) or "no fix"
+    now = ", ".join(f.check for f in fresh.fixes) or "no fix"
+    what = (
+        f"confirmed {was}, planned now {now}"
+        if was != now
+        else f"the fixes of {now} would now change the host differently"
+    )
+    return f"{PLAN_CHANGED}: {what}; nothing was changed on this host (review a new dry run)"
 
 
 def unfixable_specs(checks: Iterable[str] | str | None) -> list[CheckSpec]:
@@ -138,9 +202,12 @@ class _HostRun:
     profile: Profile
     options: RunOptions
     apply: bool
-    log: AuditLog | None
+    log: AuditSink | None
     run_migrations: bool = False
     others: Sequence[CheckSpec] = ()  # audited only to report what remains (no fixer)
+    # Apply only if the fresh plan is this confirmed one (a distributed run's phase 2).
+    confirmed: Confirmed | None = None
+    salt: str = ""
     # One per host run: the secrets the audit registers also mask the plan's diffs.
     redactor: Redactor = field(default_factory=Redactor)
 
@@ -200,6 +267,13 @@ class _HostRun:
         if not self.apply:
             outcomes = tuple(FixOutcome(f, "planned", "", before.get(f.check)) for f in plan.fixes)
             return HostRemediation(self.host.name, plan, outcomes, "", before)
+        if self.confirmed is not None and plan_hash(plan, self.salt) != self.confirmed.hash:
+            why = _plan_changed(self.confirmed, plan)
+            if self.log is not None:
+                self.log.record(self.host.name, "-", [], "refused", why)
+            return HostRemediation(
+                self.host.name, HostPlan(self.host.name, error=why), (), "", before
+            )
         results = {r.check_name: r for r in report.results}
         outcomes_list = []
         for fix in plan.fixes:
@@ -284,8 +358,7 @@ def remediate(
     Applying to more than one host needs ``yes`` or a ``confirm`` callback that
     agrees; without either it is refused (:class:`ConfirmationRefused`), never prompted.
     """
-    specs = fixable_specs(checks)
-    others = unfixable_specs(checks)
+    specs, others = remediation_specs(checks)
     planned = plan(
         hosts,
         inventory=inventory,
@@ -296,41 +369,120 @@ def remediate(
     )
     selected, profiles = list(planned.hosts), planned.profiles
     names = [h.name for h in selected]
-    if apply and len(selected) > 1 and not yes:
-        if confirm is None:
-            raise ConfirmationRefused(
-                f"refusing to apply fixes to {len(selected)} hosts without confirmation: "
-                "pass --yes (no terminal to ask on)"
-            )
-        if not confirm(names):
-            raise ConfirmationRefused("not confirmed: nothing was changed")
     options = options or RunOptions()
+    asks = apply and len(selected) > 1 and not yes
+    if asks and confirm is None:
+        raise ConfirmationRefused(
+            f"refusing to apply fixes to {len(selected)} hosts without confirmation: "
+            "pass --yes (no terminal to ask on)"
+        )
     for host_prof in profiles.values():
         keep_backups(host_prof)  # a bad value is a usage error before any host is touched
+    if options.engine == "celery":
+        from ..engine.remediation import remediate_distributed
+
+        return remediate_distributed(
+            selected,
+            specs,
+            others,
+            profiles,
+            options,
+            apply=apply,
+            confirm=confirm if asks else None,
+            run_migrations=run_migrations,
+            audit_log=AuditLog(audit_log, log_stream) if apply and audit_log else None,
+        )
+    if asks and confirm is not None and not confirm(names):
+        raise ConfirmationRefused(NOT_CONFIRMED)
     log = AuditLog(audit_log, log_stream) if apply and audit_log else None
+    loop = remediate_hosts(
+        selected,
+        specs,
+        others,
+        profiles,
+        options,
+        apply=apply,
+        log=log,
+        run_migrations=run_migrations,
+        connector=connector,
+    )
+    return RemediationReport(
+        loop.results, apply, tuple(s.name for s in specs), interrupted_by=loop.interrupted_by
+    )
+
+
+NOT_CONFIRMED = "not confirmed: nothing was changed"
+
+
+def remediation_specs(
+    checks: Iterable[str] | str | None,
+) -> tuple[list[CheckSpec], list[CheckSpec]]:
+    """(the checks to fix, the checks audited only to report what remains)."""
+    return fixable_specs(checks), unfixable_specs(checks)
+
+
+def remediate_hosts(
+    selected: Sequence[HostLike],
+    specs: Sequence[CheckSpec],
+    others: Sequence[CheckSpec],
+    profiles: Mapping[str, Profile],
+    options: RunOptions,
+    *,
+    apply: bool,
+    log: AuditSink | None,
+    run_migrations: bool = False,
+    connector: Connector | None = None,
+    on_host: Callable[[HostRemediation], None] | None = None,
+    cancel: threading.Event | None = None,
+    confirmed: Mapping[str, Confirmed] | None = None,
+    salt: str = "",
+) -> LoopResult[HostRemediation]:
+    """Remediate ``selected`` on the one fleet loop (a local run, or a Celery worker's shard).
+
+    ``on_host`` sees each host's result as it is made (not the interrupted ones);
+    ``cancel`` stops the run like Ctrl-C; with ``confirmed`` a host is changed only when
+    its fresh plan is the confirmed one (hash salted with ``salt``), and a host without
+    an entry is refused.
+    """
 
     def one(host: HostLike, transport: Transport) -> HostRemediation:
+        expected = None
+        if confirmed is not None:
+            expected = confirmed.get(host.name) or Confirmed("-")
         run = _HostRun(
-            host, specs, profiles[host.name], options, apply, log, run_migrations, others
+            host,
+            specs,
+            profiles[host.name],
+            options,
+            apply,
+            log,
+            run_migrations,
+            others,
+            confirmed=expected,
+            salt=salt,
         )
         try:
-            return run.run(transport)
+            result = run.run(transport)
         except TransportError as exc:
-            return HostRemediation(host.name, HostPlan(host.name, error=str(exc)), (), "")
+            result = HostRemediation(host.name, HostPlan(host.name, error=str(exc)), (), "")
+        if on_host is not None:
+            on_host(result)
+        return result
 
     def failed(host: HostLike, status: Status, reason: str, began: float) -> HostRemediation:
-        return HostRemediation(host.name, HostPlan(host.name), (), reason, status=status)
+        result = HostRemediation(host.name, HostPlan(host.name), (), reason, status=status)
+        if on_host is not None and status is not Status.INTERRUPTED:
+            on_host(result)
+        return result
 
     # The same fleet loop as validate: forks, --host-deadline, Ctrl-C (finished hosts are
     # kept, the rest INTERRUPTED) and progress behave alike.
-    loop = run_hosts(
+    return run_hosts(
         selected,
         one,
         failed,
         status_of=HostRemediation.progress_status,
         options=options,
         connector=connector,
-    )
-    return RemediationReport(
-        loop.results, apply, tuple(s.name for s in specs), interrupted_by=loop.interrupted_by
+        cancel=cancel,
     )
