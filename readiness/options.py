@@ -697,12 +697,6 @@ TASK_VARIANTS: dict[str, dict[str, OptionSpec]] = {
         "sudo": replace(
             OPTIONS["sudo"], help="Run the audit and the fixes through `sudo -n` (never prompts)"
         ),
-        "engine": replace(
-            OPTIONS["engine"],
-            config=False,
-            help="Remediation runs on the controller only: local; celery is refused (exit 2), "
-            "and celery from $READINESS_ENGINE or the configuration file warns and runs locally",
-        ),
     },
 }
 

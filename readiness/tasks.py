@@ -431,6 +431,7 @@ def remediate(
     quiet: bool = False,
     store: str | None = None,
     engine: str | None = None,
+    broker: str | None = None,
 ) -> None:
     """Fix what the audit found: dry run by default (a diff), --apply to change hosts.
 
@@ -447,7 +448,6 @@ def remediate(
 
     try:
         values, settings = _typed(c, "remediate", given)
-        _remediate_here(given, settings)
         inv = _inventory(values["inventory"], settings)
         started = utcnow()
         location = _store_location(c, values["store"])
@@ -465,7 +465,7 @@ def remediate(
                 run_migrations=values["run_migrations"],
                 fmt=values["format"],
                 audit_log=values["audit_log"],
-                options=_run_options(values, settings),
+                options=_engine_options(_run_options(values, settings), given, settings),
                 sink=finished.append,
             )
             report_mod.emit(text)
@@ -1084,38 +1084,6 @@ def _engine_options(
     engine, broker = _engine_choice(given, settings)
     extra = {k: settings[k] for k in _ENGINE_SETTINGS if settings.get(k) is not None}
     return replace(options, engine=engine, broker=broker or None, **extra)
-
-
-REMEDIATE_HERE = (
-    "remediation runs on the controller only: the confirmation, the fixes and their audit "
-    "log stay on this machine (docs/distributed.md)"
-)
-
-
-def _remediate_here(given: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
-    """`remediate` never goes through the workers: `--engine celery` is refused (exit 2);
-    celery chosen by $READINESS_ENGINE or the configuration file (set for validate) warns
-    on stderr and remediates from here, as every remediation does."""
-    from .options import OPTIONS
-
-    if given.get("engine") is not None:
-        if OPTIONS["engine"].coerce(given["engine"], "--engine") == "celery":
-            raise UsageError(f"--engine celery: {REMEDIATE_HERE}")
-        return
-    env = os.environ.get(ENGINE_ENV)
-    if env:
-        if OPTIONS["engine"].coerce(env, f"${ENGINE_ENV}") == "celery":
-            print(
-                f"readiness: warning: ${ENGINE_ENV}=celery ignored: {REMEDIATE_HERE}",
-                file=sys.stderr,
-            )
-        return
-    if settings.get("engine") == "celery":
-        print(
-            f"readiness: warning: readiness.engine celery (configuration file) ignored: "
-            f"{REMEDIATE_HERE}",
-            file=sys.stderr,
-        )
 
 
 def _broker_or_exit(given: Mapping[str, Any], settings: Mapping[str, Any]) -> str:

@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_QUEUE",
     "LOST_AFTER_S",
     "NETWORK_TIMEOUT_S",
+    "REMEDIATE_TASK",
     "RESULT_BACKEND_ENV",
     "SHARD_TASK",
     "broker_redactor",
@@ -24,6 +25,7 @@ __all__ = [
 ]
 
 SHARD_TASK = "readiness.audit_shard"
+REMEDIATE_TASK = "readiness.remediate_shard"
 DEFAULT_QUEUE = "readiness"
 RESULT_BACKEND_ENV = "READINESS_RESULT_BACKEND"
 _REDIS = ("redis://", "rediss://")

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 from ..errors import UsageError
 from ..interrupt import signal_name
@@ -41,12 +41,20 @@ from .app import (
     restore_interval,
     safe_broker,
 )
-from .payload import shard_payload
+from .payload import CONTROLLER_OPTIONS, shard_payload
 from .shards import Shard, split
 
-__all__ = ["LOST_AFTER_S", "POLL_S", "check_broker", "run_distributed"]
+__all__ = [
+    "LOST_AFTER_S",
+    "POLL_S",
+    "check_broker",
+    "prepare",
+    "run_distributed",
+    "run_shards",
+]
 
 POLL_S = 0.2  # how often the controller reads the shards' states
+R = TypeVar("R")
 
 
 @dataclass
@@ -63,24 +71,31 @@ class _Tracked:
 
 
 @dataclass
-class _Run:
-    hosts: Sequence[Any]
-    specs: Sequence[Any]
+class _Run(Generic[R]):
+    """One run's rows by host index; ``parse`` reads a worker's host dict, ``fail`` makes the
+    row of a host no worker reported, ``status_of`` counts a row on the progress line."""
+
+    names: Sequence[str]
     progress: Progress
     redact: Callable[[str], str]
-    results: list[HostReport | None] = field(default_factory=list)
+    parse: Callable[[Mapping[str, Any]], R]
+    fail: Callable[[int, Status, str, float], R]
+    status_of: Callable[[R], Status]
+    results: list[R | None] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)  # shards given up: revoke them
+    # sees every state read of a shard (the remediation audit log entries ride on them)
+    on_meta: Callable[[_Tracked, Mapping[str, Any]], None] | None = None
 
-    def record(self, i: int, report: HostReport) -> None:
+    def record(self, i: int, row: R) -> None:
         if self.results[i] is None:  # first result for this run and host wins
-            self.results[i] = report
-            self.progress.finished(i, report.status)
+            self.results[i] = row
+            self.progress.finished(i, self.status_of(row))
 
     def give_up(self, shard: Shard, status: Status, reason: str, now: float) -> None:
         text = self.redact(reason)
         for i in shard.indices:
             if self.results[i] is None:
-                self.record(i, _failed_host(self.hosts[i], self.specs, status, text, now))
+                self.record(i, self.fail(i, status, text, now))
 
 
 def check_broker(app: Any, broker: str) -> None:
@@ -100,21 +115,78 @@ def run_distributed(
     planned: Any, options: RunOptions, *, stderr: IO[str] | None = None
 ) -> FleetReport:
     """Audit ``planned`` on Celery workers; the report a local run of it would give."""
+    stream = stderr or sys.stderr
+    app, run_budget = prepare(options, planned.hosts, stream)
+    broker = options.broker or ""
+    redact = broker_redactor(broker).text
+    run: _Run[HostReport] = _Run(
+        [h.name for h in planned.hosts],
+        Progress.for_run(planned.hosts, options, stream),
+        redact,
+        HostReport.from_dict,
+        lambda i, status, reason, now: _failed_host(
+            planned.hosts[i], planned.specs, status, reason, now
+        ),
+        lambda r: r.status,
+        [None] * len(planned.hosts),
+    )
+    run_id = uuid.uuid4().hex[:16]
+    names = [s.name for s in planned.specs]
+    opts = {k: getattr(options, k) for k in CONTROLLER_OPTIONS}
+
+    def payload(shard: Shard) -> dict[str, Any]:
+        return shard_payload(
+            run_id,
+            number=shard.number,
+            hosts=[planned.hosts[i] for i in shard.indices],
+            profiles=planned.profiles,
+            checks=names,
+            options=opts,
+            budget_s=run_budget,
+        )
+
+    interrupted_by = run_shards(
+        app,
+        run,
+        SHARD_TASK,
+        [(shard, payload(shard)) for shard in split(planned.hosts, options.shard_size)],
+        prefix=f"readiness-{run_id}",
+        options=options,
+        run_budget=run_budget,
+    )
+    reason = f"{NOT_AUDITED} ({interrupted_by})" if interrupted_by else NOT_AUDITED
+    now = time.monotonic()
+    results = tuple(
+        r
+        if r is not None
+        else _failed_host(planned.hosts[i], planned.specs, Status.INTERRUPTED, reason, now)
+        for i, r in enumerate(run.results)
+    )
+    run.progress.summary([r.status for r in results], interrupted_by)
+    return FleetReport(
+        hosts=results,
+        checks=tuple(names),
+        interrupted=bool(interrupted_by),
+        interrupted_by=interrupted_by,
+    )
+
+
+def prepare(options: RunOptions, hosts: Sequence[Any], stream: IO[str]) -> tuple[Any, float]:
+    """The Celery app for ``options.broker`` (reachable, or a usage error) and the shard budget."""
     broker = options.broker or ""
     if not broker:
         raise UsageError(
             "--engine celery needs a broker: --broker URL, $READINESS_BROKER_URL or "
             "readiness.broker in the configuration file"
         )
-    local = [h.name for h in planned.hosts if h.local]
+    local = [h.name for h in hosts if h.local]
     if local:
         raise UsageError(
-            f"host {local[0]} is local (ansible_connection=local): the celery engine audits "
+            f"host {local[0]} is local (ansible_connection=local): the celery engine works "
             "over SSH only; use --engine local for it"
         )
     app = make_app(broker, visibility_timeout=options.visibility_timeout)
     check_broker(app, broker)
-    stream = stderr or sys.stderr
     run_budget = _shard_budget(options)
     if run_budget > options.visibility_timeout:
         print(
@@ -122,49 +194,34 @@ def run_distributed(
             f"{options.visibility_timeout:g}s: Redis may deliver it twice (counted once)",
             file=stream,
         )
-    redact = broker_redactor(broker).text
-    run = _Run(
-        planned.hosts,
-        planned.specs,
-        Progress.for_run(planned.hosts, options, stream),
-        redact,
-        [None] * len(planned.hosts),
-    )
-    run_id = uuid.uuid4().hex[:16]
-    names = [s.name for s in planned.specs]
-    opts = {
-        k: getattr(options, k)
-        for k in (
-            "forks",
-            "connect_timeout",
-            "command_timeout",
-            "host_deadline",
-            "sudo",
-            "max_output",
-        )
-    }
+    return app, run_budget
+
+
+def run_shards(
+    app: Any,
+    run: _Run[R],
+    task: str,
+    shards: Sequence[tuple[Shard, Mapping[str, Any]]],
+    *,
+    prefix: str,
+    options: RunOptions,
+    run_budget: float,
+    drain_s: float = 0.0,
+) -> str:
+    """Send every shard as ``task``, follow them to their end; the signal that stopped the
+    run ("" when none). Outstanding shards are revoked on every way out; with ``drain_s``
+    the controller then reads their last states that long (what they finished meanwhile)."""
     tracked: list[_Tracked] = []
     interrupted_by = ""
     try:
-        for shard in split(planned.hosts, options.shard_size):
-            hosts = [planned.hosts[i] for i in shard.indices]
-            task_id = f"readiness-{run_id}-{shard.number}"
-            payload = shard_payload(
-                run_id,
-                number=shard.number,
-                hosts=hosts,
-                profiles=planned.profiles,
-                checks=names,
-                options=opts,
-                budget_s=run_budget,
-            )
-            item = _Tracked(shard, task_id, time.monotonic())
+        for shard, payload in shards:
+            item = _Tracked(shard, f"{prefix}-{shard.number}", time.monotonic())
             tracked.append(item)
             try:
                 app.send_task(
-                    SHARD_TASK,
+                    task,
                     args=[payload],
-                    task_id=task_id,
+                    task_id=item.task_id,
                     queue=shard.queue,
                     retry=True,
                     retry_policy={
@@ -189,22 +246,11 @@ def run_distributed(
         run.progress.close()
         outstanding = [t.task_id for t in tracked if not t.done] + run.abandoned
         if outstanding:
+            if drain_s > 0:
+                _stop(app, outstanding)
+                _drain(app, run, [t for t in tracked if not t.done], options, drain_s)
             _revoke(app, outstanding)
-    reason = f"{NOT_AUDITED} ({interrupted_by})" if interrupted_by else NOT_AUDITED
-    now = time.monotonic()
-    results = tuple(
-        r
-        if r is not None
-        else _failed_host(planned.hosts[i], planned.specs, Status.INTERRUPTED, reason, now)
-        for i, r in enumerate(run.results)
-    )
-    run.progress.summary([r.status for r in results], interrupted_by)
-    return FleetReport(
-        hosts=results,
-        checks=tuple(names),
-        interrupted=bool(interrupted_by),
-        interrupted_by=interrupted_by,
-    )
+    return interrupted_by
 
 
 def _shard_budget(options: RunOptions) -> float:
@@ -214,7 +260,7 @@ def _shard_budget(options: RunOptions) -> float:
 
 
 def _follow(
-    app: Any, run: _Run, tracked: list[_Tracked], options: RunOptions, run_budget: float
+    app: Any, run: _Run[R], tracked: list[_Tracked], options: RunOptions, run_budget: float
 ) -> None:
     backend = app.backend
     broker_down_since: float | None = None
@@ -243,6 +289,8 @@ def _follow(
             continue
         for t, raw in zip(pending, values, strict=True):
             meta = backend.decode_result(raw) if raw else {"status": "PENDING"}
+            if run.on_meta is not None:
+                run.on_meta(t, meta)
             _update(run, t=t, meta=meta, options=options, run_budget=run_budget, now=now)
         if run.abandoned:
             _revoke(app, run.abandoned)
@@ -250,13 +298,13 @@ def _follow(
         _sleep(run)
 
 
-def _sleep(run: _Run) -> None:
+def _sleep(run: _Run[R]) -> None:
     run.progress.tick()
     time.sleep(POLL_S)
 
 
 def _update(
-    run: _Run,
+    run: _Run[R],
     *,
     t: _Tracked,
     meta: Mapping[str, Any],
@@ -326,14 +374,58 @@ def _update(
         )
 
 
-def _take_hosts(run: _Run, t: _Tracked, hosts: Any) -> None:
+def _take_hosts(run: _Run[R], t: _Tracked, hosts: Any) -> None:
     if not isinstance(hosts, list):
         return
-    position = {run.hosts[i].name: i for i in t.shard.indices}
+    position = {run.names[i]: i for i in t.shard.indices}
     for data in hosts:
         i = position.get(str(data.get("host"))) if isinstance(data, Mapping) else None
         if i is not None:
-            run.record(i, HostReport.from_dict(data))
+            run.record(i, run.parse(data))
+
+
+def _stop(app: Any, task_ids: list[str]) -> None:
+    """Tell the workers running these shards to stop (the broadcast only); bounded."""
+
+    def send() -> None:
+        with contextlib.suppress(Exception):  # the broker gone: nothing can be stopped
+            app.control.revoke(task_ids)
+
+    sender = threading.Thread(target=send, name="readiness-stop", daemon=True)
+    sender.start()
+    sender.join(timeout=NETWORK_TIMEOUT_S + 1)
+
+
+def _drain(
+    app: Any, run: _Run[R], tracked: list[_Tracked], options: RunOptions, wait_s: float
+) -> None:
+    """After a stop: read the shards' states for at most ``wait_s`` seconds, keeping what
+    their workers finished meanwhile (a fix applied just before the stop reaches the audit
+    log). A second Ctrl-C ends the wait."""
+    backend = app.backend
+    deadline = time.monotonic() + wait_s
+    with contextlib.suppress(KeyboardInterrupt):
+        while tracked and time.monotonic() < deadline:
+            try:
+                values = backend.mget([backend.get_key_for_task(t.task_id) for t in tracked])
+            except Exception:  # the broker gone: what arrived before stands
+                return
+            left = []
+            for t, raw in zip(tracked, values, strict=True):
+                meta = backend.decode_result(raw) if raw else {"status": "PENDING"}
+                info = meta.get("result")
+                if run.on_meta is not None:
+                    run.on_meta(t, meta)
+                if meta.get("status") in ("PROGRESS", "SUCCESS") and isinstance(info, Mapping):
+                    _take_hosts(run, t, info.get("hosts"))
+                # a shard no worker took, or one whose worker finished or was lost: nothing
+                # more will come from it
+                beat_at = float(info.get("beat_at") or 0) if isinstance(info, Mapping) else 0.0
+                if meta.get("status") == "PROGRESS" and time.time() - beat_at < LOST_AFTER_S:
+                    left.append(t)
+            tracked = left
+            if tracked:
+                time.sleep(POLL_S)
 
 
 def _revoke(app: Any, task_ids: list[str]) -> None:

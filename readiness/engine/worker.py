@@ -21,18 +21,127 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import __version__
-from ..model import HostReport, Status
+from ..model import Status, utcnow
 from ..profile import Profile
 from ..redact import Redactor
 from ..registry import all_checks
 from ..runner import RunOptions, run_fleet
-from .app import LOST_AFTER_S, SHARD_TASK, make_app, safe_broker
+from .app import LOST_AFTER_S, REMEDIATE_TASK, SHARD_TASK, make_app, safe_broker
 from .payload import WORKER_OPTIONS, ShardHost, specs_named
 
-__all__ = ["PUBLISH_INTERVAL_S", "audit_shard", "register", "start_worker"]
+__all__ = [
+    "PUBLISH_INTERVAL_S",
+    "audit_shard",
+    "register",
+    "remediate_shard",
+    "start_worker",
+]
 
 PUBLISH_INTERVAL_S = 0.25  # how often a running shard's finished hosts reach the controller
 _WORKER_SETTINGS: dict[str, Any] = {}
+
+
+class _ShardRun:
+    """One execution of a shard: the hosts it finished (first result of a host wins), the
+    audit-log entries it made, and the thread that publishes both with a live beat."""
+
+    def __init__(self, task: Any, execution: str, inherited: Mapping[str, Any] | None) -> None:
+        self.task, self.execution = task, execution
+        self.task_id = task.request.id
+        self.where = f"{task.request.hostname or socket.gethostname()}"
+        self.done: dict[str, dict[str, Any]] = {}
+        self.log: list[dict[str, Any]] = []
+        for data in (inherited or {}).get("hosts") or ():
+            if isinstance(data, Mapping) and data.get("host"):
+                self.done.setdefault(str(data["host"]), dict(data))
+        self.lock = threading.Lock()
+        self.cancel, self.finished = threading.Event(), threading.Event()
+        # closed: the result is being returned, no PROGRESS may overwrite it; a publish in
+        # flight finishes first (a host thread still ending after a stop publishes too)
+        self.closed = False
+        self.publishing = threading.Lock()
+        self.beat = 0
+        self.publisher = threading.Thread(target=self._publish, name=f"shard-{self.task_id}")
+        self.publisher.daemon = True
+
+    def host(self, name: str, data: dict[str, Any]) -> None:
+        with self.lock:
+            self.done.setdefault(name, data)
+
+    def entry(self, entry: dict[str, Any]) -> None:
+        """An audit-log entry, published at once: a worker killed right after a fix has
+        already told the controller what it changed."""
+        with self.lock:
+            self.log.append({**entry, "seq": len(self.log)})
+        self.publish_now()
+
+    def meta(self) -> dict[str, Any]:
+        with self.lock:
+            self.beat += 1
+            return {
+                "execution": self.execution,
+                "worker": self.where,
+                "beat": self.beat,
+                "beat_at": time.time(),  # wall clock: other workers read it (keep NTP on)
+                "hosts": list(self.done.values()),
+                "log": list(self.log),
+            }
+
+    def publish_now(self) -> None:
+        with self.publishing:
+            if self.closed:
+                return
+            # the broker gone: keep working; the controller reports the shard either way
+            with contextlib.suppress(Exception):
+                self.task.update_state(task_id=self.task_id, state="PROGRESS", meta=self.meta())
+
+    def _publish(self) -> None:  # its own thread: task.request (thread-local) is not set here
+        from celery.worker import state as worker_state
+
+        while not self.finished.is_set():
+            if self.task_id in worker_state.revoked:
+                self.cancel.set()
+            self.publish_now()
+            self.finished.wait(PUBLISH_INTERVAL_S)
+
+    def __enter__(self) -> _ShardRun:
+        self.publisher.start()  # the first beat is out before the payload is parsed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finished.set()
+        self.publisher.join(timeout=10)
+        with self.publishing:
+            self.closed = True
+
+    def result(self, order: list[str]) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "execution": self.execution,
+                "worker": self.where,
+                "revoked": self.cancel.is_set(),
+                "hosts": [self.done[n] for n in order if n in self.done],
+                "log": list(self.log),
+            }
+
+
+def _start(task: Any, payload: Mapping[str, Any], *, resume: bool) -> tuple[str, Any]:
+    """(execution id, a finished result to return instead of running, or the hosts an
+    earlier execution that went silent had reported when ``resume``)."""
+    if payload.get("version") != __version__:
+        raise RuntimeError(
+            f"controller runs readiness {payload.get('version')}, this worker {__version__}"
+        )
+    execution = uuid.uuid4().hex
+    earlier = _earlier_execution(
+        task, execution, float(payload.get("budget_s") or 600), resume=resume
+    )
+    return execution, earlier
+
+
+def _options(payload: Mapping[str, Any]) -> RunOptions:
+    own = {k: v for k, v in _WORKER_SETTINGS.items() if k in WORKER_OPTIONS and v is not None}
+    return RunOptions(**dict(payload["options"]), **own, progress=False, quiet=True)
 
 
 def audit_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,88 +151,114 @@ def audit_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
     redelivered shard gets a new one) and a ``beat`` that proves this worker is alive.
     A revoked shard stops like Ctrl-C: open connections are hung up, nothing more starts.
     """
-    from celery.worker import state as worker_state
-
-    if payload.get("version") != __version__:
-        raise RuntimeError(
-            f"controller runs readiness {payload.get('version')}, this worker {__version__}"
-        )
-    execution = uuid.uuid4().hex
-    task_id = task.request.id
-    earlier = _earlier_execution(task, execution, float(payload.get("budget_s") or 600))
-    if earlier is not None:  # a redelivered copy of a shard another execution finished
-        why = "revoked by its controller" if earlier.get("revoked") else "done by another execution"
-        _say(f"shard {task_id} dropped: {why}")
-        return earlier
-    done: dict[str, dict[str, Any]] = {}
-    lock = threading.Lock()
-    cancel, finished = threading.Event(), threading.Event()
-    where = f"{task.request.hostname or socket.gethostname()}"
-
-    def on_host(report: HostReport) -> None:
-        with lock:
-            done.setdefault(report.host, report.to_dict())  # first result of a host wins
-
-    def publish() -> None:  # its own thread: task.request (thread-local) is not set here
-        beat = 0
-        while not finished.is_set():
-            if task_id in worker_state.revoked:
-                cancel.set()
-            beat += 1
-            with lock:
-                hosts_done = list(done.values())
-            meta = {
-                "execution": execution,
-                "worker": where,
-                "beat": beat,
-                "beat_at": time.time(),  # wall clock: other workers read it (keep NTP on)
-                "hosts": hosts_done,
-            }
-            # the broker gone: keep auditing; the controller reports the shard either way
-            with contextlib.suppress(Exception):
-                task.update_state(task_id=task_id, state="PROGRESS", meta=meta)
-            finished.wait(PUBLISH_INTERVAL_S)
-
-    publisher = threading.Thread(target=publish, name=f"shard-{task_id}", daemon=True)
-    publisher.start()
-    try:  # the first beat is out before the payload is parsed: the shard is taken
+    execution, earlier = _start(task, payload, resume=False)
+    if earlier is not None and not earlier.get("partial"):
+        _dropped(task, earlier)
+        return dict(earlier)
+    with _ShardRun(task, execution, None) as shard:
         hosts = [ShardHost.from_dict(h) for h in payload["hosts"]]
         specs = specs_named(list(payload["checks"]))
         profiles = {name: Profile(data) for name, data in payload["profiles"].items()}
-        own = {k: v for k, v in _WORKER_SETTINGS.items() if k in WORKER_OPTIONS and v is not None}
-        options = RunOptions(**dict(payload["options"]), **own, progress=False, quiet=True)
         report = run_fleet(
             hosts,
             specs,
             profiles,
-            options=options,
+            options=_options(payload),
             redactor=Redactor(),
-            on_host=on_host,
-            cancel=cancel,
+            on_host=lambda r: shard.host(r.host, r.to_dict()),
+            cancel=shard.cancel,
         )
-    finally:
-        finished.set()
-        publisher.join(timeout=10)
-    with lock:
-        for h in report.hosts:
-            if h.status is not Status.INTERRUPTED:
-                done.setdefault(h.host, h.to_dict())
-        hosts_done = [done[h.name] for h in hosts if h.name in done]
-    return {
-        "execution": execution,
-        "worker": where,
-        "revoked": cancel.is_set(),
-        "hosts": hosts_done,
-    }
+    for h in report.hosts:
+        if h.status is not Status.INTERRUPTED:
+            shard.host(h.host, h.to_dict())
+    return shard.result([h.name for h in hosts])
 
 
-def _earlier_execution(task: Any, execution: str, budget_s: float) -> dict[str, Any] | None:
+def remediate_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Plan (phase ``plan``) or apply (phase ``apply``) the remediation of one shard.
+
+    Plan: each host is audited and planned as a local dry run; its report carries the
+    plan's hash. Apply: each host is planned afresh and its fixes applied only when the
+    fresh plan's hash is the one the controller confirmed. Audit-log entries stream to
+    the controller, which writes its log; nothing is logged here. A redelivered copy
+    leaves alone the hosts an earlier execution of the shard had reported.
+    """
+    from ..remediate.run import Confirmed, remediate_hosts
+
+    execution, earlier = _start(task, payload, resume=True)
+    if earlier is not None and not earlier.get("partial"):
+        _dropped(task, earlier)
+        return dict(earlier)
+    with _ShardRun(task, execution, earlier) as shard:
+        hosts = [ShardHost.from_dict(h) for h in payload["hosts"]]
+        apply = payload.get("phase") == "apply"
+        salt = str(payload["run"])
+        confirmed = {
+            str(name): Confirmed(str(c["hash"]), tuple(str(x) for x in c.get("checks") or ()))
+            for name, c in (payload.get("confirmed") or {}).items()
+        }
+        from ..remediate.plan import plan_hash
+
+        def report(r: Any) -> None:
+            data = r.to_dict()
+            if not apply:
+                data["plan_hash"] = plan_hash(r.plan, salt)
+            shard.host(r.host, data)
+
+        remediate_hosts(
+            [h for h in hosts if h.name not in shard.done],
+            specs_named(list(payload["checks"])),
+            specs_named(list(payload.get("others") or ())),
+            {name: Profile(data) for name, data in payload["profiles"].items()},
+            _options(payload),
+            apply=apply,
+            log=_StreamedLog(shard) if apply else None,
+            run_migrations=bool(payload.get("run_migrations")),
+            on_host=report,
+            cancel=shard.cancel,
+            confirmed=confirmed if apply else None,
+            salt=salt,
+        )
+    return shard.result([h.name for h in hosts])
+
+
+class _StreamedLog:
+    """The worker's side of the remediation audit log: entries go to the controller."""
+
+    def __init__(self, shard: _ShardRun) -> None:
+        self.shard = shard
+
+    def record(
+        self, host: str, check: str, changes: list[str], outcome: str, message: str = ""
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "at": utcnow().isoformat().replace("+00:00", "Z"),
+            "host": host,
+            "check": check,
+            "changes": changes,
+            "outcome": outcome,
+            "message": message,
+        }
+        self.shard.entry(entry)
+        return entry
+
+
+def _dropped(task: Any, earlier: Mapping[str, Any]) -> None:
+    why = "revoked by its controller" if earlier.get("revoked") else "done by another execution"
+    _say(f"shard {task.request.id} dropped: {why}")
+
+
+def _earlier_execution(
+    task: Any, execution: str, budget_s: float, *, resume: bool = False
+) -> dict[str, Any] | None:
     """The result of an execution of this same shard that finished, or None to audit it.
 
     Redis redelivers a shard that ran longer than the visibility timeout while its first
     execution is still running (or after it finished). Such a copy returns the finished
     result, or waits while the other execution's beat is fresh, instead of auditing every
-    host a second time. A copy whose other execution went silent audits the shard itself.
+    host a second time. A copy whose other execution went silent audits the shard itself;
+    with ``resume`` it gets ``{"partial": True, "hosts": [...]}``: the hosts that execution
+    had reported, which it must not touch again (a remediation applied on them).
     A shard the controller revoked (gave up on, or was interrupted) is never audited.
     """
     from celery.worker import state as worker_state
@@ -143,13 +278,17 @@ def _earlier_execution(task: Any, execution: str, budget_s: float) -> dict[str, 
             return dict(info)
         alive = time.time() - float(info.get("beat_at") or 0) < LOST_AFTER_S
         if state != "PROGRESS" or not alive or task.request.id in worker_state.revoked:
-            return None
+            hosts = info.get("hosts") if resume else None
+            return {"partial": True, "hosts": hosts} if isinstance(hosts, list) else None
         time.sleep(PUBLISH_INTERVAL_S * 2)
     return None
 
 
 def register(app: Any) -> Any:
-    """Register the shard task on ``app`` (one name, JSON arguments)."""
+    """Register the shard tasks on ``app`` (audit and remediation; JSON arguments)."""
+    app.task(name=REMEDIATE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)(
+        remediate_shard
+    )
     return app.task(name=SHARD_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)(
         audit_shard
     )

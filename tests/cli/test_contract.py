@@ -607,8 +607,9 @@ ELSEWHERE: dict[tuple[str, str], tuple[str, str]] = {
     ("validate", "engine"): ("test", "tests/engine/test_celery_engine.py"),
     ("validate", "broker"): ("test", "tests/engine/test_celery_engine.py"),
     ("bench", "engine"): ("test", "tests/engine/test_engine_bench.py"),
-    # celery refused (exit 2); local (and celery from env/config: a warning) on a real fleet
-    ("remediate", "engine"): ("test", "tests/engine/test_remediate_engine.py"),
+    # two phases through real workers; broker checks and --engine local on a real fleet
+    ("remediate", "engine"): ("test", "tests/engine/test_celery_remediate.py"),
+    ("remediate", "broker"): ("test", "tests/engine/test_celery_remediate.py"),
     ("bench", "workers"): ("test", "tests/engine/test_engine_bench.py"),
     **{
         (task, option): ("test", "tests/engine/test_celery_engine.py")

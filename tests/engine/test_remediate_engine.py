@@ -1,10 +1,10 @@
-"""`remediate` and the celery engine: remediation runs on the controller only.
+"""`remediate` and the celery engine: how the engine is chosen, and what is refused early.
 
-Through the real command on a one-host loopback sshd fleet with a broken app tree:
-`--engine celery` is refused with one line and exit 2 before any host is touched, while
-celery chosen by $READINESS_ENGINE or the configuration file (set there for `validate`)
-warns once on stderr and remediates locally, exactly like a run without it.
-No broker is needed: none is ever contacted.
+Through the real command on a two-host loopback sshd fleet with broken app trees, without
+a broker: `--engine celery` (or celery from $READINESS_ENGINE or the configuration file)
+without a reachable broker is one line and exit 2 before any host is touched, and so is
+applying to several hosts with no terminal to confirm on. `--engine local` wins over the
+environment. Remediation through real workers: tests/engine/test_celery_remediate.py.
 """
 
 from __future__ import annotations
@@ -28,11 +28,7 @@ from tests.services.apps import write_app
 pytestmark = pytest.mark.ssh
 
 BIN = Path(sys.executable).parent
-REASON = (
-    "remediation runs on the controller only: the confirmation, the fixes and their audit "
-    "log stay on this machine (docs/distributed.md)"
-)
-REFUSED = f"readiness: --engine celery: {REASON}"
+UNREACHABLE = "redis://:pw-canary-91@127.0.0.1:1/0"  # nothing listens on port 1
 
 
 @dataclass
@@ -45,7 +41,7 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("remediate-engine")
-    with start_fleet(1, app_writer=lambda _i, app: write_app(app)) as fleet:
+    with start_fleet(2, app_writer=lambda _i, app: write_app(app)) as fleet:
         home = root / "home"
         (home / ".ssh").mkdir(parents=True)
         shutil.copy(fleet.known_hosts, home / ".ssh" / "known_hosts")
@@ -95,57 +91,61 @@ def _plan(stdout: str) -> list[Any]:
     return [strip(h) for h in json.loads(stdout)["hosts"]]
 
 
-@pytest.mark.timeout(120)
-def test_remediate_engine_celery_by_flag_is_refused_before_touching_a_host(
-    site: Site, tmp_path: Path
-) -> None:
-    host = site.fleet.hosts[0]
-    before = host.accepted_logins()
-    for extra in (["--engine=celery"], ["--engine=celery", "--apply", "--yes"]):
-        res = _remediate(site, tmp_path / "flag", *extra)
-        assert res.returncode == 2, res.stderr
-        assert res.stdout == ""
-        assert res.stderr.splitlines() == [REFUSED]
-    assert host.accepted_logins() == before  # refused before any SSH session
-    assert not (tmp_path / "flag" / "audit.jsonl").exists()
-    # also over a configuration file or environment that says celery: the flag decides
-    both = tmp_path / "flag-and-config"
-    both.mkdir()
-    (both / "readiness.yaml").write_text(yaml.safe_dump({"readiness": {"engine": "local"}}))
-    res = _remediate(site, both, "--engine=celery")
-    assert (res.returncode, res.stderr.splitlines()) == (2, [REFUSED])
+def _logins(site: Site) -> list[int]:
+    return [h.accepted_logins() for h in site.fleet.hosts]
 
 
 @pytest.mark.timeout(120)
-def test_celery_from_the_environment_or_configuration_warns_and_remediates_locally(
+def test_celery_without_a_reachable_broker_is_refused_before_touching_a_host(
     site: Site, tmp_path: Path
 ) -> None:
+    before = _logins(site)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "readiness.yaml").write_text(yaml.safe_dump({"readiness": {"engine": "celery"}}))
+    for res in (_remediate(site, tmp_path / "none", "--engine=celery"), _remediate(site, config)):
+        assert (res.returncode, res.stdout) == (2, ""), res.stderr
+        assert len(res.stderr.splitlines()) == 1 and "needs a broker" in res.stderr
+    for res in (
+        _remediate(site, tmp_path / "flag", "--engine=celery", f"--broker={UNREACHABLE}"),
+        _remediate(
+            site,
+            tmp_path / "env",
+            "--apply",
+            "--yes",
+            env={"READINESS_ENGINE": "celery", "READINESS_BROKER_URL": UNREACHABLE},
+        ),
+    ):
+        assert (res.returncode, res.stdout) == (2, ""), res.stderr
+        assert len(res.stderr.splitlines()) == 1 and "unreachable" in res.stderr, res.stderr
+        assert "pw-canary-91" not in res.stderr
+    assert _logins(site) == before  # refused before any SSH session
+    assert not list(tmp_path.rglob("audit.jsonl"))
+
+
+@pytest.mark.timeout(120)
+def test_apply_to_several_hosts_without_a_terminal_is_refused_before_the_broker(
+    site: Site, tmp_path: Path
+) -> None:
+    before = _logins(site)
+    res = _remediate(site, tmp_path, "--apply", "--engine=celery", f"--broker={UNREACHABLE}")
+    assert res.returncode == 2, res.stderr
+    assert "without confirmation: pass --yes" in res.stderr  # not the broker's error
+    assert _logins(site) == before
+    assert not (tmp_path / "audit.jsonl").exists()
+
+
+@pytest.mark.timeout(120)
+def test_engine_local_wins_over_the_environment(site: Site, tmp_path: Path) -> None:
     local = _remediate(site, tmp_path / "local")
     assert local.returncode == 0, local.stderr
     planned = _plan(local.stdout)
     assert planned and any(h["fixes"] for h in planned)  # there is something to plan
-    assert "warning" not in local.stderr
-
-    by_env = _remediate(site, tmp_path / "env", env={"READINESS_ENGINE": "celery"})
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "readiness.yaml").write_text(
-        yaml.safe_dump({"readiness": {"engine": "celery", "broker": "redis://:pw@127.0.0.1:1/0"}})
-    )
-    by_config = _remediate(site, config)
-    for res, source in (
-        (by_env, "$READINESS_ENGINE=celery"),
-        (by_config, "readiness.engine celery (configuration file)"),
-    ):
-        assert res.returncode == local.returncode, res.stderr
-        assert _plan(res.stdout) == planned  # the same dry run, from this machine
-        warnings = [line for line in res.stderr.splitlines() if "warning" in line]
-        assert warnings == [f"readiness: warning: {source} ignored: {REASON}"], res.stderr
-        assert "pw@" not in res.stdout + res.stderr
-
-    # --engine local wins over the environment: no warning at all
     quiet = _remediate(
-        site, tmp_path / "flag-local", "--engine=local", env={"READINESS_ENGINE": "celery"}
+        site,
+        tmp_path / "flag-local",
+        "--engine=local",
+        env={"READINESS_ENGINE": "celery", "READINESS_BROKER_URL": UNREACHABLE},
     )
     assert quiet.returncode == 0, quiet.stderr
     assert "warning" not in quiet.stderr
