@@ -158,7 +158,42 @@ def load_json(
         raise HostDataError(f"nested more than {max_depth} levels deep") from None
     except ValueError as exc:
         raise HostDataError(f"invalid JSON: {exc}") from None
+    if isinstance(text, str) and _surrogate_free(text):
+        _check_depth(data, max_depth)  # no string to rewrite: only the depth to check
+        return data
     return printable_tree(data, max_depth=max_depth)
+
+
+def _surrogate_free(text: str) -> bool:
+    """Whether ``json.loads(text)`` surely holds no lone surrogate: none in the text, and
+    no ``\\uD800``-``\\uDFFF`` escape (a conservative test: ``\\ud`` anywhere)."""
+    if "\\ud" in text or "\\uD" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")  # strict: fails on a lone surrogate
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_depth(data: Any, max_depth: int) -> None:
+    """:func:`printable_tree`'s depth check alone (same levels, same error)."""
+    stack = [(data, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        kind = type(node)
+        if kind is dict:
+            node = node.values()
+        elif kind is not list:
+            continue
+        if depth > max_depth:
+            raise HostDataError(f"nested more than {max_depth} levels deep")
+        for value in node:
+            if type(value) is dict or type(value) is list:
+                push((value, depth + 1))
 
 
 def load_yaml(text: str, path: str, *, max_depth: int = MAX_DEPTH, max_size: int = MAX_YAML) -> Any:

@@ -11,6 +11,7 @@ are replaced wholesale.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -68,10 +69,20 @@ def redact_url_password(text: str) -> str:
 
 
 def is_secret_name(name: str, patterns: Iterable[str] = ()) -> bool:
+    return _secret_name(name, tuple(patterns))
+
+
+# The same few hundred names (settings keys, variables, detail keys) are asked about for
+# every host and every string of its report: answered once per distinct name.
+@functools.lru_cache(maxsize=8192)
+def _secret_name(name: str, patterns: tuple[str, ...]) -> bool:
     upper = name.upper()
-    return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns) or bool(
-        _SECRET_KEY.search(name)
-    )
+    return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns) or _secret_key(name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _secret_key(name: str) -> bool:
+    return bool(_SECRET_KEY.search(name))
 
 
 class Redactor:
@@ -120,7 +131,7 @@ class Redactor:
         if isinstance(value, (list, tuple)):
             return [self.obj(v) for v in value]
         if isinstance(value, str):
-            if key and _SECRET_KEY.search(key) and value and not _is_descriptive(value):
+            if key and _secret_key(key) and value and not _is_descriptive(value):
                 return MASK
             return self.text(value)
         return value
