@@ -856,6 +856,7 @@ def _watch_setup(c: Context, given: Mapping[str, Any]) -> tuple[Any, ...]:
 
     try:
         v, settings = _typed(c, "watch", given)
+        _runs_here("watch", settings)
         _known_checks(v["check"])
         location = _store_location(c, v["store"])
         try:
@@ -1022,6 +1023,7 @@ def nagios(
     given.pop("c")
     try:
         values, settings = _typed(c, "nagios", given)
+        _runs_here("nagios", settings)
         threshold = Status.parse(values["fail_on"])
         _known_checks(values["check"])
         run_options = {**values, "quiet": True}  # a plugin's stderr is noise to the server
@@ -1084,6 +1086,27 @@ def _engine_options(
     engine, broker = _engine_choice(given, settings)
     extra = {k: settings[k] for k in _ENGINE_SETTINGS if settings.get(k) is not None}
     return replace(options, engine=engine, broker=broker or None, **extra)
+
+
+def _runs_here(task: str, settings: Mapping[str, Any]) -> None:
+    """``watch`` and ``nagios`` audit from this process: celery chosen by $READINESS_ENGINE
+    or the configuration file (set there for validate) is ignored with one warning line on
+    stderr, so a shared configuration neither breaks them nor goes unnoticed."""
+    env = os.environ.get(ENGINE_ENV, "").strip().lower()
+    if env:
+        source = f"${ENGINE_ENV}={env}" if env == "celery" else ""
+    else:
+        source = (
+            "readiness.engine celery (configuration file)"
+            if settings.get("engine") == "celery"
+            else ""
+        )
+    if source:
+        print(
+            f"readiness: warning: {source} ignored: {task} runs on this machine only "
+            "(docs/distributed.md)",
+            file=sys.stderr,
+        )
 
 
 def _broker_or_exit(given: Mapping[str, Any], settings: Mapping[str, Any]) -> str:

@@ -4,7 +4,9 @@ Through the real command on a two-host loopback sshd fleet with broken app trees
 a broker: `--engine celery` (or celery from $READINESS_ENGINE or the configuration file)
 without a reachable broker is one line and exit 2 before any host is touched, and so is
 applying to several hosts with no terminal to confirm on. `--engine local` wins over the
-environment. Remediation through real workers: tests/engine/test_celery_remediate.py.
+environment. `watch` and `nagios` always run here: celery from the environment or the
+configuration file is one warning line. Remediation through real workers:
+tests/engine/test_celery_remediate.py.
 """
 
 from __future__ import annotations
@@ -154,3 +156,68 @@ def test_engine_local_wins_over_the_environment(site: Site, tmp_path: Path) -> N
     bad = _remediate(site, tmp_path / "bad", env={"READINESS_ENGINE": "kubernetes"})
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
     assert "$READINESS_ENGINE" in bad.stderr
+
+
+def _local_only(site: Site, cwd: Path, task: str, env: Mapping[str, str]) -> Any:
+    cwd.mkdir(parents=True, exist_ok=True)
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("READINESS_ENGINE", "READINESS_BROKER_URL")
+    }
+    environ.update({"HOME": str(site.home)}, **env)
+    extra = (
+        ["--max-runs=1", "--every=1h", "--listen=127.0.0.1:0", "--store=none"]
+        if task == "watch"
+        else []
+    )
+    return subprocess.run(
+        [
+            str(BIN / "readiness"),
+            task,
+            f"--inventory={site.inventory}",
+            "--hosts=fleet",
+            "--check=environment",
+            *extra,
+        ],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("task", ["watch", "nagios"])
+def test_watch_and_nagios_say_when_they_ignore_celery(
+    site: Site, tmp_path: Path, task: str
+) -> None:
+    """They always audit from this machine: celery from the environment or the configuration
+    file is one warning line on stderr, and the run is the same as without it."""
+    plain = _local_only(site, tmp_path / "plain", task, {})
+    assert "warning" not in plain.stderr
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "readiness.yaml").write_text(
+        yaml.safe_dump({"readiness": {"engine": "celery", "broker": UNREACHABLE}})
+    )
+    for res, source in (
+        (
+            _local_only(site, tmp_path / "env", task, {"READINESS_ENGINE": "celery"}),
+            "$READINESS_ENGINE=celery",
+        ),
+        (_local_only(site, config, task, {}), "readiness.engine celery (configuration file)"),
+    ):
+        assert res.returncode == plain.returncode, res.stderr
+        warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+        assert warnings == [
+            f"readiness: warning: {source} ignored: {task} runs on this machine only "
+            "(docs/distributed.md)"
+        ], res.stderr
+        assert "pw-canary-91" not in res.stdout + res.stderr
+        if task == "nagios":  # the plugin's one status line, the same verdict
+            assert (
+                res.stdout.split("|")[0].split(" - ")[0]
+                == plain.stdout.split("|")[0].split(" - ")[0]
+            )
