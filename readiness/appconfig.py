@@ -10,7 +10,9 @@ Every value remembers where it came from.
 from __future__ import annotations
 
 import copy
+import functools
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,8 +148,29 @@ def parse_settings(text: str, path: str) -> tuple[dict[str, Any], str | None]:
 def env_text_values(text: str) -> dict[str, str | None]:
     """``dotenv_values`` of an env file's text. Interpolation (``${VAR}``) copies the
     controller's whole environment per call: it is only asked for when a ``$`` is there
-    (without one the result is the same)."""
+    (without one the result is the same).
+
+    A text of plain lines only (comments, ``NAME=value`` without quotes, ``$``, ``#`` or
+    backslashes) is parsed once per distinct text: a fleet's hosts usually share their env
+    file, and such lines can neither depend on the controller's environment nor make
+    python-dotenv log a warning (which a cached answer would not repeat)."""
+    if len(text) <= _ENV_CACHE_MAX_TEXT and all(
+        _PLAIN_ENV_LINE.fullmatch(line) for line in text.splitlines()
+    ):
+        return dict(_plain_env_values(text))
     return dict(dotenv_values(stream=io.StringIO(text), interpolate="$" in text))
+
+
+_ENV_CACHE_MAX_TEXT = 64 * 1024
+_PLAIN_ENV_LINE = re.compile(
+    r"[ \t]*(?:#[^\x00-\x08\x0a-\x1f\x7f]*"
+    r"|(?:export[ \t]+)?[A-Za-z_][A-Za-z0-9_.]*[ \t]*=[^'\"\\$#\x00-\x08\x0a-\x1f\x7f]*)?"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_env_values(text: str) -> tuple[tuple[str, str | None], ...]:
+    return tuple(dotenv_values(stream=io.StringIO(text), interpolate=False).items())
 
 
 def build_app_config(
