@@ -8,6 +8,7 @@ wait is bounded; every process started here is stopped by PID.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -179,10 +180,14 @@ class Monitor:
                 self.chunks.append(data)
 
     def text(self) -> str:
+        """What redis-server saw, with the base64 message bodies (the shards sent) decoded."""
         self.stop.set()
         self.thread.join(timeout=5)
         self.sock.close()
-        return b"".join(self.chunks).decode("utf-8", "replace")
+        seen = b"".join(self.chunks).decode("utf-8", "replace")
+        bodies = re.findall(r'body\\?": ?\\?"([A-Za-z0-9+/=]{16,})', seen)
+        decoded = [base64.b64decode(b).decode("utf-8", "replace") for b in bodies]
+        return "\n".join([seen, *decoded])
 
 
 @pytest.mark.timeout(240)
@@ -232,6 +237,7 @@ def test_distributed_remediate_equals_local_and_never_carries_a_secret(
 
     # the secret canary: the broker saw the runs, never the secret
     assert "remediate_shard" in wire and "plan_hash" in wire
+    assert '"phase": "apply"' in wire and '"confirmed": {"h0000"' in wire  # the shards, decoded
     for text in (wire, dist.stdout, dist.stderr, dist_dry.stdout, dist_log.read_text()):
         assert CANARY not in text
     print(f"\ndry run: celery {dist_dry_s:.2f}s; apply: local {local_s:.2f}s, celery {dist_s:.2f}s")
