@@ -47,9 +47,7 @@ def test_plain_texts_are_cached_and_callers_get_their_own_dict() -> None:
     assert appconfig._plain_env_values.cache_info().hits == hits + 1
 
 
-@pytest.mark.parametrize(
-    "text", ["A=$HOME\n", "A='x'\n", "broken line\n", "A=x # c\n", "A=\x01\n"]
-)
+@pytest.mark.parametrize("text", ["A=$HOME\n", "A='x'\n", "broken line\n", "A=x # c\n", "A=\x01\n"])
 def test_texts_that_interpolate_quote_or_may_warn_are_not_cached(text: str) -> None:
     assert not all(appconfig._PLAIN_ENV_LINE.fullmatch(line) for line in text.splitlines())
 
