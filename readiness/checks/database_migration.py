@@ -8,6 +8,7 @@ queried from the controller with psycopg 3, in a read-only transaction, with exp
 from __future__ import annotations
 
 import ast
+import functools
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
@@ -194,7 +195,24 @@ def _parse_listing(ctx: CheckContext, listing: Mapping[str, Any], disk: Disk) ->
 
 
 def _parse_alembic(name: str, text: str) -> Script | None:
-    """``revision = "abc"`` / ``down_revision = None | "x" | ("x", "y")``, read without executing."""
+    """``revision = "abc"`` / ``down_revision = None | "x" | ("x", "y")``, read without executing.
+
+    Cached per (name, text) up to 16 KiB: a fleet's hosts usually carry the same
+    migrations, and the answer (a frozen :class:`Script`) is the same for the same script."""
+    if len(text) <= _ALEMBIC_CACHE_MAX_TEXT:
+        return _parse_alembic_cached(name, text)
+    return _parse_alembic_text(name, text)
+
+
+_ALEMBIC_CACHE_MAX_TEXT = 16 * 1024
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_alembic_cached(name: str, text: str) -> Script | None:
+    return _parse_alembic_text(name, text)
+
+
+def _parse_alembic_text(name: str, text: str) -> Script | None:
     found: dict[str, Any] = {}
     for line in text.splitlines():
         match = REVISION_LINE.match(line.strip())
