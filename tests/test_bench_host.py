@@ -63,12 +63,15 @@ def test_sequential_and_concurrent_smoke_runs_are_timed_and_ready(
 
 
 def test_concurrent_runs_really_overlap(app_tree: Callable[..., Path], tmp_path: Path) -> None:
-    """Four 0.5 s runs at once take about 0.5 s, not 2 s: the probe starts them together."""
+    """Four 0.5 s runs at once take about one run's time, not four: the probe starts them
+    together. Judged against the runs' own measured time (one after another the batch could
+    not take less than their sum), so a loaded machine slowing every run changes nothing."""
     r = workflow(app_tree, tmp_path, smoke(0.5), {"runs": 1, "concurrency": 4})
     conc = rows(r)["concurrent"]
     assert conc["n"] == 4
     assert conc["min_ms"] >= 500
-    assert conc["duration_s"] < 1.5
+    one_after_another_ms = conc["mean_ms"] * conc["n"]
+    assert conc["duration_s"] * 1000 < one_after_another_ms / 2, conc
 
 
 def test_a_slow_smoke_workflow_over_its_threshold_is_degraded(
@@ -96,11 +99,17 @@ def test_runs_that_end_in_the_wrong_state_are_not_ready(
 
 
 def test_the_time_cap_stops_starting_runs(app_tree: Callable[..., Path], tmp_path: Path) -> None:
-    r = workflow(app_tree, tmp_path, smoke(0.3), {"runs": 50, "concurrency": 0, "time_cap_s": 1.0})
+    """50 runs of 0.3 s each (15 s) under a 2 s cap. At most 6 can finish one after another
+    in 2 s on any machine (load only makes runs slower); at least one does even when a
+    loaded machine stretches the interpreter's start-up; the rest are counted as cut."""
+    r = workflow(app_tree, tmp_path, smoke(0.3), {"runs": 50, "concurrency": 0, "time_cap_s": 2.0})
     seq = rows(r)["sequential"]
-    assert 2 <= seq["n"] <= 4
+    assert 1 <= seq["n"] <= 6, seq
+    assert seq["errors"] == 0
     assert seq["cut_by_time_cap"] == 50 - seq["n"]
-    assert seq["duration_s"] < 1.0 + 0.5
+    # The run in flight at the cap is cut to the time left and killed: the batch ends
+    # within a second of the cap (kill and reap on a loaded machine), never near 15 s.
+    assert seq["duration_s"] < 2.0 + 1.0, seq
 
 
 def test_without_a_smoke_workflow_the_benchmark_is_skipped_and_says_which_key(
