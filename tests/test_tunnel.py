@@ -23,10 +23,8 @@ from psycopg import sql
 
 from readiness import validate
 from readiness.errors import TunnelError
-from readiness.inventory import load_inventory
 from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
 from readiness.model import CheckResult, Status
-from readiness.runner import RunOptions
 from readiness.ssh import SshConnector, SshTransport
 from readiness.tunnel import Tunnel, check_destination
 
@@ -35,7 +33,13 @@ from .services.apps import write_app
 from .services.httpd import HttpServer, RecordedRequest
 from .services.postgres import PgCluster
 from .services.prometheus import PrometheusServer
-from .services.sshd import closed_port, host_entry, write_inventory
+from .services.sshd import (
+    closed_port,
+    fleet_options,
+    fleet_transport,
+    host_entry,
+    write_inventory,
+)
 
 pytestmark = [pytest.mark.ssh, pytest.mark.postgres, pytest.mark.prometheus]
 
@@ -60,27 +64,11 @@ def host(debug_fleet: LoopbackFleet) -> LoopbackHost:
     return debug_fleet.hosts[0]
 
 
-def _options(fleet: LoopbackFleet) -> RunOptions:
-    return RunOptions(
-        known_hosts=str(fleet.known_hosts),
-        ssh_config="",
-        connect_timeout=5.0,
-        command_timeout=20.0,
-        host_deadline=40.0,
-        progress=False,
-    )
-
-
 @pytest.fixture
 def ssh(debug_fleet: LoopbackFleet) -> Iterator[SshTransport]:
     """An open SSH transport to the debug host, closed after the test."""
-    host = load_inventory(debug_fleet.inventory).select(debug_fleet.hosts[0].name)[0]
-    transport = SshConnector(_options(debug_fleet)).open(host)
-    assert isinstance(transport, SshTransport)
-    try:
+    with fleet_transport(debug_fleet) as transport:
         yield transport
-    finally:
-        transport.close()
 
 
 def _paramiko(ssh: SshTransport) -> paramiko.Transport:
@@ -302,10 +290,14 @@ def _audit_all(
     entry = host_entry(fleet, host)
     entry["readiness"] = {"app_root": str(root), **(profile or {})}
     inventory = write_inventory(tmp_path / "inventory.yml", {host.name: entry})
-    connector = SshConnector(_options(fleet))
+    connector = SshConnector(fleet_options(fleet))
     t0 = time.monotonic()
     report = validate(
-        host.name, checks, inventory=str(inventory), options=_options(fleet), connector=connector
+        host.name,
+        checks,
+        inventory=str(inventory),
+        options=fleet_options(fleet),
+        connector=connector,
     )
     elapsed = time.monotonic() - t0
     return {r.check_name: r for r in report.results}, connector, elapsed

@@ -17,14 +17,18 @@ import pytest
 
 from readiness import validate
 from readiness.errors import TunnelError
-from readiness.inventory import load_inventory
 from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
 from readiness.model import CheckResult, Status
-from readiness.runner import RunOptions
-from readiness.ssh import SshConnector, SshTransport
+from readiness.ssh import SshTransport
 
 from .services.apps import write_app
-from .services.sshd import closed_port, host_entry, write_inventory
+from .services.sshd import (
+    closed_port,
+    fleet_options,
+    fleet_transport,
+    host_entry,
+    write_inventory,
+)
 
 pytestmark = [pytest.mark.ssh]
 
@@ -33,17 +37,6 @@ pytestmark = [pytest.mark.ssh]
 def fleet() -> Iterator[LoopbackFleet]:
     with start_fleet(2, sshd_options=["LogLevel DEBUG1"]) as started:
         yield started
-
-
-def _options(fleet: LoopbackFleet) -> RunOptions:
-    return RunOptions(
-        known_hosts=str(fleet.known_hosts),
-        ssh_config="",
-        connect_timeout=5.0,
-        command_timeout=20.0,
-        host_deadline=40.0,
-        progress=False,
-    )
 
 
 def _requests(host: LoopbackHost, port: int) -> int:
@@ -88,7 +81,7 @@ def _audit(
         "fleet",
         ["database_migration", "monitoring"],
         inventory=str(inventory),
-        options=_options(fleet),
+        options=fleet_options(fleet),
     )
     results: dict[str, dict[str, CheckResult]] = {}
     for r in report.results:
@@ -135,13 +128,8 @@ def test_each_hosts_service_tunnels_are_opened_together_once_each_with_the_same_
 
 @pytest.fixture
 def ssh(fleet: LoopbackFleet) -> Iterator[SshTransport]:
-    host = load_inventory(fleet.inventory).select(fleet.hosts[0].name)[0]
-    transport = SshConnector(_options(fleet)).open(host)
-    assert isinstance(transport, SshTransport)
-    try:
+    with fleet_transport(fleet) as transport:
         yield transport
-    finally:
-        transport.close()
 
 
 def test_checks_wanting_one_destination_at_once_share_one_open_and_one_tunnel(

@@ -26,7 +26,7 @@ from readiness.remediate import remediate, render
 from readiness.runner import RunOptions
 
 from ..services.apps import BASE_SETTINGS, running_service, write_app
-from ..services.sshd import closed_port, write_inventory
+from ..services.sshd import closed_port, fleet_options, host_entry, write_inventory
 from .helpers import tree_hash
 
 pytestmark = pytest.mark.ssh
@@ -59,32 +59,19 @@ def fleet() -> Iterator[LoopbackFleet]:
 
 
 def _inventory(tmp_path: Path, fleet: LoopbackFleet, **extra: dict[str, Any]) -> str:
-    hosts = {}
-    for h in fleet.hosts:
-        vars_: dict[str, Any] = {
-            "app_root": str(h.app_root),
-            **BACKUP_PROFILE,
-            **extra.get(h.name, {}),
-        }
-        hosts[h.name] = {
-            "ansible_host": h.address,
-            "ansible_port": h.port,
-            "ansible_user": fleet.user,
-            "ansible_ssh_private_key_file": str(fleet.client_key),
-            "readiness": vars_,
-        }
+    hosts = {
+        h.name: host_entry(
+            fleet,
+            h,
+            readiness={"app_root": str(h.app_root), **BACKUP_PROFILE, **extra.get(h.name, {})},
+        )
+        for h in fleet.hosts
+    }
     return str(write_inventory(tmp_path / "inventory.yml", hosts))
 
 
 def _options(fleet: LoopbackFleet) -> RunOptions:
-    return RunOptions(
-        known_hosts=str(fleet.known_hosts),
-        ssh_config="",
-        connect_timeout=5.0,
-        command_timeout=30.0,
-        host_deadline=60.0,
-        progress=False,
-    )
+    return fleet_options(fleet, command_timeout=30.0, host_deadline=60.0)
 
 
 def _remediate(fleet: LoopbackFleet, inv: str, hosts: str, tmp_path: Path, **kw: Any) -> Any:

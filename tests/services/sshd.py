@@ -27,6 +27,7 @@ from readiness.loopback import (
     start_fleet,
 )
 from readiness.runner import RunOptions
+from readiness.ssh import SshConnector, SshTransport
 
 from .apps import write_app
 
@@ -126,20 +127,40 @@ def wait_for_no_leftovers(fleet: LoopbackFleet, within: float = 5.0) -> dict[str
         time.sleep(0.1)
 
 
+def fleet_options(fleet: LoopbackFleet, **kw: Any) -> RunOptions:
+    """RunOptions verified against ``fleet``'s known_hosts, no user ssh_config, short
+    timeouts (``kw`` overrides any of them)."""
+    base: dict[str, Any] = {
+        "known_hosts": str(fleet.known_hosts),
+        "ssh_config": "",
+        "connect_timeout": 5.0,
+        "command_timeout": 20.0,
+        "host_deadline": 40.0,
+        "progress": False,
+    }
+    return RunOptions(**{**base, **kw})
+
+
+@contextlib.contextmanager
+def fleet_transport(fleet: LoopbackFleet, index: int = 0) -> Iterator[SshTransport]:
+    """An open SSH transport to ``fleet.hosts[index]`` (through its inventory), closed after."""
+    from readiness.inventory import load_inventory
+
+    host = load_inventory(fleet.inventory).select(fleet.hosts[index].name)[0]
+    transport = SshConnector(fleet_options(fleet)).open(host)
+    assert isinstance(transport, SshTransport)
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
 @pytest.fixture
 def ssh_options(ssh_fleet: LoopbackFleet) -> Callable[..., RunOptions]:
-    """RunOptions verified against the fleet's known_hosts, no user ssh_config, short timeouts."""
+    """:func:`fleet_options` of the session fleet."""
 
     def make(**kw: Any) -> RunOptions:
-        base: dict[str, Any] = {
-            "known_hosts": str(ssh_fleet.known_hosts),
-            "ssh_config": "",
-            "connect_timeout": 5.0,
-            "command_timeout": 20.0,
-            "host_deadline": 40.0,
-            "progress": False,
-        }
-        return RunOptions(**{**base, **kw})
+        return fleet_options(ssh_fleet, **kw)
 
     return make
 
