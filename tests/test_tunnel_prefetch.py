@@ -232,7 +232,7 @@ def test_the_opt_in_http_checks_share_the_hosts_prefetch_with_the_same_verdicts(
     checks = ["rbac", "workflow_state", "alert_delivery", "http_benchmark"]
 
     def audit() -> dict[tuple[str, str], Any]:
-        report = validate("fleet", checks, inventory=str(inventory), options=_options(fleet))
+        report = validate("fleet", checks, inventory=str(inventory), options=fleet_options(fleet))
         return {(r.host, r.check_name): _untimed(r.to_dict()) for r in report.results}
 
     prefetched: list[set[Any]] = []
