@@ -526,12 +526,8 @@ class Store:
         if check is not None:
             where.append("r.check_name = ?")
             params.append(check)
-        if hosts is not None:
-            names = sorted(set(hosts))
-            if not names:
-                return []
-            where.append(f"r.host IN ({', '.join('?' * len(names))})")
-            params.extend(names)
+        if not _only_hosts(hosts, where, params):
+            return []
         rows = self._db.execute(
             "SELECT u.run_id, u.started_at, r.host, r.check_name, r.status FROM results r "  # noqa: S608
             f"JOIN runs u ON u.seq = r.run_seq WHERE {' AND '.join(where)} ORDER BY u.seq, r.host",
@@ -568,12 +564,8 @@ class Store:
             if value is not None:
                 where.append(f"{column} {op} ?")
                 params.append(value)
-        if hosts is not None:  # history --trend --hosts: count only these hosts
-            names = sorted(set(hosts))
-            if not names:
-                return []
-            where.append(f"r.host IN ({', '.join('?' * len(names))})")
-            params.extend(names)
+        if not _only_hosts(hosts, where, params):  # history --trend --hosts: only these
+            return []
         rows = self._db.execute(
             "SELECT u.seq, u.run_id, u.started_at, r.check_name, r.status, COUNT(*) FROM results r "  # noqa: S608
             f"JOIN runs u ON u.seq = r.run_seq WHERE {' AND '.join(where)} "
@@ -702,6 +694,19 @@ class BaselineEntry:
             "source_run": self.source_run,
             "accepted_at": self.accepted_at,
         }
+
+
+def _only_hosts(hosts: Iterable[str] | None, where: list[str], params: list[Any]) -> bool:
+    """Add ``r.host IN (...)`` for ``hosts`` (None: every host) to a query being built;
+    False when ``hosts`` is empty (nothing can match: the caller answers [] unasked)."""
+    if hosts is None:
+        return True
+    names = sorted(set(hosts))
+    if not names:
+        return False
+    where.append(f"r.host IN ({', '.join('?' * len(names))})")
+    params.extend(names)
+    return True
 
 
 def _mask_urls(value: Any) -> Any:

@@ -213,3 +213,25 @@ def test_location_flag_beats_env_beats_config_beats_xdg(tmp_path: Path) -> None:
     assert "hunter2pw" not in pg.display
     with pytest.raises(UsageError):
         open_store(parse_location("off"))
+
+
+def test_timeline_and_trend_narrow_to_the_hosts_given_and_an_empty_set_matches_nothing(
+    tmp_path: Path,
+) -> None:
+    two = fleet({"web1": {"environment": Status.READY}, "web2": {"environment": Status.NOT_READY}})
+    with sqlite_store(tmp_path / "h.db") as store:
+        store.record(two, meta())
+        every = store.timeline(hosts=None, check=None, since=None)
+        one = store.timeline(check=None, since=None, hosts=["web2", "web2"])
+        none = store.timeline(check=None, since=None, hosts=[])
+        trend_all = store.trend(check="environment", since=None)
+        trend_one = store.trend(check="environment", since=None, hosts=["web1"])
+        trend_none = store.trend(check="environment", since=None, hosts=())
+    assert sorted(row[2] for row in every) == ["web1", "web2"]
+    assert [(row[2], row[4]) for row in one] == [("web2", Status.NOT_READY)]
+    assert none == [] and trend_none == []
+    assert sorted((row[3], row[4]) for row in trend_all) == [
+        (Status.READY, 1),
+        (Status.NOT_READY, 1),
+    ]
+    assert [(row[3], row[4]) for row in trend_one] == [(Status.READY, 1)]
