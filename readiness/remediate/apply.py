@@ -86,7 +86,7 @@ class FixOutcome:
     remaining: tuple[str, ...] = ()
     backups: tuple[str, ...] = ()
     details: tuple[str, ...] = ()
-    output: str = ""  # the tail of a command's output (URL passwords masked)
+    output: str = ""  # the tail of a command's output (masked by the host run's redactor)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -308,6 +308,17 @@ class _HostRun:
             )
         except TransportError as exc:
             outcome = FixOutcome(fix, "failed", str(exc), before.status)
+        # What the host wrote (a command's output, the applier's error) may carry the
+        # host's secrets: masked with this host's redactor before it reaches the audit
+        # log, the report or a worker's result backend.
+        mask = self.redactor.text
+        outcome = replace(
+            outcome,
+            message=mask(outcome.message),
+            output=mask(outcome.output),
+            details=tuple(mask(d) for d in outcome.details),
+            remaining=tuple(mask(r) for r in outcome.remaining),
+        )
         if self.log is not None:
             self.log.record(
                 self.host.name,

@@ -27,7 +27,7 @@ from readiness.model import Status
 from readiness.remediate import remediate, render
 from readiness.remediate.run import RemediationReport
 
-from ...services.apps import LocalTestHost, audit_local, one, write_app
+from ...services.apps import GOOD_SECRET, LocalTestHost, audit_local, one, write_app
 from ...services.postgres import PgCluster
 from ...services.sshd import write_inventory
 from ..helpers import tree_hash
@@ -270,3 +270,51 @@ def test_the_invoke_task_passes_run_migrations_through_to_the_plan(
         f"run the app's migrations: {sys.executable} migrate.py (in {root}, timeout 60 s)"
     ]
     assert _versions(dsn) == ["0001"]
+
+
+LEAKY_MIGRATE_PY = (
+    MIGRATE_PY
+    + """\
+print("connecting with password=" + env["MAHAVISHNU_AUTH__SECRET"], flush=True)
+print("api token is", env["MAHAVISHNU_AUTH__SECRET"], file=sys.stderr, flush=True)
+"""
+)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_secret_the_migration_command_prints_never_reaches_output_report_or_audit_log(
+    dsn: str, role: tuple[str, str], tmp_path: Path, fmt: str
+) -> None:
+    """The command prints the env file's secret (bare and as ``password=``): the host
+    run's redactor masks the fix's output before the report and the audit log see it."""
+    root = _app(tmp_path, dsn)
+    (root / "migrate.py").write_text(LEAKY_MIGRATE_PY)
+    secret = GOOD_SECRET
+    inv = write_inventory(
+        tmp_path / "inventory.yml",
+        {"app1": {"ansible_connection": "local", "readiness": _profile(root)}},
+    )
+    audit_log = tmp_path / "audit.jsonl"
+    argv = [str(REPO / ".venv" / "bin" / "readiness"), "remediate", "--hosts", "app1"]
+    argv += ["-i", str(inv), "-c", CHECK, "--run-migrations", "--apply", "--yes", "-q"]
+    argv += ["--audit-log", str(audit_log), "--store", "none", "--format", fmt]
+    res = subprocess.run(
+        argv,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _versions(dsn) == ["0001", "0002", "0003"]  # the command really ran
+    assert "applied 0003_create_orders.sql" in res.stdout  # its output is reported ...
+    assert "connecting with password=***" in res.stdout  # ... with the secret masked
+    assert "api token is ***" in res.stdout
+    log = audit_log.read_text()
+    assert json.loads(log.splitlines()[0])["outcome"] == "applied"
+    for text in (res.stdout, res.stderr, log):
+        assert secret not in text
+        assert role[1] not in text
