@@ -9,7 +9,6 @@ is how many shards run at once.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -23,7 +22,7 @@ from typing import Any
 from .. import __version__
 from ..model import Status, utcnow
 from ..profile import Profile
-from ..redact import Redactor
+from ..redact import Redactor, redact_url_password
 from ..registry import all_checks
 from ..runner import RunOptions, run_fleet
 from .app import LOST_AFTER_S, REMEDIATE_TASK, SHARD_TASK, make_app, safe_broker
@@ -61,6 +60,9 @@ class _ShardRun:
         self.closed = False
         self.publishing = threading.Lock()
         self.beat = 0
+        # when a publish last reached the result backend (monotonic), and why the last failed
+        self.published_at: float | None = None
+        self.publish_error = "nothing was published yet"
         self.publisher = threading.Thread(target=self._publish, name=f"shard-{self.task_id}")
         self.publisher.daemon = True
 
@@ -87,13 +89,35 @@ class _ShardRun:
                 "log": list(self.log),
             }
 
-    def publish_now(self) -> None:
+    def publish_now(self) -> bool:
+        """Publish the shard's progress; whether it reached the result backend."""
         with self.publishing:
             if self.closed:
-                return
-            # the broker gone: keep working; the controller reports the shard either way
-            with contextlib.suppress(Exception):
+                return False
+            # the broker gone: an audit keeps working (the controller reports the shard
+            # either way); an apply stops changing hosts (see cannot_report)
+            try:
                 self.task.update_state(task_id=self.task_id, state="PROGRESS", meta=self.meta())
+            except Exception as exc:
+                first = (str(exc).splitlines() or [""])[0][:200]
+                self.publish_error = redact_url_password(f"{type(exc).__name__}: {first}")
+                return False
+            self.published_at = time.monotonic()
+            return True
+
+    def cannot_report(self) -> str:
+        """Asked before each fix of an apply shard: why the worker must not change the
+        host (no publish reached the controller for LOST_AFTER_S/2), or "" to go on. A
+        fix the controller never hears of would be missing from its audit log."""
+        fresh = self.published_at is not None and (
+            time.monotonic() - self.published_at < LOST_AFTER_S / 2
+        )
+        if fresh or self.publish_now():
+            return ""
+        return (
+            f"results cannot be reported to the controller: {self.publish_error}; "
+            "nothing more was changed"
+        )
 
     def _publish(self) -> None:  # its own thread: task.request (thread-local) is not set here
         from celery.worker import state as worker_state
@@ -218,6 +242,7 @@ def remediate_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
             cancel=shard.cancel,
             confirmed=confirmed if apply else None,
             salt=salt,
+            may_apply=shard.cannot_report if apply else None,
         )
     return shard.result([h.name for h in hosts])
 

@@ -45,9 +45,10 @@ def remaining(host: HostRemediation) -> list[Remaining]:
         return [Remaining("*", "unreachable", "remediation stopped", host.plan.error)]
     out: list[Remaining] = []
     for o in host.outcomes:
-        if o.outcome in ("failed", "reverted"):
+        if o.outcome in ("failed", "reverted", "refused"):
+            why = "refused" if o.outcome == "refused" else "failed"
             for what in o.remaining or (o.fix.description,):
-                out.append(Remaining(o.fix.check, "failed", what, f"{o.outcome}: {o.message}"))
+                out.append(Remaining(o.fix.check, why, what, f"{o.outcome}: {o.message}"))
         elif restart_needed(o):
             out.append(Remaining(o.fix.check, "restart needed", o.fix.description, o.message))
     for check, findings in host.plan.unfixable.items():

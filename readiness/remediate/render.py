@@ -15,7 +15,14 @@ from .run import HostRemediation, RemediationReport
 __all__ = ["FORMATS", "render"]
 
 FORMATS = ("text", "json")
-_MARK = {"applied": "✓", "noop": "=", "reverted": "↺", "failed": "✗", "planned": "~"}
+_MARK = {
+    "applied": "✓",
+    "noop": "=",
+    "reverted": "↺",
+    "failed": "✗",
+    "refused": "⊘",
+    "planned": "~",
+}
 
 
 def render(report: RemediationReport, fmt: str = "text") -> str:
@@ -33,7 +40,11 @@ def _text(report: RemediationReport) -> str:
     reached = len(report.hosts) - len(down)
     restarts = sum(1 for h in report.hosts for o in h.outcomes if restart_needed(o))
     if report.applied:
-        parts = [f"{counts[k]} {k}" for k in ("applied", "noop", "reverted", "failed") if counts[k]]
+        parts = [
+            f"{counts[k]} {k}"
+            for k in ("applied", "noop", "reverted", "failed", "refused")
+            if counts[k]
+        ]
         if restarts and parts:
             parts[0] += f" ({restarts} need(s) a restart of the service)"
         idle = [h for h in report.hosts if h not in down and not h.outcomes]

@@ -210,6 +210,9 @@ class _HostRun:
     salt: str = ""
     # One per host run: the secrets the audit registers also mask the plan's diffs.
     redactor: Redactor = field(default_factory=Redactor)
+    # Asked before each fix: a reason not to change the host (a worker that cannot report
+    # what it changes to its controller), or "" to go on.
+    may_apply: Callable[[], str] | None = None
 
     def audit(self, transport: Transport, specs: Sequence[CheckSpec]) -> HostReport:
         return audit_host(
@@ -277,7 +280,14 @@ class _HostRun:
         results = {r.check_name: r for r in report.results}
         outcomes_list = []
         for fix in plan.fixes:
-            outcome = self._apply_one(transport, fix, results[fix.check])
+            why = self.may_apply() if self.may_apply is not None else ""
+            if why:
+                outcome = FixOutcome(fix, "refused", why, results[fix.check].status)
+                if self.log is not None:
+                    changes = [c.summary() for c in fix.changes]
+                    self.log.record(self.host.name, fix.check, changes, "refused", why)
+            else:
+                outcome = self._apply_one(transport, fix, results[fix.check])
             outcomes_list.append(outcome)
         if not plan.fixes and self.log is not None:
             left = sum(len(v) for v in plan.unfixable.values()) + sum(
@@ -447,13 +457,15 @@ def remediate_hosts(
     cancel: threading.Event | None = None,
     confirmed: Mapping[str, Confirmed] | None = None,
     salt: str = "",
+    may_apply: Callable[[], str] | None = None,
 ) -> LoopResult[HostRemediation]:
     """Remediate ``selected`` on the one fleet loop (a local run, or a Celery worker's shard).
 
     ``on_host`` sees each host's result as it is made (not the interrupted ones);
     ``cancel`` stops the run like Ctrl-C; with ``confirmed`` a host is changed only when
     its fresh plan is the confirmed one (hash salted with ``salt``), and a host without
-    an entry is refused.
+    an entry is refused. ``may_apply`` is asked before each fix: a non-empty answer
+    records the fix as refused with that reason instead of applying it.
     """
 
     def one(host: HostLike, transport: Transport) -> HostRemediation:
@@ -471,6 +483,7 @@ def remediate_hosts(
             others,
             confirmed=expected,
             salt=salt,
+            may_apply=may_apply,
         )
         try:
             result = run.run(transport)
