@@ -283,9 +283,10 @@ def _audit_all(
     *,
     settings: dict[str, Any] | None = None,
     profile: dict[str, Any] | None = None,
+    files: dict[str, str] | None = None,
 ) -> tuple[dict[str, CheckResult], SshConnector, float]:
     """Audit the debug host (app tree under tmp_path) over SSH; (results, connector, seconds)."""
-    root = write_app(tmp_path / "app", settings=settings or {}, files=ALEMBIC)
+    root = write_app(tmp_path / "app", settings=settings or {}, files={**ALEMBIC, **(files or {})})
     host = fleet.hosts[0]
     entry = host_entry(fleet, host)
     entry["readiness"] = {"app_root": str(root), **(profile or {})}
@@ -310,9 +311,10 @@ def _audit(
     *,
     settings: dict[str, Any] | None = None,
     profile: dict[str, Any] | None = None,
+    files: dict[str, str] | None = None,
 ) -> tuple[CheckResult, SshConnector, float]:
     results, connector, elapsed = _audit_all(
-        fleet, tmp_path, checks, settings=settings, profile=profile
+        fleet, tmp_path, checks, settings=settings, profile=profile, files=files
     )
     assert len(results) == 1, results
     return next(iter(results.values())), connector, elapsed
@@ -697,6 +699,50 @@ def test_service_access_direct_keeps_an_http_checks_honest_cannot_determine(
     assert f"{srv.url}" in result.message
     assert "from the controller it would reach the controller itself" in result.message
     assert any("service_access: auto" in r for r in result.recommendations)
+    assert connector.stats.tunnels == {}
+    assert srv.requests == []
+
+
+MONITORING_FILES = {
+    "config/alerts.yml": (
+        "groups:\n  - name: app\n    rules:\n      - alert: AppDown\n        expr: up == 0\n"
+    ),
+    "dashboards/app.json": '{"title": "App", "panels": []}',
+}
+
+
+@pytest.mark.parametrize("access", ["direct", "https"])
+def test_monitoring_never_asks_the_controllers_own_prometheus_for_a_remote_host(
+    access: str,
+    debug_fleet: LoopbackFleet,
+    http_server: Callable[[], HttpServer],
+    tmp_path: Path,
+) -> None:
+    """A remote host's untunnelled loopback Prometheus/Grafana would be the controller's
+    own: cannot determine, and nothing is asked (the controller's server here answers all)."""
+    srv = http_server()
+    srv.route("/-/ready", body="Prometheus Server is Ready.")
+    srv.route("/api/health", json={"database": "ok", "version": "10.4.0"})
+    if access == "direct":
+        url, profile = srv.url, {"service_access": "direct"}
+    else:
+        url, profile = f"https://127.0.0.1:{srv.port}", {}
+    result, connector, _ = _audit(
+        debug_fleet,
+        tmp_path,
+        ["monitoring"],
+        profile={**profile, "prometheus_url": url, "grafana_url": url},
+        files=MONITORING_FILES,
+    )
+    assert result.status is Status.DEGRADED, result
+    warnings = result.details["warnings"]
+    assert [w.split(":", 1)[0] for w in warnings] == ["Prometheus", "Grafana"], warnings
+    for warning in warnings:
+        assert f"{url} is a loopback address of host" in warning
+        assert "from the controller it would reach the controller itself" in warning
+    assert any("service_access: auto" in r for r in result.recommendations)
+    assert result.details["prometheus"]["ready"] is None
+    assert result.details["grafana"]["healthy"] is None
     assert connector.stats.tunnels == {}
     assert srv.requests == []
 

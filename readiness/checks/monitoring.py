@@ -166,6 +166,10 @@ def _prometheus(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any
     http = _access.http_route(ctx, url)
     if http.access:
         out["access"] = http.access
+    if http.stranded:  # asked from the controller it would be the controller's Prometheus
+        out["ready"] = None
+        f.unknown(f"Prometheus: {http.why_stranded(ctx.host)}", _access.STRANDED_FIX)
+        return out
     res, error = (
         (None, http.error)
         if http.error
@@ -253,6 +257,12 @@ def _grafana(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any]:
         f.warn("no Grafana URL configured", f"{start} and set grafana_url in the profile")
         return {"url": None}
     http = _access.http_route(ctx, url)
+    if http.stranded:  # asked from the controller it would be the controller's Grafana
+        f.unknown(f"Grafana: {http.why_stranded(ctx.host)}", _access.STRANDED_FIX)
+        undetermined: dict[str, Any] = {"url": url, "healthy": None}
+        if http.access:
+            undetermined["access"] = http.access
+        return undetermined
     res, error = (
         (None, http.error)
         if http.error
