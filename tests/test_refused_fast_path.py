@@ -4,6 +4,8 @@ readiness/checks/_access.py ``nothing_listens``; docs/performance.md start-up)."
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import pytest
 import requests
 
 from readiness.appconfig import AppConfig
-from readiness.checks import _access, _postgres, monitoring
+from readiness.checks import _access, _conninfo, _postgres, monitoring
 from readiness.checks import database_migration as dbm
 from readiness.profile import Profile, deep_merge
 from readiness.registry import CheckContext, default_profile
@@ -182,3 +184,43 @@ def test_the_local_example_needs_neither_psycopg_nor_requests() -> None:
     )
     assert res.stdout.strip().splitlines()[-1] == "[]", res.stderr
     assert requests.__name__ == "requests"
+
+
+def _no_sockets(monkeypatch: pytest.MonkeyPatch, error: int) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> socket.socket:
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(socket, "socket", refuse)
+
+
+@pytest.mark.parametrize("error", [errno.EAFNOSUPPORT, errno.EMFILE])
+def test_a_socket_that_cannot_be_created_leaves_the_database_to_psycopg(
+    monkeypatch: pytest.MonkeyPatch, error: int
+) -> None:
+    target = _postgres.resolve_target(
+        context(f"postgresql://app@[::1]:{closed_port()}/app"), dbm.Findings()
+    )
+    assert target is not None
+    _no_sockets(monkeypatch, error)
+    assert _postgres.refused_connection(target) is None
+
+
+@pytest.mark.parametrize("error", [errno.EAFNOSUPPORT, errno.EMFILE])
+def test_a_socket_that_cannot_be_created_leaves_the_url_to_requests(
+    monkeypatch: pytest.MonkeyPatch, error: int
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/"
+    assert _access.nothing_listens(url, 1.0) == "connection refused"
+    _no_sockets(monkeypatch, error)
+    assert _access.nothing_listens(url, 1.0) is None
+
+
+def test_a_system_libpq_leaves_the_database_to_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the bundled libpq's text is certain; a system one may refuse what psycopg sends."""
+    target = _postgres.resolve_target(
+        context(f"postgresql://app@127.0.0.1:{closed_port()}/app"), dbm.Findings()
+    )
+    assert target is not None
+    assert _postgres.refused_connection(target) is not None  # the bundled libpq: fast path
+    monkeypatch.setattr(_conninfo, "bundled", lambda: False)
+    assert _postgres.refused_connection(target) is None

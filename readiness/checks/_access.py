@@ -175,19 +175,19 @@ def nothing_listens(url: str, timeout: float) -> str | None:
         return None
     failures: set[str] = set()
     for family, kind, proto, _, address in addresses[:8]:
-        with socket.socket(family, kind, proto) as sock:
-            sock.settimeout(timeout)
-            try:
+        try:  # creating the socket fails too (no IPv6 on the controller, EMFILE)
+            with socket.socket(family, kind, proto) as sock:
+                sock.settimeout(timeout)
                 sock.connect(address)
-            except ConnectionRefusedError:
-                failures.add("connection refused")
-                continue
-            except TimeoutError:
-                failures.add(f"no answer within {timeout:g}s")
-                continue
-            except OSError:
-                return None
-            return None  # something listens: the client asks it
+        except ConnectionRefusedError:
+            failures.add("connection refused")
+            continue
+        except TimeoutError:
+            failures.add(f"no answer within {timeout:g}s")
+            continue
+        except OSError:
+            return None  # the client reports it in its own words
+        return None  # something listens: the client asks it
     return failures.pop() if len(failures) == 1 and len(addresses) <= 8 else None
 
 

@@ -83,6 +83,12 @@ def _libpq() -> ctypes.CDLL | None:
         return _loaded[0]
 
 
+def bundled() -> bool:
+    """Whether the libpq in use is psycopg's bundled one (parsed through ctypes here): a
+    system libpq (``psycopg_c``) may be older and refuse options the bundled one takes."""
+    return _libpq() is not None
+
+
 def available() -> bool:
     """Whether psycopg is installed (without importing it): the database checks need it to
     connect, and its libpq is the parser."""

@@ -500,6 +500,8 @@ def refused_connection(target: Target) -> RefusedConnection | None:
     listens, a timeout, another error) is left to psycopg. The text is libpq's message
     with psycopg's prefix; ``tests/test_conninfo.py`` compares it with psycopg's own.
     """
+    from ._conninfo import bundled as bundled_libpq
+
     dsn = target.dsn
     server = dsn.endpoints[0] if len(dsn.endpoints) == 1 else None
     if (
@@ -508,6 +510,9 @@ def refused_connection(target: Target) -> RefusedConnection | None:
         or server.hostaddr not in ("", server.host)
         or not set(dsn.options) <= _PLAIN_KEYS
         or any(name.startswith("PG") for name in os.environ)
+        # A system libpq (psycopg_c) may be older and refuse what psycopg would send:
+        # the text above is certain only for the bundled one.
+        or not bundled_libpq()
     ):
         return None
     try:
@@ -515,16 +520,16 @@ def refused_connection(target: Target) -> RefusedConnection | None:
     except ValueError:
         return None
     family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(_REFUSED_PROBE_S)
-        try:
+    try:  # creating the socket fails too (no IPv6 on the controller, EMFILE): psycopg's turn
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(_REFUSED_PROBE_S)
             sock.connect((str(address), server.port))
-        except ConnectionRefusedError:
-            pass
-        except OSError:
-            return None
-        else:
-            return None
+    except ConnectionRefusedError:
+        pass
+    except OSError:
+        return None
+    else:
+        return None
     return RefusedConnection(
         f'connection failed: connection to server at "{address}", port {server.port} failed: '
         "Connection refused\n\tIs the server running on that host and accepting TCP/IP "
