@@ -72,17 +72,38 @@ def is_secret_name(name: str, patterns: Iterable[str] = ()) -> bool:
     return _secret_name(name, tuple(patterns))
 
 
-# The same few hundred names (settings keys, variables, detail keys) are asked about for
-# every host and every string of its report: answered once per distinct name.
-@functools.lru_cache(maxsize=8192)
+# Names longer than this are answered uncached: the hosts choose the names, and a
+# long-lived process must not keep 8192 huge ones in memory.
+CACHED_NAME_MAX_CHARS = 4096
+
+
 def _secret_name(name: str, patterns: tuple[str, ...]) -> bool:
+    if len(name) > CACHED_NAME_MAX_CHARS:
+        return _secret_name_uncached(name, patterns)
+    return _secret_name_cached(name, patterns)
+
+
+def _secret_name_uncached(name: str, patterns: tuple[str, ...]) -> bool:
     upper = name.upper()
     return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns) or _secret_key(name)
 
 
-@functools.lru_cache(maxsize=8192)
+# The same few hundred names (settings keys, variables, detail keys) are asked about for
+# every host and every string of its report: answered once per distinct name.
+_secret_name_cached = functools.lru_cache(maxsize=8192)(_secret_name_uncached)
+
+
 def _secret_key(name: str) -> bool:
+    if len(name) > CACHED_NAME_MAX_CHARS:
+        return _secret_key_uncached(name)
+    return _secret_key_cached(name)
+
+
+def _secret_key_uncached(name: str) -> bool:
     return bool(_SECRET_KEY.search(name))
+
+
+_secret_key_cached = functools.lru_cache(maxsize=8192)(_secret_key_uncached)
 
 
 class Redactor:

@@ -115,3 +115,17 @@ def test_reading_a_dsn_does_not_import_psycopg() -> None:
 def test_the_corpus_holds_accepted_and_refused_strings() -> None:
     kinds = [_psycopg(v)[0] for v in CORPUS]
     assert kinds.count("ok") >= 10 and kinds.count("error") >= 10 and "unicode" in kinds
+
+
+def test_a_long_dsn_is_parsed_uncached_with_the_same_answer() -> None:
+    """Hosts choose the DSNs (passwords included): one longer than 4 KiB is never kept."""
+    password = "p" * 6000
+    dsn = f"host=h dbname=d password={password}"
+    _conninfo._cached.cache_clear()
+    first = _conninfo.conninfo_to_dict(dsn)
+    assert _psycopg(dsn) == ("ok", first)
+    assert first["password"] == password
+    assert _conninfo.conninfo_to_dict(dsn) == first
+    assert _conninfo._cached.cache_info().currsize == 0
+    _conninfo.conninfo_to_dict("host=h dbname=short")
+    assert _conninfo._cached.cache_info().currsize == 1  # a short one still is

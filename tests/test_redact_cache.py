@@ -43,7 +43,7 @@ def test_cached_answers_equal_the_patterns_own() -> None:
         for patterns in PATTERNS:
             for name in NAMES:
                 assert is_secret_name(name, patterns) == uncached(name, patterns), (name, patterns)
-    assert redact._secret_name.cache_info().hits > 0
+    assert redact._secret_name_cached.cache_info().hits > 0
     assert any(is_secret_name(n) for n in NAMES) and not all(is_secret_name(n) for n in NAMES)
 
 
@@ -53,3 +53,16 @@ def test_detail_keys_are_judged_as_before() -> None:
         expected = bool(key and re.search(redact._SECRET_KEY, key))
         masked = r.obj({key: "plain-value-123"})[key] == redact.MASK
         assert masked == expected, key
+
+
+def test_a_long_name_is_answered_uncached_with_the_same_answer() -> None:
+    """Hosts choose the names: one longer than 4 KiB is never kept by either cache."""
+    for name in ("x" * 5000 + "_PASSWORD", "y" * 5000, "CUSTOM_" + "z" * 5000):
+        for patterns in PATTERNS:
+            names = redact._secret_name_cached.cache_info().currsize
+            keys = redact._secret_key_cached.cache_info().currsize
+            assert is_secret_name(name, patterns) == uncached(name, patterns), (name, patterns)
+            assert redact._secret_name_cached.cache_info().currsize == names
+            assert redact._secret_key_cached.cache_info().currsize == keys
+    assert is_secret_name("x" * 5000 + "_PASSWORD")
+    assert not is_secret_name("y" * 5000)

@@ -138,12 +138,19 @@ def _parse_psycopg(conninfo: str) -> dict[str, str]:
     return {k: str(v) for k, v in parsed.items() if v is not None}
 
 
-@functools.lru_cache(maxsize=256)
-def _cached(conninfo: str) -> Mapping[str, str]:
+# Longer strings are parsed uncached: the hosts choose them (passwords included), and a
+# long-lived process must not keep 256 huge ones in memory.
+CACHED_MAX_CHARS = 4096
+
+
+def _parse(conninfo: str) -> Mapping[str, str]:
     lib = _libpq()
     if lib is None or "\0" in conninfo:
         return MappingProxyType(_parse_psycopg(conninfo))
     return MappingProxyType(_parse_ctypes(lib, conninfo.encode()))
+
+
+_cached = functools.lru_cache(maxsize=256)(_parse)
 
 
 def conninfo_to_dict(conninfo: str) -> dict[str, str]:
@@ -151,7 +158,10 @@ def conninfo_to_dict(conninfo: str) -> dict[str, str]:
     string, with its value. Raises :class:`ConninfoError` (libpq's message) when libpq
     refuses it, ``UnicodeError`` where psycopg would.
 
-    Results are cached per distinct string (a fleet's hosts usually share one DSN); the
-    cache holds only what the same string always gives, so no host sees another's data.
+    Results are cached per distinct string of at most ``CACHED_MAX_CHARS`` (a fleet's
+    hosts usually share one DSN); the cache holds only what the same string always gives,
+    so no host sees another's data.
     """
+    if len(conninfo) > CACHED_MAX_CHARS:
+        return dict(_parse(conninfo))
     return dict(_cached(conninfo))
