@@ -581,20 +581,39 @@ FLEET_GC_THRESHOLD = (10_000, 10, 10)
 
 
 class _FleetGc:
+    """Freeze the heap and raise the young threshold while any run is going.
+
+    A Ctrl-C can land at any bytecode, so each run is a token in ``active`` (adding or
+    discarding it is one step: the count cannot drift), the set-up happens inside the
+    ``try`` whose ``finally`` always leaves, and leaving waits for the lock through an
+    interrupt (re-raised once the collector is restored).
+    """
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.runs = 0
+        self.active: set[object] = set()
         self.saved: tuple[tuple[int, int, int], bool] | None = None
+
+    @property
+    def runs(self) -> int:
+        return len(self.active)
 
     @contextlib.contextmanager
     def during_run(self) -> Iterator[None]:
+        token = object()
+        try:
+            self._enter(token)
+            yield
+        finally:
+            self._leave(token)
+
+    def _enter(self, token: object) -> None:
         with self.lock:
-            if self.runs == 0:
-                self.saved = None
+            if not self.active and self.saved is None:
                 threshold = gc.get_threshold()
                 if gc.isenabled() and threshold[0] > 0:
                     freeze = gc.get_freeze_count() == 0
-                    self.saved = (threshold, freeze)
+                    self.saved = (threshold, freeze)  # first: an interrupt below is undone
                     if freeze:
                         gc.freeze()
                     gc.set_threshold(
@@ -603,18 +622,29 @@ class _FleetGc:
                             for mine, theirs in zip(FLEET_GC_THRESHOLD, threshold, strict=True)
                         )
                     )
-            self.runs += 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.runs -= 1
-                if self.runs == 0 and self.saved is not None:
+            self.active.add(token)
+
+    def _leave(self, token: object) -> None:
+        interrupted: BaseException | None = None
+        for _ in range(100):  # bounded: a Ctrl-C per attempt is already absurd
+            try:
+                self.lock.acquire()
+            except BaseException as exc:  # Ctrl-C while waiting: restore first, raise below
+                interrupted = exc
+                continue
+            try:
+                self.active.discard(token)
+                if not self.active and self.saved is not None:
                     threshold, froze = self.saved
                     gc.set_threshold(*threshold)
                     if froze:
                         gc.unfreeze()
                     self.saved = None
+            finally:
+                self.lock.release()
+            break
+        if interrupted is not None:
+            raise interrupted
 
 
 _fleet_gc = _FleetGc()

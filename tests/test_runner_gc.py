@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from readiness import runner
 from readiness.model import Status
 from readiness.runner import FLEET_GC_THRESHOLD, RunOptions, run_hosts
 from readiness.transport import LocalTransport
@@ -124,5 +125,66 @@ def test_concurrent_runs_restore_once_the_last_one_ends() -> None:
     assert gc.get_threshold() != before  # the other run is still going
     release.set()
     other.join(10)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_an_interrupt_during_set_up_restores_the_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = gc.get_threshold()
+    real_set_threshold = gc.set_threshold
+    calls: list[tuple[int, ...]] = []
+
+    def interrupted_after_freezing(*threshold: int) -> None:
+        calls.append(threshold)
+        if len(calls) == 1:  # the run's own: the heap is frozen, then Ctrl-C lands
+            raise KeyboardInterrupt
+        real_set_threshold(*threshold)
+
+    monkeypatch.setattr(gc, "set_threshold", interrupted_after_freezing)
+    with pytest.raises(KeyboardInterrupt):
+        run(lambda host, transport: "ok")
+    monkeypatch.undo()
+    assert runner._fleet_gc.runs == 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+    assert run(lambda host, transport: gc.get_freeze_count()).results[0] > 1000  # works again
+    assert gc.get_freeze_count() == 0
+
+
+class _InterruptedOnce:
+    """A lock whose first acquire after ``arm`` is interrupted (Ctrl-C while waiting)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.armed = False
+
+    def acquire(self) -> bool:
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        return self.lock.acquire()
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def test_an_interrupt_while_leaving_waits_restores_and_is_still_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = gc.get_threshold()
+    lock = _InterruptedOnce()
+    monkeypatch.setattr(runner._fleet_gc, "lock", lock)
+    with pytest.raises(KeyboardInterrupt), runner._fleet_gc.during_run():
+        assert gc.get_freeze_count() > 1000
+        lock.armed = True  # the finally's wait for the lock is interrupted
+    assert runner._fleet_gc.runs == 0
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
