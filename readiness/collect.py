@@ -159,8 +159,10 @@ INLINE_OPS = frozenset(
         "dists",
     }
 )
-# The shell's -c argument holds the whole command: well under Linux's 128 KiB per argument.
-MAX_INLINE_BYTES = 96 * 1024
+# The shell's -c argument holds the whole command, under Linux's 128 KiB per argument;
+# the command line and the host's environment share ARG_MAX (at least 128 KiB), and a
+# large environment must not push the exec to E2BIG. The example's request is ~30 KB.
+MAX_INLINE_BYTES = 48 * 1024
 
 
 def inline_request(

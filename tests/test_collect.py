@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from readiness.collect import FrameEnd, ProbeSession, split_output
 from readiness.transport import CommandResult, LocalSession, LocalTransport
@@ -157,3 +158,47 @@ def test_a_request_that_may_carry_a_credential_or_is_too_big_is_never_inline() -
         assert inline_request(b"pass", b"x", facts, deadline_s=5) is None, op
     big = bytes(range(256)) * (MAX_INLINE_BYTES // 256)  # incompressible enough
     assert inline_request(b"pass", big, safe, deadline_s=5) is None
+
+
+def test_the_examples_first_request_still_travels_inline(tmp_path: Path) -> None:
+    """The inline cap (48 KiB: the command line shares ARG_MAX with the host's environment)
+    still takes the bundled example's first request."""
+    import marshal
+    import shutil
+
+    from readiness import collect
+    from readiness.api import validate
+    from readiness.bench import EXAMPLE_DIR
+    from readiness.inventory import load_inventory
+
+    app = tmp_path / "app"
+    shutil.copytree(EXAMPLE_DIR, app, ignore=shutil.ignore_patterns("run"))
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(
+        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {app}\n"
+    )
+    rounds: list[dict[str, Any]] = []
+    ask = collect.ProbeSession.ask
+
+    def recording(self: collect.ProbeSession, facts: Any, *, more: bool) -> Any:
+        rounds.append(dict(facts))
+        return ask(self, facts, more=more)
+
+    collect.ProbeSession.ask = recording  # type: ignore[method-assign]
+    try:
+        validate(load_inventory(inventory).select("local"), None, options=None)
+    finally:
+        collect.ProbeSession.ask = ask  # type: ignore[method-assign]
+    first = rounds[0]
+    inline = collect.inline_request(
+        collect.pruned_source(collect.ops_in(first)),
+        marshal.dumps({"facts": collect._plain(first)}, 4),
+        first,
+        deadline_s=30,
+        more=True,
+        compiled=True,
+    )
+    assert inline is not None
+    size = sum(map(len, inline))
+    assert 10_000 < size <= collect.MAX_INLINE_BYTES == 48 * 1024, size
