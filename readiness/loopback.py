@@ -365,18 +365,25 @@ def start_fleet(
     return fleet
 
 
-def _stop(host: LoopbackHost) -> None:
-    proc = host.proc
-    if proc is None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
+def stop_process_groups(procs: Sequence[subprocess.Popen[Any]], *, grace_s: float) -> None:
+    """SIGTERM the process group of each of ``procs`` (each started with
+    ``start_new_session``), then SIGKILL a group whose leader has not ended within
+    ``grace_s``. All are asked first, so they stop together, not one grace period each."""
+    for proc in procs:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def _stop(host: LoopbackHost) -> None:
+    if host.proc is not None:
+        stop_process_groups([host.proc], grace_s=5)
     host.proc = None
 
 

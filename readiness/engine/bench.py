@@ -14,7 +14,6 @@ import math
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from ..loopback import MAX_HOSTS, LoopbackFleet, start_fleet
+from ..loopback import MAX_HOSTS, LoopbackFleet, start_fleet, stop_process_groups
 from ..runner import RunOptions
 
 __all__ = ["EngineBenchResult", "EngineRound", "format_engine_bench", "run_engine_bench"]
@@ -121,16 +120,7 @@ def _workers(n: int, broker: str, home: Path, workdir: Path) -> Iterator[list[in
                 time.sleep(0.1)
         yield [p.pid for p in procs]
     finally:
-        for p in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
+        stop_process_groups(procs, grace_s=20)
 
 
 def _rows(report: object) -> list[tuple[str, str, tuple[tuple[str, str, str], ...]]]:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from readiness.loopback import LoopbackFleet, start_fleet
+from readiness.loopback import LoopbackFleet, start_fleet, stop_process_groups
 from tests.services.apps import write_app
 from tests.services.redis import RedisServer, redis_server
 from tests.services.sshd import APP_STATES, _share, wait_for_no_leftovers
@@ -148,17 +148,7 @@ class Workers:
         self.procs[n].wait(timeout=WAIT_S)
 
     def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        stop_process_groups(self.procs, grace_s=10)
 
 
 @pytest.fixture
