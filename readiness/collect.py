@@ -31,6 +31,7 @@ __all__ = [
     "ProbeError",
     "ProbeSession",
     "ProbeSettings",
+    "argv_too_long",
     "bootstrap_argv",
     "bootstrap_stdin",
     "check_exit",
@@ -320,6 +321,24 @@ class FrameEnd:
         return False
 
 
+# strerror(E2BIG) in the C locale. sshd never sets a locale: its own exec of the user's
+# shell fails with "/bin/bash: Argument list too long" (exit 1); the shell's exec of
+# python3 with "bash: line 1: /usr/bin/python3: Argument list too long" (exit 126).
+_E2BIG_TEXT = "Argument list too long"
+
+
+def argv_too_long(res: BootstrapRun) -> bool:
+    """Whether a run failed because its command line did not fit beside the host's
+    environment (E2BIG): the host's shell, or sshd starting it, said so and Python never
+    ran. Anything else (a missing or unexecutable python3, a forced command) is not this."""
+    return (
+        not res.started
+        and res.exit_code in (1, 126)
+        and not (res.timed_out or res.truncated)
+        and _E2BIG_TEXT in res.messages
+    )
+
+
 def _plain(value: Any) -> Any:
     """Only marshal-safe plain data goes to the host (tuples become lists, keys strings)."""
     if isinstance(value, Mapping):
@@ -392,6 +411,29 @@ class ProbeSession:
         if session is not None:
             session.close()
 
+    def _round(
+        self, argv: list[str], inline: list[str] | None, stdin: bytes, *, more: bool
+    ) -> BootstrapRun:
+        """One request: on a new process (``argv``, the request in ``inline`` arguments or
+        on ``stdin``) or, when one is waiting, on it (``stdin``)."""
+        timeout = self.timeout_s + _GRACE_S  # see run_bootstrapped
+        start = getattr(self.transport, "start", None)
+        pending = stdin
+        if self._session is None and inline is not None:
+            argv, stdin = argv + inline, b""
+        if self._session is None and more and callable(start):
+            self._session = start(argv, timeout=timeout, stdin=stdin)
+            pending = b""
+        if self._session is not None:
+            raw = self._session.exchange(
+                pending, until=FrameEnd(), timeout=timeout, max_output=self.max_output
+            )
+            if not (raw.running and more):
+                self.close()  # it exited, or exits now: this was the last round
+        else:
+            raw = self.transport.run(argv, stdin=stdin, timeout=timeout, max_output=self.max_output)
+        return split_output(raw)
+
     def ask(self, facts: Mapping[str, Mapping[str, Any]], *, more: bool) -> dict[str, Any]:
         """Run the probe for ``facts``; its answer (``meta.probe_s``: this round's time)."""
         src = pruned_source(ops_in(facts))
@@ -404,40 +446,27 @@ class ProbeSession:
         stdin = bootstrap_stdin(
             src, payload, deadline_s=self.timeout_s, more=more, compiled=not self.transport.is_local
         )
-        timeout = self.timeout_s + _GRACE_S  # see run_bootstrapped
         try:
             if self._session is not None and not self._session.alive:
                 self.close()
-            pending = stdin
             argv: list[str] = []
+            inline = None
             if self._session is None:
                 python = sys.executable if self.transport.is_local else "python3"
                 argv = bootstrap_argv(python=python, sudo=self.sudo)
                 # Over SSH, the first request travels in the exec request itself (no round
                 # trip for sshd to open the input window). Not under sudo: sudo logs
                 # command lines.
-                inline = None
                 if not (self.transport.is_local or self.sudo):
                     inline = inline_request(
                         src, payload, facts, deadline_s=self.timeout_s, more=more, compiled=True
                     )
-                if inline is not None:
-                    argv, stdin = argv + inline, b""
-            if self._session is None and more:
-                self._session = start(argv, timeout=timeout, stdin=stdin)  # type: ignore[misc]
-                pending = b""
-            if self._session is not None:
-                raw = self._session.exchange(
-                    pending, until=FrameEnd(), timeout=timeout, max_output=self.max_output
-                )
-                if not (raw.running and more):
-                    self.close()  # it exited, or exits now: this was the last round
-            else:
-                raw = self.transport.run(
-                    argv, stdin=stdin, timeout=timeout, max_output=self.max_output
-                )
-            res = split_output(raw)
-            del raw
+            res = self._round(argv, inline, stdin, more=more)
+            if inline is not None and argv_too_long(res):
+                # The host's environment left no room for the request in the command line
+                # (E2BIG, before Python ran): the same request again on stdin, the one case
+                # where a host gets a second command (docs/performance.md).
+                res = self._round(argv, None, stdin, more=more)
             check_exit(
                 res, "probe", timeout_s=self.timeout_s, sudo=self.sudo, max_output=self.max_output
             )

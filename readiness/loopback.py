@@ -65,6 +65,10 @@ class LoopbackHost:
     # e.g. ``PATH`` with a hanging ``python3`` shim first, or a ``ForceCommand``.
     env: dict[str, str] = field(default_factory=dict)
     sshd_lines: list[str] = field(default_factory=list)
+    # sshd's stack limit (``ulimit -s``, KiB) when set: the kernel's room for a command's
+    # arguments and environment is a quarter of it (at least 128 KiB), as on a host whose
+    # limits.conf lowers it.
+    stack_kib: int | None = None
 
     @property
     def marker(self) -> str:
@@ -278,9 +282,12 @@ def _launch(host: LoopbackHost, root: Path, home: Path, extra: Sequence[str] = (
         )
         + "".join(f"{line}\n" for line in [*extra, *host.sshd_lines])
     )
+    argv = [SSHD, "-D", "-e", "-f", str(config)]
+    if host.stack_kib is not None:  # the shell execs sshd: same PID, the lower limit
+        argv = ["/bin/sh", "-c", 'ulimit -s "$0" && exec "$@"', str(host.stack_kib), *argv]
     with host.log.open("ab") as log:
         host.proc = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(config)],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
