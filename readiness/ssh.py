@@ -1,4 +1,4 @@
-"""SSH transport: one verified Fabric connection per host, one remote process per probe.
+"""SSH transport: one verified SSH connection per host, one remote process per probe.
 
 ``SshConnector`` is built once per run. It parses known_hosts, the user's OpenSSH
 config and the private keys once, then gives each connection only its own host's
@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 import paramiko
-from fabric import Config, Connection
 from paramiko.common import MSG_CHANNEL_FAILURE, MSG_CHANNEL_SUCCESS, cMSG_CHANNEL_REQUEST
 
 from .errors import HostKeyError, TransportError
@@ -335,10 +334,6 @@ class SshConnector:
         self._keys_lock = threading.Lock()
         self._default_user = getpass.getuser()
         self._allow_agent = bool(os.environ.get("SSH_AUTH_SOCK"))
-        # The Fabric config is built once (no ssh_config files loaded per connection).
-        self._fabric_config = Config(
-            ssh_config=paramiko.SSHConfig(), overrides={"load_ssh_configs": False}
-        )
         self._policy: paramiko.MissingHostKeyPolicy = (
             _TrustOnFirstUse(self.known)
             if options.accept_new_host_keys
@@ -399,10 +394,9 @@ class SshConnector:
         _refuse_proxy_command(target)
         jump = self._open_jump(target) if target.proxy_jump else None
         try:
-            conn, target = self._authenticated(target, jumped=jump is not None)
+            conn, target = self._authenticated(target)
             sock = self._jump_channel(jump, target) if jump is not None else None
-            if jump is not None:
-                conn._readiness_jump = jump  # closed with it
+            conn.jump = jump  # closed with it
             _connect(conn, target, self.options.connect_timeout, self.known, sock=sock)
         except BaseException:
             if jump is not None:
@@ -411,9 +405,7 @@ class SshConnector:
         self.stats.count(self.stats.connections, host.name)
         return SshTransport(conn, target, self.stats, tunnel_timeout=self.options.connect_timeout)
 
-    def _authenticated(
-        self, target: SshTarget, *, jumped: bool = False
-    ) -> tuple[Connection, SshTarget]:
+    def _authenticated(self, target: SshTarget) -> tuple[Connection, SshTarget]:
         """A Connection for ``target`` with its key loaded (or the agent, for an encrypted
         key: the returned target then says so); not opened yet."""
         try:
@@ -425,7 +417,7 @@ class SshConnector:
                     f"load it with `ssh-add {exc.path}`"
                 ) from None
             pkey, target = None, dataclasses.replace(target, encrypted_key=exc.path)
-        return self._connection(target, pkey, jumped=jumped), target
+        return self._connection(target, pkey), target
 
     def _open_jump(self, target: SshTarget) -> Connection:
         """An open, verified connection to ``target``'s ProxyJump host (one hop)."""
@@ -489,38 +481,13 @@ class SshConnector:
                 f"jump host {target.proxy_jump} could not connect to {where}: {text}"
             ) from None
 
-    def _connection(
-        self, target: SshTarget, pkey: paramiko.PKey | None, *, jumped: bool = False
-    ) -> Connection:
-        timeout = self.options.connect_timeout
-        kind = _JumpedConnection if jumped else Connection
-        conn = kind(
-            host=target.address,
-            user=target.user,
-            port=target.port,
-            # A clone per connection (0.1 ms): Fabric writes to a Connection's config, and
-            # invoke re-merges a Config on every write, so a shared one is briefly empty
-            # for the other threads ("No attribute or config key found for 'gateway'").
-            config=self._fabric_config.clone(),
-            # Only bounds the key exchange (the TCP connect is ours): the banner's own
-            # timeout must fire first so a silent socket says "no SSH banner".
-            connect_timeout=timeout * 2,
-            connect_kwargs={
-                "pkey": pkey,
-                # The agent is tried after the key file (as ssh does with IdentityFile),
-                # and instead of it when the file is encrypted.
-                "allow_agent": self._allow_agent,
-                "look_for_keys": False,  # keys are loaded once, above
-                "banner_timeout": timeout,
-                "auth_timeout": timeout,
-                "channel_timeout": timeout,
-            },
-        )
-        host_keys = conn.client.get_host_keys()
+    def _connection(self, target: SshTarget, pkey: paramiko.PKey | None) -> Connection:
+        client = paramiko.SSHClient()
+        host_keys = client.get_host_keys()
         for key in self.known.keys_for(target.known_hosts_name):
             host_keys.add(target.known_hosts_name, key.get_name(), key)
-        conn.client.set_missing_host_key_policy(self._policy)
-        return conn
+        client.set_missing_host_key_policy(self._policy)
+        return Connection(target, client, pkey, self._allow_agent, self.options.connect_timeout)
 
     def close(self) -> None:
         return None
@@ -591,17 +558,59 @@ def _refuse_proxy_command(target: SshTarget) -> None:
         )
 
 
-class _JumpedConnection(Connection):  # type: ignore[misc]  # Fabric is untyped
-    """A connection whose socket is a channel through a jump host's own connection;
-    closing it closes the jump host's connection too."""
+class Connection:
+    """One host's SSH connection: a paramiko ``SSHClient`` given exactly this host's
+    settings (its address, user and port, its loaded key, its known_hosts entries, the
+    connector's host-key policy), opened over a socket of ours.
+
+    Fabric's ``Connection`` wrapped the same ``SSHClient`` call, but building one (its
+    ``Config`` cloned per host, invoke re-merging it on each write) cost ~1 ms of
+    controller CPU per host, and readiness used nothing else of it: commands go through
+    :class:`SshTransport` (never Fabric's unquoted ``env=``), ssh_config is read once by
+    :class:`SshConnector`, ProxyJump is ours (docs/performance.md).
+    """
+
+    def __init__(
+        self,
+        target: SshTarget,
+        client: paramiko.SSHClient,
+        pkey: paramiko.PKey | None,
+        allow_agent: bool,
+        timeout: float,
+    ) -> None:
+        self.target, self.client = target, client
+        self.transport: paramiko.Transport | None = None
+        self.jump: Connection | None = None  # the jump host's connection, closed with this one
+        self._connect_kwargs: dict[str, Any] = {
+            "hostname": target.address,
+            "port": target.port,
+            "username": target.user,
+            "pkey": pkey,
+            # The agent is tried after the key file (as ssh does with IdentityFile),
+            # and instead of it when the file is encrypted.
+            "allow_agent": allow_agent,
+            "look_for_keys": False,  # keys are loaded once, by the connector
+            # Only bounds the key exchange (the TCP connect is ours): the banner's own
+            # timeout must fire first so a silent socket says "no SSH banner".
+            "timeout": timeout * 2,
+            "banner_timeout": timeout,
+            "auth_timeout": timeout,
+            "channel_timeout": timeout,
+        }
+
+    def open(self, sock: socket.socket | paramiko.Channel) -> None:
+        """Key exchange, host key verification and authentication over ``sock``."""
+        self.client.connect(sock=sock, **self._connect_kwargs)
+        self.transport = self.client.get_transport()
 
     def close(self) -> None:
+        """Close the connection (its channels and tunnels' channels with it), then the
+        jump host's, if any."""
         try:
-            super().close()
+            self.client.close()  # also its ssh-agent socket, if authentication used one
         finally:
-            jump = getattr(self, "_readiness_jump", None)
-            if jump is not None:
-                jump.close()
+            if self.jump is not None:
+                self.jump.close()
 
 
 class EncryptedKeyError(TransportError):
@@ -667,14 +676,11 @@ def _open_over(
     timeout: float,
     known: KnownHosts | None,
 ) -> None:
-    conn.connect_kwargs["sock"] = sock
     try:
-        conn.open()
+        conn.open(sock)
     except BaseException as exc:
         with contextlib.suppress(Exception):
-            conn.close()
-        with contextlib.suppress(Exception):
-            conn.client.close()  # also its ssh-agent socket (Fabric skips it when auth failed)
+            conn.client.close()  # also its ssh-agent socket
         sock.close()
         if isinstance(exc, Exception):
             raise _map_error(exc, target, where, timeout, known) from None

@@ -460,31 +460,100 @@ def test_invoke_yaml_readiness_section_supplies_inventory_known_hosts_and_timeou
     assert [h["status"] for h in doc["hosts"]] == ["ready", "ready", "not_ready", "ready"]
 
 
-def test_connections_built_in_parallel_never_see_an_empty_fabric_config(tmp_path: Path) -> None:
-    """Regression: a shared Fabric Config is re-merged on every write, so threads saw it empty."""
+def test_connections_built_in_parallel_each_hold_only_their_own_settings(tmp_path: Path) -> None:
+    """Connections are built by many threads at once (it was a shared Fabric Config that
+    invoke re-merged on every write, so threads saw it empty): each keeps its own
+    address, port, user, key and known_hosts entry, never another host's."""
     from concurrent.futures import ThreadPoolExecutor
 
     from readiness.ssh import SshTarget
 
+    keys = [tmp_path / f"key{i}" for i in range(4)]
+    publics = [keypair(k) for k in keys]  # the hosts' keys too, for the known_hosts lines
     known = tmp_path / "known_hosts"
-    known.write_text("")
+    known.write_text(
+        "".join(f"[127.0.0.{1 + i}]:{2200 + i} {publics[i % 4]}\n" for i in range(250))
+    )
     connector = SshConnector(RunOptions(known_hosts=str(known), ssh_config=""))
 
     def build(i: int) -> int:
-        target = SshTarget(f"h{i}", f"127.0.0.{1 + i % 200}", 2200 + i, "root", ())
-        conn = connector._connection(target, None)
-        for _ in range(50):  # what Connection.open() reads while other threads build
-            assert conn.config.gateway is None
-            assert conn.config.timeouts.connect is None
+        target = SshTarget(f"h{i}", f"127.0.0.{1 + i}", 2200 + i, f"user{i}", (str(keys[i % 4]),))
+        conn, _ = connector._authenticated(target)
+        for _ in range(20):  # read while other threads build theirs
+            kwargs = conn._connect_kwargs
+            assert (kwargs["hostname"], kwargs["port"], kwargs["username"]) == (
+                f"127.0.0.{1 + i}",
+                2200 + i,
+                f"user{i}",
+            )
+            assert kwargs["pkey"] is connector.load_key(str(keys[i % 4]))
+            host_keys = conn.client.get_host_keys()
+            assert list(host_keys) == [f"[127.0.0.{1 + i}]:{2200 + i}"]
+            (key,) = host_keys[f"[127.0.0.{1 + i}]:{2200 + i}"].values()
+            assert f"{key.get_name()} {key.get_base64()}" == publics[i % 4]
         return 1
 
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible to widen the race
     try:
         with ThreadPoolExecutor(max_workers=16) as pool:
-            assert sum(pool.map(build, range(300))) == 300
+            assert sum(pool.map(build, range(250))) == 250
     finally:
         sys.setswitchinterval(interval)
+
+
+def test_hosts_opened_together_log_in_with_their_own_user_port_and_key(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    """Three hosts opened at once through one connector, each with another user, port and
+    key file: each logs in as its own user on its own sshd, and the one given a key the
+    hosts do not know fails with that key's name, not with another host's settings."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from readiness.errors import TransportError
+    from readiness.inventory import load_inventory
+
+    copy = tmp_path / "same_key_elsewhere"
+    copy.write_bytes(ssh_fleet.client_key.read_bytes())
+    copy.chmod(0o600)
+    stranger = tmp_path / "unknown_key"
+    keypair(stranger)
+    h0, h1, h2 = ssh_fleet.hosts[:3]
+    inv = write_inventory(
+        tmp_path / "inv.yml",
+        {
+            "as_root": host_entry(ssh_fleet, h0),
+            "as_nopw": host_entry(
+                ssh_fleet, h1, ansible_user=NOPW_USER, ansible_ssh_private_key_file=str(copy)
+            ),
+            "stranger": host_entry(ssh_fleet, h2, ansible_ssh_private_key_file=str(stranger)),
+        },
+    )
+    hosts = load_inventory(inv).select("all")
+    connector = SshConnector(ssh_options())
+
+    def login(host: HostLike) -> tuple[str, tuple[str, int]] | str:
+        try:
+            transport = connector.open(host)
+        except TransportError as exc:
+            return str(exc)
+        try:
+            assert isinstance(transport, SshTransport)
+            peer = transport.conn.transport.getpeername()  # type: ignore[union-attr]
+            res = transport.run(["id", "-un"], timeout=15)
+            # the last line: sshd may say first that the account has no home directory
+            return res.stdout.decode().split()[-1], (peer[0], peer[1])
+        finally:
+            transport.close()
+
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            got = dict(zip([h.name for h in hosts], pool.map(login, hosts), strict=True))
+        assert got["as_root"] == (ssh_fleet.user, (h0.address, h0.port))
+        assert got["as_nopw"] == (NOPW_USER, (h1.address, h1.port))
+        assert got["stranger"] == (
+            f"authentication failed for {ssh_fleet.user}@{h2.address}:{h2.port} ({stranger})"
+        )
 
 
 def test_a_probe_process_waiting_for_its_next_round_ends_when_the_connection_drops(
