@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
-from tabulate import tabulate
 
 from .api import host_profile
 from .profile import Profile
 from .redact import MASK, Redactor
 from .registry import default_profile
+from .tables import tabulate
 
 __all__ = ["host_variables", "profile_changes", "render_inventory"]
 

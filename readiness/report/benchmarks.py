@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tabulate import tabulate
-
 from ..model import CheckResult, FleetReport
+from ..tables import tabulate
 
 __all__ = ["benchmark_rows", "render_benchmark_tables"]
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tabulate import tabulate
-
 from ..model import FleetReport
+from ..tables import tabulate
 
 __all__ = ["gate_lines", "gate_markdown_lines"]
 

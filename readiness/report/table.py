@@ -6,9 +6,8 @@ import sys
 import textwrap
 from typing import Any
 
-from tabulate import tabulate
-
 from ..model import FleetReport, HostReport, Status
+from ..tables import tabulate
 from .benchmarks import render_benchmark_tables
 from .gates import gate_lines
 from .sections import store_lines

@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tabulate import tabulate
-
 from ..model import CheckResult, FleetReport, Status
+from ..tables import tabulate
 from ._text import md_cell, plain
 from .db import RunSummary
 

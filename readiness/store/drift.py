@@ -30,9 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tabulate import tabulate
-
 from ..redact import is_secret_name
+from ..tables import tabulate
 from ._text import md_cell, plain
 
 __all__ = [

@@ -10,18 +10,18 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple
-
-from tabulate import tabulate
+from typing import Any, NamedTuple
 
 from ..errors import UsageError
 from ..model import Status
+from ..tables import tabulate
 from ._text import md_cell, plain
 from .db import RunSummary, ts_text
 
 __all__ = [
     "FORMATS",
     "TrendPoint",
+    "config_keep",
     "match_hosts",
     "parse_age",
     "parse_since",
@@ -43,6 +43,20 @@ def parse_age(text: str) -> timedelta:
     if not match or int(match[1]) <= 0:
         raise UsageError(f"bad age {text!r}: use a number and a unit s/m/h/d/w, e.g. 7d or 12h")
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def config_keep(config: Mapping[str, Any]) -> Any:
+    """``readiness.history_keep`` from invoke.yaml (e.g. ``90d``), parsed, or None.
+
+    Here, not in :mod:`.cli`: every recorded run reads it, and the store's tasks are not
+    imported for that (start-up)."""
+    value = config.get("history_keep")
+    if not value:
+        return None
+    try:
+        return parse_age(str(value))
+    except UsageError as exc:
+        raise UsageError(f"readiness.history_keep: {exc}") from None
 
 
 def parse_since(text: str, now: datetime) -> datetime:
