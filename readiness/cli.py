@@ -18,14 +18,18 @@ import re
 import sys
 from pathlib import Path
 
-from invoke.exceptions import Exit, ParseError
-from invoke.parser.argument import Argument
-from invoke.program import Program
+from ._lean_invoke import import_invoke
 
-from . import __version__
-from .options import did_you_mean
-from .report import silence_stdout
-from .tasks import ns
+import_invoke()  # before the first invoke import: without unittest.mock (see _lean_invoke)
+
+from invoke.exceptions import Exit, ParseError  # noqa: E402
+from invoke.parser.argument import Argument  # noqa: E402
+from invoke.program import Program  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .options import did_you_mean  # noqa: E402
+from .report import silence_stdout  # noqa: E402
+from .tasks import ns  # noqa: E402
 
 __all__ = ["main", "program"]
 
