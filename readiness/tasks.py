@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -29,6 +29,9 @@ from .model import FleetReport, Status, utcnow
 from .runner import RunOptions
 from .suites import SUITES, run_suite
 from .taskbase import load_settings, readiness_task, resolve
+
+if TYPE_CHECKING:
+    from .store.baseline import BaselineVerdict
 
 __all__ = ["ns"]
 
@@ -509,7 +512,6 @@ ns.configure({"readiness": {}})
 import contextlib  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
-from .store.baseline import BaselineVerdict  # noqa: E402
 from .store.location import StoreLocation, resolve_location  # noqa: E402
 
 
@@ -521,7 +523,7 @@ def _store_location(c: Context, flag: str | None) -> StoreLocation:
 
 
 def _store_keep(c: Context) -> Any:
-    from .store.cli import config_keep
+    from .store.history import config_keep
 
     return config_keep(_cfg(c))
 
@@ -992,8 +994,6 @@ for _store_t in (
 # here. A usage error or an interruption is UNKNOWN on stdout, never readiness' 2/130/143,
 # which Nagios would read as CRITICAL or as a plugin crash.
 
-from .report.nagios import NagiosState, nagios_state, nagios_unknown, render_nagios  # noqa: E402
-
 
 @readiness_task(iterable=["check"])
 def nagios(
@@ -1019,8 +1019,10 @@ def nagios(
     non-critical gates failed), 2 CRITICAL (not ready, error, unreachable, a critical gate),
     3 UNKNOWN (usage error, nothing selected, interrupted).
     """
-    given = dict(locals())
+    given = dict(locals())  # the flags: before any other local name exists
     given.pop("c")
+    from .report.nagios import NagiosState, nagios_state, nagios_unknown, render_nagios
+
     try:
         values, settings = _typed(c, "nagios", given)
         _runs_here("nagios", settings)

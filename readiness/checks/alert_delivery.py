@@ -19,7 +19,6 @@ connection per ``service_access`` (docs/fleet.md, "Services behind the host").
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -66,6 +65,8 @@ class _Trial:
     def __init__(self, ctx: CheckContext, cfg: Mapping[str, Any]) -> None:
 
         self.cfg = cfg
+        import uuid  # on first use: uuid imports platform, a cost of every start-up
+
         self.test_id = uuid.uuid4().hex
         labels = {str(k): str(v) for k, v in dict(cfg.get("labels") or {}).items()}
         labels.update({TEST_LABEL: self.test_id, "instance": ctx.host})

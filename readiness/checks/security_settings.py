@@ -5,11 +5,10 @@ committed in plain text in the settings file."""
 from __future__ import annotations
 
 import socket
-import ssl
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..findings import Findings
@@ -18,6 +17,9 @@ from ..profile import Profile
 from ..redact import is_secret_name
 from ..registry import CheckContext, FactSpecs, register
 from ._common import origin, truthy
+
+if TYPE_CHECKING:
+    import ssl
 
 DEFAULTS: dict[str, Any] = {
     # https:// URLs of the app's endpoints, verified from the controller.
@@ -173,6 +175,8 @@ def _tls(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     urls = [str(u) for u in ctx.profile.get("tls_endpoints") or ()]
     if not urls:
         return {"endpoints": 0}
+    import ssl  # only with tls_endpoints: ~4 ms of every start-up otherwise
+
     context = ssl.create_default_context()
     ca_file = ctx.profile.get("tls_ca_file")
     if ca_file:
@@ -192,6 +196,8 @@ def _tls(ctx: CheckContext, f: Findings) -> dict[str, Any]:
 def _endpoint(
     url: str, context: ssl.SSLContext, timeout: float, min_days: float, f: Findings
 ) -> dict[str, Any]:
+    import ssl
+
     parts = urlsplit(url)
     try:
         host, port = parts.hostname, parts.port or 443

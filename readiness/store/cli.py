@@ -5,7 +5,6 @@ Each function opens the store, does one thing, and returns ``(text, exit code)``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from .. import report as report_mod
@@ -24,6 +23,7 @@ from .diff import diff_reports, render_diff
 from .drift import DriftCollector, drift_across_hosts, drift_over_time, render_drift
 from .history import FORMATS as HISTORY_FORMATS
 from .history import (
+    config_keep,
     match_hosts,
     parse_age,
     parse_since,
@@ -41,6 +41,7 @@ __all__ = [
     "baseline_accept_task",
     "baseline_export_task",
     "baseline_import_task",
+    "config_keep",
     "diff_task",
     "drift_section",
     "drift_task",
@@ -241,14 +242,3 @@ def drift_section(collector: DriftCollector) -> dict[str, Any]:
     """The ``drift`` key ``validate --drift`` adds to the report (JSON) and its text."""
     findings = drift_across_hosts(collector.hosts)
     return {"hosts": len(collector.hosts), "findings": [f.to_dict() for f in findings]}
-
-
-def config_keep(config: Mapping[str, Any]) -> Any:
-    """``readiness.history_keep`` from invoke.yaml (e.g. ``90d``), parsed, or None."""
-    value = config.get("history_keep")
-    if not value:
-        return None
-    try:
-        return parse_age(str(value))
-    except UsageError as exc:
-        raise UsageError(f"readiness.history_keep: {exc}") from None
