@@ -43,7 +43,7 @@ from .transport import (
     LocalTransport,
     Transport,
 )
-from .tunnel import Tunnel, check_destination
+from .tunnel import LISTEN_ADDRESS, PendingOpen, Tunnel
 
 __all__ = [
     "EncryptedKeyError",
@@ -867,12 +867,18 @@ _ATTEMPT_GRACE_S = 2.0  # beyond the channel-open timeout, for a waiter on anoth
 
 
 class _Attempt:
-    """One try at a destination's tunnel, shared by every caller that wants it meanwhile."""
+    """One try at a destination's tunnel, shared by every caller that wants it meanwhile.
 
-    def __init__(self) -> None:
+    A prefetched attempt starts with its channel open already sent (``sent``) and no
+    owner: the first caller that wants the destination claims it and waits for the answer.
+    """
+
+    def __init__(self, sent: PendingOpen | None = None) -> None:
         self.done = threading.Event()
         self.address: tuple[str, int] = ("", 0)
         self.error: Exception | None = None
+        self.sent = sent
+        self.claimed = sent is None  # a prefetched attempt waits for its first caller
 
 
 class SshTransport:
@@ -918,9 +924,10 @@ class SshTransport:
             if existing is not None and not existing.closed:
                 return existing.address
             attempt = self._attempts.get(dest)
-            mine = attempt is None
+            mine = attempt is None or not attempt.claimed
             if attempt is None:
                 attempt = self._attempts[dest] = _Attempt()
+            attempt.claimed = True
         if mine:
             self._establish(dest, attempt)
         elif not attempt.done.wait(self.tunnel_timeout + _ATTEMPT_GRACE_S):
@@ -936,42 +943,55 @@ class SshTransport:
         return attempt.address
 
     def prefetch(self, destinations: Iterable[tuple[str, int]]) -> None:
-        """Start opening tunnels to ``destinations`` (named by this host's own checks from
-        this host's own configuration) all at once, so their channel opens share one round
-        trip; :meth:`tunnel` then waits for the answer instead of asking again."""
-        started: list[tuple[tuple[str, int], _Attempt]] = []
+        """Send the channel opens for ``destinations`` (named by this host's own checks
+        from this host's own configuration) all at once, without waiting: their answers
+        share one round trip, and :meth:`tunnel` then waits for the answer instead of
+        asking again. No thread is started: the first :meth:`tunnel` call for a
+        destination reads its answer (one that is never asked for goes with the
+        connection)."""
+        wanted: list[tuple[str, int]] = []
         with self._tunnels_lock:
             if self._closed.is_set():
+                return
+            transport = self.conn.transport
+            if transport is None or not transport.is_active():
                 return
             for dest in dict.fromkeys(destinations):
                 existing = self.tunnels.get(dest)
                 if (existing is not None and not existing.closed) or dest in self._attempts:
                     continue
-                attempt = self._attempts[dest] = _Attempt()
-                started.append((dest, attempt))
-        for dest, attempt in started:
-            threading.Thread(
-                target=self._establish,
-                args=(dest, attempt),
-                name=f"readiness-tunnel-open-{self.target.name}",
-                daemon=True,
-            ).start()
+                wanted.append(dest)
+            # Registered (no I/O) before anything is sent: a caller that wants one of
+            # them meanwhile claims it and waits for its answer instead of asking again.
+            started = []
+            for dest in wanted:
+                sent = PendingOpen(
+                    transport, dest, (LISTEN_ADDRESS, 0), self.target.name, send=False
+                )
+                self._attempts[dest] = _Attempt(sent)
+                started.append(sent)
+        for sent in started:  # outside the lock: close() must not wait for a send
+            sent.send()
 
     def _establish(self, dest: tuple[str, int], attempt: _Attempt) -> None:
         """Try ``dest`` once and make its tunnel; the outcome goes to ``attempt``."""
         try:
-            attempt.address = self._make_tunnel(dest)
+            attempt.address = self._make_tunnel(dest, attempt.sent)
         except Exception as exc:  # every caller sees what the one attempt raised
             attempt.error = exc
         finally:
             attempt.done.set()
 
-    def _make_tunnel(self, dest: tuple[str, int]) -> tuple[str, int]:
+    def _make_tunnel(self, dest: tuple[str, int], sent: PendingOpen | None) -> tuple[str, int]:
         transport = self.conn.transport
         if self._closed.is_set() or transport is None or not transport.is_active():
             raise TransportError(f"connection to {self.target.name} is closed")
         # Outside the lock: close() (a host deadline) must not wait for a slow destination.
-        check_destination(transport, dest, timeout=self.tunnel_timeout, via=self.target.name)
+        # The destination is tried once (its channel opened, then closed): clients of a
+        # tunnel to a closed port would otherwise see only "server closed the connection".
+        if sent is None:
+            sent = PendingOpen(transport, dest, (LISTEN_ADDRESS, 0), self.target.name)
+        sent.check(self.tunnel_timeout)
         made = Tunnel(transport, dest, timeout=self.tunnel_timeout, via=self.target.name)
         with self._tunnels_lock:
             if self._closed.is_set():

@@ -50,6 +50,7 @@ from .netaddr import endpoint
 __all__ = [
     "CHUNK",
     "LISTEN_ADDRESS",
+    "PendingOpen",
     "Tunnel",
     "TunnelStats",
     "check_destination",
@@ -87,27 +88,29 @@ def _open_channel(
     via: str,
 ) -> paramiko.Channel:
     """Open a direct-tcpip channel; every failure becomes a one-line :class:`TunnelError`."""
+    return PendingOpen(transport, dest, origin, via).result(timeout)
+
+
+def _tunnel_error(exc: Exception, dest: tuple[str, int], via: str) -> TunnelError:
+    """The one-line :class:`TunnelError` for a channel open that failed with ``exc``."""
     where = endpoint(*dest)
-    if not transport.is_active():
-        raise TunnelError(f"cannot tunnel to {where}: the SSH connection to {via} is closed")
-    try:
-        return _open_direct_tcpip(transport, dest, origin, timeout)
-    except paramiko.ChannelException as exc:
+    if isinstance(exc, TunnelError):
+        return exc
+    if isinstance(exc, paramiko.ChannelException):
         if exc.code == 1:  # OPEN_ADMINISTRATIVELY_PROHIBITED
-            raise TunnelError(
+            return TunnelError(
                 f"cannot tunnel to {where}: the SSH server on {via} does not allow TCP "
                 "forwarding (AllowTcpForwarding)"
-            ) from None
+            )
         # paramiko drops sshd's reason text; for the loopback addresses tunnels are made
         # for, "connect failed" means nothing listens there.
-        raise TunnelError(
+        return TunnelError(
             f"connection refused: {via} could not connect to {where} through SSH "
             f"({exc.text}: nothing listening there, or the address is unreachable from {via})",
             refused=True,
-        ) from None
-    except (paramiko.SSHException, EOFError, OSError) as exc:
-        text = str(exc) or type(exc).__name__
-        raise TunnelError(f"cannot tunnel to {where} through {via}: {text}") from None
+        )
+    text = str(exc) or type(exc).__name__
+    return TunnelError(f"cannot tunnel to {where} through {via}: {text}")
 
 
 _FAILURES_LOCK = threading.Lock()
@@ -144,47 +147,107 @@ def _open_failures(transport: paramiko.Transport) -> dict[int, paramiko.ChannelE
         return recorded
 
 
-def _open_direct_tcpip(
-    transport: paramiko.Transport, dest: tuple[str, int], origin: tuple[str, int], timeout: float
-) -> paramiko.Channel:
-    """``transport.open_channel("direct-tcpip", ...)`` whose failure reason is this
-    channel's own, even while other channels of the transport are being opened."""
-    failures = _open_failures(transport)
-    if not transport.is_active():
-        raise paramiko.SSHException("SSH session not active")
-    t: Any = transport
-    with t.lock:
-        window_size = t._sanitize_window_size(None)
-        max_packet_size = t._sanitize_packet_size(None)
-        chanid = t._next_channel()
-        m = paramiko.Message()
-        m.add_byte(cMSG_CHANNEL_OPEN)
-        m.add_string("direct-tcpip")
-        m.add_int(chanid)
-        m.add_int(window_size)
-        m.add_int(max_packet_size)
-        m.add_string(dest[0])
-        m.add_int(dest[1])
-        m.add_string(origin[0])
-        m.add_int(origin[1])
-        chan = paramiko.Channel(chanid)
-        t._channels.put(chanid, chan)
-        t.channel_events[chanid] = event = threading.Event()
-        t.channels_seen[chanid] = True
-        chan._set_transport(transport)  # type: ignore[attr-defined]
-        chan._set_window(window_size, max_packet_size)  # type: ignore[attr-defined]
-    t._send_user_message(m)
-    deadline = time.monotonic() + timeout
-    while not event.wait(0.1):
+class PendingOpen:
+    """A direct-tcpip channel open sent to the server and not yet answered.
+
+    Sending costs no wait, so several opens (a host's service tunnels) go out together
+    and share one round trip; :meth:`result` then waits for this one's answer. The
+    failure reason is this channel's own, even while other channels of the transport
+    are being opened. Never answered (the transport closed, or no :meth:`result` call),
+    the channel goes with the transport.
+    """
+
+    def __init__(
+        self,
+        transport: paramiko.Transport,
+        dest: tuple[str, int],
+        origin: tuple[str, int],
+        via: str,
+        *,
+        send: bool = True,
+    ) -> None:
+        """Register the channel and build its open message; send it too unless ``send``
+        is false (then :meth:`send` must follow: registering takes no I/O, so it can be
+        done under a caller's lock)."""
+        self.transport, self.dest, self.via = transport, dest, via
+        self.chanid = -1
+        self.error: TunnelError | None = None
+        self._event = threading.Event()
+        self._message: paramiko.Message | None = None
+        self._channel: paramiko.Channel | None = None
         if not transport.is_active():
+            self.error = TunnelError(
+                f"cannot tunnel to {endpoint(*dest)}: the SSH connection to {via} is closed"
+            )
+            return
+        self._failures = _open_failures(transport)
+        t: Any = transport
+        with t.lock:
+            window_size = t._sanitize_window_size(None)
+            max_packet_size = t._sanitize_packet_size(None)
+            self.chanid = chanid = t._next_channel()
+            m = paramiko.Message()
+            m.add_byte(cMSG_CHANNEL_OPEN)
+            m.add_string("direct-tcpip")
+            m.add_int(chanid)
+            m.add_int(window_size)
+            m.add_int(max_packet_size)
+            m.add_string(dest[0])
+            m.add_int(dest[1])
+            m.add_string(origin[0])
+            m.add_int(origin[1])
+            # paramiko's channel map holds its channels weakly: this reference keeps
+            # the channel (and the answer to its open) alive until it is read.
+            self._channel = chan = paramiko.Channel(chanid)
+            t._channels.put(chanid, chan)
+            t.channel_events[chanid] = self._event
+            t.channels_seen[chanid] = True
+            chan._set_transport(transport)  # type: ignore[attr-defined]
+            chan._set_window(window_size, max_packet_size)  # type: ignore[attr-defined]
+        self._message = m
+        if send:
+            self.send()
+
+    def send(self) -> None:
+        """Send the open (once); a failure is this open's answer."""
+        m, self._message = self._message, None
+        if m is None:
+            return
+        try:
+            self.transport._send_user_message(m)  # type: ignore[attr-defined]
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            self.error = _tunnel_error(exc, self.dest, self.via)
+            self._event.set()  # a caller already waiting in result() reads it now
+
+    def result(self, timeout: float) -> paramiko.Channel:
+        """The open channel, once the server answers (within ``timeout`` seconds); a
+        refusal, a closed connection or no answer raises :class:`TunnelError`."""
+        if self.error is not None:
+            raise self.error
+        transport, chanid, failures = self.transport, self.chanid, self._failures
+        t: Any = transport
+        deadline = time.monotonic() + timeout
+        try:
+            while not self._event.wait(0.1):
+                if not transport.is_active():
+                    raise failures.pop(chanid, None) or paramiko.SSHException(
+                        "Unable to open channel."
+                    )
+                if time.monotonic() > deadline:
+                    raise paramiko.SSHException("Timeout opening channel.")
+            if self.error is not None:
+                raise self.error
+            opened = t._channels.get(chanid)
+            if opened is not None:
+                failures.pop(chanid, None)
+                return opened  # type: ignore[no-any-return]
             raise failures.pop(chanid, None) or paramiko.SSHException("Unable to open channel.")
-        if time.monotonic() > deadline:
-            raise paramiko.SSHException("Timeout opening channel.")
-    opened = t._channels.get(chanid)
-    if opened is not None:
-        failures.pop(chanid, None)
-        return opened  # type: ignore[no-any-return]
-    raise failures.pop(chanid, None) or paramiko.SSHException("Unable to open channel.")
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _tunnel_error(exc, self.dest, self.via) from None
+
+    def check(self, timeout: float) -> None:
+        """:func:`check_destination` for this open: the channel closed once it is open."""
+        self.result(timeout).close()
 
 
 _PROC_TCP = Path("/proc/net/tcp")
@@ -268,7 +331,7 @@ def check_destination(
     Clients of a tunnel whose destination is down would otherwise see only "server closed
     the connection", not the "connection refused" they would see directly.
     """
-    _open_channel(transport, dest, (LISTEN_ADDRESS, 0), timeout, via).close()
+    PendingOpen(transport, dest, (LISTEN_ADDRESS, 0), via).check(timeout)
 
 
 class Tunnel:

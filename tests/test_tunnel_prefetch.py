@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from readiness import validate
-from readiness.errors import TunnelError
+from readiness.errors import TransportError, TunnelError
 from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
 from readiness.model import CheckResult, Status
 from readiness.ssh import SshTransport
@@ -260,3 +261,64 @@ def test_the_opt_in_http_checks_share_the_hosts_prefetch_with_the_same_verdicts(
     assert len(together) == len(fleet.hosts) * len(checks)
     assert all(r["status"] == Status.NOT_READY.value for r in together.values()), together
     assert all("connection refused" in repr(r) for r in together.values()), together
+
+
+def test_a_prefetch_starts_no_thread_and_its_first_caller_reads_the_answer(
+    fleet: LoopbackFleet, ssh: SshTransport
+) -> None:
+    """The opens are only sent: no thread per destination. The callers that then want a
+    listening destination at once share that one open and get one working tunnel."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = int(listener.getsockname()[1])
+        refused = closed_port()
+        before = {t.ident for t in threading.enumerate()}
+        ssh.prefetch([("127.0.0.1", port), ("127.0.0.1", refused)])
+        assert {t.ident for t in threading.enumerate()} <= before
+        start = threading.Barrier(6)
+        got: list[tuple[str, int]] = []
+
+        def want() -> None:
+            start.wait(5)
+            got.append(ssh.tunnel("127.0.0.1", port))
+
+        threads = [threading.Thread(target=want) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(got) == 6
+        assert len(set(got)) == 1
+        listener.settimeout(5)
+        listener.accept()[0].close()  # the prefetched open's connection (the check)
+        with socket.create_connection(got[0], timeout=5):
+            listener.accept()[0].close()  # the tunnel's client reaches the destination
+        deadline = time.monotonic() + 5
+        while _requests(fleet.hosts[0], port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # sshd's log line follows the connection
+        assert _requests(fleet.hosts[0], port) == 2  # the prefetched open + the client's
+        assert ssh.stats.tunnels[ssh.target.name] == 1
+        with pytest.raises(TunnelError) as refusal:
+            ssh.tunnel("127.0.0.1", refused)
+        assert refusal.value.refused is True
+        assert _requests(fleet.hosts[0], refused) == 1
+
+
+def test_a_prefetched_destination_never_asked_for_goes_with_the_connection(
+    fleet: LoopbackFleet,
+) -> None:
+    with socket.socket() as listener, fleet_transport(fleet) as ssh:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = int(listener.getsockname()[1])
+        ssh.prefetch([("127.0.0.1", port)])
+        listener.settimeout(5)
+        served, _ = listener.accept()  # sshd connected for the prefetched open
+        served.settimeout(5)
+        ssh.close()
+        assert served.recv(1) == b""  # closed with the connection: nothing stays open
+        served.close()
+        assert ssh.tunnels == {}
+        with pytest.raises(TransportError):
+            ssh.tunnel("127.0.0.1", port)
