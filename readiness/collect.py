@@ -194,10 +194,11 @@ def inline_request(
 
 
 def _b64(data: bytes) -> str:
-    # The trailing newline (ignored when decoded) makes shlex.join single-quote the
-    # argument: the host's shell parses a quoted word faster than a bare one (a ~30 KB
-    # request: +1.08 -> +0.82 ms of bash CPU).
-    return binascii.b2a_base64(data, newline=True).decode("ascii")
+    # The newline (ignored when decoded) makes shlex.join single-quote the argument: the
+    # host's shell parses a quoted word faster than a bare one (a ~30 KB request: +1.08
+    # -> +0.82 ms of bash CPU). It leads: shlex.quote's search for a character to quote
+    # then stops at once instead of scanning the whole argument (~0.2 ms per 30 KB).
+    return "\n" + binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 @functools.lru_cache(maxsize=64)

@@ -202,3 +202,23 @@ def test_the_examples_first_request_still_travels_inline(tmp_path: Path) -> None
     assert inline is not None
     size = sum(map(len, inline))
     assert 10_000 < size <= collect.MAX_INLINE_BYTES == 48 * 1024, size
+
+
+def test_inline_arguments_are_single_quoted_and_decode_as_the_request() -> None:
+    """Each inline argument starts with a newline: shlex.join single-quotes it (bash parses
+    a quoted word faster) after looking at one character, and base64 decoding ignores it."""
+    import binascii
+    import shlex
+    import zlib
+
+    from readiness.collect import bootstrap_stdin, inline_request
+
+    source, payload = b"print('hi')\n" * 50, b"\x00\x01request" * 100
+    inline = inline_request(source, payload, {}, deadline_s=10, more=True)
+    assert inline is not None
+    for arg in inline:
+        assert arg.startswith("\n") and "\n" not in arg[1:]
+        assert shlex.quote(arg) == f"'{arg}'"
+    header, packed, request = (binascii.a2b_base64(a) for a in inline)
+    expected = bootstrap_stdin(source, payload, deadline_s=10, more=True)
+    assert header + zlib.decompress(packed) + request == expected
