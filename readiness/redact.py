@@ -184,6 +184,9 @@ class Redactor:
             return [obj(v) for v in value]
         if kind in _SCALARS:
             return value
+        return self._obj_general(value, key)
+
+    def _obj_general(self, value: Any, key: str) -> Any:
         if isinstance(value, Mapping):
             return {str(k): self.obj(v, str(k)) for k, v in value.items()}
         if isinstance(value, (list, tuple)):

@@ -222,3 +222,45 @@ def test_inline_arguments_are_single_quoted_and_decode_as_the_request() -> None:
     header, packed, request = (binascii.a2b_base64(a) for a in inline)
     expected = bootstrap_stdin(source, payload, deadline_s=10, more=True)
     assert header + zlib.decompress(packed) + request == expected
+
+
+def _plain_reference(value: Any) -> Any:
+    """The request's plain data as the general path makes it (isinstance on every value)."""
+    from collections.abc import Mapping
+
+    if isinstance(value, Mapping):
+        return {str(k): _plain_reference(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_reference(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def test_a_request_is_sent_as_the_general_path_makes_it() -> None:
+    """The exact-type fast paths of the request's plain copy and of its op list give the
+    same bytes and ops as the general path, for plain data and for any other types."""
+    import marshal
+    import types
+    from pathlib import PurePosixPath
+
+    from readiness.collect import _plain
+    from readiness.probe_source import ops_in
+
+    class Name(str):
+        pass
+
+    facts: dict[str, Any] = {
+        "app:settings": {"op": "file", "path": "/srv/app/settings.yml", "max_bytes": 262144},
+        "glob": {"op": "glob", "patterns": ("*.yml", "*.yaml"), "limit": 500, "follow": False},
+        "tcp": {"op": "tcp", "host": "127.0.0.1", "port": 5432, "timeout": 2.5, "x": None},
+        "nested": {"op": "repeat", "spec": {"op": "stat", "path": PurePosixPath("/etc")}},
+        "odd": types.MappingProxyType({1: [Name("n"), (True, 0.5)], "op": Name("list")}),
+    }
+    sendable = {k: v for k, v in facts.items() if k != "odd"}  # a str subclass: unmarshallable
+    assert marshal.dumps({"facts": _plain(sendable)}, 4) == marshal.dumps(
+        {"facts": _plain_reference(sendable)}, 4
+    )
+    assert _plain(facts) == _plain_reference(facts)
+    assert [type(v) for v in _plain(facts)["odd"]["1"]] == [Name, list]
+    assert ops_in(facts) == {"file", "glob", "tcp", "repeat", "stat", "list"}
