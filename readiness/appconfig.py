@@ -9,7 +9,6 @@ Every value remembers where it came from.
 
 from __future__ import annotations
 
-import copy
 import functools
 import io
 import re
@@ -19,7 +18,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from .hostdata import HostDataError, load_yaml, printable
+from .hostdata import HostDataError, copy_parsed, load_yaml, printable
 
 __all__ = [
     "AppConfig",
@@ -56,7 +55,9 @@ class AppConfig:
 
     def env_name(self, dotted: str) -> str:
         """``auth.secret`` → ``MAHAVISHNU_AUTH__SECRET``."""
-        return self.env_prefix + self.delimiter.join(p.upper() for p in dotted.split("."))
+        if len(dotted) > _NAME_CACHE_MAX_CHARS:
+            return _env_name(self.env_prefix, self.delimiter, dotted)
+        return _env_name_cached(self.env_prefix, self.delimiter, dotted)
 
     def lookup(self, dotted: str) -> tuple[Any, str | None]:
         """Value and source of a setting; the environment overrides the settings file."""
@@ -65,7 +66,7 @@ class AppConfig:
             return coerce_scalar(var.value), var.source
         node: Any = self.settings
         for part in dotted.split("."):
-            if not isinstance(node, Mapping) or part not in node:
+            if not (type(node) is dict or isinstance(node, Mapping)) or part not in node:
                 return self._env_subtree(dotted)
             node = node[part]
         return self._overlay(dotted, node), SOURCE_SETTINGS
@@ -83,7 +84,7 @@ class AppConfig:
             return node
         prefix = self.env_name(dotted) + self.delimiter
         # A deep copy: overlaying must never write env values into the parsed settings file.
-        out = copy.deepcopy(dict(node))
+        out = copy_parsed(dict(node))
         for name, var in self.env.items():
             if name.startswith(prefix):
                 _set_path(out, name[len(prefix) :].lower().split(self.delimiter), var.value)
@@ -98,6 +99,17 @@ class AppConfig:
                 _set_path(out, name[len(prefix) :].lower().split(self.delimiter), var.value)
                 source = var.source
         return (out, source) if out else (None, None)
+
+
+def _env_name(prefix: str, delimiter: str, dotted: str) -> str:
+    return prefix + delimiter.join(p.upper() for p in dotted.split("."))
+
+
+# The checks ask for the same few dozen settings on every host (33 lookups per host on the
+# example): each name is made once per prefix and delimiter. The names are the checks'
+# own and the profile's, never a host's; a long one is made uncached all the same.
+_NAME_CACHE_MAX_CHARS = 4096
+_env_name_cached = functools.lru_cache(maxsize=4096)(_env_name)
 
 
 def _set_path(target: dict[str, Any], parts: list[str], raw: str) -> None:

@@ -17,6 +17,7 @@ not hang, blow the stack or memory, or lose the report:
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import json
 import re
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_TEXT",
     "MAX_YAML",
     "HostDataError",
+    "copy_parsed",
     "json_items",
     "load_json",
     "load_yaml",
@@ -239,33 +241,49 @@ _YAML_CACHE_MAX_TEXT = 64 * 1024
 _yaml_cache: OrderedDict[tuple[str, int], Any] = OrderedDict()
 _yaml_cache_lock = threading.Lock()
 _MISS = object()
-_IMMUTABLE = (str, int, float, bool, bytes, type(None), datetime.date, datetime.datetime)
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None), datetime.date, datetime.datetime})
 
 
 class _Uncopyable(Exception):
     pass
 
 
-def _copy_tree(value: Any) -> Any:
+def _copy_tree(value: Any, seen: set[int] | None = None) -> Any:
     """A copy of parsed YAML (depth already bounded): containers copied, with their type
-    (the strict loader's dicts carry line numbers), scalars shared."""
+    (the strict loader's dicts carry line numbers), scalars shared. With ``seen``, a
+    container met twice (a YAML alias) is :class:`_Uncopyable` too."""
     kind: Any = type(value)
     if kind in _IMMUTABLE:
         return value
+    if seen is not None:
+        if id(value) in seen:
+            raise _Uncopyable("shared")
+        seen.add(id(value))
     if kind is dict:
-        return {k: _copy_tree(v) for k, v in value.items()}
+        return {k: _copy_tree(v, seen) for k, v in value.items()}
+    if kind is list:
+        return [_copy_tree(v, seen) for v in value]
     if isinstance(value, dict) and hasattr(value, "__dict__"):
         out = kind.__new__(kind)
-        out.__dict__.update({k: _copy_tree(v) for k, v in vars(value).items()})
-        dict.update(out, {k: _copy_tree(v) for k, v in value.items()})
+        out.__dict__.update({k: _copy_tree(v, seen) for k, v in vars(value).items()})
+        dict.update(out, {k: _copy_tree(v, seen) for k, v in value.items()})
         return out
-    if kind is list:
-        return [_copy_tree(v) for v in value]
     if kind is tuple:
-        return tuple(_copy_tree(v) for v in value)
+        return tuple(_copy_tree(v, seen) for v in value)
     if kind is set:
         return set(value)  # members are hashable scalars
     raise _Uncopyable(kind.__name__)
+
+
+def copy_parsed(value: Any) -> Any:
+    """``copy.deepcopy`` of parsed host data, ~5x faster: the same containers with the same
+    types and the same (immutable) scalars. Data in which a container appears twice (a
+    YAML alias, whose sharing deepcopy keeps) or that holds any other type is copied by
+    ``copy.deepcopy`` itself."""
+    try:
+        return _copy_tree(value, set())
+    except (_Uncopyable, RecursionError):
+        return copy.deepcopy(value)
 
 
 def _yaml_cache_get(text: str, max_depth: int) -> Any:

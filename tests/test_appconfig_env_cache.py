@@ -58,3 +58,45 @@ def test_warnings_still_appear_for_every_host(caplog: pytest.LogCaptureFixture) 
         env_text_values(text)
         env_text_values(text)
     assert len([r for r in caplog.records if "could not parse" in r.getMessage()]) == 2
+
+
+def test_lookups_give_what_the_uncached_names_and_deepcopy_give(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Setting names made once per prefix, and the settings subtree copied by
+    hostdata.copy_parsed: every lookup as with the names made each time and copy.deepcopy,
+    and the parsed settings never changed by an overlay."""
+    import copy
+
+    from readiness import hostdata
+    from readiness.appconfig import build_app_config
+
+    settings = (
+        "auth: {enabled: true, secret: s3, nested: {a: 1}}\n"
+        "pools: &p {min_workers: 2, routing: [x, y]}\n"
+        "copy: *p\nwhen: 2026-11-28\nresilience:\n  retry: {max_attempts: 3}\n"
+    )
+    env = "APP_AUTH__ENABLED=false\nAPP_POOLS__MIN_WORKERS=7\nAPP_EXTRA__ONLY__ENV=1\n"
+    app = build_app_config(
+        settings_fact={"text": settings, "path": "/srv/app/s.yaml"},
+        env_file_fact={"text": env},
+        process_fact={"environ": {"APP_RESILIENCE__RETRY__BACKOFF": "0.5"}},
+        env_prefix="APP_",
+    )
+    keys = [
+        "auth", "auth.enabled", "auth.nested", "pools", "copy", "when", "resilience",
+        "resilience.retry", "extra", "extra.only", "missing", "missing.deeper",
+        "x" * 5000,
+    ]  # fmt: skip
+    before = copy.deepcopy(dict(app.settings))
+    fast = [app.lookup(k) for k in keys]
+    with monkeypatch.context() as patch:
+        patch.setattr(appconfig, "_env_name_cached", appconfig._env_name)
+        patch.setattr(appconfig, "copy_parsed", copy.deepcopy)
+        slow = [app.lookup(k) for k in keys]
+    assert fast == slow
+    assert fast[1] == (False, "env file") and fast[3][0]["min_workers"] == 7
+    assert dict(app.settings) == before  # overlays wrote into copies only
+    fast[3][0]["routing"].append("z")
+    assert app.lookup("pools")[0]["routing"] == ["x", "y"]  # callers get their own copy
+    assert hostdata.copy_parsed is not copy.deepcopy

@@ -91,3 +91,32 @@ def test_the_cache_is_bounded() -> None:
         load_yaml(f"k: {i}\n", "x.yaml")
     assert len(hostdata._yaml_cache) == hostdata._YAML_CACHE_ENTRIES
     assert load_yaml("k: 3\n", "x.yaml") == {"k": 3}  # evicted, parsed again
+
+
+ALIASED = "base: &b {x: [1, 2]}\none: *b\ntwo: *b\nlist: &l [a, b]\nagain: *l\n"
+
+
+@pytest.mark.parametrize("text", [*DOCS, ALIASED])
+def test_copy_parsed_equals_a_deepcopy(text: str) -> None:
+    """The fast copy of parsed data is what copy.deepcopy gives: equal, same types and
+    lines, nothing shared with the original; aliased data is deep-copied (sharing kept)."""
+    import copy
+
+    data = load_yaml(text, "/srv/a/settings.yaml")
+    fast, slow = hostdata.copy_parsed(data), copy.deepcopy(data)
+    assert fast == slow and repr(fast) == repr(slow) and lines(fast) == lines(slow)
+    assert type(fast) is type(slow)
+
+    def containers(value: Any) -> list[int]:
+        found = []
+        if isinstance(value, dict | list | set | tuple):
+            found.append(id(value))
+            items = value.values() if isinstance(value, dict) else value
+            for item in items:
+                found += containers(item)
+        return found
+
+    if isinstance(data, dict | list):
+        assert not set(containers(fast)) & set(containers(data))
+    if text == ALIASED:
+        assert fast["one"] is fast["two"] and fast["list"] is fast["again"]  # as deepcopy
