@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import functools
 import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -93,11 +94,16 @@ class Profile(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """``Mapping.get``, without its ``__getitem__`` and ``KeyError`` round (the checks
+        read ~80 keys per host)."""
+        return self._data.get(key, default)
+
     def get_path(self, dotted: str, default: Any = None) -> Any:
         """``profile.get_path("thresholds.backup_max_age_hours")``."""
         node: Any = self._data
         for part in dotted.split("."):
-            if not isinstance(node, Mapping) or part not in node:
+            if not (type(node) is dict or isinstance(node, Mapping)) or part not in node:
                 return default
             node = node[part]
         return node
@@ -119,7 +125,10 @@ class Profile(Mapping[str, Any]):
         path = str(path)
         if path.startswith("~") or posixpath.isabs(path):
             return path
-        return posixpath.normpath(posixpath.join(self.app_root, path))
+        root = str(self._data.get("app_root") or "/")
+        if len(root) + len(path) > _CACHED_PATH_MAX_CHARS:
+            return _under(root, path)
+        return _under_cached(root, path)
 
     def path_of(self, key: str) -> str | None:
         value = self.get_path(key)
@@ -128,6 +137,15 @@ class Profile(Mapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         copied: dict[str, Any] = _copy(self._data)
         return copied
+
+
+def _under(root: str, path: str) -> str:
+    return posixpath.normpath(posixpath.join(posixpath.normpath(root), path))
+
+
+# The checks resolve the same ~25 profile paths under each host's app root: each pair once.
+_CACHED_PATH_MAX_CHARS = 4096
+_under_cached = functools.lru_cache(maxsize=4096)(_under)
 
 
 def _copy(value: Any) -> Any:

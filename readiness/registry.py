@@ -68,7 +68,7 @@ class CheckContext:
     def fact(self, key: str) -> dict[str, Any]:
         self.consulted.add(key)
         value = self.facts.get(key)
-        return dict(value) if isinstance(value, Mapping) else {}
+        return dict(value) if type(value) is dict or isinstance(value, Mapping) else {}
 
     def refusals(self) -> list[str]:
         """Why facts this check depends on were not read: the app's settings and env file
@@ -77,7 +77,11 @@ class CheckContext:
         out: list[str] = []
         for key in keys:
             value = self.facts.get(key)
-            why = value.get("read_refused") if isinstance(value, Mapping) else None
+            why = (
+                value.get("read_refused")
+                if type(value) is dict or isinstance(value, Mapping)
+                else None
+            )
             if isinstance(why, str) and why not in out:
                 out.append(why)
         return out

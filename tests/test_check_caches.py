@@ -55,3 +55,58 @@ def test_alembic_revisions_are_read_as_without_the_cache() -> None:
             )
     assert dbm._parse_alembic("versions/y.py", texts[0]) == dbm.Script("versions/y.py", "abc")
     assert dbm._parse_alembic_cached.cache_info().hits >= 2
+
+
+ADDRESSES = [
+    "127.0.0.1", "localhost", "LOCALHOST", "db.localhost", "[::1]", "::1", "%2Fvar%2Frun",
+    "/var/run/postgresql", "", "  127.0.0.2 ", "10.0.0.5", "db.example", "[fe80::1]",
+    "0.0.0.0", "127.1", "x" * 2000 + ".localhost", "1" * 3000,
+]  # fmt: skip
+
+
+def test_host_local_answers_as_parsing_each_address() -> None:
+    """Addresses answered once each give what parsing every time gives (long ones uncached)."""
+    import ipaddress
+    from urllib.parse import unquote
+
+    from readiness.checks import _access
+
+    def reference(host: str) -> bool:
+        name = unquote(host).strip().strip("[]").lower()
+        if not name or name.startswith("/") or name == "localhost" or name.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+    for _ in range(2):  # the second time from the cache
+        assert [_access.host_local(a) for a in ADDRESSES] == [reference(a) for a in ADDRESSES]
+    size = _access._host_local_cached.cache_info().currsize
+    assert _access.host_local("y" * 5000) is False
+    assert _access._host_local_cached.cache_info().currsize == size
+
+
+def test_profile_paths_and_keys_read_as_the_mapping_and_posixpath_give() -> None:
+    """A profile's paths resolved once per (app root, path), and its own ``get``: the same
+    answers as posixpath on every call and ``Mapping.get``."""
+    import posixpath
+    from collections.abc import Mapping
+
+    from readiness.profile import Profile
+
+    roots = ["/srv/app", "/srv/app/", "/srv//app/../other", "", "relative/root", "/" + "r" * 5000]
+    paths = ["settings.yml", "./a/../b", "../../etc/x", "/abs/path", "~/home", "a//b/", "", None]
+    for root in roots:
+        profile = Profile({"app_root": root, "k": 1, "n": None, "d": {"x": {"y": 2}}})
+        for path in paths:
+            expected = None
+            if path:
+                base = posixpath.normpath(root or "/")
+                absolute = path.startswith("~") or posixpath.isabs(path)
+                expected = path if absolute else posixpath.normpath(posixpath.join(base, path))
+            assert profile.resolve(path) == expected, (root, path)
+            assert profile.resolve(path) == expected  # the second time from the cache
+        for key, default in (("k", None), ("n", 5), ("missing", 7), ("d", None)):
+            assert profile.get(key, default) == Mapping.get(profile, key, default)
+        assert profile.get_path("d.x.y") == 2 and profile.get_path("d.x.z", 3) == 3

@@ -21,6 +21,7 @@ A tunnelled request goes to ``http://127.0.0.1:<tunnel port>/...`` with the conf
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
@@ -92,6 +93,15 @@ def access_mode(ctx: CheckContext) -> str:
 
 def host_local(host: str) -> bool:
     """True when the address means "this machine" (loopback or a unix socket directory)."""
+    # The checks ask about the same few addresses ~12 times per host (ipaddress parses
+    # each in ~5 us): answered once per distinct address; hosts choose them, so a long
+    # one is answered uncached.
+    if len(host) > _CACHED_HOST_MAX_CHARS:
+        return _host_local(host)
+    return _host_local_cached(host)
+
+
+def _host_local(host: str) -> bool:
     name = unquote(host).strip().strip("[]").lower()
     if not name or name.startswith("/") or name == "localhost" or name.endswith(".localhost"):
         return True
@@ -99,6 +109,10 @@ def host_local(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+_CACHED_HOST_MAX_CHARS = 1024
+_host_local_cached = functools.lru_cache(maxsize=1024)(_host_local)
 
 
 def unix_socket(host: str) -> bool:
