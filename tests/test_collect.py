@@ -264,3 +264,37 @@ def test_a_request_is_sent_as_the_general_path_makes_it() -> None:
     assert _plain(facts) == _plain_reference(facts)
     assert [type(v) for v in _plain(facts)["odd"]["1"]] == [Name, list]
     assert ops_in(facts) == {"file", "glob", "tcp", "repeat", "stat", "list"}
+
+
+def test_a_packed_request_on_stdin_answers_as_a_plain_one() -> None:
+    """Source and code zlib-compressed on stdin (what the probe sends over SSH after the
+    first round): the bootstrap runs exactly what it runs from the plain form."""
+    import subprocess
+    import sys
+
+    from readiness.collect import bootstrap_argv, bootstrap_stdin
+
+    rounds = [
+        (b"import sys\nprint('one', sys.stdin.read())\n" * 3, b"req-1", True),
+        (b"import sys\nprint('two', sys.stdin.read()); sys.exit(3)\n", b"req-2", False),
+    ]
+    outputs = []
+    for packed in (False, True):
+        stdin = b"".join(
+            bootstrap_stdin(src, req, deadline_s=10, more=more, compiled=True, packed=packed)
+            for src, req, more in rounds
+        )
+        run = subprocess.run(
+            bootstrap_argv(python=sys.executable),
+            input=stdin,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        outputs.append((run.returncode, run.stdout, run.stderr))
+    assert outputs[0] == outputs[1]
+    assert outputs[1][0] == 3
+    assert outputs[1][1] == b"\x1eone req-1\none \none \n\x1d0 0\n\x1etwo req-2\n\x1d3 0\n"
+    packed = bootstrap_stdin(rounds[0][0], b"req-1", deadline_s=10, compiled=True, packed=True)
+    plain = bootstrap_stdin(rounds[0][0], b"req-1", deadline_s=10, compiled=True)
+    assert len(packed) < len(plain) and packed.split(b"\n", 1)[0].count(b" ") == 5
