@@ -80,6 +80,12 @@ def pruned_source(ops: frozenset[str]) -> bytes:
 
 @cache
 def _pruned(ops: frozenset[str]) -> bytes:
+    # No fix_missing_locations: unparse does not read positions (only compile() would), and
+    # walking every node for them cost ~5 ms per op set, start-up of every run included.
+    return (ast.unparse(_pruned_tree(ops)) + "\n").encode()
+
+
+def _pruned_tree(ops: frozenset[str]) -> ast.Module:
     module, op_functions = _parsed()
     functions = {s.name: s for s in module.body if isinstance(s, ast.FunctionDef)}
     wanted = [op_functions[o] for o in sorted(ops) if o in op_functions]
@@ -93,8 +99,7 @@ def _pruned(ops: frozenset[str]) -> bytes:
             body.append(_ops_table({o: op_functions[o] for o in sorted(ops) if o in op_functions}))
         elif not _is_docstring(stmt):
             body.append(stmt)
-    pruned = ast.Module(body=body, type_ignores=[])
-    return (ast.unparse(ast.fix_missing_locations(pruned)) + "\n").encode()
+    return ast.Module(body=body, type_ignores=[])
 
 
 def _reachable(roots: Iterable[str], functions: Mapping[str, ast.FunctionDef]) -> set[str]:

@@ -191,6 +191,21 @@ def test_a_pruned_probe_keeps_only_the_ops_asked_for_and_stays_python_38() -> No
     }
 
 
+def test_the_pruned_text_is_what_unparse_gives_with_every_position_filled_in() -> None:
+    """Pruning skips ast.fix_missing_locations (start-up): positions never change the text."""
+    import random
+
+    from readiness.probe import OPS
+    from readiness.probe_source import _pruned_tree, pruned_source
+
+    rng = random.Random(17)
+    op_sets = [frozenset(OPS), frozenset(), *(frozenset({op}) for op in OPS)]
+    op_sets += [frozenset(rng.sample(sorted(OPS), rng.randint(2, len(OPS)))) for _ in range(12)]
+    for ops in op_sets:
+        reference = ast.unparse(ast.fix_missing_locations(_pruned_tree(ops))) + "\n"
+        assert pruned_source(ops) == reference.encode(), sorted(ops)
+
+
 @pytest.mark.parametrize(
     "op", ["crontab", "repeat", "http", "terminate", "file_wait", "file_refs", "list"]
 )
