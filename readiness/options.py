@@ -56,6 +56,11 @@ class OptionSpec:
         if self.kind not in KINDS:
             raise ValueError(f"option {self.name}: unknown kind {self.kind!r}")
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> OptionSpec:
+        """Itself: a spec is immutable (frozen, plain values), and invoke's parser deep-copies
+        every task's arguments, each holding its spec, on every command line (start-up)."""
+        return self
+
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")

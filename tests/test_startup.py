@@ -133,3 +133,21 @@ def test_invoke_imported_by_the_console_script_still_mocks_for_real() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert res.stdout.strip() == "ok", res.stderr
+
+
+def test_an_option_spec_is_shared_not_copied_when_invoke_copies_the_parser() -> None:
+    """invoke deep-copies every task's arguments per parse; their specs are immutable."""
+    import copy
+    import dataclasses
+
+    from readiness.options import option
+    from readiness.tasks import ns
+
+    spec = option("forks", "validate")
+    assert copy.deepcopy(spec) is spec
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.name = "other"  # type: ignore[misc]
+    (validate,) = (c for c in ns.to_contexts() if c.name == "validate")
+    copied = copy.deepcopy(validate)
+    assert copied.flags["--forks"] is not validate.flags["--forks"]
+    assert copied.flags["--forks"].spec is validate.flags["--forks"].spec
