@@ -151,3 +151,36 @@ def test_an_option_spec_is_shared_not_copied_when_invoke_copies_the_parser() -> 
     copied = copy.deepcopy(validate)
     assert copied.flags["--forks"] is not validate.flags["--forks"]
     assert copied.flags["--forks"].spec is validate.flags["--forks"].spec
+
+
+@pytest.mark.timeout(120)
+def test_invoke_caches_readiness_bytecode_unless_python_is_told_not_to(tmp_path: Path) -> None:
+    """invoke turns bytecode caching off for its whole process; this repository's tasks.py
+    turns it back on for what it imports (the tasks file itself stays uncached), unless
+    PYTHONDONTWRITEBYTECODE says otherwise."""
+    written = {}
+    for told_not_to in (False, True):
+        prefix = tmp_path / f"pycache-{told_not_to}"
+        env = {**os.environ, "PYTHONPYCACHEPREFIX": str(prefix)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        if told_not_to:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        res = subprocess.run(
+            [str(BIN / "invoke"), "--search-root", str(ROOT), "checks"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert res.returncode == 0 and "monitoring" in res.stdout, res.stderr
+        written[told_not_to] = {p.relative_to(prefix) for p in prefix.rglob("*.pyc")}
+    here = ROOT.relative_to(ROOT.anchor)
+    assert written[True] == set()
+    assert any(p.parent == here / "readiness" / "checks" for p in written[False])
+    assert any(
+        p.parent == here / "readiness" and p.name.startswith("tasks.") for p in written[False]
+    )
+    assert not any(p.parent == here for p in written[False])  # the tasks file: invoke's choice
