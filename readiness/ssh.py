@@ -11,10 +11,12 @@ appended to the known_hosts file and reported on stderr. A changed key always fa
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import dataclasses
 import fcntl
 import getpass
+import hmac
 import logging
 import os
 import re
@@ -69,6 +71,7 @@ _ADDRESS_KEYS = ("readiness_host", "ansible_host", "ansible_ssh_host")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._:%@\[\]-]+$")
 _STDERR_CAP = 65536
 _READ_CHUNK = 65536
+_SHA1_SIZE = 20
 
 
 def _lookup_name(address: str, port: int) -> str:
@@ -119,7 +122,8 @@ class KnownHosts:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._plain: dict[str, list[paramiko.PKey]] = {}
-        self._hashed: list[tuple[str, paramiko.PKey]] = []
+        # Hashed names (|1|salt|hmac) as (salt, HMAC-SHA1 digest, key), decoded once.
+        self._hashed: list[tuple[bytes, bytes, paramiko.PKey]] = []
         self.revoked: list[_Marker] = []
         self.authorities: list[_Marker] = []
         self.problems: list[str] = []
@@ -160,12 +164,18 @@ class KnownHosts:
         if marker:
             kind = self.revoked if marker == "@revoked" else self.authorities
             kind.append(_Marker(tuple(entry.hostnames), entry.key, where))
+        else:
+            self._add_entry(entry, where)
+
+    def _add_entry(self, entry: paramiko.hostkeys.HostKeyEntry, where: str) -> None:
+        hashed = [_decode_hashed(name) for name in entry.hostnames if name.startswith("|1|")]
+        if None in hashed:
+            self.problems.append(f"{where}: cannot be parsed (bad hashed host name)")
             return
         for name in entry.hostnames:
-            if name.startswith("|1|"):
-                self._hashed.append((name, entry.key))
-            else:
+            if not name.startswith("|1|"):
                 self._plain.setdefault(name, []).append(entry.key)
+        self._hashed.extend((*h, entry.key) for h in hashed if h is not None)
 
     def revocation(self, name: str, key: paramiko.PKey) -> str | None:
         """Where ``key`` is revoked for ``name`` (``file:line``), or None."""
@@ -184,10 +194,17 @@ class KnownHosts:
     def keys_for(self, name: str) -> list[paramiko.PKey]:
         """``name``'s keys, revoked ones left out (a revoked key is never trusted)."""
         found = list(self._plain.get(name, ()))
-        for hashed, key in self._hashed:
-            salt = hashed.split("|")[2]
-            if paramiko.HostKeys.hash_host(name, salt) == hashed:
-                found.append(key)
+        if self._hashed:
+            # Each hashed line has its own salt, so every one is tried (as ssh does); the
+            # salts and digests were decoded once, so a try is one HMAC in C. paramiko's
+            # hash_host re-decoded and re-encoded both per try: 4.3 ms per host against
+            # a 1,000-line hashed file.
+            encoded = name.encode()
+            found.extend(
+                key
+                for salt, digest, key in self._hashed
+                if hmac.digest(salt, encoded, "sha1") == digest
+            )
         return [key for key in found if self.revocation(name, key) is None]
 
     def record(self, name: str, key: paramiko.PKey) -> None:
@@ -210,10 +227,26 @@ class KnownHosts:
                     fh.flush()
                 finally:
                     fcntl.flock(fh, fcntl.LOCK_UN)
-            if self.hashed:
-                self._hashed.append((shown, key))
+            decoded = _decode_hashed(shown) if self.hashed else None
+            if decoded is not None:
+                self._hashed.append((*decoded, key))
             else:
                 self._plain.setdefault(name, []).append(key)
+
+
+def _decode_hashed(name: str) -> tuple[bytes, bytes] | None:
+    """``|1|salt|hmac`` (OpenSSH's HashKnownHosts form) as (salt, digest), both 20 bytes
+    of base64 as paramiko reads them; None when it is not."""
+    parts = name.split("|")
+    if len(parts) != 4 or parts[1] != "1":
+        return None
+    try:
+        salt, digest = (binascii.a2b_base64(part) for part in parts[2:])
+    except (binascii.Error, ValueError):
+        return None
+    if len(salt) != _SHA1_SIZE or len(digest) != _SHA1_SIZE:
+        return None
+    return salt, digest
 
 
 def _refuse_marked(known: KnownHosts, hostname: str, key: paramiko.PKey) -> None:
