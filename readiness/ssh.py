@@ -50,6 +50,7 @@ from .tunnel import LISTEN_ADDRESS, PendingOpen, Tunnel
 __all__ = [
     "EncryptedKeyError",
     "KnownHosts",
+    "SshConfigIndex",
     "SshConnector",
     "SshSession",
     "SshStats",
@@ -362,6 +363,7 @@ class SshConnector:
             else home / ".ssh" / "known_hosts"
         )
         self.ssh_config = _load_ssh_config(options.ssh_config, home)
+        self._ssh_index = SshConfigIndex(self.ssh_config) if self.ssh_config else None
         self.stats = SshStats()
         self._keys: dict[str, paramiko.PKey | TransportError] = {}
         self._keys_lock = threading.Lock()
@@ -377,8 +379,8 @@ class SshConnector:
         """Resolve a host: explicit inventory values win over ssh_config, then defaults."""
         hvars: Mapping[str, Any] = getattr(host, "vars", None) or {}
         cfg: dict[str, Any] = {}
-        if self.ssh_config is not None and _SAFE_NAME.match(host.address):
-            cfg = dict(self.ssh_config.lookup(host.address))
+        if self._ssh_index is not None and _SAFE_NAME.match(host.address):
+            cfg = dict(self._ssh_index.lookup(host.address))
         explicit_addr = any(hvars.get(k) is not None for k in _ADDRESS_KEYS)
         address = host.address if explicit_addr else str(cfg.get("hostname", host.address))
         explicit_port = any(hvars.get(k) is not None for k in _PORT_KEYS) or (
@@ -468,8 +470,8 @@ class SshConnector:
         elif rest.count(":") == 1:
             name, _, port_text = rest.partition(":")
         cfg: dict[str, Any] = {}
-        if self.ssh_config is not None and _SAFE_NAME.match(name):
-            cfg = dict(self.ssh_config.lookup(name))
+        if self._ssh_index is not None and _SAFE_NAME.match(name):
+            cfg = dict(self._ssh_index.lookup(name))
         if cfg.get("proxyjump", "none").lower() != "none" or cfg.get("proxycommand"):
             raise TransportError(
                 f"jump host {name} of {target.name} needs a jump host itself: readiness "
@@ -538,6 +540,50 @@ def _load_ssh_config(path: str | None, home: Path) -> paramiko.SSHConfig | None:
         return paramiko.SSHConfig.from_text(load_ssh_config_text(chosen, home))
     except (OSError, paramiko.SSHException, ValueError) as exc:
         raise TransportError(f"cannot read ssh config {chosen}: {exc}") from None
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+class SshConfigIndex:
+    """``SSHConfig.lookup`` answered from the blocks that can match a name.
+
+    paramiko tests every ``Host`` block's patterns against every name (fnmatch), so a
+    generated ssh_config with one block per host cost O(blocks) per host: 13.5 ms per
+    lookup with 1,000 blocks. Blocks whose patterns are all literal names (no ``*``,
+    ``?``, ``[``, ``!``) are indexed by name once; a lookup hands paramiko, in file order,
+    only the blocks naming it plus every other block (wildcards, negations, ``Match``),
+    so its answer is paramiko's own. A config that canonicalizes host names (the name
+    looked up changes half-way) is always looked up whole.
+    """
+
+    def __init__(self, config: paramiko.SSHConfig) -> None:
+        self.config = config
+        self._blocks: list[dict[str, Any]] = list(getattr(config, "_config", []))
+        self._whole = not self._blocks or any(
+            "canonicalizehostname" in block.get("config", {}) for block in self._blocks
+        )
+        self._named: dict[str, list[int]] = {}
+        self._others: list[int] = []
+        for i, block in enumerate(self._blocks):
+            patterns = block.get("host") or []
+            if patterns and "matches" not in block and all(_literal(p) for p in patterns):
+                for pattern in dict.fromkeys(patterns):
+                    self._named.setdefault(pattern, []).append(i)
+            else:
+                self._others.append(i)
+
+    def lookup(self, name: str) -> paramiko.SSHConfigDict:
+        if self._whole:
+            return self.config.lookup(name)
+        view = paramiko.SSHConfig()
+        chosen = sorted((*self._others, *self._named.get(name, ())))
+        view._config = [self._blocks[i] for i in chosen]  # type: ignore[attr-defined]
+        return view.lookup(name)
+
+
+def _literal(pattern: str) -> bool:
+    return not pattern.startswith("!") and not _GLOB_CHARS.intersection(pattern)
 
 
 _INCLUDE = re.compile(r"^\s*include(?:\s*=\s*|\s+)(.+?)\s*$", re.IGNORECASE)
