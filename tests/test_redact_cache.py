@@ -182,3 +182,53 @@ def test_plain_data_is_redacted_as_the_general_mapping_path_does() -> None:
     assert fast["nested"]["dsn"] == f"postgresql://app:{redact.MASK}@db/x"
     assert fast["list"][0] == f"a {redact.MASK} b" and fast["5"] == "five"
     assert type(fast["names"]) is list and fast["list"][2] == [{"secret": redact.MASK}]
+
+
+def test_a_hosts_settings_register_the_secrets_the_general_walk_finds() -> None:
+    """The runner registers every string under a secret-named key of the settings (strings
+    and dicts tested first): the same values as walking with Mapping tested first."""
+    import types
+    from collections.abc import Mapping
+    from typing import Any
+
+    from readiness.appconfig import build_app_config
+    from readiness.profile import Profile
+    from readiness.runner import _register_secrets
+
+    settings = (
+        "auth: {secret: jwt-secret-value, enabled: true, token_ttl: 30}\n"
+        "database: {url: 'postgresql://u:pw@h/db', password: db-password-1}\n"
+        "providers:\n  - {name: a, api_key: key-one-123}\n  - [nested-list, {token: tok-2222}]\n"
+        "plain: {value: not-a-secret}\nsecret_list: [one-secret, two-secret]\n"
+    )
+    app = build_app_config(
+        settings_fact={"text": settings, "path": "/srv/app/s.yaml"},
+        env_file_fact={"text": "APP_API_TOKEN=env-token-1\nAPP_NAME=app\n"},
+        process_fact=None,
+        env_prefix="APP_",
+    )
+    patterns = ["*_TOKEN", "CUSTOM*"]
+    profile = Profile({"secret_env": patterns})
+
+    def reference(node: Any, key: str = "") -> set[str]:
+        if isinstance(node, Mapping):
+            return set().union(*(reference(v, str(k)) for k, v in node.items()))
+        if isinstance(node, list):
+            return set().union(*(reference(v, key) for v in node))
+        if isinstance(node, str) and key and redact.is_secret_name(key, patterns):
+            return {node}
+        return set()
+
+    registered = redact.Redactor()
+    _register_secrets(registered, app, profile)
+    expected = reference(app.settings) | {"env-token-1"}
+    assert registered._secrets == {s for s in expected if len(s) >= 4}
+    assert {"jwt-secret-value", "db-password-1", "key-one-123", "tok-2222"} <= registered._secrets
+    assert "not-a-secret" not in registered._secrets
+    proxied = build_app_config(
+        settings_fact=None, env_file_fact=None, process_fact=None, env_prefix=""
+    )
+    other = redact.Redactor()
+    object.__setattr__(proxied, "settings", types.MappingProxyType({"password": "proxy-pass"}))
+    _register_secrets(other, proxied, profile)
+    assert other._secrets == {"proxy-pass"}
