@@ -477,6 +477,10 @@ class _Loop(Generic[T]):
         self.results: list[T | None] = [None] * len(hosts)
         self.transports: dict[int, Transport] = {}
         self.started_at: dict[int, float] = {}
+        # Hosts started and not yet recorded, and how many are recorded: the main loop asks
+        # both after every finished host, so neither may cost in proportion to the fleet.
+        self.in_flight: dict[int, float] = {}
+        self.recorded = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()  # set on interruption: start nothing more
         self.done: queue.SimpleQueue[tuple[int, T | BaseException]] = queue.SimpleQueue()
@@ -490,7 +494,7 @@ class _Loop(Generic[T]):
                 if i >= len(self.hosts):
                     return
                 self.next_index += 1
-                self.started_at[i] = time.monotonic()
+                self.started_at[i] = self.in_flight[i] = time.monotonic()
             self.progress.started(i)
             try:
                 outcome: T | BaseException = self.work(i)
@@ -525,6 +529,9 @@ class _Loop(Generic[T]):
     def record(self, i: int, result: T) -> None:
         if self.results[i] is None:
             self.results[i] = result
+            with self.lock:
+                self.in_flight.pop(i, None)
+            self.recorded += 1
             self.progress.finished(i, self.status_of(result))
 
     def collect(self, i: int, outcome: T | BaseException) -> None:
@@ -540,7 +547,7 @@ class _Loop(Generic[T]):
         with self.lock:
             late = [
                 (i, began, self.transports.get(i))
-                for i, began in self.started_at.items()
+                for i, began in self.in_flight.items()
                 if self.results[i] is None and now - began > limit
             ]
         for i, began, transport in late:
@@ -550,7 +557,7 @@ class _Loop(Generic[T]):
                 _quiet_close(transport)  # hangs the remote session up: nothing stays there
 
     def finished(self) -> bool:
-        return all(r is not None for r in self.results)
+        return self.recorded == len(self.results)
 
     def abort(self) -> None:
         """Start nothing more; hang up every open connection (their remote work ends)."""

@@ -214,3 +214,48 @@ def test_run_hosts_ctrl_c_keeps_finished_hosts_and_marks_the_rest_interrupted() 
     assert loop.interrupted_by == "SIGINT"
     assert loop.results[0] == "done a"
     assert loop.results[1:] == ("interrupted: not audited: run interrupted (SIGINT)",) * 2
+
+
+class _CountingResults(list[str | None]):
+    """The loop's result slots, counting every slot the loop reads."""
+
+    reads = 0
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        _CountingResults.reads += 1
+        return super().__getitem__(i)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for item in super().__iter__():
+            _CountingResults.reads += 1
+            yield item
+
+
+def test_run_hosts_bookkeeping_per_host_does_not_grow_with_the_fleet(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # After every finished host the loop asks "all done?" and looks for hosts past their
+    # deadline: both must look at the hosts in flight, not rescan the whole fleet (that
+    # made the controller's CPU per host grow with N). Counted, not timed.
+    from readiness import runner
+
+    original_init = runner._Loop.__init__
+
+    def counting_init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_init(self, *args, **kwargs)
+        self.results = _CountingResults(self.results)
+
+    monkeypatch.setattr(runner._Loop, "__init__", counting_init)
+    reads_per_host = {}
+    for n in (40, 400):
+        _CountingResults.reads = 0
+        loop = runner.run_hosts(
+            [_Plain(f"h{i}") for i in range(n)],
+            lambda host, transport: f"done {host.name}",
+            _failed,
+            status_of=lambda r: Status.READY,
+            options=RunOptions(forks=2, progress=False),
+            connector=_Connector(),
+        )
+        assert loop.results == tuple(f"done h{i}" for i in range(n))
+        reads_per_host[n] = _CountingResults.reads / n
+    assert reads_per_host[400] <= 6, reads_per_host
+    assert reads_per_host[400] <= reads_per_host[40] + 1, reads_per_host
