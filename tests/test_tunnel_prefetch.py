@@ -25,6 +25,7 @@ from readiness.ssh import SshTransport
 from .services.apps import write_app
 from .services.sshd import (
     closed_port,
+    closed_ports,
     fleet_options,
     fleet_transport,
     host_entry,
@@ -40,17 +41,32 @@ def fleet() -> Iterator[LoopbackFleet]:
         yield started
 
 
+# Where each host's sshd log stood when the running test started. The fleet and its logs
+# are the module's, and a port number an earlier test used can come round again.
+_log_start: dict[str, int] = {}
+
+
+@pytest.fixture(autouse=True)
+def _count_from_the_test_start(fleet: LoopbackFleet) -> None:
+    for host in fleet.hosts:
+        _log_start[host.name] = host.log.stat().st_size
+
+
 def _requests(host: LoopbackHost, port: int) -> int:
-    """How many direct-tcpip channels sshd on ``host`` was asked to open to ``port``."""
-    text = host.log.read_text(errors="replace")
+    """How many direct-tcpip channels sshd on ``host`` was asked to open to ``port`` since
+    the running test started."""
+    with host.log.open("rb") as log:
+        log.seek(_log_start.get(host.name, 0))
+        text = log.read().decode(errors="replace")
     return len(re.findall(rf"server_request_direct_tcpip: .* target \S+ port {port}\b", text))
 
 
 def _services(
-    fleet: LoopbackFleet, tmp_path: Path, host: LoopbackHost
+    fleet: LoopbackFleet, tmp_path: Path, host: LoopbackHost, free: list[int]
 ) -> tuple[dict[str, Any], dict[str, int]]:
-    """An inventory entry whose database, Prometheus and Grafana are closed ports of the host."""
-    ports = {"db": closed_port(), "prometheus": closed_port(), "grafana": closed_port()}
+    """An inventory entry whose database, Prometheus and Grafana are closed ports of the host
+    (taken from ``free``, so no two hosts share one)."""
+    ports = {"db": free.pop(), "prometheus": free.pop(), "grafana": free.pop()}
     settings = {"database": {"url": f"postgresql://app:pw@localhost:{ports['db']}/app"}}
     root = write_app(tmp_path / host.name, settings=settings)
     entry = host_entry(fleet, host)
@@ -66,8 +82,9 @@ def _audit(
     fleet: LoopbackFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[dict[str, dict[str, CheckResult]], dict[str, dict[str, int]], list[set[Any]]]:
     entries, ports = {}, {}
+    free = closed_ports(3 * len(fleet.hosts))
     for h in fleet.hosts:
-        entries[h.name], ports[h.name] = _services(fleet, tmp_path, h)
+        entries[h.name], ports[h.name] = _services(fleet, tmp_path, h, free)
     inventory = write_inventory(tmp_path / "inventory.yml", entries)
     prefetched: list[set[Any]] = []
     original = SshTransport.prefetch
@@ -177,9 +194,12 @@ def test_a_prefetched_refusal_is_the_same_error_and_a_later_request_asks_again(
     assert _requests(fleet.hosts[0], port) == 2  # answered once: not cached for ever
 
 
-def _opt_in_entry(fleet: LoopbackFleet, tmp_path: Path, host: LoopbackHost) -> dict[str, Any]:
-    """The opt-in HTTP checks enabled, each URL a closed port of the host's loopback."""
-    p = {k: closed_port() for k in ("rbac", "wf", "am", "recv", "bench")}
+def _opt_in_entry(
+    fleet: LoopbackFleet, tmp_path: Path, host: LoopbackHost, free: list[int]
+) -> dict[str, Any]:
+    """The opt-in HTTP checks enabled, each URL a closed port of the host's loopback (taken
+    from ``free``, so no two hosts share one)."""
+    p = {k: free.pop() for k in ("rbac", "wf", "am", "recv", "bench")}
     entry = host_entry(fleet, host)
     entry["readiness"] = {
         "app_root": str(write_app(tmp_path / host.name)),
@@ -226,7 +246,8 @@ def test_the_opt_in_http_checks_share_the_hosts_prefetch_with_the_same_verdicts(
     destinations: opened together once each, on this host only, and every verdict and
     message is what the checks say when each opens its own tunnel."""
     monkeypatch.setenv("READINESS_TEST_RBAC_TOKEN", "viewer-token")
-    planned = {h.name: _opt_in_entry(fleet, tmp_path, h) for h in fleet.hosts}
+    free = closed_ports(5 * len(fleet.hosts))
+    planned = {h.name: _opt_in_entry(fleet, tmp_path, h, free) for h in fleet.hosts}
     inventory = write_inventory(
         tmp_path / "inventory.yml", {name: v["entry"] for name, v in planned.items()}
     )
@@ -273,8 +294,7 @@ def test_a_prefetch_starts_no_thread_and_its_first_caller_reads_the_answer(
         listener.listen(16)
         port = int(listener.getsockname()[1])
         refused = closed_port()
-        # the module's fleet logs every earlier test's requests, and a port number can
-        # come round again: count from here
+        # the listener holds its port while the refused one is found: two different ports
         earlier = {p: _requests(fleet.hosts[0], p) for p in (port, refused)}
         before = {t.ident for t in threading.enumerate()}
         ssh.prefetch([("127.0.0.1", port), ("127.0.0.1", refused)])
