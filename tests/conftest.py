@@ -7,6 +7,7 @@ cannot rewrite its asserts.
 from __future__ import annotations
 
 pytest_plugins = [
+    "tests.services.ports",
     "tests.services.apps",
     "tests.services.httpd",
     "tests.services.alertmanager",

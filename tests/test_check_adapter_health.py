@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -12,17 +11,10 @@ from typing import Any
 from readiness.model import Status
 from tests.services.apps import audit_local, one
 from tests.services.httpd import HttpServer
+from tests.services.ports import closed_port
 
 # llamaindex is enabled in the test app: judge it on real, local prerequisites.
 LLAMA_RULE = {"python_modules": ["json"], "paths": ["models/llama3"]}
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port: int = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _profile(**extra: Any) -> dict[str, Any]:
@@ -93,7 +85,7 @@ def test_a_health_endpoint_slower_than_the_timeout_is_down_and_the_wait_is_bound
 def test_a_closed_port_is_not_ready_with_a_concrete_recommendation(
     app_tree: Callable[..., Path],
 ) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/api"
+    url = f"http://127.0.0.1:{closed_port()}/api"
     root = _app(app_tree, url)
     r = one(audit_local(root, "adapter_health", _profile()))
     assert r.status is Status.NOT_READY
@@ -108,7 +100,7 @@ def test_an_env_override_of_the_api_url_is_the_url_probed(
     """MAHAVISHNU_ADAPTERS__PREFECT__API_URL wins over the settings file, as in the app."""
     srv = http_server().route("/api/health", json=True)
     root = app_tree(
-        settings={"adapters": {"prefect": {"api_url": f"http://127.0.0.1:{_closed_port()}/api"}}},
+        settings={"adapters": {"prefect": {"api_url": f"http://127.0.0.1:{closed_port()}/api"}}},
         env={"MAHAVISHNU_ADAPTERS__PREFECT__API_URL": f"{srv.url}/api"},
     )
     (root / "models" / "llama3").mkdir(parents=True)

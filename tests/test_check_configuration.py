@@ -10,6 +10,7 @@ import pytest
 
 from readiness.model import Status
 from tests.services.apps import audit_local, one
+from tests.services.ports import closed_port
 
 
 @pytest.fixture
@@ -19,14 +20,6 @@ def listening_port() -> Iterator[int]:
     sock.listen(8)
     yield sock.getsockname()[1]
     sock.close()
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_complete_configuration_with_a_reachable_otlp_endpoint_is_ready(
@@ -41,7 +34,7 @@ def test_complete_configuration_with_a_reachable_otlp_endpoint_is_ready(
 
 
 def test_an_unreachable_otlp_endpoint_degrades(app_tree: Callable[..., Path]) -> None:
-    root = app_tree(settings={"observability": {"otlp_endpoint": f"127.0.0.1:{_closed_port()}"}})
+    root = app_tree(settings={"observability": {"otlp_endpoint": f"127.0.0.1:{closed_port()}"}})
     r = one(audit_local(root, "configuration"))
     assert r.status is Status.DEGRADED
     assert any("OTLP" in rec for rec in r.recommendations)

@@ -23,7 +23,8 @@ from readiness.profile import Profile, deep_merge
 from readiness.registry import CheckContext, default_profile
 from readiness.report import FORMATS, render
 from tests.services.apps import audit_local, one
-from tests.services.postgres import PgCluster, Role, free_port
+from tests.services.ports import closed_port
+from tests.services.postgres import PgCluster, Role
 
 pytestmark = pytest.mark.postgres
 
@@ -130,10 +131,6 @@ def audit(
         files=files,
     )
     return one(audit_local(root, CHECK, profile))
-
-
-def closed_port() -> int:
-    return free_port()
 
 
 # --- connecting ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 
 from readiness.model import Status
 from tests.services.apps import audit_local, one
+from tests.services.ports import closed_port
 
 RESILIENCE: dict[str, Any] = {
     "retry": {"max_attempts": 3, "backoff_base_s": 1.0, "backoff_max_s": 30},
@@ -29,14 +30,6 @@ def listening_port() -> Iterator[int]:
     port: int = sock.getsockname()[1]
     yield port
     sock.close()
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port: int = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _audit(
@@ -190,7 +183,7 @@ def test_a_reachable_dlq_endpoint_is_ready(
 
 
 def test_an_unreachable_dlq_endpoint_is_not_ready(app_tree: Callable[..., Path]) -> None:
-    dlq = {"enabled": True, "endpoint": f"amqp://127.0.0.1:{_closed_port()}"}
+    dlq = {"enabled": True, "endpoint": f"amqp://127.0.0.1:{closed_port()}"}
     r = _audit(app_tree, {**RESILIENCE, "dead_letter_queue": dlq})
     assert r.status is Status.NOT_READY
     assert "not reachable from the host" in r.message

@@ -13,7 +13,8 @@ from readiness.checks.monitoring import validate_rules
 from readiness.model import CheckResult, Status
 from tests.services.apps import audit_local, one
 from tests.services.httpd import HttpServer
-from tests.services.prometheus import PrometheusServer, free_port
+from tests.services.ports import closed_port
+from tests.services.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.prometheus
 
@@ -86,7 +87,7 @@ def test_monitoring_is_ready_when_everything_is_in_place(
 def test_prometheus_on_a_closed_port_makes_monitoring_not_ready(
     app_tree: AppMaker, prometheus: PrometheusServer, grafana: HttpServer
 ) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{closed_port()}"
     result = audit(app_tree, prometheus, grafana, prometheus_url=url)
     assert result.status is Status.NOT_READY
     assert f"Prometheus at {url} is not ready (connection refused)" in result.message
@@ -270,7 +271,7 @@ def test_dashboards_read_are_bounded_by_the_profile(
 def test_password_in_the_prometheus_url_never_reaches_the_report(
     app_tree: AppMaker, prometheus: PrometheusServer, grafana: HttpServer
 ) -> None:
-    url = f"http://scraper:Hunter2Hunter2@127.0.0.1:{free_port()}"
+    url = f"http://scraper:Hunter2Hunter2@127.0.0.1:{closed_port()}"
     result = audit(app_tree, prometheus, grafana, prometheus_url=url)
     assert result.status is Status.NOT_READY
     assert "Hunter2Hunter2" not in json.dumps(result.to_dict())

@@ -26,7 +26,8 @@ from readiness.ssh import SshConnector, SshTransport
 from readiness.transport import Transport
 
 from .services.apps import audit_local
-from .services.sshd import FLEET_STATES, NOPW_USER, closed_port, host_entry, write_inventory
+from .services.ports import closed_port
+from .services.sshd import FLEET_STATES, NOPW_USER, host_entry, write_inventory
 
 pytestmark = pytest.mark.ssh
 

@@ -108,9 +108,9 @@ def test_webhook_mode_posts_a_notification_and_confirms_via_the_receiver(
 
 
 def test_unreachable_alertmanager_is_not_ready(tmp_path: Path) -> None:
-    from tests.services.alertmanager import free_port
+    from tests.services.ports import closed_port
 
-    result = run(tmp_path, alertmanager_url=f"http://127.0.0.1:{free_port()}")
+    result = run(tmp_path, alertmanager_url=f"http://127.0.0.1:{closed_port()}")
     assert result.status is Status.NOT_READY
     assert "ConnectionError" in result.message
 

@@ -14,6 +14,7 @@ import pytest
 
 from readiness.collect import ProbeError, bootstrap_argv, probe_source, run_probe
 from readiness.transport import LocalTransport
+from tests.services.ports import closed_port
 
 
 def probe(facts: dict[str, dict[str, Any]], **kw: Any) -> dict[str, Any]:
@@ -63,10 +64,7 @@ def test_tcp_fact_reports_open_and_closed_ports() -> None:
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    closed_port = closed.getsockname()[1]
-    closed.close()
+    refused = closed_port()
     try:
         f = probe(
             {
@@ -76,7 +74,7 @@ def test_tcp_fact_reports_open_and_closed_ports() -> None:
                     "port": srv.getsockname()[1],
                     "timeout": 2,
                 },
-                "down": {"op": "tcp", "host": "127.0.0.1", "port": closed_port, "timeout": 2},
+                "down": {"op": "tcp", "host": "127.0.0.1", "port": refused, "timeout": 2},
             }
         )
     finally:
@@ -292,10 +290,7 @@ def test_process_start_falls_back_to_proc_stat_btime(monkeypatch: pytest.MonkeyP
 
 def test_tcp_errors_read_as_socket_create_connection_says_them() -> None:
     """op_tcp uses the C module _socket (no enum, selectors, idna imports): same messages."""
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()
+    port = closed_port()
     cases = {"refused": ("127.0.0.1", port), "unresolvable": ("no-such-host.invalid", 80)}
     facts = probe(
         {k: {"op": "tcp", "host": h, "port": p, "timeout": 2} for k, (h, p) in cases.items()}

@@ -20,13 +20,11 @@ from readiness.checks import _access, _conninfo, _postgres, monitoring
 from readiness.checks import database_migration as dbm
 from readiness.profile import Profile, deep_merge
 from readiness.registry import CheckContext, default_profile
+from tests.services import ports
 
 
 def closed_port(family: socket.AddressFamily = socket.AF_INET) -> int:
-    address = "::1" if family == socket.AF_INET6 else "127.0.0.1"
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])  # closed again: nothing listens there
+    return ports.closed_port("::1" if family == socket.AF_INET6 else "127.0.0.1")
 
 
 def ipv6_loopback() -> bool:

@@ -31,10 +31,10 @@ from readiness.tunnel import Tunnel, check_destination
 from .services.alertmanager import Alertmanager
 from .services.apps import write_app
 from .services.httpd import HttpServer, RecordedRequest
+from .services.ports import closed_port
 from .services.postgres import PgCluster
 from .services.prometheus import PrometheusServer
 from .services.sshd import (
-    closed_port,
     fleet_options,
     fleet_transport,
     host_entry,

@@ -23,9 +23,8 @@ from readiness.model import CheckResult, Status
 from readiness.ssh import SshTransport
 
 from .services.apps import write_app
+from .services.ports import closed_port, closed_ports
 from .services.sshd import (
-    closed_port,
-    closed_ports,
     fleet_options,
     fleet_transport,
     host_entry,

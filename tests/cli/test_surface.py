@@ -315,11 +315,9 @@ def test_run_options_coerce_and_range_check_values_from_python() -> None:
 
 
 def test_run_benchmarks_on_an_unreachable_fleet_is_not_a_usage_error(tmp_path: Path) -> None:
-    import socket
+    from tests.services.ports import closed_port
 
-    with socket.socket() as s:  # a port nothing listens on once released
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     host = {"ansible_host": "127.0.0.1", "ansible_port": port, "ansible_user": "root"}
     inv = tmp_path / "inv.yml"
     inv.write_text(yaml.safe_dump({"all": {"hosts": {"gone": host}}}))

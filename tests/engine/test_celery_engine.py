@@ -27,6 +27,7 @@ import yaml
 
 from readiness.loopback import LoopbackFleet, start_fleet, stop_process_groups
 from tests.services.apps import write_app
+from tests.services.ports import closed_port
 from tests.services.redis import RedisServer, redis_server
 from tests.services.sshd import APP_STATES, _share, wait_for_no_leftovers
 
@@ -591,14 +592,6 @@ def test_sigint_on_the_controller_revokes_every_shard_and_writes_the_partial_rep
 # --- 7. the broker password never shows; engine and broker from the environment --------------
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.timeout(120)
 def test_the_broker_password_never_appears_in_any_output_log_report_or_error(
     cluster: Cluster, workers: Workers, tmp_path: Path
@@ -648,7 +641,7 @@ def test_the_broker_password_never_appears_in_any_output_log_report_or_error(
     seen = [res.stdout, res.stderr, workers.log(0)]
     seen += [p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()]
 
-    closed = f"redis://:{password}@127.0.0.1:{_closed_port()}/0"
+    closed = f"redis://:{password}@127.0.0.1:{closed_port()}/0"
     wrong = f"redis://:wrong-{password}@127.0.0.1:{cluster.redis.port}/0"
     commands = [
         ["validate", f"--inventory={cluster.inventory}", "--hosts=fleet", "--engine=celery"],

@@ -26,7 +26,8 @@ from readiness.remediate import remediate, render
 from readiness.runner import RunOptions
 
 from ..services.apps import BASE_SETTINGS, running_service, write_app
-from ..services.sshd import closed_port, fleet_options, host_entry, write_inventory
+from ..services.ports import closed_port
+from ..services.sshd import fleet_options, host_entry, write_inventory
 from .helpers import tree_hash
 
 pytestmark = pytest.mark.ssh

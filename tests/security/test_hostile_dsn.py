@@ -27,7 +27,8 @@ from readiness.model import Status
 from tests.services.apps import audit_local, one
 from tests.services.cli import local_inventory
 from tests.services.fakepg import FakePostgres
-from tests.services.postgres import PgCluster, Role, free_port
+from tests.services.ports import closed_port
+from tests.services.postgres import PgCluster, Role
 
 pytestmark = pytest.mark.postgres
 
@@ -311,7 +312,7 @@ def test_a_multi_host_dsn_connects_to_the_first_server_that_answers(
     pg_cluster: PgCluster, socket_db: tuple[Role, str], app_tree: Callable[..., Path]
 ) -> None:
     role, db = socket_db
-    dsn = f"postgresql://{role.name}:{role.password}@127.0.0.1:{free_port()},127.0.0.1:{pg_cluster.port}/{db}"
+    dsn = f"postgresql://{role.name}:{role.password}@127.0.0.1:{closed_port()},127.0.0.1:{pg_cluster.port}/{db}"
     with pg_cluster_conn(pg_cluster, db, role.name) as conn:
         conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY)")
         conn.execute("INSERT INTO schema_migrations VALUES ('0001')")

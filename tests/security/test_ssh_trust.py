@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from readiness.loopback import LoopbackFleet, LoopbackHost, keypair, start_fleet
 from readiness.model import FleetReport, Status
 from readiness.runner import RunOptions
 from readiness.ssh import KnownHosts
+from tests.services.ports import closed_port
 from tests.services.sshd import host_entry, write_inventory
 
 pytestmark = pytest.mark.ssh
@@ -357,9 +357,7 @@ def test_an_unreachable_jump_host_is_a_clear_reason_and_no_direct_connection(
     tmp_path: Path, jump_fleet: LoopbackFleet
 ) -> None:
     target = jump_fleet.hosts[1]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = int(probe.getsockname()[1])
+    closed = closed_port()
     config = tmp_path / "ssh_config"
     config.write_text(f"Host {target.address}\n  ProxyJump 127.0.0.1:{closed}\n")
     logins = target.accepted_logins()
@@ -391,9 +389,7 @@ def test_proxy_command_is_refused_up_front_never_connected_directly(
 
 def test_an_ipv6_host_is_rendered_in_brackets(tmp_path: Path, ssh_options: Options) -> None:
     """``::1`` port N is ``[::1]:N`` in the report and its reason, never ``::1:N``."""
-    with socket.socket(socket.AF_INET6) as probe:
-        probe.bind(("::1", 0))
-        port = int(probe.getsockname()[1])  # released: nothing listens there
+    port = closed_port("::1")
     inventory = tmp_path / "inv.yml"
     inventory.write_text(
         f"all:\n  hosts:\n    v6:\n      ansible_host: '::1'\n      ansible_port: {port}\n"

@@ -22,6 +22,7 @@ import yaml
 
 from .daemon import background_service, free_port
 from .httpd import start_http_server
+from .ports import held_closed_port
 
 __all__ = ["PROMETHEUS_BIN", "PrometheusServer", "free_port", "prometheus"]
 
@@ -82,10 +83,12 @@ def prometheus() -> Iterator[PrometheusServer]:
     if shutil.which(PROMETHEUS_BIN) is None:
         pytest.fail(f"{PROMETHEUS_BIN} not found: apt-get install prometheus (see .ci/run)")
     workdir = Path(tempfile.mkdtemp(prefix="readiness-prometheus-"))
-    with start_http_server() as metrics:
+    # The down target's port stays bound (never listening) for the whole session: held, it
+    # cannot become Prometheus's own port or any later test server's, so it stays down.
+    with start_http_server() as metrics, held_closed_port() as down_port:
         metrics.route("/metrics", body=METRICS, content_type="text/plain; version=0.0.4")
         up = f"127.0.0.1:{metrics.port}"
-        down = f"127.0.0.1:{free_port()}"
+        down = f"127.0.0.1:{down_port}"
         config = workdir / "prometheus.yml"
         config.write_text(yaml.safe_dump(_config(up, down)))
         port = free_port()

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from .daemon import PIDFILE_ROOT, free_port
+from .daemon import PIDFILE_ROOT
+from .ports import free_ports
 
 __all__ = ["RABBITMQ_SERVER", "RabbitMQServer", "rabbitmq_server"]
 
@@ -117,8 +118,8 @@ def rabbitmq_server() -> Iterator[RabbitMQServer]:
         if not Path(binary).exists():
             pytest.fail(f"{binary} not found: apt-get install -y rabbitmq-server (see .ci/run)")
     workdir = Path(tempfile.mkdtemp(prefix="rabbitmq-"))
-    server = RabbitMQServer(free_port(), "readiness", "canary-" + secrets.token_hex(12), workdir)
-    epmd_port, dist_port = free_port(), free_port()
+    node_port, epmd_port, dist_port = free_ports(3)  # found together: three different ports
+    server = RabbitMQServer(node_port, "readiness", "canary-" + secrets.token_hex(12), workdir)
     (workdir / "rabbitmq.conf").write_text(
         f"default_user = {server.user}\n"
         f"default_pass = {server.password}\n"

@@ -184,23 +184,6 @@ def write_inventory(path: Path, hosts: Mapping[str, Mapping[str, Any]]) -> Path:
     return path
 
 
-def closed_port(address: str = "127.0.0.1") -> int:
-    """A port nothing listens on (bound to find it, then released)."""
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
-
-
-def closed_ports(count: int, address: str = "127.0.0.1") -> list[int]:
-    """``count`` different ports nothing listens on. All are bound at once, so the kernel
-    cannot hand one out twice (released one at a time, a port can come round again)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
-            s.bind((address, 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-
-
 @pytest.fixture
 def silent_server() -> Iterator[tuple[str, int]]:
     """A TCP socket that accepts connections (kernel backlog) and never speaks SSH."""

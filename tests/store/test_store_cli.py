@@ -343,7 +343,7 @@ def test_secret_canaries_reach_neither_the_store_nor_any_output(
 def test_an_unreachable_shared_store_warns_once_and_never_blocks_the_audit(
     local_app: tuple[Path, Path],
 ) -> None:
-    from tests.services.sshd import closed_port
+    from tests.services.ports import closed_port
 
     _, inv = local_app
     url = f"postgresql://ops:SENTINEL-closed-pw@127.0.0.1:{closed_port()}/readiness"
