@@ -102,8 +102,13 @@ def test_each_host_costs_one_connection_and_one_command(
     assert dict(connector.stats.connections) == dict.fromkeys(names, 1)
     # configuration's follow-up round (the OTLP endpoint) rides on the same command.
     assert dict(connector.stats.commands) == dict.fromkeys(names, 1)
-    time.sleep(0.2)  # sshd writes its log line asynchronously
-    after = [h.accepted_logins() for h in ssh_fleet.hosts]
+    # sshd writes its log line asynchronously: wait for it (bounded), then count exactly
+    deadline = time.monotonic() + 10
+    while True:
+        after = [h.accepted_logins() for h in ssh_fleet.hosts]
+        if all(a > b for a, b in zip(after, before, strict=True)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [a - b for a, b in zip(after, before, strict=True)] == [1] * len(names)
 
 
