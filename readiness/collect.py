@@ -44,9 +44,10 @@ __all__ = [
 ]
 
 # Constant (``_signal``, the C module: ``signal`` imports enum, ~7 ms of host CPU): reads
-# "N M D [C [K [Z]]]" (source length, request length, deadline in seconds, C=1 when another
-# request may follow, K the compiled code's length, Z the length of source and code
-# zlib-compressed when they come so), arms a deadline (SIGALRM) and makes hang-up, SIGTERM
+# "N M D [C [K [Z [R]]]]" (source length, request length, deadline in seconds, C=1 when
+# another request may follow, K the compiled code's length, Z the length of source and code
+# zlib-compressed when they come so, R=1 to run in the namespace the previous request's
+# code left: a follow-up ships only the functions it lacks), arms a deadline (SIGALRM) and makes hang-up, SIGTERM
 # and SIGPIPE end the run too; each of them first kills the process groups of commands the
 # code started (``READINESS_CHILD_GROUPS``: they run in their own sessions) and exits
 # 124/129/143/141 as coreutils `timeout` would. It reads exactly N + M bytes (stdin may be
@@ -71,7 +72,7 @@ _BOOTSTRAP = (
     "signal.signal(s,lambda*a,c=c:q(c))\n"
     "try:X=__import__('_frozen_importlib_external').MAGIC_NUMBER\n"
     "except Exception:X=None\n"
-    "b=I=sys.stdin.buffer;o=sys.stdout.buffer;O=sys.stdout;r=0;a=sys.argv[1:]\n"
+    "b=I=sys.stdin.buffer;o=sys.stdout.buffer;O=sys.stdout;r=0;a=sys.argv[1:];G=None\n"
     "if a[2:]:import binascii,zlib;A=binascii.a2b_base64;b=io.BytesIO(A(a[0])+zlib.decompress(A(a[1]))+A(a[2]))\n"
     "while 1:\n"
     " h=b.readline().split()\n"
@@ -80,7 +81,8 @@ _BOOTSTRAP = (
     " if z:import zlib;b=io.BytesIO(zlib.decompress(b.read(z))+b.read(m))\n"
     " s=b.read(n);c=b.read(k);sys.stdin=io.TextIOWrapper(io.BytesIO(b.read(m)));b=I\n"
     " sys.stdout=O;e=sys.stderr=io.StringIO();o.write(b'\\x1e');o.flush();r=0\n"
-    " try:exec(__import__('marshal').loads(c[4:]) if c[:4]==X else compile(s,'readiness-probe','exec'),dict(__name__='__main__',READINESS_CHILD_GROUPS=K))\n"
+    " if h[6:7]!=[b'1'] or not G:G=dict(__name__='__main__',READINESS_CHILD_GROUPS=K)\n"
+    " try:exec(__import__('marshal').loads(c[4:]) if c[:4]==X else compile(s,'readiness-probe','exec'),G)\n"
     " except SystemExit as x:r=x.code if isinstance(x.code,int) else int(x.code is not None)\n"
     " except BaseException:\n"
     "  import traceback;traceback.print_exc();r=1\n"
@@ -129,6 +131,7 @@ def bootstrap_stdin(
     more: bool = False,
     compiled: bool = False,
     packed: bool = False,
+    reuse: bool = False,
 ) -> bytes:
     """What the bootstrap reads: header, source, [code], then the payload (the request).
 
@@ -140,12 +143,17 @@ def bootstrap_stdin(
     ``packed``: source and code travel zlib-compressed (a sixth header field, their
     compressed length), as inline arguments do: the example's follow-up request is 31 KB
     plain, 12 KB packed, through sshd and the host's pty.
+    ``reuse``: the code runs in the namespace the previous request's code left in the same
+    process (a seventh header field): ``source`` need only define what that code did not
+    (``pruned_source(ops, loaded)``).
     """
     deadline = max(1, math.ceil(deadline_s))
     code = compiled_source(source) if compiled else b""
     fields = (len(source), len(payload), deadline, int(more), len(code))
+    block = _zlib(source, compiled) if packed else b""
+    if reuse:
+        return b"%d %d %d %d %d %d 1\n" % (*fields, len(block)) + (block or source + code) + payload
     if packed:
-        block = _zlib(source, compiled)
         return b"%d %d %d %d %d %d\n" % (*fields, len(block)) + block + payload
     return b"%d %d %d %d %d\n" % fields + source + code + payload
 
@@ -514,6 +522,9 @@ class ProbeSession:
         self.transport, self.timeout_s, self.sudo = transport, timeout_s, sudo
         self.max_output = max_output
         self._session: Session | None = None
+        # The ops whose module the waiting process has run (its namespace holds their
+        # functions): a follow-up request then ships only what they lack.
+        self._loaded: frozenset[str] | None = None
 
     def __enter__(self) -> ProbeSession:
         return self
@@ -523,6 +534,7 @@ class ProbeSession:
 
     def close(self) -> None:
         session, self._session = self._session, None
+        self._loaded = None
         if session is not None:
             session.close()
 
@@ -551,7 +563,7 @@ class ProbeSession:
 
     def ask(self, facts: Mapping[str, Mapping[str, Any]], *, more: bool) -> dict[str, Any]:
         """Run the probe for ``facts``; its answer (``meta.probe_s``: this round's time)."""
-        src = pruned_source(ops_in(facts))
+        ops = ops_in(facts)
         # marshal (format 4, Python >= 3.4) is builtin on the host: no import cost, and the
         # request is the controller's own plain data, never something a host sent.
         payload = marshal.dumps({"facts": _plain(facts)}, 4)
@@ -559,19 +571,25 @@ class ProbeSession:
         if not callable(start):
             more = False
 
-        def on_stdin() -> bytes:
-            return bootstrap_stdin(
-                src,
-                payload,
-                deadline_s=self.timeout_s,
-                more=more,
-                compiled=not self.transport.is_local,
-                packed=not self.transport.is_local,
-            )
-
         try:
             if self._session is not None and not self._session.alive:
                 self.close()
+            # A waiting process keeps the namespace its first request's code left: this
+            # request ships only the functions that code lacked.
+            loaded = self._loaded if self._session is not None else None
+            src = pruned_source(ops, loaded)
+
+            def on_stdin() -> bytes:
+                return bootstrap_stdin(
+                    src,
+                    payload,
+                    deadline_s=self.timeout_s,
+                    more=more,
+                    compiled=not self.transport.is_local,
+                    packed=not self.transport.is_local,
+                    reuse=loaded is not None,
+                )
+
             argv: list[str] = []
             inline = None
             if self._session is None:
@@ -593,6 +611,8 @@ class ProbeSession:
             check_exit(
                 res, "probe", timeout_s=self.timeout_s, sudo=self.sudo, max_output=self.max_output
             )
+            if self._session is not None:
+                self._loaded = ops if loaded is None else ops | loaded
         except BaseException:
             self.close()
             raise

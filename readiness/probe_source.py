@@ -7,6 +7,11 @@ keeps the module-level statements, the functions reachable from ``collect``,
 ``main`` and the requested ops (following every name a kept function uses),
 regenerates ``OPS`` with just those ops, and drops docstrings. The result is
 cached per set of ops and must stay Python 3.8 syntax (tests check it).
+
+A follow-up request runs in the namespace the first round's code left in the same host
+process (readiness.collect), so it ships only the functions that code did not have: a
+*delta* (``pruned_source(ops, loaded)``), the new ``OPS`` table, the imports and the call
+of ``main``.
 """
 
 from __future__ import annotations
@@ -72,24 +77,35 @@ def _assigns(stmt: ast.stmt, name: str) -> bool:
     )
 
 
-def pruned_source(ops: frozenset[str]) -> bytes:
-    """The probe with only what ``ops`` need; unknown ops are left for the probe to refuse."""
+def pruned_source(ops: frozenset[str], loaded: frozenset[str] | None = None) -> bytes:
+    """The probe with only what ``ops`` need; unknown ops are left for the probe to refuse.
+
+    ``loaded``: the ops of a module already run in the namespace this code will run in;
+    then only the functions it lacks are shipped, with ``OPS`` (for ``ops`` alone, as a
+    whole module has), the imports and the call of ``main``: its constants and functions
+    are there already (every whole module runs all the module-level statements)."""
     with _LOCK:
-        return _pruned(ops)
+        return _pruned(ops, loaded)
 
 
 @cache
-def _pruned(ops: frozenset[str]) -> bytes:
+def _pruned(ops: frozenset[str], loaded: frozenset[str] | None) -> bytes:
     # No fix_missing_locations: unparse does not read positions (only compile() would), and
     # walking every node for them cost ~5 ms per op set, start-up of every run included.
-    return (ast.unparse(_pruned_tree(ops)) + "\n").encode()
+    return (ast.unparse(_pruned_tree(ops, loaded)) + "\n").encode()
 
 
-def _pruned_tree(ops: frozenset[str]) -> ast.Module:
+def _pruned_tree(ops: frozenset[str], loaded: frozenset[str] | None = None) -> ast.Module:
     module, op_functions = _parsed()
     functions = {s.name: s for s in module.body if isinstance(s, ast.FunctionDef)}
-    wanted = [op_functions[o] for o in sorted(ops) if o in op_functions]
-    keep = _reachable([*_ROOTS, *wanted], functions)
+
+    def needed(names: frozenset[str]) -> set[str]:
+        wanted = [op_functions[o] for o in sorted(names) if o in op_functions]
+        return _reachable([*_ROOTS, *wanted], functions)
+
+    keep = needed(ops)
+    if loaded is not None:
+        keep -= needed(loaded)
     body: list[ast.stmt] = []
     for stmt in module.body:
         if isinstance(stmt, ast.FunctionDef):
@@ -97,7 +113,11 @@ def _pruned_tree(ops: frozenset[str]) -> ast.Module:
                 body.append(_without_docstring(stmt))
         elif _assigns(stmt, "OPS"):
             body.append(_ops_table({o: op_functions[o] for o in sorted(ops) if o in op_functions}))
-        elif not _is_docstring(stmt):
+        elif _is_docstring(stmt):
+            continue
+        elif loaded is None or isinstance(stmt, (ast.If, ast.Import, ast.ImportFrom)):
+            # A delta keeps `if __name__ ...` and the imports: CPython compiles a call on an
+            # imported module's attribute differently (and cheaper) when it sees the import.
             body.append(stmt)
     return ast.Module(body=body, type_ignores=[])
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import subprocess
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +127,214 @@ def test_a_location_table_of_another_format_leaves_the_code_as_it_is() -> None:
         collect._linetable_without_columns(b"\x01\x02")
     with pytest.raises((ValueError, IndexError)):
         collect._linetable_without_columns(b"\xf0")  # a long form cut short
+
+
+# The follow-up round: only the functions the first round's code lacks.
+
+
+def _namespace(*sources: bytes) -> dict[str, Any]:
+    space: dict[str, Any] = {"__name__": "not-main", "READINESS_CHILD_GROUPS": set()}
+    for source in sources:
+        exec(compile(source, "readiness-probe", "exec"), space)  # noqa: S102 - our probe
+    return space
+
+
+def _functions(space: dict[str, Any]) -> dict[str, bytes]:
+    return {k: v.__code__.co_code for k, v in space.items() if isinstance(v, types.FunctionType)}
+
+
+def test_a_follow_up_ships_only_the_functions_the_first_rounds_code_lacks() -> None:
+    first, follow = EXAMPLE_ROUNDS
+    delta = pruned_source(follow, first)
+    assert len(delta) < len(pruned_source(follow)) // 4
+    assert b"def op_tcp(" in delta and b"def op_file(" not in delta
+    assert not [line for line in delta.splitlines() if line.startswith(b"_")]  # no constants
+    # Run after the first round's module, the delta leaves what the whole module would.
+    reused = _namespace(pruned_source(first), delta)
+    fresh = _namespace(pruned_source(follow))
+    assert list(reused["OPS"]) == list(fresh["OPS"]) == sorted(follow)
+    assert {k: f.__name__ for k, f in reused["OPS"].items()} == {
+        k: f.__name__ for k, f in fresh["OPS"].items()
+    }
+    kept = _functions(reused)
+    assert {k: kept[k] for k in _functions(fresh)} == _functions(fresh)
+    # Every op at all, after every example round: nothing missing, nothing shipped twice.
+    every = frozenset(_namespace(probe_source())["OPS"])
+    whole = _functions(_namespace(pruned_source(every)))
+    for loaded in EXAMPLE_ROUNDS:
+        names = set(_functions(_namespace(pruned_source(loaded))))
+        delta = pruned_source(every, loaded)
+        shipped = {f.name for f in ast.parse(delta).body if isinstance(f, ast.FunctionDef)}
+        assert not names & shipped
+        assert names | shipped == set(whole)
+        assert _functions(_namespace(pruned_source(loaded), delta)) == whole
+
+
+def _example_rounds(root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The bundled example's two requests, on a copy of its tree at ``root``."""
+    from readiness import runner
+    from readiness.api import host_profile
+    from readiness.bench import write_example_app
+    from readiness.registry import default_profile, resolve_names
+    from readiness.transport import LocalTransport
+    from tests.services.apps import LocalTestHost
+
+    write_example_app(0, root)
+    host = LocalTestHost(vars={"readiness": {"app_root": str(root)}})
+    profile = host_profile(host, [], defaults=default_profile())
+    specs = resolve_names(None)
+    first = runner._gather(specs, profile)
+    facts = collect.run_probe(LocalTransport(), first)["facts"]
+    app = runner._app_config(facts, profile)
+    follow: dict[str, Any] = {}
+    for spec in specs:
+        if spec.followup is not None:
+            follow.update(spec.followup(profile, app, facts))
+    return first, follow
+
+
+def _facts(answer: dict[str, Any]) -> dict[str, Any]:
+    """Facts but their timings (a directory's mtime moves with each write test in it)."""
+    return {
+        k: {f: v for f, v in fact.items() if f not in ("_elapsed_s", "mtime")}
+        for k, fact in answer.items()
+    }
+
+
+def test_a_follow_up_on_the_waiting_process_answers_as_a_whole_module_would(
+    tmp_path: Path,
+) -> None:
+    from readiness.transport import LocalTransport
+
+    first, follow = _example_rounds(tmp_path / "app")
+    assert collect.ops_in(first) == EXAMPLE_ROUNDS[0]
+    assert collect.ops_in(follow) == EXAMPLE_ROUNDS[1]
+    sent: list[tuple[int, bool]] = []
+    real = collect.bootstrap_stdin
+
+    def spying(source: bytes, payload: bytes, **kw: Any) -> bytes:
+        sent.append((len(source), kw.get("reuse", False)))
+        return real(source, payload, **kw)
+
+    collect.bootstrap_stdin = spying  # type: ignore[assignment]
+    try:
+        with collect.ProbeSession(LocalTransport(), timeout_s=30) as probe:
+            probe.ask(first, more=True)
+            reused = probe.ask(follow, more=False)
+        fresh = collect.run_probe(LocalTransport(), follow, timeout_s=30)
+    finally:
+        collect.bootstrap_stdin = real  # type: ignore[assignment]
+    assert sent[1] == (len(pruned_source(EXAMPLE_ROUNDS[1], EXAMPLE_ROUNDS[0])), True)
+    assert sent[2] == (len(pruned_source(EXAMPLE_ROUNDS[1])), False)
+    assert _facts(reused["facts"]) == _facts(fresh["facts"])
+    assert reused["facts"]["error_handling:dlq_path"]["write_ok"] is True
+
+
+def test_a_follow_up_after_the_process_is_gone_ships_the_whole_module(tmp_path: Path) -> None:
+    from readiness.transport import LocalSession, LocalTransport
+
+    (tmp_path / "a").write_text("first")
+    probe = collect.ProbeSession(LocalTransport(), timeout_s=30)
+    probe.ask({"a": {"op": "file", "path": str(tmp_path / "a")}}, more=True)
+    session = probe._session
+    assert isinstance(session, LocalSession) and probe._loaded == {"file"}
+    session.proc.kill()
+    session.proc.wait(10)
+    two = probe.ask({"b": {"op": "tcp", "host": "127.0.0.1", "port": 1}}, more=False)
+    assert two["facts"]["b"]["ok"] is False and "refused" in two["facts"]["b"]["error"].lower()
+    assert probe._session is None and probe._loaded is None
+
+
+def _old_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What was sent before: code with columns, every round a whole module, no reuse."""
+    import importlib.util
+    import marshal
+
+    whole, stdin = collect.pruned_source, collect.bootstrap_stdin
+
+    def with_columns(source: bytes) -> bytes:
+        code = compile(source, "readiness-probe", "exec", dont_inherit=True)
+        return importlib.util.MAGIC_NUMBER + marshal.dumps(code)
+
+    def no_reuse(source: bytes, payload: bytes, **kw: Any) -> bytes:
+        return stdin(source, payload, **{**kw, "reuse": False})
+
+    monkeypatch.setattr(collect, "compiled_source", with_columns)
+    monkeypatch.setattr(collect, "pruned_source", lambda ops, loaded=None: whole(ops))
+    monkeypatch.setattr(collect, "bootstrap_stdin", no_reuse)
+    collect._zlib.cache_clear()
+    collect._packed.cache_clear()
+
+
+def test_the_example_over_ssh_reads_as_with_what_was_sent_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`readiness validate` on a loopback sshd host with the bundled example: one command,
+    and every check's verdict, message, details and advice as with the code sent before
+    (columns, a whole module in the follow-up round)."""
+    import os
+
+    from readiness.api import validate
+    from readiness.bench import write_example_app
+    from readiness.inventory import load_inventory
+    from readiness.loopback import start_fleet
+    from readiness.report.jsonfmt import render_json
+    from readiness.runner import RunOptions
+    from readiness.ssh import SshConnector
+
+    from .services.cli import run_cli
+
+    with start_fleet(1, sshd_options=["LogLevel VERBOSE"]) as fleet:
+        app = fleet.root / "example"
+        write_example_app(0, app)
+        app.chmod(0o755)
+        fleet.write_inventory(host_vars=lambda _h: {"readiness": {"app_root": str(app)}})
+        host = fleet.hosts[0]
+
+        def commands() -> int:
+            return host.log.read_text(errors="replace").count("Starting session: command")
+
+        proc = run_cli(
+            "validate",
+            "--hosts",
+            "fleet",
+            "-i",
+            str(fleet.inventory),
+            "--known-hosts",
+            str(fleet.known_hosts),
+            "--format",
+            "json",
+            "--store",
+            "none",
+            "--quiet",
+            env={**os.environ, "HOME": str(fleet.root / "home")},
+        )
+        assert proc.returncode == 1, proc.stderr  # the example is deliberately not ready
+        assert commands() == 1
+        now = json.loads(proc.stdout)["hosts"][0]["checks"]
+
+        _old_path(monkeypatch)
+        options = RunOptions(known_hosts=str(fleet.known_hosts), ssh_config="", quiet=True)
+        try:
+            report = validate(
+                load_inventory(fleet.inventory).select("fleet"),
+                options=options,
+                connector=SshConnector(options),
+            )
+        finally:
+            monkeypatch.undo()
+            # The caches now hold the old code's blocks: never let a later test send them
+            # beside the new code's length.
+            collect._zlib.cache_clear()
+            collect._packed.cache_clear()
+        assert commands() == 2
+    before = json.loads(render_json(report))["hosts"][0]["checks"]
+    assert len(now) == 8
+    assert [_verdict(r) for r in now] == [_verdict(r) for r in before]
+
+
+def _verdict(result: dict[str, Any]) -> str:
+    return json.dumps(
+        [result[k] for k in ("check_name", "status", "message", "details", "recommendations")],
+        sort_keys=True,
+    )
