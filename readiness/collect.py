@@ -264,8 +264,9 @@ def _strip_columns(code: types.CodeType) -> types.CodeType:
     )
 
 
-def _lines(code: types.CodeType) -> list[int | None]:
-    found = [line for line, *_ in code.co_positions()]  # type: ignore[attr-defined]
+def _lines(code: types.CodeType) -> list[tuple[int, int, int | None]]:
+    """Each code object's (start, end, line) ranges: ~4x cheaper than every position."""
+    found = list(code.co_lines())
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             found += _lines(const)
