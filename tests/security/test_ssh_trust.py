@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -197,6 +198,17 @@ def _key(tmp_path: Path, i: int) -> Path:
 # --- ssh-agent and encrypted keys ---------------------------------------------------------------
 
 
+def _accepts(path: Path) -> bool:
+    """Whether a listener takes connections at ``path``: the socket file exists from
+    bind(), before listen(), and a connection in between is refused."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        try:
+            client.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 @pytest.fixture
 def agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """A real ssh-agent (foreground, its own socket), found through SSH_AUTH_SOCK as ssh
@@ -213,9 +225,9 @@ def agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     )
     try:
         deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
+        while not _accepts(sock) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert sock.exists(), "ssh-agent did not create its socket"
+        assert _accepts(sock), "ssh-agent does not accept connections on its socket"
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         yield {"SSH_AUTH_SOCK": str(sock)}
     finally:
