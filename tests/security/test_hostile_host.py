@@ -544,6 +544,7 @@ import os, sys, time
 app, target = sys.argv[1], sys.argv[2]
 deadline = time.monotonic() + float(sys.argv[3])
 swaps = 0
+print("racing", flush=True)
 for _ in range(2_000_000):
     if time.monotonic() > deadline:
         break
@@ -579,6 +580,10 @@ def test_a_racing_process_swapping_temp_files_never_gets_a_root_file(shared_root
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert racer.stdout is not None
+    # the edits start when the racer is racing, not while runuser and Python start up (which
+    # on a loaded machine can take most of the racing time)
+    assert racer.stdout.readline().strip() == "racing"
     outcomes = []
     end = time.monotonic() + seconds
     try:
