@@ -47,10 +47,10 @@ __all__ = [
 # "N M D [C [K [Z [R]]]]" (source length, request length, deadline in seconds, C=1 when
 # another request may follow, K the compiled code's length, Z the length of source and code
 # zlib-compressed when they come so, R=1 to run in the namespace the previous request's
-# code left: a follow-up ships only the functions it lacks), arms a deadline (SIGALRM) and makes hang-up, SIGTERM
-# and SIGPIPE end the run too; each of them first kills the process groups of commands the
-# code started (``READINESS_CHILD_GROUPS``: they run in their own sessions) and exits
-# 124/129/143/141 as coreutils `timeout` would. It reads exactly N + M bytes (stdin may be
+# code left: a follow-up ships only the functions it lacks), arms a deadline (SIGALRM)
+# and makes hang-up, SIGTERM and SIGPIPE end the run too; each of them first kills the
+# process groups of commands the code started (``READINESS_CHILD_GROUPS``: they run in
+# their own sessions) and exits 124/129/143/141 as coreutils `timeout` would. It reads exactly N + M bytes (stdin may be
 # a terminal, which never reports EOF), hands the M request bytes to the code as its stdin,
 # keeps Python's stderr apart, and frames stdout: [anything before Python ran] RS [the
 # code's stdout] GS "EXIT LEN\n" [LEN bytes: its stderr]. With C=1 it then reads the next
