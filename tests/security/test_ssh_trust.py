@@ -359,10 +359,19 @@ def test_proxy_jump_connects_through_the_jump_hosts_connection(
         connect_timeout=5.0,
         progress=False,
     )
+    start = jump.log.stat().st_size  # the module's log: count from here
     report = _audit(jump_fleet, options, target)
     assert _reached(report), report.hosts[0].reason
-    log = jump.log.read_text(errors="replace")
-    assert f"target {target.address} port {target.port}" in log  # the hop went through h0000
+
+    def hopped() -> bool:  # the hop went through h0000 (its log line written asynchronously)
+        with jump.log.open("rb") as log:
+            log.seek(start)
+            return f"target {target.address} port {target.port}".encode() in log.read()
+
+    deadline = time.monotonic() + 10
+    while not hopped() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hopped()
 
 
 def test_an_unreachable_jump_host_is_a_clear_reason_and_no_direct_connection(
