@@ -101,6 +101,7 @@ class Phase:
     host_cpu_s: float = 0.0  # sshd + sessions + remote processes, all "hosts" together
     peak_rss_mb: float = 0.0  # the controller's peak resident set during the phase
     logins: dict[str, int] = field(default_factory=dict)  # sshd's own count, per host
+    sessions_reaped: bool = True  # False: some sessions outlived the wait, host CPU is short
 
     @property
     def cpu_ms_per_host(self) -> float:
@@ -176,7 +177,8 @@ def _measure(name: str, fleet: LoopbackFleet, body: Callable[[], SshConnector | 
     n = len(fleet.hosts)
     phase = Phase(name, n, time.perf_counter() - w0, time.process_time() - c0)
     phase.peak_rss_mb = _peak_rss_mb()
-    time.sleep(0.3)  # let each sshd reap its finished sessions so their CPU is counted
+    # a session's CPU is counted once its sshd has reaped it: wait for that, not a fixed time
+    phase.sessions_reaped = fleet.wait_until_sessions_reaped()
     phase.host_cpu_s = fleet.cpu_seconds() - h0
     phase.logins = {
         h.name: h.accepted_logins() - before for h, before in zip(fleet.hosts, logins0, strict=True)
@@ -457,6 +459,11 @@ def format_result(res: BenchResult) -> str:
             f"{p.peak_rss_mb:>7.0f} {conn:>9} {p.per_host(p.commands):>8}"
         )
     lines.append(f"host statuses (last round): {res.statuses}")
+    unreaped = [p.name for p in phases if not p.sessions_reaped]
+    if unreaped:
+        lines.append(
+            f"host CPU undercounted in {', '.join(unreaped)}: sessions still alive 10 s after"
+        )
     if res.problems:
         lines.append(f"hosts not audited: {len(res.problems)}")
         lines += [f"  {p}" for p in res.problems[:10]]

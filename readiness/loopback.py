@@ -161,11 +161,37 @@ class LoopbackFleet:
                 total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
         return total / tick
 
+    def wait_until_sessions_reaped(self, timeout: float = 10.0) -> bool:
+        """Wait (bounded) until no sshd of the fleet has a child left: a connection's CPU
+        reaches the listener's cutime/cstime only once the listener has reaped it. False if
+        some were still alive at the deadline."""
+        listeners = {h.pid for h in self.hosts if h.pid is not None}
+        deadline = time.monotonic() + timeout
+        while _children_of(listeners):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     def stop(self) -> None:
         for h in self.hosts:
             _stop(h)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.root)
+
+
+def _children_of(parents: set[int]) -> list[int]:
+    """Live processes whose parent is one of ``parents`` (a /proc scan: this kernel may lack
+    /proc/PID/task/TID/children)."""
+    found: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # the fields after the command's closing parenthesis: state, ppid, ...
+            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) in parents:
+                found.append(int(proc.name))
+    return found
 
 
 def census(entry: str) -> list[int]:

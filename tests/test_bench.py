@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from readiness.bench import EXAMPLE_DIR, format_result, run_bench, write_example_app
+from readiness.loopback import start_fleet
+
+from .services.sshd import fleet_transport
 
 pytestmark = pytest.mark.ssh
 
@@ -39,6 +42,7 @@ def test_both_apps_cost_one_connection_and_one_command_per_host() -> None:
         assert phase.logins == dict.fromkeys(names, 1), phase.name
         assert phase.commands == dict.fromkeys(names, 1), (phase.name, phase.commands)
         assert phase.cpu_s > 0 and phase.host_cpu_s > 0 and phase.peak_rss_mb > 0
+        assert phase.sessions_reaped, phase.name
     assert not res.problems
     assert sum(res.statuses.values()) == 3
     (extra,) = res.extra  # recording the run and writing every report format, measured
@@ -113,3 +117,15 @@ def test_round_trips_are_measured_against_the_floor_through_the_proxy() -> None:
     assert rt.floor_delayed_s > rt.floor_s and rt.suite_delayed_s > rt.suite_s
     assert rt.floor > 2  # TCP, key exchange, authentication, session, exec: several
     assert "round trips per host with 10 ms added each way" in format_result(res)
+
+
+def test_host_cpu_is_read_once_every_session_is_reaped() -> None:
+    """A connection's CPU reaches its sshd's counters only once sshd has reaped it: the
+    bench waits for exactly that (bounded), not for a fixed time."""
+    with start_fleet(1) as fleet:
+        before = fleet.cpu_seconds()
+        with fleet_transport(fleet) as ssh:
+            assert ssh.run(["python3", "-c", "sum(range(3_000_000))"], timeout=60).ok
+            assert not fleet.wait_until_sessions_reaped(timeout=0.2)  # the connection is open
+        assert fleet.wait_until_sessions_reaped(timeout=30)
+        assert fleet.cpu_seconds() - before >= 0.02  # the remote python's work, counted
