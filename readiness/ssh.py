@@ -968,6 +968,28 @@ def exec_with_input(chan: paramiko.Channel, command: str, stdin: bytes) -> None:
 _ATTEMPT_GRACE_S = 2.0  # beyond the channel-open timeout, for a waiter on another's attempt
 
 
+def _without_frames(exc: Exception) -> Exception:
+    """``exc`` and the exceptions it chains, without their tracebacks.
+
+    A tunnel's failure is kept on its attempt and reported by its text alone. With its
+    traceback it would hold, through each frame's caller, the first caller's whole stack
+    (the check, the host's audit with all its facts, the fleet worker) in a reference
+    cycle with the attempt: one per refused tunnel, freed only by the garbage collector,
+    which then walked every host's audit (~0.3 ms of controller CPU per host on the
+    example, docs/performance.md).
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 32:  # bounded: chains are a few links long
+        chained = todo.pop()
+        if chained is None or id(chained) in seen:
+            continue
+        seen.add(id(chained))
+        chained.__traceback__ = None
+        todo += (chained.__cause__, chained.__context__)
+    return exc
+
+
 class _Attempt:
     """One try at a destination's tunnel, shared by every caller that wants it meanwhile.
 
@@ -1040,9 +1062,14 @@ class SshTransport:
         with self._tunnels_lock:
             if self._attempts.get(dest) is attempt:
                 del self._attempts[dest]  # answered: a later call tries again
-        if attempt.error is not None:
-            raise attempt.error
-        return attempt.address
+        error, address = attempt.error, attempt.address
+        del attempt  # this frame goes into the error's traceback: it must not hold it
+        if error is not None:
+            try:
+                raise error
+            finally:
+                del error
+        return address
 
     def prefetch(self, destinations: Iterable[tuple[str, int]]) -> None:
         """Send the channel opens for ``destinations`` (named by this host's own checks
@@ -1080,7 +1107,7 @@ class SshTransport:
         try:
             attempt.address = self._make_tunnel(dest, attempt.sent)
         except Exception as exc:  # every caller sees what the one attempt raised
-            attempt.error = exc
+            attempt.error = _without_frames(exc)
         finally:
             attempt.done.set()
 
