@@ -23,7 +23,8 @@ from readiness.inventory import load_inventory
 from readiness.loopback import LoopbackFleet, start_fleet
 from readiness.ssh import SshConnector, SshTransport
 
-from .services.sshd import closed_port, fleet_options, fleet_transport
+from .services.ports import closed_port
+from .services.sshd import fleet_options, fleet_transport
 
 pytestmark = [pytest.mark.ssh]
 
