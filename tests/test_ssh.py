@@ -29,6 +29,7 @@ from readiness.runner import RunOptions
 from readiness.ssh import SshConnector
 
 from .services.apps import write_app
+from .services.load import load_scaled
 from .services.sshd import wait_for_no_leftovers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,12 +216,10 @@ def _wait_until_hanging(fleet: LoopbackFleet, count: int, within: float = 90.0) 
         time.sleep(0.1)
 
 
-def _exit_limit(quiet_limit: float = 2.0, most: float = 30.0) -> float:
-    """The promised 2 s, stretched by how overloaded the CPUs are right now (at load 30-40
-    on 2 cores the exit took 2.4-3.4 s, once over 20 s, all of it waiting for a CPU), never
-    beyond ``most``: half the 60 s command_timeout that waiting on the hung hosts costs."""
-    overload = os.getloadavg()[0] / (os.cpu_count() or 1)
-    return min(most, quiet_limit * max(1.0, overload))
+def _exit_limit() -> float:
+    """The promised 2 s at this load, never beyond 30 s: half the 60 s command_timeout that
+    waiting on the hung hosts costs."""
+    return load_scaled(2.0, most=30.0)
 
 
 @pytest.mark.timeout(360)  # module fleet start-up plus three bounded waits under load
