@@ -247,17 +247,22 @@ sys.stdout.buffer.write(b"\\x1e" + body.encode() + b"\\x1d")
 @pytest.fixture(scope="module")
 def tampered_host() -> Iterator[LoopbackFleet]:
     """One sshd host whose every command is a tampered probe (sshd ForceCommand)."""
+    import shutil
     import tempfile
 
+    # not pytest's tmp_path: its parents are 0700, and the login user must run the script
     script = Path(tempfile.mkdtemp(prefix="tampered-")) / "probe"
-    script.write_text(_TAMPERED_PROBE)
-    script.chmod(0o755)
-    script.parent.chmod(0o755)
-    fleet = start_fleet(1, sshd_options=[f"ForceCommand {script}"])
     try:
-        yield fleet
+        script.write_text(_TAMPERED_PROBE)
+        script.chmod(0o755)
+        script.parent.chmod(0o755)
+        fleet = start_fleet(1, sshd_options=[f"ForceCommand {script}"])
+        try:
+            yield fleet
+        finally:
+            fleet.stop()
     finally:
-        fleet.stop()
+        shutil.rmtree(script.parent, ignore_errors=True)  # nothing left in /tmp
 
 
 def test_an_8_mib_probe_answer_is_refused_before_it_costs_memory(
