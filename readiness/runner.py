@@ -476,9 +476,9 @@ class _Loop(Generic[T]):
         self.progress = progress
         self.results: list[T | None] = [None] * len(hosts)
         self.transports: dict[int, Transport] = {}
-        self.started_at: dict[int, float] = {}
-        # Hosts started and not yet recorded, and how many are recorded: the main loop asks
-        # both after every finished host, so neither may cost in proportion to the fleet.
+        # When each host started that is not yet recorded, and how many are recorded: the
+        # main loop asks both after every finished host, so neither may cost in proportion
+        # to the fleet.
         self.in_flight: dict[int, float] = {}
         self.recorded = 0
         self.lock = threading.Lock()
@@ -494,17 +494,16 @@ class _Loop(Generic[T]):
                 if i >= len(self.hosts):
                     return
                 self.next_index += 1
-                self.started_at[i] = self.in_flight[i] = time.monotonic()
+                self.in_flight[i] = began = time.monotonic()
             self.progress.started(i)
             try:
-                outcome: T | BaseException = self.work(i)
+                outcome: T | BaseException = self.work(i, began)
             except BaseException as exc:  # reported as the host's ERROR by collect()
                 outcome = exc
             self.done.put((i, outcome))
 
-    def work(self, i: int) -> T:
+    def work(self, i: int, t0: float) -> T:
         host = self.hosts[i]
-        t0 = self.started_at[i]
         try:
             transport = self.connector.open(host)
         except Exception as exc:  # refused, timed out, auth failed, host key: all UNREACHABLE
@@ -572,7 +571,7 @@ class _Loop(Generic[T]):
         return tuple(
             r
             if r is not None
-            else self.failed(self.hosts[i], Status.INTERRUPTED, reason, self.started_at.get(i, now))
+            else self.failed(self.hosts[i], Status.INTERRUPTED, reason, self.in_flight.get(i, now))
             for i, r in enumerate(self.results)
         )
 
