@@ -153,13 +153,7 @@ class LoopbackFleet:
 
     def cpu_seconds(self) -> float:
         """CPU used by every sshd and its reaped children (sessions, shells, probes)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for h in self.hosts:
-            with contextlib.suppress(OSError, ValueError, TypeError):
-                fields = Path(f"/proc/{h.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-        return total / tick
+        return sum(process_cpu_s(h.pid) for h in self.hosts if h.pid is not None)
 
     def wait_until_sessions_reaped(self, timeout: float = 10.0) -> bool:
         """Wait (bounded) until no sshd of the fleet has a child left: a connection's CPU
@@ -180,6 +174,20 @@ class LoopbackFleet:
             shutil.rmtree(self.root)
 
 
+def _stat_fields(pid: int | str) -> list[str]:
+    """/proc/PID/stat's fields after the command name (which may hold spaces and ")"):
+    state, ppid, ..., utime, stime, cutime, cstime (indexes 11-14), ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid`` and its reaped children (utime stime cutime cstime); 0 if the
+    process is gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return sum(int(v) for v in _stat_fields(pid)[11:15]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def _children_of(parents: set[int]) -> list[int]:
     """Live processes whose parent is one of ``parents`` (a /proc scan: this kernel may lack
     /proc/PID/task/TID/children)."""
@@ -188,8 +196,7 @@ def _children_of(parents: set[int]) -> list[int]:
         if not proc.name.isdigit():
             continue
         with contextlib.suppress(OSError, ValueError, IndexError):
-            # the fields after the command's closing parenthesis: state, ppid, ...
-            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) in parents:
+            if int(_stat_fields(proc.name)[1]) in parents:
                 found.append(int(proc.name))
     return found
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from ..loopback import MAX_HOSTS, LoopbackFleet, start_fleet, stop_process_groups
+from ..loopback import MAX_HOSTS, LoopbackFleet, process_cpu_s, start_fleet, stop_process_groups
 from ..runner import RunOptions
 
 __all__ = ["EngineBenchResult", "EngineRound", "format_engine_bench", "run_engine_bench"]
@@ -83,13 +83,6 @@ def _redis(workdir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-
-
-def _cpu_s(pid: int) -> float:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return 0.0
 
 
 @contextlib.contextmanager
@@ -177,13 +170,13 @@ def run_engine_bench(
         with _redis(workdir) as broker:
             for count in worker_counts:
                 with _workers(count, broker, home, workdir) as pids:
-                    cpu0 = sum(_cpu_s(p) for p in pids)
+                    cpu0 = sum(process_cpu_s(p) for p in pids)
                     t0 = time.perf_counter()
                     report = run_distributed(
                         planned, replace(options, engine="celery", broker=broker)
                     )
                     wall = time.perf_counter() - t0
-                    cpu = sum(_cpu_s(p) for p in pids) - cpu0
+                    cpu = sum(process_cpu_s(p) for p in pids) - cpu0
                 result.rounds.append(
                     EngineRound("celery", count, wall, cpu, _rows(report) == _rows(local))
                 )
