@@ -272,8 +272,6 @@ def test_the_example_over_ssh_reads_as_with_what_was_sent_before(
     """`readiness validate` on a loopback sshd host with the bundled example: one command,
     and every check's verdict, message, details and advice as with the code sent before
     (columns, a whole module in the follow-up round)."""
-    import os
-
     from readiness.api import validate
     from readiness.bench import write_example_app
     from readiness.inventory import load_inventory
@@ -282,7 +280,7 @@ def test_the_example_over_ssh_reads_as_with_what_was_sent_before(
     from readiness.runner import RunOptions
     from readiness.ssh import SshConnector
 
-    from .services.cli import run_cli
+    from .services.sshd import commands_started, validate_fleet_json
 
     with start_fleet(1, sshd_options=["LogLevel VERBOSE"]) as fleet:
         app = fleet.root / "example"
@@ -290,27 +288,9 @@ def test_the_example_over_ssh_reads_as_with_what_was_sent_before(
         app.chmod(0o755)
         fleet.write_inventory(host_vars=lambda _h: {"readiness": {"app_root": str(app)}})
         host = fleet.hosts[0]
-
-        def commands() -> int:
-            return host.log.read_text(errors="replace").count("Starting session: command")
-
-        proc = run_cli(
-            "validate",
-            "--hosts",
-            "fleet",
-            "-i",
-            str(fleet.inventory),
-            "--known-hosts",
-            str(fleet.known_hosts),
-            "--format",
-            "json",
-            "--store",
-            "none",
-            "--quiet",
-            env={**os.environ, "HOME": str(fleet.root / "home")},
-        )
+        proc = validate_fleet_json(fleet)
         assert proc.returncode == 1, proc.stderr  # the example is deliberately not ready
-        assert commands() == 1
+        assert commands_started(host) == 1
         now = json.loads(proc.stdout)["hosts"][0]["checks"]
 
         _old_path(monkeypatch)
@@ -327,7 +307,7 @@ def test_the_example_over_ssh_reads_as_with_what_was_sent_before(
             # beside the new code's length.
             collect._zlib.cache_clear()
             collect._packed.cache_clear()
-        assert commands() == 2
+        assert commands_started(host) == 2
     before = json.loads(render_json(report))["hosts"][0]["checks"]
     assert len(now) == 8
     assert [_verdict(r) for r in now] == [_verdict(r) for r in before]

@@ -13,7 +13,6 @@ probe then sends the same request on stdin, once, on the same connection.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ from readiness.bench import write_example_app
 from readiness.collect import BootstrapRun, argv_too_long
 from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
 
-from .services.cli import run_cli
+from .services.sshd import commands_started, validate_fleet_json
 
 # Exports as large as the room left allows, when the host's flag file exists; the rest of
 # the stock rc file (it returns early in a non-interactive shell) follows unchanged.
@@ -78,32 +77,14 @@ def e2big_fleet() -> Iterator[LoopbackFleet]:
         fleet.stop()
 
 
-def _commands(host: LoopbackHost) -> int:
-    return host.log.read_text(errors="replace").count("Starting session: command")
-
-
 def _validate(fleet: LoopbackFleet) -> dict[str, dict[str, Any]]:
-    before = {h.name: _commands(h) for h in fleet.hosts}
-    proc = run_cli(
-        "validate",
-        "--hosts",
-        "fleet",
-        "-i",
-        str(fleet.inventory),
-        "--known-hosts",
-        str(fleet.known_hosts),
-        "--format",
-        "json",
-        "--store",
-        "none",
-        "--quiet",
-        env={**os.environ, "HOME": str(fleet.root / "home")},
-    )
+    before = {h.name: commands_started(h) for h in fleet.hosts}
+    proc = validate_fleet_json(fleet)
     assert proc.returncode in (0, 1), proc.stderr
     doc = json.loads(proc.stdout)
     hosts = {h["host"]: h for h in doc["hosts"]}
     for h in fleet.hosts:
-        hosts[h.name]["commands"] = _commands(h) - before[h.name]
+        hosts[h.name]["commands"] = commands_started(h) - before[h.name]
     return hosts
 
 

@@ -30,6 +30,7 @@ from readiness.runner import RunOptions
 from readiness.ssh import SshConnector, SshTransport
 
 from .apps import write_app
+from .cli import run_cli
 
 NOPW_USER = "readiness-nopw"  # a real non-root account without sudo rights
 
@@ -195,3 +196,29 @@ def silent_server() -> Iterator[tuple[str, int]]:
     finally:
         with contextlib.suppress(OSError):
             sock.close()
+
+
+def commands_started(host: LoopbackHost) -> int:
+    """How many commands sshd on ``host`` has started (its "Starting session: command" lines:
+    the host's sshd must log at ``LogLevel VERBOSE`` or above)."""
+    return host.log.read_text(errors="replace").count("Starting session: command")
+
+
+def validate_fleet_json(fleet: LoopbackFleet) -> subprocess.CompletedProcess[str]:
+    """``readiness validate`` of every host of ``fleet`` as a user runs it: JSON on stdout,
+    nothing recorded, the fleet's own known_hosts and home."""
+    return run_cli(
+        "validate",
+        "--hosts",
+        "fleet",
+        "-i",
+        str(fleet.inventory),
+        "--known-hosts",
+        str(fleet.known_hosts),
+        "--format",
+        "json",
+        "--store",
+        "none",
+        "--quiet",
+        env={**os.environ, "HOME": str(fleet.root / "home")},
+    )
