@@ -9,7 +9,6 @@ log's tail in the failure message, and SIGTERM-then-SIGKILL on the way out.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,16 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from .ports import free_ports
+
 __all__ = ["PIDFILE_ROOT", "background_service", "free_port", "stop"]
 
 PIDFILE_ROOT = Path(tempfile.gettempdir()) / "readiness-test-services"
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on right now (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on right now, for a server to bind (:func:`free_ports`)."""
+    return free_ports(1)[0]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -13,7 +13,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -27,6 +26,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from .ports import free_ports
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
 # Known root for every cluster's dir (pidfile inside), so an exit trap can find leftovers.
@@ -35,10 +36,8 @@ _START_ATTEMPTS = 3
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (bind port 0, read it, release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on right now, for a server to bind (:func:`free_ports`)."""
+    return free_ports(1, host)[0]
 
 
 def _as_postgres(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
