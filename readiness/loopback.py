@@ -99,6 +99,13 @@ class LoopbackHost:
         """
         return census(f"{CENSUS_VAR}={self.marker}")
 
+    def log_since(self, offset: int) -> str:
+        """sshd's log from byte ``offset`` on (a size taken earlier with ``log.stat()``): what
+        it wrote since then, when earlier runs on the same host wrote to it too."""
+        with self.log.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
     def accepted_logins(self) -> int:
         """sshd's own count of successful logins (independent of the client's counters)."""
         if not self.log.exists():

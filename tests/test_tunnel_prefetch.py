@@ -54,9 +54,7 @@ def _count_from_the_test_start(fleet: LoopbackFleet) -> None:
 def _requests(host: LoopbackHost, port: int) -> int:
     """How many direct-tcpip channels sshd on ``host`` was asked to open to ``port`` since
     the running test started."""
-    with host.log.open("rb") as log:
-        log.seek(_log_start.get(host.name, 0))
-        text = log.read().decode(errors="replace")
+    text = host.log_since(_log_start.get(host.name, 0))
     return len(re.findall(rf"server_request_direct_tcpip: .* target \S+ port {port}\b", text))
 
 

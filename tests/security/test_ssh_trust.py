@@ -364,9 +364,7 @@ def test_proxy_jump_connects_through_the_jump_hosts_connection(
     assert _reached(report), report.hosts[0].reason
 
     def hopped() -> bool:  # the hop went through h0000 (its log line written asynchronously)
-        with jump.log.open("rb") as log:
-            log.seek(start)
-            return f"target {target.address} port {target.port}".encode() in log.read()
+        return f"target {target.address} port {target.port}" in jump.log_since(start)
 
     deadline = time.monotonic() + 10
     while not hopped() and time.monotonic() < deadline:
