@@ -108,6 +108,12 @@ def make_app(broker: str, *, visibility_timeout: float = 300.0) -> Any:
             # its visibility timeout
             "unacked_restore_interval": restore_interval(visibility_timeout),
             "unacked_restore_throttle": 1,
+            # a sweep holds a Redis lock that outlives a worker killed mid-sweep by its
+            # expiry (300 s by default), and no worker sweeps until then: a dead worker's
+            # shard would stay invisible past the controller's wait. One interval is enough:
+            # a sweep restores each message in a WATCH transaction, so two sweeps that
+            # overlap never restore one twice.
+            "unacked_mutex_expire": restore_interval(visibility_timeout),
             "socket_timeout": NETWORK_TIMEOUT_S,
             "socket_connect_timeout": NETWORK_TIMEOUT_S,
         },
