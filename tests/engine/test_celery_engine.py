@@ -280,6 +280,21 @@ def _wait_until(what: str, predicate: Any, within: float = WAIT_S) -> None:
         time.sleep(0.1)
 
 
+def _wait_for_ends(workers: Workers, count: int) -> list[int]:
+    """Each worker's "succeeded" lines, once they add up to ``count`` (bounded): Celery logs
+    a shard's end just after it stores the result, so a controller that read that result
+    can exit before the line is written."""
+    ends: list[int] = []
+
+    def logged() -> bool:
+        ends[:] = [workers.log(n).count("succeeded") for n in range(len(workers.procs))]
+        return sum(ends) >= count
+
+    with contextlib.suppress(AssertionError):  # too few after the wait: the caller says so
+        _wait_until(f"{count} shard ends logged", logged, within=10)
+    return ends
+
+
 def _logins(cluster: Cluster) -> dict[str, int]:
     return {h.name: h.accepted_logins() for h in cluster.fleet.hosts}
 
@@ -309,7 +324,8 @@ def test_distributed_run_equals_local_run_row_for_row(
     assert {h["status"] for h in ours["hosts"]} >= {"degraded", "not_ready"}
     # each host audited exactly once, and by both workers between them (3 shards of 2)
     assert set(_delta(before, _logins(cluster)).values()) == {1}
-    audited = [workers.log(n).count("succeeded") for n in range(2)]
+    # a worker logs "succeeded" just after it stores the result the controller waits for
+    audited = _wait_for_ends(workers, 3)
     assert sum(audited) == 3, audited
 
     # a suite with quality gates: same rows, same gates, same exit code

@@ -19,7 +19,16 @@ from tests.services.rabbitmq import RabbitMQServer, rabbitmq_server
 from tests.services.redis import redis_server
 from tests.services.sshd import APP_STATES, _share
 
-from .test_celery_engine import STATES, Cluster, Workers, _config, _logins, _rows, _validate
+from .test_celery_engine import (
+    STATES,
+    Cluster,
+    Workers,
+    _config,
+    _logins,
+    _rows,
+    _validate,
+    _wait_for_ends,
+)
 
 pytestmark = pytest.mark.ssh
 
@@ -64,6 +73,7 @@ def test_a_rabbitmq_broker_run_equals_a_local_run_and_never_shows_its_password(
         local = _validate(cluster, cwd, engine="local")
         before = _logins(cluster)
         distributed = _validate(cluster, cwd, broker=rabbit.url)
+        ends = _wait_for_ends(workers, 3)  # logged just after the results the controller read
         logs = [workers.log(n) for n in range(2)]
     finally:
         workers.stop_all()
@@ -75,7 +85,7 @@ def test_a_rabbitmq_broker_run_equals_a_local_run_and_never_shows_its_password(
     # through RabbitMQ: each host audited once, the 3 shards of 2 taken by the workers
     after = _logins(cluster)
     assert {after[n] - before[n] for n in after} == {1}
-    assert sum(log.count("succeeded") for log in logs) == 3, logs
+    assert sum(ends) == 3, logs
     assert all(f"amqp://{rabbit.user}:**@127.0.0.1:{rabbit.port}//" in log for log in logs), logs
     seen = [distributed.stdout, distributed.stderr, *logs]
     seen += [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
