@@ -38,3 +38,19 @@ def _session_results_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator
             os.environ.pop("READINESS_STORE", None)
         else:
             os.environ["READINESS_STORE"] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_xdg_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The XDG state, cache and config homes point into the session's temp dir, so that
+    nothing a test runs writes under the real home: `remediate --apply` without
+    --audit-log appended to ~/.local/state/readiness/remediation-audit.jsonl on every run,
+    and Chromium wrote ~/.cache/dconf and ~/.config/chromium/Crash Reports. A test of a
+    default location sets its own HOME and drops the variable (test_hostile_host)."""
+    root = tmp_path_factory.mktemp("xdg")
+    names = {"XDG_STATE_HOME": "state", "XDG_CACHE_HOME": "cache", "XDG_CONFIG_HOME": "config"}
+    with pytest.MonkeyPatch.context() as patch:
+        for var, sub in names.items():
+            (root / sub).mkdir()
+            patch.setenv(var, str(root / sub))
+        yield root
