@@ -119,7 +119,16 @@ def _pruned_tree(ops: frozenset[str], loaded: frozenset[str] | None = None) -> a
             # A delta keeps `if __name__ ...` and the imports: CPython compiles a call on an
             # imported module's attribute differently (and cheaper) when it sees the import.
             body.append(stmt)
+        elif _imports_only(stmt):  # `try: import _stat as stat` / `except ImportError: ...`
+            body.append(stmt)
     return ast.Module(body=body, type_ignores=[])
+
+
+def _imports_only(stmt: ast.stmt) -> bool:
+    if not isinstance(stmt, ast.Try) or stmt.orelse or stmt.finalbody:
+        return False
+    blocks = [stmt.body, *(h.body for h in stmt.handlers)]
+    return all(isinstance(s, (ast.Import, ast.ImportFrom)) for b in blocks for s in b)
 
 
 def _reachable(roots: Iterable[str], functions: Mapping[str, ast.FunctionDef]) -> set[str]:

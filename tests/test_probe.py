@@ -141,6 +141,33 @@ def test_the_probe_json_encoder_round_trips_awkward_strings() -> None:
     }
 
 
+_AWKWARD = [
+    "",
+    "plain text, printable",
+    'a"b\\c',
+    'line one\nline two\r\n\ttabbed \\ "quoted"',
+    "".join(chr(i) for i in range(32)) + "\x7f",
+    "text\nwith a bell\x07 after a newline",
+    "héllo ✓ 日本\n",
+    "no-break\xa0space, line\u2028separator, bom\ufeff, soft\xadhyphen",
+    "lone \udcff surrogate\n",
+    '\\n is not a newline, \\" is not a quote',
+]
+
+
+@pytest.mark.parametrize("text", _AWKWARD)
+def test_the_probe_json_writer_escapes_exactly_as_translate_alone_did(text: str) -> None:
+    """The usual escapes go by str.replace (docs/performance.md); the bytes must be those of
+    escaping every string with translate, as the writer did before, and read back as JSON."""
+    from readiness.probe import _ESCAPES, dumps
+
+    before = ('"' + text.translate(_ESCAPES) + '"').encode("utf-8", "backslashreplace")
+    assert dumps(text) == before
+    assert dumps({text: [text]}) == b"{" + before + b":[" + before + b"]}"
+    if "\udcff" not in text:
+        assert json.loads(dumps(text)) == text
+
+
 def test_undecodable_file_names_survive_the_round_trip(tmp_path: Path) -> None:
     odd = os.fsencode(str(tmp_path)) + b"/back\xffup.sql"
     fd = os.open(odd, os.O_WRONLY | os.O_CREAT, 0o600)
