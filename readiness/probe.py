@@ -352,10 +352,12 @@ def op_list(spec):
 
 def _fwalk(dir_fd):
     """``os.fwalk(".", dir_fd=dir_fd)`` (top-down, links never descended, a directory that
-    cannot be opened skipped) without importing os.py; directories are opened
-    O_NONBLOCK, as Python 3.13's does (a FIFO swapped in cannot hang the walk)."""
+    cannot be opened skipped) without importing os.py. Directories are opened as the
+    path walk opens them (O_DIRECTORY, O_NOFOLLOW) and O_NONBLOCK: a link or anything
+    else swapped in for a directory fails to open (skipped, as os.fwalk skips it after
+    opening it), and cannot hang the walk."""
     orig = os.stat(".", follow_symlinks=False, dir_fd=dir_fd)
-    topfd = os.open(".", os.O_RDONLY | os.O_NONBLOCK, dir_fd=dir_fd)
+    topfd = os.open(".", _WALK_DIR | os.O_NONBLOCK, dir_fd=dir_fd)
     try:
         if stat.S_ISDIR(orig.st_mode) and _same_file(orig, os.stat(topfd)):
             yield from _fwalk_fd(topfd, ".")
@@ -382,7 +384,7 @@ def _fwalk_fd(topfd, toppath):
     for name in dirs:  # as the caller left them (sorted)
         try:
             orig = os.stat(name, dir_fd=topfd, follow_symlinks=False)
-            dirfd = os.open(name, os.O_RDONLY | os.O_NONBLOCK, dir_fd=topfd)
+            dirfd = os.open(name, _WALK_DIR | os.O_NONBLOCK, dir_fd=topfd)
         except OSError:
             continue
         try:
