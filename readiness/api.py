@@ -63,21 +63,37 @@ def load_selected_hosts(
     *,
     inventory: str | Sequence[str] | None = None,
     limit: str | None = None,
+    refuse_implicit_local: str | None = None,
 ) -> list[Any]:
-    """Resolve a host pattern against the inventory (``local`` works with no inventory)."""
+    """Resolve a host pattern against the inventory (``local`` works with no inventory).
+
+    ``refuse_implicit_local`` (why, e.g. "remediate acts only on hosts an inventory names")
+    makes the implicit controller host ``local`` -- the one no inventory defines, audited
+    with the built-in ``/opt/mahavishnu`` defaults -- a usage error instead of a selection.
+    """
     from .inventory import load_inventory, local_host
+    from .inventory.model import IMPLICIT
 
     paths = default_inventory_paths(inventory)
     for p in paths:
         if not p.exists():
             raise InventoryError(f"inventory not found: {p}")
     if not paths:
-        if hosts.strip() == "local":
+        if hosts.strip() == "local" and refuse_implicit_local is None:
             return [local_host()]
         raise InventoryError(
             f"no inventory: pass -i/--inventory or set {INVENTORY_ENV} to select {hosts!r}"
         )
-    return list(load_inventory(paths).select(hosts, limit=limit))
+    loaded = load_inventory(paths)
+    selected = list(loaded.select(hosts, limit=limit))
+    if refuse_implicit_local is not None and any(h.source == IMPLICIT for h in selected):
+        names = ", ".join(str(p) for p in paths)
+        raise InventoryError(
+            f"{refuse_implicit_local}, and 'local' is not a host of {names}: pass --hosts "
+            f"PATTERN (known groups: {', '.join(loaded.groups)}), or name a 'local' host "
+            "(ansible_connection: local, with its readiness: app_root) in the inventory"
+        )
+    return selected
 
 
 def profile_layers(
@@ -131,12 +147,16 @@ def plan(
     profile_overrides: Mapping[str, Any] | None = None,
     suite: str | None = "validate",
     specs: Sequence[CheckSpec] | None = None,
+    refuse_implicit_local: str | None = None,
 ) -> Plan:
     """The one plan step of every task (validate, the suites, remediate): inventory,
     pattern and limit → hosts; ``checks`` or ``suite`` (or ``specs``) → checks; profile
-    file, inventory vars and overrides → one profile per host."""
+    file, inventory vars and overrides → one profile per host. ``refuse_implicit_local``:
+    see :func:`load_selected_hosts`."""
     selected = (
-        load_selected_hosts(hosts, inventory=inventory, limit=limit)
+        load_selected_hosts(
+            hosts, inventory=inventory, limit=limit, refuse_implicit_local=refuse_implicit_local
+        )
         if isinstance(hosts, str)
         else list(hosts)
     )

@@ -188,6 +188,7 @@ def run_suite(
     fail_on: Status = Status.NOT_READY,
     specs: Sequence[CheckSpec] | None = None,
     group_by_inventory_group: bool = True,
+    refuse_implicit_local: str | None = None,
 ) -> SuiteRun:
     """Audit the hosts with the suite's checks (or ``checks``) and judge its quality gates.
 
@@ -205,6 +206,7 @@ def run_suite(
         profile=profile,
         profile_overrides=profile_overrides,
         specs=_chosen(suite, checks, specs),
+        refuse_implicit_local=refuse_implicit_local,
     )
     if not suite.gated:
         report = api.run_plan(planned, options=options, connector=connector)

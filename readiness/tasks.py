@@ -87,6 +87,13 @@ def _inventory(flag: str | None, settings: Mapping[str, Any]) -> str:
     return chosen or "inventories"
 
 
+def _default_hosts_refusal(given: Mapping[str, Any]) -> str | None:
+    """Without --hosts the pattern is ``local``: the inventory's ``local`` host. One it does
+    not name would be the implicit controller audited on the built-in /opt/mahavishnu
+    defaults, which a user who forgot --hosts for their fleet never meant: exit 2 instead."""
+    return "no --hosts given (the default is 'local')" if given.get("hosts") is None else None
+
+
 def _known_checks(names: list[str]) -> None:
     """An unknown check name is the first thing to hear about (before a missing inventory)."""
     if names:
@@ -185,6 +192,7 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
                 profile=values["profile"],
                 options=run_options,
                 fail_on=threshold,
+                refuse_implicit_local=_default_hosts_refusal(given),
             )
             report = run.report
             if collector is not None:
@@ -869,7 +877,13 @@ def _watch_setup(c: Context, given: Mapping[str, Any]) -> tuple[Any, ...]:
         address = _listen_address(v["listen"])
         opts = _run_options({**v, "quiet": True}, settings)
         inv = _inventory(v["inventory"], settings)
-        load_selected_hosts(v["hosts"], inventory=inv, limit=v["limit"])  # bad pattern: exit 2
+        # a bad pattern is exit 2 now, not at the first run
+        load_selected_hosts(
+            v["hosts"],
+            inventory=inv,
+            limit=v["limit"],
+            refuse_implicit_local=_default_hosts_refusal(given),
+        )
     except ReadinessError as exc:
         raise _usage(exc) from None
     except ValueError as exc:
@@ -929,6 +943,7 @@ def watch(
                     limit=v["limit"],
                     profile=v["profile"],
                     options=opts,
+                    refuse_implicit_local=_default_hosts_refusal(given),
                 )
         except ReadinessError as exc:  # e.g. the inventory became unreadable: keep watching
             print(f"readiness watch: run failed: {exc}", file=sys.stderr)
@@ -1039,6 +1054,7 @@ def nagios(
                 profile=values["profile"],
                 options=_run_options(run_options, settings),
                 fail_on=threshold,
+                refuse_implicit_local=_default_hosts_refusal(given),
             )
             report_mod.emit(render_nagios(run.report, fail_on=threshold))
     except KeyboardInterrupt as exc:

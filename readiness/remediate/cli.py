@@ -62,6 +62,8 @@ def run_remediate_task(
         run_migrations=run_migrations,
         options=options,
         audit_log=audit_log or DEFAULT_AUDIT_LOG,
+        # issue 10: the CLI never fixes the controller on the built-in /opt/mahavishnu defaults
+        refuse_implicit_local="remediate acts only on hosts an inventory names",
     )
     if sink is not None:  # the results store records the run (tasks.py)
         sink(report)

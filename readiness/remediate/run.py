@@ -373,6 +373,7 @@ def remediate(
     connector: Connector | None = None,
     audit_log: str | Path | None = DEFAULT_AUDIT_LOG,
     log_stream: Any = None,
+    refuse_implicit_local: str | None = None,
 ) -> RemediationReport:
     """Audit the selected hosts, plan every available fix, and apply them when ``apply``.
 
@@ -387,6 +388,7 @@ def remediate(
         profile=profile,
         profile_overrides=profile_overrides,
         specs=[*specs, *others],
+        refuse_implicit_local=refuse_implicit_local,
     )
     selected, profiles = list(planned.hosts), planned.profiles
     names = [h.name for h in selected]

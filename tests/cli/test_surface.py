@@ -297,6 +297,69 @@ def test_remediate_apply_never_acts_on_an_implicit_local_host(tmp_path: Path) ->
     assert not list(tmp_path.iterdir())
 
 
+def _tasks_defaulting_to_local() -> list[str]:
+    """Every task whose --hosts defaults to ``local``, from the option table (not a list)."""
+    from readiness.options import option
+    from readiness.tasks import all_tasks
+
+    seen: set[int] = set()
+    names = []
+    for name, task in all_tasks().items():  # production.<suite> is the same task
+        if id(task) in seen or "hosts" not in task.option_specs():
+            continue
+        seen.add(id(task))
+        if option("hosts", name).default == "local":
+            names.append(name)
+    return names
+
+
+def _inventory_without_local(tmp_path: Path) -> Path:
+    app = write_app(tmp_path / "app")
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"children": {"web": {"hosts": {"web1": host}}}}}))
+    return inv
+
+
+@pytest.mark.parametrize("task", _tasks_defaulting_to_local())
+def test_no_hosts_given_and_no_local_in_the_inventory_is_a_usage_error(
+    tmp_path: Path, task: str
+) -> None:
+    """A user who forgets --hosts for their own inventory gets one line naming its groups, not
+    an audit (or remediation) of the controller on the built-in /opt/mahavishnu defaults."""
+    inv = _inventory_without_local(tmp_path)
+    from readiness.tasks import all_tasks
+
+    specs = all_tasks()[task].option_specs()
+    extra = ["--max-runs", "1", "--listen", "127.0.0.1:0"] if task == "watch" else []
+    extra += ["-q"] if "quiet" in specs else []
+    extra += ["--store", "none"] if "store" in specs else []
+    res = run(tmp_path, task, "-i", str(inv), *extra)
+    if task == "nagios":  # the plugin convention: UNKNOWN on stdout
+        assert res.returncode == 3, (res.returncode, res.stdout, res.stderr)
+        said = res.stdout
+    else:
+        assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+        said = res.stderr
+    assert len(said.strip().splitlines()) == 1 and "Traceback" not in said, said
+    assert "'local' is not a host of" in said and "known groups: all, ungrouped, web" in said
+    assert "/opt/mahavishnu" not in res.stdout + res.stderr
+
+
+def test_remediate_never_acts_on_the_implicit_local_host_of_an_inventory(tmp_path: Path) -> None:
+    """`-H local` names Ansible's implicit controller host for an audit (docs/inventories.md),
+    but remediate only ever changes hosts an inventory names (issue 10)."""
+    inv = _inventory_without_local(tmp_path)
+    audit = run(tmp_path, "validate", "-i", str(inv), "-H", "local", "-c", "documentation", "-q")
+    assert audit.returncode == 1 and "/opt/mahavishnu" in audit.stdout, audit.stderr
+    for apply in ([], ["--apply", "--yes"]):
+        res = run(tmp_path, "remediate", "-i", str(inv), "-H", "local", "-q", *apply)
+        assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+        assert res.stderr.startswith("readiness: remediate acts only on hosts an inventory names")
+        assert res.stdout == ""
+    assert not Path("/opt/mahavishnu").exists()
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
