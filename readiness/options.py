@@ -431,9 +431,7 @@ OPTIONS: dict[str, OptionSpec] = {
             placeholder="RUN",
         ),
         OptionSpec("new", "str", "The later run (default: latest)", placeholder="RUN"),
-        OptionSpec(
-            "name", "str", "Baseline name (default: default)", default="default", placeholder="NAME"
-        ),
+        OptionSpec("name", "str", "Baseline name", default="default", placeholder="NAME"),
         OptionSpec("output", "str", "File to write (default: stdout)", placeholder="FILE"),
         OptionSpec("file", "str", "A readiness.baseline/1 JSON file", placeholder="FILE"),
         OptionSpec(
@@ -693,6 +691,13 @@ TASK_VARIANTS: dict[str, dict[str, OptionSpec]] = {
         "name": replace(OPTIONS["name"], default=None, help="Store it under this name")
     },
     "workers": {"format": replace(OPTIONS["format"], choices=("text", "json"))},
+    # the plugin convention (docs/reports.md): the threshold makes a state CRITICAL, not exit 1
+    "nagios": {
+        "fail_on": replace(
+            OPTIONS["fail_on"],
+            help="CRITICAL (exit 2) from this status up (degraded: warnings are CRITICAL too)",
+        )
+    },
     "remediate": {
         "format": replace(OPTIONS["format"], choices=("text", "json")),
         "check": replace(

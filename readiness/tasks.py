@@ -692,8 +692,11 @@ def history(
     store: str | None = None,
     trend: bool = False,
 ) -> None:
-    """List recorded runs, newest first; with --hosts/--check, per host x check timelines;
-    with --trend, per check counts over time (a sparkline of the ready share in text)."""
+    """List recorded runs, newest first, or their timelines and trends.
+
+    With --hosts/--check, per host x check timelines; with --trend, per check counts over
+    time (a sparkline of the ready share in text).
+    """
     given = dict(locals())
     given.pop("c")
     from .store.cli import history_task
@@ -829,8 +832,11 @@ def drift(
     format: str | None = None,
     store: str | None = None,
 ) -> None:
-    """Configuration drift: odd hosts out (settings keys, env variables; secrets as keyed
-    fingerprints), or with --since what changed on each host. Exit 1 when drift is found."""
+    """Configuration drift: the odd hosts out, or with --since what changed on each host.
+
+    Compares settings keys and env variables (secrets as keyed fingerprints) across the hosts
+    of a recorded run. Exit 1 when drift is found.
+    """
     given = dict(locals())
     given.pop("c")
     from .store.cli import drift_task

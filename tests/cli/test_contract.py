@@ -300,6 +300,30 @@ def test_help_shows_typed_placeholders_and_h_is_help(tmp_path: Path) -> None:
                 problems.append(f"{task}: {lines[0]!r} lacks the placeholder {arg.placeholder}")
             if spec.kind in ("int", "float") and "STRING" in lines[0]:
                 problems.append(f"{task}: {lines[0]!r}")
+            # the default is stated once (the table appends it; a help text naming it too
+            # read "Baseline name (default: default) (default default)")
+            if len(re.findall(r"(?:\(|; )default\b", spec.full_help())) > 1:
+                problems.append(f"{task}: {flag} states its default twice: {spec.full_help()!r}")
+        # nagios exits by the plugin convention (docs/reports.md): no option may promise exit 1
+        if task == "nagios" and re.search(r"\bExit 1\b", shown.out.split("Options:", 1)[-1]):
+            problems.append("nagios: an option's help promises 'Exit 1' (the plugin says CRITICAL)")
+    assert not problems, "\n".join(problems)
+
+
+def test_list_shows_each_task_whole_summary(tmp_path: Path) -> None:
+    """`readiness --list` shows the first line of each docstring: it must be the whole first
+    paragraph, never a sentence cut where the source wrapped ("secrets as keyed")."""
+    import inspect
+
+    listed = run_in_process(["--list", "--list-format", "json"], tmp_path)
+    assert listed.code == 0, listed.err
+    shown = {t["name"]: t["help"] for t in json.loads(listed.out)["tasks"]}
+    assert set(shown) >= {name for name in TASKS if "." not in name}
+    problems = []
+    for name, summary in shown.items():
+        first = inspect.cleandoc(ns[name].__doc__ or "").split("\n\n", 1)[0]
+        if summary != " ".join(first.split()):
+            problems.append(f"{name}: --list shows {summary!r} of {first!r}")
     assert not problems, "\n".join(problems)
 
 
@@ -389,6 +413,7 @@ def test_in_process_runs_say_exactly_what_the_real_command_says(example_dir: Pat
     subprocess: byte for byte what the in-process run said, so the cheap runs stand for it."""
     argvs = [_invalid_argv(*next(c for c in _invalid_cases() if c[0] == t)) for t in TASKS]
     argvs += [["validate", "--help"], ["show", "-h"], ["bench", "--help"], ["--help"]]
+    argvs += [["nagios", "--help"], ["baseline-accept", "--help"], ["--list", "-F", "json"]]
 
     def real(argv: list[str]) -> Outcome:
         return run_tool(argv, example_dir, timeout=60)
