@@ -1,7 +1,10 @@
 """Invoke entry point: the tasks live in ``readiness.tasks`` (the same collection the
 ``readiness`` console script runs), so this file stays thin."""
 
+import os
+import select
 import sys
+from types import TracebackType
 
 # invoke turns bytecode caching off for the whole process (its --write-pyc, off by default,
 # is meant for tasks files like this one, which is already loaded by now). readiness is a
@@ -13,3 +16,31 @@ sys.dont_write_bytecode = sys.dont_write_bytecode and bool(sys.flags.dont_write_
 from readiness.tasks import ns  # noqa: E402
 
 __all__ = ["ns"]
+
+
+def _stdout_reader_gone() -> bool:
+    """stdout is a pipe whose reading end is closed (``| head -1`` has exited)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _closed_pipe_ends_quietly(
+    kind: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """``invoke --list | head -1``: invoke's own listing and help end quietly (exit 0), as the
+    ``readiness`` command's do, instead of a BrokenPipeError traceback. readiness's reports
+    handle a closed pipe themselves; any other error keeps Python's traceback."""
+    if issubclass(kind, BrokenPipeError) and _stdout_reader_gone():
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(0)  # nothing left to flush: stdout is gone
+    _default_hook(kind, exc, tb)
+
+
+_default_hook = sys.excepthook
+sys.excepthook = _closed_pipe_ends_quietly

@@ -360,6 +360,29 @@ def test_remediate_never_acts_on_the_implicit_local_host_of_an_inventory(tmp_pat
     assert not Path("/opt/mahavishnu").exists()
 
 
+@pytest.mark.parametrize("argv", [["--list"], ["--help", "validate"], ["-l", "production"]])
+def test_invoke_listing_and_help_into_a_closed_pipe_end_quietly(argv: list[str]) -> None:
+    """`invoke --list | head -1`: invoke's own printing met a closed stdout with a
+    BrokenPipeError traceback; now it ends quietly with exit 0, as `readiness --list` does."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte: every write is EPIPE
+    try:
+        res = subprocess.run(
+            [str(BIN / "invoke"), "--search-root", str(ROOT), *argv],
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+    assert res.returncode == 0, (res.returncode, res.stderr)
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
