@@ -107,8 +107,14 @@ def _run_options(values: Mapping[str, Any], settings: Mapping[str, Any]) -> RunO
     return RunOptions(**{k: v for k, v in kw.items() if v is not None})
 
 
+def _one_line(exc: BaseException) -> str:
+    """An error as one line: a library's multi-line message (psycopg's "connection refused
+    \n\tIs the server running ...") would otherwise break the one-line promise."""
+    return " ".join(str(exc).split("\n")).replace("\t", " ").replace("  ", " ").strip()
+
+
 def _usage(exc: ReadinessError) -> Exit:
-    return Exit(f"readiness: {exc}", code=exc.exit_code)
+    return Exit(f"readiness: {_one_line(exc)}", code=exc.exit_code)
 
 
 def _format(values: Mapping[str, Any], given_format: Any) -> str:
@@ -605,7 +611,7 @@ def _open_for_recording(location: StoreLocation, *, required: bool) -> tuple[Sto
     except ReadinessError as exc:
         if required:
             raise
-        print(f"readiness: warning: run not recorded: {exc}", file=sys.stderr)
+        print(f"readiness: warning: run not recorded: {_one_line(exc)}", file=sys.stderr)
         return parse_location("none"), None
 
 
@@ -668,7 +674,7 @@ def _store_call(fn: Any, *args: Any, **kwargs: Any) -> None:
     try:
         text, code = fn(*args, **kwargs)
     except ReadinessError as exc:
-        raise Exit(f"readiness: {exc}", code=exc.exit_code) from None
+        raise _usage(exc) from None
     print(text)
     if code:
         raise Exit(code=code)
@@ -952,7 +958,7 @@ def watch(
                     refuse_implicit_local=_default_hosts_refusal(given),
                 )
         except ReadinessError as exc:  # e.g. the inventory became unreadable: keep watching
-            print(f"readiness watch: run failed: {exc}", file=sys.stderr)
+            print(f"readiness watch: run failed: {_one_line(exc)}", file=sys.stderr)
             return FleetReport(hosts=()), None
         took = time.monotonic() - began
         watch_info = {"interval_s": every_s, "overran": took > every_s}

@@ -383,6 +383,36 @@ def test_invoke_listing_and_help_into_a_closed_pipe_end_quietly(argv: list[str])
     assert res.returncode == 0, (res.returncode, res.stderr)
 
 
+def test_a_store_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
+    """psycopg's refusal is two lines ("...Connection refused\n\tIs the server running");
+    a usage error and the "run not recorded" warning are one line each, without the password."""
+    from tests.services.ports import closed_port
+
+    url = f"postgresql://u:pw-sentinel@127.0.0.1:{closed_port()}/db"
+    history = run(tmp_path, "history", "--store", url)
+    assert history.returncode == 2, history.stderr
+    assert len(history.stderr.splitlines()) == 1, history.stderr
+    assert history.stderr.startswith("readiness: cannot connect to store postgresql://u:***@")
+    inv = _inventory_without_local(tmp_path)
+    audit = run(
+        tmp_path,
+        "validate",
+        "-i",
+        str(inv),
+        "-H",
+        "web",
+        "-c",
+        "documentation",
+        "-q",
+        "--store",
+        url,
+    )
+    assert audit.returncode in (0, 1), audit.stderr
+    warnings = [ln for ln in audit.stderr.splitlines() if "run not recorded" in ln]
+    assert warnings and audit.stderr.splitlines() == warnings, audit.stderr
+    assert "pw-sentinel" not in history.stderr + audit.stderr + audit.stdout
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
