@@ -117,7 +117,9 @@ def invalid_values(spec: OptionSpec) -> list[str]:
         # an integer option (--command-timeout: whole seconds) refuses a fraction, never
         # rounds it into something else
         fraction = [str((spec.minimum or 0) + 1.5)] if spec.kind == "int" else []
-        return ["x", too_big, *fraction]
+        # below the range: zero for the options that start at 1 (or 0.1), negative for all
+        below = ["0"] if spec.minimum and spec.minimum > 0 else []
+        return ["x", too_big, *fraction, *below, "-1", "", "1e999", "nan"]
     if spec.kind == "choice":
         return ["nope"]
     if spec.kind in ("str", "list"):
