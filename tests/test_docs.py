@@ -65,3 +65,29 @@ def test_generated_reference_docs_are_up_to_date(tool: str) -> None:
         check=False,
     )
     assert res.returncode == 0, res.stderr
+
+
+def test_the_json_schema_sample_has_the_keys_of_a_real_report() -> None:
+    """docs/reports.md's `readiness.report/1` sample names every key a real
+    `readiness validate --json` writes (top level, summary, host, check) and no other."""
+    import json
+
+    section = (DOCS / "reports.md").read_text().split("## JSON schema `readiness.report/1`")[1]
+    sample = json.loads(re.findall(r"```json\n(.*?)```", section, flags=re.S)[0])
+    argv = ["validate", "--json", "-q", "-i", "inventories/local.yml", "-c", "environment"]
+    res = subprocess.run(
+        [str(Path(sys.executable).parent / "readiness"), *argv, "--store", "none"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert res.returncode in (0, 1), res.stderr
+    real = json.loads(res.stdout)
+    assert set(sample) == set(real)
+    assert set(sample["summary"]) == set(real["summary"])
+    host, real_host = sample["hosts"][0], real["hosts"][0]
+    assert set(host) - {"reason"} == set(real_host)  # reason: only for unaudited hosts
+    assert set(host["checks"][0]) == set(real_host["checks"][0])
