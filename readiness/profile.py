@@ -18,6 +18,7 @@ import contextlib
 import copy
 import difflib
 import functools
+import math
 import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -240,6 +241,11 @@ def _walk(
         wanted = None if path in JSON_BODIES else _wrong_type(value, expected, dotted)
         if wanted:
             raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {value!r}")
+        out_of_range = _out_of_range(value, dotted) if path not in JSON_BODIES else None
+        if out_of_range:
+            raise ProfileError(
+                f"{where}: profile key {dotted!r} must be {out_of_range}, got {value!r}"
+            )
         if isinstance(value, Mapping) and isinstance(expected, Mapping) and dotted not in FREE_MAPS:
             _walk(name, source, value, expected, dotted)
 
@@ -316,6 +322,22 @@ _KINDS: tuple[tuple[Any, Any, str], ...] = (
     (Mapping, Mapping, "a mapping"),
     (str, str, "a string"),
 )
+
+
+def _out_of_range(value: Any, dotted: str) -> str | None:
+    """What a number must be, or None when it is fine. Every count, length, age, latency and
+    limit of a profile is 0 or more (a negative secret_min_length passes every secret), and
+    a timeout or poll interval of 0 is no wait at all (a socket's "Operation now in
+    progress" reported as an unreachable endpoint, a busy loop); resource_ranges bound the
+    app's own settings and are the app's business."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if dotted.startswith("resource_ranges."):
+        return None if math.isfinite(value) else "a finite number"
+    positive = dotted.endswith(("_timeout_s", "poll_interval_s"))
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        return "a number above 0" if positive else "a number 0 or more"
+    return None
 
 
 def _wrong_type(value: Any, expected: Any, dotted: str = "") -> str | None:

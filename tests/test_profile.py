@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +228,41 @@ def test_a_wrong_typed_null_default_key_is_one_line_and_exit_two_from_the_comman
         assert f"profile key {dotted!r} must be {NULL_DEFAULT_TYPES[dotted]}" in lines[0]
         assert ".yml:" in lines[0] and "Traceback" not in res.stderr
         assert "SENTINEL" not in res.stderr + res.stdout
+
+
+def _numbers(node: Any, path: str = "") -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    for key, value in node.items():
+        dotted = f"{path}.{key}" if path else str(key)
+        if isinstance(value, dict):
+            out += _numbers(value, dotted)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append((dotted, value))
+    return out
+
+
+def _layer(dotted: str, value: Any) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    node = layer
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return layer
+
+
+@pytest.mark.parametrize(
+    "dotted", [d for d, _ in _numbers(default_profile()) if not d.startswith("resource_ranges.")]
+)
+def test_every_number_of_the_profile_refuses_negative_and_infinite_values(dotted: str) -> None:
+    """Generated from the built-in defaults: every count, limit and timeout is 0 or more (a
+    timeout or poll interval above 0); the default value itself stays accepted."""
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(ProfileError, match=rf"profile key '{re.escape(dotted)}' must be a"):
+            host_profile(LocalTestHost(), [("profile file p.yml", _layer(dotted, bad))])
+    timeout = dotted.endswith(("_timeout_s", "poll_interval_s"))
+    if timeout:
+        with pytest.raises(ProfileError, match="must be a number above 0"):
+            host_profile(LocalTestHost(), [("profile file p.yml", _layer(dotted, 0))])
+    default = dict(_numbers(default_profile()))[dotted]
+    host_profile(LocalTestHost(), [("profile file p.yml", _layer(dotted, default))])

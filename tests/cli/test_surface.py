@@ -201,6 +201,16 @@ def test_group_by_lists_a_host_in_two_groups_under_both(fleet: Path) -> None:
             ":1: profile key 'repository_forbid_dirty' must be true/false or 'warn', got",
         ),
         ("app_root: [/srv/a, /srv/b]\n", ":1: profile key 'app_root' must be a string, got ["),
+        # numbers: a negative length passes every secret; a 0 timeout waits for nothing
+        (
+            "thresholds:\n  secret_min_length: -5\n",
+            ":2: profile key 'thresholds.secret_min_length' must be a number 0 or more, got -5",
+        ),
+        (
+            "thresholds:\n  otlp_connect_timeout_s: 0\n",
+            ":2: profile key 'thresholds.otlp_connect_timeout_s' must be a number above 0, got 0",
+        ),
+        ("thresholds:\n  http_p95_ms: .inf\n", ":2: profile key 'thresholds.http_p95_ms' must"),
     ],
 )
 def test_profile_errors_name_file_line_and_dotted_key(fleet: Path, text: str, needle: str) -> None:
