@@ -415,13 +415,21 @@ OPTIONS: dict[str, OptionSpec] = {
             "drift", "bool", "Add a DRIFT section: hosts whose settings/env differ from most hosts"
         ),
         OptionSpec(
-            "since", "str", "Only runs since an age (7d, 12h) or a date", placeholder="WHEN"
+            "since",
+            "str",
+            "Only runs since an age (7d, 12h) or a date",
+            placeholder="WHEN",
+            samples=((), ("0d", "100000000000d", "yesterday")),
         ),
         OptionSpec(
             "kind", "str", "Only runs of this kind (validate, remediate, ...)", placeholder="KIND"
         ),
         OptionSpec(
-            "keep", "str", "Keep runs younger than this age (90d, 12w, 36h)", placeholder="AGE"
+            "keep",
+            "str",
+            "Keep runs younger than this age (90d, 12w, 36h)",
+            placeholder="AGE",
+            samples=((), ("0d", "99999999d", "100000000000d", "90")),
         ),
         OptionSpec("run", "str", "Run id, unique prefix, latest or latest~N", placeholder="RUN"),
         OptionSpec(
@@ -444,6 +452,7 @@ OPTIONS: dict[str, OptionSpec] = {
             "Interval between run starts (15m, 1h, 30s)",
             default="15m",
             placeholder="INTERVAL",
+            samples=((), ("0s", "100000000000d", "15x")),
         ),
         OptionSpec(
             "jitter",
@@ -678,6 +687,7 @@ TASK_VARIANTS: dict[str, dict[str, OptionSpec]] = {
         "since": replace(
             OPTIONS["since"],
             help="Compare each host with itself in this earlier run instead of with the others",
+            samples=((), ()),  # a run reference, not an age
         ),
     },
     "baseline-accept": {

@@ -106,7 +106,10 @@ def show_task(location: StoreLocation, run: str, fmt: str = "text") -> tuple[str
 
 
 def prune_task(location: StoreLocation, keep: str) -> tuple[str, int]:
-    age = parse_age(keep)
+    try:
+        age = parse_age(keep)
+    except UsageError as exc:
+        raise UsageError(f"--keep: {exc}") from None
     with open_store(location) as store:
         removed = store.prune(age)
     return f"pruned {removed} run(s) older than {keep} from {location.display}", 0

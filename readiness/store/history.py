@@ -37,12 +37,23 @@ _AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+_MAX_AGE = timedelta(days=36525)  # 100 years: beyond it a date before year 1 overflows
+
+
 def parse_age(text: str) -> timedelta:
     """``90d``, ``12h``, ``30m``, ``2w``, ``45s`` → a timedelta (anything else: exit 2)."""
     match = _AGE.match(text or "")
-    if not match or int(match[1]) <= 0:
+    if not match:
         raise UsageError(f"bad age {text!r}: use a number and a unit s/m/h/d/w, e.g. 7d or 12h")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    if int(match[1]) <= 0:
+        raise UsageError(f"bad age {text!r}: must be above 0, e.g. 7d or 12h")
+    try:
+        age = timedelta(**{_UNITS[match[2]]: int(match[1])})
+    except OverflowError:  # 100000000000d: more days than timedelta holds
+        age = _MAX_AGE + _MAX_AGE
+    if age > _MAX_AGE:
+        raise UsageError(f"bad age {text!r}: at most 100 years ({_MAX_AGE.days}d)")
+    return age
 
 
 def config_keep(config: Mapping[str, Any]) -> Any:
@@ -62,7 +73,10 @@ def config_keep(config: Mapping[str, Any]) -> Any:
 def parse_since(text: str, now: datetime) -> datetime:
     """An age (``7d``) before ``now`` or an ISO date/time (UTC when no zone is given)."""
     if _AGE.match(text or ""):
-        return now - parse_age(text)
+        try:
+            return now - parse_age(text)
+        except UsageError as exc:
+            raise UsageError(f"--since: {exc}") from None
     try:
         when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

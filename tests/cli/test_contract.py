@@ -112,6 +112,8 @@ def spec_of(task: str, option: str) -> OptionSpec:
 
 
 def invalid_values(spec: OptionSpec) -> list[str]:
+    if spec.samples[1]:  # the option table's own bad samples (ages: 0d, 100000000000d, ...)
+        return list(spec.samples[1])
     if spec.kind in ("int", "float"):
         too_big = str(int((spec.maximum or 10) * 10) + 1)
         # an integer option (--command-timeout: whole seconds) refuses a fraction, never

@@ -423,6 +423,23 @@ def test_a_store_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
     assert "pw-sentinel" not in history.stderr + audit.stderr + audit.stdout
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["history", "--since", "100000000000d"],
+        ["history-prune", "--keep", "99999999d"],
+        ["watch", "--every", "100000000000d", "--max-runs", "1"],
+    ],
+)
+def test_an_age_too_large_for_a_date_is_one_line(tmp_path: Path, argv: list[str]) -> None:
+    """An age past what a date can hold was an OverflowError traceback (history --since,
+    history-prune --keep, watch --every); now one line naming the option, exit 2."""
+    res = run(tmp_path, *argv, "--store", str(tmp_path / "h.sqlite3"))
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert res.stderr.startswith(f"readiness: {argv[1]}: bad age '{argv[2]}': at most 100 years")
+    assert len(res.stderr.splitlines()) == 1 and res.stdout == "", res.stderr
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
