@@ -13,9 +13,11 @@ Differences from ``invoke`` (docs/cli.md):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from ._lean_invoke import import_invoke
@@ -35,6 +37,19 @@ __all__ = ["main", "program"]
 
 _UNKNOWN = re.compile(r"No idea what '(?P<word>[^']*)' is!")
 _NEEDS_VALUE = re.compile(r"Flag <\w*Argument: (?P<name>[\w-]+)[^>]*> needed value.*")
+
+
+@contextlib.contextmanager
+def _config_errors() -> Iterator[None]:
+    """A configuration file invoke cannot load (bad YAML or JSON, an unknown extension, a
+    failing .py) as one line and exit 2; invoke's errors name the file."""
+    try:
+        yield
+    except Exit:
+        raise
+    except Exception as exc:  # any loader's error: yaml, json, a .py file's
+        text = " ".join(str(exc).split())
+        raise Exit(f"readiness: configuration file: {text}", code=2) from None
 
 
 def _usage_line(exc: ParseError) -> str:
@@ -82,13 +97,27 @@ class ReadinessProgram(Program):
         if args and not args[0].startswith("-") and any(a in ("-h", "--help") for a in args[1:]):
             self.argv = [self.argv[0], "--help", args[0]]
 
+    def create_config(self) -> None:
+        """invoke's system and user files (/etc/invoke.yaml, ~/.invoke.yaml): a file that
+        cannot be read is a usage error, not invoke's traceback."""
+        with _config_errors():
+            super().create_config()
+
     def update_config(self, merge: bool = True) -> None:
         """invoke's system and user files, plus ./invoke.yaml (as ``invoke`` run from here)."""
-        self.config.set_project_location(str(Path.cwd()))
-        self.config.load_project(merge=False)
-        runtime = self.args.config.value or os.environ.get("INVOKE_RUNTIME_CONFIG")
-        self.config.set_runtime_path(Path(runtime) if runtime else None)
-        self.config.load_runtime(merge=False)
+        with _config_errors():
+            self.config.set_project_location(str(Path.cwd()))
+            self.config.load_project(merge=False)
+        given = self.args.config.value
+        runtime = given or os.environ.get("INVOKE_RUNTIME_CONFIG")
+        if runtime and not Path(runtime).expanduser().is_file():
+            # invoke skips a runtime file it cannot find: a typo in -f would silently run
+            # with every default
+            named = f"-f {runtime}" if given else f"$INVOKE_RUNTIME_CONFIG {runtime}"
+            raise Exit(f"readiness: {named}: no such configuration file", code=2)
+        with _config_errors():
+            self.config.set_runtime_path(Path(runtime) if runtime else None)
+            self.config.load_runtime(merge=False)
         if merge:
             self.config.merge()
 

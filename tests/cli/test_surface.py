@@ -440,6 +440,31 @@ def test_an_age_too_large_for_a_date_is_one_line(tmp_path: Path, argv: list[str]
     assert len(res.stderr.splitlines()) == 1 and res.stdout == "", res.stderr
 
 
+@pytest.mark.parametrize(
+    ("setup", "argv", "said"),
+    [
+        ("", ["-f", "ci.yaml"], "readiness: -f ci.yaml: no such configuration file"),
+        ("ci", ["-f", "ci"], "readiness: configuration file: Config files of type ''"),
+        ("ci.yaml", ["-f", "ci.yaml"], "readiness: configuration file: while parsing"),
+        ("invoke.yaml", [], "readiness: configuration file: while parsing"),
+        ("home/.invoke.yaml", [], "readiness: configuration file: while parsing"),
+    ],
+)
+def test_a_configuration_file_that_cannot_be_read_is_one_line(
+    tmp_path: Path, setup: str, argv: list[str], said: str
+) -> None:
+    """A missing -f file ran silently with every default; a malformed ./invoke.yaml,
+    ~/.invoke.yaml or -f file (or one of an unknown type) was invoke's traceback."""
+    if setup:
+        (tmp_path / setup).parent.mkdir(exist_ok=True)
+        (tmp_path / setup).write_text("readiness: [\n")
+    env = {"HOME": str(tmp_path / "home"), "READINESS_INVENTORY": str(ROOT / "inventories")}
+    res = run(tmp_path, *argv, "validate", "-q", "--store", "none", env=env)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert res.stderr.startswith(said) and len(res.stderr.splitlines()) == 1, res.stderr
+    assert res.stdout == ""
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
