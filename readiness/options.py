@@ -180,7 +180,12 @@ def _as_list(value: Any, where: str, spec: OptionSpec) -> list[str]:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest candidate, or '' when none is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    names = list(candidates)
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    if not close:  # -c ENVIRONMENT, --format JSON: the same word in other case
+        lowered = {name.lower(): name for name in reversed(names)}
+        found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+        close = [lowered[found[0]]] if found else []
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

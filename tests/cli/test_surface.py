@@ -465,6 +465,23 @@ def test_a_configuration_file_that_cannot_be_read_is_one_line(
     assert res.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (
+            ["validate", "-c", "ENVIRONMENT"],
+            "unknown check 'ENVIRONMENT' (did you mean 'environment'?)",
+        ),
+        (["validate", "--format", "JSON"], "got 'JSON' (did you mean 'json'?)"),
+        (["VALIDATE"], "No idea what 'VALIDATE' is! (did you mean 'validate'?)"),
+    ],
+)
+def test_a_word_in_the_wrong_case_gets_a_hint(tmp_path: Path, argv: list[str], hint: str) -> None:
+    res = run(tmp_path, *argv, env={"READINESS_INVENTORY": str(ROOT / "inventories")})
+    assert res.returncode == 2 and hint in res.stderr, res.stderr
+    assert len(res.stderr.splitlines()) == 1
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
