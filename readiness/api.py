@@ -44,7 +44,7 @@ def default_inventory_paths(configured: str | Sequence[str] | None = None) -> li
     if configured:
         if isinstance(configured, (str, Path)):
             return _split_sources(str(configured))
-        return [Path(p) for p in configured]
+        return [Path(p).expanduser() for p in configured]
     env = os.environ.get(INVENTORY_ENV)
     if env:
         return _split_sources(env)
@@ -53,9 +53,12 @@ def default_inventory_paths(configured: str | Sequence[str] | None = None) -> li
 
 
 def _split_sources(text: str) -> list[Path]:
-    if Path(text).exists():
-        return [Path(text)]
-    return [Path(p) for p in re.split(r"[:,]", text) if p.strip()]
+    """``~`` expanded as Ansible does (``inventory: ~/inv.yml`` in readiness.yaml, a quoted
+    ``-i '~/inv.yml'``), the shell having had no chance to."""
+    whole = Path(text).expanduser()
+    if whole.exists():
+        return [whole]
+    return [Path(p).expanduser() for p in re.split(r"[:,]", text) if p.strip()]
 
 
 def load_selected_hosts(

@@ -364,7 +364,7 @@ def load_profile_file(path: str | Path) -> dict[str, Any]:
     from .inventory.source import Where
     from .inventory.strict_yaml import parse_yaml
 
-    p = Path(path)
+    p = Path(path).expanduser()  # `profile: ~/p.yml` in readiness.yaml, as known_hosts has it
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:

@@ -482,6 +482,27 @@ def test_a_word_in_the_wrong_case_gets_a_hint(tmp_path: Path, argv: list[str], h
     assert len(res.stderr.splitlines()) == 1
 
 
+def test_a_tilde_in_the_inventory_and_profile_paths_is_the_home_directory(tmp_path: Path) -> None:
+    """`inventory: ~/inv.yml` in readiness.yaml (and a quoted `-i '~/inv.yml'`) was "inventory
+    not found: ~/inv.yml", `profile: ~/p.yml` "cannot read profile"; known_hosts, --store and
+    --save already expanded `~`, as Ansible does for its inventory."""
+    home = tmp_path / "home"
+    home.mkdir()
+    inv = _inventory_without_local(home)
+    (home / "p.yml").write_text("app_rot: /srv\n")
+    env = {"HOME": str(home), "READINESS_INVENTORY": ""}
+    (tmp_path / "readiness.yaml").write_text("inventory: ~/inv.yml\nstore: none\n")
+    listed = run(tmp_path, "inventory", env=env)
+    assert listed.returncode == 0 and "web1" in listed.stdout, listed.stderr
+    quoted = run(tmp_path, "inventory", "-i", "~/inv.yml", env=env)
+    assert quoted.returncode == 0 and "web1" in quoted.stdout, quoted.stderr
+    assert inv == home / "inv.yml"
+    (tmp_path / "readiness.yaml").write_text("inventory: ~/inv.yml\nprofile: ~/p.yml\n")
+    res = run(tmp_path, "validate", "-H", "web", "-q", "--store", "none", env=env)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith(f"readiness: {home}/p.yml:1: unknown profile key 'app_rot'")
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
