@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from ..errors import UsageError
 from ..model import utcnow
 
 __all__ = ["DEFAULT_AUDIT_LOG", "AuditLog", "AuditSink", "default_audit_log"]
@@ -44,11 +45,29 @@ DEFAULT_AUDIT_LOG = default_audit_log()
 
 class AuditLog:
     def __init__(self, path: str | Path = DEFAULT_AUDIT_LOG, stream: IO[str] | None = None) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self.stream = stream
         self.uid = os.getuid()
         self.user = _user(self.uid)
         self._lock = threading.Lock()
+
+    def check_writable(self) -> None:
+        """Before any host is touched: the log's directory exists (created like the default
+        one) and the file opens for appending; else a usage error (exit 2). A log that failed
+        at the first record reported a host that had just been changed as unreachable,
+        "nothing was audited or changed", with no entry."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8"):
+                pass
+        except FileExistsError:  # a parent is a regular file
+            raise UsageError(
+                f"--audit-log {self.path}: cannot write: not under a directory"
+            ) from None
+        except OSError as exc:
+            raise UsageError(
+                f"--audit-log {self.path}: cannot write: {exc.strerror or exc}"
+            ) from None
 
     def record(
         self,

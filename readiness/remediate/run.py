@@ -401,6 +401,9 @@ def remediate(
         )
     for host_prof in profiles.values():
         keep_backups(host_prof)  # a bad value is a usage error before any host is touched
+    log = AuditLog(audit_log, log_stream) if apply and audit_log else None
+    if log is not None:
+        log.check_writable()  # a fix is never made that its log cannot record
     if options.engine == "celery":
         from ..engine.remediation import remediate_distributed
 
@@ -413,11 +416,10 @@ def remediate(
             apply=apply,
             confirm=confirm if asks else None,
             run_migrations=run_migrations,
-            audit_log=AuditLog(audit_log, log_stream) if apply and audit_log else None,
+            audit_log=log,
         )
     if asks and confirm is not None and not confirm(names):
         raise ConfirmationRefused(NOT_CONFIRMED)
-    log = AuditLog(audit_log, log_stream) if apply and audit_log else None
     loop = remediate_hosts(
         selected,
         specs,

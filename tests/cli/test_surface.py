@@ -503,6 +503,27 @@ def test_a_tilde_in_the_inventory_and_profile_paths_is_the_home_directory(tmp_pa
     assert res.stderr.startswith(f"readiness: {home}/p.yml:1: unknown profile key 'app_rot'")
 
 
+def test_an_audit_log_that_cannot_be_written_stops_remediate_before_any_change(
+    tmp_path: Path,
+) -> None:
+    """`--apply --audit-log` under a regular file: the fix was made, then the log failed, and
+    the host was reported "unreachable: internal error ... nothing was audited or changed"
+    with no entry. Now exit 2 before any host is touched; the dry run still plans."""
+    inv = _inventory_without_local(tmp_path)
+    app = tmp_path / "app"
+    before = sorted(str(p.relative_to(app)) for p in app.rglob("*"))
+    (tmp_path / "afile").write_text("")
+    bad = tmp_path / "afile" / "audit.jsonl"
+    args = ["remediate", "-i", str(inv), "-H", "web1", "-q", "--audit-log", str(bad)]
+    dry = run(tmp_path, *args)
+    assert dry.returncode == 0 and "(dry run)" in dry.stdout, dry.stderr
+    res = run(tmp_path, *args, "--apply")
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    assert res.stderr == f"readiness: --audit-log {bad}: cannot write: not under a directory\n"
+    assert res.stdout == ""
+    assert sorted(str(p.relative_to(app)) for p in app.rglob("*")) == before
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
