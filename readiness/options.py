@@ -481,8 +481,15 @@ OPTIONS: dict[str, OptionSpec] = {
             "Alertmanager base URL to send alerts to",
             placeholder="URL",
             config=True,
+            samples=((), ("", "alertmanager:9093", "ftp://am.example/")),
         ),
-        OptionSpec("webhook", "str", "URL that gets one JSON POST per alert", placeholder="URL"),
+        OptionSpec(
+            "webhook",
+            "str",
+            "URL that gets one JSON POST per alert",
+            placeholder="URL",
+            samples=((), ("", "notaurl", "http://")),
+        ),
         OptionSpec(
             "alert_after",
             "int",

@@ -871,6 +871,21 @@ def _listen_address(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _http_url(text: str | None, flag: str) -> None:
+    """An alert target is an http(s) URL with a host, checked now (the first alert would
+    otherwise fail hours later); the message never shows a password in it."""
+    if not text:
+        return
+    from urllib.parse import urlsplit
+
+    from .redact import redact_url_password
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = redact_url_password(text)
+        raise UsageError(f"{flag}: expected an http:// or https:// URL with a host, got {shown!r}")
+
+
 def _watch_setup(c: Context, given: Mapping[str, Any]) -> tuple[Any, ...]:
     """Everything ``watch`` checks before it starts: a mistake is exit 2 now, not at 3 a.m."""
     from .store.history import parse_age
@@ -887,6 +902,8 @@ def _watch_setup(c: Context, given: Mapping[str, Any]) -> tuple[Any, ...]:
             raise UsageError(f"--every: {exc}") from None
         tracker = AlertTracker(after=v["alert_after"], alert_on=Status.parse(v["alert_on"]))
         address = _listen_address(v["listen"])
+        _http_url(v["webhook"], "--webhook")
+        _http_url(v["alertmanager_url"] or settings.get("alertmanager_url"), "--alertmanager-url")
         opts = _run_options({**v, "quiet": True}, settings)
         inv = _inventory(v["inventory"], settings)
         # a bad pattern is exit 2 now, not at the first run

@@ -5,6 +5,7 @@ Each function opens the store, does one thing, and returns ``(text, exit code)``
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .. import report as report_mod
@@ -174,7 +175,10 @@ def baseline_export_task(
     doc = baseline_document(name, entries.values())
     if not output or output == "-":
         return doc, 0
-    report_mod.save(doc, output)
+    try:
+        report_mod.save(doc, Path(output).expanduser())
+    except OSError as exc:  # a directory, /proc/x, a read-only place: one line, exit 2
+        raise UsageError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
     return f"baseline '{name}' ({len(entries)} result(s)) written to {output}", 0
 
 

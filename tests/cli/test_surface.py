@@ -524,6 +524,44 @@ def test_an_audit_log_that_cannot_be_written_stops_remediate_before_any_change(
     assert sorted(str(p.relative_to(app)) for p in app.rglob("*")) == before
 
 
+@pytest.mark.parametrize("output", ["/proc/x/b.json", "."])
+def test_baseline_export_to_a_path_that_cannot_be_written_is_one_line(
+    tmp_path: Path, output: str
+) -> None:
+    """`baseline-export --output /proc/x/b.json` (or a directory) was a traceback."""
+    inv = _inventory_without_local(tmp_path)
+    store = str(tmp_path / "h.sqlite3")
+    audit = run(tmp_path, "validate", "-i", str(inv), "-H", "web", "-q", "--store", store)
+    assert audit.returncode in (0, 1), audit.stderr
+    assert run(tmp_path, "baseline-accept", "--store", store).returncode == 0
+    res = run(tmp_path, "baseline-export", "--output", output, "--store", store)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert res.stderr.startswith(f"readiness: --output {output}: cannot write: ")
+    assert len(res.stderr.splitlines()) == 1 and res.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flag", "url", "shown"),
+    [
+        ("--webhook", "hooks.example/x", "'hooks.example/x'"),
+        ("--alertmanager-url", "ftp://u:pw@am", "'ftp://u:***@am'"),
+    ],
+)
+def test_watch_refuses_an_alert_url_it_could_never_post_to(
+    tmp_path: Path, flag: str, url: str, shown: str
+) -> None:
+    """watch checks its setup before it starts ("exit 2 now, not at 3 a.m."), but took any
+    text as an alert URL: the first alert would have failed hours later."""
+    env = {"READINESS_INVENTORY": str(ROOT / "inventories")}
+    argv = ["watch", flag, url, "--max-runs", "1", "--listen", "127.0.0.1:0", "--store", "none"]
+    res = run(tmp_path, *argv, env=env)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert (
+        res.stderr
+        == f"readiness: {flag}: expected an http:// or https:// URL with a host, got {shown}\n"
+    )
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
