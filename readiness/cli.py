@@ -35,6 +35,8 @@ from .tasks import ns  # noqa: E402
 
 __all__ = ["main", "program"]
 
+_LIST_FORMATS = ("flat", "nested", "json")
+_DEPTH = "an integer 0 or more (0: every level)"
 _UNKNOWN = re.compile(r"No idea what '(?P<word>[^']*)' is!")
 _NEEDS_VALUE = re.compile(r"Flag <\w*Argument: (?P<name>[\w-]+)[^>]*> needed value.*")
 
@@ -79,16 +81,32 @@ class ReadinessProgram(Program):
             self.parse_core_args()
         except ParseError as exc:
             raise Exit(f"readiness: {exc}", code=2) from None
+        except ValueError:  # invoke's int() of the one integer core option
+            raise Exit(f"readiness: --list-depth: expected {_DEPTH}", code=2) from None
+        self._check_list_options()
         if self.args.version.value:
             self.print_version()
             raise Exit
         if self.args["print-completion-script"].value:
             from invoke.completion.complete import print_completion_script
 
-            print_completion_script(
-                shell=self.args["print-completion-script"].value, names=self.binary_names
-            )
+            try:
+                print_completion_script(
+                    shell=self.args["print-completion-script"].value, names=self.binary_names
+                )
+            except ParseError as exc:  # an unknown shell
+                raise Exit(f"readiness: {exc}", code=2) from None
             raise Exit
+
+    def _check_list_options(self) -> None:
+        """-F/--list-format and -D/--list-depth as one line and exit 2 (invoke: a traceback)."""
+        fmt = self.args["list-format"].value
+        if fmt not in _LIST_FORMATS:
+            choices = ", ".join(_LIST_FORMATS)
+            raise Exit(f"readiness: --list-format: expected one of {choices}, got {fmt!r}", code=2)
+        depth = self.args["list-depth"].value
+        if depth is not None and depth < 0:
+            raise Exit(f"readiness: --list-depth: expected {_DEPTH}, got {depth}", code=2)
 
     def _help_wins(self) -> None:
         """``readiness TASK ... -h`` is that task's help, even where a positional argument
@@ -132,6 +150,12 @@ class ReadinessProgram(Program):
             super().parse_cleanup()
         except ParseError as exc:
             raise Exit(f"readiness: {_usage_line(exc)}{self._hint(str(exc))}", code=2) from None
+        except Exit as exc:
+            # invoke's own refusals while listing ("Sub-collection 'x' not found!", -D with
+            # -F json) exit 1, which readiness keeps for a fleet that is not ready
+            if exc.code == 1 and exc.message:
+                raise Exit(f"readiness: {exc.message}", code=2) from None
+            raise
 
     def _hint(self, message: str) -> str:
         found = _UNKNOWN.search(message)

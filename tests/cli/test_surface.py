@@ -562,6 +562,28 @@ def test_watch_refuses_an_alert_url_it_could_never_post_to(
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["-F", "yaml", "--list"], "readiness: --list-format: expected one of flat, nested, json"),
+        (["-D", "x", "--list"], "readiness: --list-depth: expected an integer 0 or more"),
+        (["-D", "-1", "--list"], "readiness: --list-depth: expected an integer 0 or more"),
+        (["-D", "1", "-F", "json", "--list"], "readiness: The --list-depth option is not"),
+        (["--list", "nope"], "readiness: Sub-collection 'nope' not found!"),
+        (["--print-completion-script", "tcsh"], 'readiness: Completion for shell "tcsh"'),
+    ],
+)
+def test_a_bad_core_option_is_one_line_and_exit_2(
+    tmp_path: Path, argv: list[str], said: str
+) -> None:
+    """-F yaml and -D x were tracebacks; -l nope, -D with -F json and an unknown completion
+    shell exited 1, the code of a fleet that is not ready."""
+    res = run(tmp_path, *argv)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert res.stderr.startswith(said) and len(res.stderr.splitlines()) == 1, res.stderr
+    assert res.stdout == ""
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
