@@ -14,6 +14,7 @@ import json
 import os
 import pwd
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -52,22 +53,34 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def check_writable(self) -> None:
-        """Before any host is touched: the log's directory exists (created like the default
-        one) and the file opens for appending; else a usage error (exit 2). A log that failed
-        at the first record reported a host that had just been changed as unreachable,
-        "nothing was audited or changed", with no entry."""
+        """Before any host is touched: the log can be appended to (an existing regular file
+        that opens for appending, or a writable directory above it, probed with a temporary
+        file that is removed: a refused run leaves no log behind); else a usage error (exit
+        2). A log that failed at the first record reported a host that had just been changed
+        as unreachable, "nothing was audited or changed", with no entry."""
+        path = self.path
+        if path.exists():
+            if not path.is_file():
+                raise UsageError(f"--audit-log {path}: not a regular file")
+            try:
+                with path.open("a", encoding="utf-8"):
+                    pass
+            except OSError as exc:
+                raise UsageError(f"--audit-log {path}: cannot write: {exc.strerror}") from None
+            return
+        probe = path.parent
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise UsageError(f"--audit-log {path}: cannot write: {probe} is not a directory")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8"):
-                pass
-        except FileExistsError:  # a parent is a regular file
-            raise UsageError(
-                f"--audit-log {self.path}: cannot write: not under a directory"
-            ) from None
+            fd, tmp = tempfile.mkstemp(prefix=".readiness-audit-check.", dir=probe)
         except OSError as exc:
             raise UsageError(
-                f"--audit-log {self.path}: cannot write: {exc.strerror or exc}"
+                f"--audit-log {path}: cannot write in {probe}: {exc.strerror}"
             ) from None
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
 
     def record(
         self,

@@ -519,7 +519,9 @@ def test_an_audit_log_that_cannot_be_written_stops_remediate_before_any_change(
     assert dry.returncode == 0 and "(dry run)" in dry.stdout, dry.stderr
     res = run(tmp_path, *args, "--apply")
     assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
-    assert res.stderr == f"readiness: --audit-log {bad}: cannot write: not under a directory\n"
+    said = f"readiness: --audit-log {bad}: cannot write: {tmp_path / 'afile'} is not a directory\n"
+    assert res.stderr == said
+    assert not bad.exists()
     assert res.stdout == ""
     assert sorted(str(p.relative_to(app)) for p in app.rglob("*")) == before
 
