@@ -49,6 +49,8 @@ class ReportSink:
     default_path: bool = False  # FORMAT: (empty path): reports/readiness-<time>.<ext>
 
     def describe(self) -> str:
+        if self.default_path:
+            return f"{self.fmt}:"
         return f"{self.fmt}:{self.path}" if self.path else self.fmt
 
 
@@ -125,7 +127,15 @@ def plan_sinks(
             else ReportSink(printed, None, True)
         )
     seen: dict[Path, ReportSink] = {}
+    defaults: dict[str, ReportSink] = {}
     for sink in sinks:
+        if sink.default_path:  # reports/readiness-<time>.<ext>: one per format
+            if sink.fmt in defaults:
+                raise UsageError(
+                    f"two reports to one file: {defaults[sink.fmt].describe()} and "
+                    f"{sink.describe()} (both the default name in reports/)"
+                )
+            defaults[sink.fmt] = sink
         if sink.path is None:
             continue
         key = sink.path.resolve()
@@ -172,6 +182,17 @@ def write_reports(
 def check_save_and_reports(target: object, sinks: Sequence[ReportSink]) -> None:
     """``--save PATH`` and a ``--report`` on the same file: refused before the run."""
     path = getattr(target, "path", None)
+    if path is None and target is not None:  # --save alone: the default name in its directory
+        fmt, directory = getattr(target, "fmt", None), getattr(target, "directory", None)
+        for sink in sinks:
+            same_dir = (
+                directory is not None and Path(directory).resolve() == Path("reports").resolve()
+            )
+            if sink.default_path and sink.fmt == fmt and same_dir:
+                raise UsageError(
+                    f"two reports to one file: --save and {sink.describe()} (both the "
+                    "default name in reports/)"
+                )
     if not isinstance(path, Path):
         return
     for sink in sinks:

@@ -586,6 +586,27 @@ def test_a_bad_core_option_is_one_line_and_exit_2(
     assert res.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--report", "json:", "--report", "json:"], "json: and json:"),
+        (["--report", "json:", "--format", "json", "--save"], "--save and json:"),
+    ],
+)
+def test_two_reports_to_one_default_name_are_refused(
+    tmp_path: Path, argv: list[str], said: str
+) -> None:
+    """docs/reports.md: "no two reports on one file"; two default-named reports of one format
+    (reports/readiness-<time>.json) were both written to the same file, silently."""
+    env = {"READINESS_INVENTORY": str(ROOT / "inventories")}
+    res = run(tmp_path, "validate", "-q", "--store", "none", *argv, env=env)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert res.stderr == (
+        f"readiness: two reports to one file: {said} (both the default name in reports/)\n"
+    )
+    assert not (tmp_path / "reports").exists()
+
+
 def test_the_readme_first_command_works_from_the_repository_root() -> None:
     res = run(ROOT, "validate", "-q", tool="invoke", env={"READINESS_INVENTORY": ""})
     assert res.returncode in (0, 1), res.stderr
