@@ -263,8 +263,19 @@ def _refuse_marked(known: KnownHosts, hostname: str, key: paramiko.PKey) -> None
         raise HostKeyError(
             f"host certificates not supported: {hostname} is vouched for by a "
             f"@cert-authority line ({authority}); add the host's own key to known_hosts "
-            "(ssh-keyscan -p PORT HOST) to audit it"
+            f"({keyscan_command(hostname, known.path)}) to audit it"
         )
+
+
+def keyscan_command(hostname: str, known_hosts: Path) -> str:
+    """The ``ssh-keyscan`` line that appends ``hostname``'s keys to ``known_hosts``, quoted
+    for a POSIX shell (a name comes from the inventory). ``hostname`` as paramiko names a
+    host in known_hosts: ``[address]:port`` unless the port is 22."""
+    address, port = hostname, ""
+    if hostname.startswith("[") and "]:" in hostname:
+        address, _, port = hostname[1:].rpartition("]:")
+    argv = ["ssh-keyscan", *(["-p", port] if port else []), "--", address]
+    return f"{shlex.join(argv)} >> {shlex.quote(str(known_hosts))}"
 
 
 def _unknown_suffix(known: KnownHosts) -> str:
@@ -285,7 +296,7 @@ class _RejectUnknown(paramiko.RejectPolicy):
         _refuse_marked(self.known, hostname, key)
         raise HostKeyError(
             f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}): not in "
-            "known_hosts; verify it and add it (ssh-keyscan -p PORT HOST >> known_hosts) "
+            f"known_hosts; verify it and add it ({keyscan_command(hostname, self.known.path)}) "
             f"or rerun with --accept-new-host-keys{_unknown_suffix(self.known)}"
         )
 

@@ -163,9 +163,20 @@ def test_unknown_host_key_is_unreachable_and_says_how_to_fix_it(
     reason = report.hosts[0].reason or ""
     assert report.hosts[0].status is Status.UNREACHABLE
     assert "unknown host key" in reason
-    assert "ssh-keyscan" in reason
     assert "--accept-new-host-keys" in reason
     assert empty.read_text() == ""
+    # The hint names this host's address, port and file, and works as printed.
+    hint = re.search(r"add it \((ssh-keyscan .*?)\) or rerun", reason)
+    assert hint, reason
+    assert hint.group(1) == f"ssh-keyscan -p {host.port} -- {host.address} >> {empty}"
+    subprocess.run(["sh", "-c", hint.group(1)], check=True, timeout=30, capture_output=True)
+    again = validate(
+        host.name,
+        CHECKS,
+        inventory=str(ssh_fleet.inventory),
+        options=ssh_options(known_hosts=str(empty)),
+    )
+    assert again.hosts[0].status is not Status.UNREACHABLE, again.hosts[0].reason
 
 
 def test_accept_new_host_keys_records_the_key_and_the_next_run_verifies_it(

@@ -132,6 +132,7 @@ def test_a_cert_authority_host_gets_host_certificates_not_supported(
     reason = report.hosts[0].reason or ""
     assert "host certificates not supported" in reason
     assert f"{known}:1" in reason
+    assert f"(ssh-keyscan -p {host.port} -- {host.address} >> {known})" in reason
     assert known.read_text().count("\n") == 1  # nothing recorded
 
 
