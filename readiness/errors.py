@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 __all__ = [
     "HostKeyError",
     "InventoryError",
@@ -10,6 +13,7 @@ __all__ = [
     "TransportError",
     "TunnelError",
     "UsageError",
+    "refuse_unless_creatable",
 ]
 
 
@@ -62,3 +66,23 @@ class TunnelError(TransportError):
     def __init__(self, message: str, *, refused: bool = False) -> None:
         super().__init__(message)
         self.refused = refused
+
+
+def refuse_unless_creatable(directory: Path, what: str) -> None:
+    """A :class:`UsageError` naming ``what`` unless a file can be created in ``directory``
+    (or, when it does not exist yet, in its nearest existing ancestor, where it would be
+    made): probed with a temporary file that is removed, so a refused run leaves nothing.
+    Checked before any work, so a report or log that cannot be written never costs a run."""
+    import tempfile  # only when a file is to be written: start-up does not pay for it
+
+    probe = directory
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{what}: cannot write: {probe} is not a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".readiness-write-check.", dir=probe)
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot write in {probe}: {exc.strerror}") from None
+    os.close(fd)
+    Path(tmp).unlink(missing_ok=True)

@@ -14,12 +14,11 @@ import json
 import os
 import pwd
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from ..errors import UsageError
+from ..errors import UsageError, refuse_unless_creatable
 from ..model import utcnow
 
 __all__ = ["DEFAULT_AUDIT_LOG", "AuditLog", "AuditSink", "default_audit_log"]
@@ -68,19 +67,7 @@ class AuditLog:
             except OSError as exc:
                 raise UsageError(f"--audit-log {path}: cannot write: {exc.strerror}") from None
             return
-        probe = path.parent
-        while not probe.exists() and probe.parent != probe:
-            probe = probe.parent
-        if not probe.is_dir():
-            raise UsageError(f"--audit-log {path}: cannot write: {probe} is not a directory")
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".readiness-audit-check.", dir=probe)
-        except OSError as exc:
-            raise UsageError(
-                f"--audit-log {path}: cannot write in {probe}: {exc.strerror}"
-            ) from None
-        os.close(fd)
-        Path(tmp).unlink(missing_ok=True)
+        refuse_unless_creatable(path.parent, f"--audit-log {path}")
 
     def record(
         self,

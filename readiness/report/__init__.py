@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import UsageError
+from ..errors import UsageError, refuse_unless_creatable
 from ..model import FleetReport, Status
 from .sinks import ReportSink, check_save_and_reports, plan_sinks, write_reports
 
@@ -174,19 +174,7 @@ def _check_writable(target: SaveTarget, shown: str) -> None:
     """Refuse a target that cannot be written, creating nothing that is not removed again."""
     if target.path is not None and target.path.exists() and not target.path.is_file():
         raise UsageError(f"--save {shown}: not a regular file")
-    probe = target.directory
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"--save {shown}: {probe} is not a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".readiness-save-check.", dir=probe)
-    except OSError as exc:
-        raise UsageError(f"--save {shown}: cannot write in {probe}: {exc.strerror}") from None
-    os.close(fd)
-    Path(tmp).unlink(missing_ok=True)
+    refuse_unless_creatable(target.directory, f"--save {shown}")
 
 
 def emit(text: str, stream: TextIO | None = None) -> bool:
