@@ -238,14 +238,14 @@ def _walk(
         if declared and value is not None and not _fits_declared(value, declared):
             got = _type_word(value)
             raise ProfileError(f"{where}: profile key {dotted!r} must be {declared}, got {got}")
-        wanted = None if path in JSON_BODIES else _wrong_type(value, expected, dotted)
+        # a JSON body is the app's own document: neither its types nor its numbers are ours
+        wanted = (
+            None
+            if path in JSON_BODIES
+            else _wrong_type(value, expected, dotted) or _out_of_range(value, dotted)
+        )
         if wanted:
             raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {value!r}")
-        out_of_range = _out_of_range(value, dotted) if path not in JSON_BODIES else None
-        if out_of_range:
-            raise ProfileError(
-                f"{where}: profile key {dotted!r} must be {out_of_range}, got {value!r}"
-            )
         if isinstance(value, Mapping) and isinstance(expected, Mapping) and dotted not in FREE_MAPS:
             _walk(name, source, value, expected, dotted)
 

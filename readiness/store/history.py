@@ -50,8 +50,8 @@ def parse_age(text: str) -> timedelta:
     try:
         age = timedelta(**{_UNITS[match[2]]: int(match[1])})
     except OverflowError:  # 100000000000d: more days than timedelta holds
-        age = _MAX_AGE + _MAX_AGE
-    if age > _MAX_AGE:
+        age = None
+    if age is None or age > _MAX_AGE:
         raise UsageError(f"bad age {text!r}: at most 100 years ({_MAX_AGE.days}d)")
     return age
 
