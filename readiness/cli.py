@@ -31,6 +31,7 @@ from invoke.program import Program  # noqa: E402
 from . import __version__  # noqa: E402
 from .options import did_you_mean  # noqa: E402
 from .report import silence_stdout  # noqa: E402
+from .report._clean import one_line  # noqa: E402
 from .tasks import ns  # noqa: E402
 
 __all__ = ["main", "program"]
@@ -50,8 +51,7 @@ def _config_errors() -> Iterator[None]:
     except Exit:
         raise
     except Exception as exc:  # any loader's error: yaml, json, a .py file's
-        text = " ".join(str(exc).split())
-        raise Exit(f"readiness: configuration file: {text}", code=2) from None
+        raise Exit(f"readiness: configuration file: {one_line(exc)}", code=2) from None
 
 
 def _usage_line(exc: ParseError) -> str:

@@ -26,6 +26,7 @@ from .errors import ReadinessError, UsageError
 from .hostdata import printable_streams
 from .interrupt import exit_code_for, handle_signals, signal_name
 from .model import FleetReport, Status, utcnow
+from .report._clean import one_line
 from .runner import RunOptions
 from .suites import SUITES, run_suite
 from .taskbase import load_settings, readiness_task, resolve
@@ -107,14 +108,10 @@ def _run_options(values: Mapping[str, Any], settings: Mapping[str, Any]) -> RunO
     return RunOptions(**{k: v for k, v in kw.items() if v is not None})
 
 
-def _one_line(exc: BaseException) -> str:
-    """An error as one line: a library's multi-line message (psycopg's "connection refused
-    \n\tIs the server running ...") would otherwise break the one-line promise."""
-    return " ".join(str(exc).split("\n")).replace("\t", " ").replace("  ", " ").strip()
-
-
 def _usage(exc: ReadinessError) -> Exit:
-    return Exit(f"readiness: {_one_line(exc)}", code=exc.exit_code)
+    """``exc`` on one line: a library's multi-line message (psycopg's "connection refused
+    \n\tIs the server running ...") would otherwise break the one-line promise."""
+    return Exit(f"readiness: {one_line(exc)}", code=exc.exit_code)
 
 
 def _format(values: Mapping[str, Any], given_format: Any) -> str:
@@ -611,7 +608,7 @@ def _open_for_recording(location: StoreLocation, *, required: bool) -> tuple[Sto
     except ReadinessError as exc:
         if required:
             raise
-        print(f"readiness: warning: run not recorded: {_one_line(exc)}", file=sys.stderr)
+        print(f"readiness: warning: run not recorded: {one_line(exc)}", file=sys.stderr)
         return parse_location("none"), None
 
 
@@ -975,7 +972,7 @@ def watch(
                     refuse_implicit_local=_default_hosts_refusal(given),
                 )
         except ReadinessError as exc:  # e.g. the inventory became unreadable: keep watching
-            print(f"readiness watch: run failed: {_one_line(exc)}", file=sys.stderr)
+            print(f"readiness watch: run failed: {one_line(exc)}", file=sys.stderr)
             return FleetReport(hosts=()), None
         took = time.monotonic() - began
         watch_info = {"interval_s": every_s, "overran": took > every_s}
