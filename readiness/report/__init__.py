@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from ..errors import UsageError, refuse_unless_creatable
 from ..model import FleetReport, Status
-from .sinks import ReportSink, check_save_and_reports, plan_sinks, write_reports
+from .sinks import DEFAULT_SAVE_DIR, ReportSink, check_save_and_reports, plan_sinks, write_reports
 
 __all__ = [
     "EXTENSIONS",
@@ -87,7 +87,6 @@ _FORMAT_OF_EXTENSION = {
     ".tap": "tap",
     ".html": "html",
 }
-DEFAULT_SAVE_DIR = "reports"
 
 # Saved files are private (0600) except where a reader runs as another user: node-exporter
 # reads Prometheus textfiles, which hold only host, check and status names.
@@ -104,7 +103,9 @@ def render(
     return renderer(report, fail_on=fail_on, **kw)
 
 
-def default_save_path(report: FleetReport, fmt: str, directory: str | Path = "reports") -> Path:
+def default_save_path(
+    report: FleetReport, fmt: str, directory: str | Path = DEFAULT_SAVE_DIR
+) -> Path:
     stamp = report.generated_at.strftime("%Y%m%dT%H%M%SZ")
     return Path(directory) / f"readiness-{stamp}.{EXTENSIONS.get(fmt, 'txt')}"
 

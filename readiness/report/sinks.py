@@ -28,6 +28,9 @@ __all__ = [
     "write_reports",
 ]
 
+# Where ``--save`` alone and ``--report FORMAT:`` put their default-named files.
+DEFAULT_SAVE_DIR = "reports"
+
 # Extension → format, for ``--report out.xml``; .txt is ambiguous (text, table, nagios): text.
 FORMAT_OF_EXTENSION = {
     ".txt": "text",
@@ -184,11 +187,11 @@ def check_save_and_reports(target: object, sinks: Sequence[ReportSink]) -> None:
     path = getattr(target, "path", None)
     if path is None and target is not None:  # --save alone: the default name in its directory
         fmt, directory = getattr(target, "fmt", None), getattr(target, "directory", None)
+        same_dir = (
+            directory is not None and Path(directory).resolve() == Path(DEFAULT_SAVE_DIR).resolve()
+        )
         for sink in sinks:
-            same_dir = (
-                directory is not None and Path(directory).resolve() == Path("reports").resolve()
-            )
-            if sink.default_path and sink.fmt == fmt and same_dir:
+            if same_dir and sink.default_path and sink.fmt == fmt:
                 raise UsageError(
                     f"two reports to one file: --save and {sink.describe()} (both the "
                     "default name in reports/)"
