@@ -582,22 +582,60 @@ def ch_crontab(fix: _Fix, change: Dict[str, Any]) -> str:
     return "crontab line added"
 
 
-def _owner_switch(cwd: str) -> Optional[Tuple[Any, Dict[str, str]]]:
-    """As root in a directory a non-root user owns: (preexec dropping to that user, clean
-    environment), so the app's own command (its migrations) never runs as root."""
+def _command_owner(argv: List[str], cwd: str) -> Tuple[int, int]:
+    """(uid, gid) of the one non-root user whose code ``argv`` in ``cwd`` runs (0 for root):
+    the probe's ``run_as_owner`` rule. The working directory and, when ``argv[0]`` is a
+    path, the executable are looked at with lstat and stat; two non-root owners, or
+    root-owned code that group or others could have changed, are refused."""
+    paths = [cwd]
+    if "/" in argv[0]:
+        paths.append(os.path.normpath(os.path.join(cwd, argv[0])))
+    owners: Dict[int, int] = {}  # uid -> gid of the first path it owns
+    loose = []
+    for path in paths:
+        for look in (os.lstat, os.stat):
+            try:
+                st = look(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise Refused(
+                    "`%s` was not run: cannot stat %s (%s)" % (argv[0], path, exc)
+                ) from exc
+            owners.setdefault(st.st_uid, st.st_gid)
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                loose.append(path)
+    users = sorted(set(owners) - {0})
+    if len(users) > 1:
+        raise Refused(
+            "`%s` was not run: its files belong to several users (%s)"
+            % (argv[0], ", ".join(_user_name(u) for u in users))
+        )
+    if not users and loose:
+        raise Refused(
+            "`%s` was not run: %s is writable by group or others, so it cannot be run as root"
+            % (argv[0], loose[0])
+        )
+    return (users[0], owners[users[0]]) if users else (0, 0)
+
+
+def _owner_switch(argv: List[str], cwd: str) -> Optional[Tuple[Any, Dict[str, str]]]:
+    """As root, for code a non-root user owns (the working directory, or the executable when
+    ``argv[0]`` is a path: ``.venv/bin/alembic`` in a root-owned tree): (preexec dropping
+    to that user, clean environment), so the app's own command (its migrations) never runs
+    as root."""
     if os.geteuid() != 0:
         return None
-    st = os.stat(cwd)
-    if st.st_uid == 0:
+    uid, owner_gid = _command_owner(argv, cwd)
+    if uid == 0:
         return None
     try:
-        pw = pwd.getpwuid(st.st_uid)
+        pw = pwd.getpwuid(uid)
         gid, groups = pw.pw_gid, os.getgrouplist(pw.pw_name, pw.pw_gid)
         env = {"HOME": pw.pw_dir or "/", "USER": pw.pw_name, "LOGNAME": pw.pw_name}
     except KeyError:
-        gid, groups, env = st.st_gid, [], {"HOME": "/"}
+        gid, groups, env = owner_gid, [], {"HOME": "/"}
     env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    uid = st.st_uid
 
     def switch() -> None:
         os.setgroups(groups)
@@ -615,8 +653,8 @@ def _run_capped(
     """(exit code, timed out, seconds, last ``limit`` bytes of stdout+stderr)."""
     with tempfile.TemporaryFile() as out:
         started = time.monotonic()
+        drop = _owner_switch(argv, cwd)  # a refusal starts nothing
         try:
-            drop = _owner_switch(cwd)
             proc = subprocess.Popen(
                 argv,
                 cwd=cwd,

@@ -539,6 +539,85 @@ def test_the_apps_own_command_runs_as_the_app_user_not_root(shared_root: Path) -
     assert int(uid) == attacker_uid() and home == "/nonexistent"
 
 
+def _root_tree_with_an_app_owned_migrate(shared_root: Path, record: Path) -> Path:
+    """A root-owned app tree (0755) whose ``.venv`` belongs to nobody, with a ``migrate``
+    executable there that records its uid: root deployed the tree, the app owns its venv."""
+    app = shared_root / "app"
+    (app / ".venv" / "bin").mkdir(parents=True)
+    app.chmod(0o755)
+    hook_script(app / ".venv" / "bin" / "migrate", record)
+    chown_tree(app / ".venv")
+    return app
+
+
+def test_an_app_owned_executable_in_a_root_owned_tree_runs_as_the_app_user(
+    shared_root: Path,
+) -> None:
+    """The applier judged only the working directory's owner: a root-owned app_root ran
+    the app's own ``.venv/bin/migrate`` as root (the probe's run_as_owner already dropped)."""
+    record = shared_root / "uids"
+    app = _root_tree_with_an_app_owned_migrate(shared_root, record)
+    answer = _apply({"kind": "run_command", "argv": [".venv/bin/migrate"], "cwd": str(app)})
+    assert answer["ok"] is True, answer
+    assert recorded_uids(record) == [attacker_uid()]
+
+
+def test_a_command_whose_code_belongs_to_two_users_or_is_loose_is_refused(
+    shared_root: Path,
+) -> None:
+    record = shared_root / "uids"
+    app = _root_tree_with_an_app_owned_migrate(shared_root, record)
+    subprocess.run(["chown", "daemon", str(app)], check=True, timeout=10)
+    answer = _apply({"kind": "run_command", "argv": [".venv/bin/migrate"], "cwd": str(app)})
+    assert answer["ok"] is False
+    assert (
+        "refused: `.venv/bin/migrate` was not run: its files belong to several users"
+        in (answer["error"])
+    )
+    os.chown(app, 0, 0)
+    app.chmod(0o777)  # root's own tree, but anyone could have put code in it
+    answer = _apply({"kind": "run_command", "argv": ["./run-me"], "cwd": str(app)})
+    assert answer["ok"] is False
+    assert f"{app} is writable by group or others, so it cannot be run as root" in answer["error"]
+    assert recorded_uids(record) == []
+
+
+@pytest.mark.ssh
+@pytest.mark.postgres
+def test_over_ssh_remediate_runs_an_app_owned_migration_command_as_the_app_user(
+    ssh_fleet: Any, shared_root: Path, pg_cluster: Any
+) -> None:
+    """A real `readiness remediate --apply --run-migrations` over loopback sshd as root: the
+    profile's ``.venv/bin/migrate`` is nobody's, in a root-owned tree; it runs as nobody."""
+    import psycopg
+
+    from tests.services.sshd import host_entry, write_inventory
+
+    record = shared_root / "uids"
+    app = _root_tree_with_an_app_owned_migrate(shared_root, record)
+    role = pg_cluster.new_role("hostile")
+    database = "hostile_" + os.urandom(5).hex()
+    pg_cluster.create_database(database, owner=role.name)
+    dsn = pg_cluster.dsn(role.name, role.password, database)
+    with psycopg.connect(dsn, autocommit=True) as conn:  # 0001 applied, 0002 pending
+        conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY)")
+        conn.execute("INSERT INTO schema_migrations VALUES ('0001')")
+    files = {"migrations/0001_a.sql": "SELECT 1;\n", "migrations/0002_b.sql": "SELECT 2;\n"}
+    write_app(app, env={"MAHAVISHNU_DATABASE__URL": dsn}, files=files)
+    entry = host_entry(ssh_fleet, ssh_fleet.hosts[3])
+    entry["readiness"] = {"app_root": str(app), "migration_command": [".venv/bin/migrate"]}
+    inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
+    res = run_cli(
+        "remediate", "-i", str(inventory), "-H", "h", "-c", "database_migration",
+        "--run-migrations", "--apply", "--yes", "-q", "--store", "none",
+        "--known-hosts", str(ssh_fleet.known_hosts), "--audit-log", str(shared_root / "a.jsonl"),
+        env={**os.environ, "HOME": str(shared_root)},
+    )  # fmt: skip
+    # The stand-in migrates nothing, so the re-audit still fails the fix: it did run, once.
+    assert res.returncode == 1 and "database_migration: failed" in res.stdout, res.stderr
+    assert recorded_uids(record) == [attacker_uid()], res.stdout
+
+
 _RACER = r"""
 import os, sys, time
 app, target = sys.argv[1], sys.argv[2]
