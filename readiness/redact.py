@@ -32,6 +32,14 @@ _URL_PASSWORD = re.compile(
     r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^\s'\"/]+)"
     r"(?=@[^@\s'\"/]*(?:[/?#\s'\"]|$))"
 )
+# Nor an unencoded '/' (base64 passwords hold them, SQLAlchemy accepts them) its head or
+# tail: outside http(s), whose paths may hold an '@' ("http://h:80/path@x"), a password
+# also runs over '/' to the last '@' before any '?' or '#' (a query's "a@b" is no password).
+_URL_SLASH_PASSWORD = re.compile(
+    r"(?P<pre>(?<![a-zA-Z0-9+.\-])(?!https?://)[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)"
+    r"(?P<pw>[^\s'\"/?#]*/[^\s'\"?#]*)(?=@[^@\s'\"/]*(?:[/?#\s'\"]|$))",
+    re.IGNORECASE,
+)
 _KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
 # Names that hold a secret. PASS/PWD/AUTH only as a whole last word (DB_PASS, SMTP_PWD,
 # BASIC_AUTH) or AUTHORIZATION: AUTHOR, AUTH_ENABLED, OAUTH_PROVIDER, BYPASS are not secrets.
@@ -58,10 +66,12 @@ def _mask_assignment(m: re.Match[str]) -> str:
 
 
 def redact_url_password(text: str) -> str:
-    # Each pattern needs a "://" or an "=" to match: most messages have neither (a report
-    # holds thousands of strings per host), and skipping the regexes then changes nothing.
-    if "://" in text:
+    # Each pattern needs a "://" and an "@", or an "=", to match: most messages have
+    # neither (a report holds thousands of strings per host), and skipping the regexes
+    # then changes nothing.
+    if "://" in text and "@" in text:
         text = _URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+        text = _URL_SLASH_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
     if "=" not in text:
         return text
     text = _KV_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)

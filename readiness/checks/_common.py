@@ -108,7 +108,7 @@ def parse_dsn(value: str) -> tuple[Dsn | None, str | None]:
     except Exception:  # its message quotes parts of the string, password included
         kind = "URL" if "://" in value else "key=value connection string"
         return None, f"malformed {kind} (libpq cannot parse it)"
-    endpoints, problem = _endpoints(d)
+    endpoints, problem = _endpoints(d, url="://" in value)
     if problem:
         return None, problem
     if not d.get("dbname"):
@@ -126,7 +126,12 @@ def parse_dsn(value: str) -> tuple[Dsn | None, str | None]:
     ), None
 
 
-def _endpoints(d: Mapping[str, str]) -> tuple[tuple[Endpoint, ...], str | None]:
+def _endpoints(d: Mapping[str, str], *, url: bool) -> tuple[tuple[Endpoint, ...], str | None]:
+    if url and "@" in d.get("dbname", ""):
+        # libpq ends a URL's user:password at the first '/': an unencoded '/' in the
+        # password (base64 passwords hold them) made its head the port and its tail the
+        # database name, and the whole password would be shown as the target.
+        return (), "an unencoded '/' in the user or password (write it as %2F)"
     hosts = [h.strip() for h in d["host"].split(",")] if d.get("host") else []
     addrs = [a.strip() for a in d["hostaddr"].split(",")] if d.get("hostaddr") else []
     count = max(len(hosts), len(addrs))

@@ -9,9 +9,12 @@ what a check judged. A password with an unencoded '@' is masked whole, in messag
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,3 +98,84 @@ def test_readiness_inventory_never_shows_part_of_an_at_sign_password(tmp_path: P
         assert "db.internal" in shown  # the value is shown, its password is not
         for fragment in ("Sec@ret", "ret-Tail-99", "Tail-99"):
             assert fragment not in shown, (fmt, fragment)
+
+
+# A base64 password holds '/' (`openssl rand -base64 24`: ~40 % of them). libpq ends a URL's
+# user:password at the first '/', so its head became the port and its tail the database
+# name: "port 'Kq7' is not a number" showed the head, and a numeric head passed as a valid
+# port and showed the whole URL, password included, as the target.
+SLASH_HEAD, SLASH_TAIL = "Kq7hQ", "Slash-Tail-Zr8vW+Lm2=="
+NUMERIC_TAIL = "Numeric-Head-Tail-5Tg"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"postgresql://app:{SLASH_HEAD}/{SLASH_TAIL}@db/app", "postgresql://app:***@db/app"),
+        (f"x redis://:1234/{NUMERIC_TAIL}@127.0.0.1:6379/0 y", "x redis://:***@127.0.0.1:6379/0 y"),
+        ("amqp://u:a/b@c@mq:5672/vh", "amqp://u:***@mq:5672/vh"),
+        ("postgresql://u:pw@h/db?user=a@b", "postgresql://u:***@h/db?user=a@b"),  # a query's '@'
+        ("https://h:8080/x?email=a@b.example", "https://h:8080/x?email=a@b.example"),
+        ("http://host:80/path@x", "http://host:80/path@x"),  # http paths may hold an '@'
+    ],
+)
+def test_a_password_with_a_slash_is_masked_whole(text: str, expected: str) -> None:
+    assert redact_url_password(text) == expected
+
+
+def test_a_dsn_with_a_slash_in_its_password_is_refused_without_quoting_it() -> None:
+    from readiness.checks._common import parse_dsn
+
+    for value in (
+        f"postgresql://app:{SLASH_HEAD}/{SLASH_TAIL}@127.0.0.1:5432/app",
+        f"postgresql://app:1234/{NUMERIC_TAIL}@127.0.0.1:5432/app",
+    ):
+        dsn, problem = parse_dsn(value)
+        assert dsn is None and problem == (
+            "an unencoded '/' in the user or password (write it as %2F)"
+        )
+
+
+@pytest.mark.ssh
+def test_readiness_validate_never_shows_part_of_a_slash_password(
+    ssh_fleet: Any, shared_root: Path
+) -> None:
+    """A real `readiness validate` over loopback sshd: neither the head nor the tail of a
+    '/' password is in stdout, stderr, the saved report or the results store."""
+    from tests.services.apps import write_app
+    from tests.services.sshd import host_entry, write_inventory
+
+    app = write_app(
+        shared_root / "app",
+        env={
+            "MAHAVISHNU_DATABASE__URL": f"postgresql://app:1234/{NUMERIC_TAIL}@127.0.0.1:1/app",
+            "MAHAVISHNU_OTEL_STORAGE__CONNECTION_STRING": (
+                f"postgresql://app:{SLASH_HEAD}/{SLASH_TAIL}@127.0.0.1:1/app"
+            ),
+        },
+        files={"migrations/0001_a.sql": "SELECT 1;\n"},
+    )
+    entry = host_entry(ssh_fleet, ssh_fleet.hosts[3])
+    entry["readiness"] = {"app_root": str(app)}
+    inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
+    saved, store = shared_root / "report.json", shared_root / "history.sqlite3"
+    argv = [str(BIN / "readiness"), "validate", "-i", str(inventory), "-H", "h", "-q"]
+    argv += ["-c", "environment,database_migration", "-o", "json", "--save", str(saved)]
+    argv += ["--store", str(store), "--known-hosts", str(ssh_fleet.known_hosts)]
+    res = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=shared_root,
+        env={**os.environ, "HOME": str(shared_root)},
+    )
+    assert res.returncode == 1, res.stderr
+    with sqlite3.connect(store) as db:
+        stored = "\n".join(db.iterdump())
+    for shown in (res.stdout, res.stderr, saved.read_text(), stored):
+        for fragment in (SLASH_HEAD, SLASH_TAIL, NUMERIC_TAIL):
+            assert fragment not in shown, fragment
+    assert "an unencoded '/' in the user or password (write it as %2F)" in res.stdout
