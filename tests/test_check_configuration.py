@@ -80,6 +80,30 @@ def test_a_short_auth_secret_is_not_ready_and_never_shown(app_tree: Callable[...
     assert "short-secret-xyz" not in repr(r.to_dict())
 
 
+@pytest.mark.parametrize(
+    ("quoted", "says"),
+    [
+        ('"' + " " * 40 + '"', "auth is enabled but the auth secret is only whitespace"),
+        (
+            '"abc' + " " * 40 + '"',
+            "too short (3 < 32 characters without its surrounding whitespace",
+        ),
+    ],
+)
+def test_whitespace_does_not_make_an_auth_secret_strong(
+    app_tree: Callable[..., Path], quoted: str, says: str
+) -> None:
+    """40 quoted spaces, or "abc" padded to 43 characters, were judged READY: the length
+    counted the padding. A secret is judged without its surrounding whitespace."""
+    root = app_tree()
+    env = root / ".env"
+    env.write_text(f"MAHAVISHNU_REPOS_PATH=repos.yaml\nMAHAVISHNU_AUTH__SECRET={quoted}\n")
+    r = one(audit_local(root, "configuration"))
+    assert r.status is Status.NOT_READY
+    assert says in r.message
+    assert any("MAHAVISHNU_AUTH__SECRET to a strong secret" in x for x in r.recommendations)
+
+
 def test_a_disallowed_algorithm_is_not_ready(app_tree: Callable[..., Path]) -> None:
     r = one(audit_local(app_tree(settings={"auth": {"algorithm": "none"}}), "configuration"))
     assert r.status is Status.NOT_READY

@@ -40,6 +40,24 @@ def test_a_missing_required_variable_is_not_ready_and_named(app_tree: Callable[.
     assert any("MAHAVISHNU_REPOS_PATH" in rec for rec in r.recommendations)
 
 
+@pytest.mark.parametrize("name", ["MAHAVISHNU_REPOS_PATH", "MAHAVISHNU_AUTH__SECRET"])
+def test_a_required_variable_of_only_whitespace_is_not_set(
+    app_tree: Callable[..., Path], name: str
+) -> None:
+    """``X="   "`` was "properly configured": the value is no path and no secret."""
+    root = app_tree(env={name: None})
+    with (root / ".env").open("a") as fh:
+        fh.write(f'{name}="   "\n')
+    r = one(audit_local(root, "environment"))
+    assert r.status is Status.NOT_READY
+    assert f"{name} is set to only whitespace" in r.message
+    assert r.details["missing"] == [name]
+    assert r.details["variables"][name] == {"status": "blank"}
+    assert any(
+        rec.startswith(f"Set {name} in the service environment") for rec in r.recommendations
+    )
+
+
 def test_auth_enabled_makes_the_jwt_secret_required(app_tree: Callable[..., Path]) -> None:
     r = one(audit_local(app_tree(env={"MAHAVISHNU_AUTH__SECRET": None}), "environment"))
     assert r.status is Status.NOT_READY

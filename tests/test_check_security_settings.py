@@ -195,6 +195,27 @@ def test_authentication_can_be_enabled_from_the_environment(app_tree: AppTree) -
     assert result.details["authentication"]["source"] == "env file"
 
 
+@pytest.mark.parametrize(
+    ("secret", "says"),
+    [
+        (None, "auth is enabled but no auth secret is set"),
+        ("short-secret-xyz", "auth secret is too short (16 < 32 characters)"),
+        ('"' + " " * 40 + '"', "auth is enabled but the auth secret is only whitespace"),
+    ],
+)
+def test_authentication_without_a_strong_secret_is_not_ready(
+    app_tree: AppTree, secret: str | None, says: str
+) -> None:
+    """The production suite judged only auth.enabled: authentication on with no secret, or a
+    short one, was READY. The guide: strong secrets, at least 32 characters."""
+    root = app_tree(settings=SECURE, env={"MAHAVISHNU_AUTH__SECRET": secret})
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert says in result.message
+    assert any("a strong secret (32+ characters)" in r for r in result.recommendations)
+    assert "short-secret-xyz" not in repr(result.to_dict())
+
+
 def test_missing_access_control_is_not_ready(app_tree: AppTree) -> None:
     result = audit(app_tree())
     assert result.status is Status.NOT_READY

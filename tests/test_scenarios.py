@@ -95,6 +95,18 @@ SCENARIOS = [
         process_env={"MAHAVISHNU_RESILIENCE__RETRY__MAX_ATTEMPTS": "50"},
     ),
     Scenario(
+        "blank-required-variable",
+        {"environment": "not_ready"},
+        {"environment": "MAHAVISHNU_REPOS_PATH is set to only whitespace"},
+        env={"MAHAVISHNU_REPOS_PATH": '"   "'},  # was READY: "   " counted as set
+    ),
+    Scenario(
+        "padded-auth-secret",
+        {"configuration": "not_ready"},
+        {"configuration": "auth secret is too short (3 < 32 characters without its surrounding"},
+        env={"MAHAVISHNU_AUTH__SECRET": '"abc' + " " * 40 + '"'},  # was READY: 43 characters
+    ),
+    Scenario(
         "stale-pidfile",
         {"environment": "degraded", "graceful_shutdown": "not_ready"},
         {

@@ -25,6 +25,7 @@ __all__ = [
     "bracket",
     "describe_secret",
     "env_file_values",
+    "judge_auth_secret",
     "origin",
     "parse_dsn",
     "parse_endpoint",
@@ -169,6 +170,40 @@ def describe_secret(value: str | None, source: str | None) -> dict[str, Any]:
     if value is None:
         return {"status": "missing"}
     return {"status": "set" if value else "empty", "length": len(value), "source": source}
+
+
+def judge_auth_secret(ctx: CheckContext, f: Findings) -> dict[str, Any]:
+    """The auth secret (``auth.secret`` or its variable, as the app sees it) is set and at
+    least ``thresholds.secret_min_length`` characters: missing, blank or short fails.
+    Surrounding whitespace adds no strength (40 spaces, or ``abc`` padded with them, is not
+    a 32+ character secret), so the length is counted without it. Returns what a report
+    may show: status, length and source, never the value."""
+    secret, source = ctx.app.lookup("auth.secret")
+    text = None if secret is None else str(secret)
+    ctx.secret(text)
+    minimum = int(ctx.profile.threshold("secret_min_length"))
+    so = origin(ctx, "auth.secret")
+    strong = f"a strong secret ({minimum}+ characters)"
+    advice = (
+        so.set_to(strong)
+        if so.source not in (None, SOURCE_SETTINGS)
+        else (
+            f"Set {so.variable} to {strong} in the env file"
+            + (f" and remove auth.secret from settings file {so.path}" if so.source else "")
+        )
+    )
+    where = so.where if so.source else ""
+    core = (text or "").strip()
+    if not text:
+        f.fail(f"auth is enabled but no auth secret is set{where}", advice)
+    elif not core:
+        f.fail(f"auth is enabled but the auth secret is only whitespace{where}", advice)
+    elif len(core) < minimum:
+        padded = " without its surrounding whitespace" if core != text else ""
+        f.fail(
+            f"auth secret is too short ({len(core)} < {minimum} characters{padded}){where}", advice
+        )
+    return describe_secret(text, source)
 
 
 def truthy(value: Any) -> bool:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..appconfig import SOURCE_SETTINGS, AppConfig
+from ..appconfig import AppConfig
 from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._common import (
-    describe_secret,
+    judge_auth_secret,
     origin,
     parse_endpoint,
     stale_config,
@@ -184,28 +184,7 @@ def _security(ctx: CheckContext, f: Findings) -> dict[str, Any]:
         else:
             f.warn(problem.replace(" on a production host", ""), advice)
         return out
-    secret, source = app.lookup("auth.secret")
-    secret_text = None if secret is None else str(secret)
-    ctx.secret(secret_text)
-    out["secret"] = describe_secret(secret_text, source)
-    minimum = int(ctx.profile.threshold("secret_min_length"))
-    so = origin(ctx, "auth.secret")
-    strong = f"a strong secret ({minimum}+ characters)"
-    advice = (
-        so.set_to(strong)
-        if so.source not in (None, SOURCE_SETTINGS)
-        else (
-            f"Set {so.variable} to {strong} in the env file"
-            + (f" and remove auth.secret from settings file {so.path}" if so.source else "")
-        )
-    )
-    if not secret_text:
-        f.fail(f"auth is enabled but no auth secret is set{so.where if so.source else ''}", advice)
-    elif len(secret_text) < minimum:
-        f.fail(
-            f"auth secret is too short ({len(secret_text)} < {minimum} characters){so.where}",
-            advice,
-        )
+    out["secret"] = judge_auth_secret(ctx, f)
     algorithm = app.get("auth.algorithm")
     allowed = [str(a) for a in ctx.profile.get("auth_algorithms") or ()]
     out["algorithm"] = algorithm

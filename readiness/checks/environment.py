@@ -95,18 +95,21 @@ def evaluate(ctx: CheckContext) -> Outcome:
     for name in checked:
         var = app.env.get(name)
         secret = is_secret_name(name, patterns)
-        if var is None or var.value == "":
+        # Only whitespace is no value: an app that strips it sees nothing, one that does
+        # not gets a path of spaces or a secret anyone can guess.
+        if var is None or not var.value.strip():
             missing.append(name)
             why = (
                 f" (required because {conditional[name]} is enabled)" if name in conditional else ""
             )
             env_file = ctx.fact("app:env_file").get("path") or profile.get("env_file")
+            state = "is not set" if var is None or var.value == "" else "is set to only whitespace"
             f.fail(
-                f"{name} is not set{why}",
+                f"{name} {state}{why}",
                 f"Set {name} in the service environment (env file {env_file} or the unit's "
                 "Environment=), then restart the service",
             )
-            variables[name] = {"status": "missing"}
+            variables[name] = {"status": "missing" if var is None or not var.value else "blank"}
             continue
         variables[name] = (
             describe_secret(var.value, var.source)

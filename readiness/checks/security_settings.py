@@ -16,7 +16,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..redact import is_secret_name
 from ..registry import CheckContext, FactSpecs, register
-from ._common import origin, truthy
+from ._common import judge_auth_secret, origin, truthy
 
 if TYPE_CHECKING:
     import ssl
@@ -89,7 +89,17 @@ def _authentication(ctx: CheckContext, f: Findings) -> dict[str, Any]:
             "Enable authentication in production: "
             + where.set_to("true").replace("Set ", "set ", 1),
         )
-    return {"setting": dotted, "enabled": enabled, "source": source, "from": where.label}
+    out: dict[str, Any] = {
+        "setting": dotted,
+        "enabled": enabled,
+        "source": source,
+        "from": where.label,
+    }
+    if enabled:
+        # Authentication on with no secret, a blank one or a short one is not authentication
+        # a production host can rely on (the guide: strong secrets, at least 32 characters).
+        out["secret"] = judge_auth_secret(ctx, f)
+    return out
 
 
 def _access_control(ctx: CheckContext, f: Findings) -> dict[str, Any]:
@@ -244,7 +254,7 @@ register(
     "security_settings",
     title="Security settings",
     description=(
-        "Authentication enabled; every TLS endpoint verifies and is not about to expire; RBAC "
+        "Authentication enabled with a strong secret; every TLS endpoint verifies and is not about to expire; RBAC "
         "enabled with roles; env file, secret-bearing settings and private keys are mode 600; "
         "no plain-text secret in the settings file."
     ),
@@ -263,6 +273,7 @@ register(
         "settings_file",
         "thresholds.tls_min_days_left",
         "thresholds.tls_connect_timeout_s",
+        "thresholds.secret_min_length",
     ),
     aliases=("security",),
     order=120,

@@ -1,0 +1,118 @@
+"""Production-suite verdicts on a small fleet with planted defects: real sshd hosts, the audit
+run as a user types it (``readiness validate -i INV -c CHECKS --json`` in a subprocess).
+
+The expected verdicts come from the seeds (the production guide: authentication enabled,
+"strong secrets (at least 32 characters)", security checks 100 %; resource limits 5-20,
+3-5, 300-1800 s), not from this project's own docs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from readiness.loopback import LoopbackFleet, start_fleet
+from tests.services.apps import write_app
+
+BIN = Path(sys.executable).parent
+CHECKS = ["security_settings", "resource_limits"]
+SECURE: dict[str, Any] = {
+    "rbac": {"enabled": True, "roles": ["admin", "operator", "viewer"]},
+    "resilience": {"retry": {"max_attempts": 3}},
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    expect: dict[str, str] = field(default_factory=dict)  # check -> status; others "ready"
+    says: dict[str, str] = field(default_factory=dict)  # check -> text its message contains
+    settings: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str | None] = field(default_factory=dict)
+
+
+SCENARIOS = [
+    Scenario("clean"),
+    Scenario(
+        # Was READY: security_settings judged auth.enabled only, and the production suites
+        # do not run `configuration`, which judges the secret.
+        "auth-without-secret",
+        {"security_settings": "not_ready"},
+        {"security_settings": "auth is enabled but no auth secret is set"},
+        env={"MAHAVISHNU_AUTH__SECRET": None},
+    ),
+    Scenario(
+        "auth-short-secret",
+        {"security_settings": "not_ready"},
+        {"security_settings": "auth secret is too short (12 < 32 characters) (from MAHAVISHNU"},
+        env={"MAHAVISHNU_AUTH__SECRET": "Tq8w3Jr5Nv1L"},
+    ),
+]
+
+
+@dataclass
+class Planted:
+    fleet: LoopbackFleet
+    inventory: Path
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
+    def write(index: int, root: Path) -> None:
+        s = SCENARIOS[index]
+        write_app(root, settings={**SECURE, **s.settings}, env=s.env)
+
+    with start_fleet(len(SCENARIOS), app_writer=write) as fleet:
+        inventory = fleet.write_inventory(
+            tmp_path_factory.mktemp("production") / "inventory.yml",
+            host_vars=lambda h: {"readiness": {"app_root": str(h.app_root)}},
+        )
+        yield Planted(fleet, inventory)
+
+
+@pytest.fixture(scope="module")
+def audited(planted: Planted) -> dict[str, dict[str, dict[str, Any]]]:
+    res = subprocess.run(
+        [
+            str(BIN / "readiness"),
+            "validate",
+            "-i",
+            str(planted.inventory),
+            "--hosts",
+            "fleet",
+            "-c",
+            ",".join(CHECKS),
+            "--known-hosts",
+            str(planted.fleet.known_hosts),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert res.returncode == 1, res.stderr  # defect hosts are not ready
+    data = json.loads(res.stdout)
+    return {h["host"]: {c["check_name"]: c for c in h["checks"]} for h in data["hosts"]}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_each_host_gets_exactly_the_expected_verdict_per_check(
+    planted: Planted, audited: dict[str, dict[str, dict[str, Any]]], scenario: Scenario
+) -> None:
+    host = planted.fleet.hosts[SCENARIOS.index(scenario)].name
+    results = audited[host]
+    got = {check: results[check]["status"] for check in CHECKS}
+    want = {check: scenario.expect.get(check, "ready") for check in CHECKS}
+    assert got == want, {c: results[c]["message"] for c in CHECKS}
+    for check, text in scenario.says.items():
+        assert text in results[check]["message"], results[check]["message"]
+        assert "Tq8w3Jr5Nv1L" not in json.dumps(results[check])
