@@ -14,6 +14,7 @@ __all__ = [
     "TunnelError",
     "UsageError",
     "refuse_unless_creatable",
+    "refuse_unless_writable",
 ]
 
 
@@ -86,3 +87,25 @@ def refuse_unless_creatable(directory: Path, what: str) -> None:
         raise UsageError(f"{what}: cannot write in {probe}: {exc.strerror}") from None
     os.close(fd)
     Path(tmp).unlink(missing_ok=True)
+
+
+def refuse_unless_writable(path: Path, what: str, *, append: bool = False) -> None:
+    """A :class:`UsageError` naming ``what`` unless the file ``path`` can be written: an
+    existing one must be a regular file that opens for writing (opened for appending, which
+    changes nothing); then, unless it is only appended to in place (``append``), its
+    directory must let a file be created (:func:`refuse_unless_creatable`), since reports
+    are written to a temporary file there and renamed over it. The one check behind
+    ``--save``, ``--report`` and ``--audit-log``."""
+    if path.exists():
+        if path.is_dir():
+            raise UsageError(f"{what}: cannot write: {path} is a directory")
+        if not path.is_file():
+            raise UsageError(f"{what}: cannot write: {path} is not a regular file")
+        try:
+            with path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"{what}: cannot write: {exc.strerror}") from None
+        if append:
+            return
+    refuse_unless_creatable(path.parent, what)

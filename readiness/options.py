@@ -245,8 +245,8 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec(
             "save",
             "str",
-            "Also save the report to PATH (a directory gets the default name; .json/.md/.txt "
-            "pick the format); alone: reports/readiness-<time>.<ext>",
+            "Also save the report to PATH (a directory gets the default name; an extension "
+            "picks the format, as for --report); alone: reports/readiness-<time>.<ext>",
             short="s",
             placeholder="PATH",
             optional_value=True,

@@ -10,7 +10,15 @@ import pytest
 
 from readiness.errors import UsageError
 from readiness.model import FleetReport
-from readiness.report import EXTENSIONS, FORMATS, ReportSink, plan_sinks, render, write_reports
+from readiness.report import (
+    EXTENSIONS,
+    FORMATS,
+    ReportSink,
+    SaveTarget,
+    plan_sinks,
+    render,
+    write_reports,
+)
 from readiness.report.sinks import FORMAT_OF_EXTENSION, parse_report_spec
 
 from .report_fixtures import every_status_fleet
@@ -59,7 +67,7 @@ def test_plan_keeps_format_for_stdout_unless_a_report_claims_it(tmp_path: Path) 
     [
         (["tap", "json"], "only one report can go to stdout"),
         (["json:{d}/a.json", "{d}/a.json"], "two reports to one file"),
-        (["json:{d}"], "it is a directory"),
+        (["json:{d}"], "cannot write: .* is a directory"),
         (["json:{d}/file.txt/r.json"], "is not a directory"),
     ],
 )
@@ -120,7 +128,20 @@ def test_one_validate_run_writes_every_format(
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--report", "junit:/proc/version/r.xml"], "cannot write report to /proc/version/r.xml"),
+        (
+            ["--report", "junit:/proc/version/r.xml"],
+            "readiness: --report junit:/proc/version/r.xml: cannot write: "
+            "/proc/version is not a directory\n",
+        ),
+        (["--report", "json:."], "readiness: --report json:.: cannot write: . is a directory\n"),
+        (
+            ["--report", "json:/dev/null"],
+            "readiness: --report json:/dev/null: cannot write: /dev/null is not a regular file\n",
+        ),
+        (
+            ["--save", "/dev/null"],
+            "readiness: --save /dev/null: cannot write: /dev/null is not a regular file\n",
+        ),
         (["--report", "yaml:r.yaml"], "unknown format"),
         (["--report", "tap", "--report", "json"], "only one report can go to stdout"),
         (["--json", "--save", "r.json", "--report", "r.json"], "two reports to one file"),
@@ -166,3 +187,17 @@ def test_no_secret_reaches_any_report_file(app_tree: Callable[..., Path], tmp_pa
     for fmt, blob in {**blobs, "stdout": res.stdout, "stderr": res.stderr}.items():
         for secret in SENTINELS:
             assert secret not in blob, fmt
+
+
+def test_save_and_report_read_one_extension_map(tmp_path: Path) -> None:
+    """`--report x.markdown` was refused and `--save x.htm` saved text: two maps, each partial."""
+    from readiness.report import plan_save
+
+    assert parse_report_spec(str(tmp_path / "r.markdown")).fmt == "markdown"
+    assert plan_save(str(tmp_path / "r.htm"), "text") == SaveTarget(
+        "html", tmp_path / "r.htm", tmp_path
+    )
+    assert plan_save(str(tmp_path / "r.txt"), "nagios").fmt == "nagios"  # its own extension
+    assert plan_save(str(tmp_path / "r.txt"), "json").fmt == "text"
+    assert plan_save(str(tmp_path / "r.log"), "json").fmt == "json"
+    assert list(tmp_path.iterdir()) == []  # each checked with a file that is removed again

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from ..errors import UsageError, refuse_unless_creatable
+from ..errors import refuse_unless_writable
 from ..model import utcnow
 
 __all__ = ["DEFAULT_AUDIT_LOG", "AuditLog", "AuditSink", "default_audit_log"]
@@ -57,17 +57,7 @@ class AuditLog:
         file that is removed: a refused run leaves no log behind); else a usage error (exit
         2). A log that failed at the first record reported a host that had just been changed
         as unreachable, "nothing was audited or changed", with no entry."""
-        path = self.path
-        if path.exists():
-            if not path.is_file():
-                raise UsageError(f"--audit-log {path}: not a regular file")
-            try:
-                with path.open("a", encoding="utf-8"):
-                    pass
-            except OSError as exc:
-                raise UsageError(f"--audit-log {path}: cannot write: {exc.strerror}") from None
-            return
-        refuse_unless_creatable(path.parent, f"--audit-log {path}")
+        refuse_unless_writable(self.path, f"--audit-log {self.path}", append=True)
 
     def record(
         self,

@@ -1,26 +1,36 @@
 """Renderers: one pure function per format, from a redacted FleetReport to text.
 
-A new format is one module here plus one line in ``FORMATS``.
+A new format is one module here plus one line in ``FORMATS`` (in :mod:`.formats`, the
+package's lowest module: the registry, the file names and ``--save``; :mod:`.sinks` builds
+``--report`` on it).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from ..errors import UsageError, refuse_unless_creatable
-from ..model import FleetReport, Status
-from .sinks import DEFAULT_SAVE_DIR, ReportSink, check_save_and_reports, plan_sinks, write_reports
+from .formats import (
+    DEFAULT_SAVE_DIR,
+    EXTENSIONS,
+    FILE_MODES,
+    FORMAT_OF_EXTENSION,
+    FORMATS,
+    SaveTarget,
+    default_save_path,
+    plan_save,
+    render,
+    save,
+)
+from .sinks import ReportSink, check_save_and_reports, plan_sinks, write_reports
 
 __all__ = [
+    "DEFAULT_SAVE_DIR",
     "EXTENSIONS",
     "FILE_MODES",
     "FORMATS",
+    "FORMAT_OF_EXTENSION",
     "ReportSink",
     "SaveTarget",
     "check_save_and_reports",
@@ -30,152 +40,9 @@ __all__ = [
     "plan_sinks",
     "render",
     "save",
+    "silence_stdout",
     "write_reports",
 ]
-
-Renderer = Callable[..., str]
-
-
-class _Lazy:
-    """A renderer imported on first use: a run prints one format, and importing them all
-    (prometheus_client, tabulate, the HTML page...) costs the CLI ~0.1 s of start-up."""
-
-    def __init__(self, module: str, name: str) -> None:
-        self.module, self.name = module, name
-        self._fn: Renderer | None = None
-
-    def __call__(self, *args: Any, **kw: Any) -> str:
-        if self._fn is None:
-            from importlib import import_module
-
-            self._fn = getattr(import_module(self.module, __name__), self.name)
-        return self._fn(*args, **kw)
-
-
-FORMATS: dict[str, Renderer] = {
-    "text": _Lazy(".text", "render_text"),
-    "table": _Lazy(".table", "render_table"),
-    "json": _Lazy(".jsonfmt", "render_json"),
-    "markdown": _Lazy(".markdown", "render_markdown"),
-    "junit": _Lazy(".junit", "render_junit"),
-    "nagios": _Lazy(".nagios", "render_nagios"),
-    "prometheus": _Lazy(".prometheus", "render_prometheus"),
-    "sarif": _Lazy(".sarif", "render_sarif"),
-    "tap": _Lazy(".tap", "render_tap"),
-    "html": _Lazy(".html", "render_html"),
-}
-EXTENSIONS = {
-    "text": "txt",
-    "table": "txt",
-    "json": "json",
-    "markdown": "md",
-    "junit": "xml",
-    "nagios": "txt",
-    "prometheus": "prom",
-    "sarif": "sarif",
-    "tap": "tap",
-    "html": "html",
-}
-
-_FORMAT_OF_EXTENSION = {
-    ".json": "json",
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".xml": "junit",
-    ".prom": "prometheus",
-    ".sarif": "sarif",
-    ".tap": "tap",
-    ".html": "html",
-}
-
-# Saved files are private (0600) except where a reader runs as another user: node-exporter
-# reads Prometheus textfiles, which hold only host, check and status names.
-FILE_MODES: dict[str, int] = {"prometheus": 0o644}
-
-
-def render(
-    report: FleetReport, fmt: str = "text", *, fail_on: Status = Status.NOT_READY, **kw: object
-) -> str:
-    try:
-        renderer = FORMATS[fmt]
-    except KeyError:
-        raise UsageError(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})") from None
-    return renderer(report, fail_on=fail_on, **kw)
-
-
-def default_save_path(
-    report: FleetReport, fmt: str, directory: str | Path = DEFAULT_SAVE_DIR
-) -> Path:
-    stamp = report.generated_at.strftime("%Y%m%dT%H%M%SZ")
-    return Path(directory) / f"readiness-{stamp}.{EXTENSIONS.get(fmt, 'txt')}"
-
-
-def save(text: str, path: str | Path, *, mode: int | None = None) -> Path:
-    """Write atomically (temp file + rename) so a reader never sees half a report.
-
-    The file is private (0600) unless ``mode`` says otherwise (a Prometheus textfile
-    must be readable by node-exporter's user). The temp name starts with a dot and does
-    not end in the target's extension, so a collector globbing ``*.prom`` never reads it.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        if mode is not None:
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-        Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-@dataclass(frozen=True)
-class SaveTarget:
-    """Where ``--save`` writes and in which format, decided (and checked) before the audit."""
-
-    fmt: str
-    path: Path | None = None  # None: the default name inside ``directory``
-    directory: Path = Path(DEFAULT_SAVE_DIR)
-
-    def final_path(self, report: FleetReport) -> Path:
-        return self.path or default_save_path(report, self.fmt, self.directory)
-
-
-def plan_save(save: Any, fmt: str) -> SaveTarget | None:
-    """The ``--save`` target for a report printed as ``fmt``; UsageError before anything runs.
-
-    ``--save`` alone: ``reports/readiness-<time>.<ext>``; an existing directory: that
-    name inside it; ``.json``/``.md`` pick that format for the file whatever ``--format``
-    prints. The target's directory must be writable (probed with a temporary file).
-    """
-    if save is None or save is False:
-        return None
-    if save is True:
-        target = SaveTarget(fmt, None, Path(DEFAULT_SAVE_DIR))
-    else:
-        text = str(save)
-        if not text.strip():
-            raise UsageError("--save: expected a path (or --save alone for the default name)")
-        path = Path(text).expanduser()
-        if path.is_dir() or text.endswith(os.sep):
-            target = SaveTarget(fmt, None, path)
-        else:
-            saved = _FORMAT_OF_EXTENSION.get(path.suffix.lower())
-            if saved is None:
-                saved = fmt if fmt in ("text", "table") or path.suffix.lower() != ".txt" else "text"
-            target = SaveTarget(saved, path, path.parent)
-    _check_writable(target, str(save) if save is not True else DEFAULT_SAVE_DIR)
-    return target
-
-
-def _check_writable(target: SaveTarget, shown: str) -> None:
-    """Refuse a target that cannot be written, creating nothing that is not removed again."""
-    if target.path is not None and target.path.exists() and not target.path.is_file():
-        raise UsageError(f"--save {shown}: not a regular file")
-    refuse_unless_creatable(target.directory, f"--save {shown}")
 
 
 def emit(text: str, stream: TextIO | None = None) -> bool:
