@@ -17,6 +17,7 @@ from typing import Any
 
 from invoke.parser.argument import Argument
 from invoke.parser.context import ParserContext
+from invoke.program import Program
 from invoke.tasks import Task
 
 from .errors import UsageError
@@ -109,6 +110,36 @@ def _help_for(self: ParserContext, flag: str) -> tuple[str, str]:
 # invoke renders help from ParserContext.help_for in both entry points; only our typed
 # arguments change, every other argument keeps invoke's rendering.
 ParserContext.help_for = _help_for  # type: ignore[method-assign]
+
+
+def _print_columns(self: Program, tuples: Any) -> None:
+    """invoke's two-column help, wrapped at spaces only: invoke's ``textwrap`` default cut a
+    word longer than the column (``~/.local/sha`` / ``re/readiness/history.sqlite3``) and
+    broke at hyphens (``remediation-`` / ``audit.jsonl``), so a path or URL could not be
+    read or copied. A word longer than the column now overflows the line, whole."""
+    import sys
+    import textwrap  # help output only: start-up does not pay for it
+
+    from invoke.terminals import pty_size
+
+    rows = [(name, help_str or "") for name, help_str in tuples]
+    name_width = max((len(name) for name, _ in rows), default=0)
+    desc_width = max(
+        20, pty_size()[0] - name_width - self.leading_indent_width - self.col_padding - 1
+    )
+    wrapper = textwrap.TextWrapper(width=desc_width, break_long_words=False, break_on_hyphens=False)
+    lines = []
+    for name, help_str in rows:
+        spec = self.leading_indent + name.ljust(name_width) + " " * self.col_padding
+        chunks = wrapper.wrap(help_str) or [""]
+        lines.append((spec + chunks[0]).rstrip())
+        lines.extend(" " * len(spec) + chunk for chunk in chunks[1:])
+    sys.stdout.write("\n".join(lines) + "\n\n")
+
+
+# Both entry points (``invoke`` and ``readiness``) print task help and ``--list`` through
+# Program.print_columns, as they take flags from help_for above.
+Program.print_columns = _print_columns  # type: ignore[method-assign]
 
 
 def load_settings(config_section: Any = None, cwd: Path | None = None) -> dict[str, Any]:

@@ -314,6 +314,31 @@ def test_help_shows_typed_placeholders_and_h_is_help(tmp_path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
+def _broken_words(task: str, shown: str) -> list[str]:
+    """Words of the task's option help that --help does not show whole on one line."""
+    lines = shown.split("Options:", 1)[-1].splitlines()
+    words = {w for arg in typed_args(TASKS[task]) for w in (arg.help or "").split()}
+    return [f"{task}: {w!r}" for w in sorted(words) if not any(w in ln for ln in lines)]
+
+
+def test_help_never_breaks_a_word_or_a_path(tmp_path: Path) -> None:
+    """invoke's wrapper cut `~/.local/share/readiness/history.sqlite3` after `~/.local/sha`
+    and `remediation-audit.jsonl` at its hyphen. Every word of every option's help is shown
+    whole, in process for every task and through real `readiness` and `invoke` commands
+    (80 columns: stdout is a pipe), where the store path is longer than the column."""
+    problems = []
+    for task in TASKS:
+        shown = run_in_process([task, "--help"], tmp_path)
+        assert shown.code == 0, task + shown.err
+        problems += _broken_words(task, shown.out)
+    for tool, task in (("readiness", "validate"), ("invoke", "remediate")):
+        real = run_tool([task, "--help"], tmp_path, tool=tool)
+        assert real.code == 0, real.err
+        assert "~/.local/share/readiness/history.sqlite3)" in real.out, real.out
+        problems += [f"{tool} {p}" for p in _broken_words(task, real.out)]
+    assert not problems, "\n".join(problems)
+
+
 def test_list_shows_each_task_whole_summary(tmp_path: Path) -> None:
     """`readiness --list` shows the first line of each docstring: it must be the whole first
     paragraph, never a sentence cut where the source wrapped ("secrets as keyed")."""
