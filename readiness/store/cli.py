@@ -75,17 +75,30 @@ def history_task(
     if limit <= 0:
         raise UsageError(f"--limit must be at least 1 (got {limit})")
     start = parse_since(since, utcnow()) if since else None
+    given = {"--hosts": hosts, "--check": check, "--since": since, "--kind": kind}
+    filters = " ".join(f"{flag} {value}" for flag, value in given.items() if value is not None)
+
+    def nothing(what: str) -> str:
+        """An empty answer says which store, and names the filters only when there are some."""
+        said = f"no {what} recorded in store {location.display}"
+        return f"{said} matching {filters}" if filters else said
+
     with open_store(location) as store:
         if hosts is None and check is None and not trend:
-            return render_runs(store.runs(since=start, kind=kind, limit=limit), fmt), 0
+            runs = store.runs(since=start, kind=kind, limit=limit)
+            return (render_runs(runs, fmt) if runs or fmt == "json" else nothing("runs")), 0
         chosen = None
         if hosts is not None:
             groups = store.host_groups(limit)
             chosen = match_hosts(hosts, groups, groups)
         if trend:
             counts = store.trend(check=check, since=start, limit=limit, kind=kind, hosts=chosen)
+            if not counts and fmt != "json":
+                return nothing("results"), 0
             return render_trend(counts, fmt), 0
         rows = store.timeline(hosts=chosen, check=check, since=start, limit=limit)
+        if not rows and fmt != "json":
+            return nothing("results"), 0
         return render_timeline(rows, fmt), 0
 
 

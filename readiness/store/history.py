@@ -120,7 +120,7 @@ def render_runs(runs: Sequence[RunSummary], fmt: str) -> str:
             {"schema": "readiness.history/1", "runs": [r.to_dict() for r in runs]}, indent=2
         )
     if not runs:
-        return "no runs recorded (matching these filters)"
+        return "no runs recorded"
     headers = [
         "run",
         "started (UTC)",
@@ -171,7 +171,7 @@ def render_timeline(rows: Sequence[tuple[str, datetime, str, str, Status]], fmt:
             )
         return json.dumps({"schema": "readiness.timeline/1", "hosts": data}, indent=2)
     if not rows:
-        return "no results recorded for these hosts/checks"
+        return "no results recorded"
     series: dict[tuple[str, str], list[Status]] = {}
     last_seen: dict[tuple[str, str], datetime] = {}
     for _run, when, host, check, status in rows:
@@ -247,7 +247,7 @@ def render_trend(rows: Sequence[tuple[str, datetime, str, Status, int]], fmt: st
         }
         return json.dumps({"schema": "readiness.trend/1", "checks": data}, indent=2)
     if not series:
-        return "no results recorded for these checks"
+        return "no results recorded"
     table: list[list[object]] = []
     for check, points in sorted(series.items()):
         shares = [p.ready / max(1, p.ready + p.degraded + p.not_ready) for p in points]

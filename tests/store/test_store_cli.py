@@ -112,7 +112,8 @@ def test_runs_are_recorded_and_diffed_through_the_cli(
         narrowed = readiness("history", "--trend", *argv, store=store)
         assert narrowed.returncode == 0, narrowed.stderr
         if runs_seen is None:
-            assert narrowed.stdout.strip() == "no results recorded for these checks", argv
+            said = f"no results recorded in store {store} matching {' '.join(argv)}\n"
+            assert narrowed.stdout == said, argv
         else:
             assert narrowed.stdout.splitlines()[2].split()[-1] == runs_seen, argv
 
@@ -378,3 +379,20 @@ def test_show_of_a_suite_run_is_the_live_report_with_its_gates(
             for check in host["checks"]:
                 check.pop("timestamp")
     assert shown == live
+
+
+def test_history_of_an_empty_store_names_filters_only_when_given(tmp_path: Path) -> None:
+    """`history` on a fresh store said "no runs recorded (matching these filters)" with no
+    filter given. Now: which store, and the filters only when there are some."""
+    store = tmp_path / "empty.sqlite3"
+    for argv, said in (
+        ((), f"no runs recorded in store {store}"),
+        (("--kind", "remediate"), f"no runs recorded in store {store} matching --kind remediate"),
+        (("--trend",), f"no results recorded in store {store}"),
+        (
+            ("--check", "environment"),
+            f"no results recorded in store {store} matching --check environment",
+        ),
+    ):
+        res = readiness("history", *argv, store=store)
+        assert (res.returncode, res.stdout, res.stderr) == (0, said + "\n", ""), argv
