@@ -5,14 +5,17 @@ total, not ready, unreachable, elapsed, an ETA and the slowest host still runnin
 Without a terminal the same line is printed on its own every ``progress_interval``
 seconds, so a CI log shows a long run is alive. ``quiet`` turns both off. The final
 summary line is printed for every fleet run of more than one host (and for any
-interrupted run), quiet or not: it is the one line a CI log needs.
+interrupted run), quiet or not: it is the one line a CI log needs. A run inside another
+(``RunOptions(progress=False)``: bench's measured runs, a worker's shard) prints neither:
+its caller reports it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from .model import Status
@@ -20,7 +23,7 @@ from .model import Status
 if TYPE_CHECKING:
     from .runner import RunOptions
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "Wording", "remediation_wording"]
 
 _REDRAW_S = 0.2
 
@@ -31,6 +34,32 @@ def _span(seconds: float) -> str:
         return f"{seconds}s"
     minutes, secs = divmod(seconds, 60)
     return f"{minutes}m{secs:02d}s"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """What the progress and summary lines call a run and its results: an audit's hosts are
+    ready or not ready; a remediation's hosts are not (a fix that succeeded does not make
+    a host ready), so its lines say what happened to them."""
+
+    subject: str = "{n} hosts"  # the summary's "N hosts in 12s"
+    words: Mapping[Status, str] = field(default_factory=dict)  # default: the status's name
+
+    def word(self, status: Status) -> str:
+        return self.words.get(status) or status.value.replace("_", " ")
+
+
+def remediation_wording(apply: bool) -> Wording:
+    """``remediation of 3 hosts in 2s: 2 succeeded, 1 failed`` (``--apply``);
+    ``remediation plan for 3 hosts in 1s: 3 planned`` (the dry run)."""
+    if apply:
+        return Wording(
+            "remediation of {n} hosts", {Status.READY: "succeeded", Status.NOT_READY: "failed"}
+        )
+    return Wording(
+        "remediation plan for {n} hosts",
+        {Status.READY: "planned", Status.NOT_READY: "could not be planned"},
+    )
 
 
 class Progress:
@@ -45,8 +74,10 @@ class Progress:
         interval: float = 10.0,
         summary: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        wording: Wording | None = None,
     ) -> None:
         self.names, self.stream, self.mode = list(names), stream, mode
+        self.wording = wording or Wording()
         self.interval, self.show_summary, self.clock = interval, summary, clock
         self.t0 = clock()
         self.running: dict[int, float] = {}
@@ -56,7 +87,13 @@ class Progress:
         self.lock = threading.Lock()
 
     @classmethod
-    def for_run(cls, hosts: Sequence[Any], options: RunOptions, stream: IO[str]) -> Progress:
+    def for_run(
+        cls,
+        hosts: Sequence[Any],
+        options: RunOptions,
+        stream: IO[str],
+        wording: Wording | None = None,
+    ) -> Progress:
         tty = _isatty(stream)
         wanted = options.progress if options.progress is not None else True
         if options.quiet or not wanted or len(hosts) <= 1:
@@ -68,7 +105,8 @@ class Progress:
             stream,
             mode=mode,
             interval=max(0.1, float(options.progress_interval)),
-            summary=len(hosts) > 1,
+            summary=len(hosts) > 1 and options.progress is not False,
+            wording=wording,
         )
 
     def started(self, i: int) -> None:
@@ -93,7 +131,7 @@ class Progress:
             elapsed = now - self.t0
             parts = [
                 f"{done}/{total} done",
-                f"{self.not_ready} not ready",
+                f"{self.not_ready} {self.wording.word(Status.NOT_READY)}",
                 f"{self.unreachable} unreachable",
                 f"{_span(elapsed)} elapsed",
             ]
@@ -142,12 +180,10 @@ class Progress:
         counts = dict.fromkeys(Status, 0)
         for status in statuses:
             counts[status] += 1
-        parts = [f"{n} {s.value.replace('_', ' ')}" for s, n in counts.items() if n]
+        parts = [f"{n} {self.wording.word(s)}" for s, n in counts.items() if n]
         how = f" (interrupted by {interrupted_by})" if interrupted_by else ""
-        text = (
-            f"[readiness] {len(statuses)} hosts in {_span(self.clock() - self.t0)}{how}: "
-            + ", ".join(parts)
-        )
+        subject = self.wording.subject.format(n=len(statuses))
+        text = f"[readiness] {subject} in {_span(self.clock() - self.t0)}{how}: " + ", ".join(parts)
         try:
             self.stream.write(text + "\n")
             self.stream.flush()

@@ -24,7 +24,7 @@ from .interrupt import signal_name
 from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
 from .netaddr import endpoint
 from .profile import Profile
-from .progress import Progress
+from .progress import Progress, Wording
 from .redact import Redactor, is_secret_name
 from .registry import CheckContext, CheckSpec, FactSpecs
 from .transport import (
@@ -88,7 +88,10 @@ class RunOptions:
     ssh_config: str | None = None
     identity_file: str | None = None
     max_output: int = DEFAULT_MAX_OUTPUT
-    progress: bool | None = None  # None/True: a live line on a tty, else a plain line
+    # None/True: a live line on a tty, else a plain line. False: a run inside another
+    # (bench's measured runs, a worker's shard) that its caller reports: no progress line
+    # and no summary line (--quiet keeps the summary: it is the one line a CI log needs).
+    progress: bool | None = None
     progress_interval: float = 10.0  # seconds between plain progress lines (no tty)
     quiet: bool = False
     # Where the hosts are audited (readiness/engine, docs/distributed.md). The broker URL may
@@ -669,6 +672,7 @@ def run_hosts(
     connector: Connector | None = None,
     stderr: IO[str] | None = None,
     cancel: threading.Event | None = None,
+    wording: Wording | None = None,
 ) -> LoopResult[T]:
     """The one fleet loop: ``work(host, transport)`` on every host, ``options.forks`` at once.
 
@@ -676,7 +680,8 @@ def run_hosts(
     the per-host deadline, interruption and progress are the same everywhere. A host
     that cannot be connected, passes its deadline, or is not reached before an
     interruption gets ``failed(host, status, reason, started)``; ``status_of`` tells the
-    progress line how a result counts.
+    progress line how a result counts and ``wording`` what the progress and summary lines
+    call it.
 
     Ctrl-C (KeyboardInterrupt, or :class:`~readiness.interrupt.Interrupted` for SIGTERM)
     stops starting hosts, hangs up every open connection (which ends the remote
@@ -694,6 +699,7 @@ def run_hosts(
             connector=connector,
             stderr=stderr,
             cancel=cancel,
+            wording=wording,
         )
 
 
@@ -707,11 +713,12 @@ def _run_hosts(
     connector: Connector | None,
     stderr: IO[str] | None,
     cancel: threading.Event | None,
+    wording: Wording | None = None,
 ) -> LoopResult[T]:
     options = options or RunOptions()
     own_connector = connector is None
     connector = connector or LocalConnector(options)
-    progress = Progress.for_run(hosts, options, stderr or sys.stderr)
+    progress = Progress.for_run(hosts, options, stderr or sys.stderr, wording)
     loop = _Loop(
         hosts,
         work,

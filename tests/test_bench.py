@@ -71,6 +71,7 @@ def test_invoke_bench_reports_both_apps_and_the_ansible_reference_rows(tmp_path:
     assert "suite:example/floor wall ratio" in res.stdout
     assert "ansible raw / suite:example wall" in res.stdout
     assert "not installed" not in res.stdout  # ansible-core is a dev dependency: CI has it
+    assert "[readiness]" not in res.stderr  # no summary line per measured run
 
 
 def test_the_delay_proxy_holds_bytes_both_ways_in_order_and_only_on_loopback() -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from readiness.loopback import LoopbackFleet
 from readiness.model import Status
-from readiness.progress import Progress
+from readiness.progress import Progress, remediation_wording
 from readiness.runner import RunOptions
 
 
@@ -84,6 +84,35 @@ def test_the_summary_line_is_printed_even_when_quiet() -> None:
     progress.summary([Status.READY, Status.INTERRUPTED, Status.READY], "SIGTERM")
     assert out.getvalue() == (
         "[readiness] 3 hosts in 0s (interrupted by SIGTERM): 2 ready, 1 interrupted\n"
+    )
+
+
+def test_a_run_inside_another_prints_no_summary_line_unless_interrupted() -> None:
+    """bench's measured runs printed `[readiness] 2 hosts in 0s: ...` once per run."""
+    hosts = [type("H", (), {"name": n})() for n in ("a", "b")]
+    out = io.StringIO()
+    inner = Progress.for_run(hosts, RunOptions(progress=False, quiet=True), out)
+    inner.summary([Status.READY, Status.READY])
+    assert out.getvalue() == ""
+    inner.summary([Status.READY, Status.INTERRUPTED], "SIGINT")  # a stop is always said
+    assert "interrupted by SIGINT" in out.getvalue()
+    quiet = Progress.for_run(hosts, RunOptions(quiet=True), out := io.StringIO())
+    quiet.summary([Status.READY, Status.READY])
+    assert out.getvalue().startswith("[readiness] 2 hosts in ")
+
+
+def test_remediation_lines_say_what_happened_not_how_ready_hosts_are() -> None:
+    out = io.StringIO()
+    clock = Clock()
+    applied = Progress(["a", "b", "c"], out, clock=clock, wording=remediation_wording(True))
+    applied.finished(0, Status.NOT_READY)
+    assert "1 failed, 0 unreachable" in applied.line()
+    applied.summary([Status.READY, Status.NOT_READY, Status.UNREACHABLE])
+    planned = Progress(["a", "b"], out, clock=clock, wording=remediation_wording(False))
+    planned.summary([Status.READY, Status.NOT_READY])
+    assert out.getvalue() == (
+        "[readiness] remediation of 3 hosts in 0s: 1 succeeded, 1 failed, 1 unreachable\n"
+        "[readiness] remediation plan for 2 hosts in 0s: 1 planned, 1 could not be planned\n"
     )
 
 

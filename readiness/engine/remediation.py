@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from ..model import Status
 from ..profile import Profile
-from ..progress import Progress
+from ..progress import Progress, remediation_wording
 from ..registry import CheckSpec
 from ..remediate.audit_log import AuditLog
 from ..remediate.plan import HostPlan
@@ -100,7 +100,7 @@ def remediate_distributed(
 
         run: _Run[Row] = _Run(
             [h.name for h in hosts],
-            Progress.for_run(hosts, options, stream),
+            Progress.for_run(hosts, options, stream, remediation_wording(name == "apply")),
             redact,
             lambda data: (HostRemediation.from_dict(data), str(data.get("plan_hash") or "")),
             fail,

@@ -18,6 +18,7 @@ from ..errors import ReadinessError, TransportError, UsageError
 from ..interrupt import exit_code_for
 from ..model import CheckResult, HostReport, Status
 from ..profile import Profile
+from ..progress import remediation_wording
 from ..redact import Redactor
 from ..registry import CheckSpec, resolve_names
 from ..runner import Connector, HostLike, LoopResult, RunOptions, audit_host, run_hosts
@@ -513,4 +514,5 @@ def remediate_hosts(
         options=options,
         connector=connector,
         cancel=cancel,
+        wording=remediation_wording(apply),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -645,3 +646,20 @@ def test_a_not_ready_check_outside_the_suite_is_not_a_usage_error(tmp_path: Path
     assert "Traceback" not in res.stderr
     assert res.returncode in (0, 1, 3), (res.returncode, res.stderr)
     assert res.returncode != 2
+
+
+def test_remediate_summary_says_what_happened_to_the_hosts(fleet: Path) -> None:
+    """`remediate --apply` ended with `[readiness] 3 hosts in 0s: 3 ready` while every host
+    still failed checks: the words were the audit's. Now they say what remediation did."""
+    args = ["remediate", "-i", str(fleet), "-H", "all", "-q", "--store", "none"]
+    dry = run(fleet.parent, *args)
+    assert dry.returncode == 0, dry.stderr
+    assert re.fullmatch(
+        r"\[readiness\] remediation plan for 3 hosts in \d+s: 3 planned\n", dry.stderr
+    )
+    log = str(fleet.parent / "audit.jsonl")
+    applied = run(fleet.parent, *args, "--apply", "--yes", "--audit-log", log)
+    assert applied.returncode == 0, applied.stderr
+    last = applied.stderr.splitlines()[-1]
+    assert re.fullmatch(r"\[readiness\] remediation of 3 hosts in \d+s: 3 succeeded", last)
+    assert " ready" not in last
