@@ -212,3 +212,14 @@ def test_it_belongs_to_the_production_suite_as_configuration() -> None:
     assert spec.suites == ("production",)
     assert spec.categories == ("configuration",)
     assert spec.order == 110
+
+
+def test_a_required_setting_of_only_whitespace_is_missing(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    """``server_name: "   "`` counted as present: a name of spaces is no name."""
+    root = make_app(tmp_path, app_tree, settings={"server_name": "   "})
+    result = audit(root)
+    assert result.status is Status.NOT_READY
+    assert "required setting server_name is missing" in result.message
+    assert result.details["required"]["missing"] == ["server_name"]

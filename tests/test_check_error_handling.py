@@ -248,3 +248,30 @@ def test_the_example_deployment_handles_errors_ready() -> None:
     root = Path(__file__).resolve().parents[1] / "examples" / "mahavishnu"
     r = one(audit_local(root, "error_handling"))
     assert r.status is Status.READY, r.message
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("retry", "backoff_base_s", float("nan")),
+        ("retry", "backoff_max_s", float("nan")),
+        ("circuit_breaker", "recovery_timeout_s", float("nan")),
+        ("circuit_breaker", "recovery_timeout_s", float("inf")),
+    ],
+)
+def test_a_non_finite_number_is_not_ready(
+    app_tree: Callable[..., Path], section: str, key: str, value: float
+) -> None:
+    """Was READY: NaN passed every comparison (``b <= 0``, ``max < base``), and an infinite
+    recovery timeout is a breaker that never closes again."""
+    r = _audit(app_tree, _with(section, **{key: value}))
+    assert r.status is Status.NOT_READY
+    assert f"resilience.{section}.{key} must be a finite number, got {value!r}" in r.message
+    assert any("a finite number" in x for x in r.recommendations)
+
+
+def test_a_blank_dead_letter_queue_path_is_no_path(app_tree: Callable[..., Path]) -> None:
+    """Was DEGRADED "… was not tested", recommending a rerun that could never help."""
+    r = _audit(app_tree, _with("dead_letter_queue", path="   "))
+    assert r.status is Status.NOT_READY
+    assert "dead_letter_queue is enabled but has neither a path nor an endpoint" in r.message

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from readiness.appconfig import AppConfig, EnvVar
 from readiness.checks.resource_limits import judge_limits, record_limits
 from readiness.findings import Findings
@@ -123,3 +125,17 @@ def test_it_belongs_to_the_production_suite_as_configuration() -> None:
     assert spec.suites == ("production",)
     assert spec.categories == ("configuration",)
     assert spec.order == 130
+
+
+@pytest.mark.parametrize("where", ["settings", "env"])
+def test_a_nan_timeout_is_not_a_number(app_tree: AppTree, where: str) -> None:
+    """Was DEGRADED "nans is outside the recommended range": NaN compares false with every
+    bound. It is a malformed value (an int setting refuses it, a float one is useless)."""
+    if where == "settings":
+        root = app_tree(settings={**RETRY, "workflow_timeout": float("nan")})
+    else:
+        root = app_tree(settings=RETRY, env={"MAHAVISHNU_WORKFLOW_TIMEOUT": "nan"})
+    result = one(audit_local(root, ["resource_limits"]))
+    assert result.status is Status.NOT_READY
+    assert "workflow_timeout = nan is not a number" in result.message
+    assert any("a number within 300-1800s" in r for r in result.recommendations)

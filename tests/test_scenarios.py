@@ -107,6 +107,12 @@ SCENARIOS = [
         env={"MAHAVISHNU_AUTH__SECRET": '"abc' + " " * 40 + '"'},  # was READY: 43 characters
     ),
     Scenario(
+        "nan-backoff-in-process",
+        {"error_handling": "not_ready"},
+        {"error_handling": "resilience.retry.backoff_base_s must be a finite number, got nan"},
+        process_env={"MAHAVISHNU_RESILIENCE__RETRY__BACKOFF_BASE_S": "nan"},  # was READY
+    ),
+    Scenario(
         "stale-pidfile",
         {"environment": "degraded", "graceful_shutdown": "not_ready"},
         {

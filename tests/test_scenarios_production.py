@@ -20,6 +20,7 @@ import pytest
 
 from readiness.loopback import LoopbackFleet, start_fleet
 from tests.services.apps import write_app
+from tests.services.sshd import NOPW_USER, _ensure_user, _share
 
 BIN = Path(sys.executable).parent
 CHECKS = ["security_settings", "resource_limits"]
@@ -53,6 +54,13 @@ SCENARIOS = [
         {"security_settings": "not_ready"},
         {"security_settings": "auth secret is too short (12 < 32 characters) (from MAHAVISHNU"},
         env={"MAHAVISHNU_AUTH__SECRET": "Tq8w3Jr5Nv1L"},
+    ),
+    Scenario(
+        # Was DEGRADED "nans is outside the recommended range": NaN is malformed.
+        "nan-timeout",
+        {"resource_limits": "not_ready"},
+        {"resource_limits": "workflow_timeout = nan is not a number (from MAHAVISHNU_WORKFLOW"},
+        env={"MAHAVISHNU_WORKFLOW_TIMEOUT": "nan"},
     ),
 ]
 
@@ -116,3 +124,63 @@ def test_each_host_gets_exactly_the_expected_verdict_per_check(
     for check, text in scenario.says.items():
         assert text in results[check]["message"], results[check]["message"]
         assert "Tq8w3Jr5Nv1L" not in json.dumps(results[check])
+
+
+# --- as a non-root account: a backup directory it may write to but not list -------------
+
+
+@pytest.fixture(scope="module")
+def drop_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
+    """One host audited as a real non-root account (sshd.NOPW_USER). Its backup directory is
+    root's, mode 0733: the account can write (the probe's write test passes) but not list
+    it. A common "drop box" for backups; whether recent backups exist is then unknown."""
+    _ensure_user(NOPW_USER)
+
+    def write(_index: int, root: Path) -> None:
+        write_app(root, files={"docs/runbooks/backup-restore.md": "# Backup and restore\n"})
+        backups = root / "backups"
+        backups.mkdir()
+        (backups / "db-old.sql").write_text("-- an old dump the account cannot see\n")
+        _share(root)
+        backups.chmod(0o733)
+
+    with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as fleet:
+        inventory = fleet.write_inventory(
+            tmp_path_factory.mktemp("drop-box") / "inventory.yml",
+            host_vars=lambda h: {
+                "ansible_user": NOPW_USER,
+                "readiness": {"app_root": str(h.app_root), "backup_schedule": "cron, daily"},
+            },
+        )
+        yield Planted(fleet, inventory)
+
+
+def test_a_backup_directory_that_cannot_be_listed_is_never_ready(drop_box: Planted) -> None:
+    """Was READY: the write test passed, the listing failed, and no backup was judged."""
+    res = subprocess.run(
+        [
+            str(BIN / "readiness"),
+            "validate",
+            "-i",
+            str(drop_box.inventory),
+            "--hosts",
+            "fleet",
+            "-c",
+            "backup_restore",
+            "--known-hosts",
+            str(drop_box.fleet.known_hosts),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    data = json.loads(res.stdout)
+    result = data["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result["message"]
+    assert result["details"]["backup_dir"]["writable"] is True
+    assert "cannot list backup directory" in result["message"]
+    assert "Permission denied" in result["message"]
+    assert any("--sudo" in r for r in result["recommendations"])

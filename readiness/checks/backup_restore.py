@@ -208,6 +208,16 @@ def _backups(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     path = ctx.profile.path_of("backup_dir")
     listing = ctx.fact(FILES_FACT)
     if not path or listing.get("type") != "dir":
+        if ctx.fact(DIR_FACT).get("type") == "dir":
+            # The directory is there (and judged above) but its listing failed (a
+            # write-only drop box, a listing the probe could not make): the backups'
+            # presence and age cannot be determined, which is never READY.
+            f.unknown(
+                f"cannot list backup directory {path} "
+                f"({listing.get('error') or 'the probe returned no listing'}), "
+                "so whether recent backups exist cannot be determined",
+                "Rerun with --sudo (or as a user that may list the backup directory)",
+            )
         return {"found": 0, "note": "backup directory unavailable; no backups to judge"}
     files = [e for e in listing.get("entries") or () if e.get("type") == "file"]
     files.sort(key=lambda e: float(e.get("mtime") or 0), reverse=True)

@@ -105,7 +105,8 @@ def _required(ctx: CheckContext, f: Findings, settings_path: str | None) -> list
     missing = []
     for dotted in (str(d) for d in ctx.profile.get("required_settings") or ()):
         value, source = ctx.app.lookup(dotted)
-        if source is None or value is None or value == "":
+        # Only whitespace is no value (a server name or path of spaces).
+        if source is None or value is None or (isinstance(value, str) and not value.strip()):
             missing.append(dotted)
             f.fail(
                 f"required setting {dotted} is missing",

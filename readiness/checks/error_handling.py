@@ -7,6 +7,7 @@ connected to *from the host*, in the follow-up round trip.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,7 +96,12 @@ def _number(
         )
         return None, value
     wrong_kind = integer and isinstance(value, float)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or wrong_kind:
+    # NaN and infinity compare false (or true) with every bound: a NaN backoff or recovery
+    # timeout passed every test. Neither is a setting a retry loop or breaker can use.
+    infinite = isinstance(value, float) and not math.isfinite(value)
+    if infinite:
+        what = "a finite number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or wrong_kind or infinite:
         o = origin(ctx, dotted)
         f.fail(f"{dotted} must be {what}, got {value!r}{o.where}", o.set_to(what))
         return None, value
@@ -166,7 +172,10 @@ def _dead_letter_queue(ctx: CheckContext, f: Findings, prefix: str) -> dict[str,
         )
         return {"enabled": False}
     out: dict[str, Any] = {"enabled": True}
-    path, endpoint = dlq.get("path"), dlq.get("endpoint")
+    # A blank path or endpoint is none at all (the follow-up round tests neither).
+    path, endpoint = (
+        v.strip() if isinstance(v, str) else v for v in (dlq.get("path"), dlq.get("endpoint"))
+    )
     if not path and not endpoint:
         f.fail(
             f"{base} is enabled but has neither a path nor an endpoint",

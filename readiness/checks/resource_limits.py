@@ -7,6 +7,7 @@ instead of keeping a second copy of the numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -151,7 +152,9 @@ def record_limits(
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # NaN is no number: it compares false with every bound, so it was "out of range"
+    # (DEGRADED) instead of malformed; an int field refuses it, a float one is useless.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _num(value: Any) -> str:
