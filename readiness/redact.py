@@ -175,7 +175,8 @@ class Redactor:
         return redact_url_password(value)
 
     def obj(self, value: Any, key: str = "") -> Any:
-        """Deep-redact JSON-like data; values under secret-named keys are masked."""
+        """Deep-redact JSON-like data; values under secret-named keys are masked, and
+        non-finite floats become text ("nan", "inf", "-inf")."""
         # The plain types first, by exact type (a report holds a few hundred values per
         # host; an ABC isinstance costs ~1 us): the same answers as the general path below.
         kind = type(value)
@@ -193,7 +194,10 @@ class Redactor:
             obj = self.obj
             return [obj(v) for v in value]
         if kind in _SCALARS:
-            return value
+            # NaN and +-inf from a host's settings (`.nan`, `.inf`) as text: as numbers they
+            # made every JSON and SARIF report invalid JSON (NaN, -Infinity), which strict
+            # parsers (JavaScript, Go, SARIF uploads) refuse whole.
+            return repr(value) if kind is float and value - value != 0.0 else value
         return self._obj_general(value, key)
 
     def _obj_general(self, value: Any, key: str) -> Any:

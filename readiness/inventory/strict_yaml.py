@@ -122,6 +122,27 @@ def _construct_line_dict(loader: _StrictLoader, node: yaml.MappingNode) -> Itera
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_line_dict)
 
+# Python refuses to turn an int of more than 4300 decimal digits into text (CVE-2020-10735):
+# a longer one is a ValueError in the loader, and a long hex one (0xfff…) loads but fails
+# every later str(), so one line of a host's settings made every check an internal error.
+# No setting needs more than a few dozen digits.
+_MAX_INT_CHARS = 1000
+
+
+def _construct_bounded_int(loader: Any, node: yaml.ScalarNode) -> int:
+    if len(node.value) > _MAX_INT_CHARS:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"an integer of {len(node.value)} characters is more than the "
+            f"{_MAX_INT_CHARS} readiness parses",
+            node.start_mark,
+        )
+    return int(yaml.constructor.SafeConstructor.construct_yaml_int(loader, node))
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_bounded_int)
+
 
 # libyaml scans and parses (C) while the composer above (Python: the alias budget, the
 # duplicate keys, the line dicts) builds the data: ~4x faster on a settings file. Used only
@@ -164,6 +185,7 @@ if _CParser is not None:
             return None if node is None else self.construct_document(node)
 
     _FastStrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_line_dict)
+    _FastStrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_bounded_int)
 
     class _CStrictLoader(yaml.CSafeLoader):
         """libyaml end to end, the strict constructor (duplicate keys, line dicts): for
@@ -173,6 +195,7 @@ if _CParser is not None:
         construct_mapping = _StrictLoader.construct_mapping
 
     _CStrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_line_dict)
+    _CStrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_bounded_int)
 
 
 _MAX_LINE = 1000

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from readiness.appconfig import parse_settings
 from readiness.hostdata import HostDataError, load_json, load_yaml, printable
@@ -88,6 +89,80 @@ def test_undecodable_bytes_become_escapes() -> None:
     assert load_json(json.dumps({name: [name]})) == {
         "\\xff\\xfe-nightly.dump": ["\\xff\\xfe-nightly.dump"]
     }
+
+
+LONG_INTS = {
+    "decimal": "9" * 5000,  # past Python's 4300 digits: a ValueError inside the loader
+    "hex": "0x" + "f" * 4000,  # loads, then every str() of it raised ValueError
+    "underscored": "1" + "_0" * 4400,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LONG_INTS))
+def test_an_integer_too_long_to_print_is_a_settings_error_naming_the_line(kind: str) -> None:
+    text = f"server_name: x\nworkflow_timeout: {LONG_INTS[kind]}\n"
+    with pytest.raises(HostDataError) as caught:
+        load_yaml(text, "settings.yaml")
+    assert str(caught.value).startswith("settings.yaml:2: invalid YAML: an integer of ")
+    assert "is more than the 1000 readiness parses" in str(caught.value)
+    assert load_yaml("a: 0x1F\nb: 1_000\n", "ok.yaml") == {"a": 31, "b": 1000}
+
+
+def test_non_finite_numbers_become_text_before_any_renderer() -> None:
+    from readiness.redact import Redactor
+
+    details = {"value": float("nan"), "limits": [float("inf"), -float("inf"), 1.5, 2]}
+    assert Redactor().obj(details) == {"value": "nan", "limits": ["inf", "-inf", 1.5, 2]}
+
+
+def _strict_json(text: str) -> Any:
+    """JSON as RFC 8259 (and JavaScript, Go, SARIF uploads) reads it: no NaN, no Infinity."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.ssh
+def test_huge_integers_and_nan_in_settings_keep_every_report_valid(
+    ssh_fleet: Any, shared_root: Path
+) -> None:
+    """A real `readiness check-config` over loopback sshd: one host's settings hold a
+    4000-digit hex integer (every check was "internal error: ValueError"), another's `.nan`
+    and `-.inf` (the JSON and SARIF reports held NaN and -Infinity, which is not JSON)."""
+    from tests.services.apps import BASE_SETTINGS
+
+    base = yaml.safe_dump(BASE_SETTINGS)
+    long_hex = base.replace("workflow_timeout: 600", f"workflow_timeout: {LONG_INTS['hex']}")
+    huge = write_app(shared_root / "huge", settings_text=long_hex)
+    odd_text = base.replace("workflow_timeout: 600", "workflow_timeout: .nan")
+    odd_text = odd_text.replace("max_concurrent_workflows: 10", "max_concurrent_workflows: -.inf")
+    odd = write_app(shared_root / "odd", settings_text=odd_text)
+    host = ssh_fleet.hosts[3]
+    inventory = write_inventory(
+        shared_root / "inv.yml",
+        {
+            "huge": {**host_entry(ssh_fleet, host), "readiness": {"app_root": str(huge)}},
+            "odd": {**host_entry(ssh_fleet, host), "readiness": {"app_root": str(odd)}},
+        },
+    )
+    sarif = shared_root / "report.sarif"
+    res = run_readiness(
+        "check-config", "-i", str(inventory), "--hosts", "fleet", "-q", "--store", "none",
+        "--known-hosts", str(ssh_fleet.known_hosts), "-o", "json", "-r", f"sarif:{sarif}",
+        cwd=shared_root,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    report = _strict_json(res.stdout.decode())
+    _strict_json(sarif.read_text())
+    assert b"internal error" not in res.stdout
+    for check in _checks(report, "huge").values():
+        assert check["status"] == Status.NOT_READY.value, check
+        assert "an integer of 4002 characters is more than the 1000" in check["message"]
+    limits = _checks(report, "odd")["resource_limits"]["details"]["limits"]
+    assert limits["workflow_timeout"]["value"] == "nan"
+    assert limits["max_concurrent_workflows"]["value"] == "-inf"
 
 
 # --- a hostile host in a real fleet ---------------------------------------------------------
