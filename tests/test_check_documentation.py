@@ -84,6 +84,14 @@ def test_setext_any_level_and_case_insensitive_headings_count(app_tree: AppMaker
     assert result.status is Status.READY, result.details
 
 
+def test_a_readme_saved_with_a_byte_order_mark_and_crlf_is_read(app_tree: AppMaker) -> None:
+    """Was DEGRADED "no 'Installation' section": the BOM hid the first heading."""
+    text = "\ufeff# Installation\r\nsteps\r\n\r\n## Usage\r\nrun\r\n\r\n## Configuration\r\n"
+    result = audit(app_tree, docs(**{"README.md": text}))
+    assert result.status is Status.READY, result.details
+    assert result.details["readme"]["headings"] == ["Installation", "Usage", "Configuration"]
+
+
 def test_headings_inside_code_fences_do_not_count(app_tree: AppMaker) -> None:
     text = README.replace("## Configuration\n", "```md\n## Configuration\n```\n")
     result = audit(app_tree, docs(**{"README.md": text}))

@@ -65,11 +65,22 @@ class Scenario:
     says: dict[str, str] = field(default_factory=dict)  # check -> text its message contains
     env: dict[str, str | None] = field(default_factory=dict)  # env file changes
     process_env: dict[str, str] = field(default_factory=dict)  # only in the process
+    files: dict[str, str] = field(default_factory=dict)  # written over the app tree
 
 
 SCENARIOS = [
     Scenario("clean"),
     Scenario("clean-edited-before-start"),
+    Scenario(
+        # Saved by a Windows editor: a byte-order mark and CRLF line ends. Its first heading,
+        # "# Installation" right after the BOM, was missed (documentation DEGRADED).
+        "clean-readme-bom-crlf",
+        files={
+            "README.md": "\ufeff# Installation\r\n\r\nUnpack into /opt/mahavishnu.\r\n\r\n"
+            "## Usage\r\n\r\nmahavishnu serve\r\n\r\nConfiguration\r\n=============\r\n\r\n"
+            "settings/mahavishnu.yaml and .env\r\n"
+        },
+    ),
     Scenario(
         "insecure-credential",
         {"environment": "not_ready"},
@@ -147,6 +158,8 @@ def _writer(otlp_url: str) -> Any:
         (root / "docs" / "runbooks" / "escalation.md").write_text(
             "# Escalation\n\nPage the on-call engineer, then the team lead.\n"
         )
+        for rel, text in scenario.files.items():
+            (root / rel).write_bytes(text.encode())
 
     return write
 
@@ -254,7 +267,7 @@ def test_each_host_gets_exactly_the_expected_verdict_per_check(
 def test_clean_hosts_have_zero_non_ready_results(planted: Planted, audited: dict[str, Any]) -> None:
     results = _results(audited)
     clean = [h.name for h, s in zip(planted.fleet.hosts, SCENARIOS, strict=True) if not s.expect]
-    assert len(clean) == 2
+    assert len(clean) == 3
     bad = {
         (host, check): r["message"]
         for host in clean

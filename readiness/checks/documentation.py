@@ -100,7 +100,9 @@ def headings(text: str) -> list[str]:
     found: list[str] = []
     fence: str | None = None
     previous = ""
-    for line in text.splitlines():
+    # A byte-order mark (editors on Windows write one) is not text: "\ufeff# Installation"
+    # is the README's first heading, not a paragraph.
+    for line in text.removeprefix("\ufeff").splitlines():
         m = _FENCE.match(line)
         if m:
             marker = m.group(1)[0]
