@@ -141,8 +141,12 @@ def drop_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
         backups = root / "backups"
         backups.mkdir()
         (backups / "db-old.sql").write_text("-- an old dump the account cannot see\n")
+        dashboards = root / "dashboards"
+        dashboards.mkdir()
+        (dashboards / "app.json").write_text('{"title": "App", "panels": []}')
         _share(root)
         backups.chmod(0o733)
+        dashboards.chmod(0o700)  # root's: the account cannot list it
 
     with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as fleet:
         inventory = fleet.write_inventory(
@@ -155,20 +159,19 @@ def drop_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
         yield Planted(fleet, inventory)
 
 
-def test_a_backup_directory_that_cannot_be_listed_is_never_ready(drop_box: Planted) -> None:
-    """Was READY: the write test passed, the listing failed, and no backup was judged."""
+def _audit_one(planted: Planted, check: str) -> dict[str, Any]:
     res = subprocess.run(
         [
             str(BIN / "readiness"),
             "validate",
             "-i",
-            str(drop_box.inventory),
+            str(planted.inventory),
             "--hosts",
             "fleet",
             "-c",
-            "backup_restore",
+            check,
             "--known-hosts",
-            str(drop_box.fleet.known_hosts),
+            str(planted.fleet.known_hosts),
             "--json",
         ],
         capture_output=True,
@@ -177,10 +180,29 @@ def test_a_backup_directory_that_cannot_be_listed_is_never_ready(drop_box: Plant
         stdin=subprocess.DEVNULL,
         check=False,
     )
-    data = json.loads(res.stdout)
-    result = data["hosts"][0]["checks"][0]
+    result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    return result
+
+
+def test_a_backup_directory_that_cannot_be_listed_is_never_ready(drop_box: Planted) -> None:
+    """Was READY: the write test passed, the listing failed, and no backup was judged."""
+    result = _audit_one(drop_box, "backup_restore")
     assert result["status"] == "degraded", result["message"]
     assert result["details"]["backup_dir"]["writable"] is True
     assert "cannot list backup directory" in result["message"]
     assert "Permission denied" in result["message"]
     assert any("--sudo" in r for r in result["recommendations"])
+
+
+def test_a_dashboards_directory_that_cannot_be_listed_is_not_called_missing(
+    drop_box: Planted,
+) -> None:
+    """Was "dashboards directory … does not exist", recommending to create it: it exists,
+    the audit account may not list it."""
+    result = _audit_one(drop_box, "monitoring")
+    warnings = result["details"].get("warnings") or []
+    assert not any("dashboards directory" in w and "does not exist" in w for w in warnings)
+    assert any(w.startswith("cannot list dashboards directory") for w in warnings), warnings
+    assert any("PermissionError" in w for w in warnings if "dashboards" in w)
+    assert any("--sudo" in r for r in result["recommendations"])
+    assert result["details"]["dashboards"]["found"] == 0

@@ -416,6 +416,13 @@ def _dashboards(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     path = listing.get("path") or ctx.profile.path_of("dashboards_dir")
     out: dict[str, Any] = {"dir": path, "found": 0, "valid": 0, "invalid": []}
     export = f"Export Grafana dashboards as JSON into {rel}/ (Dashboard → Share → Export)"
+    if listing.get("exists") is None and listing.get("error"):
+        # There may well be dashboards: the audit account cannot list them.
+        f.unknown(
+            f"cannot list dashboards directory {path} ({listing['error']})",
+            "Rerun with --sudo (or as a user that may read the dashboards directory)",
+        )
+        return out
     if not listing.get("exists") or listing.get("type") != "dir":
         f.warn(f"dashboards directory {path} does not exist", f"Create {rel}/. {export}")
         return out
