@@ -43,8 +43,11 @@ _URL_SLASH_PASSWORD = re.compile(
 _KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
 # Names that hold a secret. PASS/PWD/AUTH only as a whole last word (DB_PASS, SMTP_PWD,
 # BASIC_AUTH) or AUTHORIZATION: AUTHOR, AUTH_ENABLED, OAUTH_PROVIDER, BYPASS are not secrets.
+# Keys are also spelled with a hyphen (YAML `api-key:`, the `X-Api-Key` header), and a key
+# file's `passphrase` is a password.
 _SECRET_KEY = re.compile(
-    r"(secret|password|passwd|token|api_?key|private_?key|credential|authorization"
+    r"(secret|password|passwd|passphrase|token|api[_\-]?key|private[_\-]?key|credential"
+    r"|authorization"
     r"|(?:^|[_.\-])(?:pass|pwd|auth)$)",
     re.I,
 )

@@ -40,6 +40,11 @@ def _patterns() -> list[str]:
         "HTTP_AUTHORIZATION",
         "smtp_pwd",
         "proxy-auth",
+        "api-key",
+        "X-Api-Key",
+        "private-key",
+        "passphrase",
+        "ssh_key_passphrase",
     ],
 )
 def test_credential_names_are_secret(name: str) -> None:
@@ -179,3 +184,47 @@ def test_readiness_validate_never_shows_part_of_a_slash_password(
         for fragment in (SLASH_HEAD, SLASH_TAIL, NUMERIC_TAIL):
             assert fragment not in shown, fragment
     assert "an unencoded '/' in the user or password (write it as %2F)" in res.stdout
+
+
+HYPHEN_LITERALS = {
+    "api-key": "Hyphen-Api-Key-Literal-7Qw2",
+    "private-key": "Hyphen-Private-Key-Literal-6As3",
+    "passphrase": "Passphrase-Literal-3Op5",
+}
+
+
+@pytest.mark.ssh
+def test_the_remediate_dry_run_masks_hyphenated_key_names_and_passphrases(
+    ssh_fleet: Any, shared_root: Path
+) -> None:
+    """A real `readiness remediate` dry run over loopback sshd: the settings diff around the
+    inserted `resilience:` keys showed `passphrase:` and `api-key:` literals in clear."""
+    import yaml
+
+    from tests.services.apps import BASE_SETTINGS, write_app
+    from tests.services.sshd import host_entry, write_inventory
+
+    text = yaml.safe_dump(BASE_SETTINGS) + "integrations:\n"
+    text += "".join(f"  {key}: {value}\n" for key, value in HYPHEN_LITERALS.items())
+    app = write_app(shared_root / "app", settings_text=text)
+    entry = host_entry(ssh_fleet, ssh_fleet.hosts[3])
+    entry["readiness"] = {"app_root": str(app)}
+    inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
+    argv = [str(BIN / "readiness"), "remediate", "-i", str(inventory), "-H", "h", "-q"]
+    argv += ["-c", "error_handling", "--store", "none"]
+    argv += ["--known-hosts", str(ssh_fleet.known_hosts)]
+    res = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=shared_root,
+        env={**os.environ, "HOME": str(shared_root)},
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "+resilience:" in res.stdout  # the diff around the settings' last lines is shown
+    for key, value in HYPHEN_LITERALS.items():
+        assert f"{key}: ***" in res.stdout
+        assert value not in res.stdout + res.stderr
