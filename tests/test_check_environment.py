@@ -197,6 +197,24 @@ def test_a_dsn_with_a_default_password_is_not_ready(app_tree: Callable[..., Path
     assert "postgres@" not in repr(r.to_dict())
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAHAVISHNU_DATABASE__URL", "postgresql://postgres:postgres@db:5432/app"),
+        ("MAHAVISHNU_DATABASE__URL", "host=db dbname=app user=app password=mysecretpassword"),
+        ("MAHAVISHNU_DATABASE__PASSWORD", "postgres"),
+    ],
+)
+def test_postgresqls_default_passwords_are_insecure_by_default(
+    app_tree: Callable[..., Path], name: str, value: str
+) -> None:
+    """Was READY with the default profile: PostgreSQL's textbook default password."""
+    r = one(audit_local(app_tree(env={name: value}), "environment"))
+    assert r.status is Status.NOT_READY
+    assert f"{name} uses an insecure default" in r.message
+    assert "postgres@" not in repr(r.to_dict())
+
+
 def test_values_only_in_the_process_environment_are_read_and_ready(
     app_tree: Callable[..., Path],
 ) -> None:

@@ -88,6 +88,13 @@ SCENARIOS = [
         env={"MAHAVISHNU_BROKER__PASSWORD": "changeme"},
     ),
     Scenario(
+        # Was READY: PostgreSQL's textbook default password was not on the default list.
+        "postgres-default-password",
+        {"environment": "not_ready"},
+        {"environment": "MAHAVISHNU_DATABASE__URL uses an insecure default database password"},
+        env={"MAHAVISHNU_DATABASE__URL": "postgresql://postgres:postgres@127.0.0.1:5432/app"},
+    ),
+    Scenario(
         "stale-env",
         {"environment": "degraded"},
         {"environment": "running with stale configuration: env file "},

@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
         "your-secret-key-here",
         "insecure",
         "todo",
+        # PostgreSQL's own defaults: the superuser's password in countless compose files
+        # and tutorials, and the official image's documented example.
+        "postgres",
+        "mysecretpassword",
     ],
     # Default account names, judged only on user-name-like variables (username_env).
     "insecure_usernames": ["admin", "administrator", "root", "test", "guest", "default"],
