@@ -451,6 +451,27 @@ def test_schema_migrations_versions_missing_from_the_table_are_pending(
     assert audit(app_tree, dsn=dsn, files=SQL_SCRIPTS).status is Status.READY
 
 
+def test_down_scripts_are_not_migrations(db: AppDb, app_tree: Callable[..., Path]) -> None:
+    """golang-migrate's up/down pairs: a down script was counted as one more pending
+    migration ("2 pending migration(s): 0002_add_email.down.sql, …"), and with version 2
+    applied it stayed listed among the scripts."""
+    files = {
+        "migrations/0001_create_users.up.sql": "CREATE TABLE users (id int);\n",
+        "migrations/0001_create_users.down.sql": "DROP TABLE users;\n",
+        "migrations/0002_add_email.up.sql": "ALTER TABLE users ADD email text;\n",
+        "migrations/0002_add_email.down.sql": "ALTER TABLE users DROP email;\n",
+    }
+    db.run(
+        "CREATE TABLE schema_migrations (version bigint PRIMARY KEY)",
+        "INSERT INTO schema_migrations VALUES (1)",
+    )
+    result = audit(app_tree, dsn=db.dsn, files=files)
+    assert result.status is Status.NOT_READY
+    assert result.message.endswith("1 pending migration(s): 0002_add_email.up.sql")
+    db.run("INSERT INTO schema_migrations VALUES (2)")
+    assert audit(app_tree, dsn=db.dsn, files=files).status is Status.READY
+
+
 def test_a_named_migrations_table_in_the_app_schema_is_used(
     db: AppDb, app_tree: Callable[..., Path]
 ) -> None:

@@ -176,7 +176,9 @@ def _parse_listing(ctx: CheckContext, listing: Mapping[str, Any], disk: Disk) ->
         )
     for name in sorted(str(e.get("name", "")) for e in listing.get("entries") or ()):
         match = SQL_SCRIPT.match(posixpath.basename(name))
-        if match and not name.startswith("versions/"):
+        # A down script (golang-migrate's NNNN_x.down.sql) undoes its up script: it is never
+        # applied, so it is never pending, and it is no migration of its own.
+        if match and not name.startswith("versions/") and not name.endswith(".down.sql"):
             disk.sql.append(Script(name, match.group("version")))
     for name in _alembic_names(listing):
         fact = ctx.fact(SCRIPT_FACT + name)
