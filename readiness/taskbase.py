@@ -56,6 +56,18 @@ class ReadinessTask(Task[Callable[..., Any]]):
         sig = self.argspec(self.body)
         return {name: option(name, self.name) for name in sig.parameters}
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``invoke show --help``: invoke's parser gives ``--help`` to the task's positional
+        argument (``RUN``, ``FILE``), which looked for a run or file named "--help". The
+        ``readiness`` program turns that into help before parsing (cli._help_wins); the
+        ``invoke`` program reaches the task, which prints its help here, as
+        ``invoke --help show`` does, and exits 0."""
+        if any(kwargs.get(name) in _HELP_FLAGS for name in self.positional) or any(
+            a in _HELP_FLAGS for a in args[1:]
+        ):
+            _print_help(self.name)
+        return super().__call__(*args, **kwargs)
+
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         args: list[Argument] = []
         for name, spec in self.option_specs().items():
@@ -77,6 +89,17 @@ class ReadinessTask(Task[Callable[..., Any]]):
                 kwargs.update(kind=str, default=None)  # coerced by resolve(), not by invoke
             args.append(TypedArgument(spec, **kwargs))
         return args
+
+
+_HELP_FLAGS = ("-h", "--help")
+
+
+def _print_help(task: str) -> None:
+    """The task's help as ``invoke --help TASK`` prints it; exits 0 (SystemExit)."""
+    from .tasks import ns  # here: the task collection imports this module
+
+    Program(name="Invoke", binary="inv[oke]", namespace=ns).run(["invoke", "--help", task])
+    raise SystemExit(0)
 
 
 def readiness_task(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:

@@ -339,6 +339,22 @@ def test_help_never_breaks_a_word_or_a_path(tmp_path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_help_after_a_task_with_a_positional_argument_is_help_in_invoke_too(
+    tmp_path: Path,
+) -> None:
+    """`invoke show --help` looked for a run named "--help" (`no run '--help' in store ...`,
+    exit 2) and `invoke baseline-import --help` for a file of that name: invoke's parser
+    gives the flag to the positional argument. Every task with one, through real `invoke`."""
+    tasks = [name for name in TASKS if ns[name].positional]
+    assert tasks, "no task takes a positional argument: this test checks nothing"
+    for task in tasks:
+        expected = run_tool(["--help", task], tmp_path, tool="invoke")
+        assert expected.code == 0 and expected.out.startswith("Usage: inv[oke]"), expected
+        for flag in ("--help", "-h"):
+            got = run_tool([task, flag], tmp_path, tool="invoke")
+            assert (got.code, got.out, got.err) == (0, expected.out, ""), (task, flag, got)
+
+
 def test_list_shows_each_task_whole_summary(tmp_path: Path) -> None:
     """`readiness --list` shows the first line of each docstring: it must be the whole first
     paragraph, never a sentence cut where the source wrapped ("secrets as keyed")."""
