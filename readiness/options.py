@@ -427,7 +427,11 @@ OPTIONS: dict[str, OptionSpec] = {
             samples=((), ("0d", "100000000000d", "yesterday")),
         ),
         OptionSpec(
-            "kind", "str", "Only runs of this kind (validate, remediate, ...)", placeholder="KIND"
+            "kind",
+            "choice",
+            "Only runs of this kind (what recorded them)",
+            choices=("remediate", *SUITE_NAMES),  # a typo was an empty answer, exit 0
+            placeholder="KIND",
         ),
         OptionSpec(
             "keep",

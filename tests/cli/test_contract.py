@@ -601,7 +601,6 @@ VALID_SAMPLES = {
     "webhook": "{receiver}",
     "alertmanager_url": "{receiver}",
     # the store tasks, on a copy of the stores made by the `stores` fixture
-    "kind": "remediate",
     "since": "2099-01-01",
     "keep": "1s",
     "run": "latest~1",
