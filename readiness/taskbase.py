@@ -139,24 +139,35 @@ def _print_columns(self: Program, tuples: Any) -> None:
     """invoke's two-column help, wrapped at spaces only: invoke's ``textwrap`` default cut a
     word longer than the column (``~/.local/sha`` / ``re/readiness/history.sqlite3``) and
     broke at hyphens (``remediation-`` / ``audit.jsonl``), so a path or URL could not be
-    read or copied. A word longer than the column now overflows the line, whole."""
+    read or copied. A word longer than the column now overflows the line, whole.
+
+    The name column is at most half the width: a name longer than that (``production.validate
+    (production.validate-production)`` in the task list) is on a line of its own, its help
+    below, as argparse does, instead of squeezing every help into a 22-column strip."""
     import sys
     import textwrap  # help output only: start-up does not pay for it
 
     from invoke.terminals import pty_size
 
     rows = [(name, help_str or "") for name, help_str in tuples]
-    name_width = max((len(name) for name, _ in rows), default=0)
-    desc_width = max(
-        20, pty_size()[0] - name_width - self.leading_indent_width - self.col_padding - 1
-    )
+    width = pty_size()[0]
+    room = width - self.leading_indent_width - self.col_padding - 1
+    widest = max(20, room // 2)
+    name_width = max((len(name) for name, _ in rows if len(name) <= widest), default=widest)
+    desc_width = max(20, room - name_width)
     wrapper = textwrap.TextWrapper(width=desc_width, break_long_words=False, break_on_hyphens=False)
+    indent = " " * (self.leading_indent_width + name_width + self.col_padding)
     lines = []
     for name, help_str in rows:
+        chunks = wrapper.wrap(help_str)
+        if len(name) > name_width:  # a long name alone on its line; its help below
+            lines.append(self.leading_indent + name)
+            lines.extend(indent + chunk for chunk in chunks)
+            continue
         spec = self.leading_indent + name.ljust(name_width) + " " * self.col_padding
-        chunks = wrapper.wrap(help_str) or [""]
+        chunks = chunks or [""]
         lines.append((spec + chunks[0]).rstrip())
-        lines.extend(" " * len(spec) + chunk for chunk in chunks[1:])
+        lines.extend(indent + chunk for chunk in chunks[1:])
     sys.stdout.write("\n".join(lines) + "\n\n")
 
 

@@ -355,6 +355,32 @@ def test_help_after_a_task_with_a_positional_argument_is_help_in_invoke_too(
             assert (got.code, got.out, got.err) == (0, expected.out, ""), (task, flag, got)
 
 
+def test_help_columns_leave_room_for_the_help_text(tmp_path: Path) -> None:
+    """`readiness` alone and `--list` squeezed every summary into a 22-column strip behind
+    `production.validate (production.validate-production)`: a name longer than half the
+    width now stands on its own line. Every help text starts by the middle of 80 columns,
+    in the task list and in every task's --help, for both programs."""
+    outputs = {
+        "readiness --list": run_tool(["--list"], tmp_path),
+        "invoke --list": run_tool(["--list"], tmp_path, tool="invoke"),
+        "readiness": run_tool([], tmp_path),
+    }
+    outputs.update({f"{t} --help": run_in_process([t, "--help"], tmp_path) for t in TASKS})
+    problems = []
+    for what, res in outputs.items():
+        assert res.code == 0, (what, res.err)
+        starts = {len(ln) - len(ln.lstrip()) for ln in res.out.splitlines() if ln[:3] == "   "}
+        if max(starts, default=0) > 42:
+            problems.append(f"{what}: help text starts at column {max(starts)}")
+        long_names = [ln for ln in res.out.splitlines() if "(production.validate-production)" in ln]
+        if (
+            long_names
+            and long_names[0].strip() != "production.validate (production.validate-production)"
+        ):
+            problems.append(f"{what}: {long_names[0]!r}")
+    assert not problems, "\n".join(problems)
+
+
 def test_list_shows_each_task_whole_summary(tmp_path: Path) -> None:
     """`readiness --list` shows the first line of each docstring: it must be the whole first
     paragraph, never a sentence cut where the source wrapped ("secrets as keyed")."""
