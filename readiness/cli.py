@@ -29,7 +29,7 @@ from invoke.parser.argument import Argument  # noqa: E402
 from invoke.program import Program  # noqa: E402
 
 from . import __version__  # noqa: E402
-from .options import did_you_mean  # noqa: E402
+from .options import closest, did_you_mean  # noqa: E402
 from .report import silence_stdout  # noqa: E402
 from .report._clean import one_line  # noqa: E402
 from .tasks import ns  # noqa: E402
@@ -168,7 +168,10 @@ class ReadinessProgram(Program):
             scope = [contexts[task]] if task else list(contexts.values())
             # Only the flags of the task being parsed, never the unknown word itself.
             flags = {f for ctx in scope for f in ctx.flags} - {word}
-            return did_you_mean(word, flags)
+            # compared without their dashes: the shared "--" made '--nope' "close" to '--store'
+            bare = {f.lstrip("-"): f for f in flags}
+            close = closest(word.lstrip("-"), sorted(bare))
+            return f" (did you mean {bare[close]!r}?)" if close else ""
         names = list(self.collection.task_names)
         names += [a for aliases in self.collection.task_names.values() for a in aliases]
         return did_you_mean(word, names)

@@ -178,15 +178,21 @@ def _as_list(value: Any, where: str, spec: OptionSpec) -> list[str]:
     return out
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest candidate, or '' when none is close."""
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``word``, or None when none is close."""
     names = list(candidates)
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     if not close:  # -c ENVIRONMENT, --format JSON: the same word in other case
         lowered = {name.lower(): name for name in reversed(names)}
         found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
         close = [lowered[found[0]]] if found else []
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or '' when none is close."""
+    close = closest(word, candidates)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 # --- the table -------------------------------------------------------------------------------

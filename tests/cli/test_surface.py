@@ -283,6 +283,12 @@ def test_did_you_mean(fleet: Path, args: list[str], hint: str) -> None:
     assert hint in res.stderr
 
 
+def test_did_you_mean_is_not_fooled_by_the_dashes(fleet: Path) -> None:
+    """`validate --nope` suggested '--store': the shared "--" made any short word close."""
+    res = run(fleet.parent, "validate", "--nope", "-i", str(fleet))
+    assert (res.returncode, res.stderr) == (2, "readiness: No idea what '--nope' is!\n")
+
+
 def test_did_you_mean_suggests_only_the_tasks_own_flags(fleet: Path) -> None:
     """`inventory --check` is another task's flag: never suggested back as itself."""
     res = run(fleet.parent, "inventory", "--check=x", "-i", str(fleet))
