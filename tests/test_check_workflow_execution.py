@@ -45,7 +45,13 @@ sys.stderr.write("Traceback: ConnectionRefusedError: prefect api\\n")
 sys.exit(3)
 """
 
+# Prefect's spelling, printed with a CRLF line end.
+SMOKE_UPPER = """\
+import sys
+sys.stdout.write('{"state": "COMPLETED"}\\r\\n')
+"""
 SCRIPTS = {
+    "bin/smoke_upper.py": SMOKE_UPPER,
     "bin/smoke_ok.py": SMOKE_OK,
     "bin/smoke_failed.py": SMOKE_FAILED,
     "bin/smoke_hang.py": SMOKE_HANG,
@@ -89,6 +95,28 @@ def test_a_smoke_command_printing_a_completed_json_state_is_ready(
     assert r.details["final_state"] == "completed"
     assert r.details["exit_code"] == 0
     assert 0 < r.details["duration_s"] < 10
+
+
+def test_the_expected_state_matches_in_any_case_and_without_a_crlf(
+    app_tree: Callable[..., Path],
+) -> None:
+    """Was NOT_READY "ended in state 'COMPLETED' (expected 'completed')": Prefect reports
+    COMPLETED / Completed; a state is the same state in any case."""
+    r = one(audit_local(_app(app_tree), "workflow_execution", _command("smoke_upper.py")))
+    assert r.status is Status.READY, r.message
+    assert r.details["final_state"] == "COMPLETED"
+
+
+def test_an_http_smoke_workflow_reporting_prefects_spelling_is_polled_to_the_end(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer]
+) -> None:
+    """Was polled to its timeout: the probe stops on an exact final state, and 'Completed'
+    was not 'completed'."""
+    srv = http_server()
+    _workflow_api(srv, ["Pending", "Running", "Completed"])
+    r = one(audit_local(_app(app_tree), "workflow_execution", _http_profile(srv)))
+    assert r.status is Status.READY, r.message
+    assert r.details["polls"] == 3
 
 
 def test_a_nested_json_key_selects_the_state(app_tree: Callable[..., Path]) -> None:

@@ -35,6 +35,7 @@ from .workflow_execution import (
     _smoke,
     _state_key,
     extract_state,
+    same_state,
 )
 
 __all__ = ["DEFAULTS", "evaluate", "facts"]
@@ -120,7 +121,8 @@ def _sample(smoke: Mapping[str, Any], res: Mapping[str, Any]) -> Sample:
     if smoke.get("url") and not 200 <= int(res.get("status") or 0) < 300:
         return Sample(ms, f"HTTP {res.get('status')}")
     state = _state(smoke, res)
-    return Sample(ms, None if state == expect else f"state {state!r} (expected {expect!r})")
+    ok = state is not None and same_state(state, expect)
+    return Sample(ms, None if ok else f"state {state!r} (expected {expect!r})")
 
 
 def _batch(ctx: CheckContext, key: str) -> tuple[list[Sample], float, int, int] | None:

@@ -96,11 +96,29 @@ def _http_spec(smoke: Mapping[str, Any]) -> dict[str, Any]:
             "url": str(smoke["poll_url"]),
             "id_key": str(smoke.get("id_key") or "id"),
             "state_key": _state_key(smoke),
-            "final": [str(s) for s in smoke.get("final_states") or (expect, *_DEFAULT_FINAL)],
+            "final": _spellings(smoke.get("final_states") or (expect, *_DEFAULT_FINAL)),
             "interval": float(smoke.get("poll_interval_s") or 1.0),
             "deadline": timeout,
         }
     return spec
+
+
+def _spellings(states: Any) -> list[str]:
+    """Each final state as written, upper-case and capitalised: the probe stops polling on
+    an exact match, and apps spell the same state differently (Prefect reports
+    ``COMPLETED`` / ``Completed``, others ``completed``)."""
+    out: list[str] = []
+    for state in (str(s).strip() for s in states):
+        for spelling in (state, state.upper(), state.capitalize(), state.lower()):
+            if spelling not in out:
+                out.append(spelling)
+    return out
+
+
+def same_state(state: str, expect: str) -> bool:
+    """States compare without case and surrounding whitespace (``COMPLETED\\r`` from a
+    CRLF-printing command is ``completed``)."""
+    return state.strip().casefold() == expect.strip().casefold()
 
 
 def _state_key(smoke: Mapping[str, Any]) -> str:
@@ -158,7 +176,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
         return f.outcome("", subject="Workflow execution")
     if state is not None:
         f.details["final_state"] = state
-        if state != expect:
+        if not same_state(state, expect):
             f.fail(
                 f"the smoke workflow ended in state {state!r} (expected {expect!r})",
                 "Inspect the smoke workflow's run in the app (logs, failed task) and fix the cause",

@@ -27,7 +27,7 @@ from ..registry import CheckContext, FactSpecs, register
 from . import _access
 from ._integration import argv_of, enabled_section, gate
 from ._owned import owned_run
-from .workflow_execution import extract_state
+from .workflow_execution import extract_state, same_state
 
 __all__ = ["DEFAULTS", "evaluate", "facts"]
 
@@ -215,13 +215,14 @@ def _completes(
     budget = float(ctx.profile.threshold("workflow_state_max_s"))
     interval = max(0.05, float(cfg.get("poll_interval_s") or 1.0))
     expect = str(cfg.get("expect_state") or "completed")
-    final = {str(s) for s in cfg.get("final_states") or ()} | {expect}
+    final = {str(s).strip().casefold() for s in cfg.get("final_states") or ()}
+    final.add(expect.strip().casefold())
     state: Any = None
     polls = 0
     for polls in range(1, int(budget / interval) + 2):  # noqa: B007 - reported below
         status, doc = api.call("GET", "status_url", url)
         state = _dig(doc, str(cfg.get("state_key") or "state")) if status == 200 else None
-        if state is not None and str(state) in final:
+        if state is not None and str(state).strip().casefold() in final:
             break
         if time.monotonic() - started + interval > budget:
             break
@@ -229,13 +230,13 @@ def _completes(
     f.details.update(
         {"final_state": state, "polls": polls, "duration_s": round(time.monotonic() - started, 3)}
     )
-    if state is None or str(state) not in final:
+    if state is None or str(state).strip().casefold() not in final:
         f.fail(
             f"workflow {f.details['id']} did not reach a final state within {budget:g}s "
             f"(last state {state!r}; thresholds.workflow_state_max_s)",
             "Check the workers processing workflows and the app's logs",
         )
-    elif str(state) != expect:
+    elif not same_state(str(state), expect):
         f.fail(
             f"workflow {f.details['id']} ended {state!r}, expected {expect!r}",
             f"Inspect the run: {json.dumps(url)}",
