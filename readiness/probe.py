@@ -1205,17 +1205,42 @@ def _wait_gone(pid, start, seconds):
     return True
 
 
-def _run_detached(spec):
-    """Run a restart argv; output goes to a file so a daemon it leaves behind cannot hold a pipe."""
+def _restart_identity(spec):
+    """(identity, None) to run a restart argv as the owner of its executable (``owned_by``;
+    identity None: as the probe's user), or (None, why) when it must not run: root never
+    runs an executable another user could have changed (``run_as_owner``'s rule)."""
+    paths = list(spec.get("owned_by") or ())
+    owner, why = _code_owner(paths)
+    if why is not None:
+        return None, "the restart command was not run: " + why
+    me = os.geteuid()
+    if owner in (0, me):
+        return None, None
+    if me != 0:
+        return None, "the restart command %s belongs to %s, and the probe runs as %s, not root" % (
+            paths[0],
+            _user_name(owner),
+            _user_name(me),
+        )
+    try:
+        gid = os.stat(paths[0]).st_gid
+    except OSError:
+        gid = owner
+    return _identity(owner, gid), None
+
+
+def _run_detached(spec, as_user=None):
+    """Run a restart argv; output goes to a file so a daemon it leaves behind cannot hold a pipe.
+    ``as_user``: the identity (``_identity``) the child switches to before exec."""
     import os  # os.environ (subprocess imports os anyway)
     import subprocess
     import tempfile
 
     timeout = float(spec.get("timeout", 30))
     env = None
-    if spec.get("env"):
-        env = dict(os.environ)
-        env.update(spec["env"])
+    if spec.get("env") or as_user is not None:
+        env = dict(os.environ) if as_user is None else dict(as_user[3])
+        env.update(spec.get("env") or {})
     started = time.monotonic()
     with tempfile.TemporaryFile() as out:
         try:
@@ -1227,8 +1252,9 @@ def _run_detached(spec):
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **_drop_kwargs(as_user),
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             return {"started": False, "error": _err(exc)}
         timed_out = False
         try:
@@ -1275,6 +1301,14 @@ def op_terminate(spec):
         out["refused"] = foreign
         out["foreign_pidfile"] = target["pidfile"]
         return out
+    as_user = None
+    if spec.get("restart"):
+        # Judged before anything is signalled: a restart that must not run would leave the
+        # canary down.
+        as_user, why = _restart_identity(spec["restart"])
+        if why is not None:
+            out["restart_refused"] = why
+            return out
     start = _proc_identity(pid)[0] if _proc_identity(pid) else None
     grace = float(spec.get("grace", 30))
     began = time.monotonic()
@@ -1290,7 +1324,7 @@ def op_terminate(spec):
         out["killed"] = _wait_gone(pid, start, 5)
     if spec.get("restart") and (out["exited"] or out.get("killed")):
         began = time.monotonic()
-        out["restart"] = _run_detached(spec["restart"])
+        out["restart"] = _run_detached(spec["restart"], as_user)
         ready = spec.get("ready") or target
         deadline = began + float(spec.get("restart_wait", 30))
         new = None

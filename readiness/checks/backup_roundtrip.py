@@ -33,6 +33,7 @@ from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._common import Dsn
 from ._integration import argv_of, enabled_section, gate, scratch_name
+from ._owned import owned_run
 from ._postgres import (
     Target,
     clean_env,
@@ -91,13 +92,14 @@ def facts(profile: Profile) -> FactSpecs:
     cfg = enabled_section(profile, NAME)
     if cfg is None or cfg.get("method") != "command" or not cfg.get("command"):
         return {}
+    # The app's own backup argv, in its tree: run as the owner of its working directory and
+    # executable, never as root for the app user's code (docs/security.md, section 1).
     out: FactSpecs = {
-        RUN_FACT: {
-            "op": "run",
-            "argv": argv_of(cfg["command"]),
-            "cwd": profile.resolve(str(cfg.get("cwd") or ".")),
-            "timeout": _limit(float(profile.threshold("backup_max_seconds"))),
-        }
+        RUN_FACT: owned_run(
+            argv_of(cfg["command"]),
+            profile.resolve(str(cfg.get("cwd") or ".")) or profile.app_root,
+            timeout=_limit(float(profile.threshold("backup_max_seconds"))),
+        )
     }
     dump = profile.resolve(cfg.get("dump_file"))
     if dump:

@@ -14,6 +14,7 @@ status is only visible to its parent (or systemd), not to the probe.
 
 from __future__ import annotations
 
+import posixpath
 import signal
 from collections.abc import Mapping
 from typing import Any
@@ -103,6 +104,11 @@ def _plan(profile: Profile) -> tuple[dict[str, Any] | None, str | None]:
     if refused is not None or canary is None or not isinstance(sig, signal.Signals):
         return None, refused
     restart_max = float(profile.threshold("drill_restart_max_s"))
+    cwd = profile.resolve(str(restart.get("cwd") or "."))
+    exe = str(command[0]) if command else ""
+    # An executable given as a path runs as its owner, never as root for another user's code
+    # (docs/security.md, section 1); a bare name (systemctl) runs as the probe's user.
+    owned_by = [posixpath.normpath(posixpath.join(cwd or "/", exe))] if "/" in exe else []
     return {
         "op": "terminate",
         "target": {"pidfile": canary["pidfile"], "match": canary["match"]},
@@ -115,7 +121,8 @@ def _plan(profile: Profile) -> tuple[dict[str, Any] | None, str | None]:
         "kill_after": True,
         "restart": {
             "argv": command,
-            "cwd": profile.resolve(str(restart.get("cwd") or ".")),
+            "cwd": cwd,
+            "owned_by": owned_by,
             "env": {str(k): str(v) for k, v in dict(restart.get("env") or {}).items()},
             "timeout": restart_max,
         },
@@ -163,6 +170,13 @@ def evaluate(ctx: CheckContext) -> Outcome:
             "tested",
             "Have the service write its own pidfile (as the user it runs as) and make sure the "
             "file names the service's process, then rerun the drill",
+        )
+    elif fact.get("restart_refused"):
+        f.unknown(
+            f"drill not run: {fact['restart_refused']}; the canary was not stopped, so "
+            "graceful shutdown was not tested",
+            "Give the restart command to root (or use systemctl), or make the app user run "
+            "the drill, then rerun it",
         )
     elif fact.get("refused"):
         f.fail(

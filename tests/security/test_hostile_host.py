@@ -618,6 +618,132 @@ def test_over_ssh_remediate_runs_an_app_owned_migration_command_as_the_app_user(
     assert recorded_uids(record) == [attacker_uid()], res.stdout
 
 
+def _app_with_a_recording_script(shared_root: Path, record: Path) -> Path:
+    """A nobody-owned app tree with ``bin/run.sh``, which records its uid (and writes the
+    dump a backup command must leave)."""
+    app = write_app(shared_root / "app")
+    (app / "backups").mkdir()
+    (app / "bin").mkdir()
+    script = hook_script(app / "bin" / "run.sh", record)
+    script.write_text(script.read_text().replace("cat\n", "echo dump > backups/x.dump\n"))
+    chown_tree(app)
+    return app
+
+
+@pytest.mark.ssh
+def test_over_ssh_the_apps_backup_command_runs_as_the_app_user_not_root(
+    ssh_fleet: Any, shared_root: Path
+) -> None:
+    """A real `readiness run-integration-tests` over loopback sshd as root: the backup
+    roundtrip's ``method: command`` ran the app's own ./bin/run.sh as root."""
+    from tests.services.sshd import host_entry, write_inventory
+
+    record = shared_root / "uids"
+    app = _app_with_a_recording_script(shared_root, record)
+    entry = host_entry(ssh_fleet, ssh_fleet.hosts[3])
+    entry["readiness"] = {
+        "app_root": str(app),
+        "backup_roundtrip": {
+            "enabled": True,
+            "method": "command",
+            "command": ["./bin/run.sh"],
+            "dump_file": "backups/x.dump",
+        },
+    }
+    inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
+    res = run_cli(
+        "run-integration-tests", "-i", str(inventory), "-H", "h", "-c", "backup_roundtrip",
+        "-q", "--store", "none", "--known-hosts", str(ssh_fleet.known_hosts),
+        env={**os.environ, "HOME": str(shared_root)},
+    )  # fmt: skip
+    assert "BACKUP_ROUNDTRIP" in res.stdout, res.stdout + res.stderr
+    assert recorded_uids(record) == [attacker_uid()], res.stdout
+
+
+def _sleeper(pidfile: Path) -> subprocess.Popen[bytes]:
+    """A root process writing its root-owned pidfile (a service instance of root's)."""
+    proc = subprocess.Popen(["sleep", "30"], stdin=subprocess.DEVNULL)
+    pidfile.write_text(str(proc.pid))
+    return proc
+
+
+@pytest.mark.parametrize("owner", ["nobody", "loose-root"])
+def test_a_drill_restart_command_is_never_root_running_another_users_code(
+    shared_root: Path, owner: str
+) -> None:
+    """The shutdown drill's restart argv: a nobody-owned script runs as nobody; a root-owned
+    one that anyone may rewrite is refused before the canary is signalled."""
+    from readiness.probe import op_terminate
+
+    record = shared_root / "uids"
+    app = _app_with_a_recording_script(shared_root, record)
+    script = app / "bin" / "run.sh"
+    if owner == "loose-root":
+        os.chown(script, 0, 0)
+        script.chmod(0o777)
+    run = shared_root / "run"
+    run.mkdir()
+    canary, other = _sleeper(run / "a.pid"), _sleeper(run / "b.pid")
+    try:
+        fact = op_terminate(
+            {
+                "target": {"pidfile": str(run / "a.pid")},
+                "others": [{"pidfile": str(run / "b.pid")}],
+                "grace": 5,
+                "restart": {
+                    "argv": ["./bin/run.sh"],
+                    "cwd": str(app),
+                    "owned_by": [str(script)],
+                    "timeout": 10,
+                },
+                "restart_wait": 0.2,
+            }
+        )
+        if owner == "nobody":
+            assert fact["signalled"] is True and fact["restart"]["exit_code"] == 0, fact
+            assert recorded_uids(record) == [attacker_uid()]
+        else:
+            assert fact["signalled"] is False and canary.poll() is None, fact
+            assert "is writable by group or others" in fact["restart_refused"]
+            assert recorded_uids(record) == []
+    finally:
+        for proc in (canary, other):
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def test_a_refused_restart_command_leaves_the_canary_running_and_the_drill_undetermined(
+    shared_root: Path,
+) -> None:
+    record = shared_root / "uids"
+    app = _app_with_a_recording_script(shared_root, record)
+    script = app / "bin" / "run.sh"
+    os.chown(script, 0, 0)
+    script.chmod(0o777)
+    run = shared_root / "run"
+    run.mkdir()
+    canary, other = _sleeper(run / "a.pid"), _sleeper(run / "b.pid")
+    section = {
+        "enabled": True,
+        "instances": [{"name": n, "pidfile": str(run / f"{n}.pid")} for n in ("a", "b")],
+        "canary": "a",
+        "restart": {"command": ["./bin/run.sh"]},
+    }
+    try:
+        result = one(
+            audit_local(app, "graceful_shutdown_drill", {"graceful_shutdown_drill": section})
+        )
+        assert canary.poll() is None, "the canary was signalled"
+    finally:
+        for proc in (canary, other):
+            proc.kill()
+            proc.wait(timeout=5)
+    assert result.status is Status.DEGRADED, result
+    assert result.message.startswith("Shutdown drill")
+    assert "drill not run: the restart command was not run: " in result.message
+    assert recorded_uids(record) == []
+
+
 _RACER = r"""
 import os, sys, time
 app, target = sys.argv[1], sys.argv[2]
