@@ -17,7 +17,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ._lean_invoke import import_invoke
@@ -30,7 +30,7 @@ from invoke.program import Program  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .options import closest, did_you_mean  # noqa: E402
-from .report import silence_stdout  # noqa: E402
+from .report import emit, silence_stdout  # noqa: E402
 from .report._clean import one_line  # noqa: E402
 from .tasks import ns  # noqa: E402
 
@@ -43,7 +43,7 @@ _NEEDS_VALUE = re.compile(r"Flag <\w*Argument: (?P<name>[\w-]+)[^>]*> needed val
 
 
 @contextlib.contextmanager
-def _config_errors() -> Iterator[None]:
+def _config_errors(refuse: Callable[[str], Exit]) -> Iterator[None]:
     """A configuration file invoke cannot load (bad YAML or JSON, an unknown extension, a
     failing .py) as one line and exit 2; invoke's errors name the file."""
     try:
@@ -51,7 +51,7 @@ def _config_errors() -> Iterator[None]:
     except Exit:
         raise
     except Exception as exc:  # any loader's error: yaml, json, a .py file's
-        raise Exit(f"readiness: configuration file: {one_line(exc)}", code=2) from None
+        raise refuse(f"configuration file: {one_line(exc)}") from None
 
 
 def _usage_line(exc: ParseError) -> str:
@@ -118,12 +118,12 @@ class ReadinessProgram(Program):
     def create_config(self) -> None:
         """invoke's system and user files (/etc/invoke.yaml, ~/.invoke.yaml): a file that
         cannot be read is a usage error, not invoke's traceback."""
-        with _config_errors():
+        with _config_errors(self._refuse):
             super().create_config()
 
     def update_config(self, merge: bool = True) -> None:
         """invoke's system and user files, plus ./invoke.yaml (as ``invoke`` run from here)."""
-        with _config_errors():
+        with _config_errors(self._refuse):
             self.config.set_project_location(str(Path.cwd()))
             self.config.load_project(merge=False)
         given = self.args.config.value
@@ -132,8 +132,8 @@ class ReadinessProgram(Program):
             # invoke skips a runtime file it cannot find: a typo in -f would silently run
             # with every default
             named = f"-f {runtime}" if given else f"$INVOKE_RUNTIME_CONFIG {runtime}"
-            raise Exit(f"readiness: {named}: no such configuration file", code=2)
-        with _config_errors():
+            raise self._refuse(f"{named}: no such configuration file")
+        with _config_errors(self._refuse):
             self.config.set_runtime_path(Path(runtime) if runtime else None)
             self.config.load_runtime(merge=False)
         if merge:
@@ -143,19 +143,36 @@ class ReadinessProgram(Program):
         try:
             super().parse_tasks()
         except ParseError as exc:
-            raise Exit(f"readiness: {_usage_line(exc)}{self._hint(str(exc))}", code=2) from None
+            raise self._refuse(f"{_usage_line(exc)}{self._hint(str(exc))}") from None
 
     def parse_cleanup(self) -> None:
         try:
             super().parse_cleanup()
         except ParseError as exc:
-            raise Exit(f"readiness: {_usage_line(exc)}{self._hint(str(exc))}", code=2) from None
+            raise self._refuse(f"{_usage_line(exc)}{self._hint(str(exc))}") from None
         except Exit as exc:
             # invoke's own refusals while listing ("Sub-collection 'x' not found!", -D with
             # -F json) exit 1, which readiness keeps for a fleet that is not ready
             if exc.code == 1 and exc.message:
-                raise Exit(f"readiness: {exc.message}", code=2) from None
+                raise self._refuse(str(exc.message)) from None
             raise
+
+    def _refuse(self, reason: str) -> Exit:
+        """A usage error before any task runs: ``readiness: reason`` on stderr, exit 2; for
+        the ``nagios`` task the plugin convention instead (``READINESS UNKNOWN - reason`` on
+        stdout, exit 3): a typo in a monitoring command must not page as CRITICAL (2) with
+        an empty status line."""
+        if self._first_task() == "nagios":
+            from .report.nagios import NagiosState, nagios_unknown
+
+            emit(nagios_unknown(reason))
+            return Exit(code=int(NagiosState.UNKNOWN))
+        return Exit(f"readiness: {reason}", code=2)
+
+    def _first_task(self) -> str | None:
+        """The first task named on the command line (the one whose options are parsed)."""
+        names = set(ns.task_names)
+        return next((token for token in self.argv[1:] if token in names), None)
 
     def _hint(self, message: str) -> str:
         found = _UNKNOWN.search(message)

@@ -289,6 +289,25 @@ def test_did_you_mean_is_not_fooled_by_the_dashes(fleet: Path) -> None:
     assert (res.returncode, res.stderr) == (2, "readiness: No idea what '--nope' is!\n")
 
 
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["nagios", "--nope"], "No idea what '--nope' is!"),
+        (["nagios", "-c"], "--check needs a value"),
+        (["-f", "missing.yaml", "nagios"], "-f missing.yaml: no such configuration file"),
+    ],
+)
+def test_a_command_line_the_parser_rejects_is_unknown_for_the_nagios_plugin(
+    tmp_path: Path, args: list[str], reason: str
+) -> None:
+    """`readiness nagios --nope` exited 2, CRITICAL to Nagios, with an empty status line:
+    a typo in a command definition paged. The plugin convention makes it UNKNOWN."""
+    res = run(tmp_path, *args)
+    assert (res.returncode, res.stdout, res.stderr) == (3, f"READINESS UNKNOWN - {reason}\n", "")
+    other = run(tmp_path, "validate", *args[1:]) if args[0] == "nagios" else None
+    assert other is None or other.returncode == 2  # every other task keeps readiness' 2
+
+
 def test_did_you_mean_suggests_only_the_tasks_own_flags(fleet: Path) -> None:
     """`inventory --check` is another task's flag: never suggested back as itself."""
     res = run(fleet.parent, "inventory", "--check=x", "-i", str(fleet))
