@@ -63,13 +63,29 @@ def _usage_line(exc: ParseError) -> str:
     return text
 
 
+# Typed placeholders for the core options' help, as the tasks' options have (taskbase's
+# help_for shows them): invoke's own read "-f STRING, --config=STRING".
+_CORE_PLACEHOLDERS: dict[str, str] = {
+    "help": "TASK",
+    "list": "NAMESPACE",
+    "list-depth": "INT",
+    "list-format": "FORMAT",
+    "config": "FILE",
+    "print-completion-script": "SHELL",
+}
+
+
 class ReadinessProgram(Program):
     """invoke's Program with readiness's core options, config files and usage errors."""
 
     def core_args(self) -> list[Argument]:
         keep = {"help", "version", "list", "list-depth", "list-format", "complete", "config"}
         keep.add("print-completion-script")
-        return [a for a in super().core_args() if a.name in keep]
+        args = [a for a in super().core_args() if a.name in keep]
+        for arg in args:
+            if arg.name in _CORE_PLACEHOLDERS:
+                vars(arg)["placeholder"] = _CORE_PLACEHOLDERS[arg.name]
+        return args
 
     def task_args(self) -> list[Argument]:
         return []

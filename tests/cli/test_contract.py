@@ -419,8 +419,12 @@ def test_docs_cli_md_lists_every_option_as_the_table_says() -> None:
 def test_readiness_help_lists_only_its_own_core_options(tmp_path: Path) -> None:
     shown = run_tool(["--help"], tmp_path)
     assert shown.code == 0
+    core = shown.out.split("Subcommands:")[0]
     for invoke_only in ("--dry", "--command-timeout", "--echo", "--pty", "--warn-only", "-R"):
-        assert invoke_only not in shown.out.split("Subcommands:")[0]
+        assert invoke_only not in core
+    # typed placeholders, as the tasks' options have ("-f STRING, --config=STRING" before)
+    assert "STRING" not in core and "=" not in core, core
+    assert "-f FILE, --config FILE" in core and "-h [TASK], --help [TASK]" in core, core
 
 
 # --- invalid values: exit 2, one line, nothing written -----------------------------------------
