@@ -215,6 +215,25 @@ def test_postgresqls_default_passwords_are_insecure_by_default(
     assert "postgres@" not in repr(r.to_dict())
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAHAVISHNU_DATABASE__URL", "postgresql://postgres:Vq7-K2m9-Xr4t-unguessable@db/app"),
+        ("MAHAVISHNU_DATABASE__URL", "host=db dbname=app user=admin password=Vq7-K2m9-Xr4t"),
+        ("MAHAVISHNU_DATABASE__USER", "postgres"),
+    ],
+)
+def test_an_app_connecting_as_a_default_database_account_is_not_ready(
+    app_tree: Callable[..., Path], name: str, value: str
+) -> None:
+    """Was READY: the account a DSN names was never judged (only *_USER variables were), and
+    PostgreSQL's superuser was not a default account name."""
+    r = one(audit_local(app_tree(env={name: value}), "environment"))
+    assert r.status is Status.NOT_READY
+    assert name in r.message and "default account" in r.message
+    assert "Vq7-K2m9" not in repr(r.to_dict())
+
+
 def test_values_only_in_the_process_environment_are_read_and_ready(
     app_tree: Callable[..., Path],
 ) -> None:

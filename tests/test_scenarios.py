@@ -95,6 +95,13 @@ SCENARIOS = [
         env={"MAHAVISHNU_DATABASE__URL": "postgresql://postgres:postgres@127.0.0.1:5432/app"},
     ),
     Scenario(
+        # Was READY: the account a DSN names was never judged.
+        "dsn-superuser",
+        {"environment": "not_ready"},
+        {"environment": "MAHAVISHNU_DATABASE__URL connects as the default account"},
+        env={"MAHAVISHNU_DATABASE__URL": "postgresql://postgres:Vq7-K2m9-Xr4t@127.0.0.1:5432/app"},
+    ),
+    Scenario(
         "stale-env",
         {"environment": "degraded"},
         {"environment": "running with stale configuration: env file "},

@@ -60,7 +60,16 @@ DEFAULTS: dict[str, Any] = {
         "mysecretpassword",
     ],
     # Default account names, judged only on user-name-like variables (username_env).
-    "insecure_usernames": ["admin", "administrator", "root", "test", "guest", "default"],
+    # "postgres": PostgreSQL's superuser; an app connecting as it has every privilege.
+    "insecure_usernames": [
+        "admin",
+        "administrator",
+        "root",
+        "test",
+        "guest",
+        "default",
+        "postgres",
+    ],
     "username_env": ["*_USER", "*_USERNAME", "*_USER_NAME", "*__USER", "*_LOGIN"],
     # true: the service manager exports the env file into the process environment (systemd
     # EnvironmentFile=), so a declared variable missing from /proc/<pid>/environ means the
@@ -172,6 +181,7 @@ def _service_source(ctx: CheckContext, f: Findings) -> None:
 def _check_dsns(ctx: CheckContext, f: Findings, variables: dict[str, Any]) -> list[str]:
     invalid = []
     weak = {str(v).lower() for v in ctx.profile.get("insecure_values") or ()}
+    default_users = {str(v).lower() for v in ctx.profile.get("insecure_usernames") or ()}
     for name in ctx.profile.get("dsn_env") or ():
         var = ctx.app.env.get(str(name))
         if var is None or not var.value:
@@ -186,6 +196,13 @@ def _check_dsns(ctx: CheckContext, f: Findings, variables: dict[str, Any]) -> li
                     f"{name} uses an insecure default database password ({_label(ctx, var)})",
                     f"Give the database role a unique, strong password and update {name} "
                     f"{_place(ctx, var)}",
+                )
+            # The account a DSN names is judged like a *_USER variable's.
+            if dsn.user and dsn.user.strip().lower() in default_users:
+                f.fail(
+                    f"{name} connects as the default account {dsn.user!r} ({_label(ctx, var)})",
+                    f"Create a dedicated login role for the app (CREATE ROLE … LOGIN, only the "
+                    f"privileges it needs) and use it in {name} {_place(ctx, var)}",
                 )
             continue
         invalid.append(str(name))
