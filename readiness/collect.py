@@ -633,7 +633,14 @@ def _answer(res: BootstrapRun) -> dict[str, Any]:
         raise ProbeError(f"probe answer is not usable JSON: {exc}") from None
     finally:
         del text
-    if not isinstance(answer, dict) or "facts" not in answer:
+    if not isinstance(answer, dict) or not isinstance(answer.get("facts"), dict):
         raise ProbeError("probe answer has no facts")
-    answer.setdefault("meta", {})["probe_s"] = round(duration, 4)
+    # The real probe answers an object per fact and an object of meta: anything else is a
+    # forged answer, one clear per-host error (not "internal error: TypeError" in every
+    # check, nor a list of facts read as "no file exists").
+    if not isinstance(answer.setdefault("meta", {}), dict) or not all(
+        type(fact) is dict for fact in answer["facts"].values()
+    ):
+        raise ProbeError("probe answer is malformed: its facts or meta are not JSON objects")
+    answer["meta"]["probe_s"] = round(duration, 4)
     return answer

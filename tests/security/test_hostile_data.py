@@ -366,6 +366,59 @@ def test_an_8_mib_probe_answer_is_refused_before_it_costs_memory(
     assert peak_mb < 80, f"controller allocations peaked at {peak_mb:.0f} MB"
 
 
+FORGED_ANSWERS = {
+    "meta-list": '{"facts": {}, "meta": []}',  # was "internal error: TypeError" in every check
+    "fact-int": '{"facts": {"app:settings": 5}, "meta": {}}',  # "internal error: AttributeError"
+    "facts-list": '{"facts": [], "meta": {}}',  # was judged as "no file exists"
+}
+
+
+@pytest.fixture(scope="module")
+def forging_host() -> Iterator[tuple[LoopbackFleet, Path]]:
+    """One sshd host whose every command answers what the test writes into ``answer``."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="forged-"))
+    root.chmod(0o755)
+    script, answer = root / "probe", root / "answer"
+    script.write_text(
+        "#!/usr/bin/python3\nimport sys\n"
+        f"sys.stdout.buffer.write(b'\\x1e' + open({str(answer)!r}, 'rb').read() + b'\\x1d')\n"
+    )
+    script.chmod(0o755)
+    try:
+        fleet = start_fleet(1, sshd_options=[f"ForceCommand {script}"])
+        try:
+            yield fleet, answer
+        finally:
+            fleet.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("forged", sorted(FORGED_ANSWERS))
+def test_a_forged_answer_of_the_wrong_shape_is_one_clear_host_error(
+    forging_host: tuple[LoopbackFleet, Path], tmp_path: Path, forged: str
+) -> None:
+    """A real `readiness validate` against an sshd host whose probe answers JSON of the wrong
+    shape: the host is ERROR with one reason, never an internal error nor a verdict."""
+    fleet, answer = forging_host
+    answer.write_text(FORGED_ANSWERS[forged])
+    inventory = write_inventory(tmp_path / "inv.yml", {"h0": host_entry(fleet, fleet.hosts[0])})
+    res = run_readiness(
+        "validate", "-i", str(inventory), "--hosts", "fleet", "--known-hosts",
+        str(fleet.known_hosts), "-q", "--store", "none", "--format", "json", cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    checks = _checks(json.loads(res.stdout), "h0")
+    assert checks, "every check has a result"
+    for check in checks.values():
+        assert check["status"] == Status.ERROR.value, check
+        assert "internal error" not in check["message"]
+        assert "probe answer " in check["message"]
+
+
 # Runs the CLI in-process and prints the report, then the peak of Python's allocations
 # in MB (tracemalloc: deterministic, unlike RSS, which depends on the allocator and load).
 _MEASURED = """
