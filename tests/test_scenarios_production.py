@@ -147,13 +147,21 @@ def drop_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
         _share(root)
         backups.chmod(0o733)
         dashboards.chmod(0o700)  # root's: the account cannot list it
+        logs = root / "logs"
+        logs.mkdir(mode=0o700)  # root's: the account cannot read the app's log
+        (logs / "app.log").write_text('{"level": "info", "message": "started"}\n')
+        logs.chmod(0o700)
 
     with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as fleet:
         inventory = fleet.write_inventory(
             tmp_path_factory.mktemp("drop-box") / "inventory.yml",
             host_vars=lambda h: {
                 "ansible_user": NOPW_USER,
-                "readiness": {"app_root": str(h.app_root), "backup_schedule": "cron, daily"},
+                "readiness": {
+                    "app_root": str(h.app_root),
+                    "backup_schedule": "cron, daily",
+                    "observability_logging": {"enabled": True, "log_file": "logs/app.log"},
+                },
             },
         )
         yield Planted(fleet, inventory)
@@ -206,3 +214,13 @@ def test_a_dashboards_directory_that_cannot_be_listed_is_not_called_missing(
     assert any("PermissionError" in w for w in warnings if "dashboards" in w)
     assert any("--sudo" in r for r in result["recommendations"])
     assert result["details"]["dashboards"]["found"] == 0
+
+
+def test_a_log_file_that_cannot_be_read_is_not_called_missing(drop_box: Planted) -> None:
+    """Was NOT_READY "log file … does not exist (PermissionError …)" recommending to point
+    log_file elsewhere: the file exists, the audit account may not read it."""
+    result = _audit_one(drop_box, "observability_logging")
+    assert result["status"] == "degraded", result["message"]
+    assert "cannot read log file" in result["message"]
+    assert "does not exist" not in result["message"]
+    assert any("--sudo" in r for r in result["recommendations"])

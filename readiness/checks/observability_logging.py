@@ -121,6 +121,13 @@ def evaluate(ctx: CheckContext) -> Outcome:
         ctx.secret(str(value))
     log = ctx.fact(LOG_FACT)
     f.details["log_file"] = log.get("path") or ctx.profile.resolve(cfg.get("log_file"))
+    if log.get("exists") is None and log.get("error"):
+        # It may well exist and be live: the audit account cannot read it.
+        f.unknown(
+            f"cannot read log file {f.details['log_file']} ({log['error']})",
+            "Rerun with --sudo (or as a user that may read the app's log)",
+        )
+        return f.outcome("", subject="Logging")
     if not log.get("exists") or log.get("type") != "file":
         f.fail(
             f"log file {f.details['log_file']} does not exist"
