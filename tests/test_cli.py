@@ -92,6 +92,8 @@ def test_repeatable_check_flags_and_aliases(app_tree: Callable[..., Path], tmp_p
             "--format: expected one of text, table, json, markdown",
         ),
         (["validate", "-i", "/nonexistent/inv.yml"], "inventory not found"),
+        # it exists: "not found" misled
+        (["inventory", "-i", "/dev/null"], "/dev/null: not a regular file or a directory"),
         (["validate", "--hosts", "nosuchgroup"], "nosuchgroup"),
         (["validate", "--profile", "/nonexistent/p.yml"], "cannot read profile"),
     ],

@@ -59,6 +59,8 @@ def load_inventory(paths: str | Path | Sequence[str | Path]) -> Inventory:
             _load_file(builder, source)
             base = source.resolve().parent
             vars_dirs.append((base, Origin(base, source.resolve())))
+        elif source.exists():  # /dev/null, a FIFO: it exists, so "not found" misled
+            raise InventoryError("not a regular file or a directory", source=str(source))
         else:
             raise InventoryError("inventory not found", source=str(source))
     for index, (base, origin) in enumerate(vars_dirs):
