@@ -9,6 +9,7 @@ The default is ``$XDG_DATA_HOME/readiness/history.sqlite3``
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ __all__ = ["STORE_ENV", "StoreLocation", "default_sqlite_path", "resolve_locatio
 STORE_ENV = "READINESS_STORE"
 _DISABLED = {"none", "off", "no", "false", "0"}
 _PG_SCHEMES = ("postgresql://", "postgres://")
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,18 @@ def parse_location(value: str) -> StoreLocation:
         return StoreLocation("none", "")
     if text.lower().startswith(_PG_SCHEMES):
         return StoreLocation("postgresql", text)
-    if text.startswith("sqlite://"):
-        text = text[len("sqlite://") :]
+    url = _URL.match(text)
+    if url and url.group("scheme").lower() != "sqlite":
+        # mysql://..., a typo'd scheme: it was taken as a relative SQLite path and made a
+        # directory named "mysql:" holding a new empty store
+        from ..errors import UsageError
+
+        raise UsageError(
+            f"results store {redact_url_password(text)}: unsupported scheme "
+            f"{url.group('scheme')}:// (a SQLite path, sqlite:///PATH, postgresql://URL, or none)"
+        )
+    if url:
+        text = text[len(url.group(0)) :]
     path = Path(text).expanduser()
     return StoreLocation("sqlite", str(path), path)
 

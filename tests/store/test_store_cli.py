@@ -396,3 +396,25 @@ def test_history_of_an_empty_store_names_filters_only_when_given(tmp_path: Path)
     ):
         res = readiness("history", *argv, store=store)
         assert (res.returncode, res.stdout, res.stderr) == (0, said + "\n", ""), argv
+
+
+@pytest.mark.parametrize("store", ["mysql://u:pw@db/x", "redis://127.0.0.1/0", "sqllite:///x.db"])
+def test_a_store_url_of_another_scheme_is_refused_not_made_a_directory(
+    tmp_path: Path, store: str
+) -> None:
+    """`--store mysql://...` was taken as a relative SQLite path: a directory "mysql:" with a
+    fresh empty store in it, and "no runs recorded"."""
+    res = subprocess.run(
+        [READINESS, "history", "--store", store],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    scheme = store.split("://", maxsplit=1)[0]
+    assert res.returncode == 2 and res.stdout == "", res
+    assert res.stderr.startswith("readiness: results store ") and "pw" not in res.stderr
+    assert f"unsupported scheme {scheme}://" in res.stderr and len(res.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
