@@ -1000,6 +1000,7 @@ def watch(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: watcher.stop.set())
     host, port = str(server.server_address[0]), int(server.server_address[1])
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL is bracketed
     print(
         f"readiness watch: serving http://{host}:{port} (every {v['every']}, "
         f"store {location.display})",

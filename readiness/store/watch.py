@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import json
 import random
+import socket
 import sys
 import threading
 import time
@@ -215,13 +216,18 @@ def default_html(report: FleetReport) -> str:
     return f"<!doctype html><meta charset=utf-8><title>readiness</title><pre>{body}</pre>"
 
 
+class _IPv6HTTPServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def serve(
     state: WatchState,
     host: str,
     port: int,
     render_html: Callable[[FleetReport], str] = default_html,
 ) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), _handler(state, render_html))
+    server_class = _IPv6HTTPServer if ":" in host else ThreadingHTTPServer  # --listen [::1]:0
+    server = server_class((host, port), _handler(state, render_html))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="watch-http", daemon=True).start()
     return server

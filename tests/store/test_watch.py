@@ -304,3 +304,33 @@ def test_a_silent_client_is_dropped_and_never_blocks_the_endpoints(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_watch_listens_on_an_ipv6_loopback_address(tmp_path: Path) -> None:
+    """`--listen [::1]:0` was parsed, then refused: "Address family for hostname not
+    supported" (the server was IPv4 only). Now it serves, and says so with a usable URL."""
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host}}}))
+    argv = [READINESS, "watch", "-i", str(inv), "-H", "web1", "-c", "documentation"]
+    argv += ["--every", "1h", "--listen", "[::1]:0", "--store", "none"]
+    watch = subprocess.Popen(
+        argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert watch.stderr is not None
+        first = watch.stderr.readline()
+        assert first.startswith("readiness watch: serving http://[::1]:"), first
+        url = first.split()[3]
+        deadline = time.monotonic() + 30
+        while "readiness_runs_total 1.0" not in requests.get(f"{url}/metrics", timeout=5).text:
+            assert time.monotonic() < deadline, "no run within 30 s"
+            time.sleep(0.2)
+        report = requests.get(url, headers={"Accept": "application/json"}, timeout=5).json()
+        assert [h["host"] for h in report["hosts"]] == ["web1"]
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        _, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err
