@@ -68,13 +68,53 @@ def _mask_assignment(m: re.Match[str]) -> str:
     return m.group("pre") + MASK
 
 
+# Credentials on command lines, as host text carries them (cron lines, timers, a diff of a
+# cron file): `--password X`, `--token=X` (any secret-named long option, but not `--no-…`
+# flags nor `…-file`/`…-path` options, which name a file), and the short forms of the usual
+# backup tools: `mysqldump -pX`, `redis-cli -a X`, `curl -u user:X`, `sshpass -p X`.
+_VALUE = r"(?P<value>'[^']*'|\"[^\"]*\"|[^\s'\"]+)"
+_LONG_OPTION = re.compile(
+    r"(?P<pre>(?<![\w-])--(?!no-)(?P<name>[A-Za-z][\w-]*)(?:=|\s+(?=[^\s-])))" + _VALUE
+)
+_MYSQL = r"\b(?:mysql\w*|mariadb[\w-]*)\b[^|;&\n]*?\s-p(?=[^\s-])"
+_CURL = r"\b(?:curl|wget)\b[^|;&\n]*?\s(?:-u\s*|--user[=\s]\s*)[^:\s'\"]*:"
+_TOOL_PATTERNS = tuple(
+    (words, re.compile(f"(?P<pre>{pre})" + _VALUE))
+    for words, pre in (
+        (("mysql", "mariadb"), _MYSQL),
+        (("redis-cli",), r"\bredis-cli\b[^|;&\n]*?\s-a\s+"),
+        (("sshpass",), r"\bsshpass\b[^|;&\n]*?\s-p\s*"),
+        (("curl", "wget"), _CURL),
+    )
+)
+_FILE_OPTION = re.compile(r"[_-](?:file|path|dir)$", re.I)
+
+
+def _mask_long_option(m: re.Match[str]) -> str:
+    name = m.group("name")
+    if not _SECRET_KEY.search(name) or _FILE_OPTION.search(name):
+        return m.group(0)
+    return m.group("pre") + MASK
+
+
+def _redact_command_line(text: str) -> str:
+    if "--" in text:
+        text = _LONG_OPTION.sub(_mask_long_option, text)
+    for words, pattern in _TOOL_PATTERNS:
+        if any(word in text for word in words):
+            text = pattern.sub(lambda m: m.group("pre") + MASK, text)
+    return text
+
+
 def redact_url_password(text: str) -> str:
-    # Each pattern needs a "://" and an "@", or an "=", to match: most messages have
-    # neither (a report holds thousands of strings per host), and skipping the regexes
+    # Each pattern needs a "://" and an "@", or an "=", or a " -" to match: most messages
+    # have none (a report holds thousands of strings per host), and skipping the regexes
     # then changes nothing.
     if "://" in text and "@" in text:
         text = _URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
         text = _URL_SLASH_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+    if " -" in text:
+        text = _redact_command_line(text)
     if "=" not in text:
         return text
     text = _KV_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)

@@ -228,3 +228,70 @@ def test_the_remediate_dry_run_masks_hyphenated_key_names_and_passphrases(
     for key, value in HYPHEN_LITERALS.items():
         assert f"{key}: ***" in res.stdout
         assert value not in res.stdout + res.stderr
+
+
+# Backup cron lines carry credentials on the command line; the backup_restore check shows
+# the lines that schedule backups, and the remediate diff of a cron file shows its lines.
+CRON_SECRETS = {
+    "mysqldump -u app -pCronMyPw11 app | gzip > b/a.sql.gz": "mysqldump -u app -p*** app",
+    "mysqldump --password CronMyPw22 app > b/b.sql": "mysqldump --password *** app",
+    "redis-cli -a CronRedisPw33 --rdb b/r.rdb": "redis-cli -a *** --rdb",
+    "curl -u backup:CronCurlPw44 -T b/x https://store.example/up": "curl -u backup:*** -T",
+    "/usr/local/bin/backup --token CronTok66 --secret=CronSec77": "--token *** --secret=***",
+    "sshpass -p CronSshPw88 rsync -a b/ host:b/": "sshpass -p *** rsync",
+}
+
+
+@pytest.mark.parametrize("line", sorted(CRON_SECRETS))
+def test_credentials_on_a_command_line_are_masked(line: str) -> None:
+    assert CRON_SECRETS[line] in redact_url_password(f"0 2 * * * {line}  # backup")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pg_dump --no-password -h db app",  # a flag, not a value
+        "backup --password-file /etc/app/pw --verbose",  # names a file
+        "mkdir -p /srv/app/backups",
+        "cp -pr a b",
+        "ssh -p 22 host",
+        "mysqldump -u root -p app",  # -p alone prompts: nothing to mask
+        "readiness validate --sudo -H web",
+    ],
+)
+def test_command_lines_without_a_credential_are_kept(text: str) -> None:
+    assert redact_url_password(text) == text
+
+
+@pytest.mark.ssh
+def test_backup_cron_lines_never_show_their_credentials(ssh_fleet: Any, shared_root: Path) -> None:
+    """A real `readiness validate -c backup_restore --save` over loopback sshd: the schedule's
+    cron lines are shown, their passwords and tokens are not."""
+    from tests.services.apps import write_app
+    from tests.services.sshd import host_entry, write_inventory
+
+    cron = "".join(f"0 2 * * * {line}  # backup\n" for line in CRON_SECRETS)
+    app = write_app(shared_root / "app", files={"cron/app": cron})
+    entry = host_entry(ssh_fleet, ssh_fleet.hosts[3])
+    entry["readiness"] = {"app_root": str(app), "backup_cron_files": ["cron/app"]}
+    inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
+    saved = shared_root / "report.json"
+    argv = [str(BIN / "readiness"), "validate", "-i", str(inventory), "-H", "h", "-q"]
+    argv += ["-c", "backup_restore", "-o", "text", "--save", str(saved), "--store", "none"]
+    argv += ["--known-hosts", str(ssh_fleet.known_hosts)]
+    res = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=shared_root,
+        env={**os.environ, "HOME": str(shared_root)},
+    )
+    assert res.returncode == 1, res.stderr
+    shown = res.stdout + res.stderr + saved.read_text()
+    for secret in ("CronMyPw11", "CronMyPw22", "CronRedisPw33", "CronCurlPw44", "CronTok66"):
+        assert secret not in shown  # the credentials are not shown...
+    assert "CronSec77" not in shown and "CronSshPw88" not in shown
+    assert "redis-cli -a ***" in shown  # ...the lines are
