@@ -27,6 +27,7 @@ __all__ = [
     "coerce_scalar",
     "env_text_values",
     "parse_settings",
+    "truncated_problem",
 ]
 
 SOURCE_PROCESS = "process environment"
@@ -46,6 +47,8 @@ class AppConfig:
     settings: Mapping[str, Any] = field(default_factory=dict)
     settings_path: str | None = None
     settings_error: str | None = None
+    # What to do about settings_error (a YAML error, or a file longer than the probe reads).
+    settings_fix: str = "Fix the YAML syntax at the line shown"
     env: Mapping[str, EnvVar] = field(default_factory=dict)
     env_prefix: str = ""
     delimiter: str = "__"
@@ -185,6 +188,18 @@ def _plain_env_values(text: str) -> tuple[tuple[str, str | None], ...]:
     return tuple(dotenv_values(stream=io.StringIO(text), interpolate=False).items())
 
 
+def truncated_problem(kind: str, fact: Mapping[str, Any]) -> tuple[str, str]:
+    """(problem, recommendation) for a settings or env file longer than the probe reads."""
+    where = printable(str(fact.get("path")))
+    size = fact.get("size")
+    bytes_ = f" ({size} bytes)" if isinstance(size, int) else ""
+    return (
+        f"{kind} {where}{bytes_} is longer than the audit reads: what follows (which may "
+        "override what was read) cannot be judged",
+        f"Keep {where} under 256 KiB (move comments and data elsewhere)",
+    )
+
+
 def build_app_config(
     *,
     settings_fact: Mapping[str, Any] | None,
@@ -195,10 +210,16 @@ def build_app_config(
 ) -> AppConfig:
     settings: dict[str, Any] = {}
     error = None
+    fix = AppConfig.settings_fix
     path = None
     if settings_fact and settings_fact.get("text") is not None:
         path = str(settings_fact.get("path"))
         settings, error = parse_settings(str(settings_fact["text"]), path)
+    # Only the head of a file longer than the probe reads was seen: a key past that point
+    # (auth.enabled: false at the end) overrides what was read, so nothing is judged.
+    for kind, fact in (("settings file", settings_fact), ("env file", env_file_fact)):
+        if error is None and fact and fact.get("truncated"):
+            error, fix = truncated_problem(kind, fact)
     env: dict[str, EnvVar] = {}
     file_values: dict[str, str] | None = None
     if env_file_fact and env_file_fact.get("text") is not None:
@@ -215,6 +236,7 @@ def build_app_config(
         settings=settings,
         settings_path=path,
         settings_error=error,
+        settings_fix=fix,
         env=env,
         env_prefix=env_prefix,
         delimiter=delimiter,

@@ -129,3 +129,19 @@ def test_a_missing_or_broken_settings_file_is_not_ready(app_tree: Callable[..., 
     r = one(audit_local(root, "configuration"))
     assert r.status is Status.NOT_READY
     assert "does not exist" in r.message
+
+
+def test_a_settings_file_longer_than_the_probe_reads_is_not_judged(
+    app_tree: Callable[..., Path],
+) -> None:
+    """Was judged on its head alone: auth.enabled: false past 256 KiB was never seen."""
+    root = app_tree()
+    settings = root / "settings" / "mahavishnu.yaml"
+    with settings.open("a") as fh:
+        fh.write(("#" * 79 + "\n") * 4000 + "auth:\n  enabled: false\n")
+    r = one(audit_local(root, "configuration"))
+    assert r.status is Status.NOT_READY
+    assert f"settings file {settings} ({settings.stat().st_size} bytes) is longer" in r.message
+    assert r.recommendations == (
+        f"Keep {settings} under 256 KiB (move comments and data elsewhere)",
+    )

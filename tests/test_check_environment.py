@@ -388,3 +388,26 @@ def test_an_unknown_process_start_time_is_never_ready() -> None:
         "cannot tell when process 4242 started (PermissionError: Permission denied), so not "
         "whether it runs its current configuration"
     ]
+
+
+def test_an_env_file_longer_than_the_probe_reads_is_not_judged(
+    app_tree: Callable[..., Path],
+) -> None:
+    """Was READY: MAHAVISHNU_AUTH__ENABLED=false past 256 KiB was never seen."""
+    root = app_tree()
+    with (root / ".env").open("a") as fh:
+        fh.write(("#" * 79 + "\n") * 4000 + "MAHAVISHNU_AUTH__ENABLED=false\n")
+    r = one(audit_local(root, "environment"))
+    assert r.status is Status.NOT_READY
+    assert "is longer than the audit reads" in r.message
+
+
+def test_unparseable_settings_leave_conditional_variables_unknown(
+    app_tree: Callable[..., Path],
+) -> None:
+    """Was READY: with the settings unreadable no feature flag was on, so no conditional
+    variable was required."""
+    root = app_tree(settings_text="auth: [unclosed\n")
+    r = one(audit_local(root, "environment"))
+    assert r.status is Status.DEGRADED
+    assert "which feature-conditional variables are required cannot be told" in r.message

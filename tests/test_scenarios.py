@@ -55,6 +55,8 @@ NEAR_MISSES = {
     "MAHAVISHNU_ADAPTERS__PREFECT__WORK_POOL": "default",
     "MAHAVISHNU_BROKER__PASSWORD": "Vq7-password-K2m9-Xr4t-unguessable",
 }
+# 4,000 comment lines of 80 bytes: 320,000 bytes, past the 256 KiB the probe reads of a file.
+PADDING = ("# " + "-" * 77 + "\n") * 4000
 GRACE_S = 0.2  # thresholds.stale_config_grace_s for the fleet: keeps the test's sleep short
 
 
@@ -66,6 +68,7 @@ class Scenario:
     env: dict[str, str | None] = field(default_factory=dict)  # env file changes
     process_env: dict[str, str] = field(default_factory=dict)  # only in the process
     files: dict[str, str] = field(default_factory=dict)  # written over the app tree
+    append: dict[str, str] = field(default_factory=dict)  # appended to the app's files
 
 
 SCENARIOS = [
@@ -100,6 +103,20 @@ SCENARIOS = [
         {"environment": "not_ready"},
         {"environment": "MAHAVISHNU_DATABASE__URL connects as the default account"},
         env={"MAHAVISHNU_DATABASE__URL": "postgresql://postgres:Vq7-K2m9-Xr4t@127.0.0.1:5432/app"},
+    ),
+    Scenario(
+        # Longer than the probe reads (256 KiB), authentication switched off at the end:
+        # configuration was judged on the head alone (auth on).
+        "oversized-settings",
+        {"environment": "degraded", "configuration": "not_ready", "error_handling": "not_ready"},
+        {"configuration": "is longer than the audit reads"},
+        append={"settings/mahavishnu.yaml": PADDING + "auth:\n  enabled: false\n"},
+    ),
+    Scenario(
+        "oversized-env",
+        {"environment": "not_ready", "configuration": "not_ready", "error_handling": "not_ready"},
+        {"environment": "is longer than the audit reads", "configuration": "env file "},
+        append={".env": PADDING + "MAHAVISHNU_BROKER__PASSWORD=changeme\n"},
     ),
     Scenario(
         "stale-env",
@@ -174,6 +191,9 @@ def _writer(otlp_url: str) -> Any:
         )
         for rel, text in scenario.files.items():
             (root / rel).write_bytes(text.encode())
+        for rel, text in scenario.append.items():
+            with (root / rel).open("a") as fh:
+                fh.write(text)
 
     return write
 

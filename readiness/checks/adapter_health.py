@@ -190,7 +190,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
         )
         return f.outcome("", subject="Adapter health")
     if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, "Fix the YAML syntax at the line shown")
+        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
         return f.outcome("", subject="Adapter health")
     plans = _plans(ctx.profile, ctx.app)
     if not plans:

@@ -79,7 +79,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
         )
         return f.outcome("", subject="Configuration validity")
     if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, "Fix the YAML syntax at the line shown")
+        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
         return f.outcome("", subject="Configuration validity")
     f.details["settings_file"] = ctx.app.settings_path
     missing = _required(ctx, f, settings_path)

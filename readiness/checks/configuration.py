@@ -58,7 +58,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
         )
         return f.outcome("", subject="Configuration")
     if app.settings_error:
-        f.fail(app.settings_error, "Fix the YAML syntax at the line shown")
+        f.fail(app.settings_error, app.settings_fix)
         return f.outcome("", subject="Configuration")
     f.details["settings_file"] = app.settings_path
     f.details["security"] = _security(ctx, f)

@@ -6,7 +6,7 @@ import fnmatch
 from collections.abc import Mapping
 from typing import Any
 
-from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, EnvVar
+from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, EnvVar, truncated_problem
 from ..findings import Findings
 from ..model import Outcome
 from ..redact import is_secret_name
@@ -84,6 +84,10 @@ def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     profile, app = ctx.profile, ctx.app
     patterns = [str(p) for p in profile.get("secret_env") or ()]
+    env_file = ctx.fact("app:env_file")
+    if env_file.get("truncated"):
+        f.fail(*truncated_problem("env file", env_file))
+        return f.outcome("", subject="Environment")
     _service_source(ctx, f)
     # Judged first (what is loaded decides what is judged), reported last: the critical
     # findings and their recommendations come before "restart the service".
@@ -96,6 +100,14 @@ def evaluate(ctx: CheckContext) -> Outcome:
         f.details["process_started_at"] = stale["started_at"]
     not_loaded = set(stale.get("lacking") or ())
     required = [str(v) for v in profile.get("required_env") or ()]
+    if app.settings_error and profile.get("conditional_env"):
+        # The feature flags that make variables required are settings: unreadable settings
+        # leave those requirements unknown, which is never READY.
+        f.unknown(
+            f"{app.settings_error}; so which feature-conditional variables are required "
+            "cannot be told",
+            app.settings_fix,
+        )
     conditional: dict[str, str] = {}
     for rule in profile.get("conditional_env") or ():
         flag = str(rule.get("when", ""))

@@ -59,7 +59,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
     section = ctx.app.get(prefix)
     f.details["settings"] = prefix
     if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, "Fix the settings file's YAML syntax at the line shown")
+        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
         return f.outcome("", subject="Error handling")
     if not isinstance(section, Mapping):
         f.fail(

@@ -166,7 +166,7 @@ def _num(value: Any) -> str:
 def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, "Fix the YAML syntax at the line shown")
+        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
         return f.outcome("", subject="Resource limits")
     judgements = judge_limits(ctx.app, ctx.profile.get("resource_ranges"))
     f.details["limits"] = record_limits(

@@ -58,7 +58,7 @@ def facts(profile: Profile) -> FactSpecs:
 def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, "Fix the YAML syntax at the line shown")
+        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
     else:
         f.details["authentication"] = _authentication(ctx, f)
         f.details["access_control"] = _access_control(ctx, f)
