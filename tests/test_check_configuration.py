@@ -104,6 +104,18 @@ def test_whitespace_does_not_make_an_auth_secret_strong(
     assert any("MAHAVISHNU_AUTH__SECRET to a strong secret" in x for x in r.recommendations)
 
 
+@pytest.mark.parametrize("spelling", ["y", "Y", "t"])
+def test_auth_enabled_as_pydantic_reads_it_is_on(
+    app_tree: Callable[..., Path], spelling: str
+) -> None:
+    """``auth: {enabled: y}`` (a string in YAML) is true to pydantic, so the app runs with
+    authentication on; it was NOT_READY "authentication is disabled on a production host"."""
+    root = app_tree(settings={"auth": {"enabled": spelling}})
+    r = one(audit_local(root, "configuration"))
+    assert "authentication" not in r.message, r.message
+    assert r.details["security"]["auth_enabled"] is True
+
+
 def test_a_disallowed_algorithm_is_not_ready(app_tree: Callable[..., Path]) -> None:
     r = one(audit_local(app_tree(settings={"auth": {"algorithm": "none"}}), "configuration"))
     assert r.status is Status.NOT_READY

@@ -84,6 +84,8 @@ SCENARIOS = [
             "settings/mahavishnu.yaml and .env\r\n"
         },
     ),
+    # "t" is true to pydantic: authentication is on (was NOT_READY "disabled").
+    Scenario("clean-auth-enabled-t", process_env={"MAHAVISHNU_AUTH__ENABLED": "t"}),
     Scenario(
         "insecure-credential",
         {"environment": "not_ready"},
@@ -301,7 +303,7 @@ def test_each_host_gets_exactly_the_expected_verdict_per_check(
 def test_clean_hosts_have_zero_non_ready_results(planted: Planted, audited: dict[str, Any]) -> None:
     results = _results(audited)
     clean = [h.name for h, s in zip(planted.fleet.hosts, SCENARIOS, strict=True) if not s.expect]
-    assert len(clean) == 3
+    assert len(clean) == 4
     bad = {
         (host, check): r["message"]
         for host in clean

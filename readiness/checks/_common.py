@@ -207,8 +207,10 @@ def judge_auth_secret(ctx: CheckContext, f: Findings) -> dict[str, Any]:
 
 
 def truthy(value: Any) -> bool:
+    # Every string pydantic reads as true ("y" and "t" too: `enabled: y` is a string in
+    # YAML, and the app has authentication on), and "enabled".
     if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "enabled")
+        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t", "enabled")
     return bool(value)
 
 
