@@ -40,7 +40,10 @@ _URL_SLASH_PASSWORD = re.compile(
     r"(?P<pw>[^\s'\"/?#]*/[^\s'\"?#]*)(?=@[^@\s'\"/]*(?:[/?#\s'\"]|$))",
     re.IGNORECASE,
 )
-_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
+# A quoted value is masked whole: `PASSWORD="two words"` left `words"` visible.
+_KV_PASSWORD = re.compile(
+    r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE
+)
 # Names that hold a secret. PASS/PWD/AUTH only as a whole last word (DB_PASS, SMTP_PWD,
 # BASIC_AUTH) or AUTHORIZATION: AUTHOR, AUTH_ENABLED, OAUTH_PROVIDER, BYPASS are not secrets.
 # Keys are also spelled with a hyphen (YAML `api-key:`, the `X-Api-Key` header), and a key

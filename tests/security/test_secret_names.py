@@ -239,6 +239,7 @@ CRON_SECRETS = {
     "curl -u backup:CronCurlPw44 -T b/x https://store.example/up": "curl -u backup:*** -T",
     "/usr/local/bin/backup --token CronTok66 --secret=CronSec77": "--token *** --secret=***",
     "sshpass -p CronSshPw88 rsync -a b/ host:b/": "sshpass -p *** rsync",
+    'PASSWORD="Cron Quoted99" /usr/local/bin/backup': "PASSWORD=*** /usr/local/bin/backup",
 }
 
 
@@ -293,5 +294,5 @@ def test_backup_cron_lines_never_show_their_credentials(ssh_fleet: Any, shared_r
     shown = res.stdout + res.stderr + saved.read_text()
     for secret in ("CronMyPw11", "CronMyPw22", "CronRedisPw33", "CronCurlPw44", "CronTok66"):
         assert secret not in shown  # the credentials are not shown...
-    assert "CronSec77" not in shown and "CronSshPw88" not in shown
+    assert "CronSec77" not in shown and "CronSshPw88" not in shown and "Quoted99" not in shown
     assert "redis-cli -a ***" in shown  # ...the lines are
