@@ -28,6 +28,7 @@ __all__ = [
     "env_text_values",
     "parse_settings",
     "truncated_problem",
+    "unreadable_problem",
 ]
 
 SOURCE_PROCESS = "process environment"
@@ -49,6 +50,8 @@ class AppConfig:
     settings_error: str | None = None
     # What to do about settings_error (a YAML error, or a file longer than the probe reads).
     settings_fix: str = "Fix the YAML syntax at the line shown"
+    # True when settings_error means "could not be read" (judge as undetermined, not broken).
+    settings_undetermined: bool = False
     env: Mapping[str, EnvVar] = field(default_factory=dict)
     env_prefix: str = ""
     delimiter: str = "__"
@@ -200,6 +203,16 @@ def truncated_problem(kind: str, fact: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+SUDO_FIX = "Rerun with --sudo (or as the service's user) so the audit can read it"
+
+
+def unreadable_problem(kind: str, fact: Mapping[str, Any]) -> str:
+    return (
+        f"cannot read {kind} {printable(str(fact.get('path')))} ({fact.get('error')}), so "
+        "the settings it holds cannot be judged"
+    )
+
+
 def build_app_config(
     *,
     settings_fact: Mapping[str, Any] | None,
@@ -217,9 +230,14 @@ def build_app_config(
         settings, error = parse_settings(str(settings_fact["text"]), path)
     # Only the head of a file longer than the probe reads was seen: a key past that point
     # (auth.enabled: false at the end) overrides what was read, so nothing is judged.
+    undetermined = False
     for kind, fact in (("settings file", settings_fact), ("env file", env_file_fact)):
         if error is None and fact and fact.get("truncated"):
             error, fix = truncated_problem(kind, fact)
+        elif error is None and fact and fact.get("exists") is None and fact.get("error"):
+            # There, but not readable by the audit account (an env file is rightly 0600):
+            # every value it may set is unknown, never "not set".
+            error, fix, undetermined = unreadable_problem(kind, fact), SUDO_FIX, True
     env: dict[str, EnvVar] = {}
     file_values: dict[str, str] | None = None
     if env_file_fact and env_file_fact.get("text") is not None:
@@ -237,6 +255,7 @@ def build_app_config(
         settings_path=path,
         settings_error=error,
         settings_fix=fix,
+        settings_undetermined=undetermined,
         env=env,
         env_prefix=env_prefix,
         delimiter=delimiter,

@@ -224,3 +224,21 @@ def test_a_log_file_that_cannot_be_read_is_not_called_missing(drop_box: Planted)
     assert "cannot read log file" in result["message"]
     assert "does not exist" not in result["message"]
     assert any("--sudo" in r for r in result["recommendations"])
+
+
+@pytest.mark.parametrize(
+    "check", ["environment", "configuration", "security_settings", "config_validity"]
+)
+def test_an_env_file_the_audit_account_cannot_read_is_undetermined(
+    drop_box: Planted, check: str
+) -> None:
+    """The env file is 0600 and root's, as it should be: audited as another account it
+    cannot be read. Was NOT_READY "MAHAVISHNU_AUTH__SECRET is not set" / "no auth secret is
+    set" (READY in security_settings before it judged the secret), recommending to set
+    what is set: now DEGRADED "cannot read env file …", rerun with --sudo."""
+    result = _audit_one(drop_box, check)
+    assert result["status"] == "degraded", result["message"]
+    assert "cannot read env file" in result["message"]
+    assert "PermissionError" in result["message"]
+    assert "not set" not in result["message"]
+    assert any("--sudo" in r for r in result["recommendations"])

@@ -31,6 +31,7 @@ __all__ = [
     "parse_endpoint",
     "process_problem",
     "running_process",
+    "settings_problem",
     "stale_config",
     "truthy",
     "where_all",
@@ -204,6 +205,12 @@ def judge_auth_secret(ctx: CheckContext, f: Findings) -> dict[str, Any]:
             f"auth secret is too short ({len(core)} < {minimum} characters{padded}){where}", advice
         )
     return describe_secret(text, source)
+
+
+def settings_problem(f: Findings, app: Any) -> None:
+    """Report ``app.settings_error``: undetermined (DEGRADED) when a file could not be
+    read, a failure when it is broken (a YAML error, longer than the probe reads)."""
+    (f.unknown if app.settings_undetermined else f.fail)(app.settings_error, app.settings_fix)
 
 
 def truthy(value: Any) -> bool:

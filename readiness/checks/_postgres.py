@@ -24,7 +24,7 @@ from ..redact import MASK, redact_url_password
 from ..registry import CheckContext
 from . import _access
 from ._access import AccessError, Route, host_local
-from ._common import Dsn, Endpoint, parse_dsn
+from ._common import Dsn, Endpoint, parse_dsn, settings_problem
 
 if TYPE_CHECKING:
     import psycopg
@@ -136,6 +136,10 @@ _NO_EMPTY = frozenset(
 
 def resolve_target(ctx: CheckContext, f: Findings) -> Target | None:
     raw, source, from_app = dsn_text(ctx)
+    if raw is None and ctx.app.settings_error:
+        # The connection string may be in the file that could not be read (or judged).
+        settings_problem(f, ctx.app)
+        return None
     if raw is None:
         f.fail(
             "no database connection string configured",

@@ -22,7 +22,7 @@ from ..model import Outcome, Status
 from ..netaddr import endpoint
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import parse_endpoint, truthy
+from ._common import parse_endpoint, settings_problem, truthy
 
 __all__ = ["DEFAULTS", "evaluate", "followup"]
 
@@ -182,15 +182,15 @@ def _code_paths(profile: Profile, python: str) -> list[str]:
 
 def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
+    if ctx.app.settings_error:  # first: a settings file that cannot be read is not missing
+        settings_problem(f, ctx.app)
+        return f.outcome("", subject="Adapter health")
     if not ctx.fact("app:settings").get("exists"):
         path = ctx.profile.path_of("settings_file")
         f.fail(
             f"settings file {path} does not exist, so the enabled adapters are unknown",
             f"Create {path} with an adapters: section",
         )
-        return f.outcome("", subject="Adapter health")
-    if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
         return f.outcome("", subject="Adapter health")
     plans = _plans(ctx.profile, ctx.app)
     if not plans:

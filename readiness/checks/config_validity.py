@@ -14,7 +14,7 @@ from ..hostdata import HostDataError, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import origin
+from ._common import origin, settings_problem
 from .resource_limits import judge_limits, record_limits
 
 DEFAULTS: dict[str, Any] = {
@@ -72,14 +72,14 @@ def _manifest_path(profile: Profile, app: AppConfig) -> str | None:
 def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     settings_path = ctx.profile.path_of("settings_file")
+    if ctx.app.settings_error:  # first: a settings file that cannot be read is not missing
+        settings_problem(f, ctx.app)
+        return f.outcome("", subject="Configuration validity")
     if not ctx.fact("app:settings").get("exists"):
         f.fail(
             f"settings file {settings_path} does not exist",
             f"Create {settings_path} with the required settings (see docs/checks/config_validity.md)",
         )
-        return f.outcome("", subject="Configuration validity")
-    if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
         return f.outcome("", subject="Configuration validity")
     f.details["settings_file"] = ctx.app.settings_path
     missing = _required(ctx, f, settings_path)

@@ -15,6 +15,7 @@ from ._common import (
     judge_auth_secret,
     origin,
     parse_endpoint,
+    settings_problem,
     stale_config,
     truthy,
     where_all,
@@ -51,14 +52,14 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
 def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     app = ctx.app
+    if app.settings_error:  # first: a settings file that cannot be read is not missing
+        settings_problem(f, app)
+        return f.outcome("", subject="Configuration")
     if not ctx.fact("app:settings").get("exists"):
         path = ctx.profile.path_of("settings_file")
         f.fail(
             f"settings file {path} does not exist", f"Create {path} (see docs/profiles.md for keys)"
         )
-        return f.outcome("", subject="Configuration")
-    if app.settings_error:
-        f.fail(app.settings_error, app.settings_fix)
         return f.outcome("", subject="Configuration")
     f.details["settings_file"] = app.settings_path
     f.details["security"] = _security(ctx, f)

@@ -6,7 +6,14 @@ import fnmatch
 from collections.abc import Mapping
 from typing import Any
 
-from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, EnvVar, truncated_problem
+from ..appconfig import (
+    SOURCE_ENV_FILE,
+    SOURCE_PROCESS,
+    SUDO_FIX,
+    EnvVar,
+    truncated_problem,
+    unreadable_problem,
+)
 from ..findings import Findings
 from ..model import Outcome
 from ..redact import is_secret_name
@@ -87,6 +94,10 @@ def evaluate(ctx: CheckContext) -> Outcome:
     env_file = ctx.fact("app:env_file")
     if env_file.get("truncated"):
         f.fail(*truncated_problem("env file", env_file))
+        return f.outcome("", subject="Environment")
+    if env_file.get("exists") is None and env_file.get("error"):
+        # Rightly 0600 and another user's: its variables are unknown, never "not set".
+        f.unknown(unreadable_problem("env file", env_file), SUDO_FIX)
         return f.outcome("", subject="Environment")
     _service_source(ctx, f)
     # Judged first (what is loaded decides what is judged), reported last: the critical

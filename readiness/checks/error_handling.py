@@ -16,7 +16,7 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import origin, parse_endpoint, stale_config, truthy
+from ._common import origin, parse_endpoint, settings_problem, stale_config, truthy
 
 DEFAULTS: dict[str, Any] = {
     # Dotted settings path of the resilience section (retry, circuit_breaker, ...).
@@ -59,7 +59,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
     section = ctx.app.get(prefix)
     f.details["settings"] = prefix
     if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
+        settings_problem(f, ctx.app)
         return f.outcome("", subject="Error handling")
     if not isinstance(section, Mapping):
         f.fail(

@@ -16,7 +16,7 @@ from ..appconfig import AppConfig
 from ..findings import Findings
 from ..model import Outcome
 from ..registry import CheckContext, register
-from ._common import Origin, origin
+from ._common import Origin, origin, settings_problem
 
 __all__ = ["LimitJudgement", "judge_limits", "record_limits"]
 
@@ -166,7 +166,7 @@ def _num(value: Any) -> str:
 def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
+        settings_problem(f, ctx.app)
         return f.outcome("", subject="Resource limits")
     judgements = judge_limits(ctx.app, ctx.profile.get("resource_ranges"))
     f.details["limits"] = record_limits(

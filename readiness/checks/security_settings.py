@@ -16,7 +16,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..redact import is_secret_name
 from ..registry import CheckContext, FactSpecs, register
-from ._common import judge_auth_secret, origin, truthy
+from ._common import judge_auth_secret, origin, settings_problem, truthy
 
 if TYPE_CHECKING:
     import ssl
@@ -58,7 +58,7 @@ def facts(profile: Profile) -> FactSpecs:
 def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     if ctx.app.settings_error:
-        f.fail(ctx.app.settings_error, ctx.app.settings_fix)
+        settings_problem(f, ctx.app)
     else:
         f.details["authentication"] = _authentication(ctx, f)
         f.details["access_control"] = _access_control(ctx, f)
