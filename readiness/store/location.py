@@ -23,6 +23,9 @@ STORE_ENV = "READINESS_STORE"
 _DISABLED = {"none", "off", "no", "false", "0"}
 _PG_SCHEMES = ("postgresql://", "postgres://")
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+# A libpq key=value connection string ("host=db dbname=app password=…"): as a "path" it
+# made an SQLite file named after the password in the current directory.
+_KEY_VALUE_DSN = re.compile(r"\s*(?:host|hostaddr|dbname|user|password|port|service)\s*=", re.I)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,13 @@ def parse_location(value: str) -> StoreLocation:
         return StoreLocation("none", "")
     if text.lower().startswith(_PG_SCHEMES):
         return StoreLocation("postgresql", text)
+    if _KEY_VALUE_DSN.match(text):
+        from ..errors import UsageError
+
+        raise UsageError(  # never quoted: it may hold a password
+            "results store: a key=value connection string is not supported; write it as a "
+            "postgresql://USER@HOST:PORT/DBNAME URL"
+        )
     url = _URL.match(text)
     if url and url.group("scheme").lower() != "sqlite":
         # mysql://..., a typo'd scheme: it was taken as a relative SQLite path and made a

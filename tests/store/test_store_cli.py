@@ -418,3 +418,29 @@ def test_a_store_url_of_another_scheme_is_refused_not_made_a_directory(
     assert res.stderr.startswith("readiness: results store ") and "pw" not in res.stderr
     assert f"unsupported scheme {scheme}://" in res.stderr and len(res.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["history", "validate"])
+def test_a_key_value_store_dsn_is_refused_never_made_a_file_named_after_its_password(
+    tmp_path: Path, command: str
+) -> None:
+    """`--store "host=db dbname=x password=…"` was taken as an SQLite path: `validate` made
+    a file named after the password in the current directory."""
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text("all:\n  hosts:\n    local:\n      ansible_connection: local\n")
+    store = "host=127.0.0.1 port=1 dbname=x password=Kv-Store-Pw-88"
+    argv = [READINESS, command, "--store", store]
+    argv += ["-i", str(inventory), "-q"] if command == "validate" else []
+    res = subprocess.run(
+        argv,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert res.returncode == 2 and res.stdout == "", res
+    assert res.stderr.startswith("readiness: results store: a key=value connection string")
+    assert len(res.stderr.splitlines()) == 1 and "Kv-Store-Pw-88" not in res.stderr
+    assert list(tmp_path.iterdir()) == [inventory]
