@@ -151,6 +151,19 @@ def drop_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
         logs.mkdir(mode=0o700)  # root's: the account cannot read the app's log
         (logs / "app.log").write_text('{"level": "info", "message": "started"}\n')
         logs.chmod(0o700)
+        repo = root / "repos" / "tools"  # a checkout whose private/ the account cannot enter
+        (repo / "private").mkdir(parents=True)
+        (repo / "private" / "marker").write_text("x\n")
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run([*git, "init", "-q", "-b", "main"], check=True, timeout=30)
+        subprocess.run([*git, "add", "-A"], check=True, timeout=30)
+        subprocess.run([*git, "commit", "-q", "-m", "init"], check=True, timeout=30)
+        (root / "repos.yaml").write_text(f"repos:\n  - name: tools\n    path: {repo}\n")
+        _share(root)
+        backups.chmod(0o733)
+        dashboards.chmod(0o700)
+        logs.chmod(0o700)
+        (repo / "private").chmod(0o700)
 
     with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as fleet:
         inventory = fleet.write_inventory(
@@ -161,6 +174,7 @@ def drop_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
                     "app_root": str(h.app_root),
                     "backup_schedule": "cron, daily",
                     "observability_logging": {"enabled": True, "log_file": "logs/app.log"},
+                    "repository_structure": ["private/marker"],
                 },
             },
         )
@@ -242,3 +256,16 @@ def test_an_env_file_the_audit_account_cannot_read_is_undetermined(
     assert "PermissionError" in result["message"]
     assert "not set" not in result["message"]
     assert any("--sudo" in r for r in result["recommendations"])
+
+
+def test_repository_structure_the_account_cannot_see_is_not_called_missing(
+    drop_box: Planted,
+) -> None:
+    """Was NOT_READY "… lacks the expected structure: private/marker": it is there, in a
+    directory the audit account may not enter."""
+    result = _audit_one(drop_box, "repository_access")
+    text = " ".join([result["message"], *(result["details"].get("warnings") or [])])
+    assert result["status"] == "degraded", result["message"]
+    assert "lacks the expected structure" not in text
+    assert "cannot tell whether repository tools" in text
+    assert "has private/marker (PermissionError" in text

@@ -351,7 +351,13 @@ def _judge_structure(
     missing = []
     for rel in ctx.profile.get("repository_structure") or ():
         st = ctx.fact(f"{key}:struct:{rel}")
-        if not st.get("exists"):
+        if st.get("exists") is None and st.get("error"):
+            # Maybe there: the audit account cannot look (never "lacks the structure").
+            f.unknown(
+                f"cannot tell whether {label} has {rel} ({st['error']})",
+                "Rerun with --sudo so the probe can look inside the repository",
+            )
+        elif not st.get("exists"):
             missing.append(str(rel))
     if missing:
         out["missing_structure"] = missing
