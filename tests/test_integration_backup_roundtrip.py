@@ -121,7 +121,10 @@ def test_truncated_backup_fails_with_restore_failed_and_scratch_is_dropped(
     assert name not in scratch_databases(c)
 
 
-@pytest.mark.parametrize(("noise", "reason"), [("", "syntax error"), ("@NUL@", "NUL bytes")])
+@pytest.mark.parametrize(
+    ("noise", "reason"),
+    [("", "is plain SQL, which readiness does not restore"), ("@NUL@", "NUL bytes")],
+)
 def test_garbled_plain_sql_backup_fails_with_restore_failed(
     tmp_path: Path, app_db: AppDb, noise: str, reason: str
 ) -> None:
@@ -163,3 +166,41 @@ def test_misspelled_setting_is_refused_with_a_hint(tmp_path: Path) -> None:
     # refused when the profile is loaded, before any host is audited (docs/profiles.md)
     with pytest.raises(ProfileError, match=r"dump_fle.*did you mean 'dump_file'"):
         audit_local(app, CHECK, profile)
+
+
+def test_a_plain_sql_dump_never_runs_psql_commands_on_the_controller(
+    tmp_path: Path, app_db: AppDb
+) -> None:
+    """The host's backup command writes the dump: as plain SQL it was restored with `psql -f`,
+    which ran its `\\!` line as a shell command on the controller (as root here). A real
+    `readiness run-integration-tests`: the dump is refused, nothing runs."""
+    import os
+    import subprocess
+
+    import yaml
+
+    marker = tmp_path / "pwned"
+    app = write_app(tmp_path / "app")
+    sql = f"CREATE TABLE ok (id int);\n\\! id -u > {marker}\n"
+    command = [sys.executable, "-c", GARBLING_BACKUP, str(app / "db.sql"), sql]
+    section = {"enabled": True, "method": "command", "command": command, "dump_file": "db.sql"}
+    profile = {"app_root": str(app), "database_dsn": app_db.dsn, CHECK: section}
+    inventory = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": profile}
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}))
+    argv = [str(Path(sys.executable).parent / "readiness"), "run-integration-tests"]
+    argv += ["-i", str(inventory), "-c", CHECK, "-q", "--store", "none"]
+    res = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert not marker.exists(), f"the dump ran a shell command as uid {marker.read_text()}"
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "db.sql is plain SQL, which readiness does not restore" in res.stdout
+    assert scratch_databases(app_db.cluster) == []

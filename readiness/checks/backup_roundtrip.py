@@ -259,20 +259,27 @@ def _pg_dump(ctx: CheckContext, target: Target, trip: Trip, workdir: Path, limit
 def _restore(ctx: CheckContext, admin: Target | str, trip: Trip, dump: Path) -> Run:
     bin_dir = ctx.profile.get_path(f"{NAME}.pg_bin_dir")
     with dump.open("rb") as fh:
-        archive = fh.read(5) == b"PGDMP"  # custom format; anything else is tried as plain SQL
+        head = fh.read(512)
+    archive = head[:5] == b"PGDMP" or head[257:262] == b"ustar"  # custom or tar format
     if not archive and _has_nul(dump):
         # psql stops reading at a NUL byte and reports success: never a valid plain dump.
         return Run(False, 0.0, f"{dump.name} is not a valid dump (NUL bytes in plain SQL)")
-    tool = "pg_restore" if archive else "psql"
-    binary = find_pg_binary(tool, bin_dir)
+    if not archive:
+        # The host's backup command wrote it: psql would run its backslash commands
+        # (\! runs a shell command, \o |cmd, \copy ... program) on the controller, as
+        # the controller's user. pg_restore reads an archive and runs no client commands.
+        return Run(
+            False,
+            0.0,
+            f"{dump.name} is plain SQL, which readiness does not restore: psql would run its "
+            "backslash commands (\\! runs a shell command) on the controller; have the backup "
+            "command write a custom-format dump (pg_dump -Fc)",
+        )
+    binary = find_pg_binary("pg_restore", bin_dir)
     if binary is None:
-        return Run(False, 0.0, f"{tool} not found (PostgreSQL client binaries)")
-    if archive:
-        argv = [binary, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction"]
-        argv += [f"--dbname={trip.scratch}", str(dump)]
-    else:
-        argv = [binary, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
-        argv += ["-f", str(dump)]
+        return Run(False, 0.0, "pg_restore not found (PostgreSQL client binaries)")
+    argv = [binary, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction"]
+    argv += [f"--dbname={trip.scratch}", str(dump)]
     budget = _limit(float(ctx.profile.threshold("restore_max_seconds")))
     return _run(argv, _pg_env(admin, trip.scratch), budget)
 
