@@ -368,9 +368,15 @@ def bench(
         values, _ = _typed(c, "bench", given)
         if values["check"]:
             resolve_names(values["check"])  # an unknown name is a usage error before the fleet
+        counts = _worker_counts(values["workers"])  # checked whatever the engine
+        celery = values["engine"] == "celery"
+        if given["workers"] is not None and not celery:  # it was ignored, silently
+            raise UsageError("--workers applies to bench --engine celery only")
+        if values["hostile"] and celery:
+            raise UsageError("--hostile runs with --engine local only")
         n = values["hosts"]
-        if values["engine"] == "celery":
-            text = _engine_bench(values)
+        if celery:
+            text = _engine_bench(values, counts)
         elif values["hostile"]:
             text = format_hostile(
                 run_hostile_bench(
@@ -402,15 +408,19 @@ def bench(
     report_mod.emit(text)
 
 
-def _engine_bench(values: Mapping[str, Any]) -> str:
-    """`bench --engine celery`: readiness/engine/bench.py (its own block, docs/distributed.md)."""
-    from .engine.bench import format_engine_bench, run_engine_bench
-
+def _worker_counts(text: object) -> list[int]:
     counts = []
-    for part in str(values["workers"]).split(","):
+    for part in str(text).split(","):
         if not part.strip().isdigit() or not 1 <= int(part) <= 16:
             raise UsageError(f"--workers: expected worker counts 1..16 like 1,2,4, got {part!r}")
         counts.append(int(part))
+    return counts
+
+
+def _engine_bench(values: Mapping[str, Any], counts: list[int]) -> str:
+    """`bench --engine celery`: readiness/engine/bench.py (its own block, docs/distributed.md)."""
+    from .engine.bench import format_engine_bench, run_engine_bench
+
     return format_engine_bench(
         run_engine_bench(
             values["hosts"],

@@ -688,3 +688,21 @@ def test_remediate_summary_says_what_happened_to_the_hosts(fleet: Path) -> None:
     last = applied.stderr.splitlines()[-1]
     assert re.fullmatch(r"\[readiness\] remediation of 3 hosts in \d+s: 3 succeeded", last)
     assert " ready" not in last
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--workers", "2"], "--workers applies to bench --engine celery only"),
+        (["--workers", "0"], "--workers: expected worker counts 1..16 like 1,2,4, got '0'"),
+        (["--workers", "1,,2"], "--workers: expected worker counts 1..16 like 1,2,4, got ''"),
+        (["--engine", "celery", "--hostile"], "--hostile runs with --engine local only"),
+    ],
+)
+def test_bench_refuses_options_it_would_ignore_before_starting_a_fleet(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    """`bench --workers 0` (or any --workers without --engine celery) ran the local bench and
+    ignored it; `--engine celery --hostile` dropped --hostile. One line and exit 2 now."""
+    res = run(tmp_path, "bench", "--hosts", "1", *args)
+    assert (res.returncode, res.stdout, res.stderr) == (2, "", f"readiness: {said}\n")
