@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_plan_keeps_format_for_stdout_unless_a_report_claims_it(tmp_path: Path) 
     [
         (["tap", "json"], "only one report can go to stdout"),
         (["json:{d}/a.json", "{d}/a.json"], "two reports to one file"),
-        (["json:{d}"], "cannot write: .* is a directory"),
+        (["json:{d}/", "json:{d}"], "two reports to one file: json:.*/ and json:"),
         (["json:{d}/file.txt/r.json"], "is not a directory"),
     ],
 )
@@ -133,7 +134,10 @@ def test_one_validate_run_writes_every_format(
             "readiness: --report junit:/proc/version/r.xml: cannot write: "
             "/proc/version is not a directory\n",
         ),
-        (["--report", "json:."], "readiness: --report json:.: cannot write: . is a directory\n"),
+        (
+            ["--report", "json:/proc/"],
+            "readiness: --report json:/proc/: cannot write in /proc: No such file or directory\n",
+        ),
         (
             ["--report", "json:/dev/null"],
             "readiness: --report json:/dev/null: cannot write: /dev/null is not a regular file\n",
@@ -201,3 +205,30 @@ def test_save_and_report_read_one_extension_map(tmp_path: Path) -> None:
     assert plan_save(str(tmp_path / "r.txt"), "json").fmt == "text"
     assert plan_save(str(tmp_path / "r.log"), "json").fmt == "json"
     assert list(tmp_path.iterdir()) == []  # each checked with a file that is removed again
+
+
+def test_a_report_to_a_directory_gets_the_default_name_in_it(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`--report json:out/` wrote a FILE named "out" (the slash was dropped); an existing
+    directory was refused. Both now get the default name inside, as `--save DIR` does."""
+    from .test_cli import inventory_for, run
+
+    inv = inventory_for(tmp_path, app_tree())
+    (tmp_path / "there").mkdir()
+    args = ["--report", "json:new/", "--report", "markdown:there", "--save", "there/"]
+    res = run(
+        "validate", "-i", str(inv), "-c", "environment", "-q", *args,
+        cwd=tmp_path, tool="readiness",
+    )  # fmt: skip
+    assert res.returncode in (0, 1), res.stderr
+    [json_file] = (tmp_path / "new").iterdir()
+    assert re.fullmatch(r"readiness-\d{8}T\d{6}Z\.json", json_file.name)
+    assert json.loads(json_file.read_text())["schema"] == "readiness.report/1"
+    names = sorted(p.suffix for p in (tmp_path / "there").iterdir())
+    assert names == [".md", ".txt"], names  # --report markdown:there and --save there/
+    clash = run(
+        "validate", "-i", str(inv), "-c", "environment", "--report", "text:there",
+        "--save", "there", cwd=tmp_path, tool="readiness",
+    )  # fmt: skip
+    assert clash.returncode == 2 and "two reports to one file" in clash.stderr, clash.stderr

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError, refuse_unless_writable
+from ..errors import UsageError, refuse_unless_creatable, refuse_unless_writable
 from ..model import FleetReport, Status
 from .formats import (
     DEFAULT_SAVE_DIR,
@@ -40,17 +40,21 @@ __all__ = [
 class ReportSink:
     fmt: str
     path: Path | None = None  # None: stdout
-    default_path: bool = False  # FORMAT: (empty path): reports/readiness-<time>.<ext>
+    # FORMAT: (empty path) or FORMAT:DIR/: readiness-<time>.<ext> in ``directory``
+    default_path: bool = False
+    directory: Path = Path(DEFAULT_SAVE_DIR)
 
     def describe(self) -> str:
         if self.default_path:
-            return f"{self.fmt}:"
+            shown = "" if self.directory == Path(DEFAULT_SAVE_DIR) else f"{self.directory}/"
+            return f"{self.fmt}:{shown}"
         return f"{self.fmt}:{self.path}" if self.path else self.fmt
 
 
 def parse_report_spec(spec: str) -> ReportSink:
-    """``FORMAT`` (stdout), ``FORMAT:PATH``, ``FORMAT:`` (default path) or ``PATH`` whose
-    extension names the format."""
+    """``FORMAT`` (stdout), ``FORMAT:PATH``, ``FORMAT:`` (default path), ``FORMAT:DIR/`` (the
+    default name in DIR, as is an existing directory) or ``PATH`` whose extension names the
+    format."""
     formats = list(FORMATS)
     text = spec.strip()
     if not text:
@@ -59,7 +63,12 @@ def parse_report_spec(spec: str) -> ReportSink:
     if name in formats:
         if not sep:
             return ReportSink(name)
-        return ReportSink(name, None, True) if not rest else ReportSink(name, Path(rest))
+        if not rest:
+            return ReportSink(name, None, True)
+        target = Path(rest).expanduser()
+        if rest.endswith("/") or target.is_dir():  # a directory: the default name in it,
+            return ReportSink(name, None, True, target)  # as for --save DIR (not a file "DIR")
+        return ReportSink(name, target)
     suffix = Path(text).suffix.lower()
     if not sep and suffix in FORMAT_OF_EXTENSION:
         return ReportSink(FORMAT_OF_EXTENSION[suffix], Path(text))
@@ -93,15 +102,18 @@ def plan_sinks(
         )
         sinks.append(saved)
     seen: dict[Path, ReportSink] = {}
-    defaults: dict[str, ReportSink] = {}
+    defaults: dict[tuple[str, Path], ReportSink] = {}
     for sink in sinks:
-        if sink.default_path:  # reports/readiness-<time>.<ext>: one per format
-            if sink.fmt in defaults:
+        flag = f"--save {save}" if sink is saved else f"--report {sink.describe()}"
+        if sink.default_path:  # DIR/readiness-<time>.<ext>: one per format and directory
+            key_default = (sink.fmt, sink.directory.resolve())
+            if key_default in defaults:
                 raise UsageError(
-                    f"two reports to one file: {defaults[sink.fmt].describe()} and "
-                    f"{sink.describe()} (both the default name in reports/)"
+                    f"two reports to one file: {defaults[key_default].describe()} and "
+                    f"{sink.describe()} (both the default name in {sink.directory}/)"
                 )
-            defaults[sink.fmt] = sink
+            defaults[key_default] = sink
+            refuse_unless_creatable(sink.directory, flag)
         if sink.path is None:
             continue
         key = sink.path.resolve()
@@ -110,7 +122,6 @@ def plan_sinks(
                 f"two reports to one file: {seen[key].describe()} and {sink.describe()}"
             )
         seen[key] = sink
-        flag = f"--save {save}" if sink is saved else f"--report {sink.describe()}"
         refuse_unless_writable(sink.path, flag)
     return tuple(sinks)
 
@@ -139,7 +150,7 @@ def write_reports(
         if sink.path is None and not sink.default_path:
             stdout_text = text
             continue
-        path = sink.path or default_save_path(report, sink.fmt)
+        path = sink.path or default_save_path(report, sink.fmt, sink.directory)
         written.append(save(text, path, mode=FILE_MODES.get(sink.fmt)))
     return stdout_text, written
 
@@ -149,13 +160,12 @@ def check_save_and_reports(target: SaveTarget | None, sinks: Sequence[ReportSink
     if target is None:
         return
     if target.path is None:  # --save alone (or a directory): the default name in it
-        if target.directory.resolve() != Path(DEFAULT_SAVE_DIR).resolve():
-            return
+        where = target.directory.resolve()
         for sink in sinks:
-            if sink.default_path and sink.fmt == target.fmt:
+            if sink.default_path and sink.fmt == target.fmt and sink.directory.resolve() == where:
                 raise UsageError(
                     f"two reports to one file: --save and {sink.describe()} (both the "
-                    "default name in reports/)"
+                    f"default name in {target.directory}/)"
                 )
         return
     for sink in sinks:
