@@ -188,7 +188,9 @@ class ReadinessProgram(Program):
     def _first_task(self) -> str | None:
         """The first task named on the command line (the one whose options are parsed)."""
         names = set(ns.task_names)
-        return next((token for token in self.argv[1:] if token in names), None)
+        # create_config (/etc/invoke.yaml, ~/.invoke.yaml) runs before invoke has set argv
+        argv = vars(self).get("argv") or sys.argv
+        return next((token for token in argv[1:] if token in names), None)
 
     def _hint(self, message: str) -> str:
         found = _UNKNOWN.search(message)

@@ -308,6 +308,17 @@ def test_a_command_line_the_parser_rejects_is_unknown_for_the_nagios_plugin(
     assert other is None or other.returncode == 2  # every other task keeps readiness' 2
 
 
+def test_a_broken_user_configuration_is_unknown_for_the_nagios_plugin(tmp_path: Path) -> None:
+    """~/.invoke.yaml is read before the command line is parsed: still UNKNOWN, exit 3."""
+    (tmp_path / ".invoke.yaml").write_text("a: [\n")
+    res = run(tmp_path, "nagios", env={"HOME": str(tmp_path)})
+    assert res.returncode == 3 and res.stderr == "", (res.returncode, res.stderr)
+    assert (
+        res.stdout.startswith("READINESS UNKNOWN - configuration file: ")
+        and ".invoke.yaml" in res.stdout
+    )
+
+
 def test_did_you_mean_suggests_only_the_tasks_own_flags(fleet: Path) -> None:
     """`inventory --check` is another task's flag: never suggested back as itself."""
     res = run(fleet.parent, "inventory", "--check=x", "-i", str(fleet))
