@@ -86,8 +86,11 @@ class AuditLog:
         if worker:
             entry["worker"] = worker
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
+            # Private like the results store (0600, directory 0700): even masked, what was
+            # fixed and what still fails on which host describes the fleet's weak spots.
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(entry, sort_keys=True) + "\n")
             stream = self.stream if self.stream is not None else sys.stderr
             stream.write(

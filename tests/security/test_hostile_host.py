@@ -962,6 +962,9 @@ def test_the_audit_log_records_the_real_uid_in_its_fixed_default_place(tmp_path:
     assert entries and {(e["user"], e["uid"]) for e in entries} == {("root", 0)}
     assert "mallory" not in log.read_text() + res.stderr
     assert list(elsewhere.iterdir()) == [], "nothing is written relative to the cwd"
+    # Private like the results store: it was 0644 in a 0755 directory.
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
 
 
 def test_every_fixer_refuses_files_that_are_symlinks_to_root_files(shared_root: Path) -> None:
