@@ -152,6 +152,9 @@ def diff_task(
     return render_diff(diff, fmt, (old_run, new_run)), diff.exit_code
 
 
+_ACCEPT_SCAN = 1000  # runs looked through for the latest audit (bounded: a long history)
+
+
 def baseline_accept_task(
     location: StoreLocation,
     run: str | None = None,
@@ -160,10 +163,21 @@ def baseline_accept_task(
     check: str | None = None,
     name: str = "default",
 ) -> tuple[str, int]:
-    """Accept a run (default: the latest) as the baseline; with --hosts/--check only those
-    results are accepted (added to the baseline, the rest kept)."""
+    """Accept a run (default: the latest audit, validate or a suite) as the baseline; with
+    --hosts/--check only those results are accepted (added to the baseline, the rest kept)."""
     with open_store(location) as store:
-        stored = store.load(run or "latest")
+        if run is None:
+            # not a remediate run: it records only the checks it fixes (a baseline of those
+            # made `validate --baseline` call every other check a new problem)
+            audits = [r for r in store.runs(limit=_ACCEPT_SCAN) if r.kind != "remediate"]
+            if not audits:
+                raise UsageError(
+                    f"no validate or suite run among the newest {_ACCEPT_SCAN} runs in store "
+                    f"{location.display}: pass --run RUN"
+                )
+            stored = store.load(audits[0])
+        else:
+            stored = store.load(run)
         chosen = None
         if hosts is not None:
             names = [h.host for h in stored.report.hosts]

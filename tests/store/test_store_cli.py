@@ -444,3 +444,27 @@ def test_a_key_value_store_dsn_is_refused_never_made_a_file_named_after_its_pass
     assert res.stderr.startswith("readiness: results store: a key=value connection string")
     assert len(res.stderr.splitlines()) == 1 and "Kv-Store-Pw-88" not in res.stderr
     assert list(tmp_path.iterdir()) == [inventory]
+
+
+def test_baseline_accept_by_default_takes_the_latest_audit_not_a_remediate_run(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A dry-run `remediate` after `validate` is recorded too, and `baseline-accept` took
+    it: a baseline of only the fixable checks, so `validate --baseline` found every other
+    check a new problem. The latest validate or suite run is accepted instead."""
+    _app, inv = local_app
+    store = tmp_path / "h.db"
+    audit = readiness("validate", "-i", str(inv), "--quiet", "--json", store=store)
+    assert audit.returncode in (0, 1), audit.stderr
+    run_id = json.loads(readiness("show", "latest", "-o", "json", store=store).stdout)[
+        "stored_run"
+    ]["run_id"]
+    plan = readiness("remediate", "-i", str(inv), "-H", "local", "-q", store=store)
+    assert plan.returncode == 0, plan.stderr
+    kinds = json.loads(readiness("history", "-o", "json", store=store).stdout)["runs"]
+    assert [r["kind"] for r in kinds] == ["remediate", "validate"]
+    accepted = readiness("baseline-accept", store=store)
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"of run {run_id} now form baseline 'default'" in accepted.stdout
+    judged = readiness("validate", "-i", str(inv), "--quiet", "--baseline", store=store)
+    assert judged.returncode == 0, judged.stdout[-800:]  # nothing new against itself
