@@ -20,7 +20,7 @@ from typing import Any
 
 from .model import CheckResult, FleetReport, HostReport
 
-__all__ = ["MASK", "Redactor", "is_secret_name", "redact_url_password"]
+__all__ = ["MASK", "Redactor", "is_secret_name", "redact_url_password", "url_passwords"]
 
 MASK = "***"
 _MIN_SECRET_LEN = 4
@@ -69,6 +69,18 @@ def _mask_assignment(m: re.Match[str]) -> str:
     if not _SECRET_KEY.search(m.group("name")) or not value or _is_descriptive(value):
         return m.group(0)
     return m.group("pre") + MASK
+
+
+def url_passwords(text: str) -> list[str]:
+    """The passwords the URL masks above find in ``text``, and their parts split at ``/``
+    and ``@``: a parser that splits such a URL elsewhere quotes a part in its errors
+    (urlsplit: "Port could not be cast to integer value as 'HEAD'")."""
+    found: list[str] = []
+    for pattern in (_URL_PASSWORD, _URL_SLASH_PASSWORD):
+        for m in pattern.finditer(text):
+            found.append(m.group("pw"))
+            found += re.split(r"[/@]", m.group("pw"))
+    return [p for p in found if p]
 
 
 # Credentials on command lines, as host text carries them (cron lines, timers, a diff of a

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
-from ..redact import Redactor, redact_url_password
+from ..redact import Redactor, redact_url_password, url_passwords
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -41,6 +41,9 @@ def broker_redactor(broker: str) -> Redactor:
     for url in (broker, os.environ.get(RESULT_BACKEND_ENV) or ""):
         with contextlib.suppress(ValueError):  # an unparsable URL has no password to find
             passwords.append(urlsplit(url).password or "")
+        # A password with an unencoded '/' ends urlsplit's netloc early: its parts are what
+        # an error quotes ("Port could not be cast to integer value as 'HEAD'").
+        passwords += url_passwords(url)
     return Redactor([p for p in passwords if p])
 
 

@@ -296,3 +296,27 @@ def test_backup_cron_lines_never_show_their_credentials(ssh_fleet: Any, shared_r
         assert secret not in shown  # the credentials are not shown...
     assert "CronSec77" not in shown and "CronSshPw88" not in shown and "Quoted99" not in shown
     assert "redis-cli -a ***" in shown  # ...the lines are
+
+
+def test_a_broker_password_with_a_slash_is_not_quoted_by_its_error(tmp_path: Path) -> None:
+    """A real `readiness validate --engine celery`: urlsplit ends the netloc at the password's
+    '/', and the broker error said "Port could not be cast to integer value as 'HEAD'"."""
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text("all:\n  hosts:\n    r1:\n      ansible_host: 127.0.0.9\n")
+    broker = "redis://:Broker-Head-7x/Broker-Tail-9y@127.0.0.1:1/0"
+    argv = [str(BIN / "readiness"), "validate", "-i", str(inventory), "-H", "r1", "-q"]
+    argv += ["--store", "none", "--engine", "celery", "--broker", broker]
+    res = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert res.stderr.startswith("readiness: broker redis://:***@127.0.0.1:1/0 unreachable")
+    for part in ("Broker-Head-7x", "Broker-Tail-9y"):
+        assert part not in res.stdout + res.stderr
