@@ -77,6 +77,20 @@ class SqliteBackend:
             raise StoreError(f"store {path}: SQLite refused WAL mode ({mode!r})")
         self.path = path
 
+    @classmethod
+    def in_memory(cls, path: Path) -> SqliteBackend:
+        """An empty store that lives in memory: what a read of a store file that does not
+        exist sees, without creating the file (or its directory) just by reading."""
+        backend = cls.__new__(cls)
+        try:
+            backend.conn = sqlite3.connect(
+                ":memory:", isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from None
+        backend.path = path
+        return backend
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             return self.conn.execute(sql, tuple(params)).fetchall()

@@ -18,7 +18,7 @@ from .baseline import (
     judge,
     load_baseline_file,
 )
-from .db import open_store, with_run_summary
+from .db import open_store, store_where, with_run_summary
 from .diff import FORMATS as DIFF_FORMATS
 from .diff import diff_reports, render_diff
 from .drift import DriftCollector, drift_across_hosts, drift_over_time, render_drift
@@ -80,10 +80,10 @@ def history_task(
 
     def nothing(what: str) -> str:
         """An empty answer says which store, and names the filters only when there are some."""
-        said = f"no {what} recorded in store {location.display}"
+        said = f"no {what} recorded in {store_where(location)}"
         return f"{said} matching {filters}" if filters else said
 
-    with open_store(location) as store:
+    with open_store(location, create=False) as store:
         if hosts is None and check is None and not trend:
             runs = store.runs(since=start, kind=kind, limit=limit)
             return (render_runs(runs, fmt) if runs or fmt == "json" else nothing("runs")), 0
@@ -107,7 +107,7 @@ def show_task(location: StoreLocation, run: str, fmt: str = "text") -> tuple[str
     if fmt not in report_mod.FORMATS:
         raise UsageError(f"unknown format {fmt!r} (valid: {', '.join(report_mod.FORMATS)})")
     trend = None
-    with open_store(location) as store:
+    with open_store(location, create=False) as store:
         stored = store.load(run)
         if fmt == "html":  # the trend charts as of that run, as the live report drew them
             trend = stored_trend(store, stored.summary, stored.report)
@@ -124,9 +124,9 @@ def prune_task(location: StoreLocation, keep: str) -> tuple[str, int]:
         age = parse_age(keep)
     except UsageError as exc:
         raise UsageError(f"--keep: {exc}") from None
-    with open_store(location) as store:
+    with open_store(location, create=False) as store:
         removed = store.prune(age)
-    return f"pruned {removed} run(s) older than {keep} from {location.display}", 0
+    return f"pruned {removed} run(s) older than {keep} from {store_where(location)}", 0
 
 
 def diff_task(
@@ -135,7 +135,7 @@ def diff_task(
     """Exit 1 when anything got worse from OLD to NEW (default: the two latest runs of the
     latest run's pattern and kind), else 0."""
     _fmt(fmt, DIFF_FORMATS)
-    with open_store(location) as store:
+    with open_store(location, create=False) as store:
         new_run = store.resolve(new or "latest")
         if old:
             old_run = store.resolve(old)
@@ -165,15 +165,15 @@ def baseline_accept_task(
 ) -> tuple[str, int]:
     """Accept a run (default: the latest audit, validate or a suite) as the baseline; with
     --hosts/--check only those results are accepted (added to the baseline, the rest kept)."""
-    with open_store(location) as store:
+    with open_store(location, create=False) as store:
         if run is None:
             # not a remediate run: it records only the checks it fixes (a baseline of those
             # made `validate --baseline` call every other check a new problem)
             audits = [r for r in store.runs(limit=_ACCEPT_SCAN) if r.kind != "remediate"]
             if not audits:
                 raise UsageError(
-                    f"no validate or suite run among the newest {_ACCEPT_SCAN} runs in store "
-                    f"{location.display}: pass --run RUN"
+                    f"no validate or suite run among the newest {_ACCEPT_SCAN} runs in "
+                    f"{store_where(location)}: pass --run RUN"
                 )
             stored = store.load(audits[0])
         else:
@@ -195,10 +195,10 @@ def baseline_accept_task(
 def baseline_export_task(
     location: StoreLocation, output: str | None = None, name: str = "default"
 ) -> tuple[str, int]:
-    with open_store(location) as store:
+    with open_store(location, create=False) as store:
         entries = store.baseline(name)
     if not entries:
-        raise UsageError(f"no baseline '{name}' in store {location.display}")
+        raise UsageError(f"no baseline '{name}' in {store_where(location)}")
     doc = baseline_document(name, entries.values())
     if not output or output == "-":
         return doc, 0
@@ -223,11 +223,11 @@ def apply_baseline(
     location: StoreLocation, report: FleetReport, *, fail_on: Status, name: str = "default"
 ) -> BaselineVerdict:
     """Judge ``report`` against the stored baseline (no baseline: exit 2, never a silent pass)."""
-    with open_store(location) as store:
+    with open_store(location, create=False) as store:
         entries = store.baseline(name)
     if not entries:
         raise UsageError(
-            f"no baseline '{name}' in store {location.display}: run `readiness baseline-accept` "
+            f"no baseline '{name}' in {store_where(location)}: run `readiness baseline-accept` "
             "or `readiness baseline-import FILE` first"
         )
     return judge(report, entries, fail_on=fail_on, name=name)
@@ -243,7 +243,7 @@ def drift_task(
 ) -> tuple[str, int]:
     """Across hosts (default) or, with ``since``, over time; exit 1 when drift is found."""
     _fmt(fmt, DRIFT_FORMATS)
-    with open_store(location) as store:
+    with open_store(location, create=False) as store:
         # Without --run, the newest run that has fingerprints: a remediate run since then
         # (it records none) does not hide the fleet's drift.
         target = (store.resolve(run) if run else store.latest_fingerprinted()) or store.resolve(

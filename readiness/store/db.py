@@ -29,7 +29,15 @@ from .schema import LATEST, MIGRATIONS, render_ddl
 if TYPE_CHECKING:
     from .drift import Fingerprint, Fingerprints
 
-__all__ = ["RunMeta", "RunSummary", "Store", "StoredRun", "open_store"]
+__all__ = [
+    "RunMeta",
+    "RunSummary",
+    "Store",
+    "StoredRun",
+    "open_store",
+    "store_missing",
+    "store_where",
+]
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _REPORT_KEY = "__readiness_report__"
@@ -143,9 +151,10 @@ def new_run_id(started: datetime) -> str:
 class Store:
     """A migrated results store. Open it with :func:`open_store`; close it when done."""
 
-    def __init__(self, backend: Backend, location: StoreLocation) -> None:
+    def __init__(self, backend: Backend, location: StoreLocation, *, missing: bool = False) -> None:
         self._db = backend
         self.location = location
+        self.missing = missing  # an SQLite file that does not exist, read as an empty store
         self._redactor = Redactor()  # defence in depth: the report is already redacted
         self._key: bytes | None = None
 
@@ -382,7 +391,7 @@ class Store:
                 raise UsageError(f"bad run reference {ref!r} (latest, latest~N or a run id)")
             found = self.runs(limit=int(back) + 1)
             if len(found) <= int(back):
-                raise UsageError(f"no run {ref!r} in store {self.location.display}")
+                raise UsageError(f"no run {ref!r} in {store_where(self.location)}")
             return found[int(back)]
         rows = self._db.execute(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY seq DESC",  # noqa: S608
@@ -394,7 +403,7 @@ class Store:
         if len(rows) == 1:
             return _summary_of(rows[0])
         if not rows:
-            raise UsageError(f"no run {ref!r} in store {self.location.display}")
+            raise UsageError(f"no run {ref!r} in {store_where(self.location)}")
         raise UsageError(f"run reference {ref!r} is ambiguous ({len(rows)} runs start with it)")
 
     def latest_fingerprinted(self) -> RunSummary | None:
@@ -726,16 +735,46 @@ def _like_prefix(ref: str) -> str:
     return "\x00"  # matches no run id
 
 
-def open_store(location: StoreLocation, *, timeout: float = 10.0, migrate: bool = True) -> Store:
-    """Connect and bring the schema up to date (``migrate=False``: tests of old versions)."""
+def store_missing(location: StoreLocation) -> bool:
+    """An SQLite store whose file does not exist (yet)."""
+    if location.kind != "sqlite":
+        return False
+    path = location.path or Path(location.url)
+    try:
+        return not path.exists()
+    except OSError:  # e.g. a name too long: let opening it say what is wrong
+        return False
+
+
+def store_where(location: StoreLocation) -> str:
+    """``store PATH`` for messages, saying so when that SQLite file does not exist."""
+    where = f"store {location.display}"
+    return f"{where} (it does not exist)" if store_missing(location) else where
+
+
+def open_store(
+    location: StoreLocation,
+    *,
+    timeout: float = 10.0,
+    migrate: bool = True,
+    create: bool = True,
+) -> Store:
+    """Connect and bring the schema up to date (``migrate=False``: tests of old versions).
+
+    ``create=False`` (the reading commands): an SQLite file that does not exist is read as
+    an empty store held in memory; neither the file nor its directory is created.
+    """
     if not location.enabled:
         raise UsageError("no results store: --store/READINESS_STORE is 'none'")
     backend: Backend
+    missing = not create and store_missing(location)
     if location.kind == "postgresql":
         backend = PostgresBackend(location.url, timeout)
+    elif missing:
+        backend = SqliteBackend.in_memory(location.path or Path(location.url))
     else:
         backend = SqliteBackend(location.path or Path(location.url), max(timeout, 30.0))
-    store = Store(backend, location)
+    store = Store(backend, location, missing=missing)
     if migrate:
         try:
             store.migrate()

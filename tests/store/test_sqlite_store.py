@@ -235,3 +235,19 @@ def test_timeline_and_trend_narrow_to_the_hosts_given_and_an_empty_set_matches_n
         (Status.NOT_READY, 1),
     ]
     assert [(row[3], row[4]) for row in trend_one] == [(Status.READY, 1)]
+
+
+def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    """A read (`create=False`) of a missing SQLite file is an empty store in memory: no
+    file, no directory; a writer (the default) still creates both."""
+    location = parse_location(str(tmp_path / "new" / "history.sqlite3"))
+    with open_store(location, create=False) as store:
+        assert store.missing and store.runs() == [] and store.baseline("default") == {}
+        with pytest.raises(UsageError, match=r"history\.sqlite3 \(it does not exist\)$"):
+            store.resolve("latest")
+    assert list(tmp_path.iterdir()) == []
+    with open_store(location) as store:
+        assert not store.missing
+        store.record(REPORT, meta())
+    with open_store(location, create=False) as store:
+        assert not store.missing and len(store.runs()) == 1

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from readiness.store import open_store
+from readiness.store.location import parse_location
 from tests.services.apps import write_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -385,6 +387,7 @@ def test_history_of_an_empty_store_names_filters_only_when_given(tmp_path: Path)
     """`history` on a fresh store said "no runs recorded (matching these filters)" with no
     filter given. Now: which store, and the filters only when there are some."""
     store = tmp_path / "empty.sqlite3"
+    open_store(parse_location(str(store))).close()  # exists, holds no run
     for argv, said in (
         ((), f"no runs recorded in store {store}"),
         (("--kind", "remediate"), f"no runs recorded in store {store} matching --kind remediate"),
@@ -468,3 +471,34 @@ def test_baseline_accept_by_default_takes_the_latest_audit_not_a_remediate_run(
     assert f"of run {run_id} now form baseline 'default'" in accepted.stdout
     judged = readiness("validate", "-i", str(inv), "--quiet", "--baseline", store=store)
     assert judged.returncode == 0, judged.stdout[-800:]  # nothing new against itself
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "said"),
+    [
+        (("history",), 0, "no runs recorded in store {store} (it does not exist)"),
+        (("history", "--trend"), 0, "no results recorded in store {store} (it does not exist)"),
+        (("show", "latest"), 2, "readiness: no run 'latest' in store {store} (it does not exist)"),
+        (("diff",), 2, "readiness: no run 'latest' in store {store} (it does not exist)"),
+        (("drift",), 2, "readiness: no run 'latest' in store {store} (it does not exist)"),
+        (
+            ("baseline-export",),
+            2,
+            "readiness: no baseline 'default' in store {store} (it does not exist)",
+        ),
+        (
+            ("history-prune", "--keep", "30d"),
+            0,
+            "pruned 0 run(s) older than 30d from store {store} (it does not exist)",
+        ),
+    ],
+)
+def test_reading_a_store_that_does_not_exist_creates_neither_file_nor_directory(
+    tmp_path: Path, argv: tuple[str, ...], code: int, said: str
+) -> None:
+    """`history --store /x/new.sqlite3` created /x and an empty store just by reading it."""
+    store = tmp_path / "x" / "new.sqlite3"
+    res = readiness(*argv, store=store)
+    out = res.stdout if code == 0 else res.stderr
+    assert (res.returncode, out) == (code, said.format(store=store) + "\n"), res
+    assert list(tmp_path.iterdir()) == []
