@@ -40,6 +40,16 @@ _URL_SLASH_PASSWORD = re.compile(
     r"(?P<pw>[^\s'\"/?#]*/[^\s'\"?#]*)(?=@[^@\s'\"/]*(?:[/?#\s'\"]|$))",
     re.IGNORECASE,
 )
+# Nor a '?' or '#' after such a '/' ("ab/c?d"): a URL parser would end the authority at
+# the '/', so it sees no user:password at all, and the two patterns above stopped at the
+# '?'. When a '/', '?' or '#' comes before any '@' (outside http(s)), the password runs
+# over them to the last '@' that is followed by a host; an '@' before the first of them
+# is the userinfo's end, left to the patterns above ("u:pw@h/db?user=a@b" keeps its query).
+_URL_QUERY_PASSWORD = re.compile(
+    r"(?P<pre>(?<![a-zA-Z0-9+.\-])(?!https?://)[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)"
+    r"(?P<pw>[^\s'\"@/?#]*[/?#][^\s'\"]*)(?=@[^@\s'\"/?#]*(?:[/?#\s'\"]|$))",
+    re.IGNORECASE,
+)
 # A quoted value is masked whole: `PASSWORD="two words"` left `words"` visible.
 _KV_PASSWORD = re.compile(
     r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE
@@ -76,10 +86,10 @@ def url_passwords(text: str) -> list[str]:
     and ``@``: a parser that splits such a URL elsewhere quotes a part in its errors
     (urlsplit: "Port could not be cast to integer value as 'HEAD'")."""
     found: list[str] = []
-    for pattern in (_URL_PASSWORD, _URL_SLASH_PASSWORD):
+    for pattern in (_URL_PASSWORD, _URL_SLASH_PASSWORD, _URL_QUERY_PASSWORD):
         for m in pattern.finditer(text):
             found.append(m.group("pw"))
-            found += re.split(r"[/@]", m.group("pw"))
+            found += re.split(r"[/@?#]", m.group("pw"))
     return [p for p in found if p]
 
 
@@ -128,6 +138,7 @@ def redact_url_password(text: str) -> str:
     if "://" in text and "@" in text:
         text = _URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
         text = _URL_SLASH_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
+        text = _URL_QUERY_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
     if " -" in text:
         text = _redact_command_line(text)
     if "=" not in text:

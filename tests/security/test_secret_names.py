@@ -81,12 +81,23 @@ def test_a_password_with_an_at_sign_is_masked_whole(text: str, expected: str) ->
     assert redact_url_password(text) == expected
 
 
-def test_readiness_inventory_never_shows_part_of_an_at_sign_password(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("dsn", "fragments"),
+    [
+        ("postgresql://app:Sec@ret-Tail-99@db.internal:5432/app", ("Sec@ret", "ret-Tail-99")),
+        ("postgresql://app:Qm7/Slash?Query-Tail-4@db.internal/app", ("Qm7", "Query-Tail-4")),
+        ("postgresql://app:Hs9/Slash#Hash-Tail-6@db.internal/app", ("Hs9", "Hash-Tail-6")),
+    ],
+)
+def test_readiness_inventory_never_shows_part_of_an_at_sign_password(
+    tmp_path: Path, dsn: str, fragments: tuple[str, ...]
+) -> None:
+    """Nor of one holding a '/' then a '?' or '#': it reached the output whole."""
     inv = tmp_path / "inv.yml"
     inv.write_text(
         "all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.9\n      readiness:\n"
         "        app_root: /srv/app\n"
-        "        database_dsn: 'postgresql://app:Sec@ret-Tail-99@db.internal:5432/app'\n"
+        f"        database_dsn: '{dsn}'\n"
     )
     for fmt in ("text", "json"):
         res = subprocess.run(
@@ -101,7 +112,7 @@ def test_readiness_inventory_never_shows_part_of_an_at_sign_password(tmp_path: P
         assert res.returncode == 0, res.stderr
         shown = res.stdout + res.stderr
         assert "db.internal" in shown  # the value is shown, its password is not
-        for fragment in ("Sec@ret", "ret-Tail-99", "Tail-99"):
+        for fragment in (*fragments, "Slash", "Tail"):
             assert fragment not in shown, (fmt, fragment)
 
 
@@ -122,6 +133,15 @@ NUMERIC_TAIL = "Numeric-Head-Tail-5Tg"
         ("postgresql://u:pw@h/db?user=a@b", "postgresql://u:***@h/db?user=a@b"),  # a query's '@'
         ("https://h:8080/x?email=a@b.example", "https://h:8080/x?email=a@b.example"),
         ("http://host:80/path@x", "http://host:80/path@x"),  # http paths may hold an '@'
+        # a '?' or '#' after the '/': the authority a parser sees ends before any '@'
+        ("postgresql://app:ab/c?d@db/app", "postgresql://app:***@db/app"),
+        (
+            "x postgresql://app:ab/c#d@db:5432/app?ssl=1 y",
+            "x postgresql://app:***@db:5432/app?ssl=1 y",
+        ),
+        ("redis://:a?b/c@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("mongodb://u:p#w/x@h/db", "mongodb://u:***@h/db"),
+        ("postgresql://h/db?x=1/2@y", "postgresql://h/db?x=1/2@y"),  # no user:password
     ],
 )
 def test_a_password_with_a_slash_is_masked_whole(text: str, expected: str) -> None:
