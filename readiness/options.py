@@ -774,3 +774,42 @@ def validate_config(section: Any, where: str = "configuration") -> dict[str, Any
             continue
         out[name] = OPTIONS[name].coerce(value, f"{at}: readiness.{key}")
     return out
+
+
+def check_known_hosts(value: str | None, *, accept_new: bool) -> None:
+    """An explicitly chosen known_hosts file that cannot be used is one line, exit 2, before
+    any host is contacted (every host used to report an unknown key naming it).
+
+    The default (~/.ssh/known_hosts) may be missing: each host's unknown-key reason then
+    says how to add its key (docs/fleet.md). With trust on first use a missing file is
+    fine when it can be created (its directories are made when the first key is recorded).
+    """
+    import os
+    from pathlib import Path
+
+    if not value:
+        return
+    path = Path(value).expanduser()
+    where = f"known_hosts file {value}"
+    if path.is_dir():
+        raise UsageError(f"{where}: is a directory, not a known_hosts file")
+    if path.exists():
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"{where}: cannot be read: {exc.strerror or exc}") from None
+        return
+    if not accept_new:
+        raise UsageError(
+            f"{where}: no such file, and host keys are verified against it: create it "
+            "(ssh-keyscan HOST >> FILE, after checking the keys) or pass "
+            "--accept-new-host-keys to record keys on first use"
+        )
+    ancestor = path.parent
+    for _ in range(64):  # bounded: the nearest directory that exists
+        if ancestor.exists() or ancestor == ancestor.parent:
+            break
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{where}: no such file, and it cannot be created under {ancestor}")

@@ -911,7 +911,7 @@ def _watch_setup(c: Context, given: Mapping[str, Any]) -> tuple[Any, ...]:
         address = _listen_address(v["listen"])
         _http_url(v["webhook"], "--webhook")
         _http_url(v["alertmanager_url"] or settings.get("alertmanager_url"), "--alertmanager-url")
-        opts = _run_options({**v, "quiet": True}, settings)
+        opts = _check_known_hosts(_run_options({**v, "quiet": True}, settings))
         inv = _inventory(v["inventory"], settings)
         # a bad pattern is exit 2 now, not at the first run
         load_selected_hosts(
@@ -1089,7 +1089,7 @@ def nagios(
                 inventory=_inventory(values["inventory"], settings),
                 limit=values["limit"],
                 profile=values["profile"],
-                options=_run_options(run_options, settings),
+                options=_check_known_hosts(_run_options(run_options, settings)),
                 fail_on=threshold,
                 refuse_implicit_local=_default_hosts_refusal(given),
             )
@@ -1140,7 +1140,16 @@ def _engine_options(
 ) -> RunOptions:
     engine, broker = _engine_choice(given, settings)
     extra = {k: settings[k] for k in _ENGINE_SETTINGS if settings.get(k) is not None}
+    if engine == "local":  # celery workers verify against their own known_hosts
+        _check_known_hosts(options)
     return replace(options, engine=engine, broker=broker or None, **extra)
+
+
+def _check_known_hosts(options: RunOptions) -> RunOptions:
+    from .options import check_known_hosts
+
+    check_known_hosts(options.known_hosts, accept_new=options.accept_new_host_keys)
+    return options
 
 
 def _runs_here(task: str, settings: Mapping[str, Any]) -> None:
