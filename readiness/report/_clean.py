@@ -16,7 +16,8 @@ __all__ = ["detail_lines", "one_line", "xml_text"]
 
 # Everything XML 1.0 does not allow in a document (§2.2 Char), surrogates included.
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-# C0/C1 controls (ESC, BEL, CR, …) and the Unicode line/paragraph separators.
+# C0/C1 controls (ESC, BEL, CR, NEL U+0085, …) and the Unicode line/paragraph separators
+# (the same set as report/style.py's escapes, which show them instead of a space).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 

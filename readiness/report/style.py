@@ -26,8 +26,10 @@ __all__ = [
 ]
 
 # C0 controls except \n and \t (handled by one_line), DEL, and the C1 range (U+0080-U+009F,
-# which terminals also read as CSI/OSC introducers); bidi overrides reorder what is shown.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# which terminals also read as CSI/OSC introducers; NEL U+0085 among them); bidi overrides
+# reorder what is shown; the line and paragraph separators U+2028/U+2029 break a line in
+# editors, Markdown viewers and str.splitlines, so a host's text could start a line of its own.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _MARKDOWN = re.compile(r"([\\`*\[\]|])")  # links, code, emphasis, table cells
 
 

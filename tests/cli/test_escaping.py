@@ -13,6 +13,7 @@ import yaml
 
 from readiness.model import CheckResult, FleetReport, HostReport, Status
 from readiness.report import render
+from readiness.report._clean import one_line as clean_one_line
 from readiness.report.style import escape_markdown, escape_text, one_line
 from tests.services.apps import write_app
 
@@ -23,7 +24,9 @@ EVIL = (
     "\x1b]0;pwned\x07\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\\x1b[2J"
     "\x9b31m\u202eenil<img src=x onerror=alert(1)>[click](http://evil.example)\r\nsecond\tline"
 )
-RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Unicode line breaks other than \n: a host's text after one started a line of its own.
+SEPARATORS = "first\u2028LS-line\u2029PS-line\x85NEL-line\x0bVT-line\x0cFF-line\x1cFS-line"
 
 
 def _hostile_report() -> FleetReport:
@@ -59,6 +62,9 @@ def test_markdown_has_no_html_and_no_links() -> None:
 
 def test_escape_functions() -> None:
     assert escape_text("a\x1bb\x9bc\u202ed") == "a\\x1bb\\x9bc\\u202ed"
+    assert escape_text("a\u2028b\u2029c\x85d") == "a\\u2028b\\u2029c\\x85d"
+    assert one_line("a\u2028b") == "a\\u2028b" and escape_markdown("a\u2029b") == "a\\\\u2029b"
+    assert clean_one_line("a\u2028b\u2029c\x85d") == "a b c d"
     assert one_line("a\nb\tc") == "a\\nb\\tc"
     assert escape_markdown("<b>[x](y)|z") == "&lt;b&gt;\\[x\\](y)\\|z"
 
@@ -83,3 +89,29 @@ def test_a_hostile_settings_file_cannot_reach_the_terminal(tmp_path: Path) -> No
         assert not RAW.search(res.stdout.replace("\n", "")), (fmt, res.stdout)
         if fmt == "markdown":
             assert "<img" not in res.stdout and "[click](" not in res.stdout
+
+
+def test_unicode_line_separators_in_host_text_never_start_a_line(tmp_path: Path) -> None:
+    """U+2028/U+2029 reached text, table and Markdown output raw (NEL and the C0 breaks were
+    already escaped): an editor, a Markdown viewer or splitlines() broke the line there."""
+    write_app(tmp_path / "app", settings={"pools": {"routing_strategy": SEPARATORS}})
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(tmp_path / "app")}}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}))
+    for fmt in ("text", "table", "markdown"):
+        res = subprocess.run(
+            [str(BIN / "readiness"), "validate", "-i", str(inv), "-c", "configuration", "-o", fmt],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        assert res.returncode in (0, 1), res.stderr
+        if fmt != "table":  # the table shows verdicts only here
+            assert "LS-line" in res.stdout, (fmt, res.stdout)  # the value is shown...
+        assert not RAW.search(res.stdout.replace("\n", "")), (fmt, res.stdout)
+        for line in res.stdout.splitlines():  # ...and every break in it escaped
+            assert not line.lstrip(" |").startswith(
+                ("LS-line", "PS-line", "NEL-line", "VT-line", "FF-line", "FS-line")
+            ), (fmt, line)
