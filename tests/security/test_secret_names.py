@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,7 @@ import pytest
 from readiness.profile import Profile
 from readiness.redact import MASK, Redactor, is_secret_name, redact_url_password
 from readiness.registry import default_profile
-
-BIN = Path(sys.executable).parent
+from tests.services.cli import run_cli
 
 
 def _patterns() -> list[str]:
@@ -100,15 +97,7 @@ def test_readiness_inventory_never_shows_part_of_an_at_sign_password(
         f"        database_dsn: '{dsn}'\n"
     )
     for fmt in ("text", "json"):
-        res = subprocess.run(
-            [str(BIN / "readiness"), "inventory", "-i", str(inv), "--format", fmt],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            check=False,
-            cwd=tmp_path,
-        )
+        res = run_cli("inventory", "-i", str(inv), "--format", fmt, cwd=tmp_path, timeout=60)
         assert res.returncode == 0, res.stderr
         shown = res.stdout + res.stderr
         assert "db.internal" in shown  # the value is shown, its password is not
@@ -184,19 +173,10 @@ def test_readiness_validate_never_shows_part_of_a_slash_password(
     entry["readiness"] = {"app_root": str(app)}
     inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
     saved, store = shared_root / "report.json", shared_root / "history.sqlite3"
-    argv = [str(BIN / "readiness"), "validate", "-i", str(inventory), "-H", "h", "-q"]
+    argv = ["validate", "-i", str(inventory), "-H", "h", "-q"]
     argv += ["-c", "environment,database_migration", "-o", "json", "--save", str(saved)]
     argv += ["--store", str(store), "--known-hosts", str(ssh_fleet.known_hosts)]
-    res = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        cwd=shared_root,
-        env={**os.environ, "HOME": str(shared_root)},
-    )
+    res = run_cli(*argv, cwd=shared_root, env={**os.environ, "HOME": str(shared_root)})
     assert res.returncode == 1, res.stderr
     with sqlite3.connect(store) as db:
         stored = "\n".join(db.iterdump())
@@ -230,19 +210,10 @@ def test_the_remediate_dry_run_masks_hyphenated_key_names_and_passphrases(
     entry = host_entry(ssh_fleet, ssh_fleet.hosts[3])
     entry["readiness"] = {"app_root": str(app)}
     inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
-    argv = [str(BIN / "readiness"), "remediate", "-i", str(inventory), "-H", "h", "-q"]
+    argv = ["remediate", "-i", str(inventory), "-H", "h", "-q"]
     argv += ["-c", "error_handling", "--store", "none"]
     argv += ["--known-hosts", str(ssh_fleet.known_hosts)]
-    res = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        cwd=shared_root,
-        env={**os.environ, "HOME": str(shared_root)},
-    )
+    res = run_cli(*argv, cwd=shared_root, env={**os.environ, "HOME": str(shared_root)})
     assert res.returncode == 0, res.stdout + res.stderr
     assert "+resilience:" in res.stdout  # the diff around the settings' last lines is shown
     for key, value in HYPHEN_LITERALS.items():
@@ -297,19 +268,10 @@ def test_backup_cron_lines_never_show_their_credentials(ssh_fleet: Any, shared_r
     entry["readiness"] = {"app_root": str(app), "backup_cron_files": ["cron/app"]}
     inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
     saved = shared_root / "report.json"
-    argv = [str(BIN / "readiness"), "validate", "-i", str(inventory), "-H", "h", "-q"]
+    argv = ["validate", "-i", str(inventory), "-H", "h", "-q"]
     argv += ["-c", "backup_restore", "-o", "text", "--save", str(saved), "--store", "none"]
     argv += ["--known-hosts", str(ssh_fleet.known_hosts)]
-    res = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        cwd=shared_root,
-        env={**os.environ, "HOME": str(shared_root)},
-    )
+    res = run_cli(*argv, cwd=shared_root, env={**os.environ, "HOME": str(shared_root)})
     assert res.returncode == 1, res.stderr
     shown = res.stdout + res.stderr + saved.read_text()
     for secret in ("CronMyPw11", "CronMyPw22", "CronRedisPw33", "CronCurlPw44", "CronTok66"):
@@ -324,18 +286,9 @@ def test_a_broker_password_with_a_slash_is_not_quoted_by_its_error(tmp_path: Pat
     inventory = tmp_path / "inv.yml"
     inventory.write_text("all:\n  hosts:\n    r1:\n      ansible_host: 127.0.0.9\n")
     broker = "redis://:Broker-Head-7x/Broker-Tail-9y@127.0.0.1:1/0"
-    argv = [str(BIN / "readiness"), "validate", "-i", str(inventory), "-H", "r1", "-q"]
+    argv = ["validate", "-i", str(inventory), "-H", "r1", "-q"]
     argv += ["--store", "none", "--engine", "celery", "--broker", broker]
-    res = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        cwd=tmp_path,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
+    res = run_cli(*argv, cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)})
     assert res.returncode == 2, res.stdout + res.stderr
     assert res.stderr.startswith("readiness: broker redis://:***@127.0.0.1:1/0 unreachable")
     for part in ("Broker-Head-7x", "Broker-Tail-9y"):
