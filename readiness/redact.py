@@ -32,12 +32,15 @@ _URL_PASSWORD = re.compile(
     r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^\s'\"/]+)"
     r"(?=@[^@\s'\"/]*(?:[/?#\s'\"]|$))"
 )
+# The user part of a URL that is not http(s), up to the ':' before its password.
+_NON_HTTP_USER = (
+    r"(?P<pre>(?<![a-zA-Z0-9+.\-])(?!https?://)[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)"
+)
 # Nor an unencoded '/' (base64 passwords hold them, SQLAlchemy accepts them) its head or
 # tail: outside http(s), whose paths may hold an '@' ("http://h:80/path@x"), a password
 # also runs over '/' to the last '@' before any '?' or '#' (a query's "a@b" is no password).
 _URL_SLASH_PASSWORD = re.compile(
-    r"(?P<pre>(?<![a-zA-Z0-9+.\-])(?!https?://)[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)"
-    r"(?P<pw>[^\s'\"/?#]*/[^\s'\"?#]*)(?=@[^@\s'\"/]*(?:[/?#\s'\"]|$))",
+    _NON_HTTP_USER + r"(?P<pw>[^\s'\"/?#]*/[^\s'\"?#]*)(?=@[^@\s'\"/]*(?:[/?#\s'\"]|$))",
     re.IGNORECASE,
 )
 # Nor a '?' or '#' after such a '/' ("ab/c?d"): a URL parser would end the authority at
@@ -46,8 +49,7 @@ _URL_SLASH_PASSWORD = re.compile(
 # over them to the last '@' that is followed by a host; an '@' before the first of them
 # is the userinfo's end, left to the patterns above ("u:pw@h/db?user=a@b" keeps its query).
 _URL_QUERY_PASSWORD = re.compile(
-    r"(?P<pre>(?<![a-zA-Z0-9+.\-])(?!https?://)[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)"
-    r"(?P<pw>[^\s'\"@/?#]*[/?#][^\s'\"]*)(?=@[^@\s'\"/?#]*(?:[/?#\s'\"]|$))",
+    _NON_HTTP_USER + r"(?P<pw>[^\s'\"@/?#]*[/?#][^\s'\"]*)(?=@[^@\s'\"/?#]*(?:[/?#\s'\"]|$))",
     re.IGNORECASE,
 )
 # A quoted value is masked whole: `PASSWORD="two words"` left `words"` visible.
