@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ..redact import redact_url_password
 
 __all__ = ["STORE_ENV", "StoreLocation", "default_sqlite_path", "resolve_location"]
@@ -61,8 +62,6 @@ def parse_location(value: str) -> StoreLocation:
     if text.lower().startswith(_PG_SCHEMES):
         return StoreLocation("postgresql", text)
     if _KEY_VALUE_DSN.match(text):
-        from ..errors import UsageError
-
         raise UsageError(  # never quoted: it may hold a password
             "results store: a key=value connection string is not supported; write it as a "
             "postgresql://USER@HOST:PORT/DBNAME URL"
@@ -71,8 +70,6 @@ def parse_location(value: str) -> StoreLocation:
     if url and url.group("scheme").lower() != "sqlite":
         # mysql://..., a typo'd scheme: it was taken as a relative SQLite path and made a
         # directory named "mysql:" holding a new empty store
-        from ..errors import UsageError
-
         raise UsageError(
             f"results store {redact_url_password(text)}: unsupported scheme "
             f"{url.group('scheme')}:// (a SQLite path, sqlite:///PATH, postgresql://URL, or none)"
