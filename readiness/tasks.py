@@ -966,7 +966,7 @@ def watch(
 
     v, settings, location, every_s, tracker, address, opts, inv = _watch_setup(c, given)
 
-    def once() -> tuple[FleetReport, str | None]:
+    def once() -> tuple[FleetReport | None, str | None]:
         started, began = utcnow(), time.monotonic()
         collector = _drift_collector(location)
         try:
@@ -983,7 +983,7 @@ def watch(
                 )
         except ReadinessError as exc:  # e.g. the inventory became unreadable: keep watching
             print(f"readiness watch: run failed: {one_line(exc)}", file=sys.stderr)
-            return FleetReport(hosts=()), None
+            return None, None
         took = time.monotonic() - began
         watch_info = {"interval_s": every_s, "overran": took > every_s}
         report = replace(run.report, extra={**run.report.extra, "watch": watch_info})

@@ -4,6 +4,9 @@ the latest report over HTTP, and alert on degrading results.
 - Schedule: one run every ``every`` seconds, each start jittered by up to ``jitter`` of the
   interval; runs never overlap (one loop, one run at a time). A run that takes longer than
   the interval is recorded with ``watch.overran`` and the next one starts at once.
+- A run that could not audit at all (the inventory became unreadable) is counted as a
+  failed run: /healthz answers 503 and the last success time stays where it was, while
+  the last report and its alerts stay as they were (nothing was found to be fixed).
 - HTTP (loopback by default): ``/metrics`` (Prometheus exposition), ``/healthz`` (200 when
   the latest run has nothing blocking, 503 otherwise or before the first run), ``/`` (the
   latest report: JSON when the client accepts ``application/json``, else HTML).
@@ -109,6 +112,8 @@ class WatchState:
     run_id: str | None = None
     runs: int = 0
     overruns: int = 0
+    failed_runs: int = 0
+    last_run_failed: bool = False
     last_duration_s: float = 0.0
     last_run_ts: float = 0.0
     last_success_ts: float = 0.0
@@ -121,8 +126,10 @@ class WatchState:
 
     def healthy(self) -> bool:
         with self.lock:
-            report = self.report
-        return report is not None and not report.overall_status.blocking and not report.interrupted
+            report, failed = self.report, self.last_run_failed
+        if report is None or failed:  # a run that audited nothing is never healthy
+            return False
+        return not report.overall_status.blocking and not report.interrupted
 
 
 class _Collector:
@@ -132,7 +139,7 @@ class _Collector:
     def collect(self) -> Any:
         with self.state.lock:
             s = self.state
-            report, runs, overruns = s.report, s.runs, s.overruns
+            report, runs, overruns, failed = s.report, s.runs, s.overruns, s.failed_runs
             duration, last_run, last_ok = s.last_duration_s, s.last_run_ts, s.last_success_ts
         unreachable = 0
         if report is not None:  # the per-host families the prometheus report writes, the same
@@ -155,6 +162,11 @@ class _Collector:
         yield CounterMetricFamily("readiness_runs", "Runs since watch started", value=runs)
         yield CounterMetricFamily(
             "readiness_runs_overrun", "Runs that took longer than the interval", value=overruns
+        )
+        yield CounterMetricFamily(
+            "readiness_runs_failed",
+            "Runs that could not audit (e.g. unreadable inventory)",
+            value=failed,
         )
 
 
@@ -184,7 +196,10 @@ def _handler(state: WatchState, render_html: Callable[[FleetReport], str]) -> ty
                 self._send(200, state.metrics(), "text/plain; version=0.0.4; charset=utf-8")
             elif path == "/healthz":
                 ok = state.healthy()
-                self._send(200 if ok else 503, b"ok\n" if ok else b"not ready\n", "text/plain")
+                body = (
+                    b"ok\n" if ok else b"run failed\n" if state.last_run_failed else b"not ready\n"
+                )
+                self._send(200 if ok else 503, body, "text/plain")
             elif path == "/":
                 self._root()
             else:
@@ -233,7 +248,8 @@ def serve(
     return server
 
 
-RunOnce = Callable[[], tuple[FleetReport, "str | None"]]
+# (report, run id); a None report: the run could not audit at all (it said why on stderr).
+RunOnce = Callable[[], tuple["FleetReport | None", "str | None"]]
 
 
 def _stderr(message: str) -> None:
@@ -272,19 +288,27 @@ class Watcher:
             self.stop.wait(max(0.0, began + self.every + offset - time.monotonic()))
         return 0
 
-    def _publish(self, report: FleetReport, run_id: str | None, duration: float) -> None:
+    def _publish(self, report: FleetReport | None, run_id: str | None, duration: float) -> None:
         now = time.time()
         with self.state.lock:
-            self.state.report, self.state.run_id = report, run_id
             self.state.runs += 1
             self.state.overruns += int(duration > self.every)
             self.state.last_duration_s, self.state.last_run_ts = duration, now
+            self.state.last_run_failed = report is None
+            if report is None:
+                # Nothing was audited: an empty report here read as a success (healthz 200,
+                # last success now) and dropped every check series, resolving their alerts.
+                self.state.failed_runs += 1
+                return
+            self.state.report, self.state.run_id = report, run_id
             if not report.overall_status.blocking and not report.interrupted:
                 self.state.last_success_ts = now
 
-    def _alert(self, report: FleetReport, run_id: str | None) -> None:
+    def _alert(self, report: FleetReport | None, run_id: str | None) -> None:
         now = datetime.now(timezone.utc)
-        fired, resolved = self.tracker.observe(report, now)
+        # A failed run observes nothing; the firing alerts are re-sent below so that they do
+        # not expire while the watcher cannot see the fleet.
+        fired, resolved = self.tracker.observe(report, now) if report is not None else ([], [])
         if self.alertmanager_url and (self.tracker.firing or resolved):
             ends = now + timedelta(seconds=2 * self.every + 60)
             body = [_am_alert(a, None, ends, run_id) for a in self.tracker.firing.values()]

@@ -334,3 +334,60 @@ def test_watch_listens_on_an_ipv6_loopback_address(tmp_path: Path) -> None:
         watch.send_signal(signal.SIGTERM)
         _, err = watch.communicate(timeout=30)
     assert watch.returncode == 0, err
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_a_run_that_cannot_read_the_inventory_is_a_failure_not_a_success(
+    tmp_path: Path,
+) -> None:
+    """The inventory became unreadable between runs: the run audited nothing, yet it was
+    published as an empty report — /healthz 200 ok, the last success time set to now and
+    every check series gone (resolving alerts on them). Now it is a failed run."""
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host}}}))
+    argv = [READINESS, "watch", "-i", str(inv), "-H", "web1", "-c", "environment"]
+    argv += ["--every", "1s", "--jitter", "0", "--listen", "127.0.0.1:0", "--store", "none"]
+    watch = subprocess.Popen(
+        argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert watch.stderr is not None
+        base = watch.stderr.readline().split()[3]
+        _until("the first run", lambda: requests.get(f"{base}/healthz", timeout=2).ok, 20)
+        first = requests.get(f"{base}/metrics", timeout=2).text
+        last_success = _metric(first, "readiness_last_success_timestamp_seconds")
+        assert last_success > 0 and _metric(first, "readiness_runs_failed_total") == 0
+
+        inv.write_text("all: [broken\n")
+        metrics = _until(
+            "a failed run",
+            lambda: (
+                (t := requests.get(f"{base}/metrics", timeout=2).text)
+                and _metric(t, "readiness_runs_failed_total") >= 1
+                and t
+            ),
+            20,
+        )
+        health = requests.get(f"{base}/healthz", timeout=2)
+        assert (health.status_code, health.text) == (503, "run failed\n")
+        assert _metric(metrics, "readiness_last_success_timestamp_seconds") == last_success
+        # the last known status of each check stays exported (nothing was found fixed)
+        assert 'readiness_check_status{check="environment",host="web1",status="ready"} 1.0' in (
+            metrics
+        )
+        latest = requests.get(f"{base}/", headers={"Accept": "application/json"}, timeout=2)
+        assert [h["host"] for h in latest.json()["hosts"]] == ["web1"]  # the last audit's
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        _, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err
+    assert "readiness watch: run failed: " in err and "Traceback" not in err
