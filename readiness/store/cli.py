@@ -5,8 +5,9 @@ Each function opens the store, does one thing, and returns ``(text, exit code)``
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .. import report as report_mod
 from ..errors import UsageError
@@ -130,10 +131,19 @@ def prune_task(location: StoreLocation, keep: str) -> tuple[str, int]:
 
 
 def diff_task(
-    location: StoreLocation, old: str | None, new: str | None, fmt: str = "text"
+    location: StoreLocation,
+    old: str | None,
+    new: str | None,
+    fmt: str = "text",
+    warn: TextIO | None = None,
 ) -> tuple[str, int]:
     """Exit 1 when anything got worse from OLD to NEW (default: the two latest runs of the
-    latest run's pattern and kind), else 0."""
+    latest run's pattern and kind), else 0.
+
+    Runs named the wrong way round are compared as given (going back in time is a
+    question one may ask), with a warning on ``warn``: silently, a regression read as
+    "resolved" and the exit code as 0.
+    """
     _fmt(fmt, DIFF_FORMATS)
     with open_store(location, create=False) as store:
         new_run = store.resolve(new or "latest")
@@ -148,8 +158,20 @@ def diff_task(
                 )
             old_run = found
         a, b = store.load(old_run), store.load(new_run)
+    if old_run.run_id == new_run.run_id:
+        _warn(warn, f"--old and --new are the same run {old_run.run_id}: nothing can differ")
+    elif old_run.started_at > new_run.started_at:
+        _warn(
+            warn,
+            f"--old {old_run.run_id} started after --new {new_run.run_id}: showing what "
+            "changed going back in time (swap them for what the newer run changed)",
+        )
     diff = diff_reports(a.report, b.report, old_run.run_id, new_run.run_id)
     return render_diff(diff, fmt, (old_run, new_run)), diff.exit_code
+
+
+def _warn(stream: TextIO | None, message: str) -> None:
+    print(f"readiness: warning: {message}", file=stream or sys.stderr, flush=True)
 
 
 _ACCEPT_SCAN = 1000  # runs looked through for the latest audit (bounded: a long history)

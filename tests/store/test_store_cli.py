@@ -502,3 +502,30 @@ def test_reading_a_store_that_does_not_exist_creates_neither_file_nor_directory(
     out = res.stdout if code == 0 else res.stderr
     assert (res.returncode, out) == (code, said.format(store=store) + "\n"), res
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_diff_named_the_wrong_way_round_says_so(tmp_path: Path) -> None:
+    """`diff --old latest --new latest~1` compared the runs backwards without a word: the
+    newer run's regression read as "resolved" and the exit code as 0."""
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        older = db.record(fleet({"web1": {"environment": Status.READY}}), meta(minutes=0))
+        newer = db.record(fleet({"web1": {"environment": Status.NOT_READY}}), meta(minutes=5))
+
+    backwards = readiness("diff", "--old", newer, "--new", older, store=store)
+    assert backwards.returncode == 0  # compared as given: the regression is undone that way
+    assert "  resolved web1 / environment: NOT_READY → READY" in backwards.stdout
+    assert backwards.stderr == (
+        f"readiness: warning: --old {newer} started after --new {older}: showing what "
+        "changed going back in time (swap them for what the newer run changed)\n"
+    )
+    same = readiness("diff", "--old", "latest", "--new", newer, store=store)
+    assert same.returncode == 0 and "  no changes" in same.stdout
+    assert same.stderr == (
+        f"readiness: warning: --old and --new are the same run {newer}: nothing can differ\n"
+    )
+    forwards = readiness("diff", "--old", older, "--new", newer, store=store)
+    assert forwards.returncode == 1 and forwards.stderr == ""
