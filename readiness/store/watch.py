@@ -101,6 +101,13 @@ class AlertTracker:
                     fired.append(alert)
             elif key in self.firing and -streak >= self.after:
                 resolved.append(self.firing.pop(key))
+        # A host x check no longer audited (the host left the inventory) resolves at once,
+        # as a Prometheus alert does when its series goes: it was re-sent for ever.
+        audited = {(r.host, r.check_name) for r in report.results}
+        for key in [k for k in self.firing if k not in audited]:
+            resolved.append(self.firing.pop(key))
+        for key in [k for k in self._streak if k not in audited]:
+            del self._streak[key]  # a host that comes back starts its damping afresh
         return fired, resolved
 
 

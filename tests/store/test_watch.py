@@ -59,6 +59,12 @@ def test_an_alert_fires_after_n_bad_results_and_resolves_after_n_good_ones() -> 
     ]
     assert [a.status for a in tracker.firing.values()] == [N]
 
+    # web1 leaves the report: its alert resolves at once; back, it is damped afresh
+    fired, resolved = tracker.observe(fleet({"web2": {"env": R}}), NOW)
+    assert (fired, [(a.host, a.status) for a in resolved]) == ([], [("web1", N)])
+    assert not tracker.firing
+    assert _observe(tracker, N) == ([], [])
+
 
 @dataclass
 class _Alerting:
@@ -391,3 +397,47 @@ def test_a_run_that_cannot_read_the_inventory_is_a_failure_not_a_success(
         _, err = watch.communicate(timeout=30)
     assert watch.returncode == 0, err
     assert "readiness watch: run failed: " in err and "Traceback" not in err
+
+
+def test_the_alert_of_a_host_taken_out_of_the_inventory_resolves(tmp_path: Path) -> None:
+    """A host removed from the inventory while its alert fired: the alert was re-sent to
+    Alertmanager on every run for as long as the watch lived (never resolved). Now it
+    resolves on the first run without the host, as a Prometheus alert whose series went."""
+    broken = write_app(tmp_path / "broken", env={"MAHAVISHNU_AUTH__SECRET": None})
+    fine = write_app(tmp_path / "fine")
+    inv = tmp_path / "inv.yml"
+
+    def inventory(*hosts: tuple[str, Path]) -> None:
+        entries = {
+            n: {"ansible_connection": "local", "readiness": {"app_root": str(a)}} for n, a in hosts
+        }
+        inv.write_text(yaml.safe_dump({"all": {"children": {"web": {"hosts": entries}}}}))
+
+    inventory(("web1", broken), ("web2", fine))
+    with start_http_server() as receiver:
+        receiver.route("/direct", method="POST", json={"status": "ok"})
+
+        def direct() -> list[dict[str, Any]]:
+            return [r.json() for r in receiver.requests_to("/direct", "POST")]
+
+        argv = [READINESS, "watch", "-i", str(inv), "-H", "web", "-c", "environment"]
+        argv += ["--every", "1s", "--jitter", "0", "--alert-after", "1", "--store", "none"]
+        argv += ["--listen", "127.0.0.1:0", "--webhook", f"{receiver.url}/direct"]
+        watch = subprocess.Popen(
+            argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            _until("web1's alert", lambda: [d for d in direct() if d["status"] == "firing"], 20)
+            inventory(("web2", fine))  # web1 decommissioned
+            gone = _until(
+                "web1's resolution",
+                lambda: [d for d in direct() if d["status"] == "resolved"],
+                10,
+            )
+        finally:
+            watch.send_signal(signal.SIGTERM)
+            _, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err
+    assert [(d["host"], d["check"]) for d in gone] == [("web1", "environment")]
+    assert [d["host"] for d in direct() if d["status"] == "firing"] == ["web1"]
