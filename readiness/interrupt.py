@@ -10,13 +10,21 @@ the shell convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["Interrupted", "exit_code_for", "handle_signals", "signal_name"]
+__all__ = [
+    "Interrupted",
+    "exit_code_for",
+    "handle_signals",
+    "interruption_ends_the_task",
+    "reraise_if_the_task_ends",
+    "signal_name",
+]
 
 _NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 _CODES = {"SIGINT": 130, "SIGTERM": 143}
@@ -40,6 +48,34 @@ def signal_name(exc: BaseException) -> str:
 def exit_code_for(name: str) -> int:
     """130 for SIGINT, 143 for SIGTERM (128 + the signal number)."""
     return _CODES.get(name, 130)
+
+
+# Set inside :func:`interruption_ends_the_task`: a fleet run a signal stopped raises it
+# again (after hanging up its hosts) instead of returning its partial result.
+_ENDS_THE_TASK: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "readiness_interruption_ends_the_task", default=False
+)
+
+
+@contextlib.contextmanager
+def interruption_ends_the_task() -> Iterator[None]:
+    """Inside, an interrupted fleet run raises :class:`Interrupted` once it has hung up its
+    hosts, instead of returning a partial result: for a task whose runs are measurements
+    (``bench``), where half a run means nothing and the task must stop, not go on to its
+    next run."""
+    token = _ENDS_THE_TASK.set(True)
+    try:
+        yield
+    finally:
+        _ENDS_THE_TASK.reset(token)
+
+
+def reraise_if_the_task_ends(interrupted_by: str) -> None:
+    """Raise :class:`Interrupted` for ``interrupted_by`` ("SIGINT"/"SIGTERM", "" when the
+    run was not interrupted) inside :func:`interruption_ends_the_task`."""
+    if interrupted_by and _ENDS_THE_TASK.get():
+        by_name = {name: sig for sig, name in _NAMES.items()}
+        raise Interrupted(by_name.get(interrupted_by, signal.SIGINT))
 
 
 class _Handler:

@@ -20,7 +20,7 @@ from typing import IO, Any, Generic, TypeVar
 from .appconfig import AppConfig, build_app_config
 from .collect import ProbeError, ProbeSession, ProbeSettings
 from .errors import TransportError
-from .interrupt import signal_name
+from .interrupt import reraise_if_the_task_ends, signal_name
 from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
 from .netaddr import endpoint
 from .profile import Profile
@@ -754,6 +754,7 @@ def _run_hosts(
     reason = f"{NOT_AUDITED} ({interrupted_by})" if interrupted_by else NOT_AUDITED
     results = loop.final(reason)
     progress.summary([status_of(r) for r in results], interrupted_by)
+    reraise_if_the_task_ends(interrupted_by)  # bench: every host is hung up by now
     return LoopResult(results, interrupted_by)
 
 

@@ -24,7 +24,12 @@ from . import report as report_mod
 from .api import INVENTORY_ENV, default_inventory_paths, load_selected_hosts
 from .errors import ReadinessError, UsageError
 from .hostdata import printable_streams
-from .interrupt import exit_code_for, handle_signals, signal_name
+from .interrupt import (
+    exit_code_for,
+    handle_signals,
+    interruption_ends_the_task,
+    signal_name,
+)
 from .model import FleetReport, Status, utcnow
 from .report._clean import one_line
 from .runner import RunOptions
@@ -361,7 +366,6 @@ def bench(
     """
     given = dict(locals())
     given.pop("c")
-    from .bench import format_hostile, format_result, run_bench, run_hostile_bench
     from .registry import resolve_names
 
     try:
@@ -374,38 +378,49 @@ def bench(
             raise UsageError("--workers applies to bench --engine celery only")
         if values["hostile"] and celery:
             raise UsageError("--hostile runs with --engine local only")
-        n = values["hosts"]
-        if celery:
-            text = _engine_bench(values, counts)
-        elif values["hostile"]:
-            text = format_hostile(
-                run_hostile_bench(
-                    n,
-                    refused=n * 5 // 100,
-                    stalling=n * 26 // 1000,
-                    hanging=n * 24 // 1000,
-                    forks=values["forks"],
-                    command_timeout=values["command_timeout"],
-                    checks=values["check"] or None,
-                )
-            )
-        else:
-            text = format_result(
-                run_bench(
-                    n,
-                    forks=values["forks"],
-                    rounds=values["rounds"],
-                    checks=values["check"] or None,
-                    command_timeout=values["command_timeout"],
-                    apps=("example", "minimal") if values["app"] == "both" else (values["app"],),
-                    ansible=not values["skip_ansible"],
-                )
-            )
+        # Ctrl-C/SIGTERM ends the bench (a measured run cut short measures nothing): every
+        # run hangs up its hosts, then the loopback fleet, its sshd listeners and temp
+        # directory are stopped and removed on the way out (exit 130/143).
+        with handle_signals(), interruption_ends_the_task():
+            text = _bench_text(values, counts, celery=celery)
+    except KeyboardInterrupt as exc:
+        raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:
         raise _usage(exc) from None
     except RuntimeError as exc:
         raise Exit(f"readiness bench: {exc}", code=1) from None
     report_mod.emit(text)
+
+
+def _bench_text(values: Mapping[str, Any], counts: list[int], *, celery: bool) -> str:
+    from .bench import format_hostile, format_result, run_bench, run_hostile_bench
+
+    n = values["hosts"]
+    if celery:
+        return _engine_bench(values, counts)
+    if values["hostile"]:
+        return format_hostile(
+            run_hostile_bench(
+                n,
+                refused=n * 5 // 100,
+                stalling=n * 26 // 1000,
+                hanging=n * 24 // 1000,
+                forks=values["forks"],
+                command_timeout=values["command_timeout"],
+                checks=values["check"] or None,
+            )
+        )
+    return format_result(
+        run_bench(
+            n,
+            forks=values["forks"],
+            rounds=values["rounds"],
+            checks=values["check"] or None,
+            command_timeout=values["command_timeout"],
+            apps=("example", "minimal") if values["app"] == "both" else (values["app"],),
+            ansible=not values["skip_ansible"],
+        )
+    )
 
 
 def _worker_counts(text: object) -> list[int]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Generic, TypeVar
 
 from ..errors import UsageError
-from ..interrupt import signal_name
+from ..interrupt import reraise_if_the_task_ends, signal_name
 from ..model import FleetReport, HostReport, Status
 from ..progress import Progress
 from ..runner import NOT_AUDITED, RunOptions, _failed_host
@@ -163,6 +163,7 @@ def run_distributed(
         for i, r in enumerate(run.results)
     )
     run.progress.summary([r.status for r in results], interrupted_by)
+    reraise_if_the_task_ends(interrupted_by)  # bench --engine celery: shards revoked by now
     return FleetReport(
         hosts=results,
         checks=tuple(names),
