@@ -886,44 +886,59 @@ def _run_wrapped(spec, identity):
     return op_run(spec, as_user=(0, 0, [], identity[3]))
 
 
+def _owner_identity(paths):
+    """Who may run the code ``paths`` hold, by ``_code_owner``'s rule. (identity, None, None):
+    run it as ``identity`` (``_identity``; None: as the probe's own user, who owns it or is
+    root running root's code); (None, why, None): refused by the rule; (None, None, owner):
+    another user's code and the probe is not root, so it cannot switch to that owner."""
+    owner, why = _code_owner(paths)
+    if why is not None:
+        return None, why, None
+    me = os.geteuid()
+    if owner in (0, me):
+        return None, None, None
+    if me != 0:
+        return None, None, owner
+    try:
+        gid = os.stat(paths[0]).st_gid
+    except (OSError, IndexError):
+        gid = owner
+    return _identity(owner, gid), None, None
+
+
 def op_run_as_owner(spec):
     """``run`` for code the app controls (its git repos, its interpreter): never with more
     privilege than the owner of ``owned_by``. As root, the child drops to that owner
     (setgroups/setgid/setuid, clean environment); as another user it runs only if it owns
     the code (or root does); otherwise the answer is ``refused`` and nothing runs."""
-    owner, why = _code_owner(list(spec.get("owned_by") or ()))
+    identity, why, other = _owner_identity(list(spec.get("owned_by") or ()))
     me = os.geteuid()
     if why is not None:
         return {"started": False, "refused": why, "error": "refused: " + why}
-    if owner in (0, me):
-        res = op_run(spec)
-        res["run_as"] = _user_name(me)
-        return res
-    if me != 0:
+    if other is not None:
         why = "it belongs to %s, and the probe runs as %s, not root, so it cannot run it as %s" % (
-            _user_name(owner),
+            _user_name(other),
             _user_name(me),
-            _user_name(owner),
+            _user_name(other),
         )
         return {
             "started": False,
             "refused": why,
             "error": "refused: " + why,
-            "owner": _user_name(owner),
+            "owner": _user_name(other),
         }
-    try:
-        gid = os.stat(spec["owned_by"][0]).st_gid
-    except (OSError, IndexError, KeyError):
-        gid = owner
-    identity = _identity(owner, gid)
+    if identity is None:
+        res = op_run(spec)
+        res["run_as"] = _user_name(me)
+        return res
     threads = "threading" in sys.modules and sys.modules["threading"].active_count() > 1
     if threads and sys.version_info < (3, 9):
         res = _run_wrapped(spec, identity)
     else:
         res = op_run(spec, as_user=identity)
-    res["run_as"] = _user_name(owner)
+    res["run_as"] = _user_name(identity[0])
     if res.get("exit_code") == 126 and not res.get("stdout"):
-        res["error"] = "could not switch to %s" % _user_name(owner)
+        res["error"] = "could not switch to %s" % _user_name(identity[0])
     return res
 
 
@@ -1210,23 +1225,16 @@ def _restart_identity(spec):
     identity None: as the probe's user), or (None, why) when it must not run: root never
     runs an executable another user could have changed (``run_as_owner``'s rule)."""
     paths = list(spec.get("owned_by") or ())
-    owner, why = _code_owner(paths)
+    identity, why, other = _owner_identity(paths)
     if why is not None:
         return None, "the restart command was not run: " + why
-    me = os.geteuid()
-    if owner in (0, me):
-        return None, None
-    if me != 0:
+    if other is not None:
         return None, "the restart command %s belongs to %s, and the probe runs as %s, not root" % (
             paths[0],
-            _user_name(owner),
-            _user_name(me),
+            _user_name(other),
+            _user_name(os.geteuid()),
         )
-    try:
-        gid = os.stat(paths[0]).st_gid
-    except OSError:
-        gid = owner
-    return _identity(owner, gid), None
+    return identity, None
 
 
 def _run_detached(spec, as_user=None):
