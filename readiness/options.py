@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import UsageError
+from .errors import UsageError, refuse_unless_creatable
 
 __all__ = [
     "CONFIG_KEYS",
@@ -784,7 +784,6 @@ def check_known_hosts(value: str | None, *, accept_new: bool) -> None:
     says how to add its key (docs/fleet.md). With trust on first use a missing file is
     fine when it can be created (its directories are made when the first key is recorded).
     """
-    import os
     from pathlib import Path
 
     if not value:
@@ -806,10 +805,6 @@ def check_known_hosts(value: str | None, *, accept_new: bool) -> None:
             "(ssh-keyscan HOST >> FILE, after checking the keys) or pass "
             "--accept-new-host-keys to record keys on first use"
         )
-    ancestor = path.parent
-    for _ in range(64):  # bounded: the nearest directory that exists
-        if ancestor.exists() or ancestor == ancestor.parent:
-            break
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UsageError(f"{where}: no such file, and it cannot be created under {ancestor}")
+    # The shared check probes with a temporary file: os.access() says yes to root even on a
+    # read-only mount.
+    refuse_unless_creatable(path.parent, f"{where} (no such file, to be created)")
