@@ -315,3 +315,28 @@ def test_html_statuses_cover_every_status() -> None:
     text = render(every_status_fleet(), "html")
     for status in Status:
         assert f"s-{status.value}" in text
+
+
+def test_bidi_controls_in_host_text_are_shown_not_obeyed(tmp_path: Path) -> None:
+    """A host's message with U+202E (right-to-left override) reached the page raw, so the
+    browser showed the rest of it backwards ("…exe.txt" for "…txt.exe"), unlike the text
+    and Markdown reports, which show it as \\u202e. Through `readiness show --format html`."""
+    from tests.store.helpers import fleet, meta, sqlite_store
+    from tests.store.test_store_cli import readiness
+
+    bidi = "backup ok \u202etxt.exe\u202c and \u2067isolated\u2069"
+    report = fleet({"web1": {"environment": (Status.NOT_READY, bidi)}})
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        db.record(report, meta())
+    shown = readiness("show", "latest", "--format", "html", store=store)
+    assert shown.returncode == 0, shown.stderr
+    page = save(shown.stdout, tmp_path / "bidi.html")
+    res = chromium(tmp_path, "--dump-dom", f"{page.as_uri()}#r=0")
+    assert res.returncode == 0, res.stderr[-2000:]
+    dom = _Dom()
+    dom.feed(res.stdout)
+    assert dom.texts["d-message"] == ("backup ok \\u202etxt.exe\\u202c and \\u2067isolated\\u2069")
+    assert not any(
+        ch in res.stdout for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    )

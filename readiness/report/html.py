@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..model import CheckResult, FleetReport, HostReport, Status
 from ._clean import detail_lines, xml_text
 from .sections import store_html
+from .style import visible_char
 
 if TYPE_CHECKING:  # the renderer only reads the points; the store fills them (tasks.py)
     from ..store.history import TrendPoint
@@ -46,9 +48,19 @@ _COLOURS = {
 }
 
 
+# Bidi overrides and isolates reorder what a browser shows (a host's message could read
+# backwards or move text across it); they are shown as \u202e, as the text report does.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _text(value: object) -> str:
+    """Host text for the page: XML-illegal controls dropped, bidi controls made visible."""
+    return _BIDI.sub(visible_char, xml_text(value))
+
+
 def _e(value: object) -> str:
     """Escaped for text and attribute values; NUL, ESC and other controls dropped."""
-    return html.escape(xml_text(value), quote=True)
+    return html.escape(_text(value), quote=True)
 
 
 def _status_css(prefix: str) -> str:
@@ -278,7 +290,7 @@ class _Strings:
         self.index: dict[str, int] = {}
 
     def __call__(self, text: str) -> int:
-        return self.index.setdefault(xml_text(text), len(self.index))
+        return self.index.setdefault(_text(text), len(self.index))
 
     @property
     def table(self) -> list[str]:

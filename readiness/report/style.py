@@ -23,6 +23,7 @@ __all__ = [
     "paint",
     "terminal_width",
     "use_color",
+    "visible_char",
 ]
 
 # C0 controls except \n and \t (handled by one_line), DEL, and the C1 range (U+0080-U+009F,
@@ -33,14 +34,15 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u20
 _MARKDOWN = re.compile(r"([\\`*\[\]|])")  # links, code, emphasis, table cells
 
 
-def _visible(match: re.Match[str]) -> str:
+def visible_char(match: re.Match[str]) -> str:
+    """The matched character as ``\\xNN`` / ``\\uNNNN``."""
     code = ord(match.group(0))
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def escape_text(text: object) -> str:
     """``text`` with every control character shown as ``\\xNN`` (ESC never reaches a terminal)."""
-    return _CONTROL.sub(_visible, str(text))
+    return _CONTROL.sub(visible_char, str(text))
 
 
 def one_line(text: object) -> str:
