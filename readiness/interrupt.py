@@ -20,7 +20,9 @@ from types import FrameType
 __all__ = [
     "Interrupted",
     "exit_code_for",
+    "graceful_stop",
     "handle_signals",
+    "interruption",
     "interruption_ends_the_task",
     "reraise_if_the_task_ends",
     "signal_name",
@@ -74,8 +76,13 @@ def reraise_if_the_task_ends(interrupted_by: str) -> None:
     """Raise :class:`Interrupted` for ``interrupted_by`` ("SIGINT"/"SIGTERM", "" when the
     run was not interrupted) inside :func:`interruption_ends_the_task`."""
     if interrupted_by and _ENDS_THE_TASK.get():
-        by_name = {name: sig for sig, name in _NAMES.items()}
-        raise Interrupted(by_name.get(interrupted_by, signal.SIGINT))
+        raise interruption(interrupted_by)
+
+
+def interruption(name: str) -> Interrupted:
+    """The :class:`Interrupted` for a signal's name ("SIGTERM"; anything else is SIGINT)."""
+    by_name = {sig_name: sig for sig, sig_name in _NAMES.items()}
+    return Interrupted(by_name.get(name, signal.SIGINT))
 
 
 class _Handler:
@@ -113,3 +120,48 @@ def handle_signals() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, signal.SIG_IGN if handler.received else old)
+
+
+class _GracefulHandler(_Handler):
+    """First signal: set ``stop`` and say so (the current work finishes). Second: raise
+    Interrupted (cut it short, as Ctrl-C does elsewhere). Third: leave at once."""
+
+    def __init__(self, stop: threading.Event, notice: str) -> None:
+        super().__init__()
+        self.stop, self.notice = stop, notice
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if len(self.received) == 1:
+            self.stop.set()
+            # os.write, not print: the main thread may be inside a print to stderr itself
+            with contextlib.suppress(OSError):
+                os.write(2, self.notice.encode())
+            return
+        if len(self.received) == 2:
+            raise Interrupted(signum)
+        os._exit(exit_code_for(_NAMES.get(signal.Signals(self.received[1]), "SIGINT")))
+
+
+@contextlib.contextmanager
+def graceful_stop(stop: threading.Event, notice: str) -> Iterator[None]:
+    """While inside, the first SIGINT/SIGTERM sets ``stop`` and writes ``notice`` to stderr
+    (a service's loop finishes its current run); a second one raises :class:`Interrupted`
+    (the run in progress is cut short like a Ctrl-C in ``validate``: hosts hung up, the
+    partial report kept); a third leaves at once. A long-running task must stay
+    interruptible from the terminal: one signal that waits for the host deadlines is
+    right for systemd, not for a person at a keyboard.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _NAMES}
+    handler = _GracefulHandler(stop, notice)
+    for sig in _NAMES:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        interrupted = len(handler.received) >= 2
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_IGN if interrupted else old)

@@ -26,7 +26,9 @@ from .errors import ReadinessError, UsageError
 from .hostdata import printable_streams
 from .interrupt import (
     exit_code_for,
+    graceful_stop,
     handle_signals,
+    interruption,
     interruption_ends_the_task,
     signal_name,
 )
@@ -970,11 +972,11 @@ def watch(
     """Audit on a schedule; record each run; serve /metrics, /healthz, /; alert on degrading.
 
     Runs never overlap; SIGTERM or SIGINT lets the current run finish and be recorded, then
-    exits 0. docs/history.md describes metrics, alerts and the systemd unit.
+    exits 0; a second one cuts the run short (recorded as interrupted), exit 130/143.
+    docs/history.md describes metrics, alerts and the systemd unit.
     """
     given = dict(locals())
     given.pop("c")
-    import signal
     import time
 
     from .store.watch import Watcher, WatchState, serve
@@ -1013,6 +1015,8 @@ def watch(
             started,
             fingerprints=_fingerprints(collector, report),
         )
+        if report.interrupted:  # a second signal cut the run short: stored, never alerted on
+            raise interruption(report.interrupted_by)
         return report, run_id
 
     state = WatchState()
@@ -1022,8 +1026,6 @@ def watch(
         raise Exit(f"readiness: cannot listen on {v['listen']}: {exc.strerror}", code=2) from None
     am = v["alertmanager_url"] or settings.get("alertmanager_url")
     watcher = Watcher(once, every_s, state, tracker, v["jitter"], am, v["webhook"], v["max_runs"])
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: watcher.stop.set())
     host, port = str(server.server_address[0]), int(server.server_address[1])
     host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL is bracketed
     print(
@@ -1032,8 +1034,17 @@ def watch(
         file=sys.stderr,
         flush=True,
     )
+    # First SIGTERM/SIGINT: the current run finishes and is recorded (systemd's stop). A
+    # second: the run in progress is cut short like Ctrl-C in validate (hosts hung up,
+    # the partial run recorded as interrupted), exit 130/143.
+    notice = "readiness watch: stopping after the current run (signal again to cut it short)\n"
     try:
-        code = watcher.loop()
+        with graceful_stop(watcher.stop, notice):
+            code = watcher.loop()
+    except KeyboardInterrupt as exc:
+        name = signal_name(exc)
+        print(f"readiness watch: interrupted ({name}) after {state.runs} run(s)", file=sys.stderr)
+        raise Exit(code=exit_code_for(name)) from None
     finally:
         server.shutdown()
         server.server_close()

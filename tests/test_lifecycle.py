@@ -10,20 +10,28 @@ hosts on loopback, and looks for what is left with the census the hosts' session
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 import pytest
+import yaml
 
-from .services.cli import BIN, ROOT
+from readiness.loopback import LoopbackFleet, LoopbackHost, hang_python, start_fleet
+
+from .services.apps import write_app
+from .services.cli import BIN, ROOT, run_cli
 from .services.load import load_scaled
+from .services.sshd import wait_for_no_leftovers
 
 pytestmark = pytest.mark.ssh
 
@@ -153,3 +161,86 @@ def test_a_signal_ends_bench_and_stops_its_loopback_fleet(
     assert "phase" not in out  # no table of a measurement cut short
     assert _processes_mentioning(str(temp / "readiness-loopback")) == []
     assert list((temp / "readiness-loopback").glob("fleet-*")) == []
+
+
+# --- watch -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_hung_host() -> Iterator[LoopbackFleet]:
+    """Two hosts: h0000 healthy, h0001 whose python3 hangs before any Python code runs."""
+
+    def setup(index: int, host: LoopbackHost) -> None:
+        if index == 1:
+            hang_python(host)
+
+    fleet = start_fleet(2, app_writer=lambda _i, root: write_app(root), host_setup=setup)
+    try:
+        yield fleet
+    finally:
+        for pids in fleet.leftovers().values():
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        fleet.stop()
+
+
+def _config(fleet: LoopbackFleet, tmp_path: Path) -> Path:
+    config = tmp_path / "invoke.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "readiness": {
+                    "known_hosts": str(fleet.known_hosts),
+                    "ssh_config": "",
+                    "connect_timeout": 5,
+                    "command_timeout": 60,  # the hung host holds a run for a minute
+                }
+            }
+        )
+    )
+    return config
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_second_signal_cuts_a_watch_run_short_and_leaves_nothing(
+    one_hung_host: LoopbackFleet, tmp_path: Path, sig: int, code: int
+) -> None:
+    """The first signal lets the run finish (systemd's stop); the second must not be
+    ignored. Before, every signal after the first was: a run waiting on a hung host held
+    the terminal for the whole command timeout (61 s measured), exit 0."""
+    fleet = one_hung_host
+    store = tmp_path / "history.sqlite3"
+    args = ["-f", str(_config(fleet, tmp_path)), "watch", "-i", str(fleet.inventory)]
+    args += ["--hosts", "fleet", "--check", "environment", "--every", "1h"]
+    args += ["--listen", "127.0.0.1:0", "--store", str(store)]
+    watch = _Command(args, cwd=tmp_path, env=dict(os.environ))
+    try:
+        watch.wait_for_stderr(r"serving http://127\.0\.0\.1:\d+", within=30)
+        port = int(re.findall(r"127\.0\.0\.1:(\d+)", "".join(watch.err))[0])
+        _wait_for(lambda: "h0001" in fleet.leftovers(), 30, "the hung probe never started")
+        watch.proc.send_signal(sig)
+        watch.wait_for_stderr("stopping after the current run", within=10)
+        time.sleep(0.3)
+        assert watch.proc.poll() is None  # the first signal waits for the run
+        took = watch.signal_and_time_the_exit(sig, within=30)
+        _out, err = watch.streams()
+    finally:
+        watch.close()
+    assert watch.proc.returncode == code, err
+    assert took < load_scaled(2.0, most=20.0), f"exit {took:.2f}s after the second signal"
+    assert "Traceback" not in err
+    assert not _listening(port)
+    assert wait_for_no_leftovers(fleet) == {}
+    history = run_cli("history", "--store", str(store), "--format", "json", cwd=tmp_path)
+    runs = json.loads(history.stdout)["runs"]
+    assert len(runs) == 1  # nothing lost: the run cut short is recorded, as interrupted
+    assert runs[0]["summary"]["interrupted"] == 1
+    assert runs[0]["summary"]["ready"] == 1
