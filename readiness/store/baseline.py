@@ -3,7 +3,8 @@
 A baseline maps host x check to the status accepted for it (with its message, for
 people). Against a baseline a result *fails* only when it would fail the run
 (status at or above the ``--fail-on`` threshold) **and** is worse than accepted — or
-has no accepted entry at all. Known problems are reported, but do not fail CI; any
+has no accepted entry at all (an accepted UNREACHABLE, INTERRUPTED or ERROR accepts only
+itself: nothing was seen then). Known problems are reported, but do not fail CI; any
 new or worse one does. Baselines live in the store under a name (``default``) and
 travel as a JSON file (``readiness.baseline/1``) to keep in git.
 """
@@ -19,6 +20,7 @@ from typing import Any
 from ..errors import UsageError
 from ..model import FleetReport, Status, utcnow
 from .db import BaselineEntry, StoredRun, ts_text
+from .diff import undetermined
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -102,12 +104,20 @@ def judge(
             continue
         entry = baseline.get((r.host, r.check_name))
         judged = Judged(r.host, r.check_name, r.status, entry.status if entry else None, r.message)
-        if entry is not None and r.status <= entry.status:
+        if entry is not None and _accepts(entry.status, r.status):
             known.append(judged)
         else:
             regressions.append(judged)
     code = report.exit_code() if report.interrupted else 0
     return BaselineVerdict(name, tuple(known), tuple(regressions), code)
+
+
+def _accepts(accepted: Status, status: Status) -> bool:
+    """An accepted outage (UNREACHABLE, INTERRUPTED, ERROR) accepts only itself: nothing was
+    seen then, so a problem found now was never accepted (it passed as "less severe")."""
+    if undetermined(accepted):
+        return status is accepted
+    return status <= accepted
 
 
 def baseline_document(name: str, entries: Iterable[BaselineEntry]) -> str:

@@ -3,7 +3,8 @@
 A *problem* is any result worse than READY (DEGRADED and up); SKIPPED and READY are
 fine. Between the old and the new run each host x check is one of:
 
-- ``new``: not a problem before (or not audited), a problem now — got worse
+- ``new``: not a problem before (or not audited: the host UNREACHABLE or INTERRUPTED, the
+  check in ERROR), a problem now — got worse
 - ``worse``: a problem both times, more severe now — got worse
 - ``resolved``: a problem before, fine now
 - ``better``: a problem both times, less severe now
@@ -94,6 +95,11 @@ def _problem(status: Status | None) -> bool:
     return status is not None and status > Status.READY
 
 
+def undetermined(status: Status) -> bool:
+    """ERROR, UNREACHABLE, INTERRUPTED: the check could not look, so it found nothing."""
+    return status > Status.NOT_READY
+
+
 def _classify(old: CheckResult | None, new: CheckResult | None) -> str | None:
     if new is None:  # not audited this time: neither resolved nor worse
         return None
@@ -102,6 +108,10 @@ def _classify(old: CheckResult | None, new: CheckResult | None) -> str | None:
         return "new" if _problem(now) else None
     if not _problem(now):
         return "resolved"
+    if undetermined(was) and not undetermined(now):
+        # nothing was seen before (the host was down, the check crashed): a problem found
+        # now is new, not "better" than the outage (that let it pass with exit 0)
+        return "new"
     if now != was:
         return "worse" if now > was else "better"
     return "changed" if old is not None and old.message != new.message else None

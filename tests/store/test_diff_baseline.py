@@ -17,7 +17,7 @@ from readiness.store.baseline import (
     judge,
     load_baseline_file,
 )
-from readiness.store.db import StoredRun
+from readiness.store.db import BaselineEntry, StoredRun
 from readiness.store.diff import diff_reports, render_diff
 from tests.store.helpers import fleet, meta, sqlite_store
 
@@ -73,6 +73,21 @@ def test_nothing_worse_exits_zero_and_identical_runs_have_no_changes() -> None:
     better = diff_reports(OLD, fleet({"web1": {"env": R, "docs": R, "mon": R}}))
     assert not better.worse and better.exit_code == 0
     assert {c.kind for c in better.changes} == {"resolved"}
+
+
+@pytest.mark.parametrize("outage", [Status.ERROR, Status.UNREACHABLE, Status.INTERRUPTED])
+def test_a_problem_seen_after_an_outage_is_new_and_was_never_accepted(outage: Status) -> None:
+    before = fleet({"web1": {"env": outage, "docs": outage}})
+    after = fleet({"web1": {"env": (D, "pool small"), "docs": outage}})
+    assert [(c.check, c.kind) for c in diff_reports(before, after).changes] == [("env", "new")]
+    accepted = {("web1", c): replace_status(c, outage) for c in ("env", "docs")}
+    verdict = judge(after, accepted, fail_on=D)
+    assert [(j.check, j.accepted) for j in verdict.regressions] == [("env", outage)]
+    assert [j.check for j in verdict.known] == ["docs"]  # the same outage stays accepted
+
+
+def replace_status(check: str, status: Status) -> BaselineEntry:
+    return BaselineEntry("web1", check, status, "", "run", "")
 
 
 def test_diff_renders_text_table_json_and_escaped_markdown() -> None:

@@ -529,3 +529,43 @@ def test_a_diff_named_the_wrong_way_round_says_so(tmp_path: Path) -> None:
     )
     forwards = readiness("diff", "--old", older, "--new", newer, store=store)
     assert forwards.returncode == 1 and forwards.stderr == ""
+
+
+def test_a_problem_found_on_a_host_that_was_unreachable_is_new_not_better(
+    tmp_path: Path,
+) -> None:
+    """web1 was down when the baseline was accepted (every check UNREACHABLE); back up, it
+    shows a real NOT_READY. That counted as "better" than the outage: `diff` exited 0 and
+    `validate --baseline` took the never-seen problem as accepted, also exit 0."""
+    app = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": None})
+    inv = tmp_path / "inv.yml"
+    store = tmp_path / "h.db"
+    inv.write_text(  # an address nothing listens on: UNREACHABLE
+        "all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.9\n      ansible_port: 1\n"
+    )
+    down = readiness("validate", "-i", str(inv), "-H", "web1", "-c", "environment", store=store)
+    assert down.returncode == 1 and "UNREACHABLE" in down.stdout, down.stderr
+    assert readiness("baseline-accept", store=store).returncode == 0
+
+    inv.write_text(
+        "all:\n  hosts:\n    web1:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {app}\n"
+    )
+    up = readiness(
+        "validate", "-i", str(inv), "-H", "web1", "-c", "environment", "--baseline", store=store
+    )
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert "REGRESSION web1 / environment: NOT_READY (baseline: UNREACHABLE)" in up.stdout
+
+    diff = readiness("diff", store=store)
+    assert diff.returncode == 1, diff.stdout + diff.stderr
+    assert "  new      web1 / environment: UNREACHABLE → NOT_READY" in diff.stdout
+
+    # the outage itself stays accepted: still down is known, not a regression
+    inv.write_text(
+        "all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.9\n      ansible_port: 1\n"
+    )
+    still_down = readiness(
+        "validate", "-i", str(inv), "-H", "web1", "-c", "environment", "--baseline", store=store
+    )
+    assert still_down.returncode == 0, still_down.stdout + still_down.stderr
