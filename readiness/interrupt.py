@@ -1,10 +1,12 @@
-"""Ctrl-C and SIGTERM as one exception, so every task stops the same way.
+"""Ctrl-C, SIGTERM and a terminal's hang-up as one exception, so every task stops the same way.
 
 Python turns SIGINT into KeyboardInterrupt but lets SIGTERM kill the process outright,
 which would leave no partial report. :func:`handle_signals` makes both raise
 :class:`Interrupted` in the main thread; the fleet loop catches it (it is a
-KeyboardInterrupt), hangs up every host and returns what it has. Exit codes follow
-the shell convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+KeyboardInterrupt), hangs up every host and returns what it has. SIGHUP (the
+controller's terminal closed: an SSH session to the jump host dropped) stops a run the
+same way, unless it is ignored (``nohup``). Exit codes follow the shell convention: 128 +
+the signal number (129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import contextlib
 import contextvars
 import os
 import signal
+import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 __all__ = [
     "Interrupted",
@@ -28,12 +32,50 @@ __all__ = [
     "signal_name",
 ]
 
-_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
-_CODES = {"SIGINT": 130, "SIGTERM": 143}
+_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+_CODES = {"SIGHUP": 129, "SIGINT": 130, "SIGTERM": 143}
+
+
+def _install(handler: Callable[[int, FrameType | None], None]) -> dict[int, Any]:
+    """Point SIGINT, SIGTERM and SIGHUP at ``handler``; the previous handlers, to restore.
+
+    A SIGHUP that is ignored (the run was started under ``nohup``) stays ignored: the user
+    asked for the run to outlive the terminal."""
+    previous: dict[int, Any] = {}
+    for sig in _NAMES:
+        old = signal.getsignal(sig)
+        if sig == signal.SIGHUP and old == signal.SIG_IGN:
+            continue
+        previous[sig] = old
+        signal.signal(sig, handler)
+    return previous
+
+
+def _off_the_terminal(signum: int) -> None:
+    """After a hang-up, stdout and stderr that were the terminal go to /dev/null.
+
+    The terminal is gone: a write to it fails with EIO, which would turn the partial
+    report's "saved to" line, or the report itself, into a crash before the run is
+    recorded. Output redirected to a file or a pipe is left alone (it is still read)."""
+    if signum != signal.SIGHUP:
+        return
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            devnull = os.fstat(null)
+            for fd in (1, 2):
+                with contextlib.suppress(OSError):
+                    st = os.fstat(fd)
+                    # a hung-up tty no longer answers isatty(): any character device
+                    # but /dev/null itself is taken for the terminal
+                    if stat.S_ISCHR(st.st_mode) and st.st_rdev != devnull.st_rdev:
+                        os.dup2(null, fd)
+        finally:
+            os.close(null)
 
 
 class Interrupted(KeyboardInterrupt):
-    """A SIGINT or SIGTERM arrived; ``signum`` says which."""
+    """A SIGINT, SIGTERM or SIGHUP arrived; ``signum`` says which."""
 
     def __init__(self, signum: int = signal.SIGINT) -> None:
         super().__init__(_NAMES.get(signal.Signals(signum), f"signal {signum}"))
@@ -41,14 +83,14 @@ class Interrupted(KeyboardInterrupt):
 
 
 def signal_name(exc: BaseException) -> str:
-    """``SIGTERM`` for an Interrupted(SIGTERM), ``SIGINT`` for any other KeyboardInterrupt."""
+    """``SIGTERM``/``SIGHUP`` for an Interrupted of that signal, else ``SIGINT``."""
     if isinstance(exc, Interrupted):
         return _NAMES.get(signal.Signals(exc.signum), "SIGINT")
     return "SIGINT"
 
 
 def exit_code_for(name: str) -> int:
-    """130 for SIGINT, 143 for SIGTERM (128 + the signal number)."""
+    """129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM (128 + the signal number)."""
     return _CODES.get(name, 130)
 
 
@@ -73,14 +115,14 @@ def interruption_ends_the_task() -> Iterator[None]:
 
 
 def reraise_if_the_task_ends(interrupted_by: str) -> None:
-    """Raise :class:`Interrupted` for ``interrupted_by`` ("SIGINT"/"SIGTERM", "" when the
+    """Raise :class:`Interrupted` for ``interrupted_by`` ("SIGINT", "SIGTERM"; "" when the
     run was not interrupted) inside :func:`interruption_ends_the_task`."""
     if interrupted_by and _ENDS_THE_TASK.get():
         raise interruption(interrupted_by)
 
 
 def interruption(name: str) -> Interrupted:
-    """The :class:`Interrupted` for a signal's name ("SIGTERM"; anything else is SIGINT)."""
+    """The :class:`Interrupted` for a signal's name ("SIGTERM", "SIGHUP"; else SIGINT)."""
     by_name = {sig_name: sig for sig, sig_name in _NAMES.items()}
     return Interrupted(by_name.get(name, signal.SIGINT))
 
@@ -94,6 +136,7 @@ class _Handler:
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
+        _off_the_terminal(signum)
         if len(self.received) == 1:
             raise Interrupted(signum)
         if len(self.received) >= 3:
@@ -102,19 +145,17 @@ class _Handler:
 
 @contextlib.contextmanager
 def handle_signals() -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM raise :class:`Interrupted` (main thread only).
+    """While inside, SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` (main thread only).
 
-    After an interruption both signals are ignored from then on: the partial report is
+    After an interruption all three are ignored from then on: the partial report is
     written by then, and a late Ctrl-C while the process exits must neither print a
     traceback nor turn exit code 130 into death by signal.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in _NAMES}
     handler = _Handler()
-    for sig in _NAMES:
-        signal.signal(sig, handler)
+    previous = _install(handler)
     try:
         yield
     finally:
@@ -132,6 +173,7 @@ class _GracefulHandler(_Handler):
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
+        _off_the_terminal(signum)
         if len(self.received) == 1:
             self.stop.set()
             # os.write, not print: the main thread may be inside a print to stderr itself
@@ -155,10 +197,8 @@ def graceful_stop(stop: threading.Event, notice: str) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in _NAMES}
     handler = _GracefulHandler(stop, notice)
-    for sig in _NAMES:
-        signal.signal(sig, handler)
+    previous = _install(handler)
     try:
         yield
     finally:

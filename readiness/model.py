@@ -38,7 +38,7 @@ EXIT_OK = 0
 EXIT_FAIL = 1  # not ready, a critical gate failed, or the --fail-on threshold reached
 EXIT_USAGE = 2  # usage errors only (raised before any report exists)
 EXIT_WARN = 3  # a suite whose only failures are non-critical gates (usable, with warnings)
-_SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+_SIGNAL_EXIT = {"SIGHUP": 129, "SIGINT": 130, "SIGTERM": 143}
 _VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_FAIL, "warn": EXIT_WARN}
 
 

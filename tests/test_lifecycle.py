@@ -11,12 +11,14 @@ hosts on loopback, and looks for what is left with the census the hosts' session
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -244,3 +246,102 @@ def test_a_second_signal_cuts_a_watch_run_short_and_leaves_nothing(
     assert len(runs) == 1  # nothing lost: the run cut short is recorded, as interrupted
     assert runs[0]["summary"]["interrupted"] == 1
     assert runs[0]["summary"]["ready"] == 1
+
+
+# --- the controller's terminal hangs up --------------------------------------------------
+
+
+def _on_its_own_terminal(args: Sequence[str], cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``readiness ARGS`` whose stdin, stdout and stderr are a new pty that is its
+    controlling terminal, as in an SSH session to a jump host; closing the returned
+    master end hangs that terminal up (the kernel sends SIGHUP)."""
+    master, slave = os.openpty()
+
+    def controlling_tty() -> None:  # runs in the child after setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        proc = subprocess.Popen(
+            [str(BIN / "readiness"), *args],
+            cwd=cwd,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=controlling_tty,  # noqa: PLW1509 - no threads depend on it here
+        )
+    finally:
+        os.close(slave)
+    threading.Thread(target=_drain, args=(master,), daemon=True).start()
+    return proc, master
+
+
+def _drain(fd: int) -> None:
+    """Read the terminal as a terminal emulator does (a full pty would block the run)."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, 65536):
+            pass
+
+
+@pytest.mark.timeout(120)
+def test_a_terminal_hang_up_saves_and_records_the_partial_report(
+    one_hung_host: LoopbackFleet, tmp_path: Path
+) -> None:
+    """Before: SIGHUP killed the controller outright (exit -1): no partial report saved,
+    nothing recorded in the store."""
+    fleet = one_hung_host
+    saved, store = tmp_path / "report.json", tmp_path / "history.sqlite3"
+    args = ["-f", str(_config(fleet, tmp_path)), "validate", "-i", str(fleet.inventory)]
+    args += ["--hosts", "fleet", "--check", "environment", "--json"]
+    args += ["--save", str(saved), "--store", str(store)]
+    proc, master = _on_its_own_terminal(args, tmp_path)
+    try:
+        _wait_for(lambda: "h0001" in fleet.leftovers(), 30, "the hung probe never started")
+        sent = time.monotonic()
+        os.close(master)  # the terminal hangs up
+        code = proc.wait(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert code == 129
+    assert took < load_scaled(2.0, most=20.0), f"exit {took:.2f}s after the hang-up"
+    doc = json.loads(saved.read_text())
+    assert doc["interrupted_by"] == "SIGHUP"
+    assert [h["status"] for h in doc["hosts"]] == ["ready", "interrupted"]
+    history = run_cli("history", "--store", str(store), "--format", "json", cwd=tmp_path)
+    runs = json.loads(history.stdout)["runs"]
+    assert [r["exit_code"] for r in runs] == [129]
+    assert wait_for_no_leftovers(fleet) == {}
+
+
+@pytest.mark.timeout(60)
+def test_a_run_under_nohup_outlives_the_hang_up(
+    one_hung_host: LoopbackFleet, tmp_path: Path
+) -> None:
+    """``nohup`` (SIGHUP ignored) is kept: the run is not stopped by the hang-up."""
+    fleet = one_hung_host
+    args = ["nohup", str(BIN / "readiness"), "-f", str(_config(fleet, tmp_path)), "validate"]
+    args += ["-i", str(fleet.inventory), "--hosts", "fleet", "--check", "environment"]
+    args += ["--command-timeout", "3", "--json", "--save", str(tmp_path / "r.json")]
+    proc = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: "h0001" in fleet.leftovers(), 30, "the hung probe never started")
+        proc.send_signal(signal.SIGHUP)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert code == 1, doc  # not ready: h0001's probe timed out, the run was not interrupted
+    assert doc["interrupted"] is False
+    assert "timed out" in doc["hosts"][1]["reason"]
+    assert wait_for_no_leftovers(fleet) == {}
