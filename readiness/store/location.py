@@ -18,15 +18,89 @@ from typing import Any
 from ..errors import UsageError
 from ..redact import redact_url_password
 
-__all__ = ["STORE_ENV", "StoreLocation", "default_sqlite_path", "resolve_location"]
+__all__ = [
+    "LIBPQ_KEYWORDS",
+    "STORE_ENV",
+    "StoreLocation",
+    "default_sqlite_path",
+    "resolve_location",
+]
 
 STORE_ENV = "READINESS_STORE"
 _DISABLED = {"none", "off", "no", "false", "0"}
 _PG_SCHEMES = ("postgresql://", "postgres://")
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
-# A libpq key=value connection string ("host=db dbname=app password=…"): as a "path" it
-# made an SQLite file named after the password in the current directory.
-_KEY_VALUE_DSN = re.compile(r"\s*(?:host|hostaddr|dbname|user|password|port|service)\s*=", re.I)
+# A libpq key=value connection string ("sslmode=require host=db password=…"): as a "path"
+# it made an SQLite file named after the password in the current directory. libpq reads
+# one when the first word is one of its keywords; these are libpq 18's (PQconndefaults),
+# and tests/store compares them with the keywords of the libpq psycopg loads.
+LIBPQ_KEYWORDS = frozenset(
+    [
+        "application_name",
+        "channel_binding",
+        "client_encoding",
+        "connect_timeout",
+        "dbname",
+        "fallback_application_name",
+        "gssdelegation",
+        "gssencmode",
+        "gsslib",
+        "host",
+        "hostaddr",
+        "keepalives",
+        "keepalives_count",
+        "keepalives_idle",
+        "keepalives_interval",
+        "krbsrvname",
+        "load_balance_hosts",
+        "max_protocol_version",
+        "min_protocol_version",
+        "oauth_client_id",
+        "oauth_client_secret",
+        "oauth_issuer",
+        "oauth_scope",
+        "options",
+        "passfile",
+        "password",
+        "port",
+        "replication",
+        "require_auth",
+        "requirepeer",
+        "scram_client_key",
+        "scram_server_key",
+        "service",
+        "ssl_max_protocol_version",
+        "ssl_min_protocol_version",
+        "sslcert",
+        "sslcertmode",
+        "sslcompression",
+        "sslcrl",
+        "sslcrldir",
+        "sslkey",
+        "sslkeylogfile",
+        "sslmode",
+        "sslnegotiation",
+        "sslpassword",
+        "sslrootcert",
+        "sslsni",
+        "target_session_attrs",
+        "tcp_user_timeout",
+        "user",
+    ]
+)
+_FIRST_KEY = re.compile(r"\s*([A-Za-z_]+)\s*=")
+# wherever it stands, a password-like key=value never becomes a file name
+_SECRET_KEY = re.compile(
+    r"(?:^|\s)(?:password|sslpassword|oauth_client_secret|scram_client_key|scram_server_key)\s*=",
+    re.I,
+)
+
+
+def _key_value_dsn(text: str) -> bool:
+    first = _FIRST_KEY.match(text)
+    if first is not None and first.group(1).lower() in LIBPQ_KEYWORDS:
+        return True
+    return _SECRET_KEY.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -61,7 +135,7 @@ def parse_location(value: str) -> StoreLocation:
         return StoreLocation("none", "")
     if text.lower().startswith(_PG_SCHEMES):
         return StoreLocation("postgresql", text)
-    if _KEY_VALUE_DSN.match(text):
+    if _key_value_dsn(text):
         raise UsageError(  # never quoted: it may hold a password
             "results store: a key=value connection string is not supported; write it as a "
             "postgresql://USER@HOST:PORT/DBNAME URL"

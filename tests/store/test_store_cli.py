@@ -424,14 +424,22 @@ def test_a_store_url_of_another_scheme_is_refused_not_made_a_directory(
 
 
 @pytest.mark.parametrize("command", ["history", "validate"])
+@pytest.mark.parametrize(
+    "store",
+    [
+        "host=127.0.0.1 port=1 dbname=x password=Kv-Store-Pw-88",
+        # libpq reads any of its keywords first; only these seven were recognised
+        "sslmode=disable host=127.0.0.1 port=1 dbname=x password=Kv-Store-Pw-88",
+        "connect_timeout=5 user=app password = Kv-Store-Pw-88",
+    ],
+)
 def test_a_key_value_store_dsn_is_refused_never_made_a_file_named_after_its_password(
-    tmp_path: Path, command: str
+    tmp_path: Path, command: str, store: str
 ) -> None:
     """`--store "host=db dbname=x password=…"` was taken as an SQLite path: `validate` made
     a file named after the password in the current directory."""
     inventory = tmp_path / "inv.yml"
     inventory.write_text("all:\n  hosts:\n    local:\n      ansible_connection: local\n")
-    store = "host=127.0.0.1 port=1 dbname=x password=Kv-Store-Pw-88"
     argv = [READINESS, command, "--store", store]
     argv += ["-i", str(inventory), "-q"] if command == "validate" else []
     res = subprocess.run(
@@ -447,6 +455,31 @@ def test_a_key_value_store_dsn_is_refused_never_made_a_file_named_after_its_pass
     assert res.stderr.startswith("readiness: results store: a key=value connection string")
     assert len(res.stderr.splitlines()) == 1 and "Kv-Store-Pw-88" not in res.stderr
     assert list(tmp_path.iterdir()) == [inventory]
+
+
+def test_what_libpq_reads_as_a_key_value_dsn_is_refused_and_what_it_refuses_is_a_path() -> None:
+    """Differential against libpq's own parser (PQconninfoParse, through psycopg): every
+    keyword it knows, first in the string, makes a connection string, and a password in
+    one must never become a file name; strings libpq refuses stay SQLite paths."""
+    import psycopg
+    from psycopg import pq
+    from psycopg.conninfo import conninfo_to_dict
+
+    from readiness.errors import UsageError
+    from readiness.store.location import LIBPQ_KEYWORDS
+
+    keywords = {o.keyword.decode() for o in pq.Conninfo.get_defaults()}
+    assert keywords <= LIBPQ_KEYWORDS, f"a newer libpq: add {sorted(keywords - LIBPQ_KEYWORDS)}"
+    for keyword in sorted(keywords):
+        dsn = f"{keyword}=1 host=127.0.0.1 password=Kv-Canary-9"
+        assert conninfo_to_dict(dsn)["password"] == "Kv-Canary-9"  # libpq: a connection string
+        with pytest.raises(UsageError) as refused:
+            parse_location(dsn)
+        assert "Kv-Canary-9" not in str(refused.value), keyword
+    for path in ("history.db", "/srv/a=b.sqlite3", "a=b.db", "runs/2026 11.db", "~/h.db"):
+        with pytest.raises(psycopg.ProgrammingError):
+            conninfo_to_dict(path)
+        assert parse_location(path).kind == "sqlite", path
 
 
 def test_baseline_accept_by_default_takes_the_latest_audit_not_a_remediate_run(
