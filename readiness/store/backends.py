@@ -132,13 +132,10 @@ class PostgresBackend:
 
         self._psycopg = psycopg
         try:
-            self.conn = psycopg.connect(
-                url,
-                connect_timeout=max(1, int(timeout)),
-                autocommit=True,
-                application_name="readiness",
-                options=f"-c statement_timeout={_STATEMENT_TIMEOUT_MS}",
-            )
+            from psycopg.conninfo import make_conninfo
+
+            conninfo = make_conninfo(url, **_connect_params(url, timeout))
+            self.conn = psycopg.connect(conninfo, autocommit=True)
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to store {redact_url_password(url)}: {exc}") from None
 
@@ -173,3 +170,24 @@ class PostgresBackend:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _connect_params(url: str, timeout: float) -> dict[str, str]:
+    """Our defaults for what the URL (or libpq's environment variable) leaves unset.
+
+    Keyword arguments override the URL's own parameters in psycopg: ``?options=-c
+    search_path=readiness`` was replaced by our statement timeout, so the store went into
+    ``public`` (or failed there), and ``?connect_timeout=3`` became 10 s. The user's
+    options now follow ours (a later ``-c`` wins, so theirs may set the timeout too).
+    """
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(url)
+    ours = f"-c statement_timeout={_STATEMENT_TIMEOUT_MS}"
+    theirs = str(given.get("options") or os.environ.get("PGOPTIONS", "")).strip()
+    params = {"options": f"{ours} {theirs}".strip()}
+    if "connect_timeout" not in given and not os.environ.get("PGCONNECT_TIMEOUT"):
+        params["connect_timeout"] = str(max(1, int(timeout)))
+    if "application_name" not in given and not os.environ.get("PGAPPNAME"):
+        params["application_name"] = "readiness"
+    return params

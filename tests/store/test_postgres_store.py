@@ -182,3 +182,49 @@ def test_secret_canaries_reach_no_postgresql_table(
     for secret in (jwt, dbpw, store_pw):
         assert secret not in text  # ...never its value, nor the store's own password
         assert secret not in run.stdout + run.stderr + shown.stdout
+
+
+def test_the_urls_own_options_and_timeouts_are_kept(
+    pg_cluster: PgCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DBA gives readiness its own schema: `?options=-csearch_path%3Dreadiness`. Our
+    statement timeout replaced the URL's options (psycopg's keywords win over the URL), so
+    the store went to `public`, where this role may not create: the run was not recorded."""
+    from psycopg import sql
+
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    role = pg_cluster.new_role("schema")
+    db = f"store_{uuid.uuid4().hex[:8]}"
+    pg_cluster.create_database(db)  # owned by the admin: no CREATE on public for the role
+    pg_cluster.admin(
+        sql.SQL("CREATE SCHEMA readiness AUTHORIZATION {}").format(sql.Identifier(role.name)),
+        db=db,
+    )
+    url = pg_cluster.dsn(role.name, role.password, db) + "?options=-csearch_path%3Dreadiness"
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n        app_root: {app}\n"
+    )
+    run = readiness("validate", "-i", str(inv), "-c", "environment", "-q", store=url)
+    assert run.returncode == 0 and "not recorded" not in run.stderr, run.stderr
+    assert role.password not in run.stderr + run.stdout
+    tables = pg_cluster.admin("SELECT schemaname FROM pg_tables WHERE tablename = 'runs'", db=db)
+    assert tables == [("readiness",)]
+    history = readiness("history", "--format", "json", store=url)
+    assert history.returncode == 0 and '"pattern": "local"' in history.stdout
+
+    # ours where the URL says nothing; the URL's own values otherwise (its options after ours)
+    from readiness.store.backends import _connect_params
+
+    for var in ("PGOPTIONS", "PGCONNECT_TIMEOUT", "PGAPPNAME"):
+        monkeypatch.delenv(var, raising=False)
+    assert _connect_params("postgresql://h/db", 10) == {
+        "options": "-c statement_timeout=300000",
+        "connect_timeout": "10",
+        "application_name": "readiness",
+    }
+    given = "postgresql://h/db?connect_timeout=3&application_name=ci&options=-cwork_mem%3D8MB"
+    assert _connect_params(given, 10) == {"options": "-c statement_timeout=300000 -cwork_mem=8MB"}
