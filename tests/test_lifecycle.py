@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -344,4 +345,103 @@ def test_a_run_under_nohup_outlives_the_hang_up(
     assert code == 1, doc  # not ready: h0001's probe timed out, the run was not interrupted
     assert doc["interrupted"] is False
     assert "timed out" in doc["hosts"][1]["reason"]
+    assert wait_for_no_leftovers(fleet) == {}
+
+
+# --- remediate: a Ctrl-C in the middle of a fix ---------------------------------------------
+
+
+def _counting_python(index: int, host: LoopbackHost) -> None:
+    """``python3`` behind a shim that counts its runs and sleeps 1 s on the run whose
+    number is in ``slow-at`` (1: the audit, 2: the applier's read, 3: the apply, 4: the
+    re-audit that verifies the fix), so a signal can land inside that step."""
+    shim_dir = host.dir / "slow-bin"
+    shim_dir.mkdir(exist_ok=True)
+    count, slow = host.dir / "count", host.dir / "slow-at"
+    shim = shim_dir / "python3"
+    shim.write_text(
+        "#!/bin/sh\n"
+        f"n=$(($(cat {count} 2>/dev/null || echo 0) + 1)); echo $n > {count}\n"
+        f'[ "$n" = "$(cat {slow} 2>/dev/null)" ] && sleep 1\n'
+        'exec /usr/bin/python3 "$@"\n'
+    )
+    shim.chmod(0o755)
+    host.env["PATH"] = f"{shim_dir}:/usr/local/bin:/usr/bin:/bin"
+
+
+def _without_secret(_index: int, root: Path) -> None:
+    """An app whose JWT secret is missing: the environment fixer writes one into .env."""
+    if root.exists():
+        shutil.rmtree(root)
+    write_app(root, env={"MAHAVISHNU_AUTH__SECRET": None})
+
+
+@pytest.fixture(scope="module")
+def fixable_host() -> Iterator[LoopbackFleet]:
+    fleet = start_fleet(1, app_writer=_without_secret, host_setup=_counting_python)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("step", [3, 4], ids=["during-apply", "during-verification"])
+def test_ctrl_c_inside_a_fix_finishes_or_rolls_it_back_and_the_audit_log_says_which(
+    fixable_host: LoopbackFleet, tmp_path: Path, step: int
+) -> None:
+    """Before: the host was hung up mid-transaction. Interrupted while the fix was being
+    verified, the new secret stayed written, unverified, while the audit log said
+    "failed (connection to h0000 is closed)", and that line was only written when the
+    worker thread won its race against the process exit."""
+    fleet = fixable_host
+    host = fleet.hosts[0]
+    _without_secret(0, host.app_root)
+    env_file = host.app_root / ".env"
+    original = env_file.read_bytes()
+    (host.dir / "count").write_text("0\n")
+    (host.dir / "slow-at").write_text(f"{step}\n")
+    audit_log = tmp_path / "audit.jsonl"
+    args = ["-f", str(_config(fleet, tmp_path)), "remediate", "-i", str(fleet.inventory)]
+    args += ["--hosts", "fleet", "--check", "environment", "--apply", "--format", "json"]
+    args += ["--audit-log", str(audit_log)]
+    remediate = _Command(args, cwd=tmp_path, env=dict(os.environ))
+    try:
+        _wait_for(
+            lambda: (host.dir / "count").read_text().strip() == str(step),
+            60,
+            f"python3 run {step} never started",
+        )
+        time.sleep(0.2)  # inside the shim's 1 s sleep: the step has begun, not ended
+        took = remediate.signal_and_time_the_exit(signal.SIGINT, within=30)
+        out, err = remediate.streams()
+    finally:
+        remediate.close()
+    assert remediate.proc.returncode == 130, err
+    assert took < load_scaled(2.5, most=20.0), f"exit {took:.2f}s after the signal"
+    assert "Traceback" not in err
+    entries = [json.loads(line) for line in audit_log.read_text().splitlines()]
+    assert len(entries) == 1, entries  # written before the exit, always
+    entry = entries[0]
+    fix = json.loads(out)["hosts"][0]["fixes"][0]  # the report keeps the fix's outcome
+    assert fix["outcome"] == entry["outcome"]
+    backups = sorted(p.name for p in host.app_root.glob(".env.readiness-bak.*"))
+    # The log tells the truth about the host, whichever way the fix ended:
+    if entry["outcome"] == "reverted":  # interrupted before it was verified: undone
+        assert "run interrupted (SIGINT) before the fix was verified" in entry["message"]
+        assert env_file.read_bytes() == original
+        assert backups == []
+    elif entry["outcome"] == "applied":  # verified within the grace: done
+        assert entry["message"] == "check is now READY"
+        assert b"MAHAVISHNU_AUTH__SECRET=" in env_file.read_bytes()
+        assert len(backups) == 1
+    else:  # hung up past the grace (a very loaded machine): it says the change stayed
+        assert entry["outcome"] == "failed", entry
+        assert "the change stays on the host" in entry["message"]
+        assert len(backups) == 1
+    # no temporary file of the applier left in the app tree
+    assert sorted(p.name for p in host.app_root.iterdir() if p.name.startswith(".")) == [
+        ".env",
+        *backups,
+    ]
     assert wait_for_no_leftovers(fleet) == {}

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from ..collect import ProbeError, check_exit, run_bootstrapped
+from ..errors import TransportError
 from ..hostdata import HostDataError, load_json
 from ..model import CheckResult, Status
 from ..redact import redact_url_password
@@ -168,10 +169,14 @@ def apply_fix(
     timeout_s: float,
     sudo: bool,
     keep_backups: int = 5,
+    stopping: Callable[[], str] | None = None,
 ) -> FixOutcome:
     """Snapshot + apply, re-audit the check, restore the snapshot when the fix did not work.
 
     ``keep_backups``: how many ``.readiness-bak.*`` copies of each rewritten file are kept.
+    ``stopping``: the signal stopping the run, "" while none is; when one is by the time
+    the fix is applied, it is not verified but restored at once (a Ctrl-C must not leave
+    an unverified change behind).
     """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     request = {
@@ -199,13 +204,42 @@ def apply_fix(
         return FixOutcome(
             fix, "noop", "already in place: nothing changed", before.status, before.status
         )
+    stopped = stopping() if stopping is not None else ""
+    if stopped:  # not verified: undone at once, the loop is waiting for this host
+        after = CheckResult(before.check_name, before.status, "not verified")
+        why = f"run interrupted ({stopped}) before the fix was verified"
+        return _undo(
+            transport,
+            fix,
+            answer,
+            why,
+            before=before,
+            after=after,
+            remaining=(),
+            timeout_s=timeout_s,
+            sudo=sudo,
+        )
     try:
         after = recheck()
     except Exception as exc:  # the re-audit failed: we cannot prove the fix, so undo it
+        stopped = stopping() if stopping is not None else ""
+        if stopped:  # hung up past the interruption's grace: not a verdict on the fix
+            after = CheckResult(before.check_name, before.status, "not verified")
+            why = f"run interrupted ({stopped}) while the fix was being verified"
+            return _undo(
+                transport,
+                fix,
+                answer,
+                why,
+                before=before,
+                after=after,
+                remaining=(),
+                timeout_s=timeout_s,
+                sudo=sudo,
+            )
         after = CheckResult(before.check_name, Status.ERROR, f"re-audit failed: {exc}")
     remaining = fix.still_reported(_findings(after))
-    worse = after.status > before.status
-    if not remaining and not worse:
+    if not remaining and not after.status > before.status:
         done = [f"{c.summary()}: {r}" for c, r in zip(fix.changes, results, strict=True) if r]
         return FixOutcome(
             fix,
@@ -218,12 +252,6 @@ def apply_fix(
             tuple(done),
             output,
         )
-    restore = {
-        "op": "restore",
-        "snapshot": answer.get("snapshot") or {},
-        "created": answer.get("created") or [],
-    }
-    undone = run_applier(transport, restore, timeout_s=timeout_s, sudo=sudo)
     why = (
         "the check still reports: " + "; ".join(remaining)
         if remaining
@@ -231,6 +259,53 @@ def apply_fix(
             f"the check got worse ({before.status.label} -> {after.status.label}): {after.message}"
         )
     )
+    return _undo(
+        transport,
+        fix,
+        answer,
+        why,
+        before=before,
+        after=after,
+        remaining=remaining,
+        timeout_s=timeout_s,
+        sudo=sudo,
+    )
+
+
+def _undo(
+    transport: Transport,
+    fix: Fix,
+    answer: Mapping[str, Any],
+    why: str,
+    *,
+    before: CheckResult,
+    after: CheckResult,
+    remaining: tuple[str, ...],
+    timeout_s: float,
+    sudo: bool,
+) -> FixOutcome:
+    """Restore the snapshot ``answer`` (an applied fix's) holds; the outcome says why."""
+    output = _output(answer)
+    restore = {
+        "op": "restore",
+        "snapshot": answer.get("snapshot") or {},
+        "created": answer.get("created") or [],
+    }
+    try:
+        undone = run_applier(transport, restore, timeout_s=timeout_s, sudo=sudo)
+    except TransportError as exc:  # hung up (a deadline, Ctrl-C past its grace): say so
+        backups = [str(b) for b in answer.get("backups") or ()]
+        kept = f" (backups: {', '.join(backups)})" if backups else ""
+        return FixOutcome(
+            fix,
+            "failed",
+            f"{why}; restore failed: {exc}: the change stays on the host{kept}",
+            before.status,
+            after.status,
+            remaining,
+            tuple(backups),
+            output=output,
+        )
     if not undone.get("ok"):
         errs = "; ".join(str(e) for e in undone.get("errors") or ())
         return FixOutcome(

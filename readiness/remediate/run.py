@@ -21,7 +21,17 @@ from ..profile import Profile
 from ..progress import remediation_wording
 from ..redact import Redactor
 from ..registry import CheckSpec, resolve_names
-from ..runner import Connector, HostLike, LoopResult, RunOptions, audit_host, run_hosts
+from ..runner import (
+    NOT_AUDITED,
+    Connector,
+    HostLike,
+    LoopResult,
+    RunOptions,
+    audit_host,
+    run_hosts,
+    stop_requested,
+    transaction,
+)
 from ..transport import Transport
 from .apply import FixOutcome, apply_fix, read_files
 from .audit_log import DEFAULT_AUDIT_LOG, AuditLog, AuditSink
@@ -279,17 +289,33 @@ class _HostRun:
                 self.host.name, HostPlan(self.host.name, error=why), (), "", before
             )
         results = {r.check_name: r for r in report.results}
-        outcomes_list = []
+        outcomes_list: list[FixOutcome] = []
         for fix in plan.fixes:
             why = self.may_apply() if self.may_apply is not None else ""
             if why:
-                outcome = FixOutcome(fix, "refused", why, results[fix.check].status)
+                outcome: FixOutcome | None = FixOutcome(
+                    fix, "refused", why, results[fix.check].status
+                )
                 if self.log is not None:
                     changes = [c.summary() for c in fix.changes]
                     self.log.record(self.host.name, fix.check, changes, "refused", why)
             else:
                 outcome = self._apply_one(transport, fix, results[fix.check])
+            if outcome is None:  # the run is stopping: no further fix is started
+                break
             outcomes_list.append(outcome)
+        stopped = stop_requested()
+        left = len(plan.fixes) - len(outcomes_list)
+        if stopped and left:  # Ctrl-C/SIGTERM: the fixes made so far were finished or undone
+            why = f"{NOT_AUDITED} ({stopped}): {left} of {len(plan.fixes)} fix(es) not started"
+            return HostRemediation(
+                self.host.name,
+                plan,
+                tuple(outcomes_list),
+                why,
+                before,
+                status=Status.INTERRUPTED,
+            )
         if not plan.fixes and self.log is not None:
             left = sum(len(v) for v in plan.unfixable.values()) + sum(
                 len(v) for v in plan.refused.values()
@@ -298,7 +324,16 @@ class _HostRun:
             self.log.record(self.host.name, "-", [], "noop", why or "nothing to fix")
         return HostRemediation(self.host.name, plan, tuple(outcomes_list), "", before)
 
-    def _apply_one(self, transport: Transport, fix: Fix, before: CheckResult) -> FixOutcome:
+    def _apply_one(self, transport: Transport, fix: Fix, before: CheckResult) -> FixOutcome | None:
+        """One fix as a transaction the fleet loop does not cut in the middle: a Ctrl-C
+        during it waits (bounded) for the fix to be verified, or rolled back unverified,
+        and logged. None: the run was stopping already, the fix was not started."""
+        with transaction() as may_start:
+            if not may_start:
+                return None
+            return self._transaction(transport, fix, before)
+
+    def _transaction(self, transport: Transport, fix: Fix, before: CheckResult) -> FixOutcome:
         spec = [s for s in self.specs if s.name == fix.check]
 
         def recheck() -> CheckResult:
@@ -316,9 +351,17 @@ class _HostRun:
                 timeout_s=self.options.command_timeout,
                 sudo=self.options.sudo,
                 keep_backups=keep_backups(self.profile),
+                stopping=stop_requested,
             )
         except TransportError as exc:
-            outcome = FixOutcome(fix, "failed", str(exc), before.status)
+            stopped = stop_requested()
+            why = (
+                f"run interrupted ({stopped}) while the fix was being applied and the host "
+                f"was hung up ({exc}): whether it changed anything is unknown; re-audit it"
+                if stopped
+                else str(exc)
+            )
+            outcome = FixOutcome(fix, "failed", why, before.status)
         # What the host wrote (a command's output, the applier's error) may carry the
         # host's secrets: masked with this host's redactor before it reaches the audit
         # log, the report or a worker's result backend.
