@@ -45,6 +45,8 @@ class Backend(Protocol):
 
     def migration_lock(self) -> None: ...
 
+    def sharing_lock(self, *, exclusive: bool) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -117,6 +119,9 @@ class SqliteBackend:
     def migration_lock(self) -> None:
         """BEGIN IMMEDIATE already serializes writers."""
 
+    def sharing_lock(self, *, exclusive: bool) -> None:
+        """BEGIN IMMEDIATE already serializes writers: a prune never runs inside a recording."""
+
     def close(self) -> None:
         self.conn.close()
 
@@ -167,6 +172,16 @@ class PostgresBackend:
     def migration_lock(self) -> None:
         # Two controllers opening a fresh store at once: one migrates, the other waits.
         self.execute("SELECT pg_advisory_xact_lock(?)", (0x7265616479,))
+
+    def sharing_lock(self, *, exclusive: bool) -> None:
+        """Until the transaction ends: recordings share it, a prune takes it alone.
+
+        Recordings re-use findings (and fingerprint sets) other runs stored. A prune deletes
+        those no committed run uses: it could not see a recording in flight, so it deleted
+        a finding that recording had just found present, and the run lost those results.
+        """
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        self.execute(f"SELECT {lock}(?)", (0x7265616480,))
 
     def close(self) -> None:
         self.conn.close()

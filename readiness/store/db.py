@@ -282,6 +282,7 @@ class Store:
             },
         }
         with self._db.transaction():
+            self._db.sharing_lock(exclusive=False)  # no prune deletes what this run re-uses
             rows = self._db.execute(
                 "INSERT INTO runs (run_id, started_at, recorded_at, kind, pattern, controller, "
                 "user_name, command, profile_fingerprint, title, checks, overall_status, "
@@ -609,6 +610,8 @@ class Store:
         if not seqs:
             return 0
         with self._db.transaction():
+            # after every recording in flight: the deletes below then see their results
+            self._db.sharing_lock(exclusive=True)
             for i in range(0, len(seqs), _CHUNK):
                 chunk = seqs[i : i + _CHUNK]
                 marks = ", ".join("?" * len(chunk))

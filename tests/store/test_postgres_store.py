@@ -9,7 +9,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,3 +230,56 @@ def test_the_urls_own_options_and_timeouts_are_kept(
     }
     given = "postgresql://h/db?connect_timeout=3&application_name=ci&options=-cwork_mem%3D8MB"
     assert _connect_params(given, 10) == {"options": "-c statement_timeout=300000 -cwork_mem=8MB"}
+
+
+def test_a_prune_during_another_controllers_recording_loses_none_of_its_results(
+    pg_store_url: Callable[[], str],
+) -> None:
+    """Controller A re-uses a finding only an old run had; controller B prunes that run
+    between A's insert of the (existing) finding and A's commit. B could not see A's
+    results, so it deleted the finding, and A's run came back without those results
+    (`show` dropped them: an inner join). Now a prune waits for recordings in flight."""
+    from dataclasses import replace as with_
+
+    from readiness.model import utcnow
+
+    url = pg_store_url()
+    with open_store(parse_location(url)) as old:
+        old.record(REPORT, meta())  # 2026-11-01: older than the prune's 1 day
+    a, b = open_store(parse_location(url)), open_store(parse_location(url))
+    paused, resume = threading.Event(), threading.Event()
+    insert = a._db.executemany
+
+    def slow_results(sql: str, rows: Any) -> None:
+        if sql.startswith("INSERT INTO results"):
+            paused.set()
+            resume.wait(10)
+        insert(sql, rows)
+
+    a._db.executemany = slow_results  # type: ignore[method-assign]
+    recorded: list[str] = []
+    pruned: list[int] = []
+    writer = threading.Thread(
+        target=lambda: recorded.append(a.record(REPORT, with_(meta(), started_at=utcnow())))
+    )
+    writer.start()
+    try:
+        assert paused.wait(10), "A never reached its results"
+        pruner = threading.Thread(target=lambda: pruned.append(b.prune(timedelta(days=1))))
+        pruner.start()
+        pruner.join(0.5)  # without the lock it deletes the finding now
+        resume.set()
+        writer.join(10)
+        pruner.join(10)
+    finally:
+        resume.set()
+        a.close()
+        b.close()
+    assert pruned == [1] and len(recorded) == 1
+    with open_store(parse_location(url)) as store:
+        loaded = store.load(recorded[0]).report
+
+    def rows(report: Any) -> list[tuple[str, str, Status, str]]:
+        return [(r.host, r.check_name, r.status, r.message) for r in report.results]
+
+    assert rows(loaded) == rows(REPORT)
