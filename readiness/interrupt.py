@@ -22,6 +22,8 @@ from types import FrameType
 from typing import Any
 
 __all__ = [
+    "TRANSACTION_GRACE_S",
+    "HostGate",
     "Interrupted",
     "exit_code_for",
     "graceful_stop",
@@ -30,6 +32,9 @@ __all__ = [
     "interruption_ends_the_task",
     "reraise_if_the_task_ends",
     "signal_name",
+    "stop_requested",
+    "transaction",
+    "working_on",
 ]
 
 _NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
@@ -205,3 +210,72 @@ def graceful_stop(stop: threading.Event, notice: str) -> Iterator[None]:
         interrupted = len(handler.received) >= 2
         for sig, old in previous.items():
             signal.signal(sig, signal.SIG_IGN if interrupted else old)
+
+
+# --- transactions: work on a host that an interruption lets finish (bounded) -------------
+
+# How long an interruption waits for a host's transaction (a remediation fix being
+# applied, verified and, if need be, rolled back; a check dropping the scratch database it
+# made) to end before that host is hung up anyway: inside the 2 s promised for Ctrl-C.
+TRANSACTION_GRACE_S = 1.5
+
+
+class HostGate:
+    """What a fleet loop shares with the work on its hosts: whether it is stopping, by
+    which signal, and which hosts are inside a :func:`transaction` right now. ``lock`` is
+    the loop's own, so stopping and looking at the open transactions is one step."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.cond = threading.Condition(lock)  # notified when a transaction ends
+        self.stopping = threading.Event()
+        self.stopped_by = ""
+        self.held: dict[int, int] = {}  # host index -> open transactions on it
+
+
+_turn = threading.local()  # the gate and host index of the work this thread is doing
+
+
+@contextlib.contextmanager
+def working_on(gate: HostGate, index: int) -> Iterator[None]:
+    """The fleet loop's worker thread works on host ``index`` while inside."""
+    _turn.gate, _turn.index = gate, index
+    try:
+        yield
+    finally:
+        _turn.gate = None
+
+
+def stop_requested() -> str:
+    """In a host's work: the signal stopping the run ("SIGINT", ...), "" while none is."""
+    gate: HostGate | None = getattr(_turn, "gate", None)
+    return (gate.stopped_by or "SIGINT") if gate is not None and gate.stopping.is_set() else ""
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[bool]:
+    """A piece of one host's work that must not be cut in the middle (a fix: apply, verify,
+    roll back, log; a scratch database: create, use, drop). An interruption then does not
+    hang that host up at once: the fleet loop waits up to :data:`TRANSACTION_GRACE_S` for
+    the block to end (the work sees :func:`stop_requested` and finishes or undoes what it
+    started), then hangs up what is still open.
+
+    Yields False when the run is already stopping: start nothing then. Outside a fleet
+    loop's worker it yields True and changes nothing."""
+    gate: HostGate | None = getattr(_turn, "gate", None)
+    if gate is None:
+        yield True
+        return
+    i = int(_turn.index)
+    with gate.cond:  # the loop's lock: held before the loop looks, or refused after
+        proceed = not gate.stopping.is_set()
+        if proceed:
+            gate.held[i] = gate.held.get(i, 0) + 1
+    try:
+        yield proceed
+    finally:
+        if proceed:
+            with gate.cond:
+                gate.held[i] -= 1
+                if not gate.held[i]:
+                    del gate.held[i]
+                gate.cond.notify_all()

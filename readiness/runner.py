@@ -20,7 +20,15 @@ from typing import IO, Any, Generic, TypeVar
 from .appconfig import AppConfig, build_app_config
 from .collect import ProbeError, ProbeSession, ProbeSettings
 from .errors import TransportError
-from .interrupt import reraise_if_the_task_ends, signal_name
+from .interrupt import (
+    TRANSACTION_GRACE_S,
+    HostGate,
+    reraise_if_the_task_ends,
+    signal_name,
+    stop_requested,
+    transaction,
+    working_on,
+)
 from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
 from .netaddr import endpoint
 from .profile import Profile
@@ -454,51 +462,6 @@ HostFailed = Callable[[HostLike, Status, str, float], T]
 
 NOT_AUDITED = "not audited: run interrupted"
 
-# How long an interruption waits for a host's transaction (a remediation fix being
-# applied, verified and, if need be, rolled back) to end before that host is hung up
-# anyway: inside the 2 s promised for Ctrl-C, and far longer than a fix's file writes.
-TRANSACTION_GRACE_S = 1.5
-
-# The fleet loop and host index of the work a worker thread is doing (for transaction()).
-_turn = threading.local()
-
-
-def stop_requested() -> str:
-    """Inside a host's work: the signal stopping the run ("SIGINT", ...), "" while none is."""
-    turn = getattr(_turn, "loop", None)
-    return turn.stopped_by if turn is not None and turn.stopping.is_set() else ""
-
-
-@contextlib.contextmanager
-def transaction() -> Iterator[bool]:
-    """A piece of one host's work that must not be cut in the middle (a fix: apply, verify,
-    roll back, log). An interruption then does not hang that host up at once: the loop
-    waits up to :data:`TRANSACTION_GRACE_S` for the block to end (it sees
-    :func:`stop_requested` and finishes or rolls back), then hangs up what is still open.
-
-    Yields False when the run is already stopping: start nothing then. Outside a fleet
-    loop's worker it yields True and changes nothing."""
-    loop = getattr(_turn, "loop", None)
-    if loop is None:
-        yield True
-        return
-    i = _turn.index
-    with loop.cond:  # the same lock abort() takes: either held before it looks, or refused
-        if loop.stopping.is_set():
-            proceed = False
-        else:
-            proceed = True
-            loop.held[i] = loop.held.get(i, 0) + 1
-    try:
-        yield proceed
-    finally:
-        if proceed:
-            with loop.cond:
-                loop.held[i] -= 1
-                if not loop.held[i]:
-                    del loop.held[i]
-                loop.cond.notify_all()
-
 
 @dataclass(frozen=True)
 class LoopResult(Generic[T]):
@@ -533,10 +496,10 @@ class _Loop(Generic[T]):
         self.in_flight: dict[int, float] = {}
         self.recorded = 0
         self.lock = threading.Lock()
-        self.stopping = threading.Event()  # set on interruption: start nothing more
-        self.stopped_by = ""  # the signal's name, once stopping
-        self.cond = threading.Condition(self.lock)  # a transaction ended (see transaction())
-        self.held: dict[int, int] = {}  # host index -> open transactions on it
+        # Shared with the hosts' work: stopping (start nothing more), by which signal, and
+        # which hosts are inside a transaction (interrupt.transaction).
+        self.gate = HostGate(self.lock)
+        self.stopping = self.gate.stopping
         self.done: queue.SimpleQueue[tuple[int, T | BaseException]] = queue.SimpleQueue()
         self.next_index = 0
 
@@ -572,11 +535,10 @@ class _Loop(Generic[T]):
                 _quiet_close(transport)
                 return given_up
             self.transports[i] = transport
-        _turn.loop, _turn.index = self, i
         try:
-            return self.work_fn(host, transport)
+            with working_on(self.gate, i):
+                return self.work_fn(host, transport)
         finally:
-            _turn.loop = None
             with self.lock:
                 self.transports.pop(i, None)
             _quiet_close(transport)
@@ -620,21 +582,22 @@ class _Loop(Generic[T]):
         A host inside a :func:`transaction` is given up to TRANSACTION_GRACE_S to end it
         (and its result is kept: what it finished or rolled back is known); then it is
         hung up too."""
-        with self.cond:
-            self.stopped_by = by
+        gate = self.gate
+        with gate.cond:
+            gate.stopped_by = by
             self.stopping.set()
             open_now = dict(self.transports)
-            held = {i for i in open_now if self.held.get(i)}
+            held = {i for i in open_now if gate.held.get(i)}
         for i, transport in open_now.items():
             if i not in held:
                 _quiet_close(transport)
         if not held:
             return
         deadline = time.monotonic() + TRANSACTION_GRACE_S
-        with self.cond:
-            while any(self.held.get(i) for i in held) and time.monotonic() < deadline:
-                self.cond.wait(max(0.0, deadline - time.monotonic()))
-            late = [i for i in held if self.held.get(i)]
+        with gate.cond:
+            while any(gate.held.get(i) for i in held) and time.monotonic() < deadline:
+                gate.cond.wait(max(0.0, deadline - time.monotonic()))
+            late = [i for i in held if gate.held.get(i)]
         for i in late:
             _quiet_close(open_now[i])
         # a moment more for the result a transaction's end leads to (the host's work
