@@ -828,6 +828,7 @@ def run_fleet(
     opts = options
 
     def audit(host: HostLike, transport: Transport) -> HostReport:
+        began = time.monotonic()
         report = audit_host(
             host,
             specs,
@@ -837,6 +838,9 @@ def run_fleet(
             redactor=redactor,
             app_object=app_object,
         )
+        stopped = stop_requested()
+        if stopped:  # a check's work was cut short (see transaction()): no verdict
+            return failed(host, Status.INTERRUPTED, f"{NOT_AUDITED} ({stopped})", began)
         if on_host is not None:
             on_host(report)
         return report

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -29,11 +30,13 @@ from typing import IO
 import pytest
 import yaml
 
+from readiness.checks.backup_roundtrip import find_pg_binary
 from readiness.loopback import LoopbackFleet, LoopbackHost, hang_python, start_fleet
 
 from .services.apps import write_app
 from .services.cli import BIN, ROOT, run_cli
 from .services.load import load_scaled
+from .services.postgres import PgCluster
 from .services.sshd import wait_for_no_leftovers
 
 pytestmark = pytest.mark.ssh
@@ -445,3 +448,86 @@ def test_ctrl_c_inside_a_fix_finishes_or_rolls_it_back_and_the_audit_log_says_wh
         *backups,
     ]
     assert wait_for_no_leftovers(fleet) == {}
+
+
+# --- a check's controller-side work: backup_roundtrip's scratch database -----------------
+
+
+def _slow_pg_restore(bin_dir: Path, started: Path) -> None:
+    """pg_dump as installed; a pg_restore that writes its PID to ``started`` and takes 30 s
+    before it restores (a big database), so a signal lands while it runs."""
+    bin_dir.mkdir()
+    real_dump, real_restore = find_pg_binary("pg_dump"), find_pg_binary("pg_restore")
+    assert real_dump is not None and real_restore is not None, "PostgreSQL client binaries"
+    (bin_dir / "pg_dump").symlink_to(real_dump)
+    shim = bin_dir / "pg_restore"
+    shim.write_text(f'#!/bin/sh\necho $$ > {started}\nsleep 30\nexec {real_restore} "$@"\n')
+    shim.chmod(0o755)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(90)
+def test_ctrl_c_during_a_backup_round_trip_leaves_no_scratch_database_dump_or_process(
+    pg_cluster: PgCluster, tmp_path: Path
+) -> None:
+    """Before: the check's worker thread died with the process, in the middle of its
+    restore: the scratch database stayed on the server, the dump of the app's database
+    (its data) stayed in the controller's temporary directory, and pg_restore kept
+    running as an orphan."""
+    suffix = secrets.token_hex(4)
+    role, password, dbname = f"app_{suffix}", secrets.token_urlsafe(12), f"appdb_{suffix}"
+    pg_cluster.create_role(role, password)
+    pg_cluster.admin(f'ALTER ROLE "{role}" CREATEDB')
+    pg_cluster.create_database(dbname, owner=role)
+    try:
+        temp, started = tmp_path / "tmp", tmp_path / "pg_restore.pid"
+        temp.mkdir()
+        _slow_pg_restore(tmp_path / "pgbin", started)
+        app = tmp_path / "app"
+        write_app(app)
+        section = {"enabled": True, "pg_bin_dir": str(tmp_path / "pgbin")}
+        profile = {"app_root": str(app), "database_dsn": pg_cluster.dsn(role, password, dbname)}
+        host = {
+            "ansible_connection": "local",
+            "readiness": {**profile, "backup_roundtrip": section},
+        }
+        inventory = tmp_path / "inventory.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}))
+        args = ["validate", "-i", str(inventory), "--hosts", "local"]
+        args += ["--check", "backup_roundtrip", "--json"]
+        validate = _Command(args, cwd=tmp_path, env={**os.environ, "TMPDIR": str(temp)})
+        try:
+            _wait_for(started.exists, 60, "pg_restore never started")
+            shim = int(started.read_text())
+            assert _scratch_databases(pg_cluster)  # the round trip is under way
+            took = validate.signal_and_time_the_exit(signal.SIGINT, within=30)
+            out, err = validate.streams()
+        finally:
+            validate.close()
+        assert validate.proc.returncode == 130, err
+        assert took < load_scaled(2.5, most=20.0), f"exit {took:.2f}s after the signal"
+        doc = json.loads(out)
+        assert doc["interrupted_by"] == "SIGINT"
+        # a round trip cut short is no verdict on the backups: never NOT_READY
+        assert [h["status"] for h in doc["hosts"]] == ["interrupted"]
+        assert _scratch_databases(pg_cluster) == []
+        assert list(temp.iterdir()) == []  # no dump left on the controller
+        _wait_for(lambda: not _alive(shim), 5, f"pg_restore ({shim}) still running")
+    finally:
+        pg_cluster.admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        for name in _scratch_databases(pg_cluster):
+            pg_cluster.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_cluster.admin(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def _scratch_databases(cluster: PgCluster) -> list[str]:
+    rows = cluster.admin("SELECT datname FROM pg_database WHERE datname LIKE 'readiness_scratch_%'")
+    return [str(r[0]) for r in rows]

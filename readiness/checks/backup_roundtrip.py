@@ -17,8 +17,10 @@ dropped in ``finally``. Passwords reach pg_dump/pg_restore/psql only through
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..findings import Findings
+from ..interrupt import stop_requested, transaction
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
@@ -165,23 +168,40 @@ class Run:
 
 
 def _run(argv: list[str], env: Mapping[str, str], timeout: float) -> Run:
+    """Run pg_dump/pg_restore on the controller, in its own process group, killed (the
+    whole group) at ``timeout`` or as soon as the run is interrupted: a Ctrl-C must not
+    leave it running, nor wait for a restore that may take minutes."""
     t0 = time.monotonic()
     try:
-        res = subprocess.run(
+        proc = subprocess.Popen(
             argv,
             env=dict(env),
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # killable as a group; the terminal's ^C is ours to pass
         )
-    except subprocess.TimeoutExpired:
-        return Run(False, time.monotonic() - t0, f"killed after {timeout:g}s")
     except OSError as exc:
         return Run(False, time.monotonic() - t0, str(exc))
-    err = res.stderr.decode("utf-8", "replace").strip()
-    error = f"exit code {res.returncode}: {err[-500:]}" if res.returncode else ""
-    return Run(res.returncode == 0, time.monotonic() - t0, error)
+    why = ""
+    while True:
+        try:
+            _out, err_bytes = proc.communicate(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            stopped = stop_requested()
+            if stopped:
+                why = f"stopped: run interrupted ({stopped})"
+            elif time.monotonic() - t0 > timeout:
+                why = f"killed after {timeout:g}s"
+            if why:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                return Run(False, time.monotonic() - t0, why)
+    err = err_bytes.decode("utf-8", "replace").strip()
+    error = f"exit code {proc.returncode}: {err[-500:]}" if proc.returncode else ""
+    return Run(proc.returncode == 0, time.monotonic() - t0, error)
 
 
 def _connect(source: Target | str, timeout: float, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -372,23 +392,37 @@ def evaluate(ctx: CheckContext) -> Outcome:
     target = routed
     trip = Trip()
     limit = int(cfg.get("max_tables") or 200)
-    import psycopg
 
-    with tempfile.TemporaryDirectory(prefix="readiness-backup-") as tmp:
-        try:
-            _backup(ctx, f, target, trip, workdir=Path(tmp), limit=limit)
-            if trip.backup is not None and trip.backup.ok and trip.dump is not None:
-                _check_dump_file(f, trip.dump)
-            if not f.problems and trip.dump is not None:
-                admin = _admin_dsn(ctx, target)
-                _with_scratch(ctx, f, admin, trip, dump=trip.dump, limit=limit)
-        except psycopg.Error as exc:
-            f.fail(
-                f"database error during the round trip: {scrub(str(exc), target)}",
-                "Check the role can read every table and has CREATEDB (or set admin_dsn)",
-            )
+    _round_trip(ctx, f, target, trip, limit)
     _judge(ctx, f, trip)
     return f.outcome(_ready_message(f, trip), subject="Backup round trip")
+
+
+def _round_trip(ctx: CheckContext, f: Findings, target: Target, trip: Trip, limit: int) -> None:
+    """Dump, then restore into a scratch database that is always dropped.
+
+    A transaction of the fleet loop: a Ctrl-C kills pg_dump/pg_restore (see _run) and waits
+    (bounded) for the scratch database to be dropped and the dump, the app's data, to be
+    deleted from the controller before this host is hung up."""
+    import psycopg
+
+    with transaction() as may_start:
+        if not may_start:
+            f.unknown(f"not run: run interrupted ({stop_requested()})", "Rerun the audit")
+            return
+        with tempfile.TemporaryDirectory(prefix="readiness-backup-") as tmp:
+            try:
+                _backup(ctx, f, target, trip, workdir=Path(tmp), limit=limit)
+                if trip.backup is not None and trip.backup.ok and trip.dump is not None:
+                    _check_dump_file(f, trip.dump)
+                if not f.problems and trip.dump is not None and not stop_requested():
+                    admin = _admin_dsn(ctx, target)
+                    _with_scratch(ctx, f, admin, trip, dump=trip.dump, limit=limit)
+            except psycopg.Error as exc:
+                f.fail(
+                    f"database error during the round trip: {scrub(str(exc), target)}",
+                    "Check the role can read every table and has CREATEDB (or set admin_dsn)",
+                )
 
 
 def _backup(
