@@ -317,6 +317,11 @@ class FleetReport:
         ``interrupted:SIGINT`` / ``interrupted:SIGTERM``."""
         if self.interrupted:
             return f"interrupted:{self.interrupted_by or 'SIGINT'}"
+        ratchet = self.extra.get("baseline")
+        if isinstance(ratchet, Mapping) and isinstance(ratchet.get("exit_code"), int):
+            # --baseline: the CLI exits with the ratchet's code, so every report says so too
+            # (they said "exit 1" / readiness_run_exit_code 1 for a run that exited 0)
+            return "fail" if ratchet["exit_code"] else "pass"
         if self.gates is not None and self.gates.rows:
             return self.gates.verdict
         threshold = fail_on or self.fail_on

@@ -12,6 +12,7 @@ host cannot forge perfdata or extra lines.
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 from typing import Any
 
 from ..model import FleetReport, HostReport, Status
@@ -46,6 +47,8 @@ def nagios_state(report: FleetReport, fail_on: Status | None = None) -> NagiosSt
     threshold = fail_on or report.fail_on
     if report.interrupted or not report.hosts:
         return NagiosState.UNKNOWN
+    if "baseline" in report.extra:  # the fleet's state: a CI ratchet's pass pages nobody less
+        report = replace(report, extra={k: v for k, v in report.extra.items() if k != "baseline"})
     verdict = report.verdict(threshold)
     if verdict == "fail":
         return NagiosState.CRITICAL

@@ -602,3 +602,35 @@ def test_a_problem_found_on_a_host_that_was_unreachable_is_new_not_better(
         "validate", "-i", str(inv), "-H", "web1", "-c", "environment", "--baseline", store=store
     )
     assert still_down.returncode == 0, still_down.stdout + still_down.stderr
+
+
+def test_every_report_of_a_ratcheted_run_gives_the_exit_code_the_cli_gives(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`validate --baseline` with only known problems exits 0, yet its JSON said
+    `"exit_code": 1, "verdict": "fail"`, the Prometheus file `readiness_run_exit_code 1`,
+    the table `(exit 1)` and `history` recorded exit 1. The Nagios state stays the
+    fleet's (CRITICAL): a CI ratchet pages nobody less."""
+    app, inv = local_app
+    store = tmp_path / "h.db"
+    write_app(app, env={"MAHAVISHNU_AUTH__SECRET": None})
+    assert validate(inv, store).returncode == 1
+    assert readiness("baseline-accept", store=store).returncode == 0
+    prom, table, nagios = tmp_path / "r.prom", tmp_path / "r.txt", tmp_path / "r.nagios"
+    reports = ["--report", f"prometheus:{prom}", "--report", f"table:{table}"]
+    reports += ["--report", f"nagios:{nagios}", "--format", "json"]
+    known = validate(inv, store, "--baseline", *reports)
+    assert known.returncode == 0, known.stderr
+    doc = json.loads(known.stdout)
+    assert (doc["exit_code"], doc["verdict"], doc["overall_status"]) == (0, "pass", "not_ready")
+    assert "\nreadiness_run_exit_code 0.0\n" in prom.read_text()
+    assert "overall: NOT_READY (exit 0)" in table.read_text()
+    assert nagios.read_text().startswith("READINESS CRITICAL - 1/1 hosts not ready: local")
+    runs = json.loads(readiness("history", "--format", "json", store=store).stdout)["runs"]
+    assert [r["exit_code"] for r in runs] == [0, 1]
+    shown = json.loads(readiness("show", "latest", "--format", "json", store=store).stdout)
+    assert (shown["exit_code"], shown["verdict"]) == (0, "pass")
+
+    stricter = validate(inv, store, "--baseline", "--fail-on", "degraded", "--format", "json")
+    doc = json.loads(stricter.stdout)  # still known: NOT_READY was accepted
+    assert stricter.returncode == doc["exit_code"] == 0 and doc["fail_on"] == "degraded"
