@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
-__all__ = ["md_cell", "plain"]
+__all__ = ["md_cell", "plain", "webhook_shown"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -20,3 +21,18 @@ def md_cell(text: str) -> str:
     for ch, rep in (("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("`", "\\`"), ("[", "\\[")):
         text = text.replace(ch, rep)
     return text
+
+
+def webhook_shown(url: str) -> str:
+    """A webhook URL without what makes it a credential: Slack, Teams and Discord put the
+    secret in the path (``/services/T…/B…/<token>``), others in the query or user part.
+    ``https://hooks.example:8443/***`` keeps the host, enough to tell targets apart."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        return "***"
+    if not parts.scheme or not parts.hostname:
+        return "***"
+    host = parts.netloc.rpartition("@")[2]  # as written ([::1]:8080), the user part dropped
+    secret_part = parts.path not in ("", "/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{host}{'/***' if secret_part else '/'}"

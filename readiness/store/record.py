@@ -24,6 +24,7 @@ from ..errors import ReadinessError
 from ..hostdata import printable
 from ..model import FleetReport, utcnow
 from ..redact import MASK, Redactor, is_secret_name
+from ._text import webhook_shown
 from .db import RunMeta, RunSummary, Store, open_store
 from .drift import DriftCollector
 from .history import TrendPoint, trend_series
@@ -45,18 +46,32 @@ TREND_RUNS = 30  # runs per check in the HTML report's trend charts, this one in
 _OPTION_WITH_VALUE = re.compile(r"^(?P<opt>--?[A-Za-z0-9_-]+)=(?P<value>.*)$", re.S)
 
 
+# Options whose value is a URL that is itself a credential (watch --webhook): stored and
+# shown as scheme://host/*** (a Slack or Teams hook's token is its path).
+_WEBHOOK_OPTIONS = ("--webhook",)
+
+
 def redact_argv(argv: Sequence[str], redactor: Redactor | None = None) -> str:
     """The command line as one string, with values of secret-named options, known
     secrets and URL passwords masked (``--store postgresql://u:***@db/x``)."""
     redactor = redactor or Redactor()
     out: list[str] = []
-    mask_next = False
+    mask_next = webhook_next = False
     for arg in argv:
         if mask_next:
             out.append(MASK)
             mask_next = False
             continue
+        if webhook_next:
+            out.append(webhook_shown(arg))
+            webhook_next = False
+            continue
         match = _OPTION_WITH_VALUE.match(arg)
+        if match and match["opt"] in _WEBHOOK_OPTIONS:
+            out.append(f"{match['opt']}={webhook_shown(match['value'])}")
+            continue
+        if arg in _WEBHOOK_OPTIONS:
+            webhook_next = True
         if match and is_secret_name(match["opt"].lstrip("-")):
             out.append(f"{match['opt']}={MASK}")
             continue

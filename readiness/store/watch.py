@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
@@ -40,6 +41,7 @@ from prometheus_client.exposition import generate_latest
 from ..model import FleetReport, Status
 from ..redact import redact_url_password
 from ..report.prometheus import collect_metrics
+from ._text import webhook_shown
 
 __all__ = ["Alert", "AlertTracker", "WatchState", "Watcher", "serve"]
 
@@ -331,7 +333,20 @@ class Watcher:
             res.raise_for_status()
         except requests.RequestException as exc:
             # One line per failure; the watch goes on (the next run re-sends firing alerts).
-            self.warn(redact_url_password(f"readiness watch: alert not delivered to {url}: {exc}"))
+            text = f"readiness watch: alert not delivered to {url}: {exc}"
+            if url == self.webhook_url:  # its path is its token (requests quotes it too)
+                text = _without_webhook_secret(text, url)
+            self.warn(redact_url_password(text))
+
+
+def _without_webhook_secret(text: str, url: str) -> str:
+    parts = urlsplit(url)
+    secret = parts.path + (f"?{parts.query}" if parts.query else "")
+    text = text.replace(url, webhook_shown(url))
+    for piece in (secret, parts.path, parts.query):
+        if piece not in ("", "/"):
+            text = text.replace(piece, "/***")
+    return text
 
 
 def _am_alert(

@@ -441,3 +441,40 @@ def test_the_alert_of_a_host_taken_out_of_the_inventory_resolves(tmp_path: Path)
     assert watch.returncode == 0, err
     assert [(d["host"], d["check"]) for d in gone] == [("web1", "environment")]
     assert [d["host"] for d in direct() if d["status"] == "firing"] == ["web1"]
+
+
+def test_a_webhooks_token_is_neither_recorded_nor_printed(tmp_path: Path) -> None:
+    """A Slack/Teams webhook's secret is its path. The store kept `--webhook URL` whole in
+    the recorded command line (`history`, `show`), and a failed delivery printed it on
+    stderr (the journal) twice: in our words and in requests' error."""
+    from tests.services.ports import closed_port
+
+    token = "T0KEN-hook-7f3a9c"
+    port = closed_port()
+    hook = f"http://127.0.0.1:{port}/services/T01/B02/{token}?sig={token}-q"
+    app = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": None})
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host}}}))
+    store = tmp_path / "h.db"
+    argv = [READINESS, "watch", "-i", str(inv), "-H", "web1", "-c", "environment"]
+    argv += ["--every", "1s", "--alert-after", "1", "--max-runs", "1", "--store", str(store)]
+    argv += ["--listen", "127.0.0.1:0", "--webhook", hook]
+    run = subprocess.run(
+        argv, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert f"alert not delivered to http://127.0.0.1:{port}/***: " in run.stderr
+    files = [store, store.with_name("h.db-wal")]
+    seen = [
+        run.stderr,
+        run.stdout,
+        *(f.read_bytes().decode("latin-1") for f in files if f.exists()),
+    ]
+    for args in (("history", "--format", "json"), ("show", "latest", "--format", "json")):
+        shown = readiness(*args, store=store)
+        assert shown.returncode == 0, shown.stderr
+        seen.append(shown.stdout)
+    assert f"--webhook http://127.0.0.1:{port}/***" in seen[-1]
+    assert not [text for text in seen if token in text or "/services/" in text]
