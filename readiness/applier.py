@@ -680,6 +680,11 @@ def _run_capped(
                 pass
             proc.wait()
         finally:
+            # what the command left in its process group ends with it (docs/fleet.md)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
             CHILD_GROUPS.discard(proc.pid)
         seconds = time.monotonic() - started
         size = os.fstat(out.fileno()).st_size

@@ -765,6 +765,12 @@ def op_run(spec, as_user=None):
             pass
         out, err = proc.communicate()
     finally:
+        # What the command left in its process group (a `cmd &` child) ends with it, as at
+        # a timeout or a hang-up: nothing of ours stays on the host (docs/fleet.md)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
         CHILD_GROUPS.discard(proc.pid)
     return {
         "started": True,

@@ -37,7 +37,7 @@ from .services.apps import write_app
 from .services.cli import BIN, ROOT, run_cli
 from .services.load import load_scaled
 from .services.postgres import PgCluster
-from .services.sshd import wait_for_no_leftovers
+from .services.sshd import host_entry, wait_for_no_leftovers, write_inventory
 
 pytestmark = pytest.mark.ssh
 
@@ -531,3 +531,31 @@ def test_ctrl_c_during_a_backup_round_trip_leaves_no_scratch_database_dump_or_pr
 def _scratch_databases(cluster: PgCluster) -> list[str]:
     rows = cluster.admin("SELECT datname FROM pg_database WHERE datname LIKE 'readiness_scratch_%'")
     return [str(r[0]) for r in rows]
+
+
+# --- what a command the probe runs leaves behind -----------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_background_child_of_a_probe_command_ends_with_the_command(
+    one_hung_host: LoopbackFleet, tmp_path: Path
+) -> None:
+    """A smoke workflow that leaves a child in the background (``cmd &``), ending normally.
+    Before: the child ran on after the audit (it was killed only at a timeout or on a
+    hang-up, never when the command ended by itself)."""
+    fleet = one_hung_host
+    host = fleet.hosts[0]
+    smoke = {
+        "command": ["sh", "-c", "sleep 371 </dev/null >/dev/null 2>&1 & echo completed"],
+        "expect_state": "completed",
+    }
+    entry = host_entry(
+        fleet, host, readiness={"app_root": str(host.app_root), "smoke_workflow": smoke}
+    )
+    inventory = write_inventory(tmp_path / "inventory.yml", {host.name: entry})
+    args = ["-f", str(_config(fleet, tmp_path)), "validate", "-i", str(inventory)]
+    args += ["--hosts", host.name, "--check", "workflow_execution", "--json"]
+    res = run_cli(*args, cwd=tmp_path, timeout=60)
+    doc = json.loads(res.stdout)
+    assert doc["hosts"][0]["status"] != "error", res.stdout  # the command ran to its end
+    assert wait_for_no_leftovers(fleet) == {}
