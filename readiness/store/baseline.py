@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model import FleetReport, Status, utcnow
+from ._text import plain
 from .db import BaselineEntry, StoredRun, ts_text
 from .diff import undetermined
 
@@ -142,6 +143,7 @@ def load_baseline_file(path: str | Path) -> tuple[str, list[BaselineEntry]]:
     if not isinstance(items, list):
         raise UsageError(f"{path}: 'entries' must be a list of results")
     entries = []
+    seen: dict[tuple[str, str], int] = {}
     for i, item in enumerate(items):
         try:
             entries.append(
@@ -156,7 +158,21 @@ def load_baseline_file(path: str | Path) -> tuple[str, list[BaselineEntry]]:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{path}: entry {i}: {exc}") from None
-    return str(data.get("name") or "default"), entries
+        # a hand-merged file: the store's unique key made this an SQL error message
+        first = seen.setdefault((entries[-1].host, entries[-1].check), i)
+        if first != i:
+            raise UsageError(
+                f"{path}: entry {i} repeats entry {first} "
+                f"({_shown(entries[-1].host)} / {_shown(entries[-1].check)})"
+            )
+    name = data.get("name", "default")
+    if not isinstance(name, str) or not name.strip():
+        raise UsageError(f"{path}: 'name' must be a non-empty string")
+    return name, entries
+
+
+def _shown(text: str) -> str:
+    return plain(text)[:80]
 
 
 def _text(value: Any) -> str:

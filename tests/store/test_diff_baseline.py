@@ -144,6 +144,13 @@ def test_a_baseline_file_round_trips_and_bad_files_are_one_line(tmp_path: Path) 
     path.write_text('{"schema": "readiness.baseline/1", "entries": [{"host": 1}]}')
     with pytest.raises(UsageError, match="entry 0"):
         load_baseline_file(path)
+    twice = {"host": "web1", "check": "docs", "status": "ready"}
+    path.write_text(json.dumps({"schema": "readiness.baseline/1", "entries": [twice, twice]}))
+    with pytest.raises(UsageError, match=r"entry 1 repeats entry 0 \(web1 / docs\)"):
+        load_baseline_file(path)  # it was the store's "UNIQUE constraint failed"
+    path.write_text('{"schema": "readiness.baseline/1", "name": 5, "entries": []}')
+    with pytest.raises(UsageError, match="'name' must be a non-empty string"):
+        load_baseline_file(path)  # it became baseline '5'
     path.write_text("{not json")
     with pytest.raises(UsageError, match="not JSON"):
         load_baseline_file(path)
