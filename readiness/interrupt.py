@@ -32,6 +32,7 @@ __all__ = [
     "interruption_ends_the_task",
     "reraise_if_the_task_ends",
     "signal_name",
+    "stop_reason",
     "stop_requested",
     "transaction",
     "working_on",
@@ -230,6 +231,7 @@ class HostGate:
         self.stopping = threading.Event()
         self.stopped_by = ""
         self.held: dict[int, int] = {}  # host index -> open transactions on it
+        self.host_stops: dict[int, str] = {}  # host index -> why only it stops (its deadline)
 
 
 _turn = threading.local()  # the gate and host index of the work this thread is doing
@@ -251,13 +253,25 @@ def stop_requested() -> str:
     return (gate.stopped_by or "SIGINT") if gate is not None and gate.stopping.is_set() else ""
 
 
+def stop_reason() -> str:
+    """In a host's work: why it must stop now, in words ("run interrupted (SIGINT)", "host
+    deadline of 120s exceeded"), "" while it may go on. A transaction undoes what it
+    started and ends when this is set (see :func:`transaction`)."""
+    gate: HostGate | None = getattr(_turn, "gate", None)
+    if gate is None:
+        return ""
+    if gate.stopping.is_set():
+        return f"run interrupted ({gate.stopped_by or 'SIGINT'})"
+    return gate.host_stops.get(int(_turn.index), "")
+
+
 @contextlib.contextmanager
 def transaction() -> Iterator[bool]:
     """A piece of one host's work that must not be cut in the middle (a fix: apply, verify,
-    roll back, log; a scratch database: create, use, drop). An interruption then does not
-    hang that host up at once: the fleet loop waits up to :data:`TRANSACTION_GRACE_S` for
-    the block to end (the work sees :func:`stop_requested` and finishes or undoes what it
-    started), then hangs up what is still open.
+    roll back, log; a scratch database: create, use, drop). An interruption, or the host's
+    deadline, then does not hang that host up at once: the fleet loop waits up to
+    :data:`TRANSACTION_GRACE_S` for the block to end (the work sees :func:`stop_reason`
+    and finishes or undoes what it started), then hangs up what is still open.
 
     Yields False when the run is already stopping: start nothing then. Outside a fleet
     loop's worker it yields True and changes nothing."""
@@ -267,7 +281,7 @@ def transaction() -> Iterator[bool]:
         return
     i = int(_turn.index)
     with gate.cond:  # the loop's lock: held before the loop looks, or refused after
-        proceed = not gate.stopping.is_set()
+        proceed = not gate.stopping.is_set() and i not in gate.host_stops
         if proceed:
             gate.held[i] = gate.held.get(i, 0) + 1
     try:

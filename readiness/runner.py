@@ -25,6 +25,7 @@ from .interrupt import (
     HostGate,
     reraise_if_the_task_ends,
     signal_name,
+    stop_reason,
     stop_requested,
     transaction,
     working_on,
@@ -63,6 +64,7 @@ __all__ = [
     "base_facts",
     "run_fleet",
     "run_hosts",
+    "stop_reason",
     "stop_requested",
     "transaction",
 ]
@@ -500,6 +502,8 @@ class _Loop(Generic[T]):
         # which hosts are inside a transaction (interrupt.transaction).
         self.gate = HostGate(self.lock)
         self.stopping = self.gate.stopping
+        # hosts past their deadline inside a transaction: (transport, hang up by then)
+        self.closing: dict[int, tuple[Transport, float]] = {}
         self.done: queue.SimpleQueue[tuple[int, T | BaseException]] = queue.SimpleQueue()
         self.next_index = 0
 
@@ -570,8 +574,36 @@ class _Loop(Generic[T]):
         for i, began, transport in late:
             msg = f"host deadline of {limit:g}s exceeded"
             self.record(i, self.failed(self.hosts[i], Status.UNREACHABLE, msg, began))
-            if transport is not None:
+            if transport is None:
+                continue
+            with self.gate.cond:
+                held = bool(self.gate.held.get(i))
+                self.gate.host_stops[i] = msg
+            if held:  # inside a transaction: it undoes its work, then is hung up (bounded)
+                self.closing[i] = (transport, now + TRANSACTION_GRACE_S)
+            else:
                 _quiet_close(transport)  # hangs the remote session up: nothing stays there
+        self.close_settled()
+
+    def close_settled(self, *, wait: bool = False) -> None:
+        """Hang up the hosts stopped at their deadline inside a transaction once it has
+        ended, or its grace is over; with ``wait``, wait (bounded) for that."""
+        while self.closing:
+            with self.gate.cond:
+                now = time.monotonic()
+                due = [
+                    i
+                    for i, (_, until) in self.closing.items()
+                    if not self.gate.held.get(i) or now >= until
+                ]
+                if not due and wait:
+                    until = min(until for _, until in self.closing.values())
+                    self.gate.cond.wait(max(0.0, until - now))
+                    continue
+            for i in due:
+                _quiet_close(self.closing.pop(i)[0])
+            if not wait:
+                return
 
     def finished(self) -> bool:
         return self.recorded == len(self.results)
@@ -792,6 +824,7 @@ def _run_hosts(
             progress.tick()
             if cancel is not None and cancel.is_set():
                 raise KeyboardInterrupt
+        loop.close_settled(wait=True)  # a host stopped at its deadline mid-transaction
     except KeyboardInterrupt as exc:
         interrupted_by = signal_name(exc)
         loop.abort(interrupted_by)

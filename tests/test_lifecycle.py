@@ -475,13 +475,14 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.postgres
 @pytest.mark.timeout(90)
-def test_ctrl_c_during_a_backup_round_trip_leaves_no_scratch_database_dump_or_process(
-    pg_cluster: PgCluster, tmp_path: Path
+@pytest.mark.parametrize("stop", ["ctrl-c", "host-deadline"])
+def test_a_backup_round_trip_cut_short_leaves_no_scratch_database_dump_or_process(
+    pg_cluster: PgCluster, tmp_path: Path, stop: str
 ) -> None:
-    """Before: the check's worker thread died with the process, in the middle of its
-    restore: the scratch database stayed on the server, the dump of the app's database
-    (its data) stayed in the controller's temporary directory, and pg_restore kept
-    running as an orphan."""
+    """Ctrl-C, or the host's deadline, during the restore. Before: the check's worker
+    thread died with the process in the middle of it: the scratch database stayed on the
+    server and pg_restore ran on as an orphan (and, on Ctrl-C, the host was reported
+    NOT_READY on the cut-short trip instead of INTERRUPTED)."""
     suffix = secrets.token_hex(4)
     role, password, dbname = f"app_{suffix}", secrets.token_urlsafe(12), f"appdb_{suffix}"
     pg_cluster.create_role(role, password)
@@ -503,21 +504,32 @@ def test_ctrl_c_during_a_backup_round_trip_leaves_no_scratch_database_dump_or_pr
         inventory.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}))
         args = ["validate", "-i", str(inventory), "--hosts", "local"]
         args += ["--check", "backup_roundtrip", "--json"]
+        if stop == "host-deadline":
+            args += ["--host-deadline", "5"]
         validate = _Command(args, cwd=tmp_path, env={**os.environ, "TMPDIR": str(temp)})
         try:
             _wait_for(started.exists, 60, "pg_restore never started")
             shim = int(started.read_text())
             assert _scratch_databases(pg_cluster)  # the round trip is under way
-            took = validate.signal_and_time_the_exit(signal.SIGINT, within=30)
+            if stop == "ctrl-c":
+                took = validate.signal_and_time_the_exit(signal.SIGINT, within=30)
+            else:
+                validate.proc.wait(timeout=30)
+                took = 0.0
             out, err = validate.streams()
         finally:
             validate.close()
-        assert validate.proc.returncode == 130, err
-        assert took < load_scaled(2.5, most=20.0), f"exit {took:.2f}s after the signal"
         doc = json.loads(out)
-        assert doc["interrupted_by"] == "SIGINT"
-        # a round trip cut short is no verdict on the backups: never NOT_READY
-        assert [h["status"] for h in doc["hosts"]] == ["interrupted"]
+        if stop == "ctrl-c":
+            assert validate.proc.returncode == 130, err
+            assert took < load_scaled(2.5, most=20.0), f"exit {took:.2f}s after the signal"
+            assert doc["interrupted_by"] == "SIGINT"
+            # a round trip cut short is no verdict on the backups: never NOT_READY
+            assert [h["status"] for h in doc["hosts"]] == ["interrupted"]
+        else:
+            assert validate.proc.returncode == 1, err
+            assert [h["status"] for h in doc["hosts"]] == ["unreachable"]
+            assert doc["hosts"][0]["reason"] == "host deadline of 5s exceeded"
         assert _scratch_databases(pg_cluster) == []
         assert list(temp.iterdir()) == []  # no dump left on the controller
         _wait_for(lambda: not _alive(shim), 5, f"pg_restore ({shim}) still running")

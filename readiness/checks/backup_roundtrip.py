@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..findings import Findings
-from ..interrupt import stop_requested, transaction
+from ..interrupt import stop_reason, transaction
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
@@ -169,8 +169,8 @@ class Run:
 
 def _run(argv: list[str], env: Mapping[str, str], timeout: float) -> Run:
     """Run pg_dump/pg_restore on the controller, in its own process group, killed (the
-    whole group) at ``timeout`` or as soon as the run is interrupted: a Ctrl-C must not
-    leave it running, nor wait for a restore that may take minutes."""
+    whole group) at ``timeout`` or as soon as the run is interrupted or the host's deadline
+    passes: neither may leave it running, nor wait for a restore that may take minutes."""
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -189,9 +189,9 @@ def _run(argv: list[str], env: Mapping[str, str], timeout: float) -> Run:
             _out, err_bytes = proc.communicate(timeout=0.1)
             break
         except subprocess.TimeoutExpired:
-            stopped = stop_requested()
+            stopped = stop_reason()
             if stopped:
-                why = f"stopped: run interrupted ({stopped})"
+                why = f"stopped: {stopped}"
             elif time.monotonic() - t0 > timeout:
                 why = f"killed after {timeout:g}s"
             if why:
@@ -401,21 +401,22 @@ def evaluate(ctx: CheckContext) -> Outcome:
 def _round_trip(ctx: CheckContext, f: Findings, target: Target, trip: Trip, limit: int) -> None:
     """Dump, then restore into a scratch database that is always dropped.
 
-    A transaction of the fleet loop: a Ctrl-C kills pg_dump/pg_restore (see _run) and waits
+    A transaction of the fleet loop: a Ctrl-C or the host's deadline kills pg_dump/pg_restore
+    (see _run) and waits
     (bounded) for the scratch database to be dropped and the dump, the app's data, to be
     deleted from the controller before this host is hung up."""
     import psycopg
 
     with transaction() as may_start:
         if not may_start:
-            f.unknown(f"not run: run interrupted ({stop_requested()})", "Rerun the audit")
+            f.unknown(f"not run: {stop_reason()}", "Rerun the audit")
             return
         with tempfile.TemporaryDirectory(prefix="readiness-backup-") as tmp:
             try:
                 _backup(ctx, f, target, trip, workdir=Path(tmp), limit=limit)
                 if trip.backup is not None and trip.backup.ok and trip.dump is not None:
                     _check_dump_file(f, trip.dump)
-                if not f.problems and trip.dump is not None and not stop_requested():
+                if not f.problems and trip.dump is not None and not stop_reason():
                     admin = _admin_dsn(ctx, target)
                     _with_scratch(ctx, f, admin, trip, dump=trip.dump, limit=limit)
             except psycopg.Error as exc:

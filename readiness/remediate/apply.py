@@ -174,9 +174,9 @@ def apply_fix(
     """Snapshot + apply, re-audit the check, restore the snapshot when the fix did not work.
 
     ``keep_backups``: how many ``.readiness-bak.*`` copies of each rewritten file are kept.
-    ``stopping``: the signal stopping the run, "" while none is; when one is by the time
-    the fix is applied, it is not verified but restored at once (a Ctrl-C must not leave
-    an unverified change behind).
+    ``stopping``: why the host's work must stop ("run interrupted (SIGINT)", its deadline),
+    "" while it may go on; when it must by the time the fix is applied, the fix is not
+    verified but restored at once (a Ctrl-C must not leave an unverified change behind).
     """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     request = {
@@ -207,7 +207,7 @@ def apply_fix(
     stopped = stopping() if stopping is not None else ""
     if stopped:  # not verified: undone at once, the loop is waiting for this host
         after = CheckResult(before.check_name, before.status, "not verified")
-        why = f"run interrupted ({stopped}) before the fix was verified"
+        why = f"{stopped} before the fix was verified"
         return _undo(
             transport,
             fix,
@@ -225,7 +225,7 @@ def apply_fix(
         stopped = stopping() if stopping is not None else ""
         if stopped:  # hung up past the interruption's grace: not a verdict on the fix
             after = CheckResult(before.check_name, before.status, "not verified")
-            why = f"run interrupted ({stopped}) while the fix was being verified"
+            why = f"{stopped} while the fix was being verified"
             return _undo(
                 transport,
                 fix,

@@ -29,6 +29,7 @@ from ..runner import (
     RunOptions,
     audit_host,
     run_hosts,
+    stop_reason,
     stop_requested,
     transaction,
 )
@@ -351,13 +352,13 @@ class _HostRun:
                 timeout_s=self.options.command_timeout,
                 sudo=self.options.sudo,
                 keep_backups=keep_backups(self.profile),
-                stopping=stop_requested,
+                stopping=stop_reason,
             )
         except TransportError as exc:
-            stopped = stop_requested()
+            stopped = stop_reason()
             why = (
-                f"run interrupted ({stopped}) while the fix was being applied and the host "
-                f"was hung up ({exc}): whether it changed anything is unknown; re-audit it"
+                f"{stopped} while the fix was being applied and the host was hung up "
+                f"({exc}): whether it changed anything is unknown; re-audit it"
                 if stopped
                 else str(exc)
             )
