@@ -56,13 +56,22 @@ class Alert:
     message: str
     recommendations: tuple[str, ...]
     since: datetime
+    # the status it fired with: its severity label, which Alertmanager keys the alert on,
+    # stays while it fires; ``status`` is the latest (the summary said NOT_READY of a
+    # check that had become DEGRADED)
+    fired_as: Status | None = None
+
+    def as_fired(self) -> Alert:
+        """The alert as it fired: what a resolution must name."""
+        return replace(self, status=self.fired_as or self.status, fired_as=None)
 
     def labels(self) -> dict[str, str]:
+        severity = self.fired_as or self.status
         return {
             "alertname": "ReadinessCheckDegraded",
             "host": self.host,
             "check": self.check,
-            "severity": "critical" if self.status.blocking else "warning",
+            "severity": "critical" if severity.blocking else "warning",
         }
 
 
@@ -90,24 +99,29 @@ class AlertTracker:
                 alert = Alert(r.host, r.check_name, r.status, r.message, r.recommendations, now)
                 current = self.firing.get(key)
                 if current is not None:
-                    if alert.labels() != current.labels() and r.status > current.status:
-                        resolved.append(current)  # escalated: warning → critical is a new alert
+                    fired_as = current.fired_as or current.status
+                    if alert.labels() != current.labels() and r.status > fired_as:
+                        resolved.append(current.as_fired())  # escalated: a new alert
                         self.firing[key] = alert
                         fired.append(alert)
-                    else:  # same alert (its labels stay), latest words
+                    else:  # same alert (its labels stay), latest status and words
                         self.firing[key] = replace(
-                            current, message=r.message, recommendations=r.recommendations
+                            current,
+                            status=r.status,
+                            message=r.message,
+                            recommendations=r.recommendations,
+                            fired_as=fired_as,
                         )
                 elif streak >= self.after:
                     self.firing[key] = alert
                     fired.append(alert)
             elif key in self.firing and -streak >= self.after:
-                resolved.append(self.firing.pop(key))
+                resolved.append(self.firing.pop(key).as_fired())
         # A host x check no longer audited (the host left the inventory) resolves at once,
         # as a Prometheus alert does when its series goes: it was re-sent for ever.
         audited = {(r.host, r.check_name) for r in report.results}
         for key in [k for k in self.firing if k not in audited]:
-            resolved.append(self.firing.pop(key))
+            resolved.append(self.firing.pop(key).as_fired())
         for key in [k for k in self._streak if k not in audited]:
             del self._streak[key]  # a host that comes back starts its damping afresh
         return fired, resolved

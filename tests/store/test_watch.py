@@ -478,3 +478,45 @@ def test_a_webhooks_token_is_neither_recorded_nor_printed(tmp_path: Path) -> Non
         seen.append(shown.stdout)
     assert f"--webhook http://127.0.0.1:{port}/***" in seen[-1]
     assert not [text for text in seen if token in text or "/services/" in text]
+
+
+def test_a_critical_alert_that_eases_keeps_its_severity_but_says_what_it_is_now(
+    tmp_path: Path,
+) -> None:
+    """A check fired as NOT_READY (critical), then became DEGRADED: the alert kept firing
+    (its severity label is its identity in Alertmanager) but its summary still said
+    NOT_READY next to the degraded finding. Through `readiness watch`, to a loopback
+    receiver of Alertmanager's POST /api/v2/alerts."""
+    app = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": None})
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host}}}))
+    with start_http_server() as am:
+        am.route("/api/v2/alerts", method="POST", json={})
+
+        def posted() -> list[dict[str, Any]]:
+            return [a for r in am.requests_to("/api/v2/alerts", "POST") for a in r.json()]
+
+        argv = [READINESS, "watch", "-i", str(inv), "-H", "web1", "-c", "configuration"]
+        argv += ["--every", "1s", "--jitter", "0", "--alert-after", "1", "--store", "none"]
+        argv += ["--listen", "127.0.0.1:0", "--alertmanager-url", am.url]
+        watch = subprocess.Popen(
+            argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            first = _until("the critical alert", posted, 20)[0]
+            assert first["labels"]["severity"] == "critical"
+            assert first["annotations"]["summary"] == "web1 / configuration: NOT_READY"
+            write_app(app)  # the secret is back; no OTLP endpoint: DEGRADED
+            eased = _until(
+                "the eased alert",
+                lambda: [a for a in posted() if a["annotations"]["summary"].endswith("DEGRADED")],
+                10,
+            )[0]
+        finally:
+            watch.send_signal(signal.SIGTERM)
+            _, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err
+    assert eased["labels"] == first["labels"] and eased["startsAt"] == first["startsAt"]
+    assert "OTLP" in eased["annotations"]["description"]
