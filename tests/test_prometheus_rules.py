@@ -1,0 +1,137 @@
+"""The shipped alerting rules (examples/prometheus/readiness-rules.yml): valid for
+`promtool check rules`, and evaluated by `promtool test rules` on the series a real
+`readiness validate --format prometheus` writes (and on watch's own counters)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from readiness.store.watch import WatchState
+from tests.services.apps import write_app
+from tests.store.test_store_cli import READINESS
+
+RULES = Path(__file__).resolve().parents[1] / "examples" / "prometheus" / "readiness-rules.yml"
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:  # CI installs prometheus (.ci/run): a missing consumer fails
+        pytest.fail("promtool not found: see the apt line of .ci/run")
+    return path
+
+
+def _series(name: str, labels: dict[str, str]) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}" if inner else name
+
+
+def test_the_shipped_rules_fire_on_what_readiness_writes(tmp_path: Path) -> None:
+    check = subprocess.run(
+        [_promtool(), "check", "rules", str(RULES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    app = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": None})
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host}}}))
+    run = subprocess.run(
+        [READINESS, "validate", "-i", str(inv), "-H", "web1", "-c", "environment,configuration",
+         "--format", "prometheus", "--store", "none"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        check=False,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    written = {
+        s.name: s
+        for f in text_string_to_metric_families(run.stdout + "\n")
+        for s in f.samples
+        if s.name != "readiness_check_status"
+    }
+    statuses = [
+        s
+        for f in text_string_to_metric_families(run.stdout + "\n")
+        for s in f.samples
+        if s.name == "readiness_check_status"
+    ]
+    assert {(s.labels["check"], s.labels["status"]) for s in statuses} == {
+        ("environment", "not_ready"),
+        ("configuration", "not_ready"),
+    }
+    watch_names = {
+        s.name
+        for f in text_string_to_metric_families(WatchState().metrics().decode())
+        for s in f.samples
+    }
+    # every series the rules read is one readiness writes
+    assert "readiness_last_run_timestamp_seconds" in written
+    assert {"readiness_last_success_timestamp_seconds", "readiness_runs_failed_total"} <= (
+        watch_names
+    )
+    inputs = [{"series": _series(s.name, s.labels), "values": f"{s.value:g}x180"} for s in statuses]
+    inputs += [  # written at time 0 and never again; watch: a success at 0, runs failing
+        {"series": "readiness_last_run_timestamp_seconds", "values": "0x180"},
+        {"series": "readiness_last_success_timestamp_seconds", "values": "0x180"},
+        {"series": "readiness_runs_failed_total", "values": "0 0 0 1 2 3 3 3 3 3"},
+    ]
+    failing = [
+        {"exp_labels": {**s.labels, "severity": "critical"},
+         "exp_annotations": {
+             "summary": f"web1 / {s.labels['check']}: not_ready",
+             "description": f"readiness reports {s.labels['check']} on web1 as not_ready; "
+             "`readiness show latest` has the finding and what to do.",
+         }}
+        for s in statuses
+    ]  # fmt: skip
+    tests = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": inputs,
+                "alert_rule_test": [
+                    {"eval_time": "10m", "alertname": "ReadinessCheckFailing", "exp_alerts": []},
+                    {"eval_time": "20m", "alertname": "ReadinessCheckFailing",
+                     "exp_alerts": failing},
+                    {"eval_time": "8m", "alertname": "ReadinessWatchRunsFailing",
+                     "exp_alerts": [{"exp_labels": {"severity": "warning"}, "exp_annotations": {
+                         "summary": "readiness watch: runs failing",
+                         "description": "readiness watch on  had 3 failed run(s) in 30 "
+                         "minutes; its stderr says why."}}]},
+                    {"eval_time": "1h", "alertname": "ReadinessReportStale", "exp_alerts": []},
+                    {"eval_time": "150m", "alertname": "ReadinessReportStale",
+                     "exp_alerts": [{"exp_labels": {"severity": "warning"}, "exp_annotations": {
+                         "summary": "no readiness report for 2h 30m 0s",
+                         "description": "The readiness textfile on  was last written "
+                         "2h 30m 0s ago."}}]},
+                    {"eval_time": "150m", "alertname": "ReadinessWatchNoSuccess",
+                     "exp_alerts": [{"exp_labels": {"severity": "warning"}, "exp_annotations": {
+                         "summary": "readiness watch: no passing run for 2h 30m 0s",
+                         "description": "readiness watch on  last had a run with nothing "
+                         "blocking 2h 30m 0s ago."}}]},
+                ],
+            }
+        ],
+    }  # fmt: skip
+    test_file = tmp_path / "rules_test.yml"
+    test_file.write_text(yaml.safe_dump(tests, sort_keys=False))
+    evaluated = subprocess.run(
+        [_promtool(), "test", "rules", str(test_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert "SUCCESS" in evaluated.stdout
