@@ -21,10 +21,16 @@ if TYPE_CHECKING:  # builder imports this module to resolve what it accumulated
 
 __all__ = ["ADDRESS_KEYS", "Resolver", "final_group", "first_set"]
 
-ADDRESS_KEYS = ("readiness_host", "ansible_host", "ansible_ssh_host")
-_PORT_KEYS = ("readiness_port", "ansible_port", "ansible_ssh_port")
-_USER_KEYS = ("readiness_user", "ansible_user", "ansible_ssh_user")
-_KEY_FILE_KEYS = ("readiness_ssh_private_key_file", "ansible_ssh_private_key_file")
+# The first key set wins. Between Ansible's two spellings, the ansible_ssh_* one wins, as in
+# Ansible's ssh connection (its option lists both and the last one defined is used).
+ADDRESS_KEYS = ("readiness_host", "ansible_ssh_host", "ansible_host")
+_PORT_KEYS = ("readiness_port", "ansible_ssh_port", "ansible_port")
+_USER_KEYS = ("readiness_user", "ansible_ssh_user", "ansible_user")
+_KEY_FILE_KEYS = (
+    "readiness_ssh_private_key_file",
+    "ansible_ssh_private_key_file",
+    "ansible_private_key_file",
+)
 _CONNECTION_KEYS = ("readiness_connection", "ansible_connection")
 
 

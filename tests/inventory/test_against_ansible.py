@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,12 +27,11 @@ import yaml
 from readiness.errors import InventoryError
 from readiness.inventory import Inventory, load_inventory
 
+from .ansible_cli import BIN, require_ansible, run_ansible
 from .differences import DIFFERENCES
 
 CORPUS = Path(__file__).parent / "corpus"
-BIN = Path(sys.executable).parent
 _POOL = 3  # parallel Ansible processes: the machine has 2 shared cores
-_CALL_TIMEOUT_S = 60
 # The first test waits for every Ansible call (~240 at ~0.35 s CPU each on 2 shared cores).
 pytestmark = pytest.mark.timeout(900)  # ~70 s on an idle 2-core machine
 
@@ -104,35 +102,6 @@ def _materialize(case: Case, root: Path) -> Path:
     return base
 
 
-def _env(home: Path) -> dict[str, str]:
-    return {
-        "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin",
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "ANSIBLE_HOME": str(home / ".ansible"),
-        "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
-        "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_DEPRECATION_WARNINGS": "False",
-    }
-
-
-def _run(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    cwd = home / "cwd"  # empty: no ansible.cfg, no playbook-adjacent group_vars
-    cwd.mkdir(exist_ok=True)
-    return subprocess.run(
-        args,
-        cwd=cwd,
-        env=_env(home),
-        capture_output=True,
-        text=True,
-        timeout=_CALL_TIMEOUT_S,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def _inventory_args(case: Case, base: Path) -> list[str]:
     args: list[str] = []
     for name in case.inventory:
@@ -144,7 +113,7 @@ def _list_hosts(case: Case, base: Path, home: Path, pattern: str, limit: str | N
     args = [str(BIN / "ansible"), pattern, *_inventory_args(case, base), "--list-hosts"]
     if limit is not None:
         args += ["--limit", _limit(limit, base)]
-    done = _run(args, home)
+    done = run_ansible(args, home)
     if done.returncode != 0:
         return f"exit {done.returncode}: {done.stderr.strip()[-400:]}"
     lines = done.stdout.splitlines()
@@ -158,7 +127,9 @@ def _limit(limit: str | None, base: Path) -> str | None:
 
 
 def _inventory_list(case: Case, base: Path, home: Path) -> tuple[dict[str, Any] | None, str]:
-    done = _run([str(BIN / "ansible-inventory"), *_inventory_args(case, base), "--list"], home)
+    done = run_ansible(
+        [str(BIN / "ansible-inventory"), *_inventory_args(case, base), "--list"], home
+    )
     if done.returncode != 0:
         return None, done.stderr.strip()[-400:]
     data = json.loads(done.stdout)
@@ -183,9 +154,7 @@ def ansible_answers(corpus_root: Path, request: pytest.FixtureRequest) -> dict[s
         for item in request.session.items
         if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), Case)
     }
-    for tool in ("ansible", "ansible-inventory"):
-        if not (BIN / tool).exists():
-            pytest.fail(f"{tool} is not installed: pip install -e '.[dev]' (ansible-core)")
+    require_ansible()
     answers: dict[str, AnsibleAnswer] = {}
     jobs = []
     with ThreadPoolExecutor(max_workers=_POOL) as pool:
@@ -263,9 +232,11 @@ def _compare_vars(inventory: Inventory, hostvars: Mapping[str, Any], case: Case)
                 actual.pop(variable, None)
         assert actual == expected, f"variables of {name}"
         if not host.local:
-            assert host.address == str(expected.get("ansible_host", name)), name
-            assert host.port == int(expected.get("ansible_port", 22)), name
-            assert host.user == expected.get("ansible_user"), name
+            # Ansible's ssh connection uses the ansible_ssh_* spelling when both are set
+            address = expected.get("ansible_ssh_host", expected.get("ansible_host", name))
+            port = expected.get("ansible_ssh_port", expected.get("ansible_port", 22))
+            user = expected.get("ansible_ssh_user", expected.get("ansible_user"))
+            assert (host.address, host.port, host.user) == (str(address), int(port), user), name
     assert set(hostvars) == set(inventory.hosts), "the inventory's hosts"
 
 

@@ -149,3 +149,29 @@ def test_merged_profiles_are_not_shared_between_hosts(tmp_path: Path) -> None:
 def test_empty_readiness_key_means_no_profile(tmp_path: Path) -> None:
     inventory = load_text(tmp_path, "inv.yml", "all:\n  hosts:\n    h1: {readiness: }\n")
     assert inventory.hosts["h1"].profile_vars == {}
+
+
+# ------------------------------------------------------------------ connection spellings
+
+
+def test_the_ansible_ssh_spelling_wins_over_the_short_one_as_in_ansible(tmp_path: Path) -> None:
+    """Ansible's ssh connection lists ansible_host then ansible_ssh_host (and so on) and uses
+    the last one defined: with both set, it connects to ansible_ssh_host. readiness read the
+    short spelling first and audited another address (found by the generated differential
+    test, tests/inventory/test_generated_against_ansible.py)."""
+    inventory = load_text(
+        tmp_path,
+        "hosts",
+        """
+        [web]
+        w1 ansible_host=127.0.0.5 ansible_ssh_host=127.0.0.6 ansible_port=2200 ansible_ssh_port=2201 ansible_user=u1 ansible_ssh_user=u2
+        w2 ansible_private_key_file=/keys/plain
+        w3 ansible_private_key_file=/keys/plain ansible_ssh_private_key_file=/keys/ssh
+        w4 ansible_ssh_host=127.0.0.8 readiness_host=127.0.0.9 ansible_ssh_port=2201 readiness_port=2202
+        """,
+    )
+    w1, w2, w3, w4 = (inventory.hosts[name] for name in ("w1", "w2", "w3", "w4"))
+    assert (w1.address, w1.port, w1.user) == ("127.0.0.6", 2201, "u2")
+    assert w2.key_file == "/keys/plain"  # ansible_private_key_file is Ansible's name too
+    assert w3.key_file == "/keys/ssh"
+    assert (w4.address, w4.port) == ("127.0.0.9", 2202)  # readiness_* still wins over both
