@@ -151,7 +151,14 @@ def record_run(
         with open_store(location) as store:
             run_id = store.record(report, meta, redacted=redacted, fingerprints=fingerprints)
             if keep is not None:
-                store.prune(keep)
+                try:
+                    store.prune(keep)
+                except ReadinessError as exc:  # the run is in: say so, not "not recorded"
+                    print(
+                        f"readiness: warning: run {run_id} recorded, but history_keep could "
+                        f"not prune older runs: {exc}",
+                        file=warn,
+                    )
     except ReadinessError as exc:
         print(f"readiness: warning: run not recorded: {exc}", file=warn)
         return None

@@ -283,3 +283,46 @@ def test_a_prune_during_another_controllers_recording_loses_none_of_its_results(
         return [(r.host, r.check_name, r.status, r.message) for r in report.results]
 
     assert rows(loaded) == rows(REPORT)
+
+
+def test_a_prune_that_fails_says_the_run_was_recorded(
+    pg_cluster: PgCluster, pg_store_url: Callable[[], str], tmp_path: Path
+) -> None:
+    """With `history_keep` set, a role that may insert but not delete (an append-only grant)
+    got "run not recorded: ... permission denied" although the run was in the store."""
+    from psycopg import sql
+
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    owner_url = pg_store_url()
+    db = owner_url.rsplit("/", 1)[1]
+    with open_store(parse_location(owner_url)) as store:
+        old = store.record(REPORT, meta())  # 2026-11-01: older than history_keep
+    appender = pg_cluster.new_role("append")
+    grants = (
+        "GRANT CREATE, USAGE ON SCHEMA public TO {r}",
+        "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {r}",
+        "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {r}",
+    )
+    for grant in grants:
+        pg_cluster.admin(sql.SQL(grant).format(r=sql.Identifier(appender.name)), db=db)
+    url = pg_cluster.dsn(appender.name, appender.password, db)
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        f"all:\n  hosts:\n    local:\n      ansible_connection: local\n      readiness:\n        app_root: {app}\n"
+    )
+    cfg = tmp_path / "invoke.yaml"
+    cfg.write_text("readiness:\n  history_keep: 7d\n")
+    run = readiness(
+        "-f", str(cfg), "validate", "-i", str(inv), "-c", "environment", "-q", store=url
+    )
+    assert run.returncode == 0, run.stderr
+    assert "not recorded" not in run.stderr
+    assert "recorded, but history_keep could not prune older runs: " in run.stderr
+    assert "permission denied" in run.stderr and appender.password not in run.stderr
+    with open_store(parse_location(owner_url)) as store:
+        kept = [r.run_id for r in store.runs()]
+    assert len(kept) == 2 and old in kept
+    assert f"run {kept[0]} recorded" in run.stderr
