@@ -91,6 +91,7 @@ class GenCase:
         return any(_matches(expr, group) for group in self.ambiguous)
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z][\w.-]*")  # a host name YAML reads as a string unquoted
 _SUBSCRIPT = re.compile(r"\[(-?\d+|\d+[:-]\d*)\]$")
 
 
@@ -352,11 +353,16 @@ class Generator:
         all_vars: dict[str, str],
         declared: set[str],
     ) -> str:
+        rng = self.rng
         lines = [self._ini_host(entry) for entry in ungrouped]
+        if ungrouped and rng.random() < 0.3:  # the same hosts under an explicit [ungrouped]
+            lines += ["[ungrouped]", *(self._ini_host(entry) for entry in ungrouped)]
+        if rng.random() < 0.2:
+            lines.append(rng.choice(("; a comment", "# a comment", "  ")))
         here = set(names) | declared
         for name in names:
             group = self.groups[name]
-            lines.append(f"[{name}]")
+            lines.append(f"[{name}]" + rng.choice(("", "", " # section")))
             lines += [self._ini_host(entry) for entry in group.entries]
             if group.vars:
                 lines.append(f"[{name}:vars]")
@@ -379,7 +385,9 @@ class Generator:
     def _ini_host(self, entry: HostEntry) -> str:
         parts = [entry.text]
         parts += [f"{k}={self._literal('ini-host', k, v)}" for k, v in entry.vars.items()]
-        return " ".join(parts)
+        indent = self.rng.choice(("", "", "", "  "))
+        comment = self.rng.choice(("", "", "", "  # trailing comment"))
+        return indent + " ".join(parts) + comment
 
     def _ini_var(self, key: str, value: str) -> str:
         spacing = self.rng.choice(("=", " = ", "= "))
@@ -387,7 +395,10 @@ class Generator:
 
     def _yaml(self, names: list[str], ungrouped: list[HostEntry], all_vars: dict[str, str]) -> str:
         lines: list[str] = []
-        if ungrouped or all_vars:
+        nested = self._nested(names)
+        top = [name for name in names if name not in nested]
+        wrap = bool(top) and self.rng.random() < 0.4  # all: children: {...} around the groups
+        if ungrouped or all_vars or wrap:
             lines.append("all:")
             if all_vars:
                 lines.append("  vars:")
@@ -395,10 +406,10 @@ class Generator:
             if ungrouped:
                 lines.append("  hosts:")
                 lines += self._yaml_hosts(ungrouped, 4)
-        nested = self._nested(names)
-        for name in names:
-            if name not in nested:
-                lines += self._yaml_group(name, 0, names, nested)
+            if wrap:
+                lines.append("  children:")
+        for name in top:
+            lines += self._yaml_group(name, 4 if wrap else 0, names, nested)
         return "\n".join(lines) + "\n"
 
     def _nested(self, names: list[str]) -> set[str]:
@@ -420,12 +431,17 @@ class Generator:
         if group.vars:
             lines.append(f"{pad}  vars:")
             lines += self._yaml_vars(group.vars, indent + 4)
-        if group.entries:
+        if len(group.entries) == 1 and not group.entries[0].vars and self.rng.random() < 0.3:
+            lines.append(f"{pad}  hosts: '{group.entries[0].text}'")  # one host, as a string
+        elif group.entries:
             lines.append(f"{pad}  hosts:")
             lines += self._yaml_hosts(group.entries, indent + 4)
-        if group.children:
+        children = group.children
+        if len(children) == 1 and children[0] not in nested and self.rng.random() < 0.3:
+            lines.append(f"{pad}  children: {children[0]}")  # one child, as a string
+        elif children:
             lines.append(f"{pad}  children:")
-            for child in group.children:
+            for child in children:
                 if child in nested:
                     lines += self._yaml_group(child, indent + 4, names, nested)
                 else:
@@ -436,11 +452,9 @@ class Generator:
         pad = " " * indent
         lines: list[str] = []
         for entry in entries:
-            if entry.vars:
-                lines.append(f"{pad}'{entry.text}':")
-                lines += self._yaml_vars(entry.vars, indent + 2)
-            else:
-                lines.append(f"{pad}'{entry.text}':")
+            plain = _PLAIN_KEY.fullmatch(entry.text) and self.rng.random() < 0.5
+            lines.append(f"{pad}{entry.text}:" if plain else f"{pad}'{entry.text}':")
+            lines += self._yaml_vars(entry.vars, indent + 2)
         return lines
 
     def _yaml_vars(self, values: Mapping[str, str], indent: int) -> list[str]:
@@ -515,6 +529,9 @@ class Generator:
             candidates = [g for g in groups if g not in ambiguous]
             if candidates:
                 base = rng.choice(candidates)
+                glob = base[: rng.randint(1, len(base))] + "*"
+                if rng.random() < 0.3 and not any(_matches(glob, g) for g in ambiguous):
+                    base = glob  # a glob over groups and hosts, then the subscript
                 return base + rng.choice(
                     ("[0]", "[1]", "[-1]", "[0:1]", "[1:2]", "[1:]", "[0:0]", "[2:5]", "[1-2]")
                 )
@@ -530,6 +547,8 @@ class Generator:
         for _ in range(rng.choice((1, 1, 2))):
             terms = [self._term(hosts, ambiguous) for _ in range(rng.choice((1, 2)))]
             if rng.random() < 0.3:
+                if rng.random() < 0.3:  # a line is one term: 'a:b' is not split
+                    terms.append(rng.choice(("!", "")) + ":".join(rng.sample(list(self.groups), 1)))
                 files["limit.txt"] = "\n".join(terms) + "\n\n"
                 limit = "@LIMIT" if rng.random() < 0.5 else f"@LIMIT,{self._term(hosts, ambiguous)}"
             else:
