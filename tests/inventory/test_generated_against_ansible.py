@@ -35,8 +35,10 @@ from typing import Any
 
 import pytest
 
+from readiness.api import plan
 from readiness.errors import InventoryError
 from readiness.inventory import Inventory, load_inventory
+from tests.services.cli import ROOT, run_cli
 
 from .ansible_cli import (
     BIN,
@@ -185,6 +187,7 @@ def test_generated_inventory_reads_as_ansible_reads_it(
     for index, (limit, patterns) in enumerate(case.limits):
         for pattern in patterns:
             selections.compare(pattern, (index, limit))
+    _compare_plans(case, base, answers)
     # a floor, so that a change to the generator cannot quietly compare almost nothing
     assert tally.exact >= 5, f"seed {seed}: only {tally.exact} patterns compared in order"
     _TALLIES[seed] = tally
@@ -299,3 +302,63 @@ class _Selections:
         answered = [self.answers.hosts.get(f"{term},") for term in terms if term]
         empty = [answer for answer in answered if not answer or isinstance(answer, str)]
         assert empty, f"{label}; Ansible selects {expected} and every term matches hosts"
+
+
+def _answered(
+    case: GenCase, answers: Answers
+) -> list[tuple[str, tuple[int, str] | None, list[str]]]:
+    """(pattern, limit, Ansible's hosts) for every pattern Ansible answers with hosts in a
+    fixed order, limited ones first."""
+    found: list[tuple[str, tuple[int, str] | None, list[str]]] = []
+    for index, (limit, patterns) in enumerate(case.limits):
+        for pattern in patterns:
+            hosts = answers.limited[index][pattern]
+            if hosts and not isinstance(hosts, str) and case.exact_order(pattern):
+                found.append((pattern, (index, limit), hosts))
+    for pattern in case.patterns:
+        hosts = answers.hosts[pattern]
+        if hosts and not isinstance(hosts, str) and case.exact_order(pattern):
+            found.append((pattern, None, hosts))
+    return found
+
+
+def _accepted(
+    case: GenCase, base: Path, answers: Answers
+) -> list[tuple[str, str | None, list[str]]]:
+    """The answered patterns readiness selects too (it refuses some, as documented)."""
+    inventory = load_inventory([base / path for path in case.inventory])
+    accepted: list[tuple[str, str | None, list[str]]] = []
+    for pattern, limited, hosts in _answered(case, answers):
+        limit = _limit(limited[1], base) if limited else None
+        try:
+            inventory.select(pattern, limit)
+        except InventoryError:
+            continue
+        accepted.append((pattern, limit, hosts))
+    return accepted
+
+
+def _compare_plans(case: GenCase, base: Path, answers: Answers) -> None:
+    """The plan step of validate, the suites and remediate selects the same hosts."""
+    paths = [str(base / path) for path in case.inventory]
+    for pattern, limit, expected in _accepted(case, base, answers)[:5]:
+        planned = plan(pattern, inventory=paths, limit=limit, checks=[])
+        assert [host.name for host in planned.hosts] == expected, f"seed {case.seed}: plan"
+
+
+@pytest.mark.parametrize("tool", ["readiness", "invoke"])
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_the_inventory_command_selects_what_ansible_selects(
+    seed: int, tool: str, generated: dict[int, tuple[GenCase, Path, Answers]], tmp_path: Path
+) -> None:
+    """Through the command a user types: ``readiness inventory --hosts P -i A,B --limit L``
+    (and ``invoke inventory`` from the project), hosts in Ansible's order."""
+    case, base, answers = generated[seed]
+    pattern, limit, expected = _accepted(case, base, answers)[0]
+    sources = ",".join(str(base / path) for path in case.inventory)
+    args = ["inventory", "--hosts", pattern, "-i", sources, "--format", "json"]
+    args += ["--limit", limit] if limit else []
+    env = {key: value for key, value in os.environ.items() if key != "READINESS_INVENTORY"}
+    done = run_cli(*args, tool=tool, env=env, cwd=ROOT if tool == "invoke" else tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [host["host"] for host in json.loads(done.stdout)["hosts"]] == expected
