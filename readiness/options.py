@@ -49,6 +49,9 @@ class OptionSpec:
     optional_value: bool = False  # ``--save`` alone means "the default path"
     config: bool = False  # may be set under ``readiness:`` in invoke.yaml/readiness.yaml
     allow_empty: bool = False  # "" is meaningful (ssh_config: "" reads no ssh_config at all)
+    # a "str" option that may be given several times (``-i a.ini -i b.yml``, as ansible -i):
+    # the values are joined with "," into one string
+    repeatable: bool = False
     # (valid, invalid) sample values for the generated contract test; derived when empty.
     samples: tuple[tuple[str, ...], tuple[str, ...]] = field(default=((), ()))
 
@@ -269,10 +272,12 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec(
             "inventory",
             "str",
-            "Inventory file or directory (default: ./inventories or $READINESS_INVENTORY)",
+            "Inventory file or directory; repeatable, as ansible -i (default: ./inventories "
+            "or $READINESS_INVENTORY)",
             short="i",
             placeholder="PATH",
             config=True,
+            repeatable=True,
         ),
         OptionSpec(
             "profile",

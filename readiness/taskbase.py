@@ -83,7 +83,7 @@ class ReadinessTask(Task[Callable[..., Any]]):
             }
             if spec.kind == "bool":
                 kwargs.update(kind=bool, default=False)
-            elif spec.kind == "list":
+            elif spec.kind == "list" or spec.repeatable:
                 kwargs.update(kind=list, default=[])
             else:
                 kwargs.update(kind=str, default=None)  # coerced by resolve(), not by invoke
@@ -198,11 +198,21 @@ def load_settings(config_section: Any = None, cwd: Path | None = None) -> dict[s
     return settings
 
 
+def _joined(spec: OptionSpec, values: list[Any]) -> str | None:
+    """A repeatable option given several times (``-i a -i b``) as one ``a,b`` value; not
+    given at all (invoke's empty list) is None."""
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise spec.error(value)
+    return ",".join(values) if values else None
+
+
 def resolve(task: str, given: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
     """Typed values for every parameter: a given flag wins, then settings, then the default."""
     out: dict[str, Any] = {}
-    for name, value in given.items():
+    for name, raw in given.items():
         spec = option(name, task)
+        value = _joined(spec, raw) if spec.repeatable and isinstance(raw, list) else raw
         if spec.kind == "bool":
             out[name] = spec.coerce(value) or bool(spec.config and settings.get(name))
         elif spec.kind == "list":
