@@ -21,6 +21,7 @@ from invoke.program import Program
 from invoke.tasks import Task
 
 from .errors import UsageError
+from .interrupt import exit_code_for, handle_signals, signal_name
 from .options import OptionSpec, option, validate_config
 
 __all__ = [
@@ -48,6 +49,11 @@ class TypedArgument(Argument):
             self.raw_value = None
 
 
+# Tasks that answer signals themselves: Celery's worker installs its own handlers (warm
+# and cold shutdown), and the Nagios plugin answers an interruption as UNKNOWN (3).
+_OWN_SIGNALS = frozenset({"worker", "nagios"})
+
+
 class ReadinessTask(Task[Callable[..., Any]]):
     """A Task whose arguments come from the option table, never from defaults or guesses."""
 
@@ -66,7 +72,18 @@ class ReadinessTask(Task[Callable[..., Any]]):
             a in _HELP_FLAGS for a in args[1:]
         ):
             _print_help(self.name)
-        return super().__call__(*args, **kwargs)
+        if self.name in _OWN_SIGNALS:
+            return super().__call__(*args, **kwargs)
+        # Every other task exits 130/143/129 on SIGINT/SIGTERM/SIGHUP, as the fleet tasks
+        # do: invoke turned a Ctrl-C into exit 1 (readiness' "not ready") and SIGTERM
+        # killed the process outright (a store task's transaction rolls back either way).
+        from invoke.exceptions import Exit
+
+        try:
+            with handle_signals():
+                return super().__call__(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         args: list[Argument] = []

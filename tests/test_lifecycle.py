@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+import psycopg
 import pytest
 import yaml
 
@@ -571,3 +572,53 @@ def test_a_background_child_of_a_probe_command_ends_with_the_command(
     doc = json.loads(res.stdout)
     assert doc["hosts"][0]["status"] != "error", res.stdout  # the command ran to its end
     assert wait_for_no_leftovers(fleet) == {}
+
+
+# --- the store tasks ------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("task", "sig", "code"),
+    [
+        (["history"], signal.SIGINT, 130),
+        (["history-prune", "--keep", "30d"], signal.SIGTERM, 143),
+        (["baseline-export", "--output", "baseline.json"], signal.SIGINT, 130),
+    ],
+    ids=["history-SIGINT", "history-prune-SIGTERM", "baseline-export-SIGINT"],
+)
+def test_a_store_task_waiting_on_the_store_answers_a_signal_with_128_plus_it(
+    pg_cluster: PgCluster, tmp_path: Path, task: list[str], sig: int, code: int
+) -> None:
+    """A shared PostgreSQL store another controller holds (its schema lock): the task
+    waits on it. Before: Ctrl-C exited 1, the code of a fleet that is not ready, and
+    SIGTERM killed the process (-15)."""
+    role = pg_cluster.new_role("store")
+    db = f"store_{secrets.token_hex(4)}"
+    pg_cluster.create_database(db, owner=role.name)
+    url = pg_cluster.dsn(role.name, role.password, db)
+    with psycopg.connect(url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (0x7265616479,))  # the schema lock
+        command = _Command([*task, "--store", url], cwd=tmp_path, env=dict(os.environ))
+        try:
+            _wait_for(
+                lambda: _waiting_on_a_lock(pg_cluster, db), 30, "the task never waited on the lock"
+            )
+            took = command.signal_and_time_the_exit(sig, within=30)
+            _out, err = command.streams()
+        finally:
+            command.close()
+    assert command.proc.returncode == code, err
+    assert took < load_scaled(2.0, most=20.0), f"exit {took:.2f}s after the signal"
+    assert "Traceback" not in err
+    assert "readiness: interrupted" in err
+    assert not (tmp_path / "baseline.json").exists()
+
+
+def _waiting_on_a_lock(cluster: PgCluster, db: str) -> bool:
+    rows = cluster.admin(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+        (db,),
+    )
+    return bool(rows and rows[0][0])
