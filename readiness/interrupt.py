@@ -133,16 +133,30 @@ def interruption(name: str) -> Interrupted:
     return Interrupted(by_name.get(name, signal.SIGINT))
 
 
+# The handlers installed now, outermost first. A signal any of them receives marks them
+# all: each context then leaves the signals ignored instead of restoring what it found (an
+# outer one would otherwise bring back Python's default, and a late Ctrl-C while the
+# process exits would turn exit 130 into death by SIGINT).
+_ACTIVE: list[_Handler] = []
+
+
 class _Handler:
     """First signal: raise Interrupted. Second: ignored, the partial report is being
     written (a save is atomic, so no half file either way). Third: leave at once."""
 
     def __init__(self) -> None:
         self.received: list[int] = []
+        self.signalled = False  # this handler or one nested inside it received a signal
+
+    def _mark(self, signum: int) -> None:
+        self.received.append(signum)
+        for handler in _ACTIVE:
+            handler.signalled = True
+        self.signalled = True
+        _off_the_terminal(signum)
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(signum)
-        _off_the_terminal(signum)
+        self._mark(signum)
         if len(self.received) == 1:
             raise Interrupted(signum)
         if len(self.received) >= 3:
@@ -162,11 +176,13 @@ def handle_signals() -> Iterator[None]:
         return
     handler = _Handler()
     previous = _install(handler)
+    _ACTIVE.append(handler)
     try:
         yield
     finally:
+        _ACTIVE.remove(handler)
         for sig, old in previous.items():
-            signal.signal(sig, signal.SIG_IGN if handler.received else old)
+            signal.signal(sig, signal.SIG_IGN if handler.signalled else old)
 
 
 class _GracefulHandler(_Handler):
@@ -178,8 +194,7 @@ class _GracefulHandler(_Handler):
         self.stop, self.notice = stop, notice
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(signum)
-        _off_the_terminal(signum)
+        self._mark(signum)
         if len(self.received) == 1:
             self.stop.set()
             # os.write, not print: the main thread may be inside a print to stderr itself
@@ -205,12 +220,13 @@ def graceful_stop(stop: threading.Event, notice: str) -> Iterator[None]:
         return
     handler = _GracefulHandler(stop, notice)
     previous = _install(handler)
+    _ACTIVE.append(handler)
     try:
         yield
     finally:
-        interrupted = len(handler.received) >= 2
+        _ACTIVE.remove(handler)
         for sig, old in previous.items():
-            signal.signal(sig, signal.SIG_IGN if interrupted else old)
+            signal.signal(sig, signal.SIG_IGN if handler.signalled else old)
 
 
 # --- transactions: work on a host that an interruption lets finish (bounded) -------------
