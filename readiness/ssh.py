@@ -618,10 +618,13 @@ def load_ssh_config_text(
     if count[0] > _MAX_INCLUDED_FILES:
         raise TransportError(f"ssh config {path}: more than {_MAX_INCLUDED_FILES} included files")
     out = []
+    block: list[str] | None = None  # the Host/Match block this file is in (None: before any)
     for line in path.read_text(errors="replace").splitlines():
         found = _INCLUDE.match(line)
         if not found:
             out.append(line)
+            criteria = _block_criteria(line)
+            block = block if criteria is None else criteria
             continue
         for item in shlex.split(found.group(1)):
             pattern = Path(item).expanduser()
@@ -630,10 +633,48 @@ def load_ssh_config_text(
             parent, glob = (pattern.parent, pattern.name)
             for included in sorted(parent.glob(glob)) if parent.is_dir() else []:
                 if included.is_file():
-                    out.append(
-                        load_ssh_config_text(included, home, _depth=_depth + 1, _count=count)
-                    )
+                    text = load_ssh_config_text(included, home, _depth=_depth + 1, _count=count)
+                    out.append(_within_block(text, block))
     return "\n".join(out) + "\n"
+
+
+_BLOCK_START = re.compile(r"^\s*(host|match)(?:\s*=\s*|\s+)(.*?)\s*$", re.IGNORECASE)
+
+
+def _block_criteria(line: str) -> list[str] | None:
+    """A ``Host``/``Match`` line as ``Match`` criteria (``Host a b`` is ``originalhost a,b``:
+    the name given, as ``Host`` matches it; ``Match all`` is []); None for any other line."""
+    start = _BLOCK_START.match(line)
+    if start is None:
+        return None
+    words = shlex.split(start.group(2))
+    if start.group(1).lower() == "host":
+        return ["originalhost", ",".join(words)]
+    return [] if [w.lower() for w in words] == ["all"] else words
+
+
+def _within_block(text: str, block: list[str] | None) -> str:
+    """An included file, as OpenSSH reads it: inside a ``Host``/``Match`` block (any Include
+    after the first such line), its own blocks apply only where the enclosing one does (each
+    becomes a ``Match`` on both), and the enclosing block goes on after it. paramiko's flat
+    list of blocks cannot nest, so the file is rewritten rather than pasted in (pasted, the
+    lines after ``Include`` went to the included file's last block, and its blocks applied
+    to every host)."""
+    lines = text.splitlines()
+    if block is None or not any(_BLOCK_START.match(line) for line in lines):
+        return text.rstrip("\n")
+    outer = " ".join(shlex.quote(word) for word in block) or "all"
+    out = []
+    for line in lines:
+        own = _block_criteria(line)
+        if own is None:
+            out.append(line)
+        elif own and block:
+            out.append(f"Match {' '.join(shlex.quote(word) for word in own)} {outer}")
+        else:  # one of them is 'Match all'
+            out.append(f"Match {' '.join(shlex.quote(word) for word in own) or outer}")
+    out.append(f"Match {outer}")  # the enclosing block again, for the lines after Include
+    return "\n".join(out)
 
 
 def _refuse_proxy_command(target: SshTarget) -> None:
