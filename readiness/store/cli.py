@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import report as report_mod
-from ..errors import UsageError
+from ..errors import UsageError, refuse_unless_writable
 from ..model import FleetReport, Status, utcnow
 from .baseline import (
     BaselineVerdict,
@@ -224,8 +224,12 @@ def baseline_export_task(
     doc = baseline_document(name, entries.values())
     if not output or output == "-":
         return doc, 0
+    target = Path(output).expanduser()
+    # --save's and --report's check: the file is written beside and renamed over, which
+    # replaced /dev/stdout, /dev/full or a FIFO with a regular file (as root, in /dev)
+    refuse_unless_writable(target, "--output")
     try:
-        report_mod.save(doc, Path(output).expanduser())
+        report_mod.save(doc, target)
     except OSError as exc:  # a directory, /proc/x, a read-only place: one line, exit 2
         raise UsageError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
     return f"baseline '{name}' ({len(entries)} result(s)) written to {output}", 0

@@ -634,3 +634,34 @@ def test_every_report_of_a_ratcheted_run_gives_the_exit_code_the_cli_gives(
     stricter = validate(inv, store, "--baseline", "--fail-on", "degraded", "--format", "json")
     doc = json.loads(stricter.stdout)  # still known: NOT_READY was accepted
     assert stricter.returncode == doc["exit_code"] == 0 and doc["fail_on"] == "degraded"
+
+
+def test_baseline_export_never_replaces_a_special_file(tmp_path: Path) -> None:
+    """`baseline-export --output /dev/stdout` (or /dev/full, a FIFO) wrote a temporary file
+    beside it and renamed it over: as root that replaced the device node in /dev with a
+    regular file. Now it is refused like `--save`/`--report` (one line, exit 2). A FIFO
+    and a link to /dev/null here stand in for /dev (a test must not risk the real one)."""
+    import os
+    import stat
+
+    from readiness.model import Status
+    from readiness.store.baseline import entries_from_run
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        db.record(fleet({"web1": {"environment": Status.READY}}), meta())
+        db.set_baseline(entries_from_run(db.load("latest")))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    null_link = tmp_path / "null"
+    null_link.symlink_to("/dev/null")
+    for target in (fifo, null_link):
+        res = readiness("baseline-export", "--output", str(target), store=store)
+        assert res.returncode == 2 and res.stdout == "", res
+        assert res.stderr == f"readiness: --output: cannot write: {target} is not a regular file\n"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and null_link.is_symlink()
+    leftovers = {p.name for p in tmp_path.iterdir()} - {"h.db", "h.db-wal", "h.db-shm"}
+    assert leftovers == {"null", "pipe"}  # no temporary file left behind
+    written = readiness("baseline-export", "--output", str(tmp_path / "b.json"), store=store)
+    assert written.returncode == 0 and json.loads((tmp_path / "b.json").read_text())["entries"]
