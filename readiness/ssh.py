@@ -110,6 +110,22 @@ def _matches(patterns: Sequence[str], name: str) -> bool:
     return hit
 
 
+_WILDCARDS = frozenset("*?")
+
+
+def _line_matches(patterns: Sequence[str], name: str) -> bool:
+    """Whether a known_hosts line's names apply to ``name`` exactly as ssh matches them:
+    any pattern matches and no negated one does (``[addr]:port`` is matched as written)."""
+    hit = False
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            if _glob(pattern[1:], name):
+                return False
+        elif _glob(pattern, name):
+            hit = True
+    return hit
+
+
 class KnownHosts:
     """A known_hosts file parsed once, line by line, indexed by host name.
 
@@ -122,7 +138,9 @@ class KnownHosts:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._plain: dict[str, list[paramiko.PKey]] = {}
+        self._plain: dict[str, list[paramiko.PKey]] = {}  # by lower-case name, as ssh
+        # Lines whose names hold a pattern (*, ?, !negation): the line's whole name list.
+        self._patterned: list[tuple[tuple[str, ...], paramiko.PKey]] = []
         # Hashed names (|1|salt|hmac) as (salt, HMAC-SHA1 digest, key), decoded once.
         self._hashed: list[tuple[bytes, bytes, paramiko.PKey]] = []
         self.revoked: list[_Marker] = []
@@ -138,7 +156,7 @@ class KnownHosts:
     @property
     def hashed(self) -> bool:
         """Whether the file hashes its names (``HashKnownHosts yes``): new ones are too."""
-        return bool(self._hashed) and not self._plain
+        return bool(self._hashed) and not self._plain and not self._patterned
 
     def _add_line(self, line: str, lineno: int) -> None:
         text = line.strip()
@@ -173,9 +191,12 @@ class KnownHosts:
         if None in hashed:
             self.problems.append(f"{where}: cannot be parsed (bad hashed host name)")
             return
-        for name in entry.hostnames:
-            if not name.startswith("|1|"):
-                self._plain.setdefault(name, []).append(entry.key)
+        names = tuple(name for name in entry.hostnames if not name.startswith("|1|"))
+        if any(name.startswith("!") or _WILDCARDS.intersection(name) for name in names):
+            self._patterned.append((names, entry.key))
+            names = ()
+        for name in names:
+            self._plain.setdefault(name.lower(), []).append(entry.key)
         self._hashed.extend((*h, entry.key) for h in hashed if h is not None)
 
     def revocation(self, name: str, key: paramiko.PKey) -> str | None:
@@ -194,17 +215,19 @@ class KnownHosts:
 
     def keys_for(self, name: str) -> list[paramiko.PKey]:
         """``name``'s keys, revoked ones left out (a revoked key is never trusted)."""
-        found = list(self._plain.get(name, ()))
+        found = list(self._plain.get(name.lower(), ()))
+        found += [key for patterns, key in self._patterned if _line_matches(patterns, name)]
         if self._hashed:
             # Each hashed line has its own salt, so every one is tried (as ssh does); the
             # salts and digests were decoded once, so a try is one HMAC in C. paramiko's
             # hash_host re-decoded and re-encoded both per try: 4.3 ms per host against
             # a 1,000-line hashed file.
-            encoded = name.encode()
+            # ssh hashes the lower-case name; one recorded as written is tried too
+            names = {name.lower().encode(), name.encode()}
             found.extend(
                 key
                 for salt, digest, key in self._hashed
-                if hmac.digest(salt, encoded, "sha1") == digest
+                if any(hmac.digest(salt, encoded, "sha1") == digest for encoded in names)
             )
         return [key for key in found if self.revocation(name, key) is None]
 
@@ -232,7 +255,7 @@ class KnownHosts:
             if decoded is not None:
                 self._hashed.append((*decoded, key))
             else:
-                self._plain.setdefault(name, []).append(key)
+                self._plain.setdefault(name.lower(), []).append(key)
 
 
 def _decode_hashed(name: str) -> tuple[bytes, bytes] | None:
