@@ -96,7 +96,7 @@ def _load_file(builder: Builder, path: Path) -> None:
         )
     origin = Origin(path.resolve().parent, path.resolve())
     if suffix in _YAML_SUFFIXES or (not path.suffix and _reads_as_yaml_mapping(text)):
-        data = parse_yaml(text, where)
+        data = parse_yaml(text, where, ansible=True)
         if isinstance(data, Mapping) and "plugin" in data:
             raise where.at(1).error(
                 "inventory plugin configuration; readiness reads static inventories only"
@@ -155,7 +155,7 @@ def _vars_directory(directory: Path, depth: int) -> list[Path]:
 
 def _read_vars_file(path: Path, origin: Origin) -> tuple[dict[str, Any], Where]:
     where = Where(str(path))
-    data = parse_yaml(read_text(path), where)
+    data = parse_yaml(read_text(path), where, ansible=True)
     if data is None:
         return {}, where
     if not isinstance(data, Mapping):

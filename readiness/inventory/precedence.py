@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .model import LOCAL, PROFILE_KEY, Group, Host
+from .strict_yaml import VAULT_KEY
 
 if TYPE_CHECKING:  # builder imports this module to resolve what it accumulated
     from .builder import RawGroup, RawHost
@@ -133,6 +134,8 @@ def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, An
 
 
 def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) -> Host:
+    for keys in (_CONNECTION_KEYS, _USER_KEYS, _KEY_FILE_KEYS, ADDRESS_KEYS, _PORT_KEYS):
+        _not_vaulted(values, keys, raw)
     connection = first_set(values, _CONNECTION_KEYS)
     user = first_set(values, _USER_KEYS)
     key_file = first_set(values, _KEY_FILE_KEYS)
@@ -147,6 +150,18 @@ def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) ->
         local=raw.name == LOCAL or connection == "local",
         source=raw.where.text,
     )
+
+
+def _not_vaulted(values: Mapping[str, Any], keys: Sequence[str], raw: RawHost) -> None:
+    """A connection setting readiness would use must be readable: an Ansible Vault value
+    (``!vault``) is refused by name, never used as an address, port or user."""
+    key = next((key for key in keys if values.get(key) is not None), None)
+    value = values.get(key) if key else None
+    if isinstance(value, Mapping) and VAULT_KEY in value:
+        raise raw.where.error(
+            f"host {raw.name!r}: {key} is encrypted with Ansible Vault, which readiness "
+            f"cannot decrypt; write it in plain text for readiness ({keys[0]})"
+        )
 
 
 def first_set(values: Mapping[str, Any], keys: Sequence[str]) -> Any:

@@ -198,6 +198,44 @@ if _CParser is not None:
     _CStrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_bounded_int)
 
 
+# Ansible's own tags, for inventories and their vars files only (never for YAML read from
+# an audited host). ``!vault`` is an Ansible Vault ciphertext readiness cannot decrypt: it is
+# kept as ansible-inventory shows it without a vault password, {"__ansible_vault": text}.
+# ``!unsafe`` marks a string Ansible never templates; readiness templates nothing: a string.
+VAULT_KEY = "__ansible_vault"
+
+
+def _construct_vault(loader: Any, node: yaml.Node) -> dict[str, str]:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!vault must be a string (the vault ciphertext)", node.start_mark
+        )
+    return {VAULT_KEY: str(loader.construct_scalar(node))}
+
+
+def _construct_unsafe(loader: Any, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return str(loader.construct_scalar(node))
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)
+
+
+def _with_ansible_tags(base: Any) -> Any:
+    ansible: Any = type(f"_Ansible{base.__name__.lstrip('_')}", (base,), {})
+    ansible.add_constructor("!vault", _construct_vault)
+    ansible.add_constructor("!unsafe", _construct_unsafe)
+    return ansible
+
+
+_AnsibleStrictLoader: Any = _with_ansible_tags(_StrictLoader)
+_AnsibleFastLoaders: tuple[Any, Any] | None = (
+    (_with_ansible_tags(_CStrictLoader), _with_ansible_tags(_FastStrictLoader))
+    if _CParser is not None
+    else None
+)
+
+
 _MAX_LINE = 1000
 _MAX_BRACKETS = 1000
 
@@ -211,11 +249,16 @@ def _shallow(text: str) -> bool:
     return max(map(len, text.splitlines()), default=0) <= _MAX_LINE
 
 
-def _fast(text: str) -> tuple[bool, Any]:
+def _fast(text: str, *, ansible: bool = False) -> tuple[bool, Any]:
     """(True, data) when libyaml's path loads ``text`` cleanly, else (False, None)."""
     if _CParser is None or _PLAIN.search(text) is not None:
         return False, None
-    loader = _CStrictLoader(text) if _shallow(text) else _FastStrictLoader(text)
+    c_loader, fast_loader = (
+        _AnsibleFastLoaders
+        if ansible and _AnsibleFastLoaders
+        else (_CStrictLoader, _FastStrictLoader)
+    )
+    loader = c_loader(text) if _shallow(text) else fast_loader(text)
     try:
         return True, loader.get_single_data()
     except (yaml.YAMLError, _Refused, RecursionError, TypeError, ValueError):
@@ -233,11 +276,13 @@ def compose_checked(text: str) -> yaml.Node | None:
     return yaml.compose(text, Loader=loader)
 
 
-def parse_yaml(text: str, where: Where) -> Any:
-    done, data = _fast(text)
+def parse_yaml(text: str, where: Where, *, ansible: bool = False) -> Any:
+    """Strict YAML; ``ansible`` (inventories and their vars files) also reads Ansible's
+    ``!vault`` and ``!unsafe`` tags."""
+    done, data = _fast(text, ansible=ansible)
     if done:
         return data
-    loader = _StrictLoader(text)
+    loader = (_AnsibleStrictLoader if ansible else _StrictLoader)(text)
     try:
         return loader.get_single_data()
     except _Refused as exc:

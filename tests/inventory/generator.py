@@ -40,6 +40,7 @@ YAML_VALUES = (
     "42", '"42"', "yes", "on", "~", "1e3", "1.0e+3", "0o17", "017", "0x1F", "1_000", "12:30",
     "[1, 2]", "{a: 1, b: [x]}", "hello world", "'x: y'", "2001-12-14", "-.5", "!!str 5", "true",
     "null", '""', "no", "+12", "0b101", "'#not a comment'",
+    '!vault "$ANSIBLE_VAULT;1.1;AES256\\n62313365396662343061393464336163"', "!unsafe '{{ x }}'",
 )  # fmt: skip
 ORDINARY_VARS = ("color", "tier", "n", "flag", "data")
 USERS = ("deploy", "admin", "ops")
@@ -569,5 +570,8 @@ def _has_unknown(pattern: str) -> bool:
 
 
 def _json_body(values: Mapping[str, str], generator: Generator) -> str:
-    parsed = {k: yaml.safe_load(generator._literal("yaml", k, v)) for k, v in values.items()}
+    literals = {k: generator._literal("yaml", k, v) for k, v in values.items()}
+    parsed = {
+        k: yaml.safe_load(v) if v[:2] != "!v" and v[:2] != "!u" else v for k, v in literals.items()
+    }
     return json.dumps(parsed, default=str) + "\n"

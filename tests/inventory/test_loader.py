@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from readiness.errors import InventoryError
+from readiness.hostdata import HostDataError, load_yaml
 from readiness.inventory import load_inventory
 
 from .helpers import write, write_files
@@ -153,3 +157,45 @@ def test_ansible_group_priority_ranks_only_from_inline_vars(tmp_path: Path) -> N
     )  # a's inline priority 5 beats b (1); b's file priority ranks nothing
     assert host.vars["ansible_group_priority"] == 10  # an ordinary variable from the file
     assert inventory.groups["a"].priority == 5
+
+
+# --------------------------------------------------------------------------- Ansible's YAML tags
+
+VAULTED = (
+    "db_password: !vault |\n"
+    "  $ANSIBLE_VAULT;1.1;AES256\n"
+    "  62313365396662343061393464336163383764373764613633653634306231386433626436623361\n"
+    "note: !unsafe '{{ not a template }}'\n"
+)
+
+
+def test_vault_and_unsafe_values_load_as_ansible_inventory_shows_them(tmp_path: Path) -> None:
+    """Vault-encrypted group_vars are ordinary Ansible practice; they made the whole
+    inventory unloadable ("could not determine a constructor for the tag '!vault'")."""
+    inventory_file = write(tmp_path, "hosts.ini", "[web]\nweb01\n")
+    write_files(tmp_path, {"group_vars/web.yml": VAULTED})
+    write(tmp_path, "more.yml", "all:\n  hosts:\n    web02:\n      token: !vault 'ciphertext'\n")
+    inventory = load_inventory([inventory_file, tmp_path / "more.yml"])
+    web01 = inventory.hosts["web01"].vars
+    assert web01["db_password"] == {
+        "__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256\n"
+        "62313365396662343061393464336163383764373764613633653634306231386433626436623361\n"
+    }
+    assert web01["note"] == "{{ not a template }}"
+    assert inventory.hosts["web02"].vars["token"] == {"__ansible_vault": "ciphertext"}
+
+
+def test_a_vaulted_connection_setting_is_refused_by_name(tmp_path: Path) -> None:
+    inventory_file = write(tmp_path, "hosts.yml", "all:\n  hosts:\n    web01:\n")
+    write_files(tmp_path, {"host_vars/web01.yml": "ansible_user: !vault 'ciphertext'\n"})
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(inventory_file)
+    message = str(caught.value)
+    assert "ansible_user is encrypted with Ansible Vault" in message
+    assert "readiness_user" in message and "ciphertext" not in message
+
+
+def test_yaml_read_from_an_audited_host_still_refuses_ansible_tags() -> None:
+    """The tags are read in inventories only: host files keep the strict loader as it was."""
+    with pytest.raises(HostDataError, match="!vault"):
+        load_yaml("secret: !vault 'x'\n", "/srv/app/settings.yml")
