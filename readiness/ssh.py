@@ -424,6 +424,9 @@ class SshConnector:
         user = host.user or cfg.get("user") or self._default_user
         keys = self._key_files(host, cfg)
         jump, command = (str(cfg.get(k) or "") for k in ("proxyjump", "proxycommand"))
+        from_args = _proxy_from_ssh_args(hvars, host.name)
+        if from_args is not None:  # ssh's command line wins over its config
+            jump, command = from_args
         return SshTarget(
             host.name,
             address,
@@ -700,12 +703,47 @@ def _within_block(text: str, block: list[str] | None) -> str:
     return "\n".join(out)
 
 
+# The ssh options an Ansible inventory passes to ssh, in the order Ansible's ssh command
+# line has them (the first ProxyJump/ProxyCommand given wins, as in ssh).
+_SSH_ARGS_VARS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")
+_PROXY_OPTION = re.compile(r"(proxyjump|proxycommand)(?:\s*=\s*|\s+)(.+)", re.I | re.S)
+
+
+def _proxy_from_ssh_args(hvars: Mapping[str, Any], name: str) -> tuple[str, str] | None:
+    """(ProxyJump, ProxyCommand) set by ``-J HOST`` or ``-o ProxyJump=HOST`` /
+    ``-o ProxyCommand=...`` in the host's ``ansible_ssh_common_args`` (or ``_extra_args``,
+    ``ansible_ssh_args``), where Ansible users put their bastion; None when none is.
+    Ignoring them connected straight to an address the user's ssh reaches only through
+    the jump host."""
+    for var in _SSH_ARGS_VARS:
+        value = hvars.get(var)
+        if not value:
+            continue
+        try:
+            words = shlex.split(str(value))
+        except ValueError:
+            raise TransportError(f"{var} of {name} cannot be read as ssh options") from None
+        for index, word in enumerate(words):
+            following = words[index + 1] if index + 1 < len(words) else ""
+            if word in ("-J", "-o") or word.startswith(("-J", "-o")):
+                flag, given = word[:2], (word[2:] or following).strip()
+                if flag == "-J" and given:
+                    return given, ""
+                option = _PROXY_OPTION.fullmatch(given) if flag == "-o" else None
+                if option is not None:
+                    chosen = option.group(2).strip()
+                    jump = option.group(1).lower() == "proxyjump"
+                    return (chosen, "") if jump else ("", chosen)
+    return None
+
+
 def _refuse_proxy_command(target: SshTarget) -> None:
     """ProxyCommand is not run: say so before connecting, never connect directly to an
     address the user's ssh would reach only through that command."""
     if target.proxy_command:
         raise TransportError(
-            f"ssh_config sets ProxyCommand ({target.proxy_command}) for {target.name}, "
+            f"ProxyCommand ({target.proxy_command}) is set for {target.name} (ssh_config or "
+            "ansible_ssh_common_args), "
             "which readiness does not run (it would execute a command from the config for "
             "every host): use ProxyJump instead, or give the host an address the "
             "controller reaches (ansible_host)"

@@ -392,6 +392,68 @@ def test_an_unreachable_jump_host_is_a_clear_reason_and_no_direct_connection(
     assert target.accepted_logins() == logins  # never connected directly
 
 
+def _jump_inventory(tmp_path: Path, fleet: LoopbackFleet, host: LoopbackHost, args: str) -> str:
+    entry = host_entry(fleet, host, ansible_ssh_common_args=args)
+    return str(write_inventory(tmp_path / "inv.yml", {host.name: entry}))
+
+
+def test_a_jump_host_in_ansible_ssh_common_args_is_used_as_ansible_uses_it(
+    tmp_path: Path, jump_fleet: LoopbackFleet
+) -> None:
+    """``ansible_ssh_common_args: -o ProxyJump=...`` is where Ansible users put their
+    bastion; readiness ignored it and connected straight to the host."""
+    jump, target = jump_fleet.hosts
+    options = RunOptions(
+        known_hosts=str(jump_fleet.known_hosts), connect_timeout=5.0, progress=False
+    )
+    start = jump.log.stat().st_size
+    inventory = _jump_inventory(
+        tmp_path,
+        jump_fleet,
+        target,
+        f"-o StrictHostKeyChecking=no -o 'ProxyJump=root@{jump.address}:{jump.port}'",
+    )
+    report = validate(target.name, CHECKS, inventory=inventory, options=options)
+    assert _reached(report), report.hosts[0].reason
+
+    def hopped() -> bool:
+        return f"target {target.address} port {target.port}" in jump.log_since(start)
+
+    deadline = time.monotonic() + 10
+    while not hopped() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hopped()
+
+
+@pytest.mark.parametrize("form", ["-J 127.0.0.1:{port}", "-oProxyJump=127.0.0.1:{port}"])
+def test_an_unreachable_jump_host_from_ssh_args_is_never_bypassed(
+    tmp_path: Path, jump_fleet: LoopbackFleet, form: str
+) -> None:
+    target = jump_fleet.hosts[1]
+    closed = closed_port()
+    inventory = _jump_inventory(tmp_path, jump_fleet, target, form.format(port=closed))
+    logins = target.accepted_logins()
+    options = RunOptions(known_hosts=str(jump_fleet.known_hosts), connect_timeout=5.0)
+    report = validate(target.name, CHECKS, inventory=inventory, options=options)
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert f"jump host 127.0.0.1 (127.0.0.1:{closed}) of {target.name}" in reason
+    assert target.accepted_logins() == logins  # never connected directly
+
+
+def test_a_proxy_command_in_ssh_args_is_refused_never_connected_directly(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    inventory = _jump_inventory(tmp_path, ssh_fleet, host, "-o ProxyCommand='nc bastion %p'")
+    logins = host.accepted_logins()
+    report = validate(host.name, CHECKS, inventory=inventory, options=ssh_options())
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert "ProxyCommand (nc bastion %p)" in reason and "does not run" in reason
+    assert host.accepted_logins() == logins
+
+
 def test_proxy_command_is_refused_up_front_never_connected_directly(
     tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
 ) -> None:
