@@ -462,6 +462,7 @@ class SshConnector:
     def open(self, host: HostLike) -> Transport:
         if host.local:
             return LocalTransport()
+        _refuse_other_connection(host)
         target = self.target(host)
         _refuse_proxy_command(target)
         jump = self._open_jump(target) if target.proxy_jump else None
@@ -701,6 +702,32 @@ def _within_block(text: str, block: list[str] | None) -> str:
             out.append(f"Match {' '.join(shlex.quote(word) for word in own) or outer}")
     out.append(f"Match {outer}")  # the enclosing block again, for the lines after Include
     return "\n".join(out)
+
+
+# ansible_connection values that mean ssh (readiness's own transport); "local" never gets
+# here. Any other (docker, winrm, kubectl, network_cli...) is not an ssh login to the address.
+_SSH_CONNECTIONS = frozenset(
+    (
+        "ssh",
+        "smart",
+        "paramiko",
+        "paramiko_ssh",
+        "ansible.builtin.ssh",
+        "ansible.builtin.paramiko_ssh",
+    )
+)
+
+
+def _refuse_other_connection(host: HostLike) -> None:
+    """A host Ansible reaches another way (``ansible_connection: docker``: a container whose
+    name may well resolve to some other machine) is refused, never logged into over ssh."""
+    hvars: Mapping[str, Any] = getattr(host, "vars", None) or {}
+    kind = hvars.get("readiness_connection") or hvars.get("ansible_connection")
+    if kind is not None and str(kind) not in _SSH_CONNECTIONS:
+        raise TransportError(
+            f"{host.name} uses ansible_connection={kind}: readiness audits hosts over ssh "
+            "or on the controller (local) only, so it is not connected to"
+        )
 
 
 # The ssh options an Ansible inventory passes to ssh, in the order Ansible's ssh command

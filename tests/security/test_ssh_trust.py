@@ -482,3 +482,30 @@ def test_an_ipv6_host_is_rendered_in_brackets(tmp_path: Path, ssh_options: Optio
     assert host.address == f"[::1]:{port}"
     assert f"connection refused by [::1]:{port}" in (host.reason or "")
     assert f"::1:{port}" not in (host.reason or "").replace(f"[::1]:{port}", "")
+
+
+@pytest.mark.parametrize("connection", ["docker", "community.docker.docker", "winrm"])
+def test_a_host_ansible_reaches_another_way_is_never_logged_into_over_ssh(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options, connection: str
+) -> None:
+    """``ansible_connection: docker`` names a container; its name (or ansible_host) may
+    resolve to another machine, which readiness audited over ssh instead."""
+    host = ssh_fleet.hosts[0]
+    entry = host_entry(ssh_fleet, host, ansible_connection=connection)
+    inventory = str(write_inventory(tmp_path / "inv.yml", {host.name: entry}))
+    logins = host.accepted_logins()
+    report = validate(host.name, CHECKS, inventory=inventory, options=ssh_options())
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert f"uses ansible_connection={connection}" in reason
+    assert host.accepted_logins() == logins
+
+
+def test_an_ssh_connection_name_is_still_ssh(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
+) -> None:
+    host = ssh_fleet.hosts[0]
+    entry = host_entry(ssh_fleet, host, ansible_connection="ansible.builtin.ssh")
+    inventory = str(write_inventory(tmp_path / "inv.yml", {host.name: entry}))
+    report = validate(host.name, CHECKS, inventory=inventory, options=ssh_options())
+    assert _reached(report), report.hosts[0].reason
