@@ -271,6 +271,8 @@ class _Terminal:
 
         def controlling_tty() -> None:  # runs in the child after setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            # a login session's default, whatever this test process inherited
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
         try:
             self.proc = subprocess.Popen(
