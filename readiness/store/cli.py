@@ -227,7 +227,7 @@ def baseline_export_task(
     target = Path(output).expanduser()
     # --save's and --report's check: the file is written beside and renamed over, which
     # replaced /dev/stdout, /dev/full or a FIFO with a regular file (as root, in /dev)
-    refuse_unless_writable(target, "--output")
+    refuse_unless_writable(target, f"--output {output}")  # flag and value, as --save says
     try:
         report_mod.save(doc, target)
     except OSError as exc:  # a directory, /proc/x, a read-only place: one line, exit 2

@@ -575,7 +575,7 @@ def test_baseline_export_to_a_path_that_cannot_be_written_is_one_line(
     assert run(tmp_path, "baseline-accept", "--store", store).returncode == 0
     res = run(tmp_path, "baseline-export", "--output", output, "--store", store)
     assert res.returncode == 2, (res.returncode, res.stderr)
-    assert res.stderr.startswith(f"readiness: --output {output}: cannot write: ")
+    assert res.stderr.startswith(f"readiness: --output {output}: cannot write")
     assert len(res.stderr.splitlines()) == 1 and res.stdout == ""
 
 

@@ -659,7 +659,9 @@ def test_baseline_export_never_replaces_a_special_file(tmp_path: Path) -> None:
     for target in (fifo, null_link):
         res = readiness("baseline-export", "--output", str(target), store=store)
         assert res.returncode == 2 and res.stdout == "", res
-        assert res.stderr == f"readiness: --output: cannot write: {target} is not a regular file\n"
+        assert res.stderr == (
+            f"readiness: --output {target}: cannot write: {target} is not a regular file\n"
+        )
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and null_link.is_symlink()
     leftovers = {p.name for p in tmp_path.iterdir()} - {"h.db", "h.db-wal", "h.db-shm"}
     assert leftovers == {"null", "pipe"}  # no temporary file left behind
