@@ -164,17 +164,12 @@ class _Handler:
 
 
 @contextlib.contextmanager
-def handle_signals() -> Iterator[None]:
-    """While inside, SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` (main thread only).
-
-    After an interruption all three are ignored from then on: the partial report is
-    written by then, and a late Ctrl-C while the process exits must neither print a
-    traceback nor turn exit code 130 into death by signal.
-    """
+def _handled_by(handler: _Handler) -> Iterator[None]:
+    """``handler`` takes SIGINT/SIGTERM/SIGHUP while inside (main thread only; elsewhere
+    signals cannot be handled); after an interruption they stay ignored on the way out."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    handler = _Handler()
     previous = _install(handler)
     _ACTIVE.append(handler)
     try:
@@ -183,6 +178,18 @@ def handle_signals() -> Iterator[None]:
         _ACTIVE.remove(handler)
         for sig, old in previous.items():
             signal.signal(sig, signal.SIG_IGN if handler.signalled else old)
+
+
+@contextlib.contextmanager
+def handle_signals() -> Iterator[None]:
+    """While inside, SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` (main thread only).
+
+    After an interruption all three are ignored from then on: the partial report is
+    written by then, and a late Ctrl-C while the process exits must neither print a
+    traceback nor turn exit code 130 into death by signal.
+    """
+    with _handled_by(_Handler()):
+        yield
 
 
 class _GracefulHandler(_Handler):
@@ -215,18 +222,8 @@ def graceful_stop(stop: threading.Event, notice: str) -> Iterator[None]:
     interruptible from the terminal: one signal that waits for the host deadlines is
     right for systemd, not for a person at a keyboard.
     """
-    if threading.current_thread() is not threading.main_thread():
+    with _handled_by(_GracefulHandler(stop, notice)):
         yield
-        return
-    handler = _GracefulHandler(stop, notice)
-    previous = _install(handler)
-    _ACTIVE.append(handler)
-    try:
-        yield
-    finally:
-        _ACTIVE.remove(handler)
-        for sig, old in previous.items():
-            signal.signal(sig, signal.SIG_IGN if handler.signalled else old)
 
 
 # --- transactions: work on a host that an interruption lets finish (bounded) -------------

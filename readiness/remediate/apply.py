@@ -204,10 +204,9 @@ def apply_fix(
         return FixOutcome(
             fix, "noop", "already in place: nothing changed", before.status, before.status
         )
-    stopped = stopping() if stopping is not None else ""
-    if stopped:  # not verified: undone at once, the loop is waiting for this host
+
+    def undo_unverified(why: str) -> FixOutcome:
         after = CheckResult(before.check_name, before.status, "not verified")
-        why = f"{stopped} before the fix was verified"
         return _undo(
             transport,
             fix,
@@ -219,24 +218,16 @@ def apply_fix(
             timeout_s=timeout_s,
             sudo=sudo,
         )
+
+    stopped = stopping() if stopping is not None else ""
+    if stopped:  # not verified: undone at once, the loop is waiting for this host
+        return undo_unverified(f"{stopped} before the fix was verified")
     try:
         after = recheck()
     except Exception as exc:  # the re-audit failed: we cannot prove the fix, so undo it
         stopped = stopping() if stopping is not None else ""
         if stopped:  # hung up past the interruption's grace: not a verdict on the fix
-            after = CheckResult(before.check_name, before.status, "not verified")
-            why = f"{stopped} while the fix was being verified"
-            return _undo(
-                transport,
-                fix,
-                answer,
-                why,
-                before=before,
-                after=after,
-                remaining=(),
-                timeout_s=timeout_s,
-                sudo=sudo,
-            )
+            return undo_unverified(f"{stopped} while the fix was being verified")
         after = CheckResult(before.check_name, Status.ERROR, f"re-audit failed: {exc}")
     remaining = fix.still_reported(_findings(after))
     if not remaining and not after.status > before.status:
