@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
 
 import psycopg
 import pytest
@@ -36,74 +35,12 @@ from readiness.checks.backup_roundtrip import find_pg_binary
 from readiness.loopback import LoopbackFleet, LoopbackHost, hang_python, start_fleet
 
 from .services.apps import write_app
-from .services.cli import BIN, ROOT, run_cli
+from .services.cli import BIN, ROOT, LiveCli, run_cli
 from .services.load import load_scaled
 from .services.postgres import PgCluster
 from .services.sshd import host_entry, wait_for_no_leftovers, write_inventory
 
 pytestmark = pytest.mark.ssh
-
-
-class _Command:
-    """``readiness ARGS`` as a user runs it, stdout and stderr read as they come (a test
-    waits for a line instead of sleeping), always ended and its pipes closed."""
-
-    def __init__(self, args: Sequence[str], *, cwd: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [str(BIN / "readiness"), *args],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.changed = threading.Condition()
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.readers = [
-            threading.Thread(target=self._read, args=(stream, lines), daemon=True)
-            for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
-        ]
-        for reader in self.readers:
-            reader.start()
-
-    def _read(self, stream: IO[str], lines: list[str]) -> None:
-        for line in stream:
-            with self.changed:
-                lines.append(line)
-                self.changed.notify_all()
-
-    def wait_for_stderr(self, pattern: str, within: float) -> None:
-        with self.changed:
-            seen = self.changed.wait_for(
-                lambda: any(re.search(pattern, line) for line in self.err), timeout=within
-            )
-        assert seen, f"no {pattern!r} on stderr within {within}s: {''.join(self.err)[-2000:]}"
-
-    def signal_and_time_the_exit(self, sig: int, within: float) -> float:
-        sent = time.monotonic()
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {within:.0f}s after {sig!r}: {''.join(self.err)[-2000:]}")
-        return time.monotonic() - sent
-
-    def streams(self) -> tuple[str, str]:
-        for reader in self.readers:
-            reader.join(timeout=10)
-        return "".join(self.out), "".join(self.err)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        for reader in self.readers:
-            reader.join(timeout=10)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -149,7 +86,7 @@ def test_a_signal_ends_bench_and_stops_its_loopback_fleet(
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}
-    bench = _Command(
+    bench = LiveCli(
         ["bench", "--hosts", "2", "--app", "minimal", "--rounds", "5", "--skip-ansible"],
         cwd=ROOT,
         env=env,
@@ -229,7 +166,7 @@ def test_a_second_signal_cuts_a_watch_run_short_and_leaves_nothing(
     args = ["-f", str(_config(fleet, tmp_path)), "watch", "-i", str(fleet.inventory)]
     args += ["--hosts", "fleet", "--check", "environment", "--every", "1h"]
     args += ["--listen", "127.0.0.1:0", "--store", str(store)]
-    watch = _Command(args, cwd=tmp_path, env=dict(os.environ))
+    watch = LiveCli(args, cwd=tmp_path, env=dict(os.environ))
     try:
         watch.wait_for_stderr(r"serving http://127\.0\.0\.1:\d+", within=30)
         port = int(re.findall(r"127\.0\.0\.1:(\d+)", "".join(watch.err))[0])
@@ -443,7 +380,7 @@ def test_ctrl_c_inside_a_fix_finishes_or_rolls_it_back_and_the_audit_log_says_wh
     args = ["-f", str(_config(fleet, tmp_path)), "remediate", "-i", str(fleet.inventory)]
     args += ["--hosts", "fleet", "--check", "environment", "--apply", "--format", "json"]
     args += ["--audit-log", str(audit_log)]
-    remediate = _Command(args, cwd=tmp_path, env=dict(os.environ))
+    remediate = LiveCli(args, cwd=tmp_path, env=dict(os.environ))
     try:
         _wait_for(
             lambda: (host.dir / "count").read_text().strip() == str(step),
@@ -541,7 +478,7 @@ def test_a_backup_round_trip_cut_short_leaves_no_scratch_database_dump_or_proces
         args += ["--check", "backup_roundtrip", "--json"]
         if stop == "host-deadline":
             args += ["--host-deadline", "10"]  # the restore is reached well before
-        validate = _Command(args, cwd=tmp_path, env={**os.environ, "TMPDIR": str(temp)})
+        validate = LiveCli(args, cwd=tmp_path, env={**os.environ, "TMPDIR": str(temp)})
         try:
             _wait_for(started.exists, 60, "pg_restore never started")
             shim = int(started.read_text())
@@ -634,7 +571,7 @@ def test_a_store_task_waiting_on_the_store_answers_a_signal_with_128_plus_it(
     url = pg_cluster.dsn(role.name, role.password, db)
     with psycopg.connect(url, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (0x7265616479,))  # the schema lock
-        command = _Command([*task, "--store", url], cwd=tmp_path, env=dict(os.environ))
+        command = LiveCli([*task, "--store", url], cwd=tmp_path, env=dict(os.environ))
         try:
             _wait_for(
                 lambda: _waiting_on_a_lock(pg_cluster, db), 30, "the task never waited on the lock"

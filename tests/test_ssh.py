@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
-from typing import IO
 
 import pytest
 import yaml
@@ -29,6 +24,7 @@ from readiness.runner import RunOptions
 from readiness.ssh import SshConnector
 
 from .services.apps import write_app
+from .services.cli import LiveCli
 from .services.load import load_scaled
 from .services.sshd import wait_for_no_leftovers
 
@@ -123,89 +119,25 @@ def thirty_hosts() -> object:
         fleet.stop()
 
 
-class _Cli:
-    """``readiness validate`` over the fleet as a user runs it, its stdout and stderr read as
-    they come (a test waits on a progress line instead of sleeping; a full pipe never
-    blocks the process), the pipes closed whatever happens."""
-
-    def __init__(self, fleet: LoopbackFleet, tmp_path: Path, *extra: str) -> None:
-        config = tmp_path / "invoke.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "readiness": {
-                        "known_hosts": str(fleet.known_hosts),
-                        "ssh_config": "",
-                        "connect_timeout": 5,
-                        "command_timeout": 60,
-                        "progress_interval": 0.1,  # "[readiness] 20/30 done, ..." lines
-                    }
+def _validate_cli(fleet: LoopbackFleet, tmp_path: Path, *extra: str) -> LiveCli:
+    """``readiness validate`` over the fleet as a user runs it (``LiveCli``), with progress
+    lines a test can wait on."""
+    config = tmp_path / "invoke.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "readiness": {
+                    "known_hosts": str(fleet.known_hosts),
+                    "ssh_config": "",
+                    "connect_timeout": 5,
+                    "command_timeout": 60,
+                    "progress_interval": 0.1,  # "[readiness] 20/30 done, ..." lines
                 }
-            )
+            }
         )
-        readiness = Path(sys.executable).with_name("readiness")
-        self.proc = subprocess.Popen(
-            [
-                str(readiness),
-                "-f",
-                str(config),
-                "validate",
-                "-i",
-                str(fleet.inventory),
-                "--hosts",
-                "fleet",
-                "--check",
-                "environment",
-                *extra,
-            ],
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.changed = threading.Condition()
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.readers = [
-            threading.Thread(target=self._read, args=(stream, lines), daemon=True)
-            for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
-        ]
-        for reader in self.readers:
-            reader.start()
-
-    def _read(self, stream: IO[str], lines: list[str]) -> None:
-        for line in stream:
-            with self.changed:
-                lines.append(line)
-                self.changed.notify_all()
-
-    def wait_for_stderr(self, pattern: str, within: float) -> None:
-        with self.changed:
-            seen = self.changed.wait_for(
-                lambda: any(re.search(pattern, line) for line in self.err), timeout=within
-            )
-        assert seen, f"no {pattern!r} on stderr within {within}s: {''.join(self.err)[-2000:]}"
-
-    def finish(self, within: float) -> tuple[str, str]:
-        """Wait for the exit (bounded), then the rest of both streams."""
-        try:
-            self.proc.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {within:.0f}s later: {''.join(self.err)[-2000:]}")
-        for reader in self.readers:
-            reader.join(timeout=10)
-        return "".join(self.out), "".join(self.err)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        for reader in self.readers:
-            reader.join(timeout=10)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+    )
+    args = ["-f", str(config), "validate", "-i", str(fleet.inventory), "--hosts", "fleet"]
+    return LiveCli([*args, "--check", "environment", *extra], cwd=tmp_path)
 
 
 def _wait_until_hanging(fleet: LoopbackFleet, count: int, within: float = 90.0) -> None:
@@ -230,7 +162,7 @@ def test_a_signal_writes_the_partial_report_in_two_seconds_and_leaves_nothing_on
     fleet = thirty_hosts
     saved = tmp_path / "report.json"
     saved.write_text('{"previous": true}\n')
-    cli = _Cli(fleet, tmp_path, "--json", "--save", str(saved))
+    cli = _validate_cli(fleet, tmp_path, "--json", "--save", str(saved))
     try:
         _wait_until_hanging(fleet, 10)
         cli.wait_for_stderr(r"\b20/30 done\b", within=90)  # the 20 healthy hosts finished
@@ -262,7 +194,7 @@ def test_a_second_ctrl_c_while_saving_leaves_a_whole_report_file(
     fleet = thirty_hosts
     saved = tmp_path / "report.json"
     saved.write_text('{"previous": true}\n')
-    cli = _Cli(fleet, tmp_path, "--json", "--save", str(saved))
+    cli = _validate_cli(fleet, tmp_path, "--json", "--save", str(saved))
     try:
         _wait_until_hanging(fleet, 10)
         cli.proc.send_signal(signal.SIGINT)
