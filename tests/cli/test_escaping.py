@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-import yaml
 
 from readiness.model import CheckResult, FleetReport, HostReport, Status
 from readiness.report import render
 from readiness.report._clean import one_line as clean_one_line
 from readiness.report.style import escape_markdown, escape_text, one_line
 from tests.services.apps import write_app
+from tests.services.cli import local_inventory, run_cli
 
-BIN = Path(sys.executable).parent
 TS = datetime(2025, 2, 5, 10, 30, tzinfo=timezone.utc)
 # OSC title + hyperlink, screen clear, a C1 CSI, a bidi override, HTML and a Markdown link.
 EVIL = (
@@ -74,17 +71,9 @@ def test_a_hostile_settings_file_cannot_reach_the_terminal(tmp_path: Path) -> No
         tmp_path / "app",
         settings={"pools": {"routing_strategy": EVIL}, "auth": {"algorithm": EVIL}},
     )
-    host = {"ansible_connection": "local", "readiness": {"app_root": str(tmp_path / "app")}}
-    inv = tmp_path / "inv.yml"
-    inv.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}))
+    inv = local_inventory(tmp_path / "inv.yml", tmp_path / "app")
     for fmt in ("text", "table", "markdown"):
-        res = subprocess.run(
-            [str(BIN / "readiness"), "validate", "-i", str(inv), "-c", "configuration", "-o", fmt],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        res = run_cli("validate", "-i", str(inv), "-c", "configuration", "-o", fmt)
         assert res.returncode == 1, res.stderr
         assert not RAW.search(res.stdout.replace("\n", "")), (fmt, res.stdout)
         if fmt == "markdown":
@@ -95,18 +84,9 @@ def test_unicode_line_separators_in_host_text_never_start_a_line(tmp_path: Path)
     """U+2028/U+2029 reached text, table and Markdown output raw (NEL and the C0 breaks were
     already escaped): an editor, a Markdown viewer or splitlines() broke the line there."""
     write_app(tmp_path / "app", settings={"pools": {"routing_strategy": SEPARATORS}})
-    host = {"ansible_connection": "local", "readiness": {"app_root": str(tmp_path / "app")}}
-    inv = tmp_path / "inv.yml"
-    inv.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}))
+    inv = local_inventory(tmp_path / "inv.yml", tmp_path / "app")
     for fmt in ("text", "table", "markdown"):
-        res = subprocess.run(
-            [str(BIN / "readiness"), "validate", "-i", str(inv), "-c", "configuration", "-o", fmt],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        res = run_cli("validate", "-i", str(inv), "-c", "configuration", "-o", fmt)
         assert res.returncode in (0, 1), res.stderr
         if fmt != "table":  # the table shows verdicts only here
             assert "LS-line" in res.stdout, (fmt, res.stdout)  # the value is shown...
