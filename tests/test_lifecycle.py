@@ -38,7 +38,7 @@ from .services.apps import write_app
 from .services.cli import BIN, ROOT, LiveCli, run_cli
 from .services.load import load_scaled
 from .services.postgres import PgCluster
-from .services.sshd import host_entry, wait_for_no_leftovers, write_inventory
+from .services.sshd import fleet_config, host_entry, wait_for_no_leftovers, write_inventory
 
 pytestmark = pytest.mark.ssh
 
@@ -131,20 +131,8 @@ def one_hung_host() -> Iterator[LoopbackFleet]:
 
 
 def _config(fleet: LoopbackFleet, tmp_path: Path) -> Path:
-    config = tmp_path / "invoke.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "readiness": {
-                    "known_hosts": str(fleet.known_hosts),
-                    "ssh_config": "",
-                    "connect_timeout": 5,
-                    "command_timeout": 60,  # the hung host holds a run for a minute
-                }
-            }
-        )
-    )
-    return config
+    # command_timeout: the hung host holds a run for a minute
+    return fleet_config(fleet, tmp_path / "invoke.yaml", connect_timeout=5, command_timeout=60)
 
 
 def _listening(port: int) -> bool:

@@ -7,12 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from readiness.loopback import LoopbackFleet
 from readiness.model import Status
 from readiness.progress import Progress, remediation_wording
 from readiness.runner import RunOptions
+
+from .services.sshd import fleet_config
 
 
 class Clock:
@@ -130,19 +130,7 @@ def test_a_ci_log_gets_a_plain_progress_line_while_a_hung_host_holds_the_run(
 ) -> None:
     """A real `readiness validate` without a terminal: periodic lines, then the summary."""
     fleet = hostile_fleet
-    config = tmp_path / "invoke.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "readiness": {
-                    "known_hosts": str(fleet.known_hosts),
-                    "ssh_config": "",
-                    "command_timeout": 2,
-                    "progress_interval": 0.5,
-                }
-            }
-        )
-    )
+    config = fleet_config(fleet, tmp_path / "invoke.yaml", command_timeout=2, progress_interval=0.5)
     readiness = Path(sys.executable).with_name("readiness")
     argv = [str(readiness), "-f", str(config), "validate", "--hosts", "fleet"]
     proc = subprocess.run(

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from readiness import validate
 from readiness.loopback import LoopbackFleet, hang_python, start_fleet
@@ -26,7 +25,7 @@ from readiness.ssh import SshConnector
 from .services.apps import write_app
 from .services.cli import LiveCli
 from .services.load import load_scaled
-from .services.sshd import wait_for_no_leftovers
+from .services.sshd import fleet_config, wait_for_no_leftovers
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKS = ["environment"]
@@ -122,19 +121,12 @@ def thirty_hosts() -> object:
 def _validate_cli(fleet: LoopbackFleet, tmp_path: Path, *extra: str) -> LiveCli:
     """``readiness validate`` over the fleet as a user runs it (``LiveCli``), with progress
     lines a test can wait on."""
-    config = tmp_path / "invoke.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "readiness": {
-                    "known_hosts": str(fleet.known_hosts),
-                    "ssh_config": "",
-                    "connect_timeout": 5,
-                    "command_timeout": 60,
-                    "progress_interval": 0.1,  # "[readiness] 20/30 done, ..." lines
-                }
-            }
-        )
+    config = fleet_config(
+        fleet,
+        tmp_path / "invoke.yaml",
+        connect_timeout=5,
+        command_timeout=60,
+        progress_interval=0.1,  # "[readiness] 20/30 done, ..." lines
     )
     args = ["-f", str(config), "validate", "-i", str(fleet.inventory), "--hosts", "fleet"]
     return LiveCli([*args, "--check", "environment", *extra], cwd=tmp_path)

@@ -142,6 +142,15 @@ def fleet_options(fleet: LoopbackFleet, **kw: Any) -> RunOptions:
     return RunOptions(**{**base, **kw})
 
 
+def fleet_config(fleet: LoopbackFleet, path: Path, **keys: Any) -> Path:
+    """An invoke/readiness configuration file for a ``readiness -f PATH ...`` subprocess:
+    host keys verified against ``fleet``'s known_hosts, no user ssh_config, and ``keys``
+    (e.g. ``command_timeout``, ``progress_interval``) under ``readiness:``."""
+    settings = {"known_hosts": str(fleet.known_hosts), "ssh_config": "", **keys}
+    path.write_text(yaml.safe_dump({"readiness": settings}))
+    return path
+
+
 @contextlib.contextmanager
 def fleet_transport(fleet: LoopbackFleet, index: int = 0) -> Iterator[SshTransport]:
     """An open SSH transport to ``fleet.hosts[index]`` (through its inventory), closed after."""
