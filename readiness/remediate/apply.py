@@ -205,8 +205,12 @@ def apply_fix(
             fix, "noop", "already in place: nothing changed", before.status, before.status
         )
 
-    def undo_unverified(why: str) -> FixOutcome:
-        after = CheckResult(before.check_name, before.status, "not verified")
+    def restore_snapshot(
+        why: str, after: CheckResult | None = None, remaining: tuple[str, ...] = ()
+    ) -> FixOutcome:
+        """Restore the snapshot; ``after`` None: never verified (an interruption)."""
+        if after is None:
+            after = CheckResult(before.check_name, before.status, "not verified")
         return _undo(
             transport,
             fix,
@@ -214,20 +218,20 @@ def apply_fix(
             why,
             before=before,
             after=after,
-            remaining=(),
+            remaining=remaining,
             timeout_s=timeout_s,
             sudo=sudo,
         )
 
     stopped = stopping() if stopping is not None else ""
     if stopped:  # not verified: undone at once, the loop is waiting for this host
-        return undo_unverified(f"{stopped} before the fix was verified")
+        return restore_snapshot(f"{stopped} before the fix was verified")
     try:
         after = recheck()
     except Exception as exc:  # the re-audit failed: we cannot prove the fix, so undo it
         stopped = stopping() if stopping is not None else ""
         if stopped:  # hung up past the interruption's grace: not a verdict on the fix
-            return undo_unverified(f"{stopped} while the fix was being verified")
+            return restore_snapshot(f"{stopped} while the fix was being verified")
         after = CheckResult(before.check_name, Status.ERROR, f"re-audit failed: {exc}")
     remaining = fix.still_reported(_findings(after))
     if not remaining and not after.status > before.status:
@@ -250,17 +254,7 @@ def apply_fix(
             f"the check got worse ({before.status.label} -> {after.status.label}): {after.message}"
         )
     )
-    return _undo(
-        transport,
-        fix,
-        answer,
-        why,
-        before=before,
-        after=after,
-        remaining=remaining,
-        timeout_s=timeout_s,
-        sudo=sudo,
-    )
+    return restore_snapshot(why, after, remaining)
 
 
 def _undo(
