@@ -410,23 +410,42 @@ class SshConnector:
         )
 
     def target(self, host: HostLike) -> SshTarget:
-        """Resolve a host: explicit inventory values win over ssh_config, then defaults."""
+        """Resolve a host as Ansible's ssh command line would reach it: readiness_* values,
+        then ``ansible_ssh_args``, then the inventory's address/port/user/key, then
+        ``ansible_ssh_common_args``/``_extra_args``, then ssh_config, then defaults."""
         hvars: Mapping[str, Any] = getattr(host, "vars", None) or {}
         cfg: dict[str, Any] = {}
         if self._ssh_index is not None and _SAFE_NAME.match(host.address):
             cfg = dict(self._ssh_index.lookup(host.address))
+        first: dict[str, str] = {}
+        after: dict[str, str] = {}
+        if hvars and any(hvars.get(var) for var in (*_SSH_ARGS_FIRST, *_SSH_ARGS_AFTER)):
+            first = _ssh_args_options(hvars, host.name, _SSH_ARGS_FIRST)
+            after = _ssh_args_options(hvars, host.name, _SSH_ARGS_AFTER)
+        from_args = {**after, **first}  # ssh's command line wins over its config
         explicit_addr = any(hvars.get(k) is not None for k in _ADDRESS_KEYS)
         address = host.address if explicit_addr else str(cfg.get("hostname", host.address))
+        if "hostname" in from_args and hvars.get("readiness_host") is None:
+            # HostName replaces the destination (ansible_host) however it was given
+            address = _hostname_option(from_args["hostname"], host.address, host.name)
         explicit_port = any(hvars.get(k) is not None for k in _PORT_KEYS) or (
             not hvars and host.port not in (0, 22)
         )
-        port = host.port if explicit_port else int(cfg.get("port", host.port or 22))
-        user = host.user or cfg.get("user") or self._default_user
-        keys = self._key_files(host, cfg)
+        port = (
+            host.port
+            if explicit_port
+            else int(after.get("port") or cfg.get("port", host.port or 22))
+        )
+        if "port" in first and hvars.get("readiness_port") is None:
+            port = int(first["port"])
+        user = host.user or after.get("user") or cfg.get("user") or self._default_user
+        if "user" in first and hvars.get("readiness_user") is None:
+            user = first["user"]
+        keys = self._key_files(host, cfg, first, after)
         jump, command = (str(cfg.get(k) or "") for k in ("proxyjump", "proxycommand"))
-        from_args = _proxy_from_ssh_args(hvars, host.name)
-        if from_args is not None:  # ssh's command line wins over its config
-            jump, command = from_args
+        proxy = _first_proxy(hvars, host.name) if from_args else None
+        if proxy is not None:
+            jump, command = proxy
         return SshTarget(
             host.name,
             address,
@@ -437,10 +456,21 @@ class SshConnector:
             proxy_command="" if command.lower() == "none" else command,
         )
 
-    def _key_files(self, host: HostLike, cfg: Mapping[str, Any]) -> tuple[str, ...]:
-        for explicit in (host.key_file, self.options.identity_file):
+    def _key_files(
+        self,
+        host: HostLike,
+        cfg: Mapping[str, Any],
+        first: Mapping[str, str],
+        after: Mapping[str, str],
+    ) -> tuple[str, ...]:
+        hvars: Mapping[str, Any] = getattr(host, "vars", None) or {}
+        overridden = hvars.get("readiness_ssh_private_key_file") is not None
+        from_first = None if overridden else first.get("identityfile")
+        for explicit in (from_first, host.key_file, self.options.identity_file):
             if explicit:
                 return (str(Path(explicit).expanduser()),)
+        if after.get("identityfile"):
+            return (str(Path(after["identityfile"]).expanduser()),)
         from_cfg = [str(Path(p).expanduser()) for p in cfg.get("identityfile", ())]
         found = [p for p in from_cfg if Path(p).is_file()]
         if found:
@@ -730,19 +760,30 @@ def _refuse_other_connection(host: HostLike) -> None:
         )
 
 
-# The ssh options an Ansible inventory passes to ssh, in the order Ansible's ssh command
-# line has them (the first ProxyJump/ProxyCommand given wins, as in ssh).
-_SSH_ARGS_VARS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")
-_PROXY_OPTION = re.compile(r"(proxyjump|proxycommand)(?:\s*=\s*|\s+)(.+)", re.I | re.S)
+# The ssh options an Ansible inventory passes to ssh. Ansible's ssh command line has
+# ansible_ssh_args first, then its own -o IdentityFile/Port/User (ansible_private_key_file,
+# ansible_port, ansible_user), then ansible_ssh_common_args and ansible_ssh_extra_args; ssh
+# keeps the first value it is given for each option, so the first group beats the inventory's
+# own settings and the last two only fill in what they left unset (checked against
+# ansible-core's logged command and ``ssh -G``: tests/inventory/test_ssh_args_against_ssh.py).
+_SSH_ARGS_FIRST = ("ansible_ssh_args",)
+_SSH_ARGS_AFTER = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+# ssh's flags that take an argument (OpenSSH's getopt string), so that an argument is never
+# read as a flag ("-c aes128-ctr", "-E file"); the ones read here, by option name.
+_FLAGS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOopQRSWw")
+_FLAG_OPTIONS = {"p": "port", "l": "user", "i": "identityfile", "J": "proxyjump"}
+_READ_OPTIONS = frozenset(("hostname", "port", "user", "identityfile", "proxyjump", "proxycommand"))
+# "-o Key=Value", "-o 'Key Value'", "-o Key = Value", as ssh's own config-line reader splits.
+_DASH_O = re.compile(r"\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*)", re.S)
 
 
-def _proxy_from_ssh_args(hvars: Mapping[str, Any], name: str) -> tuple[str, str] | None:
-    """(ProxyJump, ProxyCommand) set by ``-J HOST`` or ``-o ProxyJump=HOST`` /
-    ``-o ProxyCommand=...`` in the host's ``ansible_ssh_common_args`` (or ``_extra_args``,
-    ``ansible_ssh_args``), where Ansible users put their bastion; None when none is.
-    Ignoring them connected straight to an address the user's ssh reaches only through
-    the jump host."""
-    for var in _SSH_ARGS_VARS:
+def _ssh_args_options(
+    hvars: Mapping[str, Any], name: str, variables: Sequence[str]
+) -> dict[str, str]:
+    """The options readiness uses (HostName, Port, User, IdentityFile, ProxyJump,
+    ProxyCommand) given in ``variables``, the first value of each kept as ssh keeps it."""
+    found: dict[str, str] = {}
+    for var in variables:
         value = hvars.get(var)
         if not value:
             continue
@@ -750,17 +791,81 @@ def _proxy_from_ssh_args(hvars: Mapping[str, Any], name: str) -> tuple[str, str]
             words = shlex.split(str(value))
         except ValueError:
             raise TransportError(f"{var} of {name} cannot be read as ssh options") from None
-        for index, word in enumerate(words):
-            following = words[index + 1] if index + 1 < len(words) else ""
-            if word in ("-J", "-o") or word.startswith(("-J", "-o")):
-                flag, given = word[:2], (word[2:] or following).strip()
-                if flag == "-J" and given:
-                    return given, ""
-                option = _PROXY_OPTION.fullmatch(given) if flag == "-o" else None
-                if option is not None:
-                    chosen = option.group(2).strip()
-                    jump = option.group(1).lower() == "proxyjump"
-                    return (chosen, "") if jump else ("", chosen)
+        for option, given in _options_in_words(words):
+            if option == "port" and not (given.isdigit() and 0 < int(given) < 65536):
+                raise TransportError(f"{var} of {name}: Port {given!r} is not a port number")
+            found.setdefault(option, given)
+    return found
+
+
+def _options_in_words(words: Sequence[str]) -> Iterable[tuple[str, str]]:
+    """(option name, value) for each option ``words`` set, in command-line order."""
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if len(word) < 2 or not word.startswith("-"):
+            continue
+        for position in range(1, len(word)):  # "-4vp 2222": flags clustered in one word
+            flag = word[position]
+            if flag not in _FLAGS_WITH_ARGUMENT:
+                continue
+            given = word[position + 1 :]
+            if not given and index < len(words):
+                given = words[index]
+                index += 1
+            if flag == "o":
+                option = _DASH_O.fullmatch(given)
+                key = option.group(1).lower() if option else ""
+                if key in _READ_OPTIONS and option is not None:
+                    yield key, _unquoted(option.group(2).strip())
+            elif flag in _FLAG_OPTIONS:
+                yield _FLAG_OPTIONS[flag], given.strip()
+            break
+
+
+def _unquoted(value: str) -> str:
+    """Ansible writes ``-o 'User="deploy"'``: ssh drops the double quotes, so do we."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def _hostname_option(template: str, destination: str, name: str) -> str:
+    """``-o HostName=`` with ssh's ``%h`` (the destination) and ``%%`` expanded; any other
+    token is refused rather than guessed."""
+
+    def expand(token: re.Match[str]) -> str:
+        if token.group(1) == "h":
+            return destination
+        if token.group(1) == "%":
+            return "%"
+        raise TransportError(
+            f"HostName {template} for {name} (ansible_ssh_*_args) uses %{token.group(1)}, "
+            "which readiness does not expand: write the address"
+        )
+
+    return re.sub(r"%(.?)", expand, template)
+
+
+def _first_proxy(hvars: Mapping[str, Any], name: str) -> tuple[str, str] | None:
+    """(ProxyJump, ProxyCommand) from the first ``-J HOST``, ``-o ProxyJump=HOST`` or
+    ``-o ProxyCommand=...`` in the host's ssh arguments (where Ansible users put their
+    bastion), as ssh takes the first of the two it is given; None when none is. Ignoring them
+    connected straight to an address the user's ssh reaches only through the jump host."""
+    for var in (*_SSH_ARGS_FIRST, *_SSH_ARGS_AFTER):
+        value = hvars.get(var)
+        if not value:
+            continue
+        try:
+            words = shlex.split(str(value))
+        except ValueError:
+            raise TransportError(f"{var} of {name} cannot be read as ssh options") from None
+        for option, given in _options_in_words(words):
+            if option == "proxyjump" and given:
+                return given, ""
+            if option == "proxycommand" and given:
+                return "", given
     return None
 
 
