@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from readiness.store.watch import WatchState
 from tests.services.apps import write_app
+from tests.services.ports import closed_port
 from tests.store.test_store_cli import READINESS
 
 RULES = Path(__file__).resolve().parents[1] / "examples" / "prometheus" / "readiness-rules.yml"
@@ -44,9 +45,10 @@ def test_the_shipped_rules_fire_on_what_readiness_writes(tmp_path: Path) -> None
     app = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": None})
     inv = tmp_path / "inv.yml"
     host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
-    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host}}}))
+    down = {"ansible_host": "127.0.0.1", "ansible_port": closed_port()}  # web2: unreachable
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host, "web2": down}}}))
     run = subprocess.run(
-        [READINESS, "validate", "-i", str(inv), "-H", "web1", "-c", "environment,configuration",
+        [READINESS, "validate", "-i", str(inv), "-H", "all", "-c", "environment,configuration",
          "--format", "prometheus", "--store", "none"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
         check=False,
@@ -64,10 +66,19 @@ def test_the_shipped_rules_fire_on_what_readiness_writes(tmp_path: Path) -> None
         for s in f.samples
         if s.name == "readiness_check_status"
     ]
-    assert {(s.labels["check"], s.labels["status"]) for s in statuses} == {
-        ("environment", "not_ready"),
-        ("configuration", "not_ready"),
+    assert {(s.labels["host"], s.labels["check"], s.labels["status"]) for s in statuses} == {
+        ("web1", "environment", "not_ready"),
+        ("web1", "configuration", "not_ready"),
+        ("web2", "environment", "unreachable"),
+        ("web2", "configuration", "unreachable"),
     }
+    up = [
+        s
+        for f in text_string_to_metric_families(run.stdout + "\n")
+        for s in f.samples
+        if s.name == "readiness_host_up"
+    ]
+    assert {(s.labels["host"], s.value) for s in up} == {("web1", 1.0), ("web2", 0.0)}
     watch_names = {
         s.name
         for f in text_string_to_metric_families(WatchState().metrics().decode())
@@ -78,7 +89,10 @@ def test_the_shipped_rules_fire_on_what_readiness_writes(tmp_path: Path) -> None
     assert {"readiness_last_success_timestamp_seconds", "readiness_runs_failed_total"} <= (
         watch_names
     )
-    inputs = [{"series": _series(s.name, s.labels), "values": f"{s.value:g}x180"} for s in statuses]
+    inputs = [
+        {"series": _series(s.name, s.labels), "values": f"{s.value:g}x180"}
+        for s in [*statuses, *up]
+    ]
     inputs += [  # written at time 0 and never again; watch: a success at 0, runs failing
         {"series": "readiness_last_run_timestamp_seconds", "values": "0x180"},
         {"series": "readiness_last_success_timestamp_seconds", "values": "0x180"},
@@ -92,6 +106,15 @@ def test_the_shipped_rules_fire_on_what_readiness_writes(tmp_path: Path) -> None
              "`readiness show latest` has the finding and what to do.",
          }}
         for s in statuses
+        if s.labels["host"] == "web1"  # web2's checks: not one alert each, but the one below
+    ]  # fmt: skip
+    not_audited = [
+        {"exp_labels": {"host": "web2", "severity": "critical"},
+         "exp_annotations": {
+             "summary": "web2: not audited",
+             "description": "readiness could not audit web2 (unreachable, or the run stopped "
+             "before it); `readiness show latest` has the reason.",
+         }}
     ]  # fmt: skip
     tests = {
         "rule_files": [str(RULES)],
@@ -104,6 +127,10 @@ def test_the_shipped_rules_fire_on_what_readiness_writes(tmp_path: Path) -> None
                     {"eval_time": "10m", "alertname": "ReadinessCheckFailing", "exp_alerts": []},
                     {"eval_time": "20m", "alertname": "ReadinessCheckFailing",
                      "exp_alerts": failing},
+                    {"eval_time": "10m", "alertname": "ReadinessHostNotAudited",
+                     "exp_alerts": []},
+                    {"eval_time": "20m", "alertname": "ReadinessHostNotAudited",
+                     "exp_alerts": not_audited},
                     {"eval_time": "8m", "alertname": "ReadinessWatchRunsFailing",
                      "exp_alerts": [{"exp_labels": {"severity": "warning"}, "exp_annotations": {
                          "summary": "readiness watch: runs failing",

@@ -48,6 +48,11 @@ __all__ = ["Alert", "AlertTracker", "WatchState", "Watcher", "serve"]
 _HTTP_TIMEOUT = 5.0
 
 
+# The check of a host-level alert: the host could not be audited (UNREACHABLE), which is one
+# alert, not one per check (a network blip paged once per check, each saying "unreachable").
+HOST_ALERT = ""
+
+
 @dataclass(frozen=True)
 class Alert:
     host: str
@@ -65,14 +70,31 @@ class Alert:
         """The alert as it fired: what a resolution must name."""
         return replace(self, status=self.fired_as or self.status, fired_as=None)
 
+    @property
+    def is_host_alert(self) -> bool:
+        """The host could not be audited at all: one alert for the host, no check."""
+        return self.check == HOST_ALERT
+
     def labels(self) -> dict[str, str]:
         severity = self.fired_as or self.status
+        if self.is_host_alert:
+            return {
+                "alertname": "ReadinessHostNotAudited",
+                "host": self.host,
+                "severity": "critical",
+            }
         return {
             "alertname": "ReadinessCheckDegraded",
             "host": self.host,
             "check": self.check,
             "severity": "critical" if severity.blocking else "warning",
         }
+
+    @property
+    def summary(self) -> str:
+        if self.is_host_alert:
+            return f"{self.host}: {self.status.label}"
+        return f"{self.host} / {self.check}: {self.status.label}"
 
 
 @dataclass
@@ -88,28 +110,42 @@ class AlertTracker:
         """(newly firing, newly resolved) after this run."""
         fired: list[Alert] = []
         resolved: list[Alert] = []
-        for r in report.results:
-            key = (r.host, r.check_name)
-            bad = r.status >= self.alert_on
+        down = {h.host for h in report.hosts if h.reason and h.status is Status.UNREACHABLE}
+        observed = [
+            (r.host, r.check_name, r.status, r.message, r.recommendations)
+            for r in report.results
+            # nothing is known of a check on a host not reached: its alert stays as it was
+            # (neither resolved nor escalated), its damping count too
+            if r.host not in down
+        ]
+        for h in report.hosts:  # the host's own alert: reached or not
+            if h.host in down:  # the runner gives each result the reason's advice
+                advice = h.results[0].recommendations if h.results else ()
+                observed.append((h.host, HOST_ALERT, Status.UNREACHABLE, h.reason, advice))
+            else:
+                observed.append((h.host, HOST_ALERT, Status.READY, "", ()))
+        for host, check, status, message, recommendations in observed:
+            key = (host, check)
+            bad = status >= self.alert_on
             streak = self._streak.get(key, 0)
             # Positive streak: consecutive bad runs; negative: consecutive good ones.
             streak = (max(streak, 0) + 1) if bad else (min(streak, 0) - 1)
             self._streak[key] = streak
             if bad:
-                alert = Alert(r.host, r.check_name, r.status, r.message, r.recommendations, now)
+                alert = Alert(host, check, status, message, recommendations, now)
                 current = self.firing.get(key)
                 if current is not None:
                     fired_as = current.fired_as or current.status
-                    if alert.labels() != current.labels() and r.status > fired_as:
+                    if alert.labels() != current.labels() and status > fired_as:
                         resolved.append(current.as_fired())  # escalated: a new alert
                         self.firing[key] = alert
                         fired.append(alert)
                     else:  # same alert (its labels stay), latest status and words
                         self.firing[key] = replace(
                             current,
-                            status=r.status,
-                            message=r.message,
-                            recommendations=r.recommendations,
+                            status=status,
+                            message=message,
+                            recommendations=recommendations,
                             fired_as=fired_as,
                         )
                 elif streak >= self.after:
@@ -120,6 +156,7 @@ class AlertTracker:
         # A host x check no longer audited (the host left the inventory) resolves at once,
         # as a Prometheus alert does when its series goes: it was re-sent for ever.
         audited = {(r.host, r.check_name) for r in report.results}
+        audited |= {(h.host, HOST_ALERT) for h in report.hosts}
         for key in [k for k in self.firing if k not in audited]:
             resolved.append(self.firing.pop(key).as_fired())
         for key in [k for k in self._streak if k not in audited]:
@@ -369,7 +406,7 @@ def _am_alert(
     return {
         "labels": alert.labels(),
         "annotations": {
-            "summary": f"{alert.host} / {alert.check}: {alert.status.label}",
+            "summary": alert.summary,
             "description": alert.message,
             "recommendation": "; ".join(alert.recommendations),
             "run_id": run_id or "",
@@ -384,7 +421,7 @@ def _webhook(alert: Alert, state: str, run_id: str | None) -> Mapping[str, Any]:
         "schema": "readiness.alert/1",
         "status": state,
         "host": alert.host,
-        "check": alert.check,
+        "check": None if alert.is_host_alert else alert.check,
         "severity": alert.status.value,
         "message": alert.message,
         "recommendations": list(alert.recommendations),

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from readiness.model import Status
+from readiness.model import FleetReport, Status
 from readiness.store.watch import AlertTracker
 from tests.services.alertmanager import ALERTMANAGER_BIN
 from tests.services.apps import write_app
@@ -520,3 +520,79 @@ def test_a_critical_alert_that_eases_keeps_its_severity_but_says_what_it_is_now(
     assert watch.returncode == 0, err
     assert eased["labels"] == first["labels"] and eased["startsAt"] == first["startsAt"]
     assert "OTLP" in eased["annotations"]["description"]
+
+
+def _host_down(report: FleetReport, host: str, reason: str) -> FleetReport:
+    """``report`` with ``host`` not reached: each of its checks UNREACHABLE, as the runner
+    writes a host it could not connect to."""
+    hosts = tuple(
+        replace(
+            h,
+            reason=reason,
+            results=tuple(replace(r, status=Status.UNREACHABLE, message=reason) for r in h.results),
+        )
+        if h.host == host
+        else h
+        for h in report.hosts
+    )
+    return replace(report, hosts=hosts)
+
+
+def test_a_host_that_cannot_be_reached_is_one_alert_and_its_checks_alerts_are_held() -> None:
+    """A network blip paged once per check ("environment: UNREACHABLE", "configuration:
+    UNREACHABLE", ...), and a check's warning was "resolved" by it as if it had got better.
+    Now the host is one alert (ReadinessHostNotAudited); nothing is known of its checks, so
+    their alerts stay as they were, neither resolved nor escalated."""
+    tracker = AlertTracker(after=2)
+    up = fleet({"web1": {"environment": Status.DEGRADED, "configuration": Status.READY}})
+    down = _host_down(up, "web1", "connection refused by 127.0.0.1:22")
+
+    def observe(report: FleetReport) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        fired, resolved = tracker.observe(report, NOW)
+        return [a.labels() for a in fired], [a.labels() for a in resolved]
+
+    warning = {
+        "alertname": "ReadinessCheckDegraded", "host": "web1", "check": "environment",
+        "severity": "warning",
+    }  # fmt: skip
+    host_alert = {"alertname": "ReadinessHostNotAudited", "host": "web1", "severity": "critical"}
+    assert [observe(r) for r in (up, up)] == [([], []), ([warning], [])]
+    assert [observe(r) for r in (down, down, down)] == [([], []), ([host_alert], []), ([], [])]
+    assert sorted(a.check for a in tracker.firing.values()) == ["", "environment"]
+    held = tracker.firing[("web1", "environment")]
+    assert held.status is Status.DEGRADED and held.labels() == warning
+    [firing_host] = [a for a in tracker.firing.values() if a.is_host_alert]
+    assert firing_host.summary == "web1: UNREACHABLE"
+    assert firing_host.message == "connection refused by 127.0.0.1:22"
+    # back: the host alert resolves after two good runs; the warning was never re-fired
+    assert [observe(r) for r in (up, up)] == [([], []), ([], [host_alert])]
+    assert list(tracker.firing) == [("web1", "environment")]
+
+
+def test_watch_sends_one_webhook_for_an_unreachable_host_not_one_per_check(
+    tmp_path: Path,
+) -> None:
+    """Through `readiness watch`: a host on a closed port, three checks, every run for a few
+    seconds: one firing POST naming the host (check null), none per check."""
+    from tests.services.ports import closed_port
+
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_host": "127.0.0.1", "ansible_port": closed_port()}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"db1": host}}}))
+    with start_http_server() as receiver:
+        receiver.route("/direct", method="POST", json={"status": "ok"})
+        argv = [READINESS, "watch", "-i", str(inv), "-H", "db1"]
+        argv += ["-c", "environment,configuration,monitoring", "--every", "1s", "--jitter", "0"]
+        argv += ["--alert-after", "1", "--max-runs", "3", "--store", "none"]
+        argv += ["--listen", "127.0.0.1:0", "--webhook", f"{receiver.url}/direct"]
+        run = subprocess.run(
+            argv, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=90, check=False,
+        )  # fmt: skip
+        posted = [r.json() for r in receiver.requests_to("/direct", "POST")]
+    assert run.returncode == 0, run.stderr
+    assert [(p["status"], p["host"], p["check"], p["severity"]) for p in posted] == [
+        ("firing", "db1", None, "unreachable")
+    ]
+    assert "connection refused" in posted[0]["message"]
+    assert posted[0]["recommendations"]
