@@ -276,25 +276,38 @@ def drift_task(
             "latest"
         )
         now = store.fingerprints(target)
-        before = store.fingerprints(store.resolve(since)) if since else {}
-        since_id = store.resolve(since).run_id if since else ""
+        old_run = store.resolve(since) if since else None
+        before = store.fingerprints(old_run) if old_run else {}
         groups = {h.host: h.groups for h in store.load(target).report.hosts}
+        if old_run:  # a host only in the older run is matched by its groups then
+            old_groups = {h.host: h.groups for h in store.load(old_run).report.hosts}
+            groups = {**old_groups, **groups}
     if not now:
         raise UsageError(
             f"run {target.run_id} has no drift fingerprints (recorded before they existed, or remediate)"
         )
     if hosts is not None:
-        chosen = set(match_hosts(hosts, list(now), groups))
-        now = {h: v for h, v in now.items() if h in chosen}
-        before = {h: v for h, v in before.items() if h in chosen}
-    if since:
+        now = {h: v for h, v in now.items() if h in set(match_hosts(hosts, list(now), groups))}
+        before = {
+            h: v for h, v in before.items() if h in set(match_hosts(hosts, list(before), groups))
+        }
+    if old_run:
         findings = drift_over_time(before, now)
         title = (
-            f"DRIFT on each host from run {since_id} to {target.run_id}: {len(findings)} change(s)"
+            f"DRIFT on each host from run {old_run.run_id} to {target.run_id}: "
+            f"{len(findings)} change(s)"
         )
-    else:
-        findings = drift_across_hosts(now)
-        title = f"DRIFT across {len(now)} host(s) of run {target.run_id}: {len(findings)} odd one(s) out"
+        # A host audited in only one of the runs (added, removed, or unreachable in the
+        # other) is not compared: say so, or "no drift" read as the whole fleet's.
+        not_compared = {
+            old_run.run_id: sorted(set(before) - set(now)),
+            target.run_id: sorted(set(now) - set(before)),
+        }
+        return render_drift(findings, fmt, title, not_compared), 1 if findings else 0
+    findings = drift_across_hosts(now)
+    title = (
+        f"DRIFT across {len(now)} host(s) of run {target.run_id}: {len(findings)} odd one(s) out"
+    )
     return render_drift(findings, fmt, title), 1 if findings else 0
 
 

@@ -409,25 +409,37 @@ def drift_over_time(
     return out
 
 
-def render_drift(findings: Sequence[DriftFinding], fmt: str, title: str) -> str:
+def render_drift(
+    findings: Sequence[DriftFinding],
+    fmt: str,
+    title: str,
+    not_compared: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """``not_compared``: over time, run id → hosts with fingerprints only in that run."""
+    alone = {run: list(hosts) for run, hosts in (not_compared or {}).items() if hosts}
+    notes = [
+        f"not compared (fingerprints only in run {run}): {', '.join(hosts)}"
+        for run, hosts in alone.items()
+    ]
     if fmt == "json":
-        return json.dumps(
-            {
-                "schema": "readiness.drift/1",
-                "title": title,
-                "findings": [f.to_dict() for f in findings],
-            },
-            indent=2,
-        )
+        doc: dict[str, Any] = {
+            "schema": "readiness.drift/1",
+            "title": title,
+            "findings": [f.to_dict() for f in findings],
+        }
+        if not_compared is not None:
+            doc["only_in_run"] = alone
+        return json.dumps(doc, indent=2)
     if fmt == "markdown":
         lines = [f"### {md_cell(title)}", ""]
         lines.extend(f"- {md_cell(f.text)}" for f in findings)
-        return "\n".join(lines if findings else [*lines, "_no drift_"])
+        lines = lines if findings else [*lines, "_no drift_"]
+        return "\n".join([*lines, *(f"\n_{md_cell(note)}_" for note in notes)])
     if fmt == "table":
         rows = [[f.host, f.item, f.kind, "yes" if f.secret else "", f.text] for f in findings]
         body = tabulate(
             rows, headers=["host", "item", "drift", "secret", "finding"], tablefmt="grid"
         )
-        return plain(f"{title}\n{body if rows else 'no drift'}")
+        return plain("\n".join([title, body if rows else "no drift", *notes]))
     lines = [title, *(f"  {f.text}" for f in findings)] if findings else [title, "  no drift"]
-    return plain("\n".join(lines))
+    return plain("\n".join([*lines, *(f"  {note}" for note in notes)]))

@@ -321,3 +321,49 @@ def test_the_drift_section_is_in_every_saved_report_and_in_show(tmp_path: Path) 
     after = readiness("drift", store=store)
     assert after.returncode == 1, after.stderr
     assert after.stdout.splitlines()[1:] == [f"  {finding}"]
+
+
+def test_drift_since_names_the_hosts_it_could_not_compare(tmp_path: Path) -> None:
+    """`drift --since` compares hosts present in both runs. A host only in the older run
+    (decommissioned, or unreachable now) or only in the newer one (added) was silently
+    left out, so "no drift" read as the whole fleet's."""
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    roots = {name: write_app(tmp_path / name) for name in ("h0", "h1", "h2", "h3")}
+
+    def inventory(*names: str) -> None:
+        lines = ["all:", "  children:", "    web:", "      hosts:"]
+        for name in names:
+            lines += [
+                f"        {name}:",
+                "          ansible_connection: local",
+                f"          readiness: {{app_root: {roots[name]}}}",
+            ]
+        (tmp_path / "inv.yml").write_text("\n".join(lines) + "\n")
+
+    store = tmp_path / "s.db"
+    argv = ["validate", "-i", str(tmp_path / "inv.yml"), "--hosts", "all", "--quiet"]
+    argv += ["-c", "environment"]
+    inventory("h0", "h1", "h2")
+    readiness(*argv, store=store)
+    inventory("h0", "h1", "h3")  # h2 gone, h3 new
+    readiness(*argv, store=store)
+    runs = json.loads(readiness("history", "--format", "json", store=store).stdout)["runs"]
+    new, old = runs[0]["run_id"], runs[1]["run_id"]
+
+    text = readiness("drift", "--since", "latest~1", store=store)
+    assert text.returncode == 0, text.stderr  # nothing drifted on h0, h1
+    assert text.stdout.splitlines()[1:] == [
+        "  no drift",
+        f"  not compared (fingerprints only in run {old}): h2",
+        f"  not compared (fingerprints only in run {new}): h3",
+    ]
+    doc = json.loads(
+        readiness("drift", "--since", "latest~1", "--format", "json", store=store).stdout
+    )
+    assert doc["findings"] == [] and doc["only_in_run"] == {old: ["h2"], new: ["h3"]}
+    # --hosts matches the older run's hosts too (by name or group)
+    for pattern in ("h2", "web"):
+        only = readiness("drift", "--since", "latest~1", "--hosts", pattern, store=store)
+        assert f"not compared (fingerprints only in run {old}): h2" in only.stdout, only.stdout
