@@ -783,6 +783,18 @@ def _ssh_args_options(
     """The options readiness uses (HostName, Port, User, IdentityFile, ProxyJump,
     ProxyCommand) given in ``variables``, the first value of each kept as ssh keeps it."""
     found: dict[str, str] = {}
+    for var, option, given in _options_in_vars(hvars, name, variables):
+        if option == "port" and not (given.isdigit() and 0 < int(given) < 65536):
+            raise TransportError(f"{var} of {name}: Port {given!r} is not a port number")
+        found.setdefault(option, given)
+    return found
+
+
+def _options_in_vars(
+    hvars: Mapping[str, Any], name: str, variables: Sequence[str]
+) -> Iterable[tuple[str, str, str]]:
+    """(variable, option name, value) for each option set in the host's ``variables``, in
+    the order ssh would see them."""
     for var in variables:
         value = hvars.get(var)
         if not value:
@@ -792,10 +804,7 @@ def _ssh_args_options(
         except ValueError:
             raise TransportError(f"{var} of {name} cannot be read as ssh options") from None
         for option, given in _options_in_words(words):
-            if option == "port" and not (given.isdigit() and 0 < int(given) < 65536):
-                raise TransportError(f"{var} of {name}: Port {given!r} is not a port number")
-            found.setdefault(option, given)
-    return found
+            yield var, option, given
 
 
 def _options_in_words(words: Sequence[str]) -> Iterable[tuple[str, str]]:
@@ -853,19 +862,11 @@ def _first_proxy(hvars: Mapping[str, Any], name: str) -> tuple[str, str] | None:
     ``-o ProxyCommand=...`` in the host's ssh arguments (where Ansible users put their
     bastion), as ssh takes the first of the two it is given; None when none is. Ignoring them
     connected straight to an address the user's ssh reaches only through the jump host."""
-    for var in (*_SSH_ARGS_FIRST, *_SSH_ARGS_AFTER):
-        value = hvars.get(var)
-        if not value:
-            continue
-        try:
-            words = shlex.split(str(value))
-        except ValueError:
-            raise TransportError(f"{var} of {name} cannot be read as ssh options") from None
-        for option, given in _options_in_words(words):
-            if option == "proxyjump" and given:
-                return given, ""
-            if option == "proxycommand" and given:
-                return "", given
+    for _, option, given in _options_in_vars(hvars, name, (*_SSH_ARGS_FIRST, *_SSH_ARGS_AFTER)):
+        if option == "proxyjump" and given:
+            return given, ""
+        if option == "proxycommand" and given:
+            return "", given
     return None
 
 
