@@ -44,6 +44,7 @@ SNAPSHOT_MAX_BYTES = 4 * 1024 * 1024
 BACKUP_MARK = ".readiness-bak."
 CRONTAB = "crontab:"  # snapshot key of a crontab: "crontab:" (own) or "crontab:<user>"
 OUTPUT_MAX_BYTES = 64 * 1024  # the tail of a command's output that is kept
+SECRET_FILE_NOT_FOR = 0o007  # a file a new secret is written into is not for others
 KEEP_BACKUPS = 5  # backups of one file kept (the request's keep_backups overrides it)
 # Process groups of running commands (own sessions): the bootstrap (readiness.collect)
 # kills them before it exits on a hang-up, SIGTERM or its deadline.
@@ -488,9 +489,12 @@ def ch_create_file(fix: _Fix, change: Dict[str, Any]) -> str:
     return "created"
 
 
-def _rewrite(fix: _Fix, path: str, state: Dict[str, Any], data: bytes) -> None:
+def _rewrite(
+    fix: _Fix, path: str, state: Dict[str, Any], data: bytes, mode: Optional[int] = None
+) -> None:
     fix.backup(path, state)
-    _write_atomic(path, data, int(state["mode"]), int(state["uid"]), int(state["gid"]))
+    mode = int(state["mode"]) if mode is None else mode
+    _write_atomic(path, data, mode, int(state["uid"]), int(state["gid"]))
 
 
 def ch_append_lines(fix: _Fix, change: Dict[str, Any]) -> str:
@@ -752,12 +756,21 @@ def ch_set_env(fix: _Fix, change: Dict[str, Any]) -> str:
     else:
         lines[at] = new_line
     data = "".join(lines).encode("utf-8")
-    if state.get("exists"):
-        _rewrite(fix, path, state, data)
-    else:
+    if not state.get("exists"):
         fix.make_parents(path)
         _write_atomic(path, data, 0o600)
         fix.created.append(path)
+        return "new secret written (%d chars)" % length
+    # A secret generated now is never left readable by every local user: the file loses
+    # its bits for others (the group may be how the service reads it, so it keeps them).
+    was = int(state["mode"])
+    _rewrite(fix, path, state, data, was & ~SECRET_FILE_NOT_FOR)
+    if was & SECRET_FILE_NOT_FOR:
+        return "new secret written (%d chars), mode %04o -> %04o" % (
+            length,
+            was,
+            was & ~SECRET_FILE_NOT_FOR,
+        )
     return "new secret written (%d chars)" % length
 
 

@@ -283,6 +283,15 @@ class SetEnvVar:
     current_sha256: str | None  # of the value planned on; None when absent or empty
     length: int = 64
     kind: str = "set_env"
+    current_mode: int | None = None  # of the env file planned on; None when it is absent
+
+    @property
+    def new_mode(self) -> int | None:
+        """The env file's mode after the fix when it changes: the applier removes the bits
+        for others (``applier.SECRET_FILE_NOT_FOR``) of a file a new secret goes into."""
+        if self.current_mode is None or not self.current_mode & 0o007:
+            return None
+        return self.current_mode & ~0o007
 
     @property
     def path(self) -> str:
@@ -298,12 +307,18 @@ class SetEnvVar:
         }
 
     def summary(self) -> str:
-        return f"write a newly generated secret for {self.name} into {self.env_file}"
+        text = f"write a newly generated secret for {self.name} into {self.env_file}"
+        if self.new_mode is not None and self.current_mode is not None:
+            text += f" (mode {self.current_mode:04o} -> {self.new_mode:04o}: not for others)"
+        return text
 
     def diff(self) -> str:
         old = "" if self.current_sha256 is None else f"-{self.name}=<current value hidden>\n"
+        mode = ""
+        if self.new_mode is not None and self.current_mode is not None:
+            mode = f"~ chmod {self.new_mode:04o} {self.env_file} (was {self.current_mode:04o})\n"
         return (
-            f"--- a{self.env_file}\n+++ b{self.env_file}\n{old}"
+            f"{mode}--- a{self.env_file}\n+++ b{self.env_file}\n{old}"
             f"+{self.name}=<generated on apply: {self.length} chars>"
         )
 

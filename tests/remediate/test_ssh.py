@@ -322,3 +322,40 @@ def test_the_summary_lists_what_remains_per_host_and_why_matching_the_audit_log(
     assert res.stdout.rstrip().endswith("Remaining:\n  gone: 1 unreachable")
     cli_log = (tmp_path / "cli.jsonl").read_text().splitlines()
     assert [json.loads(line)["host"] for line in cli_log] == [clean.name]
+
+
+def test_a_new_secret_is_never_written_into_an_env_file_others_can_read(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """`readiness remediate -c environment` over sshd on a 0644 `.env`: the generated JWT
+    secret went into a file every local user could read (the mode was kept as it was).
+    Now the file loses the bits for others (0640), the dry run shows it, and a revert-free
+    second run changes nothing."""
+    from ..services.cli import run_cli
+
+    host = fleet.hosts[1]
+    root = _break(host.app_root)
+    env_file = root / ".env"
+    env_file.chmod(0o644)
+    inv = _inventory(tmp_path, fleet)
+    common = [
+        "remediate", "-i", inv, "-H", host.name, "-c", "environment", "-q", "--store", "none",
+        "--known-hosts", str(fleet.known_hosts), "--audit-log", str(tmp_path / "a.jsonl"),
+    ]  # fmt: skip
+    env = {**os.environ, "HOME": str(fleet.root / "home")}
+    before = tree_hash(root)
+    dry = run_cli(*common, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert f"~ chmod 0640 {env_file} (was 0644)" in dry.stdout, dry.stdout
+    assert tree_hash(root) == before
+    done = run_cli(*common, "--apply", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "environment: applied" in done.stdout, done.stdout
+    assert env_file.stat().st_mode & 0o777 == 0o640
+    assert "MAHAVISHNU_AUTH__SECRET=" in env_file.read_text()
+    backups = list(root.glob(".env.readiness-bak.*"))
+    assert [b.stat().st_mode & 0o777 for b in backups] == [0o600]
+    again = run_cli(*common, "--apply", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert env_file.stat().st_mode & 0o777 == 0o640
+    assert len(list(root.glob(".env.readiness-bak.*"))) == 1

@@ -40,7 +40,12 @@ def fix(inp: FixInput) -> Fix | None:
     current = None
     if state.text is not None:
         current = dotenv_values(stream=io.StringIO(state.text)).get(name)
-    change = SetEnvVar(env_file, name, sha256_text(current) if current else None)
+    change = SetEnvVar(
+        env_file,
+        name,
+        sha256_text(current) if current else None,
+        current_mode=state.mode if state.exists and state.kind == "file" else None,
+    )
     addresses = [p for p in inp.findings if p.startswith(f"{name} ")]
     notes = [f"a new secret was written to {env_file}: restart the service to use it"]
     if state.exists and state.kind != "file":
