@@ -445,9 +445,12 @@ def ch_ensure_dir(fix: _Fix, change: Dict[str, Any]) -> str:
     dfd = _open_dir(parent, fix)
     done = []
     try:
-        if not state.get("exists"):
-            fix.make_dir_at(dfd, path, name, mode)
-            done.append("created")
+        if state.get("exists") or _exists_at(dfd, name):
+            # An existing directory is left as it is: its owner may be deliberate (another
+            # service's queue), and "create, append or tighten" never includes a chown.
+            return ""
+        fix.make_dir_at(dfd, path, name, mode)
+        done.append("created")
         owner = _owner_of(change.get("owner_of"))
         if owner is not None and os.geteuid() == 0:
             fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)

@@ -359,3 +359,37 @@ def test_a_new_secret_is_never_written_into_an_env_file_others_can_read(
     assert again.returncode == 0, again.stdout + again.stderr
     assert env_file.stat().st_mode & 0o777 == 0o640
     assert len(list(root.glob(".env.readiness-bak.*"))) == 1
+
+
+def test_an_existing_dead_letter_queue_directory_keeps_its_owner(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """`readiness remediate -c error_handling --apply` over sshd as root, on an app tree owned
+    by `nobody` whose `data/dlq` already exists and belongs to another account (`daemon`,
+    0700): the dry run promised `mkdir data/dlq` and the apply chowned that directory to the
+    app's owner. Now an existing directory is neither planned nor touched."""
+    from ..services.cli import run_cli
+
+    host = fleet.hosts[2]
+    root = _break(host.app_root)
+    dlq = root / "data" / "dlq"
+    dlq.mkdir(parents=True)
+    for path in [root, *root.rglob("*")]:
+        os.lchown(path, 65534, 65534)
+    os.chown(dlq, 1, 1)
+    dlq.chmod(0o700)
+    inv = _inventory(tmp_path, fleet)
+    common = [
+        "remediate", "-i", inv, "-H", host.name, "-c", "error_handling", "-q", "--store", "none",
+        "--known-hosts", str(fleet.known_hosts), "--audit-log", str(tmp_path / "a.jsonl"),
+    ]  # fmt: skip
+    env = {**os.environ, "HOME": str(fleet.root / "home")}
+    dry = run_cli(*common, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "~ error_handling" in dry.stdout and "mkdir" not in dry.stdout, dry.stdout
+    done = run_cli(*common, "--apply", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "error_handling: applied" in done.stdout, done.stdout
+    st = dlq.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1, 1, 0o700)
+    assert "dead_letter_queue" in (root / "settings" / "mahavishnu.yaml").read_text()

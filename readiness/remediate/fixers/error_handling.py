@@ -37,7 +37,7 @@ _NOT_SET = re.compile(r"^(\S+) is not set$")
 @fixer(
     "error_handling",
     summary="add missing retry/circuit breaker/DLQ/error category settings; create the DLQ directory",
-    reads=settings_reads,
+    reads=lambda p: [*settings_reads(p), *[d for d in [p.resolve(DLQ_PATH)] if d]],
 )
 def fix(inp: FixInput) -> Fix | None:
     prefix = str(inp.profile.get("resilience_settings") or "resilience").strip(".")
@@ -89,6 +89,8 @@ def _dlq_dir(inp: FixInput, dlq: str, planned: bool) -> tuple[EnsureDir, list[st
     missing = inp.matching("dead letter queue directory", "does not exist")
     if planned:
         path = inp.profile.resolve(DLQ_PATH)
+        if path and inp.file(path).kind == "dir":
+            return None  # already there: nothing to create (and its owner is left alone)
     elif missing:
         path = (
             missing[0].split("dead letter queue directory ", 1)[1].rsplit(" does not exist", 1)[0]
