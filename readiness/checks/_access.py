@@ -153,10 +153,19 @@ def http_session() -> requests.Session:
     ``~/.netrc`` would add the controller user's credentials for whatever host the app
     names. The operator's CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) is only
     trust, not a credential, so it is still honoured; TLS is always verified.
+
+    Redirects are never followed: the answer comes from the audited host's service, and a
+    ``307 Location: http://127.0.0.1:PORT/`` would send the request (method, body, a
+    token header not named Authorization) from the controller to wherever it points,
+    another host's tunnel or a service of the controller's. The 3xx is the answer.
     """
     import requests
 
-    session = requests.Session()
+    class NoRedirects(requests.Session):
+        def get_redirect_target(self, resp: requests.Response) -> str | None:
+            return None
+
+    session: requests.Session = NoRedirects()
     session.trust_env = False
     session.proxies = {}
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")

@@ -136,3 +136,73 @@ def test_no_check_builds_its_own_http_client() -> None:
             ):
                 offenders.append(f"{path.name}:{node.lineno}: requests.{func.attr}()")
     assert offenders == []
+
+
+@pytest.fixture
+def trap(http_server: Callable[[], HttpServer]) -> HttpServer:
+    """Where a hostile service's redirect points: another host's tunnel, or a service of the
+    controller's, on the controller's loopback. Nothing may ever reach it."""
+    srv = http_server()
+    srv.route("/admin/drop", method="DELETE", status=204)
+    srv.route("/admin/drop", method="POST", status=204)
+    srv.route("/admin/drop", status=200, json={"secret": "other host's data"})
+    return srv
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_a_redirect_from_the_hosts_service_is_never_followed(
+    http_server: Callable[[], HttpServer], trap: HttpServer, method: str, status: int
+) -> None:
+    from readiness.checks import _access
+
+    hostile = http_server()
+    hostile.route(
+        "/api", method=method, status=status, headers={"Location": f"{trap.url}/admin/drop"}
+    )
+    with _access.http_session() as session:
+        res = session.request(method, f"{hostile.url}/api", headers={"X-Api-Key": "k"}, timeout=5)
+    assert res.status_code == status and not res.history
+    assert trap.requests == []
+
+
+def test_rbac_through_the_command_line_sends_nothing_where_the_host_redirects(
+    http_server: Callable[[], HttpServer],
+    trap: HttpServer,
+    app_tree: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """The app's API (hostile) answers the forbidden DELETE with ``307 Location:`` another
+    service on the controller's loopback: requests re-sent the DELETE there, with the
+    operator's token in its ``X-Api-Key`` header (only ``Authorization`` is dropped on a
+    redirect), and judged the trap's 204 as the API's answer."""
+    token = "viewer-token-5d1e9a"
+    hostile = http_server()
+    drop = {"Location": f"{trap.url}/admin/drop"}
+    hostile.route("/api/workflows/x", method="DELETE", status=307, headers=drop)
+    hostile.route("/api/workflows", json=[])
+    rbac = {
+        "enabled": True,
+        "token_env": "READINESS_TEST_VIEWER_TOKEN",
+        "header": "X-Api-Key",
+        "scheme": "",
+        "forbidden": [{"method": "DELETE", "url": f"{hostile.url}/api/workflows/x"}],
+        "allowed": [{"method": "GET", "url": f"{hostile.url}/api/workflows"}],
+    }
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app_tree()), "rbac": rbac}}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(json.dumps({"all": {"hosts": {"local": host}}}))
+    res = subprocess.run(
+        [str(Path(sys.executable).parent / "readiness"), "validate", "-i", str(inv), "-c", "rbac",
+         "--format", "json"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
+        cwd=tmp_path, env={**os.environ, "READINESS_TEST_VIEWER_TOKEN": token},
+    )  # fmt: skip
+    check = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert trap.requests == []
+    assert [(r["kind"], r["status"]) for r in check["details"]["requests"]] == [
+        ("forbidden", 307),
+        ("allowed", 200),
+    ]
+    assert check["status"] == "degraded", check["message"]  # refusal not confirmed
+    assert token not in res.stdout + res.stderr
