@@ -726,10 +726,14 @@ _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 
 
 def _env_value(raw: str) -> str:
+    """The value as python-dotenv reads it (the planner's reading) for the usual forms:
+    ``'v'`` or ``"v"`` (a comment may follow the closing quote) or ``v # comment``."""
     value = raw.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value.split(" #", 1)[0].strip()
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        if end > 0:
+            return value[1:end]
+    return re.sub(r"\s+#.*", "", value).strip()
 
 
 def ch_set_env(fix: _Fix, change: Dict[str, Any]) -> str:
@@ -741,17 +745,19 @@ def ch_set_env(fix: _Fix, change: Dict[str, Any]) -> str:
     if state.get("exists") and state.get("type") != "file":
         raise ApplyError("%s is not a regular file" % path)
     lines = _content(state).decode("utf-8").splitlines(True) if state.get("exists") else []
-    at, current = None, None
+    at, current, lead = None, None, ""
     for i, line in enumerate(lines):
         m = _ENV_LINE.match(line)
         if m and m.group(1) == name:
-            at, current = i, _env_value(m.group(2))
+            # ``lead`` keeps an ``export `` prefix: a shell that sources the file must
+            # still export the new value to the service.
+            at, current, lead = i, _env_value(m.group(2)), line[: m.start(1)]
     want = change.get("expect_value_sha256")  # None: the variable was absent or empty
     actual = _sha(current.encode("utf-8")) if current else None
     if actual != want:
         return ""  # already changed by someone (or by a previous run): leave it
     value = secrets.token_urlsafe(length)[:length]
-    new_line = "%s=%s\n" % (name, value)
+    new_line = "%s%s=%s\n" % (lead, name, value)
     if at is None:
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"

@@ -201,9 +201,7 @@ def apply_fix(
     results = [str(r) for r in answer.get("results") or ()]
     backups = tuple(str(b) for b in answer.get("backups") or ())
     if not any(results):
-        return FixOutcome(
-            fix, "noop", "already in place: nothing changed", before.status, before.status
-        )
+        return _nothing_changed(fix, before, recheck, stopping)
 
     def restore_snapshot(
         why: str, after: CheckResult | None = None, remaining: tuple[str, ...] = ()
@@ -255,6 +253,35 @@ def apply_fix(
         )
     )
     return restore_snapshot(why, after, remaining)
+
+
+def _nothing_changed(
+    fix: Fix, before: CheckResult, recheck: Recheck, stopping: Callable[[], str] | None
+) -> FixOutcome:
+    """The applier changed nothing. "Already in place" only when a re-audit agrees: the
+    audit just reported what the fix addresses, so a value the applier would not touch
+    (one it read differently, say) is a failure, never a success."""
+    if stopping is not None and stopping():
+        return FixOutcome(fix, "noop", "nothing changed", before.status, before.status)
+    try:
+        after = recheck()
+    except Exception as exc:  # cannot tell whether it is in place
+        after = CheckResult(before.check_name, Status.ERROR, f"re-audit failed: {exc}")
+        return FixOutcome(
+            fix, "failed", f"nothing was changed; {after.message}", before.status, after.status
+        )
+    remaining = fix.still_reported(_findings(after))
+    if remaining:
+        return FixOutcome(
+            fix,
+            "failed",
+            "nothing was changed (the host's file did not hold what the plan expected); "
+            "the check still reports: " + "; ".join(remaining),
+            before.status,
+            after.status,
+            remaining,
+        )
+    return FixOutcome(fix, "noop", "already in place: nothing changed", before.status, after.status)
 
 
 def _undo(

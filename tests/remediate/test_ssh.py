@@ -393,3 +393,45 @@ def test_an_existing_dead_letter_queue_directory_keeps_its_owner(
     st = dlq.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1, 1, 0o700)
     assert "dead_letter_queue" in (root / "settings" / "mahavishnu.yaml").read_text()
+
+
+def test_a_secret_fix_the_applier_could_not_make_is_failed_never_already_in_place(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """`readiness remediate -c environment --apply` over sshd. Before: on an env file line
+    `export MAHAVISHNU_AUTH__SECRET='changeme'  # default` the applier read the value another
+    way than the plan, changed nothing, and the fix was reported "noop - already in place"
+    with exit 0 while `changeme` stayed. Now that line gets a new secret (keeping `export`),
+    and a value the applier still reads differently (`${BASE}`, expanded by dotenv) is
+    re-audited: "failed", exit 1, nothing changed."""
+    from ..services.cli import run_cli
+
+    host = fleet.hosts[0]
+    root = _break(host.app_root)
+    env_file = root / ".env"
+    kept = env_file.read_text()
+    inv = _inventory(tmp_path, fleet)
+    common = [
+        "remediate", "-i", inv, "-H", host.name, "-c", "environment", "--apply", "-q",
+        "--store", "none", "--known-hosts", str(fleet.known_hosts),
+        "--audit-log", str(tmp_path / "a.jsonl"),
+    ]  # fmt: skip
+    env = {**os.environ, "HOME": str(fleet.root / "home")}
+    env_file.write_text(kept + "export MAHAVISHNU_AUTH__SECRET='changeme'  # default\n")
+    fixed = run_cli(*common, env=env)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "environment: applied" in fixed.stdout, fixed.stdout
+    line = env_file.read_text().splitlines()[-1]
+    assert line.startswith("export MAHAVISHNU_AUTH__SECRET=") and "changeme" not in line
+    assert len(line.split("=", 1)[1]) == 64
+
+    env_file.write_text(kept + "BASE=changeme\nMAHAVISHNU_AUTH__SECRET=${BASE}\n")
+    before = tree_hash(root)
+    refused = run_cli(*common, env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "environment: failed" in refused.stdout, refused.stdout
+    assert "already in place" not in refused.stdout
+    assert "MAHAVISHNU_AUTH__SECRET uses an insecure default credential" in refused.stdout
+    assert tree_hash(root) == before
+    log = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [e["outcome"] for e in log] == ["applied", "failed"]

@@ -47,7 +47,7 @@ def fix(inp: FixInput) -> Fix | None:
         current_mode=state.mode if state.exists and state.kind == "file" else None,
     )
     addresses = [p for p in inp.findings if p.startswith(f"{name} ")]
-    notes = [f"a new secret was written to {env_file}: restart the service to use it"]
+    notes = [f"once a new secret is in {env_file}, restart the service to use it"]
     if state.exists and state.kind != "file":
         # A symlinked env file (current/.env -> shared/.env) is never written through:
         # the applier refuses it, and the dry run says so up front (docs/security.md).
