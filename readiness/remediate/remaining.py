@@ -57,5 +57,6 @@ def remaining(host: HostRemediation) -> list[Remaining]:
         out += [Remaining(check, why, f, "; ".join(notes)) for f in findings]
     for check, notes in host.plan.refused.items():
         if check not in host.plan.unfixable:
-            out += [Remaining(check, "refused", n) for n in notes]
+            # a note already says "refused: ..."; the line shows the reason once
+            out += [Remaining(check, "refused", n.removeprefix("refused: ")) for n in notes]
     return out

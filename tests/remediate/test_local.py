@@ -350,3 +350,24 @@ def test_a_settings_fix_for_a_running_service_is_fixed_on_disk_restart_needed(
     text = render(report)
     assert "1 applied (1 need(s) a restart of the service)" in text
     assert "  - error_handling: restart needed: configure error handling" in text
+
+
+def test_a_refused_fix_is_listed_once_as_refused_with_its_reason(tmp_path: Path) -> None:
+    """`readiness remediate --apply` on a tree whose settings file is a symlink: the
+    remaining line read "error_handling: refused: refused: ... is a symlink"."""
+    from ..services.cli import local_inventory, run_cli
+
+    root = write_app(tmp_path / "app", settings_text="server_name: x\n")
+    settings = root / "settings" / "mahavishnu.yaml"
+    settings.rename(settings.with_name("real.yaml"))
+    settings.symlink_to("real.yaml")
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli(
+        "remediate", "-i", str(inv), "--hosts", "local", "-c", "error_handling", "--apply",
+        "--store", "none", "--audit-log", str(tmp_path / "a.jsonl"),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    line = f"- error_handling: refused: {settings} is a symlink; readiness does not edit"
+    assert line in res.stdout, res.stdout
+    assert "refused: refused" not in res.stdout
+    assert settings.is_symlink() and settings.resolve().read_text() == "server_name: x\n"
