@@ -50,14 +50,22 @@ class FileState:
     mode: int | None = None
     text: str | None = None
     sha256: str | None = None
+    # Why ``text`` is None although the file was read ("not UTF-8 text"), else "".
+    unreadable: str = ""
 
     @classmethod
     def from_answer(cls, path: str, data: Mapping[str, Any]) -> FileState:
         import base64
 
         text = None
+        unreadable = ""
         if data.get("content_b64") is not None:
-            text = base64.b64decode(str(data["content_b64"])).decode("utf-8", "replace")
+            try:
+                # Strict: a text decoded with replacement characters would be written back
+                # as such, and its hash never matches the file's (the applier refuses it).
+                text = base64.b64decode(str(data["content_b64"])).decode("utf-8")
+            except UnicodeDecodeError:
+                unreadable = "not UTF-8 text"
         mode = data.get("mode")
         return cls(
             path=path,
@@ -66,6 +74,7 @@ class FileState:
             mode=int(mode) if mode is not None else None,
             text=text,
             sha256=data.get("sha256"),
+            unreadable=unreadable,
         )
 
 

@@ -371,3 +371,29 @@ def test_a_refused_fix_is_listed_once_as_refused_with_its_reason(tmp_path: Path)
     assert line in res.stdout, res.stdout
     assert "refused: refused" not in res.stdout
     assert settings.is_symlink() and settings.resolve().read_text() == "server_name: x\n"
+
+
+def test_a_settings_file_that_is_not_utf8_is_refused_in_the_plan_not_failed_forever(
+    tmp_path: Path,
+) -> None:
+    """`readiness remediate -c error_handling` on a settings file with a Latin-1 comment: the
+    plan was made on text decoded with replacement characters, so every `--apply` failed
+    with "changed since the plan was made; re-run remediate" (exit 1), run after run. Now
+    the dry run and the apply say the file is not UTF-8 text, and the file is untouched."""
+    from ..services.cli import local_inventory, run_cli
+
+    root = write_app(tmp_path / "app", settings_text="server_name: x\n")
+    settings = root / "settings" / "mahavishnu.yaml"
+    data = b"# r\xe9glages (caf\xe9)\nserver_name: x\n"
+    settings.write_bytes(data)
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    common = ["remediate", "-i", str(inv), "--hosts", "local", "-c", "error_handling"]
+    common += ["--store", "none", "--audit-log", str(tmp_path / "a.jsonl")]
+    reason = f"- error_handling: refused: {settings} is not UTF-8 text; add resilience by hand"
+    dry = run_cli(*common)
+    assert dry.returncode == 0 and reason in dry.stdout, dry.stdout + dry.stderr
+    done = run_cli(*common, "--apply")
+    assert done.returncode == 0 and reason in done.stdout, done.stdout + done.stderr
+    assert "changed since the plan was made" not in done.stdout
+    assert settings.read_bytes() == data
+    assert not list(settings.parent.glob("*.readiness-bak.*"))

@@ -28,7 +28,11 @@ def add_settings(
     if refusal:
         return None, [refusal]
     if state.exists and state.text is None:
-        return None, [f"cannot read {path}; add {', '.join(d for d, _ in inserts)} by hand"]
+        keys = ", ".join(d for d, _ in inserts)
+        why = (
+            f"refused: {path} is {state.unreadable}" if state.unreadable else f"cannot read {path}"
+        )
+        return None, [f"{why}; add {keys} by hand"]
     old = state.text or ""
     new, notes = old, []
     for dotted, value in inserts:
