@@ -25,6 +25,7 @@ import functools
 import ipaddress
 import os
 import socket
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -166,11 +167,74 @@ def http_session() -> requests.Session:
             return None
 
     session: requests.Session = NoRedirects()
+    session.hooks["response"].append(_bounded_body)
     session.trust_env = False
     session.proxies = {}
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     session.verify = bundle or True
     return session
+
+
+# A body the host's service sends is read up to this size and within the request's read
+# timeout in total (at least _MIN_BODY_S): requests read it whole and for as long as bytes kept
+# coming, so an endless answer grew the controller by ~250 MB/s until the host's deadline.
+# Prometheus' targets list for ~10,000 targets is ~20 MB.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+_MIN_BODY_S = 10.0
+_BODY_CHUNK = 64 * 1024
+
+
+def _bounded_body(resp: requests.Response, *args: object, **kwargs: object) -> requests.Response:
+    """A response hook: reads the (decoded) body within the bounds above, before requests
+    would read it unbounded; a body over them raises (the check reports it)."""
+    import requests
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
+
+    timeout = kwargs.get("timeout")
+    read_s = timeout[1] if isinstance(timeout, tuple) else timeout
+    allowed = max(float(read_s) if isinstance(read_s, int | float) else 0.0, _MIN_BODY_S)
+    deadline = time.monotonic() + allowed
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        try:  # read1: what has come (one recv), so a trickle cannot hold one read for ever
+            chunk = resp.raw.read1(_BODY_CHUNK, decode_content=True)
+        except ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(exc) from None
+        except (HTTPError, OSError) as exc:
+            raise requests.exceptions.ConnectionError(exc) from None
+        if not chunk:
+            break
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > MAX_RESPONSE_BYTES or time.monotonic() > deadline:
+            resp.close()
+            why = (
+                f"larger than {MAX_RESPONSE_BYTES // 2**20} MiB"
+                if size > MAX_RESPONSE_BYTES
+                else f"still coming after {allowed:g}s"
+            )
+            raise _answer_refused()(
+                f"answer from {_endpoint_of(resp.url)} not read: its body is {why}"
+            )
+    resp._content = b"".join(chunks)
+    return resp
+
+
+@functools.cache
+def _answer_refused() -> type[requests.RequestException]:
+    import requests
+
+    class AnswerTooLarge(requests.RequestException):
+        """A host's service answered more, or for longer, than the controller reads."""
+
+    return AnswerTooLarge
+
+
+def _endpoint_of(url: str) -> str:
+    """``host:port`` of ``url`` (no path or query: those may carry a token)."""
+    parts = urlsplit(url)
+    return endpoint(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
 
 
 def nothing_listens(url: str, timeout: float) -> str | None:

@@ -11,10 +11,15 @@ no ``Authorization`` header arrives.
 from __future__ import annotations
 
 import ast
+import contextlib
+import http.server
 import json
 import os
+import resource
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -206,3 +211,82 @@ def test_rbac_through_the_command_line_sends_nothing_where_the_host_redirects(
     ]
     assert check["status"] == "degraded", check["message"]  # refusal not confirmed
     assert token not in res.stdout + res.stderr
+
+
+@contextlib.contextmanager
+def _endless_answer(pause: float = 0.0) -> Iterator[str]:
+    """An HTTP service (the host's, hostile) whose answer never ends: a flood of bytes, or
+    with ``pause`` a trickle, one chunk per pause (each within any read timeout)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            chunk = b"1," * (8 if pause else 65536)
+            with contextlib.suppress(OSError):
+                self.wfile.write(b"[")
+                for _ in range(2_000):  # bounded: 256 MiB (8 times the cap), or 100 s of trickle
+                    self.wfile.write(chunk)
+                    if pause:
+                        self.wfile.flush()
+                        time.sleep(pause)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_endless_answer_is_read_within_bounds_and_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import requests
+
+    from readiness.checks import _access
+
+    too_large = pytest.raises(requests.RequestException, match="body is larger than 32 MiB")
+    with _endless_answer() as url, _access.http_session() as session, too_large:
+        session.get(f"{url}/api/v1/targets?token=s3cr3t", timeout=(5, 5))
+    monkeypatch.setattr(_access, "_MIN_BODY_S", 0.5)
+    started = time.monotonic()
+    too_slow = pytest.raises(requests.RequestException, match="still coming after 1s")
+    with _endless_answer(pause=0.05) as url, _access.http_session() as session, too_slow as caught:
+        session.get(f"{url}/-/ready?token=s3cr3t", timeout=(1, 1))
+    assert time.monotonic() - started < 10
+    assert "s3cr3t" not in str(caught.value)  # host:port only, never the query
+
+
+def test_a_hostile_prometheus_answering_without_end_does_not_exhaust_the_controller(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Through the command: the app's settings name a Prometheus whose answer never ends.
+    The controller read it whole: 4.9 GB of memory in 20 s (until the host's deadline; the
+    default 120 s would exhaust most machines). Now 32 MiB, then a clear finding."""
+    with _endless_answer() as url:
+        inv = tmp_path / "inv.yml"
+        host = {"ansible_connection": "local",
+                "readiness": {"app_root": str(app_tree()), "prometheus_url": url}}  # fmt: skip
+        inv.write_text(json.dumps({"all": {"hosts": {"local": host}}}))
+        started = time.monotonic()
+        res = subprocess.run(
+            [str(Path(sys.executable).parent / "readiness"), "validate", "-i", str(inv),
+             "-c", "monitoring", "--format", "json", "--host-deadline", "60"],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
+            cwd=tmp_path,
+        )  # fmt: skip
+        took = time.monotonic() - started
+    check = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert check["status"] == "not_ready"
+    assert "body is larger than 32 MiB" in check["message"]
+    assert took < 30
+    # the largest child so far (this one, if it had read the flood: gigabytes)
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 1024 * 1024  # KiB
