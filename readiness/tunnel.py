@@ -59,6 +59,11 @@ __all__ = [
 
 LISTEN_ADDRESS = "127.0.0.1"  # the only address a tunnel ever listens on
 CHUNK = 32 * 1024
+# What one tunnelled connection may bring from the host before it is cut: the service at the
+# other end is the app user's to choose (a DSN or URL in its files), and a client library
+# (libpq, requests) buffers a message whole, so an endless DataRow grew the controller until
+# the host's deadline. Far above any answer a check reads (a benchmark's keep-alive included).
+MAX_BYTES_FROM_HOST = 256 * 1024 * 1024
 _POLL_S = 0.5  # how often a pump re-checks that its tunnel is still open
 _JOIN_S = 2.0
 
@@ -70,6 +75,7 @@ class TunnelStats:
     connections: int = 0
     failed: int = 0
     refused: int = 0  # connections from another process (another local user), closed
+    cut: int = 0  # connections closed at MAX_BYTES_FROM_HOST
     bytes_out: int = 0  # client → host
     bytes_in: int = 0  # host → client
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -456,10 +462,13 @@ def _pump(
     stats: TunnelStats,
     send_timeout: float,
 ) -> None:
-    """Move bytes both ways until both sides have sent EOF (half-close is honoured)."""
+    """Move bytes both ways until both sides have sent EOF (half-close is honoured), or
+    the host has sent MAX_BYTES_FROM_HOST (then the connection is closed: the client sees
+    the server go away)."""
     client.settimeout(send_timeout)
     chan.settimeout(send_timeout)
     reading: list[socket.socket | paramiko.Channel] = [client, chan]
+    from_host = 0
     while reading and not closed.is_set():
         ready, _, _ = select.select(reading, [], [], _POLL_S)
         if client in ready:
@@ -473,6 +482,10 @@ def _pump(
         if chan in ready:
             data = chan.recv(CHUNK)
             if data:
+                from_host += len(data)
+                if from_host > MAX_BYTES_FROM_HOST:
+                    stats.add(cut=1)
+                    return
                 client.sendall(data)
                 stats.add(bytes_in=len(data))
             else:

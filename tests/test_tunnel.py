@@ -7,6 +7,7 @@ SSH is the transport's tunnel counter and sshd's own "server_request_direct_tcpi
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import socket
@@ -21,6 +22,7 @@ import paramiko
 import pytest
 from psycopg import sql
 
+from readiness import tunnel as tunnel_module
 from readiness import validate
 from readiness.errors import TunnelError
 from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
@@ -785,3 +787,38 @@ def test_an_http_check_tunnelled_to_a_closed_port_fails_at_once_as_refused(
     assert result.status is Status.NOT_READY, result
     assert "connection refused" in result.message
     assert elapsed < 5
+
+
+def test_a_connection_that_brings_too_much_from_the_host_is_cut(
+    ssh: SshTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service behind a tunnel is the app user's to choose (its DSN, its URLs): a fake
+    PostgreSQL answering a query with an endless DataRow made libpq buffer it whole on the
+    controller until the host's deadline. A connection is cut once the host has sent
+    MAX_BYTES_FROM_HOST (lowered here to keep the test small)."""
+    monkeypatch.setattr(tunnel_module, "MAX_BYTES_FROM_HOST", 1024 * 1024)
+    flood = socket.create_server(("127.0.0.1", 0))
+    sent = threading.Event()
+
+    def serve() -> None:
+        conn, _ = flood.accept()
+        with conn, contextlib.suppress(OSError):
+            for _ in range(4096):  # bounded: 256 MiB
+                conn.sendall(b"D" * 65536)
+        sent.set()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    tunnel = Tunnel(_paramiko(ssh), flood.getsockname(), timeout=5, via="h0000")
+    try:
+        received = 0
+        with socket.create_connection(tunnel.address, timeout=WAIT_S) as client:
+            while data := client.recv(65536):
+                received += len(data)
+        assert received <= 1024 * 1024
+        assert tunnel.stats.cut == 1
+        assert sent.wait(WAIT_S)  # the host side saw the channel go
+    finally:
+        tunnel.close()
+        flood.close()
+        server.join(WAIT_S)
