@@ -11,9 +11,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import posixpath
 import shlex
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 __all__ = [
@@ -388,6 +389,9 @@ class Fix:
     # The masked diff as the planner rendered it, for a fix read back from a report
     # (its changes are ReportedChange summaries: the content itself never travels).
     shown_diff: str | None = field(default=None, compare=False, repr=False)
+    # Missing directories above the paths this fix creates, which the applier creates
+    # too (0755, owned like their parent): shown in the diff, so the dry run names them.
+    new_parents: tuple[str, ...] = ()
 
     @property
     def revertible(self) -> bool:
@@ -405,7 +409,11 @@ class Fix:
     def diff(self) -> str:
         if self.shown_diff is not None:
             return self.shown_diff
-        text = "\n".join(c.diff() for c in self.changes)
+        made = [
+            f"+ mkdir -m 0755 {d}    # a missing parent, owned like its parent"
+            for d in self.new_parents
+        ]
+        text = "\n".join([*made, *(c.diff() for c in self.changes)])
         return self.mask(text) if self.mask is not None else text
 
 
@@ -440,6 +448,36 @@ def plan_hash(plan: HostPlan, salt: str = "") -> str:
     ]
     text = json.dumps({"salt": salt, "host": plan.host, "fixes": body}, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_CREATES = ("ensure_dir", "create_file", "append_lines", "set_env", "edit_file")
+
+
+def parents_to_create(fixes: Sequence[Fix], exists: Callable[[str], bool]) -> list[Fix]:
+    """``fixes`` with ``new_parents`` set: the directories above their paths that do not
+    exist yet (``exists``: the host as read) and that no earlier fix of the plan creates."""
+    made: set[str] = set()
+    out = []
+    for f in fixes:
+        mine: list[str] = []
+        for c in f.changes:
+            path = getattr(c, "path", None)
+            if c.kind not in _CREATES or not isinstance(path, str):
+                continue
+            for d in ancestors(path):
+                if d not in made and not exists(d):
+                    made.add(d)
+                    mine.append(d)
+            if c.kind == "ensure_dir":
+                made.add(posixpath.normpath(path))
+        out.append(replace(f, new_parents=tuple(mine)) if mine else f)
+    return out
+
+
+def ancestors(path: str) -> list[str]:
+    """The directories above an absolute ``path``, outermost first ("/" left out)."""
+    parts = [p for p in posixpath.normpath(path).split("/") if p][:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def project(files: dict[str, FileState], change: Change) -> None:

@@ -37,7 +37,7 @@ from ..transport import Transport
 from .apply import FixOutcome, apply_fix, read_files
 from .audit_log import DEFAULT_AUDIT_LOG, AuditLog, AuditSink
 from .fixers import FixerSpec, FixInput, all_fixers
-from .plan import FileState, Fix, HostPlan, plan_hash, project
+from .plan import FileState, Fix, HostPlan, ancestors, parents_to_create, plan_hash, project
 from .remaining import remaining
 
 __all__ = [
@@ -255,6 +255,7 @@ class _HostRun:
             elif fix is not None:
                 notes[r.check_name] = fix.notes
                 covered.update(fix.addresses)
+        fixes = self._with_new_parents(transport, fixes, files)
         # A finding another check's fix clears (the same setting, the same file) is not "left".
         addressed = covered | {p for f in fixes for p in f.addresses}
         for r in failing:
@@ -266,6 +267,30 @@ class _HostRun:
                 unfixable[r.check_name] = tuple(_findings(r))
         refused = {k: v for k, v in notes.items() if v}
         return HostPlan(self.host.name, tuple(fixes), unfixable, refused=refused)
+
+    def _with_new_parents(
+        self, transport: Transport, fixes: list[Fix], files: Mapping[str, FileState]
+    ) -> list[Fix]:
+        """Name the missing directories the applier will create above new paths (one more
+        read, only when a fix creates something), so the dry run shows every mkdir."""
+        known = {p for p, st in files.items() if st.exists and st.kind == "dir"}
+        wanted: set[str] = set()
+        for f in fixes:
+            for c in f.changes:
+                path = getattr(c, "path", None)
+                if isinstance(path, str):
+                    wanted.update(d for d in ancestors(path) if d not in known)
+        if not wanted:
+            return fixes
+        seen = read_files(
+            transport,
+            sorted(wanted),
+            timeout_s=self.options.command_timeout,
+            sudo=self.options.sudo,
+        )
+        # A path the applier refused to read (a planted link above it) counts as existing:
+        # the applier refuses that fix anyway, and no mkdir is promised for it.
+        return parents_to_create(fixes, lambda d: d not in seen or seen[d].exists)
 
     def _fix(self, spec: FixerSpec, result: CheckResult, files: dict[str, FileState]) -> Fix | None:
         inp = FixInput(self.host.name, result, self.profile, dict(files), self.run_migrations)

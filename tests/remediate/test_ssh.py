@@ -435,3 +435,62 @@ def test_a_secret_fix_the_applier_could_not_make_is_failed_never_already_in_plac
     assert tree_hash(root) == before
     log = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert [e["outcome"] for e in log] == ["applied", "failed"]
+
+
+def _states(root: Path) -> dict[str, tuple[int, int, int, bytes]]:
+    """Every path under ``root``: mode, owner, group and bytes (mtimes left out: the audit
+    itself probes that the backup and DLQ directories are writable)."""
+    out = {}
+    for p in [root, *root.rglob("*")]:
+        st = p.lstat()
+        data = p.read_bytes() if p.is_file() and not p.is_symlink() else b""
+        out[str(p)] = (st.st_mode, st.st_uid, st.st_gid, data)
+    return out
+
+
+def _named_in(diff: str) -> set[str]:
+    """The paths a fix's diff says it creates, rewrites or chmods."""
+    named = set()
+    for line in diff.splitlines():
+        for mark in ("+++ b", "+ mkdir -m ", "~ chmod "):
+            if line.startswith(mark):
+                rest = line[len(mark) :].split("    #")[0].split(" (was ")[0]
+                named.add(rest.split()[-1] if mark != "+++ b" else rest)
+    return named
+
+
+def test_the_dry_run_names_every_path_the_apply_changes_for_every_registered_fixer(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """`readiness remediate` (dry run, JSON) then `--apply` over sshd, on a tree that fails
+    every check that has a fixer (the registry: a new fixer must be broken here too). The
+    dry run changes nothing; the apply changes exactly the paths the dry run named (its
+    backups aside) and shows the same diff. Before, the missing parent directories the
+    applier creates (docs/, docs/runbooks/, config/, dashboards/, data/) were never shown."""
+    from readiness.remediate.fixers import all_fixers
+
+    from ..services.cli import run_cli
+
+    host = fleet.hosts[2]
+    root = _break(host.app_root)
+    inv = _inventory(tmp_path, fleet)
+    common = [
+        "remediate", "-i", inv, "-H", host.name, "--format", "json", "-q", "--store", "none",
+        "--known-hosts", str(fleet.known_hosts), "--audit-log", str(tmp_path / "a.jsonl"),
+    ]  # fmt: skip
+    env = {**os.environ, "HOME": str(fleet.root / "home")}
+    before = _states(root)
+    dry = run_cli(*common, env=env)
+    assert dry.returncode == 0, dry.stderr
+    planned = {f["check"]: f["diff"] for f in json.loads(dry.stdout)["hosts"][0]["fixes"]}
+    assert set(planned) == set(all_fixers()), "break this fixer's check in _break()"
+    assert _states(root) == before
+    done = run_cli(*common, "--apply", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    fixes = json.loads(done.stdout)["hosts"][0]["fixes"]
+    assert {f["check"]: f["outcome"] for f in fixes} == dict.fromkeys(planned, "applied")
+    assert {f["check"]: f["diff"] for f in fixes} == planned
+    after = _states(root)
+    changed = {p for p in {*before, *after} if before.get(p) != after.get(p)}
+    named = set().union(*(_named_in(d) for d in planned.values()))
+    assert {p for p in changed if ".readiness-bak." not in p} == named
