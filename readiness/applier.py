@@ -500,8 +500,55 @@ def _rewrite(
     _write_atomic(path, data, mode, int(state["uid"]), int(state["gid"]))
 
 
+def _refuse_root_running_foreign_code(change: Dict[str, Any]) -> None:
+    """A cron line that root would run: its program (an absolute ``argv[0]``) and every
+    directory above it must be root's and not writable by group or others, else whoever
+    can change it gets root at the next run. A bare name (``pg_dump``) is found on cron's
+    own PATH. With ``backup_cron_user`` set to the app's user the line is accepted."""
+    runs = change.get("cron_runs")
+    if not runs:
+        return
+    user = runs.get("user")
+    if not (user == "root" or (not user and os.geteuid() == 0)):
+        return
+    command = str(runs.get("command") or "")
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise Refused("backup_command cannot be read as a command line (%s)" % exc) from exc
+    if not argv or "/" not in argv[0]:
+        return
+    if not argv[0].startswith("/"):
+        raise Refused(
+            "`%s` would run as root from cron with a relative path; give its absolute path"
+            % argv[0]
+        )
+    for path in _with_parents(argv[0]) + _with_parents(os.path.realpath(argv[0])):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # only what exists can have been planted; its parents are judged
+        sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+        loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not stat.S_ISLNK(st.st_mode)
+        if st.st_uid != 0 or (loose and not sticky_dir):
+            who = _user_name(st.st_uid) if st.st_uid != 0 else "group or others"
+            raise Refused(
+                "`%s` would run as root from cron, but %s can change %s: set backup_cron_user "
+                "to the user the backup should run as" % (argv[0], who, path)
+            )
+
+
+def _with_parents(path: str) -> List[str]:
+    """``/a/b/c`` -> ``["/a/b/c", "/a/b", "/a", "/"]``."""
+    out = [os.path.normpath(path)]
+    while out[-1] != "/":
+        out.append(os.path.dirname(out[-1]))
+    return out
+
+
 def ch_append_lines(fix: _Fix, change: Dict[str, Any]) -> str:
     path = change["path"]
+    _refuse_root_running_foreign_code(change)
     block = ("\n".join(change["lines"]) + "\n").encode("utf-8")
     state = fix.remember(path)
     _refuse_links(path, state, "append")
@@ -578,6 +625,7 @@ def ch_chmod(fix: _Fix, change: Dict[str, Any]) -> str:
 
 
 def ch_crontab(fix: _Fix, change: Dict[str, Any]) -> str:
+    _refuse_root_running_foreign_code(change)
     line = change["line"].strip()
     user = change.get("user") or None
     state = fix.remember_crontab(user)

@@ -153,14 +153,20 @@ class AppendLines:
     lines: tuple[str, ...]
     old_text: str | None = field(default=None, repr=False)
     kind: str = "append_lines"
+    # A cron line: (the user it runs as, its command). The applier refuses to make root
+    # run code someone else can change (applier._refuse_root_running_foreign_code).
+    cron_runs: tuple[str, str] | None = None
 
     def request(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "path": self.path,
             "lines": list(self.lines),
             "expect_sha256": sha256_text(self.old_text) if self.old_text is not None else None,
         }
+        if self.cron_runs is not None:
+            out["cron_runs"] = {"user": self.cron_runs[0], "command": self.cron_runs[1]}
+        return out
 
     def new_text(self) -> str:
         old = self.old_text or ""
@@ -230,13 +236,17 @@ class CrontabEntry:
     line: str
     user: str | None = None
     kind: str = "crontab"
+    command: str | None = None  # what the line runs (judged like AppendLines.cron_runs)
 
     @property
     def path(self) -> str:
         return "crontab:" + (self.user or "")
 
     def request(self) -> dict[str, Any]:
-        return {"kind": self.kind, "line": self.line, "user": self.user}
+        out: dict[str, Any] = {"kind": self.kind, "line": self.line, "user": self.user}
+        if self.command is not None:
+            out["cron_runs"] = {"user": self.user, "command": self.command}
+        return out
 
     def summary(self) -> str:
         whose = f"the crontab of {self.user}" if self.user else "the crontab"

@@ -494,3 +494,42 @@ def test_the_dry_run_names_every_path_the_apply_changes_for_every_registered_fix
     changed = {p for p in {*before, *after} if before.get(p) != after.get(p)}
     named = set().union(*(_named_in(d) for d in planned.values()))
     assert {p for p in changed if ".readiness-bak." not in p} == named
+
+
+def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """`readiness remediate -c backup_restore --apply` over sshd as root, the profile asking
+    for the schedule in /etc/cron.d as root and the backup command the app's own
+    `bin/backup.sh` (owned by `nobody`, like the tree): before, remediate installed
+    `0 2 * * * root <app>/bin/backup.sh`, so whoever controls the app user got root at 2 am.
+    Now the fix is refused on the host, nothing is written anywhere, and the report says
+    why (exit 1)."""
+    from ..services.cli import run_cli
+
+    host = fleet.hosts[0]
+    root = _break(host.app_root)
+    script = root / "bin" / "backup.sh"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\necho dump > backups/x.sql\n")
+    script.chmod(0o755)
+    for path in [root, *root.rglob("*")]:
+        os.lchown(path, 65534, 65534)
+    cron_file = Path("/etc/cron.d") / f"readiness-test-{os.urandom(4).hex()}"
+    profile = {"backup_command": str(script), "backup_cron_files": [str(cron_file)]}
+    inv = _inventory(tmp_path, fleet, **{host.name: {**profile, "backup_cron_user": "root"}})
+    before = tree_hash(root)
+    try:
+        res = run_cli(
+            "remediate", "-i", inv, "-H", host.name, "-c", "backup_restore", "--apply", "-q",
+            "--store", "none", "--known-hosts", str(fleet.known_hosts),
+            "--audit-log", str(tmp_path / "a.jsonl"),
+            env={**os.environ, "HOME": str(fleet.root / "home")},
+        )  # fmt: skip
+        assert not cron_file.exists()
+    finally:
+        cron_file.unlink(missing_ok=True)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "backup_restore: failed" in res.stdout, res.stdout
+    assert f"refused: `{script}` would run as root from cron, but nobody can change" in res.stdout
+    assert tree_hash(root) == before

@@ -83,7 +83,8 @@ def _schedule(inp: FixInput) -> tuple[Change | None, str | None]:
     user = inp.profile.get("backup_cron_user")
     cron_file = _cron_file(inp.profile)
     if cron_file is None:
-        return CrontabEntry(f"{SCHEDULE} {command}", str(user) if user else None), None
+        who = str(user) if user else None
+        return CrontabEntry(f"{SCHEDULE} {command}", who, command=str(command)), None
     line, refusal = _cron_file_line(cron_file, str(command), user)
     if line is None:
         return None, refusal
@@ -91,8 +92,14 @@ def _schedule(inp: FixInput) -> tuple[Change | None, str | None]:
     link = link_refusal(state, "append")
     if link:
         return None, link
+    runs = None
+    if cron_file_format(cron_file) == "system" and user:
+        runs = (str(user), str(command))
     change = AppendLines(
-        cron_file, ("# backups (added by readiness remediate)", line), old_text=state.text
+        cron_file,
+        ("# backups (added by readiness remediate)", line),
+        old_text=state.text,
+        cron_runs=runs,
     )
     return change, None
 
