@@ -241,6 +241,7 @@ class _HostRun:
         files = read_files(
             transport, paths, timeout_s=self.options.command_timeout, sudo=self.options.sudo
         )
+        as_read = dict(files)  # before the fixes below project their changes into it
         fixes: list[Fix] = []
         unfixable: dict[str, tuple[str, ...]] = {}
         notes: dict[str, tuple[str, ...]] = {}
@@ -255,7 +256,7 @@ class _HostRun:
             elif fix is not None:
                 notes[r.check_name] = fix.notes
                 covered.update(fix.addresses)
-        fixes = self._with_new_parents(transport, fixes, files)
+        fixes = self._with_new_parents(transport, fixes, as_read)
         # A finding another check's fix clears (the same setting, the same file) is not "left".
         addressed = covered | {p for f in fixes for p in f.addresses}
         for r in failing:
@@ -273,7 +274,9 @@ class _HostRun:
     ) -> list[Fix]:
         """Name the missing directories the applier will create above new paths (one more
         read, only when a fix creates something), so the dry run shows every mkdir."""
-        known = {p for p, st in files.items() if st.exists and st.kind == "dir"}
+        # Whatever exists on the host (as read) has every directory above it.
+        known = {d for p, st in files.items() if st.exists for d in ancestors(p)}
+        known |= {p for p, st in files.items() if st.exists and st.kind == "dir"}
         wanted: set[str] = set()
         for f in fixes:
             for c in f.changes:
