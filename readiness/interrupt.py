@@ -42,15 +42,23 @@ _NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SI
 _CODES = {"SIGHUP": 129, "SIGINT": 130, "SIGTERM": 143}
 
 
+# The signals this process was started with ignored (read when this module is imported,
+# before readiness changes any: Python keeps an inherited SIG_IGN). A shell starts a
+# background job (`readiness watch ... &` in a script) with SIGINT ignored so that the
+# terminal's Ctrl-C, sent to the whole process group, stops the script and not the job;
+# `nohup` ignores SIGHUP; a supervisor may ignore SIGTERM on purpose.
+_IGNORED_AT_START = frozenset(sig for sig in _NAMES if signal.getsignal(sig) == signal.SIG_IGN)
+
+
 def _install(handler: Callable[[int, FrameType | None], None]) -> dict[int, Any]:
     """Point SIGINT, SIGTERM and SIGHUP at ``handler``; the previous handlers, to restore.
 
-    A SIGHUP that is ignored (the run was started under ``nohup``) stays ignored: the user
-    asked for the run to outlive the terminal."""
+    A signal the process was started with ignored stays ignored (see above), and so does a
+    SIGHUP ignored now (``nohup``): the user asked for the run to outlive the terminal."""
     previous: dict[int, Any] = {}
     for sig in _NAMES:
         old = signal.getsignal(sig)
-        if sig == signal.SIGHUP and old == signal.SIG_IGN:
+        if sig in _IGNORED_AT_START or (sig == signal.SIGHUP and old == signal.SIG_IGN):
             continue
         previous[sig] = old
         signal.signal(sig, handler)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from readiness.interrupt import Interrupted, exit_code_for, handle_signals, signal_name
+from tests.services.apps import write_app
+from tests.services.cli import BIN, local_inventory
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +67,33 @@ def test_a_plain_keyboard_interrupt_counts_as_sigint() -> None:
     assert signal_name(KeyboardInterrupt()) == "SIGINT"
     assert exit_code_for("SIGINT") == 130
     assert isinstance(Interrupted(signal.SIGTERM), KeyboardInterrupt)
+
+
+@pytest.mark.parametrize("ignored", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ignored_when_the_run_started_stays_ignored(
+    tmp_path: Path, ignored: signal.Signals
+) -> None:
+    """A shell starts a background job (`readiness watch ... &` in a script) with SIGINT
+    ignored, so that Ctrl-C, sent to the whole process group, stops the script and leaves
+    the job running; readiness took SIGINT back and stopped. Through `readiness watch` (its
+    first signal stops the loop after the current run): with the signal ignored at start,
+    the watch does all its runs."""
+    app = write_app(tmp_path / "app")
+    inv = local_inventory(tmp_path / "inv.yml", app)
+    argv = [str(BIN / "readiness"), "watch", "-i", str(inv), "-c", "environment"]
+    argv += ["--every", "1s", "--jitter", "0", "--max-runs", "3", "--store", "none"]
+    argv += ["--listen", "127.0.0.1:0"]
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(ignored, signal.SIG_IGN),  # noqa: PLW1509
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)  # inside the loop: its handlers are installed
+        proc.send_signal(ignored)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopping after the current run" not in err
+    assert "readiness watch: stopped after 3 run(s)" in err
