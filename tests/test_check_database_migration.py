@@ -630,3 +630,20 @@ def test_alembic_revision_lines_are_parsed_without_executing_the_script() -> Non
         "versions/abc.py", "abc", ("x", "y")
     )
     assert dbm._parse_alembic("versions/none.py", "down_revision = None\n") is None
+
+
+def test_a_huge_version_value_is_read_only_up_to_its_head(
+    db: AppDb, app_tree: Callable[..., Path]
+) -> None:
+    """The versions table is the app's (its user can write anything there): a 20 MB
+    version_num was read whole by the controller (PostgreSQL allows 1 GB per value, 100,000
+    rows were read). Only the first MAX_VERSION_CHARS characters are, and such a value
+    matches no script."""
+    db.run(
+        "CREATE TABLE schema_migrations (version text)",
+        "INSERT INTO schema_migrations VALUES ('1'), (repeat('9', 20000000))",
+    )
+    result = audit(app_tree, dsn=db.dsn, files=SQL_SCRIPTS)
+    applied = result.details["migrations"]["applied"]
+    assert max(len(v) for v in applied) <= dbm.MAX_VERSION_CHARS
+    assert result.status is Status.NOT_READY  # 0002 and 0003 are pending

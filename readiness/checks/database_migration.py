@@ -69,6 +69,9 @@ SCRIPT_FACT = "database_migration:script:"
 SCRIPT_MAX_BYTES = 8192  # revision identifiers sit at the top of an Alembic script
 AUTO_TABLES = ("alembic_version", "schema_migrations")
 MAX_VERSION_ROWS = 100_000
+# A version is a revision id or a number: only its head is read, so a row of the app's own
+# table (up to 1 GB of text in PostgreSQL) cannot fill the controller's memory.
+MAX_VERSION_CHARS = 256
 MAX_LISTED = 100  # cap per-table detail entries so a huge schema keeps the report readable
 SQL_SCRIPT = re.compile(r"^(?P<version>\d+)_(?P<name>[^/]+?)(?:\.up)?\.sql$")
 REVISION_LINE = re.compile(r"^(?P<key>revision|down_revision)\s*(?::[^=]*)?=\s*(?P<value>.+)$")
@@ -308,8 +311,9 @@ def _queries(ctx: CheckContext, conn: psycopg.Connection[Any]) -> DbState:
         nsp, rel = db.table.split(".", 1)
         column = "version_num" if db.style == "alembic" else "version"
         cur.execute(
-            sql.SQL("SELECT {}::text FROM {}.{} LIMIT {}").format(
+            sql.SQL("SELECT left({}::text, {}) FROM {}.{} LIMIT {}").format(
                 sql.Identifier(column),
+                sql.Literal(MAX_VERSION_CHARS),
                 sql.Identifier(nsp),
                 sql.Identifier(rel),
                 sql.Literal(MAX_VERSION_ROWS),
