@@ -66,7 +66,6 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 _DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 _PORT_KEYS = ("readiness_port", "ansible_port", "ansible_ssh_port")
-_ADDRESS_KEYS = ("readiness_host", "ansible_host", "ansible_ssh_host")
 # ssh_config ``Match exec`` interpolates the host name into a shell command: only look up
 # names that cannot carry shell syntax.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._:%@\[\]-]+$")
@@ -423,8 +422,9 @@ class SshConnector:
             first = _ssh_args_options(hvars, host.name, _SSH_ARGS_FIRST)
             after = _ssh_args_options(hvars, host.name, _SSH_ARGS_AFTER)
         from_args = {**after, **first}  # ssh's command line wins over its config
-        explicit_addr = any(hvars.get(k) is not None for k in _ADDRESS_KEYS)
-        address = host.address if explicit_addr else str(cfg.get("hostname", host.address))
+        # ssh_config is looked up for the destination (ansible_host, else the name) and its
+        # HostName replaces it, as when Ansible runs `ssh ... ANSIBLE_HOST`.
+        address = str(cfg.get("hostname") or host.address)
         if "hostname" in from_args and hvars.get("readiness_host") is None:
             # HostName replaces the destination (ansible_host) however it was given
             address = _hostname_option(from_args["hostname"], host.address, host.name)
@@ -489,12 +489,19 @@ class SshConnector:
             raise cached
         return cached
 
-    def open(self, host: HostLike) -> Transport:
-        if host.local:
-            return LocalTransport()
+    def resolve(self, host: HostLike) -> SshTarget:
+        """Where and as whom ``host`` is logged in to (no network), or the TransportError
+        that makes it UNREACHABLE before any connection (another ansible_connection, a
+        ProxyCommand, an unreadable ssh option)."""
         _refuse_other_connection(host)
         target = self.target(host)
         _refuse_proxy_command(target)
+        return target
+
+    def open(self, host: HostLike) -> Transport:
+        if host.local:
+            return LocalTransport()
+        target = self.resolve(host)
         jump = self._open_jump(target) if target.proxy_jump else None
         try:
             conn, target = self._authenticated(target)

@@ -33,6 +33,9 @@ from tests.services.sshd import fleet_config, host_entry, write_inventory
 from .ansible_cli import BIN, require_ansible, run_ansible
 
 SSH_CONFIG = """\
+Host 127.0.0.4
+  HostName 127.0.0.44
+  Port 2444
 Host cfg-*
   Port 2999
   User cfguser
@@ -66,6 +69,9 @@ HOSTS = {
     "cfg-overridden": "ansible_ssh_common_args='-p 2212 -l cuser -o HostName=127.0.0.8'",
     "jump": "ansible_host=127.0.0.1 ansible_ssh_common_args='-J jumper@127.0.0.5:2213 -p 2214'",
     "no-args": "ansible_host=127.0.0.1 ansible_port=2215",
+    # ssh_config applies to the destination ansible_host names: its HostName wins
+    "hostname-on-ansible-host": "ansible_host=127.0.0.4",
+    "hostname-on-ansible-host-port": "ansible_host=127.0.0.4 ansible_port=2216",
 }
 KEYS = ("id_cfg", "id_common", "id_inv", "id_args")
 
