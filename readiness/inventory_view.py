@@ -10,10 +10,12 @@ from typing import Any
 import yaml
 
 from .api import host_profile
+from .netaddr import endpoint
 from .profile import Profile
 from .redact import MASK, Redactor
 from .registry import default_profile
 from .tables import tabulate
+from .transport import ConnectionSettings
 
 __all__ = ["host_variables", "profile_changes", "render_inventory"]
 
@@ -70,18 +72,20 @@ def render_inventory(
     fmt: str = "text",
     *,
     show_vars: bool = False,
+    connection: ConnectionSettings | None = None,
 ) -> str:
     """A host table, then for each host what its profile changes and where its files are;
     with ``show_vars`` also every merged inventory variable (secrets masked)."""
     redactor = Redactor()
     defaults = default_profile()
     profiles = [host_profile(h, layers) for h in hosts]
+    logins = _logins(hosts, connection)
     if fmt == "json":
         return json.dumps(
             {
                 "hosts": [
-                    _host_data(h, p, redactor, show_vars=show_vars)
-                    for h, p in zip(hosts, profiles, strict=True)
+                    {**_host_data(h, p, redactor, show_vars=show_vars), "ssh": login}
+                    for h, p, login in zip(hosts, profiles, logins, strict=True)
                 ]
             },
             indent=2,
@@ -93,10 +97,12 @@ def render_inventory(
             "" if h.local else h.port or "",
             h.user or "",
             ",".join(h.groups),
+            _login_text(login),
         ]
-        for h in hosts
+        for h, login in zip(hosts, logins, strict=True)
     ]
-    out = [tabulate(rows, headers=["host", "address", "port", "user", "groups"], tablefmt="simple")]
+    headers = ["host", "address", "port", "user", "groups", "ssh login (ssh_config, ssh args)"]
+    out = [tabulate(rows, headers=headers, tablefmt="simple")]
     for h, profile in zip(hosts, profiles, strict=True):
         changes = profile_changes(profile.to_dict(), defaults)
         source = getattr(h, "source", "")
@@ -113,6 +119,50 @@ def render_inventory(
             variables = host_variables(h, redactor)
             out.append(yaml.safe_dump(variables, sort_keys=False).rstrip() if variables else "{}")
     return "\n".join(out)
+
+
+def _logins(
+    hosts: Sequence[Any], connection: ConnectionSettings | None
+) -> list[dict[str, Any] | None]:
+    """Where readiness logs in to each ssh host, after ssh_config and the host's ssh
+    arguments, as ``validate`` would (no network): the inventory's address, port and user
+    are only where that starts. None for a local host; ``{"error": ...}`` for a host that
+    would be UNREACHABLE before connecting."""
+    if all(h.local for h in hosts):
+        return [None] * len(hosts)
+    from .errors import TransportError
+    from .ssh import SshConnector
+
+    connector = SshConnector(connection or ConnectionSettings())
+    logins: list[dict[str, Any] | None] = []
+    for h in hosts:
+        if h.local:
+            logins.append(None)
+            continue
+        try:
+            t = connector.resolve(h)
+        except TransportError as exc:
+            logins.append({"error": str(exc)})
+            continue
+        logins.append(
+            {
+                "address": t.address,
+                "port": t.port,
+                "user": t.user,
+                "key_file": t.key_files[0] if t.key_files else None,
+                "proxy_jump": t.proxy_jump or None,
+            }
+        )
+    return logins
+
+
+def _login_text(login: Mapping[str, Any] | None) -> str:
+    if login is None:
+        return ""
+    if "error" in login:
+        return f"not connected: {login['error']}"
+    text = f"{login['user']}@{endpoint(login['address'], login['port'])}"
+    return f"{text} via {login['proxy_jump']}" if login["proxy_jump"] else text
 
 
 def _paths(profile: Profile) -> dict[str, Any]:

@@ -287,7 +287,9 @@ def inventory(
 ) -> None:
     """List the selected hosts with address, port, user and effective readiness profile.
 
-    Text shows, per host, the profile values that differ from the built-in defaults and
+    The ssh login column is where validate would log in (after ssh_config and the host's
+    ansible_ssh_*_args; no connection is made). Text shows, per host, the profile values
+    that differ from the built-in defaults and
     the paths they resolve to on the host; --format json prints the whole effective
     profile. Secrets are redacted either way.
     """
@@ -301,7 +303,11 @@ def inventory(
         inv = _inventory(values["inventory"], settings)
         selected = load_selected_hosts(values["hosts"], inventory=inv, limit=values["limit"])
         text = render_inventory(
-            selected, profile_layers(values["profile"]), values["format"], show_vars=values["vars"]
+            selected,
+            profile_layers(values["profile"]),
+            values["format"],
+            show_vars=values["vars"],
+            connection=_run_options(values, settings).connection,
         )
     except ReadinessError as exc:
         raise _usage(exc) from None

@@ -119,3 +119,42 @@ def test_readiness_inventory_env_names_several_sources(tmp_path: Path) -> None:
         env = {"READINESS_INVENTORY": f"{first}{separator}{second}"}
         out = _readiness("--format", "json", cwd=tmp_path, env=env)
         assert [host["host"] for host in json.loads(out)["hosts"]] == ["w1", "d1"]
+
+
+def test_the_ssh_login_column_is_where_validate_logs_in(tmp_path: Path) -> None:
+    """The inventory's address/port/user are only where a login starts: ssh_config and the
+    host's ansible_ssh_*_args change it. `readiness inventory` now shows the result (no
+    connection is made), so a user can see where `validate` will go before it goes."""
+    (tmp_path / "ssh_config").write_text("Host 10.0.0.7\n  HostName 10.9.9.9\n  User cfguser\n")
+    config = tmp_path / "readiness.yaml"
+    config.write_text(
+        yaml.safe_dump({"readiness": {"ssh_config": str(tmp_path / "ssh_config"),
+                                      "known_hosts": str(tmp_path / "known_hosts")}})
+    )  # fmt: skip
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text(
+        "web1 ansible_host=10.0.0.5 ansible_ssh_common_args='-p 2222 -l deploy'\n"
+        "web2 ansible_host=10.0.0.6 ansible_user=app ansible_ssh_common_args='-J admin@bastion'\n"
+        "web3 ansible_host=10.0.0.7\n"
+        "box ansible_connection=docker\n"
+        "local ansible_connection=local\n"
+    )
+    done = subprocess.run(
+        [str(BIN / "readiness"), "-f", str(config), "inventory", "-i", str(inventory),
+         "--hosts", "all", "--format", "json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    logins = {h["host"]: h["ssh"] for h in json.loads(done.stdout)["hosts"]}
+    picked = {
+        name: login if login is None or "error" in login
+        else (login["user"], login["address"], login["port"], login["proxy_jump"])
+        for name, login in logins.items()
+    }  # fmt: skip
+    assert picked["web1"] == ("deploy", "10.0.0.5", 2222, None)
+    assert picked["web2"] == ("app", "10.0.0.6", 22, "admin@bastion")
+    assert picked["web3"] == ("cfguser", "10.9.9.9", 22, None)
+    assert "ansible_connection=docker" in logins["box"]["error"]
+    assert picked["local"] is None
+    text = _readiness("-i", str(inventory), "--hosts", "web1", cwd=tmp_path)
+    assert "deploy@10.0.0.5:2222" in text
