@@ -218,6 +218,20 @@ def _invoke(fleet: LoopbackFleet, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
+def _remediate_cli(
+    fleet: LoopbackFleet, tmp_path: Path, inv: str, host: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`readiness remediate ARGS` on one host of ``fleet``, as a user runs it: quiet, no
+    store, the fleet's known_hosts, an audit log under ``tmp_path``, the fleet's HOME."""
+    from ..services.cli import run_cli
+
+    return run_cli(
+        "remediate", "-i", inv, "-H", host, *args, "-q", "--store", "none",
+        "--known-hosts", str(fleet.known_hosts), "--audit-log", str(tmp_path / "a.jsonl"),
+        env={**os.environ, "HOME": str(fleet.root / "home")},
+    )  # fmt: skip
+
+
 def test_cli_refuses_to_apply_to_several_hosts_without_a_terminal_or_yes(
     fleet: LoopbackFleet, tmp_path: Path
 ) -> None:
@@ -331,31 +345,26 @@ def test_a_new_secret_is_never_written_into_an_env_file_others_can_read(
     secret went into a file every local user could read (the mode was kept as it was).
     Now the file loses the bits for others (0640), the dry run shows it, and a revert-free
     second run changes nothing."""
-    from ..services.cli import run_cli
 
     host = fleet.hosts[1]
     root = _break(host.app_root)
     env_file = root / ".env"
     env_file.chmod(0o644)
     inv = _inventory(tmp_path, fleet)
-    common = [
-        "remediate", "-i", inv, "-H", host.name, "-c", "environment", "-q", "--store", "none",
-        "--known-hosts", str(fleet.known_hosts), "--audit-log", str(tmp_path / "a.jsonl"),
-    ]  # fmt: skip
-    env = {**os.environ, "HOME": str(fleet.root / "home")}
+    common = (fleet, tmp_path, inv, host.name, "-c", "environment")
     before = tree_hash(root)
-    dry = run_cli(*common, env=env)
+    dry = _remediate_cli(*common)
     assert dry.returncode == 0, dry.stderr
     assert f"~ chmod 0640 {env_file} (was 0644)" in dry.stdout, dry.stdout
     assert tree_hash(root) == before
-    done = run_cli(*common, "--apply", env=env)
+    done = _remediate_cli(*common, "--apply")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "environment: applied" in done.stdout, done.stdout
     assert env_file.stat().st_mode & 0o777 == 0o640
     assert "MAHAVISHNU_AUTH__SECRET=" in env_file.read_text()
     backups = list(root.glob(".env.readiness-bak.*"))
     assert [b.stat().st_mode & 0o777 for b in backups] == [0o600]
-    again = run_cli(*common, "--apply", env=env)
+    again = _remediate_cli(*common, "--apply")
     assert again.returncode == 0, again.stdout + again.stderr
     assert env_file.stat().st_mode & 0o777 == 0o640
     assert len(list(root.glob(".env.readiness-bak.*"))) == 1
@@ -368,7 +377,6 @@ def test_an_existing_dead_letter_queue_directory_keeps_its_owner(
     by `nobody` whose `data/dlq` already exists and belongs to another account (`daemon`,
     0700): the dry run promised `mkdir data/dlq` and the apply chowned that directory to the
     app's owner. Now an existing directory is neither planned nor touched."""
-    from ..services.cli import run_cli
 
     host = fleet.hosts[2]
     root = _break(host.app_root)
@@ -379,15 +387,11 @@ def test_an_existing_dead_letter_queue_directory_keeps_its_owner(
     os.chown(dlq, 1, 1)
     dlq.chmod(0o700)
     inv = _inventory(tmp_path, fleet)
-    common = [
-        "remediate", "-i", inv, "-H", host.name, "-c", "error_handling", "-q", "--store", "none",
-        "--known-hosts", str(fleet.known_hosts), "--audit-log", str(tmp_path / "a.jsonl"),
-    ]  # fmt: skip
-    env = {**os.environ, "HOME": str(fleet.root / "home")}
-    dry = run_cli(*common, env=env)
+    common = (fleet, tmp_path, inv, host.name, "-c", "error_handling")
+    dry = _remediate_cli(*common)
     assert dry.returncode == 0, dry.stderr
     assert "~ error_handling" in dry.stdout and "mkdir" not in dry.stdout, dry.stdout
-    done = run_cli(*common, "--apply", env=env)
+    done = _remediate_cli(*common, "--apply")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "error_handling: applied" in done.stdout, done.stdout
     st = dlq.stat()
@@ -404,21 +408,15 @@ def test_a_secret_fix_the_applier_could_not_make_is_failed_never_already_in_plac
     with exit 0 while `changeme` stayed. Now that line gets a new secret (keeping `export`),
     and a value the applier still reads differently (`${BASE}`, expanded by dotenv) is
     re-audited: "failed", exit 1, nothing changed."""
-    from ..services.cli import run_cli
 
     host = fleet.hosts[0]
     root = _break(host.app_root)
     env_file = root / ".env"
     kept = env_file.read_text()
     inv = _inventory(tmp_path, fleet)
-    common = [
-        "remediate", "-i", inv, "-H", host.name, "-c", "environment", "--apply", "-q",
-        "--store", "none", "--known-hosts", str(fleet.known_hosts),
-        "--audit-log", str(tmp_path / "a.jsonl"),
-    ]  # fmt: skip
-    env = {**os.environ, "HOME": str(fleet.root / "home")}
+    common = (fleet, tmp_path, inv, host.name, "-c", "environment", "--apply")
     env_file.write_text(kept + "export MAHAVISHNU_AUTH__SECRET='changeme'  # default\n")
-    fixed = run_cli(*common, env=env)
+    fixed = _remediate_cli(*common)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "environment: applied" in fixed.stdout, fixed.stdout
     line = env_file.read_text().splitlines()[-1]
@@ -427,7 +425,7 @@ def test_a_secret_fix_the_applier_could_not_make_is_failed_never_already_in_plac
 
     env_file.write_text(kept + "BASE=changeme\nMAHAVISHNU_AUTH__SECRET=${BASE}\n")
     before = tree_hash(root)
-    refused = run_cli(*common, env=env)
+    refused = _remediate_cli(*common)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "environment: failed" in refused.stdout, refused.stdout
     assert "already in place" not in refused.stdout
@@ -469,23 +467,17 @@ def test_the_dry_run_names_every_path_the_apply_changes_for_every_registered_fix
     applier creates (docs/, docs/runbooks/, config/, dashboards/, data/) were never shown."""
     from readiness.remediate.fixers import all_fixers
 
-    from ..services.cli import run_cli
-
     host = fleet.hosts[2]
     root = _break(host.app_root)
     inv = _inventory(tmp_path, fleet)
-    common = [
-        "remediate", "-i", inv, "-H", host.name, "--format", "json", "-q", "--store", "none",
-        "--known-hosts", str(fleet.known_hosts), "--audit-log", str(tmp_path / "a.jsonl"),
-    ]  # fmt: skip
-    env = {**os.environ, "HOME": str(fleet.root / "home")}
+    common = (fleet, tmp_path, inv, host.name, "--format", "json")
     before = _states(root)
-    dry = run_cli(*common, env=env)
+    dry = _remediate_cli(*common)
     assert dry.returncode == 0, dry.stderr
     planned = {f["check"]: f["diff"] for f in json.loads(dry.stdout)["hosts"][0]["fixes"]}
     assert set(planned) == set(all_fixers()), "break this fixer's check in _break()"
     assert _states(root) == before
-    done = run_cli(*common, "--apply", env=env)
+    done = _remediate_cli(*common, "--apply")
     assert done.returncode == 0, done.stdout + done.stderr
     fixes = json.loads(done.stdout)["hosts"][0]["fixes"]
     assert {f["check"]: f["outcome"] for f in fixes} == dict.fromkeys(planned, "applied")
@@ -505,7 +497,6 @@ def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
     `0 2 * * * root <app>/bin/backup.sh`, so whoever controls the app user got root at 2 am.
     Now the fix is refused on the host, nothing is written anywhere, and the report says
     why (exit 1)."""
-    from ..services.cli import run_cli
 
     host = fleet.hosts[0]
     root = _break(host.app_root)
@@ -520,12 +511,7 @@ def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
     inv = _inventory(tmp_path, fleet, **{host.name: {**profile, "backup_cron_user": "root"}})
     before = tree_hash(root)
     try:
-        res = run_cli(
-            "remediate", "-i", inv, "-H", host.name, "-c", "backup_restore", "--apply", "-q",
-            "--store", "none", "--known-hosts", str(fleet.known_hosts),
-            "--audit-log", str(tmp_path / "a.jsonl"),
-            env={**os.environ, "HOME": str(fleet.root / "home")},
-        )  # fmt: skip
+        res = _remediate_cli(fleet, tmp_path, inv, host.name, "-c", "backup_restore", "--apply")
         assert not cron_file.exists()
     finally:
         cron_file.unlink(missing_ok=True)
