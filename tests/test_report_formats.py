@@ -282,6 +282,12 @@ def _gates(critical: bool) -> GateReport:
             NagiosState.WARNING,
             "quality gates warn, 1/1 hosts ready",
         ),
+        (  # a non-critical gate's WARNING: the NOT_READY host is still called not ready
+            _fleet(Status.READY, Status.NOT_READY, gates=_gates(critical=False)),
+            Status.NOT_READY,
+            NagiosState.WARNING,
+            "1/2 hosts not ready: n1 (environment, configuration, database_migration)",
+        ),
         (
             _fleet(Status.READY, gates=_gates(critical=True)),
             Status.NOT_READY,

@@ -80,7 +80,9 @@ def _status_text(report: FleetReport, state: NagiosState, threshold: Status) -> 
         if report.gates is not None and state is not NagiosState.OK:
             return f"quality gates {report.verdict(threshold)}, {text}"
         return text
-    word = "degraded" if floor is Status.DEGRADED and state is NagiosState.WARNING else "not ready"
+    # a WARNING from a non-critical gate can carry NOT_READY hosts: never call them degraded
+    mild = state is NagiosState.WARNING and all(h.status is Status.DEGRADED for h in bad)
+    word = "degraded" if mild else "not ready"
     named = []
     for host in bad[:SHOWN_HOSTS]:
         checks = _problem_checks(host, floor)
