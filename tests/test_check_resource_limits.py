@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from readiness.findings import Findings
 from readiness.model import Status
 from readiness.registry import default_profile, get
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, run_cli
 
 AppTree = Callable[..., Path]
 RETRY = {"resilience": {"retry": {"max_attempts": 3}}}
@@ -139,3 +141,24 @@ def test_a_nan_timeout_is_not_a_number(app_tree: AppTree, where: str) -> None:
     assert result.status is Status.NOT_READY
     assert "workflow_timeout = nan is not a number" in result.message
     assert any("a number within 300-1800s" in r for r in result.recommendations)
+
+
+@pytest.mark.parametrize("where", ["settings", "env"])
+def test_a_quoted_number_is_judged_like_the_same_number_from_the_environment(
+    app_tree: AppTree, tmp_path: Path, where: str
+) -> None:
+    """`workflow_timeout: "600"` in the settings file was NOT_READY "'600' is not a number"
+    while MAHAVISHNU_WORKFLOW_TIMEOUT=600 was READY: the app reads both as 600."""
+    quoted = {"max_concurrent_workflows": " 10 ", "workflow_timeout": "600"}
+    if where == "settings":
+        root = app_tree(settings={**RETRY, **quoted})
+    else:
+        env = {"MAHAVISHNU_MAX_CONCURRENT_WORKFLOWS": " 10 ", "MAHAVISHNU_WORKFLOW_TIMEOUT": "600"}
+        root = app_tree(settings=RETRY, env=env)
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli("validate", "-i", str(inv), "-c", "resource_limits", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "ready", result["message"]
+    assert res.returncode == 0, res.stderr
+    assert result["details"]["limits"]["workflow_timeout"]["value"] == 600
+    assert result["details"]["limits"]["max_concurrent_workflows"]["value"] == 10

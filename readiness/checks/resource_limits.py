@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..appconfig import AppConfig
+from ..appconfig import AppConfig, coerce_scalar
 from ..findings import Findings
 from ..model import Outcome
 from ..registry import CheckContext, register
@@ -99,6 +99,11 @@ def _judge(name: str, rule: Any, app: AppConfig) -> LimitJudgement:
     base.update(minimum=float(lo), maximum=float(hi))
     if source is None or value in (None, ""):
         return LimitJudgement(**base, verdict=MISSING, problem=f"{setting} is not set")
+    if isinstance(value, str):
+        # `workflow_timeout: "600"` is 600 to the app (pydantic parses a numeric string, as
+        # it does the same value from the environment): it was NOT_READY "not a number"
+        value = coerce_scalar(value)
+        base["value"] = value
     if not _is_number(value):
         return LimitJudgement(
             **base, verdict=INVALID, problem=f"{setting} = {value!r} is not a number"
