@@ -34,6 +34,7 @@ __all__ = [
     "settings_problem",
     "stale_config",
     "truthy",
+    "unreadable",
     "where_all",
 ]
 
@@ -211,6 +212,12 @@ def settings_problem(f: Findings, app: Any) -> None:
     """Report ``app.settings_error``: undetermined (DEGRADED) when a file could not be
     read, a failure when it is broken (a YAML error, longer than the probe reads)."""
     (f.unknown if app.settings_undetermined else f.fail)(app.settings_error, app.settings_fix)
+
+
+def unreadable(fact: Mapping[str, Any]) -> bool:
+    """A stat/read fact the probe could not determine: no ``exists`` answer, only an error
+    (permission denied, I/O error). Never READY: the caller says why it could not tell."""
+    return fact.get("exists") is None and bool(fact.get("error"))
 
 
 def truthy(value: Any) -> bool:

@@ -15,6 +15,7 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
+from ._common import unreadable
 
 DEFAULTS: dict[str, Any] = {
     "readme_file": "README.md",
@@ -141,7 +142,7 @@ def _readme(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     fact = ctx.fact(README_FACT)
     path = fact.get("path") or ctx.profile.path_of("readme_file")
     out: dict[str, Any] = {"file": path, "exists": bool(fact.get("exists"))}
-    if fact.get("exists") is None and fact.get("error"):
+    if unreadable(fact):
         f.unknown(f"cannot stat README {path} ({fact['error']})", "Rerun with --sudo")
         return out
     if not fact.get("exists") or fact.get("type") != "file":
@@ -180,7 +181,7 @@ def _document(
         elif not st.get("size"):
             f.warn(f"{label} {st.get('path')} is empty", f"Write the {label} ({rel})")
         return out
-    errors = [st for st in stats if st.get("exists") is None and st.get("error")]
+    errors = [st for st in stats if unreadable(st)]
     if errors:
         f.unknown(
             f"cannot tell whether {label} exists ({errors[0].get('path')}: {errors[0]['error']})",

@@ -25,6 +25,7 @@ from ._common import (
     process_problem,
     stale_config,
     truthy,
+    unreadable,
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -95,7 +96,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
     if env_file.get("truncated"):
         f.fail(*truncated_problem("env file", env_file))
         return f.outcome("", subject="Environment")
-    if env_file.get("exists") is None and env_file.get("error"):
+    if unreadable(env_file):
         # Rightly 0600 and another user's: its variables are unknown, never "not set".
         f.unknown(unreadable_problem("env file", env_file), SUDO_FIX)
         return f.outcome("", subject="Environment")

@@ -24,6 +24,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from . import _access
+from ._common import unreadable
 
 if TYPE_CHECKING:
     import requests
@@ -295,7 +296,7 @@ def _alert_rules(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     path = fact.get("path") or ctx.profile.path_of("alert_rules_file")
     out: dict[str, Any] = {"file": path, "alerts": 0}
     if not fact.get("exists"):
-        if fact.get("exists") is None and fact.get("error"):
+        if unreadable(fact):
             f.unknown(f"cannot stat alert rules file {path} ({fact['error']})", "Rerun with --sudo")
         else:
             f.fail(f"alert rules file {path} does not exist", create)
@@ -416,7 +417,7 @@ def _dashboards(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     path = listing.get("path") or ctx.profile.path_of("dashboards_dir")
     out: dict[str, Any] = {"dir": path, "found": 0, "valid": 0, "invalid": []}
     export = f"Export Grafana dashboards as JSON into {rel}/ (Dashboard → Share → Export)"
-    if listing.get("exists") is None and listing.get("error"):
+    if unreadable(listing):
         # There may well be dashboards: the audit account cannot list them.
         f.unknown(
             f"cannot list dashboards directory {path} ({listing['error']})",

@@ -23,6 +23,7 @@ from ..hostdata import load_json
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
+from ._common import unreadable
 from ._integration import argv_of, enabled_section, gate, substitute
 from ._owned import owned_run
 
@@ -121,7 +122,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
         ctx.secret(str(value))
     log = ctx.fact(LOG_FACT)
     f.details["log_file"] = log.get("path") or ctx.profile.resolve(cfg.get("log_file"))
-    if log.get("exists") is None and log.get("error"):
+    if unreadable(log):
         # It may well exist and be live: the audit account cannot read it.
         f.unknown(
             f"cannot read log file {f.details['log_file']} ({log['error']})",

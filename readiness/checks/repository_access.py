@@ -24,6 +24,7 @@ from ..hostdata import HostDataError, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
+from ._common import unreadable
 
 __all__ = ["DEFAULTS", "evaluate", "facts", "followup", "parse_manifest", "parse_status"]
 
@@ -236,7 +237,7 @@ def _read_manifest(
             f"Set repos_path in the settings (or {env}) to the repos manifest, e.g. repos.yaml",
         )
         return None
-    if fact.get("exists") is None and fact.get("error"):
+    if unreadable(fact):
         f.unknown(f"cannot read the repos manifest {path} ({fact['error']})", "Rerun with --sudo")
         return None
     if not fact.get("exists"):
@@ -351,7 +352,7 @@ def _judge_structure(
     missing = []
     for rel in ctx.profile.get("repository_structure") or ():
         st = ctx.fact(f"{key}:struct:{rel}")
-        if st.get("exists") is None and st.get("error"):
+        if unreadable(st):
             # Maybe there: the audit account cannot look (never "lacks the structure").
             f.unknown(
                 f"cannot tell whether {label} has {rel} ({st['error']})",
