@@ -199,6 +199,9 @@ def merge_layers(
 # Mappings whose keys the user names (a new quality gate, adapter, runbook, setting, range):
 # a new entry is checked against the shape of the first built-in entry.
 OPEN_MAPS = frozenset({"quality_gates", "adapters", "runbooks", "setting_types", "resource_ranges"})
+# Optional keys an entry of an open mapping takes beyond those of the built-in entries (a
+# quality gate's ``description``: readiness.gates.GATE_KEYS), with a value of their type.
+OPEN_MAP_EXTRAS: dict[str, dict[str, Any]] = {"quality_gates": {"description": ""}}
 # Mappings whose entries each have their own keys (one adapter's probe differs from the next).
 FREE_MAPS = frozenset({"adapter_health"})
 # Request bodies sent as JSON as written: a value there may be any JSON value.
@@ -247,6 +250,8 @@ def _walk(
         if wanted:
             raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {value!r}")
         if isinstance(value, Mapping) and isinstance(expected, Mapping) and dotted not in FREE_MAPS:
+            if path in OPEN_MAP_EXTRAS:
+                expected = {**expected, **OPEN_MAP_EXTRAS[path]}
             _walk(name, source, value, expected, dotted)
 
 
