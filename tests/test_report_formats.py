@@ -234,8 +234,8 @@ def _fleet(*statuses: Status, **kw: object) -> FleetReport:
     return FleetReport(hosts, generated_at=TS, checks=CHECKS, **kw)  # type: ignore[arg-type]
 
 
-def _gates(critical: bool) -> GateReport:
-    gate = QualityGate("security", "security", 100.0, critical=critical)
+def _gates(critical: bool, min_pass_rate: float = 100.0) -> GateReport:
+    gate = QualityGate("security", "security", min_pass_rate, critical=critical)
     return GateReport((GateRow(gate, "fleet", passed=1, failed=1),))
 
 
@@ -286,7 +286,21 @@ def _gates(critical: bool) -> GateReport:
             _fleet(Status.READY, Status.NOT_READY, gates=_gates(critical=False)),
             Status.NOT_READY,
             NagiosState.WARNING,
-            "1/2 hosts not ready: n1 (environment, configuration, database_migration)",
+            "quality gates warn, 1/2 hosts not ready: n1 (environment, configuration, "
+            "database_migration)",
+        ),
+        (  # a 50 % gate passes over a NOT_READY host: never OK (it was OK, a DEGRADED WARNING)
+            _fleet(Status.DEGRADED, Status.NOT_READY, gates=_gates(True, min_pass_rate=50)),
+            Status.NOT_READY,
+            NagiosState.WARNING,
+            "quality gates pass, 1/2 hosts not ready: n1 (environment, configuration, "
+            "database_migration)",
+        ),
+        (
+            _fleet(Status.READY, Status.UNREACHABLE, gates=_gates(True, min_pass_rate=50)),
+            Status.NOT_READY,
+            NagiosState.WARNING,
+            "quality gates pass, 1/2 hosts not ready: n1 (unreachable)",
         ),
         (
             _fleet(Status.READY, gates=_gates(critical=True)),
@@ -597,6 +611,38 @@ def test_nagios_task_exit_codes_follow_the_plugin_convention(
     fmt = run("validate", "-c", "environment", "--format", "nagios")
     assert fmt.returncode == 1
     assert fmt.stdout.startswith("READINESS CRITICAL - ")
+
+
+def test_nagios_task_never_says_ok_for_a_not_ready_host_a_lenient_gate_passes(
+    tmp_path: Path,
+) -> None:
+    # check-config with 50 % gates over a sound and a weak-secret host: the gates pass (exit
+    # 0, as docs/suites.md says), and nagios said "READINESS OK - 2/2 hosts not ready", exit
+    # 0, while the same fleet without the weak host was a WARNING.
+    from tests.services.apps import write_app
+    from tests.services.cli import run_cli
+
+    good = write_app(tmp_path / "good")
+    weak = write_app(tmp_path / "weak", env={"MAHAVISHNU_AUTH__SECRET": "tooshort"})
+    hosts = {
+        name: {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+        for name, app in (("local", good), ("local2", weak))
+    }
+    inv = tmp_path / "inv.yml"
+    inv.write_text(json.dumps({"all": {"hosts": hosts}}))
+    lenient = {"quality_gates": {g: {"min_pass_rate": 50} for g in ("configuration", "security")}}
+    profile = tmp_path / "lenient.yml"
+    profile.write_text(json.dumps(lenient))
+    args = ("-i", str(inv), "--hosts", "all", "-c", "environment,configuration")
+    res = run_cli("nagios", *args, "--suite", "check-config", "--profile", str(profile))
+    assert res.returncode == 1, res.stdout + res.stderr
+    head = res.stdout.splitlines()[0]
+    assert head.startswith(
+        "READINESS WARNING - quality gates pass, 1/2 hosts not ready: local2 (configuration) | "
+    ), head
+    assert " not_ready=1;;0;0;2 " in head
+    suite = run_cli("check-config", *args, "--profile", str(profile), "--quiet")
+    assert suite.returncode == 0, suite.stdout + suite.stderr  # the gates themselves pass
 
 
 def test_validate_format_prometheus_saves_a_collector_readable_textfile(

@@ -52,7 +52,9 @@ def nagios_state(report: FleetReport, fail_on: Status | None = None) -> NagiosSt
     verdict = report.verdict(threshold)
     if verdict == "fail":
         return NagiosState.CRITICAL
-    if verdict == "warn" or report.overall_status is Status.DEGRADED:
+    # Gates that tolerate failures (integration: 90 %) pass over a NOT_READY or UNREACHABLE
+    # host: the run passes, but a host with a problem is never OK (a DEGRADED one was not).
+    if verdict == "warn" or report.overall_status >= Status.DEGRADED:
         return NagiosState.WARNING
     return NagiosState.OK
 
@@ -71,6 +73,8 @@ def _status_text(report: FleetReport, state: NagiosState, threshold: Status) -> 
     floor = Status.NOT_READY if state is NagiosState.CRITICAL else Status.DEGRADED
     if state is NagiosState.CRITICAL and not _warn_status(threshold):
         floor = Status.DEGRADED
+    if state is NagiosState.WARNING and report.overall_status.blocking:
+        floor = Status.NOT_READY  # name the hosts that are not ready, not every degraded one
     bad = [h for h in report.hosts if h.status >= floor]
     if not bad:
         ready = sum(h.status is Status.READY for h in report.hosts)
@@ -91,7 +95,11 @@ def _status_text(report: FleetReport, state: NagiosState, threshold: Status) -> 
         else:
             named.append(f"{_safe(host.host, 60)} ({_safe(', '.join(checks), 120)})")
     more = f", … {len(bad) - SHOWN_HOSTS} more" if len(bad) > SHOWN_HOSTS else ""
-    return f"{len(bad)}/{total} hosts {word}: " + ", ".join(named) + more
+    # gates decide the state: say so, or a WARNING/OK beside NOT_READY hosts reads as a bug
+    gated = (
+        f"quality gates {report.verdict(threshold)}, " if report.gates and report.gates.rows else ""
+    )
+    return f"{gated}{len(bad)}/{total} hosts {word}: " + ", ".join(named) + more
 
 
 def _perfdata(report: FleetReport, threshold: Status) -> str:
