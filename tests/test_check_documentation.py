@@ -99,6 +99,30 @@ def test_headings_inside_code_fences_do_not_count(app_tree: AppMaker) -> None:
     assert result.details["readme"]["missing_sections"] == ["Configuration"]
 
 
+def test_a_section_shown_only_inside_a_longer_code_fence_is_missing(tmp_path: Path) -> None:
+    """A README that shows a Markdown template in a ```` fence (holding ``` fences of its
+    own) has no 'Installation' section: the inner ``` closed the fence on the old code, so
+    the template's heading counted and `readiness validate` said READY (CommonMark: only a
+    fence of the same character, at least as long, with no info string, closes it)."""
+    import json
+
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory, run_cli
+
+    template = "````markdown\n## Installation\n```bash\npip install x\n```\n````\n"
+    text = README.replace("## Installation\nUnpack and start.\n", "## Template\n" + template)
+    app = write_app(tmp_path / "app", files=docs(**{"README.md": text}))
+    inv = local_inventory(tmp_path / "inv.yml", app)
+    res = run_cli("validate", "-i", str(inv), "-c", "documentation", "--json", "--quiet")
+    assert res.returncode == 0, res.stdout + res.stderr  # DEGRADED: a warning, not blocking
+    (check,) = json.loads(res.stdout)["hosts"][0]["checks"]
+    assert check["status"] == "degraded", check
+    assert check["details"]["readme"]["missing_sections"] == ["Installation"]
+    assert "has no 'Installation' section" in check["message"]
+    closed = "```bash\n# not a heading\n```bash\n## Installation\n```\n"  # ```bash opens
+    assert headings(closed + "## Usage\n") == ["Usage"]
+
+
 def test_missing_runbooks_are_named_with_the_expected_path(app_tree: AppMaker) -> None:
     tree = docs(**{"docs/runbooks/escalation.md": None, "docs/runbooks/incident-response.md": None})
     result = audit(app_tree, tree)

@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
 
 README_FACT = "documentation:readme"
 _README_MAX_BYTES = 1024 * 1024
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _ATX = re.compile(r"^\s{0,3}#{1,6}(?:\s+(.*?))?\s*$")
 _SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
 
@@ -99,18 +99,22 @@ def evaluate(ctx: CheckContext) -> Outcome:
 def headings(text: str) -> list[str]:
     """Markdown headings (ATX ``# x`` at any level, setext ``x`` over ``===``/``---``), outside code fences."""
     found: list[str] = []
-    fence: str | None = None
+    fence = ""  # the open code fence's marker (```` or ~~~), "" outside one
     previous = ""
     # A byte-order mark (editors on Windows write one) is not text: "\ufeff# Installation"
     # is the README's first heading, not a paragraph.
     for line in text.removeprefix("\ufeff").splitlines():
         m = _FENCE.match(line)
-        if m:
-            marker = m.group(1)[0]
-            fence = None if fence == marker else (fence or marker)
-            previous = ""
-            continue
         if fence:
+            # CommonMark: only a run of the same character, at least as long, with nothing
+            # after it closes a fence (a ```` block shows Markdown that holds ``` fences)
+            marker, rest = m.groups() if m else ("", "x")
+            if marker[:1] == fence[0] and len(marker) >= len(fence) and not rest.strip():
+                fence = ""
+            continue
+        if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):  # ``x`` is inline code
+            fence = m.group(1)
+            previous = ""
             continue
         atx = _ATX.match(line)
         if atx:
