@@ -181,7 +181,9 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
         threshold = Status.parse(values["fail_on"])
         _known_checks(values["check"])
         inv = _inventory(values["inventory"], settings)
-        run_options = _engine_options(_run_options(values, settings), given, settings)
+        run_options = _engine_options(
+            _run_options(values, settings), given, settings, (values["hosts"], inv, values["limit"])
+        )
         if values["drift"] and run_options.engine == "celery":
             raise UsageError(
                 "--drift compares facts the workers keep: run it with --engine local "
@@ -512,7 +514,12 @@ def remediate(
                 run_migrations=values["run_migrations"],
                 fmt=values["format"],
                 audit_log=values["audit_log"],
-                options=_engine_options(_run_options(values, settings), given, settings),
+                options=_engine_options(
+                    _run_options(values, settings),
+                    given,
+                    settings,
+                    (values["hosts"], inv, values["limit"]),
+                ),
                 sink=finished.append,
             )
             report_mod.emit(text)
@@ -934,8 +941,10 @@ def _watch_setup(c: Context, given: Mapping[str, Any]) -> tuple[Any, ...]:
         address = _listen_address(v["listen"])
         _http_url(v["webhook"], "--webhook")
         _http_url(v["alertmanager_url"] or settings.get("alertmanager_url"), "--alertmanager-url")
-        opts = _check_known_hosts(_run_options({**v, "quiet": True}, settings))
         inv = _inventory(v["inventory"], settings)
+        opts = _check_known_hosts(
+            _run_options({**v, "quiet": True}, settings), (v["hosts"], inv, v["limit"])
+        )
         # a bad pattern is exit 2 now, not at the first run
         load_selected_hosts(
             v["hosts"],
@@ -1113,15 +1122,19 @@ def nagios(
         threshold = Status.parse(values["fail_on"])
         _known_checks(values["check"])
         run_options = {**values, "quiet": True}  # a plugin's stderr is noise to the server
+        inventory = _inventory(values["inventory"], settings)
+        options = _check_known_hosts(
+            _run_options(run_options, settings), (values["hosts"], inventory, values["limit"])
+        )
         with handle_signals():
             run = run_suite(
                 values["suite"],
                 values["hosts"],
                 values["check"] or None,
-                inventory=_inventory(values["inventory"], settings),
+                inventory=inventory,
                 limit=values["limit"],
                 profile=values["profile"],
-                options=_check_known_hosts(_run_options(run_options, settings)),
+                options=options,
                 fail_on=threshold,
                 refuse_implicit_local=_default_hosts_refusal(given),
             )
@@ -1167,21 +1180,41 @@ def _engine_choice(given: Mapping[str, Any], settings: Mapping[str, Any]) -> tup
     )
 
 
+# (--hosts, inventory, --limit) of a run: what it selects decides whether SSH is used
+Selection = tuple[str, Any, "str | None"]
+
+
 def _engine_options(
-    options: RunOptions, given: Mapping[str, Any], settings: Mapping[str, Any]
+    options: RunOptions,
+    given: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    selection: Selection | None = None,
 ) -> RunOptions:
     engine, broker = _engine_choice(given, settings)
     extra = {k: settings[k] for k in _ENGINE_SETTINGS if settings.get(k) is not None}
     if engine == "local":  # celery workers verify against their own known_hosts
-        _check_known_hosts(options)
+        _check_known_hosts(options, selection)
     return replace(options, engine=engine, broker=broker or None, **extra)
 
 
-def _check_known_hosts(options: RunOptions) -> RunOptions:
+def _check_known_hosts(options: RunOptions, selection: Selection | None = None) -> RunOptions:
     from .options import check_known_hosts
 
+    if selection is not None and _only_local_hosts(*selection):
+        return options  # no SSH connection is made: the file is never read
     check_known_hosts(options.known_hosts, accept_new=options.accept_new_host_keys)
     return options
+
+
+def _only_local_hosts(hosts: str, inventory: Any, limit: str | None) -> bool:
+    """Whether the selection is only hosts audited on this machine (``--hosts local``).
+
+    A selection that does not resolve counts as remote: the run reports it itself."""
+    try:
+        selected = load_selected_hosts(hosts, inventory=inventory, limit=limit)
+    except ReadinessError:
+        return False
+    return bool(selected) and all(getattr(host, "local", False) for host in selected)
 
 
 def _runs_here(task: str, settings: Mapping[str, Any]) -> None:

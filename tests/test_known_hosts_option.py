@@ -101,3 +101,27 @@ def test_trust_on_first_use_creates_a_missing_file_and_the_default_may_be_missin
     assert res.returncode == 1, res
     assert "unknown host key" in res.stdout and str(tmp_path / ".ssh" / "known_hosts") in res.stdout
     assert not (tmp_path / ".ssh").exists()
+
+
+def test_a_missing_known_hosts_file_does_not_stop_a_run_that_selects_only_local_hosts(
+    tmp_path: Path,
+) -> None:
+    """A local run makes no SSH connection; the file used to stop it with exit 2 anyway
+    (a configuration naming a shared known_hosts broke `--hosts local` on a fresh machine).
+    A selection with any remote host is still refused before it is contacted."""
+    inv = write_inventory(
+        tmp_path / "inv.yml",
+        {
+            "box": {"ansible_connection": "local"},
+            "web1": {"ansible_host": "127.0.0.1", "ansible_port": 9},
+        },
+    )
+    missing = tmp_path / "nowhere" / "known_hosts"
+    common = ("-i", str(inv), "--known-hosts", str(missing), "--check", "environment")
+    res = _readiness("validate", "--hosts", "box", *common, home=tmp_path)
+    assert "known_hosts" not in res.stderr + res.stdout, res
+    assert res.returncode in (0, 1), res  # audited: the verdict is the host's own
+    refused = _readiness("validate", "--hosts", "box,web1", *common, home=tmp_path)
+    assert refused.returncode == 2 and refused.stdout == "", refused
+    assert "no such file, and host keys are verified" in refused.stderr
+    assert not missing.parent.exists()
