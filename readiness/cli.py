@@ -159,6 +159,9 @@ class ReadinessProgram(Program):
         try:
             super().parse_tasks()
         except ParseError as exc:
+            twice = self._given_twice(str(exc))
+            if twice:
+                raise self._refuse(twice) from None
             raise self._refuse(f"{_usage_line(exc)}{self._hint(str(exc))}") from None
 
     def parse_cleanup(self) -> None:
@@ -210,6 +213,35 @@ class ReadinessProgram(Program):
         names = list(self.collection.task_names)
         names += [a for aliases in self.collection.task_names.values() for a in aliases]
         return did_you_mean(word, names)
+
+    def _given_twice(self, message: str) -> str:
+        """``--hosts given twice ('a', then 'b'): give it once`` when invoke's "No idea what
+        'b' is!" comes from an option that takes one value given a second time (invoke keeps
+        the first and reads the second value as a task name); else ""."""
+        found = _UNKNOWN.search(message)
+        if not found:
+            return ""
+        word = found.group("word")
+        tokens = self.argv[1:]
+        first: dict[tuple[str | None, int], str] = {}  # (task, option): its first value
+        task = None
+        for at, token in enumerate(tokens):
+            if token in self.parser.contexts:
+                task = token
+                continue
+            name, eq, value = token.partition("=")
+            context = self.parser.contexts.get(task) if task else None
+            # flags is a Lexicon: `in` and [] also know the short aliases, .get() does not
+            flag = context.flags[name] if context and name in context.flags else None
+            if flag is None or not flag.takes_value or flag.kind is list:
+                continue
+            if not eq:
+                value = tokens[at + 1] if at + 1 < len(tokens) else ""
+            if (task, id(flag)) in first and value == word:
+                said = first[task, id(flag)]
+                return f"{name} given twice ({said!r}, then {word!r}): give it once"
+            first.setdefault((task, id(flag)), value)
+        return ""
 
     def _task_before(self, flag: str) -> str | None:
         """The task whose arguments ``flag`` was given among (the last task name before it)."""

@@ -483,12 +483,45 @@ def test_every_invalid_value_of_every_option_is_one_line_and_exit_2(example_dir:
     assert not [p for p in example_dir.rglob("*") if p.is_file() and "examples" not in p.parts]
 
 
+def _single_value_options() -> list[tuple[str, str]]:
+    """Every (task, option) that takes exactly one value: not a flag, not repeatable. Tasks
+    with a positional argument (``show RUN``) are left out: invoke fills the positional
+    with the second value (``show --store a --store b`` asks for run 'b' in store 'a')."""
+    return [
+        (task, arg.name)
+        for task, ctx in TASKS.items()
+        if not any(a.positional for a in typed_args(ctx))
+        for arg in typed_args(ctx)
+        if arg.takes_value and arg.kind is not list
+    ]
+
+
+def test_every_single_value_option_given_twice_is_one_line_naming_it_and_exit_2(
+    example_dir: Path,
+) -> None:
+    """``--hosts a --hosts b`` said "No idea what 'b' is!", as if 'b' were a task; now the
+    option's own name, both values and exit 2 (nagios: UNKNOWN, exit 3), nothing run."""
+    cases = _single_value_options()
+    assert len(cases) > 30
+    problems = []
+    for task, option in cases:
+        flag = spec_of(task, option).flag
+        argv = [task, flag, "first-value", flag, "second-value"]
+        res = run_in_process(argv, example_dir)
+        said = res.out if task == "nagios" else res.err
+        problems += _invalid_problems(task, option, "second-value", res)
+        if "given twice ('first-value', then 'second-value')" not in said:
+            problems.append(f"{argv}: {said!r}")
+    assert not problems, "\n".join(problems)
+
+
 def test_in_process_runs_say_exactly_what_the_real_command_says(example_dir: Path) -> None:
     """Per task, its first invalid value (and a few tasks' help) through a real ``readiness``
     subprocess: byte for byte what the in-process run said, so the cheap runs stand for it."""
     argvs = [_invalid_argv(*next(c for c in _invalid_cases() if c[0] == t)) for t in TASKS]
     argvs += [["validate", "--help"], ["show", "-h"], ["bench", "--help"], ["--help"]]
     argvs += [["nagios", "--help"], ["baseline-accept", "--help"], ["--list", "-F", "json"]]
+    argvs += [["validate", "-H", "a", "--hosts=b"]]
 
     def real(argv: list[str]) -> Outcome:
         return run_tool(argv, example_dir, timeout=60)
