@@ -245,7 +245,9 @@ def _walk(
         wanted = (
             None
             if path in JSON_BODIES
-            else _wrong_type(value, expected, dotted) or _out_of_range(value, dotted)
+            else _wrong_type(value, expected, dotted)
+            or _out_of_range(value, dotted)
+            or _bad_gate_value(value, path, str(key))
         )
         if wanted:
             raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {value!r}")
@@ -342,6 +344,22 @@ def _out_of_range(value: Any, dotted: str) -> str | None:
     positive = dotted.endswith(("_timeout_s", "poll_interval_s"))
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         return "a number above 0" if positive else "a number 0 or more"
+    return None
+
+
+def _bad_gate_value(value: Any, path: str, key: str) -> str | None:
+    """What a quality gate's rate or category must be (readiness.gates judges them): refused
+    here, with file:line, by every command, not only by the suites that use the gates
+    (`validate --profile` took ``min_pass_rate: 150`` and a typo'd category silently)."""
+    if path.partition(".")[0] != "quality_gates" or path.count(".") != 1 or value is None:
+        return None
+    if key == "min_pass_rate" and isinstance(value, (int, float)) and not 0 <= value <= 100:
+        return "a number from 0 to 100 (a percentage)"
+    if key == "category" and isinstance(value, str):
+        from .registry import CATEGORIES
+
+        if value not in CATEGORIES:
+            return "one of " + ", ".join(CATEGORIES)
     return None
 
 

@@ -266,3 +266,40 @@ def test_every_number_of_the_profile_refuses_negative_and_infinite_values(dotted
             host_profile(LocalTestHost(), [("profile file p.yml", _layer(dotted, 0))])
     default = dict(_numbers(default_profile()))[dotted]
     host_profile(LocalTestHost(), [("profile file p.yml", _layer(dotted, default))])
+
+
+@pytest.mark.parametrize(
+    ("gate", "message"),
+    [
+        (
+            "min_pass_rate: 150",
+            "p.yml:3: profile key 'quality_gates.integration.min_pass_rate' must be a number "
+            "from 0 to 100 (a percentage), got 150",
+        ),
+        (
+            "category: operatons",
+            "p.yml:3: profile key 'quality_gates.integration.category' must be one of "
+            "configuration, security, integration, performance, operations, got 'operatons'",
+        ),
+    ],
+)
+def test_a_bad_quality_gate_is_refused_by_validate_too(
+    tmp_path: Path, gate: str, message: str
+) -> None:
+    """`readiness validate --profile` took a gate the suites refuse (a 150 % rate, a typo'd
+    category) and exited 0; the same file failed only later, in CI's run-all-tests."""
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory, run_cli
+
+    inventory = local_inventory(tmp_path / "inv.yml", write_app(tmp_path / "app"))
+    profile = tmp_path / "p.yml"
+    profile.write_text(f"quality_gates:\n  integration:\n    {gate}\n")
+    for task in ("validate", "check-config"):
+        res = run_cli(task, "-i", str(inventory), "-c", "environment", "--profile", str(profile))
+        assert res.returncode == 2, (task, res.stdout, res.stderr)
+        assert res.stderr.strip().endswith(message), res.stderr
+        assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    for edge in (0, 100, 99.5):  # the bounds themselves are percentages
+        layer = {"quality_gates": {"integration": {"min_pass_rate": edge}}}
+        merged = merge_layers(default_profile(), [("p", layer)])
+        assert merged.get_path("quality_gates.integration.min_pass_rate") == edge
