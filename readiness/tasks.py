@@ -87,8 +87,12 @@ def _typed(
     return resolve(task, given, settings), settings
 
 
-def _inventory(flag: str | None, settings: Mapping[str, Any]) -> str:
-    """-i wins, then $READINESS_INVENTORY, then the settings, then ./inventories; else exit 2."""
+def _inventory(value: str | None, given: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    """-i wins, then $READINESS_INVENTORY, then the settings, then ./inventories; else exit 2.
+
+    ``value`` is the resolved option, which already holds the settings' ``inventory:`` when
+    no -i was given: only an -i in ``given`` may come before the environment."""
+    flag = value if given.get("inventory") else None
     chosen = flag or os.environ.get(INVENTORY_ENV) or settings.get("inventory") or None
     if not default_inventory_paths(chosen):
         raise UsageError(NO_INVENTORY.format(env=INVENTORY_ENV))
@@ -180,7 +184,7 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
         report_mod.check_save_and_reports(target, sinks)
         threshold = Status.parse(values["fail_on"])
         _known_checks(values["check"])
-        inv = _inventory(values["inventory"], settings)
+        inv = _inventory(values["inventory"], given, settings)
         run_options = _engine_options(
             _run_options(values, settings), given, settings, (values["hosts"], inv, values["limit"])
         )
@@ -302,7 +306,7 @@ def inventory(
 
     try:
         values, settings = _typed(c, "inventory", given)
-        inv = _inventory(values["inventory"], settings)
+        inv = _inventory(values["inventory"], given, settings)
         selected = load_selected_hosts(values["hosts"], inventory=inv, limit=values["limit"])
         text = render_inventory(
             selected,
@@ -497,7 +501,7 @@ def remediate(
 
     try:
         values, settings = _typed(c, "remediate", given)
-        inv = _inventory(values["inventory"], settings)
+        inv = _inventory(values["inventory"], given, settings)
         started = utcnow()
         location = _store_location(c, values["store"])
         finished: list[Any] = []
@@ -941,7 +945,7 @@ def _watch_setup(c: Context, given: Mapping[str, Any]) -> tuple[Any, ...]:
         address = _listen_address(v["listen"])
         _http_url(v["webhook"], "--webhook")
         _http_url(v["alertmanager_url"] or settings.get("alertmanager_url"), "--alertmanager-url")
-        inv = _inventory(v["inventory"], settings)
+        inv = _inventory(v["inventory"], given, settings)
         opts = _check_known_hosts(
             _run_options({**v, "quiet": True}, settings), (v["hosts"], inv, v["limit"])
         )
@@ -1122,7 +1126,7 @@ def nagios(
         threshold = Status.parse(values["fail_on"])
         _known_checks(values["check"])
         run_options = {**values, "quiet": True}  # a plugin's stderr is noise to the server
-        inventory = _inventory(values["inventory"], settings)
+        inventory = _inventory(values["inventory"], given, settings)
         options = _check_known_hosts(
             _run_options(run_options, settings), (values["hosts"], inventory, values["limit"])
         )

@@ -717,3 +717,27 @@ def test_bench_refuses_options_it_would_ignore_before_starting_a_fleet(
     ignored it; `--engine celery --hostile` dropped --hostile. One line and exit 2 now."""
     res = run(tmp_path, "bench", "--hosts", "1", *args)
     assert (res.returncode, res.stdout, res.stderr) == (2, "", f"readiness: {said}\n")
+
+
+@pytest.mark.parametrize("task", ["inventory", "validate", "remediate", "nagios"])
+def test_readiness_inventory_in_the_environment_wins_over_the_configuration_file(
+    tmp_path: Path, task: str
+) -> None:
+    """docs/cli.md: -i wins, then $READINESS_INVENTORY, then ``inventory:`` in the
+    configuration. The configuration's value was taken as if it were -i, so an inventory
+    exported for one shell lost to readiness.yaml (here: 'inventory not found', exit 2)."""
+    (tmp_path / "home").mkdir()
+    from_env = _inventory_without_local(tmp_path)
+    (tmp_path / "readiness.yaml").write_text("inventory: stale-inventory.yml\nstore: none\n")
+    env = {"HOME": str(tmp_path / "home"), "READINESS_INVENTORY": str(from_env)}
+    args = [] if task == "inventory" else ["--hosts", "web1", "--format", "json"]
+    if task in ("remediate", "nagios"):
+        args = args[:2]
+    res = run(tmp_path, task, *args, env=env)
+    assert "inventory not found" not in res.stdout + res.stderr, res.stderr
+    ran = (0, 1, 2, 3) if task == "nagios" else (0, 1, 3)  # nagios: 2 is CRITICAL
+    assert res.returncode in ran, (res.returncode, res.stdout, res.stderr)
+    assert "web1" in res.stdout, res.stdout
+    with_flag = run(tmp_path, task, "-i", "stale-inventory.yml", *args, env=env)
+    refused = (3, with_flag.stdout) if task == "nagios" else (2, with_flag.stderr)  # UNKNOWN
+    assert with_flag.returncode == refused[0] and "inventory not found: stale" in refused[1]
