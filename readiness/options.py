@@ -272,8 +272,8 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec(
             "inventory",
             "str",
-            "Inventory file or directory; repeatable, as ansible -i (default: ./inventories "
-            "or $READINESS_INVENTORY)",
+            "Inventory file or directory; repeatable, as ansible -i (default: $READINESS_INVENTORY, "
+            "readiness.inventory, else ./inventories)",
             short="i",
             placeholder="PATH",
             config=True,
