@@ -8,6 +8,7 @@ Gates come from the profile key ``quality_gates``; docs/suites.md defines pass r
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -132,7 +133,7 @@ class GateRow:
     def measured_text(self) -> str:
         if self.measured is None:
             return f"no data ({self.skipped} skipped)" if self.skipped else "no data"
-        return f"{_pct(self.measured)} % ({self.passed}/{self.counted})"
+        return f"{_pct(_floored(self.measured, 1))} % ({self.passed}/{self.counted})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,7 +142,7 @@ class GateRow:
             "scope": self.scope,
             "critical": self.gate.critical,
             "required": self.gate.min_pass_rate,
-            "measured": None if self.measured is None else round(self.measured, 2),
+            "measured": None if self.measured is None else _floored(self.measured, 2),
             "passed": self.passed,
             "failed": self.failed,
             "skipped": self.skipped,
@@ -270,6 +271,13 @@ def _notes(
     if not ungated:
         return []
     return [f"not judged by any gate (no gate for their categories): {', '.join(ungated)}"]
+
+
+def _floored(rate: float, digits: int) -> float:
+    """A pass rate cut (never rounded up) to ``digits`` decimals: 2499 of 2500 is 99.96 %,
+    which rounded showed "100.0 %" beside a failed 100 % gate."""
+    scale = 10.0**digits
+    return math.floor(rate * scale + 1e-9) / scale
 
 
 def _pct(value: float) -> str:

@@ -203,3 +203,26 @@ def test_a_gate_report_round_trips_through_its_json_shape() -> None:
     report = fleet(host("a", ["eu"], cfg=Status.READY), host("b", ["us"], cfg=Status.NOT_READY))
     gates = judge(report, CONFIG, PERFORMANCE)
     assert GateReport.from_dict(gates.to_dict()) == gates
+
+
+@pytest.mark.parametrize(("passed", "failed"), [(2499, 1), (20000, 1)])
+def test_a_failed_gate_never_shows_its_required_rate_as_measured(passed: int, failed: int) -> None:
+    """One failure in 2,500 results (250 hosts x 10 checks) is 99.96 %: the HTML report
+    showed "100.0 % (2499/2500)" and one in 20,001 showed "100 %" in text, markdown and JSON
+    ("measured": 100.0) beside a failed 100 % security gate. Rates are cut, not rounded up."""
+    from readiness.gates import GateRow
+    from readiness.report import render
+
+    gates = GateReport((GateRow(SECURITY, "fleet", passed=passed, failed=failed),))
+    report = FleetReport((host("a", sec=Status.READY),), suite="check-config", gates=gates)
+    assert report.exit_code() == 1
+    counts = f"({passed}/{passed + failed})"
+    for fmt in ("text", "markdown", "html", "json"):
+        out = render(report, fmt)
+        assert counts in out or fmt == "json", fmt
+        assert f"100 % {counts}" not in out and f"100.0 % {counts}" not in out, fmt
+    measured = gates.to_dict()["fleet"][0]["measured"]
+    assert measured < 100 and measured == (99.96 if passed == 2499 else 99.99)
+    assert "99.9 %" in render(report, "html")
+    nine_tenths = GateRow(INTEGRATION, "fleet", passed=9, failed=1)  # == the bar: shown as is
+    assert (nine_tenths.measured_text, nine_tenths.to_dict()["measured"]) == ("90 % (9/10)", 90.0)
