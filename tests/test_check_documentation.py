@@ -123,6 +123,28 @@ def test_a_section_shown_only_inside_a_longer_code_fence_is_missing(tmp_path: Pa
     assert headings(closed + "## Usage\n") == ["Usage"]
 
 
+def test_a_table_of_contents_above_a_rule_is_no_section(tmp_path: Path) -> None:
+    """ "- [Configuration](#configuration)" then "---" is a list and a thematic break
+    (CommonMark), not a setext heading: the old code counted the last TOC entry as the
+    'Configuration' section of a README that has none, and `readiness validate` said READY."""
+    import json
+
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory, run_cli
+
+    toc = "- [Installation](#installation)\n- [Usage](#usage)\n- [Configuration](#configuration)\n"
+    body = README.partition("## Configuration")[0].partition("\n")[2]  # no Configuration
+    text = "# Mahavishnu\n" + toc + "---\n" + body
+    app = write_app(tmp_path / "app", files=docs(**{"README.md": text}))
+    inv = local_inventory(tmp_path / "inv.yml", app)
+    res = run_cli("validate", "-i", str(inv), "-c", "documentation", "--json", "--quiet")
+    assert res.returncode == 0, res.stdout + res.stderr  # DEGRADED: a warning, not blocking
+    (check,) = json.loads(res.stdout)["hosts"][0]["checks"]
+    assert check["status"] == "degraded", check
+    assert check["details"]["readme"]["missing_sections"] == ["Configuration"]
+    assert headings("> Usage\n---\n1. Usage\n---\nUsage\n---\n") == ["Usage"]
+
+
 def test_missing_runbooks_are_named_with_the_expected_path(app_tree: AppMaker) -> None:
     tree = docs(**{"docs/runbooks/escalation.md": None, "docs/runbooks/incident-response.md": None})
     result = audit(app_tree, tree)

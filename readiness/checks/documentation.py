@@ -36,6 +36,9 @@ _README_MAX_BYTES = 1024 * 1024
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _ATX = re.compile(r"^\s{0,3}#{1,6}(?:\s+(.*?))?\s*$")
 _SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
+# A list item or block quote is no paragraph: a `---` under one is a thematic break, so a
+# table of contents ("- [Configuration](#configuration)") above a rule is no heading.
+_NOT_PARAGRAPH = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:\s|$)|^ {0,3}>")
 
 
 def _alternatives(value: Any) -> list[str]:
@@ -121,7 +124,12 @@ def headings(text: str) -> list[str]:
             found.append(re.sub(r"\s+#+$", "", atx.group(1) or "").strip())
             previous = ""
             continue
-        if _SETEXT.match(line) and previous.strip() and not previous.startswith((" " * 4, "\t")):
+        if (
+            _SETEXT.match(line)
+            and previous.strip()
+            and not previous.startswith((" " * 4, "\t"))
+            and not _NOT_PARAGRAPH.match(previous)
+        ):
             found.append(previous.strip())
             previous = ""
             continue
