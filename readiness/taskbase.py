@@ -193,8 +193,11 @@ def _print_columns(self: Program, tuples: Any) -> None:
 Program.print_columns = _print_columns  # type: ignore[method-assign]
 
 
-def load_settings(config_section: Any = None, cwd: Path | None = None) -> dict[str, Any]:
-    """The ``readiness:`` settings: invoke's configuration, then ``./readiness.yaml`` over it.
+def load_settings(
+    config_section: Any = None, cwd: Path | None = None, runtime: Any = None
+) -> dict[str, Any]:
+    """The ``readiness:`` settings: invoke's configuration, then ``./readiness.yaml`` over it,
+    then the ``readiness:`` section of the runtime file (``-f FILE``) over both.
 
     Every key must be an option the table marks ``config``; values are coerced like flags.
     """
@@ -212,6 +215,8 @@ def load_settings(config_section: Any = None, cwd: Path | None = None) -> dict[s
         if isinstance(data, Mapping) and set(data) == {"readiness"}:
             data = data["readiness"]
         settings.update(validate_config(data, str(path)))
+    if runtime:
+        settings.update(validate_config(runtime, "configuration (-f FILE)"))
     return settings
 
 

@@ -72,7 +72,11 @@ def _settings(c: Context) -> dict[str, Any]:
         section = c.config.get("readiness", None)
     except AttributeError:
         section = None
-    return load_settings(section)
+    # the -f FILE / $INVOKE_RUNTIME_CONFIG file (invoke keeps it apart): named on this
+    # command line, it wins over the ./readiness.yaml found in the directory
+    runtime = getattr(c.config, "_runtime", None)
+    named = runtime.get("readiness") if isinstance(runtime, Mapping) else None
+    return load_settings(section, runtime=named)
 
 
 def _cfg(c: Context) -> dict[str, Any]:

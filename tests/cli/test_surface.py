@@ -741,3 +741,27 @@ def test_readiness_inventory_in_the_environment_wins_over_the_configuration_file
     with_flag = run(tmp_path, task, "-i", "stale-inventory.yml", *args, env=env)
     refused = (3, with_flag.stdout) if task == "nagios" else (2, with_flag.stderr)  # UNKNOWN
     assert with_flag.returncode == refused[0] and "inventory not found: stale" in refused[1]
+
+
+@pytest.mark.parametrize("tool", ["readiness", "invoke"])
+def test_a_configuration_file_named_with_f_wins_over_readiness_yaml(
+    tmp_path: Path, tool: str
+) -> None:
+    """``readiness -f ci.yaml validate`` (or $INVOKE_RUNTIME_CONFIG) names the file for this
+    run; ./readiness.yaml, found in the directory, used to override it key by key, so the
+    file a CI job named on its command line silently lost. A flag still wins over both."""
+    (tmp_path / "home").mkdir()
+    wanted = _inventory_without_local(tmp_path)
+    (tmp_path / "readiness.yaml").write_text("inventory: stale-inventory.yml\n")
+    (tmp_path / "ci.yaml").write_text(yaml.safe_dump({"readiness": {"inventory": str(wanted)}}))
+    env = {"HOME": str(tmp_path / "home"), "READINESS_INVENTORY": ""}
+    named = run(tmp_path, "-f", "ci.yaml", "inventory", tool=tool, env=env)
+    assert named.returncode == 0 and "web1" in named.stdout, named.stderr
+    from_env = run(
+        tmp_path, "inventory", tool=tool, env={**env, "INVOKE_RUNTIME_CONFIG": "ci.yaml"}
+    )
+    assert from_env.returncode == 0 and "web1" in from_env.stdout, from_env.stderr
+    alone = run(tmp_path, "inventory", tool=tool, env=env)  # readiness.yaml still read
+    assert alone.returncode == 2 and "inventory not found: stale" in alone.stderr, alone.stderr
+    flag = run(tmp_path, "-f", "ci.yaml", "inventory", "-i", "nope.yml", tool=tool, env=env)
+    assert flag.returncode == 2 and "inventory not found: nope.yml" in flag.stderr
