@@ -212,6 +212,8 @@ class ReadinessProgram(Program):
             return f" (did you mean {bare[close]!r}?)" if close else ""
         names = list(self.collection.task_names)
         names += [a for aliases in self.collection.task_names.values() for a in aliases]
+        if word in ("help", "version", "list") and word not in names:  # git's and pip's habit
+            return f" (did you mean '--{word}'?)"
         return did_you_mean(word, names)
 
     def _given_twice(self, message: str) -> str:

@@ -511,6 +511,9 @@ def test_a_configuration_file_that_cannot_be_read_is_one_line(
         ),
         (["validate", "--format", "JSON"], "got 'JSON' (did you mean 'json'?)"),
         (["VALIDATE"], "No idea what 'VALIDATE' is! (did you mean 'validate'?)"),
+        # `readiness help` (git's and pip's habit) was a bare "No idea what 'help' is!"
+        (["help"], "No idea what 'help' is! (did you mean '--help'?)"),
+        (["version"], "No idea what 'version' is! (did you mean '--version'?)"),
     ],
 )
 def test_a_word_in_the_wrong_case_gets_a_hint(tmp_path: Path, argv: list[str], hint: str) -> None:
