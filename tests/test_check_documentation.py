@@ -99,23 +99,30 @@ def test_headings_inside_code_fences_do_not_count(app_tree: AppMaker) -> None:
     assert result.details["readme"]["missing_sections"] == ["Configuration"]
 
 
-def test_a_section_shown_only_inside_a_longer_code_fence_is_missing(tmp_path: Path) -> None:
-    """A README that shows a Markdown template in a ```` fence (holding ``` fences of its
-    own) has no 'Installation' section: the inner ``` closed the fence on the old code, so
-    the template's heading counted and `readiness validate` said READY (CommonMark: only a
-    fence of the same character, at least as long, with no info string, closes it)."""
+def _validate_readme(tmp_path: Path, readme: str) -> dict[str, Any]:
+    """The documentation check's JSON result from a real `readiness validate` of a local app
+    whose README is ``readme`` (exit 0: a missing section is a warning, not blocking)."""
     import json
 
     from tests.services.apps import write_app
     from tests.services.cli import local_inventory, run_cli
 
-    template = "````markdown\n## Installation\n```bash\npip install x\n```\n````\n"
-    text = README.replace("## Installation\nUnpack and start.\n", "## Template\n" + template)
-    app = write_app(tmp_path / "app", files=docs(**{"README.md": text}))
+    app = write_app(tmp_path / "app", files=docs(**{"README.md": readme}))
     inv = local_inventory(tmp_path / "inv.yml", app)
     res = run_cli("validate", "-i", str(inv), "-c", "documentation", "--json", "--quiet")
-    assert res.returncode == 0, res.stdout + res.stderr  # DEGRADED: a warning, not blocking
+    assert res.returncode == 0, res.stdout + res.stderr
     (check,) = json.loads(res.stdout)["hosts"][0]["checks"]
+    return dict(check)
+
+
+def test_a_section_shown_only_inside_a_longer_code_fence_is_missing(tmp_path: Path) -> None:
+    """A README that shows a Markdown template in a ```` fence (holding ``` fences of its
+    own) has no 'Installation' section: the inner ``` closed the fence on the old code, so
+    the template's heading counted and `readiness validate` said READY (CommonMark: only a
+    fence of the same character, at least as long, with no info string, closes it)."""
+    template = "````markdown\n## Installation\n```bash\npip install x\n```\n````\n"
+    text = README.replace("## Installation\nUnpack and start.\n", "## Template\n" + template)
+    check = _validate_readme(tmp_path, text)
     assert check["status"] == "degraded", check
     assert check["details"]["readme"]["missing_sections"] == ["Installation"]
     assert "has no 'Installation' section" in check["message"]
@@ -127,19 +134,10 @@ def test_a_table_of_contents_above_a_rule_is_no_section(tmp_path: Path) -> None:
     """ "- [Configuration](#configuration)" then "---" is a list and a thematic break
     (CommonMark), not a setext heading: the old code counted the last TOC entry as the
     'Configuration' section of a README that has none, and `readiness validate` said READY."""
-    import json
-
-    from tests.services.apps import write_app
-    from tests.services.cli import local_inventory, run_cli
-
     toc = "- [Installation](#installation)\n- [Usage](#usage)\n- [Configuration](#configuration)\n"
     body = README.partition("## Configuration")[0].partition("\n")[2]  # no Configuration
     text = "# Mahavishnu\n" + toc + "---\n" + body
-    app = write_app(tmp_path / "app", files=docs(**{"README.md": text}))
-    inv = local_inventory(tmp_path / "inv.yml", app)
-    res = run_cli("validate", "-i", str(inv), "-c", "documentation", "--json", "--quiet")
-    assert res.returncode == 0, res.stdout + res.stderr  # DEGRADED: a warning, not blocking
-    (check,) = json.loads(res.stdout)["hosts"][0]["checks"]
+    check = _validate_readme(tmp_path, text)
     assert check["status"] == "degraded", check
     assert check["details"]["readme"]["missing_sections"] == ["Configuration"]
     assert headings("> Usage\n---\n1. Usage\n---\nUsage\n---\n") == ["Usage"]
