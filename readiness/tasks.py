@@ -1208,9 +1208,14 @@ def _engine_options(
 def _check_known_hosts(options: RunOptions, selection: Selection | None = None) -> RunOptions:
     from .options import check_known_hosts
 
-    if selection is not None and _only_local_hosts(*selection):
-        return options  # no SSH connection is made: the file is never read
-    check_known_hosts(options.known_hosts, accept_new=options.accept_new_host_keys)
+    try:
+        check_known_hosts(options.known_hosts, accept_new=options.accept_new_host_keys)
+    except UsageError:
+        # the selection is read only for an unusable file (an extra inventory load on
+        # every run otherwise): a run of local hosts makes no SSH connection, never reads it
+        if selection is not None and _only_local_hosts(*selection):
+            return options
+        raise
     return options
 
 
