@@ -421,13 +421,14 @@ class SshConnector:
         if hvars and any(hvars.get(var) for var in (*_SSH_ARGS_FIRST, *_SSH_ARGS_AFTER)):
             first = _ssh_args_options(hvars, host.name, _SSH_ARGS_FIRST)
             after = _ssh_args_options(hvars, host.name, _SSH_ARGS_AFTER)
-        from_args = {**after, **first}  # ssh's command line wins over its config
+        # ssh's command line wins over its config; the first value given wins
+        hostname = first.get("hostname", after.get("hostname"))
         # ssh_config is looked up for the destination (ansible_host, else the name) and its
         # HostName replaces it, as when Ansible runs `ssh ... ANSIBLE_HOST`.
         address = str(cfg.get("hostname") or host.address)
-        if "hostname" in from_args and hvars.get("readiness_host") is None:
+        if hostname is not None and hvars.get("readiness_host") is None:
             # HostName replaces the destination (ansible_host) however it was given
-            address = _hostname_option(from_args["hostname"], host.address, host.name)
+            address = _hostname_option(hostname, host.address, host.name)
         explicit_port = any(hvars.get(k) is not None for k in _PORT_KEYS) or (
             not hvars and host.port not in (0, 22)
         )
@@ -443,7 +444,7 @@ class SshConnector:
             user = first["user"]
         keys = self._key_files(host, cfg, first, after)
         jump, command = (str(cfg.get(k) or "") for k in ("proxyjump", "proxycommand"))
-        proxy = _first_proxy(hvars, host.name) if from_args else None
+        proxy = _first_proxy(first, after)
         if proxy is not None:
             jump, command = proxy
         return SshTarget(
@@ -779,7 +780,8 @@ _SSH_ARGS_AFTER = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
 # read as a flag ("-c aes128-ctr", "-E file"); the ones read here, by option name.
 _FLAGS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOopQRSWw")
 _FLAG_OPTIONS = {"p": "port", "l": "user", "i": "identityfile", "J": "proxyjump"}
-_READ_OPTIONS = frozenset(("hostname", "port", "user", "identityfile", "proxyjump", "proxycommand"))
+_PROXY_OPTIONS = frozenset(("proxyjump", "proxycommand"))
+_READ_OPTIONS = frozenset(("hostname", "port", "user", "identityfile", *_PROXY_OPTIONS))
 # "-o Key=Value", "-o 'Key Value'", "-o Key = Value", as ssh's own config-line reader splits.
 _DASH_O = re.compile(r"\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*)", re.S)
 
@@ -793,7 +795,9 @@ def _ssh_args_options(
     for var, option, given in _options_in_vars(hvars, name, variables):
         if option == "port" and not (given.isdigit() and 0 < int(given) < 65536):
             raise TransportError(f"{var} of {name}: Port {given!r} is not a port number")
-        found.setdefault(option, given)
+        if option in _PROXY_OPTIONS and not given:
+            continue  # an empty jump host sets nothing
+        found.setdefault(option, given)  # in first-seen order: _first_proxy reads it
     return found
 
 
@@ -864,16 +868,18 @@ def _hostname_option(template: str, destination: str, name: str) -> str:
     return re.sub(r"%(.?)", expand, template)
 
 
-def _first_proxy(hvars: Mapping[str, Any], name: str) -> tuple[str, str] | None:
+def _first_proxy(*groups: Mapping[str, str]) -> tuple[str, str] | None:
     """(ProxyJump, ProxyCommand) from the first ``-J HOST``, ``-o ProxyJump=HOST`` or
-    ``-o ProxyCommand=...`` in the host's ssh arguments (where Ansible users put their
-    bastion), as ssh takes the first of the two it is given; None when none is. Ignoring them
-    connected straight to an address the user's ssh reaches only through the jump host."""
-    for _, option, given in _options_in_vars(hvars, name, (*_SSH_ARGS_FIRST, *_SSH_ARGS_AFTER)):
-        if option == "proxyjump" and given:
-            return given, ""
-        if option == "proxycommand" and given:
-            return "", given
+    ``-o ProxyCommand=...`` in the host's ssh arguments (``groups``: their options in
+    command-line order), where Ansible users put their bastion, as ssh takes the first of
+    the two it is given; None when none is. Ignoring them connected straight to an address
+    the user's ssh reaches only through the jump host."""
+    for options in groups:
+        for option, given in options.items():
+            if option == "proxyjump":
+                return given, ""
+            if option == "proxycommand":
+                return "", given
     return None
 
 
