@@ -287,10 +287,9 @@ def drift_task(
             f"run {target.run_id} has no drift fingerprints (recorded before they existed, or remediate)"
         )
     if hosts is not None:
-        now = {h: v for h, v in now.items() if h in set(match_hosts(hosts, list(now), groups))}
-        before = {
-            h: v for h, v in before.items() if h in set(match_hosts(hosts, list(before), groups))
-        }
+        chosen = set(match_hosts(hosts, [*now, *before], groups))
+        now = {h: v for h, v in now.items() if h in chosen}
+        before = {h: v for h, v in before.items() if h in chosen}
     if old_run:
         findings = drift_over_time(before, now)
         title = (
