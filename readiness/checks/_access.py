@@ -160,13 +160,7 @@ def http_session() -> requests.Session:
     token header not named Authorization) from the controller to wherever it points,
     another host's tunnel or a service of the controller's. The 3xx is the answer.
     """
-    import requests
-
-    class NoRedirects(requests.Session):
-        def get_redirect_target(self, resp: requests.Response) -> str | None:
-            return None
-
-    session: requests.Session = NoRedirects()
+    session = _session_class()()
     session.hooks["response"].append(_bounded_body)
     session.trust_env = False
     session.proxies = {}
@@ -219,6 +213,18 @@ def _bounded_body(resp: requests.Response, *args: object, **kwargs: object) -> r
             )
     resp._content = b"".join(chunks)
     return resp
+
+
+@functools.cache
+def _session_class() -> type[requests.Session]:
+    """A Session that never follows a redirect (built once: requests is imported lazily)."""
+    import requests
+
+    class NoRedirects(requests.Session):
+        def get_redirect_target(self, resp: requests.Response) -> str | None:
+            return None
+
+    return NoRedirects
 
 
 @functools.cache
