@@ -41,6 +41,11 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# The mode bits a file loses when a new secret is written into it: applier.SECRET_FILE_NOT_FOR
+# (the applier is host-side source, sent to the host, never imported here), for the dry run.
+SECRET_FILE_NOT_FOR = 0o007
+
+
 @dataclass(frozen=True)
 class FileState:
     """A file as the applier's ``read`` saw it (content only for regular files)."""
@@ -309,9 +314,9 @@ class SetEnvVar:
     def new_mode(self) -> int | None:
         """The env file's mode after the fix when it changes: the applier removes the bits
         for others (``applier.SECRET_FILE_NOT_FOR``) of a file a new secret goes into."""
-        if self.current_mode is None or not self.current_mode & 0o007:
+        if self.current_mode is None or not self.current_mode & SECRET_FILE_NOT_FOR:
             return None
-        return self.current_mode & ~0o007
+        return self.current_mode & ~SECRET_FILE_NOT_FOR
 
     @property
     def path(self) -> str:

@@ -397,3 +397,12 @@ def test_a_settings_file_that_is_not_utf8_is_refused_in_the_plan_not_failed_fore
     assert "changed since the plan was made" not in done.stdout
     assert settings.read_bytes() == data
     assert not list(settings.parent.glob("*.readiness-bak.*"))
+
+
+def test_the_dry_run_and_the_applier_agree_on_the_bits_a_secret_file_loses() -> None:
+    """The applier is host-side source (sent, never imported by the planner): its constant
+    and the planner's copy, which the dry run shows, must stay the same."""
+    from readiness import applier
+    from readiness.remediate import plan
+
+    assert plan.SECRET_FILE_NOT_FOR == applier.SECRET_FILE_NOT_FOR == 0o007
