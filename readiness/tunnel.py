@@ -64,6 +64,12 @@ CHUNK = 32 * 1024
 # (libpq, requests) buffers a message whole, so an endless DataRow grew the controller until
 # the host's deadline. Far above any answer a check reads (a benchmark's keep-alive included).
 MAX_BYTES_FROM_HOST = 256 * 1024 * 1024
+# What every tunnelled connection open at once, all hosts together, may have brought. The
+# bound above is per connection, and `forks` hosts are audited at once: 32 hostile hosts
+# could still make the controller hold ~8 GB. Past this total the connection that has
+# brought the most is cut (not the one whose chunk came last), so a host flooding the
+# controller loses its connection and an honest host reading a small answer keeps its own.
+MAX_BYTES_FROM_HOSTS = 1024 * 1024 * 1024
 _POLL_S = 0.5  # how often a pump re-checks that its tunnel is still open
 _JOIN_S = 2.0
 
@@ -75,7 +81,7 @@ class TunnelStats:
     connections: int = 0
     failed: int = 0
     refused: int = 0  # connections from another process (another local user), closed
-    cut: int = 0  # connections closed at MAX_BYTES_FROM_HOST
+    cut: int = 0  # connections closed at MAX_BYTES_FROM_HOST or MAX_BYTES_FROM_HOSTS
     bytes_out: int = 0  # client → host
     bytes_in: int = 0  # host → client
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -84,6 +90,64 @@ class TunnelStats:
         with self.lock:
             for name, n in counts.items():
                 setattr(self, name, getattr(self, name) + n)
+
+
+class _Meter:
+    """What one open tunnelled connection has brought from its host, and whether it is cut."""
+
+    __slots__ = ("brought", "cut")
+
+    def __init__(self) -> None:
+        self.brought = 0
+        self.cut = False
+
+
+class _BroughtFromHosts:
+    """The bytes every open tunnelled connection of this process has brought from its host.
+
+    A connection is charged for each chunk before the chunk is passed on; a charge that takes
+    the connection past MAX_BYTES_FROM_HOST, or all of them past MAX_BYTES_FROM_HOSTS, cuts a
+    connection: this one, or the open one that has brought the most. A closed connection's
+    bytes are forgotten (its client has what it read; the check holding it ends with it).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[_Meter] = set()
+        self.total = 0
+
+    def open(self) -> _Meter:
+        meter = _Meter()
+        with self._lock:
+            self._open.add(meter)
+        return meter
+
+    def charge(self, meter: _Meter, n: int) -> bool:
+        """Count ``n`` more bytes from ``meter``'s host; False when its connection is cut."""
+        with self._lock:
+            if meter.cut:
+                return False
+            meter.brought += n
+            self.total += n
+            if meter.brought > MAX_BYTES_FROM_HOST:
+                self._cut(meter)
+            while self.total > MAX_BYTES_FROM_HOSTS and self._open:
+                self._cut(max(self._open, key=lambda m: m.brought))
+            return not meter.cut
+
+    def close(self, meter: _Meter) -> None:
+        with self._lock:
+            if meter in self._open:
+                self._open.discard(meter)
+                self.total -= meter.brought
+
+    def _cut(self, meter: _Meter) -> None:
+        meter.cut = True
+        self._open.discard(meter)
+        self.total -= meter.brought
+
+
+_BROUGHT = _BroughtFromHosts()
 
 
 def _open_channel(
@@ -463,13 +527,30 @@ def _pump(
     send_timeout: float,
 ) -> None:
     """Move bytes both ways until both sides have sent EOF (half-close is honoured), or
-    the host has sent MAX_BYTES_FROM_HOST (then the connection is closed: the client sees
-    the server go away)."""
+    the connection is cut: it has brought MAX_BYTES_FROM_HOST, or it has brought the most
+    when all open connections together pass MAX_BYTES_FROM_HOSTS (then it is closed: the
+    client sees the server go away)."""
     client.settimeout(send_timeout)
     chan.settimeout(send_timeout)
+    meter = _BROUGHT.open()
+    try:
+        _move(client, chan, closed, stats, meter)
+    finally:
+        _BROUGHT.close(meter)
+
+
+def _move(
+    client: socket.socket,
+    chan: paramiko.Channel,
+    closed: threading.Event,
+    stats: TunnelStats,
+    meter: _Meter,
+) -> None:
     reading: list[socket.socket | paramiko.Channel] = [client, chan]
-    from_host = 0
     while reading and not closed.is_set():
+        if meter.cut:  # cut while idle: another connection's chunk passed the total
+            stats.add(cut=1)
+            return
         ready, _, _ = select.select(reading, [], [], _POLL_S)
         if client in ready:
             data = client.recv(CHUNK)
@@ -482,8 +563,7 @@ def _pump(
         if chan in ready:
             data = chan.recv(CHUNK)
             if data:
-                from_host += len(data)
-                if from_host > MAX_BYTES_FROM_HOST:
+                if not _BROUGHT.charge(meter, len(data)):
                     stats.add(cut=1)
                     return
                 client.sendall(data)

@@ -822,3 +822,80 @@ def test_a_connection_that_brings_too_much_from_the_host_is_cut(
         tunnel.close()
         flood.close()
         server.join(WAIT_S)
+
+
+def _flood_server(chunks: int) -> tuple[socket.socket, threading.Thread, threading.Event]:
+    """A host-side service that answers each connection with ``chunks`` × 64 KiB, then EOF."""
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while not done.is_set():
+                conn, _ = server.accept()
+                threading.Thread(target=_send_chunks, args=(conn, chunks), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server, thread, done
+
+
+def _send_chunks(conn: socket.socket, chunks: int) -> None:
+    with conn, contextlib.suppress(OSError):
+        for _ in range(chunks):
+            conn.sendall(b"D" * 65536)
+
+
+def test_hosts_flooding_at_once_are_cut_at_the_total_and_an_honest_answer_survives(
+    ssh: SshTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each connection's own bound is 256 MiB, and `forks` hosts are audited at once: 32
+    hostile hosts could make the controller hold ~8 GB. All open tunnelled connections
+    together may bring MAX_BYTES_FROM_HOSTS (lowered here to 2 MiB); past it the one that
+    brought the most is cut, so an honest connection with a small answer is not."""
+    monkeypatch.setattr(tunnel_module, "MAX_BYTES_FROM_HOSTS", 2 * 1024 * 1024)
+    flood, flood_thread, flood_done = _flood_server(128)  # 8 MiB a connection
+    honest, honest_thread, honest_done = _flood_server(8)  # 512 KiB
+    transport = _paramiko(ssh)
+    floods = [Tunnel(transport, flood.getsockname(), timeout=5, via="h0000") for _ in range(3)]
+    fair = Tunnel(transport, honest.getsockname(), timeout=5, via="h0000")
+    received: dict[str, int] = {}
+
+    def read_all(name: str, address: tuple[str, int], hold: threading.Event | None) -> None:
+        got = 0
+        with socket.create_connection(address, timeout=WAIT_S) as client:
+            while data := client.recv(65536):
+                got += len(data)
+            received[name] = got
+            if hold is not None:
+                hold.wait(WAIT_S)  # kept open (its bytes still count) while the floods run
+
+    try:
+        hold = threading.Event()
+        honest_reader = threading.Thread(target=read_all, args=("honest", fair.address, hold))
+        honest_reader.start()
+        assert _wait(lambda: "honest" in received)
+        readers = [
+            threading.Thread(target=read_all, args=(f"flood{i}", t.address, None))
+            for i, t in enumerate(floods)
+        ]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(WAIT_S)
+        hold.set()
+        honest_reader.join(WAIT_S)
+        assert received["honest"] == 8 * 65536  # whole: it never brought the most
+        for i, t in enumerate(floods):
+            assert received[f"flood{i}"] <= 2 * 1024 * 1024, received
+            assert t.stats.cut == 1, (i, t.stats)
+        assert fair.stats.cut == 0
+        assert _wait(lambda: tunnel_module._BROUGHT.total == 0)  # closed ones are forgotten
+    finally:
+        for t in [*floods, fair]:
+            t.close()
+        for server, done in ((flood, flood_done), (honest, honest_done)):
+            done.set()
+            server.close()
+        flood_thread.join(WAIT_S)
+        honest_thread.join(WAIT_S)
