@@ -449,7 +449,7 @@ class SshConnector:
             jump, command = proxy
         return SshTarget(
             host.name,
-            address,
+            address.lower(),  # as ssh: its known_hosts name is lower-case (hashed or not)
             port,
             str(user),
             keys,
@@ -560,7 +560,7 @@ class SshConnector:
         keys = tuple(str(Path(p).expanduser()) for p in cfg.get("identityfile", ()))
         jump = SshTarget(
             f"jump host {name} of {target.name}",
-            str(cfg.get("hostname", name)),
+            str(cfg.get("hostname", name)).lower(),  # as ssh -J names it in known_hosts
             port,
             user or str(cfg.get("user") or target.user),
             tuple(k for k in keys if Path(k).is_file())[:1] or target.key_files,

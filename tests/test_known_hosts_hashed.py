@@ -5,6 +5,8 @@ Answers are checked against paramiko's own ``HostKeys`` on the same file."""
 from __future__ import annotations
 
 import base64
+import shutil
+import subprocess
 from pathlib import Path
 
 import paramiko
@@ -13,6 +15,7 @@ import pytest
 from readiness.inventory import load_inventory
 from readiness.loopback import LoopbackFleet, keypair
 from readiness.ssh import KnownHosts, SshConnector, SshTransport
+from readiness.transport import ConnectionSettings
 
 from .services.sshd import fleet_options
 
@@ -97,3 +100,32 @@ def test_a_fleet_verified_against_a_fully_hashed_known_hosts_connects(
             assert transport.run(["true"], timeout=15).exit_code == 0
         finally:
             transport.close()
+
+
+def test_a_key_recorded_on_first_use_is_found_by_openssh_under_the_name_ssh_uses(
+    tmp_path: Path,
+) -> None:
+    """ssh lower-cases the destination before it looks it up in known_hosts, and a hashed
+    name is the HMAC of exactly that text: a key recorded for `Web1.Example.COM` as typed
+    was one OpenSSH (and so Ansible) never found, and asked about again."""
+    if shutil.which("ssh-keygen") is None:
+        pytest.fail("OpenSSH's ssh-keygen is not installed: .ci/run installs openssh-client")
+    path = tmp_path / "known_hosts"
+    path.write_text(f"{paramiko.HostKeys.hash_host('other.example')} {_public(tmp_path, 'a')}\n")
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[fleet]\nweb1 ansible_host=Web1.Example.COM ansible_port=2222\n")
+    connector = SshConnector(ConnectionSettings(known_hosts=str(path), ssh_config=""))
+    target = connector.target(load_inventory(str(inventory)).hosts["web1"])
+    kind, data = _public(tmp_path, "b").split()[:2]
+    connector.known.record(
+        target.known_hosts_name, paramiko.PKey.from_type_string(kind, base64.b64decode(data))
+    )
+    found = subprocess.run(
+        ["ssh-keygen", "-F", "[web1.example.com]:2222", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert found.returncode == 0, (path.read_text(), found.stdout, found.stderr)
+    assert data in found.stdout

@@ -36,6 +36,9 @@ SSH_CONFIG = """\
 Host 127.0.0.4
   HostName 127.0.0.44
   Port 2444
+Host Mixed-CFG.Example
+  HostName Db9.Example.NET
+  Port 2445
 Host cfg-*
   Port 2999
   User cfguser
@@ -72,6 +75,10 @@ HOSTS = {
     # ssh_config applies to the destination ansible_host names: its HostName wins
     "hostname-on-ansible-host": "ansible_host=127.0.0.4",
     "hostname-on-ansible-host-port": "ansible_host=127.0.0.4 ansible_port=2216",
+    # ssh lower-cases the destination and HostName (and so the known_hosts name) and
+    # matches Host patterns without regard to case
+    "mixed-case": "ansible_host=Db1.Example.COM ansible_port=2217",
+    "mixed-case-cfg": "ansible_host=mixed-cfg.EXAMPLE",
 }
 KEYS = ("id_cfg", "id_common", "id_inv", "id_args")
 
