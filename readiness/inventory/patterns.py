@@ -36,7 +36,10 @@ _SUBSCRIPT = re.compile(
 )
 _OPEN_START_SLICE = re.compile(r".+\[:\d+\]")
 _HOST_SEARCH_CHARS = frozenset(".?*[")  # a term with these also matches host names (as Ansible)
-_LABEL = r"(?:[\w]|\[[a-z0-9]+:[a-z0-9]+(?::\d+)?\])(?:[\w-]|\[[a-z0-9]+:[a-z0-9]+(?::\d+)?\])*"
+# A host name as Ansible's parse_address reads one: labels of word characters, '-' and ranges
+# ([a:c], [1:3], with an optional :step) that do not end in '_' or '-' ("web_:22" is two terms).
+_RANGE = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]"
+_LABEL = rf"(?:\w|{_RANGE})(?:[\w-]|{_RANGE})*(?<![_-])"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)
 _WITH_PORT = re.compile(r"(?P<host>(?:[^:\[\]]|\[[^\]]*\])*):\d+|\[(?P<bracketed>.+)\]:\d+")
 
