@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from .api import host_profile
+from .inventory.secrets import PATH_VAR, SECRET_VAR, secret_values
 from .netaddr import endpoint
 from .profile import Profile
 from .redact import MASK, Redactor
@@ -20,12 +20,6 @@ from .transport import ConnectionSettings
 __all__ = ["host_variables", "profile_changes", "render_inventory"]
 
 _PATH_KEYS = ("settings_file", "env_file", "pidfile", "backup_dir", "docs_dir")
-# Variable names whose values are secrets (ansible_password, ansible_become_pass, vault_*...);
-# names ending in _file/_path hold a path to the secret, which is safe to show.
-_SECRET_VAR = re.compile(
-    r"pass(word|wd|phrase)?$|password|secret|token|api_?key|credential|^vault_|_pass_", re.I
-)
-_PATH_VAR = re.compile(r"_(file|path|dir)$", re.I)
 
 
 def host_variables(host: Any, redactor: Redactor | None = None) -> dict[str, Any]:
@@ -35,9 +29,9 @@ def host_variables(host: Any, redactor: Redactor | None = None) -> dict[str, Any
     shown: dict[str, Any] = {}
     for name in sorted(getattr(host, "vars", {}) or {}):
         value = host.vars[name]
-        if _PATH_VAR.search(name):  # a path to a key or secret file, not the secret itself
+        if PATH_VAR.search(name):  # a path to a key or secret file, not the secret itself
             shown[name] = redactor.obj(_plain(value))
-        elif _SECRET_VAR.search(name) and value not in (None, ""):
+        elif SECRET_VAR.search(name) and value not in (None, ""):
             shown[name] = MASK
         else:
             shown[name] = redactor.obj(_plain(value), name)
@@ -77,9 +71,11 @@ def render_inventory(
     """A host table, then for each host what its profile changes and where its files are;
     with ``show_vars`` also every merged inventory variable (secrets masked)."""
     redactor = Redactor()
+    for h in hosts:
+        redactor.add(*secret_values(getattr(h, "vars", None)))
     defaults = default_profile()
     profiles = [host_profile(h, layers) for h in hosts]
-    logins = _logins(hosts, connection)
+    logins = [redactor.obj(login) for login in _logins(hosts, connection)]
     if fmt == "json":
         return json.dumps(
             {

@@ -16,6 +16,7 @@ from typing import Any
 from ..api import plan
 from ..errors import ReadinessError, TransportError, UsageError
 from ..interrupt import exit_code_for
+from ..inventory.secrets import secret_values
 from ..model import CheckResult, HostReport, Status
 from ..profile import Profile
 from ..progress import remediation_wording
@@ -544,6 +545,10 @@ def remediate_hosts(
     an entry is refused. ``may_apply`` is asked before each fix: a non-empty answer
     records the fix as refused with that reason instead of applying it.
     """
+    # An inventory secret can reach a reason (a ProxyCommand's sshpass -p): masked in every
+    # host's texts, as the secrets each host's audit registers.
+    inventory_secrets = [v for h in selected for v in secret_values(getattr(h, "vars", None))]
+    masked = Redactor(inventory_secrets).text
 
     def one(host: HostLike, transport: Transport) -> HostRemediation:
         expected = None
@@ -561,17 +566,18 @@ def remediate_hosts(
             confirmed=expected,
             salt=salt,
             may_apply=may_apply,
+            redactor=Redactor(inventory_secrets),
         )
         try:
             result = run.run(transport)
         except TransportError as exc:
-            result = HostRemediation(host.name, HostPlan(host.name, error=str(exc)), (), "")
+            result = HostRemediation(host.name, HostPlan(host.name, error=masked(str(exc))), (), "")
         if on_host is not None:
             on_host(result)
         return result
 
     def failed(host: HostLike, status: Status, reason: str, began: float) -> HostRemediation:
-        result = HostRemediation(host.name, HostPlan(host.name), (), reason, status=status)
+        result = HostRemediation(host.name, HostPlan(host.name), (), masked(reason), status=status)
         if on_host is not None and status is not Status.INTERRUPTED:
             on_host(result)
         return result
