@@ -19,6 +19,7 @@ from typing import Any
 
 from .builder import Builder
 from .hostnames import expand_host
+from .secrets import is_secret_var, quotable
 from .source import Origin, Where, plain
 
 __all__ = ["ini_value", "parse_ini"]
@@ -99,15 +100,23 @@ def _ini_host_line(state: _IniFile, line: str, where: Where) -> None:
     try:
         tokens = shlex.split(line, comments=True)
     except ValueError as exc:
-        raise where.error(f"unterminated quote in host line {line!r} ({exc})") from None
+        raise where.error(f"unterminated quote in host line {quotable(line)!r} ({exc})") from None
     if not tokens:
         return
     variables: dict[str, Any] = {}
+    previous = ""
     for token in tokens[1:]:
         key, sep, raw = token.partition("=")
         if not sep or not key:
+            if previous.endswith("=") and is_secret_var(previous[:-1]):
+                # `ansible_password= hunter2`: the stray word is the secret itself
+                raise where.error(
+                    f"expected key=value after the host name, got a word after {previous!r} "
+                    "(a space after '='?)"
+                )
             raise where.error(f"expected key=value after the host name, got {token!r}")
         variables[key] = ini_value(raw)
+        previous = token
     values: dict[str, Any] = plain(variables, state.origin)
     names, port = expand_host(tokens[0], where)
     for name in names:
@@ -129,7 +138,7 @@ def _ini_var_line(state: _IniFile, line: str, where: Where) -> None:
     key, sep, rest = line.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise where.error(f"expected key=value in [{state.group}:vars], got {line!r}")
+        raise where.error(f"expected key=value in [{state.group}:vars], got {quotable(line)!r}")
     values = plain({key: ini_value(rest.strip())}, state.origin)
     state.builder.add_group_vars(state.group, values, where)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..redact import is_secret_name
 
-__all__ = ["PATH_VAR", "SECRET_VAR", "is_secret_var", "secret_values"]
+__all__ = ["PATH_VAR", "SECRET_VAR", "is_secret_var", "quotable", "secret_values"]
 
 # Variable names whose values are secrets (ansible_password, ansible_become_pass, vault_*...);
 # names ending in _file/_path hold a path to the secret, which is safe to show.
@@ -44,3 +44,15 @@ def _walk(node: Any, *, secret: bool) -> Iterator[str]:
             yield from _walk(value, secret=secret)
     elif secret and node is not None and not isinstance(node, bool):
         yield str(node)
+
+
+_WORD = re.compile(r"[A-Za-z_][\w.-]*")
+
+
+def quotable(line: str) -> str:
+    """``line`` as an error message may quote it: cut after the first word that names a
+    secret (``ansible_password="unterminated…`` shows ``ansible_password…``), whole otherwise."""
+    for word in _WORD.finditer(line):
+        if is_secret_var(word.group()):
+            return line[: word.end()] + "…"
+    return line

@@ -113,3 +113,28 @@ def test_secret_values_are_the_values_under_secret_names_at_any_depth() -> None:
         "enabled_token": None,
     }
     assert sorted(secret_values(variables)) == ["1234", "app", "pw-one", "pw-three", "pw-two"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "shown"),
+    [
+        # an unterminated quote: shlex's rest of the line is the password
+        ('[web]\nw1 ansible_password="Ini-Canary-1\n', 2, "'w1 ansible_password…'"),
+        # a YAML habit in an INI [vars] section
+        ("[web]\nw1\n[web:vars]\nansible_become_pass: Ini-Canary-1\n", 4, "ansible_become_pass…"),
+        # a space after '=': the stray word is the password itself
+        ("[web]\nw1 ansible_ssh_pass= Ini-Canary-1\n", 2, "(a space after '='?)"),
+    ],
+)
+@pytest.mark.parametrize("command", ["inventory", "validate"])
+def test_an_ini_error_never_quotes_the_secret_on_its_line(
+    tmp_path: Path, text: str, line: int, shown: str, command: str
+) -> None:
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(text)
+    done = run_cli(command, "-i", str(inventory), "--hosts", "all", cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.count("\n") == 1, done.stderr  # one line, no traceback
+    assert f"hosts.ini:{line}:" in done.stderr
+    assert shown in done.stderr
+    assert "Ini-Canary-1" not in done.stdout + done.stderr
