@@ -59,11 +59,18 @@ _KV_PASSWORD = re.compile(
 # Names that hold a secret. PASS/PWD/AUTH only as a whole last word (DB_PASS, SMTP_PWD,
 # BASIC_AUTH) or AUTHORIZATION: AUTHOR, AUTH_ENABLED, OAUTH_PROVIDER, BYPASS are not secrets.
 # Keys are also spelled with a hyphen (YAML `api-key:`, the `X-Api-Key` header), and a key
-# file's `passphrase` is a password.
+# file's `passphrase` is a password, also spelled as two words (`pass_phrase`, `pass-word`,
+# `passwrd`: Ansible's no_log heuristic, PASSWORD_MATCH). A key is a secret by its first
+# word (detect-secrets' keyword list and common settings): `signing_key`, `encryption_key`,
+# `privkey`, `access_key` (but `ACCESS_KEY_ID` names it); never `*_KEY` alone, which would
+# hide PRIMARY_KEY, ROUTING_KEY, CACHE_KEY_PREFIX (the default `secret_env` has `*_KEY` for
+# env names only), and only as the last word, so `signing_key_file` (a path) is shown.
 _SECRET_KEY = re.compile(
-    r"(secret|password|passwd|passphrase|token|api[_\-]?key|private[_\-]?key|credential"
-    r"|authorization"
-    r"|(?:^|[_.\-])(?:pass|pwd|auth)$)",
+    r"(secret|password|passwd|passphrase|pass[_.\-](?:word|phrase|wd)|passwrd|token"
+    r"|api[_.\-]?key|priv(?:ate)?[_.\-]?key|credential|authorization"
+    r"|(?:access|account|auth|client|encrypt(?:ion)?|hmac|jwt|licen[cs]e|master|service"
+    r"|session|signing|(?:^|[_.\-])(?:app|db|database|sign))[_.\-]?keys?$"
+    r"|(?:^|[_.\-])(?:pass|pwd|auth|creds|salt|(?:db|database|key)pass)$)",
     re.I,
 )
 

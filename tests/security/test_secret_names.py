@@ -293,3 +293,164 @@ def test_a_broker_password_with_a_slash_is_not_quoted_by_its_error(tmp_path: Pat
     assert res.stderr.startswith("readiness: broker redis://:***@127.0.0.1:1/0 unreachable")
     for part in ("Broker-Head-7x", "Broker-Tail-9y"):
         assert part not in res.stdout + res.stderr
+
+
+# Names that hold a secret and were not masked, compared against Ansible's no_log heuristic
+# (module_utils/basic.py PASSWORD_MATCH: pass, pass_word, pass_phrase, passwrd, pass_wd as a
+# word) and detect-secrets' keyword list (auth/service/account/db/client/priv key, db/key
+# pass). A value under such a key, or NAME=value in host text, reached every report format.
+SECRET_NAMES = [
+    "pass_phrase",
+    "SSH_PASS_PHRASE",
+    "key_pass_phrase",
+    "key-pass-phrase",
+    "pass_word",
+    "Pass-Word",
+    "passwrd",
+    "smtp_pass_wd",
+    "signing_key",
+    "jwtSigningKey",
+    "SIGN_KEY",
+    "encryption_key",
+    "ENCRYPT_KEY",
+    "session_key",
+    "RAILS_MASTER_KEY",
+    "hmac_key",
+    "jwt_key",
+    "NEW_RELIC_LICENSE_KEY",
+    "APP_KEY",
+    "DB_KEY",
+    "database-key",
+    "auth_key",
+    "SECURE_AUTH_KEY",
+    "client_key",
+    "service_key",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "MINIO_ACCESS_KEY",
+    "priv_key",
+    "privkey",
+    "ssl.private.key",
+    "AUTH_SALT",
+    "DB_CREDS",
+    "DBPASS",
+    "keypass",
+    # already secret before: kept so (the task's list)
+    "aws_secret_access_key",
+    "client_secret",
+    "cookie_secret",
+    "access_token",
+    "refresh_token",
+    "private_key",
+]
+
+# Near misses: names of things that are not secrets. Masking them hides what a check judged.
+HARMLESS_NAMES = [
+    "PRIMARY_KEY",
+    "CACHE_KEY_PREFIX",
+    "CACHE_KEY",
+    "ROUTING_KEY",
+    "PARTITION_KEY",
+    "IDEMPOTENCY_KEY",
+    "public_key",
+    "pub_key",
+    "key",
+    "hotkey",
+    "mapkey",
+    "design_key",
+    "AWS_ACCESS_KEY_ID",  # names the key; AWS_SECRET_ACCESS_KEY is the secret
+    "signing_key_file",  # a path to the key
+    "encryption_key_dir",
+    "session_key_prefix",
+    "min_pass_rate",
+    "PASS_THROUGH",
+    "passive_mode",
+    "surpass",
+    "SALT_ROUNDS",
+]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_secret_names_of_no_log_and_secret_scanners_are_secret(name: str) -> None:
+    """Without the profile's patterns too: host text (`NAME=value`, `--name value`) and
+    report details are masked by the names alone."""
+    assert is_secret_name(name) and is_secret_name(name, _patterns())
+    assert Redactor().obj({name: "hunter2-value"}) == {name: MASK}
+    if name.isidentifier():  # a shell variable: `NAME=value cmd` in a cron line
+        assert redact_url_password(f"{name}=hunter2-value run") == f"{name}=*** run"
+
+
+@pytest.mark.parametrize("name", HARMLESS_NAMES)
+def test_near_miss_names_are_not_secret(name: str) -> None:
+    assert not is_secret_name(name)
+    assert Redactor().obj({name: "visible-value"}) == {name: "visible-value"}
+
+
+# One canary per newly covered name, in the places host text carries it: a settings key, a
+# cron line's assignment and a long option (backup_restore shows the lines).
+NAME_CANARIES = {
+    "key_pass_phrase": "Canary-KeyPassPhrase-4f1x",
+    "pass_word": "Canary-PassWord-7h2q",
+    "encryption_key": "Canary-EncryptionKey-9k3z",
+}
+CRON_CANARIES = {
+    "SSH_PASS_PHRASE": "Canary-SshPassPhrase-2m5w",
+    "SIGNING_KEY": "Canary-SigningKey-8p6v",
+}
+OPTION_CANARY = "Canary-KeyPassOption-3r7t"
+
+
+def _canary_app(root: Path) -> Path:
+    import yaml
+
+    from tests.services.apps import BASE_SETTINGS, write_app
+    from tests.services.cli import local_inventory
+
+    text = yaml.safe_dump(BASE_SETTINGS) + "integrations:\n"
+    text += "".join(f"  {key}: {value}\n" for key, value in NAME_CANARIES.items())
+    cron = "".join(
+        f"0 2 * * * {k}={v} /usr/local/bin/backup  # backup\n" for k, v in CRON_CANARIES.items()
+    )
+    cron += f"0 3 * * * /usr/local/bin/backup --key-pass-phrase {OPTION_CANARY}  # backup\n"
+    app = write_app(root / "app", settings_text=text, files={"cron/app": cron})
+    inventory = local_inventory(root / "inv.yml", app)
+    data = yaml.safe_load(inventory.read_text())
+    data["all"]["hosts"]["local"]["readiness"]["backup_cron_files"] = ["cron/app"]
+    inventory.write_text(yaml.safe_dump(data))
+    return inventory
+
+
+CANARIES = (*NAME_CANARIES.values(), *CRON_CANARIES.values(), OPTION_CANARY)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_validate_shows_no_value_under_a_newly_covered_secret_name(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A real `readiness validate --save` of the local host: the cron lines are shown (with
+    their names), their values and the settings' literals are in no output."""
+    inventory = _canary_app(tmp_path)
+    saved = tmp_path / f"report.{fmt}"
+    argv = ["validate", "-i", str(inventory), "-H", "local", "-o", fmt]
+    argv += ["-c", "backup_restore,security_settings", "--save", str(saved), "--store", "none"]
+    res = run_cli(*argv, cwd=tmp_path)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "SSH_PASS_PHRASE=***" in saved.read_text()  # the lines are shown, masked
+    assert fmt == "text" or "--key-pass-phrase ***" in res.stdout  # (text cuts long details)
+    for shown in (res.stdout, res.stderr, saved.read_text()):
+        for canary in CANARIES:
+            assert canary not in shown, (fmt, canary)
+
+
+def test_the_remediate_dry_run_diff_masks_newly_covered_secret_names(tmp_path: Path) -> None:
+    """A real `readiness remediate` dry run of the local host: the settings diff around the
+    inserted `resilience:` keys showed `key_pass_phrase: <literal>` in clear."""
+    inventory = _canary_app(tmp_path)
+    argv = ["remediate", "-i", str(inventory), "-H", "local", "-q"]
+    argv += ["-c", "error_handling", "--store", "none"]
+    res = run_cli(*argv, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "+resilience:" in res.stdout
+    for key in NAME_CANARIES:
+        assert f"{key}: ***" in res.stdout
+    for canary in CANARIES:
+        assert canary not in res.stdout + res.stderr
