@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import UsageError, refuse_unless_creatable
+from .redact import redact_url_password
 
 __all__ = [
     "CONFIG_KEYS",
@@ -145,9 +146,9 @@ class OptionSpec:
         hint = ""
         if self.kind == "choice" and isinstance(value, str):
             hint = did_you_mean(value, self.choices)
-        return UsageError(
-            f"{where or self.flag}: expected {self.valid_range()}, got {value!r}{hint}"
-        )
+        # the value may be a store or broker URL with its password (a config file's mapping too)
+        shown = redact_url_password(repr(value))
+        return UsageError(f"{where or self.flag}: expected {self.valid_range()}, got {shown}{hint}")
 
 
 def _num(value: Any) -> str:

@@ -194,7 +194,10 @@ Program.print_columns = _print_columns  # type: ignore[method-assign]
 
 
 def load_settings(
-    config_section: Any = None, cwd: Path | None = None, runtime: Any = None
+    config_section: Any = None,
+    cwd: Path | None = None,
+    runtime: Any = None,
+    runtime_path: str | None = None,
 ) -> dict[str, Any]:
     """The ``readiness:`` settings: invoke's configuration, then ``./readiness.yaml`` over it,
     then the ``readiness:`` section of the runtime file (``-f FILE``) over both.
@@ -204,6 +207,10 @@ def load_settings(
     from .inventory.source import Where
     from .inventory.strict_yaml import parse_yaml
 
+    if isinstance(config_section, Mapping) and isinstance(runtime, Mapping):
+        # invoke merged the -f file into its configuration: its keys are judged (and named)
+        # as the -f file's below, not as invoke.yaml's
+        config_section = {k: v for k, v in config_section.items() if k not in runtime}
     settings = validate_config(config_section, "configuration (invoke.yaml)")
     path = (cwd or Path.cwd()) / READINESS_CONFIG_FILE
     if path.is_file():
@@ -216,7 +223,7 @@ def load_settings(
             data = data["readiness"]
         settings.update(validate_config(data, str(path)))
     if runtime:
-        settings.update(validate_config(runtime, "configuration (-f FILE)"))
+        settings.update(validate_config(runtime, runtime_path or "configuration (-f FILE)"))
     return settings
 
 

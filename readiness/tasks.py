@@ -76,7 +76,8 @@ def _settings(c: Context) -> dict[str, Any]:
     # command line, it wins over the ./readiness.yaml found in the directory
     runtime = getattr(c.config, "_runtime", None)
     named = runtime.get("readiness") if isinstance(runtime, Mapping) else None
-    return load_settings(section, runtime=named)
+    path = getattr(c.config, "_runtime_path", None)
+    return load_settings(section, runtime=named, runtime_path=str(path) if path else None)
 
 
 def _cfg(c: Context) -> dict[str, Any]:

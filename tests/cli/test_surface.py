@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from readiness.errors import UsageError
+from readiness.options import CONFIG_KEYS
 from readiness.runner import RunOptions
 from tests.services.apps import write_app
 
@@ -768,3 +769,37 @@ def test_a_configuration_file_named_with_f_wins_over_readiness_yaml(
     assert alone.returncode == 2 and "inventory not found: stale" in alone.stderr, alone.stderr
     flag = run(tmp_path, "-f", "ci.yaml", "inventory", "-i", "nope.yml", tool=tool, env=env)
     assert flag.returncode == 2 and "inventory not found: nope.yml" in flag.stderr
+
+
+CANARY_URL = "postgresql://app:Config-Canary-5150@db.internal/app"
+
+
+@pytest.mark.parametrize("key", sorted(CONFIG_KEYS))
+def test_a_wrong_config_value_is_named_by_its_file_and_never_echoes_a_password(
+    tmp_path: Path, key: str
+) -> None:
+    """Every configuration key, given a mapping holding a store URL (a typical slip:
+    `store: {url: ...}`) in a -f file: exit 2, one line naming that file (it was blamed on
+    "configuration (invoke.yaml)"), and the URL's password masked (it was echoed whole)."""
+    config = tmp_path / "ci-config.yaml"
+    config.write_text(yaml.safe_dump({"readiness": {key: {"url": CANARY_URL}}}))
+    done = run(tmp_path, "-f", str(config), "checks")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.startswith(f"readiness: {config}: readiness.{key}: expected "), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "Config-Canary-5150" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("source", ["readiness.yaml", "invoke.yaml"])
+def test_a_wrong_store_in_a_project_file_never_echoes_its_password(
+    tmp_path: Path, source: str
+) -> None:
+    doc = {"store": {"url": CANARY_URL}}
+    (tmp_path / source).write_text(
+        yaml.safe_dump(doc if source == "readiness.yaml" else {"readiness": doc})
+    )
+    done = run(tmp_path, "checks")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "readiness.store: expected" in done.stderr
+    assert "postgresql://app:***@db.internal/app" in done.stderr
+    assert "Config-Canary-5150" not in done.stdout + done.stderr
