@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ProfileError
+from .redact import redact_url_password
 
 __all__ = [
     "CORE_DEFAULTS",
@@ -250,7 +251,9 @@ def _walk(
             or _bad_gate_value(value, path, str(key))
         )
         if wanted:
-            raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {value!r}")
+            # the value may hold a DSN or URL with its password: quoted through the masks
+            shown = redact_url_password(repr(value))
+            raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {shown}")
         if isinstance(value, Mapping) and isinstance(expected, Mapping) and dotted not in FREE_MAPS:
             if path in OPEN_MAP_EXTRAS:
                 expected = {**expected, **OPEN_MAP_EXTRAS[path]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,52 @@ def test_a_bad_quality_gate_is_refused_by_validate_too(
         layer = {"quality_gates": {"integration": {"min_pass_rate": edge}}}
         merged = merge_layers(default_profile(), [("p", layer)])
         assert merged.get_path("quality_gates.integration.min_pass_rate") == edge
+
+
+def _leaf_keys(node: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    keys: list[tuple[str, ...]] = []
+    for key, value in node.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping) and value:
+            keys += _leaf_keys(value, path)
+        else:
+            keys.append(path)
+    return keys
+
+
+def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    for key in reversed(path):
+        value = {key: value}
+    return value
+
+
+LEAK_CANARY = "postgresql://app:Profile-Canary-0451@db/app"
+
+
+def test_a_refused_profile_value_never_echoes_a_password() -> None:
+    """Every key of the default profile, given a DSN with a password in the wrong type (a
+    mapping, or a string where a number or true/false belongs): the refusal names the key
+    and masks the password; it was quoted whole."""
+    refused = 0
+    for path in _leaf_keys(default_profile()):
+        for wrong in ({"dsn": LEAK_CANARY}, LEAK_CANARY):
+            try:
+                merge_layers(default_profile(), [("profile file p.yml", _nested(path, wrong))])
+            except ProfileError as exc:
+                refused += 1
+                assert "Profile-Canary-0451" not in str(exc), (path, str(exc))
+                assert ".".join(path) in str(exc), (path, str(exc))
+    assert refused > 50  # the sweep really met the type checks
+
+
+def test_readiness_validate_refuses_such_a_profile_in_one_masked_line(tmp_path: Path) -> None:
+    from tests.services.cli import run_cli
+
+    profile = tmp_path / "p.yml"
+    profile.write_text(f"env_prefix: {{dsn: '{LEAK_CANARY}'}}\n")
+    done = run_cli("validate", "--hosts", "local", "--profile", str(profile), "--store", "none")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr == (
+        f"readiness: {profile}:1: profile key 'env_prefix' must be a string, "
+        "got {'dsn': 'postgresql://app:***@db/app'}\n"
+    )
