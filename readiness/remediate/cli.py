@@ -46,8 +46,9 @@ def run_remediate_task(
     options: RunOptions,
     sink: Callable[[RemediationReport], None] | None = None,
 ) -> tuple[str, int]:
-    """(text to print, exit code): 0 all fixes worked or dry run; 1 a fix failed/reverted or a
-    host was unreachable; 2 usage errors and refused confirmation (raised as ReadinessError)."""
+    """(text to print, exit code): 0 all fixes worked or dry run; 1 a fix failed/reverted, a
+    host was unreachable or (--apply) a fixer refused a fix; 2 usage errors and refused
+    confirmation (raised as ReadinessError)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})")
     report = remediate(

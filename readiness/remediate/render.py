@@ -55,6 +55,12 @@ def _text(report: RemediationReport) -> str:
             parts.append(f"{stuck} host(s) with nothing a fixer could change")
         summary = ", ".join(parts) or "no host could be reached"
         out.append(f"Applied on {reached} of {len(report.hosts)} host(s): {summary}.")
+        refused = [h.host for h in report.hosts if h.refusals]
+        if refused:
+            out.append(
+                f"A fixer refused part of what it was asked on {len(refused)} host(s), left "
+                f"unchanged (exit 1): {', '.join(refused)}."
+            )
     else:
         out.append(
             f"Dry run: {counts['planned']} fix(es) planned on {reached} of "

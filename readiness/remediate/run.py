@@ -41,6 +41,9 @@ from .fixers import FixerSpec, FixInput, all_fixers
 from .plan import FileState, Fix, HostPlan, ancestors, parents_to_create, plan_hash, project
 from .remaining import remaining
 
+# How every refusal note of a fixer begins (fixers.link_refusal, the settings and cron ones).
+REFUSED = "refused:"
+
 __all__ = [
     "PLAN_CHANGED",
     "ConfirmationRefused",
@@ -70,6 +73,7 @@ class HostRemediation:
     before: Mapping[str, Status] = field(default_factory=dict)
     # Why the host was not worked on: UNREACHABLE (connect, deadline) or INTERRUPTED.
     status: Status | None = None
+    applied: bool = False  # --apply ran on it to the end: its refusals leave it unfixed
 
     @property
     def interrupted(self) -> bool:
@@ -78,7 +82,9 @@ class HostRemediation:
     def progress_status(self) -> Status:
         if self.status is not None:
             return self.status
-        return Status.READY if self.ok else Status.NOT_READY
+        return (
+            Status.READY if self.ok and not (self.applied and self.refusals) else Status.NOT_READY
+        )
 
     @property
     def ok(self) -> bool:
@@ -86,6 +92,19 @@ class HostRemediation:
             not self.unreachable
             and not self.plan.error
             and all(o.outcome in ("planned", "applied", "noop") for o in self.outcomes)
+        )
+
+    @property
+    def refusals(self) -> tuple[str, ...]:
+        """What a fixer declined to change as unsafe or impossible as asked ("refused: …":
+        a settings file that is not UTF-8 or is a link, a crontab spool file). A fix left
+        for the operator's input (no backup_command or migration_command, no
+        --run-migrations) is listed as remaining, but is no refusal."""
+        return tuple(
+            f"{check}: {note}"
+            for check, notes in self.plan.refused.items()
+            for note in notes
+            if note.startswith(REFUSED)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +119,7 @@ class HostRemediation:
             "refused": {k: list(v) for k, v in self.plan.refused.items()},
             "remaining": [r.to_dict() for r in remaining(self)],
             "status": self.status.value if self.status else None,
+            "applied": self.applied,
         }
 
     @classmethod
@@ -127,6 +147,7 @@ class HostRemediation:
             str(data.get("interrupted") or data.get("unreachable") or ""),
             {str(k): Status(v) for k, v in (data.get("status_before") or {}).items()},
             Status(status) if status else None,
+            bool(data.get("applied")),
         )
 
 
@@ -139,11 +160,15 @@ class RemediationReport:
 
     @property
     def exit_code(self) -> int:
-        """0 every fix worked (or the dry run planned); 1 a fix failed/reverted or a host was
-        unreachable; 130/143 the run was interrupted (SIGINT/SIGTERM)."""
+        """0 every fix worked (or the dry run planned); 1 a fix failed/reverted, a host was
+        unreachable, or (--apply) a fixer refused a fix it was asked for; 130/143 the run
+        was interrupted (SIGINT/SIGTERM)."""
         if self.interrupted_by:
             return exit_code_for(self.interrupted_by)
-        return 0 if all(h.ok for h in self.hosts) else 1
+        # A refused fix leaves its host unfixed as a failed one does: --apply must not say
+        # success (exit 0) for it. The dry run shows the refusals and exits by the plan.
+        refused = self.applied and any(h.refusals for h in self.hosts)
+        return 0 if all(h.ok for h in self.hosts) and not refused else 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -254,6 +279,11 @@ class _HostRun:
                 fixes.append(fix)
                 for change in fix.changes:
                     project(files, change)
+                if fix.notes and not fix.restart_needed:
+                    # What this fix declined beside what it changes (the schedule of a fix
+                    # that creates the backup directory): a refusal, never "no fixer". A
+                    # restart_needed fix's notes say what comes after it, not a refusal.
+                    notes[r.check_name] = fix.notes
             elif fix is not None:
                 notes[r.check_name] = fix.notes
                 covered.update(fix.addresses)
@@ -352,7 +382,7 @@ class _HostRun:
             )
             why = f"nothing a fixer could change; {left} finding(s) remain" if left else ""
             self.log.record(self.host.name, "-", [], "noop", why or "nothing to fix")
-        return HostRemediation(self.host.name, plan, tuple(outcomes_list), "", before)
+        return HostRemediation(self.host.name, plan, tuple(outcomes_list), "", before, applied=True)
 
     def _apply_one(self, transport: Transport, fix: Fix, before: CheckResult) -> FixOutcome | None:
         """One fix as a transaction the fleet loop does not cut in the middle: a Ctrl-C

@@ -366,7 +366,7 @@ def test_a_refused_fix_is_listed_once_as_refused_with_its_reason(tmp_path: Path)
         "remediate", "-i", str(inv), "--hosts", "local", "-c", "error_handling", "--apply",
         "--store", "none", "--audit-log", str(tmp_path / "a.jsonl"),
     )  # fmt: skip
-    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.returncode == 1, res.stdout + res.stderr  # refused: the host is left unfixed
     line = f"- error_handling: refused: {settings} is a symlink; readiness does not edit"
     assert line in res.stdout, res.stdout
     assert "refused: refused" not in res.stdout
@@ -392,8 +392,8 @@ def test_a_settings_file_that_is_not_utf8_is_refused_in_the_plan_not_failed_fore
     reason = f"- error_handling: refused: {settings} is not UTF-8 text; add resilience by hand"
     dry = run_cli(*common)
     assert dry.returncode == 0 and reason in dry.stdout, dry.stdout + dry.stderr
-    done = run_cli(*common, "--apply")
-    assert done.returncode == 0 and reason in done.stdout, done.stdout + done.stderr
+    done = run_cli(*common, "--apply")  # refused: the host is left unfixed (exit 1)
+    assert done.returncode == 1 and reason in done.stdout, done.stdout + done.stderr
     assert "changed since the plan was made" not in done.stdout
     assert settings.read_bytes() == data
     assert not list(settings.parent.glob("*.readiness-bak.*"))
@@ -406,3 +406,58 @@ def test_the_dry_run_and_the_applier_agree_on_the_bits_a_secret_file_loses() -> 
     from readiness.remediate import plan
 
     assert plan.SECRET_FILE_NOT_FOR == applier.SECRET_FILE_NOT_FOR == 0o007
+
+
+SPOOL_REFUSAL = "is a crontab spool file, edited only through crontab"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_apply_exits_1_when_a_fixer_refuses_part_of_a_fix(tmp_path: Path, fmt: str) -> None:
+    """A real `readiness remediate -c backup_restore` of a local tree with no backup
+    directory and the schedule asked in a crontab spool file (never edited directly): the
+    directory was created, the schedule refused, and --apply exited 0 with the schedule
+    listed as "no fixer". Now the schedule is "refused" with its reason and --apply exits 1,
+    as for a failed fix; the dry run, which changes nothing, still exits 0."""
+    from ..services.cli import local_inventory, run_cli
+
+    root = write_app(tmp_path / "app")
+    shutil.rmtree(root / "backups", ignore_errors=True)
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    data = yaml.safe_load(inv.read_text())
+    data["all"]["hosts"]["local"]["readiness"].update(
+        backup_command="/usr/local/bin/backup-app",
+        backup_cron_files=[f"/var/spool/cron/crontabs/readiness-test-{tmp_path.name}"],
+    )
+    inv.write_text(yaml.safe_dump(data))
+    common = ["remediate", "-i", str(inv), "--hosts", "local", "-c", "backup_restore"]
+    common += ["--store", "none", "--audit-log", str(tmp_path / "a.jsonl"), "--format", fmt]
+    dry = run_cli(*common)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert not (root / "backups").exists()
+    done = run_cli(*common, "--apply")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (root / "backups").is_dir()  # what was not refused is made
+    if fmt == "json":
+        doc = json.loads(done.stdout)
+        assert doc["exit_code"] == 1
+        [host] = doc["hosts"]
+        assert [f["outcome"] for f in host["fixes"]] == ["applied"]
+        [left] = [r for r in host["remaining"] if r["check"] == "backup_restore"]
+        assert left["why"] == "refused" and SPOOL_REFUSAL in left["reason"], left
+    else:
+        assert "- backup_restore: refused: no backup schedule found" in done.stdout
+        assert SPOOL_REFUSAL in done.stdout and "no fixer" not in done.stdout
+        assert "left unchanged (exit 1): local." in done.stdout
+
+
+def test_a_host_left_with_a_refusal_by_apply_is_counted_failed_by_the_progress_line() -> None:
+    """The progress summary (`remediation of 3 hosts in 0s: 3 succeeded`) counted a host
+    whose fix was refused as succeeded, beside exit 1; the dry run still counts it planned."""
+    from readiness.remediate.plan import HostPlan
+    from readiness.remediate.run import HostRemediation
+
+    plan = HostPlan("h", refused={"backup_restore": (f"refused: /x {SPOOL_REFUSAL}",)})
+    assert HostRemediation("h", plan, applied=True).progress_status() is Status.NOT_READY
+    assert HostRemediation("h", plan).progress_status() is Status.READY
+    waiting = HostPlan("h", refused={"database_migration": ("pending migrations are only run",)})
+    assert HostRemediation("h", waiting, applied=True).progress_status() is Status.READY

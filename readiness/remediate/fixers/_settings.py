@@ -39,7 +39,7 @@ def add_settings(
         try:
             new = insert_missing(new, dotted, value)
         except YamlEditError as exc:
-            notes.append(str(exc))
+            notes.append(f"refused: {exc}")
     if new == old:
         return None, notes
     if not state.exists:
