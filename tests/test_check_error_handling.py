@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ import pytest
 
 from readiness.model import Status
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, run_cli
 from tests.services.ports import closed_port
 
 RESILIENCE: dict[str, Any] = {
@@ -275,3 +277,21 @@ def test_a_blank_dead_letter_queue_path_is_no_path(app_tree: Callable[..., Path]
     r = _audit(app_tree, _with("dead_letter_queue", path="   "))
     assert r.status is Status.NOT_READY
     assert "dead_letter_queue is enabled but has neither a path nor an endpoint" in r.message
+
+
+def test_error_categories_given_as_json_in_the_environment_are_a_list(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """pydantic-settings reads a list field from the environment as JSON, so
+    MAHAVISHNU_RESILIENCE__ERROR_CATEGORIES='["transient", ...]' defines four categories;
+    validate said NOT_READY "must be a list, got str"."""
+    resilience = {k: v for k, v in RESILIENCE.items() if k != "error_categories"}
+    env = {"MAHAVISHNU_RESILIENCE__ERROR_CATEGORIES": json.dumps(RESILIENCE["error_categories"])}
+    root = app_tree(settings={"resilience": resilience}, env=env)
+    (root / "data" / "dlq").mkdir(parents=True)
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli("validate", "-i", str(inv), "-c", "error_handling", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "ready", result["message"]
+    assert res.returncode == 0, res.stderr
+    assert result["details"]["error_categories"]["categories"] == RESILIENCE["error_categories"]

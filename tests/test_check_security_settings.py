@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
+import json
 import socket
 import ssl
 import threading
@@ -24,6 +25,7 @@ from readiness.model import CheckResult, Status
 from readiness.registry import get
 from readiness.report import render
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, run_cli
 
 AppTree = Callable[..., Path]
 SECURE = {"rbac": {"enabled": True, "roles": ["admin", "operator", "viewer"]}}
@@ -389,3 +391,47 @@ def test_it_belongs_to_the_production_suite_as_security() -> None:
     assert spec.suites == ("production",)
     assert spec.categories == ("security",)
     assert spec.order == 120
+
+
+def _validate_security(root: Path, tmp_path: Path) -> dict[str, Any]:
+    """A real ``readiness validate -c security_settings --format json`` of the local app."""
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli("validate", "-i", str(inv), "-c", "security_settings", "--format", "json")
+    assert res.returncode in (0, 1), res.stderr
+    result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    return result
+
+
+def test_roles_given_as_json_in_the_environment_are_roles(
+    app_tree: AppTree, tmp_path: Path
+) -> None:
+    """pydantic-settings reads a list field from the environment as JSON:
+    MAHAVISHNU_RBAC__ROLES='["admin", "viewer"]' is two roles. validate said NOT_READY
+    "access control is enabled but no roles are defined"; an empty JSON list still fails."""
+    roles = {"MAHAVISHNU_RBAC__ROLES": '["admin", "viewer"]'}
+    root = app_tree(settings={"rbac": {"enabled": True}}, env=roles)
+    result = _validate_security(root, tmp_path)
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["access_control"] == {"enabled": True, "roles": 2}
+    (root / ".env").write_text((root / ".env").read_text().replace('"admin", "viewer"', ""))
+    result = _validate_security(root, tmp_path)
+    assert result["status"] == "not_ready"
+    assert "no roles are defined (rbac.roles)" in result["message"]
+
+
+def test_a_public_key_readable_by_all_is_no_finding(app_tree: AppTree, tmp_path: Path) -> None:
+    """An RS256 app's verification key (keys/jwt_public_key.pem, 0644) matches `*/*key*.pem`:
+    validate said NOT_READY "holds secrets but is accessible to group/others". A public key
+    is meant to be read; the private key beside it, at 0644, still fails."""
+    pem = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+    root = app_tree(settings=SECURE, files={"keys/jwt_public_key.pem": pem, "rsa-pub.pem": pem})
+    for name in ("keys/jwt_public_key.pem", "rsa-pub.pem"):
+        (root / name).chmod(0o644)
+    result = _validate_security(root, tmp_path)
+    assert result["status"] == "ready", result["message"]
+    private = root / "keys" / "jwt_private_key.pem"
+    private.write_text("-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n")
+    private.chmod(0o644)
+    result = _validate_security(root, tmp_path)
+    assert result["status"] == "not_ready"
+    assert f"{private} holds secrets but is accessible to group/others" in result["message"]

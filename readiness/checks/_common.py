@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "bracket",
     "describe_secret",
     "env_file_values",
+    "json_collection",
     "judge_auth_secret",
     "origin",
     "parse_dsn",
@@ -226,6 +228,23 @@ def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on", "y", "t", "enabled")
     return bool(value)
+
+
+def json_collection(value: Any, source: str | None) -> Any:
+    """A list or mapping setting as the app reads it: pydantic-settings decodes a complex
+    field's value from the environment (env file or process) as JSON, so
+    ``MAHAVISHNU_RBAC__ROLES='["admin", "viewer"]'`` is two roles, not a string. Anything
+    else (a settings-file value, a string that is not a JSON list/object) is left as it is."""
+    if source not in (SOURCE_ENV_FILE, SOURCE_PROCESS) or not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text.startswith(("[", "{")):
+        return value
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, (list, dict)) else value
 
 
 def parse_endpoint(value: str, default_port: int = 4317) -> tuple[str, int] | None:

@@ -16,7 +16,14 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import origin, parse_endpoint, settings_problem, stale_config, truthy
+from ._common import (
+    json_collection,
+    origin,
+    parse_endpoint,
+    settings_problem,
+    stale_config,
+    truthy,
+)
 
 DEFAULTS: dict[str, Any] = {
     # Dotted settings path of the resilience section (retry, circuit_breaker, ...).
@@ -243,7 +250,7 @@ def _dlq_endpoint(ctx: CheckContext, f: Findings, base: str, endpoint: str) -> d
 
 def _error_categories(ctx: CheckContext, f: Findings, prefix: str) -> dict[str, Any]:
     dotted = f"{prefix}.error_categories"
-    value = ctx.app.get(dotted)
+    value = json_collection(*ctx.app.lookup(dotted))
     recommendation = (
         f"Ensure error categories are properly defined: {dotted}: "
         "[transient, permanent, validation, timeout]"

@@ -4,6 +4,7 @@ committed in plain text in the settings file."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -16,7 +17,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..redact import is_secret_name
 from ..registry import CheckContext, FactSpecs, register
-from ._common import judge_auth_secret, origin, settings_problem, truthy
+from ._common import json_collection, judge_auth_secret, origin, settings_problem, truthy
 
 if TYPE_CHECKING:
     import ssl
@@ -105,7 +106,7 @@ def _authentication(ctx: CheckContext, f: Findings) -> dict[str, Any]:
 def _access_control(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     on_key, roles_key = _path(ctx, "rbac_enabled"), _path(ctx, "rbac_roles")
     enabled = truthy(ctx.app.get(on_key))
-    roles = ctx.app.get(roles_key)
+    roles = json_collection(*ctx.app.lookup(roles_key))
     count = len(roles) if isinstance(roles, (list, Mapping)) else 0
     if not enabled:
         f.fail(
@@ -158,12 +159,22 @@ def _judge_literals(ctx: CheckContext, f: Findings, literals: list[str]) -> list
     return literals
 
 
+# A public key (RS256/ES256 verification key, ssh .pub) matches `*key*.pem` but is meant to be
+# read by anyone: mode 0644 on jwt_public_key.pem is no finding.
+_PUBLIC_KEY_NAME = re.compile(r"(?:^|[^a-z])pub(?:lic)?(?:[^a-z]|key|$)")
+
+
+def _public_key(st: Mapping[str, Any]) -> bool:
+    name = str(st.get("path") or "").rsplit("/", 1)[-1].lower()
+    return bool(_PUBLIC_KEY_NAME.search(name))
+
+
 def _file_modes(ctx: CheckContext, f: Findings, *, has_secrets: bool) -> list[dict[str, str]]:
     files: list[Mapping[str, Any]] = [ctx.fact("app:env_file")]
     if has_secrets:
         files.append(ctx.fact("app:settings"))
     for key in sorted(k for k in ctx.facts if k.startswith(KEY_FACT)):
-        files += ctx.fact(key).get("matches") or []
+        files += [m for m in ctx.fact(key).get("matches") or [] if not _public_key(m)]
     # A list, not {path: mode}: a path naming a secret would make the redactor mask its mode.
     out: list[dict[str, str]] = []
     seen: set[str] = set()
