@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from readiness.model import Status
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, run_cli
 from tests.services.ports import closed_port
 
 
@@ -157,3 +159,28 @@ def test_a_settings_file_longer_than_the_probe_reads_is_not_judged(
     assert r.recommendations == (
         f"Keep {settings} under 256 KiB (move comments and data elsewhere)",
     )
+
+
+def test_pool_workers_written_as_quoted_numbers_are_those_numbers(
+    app_tree: Callable[..., Path], listening_port: int, tmp_path: Path
+) -> None:
+    """`min_workers: "2"` (a quoted YAML value, as templated configs write it) and
+    `max_workers: 8.0` are 2 and 8 to the app (pydantic): validate said NOT_READY "pool
+    workers must be positive integers". A fraction or a word is still refused."""
+    otlp = {"otlp_endpoint": f"http://127.0.0.1:{listening_port}"}
+    root = app_tree(
+        settings={"pools": {"min_workers": "2", "max_workers": 8.0}, "observability": otlp}
+    )
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli("validate", "-i", str(inv), "-c", "configuration", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "ready", result["message"]
+    assert res.returncode == 0, res.stderr
+    assert result["details"]["pools"]["min_workers"] == 2
+    root = app_tree(
+        settings={"pools": {"min_workers": "two", "max_workers": 8.5}, "observability": otlp}
+    )
+    res = run_cli("validate", "-i", str(inv), "-c", "configuration", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "not_ready"
+    assert "min_workers='two', max_workers=8.5" in result["message"]

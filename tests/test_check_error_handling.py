@@ -295,3 +295,30 @@ def test_error_categories_given_as_json_in_the_environment_are_a_list(
     assert result["status"] == "ready", result["message"]
     assert res.returncode == 0, res.stderr
     assert result["details"]["error_categories"]["categories"] == RESILIENCE["error_categories"]
+
+
+def test_quoted_and_integral_numbers_are_read_as_the_app_reads_them(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`max_attempts: "3"`, `backoff_base_s: "1.5"` (quoted YAML) and `failure_threshold:
+    5.0` are numbers to the app (pydantic): each was NOT_READY "must be an integer/a
+    number". 2.5 attempts is still no integer."""
+    resilience = {
+        **RESILIENCE,
+        "retry": {"max_attempts": "3", "backoff_base_s": "1.5", "backoff_max_s": 30},
+        "circuit_breaker": {"failure_threshold": 5.0, "recovery_timeout_s": " 60 "},
+    }
+    root = app_tree(settings={"resilience": resilience})
+    (root / "data" / "dlq").mkdir(parents=True)
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli("validate", "-i", str(inv), "-c", "error_handling", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["retry"]["max_attempts"] == 3
+    assert result["details"]["retry"]["backoff_base_s"] == 1.5
+    resilience["retry"] = {**resilience["retry"], "max_attempts": "2.5"}
+    app_tree(settings={"resilience": resilience})
+    res = run_cli("validate", "-i", str(inv), "-c", "error_handling", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "not_ready"
+    assert "resilience.retry.max_attempts must be an integer, got 2.5" in result["message"]

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..appconfig import SOURCE_ENV_FILE, SOURCE_PROCESS, SOURCE_SETTINGS, env_text_values
+from ..appconfig import (
+    SOURCE_ENV_FILE,
+    SOURCE_PROCESS,
+    SOURCE_SETTINGS,
+    coerce_scalar,
+    env_text_values,
+)
 from ..findings import Findings
 from ..netaddr import bracket
 from ..redact import is_secret_name
@@ -28,6 +34,7 @@ __all__ = [
     "env_file_values",
     "json_collection",
     "judge_auth_secret",
+    "lax_number",
     "origin",
     "parse_dsn",
     "parse_endpoint",
@@ -245,6 +252,17 @@ def json_collection(value: Any, source: str | None) -> Any:
     except ValueError:
         return value
     return decoded if isinstance(decoded, (list, dict)) else value
+
+
+def lax_number(value: Any) -> Any:
+    """A numeric setting as the app (pydantic, lax mode) reads it: a numeric string (a quoted
+    YAML value, `min_workers: "2"`) is its number, an integral float (`3.0`) the integer.
+    Anything else is returned as it is, for the caller to refuse."""
+    if isinstance(value, str):
+        value = coerce_scalar(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def parse_endpoint(value: str, default_port: int = 4317) -> tuple[str, int] | None:

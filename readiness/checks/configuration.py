@@ -13,6 +13,7 @@ from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._common import (
     judge_auth_secret,
+    lax_number,
     origin,
     parse_endpoint,
     settings_problem,
@@ -102,7 +103,8 @@ def _pools(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     app = ctx.app
     if not truthy(app.get("pools.enabled", True)):
         return {"enabled": False}
-    lo, hi = app.get("pools.min_workers"), app.get("pools.max_workers")
+    # `min_workers: "2"` is 2 to the app: it was NOT_READY "must be positive integers"
+    lo, hi = lax_number(app.get("pools.min_workers")), lax_number(app.get("pools.max_workers"))
     strategy = app.get("pools.routing_strategy")
     out = {"min_workers": lo, "max_workers": hi, "routing_strategy": strategy}
     o_lo, o_hi = origin(ctx, "pools.min_workers"), origin(ctx, "pools.max_workers")

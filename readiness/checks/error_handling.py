@@ -18,6 +18,7 @@ from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._common import (
     json_collection,
+    lax_number,
     origin,
     parse_endpoint,
     settings_problem,
@@ -102,6 +103,9 @@ def _number(
             f"Set {dotted} in the settings file (or {ctx.app.env_name(dotted)})",
         )
         return None, value
+    # As the app reads it: `max_attempts: "3"` (quoted) and `3.0` are 3, `"1.5"` is 1.5;
+    # each was NOT_READY "must be an integer/a number".
+    value = lax_number(value)
     wrong_kind = integer and isinstance(value, float)
     # NaN and infinity compare false (or true) with every bound: a NaN backoff or recovery
     # timeout passed every test. Neither is a setting a retry loop or breaker can use.
