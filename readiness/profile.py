@@ -185,8 +185,12 @@ def deep_merge(
 def merge_layers(
     defaults: Mapping[str, Any],
     layers: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    whole: bool = True,
 ) -> Profile:
-    """Merge named layers over ``defaults``; every layer is validated against them first."""
+    """Merge named layers over ``defaults``; every layer is validated against them first.
+    ``whole``: these are all the layers of a profile, so the quality gates they make up
+    are judged too (False: one layer checked alone, which may tune a gate another defines)."""
     merged = dict(defaults)
     for name, layer in layers:
         validate_layer(name, layer, defaults)
@@ -194,7 +198,67 @@ def merge_layers(
             merged = deep_merge(merged, layer)
         except ProfileError as exc:
             raise ProfileError(f"{name}: {exc}") from None
+    if whole and layers:
+        _judge_gate_names(defaults, layers, merged)
     return Profile(merged, _owned=bool(layers))
+
+
+_GATES = "quality_gates"
+
+
+def _judge_gate_names(
+    defaults: Mapping[str, Any],
+    layers: Sequence[tuple[str, Mapping[str, Any]]],
+    merged: Mapping[str, Any],
+) -> None:
+    """Refuse a gate no layer gave a category and whose name is none (`securty:`, a typo of
+    `security`), and a null that disables no gate: the suites refused the first only later
+    (readiness.gates), and nothing refused the second, which left the meant gate on."""
+    final = merged.get(_GATES)
+    if not isinstance(final, Mapping):
+        return
+    from .registry import CATEGORIES
+
+    given = defaults.get(_GATES)
+    built_in: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    for gate, spec in final.items():
+        if isinstance(spec, Mapping) and spec.get("category", gate) in CATEGORIES:
+            continue
+        if spec is None and (
+            gate in built_in or any(_gate_spec(layer, gate) for _, layer in layers)
+        ):
+            continue
+        if spec is not None and not isinstance(spec, Mapping):
+            continue  # a wrong type: refused by validate_layer already
+        known = [str(g) for g in built_in]
+        hint = difflib.get_close_matches(str(gate), [*known, *CATEGORIES], n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        if spec is None:
+            why = f"disables no gate: there is no gate {gate!r}{suggestion}"
+        else:
+            why = (
+                f"is no built-in gate and names no category{suggestion}: a new gate needs "
+                f"category: one of {', '.join(CATEGORIES)}"
+            )
+        raise ProfileError(f"{_gate_where(layers, gate)}: profile key '{_GATES}.{gate}' {why}")
+
+
+def _gate_spec(layer: Mapping[str, Any], gate: str) -> Any:
+    gates = layer.get(_GATES)
+    return gates.get(gate) if isinstance(gates, Mapping) else None
+
+
+def _gate_where(layers: Sequence[tuple[str, Mapping[str, Any]]], gate: str) -> str:
+    """``file:line`` (or the layer's name) of the last layer that wrote the gate."""
+    from .inventory.strict_yaml import line_of
+
+    for name, layer in reversed(layers):
+        gates = layer.get(_GATES)
+        if isinstance(gates, Mapping) and gate in gates:
+            source = getattr(layer, "source", None)
+            line = line_of(gates, gate)
+            return f"{source}:{line}" if source and line else name
+    return "profile"
 
 
 # Mappings whose keys the user names (a new quality gate, adapter, runbook, setting, range):

@@ -21,7 +21,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from . import report as report_mod
-from .api import INVENTORY_ENV, default_inventory_paths, load_selected_hosts
+from .api import INVENTORY_ENV, default_inventory_paths, load_selected_hosts, plan
 from .errors import ReadinessError, UsageError
 from .hostdata import printable_streams
 from .interrupt import (
@@ -954,11 +954,13 @@ def _watch_setup(c: Context, given: Mapping[str, Any]) -> tuple[Any, ...]:
         opts = _check_known_hosts(
             _run_options({**v, "quiet": True}, settings), (v["hosts"], inv, v["limit"])
         )
-        # a bad pattern is exit 2 now, not at the first run
-        load_selected_hosts(
+        # a bad pattern or profile is exit 2 now, not "run failed" at every run
+        plan(
             v["hosts"],
+            v["check"] or None,
             inventory=inv,
             limit=v["limit"],
+            profile=v["profile"],
             refuse_implicit_local=_default_hosts_refusal(given),
         )
     except ReadinessError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -304,6 +305,67 @@ def test_a_bad_quality_gate_is_refused_by_validate_too(
         layer = {"quality_gates": {"integration": {"min_pass_rate": edge}}}
         merged = merge_layers(default_profile(), [("p", layer)])
         assert merged.get_path("quality_gates.integration.min_pass_rate") == edge
+
+
+def _tasks_taking_a_profile() -> list[str]:
+    """Every command with a --profile option, as invoke's parser knows them."""
+    from readiness.tasks import ns
+
+    names = {ctx.name: ctx for ctx in ns.to_contexts() if "." not in ctx.name}
+    return sorted(name for name, ctx in names.items() if "profile" in ctx.args)
+
+
+MISSPELT_GATES = {
+    "securty:\n    min_pass_rate: 90": (
+        "p.yml:2: profile key 'quality_gates.securty' is no built-in gate and names no "
+        "category (did you mean 'security'?): a new gate needs category: one of "
+        "configuration, security, integration, performance, operations"
+    ),
+    "perfomance: null": (
+        "p.yml:2: profile key 'quality_gates.perfomance' disables no gate: there is no gate "
+        "'perfomance' (did you mean 'performance'?)"
+    ),
+}
+
+
+@pytest.mark.parametrize("task", _tasks_taking_a_profile())
+def test_a_misspelt_quality_gate_is_refused_by_every_command_that_takes_a_profile(
+    tmp_path: Path, task: str
+) -> None:
+    """`readiness validate --profile p.yml` with `quality_gates: {securty: …}` exited 0: a new
+    gate with no category, which the suites refused only later; a null for a misspelt gate
+    (`perfomance: null`) disabled nothing, and nothing said so. Now each command that takes
+    --profile refuses both the same way, one line with file:line, exit 2 (nagios: UNKNOWN)."""
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory, run_cli
+
+    assert len(_tasks_taking_a_profile()) >= 9
+    inventory = local_inventory(tmp_path / "inv.yml", write_app(tmp_path / "app"))
+    profile = tmp_path / "p.yml"
+    for entry, message in MISSPELT_GATES.items():
+        profile.write_text(f"quality_gates:\n  {entry}\n")
+        argv = [task, "-i", str(inventory), "--profile", str(profile)]
+        # a command that got past the profile records in HOME's store: never the user's
+        env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
+        res = run_cli(*argv, cwd=tmp_path, env=env, timeout=60)
+        said = res.stdout if task == "nagios" else res.stderr
+        assert res.returncode == (3 if task == "nagios" else 2), (argv, res.stdout, res.stderr)
+        assert said.strip().endswith(message), said
+        assert said.count("\n") == 1 and "Traceback" not in res.stdout + res.stderr
+
+
+def test_a_gate_a_profile_file_defines_may_be_tuned_or_disabled_by_the_inventory() -> None:
+    """The refusal above judges the layers together: an inventory layer that tunes or
+    disables a new gate of the profile file, or a new gate named like a category, is fine."""
+    new = {"quality_gates": {"smoke": {"category": "integration", "min_pass_rate": 50}}}
+    for later in ({"min_pass_rate": 80}, None):
+        layers = [("profile file p.yml", new), ("inventory", {"quality_gates": {"smoke": later}})]
+        merged = merge_layers(default_profile(), layers)
+        assert merged.get_path("quality_gates.smoke") == (
+            None if later is None else {"category": "integration", "min_pass_rate": 80}
+        )
+    named = {"quality_gates": {"operations": {"min_pass_rate": 90}, "performance": None}}
+    merge_layers(default_profile(), [("p", named)])
 
 
 def _leaf_keys(node: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

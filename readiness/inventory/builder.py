@@ -212,7 +212,12 @@ def check_profile(values: dict[str, Any], where: Where) -> None:
     # loading 1000 hosts cost 0.6 s); an unknown key gets the full list for its hint.
     touched = {key: defaults[key] for key in layer if key in defaults}
     try:
-        merge_layers(touched if len(touched) == len(layer) else defaults, [(PROFILE_KEY, layer)])
+        # whole=False: this layer alone may tune a quality gate the profile file defines
+        merge_layers(
+            touched if len(touched) == len(layer) else defaults,
+            [(PROFILE_KEY, layer)],
+            whole=False,
+        )
     except ProfileError as exc:
         raise where.error(str(exc)) from None
 
