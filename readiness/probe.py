@@ -39,6 +39,7 @@ PROBE_VERSION = 1
 CHILD_GROUPS = globals().setdefault("READINESS_CHILD_GROUPS", set())
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_ENTRIES = 500
+NEWEST_SCAN = 100000
 
 
 def _join(a, *parts):
@@ -316,8 +317,13 @@ def op_list(spec):
     patterns = spec.get("patterns") or ["*"]
     recursive = bool(spec.get("recursive", False))
     limit = int(spec.get("max_entries", MAX_ENTRIES))
+    # newest: keep the `limit` most recently modified entries of the whole listing, not the
+    # first by name (a backup directory of 600 hourly dumps: its newest sort last), reading
+    # at most NEWEST_SCAN entries (past that: "scan_cut", the newest may be unread).
+    newest = bool(spec.get("newest", False))
     entries = []
     truncated = False
+    matched = 0
     # Walked from the fd just opened, so a directory swapped for a link meanwhile is not
     # followed; subdirectories that are links are listed, never descended (as os.walk).
     walk = _fwalk(fd)
@@ -327,9 +333,16 @@ def op_list(spec):
             for name in sorted(filenames) + ([] if recursive else sorted(dirnames)):
                 if not any(_match(name, p) for p in patterns):
                     continue
-                if len(entries) >= limit:
+                if newest and matched >= NEWEST_SCAN:
+                    info["scan_cut"] = True
                     truncated = True
                     break
+                if len(entries) >= (2 * limit if newest else limit):
+                    truncated = True
+                    if not newest:
+                        break
+                    entries = _newest(entries, limit)
+                matched += 1
                 rel = _normpath(_join(dirpath, name))
                 full = _join(root, rel)
                 try:
@@ -340,14 +353,22 @@ def op_list(spec):
                     st = {"exists": None, "path": full, "error": _err(exc)}
                 st["name"] = rel
                 entries.append(st)
-            if not recursive or truncated:
+            if not recursive or (truncated and not newest) or info.get("scan_cut"):
                 break
     finally:
         walk.close()
         os.close(fd)
+    if newest:
+        truncated = truncated or len(entries) > limit
+        entries = _newest(entries, limit)
+        info["matched"] = matched
     info["entries"] = entries
     info["truncated"] = truncated
     return info
+
+
+def _newest(entries, limit):
+    return sorted(entries, key=lambda e: -(e.get("mtime") or 0))[:limit]
 
 
 def _fwalk(dir_fd):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from readiness import probe
 from readiness.appconfig import AppConfig
 from readiness.checks.backup_restore import (
     CRON_FACT,
@@ -24,6 +26,7 @@ from readiness.model import Status
 from readiness.profile import merge_layers
 from readiness.registry import CheckContext, default_profile, get
 from tests.services.apps import audit_local, one
+from tests.services.cli import run_cli
 
 RUNBOOK = "# Backup and restore\n\nRun the dump; restore with psql.\n"
 HOUR = 3600.0
@@ -338,3 +341,54 @@ def test_a_password_on_a_cron_line_never_reaches_the_result(tmp_path: Path, toke
     shown = repr((r.message, r.details, r.recommendations))
     assert token in shown and "PGPASSWORD=***" in shown
     assert canary not in shown
+
+
+def test_the_newest_of_more_backups_than_the_listing_holds_is_judged(tmp_path: Path) -> None:
+    """600 hourly dumps (more than the 500 entries a listing holds): the listing kept the
+    first 500 by name, the oldest, and validate said DEGRADED "newest non-empty backup
+    mahavishnu-00499.sql.gz is 100.5 h old" beside a dump made half an hour ago."""
+    root = _app(tmp_path / "app")
+    for i in range(600):
+        _backup(root, f"mahavishnu-{i:05d}.sql.gz", age_h=600 - i - 0.5)
+    inv = tmp_path / "inv.yml"
+    host = {"app_root": str(root), "backup_schedule": "cron, hourly (managed elsewhere)"}
+    inv.write_text(
+        json.dumps(
+            {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": host}}}}
+        )
+    )
+    res = run_cli("validate", "-i", str(inv), "-c", "backup_restore", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "ready", result["message"]
+    assert res.returncode == 0, res.stderr
+    backups = result["details"]["backups"]
+    assert backups["newest"]["name"] == "mahavishnu-00599.sql.gz"
+    assert backups["newest"]["age_hours"] < 1
+    assert backups["found"] == 600
+    assert [b["name"] for b in backups["recent"][:2]] == [
+        "mahavishnu-00599.sql.gz",
+        "mahavishnu-00598.sql.gz",
+    ]
+
+
+def test_a_newest_listing_keeps_the_most_recent_and_says_when_it_stopped_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's `newest` listing: the `max_entries` most recently modified entries, in
+    that order, with the count matched; past NEWEST_SCAN it stops and says so (scan_cut)."""
+    root = _app(tmp_path)
+    for i in range(12):
+        _backup(root, f"b-{i:02d}.sql", age_h=12 - i)
+    spec = {"op": "list", "path": str(root / "backups"), "patterns": ["*.sql"]}
+    got = probe.op_list({**spec, "newest": True, "max_entries": 3})
+    assert [e["name"] for e in got["entries"]] == ["b-11.sql", "b-10.sql", "b-09.sql"]
+    assert (got["matched"], got["truncated"], got.get("scan_cut")) == (12, True, None)
+    assert [e["name"] for e in probe.op_list({**spec, "max_entries": 3})["entries"]] == [
+        "b-00.sql",
+        "b-01.sql",
+        "b-02.sql",
+    ]
+    monkeypatch.setattr(probe, "NEWEST_SCAN", 5)
+    got = probe.op_list({**spec, "newest": True, "max_entries": 3})
+    assert (got["matched"], got["truncated"], got["scan_cut"]) == (5, True, True)
+    assert [e["name"] for e in got["entries"]] == ["b-04.sql", "b-03.sql", "b-02.sql"]

@@ -69,6 +69,9 @@ def facts(profile: Profile) -> FactSpecs:
             "path": backup_dir,
             "patterns": [str(p) for p in profile.get("backup_patterns") or ()],
             "recursive": True,
+            # The most recent ones: a directory of more than 500 backups (600 hourly dumps)
+            # was listed by name, its newest left out, and called "100 h old".
+            "newest": True,
         }
     docs_dir = profile.path_of("docs_dir")
     if docs_dir:
@@ -223,13 +226,16 @@ def _backups(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     files.sort(key=lambda e: float(e.get("mtime") or 0), reverse=True)
     now = ctx.host_now
     limit = int(ctx.profile.threshold("backup_list_limit"))
+    matched = listing.get("matched")
     out: dict[str, Any] = {
-        "found": len(files),
+        "found": matched if isinstance(matched, int) and matched > len(files) else len(files),
         "patterns": list(ctx.profile.get("backup_patterns") or ()),
         "recent": [_describe(e, now) for e in files[:limit]],
     }
     if listing.get("truncated"):
         out["truncated"] = True
+    if listing.get("scan_cut"):
+        out["scan_cut"] = True
     if not files:
         f.fail(
             f"no backups in {path} matching {', '.join(out['patterns'])}",
@@ -279,6 +285,13 @@ def _judge_newest(
             f"newest backup {usable[0].get('name')} has a modification time in the future "
             f"({-age_h:.1f} h ahead of the host's clock)",
             "Check the host's clock (NTP) and the backup job's timestamps",
+        )
+    elif age_h > max_h and ctx.fact(FILES_FACT).get("scan_cut"):
+        f.unknown(
+            f"{ctx.profile.path_of('backup_dir')} holds more backup files than the audit reads; the newest of those "
+            f"read, {usable[0].get('name')}, is {age_h:.1f} h old, and a newer one may be "
+            "among the rest",
+            "Prune old backups (a retention policy), or narrow backup_patterns in the profile",
         )
     elif age_h > max_h:
         f.warn(
