@@ -343,6 +343,16 @@ def test_a_password_on_a_cron_line_never_reaches_the_result(tmp_path: Path, toke
     assert canary not in shown
 
 
+def _validate(root: Path, inv: Path, **profile: Any) -> dict[str, Any]:
+    """A real ``readiness validate -c backup_restore --format json`` of the local app."""
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(root), **profile}}
+    inv.write_text(json.dumps({"all": {"hosts": {"local": host}}}))
+    res = run_cli("validate", "-i", str(inv), "-c", "backup_restore", "--format", "json")
+    assert res.returncode in (0, 1), res.stderr
+    result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    return result
+
+
 def test_the_newest_of_more_backups_than_the_listing_holds_is_judged(tmp_path: Path) -> None:
     """600 hourly dumps (more than the 500 entries a listing holds): the listing kept the
     first 500 by name, the oldest, and validate said DEGRADED "newest non-empty backup
@@ -350,17 +360,8 @@ def test_the_newest_of_more_backups_than_the_listing_holds_is_judged(tmp_path: P
     root = _app(tmp_path / "app")
     for i in range(600):
         _backup(root, f"mahavishnu-{i:05d}.sql.gz", age_h=600 - i - 0.5)
-    inv = tmp_path / "inv.yml"
-    host = {"app_root": str(root), "backup_schedule": "cron, hourly (managed elsewhere)"}
-    inv.write_text(
-        json.dumps(
-            {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": host}}}}
-        )
-    )
-    res = run_cli("validate", "-i", str(inv), "-c", "backup_restore", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = _validate(root, tmp_path / "inv.yml", backup_schedule="cron, hourly (elsewhere)")
     assert result["status"] == "ready", result["message"]
-    assert res.returncode == 0, res.stderr
     backups = result["details"]["backups"]
     assert backups["newest"]["name"] == "mahavishnu-00599.sql.gz"
     assert backups["newest"]["age_hours"] < 1
@@ -392,3 +393,14 @@ def test_a_newest_listing_keeps_the_most_recent_and_says_when_it_stopped_reading
     got = probe.op_list({**spec, "newest": True, "max_entries": 3})
     assert (got["matched"], got["truncated"], got["scan_cut"]) == (5, True, True)
     assert [e["name"] for e in got["entries"]] == ["b-04.sql", "b-03.sql", "b-02.sql"]
+
+
+@pytest.mark.parametrize("name", ["db-2026-11-28.sql.zst", "db.sql.xz", "db.backup", "db.tgz"])
+def test_a_compressed_dump_is_a_backup(tmp_path: Path, name: str) -> None:
+    """`pg_dump | zstd > db.sql.zst` (or xz, pgAdmin's .backup, a .tgz archive) is a backup:
+    validate said NOT_READY "no backups in … matching *.sql, *.sql.gz, …"."""
+    root = _app(tmp_path / "app")
+    _backup(root, name, age_h=2)
+    result = _validate(root, tmp_path / "inv.yml", backup_schedule="cron, nightly (elsewhere)")
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["backups"]["newest"]["name"] == name

@@ -19,8 +19,26 @@ from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 
 DEFAULTS: dict[str, Any] = {
-    # fnmatch patterns of backup files inside backup_dir (searched recursively).
-    "backup_patterns": ["*.sql", "*.sql.gz", "*.dump", "*.tar.gz", "*.bak"],
+    # fnmatch patterns of backup files inside backup_dir (searched recursively): SQL and
+    # pg_dump custom-format dumps (.backup is pgAdmin's name for them) and archives, plain
+    # or compressed as backup jobs compress them (gzip, bzip2, xz, zstd).
+    "backup_patterns": [
+        "*.sql",
+        "*.sql.gz",
+        "*.sql.bz2",
+        "*.sql.xz",
+        "*.sql.zst",
+        "*.dump",
+        "*.dump.gz",
+        "*.dump.zst",
+        "*.backup",
+        "*.tar.gz",
+        "*.tgz",
+        "*.tar.bz2",
+        "*.tar.xz",
+        "*.tar.zst",
+        "*.bak",
+    ],
     # The command that makes backups; cron lines / timers mentioning it count as a schedule.
     "backup_command": None,
     # Case-insensitive regular expression; cron lines / timers matching it count as a schedule.
