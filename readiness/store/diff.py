@@ -161,14 +161,21 @@ def _status(s: Status | None) -> str:
 
 
 def render_diff(diff: RunDiff, fmt: str, runs: Sequence[RunSummary] = ()) -> str:
+    # Runs named the wrong way round are compared as given (readiness.store.cli warns on
+    # stderr); the output says so too: a PR comment or a JSON consumer never sees stderr,
+    # and there the newer run's regressions read as "resolved".
+    backwards = len(runs) == 2 and runs[0].started_at > runs[1].started_at
     if fmt == "json":
         data = diff.to_dict()
         if runs:
             data["runs"] = [r.to_dict() for r in runs]
+            data["backwards"] = backwards
         return json.dumps(data, indent=2)
     counts = ", ".join(f"{diff.count(k)} {k}" for k in _ORDER)
     verdict = "WORSE" if diff.worse else "NOT WORSE"
     head = f"diff {diff.old_run} → {diff.new_run}: {verdict} ({counts})"
+    if backwards:
+        head += f"; backwards: {diff.old_run} is the newer run"
     hosts = []
     if diff.hosts_added:
         hosts.append(f"hosts added: {', '.join(diff.hosts_added)}")

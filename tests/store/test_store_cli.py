@@ -564,6 +564,35 @@ def test_a_diff_named_the_wrong_way_round_says_so(tmp_path: Path) -> None:
     assert forwards.returncode == 1 and forwards.stderr == ""
 
 
+def test_a_backwards_diff_says_so_in_its_markdown_and_json_not_only_on_stderr(
+    tmp_path: Path,
+) -> None:
+    """`diff --old NEWER --new OLDER --format markdown` is a PR comment: the stderr warning
+    never reaches it, and its heading read "NOT WORSE (… 1 resolved …)" for a regression.
+    The heading says the runs are backwards now, and JSON carries "backwards": true."""
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        older = db.record(fleet({"web1": {"environment": Status.READY}}), meta(minutes=0))
+        newer = db.record(fleet({"web1": {"environment": Status.NOT_READY}}), meta(minutes=5))
+    mark = f"; backwards: {newer} is the newer run"
+    for fmt in ("markdown", "text", "table"):
+        res = readiness("diff", "--old", newer, "--new", older, "--format", fmt, store=store)
+        assert res.returncode == 0, res.stderr  # compared as given
+        assert res.stdout.splitlines()[0].endswith(mark), (fmt, res.stdout)
+        assert "started after --new" in res.stderr
+        ahead = readiness("diff", "--old", older, "--new", newer, "--format", fmt, store=store)
+        assert ahead.returncode == 1 and "backwards" not in ahead.stdout, (fmt, ahead.stdout)
+    for names, backwards in (((newer, older), True), ((older, newer), False)):
+        res = readiness(
+            "diff", "--old", names[0], "--new", names[1], "--format", "json", store=store
+        )
+        doc = json.loads(res.stdout)
+        assert doc["backwards"] is backwards and [r["run_id"] for r in doc["runs"]] == list(names)
+
+
 def test_a_problem_found_on_a_host_that_was_unreachable_is_new_not_better(
     tmp_path: Path,
 ) -> None:
