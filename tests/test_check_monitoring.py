@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from readiness.checks.monitoring import validate_rules
 from readiness.model import CheckResult, Status
 from tests.services.apps import audit_local, one
+from tests.services.cli import run_cli
 from tests.services.httpd import HttpServer
 from tests.services.ports import closed_port
 from tests.services.prometheus import PrometheusServer
@@ -296,3 +298,44 @@ def test_rules_validation_counts_groups_alerts_and_records() -> None:
 def test_rules_validation_refuses_a_group_without_rules() -> None:
     problems, _ = validate_rules("groups:\n  - name: empty\n", "a.yml")
     assert problems == ["a.yml:2: group 'empty' has no 'rules' list"]
+
+
+def test_prometheus_asking_for_credentials_is_undetermined_not_down(
+    app_tree: AppMaker, grafana: HttpServer, http_server: Callable[[], HttpServer], tmp_path: Path
+) -> None:
+    """Prometheus behind basic auth (web.config.yml protects /-/ready too) is running:
+    validate said NOT_READY "Prometheus at … is not ready (HTTP 401: Unauthorized)" with
+    "Start Prometheus server". Without credentials it cannot be told (DEGRADED, never
+    READY); with them in prometheus_url the same server is asked and judged."""
+    login = "Basic " + base64.b64encode(b"audit:Hunter2Hunter2").decode()
+    guarded = http_server().route(
+        "/-/ready",
+        handler=lambda req: "Ready" if req.headers.get("Authorization") == login else (401, ""),
+    )
+    guarded.route("/api/v1/targets", status=401)
+    root = app_tree(files=files())
+    inv = tmp_path / "inv.yml"
+
+    def validate(prometheus_url: str) -> dict[str, Any]:
+        profile = {
+            "app_root": str(root),
+            "prometheus_url": prometheus_url,
+            "grafana_url": grafana.url,
+        }
+        host = {"ansible_connection": "local", "readiness": profile}
+        inv.write_text(json.dumps({"all": {"hosts": {"local": host}}}))
+        res = run_cli("validate", "-i", str(inv), "-c", "monitoring", "--format", "json")
+        assert "Hunter2Hunter2" not in res.stdout + res.stderr
+        result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+        return result
+
+    result = validate(guarded.url)
+    assert result["status"] == "degraded", result["message"]
+    assert (
+        "asks for credentials (HTTP 401), so whether it is ready cannot be told"
+        in (result["message"])
+    )
+    assert result["details"]["prometheus"]["ready"] is None
+    assert not any("Start Prometheus" in r for r in result["recommendations"])
+    result = validate(guarded.url.replace("http://", "http://audit:Hunter2Hunter2@"))
+    assert result["details"]["prometheus"]["ready"] is True

@@ -44,6 +44,7 @@ RULES_FACT = "monitoring:alert_rules"
 DASHBOARDS_FACT = "monitoring:dashboards"
 DASHBOARD_PREFIX = "monitoring:dashboard:"
 _RULES_MAX_BYTES = 1024 * 1024
+_NEEDS_CREDENTIALS = (401, 403, 407)
 _DASHBOARD_MAX_BYTES = 2 * 1024 * 1024
 
 
@@ -176,6 +177,18 @@ def _prometheus(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any
         if http.error
         else _get(f"{http.target}/-/ready", timeout, http.headers, direct=http.via is None)
     )
+    if res is not None and res.status_code in _NEEDS_CREDENTIALS:
+        # Prometheus behind basic auth (web.config.yml) or an authenticating proxy is
+        # running; whether it is ready cannot be told without credentials. It was NOT_READY
+        # "not ready (HTTP 401)" with "Start Prometheus server".
+        out["ready"] = None
+        f.unknown(
+            f"Prometheus at {url} asks for credentials (HTTP {res.status_code}), so whether "
+            "it is ready cannot be told",
+            "Give the audit read access: put the user and password in prometheus_url "
+            "(http://USER:PASSWORD@host:9090, the password is masked in reports)",
+        )
+        return out
     if res is None or res.status_code != 200:
         why = error or _http_problem(res)
         out["ready"] = False
