@@ -80,6 +80,9 @@ def _schedule(inp: FixInput) -> tuple[Change | None, str | None]:
     command = inp.profile.get("backup_command")
     if not command:
         return None, None
+    if "\n" in str(command) or "\r" in str(command):
+        # in a crontab too, not only in a cron file: each further line is an entry of its own
+        return None, "refused: backup_command spans several lines; a cron entry is one line"
     user = inp.profile.get("backup_cron_user")
     cron_file = _cron_file(inp.profile)
     if cron_file is None:
@@ -106,8 +109,6 @@ def _schedule(inp: FixInput) -> tuple[Change | None, str | None]:
 
 def _cron_file_line(cron_file: str, command: str, user: object) -> tuple[str | None, str]:
     """The line in the format of ``cron_file`` (a user field in system cron files), or why not."""
-    if "\n" in command or "\r" in command:
-        return None, "refused: backup_command spans several lines; a cron entry is one line"
     kind = cron_file_format(cron_file)
     if kind == "spool":
         return None, (

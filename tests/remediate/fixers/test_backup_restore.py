@@ -225,3 +225,36 @@ def test_a_crontab_spool_file_is_never_edited_directly(tmp_path: Path) -> None:
         log_stream=io.StringIO(),
     )
     assert "refused: /var/spool/cron/crontabs/nobody is a crontab spool file" in render(report)
+
+
+def test_a_backup_command_of_several_lines_is_refused_for_a_crontab_too(
+    crontab_of: str, tmp_path: Path
+) -> None:
+    """A real `readiness remediate -c backup_restore` with the schedule going to a crontab
+    (`crontab -u`, no backup_cron_files): a backup_command holding a newline was refused only
+    for cron files; for a crontab the plan promised the fix, and --apply installed its
+    second line as a cron entry of its own (here: every minute) or failed on "bad minute".
+    Now both the dry run and --apply refuse it in the plan (--apply exits 1) and the
+    crontab is left as it was."""
+    import yaml
+
+    from ...services.cli import local_inventory, run_cli
+
+    token = f"readiness-{uuid.uuid4().hex}"
+    _install(crontab_of, EXISTING)
+    root = write_app(tmp_path / "app", files={"backups/db-1.sql": "-- dump\n"})
+    profile = _profile(root, crontab_of, token)
+    profile["backup_command"] += f"\n* * * * * /usr/bin/true {token}-every-minute"
+    inventory = local_inventory(tmp_path / "inv.yml", root)
+    data = yaml.safe_load(inventory.read_text())
+    data["all"]["hosts"]["local"]["readiness"].update(profile)
+    inventory.write_text(yaml.safe_dump(data))
+    common = ["remediate", "-i", str(inventory), "--hosts", "local", "-c", "backup_restore"]
+    common += ["--store", "none", "--audit-log", str(tmp_path / "a.jsonl")]
+    refusal = "refused: backup_command spans several lines; a cron entry is one line"
+    dry = run_cli(*common)
+    assert dry.returncode == 0 and refusal in dry.stdout, dry.stdout + dry.stderr
+    assert "crontab" not in dry.stdout.replace(refusal, "")  # no crontab change is promised
+    done = run_cli(*common, "--apply")
+    assert done.returncode == 1 and refusal in done.stdout, done.stdout + done.stderr
+    assert _crontab(crontab_of) == EXISTING
