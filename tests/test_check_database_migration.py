@@ -23,6 +23,7 @@ from readiness.profile import Profile, deep_merge
 from readiness.registry import CheckContext, default_profile
 from readiness.report import FORMATS, render
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, run_cli
 from tests.services.ports import closed_port
 from tests.services.postgres import PgCluster, Role
 
@@ -647,3 +648,37 @@ def test_a_huge_version_value_is_read_only_up_to_its_head(
     applied = result.details["migrations"]["applied"]
     assert max(len(v) for v in applied) <= dbm.MAX_VERSION_CHARS
     assert result.status is Status.NOT_READY  # 0002 and 0003 are pending
+
+
+def test_golang_migrate_records_only_the_current_version(
+    db: AppDb, app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """golang-migrate's schema_migrations holds one row, the version the schema is at, and a
+    `dirty` flag: a database at version 3 with scripts 1-3 was NOT_READY "2 pending
+    migration(s): 0001_create_users.sql, 0002_add_email.sql". A dirty version (a migration
+    that failed part-way) is NOT_READY; a newer script is pending."""
+    db.run(
+        "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)",
+        "INSERT INTO schema_migrations VALUES (3, false)",
+    )
+    root = app_tree(settings=db_settings(db.dsn), files=SQL_SCRIPTS)
+    inv = local_inventory(tmp_path / "inv.yml", root)
+
+    def validate() -> dict[str, Any]:
+        res = run_cli("validate", "-i", str(inv), "-c", CHECK, "--format", "json")
+        assert db.role.password not in res.stdout + res.stderr
+        result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+        return result
+
+    result = validate()
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["migrations"]["current_version"] == 3
+    assert result["details"]["migrations"]["pending"] == []
+    db.run("UPDATE schema_migrations SET version = 2, dirty = true")
+    result = validate()
+    assert result["status"] == "not_ready"
+    assert (
+        "migration 2 did not complete: public.schema_migrations is marked dirty"
+        in (result["message"])
+    )
+    assert result["details"]["migrations"]["pending"] == ["0003_create_orders.sql"]

@@ -258,6 +258,10 @@ class DbState:
     style: str | None = None  # "alembic" | "sql"
     table_readable: bool = True
     versions: list[str] = field(default_factory=list)
+    # golang-migrate keeps one row, the current version, and a `dirty` flag set while a
+    # migration runs (left set when it failed part-way)
+    single_version: bool = False
+    dirty: bool = False
 
 
 def _inspect(ctx: CheckContext, f: Findings, target: Target) -> DbState | None:
@@ -311,15 +315,18 @@ def _queries(ctx: CheckContext, conn: psycopg.Connection[Any]) -> DbState:
         nsp, rel = db.table.split(".", 1)
         column = "version_num" if db.style == "alembic" else "version"
         cur.execute(
-            sql.SQL("SELECT left({}::text, {}) FROM {}.{} LIMIT {}").format(
+            sql.SQL("SELECT left({}::text, {}), {} FROM {}.{} LIMIT {}").format(
                 sql.Identifier(column),
                 sql.Literal(MAX_VERSION_CHARS),
+                sql.SQL("dirty::text IN ('true', '1')" if db.single_version else "false"),
                 sql.Identifier(nsp),
                 sql.Identifier(rel),
                 sql.Literal(MAX_VERSION_ROWS),
             )
         )
-        db.versions = [str(r[0]) for r in cur.fetchall() if r[0] is not None]
+        rows = cur.fetchall()
+        db.versions = [str(r[0]) for r in rows if r[0] is not None]
+        db.dirty = any(r[1] for r in rows)
     return db
 
 
@@ -349,6 +356,7 @@ def _migrations_table(
         db.style = "alembic"
     elif "version" in columns:
         db.style = "sql"
+        db.single_version = "dirty" in columns
     else:
         db.table_readable = False
 
@@ -515,9 +523,30 @@ def _sql_pending(f: Findings, disk: Disk, db: DbState, out: dict[str, Any]) -> N
                 "Deploy the SQL migration scripts with the application",
             )
         return
+    if db.single_version:
+        _current_version_pending(f, disk, db, out)
+        return
     applied = {_norm(v) for v in db.versions}
     pending = [s.file for s in disk.sql if _norm(s.key) not in applied]
     _pending(f, disk, pending, out, how="your migration tool")
+
+
+def _current_version_pending(f: Findings, disk: Disk, db: DbState, out: dict[str, Any]) -> None:
+    """golang-migrate's table: one row, the version the schema is at; every script up to it
+    is applied. It was read as a list of applied versions, so a database at version 3 had
+    "2 pending migration(s): 0001_…, 0002_…"."""
+    numbers = [int(v) for v in db.versions if v.strip().isdigit()]
+    current = max(numbers) if numbers else None
+    out["current_version"] = current
+    if db.dirty:
+        out["dirty"] = True
+        f.fail(
+            f"migration {current} did not complete: {db.table} is marked dirty",
+            f"Repair the schema by hand, then `migrate force {current}` (or force the "
+            "previous version and rerun it)",
+        )
+    pending = [s.file for s in disk.sql if current is None or int(s.key) > current]
+    _pending(f, disk, pending, out, how="your migration tool (`migrate up`)")
 
 
 def _norm(version: str) -> str:
