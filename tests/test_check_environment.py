@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from readiness.model import Status
 from readiness.profile import merge_layers
 from readiness.registry import CheckContext, default_profile, get
 from tests.services.apps import GOOD_SECRET, audit_local, env_file_of, one, running_service
+from tests.services.cli import local_inventory, run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mahavishnu"
 
@@ -80,8 +82,8 @@ def test_otel_storage_requires_a_valid_connection_string(app_tree: Callable[...,
     ("dsn", "problem"),
     [
         ("mysql://u:p@h/db", "scheme"),
-        ("postgresql://u:p@/db", "no host"),
-        ("postgresql://u:p@db:5432/", "no database"),
+        ("postgresql://u:p@db/x?bogus=1", "malformed URL"),
+        ("host=db dbname", "malformed key=value"),
         ("postgresql://u:p@db:notaport/x", "is not a number"),
     ],
 )
@@ -411,3 +413,36 @@ def test_unparseable_settings_leave_conditional_variables_unknown(
     r = one(audit_local(root, "environment"))
     assert r.status is Status.DEGRADED
     assert "which feature-conditional variables are required cannot be told" in r.message
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql:///mahavishnu",
+        "postgres://app@/mahavishnu",
+        "postgresql://app:Zq8w3Jr5Nv1Lx7Tb9Hc2@db.internal",
+    ],
+)
+def test_a_dsn_relying_on_libpq_defaults_is_valid(
+    app_tree: Callable[..., Path], tmp_path: Path, dsn: str
+) -> None:
+    """libpq reads a DSN without a host as its default unix socket (postgresql:///app, peer
+    authentication on a single-host deployment) and one without a database as the user's
+    database: validate said NOT_READY "not a valid PostgreSQL connection string: no host" /
+    "no database name". The default-account and weak-password rules still apply to them."""
+    variable = "MAHAVISHNU_OTEL_STORAGE__CONNECTION_STRING"
+    root = app_tree(settings={"otel_storage": {"enabled": True}}, env={variable: dsn})
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli("validate", "-i", str(inv), "-c", "environment", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["invalid"] == []
+    assert result["details"]["variables"][variable]["format"] == "valid"
+    assert "Zq8w3Jr5Nv1Lx7Tb9Hc2" not in res.stdout
+    root = app_tree(
+        settings={"otel_storage": {"enabled": True}}, env={variable: "postgresql://postgres@/x"}
+    )
+    res = run_cli("validate", "-i", str(inv), "-c", "environment", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "not_ready"
+    assert "connects as the default account 'postgres'" in result["message"]

@@ -66,8 +66,9 @@ class Endpoint:
         return self.hostaddr or self.host
 
     def render(self) -> str:
-        """``host:port``, an IPv6 address in brackets (``[::1]:5432``)."""
-        return f"{bracket(self.host)}:{self.port}"
+        """``host:port``, an IPv6 address in brackets (``[::1]:5432``); "" for libpq's
+        default socket (no host given)."""
+        return f"{bracket(self.host)}:{self.port}" if self.host else ""
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,15 @@ class Dsn:
         return f"{self.scheme}://{auth}{','.join(e.render() for e in servers)}/{self.dbname}"
 
 
-def parse_dsn(value: str) -> tuple[Dsn | None, str | None]:
+def parse_dsn(value: str, *, libpq_defaults: bool = False) -> tuple[Dsn | None, str | None]:
     """Parse a libpq connection string (``postgresql://`` URL or key=value) with libpq's
     own rules (libpq's ``PQconninfoParse``, :mod:`._conninfo`): unix socket directories (``?host=/dir``)
     and multi-host strings included. Return (dsn, problem); the problem never quotes the
-    string (it may hold a password)."""
+    string (it may hold a password).
+
+    ``libpq_defaults``: a string without a host or a database name is valid, as libpq reads
+    it (its default unix socket; the database named after the user): ``postgresql:///app``.
+    A caller that connects (and must know where) leaves it False."""
     value = value.strip()
     scheme = "postgresql"
     if "://" in value:
@@ -120,10 +125,12 @@ def parse_dsn(value: str) -> tuple[Dsn | None, str | None]:
     except Exception:  # its message quotes parts of the string, password included
         kind = "URL" if "://" in value else "key=value connection string"
         return None, f"malformed {kind} (libpq cannot parse it)"
-    endpoints, problem = _endpoints(d, url="://" in value)
+    if libpq_defaults:
+        d = {"dbname": d.get("user", ""), **d}  # a copy: the parsed dict may be cached
+    endpoints, problem = _endpoints(d, url="://" in value, allow_default=libpq_defaults)
     if problem:
         return None, problem
-    if not d.get("dbname"):
+    if not d.get("dbname") and not libpq_defaults:
         return None, "no database name"
     first = endpoints[0]
     return Dsn(
@@ -138,7 +145,9 @@ def parse_dsn(value: str) -> tuple[Dsn | None, str | None]:
     ), None
 
 
-def _endpoints(d: Mapping[str, str], *, url: bool) -> tuple[tuple[Endpoint, ...], str | None]:
+def _endpoints(
+    d: Mapping[str, str], *, url: bool, allow_default: bool = False
+) -> tuple[tuple[Endpoint, ...], str | None]:
     if url and "@" in d.get("dbname", ""):
         # libpq ends a URL's user:password at the first '/': an unencoded '/' in the
         # password (base64 passwords hold them) made its head the port and its tail the
@@ -148,7 +157,9 @@ def _endpoints(d: Mapping[str, str], *, url: bool) -> tuple[tuple[Endpoint, ...]
     addrs = [a.strip() for a in d["hostaddr"].split(",")] if d.get("hostaddr") else []
     count = max(len(hosts), len(addrs))
     problem = None
-    if not count:
+    if not count and allow_default:
+        hosts, count = [""], 1  # libpq's default unix socket directory
+    elif not count:
         problem = "no host (name a server, or a socket directory: ?host=/var/run/postgresql)"
     elif hosts and addrs and len(hosts) != len(addrs):
         problem = f"{len(hosts)} host names but {len(addrs)} hostaddr values"
@@ -159,7 +170,11 @@ def _endpoints(d: Mapping[str, str], *, url: bool) -> tuple[tuple[Endpoint, ...]
     if problem or port_problem:
         return (), problem or port_problem
     return tuple(
-        Endpoint((hosts[i] if hosts else "") or addrs[i], addrs[i] if addrs else "", ports[i])
+        Endpoint(
+            (hosts[i] if hosts else "") or (addrs[i] if addrs else ""),
+            addrs[i] if addrs else "",
+            ports[i],
+        )
         for i in range(count)
     ), None
 

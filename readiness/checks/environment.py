@@ -210,7 +210,10 @@ def _check_dsns(ctx: CheckContext, f: Findings, variables: dict[str, Any]) -> li
         var = ctx.app.env.get(str(name))
         if var is None or not var.value:
             continue
-        dsn, problem = parse_dsn(var.value)
+        # libpq's defaults make a valid string: postgresql:///app is the local socket
+        # (peer authentication), a URL without a database connects to the user's; both
+        # were NOT_READY "not a valid PostgreSQL connection string"
+        dsn, problem = parse_dsn(var.value, libpq_defaults=True)
         if dsn is not None:
             ctx.secret(dsn.password)
             entry = variables.setdefault(str(name), describe_secret(var.value, var.source))
