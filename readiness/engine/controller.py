@@ -41,7 +41,7 @@ from .app import (
     restore_interval,
     safe_broker,
 )
-from .payload import CONTROLLER_OPTIONS, shard_payload
+from .payload import CONTROLLER_OPTIONS, shard_payload, wire_profiles
 from .shards import Shard, split
 
 __all__ = [
@@ -116,6 +116,7 @@ def run_distributed(
 ) -> FleetReport:
     """Audit ``planned`` on Celery workers; the report a local run of it would give."""
     stream = stderr or sys.stderr
+    profiles = wire_profiles(planned.hosts, planned.profiles)  # refused before any broker
     app, run_budget = prepare(options, planned.hosts, stream)
     broker = options.broker or ""
     redact = broker_redactor(broker).text
@@ -139,7 +140,7 @@ def run_distributed(
             run_id,
             number=shard.number,
             hosts=[planned.hosts[i] for i in shard.indices],
-            profiles=planned.profiles,
+            profiles=profiles,
             checks=names,
             options=opts,
             budget_s=run_budget,

@@ -1,20 +1,28 @@
 """What travels through the broker: JSON only, and never a key, password or host variable.
 
 A shard carries the hosts' connection coordinates (name, address, port, user, the
-inventory's key *path*), each host's merged profile, the check names and the run's
-timing options. Known_hosts, ssh_config, identity and host-key trust are the worker's
-own (its ``~/.ssh`` and its configuration): they never travel.
+inventory's key *path*), each host's merged profile without its credentials, the check
+names and the run's timing options. Known_hosts, ssh_config, identity and host-key trust
+are the worker's own (its ``~/.ssh`` and its configuration): they never travel, and
+neither does a password: a profile DSN goes without it, and the worker's libpq finds it
+where libpq always looks on the worker's machine (``~/.pgpass``, ``PGPASSFILE``,
+``PGPASSWORD``, a service file). A credential no worker can look up that way (a token in
+a URL, userinfo of an http URL, a value under a secret-named key) refuses the run before
+anything is queued (:func:`wire_profiles`): the broker and its result backend are stores.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
+from ..errors import UsageError
 from ..profile import Profile
+from ..redact import MASK, is_secret_name, redact_url_password
 from ..registry import CheckSpec, all_checks
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "profile_to_dict",
     "shard_payload",
     "specs_named",
+    "wire_profiles",
 ]
 
 # Run options the controller decides (the same as a local run of the same command).
@@ -89,7 +98,7 @@ def shard_payload(
     *,
     number: int,
     hosts: Sequence[Any],
-    profiles: Mapping[str, Profile],
+    profiles: Mapping[str, Mapping[str, Any]],
     checks: Sequence[str],
     options: Mapping[str, Any],
     budget_s: float = 600.0,
@@ -100,10 +109,134 @@ def shard_payload(
         "run": run_id,
         "shard": number,
         "hosts": [host_to_dict(h) for h in hosts],
-        "profiles": {h.name: profile_to_dict(profiles[h.name]) for h in hosts},
+        "profiles": {h.name: dict(profiles[h.name]) for h in hosts},  # from wire_profiles
         "checks": list(checks),
         "options": {k: options[k] for k in CONTROLLER_OPTIONS},
     }
+
+
+# Profile keys whose value libpq reads: their password is removed, not refused (the worker's
+# libpq looks it up in its own ~/.pgpass, PGPASSFILE, PGPASSWORD or service file).
+DSN_KEYS = ("database_dsn", "backup_roundtrip.admin_dsn")
+# A libpq key=value pair `password=...` (a quoted value may hold spaces and \' escapes).
+_KV_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?:'(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)+)")
+
+
+def wire_profiles(hosts: Sequence[Any], profiles: Mapping[str, Profile]) -> dict[str, Any]:
+    """Each host's merged profile as it may travel: JSON data with no credential in it.
+
+    A DSN's password is removed (never masked: a worker would try ``***`` as the
+    password). Any other value the report redactor would mask (a password or token in a
+    URL or command line, a value under a secret-named key) is a usage error naming the
+    host and profile key, never the value: nothing has been queued yet.
+    """
+    sent: dict[str, Any] = {}
+    for host in hosts:
+        data = profile_to_dict(profiles[host.name])
+        stripped = [k for k in DSN_KEYS if _strip_dsn_password(data, k, host.name)]
+        if "database_dsn" in stripped and _tunnelled(data):
+            # through the host's tunnel libpq is pinned to the DSN's own password (no
+            # ~/.pgpass: checks/_postgres.py CLEAN_PINS), so the worker could only fail
+            raise UsageError(
+                f"profile key database_dsn of host {host.name} holds a password, which "
+                "--engine celery never sends through the broker, and with service_access: "
+                "ssh a worker connects with the DSN's own password only (never its "
+                "~/.pgpass): set service_access: auto or direct and give the workers the "
+                "password in ~/.pgpass, or audit these hosts with --engine local"
+            )
+        for dotted, value, name in _strings(data):
+            if _credential(name, value):
+                raise UsageError(
+                    f"profile key {dotted} of host {host.name} holds a password or token that "
+                    "--engine celery never sends through the broker and a worker cannot look "
+                    "up on its own machine: take it out of the value, or audit these hosts "
+                    "with --engine local (docs/distributed.md)"
+                )
+        sent[host.name] = data
+    return sent
+
+
+def _strings(node: Any, dotted: str = "", name: str = "") -> Iterator[tuple[str, str, str]]:
+    """(dotted key, string, the key it sits under directly or "" in a list) of ``node``."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _strings(value, f"{dotted}.{key}" if dotted else str(key), str(key))
+    elif isinstance(node, list):
+        if node and all(isinstance(v, str) for v in node):  # an argv: `--password`, `X`
+            yield dotted, " ".join(node), ""
+        for value in node:
+            yield from _strings(value, dotted, "")
+    elif isinstance(node, str):
+        yield dotted, node, name
+
+
+def _credential(name: str, value: str) -> bool:
+    """Whether the report redactor would mask ``value`` (under key ``name``): the same
+    definition of a secret as every report, log and saved file. A key ending in ``_env``
+    names an environment variable (``rbac.token_env``), which is the point: not a secret."""
+    if value and name and not name.endswith("_env") and is_secret_name(name):
+        return value.strip() not in ("", MASK, "set", "missing", "not set", "empty")
+    return redact_url_password(value) != value
+
+
+def _tunnelled(data: Mapping[str, Any]) -> bool:
+    return str(data.get("service_access") or "").strip().lower() == "ssh"
+
+
+def _strip_dsn_password(data: dict[str, Any], dotted: str, host: str) -> bool:
+    """Remove the password of the DSN at ``dotted`` in place (URL userinfo, ``?password=``,
+    key=value ``password=``), keeping every other part as libpq reads it; whether there
+    was one."""
+    *path, last = dotted.split(".")
+    node: Any = data
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    raw = node.get(last) if isinstance(node, dict) else None
+    if not isinstance(raw, str) or not raw.strip():
+        return False
+    from ..checks._conninfo import available, conninfo_to_dict
+
+    if not available():
+        return False  # the check below refuses a DSN that still holds a password
+    try:
+        before = dict(conninfo_to_dict(raw))
+    except ValueError:
+        return False  # libpq cannot read it: refused below if it may hold a password
+    if "password" not in before:
+        return False
+    stripped = _without_password(raw)
+    try:
+        after = dict(conninfo_to_dict(stripped))
+    except ValueError:
+        after = {}
+    if {k: v for k, v in before.items() if k != "password"} != after:
+        raise UsageError(
+            f"profile key {dotted} of host {host}: its password cannot be taken out safely "
+            "for --engine celery (percent-encode '@', '/' and ':' in the user and password, "
+            "or use the key=value form), or audit these hosts with --engine local"
+        )
+    node[last] = stripped
+    return True
+
+
+def _without_password(raw: str) -> str:
+    text = raw.strip()
+    if "://" not in text:
+        return " ".join(_KV_PASSWORD.sub(" ", text).split())
+    scheme, rest = text.split("://", 1)
+    end = min(
+        [i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0] or [len(rest)]
+    )
+    authority, tail = rest[:end], rest[end:]
+    if "@" in authority:
+        userinfo, hosts = authority.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        authority = f"{user}@{hosts}" if user else hosts
+    path, sep, query = tail.partition("?")
+    if sep:
+        kept = [p for p in query.split("&") if p.split("=", 1)[0].lower() != "password"]
+        tail = path + ("?" + "&".join(kept) if kept else "")
+    return f"{scheme}://{authority}{tail}"
 
 
 def specs_named(names: Sequence[str]) -> list[CheckSpec]:

@@ -7,15 +7,20 @@ wait is bounded and every process started here is killed by PID at the end.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -108,6 +113,7 @@ class Workers:
         queues: str = "readiness",
         concurrency: int = 1,
         broker: str | None = None,
+        env: Mapping[str, str] | None = None,
         **settings: Any,
     ) -> int:
         n = len(self.procs)
@@ -123,7 +129,7 @@ class Workers:
                     "--visibility-timeout=4",
                 ],
                 cwd=cwd,
-                env=_env(self.cluster),
+                env=_env(self.cluster, **(env or {})),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -170,6 +176,7 @@ def _validate(
     inventory: Path | None = None,
     timeout: float = 120,
     broker: str | None = None,
+    checks: str = CHECKS,
 ) -> subprocess.CompletedProcess[str]:
     task = "validate"
     if extra and extra[0].startswith("--task="):
@@ -179,7 +186,7 @@ def _validate(
         task,
         f"--inventory={inventory or cluster.inventory}",
         "--hosts=fleet",
-        f"--check={CHECKS}",
+        f"--check={checks}",
         "--json",
         "--store=none",
         "--connect-timeout=5",
@@ -726,3 +733,230 @@ def test_the_broker_password_never_appears_in_any_output_log_report_or_error(
             seen += [bad.stdout, bad.stderr]
     leaks = [text[:200] for text in seen if password in text]
     assert not leaks, leaks
+
+
+# --- 8. no credential of a profile travels through the broker or rests in it -----------------
+
+
+class Monitor:
+    """``MONITOR`` on the broker for a while: every command any client sends, as Redis
+    prints it (the shards' messages as they are queued, every result written)."""
+
+    def __init__(self, redis: RedisServer) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", redis.port), timeout=WAIT_S)
+        self.sock.sendall(f"AUTH {redis.password}\r\nMONITOR\r\n".encode())
+        self.data = bytearray()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        _wait_until("MONITOR started", lambda: b"+OK\r\n+OK" in self.data, within=10)
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := self.sock.recv(65536):
+                self.data += chunk
+                if len(self.data) > 200_000_000:  # bounded: a runaway run fails the test
+                    return
+
+    def stop(self) -> str:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.reader.join(timeout=WAIT_S)
+        return self.data.decode("utf-8", "replace")
+
+
+def _redis_contents(redis: RedisServer) -> list[str]:
+    """Every key and value in the broker's databases 0-15 (a bounded SCAN; strings, lists,
+    hashes, sets and sorted sets read whole, and each key's DUMP)."""
+    import redis as redis_py
+
+    texts: list[str] = []
+    for db in range(16):
+        client = redis_py.Redis(port=redis.port, password=redis.password, db=db, socket_timeout=10)
+        try:
+            for n, key in enumerate(client.scan_iter(count=500)):
+                assert n < 20_000, "too many keys to scan"
+                texts += [key.decode("utf-8", "replace"), repr(client.dump(key))]
+                texts += [v.decode("utf-8", "replace") for v in _values(client, key)]
+        finally:
+            client.close()
+    return texts
+
+
+def _values(client: Any, key: bytes) -> list[bytes]:
+    kind = client.type(key).decode()
+    if kind == "string":
+        return [client.get(key)]
+    if kind == "list":
+        return list(client.lrange(key, 0, -1))
+    if kind == "hash":
+        return [b for kv in client.hgetall(key).items() for b in kv]
+    if kind == "set":
+        return list(client.smembers(key))
+    if kind == "zset":
+        return [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
+    return []
+
+
+def _decoded(text: str) -> list[str]:
+    """``text`` and the base64 runs in it decoded (kombu sends a message body base64-encoded;
+    MONITOR prints it inside an escaped JSON envelope), each also JSON-unescaped."""
+    out = [text]
+    for run in re.findall(r"[A-Za-z0-9+/]{16,}={0,2}", text):
+        for cut in range(4):  # a run may start mid-quantum when MONITOR escapes cut it
+            piece = run[cut:]
+            piece = piece[: len(piece) - len(piece) % 4] if not piece.endswith("=") else piece
+            with contextlib.suppress(ValueError):
+                out.append(base64.b64decode(piece, validate=False).decode("utf-8", "replace"))
+    return out + [t.replace("\\\\", "\\") for t in out]
+
+
+def _leaked(canary: str, texts: list[str]) -> list[str]:
+    return [t[:200] for text in texts for t in _decoded(text) if canary in t]
+
+
+@pytest.fixture
+def app_db(pg_cluster: Any) -> Iterator[tuple[Any, Any, str]]:
+    from psycopg import sql
+
+    role = pg_cluster.new_role("brk")
+    name = f"brk_{uuid.uuid4().hex[:8]}"
+    pg_cluster.create_database(name, owner=role.name)
+    try:
+        yield pg_cluster, role, name
+    finally:
+        pg_cluster.admin(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.mark.timeout(180)
+def test_no_profile_password_reaches_the_broker_and_a_worker_uses_its_own_pgpass(
+    cluster: Cluster, workers: Workers, tmp_path: Path, app_db: tuple[Any, Any, str]
+) -> None:
+    pg, role, dbname = app_db
+    canary = role.password  # the database password, in two DSNs of the profile
+    profile = tmp_path / "profile.yml"  # the one file here that holds it
+    profile.write_text(
+        yaml.safe_dump(
+            {
+                "database_dsn": pg.dsn(role.name, canary, dbname),
+                "backup_roundtrip": {
+                    "admin_dsn": f"host=127.0.0.1 port={pg.port} user={role.name} "
+                    f"password={canary} dbname=postgres"
+                },
+            }
+        )
+    )
+    # the worker's own password file, outside everything scanned below
+    secrets_dir = Path(tempfile.mkdtemp(prefix="worker-secrets-"))
+    try:
+        pgpass = secrets_dir / "pgpass"
+        pgpass.write_text(f"127.0.0.1:{pg.port}:*:{role.name}:{canary}\n")
+        pgpass.chmod(0o600)
+        cwd = _config(tmp_path / "run" / "controller", shard_size=3, shard_wait=20)
+        workers.start(env={"PGPASSFILE": str(pgpass)})
+        workers.wait_ready()
+        checks = "database_migration,environment"
+        local = _validate(cluster, cwd, f"--profile={profile}", engine="local", checks=checks)
+        monitor = Monitor(cluster.redis)
+        distributed = _validate(
+            cluster,
+            cwd,
+            f"--profile={profile}",
+            f"--save={tmp_path / 'run' / 'saved.json'}",
+            checks=checks,
+        )
+        # remediate ships the profile too (plan phase; a dry run changes nothing)
+        remediated = subprocess.run(
+            [
+                str(BIN / "readiness"),
+                "remediate",
+                f"--inventory={cluster.inventory}",
+                "--hosts=fleet",
+                f"--check={checks}",
+                f"--profile={profile}",
+                "--store=none",
+                "--engine=celery",
+                f"--broker={cluster.redis.url}",
+            ],
+            cwd=cwd,
+            env=_env(cluster),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        during = monitor.stop()
+    finally:
+        shutil.rmtree(secrets_dir, ignore_errors=True)
+    assert distributed.returncode == local.returncode, distributed.stderr
+    ours, theirs = json.loads(distributed.stdout), json.loads(local.stdout)
+    assert _rows(ours) == _rows(theirs)
+    assert sorted(_received(workers, 0)) == [0, 1]  # it did go through the worker
+    # the worker reached the database with the password from its own PGPASSFILE
+    for host in ours["hosts"]:
+        (row,) = [r for r in host["checks"] if r["check_name"] == "database_migration"]
+        assert row["details"]["privileges"]["schema"]["USAGE"] is True, row
+        assert "authentication" not in row["message"], row
+    assert remediated.returncode == 0, remediated.stderr
+    assert "remediate_shard" in during and "celery-task-meta-readiness-" in during
+    seen = [during, distributed.stdout, distributed.stderr, local.stdout, local.stderr]
+    seen += [remediated.stdout, remediated.stderr, workers.log(0)]
+    seen += _redis_contents(cluster.redis)  # after the run: queues, results, everything
+    seen += [p.read_text(errors="replace") for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert not _leaked(canary, seen)
+
+    # a worker without the password says so: authentication failed, never READY
+    workers.kill(0, signal.SIGTERM)
+    workers.start()
+    workers.wait_ready()
+    bare = _validate(cluster, cwd, f"--profile={profile}", checks="database_migration")
+    assert bare.returncode == 1, bare.stderr
+    for host in json.loads(bare.stdout)["hosts"]:
+        (row,) = host["checks"]
+        assert row["status"] == "not_ready", row
+        assert "authentication failed" in row["message"], row
+    assert not _leaked(canary, [bare.stdout, bare.stderr, workers.log(1)])
+
+
+@pytest.mark.timeout(120)
+def test_a_credential_no_worker_can_look_up_refuses_the_run_before_anything_is_queued(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    canary = "canary-" + uuid.uuid4().hex
+    cases = {
+        "alert_delivery.webhook_url": {
+            "alert_delivery": {"webhook_url": f"https://hook:{canary}@127.0.0.1:9/x"}
+        },
+        "observability_logging.marker_url": {
+            "observability_logging": {"marker_url": f"http://127.0.0.1:9/m?access_token={canary}"}
+        },
+        "adapter_health.custom.api_token": {"adapter_health": {"custom": {"api_token": canary}}},
+        # through the host's tunnel a worker's libpq is pinned to the DSN's own password
+        "database_dsn": {
+            "service_access": "ssh",
+            "database_dsn": f"postgresql://app:{canary}@127.0.0.1:9/app",
+        },
+    }
+    cwd = _config(tmp_path / "controller", shard_size=3, shard_wait=20)
+    monitor = Monitor(cluster.redis)
+    results = {}
+    for key, values in cases.items():
+        profile = tmp_path / f"{key}.yml"
+        profile.write_text(yaml.safe_dump(values))
+        results[key] = _validate(cluster, cwd, f"--profile={profile}")
+    during = monitor.stop()
+    for key, res in results.items():
+        assert res.returncode == 2, (key, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"profile key {key} of host h0000" in lines[0], res.stderr
+        assert "--engine local" in lines[0] and "Traceback" not in res.stderr
+        assert canary not in res.stdout + res.stderr
+    # refused before the broker was even asked: no shard, no result, nothing to scan
+    assert "readiness" not in during and not _leaked(canary, [during])
+    # the local engine is unchanged: the same profile audits (and is redacted) as before
+    profile = tmp_path / "alert_delivery.webhook_url.yml"
+    local = _validate(cluster, cwd, f"--profile={profile}", engine="local")
+    assert local.returncode in (0, 1), local.stderr
+    assert len(json.loads(local.stdout)["hosts"]) == len(cluster.fleet.hosts)
+    assert canary not in local.stdout + local.stderr
