@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import yaml
 from readiness.checks.repository_access import parse_status
 from readiness.model import Status
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, run_cli
 from tests.services.gitrepos import git
 from tests.services.gitrepos import make_repo as make_git_repo
 
@@ -280,3 +282,32 @@ def test_the_integration_checks_judge_the_same_way_over_real_ssh(
     assert statuses == dict.fromkeys(statuses, Status.READY), [r.message for r in report.results]
     assert report.hosts[0].address != "local"
     assert len(srv.requests_to("/api/health")) == 1
+
+
+def test_a_checkout_pinned_to_a_release_tag_is_not_a_stray_detached_head(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`git checkout v1.0.0` (or Ansible's git module with version: v1.0.0) pins a reviewed
+    release and leaves HEAD detached by design: validate said NOT_READY "is on a detached
+    HEAD". At a tag it is READY (the tag in details); detached at an untagged commit is
+    still judged as repository_forbid_detached says."""
+    repo = make_repo(tmp_path / "pinned", commits=3)
+    first = git(repo, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(repo, "tag", "-a", "v1.0.0", "-m", "release 1.0.0", first)
+    git(repo, "checkout", "-q", "v1.0.0")
+    root = app_with_repos(app_tree, {"repos": [str(repo)]})
+    inv = local_inventory(tmp_path / "inv.yml", root)
+
+    def validate() -> dict[str, Any]:
+        res = run_cli("validate", "-i", str(inv), "-c", "repository_access", "--format", "json")
+        result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+        return result
+
+    result = validate()
+    assert result["status"] == "ready", result["message"]
+    status = result["details"]["repositories"]["pinned"]["git"]
+    assert (status["detached"], status["tags"]) == (True, ["v1.0.0"])
+    git(repo, "checkout", "-q", "--detach", "main~1")
+    result = validate()
+    assert result["status"] == "not_ready"
+    assert "is on a detached HEAD" in result["message"]

@@ -132,6 +132,13 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
             "env": {"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
             "max_bytes": 64 * 1024,
         }
+        # A release pinned by tag (`git checkout v2.3.1`, Ansible's git module with
+        # version: v2.3.1) is a detached HEAD by design: the tags at HEAD tell it apart.
+        specs[f"{key}:tags"] = {
+            **specs[f"{key}:git"],
+            "argv": _git_tags_argv(repo.host_path),
+            "max_bytes": 4096,
+        }
         for rel in structure:
             specs[f"{key}:struct:{rel}"] = {
                 "op": "stat",
@@ -177,6 +184,10 @@ def _git_status_argv(path: str) -> list[str]:
         "--branch",
         "--untracked-files=normal",
     ]
+
+
+def _git_tags_argv(path: str) -> list[str]:
+    return ["git", "-c", f"safe.directory={path}", "-C", path, "tag", "--points-at", "HEAD"]
 
 
 def parse_status(stdout: str) -> dict[str, Any]:
@@ -410,11 +421,14 @@ def _judge_git(ctx: CheckContext, f: Findings, key: str, label: str, out: dict[s
     out["git"] = status
     if status["head"] == "(initial)":
         f.warn(f"{label} has no commits", f"Check out a real revision in {out['path']}")
+    tags = _tags_at_head(ctx, key) if status["detached"] else []
+    if tags:
+        status["tags"] = tags
     _forbid(
         ctx,
         f,
         "repository_forbid_detached",
-        status["detached"],
+        status["detached"] and not tags,
         problem=f"{label} is on a detached HEAD ({str(status['head'])[:12]})",
         rec=f"Check out a branch in {out['path']} (git -C {out['path']} switch <branch>)",
     )
@@ -427,6 +441,13 @@ def _judge_git(ctx: CheckContext, f: Findings, key: str, label: str, out: dict[s
         problem=f"{label} has a dirty working tree ({what})",
         rec=f"Commit, stash or discard local changes in {out['path']} (git -C {out['path']} status)",
     )
+
+
+def _tags_at_head(ctx: CheckContext, key: str) -> list[str]:
+    res = ctx.fact(f"{key}:tags")
+    if res.get("exit_code") != 0 or res.get("timed_out"):
+        return []
+    return [t.strip() for t in str(res.get("stdout") or "").splitlines() if t.strip()][:10]
 
 
 def _forbid(
