@@ -404,3 +404,29 @@ def test_a_compressed_dump_is_a_backup(tmp_path: Path, name: str) -> None:
     result = _validate(root, tmp_path / "inv.yml", backup_schedule="cron, nightly (elsewhere)")
     assert result["status"] == "ready", result["message"]
     assert result["details"]["backups"]["newest"]["name"] == name
+
+
+def test_a_cron_line_cut_short_by_an_unescaped_percent_is_no_schedule(
+    tmp_path: Path, token: str
+) -> None:
+    """crontab(5): an unescaped '%' ends the command (the rest becomes its input). A line
+    running `dump > /b/db-$(date +%F).sql` runs `dump > /b/db-$(date +` and never makes a
+    backup; it counted as the schedule (READY). Escaped as `\\%`, it is one."""
+    command = f"/opt/{token}/dump > /var/backups/db-$(date +%F).sql"
+    root = _app(tmp_path / "app", cron=f"0 2 * * * {command}\n")
+    _backup(root, "db.sql")
+    broken = _validate(
+        root, tmp_path / "inv.yml", backup_command=command, backup_cron_files=["cron"]
+    )
+    assert broken["status"] == "degraded", broken["message"]
+    assert "stops at an unescaped '%'" in broken["message"]
+    assert broken["details"]["schedule"]["sources"] == []
+    by_pattern = _validate(root, tmp_path / "inv.yml", backup_cron_files=["cron"])  # "backup"
+    assert by_pattern["status"] == "degraded", by_pattern["message"]
+    assert "stops at an unescaped '%'" in by_pattern["message"]
+    (root / "cron").write_text(f"0 2 * * * {command.replace('%', chr(92) + '%')}\n")
+    fixed = _validate(
+        root, tmp_path / "inv.yml", backup_command=command, backup_cron_files=["cron"]
+    )
+    assert fixed["status"] == "ready", fixed["message"]
+    assert fixed["details"]["schedule"]["sources"] == ["cron"]

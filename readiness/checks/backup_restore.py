@@ -179,13 +179,9 @@ def _schedule(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     matcher = _schedule_matcher(profile, f)
     if matcher is None:
         return out
-    cron = ctx.fact(CRON_FACT)
-    cron_hits = [e for e in cron.get("entries") or () if matcher.search(str(e.get("line", "")))]
-    if cron_hits:
-        out["sources"].append("cron")
-        out["cron"] = cron_hits[:MAX_SHOWN_MATCHES]
-    if cron.get("errors"):
-        out["cron_notes"] = list(cron["errors"])
+    cut = _cron_schedule(
+        ctx.fact(CRON_FACT), matcher, str(profile.get("backup_command") or ""), out
+    )
     timers = ctx.fact(TIMERS_FACT)
     if timers.get("available"):
         timer_hits = [ln for ln in timers.get("lines") or () if matcher.search(str(ln))]
@@ -194,6 +190,15 @@ def _schedule(ctx: CheckContext, f: Findings) -> dict[str, Any]:
             out["timers"] = timer_hits[:MAX_SHOWN_MATCHES]
     else:
         out["systemd"] = f"not available ({timers.get('error') or 'unknown reason'})"
+    if not out["sources"] and cut:
+        runs = cron_runs(str(cut[0].get("line", "")))[0]
+        f.warn(
+            f"the backup's cron line stops at an unescaped '%': cron runs only {runs.strip()!r} "
+            "and passes the rest to it as input, so no backup runs",
+            "Escape every % of the backup command in the cron line as \\% "
+            "(e.g. date +\\%F), or move the command into a script",
+        )
+        return out
     if not out["sources"]:
         command = profile.get("backup_command") or "/usr/local/bin/mahavishnu-backup"
         f.warn(
@@ -202,6 +207,50 @@ def _schedule(ctx: CheckContext, f: Findings) -> dict[str, Any]:
             f"`0 2 * * * {command}` (or declare backup_schedule in the profile if managed elsewhere)",
         )
     return out
+
+
+def _cron_schedule(
+    cron: dict[str, Any], matcher: re.Pattern[str], command: str, out: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Cron lines that run the backup into ``out``; returned: the lines that would, but for
+    an unescaped ``%`` that ends their command early. Such a line counts only when what cron
+    runs still holds the whole ``backup_command`` (the rest is then just its input): a name
+    the pattern finds before the ``%`` (`backup.sh > /var/log/backup-$(date +`) is no backup."""
+    hits, cut = [], []
+    for entry in cron.get("entries") or ():
+        line = str(entry.get("line", ""))
+        runs, was_cut = cron_runs(line)
+        if (not was_cut and matcher.search(runs)) or (was_cut and command and command in runs):
+            hits.append(entry)
+        elif was_cut and matcher.search(line.replace("\\%", "%")):
+            cut.append(entry)
+    if hits:
+        out["sources"].append("cron")
+        out["cron"] = hits[:MAX_SHOWN_MATCHES]
+    if cut:
+        out["cron_cut_at_percent"] = cut[:MAX_SHOWN_MATCHES]
+    if cron.get("errors"):
+        out["cron_notes"] = list(cron["errors"])
+    return cut
+
+
+def cron_runs(line: str) -> tuple[str, bool]:
+    """What cron runs of a cron line: the text up to its first unescaped ``%`` (cron turns it
+    into a newline and passes the rest as standard input, crontab(5)), ``\\%`` read as
+    ``%``; and whether a ``%`` cut it there."""
+    runs: list[str] = []
+    rest = line
+    while rest:
+        head, sep, rest = rest.partition("%")
+        if not sep:
+            runs.append(head)
+            break
+        if head.endswith("\\"):
+            runs.append(head[:-1] + "%")
+            continue
+        runs.append(head)
+        return "".join(runs), True
+    return "".join(runs), False
 
 
 def _schedule_matcher(profile: Profile, f: Findings) -> re.Pattern[str] | None:

@@ -85,10 +85,13 @@ def _schedule(inp: FixInput) -> tuple[Change | None, str | None]:
         return None, "refused: backup_command spans several lines; a cron entry is one line"
     user = inp.profile.get("backup_cron_user")
     cron_file = _cron_file(inp.profile)
+    # cron ends a command at an unescaped '%' (the rest becomes its input, crontab(5)):
+    # `date +%F` in the command would leave a schedule that never makes a backup
+    entry = str(command).replace("%", "\\%")
     if cron_file is None:
         who = str(user) if user else None
-        return CrontabEntry(f"{SCHEDULE} {command}", who, command=str(command)), None
-    line, refusal = _cron_file_line(cron_file, str(command), user)
+        return CrontabEntry(f"{SCHEDULE} {entry}", who, command=str(command)), None
+    line, refusal = _cron_file_line(cron_file, entry, user)
     if line is None:
         return None, refusal
     state = inp.file(cron_file)

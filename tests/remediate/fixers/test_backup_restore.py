@@ -8,6 +8,7 @@ no other crontab on the machine is read or written.
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -258,3 +259,44 @@ def test_a_backup_command_of_several_lines_is_refused_for_a_crontab_too(
     done = run_cli(*common, "--apply")
     assert done.returncode == 1 and refusal in done.stdout, done.stdout + done.stderr
     assert _crontab(crontab_of) == EXISTING
+
+
+def test_a_percent_in_the_backup_command_is_escaped_so_cron_runs_all_of_it(
+    crontab_of: str, tmp_path: Path
+) -> None:
+    """cron ends a command at an unescaped '%' (crontab(5): the rest becomes its input), and
+    `date +%F` is how backup file names are usually dated. A real `readiness remediate
+    --apply` wrote `... > /backups/db-$(date +%F).sql` as it was: cron ran
+    `... > /backups/db-$(date +` every night, no backup was made, and the re-audit called the
+    schedule in place. Now the line has `\\%`, and the check reads cron lines as cron does."""
+    import yaml
+
+    from ...services.cli import local_inventory, run_cli
+
+    token = f"readiness-{uuid.uuid4().hex}"
+    _install(crontab_of, EXISTING)
+    root = write_app(tmp_path / "app", files={"backups/db-1.sql": "-- dump\n"})
+    profile = _profile(root, crontab_of, token)
+    profile["backup_command"] += " > /var/backups/db-$(date +%F).sql"
+    inventory = local_inventory(tmp_path / "inv.yml", root)
+    data = yaml.safe_load(inventory.read_text())
+    data["all"]["hosts"]["local"]["readiness"].update(profile)
+    inventory.write_text(yaml.safe_dump(data))
+    common = ["-i", str(inventory), "--hosts", "local", "-c", "backup_restore"]
+    done = run_cli(
+        "remediate", *common, "--store", "none", "--audit-log", str(tmp_path / "a.jsonl"), "--apply"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    escaped = f"0 2 * * * /usr/local/bin/{token}-backup > /var/backups/db-$(date +\\%F).sql"
+    assert _crontab(crontab_of) == EXISTING + escaped.encode() + b"\n"
+    check = run_cli("validate", *common, "--store", "none", "--format", "json")
+    result = json.loads(check.stdout)["hosts"][0]["checks"][0]
+    assert result["details"]["schedule"]["sources"] == ["cron"], result
+
+    # the line as the old fix wrote it: cron would run only up to the '%'
+    _install(crontab_of, EXISTING + escaped.replace("\\%", "%").encode() + b"\n")
+    check = run_cli("validate", *common, "--store", "none", "--format", "json")
+    result = json.loads(check.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result
+    assert "stops at an unescaped '%'" in result["message"], result
+    assert "cron" not in result["details"]["schedule"]["sources"]
