@@ -11,10 +11,12 @@ from typing import Any, ClassVar
 
 import pytest
 
+from readiness.loopback import start_fleet
 from readiness.model import Status
-from tests.services.apps import audit_local, one
+from tests.services.apps import audit_local, one, write_app
 from tests.services.cli import local_inventory, run_cli
 from tests.services.ports import closed_port
+from tests.services.sshd import NOPW_USER, _ensure_user, _share
 
 RESILIENCE: dict[str, Any] = {
     "retry": {"max_attempts": 3, "backoff_base_s": 1.0, "backoff_max_s": 30},
@@ -322,3 +324,52 @@ def test_quoted_and_integral_numbers_are_read_as_the_app_reads_them(
     result = json.loads(res.stdout)["hosts"][0]["checks"][0]
     assert result["status"] == "not_ready"
     assert "resilience.retry.max_attempts must be an integer, got 2.5" in result["message"]
+
+
+def test_a_directory_the_audit_account_may_not_write_is_undetermined(
+    tmp_path: Path,
+) -> None:
+    """Audited over SSH as a non-root account that is not the service's (no --sudo), the
+    write test in the service's own 0750 directories is refused: validate said NOT_READY
+    "dead letter queue directory … is not writable (PermissionError …)" and, in
+    backup_restore, "backup directory … is not writable", recommending to make writable
+    what the service writes. Whether the service can write there is undetermined
+    (DEGRADED, rerun with --sudo), never "not writable"."""
+    _ensure_user(NOPW_USER)
+
+    def write(_index: int, root: Path) -> None:
+        write_app(
+            root,
+            settings={"resilience": RESILIENCE},
+            files={"docs/runbooks/backup-restore.md": "# Backup and restore\n"},
+        )
+        for rel in ("data/dlq", "backups"):
+            (root / rel).mkdir(parents=True)
+        _share(root)
+        for rel in ("data/dlq", "backups"):
+            (root / rel).chmod(0o750)  # root's, as the service's would be its own
+        (root / ".env").chmod(0o644)  # its settings readable: only the writes are in question
+
+    with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as fleet:
+        inventory = fleet.write_inventory(
+            tmp_path / "inventory.yml",
+            host_vars=lambda h: {
+                "ansible_user": NOPW_USER,
+                "readiness": {"app_root": str(h.app_root), "backup_schedule": "cron, daily"},
+            },
+        )
+        argv = ["validate", "-i", str(inventory), "--hosts", "fleet"]
+        argv += ["--known-hosts", str(fleet.known_hosts), "--format", "json"]
+        res = run_cli(*argv, "-c", "error_handling,backup_restore")
+        checks = {c["check_name"]: c for c in json.loads(res.stdout)["hosts"][0]["checks"]}
+    dlq = checks["error_handling"]
+    assert dlq["status"] == "degraded", dlq["message"]
+    assert (
+        "cannot tell whether the service can write dead letter queue directory" in (dlq["message"])
+    )
+    assert dlq["details"]["dead_letter_queue"]["path"]["writable"] is None
+    assert any("--sudo" in r for r in dlq["recommendations"])
+    backup = checks["backup_restore"]
+    assert "is not writable" not in backup["message"]
+    assert "cannot tell whether backups can be written to" in backup["message"]
+    assert backup["status"] == "degraded", backup["message"]

@@ -45,6 +45,7 @@ __all__ = [
     "truthy",
     "unreadable",
     "where_all",
+    "write_denied_to_another",
 ]
 
 PG_SCHEMES = ("postgresql", "postgres")
@@ -242,6 +243,21 @@ def unreadable(fact: Mapping[str, Any]) -> bool:
     """A stat/read fact the probe could not determine: no ``exists`` answer, only an error
     (permission denied, I/O error). Never READY: the caller says why it could not tell."""
     return fact.get("exists") is None and bool(fact.get("error"))
+
+
+def write_denied_to_another(fact: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
+    """A failed write test that says nothing of the service: the probe ran as a non-root
+    account that does not own the directory and was refused (the service's own 0750
+    directory, audited as a deploy account without --sudo). Whether the service can write
+    there is undetermined, never "not writable"."""
+    uid = meta.get("uid")
+    return (
+        not fact.get("write_ok")
+        and str(fact.get("write_error") or "").startswith("PermissionError")
+        and isinstance(uid, int)
+        and uid != 0
+        and fact.get("uid") != uid
+    )
 
 
 def truthy(value: Any) -> bool:

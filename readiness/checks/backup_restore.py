@@ -17,6 +17,7 @@ from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
+from ._common import write_denied_to_another
 
 DEFAULTS: dict[str, Any] = {
     # fnmatch patterns of backup files inside backup_dir (searched recursively): SQL and
@@ -154,6 +155,15 @@ def _directory(ctx: CheckContext, f: Findings) -> dict[str, Any]:
         f.fail(
             f"backup directory {path} is not a directory (it is a {fact.get('type')})",
             f"Point backup_dir at a directory, or replace {path} with one",
+        )
+    elif write_denied_to_another(fact, ctx.meta):
+        out["writable"] = None
+        f.unknown(
+            f"cannot tell whether backups can be written to {path}: it is "
+            f"{fact.get('owner')}'s and the audit account {ctx.meta.get('user')} may not "
+            f"({fact.get('write_error')})",
+            "Rerun with --sudo (or as the backup job's user) so the write test runs as one "
+            "who may write there",
         )
     elif not fact.get("write_ok"):
         out["write_error"] = fact.get("write_error")

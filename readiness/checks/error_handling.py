@@ -24,6 +24,7 @@ from ._common import (
     settings_problem,
     stale_config,
     truthy,
+    write_denied_to_another,
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -219,6 +220,15 @@ def _dlq_path(ctx: CheckContext, f: Findings, base: str, path: str) -> dict[str,
         f.fail(
             f"dead letter queue path {resolved} is not a directory{src.where}",
             src.set_to("a directory"),
+        )
+    elif write_denied_to_another(fact, ctx.meta):
+        out["writable"] = None
+        f.unknown(
+            f"cannot tell whether the service can write dead letter queue directory "
+            f"{resolved}: it is {fact.get('owner')}'s and the audit account "
+            f"{ctx.meta.get('user')} may not ({fact.get('write_error')})",
+            "Rerun with --sudo (or as the service's user) so the write test runs as one "
+            "who may write there",
         )
     else:
         out["error"] = fact.get("write_error")
