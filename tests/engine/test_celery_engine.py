@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from readiness.loopback import LoopbackFleet, start_fleet, stop_process_groups
-from tests.services.apps import write_app
+from tests.services.apps import GOOD_SECRET, write_app
 from tests.services.ports import closed_port
 from tests.services.redis import RedisServer, redis_server
 from tests.services.sshd import APP_STATES, _share, wait_for_no_leftovers
@@ -902,9 +902,13 @@ def test_no_profile_password_reaches_the_broker_and_a_worker_uses_its_own_pgpass
     assert "remediate_shard" in during and "celery-task-meta-readiness-" in during
     seen = [during, distributed.stdout, distributed.stderr, local.stdout, local.stderr]
     seen += [remediated.stdout, remediated.stderr, workers.log(0)]
-    seen += _redis_contents(cluster.redis)  # after the run: queues, results, everything
+    stored = _redis_contents(cluster.redis)  # after the run: queues, results, everything
+    assert any('"check_name": "database_migration"' in t for t in stored)  # the rows are there
+    seen += stored
     seen += [p.read_text(errors="replace") for p in (tmp_path / "run").rglob("*") if p.is_file()]
     assert not _leaked(canary, seen)
+    # what came back (rows, details, findings) holds no secret the hosts hold either
+    assert not _leaked(GOOD_SECRET, seen)
 
     # a worker without the password says so: authentication failed, never READY
     workers.kill(0, signal.SIGTERM)
