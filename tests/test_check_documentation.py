@@ -143,6 +143,23 @@ def test_a_table_of_contents_above_a_rule_is_no_section(tmp_path: Path) -> None:
     assert headings("> Usage\n---\n1. Usage\n---\nUsage\n---\n") == ["Usage"]
 
 
+def test_a_section_commented_out_is_missing_and_an_html_heading_is_one(tmp_path: Path) -> None:
+    """A README template's "<!-- ## Configuration (TODO) -->" is no section (CommonMark: an
+    HTML comment block): validate said READY for a README without one. An HTML heading on
+    its own line ("<h2>Usage</h2>", as GitHub renders it) is a section: validate said
+    DEGRADED "has no 'Usage' section"."""
+    body = README.partition("## Usage")[0]  # Installation only
+    text = body + '<h2 id="usage">Usage</h2>\n\n<!--\n## Configuration\nTODO\n-->\n'
+    check = _validate_readme(tmp_path, text)
+    assert check["status"] == "degraded", check
+    assert check["details"]["readme"]["missing_sections"] == ["Configuration"]
+    assert headings("<!-- ## Usage --> text\n<!--\n## Usage\n") == []  # never closed
+    assert headings("<!-- x -->\n## Usage\n<H3>Configuration <code>x</code></H3>\n") == [
+        "Usage",
+        "Configuration x",
+    ]
+
+
 def test_missing_runbooks_are_named_with_the_expected_path(app_tree: AppMaker) -> None:
     tree = docs(**{"docs/runbooks/escalation.md": None, "docs/runbooks/incident-response.md": None})
     result = audit(app_tree, tree)

@@ -39,6 +39,12 @@ _SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
 # A list item or block quote is no paragraph: a `---` under one is a thematic break, so a
 # table of contents ("- [Configuration](#configuration)") above a rule is no heading.
 _NOT_PARAGRAPH = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:\s|$)|^ {0,3}>")
+# An HTML comment block (CommonMark HTML block, type 2) ends on the line holding "-->": a
+# section commented out of a template ("<!-- ## Configuration -->") is no section.
+_COMMENT_START = re.compile(r"^ {0,3}<!--")
+# An HTML heading on its own line is one, as GitHub renders it ("<h2>Usage</h2>").
+_HTML_HEADING = re.compile(r"^ {0,3}<h([1-6])(?:\s[^>]*)?>(.*?)</h\1>\s*$", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
 
 
 def _alternatives(value: Any) -> list[str]:
@@ -103,6 +109,7 @@ def headings(text: str) -> list[str]:
     """Markdown headings (ATX ``# x`` at any level, setext ``x`` over ``===``/``---``), outside code fences."""
     found: list[str] = []
     fence = ""  # the open code fence's marker (```` or ~~~), "" outside one
+    comment = False  # inside an HTML comment block
     previous = ""
     # A byte-order mark (editors on Windows write one) is not text: "\ufeff# Installation"
     # is the README's first heading, not a paragraph.
@@ -115,8 +122,17 @@ def headings(text: str) -> list[str]:
             if marker[:1] == fence[0] and len(marker) >= len(fence) and not rest.strip():
                 fence = ""
             continue
+        if comment or _COMMENT_START.match(line):
+            comment = "-->" not in (line.split("<!--", 1)[1] if not comment else line)
+            previous = ""
+            continue
         if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):  # ``x`` is inline code
             fence = m.group(1)
+            previous = ""
+            continue
+        html = _HTML_HEADING.match(line)
+        if html:
+            found.append(_TAG.sub("", html.group(2)).strip())
             previous = ""
             continue
         atx = _ATX.match(line)
