@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -446,3 +447,36 @@ def test_a_dsn_relying_on_libpq_defaults_is_valid(
     result = json.loads(res.stdout)["hosts"][0]["checks"][0]
     assert result["status"] == "not_ready"
     assert "connects as the default account 'postgres'" in result["message"]
+
+
+def test_the_required_variables_follow_the_apps_prefix_and_delimiter(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """With env_prefix MHV_ (and a nesting delimiter of its own) the app reads
+    MHV_REPOS_PATH and MHV_AUTH_0_SECRET: validate said NOT_READY "MAHAVISHNU_REPOS_PATH is
+    not set" and "MAHAVISHNU_AUTH__SECRET is not set (required because auth.enabled is
+    enabled)", while security_settings found the same secret. A variable the app's own
+    names lack is still missing, and named as the app names it."""
+    secret = "MHV_AUTH_0_SECRET"
+    env = {"MAHAVISHNU_REPOS_PATH": None, "MAHAVISHNU_AUTH__SECRET": None}
+    root = app_tree(env={**env, "MHV_REPOS_PATH": "repos.yaml", secret: GOOD_SECRET})
+    profile = {"app_root": str(root), "env_prefix": "MHV_", "env_nested_delimiter": "_0_"}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        json.dumps(
+            {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": profile}}}}
+        )
+    )
+
+    def validate() -> dict[str, Any]:
+        res = run_cli("validate", "-i", str(inv), "-c", "environment", "--format", "json")
+        result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+        return result
+
+    result = validate()
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["checked"] == ["MHV_REPOS_PATH", secret]
+    app_tree(env={**env, "MHV_REPOS_PATH": "repos.yaml"})
+    result = validate()
+    assert result["status"] == "not_ready"
+    assert f"{secret} is not set (required because auth.enabled is enabled)" in result["message"]

@@ -88,6 +88,24 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# The built-in defaults (required_env, conditional_env, dsn_env) name the app's variables
+# with the built-in prefix and nesting delimiter.
+_BUILTIN_PREFIX, _BUILTIN_DELIMITER = "MAHAVISHNU_", "__"
+
+
+def app_variable(ctx: CheckContext, name: str) -> str:
+    """A variable named with the built-in prefix/delimiter, as the app names it: with
+    env_prefix MHV_ the app reads MHV_AUTH__SECRET, not MAHAVISHNU_AUTH__SECRET (which
+    validate called "not set" while security_settings found the secret)."""
+    app = ctx.app
+    if not name.startswith(_BUILTIN_PREFIX) or (
+        app.env_prefix == _BUILTIN_PREFIX and app.delimiter == _BUILTIN_DELIMITER
+    ):
+        return name
+    dotted = name[len(_BUILTIN_PREFIX) :].lower().replace(_BUILTIN_DELIMITER, ".")
+    return app.env_name(dotted)
+
+
 def evaluate(ctx: CheckContext) -> Outcome:
     f = Findings()
     profile, app = ctx.profile, ctx.app
@@ -111,7 +129,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
     elif stale:
         f.details["process_started_at"] = stale["started_at"]
     not_loaded = set(stale.get("lacking") or ())
-    required = [str(v) for v in profile.get("required_env") or ()]
+    required = [app_variable(ctx, str(v)) for v in profile.get("required_env") or ()]
     if app.settings_error and profile.get("conditional_env"):
         # The feature flags that make variables required are settings: unreadable settings
         # leave those requirements unknown, which is never READY.
@@ -125,7 +143,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
         flag = str(rule.get("when", ""))
         if flag and truthy(app.get(flag)):
             for name in rule.get("require") or ():
-                conditional.setdefault(str(name), flag)
+                conditional.setdefault(app_variable(ctx, str(name)), flag)
     checked = list(dict.fromkeys([*required, *conditional]))
     variables: dict[str, Any] = {}
     missing: list[str] = []
@@ -206,8 +224,8 @@ def _check_dsns(ctx: CheckContext, f: Findings, variables: dict[str, Any]) -> li
     invalid = []
     weak = {str(v).lower() for v in ctx.profile.get("insecure_values") or ()}
     default_users = {str(v).lower() for v in ctx.profile.get("insecure_usernames") or ()}
-    for name in ctx.profile.get("dsn_env") or ():
-        var = ctx.app.env.get(str(name))
+    for name in (app_variable(ctx, str(n)) for n in ctx.profile.get("dsn_env") or ()):
+        var = ctx.app.env.get(name)
         if var is None or not var.value:
             continue
         # libpq's defaults make a valid string: postgresql:///app is the local socket
