@@ -39,7 +39,7 @@ from .suites import SUITES, run_suite
 from .taskbase import load_settings, readiness_task, resolve
 
 if TYPE_CHECKING:
-    from .store.baseline import BaselineVerdict
+    from .store.db import BaselineEntry
 
 __all__ = ["ns"]
 
@@ -200,6 +200,12 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
             )
         location = _store_location(c, values["store"])
         required = bool(values["baseline"] or values["drift"])
+        # A usage error the store answers (none, or no baseline in it) is exit 2 before the
+        # fleet is audited, not after a fleet-wide run.
+        if required and not location.enabled:
+            flag = "--baseline" if values["baseline"] else "--drift"
+            raise UsageError(f"{flag} needs a results store (--store is 'none')")
+        baseline = _load_baseline(location) if values["baseline"] else None
         location, collector = _open_for_recording(location, required=required)
         # Ctrl-C/SIGTERM during the run: the fleet loop returns the partial report, which is
         # rendered and saved; a second one while saving leaves the previous file intact.
@@ -220,8 +226,10 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
                 collector.add_host_meta(report)
             if values["drift"]:
                 report = _with_drift(report, collector)
-            if values["baseline"]:
-                verdict = _judge_baseline(location, report, threshold)
+            if baseline is not None:
+                from .store.baseline import judge
+
+                verdict = judge(report, baseline, fail_on=threshold, name="default")
                 report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
             trend = _html_trend(location, report, suite, values, fmt, target, sinks)
             _emit(report, fmt, target, threshold, values["group_by"], values["color"], sinks, trend)
@@ -705,14 +713,10 @@ def _record_remediation(
     _record(c, location, fleet, "remediate", hosts, limit, profile, started, redacted=False)
 
 
-def _judge_baseline(
-    location: StoreLocation, report: FleetReport, threshold: Status
-) -> BaselineVerdict:
-    from .store.cli import apply_baseline
+def _load_baseline(location: StoreLocation) -> dict[tuple[str, str], BaselineEntry]:
+    from .store.cli import load_baseline
 
-    if not location.enabled:
-        raise ReadinessError("--baseline needs a results store (--store is 'none')")
-    return apply_baseline(location, report, fail_on=threshold)
+    return load_baseline(location)
 
 
 def _store_call(fn: Any, *args: Any, **kwargs: Any) -> None:

@@ -19,7 +19,7 @@ from .baseline import (
     judge,
     load_baseline_file,
 )
-from .db import open_store, store_where, with_run_summary
+from .db import BaselineEntry, open_store, store_where, with_run_summary
 from .diff import FORMATS as DIFF_FORMATS
 from .diff import diff_reports, render_diff
 from .drift import DriftCollector, drift_across_hosts, drift_over_time, render_drift
@@ -48,6 +48,7 @@ __all__ = [
     "drift_section",
     "drift_task",
     "history_task",
+    "load_baseline",
     "prune_task",
     "show_task",
 ]
@@ -245,10 +246,11 @@ def baseline_import_task(
     return f"baseline '{target}' replaced by {count} result(s) from {path}", 0
 
 
-def apply_baseline(
-    location: StoreLocation, report: FleetReport, *, fail_on: Status, name: str = "default"
-) -> BaselineVerdict:
-    """Judge ``report`` against the stored baseline (no baseline: exit 2, never a silent pass)."""
+def load_baseline(
+    location: StoreLocation, name: str = "default"
+) -> dict[tuple[str, str], BaselineEntry]:
+    """The stored baseline's entries; none is exit 2, never a silent pass. Read before the
+    audit, so a missing baseline costs no fleet-wide run."""
     with open_store(location, create=False) as store:
         entries = store.baseline(name)
     if not entries:
@@ -256,7 +258,14 @@ def apply_baseline(
             f"no baseline '{name}' in {store_where(location)}: run `readiness baseline-accept` "
             "or `readiness baseline-import FILE` first"
         )
-    return judge(report, entries, fail_on=fail_on, name=name)
+    return entries
+
+
+def apply_baseline(
+    location: StoreLocation, report: FleetReport, *, fail_on: Status, name: str = "default"
+) -> BaselineVerdict:
+    """Judge ``report`` against the stored baseline (no baseline: exit 2, never a silent pass)."""
+    return judge(report, load_baseline(location, name), fail_on=fail_on, name=name)
 
 
 def drift_task(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -696,3 +697,41 @@ def test_baseline_export_never_replaces_a_special_file(tmp_path: Path) -> None:
     assert leftovers == {"null", "pipe"}  # no temporary file left behind
     written = readiness("baseline-export", "--output", str(tmp_path / "b.json"), store=store)
     assert written.returncode == 0 and json.loads((tmp_path / "b.json").read_text())["entries"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (("--baseline", "--store", "none"), "--baseline needs a results store (--store is 'none')"),
+        (("--drift", "--store", "none"), "--drift needs a results store (--store is 'none')"),
+        (
+            ("--baseline", "--store", "{store}"),
+            "no baseline 'default' in store {store} (it does not exist): run "
+            "`readiness baseline-accept` or `readiness baseline-import FILE` first",
+        ),
+    ],
+)
+def test_a_baseline_or_drift_the_store_cannot_give_is_exit_2_before_the_audit(
+    silent_server: tuple[str, int], tmp_path: Path, extra: tuple[str, ...], said: str
+) -> None:
+    """docs/exit-codes.md: 2 is a usage error "before anything runs"; docs/history.md:
+    `validate --baseline` on a store that does not exist creates nothing. The whole fleet
+    used to be audited first (here: a host that never answers, 20 s) and the store created."""
+    addr, port = silent_server
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        f"all:\n  hosts:\n    stall:\n      ansible_host: {addr}\n      ansible_port: {port}\n"
+    )
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    store = tmp_path / "none-yet" / "h.db"
+    argv = [a.format(store=store) for a in extra]
+    slow = ("-T", "20", "--host-deadline", "20", "--known-hosts", str(known), "-H", "stall")
+    started = time.monotonic()
+    res = readiness("validate", "-i", str(inv), "-c", "environment", *slow, *argv)
+    took = time.monotonic() - started
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert res.stderr.splitlines() == [f"readiness: {said.format(store=store)}"]
+    assert took < 10, f"the unanswering host was audited first ({took:.1f} s)"
+    assert not store.parent.exists()
