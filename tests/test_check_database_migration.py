@@ -682,3 +682,22 @@ def test_golang_migrate_records_only_the_current_version(
         in (result["message"])
     )
     assert result["details"]["migrations"]["pending"] == ["0003_create_orders.sql"]
+
+
+def test_no_connection_string_names_the_variable_the_app_reads(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """With env_prefix MHV_ the recommendation said "or MAHAVISHNU_DATABASE__URL", a
+    variable the app never reads."""
+    root = app_tree()
+    host = {"app_root": str(root), "env_prefix": "MHV_"}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        json.dumps(
+            {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": host}}}}
+        )
+    )
+    res = run_cli("validate", "-i", str(inv), "-c", CHECK, "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "not_ready"
+    assert "or MHV_DATABASE__URL in the service environment" in result["recommendations"][0]

@@ -143,8 +143,8 @@ def resolve_target(ctx: CheckContext, f: Findings) -> Target | None:
     if raw is None:
         f.fail(
             "no database connection string configured",
-            "Set database.url in the settings file (or MAHAVISHNU_DATABASE__URL in the service "
-            "environment), or database_dsn in the readiness profile",
+            f"Set database.url in the settings file (or {ctx.app.env_name('database.url')} in "
+            "the service environment), or database_dsn in the readiness profile",
         )
         return None
     for secret in loose_passwords(raw):

@@ -151,7 +151,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
     if path is None:
         f.unknown(
             "the app has no repos_path setting: no repositories to benchmark",
-            "Set repos_path in the app's settings (or MAHAVISHNU_REPOS_PATH)",
+            f"Set repos_path in the app's settings (or {ctx.app.env_name('repos_path')})",
         )
         return f.outcome("", subject="Repository benchmark")
     if fact.get("text") is None:
