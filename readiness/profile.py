@@ -171,12 +171,13 @@ def deep_merge(
     for key, value in override.items():
         here = f"{where}.{key}" if where else str(key)
         old = out.get(key)
-        if isinstance(old, Mapping) and isinstance(value, Mapping):
+        if here in JSON_BODIES:
+            out[key] = _copy(value)  # a request body is sent as the last layer wrote it
+        elif isinstance(old, Mapping) and isinstance(value, Mapping):
             out[key] = deep_merge(old, value, here)
         elif isinstance(old, Mapping) and value is not None and old:
-            raise ProfileError(
-                f"profile key {here!r} is a mapping; cannot replace it with {value!r}"
-            )
+            shown = redact_url_password(repr(value))
+            raise ProfileError(f"profile key {here!r} is a mapping; cannot replace it with {shown}")
         else:
             out[key] = _copy(value)
     return out
@@ -309,7 +310,7 @@ def _walk(
         # a JSON body is the app's own document: neither its types nor its numbers are ours
         wanted = (
             None
-            if path in JSON_BODIES
+            if path in JSON_BODIES or dotted in JSON_BODIES
             else _wrong_type(value, expected, dotted)
             or _out_of_range(value, dotted)
             or _bad_gate_value(value, path, str(key))
@@ -318,10 +319,29 @@ def _walk(
             # the value may hold a DSN or URL with its password: quoted through the masks
             shown = redact_url_password(repr(value))
             raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {shown}")
-        if isinstance(value, Mapping) and isinstance(expected, Mapping) and dotted not in FREE_MAPS:
+        if dotted in JSON_BODIES or not isinstance(value, Mapping):
+            continue  # a JSON body is the app's document: its keys are not ours either
+        if isinstance(expected, Mapping) and not expected:
+            _header_values(name, source, value, dotted)  # an empty default: the keys are free
+        elif isinstance(expected, Mapping) and dotted not in FREE_MAPS:
             if path in OPEN_MAP_EXTRAS:
                 expected = {**expected, **OPEN_MAP_EXTRAS[path]}
             _walk(name, source, value, expected, dotted)
+
+
+def _header_values(name: str, source: str | None, node: Mapping[str, Any], path: str) -> None:
+    """A map whose default is empty (HTTP headers: ``workflow_state.headers``): any name, and a
+    value that is sent as text (a string or a number)."""
+    from .inventory.strict_yaml import line_of
+
+    for key, value in node.items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            continue
+        line = line_of(node, key)
+        where = f"{source}:{line}" if source and line else name
+        raise ProfileError(
+            f"{where}: profile key '{path}.{key}' must be a string, got {_type_word(value)}"
+        )
 
 
 # Keys whose built-in default is null carry no type in that default: their type is declared

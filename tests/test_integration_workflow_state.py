@@ -121,3 +121,39 @@ def test_workflow_state_is_skipped_until_enabled(tmp_path: Path) -> None:
     result = one(audit_local(write_app(tmp_path / "app"), CHECK))
     assert result.status is Status.SKIPPED
     assert "workflow_state.enabled" in result.message
+
+
+def test_headers_and_a_body_of_the_apps_own_keys_are_taken_from_a_profile_file(
+    tmp_path: Path, http_server: Callable[[], HttpServer]
+) -> None:
+    """A real `readiness validate --profile p.yml`: `workflow_state.headers` (default `{}`)
+    and `start_json` (the app's own request body) refused every key a user gave them
+    ("unknown profile key 'workflow_state.headers.X-Api-Key'", exit 2), so an API that
+    needs a header or its own body could not be audited at all."""
+    import json
+
+    import yaml
+
+    from tests.services.cli import local_inventory, run_cli
+
+    srv = workflow_api(http_server(), states=["completed"])
+    section = {
+        "enabled": True,
+        "start_url": f"{srv.url}/workflows",
+        "status_url": f"{srv.url}/workflows/{{id}}",
+        "poll_interval_s": 0.05,
+        "headers": {"X-Tenant": "blue", "X-Api-Version": 2},
+        "start_json": {"name": "nightly-smoke", "params": {"rows": [1, 2], "dry": True}},
+    }
+    profile = tmp_path / "p.yml"
+    profile.write_text(yaml.safe_dump({CHECK: section}))
+    inventory = local_inventory(tmp_path / "inv.yml", write_app(tmp_path / "app"))
+    done = run_cli(
+        "validate", "-i", str(inventory), "--hosts", "local", "-c", CHECK,
+        "--profile", str(profile), "--store", "none", "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["hosts"][0]["checks"][0]["status"] == "ready"
+    (post,) = srv.requests_to("/workflows", "POST")
+    assert post.json() == section["start_json"]
+    assert post.headers["X-Tenant"] == "blue" and post.headers["X-Api-Version"] == "2"

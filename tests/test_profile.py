@@ -12,7 +12,7 @@ import pytest
 
 from readiness.api import host_profile
 from readiness.errors import ProfileError
-from readiness.profile import Profile, deep_merge, load_profile_file, merge_layers
+from readiness.profile import JSON_BODIES, Profile, deep_merge, load_profile_file, merge_layers
 from readiness.registry import default_profile
 from tests.services.apps import LocalTestHost
 
@@ -415,3 +415,51 @@ def test_readiness_validate_refuses_such_a_profile_in_one_masked_line(tmp_path: 
         f"readiness: {profile}:1: profile key 'env_prefix' must be a string, "
         "got {'dsn': 'postgresql://app:***@db/app'}\n"
     )
+
+
+def _empty_map_defaults(
+    node: Mapping[str, Any], prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for key, value in node.items():
+        if isinstance(value, Mapping):
+            found += (
+                [(*prefix, str(key))]
+                if not value
+                else _empty_map_defaults(value, (*prefix, str(key)))
+            )
+    return found
+
+
+def _get(profile: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        profile = profile[key]
+    return profile
+
+
+@pytest.mark.parametrize("path", _empty_map_defaults(default_profile()), ids=".".join)
+def test_a_map_whose_default_is_empty_takes_any_name_and_a_text_value(
+    path: tuple[str, ...],
+) -> None:
+    """`workflow_state.headers`, `alert_delivery.receiver_headers`, ... default to `{}`: every
+    name a user gave them was an unknown profile key (exit 2), so no header could be set."""
+    layer = _nested(path, {"X-Tenant": "blue", "X-Api-Version": 2})
+    merged = merge_layers(default_profile(), [("p.yml", layer)])
+    assert _get(merged, path) == {"X-Tenant": "blue", "X-Api-Version": 2}
+    for wrong in (True, ["a"], {"nested": "x"}):
+        with pytest.raises(ProfileError, match=rf"'{'.'.join(path)}.X-Bad' must be a string"):
+            merge_layers(default_profile(), [("p.yml", _nested(path, {"X-Bad": wrong}))])
+
+
+@pytest.mark.parametrize("dotted", sorted(JSON_BODIES))
+def test_a_json_body_is_taken_and_sent_as_the_last_layer_wrote_it(dotted: str) -> None:
+    """A request body is the app's document: any keys (they were unknown profile keys), any
+    JSON value, and never merged with the default body (its keys were added to the user's)."""
+    path = tuple(dotted.split("."))
+    body = {"name": "nightly", "params": {"rows": [1, 2], "dry": True}}
+    merged = merge_layers(default_profile(), [("p.yml", _nested(path, body))])
+    assert _get(merged, path) == body
+    later = merge_layers(
+        default_profile(), [("p.yml", _nested(path, body)), ("host", _nested(path, [1, "two"]))]
+    )
+    assert _get(later, path) == [1, "two"]
