@@ -98,6 +98,7 @@ def test_good_database_round_trips_ready_with_size_and_times(tmp_path: Path, app
     scratch = d["scratch_database"]
     assert scratch["name"].startswith("readiness_scratch_") and scratch["dropped"] is True
     assert scratch["name"] not in scratch_databases(app_db.cluster)
+    assert "role" not in scratch  # the app's own CREATEDB role restores: no throwaway role
     assert app_db.password not in result.message + str(d)
 
 

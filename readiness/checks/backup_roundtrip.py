@@ -13,12 +13,17 @@ The dump is restored into a scratch database ``readiness_scratch_<random>`` on t
 server, tables and row counts are compared with the source, and the scratch database is
 dropped in ``finally``. Passwords reach pg_dump/pg_restore/psql only through
 ``PGPASSWORD`` in the child's environment, never on a command line.
+
+The archive is the host's (its app user controls the data, or writes the file): when the
+admin role is privileged, the scratch database is owned by a throwaway role that pg_restore
+and every read of it log in as, dropped with it (docs/security.md, C8).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -121,15 +126,20 @@ def find_pg_binary(name: str, bin_dir: str | None = None) -> str | None:
     return shutil.which(name)
 
 
-def _pg_env(source: Target | str, dbname: str | None = None) -> dict[str, str]:
+def _pg_env(
+    source: Target | str, dbname: str | None = None, login: Login | None = None
+) -> dict[str, str]:
     """libpq environment for a child process: the password travels here, never in argv.
 
     The controller's own ``PG*`` variables never reach the child; a DSN from the host (or
     through its tunnel) also gets no ``~/.pgpass`` and no client certificate
-    (:func:`~._postgres.clean_env`).
+    (:func:`~._postgres.clean_env`). ``login``: connect as the throwaway role instead of
+    the DSN's own user, at the same server.
     """
     app_name = "readiness-backup-roundtrip"
     overrides = {"dbname": dbname} if dbname is not None else {}
+    if login is not None:
+        overrides.update(user=login.user, password=login.password)
     if isinstance(source, Target) and source.clean:
         return clean_env(connect_args(source, timeout=10, application_name=app_name, **overrides))
     from psycopg.conninfo import conninfo_to_dict
@@ -204,13 +214,18 @@ def _run(argv: list[str], env: Mapping[str, str], timeout: float) -> Run:
     return Run(proc.returncode == 0, time.monotonic() - t0, error)
 
 
-def _connect(source: Target | str, timeout: float, **kwargs: Any) -> psycopg.Connection[Any]:
+def _connect(
+    source: Target | str, timeout: float, login: Login | None = None, **kwargs: Any
+) -> psycopg.Connection[Any]:
     """A connection to the app's database (a :class:`Target`, with exactly its own
-    credentials when it came from the host) or to the profile's ``admin_dsn`` (a str)."""
+    credentials when it came from the host) or to the profile's ``admin_dsn`` (a str);
+    with ``login``, to the same server as the throwaway role."""
     import psycopg
 
     target = source if isinstance(source, Target) else Target(_NO_DSN, source, "profile", False)
     autocommit = bool(kwargs.pop("autocommit", False))
+    if login is not None:
+        kwargs.update(user=login.user, password=login.password)
     args = connect_args(target, timeout=timeout, application_name="readiness", **kwargs)
     return psycopg.connect(autocommit=autocommit, **args)
 
@@ -247,6 +262,9 @@ class Trip:
     exact: bool = True
     scratch: str = ""
     dropped: bool | None = None
+    role: str = ""  # the throwaway role the archive was restored as, if any
+    role_dropped: bool | None = None
+    app: Target | None = None  # the app's own connection (admin_dsn unset: the same object)
 
 
 def _statement_timeout(conn: psycopg.Connection[Any], profile: Profile) -> None:
@@ -276,7 +294,9 @@ def _pg_dump(ctx: CheckContext, target: Target, trip: Trip, workdir: Path, limit
         conn.rollback()
 
 
-def _restore(ctx: CheckContext, admin: Target | str, trip: Trip, dump: Path) -> Run:
+def _restore(
+    ctx: CheckContext, admin: Target | str, login: Login | None, trip: Trip, dump: Path
+) -> Run:
     bin_dir = ctx.profile.get_path(f"{NAME}.pg_bin_dir")
     with dump.open("rb") as fh:
         head = fh.read(512)
@@ -298,10 +318,12 @@ def _restore(ctx: CheckContext, admin: Target | str, trip: Trip, dump: Path) -> 
     binary = find_pg_binary("pg_restore", bin_dir)
     if binary is None:
         return Run(False, 0.0, "pg_restore not found (PostgreSQL client binaries)")
-    argv = [binary, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction"]
-    argv += [f"--dbname={trip.scratch}", str(dump)]
+    # Every object is created owned by the restoring role, with no GRANTs; a subscription
+    # (superuser-only here, and it would connect out) is not the app's data.
+    argv = [binary, "--no-owner", "--no-acl", "--no-subscriptions", "--exit-on-error"]
+    argv += ["--single-transaction", f"--dbname={trip.scratch}", str(dump)]
     budget = _limit(float(ctx.profile.threshold("restore_max_seconds")))
-    return _run(argv, _pg_env(admin, trip.scratch), budget)
+    return _run(argv, _pg_env(admin, trip.scratch, login), budget)
 
 
 def _has_nul(path: Path, chunk: int = 1 << 20) -> bool:
@@ -320,34 +342,187 @@ def _admin_dsn(ctx: CheckContext, target: Target) -> Target | str:
     return target
 
 
+@dataclass(frozen=True)
+class Login:
+    """The throwaway role the archive is restored and read as (password: never shown)."""
+
+    user: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What the restoring (session) role can do beyond owning a database, and whether it
+    can create a role."""
+
+    role: str
+    privileges: tuple[str, ...]
+    can_create_role: bool
+
+
+# The archive's SQL runs as the role pg_restore logs in as, and `SET ROLE` /
+# `SET SESSION AUTHORIZATION` are no boundary (the archive can RESET them). So any of these
+# is privilege the app's user would gain: SUPERUSER (COPY … TO PROGRAM, ALTER ROLE, …),
+# CREATEROLE (in 15, GRANT pg_execute_server_program to anyone, ALTER any non-superuser
+# role), BYPASSRLS, REPLICATION, and membership in any other role (SET ROLE to it: the
+# pg_* roles read/write server files, run programs, read every table or other sessions'
+# queries; a plain role's objects and its own password). CREATEDB alone is not: a database
+# of its own is all the scratch database is.
+_REACH_SQL = """
+SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolbypassrls, r.rolreplication,
+       ARRAY(SELECT m.rolname::text FROM pg_catalog.pg_roles m
+             WHERE m.oid <> r.oid AND m.rolname <> 'pg_database_owner'
+               AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER') ORDER BY 1)
+FROM pg_catalog.pg_roles r WHERE r.rolname = session_user
+"""
+THROWAWAY_PREFIX = "readiness_restore_"
+
+
+def _reach(conn: psycopg.Connection[Any]) -> Reach:
+    row = conn.execute(_REACH_SQL).fetchone()
+    if row is None:  # the session's role is always in pg_roles
+        return Reach("?", ("unknown role",), False)
+    name, superuser, createrole, bypassrls, replication, members = row
+    flags = (
+        (superuser, "SUPERUSER"),
+        (createrole, "CREATEROLE"),
+        (bypassrls, "BYPASSRLS"),
+        (replication, "REPLICATION"),
+    )
+    privileges = [label for on, label in flags if on]
+    if members and not superuser:  # a superuser is a member of every role
+        shown = ", ".join(members[:3]) + (
+            f" and {len(members) - 3} more" if len(members) > 3 else ""
+        )
+        privileges.append(f"member of {shown}")
+    return Reach(str(name), tuple(privileges), bool(superuser or createrole))
+
+
+def _create_login(
+    ctx: CheckContext, conn: psycopg.Connection[Any], trip: Trip, seconds: float
+) -> Login:
+    """A LOGIN role that can do nothing but own the scratch database. Its password is
+    random, sent to the server only as a SCRAM verifier (never in a statement's text),
+    and it expires by itself soon after the restore's hard limit."""
+    from psycopg import sql
+
+    login = Login(scratch_name(THROWAWAY_PREFIX), secrets.token_urlsafe(32))
+    ctx.secret(login.password)
+    verifier = conn.pgconn.encrypt_password(login.password.encode(), login.user.encode())
+    row = conn.execute(
+        "SELECT pg_catalog.to_char((pg_catalog.now() + pg_catalog.make_interval(secs => %s))"
+        " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00'",
+        (seconds,),
+    ).fetchone()
+    until = str(row[0]) if row else "infinity"
+    role = sql.Identifier(login.user)
+    # INHERIT, not NOINHERIT: the role is a member of nothing, but as the database's owner
+    # it must use the privileges of pg_database_owner (which owns the public schema).
+    conn.execute(
+        sql.SQL(
+            "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT"
+            " NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 2 VALID UNTIL {}"
+        ).format(role, sql.Literal(verifier.decode()), sql.Literal(until))
+    )
+    trip.role = login.user
+    # CREATE DATABASE … OWNER needs the creator to be a member of the owner (a CREATEROLE
+    # admin in 15); the membership goes the admin's way only, and with the role.
+    conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
+    return login
+
+
 def _with_scratch(
     ctx: CheckContext, f: Findings, admin: Target | str, trip: Trip, *, dump: Path, limit: int
 ) -> None:
-    """Create the scratch DB, restore into it, count its rows; always drop it."""
+    """Create the scratch DB, restore into it, count its rows; always drop it.
+
+    When the admin role is privileged (:data:`_REACH_SQL`), the scratch database is owned
+    by a throwaway role, and pg_restore and every read of the scratch database log in as
+    it: the archive, which the host's app user wrote, never runs with the admin's
+    privileges. A privileged admin that cannot create that role restores nothing."""
     from psycopg import sql
 
     maint = str(ctx.profile.get_path(f"{NAME}.maintenance_db") or "postgres")
     timeout = float(ctx.profile.threshold("db_connect_timeout_s"))
-    trip.scratch = scratch_name()
-    ident = sql.Identifier(trip.scratch)
-    with _connect(admin, timeout, dbname=maint, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident))
+    login: Login | None = None
     try:
-        trip.restore = _restore(ctx, admin, trip, dump)
+        with _connect(admin, timeout, dbname=maint, autocommit=True) as conn:
+            reach = _reach(conn)
+            if reach.privileges and not reach.can_create_role and admin is not trip.app:
+                _unsafe(
+                    f,
+                    f"admin_dsn's role {reach.role} is privileged ({', '.join(reach.privileges)})"
+                    " and cannot create the throwaway role it would be restored as (no CREATEROLE)",
+                    "Give backup_roundtrip.admin_dsn a role with only CREATEDB, or one with "
+                    "CREATEROLE (the archive is then restored as a throwaway role), or unset it "
+                    "to restore as the app's own role",
+                )
+                return
+            trip.scratch = scratch_name()
+            if reach.privileges and reach.can_create_role:
+                restore_limit = _limit(float(ctx.profile.threshold("restore_max_seconds")))
+                login = _create_login(ctx, conn, trip, restore_limit + 4 * timeout + 300)
+            owner = (
+                sql.SQL(" OWNER {}").format(sql.Identifier(login.user)) if login else sql.SQL("")
+            )
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0{}").format(
+                    sql.Identifier(trip.scratch), owner
+                )
+            )
+        if login is not None and not _can_log_in(f, admin, login, trip, timeout):
+            return
+        trip.restore = _restore(ctx, admin, login, trip, dump)
         if trip.restore.ok:
-            with _connect(admin, timeout, dbname=trip.scratch) as conn:
+            with _connect(admin, timeout, login, dbname=trip.scratch) as conn:
                 _statement_timeout(conn, ctx.profile)
                 trip.restored = _counts(conn, limit)
     finally:
-        trip.dropped = _drop(f, admin, maint, timeout, trip.scratch)
+        if trip.scratch:
+            trip.dropped = _drop(f, admin, maint, timeout, trip.scratch, role=trip.role)
+        if trip.role:
+            trip.role_dropped = _drop_role(f, admin, maint, timeout, trip.role)
 
 
-def _drop(f: Findings, admin: Target | str, maint: str, timeout: float, name: str) -> bool:
+def _can_log_in(f: Findings, admin: Target | str, login: Login, trip: Trip, timeout: float) -> bool:
+    """The server may refuse the throwaway role (pg_hba.conf): then nothing is restored."""
+    import psycopg
+
+    try:
+        with _connect(admin, timeout, login, dbname=trip.scratch):
+            return True
+    except psycopg.Error as exc:
+        text = " ".join(str(exc).replace(login.password, "***").split())
+        _unsafe(
+            f,
+            f"the server refused the login of the throwaway role {login.user} ({text[:300]}), "
+            "and readiness does not restore as admin_dsn's privileged role",
+            "Let roles named readiness_restore_* log in with a password from the controller "
+            "(pg_hba.conf, like admin_dsn's role), or give admin_dsn a role with only CREATEDB",
+        )
+        return False
+
+
+def _unsafe(f: Findings, why: str, recommendation: str) -> None:
+    f.unknown(f"the restore could not be verified safely: {why}", recommendation)
+
+
+def _drop(
+    f: Findings, admin: Target | str, maint: str, timeout: float, name: str, *, role: str = ""
+) -> bool:
     import psycopg
     from psycopg import sql
 
     try:
         with _connect(admin, timeout, dbname=maint, autocommit=True) as conn:
+            if role:  # no new session of the throwaway role, none left anywhere
+                with contextlib.suppress(psycopg.Error):  # DROP ROLE says what is left
+                    conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+                    conn.execute(
+                        "SELECT pg_catalog.pg_terminate_backend(pid)"
+                        " FROM pg_catalog.pg_stat_activity WHERE usename = %s",
+                        (role,),
+                    )
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
@@ -355,6 +530,25 @@ def _drop(f: Findings, admin: Target | str, maint: str, timeout: float, name: st
         f.fail(
             f"scratch database {name} could not be dropped: {exc}",
             f"Drop it by hand: DROP DATABASE {name} WITH (FORCE);",
+        )
+        return False
+    return True
+
+
+def _drop_role(f: Findings, admin: Target | str, maint: str, timeout: float, role: str) -> bool:
+    import psycopg
+    from psycopg import sql
+
+    ident = sql.Identifier(role)
+    try:
+        with _connect(admin, timeout, dbname=maint, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(ident))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
+    except psycopg.Error as exc:
+        f.fail(
+            f"throwaway role {role} could not be dropped: {exc}",
+            f"Drop it by hand, in each database it owns objects in: DROP OWNED BY {role}; "
+            f"then DROP ROLE {role};",
         )
         return False
     return True
@@ -390,7 +584,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
     if routed is None:
         return f.outcome("", subject="Backup round trip")
     target = routed
-    trip = Trip()
+    trip = Trip(app=target)
     limit = int(cfg.get("max_tables") or 200)
 
     _round_trip(ctx, f, target, trip, limit)
@@ -490,6 +684,8 @@ def _judge(ctx: CheckContext, f: Findings, trip: Trip) -> None:
         d["backup_s"] = round(trip.backup.seconds, 3)
     if trip.scratch:
         d["scratch_database"] = {"name": trip.scratch, "dropped": trip.dropped}
+        if trip.role:
+            d["scratch_database"].update(role=trip.role, role_dropped=trip.role_dropped)
     if trip.restore is not None:
         d["restore_s"] = round(trip.restore.seconds, 3)
         if not trip.restore.ok:
