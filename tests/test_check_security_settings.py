@@ -435,3 +435,33 @@ def test_a_public_key_readable_by_all_is_no_finding(app_tree: AppTree, tmp_path:
     result = _validate_security(root, tmp_path)
     assert result["status"] == "not_ready"
     assert f"{private} holds secrets but is accessible to group/others" in result["message"]
+
+
+def test_settings_about_a_secret_are_not_plain_text_secrets(
+    app_tree: AppTree, tmp_path: Path
+) -> None:
+    """An OAuth token endpoint, a token lifetime, the header an API key travels in, a
+    secrets backend: ordinary settings whose names mention a secret. validate said
+    NOT_READY with nine "holds a plain-text value for auth.token_url …" findings. A real
+    literal beside them (adapters.prefect.api_key) still fails."""
+    auth = {
+        "enabled": True,
+        "algorithm": "HS256",
+        "token_url": "https://idp.example.com/oauth/token",
+        "token_expiry": "1h",
+        "token_audience": "mahavishnu",
+        "token_issuer": "https://idp.example.com/",
+        "secret_backend": "vault",
+        "secret_ttl": "24h",
+        "password_policy": "strong",
+        "api_key_header": "X-API-Key",
+    }
+    root = app_tree(settings={**SECURE, "auth": auth})
+    result = _validate_security(root, tmp_path)
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["settings_literals"] == []
+    app_tree(settings={**SECURE, "auth": auth, "adapters": {"prefect": {"api_key": "pnu_x1y2z3"}}})
+    result = _validate_security(root, tmp_path)
+    assert result["status"] == "not_ready"
+    assert result["details"]["settings_literals"] == ["adapters.prefect.api_key"]
+    assert "holds a plain-text value for adapters.prefect.api_key" in result["message"]

@@ -19,6 +19,7 @@ from ..model import Outcome
 from ..redact import is_secret_name
 from ..registry import CheckContext, register
 from ._common import (
+    about_a_secret,
     describe_secret,
     env_file_values,
     parse_dsn,
@@ -301,35 +302,9 @@ def _judged(ctx: CheckContext, stale: Mapping[str, Any]) -> list[EnvVar]:
     return out
 
 
-# A name that mentions a secret but holds a setting about it (where it lives, how long it
-# lasts, which backend keeps it) is not a credential: ``AUTH__TOKEN_STORE=default`` is fine.
-_SETTING_SUFFIXES = (
-    "_FILE",
-    "_PATH",
-    "_DIR",
-    "_ENV",
-    "_NAME",
-    "_VAR",
-    "_TTL",
-    "_SECONDS",
-    "_MINUTES",
-    "_HOURS",
-    "_DAYS",
-    "_LENGTH",
-    "_ALGORITHM",
-    "_POLICY",
-    "_BACKEND",
-    "_STORE",
-    "_PROVIDER",
-    "_ENABLED",
-    "_TYPE",
-    "_MODE",
-)
-
-
 def credential_like(name: str, patterns: list[str]) -> bool:
     """A variable whose value is a credential (judged for insecure defaults)."""
-    return is_secret_name(name, patterns) and not name.upper().endswith(_SETTING_SUFFIXES)
+    return is_secret_name(name, patterns) and not about_a_secret(name)
 
 
 def _check_insecure(

@@ -17,7 +17,14 @@ from ..model import Outcome
 from ..profile import Profile
 from ..redact import is_secret_name
 from ..registry import CheckContext, FactSpecs, register
-from ._common import json_collection, judge_auth_secret, origin, settings_problem, truthy
+from ._common import (
+    about_a_secret,
+    json_collection,
+    judge_auth_secret,
+    origin,
+    settings_problem,
+    truthy,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -41,8 +48,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 KEY_FACT = "security_settings:private_keys:"
-# Keys that say where a secret lives (a path, a variable name), not the secret itself.
-_REFERENCE_SUFFIXES = ("_file", "_path", "_dir", "_env", "_name", "_var")
 _EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
 
 
@@ -139,7 +144,7 @@ def _literal_secrets(ctx: CheckContext) -> list[str]:
     for dotted, key, value in _walk(ctx.app.settings):
         if not isinstance(value, str) or not value.strip() or value.strip().startswith("${"):
             continue
-        if key.lower().endswith(_REFERENCE_SUFFIXES) or not is_secret_name(key, patterns):
+        if about_a_secret(key) or not is_secret_name(key, patterns):
             continue
         ctx.secret(value)
         found.append(dotted)
