@@ -331,13 +331,14 @@ def json_collection(value: Any, source: str | None) -> Any:
     return decoded if isinstance(decoded, (list, dict)) else value
 
 
-def lax_number(value: Any) -> Any:
+def lax_number(value: Any, *, integer: bool = False) -> Any:
     """A numeric setting as the app (pydantic, lax mode) reads it: a numeric string (a quoted
-    YAML value, `min_workers: "2"`) is its number, an integral float (`3.0`) the integer.
-    Anything else is returned as it is, for the caller to refuse."""
+    YAML value, `min_workers: "2"`) is its number; for an ``integer`` field an integral
+    float (`3.0`) is the integer. Anything else is returned as it is, for the caller to
+    refuse."""
     if isinstance(value, str):
         value = coerce_scalar(value)
-    if isinstance(value, float) and value.is_integer():
+    if integer and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 

@@ -104,7 +104,8 @@ def _pools(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     if not truthy(app.get("pools.enabled", True)):
         return {"enabled": False}
     # `min_workers: "2"` is 2 to the app: it was NOT_READY "must be positive integers"
-    lo, hi = lax_number(app.get("pools.min_workers")), lax_number(app.get("pools.max_workers"))
+    lo = lax_number(app.get("pools.min_workers"), integer=True)
+    hi = lax_number(app.get("pools.max_workers"), integer=True)
     strategy = app.get("pools.routing_strategy")
     out = {"min_workers": lo, "max_workers": hi, "routing_strategy": strategy}
     o_lo, o_hi = origin(ctx, "pools.min_workers"), origin(ctx, "pools.max_workers")

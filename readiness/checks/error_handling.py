@@ -106,7 +106,7 @@ def _number(
         return None, value
     # As the app reads it: `max_attempts: "3"` (quoted) and `3.0` are 3, `"1.5"` is 1.5;
     # each was NOT_READY "must be an integer/a number".
-    value = lax_number(value)
+    value = lax_number(value, integer=integer)
     wrong_kind = integer and isinstance(value, float)
     # NaN and infinity compare false (or true) with every bound: a NaN backoff or recovery
     # timeout passed every test. Neither is a setting a retry loop or breaker can use.
