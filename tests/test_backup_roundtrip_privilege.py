@@ -7,8 +7,12 @@ The app's user controls what its database (so its dump) holds. A real PostgreSQL
 from __future__ import annotations
 
 import json
+import os
+import re
 import secrets
-from collections.abc import Iterator
+import signal
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +21,9 @@ import psycopg
 import pytest
 import yaml
 
+from readiness.checks.backup_roundtrip import find_pg_binary
 from tests.services.apps import write_app
-from tests.services.cli import run_cli
+from tests.services.cli import LiveCli, run_cli
 from tests.services.postgres import PgCluster, Role
 
 pytestmark = pytest.mark.postgres
@@ -127,18 +132,24 @@ def _privileged(cluster: PgCluster) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _validate(tmp_path: Path, db: AppDb, admin: Role) -> tuple[dict[str, Any], str]:
-    """``readiness validate -c backup_roundtrip --format json`` of the local app, the scratch
-    database made by ``admin`` (its DSN in the profile's admin_dsn)."""
+def _inventory(tmp_path: Path, db: AppDb, admin: Role, **section: Any) -> Path:
+    """The local app, its scratch database made by ``admin`` (its DSN in admin_dsn)."""
     app = write_app(tmp_path / "app")
     section = {
         "enabled": True,
         "admin_dsn": db.cluster.dsn(admin.name, admin.password, "postgres"),
+        **section,
     }
     profile = {"app_root": str(app), "database_dsn": db.dsn, CHECK: section}
     inventory = tmp_path / "inventory.yml"
     host = {"ansible_connection": "local", "readiness": profile}
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}))
+    return inventory
+
+
+def _validate(tmp_path: Path, db: AppDb, admin: Role) -> tuple[dict[str, Any], str]:
+    """``readiness validate -c backup_roundtrip --format json`` (see :func:`_inventory`)."""
+    inventory = _inventory(tmp_path, db, admin)
     res = run_cli("validate", "-i", str(inventory), "-c", CHECK, "--format", "json")
     assert res.returncode in (0, 1), res.stdout + res.stderr
     result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
@@ -233,6 +244,7 @@ def test_a_throwaway_login_the_server_refuses_restores_nothing(
         "local all all trust\n"
         f"host all {db.role.name},{admin.name} {cluster.host}/32 scram-sha-256\n"
     )
+    cluster.admin("ALTER SYSTEM SET log_statement = 'ddl'")
     cluster.admin("SELECT pg_reload_conf()")
     result, _ = _validate(tmp_path, db, admin)
     assert result["status"] == "degraded", result["message"]
@@ -243,4 +255,53 @@ def test_a_throwaway_login_the_server_refuses_restores_nothing(
     scratch = result["details"]["scratch_database"]
     assert scratch["dropped"] is True and scratch["role_dropped"] is True
     assert _leftovers(cluster) == []
+    # the server's log has every DDL statement: the throwaway password only as a verifier
+    log = (cluster.root / "server.log").read_text(errors="replace")
+    created = re.findall(r"CREATE ROLE \"?readiness_restore_\w+\"? LOGIN PASSWORD '([^']*)'", log)
+    assert len(created) == 1 and created[0].startswith("SCRAM-SHA-256$"), created
     app_db.close()
+
+
+def _wait_for(predicate: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} within {within}s"
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(90)
+def test_ctrl_c_during_a_throwaway_restore_leaves_no_role_or_database(
+    tmp_path: Path, pg_cluster: PgCluster, normal_db: AppDb, admin_role: Role
+) -> None:
+    """Ctrl-C while pg_restore runs as the throwaway role (a pg_restore that waits 30 s
+    first): the run is INTERRUPTED, and the scratch database and the role are both gone.
+    The role's password was in pg_restore's environment, never in its argv or the output."""
+    real_dump, real_restore = find_pg_binary("pg_dump"), find_pg_binary("pg_restore")
+    assert real_dump is not None and real_restore is not None, "PostgreSQL client binaries"
+    bin_dir, started = tmp_path / "pgbin", tmp_path / "pg_restore.pid"
+    bin_dir.mkdir()
+    (bin_dir / "pg_dump").symlink_to(real_dump)
+    shim = bin_dir / "pg_restore"
+    seen = tmp_path / "pg_restore.seen"
+    shim.write_text(
+        f'#!/bin/sh\necho "$PGPASSWORD" > {seen}\necho "$@" >> {seen}\n'
+        f'echo "$PGUSER" > {started}\nsleep 30\nexec {real_restore} "$@"\n'
+    )
+    shim.chmod(0o755)
+    inventory = _inventory(tmp_path, normal_db, admin_role, pg_bin_dir=str(bin_dir))
+    args = ["validate", "-i", str(inventory), "-c", CHECK, "--format", "json"]
+    validate = LiveCli(args, cwd=tmp_path, env=dict(os.environ))
+    try:
+        _wait_for(lambda: started.exists() and started.read_text().strip() != "", 60, "restore")
+        assert started.read_text().startswith("readiness_restore_")  # restoring as it
+        assert len(_leftovers(pg_cluster)) == 2  # the scratch database and the role
+        validate.signal_and_time_the_exit(signal.SIGINT, within=30)
+        out, err = validate.streams()
+    finally:
+        validate.close()
+    assert validate.proc.returncode == 130, err
+    assert [h["status"] for h in json.loads(out)["hosts"]] == ["interrupted"]
+    assert _leftovers(pg_cluster) == []
+    # its password reached pg_restore in the environment only: not in argv, not shown
+    password, argv = seen.read_text().split("\n", 1)
+    assert len(password) >= 32 and password not in argv and password not in out + err
