@@ -3,6 +3,7 @@ the host, and resource limits, judged on real app trees audited locally."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from readiness.model import CheckResult, Status
 from readiness.probe import op_file_refs
 from readiness.registry import get
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, run_cli
 
 AppTree = Callable[..., Path]
 RETRY = {"resilience": {"retry": {"max_attempts": 3}}}
@@ -223,3 +225,45 @@ def test_a_required_setting_of_only_whitespace_is_missing(
     assert result.status is Status.NOT_READY
     assert "required setting server_name is missing" in result.message
     assert result.details["required"]["missing"] == ["server_name"]
+
+
+def test_values_written_as_the_app_reads_them_have_the_right_type(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    """`workflow_timeout: "600"` (quoted), `max_concurrent_workflows: 10.0`, `auth.enabled:
+    y` (a string in YAML, true to pydantic), and MAHAVISHNU_POOLS__MAX_WORKERS=8.0 from the
+    environment are the numbers and switch the app reads: validate said NOT_READY "setting
+    workflow_timeout must be a number (got str)" and the like, while resource_limits judged
+    the same 600 within range. A word, a fraction of a worker and "maybe" are still refused."""
+    settings = {
+        "workflow_timeout": "600",
+        "max_concurrent_workflows": 10.0,
+        "auth": {"enabled": "y"},
+        "pools": {"min_workers": "2"},
+    }
+    env = {"MAHAVISHNU_POOLS__MAX_WORKERS": "8.0"}
+    root = make_app(tmp_path, app_tree, settings=settings, env=env)
+    inv = local_inventory(tmp_path / "inv.yml", root)
+
+    def validate() -> dict[str, Any]:
+        res = run_cli("validate", "-i", str(inv), "-c", "config_validity", "--format", "json")
+        result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+        return result
+
+    result = validate()
+    assert result["status"] == "ready", result["message"]
+    assert set(result["details"]["types"].values()) == {"ok"}
+    wrong = {
+        "workflow_timeout": "ten",
+        "max_concurrent_workflows": 10.5,
+        "auth": {"enabled": "maybe"},
+    }
+    make_app(tmp_path, app_tree, settings=wrong, env=env)
+    result = validate()
+    assert result["status"] == "not_ready"
+    types = result["details"]["types"]
+    assert [k for k, v in types.items() if v != "ok"] == [
+        "auth.enabled",
+        "max_concurrent_workflows",
+        "workflow_timeout",
+    ]

@@ -14,7 +14,7 @@ from ..hostdata import HostDataError, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import origin, settings_problem
+from ._common import json_collection, lax_number, origin, settings_problem
 from .resource_limits import judge_limits, record_limits
 
 DEFAULTS: dict[str, Any] = {
@@ -143,9 +143,23 @@ def _types(ctx: CheckContext, f: Findings) -> dict[str, str]:
     return out
 
 
+# Every text pydantic reads as a boolean (lax mode), and the two integers it takes.
+_BOOL_TEXT = frozenset(("0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"))
+
+
 def _type_verdict(value: Any, wanted: str, kinds: tuple[type, ...], source: str) -> str:
+    """Whether the app (pydantic, lax mode) reads ``value`` as a ``wanted``: a quoted number
+    (`workflow_timeout: "600"`), an integral float for an int (`10.0`) and a boolean word
+    (`enabled: y`, `"true"`) are what they say, as the same text from the environment is;
+    each was NOT_READY "must be …". Booleans are still no numbers."""
     if wanted == "str" and source in _ENV_SOURCES and not isinstance(value, (list, dict)):
         return "ok"  # an environment variable is always a string to the app
+    if wanted in ("list", "dict"):
+        value = json_collection(value, source)
+    elif wanted == "bool" and isinstance(value, (str, int)) and not isinstance(value, bool):
+        return "ok" if str(value).strip().lower() in _BOOL_TEXT else "wrong type"
+    elif wanted in ("int", "float") and not isinstance(value, bool):
+        value = lax_number(value, integer=wanted == "int")
     if isinstance(value, bool) and wanted != "bool":
         return "wrong type"
     return "ok" if isinstance(value, kinds) else "wrong type"
