@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from readiness.model import Status
 from readiness.profile import merge_layers
 from readiness.registry import CheckContext, default_profile, get
 from tests.services.apps import audit_local, one
+from tests.services.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "mahavishnu" / "bin" / "mahavishnu-demo"
@@ -38,6 +40,8 @@ if mode == "both":
     signal.signal(signal.SIGINT, handler)
 if mode == "ignore":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "block":  # taken with sigwait(), as a daemon's main loop would
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 with open(pidfile + ".tmp", "w") as fh:
     fh.write("%d\n" % os.getpid())
 os.replace(pidfile + ".tmp", pidfile)
@@ -335,3 +339,26 @@ def test_a_unit_that_does_not_exist_is_not_ready() -> None:
     out = _judge_unit({"LoadState": "not-found", "KillSignal": "15", "TimeoutStopUSec": "90s"})
     assert out.status is Status.NOT_READY
     assert "does not exist" in out.message
+
+
+def test_a_service_blocking_sigterm_is_undetermined_not_dying(tmp_path: Path, service: Any) -> None:
+    """A service that blocks SIGTERM and takes it with sigwait()/signalfd does not die on
+    it: validate said NOT_READY "does not handle SIGTERM: it dies without cleanup". Its
+    masks cannot tell a sigwait loop from a signal left pending forever: DEGRADED, with
+    the drill that proves it."""
+    proc, pidfile = service("block")
+    host = {"app_root": str(tmp_path), "pidfile": str(pidfile)}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        json.dumps(
+            {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": host}}}}
+        )
+    )
+    res = run_cli("validate", "-i", str(inv), "-c", "graceful_shutdown", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result["message"]
+    assert f"process {proc.pid} blocks SIGTERM without a handler" in result["message"]
+    assert "dies without cleanup" not in result["message"]
+    assert result["details"]["signals"]["sigterm"] == "blocked"
+    assert "SIGTERM" in result["details"]["signals"]["blocked"]
+    assert any("graceful_shutdown_drill" in r for r in result["recommendations"])

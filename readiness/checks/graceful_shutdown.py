@@ -130,11 +130,24 @@ def _signals(ctx: CheckContext, f: Findings) -> dict[str, Any]:
         )
         return out
     caught, ignored = decode_mask(str(proc["sigcgt"])), decode_mask(str(proc.get("sigign") or ""))
+    blocked = decode_mask(str(proc.get("sigblk") or ""))
     out["caught"] = _names(caught)
     out["ignored"] = _names(ignored)
-    out["sigterm"] = _disposition(SIGTERM, caught, ignored)
-    out["sigint"] = _disposition(SIGINT, caught, ignored)
-    if out["sigterm"] == "ignored":
+    if blocked:
+        out["blocked"] = _names(blocked)
+    out["sigterm"] = _disposition(SIGTERM, caught, ignored, blocked)
+    out["sigint"] = _disposition(SIGINT, caught, ignored, blocked)
+    if out["sigterm"] == "blocked":
+        # Blocked with no handler: read with sigwait()/signalfd (a graceful stop the masks
+        # cannot show), or left pending forever. It does not die: "dies without cleanup"
+        # (NOT_READY) was wrong, and READY would be a guess.
+        f.unknown(
+            f"process {proc.get('pid')} blocks SIGTERM without a handler: it may take it "
+            "with sigwait()/signalfd or never act on it, which its signal masks cannot tell",
+            "Prove the stop with a real SIGTERM: readiness validate -c graceful_shutdown_drill "
+            "(or stop it in staging and watch it drain)",
+        )
+    elif out["sigterm"] == "ignored":
         f.fail(
             f"process {proc.get('pid')} ignores SIGTERM: stopping it ends in SIGKILL with no cleanup",
             "Register SIGTERM handler for graceful shutdown (remove signal.SIG_IGN for SIGTERM)",
@@ -153,10 +166,12 @@ def _signals(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     return out
 
 
-def _disposition(sig: int, caught: set[int], ignored: set[int]) -> str:
+def _disposition(sig: int, caught: set[int], ignored: set[int], blocked: set[int]) -> str:
     if sig in caught:
         return "caught"
-    return "ignored" if sig in ignored else "default"
+    if sig in ignored:
+        return "ignored"
+    return "blocked" if sig in blocked else "default"
 
 
 def _names(signals: set[int]) -> list[str]:
