@@ -88,3 +88,102 @@ def test_the_json_schema_sample_has_the_keys_of_a_real_report() -> None:
     host, real_host = sample["hosts"][0], real["hosts"][0]
     assert set(host) - {"reason"} == set(real_host)  # reason: only for unaudited hosts
     assert set(host["checks"][0]) == set(real_host["checks"][0])
+
+
+# --- every command shown in the docs names a real task and that task's own flags -----------
+
+# Shown on purpose as what a user must not type (each page says so beside it).
+WRONG_ON_PURPOSE = {"readiness help", "readiness nagios --nope", "readiness validate --nope"}
+_RUNTIME_CONFIG = {"-f", "--config", "-r", "--search-root"}  # before the task, with a value
+
+
+def _doc_commands() -> list[tuple[str, str]]:
+    """(page, command line) for each `readiness …`/`invoke …` a page shows: lines of its
+    code blocks (``$ `` prompts and ``\\`` continuations joined) and inline code spans."""
+    found: list[tuple[str, str]] = []
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md")), *sorted(DOCS.glob("*/*.md"))]:
+        text = page.read_text()
+        lines: list[str] = []
+        for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                lines.append(line.strip().removeprefix("$ ").removeprefix("- "))
+        lines += re.findall(r"`((?:readiness|invoke) [^`\n]+)`", text)
+        name = str(page.relative_to(ROOT))
+        for line in lines:
+            m = re.match(r"(?:\S*/)?(readiness|invoke) (.*)", line)
+            # "readiness watch: stopping …" is output (a message's prefix), not a command
+            if m and not re.match(r"TASK|\[|[\w-]+:", m.group(2)):
+                found.append((name, f"{m.group(1)} {m.group(2)}"))
+    return found
+
+
+def _task_flags() -> dict[str, set[str]]:
+    from readiness.tasks import ns
+
+    flags: dict[str, set[str]] = {}
+    for ctx in ns.to_contexts():
+        names = {("--" if len(n) > 1 else "-") + n for a in ctx.args.values() for n in a.names}
+        for task in (ctx.name, *ctx.aliases):
+            flags[task] = names | {"-h", "--help"}
+    return flags
+
+
+def test_every_command_in_the_docs_names_a_task_and_its_own_flags() -> None:
+    """A command copied from README.md or docs/ runs: its task exists and every flag it
+    passes is one of that task's (invoke's parser would say "No idea what ... is!")."""
+    import shlex
+
+    tasks = _task_flags()
+    commands = _doc_commands()
+    wrong = []
+    for page, line in commands:
+        words = shlex.split(re.split(r"\s(?:\||&&|;|\|\||#)\s", line + " ")[0])
+        if " ".join(words) in WRONG_ON_PURPOSE:
+            continue
+        i = 1
+        while i < len(words) and words[i].startswith("-"):
+            i += 2 if words[i] in _RUNTIME_CONFIG else 1
+        if i == len(words):
+            continue  # readiness --list, --help, --version
+        task, args = words[i], words[i + 1 :]
+        if task not in tasks:
+            wrong.append(f"{page}: {line!r}: no task {task!r}")
+            continue
+        for word in args:
+            flag = word.split("=")[0] if word.startswith("--") else word[:2]
+            if word.startswith("-") and word != "-" and flag not in tasks[task]:
+                wrong.append(f"{page}: {line!r}: {task} has no {flag}")
+    assert len(commands) > 50  # the pages were read
+    assert wrong == []
+
+
+def _environment_read() -> set[str]:
+    """Every variable the code reads from os.environ (by literal or by a ``*_ENV`` constant)."""
+    names: set[str] = set()
+    for path in [ROOT / "tasks.py", *sorted((ROOT / "readiness").rglob("*.py"))]:
+        text = path.read_text()
+        names |= set(
+            re.findall(r"(?:environ(?:\.get)?\(?\[?|getenv\()\s*\"([A-Z][A-Z0-9_]+)\"", text)
+        )
+        names |= set(re.findall(r"^[A-Z_]*ENV = \"([A-Z][A-Z0-9_]+)\"", text, flags=re.M))
+        names |= set(re.findall(r"\benv\.get\(\"([A-Z][A-Z0-9_]+)\"", text))
+    return names
+
+
+def test_every_environment_variable_the_code_reads_is_in_cli_md() -> None:
+    """docs/cli.md "Environment variables" lists every variable readiness reads, and names
+    no READINESS_* variable the code does not read."""
+    section = (DOCS / "cli.md").read_text().split("## Environment variables")[1].split("\n## ")[0]
+    listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", section))
+    read = _environment_read()
+    assert {"READINESS_INVENTORY", "READINESS_STORE", "XDG_DATA_HOME"} <= read  # the scan works
+    assert sorted(read - listed) == []
+    assert sorted(n for n in listed - read if n.startswith("READINESS_")) == []
+
+
+def test_every_task_is_in_the_task_table_of_cli_md() -> None:
+    section = (DOCS / "cli.md").read_text().split("## Tasks")[1].split("\n## ")[0]
+    named = set(re.findall(r"`([a-z][\w.-]*)", section))
+    # the table says "(and `production.*`)": production.X is named by X
+    missing = [t for t in _task_flags() if t.removeprefix("production.") not in named]
+    assert missing == []
