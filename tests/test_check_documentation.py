@@ -231,3 +231,25 @@ def test_heading_parser_reads_atx_and_setext_but_not_thematic_breaks() -> None:
     assert headings(text) == ["Title", "Usage"]
     assert has_section(["Usage examples"], "usage")
     assert not has_section(["Misusage"], "Usage")
+
+
+def test_an_openapi_document_is_api_documentation(tmp_path: Path) -> None:
+    """A service documenting its API as docs/openapi.yaml (FastAPI's export) and its
+    deployment in reStructuredText was DEGRADED "API documentation is missing: expected
+    …/docs/API.md" and "deployment guide is missing"."""
+    import json
+
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory, run_cli
+
+    tree = docs(**{"docs/API.md": None, "docs/DEPLOYMENT.md": None})
+    tree["docs/openapi.yaml"] = (
+        "openapi: 3.1.0\ninfo: {title: Mahavishnu, version: '1'}\npaths: {}\n"
+    )
+    tree["docs/deployment.rst"] = "Deployment\n==========\n\nRun the installer.\n"
+    app = write_app(tmp_path / "app", files=tree)
+    inv = local_inventory(tmp_path / "inv.yml", app)
+    res = run_cli("validate", "-i", str(inv), "-c", "documentation", "--format", "json")
+    (check,) = json.loads(res.stdout)["hosts"][0]["checks"]
+    assert check["status"] == "ready", check["message"]
+    assert check["details"]["documents"]["api_docs"]["path"] == str(app / "docs" / "openapi.yaml")

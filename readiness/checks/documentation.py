@@ -21,8 +21,29 @@ DEFAULTS: dict[str, Any] = {
     "readme_file": "README.md",
     "readme_sections": ["Installation", "Usage", "Configuration"],
     # Documents under docs_dir; each lists the accepted locations, the first is recommended.
-    "api_docs": ["API.md", "api.md", "api/README.md", "api/index.md"],
-    "deployment_guide": ["DEPLOYMENT.md", "deployment.md", "deploy/README.md"],
+    # An OpenAPI document is API documentation (FastAPI and most HTTP services ship one);
+    # reStructuredText is how Sphinx-documented Python projects write theirs.
+    "api_docs": [
+        "API.md",
+        "api.md",
+        "api/README.md",
+        "api/index.md",
+        "API.rst",
+        "api.rst",
+        "api/index.rst",
+        "openapi.yaml",
+        "openapi.yml",
+        "openapi.json",
+        "api/openapi.yaml",
+        "api/openapi.json",
+    ],
+    "deployment_guide": [
+        "DEPLOYMENT.md",
+        "deployment.md",
+        "deploy/README.md",
+        "DEPLOYMENT.rst",
+        "deployment.rst",
+    ],
     # Runbook name → accepted locations under docs_dir (an empty list: not required).
     "runbooks": {
         "incident-response": ["runbooks/incident-response.md", "runbooks/incident_response.md"],
