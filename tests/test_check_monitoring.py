@@ -339,3 +339,26 @@ def test_prometheus_asking_for_credentials_is_undetermined_not_down(
     assert not any("Start Prometheus" in r for r in result["recommendations"])
     result = validate(guarded.url.replace("http://", "http://audit:Hunter2Hunter2@"))
     assert result["details"]["prometheus"]["ready"] is True
+
+
+def test_alert_rules_spelled_yaml_are_the_alert_rules_file(
+    app_tree: AppMaker, prometheus: PrometheusServer, grafana: HttpServer, tmp_path: Path
+) -> None:
+    """config/alerts.yaml where the profile (and the seed) say config/alerts.yml: the same
+    rules to Prometheus, but validate said NOT_READY "alert rules file …/config/alerts.yml
+    does not exist". With neither spelling it still does."""
+    root = app_tree(files=files(**{"config/alerts.yml": None, "config/alerts.yaml": RULES}))
+    profile = {"app_root": str(root), "prometheus_url": prometheus.url, "grafana_url": grafana.url}
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": profile}
+    inv.write_text(json.dumps({"all": {"hosts": {"local": host}}}))
+    res = run_cli("validate", "-i", str(inv), "-c", "monitoring", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "ready", result["message"]
+    rules = result["details"]["alert_rules"]
+    assert (rules["file"], rules["alerts"]) == (str(root / "config" / "alerts.yaml"), 2)
+    (root / "config" / "alerts.yaml").unlink()
+    res = run_cli("validate", "-i", str(inv), "-c", "monitoring", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "not_ready"
+    assert f"alert rules file {root / 'config' / 'alerts.yml'} does not exist" in result["message"]

@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 RULES_FACT = "monitoring:alert_rules"
+# config/alerts.yaml for config/alerts.yml (and back): the same file to Prometheus, and the
+# seed's name differs from many deployments' only by that spelling.
+RULES_TWIN_FACT = "monitoring:alert_rules_twin"
 DASHBOARDS_FACT = "monitoring:dashboards"
 DASHBOARD_PREFIX = "monitoring:dashboard:"
 _RULES_MAX_BYTES = 1024 * 1024
@@ -53,6 +56,9 @@ def facts(profile: Profile) -> FactSpecs:
     rules = profile.path_of("alert_rules_file")
     if rules:
         out[RULES_FACT] = {"op": "file", "path": rules, "max_bytes": _RULES_MAX_BYTES}
+        twin = _twin(rules)
+        if twin:
+            out[RULES_TWIN_FACT] = {"op": "file", "path": twin, "max_bytes": _RULES_MAX_BYTES}
     dashboards = profile.path_of("dashboards_dir")
     if dashboards:
         out[DASHBOARDS_FACT] = {
@@ -302,10 +308,20 @@ def _grafana(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any]:
 # -- alert rules ---------------------------------------------------------------
 
 
+def _twin(path: str) -> str | None:
+    for one, other in ((".yml", ".yaml"), (".yaml", ".yml")):
+        if path.endswith(one):
+            return path[: -len(one)] + other
+    return None
+
+
 def _alert_rules(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     rel = str(ctx.profile.get("alert_rules_file") or "config/alerts.yml")
     create = f"Create {rel} with alert rules"
     fact = ctx.fact(RULES_FACT)
+    twin = ctx.fact(RULES_TWIN_FACT)
+    if fact.get("exists") is False and twin.get("exists"):
+        fact = twin  # config/alerts.yaml where the profile says config/alerts.yml
     path = fact.get("path") or ctx.profile.path_of("alert_rules_file")
     out: dict[str, Any] = {"file": path, "alerts": 0}
     if not fact.get("exists"):
