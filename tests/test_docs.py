@@ -187,3 +187,23 @@ def test_every_task_is_in_the_task_table_of_cli_md() -> None:
     # the table says "(and `production.*`)": production.X is named by X
     missing = [t for t in _task_flags() if t.removeprefix("production.") not in named]
     assert missing == []
+
+
+def test_every_file_and_test_the_docs_cite_exists() -> None:
+    """The docs prove their promises by naming files and tests (`tests/x.py::test_y`,
+    `test_y`, `readiness/x.py`); a rename must not leave a citation pointing at nothing."""
+    pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md")), *sorted(DOCS.glob("*/*.md"))]
+    text = "\n".join(p.read_text() for p in pages)
+    sources = list((ROOT / "tests").rglob("*.py"))
+    defined: set[str] = set()
+    for path in sources:
+        defined |= set(re.findall(r"^\s*(?:async )?def (test_\w+)", path.read_text(), flags=re.M))
+    modules = {p.stem for p in sources}
+    cited_paths = set(
+        re.findall(r"`((?:readiness|tests|tools|examples)/[\w/.-]+\.(?:py|ya?ml|md|xsd))", text)
+    )
+    assert sorted(p for p in cited_paths if not (ROOT / p).exists()) == []
+    cited = set(re.findall(r"\b(test_\w{8,})\b", text))
+    # a test module is cited by its name, sometimes by a prefix (`test_integration_*`)
+    missing = [t for t in cited if t not in defined and not any(m.startswith(t) for m in modules)]
+    assert len(cited) > 50 and sorted(missing) == []
