@@ -430,3 +430,18 @@ def test_a_cron_line_cut_short_by_an_unescaped_percent_is_no_schedule(
     )
     assert fixed["status"] == "ready", fixed["message"]
     assert fixed["details"]["schedule"]["sources"] == ["cron"]
+
+
+def test_a_nightly_pg_dump_is_a_backup_schedule(tmp_path: Path) -> None:
+    """`0 2 * * * postgres pg_dump -Fc mahavishnu > …` (or restic, borgmatic, wal-g…) is
+    a backup schedule though the line never says "backup": validate said DEGRADED "no
+    backup schedule found"."""
+    root = _app(tmp_path / "app")
+    _backup(root, "mahavishnu.dump", age_h=3)
+    line = "0 2 * * * postgres pg_dump -Fc mahavishnu -f /srv/dumps/mahavishnu.dump"
+    (root / "cron").write_text(line + "\n")
+    result = _validate(root, tmp_path / "inv.yml", backup_cron_files=["cron"])
+    schedule = result["details"]["schedule"]
+    assert "cron" in schedule["sources"], schedule
+    assert any(e["line"] == line for e in schedule["cron"]), schedule
+    assert result["status"] == "ready", result["message"]

@@ -42,8 +42,12 @@ DEFAULTS: dict[str, Any] = {
     ],
     # The command that makes backups; cron lines / timers mentioning it count as a schedule.
     "backup_command": None,
-    # Case-insensitive regular expression; cron lines / timers matching it count as a schedule.
-    "backup_schedule_pattern": "backup",
+    # Case-insensitive regular expression; cron lines / timers matching it count as a schedule:
+    # the word, and the tools that make backups without saying so (a nightly pg_dump line).
+    "backup_schedule_pattern": (
+        r"backup|\bpg_dump(all)?\b|\b(restic|borg|borgmatic|wal-g|barman|duplicity"
+        r"|rsnapshot|velero|mysqldump|mongodump)\b"
+    ),
     # A schedule managed elsewhere (e.g. "Velero, daily 02:00"): declaring it counts as a schedule.
     "backup_schedule": None,
     # Extra crontab-format files to search (e.g. a deployment's own cron file).
