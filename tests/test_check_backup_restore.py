@@ -445,3 +445,21 @@ def test_a_nightly_pg_dump_is_a_backup_schedule(tmp_path: Path) -> None:
     assert "cron" in schedule["sources"], schedule
     assert any(e["line"] == line for e in schedule["cron"]), schedule
     assert result["status"] == "ready", result["message"]
+
+
+def test_a_disaster_recovery_runbook_documents_backup_and_restore(tmp_path: Path) -> None:
+    """docs/runbooks/disaster-recovery.md, recovering the database from the nightly
+    backups, is the procedure the seed asks for ("backup/restore documentation exists"):
+    validate said DEGRADED "docs directory … has no document describing both backup and
+    restore"."""
+    root = _app(tmp_path / "app", runbook=False)
+    runbook = root / "docs" / "runbooks" / "disaster-recovery.md"
+    runbook.parent.mkdir(parents=True)
+    runbook.write_text(
+        "# Disaster recovery\n\nNightly backups land in /srv/dumps. To recover the database,"
+        " stop the service and load the newest dump into a fresh database.\n"
+    )
+    _backup(root, "mahavishnu.dump", age_h=3)
+    result = _validate(root, tmp_path / "inv.yml", backup_schedule="cron, nightly")
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["documentation"]["found"] == ["runbooks/disaster-recovery.md"]

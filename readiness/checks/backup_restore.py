@@ -423,7 +423,9 @@ def _documentation(ctx: CheckContext, f: Findings) -> dict[str, Any]:
 
 
 _BACKUP_WORD = re.compile(r"back[\s_-]?ups?", re.IGNORECASE)
-_RESTORE_WORD = re.compile(r"restor(e|es|ed|ing|ation)", re.IGNORECASE)
+# Recovering from a backup is restoring it: a disaster-recovery runbook ("recover the
+# database from last night's backup") documents the procedure the seed asks for.
+_RESTORE_WORD = re.compile(r"restor(e|es|ed|ing|ation)|recover(y|ies|s|ed|ing)?", re.IGNORECASE)
 
 
 def _mentions_both(text: str) -> bool:
