@@ -96,6 +96,10 @@ def refuse_unless_writable(path: Path, what: str, *, append: bool = False) -> No
     directory must let a file be created (:func:`refuse_unless_creatable`), since reports
     are written to a temporary file there and renamed over it. The one check behind
     ``--save``, ``--report`` and ``--audit-log``."""
+    if not append and _names_a_descriptor(path):
+        # /dev/stdout of a job whose output goes to a file resolves to a regular file, and
+        # the rename replaced the /dev/stdout link itself (as root: for the whole machine)
+        raise UsageError(f"{what}: cannot write: {path} is a file descriptor, not a regular file")
     if path.exists():
         if path.is_dir():
             raise UsageError(f"{what}: cannot write: {path} is a directory")
@@ -108,4 +112,19 @@ def refuse_unless_writable(path: Path, what: str, *, append: bool = False) -> No
             raise UsageError(f"{what}: cannot write: {exc.strerror}") from None
         if append:
             return
-    refuse_unless_creatable(path.parent, what)
+    # save() renames over the file a symlink names (the link stays): that directory counts
+    refuse_unless_creatable(Path(os.path.realpath(path)).parent, what)
+
+
+def _names_a_descriptor(path: Path) -> bool:
+    """Whether ``path`` is, or links (in any hop) to, /proc/<pid>/fd/N or /dev/fd/N: an open
+    descriptor of this process (/dev/stdout, /dev/stderr), never a file to replace."""
+    current = Path(os.path.normpath(Path.cwd() / path))  # no link resolved yet
+    for _ in range(40):  # the kernel's own limit on symlink hops
+        parts = current.parts
+        if (parts[1:2] == ("proc",) and parts[3:4] == ("fd",)) or parts[1:3] == ("dev", "fd"):
+            return True
+        if not current.is_symlink():
+            return False
+        current = Path(os.path.normpath(current.parent / current.readlink()))
+    return False

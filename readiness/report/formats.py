@@ -107,7 +107,10 @@ def save(text: str, path: str | Path, *, mode: int | None = None) -> Path:
     must be readable by node-exporter's user). The temp name starts with a dot and does
     not end in the target's extension, so a collector globbing ``*.prom`` never reads it.
     """
-    target = Path(path)
+    given = Path(path)
+    # Through a symlink, the file it names is replaced and the link kept (a rename over the
+    # link turned it into a file of its own).
+    target = Path(os.path.realpath(given)) if given.is_symlink() else given
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -119,7 +122,7 @@ def save(text: str, path: str | Path, *, mode: int | None = None) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
+    return given
 
 
 @dataclass(frozen=True)
