@@ -480,3 +480,39 @@ def test_the_required_variables_follow_the_apps_prefix_and_delimiter(
     result = validate()
     assert result["status"] == "not_ready"
     assert f"{secret} is not set (required because auth.enabled is enabled)" in result["message"]
+
+
+def test_an_env_file_rewritten_with_the_values_the_process_has_is_not_stale(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A comment added to the env file after the service started (or the same content
+    written again by a deploy): the process's environment, read from /proc, is exactly the
+    file's, and validate said DEGRADED "running with stale configuration: env file …
+    changed at …" with "Restart the service". A changed value is still stale."""
+    root = app_tree()
+    env_file = root / ".env"
+    with running_service(root) as (_, pidfile):
+        later = time.time() + 5  # past the 1 s grace, without sleeping
+        env_file.write_text("# rotated by ops, see TICKET-42\n" + env_file.read_text())
+        os.utime(env_file, (later, later))
+        host = {"app_root": str(root), "pidfile": str(pidfile)}
+        inv = tmp_path / "inv.yml"
+        inv.write_text(
+            json.dumps(
+                {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": host}}}}
+            )
+        )
+
+        def validate() -> dict[str, Any]:
+            res = run_cli("validate", "-i", str(inv), "-c", "environment", "--format", "json")
+            result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+            return result
+
+        result = validate()
+        assert result["status"] == "ready", result["message"]
+        assert "restart_needed" not in result["details"]
+        env_file.write_text(env_file.read_text().replace("repos.yaml", "other.yaml"))
+        os.utime(env_file, (later, later))
+        result = validate()
+    assert result["status"] == "degraded", result["message"]
+    assert "running with stale configuration" in result["message"]

@@ -505,6 +505,37 @@ def _when(epoch: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
+def _changed_after_start(
+    ctx: CheckContext,
+    f: Findings,
+    proc: Mapping[str, Any],
+    started: float,
+    out: dict[str, Any],
+    *,
+    env: bool,
+    env_loaded: bool,
+) -> None:
+    """Warn for each configuration file changed after the process started."""
+    grace = float(ctx.profile.get_path("thresholds.stale_config_grace_s", 1.0))
+    facts = [("app:settings", "settings file")] + ([("app:env_file", "env file")] if env else [])
+    for key, what in facts:
+        st = ctx.fact(key)
+        mtime = st.get("mtime")
+        if not st.get("exists") or not isinstance(mtime, (int, float)):
+            continue
+        if key == "app:env_file":
+            # Without the grace: which env file values supersede the process's (environment).
+            out["env_file_newer"] = mtime > started
+            if env_loaded:
+                continue
+        if mtime > started + grace:
+            out.setdefault("changed_after_start", []).append(st.get("path"))
+            f.warn(
+                f"{STALE}: {what} {st.get('path')} changed at {_when(mtime)}, after process "
+                f"{proc.get('pid')} started at {_when(started)}"
+            )
+
+
 def stale_config(ctx: CheckContext, f: Findings, *, env: bool = True) -> dict[str, Any]:
     """Warn when the running service has not loaded its current configuration.
 
@@ -524,31 +555,24 @@ def stale_config(ctx: CheckContext, f: Findings, *, env: bool = True) -> dict[st
     if proc is None or not isinstance(started, (int, float)):
         return {}
     out: dict[str, Any] = {"process": proc.get("pid"), "started_at": _when(started)}
-    grace = float(ctx.profile.get_path("thresholds.stale_config_grace_s", 1.0))
-    facts = [("app:settings", "settings file")] + ([("app:env_file", "env file")] if env else [])
-    for key, what in facts:
-        st = ctx.fact(key)
-        mtime = st.get("mtime")
-        if not st.get("exists") or not isinstance(mtime, (int, float)):
-            continue
-        if key == "app:env_file":
-            # Without the grace: which env file values supersede the process's (environment).
-            out["env_file_newer"] = mtime > started
-        if mtime > started + grace:
-            out.setdefault("changed_after_start", []).append(st.get("path"))
-            f.warn(
-                f"{STALE}: {what} {st.get('path')} changed at {_when(mtime)}, after process "
-                f"{proc.get('pid')} started at {_when(started)}"
-            )
     environ = proc.get("environ")
-    if (
-        env
+    loaded: Mapping[str, Any] | None = (
+        environ
+        if env
         and isinstance(environ, Mapping)
         and truthy(ctx.profile.get("env_file_in_process_env", True))
-    ):
-        declared = env_file_values(ctx)
-        lacking = sorted(k for k in declared if k not in environ)
-        differing = sorted(k for k in declared if k in environ and environ[k] != declared[k])
+        else None
+    )
+    declared = env_file_values(ctx) if loaded is not None else {}
+    # The process's variables are exactly the env file's (read from /proc): an edit of a
+    # comment, or a rewrite with the same content, left nothing to load, whatever its mtime
+    # says. A variable only the process has (the file dropped it, or the unit sets it)
+    # keeps the mtime judgement.
+    env_loaded = loaded is not None and dict(loaded) == declared
+    _changed_after_start(ctx, f, proc, started, out, env=env, env_loaded=env_loaded)
+    if loaded is not None:
+        lacking = sorted(k for k in declared if k not in loaded)
+        differing = sorted(k for k in declared if k in loaded and loaded[k] != declared[k])
         path = ctx.fact("app:env_file").get("path")
         for names, how in ((lacking, "lacks"), (differing, "has other values for")):
             if names:
