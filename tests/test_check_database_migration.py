@@ -701,3 +701,28 @@ def test_no_connection_string_names_the_variable_the_app_reads(
     result = json.loads(res.stdout)["hosts"][0]["checks"][0]
     assert result["status"] == "not_ready"
     assert "or MHV_DATABASE__URL in the service environment" in result["recommendations"][0]
+
+
+def test_a_merge_whose_parents_black_wrote_one_per_line_is_read(
+    db: AppDb, app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`alembic merge` then `black`: down_revision = (\\n "…",\\n "…",\\n) on several lines
+    was read as no parents, so with the database at the merge head both merged branches
+    were NOT_READY "2 pending migration(s)"."""
+    branch = dict(ALEMBIC_SCRIPTS)
+    branch["migrations/versions/b1_branch.py"] = f'revision = "b1"\ndown_revision = "{REV1}"\n'
+    branch["migrations/versions/m1_merge.py"] = (
+        'revision: str = "m1"\n'
+        "down_revision: Union[str, Sequence[str], None] = (\n"
+        f'    "{REV2}",  # add runs\n'
+        '    "b1",\n'
+        ")\n"
+        "branch_labels = None\n"
+    )
+    db.alembic_at("m1")
+    root = app_tree(settings=db_settings(db.dsn), files=branch)
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli("validate", "-i", str(inv), "-c", CHECK, "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["migrations"]["pending"] == []

@@ -219,16 +219,36 @@ def _parse_alembic_cached(name: str, text: str) -> Script | None:
 
 def _parse_alembic_text(name: str, text: str) -> Script | None:
     found: dict[str, Any] = {}
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
         match = REVISION_LINE.match(line.strip())
         if match and match.group("key") not in found:
-            found[match.group("key")] = _literal(match.group("value"))
+            value = match.group("value")
+            if value.rstrip().endswith(("(", "[")):
+                # A merge's parents as black writes a long tuple, one per line: they were
+                # read as no parents, so the merged branches looked pending.
+                value = " ".join([value, *_continued(lines[i + 1 : i + 1 + _MAX_TUPLE_LINES])])
+            found[match.group("key")] = _literal(value)
     revision = found.get("revision")
     if not isinstance(revision, str) or not revision:
         return None
     down = found.get("down_revision")
     downs = (down,) if isinstance(down, str) else tuple(d for d in down or () if isinstance(d, str))
     return Script(name, revision, downs)
+
+
+_MAX_TUPLE_LINES = 64
+
+
+def _continued(lines: list[str]) -> list[str]:
+    """The lines of a bracketed value up to its closing line (comments dropped)."""
+    out = []
+    for line in lines:
+        text = line.split("#", 1)[0].strip()
+        out.append(text)
+        if text.startswith((")", "]")):
+            break
+    return out
 
 
 def _literal(value: str) -> Any:
