@@ -362,3 +362,43 @@ def test_alert_rules_spelled_yaml_are_the_alert_rules_file(
     result = json.loads(res.stdout)["hosts"][0]["checks"][0]
     assert result["status"] == "not_ready"
     assert f"alert rules file {root / 'config' / 'alerts.yml'} does not exist" in result["message"]
+
+
+def test_each_host_is_judged_on_its_own_target_of_a_fleet_wide_job(
+    app_tree: AppMaker, grafana: HttpServer, http_server: Callable[[], HttpServer], tmp_path: Path
+) -> None:
+    """One scrape job for the whole fleet (job mahavishnu: web-1:8000 up, web-2:8000 down):
+    validate of web-1 said NOT_READY "Prometheus target mahavishnu/web-2:8000 is down",
+    blaming each host for every other one. A host is judged on the target that names it;
+    web-2 is still NOT_READY, and a host no target names is judged on the whole job."""
+
+    def target(instance: str, health: str) -> dict[str, Any]:
+        return {
+            "labels": {"job": "mahavishnu", "instance": instance},
+            "scrapeUrl": f"http://{instance}/metrics",
+            "health": health,
+            "lastError": "" if health == "up" else "connection refused",
+            "lastScrape": "2026-11-28T23:59:00Z",
+        }
+
+    targets = [target("web-1.prod.example:8000", "up"), target("web-2.prod.example:8000", "down")]
+    prom = http_server().route("/-/ready", body="Prometheus Server is Ready.\n")
+    prom.route("/api/v1/targets", json={"status": "success", "data": {"activeTargets": targets}})
+    root = app_tree(files=files())
+    profile = {"app_root": str(root), "prometheus_url": prom.url, "grafana_url": grafana.url}
+    hosts = {
+        name: {"ansible_connection": "local", "readiness": profile}
+        for name in ("web-1", "web-2", "elsewhere")
+    }
+    inv = tmp_path / "inv.yml"
+    inv.write_text(json.dumps({"all": {"hosts": hosts}}))
+    argv = ["validate", "-i", str(inv), "--hosts", "all", "-c", "monitoring", "--format", "json"]
+    res = run_cli(*argv)
+    results = {h["host"]: h["checks"][0] for h in json.loads(res.stdout)["hosts"]}
+    assert results["web-1"]["status"] == "ready", results["web-1"]["message"]
+    assert [t["target"] for t in results["web-1"]["details"]["prometheus"]["targets"]] == [
+        "mahavishnu/web-1.prod.example:8000"
+    ]
+    assert results["web-2"]["status"] == "not_ready"
+    assert "target mahavishnu/web-2.prod.example:8000 is down" in results["web-2"]["message"]
+    assert len(results["elsewhere"]["details"]["prometheus"]["targets"]) == 2

@@ -224,6 +224,10 @@ def _targets(
         )
         return []
     mine = [t for t in data.get("activeTargets") or () if _is_app_target(t, job, instance)]
+    if not instance:
+        # One job scraping the whole fleet: this host is judged on its own target (named
+        # as the inventory or the host itself names it), not blamed for another's.
+        mine = _this_hosts(ctx, mine) or mine
     wanted = f"job {job!r}" + (f" instance {instance!r}" if instance else "")
     if not mine:
         f.fail(
@@ -233,6 +237,33 @@ def _targets(
         )
         return []
     return [_judge_target(t, f) for t in mine]
+
+
+def _this_hosts(ctx: CheckContext, targets: list[Any]) -> list[Any]:
+    """The targets whose instance (or scrape URL) names this host, by its inventory name
+    or the name it gives itself, whole or short."""
+    names = _names({ctx.host, str(ctx.meta.get("hostname") or "")})
+
+    def host_of(target: Mapping[str, Any]) -> set[str]:
+        labels = target.get("labels") or {}
+        found = set()
+        with contextlib.suppress(ValueError):
+            found.add(urlsplit(str(target.get("scrapeUrl") or "")).hostname or "")
+        with contextlib.suppress(ValueError):
+            found.add(urlsplit("//" + str(labels.get("instance") or "")).hostname or "")
+        return _names(found)
+
+    return [t for t in targets if isinstance(t, Mapping) and host_of(t) & names]
+
+
+def _names(hosts: set[str]) -> set[str]:
+    """Host names, lower-cased, each with its short form (never an address's first byte)."""
+    out = set()
+    for host in (h.lower() for h in hosts if h):
+        out.add(host)
+        if not host.replace(".", "").isdigit() and ":" not in host:
+            out.add(host.split(".")[0])
+    return out
 
 
 def _is_app_target(target: Mapping[str, Any], job: str, instance: Any) -> bool:
