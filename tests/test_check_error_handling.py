@@ -373,3 +373,30 @@ def test_a_directory_the_audit_account_may_not_write_is_undetermined(
     assert "is not writable" not in backup["message"]
     assert "cannot tell whether backups can be written to" in backup["message"]
     assert backup["status"] == "degraded", backup["message"]
+
+
+def test_a_dlq_url_without_a_port_is_probed_on_its_schemes_port(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """dead_letter_queue.endpoint: nats://127.0.0.1 (no port, as broker URLs are written)
+    was probed on 4317, OTLP's port, and validate said NOT_READY "dead letter queue
+    endpoint … is not reachable from the host" with the broker listening on 4222."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", 4222))
+    except OSError:
+        sock.close()
+        pytest.skip("port 4222 (NATS) is taken on this machine")
+    sock.listen(8)
+    try:
+        dlq = {"enabled": True, "endpoint": "nats://127.0.0.1"}
+        root = app_tree(settings={"resilience": _with("dead_letter_queue", **dlq)})
+        inv = local_inventory(tmp_path / "inv.yml", root)
+        (root / "data" / "dlq").mkdir(parents=True)
+        res = run_cli("validate", "-i", str(inv), "-c", "error_handling", "--format", "json")
+    finally:
+        sock.close()
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["dead_letter_queue"]["endpoint"]["reachable"] is True

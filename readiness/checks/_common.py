@@ -356,8 +356,26 @@ def parse_endpoint(value: str, default_port: int = 4317) -> tuple[str, int] | No
     if not parts.hostname:
         return None
     if port is None:
-        port = {"http": 80, "https": 443}.get(parts.scheme, default_port)
+        # A URL's scheme names its service's port: a dead letter queue at redis://dlq/1 is
+        # on 6379, not on the caller's default (4317, OTLP), where nothing listens.
+        port = _SCHEME_PORTS.get(parts.scheme.lower(), default_port)
     return parts.hostname, port
+
+
+_SCHEME_PORTS = {
+    "http": 80,
+    "https": 443,
+    "redis": 6379,
+    "rediss": 6379,
+    "amqp": 5672,
+    "amqps": 5671,
+    "kafka": 9092,
+    "nats": 4222,
+    "mqtt": 1883,
+    "mqtts": 8883,
+    "postgres": 5432,
+    "postgresql": 5432,
+}
 
 
 # --- where a value came from, and whether the running service has loaded it -------------
