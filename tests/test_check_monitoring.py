@@ -402,3 +402,30 @@ def test_each_host_is_judged_on_its_own_target_of_a_fleet_wide_job(
     assert results["web-2"]["status"] == "not_ready"
     assert "target mahavishnu/web-2.prod.example:8000 is down" in results["web-2"]["message"]
     assert len(results["elsewhere"]["details"]["prometheus"]["targets"]) == 2
+
+
+def test_grafana_behind_an_authenticating_proxy_is_undetermined_not_unhealthy(
+    app_tree: AppMaker,
+    prometheus: PrometheusServer,
+    http_server: Callable[[], HttpServer],
+    tmp_path: Path,
+) -> None:
+    """Grafana behind oauth2-proxy answers 401 on /api/health: validate said "Grafana … is
+    unhealthy (HTTP 401, database None)" and sent the operator to its database
+    connection. Its health cannot be told (still DEGRADED, as "cannot tell")."""
+    proxied = http_server().route("/api/health", status=401, body="Unauthorized")
+    root = app_tree(files=files())
+    profile = {"app_root": str(root), "prometheus_url": prometheus.url, "grafana_url": proxied.url}
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": profile}
+    inv.write_text(json.dumps({"all": {"hosts": {"local": host}}}))
+    res = run_cli("validate", "-i", str(inv), "-c", "monitoring", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result["message"]
+    assert (
+        "asks for credentials (HTTP 401), so whether it is healthy cannot be told"
+        in (result["message"])
+    )
+    assert "unhealthy" not in result["message"]
+    assert result["details"]["grafana"]["healthy"] is None
+    assert not any("database connection" in r for r in result["recommendations"])

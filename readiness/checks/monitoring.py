@@ -326,6 +326,16 @@ def _grafana(ctx: CheckContext, f: Findings, timeout: float) -> dict[str, Any]:
         out["access"] = http.access
     if res is None:
         f.warn(f"Grafana at {url} is not reachable ({error})", f"{start} (expected at {url})")
+    elif res.status_code in _NEEDS_CREDENTIALS:
+        # An authenticating proxy in front of Grafana: it answers, its health is unknown
+        # (it was "unhealthy … check its database connection").
+        out["healthy"] = None
+        f.unknown(
+            f"Grafana at {url} asks for credentials (HTTP {res.status_code}), so whether it "
+            "is healthy cannot be told",
+            "Let the audit reach /api/health (it needs no login in Grafana itself): put the "
+            "proxy's user and password in grafana_url, or point grafana_url past the proxy",
+        )
     elif res.status_code != 200 or database != "ok":
         f.warn(
             f"Grafana at {url} is unhealthy (HTTP {res.status_code}, database {database!r})",
