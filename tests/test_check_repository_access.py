@@ -311,3 +311,22 @@ def test_a_checkout_pinned_to_a_release_tag_is_not_a_stray_detached_head(
     result = validate()
     assert result["status"] == "not_ready"
     assert "is on a detached HEAD" in result["message"]
+
+
+def test_a_home_relative_repository_path_is_undetermined_not_missing(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """repos.yaml listing ~/repos/session-buddy: whose home that is depends on the user
+    the app runs as (and on whether it expands '~'); validate said NOT_READY "… does not
+    exist", "Clone session-buddy to ~/repos/session-buddy". Now it cannot be told
+    (DEGRADED), with the fix: write the path absolute."""
+    root = app_with_repos(
+        app_tree, {"repos": [{"name": "session-buddy", "path": "~/repos/session-buddy"}]}
+    )
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli("validate", "-i", str(inv), "-c", "repository_access", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result["message"]
+    assert "its path starts with '~'" in result["message"]
+    assert "does not exist" not in result["message"]
+    assert result["details"]["repositories"]["session-buddy"]["verdict"] == "unknown"

@@ -292,6 +292,17 @@ def _judge_repo(ctx: CheckContext, f: Findings, i: int, repo: Repo) -> dict[str,
         f.unknown(f"cannot stat {label}: {st.get('error', 'not probed')}", "Rerun with --sudo")
         out["verdict"] = "unknown"
         return out
+    if not st.get("exists") and repo.path.strip().startswith("~"):
+        # Whose home "~" is (the service user's, if the app expands it at all) the audit
+        # cannot know: "does not exist, clone it" was a guess.
+        f.unknown(
+            f"cannot tell where {label} is: its path starts with '~', whose home depends on "
+            "the user the app runs as (and on whether it expands it)",
+            f"Write {repo.name}'s path in the manifest absolute (e.g. /home/<service user>/"
+            f"{repo.path.strip().lstrip('~/')})",
+        )
+        out["verdict"] = "unknown"
+        return out
     if not st.get("exists") or st.get("type") != "dir":
         what = (
             "does not exist" if not st.get("exists") else f"is not a directory ({st.get('type')})"
