@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from readiness.model import Status
-from tests.services.apps import audit_local, one
+from tests.services.apps import BASE_SETTINGS, audit_local, one
 from tests.services.cli import local_inventory, run_cli
 from tests.services.ports import closed_port
 
@@ -184,3 +186,27 @@ def test_pool_workers_written_as_quoted_numbers_are_those_numbers(
     result = json.loads(res.stdout)["hosts"][0]["checks"][0]
     assert result["status"] == "not_ready"
     assert "min_workers='two', max_workers=8.5" in result["message"]
+
+
+def test_an_unset_auth_algorithm_is_undetermined_not_none(
+    app_tree: Callable[..., Path], listening_port: int, tmp_path: Path
+) -> None:
+    """auth.algorithm set nowhere: the app signs with its own default, which the audit
+    cannot see; validate said NOT_READY "auth algorithm None is not allowed". An algorithm
+    outside the allowed ones is still NOT_READY."""
+    settings = copy.deepcopy(BASE_SETTINGS)
+    del settings["auth"]["algorithm"]
+    settings["observability"]["otlp_endpoint"] = f"http://127.0.0.1:{listening_port}"
+    root = app_tree(settings_text=yaml.safe_dump(settings))
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    res = run_cli("validate", "-i", str(inv), "-c", "configuration", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result["message"]
+    assert "auth.algorithm is not set, so the app's default applies" in result["message"]
+    assert "None" not in result["message"]
+    settings["auth"]["algorithm"] = "none"
+    app_tree(settings_text=yaml.safe_dump(settings))
+    res = run_cli("validate", "-i", str(inv), "-c", "configuration", "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "not_ready"
+    assert "auth algorithm 'none' is not allowed" in result["message"]

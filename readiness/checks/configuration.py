@@ -192,7 +192,16 @@ def _security(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     algorithm = app.get("auth.algorithm")
     allowed = [str(a) for a in ctx.profile.get("auth_algorithms") or ()]
     out["algorithm"] = algorithm
-    if algorithm not in allowed:
+    if algorithm is None:
+        # Not set: the app signs with its own default, which the audit cannot see (it was
+        # NOT_READY "auth algorithm None is not allowed").
+        ao = origin(ctx, "auth.algorithm")
+        f.unknown(
+            "auth.algorithm is not set, so the app's default applies and whether it is "
+            f"one of {', '.join(allowed)} cannot be told",
+            ao.set_to(f"one of: {', '.join(allowed)}") + " to make it explicit",
+        )
+    elif algorithm not in allowed:
         ao = origin(ctx, "auth.algorithm")
         f.fail(
             f"auth algorithm {algorithm!r} is not allowed{ao.where}",
