@@ -20,7 +20,15 @@ from typing import Any
 
 from .model import CheckResult, FleetReport, HostReport
 
-__all__ = ["MASK", "Redactor", "is_secret_name", "redact_url_password", "url_passwords"]
+__all__ = [
+    "MASK",
+    "Redactor",
+    "about_a_secret",
+    "holds_a_secret",
+    "is_secret_name",
+    "redact_url_password",
+    "url_passwords",
+]
 
 MASK = "***"
 _MIN_SECRET_LEN = 4
@@ -192,6 +200,61 @@ def _secret_key_uncached(name: str) -> bool:
 
 
 _secret_key_cached = functools.lru_cache(maxsize=8192)(_secret_key_uncached)
+
+
+# A name that mentions a secret but holds a setting about it (where it lives, how long it
+# lasts, which backend keeps it, where to ask for one) is not a credential:
+# AUTH__TOKEN_STORE=default, auth.token_url: https://idp/oauth/token, auth.token_expiry: 1h.
+_ABOUT_A_SECRET = (
+    "_FILE",
+    "_PATH",
+    "_DIR",
+    "_ENV",
+    "_NAME",
+    "_VAR",
+    "_TTL",
+    "_SECONDS",
+    "_MINUTES",
+    "_HOURS",
+    "_DAYS",
+    "_LENGTH",
+    "_ALGORITHM",
+    "_POLICY",
+    "_BACKEND",
+    "_STORE",
+    "_PROVIDER",
+    "_ENABLED",
+    "_TYPE",
+    "_MODE",
+    "_URL",
+    "_URI",
+    "_ENDPOINT",
+    "_EXPIRY",
+    "_EXPIRES",
+    "_EXPIRATION",
+    "_LIFETIME",
+    "_ROTATION",
+    "_HEADER",
+    "_AUDIENCE",
+    "_ISSUER",
+    "_SCOPE",
+    "_SCOPES",
+)
+
+
+def about_a_secret(name: str) -> bool:
+    """``AUTH__TOKEN_URL`` / ``token_expiry``: a setting about a secret, not one."""
+    return name.upper().endswith(_ABOUT_A_SECRET)
+
+
+def holds_a_secret(name: str, patterns: Iterable[str] = ()) -> bool:
+    """Whether a setting's value is masked wherever it appears: a secret name, unless the
+    setting is about a secret (``token_audience: mahavishnu`` masked the app's name in every
+    path of a report). A ``*_HEADER`` value still is one: it may be the header itself
+    (``AUTH_HEADER="Bearer …"``), not only its name."""
+    if not is_secret_name(name, patterns):
+        return False
+    return not about_a_secret(name) or name.upper().endswith("_HEADER")
 
 
 class Redactor:

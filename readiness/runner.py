@@ -35,7 +35,7 @@ from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
 from .netaddr import endpoint
 from .profile import Profile
 from .progress import Progress, Wording
-from .redact import Redactor, is_secret_name
+from .redact import Redactor, holds_a_secret
 from .registry import CheckContext, CheckSpec, FactSpecs
 from .transport import (
     DEFAULT_MAX_OUTPUT,
@@ -352,15 +352,17 @@ def _app_config(facts: Mapping[str, Any], profile: Profile) -> AppConfig:
 
 def _register_secrets(redactor: Redactor, app: AppConfig, profile: Profile) -> None:
     patterns = tuple(str(p) for p in profile.get("secret_env") or ())
+    # a setting about a secret (token_audience: mahavishnu, token_expiry: 1h) holds none: its
+    # value registered as one was masked in every string of the report, paths included
     for name, var in app.env.items():
-        if is_secret_name(name, patterns):
+        if holds_a_secret(name, patterns):
             redactor.add(var.value)
 
     def walk(node: Any, key: str = "") -> None:
         # Strings and dicts first: most of a settings tree, and an ABC isinstance (Mapping)
         # costs ~1 us a value; the same values registered as testing Mapping first.
         if isinstance(node, str):
-            if key and is_secret_name(key, patterns):
+            if key and holds_a_secret(key, patterns):
                 redactor.add(node)
         elif isinstance(node, (dict, Mapping)):
             for k, v in node.items():

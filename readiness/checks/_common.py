@@ -18,7 +18,7 @@ from ..appconfig import (
 )
 from ..findings import Findings
 from ..netaddr import bracket
-from ..redact import is_secret_name
+from ..redact import about_a_secret, is_secret_name
 
 if TYPE_CHECKING:
     from ..registry import CheckContext
@@ -191,51 +191,6 @@ def _ports(text: str, count: int) -> tuple[list[int], str | None]:
             return [], f"port {item!r} is not a number from 1 to 65535"
         ports.append(int(item))
     return ports * count if len(ports) == 1 else ports, None
-
-
-# A name that mentions a secret but holds a setting about it (where it lives, how long it
-# lasts, which backend keeps it, where to ask for one) is not a credential:
-# AUTH__TOKEN_STORE=default, auth.token_url: https://idp/oauth/token, auth.token_expiry: 1h.
-_ABOUT_A_SECRET = (
-    "_FILE",
-    "_PATH",
-    "_DIR",
-    "_ENV",
-    "_NAME",
-    "_VAR",
-    "_TTL",
-    "_SECONDS",
-    "_MINUTES",
-    "_HOURS",
-    "_DAYS",
-    "_LENGTH",
-    "_ALGORITHM",
-    "_POLICY",
-    "_BACKEND",
-    "_STORE",
-    "_PROVIDER",
-    "_ENABLED",
-    "_TYPE",
-    "_MODE",
-    "_URL",
-    "_URI",
-    "_ENDPOINT",
-    "_EXPIRY",
-    "_EXPIRES",
-    "_EXPIRATION",
-    "_LIFETIME",
-    "_ROTATION",
-    "_HEADER",
-    "_AUDIENCE",
-    "_ISSUER",
-    "_SCOPE",
-    "_SCOPES",
-)
-
-
-def about_a_secret(name: str) -> bool:
-    """``AUTH__TOKEN_URL`` / ``token_expiry``: a setting about a secret, not one."""
-    return name.upper().endswith(_ABOUT_A_SECRET)
 
 
 def describe_secret(value: str | None, source: str | None) -> dict[str, Any]:

@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 
 from readiness.profile import Profile
-from readiness.redact import MASK, Redactor, is_secret_name, redact_url_password
+from readiness.redact import (
+    MASK,
+    Redactor,
+    holds_a_secret,
+    is_secret_name,
+    redact_url_password,
+)
 from readiness.registry import default_profile
 from tests.services.cli import run_cli
 
@@ -454,3 +460,29 @@ def test_the_remediate_dry_run_diff_masks_newly_covered_secret_names(tmp_path: P
         assert f"{key}: ***" in res.stdout
     for canary in CANARIES:
         assert canary not in res.stdout + res.stderr
+
+
+def test_a_setting_about_a_secret_is_not_masked_everywhere_but_a_header_value_is(
+    tmp_path: Path,
+) -> None:
+    """`auth.token_audience: mahavishnu` (a name that mentions a token, a value that is
+    none) was registered as a secret, so every 'mahavishnu' of the report became *** (the
+    app's paths, its process, its settings file). A real secret beside it, and a header
+    value under *_HEADER (it may be the header itself), stay secrets."""
+    import json
+
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory
+
+    secret = "aud-secret-canary-12345678901234567890"
+    settings = {"auth": {"token_audience": "mahavishnu", "token_expiry": "1h", "secret": secret}}
+    root = write_app(tmp_path / "mahavishnu", settings=settings)
+    inventory = local_inventory(tmp_path / "inv.yml", root)
+    done = run_cli("validate", "-i", str(inventory), "--format", "json", "--store", "none")
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(done.stdout)
+    shown = json.dumps(report)
+    assert str(root / "settings" / "mahavishnu.yaml") in shown  # the app's paths, readable
+    assert secret not in shown
+    assert holds_a_secret("AUTHORIZATION_HEADER") and holds_a_secret("auth.secret")
+    assert not holds_a_secret("token_audience") and not holds_a_secret("API_KEY_HEADER_NAME")
