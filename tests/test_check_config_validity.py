@@ -3,7 +3,6 @@ the host, and resource limits, judged on real app trees audited locally."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from readiness.model import CheckResult, Status
 from readiness.probe import op_file_refs
 from readiness.registry import get
 from tests.services.apps import audit_local, one
-from tests.services.cli import local_inventory, run_cli
+from tests.services.cli import local_inventory, validate_check
 
 AppTree = Callable[..., Path]
 RETRY = {"resilience": {"retry": {"max_attempts": 3}}}
@@ -245,12 +244,7 @@ def test_values_written_as_the_app_reads_them_have_the_right_type(
     root = make_app(tmp_path, app_tree, settings=settings, env=env)
     inv = local_inventory(tmp_path / "inv.yml", root)
 
-    def validate() -> dict[str, Any]:
-        res = run_cli("validate", "-i", str(inv), "-c", "config_validity", "--format", "json")
-        result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
-        return result
-
-    result = validate()
+    result = validate_check(inv, "config_validity")
     assert result["status"] == "ready", result["message"]
     assert set(result["details"]["types"].values()) == {"ok"}
     wrong = {
@@ -259,7 +253,7 @@ def test_values_written_as_the_app_reads_them_have_the_right_type(
         "auth": {"enabled": "maybe"},
     }
     make_app(tmp_path, app_tree, settings=wrong, env=env)
-    result = validate()
+    result = validate_check(inv, "config_validity")
     assert result["status"] == "not_ready"
     types = result["details"]["types"]
     assert [k for k, v in types.items() if v != "ok"] == [

@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from readiness.model import Status
 from readiness.profile import merge_layers
 from readiness.registry import CheckContext, default_profile, get
 from tests.services.apps import GOOD_SECRET, audit_local, env_file_of, one, running_service
-from tests.services.cli import local_inventory, run_cli
+from tests.services.cli import local_inventory, run_cli, validate_check
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mahavishnu"
 
@@ -460,24 +459,13 @@ def test_the_required_variables_follow_the_apps_prefix_and_delimiter(
     secret = "MHV_AUTH_0_SECRET"
     env = {"MAHAVISHNU_REPOS_PATH": None, "MAHAVISHNU_AUTH__SECRET": None}
     root = app_tree(env={**env, "MHV_REPOS_PATH": "repos.yaml", secret: GOOD_SECRET})
-    profile = {"app_root": str(root), "env_prefix": "MHV_", "env_nested_delimiter": "_0_"}
-    inv = tmp_path / "inv.yml"
-    inv.write_text(
-        json.dumps(
-            {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": profile}}}}
-        )
-    )
+    inv = local_inventory(tmp_path / "inv.yml", root, env_prefix="MHV_", env_nested_delimiter="_0_")
 
-    def validate() -> dict[str, Any]:
-        res = run_cli("validate", "-i", str(inv), "-c", "environment", "--format", "json")
-        result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
-        return result
-
-    result = validate()
+    result = validate_check(inv, "environment")
     assert result["status"] == "ready", result["message"]
     assert result["details"]["checked"] == ["MHV_REPOS_PATH", secret]
     app_tree(env={**env, "MHV_REPOS_PATH": "repos.yaml"})
-    result = validate()
+    result = validate_check(inv, "environment")
     assert result["status"] == "not_ready"
     assert f"{secret} is not set (required because auth.enabled is enabled)" in result["message"]
 
@@ -495,24 +483,13 @@ def test_an_env_file_rewritten_with_the_values_the_process_has_is_not_stale(
         later = time.time() + 5  # past the 1 s grace, without sleeping
         env_file.write_text("# rotated by ops, see TICKET-42\n" + env_file.read_text())
         os.utime(env_file, (later, later))
-        host = {"app_root": str(root), "pidfile": str(pidfile)}
-        inv = tmp_path / "inv.yml"
-        inv.write_text(
-            json.dumps(
-                {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": host}}}}
-            )
-        )
+        inv = local_inventory(tmp_path / "inv.yml", root, pidfile=str(pidfile))
 
-        def validate() -> dict[str, Any]:
-            res = run_cli("validate", "-i", str(inv), "-c", "environment", "--format", "json")
-            result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
-            return result
-
-        result = validate()
+        result = validate_check(inv, "environment")
         assert result["status"] == "ready", result["message"]
         assert "restart_needed" not in result["details"]
         env_file.write_text(env_file.read_text().replace("repos.yaml", "other.yaml"))
         os.utime(env_file, (later, later))
-        result = validate()
+        result = validate_check(inv, "environment")
     assert result["status"] == "degraded", result["message"]
     assert "running with stale configuration" in result["message"]

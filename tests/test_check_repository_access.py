@@ -17,7 +17,7 @@ import yaml
 from readiness.checks.repository_access import parse_status
 from readiness.model import Status
 from tests.services.apps import audit_local, one
-from tests.services.cli import local_inventory, run_cli
+from tests.services.cli import local_inventory, run_cli, validate_check
 from tests.services.gitrepos import git
 from tests.services.gitrepos import make_repo as make_git_repo
 
@@ -298,17 +298,12 @@ def test_a_checkout_pinned_to_a_release_tag_is_not_a_stray_detached_head(
     root = app_with_repos(app_tree, {"repos": [str(repo)]})
     inv = local_inventory(tmp_path / "inv.yml", root)
 
-    def validate() -> dict[str, Any]:
-        res = run_cli("validate", "-i", str(inv), "-c", "repository_access", "--format", "json")
-        result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
-        return result
-
-    result = validate()
+    result = validate_check(inv, "repository_access")
     assert result["status"] == "ready", result["message"]
     status = result["details"]["repositories"]["pinned"]["git"]
     assert (status["detached"], status["tags"]) == (True, ["v1.0.0"])
     git(repo, "checkout", "-q", "--detach", "main~1")
-    result = validate()
+    result = validate_check(inv, "repository_access")
     assert result["status"] == "not_ready"
     assert "is on a detached HEAD" in result["message"]
 

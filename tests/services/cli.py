@@ -3,6 +3,7 @@ the one-host inventory most command-line tests audit (the local host on an app t
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 import yaml
@@ -21,11 +22,22 @@ BIN = Path(sys.executable).parent  # readiness and invoke of this environment
 ROOT = Path(__file__).resolve().parents[2]  # the repository: its tasks.py and ./inventories
 
 
-def local_inventory(path: Path, app_root: Path | str) -> Path:
-    """An inventory of one host, ``local`` (``ansible_connection: local``) on ``app_root``."""
-    host = {"ansible_connection": "local", "readiness": {"app_root": str(app_root)}}
+def local_inventory(path: Path, app_root: Path | str, **profile: Any) -> Path:
+    """An inventory of one host, ``local`` (``ansible_connection: local``) on ``app_root``,
+    with ``profile`` keys beside ``app_root`` in its ``readiness`` variable."""
+    settings = {"app_root": str(app_root), **profile}
+    host = {"ansible_connection": "local", "readiness": settings}
     path.write_text(yaml.safe_dump({"all": {"hosts": {"local": host}}}), encoding="utf-8")
     return path
+
+
+def validate_check(inventory: Path, check: str) -> dict[str, Any]:
+    """The first host's result of a real ``readiness validate -i INVENTORY -c CHECK --format
+    json`` (exit 0 or 1 expected: anything else fails the test with its stderr)."""
+    res = run_cli("validate", "-i", str(inventory), "-c", check, "--format", "json")
+    assert res.returncode in (0, 1), res.stdout + res.stderr
+    result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    return result
 
 
 def run_cli(
