@@ -26,7 +26,15 @@ from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._common import unreadable
 
-__all__ = ["DEFAULTS", "evaluate", "facts", "followup", "parse_manifest", "parse_status"]
+__all__ = [
+    "DEFAULTS",
+    "evaluate",
+    "facts",
+    "followup",
+    "git_argv",
+    "parse_manifest",
+    "parse_status",
+]
 
 NAME = "repository_access"
 
@@ -170,24 +178,19 @@ def _git_code_paths(path: str) -> list[str]:
     return [path, posixpath.join(path, ".git"), posixpath.join(path, ".git", "config")]
 
 
+def git_argv(path: str, *args: str) -> list[str]:
+    """``git ARGS`` in the repository at ``path``. safe.directory for this path only: a root
+    probe must not trip over a repo owned by the service user ("dubious ownership");
+    command-line config is allowed to set it."""
+    return ["git", "-c", f"safe.directory={path}", "-C", path, *args]
+
+
 def _git_status_argv(path: str) -> list[str]:
-    # safe.directory for this path only: a root probe must not trip over a repo owned by
-    # the service user ("dubious ownership"); command-line config is allowed to set it.
-    return [
-        "git",
-        "-c",
-        f"safe.directory={path}",
-        "-C",
-        path,
-        "status",
-        "--porcelain=v2",
-        "--branch",
-        "--untracked-files=normal",
-    ]
+    return git_argv(path, "status", "--porcelain=v2", "--branch", "--untracked-files=normal")
 
 
 def _git_tags_argv(path: str) -> list[str]:
-    return ["git", "-c", f"safe.directory={path}", "-C", path, "tag", "--points-at", "HEAD"]
+    return git_argv(path, "tag", "--points-at", "HEAD")
 
 
 def parse_status(stdout: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from ._bench import (
     update_baseline,
     verdict_mark,
 )
-from .repository_access import _git_code_paths, _manifest, parse_manifest
+from .repository_access import _git_code_paths, _manifest, git_argv, parse_manifest
 from .repository_access import facts as manifest_facts
 
 __all__ = ["DEFAULTS", "OPERATIONS", "evaluate", "facts", "followup"]
@@ -81,12 +81,11 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
     specs: FactSpecs = {}
     for i, repo in enumerate(repos[:50]):
         for op in _operations(cfg):
-            argv = ["git", "-c", f"safe.directory={repo.host_path}", "-C", repo.host_path]
             inner = {
                 # The repository's config can run hooks: as its owner, never as root.
                 "op": "run_as_owner",
                 "owned_by": _git_code_paths(repo.host_path),
-                "argv": argv + OPERATIONS[op],
+                "argv": git_argv(repo.host_path, *OPERATIONS[op]),
                 "timeout": timeout,
                 # Optional locks off: a benchmark must not rewrite the repository's index.
                 "env": {"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
