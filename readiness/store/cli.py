@@ -11,12 +11,10 @@ from typing import Any, TextIO
 
 from .. import report as report_mod
 from ..errors import UsageError, refuse_unless_writable
-from ..model import FleetReport, Status, utcnow
+from ..model import utcnow
 from .baseline import (
-    BaselineVerdict,
     baseline_document,
     entries_from_run,
-    judge,
     load_baseline_file,
 )
 from .db import BaselineEntry, open_store, store_where, with_run_summary
@@ -39,7 +37,6 @@ from .record import stored_trend
 DRIFT_FORMATS = ("text", "table", "json", "markdown")
 
 __all__ = [
-    "apply_baseline",
     "baseline_accept_task",
     "baseline_export_task",
     "baseline_import_task",
@@ -259,13 +256,6 @@ def load_baseline(
             "or `readiness baseline-import FILE` first"
         )
     return entries
-
-
-def apply_baseline(
-    location: StoreLocation, report: FleetReport, *, fail_on: Status, name: str = "default"
-) -> BaselineVerdict:
-    """Judge ``report`` against the stored baseline (no baseline: exit 2, never a silent pass)."""
-    return judge(report, load_baseline(location, name), fail_on=fail_on, name=name)
 
 
 def drift_task(
