@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from .api import host_profile
-from .inventory.secrets import PATH_VAR, SECRET_VAR, secret_values
+from .inventory.secrets import PATH_VAR, SECRET_VAR, hosts_secrets
 from .netaddr import endpoint
 from .profile import Profile
 from .redact import MASK, Redactor
@@ -70,9 +70,7 @@ def render_inventory(
 ) -> str:
     """A host table, then for each host what its profile changes and where its files are;
     with ``show_vars`` also every merged inventory variable (secrets masked)."""
-    redactor = Redactor()
-    for h in hosts:
-        redactor.add(*secret_values(getattr(h, "vars", None)))
+    redactor = Redactor(hosts_secrets(hosts))
     defaults = default_profile()
     profiles = [host_profile(h, layers) for h in hosts]
     logins = [redactor.obj(login) for login in _logins(hosts, connection)]

@@ -30,7 +30,7 @@ from .interrupt import (
     transaction,
     working_on,
 )
-from .inventory.secrets import secret_values
+from .inventory.secrets import hosts_secrets
 from .model import CheckResult, FleetReport, HostReport, Outcome, Status, utcnow
 from .netaddr import endpoint
 from .profile import Profile
@@ -861,8 +861,7 @@ def run_fleet(
     to the controller); ``cancel`` stops the run like Ctrl-C."""
     options = options or RunOptions()
     redactor = redactor or Redactor()
-    for host in hosts:  # an inventory secret can reach a reason (a ProxyCommand's sshpass -p)
-        redactor.add(*secret_values(getattr(host, "vars", None)))
+    redactor.add(*hosts_secrets(hosts))  # they can reach a reason (a ProxyCommand's sshpass -p)
     opts = options
 
     def audit(host: HostLike, transport: Transport) -> HostReport:

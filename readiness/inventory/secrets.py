@@ -9,12 +9,19 @@ which validate, remediate and ``readiness inventory`` print, save and record.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..redact import is_secret_name
 
-__all__ = ["PATH_VAR", "SECRET_VAR", "is_secret_var", "quotable", "secret_values"]
+__all__ = [
+    "PATH_VAR",
+    "SECRET_VAR",
+    "hosts_secrets",
+    "is_secret_var",
+    "quotable",
+    "secret_values",
+]
 
 # Variable names whose values are secrets (ansible_password, ansible_become_pass, vault_*...);
 # names ending in _file/_path hold a path to the secret, which is safe to show.
@@ -33,6 +40,11 @@ def secret_values(variables: Mapping[str, Any] | None) -> list[str]:
     """Every value held under a secret name in ``variables``, at any depth, as text (a
     numeric password is a secret too)."""
     return list(_walk(variables or {}, secret=False))
+
+
+def hosts_secrets(hosts: Iterable[Any]) -> list[str]:
+    """:func:`secret_values` of every host's inventory variables, for a run's redactor."""
+    return [value for host in hosts for value in secret_values(getattr(host, "vars", None))]
 
 
 def _walk(node: Any, *, secret: bool) -> Iterator[str]:

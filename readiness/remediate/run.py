@@ -16,7 +16,7 @@ from typing import Any
 from ..api import plan
 from ..errors import ReadinessError, TransportError, UsageError
 from ..interrupt import exit_code_for
-from ..inventory.secrets import secret_values
+from ..inventory.secrets import hosts_secrets
 from ..model import CheckResult, HostReport, Status
 from ..profile import Profile
 from ..progress import remediation_wording
@@ -577,7 +577,7 @@ def remediate_hosts(
     """
     # An inventory secret can reach a reason (a ProxyCommand's sshpass -p): masked in every
     # host's texts, as the secrets each host's audit registers.
-    inventory_secrets = [v for h in selected for v in secret_values(getattr(h, "vars", None))]
+    inventory_secrets = hosts_secrets(selected)
     masked = Redactor(inventory_secrets).text
 
     def one(host: HostLike, transport: Transport) -> HostRemediation:
