@@ -251,15 +251,19 @@ def _gate_spec(layer: Mapping[str, Any], gate: str) -> Any:
 
 def _gate_where(layers: Sequence[tuple[str, Mapping[str, Any]]], gate: str) -> str:
     """``file:line`` (or the layer's name) of the last layer that wrote the gate."""
-    from .inventory.strict_yaml import line_of
-
     for name, layer in reversed(layers):
         gates = layer.get(_GATES)
         if isinstance(gates, Mapping) and gate in gates:
-            source = getattr(layer, "source", None)
-            line = line_of(gates, gate)
-            return f"{source}:{line}" if source and line else name
+            return _where(name, getattr(layer, "source", None), gates, gate)
     return "profile"
+
+
+def _where(name: str, source: str | None, node: Mapping[str, Any], key: Any) -> str:
+    """``file:line`` of ``key`` in ``node`` when the layer came from a file, else its name."""
+    from .inventory.strict_yaml import line_of
+
+    line = line_of(node, key)
+    return f"{source}:{line}" if source and line else name
 
 
 # Mappings whose keys the user names (a new quality gate, adapter, runbook, setting, range):
@@ -289,12 +293,9 @@ def validate_layer(name: str, layer: Mapping[str, Any], schema: Mapping[str, Any
 def _walk(
     name: str, source: str | None, node: Mapping[str, Any], schema: Mapping[str, Any], path: str
 ) -> None:
-    from .inventory.strict_yaml import line_of
-
     for key, value in node.items():
         dotted = f"{path}.{key}" if path else str(key)
-        line = line_of(node, key)
-        where = f"{source}:{line}" if source and line else name
+        where = _where(name, source, node, key)
         if key in schema:
             expected = schema[key]
         elif path in OPEN_MAPS:
@@ -332,15 +333,12 @@ def _walk(
 def _header_values(name: str, source: str | None, node: Mapping[str, Any], path: str) -> None:
     """A map whose default is empty (HTTP headers: ``workflow_state.headers``): any name, and a
     value that is sent as text (a string or a number)."""
-    from .inventory.strict_yaml import line_of
-
     for key, value in node.items():
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             continue
-        line = line_of(node, key)
-        where = f"{source}:{line}" if source and line else name
         raise ProfileError(
-            f"{where}: profile key '{path}.{key}' must be a string, got {_type_word(value)}"
+            f"{_where(name, source, node, key)}: profile key '{path}.{key}' must be a string, "
+            f"got {_type_word(value)}"
         )
 
 

@@ -251,7 +251,7 @@ def holds_a_secret(name: str, patterns: Iterable[str] = ()) -> bool:
     """Whether a setting's value is masked wherever it appears: a secret name, unless the
     setting is about a secret (``token_audience: mahavishnu`` masked the app's name in every
     path of a report). A ``*_HEADER`` value still is one: it may be the header itself
-    (``AUTH_HEADER="Bearer …"``), not only its name."""
+    (``AUTHORIZATION_HEADER="Bearer …"``), not only its name."""
     if not is_secret_name(name, patterns):
         return False
     return not about_a_secret(name) or name.upper().endswith("_HEADER")
