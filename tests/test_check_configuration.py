@@ -13,7 +13,7 @@ import yaml
 
 from readiness.model import Status
 from tests.services.apps import BASE_SETTINGS, audit_local, one
-from tests.services.cli import local_inventory, run_cli
+from tests.services.cli import local_inventory, run_cli, validate_check
 from tests.services.ports import closed_port
 
 
@@ -182,8 +182,7 @@ def test_pool_workers_written_as_quoted_numbers_are_those_numbers(
     root = app_tree(
         settings={"pools": {"min_workers": "two", "max_workers": 8.5}, "observability": otlp}
     )
-    res = run_cli("validate", "-i", str(inv), "-c", "configuration", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "configuration")
     assert result["status"] == "not_ready"
     assert "min_workers='two', max_workers=8.5" in result["message"]
 
@@ -199,14 +198,12 @@ def test_an_unset_auth_algorithm_is_undetermined_not_none(
     settings["observability"]["otlp_endpoint"] = f"http://127.0.0.1:{listening_port}"
     root = app_tree(settings_text=yaml.safe_dump(settings))
     inv = local_inventory(tmp_path / "inv.yml", root)
-    res = run_cli("validate", "-i", str(inv), "-c", "configuration", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "configuration")
     assert result["status"] == "degraded", result["message"]
     assert "auth.algorithm is not set, so the app's default applies" in result["message"]
     assert "None" not in result["message"]
     settings["auth"]["algorithm"] = "none"
     app_tree(settings_text=yaml.safe_dump(settings))
-    res = run_cli("validate", "-i", str(inv), "-c", "configuration", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "configuration")
     assert result["status"] == "not_ready"
     assert "auth algorithm 'none' is not allowed" in result["message"]

@@ -23,7 +23,7 @@ from readiness.profile import Profile, deep_merge
 from readiness.registry import CheckContext, default_profile
 from readiness.report import FORMATS, render
 from tests.services.apps import audit_local, one
-from tests.services.cli import local_inventory, run_cli
+from tests.services.cli import local_inventory, run_cli, validate_check
 from tests.services.ports import closed_port
 from tests.services.postgres import PgCluster, Role
 
@@ -697,8 +697,7 @@ def test_no_connection_string_names_the_variable_the_app_reads(
             {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": host}}}}
         )
     )
-    res = run_cli("validate", "-i", str(inv), "-c", CHECK, "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, CHECK)
     assert result["status"] == "not_ready"
     assert "or MHV_DATABASE__URL in the service environment" in result["recommendations"][0]
 
@@ -722,7 +721,6 @@ def test_a_merge_whose_parents_black_wrote_one_per_line_is_read(
     db.alembic_at("m1")
     root = app_tree(settings=db_settings(db.dsn), files=branch)
     inv = local_inventory(tmp_path / "inv.yml", root)
-    res = run_cli("validate", "-i", str(inv), "-c", CHECK, "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, CHECK)
     assert result["status"] == "ready", result["message"]
     assert result["details"]["migrations"]["pending"] == []

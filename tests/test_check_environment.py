@@ -442,8 +442,7 @@ def test_a_dsn_relying_on_libpq_defaults_is_valid(
     root = app_tree(
         settings={"otel_storage": {"enabled": True}}, env={variable: "postgresql://postgres@/x"}
     )
-    res = run_cli("validate", "-i", str(inv), "-c", "environment", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "environment")
     assert result["status"] == "not_ready"
     assert "connects as the default account 'postgres'" in result["message"]
 

@@ -14,7 +14,7 @@ import pytest
 from readiness.loopback import start_fleet
 from readiness.model import Status
 from tests.services.apps import audit_local, one, write_app
-from tests.services.cli import local_inventory, run_cli
+from tests.services.cli import local_inventory, run_cli, validate_check
 from tests.services.ports import closed_port
 from tests.services.sshd import NOPW_USER, _ensure_user, _share
 
@@ -313,15 +313,13 @@ def test_quoted_and_integral_numbers_are_read_as_the_app_reads_them(
     root = app_tree(settings={"resilience": resilience})
     (root / "data" / "dlq").mkdir(parents=True)
     inv = local_inventory(tmp_path / "inv.yml", root)
-    res = run_cli("validate", "-i", str(inv), "-c", "error_handling", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "error_handling")
     assert result["status"] == "ready", result["message"]
     assert result["details"]["retry"]["max_attempts"] == 3
     assert result["details"]["retry"]["backoff_base_s"] == 1.5
     resilience["retry"] = {**resilience["retry"], "max_attempts": "2.5"}
     app_tree(settings={"resilience": resilience})
-    res = run_cli("validate", "-i", str(inv), "-c", "error_handling", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "error_handling")
     assert result["status"] == "not_ready"
     assert "resilience.retry.max_attempts must be an integer, got 2.5" in result["message"]
 

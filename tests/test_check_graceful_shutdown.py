@@ -21,7 +21,7 @@ from readiness.model import Status
 from readiness.profile import merge_layers
 from readiness.registry import CheckContext, default_profile, get
 from tests.services.apps import audit_local, one
-from tests.services.cli import run_cli
+from tests.services.cli import validate_check
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "mahavishnu" / "bin" / "mahavishnu-demo"
@@ -354,8 +354,7 @@ def test_a_service_blocking_sigterm_is_undetermined_not_dying(tmp_path: Path, se
             {"all": {"hosts": {"local": {"ansible_connection": "local", "readiness": host}}}}
         )
     )
-    res = run_cli("validate", "-i", str(inv), "-c", "graceful_shutdown", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "graceful_shutdown")
     assert result["status"] == "degraded", result["message"]
     assert f"process {proc.pid} blocks SIGTERM without a handler" in result["message"]
     assert "dies without cleanup" not in result["message"]

@@ -13,7 +13,7 @@ import pytest
 from readiness.checks.monitoring import validate_rules
 from readiness.model import CheckResult, Status
 from tests.services.apps import audit_local, one
-from tests.services.cli import run_cli
+from tests.services.cli import run_cli, validate_check
 from tests.services.httpd import HttpServer
 from tests.services.ports import closed_port
 from tests.services.prometheus import PrometheusServer
@@ -352,14 +352,12 @@ def test_alert_rules_spelled_yaml_are_the_alert_rules_file(
     inv = tmp_path / "inv.yml"
     host = {"ansible_connection": "local", "readiness": profile}
     inv.write_text(json.dumps({"all": {"hosts": {"local": host}}}))
-    res = run_cli("validate", "-i", str(inv), "-c", "monitoring", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "monitoring")
     assert result["status"] == "ready", result["message"]
     rules = result["details"]["alert_rules"]
     assert (rules["file"], rules["alerts"]) == (str(root / "config" / "alerts.yaml"), 2)
     (root / "config" / "alerts.yaml").unlink()
-    res = run_cli("validate", "-i", str(inv), "-c", "monitoring", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "monitoring")
     assert result["status"] == "not_ready"
     assert f"alert rules file {root / 'config' / 'alerts.yml'} does not exist" in result["message"]
 
@@ -419,8 +417,7 @@ def test_grafana_behind_an_authenticating_proxy_is_undetermined_not_unhealthy(
     inv = tmp_path / "inv.yml"
     host = {"ansible_connection": "local", "readiness": profile}
     inv.write_text(json.dumps({"all": {"hosts": {"local": host}}}))
-    res = run_cli("validate", "-i", str(inv), "-c", "monitoring", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "monitoring")
     assert result["status"] == "degraded", result["message"]
     assert (
         "asks for credentials (HTTP 401), so whether it is healthy cannot be told"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import yaml
 from readiness.checks.repository_access import parse_status
 from readiness.model import Status
 from tests.services.apps import audit_local, one
-from tests.services.cli import local_inventory, run_cli, validate_check
+from tests.services.cli import local_inventory, validate_check
 from tests.services.gitrepos import git
 from tests.services.gitrepos import make_repo as make_git_repo
 
@@ -319,8 +318,7 @@ def test_a_home_relative_repository_path_is_undetermined_not_missing(
         app_tree, {"repos": [{"name": "session-buddy", "path": "~/repos/session-buddy"}]}
     )
     inv = local_inventory(tmp_path / "inv.yml", root)
-    res = run_cli("validate", "-i", str(inv), "-c", "repository_access", "--format", "json")
-    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    result = validate_check(inv, "repository_access")
     assert result["status"] == "degraded", result["message"]
     assert "its path starts with '~'" in result["message"]
     assert "does not exist" not in result["message"]
