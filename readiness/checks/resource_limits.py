@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..appconfig import AppConfig, coerce_scalar
+from ..appconfig import AppConfig
 from ..findings import Findings
 from ..model import Outcome
 from ..registry import CheckContext, register
-from ._common import Origin, origin, settings_problem
+from ._common import Origin, lax_number, origin, settings_problem
 
 __all__ = ["LimitJudgement", "judge_limits", "record_limits"]
 
@@ -102,7 +102,7 @@ def _judge(name: str, rule: Any, app: AppConfig) -> LimitJudgement:
     if isinstance(value, str):
         # `workflow_timeout: "600"` is 600 to the app (pydantic parses a numeric string, as
         # it does the same value from the environment): it was NOT_READY "not a number"
-        value = coerce_scalar(value)
+        value = lax_number(value)
         base["value"] = value
     if not _is_number(value):
         return LimitJudgement(
