@@ -70,6 +70,7 @@ class SqliteBackend:
                 str(path), timeout=timeout, isolation_level=None, check_same_thread=False
             )
             self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            _refuse_foreign(self.conn, path)
             mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
             # FULL: a committed run survives a power loss too; one fsync per run is cheap.
             self.conn.execute("PRAGMA synchronous = FULL")
@@ -124,6 +125,20 @@ class SqliteBackend:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Another program's SQLite database (a mistyped ``--store``) is left untouched: it
+    was switched to WAL mode and given readiness' tables, even by ``history``."""
+    names = {
+        str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if names and "readiness_schema" not in names:
+        conn.close()
+        raise StoreError(
+            f"store {path} is not a readiness store (an SQLite database with {len(names)} "
+            "other table(s)): it is left as it is; name another file"
+        )
 
 
 class PostgresBackend:

@@ -735,3 +735,31 @@ def test_a_baseline_or_drift_the_store_cannot_give_is_exit_2_before_the_audit(
     assert res.stderr.splitlines() == [f"readiness: {said.format(store=store)}"]
     assert took < 10, f"the unanswering host was audited first ({took:.1f} s)"
     assert not store.parent.exists()
+
+
+def test_another_programs_sqlite_database_is_refused_and_left_untouched(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`history --store app.db` (a mistyped path) switched another program's database to
+    WAL mode and created readiness' tables in it; `validate` then recorded runs there."""
+    import sqlite3
+
+    _, inv = local_app
+    foreign = tmp_path / "app.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER, name TEXT)")
+        conn.execute("INSERT INTO users VALUES (1, 'ada')")
+    conn.close()
+    before = foreign.read_bytes()
+    said = (
+        f"store {foreign} is not a readiness store (an SQLite database with 1 other "
+        "table(s)): it is left as it is; name another file"
+    )
+    for argv in (("history",), ("diff",), ("history-prune", "--keep", "1d")):
+        res = readiness(*argv, store=foreign)
+        assert (res.returncode, res.stdout, res.stderr) == (2, "", f"readiness: {said}\n"), argv
+    run = validate(inv, foreign)
+    assert run.returncode == 0  # the audit's verdict; recording is what is refused
+    assert f"readiness: warning: run not recorded: {said}" in run.stderr
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app", "app.db", "inv.yml"]
