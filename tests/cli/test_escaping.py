@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 
 from readiness.model import CheckResult, FleetReport, HostReport, Status
 from readiness.report import render
@@ -14,6 +15,7 @@ from readiness.report._clean import one_line as clean_one_line
 from readiness.report.style import escape_markdown, escape_text, one_line
 from tests.services.apps import write_app
 from tests.services.cli import local_inventory, run_cli
+from tests.services.gitrepos import make_repo
 
 TS = datetime(2025, 2, 5, 10, 30, tzinfo=timezone.utc)
 # OSC title + hyperlink, screen clear, a C1 CSI, a bidi override, HTML and a Markdown link.
@@ -95,3 +97,28 @@ def test_unicode_line_separators_in_host_text_never_start_a_line(tmp_path: Path)
             assert not line.lstrip(" |").startswith(
                 ("LS-line", "PS-line", "NEL-line", "VT-line", "FF-line", "FS-line")
             ), (fmt, line)
+
+
+def test_a_hostile_repository_name_in_the_benchmark_table_cannot_reach_the_terminal(
+    tmp_path: Path,
+) -> None:
+    """The benchmark tables of text and table output printed each row's name as given: a
+    repository name in the host's manifest set the terminal title, cleared the screen and
+    started a line of its own there (messages and details were already escaped)."""
+    repo = make_repo(tmp_path / "repo", 1)
+    manifest = {"repos": [{"name": f"{EVIL}\nforged: READY", "path": str(repo)}]}
+    write_app(tmp_path / "app", files={"repos.yaml": yaml.safe_dump(manifest)})
+    bench = {"repetitions": 1, "operations": ["status"]}
+    inv = local_inventory(
+        tmp_path / "inv.yml",
+        tmp_path / "app",
+        repository_benchmark=bench,
+        benchmark_baseline_dir=str(tmp_path / "baselines"),
+    )
+    for fmt in ("text", "table"):
+        res = run_cli("validate", "-i", str(inv), "-c", "repository_benchmark", "-o", fmt)
+        assert res.returncode in (0, 1), res.stderr
+        assert "BENCHMARKS" in res.stdout and "pwned" in res.stdout, (fmt, res.stdout)
+        assert not RAW.search(res.stdout.replace("\n", "")), (fmt, res.stdout)
+        for line in res.stdout.splitlines():
+            assert not line.lstrip().startswith(("forged", "second")), (fmt, line)
