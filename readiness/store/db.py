@@ -45,8 +45,12 @@ _CHUNK = 500
 
 
 def ts_text(ts: datetime) -> str:
-    """A fixed-width UTC timestamp: text order is time order (both backends compare text)."""
-    return ts.astimezone(timezone.utc).strftime(_TS)
+    """A fixed-width UTC timestamp: text order is time order (both backends compare text).
+
+    The year is padded by hand: strftime's ``%Y`` wrote year 999 as ``999``, which sorts
+    after ``2026``, so ``history --since 0999-01-01`` answered "no runs"."""
+    utc = ts.astimezone(timezone.utc)
+    return f"{utc.year:04d}{utc.strftime(_TS[2:])}"
 
 
 def parse_ts(text: str) -> datetime:

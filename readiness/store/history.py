@@ -9,7 +9,7 @@ import fnmatch
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from ..errors import UsageError
@@ -83,7 +83,11 @@ def parse_since(text: str, now: datetime) -> datetime:
         raise UsageError(
             f"bad --since {text!r}: an age like 7d, or a date like 2026-11-01"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=now.tzinfo)
+    when = when if when.tzinfo else when.replace(tzinfo=now.tzinfo)
+    try:  # 0001-01-01T00:00+01:00 is before year 1 in UTC: a traceback, not exit 2
+        return when.astimezone(timezone.utc)
+    except OverflowError:
+        raise UsageError(f"bad --since {text!r}: out of range in UTC") from None
 
 
 def match_hosts(

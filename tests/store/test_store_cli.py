@@ -763,3 +763,25 @@ def test_another_programs_sqlite_database_is_refused_and_left_untouched(
     assert f"readiness: warning: run not recorded: {said}" in run.stderr
     assert foreign.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app", "app.db", "inv.yml"]
+
+
+def test_since_a_date_before_year_1000_or_out_of_range_in_utc(tmp_path: Path) -> None:
+    """`history --since 0999-01-01` answered "no runs" (year 999 was written "999", which
+    sorts after "2026"); a date whose UTC time is before year 1 or after 9999 was a
+    traceback."""
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        run = db.record(fleet({"web1": {"environment": Status.DEGRADED}}), meta())
+    for since in ("0999-01-01", "0001-01-01"):
+        listed = readiness("history", "--since", since, "--format", "json", store=store)
+        assert listed.returncode == 0, listed.stderr
+        assert [r["run_id"] for r in json.loads(listed.stdout)["runs"]] == [run]
+        timeline = readiness("history", "--hosts", "web1", "--since", since, store=store)
+        assert "web1" in timeline.stdout and "⚠" in timeline.stdout, timeline
+    for since in ("0001-01-01T00:00+01:00", "9999-12-31T23:59-01:00"):
+        res = readiness("history", "--since", since, store=store)
+        assert (res.returncode, res.stdout) == (2, ""), res
+        assert res.stderr == f"readiness: bad --since '{since}': out of range in UTC\n"
