@@ -643,13 +643,18 @@ def _connect_tcp(host, port, timeout):
 
 
 def _http_once(url, method, body, headers, *, timeout, limit):
-    """One request with urllib, direct (no proxy); 4xx/5xx answers are results, not errors."""
+    """One request with urllib, direct (no proxy); 4xx/5xx answers are results, not errors.
+
+    A redirect is never followed: the 3xx is the answer (a health URL that sends the
+    caller to a login page elsewhere is not healthy, and headers never go to its target)."""
     import urllib.error
     import urllib.request
 
     if not str(url).lower().startswith(("http://", "https://")):
         return {"ok": False, "error": "only http:// and https:// URLs are allowed: %r" % url}
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    no_redirect = urllib.request.HTTPRedirectHandler()
+    no_redirect.redirect_request = lambda *args: None  # urllib raises HTTPError: the 3xx itself
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), no_redirect)
     req = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310 - scheme checked above
     started = time.monotonic()
     try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from readiness.model import Status
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, validate_check
 from tests.services.httpd import HttpServer
 from tests.services.ports import closed_port
 
@@ -80,6 +81,22 @@ def test_a_health_endpoint_slower_than_the_timeout_is_down_and_the_wait_is_bound
     assert time.monotonic() - t0 < 4.0
     assert r.status is Status.NOT_READY
     assert "timed out" in r.message
+
+
+def test_a_health_endpoint_redirecting_elsewhere_is_not_healthy_and_is_not_followed(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer], tmp_path: Path
+) -> None:
+    """A health URL answering 302 to a login page on another server is not a 200 from the
+    adapter: the probe followed the redirect and judged the login page's 200 as healthy."""
+    login = http_server().route("/sso", body="<html>log in</html>")
+    srv = http_server().route("/api/health", status=302, headers={"Location": f"{login.url}/sso"})
+    root = _app(app_tree, f"{srv.url}/api")
+    inventory = local_inventory(tmp_path / "inventory.yml", root, **_profile())
+    r = validate_check(inventory, "adapter_health")
+    assert r["status"] == "not_ready", r["message"]
+    assert "answered HTTP 302" in r["message"]
+    assert r["details"]["adapters"]["prefect"]["health"]["status"] == 302
+    assert login.requests == [], "the redirect target was asked"
 
 
 def test_a_closed_port_is_not_ready_with_a_concrete_recommendation(
