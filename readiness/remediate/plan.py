@@ -58,6 +58,7 @@ class FileState:
     sha256: str | None = None
     # Why ``text`` is None although the file was read ("not UTF-8 text"), else "".
     unreadable: str = ""
+    nlink: int = 1  # hard links of the inode (the applier never chmods one with several)
 
     @classmethod
     def from_answer(cls, path: str, data: Mapping[str, Any]) -> FileState:
@@ -81,6 +82,7 @@ class FileState:
             text=text,
             sha256=data.get("sha256"),
             unreadable=unreadable,
+            nlink=int(data.get("nlink") or 1),
         )
 
 

@@ -262,8 +262,12 @@ class _HostRun:
         failing = [r for r in report.results if r.status in FAILING and r.check_name in fixers]
         paths: list[str] = []
         for r in failing:
-            reads = fixers[r.check_name].reads
-            paths += [p for p in (reads(self.profile) if reads else []) if p not in paths]
+            spec = fixers[r.check_name]
+            wanted = [
+                *(spec.reads(self.profile) if spec.reads else []),
+                *(spec.named(r) if spec.named else []),
+            ]
+            paths += [p for p in wanted if p not in paths]
         files = read_files(
             transport, paths, timeout_s=self.options.command_timeout, sudo=self.options.sudo
         )

@@ -864,9 +864,12 @@ def test_remediate_refuses_a_symlinked_env_file_and_says_so(shared_root: Path) -
     outcomes = {o.fix.check: o for o in report.hosts[0].outcomes}
     assert outcomes["environment"].outcome == "failed"
     assert f"refused: {root}/.env is a symlink" in outcomes["environment"].message
-    assert "security_settings" in outcomes, "the loose linked env file was not planned"
-    assert outcomes["security_settings"].outcome == "failed"
-    assert "readiness does not chmod through links" in outcomes["security_settings"].message
+    # the loose linked env file is refused in the plan already (the dry run says so too)
+    assert f"refused: {root}/.env is a symlink; readiness does not chmod through links" in dry
+    assert "security_settings" not in outcomes
+    refused = report.hosts[0].plan.refused["security_settings"]
+    assert [r for r in refused if "readiness does not chmod through links" in r]
+    assert report.exit_code == 1
 
 
 @pytest.mark.ssh
@@ -893,7 +896,10 @@ def test_over_ssh_as_root_remediate_never_writes_through_a_symlinked_env_file(
     target.assert_untouched()
     outcomes = {o.fix.check: o for o in report.hosts[0].outcomes}
     assert "refused" in outcomes["environment"].message
-    assert "refused" in outcomes["security_settings"].message
+    # the chmod is refused in the plan (the read over SSH sees the link), never attempted
+    assert "security_settings" not in outcomes
+    assert report.hosts[0].plan.refused["security_settings"]
+    assert report.exit_code == 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,6 +56,9 @@ class FixInput:
 
 
 Reads = Callable[[Profile], list[str]]
+# The paths a check's result names (its findings), read like ``reads``: the files a fix acts
+# on that the profile alone does not name (security_settings' key files).
+Named = Callable[[CheckResult], list[str]]
 FixFn = Callable[[FixInput], Fix | None]
 
 
@@ -65,19 +68,22 @@ class FixerSpec:
     fn: FixFn
     reads: Reads | None
     summary: str
+    named: Named | None = None
 
 
 _FIXERS: dict[str, FixerSpec] = {}
 _DISCOVERED = False
 
 
-def fixer(check: str, *, summary: str, reads: Reads | None = None) -> Callable[[FixFn], FixFn]:
+def fixer(
+    check: str, *, summary: str, reads: Reads | None = None, named: Named | None = None
+) -> Callable[[FixFn], FixFn]:
     """Register ``fn`` as the fixer of ``check``; a second fixer for one check is refused."""
 
     def decorator(fn: FixFn) -> FixFn:
         if check in _FIXERS:
             raise ValueError(f"check {check!r} already has a fixer")
-        _FIXERS[check] = FixerSpec(check, fn, reads, summary)
+        _FIXERS[check] = FixerSpec(check, fn, reads, summary, named)
         return fn
 
     return decorator

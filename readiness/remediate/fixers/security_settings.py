@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from ..plan import Change, Chmod, Fix
-from . import FixInput, fixer
+from ...model import CheckResult
+from ..plan import Change, Chmod, FileState, Fix
+from . import FixInput, fixer, link_refusal
 
 # The check's finding is the contract (its details changed shape while it was written).
 _LOOSE = re.compile(
@@ -14,17 +15,50 @@ _LOOSE = re.compile(
 )
 
 
-@fixer("security_settings", summary="chmod 600 secret-bearing files (only removes permissions)")
+def _loose(result: CheckResult) -> list[str]:
+    """The files the check found too open: read before the plan, so that one the applier
+    would refuse (a link, several hard links) is refused in the dry run too."""
+    d = result.details
+    findings = [str(p) for p in (*(d.get("problems") or ()), *(d.get("warnings") or ()))]
+    return [m.group("path") for m in map(_LOOSE.match, findings) if m]
+
+
+def _refusal(state: FileState) -> str | None:
+    """Why the applier will not chmod ``state`` (applier.ch_chmod), or None."""
+    refusal = link_refusal(state, "chmod")
+    if refusal is None and state.kind == "file" and state.nlink > 1:
+        refusal = (
+            f"refused: {state.path} has {state.nlink} hard links; readiness does not chmod a "
+            "file that also lives elsewhere"
+        )
+    return refusal
+
+
+@fixer(
+    "security_settings",
+    summary="chmod 600 secret-bearing files (only removes permissions)",
+    named=_loose,
+)
 def fix(inp: FixInput) -> Fix | None:
     changes: list[Change] = []
     addresses: list[str] = []
+    notes: list[str] = []
     for problem in inp.findings:
         m = _LOOSE.match(problem)
-        if m:
-            changes.append(Chmod(m.group("path"), 0o600, int(m.group("mode"), 8)))
-            addresses.append(problem)
-    if not changes:
+        if not m:
+            continue
+        refusal = _refusal(inp.file(m.group("path")))
+        if refusal:
+            notes.append(refusal)
+            continue
+        changes.append(Chmod(m.group("path"), 0o600, int(m.group("mode"), 8)))
+        addresses.append(problem)
+    if not changes and not notes:
         return None
     return Fix(
-        "security_settings", "make secret-bearing files private", tuple(changes), tuple(addresses)
+        "security_settings",
+        "make secret-bearing files private",
+        tuple(changes),
+        tuple(addresses),
+        tuple(notes),
     )
