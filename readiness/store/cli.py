@@ -20,7 +20,13 @@ from .baseline import (
 from .db import BaselineEntry, open_store, store_where, with_run_summary
 from .diff import FORMATS as DIFF_FORMATS
 from .diff import diff_reports, render_diff
-from .drift import DriftCollector, drift_across_hosts, drift_over_time, render_drift
+from .drift import (
+    DriftCollector,
+    drift_across_hosts,
+    drift_over_time,
+    item_check,
+    render_drift,
+)
 from .history import FORMATS as HISTORY_FORMATS
 from .history import (
     config_keep,
@@ -277,10 +283,15 @@ def drift_task(
         now = store.fingerprints(target)
         old_run = store.resolve(since) if since else None
         before = store.fingerprints(old_run) if old_run else {}
-        groups = {h.host: h.groups for h in store.load(target).report.hosts}
+        target_report = store.load(target).report
+        groups = {h.host: h.groups for h in target_report.hosts}
+        not_audited: set[str] = set()
         if old_run:  # a host only in the older run is matched by its groups then
-            old_groups = {h.host: h.groups for h in store.load(old_run).report.hosts}
+            old_report = store.load(old_run).report
+            old_groups = {h.host: h.groups for h in old_report.hosts}
             groups = {**old_groups, **groups}
+            # the checks run in only one of the two: their items are not compared
+            not_audited = set(old_report.check_names) ^ set(target_report.check_names)
     if not now:
         raise UsageError(
             f"run {target.run_id} has no drift fingerprints (recorded before they existed, or remediate)"
@@ -290,7 +301,15 @@ def drift_task(
         now = {h: v for h, v in now.items() if h in chosen}
         before = {h: v for h, v in before.items() if h in chosen}
     if old_run:
-        findings = drift_over_time(before, now)
+        findings = drift_over_time(before, now, not_audited)
+        skipped = sorted(
+            {
+                check
+                for fps in (*before.values(), *now.values())
+                for item in fps
+                if (check := item_check(item)) in not_audited
+            }
+        )
         title = (
             f"DRIFT on each host from run {old_run.run_id} to {target.run_id}: "
             f"{len(findings)} change(s)"
@@ -301,7 +320,8 @@ def drift_task(
             old_run.run_id: sorted(set(before) - set(now)),
             target.run_id: sorted(set(now) - set(before)),
         }
-        return render_drift(findings, fmt, title, not_compared), 1 if findings else 0
+        drift = render_drift(findings, fmt, title, not_compared, skipped)
+        return drift, 1 if findings else 0
     findings = drift_across_hosts(now)
     title = (
         f"DRIFT across {len(now)} host(s) of run {target.run_id}: {len(findings)} odd one(s) out"

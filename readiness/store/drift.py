@@ -43,6 +43,7 @@ __all__ = [
     "dists_spec",
     "drift_across_hosts",
     "drift_over_time",
+    "item_check",
     "package_items",
     "render_drift",
     "shown",
@@ -388,14 +389,36 @@ def drift_across_hosts(hosts: Mapping[str, Fingerprints]) -> list[DriftFinding]:
     return sorted(out, key=lambda f: (f.host, f.item))
 
 
+# Items fingerprinted from the facts one check asked for: a run without that check has
+# none of them, which is not their removal from the host.
+_ITEM_CHECKS = (
+    ("alert:", "monitoring"),
+    ("record:", "monitoring"),
+    ("alert_rules:", "monitoring"),
+    ("cron:", "backup_restore"),
+    ("migrations:", "database_migration"),
+)
+
+
+def item_check(item: str) -> str | None:
+    """The check whose facts an item comes from (None: every recorded run has it)."""
+    return next((check for prefix, check in _ITEM_CHECKS if item.startswith(prefix)), None)
+
+
 def drift_over_time(
-    before: Mapping[str, Fingerprints], after: Mapping[str, Fingerprints]
+    before: Mapping[str, Fingerprints],
+    after: Mapping[str, Fingerprints],
+    not_audited: frozenset[str] | set[str] = frozenset(),
 ) -> list[DriftFinding]:
-    """Per host present in both runs: items changed, added or removed."""
+    """Per host present in both runs: items changed, added or removed. Items of the checks
+    in ``not_audited`` (not run in one of the two runs) are not compared: a run of
+    ``-c environment`` reported every alert rule and cron line as removed."""
     out: list[DriftFinding] = []
     for host in sorted(set(before) & set(after)):
         old, new = before[host], after[host]
         for item in sorted(set(old) | set(new)):
+            if item_check(item) in not_audited:
+                continue
             if item not in old:
                 out.append(DriftFinding(host, item, "added", new[item][1], value=shown(new[item])))
             elif item not in new:
@@ -414,13 +437,19 @@ def render_drift(
     fmt: str,
     title: str,
     not_compared: Mapping[str, Sequence[str]] | None = None,
+    checks_not_compared: Sequence[str] | None = None,
 ) -> str:
-    """``not_compared``: over time, run id → hosts with fingerprints only in that run."""
+    """``not_compared``: over time, run id → hosts with fingerprints only in that run;
+    ``checks_not_compared``: checks whose items were not compared (run in only one run)."""
     alone = {run: list(hosts) for run, hosts in (not_compared or {}).items() if hosts}
     notes = [
         f"not compared (fingerprints only in run {run}): {', '.join(hosts)}"
         for run, hosts in alone.items()
     ]
+    if checks_not_compared:
+        notes.append(
+            "not compared (checks not run in both runs): " + ", ".join(checks_not_compared)
+        )
     if fmt == "json":
         doc: dict[str, Any] = {
             "schema": "readiness.drift/1",
@@ -429,6 +458,8 @@ def render_drift(
         }
         if not_compared is not None:
             doc["only_in_run"] = alone
+        if checks_not_compared is not None:
+            doc["checks_not_compared"] = list(checks_not_compared)
         return json.dumps(doc, indent=2)
     if fmt == "markdown":
         lines = [f"### {md_cell(title)}", ""]

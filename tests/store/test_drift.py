@@ -367,3 +367,47 @@ def test_drift_since_names_the_hosts_it_could_not_compare(tmp_path: Path) -> Non
     for pattern in ("h2", "web"):
         only = readiness("drift", "--since", "latest~1", "--hosts", pattern, store=store)
         assert f"not compared (fingerprints only in run {old}): h2" in only.stdout, only.stdout
+
+
+def test_drift_since_a_run_of_other_checks_reports_no_removed_rules(tmp_path: Path) -> None:
+    """`drift --since` from a full run to a `-c environment` run called every alert rule,
+    cron line and the migration level "removed" (exit 1): those items exist only in runs
+    of the checks that read them. They are not compared, and the output says so."""
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    root = write_app(
+        tmp_path / "app",
+        env={"MAHAVISHNU_POOLS__MAX_WORKERS": "10"},
+        files={
+            "config/alerts.yml": RULES.format(threshold=1),
+            "cron/app": "0 2 * * * /usr/local/bin/app-backup\n",
+            "migrations/versions/a1.py": "revision = 'a1'\ndown_revision = None\n",
+        },
+    )
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    h0:\n      ansible_connection: local\n      readiness:\n"
+        f"        app_root: {root}\n        backup_cron_files: [cron/app]\n"
+    )
+    store = tmp_path / "s.db"
+    argv = ["validate", "-i", str(inv), "--hosts", "all", "--quiet", "-c"]
+    readiness(*argv, "environment,monitoring,backup_restore,database_migration", store=store)
+    write_app(root, env={"MAHAVISHNU_POOLS__MAX_WORKERS": "20"})
+    readiness(*argv, "environment", store=store)
+    readiness(*argv, "environment", store=store)
+
+    changed = readiness("drift", "--since", "latest~2", "--run", "latest~1", store=store)
+    assert changed.returncode == 1, changed.stderr
+    assert changed.stdout.splitlines()[1:] == [
+        "  h0: env:MAHAVISHNU_POOLS__MAX_WORKERS changed",
+        "  not compared (checks not run in both runs): backup_restore, database_migration, "
+        "monitoring",
+    ]
+    doc = json.loads(
+        readiness("drift", "--since", "latest~2", "--format", "json", store=store).stdout
+    )
+    assert [f["item"] for f in doc["findings"]] == ["env:MAHAVISHNU_POOLS__MAX_WORKERS"]
+    assert doc["checks_not_compared"] == ["backup_restore", "database_migration", "monitoring"]
+    same = readiness("drift", "--since", "latest~1", store=store)
+    assert same.returncode == 0 and same.stdout.splitlines()[1:] == ["  no drift"], same
