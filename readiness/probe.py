@@ -780,16 +780,8 @@ def op_run(spec, as_user=None):
     except (OSError, subprocess.SubprocessError) as exc:
         return {"started": False, "error": _err(exc)}
     CHILD_GROUPS.add(proc.pid)
-    timed_out = False
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        out, err = proc.communicate()
+        out, err, timed_out = _output_of(proc, started + timeout)
     finally:
         # What the command left in its process group (a `cmd &` child) ends with it, as at
         # a timeout or a hang-up: nothing of ours stays on the host (docs/fleet.md)
@@ -807,6 +799,37 @@ def op_run(spec, as_user=None):
         "stderr": err[:limit].decode("utf-8", "replace"),
         "truncated": len(out) > limit or len(err) > limit,
     }
+
+
+def _output_of(proc, end):
+    """(stdout, stderr, timed out) of ``proc``, read until it exits or ``end`` passes (then
+    its group is killed). A process that left the group (``setsid``, a daemon's double
+    fork) may hold the pipes open long after: once the command itself has exited (or been
+    killed), its output is taken as it stands a moment later instead of waiting for that
+    process's end of output (before: until the probe's own deadline)."""
+    import subprocess
+
+    timed_out = False
+    while True:
+        left = end - time.monotonic()
+        try:
+            out, err = proc.communicate(timeout=max(0.0, min(left, 0.25)))
+            return out, err, timed_out
+        except subprocess.TimeoutExpired:
+            if proc.poll() is None and left > 0.25:
+                continue
+            if proc.poll() is None:
+                timed_out = True
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                proc.wait()
+            try:
+                out, err = proc.communicate(timeout=0.5)
+            except subprocess.TimeoutExpired as exc:  # still held: what was read so far
+                out, err = exc.output or b"", exc.stderr or b""
+            return out, err, timed_out
 
 
 # A path whose owner decides who may run code from it: writable by others than that owner

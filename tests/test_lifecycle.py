@@ -533,6 +533,46 @@ def test_a_background_child_of_a_probe_command_ends_with_the_command(
     assert wait_for_no_leftovers(fleet) == {}
 
 
+@pytest.mark.timeout(90)
+def test_a_command_whose_detached_child_holds_its_output_is_judged_when_it_exits(
+    one_hung_host: LoopbackFleet, tmp_path: Path
+) -> None:
+    """A smoke workflow that answers at once but leaves a process of its own session
+    (``setsid``, a daemon's double fork) holding its stdout. Before: the probe waited for
+    that process's end of output, past the workflow's 5 s timeout and then for ever, until
+    the probe's own 20 s deadline: the whole host ERROR "probe timed out after 20s", every
+    check's answer lost."""
+    fleet = one_hung_host
+    host = fleet.hosts[0]
+    answer = '{"state": "completed"}'
+    smoke = {
+        "command": ["sh", "-c", f"setsid sleep 383 & echo '{answer}'"],
+        "expect_state": "completed",
+        "timeout_s": 5,
+    }
+    entry = host_entry(
+        fleet, host, readiness={"app_root": str(host.app_root), "smoke_workflow": smoke}
+    )
+    inventory = write_inventory(tmp_path / "inventory.yml", {host.name: entry})
+    args = ["-f", str(_config(fleet, tmp_path)), "validate", "-i", str(inventory)]
+    args += ["--hosts", host.name, "--check", "workflow_execution,environment", "--json"]
+    args += ["--command-timeout", "20"]
+    try:
+        started = time.monotonic()
+        res = run_cli(*args, cwd=tmp_path, timeout=60)
+        took = time.monotonic() - started
+        doc = json.loads(res.stdout)
+        checks = {c["check_name"]: c for c in doc["hosts"][0]["checks"]}
+        assert checks["workflow_execution"]["status"] == "ready", checks["workflow_execution"]
+        assert checks["environment"]["status"] != "error", checks["environment"]
+        assert took < load_scaled(5.0, most=15.0), f"took {took:.1f}s"
+    finally:
+        # the escaped sleep is the documented limit (docs/fleet.md): not ours to reach
+        for pid in fleet.leftovers().get(host.name, []):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 # --- the store tasks ------------------------------------------------------------------------
 
 
