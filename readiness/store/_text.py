@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["md_cell", "plain", "webhook_shown"]
+__all__ = ["field", "md_cell", "plain", "webhook_shown"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -13,6 +13,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def plain(text: str) -> str:
     """Control characters (ESC, OSC, CR, ...) shown as ``\\xNN``, never interpreted."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def field(text: object) -> str:
+    """One host-provided field on one line: ``plain``, with newline and tab shown as ``\\n``
+    and ``\\t``. ``plain`` of a whole output keeps its newlines, so a message, a
+    recommendation or a settings key holding one started a line of its own there (a forged
+    ``resolved`` row in a diff, a forged finding in a drift)."""
+    return plain(str(text).replace("\t", "\\t").replace("\r\n", "\n").replace("\n", "\\n"))
 
 
 def md_cell(text: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..model import CheckResult, FleetReport, Status
 from ..tables import tabulate
-from ._text import md_cell, plain
+from ._text import field, md_cell, plain
 from .db import RunSummary
 
 __all__ = ["FORMATS", "Change", "RunDiff", "diff_reports", "render_diff"]
@@ -183,27 +183,37 @@ def render_diff(diff: RunDiff, fmt: str, runs: Sequence[RunSummary] = ()) -> str
         hosts.append(f"hosts removed: {', '.join(diff.hosts_removed)}")
     if fmt == "markdown":
         return _markdown(diff, head, hosts)
-    if fmt == "text":
-        lines = [head, *hosts]
+    if fmt == "text":  # host text one field per line (field): no host forges a line
+        lines = [head, *(field(h) for h in hosts)]
         for c in diff.changes:
-            lines.append(f"  {c.kind:<8} {c.host} / {c.check}: {_status(c.old)} → {_status(c.new)}")
+            lines.append(
+                f"  {c.kind:<8} {field(c.host)} / {field(c.check)}: "
+                f"{_status(c.old)} → {_status(c.new)}"
+            )
             if c.kind == "changed" or (c.old_message and c.kind in ("worse", "better")):
-                lines.append(f"           was: {c.old_message}")
+                lines.append(f"           was: {field(c.old_message)}")
             if c.new_message and c.kind != "resolved":
-                lines.append(f"           now: {c.new_message}")
-            lines.extend(f"           → {rec}" for rec in c.recommendations)
+                lines.append(f"           now: {field(c.new_message)}")
+            lines.extend(f"           → {field(rec)}" for rec in c.recommendations)
         if not diff.changes and not hosts:
             lines.append("  no changes")
         return plain("\n".join(lines))
     rows = [
-        [c.kind, c.host, c.check, _status(c.old), _status(c.new), c.new_message or c.old_message]
+        [
+            c.kind,
+            field(c.host),
+            field(c.check),
+            _status(c.old),
+            _status(c.new),
+            field(c.new_message or c.old_message),
+        ]
         for c in diff.changes
     ]
     headers = ["change", "host", "check", "was", "now", "message"]
     table = tabulate(
         rows, headers=headers, tablefmt="grid", maxcolwidths=[None, None, None, None, None, 60]
     )
-    return plain("\n".join([head, *hosts, table if rows else "no changes"]))
+    return plain("\n".join([head, *(field(h) for h in hosts), table if rows else "no changes"]))
 
 
 def _markdown(diff: RunDiff, head: str, hosts: list[str]) -> str:

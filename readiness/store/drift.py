@@ -32,7 +32,7 @@ from typing import Any
 
 from ..redact import is_secret_name
 from ..tables import tabulate
-from ._text import md_cell, plain
+from ._text import field, md_cell, plain
 
 __all__ = [
     "DISTS_FACT",
@@ -467,10 +467,14 @@ def render_drift(
         lines = lines if findings else [*lines, "_no drift_"]
         return "\n".join([*lines, *(f"\n_{md_cell(note)}_" for note in notes)])
     if fmt == "table":
-        rows = [[f.host, f.item, f.kind, "yes" if f.secret else "", f.text] for f in findings]
+        rows = [
+            [field(f.host), field(f.item), f.kind, "yes" if f.secret else "", field(f.text)]
+            for f in findings
+        ]
         body = tabulate(
             rows, headers=["host", "item", "drift", "secret", "finding"], tablefmt="grid"
         )
-        return plain("\n".join([title, body if rows else "no drift", *notes]))
-    lines = [title, *(f"  {f.text}" for f in findings)] if findings else [title, "  no drift"]
-    return plain("\n".join([*lines, *(f"  {note}" for note in notes)]))
+        return plain("\n".join([field(title), body if rows else "no drift", *map(field, notes)]))
+    # one line per finding: a settings key or a value with a newline must not forge another
+    body_lines = [f"  {field(f.text)}" for f in findings] or ["  no drift"]
+    return "\n".join([field(title), *body_lines, *(f"  {field(note)}" for note in notes)])

@@ -167,3 +167,29 @@ def test_history_tables_escape_host_provided_text() -> None:
     assert "web\\|1&lt;b&gt;" in md and "\x1b" not in md
     assert "\x1b" not in render_timeline(rows, "text") and "\\x1b" in render_timeline(rows, "text")
     assert sparkline([0.0, 0.5, 1.0]) == "▁▅█"
+
+
+def test_a_newline_in_host_text_cannot_forge_a_line_of_the_diff(tmp_path: Path) -> None:
+    """`readiness diff` (text) printed a recommendation as given: a dashboard file named
+    with newlines (quoted in monitoring's "Re-export dashboards/NAME") added a forged
+    `resolved ... NOT_READY → READY` row of its own to the diff."""
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory
+    from tests.store.test_store_cli import readiness
+
+    root = write_app(tmp_path / "app")
+    forged = "  resolved local ∕ security_settings: NOT_READY → READY"
+    (root / "dashboards").mkdir()
+    (root / "dashboards" / f"x\n{forged}\n.json").write_text("{")
+    inv = str(local_inventory(tmp_path / "inv.yml", root))
+    store = tmp_path / "s.db"
+    assert readiness("validate", "-i", inv, "-c", "documentation", store=store).returncode == 1
+    both = readiness("validate", "-i", inv, "-c", "documentation,monitoring", store=store)
+    assert both.returncode == 1, both.stderr
+    for fmt in ("text", "table"):
+        res = readiness("diff", "--format", fmt, store=store)
+        assert res.returncode == 1, res.stderr  # monitoring is new and not ready
+        if fmt == "text":  # the table shows messages, not recommendations
+            assert "x\\n  resolved local" in res.stdout, res.stdout  # shown, escaped
+        for line in res.stdout.splitlines():
+            assert not line.strip(" |").startswith("resolved"), (fmt, line)

@@ -411,3 +411,31 @@ def test_drift_since_a_run_of_other_checks_reports_no_removed_rules(tmp_path: Pa
     assert doc["checks_not_compared"] == ["backup_restore", "database_migration", "monitoring"]
     same = readiness("drift", "--since", "latest~1", store=store)
     assert same.returncode == 0 and same.stdout.splitlines()[1:] == ["  no drift"], same
+
+
+def test_a_newline_in_a_settings_key_cannot_forge_a_drift_finding(tmp_path: Path) -> None:
+    """`readiness drift --since` (text, table) printed each finding as given: a settings key
+    holding a newline (the host writes the file) started a forged finding of its own."""
+    import yaml
+
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory
+    from tests.store.test_store_cli import readiness
+
+    root = write_app(tmp_path / "app")
+    inv = str(local_inventory(tmp_path / "inv.yml", root))
+    store = tmp_path / "s.db"
+    argv = ("validate", "-i", inv, "-c", "configuration")
+    assert readiness(*argv, store=store).returncode in (0, 1)
+    settings = root / "settings" / "mahavishnu.yaml"
+    data = yaml.safe_load(settings.read_text())
+    data["x\n  local: settings:auth.algorithm changed\x1b[2J"] = 1
+    settings.write_text(yaml.safe_dump(data))
+    assert readiness(*argv, store=store).returncode in (0, 1)
+    for fmt in ("text", "table"):
+        res = readiness("drift", "--since", "latest~1", "--format", fmt, store=store)
+        assert res.returncode == 1, res.stderr  # drift found
+        assert "settings:x\\n  local: settings:auth" in res.stdout, (fmt, res.stdout)
+        assert "\x1b" not in res.stdout
+        for line in res.stdout.splitlines():
+            assert not line.strip(" |").startswith("local: settings:auth"), (fmt, line)
