@@ -24,6 +24,7 @@ rewritten after a ``<file>.readiness-bak.<stamp>`` copy of it was kept. Secrets
 from __future__ import annotations
 
 import base64
+import grp
 import hashlib
 import json
 import os
@@ -146,6 +147,13 @@ def _user_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _read_state(path: str, max_bytes: int = SNAPSHOT_MAX_BYTES) -> Dict[str, Any]:
@@ -275,12 +283,21 @@ def _write_at(
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fchmod(fd, mode)
         if os.geteuid() == 0:
             if uid < 0:
                 dst = os.fstat(dfd)
                 uid, gid = dst.st_uid, dst.st_gid
             os.fchown(fd, uid, gid)
+        elif uid >= 0:
+            # Without root the new inode is this account's, in its own group: give it the
+            # file's group back (one this account is in), or stop before the rename.
+            made = os.fstat(fd)
+            if (made.st_uid, made.st_gid) != (uid, gid):
+                try:
+                    os.fchown(fd, uid, gid)
+                except PermissionError:
+                    raise Refused(_owner_refusal(path, uid, gid)) from None
+        os.fchmod(fd, mode)  # after the chown, which may clear set-id bits
         os.fsync(fd)
         os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         mine = os.fstat(fd)
@@ -492,9 +509,22 @@ def ch_create_file(fix: _Fix, change: Dict[str, Any]) -> str:
     return "created"
 
 
+def _owner_refusal(path: str, uid: int, gid: int) -> str:
+    return (
+        "%s belongs to %s:%s; %s cannot give a new version that owner and group without "
+        "root, so readiness does not rewrite it: re-run with --sudo or as its owner"
+        % (path, _user_name(uid), _group_name(gid), _user_name(os.geteuid()))
+    )
+
+
 def _rewrite(
     fix: _Fix, path: str, state: Dict[str, Any], data: bytes, mode: Optional[int] = None
 ) -> None:
+    uid, gid = int(state["uid"]), int(state["gid"])
+    if os.geteuid() != 0 and (uid != os.geteuid() or gid not in (os.getegid(), *os.getgroups())):
+        # A rename puts a new inode in place: it would be this account's, not the file's
+        # owner's (a service reading its env file through the group would lose it).
+        raise Refused(_owner_refusal(path, uid, gid))
     fix.backup(path, state)
     mode = int(state["mode"]) if mode is None else mode
     _write_atomic(path, data, mode, int(state["uid"]), int(state["gid"]))

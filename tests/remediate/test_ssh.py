@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -519,3 +520,73 @@ def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
     assert "backup_restore: failed" in res.stdout, res.stdout
     assert f"refused: `{script}` would run as root from cron, but nobody can change" in res.stdout
     assert tree_hash(root) == before
+
+
+@pytest.fixture
+def deploy_account() -> Iterator[tuple[str, str]]:
+    """(user, group): a login account that is a member of a second group, the service's,
+    created for one test and removed after it (the loopback sshd lets any account with a
+    usable password field in with the fleet's key)."""
+    import uuid
+
+    tag = uuid.uuid4().hex[:8]
+    user, group = f"rdyd_{tag}", f"rdys_{tag}"
+    subprocess.run(["groupadd", group], check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "-M", "-p", "*", "-s", "/bin/sh", "-G", group, user],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield user, group
+    finally:
+        for _ in range(50):  # its sshd session may still be closing
+            gone = subprocess.run(["userdel", user], capture_output=True, check=False)
+            if gone.returncode in (0, 6):
+                break
+            time.sleep(0.1)
+        subprocess.run(["groupdel", group], capture_output=True, check=False)
+
+
+def test_a_rewrite_without_root_keeps_the_files_group_or_is_refused(
+    fleet: LoopbackFleet, tmp_path: Path, deploy_account: tuple[str, str]
+) -> None:
+    """`readiness remediate -c environment --apply` over sshd as a deploy account (no root):
+    the env file is the deploy user's, group the service's (0640), the way the service reads
+    it. Before, the rewritten file got the deploy user's own group (0640 kept), so the
+    service could no longer read its env file, and the fix said "applied". Now the group is
+    kept, and a file whose owner the account cannot give back (a group it is not in) is
+    refused: exit 1, the file, its mode and its owner as they were, no backup left."""
+    import grp
+    import pwd
+
+    user, group = deploy_account
+    host = fleet.hosts[2]
+    root = _break(host.app_root)
+    uid, own_gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
+    service_gid = grp.getgrnam(group).gr_gid
+    for path in [root, *root.rglob("*")]:
+        os.lchown(path, uid, own_gid)
+    env_file = root / ".env"
+    os.chown(env_file, uid, service_gid)
+    env_file.chmod(0o640)
+    entry = host_entry(fleet, host, ansible_user=user, readiness={"app_root": str(root)})
+    inv = str(write_inventory(tmp_path / "deploy.yml", {host.name: entry}))
+    common = (fleet, tmp_path, inv, host.name, "-c", "environment", "--apply")
+
+    kept = _remediate_cli(*common)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "environment: applied" in kept.stdout, kept.stdout
+    st = env_file.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, service_gid, 0o640)
+    assert "changeme" not in env_file.read_text()
+
+    env_file.write_text(env_file.read_text() + "MAHAVISHNU_AUTH__SECRET=changeme\n")
+    os.chown(env_file, uid, 0)  # a group the deploy account is not in
+    before = tree_hash(root)
+    refused = _remediate_cli(*common)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"refused: {env_file} belongs to {user}:root" in refused.stdout, refused.stdout
+    assert tree_hash(root) == before
+    st = env_file.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, 0, 0o640)
