@@ -25,7 +25,7 @@ from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._common import unreadable
 from ._integration import argv_of, enabled_section, gate, substitute
-from ._owned import owned_run
+from ._owned import owned_run, refused_run
 
 __all__ = ["DEFAULTS", "evaluate", "facts", "followup"]
 
@@ -208,6 +208,8 @@ def _judge_marker(ctx: CheckContext, f: Findings, cfg: Mapping[str, Any]) -> Non
     emit, wait = ctx.fact(EMIT_FACT), ctx.fact(WAIT_FACT)
     marker = wait.get("needle")
     f.details["marker"] = marker
+    if refused_run(f, "marker_command", emit):
+        return
     emitted = emit.get("exit_code") == 0 if "exit_code" in emit else _http_ok(emit)
     if not emitted:
         why = emit.get("error") or emit.get("stderr") or f"HTTP {emit.get('status')}"

@@ -28,6 +28,7 @@ from ._bench import (
     update_baseline,
     verdict_mark,
 )
+from ._owned import refused_run
 from .repository_access import _git_code_paths, _manifest, git_argv, parse_manifest
 from .repository_access import facts as manifest_facts
 
@@ -118,6 +119,10 @@ def _judge_op(
     ctx: CheckContext, f: Findings, repo: str, op: str, fact: Mapping[str, Any]
 ) -> dict[str, Any]:
     results = [r for r in fact.get("results") or () if isinstance(r, Mapping)]
+    name = f"{repo}:{op}"
+    label = f"git {' '.join(OPERATIONS[op])} in {repo}"
+    if results and refused_run(f, label, results[0]):
+        return {"name": name, "target": repo, "verdict": "not run"}
     samples = [_sample(r) for r in results if not r.get("cut")]
     cut = len(results) - len(samples) + int(fact.get("not_started") or 0)
     summary = summarize(
@@ -126,8 +131,6 @@ def _judge_op(
         requested=int(fact.get("requested") or 0),
         cut=cut,
     )
-    name = f"{repo}:{op}"
-    label = f"git {' '.join(OPERATIONS[op])} in {repo}"
     mark = verdict_mark(f)
     judge_errors(f, label, summary, 0.0)
     limit = float(ctx.profile.threshold("repository_op_p95_ms"))

@@ -27,6 +27,7 @@ from ._bench import (
     update_baseline,
     verdict_mark,
 )
+from ._owned import refused_run
 from .workflow_execution import (
     _command_spec,
     _dig,
@@ -143,6 +144,10 @@ def _judge(ctx: CheckContext, f: Findings, key: str, label: str) -> dict[str, An
         if error:
             f.fail(f"{label}: the probe could not run it ({error})", "Check smoke_workflow")
         return None
+    name = key.rsplit(":", 1)[1]
+    first = next((r for r in ctx.fact(key)["results"] if isinstance(r, Mapping)), {})
+    if refused_run(f, f"the smoke workflow command ({label})", first):
+        return {"name": name, "verdict": "not run"}
     samples, wall, requested, cut = batch
     summary = summarize(samples, wall, requested=requested, cut=cut)
     mark = verdict_mark(f)
@@ -160,7 +165,6 @@ def _judge(ctx: CheckContext, f: Findings, key: str, label: str) -> dict[str, An
         )
     else:
         _judge_concurrent(f, label, summary, float(th.get("workflow_concurrent_max_s") or 0))
-    name = key.rsplit(":", 1)[1]
     judge_regression(ctx, f, summary, check=NAME, label=label, name=name)
     update_baseline(ctx, f, NAME, name, summary)
     return {"name": name, **summary, "verdict": mark.verdict(f)}

@@ -22,7 +22,7 @@ from ..hostdata import load_json
 from ..model import Outcome, Status
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._owned import owned_run
+from ._owned import owned_run, refused_run
 
 __all__ = ["DEFAULTS", "evaluate", "extract_state", "facts"]
 
@@ -192,6 +192,8 @@ def _judge_command(ctx: CheckContext, smoke: Mapping[str, Any], f: Findings) -> 
     res = ctx.fact(FACT)
     argv = [str(a) for a in smoke["command"]] if isinstance(smoke["command"], list) else []
     f.details.update({"mode": "command", "command": argv})
+    if refused_run(f, "the smoke workflow command", res):
+        return None
     if not res.get("started"):
         f.fail(
             f"the smoke workflow command could not be started ({res.get('error', 'not probed')})",

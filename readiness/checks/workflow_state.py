@@ -26,7 +26,7 @@ from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from . import _access
 from ._integration import argv_of, enabled_section, gate
-from ._owned import owned_run
+from ._owned import owned_run, refused_run
 from .workflow_execution import extract_state, same_state
 
 __all__ = ["DEFAULTS", "evaluate", "facts"]
@@ -177,6 +177,8 @@ def _start(ctx: CheckContext, f: Findings, api: _Api, cfg: Mapping[str, Any]) ->
     elif cfg.get("start_command"):
         fact = ctx.fact(FACT)
         f.details["start"] = {"via": "command", "exit_code": fact.get("exit_code")}
+        if refused_run(f, "start_command", fact):
+            return None
         if fact.get("exit_code") != 0 or fact.get("timed_out"):
             why = fact.get("error") or str(fact.get("stderr") or "").strip()[-300:]
             f.fail(f"start_command failed (exit code {fact.get('exit_code')}): {why}")
