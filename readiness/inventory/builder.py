@@ -188,10 +188,12 @@ def _check_name(name: str, kind: str, where: Where) -> None:
 
 
 def _priority(value: Any, group: str, where: Where) -> int:
-    if isinstance(value, bool | int | float) or (
-        isinstance(value, str) and value.strip().lstrip("+-").isdigit()
-    ):
-        return int(value)
+    """``int(value)``, as Ansible ranks a group; what int() refuses is an error here too."""
+    if isinstance(value, bool | int | float | str):
+        try:
+            return int(value)
+        except (ValueError, OverflowError):
+            pass
     raise where.error(f"{GROUP_PRIORITY} of group {group!r} must be an integer, got {value!r}")
 
 

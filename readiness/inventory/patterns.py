@@ -8,7 +8,6 @@ other hosts; ``docs/inventories.md`` lists every such difference.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from readiness.errors import InventoryError
+
+from .hostnames import split_address
 
 if TYPE_CHECKING:  # model imports this module to implement Inventory.select
     from .model import Group, Host
@@ -32,16 +33,11 @@ ANSIBLE_LOCALHOST = ("localhost", "127.0.0.1", "::1")  # Ansible's implicit loca
 _COLON_TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 # A term ending in a subscript: [i], [-i], [i:j], [i:], and Ansible's old inclusive [i-j].
 _SUBSCRIPT = re.compile(
-    r"(?P<expr>.+)\[(?:(?P<index>-?\d+)|(?P<start>\d+)(?P<sep>[:-])(?P<end>\d*))\]", re.DOTALL
-)
-_OPEN_START_SLICE = re.compile(r".+\[:\d+\]")
+    r"(?P<expr>.+)\[(?:(?P<index>-?[0-9]+)|(?P<start>[0-9]+)(?P<sep>[:-])(?P<end>[0-9]*))\]",
+    re.DOTALL,
+)  # ASCII digits only, as Ansible: web[１] is a glob there, not host 1 of web
+_OPEN_START_SLICE = re.compile(r".+\[:[0-9]+\]")
 _HOST_SEARCH_CHARS = frozenset(".?*[")  # a term with these also matches host names (as Ansible)
-# A host name as Ansible's parse_address reads one: labels of word characters, '-' and ranges
-# ([a:c], [1:3], with an optional :step) that do not end in '_' or '-' ("web_:22" is two terms).
-_RANGE = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]"
-_LABEL = rf"(?:\w|{_RANGE})(?:[\w-]|{_RANGE})*(?<![_-])"
-_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)
-_WITH_PORT = re.compile(r"(?P<host>(?:[^:\[\]]|\[[^\]]*\])*):\d+|\[(?P<bracketed>.+)\]:\d+")
 
 
 def split_pattern(pattern: str) -> list[str]:
@@ -55,7 +51,7 @@ def split_pattern(pattern: str) -> list[str]:
     text = pattern.strip()
     if "," in text:
         parts = text.split(",")
-    elif _is_address(text):
+    elif split_address(text) is not None:  # as Ansible's parse_address
         parts = [text]
     else:
         leftover = _COLON_TERM.sub("", text)
@@ -66,19 +62,6 @@ def split_pattern(pattern: str) -> list[str]:
     if not terms:
         raise InventoryError(f"empty host pattern {pattern!r}")
     return terms
-
-
-def _is_address(text: str) -> bool:
-    with_port = _WITH_PORT.fullmatch(text)
-    if with_port:
-        text = with_port["host"] if with_port["host"] is not None else with_port["bracketed"]
-    if _HOSTNAME.fullmatch(text):
-        return True
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def group_host_order(groups: Mapping[str, Group], name: str) -> list[str]:
@@ -229,15 +212,15 @@ def _apply_subscript(
     if not found:
         return found
     if subscript["index"] is not None:
-        index = int(subscript["index"])
+        index = _whole(subscript["index"])
         if not -len(found) <= index < len(found):
             raise InventoryError(
                 f"{term!r} in pattern {pattern!r}: index {index} is out of range "
                 f"({subscript['expr']!r} has {len(found)} hosts)"
             )
         return [found[index]]
-    start = int(subscript["start"])
-    end = int(subscript["end"]) if subscript["end"] else len(found) - 1
+    start = _whole(subscript["start"])
+    end = _whole(subscript["end"]) if subscript["end"] else len(found) - 1
     chosen = found[start : end + 1]
     if end < start or not chosen:
         raise InventoryError(
@@ -245,6 +228,14 @@ def _apply_subscript(
             f"({subscript['expr']!r} has {len(found)} hosts, numbered from 0)"
         )
     return chosen
+
+
+def _whole(text: str) -> int:
+    """A subscript's number; one of more than 18 digits is past the end of any inventory
+    (int() refuses more than 4300)."""
+    digits = text.lstrip("-")
+    value = int(digits) if len(digits) <= 18 else 10**18
+    return -value if text.startswith("-") else value
 
 
 def _order_terms(terms: list[str]) -> list[str]:

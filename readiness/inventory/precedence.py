@@ -173,7 +173,8 @@ def _port(values: Mapping[str, Any], where: Where) -> int:
     value = first_set(values, _PORT_KEYS)
     if value is None:
         return 22
-    port = int(value) if isinstance(value, int | str) and str(value).isdigit() else -1
+    text = str(value) if isinstance(value, int | str) else ""
+    port = int(text) if text.isdecimal() and len(text.lstrip("0")) <= 5 else -1
     if not 0 < port < 65536:
         raise where.error(f"invalid port {value!r}")
     return port

@@ -42,8 +42,9 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
     ),
     "strict-names": (
         "refused",
-        "a host entry Ansible cannot parse as a host or range (web], web[3:1]) is an error; "
-        "Ansible keeps it as an odd host name or expands it to nothing",
+        "a host entry Ansible cannot parse as a host or range (web], web[3:1]), or a :port "
+        "after a name Ansible does not read as a host (web_:2222), is an error; Ansible keeps "
+        "it as an odd host name or expands it to nothing",
     ),
     "unknown-group-key": (
         "refused",

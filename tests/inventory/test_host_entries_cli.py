@@ -1,0 +1,94 @@
+"""Host entries, ports and subscripts through ``readiness inventory``, as a user runs it:
+what Ansible reads as something else is refused in one line (exit 2), never a traceback and
+never another host or port."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.services.cli import run_cli
+
+from .helpers import write
+
+_LONG = "9" * 5000  # more digits than int() converts (4300): a ValueError, not a number
+
+
+def _inventory(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    done = run_cli("inventory", *args, "--format", "json", cwd=tmp_path)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("port.ini", "[web]\nw1 ansible_port=²\n", "invalid port '²'"),
+        ("entry.ini", "[web]\nw1:²\n", "invalid port in host 'w1:²'"),
+        ("range.ini", "[web]\nw[²:3]\n", "invalid host range [²:3]"),
+        ("prio.ini", "[web]\nw1\n[web:vars]\nansible_group_priority=²\n", "must be an integer"),
+        ("long.ini", f"[web]\nw1:{_LONG}\n", "invalid port in host"),
+        ("longrange.ini", f"[web]\nw[0:{_LONG}]\n", "invalid host range"),
+        ("long.yml", f"all:\n  hosts:\n    w1:\n      ansible_port: '{_LONG}'\n", "invalid port"),
+    ],
+)
+def test_a_number_int_cannot_read_is_one_line_and_exit_2(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    """'²' is a digit to str.isdigit() but not to int(), and int() refuses more than 4300
+    digits: both were a ValueError traceback (exit 1) from readiness inventory/validate."""
+    write(tmp_path, name, text)
+    code, _, stderr = _inventory(tmp_path, "-i", name)
+    assert code == 2, stderr
+    assert message in stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_a_subscript_too_long_for_int_is_out_of_range(tmp_path: Path) -> None:
+    write(tmp_path, "inv.ini", "[web]\nw1\nw2\n")
+    code, _, stderr = _inventory(tmp_path, "-i", "inv.ini", "--hosts", f"web[{_LONG}]")
+    assert code == 2, stderr
+    assert "out of range" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    "entry", ["deploy@web1:2222", "web1.example.com.:2222", "web_:2222", "web[:2]:2222"]
+)
+def test_a_port_after_a_name_ansible_does_not_read_as_a_host_is_refused(
+    tmp_path: Path, entry: str
+) -> None:
+    """Ansible reads 'NAME:PORT' as a port only when NAME is a valid host name or address;
+    otherwise the whole text is one host's name (and address). readiness used to log in to
+    NAME on PORT: another host name, and a port Ansible never uses."""
+    write(tmp_path, "inv.ini", f"[web]\n{entry}\n")
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.ini")
+    assert code == 2, stdout
+    assert f"invalid host '{entry}'" in stderr
+    assert "set ansible_port" in stderr
+
+
+def test_a_bracketed_host_name_with_a_port_is_read_as_ansible_reads_it(tmp_path: Path) -> None:
+    """'[web1]:2222' is web1 on port 2222 to Ansible; readiness refused it as a bad range."""
+    write(tmp_path, "inv.ini", "[web]\n[web1]:2222\n[fe80::[1:2]]:2200\n")
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.ini")
+    assert code == 0, stderr
+    hosts = [(h["host"], h["address"], h["port"]) for h in json.loads(stdout)["hosts"]]
+    assert hosts == [
+        ("web1", "web1", 2222),
+        ("fe80::1", "fe80::1", 2200),
+        ("fe80::2", "fe80::2", 2200),
+    ]
+
+
+def test_a_subscript_in_other_digits_is_a_glob_as_in_ansible(tmp_path: Path) -> None:
+    """Ansible reads a subscript in ASCII digits only: 'web[１]' (a fullwidth 1) is a glob that
+    matches no host here, so readiness refuses it; it used to select web's second host."""
+    write(tmp_path, "inv.ini", "[web]\nw0\nw1\n")
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.ini", "--hosts", "web[１]")
+    assert code == 2, stdout
+    assert "unknown host or group 'web[１]'" in stderr
+    code, stdout, _ = _inventory(tmp_path, "-i", "inv.ini", "--hosts", "web[1]")
+    assert [h["host"] for h in json.loads(stdout)["hosts"]] == ["w1"]
