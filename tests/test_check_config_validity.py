@@ -3,9 +3,13 @@ the host, and resource limits, judged on real app trees audited locally."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from readiness.model import CheckResult, Status
 from readiness.probe import op_file_refs
@@ -261,3 +265,72 @@ def test_values_written_as_the_app_reads_them_have_the_right_type(
         "max_concurrent_workflows",
         "workflow_timeout",
     ]
+
+
+def test_a_home_relative_repository_path_is_undetermined_not_the_audit_accounts_home(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    """`~/repos/one` is in the home of whatever user the app runs as: the probe expanded it in
+    the audit account's home (/root), so validate said NOT_READY "repository one path
+    /root/repos/one does not exist" (and READY had /root/repos/one existed), while
+    repository_access says it cannot tell."""
+    root = make_app(tmp_path, app_tree, manifest="repos:\n  - {path: ~/repos/one, name: one}\n")
+    result = validate_check(local_inventory(tmp_path / "inv.yml", root), "config_validity")
+    assert result["status"] == "degraded", result["message"]
+    assert "cannot tell where repository one (~/repos/one) is" in result["message"]
+    assert result["details"]["repositories"]["repositories"][0]["status"] == "unknown"
+    assert "/root" not in result["message"]
+
+
+@pytest.mark.ssh
+def test_a_non_root_audit_that_cannot_look_is_undetermined_not_inaccessible(
+    tmp_path: Path,
+) -> None:
+    """Audited as readiness-nopw (no --sudo), the app user's 0700 repositories and its 0600
+    manifest cannot be seen by the audit account; the app user reads them. validate said
+    NOT_READY "is not accessible (PermissionError ...)" / "(not readable)" / "manifest ...
+    cannot be read", as if the service could not; repository_access said it cannot tell."""
+    from readiness.loopback import start_fleet
+    from tests.services.apps import write_app
+    from tests.services.cli import run_cli
+    from tests.services.sshd import NOPW_USER
+
+    def write(index: int, root: Path) -> None:
+        write_app(
+            root,
+            settings=RETRY,
+            files={"repos.yaml": "repos: [srv/hidden/one, srv/closed]\n"},
+        )
+        (root / ".env").chmod(0o644)  # the settings readable: only the repositories are hidden
+        for rel, mode in (("srv/hidden/one", 0o755), ("srv/hidden", 0o700), ("srv/closed", 0o700)):
+            (root / rel).mkdir(parents=True, exist_ok=True)
+            subprocess.run(["chown", "nobody", str(root / rel)], check=True, timeout=10)
+            (root / rel).chmod(mode)
+
+    with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as fleet:
+        inventory = fleet.write_inventory(
+            tmp_path / "inventory.yml",
+            host_vars=lambda h: {
+                "ansible_user": NOPW_USER,
+                "readiness": {"app_root": str(h.app_root)},
+            },
+        )
+        argv = ["validate", "-i", str(inventory), "--hosts", "fleet", "-c", "config_validity"]
+        argv += ["--known-hosts", str(fleet.known_hosts), "--format", "json"]
+        first = json.loads(run_cli(*argv).stdout)["hosts"][0]["checks"][0]
+        manifest = fleet.hosts[0].app_root / "repos.yaml"
+        subprocess.run(["chown", "nobody", str(manifest)], check=True, timeout=10)
+        manifest.chmod(0o600)
+        second = json.loads(run_cli(*argv).stdout)["hosts"][0]["checks"][0]
+    assert first["status"] == "degraded", first["message"]
+    repos = {
+        r["path"].rsplit("srv/", 1)[1]: r for r in first["details"]["repositories"]["repositories"]
+    }
+    assert {k: r["status"] for k, r in repos.items()} == {
+        "hidden/one": "unknown",
+        "closed": "unknown",
+    }
+    assert "cannot tell whether repository" in first["message"]
+    assert "not accessible" not in json.dumps(first)
+    assert second["status"] == "degraded", second["message"]
+    assert "cannot read repository manifest" in second["message"]

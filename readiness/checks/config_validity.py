@@ -14,7 +14,7 @@ from ..hostdata import HostDataError, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import json_collection, lax_number, origin, settings_problem
+from ._common import json_collection, lax_number, origin, settings_problem, unreadable
 from .resource_limits import judge_limits, record_limits
 
 DEFAULTS: dict[str, Any] = {
@@ -189,13 +189,20 @@ def _repositories(ctx: CheckContext, f: Findings) -> dict[str, Any]:
             f"Add the repositories the platform manages to {path} (repos: [{{path: ..., name: ...}}])",
         )
     refs: Mapping[str, Any] = ctx.fact(REPOS_FACT).get("refs") or {}
-    out["repositories"] = [_repository(i, e, refs, path, f) for i, e in enumerate(entries, 1)]
+    out["repositories"] = [
+        _repository(ctx, i, e, refs=refs, manifest=path, f=f) for i, e in enumerate(entries, 1)
+    ]
     return out
 
 
 def _manifest_text(fact: Mapping[str, Any], path: str, setting: str, f: Findings) -> str | None:
     if not fact:
         f.unknown(f"repository manifest {path} was not examined", "Rerun the audit")
+    elif unreadable(fact):  # maybe fine: the audit account cannot read it
+        f.unknown(
+            f"cannot read repository manifest {path} ({fact.get('error')})",
+            "Rerun with --sudo (or as a user that may read the app's files)",
+        )
     elif fact.get("exists") is False:
         f.fail(
             f"repository manifest {path} ({setting}) does not exist",
@@ -242,7 +249,13 @@ def _manifest_entries(text: str, path: str, f: Findings) -> list[Any] | None:
 
 
 def _repository(
-    index: int, entry: Any, refs: Mapping[str, Any], manifest: str, f: Findings
+    ctx: CheckContext,
+    index: int,
+    entry: Any,
+    *,
+    refs: Mapping[str, Any],
+    manifest: str,
+    f: Findings,
 ) -> dict[str, Any]:
     raw = entry.get("path") if isinstance(entry, Mapping) else entry
     if raw is None or isinstance(raw, (Mapping, list)) or str(raw).strip() == "":
@@ -255,7 +268,16 @@ def _repository(
     stat: Mapping[str, Any] = refs.get(str(raw)) or {}
     where = str(stat.get("path") or raw)
     out: dict[str, Any] = {"name": name, "path": where}
-    if not stat:
+    if str(raw).strip().startswith("~"):
+        # The probe expanded it in the audit account's home, not the app user's.
+        f.unknown(
+            f"cannot tell where repository {name} ({raw}) is: its path starts with '~', whose "
+            "home depends on the user the app runs as (and on whether it expands it)",
+            f"Write {name}'s path in {manifest} absolute (e.g. /home/<service user>/"
+            f"{str(raw).strip().lstrip('~/')})",
+        )
+        out["status"] = "unknown"
+    elif not stat:
         f.unknown(
             f"repository {name} ({raw}) could not be checked on the host",
             f"Write the path of {name} in {manifest} on its own line (path: /srv/repos/{name})",
@@ -267,6 +289,16 @@ def _repository(
             f"Clone or create {where} on the host, or fix its entry in {manifest}",
         )
         out["status"] = "missing"
+    elif unreadable(stat) or _unreadable_to_another(ctx, stat):
+        # Whether the service can read it is unknown: the audit account may not look.
+        why = stat.get("error") or (
+            f"not readable by {ctx.meta.get('user')}; owner {stat.get('owner')}"
+        )
+        f.unknown(
+            f"cannot tell whether repository {name} path {where} is accessible ({why})",
+            "Rerun with --sudo (or as the user the app runs as)",
+        )
+        out["status"] = "unknown"
     elif stat.get("exists") is None or stat.get("type") != "dir" or not stat.get("readable"):
         why = stat.get("error") or (
             f"a {stat.get('type')}, not a directory"
@@ -281,6 +313,19 @@ def _repository(
     else:
         out.update(status="ok", owner=stat.get("owner"), writable=stat.get("writable"))
     return out
+
+
+def _unreadable_to_another(ctx: CheckContext, stat: Mapping[str, Any]) -> bool:
+    """A directory the (non-root) audit account may not read and does not own: the app's
+    user, its owner, may well read it."""
+    uid = ctx.meta.get("uid")
+    return (
+        stat.get("type") == "dir"
+        and not stat.get("readable")
+        and isinstance(uid, int)
+        and uid != 0
+        and stat.get("uid") != uid
+    )
 
 
 register(
