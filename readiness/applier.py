@@ -2,13 +2,15 @@
 
 It travels exactly like the probe (``readiness.collect.bootstrap_argv``: a constant
 command line, this source and a JSON request on stdin) and answers one JSON
-document on stdout. Three operations:
+document on stdout. Four operations:
 
 ``read``     the current bytes, mode and owner of some paths (the planner's input).
 ``apply``    snapshot everything the changes touch, then apply them; on any error
              the snapshot is restored before answering, so a fix is all or nothing.
 ``restore``  put a snapshot back byte for byte (the controller asks for it when the
              re-audit shows the fix did not make its check pass).
+``prune``    once the re-audit verified a fix: drop the oldest backups of the files it
+             backed up beyond ``keep_backups`` (never earlier, so a revert loses none).
 
 One change is not a file: ``run_command`` runs the app's own command (its database
 migrations) as an argv, never through a shell, with a timeout, in its own process
@@ -965,7 +967,8 @@ def op_apply(request: Dict[str, Any]) -> Dict[str, Any]:
         }
     prune_errors = []
     try:
-        fix.prune_backups()
+        if request.get("prune", True):  # the controller asks for it (op_prune) once verified
+            fix.prune_backups()
     except (ApplyError, OSError) as exc:  # the fix itself is done; say so, keep it
         prune_errors.append(str(exc))
     return {
@@ -991,12 +994,25 @@ def op_read(request: Dict[str, Any]) -> Dict[str, Any]:
     return {"ok": True, "files": files}
 
 
+def op_prune(request: Dict[str, Any]) -> Dict[str, Any]:
+    """Once a fix is verified: of each file it backed up (``backups``, its own copies, kept)
+    only the newest ``keep_backups`` copies stay. Never before: a fix that is then reverted
+    must leave the older copies as they were."""
+    fix = _Fix("", int(request.get("keep_backups") or KEEP_BACKUPS))
+    fix.backups = [str(b) for b in request.get("backups") or ()]
+    try:
+        fix.prune_backups()
+    except (ApplyError, OSError) as exc:
+        return {"ok": False, "error": str(exc), "pruned_backups": fix.pruned}
+    return {"ok": True, "pruned_backups": fix.pruned}
+
+
 def op_restore(request: Dict[str, Any]) -> Dict[str, Any]:
     errors = restore(request.get("snapshot") or {}, list(request.get("created") or []))
     return {"ok": not errors, "errors": errors}
 
 
-OPS = {"read": op_read, "apply": op_apply, "restore": op_restore}
+OPS = {"read": op_read, "apply": op_apply, "restore": op_restore, "prune": op_prune}
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ worse) the snapshot is restored byte for byte. A fix that ran a command on the h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -184,6 +185,7 @@ def apply_fix(
         "stamp": stamp,
         "changes": [c.request() for c in fix.changes],
         "keep_backups": keep_backups,
+        "prune": False,  # older backups go only once the fix is verified (_prune)
     }
     answer = run_applier(transport, request, timeout_s=_budget(fix, timeout_s), sudo=sudo)
     output = _output(answer)
@@ -233,6 +235,8 @@ def apply_fix(
         after = CheckResult(before.check_name, Status.ERROR, f"re-audit failed: {exc}")
     remaining = fix.still_reported(_findings(after))
     if not remaining and not after.status > before.status:
+        if backups:
+            _prune(transport, backups, keep_backups, timeout_s=timeout_s, sudo=sudo)
         done = [f"{c.summary()}: {r}" for c, r in zip(fix.changes, results, strict=True) if r]
         return FixOutcome(
             fix,
@@ -253,6 +257,16 @@ def apply_fix(
         )
     )
     return restore_snapshot(why, after, remaining)
+
+
+def _prune(
+    transport: Transport, backups: Sequence[str], keep: int, *, timeout_s: float, sudo: bool
+) -> None:
+    """Of each file a verified fix backed up, keep the newest ``keep`` copies (its own
+    included). Housekeeping: the fix is applied whether or not this succeeds."""
+    request = {"op": "prune", "backups": list(backups), "keep_backups": keep}
+    with contextlib.suppress(TransportError):
+        run_applier(transport, request, timeout_s=timeout_s, sudo=sudo)
 
 
 def _nothing_changed(

@@ -461,3 +461,36 @@ def test_a_host_left_with_a_refusal_by_apply_is_counted_failed_by_the_progress_l
     assert HostRemediation("h", plan).progress_status() is Status.READY
     waiting = HostPlan("h", refused={"database_migration": ("pending migrations are only run",)})
     assert HostRemediation("h", waiting, applied=True).progress_status() is Status.READY
+
+
+def test_a_reverted_fix_leaves_the_older_backups_as_they_were(tmp_path: Path) -> None:
+    """`readiness remediate -c environment --apply` whose fix is reverted (the running
+    service's own environment keeps `changeme`), with `remediate_keep_backups: 1` and one
+    backup of the env file from an earlier run. Before, the applier pruned the older backup
+    as soon as the new one was written, before the fix was verified: the revert removed the
+    new one, "the snapshot was restored", and the earlier backup was gone for good. Now
+    backups are pruned only once the fix is verified, so a reverted fix changes nothing."""
+    from ..services.cli import local_inventory, run_cli
+
+    root = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": "changeme"})
+    earlier = root / ".env.readiness-bak.20200101T000000Z"
+    earlier.write_text("MAHAVISHNU_AUTH__SECRET=older\n")
+    earlier.chmod(0o600)
+    with running_service(root, {"MAHAVISHNU_AUTH__SECRET": "changeme"}) as (_proc, pidfile):
+        inv = local_inventory(
+            tmp_path / "inv.yml",
+            root,
+            pidfile=str(pidfile.relative_to(root)),
+            env_file_in_process_env=False,
+            remediate_keep_backups=1,
+        )
+        before = tree_hash(root)
+        res = run_cli(
+            "remediate", "-i", str(inv), "-c", "environment", "--apply",
+            "--audit-log", str(tmp_path / "audit.jsonl"),
+        )  # fmt: skip
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "environment: reverted" in res.stdout, res.stdout
+        assert earlier.exists(), listing(root)
+        assert earlier.read_text() == "MAHAVISHNU_AUTH__SECRET=older\n"
+        assert tree_hash(root) == before
