@@ -16,6 +16,7 @@ from readiness.checks.backup_roundtrip import find_pg_binary
 from readiness.errors import ProfileError
 from readiness.model import CheckResult, Status
 from tests.services.apps import audit_local, one, write_app
+from tests.services.cli import local_inventory, validate_check
 from tests.services.postgres import PgCluster
 
 pytestmark = pytest.mark.postgres
@@ -205,3 +206,24 @@ def test_a_plain_sql_dump_never_runs_psql_commands_on_the_controller(
     assert res.returncode == 1, res.stdout + res.stderr
     assert "db.sql is plain SQL, which readiness does not restore" in res.stdout
     assert scratch_databases(app_db.cluster) == []
+
+
+def test_a_backup_command_the_probe_refuses_to_run_is_undetermined_not_failed(
+    tmp_path: Path, app_db: AppDb
+) -> None:
+    """The app's backup command in a tree anyone may write is not run as root (the probe
+    refuses it): validate said NOT_READY "backup failed: refused: ..." with "Run the backup
+    by hand and fix it", about a backup that never ran."""
+    app = write_app(tmp_path / "app", files={"db.password": app_db.password})
+    app.chmod(0o777)
+    command = [sys.executable, "-c", "open('x.dump', 'w').write('data')"]
+    section = {"enabled": True, "method": "command", "command": command, "dump_file": "x.dump"}
+    inventory = local_inventory(
+        tmp_path / "inv.yml", app, database_dsn=app_db.dsn, **{CHECK: section}
+    )
+    result = validate_check(inventory, CHECK)
+    assert result["status"] == "degraded", result["message"]
+    assert "cannot determine: the backup command was not run" in result["message"]
+    assert "writable by group or others" in result["message"]
+    assert not (app / "x.dump").exists()
+    assert "scratch_database" not in result["details"]

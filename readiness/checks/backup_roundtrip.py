@@ -41,7 +41,7 @@ from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._common import Dsn
 from ._integration import argv_of, enabled_section, gate, scratch_name
-from ._owned import owned_run
+from ._owned import owned_run, refused_run
 from ._postgres import (
     Target,
     clean_env,
@@ -643,6 +643,8 @@ def _command_backup(ctx: CheckContext, f: Findings, target: Target, trip: Trip, 
         )
         return
     run = ctx.fact(RUN_FACT)
+    if refused_run(f, "the backup command", run):
+        return
     error = run.get("error") or run.get("stderr", "")[-500:]
     if run.get("timed_out"):
         error = f"killed after {run.get('duration_s')}s"
