@@ -9,10 +9,12 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from junitparser import Error, Failure, JUnitXml, Skipped
 from prometheus_client.parser import text_string_to_metric_families
 from sarif_pydantic import Sarif
@@ -551,6 +553,89 @@ def test_tap_of_a_ready_fleet_passes_prove(tmp_path: Path) -> None:
     res = _prove(_write(tmp_path, "ok.tap", render(_fleet(Status.READY, Status.SKIPPED), "tap")))
     assert res.returncode == 0, res.stdout
     assert "Result: PASS" in res.stdout
+
+
+# Data TAP::Parser::YAMLish::Reader (what prove reads) misread when PyYAML wrote it: a key
+# with a space, a single-quoted key, list items whose first word ends in ':', a list in a list.
+YAMLISH_DETAILS = {
+    "problems": ["/srv/app/config/alerts.yml:4: invalid YAML: found ''", "a : b", "http://x: y"],
+    "a key": 1,
+    "a: b": {"c d": [["x", "y:"], {"k k": 1}]},
+    "values": [1, 2.5, 1e-05, None, True, False, "null", "", "~", "'q'", '"d"', "\\", '\\"', "#c"],
+    "empty": {},
+    "none": [],
+}
+# Every YAML block of a TAP stream as TAP::Parser (prove's parser) reads it, as JSON.
+_TAP_PARSER = r"""
+use TAP::Parser; use JSON::PP;
+my $p = TAP::Parser->new({source => $ARGV[0]});
+my @yaml;
+while (my $r = $p->next) { push @yaml, $r->data if $r->is_yaml; }
+die join("; ", $p->parse_errors) if $p->parse_errors;
+print JSON::PP->new->canonical->encode(\@yaml);
+"""
+
+
+def _yamlish_text(value: object) -> object:
+    """YAMLish has no types: every scalar but undef reads back as its text."""
+    if isinstance(value, dict):
+        return {k: _yamlish_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_yamlish_text(v) for v in value]
+    if isinstance(value, (bool, float)):  # true, false, 1.0e-05: as YAML spells them
+        return str(yaml.safe_dump(value)).split("\n", maxsplit=1)[0]
+    return value if value is None else str(value)
+
+
+def test_tap_yaml_blocks_read_back_the_same_by_prove_and_pyyaml(tmp_path: Path) -> None:
+    """PyYAML wrote the blocks, and prove's YAMLish reader stopped at a key with a space
+    or a list item like `alerts.yml:4: invalid YAML`: a parse error and a bad plan, so a
+    run whose every point was ok failed, and the points after it were lost."""
+    degraded = result("web1", "environment", Status.DEGRADED, "m: x")
+    degraded = replace(degraded, details=YAMLISH_DETAILS, recommendations=("fix: it",))
+    report = FleetReport(
+        (HostReport("web1", (degraded, result("web1", "configuration", Status.READY))),),
+        generated_at=TS,
+        checks=("environment", "configuration"),
+    )
+    path = _write(tmp_path, "r.tap", render(report, "tap"))
+    res = _prove(path)
+    assert res.returncode == 0 and "Parse errors" not in res.stdout, res.stdout
+    assert "Tests=2" in res.stdout and "Result: PASS" in res.stdout, res.stdout
+    read = subprocess.run(
+        [_tool("perl"), "-e", _TAP_PARSER, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    block = json.loads(read.stdout)[0]
+    assert block["details"] == _yamlish_text(YAMLISH_DETAILS)
+    assert block["message"] == "m: x" and block["recommendations"] == ["fix: it"]
+    lines = path.read_text().split("\n")
+    start = lines.index("  ---")
+    text = "\n".join(line[2:] for line in lines[start + 1 : lines.index("  ...")])
+    assert yaml.safe_load(text)["details"] == YAMLISH_DETAILS  # and YAML, typed
+
+
+def test_tap_of_a_broken_alert_rules_file_is_read_whole_by_prove(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """monitoring quotes a broken rules file as `…/alerts.yml:4: invalid YAML: …`: in TAP
+    prove read that item as a key, stopped with a parse error and lost the next point."""
+    from .test_cli import inventory_for, run
+
+    root = app_tree(files={"config/alerts.yml": "groups:\n- name: app\n  rules: [\n"})
+    inv = str(inventory_for(tmp_path, root))
+    res = run(
+        "validate", "-i", inv, "-c", "monitoring,documentation", "--format", "tap",
+        "--save", "r.tap", cwd=tmp_path, tool="readiness",
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert "alerts.yml:4" in res.stdout
+    proved = _prove(tmp_path / "r.tap")
+    assert "Parse errors" not in proved.stdout, proved.stdout
+    assert "Tests=2" in proved.stdout, proved.stdout
 
 
 # --- through the command a user types -----------------------------------------------------

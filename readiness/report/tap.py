@@ -8,19 +8,28 @@ recommendations). Version 13, not 14: Perl's TAP::Harness (``prove``) reads 13 o
 YAMLish reader takes no multi-line or escaped scalars, so every string in the block is
 flattened to printable text on one line. ``#`` and ``\\`` in descriptions are escaped
 (``\\#``) so a host message cannot forge a ``# SKIP`` or ``# TODO`` directive.
+
+The block is written here (:func:`yamlish`), not by PyYAML: YAMLish reads a subset of YAML,
+and PyYAML's choices broke it (a key with a space, a single-quoted key, a list item whose
+first word ends in ``:`` such as ``alerts.yml:4: invalid YAML``, a list in a list): prove
+stopped at that block, reported a parse error and a bad plan, and failed a run whose every
+point was ``ok``. Strings are double-quoted (``\\`` and ``"`` escaped), plain only when they
+are identifier-like; a colon a YAMLish list item would read as a key is written ``\\x3a``;
+a mapping or a list inside a list starts on the line after its ``-``. It is YAML too:
+PyYAML reads the same data, typed.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
-
-import yaml
 
 from ..model import CheckResult, FleetReport, Status
 from ._clean import one_line
 
-__all__ = ["render_tap"]
+__all__ = ["render_tap", "yamlish"]
 
 
 def _escape(text: object) -> str:
@@ -54,16 +63,76 @@ def _diagnostics(result: CheckResult) -> list[str]:
         block["details"] = json.loads(json.dumps(dict(result.details), default=str))
     if result.recommendations:
         block["recommendations"] = list(result.recommendations)
-    plain = _plain(block)
-    # libyaml's emitter writes the same YAML as PyYAML's for printable ASCII (~25x faster:
-    # the TAP of a 1,000-host run took seconds); other text keeps PyYAML's own spelling
-    # (libyaml escapes characters beyond the BMP that PyYAML writes as they are).
-    ascii_only = "\\u" not in json.dumps(plain)
-    dumper: Any = (
-        yaml.CSafeDumper if ascii_only and hasattr(yaml, "CSafeDumper") else yaml.SafeDumper
-    )
-    text = yaml.dump(plain, Dumper=dumper, sort_keys=False, allow_unicode=True, width=10**6)
-    return ["  ---", *(f"  {line}" for line in text.splitlines()), "  ..."]
+    return ["  ---", *(f"  {line}" for line in yamlish(_plain(block))), "  ..."]
+
+
+# Plain (unquoted) only what YAML and YAMLish both read as that very string.
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
+_NOT_STRINGS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n"}
+# What YAML allows unescaped in a document (one_line already removed every control).
+_UNPRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# A list item YAMLish reads as a one-key mapping: its first word ends in ':' (TAP::Parser::
+# YAMLish::Reader: /^ (- \s+) \S+ \s* : (?: \s+ | $ )/x).
+_ITEM_AS_KEY = re.compile(r"- +\S+\s*:(?:\s|$)")
+_COLON_SPACE = re.compile(r":(?=\s)")
+
+
+def _unprintable(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
+
+
+def _float(value: float) -> str:
+    """As PyYAML writes floats (``1e-05`` is ``1.0e-05``, NaN ``.nan``)."""
+    if math.isnan(value) or math.isinf(value):
+        return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+    text = repr(value).lower()
+    return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+
+
+def _scalar(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "~", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float(value)
+    text = str(value)
+    if _PLAIN.fullmatch(text) and text.lower() not in _NOT_STRINGS:
+        return text
+    body = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _UNPRINTABLE.sub(_unprintable, body) + '"'
+
+
+def yamlish(value: Any, indent: int = 0) -> list[str]:
+    """``value`` (a mapping or a list of JSON-like data) as YAMLish block lines."""
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = _scalar(str(key))
+            if isinstance(item, (dict, list)) and item:
+                lines += [f"{pad}{name}:", *yamlish(item, indent + 2)]
+            else:
+                lines.append(f"{pad}{name}: {_leaf(item)}")
+        return lines
+    for item in value:
+        if isinstance(item, (dict, list)) and item:
+            lines += [f"{pad}-", *yamlish(item, indent + 2)]
+            continue
+        line = f"{pad}- {_leaf(item)}"
+        if _ITEM_AS_KEY.match(line, indent):
+            line = _COLON_SPACE.sub(r"\\x3a", line)
+        lines.append(line)
+    return lines
+
+
+def _leaf(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return _scalar(value)
 
 
 def render_tap(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_: Any) -> str:
