@@ -1340,6 +1340,24 @@ def _run_detached(spec, as_user=None):
     }
 
 
+def _signal(pid, signum):
+    """Send ``signum`` to ``pid``; None, or why the kernel refused (another user's process,
+    and the probe is not root: nothing was signalled)."""
+    try:
+        os.kill(pid, signum)
+    except PermissionError:
+        try:
+            owner = _user_name(os.stat("/proc/%d" % pid).st_uid)
+        except OSError:
+            owner = "another user"
+        return "process %d runs as %s, and the probe runs as %s, not root" % (
+            pid,
+            owner,
+            _user_name(os.geteuid()),
+        )
+    return None
+
+
 def op_terminate(spec):
     """Shutdown drill: signal one instance, time its exit, kill it after ``grace``, restart it.
 
@@ -1375,7 +1393,10 @@ def op_terminate(spec):
     start = _proc_identity(pid)[0] if _proc_identity(pid) else None
     grace = float(spec.get("grace", 30))
     began = time.monotonic()
-    os.kill(pid, int(spec.get("signal", signal.SIGTERM)))
+    denied = _signal(pid, int(spec.get("signal", signal.SIGTERM)))
+    if denied is not None:
+        out["signal_denied"] = denied
+        return out
     out["signalled"] = True
     out["exited"] = _wait_gone(pid, start, grace)
     out["exit_s"] = round(time.monotonic() - began, 4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -197,3 +198,70 @@ def test_drill_is_skipped_until_enabled(tmp_path: Path) -> None:
     result = one(audit_local(write_app(tmp_path / "app"), CHECK))
     assert result.status is Status.SKIPPED
     assert "graceful_shutdown_drill.enabled" in result.message
+
+
+@pytest.mark.ssh
+def test_a_canary_the_non_root_audit_account_may_not_signal_is_undetermined(
+    tmp_path: Path,
+) -> None:
+    """Over SSH as readiness-nopw (no --sudo), the canary runs as the app user (nobody): the
+    kill is refused by the kernel. validate said NOT_READY "the drill could not run on the
+    host: PermissionError ...", as if the drill had failed; nothing was signalled."""
+    from readiness.loopback import start_fleet
+    from tests.services.cli import run_cli
+    from tests.services.sshd import NOPW_USER
+
+    def write(index: int, root: Path) -> None:
+        write_app(root, files={"bin/service.py": SERVICE})
+        (root / ".env").chmod(0o644)
+        (root / "run").mkdir()
+        subprocess.run(["chown", "nobody", str(root / "run")], check=True, timeout=10)
+
+    procs: list[subprocess.Popen[bytes]] = []
+    with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as ssh_fleet:
+        root = ssh_fleet.hosts[0].app_root
+        try:
+            for name in ("web-1", "web-2"):
+                argv = ["/usr/bin/python3", "bin/service.py", f"run/{name}.pid", "clean"]
+                procs.append(
+                    subprocess.Popen(
+                        ["runuser", "-u", "nobody", "--", *argv],
+                        cwd=root,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
+            deadline = time.monotonic() + 10
+            while not all(read_pid(root / "run" / f"{n}.pid") for n in ("web-1", "web-2")):
+                assert time.monotonic() < deadline, "the instances did not start"
+                time.sleep(0.05)
+            canary = read_pid(root / "run" / "web-1.pid")
+            section = {
+                "enabled": True,
+                "instances": [{"name": n, "pidfile": f"run/{n}.pid"} for n in ("web-1", "web-2")],
+                "canary": "web-1",
+                "restart": {"command": ["true"]},
+            }
+            inventory = ssh_fleet.write_inventory(
+                tmp_path / "inventory.yml",
+                host_vars=lambda h: {
+                    "ansible_user": NOPW_USER,
+                    "readiness": {"app_root": str(h.app_root), CHECK: section},
+                },
+            )
+            argv = ["validate", "-i", str(inventory), "--hosts", "fleet", "-c", CHECK]
+            res = run_cli(*argv, "--known-hosts", str(ssh_fleet.known_hosts), "--format", "json")
+            result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+            assert canary is not None and alive(canary), "the canary was stopped"
+        finally:  # the services (runuser's children, by their pidfiles), then runuser
+            for name in ("web-1", "web-2"):
+                pid = read_pid(root / "run" / f"{name}.pid")
+                if pid is not None and alive(pid):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+            for proc in procs:
+                proc.kill()
+                proc.wait(timeout=10)
+    assert result["status"] == "degraded", result["message"]
+    assert "the canary was not signalled" in result["message"]
+    assert "runs as nobody, and the probe runs as readiness-nopw" in result["message"]
+    assert any("--sudo" in r for r in result["recommendations"])

@@ -171,6 +171,13 @@ def evaluate(ctx: CheckContext) -> Outcome:
             "Have the service write its own pidfile (as the user it runs as) and make sure the "
             "file names the service's process, then rerun the drill",
         )
+    elif fact.get("signal_denied"):
+        # The audit account may not signal the app user's process: nothing was tested.
+        f.unknown(
+            f"drill not run: the canary was not signalled: {fact['signal_denied']}; graceful "
+            "shutdown was not tested",
+            "Rerun the drill with --sudo (or as the user the service runs as)",
+        )
     elif fact.get("restart_refused"):
         f.unknown(
             f"drill not run: {fact['restart_refused']}; the canary was not stopped, so "
