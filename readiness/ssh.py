@@ -37,6 +37,17 @@ from paramiko.common import MSG_CHANNEL_FAILURE, MSG_CHANNEL_SUCCESS, cMSG_CHANN
 
 from .errors import HostKeyError, TransportError
 from .netaddr import endpoint
+from .ssh_config import (
+    HOST_LINE,
+    SshConfig,
+    SshConfigError,
+    argv_split,
+    client_tokens,
+    expand_dollars,
+    expand_tokens,
+    match_words,
+    run_in_shell,
+)
 from .transport import (
     DEFAULT_MAX_OUTPUT,
     CommandResult,
@@ -396,11 +407,15 @@ class SshConnector:
             else home / ".ssh" / "known_hosts"
         )
         self.ssh_config = _load_ssh_config(options.ssh_config, home)
-        self._ssh_index = SshConfigIndex(self.ssh_config) if self.ssh_config else None
+        self._default_user = getpass.getuser()
+        self._ssh_index = (
+            SshConfigIndex(self.ssh_config, local_user=self._default_user, home=str(home))
+            if self.ssh_config
+            else None
+        )
         self.stats = SshStats()
         self._keys: dict[str, paramiko.PKey | TransportError] = {}
         self._keys_lock = threading.Lock()
-        self._default_user = getpass.getuser()
         self._allow_agent = bool(os.environ.get("SSH_AUTH_SOCK"))
         self._policy: paramiko.MissingHostKeyPolicy = (
             _TrustOnFirstUse(self.known)
@@ -413,9 +428,7 @@ class SshConnector:
         then ``ansible_ssh_args``, then the inventory's address/port/user/key, then
         ``ansible_ssh_common_args``/``_extra_args``, then ssh_config, then defaults."""
         hvars: Mapping[str, Any] = getattr(host, "vars", None) or {}
-        cfg: dict[str, Any] = {}
-        if self._ssh_index is not None and _SAFE_NAME.match(host.address):
-            cfg = dict(self._ssh_index.lookup(host.address))
+        cfg = self._config_for(host.address, host.name)
         first: dict[str, str] = {}
         after: dict[str, str] = {}
         if hvars and any(hvars.get(var) for var in (*_SSH_ARGS_FIRST, *_SSH_ARGS_AFTER)):
@@ -443,6 +456,10 @@ class SshConnector:
         if "user" in first and hvars.get("readiness_user") is None:
             user = first["user"]
         keys = self._key_files(host, cfg, first, after)
+        if keys is None:  # ssh_config's IdentityFile, expanded as ssh expands it for this login
+            keys = self._config_keys(
+                cfg, original=host.address, address=address.lower(), port=port, user=str(user)
+            )
         jump, command = (str(cfg.get(k) or "") for k in ("proxyjump", "proxycommand"))
         proxy = _first_proxy(first, after)
         if proxy is not None:
@@ -463,7 +480,8 @@ class SshConnector:
         cfg: Mapping[str, Any],
         first: Mapping[str, str],
         after: Mapping[str, str],
-    ) -> tuple[str, ...]:
+    ) -> tuple[str, ...] | None:
+        """The key given by the inventory or its ssh arguments, or None: ssh_config's."""
         hvars: Mapping[str, Any] = getattr(host, "vars", None) or {}
         overridden = hvars.get("readiness_ssh_private_key_file") is not None
         from_first = None if overridden else first.get("identityfile")
@@ -472,10 +490,41 @@ class SshConnector:
                 return (str(Path(explicit).expanduser()),)
         if after.get("identityfile"):
             return (str(Path(after["identityfile"]).expanduser()),)
-        from_cfg = [str(Path(p).expanduser()) for p in cfg.get("identityfile", ())]
-        found = [p for p in from_cfg if Path(p).is_file()]
-        if found:
-            return tuple(found[:1])
+        return None
+
+    def _config_for(self, name: str, who: str) -> dict[str, Any]:
+        """ssh_config's options for ``name`` ({} without a config, or for a name that
+        could carry shell syntax into ``Match exec``)."""
+        if self._ssh_index is None or not _SAFE_NAME.match(name):
+            return {}
+        try:
+            return self._ssh_index.lookup(name)
+        except SshConfigError as exc:
+            raise TransportError(f"ssh config for {who}: {exc}") from None
+
+    def _config_keys(
+        self, cfg: Mapping[str, Any], *, original: str, address: str, port: int, user: str
+    ) -> tuple[str, ...]:
+        """The first ssh_config ``IdentityFile`` that exists (``~``, ``%`` tokens and
+        ``${VAR}`` expanded as ssh expands them for this login; ``none`` skipped), else the
+        first default key."""
+        tokens = client_tokens(
+            host=address,
+            original=original,
+            port=str(port),
+            user=user,
+            local=self._default_user,
+            home=str(Path.home()),
+        )
+        for given in cfg.get("identityfile", ()):
+            if given.lower() == "none":
+                continue
+            try:
+                path = expand_dollars(expand_tokens(str(Path(given).expanduser()), tokens))
+            except SshConfigError as exc:
+                raise TransportError(f"ssh config IdentityFile for {original}: {exc}") from None
+            if Path(path).is_file():
+                return (path,)
         ssh_dir = Path.home() / ".ssh"
         return tuple(str(ssh_dir / n) for n in _DEFAULT_KEYS if (ssh_dir / n).is_file())[:1]
 
@@ -545,10 +594,8 @@ class SshConnector:
             port_text = port_text.lstrip(":")
         elif rest.count(":") == 1:
             name, _, port_text = rest.partition(":")
-        cfg: dict[str, Any] = {}
-        if self._ssh_index is not None and _SAFE_NAME.match(name):
-            cfg = dict(self._ssh_index.lookup(name))
-        if cfg.get("proxyjump", "none").lower() != "none" or cfg.get("proxycommand"):
+        cfg = self._config_for(name, f"jump host {name} of {target.name}")
+        if any(str(cfg.get(k) or "none").lower() != "none" for k in ("proxyjump", "proxycommand")):
             raise TransportError(
                 f"jump host {name} of {target.name} needs a jump host itself: readiness "
                 "supports one jump host"
@@ -557,13 +604,13 @@ class SshConnector:
             port = int(port_text or cfg.get("port", 22))
         except ValueError:
             raise TransportError(f"ProxyJump {spec} for {target.name}: bad port") from None
-        keys = tuple(str(Path(p).expanduser()) for p in cfg.get("identityfile", ()))
+        address = str(cfg.get("hostname", name)).lower()  # as ssh -J names it in known_hosts
+        user = user or str(cfg.get("user") or target.user)
+        keys: tuple[str, ...] = ()
+        if cfg.get("identityfile"):
+            keys = self._config_keys(cfg, original=name, address=address, port=port, user=user)
         jump = SshTarget(
-            f"jump host {name} of {target.name}",
-            str(cfg.get("hostname", name)).lower(),  # as ssh -J names it in known_hosts
-            port,
-            user or str(cfg.get("user") or target.user),
-            tuple(k for k in keys if Path(k).is_file())[:1] or target.key_files,
+            f"jump host {name} of {target.name}", address, port, user, keys or target.key_files
         )
         conn, jump = self._authenticated(jump)
         try:
@@ -604,7 +651,7 @@ class SshConnector:
         return None
 
 
-def _load_ssh_config(path: str | None, home: Path) -> paramiko.SSHConfig | None:
+def _load_ssh_config(path: str | None, home: Path) -> SshConfig | None:
     if path == "":
         return None
     chosen = Path(path).expanduser() if path else home / ".ssh" / "config"
@@ -613,49 +660,68 @@ def _load_ssh_config(path: str | None, home: Path) -> paramiko.SSHConfig | None:
             raise TransportError(f"ssh config not found: {chosen}")
         return None
     try:
-        return paramiko.SSHConfig.from_text(load_ssh_config_text(chosen, home))
-    except (OSError, paramiko.SSHException, ValueError) as exc:
+        return SshConfig.from_text(load_ssh_config_text(chosen, home))
+    except (OSError, ValueError) as exc:  # SshConfigError: a line ssh refuses too
         raise TransportError(f"cannot read ssh config {chosen}: {exc}") from None
 
 
-_GLOB_CHARS = frozenset("*?[")
+_GLOB_CHARS = frozenset("*?")  # OpenSSH's only wildcards: '[' is literal
 
 
 class SshConfigIndex:
-    """``SSHConfig.lookup`` answered from the blocks that can match a name.
+    """:meth:`SshConfig.lookup` answered from the blocks that can match a name.
 
-    paramiko tests every ``Host`` block's patterns against every name (fnmatch), so a
-    generated ssh_config with one block per host cost O(blocks) per host: 13.5 ms per
-    lookup with 1,000 blocks. Blocks whose patterns are all literal names (no ``*``,
-    ``?``, ``[``, ``!``) are indexed by name once; a lookup hands paramiko, in file order,
-    only the blocks naming it plus every other block (wildcards, negations, ``Match``),
-    so its answer is paramiko's own. A config that canonicalizes host names (the name
-    looked up changes half-way) is always looked up whole.
+    Testing every ``Host`` block's patterns against every name made a generated
+    ssh_config with one block per host cost O(blocks) per host: 13.5 ms per lookup with
+    1,000 blocks. Blocks whose patterns are all literal names (no ``*``, ``?``, ``!``) are
+    indexed by name once; each pass evaluates, in file order, only the blocks naming the
+    name its ``Host`` lines compare (the name given; the final HostName in a final pass)
+    plus every other block (wildcards, negations, ``Match``). ``Host`` compares exactly, so
+    a literal block naming another name can never apply: the answer is the whole file's.
     """
 
-    def __init__(self, config: paramiko.SSHConfig) -> None:
+    def __init__(
+        self,
+        config: SshConfig,
+        *,
+        local_user: str | None = None,
+        home: str | None = None,
+        run: Callable[[str], bool] | None = run_in_shell,
+    ) -> None:
         self.config = config
-        self._blocks: list[dict[str, Any]] = list(getattr(config, "_config", []))
-        self._whole = not self._blocks or any(
-            "canonicalizehostname" in block.get("config", {}) for block in self._blocks
-        )
+        self._local_user = local_user or getpass.getuser()
+        self._home = home or str(Path.home())
+        self._run = run
+        lines = config.lines
+        heads = [i for i, line in enumerate(lines) if line.kind in ("host", "match")]
+        self._prelude = lines[: heads[0]] if heads else list(lines)
+        bounds = zip(heads, [*heads[1:], len(lines)] if heads else [], strict=True)
+        self._blocks = [lines[start:stop] for start, stop in bounds]
         self._named: dict[str, list[int]] = {}
         self._others: list[int] = []
         for i, block in enumerate(self._blocks):
-            patterns = block.get("host") or []
-            if patterns and "matches" not in block and all(_literal(p) for p in patterns):
-                for pattern in dict.fromkeys(patterns):
+            head = block[0]
+            if head.kind == "host" and all(_literal(p) for p in head.args):
+                for pattern in dict.fromkeys(head.args):
                     self._named.setdefault(pattern, []).append(i)
             else:
                 self._others.append(i)
 
-    def lookup(self, name: str) -> paramiko.SSHConfigDict:
-        if self._whole:
-            return self.config.lookup(name)
-        view = paramiko.SSHConfig()
-        chosen = sorted((*self._others, *self._named.get(name, ())))
-        view._config = [self._blocks[i] for i in chosen]  # type: ignore[attr-defined]
-        return view.lookup(name)
+    def lookup(self, name: str) -> dict[str, Any]:
+        """ssh's options for ``name``; :class:`SshConfigError` when ssh would refuse them."""
+        return self.config.lookup(
+            name,
+            local_user=self._local_user,
+            home=self._home,
+            run=self._run,
+            lines_for=self._lines_for,
+        )
+
+    def _lines_for(self, name: str) -> list[Any]:
+        chosen = list(self._prelude)
+        for i in sorted((*self._others, *self._named.get(name, ()))):
+            chosen += self._blocks[i]
+        return chosen
 
 
 def _literal(pattern: str) -> bool:
@@ -691,7 +757,7 @@ def load_ssh_config_text(
             criteria = _block_criteria(line)
             block = block if criteria is None else criteria
             continue
-        for item in shlex.split(found.group(1)):
+        for item in argv_split(found.group(1)):
             pattern = Path(item).expanduser()
             if not pattern.is_absolute():
                 pattern = home / ".ssh" / pattern
@@ -707,37 +773,45 @@ _BLOCK_START = re.compile(r"^\s*(host|match)(?:\s*=\s*|\s+)(.*?)\s*$", re.IGNORE
 
 
 def _block_criteria(line: str) -> list[str] | None:
-    """A ``Host``/``Match`` line as ``Match`` criteria (``Host a b`` is ``originalhost a,b``:
-    the name given, as ``Host`` matches it; ``Match all`` is []); None for any other line."""
+    """A ``Host``/``Match`` line as ``Match`` criteria (``Host a b`` is the private
+    criterion ``host-line "a b"``: the name given, compared exactly as ``Host`` compares
+    it; ``Match all`` is []); None for any other line."""
     start = _BLOCK_START.match(line)
     if start is None:
         return None
-    words = shlex.split(start.group(2))
     if start.group(1).lower() == "host":
-        return ["originalhost", ",".join(words)]
-    return [] if [w.lower() for w in words] == ["all"] else words
+        return [HOST_LINE, " ".join(argv_split(start.group(2)))]
+    # 'all' adds nothing to the criteria it may follow ("Match final all")
+    return [word for word in match_words(start.group(2)) if word.lower() != "all"]
+
+
+def _quoted(word: str) -> str:
+    """A ``Match`` word as OpenSSH's ``strdelim`` reads it back (double quotes only)."""
+    return f'"{word}"' if not word or any(c in word for c in ' \t"#') else word
 
 
 def _within_block(text: str, block: list[str] | None) -> str:
     """An included file, as OpenSSH reads it: inside a ``Host``/``Match`` block (any Include
     after the first such line), its own blocks apply only where the enclosing one does (each
-    becomes a ``Match`` on both), and the enclosing block goes on after it. paramiko's flat
-    list of blocks cannot nest, so the file is rewritten rather than pasted in (pasted, the
+    becomes a ``Match`` on both), and the enclosing block goes on after it. A flat list of
+    blocks cannot nest, so the file is rewritten rather than pasted in (pasted, the
     lines after ``Include`` went to the included file's last block, and its blocks applied
     to every host)."""
     lines = text.splitlines()
-    if block is None or not any(_BLOCK_START.match(line) for line in lines):
+    if not any(_BLOCK_START.match(line) for line in lines):
         return text.rstrip("\n")
-    outer = " ".join(shlex.quote(word) for word in block) or "all"
+    if block is None:  # before any block: what follows the Include applies to every host
+        block = []
+    outer = " ".join(_quoted(word) for word in block) or "all"
     out = []
     for line in lines:
         own = _block_criteria(line)
         if own is None:
             out.append(line)
         elif own and block:
-            out.append(f"Match {' '.join(shlex.quote(word) for word in own)} {outer}")
+            out.append(f"Match {' '.join(_quoted(word) for word in own)} {outer}")
         else:  # one of them is 'Match all'
-            out.append(f"Match {' '.join(shlex.quote(word) for word in own) or outer}")
+            out.append(f"Match {' '.join(_quoted(word) for word in own) or outer}")
     out.append(f"Match {outer}")  # the enclosing block again, for the lines after Include
     return "\n".join(out)
 

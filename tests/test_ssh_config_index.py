@@ -1,16 +1,16 @@
-"""ssh_config lookups through readiness.ssh.SshConfigIndex answer exactly as paramiko's
-own ``SSHConfig.lookup`` on the whole file (differential), for names named by literal
-blocks, by wildcards, by negations, by ``Match`` blocks, and by none."""
+"""ssh_config lookups through readiness.ssh.SshConfigIndex answer exactly as
+``SshConfig.lookup`` on the whole file (differential), for names named by literal
+blocks, by wildcards, by negations, by ``Match`` blocks, and by none. (That the whole
+file is read as ssh reads it is tests/test_ssh_config_openssh.py's part.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar
 
-import paramiko
-
 from readiness.runner import RunOptions
 from readiness.ssh import SshConfigIndex, SshConnector
+from readiness.ssh_config import SshConfig
 
 CONFIG = """\
 User everyone
@@ -59,12 +59,22 @@ NAMES = [
 ]
 
 
-def _both(text: str) -> tuple[paramiko.SSHConfig, SshConfigIndex]:
-    whole = paramiko.SSHConfig.from_text(text)
-    return whole, SshConfigIndex(paramiko.SSHConfig.from_text(text))
+class _Whole:
+    """The whole file looked up, as the index's reference."""
+
+    def __init__(self, text: str) -> None:
+        self.config = SshConfig.from_text(text)
+
+    def lookup(self, name: str) -> dict[str, object]:
+        return self.config.lookup(name, local_user="me", home="/home/me", run=None)
 
 
-def test_every_lookup_answers_as_paramiko_on_the_whole_file() -> None:
+def _both(text: str) -> tuple[_Whole, SshConfigIndex]:
+    index = SshConfigIndex(SshConfig.from_text(text), local_user="me", home="/home/me", run=None)
+    return _Whole(text), index
+
+
+def test_every_lookup_answers_as_the_whole_file_on_the_whole_file() -> None:
     whole, index = _both(CONFIG)
     for name in NAMES:
         assert dict(index.lookup(name)) == dict(whole.lookup(name)), name
@@ -79,7 +89,7 @@ def test_every_lookup_answers_as_paramiko_on_the_whole_file() -> None:
     assert len(index.lookup("web1")["identityfile"]) == 2
 
 
-def test_a_generated_config_with_a_block_per_host_answers_as_paramiko() -> None:
+def test_a_generated_config_with_a_block_per_host_answers_as_the_whole_file() -> None:
     text = (
         "".join(
             f"Host web{i}.example w{i}\n  HostName 127.0.{i // 250}.{i % 250 + 1}\n"

@@ -10,15 +10,22 @@ on after the ``Include`` line.
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
-import paramiko
 import pytest
 
-from readiness.ssh import SshConfigIndex, load_ssh_config_text
+from readiness.errors import TransportError
+from readiness.inventory.model import Host
+from readiness.ssh import SshConfigIndex, SshConnector, load_ssh_config_text
+from readiness.ssh_config import SshConfig
+from readiness.transport import ConnectionSettings
 
 MAIN = """
 Host web* !web3
@@ -94,9 +101,8 @@ def _openssh(home: Path, name: str) -> tuple[str, int, str, list[str]]:
 
 def _readiness(home: Path, name: str) -> tuple[str, int, str, list[str]]:
     text = load_ssh_config_text(home / ".ssh" / "config", home)
-    found = SshConfigIndex(paramiko.SSHConfig.from_text(text)).lookup(name)
-    own_home = str(Path("~").expanduser())  # paramiko expands ~ with this HOME
-    keys = [value.replace(own_home, str(home), 1) for value in found.get("identityfile", [])]
+    found = SshConfigIndex(SshConfig.from_text(text), home=str(home)).lookup(name)
+    keys = [value.replace("~", str(home), 1) for value in found.get("identityfile", [])]
     return found.get("hostname", name), int(found.get("port", 22)), found["user"], keys
 
 
@@ -130,3 +136,229 @@ def test_include_after_match_all_and_at_the_top(tmp_path: Path) -> None:
     for name in ("a1", "b1", "c1"):  # (no IdentityFile here: ssh -G lists its defaults)
         assert _readiness(tmp_path, name)[:3] == _openssh(tmp_path, name)[:3], name
     assert _readiness(tmp_path, "c1")[1] == 2900
+
+
+# --- generated configs, through the connector, against ssh -G ----------------------------------
+# Each config is a few blocks drawn (seeded) from the spellings that disagreed with ssh before:
+# Match criteria in any case ("Match Host"), Match host after a HostName (expanded, compared
+# case-insensitively), "Match final", trailing "# comments", quoted values, "=", "%%" and
+# tokens in HostName/IdentityFile, "[" in Host patterns, ProxyJump/ProxyCommand given
+# first, Include before and inside blocks.
+# KNOWN: an Include inside a Match block is read as "its blocks apply where the enclosing Match
+# applies when each is read", where ssh decides the enclosing Match once, at its line: they
+# differ only when the included file changes what that Match tests (its HostName or User).
+Q = '"'
+G_NAMES = ("web1", "web2", "Web1", "db1", "api.example.com", "10.0.0.5", "gw", "web[1]")
+G_PATTERNS = (
+    "web1", "web*", "!web2", "db*", "*.example.com", "*", "gw", "WEB1", "real*", "web[1]",
+    "web[12]", f"{Q}web1{Q}",
+)  # fmt: skip
+G_KEYS = ("id_a", "id_c", "id_web1", "id_real1", "id_root", "id_2201", "id b", "id_zed")
+
+
+def _comment(r: random.Random) -> str:
+    return r.choice(["", "", " # note", " #x", "\t# a b"])
+
+
+def _option(r: random.Random) -> str:
+    choices = [
+        lambda: (
+            "HostName " + r.choice(["%h.internal", "real1", "x%%y", "REAL2.lan", f"{Q}real1{Q}"])
+        ),
+        lambda: "Port " + r.choice(["2201", f"{Q}2202{Q}", "= 2299"]),
+        lambda: "User " + r.choice(["alice", f"{Q}bo b{Q}", "a#b", "=zed"]),
+        lambda: (
+            "IdentityFile "
+            + r.choice(
+                [
+                    "~/.ssh/id_a",
+                    "~/.ssh/id_%h",
+                    "~/.ssh/id_%r",
+                    "%d/.ssh/id_c",
+                    "~/.ssh/id_%p",
+                    "none",
+                    f"{Q}~/.ssh/id b{Q}",
+                ]
+            )
+        ),
+    ]
+    if r.random() < 0.3:
+        return "ProxyJump " + r.choice(["none", "bastion", "ju@jump:2022"])
+    if r.random() < 0.2:
+        return "ProxyCommand " + r.choice(["none", "nc %h %p"])
+    return r.choice(choices)() + _comment(r)
+
+
+def _head(r: random.Random) -> str:
+    kind = r.randrange(5)
+    if kind <= 1:
+        return "Host " + " ".join(r.sample(G_PATTERNS, r.randint(1, 3))) + _comment(r)
+    if kind == 2:
+        criterion = r.choice(["host", "originalhost", "!host", "Host", "HOST", "user", "localuser"])
+        values = r.sample(["web*", "real*", "alice", "zed", "*.internal", "!db1", "REAL1"], 2)
+        return f"Match {criterion} {','.join(values[: r.randint(1, 2)])}{_comment(r)}"
+    if kind == 3:
+        return "Match " + r.choice(
+            ["canonical", "final", "!final", "all", "final all", "Final host real*",
+             f"exec {Q}test %h = web1{Q}", "exec false"]
+        )  # fmt: skip
+    return "Include " + r.choice(["inc1.conf", "inc*.conf", "~/.ssh/inc2.conf", "missing.conf"])
+
+
+def _block(r: random.Random) -> list[str]:
+    return [_head(r)] + ["  " + _option(r) for _ in range(r.randint(1, 3))]
+
+
+def _generated(r: random.Random) -> tuple[str, str, str]:
+    lines = [_option(r) for _ in range(r.randint(0, 2))]
+    head = "Host"
+    for _ in range(r.randint(1, 4)):
+        block = _block(r)
+        while block[0].startswith("Include") and head.startswith("Match"):
+            block = _block(r)  # (see KNOWN: an Include inside a Match block)
+        head = block[0] if not block[0].startswith("Include") else head
+        lines += block
+    inc1 = "\n".join(_block(r)) + "\n"
+    inc2 = _option(r) + "\n" + "\n".join(_block(r)) + "\n"
+    return "\n".join(lines) + "\n", inc1, inc2
+
+
+def _ssh_login(home: Path, name: str) -> tuple[Any, ...]:
+    """(address, port, user, first existing key, jump host, ProxyCommand?) from ``ssh -G``;
+    ("refused",) when ssh refuses the config."""
+    ssh = shutil.which("ssh")
+    assert ssh is not None, "the OpenSSH client is missing (apt-get install openssh-client)"
+    done = subprocess.run(
+        [ssh, "-G", "-F", str(home / ".ssh" / "config"), name],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "SHELL": "/bin/sh",
+        },
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        return ("refused",)
+    seen: dict[str, list[str]] = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        seen.setdefault(key, []).append(value)
+    host, port, user = seen["hostname"][0], seen["port"][0], seen["user"][0]
+    tokens = {"~": str(home), "%d": str(home), "%h": host, "%r": user, "%p": port}
+    keys = []
+    for given in seen.get("identityfile", []):
+        path = given
+        for token, value in tokens.items():
+            path = path.replace(token, value)
+        keys.append(path)
+    jump = seen.get("proxyjump", ["none"])[0]
+    command = seen.get("proxycommand", ["none"])[0]
+    return (
+        host,
+        int(port),
+        user,
+        tuple(k for k in keys if Path(k).is_file())[:1],
+        "" if jump == "none" else jump,
+        command != "none",
+    )
+
+
+def _readiness_login(home: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    settings = ConnectionSettings(
+        ssh_config=str(home / ".ssh" / "config"), known_hosts=str(home / "known_hosts")
+    )
+    try:
+        connector = SshConnector(settings)
+    except TransportError:
+        return ("refused",)
+    host = Host(name, name, 0, None, None, {}, (), False, "test")
+    found = connector.target(host)
+    return (
+        found.address,
+        found.port,
+        found.user,
+        found.key_files,
+        found.proxy_jump,
+        bool(found.proxy_command),
+    )
+
+
+@pytest.mark.parametrize("chunk", range(4))
+def test_generated_configs_resolve_as_ssh_resolves_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """120 seeded configs x 3 names each: where readiness logs in (through the connector, as
+    `validate` does) is where ``ssh -G`` says ssh would, or both refuse the config."""
+    home = tmp_path
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir()
+    for key in G_KEYS:
+        (ssh_dir / key).write_text("not a key\n", encoding="utf-8")
+    differ = []
+    for seed in range(chunk * 30, chunk * 30 + 30):
+        r = random.Random(seed)
+        main, inc1, inc2 = _generated(r)
+        (ssh_dir / "config").write_text(main, encoding="utf-8")
+        (ssh_dir / "inc1.conf").write_text(inc1, encoding="utf-8")
+        (ssh_dir / "inc2.conf").write_text(inc2, encoding="utf-8")
+        for name in r.sample(G_NAMES, 3):
+            theirs = _ssh_login(home, name)
+            ours = _readiness_login(home, name, monkeypatch)
+            if theirs != ours:
+                differ.append(f"seed {seed}, {name}: ssh {theirs}, readiness {ours}\n{main}")
+    assert not differ, "\n".join(differ[:3])
+
+
+def test_readiness_inventory_shows_the_login_ssh_would_make(tmp_path: Path) -> None:
+    """Through the real command: trailing comments, a Match criterion spelled ``Host``, and
+    ``Match originalhost`` compared without regard to case. Before, ``readiness inventory``
+    died with a traceback on ``Port 2222 # sshd moved``; ``Match Host bastion`` sent every
+    host to the bastion's HostName; and web2 was connected to directly where ssh runs its
+    ProxyCommand."""
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host web1\n  HostName 10.0.0.5 # the primary\n  Port 2222 # sshd moved\n"
+        "Match Host bastion\n  HostName 10.9.9.9\n"
+        "Match originalhost WEB2\n  ProxyCommand nc %h %p\n",
+        encoding="utf-8",
+    )
+    settings = tmp_path / "readiness.yaml"
+    settings.write_text(
+        f"readiness:\n  ssh_config: {config}\n  known_hosts: {tmp_path / 'kh'}\n",
+        encoding="utf-8",
+    )
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text("web1\nweb2\ndb1\n", encoding="utf-8")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "readiness"), "-f", str(settings), "inventory",
+         "-i", str(inventory), "--hosts", "all", "--format", "json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    logins = {h["host"]: h["ssh"] for h in json.loads(done.stdout)["hosts"]}
+    assert (logins["web1"]["address"], logins["web1"]["port"]) == ("10.0.0.5", 2222)
+    assert logins["db1"]["address"] == "db1"
+    assert "ProxyCommand (nc %h %p) is set for web2" in logins["web2"]["error"]
+    for name in ("web1", "db1"):  # and where ssh itself would go
+        ssh = _ssh_login_of(config, name, tmp_path)
+        assert (logins[name]["address"], logins[name]["port"]) == ssh[:2]
+    assert _ssh_login_of(config, "web2", tmp_path)[2]
+
+
+def _ssh_login_of(config: Path, name: str, home: Path) -> tuple[str, int, bool]:
+    ssh = shutil.which("ssh")
+    assert ssh is not None, "the OpenSSH client is missing (apt-get install openssh-client)"
+    done = subprocess.run(
+        [ssh, "-G", "-F", str(config), name],
+        capture_output=True, text=True, timeout=10, check=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)},
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    seen = dict(line.partition(" ")[::2] for line in done.stdout.splitlines())
+    return seen["hostname"], int(seen["port"]), seen.get("proxycommand", "none") != "none"
