@@ -96,7 +96,7 @@ class FixOutcome:
             "description": self.fix.description,
             "outcome": self.outcome,
             "message": self.message,
-            "changes": [c.summary() for c in self.fix.changes],
+            "changes": self.fix.summaries(),
             "addresses": list(self.fix.addresses),
             "notes": list(self.fix.notes),
             "restart_needed": self.fix.restart_needed,

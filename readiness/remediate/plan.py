@@ -423,6 +423,12 @@ class Fix:
             if p in self.addresses or any(n in p for n in self.addresses_containing)
         )
 
+    def summaries(self) -> list[str]:
+        """Each change in one line, masked as the diff is (a crontab line or a command's
+        argv may carry a password): what the report's ``changes`` and the audit log show."""
+        texts = [c.summary() for c in self.changes]
+        return [self.mask(t) for t in texts] if self.mask is not None else texts
+
     def diff(self) -> str:
         if self.shown_diff is not None:
             return self.shown_diff

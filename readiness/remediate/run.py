@@ -361,7 +361,7 @@ class _HostRun:
                     fix, "refused", why, results[fix.check].status
                 )
                 if self.log is not None:
-                    changes = [c.summary() for c in fix.changes]
+                    changes = fix.summaries()
                     self.log.record(self.host.name, fix.check, changes, "refused", why)
             else:
                 outcome = self._apply_one(transport, fix, results[fix.check])
@@ -441,7 +441,7 @@ class _HostRun:
             self.log.record(
                 self.host.name,
                 fix.check,
-                [c.summary() for c in fix.changes],
+                fix.summaries(),
                 outcome.outcome,
                 outcome.message,
             )

@@ -300,3 +300,33 @@ def test_a_percent_in_the_backup_command_is_escaped_so_cron_runs_all_of_it(
     assert result["status"] == "degraded", result
     assert "stops at an unescaped '%'" in result["message"], result
     assert "cron" not in result["details"]["schedule"]["sources"]
+
+
+def test_a_password_in_the_backup_command_stays_out_of_the_report_and_the_audit_log(
+    crontab_of: str, tmp_path: Path
+) -> None:
+    """`readiness remediate -c backup_restore --apply --format json` installing
+    `PGPASSWORD=... pg_dump` in a user's crontab: the diff was masked, but each change's
+    summary ("add to the crontab of USER: 0 2 * * * PGPASSWORD=...") went unmasked into the
+    JSON report's `changes` and into the audit log. Now both are masked like the diff; the
+    crontab itself holds the command as given (cron must run it)."""
+    from ...services.cli import local_inventory, run_cli
+
+    password = f"Pg-Dump-Pw-{uuid.uuid4().hex[:8]}"
+    token = f"readiness-{uuid.uuid4().hex}"
+    root = write_app(tmp_path / "app", files={"backups/db-1.sql": "-- dump\n"})
+    profile = _profile(root, crontab_of, token)
+    profile["backup_command"] = f"PGPASSWORD={password} /usr/local/bin/{token}-backup"
+    profile.pop("app_root")
+    inv = local_inventory(tmp_path / "inv.yml", root, **profile)
+    log = tmp_path / "audit.jsonl"
+    res = run_cli(
+        "remediate", "-i", str(inv), "-c", "backup_restore", "--apply", "--format", "json",
+        "--audit-log", str(log),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    changes = json.loads(res.stdout)["hosts"][0]["fixes"][0]["changes"]
+    assert [c for c in changes if f"PGPASSWORD=*** /usr/local/bin/{token}-backup" in c], changes
+    assert password not in res.stdout + res.stderr
+    assert password not in log.read_text()
+    assert password.encode() in (_crontab(crontab_of) or b"")
