@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from readiness.model import CheckResult, Status
 from readiness.registry import get
 from readiness.report import render
-from tests.services.apps import audit_local, one
+from tests.services.apps import audit_local, one, write_app
 from tests.services.cli import local_inventory, run_cli
 
 AppTree = Callable[..., Path]
@@ -465,3 +465,55 @@ def test_settings_about_a_secret_are_not_plain_text_secrets(
     assert result["status"] == "not_ready"
     assert result["details"]["settings_literals"] == ["adapters.prefect.api_key"]
     assert "holds a plain-text value for adapters.prefect.api_key" in result["message"]
+
+
+@pytest.mark.ssh
+def test_a_remote_hosts_loopback_tls_endpoint_is_checked_through_its_ssh_connection(
+    tmp_path: Path,
+) -> None:
+    """`tls_endpoints: [https://127.0.0.1:PORT/]` of a remote host names the host's own
+    service. The check connected from the controller to the controller's 127.0.0.1 and
+    judged whatever certificate answered there (READY with service_access: direct). Now the
+    handshake goes through the host's SSH tunnel (the name still verified), or, when that is
+    not allowed, it is "cannot determine" and the controller's port is never touched."""
+    from readiness.loopback import start_fleet
+
+    ca = issue("readiness test CA", days=(-1, 365), ca=True)
+    ca_file, _ = write_pair(ca, tmp_path, "ca")
+    server = TlsServer(*write_pair(issue(LOOPBACK, days=(-1, 90), issuer=ca), tmp_path, "srv"))
+
+    def write(index: int, root: Path) -> None:
+        write_app(root, settings=SECURE)
+
+    def run(access: str) -> dict[str, Any]:
+        inventory = fleet.write_inventory(
+            tmp_path / f"inventory-{access}.yml",
+            host_vars=lambda h: {
+                "readiness": {
+                    "app_root": str(h.app_root),
+                    "tls_endpoints": [server.url],
+                    "tls_ca_file": str(ca_file),
+                    "service_access": access,
+                }
+            },
+        )
+        argv = ["validate", "-i", str(inventory), "--hosts", "fleet", "-c", "security_settings"]
+        res = run_cli(*argv, "--known-hosts", str(fleet.known_hosts), "--format", "json")
+        assert res.returncode in (0, 1), res.stderr
+        result: dict[str, Any] = json.loads(res.stdout)["hosts"][0]["checks"][0]
+        return result
+
+    try:
+        with start_fleet(1, app_writer=write) as fleet:
+            direct = run("direct")
+            handshakes = server.handshakes
+            tunnelled = run("auto")
+            name = fleet.hosts[0].name
+    finally:
+        server.close()
+    assert direct["status"] == "degraded", direct["message"]
+    assert f"{server.url} is a loopback address of host {name}" in direct["message"]
+    assert handshakes == 0, "the controller's own 127.0.0.1 was asked"
+    assert tunnelled["status"] == "ready", tunnelled["message"]
+    assert tunnelled["details"]["tls"][server.url]["via"] == name
+    assert server.handshakes == 1

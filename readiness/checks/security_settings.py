@@ -17,6 +17,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..redact import is_secret_name
 from ..registry import CheckContext, FactSpecs, register
+from . import _access
 from ._common import (
     about_a_secret,
     json_collection,
@@ -216,11 +217,50 @@ def _tls(ctx: CheckContext, f: Findings) -> dict[str, Any]:
             return {"ca_file": str(ca_file), "error": "cannot be loaded"}
     timeout = float(ctx.profile.threshold("tls_connect_timeout_s"))
     min_days = float(ctx.profile.threshold("tls_min_days_left"))
-    return {url: _endpoint(url, context, timeout, min_days, f) for url in urls}
+    return {
+        url: _endpoint(ctx, url, context=context, timeout=timeout, min_days=min_days, f=f)
+        for url in urls
+    }
+
+
+def _through_host(
+    ctx: CheckContext, url: str, host: str, port: int, f: Findings
+) -> tuple[tuple[str, int] | None, dict[str, Any]]:
+    """Where to connect for a remote host's loopback endpoint: its SSH tunnel (the name
+    is still verified against ``host``), or None (the reason in ``f``) when it is not
+    tunnelled: from the controller, that address is the controller itself."""
+    try:
+        tunnel = _access.wants_tunnel(ctx, host, host_local=True)
+    except ValueError as exc:
+        f.fail(str(exc), "Set service_access to auto, direct or ssh")
+        return None, {"status": "not checked"}
+    if not tunnel:
+        f.unknown(
+            f"{url} is a loopback address of host {ctx.host}; from the controller it would "
+            "reach the controller itself",
+            "Use an address of the endpoint that is reachable from the controller, or "
+            "service_access: auto to reach it through the host's SSH connection",
+        )
+        return None, {"status": "not checked"}
+    try:
+        hop = _access.route(ctx, host, port)
+    except _access.AccessError as exc:
+        f.unknown(
+            f"{url}: cannot connect through host {ctx.host}'s SSH connection ({exc})",
+            f"Check that the service listens on {host}:{port} on host {ctx.host}",
+        )
+        return None, {"status": "unreachable"}
+    return (hop.host, hop.port), ({"via": hop.via} if hop.via else {})
 
 
 def _endpoint(
-    url: str, context: ssl.SSLContext, timeout: float, min_days: float, f: Findings
+    ctx: CheckContext,
+    url: str,
+    *,
+    context: ssl.SSLContext,
+    timeout: float,
+    min_days: float,
+    f: Findings,
 ) -> dict[str, Any]:
     import ssl
 
@@ -232,9 +272,16 @@ def _endpoint(
     if parts.scheme != "https" or not host:
         f.fail(f"{url} is not an https:// endpoint", f"Serve {url} over HTTPS (TLS)")
         return {"status": "not https"}
+    where: tuple[str, int] = (host, port)
+    via: dict[str, Any] = {}
+    if _access.host_local(host) and not ctx.is_local:
+        routed, via = _through_host(ctx, url, host, port, f)
+        if routed is None:
+            return via
+        where = routed
     try:
         with (
-            socket.create_connection((host, port), timeout=timeout) as raw,
+            socket.create_connection(where, timeout=timeout) as raw,
             context.wrap_socket(raw, server_hostname=host) as tls,
         ):
             cert, protocol = tls.getpeercert() or {}, tls.version()
@@ -263,7 +310,13 @@ def _endpoint(
             f"{url}: certificate expires in {days:.0f} day(s) ({date})",
             f"Renew the certificate for {host} before {date}",
         )
-    return {"status": "ok", "expires": date, "days_left": int(days), "protocol": protocol}
+    return {
+        "status": "ok",
+        "expires": date,
+        "days_left": int(days),
+        "protocol": protocol,
+        **via,
+    }
 
 
 register(
