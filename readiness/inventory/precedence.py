@@ -139,15 +139,16 @@ def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) ->
     connection = first_set(values, _CONNECTION_KEYS)
     user = first_set(values, _USER_KEYS)
     key_file = first_set(values, _KEY_FILE_KEYS)
+    local = raw.name == LOCAL or connection == "local"
     return Host(
         name=raw.name,
-        address=str(first_set(values, ADDRESS_KEYS) or raw.name),
+        address=_address(values, raw, local=local),
         port=_port(values, raw.where),
         user=None if user is None else str(user),
         key_file=None if key_file is None else str(Path(str(key_file)).expanduser()),
         vars=MappingProxyType(values),
         groups=groups,
-        local=raw.name == LOCAL or connection == "local",
+        local=local,
         source=raw.where.text,
     )
 
@@ -162,6 +163,23 @@ def _not_vaulted(values: Mapping[str, Any], keys: Sequence[str], raw: RawHost) -
             f"host {raw.name!r}: {key} is encrypted with Ansible Vault, which readiness "
             f"cannot decrypt; write it in plain text for readiness ({keys[0]})"
         )
+
+
+def _address(values: Mapping[str, Any], raw: RawHost, *, local: bool) -> str:
+    """The address to log in to. One that is set but empty is refused: Ansible's ssh would
+    connect to '' (and fail); readiness used to log in to the inventory name instead."""
+    key = next((key for key in ADDRESS_KEYS if values.get(key) is not None), None)
+    if key is None:
+        return raw.name
+    address = str(values[key])
+    if address.strip():
+        return address
+    if local:  # audited on the controller: no address is used
+        return raw.name
+    raise raw.where.error(
+        f"host {raw.name!r}: {key} is empty (Ansible would connect to {address!r}); "
+        "set the address, or remove the variable to connect to the host's name"
+    )
 
 
 def first_set(values: Mapping[str, Any], keys: Sequence[str]) -> Any:

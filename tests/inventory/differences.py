@@ -46,6 +46,11 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
         "after a name Ansible does not read as a host (web_:2222), is an error; Ansible keeps "
         "it as an odd host name or expands it to nothing",
     ),
+    "empty-address": (
+        "refused",
+        "an address variable that is set but empty (ansible_host: '') is an error; Ansible "
+        "connects to '' and fails, readiness used to connect to the host's name instead",
+    ),
     "unknown-group-key": (
         "refused",
         "an unknown key in a YAML group body is an error; Ansible skips it with a warning",

@@ -92,3 +92,35 @@ def test_a_subscript_in_other_digits_is_a_glob_as_in_ansible(tmp_path: Path) -> 
     assert "unknown host or group 'web[１]'" in stderr
     code, stdout, _ = _inventory(tmp_path, "-i", "inv.ini", "--hosts", "web[1]")
     assert [h["host"] for h in json.loads(stdout)["hosts"]] == ["w1"]
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        "ansible_host: ''",
+        "ansible_ssh_host: ''\n      ansible_host: 10.0.0.5",
+        "readiness_host: ' '",
+    ],
+)
+def test_an_empty_address_is_refused_not_replaced_by_the_name(
+    tmp_path: Path, variables: str
+) -> None:
+    """Ansible's ssh connects to an empty ansible_host ('', and fails); readiness logged in
+    to the inventory name instead, another machine than the inventory says (with
+    ansible_ssh_host: '' beside ansible_host: 10.0.0.5, to 'box' rather than 10.0.0.5)."""
+    write(tmp_path, "inv.yml", f"all:\n  hosts:\n    box:\n      {variables}\n")
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.yml")
+    assert code == 2, stdout
+    assert "host 'box':" in stderr
+    assert "is empty" in stderr
+
+
+def test_an_empty_address_of_a_local_host_is_no_address(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "inv.yml",
+        "all:\n  hosts:\n    box: {ansible_connection: local, ansible_host: ''}\n",
+    )
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.yml")
+    assert code == 0, stderr
+    assert [(h["host"], h["local"]) for h in json.loads(stdout)["hosts"]] == [("box", True)]
