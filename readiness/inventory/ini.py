@@ -115,7 +115,7 @@ def _ini_host_line(state: _IniFile, line: str, where: Where) -> None:
                     "(a space after '='?)"
                 )
             raise where.error(f"expected key=value after the host name, got {token!r}")
-        variables[key] = ini_value(raw)
+        variables[key] = ini_value(raw, where, key)
         previous = token
     values: dict[str, Any] = plain(variables, state.origin)
     names, port = expand_host(tokens[0], where)
@@ -139,7 +139,7 @@ def _ini_var_line(state: _IniFile, line: str, where: Where) -> None:
     key = key.strip()
     if not sep or not key:
         raise where.error(f"expected key=value in [{state.group}:vars], got {quotable(line)!r}")
-    values = plain({key: ini_value(rest.strip())}, state.origin)
+    values = plain({key: ini_value(rest.strip(), where, key)}, state.origin)
     state.builder.add_group_vars(state.group, values, where)
 
 
@@ -150,10 +150,13 @@ _INI_HANDLERS: dict[str, _IniLineHandler] = {
 }
 
 
-def ini_value(raw: str) -> Any:
+def ini_value(raw: str, where: Where, key: str) -> Any:
     """An INI value as Ansible types it: a Python literal (``42``, ``1.5``, ``True``, ``None``,
     ``'quoted'``, ``[1, 2]``, ``{"a": 1}``, ``0x1F``) parsed by ``ast.literal_eval``, never
     evaluated; anything else (``true``, ``yes``, ``0644``, ``hello``) stays the string as written.
+    Ansible keeps the string only when literal_eval raises ValueError or SyntaxError; on any
+    other error (``{[]: 1}``: unhashable; a too deep expression) it fails to load, and so
+    does readiness.
     """
     if len(raw) > _LITERAL_MAX:
         return raw
@@ -161,8 +164,14 @@ def ini_value(raw: str) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)
             value = ast.literal_eval(raw)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, SyntaxError):
         return raw
+    except (TypeError, MemoryError, RecursionError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise where.error(
+            f"the value of {key!r} is a Python literal that cannot be built ({reason}); "
+            "Ansible cannot load it either"
+        ) from None
     return _as_data(value)
 
 

@@ -124,3 +124,22 @@ def test_an_empty_address_of_a_local_host_is_no_address(tmp_path: Path) -> None:
     code, stdout, stderr = _inventory(tmp_path, "-i", "inv.yml")
     assert code == 0, stderr
     assert [(h["host"], h["local"]) for h in json.loads(stdout)["hosts"]] == [("box", True)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[web]\nw1 ansible_password="{[]: 1}"\n',
+        "[web]\nw1\n[web:vars]\nx={[]: 1}\n",
+        "[web]\nw1\n[web:vars]\nx=1" + "+1" * 20000 + "\n",
+    ],
+)
+def test_an_ini_literal_ansible_cannot_build_is_refused(tmp_path: Path, text: str) -> None:
+    """Ansible keeps an INI value as text only when ast.literal_eval raises ValueError or
+    SyntaxError; '{[]: 1}' (unhashable) or a too deep sum fails its load. readiness loaded
+    it as a string: an inventory Ansible refuses."""
+    write(tmp_path, "inv.ini", text)
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.ini")
+    assert code == 2, stdout
+    assert "cannot be built" in stderr
+    assert "[]: 1" not in stderr  # a value is never quoted: it may be a password
