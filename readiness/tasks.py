@@ -504,9 +504,9 @@ def remediate(
     Each fix is a transaction: snapshot, apply, re-audit the check, restore if it still fails.
     Pending migrations are only run with --run-migrations, via the profile's migration_command
     (an argv list), and are never reverted: a failing migration is reported as failed.
-    Exit codes: 0 every fix worked (or the dry run planned); 1 a fix failed or was reverted, or a
-    host was unreachable; 2 usage errors and refused confirmation; 130/143 interrupted
-    (docs/remediation.md).
+    Exit codes: 0 every fix worked (or the dry run planned); 1 a fix failed or was reverted, a
+    fixer refused part of a fix (--apply), or a host was unreachable; 2 usage errors and
+    refused confirmation; 130/143 interrupted (docs/remediation.md).
     """
     given = dict(locals())
     given.pop("c")

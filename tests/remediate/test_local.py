@@ -494,3 +494,15 @@ def test_a_reverted_fix_leaves_the_older_backups_as_they_were(tmp_path: Path) ->
         assert earlier.exists(), listing(root)
         assert earlier.read_text() == "MAHAVISHNU_AUTH__SECRET=older\n"
         assert tree_hash(root) == before
+
+
+def test_the_help_says_a_refused_fix_exits_1_on_apply() -> None:
+    """`readiness remediate --help` listed exit 1 for a failed or reverted fix and an
+    unreachable host, not for a fixer's refusal on --apply (which exits 1 since the
+    refusal was made to fail CI): a user reading it expected 0 for a refused fix."""
+    from ..services.cli import run_cli
+
+    res = run_cli("remediate", "--help")
+    assert res.returncode == 0, res.stderr
+    text = " ".join(res.stdout.split())
+    assert "a fixer refused part of a fix (--apply)" in text, text
