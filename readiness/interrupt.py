@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import os
 import signal
 import stat
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = [
     "TRANSACTION_GRACE_S",
@@ -153,22 +154,38 @@ class _Handler:
     written (a save is atomic, so no half file either way). Third: leave at once."""
 
     def __init__(self) -> None:
-        self.received: list[int] = []
+        self.received: dict[int, int] = {}  # place (1: the first signal) -> signal number
+        self._places = itertools.count(1)
         self.signalled = False  # this handler or one nested inside it received a signal
 
-    def _mark(self, signum: int) -> None:
-        self.received.append(signum)
+    def _mark(self, signum: int) -> int:
+        """Count ``signum`` in; its place among the signals received (1 for the first).
+
+        The place is taken first, in one step: a signal that arrives while this one is
+        being handled (its handler then runs nested inside this one, e.g. while the
+        hang-up's handler waits for the GIL after a system call) comes after it, and this
+        one still acts as the first. Before, both saw two signals: neither stopped the run,
+        which went on to its end and exited as if never signalled (SIGHUP and SIGTERM
+        together, as systemd sends them, or a quick double Ctrl-C)."""
+        place = next(self._places)
+        self.received[place] = signum
         for handler in _ACTIVE:
             handler.signalled = True
         self.signalled = True
         _off_the_terminal(signum)
+        return place
+
+    def _exit_as(self, place: int, signum: int) -> NoReturn:
+        """Leave at once, with the code of the signal at ``place``."""
+        first = self.received.get(place, signum)
+        os._exit(exit_code_for(_NAMES.get(signal.Signals(first), "SIGINT")))
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self._mark(signum)
-        if len(self.received) == 1:
+        place = self._mark(signum)
+        if place == 1:
             raise Interrupted(signum)
-        if len(self.received) >= 3:
-            os._exit(exit_code_for(_NAMES.get(signal.Signals(self.received[0]), "SIGINT")))
+        if place >= 3:
+            self._exit_as(1, signum)
 
 
 @contextlib.contextmanager
@@ -209,16 +226,16 @@ class _GracefulHandler(_Handler):
         self.stop, self.notice = stop, notice
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self._mark(signum)
-        if len(self.received) == 1:
+        place = self._mark(signum)
+        if place == 1:
             self.stop.set()
             # os.write, not print: the main thread may be inside a print to stderr itself
             with contextlib.suppress(OSError):
                 os.write(2, self.notice.encode())
             return
-        if len(self.received) == 2:
+        if place == 2:
             raise Interrupted(signum)
-        os._exit(exit_code_for(_NAMES.get(signal.Signals(self.received[1]), "SIGINT")))
+        self._exit_as(2, signum)
 
 
 @contextlib.contextmanager

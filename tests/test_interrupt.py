@@ -97,3 +97,37 @@ def test_a_signal_ignored_when_the_run_started_stays_ignored(
     assert proc.returncode == 0, err
     assert "stopping after the current run" not in err
     assert "readiness watch: stopped after 3 run(s)" in err
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(signal.SIGHUP, signal.SIGTERM), (signal.SIGINT, signal.SIGINT)],
+    ids=["SIGHUP-then-SIGTERM", "double-ctrl-c"],
+)
+def test_a_signal_arriving_while_the_first_is_handled_does_not_cancel_it(
+    monkeypatch: pytest.MonkeyPatch, first: int, second: int
+) -> None:
+    """The second signal arrives while the first one's handler runs (systemd sends SIGHUP
+    right after SIGTERM; a hang-up's handler makes system calls, which let 32 busy fleet
+    threads take the GIL for milliseconds), so its handler runs nested inside the first's.
+    Before: both then saw two signals, neither raised, and a 200-host `readiness validate`
+    sent SIGHUP and SIGTERM ran on for 4 minutes to its end, exit 1 instead of 129."""
+    from readiness import interrupt
+
+    real = interrupt._off_the_terminal
+    sent: list[int] = []
+
+    def second_arrives(signum: int) -> None:
+        real(signum)
+        if not sent:
+            sent.append(second)
+            os.kill(os.getpid(), second)  # a real signal, handled before the first returns
+            signal.sigtimedwait([], 0)
+
+    monkeypatch.setattr(interrupt, "_off_the_terminal", second_arrives)
+    with pytest.raises(Interrupted) as caught, handle_signals():
+        os.kill(os.getpid(), first)
+        signal.sigtimedwait([], 0)
+    assert sent == [second]  # the second one was indeed handled inside the first
+    assert caught.value.signum == first
+    assert exit_code_for(signal_name(caught.value)) == 128 + first
