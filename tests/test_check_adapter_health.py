@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from readiness.model import Status
 from tests.services.apps import audit_local, one
@@ -205,3 +209,40 @@ def test_no_enabled_adapter_is_skipped(app_tree: Callable[..., Path]) -> None:
     r = one(audit_local(root, "adapter_health", _profile()))
     assert r.status is Status.SKIPPED
     assert "No adapter is enabled" in r.message
+
+
+@pytest.mark.ssh
+def test_a_model_path_the_non_root_audit_account_may_not_read_is_undetermined(
+    tmp_path: Path,
+) -> None:
+    """Audited as readiness-nopw (no --sudo), the app user's 0700 model directory is not
+    readable by the audit account; the app (its owner) reads it. validate said NOT_READY
+    "llamaindex adapter: ... is not readable", "Fix the permissions", about the wrong user."""
+    from readiness.loopback import start_fleet
+    from tests.services.apps import write_app
+    from tests.services.cli import run_cli
+    from tests.services.sshd import NOPW_USER
+
+    def write(index: int, root: Path) -> None:
+        write_app(root, settings={"adapters": {"prefect": {"enabled": False}}})
+        (root / ".env").chmod(0o644)  # the settings readable: only the model is private
+        model = root / "models" / "llama3"
+        model.mkdir(parents=True)
+        subprocess.run(["chown", "nobody", str(model)], check=True, timeout=10)
+        model.chmod(0o700)
+
+    rules = {"llamaindex": {"python_modules": [], "paths": ["models/llama3"]}}
+    with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as fleet:
+        inventory = fleet.write_inventory(
+            tmp_path / "inventory.yml",
+            host_vars=lambda h: {
+                "ansible_user": NOPW_USER,
+                "readiness": {"app_root": str(h.app_root), "adapter_health": rules},
+            },
+        )
+        argv = ["validate", "-i", str(inventory), "--hosts", "fleet", "-c", "adapter_health"]
+        res = run_cli(*argv, "--known-hosts", str(fleet.known_hosts), "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result["message"]
+    assert "cannot tell whether the app can read" in result["message"]
+    assert result["details"]["adapters"]["llamaindex"]["paths"] == {"models/llama3": "unknown"}

@@ -40,6 +40,7 @@ __all__ = [
     "parse_dsn",
     "parse_endpoint",
     "process_problem",
+    "read_denied_to_another",
     "running_process",
     "settings_problem",
     "stale_config",
@@ -255,6 +256,20 @@ def write_denied_to_another(fact: Mapping[str, Any], meta: Mapping[str, Any]) ->
     return (
         not fact.get("write_ok")
         and str(fact.get("write_error") or "").startswith("PermissionError")
+        and isinstance(uid, int)
+        and uid != 0
+        and fact.get("uid") != uid
+    )
+
+
+def read_denied_to_another(fact: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
+    """A path the probe, running as a non-root account that does not own it, may not read
+    (the service's own 0700 directory or 0600 file, audited as a deploy account without
+    --sudo). Whether the service can read it is undetermined, never "not readable"."""
+    uid = meta.get("uid")
+    return (
+        bool(fact.get("exists"))
+        and not fact.get("readable")
         and isinstance(uid, int)
         and uid != 0
         and fact.get("uid") != uid

@@ -22,7 +22,7 @@ from ..model import Outcome, Status
 from ..netaddr import endpoint
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import parse_endpoint, settings_problem, truthy
+from ._common import parse_endpoint, read_denied_to_another, settings_problem, truthy
 
 __all__ = ["DEFAULTS", "evaluate", "followup"]
 
@@ -354,6 +354,13 @@ def _judge_path(ctx: CheckContext, plan: _Plan, label: str, path: str, f: Findin
             f"Provide {posixpath.basename(path) or path} at {path} (download the model / create the directory)",
         )
         return "missing"
+    if read_denied_to_another(fact, ctx.meta):
+        f.unknown(
+            f"{plan.name} adapter: cannot tell whether the app can read {path}: the audit "
+            f"account {ctx.meta.get('user')} may not, and {fact.get('owner')} owns it",
+            "Rerun with --sudo (or as the user the app runs as)",
+        )
+        return "unknown"
     if not fact.get("readable"):
         f.fail(
             f"{plan.name} adapter: {path} is not readable",

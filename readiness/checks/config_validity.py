@@ -14,7 +14,14 @@ from ..hostdata import HostDataError, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import json_collection, lax_number, origin, settings_problem, unreadable
+from ._common import (
+    json_collection,
+    lax_number,
+    origin,
+    read_denied_to_another,
+    settings_problem,
+    unreadable,
+)
 from .resource_limits import judge_limits, record_limits
 
 DEFAULTS: dict[str, Any] = {
@@ -289,7 +296,7 @@ def _repository(
             f"Clone or create {where} on the host, or fix its entry in {manifest}",
         )
         out["status"] = "missing"
-    elif unreadable(stat) or _unreadable_to_another(ctx, stat):
+    elif unreadable(stat) or (stat.get("type") == "dir" and read_denied_to_another(stat, ctx.meta)):
         # Whether the service can read it is unknown: the audit account may not look.
         why = stat.get("error") or (
             f"not readable by {ctx.meta.get('user')}; owner {stat.get('owner')}"
@@ -313,19 +320,6 @@ def _repository(
     else:
         out.update(status="ok", owner=stat.get("owner"), writable=stat.get("writable"))
     return out
-
-
-def _unreadable_to_another(ctx: CheckContext, stat: Mapping[str, Any]) -> bool:
-    """A directory the (non-root) audit account may not read and does not own: the app's
-    user, its owner, may well read it."""
-    uid = ctx.meta.get("uid")
-    return (
-        stat.get("type") == "dir"
-        and not stat.get("readable")
-        and isinstance(uid, int)
-        and uid != 0
-        and stat.get("uid") != uid
-    )
 
 
 register(
