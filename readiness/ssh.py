@@ -867,7 +867,8 @@ def _ssh_args_options(
     ProxyCommand) given in ``variables``, the first value of each kept as ssh keeps it."""
     found: dict[str, str] = {}
     for var, option, given in _options_in_vars(hvars, name, variables):
-        if option == "port" and not (given.isdigit() and 0 < int(given) < 65536):
+        # ASCII digits, as ssh reads a port ('²' passes isdigit() and fails int())
+        if option == "port" and not (re.fullmatch("[0-9]{1,5}", given) and 0 < int(given) < 65536):
             raise TransportError(f"{var} of {name}: Port {given!r} is not a port number")
         if option in _PROXY_OPTIONS and not given:
             continue  # an empty jump host sets nothing

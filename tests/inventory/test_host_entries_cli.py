@@ -143,3 +143,20 @@ def test_an_ini_literal_ansible_cannot_build_is_refused(tmp_path: Path, text: st
     assert code == 2, stdout
     assert "cannot be built" in stderr
     assert "[]: 1" not in stderr  # a value is never quoted: it may be a password
+
+
+def test_a_port_in_ssh_args_int_cannot_read_makes_the_host_unreachable(tmp_path: Path) -> None:
+    """'-p ²' in ansible_ssh_common_args passed str.isdigit() and crashed int(): readiness
+    inventory was a traceback, validate an internal error. ssh refuses such a port: the host
+    is not connected to, with that reason, and the others are listed."""
+    write(
+        tmp_path,
+        "inv.yml",
+        "all:\n  hosts:\n    w1:\n      ansible_ssh_common_args: '-p ²'\n"
+        "    w2:\n      ansible_ssh_args: '-p 0022'\n",
+    )
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.yml")
+    assert code == 0, stderr
+    ssh = {host["host"]: host["ssh"] for host in json.loads(stdout)["hosts"]}
+    assert ssh["w1"] == {"error": "ansible_ssh_common_args of w1: Port '²' is not a port number"}
+    assert ssh["w2"]["port"] == 22
