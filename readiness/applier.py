@@ -511,6 +511,11 @@ def ch_create_file(fix: _Fix, change: Dict[str, Any]) -> str:
     return "created"
 
 
+def _keeps_owner(uid: int, gid: int) -> bool:
+    """Whether a new version of a file owned ``uid:gid`` can be given that owner."""
+    return os.geteuid() == 0 or (uid == os.geteuid() and gid in (os.getegid(), *os.getgroups()))
+
+
 def _owner_refusal(path: str, uid: int, gid: int) -> str:
     return (
         "%s belongs to %s:%s; %s cannot give a new version that owner and group without "
@@ -523,7 +528,7 @@ def _rewrite(
     fix: _Fix, path: str, state: Dict[str, Any], data: bytes, mode: Optional[int] = None
 ) -> None:
     uid, gid = int(state["uid"]), int(state["gid"])
-    if os.geteuid() != 0 and (uid != os.geteuid() or gid not in (os.getegid(), *os.getgroups())):
+    if not _keeps_owner(uid, gid):
         # A rename puts a new inode in place: it would be this account's, not the file's
         # owner's (a service reading its env file through the group would lose it).
         raise Refused(_owner_refusal(path, uid, gid))
@@ -988,7 +993,11 @@ def op_read(request: Dict[str, Any]) -> Dict[str, Any]:
     files = {}
     for path in request.get("paths") or []:
         try:
-            files[path] = _read_state(path, limit)
+            state = _read_state(path, limit)
+            if state.get("type") == "file" and not _keeps_owner(state["uid"], state["gid"]):
+                # the planner says so in the dry run: the apply would refuse to rewrite it
+                state["cannot_rewrite"] = _owner_refusal(path, state["uid"], state["gid"])
+            files[path] = state
         except (ApplyError, OSError) as exc:  # one path refused never hides the others
             files[path] = {"exists": True, "type": "refused", "error": str(exc)}
     return {"ok": True, "files": files}

@@ -59,6 +59,8 @@ class FileState:
     # Why ``text`` is None although the file was read ("not UTF-8 text"), else "".
     unreadable: str = ""
     nlink: int = 1  # hard links of the inode (the applier never chmods one with several)
+    # Why the applier would refuse to rewrite it (without root, an owner it cannot keep).
+    cannot_rewrite: str = ""
 
     @classmethod
     def from_answer(cls, path: str, data: Mapping[str, Any]) -> FileState:
@@ -83,6 +85,7 @@ class FileState:
             sha256=data.get("sha256"),
             unreadable=unreadable,
             nlink=int(data.get("nlink") or 1),
+            cannot_rewrite=str(data.get("cannot_rewrite") or ""),
         )
 
 

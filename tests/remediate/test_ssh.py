@@ -556,7 +556,8 @@ def test_a_rewrite_without_root_keeps_the_files_group_or_is_refused(
     it. Before, the rewritten file got the deploy user's own group (0640 kept), so the
     service could no longer read its env file, and the fix said "applied". Now the group is
     kept, and a file whose owner the account cannot give back (a group it is not in) is
-    refused: exit 1, the file, its mode and its owner as they were, no backup left."""
+    refused: the dry run says so (before, it promised the edit), --apply exits 1, the file,
+    its mode and its owner as they were, no backup left."""
     import grp
     import pwd
 
@@ -584,6 +585,15 @@ def test_a_rewrite_without_root_keeps_the_files_group_or_is_refused(
     env_file.write_text(env_file.read_text() + "MAHAVISHNU_AUTH__SECRET=changeme\n")
     os.chown(env_file, uid, 0)  # a group the deploy account is not in
     before = tree_hash(root)
+    settings = root / "settings" / "mahavishnu.yaml"
+    os.chown(settings, uid, 0)
+    before = tree_hash(root)
+    # the dry run says so up front, for the env file as for the settings file
+    dry = _remediate_cli(fleet, tmp_path, inv, host.name, "-c", "environment,error_handling")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"will be refused: {env_file} belongs to {user}:root" in dry.stdout, dry.stdout
+    assert f"refused: {settings} belongs to {user}:root" in dry.stdout, dry.stdout
+    assert tree_hash(root) == before
     refused = _remediate_cli(*common)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert f"refused: {env_file} belongs to {user}:root" in refused.stdout, refused.stdout

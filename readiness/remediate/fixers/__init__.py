@@ -19,11 +19,14 @@ from ..plan import FileState, Fix
 __all__ = ["FixInput", "FixerSpec", "all_fixers", "fixer", "get_fixer", "link_refusal"]
 
 
-def link_refusal(state: FileState, what: str) -> str | None:
-    """Why a fix will not touch ``state`` (a symlink, a special file), or None.
+def link_refusal(state: FileState, what: str, *, rewrite: bool = True) -> str | None:
+    """Why a fix will not touch ``state`` (a symlink, a special file, with ``rewrite`` a
+    file whose owner the applier could not keep), or None.
 
     The applier refuses these anyway (docs/security.md); saying so in the plan keeps the
     dry run honest."""
+    if rewrite and state.cannot_rewrite:
+        return f"refused: {state.cannot_rewrite}"
     if state.kind == "link":
         return (
             f"refused: {state.path} is a symlink; readiness does not {what} through links: "

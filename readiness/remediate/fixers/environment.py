@@ -48,7 +48,9 @@ def fix(inp: FixInput) -> Fix | None:
     )
     addresses = [p for p in inp.findings if p.startswith(f"{name} ")]
     notes = [f"once a new secret is in {env_file}, restart the service to use it"]
-    if state.exists and state.kind != "file":
+    if state.cannot_rewrite:
+        notes = [f"will be refused: {state.cannot_rewrite}"]
+    elif state.exists and state.kind != "file":
         # A symlinked env file (current/.env -> shared/.env) is never written through:
         # the applier refuses it, and the dry run says so up front (docs/security.md).
         what = "a symlink" if state.kind == "link" else f"not a regular file ({state.kind})"
