@@ -546,6 +546,7 @@ class SshConnector:
         _refuse_other_connection(host)
         target = self.target(host)
         _refuse_proxy_command(target)
+        _refuse_template(target)
         return target
 
     def open(self, host: HostLike) -> Transport:
@@ -969,6 +970,29 @@ def _refuse_proxy_command(target: SshTarget) -> None:
             "every host): use ProxyJump instead, or give the host an address the "
             "controller reaches (ansible_host)"
         )
+
+
+_JINJA = re.compile(r"\{\{|\{%")
+
+
+def _refuse_template(target: SshTarget) -> None:
+    """A login setting that is a Jinja template (``ansible_host: "{{ inventory_hostname
+    }}.example.com"``) is one Ansible renders and readiness does not: logging in to the text
+    as written would reach another name (a wildcard DNS record resolves it), as another user,
+    with another key. The host is not connected to, and the reason says which setting."""
+    settings = (
+        ("address", target.address),
+        ("user", target.user),
+        ("jump host", target.proxy_jump),
+        *(("key file", key) for key in target.key_files),
+    )
+    for what, value in settings:
+        if _JINJA.search(value):
+            raise TransportError(
+                f"the {what} of {target.name}, {value!r}, is a Jinja template, which readiness "
+                "does not render: write the value in the inventory (or in readiness_host, "
+                "readiness_user, readiness_ssh_private_key_file, which readiness reads first)"
+            )
 
 
 # Tried first among the ciphers paramiko offers anyway (the set offered is unchanged,

@@ -160,3 +160,19 @@ def test_a_port_in_ssh_args_int_cannot_read_makes_the_host_unreachable(tmp_path:
     ssh = {host["host"]: host["ssh"] for host in json.loads(stdout)["hosts"]}
     assert ssh["w1"] == {"error": "ansible_ssh_common_args of w1: Port '²' is not a port number"}
     assert ssh["w2"]["port"] == 22
+
+
+def test_a_templated_address_is_shown_as_not_connected(tmp_path: Path) -> None:
+    """readiness inventory showed 'root@{{ inventory_hostname }}.example.com:22' as the ssh
+    login, the text Ansible renders before it connects."""
+    write(
+        tmp_path,
+        "inv.yml",
+        "all:\n  hosts:\n    w1:\n      ansible_host: '{{ inventory_hostname }}.example.com'\n"
+        "    w2:\n      ansible_host: '{{ x }}'\n      readiness_host: 127.0.0.2\n",
+    )
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.yml")
+    assert code == 0, stderr
+    ssh = {host["host"]: host["ssh"] for host in json.loads(stdout)["hosts"]}
+    assert "is a Jinja template" in ssh["w1"]["error"]
+    assert ssh["w2"]["address"] == "127.0.0.2"  # readiness_host is read first, as written

@@ -501,6 +501,32 @@ def test_a_host_ansible_reaches_another_way_is_never_logged_into_over_ssh(
     assert host.accepted_logins() == logins
 
 
+@pytest.mark.parametrize(
+    ("variable", "what"),
+    [
+        ("ansible_user", "user"),
+        ("ansible_ssh_private_key_file", "key file"),
+        ("ansible_host", "address"),
+    ],
+)
+def test_a_login_setting_that_is_a_jinja_template_is_never_used_as_written(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options, variable: str, what: str
+) -> None:
+    """Ansible renders ``{{ ... }}`` in ansible_host/ansible_user/the key file; readiness
+    does not, and logged in with the text as written (a wildcard DNS record resolves
+    '{{ inventory_hostname }}.example.com' to some other machine). Now UNREACHABLE, saying
+    which setting, with no login attempted."""
+    host = ssh_fleet.hosts[0]
+    entry = host_entry(ssh_fleet, host, **{variable: "{{ lookup('env', 'X') }}"})
+    inventory = str(write_inventory(tmp_path / "inv.yml", {host.name: entry}))
+    logins = host.accepted_logins()
+    report = validate(host.name, CHECKS, inventory=inventory, options=ssh_options())
+    reason = report.hosts[0].reason or ""
+    assert report.hosts[0].status is Status.UNREACHABLE
+    assert f"the {what} of {host.name}" in reason and "is a Jinja template" in reason
+    assert host.accepted_logins() == logins
+
+
 def test_an_ssh_connection_name_is_still_ssh(
     tmp_path: Path, ssh_fleet: LoopbackFleet, ssh_options: Options
 ) -> None:
