@@ -253,7 +253,11 @@ def _crontab_state(user: Optional[str] = None) -> Dict[str, Any]:
 
 def _set_crontab(data: Optional[bytes], user: Optional[str] = None) -> None:
     argv = _crontab_argv(user, "-r") if data is None else _crontab_argv(user, "-")
-    proc = subprocess.run(argv, input=data or b"", capture_output=True, timeout=10)
+    try:
+        proc = subprocess.run(argv, input=data or b"", capture_output=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        # an ApplyError, so the fix is undone (restore) and reported in one line
+        raise ApplyError("`%s` did not finish within 10 s" % shlex.join(argv)) from None
     if proc.returncode != 0 and data is not None:
         raise ApplyError("crontab -: " + proc.stderr.decode("utf-8", "replace").strip()[:300])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from readiness.remediate.plan import CrontabEntry
 from readiness.transport import LocalTransport
 
 from ...services.apps import LocalTestHost, audit_local, one, write_app
+from ..helpers import tree_hash
 
 EXISTING = b'MAILTO=""\n# nightly report, kept as it is\n15 4 * * * /usr/bin/true --report\n'
 
@@ -330,3 +332,37 @@ def test_a_password_in_the_backup_command_stays_out_of_the_report_and_the_audit_
     assert password not in res.stdout + res.stderr
     assert password not in log.read_text()
     assert password.encode() in (_crontab(crontab_of) or b"")
+
+
+def test_a_crontab_that_does_not_answer_fails_the_fix_and_undoes_all_of_it(
+    tmp_path: Path,
+) -> None:
+    """`readiness remediate -c backup_restore --apply` where `crontab -` hangs (a stuck
+    spool lock, an NFS spool): the applier's 10 s timeout escaped as a traceback, so the
+    snapshot was never restored - the backup directory created just before stayed - and the
+    report and the audit log showed a Python traceback. Now the fix fails with one line and
+    is undone like any failed change. (A stand-in `crontab` first on PATH: `-l` answers,
+    anything else hangs; no real crontab is touched.)"""
+    from ...services.cli import local_inventory, run_cli
+
+    fake = tmp_path / "bin" / "crontab"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = -l ] && { echo "no crontab" >&2; exit 1; }; done\n'
+        "exec sleep 60\n"
+    )
+    fake.chmod(0o755)
+    root = write_app(tmp_path / "app")
+    inv = local_inventory(tmp_path / "inv.yml", root, backup_command="/usr/local/bin/app-backup")
+    log = tmp_path / "audit.jsonl"
+    before = tree_hash(root)
+    res = run_cli(
+        "remediate", "-i", str(inv), "-c", "backup_restore", "--apply", "--audit-log", str(log),
+        env={**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "backup_restore: failed" in res.stdout, res.stdout
+    assert "crontab" in res.stdout and "did not finish within 10 s" in res.stdout, res.stdout
+    assert "Traceback" not in res.stdout + res.stderr + log.read_text()
+    assert tree_hash(root) == before
+    assert not (root / "backups").exists()
