@@ -36,6 +36,7 @@ _IGNORED_SUFFIXES = (
 _IGNORED_NAMES = ("group_vars", "host_vars", "vars_plugins")
 _VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 _YAML_SUFFIXES = (".yml", ".yaml", ".json")
+_VAULT_HEADER = "$ANSIBLE_VAULT"  # how ansible-vault's files start (ansible's is_encrypted)
 _DEPTH_LIMIT = 32  # nested inventory directories followed; stops symlink loops
 
 
@@ -90,6 +91,7 @@ def _load_file(builder: Builder, path: Path) -> None:
     if suffix == ".toml":
         raise where.error("TOML inventories are not supported; use YAML or INI")
     text = read_text(path, comments=suffix not in _YAML_SUFFIXES)
+    _refuse_vault(text, where)
     if text.startswith("#!"):
         raise where.at(1).error(
             "looks like an executable inventory script; readiness never runs inventory scripts"
@@ -104,6 +106,16 @@ def _load_file(builder: Builder, path: Path) -> None:
         parse_yaml_inventory(builder, data, where, origin)
     else:
         parse_ini(builder, text, where, origin)
+
+
+def _refuse_vault(text: str, where: Where) -> None:
+    """A file encrypted whole with ansible-vault (Ansible decrypts any file that starts with
+    the header): read as INI, its lines were hosts named '$ANSIBLE_VAULT;1.1;AES256' and hex."""
+    if text.startswith(_VAULT_HEADER):
+        raise where.at(1).error(
+            "encrypted with Ansible Vault, which readiness never decrypts: keep the hosts "
+            "and the variables readiness reads (connection settings, readiness) in a plain file"
+        )
 
 
 def _reads_as_yaml_mapping(text: str) -> bool:
@@ -155,7 +167,9 @@ def _vars_directory(directory: Path, depth: int) -> list[Path]:
 
 def _read_vars_file(path: Path, origin: Origin) -> tuple[dict[str, Any], Where]:
     where = Where(str(path))
-    data = parse_yaml(read_text(path), where, ansible=True)
+    text = read_text(path)
+    _refuse_vault(text, where)
+    data = parse_yaml(text, where, ansible=True)
     if data is None:
         return {}, where
     if not isinstance(data, Mapping):

@@ -176,3 +176,24 @@ def test_a_templated_address_is_shown_as_not_connected(tmp_path: Path) -> None:
     ssh = {host["host"]: host["ssh"] for host in json.loads(stdout)["hosts"]}
     assert "is a Jinja template" in ssh["w1"]["error"]
     assert ssh["w2"]["address"] == "127.0.0.2"  # readiness_host is read first, as written
+
+
+_VAULTED = (
+    "$ANSIBLE_VAULT;1.1;AES256\n"
+    "62313365396662343061393464336163383764373764613633653634306231386433626436623361\n"
+    "6435613865366136636530316566643965303536393035360a333130323735396366373033613538\n"
+)
+
+
+@pytest.mark.parametrize("name", ["hosts", "inv.ini", "group_vars/all/vault", "host_vars/w1.yml"])
+def test_a_file_encrypted_with_ansible_vault_is_refused_by_name(tmp_path: Path, name: str) -> None:
+    """An ansible-vault encrypted INI inventory was read as three hosts named
+    '$ANSIBLE_VAULT;1.1;AES256' and two hex strings (validate logged in to those names);
+    an encrypted vars file was 'must hold a mapping'. Ansible decrypts them (or fails
+    without a vault password); readiness never decrypts: it says so, exit 2."""
+    if "/" in name:
+        write(tmp_path, "hosts", "[web]\nw1\n")
+    write(tmp_path, name, _VAULTED)
+    code, stdout, stderr = _inventory(tmp_path, "-i", "hosts" if "/" in name else name)
+    assert code == 2, stdout
+    assert f"{name}:1: encrypted with Ansible Vault" in stderr
