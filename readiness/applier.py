@@ -52,6 +52,8 @@ KEEP_BACKUPS = 5  # backups of one file kept (the request's keep_backups overrid
 # Process groups of running commands (own sessions): the bootstrap (readiness.collect)
 # kills them before it exits on a hang-up, SIGTERM or its deadline.
 CHILD_GROUPS = globals().setdefault("READINESS_CHILD_GROUPS", set())
+# Not empty while a command is being started (see readiness.probe.SPAWNING).
+SPAWNING = globals().setdefault("READINESS_SPAWNING", [])
 _USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 
 Snapshot = Dict[str, Dict[str, Any]]
@@ -750,6 +752,7 @@ def _run_capped(
     with tempfile.TemporaryFile() as out:
         started = time.monotonic()
         drop = _owner_switch(argv, cwd)  # a refusal starts nothing
+        SPAWNING.append(1)
         try:
             proc = subprocess.Popen(
                 argv,
@@ -762,9 +765,11 @@ def _run_capped(
                 # 3.8 has no user=/group=; the applier runs no other thread.
                 preexec_fn=None if drop is None else drop[0],  # noqa: PLW1509
             )
+            CHILD_GROUPS.add(proc.pid)
         except (OSError, subprocess.SubprocessError) as exc:
             raise ApplyError("cannot start %s: %s" % (argv[0], exc)) from exc
-        CHILD_GROUPS.add(proc.pid)
+        finally:
+            SPAWNING.pop()
         timed_out = False
         try:
             proc.wait(timeout=timeout)

@@ -37,6 +37,10 @@ PROBE_VERSION = 1
 # own sessions, so a hang-up does not reach them: the bootstrap (readiness.collect) kills
 # these groups before it exits on a hang-up, SIGTERM or its deadline.
 CHILD_GROUPS = globals().setdefault("READINESS_CHILD_GROUPS", set())
+# Not empty while a command is being started: forked, but Popen has not returned its PID
+# for CHILD_GROUPS yet (it waits for the exec). A signal then makes the bootstrap kill every
+# child of the probe, so the one being started cannot escape into its own session.
+SPAWNING = globals().setdefault("READINESS_SPAWNING", [])
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_ENTRIES = 500
 NEWEST_SCAN = 100000
@@ -766,6 +770,7 @@ def op_run(spec, as_user=None):
         env = dict(os.environ) if as_user is None else dict(as_user[3])
         env.update(spec.get("env") or {})
     started = time.monotonic()
+    SPAWNING.append(1)
     try:
         proc = subprocess.Popen(
             spec["argv"],
@@ -777,9 +782,11 @@ def op_run(spec, as_user=None):
             start_new_session=True,
             **_drop_kwargs(as_user),
         )
+        CHILD_GROUPS.add(proc.pid)
     except (OSError, subprocess.SubprocessError) as exc:
         return {"started": False, "error": _err(exc)}
-    CHILD_GROUPS.add(proc.pid)
+    finally:
+        SPAWNING.pop()
     try:
         out, err, timed_out = _output_of(proc, started + timeout)
     finally:

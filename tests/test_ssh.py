@@ -8,6 +8,7 @@ whichever way it ended: a command timeout, a host deadline, or Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -89,6 +90,61 @@ def test_a_hung_command_started_by_the_probe_dies_with_it(hostile_fleet: Loopbac
     finally:
         transport.close()
     assert wait_for_no_leftovers(hostile_fleet) == {}
+
+
+# The window a hang-up must not miss: a command forked (in its own session) whose exec
+# Popen still waits for, so its PID is not yet among the groups the bootstrap kills. It
+# lasts a few milliseconds; this patch holds it open (after the real fork) until the test
+# hangs up.
+_SLOW_START = """\
+import subprocess, time as _t
+_fork = subprocess._fork_exec
+def _held(*args, **kw):
+    pid = _fork(*args, **kw)
+    open(%r, "w").write(str(pid))
+    _t.sleep(60)
+    return pid
+subprocess._fork_exec = _held
+"""
+
+
+def test_a_hang_up_while_a_command_is_being_started_ends_that_command_too(
+    hostile_fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """Before: the command forked in that window escaped the hang-up and ran on, orphaned
+    in its own session (the probe killed only the groups it had registered)."""
+    import marshal
+    import threading
+
+    from readiness.collect import probe_source, run_bootstrapped
+
+    started = hostile_fleet.hosts[0].dir / "started.pid"
+    started.unlink(missing_ok=True)
+    source = (_SLOW_START % str(started)).encode() + probe_source()
+    payload = marshal.dumps({"facts": {"smoke": {"op": "run", "argv": ["sleep", "387"]}}}, 4)
+    connector = SshConnector(_options(hostile_fleet))
+    healthy = next(h for h in _hosts(hostile_fleet) if h.name == "h0000")
+    transport = connector.open(healthy)
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # hung up: no answer is the expected outcome
+            run_bootstrapped(transport, source, payload, timeout_s=60)
+
+    runner = threading.Thread(target=run, daemon=True)
+    try:
+        runner.start()
+        deadline = time.monotonic() + 30
+        while not (started.exists() and started.read_text()):
+            assert time.monotonic() < deadline, "the command was never forked"
+            time.sleep(0.05)
+        child = int(started.read_text())
+    finally:
+        transport.close()  # the hang-up, inside the window
+    runner.join(10)
+    left = wait_for_no_leftovers(hostile_fleet)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child, signal.SIGKILL)  # what the old code left behind
+    assert left == {}
 
 
 def _hosts(fleet: LoopbackFleet) -> list[object]:
