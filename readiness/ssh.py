@@ -827,6 +827,8 @@ _SSH_CONNECTIONS = frozenset(
         "paramiko_ssh",
         "ansible.builtin.ssh",
         "ansible.builtin.paramiko_ssh",
+        "ansible.legacy.ssh",
+        "ansible.legacy.paramiko_ssh",
     )
 )
 

@@ -33,6 +33,8 @@ _KEY_FILE_KEYS = (
     "ansible_private_key_file",
 )
 _CONNECTION_KEYS = ("readiness_connection", "ansible_connection")
+# Ansible's local connection plugin, by its short and fully qualified names
+_LOCAL_CONNECTIONS = ("local", "ansible.builtin.local", "ansible.legacy.local")
 
 
 class Resolver:
@@ -139,7 +141,7 @@ def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) ->
     connection = first_set(values, _CONNECTION_KEYS)
     user = first_set(values, _USER_KEYS)
     key_file = first_set(values, _KEY_FILE_KEYS)
-    local = raw.name == LOCAL or connection == "local"
+    local = raw.name == LOCAL or connection in _LOCAL_CONNECTIONS
     return Host(
         name=raw.name,
         address=_address(values, raw, local=local),

@@ -197,3 +197,25 @@ def test_a_file_encrypted_with_ansible_vault_is_refused_by_name(tmp_path: Path, 
     code, stdout, stderr = _inventory(tmp_path, "-i", "hosts" if "/" in name else name)
     assert code == 2, stdout
     assert f"{name}:1: encrypted with Ansible Vault" in stderr
+
+
+def test_ansible_fully_qualified_connection_names_are_read_as_ansible_reads_them(
+    tmp_path: Path,
+) -> None:
+    """ansible_connection: ansible.builtin.local (or ansible.legacy.local) runs on the
+    controller in Ansible; readiness reported such a host 'not connected: uses
+    ansible_connection=ansible.builtin.local'. ansible.legacy.ssh is ssh."""
+    write(
+        tmp_path,
+        "inv.yml",
+        "all:\n  hosts:\n    a: {ansible_connection: ansible.builtin.local}\n"
+        "    b: {ansible_connection: ansible.legacy.local}\n"
+        "    c: {ansible_connection: ansible.legacy.ssh, ansible_host: 127.0.0.1}\n",
+    )
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.yml")
+    assert code == 0, stderr
+    hosts = {host["host"]: host for host in json.loads(stdout)["hosts"]}
+    assert hosts["a"]["local"] and hosts["b"]["local"]
+    assert hosts["a"]["ssh"] is None and hosts["b"]["ssh"] is None
+    assert not hosts["c"]["local"]
+    assert hosts["c"]["ssh"]["address"] == "127.0.0.1"
