@@ -759,7 +759,9 @@ def op_run(spec, as_user=None):
     """Run an argv (never a shell string) with a timeout and capped output.
 
     ``as_user`` (from ``op_run_as_owner`` only): a pwd-like (uid, gid, groups, env) the
-    child switches to before exec, with exactly that environment."""
+    child switches to before exec, with exactly that environment. ``keep: tail`` keeps the
+    last ``max_bytes`` of each stream instead of the first (where a command prints its
+    result after its log lines)."""
     import os  # os.environ (subprocess imports os anyway)
     import subprocess
 
@@ -797,13 +799,14 @@ def op_run(spec, as_user=None):
         except OSError:
             pass
         CHILD_GROUPS.discard(proc.pid)
+    cut = slice(-limit, None) if spec.get("keep") == "tail" else slice(limit)
     return {
         "started": True,
         "exit_code": proc.returncode,
         "timed_out": timed_out,
         "duration_s": round(time.monotonic() - started, 4),
-        "stdout": out[:limit].decode("utf-8", "replace"),
-        "stderr": err[:limit].decode("utf-8", "replace"),
+        "stdout": out[cut].decode("utf-8", "replace"),
+        "stderr": err[cut].decode("utf-8", "replace"),
         "truncated": len(out) > limit or len(err) > limit,
     }
 

@@ -11,6 +11,7 @@ from typing import Any
 from readiness.checks.workflow_execution import extract_state
 from readiness.model import Status
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, validate_check
 from tests.services.httpd import HttpServer, RecordedRequest
 
 SMOKE_OK = """\
@@ -263,3 +264,39 @@ def test_state_extraction_prefers_the_last_json_line_and_honours_named_groups() 
     assert extract_state(out, json_key=None, regex=None) == "completed"
     assert extract_state("x STATE: done", json_key=None, regex=r"STATE: (?P<state>\w+)") == "done"
     assert extract_state("no state here", json_key="state", regex=None) is None
+
+
+# A smoke workflow that logs ~110 KiB to stdout before it prints its state (and its run id).
+SMOKE_VERBOSE = """\
+import json
+for i in range(2000):
+    print("step", i, "of the smoke workflow: adapter call ok, took 12 ms")
+print(json.dumps({"id": "run-7", "state": "completed"}))
+"""
+
+
+def test_a_smoke_workflow_logging_more_than_64_kib_before_its_state_is_judged_on_it(
+    app_tree: Callable[..., Path], http_server: Callable[[], HttpServer], tmp_path: Path
+) -> None:
+    """The probe kept the first 64 KiB of the command's output and the state line, printed
+    last, was cut off: workflow_execution said NOT_READY "the smoke workflow's output has no
+    final state", workflow_benchmark "2/2 runs failed ... state None", and workflow_state's
+    start_command "the start answer has no workflow id". The end of the output is kept."""
+    root = app_tree(files={"smoke.py": SMOKE_VERBOSE})
+    status = http_server().route("/runs/run-7", json={"id": "run-7", "state": "completed"})
+    argv = [sys.executable, "smoke.py"]
+    inventory = local_inventory(
+        tmp_path / "inv.yml",
+        root,
+        smoke_workflow={"command": argv, "timeout_s": 20},
+        workflow_benchmark={"runs": 2, "concurrency": 2, "time_cap_s": 20},
+        workflow_state={
+            "enabled": True,
+            "start_command": argv,
+            "status_url": status.url + "/runs/{id}",
+        },
+        benchmark_baseline_dir=None,
+    )
+    for check in ("workflow_execution", "workflow_benchmark", "workflow_state"):
+        result = validate_check(inventory, check)
+        assert result["status"] == "ready", (check, result["message"])

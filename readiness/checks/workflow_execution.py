@@ -71,7 +71,8 @@ def _command_spec(profile: Profile, smoke: Mapping[str, Any]) -> dict[str, Any]:
     argv = [str(a) for a in command] if isinstance(command, list) else [str(command)]
     cwd = profile.resolve(str(smoke.get("cwd") or ".")) or profile.app_root
     # The app's code: run as the app tree's owner, never as root (docs/security.md).
-    spec = owned_run(argv, cwd, timeout=_timeout(smoke), max_bytes=64 * 1024)
+    # The state is printed last, after whatever the workflow logs: keep the output's end.
+    spec = owned_run(argv, cwd, timeout=_timeout(smoke), max_bytes=64 * 1024, keep="tail")
     if smoke.get("env"):
         spec["env"] = {str(k): str(v) for k, v in dict(smoke["env"]).items()}
     return spec

@@ -66,7 +66,8 @@ def facts(profile: Profile) -> FactSpecs:
     cwd = profile.resolve(str(cfg.get("cwd") or ".")) or profile.app_root
     timeout = float(profile.threshold("workflow_request_timeout_s")) * 6
     # The app's code: run as the app tree's owner, never as root (docs/security.md).
-    return {FACT: owned_run(argv_of(cfg["start_command"]), cwd, timeout=timeout)}
+    # The id is printed last (read from the last JSON line), after whatever it logs.
+    return {FACT: owned_run(argv_of(cfg["start_command"]), cwd, timeout=timeout, keep="tail")}
 
 
 def _dig(doc: Any, dotted: str) -> Any:
