@@ -265,7 +265,7 @@ class _HostRun:
             spec = fixers[r.check_name]
             wanted = [
                 *(spec.reads(self.profile) if spec.reads else []),
-                *(spec.named(r) if spec.named else []),
+                *(spec.named(self.profile, r) if spec.named else []),
             ]
             paths += [p for p in wanted if p not in paths]
         files = read_files(

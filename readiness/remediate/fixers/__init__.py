@@ -16,7 +16,15 @@ from ...model import CheckResult
 from ...profile import Profile
 from ..plan import FileState, Fix
 
-__all__ = ["FixInput", "FixerSpec", "all_fixers", "fixer", "get_fixer", "link_refusal"]
+__all__ = [
+    "FixInput",
+    "FixerSpec",
+    "all_fixers",
+    "creation_refusal",
+    "fixer",
+    "get_fixer",
+    "link_refusal",
+]
 
 
 def link_refusal(state: FileState, what: str, *, rewrite: bool = True) -> str | None:
@@ -34,6 +42,24 @@ def link_refusal(state: FileState, what: str, *, rewrite: bool = True) -> str | 
         )
     if state.exists and state.kind not in ("file", ""):
         return f"refused: {state.path} is not a regular file ({state.kind}); not changed"
+    return None
+
+
+def creation_refusal(state: FileState) -> str | None:
+    """Why a file the check reported missing will not be created at ``state``: something is
+    there after all (a dangling symlink the app user planted, a directory). The applier
+    never creates a file over an existing name; saying so in the plan keeps the dry run
+    honest and the fix's other changes standing."""
+    if state.kind == "link":
+        return (
+            f"refused: {state.path} is a symlink; readiness does not create a file through "
+            "it: remove the link (or point the setting at the real file)"
+        )
+    if state.kind == "refused":  # the applier could not reach it safely
+        why = state.error or f"{state.path} cannot be reached safely"
+        return why if why.startswith("refused: ") else f"refused: {why}"
+    if state.exists:
+        return f"refused: {state.path} already exists ({state.kind or 'unknown'}); not replaced"
     return None
 
 
@@ -59,9 +85,10 @@ class FixInput:
 
 
 Reads = Callable[[Profile], list[str]]
-# The paths a check's result names (its findings), read like ``reads``: the files a fix acts
-# on that the profile alone does not name (security_settings' key files).
-Named = Callable[[CheckResult], list[str]]
+# The paths a check's result names (its findings, its details), read like ``reads``: the
+# files a fix acts on that the profile alone does not name (security_settings' key files,
+# the documents documentation creates).
+Named = Callable[[Profile, CheckResult], list[str]]
 FixFn = Callable[[FixInput], Fix | None]
 
 

@@ -8,7 +8,7 @@ import re
 
 from ...profile import Profile
 from ..plan import AppendLines, Change, CreateFile, CrontabEntry, EnsureDir, Fix
-from . import FixInput, fixer, link_refusal
+from . import FixInput, creation_refusal, fixer, link_refusal
 from ._templates import backup_runbook, facts_of
 
 SCHEDULE = "0 2 * * *"
@@ -21,9 +21,13 @@ def _cron_file(profile: Profile) -> str | None:
     return profile.resolve(str(files[0])) if files else None
 
 
+def _runbook(profile: Profile) -> str | None:
+    docs_dir = profile.path_of("docs_dir")
+    return posixpath.join(docs_dir, RUNBOOK) if docs_dir else None
+
+
 def _reads(profile: Profile) -> list[str]:
-    path = _cron_file(profile)
-    return [path] if path else []
+    return [p for p in (_cron_file(profile), _runbook(profile)) if p]
 
 
 @fixer(
@@ -54,10 +58,13 @@ def fix(inp: FixInput) -> Fix | None:
             changes.append(change)
             addresses += no_schedule
     no_docs = inp.matching("describing both backup and restore")
-    docs_dir = profile.path_of("docs_dir")
-    if no_docs and docs_dir:
+    runbook = _runbook(profile)
+    refusal = creation_refusal(inp.file(runbook)) if runbook else None
+    if no_docs and runbook and refusal:
+        notes.append(refusal)
+    elif no_docs and runbook:
         k = facts_of(profile, inp.host)
-        changes.append(CreateFile(posixpath.join(docs_dir, RUNBOOK), backup_runbook(k)))
+        changes.append(CreateFile(runbook, backup_runbook(k)))
         addresses += no_docs
     if not changes and not notes:
         return None

@@ -3,9 +3,10 @@ deployment guide and runbooks from templates filled with what is known about the
 
 from __future__ import annotations
 
+from ...model import CheckResult
 from ...profile import Profile
 from ..plan import AppendLines, Change, CreateFile, Fix
-from . import FixInput, fixer, link_refusal
+from . import FixInput, creation_refusal, fixer, link_refusal
 from ._templates import document, facts_of, readme, readme_section
 
 
@@ -14,10 +15,22 @@ def _reads(profile: Profile) -> list[str]:
     return [readme_path] if readme_path else []
 
 
+def _missing_documents(profile: Profile, result: CheckResult) -> list[str]:
+    """The paths the documents the check did not find would be created at."""
+    out = []
+    for info in (result.details.get("documents") or {}).values():
+        if isinstance(info, dict) and not info.get("path") and info.get("expected"):
+            target = profile.resolve(str(info["expected"][0]))
+            if target:
+                out.append(target)
+    return out
+
+
 @fixer(
     "documentation",
     summary="append missing README sections; create API docs, deployment guide, runbooks",
     reads=_reads,
+    named=_missing_documents,
 )
 def fix(inp: FixInput) -> Fix | None:
     k = facts_of(inp.profile, inp.host)
@@ -39,7 +52,10 @@ def fix(inp: FixInput) -> Fix | None:
         target = inp.profile.resolve(str(info["expected"][0]))
         found = inp.matching(" is missing: expected ")
         mine = [p for p in found if target and target in p]
-        if target and mine:
+        refusal = creation_refusal(inp.file(target)) if target and mine else None
+        if refusal:
+            notes.append(refusal)
+        elif target and mine:
             changes.append(CreateFile(target, document(str(kind), k)))
             addresses += mine
     if not changes and not notes:

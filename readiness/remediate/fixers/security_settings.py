@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from ...model import CheckResult
+from ...profile import Profile
 from ..plan import Change, Chmod, FileState, Fix
 from . import FixInput, fixer, link_refusal
 
@@ -15,7 +16,7 @@ _LOOSE = re.compile(
 )
 
 
-def _loose(result: CheckResult) -> list[str]:
+def _loose(_profile: Profile, result: CheckResult) -> list[str]:
     """The files the check found too open: read before the plan, so that one the applier
     would refuse (a link, several hard links) is refused in the dry run too."""
     d = result.details
