@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -127,3 +128,34 @@ def test_rbac_is_skipped_until_enabled(tmp_path: Path) -> None:
     result = one(audit_local(write_app(tmp_path / "app"), CHECK))
     assert result.status is Status.SKIPPED
     assert "rbac.enabled" in result.message
+
+
+def test_an_allowed_action_failing_with_a_server_error_is_not_called_refused(
+    tmp_path: Path, http_server: Callable[[], HttpServer]
+) -> None:
+    """A 500 on the allowed read is the API failing, not the role being refused: validate
+    said "allowed action GET ... was refused with the low-privilege token (HTTP 500)" and
+    recommended granting the role a permission it has."""
+    from tests.services.cli import local_inventory, run_cli
+
+    srv = api(http_server())
+    srv.route("/api/workflows", status=500, json={"error": "database unavailable"})
+    cfg = {
+        "enabled": True,
+        "token_env": ENV,
+        "forbidden": [
+            {"method": "DELETE", "url": f"{srv.url}/api/workflows/readiness-nonexistent"}
+        ],
+        "allowed": [{"method": "GET", "url": f"{srv.url}/api/workflows"}],
+    }
+    inventory = local_inventory(tmp_path / "inv.yml", write_app(tmp_path / "app"), rbac=cfg)
+    argv = ["validate", "-i", str(inventory), "-c", CHECK, "--format", "json"]
+    res = run_cli(*argv, env={**os.environ, ENV: VIEWER})
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "not_ready", result["message"]
+    assert "refused" not in result["message"]
+    assert (
+        "failed with the low-privilege token: HTTP 500, expected a 2xx answer"
+        in (result["message"])
+    )
+    assert not any("Grant the role" in r for r in result["recommendations"])
