@@ -265,3 +265,31 @@ def test_a_canary_the_non_root_audit_account_may_not_signal_is_undetermined(
     assert "the canary was not signalled" in result["message"]
     assert "runs as nobody, and the probe runs as readiness-nopw" in result["message"]
     assert any("--sudo" in r for r in result["recommendations"])
+
+
+def test_the_messages_name_the_signal_the_profile_chose(
+    fleet: Callable[[], Fleet], tmp_path: Path
+) -> None:
+    """With signal: SIGINT the canary got SIGINT, but the READY message said "exited ...
+    after SIGTERM" (and a failed drill "did not exit ... after SIGTERM", "Handle SIGTERM")."""
+    from tests.services.cli import local_inventory, validate_check
+
+    fl = fleet()
+    old = fl.start("web-1")  # SIGINT: Python's default handler ends it (KeyboardInterrupt)
+    fl.start("web-2")
+    section = {
+        "enabled": True,
+        "signal": "SIGINT",
+        "instances": [{"name": n, "pidfile": f"run/{n}.pid"} for n in ("web-1", "web-2")],
+        "canary": "web-1",
+        "restart": {"command": [sys.executable, "bin/start.py", str(fl.pidfile("web-1"))]},
+    }
+    thresholds = {"drill_grace_period_s": 5, "drill_restart_max_s": 10}
+    inventory = local_inventory(
+        tmp_path / "inv.yml", fl.root, thresholds=thresholds, **{CHECK: section}
+    )
+    result = validate_check(inventory, CHECK)
+    assert result["status"] == "ready", result["message"]
+    assert "after SIGINT" in result["message"] and "SIGTERM" not in result["message"]
+    assert not alive(old)
+    assert not (fl.root / "run" / "web-1.pid.stopped").exists(), "it was not SIGTERM"

@@ -146,6 +146,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
         return f.outcome("", subject="Shutdown drill")
     fact = ctx.fact(FACT)
     grace = float(request["grace"])
+    sig = signal.Signals(int(request["signal"])).name  # the profile's signal, not always TERM
     f.details.update(
         {
             "canary": ctx.profile[NAME].get("canary"),
@@ -192,16 +193,16 @@ def evaluate(ctx: CheckContext) -> Outcome:
             "Start the other instances first, then rerun the drill",
         )
     else:
-        _judge_exit(f, fact, grace)
+        _judge_exit(f, fact, grace, sig)
         _judge_restart(ctx, f, fact)
     return f.outcome(
-        f"Canary exited {f.details.get('exit_s')}s after SIGTERM (grace {grace:g}s) and "
+        f"Canary exited {f.details.get('exit_s')}s after {sig} (grace {grace:g}s) and "
         f"restarted in {f.details.get('restart_s')}s (new pid {fact.get('new_pid')})",
         subject="Shutdown drill",
     )
 
 
-def _judge_exit(f: Findings, fact: Mapping[str, Any], grace: float) -> None:
+def _judge_exit(f: Findings, fact: Mapping[str, Any], grace: float, sig: str) -> None:
     f.details.update(
         {
             "exit_s": fact.get("exit_s"),
@@ -215,8 +216,8 @@ def _judge_exit(f: Findings, fact: Mapping[str, Any], grace: float) -> None:
             "it was then killed with SIGKILL" if fact.get("killed") else "and it is STILL running"
         )
         f.fail(
-            f"canary did not exit within its grace period of {grace:g}s after SIGTERM; {after}",
-            "Handle SIGTERM in the service: stop accepting work, finish or checkpoint in-flight "
+            f"canary did not exit within its grace period of {grace:g}s after {sig}; {after}",
+            f"Handle {sig} in the service: stop accepting work, finish or checkpoint in-flight "
             "work, exit before the grace period (thresholds.drill_grace_period_s)",
         )
 
