@@ -123,3 +123,26 @@ def test_logging_check_is_skipped_until_enabled(tmp_path: Path) -> None:
     result = one(audit_local(write_app(tmp_path / "app"), CHECK))
     assert result.status is Status.SKIPPED
     assert "observability_logging.enabled" in result.message
+
+
+def test_a_quiet_or_just_rotated_log_that_takes_the_marker_is_live(tmp_path: Path) -> None:
+    """The marker logged through the app appeared in the file, yet validate said NOT_READY
+    "was last written 3600s ago" for a quiet service's log, and "has no complete lines" for
+    one just rotated (empty): both were judged before the marker was written. Without a
+    marker the age is still judged (test_log_not_written_recently_is_not_ready)."""
+    from tests.services.cli import local_inventory, validate_check
+
+    for text in (json_lines(5), ""):
+        app = make_app(tmp_path, text)
+        log = app / "logs" / "app.log"
+        hour_ago = time.time() - 3600
+        os.utime(log, (hour_ago, hour_ago))
+        section = {
+            "enabled": True,
+            "log_file": "logs/app.log",
+            "marker_command": [sys.executable, "bin/log.py", str(log), "{marker}"],
+        }
+        inventory = local_inventory(tmp_path / "inv.yml", app, **{CHECK: section})
+        result = validate_check(inventory, CHECK)
+        assert result["status"] == "ready", (text[:20], result["message"])
+        assert result["details"]["marker"] in log.read_text()

@@ -136,8 +136,11 @@ def evaluate(ctx: CheckContext) -> Outcome:
             "Point observability_logging.log_file at the file the app writes",
         )
         return f.outcome("", subject="Logging")
-    _judge_age(ctx, f, log)
-    _judge_format(f, cfg, log)
+    # A marker logged now and found in the file proves the app writes it: an old mtime (a
+    # quiet service) or an empty file (just rotated) before the marker is then no finding.
+    live = bool(ctx.fact(WAIT_FACT).get("found"))
+    _judge_age(ctx, f, log, live=live)
+    _judge_format(f, cfg, log, live=live)
     _judge_marker(ctx, f, cfg)
     return f.outcome(
         f"Log {f.details['log_file']} is live ({f.details.get('age_s')}s old), "
@@ -147,14 +150,14 @@ def evaluate(ctx: CheckContext) -> Outcome:
     )
 
 
-def _judge_age(ctx: CheckContext, f: Findings, log: Mapping[str, Any]) -> None:
+def _judge_age(ctx: CheckContext, f: Findings, log: Mapping[str, Any], *, live: bool) -> None:
     now, limit = ctx.host_now, float(ctx.profile.threshold("log_max_age_s"))
     if now is None or not isinstance(log.get("mtime"), (int, float)):
         f.unknown("cannot tell when the log was last written (no host clock or mtime)")
         return
     age = max(0.0, now - float(log["mtime"]))
     f.details["age_s"] = round(age, 1)
-    if age > limit:
+    if age > limit and not live:
         f.fail(
             f"log file {log['path']} was last written {age:.0f}s ago (more than "
             f"{limit:g}s, thresholds.log_max_age_s)",
@@ -176,12 +179,17 @@ def _is_json_object(line: str) -> bool:
         return False
 
 
-def _judge_format(f: Findings, cfg: Mapping[str, Any], log: Mapping[str, Any]) -> None:
+def _judge_format(
+    f: Findings, cfg: Mapping[str, Any], log: Mapping[str, Any], *, live: bool
+) -> None:
     fmt = str(cfg.get("format") or "json")
     lines = _lines(log)
     f.details["lines_checked"] = len(lines)
     if not lines:
-        f.fail(f"log file {log['path']} has no complete lines", "Check the app's logging config")
+        if not live:  # else the marker line is the one judged (_judge_marker)
+            f.fail(
+                f"log file {log['path']} has no complete lines", "Check the app's logging config"
+            )
         return
     if fmt == "text":
         return
