@@ -174,13 +174,17 @@ class KnownHosts:
             return
         where = f"{self.path}:{lineno}"
         marker = ""
+        # Fields are separated by runs of spaces and tabs, as ssh reads them (paramiko
+        # splits on each single one: "@revoked\tNAME\tKEY" or a double space lost the line,
+        # and with it the revocation).
+        fields = text.split()
         if text.startswith("@"):
-            marker, _, text = text.partition(" ")
+            marker, fields = fields[0], fields[1:]
             if marker not in ("@revoked", "@cert-authority"):
                 self.problems.append(f"{where}: unknown marker {marker}")
                 return
         try:
-            entry = paramiko.hostkeys.HostKeyEntry.from_line(text.strip(), lineno)
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(" ".join(fields), lineno)
         except paramiko.hostkeys.InvalidHostKey:
             self.problems.append(f"{where}: cannot be parsed (invalid key data)")
             return
@@ -197,11 +201,19 @@ class KnownHosts:
             self._add_entry(entry, where)
 
     def _add_entry(self, entry: paramiko.hostkeys.HostKeyEntry, where: str) -> None:
-        hashed = [_decode_hashed(name) for name in entry.hostnames if name.startswith("|1|")]
+        # As ssh reads the name field: one starting with '|' is one hashed name as a whole
+        # (with a ',' in it, it matches nothing); elsewhere '|1|...' is a pattern no name
+        # matches. paramiko took each hashed item of a list as a hashed name, and the
+        # plain names after a leading hashed one as names: keys ssh never uses.
+        if entry.hostnames[0].startswith("|") and len(entry.hostnames) > 1:
+            self.problems.append(f"{where}: a hashed host name in a list matches no host")
+            return
+        alone = len(entry.hostnames) == 1
+        hashed = [_decode_hashed(name) for name in entry.hostnames if alone and name[0] == "|"]
         if None in hashed:
             self.problems.append(f"{where}: cannot be parsed (bad hashed host name)")
             return
-        names = tuple(name for name in entry.hostnames if not name.startswith("|1|"))
+        names = tuple(name for name in entry.hostnames if not name.startswith("|"))
         if any(name.startswith("!") or _WILDCARDS.intersection(name) for name in names):
             self._patterned.append((names, entry.key))
             names = ()
@@ -212,19 +224,25 @@ class KnownHosts:
     def revocation(self, name: str, key: paramiko.PKey) -> str | None:
         """Where ``key`` is revoked for ``name`` (``file:line``), or None."""
         for marker in self.revoked:
-            if marker.key == key and (_matches(marker.patterns, name) or "*" in marker.patterns):
+            if marker.key == key and (
+                _marker_matches(marker.patterns, name) or "*" in marker.patterns
+            ):
                 return marker.where
         return None
 
     def authority_for(self, name: str) -> str | None:
         """Where an ``@cert-authority`` line covers ``name`` (``file:line``), or None."""
         for marker in self.authorities:
-            if _matches(marker.patterns, name):
+            if _marker_matches(marker.patterns, name):
                 return marker.where
         return None
 
     def keys_for(self, name: str) -> list[paramiko.PKey]:
         """``name``'s keys, revoked ones left out (a revoked key is never trusted)."""
+        return [key for key in self.listed_for(name) if self.revocation(name, key) is None]
+
+    def listed_for(self, name: str) -> list[paramiko.PKey]:
+        """Every key listed for ``name``, revoked or not."""
         found = list(self._plain.get(name.lower(), ()))
         found += [key for patterns, key in self._patterned if _line_matches(patterns, name)]
         if self._hashed:
@@ -239,7 +257,7 @@ class KnownHosts:
                 for salt, digest, key in self._hashed
                 if any(hmac.digest(salt, encoded, "sha1") == digest for encoded in names)
             )
-        return [key for key in found if self.revocation(name, key) is None]
+        return found
 
     def record(self, name: str, key: paramiko.PKey) -> None:
         """Append ``name``'s key to the file: under an exclusive lock (other runs may be
@@ -266,6 +284,17 @@ class KnownHosts:
                 self._hashed.append((*decoded, key))
             else:
                 self._plain.setdefault(name.lower(), []).append(key)
+
+
+def _marker_matches(patterns: Sequence[str], name: str) -> bool:
+    """Whether an ``@revoked``/``@cert-authority`` line's names cover ``name``: its patterns,
+    or its one hashed name (``|1|salt|hmac``, of the lower-case name as ssh hashes it)."""
+    if patterns[0].startswith("|"):
+        decoded = _decode_hashed(patterns[0]) if len(patterns) == 1 else None
+        return decoded is not None and hmac.compare_digest(
+            hmac.digest(decoded[0], name.lower().encode(), "sha1"), decoded[1]
+        )
+    return _matches(patterns, name)
 
 
 def _decode_hashed(name: str) -> tuple[bytes, bytes] | None:
@@ -640,16 +669,75 @@ class SshConnector:
                 f"jump host {target.proxy_jump} could not connect to {where}: {text}"
             ) from None
 
+    def _known_keys(self, target: SshTarget) -> list[paramiko.PKey]:
+        """The keys ssh would accept for ``target``: those of ``[address]:port``, or when
+        that name has none listed at all, those of the bare address (ssh's "checking
+        without port identifier": one sshd key served on 22 and on 2222), unless revoked
+        for either name."""
+        name = target.known_hosts_name
+        if name == target.address or self.known.listed_for(name):
+            return self.known.keys_for(name)
+        return [
+            key
+            for key in self.known.keys_for(target.address)
+            if self.known.revocation(name, key) is None
+        ]
+
     def _connection(self, target: SshTarget, pkey: paramiko.PKey | None) -> Connection:
         client = paramiko.SSHClient()
-        host_keys = client.get_host_keys()
-        for key in self.known.keys_for(target.known_hosts_name):
-            host_keys.add(target.known_hosts_name, key.get_name(), key)
+        known = self._known_keys(target)
+        if known:
+            client._host_keys = _KnownKeys(target.known_hosts_name, known)  # type: ignore[attr-defined]
         client.set_missing_host_key_policy(self._policy)
         return Connection(target, client, pkey, self._allow_agent, self.options.connect_timeout)
 
     def close(self) -> None:
         return None
+
+
+class _AnyOf:
+    """Several known keys of one type (a name two machines answer for, a key being
+    rolled over): equal to any of them, as ssh accepts any known key of the host.
+    paramiko's ``HostKeys`` keeps one key per type and name, so the host presenting the
+    other one was refused as "host key CHANGED"."""
+
+    def __init__(self, keys: Sequence[paramiko.PKey]) -> None:
+        self.keys = tuple(keys)
+
+    def __eq__(self, other: object) -> bool:
+        return any(key == other for key in self.keys)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def get_name(self) -> str:
+        return str(self.keys[0].get_name())
+
+    def get_base64(self) -> str:
+        return str(self.keys[0].get_base64())
+
+
+class _KnownKeys(dict[str, dict[str, _AnyOf]]):
+    """What ``SSHClient.connect`` reads as its host keys for one name: ``get(name)``
+    gives, per key type (in known_hosts order), every known key of that type."""
+
+    def __init__(self, name: str, keys: Sequence[paramiko.PKey]) -> None:
+        by_type: dict[str, list[paramiko.PKey]] = {}
+        for key in keys:
+            by_type.setdefault(key.get_name(), []).append(key)
+        super().__init__({name: _TypedKeys({t: _AnyOf(k) for t, k in by_type.items()})})
+
+
+class _TypedKeys(dict[str, _AnyOf]):
+    """paramiko reads ``keys()[0]`` (the preferred type) and ``values()[0]``."""
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return list(super().keys())
+
+    def values(self) -> list[_AnyOf]:  # type: ignore[override]
+        return list(super().values())
 
 
 def _load_ssh_config(path: str | None, home: Path) -> SshConfig | None:

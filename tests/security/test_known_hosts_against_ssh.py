@@ -1,0 +1,186 @@
+"""Host keys trusted exactly where OpenSSH trusts them: a real ``ssh`` (strict checking, the
+same known_hosts) and readiness's connector log in to the same real sshd host, for seeded
+generated known_hosts files and for the cases that differed.
+
+Before, readiness accepted keys ssh refuses: an ``@revoked`` line whose fields were
+separated by tabs or by two spaces, or whose name was hashed, was skipped (so a key listed
+for the host too was trusted); a hashed name inside a name list (``a,|1|...``), or plain
+names after a leading hashed one, counted as names. And it refused hosts ssh accepts: a line
+with two spaces between its fields; a name listed with two keys of one type (a name two
+machines answer for, a key roll-over: "host key CHANGED"); a host on another port whose key
+is listed only for its bare address (ssh's "checking without port identifier").
+
+One difference is kept on purpose: ``@revoked<TAB>NAME KEY`` (a tab after the marker, a
+space later) is an invalid marker to ssh, which then ignores the line; readiness honours
+the revocation (stricter). The generator does not write that form.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from readiness.errors import TransportError
+from readiness.inventory.model import Host
+from readiness.loopback import LoopbackFleet, LoopbackHost, keypair
+from readiness.ssh import SshConnector
+from readiness.transport import ConnectionSettings
+from tests.services.cli import run_cli
+from tests.services.sshd import host_entry, write_inventory
+
+
+def _hashed(name: str, salt: bytes) -> str:
+    digest = hmac.digest(salt, name.encode(), "sha1")
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+
+
+def _ssh_accepts(fleet: LoopbackFleet, host: LoopbackHost, known: Path) -> bool:
+    ssh = shutil.which("ssh")
+    assert ssh is not None, "the OpenSSH client is missing (apt-get install openssh-client)"
+    done = subprocess.run(
+        [ssh, "-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+         "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+         "-o", "ConnectTimeout=5", "-i", str(fleet.client_key), "-p", str(host.port),
+         f"{fleet.user}@{host.address}", "true"],
+        capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0 or "Host key verification failed" in done.stderr, done.stderr
+    return done.returncode == 0
+
+
+def _readiness_accepts(fleet: LoopbackFleet, host: LoopbackHost, known: Path) -> bool:
+    settings = ConnectionSettings(
+        known_hosts=str(known),
+        ssh_config="",
+        identity_file=str(fleet.client_key),
+        connect_timeout=5.0,
+    )
+    target = Host(
+        host.name, host.address, host.port, fleet.user, None,
+        {"ansible_port": host.port}, (), False, "test",
+    )  # fmt: skip
+    try:
+        SshConnector(settings).open(target).close()
+    except TransportError:
+        return False
+    return True
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, str]:
+    rsa = tmp_path / "other_rsa"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(rsa)],
+        check=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    return {
+        "other": keypair(tmp_path / "other_ed25519"),
+        "rsa": " ".join(rsa.with_suffix(".pub").read_text(encoding="utf-8").split()[:2]),
+    }
+
+
+def _generated(r: random.Random, host: LoopbackHost, keys: dict[str, str]) -> str:
+    name, address = host.known_hosts_name, host.address
+    names = [
+        name, f"[127.0.0.*]:{host.port}", f"[{address}]:*", "*", address,
+        f"[127.0.0.9]:{host.port}", f"!{name}", "![127.0.0.*]:*", name.upper(),
+        f"[{address}]:{host.port + 1}",
+    ]  # fmt: skip
+    lines = []
+    for _ in range(r.randint(1, 4)):
+        marker = r.choice(["", "", "", "@revoked", "@cert-authority", "@Revoked"])
+        chosen = r.sample(names, r.randint(1, 2))
+        if r.random() < 0.3:  # a hashed name: alone, first in a list, or later in one
+            hashed = _hashed(r.choice([name, address]), r.randbytes(20))
+            chosen.insert(r.randrange(len(chosen) + 1), hashed)
+            if r.random() < 0.5:
+                chosen = [hashed]
+        key = r.choice([host.host_key_line, host.host_key_line, keys["other"], keys["rsa"]])
+        sep = r.choice([" ", " ", "\t", "  "])
+        tail = r.choice(["", f"{sep}comment"])
+        lines.append(sep.join([*([marker] if marker else []), ",".join(chosen), *key.split()]))
+        lines[-1] += tail
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("chunk", range(3))
+def test_generated_known_hosts_files_are_trusted_as_ssh_trusts_them(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, keys: dict[str, str], chunk: int
+) -> None:
+    """90 seeded files: names, [host]:port, wildcards, negations, hashed names (alone and in
+    lists), upper case, markers (valid and not), tabs and double spaces, several keys and
+    key types per host. readiness logs in exactly when ssh does."""
+    host = ssh_fleet.hosts[0]
+    known = tmp_path / "known_hosts"
+    differ = []
+    for seed in range(chunk * 30, chunk * 30 + 30):
+        text = _generated(random.Random(seed), host, keys)
+        known.write_text(text, encoding="utf-8")
+        theirs = _ssh_accepts(ssh_fleet, host, known)
+        ours = _readiness_accepts(ssh_fleet, host, known)
+        if theirs != ours:
+            differ.append(f"seed {seed}: ssh accepts {theirs}, readiness {ours}:\n{text}")
+    assert not differ, "\n".join(differ[:3])
+
+
+CASES = {
+    # name -> (known_hosts text, what ssh does)
+    "revoked with tabs": ("{n} {key}\n@revoked\t{n}\t{tkey}\n", False),
+    "revoked with two spaces": ("{n} {key}\n@revoked {n}  {key}\n", False),
+    "revoked under a hashed name": ("{n} {key}\n@revoked {hn} {key}\n", False),
+    "hashed name later in a list": ("[127.0.0.9]:{port},{hn} {key}\n", False),
+    "names after a hashed one": ("{hn},{n} {key}\n", False),
+    "two spaces between fields": ("{n}  {key}\n", True),
+    "two keys of one type, ours first": ("{n} {key}\n{n} {other}\n", True),
+    "only the bare address listed": ("{a} {key}\n", True),
+    "bare address, but the port has another key": ("{n} {other}\n{a} {key}\n", False),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_cases_that_differed(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, keys: dict[str, str], case: str
+) -> None:
+    host = ssh_fleet.hosts[0]
+    text, expected = CASES[case]
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        text.format(
+            n=host.known_hosts_name, a=host.address, port=host.port, key=host.host_key_line,
+            tkey=host.host_key_line.replace(" ", "\t"), other=keys["other"],
+            hn=_hashed(host.known_hosts_name, os.urandom(20)),
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    assert _ssh_accepts(ssh_fleet, host, known) is expected
+    assert _readiness_accepts(ssh_fleet, host, known) is expected
+
+
+def test_a_tab_separated_revocation_is_enforced_by_readiness_validate(
+    tmp_path: Path, ssh_fleet: LoopbackFleet
+) -> None:
+    """Through the real command: the host's key is listed, and revoked by a line whose
+    fields are separated by tabs (as some tools write them). Before, the revocation was
+    skipped ("unknown marker") and the host was audited."""
+    host = ssh_fleet.hosts[0]
+    line = host.host_key_line
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        f"{host.known_hosts_name} {line}\n@revoked\t*\t{line.replace(' ', chr(9))}\n",
+        encoding="utf-8",
+    )
+    inventory = write_inventory(tmp_path / "inv.yml", {"h": host_entry(ssh_fleet, host)})
+    done = run_cli(
+        "validate", "-i", str(inventory), "--hosts", "fleet", "--known-hosts", str(known),
+        "-c", "documentation", "--store", "none", "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "is REVOKED" in done.stdout
+    assert f"{known}:2" in done.stdout
