@@ -323,3 +323,42 @@ def test_a_home_relative_repository_path_is_undetermined_not_missing(
     assert "its path starts with '~'" in result["message"]
     assert "does not exist" not in result["message"]
     assert result["details"]["repositories"]["session-buddy"]["verdict"] == "unknown"
+
+
+@pytest.mark.ssh
+def test_a_repository_the_non_root_audit_account_may_not_read_is_undetermined(
+    tmp_path: Path,
+) -> None:
+    """No service_user in the profile, audited as readiness-nopw without --sudo: the app
+    user's 0750 checkout is not readable by the audit account, which says nothing of the
+    app. validate said NOT_READY "... is not readable by readiness-nopw", "Fix the
+    permissions"."""
+    import json
+
+    from readiness.loopback import start_fleet
+    from tests.services.apps import write_app
+    from tests.services.cli import run_cli
+    from tests.services.sshd import NOPW_USER
+
+    def write(index: int, root: Path) -> None:
+        write_app(root, files={"repos.yaml": yaml.safe_dump(["repos/one"])})
+        (root / ".env").chmod(0o644)
+        repo = make_repo(root / "repos" / "one")
+        subprocess.run(["chown", "-R", "nobody", str(repo)], check=True, timeout=10)
+        repo.chmod(0o750)
+
+    with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as fleet:
+        inventory = fleet.write_inventory(
+            tmp_path / "inventory.yml",
+            host_vars=lambda h: {
+                "ansible_user": NOPW_USER,
+                "readiness": {"app_root": str(h.app_root)},
+            },
+        )
+        argv = ["validate", "-i", str(inventory), "--hosts", "fleet", "-c", "repository_access"]
+        res = run_cli(*argv, "--known-hosts", str(fleet.known_hosts), "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result["message"]
+    assert "cannot tell whether the service can read repository one" in result["message"]
+    assert result["details"]["repositories"]["one"]["verdict"] == "unknown"
+    assert any("service_user" in r and "--sudo" in r for r in result["recommendations"])

@@ -24,7 +24,7 @@ from ..hostdata import HostDataError, load_yaml
 from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
-from ._common import unreadable
+from ._common import read_denied_to_another, unreadable
 
 __all__ = [
     "DEFAULTS",
@@ -318,7 +318,7 @@ def _judge_repo(ctx: CheckContext, f: Findings, i: int, repo: Repo) -> dict[str,
         return out
     out["owner"], out["mode"] = st.get("owner"), oct(int(st.get("mode") or 0))
     if not _judge_access(ctx, f, key, label, st=st, out=out):
-        out["verdict"] = "unreadable"
+        out.setdefault("verdict", "unreadable")
         return out
     _judge_structure(ctx, f, key, label, out)
     _judge_git(ctx, f, key, label, out)
@@ -339,13 +339,21 @@ def _judge_access(
     probe_user = ctx.meta.get("user")
     if not user or str(user) == str(probe_user):
         out["readable_by"] = str(probe_user or "probe user")
-        if not st.get("readable"):
+        if not st.get("readable") and not user and read_denied_to_another(st, ctx.meta):
+            # The audit account is not the service: its own "no" says nothing of the app's.
+            out["verdict"] = "unknown"
+            f.unknown(
+                f"cannot tell whether the service can read {label}: the audit account "
+                f"{probe_user} may not, and {st.get('owner')} owns it (mode {out['mode']})",
+                "Set service_user in the profile and rerun with --sudo, so readiness tests "
+                "access as the user the app runs as",
+            )
+        elif not st.get("readable"):
             f.fail(
                 f"{label} is not readable by {out['readable_by']}",
                 f"Fix the permissions of {st.get('path')}",
             )
-            return False
-        return True
+        return bool(st.get("readable"))
     out["readable_by"] = str(user)
     res = ctx.fact(f"{key}:access")
     stderr = str(res.get("stderr") or "").strip()
