@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 APPLIER_VERSION = 1
 SNAPSHOT_MAX_BYTES = 4 * 1024 * 1024
@@ -280,6 +280,31 @@ def _write_atomic(path: str, data: bytes, mode: int, uid: int = -1, gid: int = -
         os.close(dfd)
 
 
+# The signals that end a host-side run at once (the bootstrap's hang-up, SIGTERM, deadline
+# and SIGPIPE handlers exit without unwinding).
+_ENDING = (signal.SIGHUP, signal.SIGTERM, signal.SIGALRM, signal.SIGPIPE)
+
+
+def _whole(write: Callable[..., None]) -> Callable[..., None]:
+    """``write`` with the ending signals held back while it runs (the applier runs no other
+    thread): a hang-up or the deadline then acts the moment the file is written, or its
+    temporary file removed, instead of leaving ``.readiness-tmp-*`` (the new content, a
+    fresh secret for the environment fixer) in the app's directory."""
+
+    def held(*args: Any, **kwargs: Any) -> None:
+        try:
+            before = signal.pthread_sigmask(signal.SIG_BLOCK, _ENDING)
+        except (AttributeError, OSError, ValueError):  # no pthread_sigmask here
+            return write(*args, **kwargs)
+        try:
+            return write(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+    return held
+
+
+@_whole
 def _write_at(
     dfd: int, path: str, name: str, data: bytes, *, mode: int, owner: Tuple[int, int]
 ) -> None:

@@ -410,6 +410,59 @@ def test_ctrl_c_inside_a_fix_finishes_or_rolls_it_back_and_the_audit_log_says_wh
     assert wait_for_no_leftovers(fleet) == {}
 
 
+# fsync made slow (a busy disk): the hang-up lands while the applier writes a file.
+_SLOW_FSYNC = """\
+import os as _os, time as _t
+_fsync = _os.fsync
+def _slow(fd):
+    open(%r, "w").write("writing")
+    _t.sleep(2)
+    _fsync(fd)
+_os.fsync = _slow
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_hang_up_while_the_applier_writes_a_file_leaves_no_temporary_file(
+    one_hung_host: LoopbackFleet, tmp_path: Path
+) -> None:
+    """Before: the hang-up ended the applier between the temporary file's creation and its
+    rename, and ``.readiness-tmp-*`` (the new content: a fresh secret, for the environment
+    fixer) stayed in the app's directory. The write now finishes first (the signal waits
+    for it), then the applier exits."""
+    from readiness.collect import run_bootstrapped
+    from readiness.remediate.apply import applier_source
+
+    from .services.sshd import fleet_transport
+
+    host = one_hung_host.hosts[0]
+    target, mark = host.app_root / "written-by-the-fix", host.dir / "fsync.mark"
+    mark.unlink(missing_ok=True)
+    target.unlink(missing_ok=True)
+    main = b'\nif __name__ == "__main__":'
+    assert main in applier_source()  # the patch goes in after its __future__ import
+    source = applier_source().replace(main, b"\n" + (_SLOW_FSYNC % str(mark)).encode() + main)
+    change = {"kind": "create_file", "path": str(target), "content": "new\n", "mode": 0o644}
+    request = json.dumps({"op": "apply", "changes": [change]}).encode()
+    with fleet_transport(one_hung_host) as transport:
+
+        def apply() -> None:
+            with contextlib.suppress(Exception):  # hung up: no answer is the expected outcome
+                run_bootstrapped(transport, source, request, timeout_s=30)
+
+        runner = threading.Thread(target=apply, daemon=True)
+        runner.start()
+        _wait_for(mark.exists, 30, "the applier never reached the write")
+    # closed: the hang-up, while the file is being written
+    runner.join(10)
+    assert wait_for_no_leftovers(one_hung_host, within=10) == {}
+    assert sorted(p.name for p in host.app_root.glob(".readiness-tmp-*")) == []
+    for stale in host.app_root.glob(".readiness-tmp-*"):  # what the old code left
+        stale.unlink()
+    assert target.read_text() == "new\n"  # whole: the write finished before the exit
+    target.unlink()
+
+
 # --- a check's controller-side work: backup_roundtrip's scratch database -----------------
 
 
