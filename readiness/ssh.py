@@ -635,7 +635,8 @@ class SshConnector:
         except ValueError:
             raise TransportError(f"ProxyJump {spec} for {target.name}: bad port") from None
         address = str(cfg.get("hostname", name)).lower()  # as ssh -J names it in known_hosts
-        user = user or str(cfg.get("user") or target.user)
+        # as the "ssh -W" that ssh -J runs: the jump host's own User, else the local user
+        user = user or str(cfg.get("user") or self._default_user)
         keys: tuple[str, ...] = ()
         if cfg.get("identityfile"):
             keys = self._config_keys(cfg, original=name, address=address, port=port, user=user)

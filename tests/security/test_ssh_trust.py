@@ -10,6 +10,7 @@ directly. The agent here is a real ``ssh-agent`` process started by the test.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -535,3 +536,45 @@ def test_an_ssh_connection_name_is_still_ssh(
     inventory = str(write_inventory(tmp_path / "inv.yml", {host.name: entry}))
     report = validate(host.name, CHECKS, inventory=inventory, options=ssh_options())
     assert _reached(report), report.hosts[0].reason
+
+
+def test_a_jump_host_without_a_user_is_logged_in_to_as_ssh_does(
+    tmp_path: Path, jump_fleet: LoopbackFleet
+) -> None:
+    """``ProxyJump bastion`` with no user: ssh -J runs ``ssh -W ... bastion``, which logs in
+    as the bastion's own ``User`` or else the local user, never as the destination's user
+    (bastion accounts are personal, target accounts are deploy accounts). readiness logged
+    in to the jump host as the inventory's ``ansible_user`` of the destination, so every
+    host Ansible reaches through its bastion was UNREACHABLE. Compared with the real ssh,
+    seen from the jump host's sshd log."""
+    jump, target = jump_fleet.hosts
+    local = getpass.getuser()
+    known = jump_fleet.known_hosts
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {target.address}\n  ProxyJump {jump.address}:{jump.port}\n"
+        f"Host *\n  UserKnownHostsFile {known}\n  IdentityFile {jump_fleet.client_key}\n"
+        "  BatchMode yes\n  GlobalKnownHostsFile /dev/null\n"
+    )
+    start = jump.log.stat().st_size
+    ssh = shutil.which("ssh")
+    assert ssh is not None
+    subprocess.run(
+        [ssh, "-F", str(config), "-p", str(target.port), "-l", "readiness-nosuch",
+         target.address, "true"],
+        capture_output=True, timeout=30, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert f"Accepted publickey for {local} " in jump.log_since(start)  # the reference
+    start = jump.log.stat().st_size
+    entry = host_entry(jump_fleet, target, ansible_user="readiness-nosuch")
+    inventory = write_inventory(tmp_path / "inv.yml", {target.name: entry})
+    options = RunOptions(
+        known_hosts=str(known), ssh_config=str(config), connect_timeout=5.0, progress=False
+    )
+    report = validate(target.name, CHECKS, inventory=str(inventory), options=options)
+    seen = jump.log_since(start)
+    assert f"Accepted publickey for {local} " in seen, seen[-2000:]
+    assert "readiness-nosuch" not in seen
+    reason = report.hosts[0].reason or ""
+    assert f"authentication failed for readiness-nosuch@{target.address}" in reason
+    assert "jump host" not in reason
