@@ -293,3 +293,67 @@ def test_the_messages_name_the_signal_the_profile_chose(
     assert "after SIGINT" in result["message"] and "SIGTERM" not in result["message"]
     assert not alive(old)
     assert not (fl.root / "run" / "web-1.pid.stopped").exists(), "it was not SIGTERM"
+
+
+# The app's restart script: records the uid it runs as (the app user controls this file).
+RECORDING_RESTART = """\
+import os, sys
+with open(sys.argv[1], "a") as fh:
+    fh.write("%d\\n" % os.getuid())
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_a_restart_through_an_interpreter_runs_the_apps_script_as_the_app_user(
+    how: str,
+) -> None:
+    """`restart: {command: [/usr/bin/python3, bin/restart.py]}` (or `python3 -m restart`) in
+    an app tree the app user owns: only argv[0], root's interpreter, was judged, so the
+    app's script ran as root under --sudo. The script (for -m/-c the working directory)
+    now decides: it runs as its owner."""
+    import pwd
+    import shutil
+    import tempfile
+
+    from tests.services.cli import local_inventory, validate_check
+
+    base = Path(tempfile.mkdtemp(prefix="readiness-drill-"))
+    base.chmod(0o755)
+    record = base / "uids"
+    record.write_text("")
+    record.chmod(0o666)
+    app = write_app(base / "app", files={"bin/restart.py": RECORDING_RESTART})
+    shutil.copy(app / "bin" / "restart.py", app / "restart.py")
+    subprocess.run(["chown", "-R", "nobody", str(app)], check=True, timeout=10)
+    run_dir = base / "run"
+    run_dir.mkdir()
+    sleepers = []
+    try:
+        for name in ("web-1", "web-2"):  # root's instances, root-written pidfiles
+            sleepers.append(subprocess.Popen(["sleep", "60"], stdin=subprocess.DEVNULL))
+            (run_dir / f"{name}.pid").write_text(str(sleepers[-1].pid))
+        argv = (
+            ["/usr/bin/python3", "bin/restart.py", str(record)]
+            if how == "script"
+            else ["python3", "-m", "restart", str(record)]
+        )
+        section = {
+            "enabled": True,
+            "instances": [
+                {"name": n, "pidfile": str(run_dir / f"{n}.pid")} for n in ("web-1", "web-2")
+            ],
+            "canary": "web-1",
+            "restart": {"command": argv},
+        }
+        thresholds = {"drill_grace_period_s": 5, "drill_restart_max_s": 2}
+        inventory = local_inventory(
+            base / "inv.yml", app, thresholds=thresholds, **{CHECK: section}
+        )
+        result = validate_check(inventory, CHECK)
+        uids = [int(u) for u in record.read_text().split()]
+    finally:
+        for proc in sleepers:
+            proc.kill()
+            proc.wait(timeout=10)
+        shutil.rmtree(base, ignore_errors=True)
+    assert uids == [pwd.getpwnam("nobody").pw_uid], (uids, result["message"])

@@ -15,6 +15,7 @@ status is only visible to its parent (or systemd), not to the probe.
 from __future__ import annotations
 
 import posixpath
+import re
 import signal
 from collections.abc import Mapping
 from typing import Any
@@ -105,10 +106,7 @@ def _plan(profile: Profile) -> tuple[dict[str, Any] | None, str | None]:
         return None, refused
     restart_max = float(profile.threshold("drill_restart_max_s"))
     cwd = profile.resolve(str(restart.get("cwd") or "."))
-    exe = str(command[0]) if command else ""
-    # An executable given as a path runs as its owner, never as root for another user's code
-    # (docs/security.md, section 1); a bare name (systemctl) runs as the probe's user.
-    owned_by = [posixpath.normpath(posixpath.join(cwd or "/", exe))] if "/" in exe else []
+    owned_by = _restart_code(command, cwd or "/")
     return {
         "op": "terminate",
         "target": {"pidfile": canary["pidfile"], "match": canary["match"]},
@@ -128,6 +126,30 @@ def _plan(profile: Profile) -> tuple[dict[str, Any] | None, str | None]:
         },
         "restart_wait": restart_max,
     }, None
+
+
+# Interpreters: the code they run is their script (or, for python -m/-c, the working
+# directory, first on sys.path), not the interpreter binary.
+_INTERPRETER = re.compile(r"(python|pypy)[0-9.]*|sh|bash|dash|zsh|ksh|node|nodejs|ruby|perl|php")
+
+
+def _restart_code(command: list[str], cwd: str) -> list[str]:
+    """The paths whose owner the restart runs as (docs/security.md, section 1): an executable
+    given as a path; for an interpreter (``python3 bin/start.py``, ``sh restart.sh``) its
+    script arguments too, and for ``python -m``/``-c`` the working directory. A bare
+    program name alone (``systemctl``) runs as the probe's user: it manages the service."""
+    if not command:
+        return []
+    exe = str(command[0])
+    paths = [posixpath.normpath(posixpath.join(cwd, exe))] if "/" in exe else []
+    if _INTERPRETER.fullmatch(posixpath.basename(exe)):
+        args = [str(a) for a in command[1:]]
+        # A script is a path argument (an inline `sh -c "..."` text is the profile's own).
+        scripts = [a for a in args if a and a[:1] != "-" and not any(c.isspace() for c in a)]
+        paths += [posixpath.normpath(posixpath.join(cwd, a)) for a in scripts]
+        if posixpath.basename(exe).startswith(("python", "pypy")) and {"-m", "-c"} & set(args):
+            paths.append(cwd)
+    return paths
 
 
 def facts(profile: Profile) -> FactSpecs:
