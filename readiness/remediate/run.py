@@ -354,7 +354,9 @@ class _HostRun:
             )
         results = {r.check_name: r for r in report.results}
         outcomes_list: list[FixOutcome] = []
-        for fix in plan.fixes:
+        fixes = list(plan.fixes)
+        while len(outcomes_list) < len(fixes):
+            fix = fixes[len(outcomes_list)]
             why = self.may_apply() if self.may_apply is not None else ""
             if why:
                 outcome: FixOutcome | None = FixOutcome(
@@ -368,10 +370,13 @@ class _HostRun:
             if outcome is None:  # the run is stopping: no further fix is started
                 break
             outcomes_list.append(outcome)
+            if outcome.outcome in ("failed", "reverted") and not stop_requested():
+                rest = fixes[len(outcomes_list) :]
+                fixes[len(outcomes_list) :] = self._replan(transport, report, outcomes_list, rest)
         stopped = stop_requested()
-        left = len(plan.fixes) - len(outcomes_list)
+        left = len(fixes) - len(outcomes_list)
         if stopped and left:  # Ctrl-C/SIGTERM: the fixes made so far were finished or undone
-            why = f"{NOT_AUDITED} ({stopped}): {left} of {len(plan.fixes)} fix(es) not started"
+            why = f"{NOT_AUDITED} ({stopped}): {left} of {len(fixes)} fix(es) not started"
             return HostRemediation(
                 self.host.name,
                 plan,
@@ -387,6 +392,25 @@ class _HostRun:
             why = f"nothing a fixer could change; {left} finding(s) remain" if left else ""
             self.log.record(self.host.name, "-", [], "noop", why or "nothing to fix")
         return HostRemediation(self.host.name, plan, tuple(outcomes_list), "", before, applied=True)
+
+    def _replan(
+        self,
+        transport: Transport,
+        report: HostReport,
+        done: Sequence[FixOutcome],
+        planned: list[Fix],
+    ) -> list[Fix]:
+        """The fixes still to make, planned again on the host as it is now: a later fix may
+        have been planned on what a failed or reverted one would have written (two edits of
+        one settings file, or keys the failed one was to add), and would only fail
+        "changed since the plan was made" - on every re-run - or leave them unmade.
+        ``planned``: the rest as first planned, kept when the host cannot be read."""
+        made = {o.fix.check for o in done}
+        left = tuple(r for r in report.results if r.check_name not in made)
+        try:
+            return list(self.plan(transport, replace(report, results=left)).fixes)
+        except TransportError:
+            return planned
 
     def _apply_one(self, transport: Transport, fix: Fix, before: CheckResult) -> FixOutcome | None:
         """One fix as a transaction the fleet loop does not cut in the middle: a Ctrl-C

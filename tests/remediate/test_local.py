@@ -506,3 +506,38 @@ def test_the_help_says_a_refused_fix_exits_1_on_apply() -> None:
     assert res.returncode == 0, res.stderr
     text = " ".join(res.stdout.split())
     assert "a fixer refused part of a fix (--apply)" in text, text
+
+
+def test_a_failed_fix_does_not_fail_the_next_fix_of_the_same_file(tmp_path: Path) -> None:
+    """`readiness remediate -c error_handling -c resource_limits --apply`: both add keys to
+    the settings file, the second planned on the text the first produces. The first failed
+    (its dead letter queue directory cannot be made: `data/` is immutable), its edit was
+    undone, and the second then failed with "changed since the plan was made; re-run
+    remediate" - on every re-run, so resource_limits could never be fixed while
+    error_handling failed. Now what follows a failed fix on the same file is planned again
+    on the file as it is, and applied."""
+    from ..services.apps import BASE_SETTINGS
+    from ..services.cli import local_inventory, run_cli
+
+    settings = {
+        k: v for k, v in BASE_SETTINGS.items() if k not in ("resilience", "workflow_timeout")
+    }
+    root = write_app(tmp_path / "app", settings_text=yaml.safe_dump(settings))
+    data = root / "data"
+    data.mkdir()
+    subprocess.run(["chattr", "+i", str(data)], check=True)
+    try:
+        inv = local_inventory(tmp_path / "inv.yml", root)
+        res = run_cli(
+            "remediate", "-i", str(inv), "-c", "error_handling", "-c", "resource_limits",
+            "--apply", "--format", "json", "--audit-log", str(tmp_path / "audit.jsonl"),
+        )  # fmt: skip
+    finally:
+        subprocess.run(["chattr", "-i", str(data)], check=True)
+    assert res.returncode == 1, res.stdout + res.stderr
+    fixes = {f["check"]: f for f in json.loads(res.stdout)["hosts"][0]["fixes"]}
+    assert fixes["error_handling"]["outcome"] == "failed", fixes["error_handling"]
+    assert fixes["resource_limits"]["outcome"] == "applied", fixes["resource_limits"]
+    text = (root / "settings" / "mahavishnu.yaml").read_text()
+    assert "workflow_timeout" in text and "dead_letter_queue" not in text
+    assert not (data / "dlq").exists()
