@@ -88,3 +88,41 @@ def test_an_app_owned_command_a_non_root_audit_account_cannot_run_is_undetermine
         ], name
     assert "readiness-marker" not in log, "the marker command ran"
     assert status.requests == [], "the workflow was never started, so never polled"
+
+
+SMOKE_RECORDING_UID = """\
+import json, os, sys
+with open(sys.argv[1], "a") as fh:
+    fh.write("%d\\n" % os.getuid())
+print(json.dumps({"state": "completed"}))
+"""
+
+
+def test_an_app_script_run_by_roots_interpreter_outside_the_app_tree_runs_as_its_owner() -> None:
+    """`smoke_workflow: {command: [/usr/bin/python3, /srv/app/smoke.py], cwd: /}`: only the
+    working directory (/) and argv[0] (root's interpreter) were judged, so under --sudo the
+    app user's smoke.py ran as root. The script now counts: it runs as its owner."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+
+    from tests.services.cli import local_inventory, validate_check
+
+    base = Path(tempfile.mkdtemp(prefix="readiness-owned-"))
+    base.chmod(0o755)
+    record = base / "uids"
+    record.write_text("")
+    record.chmod(0o666)
+    try:
+        app = write_app(base / "app", files={"smoke.py": SMOKE_RECORDING_UID})
+        subprocess.run(["chown", "-R", "nobody", str(app)], check=True, timeout=10)
+        argv = ["/usr/bin/python3", str(app / "smoke.py"), str(record)]
+        smoke = {"command": argv, "cwd": "/", "timeout_s": 20}
+        inventory = local_inventory(base / "inv.yml", app, smoke_workflow=smoke)
+        result = validate_check(inventory, "workflow_execution")
+        uids = [int(u) for u in record.read_text().split()]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert result["status"] == "ready", result["message"]
+    assert uids == [pwd.getpwnam("nobody").pw_uid] and os.geteuid() == 0, uids

@@ -10,20 +10,41 @@ it is a path); it refuses what it cannot run safely, with the reason as the ``er
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..findings import Findings
 
-__all__ = ["owned_run", "refused_run"]
+__all__ = ["code_paths", "owned_run", "refused_run"]
+
+# Interpreters: the code they run is their script (or, for python -m/-c, the working
+# directory, first on sys.path), not the interpreter binary.
+_INTERPRETER = re.compile(r"(python|pypy)[0-9.]*|sh|bash|dash|zsh|ksh|node|nodejs|ruby|perl|php")
+
+
+def code_paths(argv: Sequence[str], cwd: str) -> list[str]:
+    """The paths whose owner ``argv`` runs the code of, besides a working directory: an
+    executable given as a path; for an interpreter (``python3 bin/start.py``, ``sh x.sh``)
+    its script arguments, and for ``python -m``/``-c`` the working directory."""
+    if not argv:
+        return []
+    exe = str(argv[0])
+    paths = [posixpath.normpath(posixpath.join(cwd, exe))] if "/" in exe else []
+    if _INTERPRETER.fullmatch(posixpath.basename(exe)):
+        args = [str(a) for a in argv[1:]]
+        # A script is a path argument (an inline `sh -c "..."` text is the profile's own).
+        scripts = [a for a in args if a and a[:1] != "-" and not any(c.isspace() for c in a)]
+        paths += [posixpath.normpath(posixpath.join(cwd, a)) for a in scripts]
+        if posixpath.basename(exe).startswith(("python", "pypy")) and {"-m", "-c"} & set(args):
+            paths.append(cwd)
+    return paths
 
 
 def owned_run(argv: Sequence[str], cwd: str, **spec: Any) -> dict[str, Any]:
-    """A ``run_as_owner`` spec for ``argv`` in ``cwd`` (extra keys as for ``run``)."""
-    paths = [cwd]
-    exe = str(argv[0]) if argv else ""
-    if "/" in exe:
-        paths.append(exe if exe.startswith("/") else posixpath.normpath(posixpath.join(cwd, exe)))
+    """A ``run_as_owner`` spec for ``argv`` in ``cwd`` (extra keys as for ``run``): run as the
+    owner of ``cwd`` and of the code ``argv`` names (:func:`code_paths`)."""
+    paths = list(dict.fromkeys([cwd, *code_paths(argv, cwd)]))
     return {"op": "run_as_owner", "owned_by": paths, "argv": list(argv), "cwd": cwd, **spec}
 
 

@@ -14,8 +14,6 @@ status is only visible to its parent (or systemd), not to the probe.
 
 from __future__ import annotations
 
-import posixpath
-import re
 import signal
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +23,7 @@ from ..model import Outcome
 from ..profile import Profile
 from ..registry import CheckContext, FactSpecs, register
 from ._integration import argv_of, as_list, enabled_section, gate
+from ._owned import code_paths
 
 __all__ = ["DEFAULTS", "evaluate", "facts"]
 
@@ -106,7 +105,10 @@ def _plan(profile: Profile) -> tuple[dict[str, Any] | None, str | None]:
         return None, refused
     restart_max = float(profile.threshold("drill_restart_max_s"))
     cwd = profile.resolve(str(restart.get("cwd") or "."))
-    owned_by = _restart_code(command, cwd or "/")
+    # The code it names decides whose it is (docs/security.md, section 1); not the working
+    # directory: a bare program name (systemctl) runs as the probe's user, it manages the
+    # service.
+    owned_by = code_paths(command, cwd or "/")
     return {
         "op": "terminate",
         "target": {"pidfile": canary["pidfile"], "match": canary["match"]},
@@ -126,30 +128,6 @@ def _plan(profile: Profile) -> tuple[dict[str, Any] | None, str | None]:
         },
         "restart_wait": restart_max,
     }, None
-
-
-# Interpreters: the code they run is their script (or, for python -m/-c, the working
-# directory, first on sys.path), not the interpreter binary.
-_INTERPRETER = re.compile(r"(python|pypy)[0-9.]*|sh|bash|dash|zsh|ksh|node|nodejs|ruby|perl|php")
-
-
-def _restart_code(command: list[str], cwd: str) -> list[str]:
-    """The paths whose owner the restart runs as (docs/security.md, section 1): an executable
-    given as a path; for an interpreter (``python3 bin/start.py``, ``sh restart.sh``) its
-    script arguments too, and for ``python -m``/``-c`` the working directory. A bare
-    program name alone (``systemctl``) runs as the probe's user: it manages the service."""
-    if not command:
-        return []
-    exe = str(command[0])
-    paths = [posixpath.normpath(posixpath.join(cwd, exe))] if "/" in exe else []
-    if _INTERPRETER.fullmatch(posixpath.basename(exe)):
-        args = [str(a) for a in command[1:]]
-        # A script is a path argument (an inline `sh -c "..."` text is the profile's own).
-        scripts = [a for a in args if a and a[:1] != "-" and not any(c.isspace() for c in a)]
-        paths += [posixpath.normpath(posixpath.join(cwd, a)) for a in scripts]
-        if posixpath.basename(exe).startswith(("python", "pypy")) and {"-m", "-c"} & set(args):
-            paths.append(cwd)
-    return paths
 
 
 def facts(profile: Profile) -> FactSpecs:
