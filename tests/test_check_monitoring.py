@@ -13,7 +13,7 @@ import pytest
 from readiness.checks.monitoring import validate_rules
 from readiness.model import CheckResult, Status
 from tests.services.apps import audit_local, one
-from tests.services.cli import run_cli, validate_check
+from tests.services.cli import local_inventory, run_cli, validate_check
 from tests.services.httpd import HttpServer
 from tests.services.ports import closed_port
 from tests.services.prometheus import PrometheusServer
@@ -426,3 +426,24 @@ def test_grafana_behind_an_authenticating_proxy_is_undetermined_not_unhealthy(
     assert "unhealthy" not in result["message"]
     assert result["details"]["grafana"]["healthy"] is None
     assert not any("database connection" in r for r in result["recommendations"])
+
+
+def test_a_rules_file_prometheus_refuses_is_not_ready_through_the_command_line(
+    app_tree: AppMaker, prometheus: PrometheusServer, grafana: HttpServer, tmp_path: Path
+) -> None:
+    """`severity: page` beside `expr:` (instead of under `labels:`) is the usual mistake:
+    Prometheus refuses to load the whole file, so none of its alerts ever fires. The check
+    said READY ("2 alert rule(s)"); a real `readiness validate` now says NOT_READY and
+    names the line. (tests/test_prometheus_rules.py compares with promtool.)"""
+    text = RULES.replace("        for: 2m\n", "        for: 2m\n        severity: page\n")
+    root = app_tree(files=files(**{"config/alerts.yml": text}))
+    inventory = local_inventory(
+        tmp_path / "inv.yml", root, prometheus_url=prometheus.url, grafana_url=grafana.url
+    )
+    result = validate_check(inventory, "monitoring")
+    assert result["status"] == "not_ready", result["message"]
+    assert any(
+        p.endswith("alerts.yml:4: group 'mahavishnu' rule #1 (MahavishnuDown) has unknown key "
+                   "'severity' (Prometheus refuses the whole file)")
+        for p in result["details"]["problems"]
+    ), result["details"]  # fmt: skip

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from readiness.checks.monitoring import validate_rules
 from readiness.store.watch import WatchState
 from tests.services.apps import write_app
 from tests.services.ports import closed_port
@@ -162,3 +164,74 @@ def test_the_shipped_rules_fire_on_what_readiness_writes(tmp_path: Path) -> None
     )
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     assert "SUCCESS" in evaluated.stdout
+
+
+# --- the monitoring check's rules validation against promtool ----------------------------------
+
+
+def _generated_rule(r: random.Random, i: int) -> list[str]:
+    lines = []
+    kind = r.choice(["alert", "alert", "record", "both"])
+    if kind in ("alert", "both"):
+        lines.append(f"      - alert: Rule{i}")
+    else:
+        lines.append("      - record: " + r.choice(["job:up:sum", "up{job='x'}"]))
+    if kind == "both":
+        lines.append("        record: job:up:sum")
+    lines.append("        expr: " + r.choice(["up == 0", "sum(up)"]))
+    for key in ("for", "keep_firing_for"):
+        if r.random() < 0.25 and (key == "for" or r.random() < 0.5):
+            value = r.choice(["5m", "0s", "1h", "10 minutes", "5", "2d"])
+            lines.append(f"        {key}: {value}")
+    if r.random() < 0.25:
+        lines.append(
+            r.choice(["        labels:\n          severity: page", "        labels: [page]"])
+        )
+    if r.random() < 0.2:
+        lines.append("        annotations:\n          summary: '{{ $labels.job }} down'")
+    if r.random() < 0.15:
+        lines.append("        severity: page")
+    return lines
+
+
+def _generated_rules(r: random.Random) -> str:
+    """A rules file with a few of the structural mistakes Prometheus refuses a whole file
+    for (its expressions, templates and label names are valid: PromQL and Go templates are
+    not parsed by readiness; label-name rules differ between Prometheus 2 and 3)."""
+    lines = ["groups:"]
+    for _ in range(r.randint(1, 3)):
+        lines.append(f"  - name: {r.choice(['app', 'app', 'infra', 'db'])}")
+        if r.random() < 0.2:
+            lines.append(f"    interval: {r.choice(['1m', '30s', '1h30m', '0', 'often', '5 m'])}")
+        if r.random() < 0.15:
+            lines.append(f"    limit: {r.choice(['10', '0', 'ten'])}")
+        if r.random() < 0.1:
+            lines.append("    owner: sre")
+        lines.append("    rules:")
+        for i in range(r.randint(1, 3)):
+            lines += _generated_rule(r, i)
+    if r.random() < 0.1:
+        lines.append("version: 2")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("chunk", range(2))
+def test_rules_files_are_judged_as_promtool_judges_them(tmp_path: Path, chunk: int) -> None:
+    """80 seeded rules files: the monitoring check finds a problem exactly when
+    ``promtool check rules`` refuses the file. Before, `severity:` beside `expr:`, a rule
+    with both 'alert' and 'record', a repeated group name, a bad duration ('10 minutes'),
+    `for:` on a recording rule or labels given as a list were judged valid (READY), while
+    Prometheus refuses to load the whole file and no alert of it ever fires."""
+    path = tmp_path / "alerts.yml"
+    differ = []
+    for seed in range(chunk * 40, chunk * 40 + 40):
+        text = _generated_rules(random.Random(seed))
+        path.write_text(text, encoding="utf-8")
+        done = subprocess.run(
+            [_promtool(), "check", "rules", str(path)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        problems, _ = validate_rules(text, str(path))
+        if (done.returncode == 0) != (not problems):
+            differ.append(f"seed {seed}: promtool {done.returncode}, readiness {problems}\n{text}")
+    assert not differ, "\n".join(differ[:3])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -410,12 +411,18 @@ def validate_rules(text: str, path: str) -> tuple[list[str], dict[str, int]]:
         return [
             f"{path}:{line}: not a Prometheus rules file (needs a top-level 'groups' list)"
         ], counts
-    problems: list[str] = []
+    problems: list[str] = _unknown_keys(root, _FILE_KEYS, f"{path}:{_line(root)}: the file")
+    seen: set[str] = set()
     for gi, group in enumerate(groups.value):
         counts["groups"] += 1
         name = _scalar(_child(group, "name")) or f"#{gi + 1}"
+        where = f"{path}:{_line(group)}: group {name!r}"
         if _scalar(_child(group, "name")) is None:
             problems.append(f"{path}:{_line(group)}: group #{gi + 1} has no 'name'")
+        elif name in seen:
+            problems.append(f"{where} is repeated in the same file")
+        seen.add(name)
+        problems += _group_problems(group, where)
         rules = _child(group, "rules")
         if not isinstance(rules, yaml.SequenceNode):
             problems.append(f"{path}:{_line(group)}: group {name!r} has no 'rules' list")
@@ -443,10 +450,68 @@ def _rules_tree_cached(text: str) -> yaml.Node | None:
     return compose_checked(text)
 
 
+# The keys Prometheus's rule file format knows (model/rulefmt, up to Prometheus 3): it
+# decodes with KnownFields, so any other key makes Prometheus refuse the whole file
+# (`severity:` beside `expr:` instead of under `labels:` is the usual one).
+_FILE_KEYS = frozenset({"groups"})
+_GROUP_KEYS = frozenset({"name", "interval", "query_offset", "limit", "rules", "labels"})
+_RULE_KEYS = frozenset(
+    {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
+)
+# prometheus/common model.ParseDuration: units in this order, integers only ("0" alone too).
+_DURATION = re.compile(r"0|(?=.)(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?")
+
+
+def _unknown_keys(node: yaml.Node | None, known: frozenset[str], where: str) -> list[str]:
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    return [
+        f"{where} has unknown key {k.value!r} (Prometheus refuses the whole file)"
+        for k, _ in node.value
+        if isinstance(k, yaml.ScalarNode) and k.value not in known
+    ]
+
+
+def _duration_problems(node: yaml.Node | None, key: str, where: str) -> list[str]:
+    value = _child(node, key)
+    if value is None:
+        return []
+    if not isinstance(value, yaml.ScalarNode) or not _DURATION.fullmatch(value.value):
+        shown = value.value if isinstance(value, yaml.ScalarNode) else "(not a string)"
+        return [f"{where}: {key} {shown!r} is not a Prometheus duration (e.g. 5m, 1h30m)"]
+    return []
+
+
+def _string_map_problems(node: yaml.Node | None, key: str, where: str) -> list[str]:
+    value = _child(node, key)
+    if value is None or (isinstance(value, yaml.ScalarNode) and value.tag.endswith(":null")):
+        return []
+    if not isinstance(value, yaml.MappingNode) or not all(
+        isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode) for k, v in value.value
+    ):
+        return [f"{where}: {key} must map names to strings"]
+    return []
+
+
+def _group_problems(group: yaml.Node, where: str) -> list[str]:
+    problems = _unknown_keys(group, _GROUP_KEYS, where)
+    for key in ("interval", "query_offset"):
+        problems += _duration_problems(group, key, where)
+    limit = _child(group, "limit")
+    if limit is not None and not (
+        isinstance(limit, yaml.ScalarNode) and re.fullmatch(r"[-+]?\d+", limit.value)
+    ):
+        problems.append(f"{where}: limit must be a whole number")
+    return problems + _string_map_problems(group, "labels", where)
+
+
 def _rule_problems(rule: yaml.Node, where: str, counts: dict[str, int]) -> list[str]:
     alert, record = _scalar(_child(rule, "alert")), _scalar(_child(rule, "record"))
     expr = _scalar(_child(rule, "expr"))
-    problems = []
+    label = f" ({alert or record})" if alert or record else ""
+    problems = _unknown_keys(rule, _RULE_KEYS, f"{where}{label}")
+    if alert and record:
+        problems.append(f"{where}{label} sets both 'alert' and 'record' (only one may be set)")
     if alert:
         counts["alerts"] += 1
     elif record:
@@ -454,9 +519,26 @@ def _rule_problems(rule: yaml.Node, where: str, counts: dict[str, int]) -> list[
     else:
         problems.append(f"{where} has neither 'alert' nor 'record'")
     if not expr:
-        label = f" ({alert or record})" if alert or record else ""
         problems.append(f"{where}{label} has no 'expr'")
+    for key in ("for", "keep_firing_for"):
+        found = _duration_problems(rule, key, f"{where}{label}")
+        problems += found
+        value = _scalar(_child(rule, key))
+        if record and not alert and not found and value and value.strip("0ywdhms"):
+            problems.append(f"{where}{label}: a recording rule cannot have '{key}'")
+    if record and not alert:
+        if _child(rule, "annotations") is not None and _mapping_size(rule, "annotations"):
+            problems.append(f"{where}{label}: a recording rule cannot have 'annotations'")
+        if "{" in record or "}" in record:
+            problems.append(f"{where}{label}: braces in the recording rule name (the expression?)")
+    for key in ("labels", "annotations"):
+        problems += _string_map_problems(rule, key, f"{where}{label}")
     return problems
+
+
+def _mapping_size(node: yaml.Node, key: str) -> int:
+    value = _child(node, key)
+    return len(value.value) if isinstance(value, yaml.MappingNode) else 0
 
 
 def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
