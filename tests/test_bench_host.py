@@ -255,3 +255,28 @@ def test_host_benchmarks_run_in_the_remote_probe_over_real_ssh(
     assert http.status is Status.READY, http.message
     assert http.details["via"] == "ssh tunnel via spare"
     assert len(srv.requests_to("/health")) == 5
+
+
+def test_a_home_relative_repository_is_undetermined_and_the_others_are_timed(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`path: ~/repos/one` is in the app user's home: git ran with `-C ~/repos/one`
+    (no shell expands it) and validate said NOT_READY "2/2 runs failed ... cannot change to
+    '~/repos/one'", while repository_access says it cannot tell where it is."""
+    from tests.services.cli import local_inventory, validate_check
+
+    repo = make_repo(tmp_path / "a")
+    manifest = {
+        "repos": [{"name": "one", "path": "~/repos/one"}, {"name": "alpha", "path": str(repo)}]
+    }
+    root = app_tree(files={"repos.yaml": yaml.safe_dump(manifest)})
+    inventory = local_inventory(
+        tmp_path / "inv.yml",
+        root,
+        repository_benchmark={"repetitions": 2, "operations": ["status"]},
+        benchmark_baseline_dir=None,
+    )
+    result = validate_check(inventory, "repository_benchmark")
+    assert result["status"] == "degraded", result["message"]
+    assert "cannot time git in repository one (~/repos/one)" in result["message"]
+    assert [r["name"] for r in result["details"]["benchmark"]["rows"]] == ["alpha:status"]

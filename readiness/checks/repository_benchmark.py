@@ -66,6 +66,10 @@ def facts(profile: Profile) -> FactSpecs:
     return manifest_facts(profile) if _config(profile) is not None else {}
 
 
+def _home_relative(path: str) -> bool:
+    return path.strip().startswith("~")
+
+
 def _key(i: int, op: str) -> str:
     return f"{NAME}:{i}:{op}"
 
@@ -81,6 +85,8 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
     timeout = float(profile.threshold("repository_git_timeout_s"))
     specs: FactSpecs = {}
     for i, repo in enumerate(repos[:50]):
+        if _home_relative(repo.path):
+            continue  # where it is depends on the app user's home: judged in evaluate
         for op in _operations(cfg):
             inner = {
                 # The repository's config can run hooks: as its owner, never as root.
@@ -165,13 +171,23 @@ def evaluate(ctx: CheckContext) -> Outcome:
     repos, problem = parse_manifest(str(fact["text"]), ctx.profile)
     if problem:
         f.fail(f"the repos manifest {path} is invalid: {problem}", "Fix the manifest")
+    for repo in repos[:50]:
+        if _home_relative(repo.path):
+            # As repository_access: "~" is the home of the user the app runs as, not the
+            # audit account's, and git does not expand it ("cannot change to '~/...'").
+            f.unknown(
+                f"cannot time git in repository {repo.name} ({repo.path}): its path starts "
+                "with '~', whose home depends on the user the app runs as",
+                f"Write {repo.name}'s path in the manifest absolute (e.g. /home/<service user>/"
+                f"{repo.path.strip().lstrip('~/')})",
+            )
     rows = [
         _judge_op(ctx, f, repo.name, op, ctx.fact(_key(i, op)))
         for i, repo in enumerate(repos[:50])
         for op in _operations(cfg)
-        if ctx.fact(_key(i, op))
+        if ctx.fact(_key(i, op)) and not _home_relative(repo.path)
     ]
-    if not rows and not problem:
+    if not rows and not problem and not f.warnings:
         f.unknown(
             f"nothing was timed: the manifest {path} lists no repositories (or no known operation "
             f"is configured; known: {', '.join(OPERATIONS)})",
