@@ -46,14 +46,15 @@ def link_refusal(state: FileState, what: str, *, rewrite: bool = True) -> str | 
 
 
 def creation_refusal(state: FileState) -> str | None:
-    """Why a file the check reported missing will not be created at ``state``: something is
-    there after all (a dangling symlink the app user planted, a directory). The applier
-    never creates a file over an existing name; saying so in the plan keeps the dry run
-    honest and the fix's other changes standing."""
+    """Why a file (or directory) the check reported missing will not be created at
+    ``state``: something is there after all (a dangling symlink the app user planted, a
+    file), or a planted link above it keeps the applier from reaching it. The applier never
+    creates over an existing name nor through such a link; saying so in the plan keeps the
+    dry run honest and the fix's other changes standing."""
     if state.kind == "link":
         return (
-            f"refused: {state.path} is a symlink; readiness does not create a file through "
-            "it: remove the link (or point the setting at the real file)"
+            f"refused: {state.path} is a symlink; readiness does not create anything through "
+            "it: remove the link (or point the setting at the real path)"
         )
     if state.kind == "refused":  # the applier could not reach it safely
         why = state.error or f"{state.path} cannot be reached safely"

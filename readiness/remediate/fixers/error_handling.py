@@ -7,9 +7,10 @@ import posixpath
 import re
 from typing import Any
 
+from ...model import CheckResult
 from ...profile import Profile
 from ..plan import Change, EnsureDir, Fix
-from . import FixInput, fixer
+from . import FixInput, creation_refusal, fixer
 from ._settings import add_settings, settings_reads
 
 DLQ_PATH = "data/dlq"
@@ -34,10 +35,22 @@ def recommended(profile: Profile) -> dict[str, Any]:
 _NOT_SET = re.compile(r"^(\S+) is not set$")
 
 
+def _missing_dlq(_profile: Profile, result: CheckResult) -> list[str]:
+    """The dead letter queue directory the check reported missing (from the host's
+    settings): read before it is planned, like the default one."""
+    d = result.details
+    return [
+        p.split("dead letter queue directory ", 1)[1].rsplit(" does not exist", 1)[0]
+        for p in map(str, (*(d.get("problems") or ()), *(d.get("warnings") or ())))
+        if "dead letter queue directory " in p and p.endswith(" does not exist")
+    ]
+
+
 @fixer(
     "error_handling",
     summary="add missing retry/circuit breaker/DLQ/error category settings; create the DLQ directory",
     reads=lambda p: [*settings_reads(p), *[d for d in [p.resolve(DLQ_PATH)] if d]],
+    named=_missing_dlq,
 )
 def fix(inp: FixInput) -> Fix | None:
     prefix = str(inp.profile.get("resilience_settings") or "resilience").strip(".")
@@ -70,14 +83,17 @@ def fix(inp: FixInput) -> Fix | None:
     # The DLQ path is only planned along with the settings that name it.
     planned = bool(section_missing or inp.matching(f"{dlq} is not configured")) and edit is not None
     dlq_dir = _dlq_dir(inp, dlq, planned)
-    if dlq_dir is not None and _inside(dlq_dir[0].path, inp.profile.app_root):
-        changes.append(dlq_dir[0])
-        addresses += dlq_dir[1]
-    elif dlq_dir is not None:
+    taken = creation_refusal(inp.file(dlq_dir[0].path)) if dlq_dir is not None else None
+    if dlq_dir is not None and not _inside(dlq_dir[0].path, inp.profile.app_root):
         notes.append(
             f"refused: the dead letter queue directory {dlq_dir[0].path} (from the host's "
             f"settings) is outside app_root {inp.profile.app_root}; create it yourself"
         )
+    elif dlq_dir is not None and taken:
+        notes.append(taken)  # a planted link at it or above it: the applier would refuse
+    elif dlq_dir is not None:
+        changes.append(dlq_dir[0])
+        addresses += dlq_dir[1]
     if not changes and not notes:
         return None
     return Fix(
