@@ -420,11 +420,16 @@ class Store:
         return _summary_of(rows[0]) if rows else None
 
     def previous(self, run: RunSummary) -> RunSummary | None:
-        """The run of the same pattern and kind just before ``run``."""
+        """The run of the same pattern and kind that started just before ``run`` (equal
+        start times: the one recorded first). Not the one recorded just before it: a long
+        run recorded after a quick one that started later was diffed against it
+        backwards, warning about an ``--old`` nobody had named."""
+        started = ts_text(run.started_at)
         rows = self._db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE pattern = ? AND kind = ? AND seq < ? "  # noqa: S608
-            "ORDER BY seq DESC LIMIT 1",
-            (run.pattern, run.kind, run.seq),
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE pattern = ? AND kind = ? "  # noqa: S608
+            "AND (started_at < ? OR (started_at = ? AND seq < ?)) "
+            "ORDER BY started_at DESC, seq DESC LIMIT 1",
+            (run.pattern, run.kind, started, started, run.seq),
         )
         return _summary_of(rows[0]) if rows else None
 

@@ -785,3 +785,31 @@ def test_since_a_date_before_year_1000_or_out_of_range_in_utc(tmp_path: Path) ->
         res = readiness("history", "--since", since, store=store)
         assert (res.returncode, res.stdout) == (2, ""), res
         assert res.stderr == f"readiness: bad --since '{since}': out of range in UTC\n"
+
+
+def test_diff_without_old_compares_with_the_run_that_started_before_not_the_one_recorded(
+    tmp_path: Path,
+) -> None:
+    """A long run (watch's, over the whole fleet) recorded after a quick manual run that
+    started later: plain `diff` compared them backwards, warning about an `--old` nobody
+    had named, its regression read as nothing ("backwards" in the heading, exit 0)."""
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        first = db.record(fleet({"web1": {"environment": Status.READY}}), meta(minutes=0))
+        db.record(fleet({"web1": {"environment": Status.NOT_READY}}), meta(minutes=7))
+        long = db.record(fleet({"web1": {"environment": Status.NOT_READY}}), meta(minutes=5))
+    res = readiness("diff", store=store)
+    assert (res.returncode, res.stderr) == (1, ""), res
+    assert res.stdout.splitlines()[:2] == [
+        f"diff {first} → {long}: WORSE (1 new, 0 worse, 0 changed, 0 better, 0 resolved)",
+        "  new      web1 / environment: READY → NOT_READY",
+    ]
+    # equal start times: the one recorded first is the earlier
+    with sqlite_store(store) as db:
+        again = db.record(fleet({"web1": {"environment": Status.READY}}), meta(minutes=5))
+    same_start = readiness("diff", "--format", "json", store=store)
+    doc = json.loads(same_start.stdout)
+    assert (doc["old_run"], doc["new_run"], doc["backwards"]) == (long, again, False)
