@@ -280,3 +280,25 @@ def test_a_home_relative_repository_is_undetermined_and_the_others_are_timed(
     assert result["status"] == "degraded", result["message"]
     assert "cannot time git in repository one (~/repos/one)" in result["message"]
     assert [r["name"] for r in result["details"]["benchmark"]["rows"]] == ["alpha:status"]
+
+
+def test_the_message_says_how_many_repositories_were_timed_when_the_manifest_has_more(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """At most 50 repositories are timed per host; with 52 in the manifest the READY message
+    said "... on 52 repository(ies) within thresholds", two of which were never timed."""
+    from tests.services.cli import local_inventory, validate_check
+
+    repo = make_repo(tmp_path / "a")
+    manifest = {"repos": [{"name": f"r{i:02d}", "path": str(repo)} for i in range(52)]}
+    root = app_tree(files={"repos.yaml": yaml.safe_dump(manifest)})
+    inventory = local_inventory(
+        tmp_path / "inv.yml",
+        root,
+        repository_benchmark={"repetitions": 1, "operations": ["log"]},
+        benchmark_baseline_dir=None,
+    )
+    result = validate_check(inventory, "repository_benchmark")
+    assert result["status"] == "ready", result["message"]
+    assert "50 git operation(s) on 50 repository(ies) within thresholds" in result["message"]
+    assert "(the first 50 of 52 in " in result["message"]

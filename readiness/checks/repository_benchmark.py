@@ -48,6 +48,7 @@ OPERATIONS: dict[str, list[str]] = {
     "rev_list": ["rev-list", "--count", "HEAD"],
     "log": ["log", "-1", "--format=%H %ct"],
 }
+MAX_REPOS = 50  # repositories timed per host (the rest are named in the message)
 _EXAMPLE = "repository_benchmark: {repetitions: 5, time_cap_s: 10, operations: [status, log]}"
 
 
@@ -84,7 +85,7 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
     cap = float(cfg.get("time_cap_s") or 10)
     timeout = float(profile.threshold("repository_git_timeout_s"))
     specs: FactSpecs = {}
-    for i, repo in enumerate(repos[:50]):
+    for i, repo in enumerate(repos[:MAX_REPOS]):
         if _home_relative(repo.path):
             continue  # where it is depends on the app user's home: judged in evaluate
         for op in _operations(cfg):
@@ -171,7 +172,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
     repos, problem = parse_manifest(str(fact["text"]), ctx.profile)
     if problem:
         f.fail(f"the repos manifest {path} is invalid: {problem}", "Fix the manifest")
-    for repo in repos[:50]:
+    for repo in repos[:MAX_REPOS]:
         if _home_relative(repo.path):
             # As repository_access: "~" is the home of the user the app runs as, not the
             # audit account's, and git does not expand it ("cannot change to '~/...'").
@@ -183,7 +184,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
             )
     rows = [
         _judge_op(ctx, f, repo.name, op, ctx.fact(_key(i, op)))
-        for i, repo in enumerate(repos[:50])
+        for i, repo in enumerate(repos[:MAX_REPOS])
         for op in _operations(cfg)
         if ctx.fact(_key(i, op)) and not _home_relative(repo.path)
     ]
@@ -195,8 +196,10 @@ def evaluate(ctx: CheckContext) -> Outcome:
         )
     f.details["manifest"] = path
     f.details["benchmark"] = bench_block("repository", rows)
+    timed = len({str(r["target"]) for r in rows})
+    more = f" (the first {MAX_REPOS} of {len(repos)} in {path})" if len(repos) > MAX_REPOS else ""
     return f.outcome(
-        f"{len(rows)} git operation(s) on {len(repos)} repository(ies) within thresholds",
+        f"{len(rows)} git operation(s) on {timed} repository(ies) within thresholds{more}",
         subject="Repository benchmark",
     )
 
