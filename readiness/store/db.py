@@ -394,7 +394,8 @@ class Store:
             back = ref.partition("~")[2] or "0"
             if not back.isdigit():
                 raise UsageError(f"bad run reference {ref!r} (latest, latest~N or a run id)")
-            found = self.runs(limit=int(back) + 1)
+            # beyond 2^62 the LIMIT is no integer to SQL: "datatype mismatch", not "no run"
+            found = self.runs(limit=int(back) + 1) if int(back) < 1 << 62 else []
             if len(found) <= int(back):
                 raise UsageError(f"no run {ref!r} in {store_where(self.location)}")
             return found[int(back)]

@@ -813,3 +813,19 @@ def test_diff_without_old_compares_with_the_run_that_started_before_not_the_one_
     same_start = readiness("diff", "--format", "json", store=store)
     doc = json.loads(same_start.stdout)
     assert (doc["old_run"], doc["new_run"], doc["backwards"]) == (long, again, False)
+
+
+def test_latest_n_beyond_any_store_is_no_such_run(tmp_path: Path) -> None:
+    """`show latest~99999999999999999999` was "store PATH: datatype mismatch" (its LIMIT
+    overflowed SQLite's integers)."""
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        db.record(fleet({"web1": {"environment": Status.READY}}), meta())
+    for ref in ("latest~1", "latest~99999999999999999999"):
+        for argv in (("show", ref), ("diff", "--old", ref), ("drift", "--run", ref)):
+            res = readiness(*argv, store=store)
+            assert (res.returncode, res.stdout) == (2, ""), res
+            assert res.stderr == f"readiness: no run '{ref}' in store {store}\n"
