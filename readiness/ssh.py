@@ -741,18 +741,32 @@ class _TypedKeys(dict[str, _AnyOf]):
         return list(super().values())
 
 
+# ssh reads the system-wide file after the user's (first value wins) when no -F is given;
+# an ssh_config named explicitly (ssh -F) replaces both.
+SYSTEM_SSH_CONFIG = Path("/etc/ssh/ssh_config")
+
+
 def _load_ssh_config(path: str | None, home: Path) -> SshConfig | None:
     if path == "":
         return None
-    chosen = Path(path).expanduser() if path else home / ".ssh" / "config"
-    if not chosen.is_file():
-        if path:
-            raise TransportError(f"ssh config not found: {chosen}")
-        return None
-    try:
-        return SshConfig.from_text(load_ssh_config_text(chosen, home))
-    except (OSError, ValueError) as exc:  # SshConfigError: a line ssh refuses too
-        raise TransportError(f"cannot read ssh config {chosen}: {exc}") from None
+    if path:
+        files = [(Path(path).expanduser(), home / ".ssh")]
+        if not files[0][0].is_file():
+            raise TransportError(f"ssh config not found: {files[0][0]}")
+    else:
+        # relative Include names: under ~/.ssh in the user's file, /etc/ssh in the system's
+        found = (home / ".ssh" / "config", SYSTEM_SSH_CONFIG)
+        files = [(f, f.parent) for f in found if f.is_file()]
+    lines: list[Any] = []
+    for chosen, base in files:
+        try:
+            parsed = SshConfig.from_text(load_ssh_config_text(chosen, home, base=base))
+        except (OSError, ValueError) as exc:  # SshConfigError: a line ssh refuses too
+            raise TransportError(f"cannot read ssh config {chosen}: {exc}") from None
+        if lines:  # each file starts outside any block, as ssh reads it
+            lines += SshConfig.from_text("Match all\n").lines
+        lines += parsed.lines
+    return SshConfig(lines) if files else None
 
 
 _GLOB_CHARS = frozenset("*?")  # OpenSSH's only wildcards: '[' is literal
@@ -824,11 +838,17 @@ _MAX_INCLUDED_FILES = 256
 
 
 def load_ssh_config_text(
-    path: Path, home: Path, *, _depth: int = 0, _count: list[int] | None = None
+    path: Path,
+    home: Path,
+    *,
+    base: Path | None = None,
+    _depth: int = 0,
+    _count: list[int] | None = None,
 ) -> str:
     """The ssh_config at ``path`` with every ``Include`` expanded in place, as OpenSSH
     reads it (paramiko ignores ``Include``): globs, several files per line, relative
-    names under ``~/.ssh``; nested at most 16 deep. A missing file is skipped, as ssh does.
+    names under ``base`` (``~/.ssh``; ``/etc/ssh`` for the system-wide file); nested at
+    most 16 deep. A missing file is skipped, as ssh does.
     """
     count = _count if _count is not None else [0]
     if _depth > _MAX_INCLUDE_DEPTH:
@@ -850,11 +870,13 @@ def load_ssh_config_text(
         for item in argv_split(found.group(1)):
             pattern = Path(item).expanduser()
             if not pattern.is_absolute():
-                pattern = home / ".ssh" / pattern
+                pattern = (base or home / ".ssh") / pattern
             parent, glob = (pattern.parent, pattern.name)
             for included in sorted(parent.glob(glob)) if parent.is_dir() else []:
                 if included.is_file():
-                    text = load_ssh_config_text(included, home, _depth=_depth + 1, _count=count)
+                    text = load_ssh_config_text(
+                        included, home, base=base, _depth=_depth + 1, _count=count
+                    )
                     out.append(_within_block(text, block))
     return "\n".join(out) + "\n"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import random
 import shutil
 import subprocess
@@ -362,3 +363,58 @@ def _ssh_login_of(config: Path, name: str, home: Path) -> tuple[str, int, bool]:
     )  # fmt: skip
     seen = dict(line.partition(" ")[::2] for line in done.stdout.splitlines())
     return seen["hostname"], int(seen["port"]), seen.get("proxycommand", "none") != "none"
+
+
+def test_the_system_wide_ssh_config_is_read_after_the_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an ssh_config named, ssh reads ~/.ssh/config and then /etc/ssh/ssh_config
+    (with its Include of /etc/ssh/ssh_config.d/*.conf), the user's values first; readiness
+    read only the user's, so a ProxyJump that IT sets for the corporate hosts in the system
+    file was skipped and the hosts were connected to directly. The reference is the real
+    ``ssh -G`` with a test system file bind-mounted over /etc/ssh in a private mount
+    namespace (the machine's own files are untouched)."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(
+        "Host web1\n  User alice\nHost other\n  Port 2000\n", encoding="utf-8"
+    )
+    etc = tmp_path / "etc_ssh"
+    (etc / "ssh_config.d").mkdir(parents=True)
+    (etc / "ssh_config").write_text(
+        "Include ssh_config.d/*.conf\nPort 2100\nHost web*\n  User sysuser\n  Port 2222\n",
+        encoding="utf-8",
+    )
+    (etc / "ssh_config.d" / "corp.conf").write_text(
+        "Host web*\n  ProxyJump bastion.corp\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr("readiness.ssh.SYSTEM_SSH_CONFIG", etc / "ssh_config")
+    connector = SshConnector(ConnectionSettings(known_hosts=str(tmp_path / "kh")))
+    ours = {}
+    for name in ("web1", "web2", "other"):
+        found = connector.target(Host(name, name, 0, None, None, {}, (), False, "test"))
+        ours[name] = (found.address, found.port, found.user, found.proxy_jump)
+    assert ours["web1"] == ("web1", 2100, "alice", "bastion.corp")
+    assert ours["web2"] == ("web2", 2100, "sysuser", "bastion.corp")
+    assert ours["other"][1] == 2000
+    own_home = pwd.getpwuid(os.getuid()).pw_dir  # where ssh looks for ~/.ssh/config
+    script = (
+        f"mount --bind {etc / 'ssh_config'} /etc/ssh/ssh_config && "
+        f"mount --bind {etc / 'ssh_config.d'} /etc/ssh/ssh_config.d && "
+        f"mount --bind {home} {own_home} && "
+        "for n in web1 web2 other; do echo ==$n==; ssh -G $n; done"
+    )
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "unshare is missing (util-linux)"
+    done = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True, text=True, timeout=30, check=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    theirs = {}
+    for chunk in ("\n" + done.stdout).split("\n==")[1:]:
+        name, _, rest = chunk.partition("==\n")
+        seen = dict(line.partition(" ")[::2] for line in rest.splitlines())
+        jump = seen.get("proxyjump", "")
+        theirs[name] = (seen["hostname"], int(seen["port"]), seen["user"], jump)
+    assert theirs == ours
