@@ -18,6 +18,7 @@ from ..errors import UsageError, refuse_unless_creatable, refuse_unless_writable
 from ..model import FleetReport, Status
 from .formats import (
     DEFAULT_SAVE_DIR,
+    EXTENSIONS,
     FILE_MODES,
     FORMAT_OF_EXTENSION,
     FORMATS,
@@ -105,8 +106,10 @@ def plan_sinks(
     defaults: dict[tuple[str, Path], ReportSink] = {}
     for sink in sinks:
         flag = f"--save {save}" if sink is saved else f"--report {sink.describe()}"
-        if sink.default_path:  # DIR/readiness-<time>.<ext>: one per format and directory
-            key_default = (sink.fmt, sink.directory.resolve())
+        # DIR/readiness-<time>.<ext>: one per extension and directory (text, table and
+        # nagios are all .txt: the second one overwrote the first)
+        if sink.default_path:
+            key_default = (EXTENSIONS.get(sink.fmt, "txt"), sink.directory.resolve())
             if key_default in defaults:
                 raise UsageError(
                     f"two reports to one file: {defaults[key_default].describe()} and "
@@ -161,8 +164,10 @@ def check_save_and_reports(target: SaveTarget | None, sinks: Sequence[ReportSink
         return
     if target.path is None:  # --save alone (or a directory): the default name in it
         where = target.directory.resolve()
+        ext = EXTENSIONS.get(target.fmt, "txt")
         for sink in sinks:
-            if sink.default_path and sink.fmt == target.fmt and sink.directory.resolve() == where:
+            same_name = sink.default_path and EXTENSIONS.get(sink.fmt, "txt") == ext
+            if same_name and sink.directory.resolve() == where:
                 raise UsageError(
                     f"two reports to one file: --save and {sink.describe()} (both the "
                     f"default name in {target.directory}/)"

@@ -632,13 +632,17 @@ def test_a_bad_core_option_is_one_line_and_exit_2(
     [
         (["--report", "json:", "--report", "json:"], "json: and json:"),
         (["--report", "json:", "--format", "json", "--save"], "--save and json:"),
+        # text, table and nagios share .txt: the second report overwrote the first
+        (["--report", "text:", "--report", "nagios:"], "text: and nagios:"),
+        (["--report", "table:", "--save"], "--save and table:"),
     ],
 )
 def test_two_reports_to_one_default_name_are_refused(
     tmp_path: Path, argv: list[str], said: str
 ) -> None:
     """docs/reports.md: "no two reports on one file"; two default-named reports of one format
-    (reports/readiness-<time>.json) were both written to the same file, silently."""
+    (reports/readiness-<time>.json) were both written to the same file, silently, and so were
+    two of one extension (text and nagios: reports/readiness-<time>.txt)."""
     env = {"READINESS_INVENTORY": str(ROOT / "inventories")}
     res = run(tmp_path, "validate", "-q", "--store", "none", *argv, env=env)
     assert res.returncode == 2, (res.returncode, res.stderr)
