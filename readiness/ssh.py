@@ -59,6 +59,7 @@ from .transport import (
 from .tunnel import LISTEN_ADDRESS, PendingOpen, Tunnel
 
 __all__ = [
+    "LOGIN_VARS",
     "EncryptedKeyError",
     "KnownHosts",
     "SshConfigIndex",
@@ -77,6 +78,7 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 _DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 _PORT_KEYS = ("readiness_port", "ansible_port", "ansible_ssh_port")
+_CONNECTION_VARS = ("readiness_connection", "ansible_connection")
 # ssh_config ``Match exec`` interpolates the host name into a shell command: only look up
 # names that cannot carry shell syntax.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._:%@\[\]-]+$")
@@ -948,7 +950,7 @@ def _refuse_other_connection(host: HostLike) -> None:
     """A host Ansible reaches another way (``ansible_connection: docker``: a container whose
     name may well resolve to some other machine) is refused, never logged into over ssh."""
     hvars: Mapping[str, Any] = getattr(host, "vars", None) or {}
-    kind = hvars.get("readiness_connection") or hvars.get("ansible_connection")
+    kind = next((hvars.get(var) for var in _CONNECTION_VARS if hvars.get(var)), None)
     if kind is not None and str(kind) not in _SSH_CONNECTIONS:
         raise TransportError(
             f"{host.name} uses ansible_connection={kind}: readiness audits hosts over ssh "
@@ -964,6 +966,18 @@ def _refuse_other_connection(host: HostLike) -> None:
 # ansible-core's logged command and ``ssh -G``: tests/inventory/test_ssh_args_against_ssh.py).
 _SSH_ARGS_FIRST = ("ansible_ssh_args",)
 _SSH_ARGS_AFTER = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+# Every host variable SshConnector.resolve reads: a Celery worker gets these with the host,
+# so that it logs in where a local run would (another ansible_connection, the jump host,
+# port, user and HostName in the ssh arguments, the readiness_* spellings).
+LOGIN_VARS = (
+    *_CONNECTION_VARS,
+    *_SSH_ARGS_FIRST,
+    *_SSH_ARGS_AFTER,
+    *_PORT_KEYS,
+    "readiness_host",
+    "readiness_user",
+    "readiness_ssh_private_key_file",
+)
 # ssh's flags that take an argument (OpenSSH's getopt string), so that an argument is never
 # read as a flag ("-c aes128-ctr", "-E file"); the ones read here, by option name.
 _FLAGS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOopQRSWw")

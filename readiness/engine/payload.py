@@ -1,7 +1,9 @@
-"""What travels through the broker: JSON only, and never a key, password or host variable.
+"""What travels through the broker: JSON only, and never a key, password or host variable
+other than the login settings.
 
 A shard carries the hosts' connection coordinates (name, address, port, user, the
-inventory's key *path*), each host's merged profile without its credentials, the check
+inventory's key *path*, and the variables the ssh login is resolved from: the connection
+kind, the ``ansible_ssh_*_args``, the ``readiness_*`` spellings), each host's merged profile without its credentials, the check
 names and the run's timing options. Known_hosts, ssh_config, identity and host-key trust
 are the worker's own (its ``~/.ssh`` and its configuration): they never travel, and
 neither does a password: a profile DSN goes without it, and the worker's libpq finds it
@@ -16,7 +18,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .. import __version__
@@ -60,6 +63,8 @@ class ShardHost:
     key_file: str | None
     groups: tuple[str, ...]
     local: bool = False
+    # the host's login variables (ssh.LOGIN_VARS): the worker resolves the login from them
+    vars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ShardHost:
@@ -70,10 +75,14 @@ class ShardHost:
             user=None if data.get("user") is None else str(data["user"]),
             key_file=None if data.get("key_file") is None else str(data["key_file"]),
             groups=tuple(str(g) for g in data.get("groups") or ()),
+            vars=MappingProxyType(dict(data.get("vars") or {})),
         )
 
 
 def host_to_dict(host: Any) -> dict[str, Any]:
+    from ..ssh import LOGIN_VARS
+
+    variables = getattr(host, "vars", None) or {}
     return {
         "name": host.name,
         "address": host.address,
@@ -81,7 +90,18 @@ def host_to_dict(host: Any) -> dict[str, Any]:
         "user": host.user,
         "key_file": host.key_file,
         "groups": list(host.groups),
+        # without them a worker logged in over ssh to a docker host, and past the jump
+        # host, port and user of ansible_ssh_common_args, where a local run does not
+        "vars": {
+            var: _login_value(variables[var])
+            for var in LOGIN_VARS
+            if variables.get(var) is not None
+        },
     }
+
+
+def _login_value(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool) else str(value)
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:

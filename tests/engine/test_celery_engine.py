@@ -568,6 +568,42 @@ def test_a_worker_in_another_queue_gets_only_its_regions_hosts(
     assert _delta(before, _logins(cluster)) == dict.fromkeys(before, 0)
 
 
+@pytest.mark.timeout(120)
+def test_a_worker_logs_in_as_a_local_run_would_from_the_hosts_login_variables(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    """A shard carried no host variable, so a worker audited over ssh a host whose
+    ansible_connection is docker, and ignored the port (jump host, user, HostName) of its
+    ansible_ssh_*_args: it logged in where a local run does not. Now the login variables
+    travel (ssh.LOGIN_VARS) and the rows are the local run's."""
+    closed = closed_port("127.0.0.1")
+
+    def login(h: Any) -> dict[str, Any]:
+        if h.name == "h0000":
+            return {"ansible_connection": "docker"}
+        if h.name == "h0001":
+            return {"ansible_ssh_args": f"-p {closed}"}  # wins over ansible_port, as in ssh
+        return {}
+
+    inventory = cluster.fleet.write_inventory(tmp_path / "login.yml", host_vars=login)
+    cwd = _config(tmp_path / "controller", shard_size=2, shard_wait=20)
+    workers.start()
+    workers.wait_ready()
+    local = _validate(cluster, cwd, engine="local", inventory=inventory)
+    before = _logins(cluster)
+    distributed = _validate(cluster, cwd, inventory=inventory)
+    assert distributed.returncode == local.returncode == 1, distributed.stderr
+    rows = _rows(json.loads(distributed.stdout))
+    assert rows == _rows(json.loads(local.stdout))
+    status = {row["host"]: (row["status"], row.get("reason") or "") for row in rows}
+    assert status["h0000"][0] == status["h0001"][0] == "unreachable"
+    assert "uses ansible_connection=docker" in status["h0000"][1]
+    assert str(closed) in status["h0001"][1]
+    delta = _delta(before, _logins(cluster))
+    assert delta["h0000"] == delta["h0001"] == 0
+    assert all(delta[h] == 1 for h in delta if h not in ("h0000", "h0001"))
+
+
 # --- 5 and 6. Ctrl-C on the controller; `readiness workers` -----------------------------------
 
 
