@@ -988,15 +988,21 @@ def op_apply(request: Dict[str, Any]) -> Dict[str, Any]:
         int(request.get("keep_backups") or KEEP_BACKUPS),
     )
     results = []
+    path = None  # of the change being made
     try:
         for index, change in enumerate(request.get("changes") or []):
             fn = CHANGES.get(change.get("kind"))
             if fn is None:
                 raise ApplyError("unknown change %r" % change.get("kind"))
+            path = change.get("path")
             results.append(fn(fix, dict(change, index=index)))
     except (ApplyError, OSError, ValueError, KeyError) as exc:
         errors = restore(fix.snapshot, fix.created)
         why = str(exc) if isinstance(exc, Refused) else "%s: %s" % (type(exc).__name__, exc)
+        if isinstance(exc, OSError) and exc.strerror and path:
+            # the OS names what it was given: a temporary name or one relative to a
+            # directory fd (".readiness-tmp-3f2c…", "dlq"), not the file the change is for
+            why = "%s: %s: %s" % (type(exc).__name__, path, exc.strerror)
         return {
             "ok": False,
             "error": why,

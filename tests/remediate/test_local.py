@@ -541,3 +541,28 @@ def test_a_failed_fix_does_not_fail_the_next_fix_of_the_same_file(tmp_path: Path
     text = (root / "settings" / "mahavishnu.yaml").read_text()
     assert "workflow_timeout" in text and "dead_letter_queue" not in text
     assert not (data / "dlq").exists()
+
+
+def test_a_write_the_host_refuses_names_the_file_not_a_temporary_one(tmp_path: Path) -> None:
+    """`readiness remediate -c documentation --apply` on an app tree whose directory is
+    immutable (`chattr +i`, as a read-only file system): the fix failed with
+    "OSError: [Errno 1] Operation not permitted: '.readiness-tmp-3f2c…'", a temporary name
+    that no longer exists, so the message did not say which file could not be written. Now
+    it names the README."""
+    from ..services.cli import local_inventory, run_cli
+
+    root = write_app(tmp_path / "app", files={"README.md": "# app\n"})
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    subprocess.run(["chattr", "+i", str(root)], check=True)
+    try:
+        res = run_cli(
+            "remediate", "-i", str(inv), "-c", "documentation", "--apply",
+            "--audit-log", str(tmp_path / "audit.jsonl"),
+        )  # fmt: skip
+    finally:
+        subprocess.run(["chattr", "-i", str(root)], check=True)
+    assert res.returncode == 1, res.stdout + res.stderr
+    failed = [line for line in res.stdout.splitlines() if "documentation: failed" in line]
+    assert failed and f"{root}/README.md: Operation not permitted" in failed[0], res.stdout
+    assert ".readiness-tmp-" not in res.stdout + res.stderr
+    assert listing(root) == {".env", "README.md", "settings", "settings/mahavishnu.yaml"}
