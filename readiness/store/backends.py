@@ -157,7 +157,10 @@ class PostgresBackend:
             conninfo = make_conninfo(url, **_connect_params(url, timeout))
             self.conn = psycopg.connect(conninfo, autocommit=True)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to store {redact_url_password(url)}: {exc}") from None
+            from .location import mask_url_secret
+
+            text = f"cannot connect to store {redact_url_password(url)}: {exc}"
+            raise StoreError(mask_url_secret(text, url)) from None
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")

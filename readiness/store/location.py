@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from ..errors import UsageError
 from ..redact import redact_url_password
@@ -23,6 +24,7 @@ __all__ = [
     "STORE_ENV",
     "StoreLocation",
     "default_sqlite_path",
+    "mask_url_secret",
     "resolve_location",
 ]
 
@@ -119,7 +121,25 @@ class StoreLocation:
     def display(self) -> str:
         if self.path is not None:
             return str(self.path)
-        return redact_url_password(self.url) if self.url else "none"
+        return mask_url_secret(redact_url_password(self.url), self.url) if self.url else "none"
+
+
+def mask_url_secret(text: str, url: str) -> str:
+    """``text`` with the password of ``url`` masked as it was typed, and each piece of it.
+
+    :func:`redact_url_password` reads a URL as RFC 3986 does; libpq quotes what it made
+    of a malformed one: ``u:pa ss@db`` (a space) was shown whole, ``u:pa%zzss@db`` came
+    back as 'invalid percent-encoded token: "pa%zzss"', and ``u:pa@ss@db`` as 'failed to
+    resolve host 'ss@db''. The password is taken to end at the URL's last ``@``."""
+    rest = url.partition("://")[2]
+    userinfo = rest.rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    if not password:
+        return text
+    pieces = {password, unquote(password), *re.split(r"[@/?#\s]+", password)}
+    for piece in sorted((p for p in pieces if p), key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
 
 
 def default_sqlite_path(env: Mapping[str, str] | None = None) -> Path:

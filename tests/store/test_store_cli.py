@@ -829,3 +829,32 @@ def test_latest_n_beyond_any_store_is_no_such_run(tmp_path: Path) -> None:
             res = readiness(*argv, store=store)
             assert (res.returncode, res.stdout) == (2, ""), res
             assert res.stderr == f"readiness: no run '{ref}' in store {store}\n"
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "SENTINEL PWPART spaces",
+        "SENTINEL%zzbadpercent",
+        "SENTINEL@ATPART@SIGNPART",
+        "SENTINEL/SLASHPART",
+    ],
+)
+def test_a_malformed_store_url_never_shows_its_password(
+    local_app: tuple[Path, Path], password: str
+) -> None:
+    """libpq quotes what it made of a malformed URL: a password with a space was shown
+    whole (twice), a bad %-escape came back as 'invalid percent-encoded token: "..."', and
+    after an unencoded '@' the rest was shown as the host name."""
+    from tests.services.ports import closed_port
+
+    _, inv = local_app
+    url = f"postgresql://ops:{password}@127.0.0.1:{closed_port()}/readiness"
+    pieces = [p for p in password.replace("@", " ").replace("/", " ").split() if p]
+    shown = readiness("history", store=url)
+    assert shown.returncode == 2 and len(shown.stderr.splitlines()) == 1, shown
+    assert shown.stderr.startswith("readiness: cannot connect to store postgresql://ops:***@")
+    run = validate(inv, url)  # type: ignore[arg-type]
+    assert run.returncode == 0 and "run not recorded: cannot connect" in run.stderr
+    for piece in [password, *pieces]:
+        assert piece not in shown.stdout + shown.stderr + run.stdout + run.stderr, piece
