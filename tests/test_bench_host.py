@@ -302,3 +302,23 @@ def test_the_message_says_how_many_repositories_were_timed_when_the_manifest_has
     assert result["status"] == "ready", result["message"]
     assert "50 git operation(s) on 50 repository(ies) within thresholds" in result["message"]
     assert "(the first 50 of 52 in " in result["message"]
+
+
+def test_the_ready_message_says_what_was_timed(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """With concurrency: 0 only sequential runs are timed, yet the READY message said
+    "Smoke workflow timings within thresholds, alone and concurrently"."""
+    from tests.services.cli import local_inventory, validate_check
+
+    argv = [sys.executable, "-c", "import json; print(json.dumps({'state': 'completed'}))"]
+    inventory = local_inventory(
+        tmp_path / "inv.yml",
+        app_tree(),
+        smoke_workflow={"command": argv, "timeout_s": 20},
+        workflow_benchmark={"runs": 2, "concurrency": 0, "time_cap_s": 20},
+        benchmark_baseline_dir=None,
+    )
+    result = validate_check(inventory, "workflow_benchmark")
+    assert result["status"] == "ready", result["message"]
+    assert result["message"] == "Smoke workflow timings within thresholds: 2 run(s) alone"

@@ -201,8 +201,13 @@ def evaluate(ctx: CheckContext) -> Outcome:
             f"Configure {_EXAMPLE}",
         )
     f.details["benchmark"] = bench_block("workflow", rows)
+    timed = {str(r.get("name")): r.get("n") for r in rows}
+    how = [
+        f"{timed['sequential']} run(s) alone" if "sequential" in timed else "",
+        f"{timed['concurrent']} at once" if "concurrent" in timed else "",
+    ]
     return f.outcome(
-        "Smoke workflow timings within thresholds, alone and concurrently",
+        f"Smoke workflow timings within thresholds: {' and '.join(h for h in how if h)}",
         subject="Workflow benchmark",
     )
 
