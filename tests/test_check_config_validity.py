@@ -16,6 +16,7 @@ from readiness.probe import op_file_refs
 from readiness.registry import get
 from tests.services.apps import audit_local, one
 from tests.services.cli import local_inventory, validate_check
+from tests.services.gitrepos import make_repo as make_git_repo
 
 AppTree = Callable[..., Path]
 RETRY = {"resilience": {"retry": {"max_attempts": 3}}}
@@ -334,3 +335,28 @@ def test_a_non_root_audit_that_cannot_look_is_undetermined_not_inaccessible(
     assert "not accessible" not in json.dumps(first)
     assert second["status"] == "degraded", second["message"]
     assert "cannot read repository manifest" in second["message"]
+
+
+def test_relative_repository_paths_are_under_app_root_wherever_the_manifest_is(
+    tmp_path: Path, app_tree: AppTree
+) -> None:
+    """repos_path: config/repos.yaml listing repos/one: config_validity looked for
+    <app_root>/config/repos/one (NOT_READY "does not exist") while repository_access, in the
+    same suite, found <app_root>/repos/one, where the app (working in app_root) finds it."""
+    root = tmp_path / "app"
+    make_git_repo(root / "repos" / "one", 1)
+    make_app(
+        tmp_path,
+        app_tree,
+        repos=(),
+        manifest="",
+        env={"MAHAVISHNU_REPOS_PATH": "config/repos.yaml"},
+        files={"config/repos.yaml": "repos: [repos/one]\n"},
+    )
+    inventory = local_inventory(
+        tmp_path / "inv.yml", root, repository_manifest_paths=["config/repos.yaml"]
+    )
+    result = validate_check(inventory, "config_validity")
+    assert result["status"] == "ready", result["message"]
+    assert result["details"]["repositories"]["repositories"][0]["path"] == f"{root}/repos/one"
+    assert validate_check(inventory, "repository_access")["status"] == "ready"

@@ -4,7 +4,6 @@ resource limits are reasonable (ranges shared with ``resource_limits``)."""
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,7 +67,9 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
     path = _manifest_path(profile, app)
     if app.settings_error or path is None:
         return {}
-    return {REPOS_FACT: {"op": "file_refs", "path": path, "base": posixpath.dirname(path)}}
+    # Relative entries are where the app finds them: under app_root (its working directory),
+    # as repository_access and repository_benchmark read the same manifest.
+    return {REPOS_FACT: {"op": "file_refs", "path": path, "base": profile.app_root}}
 
 
 def _manifest_path(profile: Profile, app: AppConfig) -> str | None:
