@@ -119,6 +119,7 @@ class Generator:
         self.host_names: dict[str, None] = {}
         self.addresses: dict[str, dict[str, str]] = {}  # host -> its one inline address set
         self._counter = 0
+        self.under_all: set[str] = set()  # groups written under all: children: in YAML
 
     # -- structure -----------------------------------------------------------------------
     def case(self) -> GenCase:
@@ -168,7 +169,9 @@ class Generator:
     def _children_of(self, group: str) -> list[str]:
         if group == "all":
             adopted = {c for g in self.groups.values() for c in g.children}
-            return ["ungrouped", *(g for g in self.groups if g not in adopted)]
+            # a group written under `all: children:` is a child of all besides its parents
+            top = [g for g in self.groups if g not in adopted or g in self.under_all]
+            return ["ungrouped", *top]
         return self.groups[group].children if group in self.groups else []
 
     def _ambiguous_walk(self, group: str) -> bool:
@@ -409,6 +412,7 @@ class Generator:
                 lines += self._yaml_hosts(ungrouped, 4)
             if wrap:
                 lines.append("  children:")
+                self.under_all.update(top)
         for name in top:
             lines += self._yaml_group(name, 4 if wrap else 0, names, nested)
         return "\n".join(lines) + "\n"
