@@ -26,7 +26,7 @@ import posixpath
 import re
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +84,12 @@ class DriftCollector:
     def __call__(self, host: str, app: Any, profile: Any) -> None:
         patterns = [str(p) for p in (profile.get("secret_env") or ())]
         items: Fingerprints = {}
-        for name, var in dict(getattr(app, "env", {}) or {}).items():
+        # Bounded like the rules and cron sources: a hostile host's settings file of 24,000
+        # keys made a 1.2 MB fingerprint set, stored anew each run it changed one value.
+        env = list(dict(getattr(app, "env", {}) or {}).items())
+        for name, var in _bounded(env):
             items[f"env:{name}"] = (self.fingerprint(var.value), is_secret_name(name, patterns))
-        for dotted, value in _leaves(getattr(app, "settings", {}) or {}):
+        for dotted, value in _bounded(_leaves(getattr(app, "settings", {}) or {})):
             secret = is_secret_name(dotted.rsplit(".", 1)[-1], patterns)
             items[f"settings:{dotted}"] = (self.fingerprint(value), secret)
         secrets = {
@@ -153,6 +156,20 @@ class DriftCollector:
 
 
 _MAX_FACT_ITEMS = 500  # a hostile host's thousand-rule file must not bloat the store
+MAX_CONFIG_ITEMS = 2000  # env variables, and settings leaves, fingerprinted per host
+_MAX_ITEM_NAME = 200  # a longer variable name or dotted settings key is not fingerprinted
+
+
+def _bounded(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The first :data:`MAX_CONFIG_ITEMS` (name, value) pairs in file order whose name is
+    at most :data:`_MAX_ITEM_NAME` characters."""
+    out: list[tuple[str, Any]] = []
+    for name, value in pairs:
+        if len(out) >= MAX_CONFIG_ITEMS:
+            break
+        if len(str(name)) <= _MAX_ITEM_NAME:
+            out.append((str(name), value))
+    return out
 
 
 def dists_spec(profile: Any) -> dict[str, Any]:

@@ -439,3 +439,44 @@ def test_a_newline_in_a_settings_key_cannot_forge_a_drift_finding(tmp_path: Path
         assert "\x1b" not in res.stdout
         for line in res.stdout.splitlines():
             assert not line.strip(" |").startswith("local: settings:auth"), (fmt, line)
+
+
+def test_a_hostile_hosts_thousands_of_settings_and_env_keys_are_fingerprinted_bounded(
+    tmp_path: Path,
+) -> None:
+    """Env variables and settings leaves had no bound, unlike rules and cron sources: a
+    settings file of 24,000 keys made a 1.2 MB fingerprint set, stored anew every run
+    in which the host changed one value."""
+    import yaml
+
+    from readiness.store.drift import MAX_CONFIG_ITEMS
+    from readiness.store.location import parse_location
+    from tests.services.apps import BASE_SETTINGS, write_app
+    from tests.store.test_store_cli import readiness
+
+    junk = {f"k{i:x}": 1 for i in range(6000)}
+    root = write_app(
+        tmp_path / "app",
+        settings_text=yaml.safe_dump({**BASE_SETTINGS, "zz": junk}, sort_keys=False),
+        env={f"MAHAVISHNU_JUNK_{i}": "x" for i in range(4000)},
+    )
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    h0:\n      ansible_connection: local\n      readiness:\n"
+        f"        app_root: {root}\n"
+    )
+    store = tmp_path / "s.db"
+    argv = ["validate", "-i", str(inv), "--hosts", "all", "--quiet", "-c", "environment"]
+    res = readiness(*argv, store=store)
+    assert res.returncode in (0, 1), res.stderr
+    from readiness.store import open_store
+
+    with open_store(parse_location(str(store))) as db:
+        items = db.fingerprints(db.resolve("latest"))["h0"]
+        size = db._db.execute("SELECT MAX(LENGTH(body)) FROM fingerprint_sets")[0][0]
+    settings = [i for i in items if i.startswith("settings:")]
+    env = [i for i in items if i.startswith("env:")]
+    assert len(settings) == len(env) == MAX_CONFIG_ITEMS
+    assert "settings:pools.max_workers" in items  # the file's own keys come first
+    assert "settings:zz.k0" in items and "settings:zz.k176f" not in items
+    assert size < 250_000, size
