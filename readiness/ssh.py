@@ -38,14 +38,14 @@ from paramiko.common import MSG_CHANNEL_FAILURE, MSG_CHANNEL_SUCCESS, cMSG_CHANN
 from .errors import HostKeyError, TransportError
 from .netaddr import endpoint
 from .ssh_config import (
-    HOST_LINE,
+    INCLUDE_END,
+    INCLUDE_START,
     SshConfig,
     SshConfigError,
     argv_split,
     client_tokens,
     expand_dollars,
     expand_tokens,
-    match_words,
     run_in_shell,
 )
 from .transport import (
@@ -807,7 +807,10 @@ class SshConfigIndex:
         self._others: list[int] = []
         for i, block in enumerate(self._blocks):
             head = block[0]
-            if head.kind == "host" and all(_literal(p) for p in head.args):
+            # A block holding an Include's start or end is always read: the state the
+            # Include saves or gives back depends on it.
+            marked = any(line.kind.startswith("readiness-include-") for line in block)
+            if head.kind == "host" and not marked and all(_literal(p) for p in head.args):
                 for pattern in dict.fromkeys(head.args):
                     self._named.setdefault(pattern, []).append(i)
             else:
@@ -861,13 +864,10 @@ def load_ssh_config_text(
     if count[0] > _MAX_INCLUDED_FILES:
         raise TransportError(f"ssh config {path}: more than {_MAX_INCLUDED_FILES} included files")
     out = []
-    block: list[str] | None = None  # the Host/Match block this file is in (None: before any)
     for line in path.read_text(errors="replace").splitlines():
         found = _INCLUDE.match(line)
         if not found:
             out.append(line)
-            criteria = _block_criteria(line)
-            block = block if criteria is None else criteria
             continue
         for item in argv_split(found.group(1)):
             pattern = Path(item).expanduser()
@@ -879,55 +879,10 @@ def load_ssh_config_text(
                     text = load_ssh_config_text(
                         included, home, base=base, _depth=_depth + 1, _count=count
                     )
-                    out.append(_within_block(text, block))
+                    # read as ssh reads it: inside the including block's state, which the
+                    # lines after the Include get back (see readiness.ssh_config)
+                    out += [INCLUDE_START, text.rstrip("\n"), INCLUDE_END]
     return "\n".join(out) + "\n"
-
-
-_BLOCK_START = re.compile(r"^\s*(host|match)(?:\s*=\s*|\s+)(.*?)\s*$", re.IGNORECASE)
-
-
-def _block_criteria(line: str) -> list[str] | None:
-    """A ``Host``/``Match`` line as ``Match`` criteria (``Host a b`` is the private
-    criterion ``host-line "a b"``: the name given, compared exactly as ``Host`` compares
-    it; ``Match all`` is []); None for any other line."""
-    start = _BLOCK_START.match(line)
-    if start is None:
-        return None
-    if start.group(1).lower() == "host":
-        return [HOST_LINE, " ".join(argv_split(start.group(2)))]
-    # 'all' adds nothing to the criteria it may follow ("Match final all")
-    return [word for word in match_words(start.group(2)) if word.lower() != "all"]
-
-
-def _quoted(word: str) -> str:
-    """A ``Match`` word as OpenSSH's ``strdelim`` reads it back (double quotes only)."""
-    return f'"{word}"' if not word or any(c in word for c in ' \t"#') else word
-
-
-def _within_block(text: str, block: list[str] | None) -> str:
-    """An included file, as OpenSSH reads it: inside a ``Host``/``Match`` block (any Include
-    after the first such line), its own blocks apply only where the enclosing one does (each
-    becomes a ``Match`` on both), and the enclosing block goes on after it. A flat list of
-    blocks cannot nest, so the file is rewritten rather than pasted in (pasted, the
-    lines after ``Include`` went to the included file's last block, and its blocks applied
-    to every host)."""
-    lines = text.splitlines()
-    if not any(_BLOCK_START.match(line) for line in lines):
-        return text.rstrip("\n")
-    if block is None:  # before any block: what follows the Include applies to every host
-        block = []
-    outer = " ".join(_quoted(word) for word in block) or "all"
-    out = []
-    for line in lines:
-        own = _block_criteria(line)
-        if own is None:
-            out.append(line)
-        elif own and block:
-            out.append(f"Match {' '.join(_quoted(word) for word in own)} {outer}")
-        else:  # one of them is 'Match all'
-            out.append(f"Match {' '.join(_quoted(word) for word in own) or outer}")
-    out.append(f"Match {outer}")  # the enclosing block again, for the lines after Include
-    return "\n".join(out)
 
 
 # ansible_connection values that mean ssh (readiness's own transport); "local" never gets

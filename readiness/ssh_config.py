@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "HOST_LINE",
+    "INCLUDE_END",
+    "INCLUDE_START",
     "SshConfig",
     "SshConfigError",
     "argv_split",
@@ -49,10 +50,14 @@ _ONE_ARG = frozenset(("hostname", "user", "port", "identityfile"))
 _CANON = frozenset(
     ("canonicalizehostname", "canonicaldomains", "canonicalizemaxdots", "canonicalizefallbacklocal")
 )
-# The private criterion an Include inside a block is rewritten with (readiness.ssh): the
-# enclosing ``Host`` line's patterns, compared as ``Host`` compares them.
-HOST_LINE = "readiness-host-line"
-_CRITERIA = frozenset(("host", "originalhost", "user", "localuser", "exec", HOST_LINE))
+_CRITERIA = frozenset(("host", "originalhost", "user", "localuser", "exec"))
+# The lines readiness.ssh puts around an included file's text (no ssh keyword: ssh would
+# refuse a file holding one). As ssh's Include: the included lines start in the including
+# block's state (an inactive block's included blocks never apply), and the lines after
+# the Include get that state back.
+INCLUDE_START = "readiness-include-start -"
+INCLUDE_END = "readiness-include-end -"
+_MARKERS = frozenset(("readiness-include-start", "readiness-include-end"))
 _CANONICALIZE = {"yes": "yes", "true": "yes", "no": "no", "false": "no", "always": "always"}
 _FLAG = {"yes": True, "true": True, "no": False, "false": False}
 
@@ -178,7 +183,7 @@ def _parse(text: str) -> list[_Line]:
     return lines
 
 
-_READ = frozenset(("host", "match", "proxycommand", "proxyjump", *_ONE_ARG, *_CANON))
+_READ = frozenset(("host", "match", "proxycommand", "proxyjump", *_ONE_ARG, *_CANON, *_MARKERS))
 
 
 def _parse_line(line: str) -> _Line | None:
@@ -275,8 +280,6 @@ def _stage(name: str, state: _Pass | None) -> bool | None:
 
 
 def _criterion(name: str, arg: str, state: _Pass, so_far: bool) -> bool:
-    if name == HOST_LINE:
-        return _host_line(tuple(arg.split()), state.name)
     if name == "exec":
         return _exec(arg, state, so_far=so_far)
     subjects = {
@@ -422,12 +425,18 @@ class SshConfig:
     @staticmethod
     def _pass(lines: list[_Line], state: _Pass) -> None:
         active = True
+        outer: list[bool] = []  # the state each enclosing Include was read in
         options = state.options
         for line in lines:
-            if line.kind == "host":
-                active = _host_line(line.args, state.name)
+            if line.kind == "readiness-include-start":
+                outer.append(active)
+            elif line.kind == "readiness-include-end":
+                active = outer.pop() if outer else active
+            elif line.kind == "host":
+                active = all(outer) and _host_line(line.args, state.name)
             elif line.kind == "match":
-                active = _match(line.raw, dry_run=False, state=state)
+                matched = _match(line.raw, dry_run=False, state=state)
+                active = all(outer) and matched
             elif active:
                 _apply(line, options)
 
