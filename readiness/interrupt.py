@@ -27,6 +27,7 @@ __all__ = [
     "HostGate",
     "Interrupted",
     "exit_code_for",
+    "finishing",
     "graceful_stop",
     "handle_signals",
     "interruption",
@@ -157,6 +158,8 @@ class _Handler:
         self.received: dict[int, int] = {}  # place (1: the first signal) -> signal number
         self._places = itertools.count(1)
         self.signalled = False  # this handler or one nested inside it received a signal
+        self.finishing = False  # inside finishing(): a first signal waits for the block
+        self.deferred = 0  # that signal, raised when the block ends
 
     def _mark(self, signum: int) -> int:
         """Count ``signum`` in; its place among the signals received (1 for the first).
@@ -183,6 +186,9 @@ class _Handler:
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         place = self._mark(signum)
         if place == 1:
+            if self.finishing:
+                self.deferred = signum
+                return
             raise Interrupted(signum)
         if place >= 3:
             self._exit_as(1, signum)
@@ -215,6 +221,27 @@ def handle_signals() -> Iterator[None]:
     """
     with _handled_by(_Handler()):
         yield
+
+
+@contextlib.contextmanager
+def finishing() -> Iterator[None]:
+    """Inside :func:`handle_signals`, for the end of a task whose hosts are all done (its
+    report rendered, saved and printed, its run recorded): a first signal no longer cuts
+    that short but waits for the block, then raises :class:`Interrupted` (a second is
+    ignored and a third leaves at once, as while a partial report is written). Before, a
+    signal landing there (0.3-0.6 s for 200 hosts) left the output cut off and the
+    completed run unrecorded."""
+    handler = _ACTIVE[-1] if _ACTIVE else None
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler.finishing = True
+    try:
+        yield
+    finally:
+        handler.finishing = False
+    if handler.deferred:
+        raise Interrupted(handler.deferred)
 
 
 class _GracefulHandler(_Handler):

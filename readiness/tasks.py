@@ -26,6 +26,7 @@ from .errors import ReadinessError, UsageError
 from .hostdata import printable_streams
 from .interrupt import (
     exit_code_for,
+    finishing,
     graceful_stop,
     handle_signals,
     interruption,
@@ -221,30 +222,34 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
                 fail_on=threshold,
                 refuse_implicit_local=_default_hosts_refusal(given),
             )
-            report = run.report
-            if collector is not None:
-                collector.add_host_meta(report)
-            if values["drift"]:
-                report = _with_drift(report, collector)
-            if baseline is not None:
-                from .store.baseline import judge
+            # Every host is done: a signal from here on waits until the report is out and
+            # the run recorded (then exit 128 + it), instead of cutting either short.
+            with finishing():
+                report = run.report
+                if collector is not None:
+                    collector.add_host_meta(report)
+                if values["drift"]:
+                    report = _with_drift(report, collector)
+                if baseline is not None:
+                    from .store.baseline import judge
 
-                verdict = judge(report, baseline, fail_on=threshold, name="default")
-                report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
-            trend = _html_trend(location, report, suite, values, fmt, target, sinks)
-            _emit(report, fmt, target, threshold, values["group_by"], values["color"], sinks, trend)
-            fingerprints = collector.hosts if collector is not None else None
-            _record(
-                c,
-                location,
-                report,
-                suite,
-                values["hosts"],
-                values["limit"],
-                values["profile"],
-                started,
-                fingerprints=fingerprints,
-            )
+                    verdict = judge(report, baseline, fail_on=threshold, name="default")
+                    report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
+                trend = _html_trend(location, report, suite, values, fmt, target, sinks)
+                group_by, color = values["group_by"], values["color"]
+                _emit(report, fmt, target, threshold, group_by, color, sinks, trend)
+                fingerprints = collector.hosts if collector is not None else None
+                _record(
+                    c,
+                    location,
+                    report,
+                    suite,
+                    values["hosts"],
+                    values["limit"],
+                    values["profile"],
+                    started,
+                    fingerprints=fingerprints,
+                )
     except KeyboardInterrupt as exc:
         raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:

@@ -311,6 +311,65 @@ def test_a_run_under_nohup_outlives_the_hang_up(
     assert wait_for_no_leftovers(fleet) == {}
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("when", ["after-the-last-host", "second-ctrl-c-while-printing"])
+def test_a_signal_while_the_report_is_printed_leaves_it_whole_and_recorded(
+    one_hung_host: LoopbackFleet, tmp_path: Path, when: str
+) -> None:
+    """The report is printed to a reader slower than the writer (the pipe is full) when a
+    signal comes: SIGTERM once every host is done, or a second Ctrl-C while the partial
+    report of an interrupted run is printed. Before: SIGTERM cut the printing short and the
+    completed run was never recorded; the "ignored" second Ctrl-C made the blocked write
+    return short and the rest of the report was dropped without a word (half a JSON
+    document on stdout, exit 130)."""
+    fleet = one_hung_host
+    second = "h0001" if when == "second-ctrl-c-while-printing" else "h0000"  # hung, or not
+    hosts = {"a": host_entry(fleet, fleet.hosts[0]), "b": host_entry(fleet, fleet.hosts[1])}
+    if second == "h0000":
+        hosts["b"] = hosts["a"]
+    inventory = write_inventory(tmp_path / "inventory.yml", hosts)
+    config = fleet_config(
+        fleet, tmp_path / "invoke.yaml", command_timeout=60, progress_interval=0.1
+    )
+    store, log = tmp_path / "history.sqlite3", tmp_path / "stderr.log"
+    args = [str(BIN / "readiness"), "-f", str(config), "validate", "-i", str(inventory)]
+    args += ["--hosts", "fleet", "--json", "--store", str(store)]  # every check: ~20 KB
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            args, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
+        )
+    try:
+        assert proc.stdout is not None
+        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)  # a page: the report is more
+        if when == "second-ctrl-c-while-printing":
+            _wait_for(lambda: b"1/2 done" in log.read_bytes(), 60, "a never finished")
+            proc.send_signal(signal.SIGINT)
+        _wait_for(lambda: b"[readiness] 2 hosts in" in log.read_bytes(), 60, "no summary")
+        time.sleep(0.5)
+        assert proc.poll() is None, "the report fitted in the pipe: nothing to interrupt"
+        proc.send_signal(
+            signal.SIGINT if when == "second-ctrl-c-while-printing" else signal.SIGTERM
+        )
+        time.sleep(0.3)  # the signal lands while the report waits for its reader
+        out = proc.stdout.read()
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    err = log.read_text()
+    assert code == (130 if when == "second-ctrl-c-while-printing" else 143), err
+    assert "Traceback" not in err
+    doc = json.loads(out)  # the whole report
+    assert [h["host"] for h in doc["hosts"]] == ["a", "b"]
+    assert doc["interrupted"] is (when == "second-ctrl-c-while-printing")
+    history = run_cli("history", "--store", str(store), "--format", "json", cwd=tmp_path)
+    assert len(json.loads(history.stdout)["runs"]) == 1, history.stdout + history.stderr
+    assert wait_for_no_leftovers(fleet) == {}
+
+
 # --- remediate: a Ctrl-C in the middle of a fix ---------------------------------------------
 
 

@@ -52,8 +52,21 @@ def emit(text: str, stream: TextIO | None = None) -> bool:
     interpreter's final flush cannot raise BrokenPipeError either.
     """
     out = stream or sys.stdout
+    text = text if text.endswith("\n") else text + "\n"
     try:
-        out.write(text if text.endswith("\n") else text + "\n")
+        raw = getattr(out, "buffer", None)
+        if raw is None:
+            out.write(text)
+        else:
+            out.flush()
+            # A signal that does not stop the process (the second Ctrl-C, ignored while the
+            # report is written) makes a write blocked on a full pipe return short, and
+            # the text layer drops the rest without a word: the bytes are written to the
+            # end here instead.
+            view = memoryview(text.encode(out.encoding or "utf-8", out.errors or "strict"))
+            while view:
+                view = view[raw.write(view) :]
+            raw.flush()
         out.flush()
     except BrokenPipeError:
         silence_stdout()
