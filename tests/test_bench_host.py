@@ -322,3 +322,46 @@ def test_the_ready_message_says_what_was_timed(
     result = validate_check(inventory, "workflow_benchmark")
     assert result["status"] == "ready", result["message"]
     assert result["message"] == "Smoke workflow timings within thresholds: 2 run(s) alone"
+
+
+@pytest.mark.ssh
+def test_a_manifest_the_audit_account_may_not_read_says_so_with_the_right_advice(
+    tmp_path: Path,
+) -> None:
+    """The app user's 0600 repos manifest, audited as readiness-nopw: repository_benchmark said
+    "was not read in the first probe round", "Add it to repository_manifest_paths (or create
+    it on the host)": it is in those paths and it exists; the audit account may not read it."""
+    import json
+    import subprocess
+
+    from readiness.loopback import start_fleet
+    from tests.services.apps import write_app
+    from tests.services.cli import run_cli
+    from tests.services.sshd import NOPW_USER
+
+    def write(index: int, root: Path) -> None:
+        write_app(root, files={"repos.yaml": "repos: [repos/one]\n"})
+        (root / ".env").chmod(0o644)
+        subprocess.run(["chown", "nobody", str(root / "repos.yaml")], check=True, timeout=10)
+        (root / "repos.yaml").chmod(0o600)
+
+    with start_fleet(1, app_writer=write, extra_users=[NOPW_USER]) as fleet:
+        inventory = fleet.write_inventory(
+            tmp_path / "inventory.yml",
+            host_vars=lambda h: {
+                "ansible_user": NOPW_USER,
+                "readiness": {
+                    "app_root": str(h.app_root),
+                    "repository_benchmark": {"repetitions": 1},
+                },
+            },
+        )
+        argv = ["validate", "-i", str(inventory), "--hosts", "fleet", "-c", "repository_benchmark"]
+        res = run_cli(*argv, "--known-hosts", str(fleet.known_hosts), "--format", "json")
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] == "degraded", result["message"]
+    assert "cannot read the repos manifest" in result["message"]
+    assert "PermissionError" in result["message"]
+    assert result["recommendations"] == [
+        "Rerun with --sudo (or as a user that may read the app's files)"
+    ]

@@ -28,6 +28,7 @@ from ._bench import (
     update_baseline,
     verdict_mark,
 )
+from ._common import unreadable
 from ._owned import refused_run
 from .repository_access import _git_code_paths, _manifest, git_argv, parse_manifest
 from .repository_access import facts as manifest_facts
@@ -163,10 +164,22 @@ def evaluate(ctx: CheckContext) -> Outcome:
             f"Set repos_path in the app's settings (or {ctx.app.env_name('repos_path')})",
         )
         return f.outcome("", subject="Repository benchmark")
+    if unreadable(fact):  # the audit account may not read it: nothing known, nothing timed
+        f.unknown(
+            f"cannot read the repos manifest {path} ({fact['error']})",
+            "Rerun with --sudo (or as a user that may read the app's files)",
+        )
+        return f.outcome("", subject="Repository benchmark")
+    if fact.get("exists") is False:
+        f.unknown(
+            f"the repos manifest {path} does not exist: no repositories to time",
+            f"Create {path} listing the app's repositories, or fix repos_path",
+        )
+        return f.outcome("", subject="Repository benchmark")
     if fact.get("text") is None:
         f.unknown(
             f"the repos manifest {path} was not read in the first probe round",
-            "Add it to repository_manifest_paths (or create it on the host)",
+            "Add it to repository_manifest_paths",
         )
         return f.outcome("", subject="Repository benchmark")
     repos, problem = parse_manifest(str(fact["text"]), ctx.profile)
