@@ -415,6 +415,10 @@ class Fix:
     # too (0755, owned like their parent): shown in the diff, so the dry run names them.
     new_parents: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # one refusal per reason: five documents under one planted link are one refusal
+        object.__setattr__(self, "notes", tuple(dict.fromkeys(self.notes)))
+
     @property
     def revertible(self) -> bool:
         """False when a change (a command run on the host) cannot be undone by a snapshot."""

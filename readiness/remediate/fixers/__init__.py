@@ -35,6 +35,9 @@ def link_refusal(state: FileState, what: str, *, rewrite: bool = True) -> str | 
     dry run honest."""
     if rewrite and state.cannot_rewrite:
         return f"refused: {state.cannot_rewrite}"
+    if state.kind == "refused":  # the applier could not reach it safely: its reason
+        why = state.error or f"{state.path} cannot be reached safely"
+        return why if why.startswith("refused: ") else f"refused: {why}"
     if state.kind == "link":
         return (
             f"refused: {state.path} is a symlink; readiness does not {what} through links: "
@@ -57,8 +60,7 @@ def creation_refusal(state: FileState) -> str | None:
             "it: remove the link (or point the setting at the real path)"
         )
     if state.kind == "refused":  # the applier could not reach it safely
-        why = state.error or f"{state.path} cannot be reached safely"
-        return why if why.startswith("refused: ") else f"refused: {why}"
+        return link_refusal(state, "create")
     if state.exists:
         return f"refused: {state.path} already exists ({state.kind or 'unknown'}); not replaced"
     return None

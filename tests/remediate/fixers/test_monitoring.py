@@ -71,3 +71,37 @@ def test_the_documents_and_the_backup_runbook_refuse_planted_links_the_same_way(
     assert (runbooks / "incident-response.md").is_file()
     for name, link in links.items():
         assert link.is_symlink() and not (tmp_path / f"planted-{name}").exists()
+
+
+def test_a_planted_link_above_the_documents_is_one_clear_refusal(tmp_path: Path) -> None:
+    """`docs` is a symlink the app user planted, and so is the cron file's directory: the
+    dry run listed the same refusal once per document (five times, and again in each
+    Remaining line), and the cron file's said "… is not a regular file (refused)". Now each
+    refusal is listed once, with the applier's reason."""
+    import os
+
+    root = write_app(tmp_path / "app")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "docs").symlink_to(elsewhere)
+    (root / "cron").symlink_to(elsewhere)
+    for path in [root, *root.rglob("*")]:
+        os.lchown(path, 65534, 65534)
+    inv = local_inventory(
+        tmp_path / "inv.yml",
+        root,
+        backup_command="/usr/local/bin/app-backup",
+        backup_cron_files=["cron/app"],
+    )
+    dry = run_cli(
+        "remediate", "-i", str(inv), "-c", "documentation", "-c", "backup_restore",
+        "--format", "json",
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    refused = json.loads(dry.stdout)["hosts"][0]["refused"]
+    docs = f"refused: {root}/docs is a symlink that nobody could have planted"
+    [once] = refused["documentation"]
+    assert once.startswith(docs), once
+    cron = [r for r in refused["backup_restore"] if "/cron" in r]
+    assert cron and all("(refused)" not in r for r in cron), cron
+    assert any(f"{root}/cron is a symlink that nobody could have planted" in r for r in cron)
