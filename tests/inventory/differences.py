@@ -26,6 +26,11 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
         "an index out of range, an empty or reversed slice ([3:1], [2:0]) and [:j] (a glob in "
         "Ansible, not a slice) are errors; Ansible selects nothing or other hosts",
     ),
+    "empty-limit-file": (
+        "refused",
+        "a --limit @file with no pattern in it (an empty retry file) is an error; Ansible "
+        "reads it as no limit at all and selects every host of the pattern",
+    ),
     "bad-pattern": (
         "refused",
         "an invalid regular expression or an unbalanced '[' is an error; Ansible drops the "
