@@ -12,7 +12,8 @@ fine. Between the old and the new run each host x check is one of:
 
 Hosts only in one run are listed as added/removed; an added host's problems count
 as ``new``, as do problems of a check the old run did not audit. A check the new run
-did not audit is not compared (it is not resolved by being skipped). ``worse`` (the diff's exit 1) is true when any change is new or worse.
+did not audit is not compared (it is not resolved by being skipped), nor one it was cut
+short before (INTERRUPTED). ``worse`` (the diff's exit 1) is true when any change is new or worse.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class RunDiff:
     changes: tuple[Change, ...]
     hosts_added: tuple[str, ...] = ()
     hosts_removed: tuple[str, ...] = ()
+    interrupted: tuple[str, ...] = ()  # hosts with checks the new run was cut short before
 
     @property
     def worse(self) -> bool:
@@ -87,6 +89,7 @@ class RunDiff:
             "counts": {k: self.count(k) for k in _ORDER},
             "hosts_added": list(self.hosts_added),
             "hosts_removed": list(self.hosts_removed),
+            "not_compared_interrupted": list(self.interrupted),
             "changes": [c.to_dict() for c in self.changes],
         }
 
@@ -101,7 +104,9 @@ def undetermined(status: Status) -> bool:
 
 
 def _classify(old: CheckResult | None, new: CheckResult | None) -> str | None:
-    if new is None:  # not audited this time: neither resolved nor worse
+    if new is None or new.status is Status.INTERRUPTED:
+        # not audited this time (a run cut short by Ctrl-C never got to it): neither
+        # resolved nor worse; it was "new" (READY → INTERRUPTED), exit 1
         return None
     was, now = (old.status if old else None), new.status
     if was is None or not _problem(was):
@@ -153,6 +158,11 @@ def diff_reports(old: FleetReport, new: FleetReport, old_id: str = "", new_id: s
         tuple(changes),
         hosts_added=tuple(h for h in new_hosts if h not in old_hosts),
         hosts_removed=tuple(h for h in old_hosts if h not in new_hosts),
+        interrupted=tuple(
+            name
+            for name, host in new_hosts.items()
+            if any(r.status is Status.INTERRUPTED for r in host.results)
+        ),
     )
 
 
@@ -181,6 +191,8 @@ def render_diff(diff: RunDiff, fmt: str, runs: Sequence[RunSummary] = ()) -> str
         hosts.append(f"hosts added: {', '.join(diff.hosts_added)}")
     if diff.hosts_removed:
         hosts.append(f"hosts removed: {', '.join(diff.hosts_removed)}")
+    if diff.interrupted:
+        hosts.append(f"not compared (interrupted in the new run): {', '.join(diff.interrupted)}")
     if fmt == "markdown":
         return _markdown(diff, head, hosts)
     if fmt == "text":  # host text one field per line (field): no host forges a line

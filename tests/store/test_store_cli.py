@@ -858,3 +858,34 @@ def test_a_malformed_store_url_never_shows_its_password(
     assert run.returncode == 0 and "run not recorded: cannot connect" in run.stderr
     for piece in [password, *pieces]:
         assert piece not in shown.stdout + shown.stderr + run.stdout + run.stderr, piece
+
+
+def test_a_run_cut_short_is_not_a_regression_in_diff(tmp_path: Path) -> None:
+    """A run interrupted by Ctrl-C (watch's second signal, validate's first) records the
+    hosts it never got to as INTERRUPTED: plain `diff` called each of their checks a
+    "new" problem (READY → INTERRUPTED) or "worse" (NOT_READY → INTERRUPTED), exit 1."""
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    before = {"environment": Status.READY, "documentation": Status.NOT_READY}
+    with sqlite_store(store) as db:
+        db.record(fleet({"web1": before, "web2": before}), meta(minutes=0))
+        cut = {"environment": Status.INTERRUPTED, "documentation": Status.INTERRUPTED}
+        worse = {"environment": Status.NOT_READY, "documentation": Status.NOT_READY}
+        report = fleet({"web1": worse, "web2": cut}, interrupted=True, interrupted_by="SIGINT")
+        new = db.record(report, meta(minutes=5))
+    res = readiness("diff", store=store)
+    assert res.returncode == 1, res  # web1 was audited: its regression still counts
+    assert res.stdout.splitlines()[1:] == [
+        "not compared (interrupted in the new run): web2",
+        "  new      web1 / environment: READY → NOT_READY",
+        "           now: environment is not_ready",
+        "           → fix environment",
+    ]
+    doc = json.loads(readiness("diff", "--format", "json", store=store).stdout)
+    assert doc["not_compared_interrupted"] == ["web2"]
+    assert [(c["host"], c["change"]) for c in doc["changes"]] == [("web1", "new")]
+    with sqlite_store(store) as db:  # only the cut-short host differs: not worse
+        db.record(fleet({"web1": worse, "web2": cut}, interrupted=True), meta(minutes=9))
+    assert readiness("diff", "--old", new, store=store).returncode == 0
