@@ -544,10 +544,17 @@ def remediate(
                 ),
                 sink=finished.append,
             )
-            report_mod.emit(text)
-            _record_remediation(
-                c, location, finished, values["hosts"], values["limit"], values["profile"], started
-            )
+            with finishing():  # every host is done: a signal waits for the report and record
+                report_mod.emit(text)
+                _record_remediation(
+                    c,
+                    location,
+                    finished,
+                    values["hosts"],
+                    values["limit"],
+                    values["profile"],
+                    started,
+                )
     except KeyboardInterrupt as exc:
         raise Exit("readiness: interrupted", code=exit_code_for(signal_name(exc))) from None
     except ReadinessError as exc:

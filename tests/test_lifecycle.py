@@ -522,6 +522,50 @@ def test_a_hang_up_while_the_applier_writes_a_file_leaves_no_temporary_file(
     target.unlink()
 
 
+@pytest.mark.timeout(120)
+def test_a_signal_while_remediate_records_its_run_waits_for_the_record(
+    fixable_host: LoopbackFleet, tmp_path: Path
+) -> None:
+    """SIGTERM once every fix is done, while ``remediate --apply`` records the run (the
+    store busy for a moment: another run is writing). Before: the signal cut the record
+    short and the remediation never reached the history, though its fixes were made."""
+    import sqlite3
+
+    fleet = fixable_host
+    host = fleet.hosts[0]
+    _without_secret(0, host.app_root)
+    (host.dir / "count").write_text("0\n")
+    (host.dir / "slow-at").write_text("0\n")
+    store, audit_log = tmp_path / "history.sqlite3", tmp_path / "audit.jsonl"
+    config = _config(fleet, tmp_path)
+    common = ["-i", str(fleet.inventory), "--hosts", "fleet", "--check", "environment"]
+    first = run_cli("-f", str(config), "validate", *common, "--store", str(store), cwd=tmp_path)
+    assert first.returncode == 1, first.stderr  # the secret is missing; the store is made
+    args = ["-f", str(config), "remediate", *common, "--apply", "--yes", "--format", "json"]
+    args += ["--store", str(store), "--audit-log", str(audit_log)]
+    busy = sqlite3.connect(store, isolation_level=None)
+    busy.execute("BEGIN IMMEDIATE")  # another writer holds the store
+    remediate = LiveCli(args, cwd=tmp_path, env=dict(os.environ))
+    try:
+        _wait_for(lambda: audit_log.exists() and audit_log.read_text(), 60, "no fix logged")
+        time.sleep(1.0)  # the report is printed; the record waits for the store
+        assert remediate.proc.poll() is None
+        remediate.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        busy.execute("ROLLBACK")
+        busy.close()
+        out, err = remediate.finish(within=30)
+    finally:
+        remediate.close()
+        with contextlib.suppress(sqlite3.Error):
+            busy.close()
+    assert remediate.proc.returncode == 143, err
+    assert json.loads(out)["hosts"][0]["fixes"][0]["outcome"] == "applied", out
+    history = run_cli("history", "--store", str(store), "--format", "json", cwd=tmp_path)
+    kinds = [r["kind"] for r in json.loads(history.stdout)["runs"]]
+    assert sorted(kinds) == ["remediate", "validate"], history.stdout + history.stderr
+
+
 # --- a check's controller-side work: backup_roundtrip's scratch database -----------------
 
 
