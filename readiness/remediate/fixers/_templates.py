@@ -197,6 +197,13 @@ COMMIT;
 """
 
 
+def _job(job: str) -> str:
+    """The PromQL selector ``{job="..."}``: the value quoted as PromQL (Go) quotes strings,
+    so a job name holding ``"`` or ``\\`` still gives a rules file Prometheus loads."""
+    value = json.dumps(job, ensure_ascii=False)
+    return f"{{job={value}}}"
+
+
 def alert_rules(app: str, job: str) -> str:
     doc: dict[str, Any] = {
         "groups": [
@@ -205,7 +212,7 @@ def alert_rules(app: str, job: str) -> str:
                 "rules": [
                     {
                         "alert": f"{_camel(app)}Down",
-                        "expr": f'up{{job="{job}"}} == 0',
+                        "expr": f"up{_job(job)} == 0",
                         "for": "2m",
                         "labels": {"severity": "critical"},
                         "annotations": {
@@ -215,7 +222,7 @@ def alert_rules(app: str, job: str) -> str:
                     },
                     {
                         "alert": f"{_camel(app)}TargetMissing",
-                        "expr": f'absent(up{{job="{job}"}})',
+                        "expr": f"absent(up{_job(job)})",
                         "for": "10m",
                         "labels": {"severity": "warning"},
                         "annotations": {"summary": f"no {app} target is being scraped"},
@@ -241,14 +248,14 @@ def dashboard(app: str, job: str) -> str:
                 "type": "stat",
                 "title": "Targets up",
                 "gridPos": {"h": 6, "w": 8, "x": 0, "y": 0},
-                "targets": [{"expr": f'sum(up{{job="{job}"}})', "refId": "A"}],
+                "targets": [{"expr": f"sum(up{_job(job)})", "refId": "A"}],
             },
             {
                 "id": 2,
                 "type": "timeseries",
                 "title": "Scrape duration",
                 "gridPos": {"h": 6, "w": 16, "x": 8, "y": 0},
-                "targets": [{"expr": f'scrape_duration_seconds{{job="{job}"}}', "refId": "A"}],
+                "targets": [{"expr": f"scrape_duration_seconds{_job(job)}", "refId": "A"}],
             },
         ],
     }

@@ -105,3 +105,33 @@ def test_a_planted_link_above_the_documents_is_one_clear_refusal(tmp_path: Path)
     cron = [r for r in refused["backup_restore"] if "/cron" in r]
     assert cron and all("(refused)" not in r for r in cron), cron
     assert any(f"{root}/cron is a symlink that nobody could have planted" in r for r in cron)
+
+
+def test_the_alert_rules_written_for_any_job_name_pass_promtool(tmp_path: Path) -> None:
+    """`prometheus_job: 'api "v2" \\ edge'`: the job went into the rules' PromQL as
+    `up{job="api "v2" \\ edge"}`, a file `promtool check rules` (and so Prometheus, at its
+    next reload) rejects. Now the label value is quoted as PromQL quotes strings."""
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found: see the apt line of .ci/run"
+    root = write_app(tmp_path / "app")
+    job = 'api "v2" \\ edge'
+    inv = local_inventory(tmp_path / "inv.yml", root, prometheus_job=job)
+    done = run_cli(
+        "remediate", "-i", str(inv), "-c", "monitoring", "--apply",
+        "--audit-log", str(tmp_path / "audit.jsonl"),
+    )  # fmt: skip
+    assert "monitoring: applied" in done.stdout, done.stdout + done.stderr
+    rules = root / "config" / "alerts.yml"
+    check = subprocess.run(
+        [promtool, "check", "rules", str(rules)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    board = json.loads((root / "dashboards" / "mahavishnu-overview.json").read_text())
+    assert board["panels"][0]["targets"][0]["expr"] == 'sum(up{job="api \\"v2\\" \\\\ edge"})'
