@@ -179,6 +179,7 @@ def _warn(stream: TextIO | None, message: str) -> None:
 
 
 _ACCEPT_SCAN = 1000  # runs looked through for the latest audit (bounded: a long history)
+_INTERRUPTED_CODES = (130, 143)  # the exit code recorded for a run cut short by a signal
 
 
 def baseline_accept_task(
@@ -194,12 +195,18 @@ def baseline_accept_task(
     with open_store(location, create=False) as store:
         if run is None:
             # not a remediate run: it records only the checks it fixes (a baseline of those
-            # made `validate --baseline` call every other check a new problem)
-            audits = [r for r in store.runs(limit=_ACCEPT_SCAN) if r.kind != "remediate"]
+            # made `validate --baseline` call every other check a new problem); nor one
+            # cut short (130/143): the hosts it never got to were accepted as INTERRUPTED,
+            # replacing their accepted statuses
+            audits = [
+                r
+                for r in store.runs(limit=_ACCEPT_SCAN)
+                if r.kind != "remediate" and r.exit_code not in _INTERRUPTED_CODES
+            ]
             if not audits:
                 raise UsageError(
-                    f"no validate or suite run among the newest {_ACCEPT_SCAN} runs in "
-                    f"{store_where(location)}: pass --run RUN"
+                    f"no complete validate or suite run among the newest {_ACCEPT_SCAN} runs "
+                    f"in {store_where(location)}: pass --run RUN"
                 )
             stored = store.load(audits[0])
         else:

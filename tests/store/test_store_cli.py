@@ -889,3 +889,26 @@ def test_a_run_cut_short_is_not_a_regression_in_diff(tmp_path: Path) -> None:
     with sqlite_store(store) as db:  # only the cut-short host differs: not worse
         db.record(fleet({"web1": worse, "web2": cut}, interrupted=True), meta(minutes=9))
     assert readiness("diff", "--old", new, store=store).returncode == 0
+
+
+def test_baseline_accept_by_default_skips_a_run_cut_short(tmp_path: Path) -> None:
+    """After a Ctrl-C'd run, `baseline-accept` took it: the hosts it never got to were
+    accepted as INTERRUPTED (which accepts only itself), replacing their accepted
+    statuses, so the next `validate --baseline` failed on every known problem."""
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    known = {"environment": Status.NOT_READY, "documentation": Status.READY}
+    cut = {"environment": Status.INTERRUPTED, "documentation": Status.INTERRUPTED}
+    with sqlite_store(store) as db:
+        complete = db.record(fleet({"web1": known, "web2": known}), meta(minutes=0))
+        report = fleet({"web1": known, "web2": cut}, interrupted=True, interrupted_by="SIGINT")
+        db.record(report, meta(minutes=5))
+    accepted = readiness("baseline-accept", store=store)
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout == f"4 result(s) of run {complete} now form baseline 'default'\n"
+    entries = json.loads(readiness("baseline-export", store=store).stdout)["entries"]
+    assert {(e["host"], e["check"], e["status"]) for e in entries} == {
+        (h, c, s.value) for h in ("web1", "web2") for c, s in known.items()
+    }
