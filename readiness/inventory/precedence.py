@@ -141,7 +141,8 @@ def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) ->
     connection = first_set(values, _CONNECTION_KEYS)
     user = first_set(values, _USER_KEYS)
     key_file = first_set(values, _KEY_FILE_KEYS)
-    local = raw.name == LOCAL or connection in _LOCAL_CONNECTIONS
+    # a host named 'local' is the controller unless its ansible_connection says otherwise
+    local = connection in _LOCAL_CONNECTIONS or (raw.name == LOCAL and connection is None)
     return Host(
         name=raw.name,
         address=_address(values, raw, local=local),

@@ -219,3 +219,22 @@ def test_ansible_fully_qualified_connection_names_are_read_as_ansible_reads_them
     assert hosts["a"]["ssh"] is None and hosts["b"]["ssh"] is None
     assert not hosts["c"]["local"]
     assert hosts["c"]["ssh"]["address"] == "127.0.0.1"
+
+
+def test_a_host_named_local_with_an_ssh_connection_is_not_the_controller(tmp_path: Path) -> None:
+    """A host named 'local' is the controller by readiness's convention, but one whose
+    ansible_connection is ssh (or docker) is reached as that says, by Ansible: readiness
+    audited the controller in its place."""
+    write(
+        tmp_path,
+        "inv.yml",
+        "all:\n  hosts:\n    local: {ansible_connection: ssh, ansible_host: 127.0.0.9}\n",
+    )
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.yml", "--hosts", "local")
+    assert code == 0, stderr
+    [host] = json.loads(stdout)["hosts"]
+    assert not host["local"]
+    assert host["ssh"]["address"] == "127.0.0.9"
+    write(tmp_path, "bare.yml", "all:\n  hosts:\n    local: {}\n")
+    code, stdout, stderr = _inventory(tmp_path, "-i", "bare.yml", "--hosts", "local")
+    assert [h["local"] for h in json.loads(stdout)["hosts"]] == [True]
