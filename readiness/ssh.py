@@ -331,15 +331,17 @@ def _refuse_marked(known: KnownHosts, hostname: str, key: paramiko.PKey) -> None
         )
 
 
-def keyscan_command(hostname: str, known_hosts: Path) -> str:
+def keyscan_command(hostname: str, known_hosts: Path, *, alias: str = "") -> str:
     """The ``ssh-keyscan`` line that appends ``hostname``'s keys to ``known_hosts``, quoted
     for a POSIX shell (a name comes from the inventory). ``hostname`` as paramiko names a
-    host in known_hosts: ``[address]:port`` unless the port is 22."""
+    host in known_hosts: ``[address]:port`` unless the port is 22. With a ``HostKeyAlias``
+    the keys are written under the alias, the name ssh looks them up by."""
     address, port = hostname, ""
     if hostname.startswith("[") and "]:" in hostname:
         address, _, port = hostname[1:].rpartition("]:")
     argv = ["ssh-keyscan", *(["-p", port] if port else []), "--", address]
-    return f"{shlex.join(argv)} >> {shlex.quote(str(known_hosts))}"
+    rename = f" | sed {shlex.quote('s/^[^ ]*/' + alias + '/')}" if alias else ""
+    return f"{shlex.join(argv)}{rename} >> {shlex.quote(str(known_hosts))}"
 
 
 def _unknown_suffix(known: KnownHosts) -> str:
@@ -351,16 +353,21 @@ def _unknown_suffix(known: KnownHosts) -> str:
 
 
 class _RejectUnknown(paramiko.RejectPolicy):
-    def __init__(self, known: KnownHosts) -> None:
-        self.known = known
+    """``alias``: the host's ``HostKeyAlias``, the name its key is looked up and recorded by
+    (paramiko names the host ``[address]:port``)."""
+
+    def __init__(self, known: KnownHosts, alias: str = "") -> None:
+        self.known, self.alias = known, alias
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> NoReturn:
-        _refuse_marked(self.known, hostname, key)
+        name = self.alias or hostname
+        _refuse_marked(self.known, name, key)
+        scan = keyscan_command(hostname, self.known.path, alias=self.alias)
         raise HostKeyError(
-            f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}): not in "
-            f"known_hosts; verify it and add it ({keyscan_command(hostname, self.known.path)}) "
+            f"unknown host key for {name} ({key.get_name()} {key.fingerprint}): not in "
+            f"known_hosts; verify it and add it ({scan}) "
             f"or rerun with --accept-new-host-keys{_unknown_suffix(self.known)}"
         )
 
@@ -369,17 +376,18 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
     """Records an unknown key (never a changed one: paramiko raises BadHostKeyException;
     never a revoked one, nor one of a host a certificate authority is meant to vouch for)."""
 
-    def __init__(self, known: KnownHosts) -> None:
-        self.known = known
+    def __init__(self, known: KnownHosts, alias: str = "") -> None:
+        self.known, self.alias = known, alias
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
-        _refuse_marked(self.known, hostname, key)
-        self.known.record(hostname, key)
+        name = self.alias or hostname
+        _refuse_marked(self.known, name, key)
+        self.known.record(name, key)
         log.warning(
             "readiness: recorded new host key for %s (%s %s) in %s",
-            hostname,
+            name,
             key.get_name(),
             key.fingerprint,
             self.known.path,
@@ -398,10 +406,13 @@ class SshTarget:
     encrypted_key: str = ""  # a key file that needs a passphrase: ssh-agent is used instead
     proxy_jump: str = ""  # ssh_config ProxyJump: connect through that host's connection
     proxy_command: str = ""  # ssh_config ProxyCommand (refused: see _refuse_proxy_command)
+    host_key_alias: str = ""  # ssh_config HostKeyAlias: the host's known_hosts name
 
     @property
     def known_hosts_name(self) -> str:
-        return _lookup_name(self.address, self.port)
+        """The name the host's keys are looked up and recorded by: its ``HostKeyAlias``
+        (lower-cased, as ssh does), else ``[address]:port`` (``address`` on port 22)."""
+        return self.host_key_alias.lower() or _lookup_name(self.address, self.port)
 
 
 @dataclass
@@ -448,11 +459,10 @@ class SshConnector:
         self._keys: dict[str, paramiko.PKey | TransportError] = {}
         self._keys_lock = threading.Lock()
         self._allow_agent = bool(os.environ.get("SSH_AUTH_SOCK"))
-        self._policy: paramiko.MissingHostKeyPolicy = (
-            _TrustOnFirstUse(self.known)
-            if options.accept_new_host_keys
-            else _RejectUnknown(self.known)
+        self._policy_type: type[_TrustOnFirstUse | _RejectUnknown] = (
+            _TrustOnFirstUse if options.accept_new_host_keys else _RejectUnknown
         )
+        self._policy = self._policy_type(self.known)
 
     def target(self, host: HostLike) -> SshTarget:
         """Resolve a host as Ansible's ssh command line would reach it: readiness_* values,
@@ -503,6 +513,13 @@ class SshConnector:
             keys,
             proxy_jump="" if jump.lower() == "none" else jump,
             proxy_command="" if command.lower() == "none" else command,
+            # the command line's (ansible_ssh_*_args) first, then ssh_config's
+            host_key_alias=str(
+                first.get("hostkeyalias")
+                or after.get("hostkeyalias")
+                or cfg.get("hostkeyalias")
+                or ""
+            ),
         )
 
     def _key_files(
@@ -643,7 +660,12 @@ class SshConnector:
         if cfg.get("identityfile"):
             keys = self._config_keys(cfg, original=name, address=address, port=port, user=user)
         jump = SshTarget(
-            f"jump host {name} of {target.name}", address, port, user, keys or target.key_files
+            f"jump host {name} of {target.name}",
+            address,
+            port,
+            user,
+            keys or target.key_files,
+            host_key_alias=str(cfg.get("hostkeyalias") or ""),
         )
         conn, jump = self._authenticated(jump)
         try:
@@ -678,8 +700,8 @@ class SshConnector:
         without port identifier": one sshd key served on 22 and on 2222), unless revoked
         for either name."""
         name = target.known_hosts_name
-        if name == target.address or self.known.listed_for(name):
-            return self.known.keys_for(name)
+        if name == target.address or target.host_key_alias or self.known.listed_for(name):
+            return self.known.keys_for(name)  # (ssh does not retry an alias without port)
         return [
             key
             for key in self.known.keys_for(target.address)
@@ -689,9 +711,13 @@ class SshConnector:
     def _connection(self, target: SshTarget, pkey: paramiko.PKey | None) -> Connection:
         client = paramiko.SSHClient()
         known = self._known_keys(target)
-        if known:
-            client._host_keys = _KnownKeys(target.known_hosts_name, known)  # type: ignore[attr-defined]
-        client.set_missing_host_key_policy(self._policy)
+        if known:  # under the name paramiko looks the host up by
+            paramiko_name = _lookup_name(target.address, target.port)
+            client._host_keys = _KnownKeys(paramiko_name, known)  # type: ignore[attr-defined]
+        policy = self._policy
+        if target.host_key_alias:
+            policy = self._policy_type(self.known, target.known_hosts_name)
+        client.set_missing_host_key_policy(policy)
         return Connection(target, client, pkey, self._allow_agent, self.options.connect_timeout)
 
     def close(self) -> None:
@@ -938,7 +964,9 @@ LOGIN_VARS = (
 _FLAGS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOopQRSWw")
 _FLAG_OPTIONS = {"p": "port", "l": "user", "i": "identityfile", "J": "proxyjump"}
 _PROXY_OPTIONS = frozenset(("proxyjump", "proxycommand"))
-_READ_OPTIONS = frozenset(("hostname", "port", "user", "identityfile", *_PROXY_OPTIONS))
+_READ_OPTIONS = frozenset(
+    ("hostname", "port", "user", "identityfile", "hostkeyalias", *_PROXY_OPTIONS)
+)
 # "-o Key=Value", "-o 'Key Value'", "-o Key = Value", as ssh's own config-line reader splits.
 _DASH_O = re.compile(r"\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*)", re.S)
 

@@ -46,7 +46,7 @@ _WS = " \t"
 _MAX_IDENTITY_FILES = 100  # SSH_MAX_IDENTITY_FILES
 _EXEC_TIMEOUT_S = 30.0
 # Keywords whose one argument is kept (first value wins; "extra arguments" refused).
-_ONE_ARG = frozenset(("hostname", "user", "port", "identityfile"))
+_ONE_ARG = frozenset(("hostname", "user", "port", "identityfile", "hostkeyalias"))
 _CANON = frozenset(
     ("canonicalizehostname", "canonicaldomains", "canonicalizemaxdots", "canonicalizefallbacklocal")
 )

@@ -41,13 +41,13 @@ def _hashed(name: str, salt: bytes) -> str:
     return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
-def _ssh_accepts(fleet: LoopbackFleet, host: LoopbackHost, known: Path) -> bool:
+def _ssh_accepts(fleet: LoopbackFleet, host: LoopbackHost, known: Path, *extra: str) -> bool:
     ssh = shutil.which("ssh")
     assert ssh is not None, "the OpenSSH client is missing (apt-get install openssh-client)"
     done = subprocess.run(
         [ssh, "-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
          "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-         "-o", "ConnectTimeout=5", "-i", str(fleet.client_key), "-p", str(host.port),
+         "-o", "ConnectTimeout=5", *extra, "-i", str(fleet.client_key), "-p", str(host.port),
          f"{fleet.user}@{host.address}", "true"],
         capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -55,12 +55,20 @@ def _ssh_accepts(fleet: LoopbackFleet, host: LoopbackHost, known: Path) -> bool:
     return done.returncode == 0
 
 
-def _readiness_accepts(fleet: LoopbackFleet, host: LoopbackHost, known: Path) -> bool:
+def _readiness_accepts(
+    fleet: LoopbackFleet,
+    host: LoopbackHost,
+    known: Path,
+    *,
+    ssh_config: str = "",
+    tofu: bool = False,
+) -> bool:
     settings = ConnectionSettings(
         known_hosts=str(known),
-        ssh_config="",
+        ssh_config=ssh_config,
         identity_file=str(fleet.client_key),
         connect_timeout=5.0,
+        accept_new_host_keys=tofu,
     )
     target = Host(
         host.name, host.address, host.port, fleet.user, None,
@@ -184,3 +192,49 @@ def test_a_tab_separated_revocation_is_enforced_by_readiness_validate(
     assert done.returncode == 1, done.stderr
     assert "is REVOKED" in done.stdout
     assert f"{known}:2" in done.stdout
+
+
+ALIAS_CASES = {
+    # name -> (known_hosts text, what ssh does)
+    "key listed under the alias only": ("web-alias {key}\n", True),
+    "another key under the alias, ours under the address": (
+        "{n} {key}\nweb-alias {other}\n",
+        False,
+    ),
+    "the alias spelled in upper case": ("WEB-ALIAS {key}\n", True),
+    "ours only under the bare address": ("{a} {key}\n", False),
+}
+
+
+@pytest.mark.parametrize("case", ALIAS_CASES)
+def test_host_key_alias_names_the_key_as_ssh_names_it(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, keys: dict[str, str], case: str
+) -> None:
+    """ssh_config ``HostKeyAlias web-alias``: ssh looks the host's key up (and records it)
+    under the alias alone. readiness ignored it and used ``[address]:port``: it refused a
+    host whose key is listed under its alias, and accepted the key listed for the address
+    where the alias lists another one (ssh: "host key changed")."""
+    host = ssh_fleet.hosts[0]
+    text, expected = ALIAS_CASES[case]
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        text.format(n=host.known_hosts_name, a=host.address, key=host.host_key_line,
+                    other=keys["other"]),
+        encoding="utf-8",
+    )  # fmt: skip
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host {host.address}\n  HostKeyAlias Web-Alias\n", encoding="utf-8")
+    assert _ssh_accepts(ssh_fleet, host, known, "-o", "HostKeyAlias=Web-Alias") is expected
+    assert _readiness_accepts(ssh_fleet, host, known, ssh_config=str(config)) is expected
+
+
+def test_trust_on_first_use_records_the_key_under_the_alias(
+    tmp_path: Path, ssh_fleet: LoopbackFleet
+) -> None:
+    host = ssh_fleet.hosts[0]
+    known = tmp_path / "known_hosts"
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host {host.address}\n  HostKeyAlias web-alias\n", encoding="utf-8")
+    assert _readiness_accepts(ssh_fleet, host, known, ssh_config=str(config), tofu=True)
+    assert known.read_text(encoding="utf-8") == f"web-alias {host.host_key_line}\n"
+    assert _ssh_accepts(ssh_fleet, host, known, "-o", "HostKeyAlias=web-alias")
