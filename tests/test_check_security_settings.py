@@ -517,3 +517,25 @@ def test_a_remote_hosts_loopback_tls_endpoint_is_checked_through_its_ssh_connect
     assert tunnelled["status"] == "ready", tunnelled["message"]
     assert tunnelled["details"]["tls"][server.url]["via"] == name
     assert server.handshakes == 1
+
+
+def test_a_certificate_whose_name_contains_key_is_public_and_no_finding(
+    app_tree: AppTree, tmp_path: Path
+) -> None:
+    """`config/keycloak.pem`, the identity provider's CA certificate, matches the key glob
+    `*/*key*.pem`: at 0644 validate said NOT_READY "holds secrets but is accessible to
+    group/others". Its first line says it is a certificate; a private key with the same
+    kind of name and mode still fails."""
+    cert = issue("keycloak CA", days=(-1, 365), ca=True).cert
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    root = app_tree(settings=SECURE, files={"config/keycloak.pem": pem})
+    (root / "config" / "keycloak.pem").chmod(0o644)
+    result = _validate_security(root, tmp_path)
+    assert result["status"] == "ready", result["message"]
+    private = root / "config" / "keycloak-client-key.pem"
+    private.write_text("-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n")
+    private.chmod(0o644)
+    result = _validate_security(root, tmp_path)
+    assert result["status"] == "not_ready"
+    assert f"{private} holds secrets" in result["message"]
+    assert "keycloak.pem holds" not in json.dumps(result)

@@ -49,6 +49,17 @@ DEFAULTS: dict[str, Any] = {
 }
 
 KEY_FACT = "security_settings:private_keys:"
+HEAD_FACT = "security_settings:pem_head:"
+# What a PEM file holds, from its first line: these are meant to be read by anyone (a CA
+# certificate named keycloak.pem matches `*key*.pem`). 40 bytes: the header, no key material.
+_PUBLIC_PEM = (
+    "-----BEGIN CERTIFICATE",
+    "-----BEGIN TRUSTED CERTIFICATE",
+    "-----BEGIN PUBLIC KEY",
+    "-----BEGIN RSA PUBLIC KEY",
+    "-----BEGIN X509 CRL",
+)
+_PEM_HEAD_BYTES = 40
 _EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
 
 
@@ -60,6 +71,32 @@ def facts(profile: Profile) -> FactSpecs:
         if resolved:
             out[f"{KEY_FACT}{i}"] = {"op": "glob", "pattern": resolved}
     return out
+
+
+def _loose_pem_files(facts: Mapping[str, Any]) -> list[str]:
+    """Key-glob matches that would be findings (group/other bits) and are PEM files."""
+    out = []
+    for key in sorted(k for k in facts if k.startswith(KEY_FACT)):
+        fact = facts[key] if isinstance(facts[key], Mapping) else {}
+        for m in fact.get("matches") or []:
+            path = str(m.get("path") or "")
+            loose = int(m.get("mode") or 0) & 0o077
+            if m.get("type") == "file" and loose and path.endswith(".pem") and not _public_key(m):
+                out.append(path)
+    return out
+
+
+def followup(profile: Profile, app: Any, facts: Mapping[str, Any]) -> FactSpecs:
+    """The first line of each readable-by-others ``*.pem`` match: a certificate is public."""
+    return {
+        HEAD_FACT + path: {"op": "file", "path": path, "max_bytes": _PEM_HEAD_BYTES}
+        for path in _loose_pem_files(facts)
+    }
+
+
+def _public_pem(ctx: CheckContext, path: str) -> bool:
+    head = ctx.fact(HEAD_FACT + path).get("text")
+    return isinstance(head, str) and head.lstrip().startswith(_PUBLIC_PEM)
 
 
 def evaluate(ctx: CheckContext) -> Outcome:
@@ -180,7 +217,11 @@ def _file_modes(ctx: CheckContext, f: Findings, *, has_secrets: bool) -> list[di
     if has_secrets:
         files.append(ctx.fact("app:settings"))
     for key in sorted(k for k in ctx.facts if k.startswith(KEY_FACT)):
-        files += [m for m in ctx.fact(key).get("matches") or [] if not _public_key(m)]
+        files += [
+            m
+            for m in ctx.fact(key).get("matches") or []
+            if not _public_key(m) and not _public_pem(ctx, str(m.get("path") or ""))
+        ]
     # A list, not {path: mode}: a path naming a secret would make the redactor mask its mode.
     out: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -330,6 +371,7 @@ register(
     categories=("security",),
     suites=("production",),
     facts=facts,
+    followup=followup,
     defaults=DEFAULTS,
     profile_keys=(
         "tls_endpoints",
