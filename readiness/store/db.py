@@ -165,7 +165,22 @@ class Store:
     # --- schema ---------------------------------------------------------------------------
 
     def migrate(self, target: int = LATEST) -> int:
-        """Apply the migrations up to ``target``; return the schema version now in place."""
+        """Apply the migrations up to ``target``; return the schema version now in place.
+
+        A store already at ``target`` is only read: every reading command took the write
+        lock here, so `history` during a long recording or prune waited 30 s for it and
+        failed with "database is locked" (SQLite's WAL lets readers read meanwhile)."""
+        try:
+            current = self._version()
+        except StoreError:  # no readiness_schema yet: created below, under the lock
+            current = -1
+        if current > LATEST:
+            raise StoreError(
+                f"store {self.location.display} has schema version {current}, newer than "
+                f"this readiness understands ({LATEST}): upgrade readiness"
+            )
+        if current >= target:
+            return current
         with self._db.transaction():
             self._db.migration_lock()
             self._db.execute(

@@ -251,3 +251,29 @@ def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path: Path) -> 
         store.record(REPORT, meta())
     with open_store(location, create=False) as store:
         assert not store.missing and len(store.runs()) == 1
+
+
+def test_reading_commands_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """Opening the store took the write lock to check the schema version, so `history`
+    (or show, diff...) during a long recording or prune waited 30 s for it and failed
+    with "database is locked", though WAL lets readers read meanwhile."""
+    import time
+
+    from tests.store.test_store_cli import readiness
+
+    path = tmp_path / "h.db"
+    with sqlite_store(path) as store:
+        run = store.record(REPORT, meta())
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another controller's write in progress
+        writer.execute("DELETE FROM results")
+        began = time.monotonic()
+        for argv in (("history",), ("show", "latest"), ("history", "--hosts", "web1")):
+            res = readiness(*argv, store=path)
+            assert (res.returncode, res.stderr) == (0, ""), (argv, res.stderr)
+            assert run in res.stdout or "web1" in res.stdout, res.stdout
+        assert time.monotonic() - began < 25
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
