@@ -148,7 +148,10 @@ class KnownHosts:
     supported" unless the file also has their own key.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, system: Sequence[Path] = ()) -> None:
+        """``path``: the user's file (trust on first use writes there); ``system``: the
+        system-wide files ssh reads too (GlobalKnownHostsFile), whose keys and markers
+        count the same and which are never written."""
         self.path = path
         self._plain: dict[str, list[paramiko.PKey]] = {}  # by lower-case name, as ssh
         # Lines whose names hold a pattern (*, ?, !negation): the line's whole name list.
@@ -159,22 +162,29 @@ class KnownHosts:
         self.authorities: list[_Marker] = []
         self.problems: list[str] = []
         self._lock = threading.Lock()
-        if path.is_file():
-            for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-                self._add_line(line, lineno)
+        self._load(path)
+        # HashKnownHosts is read from the user's own file: new names are written there
+        self._hashed_file = bool(self._hashed) and not self._plain and not self._patterned
+        for other in system:
+            with contextlib.suppress(OSError):  # unreadable: as ssh, read what can be
+                self._load(other)
         for problem in self.problems:
             log.warning("readiness: known_hosts %s (line skipped)", problem)
 
     @property
     def hashed(self) -> bool:
         """Whether the file hashes its names (``HashKnownHosts yes``): new ones are too."""
-        return bool(self._hashed) and not self._plain and not self._patterned
+        return self._hashed_file
 
-    def _add_line(self, line: str, lineno: int) -> None:
+    def _load(self, path: Path) -> None:
+        if path.is_file():
+            for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                self._add_line(line, f"{path}:{lineno}", lineno)
+
+    def _add_line(self, line: str, where: str, lineno: int) -> None:
         text = line.strip()
         if not text or text.startswith("#"):
             return
-        where = f"{self.path}:{lineno}"
         marker = ""
         # Fields are separated by runs of spaces and tabs, as ssh reads them (paramiko
         # splits on each single one: "@revoked\tNAME\tKEY" or a double space lost the line,
@@ -446,7 +456,8 @@ class SshConnector:
         self.known = KnownHosts(
             Path(options.known_hosts).expanduser()
             if options.known_hosts
-            else home / ".ssh" / "known_hosts"
+            else home / ".ssh" / "known_hosts",
+            SYSTEM_KNOWN_HOSTS,
         )
         self.ssh_config = _load_ssh_config(options.ssh_config, home)
         self._default_user = getpass.getuser()
@@ -769,6 +780,9 @@ class _TypedKeys(dict[str, _AnyOf]):
         return list(super().values())
 
 
+# ssh's GlobalKnownHostsFile default: read besides the user's known_hosts (an organisation
+# distributes its hosts' keys, and revokes them, there).
+SYSTEM_KNOWN_HOSTS = (Path("/etc/ssh/ssh_known_hosts"), Path("/etc/ssh/ssh_known_hosts2"))
 # ssh reads the system-wide file after the user's (first value wins) when no -F is given;
 # an ssh_config named explicitly (ssh -F) replaces both.
 SYSTEM_SSH_CONFIG = Path("/etc/ssh/ssh_config")

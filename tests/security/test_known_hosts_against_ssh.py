@@ -23,6 +23,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,9 +46,9 @@ def _ssh_accepts(fleet: LoopbackFleet, host: LoopbackHost, known: Path, *extra: 
     ssh = shutil.which("ssh")
     assert ssh is not None, "the OpenSSH client is missing (apt-get install openssh-client)"
     done = subprocess.run(
-        [ssh, "-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        [ssh, "-F", "none", *extra, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
          "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-         "-o", "ConnectTimeout=5", *extra, "-i", str(fleet.client_key), "-p", str(host.port),
+         "-o", "ConnectTimeout=5", "-i", str(fleet.client_key), "-p", str(host.port),
          f"{fleet.user}@{host.address}", "true"],
         capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -238,3 +239,63 @@ def test_trust_on_first_use_records_the_key_under_the_alias(
     assert _readiness_accepts(ssh_fleet, host, known, ssh_config=str(config), tofu=True)
     assert known.read_text(encoding="utf-8") == f"web-alias {host.host_key_line}\n"
     assert _ssh_accepts(ssh_fleet, host, known, "-o", "HostKeyAlias=web-alias")
+
+
+GLOBAL_CASES = {
+    # name -> (user known_hosts, system-wide known_hosts, what ssh does)
+    "key in the system-wide file only": ("", "{n} {key}\n", True),
+    "listed by the user, revoked system-wide": ("{n} {key}\n", "@revoked * {key}\n", False),
+    "another key system-wide": ("", "{n} {other}\n", False),
+}
+
+
+@pytest.mark.parametrize("case", GLOBAL_CASES)
+def test_the_system_wide_known_hosts_counts_as_ssh_counts_it(
+    tmp_path: Path,
+    ssh_fleet: LoopbackFleet,
+    keys: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+) -> None:
+    """ssh reads /etc/ssh/ssh_known_hosts besides the user's file (GlobalKnownHostsFile),
+    where an organisation distributes its hosts' keys and revokes them. readiness read only
+    the user's file: it refused hosts whose keys are distributed there, and accepted a key
+    revoked there."""
+    host = ssh_fleet.hosts[0]
+    user_text, system_text, expected = GLOBAL_CASES[case]
+    values = {"n": host.known_hosts_name, "key": host.host_key_line, "other": keys["other"]}
+    known, system = tmp_path / "known_hosts", tmp_path / "ssh_known_hosts"
+    known.write_text(user_text.format(**values), encoding="utf-8")
+    system.write_text(system_text.format(**values), encoding="utf-8")
+    monkeypatch.setattr("readiness.ssh.SYSTEM_KNOWN_HOSTS", (system,))
+    theirs = _ssh_accepts(ssh_fleet, host, known, "-o", f"GlobalKnownHostsFile={system}")
+    assert theirs is expected
+    assert _readiness_accepts(ssh_fleet, host, known) is expected
+
+
+def test_a_key_revoked_system_wide_is_refused_by_readiness_validate(
+    tmp_path: Path, ssh_fleet: LoopbackFleet
+) -> None:
+    """Through the real command, with a test /etc/ssh bind-mounted in a private mount
+    namespace (the machine's own /etc/ssh is untouched): the user's known_hosts lists the
+    host's key, /etc/ssh/ssh_known_hosts revokes it."""
+    host = ssh_fleet.hosts[0]
+    etc = tmp_path / "etc_ssh"
+    etc.mkdir()
+    (etc / "ssh_known_hosts").write_text(f"@revoked * {host.host_key_line}\n", encoding="utf-8")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{host.known_hosts_name} {host.host_key_line}\n", encoding="utf-8")
+    inventory = write_inventory(tmp_path / "inv.yml", {"h": host_entry(ssh_fleet, host)})
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "unshare is missing (util-linux)"
+    done = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "sh", "-c",
+         'mount --bind "$0" /etc/ssh && exec "$@"', str(etc),
+         str(Path(sys.executable).parent / "readiness"), "validate", "-i", str(inventory),
+         "--hosts", "fleet", "--known-hosts", str(known), "-c", "documentation",
+         "--store", "none", "--format", "json"],
+        capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "is REVOKED" in done.stdout
+    assert "/etc/ssh/ssh_known_hosts:1" in done.stdout
