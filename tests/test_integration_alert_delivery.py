@@ -119,3 +119,31 @@ def test_alert_delivery_is_skipped_until_enabled(tmp_path: Path) -> None:
     result = one(audit_local(write_app(tmp_path / "app"), CHECK))
     assert result.status is Status.SKIPPED
     assert "alert_delivery.enabled" in result.message
+
+
+def test_an_alert_routed_to_a_receiver_without_integrations_is_not_delivered(
+    tmp_path: Path,
+) -> None:
+    """kube-prometheus routes `severity: none` (the test alert's default) to a "null"
+    receiver that notifies nobody. Without receiver_query_url the check said READY
+    "confirmed by Alertmanager (active, not silenced or inhibited)"; real alerts routed
+    the same way reach no one. A route to the webhook is still READY."""
+    from tests.services.alertmanager import start_alertmanager
+    from tests.services.cli import local_inventory, validate_check
+
+    def null_route(config: dict[str, Any]) -> dict[str, Any]:
+        config["route"]["routes"] = [{"receiver": "null", "matchers": ['severity="none"']}]
+        config["receivers"].append({"name": "null"})
+        return config
+
+    app = write_app(tmp_path / "app")
+    with start_alertmanager(null_route) as am:
+        section = {"enabled": True, "poll_interval_s": 0.1, "alertmanager_url": am.url}
+        inventory = local_inventory(tmp_path / "inv.yml", app, **{CHECK: section})
+        result = validate_check(inventory, CHECK)
+        assert result["status"] == "not_ready", result["message"]
+        assert "routed only to receiver(s) null, which send no notification" in result["message"]
+        paging = {**section, "labels": {"alertname": "ReadinessTestAlert", "severity": "page"}}
+        inventory = local_inventory(tmp_path / "inv.yml", app, **{CHECK: paging})
+        result = validate_check(inventory, CHECK)
+        assert result["status"] == "ready", result["message"]

@@ -212,9 +212,53 @@ def _send_alertmanager(f: Findings, trial: _Trial, am: _access.HttpRoute) -> boo
             f"{dict(trial.labels)}",
         )
         return False
+    silent = _silent_receivers(trial, am, f.details["alertmanager"]["receivers"])
+    if silent:
+        f.fail(
+            f"the test alert is routed only to receiver(s) {', '.join(silent)}, which send no "
+            "notification (no *_configs in Alertmanager's configuration): real alerts like it "
+            "would go nowhere",
+            f"Route alerts with the labels {dict(trial.labels)} to a receiver that notifies "
+            "someone (webhook_configs, email_configs, ...), or set alert_delivery.labels to "
+            "those of the real alerts that must page",
+        )
+        return False
     f.details["latency_s"] = round(trial.elapsed(), 3)
     f.details["confirmed_by"] = "alertmanager"
     return True
+
+
+def _silent_receivers(trial: _Trial, am: _access.HttpRoute, names: list[Any]) -> list[str]:
+    """The alert's receivers when none of them has a notification integration (a "null"
+    receiver: kube-prometheus routes severity none there), from Alertmanager's own
+    configuration (``/api/v2/status``); empty when any of them notifies, or when that
+    cannot be read (the receiver check, if configured, still has the last word)."""
+    import requests
+
+    from ..hostdata import HostDataError, load_yaml
+
+    wanted = {str(n) for n in names if n}
+    if not wanted:
+        return []
+    try:
+        res = trial.session.get(
+            am.target.rstrip("/") + "/api/v2/status", headers=am.headers, timeout=trial.timeout
+        )
+        original = res.json().get("config", {}).get("original") if res.ok else None
+        config = load_yaml(str(original), "Alertmanager configuration") if original else None
+    except (requests.RequestException, ValueError, AttributeError, HostDataError):
+        return []
+    receivers = config.get("receivers") if isinstance(config, Mapping) else None
+    if not isinstance(receivers, list):
+        return []
+    notifies = {
+        str(r.get("name")): any(k.endswith("_configs") and v for k, v in r.items())
+        for r in receivers
+        if isinstance(r, Mapping)
+    }
+    if any(notifies.get(n, True) for n in wanted):
+        return []
+    return sorted(wanted)
 
 
 def _send_webhook(f: Findings, trial: _Trial, hook: _access.HttpRoute) -> bool:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,7 +26,7 @@ import yaml
 from .daemon import background_service, free_port
 from .httpd import HttpServer, RecordedRequest, start_http_server
 
-__all__ = ["ALERTMANAGER_BIN", "Alertmanager", "alertmanager"]
+__all__ = ["ALERTMANAGER_BIN", "Alertmanager", "alertmanager", "start_alertmanager"]
 
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 READY_WAIT_S = 20.0
@@ -98,6 +99,15 @@ def _ready(url: str) -> bool:
 @pytest.fixture
 def alertmanager() -> Iterator[Alertmanager]:
     """A ready Alertmanager routing every alert to a recording loopback webhook."""
+    with start_alertmanager() as started:
+        yield started
+
+
+@contextmanager
+def start_alertmanager(
+    configure: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Iterator[Alertmanager]:
+    """The fixture's Alertmanager; ``configure`` may change its config (routes, receivers)."""
     if shutil.which(ALERTMANAGER_BIN) is None:
         pytest.fail(f"{ALERTMANAGER_BIN} not found: apt-get install prometheus-alertmanager")
     workdir = Path(tempfile.mkdtemp(prefix="readiness-alertmanager-"))
@@ -105,7 +115,8 @@ def alertmanager() -> Iterator[Alertmanager]:
         receiver.route("/hook", method="POST", json={"status": "ok"})
         receiver.route("/received", handler=lambda req: _received(req, receiver))
         config = workdir / "alertmanager.yml"
-        config.write_text(yaml.safe_dump(_config(f"{receiver.url}/hook")))
+        settings = _config(f"{receiver.url}/hook")
+        config.write_text(yaml.safe_dump(configure(settings) if configure else settings))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         try:
