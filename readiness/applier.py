@@ -1037,6 +1037,13 @@ def op_read(request: Dict[str, Any]) -> Dict[str, Any]:
             if state.get("type") == "file" and not _keeps_owner(state["uid"], state["gid"]):
                 # the planner says so in the dry run: the apply would refuse to rewrite it
                 state["cannot_rewrite"] = _owner_refusal(path, state["uid"], state["gid"])
+            if state.get("exists") and os.geteuid() not in (0, state.get("uid")):
+                # only the owner (or root) may chmod it: the apply would fail EPERM
+                state["cannot_chmod"] = "%s belongs to %s; %s cannot chmod it without root" % (
+                    path,
+                    _user_name(state["uid"]),
+                    _user_name(os.geteuid()),
+                )
             files[path] = state
         except (ApplyError, OSError) as exc:  # one path refused never hides the others
             files[path] = {"exists": True, "type": "refused", "error": str(exc)}

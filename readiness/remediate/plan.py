@@ -61,6 +61,7 @@ class FileState:
     nlink: int = 1  # hard links of the inode (the applier never chmods one with several)
     # Why the applier would refuse to rewrite it (without root, an owner it cannot keep).
     cannot_rewrite: str = ""
+    cannot_chmod: str = ""  # why the applier could not chmod it (without root, not its owner)
     error: str = ""  # why the applier could not read it (kind "refused": a planted link above)
 
     @classmethod
@@ -87,6 +88,7 @@ class FileState:
             unreadable=unreadable,
             nlink=int(data.get("nlink") or 1),
             cannot_rewrite=str(data.get("cannot_rewrite") or ""),
+            cannot_chmod=str(data.get("cannot_chmod") or ""),
             error=str(data.get("error") or ""),
         )
 

@@ -584,7 +584,6 @@ def test_a_rewrite_without_root_keeps_the_files_group_or_is_refused(
 
     env_file.write_text(env_file.read_text() + "MAHAVISHNU_AUTH__SECRET=changeme\n")
     os.chown(env_file, uid, 0)  # a group the deploy account is not in
-    before = tree_hash(root)
     settings = root / "settings" / "mahavishnu.yaml"
     os.chown(settings, uid, 0)
     before = tree_hash(root)
@@ -600,3 +599,34 @@ def test_a_rewrite_without_root_keeps_the_files_group_or_is_refused(
     assert tree_hash(root) == before
     st = env_file.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, 0, 0o640)
+
+
+def test_a_chmod_without_root_of_another_users_file_is_refused_in_the_plan(
+    fleet: LoopbackFleet, tmp_path: Path, deploy_account: tuple[str, str]
+) -> None:
+    """`readiness remediate -c security_settings` over sshd as a deploy account (no root),
+    on a 0644 env file that belongs to the service's account: only the owner (or root) may
+    chmod it. The dry run promised `chmod 0600`, and --apply failed with "Operation not
+    permitted". Now the dry run refuses it and says why; --apply exits 1, nothing changed."""
+    import pwd
+
+    user, _group = deploy_account
+    host = fleet.hosts[2]
+    root = _break(host.app_root)
+    uid = pwd.getpwnam(user).pw_uid
+    for path in [root, *root.rglob("*")]:
+        os.lchown(path, uid, uid)
+    env_file = root / ".env"
+    os.chown(env_file, 65534, 65534)  # the service's (nobody), readable by all (0644)
+    entry = host_entry(fleet, host, ansible_user=user, readiness={"app_root": str(root)})
+    inv = str(write_inventory(tmp_path / "deploy.yml", {host.name: entry}))
+    common = (fleet, tmp_path, inv, host.name, "-c", "security_settings")
+    before = tree_hash(root)
+    dry = _remediate_cli(*common)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"chmod 0600 {env_file}" not in dry.stdout, dry.stdout
+    assert f"refused: {env_file} belongs to nobody; {user} cannot chmod it" in dry.stdout
+    done = _remediate_cli(*common, "--apply")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert tree_hash(root) == before
+    assert env_file.stat().st_mode & 0o777 == 0o644

@@ -27,6 +27,8 @@ def _loose(_profile: Profile, result: CheckResult) -> list[str]:
 def _refusal(state: FileState) -> str | None:
     """Why the applier will not chmod ``state`` (applier.ch_chmod), or None."""
     refusal = link_refusal(state, "chmod", rewrite=False)
+    if refusal is None and state.cannot_chmod:
+        refusal = f"refused: {state.cannot_chmod}: re-run with --sudo or as its owner"
     if refusal is None and state.kind == "file" and state.nlink > 1:
         refusal = (
             f"refused: {state.path} has {state.nlink} hard links; readiness does not chmod a "
