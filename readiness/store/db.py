@@ -215,6 +215,12 @@ class Store:
         """The store's own key for fingerprints of secrets; created once, never leaves it."""
         if self._key is not None:
             return self._key
+        # read first: the key exists after the first run, and taking the write lock here
+        # held every audit's start behind another controller's recording or prune
+        rows = self._db.execute("SELECT value FROM readiness_meta WHERE key = 'hmac_key'")
+        if rows:
+            self._key = bytes.fromhex(str(rows[0][0]))
+            return self._key
         with self._db.transaction():
             self._db.execute(
                 "INSERT INTO readiness_meta (key, value) VALUES ('hmac_key', ?) "

@@ -912,3 +912,35 @@ def test_baseline_accept_by_default_skips_a_run_cut_short(tmp_path: Path) -> Non
     assert {(e["host"], e["check"], e["status"]) for e in entries} == {
         (h, c, s.value) for h in ("web1", "web2") for c, s in known.items()
     }
+
+
+def test_an_audit_starts_while_another_controller_holds_the_write_lock(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Reading the store's key took the write lock before the audit: behind another
+    controller's long recording or prune the audit waited up to 30 s to start, then ran
+    unrecorded ("database is locked") even when the lock was free by the time it ended."""
+    import sqlite3
+
+    from tests.services.cli import LiveCli
+
+    _, inv = local_app
+    store = tmp_path / "h.db"
+    assert validate(inv, store).returncode == 0
+    writer = sqlite3.connect(store, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("DELETE FROM findings WHERE 0")
+    argv = ["validate", "-i", str(inv), "-c", "environment", "--quiet", "--store", str(store)]
+    cli = LiveCli(argv, cwd=ROOT)
+    try:
+        with cli.changed:  # the report is printed while the lock is still held
+            printed = cli.changed.wait_for(lambda: any("READY" in line for line in cli.out), 20)
+        writer.execute("COMMIT")
+        assert printed, "".join(cli.err)
+        _out, err = cli.finish(within=40)
+    finally:
+        writer.close()
+        cli.close()
+    assert cli.proc.returncode == 0 and err == "", err
+    runs = json.loads(readiness("history", "--format", "json", store=store).stdout)["runs"]
+    assert len(runs) == 2
