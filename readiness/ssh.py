@@ -417,6 +417,9 @@ class SshTarget:
     proxy_jump: str = ""  # ssh_config ProxyJump: connect through that host's connection
     proxy_command: str = ""  # ssh_config ProxyCommand (refused: see _refuse_proxy_command)
     host_key_alias: str = ""  # ssh_config HostKeyAlias: the host's known_hosts name
+    # ssh_config UserKnownHostsFile (expanded; unless --known-hosts names one): the files
+    # the host's key is checked against, new keys written to the first
+    known_hosts_files: tuple[str, ...] = ()
 
     @property
     def known_hosts_name(self) -> str:
@@ -474,6 +477,57 @@ class SshConnector:
             _TrustOnFirstUse if options.accept_new_host_keys else _RejectUnknown
         )
         self._policy = self._policy_type(self.known)
+        self._known_files: dict[tuple[str, ...], KnownHosts] = {}
+        self._known_lock = threading.Lock()
+
+    def _known_for(self, target: SshTarget) -> KnownHosts:
+        """The known_hosts ``target`` is checked against: its ssh_config UserKnownHostsFile
+        (each set parsed once per run; with ssh's system-wide files), else the run's."""
+        files = target.known_hosts_files
+        if not files:
+            return self.known
+        with self._known_lock:
+            found = self._known_files.get(files)
+            if found is None:
+                found = KnownHosts(
+                    Path(files[0]), (*(Path(f) for f in files[1:]), *SYSTEM_KNOWN_HOSTS)
+                )
+                self._known_files[files] = found
+            return found
+
+    def _user_known_hosts(
+        self,
+        cfg: Mapping[str, Any],
+        *,
+        original: str,
+        address: str,
+        port: int,
+        user: str,
+        alias: str,
+    ) -> tuple[str, ...]:
+        """ssh_config's UserKnownHostsFile for a login, expanded as ssh expands it (``~``,
+        ``%`` tokens, ``${VAR}``); ``none``: no file of the user's. () when --known-hosts
+        names the file (as ``ssh -o UserKnownHostsFile=``, it wins) or none is set."""
+        given = cfg.get("userknownhostsfile")
+        if self.options.known_hosts or not given:
+            return ()
+        if [str(g).lower() for g in given] == ["none"]:
+            return (os.devnull,)
+        tokens = client_tokens(
+            host=address,
+            original=original,
+            port=str(port),
+            user=user,
+            local=self._default_user,
+            home=str(Path.home()),
+        )
+        tokens["k"] = alias or original
+        try:
+            return tuple(
+                expand_dollars(expand_tokens(str(Path(str(f)).expanduser()), tokens)) for f in given
+            )
+        except SshConfigError as exc:
+            raise TransportError(f"ssh config UserKnownHostsFile for {original}: {exc}") from None
 
     def target(self, host: HostLike) -> SshTarget:
         """Resolve a host as Ansible's ssh command line would reach it: readiness_* values,
@@ -513,6 +567,9 @@ class SshConnector:
                 cfg, original=host.address, address=address.lower(), port=port, user=str(user)
             )
         jump, command = (str(cfg.get(k) or "") for k in ("proxyjump", "proxycommand"))
+        alias = str(
+            first.get("hostkeyalias") or after.get("hostkeyalias") or cfg.get("hostkeyalias") or ""
+        )
         proxy = _first_proxy(first, after)
         if proxy is not None:
             jump, command = proxy
@@ -525,11 +582,14 @@ class SshConnector:
             proxy_jump="" if jump.lower() == "none" else jump,
             proxy_command="" if command.lower() == "none" else command,
             # the command line's (ansible_ssh_*_args) first, then ssh_config's
-            host_key_alias=str(
-                first.get("hostkeyalias")
-                or after.get("hostkeyalias")
-                or cfg.get("hostkeyalias")
-                or ""
+            host_key_alias=alias,
+            known_hosts_files=self._user_known_hosts(
+                cfg,
+                original=host.address,
+                address=address.lower(),
+                port=port,
+                user=str(user),
+                alias=alias,
             ),
         )
 
@@ -617,7 +677,8 @@ class SshConnector:
             conn, target = self._authenticated(target)
             sock = self._jump_channel(jump, target) if jump is not None else None
             conn.jump = jump  # closed with it
-            _connect(conn, target, self.options.connect_timeout, self.known, sock=sock)
+            known = self._known_for(target)
+            _connect(conn, target, self.options.connect_timeout, known, sock=sock)
         except BaseException:
             if jump is not None:
                 jump.close()
@@ -678,9 +739,20 @@ class SshConnector:
             keys or target.key_files,
             host_key_alias=str(cfg.get("hostkeyalias") or ""),
         )
+        jump = dataclasses.replace(
+            jump,
+            known_hosts_files=self._user_known_hosts(
+                cfg,
+                original=name,
+                address=address,
+                port=port,
+                user=user,
+                alias=jump.host_key_alias,
+            ),
+        )
         conn, jump = self._authenticated(jump)
         try:
-            _connect(conn, jump, self.options.connect_timeout, self.known)
+            _connect(conn, jump, self.options.connect_timeout, self._known_for(jump))
         except TransportError as exc:
             raise TransportError(f"jump host {name} ({spec}) of {target.name}: {exc}") from None
         return conn
@@ -710,13 +782,11 @@ class SshConnector:
         that name has none listed at all, those of the bare address (ssh's "checking
         without port identifier": one sshd key served on 22 and on 2222), unless revoked
         for either name."""
-        name = target.known_hosts_name
-        if name == target.address or target.host_key_alias or self.known.listed_for(name):
-            return self.known.keys_for(name)  # (ssh does not retry an alias without port)
+        name, known = target.known_hosts_name, self._known_for(target)
+        if name == target.address or target.host_key_alias or known.listed_for(name):
+            return known.keys_for(name)  # (ssh does not retry an alias without port)
         return [
-            key
-            for key in self.known.keys_for(target.address)
-            if self.known.revocation(name, key) is None
+            key for key in known.keys_for(target.address) if known.revocation(name, key) is None
         ]
 
     def _connection(self, target: SshTarget, pkey: paramiko.PKey | None) -> Connection:
@@ -726,8 +796,9 @@ class SshConnector:
             paramiko_name = _lookup_name(target.address, target.port)
             client._host_keys = _KnownKeys(paramiko_name, known)  # type: ignore[attr-defined]
         policy = self._policy
-        if target.host_key_alias:
-            policy = self._policy_type(self.known, target.known_hosts_name)
+        if target.host_key_alias or target.known_hosts_files:
+            alias = target.host_key_alias and target.known_hosts_name
+            policy = self._policy_type(self._known_for(target), alias)
         client.set_missing_host_key_policy(policy)
         return Connection(target, client, pkey, self._allow_agent, self.options.connect_timeout)
 

@@ -183,7 +183,10 @@ def _parse(text: str) -> list[_Line]:
     return lines
 
 
-_READ = frozenset(("host", "match", "proxycommand", "proxyjump", *_ONE_ARG, *_CANON, *_MARKERS))
+_LISTS = frozenset(("canonicaldomains", "userknownhostsfile"))  # several values, first line wins
+_READ = frozenset(
+    ("host", "match", "proxycommand", "proxyjump", *_ONE_ARG, *_CANON, *_LISTS, *_MARKERS)
+)
 
 
 def _parse_line(line: str) -> _Line | None:
@@ -468,7 +471,7 @@ def _apply(line: _Line, options: dict[str, Any]) -> None:
         options["proxyjump"] = "none" if line.raw.lower() == "none" else line.raw
         if options["proxyjump"] != "none":
             options["proxycommand"] = "none"
-    elif kind == "canonicaldomains":
+    elif kind in _LISTS:
         options.setdefault(kind, list(line.args))
     elif line.args:
         options.setdefault(kind, line.args[0])

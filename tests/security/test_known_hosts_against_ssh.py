@@ -299,3 +299,101 @@ def test_a_key_revoked_system_wide_is_refused_by_readiness_validate(
     assert done.returncode == 1, done.stderr
     assert "is REVOKED" in done.stdout
     assert "/etc/ssh/ssh_known_hosts:1" in done.stdout
+
+
+USER_FILE_CASES = {
+    # name -> (UserKnownHostsFile value, {file: text}, what ssh does); ~/.ssh/known_hosts
+    # (the run's default file) always lists the host's key
+    "the configured file lacks the key": ("{t}/prod_known_hosts", {"prod_known_hosts": ""}, False),
+    "the key under a %h-named file": ("{t}/kh_%h", {"kh_{a}": "{n} {key}\n"}, True),
+    "the key in the second file": ("{t}/a {t}/b", {"a": "", "b": "{n} {key}\n"}, True),
+    "another key in the configured file": ("{t}/a", {"a": "{n} {other}\n"}, False),
+}
+
+
+@pytest.mark.parametrize("case", USER_FILE_CASES)
+def test_user_known_hosts_file_from_ssh_config_is_the_one_checked(
+    tmp_path: Path,
+    ssh_fleet: LoopbackFleet,
+    keys: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+) -> None:
+    """ssh_config ``UserKnownHostsFile`` (several files, ``%`` tokens): ssh checks the
+    host's key against those files, not ~/.ssh/known_hosts. readiness always used
+    ~/.ssh/known_hosts: it accepted a key listed there for a host whose configured file
+    does not list it (or lists another one), and refused hosts whose key is listed only in
+    their configured file. (``--known-hosts FILE`` still wins, as ``ssh -o
+    UserKnownHostsFile=`` does.)"""
+    host = ssh_fleet.hosts[0]
+    value, files, expected = USER_FILE_CASES[case]
+    values = {
+        "t": str(tmp_path), "a": host.address, "n": host.known_hosts_name,
+        "key": host.host_key_line, "other": keys["other"],
+    }  # fmt: skip
+    for name, text in files.items():
+        (tmp_path / name.format(**values)).write_text(text.format(**values), encoding="utf-8")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text(
+        f"{host.known_hosts_name} {host.host_key_line}\n", encoding="utf-8"
+    )
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {host.address}\n  UserKnownHostsFile {value.format(**values)}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr("readiness.ssh.SYSTEM_KNOWN_HOSTS", ())
+    done = subprocess.run(
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+         "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+         "-i", str(ssh_fleet.client_key), "-p", str(host.port),
+         f"{ssh_fleet.user}@{host.address}", "true"],
+        capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert (done.returncode == 0) is expected, done.stderr
+    settings = ConnectionSettings(
+        ssh_config=str(config), identity_file=str(ssh_fleet.client_key), connect_timeout=5.0
+    )
+    target = Host(
+        host.name, host.address, host.port, ssh_fleet.user, None,
+        {"ansible_port": host.port}, (), False, "test",
+    )  # fmt: skip
+    try:
+        SshConnector(settings).open(target).close()
+    except TransportError:
+        ours = False
+    else:
+        ours = True
+    assert ours is expected
+
+
+def test_trust_on_first_use_records_in_the_first_configured_file(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = ssh_fleet.hosts[0]
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr("readiness.ssh.SYSTEM_KNOWN_HOSTS", ())
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {host.address}\n  UserKnownHostsFile ~/first_kh {tmp_path}/second_kh\n",
+        encoding="utf-8",
+    )
+    settings = ConnectionSettings(
+        ssh_config=str(config),
+        identity_file=str(ssh_fleet.client_key),
+        connect_timeout=5.0,
+        accept_new_host_keys=True,
+    )
+    target = Host(
+        host.name, host.address, host.port, ssh_fleet.user, None,
+        {"ansible_port": host.port}, (), False, "test",
+    )  # fmt: skip
+    SshConnector(settings).open(target).close()
+    recorded = f"{host.known_hosts_name} {host.host_key_line}\n"
+    assert (home / "first_kh").read_text(encoding="utf-8") == recorded
+    assert not (home / ".ssh" / "known_hosts").exists()
+    assert not (tmp_path / "second_kh").exists()
