@@ -305,6 +305,11 @@ def drift_task(
         )
     if hosts is not None:
         chosen = set(match_hosts(hosts, [*now, *before], groups))
+        if not chosen:  # a typo read as "no drift", exit 0 (a CI gate passed)
+            runs = (
+                f"runs {old_run.run_id} and {target.run_id}" if old_run else f"run {target.run_id}"
+            )
+            raise UsageError(f"--hosts {hosts!r} matches no host with fingerprints in {runs}")
         now = {h: v for h, v in now.items() if h in chosen}
         before = {h: v for h, v in before.items() if h in chosen}
     if old_run:

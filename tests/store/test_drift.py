@@ -480,3 +480,38 @@ def test_a_hostile_hosts_thousands_of_settings_and_env_keys_are_fingerprinted_bo
     assert "settings:pools.max_workers" in items  # the file's own keys come first
     assert "settings:zz.k0" in items and "settings:zz.k176f" not in items
     assert size < 250_000, size
+
+
+def test_drift_hosts_matching_no_host_is_exit_2_not_no_drift(tmp_path: Path) -> None:
+    """`drift --hosts webz` (a typo) answered "DRIFT across 0 host(s) ...: no drift", exit 0:
+    a CI gate on drift passed without looking at any host."""
+    from tests.store.test_store_cli import readiness
+
+    store = tmp_path / "s.db"
+    with sqlite_store(store) as db:
+        key = db.hmac_key()
+        hosts = {"web1": {"env:A": "1"}, "web2": {"env:A": "2"}, "web3": {"env:A": "2"}}
+        fps = {
+            h: {k: (hmac_hex(key, v), False) for k, v in items.items()}
+            for h, items in hosts.items()
+        }
+        report = fleet({h: {"environment": Status.READY} for h in hosts})
+        old = db.record(report, meta(minutes=0), fingerprints=fps)
+        new = db.record(report, meta(minutes=5), fingerprints=fps)
+    found = readiness("drift", "--hosts", "web*", store=store)
+    assert found.returncode == 1 and "web1: env:A differs from 2 of 3 hosts" in found.stdout
+    for argv, runs in (
+        (("drift", "--hosts", "webz"), f"run {new}"),
+        (("drift", "--hosts", "webz", "--since", old), f"runs {old} and {new}"),
+    ):
+        res = readiness(*argv, store=store)
+        assert (res.returncode, res.stdout) == (2, ""), res
+        assert (
+            res.stderr == f"readiness: --hosts 'webz' matches no host with fingerprints in {runs}\n"
+        )
+
+
+def hmac_hex(key: bytes, value: str) -> str:
+    import hmac
+
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
