@@ -299,10 +299,14 @@ def drift_task(
             groups = {**old_groups, **groups}
             # the checks run in only one of the two: their items are not compared
             not_audited = set(old_report.check_names) ^ set(target_report.check_names)
-    if not now:
-        raise UsageError(
-            f"run {target.run_id} has no drift fingerprints (recorded before they existed, or remediate)"
-        )
+    # --since a run without any (a remediate run: `drift --since latest~1` right after one)
+    # compared nothing and answered "no drift", exit 0
+    for run_, fps in ((target, now), *([(old_run, before)] if old_run else [])):
+        if not fps:
+            raise UsageError(
+                f"run {run_.run_id} has no drift fingerprints (recorded before they existed, "
+                "or remediate)"
+            )
     if hosts is not None:
         chosen = set(match_hosts(hosts, [*now, *before], groups))
         if not chosen:  # a typo read as "no drift", exit 0 (a CI gate passed)

@@ -515,3 +515,25 @@ def hmac_hex(key: bytes, value: str) -> str:
     import hmac
 
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def test_drift_since_a_run_without_fingerprints_is_exit_2_not_no_drift(tmp_path: Path) -> None:
+    """`drift --since latest~1` right after a remediate run (which records no fingerprints)
+    compared nothing and answered "no drift", exit 0."""
+    from tests.store.test_store_cli import readiness
+
+    store = tmp_path / "s.db"
+    with sqlite_store(store) as db:
+        key = db.hmac_key()
+        fps = {"web1": {"env:A": (hmac_hex(key, "1"), False)}}
+        report = fleet({"web1": {"environment": Status.READY}})
+        db.record(report, meta(minutes=0), fingerprints=fps)
+        fix = db.record(report, meta(kind="remediate", minutes=1))
+        db.record(report, meta(minutes=2), fingerprints=fps)
+    res = readiness("drift", "--since", "latest~1", store=store)
+    assert (res.returncode, res.stdout) == (2, ""), res
+    assert res.stderr == (
+        f"readiness: run {fix} has no drift fingerprints (recorded before they existed, "
+        "or remediate)\n"
+    )
+    assert readiness("drift", "--since", "latest~2", store=store).returncode == 0
