@@ -3,6 +3,7 @@ deployment guide and runbooks from templates filled with what is known about the
 
 from __future__ import annotations
 
+from ...checks.documentation import has_section, headings
 from ...model import CheckResult
 from ...profile import Profile
 from ..plan import AppendLines, Change, CreateFile, Fix
@@ -42,7 +43,9 @@ def fix(inp: FixInput) -> Fix | None:
     if refusal and inp.matching("README"):
         notes.append(refusal)
     readme_change = None if refusal else _readme(inp, k)
-    if readme_change is not None:
+    if readme_change is not None and readme_change[0] is None:
+        notes += readme_change[1]
+    elif readme_change is not None:
         changes.append(readme_change[0])
         addresses += readme_change[1]
     documents = inp.result.details.get("documents") or {}
@@ -69,7 +72,10 @@ def fix(inp: FixInput) -> Fix | None:
     )
 
 
-def _readme(inp: FixInput, k: dict[str, str]) -> tuple[Change, list[str]] | None:
+def _readme(
+    inp: FixInput, k: dict[str, str]
+) -> tuple[Change, list[str]] | tuple[None, list[str]] | None:
+    """(the README change, the findings it addresses), or (None, [refusal]), or None."""
     path = inp.profile.path_of("readme_file")
     sections = [str(s) for s in inp.profile.get("readme_sections") or ()]
     if not path:
@@ -86,4 +92,16 @@ def _readme(inp: FixInput, k: dict[str, str]) -> tuple[Change, list[str]] | None
     for section in absent:
         lines += readme_section(section, k)
     addressed = [p for s in absent for p in inp.matching("README", f"no {s!r} section")]
-    return AppendLines(path, tuple(lines[:-1]), old_text=state.text), addressed
+    change = AppendLines(path, tuple(lines[:-1]), old_text=state.text)
+    # Read back as the check reads it: after a code block left open (or an HTML comment),
+    # appended headings are not headings, and every --apply would only be reverted.
+    found = headings(change.new_text())
+    unread = [s for s in absent if not has_section(found, s)]
+    if unread:
+        names = ", ".join(repr(s) for s in unread)
+        return None, [
+            f"refused: sections appended to {path} would not read as {names} (does the "
+            "README end inside an unclosed code block or HTML comment?): close it, or add "
+            "them by hand"
+        ]
+    return change, addressed
