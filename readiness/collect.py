@@ -497,6 +497,12 @@ def check_exit(
         raise ProbeError("sudo requires a password on this host (use passwordless sudo for --sudo)")
     if res.exit_code == 127:
         raise ProbeError(f"python3 not found on host: {res.messages[:300]}")
+    if res.exit_code == -1:  # SSH: no exit status (paramiko drops sshd's exit-signal)
+        said = f": {res.messages[:500]}" if res.messages else ""
+        raise ProbeError(
+            f"{what} ended without an exit status: killed by a signal on the host (the OOM "
+            f"killer, an administrator), or the connection was lost{said}"
+        )
     if res.exit_code != 0:
         raise ProbeError(f"{what} failed with exit code {res.exit_code}: {res.messages[:500]}")
 

@@ -776,6 +776,48 @@ def test_a_command_whose_detached_child_holds_its_output_is_judged_when_it_exits
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.timeout(90)
+def test_a_probe_killed_on_the_host_is_reported_as_killed_not_as_exit_code_minus_one(
+    one_hung_host: LoopbackFleet, tmp_path: Path
+) -> None:
+    """Someone on the host (the OOM killer, an admin) kills the probe with SIGKILL: sshd
+    reports a signal, not an exit status. Before: "probe failed with exit code -1: ", a
+    code nobody's process returned and an empty reason."""
+    fleet = one_hung_host
+    host = fleet.hosts[0]
+    smoke = {"command": ["sleep", "381"], "expect_state": "completed", "timeout_s": 60}
+    entry = host_entry(
+        fleet, host, readiness={"app_root": str(host.app_root), "smoke_workflow": smoke}
+    )
+    inventory = write_inventory(tmp_path / "inventory.yml", {host.name: entry})
+    args = ["-f", str(_config(fleet, tmp_path)), "validate", "-i", str(inventory)]
+    args += ["--hosts", host.name, "--check", "workflow_execution", "--json"]
+    cli = LiveCli(args, cwd=tmp_path)
+    try:
+
+        def probe_pid() -> int | None:
+            for pid in host.census():
+                with contextlib.suppress(OSError):
+                    if b"sleep\x00381" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        stat = Path(f"/proc/{pid}/stat").read_text()
+                        return int(stat.rsplit(")", 1)[1].split()[1])  # its parent
+            return None
+
+        _wait_for(lambda: probe_pid() is not None, 60, "the smoke workflow never started")
+        probe = probe_pid()
+        assert probe is not None and probe > 1
+        os.kill(probe, signal.SIGKILL)
+        out, _err = cli.finish(within=30)
+    finally:
+        cli.close()
+        for pid in host.census():  # the orphaned sleep: SIGKILL gave the probe no say
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    reason = json.loads(out)["hosts"][0]["checks"][0]["message"]
+    assert "exit code -1" not in reason, reason
+    assert "killed" in reason and "signal" in reason, reason
+
+
 # --- the store tasks ------------------------------------------------------------------------
 
 
