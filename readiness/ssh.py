@@ -456,11 +456,15 @@ class SshConnector:
             options = options.connection
         self.options = options
         home = Path.home()
-        self.known = KnownHosts(
-            Path(options.known_hosts).expanduser()
+        # ssh's default UserKnownHostsFile is ~/.ssh/known_hosts and ~/.ssh/known_hosts2
+        # (read, never written); --known-hosts names the one file instead
+        self.known = (
+            KnownHosts(Path(options.known_hosts).expanduser(), SYSTEM_KNOWN_HOSTS)
             if options.known_hosts
-            else home / ".ssh" / "known_hosts",
-            SYSTEM_KNOWN_HOSTS,
+            else KnownHosts(
+                home / ".ssh" / "known_hosts",
+                (home / ".ssh" / "known_hosts2", *SYSTEM_KNOWN_HOSTS),
+            )
         )
         self.ssh_config = _load_ssh_config(options.ssh_config, home)
         self._default_user = getpass.getuser()

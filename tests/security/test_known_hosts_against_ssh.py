@@ -397,3 +397,34 @@ def test_trust_on_first_use_records_in_the_first_configured_file(
     assert (home / "first_kh").read_text(encoding="utf-8") == recorded
     assert not (home / ".ssh" / "known_hosts").exists()
     assert not (tmp_path / "second_kh").exists()
+
+
+def test_a_key_revoked_in_known_hosts2_is_refused_as_ssh_refuses_it(
+    tmp_path: Path, ssh_fleet: LoopbackFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh's default UserKnownHostsFile is ``~/.ssh/known_hosts ~/.ssh/known_hosts2``;
+    readiness read only the first, so a revocation in the second was ignored."""
+    host = ssh_fleet.hosts[0]
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text(
+        f"{host.known_hosts_name} {host.host_key_line}\n", encoding="utf-8"
+    )
+    (home / ".ssh" / "known_hosts2").write_text(
+        f"@revoked * {host.host_key_line}\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr("readiness.ssh.SYSTEM_KNOWN_HOSTS", ())
+    files = f"{home}/.ssh/known_hosts {home}/.ssh/known_hosts2"  # ssh's default, in this HOME
+    assert not _ssh_accepts(
+        ssh_fleet, host, tmp_path / "unused", "-o", f"UserKnownHostsFile={files}"
+    )
+    settings = ConnectionSettings(
+        ssh_config="", identity_file=str(ssh_fleet.client_key), connect_timeout=5.0
+    )
+    target = Host(
+        host.name, host.address, host.port, ssh_fleet.user, None,
+        {"ansible_port": host.port}, (), False, "test",
+    )  # fmt: skip
+    with pytest.raises(TransportError, match="is REVOKED"):
+        SshConnector(settings).open(target).close()
