@@ -230,7 +230,8 @@ def finishing() -> Iterator[None]:
     that short but waits for the block, then raises :class:`Interrupted` (a second is
     ignored and a third leaves at once, as while a partial report is written). Before, a
     signal landing there (0.3-0.6 s for 200 hosts) left the output cut off and the
-    completed run unrecorded."""
+    completed run unrecorded. Inside :func:`graceful_stop` the same holds for the signal
+    that would cut the run short (the second)."""
     handler = _ACTIVE[-1] if _ACTIVE else None
     if handler is None or threading.current_thread() is not threading.main_thread():
         yield
@@ -261,6 +262,9 @@ class _GracefulHandler(_Handler):
                 os.write(2, self.notice.encode())
             return
         if place == 2:
+            if self.finishing:  # a completed run being recorded: it waits for that
+                self.deferred = signum
+                return
             raise Interrupted(signum)
         self._exit_as(2, signum)
 

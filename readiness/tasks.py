@@ -1046,17 +1046,18 @@ def watch(
         took = time.monotonic() - began
         watch_info = {"interval_s": every_s, "overran": took > every_s}
         report = replace(run.report, extra={**run.report.extra, "watch": watch_info})
-        run_id = _record(
-            c,
-            location,
-            report,
-            "validate",
-            v["hosts"],
-            v["limit"],
-            v["profile"],
-            started,
-            fingerprints=_fingerprints(collector, report),
-        )
+        with finishing():  # the run is over: a signal to cut it short waits for its record
+            run_id = _record(
+                c,
+                location,
+                report,
+                "validate",
+                v["hosts"],
+                v["limit"],
+                v["profile"],
+                started,
+                fingerprints=_fingerprints(collector, report),
+            )
         if report.interrupted:  # a second signal cut the run short: stored, never alerted on
             raise interruption(report.interrupted_by)
         return report, run_id

@@ -181,6 +181,52 @@ def test_a_second_signal_cuts_a_watch_run_short_and_leaves_nothing(
     assert summary["ready"] + summary["interrupted"] == 2
 
 
+@pytest.mark.timeout(120)
+def test_a_second_signal_while_watch_records_a_finished_run_waits_for_the_record(
+    one_hung_host: LoopbackFleet, tmp_path: Path
+) -> None:
+    """systemd's stop (SIGTERM), then a second signal while the finished run is recorded
+    (the store busy for a moment with another writer). Before: the second signal cut the
+    record short and the run, audited to its end, never reached the history."""
+    import sqlite3
+
+    fleet = one_hung_host
+    host = fleet.hosts[0]
+    inventory = write_inventory(tmp_path / "inventory.yml", {host.name: host_entry(fleet, host)})
+    store, config = tmp_path / "history.sqlite3", _config(fleet, tmp_path)
+    common = ["-i", str(inventory), "--hosts", "fleet", "--check", "environment"]
+    first = run_cli("-f", str(config), "validate", *common, "--store", str(store), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr  # the store is made
+    busy = sqlite3.connect(store, isolation_level=None)
+    busy.execute("BEGIN IMMEDIATE")  # another writer holds the store
+    logins = host.accepted_logins()
+    args = ["-f", str(config), "watch", *common, "--every", "1h"]
+    args += ["--listen", "127.0.0.1:0", "--store", str(store)]
+    watch = LiveCli(args, cwd=tmp_path, env=dict(os.environ))
+    try:
+        _wait_for(lambda: host.accepted_logins() > logins, 60, "the run never started")
+        watch.proc.send_signal(signal.SIGTERM)  # stop after this run
+        watch.wait_for_stderr("stopping after the current run", within=10)
+        _wait_for(lambda: not host.census(), 30, "the run never ended")
+        time.sleep(1.0)  # the run is over; its record waits for the store
+        assert watch.proc.poll() is None
+        watch.proc.send_signal(signal.SIGTERM)  # cut it short
+        time.sleep(0.5)
+        busy.execute("ROLLBACK")
+        busy.close()
+        _out, err = watch.finish(within=30)
+    finally:
+        watch.close()
+        with contextlib.suppress(sqlite3.Error):
+            busy.close()
+    assert watch.proc.returncode == 143, err
+    assert "Traceback" not in err
+    history = run_cli("history", "--store", str(store), "--format", "json", cwd=tmp_path)
+    runs = json.loads(history.stdout)["runs"]
+    assert len(runs) == 2, history.stdout  # the validate run, and watch's run
+    assert runs[0]["summary"]["ready"] == 1, runs  # recorded as it completed
+
+
 # --- the controller's terminal hangs up --------------------------------------------------
 
 
