@@ -201,16 +201,17 @@ def _link_suspect(dir_fd, link, me):
     return -1
 
 
-def _open_walk(path, directory=False):
+def _open_walk(path, directory=False, suspects=None):
     """An fd of ``path`` (a regular file, or with ``directory`` a directory), opened from "/"
     one component at a time without following links except as ``_link_suspect`` allows.
 
     Returns (fd, stat), fd -1 when the last component is not a regular file (nothing is
-    opened then); raises FileNotFoundError, ``_Refused`` or another OSError."""
+    opened then); raises FileNotFoundError, ``_Refused`` or another OSError. ``suspects``:
+    a list that gets the uids (-1: anyone) who could have planted a link on the way."""
     me = os.geteuid()
     todo = [c for c in _abspath(path).split("/") if c]
     fd = os.open("/", _WALK_DIR)
-    suspects = []
+    suspects = [] if suspects is None else suspects
     hops = 0
     try:
         while todo:
@@ -452,33 +453,34 @@ def op_write_test(spec):
     return info
 
 
-def _read_pid(pidfile):
-    return _pidfile(pidfile)[0]
-
-
 def _pidfile(pidfile):
-    """(pid, the uid who wrote it) of a pidfile, read like ``file`` (a link its owner could
-    not follow is refused). Raises FileNotFoundError, ``_Refused``, OSError, ValueError."""
-    fd, info = _walked(pidfile)
+    """(pid, the uids whose word it is) of a pidfile, read like ``file`` (a link its owner
+    could not follow is refused). Those are the file's owner and whoever could have planted
+    a link on the way: a link of the app user's to a root daemon's own pidfile
+    (``/run/sshd.pid``, root's and world-readable) is the app user's word, not root's.
+    Raises FileNotFoundError, ``_Refused``, OSError, ValueError."""
+    suspects = []
+    try:
+        fd, st = _open_walk(pidfile, suspects=suspects)
+    except _Refused as exc:
+        raise _Refused(13, "%s: %s" % (pidfile, exc.strerror)) from None
     if fd < 0:
-        if info.get("exists") is False:
-            raise FileNotFoundError(2, "No such file or directory", pidfile)
-        if info.get("read_refused"):
-            raise _Refused(13, info["read_refused"])
-        raise OSError(info.get("error") or "%s is not a regular file" % pidfile)
+        raise OSError("%s is not a regular file" % pidfile)
     try:
         text = _read_fd(fd, 4096).decode("ascii", "replace")
     finally:
         os.close(fd)
-    return int(text.strip().split()[0]), info["uid"]
+    return int(text.strip().split()[0]), suspects + [st.st_uid]
 
 
-def _foreign_pid(pid, writer):
-    """Why the process a pidfile names is not its writer's, or None. A pidfile the app user
-    wrote may name any process (sshd, pid 1): root must not read that process's
-    environment or signal it on the app user's word. The writer must own the process
-    (real, effective and saved uid), unless root or the probe's own user wrote the file."""
-    if writer in (0, os.geteuid()):
+def _foreign_pid(pid, writers):
+    """Why the process a pidfile names is not its writers', or None. A pidfile the app user
+    wrote (or linked) may name any process (sshd, pid 1): root must not read that process's
+    environment or signal it on the app user's word. Each writer (``_pidfile``) must own
+    the process (real, effective and saved uid), unless it is root or the probe's own user."""
+    me = os.geteuid()
+    writers = [w for w in writers if w not in (0, me)]
+    if not writers:
         return None
     try:
         with open("/proc/%d/status" % pid) as fh:
@@ -487,13 +489,14 @@ def _foreign_pid(pid, writer):
         return None
     if not uids:
         return None
-    if all(int(u) == writer for u in uids):
-        return None
-    return "the pidfile belongs to %s, but process %d runs as %s" % (
-        _user_name(writer),
-        pid,
-        _user_name(int(uids[0])),
-    )
+    for writer in writers:
+        if not all(int(u) == writer for u in uids):
+            return "the pidfile belongs to %s, but process %d runs as %s" % (
+                "anyone" if writer == -1 else _user_name(writer),
+                pid,
+                _user_name(int(uids[0])),
+            )
+    return None
 
 
 def _find_pid(match):
@@ -519,9 +522,9 @@ def op_process(spec):
     if spec.get("pidfile"):
         out["pidfile"] = spec["pidfile"]
         try:
-            pid, writer = _pidfile(spec["pidfile"])
+            pid, writers = _pidfile(spec["pidfile"])
             out["source"] = "pidfile"
-            foreign = _foreign_pid(pid, writer)
+            foreign = _foreign_pid(pid, writers)
         except FileNotFoundError:
             out["pidfile_error"] = "pidfile does not exist"
         except _Refused as exc:
@@ -1238,25 +1241,19 @@ def op_file_wait(spec):
     return info
 
 
-def _pid_of(spec):
+def _pid_of(spec, writers=None):
+    """The pid a pidfile (else ``match``) names; ``writers``, a list, gets the pidfile's
+    writers (``_pidfile``) from the very read that gave the pid."""
     if spec.get("pidfile"):
         try:
-            return _read_pid(spec["pidfile"])
+            pid, who = _pidfile(spec["pidfile"])
         except (OSError, ValueError, IndexError):
             pass
+        else:
+            if writers is not None:
+                writers.extend(who)
+            return pid
     return _find_pid(spec["match"]) if spec.get("match") else None
-
-
-def _foreign_target(target, pid):
-    """Why the drill must not signal ``pid``: its pidfile was written by a user who does
-    not own that process (root would otherwise kill any process on the app user's word)."""
-    if not target.get("pidfile"):
-        return None
-    try:
-        named, writer = _pidfile(target["pidfile"])
-    except (OSError, ValueError, IndexError):
-        return None
-    return _foreign_pid(pid, writer) if named == pid else None
 
 
 def _proc_identity(pid):
@@ -1377,7 +1374,10 @@ def op_terminate(spec):
     target) within ``restart_wait`` seconds.
     """
     target = spec.get("target") or {}
-    pid = _pid_of(target)
+    # The writers are judged from the same read as the pid: a second read could name
+    # another process (the app user rewrites its pidfile between the two).
+    writers = []
+    pid = _pid_of(target, writers)
     out = {"found": pid is not None and _alive(pid), "pid": pid, "signalled": False}
     if not out["found"]:
         return out
@@ -1387,7 +1387,7 @@ def op_terminate(spec):
     if len(running) < int(spec.get("min_others", 1)):
         out["refused"] = "no other instance of the service is running"
         return out
-    foreign = _foreign_target(target, pid)
+    foreign = _foreign_pid(pid, writers)
     if foreign is not None:
         out["refused"] = foreign
         out["foreign_pidfile"] = target["pidfile"]

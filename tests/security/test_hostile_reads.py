@@ -353,6 +353,115 @@ def test_the_drill_says_which_pidfile_it_refused_and_why_and_is_never_ready(
     assert "take the service down" not in json.dumps(result), result
 
 
+def _roots_pidfile(shared_root: Path, name: str, pid: int) -> Path:
+    """A root daemon's own pidfile: root-owned, world-readable, in a root-owned directory."""
+    run = shared_root / "root-run"
+    run.mkdir(mode=0o755, exist_ok=True)
+    path = run / name
+    path.write_text(f"{pid}\n")
+    path.chmod(0o644)
+    return path
+
+
+def test_a_pidfile_linked_to_a_root_daemons_pidfile_gives_neither_environment_nor_signal(
+    shared_root: Path,
+) -> None:
+    """nobody makes its pidfiles links to root daemons' own pidfiles (``/run/sshd.pid`` is
+    root's and world-readable). The file read is root's, but the link is nobody's word:
+    root's environment was compared with the env file (its secret's length shown) and the
+    drill SIGTERMed root's daemon. Through ``readiness validate``."""
+    with _process() as canary, _process() as other:
+        root = write_app(shared_root / "app", files={"run/keep": ""})
+        (root / "run/app.pid").symlink_to(_roots_pidfile(shared_root, "daemon.pid", canary))
+        (root / "run/web-2.pid").symlink_to(_roots_pidfile(shared_root, "other.pid", other))
+        chown_tree(root)
+        drill = {
+            "enabled": True,
+            "instances": [
+                {"name": "web-1", "pidfile": "run/app.pid"},
+                {"name": "web-2", "pidfile": "run/web-2.pid"},
+            ],
+            "canary": "web-1",
+            "restart": {"command": ["true"]},
+        }
+        readiness = {
+            "app_root": str(root),
+            "pidfile": "run/app.pid",
+            "graceful_shutdown_drill": drill,
+            "thresholds": {"drill_grace_period_s": 2, "drill_restart_max_s": 2},
+        }
+        inventory = shared_root / "inventory.yml"
+        host = {"ansible_connection": "local", "readiness": readiness}
+        inventory.write_text(json.dumps({"all": {"hosts": {"h": host}}}))
+        checks = "environment,graceful_shutdown_drill"
+        audit = ["-c", checks, "--format", "json", "-q", "--store", "none"]
+        done = subprocess.run(
+            [str(BIN / "readiness"), "validate", "-i", str(inventory), "-H", "all", *audit],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        assert _running(canary) and _running(other), "root's daemon was signalled"
+    assert CANARY not in done.stdout + done.stderr
+    by = {c["check_name"]: c for c in json.loads(done.stdout)["hosts"][0]["checks"]}
+    env = by["environment"]
+    assert "process environment" not in json.dumps(env["details"]), env
+    assert any("runs as root" in r for r in env["details"]["refused"]), env
+    drilled = by["graceful_shutdown_drill"]
+    assert drilled["status"] == "degraded", drilled
+    said = " ".join(drilled["details"]["warnings"])
+    assert f"the pidfile belongs to nobody, but process {canary} runs as root" in said, said
+
+
+def test_a_pidfile_flipped_between_reads_never_gets_a_root_process_signalled(
+    shared_root: Path,
+) -> None:
+    """The drill read the canary's pidfile twice: once for the PID it signals, once to
+    judge its writer, and judged only when both named the same process. nobody flips its
+    pidfile between root's PID and its own; signal 0 shows what would have been sent."""
+    with _process() as victim, _process(as_nobody=True) as own:
+        root = write_app(shared_root / "app", files={"run/keep": ""})
+        run = root / "run"
+        chown_tree(root)
+        flip = (
+            "import os\n"
+            "a, b = 'a.tmp', 'b.tmp'\n"
+            f"open(a, 'w').write('{victim}\\n'); open(b, 'w').write('{own}\\n')\n"
+            "while True:\n"
+            "    os.link(a, 'x.tmp'); os.rename('x.tmp', 'app.pid')\n"
+            "    os.link(b, 'x.tmp'); os.rename('x.tmp', 'app.pid')\n"
+        )
+        uid, gid = _nobody()
+        racer = subprocess.Popen(  # no runuser: it forks, and kill() must end the racer itself
+            ["python3", "-S", "-c", flip],
+            cwd=run,
+            stdin=subprocess.DEVNULL,
+            user=uid,
+            group=gid,
+            extra_groups=[],
+        )
+        try:
+            deadline = time.monotonic() + 5
+            while not (run / "app.pid").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            spec = {
+                "target": {"pidfile": str(run / "app.pid")},
+                "min_others": 0,
+                "grace": 0,
+                "kill_after": False,
+                "signal": 0,
+            }
+            sent = [op_terminate(spec) for _ in range(400)]
+        finally:
+            racer.kill()
+            racer.wait(timeout=5)
+    wrong = [f for f in sent if f["pid"] == victim and f["signalled"]]
+    assert not wrong, wrong[0]
+    assert any(f["pid"] == victim and f.get("foreign_pidfile") for f in sent)
+
+
 def test_a_pidfile_naming_the_app_users_own_process_is_read(shared_root: Path) -> None:
     with _process(as_nobody=True) as pid:
         root = _pidfile_app(shared_root, pid)
