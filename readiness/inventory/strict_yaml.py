@@ -282,7 +282,16 @@ def parse_yaml(text: str, where: Where, *, ansible: bool = False) -> Any:
     done, data = _fast(text, ansible=ansible)
     if done:
         return data
-    loader = (_AnsibleStrictLoader if ansible else _StrictLoader)(text)
+    try:
+        # PyYAML's Reader checks every character when the loader is built: a DEL or another
+        # character YAML forbids raises there, so the construction is inside the try too.
+        loader = (_AnsibleStrictLoader if ansible else _StrictLoader)(text)
+    except yaml.reader.ReaderError as exc:
+        raise where.at(text.count("\n", 0, exc.position) + 1).error(
+            f"invalid YAML: character U+{exc.character:04X} is not allowed in YAML"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise where.error(f"invalid YAML: {exc}") from None
     try:
         return loader.get_single_data()
     except _Refused as exc:
