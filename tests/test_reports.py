@@ -151,3 +151,25 @@ def test_column_names_never_collide() -> None:
     out = render(_wide(12, ["cache_hits", "cache_misses", "environment"]), "table")
     header = out.splitlines()[0].split()
     assert header == ["host", "cache_hits", "cache_misses", "env", "verdict"]
+
+
+def test_emit_writes_through_a_stream_with_a_buffer_but_no_encoding() -> None:
+    """A wrapper around stdout (as some tools install) may have ``buffer`` but neither
+    ``encoding`` nor ``errors``: the report still goes out whole, as UTF-8."""
+    import io
+
+    from readiness.report import emit
+
+    class Bare:
+        def __init__(self) -> None:
+            self.buffer = io.BytesIO()
+
+        def write(self, text: str) -> int:
+            raise AssertionError("the bytes go to the buffer")
+
+        def flush(self) -> None:
+            return None
+
+    out = Bare()
+    assert emit("état: prêt", out)  # type: ignore[arg-type]
+    assert out.buffer.getvalue() == "état: prêt\n".encode()

@@ -63,7 +63,8 @@ def emit(text: str, stream: TextIO | None = None) -> bool:
             # report is written) makes a write blocked on a full pipe return short, and
             # the text layer drops the rest without a word: the bytes are written to the
             # end here instead.
-            view = memoryview(text.encode(out.encoding or "utf-8", out.errors or "strict"))
+            encoding = getattr(out, "encoding", None) or "utf-8"
+            view = memoryview(text.encode(encoding, getattr(out, "errors", None) or "strict"))
             while view:
                 view = view[raw.write(view) :]
             raw.flush()
