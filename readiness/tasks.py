@@ -655,16 +655,6 @@ def _html_trend(
     return report_trend(location, report, kind=kind, pattern=pattern)
 
 
-def _drift_collector(location: StoreLocation) -> Any:
-    """For watch's runs: None when the store is off or (this time) unavailable."""
-    from .store.record import drift_collector
-
-    try:
-        return drift_collector(location)
-    except ReadinessError:
-        return None
-
-
 def _open_for_recording(location: StoreLocation, *, required: bool) -> tuple[StoreLocation, Any]:
     """(location, drift collector). A store that cannot be opened is warned about once,
     now, and not retried after the audit (a dead database would cost its timeout twice);
@@ -1027,7 +1017,9 @@ def watch(
 
     def once() -> tuple[FleetReport | None, str | None]:
         started, began = utcnow(), time.monotonic()
-        collector = _drift_collector(location)
+        # a store that cannot be opened is warned about now and not retried after the
+        # audit: a dead database cost each run its connect timeout twice
+        run_location, collector = _open_for_recording(location, required=False)
         try:
             with _observing(collector):
                 run = run_suite(
@@ -1049,7 +1041,7 @@ def watch(
         with finishing():  # the run is over: a signal to cut it short waits for its record
             run_id = _record(
                 c,
-                location,
+                run_location,
                 report,
                 "validate",
                 v["hosts"],

@@ -596,3 +596,43 @@ def test_watch_sends_one_webhook_for_an_unreachable_host_not_one_per_check(
     ]
     assert "connection refused" in posted[0]["message"]
     assert posted[0]["recommendations"]
+
+
+def test_a_dead_store_costs_each_watch_run_one_connect_timeout_not_two(tmp_path: Path) -> None:
+    """Each run opened the store for the drift key (failure ignored), then again to record:
+    a PostgreSQL store that does not answer cost every run its connect timeout twice."""
+    import socket
+    import threading
+
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host}}}))
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:  # a database that takes the connection and never answers
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = server.getsockname()[1]
+    url = f"postgresql://ops@127.0.0.1:{port}/readiness?connect_timeout=2&sslmode=disable"
+    try:
+        res = readiness(
+            "watch", "-i", str(inv), "-H", "web1", "-c", "environment", "--every", "1s",
+            "--jitter", "0", "--max-runs", "2", "--listen", "127.0.0.1:0", store=url,
+        )  # fmt: skip
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if "run not recorded" in line]
+    assert len(warnings) == 2 and "connection timeout expired" in warnings[0], res.stderr
+    assert len(accepted) == 2  # one connection attempt per run
