@@ -320,6 +320,8 @@ def _walk(
             # the value may hold a DSN or URL with its password: quoted through the masks
             shown = redact_url_password(repr(value))
             raise ProfileError(f"{where}: profile key {dotted!r} must be {wanted}, got {shown}")
+        if value is not None and dotted not in JSON_BODIES:
+            _members((name, source), node, key, dotted, expected)
         if dotted in JSON_BODIES or not isinstance(value, Mapping):
             continue  # a JSON body is the app's document: its keys are not ours either
         if isinstance(expected, Mapping) and not expected:
@@ -405,6 +407,192 @@ def _type_word(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "a list"
     return "a string" if isinstance(value, str) else type(value).__name__
+
+
+# The members of lists and of mappings whose default holds no example (an empty list, a
+# null): each key's kind, checked when the layer is loaded, before any host is contacted. A
+# check read `requests: 0.5` as 0 runs, dropped a misspelt key or an `expect_status: 200`
+# (not a list) silently, and raised inside the check on `expect_status: ok`.
+# (what the value must be, in words; the test of it)
+Kind = tuple[str, Any]
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(least: int) -> Kind:
+    return (
+        f"a whole number {least} or more",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= least,
+    )
+
+
+def _text_map(v: Any) -> bool:
+    return isinstance(v, Mapping) and all(
+        isinstance(x, str | int | float) and not isinstance(x, bool) for x in v.values()
+    )
+
+
+_TEXT: Kind = (_STRING, lambda v: isinstance(v, str))
+_ABOVE_0: Kind = ("a finite number above 0", lambda v: _finite(v) and v > 0)
+_RATE: Kind = ("a number from 0 to 1", lambda v: _finite(v) and 0 <= v <= 1)
+_STATUS: Kind = (
+    "an HTTP status code (100 to 599)",
+    lambda v: isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599,
+)
+_STATUSES: Kind = (
+    "a list of HTTP status codes (100 to 599)",
+    lambda v: isinstance(v, list) and bool(v) and all(_STATUS[1](x) for x in v),
+)
+_STRINGS: Kind = (
+    "a list of strings",
+    lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+)
+_TEXT_MAP: Kind = ("a mapping of names to strings or numbers", _text_map)
+_ARGV_KIND: Kind = (_ARGV, lambda v: _fits_declared(v, _ARGV))
+_JSON: Kind = ("any JSON value", lambda v: True)
+_LIST: Kind = ("a list", lambda v: isinstance(v, list))
+_REQUIRED = "<required>"  # a shape's key naming the keys an entry must have
+
+_HTTP_REQUEST: dict[str, Any] = {"method": _TEXT, "url": _TEXT, "json": _JSON, _REQUIRED: ("url",)}
+# dotted key -> shape; "KEY[]" is each entry of the list KEY.
+SHAPES: dict[str, dict[str, Any]] = {
+    "conditional_env[]": {"when": _TEXT, "require": _STRINGS, _REQUIRED: ("when", "require")},
+    "http_benchmarks[]": {
+        "name": _TEXT,
+        "url": _TEXT,
+        "method": _TEXT,
+        "headers": _TEXT_MAP,
+        "json": _JSON,
+        "body": _TEXT,
+        "requests": _count(1),
+        "concurrency": _count(1),
+        "time_cap_s": _ABOVE_0,
+        "timeout_s": _ABOVE_0,
+        "p95_ms": _ABOVE_0,
+        "p99_ms": _ABOVE_0,
+        "max_error_rate": _RATE,
+        "expect_status": _STATUSES,
+        "ca_bundle": _TEXT,
+        _REQUIRED: ("url",),
+    },
+    "rbac.forbidden[]": _HTTP_REQUEST,
+    "rbac.allowed[]": {**_HTTP_REQUEST, "expect_status": _STATUS},
+    "graceful_shutdown_drill.instances[]": {
+        "name": _TEXT,
+        "pidfile": _TEXT,
+        "match": _TEXT,
+        _REQUIRED: ("name",),
+    },
+    "graceful_shutdown_drill.restart": {"command": _ARGV_KIND, "cwd": _TEXT, "env": _TEXT_MAP},
+    "db_benchmark": {
+        "queries": _LIST,
+        "repetitions": _count(1),
+        "time_cap_s": _ABOVE_0,
+        "statement_timeout_s": _ABOVE_0,
+    },
+    # an entry may also be the bare SQL (a string)
+    "db_benchmark.queries[]": {
+        "name": _TEXT,
+        "sql": _TEXT,
+        "repetitions": _count(1),
+        "p50_ms": _ABOVE_0,
+        "p95_ms": _ABOVE_0,
+        _REQUIRED: ("sql",),
+    },
+    "workflow_benchmark": {"runs": _count(0), "concurrency": _count(0), "time_cap_s": _ABOVE_0},
+    "repository_benchmark": {
+        "repetitions": _count(1),
+        "time_cap_s": _ABOVE_0,
+        "operations": _STRINGS,
+    },
+}
+# List entries that may be a string instead of a mapping.
+_STRING_ENTRIES = frozenset({"db_benchmark.queries[]"})
+
+
+def _members(
+    src: tuple[str, str | None], node: Mapping[str, Any], key: Any, dotted: str, expected: Any
+) -> None:
+    """Refuse a member of a list or of a shaped mapping that is not what the check reads:
+    an entry of a list of mappings (``http_benchmarks``) with a key it does not know or a
+    value of the wrong kind, a non-string in a list of strings (``required_env: [{A: 1}]``
+    was a variable named "{'A': 1}"). ``src``: the layer's name and file."""
+    value, where = node[key], _where(*src, node, key)
+    shape = SHAPES.get(f"{dotted}[]")
+    if isinstance(value, list) and shape is not None:
+        for i, entry in enumerate(value):
+            at = f"{dotted}[{i}]"
+            if isinstance(entry, str) and f"{dotted}[]" in _STRING_ENTRIES:
+                continue
+            if not isinstance(entry, Mapping):
+                raise ProfileError(
+                    f"{where}: profile key {at!r} must be a mapping, got {_type_word(entry)}"
+                )
+            _shaped(src, entry, shape, at)
+            for member in entry:  # a list inside an entry (none yet) or a shaped mapping
+                if f"{dotted}.{member}[]" in SHAPES:
+                    _members(src, entry, member, f"{dotted}.{member}", None)
+    elif isinstance(value, list) and (_strings_default(expected) or dotted in STRING_LISTS):
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ProfileError(
+                    f"{where}: profile key '{dotted}[{i}]' must be a string, got {_type_word(item)}"
+                )
+    elif isinstance(value, Mapping) and dotted in SHAPES:
+        _shaped(src, value, SHAPES[dotted], dotted)
+        for member in value:
+            if f"{dotted}.{member}[]" in SHAPES:
+                _members(src, value, member, f"{dotted}.{member}", None)
+
+
+# Lists of names, paths or URLs whose default is empty (no example item to take the type of).
+STRING_LISTS = frozenset(
+    {"database_tables", "backup_cron_files", "repository_structure", "tls_endpoints"}
+)
+
+
+def _strings_default(expected: Any) -> bool:
+    return (
+        isinstance(expected, list) and bool(expected) and all(isinstance(x, str) for x in expected)
+    )
+
+
+def _shaped(
+    src: tuple[str, str | None], entry: Mapping[str, Any], shape: Mapping[str, Any], at: str
+) -> None:
+    for member, value in entry.items():
+        here = _where(*src, entry, member)
+        kind = shape.get(member) if member != _REQUIRED else None
+        if kind is None:
+            known = [k for k in shape if k != _REQUIRED]
+            hint = difflib.get_close_matches(str(member), known, n=1)
+            suggestion = (
+                f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(known)})"
+            )
+            raise ProfileError(f"{here}: unknown profile key '{at}.{member}'{suggestion}")
+        wanted, fits = kind
+        if value is not None and not fits(value):
+            raise ProfileError(
+                f"{here}: profile key '{at}.{member}' must be {wanted}, got {_shown(value, kind)}"
+            )
+    missing = [k for k in shape.get(_REQUIRED, ()) if entry.get(k) in (None, "")]
+    if missing:
+        where = _where(*src, entry, _REQUIRED)  # the entry's own line
+        raise ProfileError(f"{where}: profile key {at!r} needs {' and '.join(missing)}")
+
+
+_TEXTUAL = (_TEXT, _STRINGS, _TEXT_MAP, _ARGV_KIND, _LIST)
+
+
+def _shown(value: Any, kind: Kind) -> str:
+    """A refused member: a scalar where a number belongs is quoted (``requests: 0.5``,
+    ``expect_status: ok``), with any URL or DSN password masked; anything else is named by
+    its kind only (a header, an environment or an argv may hold a token in any form)."""
+    if isinstance(value, (Mapping, list, tuple)) or kind in _TEXTUAL:
+        return _type_word(value)
+    return redact_url_password(repr(value))
 
 
 # (the default's type, the accepted value types, in words).

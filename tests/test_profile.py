@@ -463,3 +463,182 @@ def test_a_json_body_is_taken_and_sent_as_the_last_layer_wrote_it(dotted: str) -
         default_profile(), [("p.yml", _nested(path, body)), ("host", _nested(path, [1, "two"]))]
     )
     assert _get(later, path) == [1, "two"]
+
+
+# What each kind of member (readiness.profile.SHAPES) refuses and takes; SENTINEL must never
+# reach a message (a DSN's password, a header's token).
+_DSN = "postgresql://u:SENTINEL-pw@db/app"
+MEMBER_WRONG: dict[str, list[Any]] = {
+    "a string": [5, ["SENTINEL"], {"SENTINEL": 1}, True],
+    "a finite number above 0": [0, -1, float("inf"), float("nan"), True, "5", _DSN],
+    "a number from 0 to 1": [-0.1, 1.5, float("nan"), True, "0.1", _DSN],
+    "a whole number 1 or more": [0, 0.5, -1, True, "3", float("inf"), _DSN],
+    "a whole number 0 or more": [-1, 0.5, True, "3", float("nan")],
+    "an HTTP status code (100 to 599)": ["ok", 200.5, True, 99, 600, [200], _DSN],
+    "a list of HTTP status codes (100 to 599)": [200, ["ok"], [True], [], "200", [_DSN]],
+    "a list of strings": ["SENTINEL", [1], [{"SENTINEL": 1}], {"a": "SENTINEL"}],
+    "a mapping of names to strings or numbers": [
+        "Bearer SENTINEL",
+        {"Authorization": ["Bearer", "SENTINEL"]},
+        {"X": True},
+        ["SENTINEL"],
+    ],
+    "an argv list of strings (or one program as a string)": [{"SENTINEL": 1}, [["SENTINEL"]], 7],
+    "a list": ["SENTINEL", {"SENTINEL": 1}],
+    "any JSON value": [],
+}
+MEMBER_RIGHT: dict[str, Any] = {
+    "a string": "x",
+    "a finite number above 0": 0.5,
+    "a number from 0 to 1": 1,
+    "a whole number 1 or more": 3,
+    "a whole number 0 or more": 0,
+    "an HTTP status code (100 to 599)": 204,
+    "a list of HTTP status codes (100 to 599)": [200, 204],
+    "a list of strings": ["a"],
+    "a mapping of names to strings or numbers": {"X-Tenant": "blue", "X-Version": 2},
+    "an argv list of strings (or one program as a string)": ["prog", 1],
+    "a list": [],
+    "any JSON value": {"a": [1, None]},
+}
+
+
+def _shape_members() -> list[tuple[str, str]]:
+    from readiness.profile import SHAPES
+
+    return [(shape, m) for shape, keys in SHAPES.items() for m in keys if not m.startswith("<")]
+
+
+def _with_entry(shape: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A layer holding ``entry`` as the shaped mapping, or as the one entry of the list."""
+    return _layer(shape[:-2], [entry]) if shape.endswith("[]") else _layer(shape, entry)
+
+
+def _minimal(shape: str) -> dict[str, Any]:
+    from readiness.profile import _REQUIRED, SHAPES
+
+    keys = SHAPES[shape]
+    return {k: MEMBER_RIGHT[keys[k][0]] for k in keys.get(_REQUIRED, ())}
+
+
+@pytest.mark.parametrize(("shape", "member"), _shape_members())
+def test_every_member_of_a_list_entry_or_shaped_mapping_is_checked(shape: str, member: str) -> None:
+    """Generated from readiness.profile.SHAPES (entries of http_benchmarks, rbac requests,
+    conditional_env, drill instances, the benchmark blocks...): each member refuses the wrong
+    kinds of value (a bool where a number belongs, 0.5 runs, NaN, a string where a list
+    belongs) naming the indexed key, never echoing a secret, and takes a right one; a
+    misspelt member is refused with a suggestion, a missing required one named."""
+    from readiness.profile import SHAPES
+
+    kind = SHAPES[shape][member][0]
+    at = shape.replace("[]", "[0]")
+    defaults = default_profile()
+    for wrong in MEMBER_WRONG[kind]:
+        layer = _with_entry(shape, {**_minimal(shape), member: wrong})
+        with pytest.raises(ProfileError) as caught:
+            merge_layers(defaults, [("profile file p.yml", layer)])
+        assert str(caught.value).startswith(
+            f"profile file p.yml: profile key '{at}.{member}' must be {kind}, got "
+        ), (wrong, str(caught.value))
+        assert "SENTINEL" not in str(caught.value)
+    optional = member not in _minimal(shape)
+    for right in (MEMBER_RIGHT[kind], None) if optional else (MEMBER_RIGHT[kind],):
+        layer = _with_entry(shape, {**_minimal(shape), member: right})
+        merge_layers(defaults, [("profile file p.yml", layer)])
+    typo = _with_entry(shape, {**_minimal(shape), member + "x": MEMBER_RIGHT[kind]})
+    with pytest.raises(ProfileError, match=rf"unknown profile key '{re.escape(at)}\.{member}x'"):
+        merge_layers(defaults, [("profile file p.yml", typo)])
+    if member in _minimal(shape):
+        lacking = {k: v for k, v in _minimal(shape).items() if k != member}
+        with pytest.raises(ProfileError, match=rf"profile key '{re.escape(at)}' needs {member}"):
+            merge_layers(defaults, [("p", _with_entry(shape, lacking))])
+
+
+def _string_lists() -> list[str]:
+    """Every list of names, paths or patterns: a non-empty default of strings, or declared."""
+    from readiness.profile import FREE_MAPS, STRING_LISTS
+
+    found = list(STRING_LISTS)
+
+    def walk(node: Mapping[str, Any], path: str) -> None:
+        for key, value in node.items():
+            dotted = f"{path}.{key}" if path else str(key)
+            if isinstance(value, dict) and dotted not in FREE_MAPS:
+                walk(value, dotted)
+            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                found.append(dotted)
+
+    walk(default_profile(), "")
+    return sorted(found)
+
+
+@pytest.mark.parametrize("dotted", _string_lists())
+def test_every_list_of_names_refuses_an_item_that_is_no_string(dotted: str) -> None:
+    """`required_env: [A, {B: 1}]` required a variable named "{'B': 1}"; `tls_endpoints:
+    [{url: ...}]` was a host named by a mapping's text. An entry of a list of strings is
+    a string."""
+    defaults = default_profile()
+    for wrong in ({"SENTINEL": 1}, ["nested"], 5, True, None):
+        with pytest.raises(ProfileError) as caught:
+            merge_layers(defaults, [("profile file p.yml", _layer(dotted, ["ok", wrong]))])
+        assert str(caught.value).startswith(
+            f"profile file p.yml: profile key '{dotted}[1]' must be a string, got "
+        )
+        assert "SENTINEL" not in str(caught.value)
+    merge_layers(defaults, [("p", _layer(dotted, ["ok", "fine"]))])
+
+
+BAD_MEMBERS = {
+    # the colleague's reproductions: 0 runs reported as NOT_READY, a status silently ignored,
+    # a traceback inside rbac; then a string iterated as characters, a misspelt key dropped
+    "http_benchmark": (
+        "http_benchmarks:\n  - name: h\n    url: http://127.0.0.1:9/x\n    requests: 0.5\n",
+        "p.yml:4: profile key 'http_benchmarks[0].requests' must be a whole number 1 or more, "
+        "got 0.5",
+    ),
+    "load_test": (
+        "http_benchmarks: [{name: h, url: 'http://127.0.0.1:9/x', expect_status: 200}]\n",
+        "p.yml:1: profile key 'http_benchmarks[0].expect_status' must be a list of HTTP status "
+        "codes (100 to 599), got 200",
+    ),
+    "rbac": (
+        "rbac:\n  enabled: true\n  token_env: HOME\n  forbidden: [{url: 'http://127.0.0.1:9/'}]\n"
+        "  allowed:\n    - url: http://127.0.0.1:9/\n      expect_status: ok\n",
+        "p.yml:7: profile key 'rbac.allowed[0].expect_status' must be an HTTP status code "
+        "(100 to 599), got 'ok'",
+    ),
+    "environment": (
+        "conditional_env:\n  - {when: auth.enabled, require: MAHAVISHNU_X}\n",
+        "p.yml:2: profile key 'conditional_env[0].require' must be a list of strings, got a string",
+    ),
+    "rbac_typo": (
+        "rbac:\n  enabled: true\n  forbidden:\n    - {method: DELETE, ur: 'http://x/'}\n",
+        "p.yml:4: unknown profile key 'rbac.forbidden[0].ur' (did you mean 'url'?)",
+    ),
+}
+
+
+def test_a_bad_member_is_one_line_and_exit_two_before_any_check_runs(tmp_path: Path) -> None:
+    """Through the real `readiness validate --profile F -c CHECK` on a local inventory."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory, run_cli
+
+    inventory = local_inventory(tmp_path / "inv.yml", write_app(tmp_path / "app"))
+
+    def run_one(case: str) -> tuple[str, Any]:
+        (tmp_path / case).mkdir()
+        profile = tmp_path / case / "p.yml"
+        profile.write_text(BAD_MEMBERS[case][0], encoding="utf-8")
+        check = case.partition("_typo")[0]
+        argv = ["validate", "-i", str(inventory), "-c", check, "--profile", str(profile)]
+        return case, run_cli(*argv, "--store", "none")
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(run_one, BAD_MEMBERS))
+    for case, res in results:
+        assert res.returncode == 2, (case, res.stdout, res.stderr)
+        assert res.stderr.strip().endswith(BAD_MEMBERS[case][1]), (case, res.stderr)
+        assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+        assert res.stdout == "", (case, res.stdout)
