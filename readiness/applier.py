@@ -705,14 +705,34 @@ def ch_crontab(fix: _Fix, change: Dict[str, Any]) -> str:
     return "crontab line added"
 
 
+# Interpreters: the code they run is their script (or, for python -m/-c, the working
+# directory), not the interpreter binary. The same rule as readiness/checks/_owned.py
+# (``code_paths``); this file runs on the host alone, so it cannot import it.
+_INTERPRETER = re.compile(r"(python|pypy)[0-9.]*|sh|bash|dash|zsh|ksh|node|nodejs|ruby|perl|php")
+
+
+def _code_paths(argv: List[str], cwd: str) -> List[str]:
+    """The working directory and the paths whose owner ``argv`` runs the code of: an
+    executable given as a path; for an interpreter (``python3 manage.py``, ``sh x.sh``) its
+    script arguments, and for ``python -m``/``-c`` the working directory."""
+    exe = argv[0]
+    paths = [cwd]
+    if "/" in exe:
+        paths.append(os.path.normpath(os.path.join(cwd, exe)))
+    name = os.path.basename(exe)
+    if _INTERPRETER.fullmatch(name):
+        scripts = [a for a in argv[1:] if a and a[:1] != "-" and not any(c.isspace() for c in a)]
+        paths += [os.path.normpath(os.path.join(cwd, a)) for a in scripts]
+    return paths
+
+
 def _command_owner(argv: List[str], cwd: str) -> Tuple[int, int]:
     """(uid, gid) of the one non-root user whose code ``argv`` in ``cwd`` runs (0 for root):
-    the probe's ``run_as_owner`` rule. The working directory and, when ``argv[0]`` is a
-    path, the executable are looked at with lstat and stat; two non-root owners, or
-    root-owned code that group or others could have changed, are refused."""
-    paths = [cwd]
-    if "/" in argv[0]:
-        paths.append(os.path.normpath(os.path.join(cwd, argv[0])))
+    the probe's ``run_as_owner`` rule. The working directory, the executable when
+    ``argv[0]`` is a path and an interpreter's script arguments (``_code_paths``) are
+    looked at with lstat and stat; two non-root owners, or root-owned code that group or
+    others could have changed, are refused."""
+    paths = _code_paths(argv, cwd)
     owners: Dict[int, int] = {}  # uid -> gid of the first path it owns
     loose = []
     for path in paths:

@@ -562,6 +562,24 @@ def test_an_app_owned_executable_in_a_root_owned_tree_runs_as_the_app_user(
     assert recorded_uids(record) == [attacker_uid()]
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [".venv/bin/migrate"],
+        ["sh", ".venv/bin/migrate"],
+        ["python3", "manage.py", "migrate"],
+        ["/usr/bin/python3.11", "-m", "alembic", "upgrade", "head"],
+        ["bash", "-c", "echo hi"],
+        ["alembic", "upgrade", "head"],
+    ],
+)
+def test_the_applier_judges_the_code_a_command_runs_as_the_probe_does(argv: list[str]) -> None:
+    """The applier runs alone on the host and keeps its own copy of the rule: the same paths."""
+    from readiness.checks._owned import code_paths
+
+    assert set(applier._code_paths(argv, "/srv/app")) == {"/srv/app", *code_paths(argv, "/srv/app")}
+
+
 def test_a_command_whose_code_belongs_to_two_users_or_is_loose_is_refused(
     shared_root: Path,
 ) -> None:
@@ -584,11 +602,19 @@ def test_a_command_whose_code_belongs_to_two_users_or_is_loose_is_refused(
 
 @pytest.mark.ssh
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    "command",
+    [[".venv/bin/migrate"], ["sh", ".venv/bin/migrate"]],
+    ids=["executable", "interpreter-script"],
+)
 def test_over_ssh_remediate_runs_an_app_owned_migration_command_as_the_app_user(
-    ssh_fleet: Any, shared_root: Path, pg_cluster: Any
+    ssh_fleet: Any, shared_root: Path, pg_cluster: Any, command: list[str]
 ) -> None:
     """A real `readiness remediate --apply --run-migrations` over loopback sshd as root: the
-    profile's ``.venv/bin/migrate`` is nobody's, in a root-owned tree; it runs as nobody."""
+    profile's ``.venv/bin/migrate`` is nobody's, in a root-owned tree; it runs as nobody.
+    Also through an interpreter (``sh .venv/bin/migrate``, like ``python3 manage.py
+    migrate``): only argv[0] (root's ``sh``) and the working directory were judged, so the
+    app's script ran as root."""
     import psycopg
 
     from tests.services.sshd import host_entry, write_inventory
@@ -605,7 +631,7 @@ def test_over_ssh_remediate_runs_an_app_owned_migration_command_as_the_app_user(
     files = {"migrations/0001_a.sql": "SELECT 1;\n", "migrations/0002_b.sql": "SELECT 2;\n"}
     write_app(app, env={"MAHAVISHNU_DATABASE__URL": dsn}, files=files)
     entry = host_entry(ssh_fleet, ssh_fleet.hosts[3])
-    entry["readiness"] = {"app_root": str(app), "migration_command": [".venv/bin/migrate"]}
+    entry["readiness"] = {"app_root": str(app), "migration_command": command}
     inventory = write_inventory(shared_root / "inv.yml", {"h": entry})
     res = run_cli(
         "remediate", "-i", str(inventory), "-H", "h", "-c", "database_migration",
