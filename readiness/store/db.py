@@ -9,15 +9,16 @@ rebuilds the report every renderer takes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import UsageError
 from ..model import CheckResult, FleetReport, HostReport, Status, utcnow
@@ -150,6 +151,27 @@ def finding_id(body: str) -> int:
 
 def new_run_id(started: datetime) -> str:
     return f"{started.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+_DAMAGE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _reading(method: _F) -> _F:
+    """A row readiness cannot decode (a damaged file, a hand edit, another program's
+    write) is one line, exit 2: ``show``, ``diff`` and the timelines were a traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except _DAMAGE as exc:
+            raise StoreError(
+                f"store {self.location.display}: a damaged record "
+                f"({type(exc).__name__}: {str(exc)[:120]})"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Store:
@@ -362,6 +384,7 @@ class Store:
                 )
         return run_id
 
+    @_reading
     def fingerprints(self, run: RunSummary) -> dict[str, Fingerprints]:
         """Each host's drift fingerprints recorded with ``run`` (empty if none were)."""
         rows = self._db.execute(
@@ -382,6 +405,7 @@ class Store:
 
     # --- reading ------------------------------------------------------------------------
 
+    @_reading
     def runs(
         self,
         *,
@@ -406,6 +430,7 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return [_summary_of(r) for r in self._db.execute(sql, params)]
 
+    @_reading
     def resolve(self, ref: str) -> RunSummary:
         """A run by id, unique id prefix, ``latest``, or ``latest~N`` (N runs before it)."""
         ref = ref.strip()
@@ -433,6 +458,7 @@ class Store:
             raise UsageError(f"no run {ref!r} in {store_where(self.location)}")
         raise UsageError(f"run reference {ref!r} is ambiguous ({len(rows)} runs start with it)")
 
+    @_reading
     def latest_fingerprinted(self) -> RunSummary | None:
         """The newest run recorded with drift fingerprints (remediate runs have none)."""
         rows = self._db.execute(
@@ -441,6 +467,7 @@ class Store:
         )
         return _summary_of(rows[0]) if rows else None
 
+    @_reading
     def previous(self, run: RunSummary) -> RunSummary | None:
         """The run of the same pattern and kind that started just before ``run`` (equal
         start times: the one recorded first). Not the one recorded just before it: a long
@@ -455,6 +482,7 @@ class Store:
         )
         return _summary_of(rows[0]) if rows else None
 
+    @_reading
     def load(self, ref: str | RunSummary) -> StoredRun:
         summary = ref if isinstance(ref, RunSummary) else self.resolve(ref)
         head = self._db.execute(
@@ -469,6 +497,10 @@ class Store:
             (summary.seq,),
         ):
             message, details, recs = json.loads(body)
+            if not (isinstance(message, str) and isinstance(details, dict)):
+                raise ValueError(f"finding of {host} / {check} is not [message, details, recs]")
+            if not (isinstance(recs, list) and all(isinstance(x, str) for x in recs)):
+                raise ValueError(f"finding of {host} / {check} is not [message, details, recs]")
             per_host.setdefault(host, []).append(
                 CheckResult(
                     check_name=check,
@@ -551,6 +583,7 @@ class Store:
         )
         return int(rows[0][0]) if rows and rows[0][0] is not None else 1 << 62
 
+    @_reading
     def timeline(
         self,
         *,
@@ -579,6 +612,7 @@ class Store:
             for run_id, ts, host, chk, st in rows
         ]
 
+    @_reading
     def trend(
         self,
         *,
@@ -618,6 +652,7 @@ class Store:
             for _seq, run_id, ts, chk, st, n in rows
         ]
 
+    @_reading
     def host_groups(self, limit: int = 50) -> dict[str, tuple[str, ...]]:
         """Each host's groups as of the newest of the last ``limit`` runs that audited it
         (for ``--hosts GROUP``)."""
@@ -664,6 +699,7 @@ class Store:
 
     # --- baselines ----------------------------------------------------------------------
 
+    @_reading
     def baseline(self, name: str = "default") -> dict[tuple[str, str], BaselineEntry]:
         rows = self._db.execute(
             "SELECT host, check_name, status, message, source_run, accepted_at FROM baselines "

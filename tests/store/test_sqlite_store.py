@@ -277,3 +277,35 @@ def test_reading_commands_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "UPDATE findings SET body = 'garbage'",
+        "UPDATE findings SET body = '[\"message\", [1, 2], []]'",
+        "UPDATE results SET status = 'bogus'",
+        "UPDATE runs SET summary = '[1'",
+    ],
+)
+def test_a_damaged_record_is_one_line_exit_2_not_a_traceback(tmp_path: Path, damage: str) -> None:
+    """A row readiness cannot decode (a damaged file, a hand edit, another program's write
+    into a shared database) made `show`, `diff` and the timelines a JSONDecodeError or
+    ValueError traceback."""
+    from tests.store.test_store_cli import readiness
+
+    path = tmp_path / "h.db"
+    with sqlite_store(path) as store:
+        store.record(REPORT, meta(minutes=0))
+        store.record(REPORT, meta(minutes=5))
+    with sqlite3.connect(path) as conn:
+        conn.execute(damage)
+    conn.close()
+    for argv in (("show", "latest"), ("diff",), ("history", "--hosts", "web1"), ("history",)):
+        res = readiness(*argv, store=path)
+        if res.returncode == 0:  # what it did not need to decode is still shown
+            continue
+        assert res.returncode == 2 and "Traceback" not in res.stderr, (argv, res.stderr)
+        assert res.stderr.startswith(f"readiness: store {path}: a damaged record ("), res.stderr
+        assert len(res.stderr.splitlines()) == 1
+    assert readiness("show", "latest", store=path).returncode == 2
