@@ -183,6 +183,8 @@ def _check_suspects(st, suspects, want):
     for uid in suspects:
         if not _may(st, uid, want):
             who = "anyone" if uid == -1 else _user_name(uid)
+            if want & 2:
+                raise _Refused(13, "symlink to a directory the app user (%s) cannot write" % who)
             raise _Refused(13, "symlink to a file the app user (%s) cannot read" % who)
 
 
@@ -201,13 +203,15 @@ def _link_suspect(dir_fd, link, me):
     return -1
 
 
-def _open_walk(path, directory=False, suspects=None):
+def _open_walk(path, directory=False, suspects=None, want_last=None):
     """An fd of ``path`` (a regular file, or with ``directory`` a directory), opened from "/"
     one component at a time without following links except as ``_link_suspect`` allows.
 
     Returns (fd, stat), fd -1 when the last component is not a regular file (nothing is
     opened then); raises FileNotFoundError, ``_Refused`` or another OSError. ``suspects``:
-    a list that gets the uids (-1: anyone) who could have planted a link on the way."""
+    a list that gets the uids (-1: anyone) who could have planted a link on the way.
+    ``want_last``: the bits such a planter must have on the last component (default: read,
+    and search for a directory)."""
     me = os.geteuid()
     todo = [c for c in _abspath(path).split("/") if c]
     fd = os.open("/", _WALK_DIR)
@@ -242,7 +246,7 @@ def _open_walk(path, directory=False, suspects=None):
             os.close(fd)
             fd = child
             st = os.fstat(fd)
-            _check_suspects(st, suspects, (5 if directory else 4) if last else 1)
+            _check_suspects(st, suspects, (want_last or (5 if directory else 4)) if last else 1)
         return fd, os.fstat(fd)
     except BaseException:
         if fd >= 0:
@@ -433,23 +437,48 @@ def op_glob(spec):
 
 
 def op_write_test(spec):
-    """Prove a directory is writable by creating and removing a temporary file."""
+    """Prove a directory is writable by creating and removing a temporary file in it.
+
+    The probe often runs as root, and the app names this directory (its settings, a link in
+    its tree): root would create and remove a file wherever the app user pointed
+    (/etc/cron.d, a directory a path unit watches). So the directory is opened as app
+    paths are read (``_open_walk``: a link is followed only where its planter could write),
+    ``spec["writer"]`` (the uid whose file named the path) must be able to write there too,
+    and the file is made inside the opened directory, never through a path."""
     path = spec["path"]
     info = _stat_info(path)
     if not info.get("exists"):
         info["write_ok"] = False
         return info
-    # What tempfile.mkstemp does (O_EXCL, 0600, random name) without importing tempfile,
-    # whose imports cost ~2.5 ms of CPU on every host.
-    tmp = _join(path, ".readiness-write-test-%d-%s" % (os.getpid(), os.urandom(6).hex()))
+    info["write_ok"] = False
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        os.unlink(tmp)
-        info["write_ok"] = True
+        fd, st = _open_walk(path, True, None, 3)
+    except _Refused as exc:
+        info["write_error"] = "refused: %s: %s" % (path, exc.strerror)
+        return info
     except OSError as exc:
-        info["write_ok"] = False
         info["write_error"] = _err(exc)
+        return info
+    try:
+        writer = spec.get("writer")
+        if writer is not None and writer not in (0, os.geteuid()) and not _may(st, writer, 3):
+            info["write_error"] = "refused: %s: %s, whose file names it, may not write there" % (
+                path,
+                _user_name(writer),
+            )
+            return info
+        # What tempfile.mkstemp does (O_EXCL, 0600, random name) without importing tempfile,
+        # whose imports cost ~2.5 ms of CPU on every host.
+        name = ".readiness-write-test-%d-%s" % (os.getpid(), os.urandom(6).hex())
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        try:
+            os.close(os.open(name, flags, 0o600, dir_fd=fd))
+            os.unlink(name, dir_fd=fd)
+            info["write_ok"] = True
+        except OSError as exc:
+            info["write_error"] = _err(exc)
+    finally:
+        os.close(fd)
     return info
 
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..appconfig import SOURCE_SETTINGS, AppConfig
+from ..appconfig import SOURCE_ENV_FILE, SOURCE_SETTINGS, AppConfig
 from ..findings import Findings
 from ..model import Outcome
 from ..profile import Profile
@@ -53,7 +53,16 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
     out: FactSpecs = {}
     path = dlq.get("path")
     if isinstance(path, str) and path.strip():
-        out[DLQ_PATH_FACT] = {"op": "write_test", "path": profile.resolve(path.strip())}
+        spec: dict[str, Any] = {"op": "write_test", "path": profile.resolve(path.strip())}
+        # The path is the word of the file it came from: the write test is made only where
+        # that file's owner could write (a root probe never writes where the app says).
+        named_by = {SOURCE_SETTINGS: "app:settings", SOURCE_ENV_FILE: "app:env_file"}.get(
+            str(app.source(f"{_prefix(profile)}.dead_letter_queue.path"))
+        )
+        writer = (facts.get(named_by) or {}).get("uid") if named_by else None
+        if isinstance(writer, int):
+            spec["writer"] = writer
+        out[DLQ_PATH_FACT] = spec
     endpoint = dlq.get("endpoint")
     target = parse_endpoint(str(endpoint)) if endpoint else None
     if target is not None:
