@@ -312,7 +312,14 @@ class Store:
                 results.append((host.host, r.check_name, r.status.value, float(r.duration_s), key))
         fp_sets: dict[int, str] = {}
         fp_rows: list[tuple[str, int]] = []
+        # a host the run was cut short on (Ctrl-C) may have been fingerprinted in part: its
+        # missing items read as "removed" in `drift --since`; it is left out, not compared
+        cut = {
+            h.host for h in report.hosts if any(r.status is Status.INTERRUPTED for r in h.results)
+        }
         for host_name, items in sorted((fingerprints or {}).items()):
+            if host_name in cut:
+                continue
             body = json.dumps({k: list(v) for k, v in items.items()}, sort_keys=True)
             fp_sets[finding_id(body)] = body
             fp_rows.append((host_name, finding_id(body)))

@@ -537,3 +537,33 @@ def test_drift_since_a_run_without_fingerprints_is_exit_2_not_no_drift(tmp_path:
         "or remediate)\n"
     )
     assert readiness("drift", "--since", "latest~2", store=store).returncode == 0
+
+
+def test_a_host_a_run_was_cut_short_on_is_not_compared_not_half_removed(tmp_path: Path) -> None:
+    """Ctrl-C while a host was audited left it fingerprinted in part (its configuration
+    seen, its probe facts not): `drift --since` then called its packages and alert rules
+    "removed". A host with INTERRUPTED results is recorded without fingerprints."""
+    from tests.store.test_store_cli import readiness
+
+    store = tmp_path / "s.db"
+    with sqlite_store(store) as db:
+        key = db.hmac_key()
+        full = {
+            "env:A": (hmac_hex(key, "1"), False),
+            "package:httpx": (hmac_hex(key, "0.28"), False, "0.28"),
+        }
+        part = {"env:A": full["env:A"]}
+        ok = {"environment": Status.READY}
+        old = db.record(
+            fleet({"web1": ok, "web2": ok}),
+            meta(minutes=0),
+            fingerprints={"web1": full, "web2": full},
+        )
+        cut = fleet({"web1": ok, "web2": {"environment": Status.INTERRUPTED}}, interrupted=True)
+        new = db.record(cut, meta(minutes=5), fingerprints={"web1": full, "web2": part})
+    res = readiness("drift", "--since", old, "--run", new, store=store)
+    assert res.returncode == 0, res
+    assert res.stdout.splitlines()[1:] == [
+        "  no drift",
+        f"  not compared (fingerprints only in run {old}): web2",
+    ]
