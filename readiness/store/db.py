@@ -604,6 +604,9 @@ class Store:
         does not grow with the store)."""
         where: list[str] = ["r.run_seq >= ?"]
         params: list[Any] = [self._first_seq(limit, since)]
+        if since is not None:  # a run recorded after the first one but started before since
+            where.append("u.started_at >= ?")
+            params.append(ts_text(since))
         if check is not None:
             where.append("r.check_name = ?")
             params.append(check)
@@ -642,6 +645,7 @@ class Store:
             ("u.pattern", "=", pattern),
             ("u.kind", "=", kind),
             ("r.run_seq", "<=", until_seq),
+            ("u.started_at", ">=", since and ts_text(since)),
         ):
             if value is not None:
                 where.append(f"{column} {op} ?")

@@ -944,3 +944,37 @@ def test_an_audit_starts_while_another_controller_holds_the_write_lock(
     assert cli.proc.returncode == 0 and err == "", err
     runs = json.loads(readiness("history", "--format", "json", store=store).stdout)["runs"]
     assert len(runs) == 2
+
+
+def test_history_since_leaves_out_a_run_that_started_before_it_though_recorded_after(
+    tmp_path: Path,
+) -> None:
+    """Timelines and trends took every run recorded after the first run started since
+    --since: a long run that started before it, recorded later, was in `history --hosts
+    --since` and `--trend --since` (though not in the plain `history --since` list)."""
+    from datetime import timedelta
+
+    from readiness.model import Status, utcnow
+    from readiness.store.db import RunMeta
+    from tests.store.helpers import fleet, sqlite_store
+
+    store = tmp_path / "h.db"
+    now = utcnow()
+
+    def at(hours_ago: float) -> RunMeta:
+        return RunMeta(
+            "validate", "web", "readiness validate", "ctl", "me", now - timedelta(hours=hours_ago)
+        )
+
+    with sqlite_store(store) as db:
+        quick = db.record(fleet({"web1": {"environment": Status.READY}}), at(0.5))
+        db.record(fleet({"web1": {"environment": Status.NOT_READY}}), at(2))  # long, recorded last
+    runs = json.loads(readiness("history", "--since", "1h", "--format", "json", store=store).stdout)
+    assert [r["run_id"] for r in runs["runs"]] == [quick]
+    timeline = readiness(
+        "history", "--hosts", "web1", "--since", "1h", "--format", "json", store=store
+    )
+    series = json.loads(timeline.stdout)["hosts"]["web1"]["environment"]
+    assert [p["run_id"] for p in series] == [quick]
+    trend = readiness("history", "--trend", "--since", "1h", "--format", "json", store=store)
+    assert [p["run_id"] for p in json.loads(trend.stdout)["checks"]["environment"]] == [quick]
