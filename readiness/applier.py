@@ -584,26 +584,44 @@ def _refuse_root_running_foreign_code(change: Dict[str, Any]) -> None:
         argv = shlex.split(command)
     except ValueError as exc:
         raise Refused("backup_command cannot be read as a command line (%s)" % exc) from exc
-    if not argv or "/" not in argv[0]:
+    if not argv:
         return
-    if not argv[0].startswith("/"):
-        raise Refused(
-            "`%s` would run as root from cron with a relative path; give its absolute path"
-            % argv[0]
-        )
-    for path in _with_parents(argv[0]) + _with_parents(os.path.realpath(argv[0])):
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            continue  # only what exists can have been planted; its parents are judged
-        sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
-        loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not stat.S_ISLNK(st.st_mode)
-        if st.st_uid != 0 or (loose and not sticky_dir):
-            who = _user_name(st.st_uid) if st.st_uid != 0 else "group or others"
+    # The code the line runs: its program and, for an interpreter (`sh backup.sh`,
+    # `python3 /srv/app/bin/backup.py`), its script: the first argument that is not an
+    # option (the rest are the script's own), relative to cron's working directory, the
+    # home of the user it runs as.
+    programs = [argv[0]] if "/" in argv[0] else []
+    if _INTERPRETER.fullmatch(os.path.basename(argv[0])):
+        script = next((a for a in argv[1:] if a[:1] != "-"), None)
+        if script and script != "-" and "-c" not in argv[1 : argv.index(script)]:
+            home = _home_of(user or "root")
+            programs.append(os.path.normpath(os.path.join(home, script)))
+    for program in programs:
+        if not program.startswith("/"):
             raise Refused(
-                "`%s` would run as root from cron, but %s can change %s: set backup_cron_user "
-                "to the user the backup should run as" % (argv[0], who, path)
+                "`%s` would run as root from cron with a relative path; give its absolute path"
+                % program
             )
+        for path in _with_parents(program) + _with_parents(os.path.realpath(program)):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue  # only what exists can have been planted; its parents are judged
+            sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+            loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not stat.S_ISLNK(st.st_mode)
+            if st.st_uid != 0 or (loose and not sticky_dir):
+                who = _user_name(st.st_uid) if st.st_uid != 0 else "group or others"
+                raise Refused(
+                    "`%s` would run as root from cron, but %s can change %s: set "
+                    "backup_cron_user to the user the backup should run as" % (program, who, path)
+                )
+
+
+def _home_of(user: str) -> str:
+    try:
+        return pwd.getpwnam(user).pw_dir or "/"
+    except KeyError:
+        return "/"
 
 
 def _with_parents(path: str) -> List[str]:

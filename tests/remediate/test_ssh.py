@@ -489,15 +489,17 @@ def test_the_dry_run_names_every_path_the_apply_changes_for_every_registered_fix
     assert {p for p in changed if ".readiness-bak." not in p} == named
 
 
+@pytest.mark.parametrize("interpreter", ["", "/bin/sh "], ids=["program", "interpreter-script"])
 def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
-    fleet: LoopbackFleet, tmp_path: Path
+    fleet: LoopbackFleet, tmp_path: Path, interpreter: str
 ) -> None:
     """`readiness remediate -c backup_restore --apply` over sshd as root, the profile asking
     for the schedule in /etc/cron.d as root and the backup command the app's own
     `bin/backup.sh` (owned by `nobody`, like the tree): before, remediate installed
     `0 2 * * * root <app>/bin/backup.sh`, so whoever controls the app user got root at 2 am.
     Now the fix is refused on the host, nothing is written anywhere, and the report says
-    why (exit 1)."""
+    why (exit 1). The same through an interpreter (`/bin/sh <app>/bin/backup.sh`): only
+    root's `/bin/sh` was judged, and the line was installed."""
 
     host = fleet.hosts[0]
     root = _break(host.app_root)
@@ -508,7 +510,8 @@ def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
     for path in [root, *root.rglob("*")]:
         os.lchown(path, 65534, 65534)
     cron_file = Path("/etc/cron.d") / f"readiness-test-{os.urandom(4).hex()}"
-    profile = {"backup_command": str(script), "backup_cron_files": [str(cron_file)]}
+    command = interpreter + str(script)
+    profile = {"backup_command": command, "backup_cron_files": [str(cron_file)]}
     inv = _inventory(tmp_path, fleet, **{host.name: {**profile, "backup_cron_user": "root"}})
     before = tree_hash(root)
     try:
