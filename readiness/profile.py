@@ -453,6 +453,19 @@ _TEXT_MAP: Kind = ("a mapping of names to strings or numbers", _text_map)
 _ARGV_KIND: Kind = (_ARGV, lambda v: _fits_declared(v, _ARGV))
 _JSON: Kind = ("any JSON value", lambda v: True)
 _LIST: Kind = ("a list", lambda v: isinstance(v, list))
+
+
+def _compiles(v: Any) -> bool:
+    import re
+
+    try:
+        re.compile(v)
+    except (re.error, TypeError, ValueError, RecursionError):
+        return False
+    return isinstance(v, str)
+
+
+_REGEX: Kind = ("a valid regular expression", _compiles)
 _REQUIRED = "<required>"  # a shape's key naming the keys an entry must have
 
 _HTTP_REQUEST: dict[str, Any] = {"method": _TEXT, "url": _TEXT, "json": _JSON, _REQUIRED: ("url",)}
@@ -500,6 +513,27 @@ SHAPES: dict[str, dict[str, Any]] = {
         "p50_ms": _ABOVE_0,
         "p95_ms": _ABOVE_0,
         _REQUIRED: ("sql",),
+    },
+    # the app's smoke workflow: a command run on the host, or a request (and its polling)
+    "smoke_workflow": {
+        "command": _ARGV_KIND,
+        "cwd": _TEXT,
+        "env": _TEXT_MAP,
+        "timeout_s": _ABOVE_0,
+        "expect_state": _TEXT,
+        "json_key": _TEXT,
+        "state_regex": _REGEX,
+        "url": _TEXT,
+        "method": _TEXT,
+        "json": _JSON,
+        "body": _TEXT,
+        "headers": _TEXT_MAP,
+        "poll_url": _TEXT,
+        "id_key": _TEXT,
+        "state_key": _TEXT,
+        "final_states": _STRINGS,
+        "poll_interval_s": _ABOVE_0,
+        "request_timeout_s": _ABOVE_0,
     },
     "workflow_benchmark": {"runs": _count(0), "concurrency": _count(0), "time_cap_s": _ABOVE_0},
     "repository_benchmark": {

@@ -486,6 +486,7 @@ MEMBER_WRONG: dict[str, list[Any]] = {
     "an argv list of strings (or one program as a string)": [{"SENTINEL": 1}, [["SENTINEL"]], 7],
     "a list": ["SENTINEL", {"SENTINEL": 1}],
     "any JSON value": [],
+    "a valid regular expression": ["state=(\\w+", "(?P<state", 5, ["SENTINEL"]],
 }
 MEMBER_RIGHT: dict[str, Any] = {
     "a string": "x",
@@ -500,6 +501,7 @@ MEMBER_RIGHT: dict[str, Any] = {
     "an argv list of strings (or one program as a string)": ["prog", 1],
     "a list": [],
     "any JSON value": {"a": [1, None]},
+    "a valid regular expression": "state=(?P<state>\\w+)",
 }
 
 
@@ -611,6 +613,22 @@ BAD_MEMBERS = {
         "conditional_env:\n  - {when: auth.enabled, require: MAHAVISHNU_X}\n",
         "p.yml:2: profile key 'conditional_env[0].require' must be a list of strings, got a string",
     ),
+    # an internal error (float('30s')), a check that failed to run (the regex), a
+    # misspelt timeout silently ignored
+    "workflow_execution": (
+        'smoke_workflow:\n  command: [/bin/echo, \'{"state": "completed"}\']\n  timeout_s: 30s\n',
+        "p.yml:3: profile key 'smoke_workflow.timeout_s' must be a finite number above 0, "
+        "got '30s'",
+    ),
+    "workflow_execution_regex": (
+        "smoke_workflow: {command: [/bin/echo, state=completed], state_regex: 'state=(\\w+'}\n",
+        "p.yml:1: profile key 'smoke_workflow.state_regex' must be a valid regular "
+        "expression, got 'state=(\\\\w+'",
+    ),
+    "workflow_execution_typo": (
+        'smoke_workflow: {command: [/bin/echo, \'{"state": "completed"}\'], timout_s: 1}\n',
+        "p.yml:1: unknown profile key 'smoke_workflow.timout_s' (did you mean 'timeout_s'?)",
+    ),
     "rbac_typo": (
         "rbac:\n  enabled: true\n  forbidden:\n    - {method: DELETE, ur: 'http://x/'}\n",
         "p.yml:4: unknown profile key 'rbac.forbidden[0].ur' (did you mean 'url'?)",
@@ -631,7 +649,7 @@ def test_a_bad_member_is_one_line_and_exit_two_before_any_check_runs(tmp_path: P
         (tmp_path / case).mkdir()
         profile = tmp_path / case / "p.yml"
         profile.write_text(BAD_MEMBERS[case][0], encoding="utf-8")
-        check = case.partition("_typo")[0]
+        check = case.removesuffix("_typo").removesuffix("_regex")
         argv = ["validate", "-i", str(inventory), "-c", check, "--profile", str(profile)]
         return case, run_cli(*argv, "--store", "none")
 
