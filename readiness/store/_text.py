@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["field", "md_cell", "plain", "webhook_shown"]
+__all__ = ["field", "md_cell", "plain", "url_password_masked", "webhook_shown"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -44,3 +44,12 @@ def webhook_shown(url: str) -> str:
     host = parts.netloc.rpartition("@")[2]  # as written ([::1]:8080), the user part dropped
     secret_part = parts.path not in ("", "/") or parts.query or parts.fragment
     return f"{parts.scheme}://{host}{'/***' if secret_part else '/'}"
+
+
+def url_password_masked(text: str, url: str) -> str:
+    """``text`` with the password of ``url`` masked as typed, when ``url`` has one in its
+    authority: ``http://u:pa ss@am`` (a space) is not a password to the pattern redactor,
+    and was stored in the recorded command line and shown in watch's delivery warnings."""
+    authority = url.partition("://")[2].split("/", 1)[0]
+    password = authority.rpartition("@")[0].partition(":")[2]
+    return text.replace(password, "***") if password else text

@@ -24,7 +24,7 @@ from ..errors import ReadinessError
 from ..hostdata import printable
 from ..model import FleetReport, utcnow
 from ..redact import MASK, Redactor, is_secret_name
-from ._text import webhook_shown
+from ._text import url_password_masked, webhook_shown
 from .db import RunMeta, RunSummary, Store, open_store
 from .drift import DriftCollector
 from .history import TrendPoint, trend_series
@@ -77,7 +77,7 @@ def redact_argv(argv: Sequence[str], redactor: Redactor | None = None) -> str:
             continue
         if arg.startswith("-") and not match and is_secret_name(arg.lstrip("-")):
             mask_next = True
-        out.append(redactor.text(arg))
+        out.append(url_password_masked(redactor.text(arg), arg))
     # An argument from a non-UTF-8 name (lone surrogates) is stored as \xNN escapes.
     return printable(" ".join(_quote(a) for a in out))
 

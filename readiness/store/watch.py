@@ -41,7 +41,7 @@ from prometheus_client.exposition import generate_latest
 from ..model import FleetReport, Status
 from ..redact import redact_url_password
 from ..report.prometheus import collect_metrics
-from ._text import webhook_shown
+from ._text import url_password_masked, webhook_shown
 
 __all__ = ["Alert", "AlertTracker", "WatchState", "Watcher", "serve"]
 
@@ -387,7 +387,7 @@ class Watcher:
             text = f"readiness watch: alert not delivered to {url}: {exc}"
             if url == self.webhook_url:  # its path is its token (requests quotes it too)
                 text = _without_webhook_secret(text, url)
-            self.warn(redact_url_password(text))
+            self.warn(url_password_masked(redact_url_password(text), url))
 
 
 def _without_webhook_secret(text: str, url: str) -> str:

@@ -636,3 +636,31 @@ def test_a_dead_store_costs_each_watch_run_one_connect_timeout_not_two(tmp_path:
     warnings = [line for line in res.stderr.splitlines() if "run not recorded" in line]
     assert len(warnings) == 2 and "connection timeout expired" in warnings[0], res.stderr
     assert len(accepted) == 2  # one connection attempt per run
+
+
+def test_an_alertmanager_password_the_redactor_does_not_read_is_neither_stored_nor_shown(
+    tmp_path: Path,
+) -> None:
+    """`--alertmanager-url 'http://ops:pa ss@am'` (a space: not a URL password to the
+    pattern redactor) was stored in clear in the recorded command line and shown in the
+    'alert not delivered' warning."""
+    from tests.services.ports import closed_port
+
+    app = write_app(tmp_path / "app", env={"MAHAVISHNU_AUTH__SECRET": None})  # NOT_READY
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host}}}))
+    store = tmp_path / "h.db"
+    url = f"http://ops:SENTINEL am-pw@127.0.0.1:{closed_port()}"
+    res = readiness(
+        "watch", "-i", str(inv), "-H", "web1", "-c", "environment", "--every", "30s",
+        "--max-runs", "1", "--alert-after", "1", "--listen", "127.0.0.1:0",
+        "--alertmanager-url", url, store=store,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "readiness watch: alert not delivered to http://ops:***@127.0.0.1:" in res.stderr
+    command = json.loads(readiness("history", "--format", "json", store=store).stdout)["runs"][0]
+    assert "--alertmanager-url http://ops:***@127.0.0.1:" in command["command"]
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("h.db"))
+    for piece in ("SENTINEL am-pw", "am-pw"):
+        assert piece not in res.stdout + res.stderr and piece.encode() not in raw
