@@ -10,6 +10,7 @@ __all__ = [
     "InventoryError",
     "ProfileError",
     "ReadinessError",
+    "SshConfigUnusable",
     "TransportError",
     "TunnelError",
     "UsageError",
@@ -55,6 +56,14 @@ class TransportError(ReadinessError):
 
 class HostKeyError(TransportError):
     """The host's key is unknown or changed: we never trust it silently."""
+
+
+class SshConfigUnusable(TransportError):
+    """An ssh_config that ssh itself would refuse: every ssh host of the run is UNREACHABLE
+    with it (as ssh fails before connecting), and a command that only reads the
+    configuration (``readiness inventory``) exits 2, as for any other bad value."""
+
+    exit_code = 2
 
 
 class TunnelError(TransportError):

@@ -782,6 +782,16 @@ def validate_config(section: Any, where: str = "configuration") -> dict[str, Any
     return out
 
 
+def check_ssh_config(value: str | None) -> None:
+    """An ssh_config named explicitly that is not a file is one line, exit 2, before any
+    host is contacted (every ssh host used to be UNREACHABLE naming it, exit 1). A file ssh
+    would refuse is judged where it is parsed, with the SSH connections (errors.py)."""
+    from pathlib import Path
+
+    if value and not Path(value).expanduser().is_file():
+        raise UsageError(f"ssh config not found: {value}")
+
+
 def check_known_hosts(value: str | None, *, accept_new: bool) -> None:
     """An explicitly chosen known_hosts file that cannot be used is one line, exit 2, before
     any host is contacted (every host used to report an unknown key naming it).

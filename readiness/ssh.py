@@ -35,7 +35,7 @@ from typing import Any, NoReturn, Protocol
 import paramiko
 from paramiko.common import MSG_CHANNEL_FAILURE, MSG_CHANNEL_SUCCESS, cMSG_CHANNEL_REQUEST
 
-from .errors import HostKeyError, TransportError
+from .errors import HostKeyError, SshConfigUnusable, TransportError
 from .netaddr import endpoint
 from .ssh_config import (
     INCLUDE_END,
@@ -869,7 +869,7 @@ def _load_ssh_config(path: str | None, home: Path) -> SshConfig | None:
     if path:
         files = [(Path(path).expanduser(), home / ".ssh")]
         if not files[0][0].is_file():
-            raise TransportError(f"ssh config not found: {files[0][0]}")
+            raise SshConfigUnusable(f"ssh config not found: {files[0][0]}")
     else:
         # relative Include names: under ~/.ssh in the user's file, /etc/ssh in the system's
         found = (home / ".ssh" / "config", SYSTEM_SSH_CONFIG)
@@ -879,7 +879,7 @@ def _load_ssh_config(path: str | None, home: Path) -> SshConfig | None:
         try:
             parsed = SshConfig.from_text(load_ssh_config_text(chosen, home, base=base))
         except (OSError, ValueError) as exc:  # SshConfigError: a line ssh refuses too
-            raise TransportError(f"cannot read ssh config {chosen}: {exc}") from None
+            raise SshConfigUnusable(f"cannot read ssh config {chosen}: {exc}") from None
         if lines:  # each file starts outside any block, as ssh reads it
             lines += SshConfig.from_text("Match all\n").lines
         lines += parsed.lines

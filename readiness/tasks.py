@@ -1218,10 +1218,11 @@ def _engine_options(
 
 
 def _check_known_hosts(options: RunOptions, selection: Selection | None = None) -> RunOptions:
-    from .options import check_known_hosts
+    from .options import check_known_hosts, check_ssh_config
 
     try:
         check_known_hosts(options.known_hosts, accept_new=options.accept_new_host_keys)
+        check_ssh_config(options.ssh_config)
     except UsageError:
         # the selection is read only for an unusable file (an extra inventory load on
         # every run otherwise): a run of local hosts makes no SSH connection, never reads it
