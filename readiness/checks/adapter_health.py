@@ -163,6 +163,9 @@ def followup(profile: Profile, app: AppConfig, facts: Mapping[str, Any]) -> Fact
                 "op": "run_as_owner",
                 "owned_by": _code_paths(profile, plan.python),
                 "argv": [plan.python, "-c", _IMPORT, mod],
+                # `-c` puts the working directory first on sys.path: the app's tree (whose
+                # owner is judged), never the directory readiness happened to start in.
+                "cwd": profile.app_root,
                 "timeout": import_timeout,
                 "max_bytes": 4096,
             }

@@ -8,6 +8,7 @@ with the same mode and owner) and that the check or fixer says what it refused.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pwd
 import stat
@@ -157,6 +158,35 @@ def test_the_apps_interpreter_runs_imports_as_the_app_user_not_root(shared_root:
     assert uids and set(uids) == {attacker_uid()}, uids
     assert r.details["adapters"]["llamaindex"]["modules"] == {"json": "importable"}
     assert r.details["adapters"]["llamaindex"]["python"] == str(python)
+
+
+def test_a_root_import_never_takes_a_module_from_the_directory_readiness_was_started_in(
+    shared_root: Path,
+) -> None:
+    """A root-owned app tree (root's interpreter, root's code: the import runs as root), and
+    `readiness validate` started by root in a directory nobody can write (``/tmp``, an app
+    directory). ``python3 -c`` puts its working directory first on ``sys.path``, and the
+    import ran in the directory readiness was started in: nobody's ``json.py`` there ran
+    as root. It runs in ``app_root`` now, whose owner decides who runs it."""
+    record = shared_root / "uids"
+    record.write_text("")
+    record.chmod(0o666)
+    root = write_app(shared_root / "app")  # root's
+    work = shared_root / "work"
+    work.mkdir()
+    (work / "json.py").write_text(
+        f"import os\nopen({str(record)!r}, 'a').write('%d\\n' % os.getuid())\n"
+    )
+    chown_tree(work)
+    profile = {"adapter_health": {"llamaindex": {"python_modules": ["json"]}}}
+    inventory = local_inventory(shared_root / "inv.yml", root, **profile)
+    res = run_cli(
+        "validate", "-i", str(inventory), "-c", "adapter_health", "--format", "json", cwd=work
+    )
+    assert res.returncode in (0, 1), res.stdout + res.stderr
+    assert recorded_uids(record) == [], "nobody's json.py was imported by root"
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["details"]["adapters"]["llamaindex"]["modules"] == {"json": "importable"}
 
 
 def test_an_interpreter_outside_the_app_owned_by_someone_else_is_refused(
