@@ -6,10 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from readiness.checks.documentation import has_section, headings
 from readiness.model import CheckResult, Status
 from readiness.registry import get
 from tests.services.apps import audit_local, one
+from tests.services.cli import local_inventory, validate_check
 
 README = """\
 # Mahavishnu
@@ -253,3 +256,17 @@ def test_an_openapi_document_is_api_documentation(tmp_path: Path) -> None:
     (check,) = json.loads(res.stdout)["hosts"][0]["checks"]
     assert check["status"] == "ready", check["message"]
     assert check["details"]["documents"]["api_docs"]["path"] == str(app / "docs" / "openapi.yaml")
+
+
+@pytest.mark.parametrize("name", ["Quick_start", "*Usage*", "snake_case_name"])
+def test_a_section_name_with_emphasis_marks_matches_its_heading_as_written(
+    tmp_path: Path, name: str
+) -> None:
+    """Headings are read without ``*``/``_``/backtick marks; the profile's names were not,
+    so ``readme_sections: [Quick_start]`` was missing from a README with that very heading
+    (and remediate could never add it: its own heading did not count)."""
+    (tmp_path / "README.md").write_text(f"# app\n\n## {name}\n\ntext\n", encoding="utf-8")
+    inventory = local_inventory(tmp_path / "inv.yml", tmp_path, readme_sections=[name])
+    result = validate_check(inventory, "documentation")
+    assert result["details"]["readme"]["missing_sections"] == [], result
+    assert f"no '{name}' section" not in result["message"], result

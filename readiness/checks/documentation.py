@@ -176,7 +176,10 @@ def headings(text: str) -> list[str]:
 
 def has_section(found: list[str], section: str) -> bool:
     """Case-insensitive, whole-word match: "Usage" matches "## Usage examples"."""
-    pattern = re.compile(rf"(?<!\w){re.escape(section.strip())}(?!\w)", re.IGNORECASE)
+    # the name is read as the headings are (its own ``_`` or ``*`` marks stripped too), or
+    # "Quick_start" could never match the heading "## Quick_start"
+    wanted = _plain(section).strip() or section.strip()
+    pattern = re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)", re.IGNORECASE)
     return any(pattern.search(_plain(h)) for h in found)
 
 
