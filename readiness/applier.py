@@ -590,7 +590,20 @@ def _refuse_root_running_foreign_code(change: Dict[str, Any]) -> None:
     # `python3 /srv/app/bin/backup.py`), its script: the first argument that is not an
     # option (the rest are the script's own), relative to cron's working directory, the
     # home of the user it runs as.
-    programs = [argv[0]] if "/" in argv[0] else []
+    programs = []
+    while argv and os.path.basename(argv[0]) == "env":  # env A=1 /srv/app/bin/backup.sh
+        programs += [argv[0]] if "/" in argv[0] else []
+        inner = _env_command(argv)
+        if inner is None:
+            raise Refused(
+                "`%s` would run as root from cron through env options readiness does not "
+                "follow (-C, -S): set backup_cron_user to the user the backup should run as"
+                % command
+            )
+        argv = inner
+    if not argv:
+        return
+    programs += [argv[0]] if "/" in argv[0] else []
     if _INTERPRETER.fullmatch(os.path.basename(argv[0])):
         script = next((a for a in argv[1:] if a[:1] != "-"), None)
         if script and script != "-" and "-c" not in argv[1 : argv.index(script)]:
@@ -729,15 +742,53 @@ def ch_crontab(fix: _Fix, change: Dict[str, Any]) -> str:
 _INTERPRETER = re.compile(r"(python|pypy)[0-9.]*|sh|bash|dash|zsh|ksh|node|nodejs|ruby|perl|php")
 
 
+def _env_command(argv: List[str]) -> Optional[List[str]]:
+    """The command ``env [OPTION]... [NAME=VALUE]... COMMAND`` runs, or None when its options
+    change what runs in ways not followed (``-C``, ``-S``): ``_owned.env_command``."""
+    rest = list(argv[1:])
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word == "--":
+            return rest[i + 1 :]
+        if word.startswith("--"):
+            if word.startswith(("--chdir", "--split-string")):
+                return None
+            i += 2 if word == "--unset" else 1
+        elif word.startswith("-") and word != "-":
+            if "C" in word or "S" in word:
+                return None
+            i += 2 if word.endswith("u") else 1
+        elif "=" in word or word == "-":
+            i += 1
+        else:
+            break
+    return rest[i:]
+
+
 def _code_paths(argv: List[str], cwd: str) -> List[str]:
     """The working directory and the paths whose owner ``argv`` runs the code of: an
     executable given as a path; for an interpreter (``python3 manage.py``, ``sh x.sh``) its
-    script arguments, and for ``python -m``/``-c`` the working directory."""
+    script arguments, and for ``python -m``/``-c`` the working directory; through ``env``,
+    those of the command it runs (every word when its options cannot be followed)."""
+    if not argv:
+        return [cwd]
     exe = argv[0]
     paths = [cwd]
     if "/" in exe:
         paths.append(os.path.normpath(os.path.join(cwd, exe)))
     name = os.path.basename(exe)
+    if name == "env":
+        inner = _env_command(argv)
+        if inner is None:
+            # Options may name a directory (-C) or the command (-S): any word, and any word
+            # under any other, may be code.
+            words = [a for a in argv[1:] if "=" not in a]
+            words = [t for w in words for t in w.split()]
+            words = [w for w in words if w[:1] != "-"]
+            bases = [cwd] + [os.path.join(cwd, w) for w in words]
+            return paths + [os.path.normpath(os.path.join(b, w)) for b in bases for w in words]
+        return paths + _code_paths(inner, cwd)[1:]
     if _INTERPRETER.fullmatch(name):
         scripts = [a for a in argv[1:] if a and a[:1] != "-" and not any(c.isspace() for c in a)]
         paths += [os.path.normpath(os.path.join(cwd, a)) for a in scripts]

@@ -303,14 +303,16 @@ with open(sys.argv[1], "a") as fh:
 """
 
 
-@pytest.mark.parametrize("how", ["script", "module"])
+@pytest.mark.parametrize("how", ["script", "module", "env"])
 def test_a_restart_through_an_interpreter_runs_the_apps_script_as_the_app_user(
     how: str,
 ) -> None:
     """`restart: {command: [/usr/bin/python3, bin/restart.py]}` (or `python3 -m restart`) in
     an app tree the app user owns: only argv[0], root's interpreter, was judged, so the
     app's script ran as root under --sudo. The script (for -m/-c the working directory)
-    now decides: it runs as its owner."""
+    now decides: it runs as its owner. Through `env` too (`/usr/bin/env PYTHONUNBUFFERED=1
+    python3 bin/restart.py`): `env` is root's and names no script, so the app's script ran
+    as root."""
     import pwd
     import shutil
     import tempfile
@@ -332,11 +334,11 @@ def test_a_restart_through_an_interpreter_runs_the_apps_script_as_the_app_user(
         for name in ("web-1", "web-2"):  # root's instances, root-written pidfiles
             sleepers.append(subprocess.Popen(["sleep", "60"], stdin=subprocess.DEVNULL))
             (run_dir / f"{name}.pid").write_text(str(sleepers[-1].pid))
-        argv = (
-            ["/usr/bin/python3", "bin/restart.py", str(record)]
-            if how == "script"
-            else ["python3", "-m", "restart", str(record)]
-        )
+        argv = {
+            "script": ["/usr/bin/python3", "bin/restart.py", str(record)],
+            "module": ["python3", "-m", "restart", str(record)],
+            "env": ["/usr/bin/env", "-u", "X", "A=1", "python3", "bin/restart.py", str(record)],
+        }[how]
         section = {
             "enabled": True,
             "instances": [

@@ -23,14 +23,56 @@ __all__ = ["code_paths", "owned_run", "refused_run"]
 _INTERPRETER = re.compile(r"(python|pypy)[0-9.]*|sh|bash|dash|zsh|ksh|node|nodejs|ruby|perl|php")
 
 
+def env_command(argv: Sequence[str]) -> list[str] | None:
+    """The command ``env [OPTION]... [NAME=VALUE]... COMMAND [ARG]...`` runs (its argv), or
+    None when its options change what runs in ways not followed here (``-C``/``--chdir``,
+    ``-S``/``--split-string``). ``argv[0]`` is ``env``."""
+    rest = [str(a) for a in argv[1:]]
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word == "--":
+            return rest[i + 1 :]
+        if word.startswith("--"):
+            if word.startswith(("--chdir", "--split-string")):
+                return None
+            i += 2 if word == "--unset" else 1
+        elif word.startswith("-") and word != "-":
+            if "C" in word or "S" in word:
+                return None
+            i += 2 if word.endswith("u") else 1
+        elif "=" in word or word == "-":
+            i += 1
+        else:
+            break
+    return rest[i:]
+
+
 def code_paths(argv: Sequence[str], cwd: str) -> list[str]:
     """The paths whose owner ``argv`` runs the code of, besides a working directory: an
     executable given as a path; for an interpreter (``python3 bin/start.py``, ``sh x.sh``)
-    its script arguments, and for ``python -m``/``-c`` the working directory."""
+    its script arguments, and for ``python -m``/``-c`` the working directory; through
+    ``env`` (``/usr/bin/env A=1 python3 bin/start.py``), those of the command it runs (when
+    its options cannot be followed: every word and the working directory)."""
     if not argv:
         return []
     exe = str(argv[0])
     paths = [posixpath.normpath(posixpath.join(cwd, exe))] if "/" in exe else []
+    if posixpath.basename(exe) == "env":
+        inner = env_command(argv)
+        if inner is None:
+            # Options may name a directory (-C) or the command (-S): any word, and any word
+            # under any other, may be code.
+            words = [str(a) for a in argv[1:] if "=" not in str(a)]
+            words = [t for w in words for t in w.split()]
+            words = [w for w in words if w[:1] != "-"]
+            bases = [cwd, *(posixpath.join(cwd, w) for w in words)]
+            return (
+                paths
+                + [posixpath.normpath(posixpath.join(b, w)) for b in bases for w in words]
+                + [cwd]
+            )
+        return paths + code_paths(inner, cwd)
     if _INTERPRETER.fullmatch(posixpath.basename(exe)):
         args = [str(a) for a in argv[1:]]
         # A script is a path argument (an inline `sh -c "..."` text is the profile's own).
