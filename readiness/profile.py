@@ -315,6 +315,7 @@ def _walk(
             else _wrong_type(value, expected, dotted)
             or _out_of_range(value, dotted)
             or _bad_gate_value(value, path, str(key))
+            or _bad_word(value, dotted, path)
         )
         if wanted:
             # the value may hold a DSN or URL with its password: quoted through the masks
@@ -652,6 +653,48 @@ def _out_of_range(value: Any, dotted: str) -> str | None:
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         return "a number above 0" if positive else "a number 0 or more"
     return None
+
+
+def _signal_names() -> tuple[str, ...]:
+    import signal
+
+    return tuple(signal.Signals.__members__)
+
+
+def _fold(value: str) -> str:
+    return value.strip().lower()
+
+
+# Strings that take one of a few words, as the check reads them (case folded the same way):
+# dotted key, or "MAP.*" for every entry of an open mapping -> (what, in words; the words;
+# how the check folds the value). Each check compared the word when it ran: `service_access:
+# tunel` made every service NOT_READY ("Prometheus is not ready"), `format: jsn` judged the
+# log as JSON, `signal: SIGTREM` refused the drill on the host.
+WORDS: dict[str, tuple[str, tuple[str, ...], Any]] = {
+    "service_access": ("one of auto, direct, ssh", ("auto", "direct", "ssh"), _fold),
+    "backup_roundtrip.method": ("one of pg_dump, command", ("pg_dump", "command"), str),
+    "observability_logging.format": ("one of json, text", ("json", "text"), str),
+    "graceful_shutdown_drill.signal": (
+        "a signal name (SIGTERM, SIGINT, SIGQUIT, SIGUSR1, ...)",
+        _signal_names(),
+        str.upper,
+    ),
+    # readiness.checks.config_validity reads these types (tests/test_profile.py: the same)
+    "setting_types.*": (
+        "one of int, float, bool, str, list, dict",
+        ("int", "float", "bool", "str", "list", "dict"),
+        str,
+    ),
+}
+
+
+def _bad_word(value: Any, dotted: str, path: str) -> str | None:
+    """What a word-valued string must be, or None when it is one of its words."""
+    rule = WORDS.get(dotted) or WORDS.get(f"{path}.*")
+    if rule is None or not isinstance(value, str):
+        return None
+    wanted, words, fold = rule
+    return None if fold(value) in words else wanted
 
 
 def _bad_gate_value(value: Any, path: str, key: str) -> str | None:

@@ -12,7 +12,14 @@ import pytest
 
 from readiness.api import host_profile
 from readiness.errors import ProfileError
-from readiness.profile import JSON_BODIES, Profile, deep_merge, load_profile_file, merge_layers
+from readiness.profile import (
+    JSON_BODIES,
+    WORDS,
+    Profile,
+    deep_merge,
+    load_profile_file,
+    merge_layers,
+)
 from readiness.registry import default_profile
 from tests.services.apps import LocalTestHost
 
@@ -660,3 +667,54 @@ def test_a_bad_member_is_one_line_and_exit_two_before_any_check_runs(tmp_path: P
         assert res.stderr.strip().endswith(BAD_MEMBERS[case][1]), (case, res.stderr)
         assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
         assert res.stdout == "", (case, res.stdout)
+
+
+def _word_layer(dotted: str, value: Any) -> dict[str, Any]:
+    return _layer(dotted.replace(".*", ".some_setting"), value)
+
+
+@pytest.mark.parametrize("dotted", sorted(WORDS))
+def test_a_word_valued_key_takes_its_words_and_refuses_any_other(dotted: str) -> None:
+    """Generated from readiness.profile.WORDS: each word (as the check folds it) is taken,
+    a misspelling is refused with the key and the word, a DSN's password masked."""
+    wanted, words, fold = WORDS[dotted]
+    defaults = default_profile()
+    for word in words:
+        merge_layers(defaults, [("p", _word_layer(dotted, word))])
+    if fold is not str:  # the check folds the case (and, for service_access, spaces)
+        merge_layers(defaults, [("p", _word_layer(dotted, f" {words[0].swapcase()} ".strip()))])
+    shown = dotted.replace(".*", ".some_setting")
+    for wrong in (words[0] + "x", "postgresql://u:SENTINEL@db/x"):
+        with pytest.raises(ProfileError) as caught:
+            merge_layers(defaults, [("profile file p.yml", _word_layer(dotted, wrong))])
+        assert str(caught.value).startswith(
+            f"profile file p.yml: profile key '{shown}' must be {wanted}, got "
+        )
+        assert "SENTINEL" not in str(caught.value)
+
+
+def test_the_words_are_those_the_checks_read() -> None:
+    from readiness.checks import _access, config_validity
+
+    assert WORDS["service_access"][1] == _access.MODES
+    assert set(WORDS["setting_types.*"][1]) == set(config_validity._TYPES)
+
+
+def test_a_misspelt_service_access_is_refused_not_every_service_not_ready(
+    tmp_path: Path,
+) -> None:
+    """`service_access: tunel` exited 1 with "Prometheus at ... is not ready (service_access
+    must be one of ...)" in monitoring, and the same in every check reaching a service."""
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory, run_cli
+
+    inventory = local_inventory(tmp_path / "inv.yml", write_app(tmp_path / "app"))
+    profile = tmp_path / "p.yml"
+    profile.write_text("app_name: x\nservice_access: tunel\n", encoding="utf-8")
+    argv = ["validate", "-i", str(inventory), "-c", "monitoring", "--profile", str(profile)]
+    res = run_cli(*argv, "--store", "none")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stderr == (
+        f"readiness: {profile}:2: profile key 'service_access' must be one of auto, direct, "
+        "ssh, got 'tunel'\n"
+    )

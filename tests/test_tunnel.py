@@ -456,15 +456,18 @@ def test_an_invalid_service_access_value_is_refused_by_name(
     app_db: tuple[str, str, str],
     tmp_path: Path,
 ) -> None:
-    result, _, _ = _audit(
-        debug_fleet,
-        tmp_path,
-        ["database_migration"],
-        settings=_localhost_dsn(pg_cluster, app_db),
-        profile={"service_access": "tunnel"},
-    )
-    assert result.status is Status.NOT_READY
-    assert "service_access must be one of auto, direct, ssh, not 'tunnel'" in result.message
+    """Refused with the inventory that holds it, before any host is contacted (it was each
+    service check's NOT_READY); tests/test_profile.py has the command's exit 2."""
+    from readiness.errors import InventoryError
+
+    with pytest.raises(InventoryError, match="'service_access' must be one of auto, direct, ssh"):
+        _audit(
+            debug_fleet,
+            tmp_path,
+            ["database_migration"],
+            settings=_localhost_dsn(pg_cluster, app_db),
+            profile={"service_access": "tunnel"},
+        )
 
 
 def test_monitoring_asks_the_hosts_loopback_prometheus_through_the_tunnel(
