@@ -272,7 +272,8 @@ OPEN_MAPS = frozenset({"quality_gates", "adapters", "runbooks", "setting_types",
 # Optional keys an entry of an open mapping takes beyond those of the built-in entries (a
 # quality gate's ``description``: readiness.gates.GATE_KEYS), with a value of their type.
 OPEN_MAP_EXTRAS: dict[str, dict[str, Any]] = {"quality_gates": {"description": ""}}
-# Mappings whose entries each have their own keys (one adapter's probe differs from the next).
+# Mappings whose entries each have their own keys (one adapter's probe differs from the next):
+# not merged with the first entry's shape, each entry checked against SHAPES["MAP.*"].
 FREE_MAPS = frozenset({"adapter_health"})
 # Request bodies sent as JSON as written: a value there may be any JSON value.
 JSON_BODIES = frozenset({"workflow_state.start_json", "observability_logging.marker_json"})
@@ -446,6 +447,10 @@ _STATUSES: Kind = (
     "a list of HTTP status codes (100 to 599)",
     lambda v: isinstance(v, list) and bool(v) and all(_STATUS[1](x) for x in v),
 )
+_STATUS_OR_LIST: Kind = (
+    "an HTTP status code (100 to 599) or a list of them",
+    lambda v: _STATUS[1](v) or _STATUSES[1](v),
+)
 _STRINGS: Kind = (
     "a list of strings",
     lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
@@ -543,6 +548,19 @@ SHAPES: dict[str, dict[str, Any]] = {
         "operations": _STRINGS,
     },
 }
+# "MAP.*": each entry of the mapping MAP, whose keys the user names (an entry may be null).
+SHAPES["adapter_health.*"] = {
+    "url_setting": _TEXT,
+    "health_path": _TEXT,
+    "health_url": _TEXT,
+    "expect_status": _STATUS_OR_LIST,
+    "expect_body": _TEXT,
+    "tcp": _TEXT,
+    "python_modules": _STRINGS,
+    "python": _TEXT,
+    "paths": _STRINGS,
+    "path_settings": _STRINGS,
+}
 # List entries that may be a string instead of a mapping.
 _STRING_ENTRIES = frozenset({"db_benchmark.queries[]"})
 
@@ -566,20 +584,32 @@ def _members(
                     f"{where}: profile key {at!r} must be a mapping, got {_type_word(entry)}"
                 )
             _shaped(src, entry, shape, at)
-            for member in entry:  # a list inside an entry (none yet) or a shaped mapping
-                if f"{dotted}.{member}[]" in SHAPES:
-                    _members(src, entry, member, f"{dotted}.{member}", None)
     elif isinstance(value, list) and (_strings_default(expected) or dotted in STRING_LISTS):
         for i, item in enumerate(value):
             if not isinstance(item, str):
                 raise ProfileError(
                     f"{where}: profile key '{dotted}[{i}]' must be a string, got {_type_word(item)}"
                 )
+    elif isinstance(value, Mapping) and f"{dotted}.*" in SHAPES:
+        _open_entries(src, value, dotted)
     elif isinstance(value, Mapping) and dotted in SHAPES:
         _shaped(src, value, SHAPES[dotted], dotted)
         for member in value:
             if f"{dotted}.{member}[]" in SHAPES:
                 _members(src, value, member, f"{dotted}.{member}", None)
+
+
+def _open_entries(src: tuple[str, str | None], value: Mapping[str, Any], dotted: str) -> None:
+    """Each entry of an open mapping (``adapter_health``), against ``SHAPES["MAP.*"]``."""
+    for entry_name, entry in value.items():
+        at = f"{dotted}.{entry_name}"
+        if isinstance(entry, Mapping):
+            _shaped(src, entry, SHAPES[f"{dotted}.*"], at)
+        elif entry is not None:
+            raise ProfileError(
+                f"{_where(*src, value, entry_name)}: profile key {at!r} must be a mapping, "
+                f"got {_type_word(entry)}"
+            )
 
 
 # Lists of names, paths or URLs whose default is empty (no example item to take the type of).

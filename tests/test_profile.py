@@ -483,6 +483,7 @@ MEMBER_WRONG: dict[str, list[Any]] = {
     "a whole number 0 or more": [-1, 0.5, True, "3", float("nan")],
     "an HTTP status code (100 to 599)": ["ok", 200.5, True, 99, 600, [200], _DSN],
     "a list of HTTP status codes (100 to 599)": [200, ["ok"], [True], [], "200", [_DSN]],
+    "an HTTP status code (100 to 599) or a list of them": ["ok", True, [True], 99, [], [_DSN]],
     "a list of strings": ["SENTINEL", [1], [{"SENTINEL": 1}], {"a": "SENTINEL"}],
     "a mapping of names to strings or numbers": [
         "Bearer SENTINEL",
@@ -503,6 +504,7 @@ MEMBER_RIGHT: dict[str, Any] = {
     "a whole number 0 or more": 0,
     "an HTTP status code (100 to 599)": 204,
     "a list of HTTP status codes (100 to 599)": [200, 204],
+    "an HTTP status code (100 to 599) or a list of them": 204,
     "a list of strings": ["a"],
     "a mapping of names to strings or numbers": {"X-Tenant": "blue", "X-Version": 2},
     "an argv list of strings (or one program as a string)": ["prog", 1],
@@ -519,7 +521,10 @@ def _shape_members() -> list[tuple[str, str]]:
 
 
 def _with_entry(shape: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """A layer holding ``entry`` as the shaped mapping, or as the one entry of the list."""
+    """A layer holding ``entry`` as the shaped mapping, or as the one entry of the list or
+    of the open mapping."""
+    if shape.endswith(".*"):
+        return _layer(shape[:-2], {"some_entry": entry})
     return _layer(shape[:-2], [entry]) if shape.endswith("[]") else _layer(shape, entry)
 
 
@@ -540,7 +545,7 @@ def test_every_member_of_a_list_entry_or_shaped_mapping_is_checked(shape: str, m
     from readiness.profile import SHAPES
 
     kind = SHAPES[shape][member][0]
-    at = shape.replace("[]", "[0]")
+    at = shape.replace("[]", "[0]").replace(".*", ".some_entry")
     defaults = default_profile()
     for wrong in MEMBER_WRONG[kind]:
         layer = _with_entry(shape, {**_minimal(shape), member: wrong})
@@ -635,6 +640,12 @@ BAD_MEMBERS = {
     "workflow_execution_typo": (
         'smoke_workflow: {command: [/bin/echo, \'{"state": "completed"}\'], timout_s: 1}\n',
         "p.yml:1: unknown profile key 'smoke_workflow.timout_s' (did you mean 'timeout_s'?)",
+    ),
+    # a misspelt rule key silently ignored (the default status judged instead)
+    "adapter_health": (
+        "adapter_health:\n  prefect:\n    expect_stauts: [500]\n",
+        "p.yml:3: unknown profile key 'adapter_health.prefect.expect_stauts' (did you mean "
+        "'expect_status'?)",
     ),
     "rbac_typo": (
         "rbac:\n  enabled: true\n  forbidden:\n    - {method: DELETE, ur: 'http://x/'}\n",
