@@ -55,9 +55,13 @@ def default_inventory_paths(configured: str | Sequence[str] | None = None) -> li
 def _split_sources(text: str) -> list[Path]:
     """``~`` expanded as Ansible does (``inventory: ~/inv.yml`` in readiness.yaml, a quoted
     ``-i '~/inv.yml'``), the shell having had no chance to."""
+    from .inventory.loader import is_host_list
+
     whole = Path(text).expanduser()
     if whole.exists():
         return [whole]
+    if is_host_list(text):  # Ansible's -i 'web1,web2:2222,': one source, read as hosts
+        return [Path(text)]
     return [Path(p).expanduser() for p in re.split(r"[:,]", text) if p.strip()]
 
 
@@ -78,8 +82,10 @@ def load_selected_hosts(
     from .inventory.model import IMPLICIT
 
     paths = default_inventory_paths(inventory)
+    from .inventory.loader import is_host_list
+
     for p in paths:
-        if not p.exists():
+        if not p.exists() and not is_host_list(str(p)):
             raise InventoryError(f"inventory not found: {p}")
     if not paths:
         if hosts.strip() == "local" and refuse_implicit_local is None:

@@ -20,13 +20,14 @@ import yaml
 from readiness.errors import InventoryError
 
 from .builder import Builder
+from .hostnames import split_address
 from .ini import parse_ini
 from .model import PROFILE_KEY, Inventory
 from .source import Origin, Where, plain, read_text
 from .strict_yaml import key_where, parse_yaml
 from .yaml_inventory import parse_yaml_inventory
 
-__all__ = ["load_inventory"]
+__all__ = ["is_host_list", "load_inventory"]
 
 # Ansible's default inventory_ignore_extensions, and the names it never reads as inventory.
 _IGNORED_SUFFIXES = (
@@ -38,6 +39,45 @@ _VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 _YAML_SUFFIXES = (".yml", ".yaml", ".json")
 _VAULT_HEADER = "$ANSIBLE_VAULT"  # how ansible-vault's files start (ansible's is_encrypted)
 _DEPTH_LIMIT = 32  # nested inventory directories followed; stops symlink loops
+# What a missing inventory *file* looks like: such a piece keeps "inventory not found"
+# rather than becoming a host named 'prod.ini' (a typo must not be audited as a host).
+_FILE_LIKE = (*_YAML_SUFFIXES, ".ini", ".cfg", ".toml", ".txt")
+_HOST_LIST_MAX = 10_000
+
+
+def is_host_list(text: str) -> bool:
+    """Whether ``-i TEXT`` is Ansible's comma-separated host list (``-i 'web1,web2:2222,'``,
+    its host_list plugin): a comma, the whole not a path, and no piece an existing path or
+    one that looks like an inventory file (those are sources: ``-i a.ini,b.yml``)."""
+    if "," not in text or Path(text).expanduser().exists():
+        return False
+    pieces = [piece.strip() for piece in text.split(",") if piece.strip()]
+    return bool(pieces) and not any(
+        "/" in piece or piece.lower().endswith(_FILE_LIKE) or Path(piece).expanduser().exists()
+        for piece in pieces
+    )
+
+
+def _load_host_list(builder: Builder, text: str) -> None:
+    """As Ansible's host_list plugin: each piece ``host``, ``host:port`` or ``[v6]:port``
+    (no ranges), in order, into 'ungrouped'; a host's first port counts. A piece Ansible
+    would keep whole as a name (``web[1:2]``, ``deploy@web1``) is refused: readiness would
+    log in elsewhere than that name says."""
+    where = Where("-i host list")
+    pieces = [piece.strip() for piece in text.split(",") if piece.strip()]
+    if len(pieces) > _HOST_LIST_MAX:
+        raise where.error(f"more than {_HOST_LIST_MAX} hosts in one host list")
+    for piece in pieces:
+        parsed = split_address(piece)
+        if parsed is None or "[" in parsed[0]:
+            raise where.error(
+                f"{piece!r} is not a host address (NAME, NAME:PORT or [IPv6]:PORT; a host "
+                "list expands no ranges): write the hosts in an inventory file"
+            )
+        address, port = parsed
+        if port is not None and (len(port.lstrip("0")) > 5 or int(port) > 65535):
+            raise where.error(f"invalid port in host {piece!r}")
+        builder.add_host("ungrouped", address, {}, where, int(port) if port else None)
 
 
 def load_inventory(paths: str | Path | Sequence[str | Path]) -> Inventory:
@@ -52,7 +92,9 @@ def load_inventory(paths: str | Path | Sequence[str | Path]) -> Inventory:
     builder = Builder()
     vars_dirs: list[tuple[Path, Origin]] = []
     for source in sources:
-        if source.is_dir():
+        if is_host_list(str(source)):  # no group_vars/host_vars: Ansible skips host lists
+            _load_host_list(builder, str(source))
+        elif source.is_dir():
             _load_directory(builder, source, 0)
             base = source.resolve()
             vars_dirs.append((base, Origin(base, base)))
