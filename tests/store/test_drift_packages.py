@@ -131,7 +131,9 @@ def test_hostile_venv_links_are_never_followed_and_reads_are_bounded(shared_root
 
     started = time.monotonic()
     fact = _probe(profile)
-    assert time.monotonic() - started < 10
+    # no hang on the FIFO: a hang runs into the probe's 60 s deadline; the bound is far
+    # above the ~1 s this takes so that a loaded CI machine does not fail it (it did at 10)
+    assert time.monotonic() - started < 50
     dists = fact["dists"]
     assert CANARY not in str(fact) and CANARY.lower() not in str(fact)
     assert len(dists) == MAX_DISTS and fact["truncated"] is True
