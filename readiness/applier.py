@@ -603,7 +603,11 @@ def _refuse_root_running_foreign_code(change: Dict[str, Any]) -> None:
         argv = inner
     if not argv:
         return
-    programs += [argv[0]] if "/" in argv[0] else []
+    if os.path.basename(argv[0]) in _WRAPPERS:  # nice -n 10 /srv/app/bin/backup.sh
+        # The command it runs is among its words: every absolute one is judged.
+        programs += [w for w in argv if w.startswith("/") and w not in programs]
+        argv = argv[:1]
+    programs += [argv[0]] if "/" in argv[0] and argv[0] not in programs else []
     if _INTERPRETER.fullmatch(os.path.basename(argv[0])):
         script = next((a for a in argv[1:] if a[:1] != "-"), None)
         if script and script != "-" and "-c" not in argv[1 : argv.index(script)]:
@@ -742,6 +746,24 @@ def ch_crontab(fix: _Fix, change: Dict[str, Any]) -> str:
 _INTERPRETER = re.compile(r"(python|pypy)[0-9.]*|sh|bash|dash|zsh|ksh|node|nodejs|ruby|perl|php")
 
 
+# Programs that run a command given in their arguments: ``_owned._WRAPPERS``.
+_WRAPPERS = frozenset(
+    {
+        "env",
+        "nice",
+        "ionice",
+        "nohup",
+        "setsid",
+        "timeout",
+        "stdbuf",
+        "chrt",
+        "taskset",
+        "flock",
+        "time",
+    }
+)
+
+
 def _env_command(argv: List[str]) -> Optional[List[str]]:
     """The command ``env [OPTION]... [NAME=VALUE]... COMMAND`` runs, or None when its options
     change what runs in ways not followed (``-C``, ``-S``): ``_owned.env_command``."""
@@ -778,11 +800,15 @@ def _code_paths(argv: List[str], cwd: str) -> List[str]:
     if "/" in exe:
         paths.append(os.path.normpath(os.path.join(cwd, exe)))
     name = os.path.basename(exe)
+    if name in _WRAPPERS and name != "env":
+        # The command may start at any word after the wrapper (`timeout 30 python3 x.py`).
+        tails = [p for i in range(1, len(argv)) for p in _code_paths(argv[i:], cwd)[1:]]
+        return paths + [p for p in dict.fromkeys(tails) if p not in paths]
     if name == "env":
         inner = _env_command(argv)
         if inner is None:
-            # Options may name a directory (-C) or the command (-S): any word, and any word
-            # under any other, may be code.
+            # Options may name a directory (env -C) or the command (env -S, flock -c): any
+            # word, and any word under any other, may be code.
             words = [a for a in argv[1:] if "=" not in a]
             words = [t for w in words for t in w.split()]
             words = [w for w in words if w[:1] != "-"]

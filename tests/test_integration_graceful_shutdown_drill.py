@@ -303,7 +303,7 @@ with open(sys.argv[1], "a") as fh:
 """
 
 
-@pytest.mark.parametrize("how", ["script", "module", "env"])
+@pytest.mark.parametrize("how", ["script", "module", "env", "timeout"])
 def test_a_restart_through_an_interpreter_runs_the_apps_script_as_the_app_user(
     how: str,
 ) -> None:
@@ -338,6 +338,7 @@ def test_a_restart_through_an_interpreter_runs_the_apps_script_as_the_app_user(
             "script": ["/usr/bin/python3", "bin/restart.py", str(record)],
             "module": ["python3", "-m", "restart", str(record)],
             "env": ["/usr/bin/env", "-u", "X", "A=1", "python3", "bin/restart.py", str(record)],
+            "timeout": ["timeout", "30", "python3", "bin/restart.py", str(record)],
         }[how]
         section = {
             "enabled": True,

@@ -23,6 +23,26 @@ __all__ = ["code_paths", "owned_run", "refused_run"]
 _INTERPRETER = re.compile(r"(python|pypy)[0-9.]*|sh|bash|dash|zsh|ksh|node|nodejs|ruby|perl|php")
 
 
+# Programs that run a command given in their arguments (`nice -n 10 bin/backup.sh`,
+# `timeout 30 python3 bin/restart.py`): the command's code is judged, not the wrapper.
+# `env` is followed (env_command); for the others every word may be code.
+_WRAPPERS = frozenset(
+    {
+        "env",
+        "nice",
+        "ionice",
+        "nohup",
+        "setsid",
+        "timeout",
+        "stdbuf",
+        "chrt",
+        "taskset",
+        "flock",
+        "time",
+    }
+)
+
+
 def env_command(argv: Sequence[str]) -> list[str] | None:
     """The command ``env [OPTION]... [NAME=VALUE]... COMMAND [ARG]...`` runs (its argv), or
     None when its options change what runs in ways not followed here (``-C``/``--chdir``,
@@ -58,11 +78,17 @@ def code_paths(argv: Sequence[str], cwd: str) -> list[str]:
         return []
     exe = str(argv[0])
     paths = [posixpath.normpath(posixpath.join(cwd, exe))] if "/" in exe else []
-    if posixpath.basename(exe) == "env":
+    name = posixpath.basename(exe)
+    if name in _WRAPPERS and name != "env":
+        # Where its own options end is the wrapper's business: the command may start at
+        # any word after it (`timeout 30 python3 bin/restart.py`).
+        tails = [p for i in range(1, len(argv)) for p in code_paths(argv[i:], cwd)]
+        return paths + [p for p in dict.fromkeys(tails) if p not in paths]
+    if name == "env":
         inner = env_command(argv)
         if inner is None:
-            # Options may name a directory (-C) or the command (-S): any word, and any word
-            # under any other, may be code.
+            # Options may name a directory (env -C) or the command (env -S, flock -c): any
+            # word, and any word under any other, may be code.
             words = [str(a) for a in argv[1:] if "=" not in str(a)]
             words = [t for w in words for t in w.split()]
             words = [w for w in words if w[:1] != "-"]

@@ -491,8 +491,8 @@ def test_the_dry_run_names_every_path_the_apply_changes_for_every_registered_fix
 
 @pytest.mark.parametrize(
     "interpreter",
-    ["", "/bin/sh ", "/usr/bin/env A=1 "],
-    ids=["program", "interpreter-script", "env-program"],
+    ["", "/bin/sh ", "/usr/bin/env A=1 ", "nice -n 10 "],
+    ids=["program", "interpreter-script", "env-program", "nice-program"],
 )
 def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
     fleet: LoopbackFleet, tmp_path: Path, interpreter: str

@@ -604,6 +604,9 @@ def test_an_app_owned_executable_in_a_root_owned_tree_runs_as_the_app_user(
         ["/usr/bin/env", "-u", "X", "A=1", "python3", "manage.py", "migrate"],
         ["env", "-C", "/srv", "./run", "x"],
         ["env", "-S", "sh bin/x.sh"],
+        ["timeout", "30", "python3", "bin/restart.py"],
+        ["nice", "-n", "10", "/srv/app/bin/backup.sh"],
+        ["timeout", "30", "systemctl", "restart", "app"],
     ],
 )
 def test_the_applier_judges_the_code_a_command_runs_as_the_probe_does(argv: list[str]) -> None:
@@ -637,8 +640,13 @@ def test_a_command_whose_code_belongs_to_two_users_or_is_loose_is_refused(
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     "command",
-    [[".venv/bin/migrate"], ["sh", ".venv/bin/migrate"], ["env", "A=1", "sh", ".venv/bin/migrate"]],
-    ids=["executable", "interpreter-script", "env-interpreter-script"],
+    [
+        [".venv/bin/migrate"],
+        ["sh", ".venv/bin/migrate"],
+        ["env", "A=1", "sh", ".venv/bin/migrate"],
+        ["nice", "-n", "10", "sh", ".venv/bin/migrate"],
+    ],
+    ids=["executable", "interpreter-script", "env-interpreter-script", "nice-interpreter-script"],
 )
 def test_over_ssh_remediate_runs_an_app_owned_migration_command_as_the_app_user(
     ssh_fleet: Any, shared_root: Path, pg_cluster: Any, command: list[str]
