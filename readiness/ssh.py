@@ -499,6 +499,18 @@ class SshConnector:
                 self._known_files[files] = found
             return found
 
+    def _tokens(self, *, original: str, address: str, port: int, user: str) -> dict[str, str]:
+        """ssh's ``%`` tokens for this login (``client_tokens``), as both ``IdentityFile`` and
+        ``UserKnownHostsFile`` expand them."""
+        return client_tokens(
+            host=address,
+            original=original,
+            port=str(port),
+            user=user,
+            local=self._default_user,
+            home=str(Path.home()),
+        )
+
     def _user_known_hosts(
         self,
         cfg: Mapping[str, Any],
@@ -517,14 +529,7 @@ class SshConnector:
             return ()
         if [str(g).lower() for g in given] == ["none"]:
             return (os.devnull,)
-        tokens = client_tokens(
-            host=address,
-            original=original,
-            port=str(port),
-            user=user,
-            local=self._default_user,
-            home=str(Path.home()),
-        )
+        tokens = self._tokens(original=original, address=address, port=port, user=user)
         tokens["k"] = alias or original
         try:
             return tuple(
@@ -631,14 +636,7 @@ class SshConnector:
         """The first ssh_config ``IdentityFile`` that exists (``~``, ``%`` tokens and
         ``${VAR}`` expanded as ssh expands them for this login; ``none`` skipped), else the
         first default key."""
-        tokens = client_tokens(
-            host=address,
-            original=original,
-            port=str(port),
-            user=user,
-            local=self._default_user,
-            home=str(Path.home()),
-        )
+        tokens = self._tokens(original=original, address=address, port=port, user=user)
         for given in cfg.get("identityfile", ()):
             if given.lower() == "none":
                 continue
