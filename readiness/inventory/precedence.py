@@ -197,5 +197,10 @@ def _port(values: Mapping[str, Any], where: Where) -> int:
     text = str(value) if isinstance(value, int | str) else ""
     port = int(text) if text.isdecimal() and len(text.lstrip("0")) <= 5 else -1
     if not 0 < port < 65536:
+        if "{{" in text or "{%" in text:  # as the other login settings say it (ssh.py)
+            raise where.error(
+                f"invalid port {value!r}: a Jinja template, which readiness does not render; "
+                "write the number (or set readiness_port, which readiness reads first)"
+            )
         raise where.error(f"invalid port {value!r}")
     return port

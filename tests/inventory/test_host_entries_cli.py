@@ -178,6 +178,18 @@ def test_a_templated_address_is_shown_as_not_connected(tmp_path: Path) -> None:
     assert ssh["w2"]["address"] == "127.0.0.2"  # readiness_host is read first, as written
 
 
+def test_a_templated_port_says_it_is_a_template_and_readiness_port_wins(tmp_path: Path) -> None:
+    """A port that is a Jinja template was 'invalid port' with no word of why."""
+    write(tmp_path, "inv.ini", "[g]\nw1 ansible_port='{{ p }}'\n")
+    code, _, stderr = _inventory(tmp_path, "-i", "inv.ini", "--hosts", "all")
+    assert code == 2, stderr
+    assert "invalid port '{{ p }}': a Jinja template, which readiness does not render" in stderr
+    write(tmp_path, "ok.ini", "[g]\nw1 ansible_port='{{ p }}' readiness_port=2222\n")
+    code, stdout, stderr = _inventory(tmp_path, "-i", "ok.ini", "--hosts", "all")
+    assert code == 0, stderr
+    assert json.loads(stdout)["hosts"][0]["port"] == 2222
+
+
 _VAULTED = (
     "$ANSIBLE_VAULT;1.1;AES256\n"
     "62313365396662343061393464336163383764373764613633653634306231386433626436623361\n"
