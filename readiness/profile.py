@@ -317,6 +317,7 @@ def _walk(
             or _out_of_range(value, dotted)
             or _bad_gate_value(value, path, str(key))
             or _bad_word(value, dotted, path)
+            or _bad_regex(value, dotted)
         )
         if wanted:
             # the value may hold a DSN or URL with its password: quoted through the masks
@@ -669,6 +670,25 @@ _KINDS: tuple[tuple[Any, Any, str], ...] = (
 )
 
 
+# Numbers a check reads with ``value or DEFAULT``: a 0 there silently became the default
+# (`max_tables: 0` compared 200 tables, `sample_bytes: 0` read 64 KiB): above 0, as timeouts.
+ABOVE_ZERO = frozenset(
+    {
+        "backup_roundtrip.max_tables",
+        "alert_delivery.alert_ttl_s",
+        "observability_logging.sample_bytes",
+    }
+)
+# Strings the checks compile as regular expressions (a bad one was each host's NOT_READY).
+REGEX_KEYS = frozenset({"backup_schedule_pattern"})
+
+
+def _bad_regex(value: Any, dotted: str) -> str | None:
+    if dotted not in REGEX_KEYS or not isinstance(value, str) or _compiles(value):
+        return None
+    return _REGEX[0]
+
+
 def _out_of_range(value: Any, dotted: str) -> str | None:
     """What a number must be, or None when it is fine. Every count, length, age, latency and
     limit of a profile is 0 or more (a negative secret_min_length passes every secret), and
@@ -679,7 +699,7 @@ def _out_of_range(value: Any, dotted: str) -> str | None:
         return None
     if dotted.startswith("resource_ranges."):
         return None if math.isfinite(value) else "a finite number"
-    positive = dotted.endswith(("_timeout_s", "poll_interval_s"))
+    positive = dotted.endswith(("_timeout_s", "poll_interval_s")) or dotted in ABOVE_ZERO
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         return "a number above 0" if positive else "a number 0 or more"
     return None

@@ -325,10 +325,13 @@ def test_a_systemd_timer_counts_as_a_schedule() -> None:
     assert out.details["schedule"]["timers"] == timers["lines"]
 
 
-def test_an_invalid_schedule_pattern_is_reported_not_raised() -> None:
-    out = _judge(_facts(1_000_000.0), now=1_000_000.0, backup_schedule_pattern="back(up")
-    assert out.status is Status.NOT_READY
-    assert "not a valid regular expression" in out.message
+def test_an_invalid_schedule_pattern_is_refused_with_the_profile() -> None:
+    """Refused before any host is contacted (it was each host's NOT_READY finding);
+    tests/test_profile.py has the command's exit 2."""
+    from readiness.errors import ProfileError
+
+    with pytest.raises(ProfileError, match="'backup_schedule_pattern' must be a valid regular"):
+        _judge(_facts(1_000_000.0), now=1_000_000.0, backup_schedule_pattern="back(up")
 
 
 def test_a_password_on_a_cron_line_never_reaches_the_result(tmp_path: Path, token: str) -> None:

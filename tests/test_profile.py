@@ -14,6 +14,7 @@ from readiness.api import host_profile
 from readiness.errors import ProfileError
 from readiness.profile import (
     JSON_BODIES,
+    REGEX_KEYS,
     WORDS,
     Profile,
     deep_merge,
@@ -269,7 +270,9 @@ def test_every_number_of_the_profile_refuses_negative_and_infinite_values(dotted
     for bad in (-1, float("inf"), float("nan")):
         with pytest.raises(ProfileError, match=rf"profile key '{re.escape(dotted)}' must be a"):
             host_profile(LocalTestHost(), [("profile file p.yml", _layer(dotted, bad))])
-    timeout = dotted.endswith(("_timeout_s", "poll_interval_s"))
+    from readiness.profile import ABOVE_ZERO
+
+    timeout = dotted.endswith(("_timeout_s", "poll_interval_s")) or dotted in ABOVE_ZERO
     if timeout:
         with pytest.raises(ProfileError, match="must be a number above 0"):
             host_profile(LocalTestHost(), [("profile file p.yml", _layer(dotted, 0))])
@@ -647,6 +650,16 @@ BAD_MEMBERS = {
         "p.yml:3: unknown profile key 'adapter_health.prefect.expect_stauts' (did you mean "
         "'expect_status'?)",
     ),
+    # a pattern that does not compile was each host's NOT_READY; a 0 that meant the default
+    "backup_restore": (
+        "app_name: x\nbackup_schedule_pattern: 'backup|('\n",
+        "p.yml:2: profile key 'backup_schedule_pattern' must be a valid regular expression, "
+        "got 'backup|('",
+    ),
+    "backup_roundtrip": (
+        "backup_roundtrip: {max_tables: 0}\n",
+        "p.yml:1: profile key 'backup_roundtrip.max_tables' must be a number above 0, got 0",
+    ),
     "rbac_typo": (
         "rbac:\n  enabled: true\n  forbidden:\n    - {method: DELETE, ur: 'http://x/'}\n",
         "p.yml:4: unknown profile key 'rbac.forbidden[0].ur' (did you mean 'url'?)",
@@ -729,3 +742,13 @@ def test_a_misspelt_service_access_is_refused_not_every_service_not_ready(
         f"readiness: {profile}:2: profile key 'service_access' must be one of auto, direct, "
         "ssh, got 'tunel'\n"
     )
+
+
+@pytest.mark.parametrize("dotted", sorted(REGEX_KEYS))
+def test_a_regular_expression_key_refuses_one_that_does_not_compile(dotted: str) -> None:
+    """`backup_schedule_pattern: 'backup|('` was each host's NOT_READY finding."""
+    defaults = default_profile()
+    with pytest.raises(ProfileError, match=rf"'{dotted}' must be a valid regular expression"):
+        merge_layers(defaults, [("profile file p.yml", _layer(dotted, "backup|("))])
+    merge_layers(defaults, [("p", _layer(dotted, r"backup|\bpg_dump\b"))])
+    merge_layers(defaults, [("p", _layer(dotted, None))])
