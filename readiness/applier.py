@@ -764,6 +764,20 @@ _WRAPPERS = frozenset(
 )
 
 
+# Programs whose code is a file of their working directory: ``_owned._CWD_RUNNERS``.
+_CWD_RUNNERS = {
+    "make": ("Makefile", "makefile", "GNUmakefile"),
+    "gmake": ("Makefile", "makefile", "GNUmakefile"),
+    "npm": ("package.json",),
+    "yarn": ("package.json",),
+    "pnpm": ("package.json",),
+    "just": ("justfile", "Justfile", ".justfile"),
+    "rake": ("Rakefile", "rakefile"),
+    "invoke": ("tasks.py",),
+    "inv": ("tasks.py",),
+}
+
+
 def _env_command(argv: List[str]) -> Optional[List[str]]:
     """The command ``env [OPTION]... [NAME=VALUE]... COMMAND`` runs, or None when its options
     change what runs in ways not followed (``-C``, ``-S``): ``_owned.env_command``."""
@@ -815,6 +829,8 @@ def _code_paths(argv: List[str], cwd: str) -> List[str]:
             bases = [cwd] + [os.path.join(cwd, w) for w in words]
             return paths + [os.path.normpath(os.path.join(b, w)) for b in bases for w in words]
         return paths + _code_paths(inner, cwd)[1:]
+    if name in _CWD_RUNNERS:
+        paths += [os.path.join(cwd, f) for f in _CWD_RUNNERS[name]]
     if _INTERPRETER.fullmatch(name):
         scripts = [a for a in argv[1:] if a and a[:1] != "-" and not any(c.isspace() for c in a)]
         paths += [os.path.normpath(os.path.join(cwd, a)) for a in scripts]

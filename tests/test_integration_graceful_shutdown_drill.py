@@ -303,14 +303,14 @@ with open(sys.argv[1], "a") as fh:
 """
 
 
-@pytest.mark.parametrize("how", ["script", "module", "env", "timeout"])
+@pytest.mark.parametrize("how", ["script", "module", "env", "timeout", "make"])
 def test_a_restart_through_an_interpreter_runs_the_apps_script_as_the_app_user(
     how: str,
 ) -> None:
     """`restart: {command: [/usr/bin/python3, bin/restart.py]}` (or `python3 -m restart`) in
     an app tree the app user owns: only argv[0], root's interpreter, was judged, so the
     app's script ran as root under --sudo. The script (for -m/-c the working directory)
-    now decides: it runs as its owner. Through `env` too (`/usr/bin/env PYTHONUNBUFFERED=1
+    now decides: it runs as its owner. `make restart`: the app's Makefile is the code. Through `env` too (`/usr/bin/env PYTHONUNBUFFERED=1
     python3 bin/restart.py`): `env` is root's and names no script, so the app's script ran
     as root."""
     import pwd
@@ -324,7 +324,8 @@ def test_a_restart_through_an_interpreter_runs_the_apps_script_as_the_app_user(
     record = base / "uids"
     record.write_text("")
     record.chmod(0o666)
-    app = write_app(base / "app", files={"bin/restart.py": RECORDING_RESTART})
+    makefile = "restart:\n\tpython3 bin/restart.py $(RECORD)\n"
+    app = write_app(base / "app", files={"bin/restart.py": RECORDING_RESTART, "Makefile": makefile})
     shutil.copy(app / "bin" / "restart.py", app / "restart.py")
     subprocess.run(["chown", "-R", "nobody", str(app)], check=True, timeout=10)
     run_dir = base / "run"
@@ -339,6 +340,7 @@ def test_a_restart_through_an_interpreter_runs_the_apps_script_as_the_app_user(
             "module": ["python3", "-m", "restart", str(record)],
             "env": ["/usr/bin/env", "-u", "X", "A=1", "python3", "bin/restart.py", str(record)],
             "timeout": ["timeout", "30", "python3", "bin/restart.py", str(record)],
+            "make": ["make", "-s", "restart", f"RECORD={record}"],
         }[how]
         section = {
             "enabled": True,

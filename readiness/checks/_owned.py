@@ -43,6 +43,21 @@ _WRAPPERS = frozenset(
 )
 
 
+# Programs whose code is a file of their working directory (`make restart`: the Makefile;
+# `npm run restart`: package.json's scripts): that directory and those files are judged.
+_CWD_RUNNERS = {
+    "make": ("Makefile", "makefile", "GNUmakefile"),
+    "gmake": ("Makefile", "makefile", "GNUmakefile"),
+    "npm": ("package.json",),
+    "yarn": ("package.json",),
+    "pnpm": ("package.json",),
+    "just": ("justfile", "Justfile", ".justfile"),
+    "rake": ("Rakefile", "rakefile"),
+    "invoke": ("tasks.py",),
+    "inv": ("tasks.py",),
+}
+
+
 def env_command(argv: Sequence[str]) -> list[str] | None:
     """The command ``env [OPTION]... [NAME=VALUE]... COMMAND [ARG]...`` runs (its argv), or
     None when its options change what runs in ways not followed here (``-C``/``--chdir``,
@@ -99,6 +114,8 @@ def code_paths(argv: Sequence[str], cwd: str) -> list[str]:
                 + [cwd]
             )
         return paths + code_paths(inner, cwd)
+    if name in _CWD_RUNNERS:
+        paths += [cwd, *(posixpath.join(cwd, f) for f in _CWD_RUNNERS[name])]
     if _INTERPRETER.fullmatch(posixpath.basename(exe)):
         args = [str(a) for a in argv[1:]]
         # A script is a path argument (an inline `sh -c "..."` text is the profile's own).

@@ -607,6 +607,8 @@ def test_an_app_owned_executable_in_a_root_owned_tree_runs_as_the_app_user(
         ["timeout", "30", "python3", "bin/restart.py"],
         ["nice", "-n", "10", "/srv/app/bin/backup.sh"],
         ["timeout", "30", "systemctl", "restart", "app"],
+        ["make", "-s", "restart"],
+        ["timeout", "60", "npm", "run", "restart"],
     ],
 )
 def test_the_applier_judges_the_code_a_command_runs_as_the_probe_does(argv: list[str]) -> None:
