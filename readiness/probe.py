@@ -883,13 +883,28 @@ _CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 def _code_owner(paths):
     """(uid, None) of the one user whose code ``paths`` hold, or (None, why it is refused).
 
-    Every path is looked at with lstat and stat (a link's owner chose its target). Root
+    Every path is looked at with lstat and stat (a link's owner chose its target), and
+    every directory above it with lstat. Root
     counts as nobody's attacker, so root-owned paths do not vote; two different non-root
     owners are refused. Code that would run as root must not be writable by group/others.
     """
     owners = set()
     loose = []
     for path in paths:
+        # Whoever can write a directory above the code can put other code at its name
+        # (rename), also between this judgement and the run (the drill's restart runs
+        # seconds later): the directories vote too. A sticky one (/tmp) protects its
+        # entries from everyone but their owners.
+        parent = _abspath(path)
+        while parent != "/":
+            parent = _normpath(_join(parent, ".."))
+            try:
+                st = os.lstat(parent)
+            except OSError:
+                continue
+            owners.add(st.st_uid)
+            if st.st_mode & _FOREIGN_WRITE and not st.st_mode & stat.S_ISVTX:
+                loose.append(parent)
         for look in (os.lstat, os.stat):
             try:
                 st = look(path)

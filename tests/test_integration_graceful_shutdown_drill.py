@@ -362,3 +362,81 @@ def test_a_restart_through_an_interpreter_runs_the_apps_script_as_the_app_user(
             proc.wait(timeout=10)
         shutil.rmtree(base, ignore_errors=True)
     assert uids == [pwd.getpwnam("nobody").pw_uid], (uids, result["message"])
+
+
+SWAPPING_CANARY = """\
+import os, signal, sys, time
+app = sys.argv[1]
+def swap(*_):
+    # The app user sees its service get SIGTERM, and puts its own script in place of
+    # root's restart script: bin/ is its directory.
+    os.rename(os.path.join(app, "evil.sh"), os.path.join(app, "bin", "restart.sh"))
+    sys.exit(0)
+signal.signal(signal.SIGTERM, swap)
+with open(os.path.join(app, "run", "web-1.pid"), "w") as fh:
+    fh.write(str(os.getpid()))
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_a_root_restart_script_in_the_app_users_directory_never_runs_the_apps_code_as_root() -> (
+    None
+):
+    """`restart: {command: [<app>/bin/restart.sh]}`, the script root's (0755) but its
+    directory the app user's. Only the script's owner was judged, before the canary was
+    signalled; the restart ran seconds later, after the grace period. The app user swapped
+    its own script in when its service got SIGTERM, and root ran it. Directories above
+    the code count now: the app user's bin/ makes it the app user's code."""
+    import pwd
+    import shutil
+    import tempfile
+
+    from tests.services.cli import local_inventory, validate_check
+
+    nobody = pwd.getpwnam("nobody")
+    base = Path(tempfile.mkdtemp(prefix="readiness-drill-"))
+    base.chmod(0o755)
+    record = base / "uids"
+    record.write_text("")
+    record.chmod(0o666)
+    app = write_app(base / "app", files={"run/keep": ""})
+    (app / "bin").mkdir()
+    (app / "evil.sh").write_text(f"#!/bin/sh\necho evil-$(id -u) >> {record}\n")
+    (app / "evil.sh").chmod(0o755)
+    subprocess.run(["chown", "-R", "nobody", str(app)], check=True, timeout=10)
+    script = app / "bin" / "restart.sh"
+    script.write_text(f"#!/bin/sh\necho root-$(id -u) >> {record}\n")  # root's own script
+    script.chmod(0o755)
+    as_nobody = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+    canary = subprocess.Popen(
+        ["python3", "-S", "-c", SWAPPING_CANARY, str(app)], stdin=subprocess.DEVNULL, **as_nobody
+    )
+    other = subprocess.Popen(["sleep", "60"], stdin=subprocess.DEVNULL, **as_nobody)
+    try:
+        (app / "run" / "web-2.pid").write_text(str(other.pid))
+        os.chown(app / "run" / "web-2.pid", nobody.pw_uid, nobody.pw_gid)
+        deadline = time.monotonic() + 5
+        while not (app / "run" / "web-1.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        section = {
+            "enabled": True,
+            "instances": [
+                {"name": n, "pidfile": str(app / "run" / f"{n}.pid")} for n in ("web-1", "web-2")
+            ],
+            "canary": "web-1",
+            "restart": {"command": [str(script)]},
+        }
+        thresholds = {"drill_grace_period_s": 5, "drill_restart_max_s": 2}
+        inventory = local_inventory(
+            base / "inv.yml", app, thresholds=thresholds, **{CHECK: section}
+        )
+        result = validate_check(inventory, CHECK)
+        said = record.read_text().split()
+    finally:
+        for proc in (canary, other):
+            proc.kill()
+            proc.wait(timeout=10)
+        shutil.rmtree(base, ignore_errors=True)
+    assert "evil-0" not in said, (said, result["message"])
+    assert said == [f"evil-{nobody.pw_uid}"], (said, result["message"])

@@ -747,8 +747,9 @@ def test_a_drill_restart_command_is_never_root_running_another_users_code(
     record = shared_root / "uids"
     app = _app_with_a_recording_script(shared_root, record)
     script = app / "bin" / "run.sh"
-    if owner == "loose-root":
-        os.chown(script, 0, 0)
+    if owner == "loose-root":  # in root's directories (the app user's would make it theirs)
+        for path in (app, app / "bin", script):
+            os.chown(path, 0, 0)
         script.chmod(0o777)
     run = shared_root / "run"
     run.mkdir()
@@ -787,7 +788,8 @@ def test_a_refused_restart_command_leaves_the_canary_running_and_the_drill_undet
     record = shared_root / "uids"
     app = _app_with_a_recording_script(shared_root, record)
     script = app / "bin" / "run.sh"
-    os.chown(script, 0, 0)
+    for path in (app, app / "bin", script):  # root's, in root's directories
+        os.chown(path, 0, 0)
     script.chmod(0o777)
     run = shared_root / "run"
     run.mkdir()
