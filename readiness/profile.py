@@ -201,6 +201,7 @@ def merge_layers(
             raise ProfileError(f"{name}: {exc}") from None
     if whole and layers:
         _judge_gate_names(defaults, layers, merged)
+        _judge_bounds(layers, merged)
     return Profile(merged, _owned=bool(layers))
 
 
@@ -242,6 +243,56 @@ def _judge_gate_names(
                 f"category: one of {', '.join(CATEGORIES)}"
             )
         raise ProfileError(f"{_gate_where(layers, gate)}: profile key '{_GATES}.{gate}' {why}")
+
+
+# (low, high) pairs of the merged profile: a low above its high made every value out of
+# range (retry attempts 5..3: any app NOT_READY), or a rule each host reported as broken.
+# "MAP.*" pairs are those of each entry of MAP.
+BOUNDS: tuple[tuple[str, str, str], ...] = (
+    ("thresholds", "retry_min_attempts", "retry_max_attempts"),
+    ("resource_ranges.*", "min", "max"),
+)
+
+
+def _judge_bounds(
+    layers: Sequence[tuple[str, Mapping[str, Any]]], merged: Mapping[str, Any]
+) -> None:
+    """Refuse a lower bound above its upper one, naming the last layer that wrote either."""
+    for parent, low, high in BOUNDS:
+        root = parent.removesuffix(".*")
+        node: Any = merged
+        for part in root.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping):
+            continue
+        nodes = node.items() if parent.endswith(".*") else [("", node)]
+        for entry, spec in nodes:
+            if not isinstance(spec, Mapping):
+                continue
+            lo: Any = spec.get(low)
+            hi: Any = spec.get(high)
+            if not (_finite(lo) and _finite(hi)) or lo <= hi:
+                continue
+            path = ".".join(p for p in (root, str(entry)) if p)
+            where = _bound_where(layers, path, (low, high))
+            raise ProfileError(
+                f"{where}: profile key '{path}.{low}' ({lo!r}) must not be above "
+                f"'{path}.{high}' ({hi!r})"
+            )
+
+
+def _bound_where(
+    layers: Sequence[tuple[str, Mapping[str, Any]]], path: str, keys: tuple[str, str]
+) -> str:
+    for name, layer in reversed(layers):
+        node: Any = layer
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping):
+            for key in keys:
+                if key in node:
+                    return _where(name, getattr(layer, "source", None), node, key)
+    return "profile"
 
 
 def _gate_spec(layer: Mapping[str, Any], gate: str) -> Any:

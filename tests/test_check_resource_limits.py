@@ -89,11 +89,14 @@ def test_a_null_range_entry_is_not_checked(app_tree: AppTree) -> None:
     assert "retry_attempts" not in result.details["limits"]
 
 
-def test_a_profile_range_with_min_above_max_is_reported_not_raised(app_tree: AppTree) -> None:
+def test_a_profile_range_with_min_above_max_is_refused_with_the_profile(app_tree: AppTree) -> None:
+    """Refused before any host is contacted (it was each host's NOT_READY finding);
+    tests/test_profile.py has the generated test and the command's exit 2."""
+    from readiness.errors import ProfileError
+
     profile = {"resource_ranges": {"workflow_timeout": {"min": 900, "max": 300}}}
-    result = one(audit_local(app_tree(settings=RETRY), ["resource_limits"], profile))
-    assert result.status is Status.NOT_READY
-    assert "resource_ranges.workflow_timeout needs numeric min <= max" in result.message
+    with pytest.raises(ProfileError, match=r"workflow_timeout\.min' \(900\) must not be above"):
+        audit_local(app_tree(settings=RETRY), ["resource_limits"], profile)
 
 
 def test_unparseable_settings_name_the_file_and_line(app_tree: AppTree) -> None:

@@ -752,3 +752,59 @@ def test_a_regular_expression_key_refuses_one_that_does_not_compile(dotted: str)
         merge_layers(defaults, [("profile file p.yml", _layer(dotted, "backup|("))])
     merge_layers(defaults, [("p", _layer(dotted, r"backup|\bpg_dump\b"))])
     merge_layers(defaults, [("p", _layer(dotted, None))])
+
+
+def _bound_cases() -> list[tuple[str, str, str]]:
+    """Every (dotted parent, low, high) of readiness.profile.BOUNDS, "MAP.*" at each entry."""
+    from readiness.profile import BOUNDS
+
+    cases = []
+    for parent, low, high in BOUNDS:
+        if parent.endswith(".*"):
+            root = parent.removesuffix(".*")
+            cases += [(f"{root}.{entry}", low, high) for entry in default_profile()[root]]
+        else:
+            cases.append((parent, low, high))
+    return cases
+
+
+@pytest.mark.parametrize(("path", "low", "high"), _bound_cases())
+def test_a_lower_bound_above_its_upper_bound_is_refused(path: str, low: str, high: str) -> None:
+    """`retry_min_attempts: 5` with `retry_max_attempts: 3` made every app NOT_READY; a
+    resource range with min above max was each host's broken rule. Judged on the merged
+    layers (a profile file's low against the inventory's high), naming the last writer."""
+    defaults = default_profile()
+    base = merge_layers(defaults, []).get_path(path)
+    lo, hi = base[low], base[high]
+    swapped = _layer(path, {low: hi + 1, high: hi})
+    with pytest.raises(ProfileError) as caught:
+        merge_layers(defaults, [("profile file p.yml", swapped)])
+    assert str(caught.value) == (
+        f"profile file p.yml: profile key '{path}.{low}' ({hi + 1}) must not be above "
+        f"'{path}.{high}' ({hi})"
+    )
+    layers = [
+        ("profile file p.yml", _layer(path, {low: lo})),
+        ("host web", _layer(path, {high: lo - 1})),
+    ]
+    with pytest.raises(ProfileError, match=rf"^host web: profile key '{re.escape(path)}\.{low}'"):
+        merge_layers(defaults, layers)
+    merge_layers(defaults, [("p", _layer(path, {low: hi, high: hi}))])  # equal is a range
+
+
+def test_swapped_retry_bounds_are_one_line_and_exit_two(tmp_path: Path) -> None:
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory, run_cli
+
+    inventory = local_inventory(tmp_path / "inv.yml", write_app(tmp_path / "app"))
+    profile = tmp_path / "p.yml"
+    profile.write_text(
+        "thresholds:\n  retry_min_attempts: 5\n  retry_max_attempts: 3\n", encoding="utf-8"
+    )
+    argv = ["validate", "-i", str(inventory), "-c", "error_handling", "--profile", str(profile)]
+    res = run_cli(*argv, "--store", "none")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stderr == (
+        f"readiness: {profile}:2: profile key 'thresholds.retry_min_attempts' (5) must not be "
+        "above 'thresholds.retry_max_attempts' (3)\n"
+    )
