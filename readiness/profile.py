@@ -730,6 +730,9 @@ ABOVE_ZERO = frozenset(
         "observability_logging.sample_bytes",
     }
 )
+# Counts that are whole numbers from a least value (remediate refused `remediate_keep_backups:
+# 0` only when it ran, without file:line, after `validate --profile` had taken it).
+WHOLE_AT_LEAST: dict[str, int] = {"remediate_keep_backups": 1}
 # Strings the checks compile as regular expressions (a bad one was each host's NOT_READY).
 REGEX_KEYS = frozenset({"backup_schedule_pattern"})
 
@@ -750,6 +753,9 @@ def _out_of_range(value: Any, dotted: str) -> str | None:
         return None
     if dotted.startswith("resource_ranges."):
         return None if math.isfinite(value) else "a finite number"
+    least = WHOLE_AT_LEAST.get(dotted)
+    if least is not None and (not isinstance(value, int) or value < least):
+        return f"a whole number {least} or more"
     positive = dotted.endswith(("_timeout_s", "poll_interval_s")) or dotted in ABOVE_ZERO
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         return "a number above 0" if positive else "a number 0 or more"

@@ -15,6 +15,7 @@ from readiness.errors import ProfileError
 from readiness.profile import (
     JSON_BODIES,
     REGEX_KEYS,
+    WHOLE_AT_LEAST,
     WORDS,
     Profile,
     deep_merge,
@@ -807,4 +808,31 @@ def test_swapped_retry_bounds_are_one_line_and_exit_two(tmp_path: Path) -> None:
     assert res.stderr == (
         f"readiness: {profile}:2: profile key 'thresholds.retry_min_attempts' (5) must not be "
         "above 'thresholds.retry_max_attempts' (3)\n"
+    )
+
+
+@pytest.mark.parametrize("dotted", sorted(WHOLE_AT_LEAST))
+def test_a_whole_count_refuses_a_fraction_and_a_value_below_its_least(
+    dotted: str, tmp_path: Path
+) -> None:
+    """`remediate_keep_backups: 0` (or 2.5) passed `validate --profile` and was refused
+    only by `remediate`, with no file:line; now by every command that takes the profile."""
+    from tests.services.apps import write_app
+    from tests.services.cli import local_inventory, run_cli
+
+    least = WHOLE_AT_LEAST[dotted]
+    defaults = default_profile()
+    for wrong in (least - 1, least + 0.5):
+        with pytest.raises(ProfileError, match=rf"must be a whole number {least} or more"):
+            merge_layers(defaults, [("profile file p.yml", _layer(dotted, wrong))])
+    merge_layers(defaults, [("p", _layer(dotted, least))])
+    inventory = local_inventory(tmp_path / "inv.yml", write_app(tmp_path / "app"))
+    profile = tmp_path / "p.yml"
+    profile.write_text(f"app_name: x\n{dotted}: {least - 1}\n", encoding="utf-8")
+    argv = ["-i", str(inventory), "-c", "environment", "--profile", str(profile)]
+    res = run_cli("validate", *argv, "--store", "none")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stderr == (
+        f"readiness: {profile}:2: profile key '{dotted}' must be a whole number {least} or "
+        f"more, got {least - 1}\n"
     )
