@@ -847,6 +847,17 @@ def _command_owner(argv: List[str], cwd: str) -> Tuple[int, int]:
     owners: Dict[int, int] = {}  # uid -> gid of the first path it owns
     loose = []
     for path in paths:
+        # Whoever can write a directory above the code can put other code at its name, also
+        # between this judgement and the exec: the directories vote too (sticky ones protect
+        # their entries), as in the probe's ``_code_owner``.
+        for parent in _with_parents(os.path.abspath(path))[1:]:
+            try:
+                st = os.lstat(parent)
+            except OSError:
+                continue
+            owners.setdefault(st.st_uid, st.st_gid)
+            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+                loose.append(parent)
         for look in (os.lstat, os.stat):
             try:
                 st = look(path)

@@ -638,6 +638,59 @@ def test_a_command_whose_code_belongs_to_two_users_or_is_loose_is_refused(
     assert recorded_uids(record) == []
 
 
+_FLIPPER = r"""
+import os, sys, time
+os.chdir(sys.argv[1])
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    for a, b in (("migrate", "r"), ("e", "migrate"), ("migrate", "e"), ("r", "migrate")):
+        try:
+            os.rename(a, b)
+        except OSError:
+            pass
+"""
+
+
+def test_a_root_owned_command_in_the_app_users_directory_is_never_swapped_under_root(
+    shared_root: Path,
+) -> None:
+    """Root's ``.venv/bin/migrate`` in nobody's ``.venv/bin``: the applier judged the file
+    (root's), and nobody, who may rename in its directory, swapped its own script in
+    between the judgement and the exec. The directory votes now: it runs as nobody."""
+    record = shared_root / "uids"
+    app = _root_tree_with_an_app_owned_migrate(shared_root, record)
+    bin_dir = app / ".venv" / "bin"
+    (bin_dir / "migrate").write_text(f"#!/bin/sh\necho root-$(id -u) >> {record}\n")
+    os.chown(bin_dir / "migrate", 0, 0)
+    (bin_dir / "e").write_text(f"#!/bin/sh\necho evil-$(id -u) >> {record}\n")
+    (bin_dir / "e").chmod(0o755)
+    os.chown(bin_dir / "e", *_nobody_ids())
+    pw = pwd.getpwnam(ATTACKER)
+    flipper = subprocess.Popen(
+        ["python3", "-S", "-c", _FLIPPER, str(bin_dir), "6"],
+        user=pw.pw_uid,
+        group=pw.pw_gid,
+        extra_groups=[],
+    )
+    try:
+        deadline = time.monotonic() + 5
+        runs = 0
+        while time.monotonic() < deadline and runs < 300:
+            _apply({"kind": "run_command", "argv": [".venv/bin/migrate"], "cwd": str(app)})
+            runs += 1
+    finally:
+        flipper.kill()
+        flipper.wait(timeout=5)
+    said = record.read_text().split()
+    assert said, "nothing ran"
+    assert not [w for w in said if w.endswith("-0")], said[:20]
+
+
+def _nobody_ids() -> tuple[int, int]:
+    pw = pwd.getpwnam(ATTACKER)
+    return pw.pw_uid, pw.pw_gid
+
+
 @pytest.mark.ssh
 @pytest.mark.postgres
 @pytest.mark.parametrize(
