@@ -925,6 +925,9 @@ def _code_owner(paths):
     return owner, None
 
 
+_OVERFLOW_GID = 65534  # the kernel's overflowgid ("nogroup"): a group that grants nothing
+
+
 def _identity(uid, gid_fallback):
     """(uid, gid, groups, clean environment) to run as ``uid``."""
     try:
@@ -1011,10 +1014,14 @@ def _owner_identity(paths):
         return None, None, None
     if me != 0:
         return None, None, owner
+    # The group for an owner with no passwd entry (a container volume's uid): the owner's
+    # own entry's group, never a link's target's (os.stat followed a link the owner made to
+    # a root:shadow file, and the child ran in group shadow), nor the uid read as a gid.
     try:
-        gid = os.stat(paths[0]).st_gid
+        st = os.lstat(paths[0])
+        gid = st.st_gid if st.st_uid == owner else _OVERFLOW_GID
     except (OSError, IndexError):
-        gid = owner
+        gid = _OVERFLOW_GID
     return _identity(owner, gid), None, None
 
 

@@ -1146,3 +1146,36 @@ def test_every_fixer_refuses_files_that_are_symlinks_to_root_files(shared_root: 
     assert not [o for o in host.outcomes if o.outcome == "reverted"], host.outcomes
     for rel in planted:
         assert (root / rel).is_symlink()
+
+
+def test_an_owner_without_a_passwd_entry_never_gets_a_link_targets_group(
+    shared_root: Path,
+) -> None:
+    """A uid with no passwd entry (a container volume's files) gets its group from its own
+    file. It came from ``os.stat`` of the first owned path, which follows links: a link the
+    owner made to a root-owned group-``shadow`` file ran the owner's code in group shadow."""
+    uid = next(u for u in range(43_210, 43_310) if not _has_passwd_entry(u))
+    owned = shared_root / "owned"
+    owned.mkdir()
+    privileged = shared_root / "privileged"
+    privileged.write_text("")
+    os.chown(privileged, 0, 42)  # root:shadow on Debian (any group but the owner's)
+    link = owned / "code"
+    link.symlink_to(privileged)
+    for path in (owned, link):
+        os.lchown(path, uid, uid)
+    res = op_run_as_owner({"owned_by": [str(link)], "argv": ["id", "-G"], "timeout": 5})
+    assert res.get("stdout") is not None, res
+    groups = res["stdout"].split()
+    assert "42" not in groups and "0" not in groups, res
+    assert groups == [str(uid)], res  # the group its own link carries
+
+
+def _has_passwd_entry(uid: int) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
