@@ -532,7 +532,7 @@ def test_planted_or_same_second_backup_names_never_block_a_fix(shared_root: Path
 
 def test_the_profile_sets_the_backup_retention_of_remediate(tmp_path: Path) -> None:
     """remediate_keep_backups reaches the applier: two fixes of the README keep one copy."""
-    from readiness.errors import UsageError
+    from readiness.errors import ReadinessError
     from readiness.remediate import remediate
     from tests.services.apps import LocalTestHost
 
@@ -548,7 +548,7 @@ def test_the_profile_sets_the_backup_retention_of_remediate(tmp_path: Path) -> N
         assert outcome.outcome == "applied" and outcome.backups, outcome
     backups = list((root).glob("README.md.readiness-bak.*"))
     assert len(backups) == 1, backups
-    with pytest.raises(UsageError, match="remediate_keep_backups must be a whole number"):
+    with pytest.raises(ReadinessError, match=r"remediate_keep_backups'? must be a whole number"):
         remediate(
             [LocalTestHost()],
             ["documentation"],
