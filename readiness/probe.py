@@ -145,6 +145,13 @@ def _err(exc):
 # and the file readable *by that user* (mode bits against its uid and groups). Otherwise
 # the read is refused and nothing of the target is returned.
 _WALK_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+# A walk that only passes through directories (the write test): O_PATH needs no read
+# permission, as a plain path lookup needs none (a 0733 drop box can be written, not read).
+_WALK_THROUGH = (
+    getattr(os, "O_PATH", 0) | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    if getattr(os, "O_PATH", 0)
+    else _WALK_DIR
+)
 _WALK_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _MAX_LINK_HOPS = 40
 _GROUPS = {}
@@ -203,7 +210,7 @@ def _link_suspect(dir_fd, link, me):
     return -1
 
 
-def _open_walk(path, directory=False, suspects=None, want_last=None):
+def _open_walk(path, directory=False, suspects=None, want_last=None, dir_flags=_WALK_DIR):
     """An fd of ``path`` (a regular file, or with ``directory`` a directory), opened from "/"
     one component at a time without following links except as ``_link_suspect`` allows.
 
@@ -214,7 +221,7 @@ def _open_walk(path, directory=False, suspects=None, want_last=None):
     and search for a directory)."""
     me = os.geteuid()
     todo = [c for c in _abspath(path).split("/") if c]
-    fd = os.open("/", _WALK_DIR)
+    fd = os.open("/", dir_flags)
     suspects = [] if suspects is None else suspects
     hops = 0
     try:
@@ -232,7 +239,7 @@ def _open_walk(path, directory=False, suspects=None, want_last=None):
                 if target.startswith("/"):
                     os.close(fd)
                     fd = -1
-                    fd = os.open("/", _WALK_DIR)
+                    fd = os.open("/", dir_flags)
                 todo = [c for c in target.split("/") if c] + todo
                 continue
             last = not todo
@@ -242,7 +249,7 @@ def _open_walk(path, directory=False, suspects=None, want_last=None):
                 return -1, st
             if (directory or not last) and not stat.S_ISDIR(st.st_mode):
                 raise NotADirectoryError(20, "Not a directory", name)
-            child = os.open(name, _WALK_FILE if last and not directory else _WALK_DIR, dir_fd=fd)
+            child = os.open(name, _WALK_FILE if last and not directory else dir_flags, dir_fd=fd)
             os.close(fd)
             fd = child
             st = os.fstat(fd)
@@ -452,7 +459,7 @@ def op_write_test(spec):
         return info
     info["write_ok"] = False
     try:
-        fd, st = _open_walk(path, True, None, 3)
+        fd, st = _open_walk(path, True, None, 3, _WALK_THROUGH)
     except _Refused as exc:
         info["write_error"] = "refused: %s: %s" % (path, exc.strerror)
         return info
