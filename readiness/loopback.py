@@ -179,6 +179,9 @@ class LoopbackFleet:
             _stop(h)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.root)
+        if self.root.parent == TEMP_ROOT:  # the shared parent too, once no fleet uses it
+            with contextlib.suppress(OSError):
+                TEMP_ROOT.rmdir()
 
 
 def _stat_fields(pid: int | str) -> list[str]:
@@ -382,8 +385,7 @@ def start_fleet(
     if not Path(SSHD).exists():
         raise RuntimeError(f"{SSHD} not found: apt-get install -y openssh-server")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    TEMP_ROOT.mkdir(exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="fleet-", dir=TEMP_ROOT))
+    root = _fleet_dir()
     root.chmod(0o755)  # non-root test users read authorized_keys and their app tree
     (root / "pids").mkdir()
     home = _stock_home(root)
@@ -432,6 +434,19 @@ def _stop(host: LoopbackHost) -> None:
     if host.proc is not None:
         stop_process_groups([host.proc], grace_s=5)
     host.proc = None
+
+
+def _fleet_dir() -> Path:
+    """A new fleet directory under TEMP_ROOT; a fleet stopping meanwhile may remove an empty
+    TEMP_ROOT between the mkdir and the mkdtemp, so that is tried again."""
+    for attempt in range(3):
+        TEMP_ROOT.mkdir(exist_ok=True)
+        try:
+            return Path(tempfile.mkdtemp(prefix="fleet-", dir=TEMP_ROOT))
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def cleanup_leftovers(base: Path = TEMP_ROOT) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,18 +55,26 @@ def test_both_apps_cost_one_connection_and_one_command_per_host() -> None:
 
 
 def test_invoke_bench_reports_both_apps_and_the_ansible_reference_rows(tmp_path: Path) -> None:
-    env = {**os.environ, "TMPDIR": os.environ.get("TMPDIR", "/tmp")}
-    res = subprocess.run(
-        [str(Path(sys.executable).parent / "invoke"), "bench", "--hosts", "2"],
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    # a TMPDIR of its own, 0755 as /tmp (the fleet's users cross it), to see what is left
+    scratch = Path(tempfile.mkdtemp(prefix="bench-tmp-", dir=os.environ.get("TMPDIR", "/tmp")))
+    scratch.chmod(0o755)
+    try:
+        res = subprocess.run(
+            [str(Path(sys.executable).parent / "invoke"), "bench", "--hosts", "2"],
+            cwd=REPO,
+            env={**os.environ, "TMPDIR": str(scratch)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        # nothing left behind, not even the fleets' shared readiness-loopback directory
+        left = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     assert res.returncode == 0, res.stderr
+    assert left == [], left
     rows = {line.split("  ")[0].strip() for line in res.stdout.splitlines()}
     expected = {"floor", "suite:minimal", "suite:example", "ansible raw", "ansible command"}
     assert expected <= rows, res.stdout
