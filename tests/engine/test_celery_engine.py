@@ -971,7 +971,11 @@ def test_a_credential_no_worker_can_look_up_refuses_the_run_before_anything_is_q
         "observability_logging.marker_url": {
             "observability_logging": {"marker_url": f"http://127.0.0.1:9/m?access_token={canary}"}
         },
-        "adapter_health.custom.api_token": {"adapter_health": {"custom": {"api_token": canary}}},
+        # a secret under a name of the app's own (a header map takes any name; adapter
+        # rules now take only their own keys, so they can no longer carry one)
+        "workflow_state.headers.X-Api-Token": {
+            "workflow_state": {"headers": {"X-Api-Token": canary}}
+        },
         # through the host's tunnel a worker's libpq is pinned to the DSN's own password
         "database_dsn": {
             "service_access": "ssh",
