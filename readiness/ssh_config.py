@@ -389,10 +389,6 @@ class SshConfig:
         """Raises :class:`SshConfigError` for a line ssh refuses."""
         return cls(_parse(text))
 
-    @property
-    def canonicalizes(self) -> bool:
-        return any(line.kind == "canonicalizehostname" for line in self.lines)
-
     def lookup(
         self,
         name: str,
