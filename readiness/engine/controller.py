@@ -41,7 +41,7 @@ from .app import (
     restore_interval,
     safe_broker,
 )
-from .payload import CONTROLLER_OPTIONS, shard_payload, wire_profiles
+from .payload import CONTROLLER_OPTIONS, shard_payload, wire_hosts, wire_profiles
 from .shards import Shard, split
 
 __all__ = [
@@ -116,7 +116,8 @@ def run_distributed(
 ) -> FleetReport:
     """Audit ``planned`` on Celery workers; the report a local run of it would give."""
     stream = stderr or sys.stderr
-    profiles = wire_profiles(planned.hosts, planned.profiles)  # refused before any broker
+    wire_hosts(planned.hosts)  # refused before any broker
+    profiles = wire_profiles(planned.hosts, planned.profiles)
     app, run_budget = prepare(options, planned.hosts, stream)
     broker = options.broker or ""
     redact = broker_redactor(broker).text

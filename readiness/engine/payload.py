@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .. import __version__
-from ..errors import UsageError
+from ..errors import TransportError, UsageError
 from ..profile import Profile
 from ..redact import MASK, is_secret_name, redact_url_password
 from ..registry import CheckSpec, all_checks
@@ -36,6 +36,7 @@ __all__ = [
     "profile_to_dict",
     "shard_payload",
     "specs_named",
+    "wire_hosts",
     "wire_profiles",
 ]
 
@@ -92,6 +93,8 @@ def host_to_dict(host: Any) -> dict[str, Any]:
         "groups": list(host.groups),
         # without them a worker logged in over ssh to a docker host, and past the jump
         # host, port and user of ansible_ssh_common_args, where a local run does not
+        # masked: a credential in them can only sit in a ProxyCommand, which no one runs
+        # (wire_hosts refused the run before any other)
         "vars": {
             var: _login_value(variables[var])
             for var in LOGIN_VARS
@@ -101,7 +104,49 @@ def host_to_dict(host: Any) -> dict[str, Any]:
 
 
 def _login_value(value: Any) -> Any:
-    return value if isinstance(value, str | int | float | bool) else str(value)
+    if isinstance(value, int | float | bool):
+        return value
+    return redact_url_password(str(value))
+
+
+def wire_hosts(hosts: Sequence[Any]) -> None:
+    """Refuse (:class:`UsageError`, naming host and variable, never the value) a host whose
+    login variables hold a credential where the login would use it.
+
+    ``ansible_ssh_common_args: -o 'ProxyCommand=sshpass -p SECRET ssh -W %h:%p bastion'``
+    travelled in clear. readiness never runs a ProxyCommand (the host is refused, on the
+    worker as locally, with the command masked), so its text travels masked
+    (:func:`host_to_dict`) and the worker's row is the local one. Anywhere else (a
+    password in a ``ProxyJump`` URL, a ``User``) the masked value would log in elsewhere
+    than a local run: the run is refused, as for a profile credential.
+    """
+    from ..ssh import LOGIN_VARS, _options_in_vars
+
+    def used(hvars: Mapping[str, Any], var: str) -> list[tuple[str, str]]:
+        try:
+            options = _options_in_vars(hvars, "", (var,))
+            return [(o, v) for _, o, v in options if o != "proxycommand"]
+        except TransportError:  # an unreadable value: compared as it is
+            return [("", str(hvars.get(var)))]
+
+    for host in hosts:
+        variables = getattr(host, "vars", None) or {}
+        for var in LOGIN_VARS:
+            value = variables.get(var)
+            if value is None or isinstance(value, int | float | bool):
+                continue
+            masked = _login_value(value)
+            if masked == str(value):
+                continue
+            if not var.startswith("ansible_ssh_") or used({var: value}, var) != used(
+                {var: masked}, var
+            ):
+                raise UsageError(
+                    f"inventory variable {var} of host {host.name} holds a password or token "
+                    "that --engine celery never sends through the broker: take it out of the "
+                    "value (a key file or the worker's ssh agent), or audit these hosts with "
+                    "--engine local (docs/distributed.md)"
+                )
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from ..remediate.run import (
 from ..runner import NOT_AUDITED, RunOptions
 from .app import REMEDIATE_TASK, broker_redactor
 from .controller import _Run, _Tracked, prepare, run_shards
-from .payload import CONTROLLER_OPTIONS, shard_payload, wire_profiles
+from .payload import CONTROLLER_OPTIONS, shard_payload, wire_hosts, wire_profiles
 from .shards import split
 
 __all__ = ["DRAIN_S", "WORKER_LOST_NOTE", "remediate_distributed"]
@@ -66,7 +66,8 @@ def remediate_distributed(
 ) -> RemediationReport:
     """Remediate ``selected`` on Celery workers; the report a local run would give."""
     stream = stderr or sys.stderr
-    sent = wire_profiles(selected, profiles)  # refused before any broker
+    wire_hosts(selected)  # refused before any broker
+    sent = wire_profiles(selected, profiles)
     app, run_budget = prepare(options, selected, stream)
     run_id = uuid.uuid4().hex[:16]
     checks = tuple(s.name for s in specs)

@@ -117,7 +117,7 @@ class Workers:
         **settings: Any,
     ) -> int:
         n = len(self.procs)
-        cwd = _config(self.tmp / f"worker-{n}", ssh_config="", **settings)
+        cwd = _config(self.tmp / f"worker-{n}", **{"ssh_config": "", **settings})
         with (cwd / "worker.log").open("wb") as log:
             proc = subprocess.Popen(
                 [
@@ -1004,3 +1004,70 @@ def test_a_credential_no_worker_can_look_up_refuses_the_run_before_anything_is_q
     assert local.returncode in (0, 1), local.stderr
     assert len(json.loads(local.stdout)["hosts"]) == len(cluster.fleet.hosts)
     assert canary not in local.stdout + local.stderr
+
+
+@pytest.mark.timeout(180)
+def test_an_sshpass_password_in_a_proxycommand_never_reaches_the_broker(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    """``ansible_ssh_common_args: -o 'ProxyCommand=sshpass -p SECRET ssh -W %h:%p bastion'``
+    travelled in clear with the host's login variables (queued shard, MONITOR, the worker's
+    result in Redis). readiness never runs a ProxyCommand, so its text only names the
+    refusal: it travels masked, and the host's row is the local run's (masked) row. A
+    secret in a setting the login does use (``-o User=`` is no place for one, but the
+    redactor decides) refuses the run before anything is queued."""
+    canary = "pw-" + uuid.uuid4().hex
+    proxy = f"-o 'ProxyCommand=sshpass -p {canary} ssh -W %h:%p bastion'"
+
+    def login(h: Any) -> dict[str, Any]:
+        return {"ansible_ssh_common_args": proxy} if h.name == "h0001" else {}
+
+    inventory = cluster.fleet.write_inventory(tmp_path / "proxy.yml", host_vars=login)
+    # the worker's own ssh_config names one too: its refusal comes back through Redis
+    worker_config = tmp_path / "worker_ssh_config"
+    address = cluster.fleet.hosts[2].address
+    worker_config.write_text(f"Host {address}\n  ProxyCommand sshpass -p {canary} nc %h %p\n")
+    cwd = _config(
+        tmp_path / "run" / "controller",
+        shard_size=3,
+        shard_wait=20,
+        ssh_config=str(worker_config),
+    )
+    workers.start(ssh_config=str(worker_config))
+    workers.wait_ready()
+    local = _validate(cluster, cwd, engine="local", inventory=inventory)
+    monitor = Monitor(cluster.redis)
+    distributed = _validate(
+        cluster, cwd, f"--save={tmp_path / 'run' / 'saved.json'}", inventory=inventory
+    )
+    during = monitor.stop()
+    assert distributed.returncode == local.returncode == 1, distributed.stderr
+    rows = _rows(json.loads(distributed.stdout))
+    assert rows == _rows(json.loads(local.stdout))
+    for name in ("h0001", "h0002"):
+        (row,) = [r for r in rows if r["host"] == name]
+        assert row["status"] == "unreachable", row
+        assert "ProxyCommand (sshpass -p ***" in row["reason"], row
+    assert "audit_shard" in during  # it did go through the broker
+    seen = [during, distributed.stdout, distributed.stderr, local.stdout, local.stderr]
+    seen += [workers.log(0), *_redis_contents(cluster.redis)]
+    seen += [p.read_text(errors="replace") for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert not _leaked(canary, seen)
+
+    # the same secret where the login would use it: refused, one line, nothing queued
+    used = cluster.fleet.write_inventory(
+        tmp_path / "used.yml",
+        host_vars=lambda h: (
+            {"ansible_ssh_extra_args": f"-J ssh://jump:{canary}@127.0.0.9"}
+            if h.name == "h0001"
+            else {}
+        ),
+    )
+    monitor = Monitor(cluster.redis)
+    refused = _validate(cluster, cwd, inventory=used)
+    during = monitor.stop()
+    assert refused.returncode == 2, (refused.stdout, refused.stderr)
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ansible_ssh_extra_args of host h0001" in lines[0], lines
+    assert "--engine local" in lines[0] and canary not in refused.stdout + refused.stderr
+    assert "audit_shard" not in during and not _leaked(canary, [during])
