@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from ..model import CheckResult, FleetReport, HostReport, Status
 from ._clean import detail_lines, xml_text
 from .sections import store_html
-from .style import visible_char
 
 if TYPE_CHECKING:  # the renderer only reads the points; the store fills them (tasks.py)
     from ..store.history import TrendPoint
@@ -48,14 +46,11 @@ _COLOURS = {
 }
 
 
-# Bidi overrides and isolates reorder what a browser shows (a host's message could read
-# backwards or move text across it); they are shown as \u202e, as the text report does.
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
-
-
 def _text(value: object) -> str:
-    """Host text for the page: XML-illegal controls dropped, bidi controls made visible."""
-    return _BIDI.sub(visible_char, xml_text(value))
+    """Host text for the page: XML-illegal controls dropped; bidi controls (they reorder what a
+    browser shows: a message could read backwards) and the other invisible formatting
+    characters shown as \\u202e, as the text report does (:func:`._clean.xml_text`)."""
+    return xml_text(value)
 
 
 def _e(value: object) -> str:

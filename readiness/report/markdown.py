@@ -56,7 +56,7 @@ def render_markdown(
         lines += ["", "### What to fix", ""]
         for r in problems:
             lines.append(
-                f"- {r.status.symbol} **{_cell(r.host)} / {r.check_name}** — {_cell(r.message)}"
+                f"- {r.status.symbol} **{_cell(r.host)} / {_cell(r.check_name)}** — {_cell(r.message)}"
             )
             lines += [f"  - {_cell(rec)}" for rec in r.recommendations]
     else:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..model import CheckResult, FleetReport, Status
+from ._clean import visible
 
 __all__ = ["SARIF_SCHEMA", "file_location", "render_sarif"]
 
@@ -64,7 +65,7 @@ def _result(result: CheckResult, rule_index: int, fail_on: Status) -> dict[str, 
         "logicalLocations": [
             {
                 "name": result.check_name,
-                "fullyQualifiedName": f"{result.host}/{result.check_name}",
+                "fullyQualifiedName": visible(f"{result.host}/{result.check_name}"),
                 "kind": "member",
             }
         ]
@@ -81,7 +82,7 @@ def _result(result: CheckResult, rule_index: int, fail_on: Status) -> dict[str, 
         "ruleIndex": rule_index,
         "kind": "fail",
         "level": _level(result.status, fail_on),
-        "message": {"text": text},
+        "message": {"text": visible(text)},  # a viewer shows it: no bidi reordering
         "locations": [location],
         "partialFingerprints": {"readinessFinding/v1": _fingerprint(result)},
         "properties": {
@@ -120,7 +121,7 @@ def render_sarif(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_
     notifications = [
         {
             "level": "error",
-            "message": {"text": f"{h.host}: {h.status.value}: {h.reason}"},
+            "message": {"text": visible(f"{h.host}: {h.status.value}: {h.reason}")},
             "properties": {"host": h.host, "status": h.status.value},
         }
         for h in hosts_without_rows

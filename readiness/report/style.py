@@ -14,6 +14,7 @@ import shutil
 from typing import TextIO
 
 from ..model import HostReport, Status
+from ._clean import INVISIBLE, visible_char
 
 __all__ = [
     "escape_markdown",
@@ -27,17 +28,12 @@ __all__ = [
 ]
 
 # C0 controls except \n and \t (handled by one_line), DEL, and the C1 range (U+0080-U+009F,
-# which terminals also read as CSI/OSC introducers; NEL U+0085 among them); bidi overrides
-# reorder what is shown; the line and paragraph separators U+2028/U+2029 break a line in
-# editors, Markdown viewers and str.splitlines, so a host's text could start a line of its own.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# which terminals also read as CSI/OSC introducers; NEL U+0085 among them); and the invisible
+# formatting characters (_clean.INVISIBLE: bidi overrides, isolates and marks reorder what is
+# shown, zero-width and tag characters hide text, the line and paragraph separators U+2028/U+2029
+# break a line in editors, Markdown viewers and str.splitlines).
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{INVISIBLE}]")
 _MARKDOWN = re.compile(r"([\\`*\[\]|])")  # links, code, emphasis, table cells
-
-
-def visible_char(match: re.Match[str]) -> str:
-    """The matched character as ``\\xNN`` / ``\\uNNNN``."""
-    code = ord(match.group(0))
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def escape_text(text: object) -> str:

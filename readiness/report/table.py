@@ -62,7 +62,7 @@ def render_table(
     legend = "  ".join(f"{s.symbol} {s.value.replace('_', ' ')}" for s in _legend(report))
     out += _wrap(f"legend: {legend}", width)
     if any(names[c] != c for c in checks) and not layout[1]:
-        out += _wrap("columns: " + ", ".join(f"{names[c]}={c}" for c in checks), width)
+        out += _wrap("columns: " + ", ".join(f"{names[c]}={escape_text(c)}" for c in checks), width)
     out += _reasons(report, width)
     if gates := gate_lines(report):
         out += ["", *gates]
@@ -155,7 +155,9 @@ def _matrix(
         return paint(h.status.label, h.status, painted)
 
     if transposed:
-        rows = [[names[c] if glyphs else c, *[cell(h, c) for h in hosts]] for c in checks]
+        rows = [
+            [names[c] if glyphs else escape_text(c), *[cell(h, c) for h in hosts]] for c in checks
+        ]
         rows.append(["verdict", *[verdict(h) for h in hosts]])
         headers = ["check", *[escape_text(h.host) for h in hosts]]
     else:
@@ -205,10 +207,11 @@ def _abbrev(name: str) -> str:
 
 
 def _headers(checks: list[str]) -> dict[str, str]:
-    """Short names, falling back to the full name wherever two short names would collide."""
+    """Short names, falling back to the full name wherever two short names would collide
+    (escaped: a stored report read back by ``show`` may name any check)."""
     short = {c: _abbrev(c) for c in checks}
     taken = [short[c] for c in checks]
-    return {c: (short[c] if taken.count(short[c]) == 1 else c) for c in checks}
+    return {c: escape_text(short[c] if taken.count(short[c]) == 1 else c) for c in checks}
 
 
 def _groups(report: FleetReport, group_by: str | None) -> list[tuple[str, list[HostReport]]]:
