@@ -659,11 +659,18 @@ def _open_for_recording(location: StoreLocation, *, required: bool) -> tuple[Sto
     """(location, drift collector). A store that cannot be opened is warned about once,
     now, and not retried after the audit (a dead database would cost its timeout twice);
     when ``required`` (--baseline, --drift) it is a usage error instead."""
+    from .store.backends import StoreReadOnly
     from .store.location import parse_location
     from .store.record import drift_collector
 
     try:
         return location, drift_collector(location)
+    except StoreReadOnly as exc:
+        # --baseline has read its baseline already and --drift needs only the store's key:
+        # a store this run may not write costs the record, not the audit
+        print(f"readiness: warning: run not recorded: {one_line(exc)}", file=sys.stderr)
+        collector = drift_collector(location, read_only=True) if required else None
+        return parse_location("none"), collector
     except ReadinessError as exc:
         if required:
             raise

@@ -15,11 +15,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from ..errors import ReadinessError
 from ..redact import redact_url_password
 
-__all__ = ["Backend", "PostgresBackend", "SqliteBackend", "StoreError"]
+__all__ = ["Backend", "PostgresBackend", "SqliteBackend", "StoreError", "StoreReadOnly"]
 
 Row = tuple[Any, ...]
 _STATEMENT_TIMEOUT_MS = 300_000  # prune of a large store may scan every result once
@@ -32,6 +33,10 @@ class StoreError(ReadinessError):
 
     def __init__(self, message: str) -> None:
         super().__init__(redact_url_password(message))
+
+
+class StoreReadOnly(StoreError):
+    """The SQLite store exists but this process may not write it (its file or directory)."""
 
 
 class Backend(Protocol):
@@ -61,7 +66,17 @@ class SqliteBackend:
 
     dialect = "sqlite"
 
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, timeout: float = 30.0, *, read_only_ok: bool = False) -> None:
+        """``read_only_ok`` (the reading commands): a store this process may not write is
+        opened read-only instead of refused; a write to it is then a :class:`StoreError`."""
+        self.path = path
+        self.read_only = _read_only_reason(path)
+        if self.read_only and not read_only_ok:
+            # said before the audit, not as "attempt to write a readonly database" after it
+            raise StoreReadOnly(f"store {path} is read-only ({self.read_only})")
+        if self.read_only:
+            self.conn = self._open_read_only(path, timeout)
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not path.exists():
@@ -78,7 +93,26 @@ class SqliteBackend:
             raise StoreError(f"cannot open store {path}: {exc}") from None
         if not mode or str(mode[0]).lower() != "wal":
             raise StoreError(f"store {path}: SQLite refused WAL mode ({mode!r})")
-        self.path = path
+
+    @staticmethod
+    def _open_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+        """A WAL store opened read-only: SQLite needs its ``-wal``/``-shm`` files, and in
+        a directory it may not write it could not create them ("attempt to write a
+        readonly database" from `history`). Without a ``-wal`` no writer has the store
+        open and its main file holds every committed run: it is read as immutable (no
+        ``-shm``/``-wal`` created next to a file it may not write either)."""
+        wal = Path(f"{path}-wal")
+        query = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        uri = f"file:{quote(str(path.absolute()))}?{query}"
+        try:
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            _refuse_foreign(conn, path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {path} (read-only: {exc})") from None
+        return conn
 
     @classmethod
     def in_memory(cls, path: Path) -> SqliteBackend:
@@ -92,19 +126,26 @@ class SqliteBackend:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {path}: {exc}") from None
         backend.path = path
+        backend.read_only = ""
         return backend
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path}: {exc}") from None
+            raise self._error(exc) from None
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
             self.conn.executemany(sql, rows)
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path}: {exc}") from None
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        if self.read_only and isinstance(exc, sqlite3.OperationalError):
+            # baseline-accept, history-prune on a store opened read-only
+            return StoreReadOnly(f"store {self.path} is read-only ({self.read_only})")
+        return StoreError(f"store {self.path}: {exc}")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -125,6 +166,23 @@ class SqliteBackend:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _read_only_reason(path: Path) -> str:
+    """Why this process may not write the existing store ``path`` ("" when it may, or when
+    there is no file yet: creating it says what is wrong). SQLite in WAL mode writes
+    ``-wal``/``-shm`` files beside the store, so its directory counts too."""
+    try:
+        if not path.is_file():
+            return ""
+    except OSError:
+        return ""
+    if not os.access(path, os.W_OK):
+        return f"no write permission on {path}"
+    directory = path.absolute().parent
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"no write permission on its directory {directory}"
+    return ""
 
 
 def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:

@@ -203,6 +203,13 @@ class Store:
             )
         if current >= target:
             return current
+        read_only = getattr(self._db, "read_only", "")
+        if read_only:  # a reading command on a store it may not write: nothing to migrate with
+            raise StoreError(
+                f"store {self.location.display} is read-only ({read_only}) and has schema "
+                f"version {max(current, 0)}, older than this readiness reads ({target}): "
+                "open it once where it can be written (e.g. by `readiness validate`)"
+            )
         with self._db.transaction():
             self._db.migration_lock()
             self._db.execute(
@@ -843,7 +850,9 @@ def open_store(
     """Connect and bring the schema up to date (``migrate=False``: tests of old versions).
 
     ``create=False`` (the reading commands): an SQLite file that does not exist is read as
-    an empty store held in memory; neither the file nor its directory is created.
+    an empty store held in memory; neither the file nor its directory is created; and one
+    this process may not write (its file or directory) is opened read-only. Otherwise such
+    a store is :class:`StoreReadOnly` at once (``validate`` warns before the audit).
     """
     if not location.enabled:
         raise UsageError("no results store: --store/READINESS_STORE is 'none'")
@@ -854,7 +863,9 @@ def open_store(
     elif missing:
         backend = SqliteBackend.in_memory(location.path or Path(location.url))
     else:
-        backend = SqliteBackend(location.path or Path(location.url), max(timeout, 30.0))
+        backend = SqliteBackend(
+            location.path or Path(location.url), max(timeout, 30.0), read_only_ok=not create
+        )
     store = Store(backend, location, missing=missing)
     if migrate:
         try:

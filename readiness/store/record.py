@@ -165,15 +165,16 @@ def record_run(
     return run_id
 
 
-def drift_collector(location: StoreLocation) -> DriftCollector | None:
+def drift_collector(location: StoreLocation, *, read_only: bool = False) -> DriftCollector | None:
     """A collector keyed with the store's HMAC key, or None when the store is off.
 
     Raises :class:`ReadinessError` when the store cannot be opened: the caller warns
     once and skips recording, rather than waiting for a dead database twice.
+    ``read_only``: the key is only read (``--drift`` on a store this run cannot record in).
     """
     if not location.enabled:
         return None
-    with open_store(location) as store:
+    with open_store(location, create=not read_only) as store:
         return DriftCollector(store.hmac_key())
 
 
@@ -193,7 +194,7 @@ def report_trend(
     if not location.enabled:
         return None
     try:
-        with open_store(location) as store:
+        with open_store(location, create=False) as store:  # reading: a read-only store will do
             rows = store.trend(
                 check=None, since=None, limit=max(1, runs - 1), pattern=pattern, kind=kind
             )
