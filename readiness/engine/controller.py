@@ -11,6 +11,8 @@ delivered twice is never counted twice):
   hosts not yet reported are UNREACHABLE, "worker lost ...";
 - a live worker runs past the shard's own deadline (host deadline x rounds): UNREACHABLE;
 - the broker stops answering for ``shard_wait``: UNREACHABLE, "broker unreachable ...";
+- a shard given up in any of these ways is revoked, so that no worker audits (or fixes)
+  its hosts after the report;
 - Ctrl-C/SIGTERM: every outstanding shard is revoked (its worker hangs up its hosts) and
   the hosts not reported are INTERRUPTED, as in a local run.
 """
@@ -286,7 +288,7 @@ def _follow(
                         f"{type(exc).__name__}: {exc}",
                         now,
                     )
-                    t.done = True
+                    _abandon(run, t)  # if the broker comes back, no worker runs it late
                 return
             _sleep(run)
             continue
@@ -340,8 +342,7 @@ def _update(
         return
     if t.started_at is None:
         if now - t.sent_at > options.shard_wait:
-            t.done = True
-            run.abandoned.append(t.task_id)  # a worker that comes late must not run it
+            _abandon(run, t)  # a worker that comes late must not run it
             run.give_up(
                 t.shard,
                 Status.UNREACHABLE,
@@ -359,7 +360,9 @@ def _update(
             + options.shard_wait
         )
         if silent > redelivery:
-            t.done = True
+            # the unacknowledged shard is still in Redis: a worker that starts (or wakes
+            # up) after the report must not audit, or fix, its hosts behind it
+            _abandon(run, t)
             run.give_up(
                 t.shard,
                 Status.UNREACHABLE,
@@ -368,13 +371,19 @@ def _update(
                 now,
             )
     elif now - t.started_at > run_budget:
-        t.done = True
+        _abandon(run, t)  # its worker stops it: hangs up its hosts, starts no more
         run.give_up(
             t.shard,
             Status.UNREACHABLE,
             f"shard deadline of {run_budget:g}s exceeded on {t.worker or 'a worker'}",
             now,
         )
+
+
+def _abandon(run: _Run[R], t: _Tracked) -> None:
+    """Stop following ``t`` and revoke it: the run reports its hosts without it."""
+    t.done = True
+    run.abandoned.append(t.task_id)
 
 
 def _take_hosts(run: _Run[R], t: _Tracked, hosts: Any) -> None:

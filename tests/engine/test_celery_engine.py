@@ -468,6 +468,17 @@ def test_a_lost_worker_whose_shard_nobody_takes_again_is_reported_not_waited_for
             stdin=subprocess.DEVNULL,
             check=False,
         )
+        # The dead worker's shard is still unacknowledged in Redis. It was not revoked, so
+        # a worker that started after the report audited its hosts behind it (and with
+        # remediate --apply would have fixed them, with no audit log to hear of it).
+        after = _logins(cluster)
+        cluster.marker.unlink()
+        late = workers.start(broker=own.url)
+        workers.wait_ready()
+        _wait_until("the late worker drops the shard", lambda: "dropped" in workers.log(late))
+        assert re.search(r"-0 dropped: revoked by its controller", workers.log(late))
+        assert _received(workers, late) == []
+        assert _delta(after, _logins(cluster)) == dict.fromkeys(after, 0)
     assert nobody.returncode == 1, nobody.stderr  # no worker is up any more
     assert nobody.stdout.startswith("no worker answered within 0.5s (broker redis://:***@")
     assert controller.returncode == 1, err
