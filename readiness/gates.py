@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ProfileError
 from .model import FleetReport, HostReport, Status, verdict_exit_code
+from .profile import PERCENT_WANTED, is_percentage
 from .registry import CATEGORIES, all_checks
 
 __all__ = [
@@ -95,8 +96,8 @@ def _gate(name: str, spec: Any) -> QualityGate:
     if category not in CATEGORIES:
         raise ProfileError(f"{where}.category: {category!r} is not one of {', '.join(CATEGORIES)}")
     rate = spec.get("min_pass_rate", 100)
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 100:
-        raise ProfileError(f"{where}.min_pass_rate must be a number from 0 to 100, got {rate!r}")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not is_percentage(rate):
+        raise ProfileError(f"{where}.min_pass_rate must be {PERCENT_WANTED}, got {rate!r}")
     critical = spec.get("critical", True)
     if not isinstance(critical, bool):
         raise ProfileError(f"{where}.critical must be true or false, got {critical!r}")

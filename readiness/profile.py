@@ -490,7 +490,9 @@ def _text_map(v: Any) -> bool:
 
 _TEXT: Kind = (_STRING, lambda v: isinstance(v, str))
 _ABOVE_0: Kind = ("a finite number above 0", lambda v: _finite(v) and v > 0)
-_RATE: Kind = ("a number from 0 to 1", lambda v: _finite(v) and 0 <= v <= 1)
+# An error rate is a fraction below 1: `max_error_rate: 1` (meant as 1 %) passed an endpoint
+# whose every request failed, and 5 (5 %) took 500 % (docs/profiles.md).
+_RATE: Kind = ("a fraction from 0 to below 1 (0.01 is 1 %)", lambda v: _finite(v) and 0 <= v < 1)
 _STATUS: Kind = (
     "an HTTP status code (100 to 599)",
     lambda v: isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599,
@@ -733,6 +735,11 @@ ABOVE_ZERO = frozenset(
 # Counts that are whole numbers from a least value (remediate refused `remediate_keep_backups:
 # 0` only when it ran, without file:line, after `validate --profile` had taken it).
 WHOLE_AT_LEAST: dict[str, int] = {"remediate_keep_backups": 1}
+# Fractions and ratios, read as written: an error-rate threshold of 5 (meant as 5 %) let an
+# endpoint whose every request failed be READY, and a regression ratio below 1 (0.5, meant
+# as "50 % slower") flagged every run that was not twice as fast as the one before.
+FRACTIONS = frozenset({"thresholds.http_max_error_rate"})
+RATIOS_AT_LEAST_1 = frozenset({"thresholds.benchmark_max_regression"})
 # Strings the checks compile as regular expressions (a bad one was each host's NOT_READY).
 REGEX_KEYS = frozenset({"backup_schedule_pattern"})
 
@@ -741,6 +748,15 @@ def _bad_regex(value: Any, dotted: str) -> str | None:
     if dotted not in REGEX_KEYS or not isinstance(value, str) or _compiles(value):
         return None
     return _REGEX[0]
+
+
+def _bad_scale(value: float, dotted: str) -> str | None:
+    """What a fraction or a ratio must be (FRACTIONS, RATIOS_AT_LEAST_1), or None."""
+    if dotted in FRACTIONS and not (math.isfinite(value) and 0 <= value < 1):
+        return _RATE[0]
+    if dotted in RATIOS_AT_LEAST_1 and not (math.isfinite(value) and value >= 1):
+        return "a ratio 1 or more (1.5: p95 may grow by half)"
+    return None
 
 
 def _out_of_range(value: Any, dotted: str) -> str | None:
@@ -756,6 +772,9 @@ def _out_of_range(value: Any, dotted: str) -> str | None:
     least = WHOLE_AT_LEAST.get(dotted)
     if least is not None and (not isinstance(value, int) or value < least):
         return f"a whole number {least} or more"
+    scale = _bad_scale(value, dotted)
+    if scale is not None:
+        return scale
     positive = dotted.endswith(("_timeout_s", "poll_interval_s")) or dotted in ABOVE_ZERO
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         return "a number above 0" if positive else "a number 0 or more"
@@ -804,14 +823,23 @@ def _bad_word(value: Any, dotted: str, path: str) -> str | None:
     return None if fold(value) in words else wanted
 
 
+PERCENT_WANTED = "a number from 0 to 100 (a percentage: 90, not 0.9)"
+
+
+def is_percentage(value: float) -> bool:
+    """A pass rate in percent. A fraction (``0.9`` or ``1``, meant as 90 % or 100 %) is
+    refused: the gate read it as 0.9 % and passed a category where 1 check in 100 passed."""
+    return math.isfinite(value) and (value == 0 or 1 < value <= 100)
+
+
 def _bad_gate_value(value: Any, path: str, key: str) -> str | None:
     """What a quality gate's rate or category must be (readiness.gates judges them): refused
     here, with file:line, by every command, not only by the suites that use the gates
     (`validate --profile` took ``min_pass_rate: 150`` and a typo'd category silently)."""
     if path.partition(".")[0] != "quality_gates" or path.count(".") != 1 or value is None:
         return None
-    if key == "min_pass_rate" and isinstance(value, (int, float)) and not 0 <= value <= 100:
-        return "a number from 0 to 100 (a percentage)"
+    if key == "min_pass_rate" and isinstance(value, (int, float)) and not is_percentage(value):
+        return PERCENT_WANTED
     if key == "category" and isinstance(value, str):
         from .registry import CATEGORIES
 

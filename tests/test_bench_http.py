@@ -99,7 +99,7 @@ def test_an_allowed_error_rate_and_expected_statuses_are_taken_from_the_endpoint
     srv: HttpServer, app_tree: Callable[..., Path], tmp_path: Path
 ) -> None:
     accepted = endpoint(srv.url + "/broken", requests=10, expect_status=[500])
-    tolerated = endpoint(srv.url + "/broken", name="tolerated", requests=10, max_error_rate=1.0)
+    tolerated = endpoint(srv.url + "/broken", name="tolerated", requests=10, max_error_rate=0.99)
     r = one(bench(app_tree, tmp_path, [accepted, tolerated]))
     assert r.status is Status.READY, r.message
     assert row(r, 0)["errors"] == 0

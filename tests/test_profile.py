@@ -287,7 +287,19 @@ def test_every_number_of_the_profile_refuses_negative_and_infinite_values(dotted
         (
             "min_pass_rate: 150",
             "p.yml:3: profile key 'quality_gates.integration.min_pass_rate' must be a number "
-            "from 0 to 100 (a percentage), got 150",
+            "from 0 to 100 (a percentage: 90, not 0.9), got 150",
+        ),
+        # a fraction meant as 90 % (or 100 %): the gate read 0.9 % and passed a category
+        # where 1 check in 100 passed
+        (
+            "min_pass_rate: 0.9",
+            "p.yml:3: profile key 'quality_gates.integration.min_pass_rate' must be a number "
+            "from 0 to 100 (a percentage: 90, not 0.9), got 0.9",
+        ),
+        (
+            "min_pass_rate: 1",
+            "p.yml:3: profile key 'quality_gates.integration.min_pass_rate' must be a number "
+            "from 0 to 100 (a percentage: 90, not 0.9), got 1",
         ),
         (
             "category: operatons",
@@ -482,7 +494,16 @@ _DSN = "postgresql://u:SENTINEL-pw@db/app"
 MEMBER_WRONG: dict[str, list[Any]] = {
     "a string": [5, ["SENTINEL"], {"SENTINEL": 1}, True],
     "a finite number above 0": [0, -1, float("inf"), float("nan"), True, "5", _DSN],
-    "a number from 0 to 1": [-0.1, 1.5, float("nan"), True, "0.1", _DSN],
+    "a fraction from 0 to below 1 (0.01 is 1 %)": [
+        -0.1,
+        1,
+        1.5,
+        5,
+        float("nan"),
+        True,
+        "0.1",
+        _DSN,
+    ],
     "a whole number 1 or more": [0, 0.5, -1, True, "3", float("inf"), _DSN],
     "a whole number 0 or more": [-1, 0.5, True, "3", float("nan")],
     "an HTTP status code (100 to 599)": ["ok", 200.5, True, 99, 600, [200], _DSN],
@@ -503,7 +524,7 @@ MEMBER_WRONG: dict[str, list[Any]] = {
 MEMBER_RIGHT: dict[str, Any] = {
     "a string": "x",
     "a finite number above 0": 0.5,
-    "a number from 0 to 1": 1,
+    "a fraction from 0 to below 1 (0.01 is 1 %)": 0.99,
     "a whole number 1 or more": 3,
     "a whole number 0 or more": 0,
     "an HTTP status code (100 to 599)": 204,
@@ -661,6 +682,23 @@ BAD_MEMBERS = {
         "backup_roundtrip: {max_tables: 0}\n",
         "p.yml:1: profile key 'backup_roundtrip.max_tables' must be a number above 0, got 0",
     ),
+    # a fraction meant as a percentage: 5 (5 %) and 1 (1 %) took every request failing,
+    # 0.5 (meant as 50 % slower) flagged every run not twice as fast as the one before
+    "http_benchmark_threshold": (
+        "thresholds: {http_max_error_rate: 5}\n",
+        "p.yml:1: profile key 'thresholds.http_max_error_rate' must be a fraction from 0 to "
+        "below 1 (0.01 is 1 %), got 5",
+    ),
+    "http_benchmark_rate": (
+        "http_benchmarks: [{url: 'http://127.0.0.1:9/', max_error_rate: 1}]\n",
+        "p.yml:1: profile key 'http_benchmarks[0].max_error_rate' must be a fraction from 0 to "
+        "below 1 (0.01 is 1 %), got 1",
+    ),
+    "http_benchmark_regression": (
+        "thresholds: {benchmark_max_regression: 0.5}\n",
+        "p.yml:1: profile key 'thresholds.benchmark_max_regression' must be a ratio 1 or more "
+        "(1.5: p95 may grow by half), got 0.5",
+    ),
     "rbac_typo": (
         "rbac:\n  enabled: true\n  forbidden:\n    - {method: DELETE, ur: 'http://x/'}\n",
         "p.yml:4: unknown profile key 'rbac.forbidden[0].ur' (did you mean 'url'?)",
@@ -681,7 +719,9 @@ def test_a_bad_member_is_one_line_and_exit_two_before_any_check_runs(tmp_path: P
         (tmp_path / case).mkdir()
         profile = tmp_path / case / "p.yml"
         profile.write_text(BAD_MEMBERS[case][0], encoding="utf-8")
-        check = case.removesuffix("_typo").removesuffix("_regex")
+        check = case
+        for suffix in ("_typo", "_regex", "_threshold", "_rate", "_regression"):
+            check = check.removesuffix(suffix)
         argv = ["validate", "-i", str(inventory), "-c", check, "--profile", str(profile)]
         return case, run_cli(*argv, "--store", "none")
 
