@@ -1,0 +1,98 @@
+"""A signal in the first fraction of a second of `readiness validate`: one line, 128 + n.
+
+Before, a Ctrl-C in the first ~0.2 s (imports, option parsing) printed a Python traceback,
+or exit 1 (invoke's answer to a KeyboardInterrupt: readiness' "not ready") with no word,
+and SIGTERM/SIGHUP killed the process (docs/fleet.md, "Ctrl-C and SIGTERM")."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import readiness
+from readiness.report.nagios import nagios_unknown
+
+from ..services.cli import BIN, local_inventory
+
+PACKAGE = str(Path(readiness.__file__).parent)
+OFFSETS_S = (0.0, 0.01, 0.05, 0.1, 0.2)
+CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
+def _signalled(args: list[str], cwd: Path, sig: int, offset: float) -> tuple[int, str, str]:
+    proc = subprocess.Popen(
+        [str(BIN / "readiness"), *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(offset)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err
+
+
+def _outcome(code: int, out: str, err: str, sig: int) -> str:
+    """Which of the allowed outcomes this is; a test failure for anything else."""
+    said = f"exit {code}, stdout {out[-500:]!r}, stderr {err[-3000:]!r}"
+    if "Fatal Python error: init_import_site" in err:
+        # CPython's own start-up (`site`), before any readiness code ran: only an editable
+        # install imports anything there (setuptools' path finder, ~7 ms), a wheel nothing
+        assert PACKAGE not in err, said
+        return "interpreter start-up"
+    assert "Traceback" not in err, said
+    if code == -sig:  # before the interpreter (or readiness) had a handler: nothing ran
+        assert out == "" and err == "", said
+        return "before any handler"
+    if code in (0, 1):  # the audit finished before the signal came
+        assert '"hosts"' in out or "READY" in out, said
+        return "finished"
+    assert code == CODES[sig], said
+    lines = err.splitlines()
+    assert len(lines) == 1, said
+    assert lines[0] == "readiness: interrupted" or "interrupted by" in lines[0], said
+    return "readiness"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("sig", list(CODES), ids=lambda s: signal.Signals(s).name)
+def test_a_signal_in_the_first_fraction_of_a_second_is_one_line_and_its_exit_code(
+    tmp_path: Path, sig: int
+) -> None:
+    inventory = local_inventory(tmp_path / "inv.yml", tmp_path)
+    seen = {}
+    for offset in OFFSETS_S:
+        code, out, err = _signalled(["validate", "-i", str(inventory)], tmp_path, sig, offset)
+        seen[offset] = _outcome(code, out, err, sig)
+    # 0.2 s is past the interpreter's own start even on a loaded machine: readiness answered
+    assert "readiness" in seen.values(), seen
+
+
+@pytest.mark.timeout(120)
+def test_an_interrupted_nagios_start_is_unknown_on_stdout(tmp_path: Path) -> None:
+    inventory = local_inventory(tmp_path / "inv.yml", tmp_path)
+    answered = []
+    for offset in (0.1, 0.15, 0.2):
+        code, out, err = _signalled(
+            ["nagios", "-i", str(inventory)], tmp_path, signal.SIGINT, offset
+        )
+        if code in (-signal.SIGINT, 0, 1, 2) or "init_import_site" in err:
+            continue  # before any handler, or the plugin answered before the signal
+        assert (code, out.strip(), err) == (
+            3,
+            nagios_unknown("run interrupted (SIGINT)"),
+            "",
+        ), (code, out, err)
+        answered.append(offset)
+    assert answered
