@@ -17,7 +17,7 @@ from .baseline import (
     entries_from_run,
     load_baseline_file,
 )
-from .db import BaselineEntry, open_store, store_where, with_run_summary
+from .db import BaselineEntry, RunSummary, open_store, store_where, with_run_summary
 from .diff import FORMATS as DIFF_FORMATS
 from .diff import diff_reports, render_diff
 from .drift import (
@@ -278,6 +278,7 @@ def drift_task(
     since: str | None = None,
     hosts: str | None = None,
     fmt: str = "text",
+    warn: TextIO | None = None,
 ) -> tuple[str, int]:
     """Across hosts (default) or, with ``since``, over time; exit 1 when drift is found."""
     _fmt(fmt, DRIFT_FORMATS)
@@ -289,6 +290,8 @@ def drift_task(
         )
         now = store.fingerprints(target)
         old_run = store.resolve(since) if since else None
+        if old_run is not None:
+            _refuse_backwards_drift(old_run, target, since or "", run, warn)
         before = store.fingerprints(old_run) if old_run else {}
         target_report = store.load(target).report
         groups = {h.host: h.groups for h in target_report.hosts}
@@ -343,6 +346,37 @@ def drift_task(
         f"DRIFT across {len(now)} host(s) of run {target.run_id}: {len(findings)} odd one(s) out"
     )
     return render_drift(findings, fmt, title), 1 if findings else 0
+
+
+def _refuse_backwards_drift(
+    old: RunSummary, new: RunSummary, since: str, run: str | None, warn: TextIO | None
+) -> None:
+    """``--since`` must name an earlier run than the one compared (``--run``, default the
+    newest with fingerprints). ``drift --since latest`` compared that run with itself and
+    ``--since`` a newer run compared backwards (added read as removed): both answered "no
+    drift" or a reversed one, exit 0/1, with no word. Exit 2 now. When the start times and
+    the recording order disagree (a long run recorded after a later, quicker one, or two
+    controllers whose clocks differ), which is earlier cannot be told: a warning."""
+    what = f"--run {run}" if run else "the newest run with fingerprints"
+    named = f"--since {since} (run {old.run_id})"
+    if old.seq == new.seq:
+        raise UsageError(
+            f"{named} is {what}: a run compared with itself shows no drift; name an earlier "
+            "run (e.g. --since latest~1)"
+        )
+    started_after = old.started_at > new.started_at
+    recorded_after = old.seq > new.seq
+    if started_after and recorded_after:
+        raise UsageError(
+            f"{named} is newer than {what} ({new.run_id}): --since names the earlier run; swap them"
+        )
+    if started_after or (recorded_after and old.started_at < new.started_at):
+        how = "started after" if started_after else "was recorded after"
+        _warn(
+            warn,
+            f"{named} {how} {new.run_id} (runs that overlapped, or controllers whose clocks "
+            "differ): which one is earlier cannot be told; compared as given",
+        )
 
 
 def drift_section(collector: DriftCollector) -> dict[str, Any]:

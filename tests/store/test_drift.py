@@ -567,3 +567,47 @@ def test_a_host_a_run_was_cut_short_on_is_not_compared_not_half_removed(tmp_path
         "  no drift",
         f"  not compared (fingerprints only in run {old}): web2",
     ]
+
+
+def test_drift_since_the_same_or_a_newer_run_is_exit_2_not_no_drift(tmp_path: Path) -> None:
+    """`drift --since latest` compared the newest run with itself ("no drift", exit 0), and
+    `--since` a run newer than `--run` compared backwards, an added item read as removed,
+    without a word. Both are usage errors; runs whose start times and recording order
+    disagree (overlapping runs, controllers' clocks apart) are compared with a warning."""
+    from tests.store.test_store_cli import readiness
+
+    store = tmp_path / "s.db"
+    with sqlite_store(store) as db:
+        key = db.hmac_key()
+        report = fleet({"web1": {"environment": Status.READY}})
+        old = db.record(report, meta(minutes=0), fingerprints={"web1": {}})
+        new = db.record(
+            report, meta(minutes=5), fingerprints={"web1": {"env:A": (hmac_hex(key, "1"), False)}}
+        )
+    forward = readiness("drift", "--since", old, store=store)
+    assert forward.returncode == 1 and "web1: env:A added" in forward.stdout, forward
+    for argv, said in (
+        (
+            ("drift", "--since", "latest"),
+            f"--since latest (run {new}) is the newest run with fingerprints: a run compared "
+            "with itself shows no drift; name an earlier run (e.g. --since latest~1)",
+        ),
+        (
+            ("drift", "--run", old, "--since", new),
+            f"--since {new} (run {new}) is newer than --run {old} ({old}): --since names the "
+            "earlier run; swap them",
+        ),
+    ):
+        res = readiness(*argv, store=store)
+        assert (res.returncode, res.stdout, res.stderr) == (2, "", f"readiness: {said}\n"), res
+    # a run that started before the other but was recorded after it (a long run; or its
+    # controller's clock is behind): compared as given, with a warning
+    with sqlite_store(store) as db:
+        late = db.record(report, meta(minutes=-10), fingerprints={"web1": {}})
+    res = readiness("drift", "--run", late, "--since", new, store=store)
+    assert res.returncode == 1 and "web1: env:A removed" in res.stdout, res
+    assert res.stderr == (
+        f"readiness: warning: --since {new} (run {new}) started after {late} (runs that "
+        "overlapped, or controllers whose clocks differ): which one is earlier cannot be "
+        "told; compared as given\n"
+    )
