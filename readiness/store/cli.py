@@ -5,6 +5,7 @@ Each function opens the store, does one thing, and returns ``(text, exit code)``
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -236,6 +237,11 @@ def baseline_export_task(
     if not output or output == "-":
         return doc, 0
     target = Path(output).expanduser()
+    # as cp and tar: the directory must exist (a typo in it made a new directory tree); a
+    # symlink is written through, so the directory of the file it names counts
+    directory = Path(os.path.realpath(target)).parent
+    if not directory.is_dir():
+        raise UsageError(f"--output {output}: cannot write: no such directory {directory}")
     # --save's and --report's check: the file is written beside and renamed over, which
     # replaced /dev/stdout, /dev/full or a FIFO with a regular file (as root, in /dev)
     refuse_unless_writable(target, f"--output {output}")  # flag and value, as --save says

@@ -699,6 +699,51 @@ def test_baseline_export_never_replaces_a_special_file(tmp_path: Path) -> None:
     assert written.returncode == 0 and json.loads((tmp_path / "b.json").read_text())["entries"]
 
 
+def test_baseline_export_into_a_directory_that_does_not_exist_is_exit_2_as_cp_does(
+    tmp_path: Path,
+) -> None:
+    """`baseline-export --output ci/baselnie/b.json` (a typo) made the directory tree
+    `ci/baselnie/` and wrote there, exit 0. Like `cp`, it is one line and exit 2, and
+    nothing is created — through a dangling symlink either; through a symlink to a file,
+    that file is replaced and the link kept, and an existing file is overwritten."""
+    from readiness.model import Status
+    from readiness.store.baseline import entries_from_run
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        db.record(fleet({"web1": {"environment": Status.READY}}), meta())
+        db.set_baseline(entries_from_run(db.load("latest")))
+    out = tmp_path / "out"
+    out.mkdir()
+    dangling = out / "link.json"
+    dangling.symlink_to(tmp_path / "gone" / "b.json")
+    for given, missing in (
+        (out / "typo" / "deeper" / "b.json", out / "typo" / "deeper"),
+        (dangling, tmp_path / "gone"),
+    ):
+        res = readiness("baseline-export", "--output", str(given), store=store)
+        assert (res.returncode, res.stdout) == (2, ""), res
+        assert res.stderr == (
+            f"readiness: --output {given}: cannot write: no such directory {missing}\n"
+        )
+    assert sorted(p.name for p in out.iterdir()) == ["link.json"]
+    assert not (tmp_path / "gone").exists()
+    real = out / "real.json"
+    real.write_text("old\n")
+    link = out / "to-real.json"
+    link.symlink_to(real)
+    for given in (real, link):
+        res = readiness("baseline-export", "--output", str(given), store=store)
+        assert res.returncode == 0, res
+        assert json.loads(real.read_text())["entries"][0]["host"] == "web1"
+    assert link.is_symlink() and sorted(p.name for p in out.iterdir()) == [
+        "link.json",
+        "real.json",
+        "to-real.json",
+    ]
+
+
 @pytest.mark.parametrize(
     ("extra", "said"),
     [
