@@ -15,10 +15,13 @@ anything is queued (:func:`wire_profiles`): the broker and its result backend ar
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -32,6 +35,7 @@ __all__ = [
     "CONTROLLER_OPTIONS",
     "WORKER_OPTIONS",
     "ShardHost",
+    "code_digest",
     "host_to_dict",
     "profile_to_dict",
     "shard_payload",
@@ -158,6 +162,26 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         raise ValueError(f"profile is not JSON data: {exc}") from None
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 of this readiness's own source (every ``.py`` file of the package, by
+    relative path): two installs that judge hosts alike have the same digest.
+
+    The version string alone let a worker whose checks, probe or profile defaults differ
+    (an older checkout, a patched install, both still "0.1.0") return rows that the
+    controller merged as if it had made them."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if "__pycache__" in rel:
+            continue
+        data = path.read_bytes()
+        digest.update(f"{rel}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
 def shard_payload(
     run_id: str,
     *,
@@ -171,6 +195,7 @@ def shard_payload(
     return {
         "budget_s": budget_s,  # how long a live execution of this shard may take
         "version": __version__,
+        "code": code_digest(),  # a worker running other code refuses the shard
         "run": run_id,
         "shard": number,
         "hosts": [host_to_dict(h) for h in hosts],

@@ -26,7 +26,7 @@ from ..redact import Redactor, redact_url_password
 from ..registry import all_checks
 from ..runner import RunOptions, run_fleet
 from .app import LOST_AFTER_S, REMEDIATE_TASK, SHARD_TASK, make_app, safe_broker
-from .payload import WORKER_OPTIONS, ShardHost, specs_named
+from .payload import WORKER_OPTIONS, ShardHost, code_digest, specs_named
 
 __all__ = [
     "PUBLISH_INTERVAL_S",
@@ -152,9 +152,14 @@ class _ShardRun:
 def _start(task: Any, payload: Mapping[str, Any], *, resume: bool) -> tuple[str, Any]:
     """(execution id, a finished result to return instead of running, or the hosts an
     earlier execution that went silent had reported when ``resume``)."""
-    if payload.get("version") != __version__:
+    theirs, mine = str(payload.get("code") or ""), code_digest()
+    if payload.get("version") != __version__ or theirs != mine:
+        where = task.request.hostname or socket.gethostname()
         raise RuntimeError(
-            f"controller runs readiness {payload.get('version')}, this worker {__version__}"
+            f"worker {where} runs other readiness code than the controller (controller: "
+            f"readiness {payload.get('version')}, code {theirs[:12] or 'unknown'}; worker: "
+            f"readiness {__version__}, code {mine[:12]}): shard refused, nothing audited; "
+            "install the same readiness on the controller and every worker"
         )
     execution = uuid.uuid4().hex
     earlier = _earlier_execution(
@@ -335,6 +340,7 @@ def start_worker(
     # paramiko logs every connection at INFO: a worker's log would be mostly that
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     all_checks()  # discover the checks now, not while the first shard waits
+    code_digest()  # of the code this process loaded, not of files replaced while it runs
     name = f"readiness-{os.getpid()}@{socket.gethostname()}"
     _say(
         f"readiness worker {name}: broker {safe_broker(broker)}, queues {','.join(queues)}, "

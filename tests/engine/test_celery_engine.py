@@ -697,6 +697,49 @@ def test_sigint_on_the_controller_revokes_every_shard_and_writes_the_partial_rep
     assert all(_delta(before, _logins(cluster))[n] == 0 for n in third)
 
 
+# --- 6b. a worker running other code than the controller -------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_running_other_readiness_code_refuses_the_shard_and_no_row_is_merged(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    """The shard carried only the version string: a worker whose code differed under the
+    same "0.1.0" (an older checkout, a patched install) returned rows the controller merged
+    as its own. Now the shard carries a digest of the controller's code and such a worker
+    refuses it: every host ERROR, naming both sides, and none of its rows is taken."""
+    import readiness
+
+    skew = tmp_path / "skew"
+    shutil.copytree(
+        Path(readiness.__file__).parent,
+        skew / "readiness",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    check = skew / "readiness" / "checks" / "environment.py"
+    said = "properly configured"
+    assert check.read_text().count(said) == 1
+    check.write_text(check.read_text().replace(said, "configured by other code"))
+    cwd = _config(tmp_path / "controller", shard_size=3, shard_wait=20)
+    workers.start(env={"PYTHONPATH": str(skew)})
+    workers.wait_ready()
+    before = _logins(cluster)
+    res = _validate(cluster, cwd)
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert "other code" not in res.stdout
+    assert [h["status"] for h in report["hosts"]] == ["error"] * len(cluster.fleet.hosts)
+    for h in report["hosts"]:
+        assert re.fullmatch(
+            r"shard \d failed on a worker: worker readiness-\d+@\S+ runs other readiness code "
+            r"than the controller \(controller: readiness \S+, code [0-9a-f]{12}; worker: "
+            r"readiness \S+, code [0-9a-f]{12}\): shard refused, nothing audited; install the "
+            r"same readiness on the controller and every worker",
+            h["reason"],
+        ), h["reason"]
+    assert _delta(before, _logins(cluster)) == dict.fromkeys(before, 0)
+
+
 # --- 7. the broker password never shows; engine and broker from the environment --------------
 
 
