@@ -12,6 +12,7 @@ from typing import Any
 
 from ..model import FleetReport
 from ..tables import tabulate
+from .style import escape_markdown
 
 __all__ = ["gate_lines", "gate_markdown_lines"]
 
@@ -74,7 +75,7 @@ def gate_markdown_lines(report: FleetReport) -> list[str]:
         return []
     lines = ["", f"### {_headline(report, gates)}", ""]
     rows = [("fleet", r) for r in gates.get("fleet", ())]
-    rows += [(str(r["scope"]), r) for r in gates.get("groups", ())]
+    rows += [(escape_markdown(r["scope"]), r) for r in gates.get("groups", ())]
     lines += ["| scope | " + " | ".join(_HEADERS) + " |", "|---" * (len(_HEADERS) + 1) + "|"]
     for scope, row in rows:
         cells = [scope, *_cells(row)]

@@ -13,7 +13,13 @@ __all__ = ["render_markdown"]
 
 
 def _cell(text: str) -> str:
-    """Host text as inert Markdown: no links, no HTML, no table breaks, one line."""
+    """Host text in a table cell: a code span (no mention, reference, link, HTML), pipes
+    escaped, one line."""
+    return escape_markdown(text, table=True)
+
+
+def _text(text: str) -> str:
+    """Host text outside a table: a code span, one line."""
     return escape_markdown(text)
 
 
@@ -47,7 +53,7 @@ def render_markdown(
         f"{s['total']} check result(s) · exit code {report.exit_code(fail_on)}",
     ]
     for group, hosts in group_hosts(list(report.hosts), group_by):
-        lines += ["", f"#### group {_cell(group)}", ""] if group else [""]
+        lines += ["", f"#### group {_text(group)}", ""] if group else [""]
         lines += _matrix(hosts, checks)
     lines += gate_markdown_lines(report)
     lines += store_markdown_lines(report)
@@ -56,9 +62,9 @@ def render_markdown(
         lines += ["", "### What to fix", ""]
         for r in problems:
             lines.append(
-                f"- {r.status.symbol} **{_cell(r.host)} / {_cell(r.check_name)}** — {_cell(r.message)}"
+                f"- {r.status.symbol} **{_text(r.host)} / {_text(r.check_name)}** — {_text(r.message)}"
             )
-            lines += [f"  - {_cell(rec)}" for rec in r.recommendations]
+            lines += [f"  - {_text(rec)}" for rec in r.recommendations]
     else:
         lines += ["", "Nothing to fix. ✓"]
     return "\n".join(lines)

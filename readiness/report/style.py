@@ -33,7 +33,11 @@ __all__ = [
 # shown, zero-width and tag characters hide text, the line and paragraph separators U+2028/U+2029
 # break a line in editors, Markdown viewers and str.splitlines).
 _CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{INVISIBLE}]")
-_MARKDOWN = re.compile(r"([\\`*\[\]|])")  # links, code, emphasis, table cells
+# What GitHub neither links nor styles: letters and digits joined by single inner '_' or '-'
+# (no '@', '#', '/', '.', ':', no edge '_'), except GH-7 (an issue reference) and 7+ hex
+# digits (a commit).
+_PLAIN_MARKDOWN = re.compile("[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*")
+_LINKED_ANYWAY = re.compile("(?i)gh-[0-9]+|[0-9a-f]{7,}")
 
 
 def escape_text(text: object) -> str:
@@ -46,10 +50,28 @@ def one_line(text: object) -> str:
     return escape_text(str(text).replace("\t", "\\t").replace("\r\n", "\n").replace("\n", "\\n"))
 
 
-def escape_markdown(text: object) -> str:
-    """One line, HTML inert (``&lt;``), and Markdown syntax (links, emphasis, tables) literal."""
-    flat = one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MARKDOWN.sub(r"\\\1", flat)
+def escape_markdown(text: object, *, table: bool = False) -> str:
+    """Host text for a Markdown report: one line, in an inline code span.
+
+    GitHub links ``@user``, ``#123``, ``owner/repo#1`` and bare URLs in the text of the
+    rendered page, but never inside ``<code>``; backslash escapes do not stop it (``\\@user``
+    renders as the text ``@user``, which is then linked). In a code span Markdown is not read
+    either: no link, image, autolink, emphasis or HTML. The fence is one backtick longer than
+    any run inside. ``table``: ``|`` written ``\\|`` (GFM splits cells
+    before it reads code spans, and takes ``\\|`` as a pipe inside them). Names GitHub cannot
+    link or style (``web-1``, ``database_migration``) stay plain.
+    """
+    flat = one_line(text)
+    if _PLAIN_MARKDOWN.fullmatch(flat) and not _LINKED_ANYWAY.search(flat):
+        return flat
+    if not flat:
+        return ""
+    fence = "`" * (max(map(len, re.findall("`+", flat)), default=0) + 1)
+    # CommonMark strips one space from each end of a span that has both: padded only when
+    # needed, a backtick at an end (it would join the fence) or a space at both ends
+    pad = " " if "`" in (flat[0], flat[-1]) or (flat[0] == flat[-1] == " ") else ""
+    span = f"{fence}{pad}{flat}{pad}{fence}"
+    return span.replace("|", "\\|") if table else span
 
 
 _COLORS = {

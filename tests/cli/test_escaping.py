@@ -13,6 +13,7 @@ from readiness.model import CheckResult, FleetReport, HostReport, Status
 from readiness.report import render
 from readiness.report._clean import one_line as clean_one_line
 from readiness.report.style import escape_markdown, escape_text, one_line
+from tests.cli.test_markdown_github import _on_github
 from tests.services.apps import write_app
 from tests.services.cli import local_inventory, run_cli
 from tests.services.gitrepos import make_repo
@@ -54,18 +55,22 @@ def test_renderers_show_controls_as_escapes(fmt: str) -> None:
 
 
 def test_markdown_has_no_html_and_no_links() -> None:
+    """Rendered as GitHub does: the host's HTML and link stay text (inside code spans)."""
     out = render(_hostile_report(), "markdown")
-    assert "<img" not in out and "&lt;img" in out
-    assert "[click](" not in out and "\\[click\\](" in out
+    assert not {"img", "a"} & _on_github(out).tags, out
+    assert "<img src=x onerror=alert(1)>[click](http://evil.example)" in out
 
 
 def test_escape_functions() -> None:
     assert escape_text("a\x1bb\x9bc\u202ed") == "a\\x1bb\\x9bc\\u202ed"
     assert escape_text("a\u2028b\u2029c\x85d") == "a\\u2028b\\u2029c\\x85d"
-    assert one_line("a\u2028b") == "a\\u2028b" and escape_markdown("a\u2029b") == "a\\\\u2029b"
+    assert one_line("a\u2028b") == "a\\u2028b" and escape_markdown("a\u2029b") == "`a\\u2029b`"
     assert clean_one_line("a\u2028b\u2029c\x85d") == "a b c d"
     assert one_line("a\nb\tc") == "a\\nb\\tc"
-    assert escape_markdown("<b>[x](y)|z") == "&lt;b&gt;\\[x\\](y)\\|z"
+    assert escape_markdown("<b>[x](y)|z") == "`<b>[x](y)|z`"
+    assert escape_markdown(" a ") == "`  a  `" and escape_markdown(" a") == "` a`"
+    assert escape_markdown("a|`b``", table=True) == "``` a\\|`b`` ```"
+    assert escape_markdown("web-1") == "web-1" and escape_markdown("") == ""
 
 
 def test_a_hostile_settings_file_cannot_reach_the_terminal(tmp_path: Path) -> None:
@@ -79,7 +84,7 @@ def test_a_hostile_settings_file_cannot_reach_the_terminal(tmp_path: Path) -> No
         assert res.returncode == 1, res.stderr
         assert not RAW.search(res.stdout.replace("\n", "")), (fmt, res.stdout)
         if fmt == "markdown":
-            assert "<img" not in res.stdout and "[click](" not in res.stdout
+            assert not {"img", "a"} & _on_github(res.stdout).tags, res.stdout
 
 
 def test_unicode_line_separators_in_host_text_never_start_a_line(tmp_path: Path) -> None:
