@@ -15,16 +15,15 @@ from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
+import cmarkgfm  # a dev dependency: never skipped (test_escaping imports from here too)
 import pytest
 import yaml
+from cmarkgfm.cmark import Options
 
-cmarkgfm = pytest.importorskip("cmarkgfm")
-from cmarkgfm.cmark import Options  # noqa: E402
-
-from readiness.model import CheckResult, FleetReport, HostReport, Status  # noqa: E402
-from readiness.report import render  # noqa: E402
-from tests.services.apps import write_app  # noqa: E402
-from tests.services.cli import local_inventory, run_cli  # noqa: E402
+from readiness.model import CheckResult, FleetReport, HostReport, Status
+from readiness.report import render
+from tests.services.apps import write_app
+from tests.services.cli import local_inventory, run_cli
 
 # What GitHub links or fetches: mentions, issue references, bare and www autolinks, e-mail,
 # Markdown links and images, raw HTML (img fetches, a links), plus what breaks a table cell
