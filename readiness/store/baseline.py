@@ -12,6 +12,8 @@ travel as a JSON file (``readiness.baseline/1``) to keep in git.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,8 @@ __all__ = [
 ]
 
 BASELINE_SCHEMA = "readiness.baseline/1"
+# A baseline of 10,000 hosts x 20 checks is about 60 MB of JSON: above this it is not one.
+MAX_BASELINE_BYTES = 64 * 1024 * 1024
 
 
 def entries_from_run(
@@ -132,7 +136,7 @@ def baseline_document(name: str, entries: Iterable[BaselineEntry]) -> str:
 def load_baseline_file(path: str | Path) -> tuple[str, list[BaselineEntry]]:
     """Parse an exported baseline; anything malformed is one clear line (exit 2)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(_read_bounded(Path(path)).decode("utf-8"))
     except OSError as exc:
         raise UsageError(f"cannot read baseline file {path}: {exc.strerror}") from None
     except ValueError as exc:
@@ -169,6 +173,25 @@ def load_baseline_file(path: str | Path) -> tuple[str, list[BaselineEntry]]:
     if not isinstance(name, str) or not name.strip():
         raise UsageError(f"{path}: 'name' must be a non-empty string")
     return name, entries
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes; a FIFO waited forever for a writer and /dev/zero was read until
+    memory ran out (a MemoryError traceback): only a regular file of at most
+    :data:`MAX_BASELINE_BYTES` is read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"cannot read baseline file {path}: not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_BASELINE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BASELINE_BYTES:
+        raise UsageError(
+            f"cannot read baseline file {path}: larger than {MAX_BASELINE_BYTES // 2**20} MiB"
+        )
+    return data
 
 
 def _shown(text: str) -> str:

@@ -699,6 +699,33 @@ def test_baseline_export_never_replaces_a_special_file(tmp_path: Path) -> None:
     assert written.returncode == 0 and json.loads((tmp_path / "b.json").read_text())["entries"]
 
 
+def test_baseline_import_reads_only_a_bounded_regular_file(tmp_path: Path) -> None:
+    """`baseline-import /dev/zero` read until memory ran out (a MemoryError traceback) and
+    `baseline-import FIFO` waited for a writer forever: one line and exit 2, at once."""
+    import os
+
+    from readiness.store.baseline import MAX_BASELINE_BYTES
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as fh:  # sparse: costs no disk
+        fh.truncate(MAX_BASELINE_BYTES + 1)
+    store = tmp_path / "h.db"
+    for given, why in (
+        (fifo, "not a regular file"),
+        (Path("/dev/null"), "not a regular file"),  # /dev/zero's kind, without its risk
+        (tmp_path, "not a regular file"),
+        (huge, "larger than 64 MiB"),
+    ):
+        started = time.monotonic()
+        res = readiness("baseline-import", str(given), store=store)
+        assert (res.returncode, res.stdout) == (2, ""), res
+        assert res.stderr == f"readiness: cannot read baseline file {given}: {why}\n"
+        assert time.monotonic() - started < 30
+    assert not store.exists()
+
+
 def test_baseline_export_into_a_directory_that_does_not_exist_is_exit_2_as_cp_does(
     tmp_path: Path,
 ) -> None:
