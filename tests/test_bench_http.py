@@ -21,7 +21,8 @@ CHECK = "http_benchmark"
 
 
 def endpoint(url: str, **extra: Any) -> dict[str, Any]:
-    return {"name": "ep", "url": url, "requests": 40, "concurrency": 4, "time_cap_s": 10, **extra}
+    # 100 requests: the fewest a p99 is measured on (tests/test_bench_http_samples.py)
+    return {"name": "ep", "url": url, "requests": 100, "concurrency": 4, "time_cap_s": 10, **extra}
 
 
 def bench(
@@ -62,19 +63,19 @@ def test_a_fast_endpoint_is_ready_and_reports_its_numbers(
     r = one(bench(app_tree, tmp_path, [endpoint(srv.url + "/fast")]))
     assert r.status is Status.READY, r.message
     stats = row(r)
-    assert stats["n"] == 40
+    assert stats["n"] == 100
     assert stats["errors"] == 0
     assert stats["verdict"] == "ready"
     assert 0 < stats["min_ms"] <= stats["p50_ms"] <= stats["p95_ms"] <= stats["p99_ms"]
     assert stats["p99_ms"] <= stats["max_ms"]
     assert stats["throughput_per_s"] > 0
-    assert len(srv.requests_to("/fast")) == 40, "every counted request reached the server"
+    assert len(srv.requests_to("/fast")) == 100, "every counted request reached the server"
 
 
 def test_a_slow_endpoint_over_its_p95_threshold_is_degraded(
     srv: HttpServer, app_tree: Callable[..., Path], tmp_path: Path
 ) -> None:
-    slow = endpoint(srv.url + "/slow", requests=8, p95_ms=100)
+    slow = endpoint(srv.url + "/slow", requests=20, p95_ms=100)
     r = one(bench(app_tree, tmp_path, [slow]))
     assert r.status is Status.DEGRADED
     assert "p95" in r.message
@@ -98,7 +99,7 @@ def test_an_endpoint_answering_500_is_not_ready_because_of_its_error_rate(
 def test_an_allowed_error_rate_and_expected_statuses_are_taken_from_the_endpoint(
     srv: HttpServer, app_tree: Callable[..., Path], tmp_path: Path
 ) -> None:
-    accepted = endpoint(srv.url + "/broken", requests=10, expect_status=[500])
+    accepted = endpoint(srv.url + "/broken", expect_status=[500])
     r = one(bench(app_tree, tmp_path, [accepted]))
     assert r.status is Status.READY, r.message
     assert row(r, 0)["errors"] == 0
@@ -144,14 +145,14 @@ def test_requests_in_flight_at_the_cap_are_cut_not_counted_as_errors(
 def test_a_regression_against_the_stored_baseline_is_degraded_and_reported_as_a_ratio(
     srv: HttpServer, app_tree: Callable[..., Path], tmp_path: Path
 ) -> None:
-    lenient = {"thresholds": {"http_p95_ms": 5000.0, "http_p99_ms": 5000.0}}
+    lenient = {"thresholds": {"http_p95_ms": 5000.0, "http_p99_ms": None}}
     first = one(bench(app_tree, tmp_path, [endpoint(srv.url + "/fast")], **lenient))
     assert first.status is Status.READY
     baseline = tmp_path / "baselines" / "local-http_benchmark-ep.json"
     fast_p95 = json.loads(baseline.read_text())["p95_ms"]
     assert fast_p95 == row(first)["p95_ms"]
 
-    again = endpoint(srv.url + "/slow", requests=8)  # same name: compared with the fast run
+    again = endpoint(srv.url + "/slow", requests=20)  # same name: compared with the fast run
     second = one(bench(app_tree, tmp_path, [again], **lenient))
     assert second.status is Status.DEGRADED
     assert "regressed" in second.message

@@ -28,12 +28,15 @@ from ..registry import CheckContext
 __all__ = [
     "BASELINE_DEFAULTS",
     "CUT",
+    "PERCENTILE_MIN_SAMPLES",
     "Sample",
     "baseline_path",
     "bench_block",
+    "drop_thin_percentiles",
     "judge_errors",
     "judge_latency",
     "judge_regression",
+    "judge_thin",
     "percentile",
     "run_bounded",
     "skipped",
@@ -68,6 +71,60 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
         return None
     rank = max(1, math.ceil(q / 100 * len(sorted_values)))
     return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+# A nearest-rank percentile differs from the slowest sample only from this many samples on
+# (its rank ceil(q/100 * n) is below n): from 8 requests, "p95" and "p99" are the maximum.
+PERCENTILE_MIN_SAMPLES: dict[str, int] = {"p50_ms": 1, "p95_ms": 20, "p99_ms": 100}
+
+
+def drop_thin_percentiles(summary: dict[str, Any]) -> dict[str, int]:
+    """Blank each percentile measured on fewer samples than it needs; returns them → need.
+
+    ``summary["max_ms"]`` stays: :func:`judge_thin` uses it."""
+    ok = int(summary.get("ok") or 0)
+    thin = {k: need for k, need in PERCENTILE_MIN_SAMPLES.items() if 0 < ok < need}
+    for key in thin:
+        summary[key] = None
+    if thin:
+        summary["percentiles_need_samples"] = dict(thin)
+    return thin
+
+
+def judge_thin(
+    f: Findings,
+    label: str,
+    summary: Mapping[str, Any],
+    limits: Mapping[str, float | None],
+    thin: Mapping[str, int],
+    *,
+    how: str,
+    fix: str,
+) -> None:
+    """A limited percentile with too few samples: over its limit when the slowest sample is
+    (with n below the percentile's need, one sample is more than its share of the tail;
+    ``how`` fixes that), else "cannot determine" (DEGRADED), never READY (``fix``: take
+    more samples). ``{p}`` in either, and ``{need}`` in ``fix``, are filled in."""
+    ok = int(summary.get("ok") or 0)
+    slowest = summary.get("max_ms")
+    for key, need in thin.items():
+        limit = limits.get(key)
+        if limit is None or not isinstance(slowest, (int, float)):
+            continue
+        p = key.removesuffix("_ms")
+        share = 100 - int(p.removeprefix("p"))
+        if slowest > float(limit):
+            f.warn(
+                f"{label}: {p} > {float(limit):g} ms: the slowest of {ok} successful "
+                f"request(s) took {slowest:.1f} ms (1 in {ok} is more than {share} %)",
+                how.replace("{p}", p),
+            )
+        else:
+            f.unknown(
+                f"{label}: {p} cannot be determined from {ok} successful request(s) "
+                f"(a {p} needs at least {need}; every one took {float(limit):g} ms or less)",
+                fix.replace("{p}", p).replace("{need}", str(need)),
+            )
 
 
 def _r(value: float | None) -> float | None:
@@ -187,16 +244,15 @@ def judge_latency(
     limits: Mapping[str, float | None],
     how: str,
 ) -> None:
-    """A percentile over its limit → DEGRADED; ``limits`` maps ``p95_ms`` etc. to a limit."""
+    """A percentile over its limit → DEGRADED; ``limits`` maps ``p95_ms`` etc. to a limit
+    (``{p}`` in ``how`` becomes the percentile's name)."""
     for key, limit in limits.items():
         value = summary.get(key)
         if limit is None or not isinstance(value, (int, float)):
             continue
         if value > float(limit):
-            f.warn(
-                f"{label}: {key.removesuffix('_ms')} {value:.1f} ms > {float(limit):g} ms",
-                how,
-            )
+            p = key.removesuffix("_ms")
+            f.warn(f"{label}: {p} {value:.1f} ms > {float(limit):g} ms", how.replace("{p}", p))
 
 
 def _safe(text: str) -> str:
