@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -274,7 +275,8 @@ class Redactor:
         with self._lock:
             for v in values:
                 if v and len(str(v)) >= _MIN_SECRET_LEN and str(v) not in self._secrets:
-                    self._secrets.add(str(v))
+                    for form in _written_forms(str(v)):
+                        self._secrets.add(form)
                     self._ordered = None
 
     def _secrets_in_order(self) -> _Ordered:
@@ -377,6 +379,18 @@ _Ordered = tuple[list[str], _Index | None, dict[str, str]]
 _MEMO_ENTRIES = 4096
 _MEMO_MAX_CHARS = 1024
 _SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _written_forms(secret: str) -> set[str]:
+    """``secret`` as it is, and as a check's message may write it: quoted by ``repr()``
+    (backslash doubled, a quote escaped or not, controls and invisible characters as
+    ``\\xNN``/``\\u200b``) or by ``json.dumps`` (ASCII or not). A secret with a backslash
+    or a quote, quoted with ``{value!r}`` in a message, no longer matched its plain form and
+    reached every report."""
+    single = repr(secret + '"')[1:-2]  # the string holds a '"': always '-quoted, ' escaped
+    forms = {secret, single, single.replace("\\'", "'")}
+    forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    return {f for f in forms if len(f) >= _MIN_SECRET_LEN}
 
 
 def _index_of(ordered: list[str]) -> _Index:
