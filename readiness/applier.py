@@ -49,6 +49,10 @@ CRONTAB = "crontab:"  # snapshot key of a crontab: "crontab:" (own) or "crontab:
 OUTPUT_MAX_BYTES = 64 * 1024  # the tail of a command's output that is kept
 SECRET_FILE_NOT_FOR = 0o007  # a file a new secret is written into is not for others
 KEEP_BACKUPS = 5  # backups of one file kept (the request's keep_backups overrides it)
+# After an apply is stopped (its own deadline, a hang-up, SIGTERM): the time it has to put
+# back what the fix changed before the bootstrap's deadline ends it (a crontab takes up to
+# 10 s). The controller waits this long beyond ``work_s`` for the answer.
+RESTORE_RESERVE_S = 15
 # Process groups of running commands (own sessions): the bootstrap (readiness.collect)
 # kills them before it exits on a hang-up, SIGTERM or its deadline.
 CHILD_GROUPS = globals().setdefault("READINESS_CHILD_GROUPS", set())
@@ -65,6 +69,36 @@ class ApplyError(Exception):
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class _Stopped(BaseException):
+    """The apply must stop now: its ``work_s`` passed, it was hung up, or terminated. A
+    BaseException, so no ``except`` of a change swallows it: ``op_apply`` undoes the fix."""
+
+
+# While not empty, a stop waits (``_PENDING``) for the section to end: between creating a
+# path and recording it as created, and while a command is being started.
+_CRITICAL: List[int] = []
+_PENDING: List[str] = []
+_WORKING: List[int] = []  # not empty while op_apply makes the changes: a stop may raise
+_STOP_WHY: Dict[int, str] = {
+    signal.SIGALRM: "its deadline%s passed",
+    signal.SIGHUP: "it was hung up (the controller gave up or was interrupted)",
+    signal.SIGTERM: "it was terminated (SIGTERM)",
+}
+
+
+class _critical:
+    """A section a stop never cuts: the stop is raised when it ends (if it ends normally;
+    an error leaving it is undone the same way)."""
+
+    def __enter__(self) -> None:
+        _CRITICAL.append(1)
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        _CRITICAL.pop()
+        if kind is None and _WORKING and not _CRITICAL and not SPAWNING and _PENDING:
+            raise _Stopped(_PENDING[0])
 
 
 class Refused(ApplyError):
@@ -379,8 +413,9 @@ class _Fix:
     def make_dir_at(self, dfd: int, path: str, name: str, mode: int) -> os.stat_result:
         """mkdir ``name`` in ``dfd``; as root it gets the parent's owner. Recorded as created."""
         self.snapshot.setdefault(path, {"exists": False})
-        os.mkdir(name, mode, dir_fd=dfd)
-        self.created.append(path)
+        with _critical():  # made and recorded, or neither: a stop undoes what is recorded
+            os.mkdir(name, mode, dir_fd=dfd)
+            self.created.append(path)
         fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
         try:
             os.fchmod(fd, mode)
@@ -413,9 +448,10 @@ class _Fix:
             full = os.path.join(parent, target)
             self.snapshot.setdefault(full, {"exists": False})
             owner = (int(state["uid"]), int(state["gid"]))
-            _write_at(dfd, full, target, _content(state), mode=0o600, owner=owner)
-            self.created.append(full)
-            self.backups.append(full)
+            with _critical():
+                _write_at(dfd, full, target, _content(state), mode=0o600, owner=owner)
+                self.created.append(full)
+                self.backups.append(full)
         finally:
             os.close(dfd)
 
@@ -537,8 +573,9 @@ def ch_create_file(fix: _Fix, change: Dict[str, Any]) -> str:
         return "exists, left untouched"
     fix.make_parents(path)
     owner = _owner_of(change.get("owner_of")) or (-1, -1)
-    _write_atomic(path, data, int(change.get("mode", 0o644)), owner[0], owner[1])
-    fix.created.append(path)
+    with _critical():
+        _write_atomic(path, data, int(change.get("mode", 0o644)), owner[0], owner[1])
+        fix.created.append(path)
     return "created"
 
 
@@ -657,8 +694,9 @@ def ch_append_lines(fix: _Fix, change: Dict[str, Any]) -> str:
     _refuse_links(path, state, "append")
     if not state.get("exists"):
         fix.make_parents(path)
-        _write_atomic(path, block, int(change.get("mode", 0o644)))
-        fix.created.append(path)
+        with _critical():
+            _write_atomic(path, block, int(change.get("mode", 0o644)))
+            fix.created.append(path)
         return "created"
     if state.get("type") != "file":
         raise ApplyError("%s is not a regular file" % path)
@@ -920,6 +958,7 @@ def _run_capped(
         started = time.monotonic()
         drop = _owner_switch(argv, cwd)  # a refusal starts nothing
         SPAWNING.append(1)
+        _CRITICAL.append(1)  # a stop waits until the command's group is known (CHILD_GROUPS)
         try:
             proc = subprocess.Popen(
                 argv,
@@ -937,8 +976,11 @@ def _run_capped(
             raise ApplyError("cannot start %s: %s" % (argv[0], exc)) from exc
         finally:
             SPAWNING.pop()
+            _CRITICAL.pop()
         timed_out = False
         try:
+            if _PENDING and _WORKING and not _CRITICAL:
+                raise _Stopped(_PENDING[0])  # the finally below ends the command's group
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
@@ -1028,8 +1070,9 @@ def ch_set_env(fix: _Fix, change: Dict[str, Any]) -> str:
     data = "".join(lines).encode("utf-8")
     if not state.get("exists"):
         fix.make_parents(path)
-        _write_atomic(path, data, 0o600)
-        fix.created.append(path)
+        with _critical():
+            _write_atomic(path, data, 0o600)
+            fix.created.append(path)
         return "new secret written (%d chars)" % length
     # A secret generated now is never left readable by every local user: the file loses
     # its bits for others (the group may be how the service reads it, so it keeps them).
@@ -1056,30 +1099,35 @@ CHANGES = {
 }
 
 
-def restore(snapshot: Snapshot, created: List[str]) -> List[str]:
-    """Put every snapshotted path back; remove only what this fix created. Returns errors."""
+def restore(snapshot: Snapshot, created: List[str], done: Optional[List[str]] = None) -> List[str]:
+    """Put every snapshotted path back; remove only what this fix created. Returns errors;
+    ``done`` gets what was actually put back or removed ("removed /srv/app/backups")."""
     errors = []
+    done = [] if done is None else done
     for path in reversed(created):
         if path in snapshot and snapshot[path].get("exists"):
             continue
         try:
-            _remove_created(path)
+            if _remove_created(path):
+                done.append("removed %s" % path)
         except (OSError, ApplyError) as exc:
             errors.append("%s: %s" % (path, exc))
     for path, state in snapshot.items():
         try:
-            _restore_one(path, state)
+            if _restore_one(path, state):
+                what = "the crontab of %s" % (path[len(CRONTAB) :] or "the remote user")
+                done.append("put back %s" % (what if path.startswith(CRONTAB) else path))
         except (OSError, ApplyError) as exc:
             errors.append("%s: %s" % (path, exc))
     return errors
 
 
-def _remove_created(path: str) -> None:
+def _remove_created(path: str) -> bool:
     parent, name = _split(path)
     try:
         dfd = _open_dir(parent)
     except FileNotFoundError:
-        return
+        return False
     try:
         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
@@ -1087,27 +1135,31 @@ def _remove_created(path: str) -> None:
         else:
             os.unlink(name, dir_fd=dfd)  # a link put in its place is removed, not followed
     except FileNotFoundError:
-        pass
+        return False
     finally:
         os.close(dfd)
+    return True
 
 
-def _restore_one(path: str, state: Dict[str, Any]) -> None:
+def _restore_one(path: str, state: Dict[str, Any]) -> bool:
+    """Put ``path`` back as ``state`` says it was; True when something had to change."""
     if path.startswith(CRONTAB):
         user = path[len(CRONTAB) :] or None
         now = _crontab_state(user)
         before = _content(state) if state.get("exists") else None
         if (_content(now) if now.get("exists") else None) != before:
             _set_crontab(before, user)
-        return
+            return True
+        return False
     if not state.get("exists") or state.get("type") not in ("file", "dir"):
-        return  # links and special files are never changed, so there is nothing to put back
+        return False  # links and special files are never changed: nothing to put back
     now = _read_state(path)
     if state.get("type") == "file":
         data = _content(state)
         if now.get("sha256") != _sha(data) or now.get("mode") != state["mode"]:
             _write_atomic(path, data, int(state["mode"]), int(state["uid"]), int(state["gid"]))
-        return
+            return True
+        return False
     if now.get("type") != "dir":
         raise Refused("%s is no longer a directory; not restored" % path)
     parent, name = _split(path)
@@ -1116,42 +1168,124 @@ def _restore_one(path: str, state: Dict[str, Any]) -> None:
         fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
     finally:
         os.close(dfd)
+    changed = False
     try:
-        os.fchmod(fd, int(state["mode"]))
-        if os.geteuid() == 0:
+        st = os.fstat(fd)
+        if stat.S_IMODE(st.st_mode) != int(state["mode"]):
+            os.fchmod(fd, int(state["mode"]))
+            changed = True
+        if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (state["uid"], state["gid"]):
             os.fchown(fd, int(state["uid"]), int(state["gid"]))
+            changed = True
     finally:
         os.close(fd)
+    return changed
 
 
-def op_apply(request: Dict[str, Any]) -> Dict[str, Any]:
+def _stop(signum: int, _frame: Any) -> None:
+    """The handler of the ending signals while an apply works (``_guard``): the first one
+    stops it (now, or when the critical section it landed in ends); later ones are noted."""
+    if _PENDING:
+        return
+    why = _STOP_WHY.get(signum, "signal %d" % signum)
+    if signum == signal.SIGALRM:
+        why = why % (" of %s s" % _GUARD_WORK_S[0] if _GUARD_WORK_S else "")
+    _PENDING.append(why)
+    if _WORKING and not _CRITICAL and not SPAWNING:
+        raise _Stopped(why)
+
+
+_GUARD_WORK_S: List[str] = []  # the request's work_s, as shown
+_GUARDED = (signal.SIGALRM, signal.SIGHUP, signal.SIGTERM)
+
+
+def _guard(work_s: Optional[float]) -> Dict[int, Any]:
+    """While a fix is applied, the deadline (``work_s``, re-armed here), a hang-up and
+    SIGTERM stop it through ``_Stopped`` instead of ending the process at once, so what it
+    changed is put back first. Returns the handlers it replaced (the bootstrap's)."""
+    saved: Dict[int, Any] = {s: signal.getsignal(s) for s in _GUARDED}
+    for s in _GUARDED:
+        signal.signal(s, _stop)
+    if work_s:
+        _GUARD_WORK_S[:] = ["%g" % work_s]
+        signal.alarm(max(1, int(-(-work_s // 1))))
+    return saved
+
+
+def _unguard(saved: Optional[Dict[int, Any]], undoing: bool) -> None:
+    """Leave the apply's work. The bootstrap's hard deadline comes back, re-armed for
+    ``RESTORE_RESERVE_S``; while ``undoing``, a hang-up or SIGTERM no longer cuts the undo
+    short (the deadline still bounds it)."""
+    if saved is None:
+        return
+    signal.alarm(RESTORE_RESERVE_S)
+    for s, handler in saved.items():
+        ignored = undoing and s != signal.SIGALRM
+        signal.signal(s, signal.SIG_IGN if ignored else handler)
+
+
+def op_apply(request: Dict[str, Any], guard: bool = False) -> Dict[str, Any]:
+    """``guard`` (the host-side run, never an in-process caller): the deadline, a hang-up
+    or SIGTERM undo the fix before the process ends (``_guard``)."""
     fix = _Fix(
         str(request.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())),
         int(request.get("keep_backups") or KEEP_BACKUPS),
     )
-    results = []
-    path = None  # of the change being made
+    results: List[str] = []
+    where: Dict[str, Any] = {"path": None, "index": None}  # the change being made
+    failure: Optional[BaseException] = None
+    saved = _guard(request.get("work_s")) if guard else None
     try:
-        for index, change in enumerate(request.get("changes") or []):
-            fn = CHANGES.get(change.get("kind"))
-            if fn is None:
-                raise ApplyError("unknown change %r" % change.get("kind"))
-            path = change.get("path")
-            results.append(fn(fix, dict(change, index=index)))
-    except (ApplyError, OSError, ValueError, KeyError) as exc:
-        errors = restore(fix.snapshot, fix.created)
-        why = str(exc) if isinstance(exc, Refused) else "%s: %s" % (type(exc).__name__, exc)
-        if isinstance(exc, OSError) and exc.strerror and path:
-            # the OS names what it was given: a temporary name or one relative to a
-            # directory fd (".readiness-tmp-3f2c…", "dlq"), not the file the change is for
-            why = "%s: %s: %s" % (type(exc).__name__, path, exc.strerror)
-        return {
-            "ok": False,
-            "error": why,
-            "refused": isinstance(exc, Refused),
-            "restore_errors": errors,
-            "outputs": fix.outputs,
-        }
+        try:
+            _WORKING.append(1)
+            for index, change in enumerate(request.get("changes") or []):
+                if _PENDING:  # a stop that came while no change could be cut
+                    raise _Stopped(_PENDING[0])
+                fn = CHANGES.get(change.get("kind"))
+                if fn is None:
+                    raise ApplyError("unknown change %r" % change.get("kind"))
+                where["path"], where["index"] = change.get("path"), index
+                results.append(fn(fix, dict(change, index=index)))
+        except (ApplyError, OSError, ValueError, KeyError) as err:
+            failure = err
+        finally:
+            del _WORKING[:]  # from here on a stop only waits in _PENDING
+    except _Stopped as err:  # one at most: the handler raises only the first
+        failure = err
+    if failure is None and _PENDING:  # stopped as the last change ended: never verified
+        failure = _Stopped(_PENDING[0])
+        where["index"] = None
+    if failure is None:
+        _unguard(saved, undoing=False)
+        return _applied(request, fix, results)
+    _unguard(saved, undoing=True)
+    undone: List[str] = []
+    errors = restore(fix.snapshot, fix.created, undone)
+    if saved is not None:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    exc: BaseException = failure
+    path = where["path"]
+    why = str(exc) if isinstance(exc, Refused) else "%s: %s" % (type(exc).__name__, exc)
+    if isinstance(exc, _Stopped):
+        why = "the applier stopped: %s" % exc
+    elif isinstance(exc, OSError) and exc.strerror and path:
+        # the OS names what it was given: a temporary name or one relative to a
+        # directory fd (".readiness-tmp-3f2c…", "dlq"), not the file the change is for
+        why = "%s: %s: %s" % (type(exc).__name__, path, exc.strerror)
+    return {
+        "ok": False,
+        "error": why,
+        "refused": isinstance(exc, Refused),
+        "stopped": isinstance(exc, _Stopped),
+        "stopped_at": where["index"] if isinstance(exc, _Stopped) else None,
+        "restore_errors": errors,
+        "undone": undone,
+        "outputs": fix.outputs,
+    }
+
+
+def _applied(request: Dict[str, Any], fix: _Fix, results: List[str]) -> Dict[str, Any]:
     prune_errors = []
     try:
         if request.get("prune", True):  # the controller asks for it (op_prune) once verified
@@ -1216,9 +1350,12 @@ OPS = {"read": op_read, "apply": op_apply, "restore": op_restore, "prune": op_pr
 def main() -> None:
     request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     fn = OPS.get(request.get("op"))
-    answer = (
-        {"ok": False, "error": "unknown op %r" % request.get("op")} if fn is None else fn(request)
-    )
+    if fn is None:
+        answer = {"ok": False, "error": "unknown op %r" % request.get("op")}
+    elif fn is op_apply:
+        answer = op_apply(request, guard=True)
+    else:
+        answer = fn(request)
     answer["applier_version"] = APPLIER_VERSION
     answer["uid"] = os.getuid()
     try:

@@ -152,8 +152,34 @@ NOT_REVERTIBLE = (
 
 
 def _budget(fix: Fix, timeout_s: float) -> float:
-    """The applier's deadline: the usual one plus every command's own timeout."""
+    """The applier's time to make the fix: the usual one plus every command's own timeout.
+    Past it the applier undoes the fix (``applier.RESTORE_RESERVE_S`` more at most)."""
     return timeout_s + sum(c.timeout_s for c in fix.changes if isinstance(c, RunCommand))
+
+
+# applier.RESTORE_RESERVE_S: how long the applier may take to undo a fix it stopped.
+RESTORE_RESERVE_S = 15.0
+
+
+def _not_applied(fix: Fix, answer: Mapping[str, Any]) -> str:
+    """What the host is left with after an apply that failed: the applier undid it
+    (``undone``: what it put back or removed), or says what it could not put back."""
+    undo = [str(e) for e in answer.get("restore_errors") or ()]
+    undone = [str(u) for u in answer.get("undone") or ()]
+    at = answer.get("stopped_at")
+    doing = ""
+    if isinstance(at, int) and 0 <= at < len(fix.changes):
+        doing = f" during `{fix.summaries()[at]}`"
+    if undo:
+        kept = f" (put back: {', '.join(undone)})" if undone else ""
+        return f"{doing}; restoring left problems: {'; '.join(undo)}{kept}"
+    if not fix.revertible:
+        return f"{doing}; {NOT_REVERTIBLE}"
+    if answer.get("stopped"):
+        if undone:
+            return f"{doing}; everything this fix had changed was undone ({', '.join(undone)})"
+        return f"{doing}; it had changed nothing yet, so nothing was left changed"
+    return "; nothing was left changed"
 
 
 def _output(answer: Mapping[str, Any]) -> str:
@@ -180,25 +206,22 @@ def apply_fix(
     verified but restored at once (a Ctrl-C must not leave an unverified change behind).
     """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    work_s = _budget(fix, timeout_s)
     request = {
         "op": "apply",
         "stamp": stamp,
         "changes": [c.request() for c in fix.changes],
         "keep_backups": keep_backups,
         "prune": False,  # older backups go only once the fix is verified (_prune)
+        # Past work_s the applier stops and undoes the fix, then answers: the wait for its
+        # answer (and its own hard deadline) leaves it RESTORE_RESERVE_S for that.
+        "work_s": work_s,
     }
-    answer = run_applier(transport, request, timeout_s=_budget(fix, timeout_s), sudo=sudo)
+    answer = run_applier(transport, request, timeout_s=work_s + RESTORE_RESERVE_S, sudo=sudo)
     output = _output(answer)
     if not answer.get("ok"):
-        undo = answer.get("restore_errors") or []
         why = redact_url_password(str(answer.get("error") or "unknown error"))
-        extra = (
-            f"; restoring left problems: {'; '.join(undo)}"
-            if undo
-            else "; nothing was left changed"
-            if fix.revertible
-            else f"; {NOT_REVERTIBLE}"
-        )
+        extra = redact_url_password(_not_applied(fix, answer))
         return FixOutcome(fix, "failed", why + extra, before.status, output=output)
     results = [str(r) for r in answer.get("results") or ()]
     backups = tuple(str(b) for b in answer.get("backups") or ())

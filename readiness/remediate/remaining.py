@@ -37,20 +37,28 @@ def restart_needed(outcome: FixOutcome) -> bool:
     return outcome.outcome == "applied" and outcome.message.startswith(RESTART_NEEDED)
 
 
+def _fix_remaining(o: FixOutcome) -> list[Remaining]:
+    if o.outcome in ("failed", "reverted", "refused"):
+        why = "refused" if o.outcome == "refused" else "failed"
+        return [
+            Remaining(o.fix.check, why, what, f"{o.outcome}: {o.message}")
+            for what in o.remaining or (o.fix.description,)
+        ]
+    if restart_needed(o):
+        return [Remaining(o.fix.check, "restart needed", o.fix.description, o.message)]
+    return []
+
+
 def remaining(host: HostRemediation) -> list[Remaining]:
     """What remains on ``host`` after its fixes (for a dry run: what the plan would leave)."""
-    if host.unreachable:
+    if host.unreachable and not host.outcomes:
         return [Remaining("*", "unreachable", "not audited, nothing changed", host.unreachable)]
+    if host.unreachable:  # given up in the middle: the fixes made so far, then this
+        made = [r for o in host.outcomes for r in _fix_remaining(o)]
+        return [*made, Remaining("*", "unreachable", "remediation cut short", host.unreachable)]
     if host.plan.error:
         return [Remaining("*", "unreachable", "remediation stopped", host.plan.error)]
-    out: list[Remaining] = []
-    for o in host.outcomes:
-        if o.outcome in ("failed", "reverted", "refused"):
-            why = "refused" if o.outcome == "refused" else "failed"
-            for what in o.remaining or (o.fix.description,):
-                out.append(Remaining(o.fix.check, why, what, f"{o.outcome}: {o.message}"))
-        elif restart_needed(o):
-            out.append(Remaining(o.fix.check, "restart needed", o.fix.description, o.message))
+    out: list[Remaining] = [r for o in host.outcomes for r in _fix_remaining(o)]
     for check, findings in host.plan.unfixable.items():
         notes = host.plan.refused.get(check, ())
         why = "refused" if notes else "no fixer"

@@ -93,13 +93,15 @@ def _output(text: str, lines: int = 20) -> list[str]:
 
 def _host(host: HostRemediation, applied: bool) -> list[str]:
     out = [f"== {host.host}" + ("" if applied else " (dry run)")]
-    if host.unreachable:
+    if host.unreachable and not host.outcomes:
         return [
             *out,
             f"  ? unreachable: {host.unreachable}",
             "  nothing was audited or changed",
             "",
         ]
+    if host.unreachable:  # given up after fixes began: what they did comes below
+        out.append(f"  ? unreachable: {host.unreachable}, after remediation began")
     if host.plan.error:
         return [*out, f"  ! error: {host.plan.error}", ""]
     left = remaining(host)

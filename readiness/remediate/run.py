@@ -233,6 +233,45 @@ def fixable_specs(checks: Iterable[str] | str | None) -> list[CheckSpec]:
     return chosen
 
 
+class _Progress:
+    """The fixes each host has made so far and the one it is making: when the fleet loop
+    gives a host up (its deadline) in the middle of a fix, its result says what was done
+    there and which fix was cut short, never "nothing was audited or changed"."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.made: dict[str, list[FixOutcome]] = {}
+        self.making: dict[str, tuple[Fix, Status]] = {}
+        self.given_up: set[str] = set()
+
+    def begin(self, host: str, fix: Fix, before: Status) -> None:
+        with self.lock:
+            self.made.setdefault(host, [])
+            self.making[host] = (fix, before)
+
+    def end(self, host: str, outcome: FixOutcome) -> bool:
+        """False when the loop gave the host up meanwhile (and logged the fix itself)."""
+        with self.lock:
+            self.making.pop(host, None)
+            self.made.setdefault(host, []).append(outcome)
+            return host not in self.given_up
+
+    def give_up(self, host: str, reason: str) -> tuple[list[FixOutcome], FixOutcome | None]:
+        """(the fixes made, the one cut short) of a host the loop gives up on now."""
+        with self.lock:
+            self.given_up.add(host)
+            made = list(self.made.get(host, ()))
+            making = self.making.get(host)
+        if making is None:
+            return made, None
+        fix, before = making
+        why = (
+            f"{reason} while the fix was being applied; the host was hung up. The applier "
+            "undoes a fix it is stopped in, but that could not be confirmed: re-audit the host"
+        )
+        return made, FixOutcome(fix, "failed", why, before)
+
+
 @dataclass
 class _HostRun:
     host: HostLike
@@ -251,6 +290,7 @@ class _HostRun:
     # Asked before each fix: a reason not to change the host (a worker that cannot report
     # what it changes to its controller), or "" to go on.
     may_apply: Callable[[], str] | None = None
+    progress: _Progress | None = None
 
     def audit(self, transport: Transport, specs: Sequence[CheckSpec]) -> HostReport:
         return audit_host(
@@ -419,6 +459,8 @@ class _HostRun:
         with transaction() as may_start:
             if not may_start:
                 return None
+            if self.progress is not None:
+                self.progress.begin(self.host.name, fix, before.status)
             return self._transaction(transport, fix, before)
 
     def _transaction(self, transport: Transport, fix: Fix, before: CheckResult) -> FixOutcome:
@@ -445,9 +487,11 @@ class _HostRun:
             stopped = stop_reason()
             why = (
                 f"{stopped} while the fix was being applied and the host was hung up "
-                f"({exc}): whether it changed anything is unknown; re-audit it"
+                f"({exc}): the applier undoes a fix it is stopped in, but that could not "
+                "be confirmed; re-audit it"
                 if stopped
-                else str(exc)
+                else f"{exc}: the applier gave no answer; it undoes a fix it is stopped in, "
+                "but that could not be confirmed: re-audit the host"
             )
             outcome = FixOutcome(fix, "failed", why, before.status)
         # What the host wrote (a command's output, the applier's error) may carry the
@@ -461,7 +505,8 @@ class _HostRun:
             details=tuple(mask(d) for d in outcome.details),
             remaining=tuple(mask(r) for r in outcome.remaining),
         )
-        if self.log is not None:
+        mine = self.progress is None or self.progress.end(self.host.name, outcome)
+        if self.log is not None and mine:
             self.log.record(
                 self.host.name,
                 fix.check,
@@ -607,6 +652,7 @@ def remediate_hosts(
     # host's texts, as the secrets each host's audit registers.
     inventory_secrets = hosts_secrets(selected)
     masked = Redactor(inventory_secrets).text
+    progress = _Progress()
 
     def one(host: HostLike, transport: Transport) -> HostRemediation:
         expected = None
@@ -625,6 +671,7 @@ def remediate_hosts(
             salt=salt,
             may_apply=may_apply,
             redactor=Redactor(inventory_secrets),
+            progress=progress,
         )
         try:
             result = run.run(transport)
@@ -635,7 +682,16 @@ def remediate_hosts(
         return result
 
     def failed(host: HostLike, status: Status, reason: str, began: float) -> HostRemediation:
-        result = HostRemediation(host.name, HostPlan(host.name), (), masked(reason), status=status)
+        made, cut = progress.give_up(host.name, reason)
+        if cut is not None:
+            cut = replace(cut, message=masked(cut.message))
+            if log is not None:  # the worker, hung up, no longer logs it: the line is here
+                log.record(host.name, cut.fix.check, cut.fix.summaries(), "failed", cut.message)
+        outcomes = (*made, *([cut] if cut is not None else []))
+        plan = HostPlan(host.name, tuple(o.fix for o in outcomes))
+        result = HostRemediation(
+            host.name, plan, outcomes, masked(reason), status=status, applied=bool(outcomes)
+        )
         if on_host is not None and status is not Status.INTERRUPTED:
             on_host(result)
         return result
