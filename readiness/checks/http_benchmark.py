@@ -128,10 +128,26 @@ def _request(entry: Mapping[str, Any], plan: Mapping[str, Any], route: _access.H
         except requests.RequestException as exc:
             return Sample(0.0, f"{type(exc).__name__}: {str(exc)[:160]}")
         ms = (time.perf_counter() - t0) * 1000
-        good = resp.status_code in wanted if wanted else resp.status_code < 400
-        return Sample(ms, None if good else f"HTTP {resp.status_code}")
+        code = resp.status_code
+        # 2xx unless expect_status says otherwise: a 3xx is not followed, so its time is the
+        # redirect's, not the endpoint's (a health URL sending to /login was READY)
+        good = code in wanted if wanted else 200 <= code < 300
+        if good:
+            return Sample(ms, None)
+        if 300 <= code < 400:
+            return Sample(ms, f"HTTP {code} redirect{_to(resp.headers.get('Location'))}")
+        return Sample(ms, f"HTTP {code}")
 
     return work
+
+
+def _to(location: str | None) -> str:
+    """`` to <where>`` of a redirect, without its query or fragment (a token may be there)."""
+    if not location:
+        return ""
+    parts = urlsplit(location[:300])
+    where = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else parts.path
+    return f" to {where[:120]} (not followed)"
 
 
 def _limits(ctx: CheckContext, entry: Mapping[str, Any]) -> dict[str, float | None]:
@@ -178,6 +194,13 @@ def _bench_one(ctx: CheckContext, f: Findings, i: int, entry: Mapping[str, Any])
     thin = drop_thin_percentiles(summary)
     mark = verdict_mark(f)
     judge_errors(f, label, summary, _max_error_rate(ctx, entry))
+    redirected = any(" redirect" in str(e) for e in summary.get("first_errors") or ())
+    if redirected and mark.verdict(f) == "not_ready":
+        f.recommendations.append(
+            f"{name} redirects: point http_benchmarks[].url at the final location (redirects "
+            "are not followed), or list the redirect's status in expect_status if it is the "
+            "answer to measure"
+        )
     how = (
         f"Profile {name} under load (slow handler, database, pool size) or raise "
         "http_benchmarks[].{p}_ms / thresholds.http_{p}_ms"
