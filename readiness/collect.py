@@ -52,8 +52,10 @@ __all__ = [
 # and makes hang-up, SIGTERM and SIGPIPE end the run too; each of them first kills the
 # process groups of commands the code started (``READINESS_CHILD_GROUPS``: they run in
 # their own sessions) and, while the code is starting one (``READINESS_SPAWNING`` not
-# empty: forked, not yet in the groups), every child of this process, then exits
-# 124/129/143/141 as coreutils `timeout` would. It reads exactly N + M bytes (stdin may be
+# empty: forked, not yet in the groups), every child of this process, and, once the code
+# has made this process a child subreaper (``READINESS_REAPER`` not empty: readiness.probe's
+# _subreaper), every process the commands left that was re-parented to it, until none is
+# left (at most 1 s); then exits 124/129/143/141 as coreutils `timeout` would. It reads exactly N + M bytes (stdin may be
 # a terminal, which never reports EOF), hands the M request bytes to the code as its stdin,
 # keeps Python's stderr apart, and frames stdout: [anything before Python ran] RS [the
 # code's stdout] GS "EXIT LEN\n" [LEN bytes: its stderr]. With C=1 it then reads the next
@@ -65,18 +67,30 @@ __all__ = [
 # costs a round trip of its own. Nothing user-controlled is ever in here.
 _BOOTSTRAP = (
     "import posix as os,sys,io,_signal as signal\n"
-    "K=set();P=[]\n"
+    "K=set();P=[];R=[]\n"
+    "def C():\n"
+    " n=0\n"
+    " try:L=os.listdir('/proc')\n"
+    " except OSError:L=()\n"
+    " for p in L:\n"
+    "  try:\n"
+    "   t=open('/proc/%s/stat'%p,'rb').read().rsplit(b')',1)[1].split()\n"
+    "   if int(t[1])==os.getpid() and t[0]!=b'Z':os.kill(int(p),9);n+=1;os.killpg(int(p),9)\n"
+    "  except Exception:pass\n"
+    " return n\n"
     "def q(c,*a):\n"
     " for g in list(K):\n"
     "  try:os.killpg(g,9)\n"
     "  except OSError:pass\n"
-    " if P:\n"
-    "  try:L=os.listdir('/proc')\n"
-    "  except OSError:L=()\n"
-    "  for p in L:\n"
+    " if P:C()\n"
+    " if R:\n"
+    "  import time;e=time.monotonic()+1\n"
+    "  while time.monotonic()<e:\n"
     "   try:\n"
-    "    if int(open('/proc/%s/stat'%p,'rb').read().rsplit(b')',1)[1].split()[1])==os.getpid():os.kill(int(p),9);os.killpg(int(p),9)\n"
-    "   except Exception:pass\n"
+    "    if os.waitpid(-1,os.WNOHANG)[0]==0:\n"
+    "     if not C():break\n"
+    "     time.sleep(.005)\n"
+    "   except OSError:break\n"
     " os._exit(c)\n"
     "for s,c in((signal.SIGALRM,124),(signal.SIGHUP,129),(signal.SIGTERM,143),(signal.SIGPIPE,141)):"
     "signal.signal(s,lambda*a,c=c:q(c))\n"
@@ -91,7 +105,7 @@ _BOOTSTRAP = (
     " if z:import zlib;b=io.BytesIO(zlib.decompress(b.read(z))+b.read(m))\n"
     " s=b.read(n);c=b.read(k);sys.stdin=io.TextIOWrapper(io.BytesIO(b.read(m)));b=I\n"
     " sys.stdout=O;e=sys.stderr=io.StringIO();o.write(b'\\x1e');o.flush();r=0\n"
-    " if h[6:7]!=[b'1'] or not G:G=dict(__name__='__main__',READINESS_CHILD_GROUPS=K,READINESS_SPAWNING=P)\n"
+    " if h[6:7]!=[b'1'] or not G:G=dict(__name__='__main__',READINESS_CHILD_GROUPS=K,READINESS_SPAWNING=P,READINESS_REAPER=R)\n"
     " try:exec(__import__('marshal').loads(c[4:]) if c[:4]==X else compile(s,'readiness-probe','exec'),G)\n"
     " except SystemExit as x:r=x.code if isinstance(x.code,int) else int(x.code is not None)\n"
     " except BaseException:\n"

@@ -21,6 +21,7 @@ Nothing in a request is ever handed to a shell: ``run`` takes an argv list.
 # own names (``os.path``, ``os.environ``, ``os.SEEK_SET``) import it themselves
 # (tests/test_probe_posix.py checks every other ``os.<name>`` is posix's).
 import _signal as signal
+import _thread
 import marshal
 import posix as os
 import pwd
@@ -41,6 +42,15 @@ CHILD_GROUPS = globals().setdefault("READINESS_CHILD_GROUPS", set())
 # for CHILD_GROUPS yet (it waits for the exec). A signal then makes the bootstrap kill every
 # child of the probe, so the one being started cannot escape into its own session.
 SPAWNING = globals().setdefault("READINESS_SPAWNING", [])
+# Not empty once the probe is a child subreaper (``_subreaper``): a process a command moves
+# out of its group (``setsid``, a daemon's double fork) is re-parented to the probe when
+# its parent exits, not to init, so it is found and ends with the command; the bootstrap
+# also ends such processes before it exits on a hang-up, SIGTERM or its deadline.
+REAPER = globals().setdefault("READINESS_REAPER", [])
+_PRCTL = []
+# Held while a command is started (until its group is in CHILD_GROUPS) and while the
+# orphans are ended: `repeat` runs commands from several threads at once.
+_SPAWN_LOCK = _thread.allocate_lock()
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_ENTRIES = 500
 NEWEST_SCAN = 100000
@@ -811,23 +821,25 @@ def op_run(spec, as_user=None):
         env = dict(os.environ) if as_user is None else dict(as_user[3])
         env.update(spec.get("env") or {})
     started = time.monotonic()
-    SPAWNING.append(1)
-    try:
-        proc = subprocess.Popen(
-            spec["argv"],
-            cwd=spec.get("cwd") or None,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            **_drop_kwargs(as_user),
-        )
-        CHILD_GROUPS.add(proc.pid)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return {"started": False, "error": _err(exc)}
-    finally:
-        SPAWNING.pop()
+    with _SPAWN_LOCK:
+        _subreaper(True)
+        SPAWNING.append(1)
+        try:
+            proc = subprocess.Popen(
+                spec["argv"],
+                cwd=spec.get("cwd") or None,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                **_drop_kwargs(as_user),
+            )
+            CHILD_GROUPS.add(proc.pid)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return {"started": False, "error": _err(exc)}
+        finally:
+            SPAWNING.pop()
     try:
         out, err, timed_out = _output_of(proc, started + timeout)
     finally:
@@ -838,6 +850,9 @@ def op_run(spec, as_user=None):
         except OSError:
             pass
         CHILD_GROUPS.discard(proc.pid)
+        # ... and so does what it moved out of that group (`setsid`, a double fork)
+        if proc.poll() is not None:
+            _end_orphans()
     cut = slice(-limit, None) if spec.get("keep") == "tail" else slice(limit)
     return {
         "started": True,
@@ -848,6 +863,76 @@ def op_run(spec, as_user=None):
         "stderr": err[cut].decode("utf-8", "replace"),
         "truncated": len(out) > limit or len(err) > limit,
     }
+
+
+def _subreaper(on):
+    """Make the probe a child subreaper (``on``) or stop being one: Linux >= 3.4's
+    PR_SET_CHILD_SUBREAPER through ctypes, imported on the first command only (~2 ms of
+    CPU). Elsewhere, or when the call fails, nothing changes and such a process escapes, as
+    before (docs/fleet.md)."""
+    if bool(REAPER) == on:
+        return
+    if not _PRCTL:
+        try:
+            import ctypes
+
+            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
+        except Exception:  # no ctypes, no libc with prctl (not Linux)
+            _PRCTL.append(None)
+    if _PRCTL[0] is None:
+        return
+    try:
+        done = _PRCTL[0](36, 1 if on else 0, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        done = False
+    if done and on:
+        REAPER.append(1)
+    elif done:
+        del REAPER[:]
+
+
+def _kill_children():
+    """SIGKILL every live child of the probe, and the group it leads; how many there were."""
+    me, killed = os.getpid(), 0
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return 0
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if int(fields[1]) != me or fields[0] == b"Z":
+                continue
+            os.kill(int(name), signal.SIGKILL)
+            killed += 1
+            os.killpg(int(name), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
+    return killed
+
+
+def _end_orphans():
+    """End what the commands left that was re-parented to the probe (it is their subreaper),
+    and reap it: bounded (1 s), and cheap when nothing was left: one ``waitpid`` that says
+    the probe has no child, before any look at /proc. Only while no other command runs
+    (``repeat`` runs several at once: the last one to end does it): every child then is
+    such a process, and ``waitpid(-1)`` takes none from a Popen."""
+    with _SPAWN_LOCK:
+        if not REAPER or CHILD_GROUPS or SPAWNING:
+            return
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            try:
+                pid = os.waitpid(-1, os.WNOHANG)[0]
+            except OSError:  # no child left
+                return
+            if pid == 0:  # children, none of them ended yet
+                if not _kill_children():  # none the probe may kill: leave them
+                    return
+                time.sleep(0.005)
 
 
 def _output_of(proc, end):
@@ -1361,8 +1446,6 @@ def _run_detached(spec, as_user=None):
     """Run a restart argv; output goes to a file so a daemon it leaves behind cannot hold a pipe.
     ``as_user``: the identity (``_identity``) the child switches to before exec."""
     import os  # os.environ (subprocess imports os anyway)
-    import subprocess
-    import tempfile
 
     timeout = float(spec.get("timeout", 30))
     env = None
@@ -1370,6 +1453,21 @@ def _run_detached(spec, as_user=None):
         env = dict(os.environ) if as_user is None else dict(as_user[3])
         env.update(spec.get("env") or {})
     started = time.monotonic()
+    # The restart is meant to outlive the probe (it starts the app again): what it leaves
+    # goes to init, not to the probe, which is no subreaper while it runs.
+    reaping = bool(REAPER)
+    _subreaper(False)
+    try:
+        return _restart(spec, env, timeout, started, as_user)
+    finally:
+        if reaping:
+            _subreaper(True)
+
+
+def _restart(spec, env, timeout, started, as_user):
+    import subprocess
+    import tempfile
+
     with tempfile.TemporaryFile() as out:
         try:
             proc = subprocess.Popen(

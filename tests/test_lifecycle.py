@@ -816,10 +816,97 @@ def test_a_command_whose_detached_child_holds_its_output_is_judged_when_it_exits
         assert checks["environment"]["status"] != "error", checks["environment"]
         assert took < load_scaled(5.0, most=15.0), f"took {took:.1f}s"
     finally:
-        # the escaped sleep is the documented limit (docs/fleet.md): not ours to reach
-        for pid in fleet.leftovers().get(host.name, []):
+        left = wait_for_no_leftovers(fleet)
+        for pid in left.get(host.name, []):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+    # the escaped sleep ended with the workflow (the probe is its subreaper)
+    assert left == {}
+
+
+# A command's way to leave a process outside its process group: `setsid` (holding the
+# command's stdout or not) and a daemon's double fork with its own session.
+_ESCAPES = {
+    "setsid": "setsid sleep 409 & echo '{answer}'",
+    "setsid-quiet": "setsid sleep 409 </dev/null >/dev/null 2>&1 & echo '{answer}'",
+    "double-fork": (
+        "python3 -c 'import os,time\n"
+        "if os.fork()==0:\n os.setsid()\n if os.fork()==0:\n"
+        "  os.closerange(0,3);time.sleep(409)\n os._exit(0)' </dev/null >/dev/null 2>&1;"
+        " echo '{answer}'"
+    ),
+}
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("escape", list(_ESCAPES))
+def test_a_process_a_probe_command_moves_out_of_its_group_ends_with_the_command(
+    one_hung_host: LoopbackFleet, tmp_path: Path, escape: str
+) -> None:
+    """A smoke workflow that leaves a process in a session of its own. Before: it escaped
+    the process-group kill and ran on after the audit (the documented limit, now gone: the
+    probe is the subreaper of what its commands leave, and ends it with the command)."""
+    fleet = one_hung_host
+    host = fleet.hosts[0]
+    smoke = {
+        "command": ["sh", "-c", _ESCAPES[escape].format(answer='{"state": "completed"}')],
+        "expect_state": "completed",
+        "timeout_s": 5,
+    }
+    entry = host_entry(
+        fleet, host, readiness={"app_root": str(host.app_root), "smoke_workflow": smoke}
+    )
+    inventory = write_inventory(tmp_path / "inventory.yml", {host.name: entry})
+    args = ["-f", str(_config(fleet, tmp_path)), "validate", "-i", str(inventory)]
+    args += ["--hosts", host.name, "--check", "workflow_execution", "--json"]
+    res = run_cli(*args, cwd=tmp_path, timeout=60)
+    check = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert check["status"] == "ready", check
+    # the census finds every process the host's sessions started (the marker in their env)
+    assert wait_for_no_leftovers(fleet) == {}
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_a_command_runs_ends_what_it_moved_out_of_its_group(
+    one_hung_host: LoopbackFleet, tmp_path: Path, sig: int
+) -> None:
+    """Ctrl-C (or SIGTERM) to `readiness validate` while a smoke workflow runs that has put
+    a process in a session of its own. Before: the hang-up killed the workflow's group and
+    that process ran on."""
+    fleet = one_hung_host
+    host = fleet.hosts[0]
+    escaped = f"419.{secrets.randbelow(10**6)}"  # this test's own, never an earlier one's
+    smoke = {
+        "command": ["sh", "-c", f"setsid sleep {escaped} </dev/null >/dev/null 2>&1 & sleep 60"],
+        "expect_state": "completed",
+        "timeout_s": 50,
+    }
+    entry = host_entry(
+        fleet, host, readiness={"app_root": str(host.app_root), "smoke_workflow": smoke}
+    )
+    inventory = write_inventory(tmp_path / "inventory.yml", {host.name: entry})
+    args = ["-f", str(_config(fleet, tmp_path)), "validate", "-i", str(inventory)]
+    args += ["--hosts", host.name, "--check", "workflow_execution", "--json"]
+    cli = LiveCli(args, cwd=tmp_path)
+    try:
+        _wait_for(
+            lambda: any(escaped.encode() in _cmdline(pid) for pid in host.census()),
+            load_scaled(10.0, most=30.0),
+            "the escaped sleep started",
+        )
+        cli.signal_and_time_the_exit(sig, within=load_scaled(5.0, most=15.0))
+        assert cli.proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig]
+    finally:
+        cli.close()
+    assert wait_for_no_leftovers(fleet) == {}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 @pytest.mark.timeout(90)
