@@ -62,3 +62,10 @@ def test_a_redirect_listed_in_expect_status_is_the_answer_measured(
 def test_any_2xx_is_a_success_by_default(srv: HttpServer, tmp_path: Path) -> None:
     r = _bench(tmp_path, "created", url=srv.url + "/created")
     assert r["status"] == "ready", r["message"]
+
+
+def test_expect_status_takes_one_status_as_well_as_a_list(srv: HttpServer, tmp_path: Path) -> None:
+    """`expect_status: 302` was refused (a list only), while adapter_health took either."""
+    r = _bench(tmp_path, "one", url=srv.url + "/health", expect_status=302)
+    assert r["status"] == "ready", r["message"]
+    assert r["details"]["benchmark"]["rows"][0]["errors"] == 0

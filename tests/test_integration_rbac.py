@@ -159,3 +159,31 @@ def test_an_allowed_action_failing_with_a_server_error_is_not_called_refused(
         in (result["message"])
     )
     assert not any("Grant the role" in r for r in result["recommendations"])
+
+
+def test_an_allowed_action_takes_one_expected_status_or_a_list_of_them(
+    tmp_path: Path, http_server: Callable[[], HttpServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through `readiness validate`: `expect_status` was one status only here (a list was
+    refused) while http_benchmarks took a list only; each now takes either."""
+    from tests.services.cli import local_inventory, validate_check
+
+    monkeypatch.setenv(ENV, VIEWER)
+    srv = api(http_server())
+    root = write_app(tmp_path / "app")
+    seen = {}
+    for name, expect in (("one", 200), ("listed", [304, 200]), ("other", [201, 202])):
+        cfg = {
+            "enabled": True,
+            "token_env": ENV,
+            "forbidden": [
+                {"method": "DELETE", "url": f"{srv.url}/api/workflows/readiness-nonexistent"}
+            ],
+            "allowed": [{"url": f"{srv.url}/api/workflows", "expect_status": expect}],
+        }
+        inventory = local_inventory(tmp_path / f"{name}.yml", root, rbac=cfg)
+        seen[name] = validate_check(inventory, CHECK)
+    assert seen["one"]["status"] == "ready", seen["one"]["message"]
+    assert seen["listed"]["status"] == "ready", seen["listed"]["message"]
+    assert seen["other"]["status"] == "not_ready"
+    assert "HTTP 200, expected HTTP 201 or 202" in seen["other"]["message"]

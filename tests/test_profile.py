@@ -636,15 +636,15 @@ BAD_MEMBERS = {
         "got 0.5",
     ),
     "load_test": (
-        "http_benchmarks: [{name: h, url: 'http://127.0.0.1:9/x', expect_status: 200}]\n",
-        "p.yml:1: profile key 'http_benchmarks[0].expect_status' must be a list of HTTP status "
-        "codes (100 to 599), got 200",
+        "http_benchmarks: [{name: h, url: 'http://127.0.0.1:9/x', expect_status: '200'}]\n",
+        "p.yml:1: profile key 'http_benchmarks[0].expect_status' must be an HTTP status code "
+        "(100 to 599) or a list of them, got '200'",
     ),
     "rbac": (
         "rbac:\n  enabled: true\n  token_env: HOME\n  forbidden: [{url: 'http://127.0.0.1:9/'}]\n"
         "  allowed:\n    - url: http://127.0.0.1:9/\n      expect_status: ok\n",
         "p.yml:7: profile key 'rbac.allowed[0].expect_status' must be an HTTP status code "
-        "(100 to 599), got 'ok'",
+        "(100 to 599) or a list of them, got 'ok'",
     ),
     "environment": (
         "conditional_env:\n  - {when: auth.enabled, require: MAHAVISHNU_X}\n",

@@ -104,7 +104,10 @@ def _request(entry: Mapping[str, Any], plan: Mapping[str, Any], route: _access.H
     }
     method = str(entry.get("method") or "GET").upper()
     expect = entry.get("expect_status")
-    wanted = {int(x) for x in expect} if isinstance(expect, list) else None
+    # one status or a list of them (an `expect_status: 200` was refused, unlike adapter_health)
+    wanted = (
+        {int(x) for x in (expect if isinstance(expect, list) else [expect])} if expect else None
+    )
     verify: Any = str(entry["ca_bundle"]) if entry.get("ca_bundle") else True
 
     def work(session: requests.Session, left: float) -> Sample:
