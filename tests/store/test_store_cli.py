@@ -162,7 +162,7 @@ def test_baseline_ratchet_export_and_import(local_app: tuple[Path, Path], tmp_pa
     assert (
         '<section id="baseline"><h2>Baseline</h2>' in page.read_text() and line in page.read_text()
     )
-    assert f"- {line}" in md.read_text()
+    assert f"- `{line} — " in md.read_text()  # host text in a code span (docs/reports.md)
     assert line in readiness("show", "latest", store=store).stdout
     html_out = validate(inv, store, "--baseline", "--format", "html").stdout
     assert html_out.rstrip().endswith("</html>") and line in html_out  # no text after the page
