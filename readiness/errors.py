@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "TransportError",
     "TunnelError",
     "UsageError",
+    "refuse_foreign_link",
     "refuse_unless_creatable",
     "refuse_unless_writable",
 ]
@@ -105,6 +107,7 @@ def refuse_unless_writable(path: Path, what: str, *, append: bool = False) -> No
     directory must let a file be created (:func:`refuse_unless_creatable`), since reports
     are written to a temporary file there and renamed over it. The one check behind
     ``--save``, ``--report`` and ``--audit-log``."""
+    refuse_foreign_link(path, what)
     if not append and _names_a_descriptor(path):
         # /dev/stdout of a job whose output goes to a file resolves to a regular file, and
         # the rename replaced the /dev/stdout link itself (as root: for the whole machine)
@@ -123,6 +126,33 @@ def refuse_unless_writable(path: Path, what: str, *, append: bool = False) -> No
             return
     # save() renames over the file a symlink names (the link stays): that directory counts
     refuse_unless_creatable(Path(os.path.realpath(path)).parent, what)
+
+
+def refuse_foreign_link(path: Path, what: str) -> None:
+    """A :class:`UsageError` when a symbolic link on the way from ``path`` to the file it names
+    sits in a shared directory (sticky and world-writable, as /tmp) and belongs to neither
+    this user nor that directory's owner: another user's link, which the kernel does not
+    follow either (fs.protected_symlinks). save() resolves links itself (realpath, then a
+    rename at the target), which no such setting guards: ``--save /tmp/r.json`` through a
+    link ``nobody`` planted there replaced the root-owned file it named, or created one
+    wherever a dangling link pointed."""
+    current = Path(os.path.normpath(Path.cwd() / path))
+    for _ in range(40):  # the kernel's own limit on symlink hops
+        try:
+            link = current.lstat()
+            if not stat.S_ISLNK(link.st_mode):
+                return
+            where = current.parent.stat()
+            target = current.readlink()
+        except OSError:
+            return  # nothing there (yet), or unreadable: the checks after this one say so
+        shared = where.st_mode & stat.S_ISVTX and where.st_mode & stat.S_IWOTH
+        if shared and link.st_uid not in (os.geteuid(), where.st_uid):
+            raise UsageError(
+                f"{what}: cannot write: {current} is a symbolic link of another user "
+                f"(uid {link.st_uid}) in the shared directory {current.parent}: not followed"
+            )
+        current = Path(os.path.normpath(current.parent / target))
 
 
 def _names_a_descriptor(path: Path) -> bool:

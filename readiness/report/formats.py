@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError, refuse_unless_creatable, refuse_unless_writable
+from ..errors import (
+    UsageError,
+    refuse_foreign_link,
+    refuse_unless_creatable,
+    refuse_unless_writable,
+)
 from ..model import FleetReport, Status
 
 Renderer = Callable[..., str]
@@ -109,7 +114,9 @@ def save(text: str, path: str | Path, *, mode: int | None = None) -> Path:
     """
     given = Path(path)
     # Through a symlink, the file it names is replaced and the link kept (a rename over the
-    # link turned it into a file of its own).
+    # link turned it into a file of its own); never another user's link in /tmp (checked
+    # before the run too: one planted since is refused here, the file not written).
+    refuse_foreign_link(given, str(given))
     target = Path(os.path.realpath(given)) if given.is_symlink() else given
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
