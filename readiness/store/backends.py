@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -201,7 +203,12 @@ def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
 
 class PostgresBackend:
     """A shared PostgreSQL store. The URL (with any password) is used to connect and
-    then forgotten: it is never written to the store, a log or a message."""
+    then forgotten: it is never written to the store, a log or a message.
+
+    Every round trip has a deadline on this side too: the server's statement timeout
+    bounds a statement the server runs, not one it never receives (a hung server, a
+    network that drops the replies), and the client waited for that answer for ever.
+    """
 
     dialect = "postgresql"
 
@@ -209,41 +216,93 @@ class PostgresBackend:
         import psycopg
 
         self._psycopg = psycopg
+        self._timed_out = False
         try:
-            from psycopg.conninfo import make_conninfo
+            from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
             conninfo = make_conninfo(url, **_connect_params(url, timeout))
             self.conn = psycopg.connect(conninfo, autocommit=True)
+            given = conninfo_to_dict(conninfo).get("connect_timeout")
         except psycopg.Error as exc:
             from .location import mask_url_secret
 
             text = f"cannot connect to store {redact_url_password(url)}: {exc}"
             raise StoreError(mask_url_secret(text, url)) from None
+        try:
+            self._connect_s = max(1, int(str(given or os.environ.get("PGCONNECT_TIMEOUT") or 0)))
+        except ValueError:
+            self._connect_s = max(1, int(timeout))
+        self._statement_s = _STATEMENT_TIMEOUT_MS / 1000
+        self._deadline_s: float | None = self._statement_s + self._connect_s
+        # the statement timeout in force (the URL's options, PGOPTIONS or the role's own
+        # may set it): the client waits that long plus the connect timeout; 0 (none) is
+        # honoured, a statement may then run as long as it takes
+        rows = self.execute("SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")
+        with contextlib.suppress(ValueError, IndexError):
+            self._statement_s = int(rows[0][0]) / 1000
+            self._deadline_s = self._statement_s + self._connect_s if self._statement_s else None
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
+    @contextlib.contextmanager
+    def _deadline(self) -> Iterator[None]:
+        """Shut the connection's socket down if the server has not answered in time: the
+        call waiting for it then fails at once (a StoreError saying why)."""
+        if self._deadline_s is None:
+            yield
+            return
+        timer = threading.Timer(self._deadline_s, self._abort)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _abort(self) -> None:
+        self._timed_out = True
+        with contextlib.suppress(Exception):
+            sock = socket.socket(fileno=os.dup(self.conn.pgconn.socket))
+            with sock:
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _error(self, exc: Exception) -> StoreError:
+        if self._timed_out:
+            return StoreError(
+                f"store: no answer from the server within {self._deadline_s:g} s (its "
+                f"statement timeout, {self._statement_s:g} s, plus the connect timeout, "
+                f"{self._connect_s} s)"
+            )
+        return StoreError(f"store: {exc}")
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
-            cur = self.conn.execute(self._sql(sql), tuple(params))
-            return list(cur.fetchall()) if cur.description else []
+            with self._deadline():
+                cur = self.conn.execute(self._sql(sql), tuple(params))
+                return list(cur.fetchall()) if cur.description else []
         except self._psycopg.Error as exc:
-            raise StoreError(f"store: {exc}") from None
+            raise self._error(exc) from None
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
-            with self.conn.cursor() as cur:
+            with self._deadline(), self.conn.cursor() as cur:
                 cur.executemany(self._sql(sql), list(rows))
         except self._psycopg.Error as exc:
-            raise StoreError(f"store: {exc}") from None
+            raise self._error(exc) from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
+        # BEGIN and COMMIT are round trips too: each under its own deadline
+        self.execute("BEGIN")
         try:
-            with self.conn.transaction():
-                yield
-        except self._psycopg.Error as exc:
-            raise StoreError(f"store: {exc}") from None
+            yield
+        except BaseException:
+            with contextlib.suppress(StoreError):
+                if not self._timed_out:
+                    self.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
 
     def migration_lock(self) -> None:
         # Two controllers opening a fresh store at once: one migrates, the other waits.

@@ -3,6 +3,7 @@ connect timeout, and no password anywhere in the store or its messages."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -326,3 +327,98 @@ def test_a_prune_that_fails_says_the_run_was_recorded(
         kept = [r.run_id for r in store.runs()]
     assert len(kept) == 2 and old in kept
     assert f"run {kept[0]} recorded" in run.stderr
+
+
+class _FreezingProxy:
+    """A TCP proxy to PostgreSQL that forwards until the client sends ``trigger``, then
+    stops answering: it keeps reading both sides (the kernel ACKs everything, as for a
+    server that hangs or a network that drops the replies) and forwards nothing."""
+
+    def __init__(self, upstream: tuple[str, int], trigger: bytes) -> None:
+        import socket
+
+        self.upstream, self.trigger = upstream, trigger
+        self.frozen = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.sockets: list[Any] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream, timeout=10)
+            server.settimeout(None)
+            self.sockets += [client, server]
+            for a, b, watch in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, watch), daemon=True).start()
+
+    def _pump(self, src: Any, dst: Any, watch: bool) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if watch and self.trigger in data:
+                self.frozen.set()
+            if not self.frozen.is_set():
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def test_a_store_that_stops_answering_mid_recording_costs_a_bounded_wait(
+    pg_store_url: Callable[[], str], tmp_path: Path
+) -> None:
+    """The connect timeout and the server's statement timeout bound nothing once a
+    statement is on its way and the server (or the network) goes silent: the server
+    never starts the statement, and the client waited for its answer for ever —
+    `readiness validate` hung after printing its report. The client now gives up after
+    the statement timeout plus the connect timeout, and the run is "not recorded"."""
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    url = pg_store_url()
+    assert readiness("history", store=url).returncode == 0  # the schema is created
+    proxy = _FreezingProxy(
+        ("127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0])), b"INSERT INTO runs"
+    )
+    try:
+        via = url.replace(url.rsplit("@", 1)[1].split("/")[0], f"127.0.0.1:{proxy.port}")
+        via += "?connect_timeout=2&options=-c%20statement_timeout%3D3000"
+        app = write_app(tmp_path / "app")
+        inv = tmp_path / "inv.yml"
+        inv.write_text(
+            "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+            f"      readiness:\n        app_root: {app}\n"
+        )
+        began = time.monotonic()
+        try:
+            res = readiness("validate", "-i", str(inv), "-c", "environment", "--format", "json",
+                            store=via)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail("readiness validate hung on a store that stopped answering")
+        took = time.monotonic() - began
+    finally:
+        proxy.close()
+    assert proxy.frozen.is_set()
+    assert res.returncode in (0, 1) and '"exit_code"' in res.stdout, res.stderr
+    warning = [line for line in res.stderr.splitlines() if "not recorded" in line]
+    assert warning == [
+        "readiness: warning: run not recorded: store: no answer from the server within 5 s "
+        "(its statement timeout, 3 s, plus the connect timeout, 2 s)"
+    ], res.stderr
+    assert took < 60, took
