@@ -8,9 +8,11 @@ check parameter is ever interpolated into a remote command line.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -146,7 +148,8 @@ class LocalTransport:
 
     :meth:`close` ends what is still running, as closing an SSH pty does on a host:
     SIGHUP to each command's process group (the bootstrap then kills what it started),
-    SIGKILL after a short grace.
+    SIGKILL after a short grace. A controller that dies without closing it (SIGKILL) hangs
+    its commands up too (``PR_SET_PDEATHSIG``, Linux).
     """
 
     is_local = True
@@ -206,6 +209,7 @@ class LocalTransport:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                preexec_fn=_hang_up_with_parent(),  # noqa: PLW1509 - one prctl call, below
             )
             self._running.add(proc)
         return proc
@@ -336,6 +340,40 @@ def reach_through(transport: object) -> Reach:
 
 
 _GRACE_S = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl (Linux), resolved once in the controller; None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+def _hang_up_with_parent() -> Callable[[], None] | None:
+    """For the child, before exec: SIGHUP when the thread that started it ends, the whole
+    controller killed (SIGKILL, the OOM killer) included, as closing an SSH pty hangs up a
+    remote probe; the bootstrap then ends what it started and exits. Through pipes a local
+    probe got no word of that, and ran on until its own deadline (docs/fleet.md). None
+    (posix_spawn stays possible) where there is no prctl."""
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent, hup = os.getpid(), int(signal.SIGHUP)
+
+    def arm() -> None:  # in the child between fork and exec: no imports
+        prctl(_PR_SET_PDEATHSIG, hup, 0, 0, 0)
+        if os.getppid() != parent:  # the controller died before the call above
+            os.kill(os.getpid(), hup)
+
+    return arm
 
 
 def _hang_up(proc: subprocess.Popen[bytes]) -> None:

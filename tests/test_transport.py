@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import signal
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 from readiness.collect import run_probe
+from readiness.loopback import census
 from readiness.transport import LocalTransport
+
+from .services.cli import BIN, local_inventory
+from .services.load import load_scaled
 
 
 def _alive(pid: int) -> bool:
@@ -57,3 +65,53 @@ def test_closing_a_local_transport_ends_a_running_probe_and_the_commands_it_star
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)
+
+
+def test_a_local_probe_ends_promptly_when_the_controller_is_killed(tmp_path: Path) -> None:
+    """A real `readiness validate` on a local host (pipes, no SSH pty to hang up) killed
+    with SIGKILL while the probe runs a smoke workflow. Before: the probe and its command
+    ran on until the probe's own deadline (here 120 s)."""
+    marker = f"READINESS_TEST_RUN={secrets.token_hex(8)}"
+    name, value = marker.split("=", 1)
+    smoke = {
+        "command": ["sh", "-c", "setsid sleep 431 </dev/null >/dev/null 2>&1 & sleep 100"],
+        "expect_state": "completed",
+        "timeout_s": 100,
+    }
+    inventory = local_inventory(tmp_path / "inv.yml", tmp_path, smoke_workflow=smoke)
+    args = ["validate", "-i", str(inventory), "-c", "workflow_execution"]
+    proc = subprocess.Popen(
+        [str(BIN / "readiness"), *args, "--command-timeout", "120"],
+        cwd=tmp_path,
+        env={**os.environ, name: value},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + load_scaled(20.0, most=60.0)
+        while not any(b"431" in _cmdline(pid) for pid in census(marker)):
+            assert time.monotonic() < deadline, "the smoke workflow never started"
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait(10)
+        # the probe's own deadline is 120 s away: only the controller's death can end it
+        deadline = time.monotonic() + load_scaled(3.0, most=10.0)
+        while census(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = {pid: _cmdline(pid) for pid in census(marker)}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        for pid in census(marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert left == {}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
