@@ -606,10 +606,13 @@ def _rewrite(
 
 
 def _refuse_root_running_foreign_code(change: Dict[str, Any]) -> None:
-    """A cron line that root would run: its program (an absolute ``argv[0]``) and every
-    directory above it must be root's and not writable by group or others, else whoever
-    can change it gets root at the next run. A bare name (``pg_dump``) is found on cron's
-    own PATH. With ``backup_cron_user`` set to the app's user the line is accepted."""
+    """A cron line that root would run: the code it runs (``_shell_code_paths``: cron hands
+    the line to ``sh`` in the user's home, so ``cd /srv/app && ./bin/x``, ``sh -c '...'``,
+    ``make -C dir`` and ``$(...)`` run code too) and every directory above it must be
+    root's and not writable by group or others, else whoever can change it gets root at
+    the next run. A bare name (``pg_dump``) is found on cron's own PATH. A line whose code
+    cannot be told from its text is refused. With ``backup_cron_user`` set to the app's
+    user the line is accepted."""
     runs = change.get("cron_runs")
     if not runs:
         return
@@ -618,49 +621,23 @@ def _refuse_root_running_foreign_code(change: Dict[str, Any]) -> None:
         return
     command = str(runs.get("command") or "")
     try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise Refused("backup_command cannot be read as a command line (%s)" % exc) from exc
-    if not argv:
-        return
-    # The code the line runs: its program and, for an interpreter (`sh backup.sh`,
-    # `python3 /srv/app/bin/backup.py`), its script: the first argument that is not an
-    # option (the rest are the script's own), relative to cron's working directory, the
-    # home of the user it runs as.
-    programs = []
-    while argv and os.path.basename(argv[0]) == "env":  # env A=1 /srv/app/bin/backup.sh
-        programs += [argv[0]] if "/" in argv[0] else []
-        inner = _env_command(argv)
-        if inner is None:
-            raise Refused(
-                "`%s` would run as root from cron through env options readiness does not "
-                "follow (-C, -S): set backup_cron_user to the user the backup should run as"
-                % command
-            )
-        argv = inner
-    if not argv:
-        return
-    if os.path.basename(argv[0]) in _WRAPPERS:  # nice -n 10 /srv/app/bin/backup.sh
-        # The command it runs is among its words: every absolute one is judged.
-        programs += [w for w in argv if w.startswith("/") and w not in programs]
-        argv = argv[:1]
-    programs += [argv[0]] if "/" in argv[0] and argv[0] not in programs else []
-    if _INTERPRETER.fullmatch(os.path.basename(argv[0])):
-        script = next((a for a in argv[1:] if a[:1] != "-"), None)
-        if script and script != "-" and "-c" not in argv[1 : argv.index(script)]:
-            home = _home_of(user or "root")
-            programs.append(os.path.normpath(os.path.join(home, script)))
-    for program in programs:
-        if not program.startswith("/"):
-            raise Refused(
-                "`%s` would run as root from cron with a relative path; give its absolute path"
-                % program
-            )
+        programs = _shell_code_paths(command, _home_of(user or "root"))
+    except _Unfollowed as exc:
+        raise Refused(
+            "`%s` would run as root from cron, and what it runs cannot be told from the line "
+            "(%s): set backup_cron_user to the user the backup should run as" % (command, exc)
+        ) from None
+    for program in dict.fromkeys(programs):
         for path in _with_parents(program) + _with_parents(os.path.realpath(program)):
             try:
                 st = os.lstat(path)
             except FileNotFoundError:
                 continue  # only what exists can have been planted; its parents are judged
+            except OSError as exc:
+                raise Refused(
+                    "`%s` would run as root from cron, but %s cannot be judged (%s)"
+                    % (program, path, exc)
+                ) from None
             sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
             loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not stat.S_ISLNK(st.st_mode)
             if st.st_uid != 0 or (loose and not sticky_dir):
@@ -798,6 +775,9 @@ _WRAPPERS = frozenset(
         "taskset",
         "flock",
         "time",
+        "exec",
+        "command",
+        "xargs",
     }
 )
 
@@ -841,20 +821,25 @@ def _env_command(argv: List[str]) -> Optional[List[str]]:
 
 
 def _code_paths(argv: List[str], cwd: str) -> List[str]:
-    """The working directory and the paths whose owner ``argv`` runs the code of: an
-    executable given as a path; for an interpreter (``python3 manage.py``, ``sh x.sh``) its
-    script arguments, and for ``python -m``/``-c`` the working directory; through ``env``,
-    those of the command it runs (every word when its options cannot be followed)."""
+    """The working directory and the paths whose owner ``argv`` runs the code of
+    (``_run_paths``)."""
+    return [cwd] + [p for p in _run_paths(argv, cwd) if p != cwd]
+
+
+def _run_paths(argv: List[str], cwd: str) -> List[str]:
+    """``_owned.code_paths``: an executable given as a path; for an interpreter
+    (``python3 manage.py``, ``sh x.sh``) its script arguments, and for ``python -m``/``-c``
+    the working directory; through a wrapper or ``env``, those of the command it runs
+    (every word when its options cannot be followed); for ``make`` its directory and
+    makefiles; for ``sh -c TEXT`` what TEXT runs (``_shell_code_paths``)."""
     if not argv:
-        return [cwd]
+        return []
     exe = argv[0]
-    paths = [cwd]
-    if "/" in exe:
-        paths.append(os.path.normpath(os.path.join(cwd, exe)))
+    paths = [os.path.normpath(os.path.join(cwd, exe))] if "/" in exe else []
     name = os.path.basename(exe)
     if name in _WRAPPERS and name != "env":
         # The command may start at any word after the wrapper (`timeout 30 python3 x.py`).
-        tails = [p for i in range(1, len(argv)) for p in _code_paths(argv[i:], cwd)[1:]]
+        tails = [p for i in range(1, len(argv)) for p in _run_paths(argv[i:], cwd)]
         return paths + [p for p in dict.fromkeys(tails) if p not in paths]
     if name == "env":
         inner = _env_command(argv)
@@ -865,13 +850,148 @@ def _code_paths(argv: List[str], cwd: str) -> List[str]:
             words = [t for w in words for t in w.split()]
             words = [w for w in words if w[:1] != "-"]
             bases = [cwd] + [os.path.join(cwd, w) for w in words]
-            return paths + [os.path.normpath(os.path.join(b, w)) for b in bases for w in words]
-        return paths + _code_paths(inner, cwd)[1:]
+            return (
+                paths + [os.path.normpath(os.path.join(b, w)) for b in bases for w in words] + [cwd]
+            )
+        return paths + _run_paths(inner, cwd)
+    if name in ("make", "gmake"):
+        return paths + _make_paths(argv[1:], cwd)
     if name in _CWD_RUNNERS:
-        paths += [os.path.join(cwd, f) for f in _CWD_RUNNERS[name]]
+        paths += [cwd] + [os.path.join(cwd, f) for f in _CWD_RUNNERS[name]]
+    text = _shell_text(argv[1:]) if name in _SHELLS else None
+    if text is not None:
+        # `sh -c TEXT`: the code is what TEXT runs; when that cannot be told, every word
+        # of it (under the working directory) may be code, as for `env -S`.
+        try:
+            return paths + _shell_code_paths(text, cwd)
+        except _Unfollowed:
+            words = [w for w in re.split(r"[\s;&|()<>]+", text) if w and w[:1] != "-"]
+            return paths + [cwd] + [os.path.normpath(os.path.join(cwd, w)) for w in words]
     if _INTERPRETER.fullmatch(name):
-        scripts = [a for a in argv[1:] if a and a[:1] != "-" and not any(c.isspace() for c in a)]
+        args = argv[1:]
+        scripts = [a for a in args if a and a[:1] != "-" and not any(c.isspace() for c in a)]
         paths += [os.path.normpath(os.path.join(cwd, a)) for a in scripts]
+        if name.startswith(("python", "pypy")) and {"-m", "-c"} & set(args):
+            paths.append(cwd)
+    return paths
+
+
+# Shells: ``sh -c TEXT`` runs the code TEXT names: ``_owned._SHELLS``.
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh"})
+_MAKE_ARG = "CfIoW"  # make's options that take an argument
+_MAX_SHELL_DEPTH = 4
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_SUBSTITUTION = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
+# What a shell would expand in a path (a variable, a command, a glob, ~): not a path as given.
+_EXPANDED = re.compile(r"[$`*?\[]|(^|/)~")
+
+
+class _Unfollowed(ValueError):
+    """A shell line whose code cannot be told from its text: ``_owned.Unfollowed``."""
+
+
+def _make_paths(args: List[str], cwd: str) -> List[str]:
+    """The directory make runs in (``-C dir``, ``--directory=dir``) and the makefiles it
+    reads there: ``_owned._make_paths``."""
+    where, files = cwd, []
+    i = 0
+    while i < len(args) and args[i] != "--":
+        word = args[i]
+        i += 1
+        flag, value = "", ""
+        if word.startswith("--"):
+            key, eq, value = word.partition("=")
+            flag = {"--directory": "C", "--file": "f", "--makefile": "f"}.get(key, "")
+            if flag and not eq:
+                value, i = (args[i] if i < len(args) else ""), i + 1
+        elif word[:1] == "-":
+            at = next((n for n, c in enumerate(word) if n and c in _MAKE_ARG), 0)
+            flag, value = (word[at], word[at + 1 :]) if at else ("", "")
+            if flag and not value:
+                value, i = (args[i] if i < len(args) else ""), i + 1
+        if flag == "C":
+            where = os.path.normpath(os.path.join(where, value))
+        elif flag == "f":
+            files.append(value)
+    names = files or ["Makefile", "makefile", "GNUmakefile"]
+    return [where] + [os.path.normpath(os.path.join(where, f)) for f in names]
+
+
+def _shell_text(args: List[str]) -> Optional[str]:
+    """The TEXT of a shell's ``-c TEXT``: ``_owned._shell_text``."""
+    i, command = 0, False
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if word == "--":
+            return (args[i] if i < len(args) else "") if command else None
+        if word[:1] not in ("-", "+") or word in ("-", "+"):
+            return word if command else None
+        if word in ("-o", "+o", "-O", "+O"):  # `bash -o pipefail -c TEXT`: takes a name
+            i += 1
+        elif word[:2] != "--" and "c" in word[1:]:
+            command = True
+    return "" if command else None
+
+
+def _shell_code_paths(line: str, cwd: str, depth: int = 0) -> List[str]:
+    """The code a shell command line runs (``sh -c TEXT``, a cron line): each simple
+    command's ``_run_paths`` relative to where the ``cd`` before it moved, and those of
+    ``$(...)`` and backquotes: ``_owned.shell_code_paths``."""
+    if depth > _MAX_SHELL_DEPTH:
+        raise _Unfollowed("shell text nested too deep")
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError as exc:  # no closing quotation
+        raise _Unfollowed(str(exc)) from None
+    paths: List[str] = []
+    where = [cwd]
+
+    def command(words: List[str]) -> None:
+        for word in words:
+            for found in _SUBSTITUTION.findall(word):
+                paths.extend(_shell_code_paths(found[0] or found[1], where[0], depth + 1))
+        while words and _ASSIGNMENT.match(words[0]):
+            words = words[1:]
+        if not words:
+            return
+        name = words[0]
+        if "$" in name or "`" in name or name == "eval":
+            raise _Unfollowed("the command %r is only known when the shell runs it" % name)
+        if name == "cd":
+            target = next((w for w in words[1:] if w[:1] != "-"), None)
+            if target is None or _EXPANDED.search(target):
+                raise _Unfollowed(
+                    "`cd %s` moves to a directory only the shell knows" % (target or "")
+                )
+            where[0] = os.path.normpath(os.path.join(where[0], target))
+            return
+        if name in (".", "source"):
+            words = ["sh", *words[1:2]]  # the file it reads is code, as a shell's script is
+        paths.extend(_run_paths(words, where[0]))
+
+    words: List[str] = []
+    redirect = False
+    for token in tokens:
+        if token and all(c in "();<>|&" for c in token):
+            if "<" in token or ">" in token:
+                if words and words[-1].isdigit():
+                    words.pop()  # 2>&1: the descriptor, not a word of the command
+                redirect = True
+                continue
+            command(words)
+            words = []
+            continue
+        if redirect:
+            redirect = False  # the file it redirects to or from is no code
+            continue
+        words.append(token)
+    command(words)
+    for path in paths:
+        if _EXPANDED.search(path):
+            raise _Unfollowed("%s is only known when the shell runs the line" % path)
     return paths
 
 

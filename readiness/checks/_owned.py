@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..findings import Findings
 
-__all__ = ["code_paths", "owned_run", "refused_run"]
+__all__ = ["Unfollowed", "code_paths", "owned_run", "refused_run", "shell_code_paths"]
 
 # Interpreters: the code they run is their script (or, for python -m/-c, the working
 # directory, first on sys.path), not the interpreter binary.
@@ -39,8 +40,26 @@ _WRAPPERS = frozenset(
         "taskset",
         "flock",
         "time",
+        "exec",
+        "command",
+        "xargs",
     }
 )
+
+# Shells: ``sh -c TEXT`` runs the code TEXT names (shell_code_paths).
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh"})
+# make's options that take an argument (``-C dir``, ``-f file``, ``-I dir``, ``-o file``).
+_MAKE_ARG = "CfIoW"
+_MAX_SHELL_DEPTH = 4
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_SUBSTITUTION = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
+# What a shell would expand in a path (a variable, a command, a glob, ~): not a path as given.
+_EXPANDED = re.compile(r"[$`*?\[]|(^|/)~")
+
+
+class Unfollowed(ValueError):
+    """A shell line whose code cannot be told from its text (a command given by a variable,
+    ``eval``, a ``cd`` to a computed directory, unbalanced quotes)."""
 
 
 # Programs whose code is a file of their working directory (`make restart`: the Makefile;
@@ -83,6 +102,135 @@ def env_command(argv: Sequence[str]) -> list[str] | None:
     return rest[i:]
 
 
+def _make_paths(args: Sequence[str], cwd: str) -> list[str]:
+    """The directory make runs in (``-C dir``, cumulative, ``--directory=dir``) and the
+    makefiles it reads there (``-f file``, else the default names)."""
+    where, files = cwd, []
+    i = 0
+    while i < len(args) and args[i] != "--":
+        word = args[i]
+        i += 1
+        flag, value = "", ""
+        if word.startswith("--"):
+            key, eq, value = word.partition("=")
+            flag = {"--directory": "C", "--file": "f", "--makefile": "f"}.get(key, "")
+            if flag and not eq:
+                value, i = (args[i] if i < len(args) else ""), i + 1
+        elif word[:1] == "-":
+            at = next((n for n, c in enumerate(word) if n and c in _MAKE_ARG), 0)
+            flag, value = (word[at], word[at + 1 :]) if at else ("", "")
+            if flag and not value:
+                value, i = (args[i] if i < len(args) else ""), i + 1
+        if flag == "C":
+            where = posixpath.normpath(posixpath.join(where, value))
+        elif flag == "f":
+            files.append(value)
+    names = files or ["Makefile", "makefile", "GNUmakefile"]
+    return [where, *(posixpath.normpath(posixpath.join(where, f)) for f in names)]
+
+
+def _shell_text(args: Sequence[str]) -> str | None:
+    """The TEXT of a shell's ``-c TEXT`` (``-c``, or a cluster such as ``-ec``): the first
+    argument after its options; None when the shell runs a script or its input instead."""
+    i, command = 0, False
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if word == "--":
+            return (args[i] if i < len(args) else "") if command else None
+        if word[:1] not in ("-", "+") or word in ("-", "+"):
+            return word if command else None
+        if word in ("-o", "+o", "-O", "+O"):  # `bash -o pipefail -c TEXT`: takes a name
+            i += 1
+        elif word[:2] != "--" and "c" in word[1:]:
+            command = True
+    return "" if command else None
+
+
+def shell_code_paths(line: str, cwd: str, depth: int = 0) -> list[str]:
+    """The code a shell command line runs (``sh -c TEXT``; a cron line, which cron's shell
+    runs in the user's home): each simple command's :func:`code_paths`, relative to where
+    the ``cd`` before it moved, and those of the commands in ``$(...)`` and backquotes.
+    Raises :class:`Unfollowed` when that cannot be told from the text."""
+    if depth > _MAX_SHELL_DEPTH:
+        raise Unfollowed("shell text nested too deep")
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError as exc:  # no closing quotation
+        raise Unfollowed(str(exc)) from None
+    paths: list[str] = []
+    words: list[str] = []
+    where = cwd
+
+    def command(words: list[str]) -> None:
+        nonlocal where
+        for word in words:
+            for found in _SUBSTITUTION.findall(word):
+                paths.extend(shell_code_paths(found[0] or found[1], where, depth + 1))
+        while words and _ASSIGNMENT.match(words[0]):
+            words = words[1:]
+        if not words:
+            return
+        name = words[0]
+        if "$" in name or "`" in name or name == "eval":
+            raise Unfollowed(f"the command {name!r} is only known when the shell runs it")
+        if name == "cd":
+            target = next((w for w in words[1:] if w[:1] != "-"), None)
+            if target is None or _EXPANDED.search(target):
+                raise Unfollowed(f"`cd {target or ''}` moves to a directory only the shell knows")
+            where = posixpath.normpath(posixpath.join(where, target))
+            return
+        if name in (".", "source"):
+            words = ["sh", *words[1:2]]  # the file it reads is code, as a shell's script is
+        paths.extend(code_paths(words, where))
+
+    redirect = False
+    for token in tokens:
+        if token and all(c in "();<>|&" for c in token):
+            if "<" in token or ">" in token:
+                if words and words[-1].isdigit():
+                    words.pop()  # 2>&1: the descriptor, not a word of the command
+                redirect = True
+                continue
+            command(words)
+            words = []
+            continue
+        if redirect:
+            redirect = False  # the file it redirects to or from is no code
+            continue
+        words.append(token)
+    command(words)
+    for path in paths:
+        if _EXPANDED.search(path):
+            raise Unfollowed(f"{path} is only known when the shell runs the line")
+    return paths
+
+
+def _env_paths(argv: Sequence[str], cwd: str) -> list[str]:
+    inner = env_command(argv)
+    if inner is not None:
+        return code_paths(inner, cwd)
+    # Options may name a directory (env -C) or the command (env -S, flock -c): any word,
+    # and any word under any other, may be code.
+    words = [str(a) for a in argv[1:] if "=" not in str(a)]
+    words = [t for w in words for t in w.split()]
+    words = [w for w in words if w[:1] != "-"]
+    bases = [cwd, *(posixpath.join(cwd, w) for w in words)]
+    return [posixpath.normpath(posixpath.join(b, w)) for b in bases for w in words] + [cwd]
+
+
+def _text_paths(text: str, cwd: str) -> list[str]:
+    """`sh -c TEXT`: the code is what TEXT runs; when that cannot be told, every word of it
+    (under the working directory) may be code, as for `env -S`."""
+    try:
+        return shell_code_paths(text, cwd)
+    except Unfollowed:
+        words = [w for w in re.split(r"[\s;&|()<>]+", text) if w and w[:1] != "-"]
+        return [cwd, *(posixpath.normpath(posixpath.join(cwd, w)) for w in words)]
+
+
 def code_paths(argv: Sequence[str], cwd: str) -> list[str]:
     """The paths whose owner ``argv`` runs the code of, besides a working directory: an
     executable given as a path; for an interpreter (``python3 bin/start.py``, ``sh x.sh``)
@@ -100,22 +248,14 @@ def code_paths(argv: Sequence[str], cwd: str) -> list[str]:
         tails = [p for i in range(1, len(argv)) for p in code_paths(argv[i:], cwd)]
         return paths + [p for p in dict.fromkeys(tails) if p not in paths]
     if name == "env":
-        inner = env_command(argv)
-        if inner is None:
-            # Options may name a directory (env -C) or the command (env -S, flock -c): any
-            # word, and any word under any other, may be code.
-            words = [str(a) for a in argv[1:] if "=" not in str(a)]
-            words = [t for w in words for t in w.split()]
-            words = [w for w in words if w[:1] != "-"]
-            bases = [cwd, *(posixpath.join(cwd, w) for w in words)]
-            return (
-                paths
-                + [posixpath.normpath(posixpath.join(b, w)) for b in bases for w in words]
-                + [cwd]
-            )
-        return paths + code_paths(inner, cwd)
+        return paths + _env_paths(argv, cwd)
+    if name in ("make", "gmake"):
+        return paths + _make_paths([str(a) for a in argv[1:]], cwd)
     if name in _CWD_RUNNERS:
         paths += [cwd, *(posixpath.join(cwd, f) for f in _CWD_RUNNERS[name])]
+    text = _shell_text([str(a) for a in argv[1:]]) if name in _SHELLS else None
+    if text is not None:
+        return paths + _text_paths(text, cwd)
     if _INTERPRETER.fullmatch(posixpath.basename(exe)):
         args = [str(a) for a in argv[1:]]
         # A script is a path argument (an inline `sh -c "..."` text is the profile's own).

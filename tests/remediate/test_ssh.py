@@ -490,12 +490,34 @@ def test_the_dry_run_names_every_path_the_apply_changes_for_every_registered_fix
 
 
 @pytest.mark.parametrize(
-    "interpreter",
-    ["", "/bin/sh ", "/usr/bin/env A=1 ", "nice -n 10 "],
-    ids=["program", "interpreter-script", "env-program", "nice-program"],
+    "command",
+    [
+        "{script}",
+        "/bin/sh {script}",
+        "/usr/bin/env A=1 {script}",
+        "nice -n 10 {script}",
+        "make -C {root}/bin backup",
+        "sh -c '{script} --full >/dev/null 2>&1'",
+        "cd {root} && ./bin/backup.sh",
+        "cd /tmp; cd {root}/bin && sh backup.sh",
+        'flock -n /run/backup.lock bash -c "cd {root} && exec ./bin/backup.sh"',
+        "pg_dump app > /tmp/db-$(cd {root}/bin && ./backup.sh).sql",
+    ],
+    ids=[
+        "program",
+        "interpreter-script",
+        "env-program",
+        "nice-program",
+        "make-C",
+        "sh-c",
+        "cd-and",
+        "cd-twice",
+        "wrapped-shell",
+        "substitution",
+    ],
 )
 def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
-    fleet: LoopbackFleet, tmp_path: Path, interpreter: str
+    fleet: LoopbackFleet, tmp_path: Path, command: str
 ) -> None:
     """`readiness remediate -c backup_restore --apply` over sshd as root, the profile asking
     for the schedule in /etc/cron.d as root and the backup command the app's own
@@ -503,7 +525,9 @@ def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
     `0 2 * * * root <app>/bin/backup.sh`, so whoever controls the app user got root at 2 am.
     Now the fix is refused on the host, nothing is written anywhere, and the report says
     why (exit 1). The same through an interpreter (`/bin/sh <app>/bin/backup.sh`): only
-    root's `/bin/sh` was judged, and the line was installed."""
+    root's `/bin/sh` was judged, and the line was installed. And through what cron's shell
+    runs: `make -C <app>/bin`, `sh -c '...'`, `cd <app> && ./bin/backup.sh`, a command
+    substitution: the line was installed, as only its first word was judged."""
 
     host = fleet.hosts[0]
     root = _break(host.app_root)
@@ -514,7 +538,7 @@ def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
     for path in [root, *root.rglob("*")]:
         os.lchown(path, 65534, 65534)
     cron_file = Path("/etc/cron.d") / f"readiness-test-{os.urandom(4).hex()}"
-    command = interpreter + str(script)
+    command = command.format(script=script, root=root)
     profile = {"backup_command": command, "backup_cron_files": [str(cron_file)]}
     inv = _inventory(tmp_path, fleet, **{host.name: {**profile, "backup_cron_user": "root"}})
     before = tree_hash(root)
@@ -525,7 +549,10 @@ def test_a_root_cron_line_never_runs_a_backup_script_the_app_user_can_change(
         cron_file.unlink(missing_ok=True)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "backup_restore: failed" in res.stdout, res.stdout
-    assert f"refused: `{script}` would run as root from cron, but nobody can change" in res.stdout
+    assert "refused: `" in res.stdout, res.stdout
+    assert f"would run as root from cron, but nobody can change {root}" in res.stdout
+    if command.startswith(str(script)) or command.split()[-1] == str(script):
+        assert f"refused: `{script}` would run as root from cron" in res.stdout
     assert tree_hash(root) == before
 
 

@@ -609,6 +609,16 @@ def test_an_app_owned_executable_in_a_root_owned_tree_runs_as_the_app_user(
         ["timeout", "30", "systemctl", "restart", "app"],
         ["make", "-s", "restart"],
         ["timeout", "60", "npm", "run", "restart"],
+        ["make", "-C", "/srv/app/dir", "target"],
+        ["make", "-sC", "dir", "-f", "ops.mk", "target"],
+        ["gmake", "--directory=dir", "--file", "ops.mk"],
+        ["sh", "-c", "/srv/app/bin/x --full >/dev/null 2>&1"],
+        ["bash", "-ec", "cd /srv/app && ./bin/x"],
+        ["sh", "-c", "cd /tmp; cd dir && sh x.sh | gzip > out.gz"],
+        ["bash", "-o", "pipefail", "-c", "pg_dump db > /b/$(cd /srv/app && ./bin/x).sql"],
+        ["sh", "-c", 'A=1 exec python3 "bin/$(echo x).py"'],
+        ["sh", "-c", "$CMD --now"],
+        ["flock", "-n", "/run/x.lock", "sh", "-c", ". ./env.sh && make -C sub"],
     ],
 )
 def test_the_applier_judges_the_code_a_command_runs_as_the_probe_does(argv: list[str]) -> None:
@@ -1179,3 +1189,48 @@ def _has_passwd_entry(uid: int) -> bool:
     except KeyError:
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "{app}/bin/backup.sh",
+        "cd {app} && ./bin/backup.sh",
+        "make -C {app}/bin backup",
+        "sh -c 'cd {app}/bin; ./backup.sh --full 2>&1 | logger'",
+        "pg_dump app > /var/backups/app-$(cd {app} && ./bin/backup.sh).sql",
+    ],
+    ids=["program", "cd-and", "make-C", "sh-c", "substitution"],
+)
+def test_a_root_cron_line_is_judged_by_the_code_its_shell_runs(
+    shared_root: Path, line: str
+) -> None:
+    """Cron hands a line to `sh`: what `cd`, `make -C`, `sh -c` and `$(...)` run is code
+    too. Root's own tree is accepted; the same tree once the app user owns it is refused
+    (before, every form but the first was accepted either way); a line whose code only the
+    shell knows is refused."""
+    app = shared_root / "app"
+    (app / "bin").mkdir(parents=True)
+    (app / "bin" / "backup.sh").write_text("#!/bin/sh\n")
+    (app / "bin" / "Makefile").write_text("backup:\n\ttrue\n")
+    cron = shared_root / "cron"
+    command = line.format(app=app)
+
+    def schedule(text: str) -> dict[str, Any]:
+        change = {
+            "kind": "append_lines",
+            "path": str(cron),
+            "lines": [f"0 2 * * * root {text}"],
+            "cron_runs": {"user": "root", "command": text},
+        }
+        return _apply(change)
+
+    assert schedule(command)["ok"] is True  # root's code, nobody else can change it
+    cron.unlink()
+    chown_tree(app)
+    answer = schedule(command)
+    assert answer["ok"] is False and answer["refused"] is True, answer
+    assert f"would run as root from cron, but nobody can change {app}" in answer["error"]
+    assert not cron.exists()
+    unknown = schedule(f"cd {app} && $RUN ./bin/backup.sh")
+    assert "what it runs cannot be told from the line" in unknown["error"], unknown
