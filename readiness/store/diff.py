@@ -67,6 +67,8 @@ class RunDiff:
     hosts_added: tuple[str, ...] = ()
     hosts_removed: tuple[str, ...] = ()
     interrupted: tuple[str, ...] = ()  # hosts with checks the new run was cut short before
+    checks_not_compared: tuple[str, ...] = ()  # run by the old run only
+    unseen: tuple[str, ...] = ()  # hosts with a check neither run could see (down, error)
 
     @property
     def worse(self) -> bool:
@@ -75,6 +77,20 @@ class RunDiff:
     @property
     def exit_code(self) -> int:
         return 1 if self.worse else 0
+
+    def notes(self) -> list[str]:
+        """Hosts added and removed, and what could not be compared, one line each."""
+        notes = []
+        for what, names in (
+            ("hosts added", self.hosts_added),
+            ("hosts removed", self.hosts_removed),
+            ("not compared (interrupted in the new run)", self.interrupted),
+            ("not compared (checks not run in the new run)", self.checks_not_compared),
+            ("not compared (nothing seen in either run: unreachable or error)", self.unseen),
+        ):
+            if names:
+                notes.append(f"{what}: {', '.join(names)}")
+        return notes
 
     def count(self, kind: str) -> int:
         return sum(1 for c in self.changes if c.kind == kind)
@@ -90,6 +106,8 @@ class RunDiff:
             "hosts_added": list(self.hosts_added),
             "hosts_removed": list(self.hosts_removed),
             "not_compared_interrupted": list(self.interrupted),
+            "checks_not_compared": list(self.checks_not_compared),
+            "not_compared_unseen": list(self.unseen),
             "changes": [c.to_dict() for c in self.changes],
         }
 
@@ -152,6 +170,25 @@ def diff_reports(old: FleetReport, new: FleetReport, old_id: str = "", new_id: s
                     )
                 )
     changes.sort(key=lambda c: (_ORDER.index(c.kind), c.host, c.check))
+    # what could not be compared is named: "no changes" read as the whole fleet's when the
+    # new run ran fewer checks (`-c environment` after a full run) or a host was down both
+    # times (UNREACHABLE → UNREACHABLE is no change, and nothing was seen)
+    new_checks = set(new.check_names)
+    unseen = []
+    for name, host in new_hosts.items():
+        before = old_hosts.get(name)
+        if before is None:
+            continue
+        for r in host.results:
+            o = before.result(r.check_name)
+            if (
+                o is not None
+                and undetermined(o.status)
+                and undetermined(r.status)
+                and r.status is not Status.INTERRUPTED  # named as interrupted already
+            ):
+                unseen.append(name)
+                break
     return RunDiff(
         old_id,
         new_id,
@@ -163,6 +200,8 @@ def diff_reports(old: FleetReport, new: FleetReport, old_id: str = "", new_id: s
             for name, host in new_hosts.items()
             if any(r.status is Status.INTERRUPTED for r in host.results)
         ),
+        checks_not_compared=tuple(c for c in old.check_names if c not in new_checks),
+        unseen=tuple(unseen),
     )
 
 
@@ -186,13 +225,7 @@ def render_diff(diff: RunDiff, fmt: str, runs: Sequence[RunSummary] = ()) -> str
     head = f"diff {diff.old_run} → {diff.new_run}: {verdict} ({counts})"
     if backwards:
         head += f"; backwards: {diff.old_run} is the newer run"
-    hosts = []
-    if diff.hosts_added:
-        hosts.append(f"hosts added: {', '.join(diff.hosts_added)}")
-    if diff.hosts_removed:
-        hosts.append(f"hosts removed: {', '.join(diff.hosts_removed)}")
-    if diff.interrupted:
-        hosts.append(f"not compared (interrupted in the new run): {', '.join(diff.interrupted)}")
+    hosts = diff.notes()
     if fmt == "markdown":
         return _markdown(diff, head, hosts)
     if fmt == "text":  # host text one field per line (field): no host forges a line

@@ -963,6 +963,45 @@ def test_a_run_cut_short_is_not_a_regression_in_diff(tmp_path: Path) -> None:
     assert readiness("diff", "--old", new, store=store).returncode == 0
 
 
+def test_a_diff_names_what_it_could_not_compare_instead_of_no_changes(tmp_path: Path) -> None:
+    """`diff` after a `-c environment` run that followed a full one said "no changes",
+    exit 0: the checks the new run did not run were silently not compared. A host down in
+    both runs (UNREACHABLE → UNREACHABLE) was "no change" too, though nothing was seen.
+    Both are named now, in every format; the exit code is unchanged (nothing got worse)."""
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    down = {"environment": Status.UNREACHABLE, "documentation": Status.UNREACHABLE}
+    with sqlite_store(store) as db:
+        db.record(
+            fleet(
+                {
+                    "web1": {"environment": Status.READY, "documentation": Status.DEGRADED},
+                    "web2": down,
+                }
+            ),
+            meta(minutes=0),
+        )
+        db.record(
+            fleet(
+                {"web1": {"environment": Status.READY}, "web2": {"environment": Status.UNREACHABLE}}
+            ),
+            meta(minutes=5),
+        )
+    res = readiness("diff", store=store)
+    assert res.returncode == 0, res
+    assert res.stdout.splitlines()[1:] == [
+        "not compared (checks not run in the new run): documentation",
+        "not compared (nothing seen in either run: unreachable or error): web2",
+    ]
+    doc = json.loads(readiness("diff", "--format", "json", store=store).stdout)
+    assert (doc["checks_not_compared"], doc["not_compared_unseen"]) == (["documentation"], ["web2"])
+    md = readiness("diff", "--format", "markdown", store=store).stdout
+    assert "- not compared (checks not run in the new run): documentation" in md
+    assert "- not compared (nothing seen in either run: unreachable or error): web2" in md
+
+
 def test_baseline_accept_by_default_skips_a_run_cut_short(tmp_path: Path) -> None:
     """After a Ctrl-C'd run, `baseline-accept` took it: the hosts it never got to were
     accepted as INTERRUPTED (which accepts only itself), replacing their accepted
