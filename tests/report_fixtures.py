@@ -13,6 +13,7 @@ TS = datetime(2025, 2, 5, 10, 30, tzinfo=timezone.utc)
 HOSTILE = (
     "<script>alert(1)</script> ]]> <img src=x onerror=\"document.title='pwned'\"> "
     "\x00\x07\x1b[31mred\x1b[0m & 'quote\" | perf=1 # SKIP \\ back\nsecond line\u2028é ✓"
+    " [click](http://evil.example) ![i](http://evil.example/i.png) @octocat #1 \u202eexe.txt"
 )
 HOSTILE_HOST = 'web"7\\x'  # quote and backslash: Prometheus label escaping
 CHECKS = ("environment", "configuration", "database_migration")

@@ -89,12 +89,32 @@ def _prometheus(out: str, report: FleetReport) -> None:
     assert series == {(r.host, r.check_name, r.status.value) for r in report.results}
 
 
+# A SARIF embedded link (§3.11.6): `[text](N)` or `[text](URI)`, which viewers (GitHub code
+# scanning among them) show as a link; a literal bracket is written `\[`.
+EMBEDDED_LINK = re.compile(r"(?<!\\)\[(?:[^\]\\]|\\.)*(?<!\\)\]\(")
+
+
 def _sarif(out: str, report: FleetReport) -> None:
     doc = json.loads(out)
     Sarif.model_validate(doc)  # the SARIF 2.1.0 object model: types and enums
     _known_sarif_keys(doc)
     findings = [r for r in report.results if r.status not in (Status.READY, Status.SKIPPED)]
     assert len(doc["runs"][0]["results"]) == len(findings)
+    run = doc["runs"][0]
+    texts = [r["message"]["text"] for r in run["results"]]
+    texts += [n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]]
+    links = [t for t in texts if EMBEDDED_LINK.search(t)]
+    assert not links, f"a host's text is an embedded link: {links[0]!r}"
+
+
+def _markdown(out: str, report: FleetReport) -> None:
+    """As GitHub renders a comment: no link, image or HTML; each table row whole."""
+    from .cli.test_markdown_github import _on_github
+
+    _hosts_named(out, report)
+    page = _on_github(out)
+    assert not {"a", "img", "script"} & page.tags, page.tags
+    assert len(set(page.rows)) == 1, page.rows
 
 
 def _tap(out: str, report: FleetReport) -> None:
@@ -117,7 +137,7 @@ def _html(out: str, report: FleetReport) -> None:
 READ_BACK: dict[str, Callable[[str, FleetReport], None]] = {
     "text": _hosts_named,
     "table": _hosts_named,
-    "markdown": _hosts_named,
+    "markdown": _markdown,
     "json": _json,
     "junit": _junit,
     "nagios": _nagios,
@@ -492,7 +512,9 @@ def test_sarif_levels_locations_and_rules() -> None:
     )
     hostile = by_key[(HOSTILE_HOST, "environment")]
     # JSON keeps it exactly, escaped; but a viewer shows this text: U+2028 is shown as \u2028
-    assert hostile["message"]["text"].startswith(HOSTILE.replace("\u2028", "\\u2028"))
+    # and a bracket is escaped (no embedded link)
+    shown = HOSTILE.replace("\u2028", "\\u2028").replace("\u202e", "\\u202e")
+    assert hostile["message"]["text"].startswith(shown.replace("[", "\\[").replace("]", "\\]"))
     assert hostile["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].startswith(
         "file://web%227%5Cx/"
     )

@@ -52,6 +52,14 @@ def _uri(host: str, path: str) -> str:
     return f"file://{authority}{quote(path)}"
 
 
+def _message(text: str) -> str:
+    """A plain-text message as a viewer shows it: no bidi reordering or hidden text (invisible
+    characters shown as ``\\u202e``), and no embedded link (§3.11.6: ``[text](N)`` or
+    ``[text](URI)`` is a link in GitHub code scanning and other viewers): a literal bracket
+    is written ``\\[``, as the specification says."""
+    return visible(text).replace("[", "\\[").replace("]", "\\]")
+
+
 def _fingerprint(result: CheckResult) -> str:
     key = f"{result.host}\0{result.check_name}\0{result.status.value}\0{result.message}"
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -82,7 +90,7 @@ def _result(result: CheckResult, rule_index: int, fail_on: Status) -> dict[str, 
         "ruleIndex": rule_index,
         "kind": "fail",
         "level": _level(result.status, fail_on),
-        "message": {"text": visible(text)},  # a viewer shows it: no bidi reordering
+        "message": {"text": _message(text)},
         "locations": [location],
         "partialFingerprints": {"readinessFinding/v1": _fingerprint(result)},
         "properties": {
@@ -121,7 +129,7 @@ def render_sarif(report: FleetReport, *, fail_on: Status = Status.NOT_READY, **_
     notifications = [
         {
             "level": "error",
-            "message": {"text": visible(f"{h.host}: {h.status.value}: {h.reason}")},
+            "message": {"text": _message(f"{h.host}: {h.status.value}: {h.reason}")},
             "properties": {"host": h.host, "status": h.status.value},
         }
         for h in hosts_without_rows
