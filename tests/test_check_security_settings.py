@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from readiness.model import CheckResult, Status
-from readiness.registry import get
+from readiness.registry import default_profile, get
 from readiness.report import render
 from tests.services.apps import audit_local, one, write_app
 from tests.services.cli import local_inventory, run_cli
@@ -91,6 +91,13 @@ def write_pair(issued: Issued, directory: Path, stem: str) -> tuple[Path, Path]:
 # ---------------------------------------------------------------- TLS servers
 
 
+# How long the check waits for each step of a handshake (its default
+# thresholds.tls_connect_timeout_s): the server waits as long, never less. With a 2 s guess
+# the server gave up first on a loaded machine (a ClientHello through the SSH tunnel late)
+# and a handshake the check would have completed failed.
+CLIENT_STEP_S = float(default_profile()["thresholds"]["tls_connect_timeout_s"])
+
+
 class TlsServer:
     """A threaded TLS server on 127.0.0.1:<free port>: handshakes, then closes."""
 
@@ -101,6 +108,8 @@ class TlsServer:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.handshakes = 0
+        self.accepted = self.settled = 0
+        self.changed = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -117,13 +126,29 @@ class TlsServer:
                 continue
             except OSError:
                 return
-            conn.settimeout(2.0)
+            with self.changed:
+                self.accepted += 1
+            conn.settimeout(CLIENT_STEP_S)
             with (
                 contextlib.suppress(ssl.SSLError, OSError),
                 self.context.wrap_socket(conn, server_side=True),
             ):
                 self.handshakes += 1
             conn.close()
+            with self.changed:
+                self.settled += 1
+                self.changed.notify_all()
+
+    def wait_settled(self) -> None:
+        """Until every connection accepted so far is handled. The client may be done (and
+        its process gone) before this thread has read its last handshake message; the
+        server's own bound: two reads (ClientHello, the client's Finished) of at most
+        CLIENT_STEP_S each, and the accept poll."""
+        with self.changed:
+            done = self.changed.wait_for(
+                lambda: self.settled == self.accepted, timeout=2 * CLIENT_STEP_S + 1
+            )
+        assert done, f"{self.accepted - self.settled} TLS connection(s) never ended"
 
     def close(self) -> None:
         self._stop.set()
@@ -506,8 +531,10 @@ def test_a_remote_hosts_loopback_tls_endpoint_is_checked_through_its_ssh_connect
     try:
         with start_fleet(1, app_writer=write) as fleet:
             direct = run("direct")
+            server.wait_settled()
             handshakes = server.handshakes
             tunnelled = run("auto")
+            server.wait_settled()
             name = fleet.hosts[0].name
     finally:
         server.close()
