@@ -8,11 +8,13 @@ which is merged recursively.
 from __future__ import annotations
 
 import copy
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ..ssh_options import options_error
 from .model import LOCAL, PROFILE_KEY, Group, Host
 from .strict_yaml import VAULT_KEY
 
@@ -143,6 +145,8 @@ def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) ->
     key_file = first_set(values, _KEY_FILE_KEYS)
     # a host named 'local' is the controller unless its ansible_connection says otherwise
     local = connection in _LOCAL_CONNECTIONS or (raw.name == LOCAL and connection is None)
+    if not local:
+        _ssh_args(values, raw)
     return Host(
         name=raw.name,
         address=_address(values, raw, local=local),
@@ -154,6 +158,27 @@ def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) ->
         local=local,
         source=raw.where.text,
     )
+
+
+# ssh's own arguments, as Ansible passes them (ssh.py reads the login settings from them)
+_SSH_ARGS_KEYS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")
+_SSH_FLAGS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOopQRSWw")  # OpenSSH's getopt string
+
+
+def _ssh_args(values: Mapping[str, Any], raw: RawHost) -> None:
+    """An ``-o`` (or ``-p``) in the host's ssh arguments that OpenSSH refuses stops the
+    inventory, as it stops ssh: ``-o 'User=c d'`` logged in as the user ``c d``."""
+    for key in _SSH_ARGS_KEYS:
+        value = values.get(key)
+        if not isinstance(value, str) or not value:
+            continue  # vault / non-text values are ssh.py's to refuse by name
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            continue  # ssh.py says "cannot be read as ssh options" for the host
+        error = options_error(words, _SSH_FLAGS_WITH_ARGUMENT)
+        if error:
+            raise raw.where.error(f"host {raw.name!r}: {key}: {error} (ssh refuses it)")
 
 
 def _not_vaulted(values: Mapping[str, Any], keys: Sequence[str], raw: RawHost) -> None:

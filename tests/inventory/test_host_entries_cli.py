@@ -145,20 +145,22 @@ def test_an_ini_literal_ansible_cannot_build_is_refused(tmp_path: Path, text: st
     assert "[]: 1" not in stderr  # a value is never quoted: it may be a password
 
 
-def test_a_port_in_ssh_args_int_cannot_read_makes_the_host_unreachable(tmp_path: Path) -> None:
+def test_a_port_in_ssh_args_int_cannot_read_stops_the_inventory(tmp_path: Path) -> None:
     """'-p ²' in ansible_ssh_common_args passed str.isdigit() and crashed int(): readiness
-    inventory was a traceback, validate an internal error. ssh refuses such a port: the host
-    is not connected to, with that reason, and the others are listed."""
-    write(
-        tmp_path,
-        "inv.yml",
-        "all:\n  hosts:\n    w1:\n      ansible_ssh_common_args: '-p ²'\n"
-        "    w2:\n      ansible_ssh_args: '-p 0022'\n",
-    )
+    inventory was a traceback, validate an internal error. ssh refuses such a port, so
+    the load stops as ssh would (as for ansible_port: abc): one line, exit 2; '-p 0022'
+    is ssh's port 22."""
+    write(tmp_path, "inv.yml", "all:\n  hosts:\n    w1:\n      ansible_ssh_common_args: '-p ²'\n")
+    code, stdout, stderr = _inventory(tmp_path, "-i", "inv.yml")
+    assert code == 2, stdout
+    assert stderr.strip().splitlines() == [
+        "readiness: inv.yml:3: host 'w1': ansible_ssh_common_args: -p '²' is not a port number "
+        "(ssh refuses it)"
+    ]
+    write(tmp_path, "inv.yml", "all:\n  hosts:\n    w2:\n      ansible_ssh_args: '-p 0022'\n")
     code, stdout, stderr = _inventory(tmp_path, "-i", "inv.yml")
     assert code == 0, stderr
     ssh = {host["host"]: host["ssh"] for host in json.loads(stdout)["hosts"]}
-    assert ssh["w1"] == {"error": "ansible_ssh_common_args of w1: Port '²' is not a port number"}
     assert ssh["w2"]["port"] == 22
 
 

@@ -1,0 +1,104 @@
+"""``-o`` options of an inventory's ssh arguments, refused where OpenSSH refuses them.
+
+Differential: every keyword the tables know (and a few it does not) with a generated set
+of values goes to the real ``ssh -G -o KEY=VALUE`` and to :func:`option_error`; they must
+agree, except that readiness does not check the inside of values it never uses (algorithm
+lists, forwarding specs: ``UNCHECKED``) and may accept some of those that ssh refuses.
+Then through the command a user types: ``-o 'User=c d'`` stopped nothing and readiness
+logged in as the user ``c d``; now it is one line on stderr and exit 2, nothing contacted.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from readiness.ssh_options import _INTEGERS, _TIMES, _WORDS, KEYWORDS, option_error
+from tests.services.cli import run_cli
+
+VALUES = (
+    *("", "x", "a b", '"a b"', "yes", "no", "YES", "ask", "1", "0", "-1", "1.5", "5m"),
+    *("abc", "x'y", '"x', "65535", "65536", "+22", "0x10", "-x", "a;b", "1 2", "yes no"),
+    *("a@b", "a\\b", "é", "u@h:22", "ssh://u@h:2", "[::1]:22", "a,b", "-x,a", "none", "1h30m"),
+)
+CHECKED = {*_WORDS, *_TIMES, *_INTEGERS, "port", "user", "hostname", "identityfile"}
+CHECKED |= {"hostkeyalias", "proxyjump", "proxycommand"}
+
+
+def _ssh_refuses(text: str) -> bool:
+    done = subprocess.run(
+        ["ssh", "-F", "/dev/null", "-G", "-o", text, "x"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=10,
+        check=False,
+    )
+    marks = ("command-line", "percent_expand", "invalid characters", "Bad port", "parse_jump")
+    return done.returncode != 0 and any(m in done.stderr for m in marks)
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
+def test_every_keyword_and_value_is_refused_exactly_where_ssh_refuses_it() -> None:
+    disagreements, compared = [], 0
+    for keyword in sorted(KEYWORDS | {"bogus", "host", "match", "include", "usr"}):
+        for value in VALUES:
+            for text in (f"{keyword}={value}", f"{keyword.upper()} {value}"):
+                ssh, ours = _ssh_refuses(text), option_error(text)
+                compared += 1
+                if ssh == (ours is not None):
+                    continue
+                if keyword not in CHECKED and ssh and ours is None:
+                    continue  # the inside of a value readiness never uses
+                disagreements.append((text, ssh, ours))
+    assert compared > 5000
+    assert not disagreements, disagreements[:20]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        "-o 'User=c d'",
+        "-o User=",
+        "-o 'HostName=a b'",
+        "-o Bogus=1",
+        "-o Port=70000",
+        "-p http",
+        "-o StrictHostKeyChecking=maybe",
+        "-o ConnectTimeout=1.5",
+        "-o 'User=\"x'",
+        "-o User=-oProxyCommand=x",
+        "-o ProxyJump=-x",
+    ],
+)
+def test_an_ssh_option_ssh_refuses_stops_the_inventory_with_one_line(
+    tmp_path: Path, args: str
+) -> None:
+    inventory = tmp_path / "inv.ini"
+    with socket.socket() as listener:  # where the host's login would go: never reached
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        inventory.write_text(
+            f"web1 ansible_host=127.0.0.1 ansible_port={port} "
+            f"ansible_ssh_common_args={shlex.quote(args)}\n"
+        )
+        done = run_cli("validate", "-i", str(inventory), "--hosts", "all", "-c", "environment")
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            pass
+        else:
+            conn.close()
+            pytest.fail(f"{args}: the host was contacted")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "web1" in lines[0] and "ansible_ssh_common_args" in lines[0], lines
+    assert "Traceback" not in done.stderr and done.stdout == ""
