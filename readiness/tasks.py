@@ -207,7 +207,11 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
             flag = "--baseline" if values["baseline"] else "--drift"
             raise UsageError(f"{flag} needs a results store (--store is 'none')")
         baseline = _load_baseline(location) if values["baseline"] else None
+        # a read-only store records nothing but still gives the HTML report its trend
+        readable = location
         location, collector = _open_for_recording(location, required=required)
+        if not _store_read_only(readable):
+            readable = location
         # Ctrl-C/SIGTERM during the run: the fleet loop returns the partial report, which is
         # rendered and saved; a second one while saving leaves the previous file intact.
         with handle_signals(), _observing(collector):
@@ -235,7 +239,7 @@ def _audit(c: Context, suite: str, given: Mapping[str, Any]) -> None:
 
                     verdict = judge(report, baseline, fail_on=threshold, name="default")
                     report = replace(report, extra={**report.extra, "baseline": verdict.to_dict()})
-                trend = _html_trend(location, report, suite, values, fmt, target, sinks)
+                trend = _html_trend(readable, report, suite, values, fmt, target, sinks)
                 group_by, color = values["group_by"], values["color"]
                 _emit(report, fmt, target, threshold, group_by, color, sinks, trend)
                 fingerprints = collector.hosts if collector is not None else None
@@ -676,6 +680,15 @@ def _open_for_recording(location: StoreLocation, *, required: bool) -> tuple[Sto
             raise
         print(f"readiness: warning: run not recorded: {one_line(exc)}", file=sys.stderr)
         return parse_location("none"), None
+
+
+def _store_read_only(location: StoreLocation) -> bool:
+    """An SQLite store that exists and this process may not write (it can still be read)."""
+    if location.kind != "sqlite" or location.path is None:
+        return False
+    from .store.backends import read_only_reason
+
+    return bool(read_only_reason(location.path))
 
 
 @contextlib.contextmanager

@@ -22,7 +22,14 @@ from urllib.parse import quote
 from ..errors import ReadinessError
 from ..redact import redact_url_password
 
-__all__ = ["Backend", "PostgresBackend", "SqliteBackend", "StoreError", "StoreReadOnly"]
+__all__ = [
+    "Backend",
+    "PostgresBackend",
+    "SqliteBackend",
+    "StoreError",
+    "StoreReadOnly",
+    "read_only_reason",
+]
 
 Row = tuple[Any, ...]
 _STATEMENT_TIMEOUT_MS = 300_000  # prune of a large store may scan every result once
@@ -72,7 +79,7 @@ class SqliteBackend:
         """``read_only_ok`` (the reading commands): a store this process may not write is
         opened read-only instead of refused; a write to it is then a :class:`StoreError`."""
         self.path = path
-        self.read_only = _read_only_reason(path)
+        self.read_only = read_only_reason(path)
         if self.read_only and not read_only_ok:
             # said before the audit, not as "attempt to write a readonly database" after it
             raise StoreReadOnly(f"store {path} is read-only ({self.read_only})")
@@ -170,7 +177,7 @@ class SqliteBackend:
         self.conn.close()
 
 
-def _read_only_reason(path: Path) -> str:
+def read_only_reason(path: Path) -> str:
     """Why this process may not write the existing store ``path`` ("" when it may, or when
     there is no file yet: creating it says what is wrong). SQLite in WAL mode writes
     ``-wal``/``-shm`` files beside the store, so its directory counts too."""

@@ -135,3 +135,19 @@ def test_a_write_to_a_read_only_store_is_one_line_naming_it_exit_2(
         assert res.stderr.startswith(f"readiness: store {store} is read-only ("), res.stderr
         assert len(res.stderr.splitlines()) == 1, res.stderr
     assert run_count(store) == 2
+
+
+def test_the_html_report_of_a_run_on_a_read_only_store_still_draws_its_trend(
+    read_only_store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The store could not record the run, so it was dropped for the whole run: the HTML
+    report said "trends appear once the results store (--store) holds earlier runs" of a
+    store holding two of them."""
+    inv, store = read_only_store
+    page = tmp_path / "report.html"
+    res = as_plain_user("validate", "-i", str(inv), "-c", "environment", "--quiet",
+                        "--report", f"html:{page}", "--store", str(store))  # fmt: skip
+    assert res.returncode in (0, 1) and "run not recorded" in res.stderr, res.stderr
+    html = page.read_text()
+    assert '<figure class="trend" data-check="environment">' in html
+    assert "trends appear once" not in html
