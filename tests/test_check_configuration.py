@@ -207,3 +207,38 @@ def test_an_unset_auth_algorithm_is_undetermined_not_none(
     result = validate_check(inv, "configuration")
     assert result["status"] == "not_ready"
     assert "auth algorithm 'none' is not allowed" in result["message"]
+
+
+# (secret, status, what the message says): a 32+ character secret of few distinct characters
+# is a repeated or patterned value; it was READY ("a" * 40, "password" four times over).
+SECRETS = [
+    ("a" * 40, "not_ready", "auth secret is weak: 40 characters but only 1 distinct (< 8)"),
+    ("password" * 4, "not_ready", "auth secret is weak: 32 characters but only 7 distinct (< 8)"),
+    ("ab12" * 10, "not_ready", "auth secret is weak: 40 characters but only 4 distinct (< 8)"),
+    ("3f9a0c1b7e2d4a6f8b0c9d1e3f5a7b2c", "ready", ""),  # a random 32-character hex secret
+    ("abcdefgh" * 4, "ready", ""),  # 8 distinct: at the limit
+]
+
+
+def test_a_long_secret_of_few_distinct_characters_is_weak_in_both_checks_that_judge_it(
+    tmp_path: Path, listening_port: int
+) -> None:
+    """Through `readiness validate -c configuration` and `-c security_settings` (the
+    production suites judge the secret there)."""
+    from tests.services.apps import write_app
+
+    otlp = {"observability": {"otlp_endpoint": f"http://127.0.0.1:{listening_port}"}}
+    for i, (secret, status, says) in enumerate(SECRETS):
+        root = write_app(tmp_path / f"app{i}", settings=otlp)
+        (root / ".env").write_text(
+            f"MAHAVISHNU_REPOS_PATH=repos.yaml\nMAHAVISHNU_AUTH__SECRET={secret}\n"
+        )
+        inventory = local_inventory(tmp_path / f"inv{i}.yml", root)
+        r = validate_check(inventory, "configuration")
+        assert r["status"] == status, (secret, r["message"])
+        assert says in r["message"]
+        assert secret not in json.dumps(r), "the secret is never shown"
+        if status == "not_ready":
+            assert any("strong secret (32+ random characters)" in x for x in r["recommendations"])
+            security = validate_check(inventory, "security_settings")
+            assert says in json.dumps(security["details"]["problems"]), security["message"]

@@ -203,7 +203,8 @@ def describe_secret(value: str | None, source: str | None) -> dict[str, Any]:
 
 def judge_auth_secret(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     """The auth secret (``auth.secret`` or its variable, as the app sees it) is set and at
-    least ``thresholds.secret_min_length`` characters: missing, blank or short fails.
+    least ``thresholds.secret_min_length`` characters: missing, blank or short fails, and
+    so does one of fewer than ``thresholds.secret_min_distinct_chars`` distinct characters.
     Surrounding whitespace adds no strength (40 spaces, or ``abc`` padded with them, is not
     a 32+ character secret), so the length is counted without it. Returns what a report
     may show: status, length and source, never the value."""
@@ -231,6 +232,14 @@ def judge_auth_secret(ctx: CheckContext, f: Findings) -> dict[str, Any]:
         padded = " without its surrounding whitespace" if core != text else ""
         f.fail(
             f"auth secret is too short ({len(core)} < {minimum} characters{padded}){where}", advice
+        )
+    elif len(set(core)) < (least := int(ctx.profile.threshold("secret_min_distinct_chars"))):
+        # 40 times "a", or "password" four times over, passed as 32+ characters: length is
+        # strength only for a random value (a random 32-character hex secret has ~16)
+        f.fail(
+            f"auth secret is weak: {len(core)} characters but only {len(set(core))} distinct "
+            f"(< {least}), a repeated or patterned value, not a random one{where}",
+            advice.replace(f"({minimum}+ characters)", f"({minimum}+ random characters)"),
         )
     return describe_secret(text, source)
 

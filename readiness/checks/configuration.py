@@ -31,7 +31,13 @@ DEFAULTS: dict[str, Any] = {
     },
     "routing_strategies": ["round_robin", "least_loaded", "random", "affinity"],
     "auth_algorithms": ["HS256", "RS256"],
-    "thresholds": {"secret_min_length": 32, "otlp_connect_timeout_s": 2.0},
+    # secret_min_distinct_chars: a 32+ character secret of fewer distinct characters is a
+    # repeated or patterned value ("a" * 40), not a random one.
+    "thresholds": {
+        "secret_min_length": 32,
+        "secret_min_distinct_chars": 8,
+        "otlp_connect_timeout_s": 2.0,
+    },
     # Audited hosts are production: authentication off is NOT_READY. A profile for a
     # staging or development group may set false (then it is DEGRADED).
     "require_auth": True,
@@ -229,6 +235,7 @@ register(
         "routing_strategies",
         "auth_algorithms",
         "thresholds.secret_min_length",
+        "thresholds.secret_min_distinct_chars",
         "thresholds.otlp_connect_timeout_s",
         "require_auth",
     ),

@@ -385,6 +385,7 @@ register(
         "thresholds.tls_min_days_left",
         "thresholds.tls_connect_timeout_s",
         "thresholds.secret_min_length",
+        "thresholds.secret_min_distinct_chars",
     ),
     aliases=("security",),
     order=120,
