@@ -1307,7 +1307,8 @@ def worker(
     It audits with the same runner, deadlines and probe as a local run, over this machine's
     own ~/.ssh (known_hosts, keys, ssh_config) and its configuration file: keys never travel
     through the broker. Stops on SIGTERM/SIGINT (a running shard is redelivered). Exit codes:
-    0 stopped; 2 usage errors (no broker, broker unreachable at start).
+    0 stopped by a signal; 1 stopped on an error (the broker lost for good) or by a second
+    Ctrl-C (cold shutdown); 2 usage errors (no broker, broker unreachable at start).
     """
     given = dict(locals())
     given.pop("c")
@@ -1326,7 +1327,7 @@ def worker(
             raise UsageError("--queues: expected one or more queue names")
         visibility = values["visibility_timeout"]
         check_broker(make_app(broker_url, visibility_timeout=visibility), broker_url)
-        start_worker(
+        code = start_worker(
             broker_url,
             concurrency=values["concurrency"],
             queues=names,
@@ -1335,6 +1336,8 @@ def worker(
         )
     except ReadinessError as exc:
         raise _usage(exc) from None
+    if code:
+        raise Exit(code=code)
 
 
 @readiness_task()

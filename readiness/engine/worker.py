@@ -9,6 +9,7 @@ is how many shards run at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -25,7 +26,14 @@ from ..profile import Profile
 from ..redact import Redactor, redact_url_password
 from ..registry import all_checks
 from ..runner import RunOptions, run_fleet
-from .app import LOST_AFTER_S, REMEDIATE_TASK, SHARD_TASK, make_app, safe_broker
+from .app import (
+    LOST_AFTER_S,
+    REMEDIATE_TASK,
+    SHARD_TASK,
+    broker_redactor,
+    make_app,
+    safe_broker,
+)
 from .payload import WORKER_OPTIONS, ShardHost, code_digest, specs_named
 
 __all__ = [
@@ -331,8 +339,10 @@ def start_worker(
     queues: list[str],
     visibility_timeout: float,
     settings: Mapping[str, Any],
-) -> None:
-    """Run a Celery worker in this process until SIGTERM/SIGINT (Celery's warm shutdown)."""
+) -> int:
+    """Run a Celery worker in this process until SIGTERM/SIGINT (Celery's warm shutdown);
+    its exit code: 0 when a signal stopped it, 1 when an error did (the broker lost for
+    good, a cold shutdown)."""
     _WORKER_SETTINGS.clear()
     _WORKER_SETTINGS.update(settings)
     app = make_app(broker, visibility_timeout=visibility_timeout)
@@ -347,7 +357,15 @@ def start_worker(
         f"{concurrency} shard(s) at once"
     )
     started = time.monotonic()
-    app.worker_main(
+    # Celery logs why its worker stopped on an error ("Unrecoverable error: ...") and keeps
+    # the exit code, which app.worker_main drops: a worker that lost its broker for good
+    # ended "stopped", exit 0, as if SIGTERM had stopped it (systemd's Restart=on-failure
+    # then left the region without a worker).
+    cause = _Cause(broker_redactor(broker))
+    celery_log = logging.getLogger("celery")
+    celery_log.addHandler(cause)
+    code = _celery(
+        app,
         [
             "worker",
             "--pool=threads",
@@ -357,9 +375,44 @@ def start_worker(
             "--loglevel=INFO",
             "--without-gossip",
             "--without-mingle",
-        ]
+        ],
     )
-    _say(f"readiness worker {name}: stopped after {time.monotonic() - started:.0f}s")
+    celery_log.removeHandler(cause)
+    took = f"{time.monotonic() - started:.0f}s"
+    if not code:
+        _say(f"readiness worker {name}: stopped after {took}")
+        return 0
+    if not cause.text:  # a second Ctrl-C: Redis gets the running shards back at once
+        _say(f"readiness worker {name}: cold shutdown after {took}, running shards requeued")
+        return 1
+    _say(f"readiness worker {name}: stopped on an error after {took}: {cause.text} (exit 1)")
+    return 1
+
+
+def _celery(app: Any, argv: list[str]) -> int:
+    """``app.start(argv)`` with the exit code Celery decided (app.start and app.worker_main
+    drop it: click returns it in non-standalone mode)."""
+    from celery.bin.celery import celery
+
+    celery.params[0].default = app
+    try:
+        code = celery.main(args=argv, standalone_mode=False)
+    finally:
+        celery.params[0].default = None
+    return code if isinstance(code, int) else 0
+
+
+class _Cause(logging.Handler):
+    """The first line of the last critical error Celery logged (password masked)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__(logging.CRITICAL)
+        self.redactor, self.text = redactor, ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            first = (record.getMessage().splitlines() or [""])[0][:300]
+            self.text = self.redactor.text(redact_url_password(first))
 
 
 def _say(line: str) -> None:

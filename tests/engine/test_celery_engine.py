@@ -528,6 +528,35 @@ def test_the_broker_stopped_mid_run_ends_the_run_with_the_missing_hosts_reported
     assert own.password not in out + err
 
 
+@pytest.mark.timeout(120)
+def test_a_worker_that_loses_its_broker_for_good_exits_1_saying_why(
+    cluster: Cluster, workers: Workers
+) -> None:
+    """Celery gives up on a broker after 3 reconnection attempts and stops the worker with
+    its exit code 1, which app.worker_main dropped: the worker said "stopped" and exited 0
+    as after a SIGTERM, so a unit with Restart=on-failure left its region without a worker
+    and nothing told the two stops apart."""
+    with redis_server() as own:
+        lost = workers.start(broker=own.url)
+        stopped = workers.start()
+        workers.wait_ready()
+        own.proc.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
+        workers.procs[lost].wait(timeout=60)
+    workers.kill(stopped, signal.SIGTERM)
+    assert workers.procs[stopped].returncode == 0, workers.log(stopped)
+    assert re.search(r"readiness-\d+@\S+: stopped after \d+s\n\Z", workers.log(stopped))
+    log = workers.log(lost)
+    assert workers.procs[lost].returncode == 1, log
+    last = log.rstrip().splitlines()[-1]
+    assert re.search(
+        r"readiness worker readiness-\d+@\S+: stopped on an error after \d+s: Unrecoverable "
+        r"error: OperationalError\('Error 111 connecting to 127\.0\.0\.1:\d+\. Connection "
+        r"refused\.'\) \(exit 1\)$",
+        last,
+    ), last
+    assert own.password not in log
+
+
 # --- 4. queues: a region's hosts go to that region's workers -----------------------------------
 
 
