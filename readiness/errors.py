@@ -129,30 +129,46 @@ def refuse_unless_writable(path: Path, what: str, *, append: bool = False) -> No
 
 
 def refuse_foreign_link(path: Path, what: str) -> None:
-    """A :class:`UsageError` when a symbolic link on the way from ``path`` to the file it names
-    sits in a shared directory (sticky and world-writable, as /tmp) and belongs to neither
-    this user nor that directory's owner: another user's link, which the kernel does not
-    follow either (fs.protected_symlinks). save() resolves links itself (realpath, then a
-    rename at the target), which no such setting guards: ``--save /tmp/r.json`` through a
-    link ``nobody`` planted there replaced the root-owned file it named, or created one
-    wherever a dangling link pointed."""
-    current = Path(os.path.normpath(Path.cwd() / path))
-    for _ in range(40):  # the kernel's own limit on symlink hops
+    """A :class:`UsageError` when a symbolic link on the way to the file ``path`` names (any
+    component, any hop) sits in a shared directory (sticky and world-writable, as /tmp) and
+    belongs to neither this user nor that directory's owner: another user's link, which the
+    kernel does not follow either (fs.protected_symlinks). save() resolves links itself
+    (realpath, then a rename at the target), which no such setting guards: ``--save
+    /tmp/r.json`` through a link ``nobody`` planted there replaced the root-owned file it
+    named, or created one wherever a dangling link pointed; a link for a directory on the
+    way (``/tmp/d -> /home/nobody/d``, holding ``r.json -> /etc/...``) did the same."""
+    pending = list(Path(os.path.normpath(Path.cwd() / path)).parts[1:])
+    current = Path("/")  # resolved: no link in it
+    hops = 0
+    while pending:
+        name = pending.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            current = current.parent
+            continue
+        candidate = current / name
         try:
-            link = current.lstat()
+            link = candidate.lstat()
             if not stat.S_ISLNK(link.st_mode):
-                return
-            where = current.parent.stat()
-            target = current.readlink()
+                current = candidate
+                continue
+            where = current.stat()
+            target = candidate.readlink()
         except OSError:
             return  # nothing there (yet), or unreadable: the checks after this one say so
         shared = where.st_mode & stat.S_ISVTX and where.st_mode & stat.S_IWOTH
         if shared and link.st_uid not in (os.geteuid(), where.st_uid):
             raise UsageError(
-                f"{what}: cannot write: {current} is a symbolic link of another user "
-                f"(uid {link.st_uid}) in the shared directory {current.parent}: not followed"
+                f"{what}: cannot write: {candidate} is a symbolic link of another user "
+                f"(uid {link.st_uid}) in the shared directory {current}: not followed"
             )
-        current = Path(os.path.normpath(current.parent / target))
+        hops += 1
+        if hops > 40:  # the kernel's own limit on symlink hops: ELOOP, said by the next check
+            return
+        if target.is_absolute():
+            current = Path("/")
+        pending = [*target.parts[1 if target.is_absolute() else 0 :], *pending]
 
 
 def _names_a_descriptor(path: Path) -> bool:

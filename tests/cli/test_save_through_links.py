@@ -127,3 +127,25 @@ def test_my_own_link_in_a_shared_directory_is_followed(tmp_path: Path) -> None:
     code, _, err = _validate_to_file(tmp_path, "--save", str(link))
     assert code in (0, 1), err
     assert link.is_symlink() and '"schema": "readiness.report/1"' in real.read_text()
+
+
+def test_another_users_link_for_a_directory_on_the_way_is_refused(tmp_path: Path) -> None:
+    """shared/d -> nobody's own directory, holding r.json -> a root file: the last link is
+    in a private directory, but the way there went through a foreign link in /tmp."""
+    victim = tmp_path / "owned.json"
+    victim.write_text("root's own file\n")
+    own = tmp_path / "nobodys"
+    own.mkdir()
+    (own / "r.json").symlink_to(victim)
+    os.lchown(own / "r.json", attacker_uid(), -1)
+    os.chown(own, attacker_uid(), -1)
+    link = _shared_dir(tmp_path) / "d"
+    link.symlink_to(own)
+    os.lchown(link, attacker_uid(), -1)
+    code, out, err = _validate_to_file(tmp_path, "--save", f"{link}/r.json")
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"readiness: --save {link}/r.json: cannot write: {link} is a symbolic link of another "
+        f"user (uid {attacker_uid()}) in the shared directory {link.parent}: not followed"
+    ]
+    assert victim.read_text() == "root's own file\n"
