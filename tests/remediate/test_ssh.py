@@ -135,6 +135,59 @@ def test_dry_run_over_ssh_changes_nothing_on_the_host(fleet: LoopbackFleet, tmp_
     assert not (tmp_path / "audit.jsonl").exists()
 
 
+def _times(root: Path) -> dict[str, tuple[int, int]]:
+    """(mtime, ctime) in ns of every directory under ``root``: what a file made and
+    removed in it changes even when the tree's contents end as they were."""
+    out = {}
+    for dirpath, _dirs, _files in os.walk(root):
+        st = os.lstat(dirpath)
+        out[dirpath] = (st.st_mtime_ns, st.st_ctime_ns)
+    return out
+
+
+def test_a_dry_run_and_an_audit_leave_every_directory_untouched(
+    fleet: LoopbackFleet, tmp_path: Path
+) -> None:
+    """`readiness remediate` (dry run) and `readiness validate` over sshd as root, on an app
+    with a backup directory and a dead letter queue: before, the write test of each made
+    and removed `.readiness-write-test-*` in it, so the dry run that promises "nothing was
+    changed" changed both directories' mtime and ctime, and for a moment put a file there
+    (a path unit or an inotify watch on a spool directory fires on it). Now the write test
+    opens an unnamed O_TMPFILE inode there, which is never linked into the directory."""
+    host = fleet.hosts[2]
+    root = _break(host.app_root)
+    settings = yaml.safe_load((root / "settings" / "mahavishnu.yaml").read_text())
+    settings["resilience"] = {"dead_letter_queue": {"enabled": True, "path": "data/dlq"}}
+    (root / "settings" / "mahavishnu.yaml").write_text(yaml.safe_dump(settings))
+    (root / "data" / "dlq").mkdir(parents=True)
+    inv = _inventory(tmp_path, fleet)
+    time.sleep(0.05)  # a change now would show in the nanosecond times
+    before = _times(root)
+    dry = _remediate_cli(
+        fleet, tmp_path, inv, host.name, "-c", "backup_restore", "-c", "error_handling"
+    )
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "nothing was changed" in dry.stdout
+    audit = _remediate_cli(fleet, tmp_path, inv, host.name, "-c", "backup_restore")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    from ..services.cli import run_cli
+
+    res = run_cli(
+        "validate", "-i", inv, "-H", host.name, "-c", "backup_restore", "-c", "error_handling",
+        "--format", "json", "--store", "none", "--known-hosts", str(fleet.known_hosts),
+        env={**os.environ, "HOME": str(fleet.root / "home")},
+    )  # fmt: skip
+    assert res.returncode in (0, 1), res.stderr
+    checks = {c["check_name"]: c for c in json.loads(res.stdout)["hosts"][0]["checks"]}
+    # the directories were judged writable all the same
+    assert checks["backup_restore"]["details"]["backup_dir"]["writable"] is True, checks
+    dlq = checks["error_handling"]["details"]["dead_letter_queue"]["path"]
+    assert dlq["writable"] is True, checks
+    assert "not writable" not in json.dumps(checks)
+    assert _times(root) == before
+    assert not list(root.rglob(".readiness-write-test-*"))
+
+
 def test_fix_that_cannot_make_its_check_pass_is_reverted_byte_identically(
     fleet: LoopbackFleet, tmp_path: Path
 ) -> None:
