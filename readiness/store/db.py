@@ -240,6 +240,7 @@ class Store:
     def schema_version(self) -> int:
         return self._version()
 
+    @_reading  # a damaged key (not hex, too short) was a ValueError traceback from validate
     def hmac_key(self) -> bytes:
         """The store's own key for fingerprints of secrets; created once, never leaves it."""
         if self._key is not None:
@@ -248,7 +249,7 @@ class Store:
         # held every audit's start behind another controller's recording or prune
         rows = self._db.execute("SELECT value FROM readiness_meta WHERE key = 'hmac_key'")
         if rows:
-            self._key = bytes.fromhex(str(rows[0][0]))
+            self._key = _key_of(rows[0][0])
             return self._key
         with self._db.transaction():
             self._db.execute(
@@ -257,7 +258,7 @@ class Store:
                 (secrets.token_hex(32),),
             )
             rows = self._db.execute("SELECT value FROM readiness_meta WHERE key = 'hmac_key'")
-        self._key = bytes.fromhex(str(rows[0][0]))
+        self._key = _key_of(rows[0][0])
         return self._key
 
     def fingerprint(self, material: str) -> str:
@@ -791,6 +792,15 @@ class BaselineEntry:
             "source_run": self.source_run,
             "accepted_at": self.accepted_at,
         }
+
+
+def _key_of(value: Any) -> bytes:
+    """The stored HMAC key (64 hex digits as written); a shorter one would key every
+    fingerprint of a secret weakly (an empty one: not at all), so it is a damaged record."""
+    key = bytes.fromhex(str(value))
+    if len(key) < 16:
+        raise ValueError(f"the store's fingerprint key is {len(key)} bytes, not 32")
+    return key
 
 
 def _only_hosts(hosts: Iterable[str] | None, where: list[str], params: list[Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 import subprocess
@@ -309,3 +310,42 @@ def test_a_damaged_record_is_one_line_exit_2_not_a_traceback(tmp_path: Path, dam
         assert res.stderr.startswith(f"readiness: store {path}: a damaged record ("), res.stderr
         assert len(res.stderr.splitlines()) == 1
     assert readiness("show", "latest", store=path).returncode == 2
+
+
+@pytest.mark.parametrize("key", ["not-hex", "", "00ff"])
+def test_a_damaged_fingerprint_key_is_a_warning_not_a_traceback(tmp_path: Path, key: str) -> None:
+    """The store's HMAC key damaged (a hand edit, another program's write): `validate` ended
+    in a ValueError traceback after auditing nothing; an empty or short key keyed every
+    fingerprint of a secret weakly. The audit runs, its exit code stays, the run is not
+    recorded (one line); `--drift`, which needs the key, is exit 2."""
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {app}\n"
+    )
+    path = tmp_path / "h.db"
+    with sqlite_store(path) as store:
+        store.hmac_key()
+        store.record(REPORT, meta(minutes=0))
+    with sqlite3.connect(path) as conn:
+        changed = conn.execute(
+            "UPDATE readiness_meta SET value = ? WHERE key = 'hmac_key'", (key,)
+        ).rowcount
+    conn.close()
+    assert changed == 1
+    argv = ("validate", "-i", str(inv), "-c", "environment", "--format", "json")
+    res = readiness(*argv, store=path)
+    assert res.returncode == json.loads(res.stdout)["exit_code"], res.stderr
+    assert res.stderr.startswith(
+        f"readiness: warning: run not recorded: store {path}: a damaged record (ValueError: "
+    ), res.stderr
+    assert len(res.stderr.splitlines()) == 1, res.stderr
+    drift = readiness(*argv, "--drift", store=path)
+    assert (drift.returncode, drift.stdout) == (2, ""), drift
+    assert drift.stderr.startswith(f"readiness: store {path}: a damaged record ("), drift.stderr
+    with sqlite_store(path) as store:
+        assert len(store.runs()) == 1
