@@ -227,3 +227,77 @@ def test_a_backup_command_the_probe_refuses_to_run_is_undetermined_not_failed(
     assert "writable by group or others" in result["message"]
     assert not (app / "x.dump").exists()
     assert "scratch_database" not in result["details"]
+
+
+# A backup job on a live database: pg_dump, then the app writes 2 more runs before the
+# round trip counts the source (method: command counts after the backup, not in its snapshot).
+LIVE_BACKUP = """\
+import os, subprocess, sys
+out, pg_dump, psql, host, port, user, db = sys.argv[1:8]
+env = dict(os.environ, PGPASSWORD=open("db.password").read().strip())
+common = ["-h", host, "-p", port, "-U", user]
+subprocess.run([pg_dump, "-Fc", "-f", out, *common, db], env=env, check=True, timeout=60)
+sql = "INSERT INTO runs (workflow, state) VALUES (1, 'running'), (2, 'running')"
+subprocess.run([psql, "-X", "-q", *common, "-d", db, "-c", sql], env=env, check=True, timeout=60)
+"""
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "status", "says"),
+    [
+        # 2 of 142 rows (1.4 %) written after the dump: the check said "the backup is
+        # incomplete", with no word of row_count_tolerance_pct
+        (
+            0,
+            "not_ready",
+            "row counts differ after restore (any difference): public.runs (142 → 140); the "
+            "source was counted after the backup command, not in its snapshot",
+        ),
+        (
+            1,
+            "not_ready",
+            "row counts differ after restore (more than 1 %): public.runs (142 → 140)",
+        ),
+        # within the tolerance: READY, but never "167 row(s) match"
+        (
+            2,
+            "ready",
+            "2 table(s), 167 row(s) match within the 2 % tolerance (1 table(s) differ)",
+        ),
+    ],
+)
+def test_a_live_databases_command_backup_is_judged_with_its_tolerance_and_says_so(
+    tmp_path: Path, app_db: AppDb, tolerance: int, status: str, says: str
+) -> None:
+    pg_dump, psql = find_pg_binary("pg_dump"), find_pg_binary("psql")
+    assert pg_dump is not None and psql is not None, "pg_dump and psql must be installed"
+    app = write_app(tmp_path / "app", files={"db.password": app_db.password})
+    (app / "bin").mkdir()
+    (app / "bin" / "backup.py").write_text(LIVE_BACKUP)
+    c = app_db.cluster
+    command = [sys.executable, "bin/backup.py", "db.dump", pg_dump, psql]
+    command += [c.host, str(c.port), app_db.role, app_db.dbname]
+    section = {
+        "enabled": True,
+        "method": "command",
+        "command": command,
+        "dump_file": "db.dump",
+        "row_count_tolerance_pct": tolerance,
+    }
+    inventory = local_inventory(
+        tmp_path / "inv.yml", app, database_dsn=app_db.dsn, **{CHECK: section}
+    )
+    result = validate_check(inventory, CHECK)
+    assert result["status"] == status, result["message"]
+    assert says in result["message"]
+    if status == "not_ready":
+        assert any(
+            "set backup_roundtrip.row_count_tolerance_pct" in r and "method: pg_dump" in r
+            for r in result["recommendations"]
+        ), result["recommendations"]
+    else:
+        assert result["details"]["within_tolerance"] == {
+            "tolerance_pct": 2.0,
+            "tables": ["public.runs"],
+        }
+    assert result["details"]["scratch_database"]["dropped"] is True
