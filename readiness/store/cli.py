@@ -74,13 +74,23 @@ def history_task(
     limit: int = 50,
     fmt: str = "text",
     trend: bool = False,
+    warn: TextIO | None = None,
 ) -> tuple[str, int]:
     """Runs (newest first); with --hosts or --check, per host x check timelines instead;
     with --trend, per check counts of ready/degraded/not ready hosts per run."""
     _fmt(fmt, HISTORY_FORMATS)
     if limit <= 0:
         raise UsageError(f"--limit must be at least 1 (got {limit})")
-    start = parse_since(since, utcnow()) if since else None
+    now = utcnow()
+    start = parse_since(since, now) if since else None
+    if start is not None and start > now:
+        # a local time typed without its zone is read as UTC: ahead of UTC, "since 09:00"
+        # was in the future and the answer "no runs" gave no hint why
+        _warn(
+            warn,
+            f"--since {since} is {start:%Y-%m-%d %H:%M:%S} UTC, after this controller's clock "
+            f"({now:%Y-%m-%d %H:%M:%S} UTC); a time without a zone is UTC",
+        )
     given = {"--hosts": hosts, "--check": check, "--since": since, "--kind": kind}
     filters = " ".join(f"{flag} {value}" for flag, value in given.items() if value is not None)
 

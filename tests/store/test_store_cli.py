@@ -837,6 +837,28 @@ def test_another_programs_sqlite_database_is_refused_and_left_untouched(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app", "app.db", "inv.yml"]
 
 
+def test_history_since_a_time_after_the_clock_says_so(tmp_path: Path) -> None:
+    """`history --since 09:00` typed in local time ahead of UTC is read as UTC: a time in
+    the future, and the answer was "no runs", exit 0, with no hint why. It still answers
+    (another controller's clock may be ahead), with one warning line."""
+    from datetime import datetime, timedelta, timezone
+
+    from readiness.model import Status
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        db.record(fleet({"web1": {"environment": Status.READY}}), meta())
+    ahead = (datetime.now(timezone.utc) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    res = readiness("history", "--since", ahead, store=store)
+    assert res.returncode == 0 and res.stdout.startswith("no runs recorded"), res
+    warning = res.stderr.splitlines()
+    assert len(warning) == 1, res.stderr
+    assert warning[0].startswith(f"readiness: warning: --since {ahead} is "), res.stderr
+    assert warning[0].endswith("UTC); a time without a zone is UTC"), res.stderr
+    assert readiness("history", "--since", "2d", store=store).stderr == ""
+
+
 def test_since_a_date_before_year_1000_or_out_of_range_in_utc(tmp_path: Path) -> None:
     """`history --since 0999-01-01` answered "no runs" (year 999 was written "999", which
     sorts after "2026"); a date whose UTC time is before year 1 or after 9999 was a
