@@ -749,13 +749,18 @@ def _http_once(url, method, body, headers, *, timeout, limit):
         return {"ok": False, "status": resp.getcode(), "error": _err(exc)}
     finally:
         resp.close()
-    return {
+    out = {
         "ok": True,
         "status": resp.getcode(),
         "body": data[:limit].decode("utf-8", "replace"),
         "truncated": len(data) > limit,
         "latency_ms": round((time.monotonic() - started) * 1000, 2),
     }
+    code = resp.getcode() or 0
+    if 300 <= code < 400:
+        # where the redirect points (the report says so; never followed), bounded
+        out["location"] = str(resp.headers.get("Location") or "")[:300]
+    return out
 
 
 def _json_key(text, dotted):

@@ -93,12 +93,26 @@ def test_a_health_endpoint_redirecting_elsewhere_is_not_healthy_and_is_not_follo
     """A health URL answering 302 to a login page on another server is not a 200 from the
     adapter: the probe followed the redirect and judged the login page's 200 as healthy."""
     login = http_server().route("/sso", body="<html>log in</html>")
-    srv = http_server().route("/api/health", status=302, headers={"Location": f"{login.url}/sso"})
+    where = f"{login.url}/sso?state=SENTINEL-token"
+    srv = http_server().route("/api/health", status=302, headers={"Location": where})
     root = _app(app_tree, f"{srv.url}/api")
     inventory = local_inventory(tmp_path / "inventory.yml", root, **_profile())
     r = validate_check(inventory, "adapter_health")
     assert r["status"] == "not_ready", r["message"]
-    assert "answered HTTP 302" in r["message"]
+    # a redirect, said so with its target (no query: a token may be there), and a fix that
+    # points at the URL: it was "reports unhealthy, investigate prefect's logs"
+    assert (
+        f"answered HTTP 302, a redirect to {login.url}/sso (not followed; expected 200)"
+        in (r["message"])
+    )
+    assert any(
+        "Point adapter_health.prefect.health_url (or health_path) at the health endpoint itself"
+        in rec
+        and "list 302 in adapter_health.prefect.expect_status" in rec
+        for rec in r["recommendations"]
+    ), r["recommendations"]
+    assert not any("logs" in rec for rec in r["recommendations"]), r["recommendations"]
+    assert "SENTINEL" not in str(r)
     assert r["details"]["adapters"]["prefect"]["health"]["status"] == 302
     assert login.requests == [], "the redirect target was asked"
 

@@ -15,6 +15,7 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..appconfig import AppConfig
 from ..findings import Findings
@@ -263,7 +264,20 @@ def _judge_http(ctx: CheckContext, plan: _Plan, f: Findings) -> dict[str, Any]:
     allowed = [int(s) for s in (expected if isinstance(expected, list) else [expected])]
     body = str(fact.get("body") or "")
     want_body = plan.rule.get("expect_body")
-    if fact.get("status") not in allowed:
+    status = fact.get("status")
+    if status not in allowed and isinstance(status, int) and 300 <= status < 400:
+        # a redirect is not the health answer (a load balancer's check expecting 200 marks
+        # it down too), but "reports unhealthy, read its logs" sent the reader the wrong way
+        key = f"adapter_health.{name}"
+        f.fail(
+            f"{name} health endpoint {url} answered HTTP {status}, a redirect"
+            f"{_to(fact.get('location'))} (not followed; expected "
+            f"{', '.join(map(str, allowed))})",
+            f"Point {key}.health_url (or health_path) at the health endpoint itself (the "
+            f"redirect's target, if that is it), or list {status} in {key}.expect_status if "
+            "the redirect is its healthy answer",
+        )
+    elif status not in allowed:
         f.fail(
             f"{name} health endpoint {url} answered HTTP {fact.get('status')} "
             f"(expected {', '.join(map(str, allowed))}): {body.strip()[:120]!r}",
@@ -276,6 +290,15 @@ def _judge_http(ctx: CheckContext, plan: _Plan, f: Findings) -> dict[str, Any]:
         )
     _judge_latency(ctx, f, name, f"health endpoint {url}", fact.get("latency_ms"))
     return out
+
+
+def _to(location: Any) -> str:
+    """`` to <where>`` of a redirect, without its query or fragment (a token may be there)."""
+    if not location:
+        return ""
+    parts = urlsplit(str(location))
+    where = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else parts.path
+    return f" to {where[:120]}"
 
 
 def _judge_latency(ctx: CheckContext, f: Findings, name: str, what: str, latency: Any) -> None:
