@@ -3,7 +3,8 @@
 On a terminal the line is redrawn in place (at most five times a second): hosts done of
 total, not ready, unreachable, elapsed, an ETA and the slowest host still running.
 Without a terminal the same line is printed on its own every ``progress_interval``
-seconds, so a CI log shows a long run is alive. ``quiet`` turns both off. The final
+seconds, so a CI log shows a long run is alive (one host's too; on a terminal a run of one
+host has no live line). ``quiet`` turns both off. The final
 summary line is printed for every fleet run of more than one host (and for any
 interrupted run), quiet or not: it is the one line a CI log needs. A run inside another
 (``RunOptions(progress=False)``: bench's measured runs, a worker's shard) prints neither:
@@ -96,7 +97,10 @@ class Progress:
     ) -> Progress:
         tty = _isatty(stream)
         wanted = options.progress if options.progress is not None else True
-        if options.quiet or not wanted or len(hosts) <= 1:
+        # One host: no live line on a terminal (the one result follows at once), but a CI
+        # log still gets its plain line every interval: before, a one-host run whose
+        # workflow took minutes printed nothing at all until it ended.
+        if options.quiet or not wanted or (tty and len(hosts) <= 1) or not hosts:
             mode = "off"
         else:
             mode = "tty" if tty else "plain"

@@ -12,6 +12,7 @@ from readiness.model import Status
 from readiness.progress import Progress, remediation_wording
 from readiness.runner import RunOptions
 
+from .services.cli import local_inventory, run_cli
 from .services.sshd import fleet_config
 
 
@@ -148,3 +149,35 @@ def test_a_ci_log_gets_a_plain_progress_line_while_a_hung_host_holds_the_run(
     assert "waiting on h000" in progress[-1]
     assert lines[-1].startswith("[readiness] 3 hosts in ")
     assert "2 error" in lines[-1]
+
+
+def _one_long_host(
+    tmp_path: Path, seconds: float, interval: float
+) -> subprocess.CompletedProcess[str]:
+    """`readiness validate` on one local host whose smoke workflow takes ``seconds``,
+    stderr a pipe (a CI log), a plain line due every ``interval`` seconds."""
+    answer = '{"state": "completed"}'
+    smoke = {
+        "command": ["sh", "-c", f"sleep {seconds}; echo '{answer}'"],
+        "expect_state": "completed",
+        "timeout_s": 60,
+    }
+    inventory = local_inventory(tmp_path / "inv.yml", tmp_path, smoke_workflow=smoke)
+    config = tmp_path / "invoke.yaml"
+    config.write_text(f"readiness:\n  progress_interval: {interval}\n")
+    args = ["-f", str(config), "validate", "-i", str(inventory), "-c", "workflow_execution"]
+    return run_cli(*args, cwd=tmp_path)
+
+
+def test_a_ci_log_shows_a_long_run_of_one_host_is_alive(tmp_path: Path) -> None:
+    """Before: a run of one host printed no progress line at all, however long it took (a
+    one-host audit with a minutes-long workflow left a CI log silent), though lines for CI
+    logs exist to show a long run is alive. Now its plain lines come as a fleet's do (none
+    before the first interval: a short run prints nothing); the live tty line stays off."""
+    res = _one_long_host(tmp_path, 2.5, interval=0.5)
+    assert res.returncode in (0, 1), res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.startswith("[readiness] 0/1 done")]
+    assert lines, res.stderr
+    assert "waiting on local" in lines[0]
+    quick = _one_long_host(tmp_path, 0, interval=60)  # done long before its first line
+    assert "[readiness]" not in quick.stderr, quick.stderr
