@@ -75,9 +75,19 @@ class SqliteBackend:
 
     dialect = "sqlite"
 
-    def __init__(self, path: Path, timeout: float = 30.0, *, read_only_ok: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        timeout: float = 30.0,
+        *,
+        read_only_ok: bool = False,
+        make_parents: bool = False,
+    ) -> None:
         """``read_only_ok`` (the reading commands): a store this process may not write is
-        opened read-only instead of refused; a write to it is then a :class:`StoreError`."""
+        opened read-only instead of refused; a write to it is then a :class:`StoreError`.
+        A new store's own directory is created, but a whole tree only when
+        ``make_parents`` (the default location, ``~/.local/share/readiness``): a typo in
+        ``--store`` made the mistyped tree and recorded the run there, exit 0."""
         self.path = path
         self.read_only = read_only_reason(path)
         if self.read_only and not read_only_ok:
@@ -86,8 +96,15 @@ class SqliteBackend:
         if self.read_only:
             self.conn = self._open_read_only(path, timeout)
             return
+        above = path.absolute().parent.parent
+        if not make_parents and not path.parent.exists() and not above.is_dir():
+            what = "is not a directory" if above.exists() else "does not exist"
+            raise StoreError(
+                f"cannot open store {path}: {above} {what} (readiness creates the store's own "
+                "directory, not a tree: check the path)"
+            )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.parent.mkdir(parents=make_parents, exist_ok=True, mode=0o700)
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             self.conn = sqlite3.connect(

@@ -874,7 +874,10 @@ def open_store(
         backend = SqliteBackend.in_memory(location.path or Path(location.url))
     else:
         backend = SqliteBackend(
-            location.path or Path(location.url), max(timeout, 30.0), read_only_ok=not create
+            location.path or Path(location.url),
+            max(timeout, 30.0),
+            read_only_ok=not create,
+            make_parents=location.default,
         )
     store = Store(backend, location, missing=missing)
     if migrate:

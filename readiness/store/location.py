@@ -112,6 +112,7 @@ class StoreLocation:
     kind: str  # "sqlite", "postgresql" or "none"
     url: str
     path: Path | None = None
+    default: bool = False  # the XDG path nobody named: its parent directories may be made
 
     @property
     def enabled(self) -> bool:
@@ -185,4 +186,4 @@ def resolve_location(
         if candidate is not None and str(candidate).strip():
             return parse_location(str(candidate))
     path = default_sqlite_path(env)
-    return StoreLocation("sqlite", str(path), path)
+    return StoreLocation("sqlite", str(path), path, default=True)

@@ -256,6 +256,34 @@ def test_store_none_records_nothing_and_a_broken_store_only_warns(
     assert "READY" in broken.stdout
 
 
+def test_a_store_path_with_a_typo_in_its_directories_makes_no_tree(
+    local_app: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`--store /srv/readinss/db/history.sqlite3` (a typo) made the whole mistyped tree and
+    recorded the run there, exit 0, with no word: `history` then showed nothing of it.
+    Like `mkdir` without `-p`, only the store's own directory is made; a deeper missing
+    one is the one-line warning (validate, its exit code kept) or exit 2 (baseline-import)."""
+    _, inv = local_app
+    typo = tmp_path / "typo"
+    store = typo / "db" / "history.sqlite3"
+    res = validate(inv, store)
+    assert res.returncode == 0 and "READY" in res.stdout, res.stderr
+    assert res.stderr == (
+        f"readiness: warning: run not recorded: cannot open store {store}: {typo} does not "
+        "exist (readiness creates the store's own directory, not a tree: check the path)\n"
+    )
+    exported = tmp_path / "b.json"
+    exported.write_text(
+        json.dumps({"schema": "readiness.baseline/1", "name": "default", "entries": []})
+    )
+    imported = readiness("baseline-import", str(exported), store=store)
+    assert (imported.returncode, imported.stdout) == (2, ""), imported
+    assert imported.stderr.startswith(f"readiness: cannot open store {store}: {typo} does not")
+    assert not typo.exists()
+    one_level = tmp_path / "new" / "history.sqlite3"  # its own directory is still made
+    assert validate(inv, one_level).returncode == 0 and one_level.is_file()
+
+
 def test_remediate_runs_are_recorded(local_app: tuple[Path, Path], tmp_path: Path) -> None:
     app, inv = local_app
     store = tmp_path / "h.db"
