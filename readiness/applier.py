@@ -58,6 +58,10 @@ RESTORE_RESERVE_S = 15
 CHILD_GROUPS = globals().setdefault("READINESS_CHILD_GROUPS", set())
 # Not empty while a command is being started (see readiness.probe.SPAWNING).
 SPAWNING = globals().setdefault("READINESS_SPAWNING", [])
+# Not empty once the applier is a child subreaper (see readiness.probe.REAPER): what a
+# command moves out of its group (`setsid`, a double fork) is re-parented to the applier,
+# which ends it with the command; the bootstrap ends it before it exits on a stop.
+REAPER = globals().setdefault("READINESS_REAPER", [])
 _USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 
 Snapshot = Dict[str, Dict[str, Any]]
@@ -1070,6 +1074,51 @@ def _owner_switch(argv: List[str], cwd: str) -> Optional[Tuple[Any, Dict[str, st
     return switch, env
 
 
+def _subreaper() -> None:
+    """Become a child subreaper (Linux >= 3.4, PR_SET_CHILD_SUBREAPER through ctypes);
+    elsewhere, or if the call fails, nothing changes (such a process escapes, as before)."""
+    if REAPER:
+        return
+    try:
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0:
+            REAPER.append(1)
+    except Exception:  # no ctypes, no prctl (not Linux)
+        pass
+
+
+def _end_orphans() -> None:
+    """SIGKILL and reap what the command left that was re-parented to the applier (bounded:
+    1 s). Cheap when nothing was left: one ``waitpid`` says there is no child at all. The
+    applier runs no other thread and its command is reaped, so every child is such one."""
+    if not REAPER:
+        return
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] != 0:
+                continue  # one reaped; look again
+        except OSError:  # no child left
+            return
+        killed = 0
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % name, "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+                if int(fields[1]) == os.getpid() and fields[0] != b"Z":
+                    os.kill(int(name), signal.SIGKILL)
+                    killed += 1
+                    os.killpg(int(name), signal.SIGKILL)
+            except (OSError, ValueError, IndexError):
+                pass
+        if not killed:  # none the applier may signal: leave them
+            return
+        time.sleep(0.005)
+
+
 def _run_capped(
     argv: List[str], cwd: str, timeout: float, limit: int
 ) -> Tuple[int, bool, float, str]:
@@ -1077,6 +1126,7 @@ def _run_capped(
     with tempfile.TemporaryFile() as out:
         started = time.monotonic()
         drop = _owner_switch(argv, cwd)  # a refusal starts nothing
+        _subreaper()
         SPAWNING.append(1)
         _CRITICAL.append(1)  # a stop waits until the command's group is known (CHILD_GROUPS)
         try:
@@ -1116,6 +1166,8 @@ def _run_capped(
             except OSError:
                 pass
             CHILD_GROUPS.discard(proc.pid)
+            if proc.poll() is not None:  # and what it moved out of that group
+                _end_orphans()
         seconds = time.monotonic() - started
         size = os.fstat(out.fileno()).st_size
         out.seek(max(0, size - limit))

@@ -615,6 +615,27 @@ def test_a_hang_up_while_the_applier_writes_a_file_leaves_no_temporary_file(
     assert not target.exists()  # written whole, then undone with the fix it belonged to
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("escape", ["setsid-quiet", "double-fork"])
+def test_a_process_an_applier_command_moves_out_of_its_group_ends_with_the_command(
+    one_hung_host: LoopbackFleet, escape: str
+) -> None:
+    """A migration command (the one command remediate runs) that leaves a process in a
+    session of its own. Before: it escaped the group kill and ran on after remediate; the
+    applier is now its subreaper, as the probe is."""
+    from readiness.remediate.apply import run_applier
+
+    from .services.sshd import fleet_transport
+
+    host = one_hung_host.hosts[0]
+    command = _ESCAPES[escape].format(answer="migrated")
+    change = {"kind": "run_command", "argv": ["sh", "-c", command], "cwd": str(host.app_root)}
+    with fleet_transport(one_hung_host) as transport:
+        answer = run_applier(transport, {"op": "apply", "changes": [change]}, timeout_s=30)
+    assert answer.get("ok"), answer
+    assert wait_for_no_leftovers(one_hung_host) == {}
+
+
 @pytest.mark.timeout(120)
 def test_a_signal_while_remediate_records_its_run_waits_for_the_record(
     fixable_host: LoopbackFleet, tmp_path: Path
