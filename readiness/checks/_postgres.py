@@ -382,6 +382,8 @@ def connect_args(
     params.setdefault("user", _controller_user())
     for key, value in _environment_pins().items():
         params.setdefault(key, value)
+    for key, value in _service_pins().items():
+        params.setdefault(key, value)
     params.update(CLEAN_PINS)
     return params
 
@@ -418,6 +420,36 @@ def _environment_pins() -> dict[str, str]:
     for option in pq.Conninfo.get_defaults():
         key = option.keyword.decode()
         if not option.envvar or option.envvar.decode() not in os.environ or key in _NO_EMPTY:
+            continue
+        pins[key] = option.compiled.decode() if option.compiled is not None else ""
+    return pins
+
+
+# libpq options whose empty value is an error ("invalid integer value"); a service entry
+# may still set them: connection timing only, nothing about where, who or TLS.
+_NO_EMPTY_INTEGERS = frozenset(
+    {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"}
+)
+
+
+def _service_pins() -> dict[str, str]:
+    """With ``PGSERVICE`` set on the controller, every other libpq option at its built-in
+    default (or empty), so the service entry fills nothing of a connection the host chose.
+
+    libpq fills each option the connection string leaves unset from the service entry
+    (psql is the reference: tests/security/test_hostile_dsn.py): a host's
+    ``postgresql:///app?host=/run/postgresql`` went to the entry's ``hostaddr``/``port``,
+    a server the host never named, and its ``sslmode=disable`` turned TLS off for a DSN
+    that asked for libpq's default (``prefer``).
+    """
+    if "PGSERVICE" not in os.environ:
+        return {}
+    from psycopg import pq
+
+    pins = {}
+    for option in pq.Conninfo.get_defaults():
+        key = option.keyword.decode()
+        if key in _NO_EMPTY or (option.compiled is None and key in _NO_EMPTY_INTEGERS):
             continue
         pins[key] = option.compiled.decode() if option.compiled is not None else ""
     return pins

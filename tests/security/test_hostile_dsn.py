@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg import sql
+from psycopg import pq, sql
 
 from readiness.checks._common import parse_dsn
 from readiness.checks._postgres import NO_PASSFILE, Target, clean_env, connect_args
@@ -34,6 +34,7 @@ pytestmark = pytest.mark.postgres
 
 CHECK = "database_migration"
 BIN = Path(sys.executable).parent
+PSQL = Path("/usr/lib/postgresql/15/bin/psql")
 ENV_SECRET = "Controller-PGPASSWORD-4711"
 PGPASS_SECRET = "Controller-pgpass-4712"
 SERVICE_SECRET = "Controller-service-4713"
@@ -141,6 +142,70 @@ def test_the_command_line_audit_sends_no_controller_password(
         assert secret not in res.stdout + res.stderr
 
 
+def _psql(dsn: str) -> subprocess.CompletedProcess[str]:
+    """The reference: PostgreSQL's own psql, with the controller's environment."""
+    return subprocess.run(
+        [str(PSQL), dsn, "-Atc", "select 1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        env=os.environ.copy(),
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not PSQL.exists(), reason="needs PostgreSQL's psql")
+def test_the_controllers_pgservice_entry_fills_nothing_of_a_host_dsn(
+    controller_credentials: dict[str, str],
+    app_tree: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """``PGSERVICE=prod`` on the controller: libpq fills every option a connection string
+    leaves unset from the service entry. psql shows it (the differential's reference):
+    a host DSN naming a unix socket directory is connected to the entry's hostaddr/port,
+    with the entry's password, and the entry's ``sslmode=disable`` turns TLS off. Through
+    ``readiness validate``, the entry's server is never contacted and TLS is still asked
+    for (libpq's default, ``prefer``)."""
+    named, elsewhere = FakePostgres(), FakePostgres()
+    try:
+        service_file = Path(controller_credentials["PGSERVICEFILE"])
+        service_file.write_text(
+            f"[prod]\nhostaddr=127.0.0.1\nport={elsewhere.port}\npassword={SERVICE_SECRET}\n"
+            "user=app\nsslmode=disable\n"
+        )
+        socket_dsn = f"postgresql:///app?host={tmp_path / 'no-socket-here'}&user=app"
+        tcp_dsn = f"postgresql://app@127.0.0.1:{named.port}/app"
+        # the reference: libpq takes the entry's address, password and sslmode
+        assert _psql(socket_dsn).returncode != 0
+        assert [a.password for a in elsewhere.attempts] == [SERVICE_SECRET]
+        assert _psql(tcp_dsn).returncode != 0
+        assert [a.ssl_requested for a in named.attempts] == [False]
+        elsewhere.attempts.clear()
+        named.attempts.clear()
+        for dsn in (socket_dsn, tcp_dsn):
+            inv = local_inventory(tmp_path / "inv.yml", app_tree(settings=settings_with(dsn)))
+            res = subprocess.run(
+                [str(BIN / "readiness"), "validate", "-i", str(inv), "-c", CHECK, "--json"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+                env=os.environ.copy(),
+                check=False,
+                cwd=tmp_path,
+            )
+            assert res.returncode in (0, 1), res.stderr
+            for secret in CONTROLLER_SECRETS:
+                assert secret not in res.stdout + res.stderr
+        assert elsewhere.attempts == []  # a server the host never named
+        assert [a.ssl_requested for a in named.attempts] == [True]  # TLS still asked for
+        assert named.passwords == []
+    finally:
+        named.stop()
+        elsewhere.stop()
+
+
 def test_a_host_dsn_naming_a_controller_password_file_or_service_is_refused(
     fake_postgres: FakePostgres,
     controller_credentials: dict[str, str],
@@ -222,7 +287,14 @@ def test_clean_connection_arguments_pin_every_controller_fallback(
     assert args["user"] == "app"
     assert args["sslcert"] == ""  # PGSSLCERT is set: pinned to libpq's default
     env = clean_env(args)
-    assert not {k for k in env if k.startswith("PG")} - {
+    # PGSERVICE is set: every other option is at libpq's built-in default, as a variable too
+    defaults = {
+        o.envvar.decode(): o.compiled.decode()
+        for o in pq.Conninfo.get_defaults()
+        if o.envvar and o.compiled is not None
+    }
+    assert args["sslmode"] == "prefer" and env["PGSSLMODE"] == "prefer"
+    assert not {k for k in env if k.startswith("PG") and env[k] != defaults.get(k)} - {
         "PGHOST",
         "PGPORT",
         "PGDATABASE",

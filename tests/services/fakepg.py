@@ -25,6 +25,7 @@ class Attempt:
 
     params: dict[str, str] = field(default_factory=dict)
     password: str | None = None
+    ssl_requested: bool = False  # the client asked for TLS first (sslmode prefer/require/...)
 
 
 class FakePostgres:
@@ -68,6 +69,7 @@ class FakePostgres:
             body = _read_message(conn)
             (code,) = struct.unpack("!I", body[:4])
             if code in (_SSL_REQUEST, _GSS_REQUEST):
+                attempt.ssl_requested = attempt.ssl_requested or code == _SSL_REQUEST
                 conn.sendall(b"N")
                 continue
             if code != _PROTOCOL_3:
