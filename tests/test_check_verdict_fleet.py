@@ -327,6 +327,14 @@ FLEET: dict[str, Planted] = {
         "Set workflow_timeout (300-1800s)",
         settings={"workflow_timeout": None, **resilience()},
     ),
+    # `.inf` is no limit at all, as an absent one: it was DEGRADED "infs is outside the range"
+    "rl_infinite": Planted(
+        "resource_limits",
+        "not_ready",
+        "workflow_timeout = inf is no limit at all",
+        "Set workflow_timeout to a number within 300-1800s",
+        settings={"workflow_timeout": float("inf"), **resilience()},
+    ),
     # documentation
     "doc_ok": Planted("documentation", "ready", files=DOCS),
     "doc_no_usage": Planted(

@@ -108,6 +108,12 @@ def _judge(name: str, rule: Any, app: AppConfig) -> LimitJudgement:
         return LimitJudgement(
             **base, verdict=INVALID, problem=f"{setting} = {value!r} is not a number"
         )
+    if math.isinf(value):
+        # `.inf` is no limit at all, which is what an absent limit is judged for (NOT_READY);
+        # it was "infs is outside the recommended range" (DEGRADED)
+        return LimitJudgement(
+            **base, verdict=INVALID, problem=f"{setting} = {value} is no limit at all"
+        )
     if not lo <= value <= hi:
         span = f"{_num(lo)}-{_num(hi)}{unit}"
         return LimitJudgement(
