@@ -634,8 +634,9 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec(
             "shard_wait",
             "float",
-            "Seconds a shard may wait for a worker (in the queue, or for redelivery) before "
-            "its hosts are reported UNREACHABLE (celery engine)",
+            "Seconds a queued shard may wait while no worker of its queue takes, beats on or "
+            "finishes a shard (or a lost worker's shard for redelivery) before its hosts are "
+            "reported UNREACHABLE (celery engine)",
             default=60.0,
             minimum=1,
             maximum=86400,

@@ -5,7 +5,8 @@ gets exactly one row (the first result recorded for a run and host wins, so a sh
 delivered twice is never counted twice):
 
 - its worker finishes it (SUCCESS): the hosts' reports, as a local run makes them;
-- no worker takes it within ``shard_wait`` (PENDING): UNREACHABLE, "no worker took ...";
+- no worker takes it within ``shard_wait`` (PENDING), counted from the last time a worker
+  took, beat on or finished a shard of its queue: UNREACHABLE, "no worker took ...";
 - its worker stops beating (killed, lost its network): Redis redelivers the shard after
   ``visibility_timeout``; if no worker restarts it within that plus ``shard_wait``, the
   hosts not yet reported are UNREACHABLE, "worker lost ...";
@@ -85,6 +86,9 @@ class _Run(Generic[R]):
     status_of: Callable[[R], Status]
     results: list[R | None] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)  # shards given up: revoke them
+    # when a worker last took, beat on or finished a shard of each queue: a queued shard
+    # waits while its queue moves, and is given up after shard_wait without a sign of life
+    served_at: dict[str, float] = field(default_factory=dict)
     # sees every state read of a shard (the remediation audit log entries ride on them)
     on_meta: Callable[[_Tracked, Mapping[str, Any]], None] | None = None
 
@@ -321,6 +325,7 @@ def _update(
     info = meta.get("result")
     if state in ("STARTED", "PROGRESS") and t.started_at is None:
         t.started_at = t.beat_at = now
+        run.served_at[t.shard.queue] = now
         for i in t.shard.indices:
             run.progress.started(i)
     if state == "PROGRESS" and isinstance(info, Mapping):
@@ -329,19 +334,25 @@ def _update(
             t.execution, t.started_at = str(info.get("execution")), now
         if info.get("beat") != t.beat:
             t.beat, t.beat_at = int(info.get("beat") or 0), now
+            run.served_at[t.shard.queue] = now
         t.worker = str(info.get("worker") or "")
     if state == "SUCCESS" and isinstance(info, Mapping):
         _take_hosts(run, t, info.get("hosts"))
         t.done = True
+        run.served_at[t.shard.queue] = now
         run.give_up(t.shard, Status.ERROR, f"worker {info.get('worker')} returned no result", now)
         return
     if state in ("FAILURE", "REVOKED"):
         t.done = True
+        run.served_at[t.shard.queue] = now
         why = info.get("exc_message") if isinstance(info, Mapping) else info
         run.give_up(t.shard, Status.ERROR, f"shard {t.shard.number} failed on a worker: {why}", now)
         return
     if t.started_at is None:
-        if now - t.sent_at > options.shard_wait:
+        # Measured from the queue's last sign of life, not from sending: with more shards
+        # than worker slots, shards wait their turn behind running ones (given up after
+        # shard_wait from sending, a busy fleet's later shards came back "no worker took")
+        if now - max(t.sent_at, run.served_at.get(t.shard.queue, 0.0)) > options.shard_wait:
             _abandon(run, t)  # a worker that comes late must not run it
             run.give_up(
                 t.shard,

@@ -609,6 +609,30 @@ def test_a_worker_in_another_queue_gets_only_its_regions_hosts(
 
 
 @pytest.mark.timeout(120)
+def test_shards_queued_behind_a_busy_worker_wait_their_turn_and_are_all_audited(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    """shard_wait counted from sending: with more shards than worker slots, the shards
+    waiting behind running ones were given up ("no worker took shard 3 ... within 3s")
+    while the only worker was busy auditing the others. Now a queued shard waits while its
+    queue moves (a shard taken, beating or finished within shard_wait)."""
+    cwd = _config(tmp_path / "controller", shard_size=1, shard_wait=3, visibility_timeout=30)
+    workers.start(concurrency=1)
+    workers.wait_ready()
+    before = _logins(cluster)
+    cluster.marker.write_text("2")  # each one-host shard takes over 2 s: 6 of them in turn
+    res = _validate(cluster, cwd)
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert [h["host"] for h in report["hosts"]] == [h.name for h in cluster.fleet.hosts]
+    assert {h["status"] for h in report["hosts"]} <= {"ready", "degraded", "not_ready"}, [
+        (h["host"], h["status"], h.get("reason")) for h in report["hosts"]
+    ]
+    assert sorted(_received(workers, 0)) == list(range(6))
+    assert _delta(before, _logins(cluster)) == dict.fromkeys(before, 1)
+
+
+@pytest.mark.timeout(120)
 def test_a_worker_logs_in_as_a_local_run_would_from_the_hosts_login_variables(
     cluster: Cluster, workers: Workers, tmp_path: Path
 ) -> None:
