@@ -4,6 +4,7 @@
 import os
 import select
 import sys
+from pathlib import Path
 from types import TracebackType
 
 # invoke turns bytecode caching off for the whole process (its --write-pyc, off by default,
@@ -12,6 +13,14 @@ from types import TracebackType
 # `invoke validate` does not compile ~0.8 MB of source on every run. PYTHONDONTWRITEBYTECODE
 # and -B are still honoured.
 sys.dont_write_bytecode = sys.dont_write_bytecode and bool(sys.flags.dont_write_bytecode)
+
+if Path(sys.argv[0]).name in ("invoke", "inv"):
+    # invoke has parsed its own options and is loading this file: from here until a task
+    # takes them, a signal is one line and exit 128 + n, not invoke's exit 1 ("not ready")
+    # or a traceback from an import below. (invoke's own start-up before this is its own.)
+    from readiness.console import signals_at_start_up
+
+    signals_at_start_up()
 
 from readiness.tasks import ns  # noqa: E402
 

@@ -20,39 +20,14 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .interrupt import starting_up
+from .console import signals_at_start_up
 
-# The core options that take a value (``-f FILE nagios``: FILE is not the task).
-_CORE_VALUED = frozenset(
-    ("-f", "--config", "-D", "--list-depth", "-F", "--list-format", "--print-completion-script")
-)
-
-
-def _task_word(argv: list[str]) -> str:
-    """The first word of ``argv`` invoke would take for the task, read before it is
-    imported (the task collection is not known yet)."""
-    args = iter(argv[1:])
-    for word in args:
-        if word in _CORE_VALUED:
-            next(args, None)
-        elif not word.startswith("-"):
-            return word
-    return ""
-
-
-def _nagios_unknown(name: str) -> tuple[int, str, int]:
-    """An interrupted plugin is UNKNOWN on stdout, exit 3 (readiness.report.nagios's line,
-    written out here: that module is not imported yet when the signal comes)."""
-    return 1, f"READINESS UNKNOWN - run interrupted ({name})", 3
-
-
-# First of all, in the console script (not in a program that imports this module): a Ctrl-C
-# (or SIGTERM, SIGHUP) during the imports below or option parsing is one line and exit
-# 130/143/129, not a traceback (docs/fleet.md, "Ctrl-C and SIGTERM").
+# First of all, in the console script (not in a program that imports this module): before
+# the imports below and option parsing.
 if Path(sys.argv[0]).name.removesuffix(".exe") == "readiness":
-    starting_up(_nagios_unknown if _task_word(sys.argv) == "nagios" else None)
+    signals_at_start_up()
 
-from ._lean_invoke import import_invoke  # noqa: E402
+from ._lean_invoke import import_invoke
 
 import_invoke()  # before the first invoke import: without unittest.mock (see _lean_invoke)
 

@@ -16,16 +16,18 @@ import pytest
 import readiness
 from readiness.report.nagios import nagios_unknown
 
-from ..services.cli import BIN, local_inventory
+from ..services.cli import BIN, ROOT, local_inventory
 
 PACKAGE = str(Path(readiness.__file__).parent)
 OFFSETS_S = (0.0, 0.01, 0.05, 0.1, 0.2)
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
-def _signalled(args: list[str], cwd: Path, sig: int, offset: float) -> tuple[int, str, str]:
+def _signalled(
+    args: list[str], cwd: Path, sig: int, offset: float, tool: str = "readiness"
+) -> tuple[int, str, str]:
     proc = subprocess.Popen(
-        [str(BIN / "readiness"), *args],
+        [str(BIN / tool), *args],
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -43,9 +45,13 @@ def _signalled(args: list[str], cwd: Path, sig: int, offset: float) -> tuple[int
     return proc.returncode, out, err
 
 
-def _outcome(code: int, out: str, err: str, sig: int) -> str:
+def _outcome(code: int, out: str, err: str, sig: int, tool: str = "readiness") -> str:
     """Which of the allowed outcomes this is; a test failure for anything else."""
     said = f"exit {code}, stdout {out[-500:]!r}, stderr {err[-3000:]!r}"
+    if tool == "invoke" and "Traceback" in err and code == -sig:
+        # invoke's own start-up (its imports), before it loads tasks.py: not readiness code
+        assert PACKAGE not in err and "tasks.py" not in err, said
+        return "invoke start-up"
     if "Fatal Python error: init_import_site" in err:
         # CPython's own start-up (`site`), before any readiness code ran: only an editable
         # install imports anything there (setuptools' path finder, ~7 ms), a wheel nothing
@@ -96,3 +102,19 @@ def test_an_interrupted_nagios_start_is_unknown_on_stdout(tmp_path: Path) -> Non
         ), (code, out, err)
         answered.append(offset)
     assert answered
+
+
+@pytest.mark.timeout(300)
+def test_a_signal_once_invoke_loads_the_tasks_is_one_line_and_its_exit_code(
+    tmp_path: Path,
+) -> None:
+    """`invoke validate`: from the moment invoke loads tasks.py (its own start-up before
+    that, ~0.25 s of imports, is invoke's), a Ctrl-C is one line and 130. Before, it was
+    invoke's exit 1, the "not ready" code, with nothing on stderr and no report."""
+    inventory = local_inventory(tmp_path / "inv.yml", tmp_path)
+    seen = {}
+    for offset in (0.2, 0.3, 0.4, 0.5, 0.7):
+        args = ["validate", "-i", str(inventory)]
+        code, out, err = _signalled(args, ROOT, signal.SIGINT, offset, tool="invoke")
+        seen[offset] = _outcome(code, out, err, signal.SIGINT, tool="invoke")
+    assert "readiness" in seen.values(), seen
