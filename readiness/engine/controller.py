@@ -123,7 +123,7 @@ def run_distributed(
     """Audit ``planned`` on Celery workers; the report a local run of it would give."""
     stream = stderr or sys.stderr
     wire_hosts(planned.hosts)  # refused before any broker
-    profiles = wire_profiles(planned.hosts, planned.profiles)
+    profiles = wire_profiles(planned.hosts, planned.profiles, planned.specs)
     app, run_budget = prepare(options, planned.hosts, stream)
     broker = options.broker or ""
     redact = broker_redactor(broker).text

@@ -212,18 +212,29 @@ DSN_KEYS = ("database_dsn", "backup_roundtrip.admin_dsn")
 _KV_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?:'(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)+)")
 
 
-def wire_profiles(hosts: Sequence[Any], profiles: Mapping[str, Profile]) -> dict[str, Any]:
+def wire_profiles(
+    hosts: Sequence[Any],
+    profiles: Mapping[str, Profile],
+    checks: Sequence[CheckSpec] | None = None,
+) -> dict[str, Any]:
     """Each host's merged profile as it may travel: JSON data with no credential in it.
 
     A DSN's password is removed (never masked: a worker would try ``***`` as the
-    password). Any other value the report redactor would mask (a password or token in a
-    URL or command line, a value under a secret-named key) is a usage error naming the
-    host and profile key, never the value: nothing has been queued yet.
+    password). A section of the profile that only checks outside ``checks`` read (their
+    ``profile_keys``) and that holds a credential does not travel: this run never reads
+    it. Any other value the report redactor would mask (a password or token in a URL or
+    command line, a value under a secret-named key) is a usage error naming the profile
+    key and the hosts that hold it, never the value: nothing has been queued yet.
     """
+    unread = _unread_sections(checks)
     sent: dict[str, Any] = {}
+    refused: dict[str, list[str]] = {}  # profile key -> hosts, in inventory order
     for host in hosts:
         data = profile_to_dict(profiles[host.name])
         stripped = [k for k in DSN_KEYS if _strip_dsn_password(data, k, host.name)]
+        for section in [k for k in data if k in unread]:
+            if any(_credential(n, v) for _, v, n in _strings(data[section], section, section)):
+                del data[section]  # another check's webhook token: not this run's business
         if "database_dsn" in stripped and _tunnelled(data):
             # through the host's tunnel libpq is pinned to the DSN's own password (no
             # ~/.pgpass: checks/_postgres.py CLEAN_PINS), so the worker could only fail
@@ -236,14 +247,44 @@ def wire_profiles(hosts: Sequence[Any], profiles: Mapping[str, Profile]) -> dict
             )
         for dotted, value, name in _strings(data):
             if _credential(name, value):
-                raise UsageError(
-                    f"profile key {dotted} of host {host.name} holds a password or token that "
-                    "--engine celery never sends through the broker and a worker cannot look "
-                    "up on its own machine: take it out of the value, or audit these hosts "
-                    "with --engine local (docs/distributed.md)"
-                )
+                refused.setdefault(dotted, []).append(host.name)
         sent[host.name] = data
+    if refused:
+        key, holders = next(iter(refused.items()))
+        others = len(refused) - 1
+        raise UsageError(
+            f"profile key {key} of {_hosts_named(holders, len(hosts))} holds a password or "
+            "token that --engine celery never sends through the broker and a worker cannot "
+            "look up on its own machine"
+            + (f" (and {others} more key(s): {', '.join(list(refused)[1:4])})" if others else "")
+            + ": take it out of the value, or audit these hosts with --engine local "
+            "(docs/distributed.md)"
+        )
     return sent
+
+
+def _hosts_named(names: Sequence[str], total: int) -> str:
+    """``host web-1``, ``hosts web-1, web-2`` or ``all 40 hosts (web-1, web-2, ...)``."""
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    if len(names) == 1:
+        return f"host {names[0]}"
+    if len(names) == total:
+        return f"all {total} hosts ({shown})"
+    return f"{len(names)} of {total} hosts ({shown})"
+
+
+def _unread_sections(checks: Sequence[CheckSpec] | None) -> frozenset[str]:
+    """The profile sections named after a check outside ``checks`` (``alert_delivery:``,
+    ``workflow_state:``) that no check of the run declares in its ``profile_keys``:
+    nothing of the run reads them. Shared keys (``database_dsn``, ``thresholds``,
+    ``service_access``) are never among them. Nothing when the run's checks are unknown."""
+    if checks is None:
+        return frozenset()
+    from ..profile import CORE_DEFAULTS
+
+    chosen = {spec.name for spec in checks}
+    read = set(CORE_DEFAULTS).union(*({k.split(".")[0] for k in s.profile_keys} for s in checks))
+    return frozenset(s.name for s in all_checks() if s.name not in chosen) - read
 
 
 def _strings(node: Any, dotted: str = "", name: str = "") -> Iterator[tuple[str, str, str]]:

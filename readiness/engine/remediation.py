@@ -67,7 +67,7 @@ def remediate_distributed(
     """Remediate ``selected`` on Celery workers; the report a local run would give."""
     stream = stderr or sys.stderr
     wire_hosts(selected)  # refused before any broker
-    sent = wire_profiles(selected, profiles)
+    sent = wire_profiles(selected, profiles, [*specs, *others])
     app, run_budget = prepare(options, selected, stream)
     run_id = uuid.uuid4().hex[:16]
     checks = tuple(s.name for s in specs)

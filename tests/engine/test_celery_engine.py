@@ -1095,12 +1095,17 @@ def test_a_credential_no_worker_can_look_up_refuses_the_run_before_anything_is_q
     for key, values in cases.items():
         profile = tmp_path / f"{key}.yml"
         profile.write_text(yaml.safe_dump(values))
-        results[key] = _validate(cluster, cwd, f"--profile={profile}")
+        # refused when a check of the run reads the key (see the next test when none does)
+        section = key.split(".")[0]
+        checks = CHECKS if section == "database_dsn" else f"{CHECKS},{section}"
+        results[key] = _validate(cluster, cwd, f"--profile={profile}", checks=checks)
     during = monitor.stop()
+    every = "all 6 hosts (h0000, h0001, h0002, ...)"  # the --profile layer is every host's
     for key, res in results.items():
         assert res.returncode == 2, (key, res.stdout, res.stderr)
         lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1 and f"profile key {key} of host h0000" in lines[0], res.stderr
+        whose = "host h0000" if key == "database_dsn" else every
+        assert len(lines) == 1 and f"profile key {key} of {whose} holds" in lines[0], res.stderr
         assert "--engine local" in lines[0] and "Traceback" not in res.stderr
         assert canary not in res.stdout + res.stderr
     # refused before the broker was even asked: no shard, no result, nothing to scan
@@ -1111,6 +1116,50 @@ def test_a_credential_no_worker_can_look_up_refuses_the_run_before_anything_is_q
     assert local.returncode in (0, 1), local.stderr
     assert len(json.loads(local.stdout)["hosts"]) == len(cluster.fleet.hosts)
     assert canary not in local.stdout + local.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_credential_only_checks_outside_the_run_read_stays_home_and_the_run_goes_on(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    """A webhook token in alert_delivery refused `validate --check environment,...` with
+    --engine celery (exit 2), though no check of that run reads alert_delivery: one
+    setting of another check refused the whole profile. Now a section that only checks
+    outside the run declare (their profile_keys) and that holds a credential does not
+    travel, and the run's rows are the local run's; the refusal, when it stands, names the
+    key, how many hosts hold it, and the other keys."""
+    canary = "canary-" + uuid.uuid4().hex
+    profile = tmp_path / "other-checks.yml"
+    profile.write_text(
+        yaml.safe_dump(
+            {
+                "alert_delivery": {"webhook_url": f"https://hook:{canary}@127.0.0.1:9/x"},
+                "observability_logging": {"marker_url": f"http://127.0.0.1:9/?token={canary}"},
+                "workflow_state": {"headers": {"X-Api-Token": canary}},
+            }
+        )
+    )
+    cwd = _config(tmp_path / "controller", shard_size=3, shard_wait=20)
+    workers.start()
+    workers.wait_ready()
+    local = _validate(cluster, cwd, f"--profile={profile}", engine="local")
+    monitor = Monitor(cluster.redis)
+    distributed = _validate(cluster, cwd, f"--profile={profile}")
+    during = monitor.stop()
+    assert distributed.returncode == local.returncode == 1, distributed.stderr
+    assert _rows(json.loads(distributed.stdout)) == _rows(json.loads(local.stdout))
+    assert "readiness.audit_shard" in during  # the shards did go through this broker
+    assert not _leaked(canary, [during, distributed.stdout, distributed.stderr, workers.log(0)])
+    assert not _leaked(canary, _redis_contents(cluster.redis))
+
+    refused = _validate(cluster, cwd, f"--profile={profile}", checks=f"{CHECKS},workflow_state")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr == (
+        "readiness: profile key workflow_state.headers.X-Api-Token of all 6 hosts (h0000, "
+        "h0001, h0002, ...) holds a password or token that --engine celery never sends "
+        "through the broker and a worker cannot look up on its own machine: take it out of "
+        "the value, or audit these hosts with --engine local (docs/distributed.md)\n"
+    )
 
 
 @pytest.mark.timeout(180)

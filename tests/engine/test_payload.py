@@ -70,3 +70,24 @@ def test_a_credential_no_worker_can_look_up_is_refused_by_key_never_by_value(
     text = str(refused.value)
     assert f"profile key {key} of host web-1" in text and "--engine local" in text
     assert PW not in text and "\n" not in text
+
+
+def test_only_a_section_named_after_a_check_outside_the_run_stays_home() -> None:
+    from readiness.registry import get
+
+    layer = {"alert_delivery": {"webhook_url": f"https://u:{PW}@hooks/x"}}
+    profile = Profile(deep_merge(dict(default_profile()), layer))
+    hosts = [SimpleNamespace(name="web-1"), SimpleNamespace(name="web-2")]
+    profiles = {"web-1": profile, "web-2": profile}
+    sent = wire_profiles(hosts, profiles, [get("environment")])
+    assert "alert_delivery" not in sent["web-1"] and PW not in str(sent)
+    with pytest.raises(UsageError) as refused:  # a check of the run reads it
+        wire_profiles(hosts, profiles, [get("environment"), get("alert_delivery")])
+    assert "profile key alert_delivery.webhook_url of all 2 hosts (web-1, web-2) holds" in str(
+        refused.value
+    )
+    # a shared key is never "another check's": a DSN with service_access: ssh still refuses
+    ssh = {"service_access": "ssh", "database_dsn": f"postgresql://a:{PW}@db/app"}
+    shared = Profile(deep_merge(dict(default_profile()), ssh))
+    with pytest.raises(UsageError, match="profile key database_dsn of host web-1"):
+        wire_profiles(hosts[:1], {"web-1": shared}, [get("environment")])
