@@ -786,6 +786,9 @@ def run_hosts(
         )
 
 
+_TICK_S = 0.05  # how often the fleet loop looks at deadlines, progress and cancel
+
+
 def _run_hosts(
     hosts: Sequence[HostLike],
     work: HostWork[T],
@@ -816,13 +819,19 @@ def _run_hosts(
     try:
         for n in range(workers if hosts else 0):
             threading.Thread(target=loop.worker, name=f"readiness-fleet-{n}", daemon=True).start()
+        due = time.monotonic()  # the next look at deadlines, progress and cancel
         while not loop.finished():
             with contextlib.suppress(queue.Empty):
-                i, outcome = loop.done.get(timeout=0.05)
+                i, outcome = loop.done.get(timeout=_TICK_S)
                 if isinstance(outcome, KeyboardInterrupt):  # a worker's Ctrl-C stops the run
                     raise outcome
                 loop.collect(i, outcome)
-                continue
+                if time.monotonic() < due:
+                    continue
+            # Every _TICK_S even while hosts finish faster than that: before, only after
+            # _TICK_S without any result, so a steady stream of finished hosts (a big fleet)
+            # held a hung host past its deadline until the stream thinned out.
+            due = time.monotonic() + _TICK_S
             loop.enforce_deadlines()
             progress.tick()
             if cancel is not None and cancel.is_set():

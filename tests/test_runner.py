@@ -259,3 +259,41 @@ def test_run_hosts_bookkeeping_per_host_does_not_grow_with_the_fleet(monkeypatch
         reads_per_host[n] = _CountingResults.reads / n
     assert reads_per_host[400] <= 6, reads_per_host
     assert reads_per_host[400] <= reads_per_host[40] + 1, reads_per_host
+
+
+def test_a_host_deadline_is_enforced_while_other_hosts_finish_in_a_steady_stream() -> None:
+    """Before: the loop looked at deadlines only after 50 ms without any host finishing, so
+    a big fleet finishing hosts faster than that (a result every few ms) never let it: a
+    hung host went on past its deadline until the stream thinned out."""
+    from readiness.runner import run_hosts
+
+    hosts = [_Plain("stuck"), *(_Plain(f"h{n}") for n in range(6000))]
+    closed: list[float] = []
+    stream_end: list[float] = []
+
+    def work(host: _Plain, transport: Transport) -> str:
+        if host.name != "stuck":
+            time.sleep(0.002)
+            stream_end[:] = [time.monotonic()]
+            return f"done {host.name}"
+        while not getattr(transport, "_closed", False):  # until the deadline hangs it up
+            time.sleep(0.005)
+        closed.append(time.monotonic())
+        return "too late"
+
+    t0 = time.monotonic()
+    loop = run_hosts(
+        hosts,
+        work,
+        _failed,
+        status_of=lambda r: Status.READY if r.startswith("done") else Status.UNREACHABLE,
+        options=RunOptions(forks=8, host_deadline=0.3, progress=False),
+        connector=_Connector(),
+    )
+    assert loop.results[0] == "unreachable: host deadline of 0.3s exceeded"
+    waited = time.monotonic() + 5
+    while not closed and time.monotonic() < waited:  # the stuck worker sees the hang-up
+        time.sleep(0.01)
+    assert stream_end[0] - t0 > 1.5, "the other hosts finished too soon to tell"
+    # enforced on time (the loop's own 50 ms tick, and a loaded machine), not at the end
+    assert closed and closed[0] < stream_end[0] - 0.5, (closed, stream_end[0] - t0)
