@@ -4,7 +4,7 @@ Opt-in (``http_benchmarks`` in the profile). For each endpoint: ``requests``
 requests on ``concurrency`` workers (one requests Session each, TLS verified,
 a timeout on every call) until the request count or ``time_cap_s`` is reached,
 whichever comes first. p50/p95/p99, error rate and throughput are judged against
-thresholds (error rate → NOT_READY, latency → DEGRADED) and against the stored
+thresholds (error rate and latency over their limits → NOT_READY) and against the stored
 previous run (p95 ratio → DEGRADED); this run then becomes the new baseline.
 
 A remote host's loopback URL (``http://127.0.0.1:8080/health``) is loaded through the host's

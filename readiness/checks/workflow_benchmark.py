@@ -172,8 +172,8 @@ def _judge(ctx: CheckContext, f: Findings, key: str, label: str) -> dict[str, An
 
 def _judge_concurrent(f: Findings, label: str, summary: Mapping[str, Any], limit: float) -> None:
     wall = float(summary.get("duration_s") or 0)
-    if limit and wall > limit:
-        f.warn(
+    if limit and wall > limit:  # over its threshold: NOT_READY, as judge_latency
+        f.fail(
             f"{label}: {summary['n']} concurrent runs took {wall:.2f}s (> {limit:g}s)",
             "Check max_concurrent_workflows, the worker pool size and the adapters' rate limits, "
             "or raise thresholds.workflow_concurrent_max_s",
