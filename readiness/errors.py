@@ -92,12 +92,17 @@ def refuse_unless_creatable(directory: Path, what: str) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise UsageError(f"{what}: cannot write: {probe} is not a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".readiness-write-check.", dir=probe)
-    except OSError as exc:
-        raise UsageError(f"{what}: cannot write in {probe}: {exc.strerror}") from None
-    os.close(fd)
-    Path(tmp).unlink(missing_ok=True)
+    from .interrupt import signals_held
+
+    # held: a Ctrl-C between the creation and the removal left the file in the user's
+    # directory; it now comes right after the removal
+    with signals_held():
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".readiness-write-check.", dir=probe)
+        except OSError as exc:
+            raise UsageError(f"{what}: cannot write in {probe}: {exc.strerror}") from None
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
 
 
 def refuse_unless_writable(path: Path, what: str, *, append: bool = False) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "interruption_ends_the_task",
     "reraise_if_the_task_ends",
     "signal_name",
+    "signals_held",
     "starting_up",
     "stop_reason",
     "stop_requested",
@@ -149,6 +150,19 @@ def signal_name(exc: BaseException) -> str:
 def exit_code_for(name: str) -> int:
     """129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM (128 + the signal number)."""
     return _CODES.get(name, 130)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP wait (blocked, not lost) until the block ends: for a few
+    system calls that must not be cut apart, such as creating a probe file and removing it
+    (a Ctrl-C between the two left the file behind). The block must not wait on anything."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # Set inside :func:`interruption_ends_the_task`: a fleet run a signal stopped raises it

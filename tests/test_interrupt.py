@@ -131,3 +131,27 @@ def test_a_signal_arriving_while_the_first_is_handled_does_not_cancel_it(
     assert sent == [second]  # the second one was indeed handled inside the first
     assert caught.value.signum == first
     assert exit_code_for(signal_name(caught.value)) == 128 + first
+
+
+def test_a_signal_while_the_write_check_probes_a_directory_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--save`, `--report` and `--audit-log` check before any work that a file can be made
+    where they write (a probe file created and removed). Before: a Ctrl-C landing between
+    the two left `.readiness-write-check.*` in the user's directory. Here the SIGINT is
+    sent (for real) right after the file is created."""
+    from readiness import errors
+
+    real_close = os.close
+
+    def close_then_interrupted(fd: int) -> None:
+        real_close(fd)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted), handle_signals():
+        monkeypatch.setattr(errors.os, "close", close_then_interrupted)
+        try:
+            errors.refuse_unless_creatable(tmp_path, "--save")
+        finally:
+            monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
