@@ -5,14 +5,20 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["field", "md_cell", "plain", "url_password_masked", "webhook_shown"]
+from ..report._clean import INVISIBLE, visible_char
+from ..report.style import escape_markdown
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+__all__ = ["field", "md_cell", "md_text", "plain", "url_password_masked", "webhook_shown"]
+
+# Controls, and the invisible formatting characters the reports show too (bidi overrides,
+# zero-width and tag characters, U+2028/U+2029: docs/reports.md).
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{INVISIBLE}]")
 
 
 def plain(text: str) -> str:
-    """Control characters (ESC, OSC, CR, ...) shown as ``\\xNN``, never interpreted."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Control characters (ESC, OSC, CR, ...) shown as ``\\xNN`` and invisible formatting
+    characters as ``\\u202e``: never interpreted, never reordering a line."""
+    return _CONTROL.sub(visible_char, text)
 
 
 def field(text: object) -> str:
@@ -24,11 +30,15 @@ def field(text: object) -> str:
 
 
 def md_cell(text: str) -> str:
-    """One line of Markdown table cell: pipes, HTML and backticks neutralised."""
-    text = plain(text).replace("\n", " ").replace("\\", "\\\\")
-    for ch, rep in (("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("`", "\\`"), ("[", "\\[")):
-        text = text.replace(ch, rep)
-    return text
+    """A Markdown table cell: one line, host text in a code span (no mention, issue
+    reference, link, HTML: the report's own rule, :func:`readiness.report.style.escape_markdown`),
+    pipes escaped. Backslash escapes let GitHub link ``@user`` and ``#123`` all the same."""
+    return escape_markdown(text, table=True)
+
+
+def md_text(text: str) -> str:
+    """The same outside a table (a heading, a list item): pipes as they are."""
+    return escape_markdown(text)
 
 
 def webhook_shown(url: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..model import CheckResult, FleetReport, Status
 from ..tables import tabulate
-from ._text import field, md_cell, plain
+from ._text import field, md_cell, md_text, plain
 from .db import RunSummary
 
 __all__ = ["FORMATS", "Change", "RunDiff", "diff_reports", "render_diff"]
@@ -263,8 +263,8 @@ def render_diff(diff: RunDiff, fmt: str, runs: Sequence[RunSummary] = ()) -> str
 
 def _markdown(diff: RunDiff, head: str, hosts: list[str]) -> str:
     """A PR comment: heading, host changes, one table row per change (cells escaped)."""
-    lines = [f"### readiness {md_cell(head)}", ""]
-    lines.extend(f"- {md_cell(h)}" for h in hosts)
+    lines = [f"### readiness {head}", ""]  # run ids, verdict and counts: no host text
+    lines.extend(f"- {md_text(h)}" for h in hosts)
     if hosts:
         lines.append("")
     if not diff.changes:

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..redact import is_secret_name
 from ..tables import tabulate
-from ._text import field, md_cell, plain
+from ._text import field, md_text, plain
 
 __all__ = [
     "DISTS_FACT",
@@ -479,10 +479,10 @@ def render_drift(
             doc["checks_not_compared"] = list(checks_not_compared)
         return json.dumps(doc, indent=2)
     if fmt == "markdown":
-        lines = [f"### {md_cell(title)}", ""]
-        lines.extend(f"- {md_cell(f.text)}" for f in findings)
+        lines = [f"### {md_text(title)}", ""]
+        lines.extend(f"- {md_text(f.text)}" for f in findings)
         lines = lines if findings else [*lines, "_no drift_"]
-        return "\n".join([*lines, *(f"\n_{md_cell(note)}_" for note in notes)])
+        return "\n".join([*lines, *(f"\n_{md_text(note)}_" for note in notes)])
     if fmt == "table":
         rows = [
             [field(f.host), field(f.item), f.kind, "yes" if f.secret else "", field(f.text)]

@@ -124,3 +124,21 @@ def test_only_names_github_cannot_link_stay_plain() -> None:
     assert re.search(r"^\| web-1 \| ", out, re.M) and re.search(r"^\| db_2 \| ", out, re.M)
     for name in ("GH-7", "deadbeef", "x_"):
         assert re.search(rf"^\| `{name}` \| ", out, re.M), (name, out)
+
+
+def test_readiness_diff_markdown_is_inert_in_a_github_comment(tmp_path: Path) -> None:
+    """`readiness diff --format markdown` is made for PR comments too: its message cells were
+    backslash-escaped, so a repository named '@octocat #123' pinged and linked there, and a
+    bidi override reached the comment raw. Two real runs recorded in a store, then the diff."""
+    write_app(tmp_path / "app")
+    inv = local_inventory(tmp_path / "inv.yml", tmp_path / "app")
+    store = str(tmp_path / "h.db")
+    run = ("validate", "-i", str(inv), "-c", "repository_access", "--store", store, "-q")
+    assert run_cli(*run).returncode == 1
+    manifest = {"repos": [{"name": f"{PAYLOAD} \u202etxt.exe", "path": str(tmp_path / "gone")}]}
+    (tmp_path / "app" / "repos.yaml").write_text(yaml.safe_dump(manifest))
+    assert run_cli(*run).returncode == 1
+    res = run_cli("diff", "--store", store, "--format", "markdown")
+    assert res.returncode == 0, res.stderr
+    assert "\u202e" not in res.stdout and "\\u202etxt.exe" in res.stdout
+    _assert_inert(res.stdout, PAYLOAD + " \\u202etxt.exe")

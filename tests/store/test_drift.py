@@ -89,7 +89,7 @@ def test_changes_over_time_per_host() -> None:
         ("a", "env:X", "changed", False),
     ]
     md = render_drift(drift_over_time(before, after), "markdown", "t")
-    assert "- a: env:X changed" in md
+    assert "- `a: env:X changed`" in md  # host text in a code span (docs/reports.md)
 
 
 def test_fingerprints_are_stored_per_run_and_deduplicated(tmp_path: Path) -> None:

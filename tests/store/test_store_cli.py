@@ -1048,8 +1048,8 @@ def test_a_diff_names_what_it_could_not_compare_instead_of_no_changes(tmp_path: 
     doc = json.loads(readiness("diff", "--format", "json", store=store).stdout)
     assert (doc["checks_not_compared"], doc["not_compared_unseen"]) == (["documentation"], ["web2"])
     md = readiness("diff", "--format", "markdown", store=store).stdout
-    assert "- not compared (checks not run in the new run): documentation" in md
-    assert "- not compared (nothing seen in either run: unreachable or error): web2" in md
+    assert "- `not compared (checks not run in the new run): documentation`" in md
+    assert "- `not compared (nothing seen in either run: unreachable or error): web2`" in md
 
 
 def test_baseline_accept_by_default_skips_a_run_cut_short(tmp_path: Path) -> None:
