@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -60,6 +61,8 @@ class Backend(Protocol):
     def migration_lock(self) -> None: ...
 
     def sharing_lock(self, *, exclusive: bool) -> None: ...
+
+    def clock(self) -> datetime: ...
 
     def close(self) -> None: ...
 
@@ -189,6 +192,10 @@ class SqliteBackend:
 
     def sharing_lock(self, *, exclusive: bool) -> None:
         """BEGIN IMMEDIATE already serializes writers: a prune never runs inside a recording."""
+
+    def clock(self) -> datetime:
+        """Now, by this controller's clock (a file store has no other)."""
+        return datetime.now(timezone.utc)
 
     def close(self) -> None:
         self.conn.close()
@@ -341,6 +348,14 @@ class PostgresBackend:
         """
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         self.execute(f"SELECT {lock}(?)", (0x7265616480,))
+
+    def clock(self) -> datetime:
+        """Now, by the database server's clock: the one every controller sharing the store
+        agrees on (a controller a year ahead pruned everyone's history by its own)."""
+        value = self.execute("SELECT now()")[0][0]
+        if not isinstance(value, datetime):
+            raise StoreError(f"store: the server's clock read as {type(value).__name__}")
+        return value.astimezone(timezone.utc)
 
     def close(self) -> None:
         self.conn.close()

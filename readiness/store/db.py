@@ -261,6 +261,10 @@ class Store:
         self._key = _key_of(rows[0][0])
         return self._key
 
+    def clock_skew(self) -> timedelta:
+        """This controller's clock minus the store's (zero for an SQLite file)."""
+        return utcnow() - self._db.clock()
+
     def fingerprint(self, material: str) -> str:
         if not material:
             return ""
@@ -686,8 +690,11 @@ class Store:
     # --- retention ----------------------------------------------------------------------
 
     def prune(self, keep: timedelta, now: datetime | None = None) -> int:
-        """Delete runs started more than ``keep`` ago, and findings no run uses any more."""
-        cutoff = ts_text((now or utcnow()) - keep)
+        """Delete runs started more than ``keep`` ago, and findings no run uses any more.
+
+        "Ago" by the store's clock (PostgreSQL: the server's): one controller whose clock
+        was a year ahead deleted every other controller's history."""
+        cutoff = ts_text((now or self._db.clock()) - keep)
         seqs = [
             int(r[0])
             for r in self._db.execute("SELECT seq FROM runs WHERE started_at < ?", (cutoff,))

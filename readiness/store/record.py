@@ -150,6 +150,8 @@ def record_run(
     try:
         with open_store(location) as store:
             run_id = store.record(report, meta, redacted=redacted, fingerprints=fingerprints)
+            if location.kind == "postgresql":  # shared: other controllers' clocks count
+                _warn_clock_skew(store.clock_skew(), warn)
             if keep is not None:
                 try:
                     store.prune(keep)
@@ -163,6 +165,31 @@ def record_run(
         print(f"readiness: warning: run not recorded: {exc}", file=warn)
         return None
     return run_id
+
+
+CLOCK_SKEW_WARN = timedelta(minutes=5)
+
+
+def _warn_clock_skew(skew: timedelta, warn: Any) -> None:
+    """Runs are stamped by the recording controller's clock: say so when it is far from
+    the shared store's, or `history`, `diff`'s choice of the previous run and the trends
+    order this controller's runs wrongly among the others', with no word."""
+    if abs(skew) <= CLOCK_SKEW_WARN:
+        return
+    way = "ahead of" if skew > timedelta(0) else "behind"
+    print(
+        f"readiness: warning: this controller's clock is {_span(abs(skew))} {way} the store's "
+        "database server: its runs' start times are off by as much",
+        file=warn,
+    )
+
+
+def _span(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{round(seconds / size)}{unit}"
+    return f"{round(seconds)}s"
 
 
 def drift_collector(location: StoreLocation, *, read_only: bool = False) -> DriftCollector | None:

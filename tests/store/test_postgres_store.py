@@ -422,3 +422,80 @@ def test_a_store_that_stops_answering_mid_recording_costs_a_bounded_wait(
         "(its statement timeout, 3 s, plus the connect timeout, 2 s)"
     ], res.stderr
     assert took < 60, took
+
+
+_SKEWED = (
+    "import datetime, sys\n"
+    "import readiness.model as m\n"
+    "real = m.utcnow\n"
+    "skew = datetime.timedelta(days=int(sys.argv.pop(1)))\n"
+    "m.utcnow = lambda: real() + skew\n"
+    "sys.argv[0] = 'readiness'\n"
+    "from readiness.cli import main\n"
+    "main()\n"
+)
+
+
+def skewed_readiness(days: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """`readiness ARGS` on a controller whose clock is ``days`` ahead (negative: behind).
+    The one fake here is the controller's clock; the database server's is real."""
+    return subprocess.run(
+        [sys.executable, "-c", _SKEWED, str(days), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_a_controller_whose_clock_is_ahead_prunes_by_the_servers_clock(
+    pg_store_url: Callable[[], str],
+) -> None:
+    """Retention on a shared store compared each run's start with the pruning controller's
+    own clock: one controller a year ahead (a bad RTC, a wrong NTP server) running
+    `history-prune --keep 30d` — or any recording with `history_keep` set — deleted every
+    other controller's history. The cutoff is the database server's clock now."""
+    from readiness.model import utcnow
+    from readiness.store import RunMeta
+
+    url = pg_store_url()
+    with open_store(parse_location(url)) as store:
+        for hours in (2, 1):
+            started = utcnow() - timedelta(hours=hours)
+            store.record(
+                REPORT, RunMeta("validate", "web", "readiness validate", "ctl", "u", started)
+            )
+    res = skewed_readiness(365, "history-prune", "--keep", "30d", "--store", url)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("pruned 0 run(s) older than 30d"), res.stdout
+    with open_store(parse_location(url), create=False) as store:
+        assert len(store.runs()) == 2
+    res = skewed_readiness(0, "history-prune", "--keep", "90m", "--store", url)
+    assert res.stdout.startswith("pruned 1 run(s) older than 90m"), res  # the real one prunes
+
+
+def test_a_controller_whose_clock_is_off_is_told_when_it_records(
+    pg_store_url: Callable[[], str], tmp_path: Path
+) -> None:
+    """Its runs were stamped by its own clock and sorted among the other controllers' runs
+    (history, diff's previous run, trends) by it, with no word."""
+    from tests.services.apps import write_app
+
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {app}\n"
+    )
+    url = pg_store_url()
+    argv = ("validate", "-i", str(inv), "-c", "environment", "--quiet", "--store", url)
+    for days, said in ((-3, "3d behind"), (400, "400d ahead of")):
+        res = skewed_readiness(days, *argv)
+        assert res.returncode in (0, 1), res.stderr
+        assert res.stderr == (
+            f"readiness: warning: this controller's clock is {said} the store's database "
+            "server: its runs' start times are off by as much\n"
+        )
+    assert skewed_readiness(0, *argv).stderr == ""
