@@ -229,3 +229,20 @@ def test_percentiles_are_nearest_rank_and_errors_stay_out_of_the_latencies() -> 
     assert summary["min_ms"] == 10.0
     assert summary["throughput_per_s"] == 1.5
     assert summary["first_errors"] == ["HTTP 500"]
+
+
+def test_one_failure_in_thirty_thousand_breaks_a_no_failure_limit() -> None:
+    """Pure logic: the summary's error rate is rounded to 4 decimals, and 1/30000 rounded to
+    0.0 passed `max_error_rate: 0` (READY with a failed request)."""
+    from readiness.checks._bench import judge_errors
+    from readiness.findings import Findings
+
+    samples = [Sample(1.0)] * 29_999 + [Sample(0.0, "HTTP 502")]
+    summary = summarize(samples, 10.0, requested=30_000)
+    assert summary["error_rate"] == 0.0, "the rounded rate, as reported"
+    f = Findings()
+    judge_errors(f, "ep", summary, 0.0)
+    assert f.problems == ["ep: 1/30000 runs failed (error rate 0.0033% > 0.0%): HTTP 502"]
+    at_limit = Findings()
+    judge_errors(at_limit, "ep", summary, 1 / 30_000)
+    assert at_limit.problems == [], "a rate exactly at its limit is within it"

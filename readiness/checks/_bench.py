@@ -222,13 +222,17 @@ def run_bounded(
 
 
 def judge_errors(f: Findings, label: str, summary: Mapping[str, Any], max_rate: float) -> None:
-    """More failures than allowed → NOT_READY (the thing being timed does not work)."""
-    rate = float(summary.get("error_rate") or 0.0)
-    if summary.get("n", 0) and rate > max_rate:
+    """More failures than allowed → NOT_READY (the thing being timed does not work).
+
+    The rate is the exact count ratio: the summary's is rounded to 4 decimals, so 1 failure
+    in 30 000 requests was 0.0 and passed ``max_error_rate: 0`` (no failure allowed)."""
+    n = int(summary.get("n") or 0)
+    rate = int(summary.get("errors") or 0) / n if n else 0.0
+    if n and rate > max_rate:
         first = "; ".join(str(e) for e in summary.get("first_errors") or ())
         f.fail(
             f"{label}: {summary['errors']}/{summary['n']} runs failed "
-            f"(error rate {rate:.1%} > {max_rate:.1%}){': ' + first if first else ''}",
+            f"(error rate {_rate(rate)} > {_rate(max_rate)}){': ' + first if first else ''}",
             f"Fix the failures of {label} first; its latency is meaningless while it errors",
         )
     elif not summary.get("n"):
@@ -236,6 +240,11 @@ def judge_errors(f: Findings, label: str, summary: Mapping[str, Any], max_rate: 
             f"{label}: no run completed within the time cap",
             "Raise the benchmark's time_cap_s, or find why a single run takes that long",
         )
+
+
+def _rate(rate: float) -> str:
+    """A rate in percent, with enough digits to tell a small one from 0 (1/30000: 0.0033%)."""
+    return f"{rate:.1%}" if rate == 0 or rate >= 0.001 else f"{rate * 100:.2g}%"
 
 
 def judge_latency(
