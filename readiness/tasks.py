@@ -1083,9 +1083,12 @@ def watch(
     watcher = Watcher(once, every_s, state, tracker, v["jitter"], am, v["webhook"], v["max_runs"])
     host, port = str(server.server_address[0]), int(server.server_address[1])
     host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL is bracketed
+    # a watch records a run every interval: say whether anything bounds the store's growth
+    keep = _cfg(c).get("history_keep") if location.enabled else None
+    kept = f", history_keep {keep}" if keep else ", every run kept: set history_keep to prune"
     print(
         f"readiness watch: serving http://{host}:{port} (every {v['every']}, "
-        f"store {location.display})",
+        f"store {location.display}{kept if location.enabled else ''})",
         file=sys.stderr,
         flush=True,
     )

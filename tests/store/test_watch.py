@@ -664,3 +664,30 @@ def test_an_alertmanager_password_the_redactor_does_not_read_is_neither_stored_n
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("h.db"))
     for piece in ("SENTINEL am-pw", "am-pw"):
         assert piece not in res.stdout + res.stderr and piece.encode() not in raw
+
+
+def test_the_watch_banner_says_whether_the_store_is_bounded(tmp_path: Path) -> None:
+    """A watch records a run every interval (a 500-host fleet every 15 min: ~15 GB a year)
+    and nothing said whether anything pruned it. The banner now says `history_keep` or
+    that every run is kept."""
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    host = {"ansible_connection": "local", "readiness": {"app_root": str(app)}}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"web1": host}}}))
+    config = tmp_path / "keep.yaml"
+    config.write_text("readiness:\n  history_keep: 30d\n")
+    store = tmp_path / "h.db"
+    watch_argv = ["watch", "-i", str(inv), "-H", "web1", "-c", "documentation", "--every", "1h"]
+    watch_argv += ["--listen", "127.0.0.1:0", "--max-runs", "1", "--store", str(store)]
+    for pre, said in (
+        ([], ", every run kept: set history_keep to prune)"),
+        (["-f", str(config)], ", history_keep 30d)"),
+    ):
+        res = subprocess.run(
+            [READINESS, *pre, *watch_argv], cwd=tmp_path, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        first = res.stderr.splitlines()[0]
+        assert first.startswith("readiness watch: serving http://127.0.0.1:"), first
+        assert first.endswith(f"(every 1h, store {store}{said}"), first
