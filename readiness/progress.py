@@ -86,6 +86,9 @@ class Progress:
         self.last_line = self.t0
         self.drawn = False
         self.lock = threading.Lock()
+        # what the run waits on beyond its hosts (the celery engine: a silent worker, a
+        # shard no worker took yet), and when it gives up: shown at the end of the line
+        self.note = ""
 
     @classmethod
     def for_run(
@@ -144,6 +147,8 @@ class Progress:
             if self.running:
                 i, began = min(self.running.items(), key=lambda item: item[1])
                 parts.append(f"waiting on {self.names[i]} ({_span(now - began)})")
+            if self.note:
+                parts.append(self.note)
         return "[readiness] " + ", ".join(parts)
 
     def tick(self, *, force: bool = False) -> None:

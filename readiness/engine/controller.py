@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 POLL_S = 0.2  # how often the controller reads the shards' states
+SILENT_S = 3.0  # a shard without a beat this long (12 missed) is named on the progress line
 R = TypeVar("R")
 
 
@@ -301,6 +302,7 @@ def _follow(
             if run.on_meta is not None:
                 run.on_meta(t, meta)
             _update(run, t=t, meta=meta, options=options, run_budget=run_budget, now=now)
+        run.progress.note = _waiting_note(run, [t for t in pending if not t.done], options, now)
         if run.abandoned:
             _revoke(app, run.abandoned)
             run.abandoned.clear()
@@ -389,6 +391,50 @@ def _update(
             f"shard deadline of {run_budget:g}s exceeded on {t.worker or 'a worker'}",
             now,
         )
+
+
+def _waiting_note(
+    run: _Run[R], pending: Sequence[_Tracked], options: RunOptions, now: float
+) -> str:
+    """What the run waits on besides hosts being audited, and when it gives up on it: a
+    shard whose worker went silent (killed, frozen: redelivery awaited), or one no worker
+    of its queue took for a while. "" when every shard is moving."""
+    waits: list[tuple[float, str]] = []
+    # _update gives a silent shard up past both LOST_AFTER_S and the redelivery wait
+    lost_after = max(
+        LOST_AFTER_S,
+        options.visibility_timeout
+        + restore_interval(options.visibility_timeout)
+        + options.shard_wait,
+    )
+    for t in pending:
+        if t.started_at is None:
+            idle = now - max(t.sent_at, run.served_at.get(t.shard.queue, 0.0))
+            if idle > LOST_AFTER_S:
+                waits.append(
+                    (
+                        options.shard_wait - idle,
+                        f"no worker took shard {t.shard.number} (queue {t.shard.queue!r}) "
+                        f"for {_seconds(idle)}",
+                    )
+                )
+        elif now - t.beat_at > SILENT_S:
+            waits.append(
+                (
+                    lost_after - (now - t.beat_at),
+                    f"{t.worker or 'a worker'} silent {_seconds(now - t.beat_at)} on shard "
+                    f"{t.shard.number}",
+                )
+            )
+    if not waits:
+        return ""
+    left, what = min(waits)
+    more = f" (+{len(waits) - 1} more)" if len(waits) > 1 else ""
+    return f"{what}{more}, given up in {_seconds(max(0.0, left))} unless a worker takes it"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}s"
 
 
 def _abandon(run: _Run[R], t: _Tracked) -> None:

@@ -450,7 +450,13 @@ def _kill_worker_mid_run(
 def test_a_lost_worker_whose_shard_nobody_takes_again_is_reported_not_waited_for(
     cluster: Cluster, workers: Workers, tmp_path: Path
 ) -> None:
-    cwd = _config(tmp_path / "controller", shard_size=6, shard_wait=4, visibility_timeout=1)
+    cwd = _config(
+        tmp_path / "controller",
+        shard_size=6,
+        shard_wait=4,
+        visibility_timeout=1,
+        progress_interval=0.5,
+    )
     with redis_server() as own:  # the dead worker's shard stays unacknowledged in there
         workers.start(broker=own.url)
         workers.wait_ready()
@@ -484,6 +490,13 @@ def test_a_lost_worker_whose_shard_nobody_takes_again_is_reported_not_waited_for
     assert controller.returncode == 1, err
     # silent for 10 s (LOST_AFTER_S), and no redelivery within 1 + 1 + 4 s: given up
     assert time.monotonic() - started < 40
+    # and the progress line said what it waited on, and until when (it said only "waiting
+    # on h0000 (14s)" before, for the whole redelivery wait: 6 minutes by default)
+    assert re.search(
+        r"waiting on h0000 \(\d+s\), readiness-\d+@\S+ silent [3-9]s on shard 0, given up in "
+        r"[1-7]s unless a worker takes it\n",
+        err,
+    ), err
     report = json.loads(out)
     assert [h["status"] for h in report["hosts"]] == ["unreachable"] * len(cluster.fleet.hosts)
     for h in report["hosts"]:
