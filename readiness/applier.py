@@ -588,6 +588,13 @@ def _keeps_owner(uid: int, gid: int) -> bool:
     return os.geteuid() == 0 or (uid == os.geteuid() and gid in (os.getegid(), *os.getgroups()))
 
 
+def _hard_link_refusal(path: str, links: int) -> str:
+    return (
+        "%s has %d hard links; readiness does not rewrite a file that also lives elsewhere "
+        "(its other names would keep the old text): edit it by hand" % (path, links)
+    )
+
+
 def _owner_refusal(path: str, uid: int, gid: int) -> str:
     return (
         "%s belongs to %s:%s; %s cannot give a new version that owner and group without "
@@ -600,6 +607,10 @@ def _rewrite(
     fix: _Fix, path: str, state: Dict[str, Any], data: bytes, mode: Optional[int] = None
 ) -> None:
     uid, gid = int(state["uid"]), int(state["gid"])
+    if int(state.get("nlink") or 1) > 1:
+        # A new version is a new inode renamed over this name: the file's other names (a
+        # hard link the service reads) would keep the old text while the fix said done.
+        raise Refused(_hard_link_refusal(path, int(state["nlink"])))
     if not _keeps_owner(uid, gid):
         # A rename puts a new inode in place: it would be this account's, not the file's
         # owner's (a service reading its env file through the group would lose it).

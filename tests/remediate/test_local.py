@@ -566,3 +566,46 @@ def test_a_write_the_host_refuses_names_the_file_not_a_temporary_one(tmp_path: P
     assert failed and f"{root}/README.md: Operation not permitted" in failed[0], res.stdout
     assert ".readiness-tmp-" not in res.stdout + res.stderr
     assert listing(root) == {".env", "README.md", "settings", "settings/mahavishnu.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("check", "rel"),
+    [
+        ("environment", ".env"),
+        ("error_handling", "settings/mahavishnu.yaml"),
+        ("documentation", "README.md"),
+    ],
+)
+def test_a_file_with_several_hard_links_is_never_split_by_a_rewrite(
+    tmp_path: Path, check: str, rel: str
+) -> None:
+    """`readiness remediate -c CHECK --apply` as root where the file the fix rewrites is also
+    another name's (a hard link, e.g. the env file the service reads from /etc): before, the
+    dry run promised the edit, and the apply renamed a new file over this name only, so the
+    other name kept the old text (no secret, no resilience section) while the fix said
+    `applied`, check READY. Now the dry run says it will be refused, `--apply` refuses it
+    (exit 1) and both names are still one unchanged file."""
+    from ..services.cli import local_inventory, run_cli
+
+    root = write_app(
+        tmp_path / "app",
+        # no resilience section for error_handling to add
+        settings_text="server_name: x\n" if check == "error_handling" else None,
+        env={"MAHAVISHNU_AUTH__SECRET": None},
+        files={"README.md": "# app\n"},
+    )
+    target = root / rel
+    other = tmp_path / "elsewhere"
+    other.hardlink_to(target)
+    data = target.read_bytes()
+    inv = local_inventory(tmp_path / "inv.yml", root)
+    common = ["remediate", "-i", str(inv), "--hosts", "local", "-c", check]
+    common += ["--store", "none", "--audit-log", str(tmp_path / "a.jsonl")]
+    reason = f"refused: {target} has 2 hard links; readiness does not rewrite a file that also"
+    dry = run_cli(*common)
+    assert dry.returncode == 0 and reason in dry.stdout, dry.stdout + dry.stderr
+    done = run_cli(*common, "--apply")
+    assert done.returncode == 1 and reason in done.stdout, done.stdout + done.stderr
+    assert target.stat().st_ino == other.stat().st_ino
+    assert target.read_bytes() == data
+    assert not list(target.parent.glob("*.readiness-bak.*"))

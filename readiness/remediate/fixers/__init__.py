@@ -27,6 +27,15 @@ __all__ = [
 ]
 
 
+def hard_link_refusal(state: FileState) -> str:
+    """The applier's ``_hard_link_refusal``: a rewrite is a new inode renamed over the name,
+    so a file with several hard links would be split from its other names."""
+    return (
+        f"{state.path} has {state.nlink} hard links; readiness does not rewrite a file that "
+        "also lives elsewhere (its other names would keep the old text): edit it by hand"
+    )
+
+
 def link_refusal(state: FileState, what: str, *, rewrite: bool = True) -> str | None:
     """Why a fix will not touch ``state`` (a symlink, a special file, with ``rewrite`` a
     file whose owner the applier could not keep), or None.
@@ -35,6 +44,8 @@ def link_refusal(state: FileState, what: str, *, rewrite: bool = True) -> str | 
     dry run honest."""
     if rewrite and state.cannot_rewrite:
         return f"refused: {state.cannot_rewrite}"
+    if rewrite and state.kind == "file" and state.nlink > 1:
+        return f"refused: {hard_link_refusal(state)}"
     if state.kind == "refused":  # the applier could not reach it safely: its reason
         why = state.error or f"{state.path} cannot be reached safely"
         return why if why.startswith("refused: ") else f"refused: {why}"

@@ -12,7 +12,7 @@ from dotenv import dotenv_values
 
 from ...profile import Profile
 from ..plan import Fix, SetEnvVar, sha256_text
-from . import FixInput, fixer
+from . import FixInput, fixer, hard_link_refusal
 
 
 def _env_file(profile: Profile) -> str | None:
@@ -50,6 +50,8 @@ def fix(inp: FixInput) -> Fix | None:
     notes = [f"once a new secret is in {env_file}, restart the service to use it"]
     if state.cannot_rewrite:
         notes = [f"will be refused: {state.cannot_rewrite}"]
+    elif state.kind == "file" and state.nlink > 1:
+        notes = [f"will be refused: {hard_link_refusal(state)}"]
     elif state.exists and state.kind != "file":
         # A symlinked env file (current/.env -> shared/.env) is never written through:
         # the applier refuses it, and the dry run says so up front (docs/security.md).
