@@ -1087,8 +1087,10 @@ def _owner_switch(argv: List[str], cwd: str) -> Optional[Tuple[Any, Dict[str, st
 
 def _subreaper() -> None:
     """Become a child subreaper (Linux >= 3.4, PR_SET_CHILD_SUBREAPER through ctypes);
-    elsewhere, or if the call fails, nothing changes (such a process escapes, as before)."""
-    if REAPER:
+    elsewhere, or if the call fails, nothing changes (such a process escapes, as before).
+    Only when the applier is the host-side program: imported (a test, a worker), every
+    child of its process is not the command's, and ``_end_orphans`` would kill them all."""
+    if REAPER or __name__ != "__main__":
         return
     try:
         import ctypes

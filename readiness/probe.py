@@ -896,7 +896,9 @@ def _subreaper(on):
     PR_SET_CHILD_SUBREAPER through ctypes, imported on the first command only (~2 ms of
     CPU). Elsewhere, or when the call fails, nothing changes and such a process escapes, as
     before (docs/fleet.md)."""
-    if bool(REAPER) == on:
+    if bool(REAPER) == on or __name__ != "__main__":
+        # Imported (a test, a worker): the process's other children are not the command's,
+        # and _end_orphans would kill every one of them (a test session's sshd fleet).
         return
     if not _PRCTL:
         try:

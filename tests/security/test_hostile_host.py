@@ -1234,3 +1234,25 @@ def test_a_root_cron_line_is_judged_by_the_code_its_shell_runs(
     assert not cron.exists()
     unknown = schedule(f"cd {app} && $RUN ./bin/backup.sh")
     assert "what it runs cannot be told from the line" in unknown["error"], unknown
+
+
+def test_the_applier_and_the_probe_in_process_never_end_their_callers_other_children(
+    shared_root: Path,
+) -> None:
+    """The applier and the probe become the subreaper of what their commands leave and kill
+    every child of their process when a command ends. Imported (these tests, in one pytest
+    process), that was every child of pytest: the session's sshd fleets were SIGKILLed by
+    the in-process run_command and run_as_owner tests before them, and every later test
+    over SSH failed "connection refused". Only the host-side program does that now."""
+    from readiness import probe
+
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        answer = _apply({"kind": "run_command", "argv": ["true"], "cwd": str(shared_root)})
+        assert answer["ok"] is True, answer
+        probe.op_run({"argv": ["true"], "timeout": 5})
+        time.sleep(0.1)
+        assert bystander.poll() is None, "the caller's own child was killed"
+    finally:
+        bystander.kill()
+        bystander.wait()
