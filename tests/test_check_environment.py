@@ -492,3 +492,25 @@ def test_an_env_file_rewritten_with_the_values_the_process_has_is_not_stale(
         result = validate_check(inv, "environment")
     assert result["status"] == "degraded", result["message"]
     assert "running with stale configuration" in result["message"]
+
+
+def test_the_ready_message_says_where_the_variables_were_read(
+    app_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Through `readiness validate`: with no service process configured only the env file is
+    read, and READY "properly configured" claimed the service's real environment too."""
+    root = app_tree()
+    alone = validate_check(local_inventory(tmp_path / "alone.yml", root), "environment")
+    assert alone["status"] == "ready", alone["message"]
+    assert alone["message"] == (
+        "All required environment variables are properly configured (read from env file "
+        f"{root}/.env only: no service process is configured (pidfile or process_match), so "
+        "its real environment was not read)"
+    )
+    with running_service(root, env_file_of(root)) as (proc, pidfile):
+        inventory = local_inventory(tmp_path / "served.yml", root, pidfile=str(pidfile))
+        served = validate_check(inventory, "environment")
+    assert served["status"] == "ready", served["message"]
+    assert served["message"].endswith(
+        f"(read from env file {root}/.env and process {proc.pid} environment)"
+    )

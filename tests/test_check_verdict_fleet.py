@@ -79,7 +79,7 @@ class Planted:
 
 FLEET: dict[str, Planted] = {
     # environment
-    "env_ok": Planted("environment", "ready", "properly configured"),
+    "env_ok": Planted("environment", "ready", "properly configured (read from env file"),
     "env_no_repos": Planted(
         "environment",
         "not_ready",

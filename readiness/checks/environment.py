@@ -192,7 +192,22 @@ def evaluate(ctx: CheckContext) -> Outcome:
         }
     )
     return f.outcome(
-        "All required environment variables are properly configured", subject="Environment"
+        "All required environment variables are properly configured" + _read_from(ctx, f),
+        subject="Environment",
+    )
+
+
+def _read_from(ctx: CheckContext, f: Findings) -> str:
+    """Where the variables were read, for the READY message: with no service process
+    configured only the env file was, and "properly configured" claimed the service's
+    real environment too (a unit's Environment= may override or lack any of them)."""
+    sources = [str(s) for s in f.details.get("sources") or ()]
+    if ctx.profile.get("pidfile") or ctx.profile.get("process_match"):
+        return f" (read from {' and '.join(sources)})" if sources else ""
+    where = f" (read from {sources[0]} only" if sources else " (no env file"
+    return (
+        f"{where}: no service process is configured (pidfile or process_match), so its real "
+        "environment was not read)"
     )
 
 
