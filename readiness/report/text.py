@@ -95,7 +95,7 @@ def _host_section(host: HostReport, *, multi: bool, painted: bool = False) -> li
     for r in host.results:
         lines += [
             "",
-            paint(f"{r.status.symbol} {escape_text(r.check_name).upper()}", r.status, painted),
+            paint(f"{r.status.symbol} {escape_text(r.check_name.upper())}", r.status, painted),
             f"  Status: {r.status.value}",
             f"  Message: {one_line(r.message)}",
         ]

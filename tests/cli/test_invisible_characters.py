@@ -71,7 +71,7 @@ def test_invisible_characters_in_a_repository_name_are_shown_in_every_format(
 def test_invisible_characters_in_every_host_field_are_shown(fmt: str) -> None:
     """Host name, reason, check name, message, details and recommendations, in each format."""
     result = CheckResult(
-        f"configuration{SAMPLES}",
+        f"configuration{SAMPLES}\x1b",
         Status.NOT_READY,
         HOSTILE,
         {"file": f"/srv/{HOSTILE}", HOSTILE: [HOSTILE, {"k": HOSTILE}]},
@@ -85,6 +85,9 @@ def test_invisible_characters_in_every_host_field_are_shown(fmt: str) -> None:
     out = render(FleetReport((host, gone), generated_at=TS), fmt)
     raw = sorted({f"U+{ord(c):04X}" for c in RAW.findall(out)})
     assert not raw, f"{fmt} passed {raw} through"
+    # the escape is shown as written: the text report's upper-cased check name said \U202E
+    # (an 8-digit escape's prefix) and \X1B for \u202e and \x1b
+    assert not re.search(r"\\+(?:U202E|X1B)", out), fmt
     if fmt == "sarif":  # ASCII JSON, but a dashboard shows the decoded message text
         run = json.loads(out)["runs"][0]
         texts = [r["message"]["text"] for r in run["results"]]
