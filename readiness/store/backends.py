@@ -212,7 +212,8 @@ def read_only_reason(path: Path) -> str:
         return ""
     if not os.access(path, os.W_OK):
         return f"no write permission on {path}"
-    directory = path.absolute().parent
+    # through a symlink SQLite keeps its -wal/-shm beside the file the link names
+    directory = Path(os.path.realpath(path)).parent
     if not os.access(directory, os.W_OK | os.X_OK):
         return f"no write permission on its directory {directory}"
     return ""

@@ -151,3 +151,29 @@ def test_the_html_report_of_a_run_on_a_read_only_store_still_draws_its_trend(
     html = page.read_text()
     assert '<figure class="trend" data-check="environment">' in html
     assert "trends appear once" not in html
+
+
+def test_a_store_reached_through_a_symlink_is_judged_by_the_files_own_directory(
+    tmp_path: Path,
+) -> None:
+    """SQLite writes its -wal/-shm beside the file a symlink names: a link kept in a
+    read-only directory to a store in a writable one is a writable store."""
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {app}\n"
+    )
+    real = tmp_path / "data" / "history.sqlite3"
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "history.sqlite3").symlink_to(real)
+    argv = ("validate", "-i", str(inv), "-c", "environment", "--quiet", "--store")
+    assert as_plain_user(*argv, str(real)).returncode in (0, 1)
+    links.chmod(0o500)
+    try:
+        res = as_plain_user(*argv, str(links / "history.sqlite3"))
+    finally:
+        links.chmod(0o700)
+    assert res.returncode in (0, 1) and "not recorded" not in res.stderr, res.stderr
+    assert run_count(real) == 2
