@@ -466,3 +466,31 @@ def test_a_disaster_recovery_runbook_documents_backup_and_restore(tmp_path: Path
     result = _validate(root, tmp_path / "inv.yml", backup_schedule="cron, nightly")
     assert result["status"] == "ready", result["message"]
     assert result["details"]["documentation"]["found"] == ["runbooks/disaster-recovery.md"]
+
+
+def test_the_ready_message_says_how_the_schedule_was_known(tmp_path: Path, token: str) -> None:
+    """Through `readiness validate`: a schedule only declared in the profile was READY
+    "scheduled" like a cron line found on the host."""
+    from tests.services.cli import local_inventory, validate_check
+
+    results = {}
+    for name, cron, declared in (
+        ("cron", f"0 2 * * * root /usr/local/bin/{token}\n", None),
+        ("declared", None, "Velero, daily at 02:00"),
+    ):
+        root = _app(tmp_path / name, cron=cron)
+        _backup(root, "a.dump")
+        profile: dict[str, Any] = {"backup_schedule_pattern": token, "backup_cron_files": ["cron"]}
+        if declared:
+            profile["backup_schedule"] = declared
+        inventory = local_inventory(tmp_path / f"{name}.yml", root, **profile)
+        results[name] = validate_check(inventory, "backup_restore")
+    assert results["cron"]["status"] == "ready", results["cron"]["message"]
+    assert results["cron"]["message"] == (
+        "Backups are writable, scheduled (by cron), recent and documented"
+    )
+    assert results["declared"]["status"] == "ready", results["declared"]["message"]
+    assert results["declared"]["message"] == (
+        "Backups are writable, scheduled (as declared in the profile, not seen on the host), "
+        "recent and documented"
+    )

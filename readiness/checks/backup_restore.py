@@ -130,8 +130,13 @@ def evaluate(ctx: CheckContext) -> Outcome:
     f.details["schedule"] = _schedule(ctx, f)
     f.details["backups"] = _backups(ctx, f)
     f.details["documentation"] = _documentation(ctx, f)
+    sources = [str(x) for x in f.details["schedule"].get("sources") or ()]
+    # A schedule only declared in the profile was "scheduled" like one found on the host.
+    seen = [x for x in sources if x != "profile"]
+    how = f"by {' and '.join(seen)}" if seen else "as declared in the profile, not seen on the host"
     return f.outcome(
-        "Backups are writable, scheduled, recent and documented", subject="Backup/restore"
+        f"Backups are writable, scheduled ({how}), recent and documented",
+        subject="Backup/restore",
     )
 
 
