@@ -358,6 +358,14 @@ FLEET: dict[str, Planted] = {
         "Write the rollback runbook",
         files={**DOCS, "docs/runbooks/rollback.md": ""},
     ),
+    # a runbook of blank lines is as empty as one of 0 bytes (it was READY)
+    "doc_blank_rollback": Planted(
+        "documentation",
+        "degraded",
+        "docs/runbooks/rollback.md is empty (only whitespace)",
+        "Write the rollback runbook",
+        files={**DOCS, "docs/runbooks/rollback.md": " \n\n\t\n"},
+    ),
     # backup_restore
     "bk_ok": Planted("backup_restore", "ready", files=BACKUP, profile=SCHEDULED),
     "bk_just_fresh": Planted(

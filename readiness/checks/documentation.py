@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
 
 README_FACT = "documentation:readme"
 _README_MAX_BYTES = 1024 * 1024
+_DOC_HEAD_BYTES = 4096  # enough to tell a blank document from a written one
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _ATX = re.compile(r"^\s{0,3}#{1,6}(?:\s+(.*?))?\s*$")
 _SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
@@ -106,9 +107,12 @@ def facts(profile: Profile) -> FactSpecs:
         out[README_FACT] = {"op": "file", "path": readme, "max_bytes": _README_MAX_BYTES}
     for kind, _label, paths in _documents(profile):
         for i, rel in enumerate(paths):
+            # read (its head only), not stat'ed: a runbook of blank lines is as empty as one
+            # of 0 bytes, and was READY
             out[_fact_key(kind, i)] = {
-                "op": "stat",
+                "op": "file",
                 "path": profile.resolve(_doc_path(profile, rel)),
+                "max_bytes": _DOC_HEAD_BYTES,
             }
     return out
 
@@ -218,6 +222,12 @@ def _readme(ctx: CheckContext, f: Findings) -> dict[str, Any]:
     return out
 
 
+def _blank(st: Mapping[str, Any]) -> bool:
+    """The whole file was read and holds nothing but whitespace."""
+    text = st.get("text")
+    return isinstance(text, str) and not st.get("truncated") and not text.strip()
+
+
 def _document(
     ctx: CheckContext, f: Findings, kind: str, label: str, paths: list[str]
 ) -> dict[str, Any]:
@@ -232,6 +242,11 @@ def _document(
             f.warn(f"{label} {st.get('path')} is not a file", f"Create {label} ({rel})")
         elif not st.get("size"):
             f.warn(f"{label} {st.get('path')} is empty", f"Write the {label} ({rel})")
+        elif _blank(st):
+            f.warn(
+                f"{label} {st.get('path')} is empty (only whitespace)",
+                f"Write the {label} ({rel})",
+            )
         return out
     errors = [st for st in stats if unreadable(st)]
     if errors:
