@@ -44,7 +44,7 @@ from .app import (
     restore_interval,
     safe_broker,
 )
-from .payload import CONTROLLER_OPTIONS, shard_payload, wire_hosts, wire_profiles
+from .payload import CONTROLLER_OPTIONS, code_digest, shard_payload, wire_hosts, wire_profiles
 from .shards import Shard, split
 
 __all__ = [
@@ -330,14 +330,14 @@ def _update(
         run.served_at[t.shard.queue] = now
         for i in t.shard.indices:
             run.progress.started(i)
+    if (
+        isinstance(info, Mapping)
+        and state in ("PROGRESS", "SUCCESS")
+        and _refused(run, t, info, now)
+    ):
+        return
     if state == "PROGRESS" and isinstance(info, Mapping):
-        _take_hosts(run, t, info.get("hosts"))
-        if info.get("execution") != t.execution:  # first or redelivered execution
-            t.execution, t.started_at = str(info.get("execution")), now
-        if info.get("beat") != t.beat:
-            t.beat, t.beat_at = int(info.get("beat") or 0), now
-            run.served_at[t.shard.queue] = now
-        t.worker = str(info.get("worker") or "")
+        _progress(run, t, info, now)
     if state == "SUCCESS" and isinstance(info, Mapping):
         _take_hosts(run, t, info.get("hosts"))
         t.done = True
@@ -443,6 +443,40 @@ def _abandon(run: _Run[R], t: _Tracked) -> None:
     run.abandoned.append(t.task_id)
 
 
+def _progress(run: _Run[R], t: _Tracked, info: Mapping[str, Any], now: float) -> None:
+    """A running shard's state: the hosts it finished, its execution and its beat."""
+    _take_hosts(run, t, info.get("hosts"))
+    if info.get("execution") != t.execution:  # first or redelivered execution
+        t.execution, t.started_at = str(info.get("execution")), now
+    if info.get("beat") != t.beat:
+        t.beat, t.beat_at = int(info.get("beat") or 0), now
+        run.served_at[t.shard.queue] = now
+    t.worker = str(info.get("worker") or "")
+
+
+def _refused(run: _Run[R], t: _Tracked, info: Mapping[str, Any], now: float) -> bool:
+    """Give ``t`` up (and revoke it) when its rows were made by other readiness code: a
+    worker from before the digest check runs a shard of any code."""
+    if not _foreign(info):
+        return False
+    _abandon(run, t)
+    run.give_up(
+        t.shard,
+        Status.ERROR,
+        f"worker {info.get('worker') or '?'} returned rows made by other readiness code "
+        f"(its code {str(info.get('code') or 'unknown')[:12]}, the controller's "
+        f"{code_digest()[:12]}): not taken; install the same readiness on the controller "
+        "and every worker",
+        now,
+    )
+    return True
+
+
+def _foreign(info: Mapping[str, Any]) -> bool:
+    """Whether a shard state holds rows that other readiness code made."""
+    return bool(info.get("hosts")) and info.get("code") != code_digest()
+
+
 def _take_hosts(run: _Run[R], t: _Tracked, hosts: Any) -> None:
     if not isinstance(hosts, list):
         return
@@ -485,7 +519,11 @@ def _drain(
                 info = meta.get("result")
                 if run.on_meta is not None:
                     run.on_meta(t, meta)
-                if meta.get("status") in ("PROGRESS", "SUCCESS") and isinstance(info, Mapping):
+                if (
+                    meta.get("status") in ("PROGRESS", "SUCCESS")
+                    and isinstance(info, Mapping)
+                    and not _foreign(info)
+                ):
                     _take_hosts(run, t, info.get("hosts"))
                 # a shard no worker took, or one whose worker finished or was lost: nothing
                 # more will come from it

@@ -91,6 +91,7 @@ class _ShardRun:
             return {
                 "execution": self.execution,
                 "worker": self.where,
+                "code": code_digest(),  # the controller takes rows of its own code only
                 "beat": self.beat,
                 "beat_at": time.time(),  # wall clock: other workers read it (keep NTP on)
                 "hosts": list(self.done.values()),
@@ -151,6 +152,7 @@ class _ShardRun:
             return {
                 "execution": self.execution,
                 "worker": self.where,
+                "code": code_digest(),  # the controller takes rows of its own code only
                 "revoked": self.cancel.is_set(),
                 "hosts": [self.done[n] for n in order if n in self.done],
                 "log": list(self.log),

@@ -805,6 +805,32 @@ def test_a_worker_running_other_readiness_code_refuses_the_shard_and_no_row_is_m
         ), h["reason"]
     assert _delta(before, _logins(cluster)) == dict.fromkeys(before, 0)
 
+    # a worker from before the digest (it checks the version only and says nothing of its
+    # code) audits the shard: the controller refuses its rows itself
+    workers.kill(0, signal.SIGTERM)
+    worker = skew / "readiness" / "engine" / "worker.py"
+    code = worker.read_text()
+    check = 'if payload.get("version") != __version__ or theirs != mine:'
+    told = '"code": code_digest(),'
+    assert code.count(check) == 1 and code.count(told) == 2
+    worker.write_text(
+        code.replace(check, 'if payload.get("version") != __version__:').replace(told, "")
+    )
+    workers.start(env={"PYTHONPATH": str(skew)})
+    workers.wait_ready()
+    res = _validate(cluster, cwd)
+    assert res.returncode == 1, res.stderr
+    assert "other code" not in res.stdout
+    report = json.loads(res.stdout)
+    assert [h["status"] for h in report["hosts"]] == ["error"] * len(cluster.fleet.hosts)
+    for h in report["hosts"]:
+        assert re.fullmatch(
+            r"worker readiness-\d+@\S+ returned rows made by other readiness code \(its code "
+            r"unknown, the controller's [0-9a-f]{12}\): not taken; install the same readiness "
+            r"on the controller and every worker",
+            h["reason"],
+        ), h["reason"]
+
 
 # --- 7. the broker password never shows; engine and broker from the environment --------------
 
