@@ -734,7 +734,20 @@ ABOVE_ZERO = frozenset(
 )
 # Counts that are whole numbers from a least value (remediate refused `remediate_keep_backups:
 # 0` only when it ran, without file:line, after `validate --profile` had taken it).
-WHOLE_AT_LEAST: dict[str, int] = {"remediate_keep_backups": 1}
+WHOLE_AT_LEAST: dict[str, int] = {
+    "remediate_keep_backups": 1,
+    # Counts the checks read with int(): a fraction was cut down, so `secret_min_length: 40.5`
+    # passed a 40-character secret and `retry_min_attempts: 2.9` took 2 attempts.
+    "thresholds.secret_min_length": 0,
+    "thresholds.secret_min_distinct_chars": 0,
+    "thresholds.retry_min_attempts": 0,
+    "thresholds.retry_max_attempts": 1,  # the seed: "1-10 attempts"
+    "thresholds.backup_list_limit": 0,
+    "thresholds.backup_doc_max_files": 0,
+    "thresholds.backup_doc_max_bytes": 0,
+    "thresholds.migrations_max_scripts": 0,
+    "thresholds.monitoring_max_dashboards": 0,
+}
 # Fractions and ratios, read as written: an error-rate threshold of 5 (meant as 5 %) let an
 # endpoint whose every request failed be READY, and a regression ratio below 1 (0.5, meant
 # as "50 % slower") flagged every run that was not twice as fast as the one before.

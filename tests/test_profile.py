@@ -699,6 +699,17 @@ BAD_MEMBERS = {
         "p.yml:1: profile key 'thresholds.benchmark_max_regression' must be a ratio 1 or more "
         "(1.5: p95 may grow by half), got 0.5",
     ),
+    # a count the check cuts with int(): 40.5 passed a 40-character secret, 2.9 took 2 retries
+    "configuration_threshold": (
+        "thresholds: {secret_min_length: 40.5}\n",
+        "p.yml:1: profile key 'thresholds.secret_min_length' must be a whole number 0 or more, "
+        "got 40.5",
+    ),
+    "error_handling_threshold": (
+        "thresholds: {retry_min_attempts: 2.9}\n",
+        "p.yml:1: profile key 'thresholds.retry_min_attempts' must be a whole number 0 or more, "
+        "got 2.9",
+    ),
     "rbac_typo": (
         "rbac:\n  enabled: true\n  forbidden:\n    - {method: DELETE, ur: 'http://x/'}\n",
         "p.yml:4: unknown profile key 'rbac.forbidden[0].ur' (did you mean 'url'?)",
@@ -868,11 +879,14 @@ def test_a_whole_count_refuses_a_fraction_and_a_value_below_its_least(
     merge_layers(defaults, [("p", _layer(dotted, least))])
     inventory = local_inventory(tmp_path / "inv.yml", write_app(tmp_path / "app"))
     profile = tmp_path / "p.yml"
-    profile.write_text(f"app_name: x\n{dotted}: {least - 1}\n", encoding="utf-8")
+    *parents, key = dotted.split(".")  # `thresholds.x` is written nested, as a user does
+    lines = ["app_name: x"] + [f"{'  ' * i}{p}:" for i, p in enumerate(parents)]
+    lines.append(f"{'  ' * len(parents)}{key}: {least - 1}")
+    profile.write_text("\n".join(lines) + "\n", encoding="utf-8")
     argv = ["-i", str(inventory), "-c", "environment", "--profile", str(profile)]
     res = run_cli("validate", *argv, "--store", "none")
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert res.stderr == (
-        f"readiness: {profile}:2: profile key '{dotted}' must be a whole number {least} or "
-        f"more, got {least - 1}\n"
+        f"readiness: {profile}:{len(lines)}: profile key '{dotted}' must be a whole number "
+        f"{least} or more, got {least - 1}\n"
     )
