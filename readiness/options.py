@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -125,11 +126,17 @@ class OptionSpec:
         text = value if isinstance(value, str) else None
         if text is None or (not text.strip() and not self.allow_empty):
             raise self.error(value, where)
+        _refuse_unprintable(text, where)
         if self.kind == "choice" and text not in self.choices:
             raise self.error(value, where)
+        if self.placeholder in _PATH_PLACEHOLDERS:
+            _refuse_too_long_path(text, where)
         return text
 
     def _number(self, value: Any, where: str, *, integer: bool) -> int | float:
+        # ASCII decimal only: float() also took '1_0' (10), '١٢' (12), '0x..' never, 'inf'
+        if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+            raise self.error(value, where)
         try:
             number: float = float(value.strip()) if isinstance(value, str) else float(value)
         except (TypeError, ValueError):
@@ -147,8 +154,54 @@ class OptionSpec:
         if self.kind == "choice" and isinstance(value, str):
             hint = did_you_mean(value, self.choices)
         # the value may be a store or broker URL with its password (a config file's mapping too)
-        shown = redact_url_password(repr(value))
+        shown = _shown(redact_url_password(repr(value)))
         return UsageError(f"{where or self.flag}: expected {self.valid_range()}, got {shown}{hint}")
+
+
+# Options that name files (each piece of an inventory list, a store path or URL)
+_PATH_PLACEHOLDERS = frozenset(("FILE", "PATH", "STORE", "FORMAT[:PATH]"))
+_NAME_MAX, _PATH_MAX = 255, 4095  # Linux: bytes in one name, in a whole path
+_SHOWN_MAX = 120
+_DECIMAL = re.compile(r"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _shown(text: str) -> str:
+    """``text`` (a repr) for a one-line message: a 100,000-character value is cut, not echoed."""
+    if len(text) <= _SHOWN_MAX:
+        return text
+    return f"{text[: _SHOWN_MAX - 20]}...{text[-12:]} ({len(text) - 2} characters)"
+
+
+def _refuse_unprintable(text: str, where: str) -> None:
+    """A control character (newline, ESC, NUL) or bytes that are not UTF-8 in a value
+    (``--name $'a\\nb'``, ``--name $'\\xff'``) is refused: written raw it split the
+    one-line output and messages, drove the terminal, or (not UTF-8) raised a traceback
+    where the value was stored or printed."""
+    found = _UNPRINTABLE.search(text)
+    if found is None:
+        return
+    char = found.group()
+    what = (
+        "bytes that are not UTF-8"
+        if "\ud800" <= char <= "\udfff"
+        else f"a control character ({char!r})"
+    )
+    raise UsageError(f"{where}: {_shown(repr(text))} contains {what}: write plain text")
+
+
+def _refuse_too_long_path(text: str, where: str) -> None:
+    """A file name the kernel refuses (ENAMETOOLONG) is a usage error before anything
+    touches it: ``--inventory`` / ``--save`` of 100,000 characters was a traceback."""
+    url = "://" in text  # a store URL: only its length
+    for piece in [text] if url else re.split(r"[,:]", text):
+        data = piece.encode("utf-8", "surrogateescape")
+        names = [] if url else data.split(b"/")
+        if len(data) > _PATH_MAX or any(len(name) > _NAME_MAX for name in names):
+            raise UsageError(
+                f"{where}: {_shown(repr(text))} is too long for a file name (a name over "
+                f"{_NAME_MAX} bytes, or a path over {_PATH_MAX})"
+            )
 
 
 def _num(value: Any) -> str:
@@ -175,6 +228,7 @@ def _as_list(value: Any, where: str, spec: OptionSpec) -> list[str]:
     for item in items:
         if not isinstance(item, str):
             raise spec.error(item, where)
+        _refuse_unprintable(item, where)
         parts = [p.strip() for p in item.split(",")]
         if not all(parts):
             raise UsageError(f"{where}: empty name in {item!r} (expected {spec.valid_range()})")

@@ -111,9 +111,17 @@ def spec_of(task: str, option: str) -> OptionSpec:
     raise KeyError(option)
 
 
+# Hostile text any text option refuses (the sweep of the input review): a newline, a
+# terminal escape, NUL, a tab, and bytes that are not UTF-8 as Python sees them in argv
+# (surrogate escapes; through a real command in test_hostile_bytes_...).
+HOSTILE_TEXT = ["a\nb", "a\x1b[31mb", "a\x00b", "a\tb", "a\udcff\udcfeb"]
+HUGE = "x" * 100_000  # over any file name the kernel takes (ENAMETOOLONG was a traceback)
+PATH_PLACEHOLDERS = ("FILE", "PATH", "STORE")
+
+
 def invalid_values(spec: OptionSpec) -> list[str]:
     if spec.samples[1]:  # the option table's own bad samples (ages: 0d, 100000000000d, ...)
-        return list(spec.samples[1])
+        return [*spec.samples[1], *HOSTILE_TEXT]
     if spec.kind in ("int", "float"):
         too_big = str(int((spec.maximum or 10) * 10) + 1)
         # an integer option (--command-timeout: whole seconds) refuses a fraction, never
@@ -121,11 +129,14 @@ def invalid_values(spec: OptionSpec) -> list[str]:
         fraction = [str((spec.minimum or 0) + 1.5)] if spec.kind == "int" else []
         # below the range: zero for the options that start at 1 (or 0.1), negative for all
         below = ["0"] if spec.minimum and spec.minimum > 0 else []
-        return ["x", too_big, *fraction, *below, "-1", "", "1e999", "nan"]
+        # what Python's float() took as numbers: '1_0' (10), Arabic-Indic digits, 'inf'
+        pythonic = ["1_0", "\u0661\u0662", "inf", "0x10", "5\n", HUGE]
+        return ["x", too_big, *fraction, *below, "-1", "", "1e999", "nan", *pythonic]
     if spec.kind == "choice":
-        return ["nope"]
+        return ["nope", *HOSTILE_TEXT]
     if spec.kind in ("str", "list"):
-        return [""]
+        huge = [HUGE] if spec.placeholder in PATH_PLACEHOLDERS else []
+        return ["", *HOSTILE_TEXT, *huge]
     return []
 
 
@@ -538,6 +549,58 @@ def test_in_process_runs_say_exactly_what_the_real_command_says(example_dir: Pat
             option = argv[-1][2:].split("=", 1)[0].replace("-", "_")
             problems += _invalid_problems(task, option, argv[-1].split("=", 1)[1], theirs)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.timeout(300)
+def test_hostile_bytes_through_the_real_command_are_one_line_and_exit_2(
+    example_dir: Path, tmp_path: Path
+) -> None:
+    """What in-process runs cannot show: bytes that are not UTF-8 in argv (Python's
+    surrogate escapes), printed or stored by a real ``readiness``. Before,
+    ``baseline-accept --name $'a\\xff'`` was a UnicodeEncodeError traceback from the store,
+    and ``--name $'a\\nb'`` recorded a baseline whose name split every line it is shown in.
+    Per task, every text option with a non-UTF-8 value and with a newline; the store is
+    a temporary one, so nothing of the user's is touched."""
+    cases = []
+    for task, ctx in TASKS.items():
+        for arg in typed_args(ctx):
+            if arg.spec.kind not in ("str", "list", "choice") or arg.positional:
+                continue
+            required = [f"{a.spec.flag}=x".encode() for a in typed_args(ctx) if a.positional]
+            for bad in (b"a\xff\xfeb", b"a\nb"):
+                cases.append(
+                    (
+                        task,
+                        arg.spec.flag,
+                        [task.encode(), *required, bad.join((arg.spec.flag.encode() + b"=", b""))],
+                    )
+                )
+    env = {**os.environ, "HOME": str(tmp_path), "READINESS_STORE": str(tmp_path / "s.sqlite3")}
+
+    def run(case: tuple[str, str, list[bytes]]) -> tuple[str, str, int, str, str]:
+        task, flag, argv = case
+        done = subprocess.run(
+            [str(BIN / "readiness").encode(), *argv],
+            cwd=example_dir,
+            env=env,
+            capture_output=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        out = done.stdout.decode("utf-8", "replace")
+        return task, flag, done.returncode, out, done.stderr.decode("utf-8", "replace")
+
+    problems = []
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        for task, flag, code, out, err in pool.map(run, cases):
+            expected, said = (3, out) if task == "nagios" else (2, err)
+            lines = said.strip().splitlines()
+            if code != expected or len(lines) != 1 or flag not in lines[0] or "Traceback" in err:
+                problems.append(f"{task} {flag}: exit {code}, {said[-300:]!r}")
+    assert len(cases) > 60
+    assert not problems, "\n".join(problems)
+    assert not (tmp_path / "s.sqlite3").exists()  # nothing was recorded
 
 
 @pytest.mark.parametrize("task", ["validate", "check-config", "remediate", "bench"])
