@@ -20,13 +20,8 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .console import signals_at_start_up
-
-# First of all, in the console script (not in a program that imports this module): before
-# the imports below and option parsing.
-if Path(sys.argv[0]).name.removesuffix(".exe") == "readiness":
-    signals_at_start_up()
-
+# A signal before a task runs: see readiness.console (installed by readiness/__init__.py
+# when the console script starts).
 from ._lean_invoke import import_invoke
 
 import_invoke()  # before the first invoke import: without unittest.mock (see _lean_invoke)

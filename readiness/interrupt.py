@@ -35,7 +35,6 @@ __all__ = [
     "reraise_if_the_task_ends",
     "signal_name",
     "signals_held",
-    "starting_up",
     "stop_reason",
     "stop_requested",
     "transaction",
@@ -90,46 +89,6 @@ def _off_the_terminal(signum: int) -> None:
                         os.dup2(null, fd)
         finally:
             os.close(null)
-
-
-# What a signal before any task handles them says: (file descriptor, line, exit code) for
-# the signal's name; see starting_up().
-_START_UP_ANSWER: list[Callable[[str], tuple[int, str, int]]] = []
-
-
-def _interrupted_line(name: str) -> tuple[int, str, int]:
-    return 2, "readiness: interrupted", exit_code_for(name)
-
-
-def _leave_at_start_up(signum: int, frame: FrameType | None) -> None:
-    """A signal before any task handles them: one line, then exit 128 + the signal number.
-
-    Nothing has started (no host, no file), so there is nothing to hang up or keep. It is
-    SystemExit, not KeyboardInterrupt: invoke's Program turns a KeyboardInterrupt into exit
-    1 (readiness' "not ready"), and one raised during an import printed a traceback. The
-    three signals are ignored from here on, so a second one cannot cut the exit short."""
-    for sig in _NAMES:
-        if signal.getsignal(sig) is _leave_at_start_up:
-            signal.signal(sig, signal.SIG_IGN)
-    _off_the_terminal(signum)
-    answer = _START_UP_ANSWER[-1] if _START_UP_ANSWER else _interrupted_line
-    fd, line, code = answer(_NAMES.get(signal.Signals(signum), "SIGINT"))
-    with contextlib.suppress(OSError):
-        os.write(fd, line.encode("utf-8", "replace") + b"\n")
-    raise SystemExit(code)
-
-
-def starting_up(answer: Callable[[str], tuple[int, str, int]] | None = None) -> None:
-    """From now until a task handles them (:func:`handle_signals`), SIGINT, SIGTERM and
-    SIGHUP end the process with one line and exit 130/143/129 (``answer``: for a signal's
-    name, the file descriptor, line and exit code to use instead: the Nagios plugin's
-    UNKNOWN); signals ignored at start stay ignored. Before, Python printed a traceback for
-    a Ctrl-C in the first ~0.2 s (imports, option parsing), invoke made one exit 1, and
-    SIGTERM or SIGHUP killed the process with no word. Main thread only."""
-    if answer is not None:
-        _START_UP_ANSWER.append(answer)
-    if threading.current_thread() is threading.main_thread():
-        _install(_leave_at_start_up)
 
 
 class Interrupted(KeyboardInterrupt):
