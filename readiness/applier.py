@@ -396,6 +396,9 @@ class _Fix:
         self.backups: List[str] = []
         self.pruned: List[str] = []
         self.outputs: Dict[str, str] = {}  # change index -> the tail of a command's output
+        # What this fix wrote: path (or crontab key) -> SHA-256 of the bytes, recorded before
+        # the write. A revert puts back only what still holds them (``restore``).
+        self.written: Dict[str, str] = {}
 
     def remember(self, path: str) -> Dict[str, Any]:
         if path not in self.snapshot:
@@ -453,6 +456,7 @@ class _Fix:
             self.snapshot.setdefault(full, {"exists": False})
             owner = (int(state["uid"]), int(state["gid"]))
             with _critical():
+                self.written[full] = _sha(_content(state))
                 _write_at(dfd, full, target, _content(state), mode=0o600, owner=owner)
                 self.created.append(full)
                 self.backups.append(full)
@@ -578,6 +582,7 @@ def ch_create_file(fix: _Fix, change: Dict[str, Any]) -> str:
     fix.make_parents(path)
     owner = _owner_of(change.get("owner_of")) or (-1, -1)
     with _critical():
+        fix.written[path] = _sha(data)
         _write_atomic(path, data, int(change.get("mode", 0o644)), owner[0], owner[1])
         fix.created.append(path)
     return "created"
@@ -617,6 +622,7 @@ def _rewrite(
         raise Refused(_owner_refusal(path, uid, gid))
     fix.backup(path, state)
     mode = int(state["mode"]) if mode is None else mode
+    fix.written[path] = _sha(data)
     _write_atomic(path, data, mode, int(state["uid"]), int(state["gid"]))
 
 
@@ -687,6 +693,7 @@ def ch_append_lines(fix: _Fix, change: Dict[str, Any]) -> str:
     if not state.get("exists"):
         fix.make_parents(path)
         with _critical():
+            fix.written[path] = _sha(block)
             _write_atomic(path, block, int(change.get("mode", 0o644)))
             fix.created.append(path)
         return "created"
@@ -766,7 +773,9 @@ def ch_crontab(fix: _Fix, change: Dict[str, Any]) -> str:
     if any(l.strip() == line for l in old.decode("utf-8", "replace").splitlines()):
         return ""
     sep = b"" if not old or old.endswith(b"\n") else b"\n"
-    _set_crontab(old + sep + line.encode("utf-8") + b"\n", user)
+    new = old + sep + line.encode("utf-8") + b"\n"
+    fix.written[CRONTAB + (user or "")] = _sha(new)
+    _set_crontab(new, user)
     return "crontab line added"
 
 
@@ -1256,6 +1265,7 @@ def ch_set_env(fix: _Fix, change: Dict[str, Any]) -> str:
     if not state.get("exists"):
         fix.make_parents(path)
         with _critical():
+            fix.written[path] = _sha(data)
             _write_atomic(path, data, 0o600)
             fix.created.append(path)
         return "new secret written (%d chars)" % length
@@ -1284,27 +1294,78 @@ CHANGES = {
 }
 
 
-def restore(snapshot: Snapshot, created: List[str], done: Optional[List[str]] = None) -> List[str]:
+def restore(
+    snapshot: Snapshot,
+    created: List[str],
+    done: Optional[List[str]] = None,
+    written: Optional[Dict[str, str]] = None,
+) -> List[str]:
     """Put every snapshotted path back; remove only what this fix created. Returns errors;
-    ``done`` gets what was actually put back or removed ("removed /srv/app/backups")."""
+    ``done`` gets what was actually put back or removed ("removed /srv/app/backups").
+
+    With ``written`` (what the fix wrote, ``_Fix.written``), a file or crontab that no
+    longer holds it was changed by someone else since (the app, an operator): it is left as
+    it is, with its backup, and said so; a file whose content the fix never wrote gets only
+    its mode back. Without it (an older controller), everything is put back."""
     errors = []
     done = [] if done is None else done
+    kept = set()  # left as they are: changed since the fix, and their backups
+    mine = written or {}
+    for path, state in snapshot.items():
+        if path in mine and _changed_since(path, state, mine[path]):
+            backup = next((c for c in created if c.startswith(path + BACKUP_MARK)), None)
+            shown = "the crontab of %s" % (path[len(CRONTAB) :] or "the remote user")
+            errors.append(
+                "%s changed since this fix wrote it; left as it is%s"
+                % (
+                    shown if path.startswith(CRONTAB) else path,
+                    " (its version before the fix: %s)" % backup if backup else "",
+                )
+            )
+            kept.update([path] + ([backup] if backup else []))
     for path in reversed(created):
-        if path in snapshot and snapshot[path].get("exists"):
+        if path in kept or (path in snapshot and snapshot[path].get("exists")):
             continue
         try:
+            if written is not None and path in written:
+                now = _read_state(path)
+                if now.get("type") == "file" and now.get("sha256") != written[path]:
+                    errors.append("%s changed since this fix created it; left as it is" % path)
+                    continue
             if _remove_created(path):
                 done.append("removed %s" % path)
         except (OSError, ApplyError) as exc:
             errors.append("%s: %s" % (path, exc))
     for path, state in snapshot.items():
+        if path in kept:
+            continue
+        mode_only = written is not None and path not in written
+        if mode_only and path.startswith(CRONTAB):
+            continue  # the fix did not write it: any change there is someone else's
         try:
-            if _restore_one(path, state):
+            if _restore_one(path, state, mode_only):
                 what = "the crontab of %s" % (path[len(CRONTAB) :] or "the remote user")
                 done.append("put back %s" % (what if path.startswith(CRONTAB) else path))
         except (OSError, ApplyError) as exc:
             errors.append("%s: %s" % (path, exc))
     return errors
+
+
+def _changed_since(path: str, state: Dict[str, Any], mine: str) -> bool:
+    """Whether ``path`` holds neither what the fix wrote (``mine``) nor what it had before."""
+    if path.startswith(CRONTAB):
+        now = _crontab_state(path[len(CRONTAB) :] or None)
+        if now.get("exists") is None:
+            return False  # unreadable: the put-back says so
+        current = _content(now) if now.get("exists") else None
+        before = _content(state) if state.get("exists") else None
+        return current != before and (current is None or _sha(current) != mine)
+    if not state.get("exists") or state.get("type") != "file":
+        return False
+    now = _read_state(path)
+    if now.get("type") != "file":
+        return True  # replaced by something else: nothing of the fix's to put back over
+    return now.get("sha256") not in (mine, state.get("sha256"))
 
 
 def _remove_created(path: str) -> bool:
@@ -1326,8 +1387,9 @@ def _remove_created(path: str) -> bool:
     return True
 
 
-def _restore_one(path: str, state: Dict[str, Any]) -> bool:
-    """Put ``path`` back as ``state`` says it was; True when something had to change."""
+def _restore_one(path: str, state: Dict[str, Any], mode_only: bool = False) -> bool:
+    """Put ``path`` back as ``state`` says it was; True when something had to change.
+    ``mode_only``: the fix never wrote its content (a chmod), so only the mode goes back."""
     if path.startswith(CRONTAB):
         user = path[len(CRONTAB) :] or None
         now = _crontab_state(user)
@@ -1339,6 +1401,11 @@ def _restore_one(path: str, state: Dict[str, Any]) -> bool:
     if not state.get("exists") or state.get("type") not in ("file", "dir"):
         return False  # links and special files are never changed: nothing to put back
     now = _read_state(path)
+    if state.get("type") == "file" and mode_only:
+        if now.get("type") == "file" and now.get("mode") != state["mode"]:
+            _fchmod_at(path, int(state["mode"]), now.get("ino"))
+            return True
+        return False
     if state.get("type") == "file":
         data = _content(state)
         if now.get("sha256") != _sha(data) or now.get("mode") != state["mode"]:
@@ -1445,7 +1512,7 @@ def op_apply(request: Dict[str, Any], guard: bool = False) -> Dict[str, Any]:
         return _applied(request, fix, results)
     _unguard(saved, undoing=True)
     undone: List[str] = []
-    errors = restore(fix.snapshot, fix.created, undone)
+    errors = restore(fix.snapshot, fix.created, undone, fix.written)
     if saved is not None:
         for s, handler in saved.items():
             signal.signal(s, handler)
@@ -1486,6 +1553,7 @@ def _applied(request: Dict[str, Any], fix: _Fix, results: List[str]) -> Dict[str
         "pruned_backups": fix.pruned,
         "prune_errors": prune_errors,
         "outputs": fix.outputs,
+        "written": fix.written,
     }
 
 
@@ -1525,8 +1593,15 @@ def op_prune(request: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def op_restore(request: Dict[str, Any]) -> Dict[str, Any]:
-    errors = restore(request.get("snapshot") or {}, list(request.get("created") or []))
-    return {"ok": not errors, "errors": errors}
+    written = request.get("written")
+    done: List[str] = []
+    errors = restore(
+        request.get("snapshot") or {},
+        list(request.get("created") or []),
+        done,
+        dict(written) if isinstance(written, dict) else None,
+    )
+    return {"ok": not errors, "errors": errors, "undone": done}
 
 
 OPS = {"read": op_read, "apply": op_apply, "restore": op_restore, "prune": op_prune}

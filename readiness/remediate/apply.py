@@ -339,6 +339,8 @@ def _undo(
         "op": "restore",
         "snapshot": answer.get("snapshot") or {},
         "created": answer.get("created") or [],
+        # only what still holds what the fix wrote is put back (none of a later writer's)
+        "written": answer.get("written") or {},
     }
     try:
         undone = run_applier(transport, restore, timeout_s=timeout_s, sudo=sudo)

@@ -1,10 +1,12 @@
-"""An apply that does not finish in time, over real SSH as root: the applier undoes the fix.
+"""Fixes undone over real SSH as root: an apply that does not finish in time, and a revert
+that meets a file someone else changed after the fix.
 
 The host's `crontab` is a stand-in first on the session's PATH (`-l` answers "no
 crontab", anything else hangs), so the backup fix creates its directory and then hangs
 in `crontab -`: past the applier's deadline, or when the controller hangs up (the host's
 deadline), what the fix already changed must be put back and the report must say so.
-No real crontab is touched.
+No real crontab is touched. Its `python3` is a stand-in too, counting its runs and
+sleeping 2 s on the run numbered in `slow-at` (none by default).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +24,7 @@ import pytest
 from readiness.loopback import LoopbackFleet, LoopbackHost, start_fleet
 
 from ..services.apps import write_app
-from ..services.cli import run_cli
+from ..services.cli import LiveCli, run_cli
 from ..services.sshd import host_entry, wait_for_no_leftovers, write_inventory
 from .helpers import tree_hash
 
@@ -37,6 +41,15 @@ def _hanging_crontab(_index: int, host: LoopbackHost) -> None:
     shim.parent.mkdir(exist_ok=True)
     shim.write_text(_HANGING_CRONTAB)
     shim.chmod(0o755)
+    count, slow = host.dir / "count", host.dir / "slow-at"
+    python = shim.parent / "python3"
+    python.write_text(
+        "#!/bin/sh\n"
+        f"n=$(($(cat {count} 2>/dev/null || echo 0) + 1)); echo $n > {count}\n"
+        f'[ "$n" = "$(cat {slow} 2>/dev/null)" ] && sleep 2\n'
+        'exec /usr/bin/python3 "$@"\n'
+    )
+    python.chmod(0o755)
     host.env["PATH"] = f"{shim.parent}:/usr/local/bin:/usr/bin:/bin"
 
 
@@ -123,3 +136,65 @@ def test_an_apply_hung_up_at_the_host_deadline_is_undone_on_the_host(
     assert wait_for_no_leftovers(cron_hangs, within=20) == {}
     assert not (host.app_root / "backups").exists(), out
     assert tree_hash(host.app_root) == before
+
+
+@pytest.mark.timeout(120)
+def test_a_revert_never_overwrites_what_someone_else_wrote_after_the_fix(
+    cron_hangs: LoopbackFleet, tmp_path: Path
+) -> None:
+    """`readiness remediate -c environment --apply` whose fix is then reverted (the running
+    service's own environment overrides the env file), while the app writes its env file
+    between the fix and the revert (the host's `python3` holds the re-audit for 2 s).
+    Before, the revert wrote the snapshot back over the whole file: the app's new line was
+    lost, and the report said "the snapshot was restored". Now a file that no longer holds
+    what the fix wrote is left as it is, and the report says so and names the backup."""
+    host = cron_hangs.hosts[0]
+    root = host.app_root
+    write_app(root, env={"MAHAVISHNU_AUTH__SECRET": "changeme"})
+    env_file = root / ".env"
+    for stale in root.glob(".env.readiness-bak.*"):
+        stale.unlink()
+    service = subprocess.Popen(
+        ["sleep", "120"],
+        env={"MAHAVISHNU_AUTH__SECRET": "changeme", "PATH": "/usr/bin:/bin"},
+        start_new_session=True,
+    )
+    (host.dir / "count").write_text("0\n")
+    (host.dir / "slow-at").write_text("4\n")  # 1 audit, 2 read, 3 apply, 4 re-audit, 5 revert
+    try:
+        (root / "run").mkdir(exist_ok=True)
+        (root / "run" / "app.pid").write_text(f"{service.pid}\n")
+        profile = {
+            "app_root": str(root),
+            "pidfile": "run/app.pid",
+            "env_file_in_process_env": False,
+        }
+        inv = write_inventory(
+            tmp_path / "inv.yml", {host.name: host_entry(cron_hangs, host, readiness=profile)}
+        )
+        args = ["remediate", "-i", str(inv), "-H", host.name, "-c", "environment", "--apply"]
+        args += ["-q", "--store", "none", "--known-hosts", str(cron_hangs.known_hosts)]
+        args += ["--audit-log", str(tmp_path / "a.jsonl")]
+        cli = LiveCli(args, cwd=tmp_path, env={**os.environ, "HOME": str(cron_hangs.root / "home")})
+        try:
+            deadline = time.monotonic() + 60
+            while (host.dir / "count").read_text().strip() != "4":
+                assert time.monotonic() < deadline, "the re-audit never started"
+                time.sleep(0.02)
+            assert b"MAHAVISHNU_AUTH__SECRET=changeme" not in env_file.read_bytes()  # fixed
+            with env_file.open("a") as f:  # the app writes its file meanwhile
+                f.write("APP_ADDED_LATER=1\n")
+            out, err = cli.finish(within=60)
+        finally:
+            cli.close()
+    finally:
+        (host.dir / "slow-at").write_text("0\n")
+        service.kill()
+        service.wait(timeout=10)
+    assert cli.proc.returncode == 1, out + err
+    assert "APP_ADDED_LATER=1" in env_file.read_text(), "the revert overwrote the app's write"
+    assert "the snapshot was restored" not in out, out
+    assert f"{env_file} changed since this fix wrote it; left as it is" in out, out
+    backups = list(root.glob(".env.readiness-bak.*"))
+    assert len(backups) == 1 and str(backups[0]) in out, out
+    assert b"MAHAVISHNU_AUTH__SECRET=changeme" in backups[0].read_bytes()
