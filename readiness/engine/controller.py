@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 POLL_S = 0.2  # how often the controller reads the shards' states
+# A shard's state holds its finished hosts' rows: more than this a host is no report (the
+# default output cap of a whole command is 8 MiB); a bigger state is not read.
+STATE_BYTES_PER_HOST = 16 * 1024 * 1024
 SILENT_S = 3.0  # a shard without a beat this long (12 missed) is named on the progress line
 R = TypeVar("R")
 
@@ -280,7 +283,7 @@ def _follow(
             return
         now = time.monotonic()
         try:
-            values = backend.mget([backend.get_key_for_task(t.task_id) for t in pending])
+            values = _read_states(backend, pending)
             broker_down_since = None
         except Exception as exc:
             broker_down_since = broker_down_since or now
@@ -298,6 +301,20 @@ def _follow(
             _sleep(run)
             continue
         for t, raw in zip(pending, values, strict=True):
+            if isinstance(raw, int):  # over the bound: never read, never decoded
+                # deleted, as revoking reads the state it overwrites (Celery keeps SUCCESS)
+                with contextlib.suppress(Exception):
+                    backend.client.delete(backend.get_key_for_task(t.task_id))
+                _abandon(run, t)
+                run.give_up(
+                    t.shard,
+                    Status.ERROR,
+                    f"shard {t.shard.number}'s state in the result backend is {_mib(raw)}, over "
+                    f"the bound of {_mib(_state_bound(t))} ({_mib(STATE_BYTES_PER_HOST)} a "
+                    "host): not read",
+                    now,
+                )
+                continue
             meta = backend.decode_result(raw) if raw else {"status": "PENDING"}
             if run.on_meta is not None:
                 run.on_meta(t, meta)
@@ -307,6 +324,31 @@ def _follow(
             _revoke(app, run.abandoned)
             run.abandoned.clear()
         _sleep(run)
+
+
+def _state_bound(t: _Tracked) -> int:
+    return STATE_BYTES_PER_HOST * len(t.shard.indices) + 1024 * 1024
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024 / 1024:.0f} MiB"
+
+
+def _read_states(backend: Any, tracked: Sequence[_Tracked]) -> list[bytes | int | None]:
+    """Each shard's state as stored (None: none yet), or its size when it is over
+    :func:`_state_bound`: its length is asked first, so an oversized value is never
+    fetched nor decoded (a 300 MiB state took the controller to 1.6 GB)."""
+    keys = [backend.get_key_for_task(t.task_id) for t in tracked]
+    pipe = backend.client.pipeline(transaction=False)
+    for key in keys:
+        pipe.strlen(key)
+    sizes = [int(n or 0) for n in pipe.execute()]
+    small = [k for k, t, n in zip(keys, tracked, sizes, strict=True) if n <= _state_bound(t)]
+    got = dict(zip(small, backend.mget(small), strict=True)) if small else {}
+    return [
+        got.get(k) if n <= _state_bound(t) else n
+        for k, t, n in zip(keys, tracked, sizes, strict=True)
+    ]
 
 
 def _sleep(run: _Run[R]) -> None:
@@ -510,11 +552,13 @@ def _drain(
     with contextlib.suppress(KeyboardInterrupt):
         while tracked and time.monotonic() < deadline:
             try:
-                values = backend.mget([backend.get_key_for_task(t.task_id) for t in tracked])
+                values = _read_states(backend, tracked)
             except Exception:  # the broker gone: what arrived before stands
                 return
             left = []
             for t, raw in zip(tracked, values, strict=True):
+                if isinstance(raw, int):  # over the bound: nothing more is read from it
+                    continue
                 meta = backend.decode_result(raw) if raw else {"status": "PENDING"}
                 info = meta.get("result")
                 if run.on_meta is not None:

@@ -570,6 +570,53 @@ def test_a_worker_that_loses_its_broker_for_good_exits_1_saying_why(
     assert own.password not in log
 
 
+@pytest.mark.timeout(120)
+def test_a_shard_state_over_its_bound_is_never_read(cluster: Cluster, tmp_path: Path) -> None:
+    """A shard's state in the result backend was read and decoded whatever its size (a
+    300 MiB one took the controller to 1.6 GB): anyone who can write to the backend could
+    exhaust the controller's memory. Now its size is asked first and a state over 16 MiB a
+    host is deleted unread, its hosts ERROR."""
+    from redis import Redis
+
+    from readiness.engine.payload import code_digest
+
+    cwd = _config(tmp_path / "controller", shard_size=1, shard_wait=5)
+    controller = _controller(cluster, cwd)
+    try:
+        with Redis(
+            host="127.0.0.1", port=cluster.redis.port, password=cluster.redis.password
+        ) as client:
+            queued: list[bytes] = []
+            _wait_until(
+                "the shards are queued",
+                lambda: bool(queued.extend(client.lrange("readiness", 0, -1)) or queued),
+            )
+            ids = [json.loads(m)["headers"]["id"] for m in queued]
+            first = min(ids, key=lambda i: int(i.rsplit("-", 1)[1]))
+            row = {"host": "h0000", "status": "ready", "checks": [], "pad": "x" * (18 << 20)}
+            state = {
+                "status": "PROGRESS",
+                "result": {"execution": "e", "worker": "w", "code": code_digest(), "beat": 1,
+                           "beat_at": time.time(), "hosts": [row], "log": []},
+                "task_id": first,
+            }  # fmt: skip
+            client.set(f"celery-task-meta-{first}", json.dumps(state))
+            out, err = controller.communicate(timeout=60)
+            assert client.strlen(f"celery-task-meta-{first}") < 10_000  # deleted, then revoked
+    finally:
+        if controller.poll() is None:
+            controller.kill()
+            controller.wait()
+    assert controller.returncode == 1, err
+    rows = {h["host"]: h for h in json.loads(out)["hosts"]}
+    assert rows["h0000"]["status"] == "error"
+    assert rows["h0000"]["reason"] == (
+        "shard 0's state in the result backend is 18 MiB, over the bound of 17 MiB (16 MiB a "
+        "host): not read"
+    )
+    assert all(rows[f"h000{i}"]["status"] == "unreachable" for i in range(1, 6))
+
+
 # --- 4. queues: a region's hosts go to that region's workers -----------------------------------
 
 
