@@ -827,7 +827,7 @@ def test_a_lower_bound_above_its_upper_bound_is_refused(path: str, low: str, hig
     layers (a profile file's low against the inventory's high), naming the last writer."""
     defaults = default_profile()
     base = merge_layers(defaults, []).get_path(path)
-    lo, hi = base[low], base[high]
+    hi = base[high]
     swapped = _layer(path, {low: hi + 1, high: hi})
     with pytest.raises(ProfileError) as caught:
         merge_layers(defaults, [("profile file p.yml", swapped)])
@@ -835,9 +835,9 @@ def test_a_lower_bound_above_its_upper_bound_is_refused(path: str, low: str, hig
         f"profile file p.yml: profile key '{path}.{low}' ({hi + 1}) must not be above "
         f"'{path}.{high}' ({hi})"
     )
-    layers = [
-        ("profile file p.yml", _layer(path, {low: lo})),
-        ("host web", _layer(path, {high: lo - 1})),
+    layers = [  # within each key's own range (retry_max_attempts is 1 or more)
+        ("profile file p.yml", _layer(path, {low: hi})),
+        ("host web", _layer(path, {high: hi - 1})),
     ]
     with pytest.raises(ProfileError, match=rf"^host web: profile key '{re.escape(path)}\.{low}'"):
         merge_layers(defaults, layers)
