@@ -197,10 +197,13 @@ def apply_fix(
     sudo: bool,
     keep_backups: int = 5,
     stopping: Callable[[], str] | None = None,
+    on_applied: Callable[[tuple[str, ...]], None] | None = None,
 ) -> FixOutcome:
     """Snapshot + apply, re-audit the check, restore the snapshot when the fix did not work.
 
     ``keep_backups``: how many ``.readiness-bak.*`` copies of each rewritten file are kept.
+    ``on_applied``: told (with the backups) once the change is on the host, before it is
+    verified: a host given up from then on is left with it unless the undo gets through.
     ``stopping``: why the host's work must stop ("run interrupted (SIGINT)", its deadline),
     "" while it may go on; when it must by the time the fix is applied, the fix is not
     verified but restored at once (a Ctrl-C must not leave an unverified change behind).
@@ -225,6 +228,8 @@ def apply_fix(
         return FixOutcome(fix, "failed", why + extra, before.status, output=output)
     results = [str(r) for r in answer.get("results") or ()]
     backups = tuple(str(b) for b in answer.get("backups") or ())
+    if on_applied is not None and any(results):  # on the host now, not yet verified
+        on_applied(backups)
     if not any(results):
         return _nothing_changed(fix, before, recheck, stopping)
 

@@ -241,13 +241,20 @@ class _Progress:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.made: dict[str, list[FixOutcome]] = {}
-        self.making: dict[str, tuple[Fix, Status]] = {}
+        # the fix being made, its status before, and its backups once it is on the host
+        self.making: dict[str, tuple[Fix, Status, tuple[str, ...] | None]] = {}
         self.given_up: set[str] = set()
 
     def begin(self, host: str, fix: Fix, before: Status) -> None:
         with self.lock:
             self.made.setdefault(host, [])
-            self.making[host] = (fix, before)
+            self.making[host] = (fix, before, None)
+
+    def applied(self, host: str, backups: tuple[str, ...]) -> None:
+        with self.lock:
+            if host in self.making:
+                fix, before, _ = self.making[host]
+                self.making[host] = (fix, before, backups)
 
     def end(self, host: str, outcome: FixOutcome) -> bool:
         """False when the loop gave the host up meanwhile (and logged the fix itself)."""
@@ -264,12 +271,21 @@ class _Progress:
             making = self.making.get(host)
         if making is None:
             return made, None
-        fix, before = making
-        why = (
-            f"{reason} while the fix was being applied; the host was hung up. The applier "
-            "undoes a fix it is stopped in, but that could not be confirmed: re-audit the host"
-        )
-        return made, FixOutcome(fix, "failed", why, before)
+        fix, before, backups = making
+        if backups is None:
+            why = (
+                f"{reason} while the fix was being applied; the host was hung up. The applier "
+                "undoes a fix it is stopped in, but that could not be confirmed: re-audit the "
+                "host"
+            )
+        else:  # the applier had finished: only the controller's undo could take it back
+            kept = f" (backups: {', '.join(backups)})" if backups else ""
+            why = (
+                f"{reason} after the fix was applied, before it was verified; the host was "
+                f"hung up, so the change may stay on the host unverified{kept}: re-audit the "
+                "host"
+            )
+        return made, FixOutcome(fix, "failed", why, before, backups=backups or ())
 
 
 @dataclass
@@ -463,6 +479,10 @@ class _HostRun:
                 self.progress.begin(self.host.name, fix, before.status)
             return self._transaction(transport, fix, before)
 
+    def _applied(self, backups: tuple[str, ...]) -> None:
+        if self.progress is not None:
+            self.progress.applied(self.host.name, backups)
+
     def _transaction(self, transport: Transport, fix: Fix, before: CheckResult) -> FixOutcome:
         spec = [s for s in self.specs if s.name == fix.check]
 
@@ -482,6 +502,7 @@ class _HostRun:
                 sudo=self.options.sudo,
                 keep_backups=keep_backups(self.profile),
                 stopping=stop_reason,
+                on_applied=self._applied,
             )
         except TransportError as exc:
             stopped = stop_reason()

@@ -6,7 +6,8 @@ crontab", anything else hangs), so the backup fix creates its directory and then
 in `crontab -`: past the applier's deadline, or when the controller hangs up (the host's
 deadline), what the fix already changed must be put back and the report must say so.
 No real crontab is touched. Its `python3` is a stand-in too, counting its runs and
-sleeping 2 s on the run numbered in `slow-at` (none by default).
+sleeping on the run numbered in `slow-at` ("N [SECONDS]", 2 s by default; none when
+the file says 0).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def _hanging_crontab(_index: int, host: LoopbackHost) -> None:
     python.write_text(
         "#!/bin/sh\n"
         f"n=$(($(cat {count} 2>/dev/null || echo 0) + 1)); echo $n > {count}\n"
-        f'[ "$n" = "$(cat {slow} 2>/dev/null)" ] && sleep 2\n'
+        f'at=$(cut -d" " -f1 {slow} 2>/dev/null); s=$(cut -s -d" " -f2 {slow} 2>/dev/null)\n'
+        '[ "$n" = "$at" ] && sleep "${s:-2}"\n'
         'exec /usr/bin/python3 "$@"\n'
     )
     python.chmod(0o755)
@@ -198,3 +200,48 @@ def test_a_revert_never_overwrites_what_someone_else_wrote_after_the_fix(
     backups = list(root.glob(".env.readiness-bak.*"))
     assert len(backups) == 1 and str(backups[0]) in out, out
     assert b"MAHAVISHNU_AUTH__SECRET=changeme" in backups[0].read_bytes()
+
+
+@pytest.mark.timeout(120)
+def test_a_host_given_up_while_its_fix_is_verified_says_the_change_may_stay(
+    cron_hangs: LoopbackFleet, tmp_path: Path
+) -> None:
+    """`--host-deadline 4` lands in the re-audit that verifies an applied fix (the host's
+    `python3` holds it for 20 s): the applier had finished, so nothing on the host undoes
+    the change any more. The report and the audit log must not claim the applier undoes it
+    (what a fix cut short while being applied gets): they say the change may stay,
+    unverified, and name its backup."""
+    host = cron_hangs.hosts[0]
+    root = host.app_root
+    write_app(root, env={"MAHAVISHNU_AUTH__SECRET": None})
+    for stale in root.glob(".env.readiness-bak.*"):
+        stale.unlink()
+    (host.dir / "count").write_text("0\n")
+    (host.dir / "slow-at").write_text("4 20\n")  # 1 audit, 2 read, 3 apply, 4 re-audit
+    inv = write_inventory(
+        tmp_path / "inv.yml",
+        {host.name: host_entry(cron_hangs, host, readiness={"app_root": str(root)})},
+    )
+    try:
+        res = run_cli(
+            "remediate", "-i", str(inv), "-H", host.name, "-c", "environment", "--apply",
+            "-q", "--store", "none", "--known-hosts", str(cron_hangs.known_hosts),
+            "--audit-log", str(tmp_path / "a.jsonl"), "--host-deadline", "4",
+            env={**os.environ, "HOME": str(cron_hangs.root / "home")},
+        )  # fmt: skip
+    finally:
+        (host.dir / "slow-at").write_text("0\n")
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    log = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [(e["check"], e["outcome"]) for e in log] == [("environment", "failed")], log
+    message = log[0]["message"]
+    backups = list(root.glob(".env.readiness-bak.*"))
+    assert len(backups) == 1, out
+    assert message.startswith(
+        "host deadline of 4s exceeded after the fix was applied, before it was verified; the "
+        f"host was hung up, so the change may stay on the host unverified (backups: {backups[0]})"
+    ), message
+    assert "The applier undoes" not in message
+    assert message in out
+    assert wait_for_no_leftovers(cron_hangs, within=30) == {}
