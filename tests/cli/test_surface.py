@@ -206,7 +206,8 @@ def test_group_by_lists_a_host_in_two_groups_under_both(fleet: Path) -> None:
         # numbers: a negative length passes every secret; a 0 timeout waits for nothing
         (
             "thresholds:\n  secret_min_length: -5\n",
-            ":2: profile key 'thresholds.secret_min_length' must be a number 0 or more, got -5",
+            ":2: profile key 'thresholds.secret_min_length' must be a whole number 0 or more, "
+            "got -5",
         ),
         (
             "thresholds:\n  otlp_connect_timeout_s: 0\n",
