@@ -250,6 +250,11 @@ def baseline_export_task(
     # as cp and tar: the directory must exist (a typo in it made a new directory tree); a
     # symlink is written through, so the directory of the file it names counts
     directory = Path(os.path.realpath(target)).parent
+    if location.kind == "sqlite" and location.path is not None:
+        db = os.path.realpath(location.path.expanduser())
+        if os.path.realpath(target) in {db, f"{db}-wal", f"{db}-shm"}:
+            # the store was replaced by the JSON (its history gone), exit 0
+            raise UsageError(f"--output {output}: cannot write: it is the results store")
     if not directory.is_dir():
         raise UsageError(f"--output {output}: cannot write: no such directory {directory}")
     # --save's and --report's check: the file is written beside and renamed over, which

@@ -727,6 +727,30 @@ def test_baseline_export_never_replaces_a_special_file(tmp_path: Path) -> None:
     assert written.returncode == 0 and json.loads((tmp_path / "b.json").read_text())["entries"]
 
 
+def test_baseline_export_onto_the_store_itself_is_refused(tmp_path: Path) -> None:
+    """`baseline-export --output` naming the store (a slip of the shell's history, or a
+    symlink to it) replaced the whole store with the JSON, exit 0: every run was gone."""
+    from readiness.model import Status
+    from readiness.store.baseline import entries_from_run
+    from tests.store.helpers import fleet, meta, sqlite_store
+
+    store = tmp_path / "h.db"
+    with sqlite_store(store) as db:
+        db.record(fleet({"web1": {"environment": Status.READY}}), meta())
+        db.set_baseline(entries_from_run(db.load("latest")))
+    link = tmp_path / "link.json"
+    link.symlink_to(store)
+    before = store.read_bytes()
+    for given in (store, link):
+        res = readiness("baseline-export", "--output", str(given), store=store)
+        assert (res.returncode, res.stdout) == (2, ""), res
+        assert res.stderr == (
+            f"readiness: --output {given}: cannot write: it is the results store\n"
+        )
+    assert store.read_bytes() == before
+    assert readiness("history", store=store).returncode == 0
+
+
 def test_baseline_import_reads_only_a_bounded_regular_file(tmp_path: Path) -> None:
     """`baseline-import /dev/zero` read until memory ran out (a MemoryError traceback) and
     `baseline-import FIFO` waited for a writer forever: one line and exit 2, at once."""
