@@ -4,6 +4,7 @@ connect timeout, and no password anywhere in the store or its messages."""
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import threading
@@ -499,3 +500,53 @@ def test_a_controller_whose_clock_is_off_is_told_when_it_records(
             "server: its runs' start times are off by as much\n"
         )
     assert skewed_readiness(0, *argv).stderr == ""
+
+
+def test_a_select_only_role_reads_the_store_and_validate_says_it_was_not_recorded(
+    pg_cluster: PgCluster, pg_store_url: Callable[[], str], tmp_path: Path
+) -> None:
+    """The PostgreSQL side of a read-only store: a role granted only SELECT (an auditor, a
+    dashboard) reads history, diff, drift and show; its `validate` audits, prints, keeps
+    the audit's exit code and says in one line that the run was not recorded."""
+    from readiness.model import utcnow
+    from readiness.store import RunMeta
+    from tests.services.apps import write_app
+    from tests.store.test_store_cli import readiness
+
+    url = pg_store_url()
+    db = url.rsplit("/", 1)[1]
+    with open_store(parse_location(url)) as store:
+        fps = {"db1": {"env:A": (store.fingerprint("x"), False)}}
+        for hours in (2, 1):
+            started = utcnow() - timedelta(hours=hours)
+            store.record(
+                REPORT,
+                RunMeta("validate", "web", "readiness validate", "ctl", "u", started),
+                fingerprints=fps,
+            )
+    reader = pg_cluster.new_role("reader")
+    pg_cluster.admin(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{reader.name}"', db=db)
+    as_reader = pg_cluster.dsn(reader.name, reader.password, db)
+    for argv, expect in (
+        (("history",), "validate"),
+        (("diff",), "diff "),
+        (("drift",), "DRIFT across"),
+        (("show", "latest"), "PRODUCTION READINESS"),
+    ):
+        res = readiness(*argv, store=as_reader)
+        assert (res.returncode, res.stderr) == (0, ""), (argv, res.stderr)
+        assert expect in res.stdout
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {app}\n"
+    )
+    res = readiness("validate", "-i", str(inv), "-c", "environment", "--format", "json",
+                    store=as_reader)  # fmt: skip
+    assert res.returncode == json.loads(res.stdout)["exit_code"], res.stderr
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("readiness: warning: run not recorded: store: ")
+    assert "permission denied" in lines[0] and reader.password not in res.stderr
+    with open_store(parse_location(url), create=False) as store:
+        assert len(store.runs()) == 2
