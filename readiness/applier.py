@@ -46,6 +46,9 @@ APPLIER_VERSION = 1
 SNAPSHOT_MAX_BYTES = 4 * 1024 * 1024
 BACKUP_MARK = ".readiness-bak."
 CRONTAB = "crontab:"  # snapshot key of a crontab: "crontab:" (own) or "crontab:<user>"
+# A ``read`` path that asks how a cron line would be judged: CRON_JUDGEMENT + JSON
+# {"user", "command"} (readiness.remediate.fixers.backup_restore.cron_judgement_key).
+CRON_JUDGEMENT = "cron-runs:"
 OUTPUT_MAX_BYTES = 64 * 1024  # the tail of a command's output that is kept
 SECRET_FILE_NOT_FOR = 0o007  # a file a new secret is written into is not for others
 KEEP_BACKUPS = 5  # backups of one file kept (the request's keep_backups overrides it)
@@ -645,8 +648,8 @@ def _refuse_root_running_foreign_code(change: Dict[str, Any]) -> None:
         programs = _shell_code_paths(command, _home_of(user or "root"))
     except _Unfollowed as exc:
         raise Refused(
-            "`%s` would run as root from cron, and what it runs cannot be told from the line "
-            "(%s): set backup_cron_user to the user the backup should run as" % (command, exc)
+            "the backup command would run as root from cron, and what it runs cannot be told "
+            "from the line (%s): set backup_cron_user to the user the backup should run as" % exc
         ) from None
     for program in dict.fromkeys(programs):
         for path in _with_parents(program) + _with_parents(os.path.realpath(program)):
@@ -1561,6 +1564,9 @@ def op_read(request: Dict[str, Any]) -> Dict[str, Any]:
     limit = int(request.get("max_bytes", SNAPSHOT_MAX_BYTES))
     files = {}
     for path in request.get("paths") or []:
+        if path.startswith(CRON_JUDGEMENT):
+            files[path] = _cron_judgement(path)
+            continue
         try:
             state = _read_state(path, limit)
             if state.get("type") == "file" and not _keeps_owner(state["uid"], state["gid"]):
@@ -1577,6 +1583,19 @@ def op_read(request: Dict[str, Any]) -> Dict[str, Any]:
         except (ApplyError, OSError) as exc:  # one path refused never hides the others
             files[path] = {"exists": True, "type": "refused", "error": str(exc)}
     return {"ok": True, "files": files}
+
+
+def _cron_judgement(key: str) -> Dict[str, Any]:
+    """For the plan: would the applier refuse this cron line (``_refuse_root_running_
+    foreign_code``)? ``key`` is CRON_JUDGEMENT + JSON {"user", "command"}."""
+    try:
+        runs = json.loads(key[len(CRON_JUDGEMENT) :])
+        _refuse_root_running_foreign_code({"cron_runs": runs})
+    except Refused as exc:
+        return {"exists": False, "type": "judgement", "error": str(exc)}
+    except (ValueError, TypeError, AttributeError, ApplyError, OSError) as exc:
+        return {"exists": False, "type": "judgement", "error": "refused: %s" % exc}
+    return {"exists": False, "type": "judgement"}
 
 
 def op_prune(request: Dict[str, Any]) -> Dict[str, Any]:

@@ -3,6 +3,7 @@ profile's ``backup_command``, and write a backup/restore runbook."""
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 
@@ -26,8 +27,24 @@ def _runbook(profile: Profile) -> str | None:
     return posixpath.join(docs_dir, RUNBOOK) if docs_dir else None
 
 
+def cron_judgement_key(profile: Profile) -> str | None:
+    """The ``read`` path that asks the applier whether it would refuse the schedule's line
+    as root running code another user can change (applier.CRON_JUDGEMENT), for the cron_runs
+    the change will carry; None when it carries none."""
+    command = profile.get("backup_command")
+    if not command:
+        return None
+    user = profile.get("backup_cron_user")
+    cron_file = _cron_file(profile)
+    if cron_file is not None and not (cron_file_format(cron_file) == "system" and user):
+        return None
+    runs = {"user": str(user) if user else None, "command": str(command)}
+    return "cron-runs:" + json.dumps(runs, sort_keys=True)
+
+
 def _reads(profile: Profile) -> list[str]:
-    return [p for p in (_cron_file(profile), _runbook(profile)) if p]
+    paths = [_cron_file(profile), _runbook(profile), cron_judgement_key(profile)]
+    return [p for p in paths if p]
 
 
 @fixer(
@@ -48,6 +65,10 @@ def fix(inp: FixInput) -> Fix | None:
     no_schedule = inp.matching("no backup schedule found")
     if no_schedule:
         change, refusal = _schedule(inp)
+        key = cron_judgement_key(profile)
+        judged = inp.file(key).error if key and change is not None else ""
+        if judged.startswith("refused: "):  # the applier would refuse it: the dry run says so
+            change, refusal = None, judged
         if refusal:
             notes.append(refusal)
         elif change is None:
