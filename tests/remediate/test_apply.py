@@ -36,3 +36,12 @@ def test_a_hung_migration_command_is_killed_when_the_applier_is_given_up_on(
     assert answer["ok"] is False and answer["stopped"] is True, answer
     assert answer["error"] == "the applier stopped: its deadline passed", answer
     assert wait_for_no_leftovers(hostile_fleet) == {}
+
+
+def test_the_controller_waits_as_long_as_the_applier_may_take_to_undo_a_stopped_fix() -> None:
+    """The applier is host-side source (sent, never imported by the controller): the reserve
+    the controller adds to its wait must be the one the applier gives an undo."""
+    from readiness import applier
+    from readiness.remediate import apply
+
+    assert apply.RESTORE_RESERVE_S == applier.RESTORE_RESERVE_S
