@@ -22,7 +22,7 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 
-__all__ = ["option_error", "options_error"]
+__all__ = ["host_refused", "option_error", "options_error", "user_refused"]
 
 _YES_NO = ("yes", "no", "true", "false")
 
@@ -105,8 +105,11 @@ _NOT_ON_COMMAND_LINE = frozenset(("host", "match", "include"))
 _DASH_O = re.compile(r"\s*([^\s=]+)\s*(?:=\s*|\s+|$)(.*)", re.S)
 _TIME = re.compile(r"\+?(?:[0-9]+[sSmMhHdDwW]?)+")
 # ssh refuses a user that could be read as an option or that carries shell syntax
-_BAD_HOST = re.compile(r"^-|[\s'`\"$;&<>|(){}\\]")
-_BAD_USER = re.compile(r"^-|[\x00-\x1f'`\";&<>|(){}\\\x7f]")
+# The characters OpenSSH 9.2's client refuses in a host name and in a user name ("hostname
+# / remote username contains invalid characters"), and a leading "-": measured with
+# ssh -G for every ASCII character (tests/inventory/test_ssh_options_against_ssh.py).
+_BAD_HOST = re.compile(r"^-|[\x00-\x20\"$&'(),;<>\\`{|}\x7f]")
+_BAD_USER = re.compile(r"^-|[\x00-\x1f\"&'();<>`{|}\x7f]")
 
 
 def option_error(text: str, ignore_unknown: Sequence[str] = ()) -> str | None:
@@ -172,6 +175,16 @@ def _value_error(keyword: str, name: str, value: str, text: str) -> str | None:
     if keyword == "user" and _BAD_USER.search(value):
         return f"-o {text!r}: User {value!r} has characters ssh refuses in a user name"
     return None
+
+
+def host_refused(value: str) -> bool:
+    """Whether ssh refuses ``value`` as the host name to connect to."""
+    return bool(_BAD_HOST.search(value))
+
+
+def user_refused(value: str) -> bool:
+    """Whether ssh refuses ``value`` as the remote user name."""
+    return bool(_BAD_USER.search(value))
 
 
 def port_error(value: str) -> bool:

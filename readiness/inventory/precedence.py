@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ..ssh_options import options_error
+from ..ssh_options import host_refused, options_error, user_refused
 from .model import LOCAL, PROFILE_KEY, Group, Host
 from .strict_yaml import VAULT_KEY
 
@@ -145,11 +145,13 @@ def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) ->
     key_file = first_set(values, _KEY_FILE_KEYS)
     # a host named 'local' is the controller unless its ansible_connection says otherwise
     local = connection in _LOCAL_CONNECTIONS or (raw.name == LOCAL and connection is None)
+    address = _address(values, raw, local=local)
     if not local:
         _ssh_args(values, raw)
+        _ssh_names(values, raw, address, user)
     return Host(
         name=raw.name,
-        address=_address(values, raw, local=local),
+        address=address,
         port=_port(values, raw.where),
         user=None if user is None else str(user),
         key_file=None if key_file is None else str(Path(str(key_file)).expanduser()),
@@ -179,6 +181,30 @@ def _ssh_args(values: Mapping[str, Any], raw: RawHost) -> None:
         error = options_error(words, _SSH_FLAGS_WITH_ARGUMENT)
         if error:
             raise raw.where.error(f"host {raw.name!r}: {key}: {error} (ssh refuses it)")
+
+
+def _ssh_names(values: Mapping[str, Any], raw: RawHost, address: str, user: Any) -> None:
+    """An address or user ssh refuses ("hostname contains invalid characters": a space, a
+    newline, ESC, ``;``, a leading ``-``) stops the load, as it stops ssh. Before, it was
+    connected to as written, and printed raw: ``ansible_host: "a\\u001b[31mb"`` wrote a
+    terminal escape into ``readiness inventory`` and every report."""
+    if host_refused(address) and not _templated(address):
+        key = next((k for k in ADDRESS_KEYS if values.get(k) is not None), "the host's name")
+        raise raw.where.error(
+            f"host {raw.name!r}: {key} {address!r} has characters ssh refuses in a host name "
+            "(a space, a control character, one of \"$&'(),;<>\\`{|}, or a leading '-')"
+        )
+    if isinstance(user, str) and user_refused(user) and not _templated(user):
+        key = next(k for k in _USER_KEYS if values.get(k) is not None)
+        raise raw.where.error(
+            f"host {raw.name!r}: {key} {user!r} has characters ssh refuses in a user "
+            "name (a control character, one of \"&'();<>`{|}, or a leading '-')"
+        )
+
+
+def _templated(text: str) -> bool:
+    """A Jinja template: ssh.py refuses the host by name ("is a Jinja template")."""
+    return "{{" in text or "{%" in text
 
 
 def _not_vaulted(values: Mapping[str, Any], keys: Sequence[str], raw: RawHost) -> None:

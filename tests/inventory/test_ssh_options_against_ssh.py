@@ -17,8 +17,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from readiness.ssh_options import _INTEGERS, _TIMES, _WORDS, KEYWORDS, option_error
+from readiness.ssh_options import (
+    _INTEGERS,
+    _TIMES,
+    _WORDS,
+    KEYWORDS,
+    host_refused,
+    option_error,
+    user_refused,
+)
 from tests.services.cli import run_cli
 
 VALUES = (
@@ -102,3 +111,57 @@ def test_an_ssh_option_ssh_refuses_stops_the_inventory_with_one_line(
     assert len(lines) == 1, done.stderr
     assert "web1" in lines[0] and "ansible_ssh_common_args" in lines[0], lines
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def _ssh_says_invalid(argv: list[str]) -> bool:
+    done = subprocess.run(
+        ["ssh", "-F", "/dev/null", "-G", *argv],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=10,
+        check=False,
+    )
+    return "contains invalid characters" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
+def test_host_and_user_names_are_refused_exactly_where_ssh_refuses_them() -> None:
+    """Every ASCII character (and one beyond) inside a name and at its start, against the
+    real ``ssh -G -- HOST`` and ``ssh -G -l USER x``."""
+    names = [f"a{chr(c)}b" for c in range(1, 128)] + ["é", "-x", "x-", "[::1]", "a.b-c"]
+    names += [f"{chr(c)}a" for c in range(33, 127)]
+    disagreements = []
+    for name in names:
+        if "@" in name:  # ssh reads user@host in a destination: not one name
+            continue
+        if host_refused(name) != _ssh_says_invalid(["--", name]):
+            disagreements.append(("host", name))
+        if user_refused(name) != _ssh_says_invalid(["-l", name, "x"]):
+            disagreements.append(("user", name))
+    assert not disagreements, disagreements
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ansible_host", "a\u001b[31mb"),
+        ("ansible_host", "a b"),
+        ("ansible_host", "-oProxyCommand=x"),
+        ("ansible_host", "db;id"),
+        ("ansible_user", "a\nb"),
+        ("ansible_user", "-x"),
+    ],
+)
+def test_an_address_or_user_ssh_refuses_stops_the_inventory(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    """Before, ``readiness inventory`` printed the ESC raw (a terminal escape from the
+    inventory) and validate connected to the text as written."""
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"w1": {variable: value}}}}))
+    done = run_cli("inventory", "-i", str(inventory), "--hosts", "all")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"host 'w1': {variable} {value!r}" in lines[0], lines
+    assert "\x1b" not in done.stdout + done.stderr and done.stdout == ""
