@@ -830,9 +830,9 @@ def test_a_worker_running_other_readiness_code_refuses_the_shard_and_no_row_is_m
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     check = skew / "readiness" / "checks" / "environment.py"
-    said = "properly configured"
+    said = '"All required environment variables are properly configured"'  # READY's message
     assert check.read_text().count(said) == 1
-    check.write_text(check.read_text().replace(said, "configured by other code"))
+    check.write_text(check.read_text().replace(said, '"configured by other code"'))
     cwd = _config(tmp_path / "controller", shard_size=3, shard_wait=20)
     workers.start(env={"PYTHONPATH": str(skew)})
     workers.wait_ready()
