@@ -461,7 +461,7 @@ def test_a_lost_worker_whose_shard_nobody_takes_again_is_reported_not_waited_for
         workers.start(broker=own.url)
         workers.wait_ready()
         before = _logins(cluster)
-        cluster.marker.write_text("4")
+        cluster.marker.write_text("30")  # outlives the run: no session ends by itself
         started = time.monotonic()
         controller = _controller(cluster, cwd, broker=own.url)
         out, err = _kill_worker_mid_run(cluster, workers, controller, before)
@@ -474,6 +474,9 @@ def test_a_lost_worker_whose_shard_nobody_takes_again_is_reported_not_waited_for
             stdin=subprocess.DEVNULL,
             check=False,
         )
+        # SIGKILL mid-shard leaves nothing on the hosts (each session's pty hangs up), long
+        # before the sessions' own 30 s sleep would end
+        assert wait_for_no_leftovers(cluster.fleet, within=3) == {}
         # The dead worker's shard is still unacknowledged in Redis. It was not revoked, so
         # a worker that started after the report audited its hosts behind it (and with
         # remediate --apply would have fixed them, with no audit log to hear of it).
