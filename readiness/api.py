@@ -46,8 +46,10 @@ def default_inventory_paths(configured: str | Sequence[str] | None = None) -> li
             return _split_sources(str(configured))
         return [Path(p).expanduser() for p in configured]
     env = os.environ.get(INVENTORY_ENV)
-    if env:
-        return _split_sources(env)
+    if env:  # checked as -i is (a 100,000-character value was an ENAMETOOLONG traceback)
+        from .options import option
+
+        return _split_sources(option("inventory").coerce(env, INVENTORY_ENV))
     default = Path("inventories")
     return [default] if default.is_dir() else []
 

@@ -34,6 +34,7 @@ from .interrupt import (
     signal_name,
 )
 from .model import FleetReport, Status, utcnow
+from .options import option
 from .report._clean import one_line
 from .runner import RunOptions
 from .suites import SUITES, run_suite
@@ -99,7 +100,10 @@ def _inventory(value: str | None, given: Mapping[str, Any], settings: Mapping[st
     ``value`` is the resolved option, which already holds the settings' ``inventory:`` when
     no -i was given: only an -i in ``given`` may come before the environment."""
     flag = value if given.get("inventory") else None
-    chosen = flag or os.environ.get(INVENTORY_ENV) or settings.get("inventory") or None
+    env = None if flag else os.environ.get(INVENTORY_ENV)
+    if env:  # -i from the environment, checked as -i is (100,000 characters: a traceback)
+        env = option("inventory").coerce(env, INVENTORY_ENV)
+    chosen = flag or env or settings.get("inventory") or None
     if not default_inventory_paths(chosen):
         raise UsageError(NO_INVENTORY.format(env=INVENTORY_ENV))
     return chosen or "inventories"

@@ -603,6 +603,28 @@ def test_hostile_bytes_through_the_real_command_are_one_line_and_exit_2(
     assert not (tmp_path / "s.sqlite3").exists()  # nothing was recorded
 
 
+@pytest.mark.parametrize("value", [HUGE, "inv\x1b[31m.yml", "a\nb"])
+def test_a_hostile_readiness_inventory_variable_is_one_line_and_exit_2(
+    example_dir: Path, value: str
+) -> None:
+    """``READINESS_INVENTORY`` is ``-i`` from the environment and is checked as ``-i`` is:
+    100,000 characters were an ENAMETOOLONG traceback."""
+    done = subprocess.run(
+        [str(BIN / "readiness"), "validate"],
+        cwd=example_dir,
+        env={**os.environ, "READINESS_INVENTORY": value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr[-500:]
+    assert len(lines) == 1 and lines[0].startswith("readiness: READINESS_INVENTORY: "), lines
+    assert "Traceback" not in done.stderr and "\x1b" not in done.stderr + done.stdout
+
+
 @pytest.mark.parametrize("task", ["validate", "check-config", "remediate", "bench"])
 def test_invoke_entry_point_refuses_the_same_values(task: str, example_dir: Path) -> None:
     for arg in typed_args(TASKS[task])[:6]:
