@@ -1322,11 +1322,13 @@ def worker(
     from .engine.app import make_app
     from .engine.controller import check_broker
     from .engine.shards import valid_queue
-    from .engine.worker import start_worker
+    from .engine.worker import hide_broker_flag, start_worker
 
     try:
         values, settings = _typed(c, "worker", given)
         broker_url = _broker_or_exit(given, settings)
+        if given.get("broker"):
+            hide_broker_flag(broker_url, BROKER_ENV)  # its password out of `ps`
         names = [q.strip() for q in str(values["queues"]).split(",") if q.strip()]
         for name in names:
             valid_queue(name, "--queues")

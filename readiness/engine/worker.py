@@ -39,6 +39,7 @@ from .payload import WORKER_OPTIONS, ShardHost, code_digest, specs_named
 __all__ = [
     "PUBLISH_INTERVAL_S",
     "audit_shard",
+    "hide_broker_flag",
     "register",
     "remediate_shard",
     "start_worker",
@@ -332,6 +333,34 @@ def register(app: Any) -> Any:
     return app.task(name=SHARD_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)(
         audit_shard
     )
+
+
+def hide_broker_flag(broker: str, env_name: str) -> None:
+    """Run this process again with ``--broker URL`` moved to ``$env_name`` when
+    the URL holds a password: a command line is readable by every local user
+    (``/proc/PID/cmdline``, ``ps``) for as long as the worker runs, its environment only
+    by its own user. The same PID, so a service manager or a shell's ``kill`` sees no
+    change; returns (nothing to hide, or no ``--broker`` of that URL) without it."""
+    if safe_broker(broker) == broker:
+        return  # no password in it
+    argv = list(getattr(sys, "orig_argv", ()))
+    kept: list[str] = []
+    dropped = False
+    i = 0
+    while i < len(argv):
+        if argv[i] == f"--broker={broker}":
+            dropped = True
+        elif argv[i] == "--broker" and i + 1 < len(argv) and argv[i + 1] == broker:
+            dropped, i = True, i + 1
+        else:
+            kept.append(argv[i])
+        i += 1
+    if not dropped or broker in " ".join(kept):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # this same program again (argv as Python was started), without the flag
+    os.execve(sys.executable, kept, {**os.environ, env_name: broker})  # noqa: S606
 
 
 def start_worker(

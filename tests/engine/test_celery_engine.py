@@ -893,6 +893,11 @@ def test_the_broker_password_never_appears_in_any_output_log_report_or_error(
     cwd = _config(tmp_path / "controller", shard_size=3, shard_wait=20)
     workers.start()
     workers.wait_ready()
+    # `--broker URL` was on the worker's command line for as long as it ran: readable by
+    # every local user (ps, /proc/PID/cmdline). The worker re-runs itself with the URL in
+    # its environment (readable by its own user only), under the same PID.
+    cmdline = Path(f"/proc/{workers.procs[0].pid}/cmdline").read_bytes().decode()
+    assert "worker" in cmdline and password not in cmdline and "--broker" not in cmdline
     store = tmp_path / "history.sqlite3"
     # engine and broker from the environment only (no flag): READINESS_ENGINE, *_BROKER_URL
     res = subprocess.run(
