@@ -268,6 +268,10 @@ def test_dashboards_read_are_bounded_by_the_profile(
     assert result.status is Status.READY, result.message
     dashboards = result.details["dashboards"]
     assert (dashboards["found"], dashboards["read"], dashboards["not_read"]) == (4, 2, 2)
+    # READY said "2 dashboard(s)" as if they were all there were
+    assert result.message.endswith(
+        "2 dashboard(s) (2 more not read: thresholds.monitoring_max_dashboards)"
+    ), result.message
 
 
 def test_password_in_the_prometheus_url_never_reaches_the_report(

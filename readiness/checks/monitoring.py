@@ -101,7 +101,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
     return f.outcome(
         "Monitoring is in place: Prometheus scrapes the app, Grafana is healthy, "
         f"{f.details['alert_rules'].get('alerts', 0)} alert rule(s), "
-        f"{f.details['dashboards'].get('valid', 0)} dashboard(s)",
+        f"{f.details['dashboards'].get('valid', 0)} dashboard(s)" + _unread(f),
         subject="Monitoring",
     )
 
@@ -618,6 +618,16 @@ def _judge_dashboard(fact: Mapping[str, Any]) -> tuple[str, str | None]:
     if not isinstance(data, Mapping) or not isinstance(data.get("panels", []), list):
         return "", "is not a Grafana dashboard (expected an object with a 'panels' list)"
     return str(data.get("title") or fact.get("path")), None
+
+
+def _unread(f: Findings) -> str:
+    """The dashboards past monitoring_max_dashboards, for the READY message: it counted the
+    ones read ("2 dashboard(s)") as if they were all there were."""
+    dashboards = f.details.get("dashboards") or {}
+    more = int(dashboards.get("not_read") or 0)
+    if not more:
+        return ""
+    return f" ({more} more not read: thresholds.monitoring_max_dashboards)"
 
 
 def destinations(ctx: CheckContext) -> list[tuple[str, int]]:
