@@ -270,7 +270,12 @@ def test_the_git_benchmark_runs_git_as_the_repository_owner_in_its_worker_thread
     """repository_benchmark repeats git in op_repeat's threads: the exec-wrapper path."""
     root, _, record = _trapped_app(shared_root)
     chown_tree(root)
-    profile = {"repository_benchmark": {"repetitions": 2, "operations": ["status"]}}
+    profile = {
+        "repository_benchmark": {"repetitions": 2, "operations": ["status"]},
+        # no baseline: the default (reports/benchmarks, relative to the working directory)
+        # left local-repository_benchmark-trapped_status.json in the checkout
+        "benchmark_baseline_dir": None,
+    }
     r = one(audit_local(root, "repository_benchmark", profile))
     uids = recorded_uids(record)
     assert uids and set(uids) == {attacker_uid()}, uids
