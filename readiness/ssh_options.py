@@ -194,7 +194,7 @@ def port_error(value: str) -> bool:
 
 
 def options_error(words: Iterable[str], flags_with_argument: frozenset[str]) -> str | None:
-    """The first reason ssh would refuse the ``-o`` and ``-p`` arguments among ``words``
+    """The first reason ssh would refuse the ``-o``, ``-p``, ``-J`` and ``-l`` arguments among ``words``
     (an ssh command line's arguments, already split), or None."""
     ignore: list[str] = []
     items = list(words)
@@ -221,5 +221,9 @@ def options_error(words: Iterable[str], flags_with_argument: frozenset[str]) -> 
                     ignore += found.group(2).strip().strip('"').split(",")
             elif flag == "p" and port_error(given):
                 return f"-p {given!r} is not a port number"
+            elif flag == "J" and (error := _jump_error(given, f"ProxyJump={given}")):
+                return error.replace("-o 'ProxyJump=", "-J '", 1)
+            elif flag == "l" and given and _BAD_USER.search(given):
+                return f"-l {given!r} has characters ssh refuses in a user name"
             break
     return None

@@ -83,6 +83,10 @@ def test_every_keyword_and_value_is_refused_exactly_where_ssh_refuses_it() -> No
         "-o 'User=\"x'",
         "-o User=-oProxyCommand=x",
         "-o ProxyJump=-x",
+        "-J -oProxyCommand=x",
+        "-J 'a;b'",
+        "-l 'a;b'",
+        "-l -x",
     ],
 )
 def test_an_ssh_option_ssh_refuses_stops_the_inventory_with_one_line(
