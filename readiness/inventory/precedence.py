@@ -8,7 +8,6 @@ which is merged recursively.
 from __future__ import annotations
 
 import copy
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -247,8 +246,7 @@ def _port(values: Mapping[str, Any], where: Where) -> int:
     if value is None:
         return 22
     text = str(value) if isinstance(value, int | str) else ""
-    # ASCII digits, as ssh reads a port: str.isdecimal() also took '٢٢' (Arabic-Indic 22)
-    port = int(text) if re.fullmatch("[0-9]+", text) and len(text.lstrip("0")) <= 5 else -1
+    port = int(text) if text.isdecimal() and len(text.lstrip("0")) <= 5 else -1
     if not 0 < port < 65536:
         if "{{" in text or "{%" in text:  # as the other login settings say it (ssh.py)
             raise where.error(

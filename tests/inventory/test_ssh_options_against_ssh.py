@@ -169,15 +169,3 @@ def test_an_address_or_user_ssh_refuses_stops_the_inventory(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and f"host 'w1': {variable} {value!r}" in lines[0], lines
     assert "\x1b" not in done.stdout + done.stderr and done.stdout == ""
-
-
-@pytest.mark.parametrize("port", ["\u0662\u0662", "\uff12\uff12", "2\u00b2"])
-def test_a_port_in_other_digits_stops_the_inventory(tmp_path: Path, port: str) -> None:
-    """``ansible_port: "٢٢"`` passed str.isdecimal() and was read as 22; ssh (and so
-    Ansible) refuses it: "Bad port"."""
-    inventory = tmp_path / "inv.yml"
-    host = {"ansible_host": "127.0.0.1", "ansible_port": port}
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"w1": host}}}))
-    done = run_cli("inventory", "-i", str(inventory), "--hosts", "all")
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert done.stderr.strip().splitlines() == [f"readiness: {inventory}:3: invalid port {port!r}"]
