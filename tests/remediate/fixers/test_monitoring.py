@@ -73,11 +73,28 @@ def test_the_documents_and_the_backup_runbook_refuse_planted_links_the_same_way(
         assert link.is_symlink() and not (tmp_path / f"planted-{name}").exists()
 
 
-def test_a_planted_link_above_the_documents_is_one_clear_refusal(tmp_path: Path) -> None:
+def test_a_planted_link_above_the_documents_is_one_clear_refusal() -> None:
     """`docs` is a symlink the app user planted, and so is the cron file's directory: the
     dry run listed the same refusal once per document (five times, and again in each
     Remaining line), and the cron file's said "… is not a regular file (refused)". Now each
-    refusal is listed once, with the applier's reason."""
+    refusal is listed once, with the applier's reason.
+
+    The tree sits in a 0755 directory: under tmp_path's root-only parents the app user
+    cannot read where `docs` points, so the documentation check (which reads each
+    document's head) rightly cannot tell whether the documents exist and plans no fix
+    there to refuse."""
+    import shutil
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="readiness-planted-"))
+    shared.chmod(0o755)
+    try:
+        _planted_link_above_the_documents(shared)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _planted_link_above_the_documents(tmp_path: Path) -> None:
     import os
 
     root = write_app(tmp_path / "app")
