@@ -207,3 +207,46 @@ def test_every_file_and_test_the_docs_cite_exists() -> None:
     # a test module is cited by its name, sometimes by a prefix (`test_integration_*`)
     missing = [t for t in cited if t not in defined and not any(m.startswith(t) for m in modules)]
     assert len(cited) > 50 and sorted(missing) == []
+
+
+# --- generated from the source of truth: formats, exit codes, option help ----------------------
+
+
+def test_every_report_format_is_in_the_format_table_of_reports_md() -> None:
+    """docs/reports.md's format table has one row per renderer in FORMATS, and no other."""
+    from readiness.report import FORMATS
+
+    table = (DOCS / "reports.md").read_text().split("\n## ")[0]
+    rows = set(re.findall(r"^\| `([a-z]+)`", table, flags=re.M))
+    assert rows == set(FORMATS)
+
+
+def test_every_exit_code_is_in_the_table_of_exit_codes_md() -> None:
+    """docs/exit-codes.md's first table has a row for every EXIT_* constant and for the
+    three signal codes readiness/interrupt.py gives (128 + SIGHUP/SIGINT/SIGTERM)."""
+    from readiness import model
+    from readiness.interrupt import exit_code_for
+
+    table = (DOCS / "exit-codes.md").read_text().split("\n## ")[0]
+    rows = {
+        int(c) for row in re.findall(r"^\| ([\d /]+) \|", table, flags=re.M) for c in row.split("/")
+    }
+    codes = {v for k, v in vars(model).items() if k.startswith("EXIT_") and isinstance(v, int)}
+    signals = {exit_code_for(s) for s in ("SIGHUP", "SIGINT", "SIGTERM")}
+    assert codes == {0, 1, 2, 3} and signals == {129, 130, 143}  # the scan works
+    assert rows == codes | signals
+
+
+def test_every_option_of_every_task_has_help() -> None:
+    """`readiness <task> --help` explains every option: each option's own text (before the
+    range and default the table appends) says something."""
+    from readiness.taskbase import TypedArgument
+    from readiness.tasks import ns
+
+    bare = [
+        f"{ctx.name} --{max(arg.names, key=len)}"
+        for ctx in ns.to_contexts()
+        for arg in ctx.args.values()
+        if not isinstance(arg, TypedArgument) or len(arg.spec.help.split()) < 2
+    ]
+    assert len(ns.to_contexts()) > 20 and bare == []
