@@ -1329,6 +1329,9 @@ def worker(
         broker_url = _broker_or_exit(given, settings)
         if given.get("broker"):
             hide_broker_flag(broker_url, BROKER_ENV)  # its password out of `ps`
+        # read: no process the worker starts (a `Match exec` command, pg_dump, a local
+        # host's probe and what it runs) inherits the password with its environment
+        os.environ.pop(BROKER_ENV, None)
         names = [q.strip() for q in str(values["queues"]).split(",") if q.strip()]
         for name in names:
             valid_queue(name, "--queues")

@@ -972,6 +972,29 @@ def test_the_broker_password_never_appears_in_any_output_log_report_or_error(
     assert not leaks, leaks
 
 
+@pytest.mark.timeout(120)
+def test_what_the_worker_starts_is_not_handed_the_broker_url(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    """The worker re-runs itself with ``--broker URL`` moved to $READINESS_BROKER_URL (out
+    of ``ps``); it kept it there, so every process it started inherited the password: a
+    ``Match exec`` command, pg_dump, a local host's probe and the commands that probe runs.
+    Here the worker's own ssh_config records the environment its ``Match exec`` is given."""
+    password = cluster.redis.password
+    seen = tmp_path / "exec-env"
+    worker_config = tmp_path / "worker_ssh_config"
+    worker_config.write_text(f'Match exec "env >> {seen}"\n  User {cluster.fleet.user}\n')
+    cwd = _config(tmp_path / "controller", shard_size=3, shard_wait=20)
+    workers.start(ssh_config=str(worker_config))
+    workers.wait_ready()
+    res = _validate(cluster, cwd)
+    assert res.returncode == 1, res.stderr
+    assert sorted(_received(workers, 0)) == [0, 1]  # the worker audited the hosts
+    environment = seen.read_text()
+    assert "PATH=" in environment  # the command did run, and wrote what it was given
+    assert password not in environment, "the broker password reached a child of the worker"
+
+
 # --- 8. no credential of a profile travels through the broker or rests in it -----------------
 
 
