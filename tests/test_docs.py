@@ -250,3 +250,22 @@ def test_every_option_of_every_task_has_help() -> None:
         if not isinstance(arg, TypedArgument) or len(arg.spec.help.split()) < 2
     ]
     assert len(ns.to_contexts()) > 20 and bare == []
+
+
+def test_readiness_help_describes_every_task() -> None:
+    """`readiness --help` lists every task with a description (the task list a user reads
+    first): a task without a docstring would be listed bare."""
+    res = _run([str(Path(sys.executable).parent / "readiness"), "--help"])
+    assert res.returncode == 0, res.stderr
+    listed = dict(
+        re.findall(
+            r"^  ([a-z][\w.-]*)(?: \([^)]*\))?(?:[ \t]+|\n[ \t]{10,})(\S.*)?$",
+            res.stdout.split("Subcommands:")[1],
+            flags=re.M,
+        )
+    )
+    from readiness.tasks import ns
+
+    primary = {ctx.name for ctx in ns.to_contexts()}
+    assert len(primary) > 20
+    assert sorted(t for t in primary if not listed.get(t)) == []
