@@ -269,3 +269,19 @@ def test_readiness_help_describes_every_task() -> None:
     primary = {ctx.name for ctx in ns.to_contexts()}
     assert len(primary) > 20
     assert sorted(t for t in primary if not listed.get(t)) == []
+
+
+def test_every_nested_profile_key_is_shown_in_the_docs() -> None:
+    """Every key of a profile entry readiness.profile.SHAPES accepts (`http_benchmarks[]`'s
+    `p95_ms`, `smoke_workflow`'s `poll_url`, ...) is named in docs/ as `key` or `key:` (a
+    YAML example), so a key the parser takes is never one only the source knows."""
+    from readiness.profile import SHAPES
+
+    text = "\n".join(p.read_text() for p in sorted(DOCS.rglob("*.md")))
+    missing = [
+        f"{shape}.{key}"
+        for shape, keys in SHAPES.items()
+        for key in keys
+        if not key.startswith("<") and not re.search(rf"(?:`|\b){re.escape(key)}(?:`|:)", text)
+    ]
+    assert len(SHAPES) > 10 and missing == []
