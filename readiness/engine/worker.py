@@ -47,6 +47,20 @@ __all__ = [
 
 PUBLISH_INTERVAL_S = 0.25  # how often a running shard's finished hosts reach the controller
 _WORKER_SETTINGS: dict[str, Any] = {}
+# the shards this process runs now, for a cold shutdown to stop (see stop_running_shards)
+_RUNNING: set[_ShardRun] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def stop_running_shards() -> None:
+    """A cold shutdown (a second Ctrl-C): every running shard stops as a revoked one does
+    (open connections hung up, nothing more starts) and goes back to the broker
+    unacknowledged (:class:`celery.exceptions.Reject`), to be audited again by a worker."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for shard in running:
+        shard.requeue = True
+        shard.cancel.set()
 
 
 class _ShardRun:
@@ -74,6 +88,7 @@ class _ShardRun:
         self.publish_error = "nothing was published yet"
         self.publisher = threading.Thread(target=self._publish, name=f"shard-{self.task_id}")
         self.publisher.daemon = True
+        self.requeue = False  # stopped by a cold shutdown: back to the broker, no result
 
     def host(self, name: str, data: dict[str, Any]) -> None:
         with self.lock:
@@ -139,14 +154,26 @@ class _ShardRun:
             self.finished.wait(PUBLISH_INTERVAL_S)
 
     def __enter__(self) -> _ShardRun:
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
         self.publisher.start()  # the first beat is out before the payload is parsed
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self)
         self.finished.set()
         self.publisher.join(timeout=10)
         with self.publishing:
             self.closed = True
+
+    def requeued(self) -> None:
+        """Raise Celery's Reject (requeue) when a cold shutdown stopped this shard: its
+        partial rows are not a result, the broker gets the shard back."""
+        if self.requeue:
+            from celery.exceptions import Reject
+
+            raise Reject("cold shutdown of the worker", requeue=True)
 
     def result(self, order: list[str]) -> dict[str, Any]:
         with self.lock:
@@ -208,6 +235,7 @@ def audit_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
             on_host=lambda r: shard.host(r.host, r.to_dict()),
             cancel=shard.cancel,
         )
+    shard.requeued()
     for h in report.hosts:
         if h.status is not Status.INTERRUPTED:
             shard.host(h.host, h.to_dict())
@@ -260,6 +288,7 @@ def remediate_shard(task: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
             salt=salt,
             may_apply=shard.cannot_report if apply else None,
         )
+    shard.requeued()
     return shard.result([h.name for h in hosts])
 
 
@@ -378,6 +407,9 @@ def start_worker(
     _WORKER_SETTINGS.update(settings)
     app = make_app(broker, visibility_timeout=visibility_timeout)
     register(app)
+    # threads (module docstring) that carry out a cold shutdown; the configured pool, as
+    # Celery's --pool takes only its own names
+    app.conf.worker_pool = "readiness.engine.pool:ShardPool"
     # paramiko logs every connection at INFO: a worker's log would be mostly that
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     all_checks()  # discover the checks now, not while the first shard waits
@@ -395,11 +427,23 @@ def start_worker(
     cause = _Cause(broker_redactor(broker))
     celery_log = logging.getLogger("celery")
     celery_log.addHandler(cause)
+    # a shard handed back by a cold shutdown is logged on one line, not with a traceback
+    trace_log = logging.getLogger("celery.app.trace")
+    quiet_reject = _NoRejectTraceback()
+    trace_log.addFilter(quiet_reject)
+    # Celery keeps exit code 0 after a cold shutdown: it is told by how it shut down
+    from celery import signals
+
+    shutdowns: list[str] = []
+
+    def shutting_down(**kw: Any) -> None:
+        shutdowns.append(str(kw.get("how") or ""))
+
+    signals.worker_shutting_down.connect(shutting_down, weak=False)
     code = _celery(
         app,
         [
             "worker",
-            "--pool=threads",
             f"--concurrency={concurrency}",
             f"--queues={','.join(queues)}",
             f"--hostname={name}",
@@ -409,11 +453,14 @@ def start_worker(
         ],
     )
     celery_log.removeHandler(cause)
+    trace_log.removeFilter(quiet_reject)
+    signals.worker_shutting_down.disconnect(shutting_down)
     took = f"{time.monotonic() - started:.0f}s"
-    if not code:
+    cold = "Cold" in shutdowns
+    if not code and not cold:
         _say(f"readiness worker {name}: stopped after {took}")
         return 0
-    if not cause.text:  # a second Ctrl-C: Redis gets the running shards back at once
+    if cold or not cause.text:  # a second Ctrl-C: Redis gets the running shards back
         _say(f"readiness worker {name}: cold shutdown after {took}, running shards requeued")
         return 1
     _say(f"readiness worker {name}: stopped on an error after {took}: {cause.text} (exit 1)")
@@ -431,6 +478,18 @@ def _celery(app: Any, argv: list[str]) -> int:
     finally:
         celery.params[0].default = None
     return code if isinstance(code, int) else 0
+
+
+class _NoRejectTraceback(logging.Filter):
+    """Drops the traceback Celery attaches to its "reject requeue=True" line: handing a
+    shard back on a cold shutdown is what the worker chose, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from celery.exceptions import Reject
+
+        if record.exc_info and isinstance(record.exc_info[1], Reject):
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 class _Cause(logging.Handler):

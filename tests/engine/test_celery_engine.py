@@ -574,6 +574,44 @@ def test_a_worker_that_loses_its_broker_for_good_exits_1_saying_why(
 
 
 @pytest.mark.timeout(120)
+def test_a_double_ctrl_c_mid_shard_is_one_line_and_exit_1_never_a_traceback(
+    cluster: Cluster, workers: Workers, tmp_path: Path
+) -> None:
+    """A second Ctrl-C while a shard ran (Celery's cold shutdown) asked the thread pool to
+    kill the shard's job, which threads cannot: Celery logged a NotImplementedError
+    traceback from ``terminate_job`` into the worker's log. Now the shard is left to the
+    broker (redelivered, acks_late) and the worker ends on its one cold-shutdown line."""
+    cwd = _config(tmp_path / "controller", shard_size=6, shard_wait=30)
+    n = workers.start()
+    workers.wait_ready()
+    before = _logins(cluster)
+    cluster.marker.write_text("5")  # every SSH session sleeps 5 s: the shard is mid-run
+    controller = _controller(cluster, cwd)
+    try:
+        _wait_until("the worker holds the shard", lambda: _received(workers, n))
+        _wait_until("logged in everywhere", lambda: all(_delta(before, _logins(cluster)).values()))
+        os.kill(workers.procs[n].pid, signal.SIGINT)
+        _wait_until("the warm shutdown began", lambda: "Warm shutdown" in workers.log(n))
+        os.kill(workers.procs[n].pid, signal.SIGINT)
+        workers.procs[n].wait(timeout=WAIT_S)
+        cluster.marker.unlink()
+        other = workers.start()  # the shard it handed back is audited by the next worker
+        _wait_until("the shard was audited again", lambda: _received(workers, other) == [0])
+    finally:
+        controller.kill()
+        controller.communicate()
+    log = workers.log(n)
+    assert workers.procs[n].returncode == 1, log
+    assert "Traceback" not in log, log
+    assert "NotImplementedError" not in log, log
+    last = log.rstrip().splitlines()[-1]
+    assert re.search(
+        r"readiness worker readiness-\d+@\S+: cold shutdown after \d+s, running shards requeued$",
+        last,
+    ), last
+
+
+@pytest.mark.timeout(120)
 def test_a_shard_state_over_its_bound_is_never_read(cluster: Cluster, tmp_path: Path) -> None:
     """A shard's state in the result backend was read and decoded whatever its size (a
     300 MiB one took the controller to 1.6 GB): anyone who can write to the backend could
