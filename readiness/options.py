@@ -126,7 +126,7 @@ class OptionSpec:
         text = value if isinstance(value, str) else None
         if text is None or (not text.strip() and not self.allow_empty):
             raise self.error(value, where)
-        _refuse_unprintable(text, where)
+        _refuse_unprintable(text, where, any_bytes=self.name in BYTES_FILE_NAMES)
         if self.kind == "choice" and text not in self.choices:
             raise self.error(value, where)
         if self.placeholder in _PATH_PLACEHOLDERS:
@@ -164,6 +164,7 @@ _NAME_MAX, _PATH_MAX = 255, 4095  # Linux: bytes in one name, in a whole path
 _SHOWN_MAX = 120
 _DECIMAL = re.compile(r"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _shown(text: str) -> str:
@@ -173,12 +174,18 @@ def _shown(text: str) -> str:
     return f"{text[: _SHOWN_MAX - 20]}...{text[-12:]} ({len(text) - 2} characters)"
 
 
-def _refuse_unprintable(text: str, where: str) -> None:
+# Options naming a report file readiness writes: a Linux file name is bytes, and one that is
+# not UTF-8 (a Latin-1 directory) is written as named (tests/security/test_hostile_data.py).
+# Everything else that is not UTF-8 is refused: it is stored, printed or sent somewhere.
+BYTES_FILE_NAMES = frozenset(("save", "report"))
+
+
+def _refuse_unprintable(text: str, where: str, *, any_bytes: bool = False) -> None:
     """A control character (newline, ESC, NUL) or bytes that are not UTF-8 in a value
     (``--name $'a\\nb'``, ``--name $'\\xff'``) is refused: written raw it split the
     one-line output and messages, drove the terminal, or (not UTF-8) raised a traceback
     where the value was stored or printed."""
-    found = _UNPRINTABLE.search(text)
+    found = (_CONTROL if any_bytes else _UNPRINTABLE).search(text)
     if found is None:
         return
     char = found.group()
@@ -228,7 +235,7 @@ def _as_list(value: Any, where: str, spec: OptionSpec) -> list[str]:
     for item in items:
         if not isinstance(item, str):
             raise spec.error(item, where)
-        _refuse_unprintable(item, where)
+        _refuse_unprintable(item, where, any_bytes=spec.name in BYTES_FILE_NAMES)
         parts = [p.strip() for p in item.split(",")]
         if not all(parts):
             raise UsageError(f"{where}: empty name in {item!r} (expected {spec.valid_range()})")

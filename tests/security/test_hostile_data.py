@@ -269,6 +269,20 @@ def test_a_non_utf8_file_name_never_loses_the_report_or_the_save(
     )
     assert res.returncode in (0, 1), res.stderr
     assert os.path.exists(odd_target)  # noqa: PTH110 - a bytes path
+    # --report too: a report file's name is the file system's bytes (options.BYTES_FILE_NAMES)
+    odd_report = os.fsencode(tmp_path) + b"/\xfe-junit.xml"
+    res = run_readiness(
+        "validate",
+        *fleet_args,
+        "-c",
+        "backup_restore",
+        "--report",
+        "junit:" + os.fsdecode(odd_report),
+        cwd=tmp_path,
+    )
+    assert res.returncode in (0, 1), res.stderr
+    with open(odd_report, "rb") as written:  # noqa: PTH123 - a bytes path
+        assert b"<testsuite" in written.read()
     report = json.loads(saved["json"])
     recent = _checks(report, "h1")["backup_restore"]["details"]["backups"]["recent"]
     assert "\\xff\\xfe-nightly.dump" in [r["name"] for r in recent]
