@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -92,17 +93,36 @@ def refuse_unless_creatable(directory: Path, what: str) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise UsageError(f"{what}: cannot write: {probe} is not a directory")
+    # An unnamed O_TMPFILE inode first: the directory never gets a name, so neither a
+    # Ctrl-C nor a watcher of the directory can see a probe file (signals_held below blocks
+    # only this thread: a process-directed SIGINT may run its handler from another
+    # thread's delivery, as CI's threads showed).
+    o_tmpfile = getattr(os, "O_TMPFILE", 0)
+    if o_tmpfile:
+        try:
+            os.close(os.open(probe, o_tmpfile | os.O_WRONLY, 0o600))
+            return
+        except OSError as exc:
+            if exc.errno not in _NO_TMPFILE:
+                raise UsageError(f"{what}: cannot write in {probe}: {exc.strerror}") from None
     from .interrupt import signals_held
 
     # held: a Ctrl-C between the creation and the removal left the file in the user's
-    # directory; it now comes right after the removal
+    # directory; it now comes right after the removal (and the removal is in a finally)
     with signals_held():
         try:
             fd, tmp = tempfile.mkstemp(prefix=".readiness-write-check.", dir=probe)
         except OSError as exc:
             raise UsageError(f"{what}: cannot write in {probe}: {exc.strerror}") from None
-        os.close(fd)
-        Path(tmp).unlink(missing_ok=True)
+        try:
+            os.close(fd)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+
+# A file system without O_TMPFILE (an old kernel, some network file systems) says so
+# with one of these; the named probe file is used there.
+_NO_TMPFILE = frozenset((errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL))
 
 
 def refuse_unless_writable(path: Path, what: str, *, append: bool = False) -> None:
