@@ -175,7 +175,7 @@ class LocalTransport:
         except subprocess.TimeoutExpired:
             timed_out = True
             _hang_up(proc)
-            out, err = proc.communicate()
+            out, err = _drain(proc)
         finally:
             with self._lock:
                 self._running.discard(proc)
@@ -340,6 +340,7 @@ def reach_through(transport: object) -> Reach:
 
 
 _GRACE_S = 0.5
+_DRAIN_S = 1.0  # how long a hung-up command's pipes are still read (see _drain)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -374,6 +375,27 @@ def _hang_up_with_parent() -> Callable[[], None] | None:
             os.kill(os.getpid(), hup)
 
     return arm
+
+
+def _drain(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """What a hung-up command still had in its pipes, read for at most ``_DRAIN_S``: its
+    group is dead, but a process it moved to a session of its own (``setsid``, SIGHUP
+    ignored) can hold the pipes open for as long as it likes. Past the bound the pipes
+    are closed and what was read is kept."""
+    try:
+        return proc.communicate(timeout=_DRAIN_S)
+    except subprocess.TimeoutExpired as exc:
+        out, err = exc.stdout or b"", exc.stderr or b""
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(_GRACE_S)  # the leader was SIGKILLed: reaped at once
+    return (
+        out if isinstance(out, bytes) else out.encode(),
+        err if isinstance(err, bytes) else err.encode(),
+    )
 
 
 def _hang_up(proc: subprocess.Popen[bytes]) -> None:

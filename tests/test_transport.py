@@ -117,3 +117,28 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_a_local_command_whose_pipe_outlives_its_hang_up_cannot_hold_the_run(
+    tmp_path: Path,
+) -> None:
+    """After its deadline the command's group is hung up and killed, then the rest of its
+    output was read with no bound: a command that traps SIGHUP and leaves a process of its
+    own session holding the pipe (``setsid``) held the controller until that process
+    ended (here 60 s). Now the read after the hang-up is bounded too."""
+    pidfile = tmp_path / "holder.pid"
+    script = (
+        "trap '' HUP; "
+        f"setsid sh -c 'trap \"\" HUP; echo $$ > {pidfile}; exec sleep 60' & "
+        "echo started; sleep 100"
+    )
+    started = time.monotonic()
+    try:
+        res = LocalTransport().run(["sh", "-c", script], timeout=1)
+        took = time.monotonic() - started
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    assert res.timed_out
+    assert took < 1 + 3, took  # the deadline, the hang-up's grace, the bounded read
+    assert b"started" in res.stdout  # what it wrote before the hang-up is kept
