@@ -187,10 +187,18 @@ def user_refused(value: str) -> bool:
     return bool(_BAD_USER.search(value))
 
 
+_PORT = re.compile(r"[ \t\n\v\f\r]*([+-]?)0*([0-9]{1,6})")
+
+
 def port_error(value: str) -> bool:
-    """Whether ssh's a2port refuses ``value`` (decimal, 1..65535, an optional ``+``)."""
-    digits = value[1:] if value.startswith("+") else value
-    return not (re.fullmatch("[0-9]{1,10}", digits) and 0 < int(digits) < 65536)
+    """Whether ssh refuses ``value`` as a port: its a2port is ``strtonum`` (C's strtoll in
+    base 10: leading white space, a sign, decimal digits, nothing after them), then 1..65535.
+    ``+22``, `` 22``, ``022`` are 22 to ssh; ``0x16``, ``22 ``, ``-22``, ``+0`` are refused."""
+    found = _PORT.fullmatch(value) if len(value) <= 1000 else None
+    if found is None:
+        return True
+    number = int(found.group(2))
+    return found.group(1) == "-" or not 0 < number < 65536
 
 
 def options_error(words: Iterable[str], flags_with_argument: frozenset[str]) -> str | None:

@@ -26,6 +26,7 @@ from readiness.ssh_options import (
     KEYWORDS,
     host_refused,
     option_error,
+    port_error,
     user_refused,
 )
 from tests.services.cli import run_cli
@@ -115,6 +116,62 @@ def test_an_ssh_option_ssh_refuses_stops_the_inventory_with_one_line(
     assert len(lines) == 1, done.stderr
     assert "web1" in lines[0] and "ansible_ssh_common_args" in lines[0], lines
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def _ssh_port(value: str) -> int | None:
+    """The port ``ssh -G -p VALUE`` settles on, or None when it refuses the value."""
+    done = subprocess.run(
+        ["ssh", "-F", "/dev/null", "-G", "-p", value, "x"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=10,
+        check=False,
+    )
+    if done.returncode != 0:
+        assert "Bad port" in done.stderr, done.stderr
+        return None
+    return int(next(line for line in done.stdout.splitlines() if line.startswith("port "))[5:])
+
+
+PORTS = ["22", "+22", "-22", "022", "00022", "0x16", "0", "+0", "-0", "00", "1", "65535"]
+PORTS += ["65536", "099999", "0065535", "9" * 30, "+", "-", "", "2 2", "+ 22", "++22", "22a"]
+PORTS += [f"{c}22" for c in map(chr, range(1, 128)) if not c.isdigit()]
+PORTS += [f"22{c}" for c in map(chr, range(1, 128)) if not c.isdigit()]
+PORTS += [" \t+022", "\u00a022", "\u0662\u0662"]
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
+def test_a_port_is_refused_exactly_where_ssh_refuses_it() -> None:
+    """``-p +22`` (and `` 22``, ``022``) were refused although ``ssh -G -p +22`` takes it
+    as 22: every sign, white space and character around a port, against the real ssh."""
+    disagreements = []
+    for value in PORTS:
+        ssh, ours = _ssh_port(value), port_error(value)
+        if (ssh is None) != ours:
+            disagreements.append((value, ssh, ours))
+    assert not disagreements, disagreements
+
+
+@pytest.mark.parametrize("port", ["+22", " 22", "\t022"])
+def test_a_port_ssh_takes_loads_the_inventory(tmp_path: Path, port: str) -> None:
+    """The user's side: the inventory loads and the run goes on to the host (exit 1,
+    unreachable: nothing listens there), not one line and exit 2."""
+    inventory = tmp_path / "inv.ini"
+    args = shlex.quote(f"-p {shlex.quote(port)}")
+    with socket.socket() as listener:  # a port of ours, closed: nothing answers there
+        listener.bind(("127.0.0.1", 0))
+        free = listener.getsockname()[1]
+    inventory.write_text(
+        f"web1 ansible_host=127.0.0.1 ansible_port={free} ansible_ssh_common_args={args}\n"
+    )
+    done = run_cli(
+        "validate", "-i", str(inventory), "--hosts", "all", "-c", "environment",
+        "--connect-timeout", "2",
+    )  # fmt: skip
+    assert "not a port number" not in done.stderr, done.stderr
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Unreachable: 1" in done.stdout, done.stdout
 
 
 def _ssh_says_invalid(argv: list[str]) -> bool:
