@@ -788,6 +788,8 @@ def ch_crontab(fix: _Fix, change: Dict[str, Any]) -> str:
 _INTERPRETER = re.compile(r"(python|pypy)[0-9.]*|sh|bash|dash|zsh|ksh|node|nodejs|ruby|perl|php")
 
 
+# ``_owned.MAX_WRAPPED_WORDS``
+MAX_WRAPPED_WORDS = 256
 # Programs that run a command given in their arguments: ``_owned._WRAPPERS``.
 _WRAPPERS = frozenset(
     {
@@ -853,20 +855,40 @@ def _code_paths(argv: List[str], cwd: str) -> List[str]:
     return [cwd] + [p for p in _run_paths(argv, cwd) if p != cwd]
 
 
-def _run_paths(argv: List[str], cwd: str) -> List[str]:
+def _run_paths(
+    argv: List[str], cwd: str, memo: Optional[Dict[Tuple[int, str], List[str]]] = None
+) -> List[str]:
     """``_owned.code_paths``: an executable given as a path; for an interpreter
     (``python3 manage.py``, ``sh x.sh``) its script arguments, and for ``python -m``/``-c``
     the working directory; through a wrapper or ``env``, those of the command it runs
     (every word when its options cannot be followed); for ``make`` its directory and
-    makefiles; for ``sh -c TEXT`` what TEXT runs (``_shell_code_paths``)."""
+    makefiles; for ``sh -c TEXT`` what TEXT runs (``_shell_code_paths``). ``memo``: each
+    tail is answered once (a wrapper looks at every tail, and so does each wrapper in it:
+    26 words of ``nice`` took minutes); every argv asked with one memo is a tail of the
+    first one, in the same directory: its length names it."""
     if not argv:
         return []
+    memo = {} if memo is None else memo
+    key = (len(argv), cwd)
+    if key not in memo:
+        memo[key] = _run_paths_of(argv, cwd, memo)
+    return list(memo[key])
+
+
+def _run_paths_of(argv: List[str], cwd: str, memo: Dict[Tuple[int, str], List[str]]) -> List[str]:
     exe = argv[0]
     paths = [os.path.normpath(os.path.join(cwd, exe))] if "/" in exe else []
     name = os.path.basename(exe)
     if name in _WRAPPERS and name != "env":
         # The command may start at any word after the wrapper (`timeout 30 python3 x.py`).
-        tails = [p for i in range(1, len(argv)) for p in _run_paths(argv[i:], cwd)]
+        if len(argv) > MAX_WRAPPED_WORDS:
+            # past any real command line: every word may be the code, as for `env -S`
+            words = [str(w) for w in argv[1:] if str(w)[:1] != "-" and "=" not in str(w)]
+            return paths + [cwd] + [os.path.normpath(os.path.join(cwd, w)) for w in words]
+        # The last tail first: each one then finds the shorter ones answered (no deep
+        # recursion); listed in the order the words come.
+        found = [_run_paths(argv[i:], cwd, memo) for i in range(len(argv) - 1, 0, -1)]
+        tails = [p for answer in reversed(found) for p in answer]
         return paths + [p for p in dict.fromkeys(tails) if p not in paths]
     if name == "env":
         inner = _env_command(argv)
@@ -880,7 +902,7 @@ def _run_paths(argv: List[str], cwd: str) -> List[str]:
             return (
                 paths + [os.path.normpath(os.path.join(b, w)) for b in bases for w in words] + [cwd]
             )
-        return paths + _run_paths(inner, cwd)
+        return paths + _run_paths(inner, cwd, memo)
     if name in ("make", "gmake"):
         return paths + _make_paths(argv[1:], cwd)
     if name in _CWD_RUNNERS:

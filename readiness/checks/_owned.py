@@ -51,6 +51,8 @@ _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh"})
 # make's options that take an argument (``-C dir``, ``-f file``, ``-I dir``, ``-o file``).
 _MAKE_ARG = "CfIoW"
 _MAX_SHELL_DEPTH = 4
+# A wrapper's command may start at any later word: past this many, every word is judged.
+MAX_WRAPPED_WORDS = 256
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _SUBSTITUTION = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
 # What a shell would expand in a path (a variable, a command, a glob, ~): not a path as given.
@@ -208,10 +210,10 @@ def shell_code_paths(line: str, cwd: str, depth: int = 0) -> list[str]:
     return paths
 
 
-def _env_paths(argv: Sequence[str], cwd: str) -> list[str]:
+def _env_paths(argv: Sequence[str], cwd: str, memo: _Memo) -> list[str]:
     inner = env_command(argv)
     if inner is not None:
-        return code_paths(inner, cwd)
+        return _code_paths(inner, cwd, memo)
     # Options may name a directory (env -C) or the command (env -S, flock -c): any word,
     # and any word under any other, may be code.
     words = [str(a) for a in argv[1:] if "=" not in str(a)]
@@ -237,18 +239,43 @@ def code_paths(argv: Sequence[str], cwd: str) -> list[str]:
     its script arguments, and for ``python -m``/``-c`` the working directory; through
     ``env`` (``/usr/bin/env A=1 python3 bin/start.py``), those of the command it runs (when
     its options cannot be followed: every word and the working directory)."""
+    return _code_paths(argv, cwd, {})
+
+
+# Each tail of a command answered once: a wrapper looks at every tail, and so does each
+# wrapper in it (26 words of ``nice`` took minutes, and `validate` never ended). Every
+# argv asked with one memo is a tail of the first one (a wrapper's, env's command), in the
+# same directory: its length names it.
+_Memo = dict[tuple[int, str], list[str]]
+
+
+def _code_paths(argv: Sequence[str], cwd: str, memo: _Memo) -> list[str]:
     if not argv:
         return []
+    key = (len(argv), cwd)
+    if key not in memo:
+        memo[key] = _code_paths_of(argv, cwd, memo)
+    return list(memo[key])
+
+
+def _code_paths_of(argv: Sequence[str], cwd: str, memo: _Memo) -> list[str]:
     exe = str(argv[0])
     paths = [posixpath.normpath(posixpath.join(cwd, exe))] if "/" in exe else []
     name = posixpath.basename(exe)
     if name in _WRAPPERS and name != "env":
         # Where its own options end is the wrapper's business: the command may start at
         # any word after it (`timeout 30 python3 bin/restart.py`).
-        tails = [p for i in range(1, len(argv)) for p in code_paths(argv[i:], cwd)]
+        if len(argv) > MAX_WRAPPED_WORDS:
+            # past any real command line: every word may be the code, as for `env -S`
+            words = [str(w) for w in argv[1:] if str(w)[:1] != "-" and "=" not in str(w)]
+            return paths + [cwd] + [posixpath.normpath(posixpath.join(cwd, w)) for w in words]
+        # The last tail first: each one then finds the shorter ones answered (no deep
+        # recursion); listed in the order the words come.
+        found = [_code_paths(argv[i:], cwd, memo) for i in range(len(argv) - 1, 0, -1)]
+        tails = [p for answer in reversed(found) for p in answer]
         return paths + [p for p in dict.fromkeys(tails) if p not in paths]
     if name == "env":
-        return paths + _env_paths(argv, cwd)
+        return paths + _env_paths(argv, cwd, memo)
     if name in ("make", "gmake"):
         return paths + _make_paths([str(a) for a in argv[1:]], cwd)
     if name in _CWD_RUNNERS:

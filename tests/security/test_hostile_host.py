@@ -633,6 +633,39 @@ def test_the_applier_judges_the_code_a_command_runs_as_the_probe_does(argv: list
     assert set(applier._code_paths(argv, "/srv/app")) == {"/srv/app", *code_paths(argv, "/srv/app")}
 
 
+@pytest.mark.timeout(120)
+def test_a_long_chain_of_wrappers_is_judged_at_once_not_in_exponential_time(
+    tmp_path: Path,
+) -> None:
+    """A wrapper's command may start at any later word, and each wrapper looked at every
+    tail again: a restart command of 26 ``nice`` words kept `validate` busy past a minute
+    (2^n tails; the applier, on the host as root, had the same copy). Each tail is now
+    answered once, and past MAX_WRAPPED_WORDS every word is judged."""
+    app = tmp_path / "app"
+    (app / "run").mkdir(parents=True)
+    section = {
+        "enabled": True,
+        "instances": [{"name": n, "pidfile": f"run/{n}.pid"} for n in ("web-1", "web-2")],
+        "canary": "web-1",
+        "restart": {"command": ["nice"] * 26 + ["./bin/restart"]},
+    }
+    inventory = local_inventory(tmp_path / "inventory.yml", app, graceful_shutdown_drill=section)
+    started = time.monotonic()
+    argv = ["validate", "-i", str(inventory), "-c", "graceful_shutdown_drill", "--format", "json"]
+    res = run_cli(*argv, timeout=60)
+    assert time.monotonic() - started < 30, "the command's code took too long to tell"
+    assert res.returncode in (0, 1), res.stderr
+    result = json.loads(res.stdout)["hosts"][0]["checks"][0]
+    assert result["status"] != "ready", result
+    for argv in (["nice"] * 26 + ["./x"], ["nice", "env"] * 400 + ["./x"]):
+        from readiness.checks._owned import code_paths
+
+        t0 = time.monotonic()
+        mine, applier_s = code_paths(argv, "/srv/app"), applier._code_paths(argv, "/srv/app")
+        assert time.monotonic() - t0 < 5
+        assert "/srv/app/x" in mine and set(applier_s) == {"/srv/app", *mine}
+
+
 def test_a_command_whose_code_belongs_to_two_users_or_is_loose_is_refused(
     shared_root: Path,
 ) -> None:
