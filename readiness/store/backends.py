@@ -253,9 +253,16 @@ class PostgresBackend:
             from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
             conninfo = make_conninfo(url, **_connect_params(url, timeout))
-            self.conn = psycopg.connect(conninfo, autocommit=True)
             given = conninfo_to_dict(conninfo).get("connect_timeout")
-        except psycopg.Error as exc:
+            try:
+                bound = max(1, int(str(given or os.environ.get("PGCONNECT_TIMEOUT") or 0)))
+            except ValueError:
+                bound = max(1, int(timeout))
+            resolved = _resolve_hosts(conninfo, bound)
+            if resolved:
+                conninfo = make_conninfo(conninfo, **resolved)
+            self.conn = psycopg.connect(conninfo, autocommit=True)
+        except (psycopg.Error, _Unresolved) as exc:
             from .location import mask_url_secret
 
             text = f"cannot connect to store {redact_url_password(url)}: {exc}"
@@ -360,6 +367,84 @@ class PostgresBackend:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class _Unresolved(Exception):
+    """A store host name that did not resolve (in time)."""
+
+
+def _resolve_hosts(conninfo: str, timeout_s: float) -> dict[str, str]:
+    """``host``/``hostaddr`` (and ``port``) for the conninfo's host names, each resolved
+    here within ``timeout_s``, or {} when there is nothing to resolve (``hostaddr`` given,
+    sockets, address literals only).
+
+    libpq resolves a host name with a blocking getaddrinfo that ``connect_timeout`` does
+    not cover: a name whose DNS never answers held ``validate`` for as long as the
+    resolver's own retries (minutes), and no signal could cut it short. The lookup runs in
+    a daemon thread given up on at the connect timeout; libpq then gets the addresses, the
+    name repeated once per address so it still tries each in turn (``localhost``: ::1,
+    then 127.0.0.1), and keeps the name for TLS host verification and the password file.
+    """
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(conninfo)
+    if params.get("hostaddr") or os.environ.get("PGHOSTADDR"):
+        return {}
+    hosts = str(params.get("host") or os.environ.get("PGHOST") or "").split(",")
+    ports = str(params.get("port") or os.environ.get("PGPORT") or "").split(",")
+    per_host = len(ports) == len(hosts) > 1
+    out_hosts: list[str] = []
+    out_addrs: list[str] = []
+    out_ports: list[str] = []
+    for i, host in enumerate(hosts):
+        if not host or host.startswith(("/", "@")) or _is_address(host):
+            addresses = [""]  # a socket, the default or an address: nothing to look up
+        else:
+            addresses = _lookup(host, timeout_s) or [""]
+        for address in addresses:
+            out_hosts.append(host)
+            out_addrs.append(address)
+            out_ports.append(ports[i] if per_host else "")
+    if not any(out_addrs):
+        return {}
+    resolved = {"host": ",".join(out_hosts), "hostaddr": ",".join(out_addrs)}
+    if per_host:
+        resolved["port"] = ",".join(out_ports)
+    return resolved
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _lookup(host: str, timeout_s: float) -> list[str]:
+    """The addresses of ``host`` in the resolver's order, [] when it fails at once (libpq
+    looks it up again and says why, as it always did); :class:`_Unresolved` past the
+    bound."""
+    found: list[list[str]] = []
+    failed: list[bool] = []
+
+    def resolve() -> None:
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            found.append(list(dict.fromkeys(str(info[4][0]) for info in infos))[:16])
+        except (OSError, UnicodeError, ValueError):
+            failed.append(True)
+
+    worker = threading.Thread(target=resolve, name=f"resolve-{host[:40]}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if found:
+        return found[0]
+    if failed:
+        return []
+    raise _Unresolved(f"host name {host!r} did not resolve within {timeout_s:g} s (DNS)")
 
 
 def _connect_params(url: str, timeout: float) -> dict[str, str]:

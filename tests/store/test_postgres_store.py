@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +25,7 @@ from readiness.report import render
 from readiness.store import StoreError, open_store
 from readiness.store.location import parse_location
 from readiness.store.schema import LATEST
+from tests.services.cli import BIN
 from tests.services.postgres import PgCluster
 from tests.store.helpers import fleet, meta, newest_tables
 
@@ -550,3 +554,64 @@ def test_a_select_only_role_reads_the_store_and_validate_says_it_was_not_recorde
     assert "permission denied" in lines[0] and reader.password not in res.stderr
     with open_store(parse_location(url), create=False) as store:
         assert len(store.runs()) == 2
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare (a resolv.conf of its own in a mount namespace)",
+)
+@pytest.mark.timeout(120)
+def test_a_store_host_whose_dns_never_answers_costs_the_connect_timeout(tmp_path: Path) -> None:
+    """libpq resolves the store's host name with no bound (connect_timeout starts after):
+    a name whose name server never answers held `readiness validate` for minutes (the
+    resolver's own retries, 30 s x 5 here), past SIGTERM. Now the name is resolved within
+    the connect timeout and the run ends on one line, its exit code unchanged."""
+    from tests.services.apps import write_app
+
+    app = write_app(tmp_path / "app")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    local:\n      ansible_connection: local\n"
+        f"      readiness:\n        app_root: {app}\n"
+    )
+    resolv = tmp_path / "resolv.conf"
+    # a name server that never answers (resolv.conf takes port 53 only)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.77", 53))
+        resolv.write_text("nameserver 127.0.0.77\noptions timeout:30 attempts:5\n")
+        url = "postgresql://u@db.dns-hangs.test/x?connect_timeout=2"
+        argv = [str(BIN / "readiness"), "validate", "-i", str(inv), "-c", "environment",
+                "--format", "json"]  # fmt: skip
+        script = 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+        started = time.monotonic()
+        done = subprocess.run(
+            ["unshare", "-m", "sh", "-c", script, "sh", str(resolv), *argv, f"--store={url}"],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=100,
+            check=False,
+            cwd=tmp_path,
+        )
+        took = time.monotonic() - started
+    assert took < 2 + 8, (took, done.stderr)
+    assert done.returncode == json.loads(done.stdout)["exit_code"], done.stderr
+    assert done.returncode in (0, 1), done.stderr
+    assert done.stderr.splitlines() == [
+        "readiness: warning: run not recorded: cannot connect to store "
+        "postgresql://u@db.dns-hangs.test/x?connect_timeout=2: host name 'db.dns-hangs.test' "
+        "did not resolve within 2 s (DNS)"
+    ], done.stderr
+
+
+def test_a_store_url_naming_its_host_resolves_it_and_records(
+    pg_store_url: Callable[[], str],
+) -> None:
+    """The name is resolved by readiness (within the connect timeout) and libpq gets the
+    address with the name: a `localhost` URL records and reads back as before."""
+    url = pg_store_url()
+    assert "@127.0.0.1:" in url
+    named = url.replace("@127.0.0.1:", "@localhost:", 1)
+    with open_store(parse_location(named)) as store:
+        run_id = store.record(REPORT, meta())
+        assert store.resolve("latest").run_id == run_id
