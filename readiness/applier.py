@@ -1324,23 +1324,27 @@ def restore(
     created: List[str],
     done: Optional[List[str]] = None,
     written: Optional[Dict[str, str]] = None,
+    kept_newer: Optional[List[str]] = None,
 ) -> List[str]:
     """Put every snapshotted path back; remove only what this fix created. Returns errors;
-    ``done`` gets what was actually put back or removed ("removed /srv/app/backups").
+    ``done`` gets what was actually put back or removed ("removed /srv/app/backups");
+    ``kept_newer`` (when given) gets each file left as it is because it changed since the
+    fix, instead of the errors: not overwriting newer content is a choice, not a failure.
 
     With ``written`` (what the fix wrote, ``_Fix.written``), a file or crontab that no
     longer holds it was changed by someone else since (the app, an operator): it is left as
     it is, with its backup, and said so; a file whose content the fix never wrote gets only
     its mode back. Without it (an older controller), everything is put back."""
-    errors = []
+    errors: List[str] = []
     done = [] if done is None else done
+    newer = errors if kept_newer is None else kept_newer
     kept = set()  # left as they are: changed since the fix, and their backups
     mine = written or {}
     for path, state in snapshot.items():
         if path in mine and _changed_since(path, state, mine[path]):
             backup = next((c for c in created if c.startswith(path + BACKUP_MARK)), None)
             shown = "the crontab of %s" % (path[len(CRONTAB) :] or "the remote user")
-            errors.append(
+            newer.append(
                 "%s changed since this fix wrote it; left as it is%s"
                 % (
                     shown if path.startswith(CRONTAB) else path,
@@ -1355,7 +1359,7 @@ def restore(
             if written is not None and path in written:
                 now = _read_state(path)
                 if now.get("type") == "file" and now.get("sha256") != written[path]:
-                    errors.append("%s changed since this fix created it; left as it is" % path)
+                    newer.append("%s changed since this fix created it; left as it is" % path)
                     continue
             if _remove_created(path):
                 done.append("removed %s" % path)
@@ -1636,13 +1640,15 @@ def op_prune(request: Dict[str, Any]) -> Dict[str, Any]:
 def op_restore(request: Dict[str, Any]) -> Dict[str, Any]:
     written = request.get("written")
     done: List[str] = []
+    newer: List[str] = []
     errors = restore(
         request.get("snapshot") or {},
         list(request.get("created") or []),
         done,
         dict(written) if isinstance(written, dict) else None,
+        newer,
     )
-    return {"ok": not errors, "errors": errors, "undone": done}
+    return {"ok": not errors and not newer, "errors": errors, "kept_newer": newer, "undone": done}
 
 
 OPS = {"read": op_read, "apply": op_apply, "restore": op_restore, "prune": op_prune}

@@ -364,10 +364,17 @@ def _undo(
         )
     if not undone.get("ok"):
         errs = "; ".join(str(e) for e in undone.get("errors") or ())
+        newer = "; ".join(str(e) for e in undone.get("kept_newer") or ())
+        text = f"{why}; restore failed: {errs}" if errs else why
+        if newer:  # a refusal to overwrite what someone wrote since: not a failed restore
+            text += (
+                f"; not restored, newer content kept: {newer}; compare it with its version "
+                "before the fix, merge by hand, then re-run remediate"
+            )
         return FixOutcome(
             fix,
             "failed",
-            f"{why}; restore failed: {errs}",
+            text,
             before.status,
             after.status,
             remaining,

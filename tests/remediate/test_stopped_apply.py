@@ -196,7 +196,10 @@ def test_a_revert_never_overwrites_what_someone_else_wrote_after_the_fix(
     assert cli.proc.returncode == 1, out + err
     assert "APP_ADDED_LATER=1" in env_file.read_text(), "the revert overwrote the app's write"
     assert "the snapshot was restored" not in out, out
-    assert f"{env_file} changed since this fix wrote it; left as it is" in out, out
+    # a refusal to overwrite the app's newer content, said as such, with what to do
+    assert "restore failed" not in out, out
+    assert f"not restored, newer content kept: {env_file} changed since this fix wrote it; " in out
+    assert "merge by hand, then re-run remediate" in out, out
     backups = list(root.glob(".env.readiness-bak.*"))
     assert len(backups) == 1 and str(backups[0]) in out, out
     assert b"MAHAVISHNU_AUTH__SECRET=changeme" in backups[0].read_bytes()
