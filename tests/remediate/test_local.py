@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -583,7 +584,7 @@ def test_a_file_with_several_hard_links_is_never_split_by_a_rewrite(
     another name's (a hard link, e.g. the env file the service reads from /etc): before, the
     dry run promised the edit, and the apply renamed a new file over this name only, so the
     other name kept the old text (no secret, no resilience section) while the fix said
-    `applied`, check READY. Now the dry run says it will be refused, `--apply` refuses it
+    `applied`, check READY. Now the dry run refuses it, `--apply` refuses it
     (exit 1) and both names are still one unchanged file."""
     from ..services.cli import local_inventory, run_cli
 
@@ -604,6 +605,12 @@ def test_a_file_with_several_hard_links_is_never_split_by_a_rewrite(
     reason = f"refused: {target} has 2 hard links; readiness does not rewrite a file that also"
     dry = run_cli(*common)
     assert dry.returncode == 0 and reason in dry.stdout, dry.stdout + dry.stderr
+    # refused in the plan itself, as a refusal: no change planned (the environment fixer
+    # planned the edit with a "will be refused" note beside its diff)
+    assert "will be refused" not in dry.stdout, dry.stdout
+    assert re.search(r"\n  local: \d+ refused", dry.stdout), dry.stdout
+    if check != "documentation":  # (its other fixes, the missing documents, are planned)
+        assert "Dry run: 0 fix(es) planned" in dry.stdout, dry.stdout
     done = run_cli(*common, "--apply")
     assert done.returncode == 1 and reason in done.stdout, done.stdout + done.stderr
     assert target.stat().st_ino == other.stat().st_ino

@@ -682,7 +682,8 @@ def test_a_rewrite_without_root_keeps_the_files_group_or_is_refused(
     # the dry run says so up front, for the env file as for the settings file
     dry = _remediate_cli(fleet, tmp_path, inv, host.name, "-c", "environment,error_handling")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert f"will be refused: {env_file} belongs to {user}:root" in dry.stdout, dry.stdout
+    assert f"refused: {env_file} belongs to {user}:root" in dry.stdout, dry.stdout
+    assert "will be refused" not in dry.stdout, dry.stdout
     assert f"refused: {settings} belongs to {user}:root" in dry.stdout, dry.stdout
     assert tree_hash(root) == before
     refused = _remediate_cli(*common)

@@ -1029,13 +1029,15 @@ def test_remediate_refuses_a_symlinked_env_file_and_says_so(shared_root: Path) -
         "log_stream": io.StringIO(),
     }
     dry = render(remediate([LocalTestHost()], checks, **kw))
-    assert f"will be refused: {root}/.env is a symlink" in dry
+    assert f"refused: {root}/.env is a symlink" in dry and "will be refused" not in dry
     report = remediate([LocalTestHost()], checks, apply=True, **kw)
     target.assert_untouched()
     assert (root / ".env").is_symlink()
     outcomes = {o.fix.check: o for o in report.hosts[0].outcomes}
-    assert outcomes["environment"].outcome == "failed"
-    assert f"refused: {root}/.env is a symlink" in outcomes["environment"].message
+    # refused in the plan, as every fixer refuses: nothing was attempted on the host
+    assert "environment" not in outcomes
+    env_refused = report.hosts[0].plan.refused["environment"]
+    assert [r for r in env_refused if f"refused: {root}/.env is a symlink" in r]
     # the loose linked env file is refused in the plan already (the dry run says so too)
     assert f"refused: {root}/.env is a symlink; readiness does not chmod through links" in dry
     assert "security_settings" not in outcomes
@@ -1067,8 +1069,9 @@ def test_over_ssh_as_root_remediate_never_writes_through_a_symlinked_env_file(
     )
     target.assert_untouched()
     outcomes = {o.fix.check: o for o in report.hosts[0].outcomes}
-    assert "refused" in outcomes["environment"].message
-    # the chmod is refused in the plan (the read over SSH sees the link), never attempted
+    # both refused in the plan (the read over SSH sees the link), never attempted
+    assert "environment" not in outcomes
+    assert [r for r in report.hosts[0].plan.refused["environment"] if "is a symlink" in r]
     assert "security_settings" not in outcomes
     assert report.hosts[0].plan.refused["security_settings"]
     assert report.exit_code == 1

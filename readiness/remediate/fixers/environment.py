@@ -11,8 +11,8 @@ import io
 from dotenv import dotenv_values
 
 from ...profile import Profile
-from ..plan import Fix, SetEnvVar, sha256_text
-from . import FixInput, fixer, hard_link_refusal
+from ..plan import FileState, Fix, SetEnvVar, sha256_text
+from . import FixInput, fixer, hard_link_refusal, link_refusal
 
 
 def _env_file(profile: Profile) -> str | None:
@@ -47,19 +47,10 @@ def fix(inp: FixInput) -> Fix | None:
         current_mode=state.mode if state.exists and state.kind == "file" else None,
     )
     addresses = [p for p in inp.findings if p.startswith(f"{name} ")]
+    refusal = _refusal(state, env_file)
+    if refusal:  # refused in the plan, as every fixer does: nothing planned to change
+        return Fix("environment", f"generate a new {name}", (), (), (refusal,))
     notes = [f"once a new secret is in {env_file}, restart the service to use it"]
-    if state.cannot_rewrite:
-        notes = [f"will be refused: {state.cannot_rewrite}"]
-    elif state.kind == "file" and state.nlink > 1:
-        notes = [f"will be refused: {hard_link_refusal(state)}"]
-    elif state.exists and state.kind != "file":
-        # A symlinked env file (current/.env -> shared/.env) is never written through:
-        # the applier refuses it, and the dry run says so up front (docs/security.md).
-        what = "a symlink" if state.kind == "link" else f"not a regular file ({state.kind})"
-        notes = [
-            f"will be refused: {env_file} is {what}; point env_file at the real file "
-            "so readiness can edit it"
-        ]
     return Fix(
         "environment",
         f"generate a new {name}",
@@ -71,3 +62,22 @@ def fix(inp: FixInput) -> Fix | None:
         # (env file before, the process environment after): match on the problem alone.
         addresses_containing=(f"{name} is not set", f"{name} uses an insecure default"),
     )
+
+
+def _refusal(state: FileState, env_file: str) -> str | None:
+    """Why the applier will not rewrite the env file (``refused: ...``), or None."""
+    if state.cannot_rewrite:
+        return f"refused: {state.cannot_rewrite}"
+    if state.kind == "file" and state.nlink > 1:
+        return f"refused: {hard_link_refusal(state)}"
+    if state.kind == "refused":  # the applier could not reach it safely: its reason
+        return link_refusal(state, "edit the env file")
+    if state.exists and state.kind != "file":
+        # A symlinked env file (current/.env -> shared/.env) is never written through
+        # (docs/security.md).
+        what = "a symlink" if state.kind == "link" else f"not a regular file ({state.kind})"
+        return (
+            f"refused: {env_file} is {what}; point env_file at the real file so readiness "
+            "can edit it"
+        )
+    return None
