@@ -48,6 +48,7 @@ from .ssh_config import (
     expand_tokens,
     run_in_shell,
 )
+from .ssh_options import flag_arguments
 from .transport import (
     DEFAULT_MAX_OUTPUT,
     CommandResult,
@@ -1046,9 +1047,8 @@ LOGIN_VARS = (
     "readiness_user",
     "readiness_ssh_private_key_file",
 )
-# ssh's flags that take an argument (OpenSSH's getopt string), so that an argument is never
-# read as a flag ("-c aes128-ctr", "-E file"); the ones read here, by option name.
-_FLAGS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOopQRSWw")
+# The flags read here (ssh_options.flag_arguments never takes an argument for a flag:
+# "-c aes128-ctr", "-E file"), by option name.
 _FLAG_OPTIONS = {"p": "port", "l": "user", "i": "identityfile", "J": "proxyjump"}
 _PROXY_OPTIONS = frozenset(("proxyjump", "proxycommand"))
 _READ_OPTIONS = frozenset(
@@ -1093,28 +1093,14 @@ def _options_in_vars(
 
 def _options_in_words(words: Sequence[str]) -> Iterable[tuple[str, str]]:
     """(option name, value) for each option ``words`` set, in command-line order."""
-    index = 0
-    while index < len(words):
-        word = words[index]
-        index += 1
-        if len(word) < 2 or not word.startswith("-"):
-            continue
-        for position in range(1, len(word)):  # "-4vp 2222": flags clustered in one word
-            flag = word[position]
-            if flag not in _FLAGS_WITH_ARGUMENT:
-                continue
-            given = word[position + 1 :]
-            if not given and index < len(words):
-                given = words[index]
-                index += 1
-            if flag == "o":
-                option = _DASH_O.fullmatch(given)
-                key = option.group(1).lower() if option else ""
-                if key in _READ_OPTIONS and option is not None:
-                    yield key, _unquoted(option.group(2).strip())
-            elif flag in _FLAG_OPTIONS:
-                yield _FLAG_OPTIONS[flag], given.strip()
-            break
+    for flag, given in flag_arguments(words):
+        if flag == "o":
+            option = _DASH_O.fullmatch(given)
+            key = option.group(1).lower() if option else ""
+            if key in _READ_OPTIONS and option is not None:
+                yield key, _unquoted(option.group(2).strip())
+        elif flag in _FLAG_OPTIONS:
+            yield _FLAG_OPTIONS[flag], given.strip()
 
 
 def _unquoted(value: str) -> str:

@@ -20,9 +20,16 @@ from __future__ import annotations
 import fnmatch
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 
-__all__ = ["host_refused", "option_error", "options_error", "user_refused"]
+__all__ = [
+    "FLAGS_WITH_ARGUMENT",
+    "flag_arguments",
+    "host_refused",
+    "option_error",
+    "options_error",
+    "user_refused",
+]
 
 _YES_NO = ("yes", "no", "true", "false")
 
@@ -201,37 +208,48 @@ def port_error(value: str) -> bool:
     return found.group(1) == "-" or not 0 < number < 65536
 
 
-def options_error(words: Iterable[str], flags_with_argument: frozenset[str]) -> str | None:
-    """The first reason ssh would refuse the ``-o``, ``-p``, ``-J`` and ``-l`` arguments among ``words``
-    (an ssh command line's arguments, already split), or None."""
-    ignore: list[str] = []
-    items = list(words)
+# OpenSSH's getopt string: the flags that take an argument (in the same word or the next)
+FLAGS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOopQRSWw")
+
+
+def flag_arguments(words: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """(flag, argument) for each flag of ``words`` (an ssh command line's arguments,
+    already split) that takes one, in command-line order, as ssh's getopt reads them:
+    flags clustered in one word (``-4vp 2222``), the argument in the same word or the next."""
     index = 0
-    while index < len(items):
-        word = items[index]
+    while index < len(words):
+        word = words[index]
         index += 1
         if len(word) < 2 or not word.startswith("-"):
             continue
         for position in range(1, len(word)):
             flag = word[position]
-            if flag not in flags_with_argument:
+            if flag not in FLAGS_WITH_ARGUMENT:
                 continue
             given = word[position + 1 :]
-            if not given and index < len(items):
-                given = items[index]
+            if not given and index < len(words):
+                given = words[index]
                 index += 1
-            if flag == "o":
-                error = option_error(given, ignore)
-                if error:
-                    return error
-                found = _DASH_O.fullmatch(given)
-                if found and found.group(1).lower() == "ignoreunknown":
-                    ignore += found.group(2).strip().strip('"').split(",")
-            elif flag == "p" and port_error(given):
-                return f"-p {given!r} is not a port number"
-            elif flag == "J" and (error := _jump_error(given, f"ProxyJump={given}")):
-                return error.replace("-o 'ProxyJump=", "-J '", 1)
-            elif flag == "l" and given and _BAD_USER.search(given):
-                return f"-l {given!r} has characters ssh refuses in a user name"
+            yield flag, given
             break
+
+
+def options_error(words: Sequence[str]) -> str | None:
+    """The first reason ssh would refuse the ``-o``, ``-p``, ``-J`` and ``-l`` arguments among ``words``
+    (an ssh command line's arguments, already split), or None."""
+    ignore: list[str] = []
+    for flag, given in flag_arguments(words):
+        if flag == "o":
+            error = option_error(given, ignore)
+            if error:
+                return error
+            found = _DASH_O.fullmatch(given)
+            if found and found.group(1).lower() == "ignoreunknown":
+                ignore += found.group(2).strip().strip('"').split(",")
+        elif flag == "p" and port_error(given):
+            return f"-p {given!r} is not a port number"
+        elif flag == "J" and (error := _jump_error(given, f"ProxyJump={given}")):
+            return error.replace("-o 'ProxyJump=", "-J '", 1)
+        elif flag == "l" and given and _BAD_USER.search(given):
+            return f"-l {given!r} has characters ssh refuses in a user name"
     return None

@@ -164,7 +164,6 @@ def _make_host(raw: RawHost, values: dict[str, Any], groups: tuple[str, ...]) ->
 
 # ssh's own arguments, as Ansible passes them (ssh.py reads the login settings from them)
 _SSH_ARGS_KEYS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")
-_SSH_FLAGS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOopQRSWw")  # OpenSSH's getopt string
 
 
 def _ssh_args(values: Mapping[str, Any], raw: RawHost) -> None:
@@ -178,7 +177,7 @@ def _ssh_args(values: Mapping[str, Any], raw: RawHost) -> None:
             words = shlex.split(value)
         except ValueError:
             continue  # ssh.py says "cannot be read as ssh options" for the host
-        error = options_error(words, _SSH_FLAGS_WITH_ARGUMENT)
+        error = options_error(words)
         if error:
             raise raw.where.error(f"host {raw.name!r}: {key}: {error} (ssh refuses it)")
 
